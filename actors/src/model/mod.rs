@@ -1,0 +1,15 @@
+//! Domain types shared by every part of the engine: validated names and versions,
+//! the queries the engine answers, provenance, and errors.
+//!
+//! Nothing here does I/O. Input validation lives here so that no string from a
+//! caller reaches an upstream URL without having been checked first.
+
+mod error;
+mod name;
+mod provenance;
+mod query;
+
+pub use error::{InputError, QueryError};
+pub use name::{PackageName, PackageVersion};
+pub use provenance::{Confidence, Datum, Provenance, SourceLabel};
+pub use query::{Query, QueryKind, StatsKind, Upstream};

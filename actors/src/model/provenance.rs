@@ -1,0 +1,188 @@
+//! Provenance: every figure says where it came from (DESIGN.md section 4).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::query::Upstream;
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Provenance {
+    /// Fetched from the upstream for this request.
+    Live,
+    /// The upstream answered 304 to our ETag: the cached body is confirmed current.
+    Revalidated,
+    /// Served from the cache within its fresh TTL.
+    Cached,
+    /// Past its fresh TTL, served because the upstream failed or its breaker is open.
+    Stale {
+        /// Why the stale value was served.
+        reason: String,
+    },
+    /// Derived from real observations the engine holds.
+    Estimated {
+        /// The basis in words, e.g. "sum of the last 7 days of the overall series recorded 2026-11-20".
+        basis: String,
+        /// How far to trust it.
+        confidence: Confidence,
+    },
+    /// No value: neither upstream, cache nor a basis for an estimate.
+    Unavailable {
+        /// What failed.
+        reason: String,
+        /// What the caller can do.
+        suggestion: String,
+    },
+}
+
+impl Provenance {
+    /// The overall label this provenance contributes.
+    pub fn label(&self) -> SourceLabel {
+        match self {
+            Provenance::Live | Provenance::Revalidated => SourceLabel::Live,
+            Provenance::Cached => SourceLabel::Cached,
+            Provenance::Stale { .. } => SourceLabel::Stale,
+            Provenance::Estimated { .. } => SourceLabel::Estimated,
+            Provenance::Unavailable { .. } => SourceLabel::Unavailable,
+        }
+    }
+
+    /// A short word for tables: `live`, `revalidated`, `cached`, `stale`, `estimated`, `unavailable`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Provenance::Live => "live",
+            Provenance::Revalidated => "revalidated",
+            Provenance::Cached => "cached",
+            Provenance::Stale { .. } => "stale",
+            Provenance::Estimated { .. } => "estimated",
+            Provenance::Unavailable { .. } => "unavailable",
+        }
+    }
+}
+
+/// How far to trust an estimate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// A rough derivation (e.g. scaled from a different period or an old series).
+    Low,
+    /// A derivation from a closely related series.
+    Medium,
+    /// An exact derivation from the same underlying data (e.g. a sum of the daily series the figure is defined on).
+    High,
+}
+
+/// The overall source of a composite answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceLabel {
+    /// Everything fetched or revalidated just now.
+    Live,
+    /// Everything from the fresh cache.
+    Cached,
+    /// At least one part stale, none estimated.
+    Stale,
+    /// Only estimates.
+    Estimated,
+    /// A mix of kinds.
+    Mixed,
+    /// Nothing could be answered.
+    Unavailable,
+}
+
+impl SourceLabel {
+    /// Merges the labels of the parts of an answer. Parts that are unavailable do not
+    /// change the label of the parts that were answered; all-unavailable is `Unavailable`.
+    pub fn merge<I: IntoIterator<Item = SourceLabel>>(labels: I) -> SourceLabel {
+        let mut out: Option<SourceLabel> = None;
+        for l in labels {
+            if l == SourceLabel::Unavailable {
+                continue;
+            }
+            out = Some(match out {
+                None => l,
+                Some(prev) if prev == l => l,
+                Some(_) => SourceLabel::Mixed,
+            });
+        }
+        out.unwrap_or(SourceLabel::Unavailable)
+    }
+}
+
+/// A value with its provenance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Datum<T> {
+    /// The value.
+    pub value: T,
+    /// Where it came from.
+    pub provenance: Provenance,
+    /// Which upstream it came from (or was derived from).
+    pub upstream: Upstream,
+    /// When the underlying data was fetched from the upstream, as Unix seconds.
+    pub observed_at_unix: u64,
+    /// How old the underlying data is, in seconds, at the time of the answer.
+    pub age_secs: u64,
+}
+
+impl<T> Datum<T> {
+    /// Builds a datum observed `age` ago.
+    pub fn new(value: T, provenance: Provenance, upstream: Upstream, age: Duration) -> Self {
+        let observed = SystemTime::now()
+            .checked_sub(age)
+            .unwrap_or(UNIX_EPOCH)
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Datum {
+            value,
+            provenance,
+            upstream,
+            observed_at_unix: observed.as_secs(),
+            age_secs: age.as_secs(),
+        }
+    }
+
+    /// Maps the value, keeping the provenance.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Datum<U> {
+        Datum {
+            value: f(self.value),
+            provenance: self.provenance,
+            upstream: self.upstream,
+            observed_at_unix: self.observed_at_unix,
+            age_secs: self.age_secs,
+        }
+    }
+
+    /// The overall label of this datum.
+    pub fn label(&self) -> SourceLabel {
+        self.provenance.label()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_merge() {
+        use SourceLabel::*;
+        assert_eq!(SourceLabel::merge([Live, Live]), Live);
+        assert_eq!(SourceLabel::merge([Live, Cached]), Mixed);
+        assert_eq!(SourceLabel::merge([Stale, Unavailable]), Stale);
+        assert_eq!(SourceLabel::merge([Unavailable]), Unavailable);
+        assert_eq!(SourceLabel::merge([]), Unavailable);
+        assert_eq!(SourceLabel::merge([Estimated, Estimated]), Estimated);
+    }
+
+    #[test]
+    fn provenance_serialises_tagged() {
+        let p = Provenance::Estimated {
+            basis: "sum of 7 days".into(),
+            confidence: Confidence::High,
+        };
+        let j = serde_json::to_value(&p).unwrap();
+        assert_eq!(j["kind"], "estimated");
+        assert_eq!(j["confidence"], "high");
+    }
+}

@@ -1,0 +1,194 @@
+//! The upstream documents the engine fetches and caches, one `Query` per document.
+//!
+//! Answers to callers (package info, versions, dependencies, ...) are views computed
+//! from these documents, so one cached project body serves many questions.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::name::{PackageName, PackageVersion};
+
+/// The upstream services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Upstream {
+    /// PyPI's JSON API (`/pypi/{name}/json`).
+    PypiJson,
+    /// PyPI's Simple API, PEP 691 JSON (`/simple/{name}/`).
+    PypiSimple,
+    /// pypistats.org (`/api/packages/{name}/...`).
+    Pypistats,
+    /// pepy.tech API v2 (needs an API key).
+    Pepy,
+    /// The top-pypi-packages dataset.
+    TopPackages,
+}
+
+impl Upstream {
+    /// Every upstream, in a stable order.
+    pub const ALL: [Upstream; 5] = [
+        Upstream::PypiJson,
+        Upstream::PypiSimple,
+        Upstream::Pypistats,
+        Upstream::Pepy,
+        Upstream::TopPackages,
+    ];
+
+    /// The stable name used in config keys, metrics and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Upstream::PypiJson => "pypi-json",
+            Upstream::PypiSimple => "pypi-simple",
+            Upstream::Pypistats => "pypistats",
+            Upstream::Pepy => "pepy",
+            Upstream::TopPackages => "top-packages",
+        }
+    }
+
+    /// Index into per-upstream arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The pypistats endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsKind {
+    /// `recent`: last day / week / month totals.
+    Recent,
+    /// `overall`: the daily series (with and without mirrors), 180 days.
+    Overall,
+    /// `python_major`: daily series by Python major version.
+    PythonMajor,
+    /// `python_minor`: daily series by Python minor version.
+    PythonMinor,
+    /// `system`: daily series by operating system.
+    System,
+}
+
+impl StatsKind {
+    /// The endpoint's path segment.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            StatsKind::Recent => "recent",
+            StatsKind::Overall => "overall",
+            StatsKind::PythonMajor => "python_major",
+            StatsKind::PythonMinor => "python_minor",
+            StatsKind::System => "system",
+        }
+    }
+}
+
+/// One upstream document: the unit of fetching, caching and coalescing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Query {
+    /// `/pypi/{name}/json`.
+    Project(PackageName),
+    /// `/pypi/{name}/{version}/json`.
+    Release(PackageName, PackageVersion),
+    /// `/simple/{name}/` as PEP 691 JSON.
+    Simple(PackageName),
+    /// `/api/packages/{name}/{endpoint}` on pypistats.
+    Stats(PackageName, StatsKind),
+    /// `/api/v2/projects/{name}` on pepy.
+    Pepy(PackageName),
+    /// The top-packages dataset.
+    TopPackages,
+}
+
+/// Query kinds, for per-kind policies (fresh TTL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryKind {
+    /// Project or release JSON.
+    ProjectJson,
+    /// Simple API page.
+    Simple,
+    /// Download statistics (pypistats or pepy).
+    Downloads,
+    /// Top packages dataset.
+    TopPackages,
+}
+
+impl Query {
+    /// The upstream that serves this document.
+    pub fn upstream(&self) -> Upstream {
+        match self {
+            Query::Project(_) | Query::Release(..) => Upstream::PypiJson,
+            Query::Simple(_) => Upstream::PypiSimple,
+            Query::Stats(..) => Upstream::Pypistats,
+            Query::Pepy(_) => Upstream::Pepy,
+            Query::TopPackages => Upstream::TopPackages,
+        }
+    }
+
+    /// The policy kind.
+    pub fn kind(&self) -> QueryKind {
+        match self {
+            Query::Project(_) | Query::Release(..) => QueryKind::ProjectJson,
+            Query::Simple(_) => QueryKind::Simple,
+            Query::Stats(..) | Query::Pepy(_) => QueryKind::Downloads,
+            Query::TopPackages => QueryKind::TopPackages,
+        }
+    }
+
+    /// The package this document is about, if any.
+    pub fn package(&self) -> Option<&PackageName> {
+        match self {
+            Query::Project(n) | Query::Release(n, _) | Query::Simple(n) | Query::Pepy(n) => {
+                Some(n)
+            }
+            Query::Stats(n, _) => Some(n),
+            Query::TopPackages => None,
+        }
+    }
+
+    /// The path and query string under the upstream's base URL. Built only from
+    /// validated parts, so it always has the upstream's shape.
+    pub fn path(&self) -> String {
+        match self {
+            Query::Project(n) => format!("/pypi/{n}/json"),
+            Query::Release(n, v) => format!("/pypi/{n}/{v}/json"),
+            Query::Simple(n) => format!("/simple/{n}/"),
+            Query::Stats(n, k) => format!("/api/packages/{n}/{}", k.endpoint()),
+            Query::Pepy(n) => format!("/api/v2/projects/{n}"),
+            Query::TopPackages => String::new(),
+        }
+    }
+}
+
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Query::TopPackages => f.write_str("top-packages"),
+            q => write!(f, "{}{}", q.upstream(), q.path()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_have_the_upstream_shape() {
+        let n = PackageName::parse("PyYAML").unwrap();
+        let v = PackageVersion::parse("6.0").unwrap();
+        assert_eq!(Query::Project(n.clone()).path(), "/pypi/pyyaml/json");
+        assert_eq!(Query::Release(n.clone(), v).path(), "/pypi/pyyaml/6.0/json");
+        assert_eq!(Query::Simple(n.clone()).path(), "/simple/pyyaml/");
+        assert_eq!(
+            Query::Stats(n.clone(), StatsKind::PythonMinor).path(),
+            "/api/packages/pyyaml/python_minor"
+        );
+        assert_eq!(Query::Pepy(n).path(), "/api/v2/projects/pyyaml");
+    }
+}
