@@ -1,1 +1,18 @@
-//! pypi-sentinel
+//! # pypi-sentinel
+//!
+//! The product around the engine ([`sentinel_actors`]): the command line ([`cli`]),
+//! the MCP server over stdio and streamable HTTP ([`mcp`]), configuration loading
+//! ([`config`]), logs and metrics ([`telemetry`]), and the offline demo ([`demo`]).
+//! The simulator of the upstreams is the `sentinel-sim` crate.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod mcp;
+pub mod telemetry;
+
+pub use sentinel_actors as engine;
+pub use sentinel_sim as sim;

@@ -1,0 +1,1 @@
+//! Configuration loading (TOML file, `PYPI_SENTINEL_*` environment, flags). In progress.
