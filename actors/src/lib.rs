@@ -1,6 +1,4 @@
-//! # sentinel-actors: the pypi-sentinel engine
-//!
-//! (crate map written with the engine)
+//! # sentinel-actors: the pypi-sentinel engine (being assembled)
 
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
