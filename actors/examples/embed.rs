@@ -1,0 +1,47 @@
+//! Embedding the engine in another Rust service, run against the bundled simulator so
+//! it needs no network: `cargo run -p sentinel-actors --example embed`.
+//!
+//! Against real PyPI, drop the simulator and use `EngineConfig::default()`.
+
+use sentinel_actors::{Engine, EngineConfig};
+use sentinel_sim::{FaultSpec, Sim, SimConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sim = Sim::start(SimConfig::default()).await?;
+    let engine = Engine::start(EngineConfig::default().with_origin(&sim.base_url())).await?;
+
+    let info = engine.package_info("numpy", None).await?;
+    println!(
+        "{} {}: {} [{}]",
+        info.value.name,
+        info.value.version,
+        info.value.summary.as_deref().unwrap_or(""),
+        info.provenance.word()
+    );
+
+    let downloads = engine.recent_downloads("numpy").await?;
+    println!(
+        "last month: {:?} [{}] (simulated figures)",
+        downloads.last_month.value,
+        downloads.last_month.provenance.word()
+    );
+
+    // pypistats goes down: the engine still answers, and says how.
+    sim.add_fault(FaultSpec {
+        route: "/api/packages/**".into(),
+        status: Some(502),
+        ..Default::default()
+    });
+    engine.age_cache(std::time::Duration::from_secs(7 * 3600));
+    let during = engine.recent_downloads("numpy").await?;
+    println!(
+        "during the outage: {:?} [{}]",
+        during.last_month.value,
+        during.last_month.provenance.word()
+    );
+
+    engine.shutdown().await;
+    sim.shutdown().await;
+    Ok(())
+}

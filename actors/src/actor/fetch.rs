@@ -1,0 +1,121 @@
+//! FetchActor: one per upstream. Owns that upstream's HTTP client, rate limiters,
+//! concurrency limit and retry budget (all in a shared [`FetchContext`]). A request is
+//! started in a spawned task and the handler returns at once; the outcome comes back
+//! as a `Done` message, which is where the actor's own bookkeeping happens.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+pub(crate) use super::http::{FetchContext, FetchFailure, FetchOutcome, FetchRequest};
+use crate::model::Upstream;
+
+pub(crate) enum FetchMsg {
+    /// Fetch a document.
+    Fetch {
+        req: FetchRequest,
+        reply: RpcReplyPort<FetchOutcome>,
+    },
+    /// A spawned fetch finished.
+    Done {
+        outcome: FetchOutcome,
+        started: Instant,
+        reply: RpcReplyPort<FetchOutcome>,
+    },
+    /// Test hook: panic inside the handler.
+    Crash,
+}
+
+/// Request counters of one upstream, for reports.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FetchStats {
+    /// The upstream.
+    pub upstream: Upstream,
+    /// Requests (each may take several attempts).
+    pub requests: u64,
+    /// HTTP attempts sent.
+    pub attempts: u64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Retries refused by the retry budget.
+    pub budget_refusals: u64,
+    /// Requests that failed after retries.
+    pub failures: u64,
+}
+
+impl FetchContext {
+    pub(crate) fn stats(&self) -> FetchStats {
+        let c = &self.counters;
+        FetchStats {
+            upstream: self.upstream,
+            requests: c.requests.load(Ordering::Relaxed),
+            attempts: c.attempts.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            budget_refusals: c.budget_refusals.load(Ordering::Relaxed),
+            failures: c.failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+pub(crate) struct FetchActor;
+
+impl Actor for FetchActor {
+    type Msg = FetchMsg;
+    /// The context outlives restarts (the engine owns it), so limits and budgets are
+    /// not reset by a crash.
+    type State = Arc<FetchContext>;
+    type Arguments = Arc<FetchContext>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        ctx: Arc<FetchContext>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(ctx)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: FetchMsg,
+        ctx: &mut Arc<FetchContext>,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            FetchMsg::Fetch { req, reply } => {
+                let ctx = ctx.clone();
+                let started = Instant::now();
+                tokio::spawn(async move {
+                    let outcome = ctx.fetch(&req).await;
+                    // If this actor died meanwhile the reply port is dropped with the
+                    // message, and the caller sees an error instead of hanging.
+                    let _ = myself.cast(FetchMsg::Done {
+                        outcome,
+                        started,
+                        reply,
+                    });
+                });
+            }
+            FetchMsg::Done {
+                outcome,
+                started,
+                reply,
+            } => {
+                let label = match &outcome {
+                    FetchOutcome::Fetched { .. } => "fetched",
+                    FetchOutcome::NotModified => "not_modified",
+                    FetchOutcome::NotFound => "not_found",
+                    FetchOutcome::Failed(_) => "failed",
+                };
+                metrics::histogram!("sentinel_upstream_fetch_seconds",
+                    "upstream" => ctx.upstream.as_str(), "outcome" => label)
+                .record(started.elapsed().as_secs_f64());
+                let _ = reply.send(outcome);
+            }
+            FetchMsg::Crash => panic!("test hook: FetchActor asked to crash"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! The actors of the engine, one concern each (DESIGN.md section 3), and the
+//! supervisor that restarts them.
+//!
+//! | actor | owns |
+//! | --- | --- |
+//! | [`supervisor`] | spawns the others linked, restarts them within an intensity, readiness |
+//! | [`router`] | the in-flight map (coalescing), fallback order, deadlines |
+//! | [`fetch`] | one per upstream: HTTP client, rate limit, concurrency, retries, retry budget |
+//! | [`health`] | one circuit breaker per upstream, published for lock-free reads |
+//! | [`cache`] | cache maintenance, statistics and invalidation (the cache itself is a shared value) |
+//! | [`estimator`] | real observations kept for honest estimates |
+//!
+//! Actors never await network I/O inside a handler: work that waits is spawned, and its
+//! outcome comes back as a message.
+
+pub(crate) mod cache;
+pub(crate) mod estimator;
+pub(crate) mod fetch;
+pub(crate) mod health;
+mod http;
+pub(crate) mod registry;
+pub(crate) mod router;
+pub(crate) mod supervisor;
+
+/// The kinds of actor the supervisor runs; used to name them and to aim the test-only
+/// panic hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// The router.
+    Router,
+    /// The health actor.
+    Health,
+    /// The cache actor.
+    Cache,
+    /// The estimator.
+    Estimator,
+    /// The fetch actor of one upstream.
+    Fetch(crate::model::Upstream),
+}
+
+impl std::fmt::Display for ActorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActorKind::Router => f.write_str("router"),
+            ActorKind::Health => f.write_str("health"),
+            ActorKind::Cache => f.write_str("cache"),
+            ActorKind::Estimator => f.write_str("estimator"),
+            ActorKind::Fetch(up) => write!(f, "fetch-{up}"),
+        }
+    }
+}
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::RwLock;
+
+use crate::cache::SharedCache;
+use crate::config::EngineConfig;
+use crate::model::Upstream;
+
+/// State shared by the handle, the actors and their tasks. Owned by the engine, so it
+/// outlives any one actor's restart.
+pub(crate) struct EngineShared {
+    pub(crate) cfg: Arc<EngineConfig>,
+    pub(crate) cache: SharedCache,
+    pub(crate) board: Arc<health::BreakerBoard>,
+    pub(crate) registry: registry::Registry,
+    pub(crate) fetch: [Arc<fetch::FetchContext>; 5],
+    pub(crate) readiness: Readiness,
+    pub(crate) counters: EngineCounters,
+}
+
+impl EngineShared {
+    pub(crate) fn new(cfg: EngineConfig) -> Result<Self, reqwest::Error> {
+        let fetch = [
+            Arc::new(fetch::FetchContext::new(Upstream::ALL[0], &cfg)?),
+            Arc::new(fetch::FetchContext::new(Upstream::ALL[1], &cfg)?),
+            Arc::new(fetch::FetchContext::new(Upstream::ALL[2], &cfg)?),
+            Arc::new(fetch::FetchContext::new(Upstream::ALL[3], &cfg)?),
+            Arc::new(fetch::FetchContext::new(Upstream::ALL[4], &cfg)?),
+        ];
+        Ok(EngineShared {
+            cache: SharedCache::new(&cfg.cache),
+            cfg: Arc::new(cfg),
+            board: Arc::new(health::BreakerBoard::default()),
+            registry: registry::Registry::default(),
+            fetch,
+            readiness: Readiness::default(),
+            counters: EngineCounters::default(),
+        })
+    }
+}
+
+/// Engine-wide counters.
+#[derive(Default)]
+pub(crate) struct EngineCounters {
+    pub(crate) coalesced: AtomicU64,
+    pub(crate) restarts: AtomicU64,
+    pub(crate) calls: AtomicU64,
+    pub(crate) estimates: AtomicU64,
+}
+
+/// Whether the engine takes work, and why not.
+pub(crate) struct Readiness {
+    ready: AtomicBool,
+    reason: RwLock<String>,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness {
+            ready: AtomicBool::new(false),
+            reason: RwLock::new("starting".into()),
+        }
+    }
+}
+
+impl Readiness {
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_ready(&self) {
+        *self.reason.write().unwrap_or_else(|p| p.into_inner()) = String::new();
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn set_not_ready(&self, reason: impl Into<String>) {
+        *self.reason.write().unwrap_or_else(|p| p.into_inner()) = reason.into();
+        self.ready.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn reason(&self) -> String {
+        self.reason.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

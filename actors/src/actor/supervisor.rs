@@ -1,0 +1,224 @@
+//! The supervisor: spawns every actor linked to itself, restarts one that crashes
+//! (at most `max_restarts` within `window_ms`), and past that intensity stops the
+//! engine and reports not-ready. ractor's default reaction to a child's failure is to
+//! stop the supervisor, so the policy is written out here.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::time::Instant;
+
+use super::cache::{CacheActor, CacheMsg};
+use super::estimator::{EstimatorActor, EstimatorMsg};
+use super::fetch::{FetchActor, FetchMsg};
+use super::health::{HealthActor, HealthArgs, HealthMsg};
+use super::router::{RouterActor, RouterMsg};
+use super::{ActorKind, EngineShared};
+use crate::model::Upstream;
+
+pub(crate) enum SupervisorMsg {
+    /// Test hook: make one child panic.
+    CrashChild(ActorKind),
+    /// Stop every child, then the supervisor.
+    Shutdown,
+}
+
+pub(crate) struct Supervisor;
+
+pub(crate) struct SupervisorState {
+    shared: Arc<EngineShared>,
+    children: HashMap<ActorId, ActorKind>,
+    restarts: VecDeque<Instant>,
+    stopping: bool,
+}
+
+fn every_kind() -> Vec<ActorKind> {
+    let mut kinds = vec![ActorKind::Health, ActorKind::Cache, ActorKind::Estimator];
+    kinds.extend(Upstream::ALL.iter().map(|u| ActorKind::Fetch(*u)));
+    kinds.push(ActorKind::Router);
+    kinds
+}
+
+/// Spawns one child linked to the supervisor and publishes its reference.
+async fn spawn_child(
+    kind: ActorKind,
+    shared: &Arc<EngineShared>,
+    sup: ActorCell,
+) -> Result<ActorCell, ActorProcessingErr> {
+    let reg = &shared.registry;
+    // Unnamed: ractor names are process-wide, and tests run many engines at once.
+    let cell = match kind {
+        ActorKind::Router => {
+            let (r, _) = Actor::spawn_linked(None, RouterActor, shared.clone(), sup).await?;
+            reg.router.set(Some(r.clone()));
+            r.get_cell()
+        }
+        ActorKind::Health => {
+            let args = HealthArgs {
+                cfg: shared.cfg.clone(),
+                board: shared.board.clone(),
+            };
+            let (r, _) = Actor::spawn_linked(None, HealthActor, args, sup).await?;
+            reg.health.set(Some(r.clone()));
+            r.get_cell()
+        }
+        ActorKind::Cache => {
+            let (r, _) = Actor::spawn_linked(None, CacheActor, shared.cache.clone(), sup).await?;
+            reg.cache.set(Some(r.clone()));
+            r.get_cell()
+        }
+        ActorKind::Estimator => {
+            let (r, _) = Actor::spawn_linked(None, EstimatorActor, (), sup).await?;
+            reg.estimator.set(Some(r.clone()));
+            r.get_cell()
+        }
+        ActorKind::Fetch(up) => {
+            let ctx = shared.fetch[up.index()].clone();
+            let (r, _) = Actor::spawn_linked(None, FetchActor, ctx, sup).await?;
+            reg.fetch(up).set(Some(r.clone()));
+            r.get_cell()
+        }
+    };
+    Ok(cell)
+}
+
+fn clear_slot(shared: &EngineShared, kind: ActorKind) {
+    let reg = &shared.registry;
+    match kind {
+        ActorKind::Router => reg.router.set(None),
+        ActorKind::Health => reg.health.set(None),
+        ActorKind::Cache => reg.cache.set(None),
+        ActorKind::Estimator => reg.estimator.set(None),
+        ActorKind::Fetch(up) => reg.fetch(up).set(None),
+    }
+}
+
+fn crash(shared: &EngineShared, kind: ActorKind) {
+    let reg = &shared.registry;
+    let _ = match kind {
+        ActorKind::Router => reg.router.get().map(|r| r.cast(RouterMsg::Crash)),
+        ActorKind::Health => reg.health.get().map(|r| r.cast(HealthMsg::Crash)),
+        ActorKind::Cache => reg.cache.get().map(|r| r.cast(CacheMsg::Crash)),
+        ActorKind::Estimator => reg.estimator.get().map(|r| r.cast(EstimatorMsg::Crash)),
+        ActorKind::Fetch(up) => reg.fetch(up).get().map(|r| r.cast(FetchMsg::Crash)),
+    };
+}
+
+impl Supervisor {
+    async fn restart_or_give_up(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        st: &mut SupervisorState,
+        kind: ActorKind,
+        why: String,
+    ) {
+        clear_slot(&st.shared, kind);
+        if st.stopping {
+            return;
+        }
+        let cfg = &st.shared.cfg.supervision;
+        let now = Instant::now();
+        let window = Duration::from_millis(cfg.window_ms);
+        while st
+            .restarts
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
+        {
+            st.restarts.pop_front();
+        }
+        if st.restarts.len() >= cfg.max_restarts as usize {
+            let reason = format!(
+                "the {kind} actor failed ({why}) after {} restarts within {} ms; the engine stopped",
+                st.restarts.len(),
+                cfg.window_ms
+            );
+            tracing::error!("{reason}");
+            st.shared.readiness.set_not_ready(reason);
+            st.stopping = true;
+            myself.stop_children(Some("restart intensity exceeded".into()));
+            myself.stop(Some("restart intensity exceeded".into()));
+            return;
+        }
+        st.restarts.push_back(now);
+        st.shared.counters.restarts.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("sentinel_actor_restarts_total", "actor" => kind.to_string()).increment(1);
+        tracing::warn!(actor = %kind, reason = %why, "restarting crashed actor");
+        match spawn_child(kind, &st.shared, myself.get_cell()).await {
+            Ok(cell) => {
+                st.children.insert(cell.get_id(), kind);
+            }
+            Err(e) => {
+                let reason = format!("could not restart the {kind} actor: {e}");
+                st.shared.readiness.set_not_ready(reason);
+                st.stopping = true;
+                myself.stop_children(None);
+                myself.stop(None);
+            }
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = Arc<EngineShared>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        shared: Arc<EngineShared>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut children = HashMap::new();
+        for kind in every_kind() {
+            let cell = spawn_child(kind, &shared, myself.get_cell()).await?;
+            children.insert(cell.get_id(), kind);
+        }
+        shared.readiness.set_ready();
+        Ok(SupervisorState {
+            shared,
+            children,
+            restarts: VecDeque::new(),
+            stopping: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: SupervisorMsg,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::CrashChild(kind) => crash(&st.shared, kind),
+            SupervisorMsg::Shutdown => {
+                st.stopping = true;
+                st.shared.readiness.set_not_ready("shut down");
+                myself.stop_children(Some("shutdown".into()));
+                myself.stop(Some("shutdown".into()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, why) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("panicked: {err}")),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, format!("stopped: {}", reason.unwrap_or_default()))
+            }
+            _ => return Ok(()),
+        };
+        if let Some(kind) = st.children.remove(&cell.get_id()) {
+            self.restart_or_give_up(&myself, st, kind, why).await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,286 @@
+//! The shared cache value: a byte-weighted moka cache of upstream documents.
+//!
+//! It is cloned into the engine handle and the router, never put behind a mailbox, so a
+//! fresh hit costs a hash lookup (DESIGN.md section 2, step 1). Freshness is decided
+//! here from the `fetched_at` stored with each entry (tokio time, so a paused clock tests
+//! it); moka's own TTL only bounds how long stale entries are kept.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::config::CacheConfig;
+use crate::model::{Query, Upstream};
+use crate::upstream::Document;
+
+/// One cached upstream document.
+#[derive(Debug)]
+pub struct CacheEntry {
+    /// The parsed document.
+    pub doc: Arc<Document>,
+    /// When it was fetched (or last revalidated), on tokio's clock.
+    pub fetched_at: Instant,
+    /// The same moment on the wall clock, for display.
+    pub fetched_at_wall: SystemTime,
+    /// The upstream's ETag, for revalidation.
+    pub etag: Option<String>,
+    /// Approximate size, for the weigher.
+    pub bytes: usize,
+}
+
+impl CacheEntry {
+    /// Wraps a freshly fetched document.
+    pub fn new(doc: Arc<Document>, etag: Option<String>, now: Instant) -> Self {
+        let bytes = doc.approx_bytes() + 128;
+        CacheEntry {
+            doc,
+            fetched_at: now,
+            fetched_at_wall: SystemTime::now(),
+            etag,
+            bytes,
+        }
+    }
+
+    /// The same document, confirmed current at `now` (a 304).
+    pub fn revalidated(&self, now: Instant) -> Self {
+        CacheEntry {
+            doc: self.doc.clone(),
+            fetched_at: now,
+            fetched_at_wall: SystemTime::now(),
+            etag: self.etag.clone(),
+            bytes: self.bytes,
+        }
+    }
+
+    /// Age at `now`.
+    pub fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.fetched_at)
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// Within its fresh TTL.
+    Fresh(Arc<CacheEntry>),
+    /// Past its fresh TTL, still retained.
+    Stale(Arc<CacheEntry>),
+    /// Nothing.
+    Miss,
+}
+
+/// Counters of the cache, readable at any time.
+#[derive(Debug, Default)]
+pub(crate) struct CacheCounters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) stale_hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) inserts: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+    pub(crate) stale_served: AtomicU64,
+}
+
+/// A snapshot of cache statistics.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CacheStats {
+    /// Entries held.
+    pub entries: u64,
+    /// Weighted size in bytes.
+    pub bytes: u64,
+    /// Capacity in bytes.
+    pub capacity_bytes: u64,
+    /// Fresh hits.
+    pub hits: u64,
+    /// Lookups that found only a stale entry.
+    pub stale_hits: u64,
+    /// Lookups that found nothing.
+    pub misses: u64,
+    /// Stale entries served to callers.
+    pub stale_served: u64,
+    /// Entries inserted.
+    pub inserts: u64,
+    /// Entries evicted for capacity.
+    pub evictions: u64,
+    /// Fresh hits / all lookups.
+    pub hit_ratio: f64,
+}
+
+/// The shared cache. Cheap to clone.
+#[derive(Clone)]
+pub struct SharedCache {
+    inner: moka::sync::Cache<Query, Arc<CacheEntry>>,
+    cfg: Arc<CacheConfig>,
+    counters: Arc<CacheCounters>,
+}
+
+impl std::fmt::Debug for SharedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedCache")
+            .field("entries", &self.inner.entry_count())
+            .finish()
+    }
+}
+
+impl SharedCache {
+    /// A cache with the given settings.
+    pub fn new(cfg: &CacheConfig) -> Self {
+        let counters = Arc::new(CacheCounters::default());
+        let evictions = counters.clone();
+        let longest_ttl = [
+            cfg.project_json_ttl_ms,
+            cfg.simple_ttl_ms,
+            cfg.downloads_ttl_ms,
+            cfg.top_packages_ttl_ms,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        let inner = moka::sync::Cache::builder()
+            .max_capacity(cfg.capacity_bytes)
+            .weigher(|_k: &Query, v: &Arc<CacheEntry>| v.bytes.min(u32::MAX as usize) as u32)
+            // Outer bound only: freshness is decided by `lookup` on tokio's clock.
+            .time_to_live(Duration::from_millis(
+                longest_ttl.saturating_add(cfg.stale_retention_ms),
+            ))
+            .eviction_listener(move |_k, _v, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    evictions.evictions.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("sentinel_cache_evictions_total").increment(1);
+                }
+            })
+            .build();
+        SharedCache {
+            inner,
+            cfg: Arc::new(cfg.clone()),
+            counters,
+        }
+    }
+
+    /// Looks a query up, counts the lookup, and classifies the entry at `now`.
+    pub fn lookup(&self, q: &Query, now: Instant) -> Lookup {
+        let found = self.classify(q, now);
+        let counter = match &found {
+            Lookup::Fresh(_) => &self.counters.hits,
+            Lookup::Stale(_) => &self.counters.stale_hits,
+            Lookup::Miss => &self.counters.misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Classifies the entry of a query as fresh, stale or missing at `now`, without
+    /// counting a lookup.
+    pub fn classify(&self, q: &Query, now: Instant) -> Lookup {
+        let Some(entry) = self.inner.get(q) else {
+            return Lookup::Miss;
+        };
+        let ttl = Duration::from_millis(self.cfg.ttl_ms(q.kind()));
+        let age = entry.age(now);
+        if age < ttl {
+            Lookup::Fresh(entry)
+        } else if age < ttl + Duration::from_millis(self.cfg.stale_retention_ms) {
+            Lookup::Stale(entry)
+        } else {
+            Lookup::Miss
+        }
+    }
+
+    /// The entry without counting a lookup (for revalidation and estimates).
+    pub fn peek(&self, q: &Query) -> Option<Arc<CacheEntry>> {
+        self.inner.get(q)
+    }
+
+    /// Stores an entry.
+    pub fn insert(&self, q: Query, entry: Arc<CacheEntry>) {
+        self.counters.inserts.fetch_add(1, Ordering::Relaxed);
+        self.inner.insert(q, entry);
+    }
+
+    /// Notes that a stale entry was served.
+    pub(crate) fn note_stale_served(&self) {
+        self.counters.stale_served.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("sentinel_cache_stale_served_total").increment(1);
+    }
+
+    /// Removes every entry about `package` (or everything when `None`). Returns how many.
+    pub fn invalidate(&self, package: Option<&crate::model::PackageName>) -> u64 {
+        match package {
+            None => {
+                let n = self.inner.entry_count();
+                self.inner.invalidate_all();
+                n
+            }
+            Some(name) => {
+                let keys: Vec<Query> = self
+                    .inner
+                    .iter()
+                    .filter(|(k, _)| k.package() == Some(name))
+                    .map(|(k, _)| (*k).clone())
+                    .collect();
+                for k in &keys {
+                    self.inner.invalidate(k);
+                }
+                keys.len() as u64
+            }
+        }
+    }
+
+    /// Makes every entry `by` older, as if that much time had passed. For tests and
+    /// the demo, which cannot wait hours for a TTL (moka ignores tokio's paused clock).
+    #[doc(hidden)]
+    pub fn age_all(&self, by: Duration) {
+        let entries: Vec<(Query, Arc<CacheEntry>)> = self
+            .inner
+            .iter()
+            .map(|(k, v)| ((*k).clone(), v))
+            .collect();
+        for (k, v) in entries {
+            let aged = CacheEntry {
+                doc: v.doc.clone(),
+                fetched_at: v.fetched_at.checked_sub(by).unwrap_or(v.fetched_at),
+                fetched_at_wall: v.fetched_at_wall.checked_sub(by).unwrap_or(v.fetched_at_wall),
+                etag: v.etag.clone(),
+                bytes: v.bytes,
+            };
+            self.inner.insert(k, Arc::new(aged));
+        }
+    }
+
+    /// Entries about one upstream, for the health report.
+    pub fn entries_for(&self, up: Upstream) -> u64 {
+        self.inner.iter().filter(|(k, _)| k.upstream() == up).count() as u64
+    }
+
+    /// Runs moka's pending maintenance (evictions), so stats are current.
+    pub fn run_pending_tasks(&self) {
+        self.inner.run_pending_tasks();
+    }
+
+    /// Current statistics.
+    pub fn stats(&self) -> CacheStats {
+        let c = &self.counters;
+        let hits = c.hits.load(Ordering::Relaxed);
+        let stale_hits = c.stale_hits.load(Ordering::Relaxed);
+        let misses = c.misses.load(Ordering::Relaxed);
+        let lookups = hits + stale_hits + misses;
+        CacheStats {
+            entries: self.inner.entry_count(),
+            bytes: self.inner.weighted_size(),
+            capacity_bytes: self.cfg.capacity_bytes,
+            hits,
+            stale_hits,
+            misses,
+            stale_served: c.stale_served.load(Ordering::Relaxed),
+            inserts: c.inserts.load(Ordering::Relaxed),
+            evictions: c.evictions.load(Ordering::Relaxed),
+            hit_ratio: if lookups == 0 {
+                0.0
+            } else {
+                hits as f64 / lookups as f64
+            },
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! The engine's configuration: one struct per subsystem, defaults from DESIGN.md
+//! section 5, and validation that names the key, the value and the rule.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{QueryKind, Upstream};
+use crate::policy::{BreakerConfig, RetryBudgetConfig, RetryConfig};
+
+/// Everything the engine needs to start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Per-upstream settings.
+    pub upstreams: UpstreamsConfig,
+    /// The cache.
+    pub cache: CacheConfig,
+    /// Connect, attempt and request timeouts.
+    pub timeouts: TimeoutConfig,
+    /// Restart policy of the supervisor.
+    pub supervision: SupervisionConfig,
+    /// The `User-Agent` sent on every request.
+    pub user_agent: String,
+    /// Largest response body accepted, in bytes (PyPI project JSON can be megabytes).
+    pub max_body_bytes: u64,
+    /// How long `shutdown()` waits for in-flight calls, in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// Serve a stale entry at once and refresh it in the background.
+    pub stale_while_revalidate: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            upstreams: UpstreamsConfig::default(),
+            cache: CacheConfig::default(),
+            timeouts: TimeoutConfig::default(),
+            supervision: SupervisionConfig::default(),
+            user_agent: default_user_agent(),
+            max_body_bytes: 32 * 1024 * 1024,
+            shutdown_grace_ms: 5_000,
+            stale_while_revalidate: true,
+        }
+    }
+}
+
+/// `pypi-sentinel/<version> (+<repository>)`: one agent string naming the product.
+pub fn default_user_agent() -> String {
+    format!(
+        "pypi-sentinel/{} (+{})",
+        env!("CARGO_PKG_VERSION"),
+        env!("CARGO_PKG_REPOSITORY")
+    )
+}
+
+/// A configuration value that breaks a rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {key} = {value}: {rule}")]
+pub struct ConfigError {
+    /// The dotted key, e.g. `upstreams.pypistats.breaker.failure_rate_threshold`.
+    pub key: String,
+    /// The value found.
+    pub value: String,
+    /// The rule it breaks.
+    pub rule: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, value: impl ToString, rule: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            value: value.to_string(),
+            rule: rule.into(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Sends every upstream to one origin (the simulator or a mirror that serves all
+    /// routes): `{origin}/pypi/...`, `{origin}/simple/...`, `{origin}/api/packages/...`,
+    /// `{origin}/api/v2/projects/...` and `{origin}/top-pypi-packages.min.json`.
+    pub fn with_origin(mut self, origin: &str) -> Self {
+        let origin = origin.trim_end_matches('/');
+        for up in Upstream::ALL {
+            let cfg = self.upstreams.get_mut(up);
+            cfg.base_url = if up == Upstream::TopPackages {
+                format!("{origin}/top-pypi-packages.min.json")
+            } else {
+                origin.to_string()
+            };
+        }
+        self.upstreams.pepy.enabled = true;
+        self
+    }
+
+    /// Checks every value; the first broken rule is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for up in Upstream::ALL {
+            self.upstreams
+                .get(up)
+                .validate(&format!("upstreams.{}", up.as_str().replace('-', "_")))?;
+        }
+        self.cache.validate()?;
+        self.timeouts.validate()?;
+        self.supervision.validate()?;
+        if self.user_agent.trim().is_empty() || !self.user_agent.is_ascii() {
+            return Err(ConfigError::new(
+                "user_agent",
+                &self.user_agent,
+                "must be non-empty ASCII naming the product",
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::new(
+                "max_body_bytes",
+                self.max_body_bytes,
+                "must be at least 1024",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One entry per upstream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamsConfig {
+    /// PyPI's JSON API.
+    pub pypi_json: UpstreamConfig,
+    /// PyPI's Simple API.
+    pub pypi_simple: UpstreamConfig,
+    /// pypistats.org.
+    pub pypistats: UpstreamConfig,
+    /// pepy.tech (off unless an API key is set or an origin is given).
+    pub pepy: UpstreamConfig,
+    /// The top-packages dataset (base_url is the full URL of the JSON file).
+    pub top_packages: UpstreamConfig,
+}
+
+impl Default for UpstreamsConfig {
+    fn default() -> Self {
+        let pypi = |url: &str| UpstreamConfig {
+            base_url: url.into(),
+            rate_limit: Some(RateLimitConfig {
+                per_second: 20,
+                per_minute: None,
+            }),
+            max_in_flight: 16,
+            ..UpstreamConfig::default()
+        };
+        UpstreamsConfig {
+            pypi_json: pypi("https://pypi.org"),
+            pypi_simple: pypi("https://pypi.org"),
+            pypistats: UpstreamConfig {
+                base_url: "https://pypistats.org".into(),
+                // pypistats.org's documented limit (Flask-Limiter: 5/second, 30/minute).
+                rate_limit: Some(RateLimitConfig {
+                    per_second: 5,
+                    per_minute: Some(30),
+                }),
+                max_in_flight: 4,
+                ..UpstreamConfig::default()
+            },
+            pepy: UpstreamConfig {
+                base_url: "https://api.pepy.tech".into(),
+                enabled: false,
+                rate_limit: Some(RateLimitConfig {
+                    per_second: 1,
+                    per_minute: Some(5),
+                }),
+                max_in_flight: 2,
+                ..UpstreamConfig::default()
+            },
+            top_packages: UpstreamConfig {
+                base_url: "https://hugovk.github.io/top-pypi-packages/top-pypi-packages.min.json"
+                    .into(),
+                max_in_flight: 2,
+                ..UpstreamConfig::default()
+            },
+        }
+    }
+}
+
+impl UpstreamsConfig {
+    /// The settings of one upstream.
+    pub fn get(&self, up: Upstream) -> &UpstreamConfig {
+        match up {
+            Upstream::PypiJson => &self.pypi_json,
+            Upstream::PypiSimple => &self.pypi_simple,
+            Upstream::Pypistats => &self.pypistats,
+            Upstream::Pepy => &self.pepy,
+            Upstream::TopPackages => &self.top_packages,
+        }
+    }
+
+    /// The settings of one upstream, mutable.
+    pub fn get_mut(&mut self, up: Upstream) -> &mut UpstreamConfig {
+        match up {
+            Upstream::PypiJson => &mut self.pypi_json,
+            Upstream::PypiSimple => &mut self.pypi_simple,
+            Upstream::Pypistats => &mut self.pypistats,
+            Upstream::Pepy => &mut self.pepy,
+            Upstream::TopPackages => &mut self.top_packages,
+        }
+    }
+}
+
+/// Credentials for a private index or an API.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthConfig {
+    /// HTTP basic authentication.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The token.
+        token: String,
+    },
+}
+
+/// Settings of one upstream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL (`https://pypi.org`, a mirror, the simulator).
+    pub base_url: String,
+    /// Whether the engine asks this upstream at all.
+    pub enabled: bool,
+    /// Sent as `X-API-Key` (pepy.tech).
+    pub api_key: Option<String>,
+    /// Credentials for private indexes.
+    pub auth: Option<AuthConfig>,
+    /// Client-side rate limit; `None` for none.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Most requests in flight at once.
+    pub max_in_flight: u32,
+    /// Retry policy.
+    pub retry: RetryConfig,
+    /// Retry budget.
+    pub retry_budget: RetryBudgetConfig,
+    /// Circuit breaker.
+    pub breaker: BreakerConfig,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            base_url: String::new(),
+            enabled: true,
+            api_key: None,
+            auth: None,
+            rate_limit: None,
+            max_in_flight: 8,
+            retry: RetryConfig::default(),
+            retry_budget: RetryBudgetConfig::default(),
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+impl UpstreamConfig {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let url = self.base_url.as_str();
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        if !scheme_ok || url.len() <= "https://".len() {
+            return Err(ConfigError::new(
+                format!("{key}.base_url"),
+                url,
+                "must be an absolute http:// or https:// URL",
+            ));
+        }
+        if reqwest::Url::parse(url).is_err() {
+            return Err(ConfigError::new(
+                format!("{key}.base_url"),
+                url,
+                "is not a valid URL",
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::new(
+                format!("{key}.max_in_flight"),
+                0,
+                "must be at least 1",
+            ));
+        }
+        if let Some(rl) = &self.rate_limit {
+            if rl.per_second == 0 {
+                return Err(ConfigError::new(
+                    format!("{key}.rate_limit.per_second"),
+                    0,
+                    "must be at least 1 (remove rate_limit to disable it)",
+                ));
+            }
+            if rl.per_minute == Some(0) {
+                return Err(ConfigError::new(
+                    format!("{key}.rate_limit.per_minute"),
+                    0,
+                    "must be at least 1 (omit it for no per-minute limit)",
+                ));
+            }
+        }
+        self.retry
+            .validate()
+            .map_err(|e| ConfigError::new(format!("{key}.retry"), "", e.to_string()))?;
+        self.retry_budget
+            .validate()
+            .map_err(|e| ConfigError::new(format!("{key}.retry_budget"), "", e.to_string()))?;
+        self.breaker
+            .validate()
+            .map_err(|e| ConfigError::new(format!("{key}.breaker"), "", e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// A client-side rate limit: a per-second quota and an optional per-minute one.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per second (also the burst size).
+    pub per_second: u32,
+    /// Requests per minute, if limited.
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+}
+
+/// Cache settings (DESIGN.md section 5).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Capacity in bytes (entries are weighed by their size).
+    pub capacity_bytes: u64,
+    /// How long entries are kept past their fresh TTL to serve as stale, in ms.
+    pub stale_retention_ms: u64,
+    /// Fresh TTL of project and release JSON, in ms (PyPI says max-age=900).
+    pub project_json_ttl_ms: u64,
+    /// Fresh TTL of Simple API pages, in ms.
+    pub simple_ttl_ms: u64,
+    /// Fresh TTL of download statistics, in ms (pypistats updates daily).
+    pub downloads_ttl_ms: u64,
+    /// Fresh TTL of the top-packages dataset, in ms.
+    pub top_packages_ttl_ms: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        const MIN: u64 = 60_000;
+        CacheConfig {
+            capacity_bytes: 256 * 1024 * 1024,
+            stale_retention_ms: 7 * 24 * 60 * MIN,
+            project_json_ttl_ms: 15 * MIN,
+            simple_ttl_ms: 10 * MIN,
+            downloads_ttl_ms: 6 * 60 * MIN,
+            top_packages_ttl_ms: 24 * 60 * MIN,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The fresh TTL of a query kind.
+    pub fn ttl_ms(&self, kind: QueryKind) -> u64 {
+        match kind {
+            QueryKind::ProjectJson => self.project_json_ttl_ms,
+            QueryKind::Simple => self.simple_ttl_ms,
+            QueryKind::Downloads => self.downloads_ttl_ms,
+            QueryKind::TopPackages => self.top_packages_ttl_ms,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.capacity_bytes < 1024 * 1024 {
+            return Err(ConfigError::new(
+                "cache.capacity_bytes",
+                self.capacity_bytes,
+                "must be at least 1048576 (1 MiB)",
+            ));
+        }
+        for (key, v) in [
+            ("cache.project_json_ttl_ms", self.project_json_ttl_ms),
+            ("cache.simple_ttl_ms", self.simple_ttl_ms),
+            ("cache.downloads_ttl_ms", self.downloads_ttl_ms),
+            ("cache.top_packages_ttl_ms", self.top_packages_ttl_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(key, v, "must be greater than 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Timeouts (DESIGN.md section 5).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeoutConfig {
+    /// TCP/TLS connect timeout, ms.
+    pub connect_ms: u64,
+    /// One attempt (request + body), ms.
+    pub attempt_ms: u64,
+    /// A whole call, retries and fallbacks included, ms.
+    pub deadline_ms: u64,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        TimeoutConfig {
+            connect_ms: 2_000,
+            attempt_ms: 10_000,
+            deadline_ms: 15_000,
+        }
+    }
+}
+
+impl TimeoutConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("timeouts.connect_ms", self.connect_ms),
+            ("timeouts.attempt_ms", self.attempt_ms),
+            ("timeouts.deadline_ms", self.deadline_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(key, v, "must be greater than 0"));
+            }
+        }
+        if self.attempt_ms > self.deadline_ms {
+            return Err(ConfigError::new(
+                "timeouts.attempt_ms",
+                self.attempt_ms,
+                format!(
+                    "must not exceed timeouts.deadline_ms ({})",
+                    self.deadline_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The supervisor's restart intensity.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisionConfig {
+    /// Restarts allowed within the window before the engine stops and reports not-ready.
+    pub max_restarts: u32,
+    /// The window, ms.
+    pub window_ms: u64,
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        SupervisionConfig {
+            max_restarts: 5,
+            window_ms: 10_000,
+        }
+    }
+}
+
+impl SupervisionConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.window_ms == 0 {
+            return Err(ConfigError::new(
+                "supervision.window_ms",
+                0,
+                "must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_design() {
+        let c = EngineConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.cache.project_json_ttl_ms, 900_000);
+        assert_eq!(c.timeouts.deadline_ms, 15_000);
+        let rl = c.upstreams.pypistats.rate_limit.clone().unwrap();
+        assert_eq!((rl.per_second, rl.per_minute), (5, Some(30)));
+        assert!(c.user_agent.starts_with("pypi-sentinel/"));
+    }
+
+    #[test]
+    fn with_origin_points_every_upstream_at_it() {
+        let c = EngineConfig::default().with_origin("http://127.0.0.1:9/");
+        assert_eq!(c.upstreams.pypistats.base_url, "http://127.0.0.1:9");
+        assert_eq!(
+            c.upstreams.top_packages.base_url,
+            "http://127.0.0.1:9/top-pypi-packages.min.json"
+        );
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_values_name_key_value_and_rule() {
+        let mut c = EngineConfig::default();
+        c.upstreams.pypistats.base_url = "ftp://example".into();
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.key, "upstreams.pypistats.base_url");
+        assert!(e.rule.contains("http"));
+
+        let mut c = EngineConfig::default();
+        c.timeouts.attempt_ms = 20_000;
+        assert_eq!(c.validate().unwrap_err().key, "timeouts.attempt_ms");
+
+        let mut c = EngineConfig::default();
+        c.cache.downloads_ttl_ms = 0;
+        assert_eq!(c.validate().unwrap_err().key, "cache.downloads_ttl_ms");
+    }
+}

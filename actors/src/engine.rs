@@ -1,0 +1,846 @@
+//! `Engine::start(config) -> EngineHandle`: the public embedding API.
+//!
+//! The handle validates input, answers fresh cache hits itself (no mailbox hop), and
+//! sends everything else to the RouterActor, bounded by the request deadline. Views
+//! (package info, versions, downloads...) are computed here from the documents the
+//! router returns, so one cached project body answers many questions.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorRef};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::actor::estimator::EstimatorMsg;
+use crate::actor::fetch::FetchStats;
+use crate::actor::health::{HealthMsg, UpstreamHealth};
+use crate::actor::router::{DocAnswer, RouterMsg};
+use crate::actor::supervisor::{Supervisor, SupervisorMsg};
+use crate::actor::{ActorKind, EngineShared};
+use crate::cache::{CacheStats, Lookup};
+use crate::config::{ConfigError, EngineConfig};
+use crate::model::{
+    Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
+    StatsKind, Upstream,
+};
+use crate::upstream::Document;
+use crate::views::deps::{Dependencies, TargetEnv};
+use crate::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
+use crate::views::info::PackageInfo;
+use crate::views::python::{PythonCompat, SupportedPythons};
+use crate::views::versions::VersionList;
+
+/// The engine. See [`Engine::start`].
+#[derive(Debug)]
+pub struct Engine;
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration breaks a rule.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The HTTP client could not be built (e.g. no TLS roots).
+    #[error("could not build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The actors could not be spawned.
+    #[error("could not start the actors: {0}")]
+    Spawn(String),
+}
+
+impl Engine {
+    /// Validates the configuration, starts the supervisor and its actors, and returns a
+    /// handle. Must be called inside a tokio runtime.
+    pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
+        cfg.validate()?;
+        let shared = Arc::new(EngineShared::new(cfg)?);
+        let (supervisor, join) = Actor::spawn(None, Supervisor, shared.clone())
+            .await
+            .map_err(|e| StartError::Spawn(e.to_string()))?;
+        Ok(EngineHandle {
+            inner: Arc::new(Inner {
+                shared,
+                supervisor,
+                join: tokio::sync::Mutex::new(Some(join)),
+                active: AtomicUsize::new(0),
+                idle: Notify::new(),
+                accepting: AtomicBool::new(true),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    shared: Arc<EngineShared>,
+    supervisor: ActorRef<SupervisorMsg>,
+    join: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    active: AtomicUsize,
+    idle: Notify,
+    accepting: AtomicBool,
+}
+
+/// A cheap-to-clone handle on a running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineHandle")
+            .field("ready", &self.inner.shared.readiness.is_ready())
+            .finish()
+    }
+}
+
+/// Counts a call in flight, for graceful shutdown.
+struct CallGuard<'a>(&'a Inner);
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Readiness of the engine.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Readiness {
+    /// Whether calls are accepted.
+    pub ready: bool,
+    /// Why not, when not.
+    pub reason: Option<String>,
+}
+
+/// The health report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HealthReport {
+    /// Readiness.
+    pub ready: bool,
+    /// Why not ready, when not.
+    pub reason: Option<String>,
+    /// Breakers and request counters per upstream.
+    pub upstreams: Vec<UpstreamReport>,
+    /// Cache statistics.
+    pub cache: CacheStats,
+    /// Actor restarts since start.
+    pub actor_restarts: u64,
+}
+
+/// One upstream in the health report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UpstreamReport {
+    /// Breaker state and error rate.
+    #[serde(flatten)]
+    pub health: UpstreamHealth,
+    /// Request counters.
+    pub requests: FetchStats,
+    /// Whether the upstream is enabled.
+    pub enabled: bool,
+    /// Its base URL.
+    pub base_url: String,
+}
+
+/// Engine-wide counters.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MetricsSnapshot {
+    /// Calls made through the handle.
+    pub calls: u64,
+    /// Callers that joined an identical in-flight request.
+    pub coalesced: u64,
+    /// Actor restarts.
+    pub actor_restarts: u64,
+    /// Answers that carried estimated figures.
+    pub estimates_served: u64,
+    /// Breaker transitions, all upstreams.
+    pub breaker_transitions: u64,
+    /// Per-upstream request counters.
+    pub upstreams: Vec<FetchStats>,
+    /// Cache statistics.
+    pub cache: CacheStats,
+}
+
+/// One item of a batch query.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PackageOverview {
+    /// The package.
+    pub package: String,
+    /// Its metadata (latest release).
+    pub info: Datum<PackageInfo>,
+    /// Its recent downloads, when pypistats (or an estimate) could answer.
+    pub downloads: Option<RecentDownloads>,
+}
+
+/// A failed item of a batch query.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ItemFailure {
+    /// The item (package name as given, or `package/facet`).
+    pub item: String,
+    /// The error code (`not_found`, `unavailable`, `invalid_input`, ...).
+    pub code: String,
+    /// What went wrong.
+    pub reason: String,
+    /// What to do about it.
+    pub suggestion: String,
+}
+
+/// The merged answer of a fan-out: what succeeded, what failed and why, and the overall
+/// source of the figures.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PartialResult<T> {
+    /// Items that succeeded.
+    pub items: Vec<T>,
+    /// Items (or parts of items) that failed.
+    pub failures: Vec<ItemFailure>,
+    /// `live`, `cached`, `stale`, `estimated`, `mixed` or `unavailable`.
+    pub source: SourceLabel,
+}
+
+/// The most packages one batch call accepts.
+pub const MAX_BATCH: usize = 100;
+
+impl ItemFailure {
+    fn from_error(item: String, e: &QueryError) -> Self {
+        let suggestion = match e {
+            QueryError::Unavailable { suggestion, .. } => suggestion.clone(),
+            QueryError::NotFound { .. } => "check the spelling of the package name".into(),
+            QueryError::InvalidInput(_) => "fix the input and retry".into(),
+            QueryError::DeadlineExceeded { .. } => "retry; the upstream was slow".into(),
+            QueryError::NotReady { .. } | QueryError::Internal(_) => {
+                "check the engine's health report".into()
+            }
+        };
+        ItemFailure {
+            item,
+            code: e.code().into(),
+            reason: e.to_string(),
+            suggestion,
+        }
+    }
+}
+
+fn datum_of<T>(ans: &DocAnswer, value: T) -> Datum<T> {
+    Datum::new(value, ans.provenance.clone(), ans.upstream, ans.age)
+}
+
+fn unexpected(q: &Query) -> QueryError {
+    QueryError::Internal(format!("unexpected document kind for {q}"))
+}
+
+impl EngineHandle {
+    // ---- plumbing -------------------------------------------------------------------
+
+    fn shared(&self) -> &EngineShared {
+        &self.inner.shared
+    }
+
+    fn enter(&self) -> Result<CallGuard<'_>, QueryError> {
+        if !self.inner.accepting.load(Ordering::Acquire) {
+            return Err(QueryError::NotReady {
+                reason: "the engine is shutting down".into(),
+            });
+        }
+        if !self.shared().readiness.is_ready() {
+            return Err(QueryError::NotReady {
+                reason: self.shared().readiness.reason(),
+            });
+        }
+        self.inner.active.fetch_add(1, Ordering::AcqRel);
+        self.shared().counters.calls.fetch_add(1, Ordering::Relaxed);
+        Ok(CallGuard(&self.inner))
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.shared().cfg.timeouts.deadline_ms)
+    }
+
+    /// One document, by the DESIGN.md section 2 path: fresh hit here, else the router.
+    /// Anything past its fresh TTL may be answered stale.
+    pub async fn document(&self, q: Query) -> Result<DocAnswer, QueryError> {
+        let _guard = self.enter()?;
+        self.document_until(q, self.deadline()).await
+    }
+
+    async fn document_until(&self, q: Query, deadline: Instant) -> Result<DocAnswer, QueryError> {
+        let now = Instant::now();
+        let up = q.upstream();
+        if let Lookup::Fresh(e) = self.shared().cache.lookup(&q, now) {
+            return Ok(DocAnswer::from_entry(&e, Provenance::Cached, up, now));
+        }
+        // The router's own work ends a little before the caller's deadline, so a
+        // fallback (stale, estimate) still fits inside it.
+        let total = deadline.saturating_duration_since(now);
+        let margin = (total / 10).min(Duration::from_millis(250));
+        let inner_deadline = deadline - margin;
+        for _ in 0..2 {
+            let Some(router) = self.shared().registry.router.get() else {
+                // Restarting: give the supervisor a moment, bounded by the deadline.
+                if Instant::now() + Duration::from_millis(20) >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let q2 = q.clone();
+            match router
+                .call(
+                    move |reply| RouterMsg::Resolve {
+                        query: q2,
+                        deadline: inner_deadline,
+                        stale_ok: true,
+                        reply,
+                    },
+                    Some(wait),
+                )
+                .await
+            {
+                Ok(CallResult::Success(r)) => return r,
+                Ok(CallResult::Timeout) => {
+                    return Err(QueryError::DeadlineExceeded {
+                        deadline_ms: total.as_millis() as u64,
+                    });
+                }
+                // The router died with our reply port: retry once on its successor.
+                Ok(CallResult::SenderError) | Err(_) => {
+                    if !self.shared().readiness.is_ready() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+        if !self.shared().readiness.is_ready() {
+            return Err(QueryError::NotReady {
+                reason: self.shared().readiness.reason(),
+            });
+        }
+        Err(QueryError::Internal(
+            "the router restarted during the request; retry".into(),
+        ))
+    }
+
+    // ---- package metadata -----------------------------------------------------------
+
+    /// Metadata of the latest release, or of `version`.
+    pub async fn package_info(
+        &self,
+        package: &str,
+        version: Option<&str>,
+    ) -> Result<Datum<PackageInfo>, QueryError> {
+        let name = PackageName::parse(package)?;
+        let version = version.map(PackageVersion::parse).transpose()?;
+        let _guard = self.enter()?;
+        let ans = self
+            .release_doc(&name, version.as_ref(), self.deadline())
+            .await?;
+        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
+            return Err(QueryError::Internal("not a release document".into()));
+        };
+        Ok(datum_of(&ans, PackageInfo::from_project(p)))
+    }
+
+    /// Every version, sorted by PEP 440, with pre-release and yanked flags. Falls back
+    /// from the JSON API to the Simple API when the JSON API cannot answer.
+    pub async fn versions(&self, package: &str) -> Result<Datum<VersionList>, QueryError> {
+        let name = PackageName::parse(package)?;
+        let _guard = self.enter()?;
+        let deadline = self.deadline();
+        let q = Query::Project(name.clone());
+        match self.document_until(q.clone(), deadline).await {
+            Ok(ans) => match ans.doc.as_ref() {
+                Document::Project(p) => Ok(datum_of(&ans, VersionList::from_project(p))),
+                _ => Err(unexpected(&q)),
+            },
+            Err(json_err @ QueryError::Unavailable { .. }) => {
+                let sq = Query::Simple(name);
+                match self.document_until(sq.clone(), deadline).await {
+                    Ok(ans) => match ans.doc.as_ref() {
+                        Document::Simple(s) => Ok(datum_of(&ans, VersionList::from_simple(s))),
+                        _ => Err(unexpected(&sq)),
+                    },
+                    Err(QueryError::NotFound { what, upstream }) => {
+                        Err(QueryError::NotFound { what, upstream })
+                    }
+                    Err(_) => Err(json_err),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release_doc(
+        &self,
+        name: &PackageName,
+        version: Option<&PackageVersion>,
+        deadline: Instant,
+    ) -> Result<DocAnswer, QueryError> {
+        let q = match version {
+            None => Query::Project(name.clone()),
+            Some(v) => Query::Release(name.clone(), v.clone()),
+        };
+        let ans = self.document_until(q.clone(), deadline).await?;
+        match ans.doc.as_ref() {
+            Document::Project(_) | Document::Release(_) => Ok(ans),
+            _ => Err(unexpected(&q)),
+        }
+    }
+
+    /// `requires_dist` of a release, parsed, and evaluated for `env` when given.
+    pub async fn dependencies(
+        &self,
+        package: &str,
+        version: Option<&str>,
+        env: Option<&TargetEnv>,
+    ) -> Result<Datum<Dependencies>, QueryError> {
+        let name = PackageName::parse(package)?;
+        let version = version.map(PackageVersion::parse).transpose()?;
+        let _guard = self.enter()?;
+        let ans = self
+            .release_doc(&name, version.as_ref(), self.deadline())
+            .await?;
+        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
+            return Err(QueryError::Internal("not a release document".into()));
+        };
+        Ok(datum_of(&ans, Dependencies::from_project(p, env)))
+    }
+
+    /// Whether a release supports Python `python` (e.g. `3.12`).
+    pub async fn python_compatibility(
+        &self,
+        package: &str,
+        version: Option<&str>,
+        python: &str,
+    ) -> Result<Datum<PythonCompat>, QueryError> {
+        let name = PackageName::parse(package)?;
+        let version = version.map(PackageVersion::parse).transpose()?;
+        let python = crate::views::python::parse_python_version(python)?;
+        let _guard = self.enter()?;
+        let ans = self
+            .release_doc(&name, version.as_ref(), self.deadline())
+            .await?;
+        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
+            return Err(QueryError::Internal("not a release document".into()));
+        };
+        Ok(datum_of(&ans, PythonCompat::check(p, &python)))
+    }
+
+    /// The Python versions a release supports.
+    pub async fn supported_pythons(
+        &self,
+        package: &str,
+        version: Option<&str>,
+    ) -> Result<Datum<SupportedPythons>, QueryError> {
+        let name = PackageName::parse(package)?;
+        let version = version.map(PackageVersion::parse).transpose()?;
+        let _guard = self.enter()?;
+        let ans = self
+            .release_doc(&name, version.as_ref(), self.deadline())
+            .await?;
+        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
+            return Err(QueryError::Internal("not a release document".into()));
+        };
+        Ok(datum_of(&ans, SupportedPythons::from_project(p)))
+    }
+
+    // ---- downloads ------------------------------------------------------------------
+
+    /// Downloads over the last day, week and month, each figure with its own
+    /// provenance. When pypistats' `recent` endpoint cannot answer, the figures are
+    /// estimated from the daily series the engine holds (live, cached or stale), and
+    /// from pepy.tech when enabled; with no basis the call fails as unavailable.
+    pub async fn recent_downloads(&self, package: &str) -> Result<RecentDownloads, QueryError> {
+        let name = PackageName::parse(package)?;
+        let _guard = self.enter()?;
+        let deadline = self.deadline();
+        let q = Query::Stats(name.clone(), StatsKind::Recent);
+        let err = match self.document_until(q.clone(), deadline).await {
+            Ok(ans) => {
+                return match ans.doc.as_ref() {
+                    Document::Recent(r) => Ok(RecentDownloads::from_doc(
+                        name.as_str(),
+                        r,
+                        &ans.provenance,
+                        ans.upstream,
+                        ans.age,
+                    )),
+                    _ => Err(unexpected(&q)),
+                };
+            }
+            Err(e @ QueryError::Unavailable { .. }) | Err(e @ QueryError::DeadlineExceeded { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        // Fallback: feed the estimator the real observations we can still reach.
+        for basis in [
+            Query::Stats(name.clone(), StatsKind::Overall),
+            Query::Pepy(name.clone()),
+        ] {
+            if basis.upstream() == Upstream::Pepy && !self.shared().cfg.upstreams.pepy.enabled {
+                continue;
+            }
+            if let Ok(ans) = self.document_until(basis.clone(), deadline).await
+                && let Some(est) = self.shared().registry.estimator.get()
+            {
+                let at = SystemTime::now()
+                    .checked_sub(ans.age)
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                let _ = est.cast(EstimatorMsg::Observe {
+                    query: basis.clone(),
+                    doc: ans.doc.clone(),
+                    at,
+                });
+            }
+            let estimates = self.estimate_recent(&name, deadline).await;
+            if estimates.iter().all(Option::is_some) {
+                break;
+            }
+        }
+        let estimates = self.estimate_recent(&name, deadline).await;
+        if estimates.iter().all(Option::is_none) {
+            return Err(match err {
+                QueryError::Unavailable {
+                    upstream,
+                    reason,
+                    suggestion,
+                    retry_after,
+                } => QueryError::Unavailable {
+                    upstream,
+                    reason: format!("{reason}; no daily series observed to estimate from"),
+                    suggestion,
+                    retry_after,
+                },
+                other => other,
+            });
+        }
+        self.shared()
+            .counters
+            .estimates
+            .fetch_add(1, Ordering::Relaxed);
+        let reason = err.to_string();
+        Ok(RecentDownloads::from_estimates(
+            name.as_str(),
+            estimates,
+            &reason,
+        ))
+    }
+
+    async fn estimate_recent(
+        &self,
+        name: &PackageName,
+        deadline: Instant,
+    ) -> crate::actor::estimator::RecentEstimates {
+        let Some(est) = self.shared().registry.estimator.get() else {
+            return [None, None, None];
+        };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let package = name.clone();
+        match est
+            .call(
+                move |reply| EstimatorMsg::EstimateRecent { package, reply },
+                Some(wait),
+            )
+            .await
+        {
+            Ok(CallResult::Success(e)) => e,
+            _ => [None, None, None],
+        }
+    }
+
+    /// Downloads by Python major or minor version, or by operating system, summed over
+    /// the last `days` days.
+    pub async fn download_breakdown(
+        &self,
+        package: &str,
+        kind: StatsKind,
+        days: u32,
+    ) -> Result<Datum<Breakdown>, QueryError> {
+        let name = PackageName::parse(package)?;
+        if matches!(kind, StatsKind::Recent | StatsKind::Overall) {
+            return Err(InputError {
+                param: "kind",
+                value: kind.endpoint().into(),
+                rule: "a breakdown is python_major, python_minor or system".into(),
+            }
+            .into());
+        }
+        let days = check_days(days)?;
+        let _guard = self.enter()?;
+        let q = Query::Stats(name.clone(), kind);
+        let ans = self.document_until(q.clone(), self.deadline()).await?;
+        match ans.doc.as_ref() {
+            Document::Series(s) => Ok(datum_of(
+                &ans,
+                Breakdown::from_series(name.as_str(), s, days),
+            )),
+            _ => Err(unexpected(&q)),
+        }
+    }
+
+    /// The daily download series over the last `days` days (at most 180), with totals
+    /// and change over the period.
+    pub async fn download_trend(&self, package: &str, days: u32) -> Result<Datum<Trend>, QueryError> {
+        let name = PackageName::parse(package)?;
+        let days = check_days(days)?;
+        let _guard = self.enter()?;
+        let q = Query::Stats(name.clone(), StatsKind::Overall);
+        let ans = self.document_until(q.clone(), self.deadline()).await?;
+        match ans.doc.as_ref() {
+            Document::Series(s) => Ok(datum_of(&ans, Trend::from_series(name.as_str(), s, days))),
+            _ => Err(unexpected(&q)),
+        }
+    }
+
+    /// The top `limit` packages of the 30-day ranking dataset.
+    pub async fn top_packages(&self, limit: usize) -> Result<Datum<TopPackages>, QueryError> {
+        if limit == 0 || limit > 10_000 {
+            return Err(InputError {
+                param: "limit",
+                value: limit.to_string(),
+                rule: "must be between 1 and 10000".into(),
+            }
+            .into());
+        }
+        let _guard = self.enter()?;
+        let q = Query::TopPackages;
+        let ans = self.document_until(q.clone(), self.deadline()).await?;
+        match ans.doc.as_ref() {
+            Document::Top(t) => Ok(datum_of(&ans, TopPackages::from_doc(t, limit))),
+            _ => Err(unexpected(&q)),
+        }
+    }
+
+    // ---- batch ----------------------------------------------------------------------
+
+    /// Metadata and recent downloads of several packages at once, fanned out
+    /// concurrently and merged: every package that could be answered, every failure
+    /// with its reason and a suggestion, and the overall source of the figures.
+    pub async fn overview(&self, packages: &[String]) -> Result<PartialResult<PackageOverview>, QueryError> {
+        if packages.is_empty() || packages.len() > MAX_BATCH {
+            return Err(InputError {
+                param: "packages",
+                value: format!("{} packages", packages.len()),
+                rule: format!("give between 1 and {MAX_BATCH} package names"),
+            }
+            .into());
+        }
+        let _guard = self.enter()?;
+        let jobs = packages.iter().map(|p| async move {
+            let (info, downloads) =
+                tokio::join!(self.package_info(p, None), self.recent_downloads(p));
+            (p.clone(), info, downloads)
+        });
+        let results = futures::future::join_all(jobs).await;
+        let mut items = Vec::new();
+        let mut failures = Vec::new();
+        let mut labels = Vec::new();
+        for (p, info, downloads) in results {
+            match info {
+                Ok(info) => {
+                    labels.push(info.label());
+                    let downloads = match downloads {
+                        Ok(d) => {
+                            labels.push(d.source);
+                            Some(d)
+                        }
+                        Err(e) => {
+                            failures.push(ItemFailure::from_error(format!("{p}/downloads"), &e));
+                            None
+                        }
+                    };
+                    items.push(PackageOverview {
+                        package: p,
+                        info,
+                        downloads,
+                    });
+                }
+                Err(e) => failures.push(ItemFailure::from_error(p, &e)),
+            }
+        }
+        Ok(PartialResult {
+            items,
+            failures,
+            source: SourceLabel::merge(labels),
+        })
+    }
+
+    // ---- operations -----------------------------------------------------------------
+
+    /// Whether the engine takes calls.
+    pub fn readiness(&self) -> Readiness {
+        let ready = self.shared().readiness.is_ready() && self.inner.accepting.load(Ordering::Acquire);
+        Readiness {
+            ready,
+            reason: (!ready).then(|| self.shared().readiness.reason()),
+        }
+    }
+
+    /// Breakers, error rates, request counters, cache statistics and restarts.
+    pub async fn health(&self) -> HealthReport {
+        let sh = self.shared();
+        let breakers = match sh.registry.health.get() {
+            Some(h) => match h
+                .call(|reply| HealthMsg::Report { reply }, Some(Duration::from_secs(2)))
+                .await
+            {
+                Ok(CallResult::Success(r)) => Some(r),
+                _ => None,
+            },
+            None => None,
+        };
+        sh.cache.run_pending_tasks();
+        let upstreams = Upstream::ALL
+            .iter()
+            .map(|up| {
+                let view = sh.board.view(*up);
+                let health = breakers
+                    .as_ref()
+                    .and_then(|b| b.iter().find(|h| h.upstream == *up).cloned())
+                    .unwrap_or(UpstreamHealth {
+                        upstream: *up,
+                        breaker: view.state.to_string(),
+                        open_for_secs: None,
+                        failure_rate: 0.0,
+                        calls_in_window: 0,
+                        consecutive_failures: 0,
+                        times_opened: 0,
+                    });
+                let cfg = sh.cfg.upstreams.get(*up);
+                UpstreamReport {
+                    health,
+                    requests: sh.fetch[up.index()].stats(),
+                    enabled: cfg.enabled,
+                    base_url: cfg.base_url.clone(),
+                }
+            })
+            .collect();
+        let r = self.readiness();
+        HealthReport {
+            ready: r.ready,
+            reason: r.reason,
+            upstreams,
+            cache: sh.cache.stats(),
+            actor_restarts: sh.counters.restarts.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A snapshot of the engine's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let sh = self.shared();
+        let c = &sh.counters;
+        MetricsSnapshot {
+            calls: c.calls.load(Ordering::Relaxed),
+            coalesced: c.coalesced.load(Ordering::Relaxed),
+            actor_restarts: c.restarts.load(Ordering::Relaxed),
+            estimates_served: c.estimates.load(Ordering::Relaxed),
+            breaker_transitions: sh.board.transitions.load(Ordering::Relaxed),
+            upstreams: sh.fetch.iter().map(|f| f.stats()).collect(),
+            cache: sh.cache.stats(),
+        }
+    }
+
+    /// Cache statistics.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.shared().cache.run_pending_tasks();
+        self.shared().cache.stats()
+    }
+
+    /// Drops cached entries about `package`, or everything. Returns how many went.
+    pub async fn invalidate(&self, package: Option<&str>) -> Result<u64, QueryError> {
+        let name = package.map(PackageName::parse).transpose()?;
+        let _guard = self.enter()?;
+        let Some(cache) = self.shared().registry.cache.get() else {
+            return Ok(self.shared().cache.invalidate(name.as_ref()));
+        };
+        match cache
+            .call(
+                |reply| crate::actor::cache::CacheMsg::Invalidate { package: name, reply },
+                Some(Duration::from_secs(5)),
+            )
+            .await
+        {
+            Ok(CallResult::Success(n)) => Ok(n),
+            _ => Err(QueryError::Internal("the cache actor did not answer".into())),
+        }
+    }
+
+    /// Stops taking calls, waits for calls in flight up to the grace period, then stops
+    /// the actors. Idempotent.
+    pub async fn shutdown(&self) {
+        self.inner.accepting.store(false, Ordering::Release);
+        let grace = Duration::from_millis(self.shared().cfg.shutdown_grace_ms);
+        let wait_idle = async {
+            loop {
+                let notified = self.inner.idle.notified();
+                if self.inner.active.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(grace, wait_idle).await.is_err() {
+            tracing::warn!(
+                in_flight = self.inner.active.load(Ordering::Acquire),
+                "shutdown grace period over; stopping with calls in flight"
+            );
+        }
+        let _ = self.inner.supervisor.cast(SupervisorMsg::Shutdown);
+        if let Some(join) = self.inner.join.lock().await.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), join).await;
+        }
+        self.shared().readiness.set_not_ready("shut down");
+    }
+
+    /// Calls in flight through this handle (and its clones).
+    pub fn in_flight(&self) -> usize {
+        self.inner.active.load(Ordering::Acquire)
+    }
+
+    /// Test and demo hook: make every cached entry `by` older (see [`crate::cache::SharedCache::age_all`]).
+    #[doc(hidden)]
+    pub fn age_cache(&self, by: Duration) {
+        self.shared().cache.age_all(by);
+    }
+
+    /// Waits until no query is in flight in the router (background refreshes
+    /// included), up to `max`. For tests and the demo.
+    #[doc(hidden)]
+    pub async fn settle(&self, max: Duration) -> bool {
+        let end = Instant::now() + max;
+        while Instant::now() < end {
+            let Some(router) = self.shared().registry.router.get() else {
+                return false;
+            };
+            match router
+                .call(|reply| RouterMsg::InFlight { reply }, Some(Duration::from_secs(1)))
+                .await
+            {
+                Ok(CallResult::Success(0)) => return true,
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+        false
+    }
+
+    /// Test hook: make one actor panic inside its handler, to exercise supervision.
+    #[doc(hidden)]
+    pub fn inject_actor_panic(&self, kind: ActorKind) {
+        let _ = self.inner.supervisor.cast(SupervisorMsg::CrashChild(kind));
+    }
+}
+
+fn check_days(days: u32) -> Result<u32, QueryError> {
+    if days == 0 || days > 180 {
+        return Err(InputError {
+            param: "days",
+            value: days.to_string(),
+            rule: "must be between 1 and 180 (pypistats keeps 180 days)".into(),
+        }
+        .into());
+    }
+    Ok(days)
+}
