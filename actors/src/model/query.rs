@@ -143,9 +143,7 @@ impl Query {
     /// The package this document is about, if any.
     pub fn package(&self) -> Option<&PackageName> {
         match self {
-            Query::Project(n) | Query::Release(n, _) | Query::Simple(n) | Query::Pepy(n) => {
-                Some(n)
-            }
+            Query::Project(n) | Query::Release(n, _) | Query::Simple(n) | Query::Pepy(n) => Some(n),
             Query::Stats(n, _) => Some(n),
             Query::TopPackages => None,
         }
