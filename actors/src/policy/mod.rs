@@ -1,1 +1,18 @@
-//! policies (in progress)
+//! Pure policies: no I/O, no sleeping, no clock reads. Every method that needs time
+//! takes `now: tokio::time::Instant`, so tests drive them with a paused clock.
+
+mod backoff;
+
+pub use backoff::{FailureKind, GiveUpReason, RetryConfig, RetryDecision, is_retryable};
+
+/// A policy setting that breaks a rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field} = {value}: {rule}")]
+pub struct PolicyConfigError {
+    /// The field.
+    pub field: &'static str,
+    /// The value found.
+    pub value: String,
+    /// The rule it breaks.
+    pub rule: &'static str,
+}
