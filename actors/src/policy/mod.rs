@@ -2,8 +2,10 @@
 //! takes `now: tokio::time::Instant`, so tests drive them with a paused clock.
 
 mod backoff;
+mod retry_budget;
 
 pub use backoff::{FailureKind, GiveUpReason, RetryConfig, RetryDecision, is_retryable};
+pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
 
 /// A policy setting that breaks a rule.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
