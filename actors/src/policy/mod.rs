@@ -2,9 +2,13 @@
 //! takes `now: tokio::time::Instant`, so tests drive them with a paused clock.
 
 mod backoff;
+mod breaker;
 mod retry_budget;
 
 pub use backoff::{FailureKind, GiveUpReason, RetryConfig, RetryDecision, is_retryable};
+pub use breaker::{
+    Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CallOutcome, Transition,
+};
 pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
 
 /// A policy setting that breaks a rule.
