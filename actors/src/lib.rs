@@ -3,5 +3,6 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod config;
 pub mod model;
 pub mod policy;

@@ -5,7 +5,9 @@ mod backoff;
 mod breaker;
 mod retry_budget;
 
-pub use backoff::{FailureKind, GiveUpReason, RetryConfig, RetryDecision, is_retryable};
+pub use backoff::{
+    FailureKind, GiveUpReason, RetryConfig, RetryDecision, is_retryable, parse_retry_after,
+};
 pub use breaker::{
     Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CallOutcome, Transition,
 };
