@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::PolicyConfigError;
+use super::window::SecondBuckets;
 
 /// Breaker settings (DESIGN.md section 5).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -164,15 +165,14 @@ pub struct Breaker {
     probes_in_flight: u32,
     consecutive: u32,
     times_opened: u64,
-    start: Option<Instant>,
-    buckets: Vec<(u64, u32, u32)>, // (second, calls, failures)
+    window: SecondBuckets, // (calls, failures) per second
 }
 
 impl Breaker {
     /// A closed breaker.
     pub fn new(cfg: BreakerConfig) -> Self {
-        let n = (cfg.window_ms / 1_000).max(1) as usize;
         Breaker {
+            window: SecondBuckets::new(cfg.window_ms),
             open_ms: cfg.open_base_ms,
             cfg,
             state: BreakerState::Closed,
@@ -180,34 +180,12 @@ impl Breaker {
             probes_in_flight: 0,
             consecutive: 0,
             times_opened: 0,
-            start: None,
-            buckets: vec![(u64::MAX, 0, 0); n],
         }
-    }
-
-    fn second(&mut self, now: Instant) -> u64 {
-        let start = *self.start.get_or_insert(now);
-        now.saturating_duration_since(start).as_secs()
     }
 
     fn window(&mut self, now: Instant) -> (u32, u32) {
-        let s = self.second(now);
-        let n = self.buckets.len() as u64;
-        self.buckets
-            .iter()
-            .filter(|b| b.0 != u64::MAX && b.0 <= s && s - b.0 < n)
-            .fold((0, 0), |(c, f), b| (c + b.1, f + b.2))
-    }
-
-    fn count(&mut self, failed: bool, now: Instant) {
-        let s = self.second(now);
-        let n = self.buckets.len();
-        let b = &mut self.buckets[(s as usize) % n];
-        if b.0 != s {
-            *b = (s, 0, 0);
-        }
-        b.1 += 1;
-        b.2 += u32::from(failed);
+        let (calls, failures) = self.window.totals(now);
+        (calls as u32, failures as u32)
     }
 
     fn open(&mut self, now: Instant) -> Transition {
@@ -267,7 +245,7 @@ impl Breaker {
             self.open_until = None;
             self.open_ms = self.cfg.open_base_ms;
             self.consecutive = 0;
-            self.buckets.iter_mut().for_each(|b| *b = (u64::MAX, 0, 0));
+            self.window.clear();
             return Some(Transition {
                 from: BreakerState::HalfOpen,
                 to: BreakerState::Closed,
@@ -277,7 +255,7 @@ impl Breaker {
         if self.state != BreakerState::Closed {
             return None; // a late answer from before the breaker opened
         }
-        self.count(failed, now);
+        self.window.add(now, 1, u64::from(failed));
         self.consecutive = if failed { self.consecutive + 1 } else { 0 };
         let (calls, failures) = self.window(now);
         let by_rate = calls >= self.cfg.min_calls

@@ -4,6 +4,7 @@
 mod backoff;
 mod breaker;
 mod retry_budget;
+mod window;
 
 pub use backoff::{
     FailureKind, GiveUpReason, RetryConfig, RetryDecision, is_retryable, parse_retry_after,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::PolicyConfigError;
+use super::window::SecondBuckets;
 
 /// Budget settings (DESIGN.md section 5).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -61,8 +62,7 @@ impl RetryBudgetConfig {
 #[derive(Clone, Debug)]
 pub struct RetryBudget {
     cfg: RetryBudgetConfig,
-    start: Option<Instant>,
-    buckets: Vec<(u64, u64, u64)>, // (second index, requests, retries)
+    window: SecondBuckets, // (requests, retries) per second
     refused_total: u64,
 }
 
@@ -80,51 +80,25 @@ pub struct RetryBudgetSnapshot {
 impl RetryBudget {
     /// An empty budget.
     pub fn new(cfg: RetryBudgetConfig) -> Self {
-        let n = (cfg.window_ms / 1_000).max(1) as usize;
         RetryBudget {
+            window: SecondBuckets::new(cfg.window_ms),
             cfg,
-            start: None,
-            buckets: vec![(u64::MAX, 0, 0); n],
             refused_total: 0,
         }
     }
 
-    fn second(&mut self, now: Instant) -> u64 {
-        let start = *self.start.get_or_insert(now);
-        now.saturating_duration_since(start).as_secs()
-    }
-
-    fn bucket(&mut self, now: Instant) -> &mut (u64, u64, u64) {
-        let s = self.second(now);
-        let n = self.buckets.len();
-        let b = &mut self.buckets[(s as usize) % n];
-        if b.0 != s {
-            *b = (s, 0, 0);
-        }
-        b
-    }
-
-    fn totals(&mut self, now: Instant) -> (u64, u64) {
-        let s = self.second(now);
-        let n = self.buckets.len() as u64;
-        self.buckets
-            .iter()
-            .filter(|b| b.0 != u64::MAX && b.0 <= s && s - b.0 < n)
-            .fold((0, 0), |(r, t), b| (r + b.1, t + b.2))
-    }
-
     /// Counts a request (not a retry).
     pub fn record_request(&mut self, now: Instant) {
-        self.bucket(now).1 += 1;
+        self.window.add(now, 1, 0);
     }
 
     /// Takes one retry from the budget if there is one.
     pub fn try_withdraw(&mut self, now: Instant) -> bool {
-        let (requests, retries) = self.totals(now);
-        let floor = self.cfg.min_retries_per_sec * self.buckets.len() as f64;
+        let (requests, retries) = self.window.totals(now);
+        let floor = self.cfg.min_retries_per_sec * self.window.len() as f64;
         let allowed = (floor + self.cfg.ratio * requests as f64).floor() as u64;
         if retries < allowed {
-            self.bucket(now).2 += 1;
+            self.window.add(now, 0, 1);
             true
         } else {
             self.refused_total += 1;
@@ -134,7 +108,7 @@ impl RetryBudget {
 
     /// Counters at `now`.
     pub fn snapshot(&mut self, now: Instant) -> RetryBudgetSnapshot {
-        let (requests_in_window, retries_in_window) = self.totals(now);
+        let (requests_in_window, retries_in_window) = self.window.totals(now);
         RetryBudgetSnapshot {
             requests_in_window,
             retries_in_window,
