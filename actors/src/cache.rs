@@ -232,16 +232,16 @@ impl SharedCache {
     /// the demo, which cannot wait hours for a TTL (moka ignores tokio's paused clock).
     #[doc(hidden)]
     pub fn age_all(&self, by: Duration) {
-        let entries: Vec<(Query, Arc<CacheEntry>)> = self
-            .inner
-            .iter()
-            .map(|(k, v)| ((*k).clone(), v))
-            .collect();
+        let entries: Vec<(Query, Arc<CacheEntry>)> =
+            self.inner.iter().map(|(k, v)| ((*k).clone(), v)).collect();
         for (k, v) in entries {
             let aged = CacheEntry {
                 doc: v.doc.clone(),
                 fetched_at: v.fetched_at.checked_sub(by).unwrap_or(v.fetched_at),
-                fetched_at_wall: v.fetched_at_wall.checked_sub(by).unwrap_or(v.fetched_at_wall),
+                fetched_at_wall: v
+                    .fetched_at_wall
+                    .checked_sub(by)
+                    .unwrap_or(v.fetched_at_wall),
                 etag: v.etag.clone(),
                 bytes: v.bytes,
             };
@@ -251,7 +251,10 @@ impl SharedCache {
 
     /// Entries about one upstream, for the health report.
     pub fn entries_for(&self, up: Upstream) -> u64 {
-        self.inner.iter().filter(|(k, _)| k.upstream() == up).count() as u64
+        self.inner
+            .iter()
+            .filter(|(k, _)| k.upstream() == up)
+            .count() as u64
     }
 
     /// Runs moka's pending maintenance (evictions), so stats are current.

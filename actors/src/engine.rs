@@ -472,7 +472,8 @@ impl EngineHandle {
                     _ => Err(unexpected(&q)),
                 };
             }
-            Err(e @ QueryError::Unavailable { .. }) | Err(e @ QueryError::DeadlineExceeded { .. }) => e,
+            Err(e @ QueryError::Unavailable { .. })
+            | Err(e @ QueryError::DeadlineExceeded { .. }) => e,
             Err(e) => return Err(e),
         };
         // Fallback: feed the estimator the real observations we can still reach.
@@ -583,7 +584,11 @@ impl EngineHandle {
 
     /// The daily download series over the last `days` days (at most 180), with totals
     /// and change over the period.
-    pub async fn download_trend(&self, package: &str, days: u32) -> Result<Datum<Trend>, QueryError> {
+    pub async fn download_trend(
+        &self,
+        package: &str,
+        days: u32,
+    ) -> Result<Datum<Trend>, QueryError> {
         let name = PackageName::parse(package)?;
         let days = check_days(days)?;
         let _guard = self.enter()?;
@@ -619,7 +624,10 @@ impl EngineHandle {
     /// Metadata and recent downloads of several packages at once, fanned out
     /// concurrently and merged: every package that could be answered, every failure
     /// with its reason and a suggestion, and the overall source of the figures.
-    pub async fn overview(&self, packages: &[String]) -> Result<PartialResult<PackageOverview>, QueryError> {
+    pub async fn overview(
+        &self,
+        packages: &[String],
+    ) -> Result<PartialResult<PackageOverview>, QueryError> {
         if packages.is_empty() || packages.len() > MAX_BATCH {
             return Err(InputError {
                 param: "packages",
@@ -672,7 +680,8 @@ impl EngineHandle {
 
     /// Whether the engine takes calls.
     pub fn readiness(&self) -> Readiness {
-        let ready = self.shared().readiness.is_ready() && self.inner.accepting.load(Ordering::Acquire);
+        let ready =
+            self.shared().readiness.is_ready() && self.inner.accepting.load(Ordering::Acquire);
         Readiness {
             ready,
             reason: (!ready).then(|| self.shared().readiness.reason()),
@@ -684,7 +693,10 @@ impl EngineHandle {
         let sh = self.shared();
         let breakers = match sh.registry.health.get() {
             Some(h) => match h
-                .call(|reply| HealthMsg::Report { reply }, Some(Duration::from_secs(2)))
+                .call(
+                    |reply| HealthMsg::Report { reply },
+                    Some(Duration::from_secs(2)),
+                )
                 .await
             {
                 Ok(CallResult::Success(r)) => Some(r),
@@ -758,13 +770,18 @@ impl EngineHandle {
         };
         match cache
             .call(
-                |reply| crate::actor::cache::CacheMsg::Invalidate { package: name, reply },
+                |reply| crate::actor::cache::CacheMsg::Invalidate {
+                    package: name,
+                    reply,
+                },
                 Some(Duration::from_secs(5)),
             )
             .await
         {
             Ok(CallResult::Success(n)) => Ok(n),
-            _ => Err(QueryError::Internal("the cache actor did not answer".into())),
+            _ => Err(QueryError::Internal(
+                "the cache actor did not answer".into(),
+            )),
         }
     }
 
@@ -816,7 +833,10 @@ impl EngineHandle {
                 return false;
             };
             match router
-                .call(|reply| RouterMsg::InFlight { reply }, Some(Duration::from_secs(1)))
+                .call(
+                    |reply| RouterMsg::InFlight { reply },
+                    Some(Duration::from_secs(1)),
+                )
                 .await
             {
                 Ok(CallResult::Success(0)) => return true,

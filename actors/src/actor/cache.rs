@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::cache::{CacheStats, SharedCache};
+use crate::cache::SharedCache;
 use crate::model::PackageName;
 
 /// How often the cache actor runs maintenance.
@@ -18,8 +18,6 @@ pub(crate) enum CacheMsg {
         package: Option<PackageName>,
         reply: RpcReplyPort<u64>,
     },
-    /// Statistics (after running pending maintenance).
-    Stats { reply: RpcReplyPort<CacheStats> },
     /// Periodic maintenance.
     Tick,
     /// Test hook: panic inside the handler.
@@ -52,12 +50,12 @@ impl Actor for CacheActor {
         match msg {
             CacheMsg::Invalidate { package, reply } => {
                 let n = cache.invalidate(package.as_ref());
-                tracing::info!(package = package.as_ref().map(|p| p.as_str()), removed = n, "cache invalidated");
+                tracing::info!(
+                    package = package.as_ref().map(|p| p.as_str()),
+                    removed = n,
+                    "cache invalidated"
+                );
                 let _ = reply.send(n);
-            }
-            CacheMsg::Stats { reply } => {
-                cache.run_pending_tasks();
-                let _ = reply.send(cache.stats());
             }
             CacheMsg::Tick => {
                 cache.run_pending_tasks();

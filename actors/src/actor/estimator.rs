@@ -64,16 +64,17 @@ impl EstimatorState {
         let Some(obs) = self.by_package.get(p) else {
             return [None, None, None];
         };
-        let from_series = obs.overall.as_ref().and_then(|(doc, at)| match doc.as_ref() {
-            Document::Series(s) => Some(estimate::recent_from_series(
-                s,
-                &ymd(*at),
-                age_days(*at, now),
-            )),
-            _ => None,
-        });
+        let from_series = obs
+            .overall
+            .as_ref()
+            .and_then(|(doc, at)| match doc.as_ref() {
+                Document::Series(s) => {
+                    Some(estimate::recent_from_series(s, &ymd(*at), age_of(*at, now)))
+                }
+                _ => None,
+            });
         let from_pepy = obs.pepy.as_ref().and_then(|(doc, at)| match doc.as_ref() {
-            Document::Pepy(d) => Some(estimate::recent_from_pepy(d, &ymd(*at), age_days(*at, now))),
+            Document::Pepy(d) => Some(estimate::recent_from_pepy(d, &ymd(*at), age_of(*at, now))),
             _ => None,
         });
         // Per figure: the pypistats series first (the figure is defined on it), pepy next.
@@ -86,8 +87,8 @@ impl EstimatorState {
     }
 }
 
-fn age_days(at: SystemTime, now: SystemTime) -> u64 {
-    now.duration_since(at).map(|d| d.as_secs() / 86_400).unwrap_or(0)
+fn age_of(at: SystemTime, now: SystemTime) -> std::time::Duration {
+    now.duration_since(at).unwrap_or_default()
 }
 
 /// `YYYY-MM-DD` (UTC) of a wall-clock time (civil-from-days, H. Hinnant).

@@ -194,12 +194,13 @@ impl Actor for HealthActor {
                     .iter()
                     .map(|up| {
                         let s = st.breakers[up.index()].snapshot(now);
-                        metrics::gauge!("sentinel_breaker_state", "upstream" => up.as_str())
-                            .set(match s.state {
+                        metrics::gauge!("sentinel_breaker_state", "upstream" => up.as_str()).set(
+                            match s.state {
                                 BreakerState::Closed => 0.0,
                                 BreakerState::HalfOpen => 1.0,
                                 BreakerState::Open => 2.0,
-                            });
+                            },
+                        );
                         UpstreamHealth {
                             upstream: *up,
                             breaker: s.state.to_string(),

@@ -85,10 +85,7 @@ fn quota(n: u32, per_minute: bool) -> Quota {
 }
 
 impl FetchContext {
-    pub(crate) fn new(
-        upstream: Upstream,
-        engine: &EngineConfig,
-    ) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(upstream: Upstream, engine: &EngineConfig) -> Result<Self, reqwest::Error> {
         let cfg = engine.upstreams.get(upstream).clone();
         let client = reqwest::Client::builder()
             .user_agent(engine.user_agent.clone())
@@ -132,10 +129,9 @@ impl FetchContext {
                 match limiter.check() {
                     Ok(()) => break,
                     Err(not_until) => {
-                        let wait =
-                            not_until.wait_time_from(governor::clock::Clock::now(
-                                &governor::clock::DefaultClock::default(),
-                            ));
+                        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                            &governor::clock::DefaultClock::default(),
+                        ));
                         if Instant::now() + wait >= deadline {
                             return Err(FetchFailure {
                                 kind: FailureKind::Timeout,
@@ -269,9 +265,17 @@ impl FetchContext {
                     .to_string();
                 let next = reqwest::Url::parse(&url)
                     .and_then(|base| base.join(&location))
-                    .map_err(|_| fail(FailureKind::Other, format!("{status} with an unusable Location {location:?}")))?;
-                let here = reqwest::Url::parse(&url).map_err(|e| fail(FailureKind::Other, e.to_string()))?;
-                if next.host_str() != here.host_str() || next.port_or_known_default() != here.port_or_known_default() {
+                    .map_err(|_| {
+                        fail(
+                            FailureKind::Other,
+                            format!("{status} with an unusable Location {location:?}"),
+                        )
+                    })?;
+                let here = reqwest::Url::parse(&url)
+                    .map_err(|e| fail(FailureKind::Other, e.to_string()))?;
+                if next.host_str() != here.host_str()
+                    || next.port_or_known_default() != here.port_or_known_default()
+                {
                     return Err(fail(
                         FailureKind::Other,
                         format!("{status} redirect to another host ({next}) refused"),
@@ -303,7 +307,9 @@ impl FetchContext {
             rb = rb.header("X-API-Key", key);
         }
         rb = match &self.cfg.auth {
-            Some(AuthConfig::Basic { username, password }) => rb.basic_auth(username, Some(password)),
+            Some(AuthConfig::Basic { username, password }) => {
+                rb.basic_auth(username, Some(password))
+            }
             Some(AuthConfig::Bearer { token }) => rb.bearer_auth(token),
             None => rb,
         };
@@ -340,7 +346,10 @@ impl FetchContext {
         {
             return Err(fail(
                 FailureKind::Body,
-                format!("body of {len} bytes exceeds the {} byte cap", self.max_body_bytes),
+                format!(
+                    "body of {len} bytes exceeds the {} byte cap",
+                    self.max_body_bytes
+                ),
             ));
         }
         let content_type = resp

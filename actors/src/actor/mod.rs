@@ -52,8 +52,8 @@ impl std::fmt::Display for ActorKind {
 }
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::cache::SharedCache;
 use crate::config::EngineConfig;
@@ -132,6 +132,9 @@ impl Readiness {
     }
 
     pub(crate) fn reason(&self) -> String {
-        self.reason.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.reason
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }

@@ -36,7 +36,12 @@ pub struct DocAnswer {
 }
 
 impl DocAnswer {
-    pub(crate) fn from_entry(e: &CacheEntry, provenance: Provenance, up: Upstream, now: Instant) -> Self {
+    pub(crate) fn from_entry(
+        e: &CacheEntry,
+        provenance: Provenance,
+        up: Upstream,
+        now: Instant,
+    ) -> Self {
         DocAnswer {
             doc: e.doc.clone(),
             provenance,
@@ -112,13 +117,17 @@ impl Actor for RouterActor {
                 match st.shared.cache.classify(&query, now) {
                     // Filled while this message waited in the mailbox.
                     Lookup::Fresh(e) => {
-                        let _ = reply.send(Ok(DocAnswer::from_entry(&e, Provenance::Cached, up, now)));
+                        let _ =
+                            reply.send(Ok(DocAnswer::from_entry(&e, Provenance::Cached, up, now)));
                         return Ok(());
                     }
                     Lookup::Stale(e) if stale_ok && st.shared.cfg.stale_while_revalidate => {
                         st.shared.cache.note_stale_served();
                         let reason = match st.shared.board.view(up).state {
-                            BreakerState::Closed => "past its fresh TTL; a refresh is running in the background".to_string(),
+                            BreakerState::Closed => {
+                                "past its fresh TTL; a refresh is running in the background"
+                                    .to_string()
+                            }
                             s => format!("past its fresh TTL; {up} circuit breaker is {s}"),
                         };
                         let _ = reply.send(Ok(DocAnswer::from_entry(
@@ -172,7 +181,10 @@ async fn admit(sh: &EngineShared, up: Upstream) -> Admission {
             };
             match health
                 .call(
-                    |reply| HealthMsg::Admit { upstream: up, reply },
+                    |reply| HealthMsg::Admit {
+                        upstream: up,
+                        reply,
+                    },
                     Some(Duration::from_secs(1)),
                 )
                 .await
@@ -197,7 +209,10 @@ pub(crate) async fn resolve(sh: &EngineShared, q: &Query, deadline: Instant) -> 
             format!("{up} is not enabled in the configuration"),
             match up {
                 Upstream::Pepy => "set upstreams.pepy.api_key to enable pepy.tech".into(),
-                _ => format!("enable upstreams.{} in the configuration", up.as_str().replace('-', "_")),
+                _ => format!(
+                    "enable upstreams.{} in the configuration",
+                    up.as_str().replace('-', "_")
+                ),
             },
             None,
         );
@@ -212,26 +227,41 @@ pub(crate) async fn resolve(sh: &EngineShared, q: &Query, deadline: Instant) -> 
                 q,
                 stale,
                 format!("{up} circuit breaker is open after repeated failures"),
-                format!("{up} is failing; it will be probed again in {} s", wait.as_secs().max(1)),
+                format!(
+                    "{up} is failing; it will be probed again in {} s",
+                    wait.as_secs().max(1)
+                ),
                 Some(wait),
             );
         }
     };
     let outcome = match sh.registry.fetch(up).get() {
-        None => FetchOutcome::Failed(FetchFailure {
-            kind: FailureKind::Other,
-            detail: format!("the {up} fetch actor is restarting"),
-            retry_after: None,
-            attempts: 0,
-        }),
+        None => {
+            // No request was made: hand the probe back rather than count a failure.
+            if was_probe && let Some(health) = sh.registry.health.get() {
+                let _ = health.cast(HealthMsg::ReleaseProbe { upstream: up });
+            }
+            return fallback(
+                sh,
+                q,
+                stale,
+                format!("the {up} fetch actor is restarting"),
+                "retry in a moment".into(),
+                Some(Duration::from_secs(1)),
+            );
+        }
         Some(fetch) => {
             let req = FetchRequest {
                 query: q.clone(),
                 etag: stale.as_ref().and_then(|e| e.etag.clone()),
                 deadline,
             };
-            let budget = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(50);
-            match fetch.call(|reply| FetchMsg::Fetch { req, reply }, Some(budget)).await {
+            let budget =
+                deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(50);
+            match fetch
+                .call(|reply| FetchMsg::Fetch { req, reply }, Some(budget))
+                .await
+            {
                 Ok(CallResult::Success(o)) => o,
                 Ok(CallResult::Timeout) => FetchOutcome::Failed(FetchFailure {
                     kind: FailureKind::Timeout,
@@ -282,7 +312,12 @@ pub(crate) async fn resolve(sh: &EngineShared, q: &Query, deadline: Instant) -> 
             Some(old) => {
                 let entry = Arc::new(old.revalidated(now));
                 sh.cache.insert(q.clone(), entry.clone());
-                Ok(DocAnswer::from_entry(&entry, Provenance::Revalidated, up, now))
+                Ok(DocAnswer::from_entry(
+                    &entry,
+                    Provenance::Revalidated,
+                    up,
+                    now,
+                ))
             }
             None => Err(QueryError::Unavailable {
                 upstream: up,
@@ -298,8 +333,12 @@ pub(crate) async fn resolve(sh: &EngineShared, q: &Query, deadline: Instant) -> 
         FetchOutcome::Failed(f) => {
             let suggestion = match f.kind {
                 FailureKind::Status(429) => format!("{up} is rate limiting us; retry later"),
-                FailureKind::Body => format!("{up} sent an unusable response; retry later or use a mirror"),
-                _ => format!("{up} is not answering properly; retry later or point the configuration at a mirror"),
+                FailureKind::Body => {
+                    format!("{up} sent an unusable response; retry later or use a mirror")
+                }
+                _ => format!(
+                    "{up} is not answering properly; retry later or point the configuration at a mirror"
+                ),
             };
             fallback(
                 sh,
@@ -337,7 +376,12 @@ fn fallback(
     match stale {
         Some(e) => {
             sh.cache.note_stale_served();
-            Ok(DocAnswer::from_entry(&e, Provenance::Stale { reason }, up, now))
+            Ok(DocAnswer::from_entry(
+                &e,
+                Provenance::Stale { reason },
+                up,
+                now,
+            ))
         }
         None => Err(QueryError::Unavailable {
             upstream: up,

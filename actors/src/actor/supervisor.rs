@@ -98,13 +98,18 @@ fn clear_slot(shared: &EngineShared, kind: ActorKind) {
 
 fn crash(shared: &EngineShared, kind: ActorKind) {
     let reg = &shared.registry;
-    let _ = match kind {
-        ActorKind::Router => reg.router.get().map(|r| r.cast(RouterMsg::Crash)),
-        ActorKind::Health => reg.health.get().map(|r| r.cast(HealthMsg::Crash)),
-        ActorKind::Cache => reg.cache.get().map(|r| r.cast(CacheMsg::Crash)),
-        ActorKind::Estimator => reg.estimator.get().map(|r| r.cast(EstimatorMsg::Crash)),
-        ActorKind::Fetch(up) => reg.fetch(up).get().map(|r| r.cast(FetchMsg::Crash)),
+    // A failed cast means the actor is already gone, which is what the hook wants.
+    let sent = match kind {
+        ActorKind::Router => reg.router.get().map(|r| r.cast(RouterMsg::Crash).is_ok()),
+        ActorKind::Health => reg.health.get().map(|r| r.cast(HealthMsg::Crash).is_ok()),
+        ActorKind::Cache => reg.cache.get().map(|r| r.cast(CacheMsg::Crash).is_ok()),
+        ActorKind::Estimator => reg
+            .estimator
+            .get()
+            .map(|r| r.cast(EstimatorMsg::Crash).is_ok()),
+        ActorKind::Fetch(up) => reg.fetch(up).get().map(|r| r.cast(FetchMsg::Crash).is_ok()),
     };
+    tracing::debug!(?kind, ?sent, "test hook: crash requested");
 }
 
 impl Supervisor {
@@ -144,7 +149,8 @@ impl Supervisor {
         }
         st.restarts.push_back(now);
         st.shared.counters.restarts.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("sentinel_actor_restarts_total", "actor" => kind.to_string()).increment(1);
+        metrics::counter!("sentinel_actor_restarts_total", "actor" => kind.to_string())
+            .increment(1);
         tracing::warn!(actor = %kind, reason = %why, "restarting crashed actor");
         match spawn_child(kind, &st.shared, myself.get_cell()).await {
             Ok(cell) => {

@@ -1,0 +1,184 @@
+//! PyPI JSON API: `/pypi/{name}/json` and `/pypi/{name}/{version}/json`.
+//!
+//! Kept: the `info` fields the views use, `last_serial`, the files of the selected
+//! release, and per version of `releases` the few file facts that decide upload date,
+//! yanked state and file count. Dropped: the long description (often 100 KB+), digests,
+//! URLs of files, vulnerabilities.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The metadata of one release (`info`), as kept.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ProjectMeta {
+    /// Display name (not normalised, e.g. `Django`).
+    pub name: String,
+    /// The release this `info` describes.
+    pub version: String,
+    /// One-line summary.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The `License` field (free text, often empty).
+    #[serde(default)]
+    pub license: Option<String>,
+    /// PEP 639 licence expression (added 2024-11).
+    #[serde(default)]
+    pub license_expression: Option<String>,
+    /// `Requires-Python` specifier.
+    #[serde(default)]
+    pub requires_python: Option<String>,
+    /// Label -> URL; `null` upstream when none.
+    #[serde(default)]
+    pub project_urls: Option<BTreeMap<String, String>>,
+    /// Legacy home page.
+    #[serde(default)]
+    pub home_page: Option<String>,
+    /// Trove classifiers.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub classifiers: Vec<String>,
+    /// PEP 508 requirement strings; `null` upstream (never `[]`) when none.
+    #[serde(default)]
+    pub requires_dist: Option<Vec<String>>,
+    /// Extras the release provides.
+    #[serde(default)]
+    pub provides_extra: Option<Vec<String>>,
+    /// Author.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// Whether this release is yanked.
+    #[serde(default)]
+    pub yanked: bool,
+    /// Why, when given.
+    #[serde(default)]
+    pub yanked_reason: Option<String>,
+}
+
+/// Reads `null` as an empty list (tolerance for fields the real API never nulls).
+fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// One distribution file, as kept.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct FileInfo {
+    /// File name.
+    pub filename: String,
+    /// `sdist`, `bdist_wheel`, ...
+    #[serde(default)]
+    pub packagetype: String,
+    /// Upload time, ISO 8601 with `Z`.
+    #[serde(default)]
+    pub upload_time_iso_8601: Option<String>,
+    /// Release-level yanked flag repeated on each file.
+    #[serde(default)]
+    pub yanked: bool,
+    /// Size in bytes.
+    #[serde(default)]
+    pub size: u64,
+}
+
+/// A parsed project or release body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectDoc {
+    /// `info`.
+    pub info: ProjectMeta,
+    /// `last_serial`.
+    pub last_serial: Option<u64>,
+    /// Files of `info.version`.
+    pub urls: Vec<FileInfo>,
+    /// Every version and its files (project route only).
+    pub releases: Option<BTreeMap<String, Vec<FileInfo>>>,
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    info: ProjectMeta,
+    #[serde(default)]
+    last_serial: Option<u64>,
+    #[serde(default)]
+    urls: Option<Vec<FileInfo>>,
+    #[serde(default)]
+    releases: Option<BTreeMap<String, Vec<FileInfo>>>,
+}
+
+/// Parses a project or release body.
+pub fn parse(body: &[u8]) -> Result<ProjectDoc, serde_json::Error> {
+    let w: Wire = serde_json::from_slice(body)?;
+    Ok(ProjectDoc {
+        info: w.info,
+        last_serial: w.last_serial,
+        urls: w.urls.unwrap_or_default(),
+        releases: w.releases,
+    })
+}
+
+impl ProjectDoc {
+    /// Approximate heap size.
+    pub fn approx_bytes(&self) -> usize {
+        let files = |v: &[FileInfo]| v.iter().map(|f| 96 + f.filename.len()).sum::<usize>();
+        let info = 512
+            + self
+                .info
+                .classifiers
+                .iter()
+                .map(|c| c.len() + 24)
+                .sum::<usize>()
+            + self
+                .info
+                .requires_dist
+                .as_ref()
+                .map_or(0, |r| r.iter().map(|s| s.len() + 24).sum());
+        let releases = self.releases.as_ref().map_or(0, |r| {
+            r.iter().map(|(v, fs)| 64 + v.len() + files(fs)).sum()
+        });
+        info + files(&self.urls) + releases
+    }
+
+    /// Earliest upload time among `files`, if any.
+    pub fn first_upload(files: &[FileInfo]) -> Option<String> {
+        files
+            .iter()
+            .filter_map(|f| f.upload_time_iso_8601.clone())
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numpy_project_keeps_every_release() {
+        let doc = parse(include_bytes!(
+            "../../../sim/data/pypi-json/project/numpy.json"
+        ))
+        .unwrap();
+        assert_eq!(doc.info.name, "numpy");
+        let releases = doc.releases.as_ref().unwrap();
+        assert!(releases.len() > 100, "{} releases", releases.len());
+        assert!(releases.contains_key(&doc.info.version));
+        assert!(doc.last_serial.is_some());
+    }
+
+    #[test]
+    fn release_route_has_no_releases_and_null_requires_dist_is_none() {
+        let doc = parse(include_bytes!(
+            "../../../sim/data/pypi-json/release/microsoft-0.0.1.json"
+        ))
+        .unwrap();
+        assert_eq!(doc.info.version, "0.0.1");
+        assert!(doc.urls.is_empty());
+        assert_eq!(doc.info.requires_dist, None);
+    }
+
+    #[test]
+    fn unknown_fields_are_tolerated_and_missing_info_is_refused() {
+        let ok = br#"{"info":{"name":"x","version":"1","new_field":[1]},"brand_new":true}"#;
+        assert_eq!(parse(ok).unwrap().info.name, "x");
+        assert!(parse(br#"{"releases":{}}"#).is_err());
+        assert!(parse(br#"{"info": {"#).is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! PyPI Simple API, PEP 691 JSON: `/simple/{name}/`. The fallback for version lists
+//! when the JSON API fails.
+
+use serde::{Deserialize, Serialize};
+
+/// The media type asked for (and the only one accepted).
+pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json";
+
+/// One file of a project page, as kept.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct SimpleFile {
+    /// File name; the version is read from it.
+    pub filename: String,
+    /// Upload time (api 1.1+).
+    #[serde(default, rename = "upload-time")]
+    pub upload_time: Option<String>,
+    /// `false`, a reason string, or `true`.
+    #[serde(default)]
+    pub yanked: serde_json::Value,
+    /// Size in bytes (api 1.1+).
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+impl SimpleFile {
+    /// Whether the file is yanked.
+    pub fn is_yanked(&self) -> bool {
+        match &self.yanked {
+            serde_json::Value::Bool(b) => *b,
+            serde_json::Value::String(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The version a distribution file belongs to, read from its name (wheel, egg,
+    /// sdist archives); `None` for names it cannot read.
+    pub fn version(&self) -> Option<&str> {
+        let f = self.filename.as_str();
+        if let Some(stem) = f.strip_suffix(".whl").or_else(|| f.strip_suffix(".egg")) {
+            return stem.split('-').nth(1);
+        }
+        let stem = [".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar"]
+            .iter()
+            .find_map(|ext| f.strip_suffix(ext))?;
+        stem.rsplit_once('-').map(|(_, v)| v)
+    }
+}
+
+/// A parsed project page.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct SimpleDoc {
+    /// Normalised name.
+    pub name: String,
+    /// Every version with files, ascending (api 1.1+; empty on 1.0 pages).
+    #[serde(default)]
+    pub versions: Vec<String>,
+    /// Files, sorted by (version, filename).
+    pub files: Vec<SimpleFile>,
+}
+
+/// Parses a PEP 691 project page.
+pub fn parse(body: &[u8]) -> Result<SimpleDoc, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+impl SimpleDoc {
+    /// Approximate heap size.
+    pub fn approx_bytes(&self) -> usize {
+        self.versions.iter().map(|v| v.len() + 24).sum::<usize>()
+            + self
+                .files
+                .iter()
+                .map(|f| f.filename.len() + 96)
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn black_page_reads_versions_and_yanked_reasons() {
+        let doc = parse(include_bytes!(
+            "../../../sim/data/pypi-simple/json/black.json"
+        ))
+        .unwrap();
+        assert_eq!(doc.name, "black");
+        assert!(doc.versions.contains(&"21.11b0".to_string()));
+        let yanked: Vec<_> = doc.files.iter().filter(|f| f.is_yanked()).collect();
+        assert!(yanked.iter().any(|f| f.version() == Some("21.11b0")));
+    }
+
+    #[test]
+    fn versions_are_read_from_file_names() {
+        let f = |n: &str| SimpleFile {
+            filename: n.into(),
+            upload_time: None,
+            yanked: serde_json::Value::Bool(false),
+            size: None,
+        };
+        assert_eq!(
+            f("black-21.11b0-py3-none-any.whl").version(),
+            Some("21.11b0")
+        );
+        assert_eq!(f("numpy-1.20.3.tar.gz").version(), Some("1.20.3"));
+        assert_eq!(f("pytz-2004b.zip").version(), Some("2004b"));
+        assert_eq!(f("setup.exe").version(), None);
+    }
+
+    #[test]
+    fn missing_files_is_refused() {
+        assert!(parse(br#"{"name":"x","versions":[]}"#).is_err());
+        assert!(parse(br#"{"name":"x","files":null}"#).is_err());
+    }
+}

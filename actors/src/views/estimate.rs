@@ -1,0 +1,170 @@
+//! Honest estimates: derived only from real observations the engine holds, each with its
+//! basis in words and a confidence. No observation, no estimate.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Confidence, Upstream};
+use crate::upstream::{PepyDoc, SeriesDoc};
+
+/// One estimated figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// The value.
+    pub value: u64,
+    /// How it was derived, in words.
+    pub basis: String,
+    /// How far to trust it.
+    pub confidence: Confidence,
+    /// The upstream whose data it was derived from.
+    pub upstream: Upstream,
+    /// Age of that data.
+    pub age: Duration,
+}
+
+const PERIODS: [(usize, &str); 3] = [
+    (1, "last day"),
+    (7, "sum of the last 7 days"),
+    (30, "sum of the last 30 days"),
+];
+
+fn age_words(age: Duration) -> String {
+    let h = age.as_secs() / 3600;
+    if h < 1 {
+        "less than an hour ago".into()
+    } else if h < 48 {
+        format!("{h} h ago")
+    } else {
+        format!("{} days ago", h / 24)
+    }
+}
+
+fn from_daily(
+    daily: &[(String, u64)],
+    source: &str,
+    recorded: &str,
+    age: Duration,
+    upstream: Upstream,
+    confidence: Confidence,
+) -> [Option<Estimate>; 3] {
+    PERIODS.map(|(n, what)| {
+        if daily.len() < n {
+            return None;
+        }
+        let window = &daily[daily.len() - n..];
+        let value = window.iter().map(|(_, d)| d).sum();
+        let (first, last) = (&window[0].0, &window[n - 1].0);
+        let span = if n == 1 {
+            last.to_string()
+        } else {
+            format!("{first} to {last}")
+        };
+        Some(Estimate {
+            value,
+            basis: format!(
+                "{what} ({span}) of {source} recorded {recorded} ({})",
+                age_words(age)
+            ),
+            confidence,
+            upstream,
+            age,
+        })
+    })
+}
+
+/// Day, week and month from pypistats' `overall` series (without mirrors, the series
+/// `recent` counts). As fresh as the series: high confidence within a day, medium
+/// within two, low beyond (the figure has moved on since).
+pub fn recent_from_series(s: &SeriesDoc, recorded: &str, age: Duration) -> [Option<Estimate>; 3] {
+    let confidence = match age.as_secs() / 86_400 {
+        0 => Confidence::High,
+        1 => Confidence::Medium,
+        _ => Confidence::Low,
+    };
+    from_daily(
+        &s.daily_totals(),
+        "the pypistats daily series",
+        recorded,
+        age,
+        Upstream::Pypistats,
+        confidence,
+    )
+}
+
+/// Day, week and month from pepy.tech's per-day counts: another service counting the
+/// same downloads its own way, so medium confidence at best.
+pub fn recent_from_pepy(d: &PepyDoc, recorded: &str, age: Duration) -> [Option<Estimate>; 3] {
+    let confidence = if age.as_secs() < 86_400 {
+        Confidence::Medium
+    } else {
+        Confidence::Low
+    };
+    from_daily(
+        &d.daily_totals(),
+        "pepy.tech daily downloads (counted by pepy, not pypistats)",
+        recorded,
+        age,
+        Upstream::Pepy,
+        confidence,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::SeriesPoint;
+
+    fn series(n: u64) -> SeriesDoc {
+        let mut data = Vec::new();
+        for d in 1..=n {
+            let date = format!("2026-10-{d:02}");
+            data.push(SeriesPoint {
+                category: "with_mirrors".into(),
+                date: date.clone(),
+                downloads: 1000,
+            });
+            data.push(SeriesPoint {
+                category: "without_mirrors".into(),
+                date,
+                downloads: d,
+            });
+        }
+        SeriesDoc {
+            package: "x".into(),
+            kind: "overall_downloads".into(),
+            data,
+        }
+    }
+
+    #[test]
+    fn sums_the_without_mirrors_series_and_states_the_basis() {
+        let [day, week, month] =
+            recent_from_series(&series(31), "2026-11-01", Duration::from_secs(600));
+        let (day, week, month) = (day.unwrap(), week.unwrap(), month.unwrap());
+        assert_eq!(day.value, 31);
+        assert_eq!(week.value, (25..=31).sum::<u64>());
+        assert_eq!(month.value, (2..=31).sum::<u64>());
+        assert_eq!(week.confidence, Confidence::High);
+        assert!(
+            week.basis
+                .contains("sum of the last 7 days (2026-10-25 to 2026-10-31)"),
+            "{}",
+            week.basis
+        );
+        assert!(week.basis.contains("recorded 2026-11-01"));
+    }
+
+    #[test]
+    fn too_short_a_series_gives_no_estimate_and_old_ones_low_confidence() {
+        let [day, week, month] =
+            recent_from_series(&series(5), "2026-11-01", Duration::from_secs(3 * 86_400));
+        assert_eq!(day.unwrap().confidence, Confidence::Low);
+        assert!(week.is_none() && month.is_none());
+        assert!(
+            recent_from_series(&series(0), "x", Duration::ZERO)
+                .iter()
+                .all(Option::is_none)
+        );
+    }
+}

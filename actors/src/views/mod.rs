@@ -1,0 +1,10 @@
+//! Answers computed from upstream documents: one cached project body answers package
+//! info, versions, dependencies and Python compatibility; one daily series answers
+//! trends, breakdowns and (when `recent` fails) estimates.
+
+pub mod deps;
+pub mod downloads;
+pub mod estimate;
+pub mod info;
+pub mod python;
+pub mod versions;
