@@ -1,0 +1,20 @@
+//! The top-packages dataset: `/top-pypi-packages.min.json`, every known package with
+//! its **simulated** 30-day download count, sorted descending.
+
+use http::StatusCode;
+
+use crate::routes::Resp;
+use crate::server::Shared;
+
+/// `GET /top-pypi-packages.min.json`.
+pub(crate) fn top(shared: &Shared) -> Resp {
+    let doc = shared.catalog.top();
+    Resp::new(
+        StatusCode::OK,
+        "application/json; charset=utf-8",
+        doc.body.clone(),
+    )
+    .with_header("cache-control", "max-age=600")
+    .with_header("access-control-allow-origin", "*")
+    .with_etag(doc.etag())
+}
