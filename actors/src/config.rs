@@ -305,13 +305,13 @@ impl UpstreamConfig {
         }
         self.retry
             .validate()
-            .map_err(|e| ConfigError::new(format!("{key}.retry"), "", e.to_string()))?;
-        self.retry_budget
-            .validate()
-            .map_err(|e| ConfigError::new(format!("{key}.retry_budget"), "", e.to_string()))?;
+            .map_err(|e| ConfigError::new(format!("{key}.retry.{}", e.field), e.value, e.rule))?;
+        self.retry_budget.validate().map_err(|e| {
+            ConfigError::new(format!("{key}.retry_budget.{}", e.field), e.value, e.rule)
+        })?;
         self.breaker
             .validate()
-            .map_err(|e| ConfigError::new(format!("{key}.breaker"), "", e.to_string()))?;
+            .map_err(|e| ConfigError::new(format!("{key}.breaker.{}", e.field), e.value, e.rule))?;
         Ok(())
     }
 }

@@ -503,7 +503,10 @@ fn body_faults(mut resp: Resp, f: &FaultSpec) -> (Resp, Send) {
     if let Some(ct) = &f.content_type
         && let Ok(v) = HeaderValue::from_str(ct)
     {
+        // A node that mislabels bodies (a captive portal, a broken CDN edge) answers
+        // with a full body, never a 304 to our ETag.
         resp.headers.insert(CONTENT_TYPE, v);
+        resp.etag = None;
     }
     if f.truncate {
         resp.etag = None;

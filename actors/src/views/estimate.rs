@@ -84,7 +84,7 @@ pub fn recent_from_series(s: &SeriesDoc, recorded: &str, age: Duration) -> [Opti
     };
     from_daily(
         &s.daily_totals(),
-        "the pypistats daily series",
+        "the pypistats overall series (without mirrors)",
         recorded,
         age,
         Upstream::Pypistats,

@@ -17,7 +17,10 @@ async fn wait_for_restarts(engine: &sentinel_actors::EngineHandle, n: u64) {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("expected {n} restarts, saw {}", engine.metrics().actor_restarts);
+    panic!(
+        "expected {n} restarts, saw {}",
+        engine.metrics().actor_restarts
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +133,11 @@ async fn past_the_restart_intensity_the_engine_is_not_ready_and_fails_fast() {
     let readiness = engine.readiness();
     assert!(!readiness.ready);
     assert!(
-        readiness.reason.as_deref().unwrap_or("").contains("restarts"),
+        readiness
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("restarts"),
         "{readiness:?}"
     );
     let started = Instant::now();

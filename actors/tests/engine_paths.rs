@@ -55,7 +55,16 @@ async fn unknown_package_is_not_found_not_an_outage() {
         .package_info("no-such-package-here", None)
         .await
         .unwrap_err();
-    assert!(matches!(err, QueryError::NotFound { upstream: Upstream::PypiJson, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            QueryError::NotFound {
+                upstream: Upstream::PypiJson,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let err = engine
         .recent_downloads("no-such-package-here")
         .await
@@ -92,12 +101,18 @@ async fn etag_revalidation_answers_revalidated() {
     cfg.stale_while_revalidate = false;
     let engine = engine_with(cfg).await;
     let q = Query::Project(PackageName::parse("black").unwrap());
-    assert_eq!(engine.document(q.clone()).await.unwrap().provenance, Provenance::Live);
+    assert_eq!(
+        engine.document(q.clone()).await.unwrap().provenance,
+        Provenance::Live
+    );
     engine.age_cache(HOURS);
     let again = engine.document(q.clone()).await.unwrap();
     assert_eq!(again.provenance, Provenance::Revalidated);
     assert_eq!(again.age, Duration::ZERO);
-    assert_eq!(engine.document(q).await.unwrap().provenance, Provenance::Cached);
+    assert_eq!(
+        engine.document(q).await.unwrap().provenance,
+        Provenance::Cached
+    );
     assert_eq!(hits(&sim, "/pypi/black/json"), 2);
     engine.shutdown().await;
 }
@@ -123,9 +138,16 @@ async fn a_hanging_upstream_is_cut_at_the_deadline() {
     let started = Instant::now();
     let err = engine.package_info("numpy", None).await.unwrap_err();
     // Deadline 2 s in the test config; generous slack for a loaded machine.
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     assert!(
-        matches!(err, QueryError::Unavailable { .. } | QueryError::DeadlineExceeded { .. }),
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            err,
+            QueryError::Unavailable { .. } | QueryError::DeadlineExceeded { .. }
+        ),
         "{err:?}"
     );
     engine.shutdown().await;
@@ -157,13 +179,20 @@ async fn pypistats_502_storm_serves_stale_then_opens_the_breaker_then_recovers()
     assert_eq!(pypistats.health.breaker, "open");
     // 12 client calls; at most 5 failing refreshes (each with its budgeted retries)
     // before the breaker opened.
-    assert!(during <= 5 * 4, "{during} upstream requests during the storm");
+    assert!(
+        during <= 5 * 4,
+        "{during} upstream requests during the storm"
+    );
     let before = hits(&sim, "/api/packages/**");
     for _ in 0..20 {
         engine.recent_downloads("numpy").await.unwrap();
     }
     engine.settle(Duration::from_secs(3)).await;
-    assert_eq!(hits(&sim, "/api/packages/**"), before, "breaker open: no requests");
+    assert_eq!(
+        hits(&sim, "/api/packages/**"),
+        before,
+        "breaker open: no requests"
+    );
     engine.shutdown().await;
 }
 
@@ -186,7 +215,10 @@ async fn recent_endpoint_down_is_estimated_from_the_overall_series() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_basis_no_estimate_the_answer_is_unavailable_with_a_suggestion() {
-    let (sim, engine) = setup().await;
+    let sim = sim().await;
+    let mut cfg = test_config(&sim);
+    cfg.upstreams.pepy.enabled = false;
+    let engine = engine_with(cfg).await;
     sim.add_fault(status_fault("/api/packages/**", 502));
     let err = engine.recent_downloads("pytest").await.unwrap_err();
     match err {
@@ -204,15 +236,45 @@ async fn no_basis_no_estimate_the_answer_is_unavailable_with_a_suggestion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pypistats_fully_down_is_estimated_from_pepy_when_enabled() {
+    let (sim, engine) = setup().await;
+    sim.add_fault(status_fault("/api/packages/**", 502));
+    let d = engine.recent_downloads("pytest").await.unwrap();
+    assert_eq!(d.source, SourceLabel::Estimated);
+    assert_eq!(d.last_week.upstream, Upstream::Pepy);
+    match &d.last_week.provenance {
+        Provenance::Estimated { basis, confidence } => {
+            assert!(basis.contains("pepy.tech"), "{basis}");
+            assert!(
+                *confidence < sentinel_actors::Confidence::High,
+                "another service's count is never high confidence"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(hits(&sim, "/api/v2/projects/pytest"), 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_overview_merges_partial_results() {
     let (sim, engine) = setup().await;
     engine.recent_downloads("numpy").await.unwrap();
     sim.add_fault(status_fault("/api/packages/black/**", 502));
+    sim.add_fault(status_fault("/api/v2/projects/black", 502));
     let names = ["numpy", "black", "no-such-package-here"].map(String::from);
     let r = engine.overview(&names).await.unwrap();
     assert_eq!(r.items.len(), 2);
-    assert!(r.failures.iter().any(|f| f.item == "no-such-package-here" && f.code == "not_found"));
-    assert!(r.failures.iter().any(|f| f.item == "black/downloads" && f.code == "unavailable"));
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.item == "no-such-package-here" && f.code == "not_found")
+    );
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.item == "black/downloads" && f.code == "unavailable")
+    );
     assert_eq!(r.source, SourceLabel::Mixed);
     engine.shutdown().await;
 }
@@ -228,7 +290,9 @@ async fn shutdown_finishes_in_flight_calls_then_refuses_new_ones() {
     let call = tokio::spawn(async move { e.package_info("pytz", None).await });
     tokio::time::sleep(Duration::from_millis(50)).await;
     engine.shutdown().await;
-    call.await.unwrap().expect("in-flight call finished during the grace period");
+    call.await
+        .unwrap()
+        .expect("in-flight call finished during the grace period");
     let err = engine.package_info("pytz", None).await.unwrap_err();
     assert!(matches!(err, QueryError::NotReady { .. }));
 }

@@ -82,7 +82,10 @@ async fn run_cold(up: Upstream, spec: FaultSpec, expect: Cold) -> (SimHandle, En
                 }
                 other => panic!("{up}: expected unavailable, got {other:?}"),
             }
-            assert!((1..=2).contains(&requests), "{up}: {requests} requests (one attempt, at most one redirect)");
+            assert!(
+                (1..=2).contains(&requests),
+                "{up}: {requests} requests (one attempt, at most one redirect)"
+            );
         }
         Cold::NotFound => {
             assert!(
@@ -117,7 +120,10 @@ async fn run_warm(up: Upstream, spec: FaultSpec, expect: Cold) {
         ans.provenance
     );
     assert!(ans.age >= 48 * HOURS);
-    assert!(engine.settle(Duration::from_secs(4)).await, "{up}: refresh settles");
+    assert!(
+        engine.settle(Duration::from_secs(4)).await,
+        "{up}: refresh settles"
+    );
     let requests = hits(&sim, route_for(up));
     let max = match expect {
         Cold::RetriedThenUnavailable => 4,

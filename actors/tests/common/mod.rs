@@ -27,7 +27,9 @@ pub fn test_config(sim: &SimHandle) -> EngineConfig {
 }
 
 pub async fn sim() -> SimHandle {
-    Sim::start(SimConfig::default()).await.expect("simulator starts")
+    Sim::start(SimConfig::default())
+        .await
+        .expect("simulator starts")
 }
 
 pub async fn engine_with(cfg: EngineConfig) -> EngineHandle {
