@@ -1,1 +1,342 @@
-//! Configuration loading (TOML file, `PYPI_SENTINEL_*` environment, flags). In progress.
+//! Configuration loading: one TOML file, overridden by `PYPI_SENTINEL_...` environment
+//! variables, overridden by command-line flags. The result is the engine's
+//! [`EngineConfig`], validated before anything starts.
+//!
+//! Environment overrides name a key path with double underscores:
+//! `PYPI_SENTINEL_CACHE__CAPACITY_BYTES=67108864`,
+//! `PYPI_SENTINEL_UPSTREAMS__PYPISTATS__BASE_URL=https://stats.example`. Values are read
+//! as TOML scalars (numbers, booleans), else as strings.
+
+use std::path::{Path, PathBuf};
+
+use sentinel_actors::config::ConfigError;
+use sentinel_actors::{EngineConfig, Upstream};
+
+/// A commented example configuration with every key at its default
+/// (`pypi-sentinel config example`).
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
+/// Prefix of configuration environment variables.
+pub const ENV_PREFIX: &str = "PYPI_SENTINEL_";
+
+/// Where the configuration file is looked for when `--config` is not given.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("pypi-sentinel").join("config.toml"))
+}
+
+/// Overrides from command-line flags, applied last.
+#[derive(Clone, Debug, Default)]
+pub struct FlagOverrides {
+    /// Every upstream at one origin (a mirror or the simulator).
+    pub origin: Option<String>,
+    /// PyPI JSON API base URL.
+    pub pypi_url: Option<String>,
+    /// PyPI Simple API base URL.
+    pub simple_url: Option<String>,
+    /// pypistats base URL.
+    pub pypistats_url: Option<String>,
+    /// pepy.tech base URL.
+    pub pepy_url: Option<String>,
+    /// Top-packages dataset URL.
+    pub top_packages_url: Option<String>,
+    /// pepy.tech API key (enables pepy).
+    pub pepy_api_key: Option<String>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or has an unknown key or a value of the wrong type.
+    #[error("invalid configuration in {origin}: {message}")]
+    Parse {
+        /// The file or environment variable.
+        origin: String,
+        /// The parser's message (names the key and, for files, the line).
+        message: String,
+    },
+    /// A value breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+}
+
+/// The effective configuration and where it came from.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The validated engine configuration.
+    pub engine: EngineConfig,
+    /// The layers applied, in order (for `config check`).
+    pub sources: Vec<String>,
+}
+
+/// Loads file (explicit, else the default path if it exists), then environment, then
+/// flags; validates the result.
+pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Loaded, LoadError> {
+    load_with_env(file, flags, std::env::vars())
+}
+
+/// [`load`] with an explicit environment (for tests).
+pub fn load_with_env(
+    file: Option<&Path>,
+    flags: &FlagOverrides,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Loaded, LoadError> {
+    let mut sources = vec!["built-in defaults".to_string()];
+    let path = match file {
+        Some(p) => Some(p.to_path_buf()),
+        None => default_path().filter(|p| p.is_file()),
+    };
+    let mut file_table = match &path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| LoadError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            sources.push(format!("file {}", p.display()));
+            // Checked alone first so type errors point at the user's line and key.
+            toml::from_str::<EngineConfig>(&text).map_err(|e| LoadError::Parse {
+                origin: p.display().to_string(),
+                message: e.to_string(),
+            })?;
+            text.parse::<toml::Table>().map_err(|e| LoadError::Parse {
+                origin: p.display().to_string(),
+                message: e.to_string(),
+            })?
+        }
+        None => toml::Table::new(),
+    };
+    // Layer onto the serialised defaults, so a file that sets one key of an upstream
+    // keeps that upstream's other defaults (its URL, its documented rate limit).
+    let mut table =
+        toml::Table::try_from(EngineConfig::default()).map_err(|e| LoadError::Parse {
+            origin: "built-in defaults".into(),
+            message: e.to_string(),
+        })?;
+    merge(&mut table, std::mem::take(&mut file_table));
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+        .collect();
+    env.sort();
+    for (var, value) in env {
+        apply_env(&mut table, &var, &value)?;
+        sources.push(format!("environment {var}"));
+    }
+    let origin = match &path {
+        Some(p) => p.display().to_string(),
+        None => "the environment".to_string(),
+    };
+    let mut engine: EngineConfig =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| LoadError::Parse {
+                origin,
+                message: e.message().to_string(),
+            })?;
+    apply_flags(&mut engine, flags, &mut sources);
+    engine.validate()?;
+    Ok(Loaded { engine, sources })
+}
+
+/// Deep-merges `over` into `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), LoadError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    if path.iter().any(String::is_empty) {
+        return Err(LoadError::Parse {
+            origin: format!("environment variable {var}"),
+            message: "empty key segment; use PYPI_SENTINEL_SECTION__KEY".into(),
+        });
+    }
+    // A TOML scalar when it parses as one (42, 0.5, true), else the raw string.
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table() && !v.is_array())
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let (last, parents) = path.split_last().expect("split yields one segment");
+    let mut cur = table;
+    for seg in parents {
+        let next = cur
+            .entry(seg.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = next.as_table_mut().ok_or_else(|| LoadError::Parse {
+            origin: format!("environment variable {var}"),
+            message: format!("{seg} is not a section"),
+        })?;
+    }
+    cur.insert(last.clone(), parsed);
+    Ok(())
+}
+
+fn apply_flags(cfg: &mut EngineConfig, flags: &FlagOverrides, sources: &mut Vec<String>) {
+    if let Some(origin) = &flags.origin {
+        *cfg = std::mem::take(cfg).with_origin(origin);
+        sources.push(format!("--origin {origin}"));
+    }
+    let per_upstream = [
+        (Upstream::PypiJson, &flags.pypi_url, "--pypi-url"),
+        (Upstream::PypiSimple, &flags.simple_url, "--simple-url"),
+        (Upstream::Pypistats, &flags.pypistats_url, "--pypistats-url"),
+        (Upstream::Pepy, &flags.pepy_url, "--pepy-url"),
+        (
+            Upstream::TopPackages,
+            &flags.top_packages_url,
+            "--top-packages-url",
+        ),
+    ];
+    for (up, url, flag) in per_upstream {
+        if let Some(url) = url {
+            cfg.upstreams.get_mut(up).base_url = url.clone();
+            sources.push(format!("{flag} {url}"));
+        }
+    }
+    if let Some(key) = &flags.pepy_api_key {
+        cfg.upstreams.pepy.api_key = Some(key.clone());
+        cfg.upstreams.pepy.enabled = true;
+        sources.push("--pepy-api-key (hidden)".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn the_example_is_the_defaults() {
+        let f = write(EXAMPLE);
+        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap();
+        let defaults = toml::to_string(&EngineConfig::default()).unwrap();
+        assert_eq!(toml::to_string(&loaded.engine).unwrap(), defaults);
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let f = write(
+            "[cache]\ncapacity_bytes = 1000000\n[upstreams.pypistats]\nbase_url = \"https://file.example\"\n",
+        );
+        let env = vec![
+            (
+                "PYPI_SENTINEL_CACHE__CAPACITY_BYTES".to_string(),
+                "2000000".to_string(),
+            ),
+            (
+                "PYPI_SENTINEL_UPSTREAMS__PYPISTATS__BASE_URL".to_string(),
+                "https://env.example".to_string(),
+            ),
+            (
+                "PYPI_SENTINEL_ORIGIN".to_string(),
+                "ignored: a flag's variable, not a key path".to_string(),
+            ),
+        ];
+        let flags = FlagOverrides {
+            pypistats_url: Some("https://flag.example".into()),
+            ..Default::default()
+        };
+        let loaded = load_with_env(Some(f.path()), &flags, env).unwrap();
+        assert_eq!(loaded.engine.cache.capacity_bytes, 2_000_000);
+        assert_eq!(
+            loaded.engine.upstreams.pypistats.base_url,
+            "https://flag.example"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_value_and_rule() {
+        let f = write("[upstreams.pypistats.breaker]\nfailure_rate_threshold = 1.5\n");
+        let err = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap_err();
+        let LoadError::Invalid(e) = err else {
+            panic!("{err}")
+        };
+        assert_eq!(e.key, "upstreams.pypistats.breaker.failure_rate_threshold");
+        assert_eq!(e.value, "1.5");
+
+        let f = write("[upstreams.pypi_json]\nbase_url = \"ftp://mirror.example\"\n");
+        let err = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap_err();
+        assert!(
+            err.to_string().contains("upstreams.pypi_json.base_url"),
+            "{err}"
+        );
+
+        let f = write("[cache]\ncapacity_bytez = 1\n");
+        let err = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap_err();
+        assert!(err.to_string().contains("capacity_bytez"), "{err}");
+
+        let f = write("[cache]\nproject_json_ttl_ms = -5\n");
+        let err = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap_err();
+        assert!(matches!(err, LoadError::Parse { .. }), "{err}");
+        assert!(
+            err.to_string().contains("project_json_ttl_ms"),
+            "a negative TTL names its key: {err}"
+        );
+
+        let err = load_with_env(
+            Some(Path::new("/nonexistent/sentinel.toml")),
+            &FlagOverrides::default(),
+            no_env(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, LoadError::Read { .. }));
+    }
+
+    #[test]
+    fn a_partial_upstream_table_keeps_that_upstreams_defaults() {
+        let f = write("[upstreams.pypistats.breaker]\nmin_calls = 20\n");
+        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap();
+        let p = &loaded.engine.upstreams.pypistats;
+        assert_eq!(p.breaker.min_calls, 20);
+        assert_eq!(p.base_url, "https://pypistats.org");
+        assert_eq!(
+            p.rate_limit.as_ref().map(|r| (r.per_second, r.per_minute)),
+            Some((5, Some(30)))
+        );
+    }
+
+    #[test]
+    fn origin_flag_points_every_upstream_at_one_place() {
+        let flags = FlagOverrides {
+            origin: Some("http://127.0.0.1:9/".into()),
+            ..Default::default()
+        };
+        let loaded = load_with_env(None, &flags, no_env()).unwrap();
+        assert_eq!(
+            loaded.engine.upstreams.pypi_json.base_url,
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            loaded.engine.upstreams.top_packages.base_url,
+            "http://127.0.0.1:9/top-pypi-packages.min.json"
+        );
+    }
+}

@@ -1,8 +1,509 @@
-//! The command line. In progress.
+//! The command line: query commands over the engine for people and scripts, `serve`
+//! (MCP), `sim` (the simulator), `demo`, and `config check|example`.
+//!
+//! Exit codes: 0 success, 1 internal error, 2 bad input or usage, 3 not found,
+//! 4 upstream unavailable (no fallback), 5 bad configuration.
 
+pub(crate) mod output;
+mod query;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sentinel_actors::{EngineConfig, QueryError, StatsKind};
+use sentinel_sim::{Scenario, SimConfig};
+
+use crate::config::{self, FlagOverrides, LoadError};
+use crate::telemetry::{self, LogFormat};
+
+/// Exit code: internal error.
+pub const EXIT_INTERNAL: u8 = 1;
+/// Exit code: bad input or usage.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: the package or version does not exist.
+pub const EXIT_NOT_FOUND: u8 = 3;
+/// Exit code: an upstream could not answer and there was no fallback.
+pub const EXIT_UNAVAILABLE: u8 = 4;
+/// Exit code: the configuration is invalid.
+pub const EXIT_CONFIG: u8 = 5;
+
+/// pypi-sentinel: Python package data (metadata, versions, dependencies, downloads)
+/// that keeps answering when PyPI, pypistats or pepy fail, and says where every figure
+/// came from (live, cached, stale, estimated).
+#[derive(Parser, Debug)]
+#[command(name = "pypi-sentinel", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 upstream unavailable, 5 bad configuration."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct GlobalArgs {
+    /// Configuration file (TOML). Default: <config dir>/pypi-sentinel/config.toml if present.
+    #[arg(long, global = true, env = "PYPI_SENTINEL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Send every upstream request to one origin: a mirror serving all routes, or the simulator.
+    #[arg(long, global = true, env = "PYPI_SENTINEL_ORIGIN", value_name = "URL")]
+    origin: Option<String>,
+    /// PyPI JSON API base URL (default https://pypi.org).
+    #[arg(long, global = true, value_name = "URL")]
+    pypi_url: Option<String>,
+    /// PyPI Simple API base URL (default https://pypi.org).
+    #[arg(long, global = true, value_name = "URL")]
+    simple_url: Option<String>,
+    /// pypistats base URL (default https://pypistats.org).
+    #[arg(long, global = true, value_name = "URL")]
+    pypistats_url: Option<String>,
+    /// pepy.tech API base URL (default https://api.pepy.tech).
+    #[arg(long, global = true, value_name = "URL")]
+    pepy_url: Option<String>,
+    /// Top-packages dataset URL.
+    #[arg(long, global = true, value_name = "URL")]
+    top_packages_url: Option<String>,
+    /// pepy.tech API key; enables pepy.tech as a second source of download counts.
+    #[arg(
+        long,
+        global = true,
+        env = "PYPI_SENTINEL_PEPY_API_KEY",
+        hide_env_values = true
+    )]
+    pepy_api_key: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log level (`RUST_LOG` wins when set). Default: warn, info for `serve`.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+impl GlobalArgs {
+    fn flags(&self) -> FlagOverrides {
+        FlagOverrides {
+            origin: self.origin.clone(),
+            pypi_url: self.pypi_url.clone(),
+            simple_url: self.simple_url.clone(),
+            pypistats_url: self.pypistats_url.clone(),
+            pepy_url: self.pepy_url.clone(),
+            top_packages_url: self.top_packages_url.clone(),
+            pepy_api_key: self.pepy_api_key.clone(),
+        }
+    }
+
+    fn engine_config(&self) -> Result<EngineConfig, LoadError> {
+        config::load(self.config.as_deref(), &self.flags()).map(|l| l.engine)
+    }
+}
+
+/// Download periods.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Period {
+    /// Last day.
+    Day,
+    /// Last 7 days.
+    Week,
+    /// Last 30 days.
+    Month,
+}
+
+/// Breakdown dimensions.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum BreakdownBy {
+    /// Python major version.
+    PythonMajor,
+    /// Python minor version.
+    PythonMinor,
+    /// Operating system.
+    System,
+}
+
+impl BreakdownBy {
+    fn kind(self) -> StatsKind {
+        match self {
+            BreakdownBy::PythonMajor => StatsKind::PythonMajor,
+            BreakdownBy::PythonMinor => StatsKind::PythonMinor,
+            BreakdownBy::System => StatsKind::System,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Metadata of a package: `info NAME` or `info NAME==VERSION`.
+    Info {
+        /// Package, optionally `==VERSION`.
+        spec: String,
+    },
+    /// Every version, sorted by PEP 440, with pre-release and yanked flags.
+    Versions {
+        /// Package.
+        name: String,
+        /// Hide pre-releases.
+        #[arg(long)]
+        stable: bool,
+        /// Only the newest N.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Dependencies of a release, evaluated for a Python version, platform and extras.
+    Deps {
+        /// Package, optionally `==VERSION`.
+        spec: String,
+        /// Extra of the package to include (repeatable).
+        #[arg(long = "extra", value_name = "EXTRA")]
+        extras: Vec<String>,
+        /// Python version to evaluate markers for, e.g. 3.12.
+        #[arg(long, value_name = "X.Y")]
+        python: Option<String>,
+        /// Platform to evaluate markers for: linux, macos or windows.
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// Whether a release supports a Python version, and which ones it supports.
+    Python {
+        /// Package, optionally `==VERSION`.
+        spec: String,
+        /// Python version to check, e.g. 3.12; without it, list the supported versions.
+        #[arg(long, value_name = "X.Y")]
+        check: Option<String>,
+    },
+    /// Recent downloads (last day, week, month), each with its provenance.
+    Downloads {
+        /// Package.
+        name: String,
+        /// Only this period.
+        #[arg(long, value_enum)]
+        period: Option<Period>,
+    },
+    /// Downloads by Python version or operating system.
+    Breakdown {
+        /// Package.
+        name: String,
+        /// Dimension.
+        #[arg(long, value_enum, default_value_t = BreakdownBy::PythonMinor)]
+        by: BreakdownBy,
+        /// Days (1-180).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+    /// The daily download series with a small chart, totals and change.
+    Trends {
+        /// Package.
+        name: String,
+        /// Days (1-180).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+    /// The most downloaded packages over 30 days.
+    Top {
+        /// How many (1-10000).
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Metadata and downloads of several packages at once (partial results).
+    Overview {
+        /// Packages (1-100).
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Upstream breakers, error rates, cache statistics.
+    Health,
+    /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
+    Serve {
+        /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
+        /// /readyz and /metrics beside it.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+        /// Bearer token every HTTP request must carry; required to bind a non-loopback address.
+        #[arg(long, env = "PYPI_SENTINEL_AUTH_TOKEN", hide_env_values = true)]
+        auth_token: Option<String>,
+        /// Extra Host names accepted on HTTP (besides localhost and the bind address).
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_hosts: Vec<String>,
+    },
+    /// Run the simulator of the upstreams (PyPI, pypistats, pepy, top packages) with fault injection.
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Fault preset.
+        #[arg(long, value_enum, default_value_t = ScenarioArg::Healthy)]
+        scenario: ScenarioArg,
+        /// Extra generated packages (synth-0000, ...), for load tests.
+        #[arg(long, default_value_t = 0)]
+        synthetic: usize,
+        /// Enforce pypistats' documented rate limit (5/s, 30/min per client).
+        #[arg(long)]
+        pypistats_rate_limit: bool,
+        /// Require this X-API-Key on the pepy routes.
+        #[arg(long)]
+        pepy_api_key: Option<String>,
+    },
+    /// Offline demo: the simulator and the engine in-process, through a scripted incident.
+    Demo {
+        /// Skip the pauses between acts.
+        #[arg(long)]
+        fast: bool,
+    },
+    /// Configuration: validate or print an example.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Validate a configuration (FILE, else --config, else the default location) and print the effective result.
+    Check {
+        /// File to check.
+        file: Option<PathBuf>,
+    },
+    /// Print a commented example with every key at its default.
+    Example,
+}
+
+/// Simulator scenarios.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ScenarioArg {
+    /// No faults.
+    Healthy,
+    /// pypistats answers 502 to everything.
+    PypistatsOutage,
+    /// 30 % of every route answers 503.
+    Flaky,
+    /// Half of pypistats and PyPI requests get 429 with Retry-After.
+    RateLimited,
+    /// PyPI JSON routes redirect to themselves.
+    RedirectLoop,
+}
+
+impl From<ScenarioArg> for Scenario {
+    fn from(s: ScenarioArg) -> Scenario {
+        match s {
+            ScenarioArg::Healthy => Scenario::Healthy,
+            ScenarioArg::PypistatsOutage => Scenario::PypistatsOutage,
+            ScenarioArg::Flaky => Scenario::Flaky,
+            ScenarioArg::RateLimited => Scenario::RateLimited,
+            ScenarioArg::RedirectLoop => Scenario::RedirectLoop,
+        }
+    }
+}
+
+/// A failure of a command, with its exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<QueryError> for Failure {
+    fn from(e: QueryError) -> Self {
+        let code = match &e {
+            QueryError::InvalidInput(_) => EXIT_BAD_INPUT,
+            QueryError::NotFound { .. } => EXIT_NOT_FOUND,
+            QueryError::Unavailable { .. }
+            | QueryError::DeadlineExceeded { .. }
+            | QueryError::NotReady { .. } => EXIT_UNAVAILABLE,
+            QueryError::Internal(_) => EXIT_INTERNAL,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Self {
+        Failure::new(
+            EXIT_CONFIG,
+            format!("{e}\nhint: `pypi-sentinel config example` prints every key with its default"),
+        )
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::new(EXIT_INTERNAL, format!("{e:#}"))
+    }
+}
 
 /// Parses the command line and runs the command.
 pub fn run() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let level = cli.global.log_level.clone().unwrap_or_else(|| {
+        match cli.command {
+            Command::Serve { .. } | Command::Sim { .. } => "info",
+            _ => "warn",
+        }
+        .to_string()
+    });
+    telemetry::init_logging(&level, cli.global.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let g = cli.global;
+    match cli.command {
+        Command::Sim {
+            addr,
+            scenario,
+            synthetic,
+            pypistats_rate_limit,
+            pepy_api_key,
+        } => {
+            let cfg = SimConfig {
+                addr,
+                synthetic,
+                pypistats_rate_limit,
+                pepy_api_key,
+                ..SimConfig::default()
+            };
+            sentinel_sim::serve_until_ctrl_c(cfg, scenario.into())
+                .await
+                .map_err(|e| Failure::new(EXIT_INTERNAL, format!("simulator: {e}")))
+        }
+        Command::Demo { fast } => crate::demo::run(fast).await.map_err(Failure::from),
+        Command::Config { action } => config_command(&g, action),
+        Command::Serve {
+            http,
+            auth_token,
+            allow_hosts,
+        } => {
+            let cfg = g.engine_config()?;
+            serve(cfg, http, auth_token, allow_hosts).await
+        }
+        query_command => {
+            let cfg = g.engine_config()?;
+            query::run(cfg, query_command, g.json).await
+        }
+    }
+}
+
+fn config_command(g: &GlobalArgs, action: ConfigAction) -> Result<(), Failure> {
+    match action {
+        ConfigAction::Example => {
+            print!("{}", config::EXAMPLE);
+            Ok(())
+        }
+        ConfigAction::Check { file } => {
+            let file = file.or_else(|| g.config.clone());
+            let loaded = config::load(file.as_deref(), &g.flags())?;
+            let mut shown = loaded.engine.clone();
+            // Never echo secrets.
+            for up in sentinel_actors::Upstream::ALL {
+                let u = shown.upstreams.get_mut(up);
+                if u.api_key.is_some() {
+                    u.api_key = Some("<hidden>".into());
+                }
+                if u.auth.is_some() {
+                    u.auth = None;
+                }
+            }
+            if g.json {
+                let out =
+                    serde_json::json!({"valid": true, "sources": loaded.sources, "config": shown});
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            } else {
+                println!(
+                    "# configuration is valid; layers applied: {}",
+                    loaded.sources.join(", ")
+                );
+                print!(
+                    "{}",
+                    toml::to_string(&shown)
+                        .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(
+    cfg: EngineConfig,
+    http: Option<SocketAddr>,
+    auth_token: Option<String>,
+    allow_hosts: Vec<String>,
+) -> Result<(), Failure> {
+    let _ = telemetry::metrics_handle();
+    let engine = sentinel_actors::Engine::start(cfg)
+        .await
+        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+    let result = match http {
+        None => crate::mcp::serve_stdio(engine.clone()).await,
+        Some(addr) => {
+            let opts = crate::mcp::HttpOptions {
+                addr,
+                auth_token,
+                allowed_hosts: allow_hosts,
+            };
+            crate::mcp::serve_http(engine.clone(), opts, shutdown_signal()).await
+        }
+    };
+    engine.shutdown().await;
+    result.map_err(|e| {
+        let msg = format!("{e:#}");
+        let code = if msg.contains("refusing to bind") {
+            EXIT_BAD_INPUT
+        } else {
+            EXIT_INTERNAL
+        };
+        Failure::new(code, msg)
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
 }

@@ -1,1 +1,69 @@
-//! The MCP server. In progress.
+//! The MCP server: the engine's questions as MCP tools, over stdio or streamable HTTP.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `tools.rs` | [`SentinelMcp`]: the tools, the `sentinel://health` resource, the `package_report` prompt |
+//! | `params.rs` | tool parameters, with JSON schemas an assistant can act on |
+//! | `render.rs` | the short human text of each result, freshness included |
+//! | `http.rs` | streamable HTTP on axum: `/mcp`, `/healthz`, `/readyz`, `/metrics`, auth, Host/Origin checks |
+//!
+//! Every tool returns structured content with the engine's provenance (`source`:
+//! live, cached, stale, estimated, mixed; `provenance` and `age_secs` per datum) and a
+//! human text that states the freshness. Invalid input is an `invalid_params` error;
+//! missing packages and upstream outages are tool results with `is_error` and a
+//! suggestion.
+//!
+//! On stdio, stdout is the protocol: this module never prints; logs go to stderr
+//! through `tracing`.
+
+mod http;
+pub mod params;
+mod render;
+mod tools;
+
+pub use http::{HttpOptions, HttpServer, bind_http, serve_http};
+pub use tools::{HEALTH_RESOURCE_URI, INSTRUCTIONS, SentinelMcp};
+
+use crate::engine::EngineHandle;
+use rmcp::ServiceExt;
+
+/// The tool names, in the order of the documentation.
+pub const TOOL_NAMES: [&str; 15] = [
+    "get_package_info",
+    "get_package_versions",
+    "get_package_dependencies",
+    "check_package_python_compatibility",
+    "get_package_compatible_python_versions",
+    "get_download_statistics",
+    "get_download_trends",
+    "get_download_breakdown",
+    "get_top_downloaded_packages",
+    "get_packages_overview",
+    "health_check",
+    "ready_check",
+    "get_metrics",
+    "get_cache_stats",
+    "refresh_cache",
+];
+
+/// Serves MCP on stdin/stdout until the client disconnects. Logs go only to stderr.
+pub async fn serve_stdio(engine: EngineHandle) -> anyhow::Result<()> {
+    serve_transport(engine, rmcp::transport::stdio()).await
+}
+
+/// Serves MCP on any transport rmcp accepts (e.g. one end of `tokio::io::duplex`)
+/// until the peer disconnects.
+pub async fn serve_transport<T, E, A>(engine: EngineHandle, transport: T) -> anyhow::Result<()>
+where
+    T: rmcp::transport::IntoTransport<rmcp::RoleServer, E, A> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let service = SentinelMcp::new(engine)
+        .serve(transport)
+        .await
+        .map_err(|e| anyhow::anyhow!("MCP initialisation failed: {e}"))?;
+    tracing::info!("MCP session started");
+    let reason = service.waiting().await?;
+    tracing::info!(?reason, "MCP session ended");
+    Ok(())
+}

@@ -178,7 +178,7 @@ impl FetchContext {
                 RetryDecision::GiveUp(reason) => {
                     self.counters.failures.fetch_add(1, Relaxed);
                     return FetchOutcome::Failed(FetchFailure {
-                        detail: format!("{} ({:?})", failure.detail, reason),
+                        detail: format!("{} ({reason})", failure.detail),
                         attempts: retries + 1,
                         ..failure
                     });

@@ -354,7 +354,7 @@ pub(crate) async fn resolve(sh: &EngineShared, q: &Query, deadline: Instant) -> 
 
 fn describe(q: &Query) -> String {
     match q {
-        Query::Release(n, v) => format!("version {v} of package {n:?}"),
+        Query::Release(n, v) => format!("version {v} of package \"{n}\""),
         Query::TopPackages => "the top-packages dataset".into(),
         q => format!(
             "package {:?}",

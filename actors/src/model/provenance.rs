@@ -111,6 +111,26 @@ impl SourceLabel {
     }
 }
 
+impl SourceLabel {
+    /// The label as written in output: `live`, `cached`, `stale`, `estimated`, `mixed`, `unavailable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceLabel::Live => "live",
+            SourceLabel::Cached => "cached",
+            SourceLabel::Stale => "stale",
+            SourceLabel::Estimated => "estimated",
+            SourceLabel::Mixed => "mixed",
+            SourceLabel::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A value with its provenance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Datum<T> {

@@ -74,6 +74,23 @@ pub enum GiveUpReason {
     },
 }
 
+impl std::fmt::Display for GiveUpReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GiveUpReason::NotRetryable => f.write_str("not retryable"),
+            GiveUpReason::AttemptsExhausted => f.write_str("retries exhausted"),
+            GiveUpReason::PastDeadline => f.write_str("no time left before the deadline"),
+            GiveUpReason::RetryAfterTooLong { retry_after } => {
+                write!(
+                    f,
+                    "Retry-After of {} s is longer than we may wait",
+                    retry_after.as_secs()
+                )
+            }
+        }
+    }
+}
+
 /// The decision after a failed attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RetryDecision {

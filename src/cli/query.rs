@@ -1,0 +1,468 @@
+//! The query commands: start an engine, ask, print a table (or JSON), stop.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use sentinel_actors::views::deps::TargetEnv;
+use sentinel_actors::{Engine, EngineConfig, EngineHandle, InputError};
+use serde::Serialize;
+
+use super::output::{self, source_cell, source_note, table, thousands};
+use super::{Command, EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_UNAVAILABLE, Failure, Period};
+
+/// Splits `NAME==VERSION`.
+fn split_spec(spec: &str) -> Result<(&str, Option<&str>), Failure> {
+    match spec.split_once("==") {
+        None => Ok((spec, None)),
+        Some((n, v)) if !n.is_empty() && !v.is_empty() => Ok((n, Some(v))),
+        Some(_) => Err(Failure::from(sentinel_actors::QueryError::from(
+            InputError {
+                param: "package",
+                value: spec.into(),
+                rule: "write NAME or NAME==VERSION".into(),
+            },
+        ))),
+    }
+}
+
+fn print_json<T: Serialize>(v: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    );
+}
+
+fn notes(notes: impl IntoIterator<Item = Option<String>>) {
+    for n in notes.into_iter().flatten() {
+        println!("  note: {n}");
+    }
+}
+
+/// Runs a query command against a fresh engine.
+pub(super) async fn run(cfg: EngineConfig, cmd: Command, json: bool) -> Result<(), Failure> {
+    let engine = Engine::start(cfg)
+        .await
+        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+    let started = Instant::now();
+    let result = ask(&engine, cmd, json).await;
+    if !json && std::io::stderr().is_terminal() {
+        eprintln!("({} ms)", started.elapsed().as_millis());
+    }
+    engine.shutdown().await;
+    result
+}
+
+async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Failure> {
+    match cmd {
+        Command::Info { spec } => {
+            let (name, version) = split_spec(&spec)?;
+            let d = engine.package_info(name, version).await?;
+            if json {
+                print_json(&d);
+                return Ok(());
+            }
+            let i = &d.value;
+            let mut rows = vec![
+                vec!["name".into(), i.name.clone()],
+                vec!["version".into(), i.version.clone()],
+                vec!["summary".into(), i.summary.clone().unwrap_or_default()],
+                vec!["license".into(), i.license.clone().unwrap_or_default()],
+                vec![
+                    "requires_python".into(),
+                    i.requires_python.clone().unwrap_or_default(),
+                ],
+                vec![
+                    "released".into(),
+                    i.release_date.clone().unwrap_or_default(),
+                ],
+                vec!["yanked".into(), i.yanked.to_string()],
+                vec!["dependencies".into(), i.dependency_count.to_string()],
+            ];
+            for (label, url) in &i.project_urls {
+                rows.push(vec![format!("url: {label}"), url.clone()]);
+            }
+            rows.push(vec!["source".into(), source_cell(&d)]);
+            print!("{}", table(&rows));
+            notes([source_note("metadata", &d)]);
+        }
+        Command::Versions {
+            name,
+            stable,
+            limit,
+        } => {
+            let d = engine.versions(&name).await?;
+            let mut list: Vec<_> = d
+                .value
+                .versions
+                .iter()
+                .filter(|v| !stable || !v.prerelease)
+                .collect();
+            if let Some(n) = limit {
+                list = list.split_off(list.len().saturating_sub(n));
+            }
+            if json {
+                print_json(&d.clone().map(|mut v| {
+                    v.versions = list.iter().map(|e| (*e).clone()).collect();
+                    v
+                }));
+                return Ok(());
+            }
+            let mut rows = vec![vec![
+                "version".into(),
+                "uploaded".into(),
+                "files".into(),
+                "flags".into(),
+            ]];
+            for v in &list {
+                let mut flags = Vec::new();
+                if v.prerelease {
+                    flags.push("pre-release");
+                }
+                if v.yanked {
+                    flags.push("yanked");
+                }
+                if !v.pep440 {
+                    flags.push("legacy");
+                }
+                rows.push(vec![
+                    v.version.clone(),
+                    v.upload_date
+                        .as_deref()
+                        .unwrap_or("")
+                        .chars()
+                        .take(10)
+                        .collect(),
+                    v.files.to_string(),
+                    flags.join(", "),
+                ]);
+            }
+            print!("{}", table(&rows));
+            println!(
+                "{} versions; latest stable {}; from {} ({})",
+                d.value.versions.len(),
+                d.value.latest_stable.as_deref().unwrap_or("none"),
+                d.upstream,
+                source_cell(&d)
+            );
+            notes([source_note("versions", &d)]);
+        }
+        Command::Deps {
+            spec,
+            extras,
+            python,
+            platform,
+        } => {
+            let (name, version) = split_spec(&spec)?;
+            let env = if python.is_some() || platform.is_some() || !extras.is_empty() {
+                Some(
+                    TargetEnv::new(python.as_deref(), platform.as_deref(), &extras)
+                        .map_err(|e| Failure::new(EXIT_BAD_INPUT, e.to_string()))?,
+                )
+            } else {
+                None
+            };
+            let d = engine.dependencies(name, version, env.as_ref()).await?;
+            if json {
+                print_json(&d);
+                return Ok(());
+            }
+            let mut rows = vec![vec![
+                "dependency".into(),
+                "specifier".into(),
+                "when".into(),
+                "applies".into(),
+            ]];
+            for dep in &d.value.dependencies {
+                let when = match (&dep.marker, dep.required) {
+                    (None, _) => "always".to_string(),
+                    (Some(m), _) => m.clone(),
+                };
+                let applies = match dep.applies {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None if dep.required => "required",
+                    None => "optional",
+                };
+                let name = if dep.extras.is_empty() {
+                    dep.name.clone()
+                } else {
+                    format!("{}[{}]", dep.name, dep.extras.join(","))
+                };
+                rows.push(vec![name, dep.specifier.clone(), when, applies.into()]);
+            }
+            println!(
+                "{} {} ({})",
+                d.value.package,
+                d.value.version,
+                source_cell(&d)
+            );
+            if let Some(env) = &d.value.evaluated_for {
+                println!(
+                    "evaluated for Python {} on {:?}, extras [{}]",
+                    env.python_version,
+                    env.platform,
+                    env.extras.join(", ")
+                );
+            }
+            print!("{}", table(&rows));
+            for u in &d.value.unparsed {
+                println!("  not PEP 508, kept verbatim: {u}");
+            }
+            notes([source_note("metadata", &d)]);
+        }
+        Command::Python { spec, check } => {
+            let (name, version) = split_spec(&spec)?;
+            match check {
+                Some(py) => {
+                    let d = engine.python_compatibility(name, version, &py).await?;
+                    if json {
+                        print_json(&d);
+                        return Ok(());
+                    }
+                    let verdict = match d.value.compatible {
+                        Some(true) => "yes",
+                        Some(false) => "no",
+                        None => "unknown",
+                    };
+                    println!(
+                        "{} {} supports Python {}: {verdict}",
+                        d.value.package, d.value.version, d.value.python_version
+                    );
+                    println!("  {} ({})", d.value.detail, source_cell(&d));
+                }
+                None => {
+                    let d = engine.supported_pythons(name, version).await?;
+                    if json {
+                        print_json(&d);
+                        return Ok(());
+                    }
+                    println!(
+                        "{} {}: Python {} (from {}; {})",
+                        d.value.package,
+                        d.value.version,
+                        if d.value.supported.is_empty() {
+                            "unknown".into()
+                        } else {
+                            d.value.supported.join(", ")
+                        },
+                        d.value.basis,
+                        source_cell(&d)
+                    );
+                }
+            }
+        }
+        Command::Downloads { name, period } => {
+            let r = engine.recent_downloads(&name).await?;
+            if json {
+                print_json(&r);
+                return Ok(());
+            }
+            let figures = [
+                (Period::Day, "last day", &r.last_day),
+                (Period::Week, "last week", &r.last_week),
+                (Period::Month, "last month", &r.last_month),
+            ];
+            let mut rows = vec![vec!["period".into(), "downloads".into(), "source".into()]];
+            let mut ns = Vec::new();
+            for (_, label, d) in figures
+                .iter()
+                .filter(|(p, ..)| period.is_none_or(|want| want == *p))
+            {
+                rows.push(vec![
+                    label.to_string(),
+                    d.value.map(thousands).unwrap_or_else(|| "-".into()),
+                    source_cell(d),
+                ]);
+                ns.push(source_note(label, d));
+            }
+            println!("{} downloads (source: {})", r.package, r.source);
+            print!("{}", table(&rows));
+            notes(ns);
+            if figures.iter().all(|(_, _, d)| d.value.is_none()) {
+                return Err(Failure::new(
+                    EXIT_UNAVAILABLE,
+                    "no download figure could be given",
+                ));
+            }
+        }
+        Command::Breakdown { name, by, days } => {
+            let d = engine.download_breakdown(&name, by.kind(), days).await?;
+            if json {
+                print_json(&d);
+                return Ok(());
+            }
+            println!(
+                "{} downloads by {} over {} days ({} to {}), {}",
+                d.value.package,
+                d.value.kind.trim_end_matches("_downloads"),
+                d.value.days,
+                d.value.from.as_deref().unwrap_or("?"),
+                d.value.to.as_deref().unwrap_or("?"),
+                source_cell(&d)
+            );
+            let mut rows = vec![vec!["category".into(), "downloads".into(), "share".into()]];
+            for s in &d.value.categories {
+                rows.push(vec![
+                    s.category.clone(),
+                    thousands(s.downloads),
+                    format!("{:.1} %", s.percent),
+                ]);
+            }
+            print!("{}", table(&rows));
+            notes([source_note("breakdown", &d)]);
+        }
+        Command::Trends { name, days } => {
+            let d = engine.download_trend(&name, days).await?;
+            if json {
+                print_json(&d);
+                return Ok(());
+            }
+            let t = &d.value;
+            let values: Vec<u64> = t.points.iter().map(|p| p.downloads).collect();
+            println!(
+                "{} daily downloads, last {} days ({})",
+                t.package,
+                t.days,
+                source_cell(&d)
+            );
+            if let (Some(first), Some(last)) = (t.points.first(), t.points.last()) {
+                println!(
+                    "{}  {}  {}",
+                    first.date,
+                    output::sparkline(&values),
+                    last.date
+                );
+            }
+            println!(
+                "total {}  average {}/day  peak {}  change {}",
+                thousands(t.total),
+                thousands(t.average_per_day.round() as u64),
+                t.peak
+                    .as_ref()
+                    .map(|p| format!("{} on {}", thousands(p.downloads), p.date))
+                    .unwrap_or_default(),
+                t.change_percent
+                    .map(|c| format!("{c:+.1} %"))
+                    .unwrap_or_else(|| "n/a".into())
+            );
+            notes([source_note("series", &d)]);
+        }
+        Command::Top { limit } => {
+            let d = engine.top_packages(limit).await?;
+            if json {
+                print_json(&d);
+                return Ok(());
+            }
+            let mut rows = vec![vec![
+                "rank".into(),
+                "package".into(),
+                "downloads (30 days)".into(),
+            ]];
+            for r in &d.value.rows {
+                rows.push(vec![
+                    r.rank.to_string(),
+                    r.project.clone(),
+                    thousands(r.download_count),
+                ]);
+            }
+            print!("{}", table(&rows));
+            println!(
+                "dataset of {} packages, updated {} ({})",
+                d.value.total_in_dataset,
+                d.value.last_update.as_deref().unwrap_or("?"),
+                source_cell(&d)
+            );
+        }
+        Command::Overview { names } => {
+            if std::io::stderr().is_terminal() && !json {
+                eprintln!("querying {} packages...", names.len());
+            }
+            let r = engine.overview(&names).await?;
+            if json {
+                print_json(&r);
+                return Ok(());
+            }
+            let mut rows = vec![vec![
+                "package".into(),
+                "version".into(),
+                "source".into(),
+                "last month".into(),
+                "source".into(),
+            ]];
+            for item in &r.items {
+                let (month, msrc) = match &item.downloads {
+                    Some(d) => (
+                        d.last_month
+                            .value
+                            .map(thousands)
+                            .unwrap_or_else(|| "-".into()),
+                        source_cell(&d.last_month),
+                    ),
+                    None => ("-".into(), "unavailable".into()),
+                };
+                rows.push(vec![
+                    item.package.clone(),
+                    item.info.value.version.clone(),
+                    source_cell(&item.info),
+                    month,
+                    msrc,
+                ]);
+            }
+            print!("{}", table(&rows));
+            for f in &r.failures {
+                println!(
+                    "  failed: {} ({}): {}; {}",
+                    f.item, f.code, f.reason, f.suggestion
+                );
+            }
+            println!("overall source: {}", r.source);
+            if r.items.is_empty() {
+                return Err(Failure::new(
+                    EXIT_UNAVAILABLE,
+                    "no package could be answered",
+                ));
+            }
+        }
+        Command::Health => {
+            let h = engine.health().await;
+            if json {
+                print_json(&h);
+                return Ok(());
+            }
+            println!(
+                "ready: {}{}",
+                h.ready,
+                h.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+            let mut rows = vec![vec![
+                "upstream".into(),
+                "enabled".into(),
+                "breaker".into(),
+                "base url".into(),
+            ]];
+            for u in &h.upstreams {
+                rows.push(vec![
+                    u.health.upstream.to_string(),
+                    u.enabled.to_string(),
+                    u.health.breaker.clone(),
+                    u.base_url.clone(),
+                ]);
+            }
+            print!("{}", table(&rows));
+            println!(
+                "cache: {} entries, {} bytes; actor restarts: {}",
+                h.cache.entries, h.cache.bytes, h.actor_restarts
+            );
+        }
+        other => {
+            return Err(Failure::new(
+                super::EXIT_INTERNAL,
+                format!("not a query command: {other:?}"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,456 @@
+//! Short human text for each result: the answer in one or a few lines, and always how
+//! fresh it is (live, cached, stale and why, estimated and from what).
+
+use std::fmt::Write as _;
+
+use crate::engine::engine::{HealthReport, MetricsSnapshot, PackageOverview, Readiness};
+use crate::engine::views::deps::Dependencies;
+use crate::engine::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
+use crate::engine::views::info::PackageInfo;
+use crate::engine::views::python::{PythonCompat, SupportedPythons};
+use crate::engine::views::versions::VersionList;
+use crate::engine::{Confidence, Datum, ItemFailure, PartialResult, Provenance, SourceLabel};
+
+/// `1234567` as `1,234,567`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An age in words: `12 s`, `5 min`, `3 h`, `2 d`.
+pub(crate) fn age(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86_400 => format!("{} h", secs / 3600),
+        _ => format!("{} d", secs / 86_400),
+    }
+}
+
+fn confidence(c: Confidence) -> &'static str {
+    match c {
+        Confidence::Low => "low",
+        Confidence::Medium => "medium",
+        Confidence::High => "high",
+    }
+}
+
+/// The freshness of one datum, without parentheses: `live from pypi-json`,
+/// `cached, 5 min old`, `stale, 3 h old: the breaker is open`,
+/// `estimated: sum of ...; confidence high`, `unavailable: ...`.
+pub(crate) fn freshness<T>(d: &Datum<T>) -> String {
+    provenance_words(&d.provenance, d.age_secs, &d.upstream.to_string())
+}
+
+/// See [`freshness`].
+pub(crate) fn provenance_words(p: &Provenance, age_secs: u64, upstream: &str) -> String {
+    match p {
+        Provenance::Live => format!("live from {upstream}"),
+        Provenance::Revalidated => format!("live from {upstream}, revalidated"),
+        Provenance::Cached => format!("cached from {upstream}, {} old", age(age_secs)),
+        Provenance::Stale { reason } => {
+            format!("stale, {} old: {reason}", age(age_secs))
+        }
+        Provenance::Estimated {
+            basis,
+            confidence: c,
+        } => {
+            format!("estimated: {basis}; confidence {}", confidence(*c))
+        }
+        Provenance::Unavailable { reason, suggestion } => {
+            format!("unavailable: {reason}; {suggestion}")
+        }
+    }
+}
+
+/// The overall label as a word.
+pub(crate) fn label(l: SourceLabel) -> &'static str {
+    match l {
+        SourceLabel::Live => "live",
+        SourceLabel::Cached => "cached",
+        SourceLabel::Stale => "stale",
+        SourceLabel::Estimated => "estimated",
+        SourceLabel::Mixed => "mixed",
+        SourceLabel::Unavailable => "unavailable",
+    }
+}
+
+/// `get_package_info`.
+pub(crate) fn package_info(d: &Datum<PackageInfo>) -> String {
+    let i = &d.value;
+    let mut s = format!("{} {}", i.name, i.version);
+    if let Some(summary) = &i.summary {
+        let _ = write!(s, ": {summary}");
+    }
+    let _ = write!(s, " ({})", freshness(d));
+    let mut facts = Vec::new();
+    if let Some(l) = &i.license {
+        facts.push(format!("license {l}"));
+    }
+    if let Some(r) = &i.requires_python {
+        facts.push(format!("requires Python {r}"));
+    }
+    if let Some(date) = &i.release_date {
+        facts.push(format!("released {date}"));
+    }
+    facts.push(format!("{} declared dependencies", i.dependency_count));
+    if i.yanked {
+        facts.push(match &i.yanked_reason {
+            Some(r) => format!("YANKED: {r}"),
+            None => "YANKED".into(),
+        });
+    }
+    let _ = write!(s, "\n{}", facts.join("; "));
+    s
+}
+
+/// `get_package_versions`, after filtering.
+pub(crate) fn versions(d: &Datum<VersionList>, total: usize) -> String {
+    let v = &d.value;
+    let shown: Vec<&str> = v
+        .versions
+        .iter()
+        .rev()
+        .take(10)
+        .map(|e| e.version.as_str())
+        .collect();
+    let mut s = format!(
+        "{}: {} versions returned of {total} ({})",
+        v.package,
+        v.versions.len(),
+        freshness(d)
+    );
+    if let Some(l) = &v.latest_stable {
+        let _ = write!(s, "; latest stable {l}");
+    }
+    if let Some(l) = &v.latest
+        && v.latest_stable.as_ref() != Some(l)
+    {
+        let _ = write!(s, "; latest {l}");
+    }
+    if !shown.is_empty() {
+        let _ = write!(s, "\nnewest first: {}", shown.join(", "));
+        if v.versions.len() > shown.len() {
+            s.push_str(", ...");
+        }
+    }
+    s
+}
+
+/// `get_package_dependencies`.
+pub(crate) fn dependencies(d: &Datum<Dependencies>) -> String {
+    let deps = &d.value;
+    let mut s = format!(
+        "{} {}: {} dependencies ({})",
+        deps.package,
+        deps.version,
+        deps.dependencies.len(),
+        freshness(d)
+    );
+    if let Some(env) = &deps.evaluated_for {
+        let applies = deps
+            .dependencies
+            .iter()
+            .filter(|x| x.applies == Some(true))
+            .count();
+        let _ = write!(
+            s,
+            "; {applies} apply to Python {} on {:?}{}",
+            env.python_version,
+            env.platform,
+            if env.extras.is_empty() {
+                String::new()
+            } else {
+                format!(" with extras [{}]", env.extras.join(", "))
+            }
+        );
+    }
+    for dep in deps.dependencies.iter().take(30) {
+        let _ = write!(s, "\n- {}", dep.raw);
+        match dep.applies {
+            Some(true) => s.push_str("  [applies]"),
+            Some(false) => s.push_str("  [does not apply]"),
+            None => {}
+        }
+    }
+    if deps.dependencies.len() > 30 {
+        let _ = write!(s, "\n... and {} more", deps.dependencies.len() - 30);
+    }
+    if !deps.unparsed.is_empty() {
+        let _ = write!(
+            s,
+            "\n{} requirement(s) could not be parsed",
+            deps.unparsed.len()
+        );
+    }
+    s
+}
+
+/// `check_package_python_compatibility`.
+pub(crate) fn python_compat(d: &Datum<PythonCompat>) -> String {
+    let c = &d.value;
+    let verdict = match c.compatible {
+        Some(true) => "supports",
+        Some(false) => "does not support",
+        None => "does not say whether it supports",
+    };
+    format!(
+        "{} {} {verdict} Python {} ({})\n{}",
+        c.package,
+        c.version,
+        c.python_version,
+        freshness(d),
+        c.detail
+    )
+}
+
+/// `get_package_compatible_python_versions`.
+pub(crate) fn supported_pythons(d: &Datum<SupportedPythons>) -> String {
+    let p = &d.value;
+    let list = if p.supported.is_empty() {
+        "no Python versions declared".to_string()
+    } else {
+        format!("Python {}", p.supported.join(", "))
+    };
+    let basis = match p.basis.as_str() {
+        "requires_python" => format!(
+            "from Requires-Python {:?}",
+            p.requires_python.as_deref().unwrap_or_default()
+        ),
+        "classifiers" => "from classifiers".into(),
+        _ => "neither Requires-Python nor classifiers".into(),
+    };
+    format!(
+        "{} {}: {list} ({basis}; {})",
+        p.package,
+        p.version,
+        freshness(d)
+    )
+}
+
+fn figure(name: &str, d: &Datum<Option<u64>>) -> String {
+    match d.value {
+        Some(n) => format!("{} downloads {name} ({})", thousands(n), freshness(d)),
+        None => format!("downloads {name} unknown ({})", freshness(d)),
+    }
+}
+
+/// `get_download_statistics`; `periods` lists which figures were asked for.
+pub(crate) fn recent(r: &RecentDownloads, periods: &[&str]) -> String {
+    let mut lines = Vec::new();
+    for p in periods {
+        let (name, d) = match *p {
+            "day" => ("last day", &r.last_day),
+            "week" => ("last week", &r.last_week),
+            _ => ("last month", &r.last_month),
+        };
+        lines.push(format!("{}: {}", r.package, figure(name, d)));
+    }
+    lines.join("\n")
+}
+
+/// `get_download_trends`.
+pub(crate) fn trend(d: &Datum<Trend>) -> String {
+    let t = &d.value;
+    let mut s = format!(
+        "{}: {} downloads over {} days, {} per day on average ({})",
+        t.package,
+        thousands(t.total),
+        t.days,
+        thousands(t.average_per_day.round() as u64),
+        freshness(d)
+    );
+    if let Some(c) = t.change_percent {
+        let _ = write!(s, "; change {c:+.1}% (first week vs last week)");
+    }
+    if let Some(p) = &t.peak {
+        let _ = write!(s, "; peak {} on {}", thousands(p.downloads), p.date);
+    }
+    s
+}
+
+/// `get_download_breakdown`.
+pub(crate) fn breakdown(d: &Datum<Breakdown>) -> String {
+    let b = &d.value;
+    let mut s = format!(
+        "{}: {} downloads over {} days by {} ({})",
+        b.package,
+        thousands(b.total),
+        b.days,
+        b.kind.trim_end_matches("_downloads"),
+        freshness(d)
+    );
+    for c in b.categories.iter().take(12) {
+        let _ = write!(
+            s,
+            "\n- {}: {} ({:.1}%)",
+            c.category,
+            thousands(c.downloads),
+            c.percent
+        );
+    }
+    s
+}
+
+/// `get_top_downloaded_packages`.
+pub(crate) fn top(d: &Datum<TopPackages>) -> String {
+    let t = &d.value;
+    let mut s = format!(
+        "top {} of {} packages by downloads over 30 days ({}{})",
+        t.rows.len(),
+        t.total_in_dataset,
+        freshness(d),
+        t.last_update
+            .as_ref()
+            .map(|u| format!("; dataset of {u}"))
+            .unwrap_or_default()
+    );
+    for r in t.rows.iter().take(50) {
+        let _ = write!(
+            s,
+            "\n{}. {}: {}",
+            r.rank,
+            r.project,
+            thousands(r.download_count)
+        );
+    }
+    if t.rows.len() > 50 {
+        let _ = write!(s, "\n... and {} more", t.rows.len() - 50);
+    }
+    s
+}
+
+fn failure(f: &ItemFailure) -> String {
+    format!("- {}: {} ({})", f.item, f.reason, f.suggestion)
+}
+
+/// `get_packages_overview`.
+pub(crate) fn overview(r: &PartialResult<PackageOverview>) -> String {
+    let mut s = format!(
+        "{} package(s) answered, {} failure(s); overall source {}",
+        r.items.len(),
+        r.failures.len(),
+        label(r.source)
+    );
+    for item in &r.items {
+        let i = &item.info.value;
+        let _ = write!(
+            s,
+            "\n- {} {} ({})",
+            i.name,
+            i.version,
+            freshness(&item.info)
+        );
+        if let Some(d) = &item.downloads {
+            let _ = write!(s, "; {}", figure("last month", &d.last_month));
+        }
+    }
+    if !r.failures.is_empty() {
+        s.push_str("\nfailures:");
+        for f in &r.failures {
+            let _ = write!(s, "\n{}", failure(f));
+        }
+    }
+    s
+}
+
+/// `health_check`.
+pub(crate) fn health(h: &HealthReport) -> String {
+    let mut s = if h.ready {
+        "ready".to_string()
+    } else {
+        format!(
+            "NOT ready: {}",
+            h.reason.as_deref().unwrap_or("no reason given")
+        )
+    };
+    let _ = write!(
+        s,
+        "; cache {} entries, hit ratio {:.0}%; {} actor restart(s)",
+        h.cache.entries,
+        h.cache.hit_ratio * 100.0,
+        h.actor_restarts
+    );
+    for u in &h.upstreams {
+        let _ = write!(
+            s,
+            "\n- {}: breaker {}{}, failure rate {:.0}%{}",
+            u.health.upstream,
+            u.health.breaker,
+            u.health
+                .open_for_secs
+                .map(|x| format!(" for {}", age(x as u64)))
+                .unwrap_or_default(),
+            u.health.failure_rate * 100.0,
+            if u.enabled { "" } else { " (disabled)" }
+        );
+    }
+    s
+}
+
+/// `ready_check`.
+pub(crate) fn readiness(r: &Readiness) -> String {
+    if r.ready {
+        "ready: the engine takes calls".into()
+    } else {
+        format!(
+            "not ready: {}",
+            r.reason.as_deref().unwrap_or("no reason given")
+        )
+    }
+}
+
+/// `get_metrics`.
+pub(crate) fn metrics(m: &MetricsSnapshot) -> String {
+    format!(
+        "{} calls, {} coalesced, {} estimates served, {} breaker transitions, {} actor restarts; \
+         cache {} entries ({} bytes), hit ratio {:.0}%",
+        m.calls,
+        m.coalesced,
+        m.estimates_served,
+        m.breaker_transitions,
+        m.actor_restarts,
+        m.cache.entries,
+        thousands(m.cache.bytes),
+        m.cache.hit_ratio * 100.0
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn provenance_words_say_why() {
+        let p = Provenance::Stale {
+            reason: "pypistats circuit breaker is open".into(),
+        };
+        assert_eq!(
+            provenance_words(&p, 3 * 3600 + 5, "pypistats"),
+            "stale, 3 h old: pypistats circuit breaker is open"
+        );
+        let p = Provenance::Estimated {
+            basis: "sum of the last 30 days".into(),
+            confidence: Confidence::High,
+        };
+        assert_eq!(
+            provenance_words(&p, 0, "pypistats"),
+            "estimated: sum of the last 30 days; confidence high"
+        );
+    }
+}

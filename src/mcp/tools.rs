@@ -1,0 +1,909 @@
+//! [`SentinelMcp`]: the MCP server handler. One tool per engine question, plus
+//! operations tools, the `sentinel://health` resource and the `package_report` prompt.
+//!
+//! Every tool answers with structured content (a JSON object with a top-level
+//! `source` and, for a single datum, `provenance`, `upstream`, `age_secs` and
+//! `observed_at_unix`) and a short human text that states the freshness. Bad input is
+//! a protocol error (`invalid_params`, with `{"param","value","rule"}` as data); an
+//! upstream failure or a missing package is a tool result with `is_error` and a
+//! suggestion, so an assistant can tell the user what happened and what to do.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult,
+    Implementation, JsonObject, ListPromptsResult, ListResourcesResult, PaginatedRequestParams,
+    Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, Role, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::params::{
+    DependenciesParams, DownloadBreakdownParams, DownloadStatsParams, DownloadTrendParams,
+    OverviewParams, PackageReportParams, PackageVersionParams, PythonCompatParams, RefreshParams,
+    TopPackagesParams, VersionsParams,
+};
+use super::render;
+use crate::engine::views::deps::TargetEnv;
+use crate::engine::{Datum, EngineHandle, MAX_BATCH, QueryError, SourceLabel, StatsKind};
+
+/// The URI of the health resource.
+pub const HEALTH_RESOURCE_URI: &str = "sentinel://health";
+
+/// The instructions sent to clients at initialisation.
+pub const INSTRUCTIONS: &str = "pypi-sentinel answers questions about Python packages \
+(metadata, versions, dependencies, Python compatibility, download statistics, top \
+packages) from PyPI, pypistats.org, pepy.tech and the top-packages dataset, and keeps \
+answering when those services fail.\n\
+Every figure says where it came from. In the structured result, `source` is the overall \
+label: `live` (fetched now), `cached` (fetched recently, within its freshness window), \
+`stale` (older than its freshness window, served because the upstream failed; \
+`provenance.reason` says why), `estimated` (computed from other observations; \
+`provenance.basis` and `provenance.confidence` say how), `mixed` (figures of several \
+kinds) or `unavailable`. `age_secs` is the age of the data. Tell the user when data is \
+stale or estimated.\n\
+Errors: invalid input is a protocol error naming the parameter and the rule; a missing \
+package or an upstream outage is a tool result with `isError` and a structured \
+`error` (`not_found`, `unavailable`, `internal`) with a `suggestion` and, when known, \
+`retry_after_secs`.";
+
+/// The MCP server: a handle on the engine and the tool router.
+#[derive(Clone)]
+pub struct SentinelMcp {
+    engine: EngineHandle,
+    tool_router: ToolRouter<Self>,
+}
+
+impl std::fmt::Debug for SentinelMcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentinelMcp")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---- results ------------------------------------------------------------------------
+
+/// A successful tool result: human text plus structured content.
+fn ok(structured: Value, text: String) -> Result<CallToolResult, McpError> {
+    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+    r.structured_content = Some(structured);
+    Ok(r)
+}
+
+/// A failed tool result (`is_error`): human text plus structured content.
+fn tool_error(structured: Value, text: String) -> CallToolResult {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(text)]);
+    r.structured_content = Some(structured);
+    r
+}
+
+/// An `invalid_params` protocol error naming the parameter and the rule.
+pub(crate) fn invalid(param: &str, value: impl std::fmt::Display, rule: &str) -> McpError {
+    let value = value.to_string();
+    McpError::invalid_params(
+        format!("invalid {param} {value:?}: {rule}"),
+        Some(json!({ "param": param, "value": value, "rule": rule })),
+    )
+}
+
+/// Maps an engine error: invalid input to a protocol error, everything else to a tool
+/// result with `is_error` and a suggestion.
+pub(crate) fn query_error(e: QueryError) -> Result<CallToolResult, McpError> {
+    let (structured, text) = match e {
+        QueryError::InvalidInput(ie) => return Err(invalid(ie.param, &ie.value, &ie.rule)),
+        QueryError::NotFound { what, upstream } => {
+            let message = format!("{what} was not found on {upstream}");
+            let suggestion = "check the spelling of the name (and of the version, if given)";
+            (
+                json!({
+                    "error": "not_found",
+                    "source": "unavailable",
+                    "what": what,
+                    "upstream": upstream,
+                    "reason": message,
+                    "suggestion": suggestion,
+                }),
+                format!("{message}; {suggestion}"),
+            )
+        }
+        QueryError::Unavailable {
+            upstream,
+            reason,
+            suggestion,
+            retry_after,
+        } => {
+            let retry = retry_after.map(|d| d.as_secs());
+            let mut text = format!("{upstream} is unavailable: {reason}. {suggestion}");
+            if let Some(s) = retry {
+                text.push_str(&format!(" (retry after {s} s)"));
+            }
+            (
+                json!({
+                    "error": "unavailable",
+                    "code": "unavailable",
+                    "source": "unavailable",
+                    "upstream": upstream,
+                    "reason": reason,
+                    "suggestion": suggestion,
+                    "retry_after_secs": retry,
+                }),
+                text,
+            )
+        }
+        QueryError::DeadlineExceeded { deadline_ms } => {
+            let reason = format!("no answer within the {deadline_ms} ms deadline");
+            let suggestion = "retry in a few seconds; the upstream was slow";
+            (
+                json!({
+                    "error": "unavailable",
+                    "code": "deadline_exceeded",
+                    "source": "unavailable",
+                    "upstream": Value::Null,
+                    "reason": reason,
+                    "suggestion": suggestion,
+                    "retry_after_secs": 5,
+                }),
+                format!("{reason}. {suggestion}"),
+            )
+        }
+        QueryError::NotReady { reason } => {
+            let suggestion =
+                "the engine is starting or shutting down; retry shortly or call health_check";
+            (
+                json!({
+                    "error": "unavailable",
+                    "code": "not_ready",
+                    "source": "unavailable",
+                    "upstream": Value::Null,
+                    "reason": reason,
+                    "suggestion": suggestion,
+                    "retry_after_secs": 1,
+                }),
+                format!("engine not ready: {reason}. {suggestion}"),
+            )
+        }
+        QueryError::Internal(reason) => {
+            let suggestion = "retry; if it persists, call health_check";
+            (
+                json!({
+                    "error": "internal",
+                    "code": "internal",
+                    "source": "unavailable",
+                    "reason": reason,
+                    "suggestion": suggestion,
+                }),
+                format!("internal error: {reason}. {suggestion}"),
+            )
+        }
+    };
+    Ok(tool_error(structured, text))
+}
+
+fn to_object<T: Serialize>(v: &T) -> Map<String, Value> {
+    match serde_json::to_value(v) {
+        Ok(Value::Object(m)) => m,
+        Ok(other) => {
+            let mut m = Map::new();
+            m.insert("value".into(), other);
+            m
+        }
+        Err(e) => {
+            let mut m = Map::new();
+            m.insert("serialization_error".into(), Value::String(e.to_string()));
+            m
+        }
+    }
+}
+
+fn label_value(l: SourceLabel) -> Value {
+    Value::String(render::label(l).into())
+}
+
+/// The JSON of one datum: the value's fields at the top level, then `source`,
+/// `provenance`, `upstream`, `age_secs`, `observed_at_unix`.
+pub(crate) fn datum_json<T: Serialize>(d: &Datum<T>) -> Value {
+    let mut m = to_object(&d.value);
+    m.insert("source".into(), label_value(d.label()));
+    m.insert(
+        "provenance".into(),
+        serde_json::to_value(&d.provenance).unwrap_or(Value::Null),
+    );
+    m.insert("upstream".into(), json!(d.upstream));
+    m.insert("age_secs".into(), json!(d.age_secs));
+    m.insert("observed_at_unix".into(), json!(d.observed_at_unix));
+    Value::Object(m)
+}
+
+/// An object with `source` added (for results that are not a single datum).
+fn with_source<T: Serialize>(v: &T, source: SourceLabel) -> Value {
+    let mut m = to_object(v);
+    m.insert("source".into(), label_value(source));
+    Value::Object(m)
+}
+
+/// Applies `f` to a successful answer, or maps the error.
+fn answer<T>(
+    r: Result<T, QueryError>,
+    f: impl FnOnce(&T) -> (Value, String),
+) -> Result<CallToolResult, McpError> {
+    match r {
+        Ok(v) => {
+            let (structured, text) = f(&v);
+            ok(structured, text)
+        }
+        Err(e) => query_error(e),
+    }
+}
+
+// ---- output schemas -----------------------------------------------------------------
+
+fn source_schema() -> Value {
+    json!({
+        "type": "string",
+        "enum": ["live", "cached", "stale", "estimated", "mixed", "unavailable"],
+        "description": "Overall source of the figures: live, cached, stale (served because the upstream failed), estimated, mixed or unavailable."
+    })
+}
+
+fn provenance_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "Where the datum came from: kind = live | revalidated | cached | stale (with reason) | estimated (with basis, confidence) | unavailable (with reason, suggestion).",
+        "properties": {
+            "kind": {"type": "string", "enum": ["live", "revalidated", "cached", "stale", "estimated", "unavailable"]},
+            "reason": {"type": "string"},
+            "basis": {"type": "string"},
+            "confidence": {"type": "string", "enum": ["low", "medium", "high"]},
+            "suggestion": {"type": "string"}
+        },
+        "required": ["kind"]
+    })
+}
+
+/// A permissive object schema: `source` is required; `extra` documents key fields.
+fn schema_with(extra: Value) -> Arc<JsonObject> {
+    let mut props = Map::new();
+    props.insert("source".into(), source_schema());
+    if let Value::Object(m) = extra {
+        props.extend(m);
+    }
+    let schema = json!({
+        "type": "object",
+        "properties": Value::Object(props),
+        "required": ["source"],
+    });
+    match schema {
+        Value::Object(m) => Arc::new(m),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+/// The schema of a single-datum answer.
+fn datum_schema(extra: Value) -> Arc<JsonObject> {
+    let mut props = json!({
+        "provenance": provenance_schema(),
+        "upstream": {"type": "string", "description": "The upstream the datum came from (pypi-json, pypi-simple, pypistats, pepy, top-packages)."},
+        "age_secs": {"type": "integer", "description": "Age of the datum in seconds."},
+        "observed_at_unix": {"type": "integer", "description": "When the upstream answered (Unix seconds)."},
+        "error": {"type": "string", "description": "Set only on error results: not_found, unavailable or internal."}
+    });
+    if let (Value::Object(p), Value::Object(e)) = (&mut props, extra) {
+        p.extend(e);
+    }
+    schema_with(props)
+}
+
+fn info_schema() -> Arc<JsonObject> {
+    datum_schema(json!({
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "summary": {"type": ["string", "null"]},
+        "license": {"type": ["string", "null"]},
+        "requires_python": {"type": ["string", "null"]},
+        "project_urls": {"type": "object"},
+        "yanked": {"type": "boolean"}
+    }))
+}
+
+fn versions_schema() -> Arc<JsonObject> {
+    datum_schema(json!({
+        "package": {"type": "string"},
+        "versions": {"type": "array", "description": "Ascending by PEP 440 (oldest first).", "items": {"type": "object"}},
+        "latest_stable": {"type": ["string", "null"]},
+        "latest": {"type": ["string", "null"]},
+        "total_versions": {"type": "integer", "description": "Versions before filtering."}
+    }))
+}
+
+fn deps_schema() -> Arc<JsonObject> {
+    datum_schema(json!({
+        "package": {"type": "string"},
+        "version": {"type": "string"},
+        "dependencies": {"type": "array", "items": {"type": "object"}},
+        "evaluated_for": {"type": ["object", "null"]}
+    }))
+}
+
+fn compat_schema() -> Arc<JsonObject> {
+    datum_schema(json!({
+        "compatible": {"type": ["boolean", "null"], "description": "null when the metadata does not say."},
+        "basis": {"type": "string"},
+        "detail": {"type": "string"}
+    }))
+}
+
+fn pythons_schema() -> Arc<JsonObject> {
+    datum_schema(json!({
+        "supported": {"type": "array", "items": {"type": "string"}},
+        "basis": {"type": "string"}
+    }))
+}
+
+fn figure_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "One figure with its own provenance.",
+        "properties": {
+            "value": {"type": ["integer", "null"]},
+            "provenance": provenance_schema(),
+            "upstream": {"type": "string"},
+            "age_secs": {"type": "integer"}
+        }
+    })
+}
+
+fn stats_schema() -> Arc<JsonObject> {
+    schema_with(json!({
+        "package": {"type": "string"},
+        "period": {"type": "string"},
+        "last_day": figure_schema(),
+        "last_week": figure_schema(),
+        "last_month": figure_schema(),
+        "error": {"type": "string"}
+    }))
+}
+
+fn trend_schema() -> Arc<JsonObject> {
+    datum_schema(json!({
+        "package": {"type": "string"},
+        "days": {"type": "integer"},
+        "total": {"type": "integer"},
+        "points": {"type": "array", "items": {"type": "object"}},
+        "change_percent": {"type": ["number", "null"]}
+    }))
+}
+
+fn breakdown_schema() -> Arc<JsonObject> {
+    datum_schema(json!({
+        "package": {"type": "string"},
+        "kind": {"type": "string"},
+        "categories": {"type": "array", "items": {"type": "object"}},
+        "total": {"type": "integer"}
+    }))
+}
+
+fn top_schema() -> Arc<JsonObject> {
+    datum_schema(json!({
+        "rows": {"type": "array", "items": {"type": "object"}},
+        "total_in_dataset": {"type": "integer"},
+        "last_update": {"type": ["string", "null"]}
+    }))
+}
+
+fn overview_schema() -> Arc<JsonObject> {
+    schema_with(json!({
+        "items": {"type": "array", "items": {"type": "object"}},
+        "failures": {"type": "array", "items": {"type": "object", "properties": {
+            "item": {"type": "string"}, "code": {"type": "string"},
+            "reason": {"type": "string"}, "suggestion": {"type": "string"}
+        }}},
+        "error": {"type": "string"}
+    }))
+}
+
+fn ops_schema() -> Arc<JsonObject> {
+    schema_with(json!({
+        "ready": {"type": "boolean"},
+        "error": {"type": "string"}
+    }))
+}
+
+// ---- validation ---------------------------------------------------------------------
+
+fn check_range(param: &str, v: i64, min: i64, max: i64) -> Result<i64, McpError> {
+    if v < min || v > max {
+        return Err(invalid(
+            param,
+            v,
+            &format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn stats_kind(by: &str) -> Result<StatsKind, McpError> {
+    match by.trim().to_ascii_lowercase().as_str() {
+        "python_major" => Ok(StatsKind::PythonMajor),
+        "python_minor" => Ok(StatsKind::PythonMinor),
+        "system" => Ok(StatsKind::System),
+        _ => Err(invalid(
+            "by",
+            by,
+            "must be python_major, python_minor or system",
+        )),
+    }
+}
+
+fn periods(period: Option<&str>) -> Result<(&'static str, &'static [&'static str]), McpError> {
+    match period.map(|p| p.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("all") => Ok(("all", &["day", "week", "month"])),
+        Some("day") => Ok(("day", &["day"])),
+        Some("week") => Ok(("week", &["week"])),
+        Some("month") => Ok(("month", &["month"])),
+        Some(_) => Err(invalid(
+            "period",
+            period.unwrap_or_default(),
+            "must be day, week, month or all",
+        )),
+    }
+}
+
+// ---- tools --------------------------------------------------------------------------
+
+#[tool_router]
+impl SentinelMcp {
+    /// A server on `engine`.
+    pub fn new(engine: EngineHandle) -> Self {
+        Self {
+            engine,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The engine this server answers from.
+    pub fn engine(&self) -> &EngineHandle {
+        &self.engine
+    }
+
+    /// Package metadata.
+    #[tool(
+        description = "Metadata of a PyPI package's latest release (or of `version`): summary, license, Requires-Python, project URLs, classifiers, release date, yanked status, number of dependencies. The result says whether the data is live, cached or stale.",
+        output_schema = info_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_package_info(
+        &self,
+        Parameters(p): Parameters<PackageVersionParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let r = self
+            .engine
+            .package_info(&p.package, p.version.as_deref())
+            .await;
+        answer(r, |d| (datum_json(d), render::package_info(d)))
+    }
+
+    /// Versions.
+    #[tool(
+        description = "Every version of a PyPI package, sorted by PEP 440 (oldest first), each with pre-release and yanked flags, upload date and file count, plus the latest stable and latest versions. Filter with include_prereleases / include_yanked; `limit` keeps the newest N.",
+        output_schema = versions_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_package_versions(
+        &self,
+        Parameters(p): Parameters<VersionsParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let limit = p
+            .limit
+            .map(|l| check_range("limit", l, 1, 10_000))
+            .transpose()?;
+        let pre = p.include_prereleases.unwrap_or(true);
+        let yanked = p.include_yanked.unwrap_or(true);
+        let r = self.engine.versions(&p.package).await.map(|mut d| {
+            let total = d.value.versions.len();
+            d.value
+                .versions
+                .retain(|e| (pre || !e.prerelease) && (yanked || !e.yanked));
+            if let Some(l) = limit {
+                let skip = d.value.versions.len().saturating_sub(l as usize);
+                d.value.versions.drain(..skip);
+            }
+            (d, total)
+        });
+        answer(r, |(d, total)| {
+            let mut v = datum_json(d);
+            if let Value::Object(m) = &mut v {
+                m.insert("total_versions".into(), json!(total));
+                m.insert("returned".into(), json!(d.value.versions.len()));
+            }
+            (v, render::versions(d, *total))
+        })
+    }
+
+    /// Dependencies.
+    #[tool(
+        description = "The declared dependencies (Requires-Dist) of a PyPI package's latest release (or of `version`), parsed: name, version specifier, extras, environment marker, which extra pulls it in. Give python_version (e.g. 3.12), platform (linux, macos, windows) and/or extras to evaluate the markers: each dependency then says whether it `applies`.",
+        output_schema = deps_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_package_dependencies(
+        &self,
+        Parameters(p): Parameters<DependenciesParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let extras = p.extras.unwrap_or_default();
+        let evaluate = p.python_version.is_some() || p.platform.is_some() || !extras.is_empty();
+        let env = if evaluate {
+            Some(
+                TargetEnv::new(p.python_version.as_deref(), p.platform.as_deref(), &extras)
+                    .map_err(|e| invalid(e.param, &e.value, &e.rule))?,
+            )
+        } else {
+            None
+        };
+        let r = self
+            .engine
+            .dependencies(&p.package, p.version.as_deref(), env.as_ref())
+            .await;
+        answer(r, |d| (datum_json(d), render::dependencies(d)))
+    }
+
+    /// Python compatibility.
+    #[tool(
+        description = "Whether a PyPI package's latest release (or `version`) supports a given Python version (e.g. 3.13), decided from Requires-Python, else from the Python classifiers. `compatible` is true, false or null (the metadata does not say); `detail` explains.",
+        output_schema = compat_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn check_package_python_compatibility(
+        &self,
+        Parameters(p): Parameters<PythonCompatParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let r = self
+            .engine
+            .python_compatibility(&p.package, p.version.as_deref(), &p.python_version)
+            .await;
+        answer(r, |d| (datum_json(d), render::python_compat(d)))
+    }
+
+    /// Supported Pythons.
+    #[tool(
+        description = "The Python versions (2.7, 3.0 ... 3.15) a PyPI package's latest release (or `version`) supports, from Requires-Python when declared, else from classifiers; both lists are returned.",
+        output_schema = pythons_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_package_compatible_python_versions(
+        &self,
+        Parameters(p): Parameters<PackageVersionParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let r = self
+            .engine
+            .supported_pythons(&p.package, p.version.as_deref())
+            .await;
+        answer(r, |d| (datum_json(d), render::supported_pythons(d)))
+    }
+
+    /// Recent downloads.
+    #[tool(
+        description = "Downloads of a PyPI package over the last day, week and month (pypistats.org, without mirrors). Each figure carries its own provenance: when pypistats is down the figures may be stale or estimated from the daily series, and say so. `period` = day, week, month or all (default).",
+        output_schema = stats_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_download_statistics(
+        &self,
+        Parameters(p): Parameters<DownloadStatsParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let (period, wanted) = periods(p.period.as_deref())?;
+        let r = self.engine.recent_downloads(&p.package).await;
+        answer(r, |rd| {
+            let mut m = Map::new();
+            m.insert("package".into(), json!(rd.package));
+            m.insert("period".into(), json!(period));
+            let mut labels = Vec::new();
+            for w in wanted {
+                let (key, d) = match *w {
+                    "day" => ("last_day", &rd.last_day),
+                    "week" => ("last_week", &rd.last_week),
+                    _ => ("last_month", &rd.last_month),
+                };
+                labels.push(d.label());
+                m.insert(key.into(), serde_json::to_value(d).unwrap_or(Value::Null));
+            }
+            let source = SourceLabel::merge(labels);
+            m.insert("source".into(), label_value(source));
+            (Value::Object(m), render::recent(rd, wanted))
+        })
+    }
+
+    /// Trend.
+    #[tool(
+        description = "The daily download series of a PyPI package over the last `days` days (1 to 180, default 30), with total, average per day, peak day and change (first week vs last week, in percent).",
+        output_schema = trend_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_download_trends(
+        &self,
+        Parameters(p): Parameters<DownloadTrendParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let days = check_range("days", p.days.unwrap_or(30), 1, 180)? as u32;
+        let r = self.engine.download_trend(&p.package, days).await;
+        answer(r, |d| (datum_json(d), render::trend(d)))
+    }
+
+    /// Breakdown.
+    #[tool(
+        description = "Downloads of a PyPI package split by Python major version (`by` = python_major), Python minor version (python_minor) or operating system (system), summed over the last `days` days (1 to 180, default 30), largest first with percentages.",
+        output_schema = breakdown_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_download_breakdown(
+        &self,
+        Parameters(p): Parameters<DownloadBreakdownParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let kind = stats_kind(&p.by)?;
+        let days = check_range("days", p.days.unwrap_or(30), 1, 180)? as u32;
+        let r = self.engine.download_breakdown(&p.package, kind, days).await;
+        answer(r, |d| (datum_json(d), render::breakdown(d)))
+    }
+
+    /// Top packages.
+    #[tool(
+        description = "The most downloaded PyPI packages over the last 30 days, from the top-packages dataset: rank, project, download count. `limit` 1 to 1000, default 10.",
+        output_schema = top_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_top_downloaded_packages(
+        &self,
+        Parameters(p): Parameters<TopPackagesParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let limit = check_range("limit", p.limit.unwrap_or(10), 1, 1000)? as usize;
+        let r = self.engine.top_packages(limit).await;
+        answer(r, |d| (datum_json(d), render::top(d)))
+    }
+
+    /// Overview of several packages.
+    #[tool(
+        description = "Metadata and recent downloads of 1 to 100 PyPI packages at once, fetched concurrently. Returns every package that could be answered (`items`), every failure with its reason and a suggestion (`failures`), and the overall `source`. One bad or missing package does not fail the others.",
+        output_schema = overview_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_packages_overview(
+        &self,
+        Parameters(p): Parameters<OverviewParams>,
+    ) -> Result<CallToolResult, McpError> {
+        if p.packages.is_empty() || p.packages.len() > MAX_BATCH {
+            return Err(invalid(
+                "packages",
+                format!("{} packages", p.packages.len()),
+                &format!("give between 1 and {MAX_BATCH} package names"),
+            ));
+        }
+        let r = self.engine.overview(&p.packages).await;
+        answer(r, |pr| {
+            let items: Vec<Value> = pr
+                .items
+                .iter()
+                .map(|it| {
+                    json!({
+                        "package": it.package,
+                        "info": datum_json(&it.info),
+                        "downloads": it.downloads,
+                    })
+                })
+                .collect();
+            (
+                json!({
+                    "items": items,
+                    "failures": pr.failures,
+                    "source": render::label(pr.source),
+                }),
+                render::overview(pr),
+            )
+        })
+    }
+
+    /// Health.
+    #[tool(
+        description = "The health of pypi-sentinel: readiness, the circuit breaker and error rate of each upstream (pypi-json, pypi-simple, pypistats, pepy, top-packages), request counters, cache statistics and actor restarts. Call it when answers come back stale or unavailable.",
+        output_schema = ops_schema(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn health_check(&self) -> Result<CallToolResult, McpError> {
+        let h = self.engine.health().await;
+        ok(with_source(&h, SourceLabel::Live), render::health(&h))
+    }
+
+    /// Readiness.
+    #[tool(
+        description = "Whether pypi-sentinel takes calls now (`ready`), and why not when not.",
+        output_schema = ops_schema(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn ready_check(&self) -> Result<CallToolResult, McpError> {
+        let r = self.engine.readiness();
+        ok(with_source(&r, SourceLabel::Live), render::readiness(&r))
+    }
+
+    /// Metrics.
+    #[tool(
+        description = "pypi-sentinel's counters: calls, coalesced calls, estimates served, breaker transitions, actor restarts, per-upstream request counters and cache statistics.",
+        output_schema = ops_schema(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_metrics(&self) -> Result<CallToolResult, McpError> {
+        let m = self.engine.metrics();
+        ok(with_source(&m, SourceLabel::Live), render::metrics(&m))
+    }
+
+    /// Cache statistics.
+    #[tool(
+        description = "Cache statistics: entries, bytes used and capacity, fresh hits, stale hits, misses, stale answers served, evictions and hit ratio.",
+        output_schema = ops_schema(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_cache_stats(&self) -> Result<CallToolResult, McpError> {
+        let c = self.engine.cache_stats();
+        let text = format!(
+            "cache: {} entries, {} of {} bytes, hit ratio {:.0}% ({} hits, {} stale hits, {} misses, {} stale served, {} evictions)",
+            c.entries,
+            render::thousands(c.bytes),
+            render::thousands(c.capacity_bytes),
+            c.hit_ratio * 100.0,
+            c.hits,
+            c.stale_hits,
+            c.misses,
+            c.stale_served,
+            c.evictions
+        );
+        ok(with_source(&c, SourceLabel::Live), text)
+    }
+
+    /// Invalidate.
+    #[tool(
+        description = "Drops cached data about `package` (or everything when omitted) so the next question is answered live. Use it when the user says data is out of date; it does not fetch anything itself.",
+        output_schema = ops_schema(),
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn refresh_cache(
+        &self,
+        Parameters(p): Parameters<RefreshParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let r = self.engine.invalidate(p.package.as_deref()).await;
+        let package = p.package.clone();
+        answer(r, |n| {
+            let scope = match &package {
+                Some(pk) => format!("about {pk}"),
+                None => "(everything)".into(),
+            };
+            (
+                json!({ "invalidated": n, "package": package, "source": "live" }),
+                format!(
+                    "dropped {n} cached entr{} {scope}",
+                    if *n == 1 { "y" } else { "ies" }
+                ),
+            )
+        })
+    }
+}
+
+// ---- handler ------------------------------------------------------------------------
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for SentinelMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("pypi-sentinel", env!("CARGO_PKG_VERSION"))
+                .with_title("pypi-sentinel")
+                .with_description(
+                    "A resilient, honest gateway to Python package data (PyPI, pypistats.org, pepy.tech)",
+                ),
+        )
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(vec![
+            Resource::new(HEALTH_RESOURCE_URI, "health")
+                .with_title("pypi-sentinel health")
+                .with_description(
+                    "Readiness, breakers per upstream, request counters, cache statistics (JSON)",
+                )
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        if request.uri != HEALTH_RESOURCE_URI {
+            return Err(McpError::resource_not_found(
+                format!(
+                    "no resource {:?}; the only one is {HEALTH_RESOURCE_URI}",
+                    request.uri
+                ),
+                Some(json!({ "uri": request.uri })),
+            ));
+        }
+        let h = self.engine.health().await;
+        let text = serde_json::to_string_pretty(&h)
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, HEALTH_RESOURCE_URI).with_mime_type("application/json"),
+        ])
+        .into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(vec![Prompt::new(
+            "package_report",
+            Some(
+                "A report on a PyPI package: metadata, versions, Python support, dependencies and downloads, with the freshness of each figure",
+            ),
+            Some(vec![
+                PromptArgument::new("package")
+                    .with_description("The PyPI project name, e.g. requests")
+                    .with_required(true),
+            ]),
+        )]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        if request.name != "package_report" {
+            return Err(McpError::invalid_params(
+                format!(
+                    "no prompt {:?}; the only one is package_report",
+                    request.name
+                ),
+                None,
+            ));
+        }
+        let args = Value::Object(request.arguments.unwrap_or_default());
+        let p: PackageReportParams = serde_json::from_value(args).map_err(|_| {
+            invalid(
+                "package",
+                "",
+                "the package_report prompt needs a `package` argument",
+            )
+        })?;
+        let name = crate::engine::PackageName::parse(&p.package)
+            .map_err(|e| invalid(e.param, &e.value, &e.rule))?;
+        let text = format!(
+            "Write a short report on the Python package `{name}` for a developer deciding whether to depend on it. \
+             Use the pypi-sentinel tools: get_package_info (summary, license, latest release and its date), \
+             get_package_versions with limit 10 (release cadence, pre-releases, yanked releases), \
+             get_package_compatible_python_versions, get_package_dependencies, get_download_statistics and \
+             get_download_trends (popularity and direction). For every figure, say whether it is live, cached, \
+             stale (and why) or estimated (and from what); do not present stale or estimated numbers as current. \
+             If a tool reports an error, say which part is missing and pass on its suggestion."
+        );
+        Ok(
+            GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+                .with_description(format!("Report on {name}"))
+                .into(),
+        )
+    }
+}

@@ -1,0 +1,846 @@
+//! The MCP server driven in-process by an rmcp client over `tokio::io::duplex`, against
+//! the simulator: every tool's happy path (live, then cached), bad input
+//! (`invalid_params` naming the parameter), missing packages, cold and warm upstream
+//! outages; plus the HTTP endpoints and their guards.
+
+use std::time::Duration;
+
+use pypi_sentinel::engine::{Engine, EngineConfig, EngineHandle, Upstream};
+use pypi_sentinel::mcp::{self, HttpOptions, TOOL_NAMES};
+use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ErrorCode, GetPromptRequestParams,
+    ReadResourceRequestParams, ResourceContents,
+};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::{ServiceError, ServiceExt};
+use serde_json::{Value, json};
+
+type Client = RunningService<RoleClient, ()>;
+
+struct Ctx {
+    sim: SimHandle,
+    engine: EngineHandle,
+    client: Client,
+}
+
+fn test_config(sim: &SimHandle) -> EngineConfig {
+    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
+    for up in Upstream::ALL {
+        let u = cfg.upstreams.get_mut(up);
+        u.rate_limit = None;
+        u.retry.base_ms = 5;
+        u.retry.cap_ms = 20;
+    }
+    cfg.timeouts.deadline_ms = 2_000;
+    cfg.timeouts.attempt_ms = 1_000;
+    cfg
+}
+
+async fn setup() -> Ctx {
+    let sim = Sim::start(SimConfig::default())
+        .await
+        .expect("simulator starts");
+    let engine = Engine::start(test_config(&sim))
+        .await
+        .expect("engine starts");
+    let (server_io, client_io) = tokio::io::duplex(1 << 16);
+    let server_engine = engine.clone();
+    tokio::spawn(async move {
+        if let Err(e) = mcp::serve_transport(server_engine, server_io).await {
+            eprintln!("server ended: {e:#}");
+        }
+    });
+    let client = ().serve(client_io).await.expect("client initialises");
+    Ctx {
+        sim,
+        engine,
+        client,
+    }
+}
+
+impl Ctx {
+    async fn call(&self, tool: &str, args: Value) -> Result<CallToolResult, ServiceError> {
+        let mut params = CallToolRequestParams::new(tool.to_string());
+        if let Value::Object(m) = args {
+            params = params.with_arguments(m);
+        }
+        tokio::time::timeout(Duration::from_secs(20), self.client.call_tool(params))
+            .await
+            .unwrap_or_else(|_| panic!("{tool} did not answer within 20 s"))
+    }
+
+    /// A successful (not `is_error`) result: its structured content and text.
+    async fn ok(&self, tool: &str, args: Value) -> (Value, String) {
+        let r = self
+            .call(tool, args.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{tool} {args}: protocol error {e}"));
+        let text = text_of(&r);
+        assert_ne!(r.is_error, Some(true), "{tool} {args}: tool error: {text}");
+        let s = r
+            .structured_content
+            .unwrap_or_else(|| panic!("{tool}: no structured content"));
+        assert!(s.is_object(), "{tool}: structured content is not an object");
+        assert!(s.get("source").is_some(), "{tool}: no source in {s}");
+        assert!(!text.is_empty(), "{tool}: no human text");
+        (s, text)
+    }
+
+    /// An `is_error` result: its structured content and text.
+    async fn tool_err(&self, tool: &str, args: Value) -> (Value, String) {
+        let r = self
+            .call(tool, args.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{tool} {args}: protocol error {e}"));
+        let text = text_of(&r);
+        assert_eq!(
+            r.is_error,
+            Some(true),
+            "{tool} {args}: expected a tool error, got {text}"
+        );
+        (r.structured_content.expect("structured error"), text)
+    }
+
+    /// An `invalid_params` protocol error naming `param`.
+    async fn invalid(&self, tool: &str, args: Value, param: &str) {
+        match self.call(tool, args.clone()).await {
+            Err(ServiceError::McpError(e)) => {
+                assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{tool} {args}: {e:?}");
+                assert!(
+                    e.message.contains(param),
+                    "{tool} {args}: message {:?} does not name {param}",
+                    e.message
+                );
+                let data = e.data.expect("error data");
+                assert_eq!(data["param"], param, "{tool} {args}: {data}");
+                assert!(data["rule"].as_str().is_some_and(|r| !r.is_empty()));
+                assert!(data.get("value").is_some());
+            }
+            other => panic!("{tool} {args}: expected invalid_params for {param}, got {other:?}"),
+        }
+    }
+}
+
+fn text_of(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn fault(route: &str, status: u16) -> FaultSpec {
+    FaultSpec {
+        route: route.into(),
+        status: Some(status),
+        ..Default::default()
+    }
+}
+
+const STATS: &str = "/api/packages/**";
+const PEPY: &str = "/api/v2/projects/**";
+const HOURS: Duration = Duration::from_secs(3600);
+
+// ---- discovery ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_every_tool_with_schemas_and_server_info() {
+    let ctx = setup().await;
+    let tools = ctx.client.list_all_tools().await.unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort();
+    let mut expected = TOOL_NAMES.to_vec();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(tools.len(), 15);
+    for t in &tools {
+        assert_eq!(
+            t.input_schema.get("type"),
+            Some(&json!("object")),
+            "{}",
+            t.name
+        );
+        assert!(
+            t.description.as_ref().is_some_and(|d| d.len() > 30),
+            "{} needs a description",
+            t.name
+        );
+        let out = t.output_schema.as_ref().expect("output schema");
+        assert_eq!(out.get("type"), Some(&json!("object")), "{}", t.name);
+    }
+    let versions = tools
+        .iter()
+        .find(|t| t.name == "get_package_versions")
+        .unwrap();
+    let props = versions.input_schema.get("properties").unwrap();
+    for p in ["package", "include_prereleases", "include_yanked", "limit"] {
+        assert!(props.get(p).is_some(), "get_package_versions.{p}");
+    }
+    let required = versions.input_schema.get("required").unwrap();
+    assert_eq!(required, &json!(["package"]));
+
+    let info = ctx.client.peer_info().expect("server info");
+    let implementation = info.server_info.as_ref().expect("implementation");
+    assert_eq!(implementation.name, "pypi-sentinel");
+    assert_eq!(implementation.version, env!("CARGO_PKG_VERSION"));
+    assert!(
+        info.instructions
+            .as_deref()
+            .is_some_and(|i| i.contains("stale"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_resource_and_report_prompt() {
+    let ctx = setup().await;
+    let resources = ctx.client.list_all_resources().await.unwrap();
+    assert!(resources.iter().any(|r| r.uri == mcp::HEALTH_RESOURCE_URI));
+    let r = ctx
+        .client
+        .read_resource(ReadResourceRequestParams::new(mcp::HEALTH_RESOURCE_URI))
+        .await
+        .unwrap();
+    let ResourceContents::TextResourceContents { text, .. } = &r.contents[0] else {
+        panic!("text contents expected");
+    };
+    let health: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(health["ready"], true);
+    assert!(
+        ctx.client
+            .read_resource(ReadResourceRequestParams::new("sentinel://nope"))
+            .await
+            .is_err()
+    );
+
+    let prompts = ctx.client.list_all_prompts().await.unwrap();
+    assert!(prompts.iter().any(|p| p.name == "package_report"));
+    let mut args = serde_json::Map::new();
+    args.insert("package".into(), json!("numpy"));
+    let mut req = GetPromptRequestParams::new("package_report");
+    req.arguments = Some(args);
+    let p = ctx.client.get_prompt(req).await.unwrap();
+    assert!(!p.messages.is_empty());
+}
+
+// ---- happy paths --------------------------------------------------------------------
+
+/// Calls a tool twice: the first answer is live, the second cached.
+async fn live_then_cached(ctx: &Ctx, tool: &str, args: Value) -> (Value, String) {
+    let (first, text) = ctx.ok(tool, args.clone()).await;
+    assert_eq!(first["source"], "live", "{tool}: first call {first}");
+    assert!(text.contains("live"), "{tool}: text {text:?}");
+    let (second, text2) = ctx.ok(tool, args).await;
+    assert_eq!(second["source"], "cached", "{tool}: second call {second}");
+    assert!(text2.contains("cached"), "{tool}: text {text2:?}");
+    (first, text)
+}
+
+fn assert_single_datum(tool: &str, v: &Value, kind: &str) {
+    assert_eq!(v["provenance"]["kind"], kind, "{tool}: {v}");
+    assert!(v["age_secs"].is_u64(), "{tool}: age_secs in {v}");
+    assert!(v["upstream"].is_string(), "{tool}: upstream in {v}");
+    assert!(v["observed_at_unix"].is_u64(), "{tool}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn package_metadata_tools_answer_live_then_cached() {
+    let ctx = setup().await;
+
+    let (v, text) = live_then_cached(&ctx, "get_package_info", json!({"package": "numpy"})).await;
+    assert_single_datum("get_package_info", &v, "live");
+    assert_eq!(v["name"], "numpy");
+    assert!(v["version"].is_string());
+    assert!(v["requires_python"].is_string());
+    assert_eq!(v["upstream"], "pypi-json");
+    assert!(text.starts_with("numpy "), "{text}");
+
+    let (v, _) = live_then_cached(
+        &ctx,
+        "get_package_versions",
+        json!({"package": "django", "limit": 5, "include_prereleases": false}),
+    )
+    .await;
+    assert_single_datum("get_package_versions", &v, "live");
+    let versions = v["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 5);
+    assert!(versions.iter().all(|e| e["prerelease"] == false));
+    assert!(v["total_versions"].as_u64().unwrap() > 5);
+    assert_eq!(
+        versions.last().unwrap()["version"],
+        v["latest_stable"],
+        "newest stable last"
+    );
+    // Unfiltered: pre-releases included by default.
+    let (all, _) = ctx
+        .ok("get_package_versions", json!({"package": "django"}))
+        .await;
+    let all = all["versions"].as_array().unwrap();
+    assert!(all.iter().any(|e| e["prerelease"] == true));
+
+    let (v, text) = live_then_cached(
+        &ctx,
+        "get_package_dependencies",
+        json!({"package": "black", "python_version": "3.10", "platform": "windows"}),
+    )
+    .await;
+    assert_single_datum("get_package_dependencies", &v, "live");
+    let deps = v["dependencies"].as_array().unwrap();
+    assert!(!deps.is_empty());
+    assert!(deps.iter().all(|d| d["applies"].is_boolean()), "{v}");
+    assert_eq!(v["evaluated_for"]["python_version"], "3.10");
+    assert!(text.contains("apply to Python 3.10"), "{text}");
+    // Without a target, markers are not evaluated.
+    let (v, _) = ctx
+        .ok("get_package_dependencies", json!({"package": "black"}))
+        .await;
+    assert!(v["evaluated_for"].is_null());
+    assert!(
+        v["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["applies"].is_null())
+    );
+
+    let (v, text) = live_then_cached(
+        &ctx,
+        "check_package_python_compatibility",
+        json!({"package": "pytest", "python_version": "3.12"}),
+    )
+    .await;
+    assert_single_datum("check_package_python_compatibility", &v, "live");
+    assert_eq!(v["python_version"], "3.12");
+    assert!(v["compatible"].is_boolean());
+    assert!(text.contains("Python 3.12"), "{text}");
+
+    let (v, _) = live_then_cached(
+        &ctx,
+        "get_package_compatible_python_versions",
+        json!({"package": "scipy"}),
+    )
+    .await;
+    assert_single_datum("get_package_compatible_python_versions", &v, "live");
+    assert!(!v["supported"].as_array().unwrap().is_empty(), "{v}");
+
+    // A specific release.
+    let (v, _) = ctx
+        .ok(
+            "get_package_info",
+            json!({"package": "numpy", "version": "1.24.0"}),
+        )
+        .await;
+    assert_eq!(v["version"], "1.24.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_tools_answer_live_then_cached() {
+    let ctx = setup().await;
+
+    let (v, text) = live_then_cached(
+        &ctx,
+        "get_download_statistics",
+        json!({"package": "pyyaml"}),
+    )
+    .await;
+    for key in ["last_day", "last_week", "last_month"] {
+        assert!(v[key]["value"].is_u64(), "{key}: {v}");
+        assert_eq!(v[key]["provenance"]["kind"], "live", "{key}");
+    }
+    assert_eq!(v["period"], "all");
+    assert!(text.contains("downloads last month"), "{text}");
+    let (v, _) = ctx
+        .ok(
+            "get_download_statistics",
+            json!({"package": "pyyaml", "period": "week"}),
+        )
+        .await;
+    assert!(v.get("last_week").is_some() && v.get("last_month").is_none());
+    assert_eq!(v["last_week"]["provenance"]["kind"], "cached");
+
+    let (v, _) = live_then_cached(
+        &ctx,
+        "get_download_trends",
+        json!({"package": "coverage", "days": 14}),
+    )
+    .await;
+    assert_single_datum("get_download_trends", &v, "live");
+    assert_eq!(v["days"], 14);
+    assert_eq!(v["points"].as_array().unwrap().len(), 14);
+    assert!(v["total"].as_u64().unwrap() > 0);
+
+    let (v, _) = live_then_cached(
+        &ctx,
+        "get_download_breakdown",
+        json!({"package": "docutils", "by": "python_minor"}),
+    )
+    .await;
+    assert_single_datum("get_download_breakdown", &v, "live");
+    assert!(!v["categories"].as_array().unwrap().is_empty());
+
+    let (v, text) =
+        live_then_cached(&ctx, "get_top_downloaded_packages", json!({"limit": 5})).await;
+    assert_single_datum("get_top_downloaded_packages", &v, "live");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 5);
+    assert_eq!(v["rows"][0]["rank"], 1);
+    assert!(text.contains("1. "), "{text}");
+    let (v, _) = ctx.ok("get_top_downloaded_packages", json!({})).await;
+    assert_eq!(v["rows"].as_array().unwrap().len(), 10, "default limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overview_merges_items_and_failures() {
+    let ctx = setup().await;
+    let args = json!({"packages": ["apeye", "pymysql", "no-such-package-xyz", "not a name!"]});
+    let (v, text) = ctx.ok("get_packages_overview", args.clone()).await;
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{v}");
+    assert_eq!(items[0]["info"]["provenance"]["kind"], "live");
+    assert!(items[0]["downloads"]["last_month"]["value"].is_u64());
+    let failures = v["failures"].as_array().unwrap();
+    assert!(failures.len() >= 2, "{v}");
+    for f in failures {
+        assert!(f["reason"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(f["suggestion"].as_str().is_some_and(|s| !s.is_empty()));
+    }
+    assert!(
+        failures
+            .iter()
+            .any(|f| f["code"] == "not_found" && f["item"] == "no-such-package-xyz")
+    );
+    assert!(failures.iter().any(|f| f["code"] == "invalid_input"));
+    assert_eq!(v["source"], "live");
+    assert!(text.contains("2 package(s) answered"), "{text}");
+    let (v, _) = ctx.ok("get_packages_overview", args).await;
+    assert_eq!(v["source"], "cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_tools() {
+    let ctx = setup().await;
+    let (h, text) = ctx.ok("health_check", json!({})).await;
+    assert_eq!(h["ready"], true);
+    assert_eq!(
+        h["upstreams"].as_array().unwrap().len(),
+        Upstream::ALL.len()
+    );
+    assert!(text.starts_with("ready"), "{text}");
+
+    let (r, _) = ctx.ok("ready_check", json!({})).await;
+    assert_eq!(r["ready"], true);
+
+    ctx.ok("get_package_info", json!({"package": "bar"})).await;
+    let (m, _) = ctx.ok("get_metrics", json!({})).await;
+    assert!(m["calls"].as_u64().unwrap() >= 1);
+
+    let (c, _) = ctx.ok("get_cache_stats", json!({})).await;
+    assert!(c["entries"].as_u64().unwrap() >= 1, "{c}");
+
+    let (r, text) = ctx.ok("refresh_cache", json!({"package": "bar"})).await;
+    assert!(r["invalidated"].as_u64().unwrap() >= 1, "{r}");
+    assert!(text.contains("bar"));
+    // Dropped: the next answer is live again.
+    let (v, _) = ctx.ok("get_package_info", json!({"package": "bar"})).await;
+    assert_eq!(v["source"], "live");
+    let (r, _) = ctx.ok("refresh_cache", json!({})).await;
+    assert!(r["invalidated"].is_u64());
+}
+
+// ---- bad input ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_invalid_params_naming_the_parameter() {
+    let ctx = setup().await;
+    let bad = "not a name!";
+    for tool in [
+        "get_package_info",
+        "get_package_versions",
+        "get_package_dependencies",
+        "get_package_compatible_python_versions",
+        "get_download_statistics",
+        "get_download_trends",
+        "refresh_cache",
+    ] {
+        ctx.invalid(tool, json!({"package": bad}), "package").await;
+    }
+    ctx.invalid(
+        "check_package_python_compatibility",
+        json!({"package": bad, "python_version": "3.12"}),
+        "package",
+    )
+    .await;
+    ctx.invalid(
+        "get_download_breakdown",
+        json!({"package": bad, "by": "system"}),
+        "package",
+    )
+    .await;
+
+    let v = "1.0-foo-bar!!";
+    for tool in [
+        "get_package_info",
+        "get_package_dependencies",
+        "get_package_compatible_python_versions",
+    ] {
+        ctx.invalid(tool, json!({"package": "numpy", "version": v}), "version")
+            .await;
+    }
+    ctx.invalid(
+        "check_package_python_compatibility",
+        json!({"package": "numpy", "version": v, "python_version": "3.12"}),
+        "version",
+    )
+    .await;
+    ctx.invalid(
+        "check_package_python_compatibility",
+        json!({"package": "numpy", "python_version": "three"}),
+        "python_version",
+    )
+    .await;
+    ctx.invalid(
+        "get_package_dependencies",
+        json!({"package": "numpy", "python_version": "3"}),
+        "python_version",
+    )
+    .await;
+    ctx.invalid(
+        "get_package_dependencies",
+        json!({"package": "numpy", "platform": "beos"}),
+        "platform",
+    )
+    .await;
+    ctx.invalid(
+        "get_package_dependencies",
+        json!({"package": "numpy", "extras": ["bad extra!"]}),
+        "extras",
+    )
+    .await;
+
+    ctx.invalid(
+        "get_package_versions",
+        json!({"package": "numpy", "limit": 0}),
+        "limit",
+    )
+    .await;
+    for limit in [0, -1, 1001] {
+        ctx.invalid(
+            "get_top_downloaded_packages",
+            json!({"limit": limit}),
+            "limit",
+        )
+        .await;
+    }
+    for days in [0, 181] {
+        ctx.invalid(
+            "get_download_trends",
+            json!({"package": "numpy", "days": days}),
+            "days",
+        )
+        .await;
+        ctx.invalid(
+            "get_download_breakdown",
+            json!({"package": "numpy", "by": "system", "days": days}),
+            "days",
+        )
+        .await;
+    }
+    ctx.invalid(
+        "get_download_breakdown",
+        json!({"package": "numpy", "by": "arch"}),
+        "by",
+    )
+    .await;
+    ctx.invalid(
+        "get_download_statistics",
+        json!({"package": "numpy", "period": "year"}),
+        "period",
+    )
+    .await;
+    ctx.invalid("get_packages_overview", json!({"packages": []}), "packages")
+        .await;
+    let many: Vec<String> = (0..101).map(|i| format!("p{i}")).collect();
+    ctx.invalid(
+        "get_packages_overview",
+        json!({"packages": many}),
+        "packages",
+    )
+    .await;
+
+    // Nothing reached the upstreams.
+    assert_eq!(ctx.sim.stats().total, 0);
+    // A missing required argument is refused too (by rmcp, as a tool error).
+    let r = ctx.call("get_package_info", json!({})).await;
+    assert!(
+        r.is_err() || r.as_ref().is_ok_and(|r| r.is_error == Some(true)),
+        "{r:?}"
+    );
+}
+
+// ---- not found ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_packages_are_not_found_tool_errors() {
+    let ctx = setup().await;
+    let missing = "no-such-package-xyz";
+    for (tool, args) in [
+        ("get_package_info", json!({"package": missing})),
+        ("get_package_versions", json!({"package": missing})),
+        ("get_package_dependencies", json!({"package": missing})),
+        (
+            "check_package_python_compatibility",
+            json!({"package": missing, "python_version": "3.12"}),
+        ),
+        (
+            "get_package_compatible_python_versions",
+            json!({"package": missing}),
+        ),
+    ] {
+        let (s, text) = ctx.tool_err(tool, args).await;
+        assert_eq!(s["error"], "not_found", "{tool}: {s}");
+        assert_eq!(s["upstream"], "pypi-json", "{tool}: {s}");
+        assert!(s["suggestion"].is_string());
+        assert!(
+            text.contains("package \"no-such-package-xyz\" was not found on pypi-json"),
+            "{tool}: {text}"
+        );
+    }
+    let (s, _) = ctx
+        .tool_err(
+            "get_package_info",
+            json!({"package": "numpy", "version": "999.0"}),
+        )
+        .await;
+    assert_eq!(s["error"], "not_found", "{s}");
+}
+
+// ---- outages ------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_outage_is_an_unavailable_tool_error_with_a_suggestion() {
+    let ctx = setup().await;
+    ctx.sim.add_fault(fault(STATS, 502));
+    ctx.sim.add_fault(fault(PEPY, 502));
+    for (tool, args) in [
+        ("get_download_trends", json!({"package": "numpy"})),
+        (
+            "get_download_breakdown",
+            json!({"package": "numpy", "by": "system"}),
+        ),
+        ("get_download_statistics", json!({"package": "django"})),
+    ] {
+        let (s, text) = ctx.tool_err(tool, args).await;
+        assert_eq!(s["error"], "unavailable", "{tool}: {s}");
+        assert!(
+            s["suggestion"].as_str().is_some_and(|x| !x.is_empty()),
+            "{tool}: {s}"
+        );
+        assert!(s["reason"].as_str().is_some_and(|x| !x.is_empty()));
+        assert!(s.get("retry_after_secs").is_some(), "{tool}: {s}");
+        assert!(
+            text.contains("unavailable") || text.contains("deadline"),
+            "{text}"
+        );
+    }
+    // PyPI down too: metadata and versions fail the same way.
+    ctx.sim.add_fault(fault("/pypi/**", 502));
+    ctx.sim.add_fault(fault("/simple/**", 502));
+    let (s, _) = ctx
+        .tool_err("get_package_info", json!({"package": "pytz"}))
+        .await;
+    assert_eq!(s["error"], "unavailable", "{s}");
+    let (s, _) = ctx
+        .tool_err("get_package_versions", json!({"package": "pytz"}))
+        .await;
+    assert_eq!(s["error"], "unavailable", "{s}");
+    // The overview lists the failures instead of failing.
+    let (v, _) = ctx
+        .ok(
+            "get_packages_overview",
+            json!({"packages": ["pytz", "snowballstemmer"]}),
+        )
+        .await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 0);
+    assert_eq!(v["failures"].as_array().unwrap().len(), 2);
+    assert_eq!(v["source"], "unavailable");
+
+    // The server is still healthy enough to report on itself.
+    let (h, _) = ctx.ok("health_check", json!({})).await;
+    assert_eq!(h["ready"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_outage_is_served_stale_and_says_so() {
+    let ctx = setup().await;
+    let (v, _) = ctx
+        .ok("get_download_trends", json!({"package": "numpy"}))
+        .await;
+    assert_eq!(v["source"], "live");
+    let (v, _) = ctx
+        .ok("get_download_statistics", json!({"package": "numpy"}))
+        .await;
+    assert_eq!(v["source"], "live");
+    let (v, _) = ctx
+        .ok("get_package_info", json!({"package": "xo-gd"}))
+        .await;
+    assert_eq!(v["source"], "live");
+
+    ctx.sim.add_fault(fault(STATS, 502));
+    ctx.sim.add_fault(fault(PEPY, 502));
+    ctx.sim.add_fault(fault("/pypi/**", 502));
+    ctx.engine.age_cache(7 * HOURS);
+
+    let (v, text) = ctx
+        .ok("get_download_trends", json!({"package": "numpy"}))
+        .await;
+    assert_eq!(v["source"], "stale", "{v}");
+    assert_eq!(v["provenance"]["kind"], "stale");
+    assert!(v["provenance"]["reason"].is_string());
+    assert!(v["age_secs"].as_u64().unwrap() >= 7 * 3600);
+    assert!(text.contains("stale, 7 h old"), "{text}");
+
+    let (v, text) = ctx
+        .ok("get_download_statistics", json!({"package": "numpy"}))
+        .await;
+    assert_eq!(v["source"], "stale", "{v}");
+    assert_eq!(v["last_month"]["provenance"]["kind"], "stale");
+    assert!(text.contains("stale"), "{text}");
+
+    let (v, _) = ctx
+        .ok("get_package_info", json!({"package": "xo-gd"}))
+        .await;
+    assert_eq!(v["source"], "stale", "{v}");
+    assert_single_datum("get_package_info", &v, "stale");
+    ctx.sim.clear_faults();
+}
+
+// ---- HTTP ---------------------------------------------------------------------------
+
+async fn http_server(
+    engine: &EngineHandle,
+    token: Option<&str>,
+    extra: &[&str],
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let server = mcp::bind_http(
+        engine.clone(),
+        HttpOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            auth_token: token.map(str::to_string),
+            allowed_hosts: extra.iter().map(|s| s.to_string()).collect(),
+        },
+    )
+    .await
+    .expect("binds");
+    let addr = server.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    (addr, tx)
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1.0"}}}"#;
+
+fn post_mcp(http: &reqwest::Client, addr: std::net::SocketAddr) -> reqwest::RequestBuilder {
+    http.post(format!("http://{addr}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(INIT)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_endpoints_and_guards() {
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let engine = Engine::start(test_config(&sim)).await.unwrap();
+    let http = reqwest::Client::new();
+
+    let (addr, stop) = http_server(&engine, None, &["sentinel.test"]).await;
+    let get = |path: &str| http.get(format!("http://{addr}{path}"));
+
+    let r = get("/healthz").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h: Value = r.json().await.unwrap();
+    assert_eq!(h["ready"], true);
+    assert_eq!(get("/readyz").send().await.unwrap().status(), 200);
+    let r = get("/metrics").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "text/plain; version=0.0.4"
+    );
+
+    // DNS rebinding: foreign Host or Origin.
+    let r = get("/readyz")
+        .header("host", "evil.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = get("/readyz")
+        .header("host", format!("sentinel.test:{}", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "allowed extra host");
+    let r = get("/readyz")
+        .header("origin", "http://evil.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = get("/readyz")
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = post_mcp(&http, addr)
+        .header("host", "evil.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // MCP initialise over streamable HTTP.
+    let r = post_mcp(&http, addr).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("pypi-sentinel"), "{body}");
+    let _ = stop.send(());
+
+    // With a token: everything but /healthz needs it.
+    let (addr, stop) = http_server(&engine, Some("s3cret"), &[]).await;
+    let get = |path: &str| http.get(format!("http://{addr}{path}"));
+    assert_eq!(get("/healthz").send().await.unwrap().status(), 200);
+    let r = get("/metrics").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = get("/metrics").bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = get("/metrics").bearer_auth("s3cret").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(post_mcp(&http, addr).send().await.unwrap().status(), 401);
+    let r = post_mcp(&http, addr)
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = stop.send(());
+
+    // Non-loopback without a token is refused.
+    let err = mcp::bind_http(
+        engine.clone(),
+        HttpOptions {
+            addr: "0.0.0.0:0".parse().unwrap(),
+            auth_token: None,
+            allowed_hosts: vec![],
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("refusing to bind 0.0.0.0:0 without --auth-token"),
+        "{err}"
+    );
+}
