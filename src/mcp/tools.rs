@@ -103,6 +103,7 @@ pub(crate) fn query_error(e: QueryError) -> Result<CallToolResult, McpError> {
             (
                 json!({
                     "error": "not_found",
+                    "code": "not_found",
                     "source": "unavailable",
                     "what": what,
                     "upstream": upstream,

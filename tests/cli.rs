@@ -1,0 +1,393 @@
+//! The real binary against the simulator: every query command in table and JSON form,
+//! exit codes, bad input, bad configuration, `sim`, and `demo`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pypi-sentinel");
+
+async fn sim() -> SimHandle {
+    Sim::start(SimConfig::default())
+        .await
+        .expect("simulator starts")
+}
+
+/// Runs the binary with `--origin` at the simulator, off the async workers.
+async fn run(sim: &SimHandle, args: &[&str]) -> Output {
+    let mut all = vec!["--origin".to_string(), sim.base_url()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    run_raw(all).await
+}
+
+async fn run_raw(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env("HOME", std::env::temp_dir()) // no user config file
+            .env(
+                "XDG_CONFIG_HOME",
+                std::env::temp_dir().join("sentinel-cli-tests-none"),
+            )
+            .output()
+            .expect("binary runs")
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        stderr(o)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_in_table_and_json() {
+    let sim = sim().await;
+    let o = run(&sim, &["info", "numpy"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("numpy") && out.contains("1.25.1"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("source") && l.contains("live")),
+        "{out}"
+    );
+
+    let j = json(&run(&sim, &["--json", "info", "Django"]).await);
+    assert_eq!(j["value"]["name"], "Django");
+    assert_eq!(j["provenance"]["kind"], "live");
+    assert_eq!(j["upstream"], "pypi-json");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_are_pep440_sorted_and_filterable() {
+    let sim = sim().await;
+    let j = json(&run(&sim, &["--json", "versions", "django"]).await);
+    let versions: Vec<&str> = j["value"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    let pos = |v: &str| versions.iter().position(|x| *x == v).unwrap();
+    assert!(pos("1.9") < pos("1.10"));
+
+    let o = run(&sim, &["versions", "black", "--stable", "--limit", "3"]).await;
+    let out = stdout(&o);
+    assert!(o.status.success());
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with(char::is_numeric) && !l.contains("versions;"))
+            .count(),
+        3,
+        "{out}"
+    );
+    assert!(!out.contains("pre-release"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deps_are_evaluated_for_a_target() {
+    let sim = sim().await;
+    let j = json(
+        &run(
+            &sim,
+            &[
+                "--json",
+                "deps",
+                "black==21.11b0",
+                "--python",
+                "3.8",
+                "--extra",
+                "d",
+            ],
+        )
+        .await,
+    );
+    let deps = j["value"]["dependencies"].as_array().unwrap();
+    let applies = |n: &str| deps.iter().find(|d| d["name"] == n).unwrap()["applies"].clone();
+    assert_eq!(applies("tomli"), true);
+    assert_eq!(applies("aiohttp"), true, "extra d asked for");
+    assert_eq!(applies("uvloop"), false);
+
+    let o = run(&sim, &["deps", "black==21.11b0"]).await;
+    assert!(stdout(&o).contains("extra == 'uvloop'"), "{}", stdout(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_compatibility_both_ways() {
+    let sim = sim().await;
+    let o = run(&sim, &["python", "django", "--check", "3.12"]).await;
+    assert!(
+        stdout(&o).contains("supports Python 3.12: yes"),
+        "{}",
+        stdout(&o)
+    );
+    let j = json(&run(&sim, &["--json", "python", "django"]).await);
+    assert_eq!(j["value"]["basis"], "requires_python");
+    assert!(
+        j["value"]["supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "3.8")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_live_then_estimated_during_a_pypistats_outage() {
+    let sim = sim().await;
+    let j = json(&run(&sim, &["--json", "downloads", "numpy"]).await);
+    assert_eq!(j["source"], "live");
+    assert!(j["last_month"]["value"].as_u64().unwrap() > 0);
+    let o = run(&sim, &["downloads", "numpy", "--period", "week"]).await;
+    let out = stdout(&o);
+    assert!(
+        out.contains("last week") && !out.contains("last month"),
+        "{out}"
+    );
+
+    sim.add_fault(FaultSpec {
+        route: "/api/packages/**".into(),
+        status: Some(502),
+        ..Default::default()
+    });
+    // A fresh process has no cache: pepy.tech (enabled by --origin) is the basis.
+    let o = run(&sim, &["downloads", "numpy"]).await;
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("estimated"), "{out}");
+    assert!(
+        out.contains("note: last week: estimated from sum of the last 7 days"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trends_draw_a_chart_and_fail_with_exit_4_when_unavailable() {
+    let sim = sim().await;
+    let o = run(&sim, &["trends", "numpy", "--days", "14"]).await;
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.chars().any(|c| ('▁'..='█').contains(&c)),
+        "sparkline: {out}"
+    );
+    assert!(out.contains("total"), "{out}");
+    let j = json(&run(&sim, &["--json", "trends", "numpy", "--days", "7"]).await);
+    assert_eq!(j["value"]["points"].as_array().unwrap().len(), 7);
+
+    sim.add_fault(FaultSpec {
+        route: "/api/packages/**".into(),
+        status: Some(503),
+        ..Default::default()
+    });
+    let o = run(&sim, &["trends", "numpy"]).await;
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pypistats is unavailable"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_breakdown_overview_and_health() {
+    let sim = sim().await;
+    let j = json(&run(&sim, &["--json", "top", "--limit", "3"]).await);
+    let rows = j["value"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[0]["download_count"].as_u64() >= rows[1]["download_count"].as_u64());
+
+    let j = json(
+        &run(
+            &sim,
+            &[
+                "--json",
+                "breakdown",
+                "numpy",
+                "--by",
+                "system",
+                "--days",
+                "7",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(j["value"]["days"], 7);
+    assert!(!j["value"]["categories"].as_array().unwrap().is_empty());
+
+    let o = run(&sim, &["overview", "numpy", "pytz", "no-such-package-xyz"]).await;
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("failed: no-such-package-xyz (not_found)"),
+        "{out}"
+    );
+
+    let j = json(&run(&sim, &["--json", "health"]).await);
+    assert_eq!(j["ready"], true);
+    assert_eq!(j["upstreams"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_for_bad_input_and_not_found() {
+    let sim = sim().await;
+    let o = run(&sim, &["info", "not a name!"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid package"), "{}", stderr(&o));
+    let o = run(&sim, &["info", "numpy==1.0-foo-bar!!"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid version"), "{}", stderr(&o));
+    let o = run(&sim, &["deps", "numpy", "--python", "three"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&sim, &["top", "--limit", "0"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&sim, &["info", "no-such-package-xyz"]).await;
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("was not found"), "{}", stderr(&o));
+    assert_eq!(
+        sim.stats().matching("/pypi/**"),
+        1,
+        "only the not-found lookup reached PyPI"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_fails_with_exit_5_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[upstreams.pypistats.breaker]\nfailure_rate_threshold = 1.5\n",
+    )
+    .unwrap();
+    let o = run_raw(vec![
+        "--config".into(),
+        bad.display().to_string(),
+        "info".into(),
+        "numpy".into(),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(5));
+    let err = stderr(&o);
+    assert!(
+        err.contains("upstreams.pypistats.breaker.failure_rate_threshold") && err.contains("1.5"),
+        "{err}"
+    );
+
+    std::fs::write(&bad, "[cache]\nproject_json_ttl_ms = -1\n").unwrap();
+    let o = run_raw(vec![
+        "config".into(),
+        "check".into(),
+        bad.display().to_string(),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(5));
+    assert!(stderr(&o).contains("project_json_ttl_ms"), "{}", stderr(&o));
+
+    let o = run_raw(vec!["config".into(), "example".into()]).await;
+    assert!(o.status.success());
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, &o.stdout).unwrap();
+    let o = run_raw(vec![
+        "config".into(),
+        "check".into(),
+        good.display().to_string(),
+    ])
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("configuration is valid"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_completes_and_shows_every_provenance_kind() {
+    let o = run_raw(vec!["demo".into(), "--fast".into()]).await;
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}\n{}", out, stderr(&o));
+    let kinds = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("provenance kinds shown: "))
+        .unwrap_or_else(|| panic!("no summary line: {out}"));
+    for kind in [
+        "live",
+        "cached",
+        "revalidated",
+        "stale",
+        "estimated",
+        "unavailable",
+    ] {
+        assert!(kinds.contains(kind), "{kind} missing from {kinds}");
+    }
+    assert!(
+        out.contains("pypistats open"),
+        "the breaker opens during the storm: {out}"
+    );
+}
+
+#[test]
+fn sim_prints_its_address_first_and_serves_the_scenario() {
+    let mut child = Command::new(BIN)
+        .args(["sim", "--scenario", "pypistats-outage"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .map(str::to_string);
+    let result = std::panic::catch_unwind(|| {
+        let url = url.expect("first line names the address");
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            let numpy = client
+                .get(format!("{url}/pypi/numpy/json"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(numpy.status(), 200);
+            let recent = client
+                .get(format!("{url}/api/packages/numpy/recent"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(recent.status(), 502);
+        });
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
