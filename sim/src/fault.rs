@@ -18,7 +18,7 @@ use tokio::time::Instant;
 /// field set matches requests and answers them normally (useful with `latency_ms`).
 ///
 /// Effects are applied in this order: `latency_ms` (delay), then the first of `hang`,
-/// `reset`, `redirect_loop`, `status`, `oversize_bytes` that is set (these replace the
+/// `reset`, `redirect_loop`, `redirect_to`, `status`, `oversize_bytes` that is set (these replace the
 /// answer); otherwise the normal answer is computed and then altered by `drift`,
 /// `malformed_json`, `truncate` and `content_type`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,9 @@ pub struct FaultSpec {
     pub retry_after: Option<u64>,
     /// Answer `301` with `Location` = the request path, forever.
     pub redirect_loop: bool,
+    /// Answer `301` with `Location` = this path (e.g. a CDN redirecting the normalised
+    /// name to the display name, `/pypi/Django/json`, which then redirects back).
+    pub redirect_to: Option<String>,
     /// Delay before answering (normally, or with the other effects of this fault).
     pub latency_ms: Option<u64>,
     /// Accept the request and never answer (until the client gives up or the simulator
@@ -112,6 +115,13 @@ impl FaultSpec {
             return Err(format!(
                 "drift must be one of {}, got {d:?}",
                 DRIFT_KINDS.join(", ")
+            ));
+        }
+        if let Some(to) = &self.redirect_to
+            && !to.starts_with('/')
+        {
+            return Err(format!(
+                "redirect_to must be a path starting with '/', got {to:?}"
             ));
         }
         if let Some(s) = self.status

@@ -423,6 +423,11 @@ async fn handle(
                 .with_header("location", &path);
             return finish(with_retry_after(r, f), None, Send::Full);
         }
+        if let Some(to) = &f.redirect_to {
+            let r = Resp::new(StatusCode::MOVED_PERMANENTLY, "text/html", "")
+                .with_header("location", to);
+            return finish(with_retry_after(r, f), None, Send::Full);
+        }
         if let Some(code) = f.status {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let r = routes::error_body(upstream, status);
