@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 pub(crate) use super::http::{FetchContext, FetchFailure, FetchOutcome, FetchRequest};
 use crate::model::Upstream;
@@ -87,16 +88,20 @@ impl Actor for FetchActor {
             FetchMsg::Fetch { req, reply } => {
                 let ctx = ctx.clone();
                 let started = Instant::now();
-                tokio::spawn(async move {
-                    let outcome = ctx.fetch(&req).await;
-                    // If this actor died meanwhile the reply port is dropped with the
-                    // message, and the caller sees an error instead of hanging.
-                    let _ = myself.cast(FetchMsg::Done {
-                        outcome,
-                        started,
-                        reply,
-                    });
-                });
+                let span = tracing::debug_span!("fetch", query = %req.query);
+                tokio::spawn(
+                    async move {
+                        let outcome = ctx.fetch(&req).await;
+                        // If this actor died meanwhile the reply port is dropped with the
+                        // message, and the caller sees an error instead of hanging.
+                        let _ = myself.cast(FetchMsg::Done {
+                            outcome,
+                            started,
+                            reply,
+                        });
+                    }
+                    .instrument(span),
+                );
             }
             FetchMsg::Done {
                 outcome,

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::EngineShared;
 use super::estimator::EstimatorMsg;
@@ -143,10 +144,24 @@ impl Actor for RouterActor {
                     }
                 }
                 let shared = st.shared.clone();
-                tokio::spawn(async move {
-                    let result = resolve(&shared, &query, deadline).await;
-                    let _ = myself.cast(RouterMsg::Resolved { query, result });
-                });
+                // One span per upstream document resolved, carrying package and upstream.
+                let span = tracing::info_span!(
+                    "resolve",
+                    upstream = %up,
+                    package = query.package().map(|p| p.as_str()).unwrap_or("-"),
+                    query = %query,
+                );
+                tokio::spawn(
+                    async move {
+                        let result = resolve(&shared, &query, deadline).await;
+                        match &result {
+                            Ok(a) => tracing::debug!(provenance = a.provenance.word(), "resolved"),
+                            Err(e) => tracing::info!(error = %e, "not resolved"),
+                        }
+                        let _ = myself.cast(RouterMsg::Resolved { query, result });
+                    }
+                    .instrument(span),
+                );
             }
             RouterMsg::Resolved { query, result } => {
                 // After a restart the new router has no waiters for old work: nothing to do.
