@@ -245,6 +245,15 @@ fn figure(name: &str, d: &Datum<Option<u64>>) -> String {
 /// `get_download_statistics`; `periods` lists which figures were asked for.
 pub(crate) fn recent(r: &RecentDownloads, periods: &[&str]) -> String {
     let mut lines = Vec::new();
+    let estimated = [&r.last_day, &r.last_week, &r.last_month]
+        .iter()
+        .any(|d| matches!(d.provenance, Provenance::Estimated { .. }));
+    if estimated {
+        lines.push(format!(
+            "{}: pypistats could not answer, so some figures are estimated from other observations",
+            r.package
+        ));
+    }
     for p in periods {
         let (name, d) = match *p {
             "day" => ("last day", &r.last_day),

@@ -75,13 +75,18 @@ pub(crate) struct FetchCounters {
     pub(crate) failures: std::sync::atomic::AtomicU64,
 }
 
-fn quota(n: u32, per_minute: bool) -> Quota {
-    let n = NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
-    if per_minute {
-        Quota::per_minute(n)
-    } else {
-        Quota::per_second(n)
-    }
+/// A quota that never lets more than `n` requests into any sliding `window`, the way a
+/// strict server counts (pypistats' Flask-Limiter uses a moving window). GCRA admits
+/// `burst - 1 + window / period` requests in a window, so the period is
+/// `window / (n - burst + 1)`, stretched 2 % for network jitter. (Governor's own
+/// `per_second(n)` allows a burst of `n` on top of the rate: up to `2n - 1` per second.)
+pub(crate) fn strict_quota(n: u32, window: Duration, burst: u32) -> Quota {
+    let n = n.max(1);
+    let burst = burst.clamp(1, n);
+    let period = window.mul_f64(1.02) / (n - burst + 1);
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
 }
 
 impl FetchContext {
@@ -98,8 +103,20 @@ impl FetchContext {
                 per_second,
                 per_minute,
             }) => (
-                Some(RateLimiter::direct(quota(*per_second, false))),
-                per_minute.map(|m| RateLimiter::direct(quota(m, true))),
+                // Evenly spaced within the second; the minute quota lets a second's
+                // worth through at once, then spaces the rest.
+                Some(RateLimiter::direct(strict_quota(
+                    *per_second,
+                    Duration::from_secs(1),
+                    1,
+                ))),
+                per_minute.map(|m| {
+                    RateLimiter::direct(strict_quota(
+                        m,
+                        Duration::from_secs(60),
+                        (*per_second).min(m),
+                    ))
+                }),
             ),
             None => (None, None),
         };
@@ -419,4 +436,61 @@ fn transport_failure(e: &reqwest::Error) -> FetchFailure {
         src = s.source();
     }
     fail(kind, detail)
+}
+
+#[cfg(test)]
+mod quota_tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    /// Counts how many requests a limiter admits in every sliding window, sending as
+    /// fast as it allows for `total` of fake time.
+    fn max_in_any_window(q: Quota, window: Duration, total: Duration) -> usize {
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::direct_with_clock(q, clock.clone());
+        let step = Duration::from_millis(10);
+        let mut admitted: Vec<Duration> = Vec::new();
+        let mut t = Duration::ZERO;
+        while t < total {
+            while limiter.check().is_ok() {
+                admitted.push(t);
+            }
+            clock.advance(step);
+            t += step;
+        }
+        admitted
+            .iter()
+            .map(|start| {
+                admitted
+                    .iter()
+                    .filter(|x| **x >= *start && **x < *start + window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn pypistats_quotas_never_exceed_5_per_second_or_30_per_minute() {
+        let second = Duration::from_secs(1);
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            max_in_any_window(strict_quota(5, second, 1), second, Duration::from_secs(10)),
+            5
+        );
+        let per_minute = max_in_any_window(
+            strict_quota(30, minute, 5),
+            minute,
+            Duration::from_secs(300),
+        );
+        assert!((29..=30).contains(&per_minute), "{per_minute}");
+        // Governor's plain per_second(5) would let 9 through in one second.
+        assert!(
+            max_in_any_window(
+                Quota::per_second(NonZeroU32::new(5).unwrap()),
+                second,
+                Duration::from_secs(5)
+            ) > 5
+        );
+    }
 }

@@ -55,8 +55,21 @@ fn cache_hit(c: &mut Criterion) {
     g.finish();
 
     let names: Vec<String> = [
-        "numpy", "django", "black", "pytest", "pytz", "scipy", "coverage", "pyyaml", "docutils",
-        "pymysql", "apeye", "bar", "snowballstemmer", "xo-gd", "octocheese",
+        "numpy",
+        "django",
+        "black",
+        "pytest",
+        "pytz",
+        "scipy",
+        "coverage",
+        "pyyaml",
+        "docutils",
+        "pymysql",
+        "apeye",
+        "bar",
+        "snowballstemmer",
+        "xo-gd",
+        "octocheese",
     ]
     .iter()
     .map(|s| s.to_string())
