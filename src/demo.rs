@@ -13,7 +13,7 @@ use sentinel_actors::{
 };
 use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
-use crate::cli::output::{age, thousands};
+use crate::text::{age, thousands};
 
 /// How long the demo's breakers stay open before probing (short so recovery fits the demo).
 const DEMO_OPEN_MS: u64 = 2_000;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod mcp;
 pub mod telemetry;
+pub mod text;
 
 pub use sentinel_actors as engine;
 pub use sentinel_sim as sim;

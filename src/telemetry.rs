@@ -1,6 +1,7 @@
 //! Logs (`tracing` to stderr, human or JSON) and metrics (the `metrics` crate with a
 //! Prometheus recorder, rendered by `GET /metrics` and the `get_metrics` tool).
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -23,7 +24,7 @@ pub fn init_logging(level: &str, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none());
+        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

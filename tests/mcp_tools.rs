@@ -38,6 +38,8 @@ fn test_config(sim: &SimHandle) -> EngineConfig {
 }
 
 async fn setup() -> Ctx {
+    // The Prometheus recorder, as `serve` installs it, so `get_metrics` has series.
+    let _ = pypi_sentinel::telemetry::metrics_handle();
     let sim = Sim::start(SimConfig::default())
         .await
         .expect("simulator starts");
@@ -432,6 +434,12 @@ async fn operations_tools() {
     ctx.ok("get_package_info", json!({"package": "bar"})).await;
     let (m, _) = ctx.ok("get_metrics", json!({})).await;
     assert!(m["calls"].as_u64().unwrap() >= 1);
+    let prom = m["prometheus"].as_str().unwrap();
+    assert!(
+        prom.contains("sentinel_tool_calls_total") && prom.contains("tool=\"get_package_info\""),
+        "tool calls are counted by tool and outcome: {prom}"
+    );
+    assert!(prom.contains("sentinel_upstream_requests_total"), "{prom}");
 
     let (c, _) = ctx.ok("get_cache_stats", json!({})).await;
     assert!(c["entries"].as_u64().unwrap() >= 1, "{c}");

@@ -59,18 +59,7 @@ pub(crate) fn age(secs: u64) -> String {
     }
 }
 
-/// `1234567` -> `1,234,567`.
-pub(crate) fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(crate) use crate::text::thousands;
 
 /// A one-line chart of a series.
 pub(super) fn sparkline(values: &[u64]) -> String {
@@ -134,8 +123,6 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(12), "12");
         assert_eq!(age(3 * 3600 + 5), "3h");
         assert_eq!(sparkline(&[0, 7, 14]), "▁▅█");
         assert_eq!(sparkline(&[]), "");

@@ -11,28 +11,7 @@ use crate::engine::views::python::{PythonCompat, SupportedPythons};
 use crate::engine::views::versions::VersionList;
 use crate::engine::{Confidence, Datum, ItemFailure, PartialResult, Provenance, SourceLabel};
 
-/// `1234567` as `1,234,567`.
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// An age in words: `12 s`, `5 min`, `3 h`, `2 d`.
-pub(crate) fn age(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min", secs / 60),
-        3600..86_400 => format!("{} h", secs / 3600),
-        _ => format!("{} d", secs / 86_400),
-    }
-}
+pub(crate) use crate::text::{age, thousands};
 
 fn confidence(c: Confidence) -> &'static str {
     match c {
@@ -435,14 +414,6 @@ pub(crate) fn metrics(m: &MetricsSnapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 
     #[test]
     fn provenance_words_say_why() {
