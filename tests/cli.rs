@@ -245,6 +245,26 @@ async fn top_breakdown_overview_and_health() {
     let j = json(&run(&sim, &["--json", "health"]).await);
     assert_eq!(j["ready"], true);
     assert_eq!(j["upstreams"].as_array().unwrap().len(), 5);
+
+    // The table forms of the same commands.
+    let out = stdout(&run(&sim, &["top", "--limit", "2"]).await);
+    assert!(
+        out.starts_with("rank") && out.contains("dataset of"),
+        "{out}"
+    );
+    let out = stdout(&run(&sim, &["breakdown", "numpy", "--by", "python-minor"]).await);
+    assert!(out.contains("category") && out.contains('%'), "{out}");
+    let out = stdout(&run(&sim, &["health"]).await);
+    assert!(out.contains("pypistats") && out.contains("closed"), "{out}");
+    let j = json(
+        &run(
+            &sim,
+            &["--json", "overview", "numpy", "no-such-package-xyz"],
+        )
+        .await,
+    );
+    assert_eq!(j["items"].as_array().unwrap().len(), 1);
+    assert_eq!(j["failures"][0]["code"], "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

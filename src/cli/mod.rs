@@ -463,7 +463,11 @@ async fn serve(
         .await
         .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
     let result = match http {
-        None => crate::mcp::serve_stdio(engine.clone()).await,
+        // stdio ends when the client closes stdin; a signal ends it too.
+        None => tokio::select! {
+            r = crate::mcp::serve_stdio(engine.clone()) => r,
+            () = shutdown_signal() => Ok(()),
+        },
         Some(addr) => {
             let opts = crate::mcp::HttpOptions {
                 addr,
