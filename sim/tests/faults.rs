@@ -87,6 +87,38 @@ async fn redirect_loop_points_at_itself() {
 }
 
 #[tokio::test]
+async fn redirect_to_the_display_name_bounces_back_to_the_normalised_name() {
+    let sim = start().await;
+    sim.add_fault(FaultSpec {
+        redirect_to: Some("/pypi/Bar/json".into()),
+        ..spec("/pypi/bar/json")
+    });
+    let r = no_redirect()
+        .get(format!("{}/pypi/bar/json", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(header(&r, "location"), "/pypi/Bar/json");
+    // The display name is not normalised: the simulator redirects it back.
+    let r = no_redirect()
+        .get(format!("{}/pypi/Bar/json", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(header(&r, "location"), "/pypi/bar/json");
+    assert!(
+        FaultSpec {
+            redirect_to: Some("no-slash".into()),
+            ..spec("/pypi/**")
+        }
+        .validate()
+        .is_err()
+    );
+}
+
+#[tokio::test]
 async fn latency_delays_then_answers_normally() {
     let sim = start().await;
     sim.add_fault(FaultSpec {
