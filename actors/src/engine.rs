@@ -27,7 +27,7 @@ use crate::model::{
     Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
     StatsKind, Upstream,
 };
-use crate::upstream::Document;
+use crate::upstream::{Document, ProjectDoc};
 use crate::views::deps::{Dependencies, TargetEnv};
 use crate::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
 use crate::views::info::PackageInfo;
@@ -333,6 +333,18 @@ impl EngineHandle {
         package: &str,
         version: Option<&str>,
     ) -> Result<Datum<PackageInfo>, QueryError> {
+        self.release_view(package, version, PackageInfo::from_project)
+            .await
+    }
+
+    /// A view of a release document (the project's latest, or `version`): validates
+    /// the input, fetches the document by the usual path, and computes `view` from it.
+    async fn release_view<T>(
+        &self,
+        package: &str,
+        version: Option<&str>,
+        view: impl FnOnce(&ProjectDoc) -> T,
+    ) -> Result<Datum<T>, QueryError> {
         let name = PackageName::parse(package)?;
         let version = version.map(PackageVersion::parse).transpose()?;
         let _guard = self.enter()?;
@@ -342,7 +354,7 @@ impl EngineHandle {
         let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
             return Err(QueryError::Internal("not a release document".into()));
         };
-        Ok(datum_of(&ans, PackageInfo::from_project(p)))
+        Ok(datum_of(&ans, view(p)))
     }
 
     /// Every version, sorted by PEP 440, with pre-release and yanked flags. Falls back
@@ -398,16 +410,8 @@ impl EngineHandle {
         version: Option<&str>,
         env: Option<&TargetEnv>,
     ) -> Result<Datum<Dependencies>, QueryError> {
-        let name = PackageName::parse(package)?;
-        let version = version.map(PackageVersion::parse).transpose()?;
-        let _guard = self.enter()?;
-        let ans = self
-            .release_doc(&name, version.as_ref(), self.deadline())
-            .await?;
-        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
-            return Err(QueryError::Internal("not a release document".into()));
-        };
-        Ok(datum_of(&ans, Dependencies::from_project(p, env)))
+        self.release_view(package, version, |p| Dependencies::from_project(p, env))
+            .await
     }
 
     /// Whether a release supports Python `python` (e.g. `3.12`).
@@ -417,17 +421,9 @@ impl EngineHandle {
         version: Option<&str>,
         python: &str,
     ) -> Result<Datum<PythonCompat>, QueryError> {
-        let name = PackageName::parse(package)?;
-        let version = version.map(PackageVersion::parse).transpose()?;
         let python = crate::views::python::parse_python_version(python)?;
-        let _guard = self.enter()?;
-        let ans = self
-            .release_doc(&name, version.as_ref(), self.deadline())
-            .await?;
-        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
-            return Err(QueryError::Internal("not a release document".into()));
-        };
-        Ok(datum_of(&ans, PythonCompat::check(p, &python)))
+        self.release_view(package, version, |p| PythonCompat::check(p, &python))
+            .await
     }
 
     /// The Python versions a release supports.
@@ -436,16 +432,8 @@ impl EngineHandle {
         package: &str,
         version: Option<&str>,
     ) -> Result<Datum<SupportedPythons>, QueryError> {
-        let name = PackageName::parse(package)?;
-        let version = version.map(PackageVersion::parse).transpose()?;
-        let _guard = self.enter()?;
-        let ans = self
-            .release_doc(&name, version.as_ref(), self.deadline())
-            .await?;
-        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
-            return Err(QueryError::Internal("not a release document".into()));
-        };
-        Ok(datum_of(&ans, SupportedPythons::from_project(p)))
+        self.release_view(package, version, SupportedPythons::from_project)
+            .await
     }
 
     // ---- downloads ------------------------------------------------------------------
