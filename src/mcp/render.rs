@@ -9,7 +9,7 @@ use crate::engine::views::downloads::{Breakdown, RecentDownloads, TopPackages, T
 use crate::engine::views::info::PackageInfo;
 use crate::engine::views::python::{PythonCompat, SupportedPythons};
 use crate::engine::views::versions::VersionList;
-use crate::engine::{Confidence, Datum, ItemFailure, PartialResult, Provenance, SourceLabel};
+use crate::engine::{Confidence, Datum, ItemFailure, PartialResult, Provenance};
 
 pub(crate) use crate::text::{age, thousands};
 
@@ -46,18 +46,6 @@ pub(crate) fn provenance_words(p: &Provenance, age_secs: u64, upstream: &str) ->
         Provenance::Unavailable { reason, suggestion } => {
             format!("unavailable: {reason}; {suggestion}")
         }
-    }
-}
-
-/// The overall label as a word.
-pub(crate) fn label(l: SourceLabel) -> &'static str {
-    match l {
-        SourceLabel::Live => "live",
-        SourceLabel::Cached => "cached",
-        SourceLabel::Stale => "stale",
-        SourceLabel::Estimated => "estimated",
-        SourceLabel::Mixed => "mixed",
-        SourceLabel::Unavailable => "unavailable",
     }
 }
 
@@ -325,7 +313,7 @@ pub(crate) fn overview(r: &PartialResult<PackageOverview>) -> String {
         "{} package(s) answered, {} failure(s); overall source {}",
         r.items.len(),
         r.failures.len(),
-        label(r.source)
+        r.source.as_str()
     );
     for item in &r.items {
         let i = &item.info.value;

@@ -203,7 +203,7 @@ fn to_object<T: Serialize>(v: &T) -> Map<String, Value> {
 }
 
 fn label_value(l: SourceLabel) -> Value {
-    Value::String(render::label(l).into())
+    Value::String(l.as_str().into())
 }
 
 /// The JSON of one datum: the value's fields at the top level, then `source`,
@@ -699,7 +699,7 @@ impl SentinelMcp {
                 json!({
                     "items": items,
                     "failures": pr.failures,
-                    "source": render::label(pr.source),
+                    "source": pr.source.as_str(),
                 }),
                 render::overview(pr),
             )
