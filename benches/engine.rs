@@ -14,7 +14,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use sentinel_actors::policy::{Admission, Breaker, BreakerConfig};
 use sentinel_actors::upstream::{self, Document};
-use sentinel_actors::views::versions::VersionList;
+use sentinel_actors::views::versions::{VersionList, sort_pep440};
 use sentinel_actors::{Engine, EngineConfig, PackageName, Query, Upstream};
 use sentinel_sim::{Sim, SimConfig};
 
@@ -46,6 +46,10 @@ fn cache_hit(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("fresh_cache_hit");
     g.bench_function("raw_moka_get", |b| b.iter(|| raw.get(&q).unwrap()));
+    // The same get inside the async harness the engine calls run in.
+    g.bench_function("raw_moka_get_async", |b| {
+        b.to_async(&rt).iter(|| async { raw.get(&q).unwrap() })
+    });
     g.bench_function("engine_document", |b| {
         b.to_async(&rt).iter(|| engine.document(q.clone()))
     });
@@ -118,6 +122,16 @@ fn version_sorting(c: &mut Criterion) {
             .collect();
         g.bench_function(format!("{name}_pep440_version_list"), |b| {
             b.iter(|| VersionList::from_project(&doc))
+        });
+        g.bench_function(format!("{name}_sort_pep440_strings"), |b| {
+            b.iter_batched(
+                || strings.clone(),
+                |mut v| {
+                    sort_pep440(&mut v);
+                    v
+                },
+                BatchSize::SmallInput,
+            )
         });
         g.bench_function(format!("{name}_naive_string_sort"), |b| {
             b.iter_batched(

@@ -16,6 +16,11 @@ use crate::config::CacheConfig;
 use crate::model::{Query, Upstream};
 use crate::upstream::Document;
 
+/// Heap of one cache entry besides its document: the `Arc<CacheEntry>` block, the key
+/// (a `Query` with its package name) and moka's per-entry bookkeeping (entry info,
+/// access- and write-order deque nodes, hash-table slot). Measured by the load harness.
+pub const ENTRY_OVERHEAD_BYTES: usize = 512;
+
 /// One cached upstream document.
 #[derive(Debug)]
 pub struct CacheEntry {
@@ -34,7 +39,7 @@ pub struct CacheEntry {
 impl CacheEntry {
     /// Wraps a freshly fetched document.
     pub fn new(doc: Arc<Document>, etag: Option<String>, now: Instant) -> Self {
-        let bytes = doc.approx_bytes() + 128;
+        let bytes = doc.approx_bytes() + ENTRY_OVERHEAD_BYTES;
         CacheEntry {
             doc,
             fetched_at: now,

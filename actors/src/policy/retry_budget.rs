@@ -1,5 +1,6 @@
 //! Retry budget (Envoy / Finagle / gRPC A6): retries may be at most `ratio` of the
-//! requests in a sliding window, plus a small floor so low traffic can still retry.
+//! requests in a sliding window, or a small floor when that is more, so low traffic
+//! can still retry.
 //! This is what keeps a 100 %-failing upstream at ~1.2x requests instead of 4x.
 
 use serde::{Deserialize, Serialize};
@@ -95,8 +96,10 @@ impl RetryBudget {
     /// Takes one retry from the budget if there is one.
     pub fn try_withdraw(&mut self, now: Instant) -> bool {
         let (requests, retries) = self.window.totals(now);
+        // The floor is a minimum, not an allowance on top of the ratio: with heavy
+        // traffic retries stay within `ratio` of requests (Envoy's budget semantics).
         let floor = self.cfg.min_retries_per_sec * self.window.len() as f64;
-        let allowed = (floor + self.cfg.ratio * requests as f64).floor() as u64;
+        let allowed = floor.max(self.cfg.ratio * requests as f64).floor() as u64;
         if retries < allowed {
             self.window.add(now, 0, 1);
             true
@@ -162,6 +165,17 @@ mod tests {
         let now = Instant::now();
         let mut b = RetryBudget::new(RetryBudgetConfig::default());
         assert_eq!((0..100).filter(|_| b.try_withdraw(now)).count(), 30);
+    }
+
+    #[test]
+    fn the_floor_is_not_added_on_top_of_the_ratio() {
+        // 300 requests in the window: 20 % is 60, more than the 30 of the floor.
+        let now = Instant::now();
+        let mut b = RetryBudget::new(RetryBudgetConfig::default());
+        for _ in 0..300 {
+            b.record_request(now);
+        }
+        assert_eq!((0..300).filter(|_| b.try_withdraw(now)).count(), 60);
     }
 
     #[test]
