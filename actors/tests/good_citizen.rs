@@ -8,12 +8,14 @@ use futures::future::join_all;
 use sentinel_actors::{EngineConfig, QueryError, Upstream};
 use sentinel_sim::{FaultSpec, Sim, SimConfig};
 
-/// Breaker effectively off and no retry floor, so only the budget's ratio limits retries.
+/// Breaker effectively off, no retry floor and no throttle, so only the budget's ratio
+/// limits retries.
 fn budget_only(mut cfg: EngineConfig) -> EngineConfig {
     let u = cfg.upstreams.get_mut(Upstream::Pypistats);
     u.breaker.consecutive_failures = 1_000_000;
     u.breaker.min_calls = 1_000_000;
     u.retry_budget.min_retries_per_sec = 0.0;
+    u.retry_budget.throttle_max_tokens = 0.0;
     cfg
 }
 
@@ -58,6 +60,36 @@ async fn retry_budget_caps_a_total_outage_at_1_2_requests_per_call() {
         .map(|u| u.budget_refusals)
         .sum();
     assert!(refused > 0, "the budget refused retries");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_traffic_outage_costs_at_most_1_2_requests_per_call_until_the_breaker_opens() {
+    // Default policies: the floor of 3 retries/s alone would let each of the 5 calls
+    // before the breaker opens retry 3 times (4x); the throttle allows one retry.
+    let (sim, engine) = setup().await;
+    sim.add_fault(status_fault("/api/packages/**", 502));
+    let calls = 5;
+    for i in 0..calls {
+        let r = engine.download_trend(&format!("quiet-pkg-{i}"), 30).await;
+        assert!(matches!(r, Err(QueryError::Unavailable { .. })), "{r:?}");
+    }
+    let upstream = hits(&sim, "/api/packages/**");
+    assert!(
+        upstream as f64 <= 1.2 * calls as f64,
+        "{upstream} requests for {calls} calls"
+    );
+    let health = engine.health().await;
+    let pypistats = health
+        .upstreams
+        .iter()
+        .find(|u| u.health.upstream == Upstream::Pypistats)
+        .unwrap();
+    assert_eq!(pypistats.health.breaker, "open");
+    // Open: nothing more reaches pypistats.
+    let r = engine.download_trend("quiet-pkg-next", 30).await;
+    assert!(r.is_err());
+    assert_eq!(hits(&sim, "/api/packages/**"), upstream);
     engine.shutdown().await;
 }
 

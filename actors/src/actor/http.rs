@@ -177,6 +177,8 @@ impl FetchContext {
         let mut retries = 0u32;
         loop {
             let attempt = self.attempt(req).await;
+            // Every attempt feeds the retry throttle (a 404 or 304 is a success).
+            self.lock_budget().record_attempt(attempt.is_ok());
             let failure = match attempt {
                 Ok(outcome) => return outcome,
                 Err(f) => f,
@@ -201,12 +203,22 @@ impl FetchContext {
                     });
                 }
             };
-            if !self.lock_budget().try_withdraw(now) {
+            let (granted, throttled) = {
+                let mut budget = self.lock_budget();
+                let throttled = budget.throttled();
+                (budget.try_withdraw(now), throttled)
+            };
+            if !granted {
                 self.counters.budget_refusals.fetch_add(1, Relaxed);
                 self.counters.failures.fetch_add(1, Relaxed);
                 metrics::counter!("sentinel_retry_budget_refusals_total", "upstream" => self.upstream.as_str()).increment(1);
+                let why = if throttled {
+                    "retries throttled after consecutive failures"
+                } else {
+                    "retry budget exhausted"
+                };
                 return FetchOutcome::Failed(FetchFailure {
-                    detail: format!("{} (retry budget exhausted)", failure.detail),
+                    detail: format!("{} ({why})", failure.detail),
                     attempts: retries + 1,
                     ..failure
                 });

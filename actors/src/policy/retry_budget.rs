@@ -2,6 +2,13 @@
 //! requests in a sliding window, or a small floor when that is more, so low traffic
 //! can still retry.
 //! This is what keeps a 100 %-failing upstream at ~1.2x requests instead of 4x.
+//!
+//! At low traffic the floor alone would let every failing call use all its retries
+//! (4x before the breaker opens, BENCHMARKS.md). So retries are also throttled as in
+//! gRPC A6: a token bucket that each failed attempt drains by 1 and each success refills
+//! by `throttle_token_ratio`; retries stop while it is at or below half full. With the
+//! default 4 tokens, a failure streak earns one retry, and an outage costs 1.2 requests
+//! per call until the breaker opens.
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -19,6 +26,10 @@ pub struct RetryBudgetConfig {
     pub window_ms: u64,
     /// Retries allowed per second of window regardless of traffic.
     pub min_retries_per_sec: f64,
+    /// Size of the retry-throttling token bucket (gRPC A6); 0 turns throttling off.
+    pub throttle_max_tokens: f64,
+    /// Tokens a successful attempt puts back.
+    pub throttle_token_ratio: f64,
 }
 
 impl Default for RetryBudgetConfig {
@@ -27,6 +38,8 @@ impl Default for RetryBudgetConfig {
             ratio: 0.2,
             window_ms: 10_000,
             min_retries_per_sec: 3.0,
+            throttle_max_tokens: 4.0,
+            throttle_token_ratio: 0.1,
         }
     }
 }
@@ -55,6 +68,20 @@ impl RetryBudgetConfig {
                 rule: "must be a finite number >= 0",
             });
         }
+        if self.throttle_max_tokens < 0.0 || !self.throttle_max_tokens.is_finite() {
+            return Err(PolicyConfigError {
+                field: "throttle_max_tokens",
+                value: self.throttle_max_tokens.to_string(),
+                rule: "must be a finite number >= 0 (0 turns throttling off)",
+            });
+        }
+        if !(self.throttle_token_ratio > 0.0 && self.throttle_token_ratio <= 1.0) {
+            return Err(PolicyConfigError {
+                field: "throttle_token_ratio",
+                value: self.throttle_token_ratio.to_string(),
+                rule: "must be in (0, 1]",
+            });
+        }
         Ok(())
     }
 }
@@ -65,6 +92,8 @@ pub struct RetryBudget {
     cfg: RetryBudgetConfig,
     window: SecondBuckets, // (requests, retries) per second
     refused_total: u64,
+    /// The throttling bucket (gRPC A6).
+    tokens: f64,
 }
 
 /// Counters for reports.
@@ -83,6 +112,7 @@ impl RetryBudget {
     pub fn new(cfg: RetryBudgetConfig) -> Self {
         RetryBudget {
             window: SecondBuckets::new(cfg.window_ms),
+            tokens: cfg.throttle_max_tokens,
             cfg,
             refused_total: 0,
         }
@@ -93,8 +123,27 @@ impl RetryBudget {
         self.window.add(now, 1, 0);
     }
 
+    /// Counts the outcome of one attempt (first try or retry) for throttling.
+    pub fn record_attempt(&mut self, success: bool) {
+        let max = self.cfg.throttle_max_tokens;
+        self.tokens = if success {
+            (self.tokens + self.cfg.throttle_token_ratio).min(max)
+        } else {
+            (self.tokens - 1.0).max(0.0)
+        };
+    }
+
+    /// Whether retries are throttled after a failure streak.
+    pub fn throttled(&self) -> bool {
+        self.cfg.throttle_max_tokens > 0.0 && self.tokens <= self.cfg.throttle_max_tokens / 2.0
+    }
+
     /// Takes one retry from the budget if there is one.
     pub fn try_withdraw(&mut self, now: Instant) -> bool {
+        if self.throttled() {
+            self.refused_total += 1;
+            return false;
+        }
         let (requests, retries) = self.window.totals(now);
         // The floor is a minimum, not an allowance on top of the ratio: with heavy
         // traffic retries stay within `ratio` of requests (Envoy's budget semantics).
@@ -176,6 +225,65 @@ mod tests {
             b.record_request(now);
         }
         assert_eq!((0..300).filter(|_| b.try_withdraw(now)).count(), 60);
+    }
+
+    #[test]
+    fn a_failure_streak_earns_one_retry_then_successes_restore_retries() {
+        let now = Instant::now();
+        let mut b = RetryBudget::new(RetryBudgetConfig::default());
+        b.record_request(now);
+        b.record_attempt(false); // 4 -> 3 tokens
+        assert!(b.try_withdraw(now), "a first failure is retried");
+        b.record_attempt(false); // 3 -> 2: half full
+        assert!(b.throttled());
+        assert!(!b.try_withdraw(now), "a second failure in a row is not");
+        b.record_attempt(true); // 2.1
+        assert!(!b.throttled());
+        assert!(b.try_withdraw(now));
+    }
+
+    #[test]
+    fn an_outage_at_low_traffic_costs_1_2_requests_per_call_until_the_breaker_opens() {
+        // 5 calls one after another (the breaker opens after 5 consecutive failures),
+        // every attempt fails, each may retry 3 times: the floor alone would allow all.
+        let now = Instant::now();
+        let mut b = RetryBudget::new(RetryBudgetConfig::default());
+        let mut attempts = 0;
+        for _ in 0..5 {
+            b.record_request(now);
+            attempts += 1;
+            b.record_attempt(false);
+            for _ in 0..3 {
+                if !b.try_withdraw(now) {
+                    break;
+                }
+                attempts += 1;
+                b.record_attempt(false);
+            }
+        }
+        assert_eq!(attempts, 6, "1.2 requests per call");
+        let off = RetryBudgetConfig {
+            throttle_max_tokens: 0.0,
+            ..Default::default()
+        };
+        let mut b = RetryBudget::new(off);
+        b.record_attempt(false);
+        b.record_attempt(false);
+        assert!(!b.throttled(), "0 tokens turns throttling off");
+    }
+
+    #[test]
+    fn throttle_settings_are_validated() {
+        let bad = RetryBudgetConfig {
+            throttle_token_ratio: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "throttle_token_ratio");
+        let bad = RetryBudgetConfig {
+            throttle_max_tokens: -1.0,
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "throttle_max_tokens");
     }
 
     #[test]
