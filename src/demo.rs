@@ -229,7 +229,7 @@ pub async fn run(fast: bool) -> anyhow::Result<()> {
     });
     engine.age_cache(Duration::from_secs(7 * 3600));
     demo.downloads("numpy").await;
-    demo.say("Retries stayed inside the budget, then the last good figure was served, marked stale with its age.");
+    demo.say("One retry (a failure streak earns no more), then the last good figure, marked stale with its age.");
     demo.downloads("django").await;
     demo.say("django's `recent` was never fetched; the daily series seen in act 1 gives an honest estimate with its basis.");
     for _ in 0..4 {
