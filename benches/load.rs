@@ -220,9 +220,7 @@ async fn start_engine(cfg: EngineConfig) -> EngineHandle {
 }
 
 fn breaker_state(h: &sentinel_actors::HealthReport, up: Upstream) -> (String, u64) {
-    h.upstreams
-        .iter()
-        .find(|u| u.health.upstream == up)
+    h.upstream(up)
         .map(|u| (u.health.breaker.clone(), u.health.times_opened))
         .unwrap_or_default()
 }

@@ -65,10 +65,7 @@ fn describe(p: &Provenance, age_secs: u64) -> (String, Option<String>) {
             Some(reason.clone()),
         ),
         Provenance::Estimated { basis, confidence } => (
-            format!(
-                "estimated, {} confidence",
-                format!("{confidence:?}").to_lowercase()
-            ),
+            format!("estimated, {} confidence", confidence.as_str()),
             Some(basis.clone()),
         ),
         Provenance::Unavailable { reason, suggestion } => (

@@ -132,6 +132,13 @@ pub struct HealthReport {
     pub actor_restarts: u64,
 }
 
+impl HealthReport {
+    /// The report of one upstream.
+    pub fn upstream(&self, up: Upstream) -> Option<&UpstreamReport> {
+        self.upstreams.iter().find(|u| u.health.upstream == up)
+    }
+}
+
 /// One upstream in the health report.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UpstreamReport {
@@ -465,6 +472,7 @@ impl EngineHandle {
             Err(e) => return Err(e),
         };
         // Fallback: feed the estimator the real observations we can still reach.
+        let mut estimates = [None, None, None];
         for basis in [
             Query::Stats(name.clone(), StatsKind::Overall),
             Query::Pepy(name.clone()),
@@ -484,12 +492,11 @@ impl EngineHandle {
                     at,
                 });
             }
-            let estimates = self.estimate_recent(&name, deadline).await;
+            estimates = self.estimate_recent(&name, deadline).await;
             if estimates.iter().all(Option::is_some) {
                 break;
             }
         }
-        let estimates = self.estimate_recent(&name, deadline).await;
         if estimates.iter().all(Option::is_none) {
             return Err(match err {
                 QueryError::Unavailable {

@@ -80,11 +80,7 @@ async fn a_low_traffic_outage_costs_at_most_1_2_requests_per_call_until_the_brea
         "{upstream} requests for {calls} calls"
     );
     let health = engine.health().await;
-    let pypistats = health
-        .upstreams
-        .iter()
-        .find(|u| u.health.upstream == Upstream::Pypistats)
-        .unwrap();
+    let pypistats = health.upstream(Upstream::Pypistats).unwrap();
     assert_eq!(pypistats.health.breaker, "open");
     // Open: nothing more reaches pypistats.
     let r = engine.download_trend("quiet-pkg-next", 30).await;

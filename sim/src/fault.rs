@@ -365,8 +365,13 @@ mod tests {
         assert!(!f.active_at(Duration::ZERO));
         assert!(!f.active_at(Duration::from_millis(9_999)));
         assert!(f.active_at(Duration::from_secs(10)));
+        assert!(f.active_at(Duration::from_secs(25)));
         assert!(f.active_at(Duration::from_secs(39)));
         assert!(!f.active_at(Duration::from_secs(40)));
+        assert!(
+            !f.active_at(Duration::from_secs(1000)),
+            "inactive after the last phase"
+        );
         let r = FaultSpec { repeat: true, ..f };
         assert!(r.active_at(Duration::from_secs(55)));
         assert!(!r.active_at(Duration::from_secs(45)));

@@ -450,34 +450,6 @@ async fn first_active_matching_fault_wins() {
     assert_eq!(r.status(), 200);
 }
 
-#[test]
-fn timeline_active_at_is_pure() {
-    let f = FaultSpec {
-        status: Some(502),
-        timeline: Some(vec![
-            Phase {
-                secs: 10,
-                active: false,
-            },
-            Phase {
-                secs: 30,
-                active: true,
-            },
-        ]),
-        ..spec("/**")
-    };
-    let at = |s: u64| f.active_at(Duration::from_secs(s));
-    assert!(!at(0) && !at(9));
-    assert!(at(10) && at(25) && at(39));
-    assert!(!at(40) && !at(1000), "inactive after the last phase");
-    let looping = FaultSpec {
-        repeat: true,
-        ..f.clone()
-    };
-    assert!(!looping.active_at(Duration::from_secs(45)));
-    assert!(looping.active_at(Duration::from_secs(55)));
-}
-
 #[tokio::test(start_paused = true)]
 async fn timeline_end_to_end_with_a_paused_clock() {
     let sim = start().await;

@@ -15,7 +15,7 @@ pub(super) fn source_cell<T>(d: &Datum<T>) -> String {
     let word = match &d.provenance {
         Provenance::Stale { .. } => format!("stale {}", age(d.age_secs)),
         Provenance::Estimated { confidence, .. } => {
-            format!("estimated ({})", format!("{confidence:?}").to_lowercase())
+            format!("estimated ({})", confidence.as_str())
         }
         Provenance::Cached if d.age_secs > 0 => format!("cached {}", age(d.age_secs)),
         p => p.word().to_string(),

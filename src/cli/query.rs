@@ -173,10 +173,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 "applies".into(),
             ]];
             for dep in &d.value.dependencies {
-                let when = match (&dep.marker, dep.required) {
-                    (None, _) => "always".to_string(),
-                    (Some(m), _) => m.clone(),
-                };
+                let when = dep.marker.clone().unwrap_or_else(|| "always".into());
                 let applies = match dep.applies {
                     Some(true) => "yes",
                     Some(false) => "no",

@@ -9,17 +9,9 @@ use crate::engine::views::downloads::{Breakdown, RecentDownloads, TopPackages, T
 use crate::engine::views::info::PackageInfo;
 use crate::engine::views::python::{PythonCompat, SupportedPythons};
 use crate::engine::views::versions::VersionList;
-use crate::engine::{Confidence, Datum, ItemFailure, PartialResult, Provenance};
+use crate::engine::{Datum, ItemFailure, PartialResult, Provenance};
 
 pub(crate) use crate::text::{age, thousands};
-
-fn confidence(c: Confidence) -> &'static str {
-    match c {
-        Confidence::Low => "low",
-        Confidence::Medium => "medium",
-        Confidence::High => "high",
-    }
-}
 
 /// The freshness of one datum, without parentheses: `live from pypi-json`,
 /// `cached, 5 min old`, `stale, 3 h old: the breaker is open`,
@@ -41,7 +33,7 @@ pub(crate) fn provenance_words(p: &Provenance, age_secs: u64, upstream: &str) ->
             basis,
             confidence: c,
         } => {
-            format!("estimated: {basis}; confidence {}", confidence(*c))
+            format!("estimated: {basis}; confidence {}", c.as_str())
         }
         Provenance::Unavailable { reason, suggestion } => {
             format!("unavailable: {reason}; {suggestion}")
@@ -402,6 +394,7 @@ pub(crate) fn metrics(m: &MetricsSnapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Confidence;
 
     #[test]
     fn provenance_words_say_why() {

@@ -74,6 +74,17 @@ pub enum Confidence {
     High,
 }
 
+impl Confidence {
+    /// The word used in output: `low`, `medium`, `high` (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
 /// The overall source of a composite answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -106,7 +106,7 @@ struct Wire {
 
 /// Bytes the allocator hands out for a block of `n` bytes (glibc: an 8-byte header,
 /// 16-byte granules, 32 bytes at least); nothing for `n == 0` (no allocation).
-pub(crate) fn heap_block(n: usize) -> usize {
+fn heap_block(n: usize) -> usize {
     if n == 0 {
         0
     } else {

@@ -39,6 +39,7 @@ pub struct VersionList {
     pub latest: Option<String>,
 }
 
+#[derive(Default)]
 struct Collected {
     yanked_files: usize,
     files: usize,
@@ -67,23 +68,12 @@ impl VersionList {
         let mut by_version: BTreeMap<String, Collected> = s
             .versions
             .iter()
-            .map(|v| {
-                let c = Collected {
-                    yanked_files: 0,
-                    files: 0,
-                    first_upload: None,
-                };
-                (v.clone(), c)
-            })
+            .map(|v| (v.clone(), Collected::default()))
             .collect();
         for f in &s.files {
             let Some(v) = f.version() else { continue };
             // Pages older than api 1.1 have no `versions`: the files name them.
-            let c = by_version.entry(v.to_string()).or_insert(Collected {
-                yanked_files: 0,
-                files: 0,
-                first_upload: None,
-            });
+            let c = by_version.entry(v.to_string()).or_default();
             c.files += 1;
             c.yanked_files += usize::from(f.is_yanked());
             if let Some(t) = &f.upload_time
