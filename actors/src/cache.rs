@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::CacheConfig;
-use crate::model::{Query, Upstream};
+use crate::model::{Query, UnavailableCause, Upstream};
 use crate::upstream::Document;
 
 /// Heap of one cache entry besides its document: the `Arc<CacheEntry>` block, the key
@@ -34,6 +34,8 @@ pub struct CacheEntry {
     pub etag: Option<String>,
     /// Approximate size, for the weigher.
     pub bytes: usize,
+    /// Why the last refresh of this entry failed, and when: a stale answer names it.
+    pub refresh_failure: Option<(UnavailableCause, Instant)>,
 }
 
 impl CacheEntry {
@@ -46,6 +48,19 @@ impl CacheEntry {
             fetched_at_wall: SystemTime::now(),
             etag,
             bytes,
+            refresh_failure: None,
+        }
+    }
+
+    /// The same entry, noting that a refresh failed at `now` for `cause`.
+    pub fn with_refresh_failure(&self, cause: UnavailableCause, now: Instant) -> Self {
+        CacheEntry {
+            doc: self.doc.clone(),
+            fetched_at: self.fetched_at,
+            fetched_at_wall: self.fetched_at_wall,
+            etag: self.etag.clone(),
+            bytes: self.bytes,
+            refresh_failure: Some((cause, now)),
         }
     }
 
@@ -57,6 +72,7 @@ impl CacheEntry {
             fetched_at_wall: SystemTime::now(),
             etag: self.etag.clone(),
             bytes: self.bytes,
+            refresh_failure: None,
         }
     }
 
@@ -193,6 +209,15 @@ impl SharedCache {
         }
     }
 
+    /// The entry if it is still retained (fresh or stale), without counting a lookup:
+    /// a fallback copy, or a basis for estimates.
+    pub fn retained(&self, q: &Query, now: Instant) -> Option<Arc<CacheEntry>> {
+        match self.classify(q, now) {
+            Lookup::Fresh(e) | Lookup::Stale(e) => Some(e),
+            Lookup::Miss => None,
+        }
+    }
+
     /// The entry without counting a lookup (for revalidation and estimates).
     pub fn peek(&self, q: &Query) -> Option<Arc<CacheEntry>> {
         self.inner.get(q)
@@ -249,6 +274,7 @@ impl SharedCache {
                     .unwrap_or(v.fetched_at_wall),
                 etag: v.etag.clone(),
                 bytes: v.bytes,
+                refresh_failure: v.refresh_failure.clone(),
             };
             self.inner.insert(k, Arc::new(aged));
         }
@@ -291,4 +317,34 @@ impl SharedCache {
             },
         }
     }
+}
+
+/// How often the maintenance task runs moka's pending work and publishes gauges.
+const MAINTENANCE_TICK: Duration = Duration::from_secs(5);
+
+/// Stops the cache's maintenance task when dropped (with the engine).
+#[derive(Debug)]
+pub(crate) struct MaintenanceGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for MaintenanceGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs moka's pending evictions on a timer and publishes the cache gauges. A task,
+/// not an actor: it owns no state and answers no one.
+pub(crate) fn spawn_maintenance(cache: SharedCache) -> MaintenanceGuard {
+    MaintenanceGuard(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(MAINTENANCE_TICK);
+        loop {
+            tick.tick().await;
+            cache.run_pending_tasks();
+            let s = cache.stats();
+            metrics::gauge!("sentinel_cache_entries").set(s.entries as f64);
+            metrics::gauge!("sentinel_cache_bytes").set(s.bytes as f64);
+            metrics::gauge!("sentinel_cache_hits").set(s.hits as f64);
+            metrics::gauge!("sentinel_cache_misses").set(s.misses as f64);
+        }
+    }))
 }

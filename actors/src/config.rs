@@ -238,6 +238,9 @@ pub struct UpstreamConfig {
     pub rate_limit: Option<RateLimitConfig>,
     /// Most requests in flight at once.
     pub max_in_flight: u32,
+    /// Most deferred fetches waiting in the polite queue (each holds a future
+    /// rate-limit slot); past it a deferred call is told the next slot and not queued.
+    pub queue_capacity: u32,
     /// Retry policy.
     pub retry: RetryConfig,
     /// Retry budget.
@@ -255,6 +258,7 @@ impl Default for UpstreamConfig {
             auth: None,
             rate_limit: None,
             max_in_flight: 8,
+            queue_capacity: 256,
             retry: RetryConfig::default(),
             retry_budget: RetryBudgetConfig::default(),
             breaker: BreakerConfig::default(),
@@ -402,6 +406,10 @@ pub struct TimeoutConfig {
     pub attempt_ms: u64,
     /// A whole call, retries and fallbacks included, ms.
     pub deadline_ms: u64,
+    /// How long a caller that has a fallback (a stale copy, an estimate) waits for the
+    /// upstream before it gets the fallback, labelled with why; the fetch goes on in the
+    /// background. Also the longest wait for a slot of our own rate limit. ms.
+    pub answer_budget_ms: u64,
 }
 
 impl Default for TimeoutConfig {
@@ -410,6 +418,7 @@ impl Default for TimeoutConfig {
             connect_ms: 2_000,
             attempt_ms: 10_000,
             deadline_ms: 15_000,
+            answer_budget_ms: 2_000,
         }
     }
 }
@@ -420,10 +429,21 @@ impl TimeoutConfig {
             ("timeouts.connect_ms", self.connect_ms),
             ("timeouts.attempt_ms", self.attempt_ms),
             ("timeouts.deadline_ms", self.deadline_ms),
+            ("timeouts.answer_budget_ms", self.answer_budget_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(key, v, "must be greater than 0"));
             }
+        }
+        if self.answer_budget_ms > self.deadline_ms {
+            return Err(ConfigError::new(
+                "timeouts.answer_budget_ms",
+                self.answer_budget_ms,
+                format!(
+                    "must not exceed timeouts.deadline_ms ({})",
+                    self.deadline_ms
+                ),
+            ));
         }
         if self.attempt_ms > self.deadline_ms {
             return Err(ConfigError::new(

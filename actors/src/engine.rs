@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::actor::estimator::EstimatorMsg;
+use crate::actor::EngineShared;
 use crate::actor::fetch::FetchStats;
 use crate::actor::health::{HealthMsg, UpstreamHealth};
-use crate::actor::router::{DocAnswer, RouterMsg};
+use crate::actor::router::chain::recent_view;
+use crate::actor::router::{Answer, DocAnswer, Question, RouterMsg, resolve_via};
 use crate::actor::supervisor::{Supervisor, SupervisorMsg};
-use crate::actor::{ActorKind, EngineShared};
 use crate::cache::{CacheStats, Lookup};
 use crate::config::{ConfigError, EngineConfig};
 use crate::model::{
@@ -61,6 +61,7 @@ impl Engine {
         let (supervisor, join) = Actor::spawn(None, Supervisor, shared.clone())
             .await
             .map_err(|e| StartError::Spawn(e.to_string()))?;
+        let maintenance = crate::cache::spawn_maintenance(shared.cache.clone());
         Ok(EngineHandle {
             inner: Arc::new(Inner {
                 shared,
@@ -69,6 +70,7 @@ impl Engine {
                 active: AtomicUsize::new(0),
                 idle: Notify::new(),
                 accepting: AtomicBool::new(true),
+                _maintenance: maintenance,
             }),
         })
     }
@@ -81,6 +83,17 @@ struct Inner {
     active: AtomicUsize,
     idle: Notify,
     accepting: AtomicBool,
+    /// The cache's maintenance task, stopped when the engine goes.
+    _maintenance: crate::cache::MaintenanceGuard,
+}
+
+/// Dropping the last handle without `shutdown()` still stops the actor tree and any
+/// queued background fetches.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+        let _ = self.supervisor.cast(SupervisorMsg::Shutdown);
+    }
 }
 
 /// A cheap-to-clone handle on a running engine.
@@ -194,6 +207,9 @@ pub struct ItemFailure {
     pub reason: String,
     /// What to do about it.
     pub suggestion: String,
+    /// When it is worth asking again (a deferred item: when its queued fetch is due).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 /// The merged answer of a fan-out: what succeeded, what failed and why, and the overall
@@ -212,21 +228,13 @@ pub struct PartialResult<T> {
 pub const MAX_BATCH: usize = 100;
 
 impl ItemFailure {
-    fn from_error(item: String, e: &QueryError) -> Self {
-        let suggestion = match e {
-            QueryError::Unavailable { suggestion, .. } => suggestion.clone(),
-            QueryError::NotFound { .. } => "check the spelling of the package name".into(),
-            QueryError::InvalidInput(_) => "fix the input and retry".into(),
-            QueryError::DeadlineExceeded { .. } => "retry; the upstream was slow".into(),
-            QueryError::NotReady { .. } | QueryError::Internal(_) => {
-                "check the engine's health report".into()
-            }
-        };
+    pub(crate) fn from_error(item: String, e: &QueryError) -> Self {
         ItemFailure {
             item,
             code: e.code().into(),
-            reason: e.to_string(),
-            suggestion,
+            reason: e.reason(),
+            suggestion: e.suggestion(),
+            retry_after_secs: e.retry_after().map(|d| d.as_secs_f64().ceil() as u64),
         }
     }
 }
@@ -279,11 +287,49 @@ impl EngineHandle {
         if let Lookup::Fresh(e) = self.shared().cache.lookup(&q, now) {
             return Ok(DocAnswer::from_entry(&e, Provenance::Cached, up, now));
         }
-        // The router's own work ends a little before the caller's deadline, so a
-        // fallback (stale, estimate) still fits inside it.
-        let total = deadline.saturating_duration_since(now);
-        let margin = (total / 10).min(Duration::from_millis(250));
-        let inner_deadline = deadline - margin;
+        let q2 = q.clone();
+        self.via_router(deadline, move |router| {
+            let q = q2.clone();
+            async move { resolve_via(&router, q, deadline).await.ok() }
+        })
+        .await
+    }
+
+    /// A question with a chain of its own (versions, recent downloads, batches).
+    async fn ask(&self, question: Question, deadline: Instant) -> Result<Answer, QueryError> {
+        self.via_router(deadline, move |router| {
+            let question = question.clone();
+            async move {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                match router
+                    .call(
+                        move |reply| RouterMsg::Ask {
+                            question,
+                            deadline,
+                            reply,
+                        },
+                        Some(wait),
+                    )
+                    .await
+                {
+                    Ok(CallResult::Success(r)) => Some(r),
+                    Ok(CallResult::Timeout) => Some(Err(QueryError::DeadlineExceeded {
+                        deadline_ms: wait.as_millis() as u64,
+                    })),
+                    Ok(CallResult::SenderError) | Err(_) => None,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Calls the router, trying once more on its successor when it died mid-call
+    /// (`None` from `call`), bounded by the deadline.
+    async fn via_router<T, F, Fut>(&self, deadline: Instant, call: F) -> Result<T, QueryError>
+    where
+        F: Fn(ActorRef<RouterMsg>) -> Fut,
+        Fut: std::future::Future<Output = Option<Result<T, QueryError>>>,
+    {
         for _ in 0..2 {
             let Some(router) = self.shared().registry.router.get() else {
                 // Restarting: give the supervisor a moment, bounded by the deadline.
@@ -293,28 +339,9 @@ impl EngineHandle {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             };
-            let wait = deadline.saturating_duration_since(Instant::now());
-            let q2 = q.clone();
-            match router
-                .call(
-                    move |reply| RouterMsg::Resolve {
-                        query: q2,
-                        deadline: inner_deadline,
-                        stale_ok: true,
-                        reply,
-                    },
-                    Some(wait),
-                )
-                .await
-            {
-                Ok(CallResult::Success(r)) => return r,
-                Ok(CallResult::Timeout) => {
-                    return Err(QueryError::DeadlineExceeded {
-                        deadline_ms: total.as_millis() as u64,
-                    });
-                }
-                // The router died with our reply port: retry once on its successor.
-                Ok(CallResult::SenderError) | Err(_) => {
+            match call(router).await {
+                Some(r) => return r,
+                None => {
                     if !self.shared().readiness.is_ready() {
                         break;
                     }
@@ -364,32 +391,28 @@ impl EngineHandle {
         Ok(datum_of(&ans, view(p)))
     }
 
-    /// Every version, sorted by PEP 440, with pre-release and yanked flags. Falls back
-    /// from the JSON API to the Simple API when the JSON API cannot answer.
+    /// Every version, sorted by PEP 440, with pre-release and yanked flags. When the
+    /// JSON API cannot answer, the router falls back to the Simple API.
     pub async fn versions(&self, package: &str) -> Result<Datum<VersionList>, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        let deadline = self.deadline();
-        let q = Query::Project(name.clone());
-        match self.document_until(q.clone(), deadline).await {
-            Ok(ans) => match ans.doc.as_ref() {
+        match self.ask(Question::Versions(name), self.deadline()).await? {
+            Answer::Doc(ans) => match ans.doc.as_ref() {
                 Document::Project(p) => Ok(datum_of(&ans, VersionList::from_project(p))),
-                _ => Err(unexpected(&q)),
+                _ => Err(QueryError::Internal("not a project document".into())),
             },
-            Err(json_err @ QueryError::Unavailable { .. }) => {
-                let sq = Query::Simple(name);
-                match self.document_until(sq.clone(), deadline).await {
-                    Ok(ans) => match ans.doc.as_ref() {
-                        Document::Simple(s) => Ok(datum_of(&ans, VersionList::from_simple(s))),
-                        _ => Err(unexpected(&sq)),
-                    },
-                    Err(QueryError::NotFound { what, upstream }) => {
-                        Err(QueryError::NotFound { what, upstream })
-                    }
-                    Err(_) => Err(json_err),
+            Answer::Alternate { doc, primary } => match doc.doc.as_ref() {
+                Document::Simple(s) => {
+                    let mut list = VersionList::from_simple(s);
+                    list.note = Some(format!(
+                        "the JSON API failed ({}); listed from the Simple API",
+                        primary.reason()
+                    ));
+                    Ok(datum_of(&doc, list))
                 }
-            }
-            Err(e) => Err(e),
+                _ => Err(QueryError::Internal("not a Simple API page".into())),
+            },
+            _ => Err(QueryError::Internal("unexpected answer kind".into())),
         }
     }
 
@@ -446,105 +469,17 @@ impl EngineHandle {
     // ---- downloads ------------------------------------------------------------------
 
     /// Downloads over the last day, week and month, each figure with its own
-    /// provenance. When pypistats' `recent` endpoint cannot answer, the figures are
-    /// estimated from the daily series the engine holds (live, cached or stale), and
-    /// from pepy.tech when enabled; with no basis the call fails as unavailable.
+    /// provenance. When pypistats' `recent` endpoint cannot answer (or is slower than
+    /// the answer budget while a basis is held), the router estimates the figures from
+    /// the daily series the cache holds (and pepy.tech when enabled); with no basis the
+    /// call fails with the typed cause.
     pub async fn recent_downloads(&self, package: &str) -> Result<RecentDownloads, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        let deadline = self.deadline();
-        let q = Query::Stats(name.clone(), StatsKind::Recent);
-        let err = match self.document_until(q.clone(), deadline).await {
-            Ok(ans) => {
-                return match ans.doc.as_ref() {
-                    Document::Recent(r) => Ok(RecentDownloads::from_doc(
-                        name.as_str(),
-                        r,
-                        &ans.provenance,
-                        ans.upstream,
-                        ans.age,
-                    )),
-                    _ => Err(unexpected(&q)),
-                };
-            }
-            Err(e @ QueryError::Unavailable { .. })
-            | Err(e @ QueryError::DeadlineExceeded { .. }) => e,
-            Err(e) => return Err(e),
-        };
-        // Fallback: feed the estimator the real observations we can still reach.
-        let mut estimates = [None, None, None];
-        for basis in [
-            Query::Stats(name.clone(), StatsKind::Overall),
-            Query::Pepy(name.clone()),
-        ] {
-            if basis.upstream() == Upstream::Pepy && !self.shared().cfg.upstreams.pepy.enabled {
-                continue;
-            }
-            if let Ok(ans) = self.document_until(basis.clone(), deadline).await
-                && let Some(est) = self.shared().registry.estimator.get()
-            {
-                let at = SystemTime::now()
-                    .checked_sub(ans.age)
-                    .unwrap_or(SystemTime::UNIX_EPOCH);
-                let _ = est.cast(EstimatorMsg::Observe {
-                    query: basis.clone(),
-                    doc: ans.doc.clone(),
-                    at,
-                });
-            }
-            estimates = self.estimate_recent(&name, deadline).await;
-            if estimates.iter().all(Option::is_some) {
-                break;
-            }
-        }
-        if estimates.iter().all(Option::is_none) {
-            return Err(match err {
-                QueryError::Unavailable {
-                    upstream,
-                    reason,
-                    suggestion,
-                    retry_after,
-                } => QueryError::Unavailable {
-                    upstream,
-                    reason: format!("{reason}; no daily series observed to estimate from"),
-                    suggestion,
-                    retry_after,
-                },
-                other => other,
-            });
-        }
-        self.shared()
-            .counters
-            .estimates
-            .fetch_add(1, Ordering::Relaxed);
-        let reason = err.to_string();
-        Ok(RecentDownloads::from_estimates(
-            name.as_str(),
-            estimates,
-            &reason,
-        ))
-    }
-
-    async fn estimate_recent(
-        &self,
-        name: &PackageName,
-        deadline: Instant,
-    ) -> crate::actor::estimator::RecentEstimates {
-        let Some(est) = self.shared().registry.estimator.get() else {
-            return [None, None, None];
-        };
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let package = name.clone();
-        match est
-            .call(
-                move |reply| EstimatorMsg::EstimateRecent { package, reply },
-                Some(wait),
-            )
-            .await
-        {
-            Ok(CallResult::Success(e)) => e,
-            _ => [None, None, None],
-        }
+        let answer = self
+            .ask(Question::Recent(name.clone()), self.deadline())
+            .await?;
+        recent_view(&name, answer)
     }
 
     /// Downloads by Python major or minor version, or by operating system, summed over
@@ -632,43 +567,13 @@ impl EngineHandle {
             .into());
         }
         let _guard = self.enter()?;
-        let jobs = packages.iter().map(|p| async move {
-            let (info, downloads) =
-                tokio::join!(self.package_info(p, None), self.recent_downloads(p));
-            (p.clone(), info, downloads)
-        });
-        let results = futures::future::join_all(jobs).await;
-        let mut items = Vec::new();
-        let mut failures = Vec::new();
-        let mut labels = Vec::new();
-        for (p, info, downloads) in results {
-            match info {
-                Ok(info) => {
-                    labels.push(info.label());
-                    let downloads = match downloads {
-                        Ok(d) => {
-                            labels.push(d.source);
-                            Some(d)
-                        }
-                        Err(e) => {
-                            failures.push(ItemFailure::from_error(format!("{p}/downloads"), &e));
-                            None
-                        }
-                    };
-                    items.push(PackageOverview {
-                        package: p,
-                        info,
-                        downloads,
-                    });
-                }
-                Err(e) => failures.push(ItemFailure::from_error(p, &e)),
-            }
+        match self
+            .ask(Question::Overview(packages.to_vec()), self.deadline())
+            .await?
+        {
+            Answer::Overview(r) => Ok(r),
+            _ => Err(QueryError::Internal("unexpected answer kind".into())),
         }
-        Ok(PartialResult {
-            items,
-            failures,
-            source: SourceLabel::merge(labels),
-        })
     }
 
     // ---- operations -----------------------------------------------------------------
@@ -760,24 +665,13 @@ impl EngineHandle {
     pub async fn invalidate(&self, package: Option<&str>) -> Result<u64, QueryError> {
         let name = package.map(PackageName::parse).transpose()?;
         let _guard = self.enter()?;
-        let Some(cache) = self.shared().registry.cache.get() else {
-            return Ok(self.shared().cache.invalidate(name.as_ref()));
-        };
-        match cache
-            .call(
-                |reply| crate::actor::cache::CacheMsg::Invalidate {
-                    package: name,
-                    reply,
-                },
-                Some(Duration::from_secs(5)),
-            )
-            .await
-        {
-            Ok(CallResult::Success(n)) => Ok(n),
-            _ => Err(QueryError::Internal(
-                "the cache actor did not answer".into(),
-            )),
-        }
+        let n = self.shared().cache.invalidate(name.as_ref());
+        tracing::info!(
+            package = name.as_ref().map(|p| p.as_str()),
+            removed = n,
+            "cache invalidated"
+        );
+        Ok(n)
     }
 
     /// Stops taking calls, waits for calls in flight up to the grace period, then stops
@@ -800,6 +694,7 @@ impl EngineHandle {
                 "shutdown grace period over; stopping with calls in flight"
             );
         }
+        self.shared().shutdown.cancel();
         let _ = self.inner.supervisor.cast(SupervisorMsg::Shutdown);
         if let Some(join) = self.inner.join.lock().await.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), join).await;
@@ -813,14 +708,14 @@ impl EngineHandle {
     }
 
     /// Test and demo hook: make every cached entry `by` older (see [`crate::cache::SharedCache::age_all`]).
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub fn age_cache(&self, by: Duration) {
         self.shared().cache.age_all(by);
     }
 
     /// Waits until no query is in flight in the router (background refreshes
     /// included), up to `max`. For tests and the demo.
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     pub async fn settle(&self, max: Duration) -> bool {
         let end = Instant::now() + max;
         while Instant::now() < end {
@@ -842,8 +737,8 @@ impl EngineHandle {
     }
 
     /// Test hook: make one actor panic inside its handler, to exercise supervision.
-    #[doc(hidden)]
-    pub fn inject_actor_panic(&self, kind: ActorKind) {
+    #[cfg(feature = "test-hooks")]
+    pub fn inject_actor_panic(&self, kind: crate::actor::ActorKind) {
         let _ = self.inner.supervisor.cast(SupervisorMsg::CrashChild(kind));
     }
 }

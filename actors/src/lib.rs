@@ -51,5 +51,5 @@ pub use engine::{
 };
 pub use model::{
     Confidence, Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError,
-    SourceLabel, StatsKind, Upstream,
+    SourceLabel, StatsKind, UnavailableCause, Upstream,
 };

@@ -217,14 +217,14 @@ async fn no_basis_no_estimate_the_answer_is_unavailable_with_a_suggestion() {
     let engine = engine_with(cfg).await;
     sim.add_fault(status_fault("/api/packages/**", 502));
     let err = engine.recent_downloads("pytest").await.unwrap_err();
-    match err {
-        QueryError::Unavailable {
-            upstream,
-            suggestion,
-            ..
-        } => {
-            assert_eq!(upstream, Upstream::Pypistats);
-            assert!(!suggestion.is_empty());
+    match &err {
+        QueryError::Unavailable { upstream, note, .. } => {
+            assert_eq!(*upstream, Upstream::Pypistats);
+            assert_eq!(
+                note.as_deref(),
+                Some("no daily series held to estimate from")
+            );
+            assert!(!err.suggestion().is_empty());
         }
         other => panic!("{other:?}"),
     }

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_actors::{Provenance, QueryError, SourceLabel, Upstream};
+use sentinel_actors::{Provenance, QueryError, SourceLabel, UnavailableCause, Upstream};
 use sentinel_sim::FaultSpec;
 
 fn is_stale<T>(d: &sentinel_actors::Datum<T>) -> bool {
@@ -25,10 +25,13 @@ async fn pypi_redirect_between_normalised_and_display_name_is_a_loop_not_a_hang(
     let err = engine.package_info("django", None).await.unwrap_err();
     match &err {
         QueryError::Unavailable {
-            upstream, reason, ..
+            upstream, cause, ..
         } => {
             assert_eq!(*upstream, Upstream::PypiJson);
-            assert!(reason.contains("redirect"), "{reason}");
+            assert!(
+                matches!(cause, UnavailableCause::Redirect { detail } if detail.contains("redirect loop")),
+                "{cause:?}"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -96,8 +96,8 @@ async fn every_actor_kind_is_restarted_and_the_engine_keeps_serving() {
     let (_sim, engine) = setup().await;
     let kinds = [
         ActorKind::Health,
-        ActorKind::Cache,
-        ActorKind::Estimator,
+        ActorKind::Fetch(Upstream::PypiJson),
+        ActorKind::Router,
         ActorKind::Fetch(Upstream::Pypistats),
     ];
     for (i, kind) in kinds.into_iter().enumerate() {
@@ -120,10 +120,10 @@ async fn past_the_restart_intensity_the_engine_is_not_ready_and_fails_fast() {
     cfg.supervision.window_ms = 60_000;
     let engine = engine_with(cfg).await;
     for n in 1..=2 {
-        engine.inject_actor_panic(ActorKind::Estimator);
+        engine.inject_actor_panic(ActorKind::Health);
         wait_for_restarts(&engine, n).await;
     }
-    engine.inject_actor_panic(ActorKind::Estimator);
+    engine.inject_actor_panic(ActorKind::Health);
     for _ in 0..400 {
         if !engine.readiness().ready {
             break;

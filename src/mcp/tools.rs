@@ -95,94 +95,49 @@ pub(crate) fn invalid(param: &str, value: impl std::fmt::Display, rule: &str) ->
 /// Maps an engine error: invalid input to a protocol error, everything else to a tool
 /// result with `is_error` and a suggestion.
 pub(crate) fn query_error(e: QueryError) -> Result<CallToolResult, McpError> {
-    let (structured, text) = match e {
-        QueryError::InvalidInput(ie) => return Err(invalid(ie.param, &ie.value, &ie.rule)),
+    if let QueryError::InvalidInput(ie) = &e {
+        return Err(invalid(ie.param, &ie.value, &ie.rule));
+    }
+    // The words come from the engine's one describer, as in the CLI and batch items.
+    let reason = e.reason();
+    let suggestion = e.suggestion();
+    let retry = e.retry_after().map(|d| d.as_secs_f64().ceil() as u64);
+    let error = match &e {
+        QueryError::NotFound { .. } => "not_found",
+        QueryError::Internal(_) => "internal",
+        _ => "unavailable",
+    };
+    let mut structured = json!({
+        "error": error,
+        "code": e.code(),
+        "source": "unavailable",
+        "upstream": Value::Null,
+        "reason": reason,
+        "suggestion": suggestion,
+        "retry_after_secs": retry,
+    });
+    match &e {
         QueryError::NotFound { what, upstream } => {
-            let message = format!("{what} was not found on {upstream}");
-            let suggestion = "check the spelling of the name (and of the version, if given)";
-            (
-                json!({
-                    "error": "not_found",
-                    "code": "not_found",
-                    "source": "unavailable",
-                    "what": what,
-                    "upstream": upstream,
-                    "reason": message,
-                    "suggestion": suggestion,
-                }),
-                format!("{message}; {suggestion}"),
-            )
+            structured["what"] = json!(what);
+            structured["upstream"] = json!(upstream);
         }
         QueryError::Unavailable {
-            upstream,
-            reason,
-            suggestion,
-            retry_after,
+            upstream, cause, ..
         } => {
-            let retry = retry_after.map(|d| d.as_secs());
-            let mut text = format!("{upstream} is unavailable: {reason}. {suggestion}");
-            if let Some(s) = retry {
-                text.push_str(&format!(" (retry after {s} s)"));
-            }
-            (
-                json!({
-                    "error": "unavailable",
-                    "code": "unavailable",
-                    "source": "unavailable",
-                    "upstream": upstream,
-                    "reason": reason,
-                    "suggestion": suggestion,
-                    "retry_after_secs": retry,
-                }),
-                text,
-            )
+            structured["upstream"] = json!(upstream);
+            structured["cause"] = serde_json::to_value(cause).unwrap_or(Value::Null);
         }
-        QueryError::DeadlineExceeded { deadline_ms } => {
-            let reason = format!("no answer within the {deadline_ms} ms deadline");
-            let suggestion = "retry in a few seconds; the upstream was slow";
-            (
-                json!({
-                    "error": "unavailable",
-                    "code": "deadline_exceeded",
-                    "source": "unavailable",
-                    "upstream": Value::Null,
-                    "reason": reason,
-                    "suggestion": suggestion,
-                    "retry_after_secs": 5,
-                }),
-                format!("{reason}. {suggestion}"),
-            )
+        _ => {}
+    }
+    let mut text = match &e {
+        QueryError::Unavailable { upstream, .. } if e.code() != "deferred" => {
+            format!("{upstream} is unavailable: {reason}. {suggestion}")
         }
-        QueryError::NotReady { reason } => {
-            let suggestion =
-                "the engine is starting or shutting down; retry shortly or call health_check";
-            (
-                json!({
-                    "error": "unavailable",
-                    "code": "not_ready",
-                    "source": "unavailable",
-                    "upstream": Value::Null,
-                    "reason": reason,
-                    "suggestion": suggestion,
-                    "retry_after_secs": 1,
-                }),
-                format!("engine not ready: {reason}. {suggestion}"),
-            )
-        }
-        QueryError::Internal(reason) => {
-            let suggestion = "retry; if it persists, call health_check";
-            (
-                json!({
-                    "error": "internal",
-                    "code": "internal",
-                    "source": "unavailable",
-                    "reason": reason,
-                    "suggestion": suggestion,
-                }),
-                format!("internal error: {reason}. {suggestion}"),
-            )
-        }
+        _ => format!("{reason}. {suggestion}"),
     };
+    if let Some(s) = retry {
+        text.push_str(&format!(" (retry after {s} s)"));
+    }
     Ok(tool_error(structured, text))
 }
 

@@ -1,27 +1,35 @@
-//! FetchActor: one per upstream. Owns that upstream's HTTP client, rate limiters,
-//! concurrency limit and retry budget (all in a shared [`FetchContext`]). A request is
-//! started in a spawned task and the handler returns at once; the task records the
-//! fetch's duration and answers the caller itself, so the outcome does not wait in this
-//! actor's mailbox (one cross-thread hop less on every upstream request).
+//! FetchActor: one per upstream. It decides *when* a request may be sent: it reserves
+//! the upstream's rate-limit slots (a strict sliding window, first come first served),
+//! defers what cannot be served within the caller's answer budget, and keeps the
+//! bounded polite queue of deferred fetches that run later at the allowed rate. The
+//! request itself runs in a spawned task (HTTP client, concurrency permit, retries,
+//! retry budget: [`FetchContext`]), so the handler never awaits I/O; the outcome goes
+//! straight to the caller's [`Notify`] callback, not through this mailbox.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-pub(crate) use super::http::{FetchContext, FetchFailure, FetchOutcome, FetchRequest};
-use crate::model::Upstream;
+pub(crate) use super::http::{FetchContext, FetchOutcome, FetchRequest};
+use crate::model::{Query, Upstream};
+use crate::policy::Reservation;
+
+/// Where a fetch's outcome goes (the router turns it into one of its own messages).
+pub(crate) type Notify = Arc<dyn Fn(FetchOutcome) + Send + Sync>;
 
 pub(crate) enum FetchMsg {
-    /// Fetch a document.
-    Fetch {
-        req: FetchRequest,
-        reply: RpcReplyPort<FetchOutcome>,
-    },
+    /// Fetch a document; the outcome goes to `notify` (once for the caller; a queued
+    /// fetch reports `Deferred` first, then its real outcome when it has run).
+    Fetch { req: FetchRequest, notify: Notify },
+    /// A queued fetch has run: its slot in the polite queue is free.
+    QueuedDone { query: Query },
     /// Test hook: panic inside the handler.
+    #[cfg(any(test, feature = "test-hooks"))]
     Crash,
 }
 
@@ -40,6 +48,14 @@ pub struct FetchStats {
     pub budget_refusals: u64,
     /// Requests that failed after retries.
     pub failures: u64,
+    /// Requests our own rate limit could not serve within the answer budget.
+    pub deferred: u64,
+    /// Deferred requests put in the polite queue.
+    pub queued: u64,
+    /// Requests dropped because every caller had gone.
+    pub cancelled: u64,
+    /// Fetches waiting in the polite queue now.
+    pub queue_len: u64,
 }
 
 impl FetchContext {
@@ -52,17 +68,29 @@ impl FetchContext {
             retries: c.retries.load(Ordering::Relaxed),
             budget_refusals: c.budget_refusals.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),
+            deferred: c.deferred.load(Ordering::Relaxed),
+            queued: c.queued.load(Ordering::Relaxed),
+            cancelled: c.cancelled.load(Ordering::Relaxed),
+            queue_len: c.queue_len.load(Ordering::Relaxed),
         }
     }
 }
 
 pub(crate) struct FetchActor;
 
+/// What the FetchActor owns besides the shared context: the polite queue.
+pub(crate) struct FetchState {
+    ctx: Arc<FetchContext>,
+    /// Deferred fetches waiting for their reserved slot (deduplicated by query).
+    queued: HashMap<Query, Instant>,
+}
+
 impl Actor for FetchActor {
     type Msg = FetchMsg;
-    /// The context outlives restarts (the engine owns it), so limits and budgets are
-    /// not reset by a crash.
-    type State = Arc<FetchContext>;
+    type State = FetchState;
+    /// The context outlives restarts (the supervisor hands it back), so the limiter's
+    /// window and the retry budget are not reset by a crash. The polite queue's tasks
+    /// keep running across a restart; only their bookkeeping here starts empty.
     type Arguments = Arc<FetchContext>;
 
     async fn pre_start(
@@ -70,41 +98,135 @@ impl Actor for FetchActor {
         _myself: ActorRef<Self::Msg>,
         ctx: Arc<FetchContext>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(ctx)
+        Ok(FetchState {
+            ctx,
+            queued: HashMap::new(),
+        })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         msg: FetchMsg,
-        ctx: &mut Arc<FetchContext>,
+        st: &mut FetchState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            FetchMsg::Fetch { req, reply } => {
-                let ctx = ctx.clone();
-                let started = Instant::now();
-                let span = tracing::debug_span!("fetch", query = %req.query);
-                tokio::spawn(
-                    async move {
-                        let outcome = ctx.fetch(&req).await;
-                        let label = match &outcome {
-                            FetchOutcome::Fetched { .. } => "fetched",
-                            FetchOutcome::NotModified => "not_modified",
-                            FetchOutcome::NotFound => "not_found",
-                            FetchOutcome::Failed(_) => "failed",
-                        };
-                        metrics::histogram!("sentinel_upstream_fetch_seconds",
-                            "upstream" => ctx.upstream.as_str(), "outcome" => label)
-                        .record(started.elapsed().as_secs_f64());
-                        // Answered from here, not through this actor's mailbox. If the
-                        // caller gave up meanwhile, the send fails harmlessly.
-                        let _ = reply.send(outcome);
-                    }
-                    .instrument(span),
-                );
+            FetchMsg::Fetch { req, notify } => st.fetch(myself, req, notify),
+            FetchMsg::QueuedDone { query } => {
+                st.queued.remove(&query);
+                st.ctx
+                    .counters
+                    .queue_len
+                    .store(st.queued.len() as u64, Ordering::Relaxed);
             }
+            #[cfg(any(test, feature = "test-hooks"))]
             FetchMsg::Crash => panic!("test hook: FetchActor asked to crash"),
         }
         Ok(())
+    }
+}
+
+impl FetchState {
+    fn fetch(&mut self, myself: ActorRef<FetchMsg>, req: FetchRequest, notify: Notify) {
+        let now = Instant::now();
+        let ctx = &self.ctx;
+        if let Some(at) = self.queued.get(&req.query) {
+            // Already waiting in the polite queue: this caller joins it.
+            notify(FetchOutcome::Deferred {
+                retry_after: at.saturating_duration_since(now),
+                queued: true,
+            });
+            return;
+        }
+        let reservation = ctx.lock_limiter().reserve(now, req.wait_until);
+        match reservation {
+            Reservation::At(at) => spawn_fetch(ctx.clone(), at, req, notify, None),
+            Reservation::NotBefore(next) => {
+                ctx.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("sentinel_deferred_total", "upstream" => ctx.upstream.as_str())
+                    .increment(1);
+                if self.queued.len() >= ctx.queue_capacity() {
+                    notify(FetchOutcome::Deferred {
+                        retry_after: next.saturating_duration_since(now),
+                        queued: false,
+                    });
+                    return;
+                }
+                // Reserve the next free slot, however far, and run the fetch then, in
+                // the background: its result fills the cache for whoever asks again.
+                let at = ctx.lock_limiter().reserve_any(now);
+                self.queued.insert(req.query.clone(), at);
+                ctx.counters.queued.fetch_add(1, Ordering::Relaxed);
+                ctx.counters
+                    .queue_len
+                    .store(self.queued.len() as u64, Ordering::Relaxed);
+                notify(FetchOutcome::Deferred {
+                    retry_after: at.saturating_duration_since(now),
+                    queued: true,
+                });
+                let background = FetchRequest {
+                    query: req.query,
+                    etag: req.etag,
+                    deadline: at + req.deadline.saturating_duration_since(now),
+                    // A retry of a queued fetch takes a slot only if one is free when
+                    // it is due; otherwise the fetch ends with the upstream's failure.
+                    wait_until: at,
+                    // Nobody waits for it, so only the engine's shutdown stops it.
+                    cancel: ctx.shutdown.child_token(),
+                };
+                spawn_fetch(ctx.clone(), at, background, notify, Some(myself));
+            }
+        }
+    }
+}
+
+/// Runs one fetch at its reserved slot `at`, in a task, and reports the outcome.
+fn spawn_fetch(
+    ctx: Arc<FetchContext>,
+    at: Instant,
+    req: FetchRequest,
+    notify: Notify,
+    queued_in: Option<ActorRef<FetchMsg>>,
+) {
+    let span = tracing::debug_span!("fetch", query = %req.query, queued = queued_in.is_some());
+    tokio::spawn(
+        async move {
+            // Wait for the reserved slot, unless every caller goes first: then give
+            // the slot back (when it is still the newest) and stop.
+            let outcome = tokio::select! {
+                biased;
+                _ = req.cancel.cancelled() => {
+                    ctx.lock_limiter().cancel(at);
+                    ctx.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                    FetchOutcome::Cancelled
+                }
+                _ = tokio::time::sleep_until(at) => {
+                    let started = Instant::now();
+                    let outcome = ctx.fetch(&req).await;
+                    metrics::histogram!("sentinel_upstream_fetch_seconds",
+                        "upstream" => ctx.upstream.as_str(), "outcome" => outcome_label(&outcome))
+                    .record(started.elapsed().as_secs_f64());
+                    outcome
+                }
+            };
+            if let Some(actor) = queued_in {
+                let _ = actor.cast(FetchMsg::QueuedDone {
+                    query: req.query.clone(),
+                });
+            }
+            notify(outcome);
+        }
+        .instrument(span),
+    );
+}
+
+fn outcome_label(o: &FetchOutcome) -> &'static str {
+    match o {
+        FetchOutcome::Fetched { .. } => "fetched",
+        FetchOutcome::NotModified => "not_modified",
+        FetchOutcome::NotFound => "not_found",
+        FetchOutcome::Failed(_) => "failed",
+        FetchOutcome::Deferred { .. } => "deferred",
+        FetchOutcome::Cancelled => "cancelled",
     }
 }

@@ -95,6 +95,7 @@ pub(crate) enum HealthMsg {
         reply: RpcReplyPort<Vec<UpstreamHealth>>,
     },
     /// Test hook: panic inside the handler.
+    #[cfg(any(test, feature = "test-hooks"))]
     Crash,
 }
 
@@ -216,6 +217,7 @@ impl Actor for HealthActor {
                     .collect();
                 let _ = reply.send(report);
             }
+            #[cfg(any(test, feature = "test-hooks"))]
             HealthMsg::Crash => panic!("test hook: HealthActor asked to crash"),
         }
         Ok(())

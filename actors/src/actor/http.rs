@@ -1,21 +1,24 @@
-//! One upstream request with the good-citizen rules: rate limit, concurrency permit,
-//! per-attempt timeout, bounded redirects, body cap, content-type check, retries with
-//! jittered backoff inside the retry budget, never past the deadline. Runs in a task
-//! spawned by the FetchActor, never inside a handler.
+//! One upstream request with the good-citizen rules: concurrency permit, per-attempt
+//! timeout, bounded redirects, body cap, content-type check, retries with jittered
+//! backoff inside the retry budget, never past the deadline, and stopped at once when
+//! every caller has gone. Runs in a task spawned by the FetchActor, never inside a
+//! handler. The first attempt's rate-limit slot is reserved by the FetchActor; a retry
+//! reserves its own, never waiting past the caller's answer budget.
 
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION, RETRY_AFTER};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::config::{AuthConfig, EngineConfig, RateLimitConfig, UpstreamConfig};
-use crate::model::{Query, Upstream};
-use crate::policy::{FailureKind, RetryBudget, RetryDecision, parse_retry_after};
+use crate::config::{AuthConfig, EngineConfig, UpstreamConfig};
+use crate::model::{Query, UnavailableCause, Upstream};
+use crate::policy::{
+    FailureKind, RateLimit, Reservation, RetryBudget, RetryDecision, parse_retry_after,
+};
 use crate::upstream::{self, Document};
 
 /// What one fetch produced.
@@ -30,8 +33,28 @@ pub(crate) enum FetchOutcome {
     NotModified,
     /// The upstream says the package or version does not exist.
     NotFound,
-    /// It failed, after the retries the policy and the budget allowed.
+    /// The upstream failed, after the retries the policy and the budget allowed.
     Failed(FetchFailure),
+    /// Our own rate limit had no slot within the caller's answer budget. Not the
+    /// upstream's failure.
+    Deferred { retry_after: Duration, queued: bool },
+    /// Every caller went away; the request was dropped (its permit released).
+    Cancelled,
+}
+
+impl FetchOutcome {
+    /// What the breaker should count: `Some(true)` for an upstream success,
+    /// `Some(false)` for an upstream failure, `None` for anything the upstream did not
+    /// do (our own limits, cancellations).
+    pub(crate) fn upstream_verdict(&self) -> Option<bool> {
+        match self {
+            FetchOutcome::Fetched { .. } | FetchOutcome::NotModified | FetchOutcome::NotFound => {
+                Some(true)
+            }
+            FetchOutcome::Failed(_) => Some(false),
+            FetchOutcome::Deferred { .. } | FetchOutcome::Cancelled => None,
+        }
+    }
 }
 
 /// Why a fetch failed.
@@ -41,6 +64,36 @@ pub(crate) struct FetchFailure {
     pub(crate) detail: String,
     pub(crate) retry_after: Option<Duration>,
     pub(crate) attempts: u32,
+    /// How long the failing attempt waited, for timeouts.
+    pub(crate) waited: Duration,
+}
+
+impl FetchFailure {
+    /// The typed cause a caller sees.
+    pub(crate) fn cause(&self) -> UnavailableCause {
+        let attempts = self.attempts.max(1);
+        match self.kind {
+            FailureKind::Status(status) => UnavailableCause::Status {
+                status,
+                attempts,
+                retry_after: self.retry_after,
+            },
+            FailureKind::Timeout => UnavailableCause::Timeout {
+                waited_ms: self.waited.as_millis() as u64,
+                attempts,
+            },
+            FailureKind::Connect => UnavailableCause::Transport {
+                detail: self.detail.clone(),
+                attempts,
+            },
+            FailureKind::Redirect => UnavailableCause::Redirect {
+                detail: self.detail.clone(),
+            },
+            FailureKind::Body | FailureKind::Other => UnavailableCause::BadBody {
+                detail: self.detail.clone(),
+            },
+        }
+    }
 }
 
 /// A request to the FetchActor.
@@ -48,21 +101,32 @@ pub(crate) struct FetchFailure {
 pub(crate) struct FetchRequest {
     pub(crate) query: Query,
     pub(crate) etag: Option<String>,
+    /// Nothing of this request runs past it.
     pub(crate) deadline: Instant,
+    /// The caller's answer budget: no rate-limit slot is awaited past it.
+    pub(crate) wait_until: Instant,
+    /// Cancelled when every caller has gone.
+    pub(crate) cancel: CancellationToken,
 }
 
-/// Everything a fetch task needs, shared between the FetchActor and its tasks.
+/// Everything a fetch task needs, shared between the FetchActor and its tasks. The
+/// supervisor hands the same context to a restarted FetchActor, so the limiter's
+/// window and the retry budget survive a crash (an upstream's quota does not reset
+/// because we crashed).
 pub(crate) struct FetchContext {
     pub(crate) upstream: Upstream,
     pub(crate) client: reqwest::Client,
     cfg: UpstreamConfig,
     attempt_timeout: Duration,
     max_body_bytes: u64,
-    per_second: Option<DefaultDirectRateLimiter>,
-    per_minute: Option<DefaultDirectRateLimiter>,
+    /// Longest `Retry-After` passed on to callers: the breaker's longest open time.
+    retry_after_clamp: Duration,
+    pub(crate) limiter: Mutex<RateLimit>,
     in_flight: Semaphore,
     pub(crate) budget: Mutex<RetryBudget>,
     pub(crate) counters: FetchCounters,
+    /// Cancelled when the engine shuts down: stops queued background fetches.
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// Counters of one upstream's requests.
@@ -73,24 +137,18 @@ pub(crate) struct FetchCounters {
     pub(crate) retries: std::sync::atomic::AtomicU64,
     pub(crate) budget_refusals: std::sync::atomic::AtomicU64,
     pub(crate) failures: std::sync::atomic::AtomicU64,
-}
-
-/// A quota that never lets more than `n` requests into any sliding `window`, the way a
-/// strict server counts (pypistats' Flask-Limiter uses a moving window). GCRA admits
-/// `burst - 1 + window / period` requests in a window, so the period is
-/// `window / (n - burst + 1)`, stretched 2 % for network jitter. (Governor's own
-/// `per_second(n)` allows a burst of `n` on top of the rate: up to `2n - 1` per second.)
-pub(crate) fn strict_quota(n: u32, window: Duration, burst: u32) -> Quota {
-    let n = n.max(1);
-    let burst = burst.clamp(1, n);
-    let period = window.mul_f64(1.02) / (n - burst + 1);
-    Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+    pub(crate) deferred: std::sync::atomic::AtomicU64,
+    pub(crate) queued: std::sync::atomic::AtomicU64,
+    pub(crate) cancelled: std::sync::atomic::AtomicU64,
+    pub(crate) queue_len: std::sync::atomic::AtomicU64,
 }
 
 impl FetchContext {
-    pub(crate) fn new(upstream: Upstream, engine: &EngineConfig) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(
+        upstream: Upstream,
+        engine: &EngineConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, reqwest::Error> {
         let cfg = engine.upstreams.get(upstream).clone();
         let client = reqwest::Client::builder()
             .user_agent(engine.user_agent.clone())
@@ -98,38 +156,21 @@ impl FetchContext {
             // We follow at most one redirect ourselves, same host only.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let (per_second, per_minute) = match &cfg.rate_limit {
-            Some(RateLimitConfig {
-                per_second,
-                per_minute,
-            }) => (
-                // Evenly spaced within the second; the minute quota lets a second's
-                // worth through at once, then spaces the rest.
-                Some(RateLimiter::direct(strict_quota(
-                    *per_second,
-                    Duration::from_secs(1),
-                    1,
-                ))),
-                per_minute.map(|m| {
-                    RateLimiter::direct(strict_quota(
-                        m,
-                        Duration::from_secs(60),
-                        (*per_second).min(m),
-                    ))
-                }),
-            ),
-            None => (None, None),
+        let limiter = match &cfg.rate_limit {
+            Some(rl) => RateLimit::new(rl.per_second, rl.per_minute),
+            None => RateLimit::unlimited(),
         };
         Ok(FetchContext {
             upstream,
             client,
             attempt_timeout: Duration::from_millis(engine.timeouts.attempt_ms),
             max_body_bytes: engine.max_body_bytes,
-            per_second,
-            per_minute,
+            retry_after_clamp: Duration::from_millis(cfg.breaker.open_max_ms),
+            limiter: Mutex::new(limiter),
             in_flight: Semaphore::new(cfg.max_in_flight as usize),
             budget: Mutex::new(RetryBudget::new(cfg.retry_budget.clone())),
             counters: FetchCounters::default(),
+            shutdown,
             cfg,
         })
     }
@@ -139,38 +180,29 @@ impl FetchContext {
         format!("{base}{}", q.path())
     }
 
-    /// Waits for both rate limits, or fails when the wait would pass the deadline.
-    async fn rate_limit(&self, deadline: Instant) -> Result<(), FetchFailure> {
-        for limiter in [&self.per_second, &self.per_minute].into_iter().flatten() {
-            loop {
-                match limiter.check() {
-                    Ok(()) => break,
-                    Err(not_until) => {
-                        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                            &governor::clock::DefaultClock::default(),
-                        ));
-                        if Instant::now() + wait >= deadline {
-                            return Err(FetchFailure {
-                                kind: FailureKind::Timeout,
-                                detail: format!(
-                                    "our own rate limit for {} needs a {} ms wait, past the deadline",
-                                    self.upstream,
-                                    wait.as_millis()
-                                ),
-                                retry_after: Some(wait),
-                                attempts: 0,
-                            });
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-            }
-        }
-        Ok(())
+    /// Most fetches the polite queue holds.
+    pub(crate) fn queue_capacity(&self) -> usize {
+        self.cfg.queue_capacity as usize
     }
 
-    /// The whole fetch: attempts, retries, budget.
+    pub(crate) fn lock_limiter(&self) -> std::sync::MutexGuard<'_, RateLimit> {
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The whole fetch, stopped at once (permit released, nothing recorded) when the
+    /// request is cancelled. The first attempt's slot was reserved by the caller.
     pub(crate) async fn fetch(&self, req: &FetchRequest) -> FetchOutcome {
+        tokio::select! {
+            biased;
+            _ = req.cancel.cancelled() => {
+                self.counters.cancelled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                FetchOutcome::Cancelled
+            }
+            outcome = self.fetch_with_retries(req) => outcome,
+        }
+    }
+
+    async fn fetch_with_retries(&self, req: &FetchRequest) -> FetchOutcome {
         use std::sync::atomic::Ordering::Relaxed;
         self.counters.requests.fetch_add(1, Relaxed);
         self.lock_budget().record_request(Instant::now());
@@ -192,16 +224,17 @@ impl FetchContext {
                 req.deadline,
                 &mut rand::rng(),
             );
+            let give_up = |why: String, failure: FetchFailure| {
+                self.counters.failures.fetch_add(1, Relaxed);
+                FetchOutcome::Failed(FetchFailure {
+                    detail: format!("{} ({why})", failure.detail),
+                    attempts: retries + 1,
+                    ..failure
+                })
+            };
             let delay = match decision {
                 RetryDecision::RetryAfter(d) => d,
-                RetryDecision::GiveUp(reason) => {
-                    self.counters.failures.fetch_add(1, Relaxed);
-                    return FetchOutcome::Failed(FetchFailure {
-                        detail: format!("{} ({reason})", failure.detail),
-                        attempts: retries + 1,
-                        ..failure
-                    });
-                }
+                RetryDecision::GiveUp(reason) => return give_up(reason.to_string(), failure),
             };
             let (granted, throttled) = {
                 let mut budget = self.lock_budget();
@@ -210,23 +243,30 @@ impl FetchContext {
             };
             if !granted {
                 self.counters.budget_refusals.fetch_add(1, Relaxed);
-                self.counters.failures.fetch_add(1, Relaxed);
                 metrics::counter!("sentinel_retry_budget_refusals_total", "upstream" => self.upstream.as_str()).increment(1);
                 let why = if throttled {
                     "retries throttled after consecutive failures"
                 } else {
                     "retry budget exhausted"
                 };
-                return FetchOutcome::Failed(FetchFailure {
-                    detail: format!("{} ({why})", failure.detail),
-                    attempts: retries + 1,
-                    ..failure
-                });
+                return give_up(why.into(), failure);
             }
+            // The retry needs a rate-limit slot too, within the caller's answer budget:
+            // a retry that would wait on our own limiter longer is not worth the wait.
+            let slot = self.lock_limiter().reserve(now + delay, req.wait_until);
+            let at = match slot {
+                Reservation::At(at) => at,
+                Reservation::NotBefore(_) => {
+                    return give_up(
+                        "no rate-limit slot for a retry within the answer budget".to_string(),
+                        failure,
+                    );
+                }
+            };
             self.counters.retries.fetch_add(1, Relaxed);
             metrics::counter!("sentinel_upstream_retries_total", "upstream" => self.upstream.as_str()).increment(1);
-            tracing::debug!(upstream = %self.upstream, query = %req.query, delay_ms = delay.as_millis() as u64, "retrying");
-            tokio::time::sleep(delay).await;
+            tracing::debug!(upstream = %self.upstream, query = %req.query, delay_ms = at.saturating_duration_since(now).as_millis() as u64, "retrying");
+            tokio::time::sleep_until(at).await;
             retries += 1;
         }
     }
@@ -237,38 +277,33 @@ impl FetchContext {
 
     /// One attempt, bounded by the attempt timeout and the deadline.
     async fn attempt(&self, req: &FetchRequest) -> Result<FetchOutcome, FetchFailure> {
-        self.rate_limit(req.deadline).await?;
+        let started = Instant::now();
         let _permit = tokio::time::timeout_at(req.deadline, self.in_flight.acquire())
             .await
             .map_err(|_| FetchFailure {
                 kind: FailureKind::Timeout,
-                detail: format!("no free slot for {} before the deadline", self.upstream),
+                detail: format!(
+                    "no free connection slot for {} before the deadline",
+                    self.upstream
+                ),
                 retry_after: None,
                 attempts: 0,
+                waited: started.elapsed(),
             })?
-            .map_err(|_| FetchFailure {
-                kind: FailureKind::Other,
-                detail: "engine shutting down".into(),
-                retry_after: None,
-                attempts: 0,
-            })?;
+            .map_err(|_| fail(FailureKind::Other, "engine shutting down".into()))?;
         self.counters
             .attempts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let end = (Instant::now() + self.attempt_timeout).min(req.deadline);
+        let sent = Instant::now();
+        let end = (sent + self.attempt_timeout).min(req.deadline);
         match tokio::time::timeout_at(end, self.send_following_one_redirect(req)).await {
             Ok(r) => r,
             Err(_) => Err(FetchFailure {
                 kind: FailureKind::Timeout,
-                detail: format!(
-                    "{} did not answer within {} ms",
-                    self.upstream,
-                    end.saturating_duration_since(Instant::now())
-                        .as_millis()
-                        .max(self.attempt_timeout.as_millis().min(1))
-                ),
+                detail: format!("no answer within {} ms", sent.elapsed().as_millis()),
                 retry_after: None,
                 attempts: 0,
+                waited: sent.elapsed(),
             }),
         }
     }
@@ -286,18 +321,27 @@ impl FetchContext {
                 "upstream" => self.upstream.as_str(), "status" => status.as_u16().to_string())
             .increment(1);
             if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
-                let location = resp
+                let Some(location) = resp
                     .headers()
                     .get(LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_string)
+                else {
+                    return Err(fail(
+                        FailureKind::Redirect,
+                        format!("answered {status} without a Location header"),
+                    ));
+                };
                 let next = reqwest::Url::parse(&url)
                     .and_then(|base| base.join(&location))
                     .map_err(|_| {
                         fail(
-                            FailureKind::Other,
-                            format!("{status} with an unusable Location {location:?}"),
+                            FailureKind::Redirect,
+                            format!(
+                                "answered {status} with an unusable Location {:?}",
+                                truncate(&location)
+                            ),
                         )
                     })?;
                 let here = reqwest::Url::parse(&url)
@@ -306,14 +350,20 @@ impl FetchContext {
                     || next.port_or_known_default() != here.port_or_known_default()
                 {
                     return Err(fail(
-                        FailureKind::Other,
-                        format!("{status} redirect to another host ({next}) refused"),
+                        FailureKind::Redirect,
+                        format!(
+                            "redirected to another host ({}); refused",
+                            truncate(next.as_str())
+                        ),
                     ));
                 }
                 if hop == 1 || next.as_str() == first {
                     return Err(fail(
-                        FailureKind::Other,
-                        format!("redirect loop detected ({first} -> {url} -> {next})"),
+                        FailureKind::Redirect,
+                        format!(
+                            "redirect loop detected ({first} -> {url} -> {})",
+                            truncate(next.as_str())
+                        ),
                     ));
                 }
                 url = next.to_string();
@@ -321,7 +371,7 @@ impl FetchContext {
             }
             return self.read(resp, req).await;
         }
-        Err(fail(FailureKind::Other, "redirect loop detected".into()))
+        Err(fail(FailureKind::Redirect, "redirect loop detected".into()))
     }
 
     async fn send(&self, url: &str, req: &FetchRequest) -> Result<reqwest::Response, FetchFailure> {
@@ -361,12 +411,16 @@ impl FetchContext {
                     .get(RETRY_AFTER)
                     .or_else(|| resp.headers().get("X-Rate-Limit-Retry-After-Seconds"))
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                    .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
+                    // An upstream may ask for anything; a client is never told to wait
+                    // longer than our breaker would stay open.
+                    .map(|d| d.min(self.retry_after_clamp));
                 return Err(FetchFailure {
                     kind: FailureKind::Status(code),
                     detail: format!("HTTP {code} from {}", self.upstream),
                     retry_after,
                     attempts: 0,
+                    waited: Duration::ZERO,
                 });
             }
         }
@@ -439,6 +493,16 @@ fn fail(kind: FailureKind, detail: String) -> FetchFailure {
         detail,
         retry_after: None,
         attempts: 0,
+        waited: Duration::ZERO,
+    }
+}
+
+/// Upstream text echoed in an error is cut to 200 characters, with the count.
+fn truncate(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}... ({} characters)", &s[..i], s.chars().count()),
     }
 }
 
@@ -458,61 +522,4 @@ fn transport_failure(e: &reqwest::Error) -> FetchFailure {
         src = s.source();
     }
     fail(kind, detail)
-}
-
-#[cfg(test)]
-mod quota_tests {
-    use super::*;
-    use governor::clock::FakeRelativeClock;
-
-    /// Counts how many requests a limiter admits in every sliding window, sending as
-    /// fast as it allows for `total` of fake time.
-    fn max_in_any_window(q: Quota, window: Duration, total: Duration) -> usize {
-        let clock = FakeRelativeClock::default();
-        let limiter = RateLimiter::direct_with_clock(q, clock.clone());
-        let step = Duration::from_millis(10);
-        let mut admitted: Vec<Duration> = Vec::new();
-        let mut t = Duration::ZERO;
-        while t < total {
-            while limiter.check().is_ok() {
-                admitted.push(t);
-            }
-            clock.advance(step);
-            t += step;
-        }
-        admitted
-            .iter()
-            .map(|start| {
-                admitted
-                    .iter()
-                    .filter(|x| **x >= *start && **x < *start + window)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
-    }
-
-    #[test]
-    fn pypistats_quotas_never_exceed_5_per_second_or_30_per_minute() {
-        let second = Duration::from_secs(1);
-        let minute = Duration::from_secs(60);
-        assert_eq!(
-            max_in_any_window(strict_quota(5, second, 1), second, Duration::from_secs(10)),
-            5
-        );
-        let per_minute = max_in_any_window(
-            strict_quota(30, minute, 5),
-            minute,
-            Duration::from_secs(300),
-        );
-        assert!((29..=30).contains(&per_minute), "{per_minute}");
-        // Governor's plain per_second(5) would let 9 through in one second.
-        assert!(
-            max_in_any_window(
-                Quota::per_second(NonZeroU32::new(5).unwrap()),
-                second,
-                Duration::from_secs(5)
-            ) > 5
-        );
-    }
 }

@@ -4,17 +4,15 @@
 //! | actor | owns |
 //! | --- | --- |
 //! | [`supervisor`] | spawns the others linked, restarts them within an intensity, readiness |
-//! | [`router`] | the in-flight map (coalescing), fallback order, deadlines |
-//! | [`fetch`] | one per upstream: HTTP client, rate limit, concurrency, retries, retry budget |
+//! | [`router`] | each question's life: flights (coalescing), answer budgets, cancellation, the fallback chains, batches |
+//! | [`fetch`] | one per upstream: when a request may go (rate-limit reservations, the polite queue); the request itself in a task |
 //! | [`health`] | one circuit breaker per upstream, published for lock-free reads |
-//! | [`cache`] | cache maintenance, statistics and invalidation (the cache itself is a shared value) |
-//! | [`estimator`] | real observations kept for honest estimates |
 //!
-//! Actors never await network I/O inside a handler: work that waits is spawned, and its
-//! outcome comes back as a message.
+//! The cache is a shared value with a maintenance task ([`crate::cache`]); estimates
+//! are a pure function over the series the cache holds ([`crate::views::estimate`]).
+//! Actors never await network I/O inside a handler: work that waits is spawned, and
+//! its outcome comes back as a message.
 
-pub(crate) mod cache;
-pub(crate) mod estimator;
 pub(crate) mod fetch;
 pub(crate) mod health;
 mod http;
@@ -31,10 +29,6 @@ pub enum ActorKind {
     Router,
     /// The health actor.
     Health,
-    /// The cache actor.
-    Cache,
-    /// The estimator.
-    Estimator,
     /// The fetch actor of one upstream.
     Fetch(crate::model::Upstream),
 }
@@ -44,8 +38,6 @@ impl std::fmt::Display for ActorKind {
         match self {
             ActorKind::Router => f.write_str("router"),
             ActorKind::Health => f.write_str("health"),
-            ActorKind::Cache => f.write_str("cache"),
-            ActorKind::Estimator => f.write_str("estimator"),
             ActorKind::Fetch(up) => write!(f, "fetch-{up}"),
         }
     }
@@ -55,43 +47,62 @@ use std::sync::Arc;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::cache::SharedCache;
 use crate::config::EngineConfig;
 use crate::model::Upstream;
 
-/// State shared by the handle, the actors and their tasks. Owned by the engine, so it
-/// outlives any one actor's restart.
+/// The composition root: what the engine owns, from which each actor is handed only
+/// its own part at spawn (the router gets [`router::RouterArgs`], a FetchActor its
+/// [`fetch::FetchContext`], the HealthActor its config and board). Owned by the engine,
+/// so it outlives any one actor's restart.
 pub(crate) struct EngineShared {
     pub(crate) cfg: Arc<EngineConfig>,
     pub(crate) cache: SharedCache,
     pub(crate) board: Arc<health::BreakerBoard>,
-    pub(crate) registry: registry::Registry,
+    pub(crate) registry: Arc<registry::Registry>,
     pub(crate) fetch: [Arc<fetch::FetchContext>; 5],
     pub(crate) readiness: Readiness,
-    pub(crate) counters: EngineCounters,
+    pub(crate) counters: Arc<EngineCounters>,
+    /// Cancelled when the engine shuts down (or its last handle is dropped).
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl EngineShared {
     pub(crate) fn new(cfg: EngineConfig) -> Result<Self, reqwest::Error> {
+        let shutdown = CancellationToken::new();
+        let ctx =
+            |up: Upstream| fetch::FetchContext::new(up, &cfg, shutdown.child_token()).map(Arc::new);
         let fetch = [
-            Arc::new(fetch::FetchContext::new(Upstream::ALL[0], &cfg)?),
-            Arc::new(fetch::FetchContext::new(Upstream::ALL[1], &cfg)?),
-            Arc::new(fetch::FetchContext::new(Upstream::ALL[2], &cfg)?),
-            Arc::new(fetch::FetchContext::new(Upstream::ALL[3], &cfg)?),
-            Arc::new(fetch::FetchContext::new(Upstream::ALL[4], &cfg)?),
+            ctx(Upstream::ALL[0])?,
+            ctx(Upstream::ALL[1])?,
+            ctx(Upstream::ALL[2])?,
+            ctx(Upstream::ALL[3])?,
+            ctx(Upstream::ALL[4])?,
         ];
         Ok(EngineShared {
             cache: SharedCache::new(&cfg.cache),
             cfg: Arc::new(cfg),
             board: Arc::new(health::BreakerBoard::default()),
-            registry: registry::Registry::default(),
+            registry: Arc::new(registry::Registry::default()),
             fetch,
             readiness: Readiness::default(),
-            counters: EngineCounters::default(),
+            counters: Arc::new(EngineCounters::default()),
+            shutdown,
         })
     }
-}
 
+    pub(crate) fn router_args(&self) -> router::RouterArgs {
+        router::RouterArgs {
+            cfg: self.cfg.clone(),
+            cache: self.cache.clone(),
+            board: self.board.clone(),
+            registry: self.registry.clone(),
+            counters: self.counters.clone(),
+        }
+    }
+}
 /// Engine-wide counters.
 #[derive(Default)]
 pub(crate) struct EngineCounters {

@@ -5,8 +5,6 @@ use std::sync::RwLock;
 
 use ractor::ActorRef;
 
-use super::cache::CacheMsg;
-use super::estimator::EstimatorMsg;
 use super::fetch::FetchMsg;
 use super::health::HealthMsg;
 use super::router::RouterMsg;
@@ -17,8 +15,6 @@ use crate::model::Upstream;
 pub(crate) struct Registry {
     pub(crate) router: Slot<RouterMsg>,
     pub(crate) health: Slot<HealthMsg>,
-    pub(crate) cache: Slot<CacheMsg>,
-    pub(crate) estimator: Slot<EstimatorMsg>,
     pub(crate) fetch: [Slot<FetchMsg>; 5],
 }
 

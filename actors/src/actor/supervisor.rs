@@ -3,7 +3,7 @@
 //! engine and reports not-ready. ractor's default reaction to a child's failure is to
 //! stop the supervisor, so the policy is written out here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -11,16 +11,16 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::time::Instant;
 
-use super::cache::{CacheActor, CacheMsg};
-use super::estimator::{EstimatorActor, EstimatorMsg};
-use super::fetch::{FetchActor, FetchMsg};
-use super::health::{HealthActor, HealthArgs, HealthMsg};
-use super::router::{RouterActor, RouterMsg};
+use super::fetch::FetchActor;
+use super::health::{HealthActor, HealthArgs};
+use super::router::RouterActor;
 use super::{ActorKind, EngineShared};
 use crate::model::Upstream;
+use crate::policy::{RestartDecision, RestartIntensity};
 
 pub(crate) enum SupervisorMsg {
     /// Test hook: make one child panic.
+    #[cfg(any(test, feature = "test-hooks"))]
     CrashChild(ActorKind),
     /// Stop every child, then the supervisor.
     Shutdown,
@@ -31,12 +31,12 @@ pub(crate) struct Supervisor;
 pub(crate) struct SupervisorState {
     shared: Arc<EngineShared>,
     children: HashMap<ActorId, ActorKind>,
-    restarts: VecDeque<Instant>,
+    intensity: RestartIntensity,
     stopping: bool,
 }
 
 fn every_kind() -> Vec<ActorKind> {
-    let mut kinds = vec![ActorKind::Health, ActorKind::Cache, ActorKind::Estimator];
+    let mut kinds = vec![ActorKind::Health];
     kinds.extend(Upstream::ALL.iter().map(|u| ActorKind::Fetch(*u)));
     kinds.push(ActorKind::Router);
     kinds
@@ -52,7 +52,7 @@ async fn spawn_child(
     // Unnamed: ractor names are process-wide, and tests run many engines at once.
     let cell = match kind {
         ActorKind::Router => {
-            let (r, _) = Actor::spawn_linked(None, RouterActor, shared.clone(), sup).await?;
+            let (r, _) = Actor::spawn_linked(None, RouterActor, shared.router_args(), sup).await?;
             reg.router.set(Some(r.clone()));
             r.get_cell()
         }
@@ -63,16 +63,6 @@ async fn spawn_child(
             };
             let (r, _) = Actor::spawn_linked(None, HealthActor, args, sup).await?;
             reg.health.set(Some(r.clone()));
-            r.get_cell()
-        }
-        ActorKind::Cache => {
-            let (r, _) = Actor::spawn_linked(None, CacheActor, shared.cache.clone(), sup).await?;
-            reg.cache.set(Some(r.clone()));
-            r.get_cell()
-        }
-        ActorKind::Estimator => {
-            let (r, _) = Actor::spawn_linked(None, EstimatorActor, (), sup).await?;
-            reg.estimator.set(Some(r.clone()));
             r.get_cell()
         }
         ActorKind::Fetch(up) => {
@@ -90,23 +80,20 @@ fn clear_slot(shared: &EngineShared, kind: ActorKind) {
     match kind {
         ActorKind::Router => reg.router.set(None),
         ActorKind::Health => reg.health.set(None),
-        ActorKind::Cache => reg.cache.set(None),
-        ActorKind::Estimator => reg.estimator.set(None),
         ActorKind::Fetch(up) => reg.fetch(up).set(None),
     }
 }
 
+#[cfg(any(test, feature = "test-hooks"))]
 fn crash(shared: &EngineShared, kind: ActorKind) {
+    use super::fetch::FetchMsg;
+    use super::health::HealthMsg;
+    use super::router::RouterMsg;
     let reg = &shared.registry;
     // A failed cast means the actor is already gone, which is what the hook wants.
     let sent = match kind {
         ActorKind::Router => reg.router.get().map(|r| r.cast(RouterMsg::Crash).is_ok()),
         ActorKind::Health => reg.health.get().map(|r| r.cast(HealthMsg::Crash).is_ok()),
-        ActorKind::Cache => reg.cache.get().map(|r| r.cast(CacheMsg::Crash).is_ok()),
-        ActorKind::Estimator => reg
-            .estimator
-            .get()
-            .map(|r| r.cast(EstimatorMsg::Crash).is_ok()),
         ActorKind::Fetch(up) => reg.fetch(up).get().map(|r| r.cast(FetchMsg::Crash).is_ok()),
     };
     tracing::debug!(?kind, ?sent, "test hook: crash requested");
@@ -124,21 +111,10 @@ impl Supervisor {
         if st.stopping {
             return;
         }
-        let cfg = &st.shared.cfg.supervision;
-        let now = Instant::now();
-        let window = Duration::from_millis(cfg.window_ms);
-        while st
-            .restarts
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
-        {
-            st.restarts.pop_front();
-        }
-        if st.restarts.len() >= cfg.max_restarts as usize {
+        if let RestartDecision::GiveUp { within_window } = st.intensity.on_crash(Instant::now()) {
             let reason = format!(
-                "the {kind} actor failed ({why}) after {} restarts within {} ms; the engine stopped",
-                st.restarts.len(),
-                cfg.window_ms
+                "the {kind} actor failed ({why}) after {within_window} restarts within {} ms; the engine stopped",
+                st.shared.cfg.supervision.window_ms
             );
             tracing::error!("{reason}");
             st.shared.readiness.set_not_ready(reason);
@@ -147,7 +123,6 @@ impl Supervisor {
             myself.stop(Some("restart intensity exceeded".into()));
             return;
         }
-        st.restarts.push_back(now);
         st.shared.counters.restarts.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("sentinel_actor_restarts_total", "actor" => kind.to_string())
             .increment(1);
@@ -183,10 +158,13 @@ impl Actor for Supervisor {
             children.insert(cell.get_id(), kind);
         }
         shared.readiness.set_ready();
+        let cfg = &shared.cfg.supervision;
+        let intensity =
+            RestartIntensity::new(cfg.max_restarts, Duration::from_millis(cfg.window_ms));
         Ok(SupervisorState {
             shared,
             children,
-            restarts: VecDeque::new(),
+            intensity,
             stopping: false,
         })
     }
@@ -198,6 +176,7 @@ impl Actor for Supervisor {
         st: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            #[cfg(any(test, feature = "test-hooks"))]
             SupervisorMsg::CrashChild(kind) => crash(&st.shared, kind),
             SupervisorMsg::Shutdown => {
                 st.stopping = true;

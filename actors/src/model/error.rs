@@ -18,6 +18,205 @@ pub struct InputError {
     pub rule: String,
 }
 
+/// Why an upstream could not give an answer: typed, so every front end words it the
+/// same way ([`UnavailableCause::describe`], [`QueryError::suggestion`]) and so only the
+/// upstream's own failures reach its circuit breaker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum UnavailableCause {
+    /// The upstream's circuit breaker is open after repeated failures.
+    BreakerOpen {
+        /// When the next probe is allowed.
+        #[serde(rename = "retry_after_secs", serialize_with = "serialize_secs")]
+        retry_after: Duration,
+    },
+    /// Our own client-side rate limit has no slot for this upstream within the answer
+    /// budget. Not an upstream failure: the request is queued when `queued`, and asking
+    /// again after `retry_after` answers from the cache.
+    RateLimited {
+        /// When the queued fetch is due (or the next slot, when not queued).
+        #[serde(rename = "retry_after_secs", serialize_with = "serialize_secs")]
+        retry_after: Duration,
+        /// Whether the fetch was put in the polite queue.
+        queued: bool,
+    },
+    /// The upstream answered with an unusable HTTP status.
+    Status {
+        /// The status code.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+        /// The upstream's `Retry-After`, clamped to the breaker's longest open time.
+        #[serde(
+            rename = "retry_after_secs",
+            serialize_with = "serialize_opt_secs",
+            skip_serializing_if = "Option::is_none"
+        )]
+        retry_after: Option<Duration>,
+    },
+    /// No answer within the time allowed.
+    Timeout {
+        /// How long we waited, in ms.
+        waited_ms: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The connection failed, was reset, or the body was cut short.
+    Transport {
+        /// What the transport said.
+        detail: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The body was unusable (malformed, too large, wrong content type).
+    BadBody {
+        /// What was wrong.
+        detail: String,
+    },
+    /// A redirect we do not follow: a loop, another host, or no `Location`.
+    Redirect {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The upstream is disabled in the configuration.
+    Disabled,
+    /// The upstream's fetch actor is restarting after a crash.
+    Restarting,
+    /// Every caller went away before the answer came.
+    Cancelled,
+}
+
+impl UnavailableCause {
+    /// Whether the upstream itself failed (what its circuit breaker counts). Our own
+    /// limits, cancellations and restarts are never the upstream's failure.
+    pub fn is_upstream_failure(&self) -> bool {
+        matches!(
+            self,
+            UnavailableCause::Status { .. }
+                | UnavailableCause::Timeout { .. }
+                | UnavailableCause::Transport { .. }
+                | UnavailableCause::BadBody { .. }
+                | UnavailableCause::Redirect { .. }
+        )
+    }
+
+    /// When it is worth asking again, if known.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            UnavailableCause::BreakerOpen { retry_after }
+            | UnavailableCause::RateLimited { retry_after, .. } => Some(*retry_after),
+            UnavailableCause::Status { retry_after, .. } => *retry_after,
+            UnavailableCause::Restarting => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+
+    /// What happened, in words, e.g. `pypistats answered HTTP 502 (2 attempts)`.
+    pub fn describe(&self, up: Upstream) -> String {
+        let attempts = |n: u32| {
+            if n > 1 {
+                format!(" ({n} attempts)")
+            } else {
+                String::new()
+            }
+        };
+        match self {
+            UnavailableCause::BreakerOpen { retry_after } => format!(
+                "{up} circuit breaker is open after repeated failures; next probe in {}",
+                secs_words(*retry_after)
+            ),
+            UnavailableCause::RateLimited {
+                retry_after,
+                queued,
+            } => format!(
+                "deferred by our own rate limit for {up}; {} in {}",
+                if *queued {
+                    "the fetch is queued and due"
+                } else {
+                    "next slot"
+                },
+                secs_words(*retry_after)
+            ),
+            UnavailableCause::Status {
+                status,
+                attempts: n,
+                ..
+            } => format!("{up} answered HTTP {status}{}", attempts(*n)),
+            UnavailableCause::Timeout {
+                waited_ms,
+                attempts: n,
+            } => format!(
+                "{up} did not answer within {}{}",
+                ms_words(*waited_ms),
+                attempts(*n)
+            ),
+            UnavailableCause::Transport {
+                detail,
+                attempts: n,
+            } => {
+                format!("{up} connection failed{}: {detail}", attempts(*n))
+            }
+            UnavailableCause::BadBody { detail } => format!("{up} sent an unusable body: {detail}"),
+            UnavailableCause::Redirect { detail } => format!("{up} {detail}"),
+            UnavailableCause::Disabled => format!("{up} is not enabled in the configuration"),
+            UnavailableCause::Restarting => format!("the {up} fetch actor is restarting"),
+            UnavailableCause::Cancelled => "every caller went away".into(),
+        }
+    }
+
+    /// What the caller can do about it.
+    pub fn suggestion(&self, up: Upstream) -> String {
+        match self {
+            UnavailableCause::BreakerOpen { retry_after } => format!(
+                "{up} is failing; retry after {} or point the configuration at a mirror",
+                secs_words(*retry_after)
+            ),
+            UnavailableCause::RateLimited { retry_after, .. } => format!(
+                "ask again in {}; the answer will come from the cache",
+                secs_words(*retry_after)
+            ),
+            UnavailableCause::Status { status: 429, .. } => {
+                format!("{up} is rate limiting us; retry later")
+            }
+            UnavailableCause::BadBody { .. } | UnavailableCause::Redirect { .. } => {
+                format!("{up} sent an unusable response; retry later or use a mirror")
+            }
+            UnavailableCause::Disabled => match up {
+                Upstream::Pepy => "set upstreams.pepy.api_key to enable pepy.tech".into(),
+                _ => format!(
+                    "enable upstreams.{} in the configuration",
+                    up.as_str().replace('-', "_")
+                ),
+            },
+            UnavailableCause::Restarting | UnavailableCause::Cancelled => {
+                "retry in a moment".into()
+            }
+            _ => format!(
+                "{up} is not answering properly; retry later or point the configuration at a mirror"
+            ),
+        }
+    }
+}
+
+fn secs_words(d: Duration) -> String {
+    let s = d.as_secs_f64().ceil() as u64;
+    if s < 120 {
+        format!("{} s", s.max(1))
+    } else if s < 7200 {
+        format!("{} min", s.div_ceil(60))
+    } else {
+        format!("{} h", s.div_ceil(3600))
+    }
+}
+
+fn ms_words(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{ms} ms")
+    } else {
+        format!("{} s", ms / 1000)
+    }
+}
+
 /// Why a query produced no answer.
 #[derive(Clone, Debug, Serialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -34,21 +233,16 @@ pub enum QueryError {
         upstream: Upstream,
     },
     /// No live, cached, stale or estimated answer could be given.
-    #[error("{upstream} is unavailable: {reason}. {suggestion}")]
+    #[error("{upstream} is unavailable: {}{}. {}", cause.describe(*upstream), note.as_deref().map(|n| format!("; {n}")).unwrap_or_default(), cause.suggestion(*upstream))]
     Unavailable {
         /// The upstream that failed.
         upstream: Upstream,
-        /// What went wrong, e.g. `HTTP 502 after 2 attempts` or `circuit breaker open`.
-        reason: String,
-        /// What the caller can do.
-        suggestion: String,
-        /// When it is worth trying again, if known.
-        #[serde(
-            rename = "retry_after_secs",
-            serialize_with = "serialize_opt_secs",
-            skip_serializing_if = "Option::is_none"
-        )]
-        retry_after: Option<Duration>,
+        /// Why, typed.
+        #[serde(flatten)]
+        cause: UnavailableCause,
+        /// What else was tried, e.g. `no daily series held to estimate from`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// The request deadline passed before an answer was ready.
     #[error("no answer within the {deadline_ms} ms deadline")]
@@ -68,23 +262,148 @@ pub enum QueryError {
     Internal(String),
 }
 
+fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs_f64().ceil() as u64)
+}
+
 fn serialize_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
-        Some(d) => s.serialize_some(&d.as_secs()),
+        Some(d) => s.serialize_some(&(d.as_secs_f64().ceil() as u64)),
         None => s.serialize_none(),
     }
 }
 
 impl QueryError {
-    /// A short machine-readable code for the error kind.
+    /// An upstream could not answer, for this cause.
+    pub fn unavailable(upstream: Upstream, cause: UnavailableCause) -> Self {
+        QueryError::Unavailable {
+            upstream,
+            cause,
+            note: None,
+        }
+    }
+
+    /// A short machine-readable code for the error kind. A request deferred by our own
+    /// rate limit is `deferred`, not `unavailable`: nothing failed.
     pub fn code(&self) -> &'static str {
         match self {
             QueryError::InvalidInput(_) => "invalid_input",
             QueryError::NotFound { .. } => "not_found",
+            QueryError::Unavailable {
+                cause: UnavailableCause::RateLimited { .. },
+                ..
+            } => "deferred",
             QueryError::Unavailable { .. } => "unavailable",
             QueryError::DeadlineExceeded { .. } => "deadline_exceeded",
             QueryError::NotReady { .. } => "not_ready",
             QueryError::Internal(_) => "internal",
         }
+    }
+
+    /// What went wrong, without the suggestion.
+    pub fn reason(&self) -> String {
+        match self {
+            QueryError::Unavailable {
+                upstream,
+                cause,
+                note,
+            } => match note {
+                Some(n) => format!("{}; {n}", cause.describe(*upstream)),
+                None => cause.describe(*upstream),
+            },
+            other => other.to_string(),
+        }
+    }
+
+    /// What the caller can do: the one wording MCP, the CLI and batch answers share.
+    pub fn suggestion(&self) -> String {
+        match self {
+            QueryError::InvalidInput(_) => "fix the input and retry".into(),
+            QueryError::NotFound { .. } => {
+                "check the spelling of the name (and of the version, if given)".into()
+            }
+            QueryError::Unavailable {
+                upstream, cause, ..
+            } => cause.suggestion(*upstream),
+            QueryError::DeadlineExceeded { .. } => {
+                "retry in a few seconds; the upstream was slow".into()
+            }
+            QueryError::NotReady { .. } => {
+                "the engine is starting or shutting down; retry shortly or check its health".into()
+            }
+            QueryError::Internal(_) => "retry; if it persists, check the engine's health".into(),
+        }
+    }
+
+    /// When it is worth asking again, if known.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            QueryError::Unavailable { cause, .. } => cause.retry_after(),
+            QueryError::DeadlineExceeded { .. } => Some(Duration::from_secs(5)),
+            QueryError::NotReady { .. } => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+
+    /// The typed cause, for an upstream that could not answer.
+    pub fn cause(&self) -> Option<&UnavailableCause> {
+        match self {
+            QueryError::Unavailable { cause, .. } => Some(cause),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_rate_limit_is_deferred_not_an_upstream_failure() {
+        let e = QueryError::unavailable(
+            Upstream::Pypistats,
+            UnavailableCause::RateLimited {
+                retry_after: Duration::from_millis(11_200),
+                queued: true,
+            },
+        );
+        assert_eq!(e.code(), "deferred");
+        assert!(!e.cause().unwrap().is_upstream_failure());
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(11_200)));
+        assert!(
+            e.to_string()
+                .contains("deferred by our own rate limit for pypistats"),
+            "{e}"
+        );
+        let j = serde_json::to_value(&e).unwrap();
+        assert_eq!(j["cause"], "rate_limited");
+        assert_eq!(j["retry_after_secs"], 12);
+    }
+
+    #[test]
+    fn status_failures_name_the_status_and_attempts() {
+        let e = QueryError::unavailable(
+            Upstream::PypiJson,
+            UnavailableCause::Status {
+                status: 502,
+                attempts: 2,
+                retry_after: None,
+            },
+        );
+        assert_eq!(e.reason(), "pypi-json answered HTTP 502 (2 attempts)");
+        assert!(e.cause().unwrap().is_upstream_failure());
+        assert_eq!(e.code(), "unavailable");
+    }
+
+    #[test]
+    fn timeouts_report_the_time_actually_waited() {
+        let c = UnavailableCause::Timeout {
+            waited_ms: 14_750,
+            attempts: 1,
+        };
+        assert_eq!(
+            c.describe(Upstream::PypiJson),
+            "pypi-json did not answer within 14 s"
+        );
     }
 }

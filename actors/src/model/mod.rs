@@ -9,7 +9,7 @@ mod name;
 mod provenance;
 mod query;
 
-pub use error::{InputError, QueryError};
+pub use error::{InputError, QueryError, UnavailableCause};
 pub use name::{PackageName, PackageVersion};
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel};
 pub use query::{Query, QueryKind, StatsKind, Upstream};

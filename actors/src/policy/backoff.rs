@@ -45,6 +45,8 @@ pub enum FailureKind {
     Status(u16),
     /// The body was unusable.
     Body,
+    /// A redirect we do not follow (loop, other host, no `Location`).
+    Redirect,
     /// Anything else.
     Other,
 }
@@ -54,7 +56,7 @@ pub fn is_retryable(kind: &FailureKind) -> bool {
     match kind {
         FailureKind::Connect | FailureKind::Timeout => true,
         FailureKind::Status(s) => matches!(s, 408 | 429 | 502 | 503 | 504),
-        FailureKind::Body | FailureKind::Other => false,
+        FailureKind::Body | FailureKind::Redirect | FailureKind::Other => false,
     }
 }
 

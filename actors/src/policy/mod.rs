@@ -3,6 +3,8 @@
 
 mod backoff;
 mod breaker;
+mod rate_limit;
+mod restart;
 mod retry_budget;
 mod window;
 
@@ -12,6 +14,8 @@ pub use backoff::{
 pub use breaker::{
     Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CallOutcome, Transition,
 };
+pub use rate_limit::{RateLimit, Reservation};
+pub use restart::{RestartDecision, RestartIntensity};
 pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
 
 /// A policy setting that breaks a rule.

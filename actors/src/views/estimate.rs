@@ -1,7 +1,7 @@
 //! Honest estimates: derived only from real observations the engine holds, each with its
 //! basis in words and a confidence. No observation, no estimate.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -166,5 +166,61 @@ mod tests {
                 .iter()
                 .all(Option::is_none)
         );
+    }
+}
+
+/// Estimates of the three `recent` figures (day, week, month); `None` where there is
+/// no basis.
+pub type RecentEstimates = [Option<Estimate>; 3];
+
+/// Day, week and month from the observations held: pypistats' `overall` series first
+/// (the figures are defined on it), pepy.tech's daily counts next. Each observation
+/// comes with the wall-clock time it was fetched.
+pub fn recent_from_held(
+    overall: Option<(&SeriesDoc, SystemTime)>,
+    pepy: Option<(&PepyDoc, SystemTime)>,
+    now: SystemTime,
+) -> RecentEstimates {
+    let age = |at: SystemTime| now.duration_since(at).unwrap_or_default();
+    let from_series = overall.map(|(s, at)| recent_from_series(s, &ymd(at), age(at)));
+    let from_pepy = pepy.map(|(d, at)| recent_from_pepy(d, &ymd(at), age(at)));
+    std::array::from_fn(|i| {
+        from_series
+            .as_ref()
+            .and_then(|e| e[i].clone())
+            .or_else(|| from_pepy.as_ref().and_then(|e| e[i].clone()))
+    })
+}
+
+/// `YYYY-MM-DD` (UTC) of a wall-clock time (civil-from-days, H. Hinnant).
+pub fn ymd(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod ymd_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ymd_formats_utc_dates() {
+        assert_eq!(ymd(SystemTime::UNIX_EPOCH), "1970-01-01");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_478_400); // 2026-11-24
+        assert_eq!(ymd(t), "2026-11-24");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(ymd(leap), "2000-02-29");
     }
 }

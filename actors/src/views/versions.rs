@@ -37,6 +37,10 @@ pub struct VersionList {
     pub latest_stable: Option<String>,
     /// The newest version of all.
     pub latest: Option<String>,
+    /// Where the list came from when it is not the JSON API (e.g. the Simple API
+    /// after the JSON API failed), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Default)]
@@ -116,6 +120,7 @@ impl VersionList {
             .map(|e| e.version.clone());
         let latest = versions.last().map(|e| e.version.clone());
         VersionList {
+            note: None,
             package,
             versions,
             latest_stable,

@@ -1,0 +1,309 @@
+//! The fallback chains of questions that span several documents, walked in tasks the
+//! router spawns, over the router's own coalesced flights:
+//!
+//! - versions: the project JSON, then the Simple API page (the alternate document);
+//! - recent downloads: pypistats' `recent`, then estimates from the series held in the
+//!   shared cache (pypistats' `overall`, pepy.tech), fetched only when the upstream
+//!   failed (never when our own rate limit deferred it: that would only add load);
+//! - overview: a batch fanned out per package and merged into a [`PartialResult`].
+//!
+//! A document's own fallback (its stale copy) is the flight's business (router `mod`).
+
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use ractor::ActorRef;
+use tokio::time::Instant;
+
+use super::{DocAnswer, Resolution, RouterArgs, RouterMsg, resolve_via, resolve_within};
+use crate::cache::Lookup;
+use crate::engine::{ItemFailure, PackageOverview, PartialResult};
+use crate::model::{
+    Datum, PackageName, Provenance, Query, QueryError, SourceLabel, StatsKind, UnavailableCause,
+    Upstream,
+};
+use crate::upstream::Document;
+use crate::views::downloads::RecentDownloads;
+use crate::views::estimate::{RecentEstimates, recent_from_held};
+use crate::views::info::PackageInfo;
+
+/// A question whose answer may need more than one document.
+#[derive(Debug, Clone)]
+pub(crate) enum Question {
+    /// Every version of a project.
+    Versions(PackageName),
+    /// Downloads over the last day, week and month.
+    Recent(PackageName),
+    /// Metadata and recent downloads of several packages.
+    Overview(Vec<String>),
+}
+
+/// What a chain produced.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// The primary document.
+    Doc(DocAnswer),
+    /// The primary failed (`primary`); the alternate document answered.
+    Alternate { doc: DocAnswer, primary: QueryError },
+    /// The primary failed or was slow; estimates from the series held, and why.
+    Estimated {
+        estimates: RecentEstimates,
+        reason: String,
+    },
+    /// A merged batch.
+    Overview(PartialResult<PackageOverview>),
+}
+
+pub(crate) struct ChainCtx {
+    pub(crate) router: ActorRef<RouterMsg>,
+    pub(crate) args: RouterArgs,
+}
+
+pub(crate) async fn answer(
+    ctx: &ChainCtx,
+    question: Question,
+    deadline: Instant,
+) -> Result<Answer, QueryError> {
+    match question {
+        Question::Versions(name) => versions(ctx, name, deadline).await,
+        Question::Recent(name) => recent(ctx, &name, deadline).await,
+        Question::Overview(packages) => {
+            Ok(Answer::Overview(overview(ctx, &packages, deadline).await))
+        }
+    }
+}
+
+impl ChainCtx {
+    /// One document: a fresh hit here, else the router's flight.
+    async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
+        let now = Instant::now();
+        if let Lookup::Fresh(e) = self.args.cache.lookup(&q, now) {
+            return Ok(DocAnswer::from_entry(
+                &e,
+                Provenance::Cached,
+                q.upstream(),
+                now,
+            ));
+        }
+        resolve_via(&self.router, q, deadline)
+            .await
+            .unwrap_or_else(|_| Err(restarted()))
+    }
+
+    fn budget_end(&self, deadline: Instant) -> Instant {
+        let budget = std::time::Duration::from_millis(self.args.cfg.timeouts.answer_budget_ms);
+        (Instant::now() + budget).min(deadline)
+    }
+
+    /// Estimates from the series held in the shared cache (fresh or stale): the
+    /// estimator's only input, so its memory is the cache's.
+    fn held_estimates(&self, name: &PackageName) -> RecentEstimates {
+        let now = Instant::now();
+        let cache = &self.args.cache;
+        let overall = cache.retained(&Query::Stats(name.clone(), StatsKind::Overall), now);
+        let pepy = cache.retained(&Query::Pepy(name.clone()), now);
+        let series = overall.as_ref().and_then(|e| match e.doc.as_ref() {
+            Document::Series(s) => Some((s, e.fetched_at_wall)),
+            _ => None,
+        });
+        let pepy_doc = pepy.as_ref().and_then(|e| match e.doc.as_ref() {
+            Document::Pepy(d) => Some((d, e.fetched_at_wall)),
+            _ => None,
+        });
+        recent_from_held(series, pepy_doc, SystemTime::now())
+    }
+}
+
+fn restarted() -> QueryError {
+    QueryError::Internal("the router restarted during the request; retry".into())
+}
+
+/// Errors after which another source may still answer.
+fn has_fallback(e: &QueryError) -> bool {
+    matches!(
+        e,
+        QueryError::Unavailable { .. } | QueryError::DeadlineExceeded { .. }
+    )
+}
+
+async fn versions(
+    ctx: &ChainCtx,
+    name: PackageName,
+    deadline: Instant,
+) -> Result<Answer, QueryError> {
+    match ctx.doc(Query::Project(name.clone()), deadline).await {
+        Ok(doc) => Ok(Answer::Doc(doc)),
+        Err(primary) if has_fallback(&primary) => {
+            match ctx.doc(Query::Simple(name), deadline).await {
+                Ok(doc) => Ok(Answer::Alternate { doc, primary }),
+                Err(e @ QueryError::NotFound { .. }) => Err(e),
+                Err(_) => Err(primary),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn recent(
+    ctx: &ChainCtx,
+    name: &PackageName,
+    deadline: Instant,
+) -> Result<Answer, QueryError> {
+    let q = Query::Stats(name.clone(), StatsKind::Recent);
+    let now = Instant::now();
+    if let Lookup::Fresh(e) = ctx.args.cache.lookup(&q, now) {
+        return Ok(Answer::Doc(DocAnswer::from_entry(
+            &e,
+            Provenance::Cached,
+            q.upstream(),
+            now,
+        )));
+    }
+    let held = ctx.held_estimates(name);
+    // With estimates in hand, wait for pypistats only as long as the answer budget.
+    let budget_end = held
+        .iter()
+        .any(Option::is_some)
+        .then(|| ctx.budget_end(deadline));
+    let failure = match resolve_within(&ctx.router, q, budget_end, deadline).await {
+        Err(_) => return Err(restarted()),
+        Ok(Some(Ok(doc))) => return Ok(Answer::Doc(doc)),
+        Ok(Some(Err(e))) if has_fallback(&e) => e,
+        Ok(Some(Err(e))) => return Err(e),
+        Ok(None) => {
+            ctx.args.counters.estimates.fetch_add(1, Ordering::Relaxed);
+            return Ok(Answer::Estimated {
+                estimates: held,
+                reason: format!(
+                    "pypistats slow: no answer within the {} ms answer budget",
+                    ctx.args.cfg.timeouts.answer_budget_ms
+                ),
+            });
+        }
+    };
+    let mut estimates = held;
+    let deferred_by_us = matches!(failure.cause(), Some(UnavailableCause::RateLimited { .. }));
+    if !estimates.iter().all(Option::is_some) && !deferred_by_us {
+        // pypistats failed: fetch the bases we lack (each a flight of its own), then
+        // estimate from what the cache holds.
+        let overall = ctx.doc(Query::Stats(name.clone(), StatsKind::Overall), deadline);
+        let pepy = async {
+            if ctx.args.cfg.upstreams.get(Upstream::Pepy).enabled {
+                let _ = ctx.doc(Query::Pepy(name.clone()), deadline).await;
+            }
+        };
+        let _ = tokio::join!(overall, pepy);
+        estimates = ctx.held_estimates(name);
+    }
+    if estimates.iter().all(Option::is_none) {
+        return Err(match failure {
+            QueryError::Unavailable {
+                upstream, cause, ..
+            } => QueryError::Unavailable {
+                upstream,
+                cause,
+                note: Some("no daily series held to estimate from".into()),
+            },
+            other => other,
+        });
+    }
+    ctx.args.counters.estimates.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("sentinel_estimates_served_total").increment(1);
+    Ok(Answer::Estimated {
+        estimates,
+        reason: failure.reason(),
+    })
+}
+
+/// Recent downloads as a view, from the chain's answer.
+pub(crate) fn recent_view(
+    name: &PackageName,
+    answer: Answer,
+) -> Result<RecentDownloads, QueryError> {
+    match answer {
+        Answer::Doc(ans) => match ans.doc.as_ref() {
+            Document::Recent(r) => Ok(RecentDownloads::from_doc(
+                name.as_str(),
+                r,
+                &ans.provenance,
+                ans.upstream,
+                ans.age,
+            )),
+            _ => Err(QueryError::Internal(format!(
+                "unexpected document for the recent downloads of {name}"
+            ))),
+        },
+        Answer::Estimated { estimates, reason } => Ok(RecentDownloads::from_estimates(
+            name.as_str(),
+            estimates,
+            &reason,
+        )),
+        _ => Err(QueryError::Internal("unexpected answer kind".into())),
+    }
+}
+
+async fn overview(
+    ctx: &ChainCtx,
+    packages: &[String],
+    deadline: Instant,
+) -> PartialResult<PackageOverview> {
+    let jobs = packages.iter().map(|p| async move {
+        let name = match PackageName::parse(p) {
+            Ok(n) => n,
+            Err(e) => return (p.clone(), Err(QueryError::from(e)), None),
+        };
+        let info = async {
+            let ans = ctx.doc(Query::Project(name.clone()), deadline).await?;
+            match ans.doc.as_ref() {
+                Document::Project(doc) => Ok(Datum::new(
+                    PackageInfo::from_project(doc),
+                    ans.provenance.clone(),
+                    ans.upstream,
+                    ans.age,
+                )),
+                _ => Err(QueryError::Internal("not a project document".into())),
+            }
+        };
+        let downloads = async {
+            recent(ctx, &name, deadline)
+                .await
+                .and_then(|r| recent_view(&name, r))
+        };
+        let (info, downloads) = tokio::join!(info, downloads);
+        (p.clone(), info, Some(downloads))
+    });
+    let results = futures::future::join_all(jobs).await;
+    let mut items = Vec::new();
+    let mut failures = Vec::new();
+    let mut labels = Vec::new();
+    for (p, info, downloads) in results {
+        match info {
+            Ok(info) => {
+                labels.push(info.label());
+                let downloads = match downloads {
+                    Some(Ok(d)) => {
+                        labels.push(d.source);
+                        Some(d)
+                    }
+                    Some(Err(e)) => {
+                        labels.push(SourceLabel::Unavailable);
+                        failures.push(ItemFailure::from_error(format!("{p}/downloads"), &e));
+                        None
+                    }
+                    None => None,
+                };
+                items.push(PackageOverview {
+                    package: p,
+                    info,
+                    downloads,
+                });
+            }
+            Err(e) => failures.push(ItemFailure::from_error(p, &e)),
+        }
+    }
+    PartialResult {
+        items,
+        failures,
+        source: SourceLabel::merge(labels),
+    }
+}

@@ -1,0 +1,716 @@
+//! RouterActor: owns each question's whole life, from the first cache miss to the
+//! answer (DESIGN.md section 2).
+//!
+//! For one document it keeps one *flight*: the waiters of an identical query share one
+//! upstream request (coalescing); the breaker is read from the published board (a probe
+//! asks the HealthActor); the FetchActor is asked for the document and its outcome comes
+//! back here as a message; the cache is filled; the upstream's verdict (and only the
+//! upstream's: never our own rate limit, never a cancellation) goes to the HealthActor.
+//! Every document has one fallback, the stale copy: served at once past the fresh TTL
+//! (stale-while-revalidate), when the upstream fails (stale-if-error), and when it is
+//! slower than the caller's answer budget (stale-if-slow). A flight whose callers have
+//! all gone is cancelled unless the cache wants it as a refresh.
+//!
+//! Questions that span documents (versions with the Simple API as the alternate,
+//! recent downloads with estimates, batches) are walked by [`chain`] in tasks the
+//! router spawns, over these same flights.
+
+pub(crate) mod chain;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::EngineCounters;
+use super::fetch::{FetchMsg, FetchOutcome, FetchRequest, Notify};
+use super::health::{BreakerBoard, HealthMsg};
+use super::registry::Registry;
+use crate::cache::{CacheEntry, Lookup, SharedCache};
+use crate::config::EngineConfig;
+use crate::model::{Provenance, Query, QueryError, UnavailableCause, Upstream};
+use crate::policy::{Admission, BreakerState, CallOutcome};
+use crate::upstream::Document;
+
+pub(crate) use chain::{Answer, Question};
+
+/// A document with where it came from.
+#[derive(Clone, Debug)]
+pub struct DocAnswer {
+    /// The document.
+    pub doc: Arc<Document>,
+    /// Its provenance.
+    pub provenance: Provenance,
+    /// The upstream it came from.
+    pub upstream: Upstream,
+    /// Its age.
+    pub age: Duration,
+}
+
+impl DocAnswer {
+    pub(crate) fn from_entry(
+        e: &CacheEntry,
+        provenance: Provenance,
+        up: Upstream,
+        now: Instant,
+    ) -> Self {
+        DocAnswer {
+            doc: e.doc.clone(),
+            provenance,
+            upstream: up,
+            age: e.age(now),
+        }
+    }
+}
+
+pub(crate) type Resolution = Result<DocAnswer, QueryError>;
+
+/// Identifies one caller waiting on a flight, so that it can leave.
+pub(crate) type WaiterId = u64;
+
+static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) enum RouterMsg {
+    /// Answer a document query that missed the fresh cache.
+    Resolve {
+        query: Query,
+        waiter: WaiterId,
+        deadline: Instant,
+        reply: RpcReplyPort<Resolution>,
+    },
+    /// Answer a question whose chain spans several documents.
+    Ask {
+        question: Question,
+        deadline: Instant,
+        reply: RpcReplyPort<Result<Answer, QueryError>>,
+    },
+    /// A caller gave up (its future was dropped: a disconnect, a cancellation, its
+    /// deadline). A flight nobody waits for any more is cancelled.
+    Abandon { query: Query, waiter: WaiterId },
+    /// A caller answered from a fallback no longer waits, but the result should still
+    /// refresh the cache.
+    Detach { query: Query, waiter: WaiterId },
+    /// The HealthActor decided on a probe for a flight.
+    Admitted {
+        query: Query,
+        flight: u64,
+        admission: Admission,
+    },
+    /// A flight's fetch finished (or a queued fetch ran).
+    Fetched {
+        query: Query,
+        flight: u64,
+        was_probe: bool,
+        outcome: FetchOutcome,
+    },
+    /// A flight's answer budget is spent.
+    BudgetElapsed { query: Query, flight: u64 },
+    /// How many distinct queries are in flight.
+    #[cfg(any(test, feature = "test-hooks"))]
+    InFlight { reply: RpcReplyPort<usize> },
+    /// Test hook: panic inside the handler.
+    #[cfg(any(test, feature = "test-hooks"))]
+    Crash,
+}
+
+/// What the router needs, handed over at spawn (not the whole engine).
+#[derive(Clone)]
+pub(crate) struct RouterArgs {
+    pub(crate) cfg: Arc<EngineConfig>,
+    pub(crate) cache: SharedCache,
+    pub(crate) board: Arc<BreakerBoard>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) counters: Arc<EngineCounters>,
+}
+
+pub(crate) struct RouterActor;
+
+/// One upstream request and everyone waiting for it.
+struct Flight {
+    id: u64,
+    waiters: Vec<(WaiterId, RpcReplyPort<Resolution>)>,
+    /// The result is wanted for the cache even with nobody waiting.
+    refresh: bool,
+    cancel: CancellationToken,
+    /// The copy held when the flight started: its ETag and the fallback.
+    stale: Option<Arc<CacheEntry>>,
+    deadline: Instant,
+    budget_end: Instant,
+}
+
+pub(crate) struct RouterState {
+    args: RouterArgs,
+    flights: HashMap<Query, Flight>,
+    next_flight: u64,
+}
+
+impl Actor for RouterActor {
+    type Msg = RouterMsg;
+    type State = RouterState;
+    type Arguments = RouterArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: RouterArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(RouterState {
+            args,
+            flights: HashMap::new(),
+            next_flight: 1,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: RouterMsg,
+        st: &mut RouterState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RouterMsg::Resolve {
+                query,
+                waiter,
+                deadline,
+                reply,
+            } => st.resolve(&myself, query, waiter, deadline, reply),
+            RouterMsg::Ask {
+                question,
+                deadline,
+                reply,
+            } => {
+                let ctx = chain::ChainCtx {
+                    router: myself.clone(),
+                    args: st.args.clone(),
+                };
+                tokio::spawn(async move {
+                    let answer = chain::answer(&ctx, question, deadline).await;
+                    let _ = reply.send(answer);
+                });
+            }
+            RouterMsg::Abandon { query, waiter } => st.leave(&query, waiter, false),
+            RouterMsg::Detach { query, waiter } => st.leave(&query, waiter, true),
+            RouterMsg::Admitted {
+                query,
+                flight,
+                admission,
+            } => st.admitted(&myself, query, flight, admission),
+            RouterMsg::Fetched {
+                query,
+                flight,
+                was_probe,
+                outcome,
+            } => st.fetched(query, flight, was_probe, outcome),
+            RouterMsg::BudgetElapsed { query, flight } => st.budget_elapsed(&query, flight),
+            #[cfg(any(test, feature = "test-hooks"))]
+            RouterMsg::InFlight { reply } => {
+                let _ = reply.send(st.flights.len());
+            }
+            #[cfg(any(test, feature = "test-hooks"))]
+            RouterMsg::Crash => panic!("test hook: RouterActor asked to crash"),
+        }
+        Ok(())
+    }
+}
+
+impl RouterState {
+    fn budget(&self) -> Duration {
+        Duration::from_millis(self.args.cfg.timeouts.answer_budget_ms)
+    }
+
+    fn resolve(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        query: Query,
+        waiter: WaiterId,
+        deadline: Instant,
+        reply: RpcReplyPort<Resolution>,
+    ) {
+        let now = Instant::now();
+        let up = query.upstream();
+        if let Some(flight) = self.flights.get_mut(&query) {
+            self.args.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("sentinel_coalesced_requests_total").increment(1);
+            flight.waiters.push((waiter, reply));
+            return;
+        }
+        let stale = match self.args.cache.classify(&query, now) {
+            // Filled while this message waited in the mailbox.
+            Lookup::Fresh(e) => {
+                let _ = reply.send(Ok(DocAnswer::from_entry(&e, Provenance::Cached, up, now)));
+                return;
+            }
+            Lookup::Stale(e) => Some(e),
+            Lookup::Miss => None,
+        };
+        let mut waiters = vec![(waiter, reply)];
+        let mut refresh = false;
+        if let Some(e) = &stale
+            && self.args.cfg.stale_while_revalidate
+        {
+            // Stale-while-revalidate: the copy now, the refresh in the background.
+            let reason = swr_reason(e, up, self.args.board.view(up).state, now);
+            self.answer_stale(waiters.drain(..), e, up, reason, now);
+            refresh = true;
+        }
+        let id = self.next_flight;
+        self.next_flight += 1;
+        let budget_end = (now + self.budget()).min(deadline);
+        self.flights.insert(
+            query.clone(),
+            Flight {
+                id,
+                waiters,
+                refresh,
+                cancel: CancellationToken::new(),
+                stale: stale.clone(),
+                deadline,
+                budget_end,
+            },
+        );
+        if stale.is_some() && !refresh {
+            // Stale-if-slow: the copy is the fallback once the budget is spent.
+            let q = query.clone();
+            myself.send_after(budget_end.saturating_duration_since(now), move || {
+                RouterMsg::BudgetElapsed {
+                    query: q,
+                    flight: id,
+                }
+            });
+        }
+        self.start(myself, query, id);
+    }
+
+    /// Asks the breaker, then the FetchActor.
+    fn start(&mut self, myself: &ActorRef<RouterMsg>, query: Query, id: u64) {
+        let up = query.upstream();
+        if !self.args.cfg.upstreams.get(up).enabled {
+            return self.finish(&query, id, Err(UnavailableCause::Disabled));
+        }
+        let view = self.args.board.view(up);
+        let now = Instant::now();
+        match view.state {
+            BreakerState::Closed => self.dispatch(myself, query, id, false),
+            BreakerState::Open if view.open_until.is_some_and(|u| now < u) => {
+                let retry_after = view
+                    .open_until
+                    .unwrap_or(now)
+                    .saturating_duration_since(now);
+                self.finish(
+                    &query,
+                    id,
+                    Err(UnavailableCause::BreakerOpen { retry_after }),
+                )
+            }
+            // Open and due, or half-open: only the HealthActor may hand out a probe.
+            _ => {
+                let Some(health) = self.args.registry.health.get() else {
+                    return self.dispatch(myself, query, id, false);
+                };
+                let router = myself.clone();
+                tokio::spawn(async move {
+                    let admission = match health
+                        .call(
+                            |reply| HealthMsg::Admit {
+                                upstream: up,
+                                reply,
+                            },
+                            Some(Duration::from_secs(1)),
+                        )
+                        .await
+                    {
+                        Ok(CallResult::Success(a)) => a,
+                        // Restarting: its breakers start closed anyway.
+                        _ => Admission::Allowed,
+                    };
+                    let _ = router.cast(RouterMsg::Admitted {
+                        query,
+                        flight: id,
+                        admission,
+                    });
+                });
+            }
+        }
+    }
+
+    fn admitted(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        query: Query,
+        id: u64,
+        admission: Admission,
+    ) {
+        let live = self.flights.get(&query).is_some_and(|f| f.id == id);
+        match admission {
+            Admission::Allowed if live => self.dispatch(myself, query, id, false),
+            Admission::Probe if live => self.dispatch(myself, query, id, true),
+            Admission::Probe => self.release_probe(query.upstream()),
+            Admission::Rejected { until } => {
+                let retry_after = until.saturating_duration_since(Instant::now());
+                self.finish(
+                    &query,
+                    id,
+                    Err(UnavailableCause::BreakerOpen { retry_after }),
+                )
+            }
+            Admission::Allowed => {}
+        }
+    }
+
+    fn dispatch(&mut self, myself: &ActorRef<RouterMsg>, query: Query, id: u64, was_probe: bool) {
+        let up = query.upstream();
+        let Some(flight) = self.flights.get(&query).filter(|f| f.id == id) else {
+            return;
+        };
+        let Some(fetch) = self.args.registry.fetch(up).get() else {
+            if was_probe {
+                self.release_probe(up);
+            }
+            return self.finish(&query, id, Err(UnavailableCause::Restarting));
+        };
+        let req = FetchRequest {
+            query: query.clone(),
+            etag: flight.stale.as_ref().and_then(|e| e.etag.clone()),
+            deadline: flight.deadline,
+            wait_until: flight.budget_end,
+            cancel: flight.cancel.clone(),
+        };
+        let router = myself.clone();
+        let q = query.clone();
+        let notify: Notify = Arc::new(move |outcome| {
+            let _ = router.cast(RouterMsg::Fetched {
+                query: q.clone(),
+                flight: id,
+                was_probe,
+                outcome,
+            });
+        });
+        if fetch.cast(FetchMsg::Fetch { req, notify }).is_err() {
+            if was_probe {
+                self.release_probe(up);
+            }
+            self.finish(&query, id, Err(UnavailableCause::Restarting));
+        }
+    }
+
+    fn release_probe(&self, up: Upstream) {
+        if let Some(health) = self.args.registry.health.get() {
+            let _ = health.cast(HealthMsg::ReleaseProbe { upstream: up });
+        }
+    }
+
+    /// A fetch finished. Its verdict goes to the breaker whether or not anyone still
+    /// waits (the upstream did answer); the result fills the cache; waiters get it.
+    fn fetched(&mut self, query: Query, id: u64, was_probe: bool, outcome: FetchOutcome) {
+        let up = query.upstream();
+        match (outcome.upstream_verdict(), self.args.registry.health.get()) {
+            (Some(ok), Some(health)) => {
+                let _ = health.cast(HealthMsg::Record {
+                    upstream: up,
+                    outcome: if ok {
+                        CallOutcome::Success
+                    } else {
+                        CallOutcome::Failure
+                    },
+                    was_probe,
+                });
+            }
+            (None, _) if was_probe => self.release_probe(up),
+            _ => {}
+        }
+        let now = Instant::now();
+        let held = self
+            .flights
+            .get(&query)
+            .filter(|f| f.id == id)
+            .and_then(|f| f.stale.clone())
+            .or_else(|| self.args.cache.peek(&query));
+        let result = match outcome {
+            FetchOutcome::Fetched { doc, etag } => {
+                self.args
+                    .cache
+                    .insert(query.clone(), Arc::new(CacheEntry::new(doc, etag, now)));
+                Ok(Fetched::Live)
+            }
+            FetchOutcome::NotModified => match held {
+                Some(old) => {
+                    self.args
+                        .cache
+                        .insert(query.clone(), Arc::new(old.revalidated(now)));
+                    Ok(Fetched::Revalidated)
+                }
+                // The copy was evicted meanwhile: nothing to confirm.
+                None => Err(UnavailableCause::BadBody {
+                    detail: "304 Not Modified without a cached copy".into(),
+                }),
+            },
+            FetchOutcome::NotFound => Ok(Fetched::NotFound),
+            FetchOutcome::Failed(f) => {
+                let cause = f.cause();
+                if let Some(old) = &held {
+                    let noted = old.with_refresh_failure(cause.clone(), now);
+                    self.args.cache.insert(query.clone(), Arc::new(noted));
+                }
+                Err(cause)
+            }
+            FetchOutcome::Deferred {
+                retry_after,
+                queued,
+            } => Err(UnavailableCause::RateLimited {
+                retry_after,
+                queued,
+            }),
+            FetchOutcome::Cancelled => Err(UnavailableCause::Cancelled),
+        };
+        match result {
+            Ok(Fetched::NotFound) => {
+                self.answer(&query, id, |_| {
+                    Err(QueryError::NotFound {
+                        what: describe(&query),
+                        upstream: up,
+                    })
+                });
+            }
+            Ok(kind) => {
+                let provenance = match kind {
+                    Fetched::Revalidated => Provenance::Revalidated,
+                    _ => Provenance::Live,
+                };
+                let entry = self.args.cache.peek(&query);
+                self.answer(&query, id, |_| match &entry {
+                    Some(e) => Ok(DocAnswer::from_entry(e, provenance.clone(), up, now)),
+                    None => Err(QueryError::Internal("the cache dropped a new entry".into())),
+                });
+            }
+            Err(cause) => self.finish(&query, id, Err(cause)),
+        }
+    }
+
+    /// Ends a flight without a new document: waiters get the stale copy labelled with
+    /// the cause, or the typed error.
+    fn finish(&mut self, query: &Query, id: u64, result: Result<(), UnavailableCause>) {
+        let Err(cause) = result else { return };
+        let up = query.upstream();
+        let now = Instant::now();
+        let stale = self
+            .flights
+            .get(query)
+            .filter(|f| f.id == id)
+            .and_then(|f| f.stale.clone());
+        match stale {
+            Some(e) => {
+                let Some(flight) = self.flights.remove(query) else {
+                    return;
+                };
+                let reason = cause.describe(up);
+                self.answer_stale(flight.waiters.into_iter(), &e, up, reason, now);
+            }
+            None => self.answer(query, id, |_| {
+                Err(QueryError::unavailable(up, cause.clone()))
+            }),
+        }
+    }
+
+    /// Removes the flight `id` of `query` and answers each waiter.
+    fn answer(&mut self, query: &Query, id: u64, make: impl Fn(WaiterId) -> Resolution) {
+        if self.flights.get(query).is_none_or(|f| f.id != id) {
+            return;
+        }
+        if let Some(flight) = self.flights.remove(query) {
+            for (w, reply) in flight.waiters {
+                let _ = reply.send(make(w));
+            }
+        }
+    }
+
+    fn answer_stale(
+        &self,
+        waiters: impl Iterator<Item = (WaiterId, RpcReplyPort<Resolution>)>,
+        e: &CacheEntry,
+        up: Upstream,
+        reason: String,
+        now: Instant,
+    ) {
+        for (_, reply) in waiters {
+            self.args.cache.note_stale_served();
+            let provenance = Provenance::Stale {
+                reason: reason.clone(),
+            };
+            let _ = reply.send(Ok(DocAnswer::from_entry(e, provenance, up, now)));
+        }
+    }
+
+    /// Stale-if-slow: the budget is spent and the upstream has not answered.
+    fn budget_elapsed(&mut self, query: &Query, id: u64) {
+        let budget = self.budget();
+        let now = Instant::now();
+        let Some(flight) = self.flights.get_mut(query).filter(|f| f.id == id) else {
+            return;
+        };
+        let Some(e) = flight.stale.clone() else {
+            return;
+        };
+        if flight.waiters.is_empty() {
+            return;
+        }
+        let waiters: Vec<_> = flight.waiters.drain(..).collect();
+        flight.refresh = true;
+        let reason = format!(
+            "{} slow: no answer within the {} ms answer budget; the refresh goes on in the background",
+            query.upstream(),
+            budget.as_millis()
+        );
+        self.answer_stale(waiters.into_iter(), &e, query.upstream(), reason, now);
+    }
+
+    /// A waiter leaves. Nobody left and no refresh wanted: the flight is cancelled (its
+    /// fetch stops, releases its slot, and counts for nothing).
+    fn leave(&mut self, query: &Query, waiter: WaiterId, keep_as_refresh: bool) {
+        let Some(flight) = self.flights.get_mut(query) else {
+            return;
+        };
+        flight.waiters.retain(|(w, _)| *w != waiter);
+        flight.refresh |= keep_as_refresh;
+        if flight.waiters.is_empty() && !flight.refresh {
+            flight.cancel.cancel();
+            self.flights.remove(query);
+            metrics::counter!("sentinel_flights_cancelled_total").increment(1);
+        }
+    }
+}
+
+enum Fetched {
+    Live,
+    Revalidated,
+    NotFound,
+}
+
+/// Why a stale copy is served at once, past its fresh TTL.
+fn swr_reason(e: &CacheEntry, up: Upstream, breaker: BreakerState, now: Instant) -> String {
+    if breaker != BreakerState::Closed {
+        return format!("past its fresh TTL; {up} circuit breaker is {breaker}");
+    }
+    match &e.refresh_failure {
+        Some((cause, at)) => format!(
+            "past its fresh TTL; the last refresh failed {} s ago ({}); retrying in the background",
+            now.saturating_duration_since(*at).as_secs(),
+            cause.describe(up)
+        ),
+        None => format!("past its fresh TTL; refreshing from {up} in the background"),
+    }
+}
+
+fn describe(q: &Query) -> String {
+    match q {
+        Query::Release(n, v) => format!("version {v} of package \"{n}\""),
+        Query::TopPackages => "the top-packages dataset".into(),
+        q => format!(
+            "package {:?}",
+            q.package().map(|p| p.as_str()).unwrap_or_default()
+        ),
+    }
+}
+
+/// One document through the router, as a caller that can go away: dropping the future
+/// (a disconnect, a cancelled MCP call, a deadline) tells the router this waiter left.
+pub(crate) async fn resolve_via(
+    router: &ActorRef<RouterMsg>,
+    query: Query,
+    deadline: Instant,
+) -> Result<Resolution, RouterGone> {
+    match resolve_within(router, query, None, deadline).await? {
+        Some(r) => Ok(r),
+        None => Err(RouterGone),
+    }
+}
+
+/// Like [`resolve_via`], but stops waiting at `budget_end` (answering `None`): the
+/// caller has a fallback, and the flight goes on as a refresh of the cache.
+pub(crate) async fn resolve_within(
+    router: &ActorRef<RouterMsg>,
+    query: Query,
+    budget_end: Option<Instant>,
+    deadline: Instant,
+) -> Result<Option<Resolution>, RouterGone> {
+    let mut guard = Waiting::new(router, &query);
+    let waiter = guard.waiter;
+    let q = query.clone();
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let call = router.call(
+        move |reply| RouterMsg::Resolve {
+            query: q,
+            waiter,
+            deadline,
+            reply,
+        },
+        Some(wait),
+    );
+    let r = match budget_end {
+        Some(end) if end < deadline => match tokio::time::timeout_at(end, call).await {
+            Ok(r) => r,
+            Err(_) => {
+                guard.detach = true;
+                return Ok(None);
+            }
+        },
+        _ => call.await,
+    };
+    match r {
+        Ok(CallResult::Success(res)) => {
+            guard.done = true;
+            Ok(Some(res))
+        }
+        Ok(CallResult::Timeout) => Ok(Some(Err(QueryError::DeadlineExceeded {
+            deadline_ms: wait.as_millis() as u64,
+        }))),
+        Ok(CallResult::SenderError) | Err(_) => {
+            guard.done = true;
+            Err(RouterGone)
+        }
+    }
+}
+
+/// The router died with our reply port (it is being restarted).
+#[derive(Debug)]
+pub(crate) struct RouterGone;
+
+/// Tells the router a waiter left when its future is dropped before the answer.
+struct Waiting {
+    router: ActorRef<RouterMsg>,
+    query: Query,
+    waiter: WaiterId,
+    done: bool,
+    /// Leave as a refresh (the caller took a fallback) rather than abandon.
+    detach: bool,
+}
+
+impl Waiting {
+    fn new(router: &ActorRef<RouterMsg>, query: &Query) -> Self {
+        Waiting {
+            router: router.clone(),
+            query: query.clone(),
+            waiter: NEXT_WAITER.fetch_add(1, Ordering::Relaxed),
+            done: false,
+            detach: false,
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (query, waiter) = (self.query.clone(), self.waiter);
+        let _ = self.router.cast(if self.detach {
+            RouterMsg::Detach { query, waiter }
+        } else {
+            RouterMsg::Abandon { query, waiter }
+        });
+    }
+}
