@@ -10,7 +10,8 @@ pub use backoff::{
     FailureKind, GiveUpReason, RetryConfig, RetryDecision, is_retryable, parse_retry_after,
 };
 pub use breaker::{
-    Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CallOutcome, Transition,
+    Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CallOutcome, ConsecutiveRule,
+    Transition,
 };
 pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};
 
