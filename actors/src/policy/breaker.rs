@@ -1,6 +1,12 @@
 //! Circuit breaker per upstream (resilience4j / Polly / Hystrix): opens at a failure
-//! rate over a sliding window or on consecutive failures; stays open for a time that
-//! doubles while half-open probes keep failing; a probe success closes it.
+//! rate over a sliding window or on a streak of consecutive failures; stays open for a
+//! time that doubles while half-open probes keep failing; a probe success closes it.
+//!
+//! The streak a breaker needs grows with traffic ([`ConsecutiveRule::Scaled`]): a fixed
+//! "5 in a row" is a real outage at 1 call every 2 s, but at 100 calls/s with a third
+//! or half of the calls failing it happens by chance within a second or two, and then
+//! failed fast calls that would mostly have succeeded (`actors/examples/breaker_storm.rs`
+//! measures the rules).
 
 use std::fmt;
 use std::time::Duration;
@@ -21,8 +27,14 @@ pub struct BreakerConfig {
     pub window_ms: u64,
     /// Calls needed in the window before the rate counts.
     pub min_calls: u32,
-    /// Consecutive failures that open the breaker regardless of the rate.
+    /// Consecutive failures that open the breaker regardless of the rate (the least
+    /// streak; see `consecutive_rule`).
     pub consecutive_failures: u32,
+    /// When a streak of failures opens the breaker.
+    pub consecutive_rule: ConsecutiveRule,
+    /// With `consecutive_rule = "scaled"`: the streak must also be at least as many
+    /// calls as the recent traffic (calls in the window per ms) makes in this span, ms.
+    pub consecutive_span_ms: u64,
     /// First open period, ms.
     pub open_base_ms: u64,
     /// Longest open period, ms.
@@ -38,6 +50,8 @@ impl Default for BreakerConfig {
             window_ms: 30_000,
             min_calls: 10,
             consecutive_failures: 5,
+            consecutive_rule: ConsecutiveRule::Scaled,
+            consecutive_span_ms: 1_000,
             open_base_ms: 10_000,
             open_max_ms: 300_000,
             half_open_probes: 2,
@@ -63,6 +77,22 @@ impl BreakerConfig {
                 "must be at least 1000",
             );
         }
+        if self.consecutive_failures == 0 && self.consecutive_rule != ConsecutiveRule::Off {
+            return bad(
+                "consecutive_failures",
+                "0".into(),
+                "must be at least 1 (set consecutive_rule = \"off\" to disable the rule)",
+            );
+        }
+        if self.consecutive_rule == ConsecutiveRule::Scaled
+            && !(1..=self.window_ms).contains(&self.consecutive_span_ms)
+        {
+            return bad(
+                "consecutive_span_ms",
+                self.consecutive_span_ms.to_string(),
+                "must be in 1..=window_ms with consecutive_rule = \"scaled\"",
+            );
+        }
         if self.open_base_ms == 0 {
             return bad("open_base_ms", "0".into(), "must be greater than 0");
         }
@@ -78,6 +108,25 @@ impl BreakerConfig {
         }
         Ok(())
     }
+}
+
+/// When a streak of consecutive failures opens the breaker (the failure-rate rule
+/// applies in every case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsecutiveRule {
+    /// Never: only the failure rate opens it.
+    Off,
+    /// `consecutive_failures` in a row, at any traffic (the rule before the storm
+    /// measurements).
+    Fixed,
+    /// `consecutive_failures` in a row, only while the window holds fewer than
+    /// `min_calls` calls (at higher traffic the rate rule decides alone).
+    LowTraffic,
+    /// In a row, at least `consecutive_failures` and at least the calls that the
+    /// traffic over the window makes in `consecutive_span_ms`: about a second of
+    /// nothing but failures, however busy the upstream is.
+    Scaled,
 }
 
 /// The breaker's state.
@@ -165,7 +214,8 @@ pub struct Breaker {
     probes_in_flight: u32,
     consecutive: u32,
     times_opened: u64,
-    window: SecondBuckets, // (calls, failures) per second
+    window: SecondBuckets,           // (calls, failures) per second
+    counting_since: Option<Instant>, // first call the window has seen since it was cleared
 }
 
 impl Breaker {
@@ -180,6 +230,28 @@ impl Breaker {
             probes_in_flight: 0,
             consecutive: 0,
             times_opened: 0,
+            counting_since: None,
+        }
+    }
+
+    /// The streak of failures that opens the breaker now, with `calls` in the window.
+    fn streak_to_open(&self, calls: u32, now: Instant) -> u32 {
+        let least = self.cfg.consecutive_failures;
+        match self.cfg.consecutive_rule {
+            ConsecutiveRule::Off => u32::MAX,
+            ConsecutiveRule::Fixed => least,
+            ConsecutiveRule::LowTraffic if calls < self.cfg.min_calls => least,
+            ConsecutiveRule::LowTraffic => u32::MAX,
+            ConsecutiveRule::Scaled => {
+                // Traffic = calls over the time the window has been counting (so a
+                // breaker that just closed does not take its first calls for quiet
+                // traffic), at least 1 s and at most the window.
+                let since = self.counting_since.unwrap_or(now);
+                let span_ms = (now.saturating_duration_since(since).as_millis() as u64)
+                    .clamp(1_000, self.cfg.window_ms);
+                let scaled = u64::from(calls) * self.cfg.consecutive_span_ms / span_ms;
+                least.max(u32::try_from(scaled).unwrap_or(u32::MAX))
+            }
         }
     }
 
@@ -246,6 +318,7 @@ impl Breaker {
             self.open_ms = self.cfg.open_base_ms;
             self.consecutive = 0;
             self.window.clear();
+            self.counting_since = None;
             return Some(Transition {
                 from: BreakerState::HalfOpen,
                 to: BreakerState::Closed,
@@ -255,12 +328,14 @@ impl Breaker {
         if self.state != BreakerState::Closed {
             return None; // a late answer from before the breaker opened
         }
+        self.counting_since.get_or_insert(now);
         self.window.add(now, 1, u64::from(failed));
         self.consecutive = if failed { self.consecutive + 1 } else { 0 };
         let (calls, failures) = self.window(now);
         let by_rate = calls >= self.cfg.min_calls
             && f64::from(failures) / f64::from(calls) >= self.cfg.failure_rate_threshold;
-        if failed && (by_rate || self.consecutive >= self.cfg.consecutive_failures) {
+        let by_streak = self.consecutive >= self.streak_to_open(calls, now);
+        if failed && (by_rate || by_streak) {
             return Some(self.open(now));
         }
         None
@@ -403,5 +478,183 @@ mod tests {
         };
         assert_eq!(c.validate().unwrap_err().field, "failure_rate_threshold");
         BreakerConfig::default().validate().unwrap();
+        let c = BreakerConfig {
+            consecutive_failures: 0,
+            ..Default::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "consecutive_failures");
+        for span in [0, 30_001] {
+            let c = BreakerConfig {
+                consecutive_span_ms: span,
+                ..Default::default()
+            };
+            assert_eq!(c.validate().unwrap_err().field, "consecutive_span_ms");
+        }
+        // The span only matters to the scaled rule.
+        BreakerConfig {
+            consecutive_rule: ConsecutiveRule::Fixed,
+            consecutive_span_ms: 0,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+    }
+
+    /// `n` calls spread evenly over `secs` from `from`, with the outcome `f(i)`; the
+    /// first transition, with the index of the call that caused it.
+    fn drive(
+        br: &mut Breaker,
+        from: Instant,
+        secs: u64,
+        n: u64,
+        mut f: impl FnMut(u64) -> CallOutcome,
+    ) -> Option<(u64, Transition)> {
+        let step = Duration::from_secs(secs) / n as u32;
+        (0..n).find_map(|i| {
+            let now = from + step * i as u32;
+            assert_eq!(br.admit(now), Admission::Allowed, "call {i}");
+            br.record(f(i), false, now).map(|t| (i, t))
+        })
+    }
+
+    /// A breaker that has seen `per_sec` healthy calls per second for a full window.
+    fn warm(cfg: BreakerConfig, per_sec: u64, t0: Instant) -> (Breaker, Instant) {
+        let mut br = Breaker::new(cfg);
+        assert_eq!(drive(&mut br, t0, 30, 30 * per_sec, |_| Success), None);
+        (br, t0 + Duration::from_secs(30))
+    }
+
+    #[test]
+    fn fifty_percent_storm_at_high_traffic_does_not_open_on_consecutive_failures() {
+        // 100 calls/s; half fail, in streaks of 8. Over a 10 s burst the window's rate
+        // stays below 50 %, so only a streak rule could open the breaker.
+        let storm = |i: u64| if i % 16 < 8 { Failure } else { Success };
+        let t0 = Instant::now();
+        let (mut br, t1) = warm(BreakerConfig::default(), 100, t0);
+        assert_eq!(drive(&mut br, t1, 10, 1_000, storm), None);
+        assert_eq!(br.state(), BreakerState::Closed);
+        // What it pins: "5 in a row" at any traffic opened on the first streak.
+        let fixed = BreakerConfig {
+            consecutive_rule: ConsecutiveRule::Fixed,
+            ..Default::default()
+        };
+        let (mut br, t1) = warm(fixed, 100, t0);
+        let (i, t) = drive(&mut br, t1, 10, 1_000, storm).unwrap();
+        assert_eq!((i, t.to), (4, BreakerState::Open));
+    }
+
+    #[test]
+    fn ten_and_twenty_percent_failures_at_high_traffic_stay_closed() {
+        use rand::{Rng, SeedableRng};
+        // 500 calls/s for 120 s: "5 in a row" at 20 % happens every few seconds.
+        for p in [0.1, 0.2] {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+            let mut outcome = |_| {
+                if rng.random::<f64>() < p {
+                    Failure
+                } else {
+                    Success
+                }
+            };
+            let t0 = Instant::now();
+            let (mut br, t1) = warm(BreakerConfig::default(), 500, t0);
+            assert_eq!(drive(&mut br, t1, 120, 60_000, &mut outcome), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn full_outage_at_low_traffic_opens_within_5_calls() {
+        // Then one call every 2 s, one at a time, after healthy traffic of 1 call/s or 1
+        // every 2 s: the window holds 30 or 15 healthy calls (more than min_calls), so
+        // the rate rule alone would wait for the 8th failure or later.
+        let t0 = Instant::now();
+        let (mut br, t1) = warm(BreakerConfig::default(), 1, t0);
+        let mut br_slow = Breaker::new(BreakerConfig::default());
+        drive(&mut br_slow, t0, 30, 15, |_| Success);
+        for b in [&mut br, &mut br_slow] {
+            let (i, t) = drive(b, t1, 20, 10, |_| Failure).unwrap();
+            assert_eq!((i, t.to), (4, BreakerState::Open));
+        }
+    }
+
+    #[test]
+    fn full_outage_at_high_traffic_opens_within_about_a_second() {
+        // 100 calls/s: a streak of 1 s of traffic (100 calls), not 15 s for the rate
+        // rule to outweigh a window of healthy calls.
+        let t0 = Instant::now();
+        let (mut br, t1) = warm(BreakerConfig::default(), 100, t0);
+        let (i, t) = drive(&mut br, t1, 10, 1_000, |_| Failure).unwrap();
+        assert_eq!(t.to, BreakerState::Open);
+        assert!((95..=105).contains(&i), "opened at failure {i}");
+    }
+
+    #[test]
+    fn full_outage_from_a_cold_start_at_high_traffic_opens_within_5_calls() {
+        // No history: the traffic estimate is the calls since counting began, all of
+        // them failures, so the streak needed is the configured 5.
+        let mut br = b();
+        let (i, t) = drive(&mut br, Instant::now(), 1, 100, |_| Failure).unwrap();
+        assert_eq!((i, t.to), (4, BreakerState::Open));
+    }
+
+    #[test]
+    fn a_breaker_that_just_closed_does_not_take_a_busy_upstream_for_a_quiet_one() {
+        // After a probe closes it, the window starts empty; the traffic estimate counts
+        // from then, so 20 calls in 200 ms read as 100/s, not 20 per 30 s.
+        let t0 = Instant::now();
+        let mut br = b();
+        drive(&mut br, t0, 1, 5, |_| Failure);
+        let t1 = br.open_until().unwrap();
+        assert_eq!(br.admit(t1), Admission::Probe);
+        assert_eq!(
+            br.record(Success, true, t1).unwrap().to,
+            BreakerState::Closed
+        );
+        let t2 = t1 + Duration::from_secs(1);
+        drive(&mut br, t1, 1, 100, |_| Success);
+        // 100 calls in the last second: 5 failures in a row are not enough...
+        assert_eq!(drive(&mut br, t2, 1, 6, |_| Failure), None);
+        assert_eq!(br.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn streak_rules_off_fixed_and_low_traffic() {
+        let cfg = |rule| BreakerConfig {
+            consecutive_rule: rule,
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        // Quiet upstream, empty window: Fixed and LowTraffic open at 5, Off waits for
+        // min_calls (the 10th failure, rate 100 %).
+        for (rule, at) in [
+            (ConsecutiveRule::Fixed, 4),
+            (ConsecutiveRule::LowTraffic, 4),
+            (ConsecutiveRule::Off, 9),
+        ] {
+            let mut br = Breaker::new(cfg(rule));
+            let (i, _) = drive(&mut br, t0, 20, 10, |_| Failure).unwrap();
+            assert_eq!(i, at, "{rule:?}");
+        }
+        // Busy window: LowTraffic leaves it to the rate rule.
+        let (mut br, t1) = warm(cfg(ConsecutiveRule::LowTraffic), 10, t0);
+        assert_eq!(
+            drive(&mut br, t1, 1, 10, |i| if i < 8 {
+                Failure
+            } else {
+                Success
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn breaker_settings_written_before_the_streak_rule_still_load() {
+        let old = r#"{"failure_rate_threshold":0.5,"window_ms":30000,"min_calls":10,
+            "consecutive_failures":5,"open_base_ms":10000,"open_max_ms":300000,
+            "half_open_probes":2}"#;
+        let c: BreakerConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(c, BreakerConfig::default());
+        let c: BreakerConfig = serde_json::from_str(r#"{"consecutive_rule":"fixed"}"#).unwrap();
+        assert_eq!(c.consecutive_rule, ConsecutiveRule::Fixed);
     }
 }

@@ -12,7 +12,8 @@ pub use backoff::{
     FailureKind, GiveUpReason, RetryConfig, RetryDecision, is_retryable, parse_retry_after,
 };
 pub use breaker::{
-    Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CallOutcome, Transition,
+    Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CallOutcome, ConsecutiveRule,
+    Transition,
 };
 pub use rate_limit::{RateLimit, Reservation};
 pub use restart::{RestartDecision, RestartIntensity};
