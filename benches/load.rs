@@ -221,7 +221,7 @@ async fn start_engine(cfg: EngineConfig) -> EngineHandle {
 
 fn breaker_state(h: &sentinel_actors::HealthReport, up: Upstream) -> (String, u64) {
     h.upstream(up)
-        .map(|u| (u.health.breaker.clone(), u.health.times_opened))
+        .map(|u| (u.health.breaker.to_string(), u.health.times_opened))
         .unwrap_or_default()
 }
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sentinel_actors::config::ConfigError;
+use sentinel_actors::ConfigError;
 use sentinel_actors::{EngineConfig, Upstream};
 
 /// A commented example configuration with every key at its default

@@ -130,7 +130,8 @@ impl Demo {
 
     async fn breaker_open(&self, up: Upstream) -> bool {
         let h = self.engine.health().await;
-        h.upstream(up).is_some_and(|u| u.health.breaker == "open")
+        h.upstream(up)
+            .is_some_and(|u| u.health.breaker == sentinel_actors::BreakerState::Open)
     }
 
     async fn breakers(&self) {

@@ -9,7 +9,11 @@ use sentinel_sim::{FaultSpec, Sim, SimConfig};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sim = Sim::start(SimConfig::default()).await?;
-    let engine = Engine::start(EngineConfig::default().with_origin(&sim.base_url())).await?;
+    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
+    // A short freshness for download figures, so the outage below finds them stale
+    // within a second (the default is 6 h: pypistats updates daily).
+    cfg.cache.downloads_ttl_ms = 500;
+    let engine = Engine::start(cfg).await?;
 
     let info = engine.package_info("numpy", None).await?;
     println!(
@@ -33,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         status: Some(502),
         ..Default::default()
     });
-    engine.age_cache(std::time::Duration::from_secs(7 * 3600));
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let during = engine.recent_downloads("numpy").await?;
     println!(
         "during the outage: {:?} [{}]",

@@ -276,6 +276,7 @@ impl EngineHandle {
 
     /// One document, by the DESIGN.md section 2 path: fresh hit here, else the router.
     /// Anything past its fresh TTL may be answered stale.
+    #[cfg(feature = "internals")]
     pub async fn document(&self, q: Query) -> Result<DocAnswer, QueryError> {
         let _guard = self.enter()?;
         self.document_until(q, self.deadline()).await
@@ -614,7 +615,7 @@ impl EngineHandle {
                     .and_then(|b| b.iter().find(|h| h.upstream == *up).cloned())
                     .unwrap_or(UpstreamHealth {
                         upstream: *up,
-                        breaker: view.state.to_string(),
+                        breaker: view.state,
                         open_for_secs: None,
                         failure_rate: 0.0,
                         calls_in_window: 0,

@@ -9,14 +9,22 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | [`engine`] | [`Engine::start`] and [`EngineHandle`], the embedding API; views are computed here |
-//! | [`model`] | validated names and versions, queries, provenance, errors |
-//! | [`upstream`] | per-upstream `Accept` headers and tolerant parsers into [`upstream::Document`] |
+//! The public surface is this facade: [`Engine`], [`EngineHandle`], [`EngineConfig`]
+//! (and its parts), the model ([`PackageName`], [`Provenance`], [`QueryError`] with its
+//! typed [`UnavailableCause`], ...), the answers in [`views`], and the reports. Every
+//! public type has one path. The parts below are crate-private (public only with the
+//! `internals` feature, for the workspace's benches):
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | `engine` | [`Engine::start`] and [`EngineHandle`]: validate, fresh hit, router, view |
+//! | `model` | validated names and versions, queries, provenance, typed errors |
+//! | `upstream` | per-upstream `Accept` headers and tolerant parsers into documents |
 //! | [`views`] | answers computed from documents: info, versions, deps, Python, downloads, estimates |
-//! | [`policy`] | pure state machines: retry/backoff, retry budget, circuit breaker |
-//! | [`cache`] | the shared, byte-weighted cache value (fresh hits never cross a mailbox) |
-//! | `actor` | supervisor, router, fetch (one per upstream), health, cache, estimator actors |
-//! | [`config`] | [`EngineConfig`] with DESIGN.md section 5 defaults and validation |
+//! | `policy` | pure state machines: retry/backoff, retry budget, breaker, rate limit, restart intensity |
+//! | `cache` | the shared, byte-weighted cache value (fresh hits never cross a mailbox) |
+//! | `actor` | supervisor, router (each question's life), fetch (one per upstream), health |
+//! | `config` | [`EngineConfig`] with the documented defaults and validation |
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,24 +40,47 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod actor;
-pub mod cache;
-pub mod config;
-pub mod engine;
-pub mod model;
-pub mod policy;
-pub mod upstream;
+mod config;
+mod engine;
+mod model;
 pub mod views;
+
+// The engine's parts below the facade: crate-private, public only with the `internals`
+// feature (the workspace's benches and the breaker example use it).
+#[cfg(feature = "internals")]
+pub mod cache;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod cache;
+#[cfg(feature = "internals")]
+pub mod policy;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod policy;
+#[cfg(feature = "internals")]
+pub mod upstream;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod upstream;
 
 pub use actor::ActorKind;
 pub use actor::fetch::FetchStats;
 pub use actor::health::UpstreamHealth;
+#[cfg(feature = "internals")]
 pub use actor::router::DocAnswer;
-pub use config::{ConfigError, EngineConfig};
+pub use cache::CacheStats;
+pub use config::{
+    AuthConfig, CacheConfig, ConfigError, EngineConfig, RateLimitConfig, SupervisionConfig,
+    TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
+};
 pub use engine::{
     Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MetricsSnapshot, PackageOverview,
     PartialResult, Readiness, StartError, UpstreamReport,
 };
 pub use model::{
     Confidence, Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError,
-    SourceLabel, StatsKind, UnavailableCause, Upstream,
+    QueryKind, SourceLabel, StatsKind, UnavailableCause, Upstream,
+};
+pub use policy::{
+    BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,
 };

@@ -172,7 +172,10 @@ async fn pypistats_502_storm_serves_stale_then_opens_the_breaker_then_recovers()
     let during = hits(&sim, "/api/packages/**");
     let health = engine.health().await;
     let pypistats = health.upstream(Upstream::Pypistats).unwrap();
-    assert_eq!(pypistats.health.breaker, "open");
+    assert_eq!(
+        pypistats.health.breaker,
+        sentinel_actors::BreakerState::Open
+    );
     // 12 client calls; at most 5 failing refreshes (each with its budgeted retries)
     // before the breaker opened.
     assert!(

@@ -81,7 +81,10 @@ async fn a_low_traffic_outage_costs_at_most_1_2_requests_per_call_until_the_brea
     );
     let health = engine.health().await;
     let pypistats = health.upstream(Upstream::Pypistats).unwrap();
-    assert_eq!(pypistats.health.breaker, "open");
+    assert_eq!(
+        pypistats.health.breaker,
+        sentinel_actors::BreakerState::Open
+    );
     // Open: nothing more reaches pypistats.
     let r = engine.download_trend("quiet-pkg-next", 30).await;
     assert!(r.is_err());

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use futures::future::join_all;
-use sentinel_actors::config::RateLimitConfig;
+use sentinel_actors::RateLimitConfig;
 use sentinel_actors::{PackageName, Provenance, Query, QueryError, UnavailableCause, Upstream};
 use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
 

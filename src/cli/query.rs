@@ -444,7 +444,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 rows.push(vec![
                     u.health.upstream.to_string(),
                     u.enabled.to_string(),
-                    u.health.breaker.clone(),
+                    u.health.breaker.to_string(),
                     u.base_url.clone(),
                 ]);
             }

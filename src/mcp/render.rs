@@ -3,13 +3,13 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::engine::{HealthReport, MetricsSnapshot, PackageOverview, Readiness};
 use crate::engine::views::deps::Dependencies;
 use crate::engine::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
 use crate::engine::views::info::PackageInfo;
 use crate::engine::views::python::{PythonCompat, SupportedPythons};
 use crate::engine::views::versions::VersionList;
 use crate::engine::{Datum, ItemFailure, PartialResult, Provenance};
+use crate::engine::{HealthReport, MetricsSnapshot, PackageOverview, Readiness};
 
 pub(crate) use crate::text::{age, thousands};
 

@@ -63,7 +63,7 @@ pub struct UpstreamHealth {
     /// The upstream.
     pub upstream: Upstream,
     /// Breaker state: closed, open or half_open.
-    pub breaker: String,
+    pub breaker: BreakerState,
     /// Seconds until an open breaker lets a probe through.
     pub open_for_secs: Option<f64>,
     /// Failure rate over the breaker's window (0..1).
@@ -204,7 +204,7 @@ impl Actor for HealthActor {
                         );
                         UpstreamHealth {
                             upstream: *up,
-                            breaker: s.state.to_string(),
+                            breaker: s.state,
                             open_for_secs: s
                                 .open_until
                                 .map(|u| u.saturating_duration_since(now).as_secs_f64()),

@@ -41,6 +41,7 @@ pub(crate) use chain::{Answer, Question};
 
 /// A document with where it came from.
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 pub struct DocAnswer {
     /// The document.
     pub doc: Arc<Document>,
