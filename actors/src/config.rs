@@ -92,8 +92,68 @@ impl EngineConfig {
         self
     }
 
+    /// Every duration key with the longest value the components take: a value past it
+    /// would overflow a clock (`Instant + Duration` panics) or moka's 1,000-year limit,
+    /// so it is refused here, naming the key, rather than crashing a later command.
+    fn durations(&self) -> Vec<(String, u64, u64)> {
+        const DAY: u64 = 24 * 3600 * 1000;
+        const TEN_YEARS: u64 = 3650 * DAY;
+        let c = &self.cache;
+        let t = &self.timeouts;
+        let mut v: Vec<(String, u64, u64)> = [
+            (
+                "cache.project_json_ttl_ms",
+                c.project_json_ttl_ms,
+                TEN_YEARS,
+            ),
+            ("cache.simple_ttl_ms", c.simple_ttl_ms, TEN_YEARS),
+            ("cache.downloads_ttl_ms", c.downloads_ttl_ms, TEN_YEARS),
+            (
+                "cache.top_packages_ttl_ms",
+                c.top_packages_ttl_ms,
+                TEN_YEARS,
+            ),
+            ("cache.stale_retention_ms", c.stale_retention_ms, TEN_YEARS),
+            ("timeouts.connect_ms", t.connect_ms, DAY),
+            ("timeouts.attempt_ms", t.attempt_ms, DAY),
+            ("timeouts.deadline_ms", t.deadline_ms, DAY),
+            ("timeouts.answer_budget_ms", t.answer_budget_ms, DAY),
+            ("shutdown_grace_ms", self.shutdown_grace_ms, DAY),
+            ("supervision.window_ms", self.supervision.window_ms, DAY),
+        ]
+        .into_iter()
+        .map(|(k, v, max)| (k.to_string(), v, max))
+        .collect();
+        for up in Upstream::ALL {
+            let u = self.upstreams.get(up);
+            let key = format!("upstreams.{}", up.as_str().replace('-', "_"));
+            for (k, val) in [
+                ("retry.base_ms", u.retry.base_ms),
+                ("retry.cap_ms", u.retry.cap_ms),
+                ("retry.retry_after_cap_ms", u.retry.retry_after_cap_ms),
+                ("retry_budget.window_ms", u.retry_budget.window_ms),
+                ("breaker.window_ms", u.breaker.window_ms),
+                ("breaker.consecutive_span_ms", u.breaker.consecutive_span_ms),
+                ("breaker.open_base_ms", u.breaker.open_base_ms),
+                ("breaker.open_max_ms", u.breaker.open_max_ms),
+            ] {
+                v.push((format!("{key}.{k}"), val, DAY));
+            }
+        }
+        v
+    }
+
     /// Checks every value; the first broken rule is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value, max) in self.durations() {
+            if value > max {
+                return Err(ConfigError::new(
+                    key,
+                    value,
+                    format!("must be at most {max} ms"),
+                ));
+            }
+        }
         for up in Upstream::ALL {
             self.upstreams
                 .get(up)
@@ -532,5 +592,23 @@ mod tests {
         let mut c = EngineConfig::default();
         c.cache.downloads_ttl_ms = 0;
         assert_eq!(c.validate().unwrap_err().key, "cache.downloads_ttl_ms");
+    }
+
+    #[test]
+    fn a_ttl_past_what_moka_takes_is_refused_naming_the_key() {
+        let mut c = EngineConfig::default();
+        c.cache.project_json_ttl_ms = u64::MAX / 2;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.key, "cache.project_json_ttl_ms");
+        let mut c = EngineConfig::default();
+        c.timeouts.deadline_ms = u64::MAX;
+        c.timeouts.attempt_ms = u64::MAX;
+        assert_eq!(c.validate().unwrap_err().key, "timeouts.attempt_ms");
+        let mut c = EngineConfig::default();
+        c.upstreams.pepy.breaker.open_max_ms = u64::MAX;
+        assert_eq!(
+            c.validate().unwrap_err().key,
+            "upstreams.pepy.breaker.open_max_ms"
+        );
     }
 }

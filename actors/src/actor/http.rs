@@ -340,12 +340,26 @@ impl FetchContext {
                             FailureKind::Redirect,
                             format!(
                                 "answered {status} with an unusable Location {:?}",
-                                truncate(&location)
+                                upstream::clip(&location)
                             ),
                         )
                     })?;
                 let here = reqwest::Url::parse(&url)
                     .map_err(|e| fail(FailureKind::Other, e.to_string()))?;
+                // Only the origin the user configured gets our request (and its
+                // credentials): same scheme, so https never falls back to cleartext,
+                // same host, same port.
+                if next.scheme() != here.scheme() {
+                    return Err(fail(
+                        FailureKind::Redirect,
+                        format!(
+                            "redirected from {} to {} ({}); refused",
+                            here.scheme(),
+                            next.scheme(),
+                            upstream::clip(next.as_str())
+                        ),
+                    ));
+                }
                 if next.host_str() != here.host_str()
                     || next.port_or_known_default() != here.port_or_known_default()
                 {
@@ -353,7 +367,7 @@ impl FetchContext {
                         FailureKind::Redirect,
                         format!(
                             "redirected to another host ({}); refused",
-                            truncate(next.as_str())
+                            upstream::clip(next.as_str())
                         ),
                     ));
                 }
@@ -362,7 +376,7 @@ impl FetchContext {
                         FailureKind::Redirect,
                         format!(
                             "redirect loop detected ({first} -> {url} -> {})",
-                            truncate(next.as_str())
+                            upstream::clip(next.as_str())
                         ),
                     ));
                 }
@@ -494,15 +508,6 @@ fn fail(kind: FailureKind, detail: String) -> FetchFailure {
         retry_after: None,
         attempts: 0,
         waited: Duration::ZERO,
-    }
-}
-
-/// Upstream text echoed in an error is cut to 200 characters, with the count.
-fn truncate(s: &str) -> String {
-    const MAX: usize = 200;
-    match s.char_indices().nth(MAX) {
-        None => s.to_string(),
-        Some((i, _)) => format!("{}... ({} characters)", &s[..i], s.chars().count()),
     }
 }
 

@@ -5,6 +5,7 @@
 //! (`shared/fixtures/SCHEMA.md`), and refuse a body whose content type or shape is not
 //! the upstream's: a refused body is never cached.
 
+mod heap;
 pub mod pepy;
 pub mod pypi;
 pub mod pypistats;
@@ -14,10 +15,10 @@ pub mod top;
 pub use pepy::PepyDoc;
 pub use pypi::{FileInfo, ProjectDoc, ProjectMeta};
 pub use pypistats::{RecentDoc, SeriesDoc, SeriesPoint};
-pub use simple::{SimpleDoc, SimpleFile};
+pub use simple::{SimpleDoc, SimpleFile, Yanked};
 pub use top::{TopDoc, TopRow};
 
-use crate::model::Query;
+use crate::model::{PackageName, PackageVersion, Query};
 
 /// A parsed upstream document: the unit the cache stores.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +45,7 @@ impl Document {
         match self {
             Document::Project(p) | Document::Release(p) => p.approx_bytes(),
             Document::Simple(s) => s.approx_bytes(),
-            Document::Recent(_) => 64,
+            Document::Recent(_) => heap::arc_document(),
             Document::Series(s) => s.approx_bytes(),
             Document::Pepy(p) => p.approx_bytes(),
             Document::Top(t) => t.approx_bytes(),
@@ -66,6 +67,33 @@ pub enum ParseError {
     /// Not JSON, or JSON of another shape (a required field missing or null).
     #[error("malformed or unexpected JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Well-formed, but it cannot answer the question: another project's body, a
+    /// project without its release list, figures that cannot be true.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Upstream text quoted in an error, cut to 200 characters with the full count.
+pub(crate) fn clip(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}... ({} characters)", &s[..i], s.chars().count()),
+    }
+}
+
+/// The body must be about the package asked for (a CDN node or a mirror can serve
+/// another project's body under this URL).
+fn check_identity(asked: &PackageName, said: Option<&str>) -> Result<(), ParseError> {
+    let Some(said) = said else { return Ok(()) };
+    match PackageName::parse(said) {
+        Ok(n) if &n == asked => Ok(()),
+        _ => Err(ParseError::Invalid(format!(
+            "the body is about {:?}, not {:?}",
+            clip(said),
+            asked.as_str()
+        ))),
+    }
 }
 
 /// The `Accept` header to send for a query.
@@ -79,25 +107,51 @@ pub fn accept_header(q: &Query) -> &'static str {
 /// Parses a 200 body of the upstream that serves `q`.
 pub fn parse(q: &Query, content_type: Option<&str>, body: &[u8]) -> Result<Document, ParseError> {
     match q {
-        Query::Project(_) => {
+        Query::Project(name) => {
             check_content_type(content_type, &["application/json"], "application/json")?;
-            Ok(Document::Project(pypi::parse(body)?))
+            let doc = pypi::parse(body)?;
+            check_identity(name, Some(&doc.info.name))?;
+            if doc.releases.is_none() {
+                // `releases: null` would read as "no versions": it cannot answer.
+                return Err(ParseError::Invalid(
+                    "a project body without its releases".into(),
+                ));
+            }
+            Ok(Document::Project(doc))
         }
-        Query::Release(..) => {
+        Query::Release(name, version) => {
             check_content_type(content_type, &["application/json"], "application/json")?;
-            Ok(Document::Release(pypi::parse(body)?))
+            let doc = pypi::parse(body)?;
+            check_identity(name, Some(&doc.info.name))?;
+            let same = PackageVersion::parse(&doc.info.version)
+                .map(|v| &v == version)
+                .unwrap_or(doc.info.version == version.as_str());
+            if !same {
+                return Err(ParseError::Invalid(format!(
+                    "the body is about version {:?}, not {}",
+                    clip(&doc.info.version),
+                    version.as_str()
+                )));
+            }
+            Ok(Document::Release(doc))
         }
-        Query::Simple(_) => {
+        Query::Simple(name) => {
             check_content_type(content_type, &[simple::ACCEPT], simple::ACCEPT)?;
-            Ok(Document::Simple(simple::parse(body)?))
+            let doc = simple::parse(body)?;
+            check_identity(name, Some(&doc.name))?;
+            Ok(Document::Simple(doc))
         }
-        Query::Stats(_, kind) => {
+        Query::Stats(name, kind) => {
             check_content_type(content_type, &["application/json"], "application/json")?;
-            pypistats::parse(*kind, body)
+            let (doc, package) = pypistats::parse(*kind, body)?;
+            check_identity(name, package.as_deref())?;
+            Ok(doc)
         }
-        Query::Pepy(_) => {
+        Query::Pepy(name) => {
             check_content_type(content_type, &["application/json"], "application/json")?;
-            Ok(Document::Pepy(pepy::parse(body)?))
+            let doc = pepy::parse(body)?;
+            check_identity(name, Some(&doc.id))?;
+            Ok(Document::Pepy(doc))
         }
         Query::TopPackages => {
             // Static hosts serve the dataset as JSON or as plain text (raw file views).
@@ -152,6 +206,23 @@ mod tests {
             "application/json",
         );
         assert!(matches!(err, Err(ParseError::ContentType { .. })));
+    }
+
+    #[test]
+    fn another_projects_body_is_refused() {
+        let q = Query::Project(PackageName::parse("otherpkg").unwrap());
+        let body = br#"{"info":{"name":"requests","version":"9.9.9"},"releases":{}}"#;
+        let err = parse(&q, Some("application/json"), body).unwrap_err();
+        assert!(err.to_string().contains("not \"otherpkg\""), "{err}");
+        let q = Query::Project(PackageName::parse("Requests").unwrap());
+        assert!(parse(&q, None, body).is_ok());
+    }
+
+    #[test]
+    fn null_releases_cannot_answer_a_project_question() {
+        let q = Query::Project(PackageName::parse("x").unwrap());
+        let body = br#"{"info":{"name":"x","version":"1"},"releases":null}"#;
+        assert!(matches!(parse(&q, None, body), Err(ParseError::Invalid(_))));
     }
 
     #[test]

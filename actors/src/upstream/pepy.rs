@@ -4,43 +4,70 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// A pepy project: all-time total and per-day, per-version downloads (~90 days).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+use super::ParseError;
+
+/// A pepy project, as kept: the all-time total and the daily totals over all versions
+/// (~90 days). The per-version breakdown is summed away at parse time: no view uses it,
+/// and for a popular project it is most of the body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PepyDoc {
     /// The project.
     pub id: String,
     /// All-time downloads.
     pub total_downloads: u64,
-    /// Versions, in version order.
-    #[serde(default)]
-    pub versions: Vec<String>,
-    /// `YYYY-MM-DD` -> version -> downloads.
-    #[serde(default)]
-    pub downloads: BTreeMap<String, BTreeMap<String, u64>>,
+    /// `(YYYY-MM-DD, downloads)`, ascending by date.
+    pub daily: Vec<(String, u64)>,
 }
 
-/// Parses a project body.
-pub fn parse(body: &[u8]) -> Result<PepyDoc, serde_json::Error> {
-    serde_json::from_slice(body)
+#[derive(Deserialize)]
+struct Wire {
+    id: String,
+    total_downloads: u64,
+    #[serde(default)]
+    downloads: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// Parses a project body, refusing dates that are not dates and sums past `u64`.
+pub fn parse(body: &[u8]) -> Result<PepyDoc, ParseError> {
+    let w: Wire = serde_json::from_slice(body)?;
+    let mut daily = Vec::with_capacity(w.downloads.len());
+    for (date, versions) in w.downloads {
+        if !super::pypistats::is_date(&date) {
+            return Err(ParseError::Invalid(format!(
+                "{:?} is not a YYYY-MM-DD date",
+                super::clip(&date)
+            )));
+        }
+        let day = versions
+            .values()
+            .try_fold(0u64, |acc, n| acc.checked_add(*n))
+            .ok_or_else(|| ParseError::Invalid("a day's downloads add up past 2^64".into()))?;
+        daily.push((date, day));
+    }
+    daily
+        .iter()
+        .try_fold(0u64, |acc, (_, n)| acc.checked_add(*n))
+        .ok_or_else(|| ParseError::Invalid("the downloads add up past 2^64".into()))?;
+    Ok(PepyDoc {
+        id: w.id,
+        total_downloads: w.total_downloads,
+        daily,
+    })
 }
 
 impl PepyDoc {
-    /// Approximate heap size.
+    /// Heap size of what is kept.
     pub fn approx_bytes(&self) -> usize {
-        128 + self.versions.iter().map(|v| v.len() + 24).sum::<usize>()
-            + self
-                .downloads
-                .values()
-                .map(|m| 48 + m.len() * 48)
-                .sum::<usize>()
+        use super::heap::{string, vec};
+        super::heap::arc_document()
+            + string(&self.id)
+            + vec(&self.daily)
+            + self.daily.iter().map(|(d, _)| string(d)).sum::<usize>()
     }
 
     /// Downloads per day (all versions), ascending by date.
     pub fn daily_totals(&self) -> Vec<(String, u64)> {
-        self.downloads
-            .iter()
-            .map(|(d, m)| (d.clone(), m.values().sum()))
-            .collect()
+        self.daily.clone()
     }
 }
 

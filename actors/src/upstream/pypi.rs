@@ -104,34 +104,27 @@ struct Wire {
     releases: Option<BTreeMap<String, Vec<FileInfo>>>,
 }
 
-/// Bytes the allocator hands out for a block of `n` bytes (glibc: an 8-byte header,
-/// 16-byte granules, 32 bytes at least); nothing for `n == 0` (no allocation).
-fn heap_block(n: usize) -> usize {
-    if n == 0 {
-        0
-    } else {
-        (n + 8).div_ceil(16).max(2) * 16
-    }
-}
-
-/// Heap of the nodes of a `BTreeMap<K, V>` with `len` entries: one leaf of 11 slots at
-/// least, and nodes about half full beyond that (keys arrive in order).
-fn btree_nodes<K, V>(len: usize) -> usize {
-    let leaf = heap_block(11 * (std::mem::size_of::<K>() + std::mem::size_of::<V>()) + 16);
-    match len {
-        0 => 0,
-        1..=11 => leaf,
-        n => leaf * n.div_ceil(6) * 13 / 12, // + internal nodes, about 1 per 12 leaves
-    }
-}
-
 /// Parses a project or release body.
 pub fn parse(body: &[u8]) -> Result<ProjectDoc, serde_json::Error> {
-    let w: Wire = serde_json::from_slice(body)?;
+    let mut w: Wire = serde_json::from_slice(body)?;
+    // Vectors grow by doubling while parsed: give the slack back before caching.
+    let m = &mut w.info;
+    m.classifiers.shrink_to_fit();
+    for v in [&mut m.requires_dist, &mut m.provides_extra]
+        .into_iter()
+        .flatten()
+    {
+        v.shrink_to_fit();
+    }
+    let mut urls = w.urls.unwrap_or_default();
+    urls.shrink_to_fit();
+    for files in w.releases.iter_mut().flat_map(|r| r.values_mut()) {
+        files.shrink_to_fit();
+    }
     Ok(ProjectDoc {
         info: w.info,
         last_serial: w.last_serial,
-        urls: w.urls.unwrap_or_default(),
+        urls,
         releases: w.releases,
     })
 }
@@ -141,41 +134,39 @@ impl ProjectDoc {
     /// counting struct sizes, allocation granularity and half-full B-tree nodes (the
     /// load harness checks it against glibc's own count: within ~10 %).
     pub fn approx_bytes(&self) -> usize {
-        use std::mem::size_of;
-        let s = |x: &String| heap_block(x.capacity());
-        let os = |x: &Option<String>| x.as_ref().map_or(0, s);
-        let strings = |v: &Vec<String>| {
-            heap_block(v.capacity() * size_of::<String>()) + v.iter().map(s).sum::<usize>()
-        };
+        use super::heap::{btree_nodes, opt_string, string, strings, vec};
         let files = |v: &Vec<FileInfo>| {
-            heap_block(v.capacity() * size_of::<FileInfo>())
+            vec(v)
                 + v.iter()
-                    .map(|f| s(&f.filename) + s(&f.packagetype) + os(&f.upload_time_iso_8601))
+                    .map(|f| {
+                        string(&f.filename)
+                            + string(&f.packagetype)
+                            + opt_string(&f.upload_time_iso_8601)
+                    })
                     .sum::<usize>()
         };
         let m = &self.info;
-        let info = s(&m.name)
-            + s(&m.version)
-            + os(&m.summary)
-            + os(&m.license)
-            + os(&m.license_expression)
-            + os(&m.requires_python)
-            + os(&m.home_page)
-            + os(&m.author)
-            + os(&m.yanked_reason)
+        let info = string(&m.name)
+            + string(&m.version)
+            + opt_string(&m.summary)
+            + opt_string(&m.license)
+            + opt_string(&m.license_expression)
+            + opt_string(&m.requires_python)
+            + opt_string(&m.home_page)
+            + opt_string(&m.author)
+            + opt_string(&m.yanked_reason)
             + strings(&m.classifiers)
             + m.requires_dist.as_ref().map_or(0, strings)
             + m.provides_extra.as_ref().map_or(0, strings)
             + m.project_urls.as_ref().map_or(0, |u| {
                 btree_nodes::<String, String>(u.len())
-                    + u.iter().map(|(k, v)| s(k) + s(v)).sum::<usize>()
+                    + u.iter().map(|(k, v)| string(k) + string(v)).sum::<usize>()
             });
         let releases = self.releases.as_ref().map_or(0, |r| {
             btree_nodes::<String, Vec<FileInfo>>(r.len())
-                + r.iter().map(|(v, fs)| s(v) + files(fs)).sum::<usize>()
+                + r.iter().map(|(v, fs)| string(v) + files(fs)).sum::<usize>()
         });
-        // The `Arc<Document>` block holding this document inline.
-        heap_block(16 + size_of::<super::Document>()) + info + files(&self.urls) + releases
+        super::heap::arc_document() + info + files(&self.urls) + releases
     }
 
     /// Earliest upload time among `files`, if any.

@@ -51,20 +51,93 @@ fn category<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> 
 #[derive(Deserialize)]
 struct RecentWire {
     data: RecentDoc,
+    #[serde(default)]
+    package: Option<String>,
 }
 
-/// Parses a body of the endpoint `kind`.
-pub fn parse(kind: StatsKind, body: &[u8]) -> Result<Document, ParseError> {
+/// Longest category pypistats could send (`with_mirrors`, `3.10`, `Windows`, ...).
+const MAX_CATEGORY_LEN: usize = 64;
+
+/// Parses a body of the endpoint `kind`, refusing what cannot be true: a week with
+/// fewer downloads than its last day, dates that are not dates, totals past `u64`.
+/// Returns the document and the package the body says it is about.
+pub fn parse(kind: StatsKind, body: &[u8]) -> Result<(Document, Option<String>), ParseError> {
     Ok(match kind {
-        StatsKind::Recent => Document::Recent(serde_json::from_slice::<RecentWire>(body)?.data),
-        _ => Document::Series(serde_json::from_slice(body)?),
+        StatsKind::Recent => {
+            let w = serde_json::from_slice::<RecentWire>(body)?;
+            let r = &w.data;
+            let ordered = |a: Option<u64>, b: Option<u64>| match (a, b) {
+                (Some(a), Some(b)) => a <= b,
+                _ => true,
+            };
+            if !ordered(r.last_day, r.last_week)
+                || !ordered(r.last_week, r.last_month)
+                || !ordered(r.last_day, r.last_month)
+            {
+                return Err(ParseError::Invalid(format!(
+                    "inconsistent totals: last day {:?}, last week {:?}, last month {:?}",
+                    r.last_day, r.last_week, r.last_month
+                )));
+            }
+            (Document::Recent(w.data), w.package)
+        }
+        _ => {
+            let mut doc: SeriesDoc = serde_json::from_slice(body)?;
+            let mut total: u64 = 0;
+            for p in &doc.data {
+                if !is_date(&p.date) {
+                    return Err(ParseError::Invalid(format!(
+                        "{:?} is not a YYYY-MM-DD date",
+                        super::clip(&p.date)
+                    )));
+                }
+                if p.category.len() > MAX_CATEGORY_LEN {
+                    return Err(ParseError::Invalid(format!(
+                        "a category of {} characters",
+                        p.category.len()
+                    )));
+                }
+                total = total
+                    .checked_add(p.downloads)
+                    .ok_or_else(|| ParseError::Invalid("the downloads add up past 2^64".into()))?;
+            }
+            doc.data.shrink_to_fit();
+            let package = Some(doc.package.clone());
+            (Document::Series(doc), package)
+        }
     })
 }
 
+/// `YYYY-MM-DD` with a plausible month and day.
+pub(crate) fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .filter(|x| x.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|x| x.parse::<u32>().ok())
+    };
+    matches!(
+        (num(0..4), num(5..7), num(8..10)),
+        (Some(_), Some(1..=12), Some(1..=31))
+    )
+}
+
 impl SeriesDoc {
-    /// Approximate heap size.
+    /// Heap size of what is kept.
     pub fn approx_bytes(&self) -> usize {
-        64 + self.data.len() * 72
+        use super::heap::{string, vec};
+        super::heap::arc_document()
+            + string(&self.package)
+            + string(&self.kind)
+            + vec(&self.data)
+            + self
+                .data
+                .iter()
+                .map(|p| string(&p.category) + string(&p.date))
+                .sum::<usize>()
     }
 
     /// The daily points of one category, ascending by date.
@@ -101,11 +174,12 @@ mod tests {
 
     #[test]
     fn recent_with_one_period_keeps_the_others_empty() {
-        let doc = parse(
+        let (doc, package) = parse(
             StatsKind::Recent,
             br#"{"data":{"last_week":70},"package":"x","type":"recent_downloads"}"#,
         )
         .unwrap();
+        assert_eq!(package.as_deref(), Some("x"));
         let Document::Recent(r) = doc else {
             panic!("not recent")
         };
@@ -118,7 +192,7 @@ mod tests {
     #[test]
     fn series_reads_null_categories_and_sorts_by_date() {
         let body = br#"{"data":[{"category":"null","date":"2026-01-02","downloads":1},{"category":null,"date":"2026-01-01","downloads":2},{"category":"3","date":"2026-01-01","downloads":5}],"package":"x","type":"python_major_downloads"}"#;
-        let Document::Series(s) = parse(StatsKind::PythonMajor, body).unwrap() else {
+        let (Document::Series(s), _) = parse(StatsKind::PythonMajor, body).unwrap() else {
             panic!()
         };
         let nulls = s.category("null");
@@ -130,6 +204,30 @@ mod tests {
             s.daily_totals(),
             vec![("2026-01-01".into(), 7), ("2026-01-02".into(), 1)]
         );
+    }
+
+    #[test]
+    fn totals_that_wrap_or_contradict_and_dates_that_are_not_dates_are_refused() {
+        let wrap = format!(
+            r#"{{"data":[{{"category":"x","date":"2026-01-01","downloads":{m}}},{{"category":"x","date":"2026-01-02","downloads":{m}}}],"package":"x","type":"t"}}"#,
+            m = u64::MAX
+        );
+        assert!(matches!(
+            parse(StatsKind::Overall, wrap.as_bytes()),
+            Err(ParseError::Invalid(_))
+        ));
+        let week_below_day =
+            br#"{"data":{"last_day":10,"last_week":5,"last_month":50},"package":"x"}"#;
+        assert!(matches!(
+            parse(StatsKind::Recent, week_below_day),
+            Err(ParseError::Invalid(_))
+        ));
+        let not_a_date = br#"{"data":[{"category":"x","date":"yesterday!","downloads":1}],"package":"x","type":"t"}"#;
+        assert!(matches!(
+            parse(StatsKind::Overall, not_a_date),
+            Err(ParseError::Invalid(_))
+        ));
+        assert!(is_date("2026-11-30") && !is_date("2026-13-01") && !is_date("2026-1-01"));
     }
 
     #[test]

@@ -14,22 +14,32 @@ pub struct SimpleFile {
     /// Upload time (api 1.1+).
     #[serde(default, rename = "upload-time")]
     pub upload_time: Option<String>,
-    /// `false`, a reason string, or `true`.
+    /// `false`, `true`, or a reason (PEP 691); anything else refuses the page.
     #[serde(default)]
-    pub yanked: serde_json::Value,
+    pub yanked: Yanked,
     /// Size in bytes (api 1.1+).
     #[serde(default)]
     pub size: Option<u64>,
 }
 
+/// A file's yanked state, kept compact (PEP 691 allows only a boolean or a reason).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Yanked {
+    /// `false` or `true`.
+    Flag(bool),
+    /// Yanked, with the reason given.
+    Reason(String),
+    /// Not given.
+    #[default]
+    #[serde(skip)]
+    Absent,
+}
+
 impl SimpleFile {
     /// Whether the file is yanked.
     pub fn is_yanked(&self) -> bool {
-        match &self.yanked {
-            serde_json::Value::Bool(b) => *b,
-            serde_json::Value::String(_) => true,
-            _ => false,
-        }
+        matches!(&self.yanked, Yanked::Flag(true) | Yanked::Reason(_))
     }
 
     /// The version a distribution file belongs to, read from its name (wheel, egg,
@@ -60,17 +70,31 @@ pub struct SimpleDoc {
 
 /// Parses a PEP 691 project page.
 pub fn parse(body: &[u8]) -> Result<SimpleDoc, serde_json::Error> {
-    serde_json::from_slice(body)
+    let mut doc: SimpleDoc = serde_json::from_slice(body)?;
+    doc.versions.shrink_to_fit();
+    doc.files.shrink_to_fit();
+    Ok(doc)
 }
 
 impl SimpleDoc {
-    /// Approximate heap size.
+    /// Heap size of what is kept.
     pub fn approx_bytes(&self) -> usize {
-        self.versions.iter().map(|v| v.len() + 24).sum::<usize>()
+        use super::heap::{opt_string, string, strings, vec};
+        super::heap::arc_document()
+            + string(&self.name)
+            + strings(&self.versions)
+            + vec(&self.files)
             + self
                 .files
                 .iter()
-                .map(|f| f.filename.len() + 96)
+                .map(|f| {
+                    string(&f.filename)
+                        + opt_string(&f.upload_time)
+                        + match &f.yanked {
+                            Yanked::Reason(r) => string(r),
+                            _ => 0,
+                        }
+                })
                 .sum::<usize>()
     }
 }
@@ -96,7 +120,7 @@ mod tests {
         let f = |n: &str| SimpleFile {
             filename: n.into(),
             upload_time: None,
-            yanked: serde_json::Value::Bool(false),
+            yanked: Yanked::Flag(false),
             size: None,
         };
         assert_eq!(
@@ -106,6 +130,18 @@ mod tests {
         assert_eq!(f("numpy-1.20.3.tar.gz").version(), Some("1.20.3"));
         assert_eq!(f("pytz-2004b.zip").version(), Some("2004b"));
         assert_eq!(f("setup.exe").version(), None);
+    }
+
+    #[test]
+    fn a_yanked_field_that_is_not_a_flag_or_a_reason_refuses_the_page() {
+        let huge = format!(
+            r#"{{"name":"x","files":[{{"filename":"x-1.tar.gz","yanked":[{}]}}]}}"#,
+            vec!["1"; 1000].join(",")
+        );
+        assert!(parse(huge.as_bytes()).is_err());
+        let ok = parse(br#"{"name":"x","files":[{"filename":"x-1.tar.gz","yanked":"bad build"}]}"#)
+            .unwrap();
+        assert!(ok.files[0].is_yanked());
     }
 
     #[test]

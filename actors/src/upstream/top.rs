@@ -26,17 +26,18 @@ pub fn parse(body: &[u8]) -> Result<TopDoc, serde_json::Error> {
     let mut doc: TopDoc = serde_json::from_slice(body)?;
     doc.rows
         .sort_by_key(|r| std::cmp::Reverse(r.download_count));
+    doc.rows.shrink_to_fit();
     Ok(doc)
 }
 
 impl TopDoc {
-    /// Approximate heap size.
+    /// Heap size of what is kept.
     pub fn approx_bytes(&self) -> usize {
-        64 + self
-            .rows
-            .iter()
-            .map(|r| r.project.len() + 48)
-            .sum::<usize>()
+        use super::heap::{opt_string, string, vec};
+        super::heap::arc_document()
+            + opt_string(&self.last_update)
+            + vec(&self.rows)
+            + self.rows.iter().map(|r| string(&r.project)).sum::<usize>()
     }
 }
 
