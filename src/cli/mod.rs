@@ -78,6 +78,10 @@ struct GlobalArgs {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Print tables whole: by default a cell is cut at 200 characters and a table at
+    /// 500 rows, saying what was left out.
+    #[arg(long, global = true)]
+    full: bool,
     /// Log level (`RUST_LOG` wins when set). Default: warn, info for `serve`.
     #[arg(long, global = true, value_name = "LEVEL")]
     log_level: Option<String>,
@@ -407,6 +411,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         query_command => {
             let cfg = g.engine_config()?;
+            output::set_full(g.full);
             query::run(cfg, query_command, g.json).await
         }
     }

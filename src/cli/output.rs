@@ -76,7 +76,92 @@ pub(super) fn sparkline(values: &[u64]) -> String {
 
 /// Column-aligned rows (the first row is the header). Width counts characters, not
 /// escape codes.
-pub(super) fn table(rows: &[Vec<String>]) -> String {
+/// Longest cell printed unless `--full`.
+const MAX_CELL_CHARS: usize = 200;
+/// Most rows printed unless `--full`.
+const MAX_ROWS: usize = 500;
+
+static FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--full`: print tables whole.
+pub(super) fn set_full(full: bool) {
+    FULL.store(full, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn full() -> bool {
+    FULL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Text safe for a terminal: upstream text may carry escape sequences (window titles,
+/// screen clears) and control characters. Only our own colour sequences (`ESC [ ... m`)
+/// survive; every other control character goes, except newlines when `keep_newlines`.
+pub(super) fn clean(s: &str, keep_newlines: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // Keep a well-formed SGR sequence, drop any other escape.
+            let mut seq = String::from("\x1b");
+            if chars.peek() == Some(&'[') {
+                seq.push(chars.next().unwrap_or('['));
+                while let Some(&d) = chars.peek() {
+                    if d.is_ascii_digit() || d == ';' {
+                        seq.push(d);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if chars.peek() == Some(&'m') {
+                    chars.next();
+                    seq.push('m');
+                    out.push_str(&seq);
+                }
+            }
+            continue;
+        }
+        match c {
+            '\n' if keep_newlines => out.push('\n'),
+            '\n' | '\t' | '\r' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A table cell: one line, clean, and cut at `MAX_CELL_CHARS` unless `--full`.
+fn cell(s: &str) -> String {
+    let s = clean(s, false);
+    if full() || strip_ansi(&s).chars().count() <= MAX_CELL_CHARS {
+        return s;
+    }
+    let plain = strip_ansi(&s);
+    let kept: String = plain.chars().take(MAX_CELL_CHARS).collect();
+    format!("{kept}... ({} characters; --full)", plain.chars().count())
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the program quietly, as Unix tools do.
+pub(super) fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
+pub(super) fn table(all_rows: &[Vec<String>]) -> String {
+    let shown = if full() {
+        all_rows.len()
+    } else {
+        all_rows.len().min(MAX_ROWS)
+    };
+    let rows: Vec<Vec<String>> = all_rows[..shown]
+        .iter()
+        .map(|r| r.iter().map(|c| cell(c)).collect())
+        .collect();
     let visible = |s: &str| strip_ansi(s).chars().count();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
@@ -89,7 +174,7 @@ pub(super) fn table(rows: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for r in rows {
+    for r in &rows {
         let mut line = String::new();
         for (c, cell) in r.iter().enumerate() {
             line.push_str(cell);
@@ -99,6 +184,12 @@ pub(super) fn table(rows: &[Vec<String>]) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+    }
+    if shown < all_rows.len() {
+        out.push_str(&format!(
+            "... {} more rows not shown (--full prints them all)\n",
+            all_rows.len() - shown
+        ));
     }
     out
 }
@@ -120,6 +211,37 @@ fn strip_ansi(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_escape_sequences_never_reach_the_terminal() {
+        let hostile = "evil\x1b]0;owned\x07\x1b[2J\x1b[31mred\x1b[0m\nnext\u{9b}";
+        let c = cell(hostile);
+        assert!(!c.contains("\x1b]"), "{c:?}");
+        assert!(!c.contains("\x1b[2J"), "{c:?}");
+        assert!(
+            !c.contains('\n') && !c.contains('\x07') && !c.contains('\u{9b}'),
+            "{c:?}"
+        );
+        assert!(
+            c.contains("\x1b[31mred\x1b[0m"),
+            "our own colours survive: {c:?}"
+        );
+    }
+
+    #[test]
+    fn a_huge_body_prints_a_bounded_table() {
+        let rows: Vec<Vec<String>> = (0..10_000)
+            .map(|i| vec![format!("r{i}"), "x".repeat(100_000)])
+            .collect();
+        let t = table(&rows);
+        assert!(t.len() < 200_000, "{} bytes", t.len());
+        assert!(
+            t.contains("9500 more rows not shown"),
+            "{}",
+            &t[t.len() - 200..]
+        );
+        assert!(t.contains("(100000 characters; --full)"));
+    }
 
     #[test]
     fn formats() {

@@ -10,6 +10,15 @@ use serde::Serialize;
 use super::output::{self, source_cell, source_note, table, thousands};
 use super::{Command, EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_UNAVAILABLE, Failure, Period};
 
+/// Prints through [`output::clean`] (no escape sequence from an upstream reaches the
+/// terminal) and [`output::emit`] (a closed pipe ends the program quietly).
+macro_rules! out {
+    ($($t:tt)*) => { output::emit(&output::clean(&format!($($t)*), true)) };
+}
+macro_rules! outln {
+    ($($t:tt)*) => { output::emit(&(output::clean(&format!($($t)*), true) + "\n")) };
+}
+
 /// Splits `NAME==VERSION`.
 fn split_spec(spec: &str) -> Result<(&str, Option<&str>), Failure> {
     match spec.split_once("==") {
@@ -26,7 +35,7 @@ fn split_spec(spec: &str) -> Result<(&str, Option<&str>), Failure> {
 }
 
 fn print_json<T: Serialize>(v: &T) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     );
@@ -34,7 +43,7 @@ fn print_json<T: Serialize>(v: &T) {
 
 fn notes(notes: impl IntoIterator<Item = Option<String>>) {
     for n in notes.into_iter().flatten() {
-        println!("  note: {n}");
+        outln!("  note: {n}");
     }
 }
 
@@ -82,7 +91,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 rows.push(vec![format!("url: {label}"), url.clone()]);
             }
             rows.push(vec!["source".into(), source_cell(&d)]);
-            print!("{}", table(&rows));
+            out!("{}", table(&rows));
             notes([source_note("metadata", &d)]);
         }
         Command::Versions {
@@ -136,8 +145,8 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                     flags.join(", "),
                 ]);
             }
-            print!("{}", table(&rows));
-            println!(
+            out!("{}", table(&rows));
+            outln!(
                 "{} versions; latest stable {}; from {} ({})",
                 d.value.versions.len(),
                 d.value.latest_stable.as_deref().unwrap_or("none"),
@@ -187,23 +196,23 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 };
                 rows.push(vec![name, dep.specifier.clone(), when, applies.into()]);
             }
-            println!(
+            outln!(
                 "{} {} ({})",
                 d.value.package,
                 d.value.version,
                 source_cell(&d)
             );
             if let Some(env) = &d.value.evaluated_for {
-                println!(
+                outln!(
                     "evaluated for Python {} on {:?}, extras [{}]",
                     env.python_version,
                     env.platform,
                     env.extras.join(", ")
                 );
             }
-            print!("{}", table(&rows));
+            out!("{}", table(&rows));
             for u in &d.value.unparsed {
-                println!("  not PEP 508, kept verbatim: {u}");
+                outln!("  not PEP 508, kept verbatim: {u}");
             }
             notes([source_note("metadata", &d)]);
         }
@@ -221,11 +230,13 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                         Some(false) => "no",
                         None => "unknown",
                     };
-                    println!(
+                    outln!(
                         "{} {} supports Python {}: {verdict}",
-                        d.value.package, d.value.version, d.value.python_version
+                        d.value.package,
+                        d.value.version,
+                        d.value.python_version
                     );
-                    println!("  {} ({})", d.value.detail, source_cell(&d));
+                    outln!("  {} ({})", d.value.detail, source_cell(&d));
                 }
                 None => {
                     let d = engine.supported_pythons(name, version).await?;
@@ -233,7 +244,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                         print_json(&d);
                         return Ok(());
                     }
-                    println!(
+                    outln!(
                         "{} {}: Python {} (from {}; {})",
                         d.value.package,
                         d.value.version,
@@ -272,8 +283,8 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 ]);
                 ns.push(source_note(label, d));
             }
-            println!("{} downloads (source: {})", r.package, r.source);
-            print!("{}", table(&rows));
+            outln!("{} downloads (source: {})", r.package, r.source);
+            out!("{}", table(&rows));
             notes(ns);
             if figures.iter().all(|(_, _, d)| d.value.is_none()) {
                 return Err(Failure::new(
@@ -288,7 +299,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 print_json(&d);
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{} downloads by {} over {} days ({} to {}), {}",
                 d.value.package,
                 d.value.kind.trim_end_matches("_downloads"),
@@ -305,7 +316,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                     format!("{:.1} %", s.percent),
                 ]);
             }
-            print!("{}", table(&rows));
+            out!("{}", table(&rows));
             notes([source_note("breakdown", &d)]);
         }
         Command::Trends { name, days } => {
@@ -316,21 +327,21 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
             }
             let t = &d.value;
             let values: Vec<u64> = t.points.iter().map(|p| p.downloads).collect();
-            println!(
+            outln!(
                 "{} daily downloads, last {} days ({})",
                 t.package,
                 t.days,
                 source_cell(&d)
             );
             if let (Some(first), Some(last)) = (t.points.first(), t.points.last()) {
-                println!(
+                outln!(
                     "{}  {}  {}",
                     first.date,
                     output::sparkline(&values),
                     last.date
                 );
             }
-            println!(
+            outln!(
                 "total {}  average {}/day  peak {}  change {}",
                 thousands(t.total),
                 thousands(t.average_per_day.round() as u64),
@@ -362,8 +373,8 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                     thousands(r.download_count),
                 ]);
             }
-            print!("{}", table(&rows));
-            println!(
+            out!("{}", table(&rows));
+            outln!(
                 "dataset of {} packages, updated {} ({})",
                 d.value.total_in_dataset,
                 d.value.last_update.as_deref().unwrap_or("?"),
@@ -405,14 +416,17 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                     msrc,
                 ]);
             }
-            print!("{}", table(&rows));
+            out!("{}", table(&rows));
             for f in &r.failures {
-                println!(
+                outln!(
                     "  failed: {} ({}): {}; {}",
-                    f.item, f.code, f.reason, f.suggestion
+                    f.item,
+                    f.code,
+                    f.reason,
+                    f.suggestion
                 );
             }
-            println!("overall source: {}", r.source);
+            outln!("overall source: {}", r.source);
             if r.items.is_empty() {
                 return Err(Failure::new(
                     EXIT_UNAVAILABLE,
@@ -426,7 +440,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 print_json(&h);
                 return Ok(());
             }
-            println!(
+            outln!(
                 "ready: {}{}",
                 h.ready,
                 h.reason
@@ -448,10 +462,12 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                     u.base_url.clone(),
                 ]);
             }
-            print!("{}", table(&rows));
-            println!(
+            out!("{}", table(&rows));
+            outln!(
                 "cache: {} entries, {} bytes; actor restarts: {}",
-                h.cache.entries, h.cache.bytes, h.actor_restarts
+                h.cache.entries,
+                h.cache.bytes,
+                h.actor_restarts
             );
         }
         other => {

@@ -321,65 +321,8 @@ impl FetchContext {
                 "upstream" => self.upstream.as_str(), "status" => status.as_u16().to_string())
             .increment(1);
             if status.is_redirection() && status != reqwest::StatusCode::NOT_MODIFIED {
-                let Some(location) = resp
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|l| !l.trim().is_empty())
-                    .map(str::to_string)
-                else {
-                    return Err(fail(
-                        FailureKind::Redirect,
-                        format!("answered {status} without a Location header"),
-                    ));
-                };
-                let next = reqwest::Url::parse(&url)
-                    .and_then(|base| base.join(&location))
-                    .map_err(|_| {
-                        fail(
-                            FailureKind::Redirect,
-                            format!(
-                                "answered {status} with an unusable Location {:?}",
-                                upstream::clip(&location)
-                            ),
-                        )
-                    })?;
-                let here = reqwest::Url::parse(&url)
-                    .map_err(|e| fail(FailureKind::Other, e.to_string()))?;
-                // Only the origin the user configured gets our request (and its
-                // credentials): same scheme, so https never falls back to cleartext,
-                // same host, same port.
-                if next.scheme() != here.scheme() {
-                    return Err(fail(
-                        FailureKind::Redirect,
-                        format!(
-                            "redirected from {} to {} ({}); refused",
-                            here.scheme(),
-                            next.scheme(),
-                            upstream::clip(next.as_str())
-                        ),
-                    ));
-                }
-                if next.host_str() != here.host_str()
-                    || next.port_or_known_default() != here.port_or_known_default()
-                {
-                    return Err(fail(
-                        FailureKind::Redirect,
-                        format!(
-                            "redirected to another host ({}); refused",
-                            upstream::clip(next.as_str())
-                        ),
-                    ));
-                }
-                if hop == 1 || next.as_str() == first {
-                    return Err(fail(
-                        FailureKind::Redirect,
-                        format!(
-                            "redirect loop detected ({first} -> {url} -> {})",
-                            upstream::clip(next.as_str())
-                        ),
-                    ));
-                }
+                let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+                let next = redirect_target(status, &first, &url, hop, location)?;
                 url = next.to_string();
                 continue;
             }
@@ -508,6 +451,124 @@ fn fail(kind: FailureKind, detail: String) -> FetchFailure {
         retry_after: None,
         attempts: 0,
         waited: Duration::ZERO,
+    }
+}
+
+/// Where a redirect may take us: only to the origin the user configured (same scheme,
+/// so https never falls back to cleartext and credentials never travel in the clear;
+/// same host; same port), at most one hop, never back where we started.
+fn redirect_target(
+    status: reqwest::StatusCode,
+    first: &str,
+    url: &str,
+    hop: u32,
+    location: Option<&str>,
+) -> Result<reqwest::Url, FetchFailure> {
+    let redirect = |detail: String| fail(FailureKind::Redirect, detail);
+    let Some(location) = location.filter(|l| !l.trim().is_empty()) else {
+        return Err(redirect(format!(
+            "answered {status} without a Location header"
+        )));
+    };
+    let here = reqwest::Url::parse(url).map_err(|e| fail(FailureKind::Other, e.to_string()))?;
+    let next = here.join(location).map_err(|_| {
+        redirect(format!(
+            "answered {status} with an unusable Location {:?}",
+            upstream::clip(location)
+        ))
+    })?;
+    if next.scheme() != here.scheme() {
+        return Err(redirect(format!(
+            "redirected from {} to {} ({}); refused",
+            here.scheme(),
+            next.scheme(),
+            upstream::clip(next.as_str())
+        )));
+    }
+    if next.host_str() != here.host_str()
+        || next.port_or_known_default() != here.port_or_known_default()
+    {
+        return Err(redirect(format!(
+            "redirected to another host ({}); refused",
+            upstream::clip(next.as_str())
+        )));
+    }
+    if hop == 1 || next.as_str() == first {
+        return Err(redirect(format!(
+            "redirect loop detected ({first} -> {url} -> {})",
+            upstream::clip(next.as_str())
+        )));
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::*;
+
+    const MOVED: reqwest::StatusCode = reqwest::StatusCode::MOVED_PERMANENTLY;
+
+    fn target(url: &str, location: Option<&str>) -> Result<String, String> {
+        redirect_target(MOVED, url, url, 0, location)
+            .map(|u| u.to_string())
+            .map_err(|f| f.detail)
+    }
+
+    #[test]
+    fn a_redirect_from_https_to_http_on_the_same_host_is_refused() {
+        let e = target(
+            "https://index.example:8443/pypi/x/json",
+            Some("http://index.example:8443/pypi/x/json"),
+        )
+        .unwrap_err();
+        assert!(e.contains("from https to http"), "{e}");
+    }
+
+    #[test]
+    fn a_redirect_to_another_host_or_port_is_refused() {
+        let e = target(
+            "https://pypi.org/pypi/X/json",
+            Some("https://evil.example/x"),
+        )
+        .unwrap_err();
+        assert!(e.contains("another host"), "{e}");
+        let e = target("http://127.0.0.1:9/a", Some("http://127.0.0.1:10/a")).unwrap_err();
+        assert!(e.contains("another host"), "{e}");
+    }
+
+    #[test]
+    fn a_same_origin_redirect_to_the_normalised_name_is_followed() {
+        assert_eq!(
+            target(
+                "https://pypi.org/pypi/PyYAML/json",
+                Some("/pypi/pyyaml/json")
+            )
+            .unwrap(),
+            "https://pypi.org/pypi/pyyaml/json"
+        );
+    }
+
+    #[test]
+    fn a_redirect_without_location_is_named_and_a_second_hop_is_a_loop() {
+        let e = target("https://pypi.org/a", None).unwrap_err();
+        assert!(e.contains("without a Location"), "{e}");
+        let e = redirect_target(
+            MOVED,
+            "https://pypi.org/a",
+            "https://pypi.org/b",
+            1,
+            Some("/c"),
+        )
+        .unwrap_err()
+        .detail;
+        assert!(e.contains("redirect loop"), "{e}");
+    }
+
+    #[test]
+    fn a_huge_location_is_echoed_clipped() {
+        let long = format!("https://evil.example/{}", "a".repeat(1_000_000));
+        let e = target("https://pypi.org/a", Some(&long)).unwrap_err();
+        assert!(e.len() < 500, "{} bytes", e.len());
     }
 }
 
