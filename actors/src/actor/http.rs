@@ -502,6 +502,24 @@ fn redirect_target(
     Ok(next)
 }
 
+/// Maps a transport error. A body cut short or a reset connection is a connection
+/// failure (retryable), as a CDN node dropping a response usually is transient.
+fn transport_failure(e: &reqwest::Error) -> FetchFailure {
+    let kind = if e.is_timeout() {
+        FailureKind::Timeout
+    } else {
+        FailureKind::Connect
+    };
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    fail(kind, detail)
+}
+
 #[cfg(test)]
 mod redirect_tests {
     use super::*;
@@ -570,22 +588,4 @@ mod redirect_tests {
         let e = target("https://pypi.org/a", Some(&long)).unwrap_err();
         assert!(e.len() < 500, "{} bytes", e.len());
     }
-}
-
-/// Maps a transport error. A body cut short or a reset connection is a connection
-/// failure (retryable), as a CDN node dropping a response usually is transient.
-fn transport_failure(e: &reqwest::Error) -> FetchFailure {
-    let kind = if e.is_timeout() {
-        FailureKind::Timeout
-    } else {
-        FailureKind::Connect
-    };
-    let mut detail = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        src = s.source();
-    }
-    fail(kind, detail)
 }
