@@ -172,7 +172,7 @@ impl Dependencies {
         let mut dependencies = Vec::new();
         let mut unparsed = Vec::new();
         for raw in p.info.requires_dist.iter().flatten() {
-            let Ok(req) = Requirement::<pep508_rs::VerbatimUrl>::from_str(raw) else {
+            let Some(req) = parse_requirement(raw) else {
                 unparsed.push(raw.clone());
                 continue;
             };
@@ -214,8 +214,33 @@ impl Dependencies {
     }
 }
 
+/// Parses one `Requires-Dist` string from an upstream. pep508_rs 0.9 panics on some
+/// names its own tokenizer accepts (e.g. `O.`, found by the property tests), so the
+/// leading name is checked first, and a panic is still caught: upstream text never
+/// takes a caller down.
+fn parse_requirement(raw: &str) -> Option<Requirement<pep508_rs::VerbatimUrl>> {
+    let name: String = raw
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .collect();
+    pep508_rs::PackageName::new(name).ok()?;
+    std::panic::catch_unwind(|| Requirement::<pep508_rs::VerbatimUrl>::from_str(raw))
+        .ok()?
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::parse_requirement;
+
+    #[test]
+    fn a_requirement_that_panics_pep508_is_reported_unparsed_not_a_crash() {
+        assert!(parse_requirement("O.").is_none());
+        assert!(parse_requirement("O. >= 1").is_none());
+        assert!(parse_requirement("requests[socks]>=2; python_version >= '3.8'").is_some());
+    }
+
     use super::*;
     use crate::upstream::pypi;
 
