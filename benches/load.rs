@@ -3,12 +3,13 @@
 //! latency, upstream requests per client request, errors and RSS.
 //!
 //! ```text
-//! cargo bench --bench load                 # full run, bounded (< 3 min)
+//! cargo bench --bench load                 # full run, bounded (about 5 min)
 //! cargo bench --bench load -- --quick      # smoke run for CI (< 30 s)
 //! cargo bench --bench load -- --only hot,herd
 //! ```
 //!
-//! Scenarios: `hot`, `mcp`, `cold`, `herd`, `breaker`, `storm`, `outage`, `memory`.
+//! Scenarios: `hot`, `mcp`, `cold`, `herd`, `breaker`, `storm`, `outage`, `memory`,
+//! `series`, `faults`, `overview`, `abandoned` (`series` is left out of `--quick`).
 //! Every loop is bounded in count and in time; nothing touches the internet. Ratios are
 //! measured in one run (DESIGN.md section 8); absolute figures drift on shared machines.
 
@@ -1296,6 +1297,842 @@ fn trim_heap() -> bool {
     }
 }
 
+// ---- scenario 7: fault-latency matrix -------------------------------------------------------
+
+/// The question asked of each upstream in the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Json,
+    Simple,
+    Stats,
+    Pepy,
+    Top,
+}
+
+impl Target {
+    const ALL: [Target; 5] = [
+        Target::Json,
+        Target::Simple,
+        Target::Stats,
+        Target::Pepy,
+        Target::Top,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Target::Json => "pypi-json (package_info)",
+            Target::Simple => "pypi-simple (versions, JSON 502)",
+            Target::Stats => "pypistats (recent_downloads)",
+            Target::Pepy => "pepy (document Pepy)",
+            Target::Top => "top-packages (top_packages 100)",
+        }
+    }
+
+    fn upstream(self) -> Upstream {
+        match self {
+            Target::Json => Upstream::PypiJson,
+            Target::Simple => Upstream::PypiSimple,
+            Target::Stats => Upstream::Pypistats,
+            Target::Pepy => Upstream::Pepy,
+            Target::Top => Upstream::TopPackages,
+        }
+    }
+
+    fn route(self) -> &'static str {
+        match self {
+            Target::Json => "/pypi/**",
+            Target::Simple => "/simple/**",
+            Target::Stats => "/api/packages/**",
+            Target::Pepy => "/api/v2/projects/**",
+            Target::Top => "/top-pypi-packages.min.json",
+        }
+    }
+}
+
+/// One fault of the matrix (`Limiter` is our own rate limit at 1/s, not a simulator fault;
+/// `StatsAndPepy` is 502 on pypistats and pepy together).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    S502,
+    S503RetryAfter,
+    S429HugeRetryAfter,
+    Hang,
+    Reset,
+    Truncate,
+    RedirectLoop,
+    Limiter,
+    StatsAndPepy,
+}
+
+impl Fault {
+    const MATRIX: [Fault; 8] = [
+        Fault::S502,
+        Fault::S503RetryAfter,
+        Fault::S429HugeRetryAfter,
+        Fault::Hang,
+        Fault::Reset,
+        Fault::Truncate,
+        Fault::RedirectLoop,
+        Fault::Limiter,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Fault::S502 => "502",
+            Fault::S503RetryAfter => "503 RA 2",
+            Fault::S429HugeRetryAfter => "429 RA 1e12",
+            Fault::Hang => "hang",
+            Fault::Reset => "reset",
+            Fault::Truncate => "truncated",
+            Fault::RedirectLoop => "redirect loop",
+            Fault::Limiter => "limiter 1/s, burst",
+            Fault::StatsAndPepy => "502 pypistats + pepy",
+        }
+    }
+
+    fn specs(self, route: &str) -> Vec<FaultSpec> {
+        let on = |f: FaultSpec| FaultSpec {
+            route: route.into(),
+            ..f
+        };
+        match self {
+            Fault::S502 => vec![on(FaultSpec {
+                status: Some(502),
+                ..Default::default()
+            })],
+            Fault::S503RetryAfter => vec![on(FaultSpec {
+                status: Some(503),
+                retry_after: Some(2),
+                ..Default::default()
+            })],
+            Fault::S429HugeRetryAfter => vec![on(FaultSpec {
+                status: Some(429),
+                retry_after: Some(1_000_000_000_000),
+                ..Default::default()
+            })],
+            Fault::Hang => vec![on(FaultSpec {
+                hang: true,
+                ..Default::default()
+            })],
+            Fault::Reset => vec![on(FaultSpec {
+                reset: true,
+                ..Default::default()
+            })],
+            Fault::Truncate => vec![on(FaultSpec {
+                truncate: true,
+                ..Default::default()
+            })],
+            Fault::RedirectLoop => vec![on(FaultSpec {
+                redirect_loop: true,
+                ..Default::default()
+            })],
+            Fault::Limiter => Vec::new(),
+            Fault::StatsAndPepy => vec![
+                FaultSpec {
+                    status: Some(502),
+                    ..FaultSpec::on("/api/packages/**")
+                },
+                FaultSpec {
+                    status: Some(502),
+                    ..FaultSpec::on("/api/v2/projects/**")
+                },
+            ],
+        }
+    }
+}
+
+/// What one call came back with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    Live,
+    Cached,
+    Stale,
+    Estimated,
+    Mixed,
+    Deferred,
+    /// Unavailable; `true` when refused by an open breaker.
+    Unavailable(bool),
+    Deadline,
+    Other,
+}
+
+impl Outcome {
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Live => "live",
+            Outcome::Cached => "cached",
+            Outcome::Stale => "stale",
+            Outcome::Estimated => "estimated",
+            Outcome::Mixed => "mixed",
+            Outcome::Deferred => "deferred",
+            Outcome::Unavailable(false) => "unavailable",
+            Outcome::Unavailable(true) => "unavail(breaker)",
+            Outcome::Deadline => "deadline",
+            Outcome::Other => "other-error",
+        }
+    }
+
+    fn of_label(l: sentinel_actors::SourceLabel) -> Self {
+        use sentinel_actors::SourceLabel as L;
+        match l {
+            L::Live => Outcome::Live,
+            L::Cached => Outcome::Cached,
+            L::Stale => Outcome::Stale,
+            L::Estimated => Outcome::Estimated,
+            L::Mixed => Outcome::Mixed,
+            L::Unavailable => Outcome::Unavailable(false),
+        }
+    }
+
+    fn of_error(e: &sentinel_actors::QueryError) -> Self {
+        match e.code() {
+            "deferred" => Outcome::Deferred,
+            "unavailable" => Outcome::Unavailable(matches!(
+                e.cause(),
+                Some(sentinel_actors::UnavailableCause::BreakerOpen { .. })
+            )),
+            "deadline_exceeded" => Outcome::Deadline,
+            _ => Outcome::Other,
+        }
+    }
+}
+
+async fn ask_target(e: &EngineHandle, target: Target, name: &str) -> Outcome {
+    match target {
+        Target::Json => match e.package_info(name, None).await {
+            Ok(d) => Outcome::of_label(d.provenance.label()),
+            Err(err) => Outcome::of_error(&err),
+        },
+        Target::Simple => match e.versions(name).await {
+            Ok(d) => Outcome::of_label(d.provenance.label()),
+            Err(err) => Outcome::of_error(&err),
+        },
+        Target::Stats => match e.recent_downloads(name).await {
+            Ok(r) => Outcome::of_label(r.source),
+            Err(err) => Outcome::of_error(&err),
+        },
+        Target::Pepy => {
+            let q = Query::Pepy(PackageName::parse(name).expect("valid name"));
+            match e.document(q).await {
+                Ok(a) => Outcome::of_label(a.provenance.label()),
+                Err(err) => Outcome::of_error(&err),
+            }
+        }
+        Target::Top => match e.top_packages(100).await {
+            Ok(d) => Outcome::of_label(d.provenance.label()),
+            Err(err) => Outcome::of_error(&err),
+        },
+    }
+}
+
+/// One measured call of a cell.
+struct Call {
+    lat: Duration,
+    outcome: Outcome,
+    after_open: bool,
+}
+
+impl Call {
+    /// Started with its upstream's breaker open, and answered without a fetch from a
+    /// second source (an estimate from pepy or a live answer needs one).
+    fn fail_fast(&self) -> bool {
+        self.after_open && !matches!(self.outcome, Outcome::Estimated | Outcome::Live)
+    }
+}
+
+struct Cell {
+    target: Target,
+    fault: Fault,
+    warm: bool,
+    calls: Vec<Call>,
+    upstream_requests: u64,
+    transitions: u64,
+    warm_note: Option<String>,
+}
+
+fn pct_of(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx]
+}
+
+const BUDGET: Duration = Duration::from_millis(2_000);
+const DEADLINE: Duration = Duration::from_millis(15_000);
+const SLACK: Duration = Duration::from_millis(50);
+const FAST: Duration = Duration::from_millis(5);
+
+impl Cell {
+    fn sorted(&self, keep: impl Fn(&Call) -> bool) -> Vec<Duration> {
+        let mut v: Vec<Duration> = self
+            .calls
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| c.lat)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn outcomes(&self) -> String {
+        let mut counts: std::collections::BTreeMap<Outcome, usize> = Default::default();
+        for c in &self.calls {
+            *counts.entry(c.outcome).or_default() += 1;
+        }
+        counts
+            .iter()
+            .map(|(o, n)| format!("{} {n}", o.word()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// PASS/FAIL per applicable target, in words.
+    fn verdicts(&self) -> Vec<(&'static str, bool)> {
+        let all = self.sorted(|_| true);
+        let mut v = vec![("max<=deadline", pct_of(&all, 1.0) <= DEADLINE + SLACK)];
+        if self.warm {
+            v.push(("p99<=budget+50ms", pct_of(&all, 0.99) <= BUDGET + SLACK));
+        }
+        let open = self.sorted(Call::fail_fast);
+        if !open.is_empty() {
+            v.push(("open p99<5ms", pct_of(&open, 0.99) < FAST));
+        }
+        if self.fault == Fault::Limiter {
+            v.push(("limiter p99<5ms", pct_of(&all, 0.99) < FAST));
+        }
+        v
+    }
+
+    fn row(&self) -> String {
+        let all = self.sorted(|_| true);
+        let open = self.sorted(Call::fail_fast);
+        let deferred = self.sorted(|c| c.outcome == Outcome::Deferred);
+        let open_col = if open.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{} ({})", fmt_d(pct_of(&open, 0.99)), open.len())
+        };
+        let deferred_col = if deferred.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{} ({})", fmt_d(pct_of(&deferred, 0.99)), deferred.len())
+        };
+        let verdicts = self
+            .verdicts()
+            .iter()
+            .map(|(t, ok)| format!("{t} {}", if *ok { "PASS" } else { "**FAIL**" }))
+            .collect::<Vec<_>>()
+            .join("; ");
+        format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
+            self.target.label(),
+            self.fault.label(),
+            if self.warm { "warm" } else { "cold" },
+            self.calls.len(),
+            fmt_d(pct_of(&all, 0.5)),
+            fmt_d(pct_of(&all, 0.99)),
+            fmt_d(pct_of(&all, 1.0)),
+            open_col,
+            deferred_col,
+            self.outcomes(),
+            self.upstream_requests as f64 / self.calls.len().max(1) as f64,
+            self.transitions,
+            verdicts,
+        )
+    }
+}
+
+/// Answers `name` once outside the measurement, asking again after a deferral, so its
+/// copy is in the cache (bounded).
+async fn warm_one(e: &EngineHandle, target: Target, name: &str, until: Instant) -> bool {
+    loop {
+        match ask_target(e, target, name).await {
+            Outcome::Live | Outcome::Cached => return true,
+            _ if Instant::now() >= until => return false,
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// One cell: its own simulator and engine (so no breaker or cache state leaks between
+/// cells), `n` calls at concurrency 4 (the limiter cells: all `n` at once).
+async fn fault_cell(target: Target, fault: Fault, warm: bool, n: usize) -> Cell {
+    const WARM_KEYS: usize = 5;
+    let sim = Sim::start(SimConfig {
+        synthetic: n + WARM_KEYS + 5,
+        ..Default::default()
+    })
+    .await
+    .expect("sim starts");
+    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
+    for up in Upstream::ALL {
+        cfg.upstreams.get_mut(up).rate_limit = None;
+    }
+    if fault == Fault::Limiter {
+        cfg.upstreams.get_mut(target.upstream()).rate_limit =
+            Some(sentinel_actors::config::RateLimitConfig {
+                per_second: 1,
+                per_minute: None,
+            });
+    }
+    let engine = start_engine(cfg).await;
+    // The Simple row asks `versions` with the JSON API failing, warm and cold.
+    if target == Target::Simple {
+        sim.add_fault(FaultSpec {
+            status: Some(502),
+            ..FaultSpec::on("/pypi/**")
+        });
+    }
+    let names: Vec<String> = if warm {
+        (0..WARM_KEYS).map(synth).collect()
+    } else {
+        (WARM_KEYS..WARM_KEYS + n).map(synth).collect()
+    };
+    let mut warm_note = None;
+    if warm {
+        let until = Instant::now() + Duration::from_secs(15);
+        let mut ok = 0;
+        let keys = if target == Target::Top { 1 } else { WARM_KEYS };
+        for name in names.iter().take(keys) {
+            ok += usize::from(warm_one(&engine, target, name, until).await);
+        }
+        if ok < keys {
+            warm_note = Some(format!("only {ok}/{keys} keys warmed"));
+        }
+        // Past every fresh TTL (24 h at most), well inside the 7-day stale retention.
+        engine.age_cache(Duration::from_secs(2 * 24 * 3600));
+    }
+    let route = target.route();
+    for spec in fault.specs(route) {
+        sim.add_fault(spec);
+    }
+    sim.reset_stats();
+    let t0 = engine.metrics().breaker_transitions;
+    let conc = if fault == Fault::Limiter { n } else { 4 };
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop_at = Instant::now() + Duration::from_secs(30);
+    let names = Arc::new(names);
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let (e, next, names) = (engine.clone(), next.clone(), names.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || Instant::now() >= stop_at {
+                    break;
+                }
+                let name = &names[i % names.len()];
+                // Whether this upstream's own breaker is open as the call starts.
+                let after_open = e.metrics().breaker_transitions > t0
+                    && breaker_state(&e.health().await, target.upstream()).0 == "open";
+                let s = Instant::now();
+                let outcome = ask_target(&e, target, name).await;
+                out.push(Call {
+                    lat: s.elapsed(),
+                    outcome,
+                    after_open,
+                });
+            }
+            out
+        }));
+    }
+    let mut calls = Vec::new();
+    for t in tasks {
+        calls.extend(t.await.expect("cell task"));
+    }
+    let upstream_requests = sim.stats().total;
+    let transitions = engine.metrics().breaker_transitions - t0;
+    engine.shutdown().await;
+    sim.shutdown().await;
+    Cell {
+        target,
+        fault,
+        warm,
+        calls,
+        upstream_requests,
+        transitions,
+        warm_note,
+    }
+}
+
+async fn faults(opts: &Opts) {
+    println!();
+    println!(
+        "### 7. Fault-latency matrix (answer budget 2 s, deadline 15 s; targets: warm p99 <= 2.05 s, \
+         breaker open or limiter saturated p99 < 5 ms, no call past the deadline)"
+    );
+    println!();
+    println!(
+        "| upstream (question) | fault | cache | calls | p50 | p99 | max | p99 with its breaker open (n) | p99 of deferred (n) | outcomes | upstream req/call | breaker transitions | targets |"
+    );
+    println!(
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"
+    );
+    let _ = std::io::stdout().flush();
+    let n = opts.pick(8, 20);
+    let mut rows: Vec<(Fault, Vec<Target>)> = if opts.quick {
+        vec![(Fault::S502, vec![Target::Json, Target::Stats])]
+    } else {
+        Fault::MATRIX
+            .iter()
+            .map(|f| (*f, Target::ALL.to_vec()))
+            .collect()
+    };
+    rows.push((Fault::StatsAndPepy, vec![Target::Stats]));
+    let started = Instant::now();
+    let (mut pass, mut fail) = (0, 0);
+    let mut notes = Vec::new();
+    for (fault, targets) in rows {
+        let row_start = Instant::now();
+        // The cells of one fault run at once, each on its own simulator and engine: most
+        // of their time is spent waiting (hangs, Retry-After), not computing.
+        let mut tasks = Vec::new();
+        for &target in &targets {
+            for warm in [false, true] {
+                tasks.push(tokio::spawn(fault_cell(target, fault, warm, n)));
+            }
+        }
+        for t in tasks {
+            let cell = t.await.expect("cell");
+            println!("{}", cell.row());
+            for (_, ok) in cell.verdicts() {
+                if ok {
+                    pass += 1;
+                } else {
+                    fail += 1;
+                }
+            }
+            if let Some(w) = &cell.warm_note {
+                notes.push(format!(
+                    "- {} / {} / warm: {w}",
+                    cell.target.label(),
+                    cell.fault.label()
+                ));
+            }
+        }
+        let _ = std::io::stdout().flush();
+        notes.push(format!(
+            "- row `{}`: {:.1} s",
+            fault.label(),
+            row_start.elapsed().as_secs_f64()
+        ));
+    }
+    println!();
+    println!(
+        "targets: {pass} PASS, {fail} FAIL; matrix wall time {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    println!("{}", notes.join("\n"));
+    let _ = std::io::stdout().flush();
+}
+
+// ---- scenario 8: overview of 100 packages, default limits ---------------------------------------
+
+async fn overview(opts: &Opts) {
+    println!();
+    println!("### 8. Overview of a batch against a healthy simulator, default rate limits");
+    let n = opts.pick(10, 100);
+    let sim = Sim::start(SimConfig {
+        synthetic: n + 10,
+        // The simulator enforces pypistats.org's 5/s and 30/min and answers 429 past it.
+        pypistats_rate_limit: true,
+        ..Default::default()
+    })
+    .await
+    .expect("sim starts");
+    let engine = start_engine(EngineConfig::default().with_origin(&sim.base_url())).await;
+    let names: Vec<String> = (0..n).map(synth).collect();
+    let summarize = |r: &sentinel_actors::PartialResult<sentinel_actors::PackageOverview>| {
+        let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+        for it in &r.items {
+            let k = match &it.downloads {
+                Some(d) => format!("downloads {}", Outcome::of_label(d.source).word()),
+                None => "downloads none".into(),
+            };
+            *by.entry(k).or_default() += 1;
+            *by.entry(format!("info {}", it.info.provenance.word()))
+                .or_default() += 1;
+        }
+        let mut max_ra = 0;
+        for f in &r.failures {
+            *by.entry(format!("failure {}", f.code)).or_default() += 1;
+            max_ra = max_ra.max(f.retry_after_secs.unwrap_or(0));
+        }
+        let with_ra = r
+            .failures
+            .iter()
+            .filter(|f| f.code == "deferred" && f.retry_after_secs.is_some())
+            .count();
+        (by, max_ra, with_ra)
+    };
+    println!();
+    println!(
+        "| ask | packages | answer time | items | failures | by kind | deferred with retry_after | largest retry_after | breaker transitions | pypistats req (sim) | pypi-json req (sim) | unavailable |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let t0 = Instant::now();
+    let first = engine.overview(&names).await;
+    let d1 = t0.elapsed();
+    let Ok(first) = first else {
+        println!("overview failed: {first:?}");
+        engine.shutdown().await;
+        sim.shutdown().await;
+        return;
+    };
+    let (by, max_ra, with_ra) = summarize(&first);
+    let unavailable = |r: &sentinel_actors::PartialResult<sentinel_actors::PackageOverview>| {
+        r.failures
+            .iter()
+            .filter(|f| f.code == "unavailable")
+            .count()
+    };
+    let row = |label: &str,
+               d: Duration,
+               r: &sentinel_actors::PartialResult<sentinel_actors::PackageOverview>,
+               by: &std::collections::BTreeMap<String, usize>,
+               with_ra: usize,
+               max_ra: u64| {
+        println!(
+            "| {label} | {n} | {} | {} | {} | {} | {with_ra} | {max_ra} s | {} | {} | {} | {} |",
+            fmt_d(d),
+            r.items.len(),
+            r.failures.len(),
+            by.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            engine.metrics().breaker_transitions,
+            sim.stats().matching("/api/packages/**"),
+            sim.stats().matching("/pypi/**"),
+            unavailable(r),
+        );
+        let _ = std::io::stdout().flush();
+    };
+    row("first", d1, &first, &by, with_ra, max_ra);
+    let stats_first = fetch_stats(&engine, Upstream::Pypistats);
+    let first_failures = first.failures.len();
+    if first_failures > 0 {
+        let wait = Duration::from_secs(max_ra + 1).min(Duration::from_secs(opts.pick(0, 90)));
+        let waited = Instant::now();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let waited = waited.elapsed();
+        let t1 = Instant::now();
+        let second = engine.overview(&names).await;
+        let d2 = t1.elapsed();
+        if let Ok(second) = second {
+            let (by2, max_ra2, with_ra2) = summarize(&second);
+            row(
+                &format!("again after {:.0} s", waited.as_secs_f64()),
+                d2,
+                &second,
+                &by2,
+                with_ra2,
+                max_ra2,
+            );
+        }
+    }
+    let s = fetch_stats(&engine, Upstream::Pypistats);
+    println!();
+    println!(
+        "pypistats fetch counters after the first ask: {} requests, {} deferred, {} queued, queue length {}; \
+         at the end: {} requests, {} deferred, {} queued, queue length {}, {} failures. The simulator \
+         enforces 5/s and 30/min on pypistats (429 past it): any 429 would show as a failure or an \
+         unavailable item. {}",
+        stats_first.requests,
+        stats_first.deferred,
+        stats_first.queued,
+        stats_first.queue_len,
+        s.requests,
+        s.deferred,
+        s.queued,
+        s.queue_len,
+        s.failures,
+        if opts.quick {
+            "Quick mode: no wait before the second ask."
+        } else {
+            "The wait before the second ask is the largest retry_after, capped at 90 s."
+        }
+    );
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
+
+// ---- scenario 9: abandoned calls under a hang --------------------------------------------------
+
+async fn abandoned(opts: &Opts) {
+    println!();
+    println!("### 9. 30 abandoned calls under a `hang` on /pypi/**, then unrelated calls");
+    let sim = Sim::start(SimConfig {
+        synthetic: 100,
+        ..Default::default()
+    })
+    .await
+    .expect("sim starts");
+    let engine = start_engine(EngineConfig::default().with_origin(&sim.base_url())).await;
+    let stale_name = synth(90);
+    engine
+        .package_info(&stale_name, None)
+        .await
+        .expect("warm the stale package");
+    engine.age_cache(Duration::from_secs(3600));
+    let hang = sim.add_fault(FaultSpec {
+        hang: true,
+        ..FaultSpec::on("/pypi/**")
+    });
+    sim.reset_stats();
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let e = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_millis(100), e.package_info(&synth(i), None))
+                .await
+                .is_err()
+        }));
+    }
+    let mut dropped = 0;
+    for t in tasks {
+        dropped += usize::from(t.await.unwrap_or(false));
+    }
+    let abandon_time = t0.elapsed();
+    let hung_requests = sim.stats().matching("/pypi/**");
+    let s = Instant::now();
+    let stale = engine.package_info(&stale_name, None).await;
+    let stale_lat = s.elapsed();
+    let stale_word = match &stale {
+        Ok(d) => d.provenance.word().to_string(),
+        Err(e) => format!("error {}", e.code()),
+    };
+    // With the fault lifted, a cold call needs a free pypi-json slot: 16 abandoned
+    // fetches still holding theirs would make it wait for their 10 s attempt timeout.
+    sim.remove_fault(hang);
+    let s = Instant::now();
+    let cold = engine.package_info(&synth(95), None).await;
+    let cold_lat = s.elapsed();
+    let cold_word = match &cold {
+        Ok(d) => d.provenance.word().to_string(),
+        Err(e) => format!("error {}", e.code()),
+    };
+    let fs = fetch_stats(&engine, Upstream::PypiJson);
+    let (state, opened) = breaker_state(&engine.health().await, Upstream::PypiJson);
+    println!();
+    println!("| step | time | outcome |");
+    println!("| --- | ---: | --- |");
+    println!(
+        "| 30 calls, each dropped after 100 ms ({dropped} dropped) | {} | {hung_requests} requests reached the hang |",
+        fmt_d(abandon_time)
+    );
+    println!(
+        "| unrelated call, stale copy (`{stale_name}`) | {} | {stale_word} ({}) |",
+        fmt_d(stale_lat),
+        if stale_lat <= BUDGET {
+            "within budget: PASS"
+        } else {
+            "over budget: **FAIL**"
+        }
+    );
+    println!(
+        "| unrelated cold call after the fault is lifted | {} | {cold_word} |",
+        fmt_d(cold_lat)
+    );
+    println!();
+    println!(
+        "pypi-json fetch counters: {} requests, {} attempts, {} failures, **{} cancelled**; breaker \
+         `{state}`, opened {opened} time(s); breaker transitions {}.",
+        fs.requests,
+        fs.attempts,
+        fs.failures,
+        fs.cancelled,
+        engine.metrics().breaker_transitions
+    );
+    if !opts.quick {
+        // Past the 10 s attempt timeout: a fetch that was not really cancelled would fail
+        // now and count against the breaker.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let fs = fetch_stats(&engine, Upstream::PypiJson);
+        let (state, opened) = breaker_state(&engine.health().await, Upstream::PypiJson);
+        println!(
+            "11 s later (past the 10 s attempt timeout): {} failures, {} cancelled; breaker `{state}`, \
+             opened {opened} time(s); breaker transitions {} ({}).",
+            fs.failures,
+            fs.cancelled,
+            engine.metrics().breaker_transitions,
+            if opened == 0 {
+                "no breaker opened: PASS"
+            } else {
+                "a breaker opened: **FAIL**"
+            }
+        );
+    }
+    let _ = std::io::stdout().flush();
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
+
+// ---- scenario 10: 50,000 packages' series ---------------------------------------------------
+
+async fn series(opts: &Opts) {
+    println!();
+    println!("### 10. Series: `download_trend` of distinct packages (pypistats `overall`)");
+    let target_n = opts.pick(2_000, 50_000);
+    let sim = match ChildSim::spawn(target_n) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("could not start the child simulator: {e:#}");
+            return;
+        }
+    };
+    let cfg = engine_config(&sim.base_url);
+    let capacity = cfg.cache.capacity_bytes;
+    let engine = start_engine(cfg).await;
+    let rss0 = rss_bytes();
+    let e = engine.clone();
+    let max_time = Duration::from_secs(opts.pick(10, 120));
+    let run = closed_loop(32, target_n, max_time, move |i| {
+        let e = e.clone();
+        async move { e.download_trend(&synth(i), 30).await.is_ok() }
+    })
+    .await;
+    let done = run.lat.len();
+    let cs = engine.cache_stats();
+    let rss1 = rss_bytes();
+    let t = Table::new("10 (continued). Fetching distinct `overall` series");
+    t.row("download_trend, distinct packages", 32, &run, done as u64);
+    let limit = capacity + 64 * 1024 * 1024;
+    let growth = rss1.saturating_sub(rss0) as f64;
+    let per_pkg = growth / done.max(1) as f64;
+    let mut note = format!(
+        "{done} of {target_n} series in {:.1} s ({} errors); cache {} entries, {:.1} MiB weighed of \
+         {:.0} MiB, {} evictions. RSS {:.1} MiB at start, **{:.1} MiB after** vs target capacity + \
+         64 MiB = {:.0} MiB: **{}**.",
+        run.elapsed.as_secs_f64(),
+        run.errors,
+        cs.entries,
+        mib(cs.bytes),
+        mib(capacity),
+        cs.evictions,
+        mib(rss0),
+        mib(rss1),
+        mib(limit),
+        if rss1 <= limit { "PASS" } else { "FAIL" }
+    );
+    if done < target_n {
+        note.push_str(&format!(
+            " EXTRAPOLATED (not measured): at {per_pkg:.0} B of RSS per series, {target_n} series \
+             would reach about {:.0} MiB before the cache's byte capacity bounds it.",
+            mib(rss0 + (per_pkg * target_n as f64) as u64)
+        ));
+    }
+    t.note(&note);
+    engine.shutdown().await;
+    drop(sim);
+}
+
 // ---- main -----------------------------------------------------------------------------------
 
 fn main() {
@@ -1318,6 +2155,9 @@ fn main() {
         // Memory first, while this process holds nothing else.
         if opts.wants("memory") {
             memory(&opts).await;
+        }
+        if opts.wants("series") && !opts.quick {
+            series(&opts).await;
         }
         // Disjoint ranges of synthetic names per scenario, so nothing is cached by accident.
         let hot_n = opts.pick(1_000, 5_000);
@@ -1369,6 +2209,15 @@ fn main() {
         }
         if opts.wants("outage") {
             outage(&opts, &sim, outage_r).await;
+        }
+        if opts.wants("faults") {
+            faults(&opts).await;
+        }
+        if opts.wants("overview") {
+            overview(&opts).await;
+        }
+        if opts.wants("abandoned") {
+            abandoned(&opts).await;
         }
         sim.shutdown().await;
     });
