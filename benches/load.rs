@@ -1671,7 +1671,7 @@ async fn fault_cell(target: Target, fault: Fault, warm: bool, n: usize) -> Cell 
     }
     if fault == Fault::Limiter {
         cfg.upstreams.get_mut(target.upstream()).rate_limit =
-            Some(sentinel_actors::config::RateLimitConfig {
+            Some(sentinel_actors::RateLimitConfig {
                 per_second: 1,
                 per_minute: None,
             });

@@ -379,3 +379,79 @@ async fn dropping_the_last_handle_stops_the_engine_and_its_queued_fetches() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(hits(&sim, "/api/packages/**"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_joining_a_refresh_gets_the_stale_copy_not_the_whole_fetch() {
+    let sim = sim().await;
+    let mut cfg = test_config(&sim);
+    cfg.timeouts.attempt_ms = 10_000;
+    cfg.timeouts.deadline_ms = 10_000;
+    let engine = engine_with(cfg).await;
+    engine.package_info("numpy", None).await.unwrap();
+    engine.age_cache(HOURS);
+    sim.add_fault(FaultSpec {
+        hang: true,
+        ..fault("/pypi/**")
+    });
+    // The first caller starts the refresh (which hangs); everyone after joins it.
+    for _ in 0..3 {
+        let d = tokio::time::timeout(Duration::from_secs(2), engine.package_info("numpy", None))
+            .await
+            .expect("a stale copy at once, not the hung fetch")
+            .unwrap();
+        assert!(
+            matches!(d.provenance, Provenance::Stale { .. }),
+            "{:?}",
+            d.provenance
+        );
+    }
+    assert_eq!(hits(&sim, "/pypi/**"), 2, "one fetch, one refresh");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_deferred_by_our_limit_on_the_simple_api_say_deferred() {
+    let sim = sim().await;
+    let mut cfg = test_config(&sim);
+    cfg.upstreams.pypi_simple.rate_limit = Some(RateLimitConfig {
+        per_second: 1,
+        per_minute: Some(1),
+    });
+    cfg.timeouts.answer_budget_ms = 200;
+    let engine = engine_with(cfg).await;
+    sim.add_fault(status_fault("/pypi/**", 502));
+    let names: Vec<String> = sim.package_names().into_iter().take(3).collect();
+    let results = join_all(names.iter().map(|n| engine.versions(n))).await;
+    let from_simple = results.iter().filter(|r| r.is_ok()).count();
+    let deferred: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(from_simple, 1, "{results:?}");
+    assert_eq!(deferred.len(), 2);
+    for e in deferred {
+        assert_eq!(e.code(), "deferred", "{e}");
+        assert!(e.retry_after().is_some());
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_downloads_under_a_pypistats_hang_are_estimated_from_pepy_within_two_budgets() {
+    let sim = sim().await;
+    let mut cfg = test_config(&sim);
+    cfg.timeouts.answer_budget_ms = 300;
+    cfg.timeouts.attempt_ms = 10_000;
+    cfg.timeouts.deadline_ms = 10_000;
+    let engine = engine_with(cfg).await;
+    sim.add_fault(FaultSpec {
+        hang: true,
+        ..fault("/api/packages/**")
+    });
+    let d = tokio::time::timeout(Duration::from_secs(3), engine.recent_downloads("numpy"))
+        .await
+        .expect("answered well before the 10 s deadline")
+        .unwrap();
+    match &d.last_month.provenance {
+        Provenance::Estimated { basis, .. } => assert!(basis.contains("pepy"), "{basis}"),
+        other => panic!("{other:?}"),
+    }
+    engine.shutdown().await;
+}

@@ -200,7 +200,9 @@ fn spawn_fetch(
                     ctx.counters.cancelled.fetch_add(1, Ordering::Relaxed);
                     FetchOutcome::Cancelled
                 }
-                _ = tokio::time::sleep_until(at) => {
+                // A slot that is due now must not cost a timer tick (tokio rounds a
+                // deadline up to the next millisecond).
+                _ = async { if at > Instant::now() { tokio::time::sleep_until(at).await } } => {
                     let started = Instant::now();
                     let outcome = ctx.fetch(&req).await;
                     metrics::histogram!("sentinel_upstream_fetch_seconds",

@@ -137,6 +137,9 @@ async fn versions(
             match ctx.doc(Query::Simple(name), deadline).await {
                 Ok(doc) => Ok(Answer::Alternate { doc, primary }),
                 Err(e @ QueryError::NotFound { .. }) => Err(e),
+                // Deferred by our own limit: that is what to tell (with its retry_after);
+                // asking again will answer from the Simple page it queued.
+                Err(e) if e.code() == "deferred" => Err(e),
                 Err(_) => Err(primary),
             }
         }
@@ -160,25 +163,51 @@ async fn recent(
         )));
     }
     let held = ctx.held_estimates(name);
-    // With estimates in hand, wait for pypistats only as long as the answer budget.
-    let budget_end = held
-        .iter()
-        .any(Option::is_some)
-        .then(|| ctx.budget_end(deadline));
-    let failure = match resolve_within(&ctx.router, q, budget_end, deadline).await {
+    // pypistats gets the answer budget; past it the fetch goes on as a refresh while
+    // the estimate is made from what is held (or from bases fetched now).
+    let budget_end = ctx.budget_end(deadline);
+    let failure = match resolve_within(&ctx.router, q.clone(), Some(budget_end), deadline).await {
         Err(_) => return Err(restarted()),
         Ok(Some(Ok(doc))) => return Ok(Answer::Doc(doc)),
         Ok(Some(Err(e))) if has_fallback(&e) => e,
         Ok(Some(Err(e))) => return Err(e),
         Ok(None) => {
-            ctx.args.counters.estimates.fetch_add(1, Ordering::Relaxed);
-            return Ok(Answer::Estimated {
-                estimates: held,
-                reason: format!(
-                    "pypistats slow: no answer within the {} ms answer budget",
-                    ctx.args.cfg.timeouts.answer_budget_ms
-                ),
-            });
+            let slow = format!(
+                "pypistats slow: no answer within the {} ms answer budget",
+                ctx.args.cfg.timeouts.answer_budget_ms
+            );
+            let estimates = if held.iter().any(Option::is_some) {
+                held
+            } else {
+                // Nothing held: fetch the bases, each within a budget of its own (a
+                // healthy pepy answers while pypistats hangs).
+                fetch_bases(ctx, name, deadline, true).await;
+                ctx.held_estimates(name)
+            };
+            if estimates.iter().any(Option::is_some) {
+                ctx.args.counters.estimates.fetch_add(1, Ordering::Relaxed);
+                return Ok(Answer::Estimated {
+                    estimates,
+                    reason: slow,
+                });
+            }
+            // No basis anywhere: wait for pypistats after all, up to the deadline.
+            match resolve_via(&ctx.router, q, deadline).await {
+                Err(_) => return Err(restarted()),
+                Ok(Ok(doc)) => return Ok(Answer::Doc(doc)),
+                Ok(Err(e)) => {
+                    return Err(match e {
+                        QueryError::Unavailable {
+                            upstream, cause, ..
+                        } => QueryError::Unavailable {
+                            upstream,
+                            cause,
+                            note: Some("no daily series held to estimate from".into()),
+                        },
+                        other => other,
+                    });
+                }
+            }
         }
     };
     let mut estimates = held;
@@ -186,13 +215,7 @@ async fn recent(
     if !estimates.iter().all(Option::is_some) && !deferred_by_us {
         // pypistats failed: fetch the bases we lack (each a flight of its own), then
         // estimate from what the cache holds.
-        let overall = ctx.doc(Query::Stats(name.clone(), StatsKind::Overall), deadline);
-        let pepy = async {
-            if ctx.args.cfg.upstreams.get(Upstream::Pepy).enabled {
-                let _ = ctx.doc(Query::Pepy(name.clone()), deadline).await;
-            }
-        };
-        let _ = tokio::join!(overall, pepy);
+        fetch_bases(ctx, name, deadline, false).await;
         estimates = ctx.held_estimates(name);
     }
     if estimates.iter().all(Option::is_none) {
@@ -213,6 +236,29 @@ async fn recent(
         estimates,
         reason: failure.reason(),
     })
+}
+
+/// Fetches the estimate bases (pypistats' `overall`, pepy.tech when enabled) into the
+/// cache, concurrently; each waits at most the answer budget when `within_budget`
+/// (then goes on as a refresh), else up to the deadline.
+async fn fetch_bases(ctx: &ChainCtx, name: &PackageName, deadline: Instant, within_budget: bool) {
+    let end = within_budget.then(|| ctx.budget_end(deadline));
+    let fetch = |q: Query| async move {
+        let fresh = matches!(
+            ctx.args.cache.classify(&q, Instant::now()),
+            Lookup::Fresh(_)
+        );
+        if !fresh {
+            let _ = resolve_within(&ctx.router, q, end, deadline).await;
+        }
+    };
+    let overall = fetch(Query::Stats(name.clone(), StatsKind::Overall));
+    let pepy = async {
+        if ctx.args.cfg.upstreams.get(Upstream::Pepy).enabled {
+            fetch(Query::Pepy(name.clone())).await;
+        }
+    };
+    tokio::join!(overall, pepy);
 }
 
 /// Recent downloads as a view, from the chain's answer.

@@ -234,9 +234,30 @@ impl RouterState {
     ) {
         let now = Instant::now();
         let up = query.upstream();
+        let budget = self.budget();
         if let Some(flight) = self.flights.get_mut(&query) {
             self.args.counters.coalesced.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("sentinel_coalesced_requests_total").increment(1);
+            // Joining a flight that has a stale copy: the copy now (stale-while-
+            // revalidate), or at this caller's own budget; never the whole fetch.
+            if let Some(e) = flight.stale.clone() {
+                if self.args.cfg.stale_while_revalidate {
+                    let reason = swr_reason(&e, up, self.args.board.view(up).state, now);
+                    self.answer_stale(std::iter::once((waiter, reply)), &e, up, reason, now);
+                    return;
+                }
+                let id = flight.id;
+                let budget_end = (now + budget).min(deadline);
+                flight.waiters.push((waiter, reply));
+                let q = query.clone();
+                myself.send_after(budget_end.saturating_duration_since(now), move || {
+                    RouterMsg::BudgetElapsed {
+                        query: q,
+                        flight: id,
+                    }
+                });
+                return;
+            }
             flight.waiters.push((waiter, reply));
             return;
         }
