@@ -14,7 +14,7 @@ pub mod top;
 
 pub use pepy::PepyDoc;
 pub use pypi::{FileInfo, ProjectDoc, ProjectMeta};
-pub use pypistats::{RecentDoc, SeriesDoc, SeriesPoint};
+pub use pypistats::{Day, RecentDoc, SeriesDoc, SeriesPoint};
 pub use simple::{SimpleDoc, SimpleFile, Yanked};
 pub use top::{TopDoc, TopRow};
 

@@ -19,28 +19,74 @@ pub struct RecentDoc {
     pub last_month: Option<u64>,
 }
 
-/// One point of a daily series.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// A calendar date, `YYYY-MM-DD`, held as one number (`y * 10_000 + m * 100 + d`):
+/// ordered like the string, and no allocation per point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Day(u32);
+
+impl Day {
+    /// Parses `YYYY-MM-DD` with a plausible month and day.
+    pub fn parse(s: &str) -> Option<Day> {
+        if !is_date(s) {
+            return None;
+        }
+        let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
+        Some(Day(n(0..4)? * 10_000 + n(5..7)? * 100 + n(8..10)?))
+    }
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0 / 10_000,
+            self.0 / 100 % 100,
+            self.0 % 100
+        )
+    }
+}
+
+/// One point of a daily series, compact: the category is an index into
+/// [`SeriesDoc::categories`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeriesPoint {
-    /// `with_mirrors`/`without_mirrors`, a Python version, an OS, or `null`.
-    #[serde(default, deserialize_with = "category")]
-    pub category: String,
-    /// `YYYY-MM-DD`.
-    pub date: String,
+    /// Index of the category in [`SeriesDoc::categories`].
+    pub category: u16,
+    /// The day.
+    pub date: Day,
     /// Downloads that day.
     pub downloads: u64,
 }
 
-/// A daily series (`overall` and the breakdowns).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// A daily series (`overall` and the breakdowns), as kept: each category name once,
+/// and the points as numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesDoc {
     /// The package as pypistats names it.
     pub package: String,
     /// `overall_downloads`, `python_major_downloads`, ...
-    #[serde(rename = "type")]
     pub kind: String,
+    /// `with_mirrors`/`without_mirrors`, Python versions, operating systems, `null`.
+    pub categories: Vec<String>,
     /// The points, ordered by category then date.
     pub data: Vec<SeriesPoint>,
+}
+
+#[derive(Deserialize)]
+struct WirePoint {
+    #[serde(default, deserialize_with = "category")]
+    category: String,
+    date: String,
+    downloads: u64,
+}
+
+#[derive(Deserialize)]
+struct WireSeries {
+    package: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: Vec<WirePoint>,
 }
 
 /// The category pypistats writes as the string `"null"`; a JSON `null` reads the same.
@@ -57,6 +103,8 @@ struct RecentWire {
 
 /// Longest category pypistats could send (`with_mirrors`, `3.10`, `Windows`, ...).
 const MAX_CATEGORY_LEN: usize = 64;
+/// Most distinct categories in one series (pypistats sends a handful).
+const MAX_CATEGORIES: usize = 1_000;
 
 /// Parses a body of the endpoint `kind`, refusing what cannot be true: a week with
 /// fewer downloads than its last day, dates that are not dates, totals past `u64`.
@@ -82,26 +130,12 @@ pub fn parse(kind: StatsKind, body: &[u8]) -> Result<(Document, Option<String>),
             (Document::Recent(w.data), w.package)
         }
         _ => {
-            let mut doc: SeriesDoc = serde_json::from_slice(body)?;
-            let mut total: u64 = 0;
-            for p in &doc.data {
-                if !is_date(&p.date) {
-                    return Err(ParseError::Invalid(format!(
-                        "{:?} is not a YYYY-MM-DD date",
-                        super::clip(&p.date)
-                    )));
-                }
-                if p.category.len() > MAX_CATEGORY_LEN {
-                    return Err(ParseError::Invalid(format!(
-                        "a category of {} characters",
-                        p.category.len()
-                    )));
-                }
-                total = total
-                    .checked_add(p.downloads)
-                    .ok_or_else(|| ParseError::Invalid("the downloads add up past 2^64".into()))?;
-            }
-            doc.data.shrink_to_fit();
+            let w: WireSeries = serde_json::from_slice(body)?;
+            let points = w
+                .data
+                .iter()
+                .map(|p| (p.category.as_str(), p.date.as_str(), p.downloads));
+            let doc = SeriesDoc::from_points(w.package, w.kind, points)?;
             let package = Some(doc.package.clone());
             (Document::Series(doc), package)
         }
@@ -126,24 +160,85 @@ pub(crate) fn is_date(s: &str) -> bool {
 }
 
 impl SeriesDoc {
+    /// Builds a series from `(category, date, downloads)` points, refusing dates that
+    /// are not dates, absurd categories and totals past `u64`.
+    pub fn from_points<'a>(
+        package: String,
+        kind: String,
+        points: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+    ) -> Result<SeriesDoc, ParseError> {
+        let mut categories: Vec<String> = Vec::new();
+        let mut data = Vec::new();
+        let mut total: u64 = 0;
+        for (category, date, downloads) in points {
+            let date = Day::parse(date).ok_or_else(|| {
+                ParseError::Invalid(format!("{:?} is not a YYYY-MM-DD date", super::clip(date)))
+            })?;
+            if category.len() > MAX_CATEGORY_LEN {
+                return Err(ParseError::Invalid(format!(
+                    "a category of {} characters",
+                    category.len()
+                )));
+            }
+            let index = match categories.iter().position(|c| c == category) {
+                Some(i) => i,
+                None if categories.len() < MAX_CATEGORIES => {
+                    categories.push(category.to_string());
+                    categories.len() - 1
+                }
+                None => {
+                    return Err(ParseError::Invalid(format!(
+                        "more than {MAX_CATEGORIES} categories"
+                    )));
+                }
+            };
+            total = total
+                .checked_add(downloads)
+                .ok_or_else(|| ParseError::Invalid("the downloads add up past 2^64".into()))?;
+            data.push(SeriesPoint {
+                category: index as u16,
+                date,
+                downloads,
+            });
+        }
+        categories.shrink_to_fit();
+        data.shrink_to_fit();
+        Ok(SeriesDoc {
+            package,
+            kind,
+            categories,
+            data,
+        })
+    }
+
     /// Heap size of what is kept.
     pub fn approx_bytes(&self) -> usize {
-        use super::heap::{string, vec};
+        use super::heap::{string, strings, vec};
         super::heap::arc_document()
             + string(&self.package)
             + string(&self.kind)
+            + strings(&self.categories)
             + vec(&self.data)
-            + self
-                .data
-                .iter()
-                .map(|p| string(&p.category) + string(&p.date))
-                .sum::<usize>()
+    }
+
+    /// The name of a point's category.
+    pub fn category_name(&self, p: &SeriesPoint) -> &str {
+        self.categories
+            .get(p.category as usize)
+            .map_or("null", String::as_str)
     }
 
     /// The daily points of one category, ascending by date.
     pub fn category(&self, name: &str) -> Vec<&SeriesPoint> {
-        let mut pts: Vec<&SeriesPoint> = self.data.iter().filter(|p| p.category == name).collect();
-        pts.sort_by(|a, b| a.date.cmp(&b.date));
+        let Some(index) = self.categories.iter().position(|c| c == name) else {
+            return Vec::new();
+        };
+        let mut pts: Vec<&SeriesPoint> = self
+            .data
+            .iter()
+            .filter(|p| p.category as usize == index)
+            .collect();
+        pts.sort_by_key(|p| p.date);
         pts
     }
 
@@ -154,12 +249,14 @@ impl SeriesDoc {
         if !without.is_empty() {
             return without
                 .iter()
-                .map(|p| (p.date.clone(), p.downloads))
+                .map(|p| (p.date.to_string(), p.downloads))
                 .collect();
         }
-        let mut by_date = std::collections::BTreeMap::<&str, u64>::new();
+        // The total of the whole document fits in u64 (checked at parse): so does
+        // every day's.
+        let mut by_date = std::collections::BTreeMap::<Day, u64>::new();
         for p in &self.data {
-            *by_date.entry(p.date.as_str()).or_default() += p.downloads;
+            *by_date.entry(p.date).or_default() += p.downloads;
         }
         by_date
             .into_iter()

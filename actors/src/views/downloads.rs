@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::estimate::Estimate;
 use crate::model::{Datum, Provenance, SourceLabel, Upstream};
-use crate::upstream::{RecentDoc, SeriesDoc, TopDoc};
+use crate::upstream::{Day, RecentDoc, SeriesDoc, TopDoc};
 
 /// Downloads over the last day, week and month, each figure with its own provenance
 /// (after a fallback they can differ: one estimated, one unavailable).
@@ -108,8 +108,8 @@ pub struct Breakdown {
 }
 
 /// The last `days` dates present in a series.
-fn last_dates(s: &SeriesDoc, days: u32) -> BTreeSet<&str> {
-    let all: BTreeSet<&str> = s.data.iter().map(|p| p.date.as_str()).collect();
+fn last_dates(s: &SeriesDoc, days: u32) -> BTreeSet<Day> {
+    let all: BTreeSet<Day> = s.data.iter().map(|p| p.date).collect();
     let skip = all.len().saturating_sub(days as usize);
     all.into_iter().skip(skip).collect()
 }
@@ -127,8 +127,8 @@ impl Breakdown {
     pub fn from_series(package: &str, s: &SeriesDoc, days: u32) -> Self {
         let dates = last_dates(s, days);
         let mut sums = BTreeMap::<&str, u64>::new();
-        for p in s.data.iter().filter(|p| dates.contains(p.date.as_str())) {
-            *sums.entry(p.category.as_str()).or_default() += p.downloads;
+        for p in s.data.iter().filter(|p| dates.contains(&p.date)) {
+            *sums.entry(s.category_name(p)).or_default() += p.downloads;
         }
         let total: u64 = sums.values().sum();
         let mut categories: Vec<Share> = sums
@@ -272,29 +272,34 @@ impl TopPackages {
 mod tests {
     use super::*;
     use crate::model::Confidence;
-    use crate::upstream::SeriesPoint;
-
-    fn pt(c: &str, d: u32, n: u64) -> SeriesPoint {
-        SeriesPoint {
-            category: c.into(),
-            date: format!("2026-10-{d:02}"),
-            downloads: n,
-        }
+    fn series(kind: &str, points: &[(&str, u32, u64)]) -> SeriesDoc {
+        let dates: Vec<String> = points
+            .iter()
+            .map(|(_, d, _)| format!("2026-10-{d:02}"))
+            .collect();
+        SeriesDoc::from_points(
+            "x".into(),
+            kind.into(),
+            points
+                .iter()
+                .zip(&dates)
+                .map(|((c, _, n), date)| (*c, date.as_str(), *n)),
+        )
+        .unwrap()
     }
 
     #[test]
     fn breakdown_sums_the_last_days_largest_first() {
-        let s = SeriesDoc {
-            package: "x".into(),
-            kind: "system_downloads".into(),
-            data: vec![
-                pt("Linux", 1, 100),
-                pt("Linux", 2, 10),
-                pt("Windows", 2, 30),
-                pt("null", 3, 5),
-                pt("Linux", 3, 20),
+        let s = series(
+            "system_downloads",
+            &[
+                ("Linux", 1, 100),
+                ("Linux", 2, 10),
+                ("Windows", 2, 30),
+                ("null", 3, 5),
+                ("Linux", 3, 20),
             ],
-        };
+        );
         let b = Breakdown::from_series("x", &s, 2);
         assert_eq!(b.days, 2);
         assert_eq!(b.total, 65);
@@ -306,26 +311,19 @@ mod tests {
 
     #[test]
     fn trend_reports_total_peak_and_change() {
-        let data = (1..=28)
+        let data: Vec<(&str, u32, u64)> = (1..=28)
             .map(|d| {
-                pt(
-                    "without_mirrors",
-                    d,
-                    if d <= 7 {
-                        100
-                    } else if d > 21 {
-                        150
-                    } else {
-                        120
-                    },
-                )
+                let n = if d <= 7 {
+                    100
+                } else if d > 21 {
+                    150
+                } else {
+                    120
+                };
+                ("without_mirrors", d, n)
             })
             .collect();
-        let s = SeriesDoc {
-            package: "x".into(),
-            kind: "overall_downloads".into(),
-            data,
-        };
+        let s = series("overall_downloads", &data);
         let t = Trend::from_series("x", &s, 180);
         assert_eq!(t.days, 28);
         assert_eq!(t.total, 700 + 14 * 120 + 1050);

@@ -113,28 +113,15 @@ pub fn recent_from_pepy(d: &PepyDoc, recorded: &str, age: Duration) -> [Option<E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::SeriesPoint;
-
     fn series(n: u64) -> SeriesDoc {
-        let mut data = Vec::new();
-        for d in 1..=n {
-            let date = format!("2026-10-{d:02}");
-            data.push(SeriesPoint {
-                category: "with_mirrors".into(),
-                date: date.clone(),
-                downloads: 1000,
-            });
-            data.push(SeriesPoint {
-                category: "without_mirrors".into(),
-                date,
-                downloads: d,
-            });
-        }
-        SeriesDoc {
-            package: "x".into(),
-            kind: "overall_downloads".into(),
-            data,
-        }
+        let dates: Vec<String> = (1..=n).map(|d| format!("2026-10-{d:02}")).collect();
+        let points = dates.iter().zip(1..=n).flat_map(|(date, d)| {
+            [
+                ("with_mirrors", date.as_str(), 1000),
+                ("without_mirrors", date.as_str(), d),
+            ]
+        });
+        SeriesDoc::from_points("x".into(), "overall_downloads".into(), points).unwrap()
     }
 
     #[test]
