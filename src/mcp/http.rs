@@ -221,6 +221,10 @@ fn refuse(status: StatusCode, message: &str) -> Response {
         axum::Json(json!({ "error": status.canonical_reason(), "message": message })),
     )
         .into_response();
+    // The request body is left unread: say the connection closes, or a client that
+    // reuses it sees "server disconnected without sending a response".
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
