@@ -245,7 +245,10 @@ async fn guard_layer(State(state): State<AppState>, req: Request, next: Next) ->
     match host {
         Some(h) if g.authority_allowed(&h) => {}
         Some(h) => {
-            tracing::warn!(host = %h, "rejected request with a Host that is not allowed");
+            tracing::warn!(
+                host = %crate::secret::truncate_echo(&h),
+                "rejected request with a Host that is not allowed"
+            );
             return refuse(
                 StatusCode::FORBIDDEN,
                 "Host not allowed (DNS rebinding protection); add it with --allow-host",
@@ -256,7 +259,11 @@ async fn guard_layer(State(state): State<AppState>, req: Request, next: Next) ->
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let ok = origin.to_str().is_ok_and(|o| g.origin_allowed(o));
         if !ok {
-            tracing::warn!(origin = ?origin, "rejected request with an Origin that is not allowed");
+            let origin = String::from_utf8_lossy(origin.as_bytes());
+            tracing::warn!(
+                origin = %crate::secret::truncate_echo(&origin),
+                "rejected request with an Origin that is not allowed"
+            );
             return refuse(StatusCode::FORBIDDEN, "Origin not allowed");
         }
     }
