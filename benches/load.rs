@@ -488,16 +488,7 @@ async fn mcp(opts: &Opts, sim: &SimHandle) {
         ),
     ];
     // As shipped: `pypi_sentinel::mcp::bind_http`.
-    match bind_http(
-        engine.clone(),
-        HttpOptions {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            auth_token: None,
-            allowed_hosts: Vec::new(),
-        },
-    )
-    .await
-    {
+    match bind_http(engine.clone(), HttpOptions::default()).await {
         Ok(server) => {
             let url = server.mcp_url();
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

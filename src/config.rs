@@ -40,7 +40,7 @@ pub struct FlagOverrides {
     /// Top-packages dataset URL.
     pub top_packages_url: Option<String>,
     /// pepy.tech API key (enables pepy).
-    pub pepy_api_key: Option<String>,
+    pub pepy_api_key: Option<crate::secret::Secret>,
 }
 
 /// Why the configuration could not be loaded.
@@ -168,13 +168,6 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Load
             message: "empty key segment; use PYPI_SENTINEL_SECTION__KEY".into(),
         });
     }
-    // A TOML scalar when it parses as one (42, 0.5, true), else the raw string.
-    let parsed = format!("v = {value}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .filter(|v| !v.is_table() && !v.is_array())
-        .unwrap_or_else(|| toml::Value::String(value.to_string()));
     let (last, parents) = path.split_last().expect("split yields one segment");
     let mut cur = table;
     for seg in parents {
@@ -186,9 +179,36 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Load
             message: format!("{seg} is not a section"),
         })?;
     }
+    // Strings stay strings: a secret (`api_key`, `token`, `password`...) or a key whose
+    // default is a string is never read as a number or a boolean (a numeric API key
+    // would otherwise be refused, and the refusal would print it). Anything else is a
+    // TOML scalar when it parses as one (42, 0.5, true), else the raw string.
+    let is_string_key = STRING_KEYS.contains(&last.as_str())
+        || matches!(cur.get(last), Some(toml::Value::String(_)));
+    let parsed = if is_string_key {
+        toml::Value::String(value.to_string())
+    } else {
+        format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_table() && !v.is_array())
+            .unwrap_or_else(|| toml::Value::String(value.to_string()))
+    };
     cur.insert(last.clone(), parsed);
     Ok(())
 }
+
+/// Keys whose values are strings whatever they look like; the first four are secrets.
+const STRING_KEYS: [&str; 7] = [
+    "api_key",
+    "password",
+    "token",
+    "username",
+    "base_url",
+    "user_agent",
+    "type",
+];
 
 fn apply_flags(cfg: &mut EngineConfig, flags: &FlagOverrides, sources: &mut Vec<String>) {
     if let Some(origin) = &flags.origin {
@@ -213,7 +233,7 @@ fn apply_flags(cfg: &mut EngineConfig, flags: &FlagOverrides, sources: &mut Vec<
         }
     }
     if let Some(key) = &flags.pepy_api_key {
-        cfg.upstreams.pepy.api_key = Some(key.clone());
+        cfg.upstreams.pepy.api_key = Some(key.expose().to_string());
         cfg.upstreams.pepy.enabled = true;
         sources.push("--pepy-api-key (hidden)".into());
     }

@@ -731,9 +731,9 @@ async fn http_server(
     let server = mcp::bind_http(
         engine.clone(),
         HttpOptions {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            auth_token: token.map(str::to_string),
+            auth_token: token.map(pypi_sentinel::secret::Secret::new),
             allowed_hosts: extra.iter().map(|s| s.to_string()).collect(),
+            ..HttpOptions::default()
         },
     )
     .await
@@ -840,8 +840,7 @@ async fn http_endpoints_and_guards() {
         engine.clone(),
         HttpOptions {
             addr: "0.0.0.0:0".parse().unwrap(),
-            auth_token: None,
-            allowed_hosts: vec![],
+            ..HttpOptions::default()
         },
     )
     .await

@@ -16,6 +16,7 @@ use sentinel_actors::{EngineConfig, QueryError, StatsKind};
 use sentinel_sim::{Scenario, SimConfig};
 
 use crate::config::{self, FlagOverrides, LoadError};
+use crate::secret::{Secret, redact_userinfo};
 use crate::telemetry::{self, LogFormat};
 
 /// Exit code: internal error.
@@ -74,7 +75,7 @@ struct GlobalArgs {
         env = "PYPI_SENTINEL_PEPY_API_KEY",
         hide_env_values = true
     )]
-    pepy_api_key: Option<String>,
+    pepy_api_key: Option<Secret>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -229,10 +230,12 @@ enum Command {
         http: Option<SocketAddr>,
         /// Bearer token every HTTP request must carry; required to bind a non-loopback address.
         #[arg(long, env = "PYPI_SENTINEL_AUTH_TOKEN", hide_env_values = true)]
-        auth_token: Option<String>,
+        auth_token: Option<Secret>,
         /// Extra Host names accepted on HTTP (besides localhost and the bind address).
         #[arg(long = "allow-host", value_name = "HOST")]
         allow_hosts: Vec<String>,
+        #[command(flatten)]
+        limits: HttpLimits,
     },
     /// Run the simulator of the upstreams (PyPI, pypistats, pepy, top packages) with fault injection.
     Sim {
@@ -263,6 +266,51 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+}
+
+/// Bounds of the HTTP server against hostile or broken clients.
+#[derive(Args, Debug, Clone)]
+struct HttpLimits {
+    /// Most live MCP sessions over HTTP; more are refused with 503.
+    #[arg(
+        long,
+        env = "PYPI_SENTINEL_MAX_SESSIONS",
+        default_value_t = 1000,
+        value_name = "N"
+    )]
+    max_sessions: usize,
+    /// Seconds a new session gets to send notifications/initialized before it is closed.
+    #[arg(
+        long,
+        env = "PYPI_SENTINEL_INIT_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_name = "S"
+    )]
+    init_timeout_secs: u64,
+    /// Most open HTTP connections; more are closed at once.
+    #[arg(
+        long,
+        env = "PYPI_SENTINEL_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_name = "N"
+    )]
+    max_connections: usize,
+    /// Seconds a connection gets to send a whole request head (also bounds idle keep-alive).
+    #[arg(
+        long,
+        env = "PYPI_SENTINEL_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_name = "S"
+    )]
+    header_read_timeout_secs: u64,
+    /// Seconds without a byte either way after which a connection is closed.
+    #[arg(
+        long,
+        env = "PYPI_SENTINEL_IDLE_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_name = "S"
+    )]
+    idle_timeout_secs: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -335,9 +383,13 @@ impl From<QueryError> for Failure {
 
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
+        // A base URL in an error may carry credentials (`https://user:pass@host`).
         Failure::new(
             EXIT_CONFIG,
-            format!("{e}\nhint: `pypi-sentinel config example` prints every key with its default"),
+            format!(
+                "{}\nhint: `pypi-sentinel config example` prints every key with its default",
+                redact_userinfo(&e.to_string())
+            ),
         )
     }
 }
@@ -353,7 +405,10 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let level = cli.global.log_level.clone().unwrap_or_else(|| {
         match cli.command {
-            Command::Serve { .. } | Command::Sim { .. } => "info",
+            // rmcp logs every notification whole at info: a hostile client's 4 MB
+            // message would become a 4 MB log line.
+            Command::Serve { .. } => "info,rmcp=warn",
+            Command::Sim { .. } => "info",
             _ => "warn",
         }
         .to_string()
@@ -369,7 +424,11 @@ pub fn run() -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let result = runtime.block_on(dispatch(cli));
+    // Don't wait for blocking tasks: serving stdio, one sits in a read of stdin that
+    // only the host can end, and SIGTERM must end the process anyway.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("error: {}", f.message);
@@ -405,9 +464,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             http,
             auth_token,
             allow_hosts,
+            limits,
         } => {
             let cfg = g.engine_config()?;
-            serve(cfg, http, auth_token, allow_hosts).await
+            serve(cfg, http, auth_token, allow_hosts, limits).await
         }
         query_command => {
             let cfg = g.engine_config()?;
@@ -436,15 +496,15 @@ fn config_command(g: &GlobalArgs, action: ConfigAction) -> Result<(), Failure> {
                 if u.auth.is_some() {
                     u.auth = None;
                 }
+                u.base_url = redact_userinfo(&u.base_url);
             }
             if g.json {
-                let out =
-                    serde_json::json!({"valid": true, "sources": loaded.sources, "config": shown});
+                let out = serde_json::json!({"valid": true, "sources": redact_userinfo(&loaded.sources.join("\n")).lines().collect::<Vec<_>>(), "config": shown});
                 println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             } else {
                 println!(
                     "# configuration is valid; layers applied: {}",
-                    loaded.sources.join(", ")
+                    redact_userinfo(&loaded.sources.join(", "))
                 );
                 print!(
                     "{}",
@@ -460,9 +520,11 @@ fn config_command(g: &GlobalArgs, action: ConfigAction) -> Result<(), Failure> {
 async fn serve(
     cfg: EngineConfig,
     http: Option<SocketAddr>,
-    auth_token: Option<String>,
+    auth_token: Option<Secret>,
     allow_hosts: Vec<String>,
+    limits: HttpLimits,
 ) -> Result<(), Failure> {
+    let grace = std::time::Duration::from_millis(cfg.shutdown_grace_ms);
     let _ = telemetry::metrics_handle();
     let engine = sentinel_actors::Engine::start(cfg)
         .await
@@ -474,10 +536,18 @@ async fn serve(
             () = shutdown_signal() => Ok(()),
         },
         Some(addr) => {
+            let secs = std::time::Duration::from_secs;
             let opts = crate::mcp::HttpOptions {
                 addr,
                 auth_token,
                 allowed_hosts: allow_hosts,
+                max_sessions: limits.max_sessions.max(1),
+                init_timeout: secs(limits.init_timeout_secs.max(1)),
+                max_connections: limits.max_connections.max(1),
+                header_read_timeout: secs(limits.header_read_timeout_secs.max(1)),
+                idle_timeout: secs(limits.idle_timeout_secs.max(1)),
+                shutdown_grace: grace,
+                ..Default::default()
             };
             crate::mcp::serve_http(engine.clone(), opts, shutdown_signal()).await
         }

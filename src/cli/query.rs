@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use sentinel_actors::views::deps::TargetEnv;
-use sentinel_actors::{Engine, EngineConfig, EngineHandle, InputError};
+use sentinel_actors::{Engine, EngineConfig, EngineHandle, InputError, QueryError};
 use serde::Serialize;
 
 use super::output::{self, source_cell, source_note, table, thousands};
@@ -162,6 +162,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
             platform,
         } => {
             let (name, version) = split_spec(&spec)?;
+            let python = python.as_deref().map(check_python).transpose()?;
             let env = if python.is_some() || platform.is_some() || !extras.is_empty() {
                 Some(
                     TargetEnv::new(python.as_deref(), platform.as_deref(), &extras)
@@ -220,6 +221,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
             let (name, version) = split_spec(&spec)?;
             match check {
                 Some(py) => {
+                    let py = check_python(&py)?;
                     let d = engine.python_compatibility(name, version, &py).await?;
                     if json {
                         print_json(&d);
@@ -435,7 +437,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
             }
         }
         Command::Health => {
-            let h = engine.health().await;
+            let h = crate::secret::redact_health(engine.health().await);
             if json {
                 print_json(&h);
                 return Ok(());
@@ -478,4 +480,10 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
         }
     }
     Ok(())
+}
+
+/// The same Python version check as the MCP tools (2.x or 3.x, major.minor).
+fn check_python(raw: &str) -> Result<String, Failure> {
+    crate::mcp::params::check_python_version(raw)
+        .map_err(|e| Failure::from(QueryError::InvalidInput(e)))
 }

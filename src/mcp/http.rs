@@ -11,10 +11,27 @@
 //!    `/healthz` needs `Authorization: Bearer <token>`, else 401.
 //!
 //! Binding a non-loopback address without a token is refused.
+//!
+//! Against hostile clients (each bound configurable, see [`HttpOptions`]):
+//! - live MCP sessions are capped (503 with `Retry-After` beyond), and a session that
+//!   has not sent `notifications/initialized` within `init_timeout` is closed;
+//! - our own accept loop (not `axum::serve`) caps connections, closes a connection
+//!   that has not sent a whole request head within `header_read_timeout` (which also
+//!   bounds an idle keep-alive connection), and one with no byte either way for
+//!   `idle_timeout`;
+//! - on shutdown it stops opening sessions, lets replies in flight finish within
+//!   `shutdown_grace`, answers calls still running with a JSON-RPC error, and stops
+//!   for good `hard_deadline` later whatever the clients do;
+//! - `DELETE /mcp` answers 204 (clients expect 200 or 204; rmcp says 202);
+//! - `/healthz` without the token says only `ok` or `not ok`.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -23,13 +40,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use futures::StreamExt as _;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use super::SentinelMcp;
+use super::drain::{Drain, InFlight};
+use super::sessions::{ADMISSION, BoundedSessions};
 use crate::engine::EngineHandle;
+use crate::secret::Secret;
 
 /// Options of the HTTP server.
 #[derive(Clone, Debug)]
@@ -38,17 +61,51 @@ pub struct HttpOptions {
     pub addr: SocketAddr,
     /// When set, every request but `GET /healthz` needs `Authorization: Bearer <token>`.
     /// Required to bind a non-loopback address.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// Extra `Host` values allowed besides `localhost`, `127.0.0.1`, `[::1]` and the bind
     /// address, e.g. `sentinel.internal` or `sentinel.internal:8765` (with a port, only
     /// that port).
     pub allowed_hosts: Vec<String>,
+    /// Most live MCP sessions; a new one beyond is refused with 503.
+    pub max_sessions: usize,
+    /// A session that has not sent `notifications/initialized` this long after it was
+    /// opened is closed.
+    pub init_timeout: Duration,
+    /// Most open connections; one more is closed at once.
+    pub max_connections: usize,
+    /// A connection that has not sent a whole request head this long after it opened
+    /// (or after its previous reply) is closed.
+    pub header_read_timeout: Duration,
+    /// A connection with no byte read or written this long is closed.
+    pub idle_timeout: Duration,
+    /// On shutdown, how long replies in flight get to finish before the calls still
+    /// running are answered with an error.
+    pub shutdown_grace: Duration,
+    /// After the grace, how long before every connection is dropped regardless.
+    pub hard_deadline: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            auth_token: None,
+            allowed_hosts: Vec::new(),
+            max_sessions: 1000,
+            init_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(5),
+            hard_deadline: Duration::from_secs(3),
+        }
+    }
 }
 
 /// What the guards need.
 #[derive(Debug)]
 struct Guard {
-    token: Option<String>,
+    token: Option<Secret>,
     /// Host names (lowercase, IPv6 without brackets) allowed on any port.
     hosts: Vec<String>,
     /// `host:port` authorities allowed exactly (lowercase).
@@ -59,6 +116,10 @@ struct Guard {
 struct AppState {
     engine: EngineHandle,
     guard: Arc<Guard>,
+    sessions: BoundedSessions,
+    drain: Arc<Drain>,
+    /// POST /mcp replies not yet fully written.
+    replies: Arc<InFlight>,
 }
 
 /// Splits an authority (`host`, `host:port`, `[v6]`, `[v6]:port`) into a lowercase host
@@ -143,7 +204,7 @@ impl Guard {
         else {
             return false;
         };
-        constant_time_eq(given.as_bytes(), expected.as_bytes())
+        constant_time_eq(given.as_bytes(), expected.expose().as_bytes())
     }
 }
 
@@ -160,6 +221,10 @@ fn refuse(status: StatusCode, message: &str) -> Response {
         axum::Json(json!({ "error": status.canonical_reason(), "message": message })),
     )
         .into_response();
+    // The request body is left unread: say the connection closes, or a client that
+    // reuses it sees "server disconnected without sending a response".
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -180,7 +245,10 @@ async fn guard_layer(State(state): State<AppState>, req: Request, next: Next) ->
     match host {
         Some(h) if g.authority_allowed(&h) => {}
         Some(h) => {
-            tracing::warn!(host = %h, "rejected request with a Host that is not allowed");
+            tracing::warn!(
+                host = %crate::secret::truncate_echo(&h),
+                "rejected request with a Host that is not allowed"
+            );
             return refuse(
                 StatusCode::FORBIDDEN,
                 "Host not allowed (DNS rebinding protection); add it with --allow-host",
@@ -191,21 +259,92 @@ async fn guard_layer(State(state): State<AppState>, req: Request, next: Next) ->
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let ok = origin.to_str().is_ok_and(|o| g.origin_allowed(o));
         if !ok {
-            tracing::warn!(origin = ?origin, "rejected request with an Origin that is not allowed");
+            let origin = String::from_utf8_lossy(origin.as_bytes());
+            tracing::warn!(
+                origin = %crate::secret::truncate_echo(&origin),
+                "rejected request with an Origin that is not allowed"
+            );
             return refuse(StatusCode::FORBIDDEN, "Origin not allowed");
         }
     }
-    if req.uri().path() != "/healthz" && !g.token_ok(req.headers()) {
+    let authorized = g.token_ok(req.headers());
+    if req.uri().path() == "/healthz" {
+        return healthz(&state, authorized).await;
+    }
+    if !authorized {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "missing or wrong bearer token (Authorization: Bearer <token>)",
         );
     }
-    next.run(req).await
+    if !req.uri().path().starts_with("/mcp") {
+        return next.run(req).await;
+    }
+    mcp_layer(state, req, next).await
 }
 
-async fn healthz(State(state): State<AppState>) -> Response {
-    let h = state.engine.health().await;
+/// The MCP endpoint's own guards: session admission, reply tracking, DELETE status.
+async fn mcp_layer(state: AppState, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let opens_session =
+        method == http::Method::POST && !req.headers().contains_key("mcp-session-id");
+    if method == http::Method::POST {
+        let reply = state.replies.enter();
+        let response = if opens_session {
+            if state.drain.is_draining() {
+                return busy("the server is shutting down");
+            }
+            let Some(permit) = state.sessions.admit() else {
+                metrics::counter!("sentinel_http_sessions_refused_total").increment(1);
+                return busy(&format!(
+                    "too many live sessions (the cap is {}); close idle sessions or retry",
+                    state.sessions.max()
+                ));
+            };
+            ADMISSION
+                .scope(std::sync::Mutex::new(Some(permit)), next.run(req))
+                .await
+        } else {
+            next.run(req).await
+        };
+        // The reply counts as in flight until its body (an SSE stream for a call) has
+        // been written out or dropped: shutdown waits on that.
+        let (parts, body) = response.into_parts();
+        let stream = body.into_data_stream().map(move |frame| {
+            let _ = &reply;
+            frame
+        });
+        return Response::from_parts(parts, axum::body::Body::from_stream(stream));
+    }
+    let mut response = next.run(req).await;
+    if method == http::Method::DELETE && response.status() == StatusCode::ACCEPTED {
+        // The official clients expect 200 or 204 ("Session termination failed: 202").
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.body_mut() = axum::body::Body::empty();
+    }
+    response
+}
+
+fn busy(message: &str) -> Response {
+    let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
+/// `/healthz`: with the token (or when none is configured), the health report with
+/// userinfo redacted from every URL; without it only `ok` or `not ok`.
+async fn healthz(state: &AppState, authorized: bool) -> Response {
+    if !authorized {
+        let ready = state.engine.readiness().ready;
+        let (status, text) = if ready {
+            (StatusCode::OK, "ok")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "not ok")
+        };
+        return (status, text).into_response();
+    }
+    let h = crate::secret::redact_health(state.engine.health().await);
     (StatusCode::OK, axum::Json(h)).into_response()
 }
 
@@ -235,7 +374,12 @@ pub struct HttpServer {
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
     router: Router,
-    cancel: rmcp::transport::streamable_http_server::StreamableHttpServerConfig,
+    /// Cancels every MCP session (rmcp's token).
+    sessions_cancel: CancellationToken,
+    sessions: BoundedSessions,
+    drain: Arc<Drain>,
+    replies: Arc<InFlight>,
+    opts: HttpOptions,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -257,28 +401,218 @@ impl HttpServer {
         format!("http://{}/mcp", self.local_addr)
     }
 
-    /// Serves until `shutdown` resolves, then closes the MCP sessions and stops.
+    /// Live MCP sessions now.
+    pub fn sessions(&self) -> BoundedSessions {
+        self.sessions.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see the module documentation)
+    /// and stops within `shutdown_grace` + about 1 s + `hard_deadline`.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let token = self.cancel.cancellation_token.clone();
-        let on_shutdown = async move {
+        let HttpServer {
+            listener,
+            router,
+            sessions_cancel,
+            drain,
+            replies,
+            opts,
+            ..
+        } = self;
+        let connections = Arc::new(Semaphore::new(opts.max_connections));
+        let closing = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+
+        let drained = async {
             shutdown.await;
-            tracing::info!("HTTP server shutting down");
-            token.cancel();
-        };
-        // rmcp writes a reply in small pieces: without TCP_NODELAY, Nagle's algorithm
-        // and delayed ACKs add ~40 ms to every call (measured, BENCHMARKS.md).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            tracing::info!(
+                in_flight = replies.count(),
+                "HTTP server shutting down: no new sessions; replies in flight get {:?}",
+                opts.shutdown_grace
+            );
+            drain.start();
+            let grace = tokio::time::timeout(opts.shutdown_grace, replies.wait_zero()).await;
+            if grace.is_err() {
+                tracing::warn!(
+                    calls = drain.calls.count(),
+                    "calls still running after the shutdown grace: answering them with an error"
+                );
+                drain.abort_calls();
+                // The errors travel through the session to the client's stream.
+                let _ = tokio::time::timeout(Duration::from_secs(1), replies.wait_zero()).await;
             }
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(on_shutdown)
+        };
+        tokio::pin!(drained);
+        loop {
+            tokio::select! {
+                () = &mut drained => break,
+                accepted = listener.accept() => {
+                    let (tcp, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // EMFILE and friends: back off instead of spinning.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = connections.clone().try_acquire_owned() else {
+                        metrics::counter!("sentinel_http_connections_refused_total").increment(1);
+                        tracing::debug!(%peer, "connection cap reached; closing the new connection");
+                        drop(tcp);
+                        continue;
+                    };
+                    tasks.spawn(serve_connection(tcp, router.clone(), opts.clone(), closing.clone(), permit));
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        drop(listener);
+        // End the sessions (their SSE streams end) and ask every connection to close
+        // after its current exchange; then stop waiting at the hard deadline.
+        sessions_cancel.cancel();
+        closing.cancel();
+        let all_closed = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(opts.hard_deadline, all_closed)
             .await
-            .context("the HTTP server failed")
+            .is_err()
+        {
+            tracing::warn!(
+                connections = tasks.len(),
+                "connections still open at the hard shutdown deadline: dropping them"
+            );
+            tasks.abort_all();
+        }
+        Ok(())
+    }
+}
+
+/// One connection: HTTP/1.1 with a header-read timeout, an idle timeout and a graceful
+/// close when the server stops.
+async fn serve_connection(
+    tcp: TcpStream,
+    router: Router,
+    opts: HttpOptions,
+    closing: CancellationToken,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    // rmcp writes a reply in small pieces: without TCP_NODELAY, Nagle's algorithm and
+    // delayed ACKs add ~40 ms to every call (measured, BENCHMARKS.md).
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+    let activity = Arc::new(AtomicU64::new(0));
+    let started = tokio::time::Instant::now();
+    let io = hyper_util::rt::TokioIo::new(Watched {
+        inner: tcp,
+        activity: activity.clone(),
+        started,
+    });
+    use tower::ServiceExt as _;
+    let service = hyper_util::service::TowerToHyperService::new(
+        router.map_request(|r: http::Request<hyper::body::Incoming>| r.map(axum::body::Body::new)),
+    );
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut closing_seen = false;
+    loop {
+        let idle_for = Duration::from_millis(activity.load(Ordering::Relaxed));
+        let deadline = started + idle_for + opts.idle_timeout;
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = closing.cancelled(), if !closing_seen => {
+                closing_seen = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                let last = Duration::from_millis(activity.load(Ordering::Relaxed));
+                if started + last + opts.idle_timeout <= tokio::time::Instant::now() {
+                    metrics::counter!("sentinel_http_idle_closed_total").increment(1);
+                    tracing::debug!("closing a connection idle for {:?}", opts.idle_timeout);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A TCP stream that records when it last read or wrote a byte (milliseconds after
+/// `started`), for the idle timeout.
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<AtomicU64>,
+    started: tokio::time::Instant,
+}
+
+impl Watched {
+    fn touch(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.activity.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -295,7 +629,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 /// can bind port 0 and learn the port from [`HttpServer::local_addr`]. Refuses a
 /// non-loopback address without an auth token.
 pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Result<HttpServer> {
-    let has_token = opts.auth_token.as_deref().is_some_and(|t| !t.is_empty());
+    let has_token = opts.auth_token.as_ref().is_some_and(|t| !t.is_empty());
     if !is_loopback(opts.addr.ip()) && !has_token {
         anyhow::bail!(
             "refusing to bind {} without --auth-token: a non-loopback address exposes the \
@@ -312,16 +646,33 @@ pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Resul
 
     // Host checks are ours (they know the bind address and --allow-host); rmcp's own
     // allowlist would reject those extra hosts.
-    let config = StreamableHttpServerConfig::default().disable_allowed_hosts();
+    let sessions_cancel = CancellationToken::new();
+    let config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .with_cancellation_token(sessions_cancel.clone());
+    let sessions = BoundedSessions::new(opts.max_sessions, opts.init_timeout);
+    let drain = Arc::new(Drain::default());
+    let replies = Arc::new(InFlight::default());
     let factory_engine = engine.clone();
+    let factory_drain = drain.clone();
     let mcp = StreamableHttpService::new(
-        move || Ok(SentinelMcp::new(factory_engine.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config.clone(),
+        move || {
+            Ok(SentinelMcp::with_drain(
+                factory_engine.clone(),
+                factory_drain.clone(),
+            ))
+        },
+        Arc::new(sessions.clone()),
+        config,
     );
-    let state = AppState { engine, guard };
+    let state = AppState {
+        engine,
+        guard,
+        sessions: sessions.clone(),
+        drain: drain.clone(),
+        replies: replies.clone(),
+    };
     let router = Router::new()
-        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .nest_service("/mcp", mcp)
@@ -331,7 +682,11 @@ pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Resul
         listener,
         local_addr,
         router,
-        cancel: config,
+        sessions_cancel,
+        sessions,
+        drain,
+        replies,
+        opts,
     })
 }
 
@@ -359,9 +714,9 @@ mod tests {
 
     fn guard(extra: &[&str], token: Option<&str>) -> Guard {
         let opts = HttpOptions {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            auth_token: token.map(str::to_string),
+            auth_token: token.map(Secret::new),
             allowed_hosts: extra.iter().map(|s| s.to_string()).collect(),
+            ..HttpOptions::default()
         };
         Guard::new(&opts, "127.0.0.1:8765".parse().unwrap())
     }

@@ -5,7 +5,9 @@
 //! | `tools.rs` | [`SentinelMcp`]: the tools, the `sentinel://health` resource, the `package_report` prompt |
 //! | `params.rs` | tool parameters, with JSON schemas an assistant can act on |
 //! | `render.rs` | the short human text of each result, freshness included |
-//! | `http.rs` | streamable HTTP on axum: `/mcp`, `/healthz`, `/readyz`, `/metrics`, auth, Host/Origin checks |
+//! | `http.rs` | streamable HTTP on axum: `/mcp`, `/healthz`, `/readyz`, `/metrics`, auth, Host/Origin checks, our accept loop (timeouts, connection cap, drain) |
+//! | `sessions.rs` | the session manager: a cap on live sessions, a reaper for half-open ones |
+//! | `drain.rs` | shutdown that loses no reply: in-flight counts and the drain state |
 //!
 //! Every tool returns structured content with the engine's provenance (`source`:
 //! live, cached, stale, estimated, mixed; `provenance` and `age_secs` per datum) and a
@@ -16,9 +18,11 @@
 //! On stdio, stdout is the protocol: this module never prints; logs go to stderr
 //! through `tracing`.
 
+mod drain;
 mod http;
 pub mod params;
 mod render;
+pub mod sessions;
 mod tools;
 
 pub use http::{HttpOptions, HttpServer, bind_http, serve_http};

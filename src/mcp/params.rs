@@ -5,8 +5,136 @@
 //! out-of-range value is answered with an `invalid_params` error that names the
 //! parameter and the rule rather than with a generic deserialisation failure.
 
+use rmcp::ErrorData as McpError;
+use rmcp::handler::server::common::FromContextPart;
+use rmcp::handler::server::tool::ToolCallContext;
 use schemars::JsonSchema;
+use sentinel_actors::InputError;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::secret::truncate_echo;
+
+/// A tool's arguments, deserialised by us rather than by rmcp's `Parameters`: every
+/// argument error (a missing required argument, a wrong type) is an `invalid_params`
+/// protocol error with `{param, value, rule}`, never an `isError` tool result, and the
+/// value echoed is truncated. The name matters: rmcp's `#[tool]` macro takes the input
+/// schema from an argument whose type is called `Parameters`.
+#[derive(Debug, Clone)]
+pub struct Parameters<T>(pub T);
+
+impl<T: JsonSchema> JsonSchema for Parameters<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+impl<S, T: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Parameters<T> {
+    fn from_context_part(context: &mut ToolCallContext<'_, S>) -> Result<Self, McpError> {
+        let args = Value::Object(context.arguments.take().unwrap_or_default());
+        parse_arguments(&args).map(Parameters)
+    }
+}
+
+/// Deserialises `args` into `T`; an error names the parameter, the value given
+/// (truncated) and the rule, in words that never echo the value whole.
+pub fn parse_arguments<T: DeserializeOwned>(args: &Value) -> Result<T, McpError> {
+    serde_path_to_error::deserialize(args).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        // serde words: "missing field `x`", "invalid type: <what>, expected <rule>",
+        // "invalid value: ..., expected ...", "unknown variant ..., expected ...".
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+        {
+            let param = if path == "." || path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+            return argument_error(&param, "(missing)", "is required");
+        }
+        let expected = message
+            .rsplit_once(", expected ")
+            .map(|(_, exp)| expected_words(exp))
+            .unwrap_or_else(|| "has the wrong type (see the tool's input schema)".to_string());
+        let param = if path == "." || path.is_empty() {
+            "arguments".to_string()
+        } else {
+            path
+        };
+        let given = value_at(args, &param)
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default();
+        argument_error(&param, &given, &expected)
+    })
+}
+
+/// serde's "expected ..." words as a rule: `i64` -> "must be an integer".
+fn expected_words(exp: &str) -> String {
+    let exp = exp.trim();
+    let what = match exp {
+        "i64" | "u64" | "i32" | "u32" | "usize" | "isize" => "an integer",
+        "a sequence" => "an array",
+        "a map" => "an object",
+        e if e.starts_with("struct ") => "an object",
+        e => e,
+    };
+    format!("must be {what}")
+}
+
+/// The value at a serde_path_to_error path such as `packages[1]` or `limit`.
+fn value_at<'a>(args: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = args;
+    for seg in path.split('.') {
+        let (name, indexes) = match seg.find('[') {
+            Some(i) => (&seg[..i], &seg[i..]),
+            None => (seg, ""),
+        };
+        if !name.is_empty() {
+            cur = cur.get(name)?;
+        }
+        for idx in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
+            cur = cur.get(idx.parse::<usize>().ok()?)?;
+        }
+    }
+    Some(cur)
+}
+
+/// An `invalid_params` error naming the parameter, the value (truncated) and the rule.
+pub(crate) fn argument_error(param: &str, value: &str, rule: &str) -> McpError {
+    let value = truncate_echo(value);
+    McpError::invalid_params(
+        format!("invalid {param} {value:?}: {rule}"),
+        Some(serde_json::json!({ "param": param, "value": value, "rule": rule })),
+    )
+}
+
+/// The one check of a Python version, for every tool and command that takes one:
+/// `major.minor` (a patch part is accepted and ignored) with major 2 or 3. Python 4 does
+/// not exist, and an answer about it would be invented.
+pub fn check_python_version(raw: &str) -> Result<String, InputError> {
+    let rule = "must be a Python version 2.x or 3.x, major.minor (e.g. 3.12)";
+    let err = || InputError {
+        param: "python_version",
+        value: truncate_echo(raw),
+        rule: rule.into(),
+    };
+    let py = sentinel_actors::views::python::parse_python_version(raw).map_err(|_| err())?;
+    if !(2..=3).contains(&py.major) {
+        return Err(err());
+    }
+    Ok(py.to_string())
+}
 
 /// A package and optionally one of its releases.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -8,10 +8,9 @@
 //! upstream failure or a missing package is a tool result with `is_error` and a
 //! suggestion, so an assistant can tell the user what happened and what to do.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult,
     Implementation, JsonObject, ListPromptsResult, ListResourcesResult, PaginatedRequestParams,
@@ -23,10 +22,11 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler,
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::drain::Drain;
 use super::params::{
     DependenciesParams, DownloadBreakdownParams, DownloadStatsParams, DownloadTrendParams,
-    OverviewParams, PackageReportParams, PackageVersionParams, PythonCompatParams, RefreshParams,
-    TopPackagesParams, VersionsParams,
+    OverviewParams, PackageReportParams, PackageVersionParams, Parameters, PythonCompatParams,
+    RefreshParams, TopPackagesParams, VersionsParams,
 };
 use super::render;
 use crate::engine::views::deps::TargetEnv;
@@ -53,10 +53,14 @@ package or an upstream outage is a tool result with `isError` and a structured \
 `retry_after_secs`.";
 
 /// The MCP server: a handle on the engine and the tool router.
+///
+/// Cheap to create: HTTP makes one per session, so the router (every tool's JSON
+/// schemas) is built once per process and shared.
 #[derive(Clone)]
 pub struct SentinelMcp {
     engine: EngineHandle,
-    tool_router: ToolRouter<Self>,
+    tool_router: Arc<ToolRouter<Self>>,
+    drain: Arc<Drain>,
 }
 
 impl std::fmt::Debug for SentinelMcp {
@@ -83,13 +87,10 @@ fn tool_error(structured: Value, text: String) -> CallToolResult {
     r
 }
 
-/// An `invalid_params` protocol error naming the parameter and the rule.
+/// An `invalid_params` protocol error naming the parameter, the value (truncated to
+/// 200 characters with a count) and the rule.
 pub(crate) fn invalid(param: &str, value: impl std::fmt::Display, rule: &str) -> McpError {
-    let value = value.to_string();
-    McpError::invalid_params(
-        format!("invalid {param} {value:?}: {rule}"),
-        Some(json!({ "param": param, "value": value, "rule": rule })),
-    )
+    super::params::argument_error(param, &value.to_string(), rule)
 }
 
 /// Maps an engine error: invalid input to a protocol error, everything else to a tool
@@ -137,6 +138,9 @@ pub(crate) fn query_error(e: QueryError) -> Result<CallToolResult, McpError> {
     };
     if let Some(s) = retry {
         text.push_str(&format!(" (retry after {s} s)"));
+    }
+    if let Some(Value::String(w)) = structured.get("what") {
+        structured["what"] = json!(crate::secret::truncate_echo(w));
     }
     Ok(tool_error(structured, text))
 }
@@ -372,6 +376,11 @@ fn ops_schema() -> Arc<JsonObject> {
 
 // ---- validation ---------------------------------------------------------------------
 
+/// The one Python version check of every tool (2.x or 3.x, major.minor).
+fn check_python(raw: &str) -> Result<String, McpError> {
+    super::params::check_python_version(raw).map_err(|e| invalid(e.param, &e.value, &e.rule))
+}
+
 fn check_range(param: &str, v: i64, min: i64, max: i64) -> Result<i64, McpError> {
     if v < min || v > max {
         return Err(invalid(
@@ -416,9 +425,16 @@ fn periods(period: Option<&str>) -> Result<(&'static str, &'static [&'static str
 impl SentinelMcp {
     /// A server on `engine`.
     pub fn new(engine: EngineHandle) -> Self {
+        Self::with_drain(engine, Arc::default())
+    }
+
+    /// A server on `engine` that follows the HTTP server's drain on shutdown.
+    pub(crate) fn with_drain(engine: EngineHandle, drain: Arc<Drain>) -> Self {
+        static ROUTER: OnceLock<Arc<ToolRouter<SentinelMcp>>> = OnceLock::new();
         Self {
             engine,
-            tool_router: Self::tool_router(),
+            tool_router: ROUTER.get_or_init(|| Arc::new(Self::tool_router())).clone(),
+            drain,
         }
     }
 
@@ -492,10 +508,11 @@ impl SentinelMcp {
         Parameters(p): Parameters<DependenciesParams>,
     ) -> Result<CallToolResult, McpError> {
         let extras = p.extras.unwrap_or_default();
-        let evaluate = p.python_version.is_some() || p.platform.is_some() || !extras.is_empty();
+        let python = p.python_version.as_deref().map(check_python).transpose()?;
+        let evaluate = python.is_some() || p.platform.is_some() || !extras.is_empty();
         let env = if evaluate {
             Some(
-                TargetEnv::new(p.python_version.as_deref(), p.platform.as_deref(), &extras)
+                TargetEnv::new(python.as_deref(), p.platform.as_deref(), &extras)
                     .map_err(|e| invalid(e.param, &e.value, &e.rule))?,
             )
         } else {
@@ -518,9 +535,10 @@ impl SentinelMcp {
         &self,
         Parameters(p): Parameters<PythonCompatParams>,
     ) -> Result<CallToolResult, McpError> {
+        let python = check_python(&p.python_version)?;
         let r = self
             .engine
-            .python_compatibility(&p.package, p.version.as_deref(), &p.python_version)
+            .python_compatibility(&p.package, p.version.as_deref(), &python)
             .await;
         answer(r, |d| (datum_json(d), render::python_compat(d)))
     }
@@ -668,7 +686,7 @@ impl SentinelMcp {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn health_check(&self) -> Result<CallToolResult, McpError> {
-        let h = self.engine.health().await;
+        let h = crate::secret::redact_health(self.engine.health().await);
         ok(with_source(&h, SourceLabel::Live), render::health(&h))
     }
 
@@ -751,6 +769,17 @@ impl SentinelMcp {
 
 // ---- handler ------------------------------------------------------------------------
 
+/// The JSON-RPC error of a call the server will not finish because it is shutting down.
+fn shutting_down(message: &'static str) -> McpError {
+    McpError::new(
+        rmcp::model::ErrorCode::INTERNAL_ERROR,
+        message,
+        Some(
+            json!({ "error": "shutting_down", "suggestion": "call again; the server is restarting or stopping" }),
+        ),
+    )
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SentinelMcp {
     /// Every tool call: a span with the tool and package, a counter by tool and outcome,
@@ -761,18 +790,47 @@ impl ServerHandler for SentinelMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, McpError> {
         use tracing::Instrument;
-        let tool = request.name.to_string();
+        // Labels only from our own list: a client's invented names would otherwise each
+        // become a metric series (20,000 names made /metrics 318 MB).
+        let tool: &'static str = super::TOOL_NAMES
+            .iter()
+            .find(|t| **t == request.name)
+            .copied()
+            .unwrap_or("unknown");
         let package = request
             .arguments
             .as_ref()
             .and_then(|a| a.get("package"))
             .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_string();
+            .map(crate::secret::truncate_echo)
+            .unwrap_or_else(|| "-".into());
         let span = tracing::info_span!("tool", tool = %tool, package = %package);
         let started = std::time::Instant::now();
-        let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        let result = self.tool_router.call(tcc).instrument(span).await;
+        let result = match self.drain.calls_guard() {
+            None => Err(shutting_down(
+                "the server is shutting down; call again later",
+            )),
+            Some(_in_flight) => {
+                let cancelled = context.ct.clone();
+                let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+                let call = self.tool_router.call(tcc).instrument(span);
+                // rmcp only signals a client's notifications/cancelled on the request's
+                // token; returning here drops the call's future, which the engine takes
+                // as an abandoned waiter (and cancels the upstream fetch when nobody
+                // else waits).
+                tokio::select! {
+                    r = call => r,
+                    () = cancelled.cancelled() => Err(McpError::new(
+                        rmcp::model::ErrorCode(-32800),
+                        "request cancelled",
+                        None,
+                    )),
+                    () = self.drain.aborted() => Err(shutting_down(
+                        "the server shut down before this call finished (past its shutdown grace); call again",
+                    )),
+                }
+            }
+        };
         let outcome = match &result {
             Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                 "tool_error"
@@ -781,7 +839,8 @@ impl ServerHandler for SentinelMcp {
             Err(e) if e.code == rmcp::model::ErrorCode::INVALID_PARAMS => "invalid_params",
             Err(_) => "protocol_error",
         };
-        metrics::counter!("sentinel_tool_calls_total", "tool" => tool.clone(), "outcome" => outcome).increment(1);
+        metrics::counter!("sentinel_tool_calls_total", "tool" => tool, "outcome" => outcome)
+            .increment(1);
         metrics::histogram!("sentinel_tool_call_seconds", "tool" => tool)
             .record(started.elapsed().as_secs_f64());
         result
@@ -826,15 +885,13 @@ impl ServerHandler for SentinelMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         if request.uri != HEALTH_RESOURCE_URI {
+            let uri = crate::secret::truncate_echo(&request.uri);
             return Err(McpError::resource_not_found(
-                format!(
-                    "no resource {:?}; the only one is {HEALTH_RESOURCE_URI}",
-                    request.uri
-                ),
-                Some(json!({ "uri": request.uri })),
+                format!("no resource {uri:?}; the only one is {HEALTH_RESOURCE_URI}"),
+                Some(json!({ "uri": uri })),
             ));
         }
-        let h = self.engine.health().await;
+        let h = crate::secret::redact_health(self.engine.health().await);
         let text = serde_json::to_string_pretty(&h)
             .map_err(|e| McpError::internal_error(e.to_string(), None))?;
         Ok(ReadResourceResult::new(vec![
@@ -867,22 +924,14 @@ impl ServerHandler for SentinelMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         if request.name != "package_report" {
-            return Err(McpError::invalid_params(
-                format!(
-                    "no prompt {:?}; the only one is package_report",
-                    request.name
-                ),
-                None,
+            return Err(invalid(
+                "name",
+                &request.name,
+                "no such prompt; the only one is package_report",
             ));
         }
         let args = Value::Object(request.arguments.unwrap_or_default());
-        let p: PackageReportParams = serde_json::from_value(args).map_err(|_| {
-            invalid(
-                "package",
-                "",
-                "the package_report prompt needs a `package` argument",
-            )
-        })?;
+        let p: PackageReportParams = super::params::parse_arguments(&args)?;
         let name = crate::engine::PackageName::parse(&p.package)
             .map_err(|e| invalid(e.param, &e.value, &e.rule))?;
         let text = format!(

@@ -1,0 +1,199 @@
+//! [`BoundedSessions`]: rmcp's `LocalSessionManager` with a cap on live sessions and a
+//! reaper for sessions that never finish the handshake.
+//!
+//! Each session costs memory until it ends (a worker, channels, the handler). Without
+//! a cap, 20,000 `initialize` calls took 5 GB. Admission is decided by the HTTP guard
+//! (503 with `Retry-After` when full) which hands its permit to `create_session`
+//! through a task-local, so the cap holds exactly even under a burst; a session that
+//! has not sent `notifications/initialized` within `init_timeout` is closed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::Stream;
+use rmcp::model::{ClientJsonRpcMessage, ClientNotification, JsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::transport::streamable_http_server::SessionId;
+use rmcp::transport::streamable_http_server::SessionManager;
+use rmcp::transport::streamable_http_server::session::ServerSseMessage;
+use rmcp::transport::streamable_http_server::session::local::{
+    LocalSessionManager, LocalSessionManagerError,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+tokio::task_local! {
+    /// The admission permit the HTTP guard took for a request that opens a session.
+    pub(crate) static ADMISSION: Mutex<Option<OwnedSemaphorePermit>>;
+}
+
+/// Why a session could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionsError {
+    /// The live-session cap is reached.
+    #[error("too many live sessions (the cap is {0})")]
+    Full(usize),
+    /// rmcp's session manager failed.
+    #[error(transparent)]
+    Local(#[from] LocalSessionManagerError),
+}
+
+struct Entry {
+    _permit: OwnedSemaphorePermit,
+    initialized: bool,
+}
+
+struct Inner {
+    local: LocalSessionManager,
+    permits: Arc<Semaphore>,
+    max: usize,
+    init_timeout: Duration,
+    entries: Mutex<HashMap<SessionId, Entry>>,
+}
+
+/// A session manager with a cap and a reaper; see the module documentation.
+#[derive(Clone)]
+pub struct BoundedSessions(Arc<Inner>);
+
+impl std::fmt::Debug for BoundedSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundedSessions")
+            .field("max", &self.0.max)
+            .field("live", &self.live())
+            .finish()
+    }
+}
+
+impl BoundedSessions {
+    /// At most `max` live sessions; a session is closed if the client has not sent
+    /// `notifications/initialized` within `init_timeout` of opening it.
+    pub fn new(max: usize, init_timeout: Duration) -> Self {
+        let mut local = LocalSessionManager::default();
+        // rmcp's own bound on waiting for `initialize` (default 60 s).
+        local.session_config.init_timeout = Some(init_timeout);
+        BoundedSessions(Arc::new(Inner {
+            local,
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            init_timeout,
+            entries: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Live sessions now.
+    pub fn live(&self) -> usize {
+        self.0.max - self.0.permits.available_permits()
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.0.max
+    }
+
+    /// A permit for one more session, if the cap allows.
+    pub(crate) fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.permits.clone().try_acquire_owned().ok()
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Entry>> {
+        self.0.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reap_later(&self, id: SessionId) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(me.0.init_timeout).await;
+            let stalled = me.entries().get(&id).is_some_and(|e| !e.initialized);
+            if stalled {
+                tracing::info!(
+                    session = %id,
+                    "closing a session that did not send notifications/initialized in time"
+                );
+                metrics::counter!("sentinel_http_sessions_reaped_total").increment(1);
+                let _ = me.close_session(&id).await;
+            }
+        });
+    }
+}
+
+impl SessionManager for BoundedSessions {
+    type Error = SessionsError;
+    type Transport = <LocalSessionManager as SessionManager>::Transport;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        let permit = ADMISSION
+            .try_with(|slot| slot.lock().ok().and_then(|mut s| s.take()))
+            .ok()
+            .flatten()
+            .or_else(|| self.admit())
+            .ok_or(SessionsError::Full(self.0.max))?;
+        let (id, transport) = self.0.local.create_session().await?;
+        self.entries().insert(
+            id.clone(),
+            Entry {
+                _permit: permit,
+                initialized: false,
+            },
+        );
+        self.reap_later(id.clone());
+        Ok((id, transport))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        Ok(self.0.local.initialize_session(id, message).await?)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        Ok(self.0.local.has_session(id).await?)
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        let r = self.0.local.close_session(id).await;
+        // Whatever rmcp says, the session is gone from our count.
+        self.entries().remove(id);
+        Ok(r?)
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.0.local.create_stream(id, message).await?)
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        let initialized = matches!(
+            &message,
+            JsonRpcMessage::Notification(n)
+                if matches!(n.notification, ClientNotification::InitializedNotification(_))
+        );
+        self.0.local.accept_message(id, message).await?;
+        if initialized && let Some(e) = self.entries().get_mut(id) {
+            e.initialized = true;
+        }
+        Ok(())
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.0.local.create_standalone_stream(id).await?)
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.0.local.resume(id, last_event_id).await?)
+    }
+}
