@@ -264,8 +264,8 @@ impl UpstreamsConfig {
     }
 }
 
-/// Credentials for a private index or an API.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// Credentials for a private index or an API. `Debug` never prints them.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthConfig {
     /// HTTP basic authentication.
@@ -282,8 +282,24 @@ pub enum AuthConfig {
     },
 }
 
-/// Settings of one upstream.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthConfig::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            AuthConfig::Bearer { .. } => f
+                .debug_struct("Bearer")
+                .field("token", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+/// Settings of one upstream. `Debug` never prints the API key or credentials.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Base URL (`https://pypi.org`, a mirror, the simulator).
@@ -307,6 +323,23 @@ pub struct UpstreamConfig {
     pub retry_budget: RetryBudgetConfig,
     /// Circuit breaker.
     pub breaker: BreakerConfig,
+}
+
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("base_url", &self.base_url)
+            .field("enabled", &self.enabled)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("auth", &self.auth)
+            .field("rate_limit", &self.rate_limit)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("retry", &self.retry)
+            .field("retry_budget", &self.retry_budget)
+            .field("breaker", &self.breaker)
+            .finish()
+    }
 }
 
 impl Default for UpstreamConfig {
@@ -592,6 +625,24 @@ mod tests {
         let mut c = EngineConfig::default();
         c.cache.downloads_ttl_ms = 0;
         assert_eq!(c.validate().unwrap_err().key, "cache.downloads_ttl_ms");
+    }
+
+    #[test]
+    fn debug_output_of_a_config_never_prints_secrets() {
+        let mut c = EngineConfig::default();
+        c.upstreams.pepy.api_key = Some("pepy-secret-123".into());
+        c.upstreams.pypi_json.auth = Some(AuthConfig::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        });
+        c.upstreams.pypi_simple.auth = Some(AuthConfig::Bearer {
+            token: "tok-456".into(),
+        });
+        let d = format!("{c:?}");
+        for secret in ["pepy-secret-123", "hunter2", "tok-456"] {
+            assert!(!d.contains(secret), "{secret} printed");
+        }
+        assert!(d.contains("<redacted>"));
     }
 
     #[test]
