@@ -227,10 +227,11 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                         print_json(&d);
                         return Ok(());
                     }
-                    let verdict = match d.value.compatible {
-                        Some(true) => "yes",
-                        Some(false) => "no",
-                        None => "unknown",
+                    let verdict = match (d.value.compatible, d.value.only_some_patches) {
+                        (Some(true), true) => "yes, some patch releases",
+                        (Some(true), false) => "yes",
+                        (Some(false), _) => "no",
+                        (None, _) => "unknown (not declared)",
                     };
                     outln!(
                         "{} {} supports Python {}: {verdict}",

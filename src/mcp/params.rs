@@ -120,10 +120,11 @@ pub(crate) fn argument_error(param: &str, value: &str, rule: &str) -> McpError {
 }
 
 /// The one check of a Python version, for every tool and command that takes one:
-/// `major.minor` (a patch part is accepted and ignored) with major 2 or 3. Python 4 does
-/// not exist, and an answer about it would be invented.
+/// `major.minor` or `major.minor.patch` (checked as given) with major 2 or 3. Python 4
+/// does not exist, and an answer about it would be invented.
 pub fn check_python_version(raw: &str) -> Result<String, InputError> {
-    let rule = "must be a Python version 2.x or 3.x, major.minor (e.g. 3.12)";
+    let rule =
+        "must be a Python version 2.x or 3.x: major.minor (3.12) or major.minor.patch (3.9.0)";
     let err = || InputError {
         param: "python_version",
         value: truncate_echo(raw),

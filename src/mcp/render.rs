@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::engine::views::deps::Dependencies;
 use crate::engine::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
 use crate::engine::views::info::PackageInfo;
-use crate::engine::views::python::{PythonCompat, SupportedPythons};
+use crate::engine::views::python::{CompatBasis, PythonCompat, SupportedPythons};
 use crate::engine::views::versions::VersionList;
 use crate::engine::{Datum, ItemFailure, PartialResult, Provenance};
 use crate::engine::{HealthReport, MetricsSnapshot, PackageOverview, Readiness};
@@ -155,10 +155,11 @@ pub(crate) fn dependencies(d: &Datum<Dependencies>) -> String {
 /// `check_package_python_compatibility`.
 pub(crate) fn python_compat(d: &Datum<PythonCompat>) -> String {
     let c = &d.value;
-    let verdict = match c.compatible {
-        Some(true) => "supports",
-        Some(false) => "does not support",
-        None => "does not say whether it supports",
+    let verdict = match (c.compatible, c.only_some_patches) {
+        (Some(true), true) => "supports some patch releases of",
+        (Some(true), false) => "supports",
+        (Some(false), _) => "does not support",
+        (None, _) => "does not declare whether it supports",
     };
     format!(
         "{} {} {verdict} Python {} ({})\n{}",
@@ -178,13 +179,15 @@ pub(crate) fn supported_pythons(d: &Datum<SupportedPythons>) -> String {
     } else {
         format!("Python {}", p.supported.join(", "))
     };
-    let basis = match p.basis.as_str() {
-        "requires_python" => format!(
+    let basis = match p.basis {
+        CompatBasis::RequiresPython => format!(
             "from Requires-Python {:?}",
             p.requires_python.as_deref().unwrap_or_default()
         ),
-        "classifiers" => "from classifiers".into(),
-        _ => "neither Requires-Python nor classifiers".into(),
+        CompatBasis::Classifiers => {
+            "listed in classifiers; no Requires-Python, so pip installs it on any Python".into()
+        }
+        CompatBasis::None => "neither Requires-Python nor classifiers".into(),
     };
     format!(
         "{} {}: {list} ({basis}; {})",

@@ -10,6 +10,11 @@ mod provenance;
 mod query;
 
 pub use error::{InputError, QueryError, UnavailableCause};
+
+/// A caller's value echoed in an error: cut to 200 characters, with the full count.
+pub(crate) fn clip_echo(s: &str) -> String {
+    crate::upstream::clip(s)
+}
 pub use name::{PackageName, PackageVersion};
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel};
 pub use query::{Query, QueryKind, StatsKind, Upstream};

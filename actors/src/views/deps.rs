@@ -38,15 +38,69 @@ impl FromStr for Platform {
     }
 }
 
-/// The environment to evaluate markers for.
+/// The environment to evaluate markers for. Every marker variable has a value: the
+/// ones the caller did not give are assumed per platform (a recent CPython on a recent
+/// release of the OS) and listed in `assumed`, so the answer says what it assumed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetEnv {
     /// Python `X.Y`.
     pub python_version: String,
-    /// Operating system (CPython on x86_64 is assumed for the other markers).
+    /// Python `X.Y.Z` (`X.Y.0` when only `X.Y` was given, listed in `assumed`).
+    pub python_full_version: String,
+    /// Operating system.
     pub platform: Platform,
     /// Extras asked for, normalised.
     pub extras: Vec<String>,
+    /// Every other marker variable's value (`platform_machine`, `platform_release`, ...):
+    /// the per-platform defaults, then the caller's overrides.
+    pub markers: std::collections::BTreeMap<String, String>,
+    /// The marker variables whose values were assumed, not given.
+    pub assumed: Vec<String>,
+}
+
+/// The marker variables besides the Python versions, and their defaults per platform.
+const MARKER_KEYS: [&str; 8] = [
+    "implementation_name",
+    "implementation_version",
+    "os_name",
+    "platform_machine",
+    "platform_python_implementation",
+    "platform_release",
+    "platform_system",
+    "platform_version",
+];
+
+fn platform_defaults(p: Platform, full: &str) -> [(&'static str, String); 9] {
+    let (sys_platform, system, os, machine, release, version) = match p {
+        Platform::Linux => (
+            "linux",
+            "Linux",
+            "posix",
+            "x86_64",
+            "6.8.0",
+            "#1 SMP PREEMPT_DYNAMIC",
+        ),
+        Platform::Macos => (
+            "darwin",
+            "Darwin",
+            "posix",
+            "arm64",
+            "24.0.0",
+            "Darwin Kernel Version 24.0.0",
+        ),
+        Platform::Windows => ("win32", "Windows", "nt", "AMD64", "10", "10.0.22631"),
+    };
+    [
+        ("implementation_name", "cpython".into()),
+        ("implementation_version", full.into()),
+        ("os_name", os.into()),
+        ("platform_machine", machine.into()),
+        ("platform_python_implementation", "CPython".into()),
+        ("platform_release", release.into()),
+        ("platform_system", system.into()),
+        ("platform_version", version.into()),
+        ("sys_platform", sys_platform.into()),
+    ]
 }
 
 impl TargetEnv {
@@ -58,10 +112,7 @@ impl TargetEnv {
     ) -> Result<Self, InputError> {
         let py = match python {
             Some(p) => super::python::parse_python_version(p)?,
-            None => super::python::PyVersion {
-                major: 3,
-                minor: 12,
-            },
+            None => super::python::PyVersion::feature(3, 12),
         };
         let platform = platform
             .map(Platform::from_str)
@@ -79,36 +130,59 @@ impl TargetEnv {
                     })
             })
             .collect::<Result<_, _>>()?;
+        let feature = super::python::PyVersion::feature(py.major, py.minor);
+        let full = format!("{}.{}.{}", py.major, py.minor, py.patch.unwrap_or(0));
+        let mut assumed: Vec<String> = MARKER_KEYS.iter().map(|k| k.to_string()).collect();
+        if py.patch.is_none() {
+            assumed.push("python_full_version".into());
+        }
         Ok(TargetEnv {
-            python_version: py.to_string(),
+            python_version: feature.to_string(),
+            markers: platform_defaults(platform, &full)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            python_full_version: full,
             platform,
             extras,
+            assumed,
         })
     }
 
+    /// Sets marker variables the caller knows (e.g. `platform_machine = "aarch64"`);
+    /// they are no longer listed as assumed.
+    pub fn with_markers(
+        mut self,
+        overrides: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, InputError> {
+        for (k, v) in overrides {
+            if !MARKER_KEYS.contains(&k.as_str()) {
+                return Err(InputError {
+                    param: "markers",
+                    value: crate::model::clip_echo(k),
+                    rule: format!("must be one of {}", MARKER_KEYS.join(", ")),
+                });
+            }
+            self.markers.insert(k.clone(), v.clone());
+            self.assumed.retain(|a| a != k);
+        }
+        Ok(self)
+    }
+
     fn marker_env(&self) -> Option<MarkerEnvironment> {
-        let (sys_platform, platform_system, os_name) = match self.platform {
-            Platform::Linux => ("linux", "Linux", "posix"),
-            Platform::Macos => ("darwin", "Darwin", "posix"),
-            Platform::Windows => ("win32", "Windows", "nt"),
-        };
-        let full = format!("{}.0", self.python_version);
+        let m = |k: &str| self.markers.get(k).map(String::as_str).unwrap_or("");
         MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
-            implementation_name: "cpython",
-            implementation_version: &full,
-            os_name,
-            platform_machine: if self.platform == Platform::Windows {
-                "AMD64"
-            } else {
-                "x86_64"
-            },
-            platform_python_implementation: "CPython",
-            platform_release: "",
-            platform_system,
-            platform_version: "",
-            python_full_version: &full,
+            implementation_name: m("implementation_name"),
+            implementation_version: m("implementation_version"),
+            os_name: m("os_name"),
+            platform_machine: m("platform_machine"),
+            platform_python_implementation: m("platform_python_implementation"),
+            platform_release: m("platform_release"),
+            platform_system: m("platform_system"),
+            platform_version: m("platform_version"),
+            python_full_version: &self.python_full_version,
             python_version: &self.python_version,
-            sys_platform,
+            sys_platform: m("sys_platform"),
         })
         .ok()
     }
@@ -150,6 +224,10 @@ pub struct Dependencies {
     pub evaluated_for: Option<TargetEnv>,
     /// Extras the release declares.
     pub provides_extra: Vec<String>,
+    /// What the answer assumed or chose, and what the caller asked that does not
+    /// exist (an unknown extra), in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Dependencies {
@@ -203,7 +281,42 @@ impl Dependencies {
                 raw: raw.clone(),
             });
         }
+        let mut notes = Vec::new();
+        if let Some(e) = env {
+            let unknown: Vec<&String> = e
+                .extras
+                .iter()
+                .filter(|x| !declared.iter().any(|d| d.as_ref() == x.as_str()))
+                .collect();
+            for x in unknown {
+                notes.push(format!(
+                    "unknown extra {x:?}: {} declares {}",
+                    p.info.name,
+                    if provides_extra.is_empty() {
+                        "no extras".to_string()
+                    } else {
+                        provides_extra.join(", ")
+                    }
+                ));
+            }
+            if !e.assumed.is_empty() {
+                notes.push(format!(
+                    "markers evaluated for CPython {} on {:?}, assuming {} (override them to be exact)",
+                    e.python_full_version,
+                    e.platform,
+                    e.assumed
+                        .iter()
+                        .map(|k| match e.markers.get(k) {
+                            Some(v) => format!("{k}={v}"),
+                            None => format!("{k}={}", e.python_full_version),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
         Dependencies {
+            notes,
             package: p.info.name.clone(),
             version: p.info.version.clone(),
             dependencies,
@@ -233,6 +346,49 @@ fn parse_requirement(raw: &str) -> Option<Requirement<pep508_rs::VerbatimUrl>> {
 #[cfg(test)]
 mod tests {
     use super::parse_requirement;
+
+    #[test]
+    fn macos_markers_on_platform_release_are_evaluated_not_all_false() {
+        use crate::upstream::pypi;
+        let body = serde_json::json!({"info": {"name": "pyobjc", "version": "11.0",
+            "requires_dist": ["pyobjc-framework-Metal==11.0; platform_release >= \"15.0\""]}});
+        let p = pypi::parse(body.to_string().as_bytes()).unwrap();
+        let env = super::TargetEnv::new(Some("3.12"), Some("macos"), &[]).unwrap();
+        let d = super::Dependencies::from_project(&p, Some(&env));
+        assert_eq!(d.dependencies[0].applies, Some(true));
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.contains("platform_release=24.0.0")),
+            "{:?}",
+            d.notes
+        );
+        // The caller can say what it has.
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("platform_release".to_string(), "14.0.0".to_string());
+        let old = env.with_markers(&m).unwrap();
+        let d = super::Dependencies::from_project(&p, Some(&old));
+        assert_eq!(d.dependencies[0].applies, Some(false));
+        assert!(!old.assumed.contains(&"platform_release".to_string()));
+    }
+
+    #[test]
+    fn an_unknown_extra_is_warned_about_listing_the_declared_ones() {
+        use crate::upstream::pypi;
+        let body = serde_json::json!({"info": {"name": "requests", "version": "2.32.0",
+            "provides_extra": ["socks", "use-chardet-on-py3"], "requires_dist": ["idna"]}});
+        let p = pypi::parse(body.to_string().as_bytes()).unwrap();
+        let env = super::TargetEnv::new(None, None, &["nosuch".into()]).unwrap();
+        let d = super::Dependencies::from_project(&p, Some(&env));
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.contains("unknown extra \"nosuch\"")
+                    && n.contains("socks, use-chardet-on-py3")),
+            "{:?}",
+            d.notes
+        );
+    }
 
     #[test]
     fn a_requirement_that_panics_pep508_is_reported_unparsed_not_a_crash() {

@@ -32,27 +32,47 @@ pub const KNOWN_PYTHONS: &[(u64, u64)] = &[
     (3, 15),
 ];
 
-/// A Python feature version, `X.Y`.
+/// A Python version: a feature release `X.Y`, or an exact `X.Y.Z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PyVersion {
     /// Major.
     pub major: u64,
     /// Minor.
     pub minor: u64,
+    /// Patch, when an exact release was asked about (`3.9.0` is checked as given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<u64>,
+}
+
+impl PyVersion {
+    /// The feature release `X.Y`.
+    pub fn feature(major: u64, minor: u64) -> Self {
+        PyVersion {
+            major,
+            minor,
+            patch: None,
+        }
+    }
 }
 
 impl fmt::Display for PyVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
+        match self.patch {
+            Some(p) => write!(f, "{}.{}.{p}", self.major, self.minor),
+            None => write!(f, "{}.{}", self.major, self.minor),
+        }
     }
 }
 
-/// Parses `3.12` (a patch part, `3.12.1`, is accepted and ignored).
+/// Parses `3.12` (a feature release) or `3.9.0` (an exact release). Only Python 2.x
+/// and 3.x exist: an answer about Python 4 would be invented.
 pub fn parse_python_version(raw: &str) -> Result<PyVersion, InputError> {
     let err = || InputError {
         param: "python_version",
-        value: raw.into(),
-        rule: "must look like 3.12 (major.minor, digits only)".into(),
+        value: crate::model::clip_echo(raw),
+        rule:
+            "must be a Python version 2.x or 3.x: major.minor (3.12) or major.minor.patch (3.9.0)"
+                .into(),
     };
     let mut parts = raw.trim().split('.');
     let major = parts
@@ -63,23 +83,79 @@ pub fn parse_python_version(raw: &str) -> Result<PyVersion, InputError> {
         .next()
         .and_then(|p| p.parse::<u64>().ok())
         .ok_or_else(err)?;
-    if let Some(patch) = parts.next()
-        && patch.parse::<u64>().is_err()
-    {
+    let patch = match parts.next() {
+        None => None,
+        Some(p) => Some(p.parse::<u64>().map_err(|_| err())?),
+    };
+    if parts.next().is_some() || !(2..=3).contains(&major) || minor > 99 || patch > Some(999) {
         return Err(err());
     }
-    if parts.next().is_some() || !(2..=4).contains(&major) || minor > 99 {
-        return Err(err());
+    Ok(PyVersion {
+        major,
+        minor,
+        patch,
+    })
+}
+
+/// Patch releases considered for a feature release (CPython has never gone past .18).
+const PATCHES: std::ops::RangeInclusive<u64> = 0..=30;
+
+fn contains(spec: &VersionSpecifiers, major: u64, minor: u64, patch: u64) -> bool {
+    Version::from_str(&format!("{major}.{minor}.{patch}")).is_ok_and(|v| spec.contains(&v))
+}
+
+/// The patch releases of `py`'s feature release that the specifiers admit (only the
+/// asked one for an exact version).
+fn admitted_patches(spec: &VersionSpecifiers, py: PyVersion) -> Vec<u64> {
+    match py.patch {
+        Some(p) => vec![p]
+            .into_iter()
+            .filter(|p| contains(spec, py.major, py.minor, *p))
+            .collect(),
+        None => PATCHES
+            .filter(|p| contains(spec, py.major, py.minor, *p))
+            .collect(),
     }
-    Ok(PyVersion { major, minor })
 }
 
 /// Whether any patch release of `py` satisfies the specifiers (so `>=3.8.1` admits 3.8).
 fn admits(spec: &VersionSpecifiers, py: PyVersion) -> bool {
-    (0..=30).any(|patch| {
-        Version::from_str(&format!("{}.{}.{patch}", py.major, py.minor))
-            .is_ok_and(|v| spec.contains(&v))
-    })
+    !admitted_patches(spec, py).is_empty()
+}
+
+/// "3.9.2 and later", "3.9.0 to 3.9.4", or a list, for the admitted patches of X.Y.
+fn describe_patches(py: PyVersion, patches: &[u64]) -> String {
+    let v = |p: u64| format!("{}.{}.{p}", py.major, py.minor);
+    let contiguous = patches.windows(2).all(|w| w[1] == w[0] + 1);
+    match (patches.first(), patches.last()) {
+        (Some(&a), Some(&b)) if contiguous && b == *PATCHES.end() => format!("{} and later", v(a)),
+        (Some(&a), Some(&b)) if contiguous && a == 0 => format!("up to {}", v(b)),
+        (Some(&a), Some(&b)) if contiguous => format!("{} to {}", v(a), v(b)),
+        _ => patches.iter().map(|p| v(*p)).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// What a compatibility answer rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompatBasis {
+    /// `Requires-Python`: what pip enforces.
+    RequiresPython,
+    /// Only the `Programming Language :: Python :: X.Y` classifiers: a listing, not a
+    /// rule (pip ignores them).
+    Classifiers,
+    /// Neither.
+    None,
+}
+
+impl fmt::Display for CompatBasis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CompatBasis::RequiresPython => "requires_python",
+            CompatBasis::Classifiers => "classifiers",
+            CompatBasis::None => "none",
+        })
+    }
 }
 
 fn classifier_pythons(classifiers: &[String]) -> Vec<PyVersion> {
@@ -115,10 +191,15 @@ pub struct PythonCompat {
     pub version: String,
     /// The Python asked about.
     pub python_version: String,
-    /// `Some(true/false)` when the metadata decides, `None` when it says nothing.
+    /// `Some(true/false)` when `Requires-Python` decides; `None` when the release does
+    /// not declare it (pip installs it on any Python; classifiers only list).
     pub compatible: Option<bool>,
-    /// `requires_python`, `classifiers` or `none`.
-    pub basis: String,
+    /// Asked about `X.Y` and only some `X.Y.z` are admitted (see `detail`).
+    pub only_some_patches: bool,
+    /// Whether the classifiers list this Python (evidence, never a verdict).
+    pub listed_in_classifiers: Option<bool>,
+    /// What the answer rests on.
+    pub basis: CompatBasis,
     /// The release's `Requires-Python`.
     pub requires_python: Option<String>,
     /// The explanation in words.
@@ -126,33 +207,62 @@ pub struct PythonCompat {
 }
 
 impl PythonCompat {
-    /// Decides from `Requires-Python`, else from classifiers.
+    /// Decides from `Requires-Python`. Without it the answer is unknown (pip installs
+    /// the release on any Python), with the classifiers reported as a listing.
     pub fn check(p: &ProjectDoc, py: &PyVersion) -> Self {
         let (raw, spec) = requires_python(p);
         let classified = classifier_pythons(&p.info.classifiers);
+        let feature = PyVersion::feature(py.major, py.minor);
+        let listed = (!classified.is_empty()).then(|| classified.contains(&feature));
+        let mut only_some = false;
         let (compatible, basis, detail) = match (&spec, &raw) {
             (Some(spec), Some(r)) => {
-                let ok = admits(spec, *py);
-                let verdict = if ok { "admits" } else { "excludes" };
+                let admitted = admitted_patches(spec, *py);
+                let detail = match py.patch {
+                    Some(_) if admitted.is_empty() => {
+                        format!("Requires-Python {r:?} excludes Python {py}")
+                    }
+                    Some(_) => format!("Requires-Python {r:?} admits Python {py}"),
+                    None if admitted.is_empty() => {
+                        format!("Requires-Python {r:?} excludes every Python {py}.x")
+                    }
+                    None if admitted.len() == PATCHES.count() => {
+                        format!("Requires-Python {r:?} admits Python {py}")
+                    }
+                    None => {
+                        only_some = true;
+                        format!(
+                            "Requires-Python {r:?} admits only some Python {py}.x: {}",
+                            describe_patches(*py, &admitted)
+                        )
+                    }
+                };
                 (
-                    Some(ok),
-                    "requires_python",
-                    format!("Requires-Python {r:?} {verdict} Python {py}"),
+                    Some(!admitted.is_empty()),
+                    CompatBasis::RequiresPython,
+                    detail,
                 )
             }
             _ if !classified.is_empty() => {
-                let ok = classified.contains(py);
-                let listed: Vec<String> = classified.iter().map(ToString::to_string).collect();
-                let detail = format!(
-                    "no usable Requires-Python; classifiers list Python {}",
-                    listed.join(", ")
-                );
-                (Some(ok), "classifiers", detail)
+                let list: Vec<String> = classified.iter().map(ToString::to_string).collect();
+                let verdict = if listed == Some(true) {
+                    "list"
+                } else {
+                    "do not list"
+                };
+                (
+                    None,
+                    CompatBasis::Classifiers,
+                    format!(
+                        "no Requires-Python, so pip installs it on any Python; the classifiers {verdict} Python {feature} (they list {}): inferred from classifiers, not declared",
+                        list.join(", ")
+                    ),
+                )
             }
             _ => (
                 None,
-                "none",
-                "the release declares neither Requires-Python nor Python version classifiers"
+                CompatBasis::None,
+                "the release declares neither Requires-Python nor Python version classifiers; pip installs it on any Python"
                     .into(),
             ),
         };
@@ -161,7 +271,9 @@ impl PythonCompat {
             version: p.info.version.clone(),
             python_version: py.to_string(),
             compatible,
-            basis: basis.into(),
+            only_some_patches: only_some,
+            listed_in_classifiers: listed,
+            basis,
             requires_python: raw,
             detail,
         }
@@ -183,8 +295,8 @@ pub struct SupportedPythons {
     pub from_classifiers: Vec<String>,
     /// The answer: `from_requires_python` when usable, else `from_classifiers`.
     pub supported: Vec<String>,
-    /// `requires_python`, `classifiers` or `none`.
-    pub basis: String,
+    /// What the answer rests on.
+    pub basis: CompatBasis,
 }
 
 impl SupportedPythons {
@@ -196,7 +308,7 @@ impl SupportedPythons {
             .map(|s| {
                 KNOWN_PYTHONS
                     .iter()
-                    .map(|&(major, minor)| PyVersion { major, minor })
+                    .map(|&(major, minor)| PyVersion::feature(major, minor))
                     .filter(|py| admits(s, *py))
                     .map(|py| py.to_string())
                     .collect()
@@ -207,11 +319,11 @@ impl SupportedPythons {
             .map(ToString::to_string)
             .collect();
         let (supported, basis) = if spec.is_some() {
-            (from_requires_python.clone(), "requires_python")
+            (from_requires_python.clone(), CompatBasis::RequiresPython)
         } else if !from_classifiers.is_empty() {
-            (from_classifiers.clone(), "classifiers")
+            (from_classifiers.clone(), CompatBasis::Classifiers)
         } else {
-            (Vec::new(), "none")
+            (Vec::new(), CompatBasis::None)
         };
         SupportedPythons {
             package: p.info.name.clone(),
@@ -220,7 +332,7 @@ impl SupportedPythons {
             from_requires_python,
             from_classifiers,
             supported,
-            basis: basis.into(),
+            basis,
         }
     }
 }
@@ -241,7 +353,10 @@ mod tests {
         let py = |s| parse_python_version(s).unwrap();
         assert_eq!(PythonCompat::check(&d, &py("3.8")).compatible, Some(true));
         assert_eq!(PythonCompat::check(&d, &py("3.13")).compatible, Some(false));
-        assert_eq!(PythonCompat::check(&d, &py("2.7")).basis, "requires_python");
+        assert_eq!(
+            PythonCompat::check(&d, &py("2.7")).basis,
+            CompatBasis::RequiresPython
+        );
         let s = SupportedPythons::from_project(&d);
         assert_eq!(s.supported.first().map(String::as_str), Some("3.8"));
         assert_eq!(s.supported.last().map(String::as_str), Some("3.12"));
@@ -258,9 +373,18 @@ mod tests {
             ],
         );
         let py = |s| parse_python_version(s).unwrap();
-        assert_eq!(PythonCompat::check(&d, &py("3.11")).compatible, Some(true));
-        assert_eq!(PythonCompat::check(&d, &py("3.9")).compatible, Some(false));
-        assert_eq!(SupportedPythons::from_project(&d).basis, "classifiers");
+        // Classifiers list; they never decide: pip installs it anywhere.
+        let listed = PythonCompat::check(&d, &py("3.11"));
+        assert_eq!(listed.compatible, None);
+        assert_eq!(listed.listed_in_classifiers, Some(true));
+        let unlisted = PythonCompat::check(&d, &py("3.9"));
+        assert_eq!(unlisted.compatible, None, "never `no` from classifiers");
+        assert_eq!(unlisted.listed_in_classifiers, Some(false));
+        assert!(unlisted.detail.contains("inferred from classifiers"));
+        assert_eq!(
+            SupportedPythons::from_project(&d).basis,
+            CompatBasis::Classifiers
+        );
         assert_eq!(
             PythonCompat::check(&doc("", &[]), &py("3.9")).compatible,
             None
@@ -269,9 +393,46 @@ mod tests {
 
     #[test]
     fn bad_python_versions_are_rejected() {
-        for bad in ["3", "three", "3.x", "3.12.1.1", "12.0", ""] {
+        for bad in ["3", "three", "3.x", "3.12.1.1", "12.0", "", "4.0", "1.5"] {
             assert!(parse_python_version(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_python_version("3.12.4").unwrap().to_string(), "3.12");
+        assert_eq!(
+            parse_python_version("3.12.4").unwrap().to_string(),
+            "3.12.4"
+        );
+    }
+
+    #[test]
+    fn check_3_9_0_keeps_the_patch_cryptography_excludes_it() {
+        // cryptography's real Requires-Python.
+        let d = doc("!=3.9.0,!=3.9.1,>=3.9", &[]);
+        let py = |s| parse_python_version(s).unwrap();
+        let exact = PythonCompat::check(&d, &py("3.9.0"));
+        assert_eq!(exact.compatible, Some(false), "{}", exact.detail);
+        assert_eq!(PythonCompat::check(&d, &py("3.9.2")).compatible, Some(true));
+        let some = PythonCompat::check(&d, &py("3.9"));
+        assert_eq!(some.compatible, Some(true));
+        assert!(some.only_some_patches);
+        assert!(some.detail.contains("3.9.2 and later"), "{}", some.detail);
+        assert!(!PythonCompat::check(&d, &py("3.10")).only_some_patches);
+    }
+
+    #[test]
+    fn pytz_without_requires_python_is_unknown_for_3_15_never_no() {
+        let d = doc(
+            "",
+            &[
+                "Programming Language :: Python :: 3.13",
+                "Programming Language :: Python :: 3.14",
+            ],
+        );
+        let c = PythonCompat::check(&d, &parse_python_version("3.15").unwrap());
+        assert_eq!(c.compatible, None);
+        assert_eq!(c.basis, CompatBasis::Classifiers);
+        assert!(
+            c.detail.contains("pip installs it on any Python"),
+            "{}",
+            c.detail
+        );
     }
 }
