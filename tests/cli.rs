@@ -95,12 +95,20 @@ async fn versions_are_pep440_sorted_and_filterable() {
     assert!(o.status.success());
     assert_eq!(
         out.lines()
-            .filter(|l| l.starts_with(char::is_numeric) && !l.contains("versions;"))
+            .filter(|l| l.starts_with(char::is_numeric) && !l.contains("versions"))
             .count(),
         3,
         "{out}"
     );
     assert!(!out.contains("pre-release"), "{out}");
+    assert!(
+        !out.contains("yanked"),
+        "--stable hides yanked releases too: {out}"
+    );
+    assert!(
+        out.contains("3 of "),
+        "the footer counts what is shown: {out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -405,10 +405,13 @@ impl EngineHandle {
             Answer::Alternate { doc, primary } => match doc.doc.as_ref() {
                 Document::Simple(s) => {
                     let mut list = VersionList::from_simple(s);
-                    list.note = Some(format!(
-                        "the JSON API failed ({}); listed from the Simple API",
-                        primary.reason()
-                    ));
+                    list.notes.insert(
+                        0,
+                        format!(
+                            "the JSON API failed ({}); listed from the Simple API",
+                            primary.reason()
+                        ),
+                    );
                     Ok(datum_of(&doc, list))
                 }
                 _ => Err(QueryError::Internal("not a Simple API page".into())),

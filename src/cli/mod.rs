@@ -152,9 +152,16 @@ enum Command {
     Versions {
         /// Package.
         name: String,
-        /// Hide pre-releases.
+        /// Only stable releases: hide pre-releases and yanked releases (the same as
+        /// --no-prereleases --no-yanked).
         #[arg(long)]
         stable: bool,
+        /// Hide pre-releases (MCP: include_prereleases = false).
+        #[arg(long)]
+        no_prereleases: bool,
+        /// Hide yanked releases (MCP: include_yanked = false).
+        #[arg(long)]
+        no_yanked: bool,
         /// Only the newest N.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,

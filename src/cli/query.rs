@@ -97,14 +97,17 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
         Command::Versions {
             name,
             stable,
+            no_prereleases,
+            no_yanked,
             limit,
         } => {
             let d = engine.versions(&name).await?;
+            let (pre, yanked) = (!(stable || no_prereleases), !(stable || no_yanked));
             let mut list: Vec<_> = d
                 .value
                 .versions
                 .iter()
-                .filter(|v| !stable || !v.prerelease)
+                .filter(|v| (pre || !v.prerelease) && (yanked || !v.yanked))
                 .collect();
             if let Some(n) = limit {
                 list = list.split_off(list.len().saturating_sub(n));
@@ -146,14 +149,25 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 ]);
             }
             out!("{}", table(&rows));
+            let shown = if list.len() == d.value.versions.len() {
+                format!("{} versions", list.len())
+            } else {
+                format!(
+                    "{} of {} versions shown",
+                    list.len(),
+                    d.value.versions.len()
+                )
+            };
             outln!(
-                "{} versions; latest stable {}; from {} ({})",
-                d.value.versions.len(),
+                "{shown}; latest stable {}; from {} ({})",
                 d.value.latest_stable.as_deref().unwrap_or("none"),
                 d.upstream,
                 source_cell(&d)
             );
-            notes([source_note("versions", &d)]);
+            notes(
+                std::iter::once(source_note("versions", &d))
+                    .chain(d.value.notes.iter().cloned().map(Some)),
+            );
         }
         Command::Deps {
             spec,
@@ -215,7 +229,14 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
             for u in &d.value.unparsed {
                 outln!("  not PEP 508, kept verbatim: {u}");
             }
-            notes([source_note("metadata", &d)]);
+            notes(
+                d.value
+                    .notes
+                    .iter()
+                    .cloned()
+                    .map(Some)
+                    .chain(std::iter::once(source_note("metadata", &d))),
+            );
         }
         Command::Python { spec, check } => {
             let (name, version) = split_spec(&spec)?;

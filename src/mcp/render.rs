@@ -100,6 +100,9 @@ pub(crate) fn versions(d: &Datum<VersionList>, total: usize) -> String {
             s.push_str(", ...");
         }
     }
+    for n in &v.notes {
+        let _ = write!(s, "\nnote: {n}");
+    }
     s
 }
 
@@ -148,6 +151,9 @@ pub(crate) fn dependencies(d: &Datum<Dependencies>) -> String {
             "\n{} requirement(s) could not be parsed",
             deps.unparsed.len()
         );
+    }
+    for n in &deps.notes {
+        let _ = write!(s, "\nnote: {n}");
     }
     s
 }

@@ -37,10 +37,11 @@ pub struct VersionList {
     pub latest_stable: Option<String>,
     /// The newest version of all.
     pub latest: Option<String>,
-    /// Where the list came from when it is not the JSON API (e.g. the Simple API
-    /// after the JSON API failed), in words.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    /// What the list rests on when it is not simply the JSON API's: the Simple API
+    /// after the JSON API failed, files that could not be mapped to a release, legacy
+    /// versions listed last. In words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -48,6 +49,41 @@ struct Collected {
     yanked_files: usize,
     files: usize,
     first_upload: Option<String>,
+}
+
+/// The listed version a file belongs to: the one PEP 440-equal to the version its
+/// name carries, else (for installers and other names the parser cannot read) the
+/// longest listed version that the name carries after a `-`.
+fn map_file<'a>(
+    filename: &str,
+    from_name: Option<&str>,
+    listed: &'a [(String, Option<Version>)],
+) -> Option<&'a str> {
+    if let Some(v) = from_name {
+        if let Some((s, _)) = listed.iter().find(|(s, _)| s == v) {
+            return Some(s);
+        }
+        if let Ok(parsed) = Version::from_str(v)
+            && let Some((s, _)) = listed.iter().find(|(_, p)| p.as_ref() == Some(&parsed))
+        {
+            return Some(s);
+        }
+        return None;
+    }
+    listed
+        .iter()
+        .filter(|(s, _)| {
+            filename.match_indices(&format!("-{s}")).any(|(i, m)| {
+                let rest = &filename[i + m.len()..];
+                // The version must end there: not `1.1` inside `1.10`.
+                let digit_next = rest.starts_with(|c: char| c.is_ascii_digit());
+                let dot_digit_next =
+                    rest.starts_with('.') && rest[1..].starts_with(|c: char| c.is_ascii_digit());
+                !(digit_next || dot_digit_next)
+            })
+        })
+        .max_by_key(|(s, _)| s.len())
+        .map(|(s, _)| s.as_str())
 }
 
 impl VersionList {
@@ -69,14 +105,27 @@ impl VersionList {
 
     /// From a Simple API page: versions from `versions`, file facts from the file names.
     pub fn from_simple(s: &SimpleDoc) -> Self {
-        let mut by_version: BTreeMap<String, Collected> = s
+        // PEP 700 (API 1.1+) lists the project's versions: they are the truth. Each
+        // file is mapped to the listed version it belongs to, by PEP 440 equality of
+        // the version its name carries (`69.3` is `69.3.0`), never turned into one.
+        if s.versions.is_empty() {
+            return Self::from_simple_file_names(s);
+        }
+        let listed: Vec<(String, Option<Version>)> = s
             .versions
             .iter()
-            .map(|v| (v.clone(), Collected::default()))
+            .map(|v| (v.clone(), Version::from_str(v).ok()))
             .collect();
+        let mut by_version: BTreeMap<String, Collected> = listed
+            .iter()
+            .map(|(v, _)| (v.clone(), Collected::default()))
+            .collect();
+        let mut unmapped: Vec<&str> = Vec::new();
         for f in &s.files {
-            let Some(v) = f.version() else { continue };
-            // Pages older than api 1.1 have no `versions`: the files name them.
+            let Some(v) = map_file(&f.filename, f.version(), &listed) else {
+                unmapped.push(&f.filename);
+                continue;
+            };
             let c = by_version.entry(v.to_string()).or_default();
             c.files += 1;
             c.yanked_files += usize::from(f.is_yanked());
@@ -86,10 +135,55 @@ impl VersionList {
                 c.first_upload = Some(t.clone());
             }
         }
-        Self::build(s.name.clone(), by_version)
+        let mut list = Self::build(s.name.clone(), by_version);
+        if !unmapped.is_empty() {
+            let shown: Vec<&str> = unmapped.iter().take(5).copied().collect();
+            list.notes.push(format!(
+                "{} file(s) could not be mapped to a listed release and are not counted: {}{}",
+                unmapped.len(),
+                shown.join(", "),
+                if unmapped.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
+            ));
+        }
+        list
+    }
+
+    /// A page without a version list (API 1.0): versions as its file names give them.
+    fn from_simple_file_names(s: &SimpleDoc) -> Self {
+        let mut by_version: BTreeMap<String, Collected> = BTreeMap::new();
+        let mut unreadable = 0usize;
+        for f in &s.files {
+            let Some(v) = f.version() else {
+                unreadable += 1;
+                continue;
+            };
+            let c = by_version.entry(v.to_string()).or_default();
+            c.files += 1;
+            c.yanked_files += usize::from(f.is_yanked());
+            if let Some(t) = &f.upload_time
+                && c.first_upload.as_ref().is_none_or(|u| t < u)
+            {
+                c.first_upload = Some(t.clone());
+            }
+        }
+        let mut list = Self::build(s.name.clone(), by_version);
+        list.notes.push(format!(
+            "the Simple page does not list versions (API 1.0): they are read from file names{}",
+            if unreadable > 0 {
+                format!(", {unreadable} file(s) unreadable")
+            } else {
+                String::new()
+            }
+        ));
+        list
     }
 
     fn build(package: String, by_version: BTreeMap<String, Collected>) -> Self {
+        let mut notes = Vec::new();
         let mut entries: Vec<(Option<Version>, VersionEntry)> = by_version
             .into_iter()
             .map(|(v, c)| {
@@ -105,22 +199,34 @@ impl VersionList {
                 (parsed, entry)
             })
             .collect();
-        // Legacy (non-PEP 440) versions first, in string order; then PEP 440 order.
+        // PEP 440 order; legacy (non-PEP 440) versions have none, so they come after,
+        // oldest upload first.
         entries.sort_by(|(a, ea), (b, eb)| match (a, b) {
             (Some(a), Some(b)) => a.cmp(b),
-            (None, Some(_)) => std::cmp::Ordering::Less,
-            (Some(_), None) => std::cmp::Ordering::Greater,
-            (None, None) => ea.version.cmp(&eb.version),
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, None) => (&ea.upload_date, &ea.version).cmp(&(&eb.upload_date, &eb.version)),
         });
+        let legacy = entries.iter().filter(|(p, _)| p.is_none()).count();
+        if legacy > 0 {
+            notes.push(format!(
+                "{legacy} legacy version(s) that are not PEP 440 are listed last, by upload date: they have no PEP 440 order"
+            ));
+        }
         let versions: Vec<VersionEntry> = entries.into_iter().map(|(_, e)| e).collect();
         let latest_stable = versions
             .iter()
             .rev()
             .find(|e| e.pep440 && !e.prerelease && !e.yanked)
             .map(|e| e.version.clone());
-        let latest = versions.last().map(|e| e.version.clone());
+        let latest = versions
+            .iter()
+            .rev()
+            .find(|e| e.pep440)
+            .or(versions.last())
+            .map(|e| e.version.clone());
         VersionList {
-            note: None,
+            notes,
             package,
             versions,
             latest_stable,
@@ -137,6 +243,67 @@ pub fn sort_pep440(versions: &mut [String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn simple(versions: &[&str], files: &[&str]) -> SimpleDoc {
+        let body = serde_json::json!({
+            "meta": {"api-version": "1.1"},
+            "name": "x",
+            "versions": versions,
+            "files": files.iter().map(|f| serde_json::json!({"filename": f, "upload-time": "2020-01-01T00:00:00Z"})).collect::<Vec<_>>(),
+        });
+        crate::upstream::simple::parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_simple_fallback_never_invents_versions() {
+        // setuptools 69.3.0 ships a file named 69.3; cuda-toolkit 12.8.2.0 one named
+        // 12.8.2; pillow a "-rc1" sdist; pywin32 installers the parser cannot read.
+        let s = simple(
+            &["12.8.2.0", "69.3.0", "306"],
+            &[
+                "x-69.3.tar.gz",
+                "x-69.3.0-py3-none-any.whl",
+                "x_toolkit-12.8.2-py3-none-any.whl",
+                "x-2.0.0-rc1.tar.gz",
+                "x-306.win32-py3.8.exe",
+                "x-306.win-amd64-py3.9.msi",
+            ],
+        );
+        let list = VersionList::from_simple(&s);
+        let names: Vec<&str> = list.versions.iter().map(|e| e.version.as_str()).collect();
+        assert_eq!(names, vec!["12.8.2.0", "69.3.0", "306"]);
+        let files = |v: &str| list.versions.iter().find(|e| e.version == v).unwrap().files;
+        assert_eq!(files("69.3.0"), 2);
+        assert_eq!(files("12.8.2.0"), 1);
+        assert_eq!(files("306"), 2, "installers are counted");
+        assert!(
+            list.notes
+                .iter()
+                .any(|n| n.starts_with("1 file(s) could not be mapped")
+                    && n.contains("x-2.0.0-rc1.tar.gz")),
+            "{:?}",
+            list.notes
+        );
+    }
+
+    #[test]
+    fn legacy_versions_come_after_pep440_ones_and_say_why() {
+        let body = serde_json::json!({"info": {"name": "pytz", "version": "2024.1"}, "releases": {
+            "2004d": [{"filename": "pytz-2004d.tar.gz", "upload_time_iso_8601": "2005-01-01T00:00:00Z"}],
+            "2013d": [{"filename": "pytz-2013d.tar.gz", "upload_time_iso_8601": "2013-01-01T00:00:00Z"}],
+            "2024.1": [{"filename": "pytz-2024.1.tar.gz", "upload_time_iso_8601": "2024-01-01T00:00:00Z"}],
+        }});
+        let p = crate::upstream::pypi::parse(body.to_string().as_bytes()).unwrap();
+        let list = VersionList::from_project(&p);
+        let names: Vec<&str> = list.versions.iter().map(|e| e.version.as_str()).collect();
+        assert_eq!(names, vec!["2024.1", "2004d", "2013d"]);
+        assert_eq!(list.latest.as_deref(), Some("2024.1"));
+        assert!(
+            list.notes[0].contains("2 legacy version(s)"),
+            "{:?}",
+            list.notes
+        );
+    }
     use crate::upstream::{pypi, simple};
 
     #[test]
