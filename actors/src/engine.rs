@@ -438,14 +438,50 @@ impl EngineHandle {
     }
 
     /// `requires_dist` of a release, parsed, and evaluated for `env` when given.
+    ///
+    /// With a target Python and no version, the answer is for the release pip would
+    /// pick there (the newest, not yanked, not a pre-release, whose Requires-Python
+    /// admits it), and says so; asked for a release that excludes the target, it says
+    /// that first.
     pub async fn dependencies(
         &self,
         package: &str,
         version: Option<&str>,
         env: Option<&TargetEnv>,
     ) -> Result<Datum<Dependencies>, QueryError> {
-        self.release_view(package, version, |p| Dependencies::from_project(p, env))
-            .await
+        let Some(env) = env else {
+            return self
+                .release_view(package, version, |p| Dependencies::from_project(p, None))
+                .await;
+        };
+        let name = PackageName::parse(package)?;
+        let version = version.map(PackageVersion::parse).transpose()?;
+        let python = crate::views::python::parse_python_version(
+            if env.assumed.iter().any(|a| a == "python_full_version") {
+                &env.python_version
+            } else {
+                &env.python_full_version
+            },
+        )?;
+        let _guard = self.enter()?;
+        let question = Question::Release {
+            name,
+            version,
+            python,
+        };
+        let (ans, note) = match self.ask(question, self.deadline()).await? {
+            Answer::Doc(ans) => (ans, None),
+            Answer::Selected { doc, note } => (doc, note),
+            _ => return Err(QueryError::Internal("unexpected answer kind".into())),
+        };
+        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
+            return Err(QueryError::Internal("not a release document".into()));
+        };
+        let mut deps = Dependencies::from_project(p, Some(env));
+        if let Some(n) = note {
+            deps.notes.insert(0, n);
+        }
+        Ok(datum_of(&ans, deps))
     }
 
     /// Whether a release supports Python `python` (e.g. `3.12`).

@@ -295,3 +295,32 @@ async fn shutdown_finishes_in_flight_calls_then_refuses_new_ones() {
     let err = engine.package_info("pytz", None).await.unwrap_err();
     assert!(matches!(err, QueryError::NotReady { .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deps_for_an_old_python_answer_for_the_release_pip_would_pick() {
+    let (_sim, engine) = setup().await;
+    let env =
+        sentinel_actors::views::deps::TargetEnv::new(Some("3.7"), Some("linux"), &[]).unwrap();
+    let d = engine
+        .dependencies("black", None, Some(&env))
+        .await
+        .unwrap();
+    // The recorded black 23.7.0 requires >=3.8: pip on 3.7 installs 23.3.0.
+    assert_eq!(d.value.version, "23.3.0");
+    assert!(
+        d.value.notes[0].contains("the newest release that supports Python 3.7"),
+        "{:?}",
+        d.value.notes
+    );
+    let pinned = engine
+        .dependencies("black", Some("23.7.0"), Some(&env))
+        .await
+        .unwrap();
+    assert_eq!(pinned.value.version, "23.7.0");
+    assert!(
+        pinned.value.notes[0].contains("does not install on Python 3.7"),
+        "{:?}",
+        pinned.value.notes
+    );
+    engine.shutdown().await;
+}

@@ -78,6 +78,9 @@ pub struct FileInfo {
     /// Size in bytes.
     #[serde(default)]
     pub size: u64,
+    /// The file's `Requires-Python` (what pip checks before it picks a release).
+    #[serde(default)]
+    pub requires_python: Option<String>,
 }
 
 /// A parsed project or release body.

@@ -280,6 +280,77 @@ impl PythonCompat {
     }
 }
 
+/// The release pip would pick on a target Python when none is asked for: the newest
+/// that is neither a pre-release nor yanked and whose `Requires-Python` admits it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseChoice {
+    /// The release chosen.
+    pub version: String,
+    /// Why, in words, e.g. "black 23.7.0: the newest release that supports Python
+    /// 3.7; the latest (26.10.1) requires >=3.10".
+    pub note: String,
+}
+
+/// Whether a release (its `info.requires_python`) admits `py`; `None` when it does not
+/// say.
+pub fn release_admits(p: &ProjectDoc, py: &PyVersion) -> Option<bool> {
+    let (_, spec) = requires_python(p);
+    spec.map(|s| admits(&s, *py))
+}
+
+/// When the latest release excludes `py`, the release pip would pick instead (from the
+/// per-file `requires_python` of every release in the project body); `None` when the
+/// latest admits it (or says nothing). `Err` with the words when no release admits it.
+pub fn choose_release(p: &ProjectDoc, py: &PyVersion) -> Result<Option<ReleaseChoice>, String> {
+    let latest = &p.info.version;
+    let (latest_rp, latest_spec) = requires_python(p);
+    let Some(latest_spec) = latest_spec else {
+        return Ok(None);
+    };
+    if admits(&latest_spec, *py) {
+        return Ok(None);
+    }
+    let latest_rp = latest_rp.unwrap_or_default();
+    let mut candidates: Vec<(Version, &String, &Vec<crate::upstream::FileInfo>)> = p
+        .releases
+        .iter()
+        .flatten()
+        .filter_map(|(v, files)| Version::from_str(v).ok().map(|parsed| (parsed, v, files)))
+        .filter(|(parsed, _, files)| {
+            !parsed.any_prerelease() && !files.is_empty() && !files.iter().all(|f| f.yanked)
+        })
+        .collect();
+    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, v, files) in candidates {
+        // A release admits `py` when one of its (not yanked) files does, or when its
+        // files do not say (pip then installs it).
+        let admitted = files.iter().filter(|f| !f.yanked).any(|f| {
+            match f
+                .requires_python
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+            {
+                None => true,
+                Some(r) => VersionSpecifiers::from_str(r).is_ok_and(|s| admits(&s, *py)),
+            }
+        });
+        if admitted {
+            return Ok(Some(ReleaseChoice {
+                version: v.clone(),
+                note: format!(
+                    "{} {v}: the newest release that supports Python {py}; the latest ({latest}) requires {latest_rp}",
+                    p.info.name
+                ),
+            }));
+        }
+    }
+    Err(format!(
+        "no release of {} supports Python {py}; the latest ({latest}) requires {latest_rp}",
+        p.info.name
+    ))
+}
+
 /// The Python versions a release supports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SupportedPythons {
@@ -415,6 +486,39 @@ mod tests {
         assert!(some.only_some_patches);
         assert!(some.detail.contains("3.9.2 and later"), "{}", some.detail);
         assert!(!PythonCompat::check(&d, &py("3.10")).only_some_patches);
+    }
+
+    #[test]
+    fn deps_on_an_old_python_choose_the_release_pip_would() {
+        let body = serde_json::json!({
+            "info": {"name": "black", "version": "26.10.1", "requires_python": ">=3.10"},
+            "releases": {
+                "23.7.0": [{"filename": "black-23.7.0.tar.gz", "requires_python": ">=3.8"}],
+                "24.8.0": [{"filename": "black-24.8.0.tar.gz", "requires_python": ">=3.8"}],
+                "25.1.0": [{"filename": "black-25.1.0.tar.gz", "requires_python": ">=3.9"}],
+                "25.2.0b1": [{"filename": "black-25.2.0b1.tar.gz", "requires_python": ">=3.8"}],
+                "25.3.0": [{"filename": "black-25.3.0.tar.gz", "requires_python": ">=3.8", "yanked": true}],
+                "26.10.1": [{"filename": "black-26.10.1.tar.gz", "requires_python": ">=3.10"}],
+            }
+        });
+        let p = pypi::parse(body.to_string().as_bytes()).unwrap();
+        let py = |s| parse_python_version(s).unwrap();
+        let c = choose_release(&p, &py("3.8")).unwrap().unwrap();
+        assert_eq!(
+            c.version, "24.8.0",
+            "not the pre-release, not the yanked one"
+        );
+        assert!(
+            c.note.contains("the latest (26.10.1) requires >=3.10"),
+            "{}",
+            c.note
+        );
+        assert_eq!(choose_release(&p, &py("3.12")).unwrap(), None);
+        assert!(
+            choose_release(&p, &py("3.7"))
+                .unwrap_err()
+                .contains("no release")
+        );
     }
 
     #[test]

@@ -19,13 +19,14 @@ use super::{DocAnswer, Resolution, RouterArgs, RouterMsg, resolve_via, resolve_w
 use crate::cache::Lookup;
 use crate::engine::{ItemFailure, PackageOverview, PartialResult};
 use crate::model::{
-    Datum, PackageName, Provenance, Query, QueryError, SourceLabel, StatsKind, UnavailableCause,
-    Upstream,
+    Datum, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel, StatsKind,
+    UnavailableCause, Upstream,
 };
 use crate::upstream::Document;
 use crate::views::downloads::RecentDownloads;
 use crate::views::estimate::{RecentEstimates, recent_from_held};
 use crate::views::info::PackageInfo;
+use crate::views::python::{PyVersion, choose_release, release_admits};
 
 /// A question whose answer may need more than one document.
 #[derive(Debug, Clone)]
@@ -36,6 +37,13 @@ pub(crate) enum Question {
     Recent(PackageName),
     /// Metadata and recent downloads of several packages.
     Overview(Vec<String>),
+    /// A release for a target Python: the one asked for (saying when it excludes the
+    /// target), or the one pip would pick there.
+    Release {
+        name: PackageName,
+        version: Option<PackageVersion>,
+        python: PyVersion,
+    },
 }
 
 /// What a chain produced.
@@ -52,6 +60,11 @@ pub(crate) enum Answer {
     },
     /// A merged batch.
     Overview(PartialResult<PackageOverview>),
+    /// A release document, with what was chosen or found about the target, in words.
+    Selected {
+        doc: DocAnswer,
+        note: Option<String>,
+    },
 }
 
 pub(crate) struct ChainCtx {
@@ -70,6 +83,11 @@ pub(crate) async fn answer(
         Question::Overview(packages) => {
             Ok(Answer::Overview(overview(ctx, &packages, deadline).await))
         }
+        Question::Release {
+            name,
+            version,
+            python,
+        } => release_for(ctx, name, version, python, deadline).await,
     }
 }
 
@@ -259,6 +277,50 @@ async fn fetch_bases(ctx: &ChainCtx, name: &PackageName, deadline: Instant, with
         }
     };
     tokio::join!(overall, pepy);
+}
+
+/// A release for a target Python (see [`Question::Release`]).
+async fn release_for(
+    ctx: &ChainCtx,
+    name: PackageName,
+    version: Option<PackageVersion>,
+    python: PyVersion,
+    deadline: Instant,
+) -> Result<Answer, QueryError> {
+    let q = match &version {
+        None => Query::Project(name.clone()),
+        Some(v) => Query::Release(name.clone(), v.clone()),
+    };
+    let doc = ctx.doc(q, deadline).await?;
+    let (Document::Project(p) | Document::Release(p)) = doc.doc.as_ref() else {
+        return Ok(Answer::Doc(doc));
+    };
+    if version.is_some() {
+        let note = (release_admits(p, &python) == Some(false)).then(|| {
+            format!(
+                "{} {} requires Python {}: it does not install on Python {python}",
+                p.info.name,
+                p.info.version,
+                p.info.requires_python.as_deref().unwrap_or_default()
+            )
+        });
+        return Ok(Answer::Selected { doc, note });
+    }
+    match choose_release(p, &python) {
+        Ok(None) => Ok(Answer::Doc(doc)),
+        Ok(Some(choice)) => {
+            let v = PackageVersion::parse(&choice.version).map_err(QueryError::from)?;
+            let release = ctx.doc(Query::Release(name, v), deadline).await?;
+            Ok(Answer::Selected {
+                doc: release,
+                note: Some(choice.note),
+            })
+        }
+        Err(words) => Ok(Answer::Selected {
+            doc,
+            note: Some(words),
+        }),
+    }
 }
 
 /// Recent downloads as a view, from the chain's answer.
