@@ -244,7 +244,7 @@ async fn top_breakdown_overview_and_health() {
 
     let o = run(&sim, &["overview", "numpy", "pytz", "no-such-package-xyz"]).await;
     let out = stdout(&o);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(6), "a partial batch: {}", stderr(&o));
     assert!(
         out.contains("failed: no-such-package-xyz (not_found)"),
         "{out}"
@@ -264,13 +264,13 @@ async fn top_breakdown_overview_and_health() {
     assert!(out.contains("category") && out.contains('%'), "{out}");
     let out = stdout(&run(&sim, &["health"]).await);
     assert!(out.contains("pypistats") && out.contains("closed"), "{out}");
-    let j = json(
-        &run(
-            &sim,
-            &["--json", "overview", "numpy", "no-such-package-xyz"],
-        )
-        .await,
-    );
+    let o = run(
+        &sim,
+        &["--json", "overview", "numpy", "no-such-package-xyz"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(6));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(j["items"].as_array().unwrap().len(), 1);
     assert_eq!(j["failures"][0]["code"], "not_found");
 }
@@ -418,4 +418,21 @@ fn sim_prints_its_address_first_and_serves_the_scenario() {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_failures_write_an_error_object_and_partial_batches_exit_6() {
+    let sim = sim().await;
+    let o = run(&sim, &["info", "no-such-package-zz", "--json"]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON on stdout");
+    assert_eq!(err["error"], "not_found");
+    assert_eq!(err["exit_code"], 3);
+
+    // One package answered, one unknown: a partial batch, exit 6, answer printed.
+    let o = run(&sim, &["overview", "numpy", "no-such-package-zz", "--json"]).await;
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("the partial answer");
+    assert_eq!(r["items"].as_array().unwrap().len(), 1);
+    assert_eq!(r["failures"][0]["code"], "not_found");
 }

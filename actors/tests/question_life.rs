@@ -330,7 +330,7 @@ async fn a_302_without_location_is_named_not_called_a_redirect_loop() {
 async fn a_cold_download_question_during_an_api_outage_fails_with_the_typed_cause() {
     let (sim, engine) = setup().await;
     sim.add_fault(status_fault("/api/**", 502));
-    let err = engine.recent_downloads("requests").await.unwrap_err();
+    let err = engine.recent_downloads("numpy").await.unwrap_err();
     match &err {
         QueryError::Unavailable {
             upstream,
@@ -453,5 +453,26 @@ async fn cold_downloads_under_a_pypistats_hang_are_estimated_from_pepy_within_tw
         Provenance::Estimated { basis, .. } => assert!(basis.contains("pepy"), "{basis}"),
         other => panic!("{other:?}"),
     }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_package_during_a_pypistats_outage_is_not_found_not_an_outage() {
+    let (sim, engine) = setup().await;
+    sim.add_fault(status_fault("/api/**", 502));
+    let err = engine
+        .recent_downloads("no-such-package-zz")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            QueryError::NotFound {
+                upstream: Upstream::PypiJson,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     engine.shutdown().await;
 }

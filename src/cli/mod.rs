@@ -29,6 +29,9 @@ pub const EXIT_NOT_FOUND: u8 = 3;
 pub const EXIT_UNAVAILABLE: u8 = 4;
 /// Exit code: the configuration is invalid.
 pub const EXIT_CONFIG: u8 = 5;
+/// Exit code: a batch (`overview`) answered only in part: some items failed or were
+/// deferred (the answered ones are printed).
+pub const EXIT_PARTIAL: u8 = 6;
 
 /// pypi-sentinel: Python package data (metadata, versions, dependencies, downloads)
 /// that keeps answering when PyPI, pypistats or pepy fail, and says where every figure
@@ -363,6 +366,8 @@ impl From<ScenarioArg> for Scenario {
 pub(crate) struct Failure {
     code: u8,
     message: String,
+    /// Already reported on stdout (a partial batch printed its answer).
+    reported: bool,
 }
 
 impl Failure {
@@ -370,6 +375,28 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            reported: false,
+        }
+    }
+
+    /// A partial answer that was already printed: only the exit code remains.
+    fn partial(message: impl Into<String>) -> Self {
+        Failure {
+            reported: true,
+            ..Failure::new(EXIT_PARTIAL, message)
+        }
+    }
+
+    /// The exit code's name, for `--json` error objects.
+    fn kind(&self) -> &'static str {
+        match self.code {
+            EXIT_INTERNAL => "internal",
+            EXIT_BAD_INPUT => "invalid_input",
+            EXIT_NOT_FOUND => "not_found",
+            EXIT_UNAVAILABLE => "unavailable",
+            EXIT_CONFIG => "config",
+            EXIT_PARTIAL => "partial",
+            _ => "error",
         }
     }
 }
@@ -431,6 +458,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
+    let json = cli.global.json;
     let result = runtime.block_on(dispatch(cli));
     // Don't wait for blocking tasks: serving stdio, one sits in a read of stdin that
     // only the host can end, and SIGTERM must end the process anyway.
@@ -439,6 +467,15 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("error: {}", f.message);
+            if json && !f.reported {
+                // Scripts reading stdout get an answer too, not nothing.
+                let error = serde_json::json!({
+                    "error": f.kind(),
+                    "exit_code": f.code,
+                    "message": f.message,
+                });
+                output::emit(&format!("{error}\n"));
+            }
             ExitCode::from(f.code)
         }
     }

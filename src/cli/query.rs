@@ -410,9 +410,17 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 eprintln!("querying {} packages...", names.len());
             }
             let r = engine.overview(&names).await?;
+            // Exit 6 when only part of the batch was answered (documented).
+            let partial = (!r.failures.is_empty() && !r.items.is_empty()).then(|| {
+                Failure::partial(format!(
+                    "{} of {} items failed or were deferred",
+                    r.failures.len(),
+                    names.len()
+                ))
+            });
             if json {
                 print_json(&r);
-                return Ok(());
+                return partial.map_or(Ok(()), Err);
             }
             let mut rows = vec![vec![
                 "package".into(),
@@ -456,6 +464,9 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                     EXIT_UNAVAILABLE,
                     "no package could be answered",
                 ));
+            }
+            if let Some(p) = partial {
+                return Err(p);
             }
         }
         Command::Health => {

@@ -104,14 +104,12 @@ pub enum SourceLabel {
 }
 
 impl SourceLabel {
-    /// Merges the labels of the parts of an answer. Parts that are unavailable do not
-    /// change the label of the parts that were answered; all-unavailable is `Unavailable`.
+    /// Merges the labels of every figure of an answer: one kind is that kind; several
+    /// (unavailable figures included: an answer with holes is not `live`) are `Mixed`;
+    /// nothing is `Unavailable`.
     pub fn merge<I: IntoIterator<Item = SourceLabel>>(labels: I) -> SourceLabel {
         let mut out: Option<SourceLabel> = None;
         for l in labels {
-            if l == SourceLabel::Unavailable {
-                continue;
-            }
             out = Some(match out {
                 None => l,
                 Some(prev) if prev == l => l,
@@ -200,7 +198,12 @@ mod tests {
         use SourceLabel::*;
         assert_eq!(SourceLabel::merge([Live, Live]), Live);
         assert_eq!(SourceLabel::merge([Live, Cached]), Mixed);
-        assert_eq!(SourceLabel::merge([Stale, Unavailable]), Stale);
+        assert_eq!(SourceLabel::merge([Stale, Unavailable]), Mixed);
+        assert_eq!(
+            SourceLabel::merge([Live, Unavailable, Unavailable]),
+            Mixed,
+            "an overview whose download figures all failed is not `live`"
+        );
         assert_eq!(SourceLabel::merge([Unavailable]), Unavailable);
         assert_eq!(SourceLabel::merge([]), Unavailable);
         assert_eq!(SourceLabel::merge([Estimated, Estimated]), Estimated);

@@ -349,6 +349,10 @@ mod tests {
         assert_eq!(r.last_day.value, Some(7));
         assert_eq!(r.last_day.provenance.word(), "estimated");
         assert_eq!(r.last_month.provenance.word(), "unavailable");
-        assert_eq!(r.source, SourceLabel::Estimated);
+        assert_eq!(
+            r.source,
+            SourceLabel::Mixed,
+            "an answer with a hole is not `estimated`"
+        );
     }
 }

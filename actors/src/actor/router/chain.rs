@@ -214,6 +214,9 @@ async fn recent(
                 Err(_) => return Err(restarted()),
                 Ok(Ok(doc)) => return Ok(Answer::Doc(doc)),
                 Ok(Err(e)) => {
+                    if let Some(not_found) = unknown_to_pypi(ctx, name, deadline).await {
+                        return Err(not_found);
+                    }
                     return Err(match e {
                         QueryError::Unavailable {
                             upstream, cause, ..
@@ -237,6 +240,9 @@ async fn recent(
         estimates = ctx.held_estimates(name);
     }
     if estimates.iter().all(Option::is_none) {
+        if let Some(not_found) = unknown_to_pypi(ctx, name, deadline).await {
+            return Err(not_found);
+        }
         return Err(match failure {
             QueryError::Unavailable {
                 upstream, cause, ..
@@ -254,6 +260,20 @@ async fn recent(
         estimates,
         reason: failure.reason(),
     })
+}
+
+/// pypistats could not answer and nothing is held: if PyPI (a different upstream,
+/// often up) does not know the package, the honest answer is "not found", not an
+/// outage.
+async fn unknown_to_pypi(
+    ctx: &ChainCtx,
+    name: &PackageName,
+    deadline: Instant,
+) -> Option<QueryError> {
+    match ctx.doc(Query::Project(name.clone()), deadline).await {
+        Err(e @ QueryError::NotFound { .. }) => Some(e),
+        _ => None,
+    }
 }
 
 /// Fetches the estimate bases (pypistats' `overall`, pepy.tech when enabled) into the
