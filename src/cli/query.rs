@@ -75,7 +75,16 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 vec!["name".into(), i.name.clone()],
                 vec!["version".into(), i.version.clone()],
                 vec!["summary".into(), i.summary.clone().unwrap_or_default()],
-                vec!["license".into(), i.license.clone().unwrap_or_default()],
+                vec![
+                    "license".into(),
+                    match (&i.license, i.license_text_chars) {
+                        (Some(l), Some(n)) => {
+                            format!("{l} (the License field is a {n}-character text)")
+                        }
+                        (Some(l), None) => l.clone(),
+                        (None, _) => String::new(),
+                    },
+                ],
                 vec![
                     "requires_python".into(),
                     i.requires_python.clone().unwrap_or_default(),

@@ -51,7 +51,12 @@ pub(crate) fn package_info(d: &Datum<PackageInfo>) -> String {
     let _ = write!(s, " ({})", freshness(d));
     let mut facts = Vec::new();
     if let Some(l) = &i.license {
-        facts.push(format!("license {l}"));
+        match i.license_text_chars {
+            Some(n) => facts.push(format!(
+                "license {l} (the License field is a {n}-character text)"
+            )),
+            None => facts.push(format!("license {l}")),
+        }
     }
     if let Some(r) = &i.requires_python {
         facts.push(format!("requires Python {r}"));
