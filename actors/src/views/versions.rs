@@ -86,6 +86,19 @@ fn map_file<'a>(
         .map(|(s, _)| s.as_str())
 }
 
+impl Collected {
+    /// Counts one Simple API file for its release.
+    fn add(&mut self, f: &crate::upstream::SimpleFile) {
+        self.files += 1;
+        self.yanked_files += usize::from(f.is_yanked());
+        if let Some(t) = &f.upload_time
+            && self.first_upload.as_ref().is_none_or(|u| t < u)
+        {
+            self.first_upload = Some(t.clone());
+        }
+    }
+}
+
 impl VersionList {
     /// From a project body's `releases`.
     pub fn from_project(p: &ProjectDoc) -> Self {
@@ -126,14 +139,7 @@ impl VersionList {
                 unmapped.push(&f.filename);
                 continue;
             };
-            let c = by_version.entry(v.to_string()).or_default();
-            c.files += 1;
-            c.yanked_files += usize::from(f.is_yanked());
-            if let Some(t) = &f.upload_time
-                && c.first_upload.as_ref().is_none_or(|u| t < u)
-            {
-                c.first_upload = Some(t.clone());
-            }
+            by_version.entry(v.to_string()).or_default().add(f);
         }
         let mut list = Self::build(s.name.clone(), by_version);
         if !unmapped.is_empty() {
@@ -161,14 +167,7 @@ impl VersionList {
                 unreadable += 1;
                 continue;
             };
-            let c = by_version.entry(v.to_string()).or_default();
-            c.files += 1;
-            c.yanked_files += usize::from(f.is_yanked());
-            if let Some(t) = &f.upload_time
-                && c.first_upload.as_ref().is_none_or(|u| t < u)
-            {
-                c.first_upload = Some(t.clone());
-            }
+            by_version.entry(v.to_string()).or_default().add(f);
         }
         let mut list = Self::build(s.name.clone(), by_version);
         list.notes.push(format!(

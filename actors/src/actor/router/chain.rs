@@ -217,16 +217,7 @@ async fn recent(
                     if let Some(not_found) = unknown_to_pypi(ctx, name, deadline).await {
                         return Err(not_found);
                     }
-                    return Err(match e {
-                        QueryError::Unavailable {
-                            upstream, cause, ..
-                        } => QueryError::Unavailable {
-                            upstream,
-                            cause,
-                            note: Some("no daily series held to estimate from".into()),
-                        },
-                        other => other,
-                    });
+                    return Err(without_basis(e));
                 }
             }
         }
@@ -243,16 +234,7 @@ async fn recent(
         if let Some(not_found) = unknown_to_pypi(ctx, name, deadline).await {
             return Err(not_found);
         }
-        return Err(match failure {
-            QueryError::Unavailable {
-                upstream, cause, ..
-            } => QueryError::Unavailable {
-                upstream,
-                cause,
-                note: Some("no daily series held to estimate from".into()),
-            },
-            other => other,
-        });
+        return Err(without_basis(failure));
     }
     ctx.args.counters.estimates.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("sentinel_estimates_served_total").increment(1);
@@ -260,6 +242,20 @@ async fn recent(
         estimates,
         reason: failure.reason(),
     })
+}
+
+/// pypistats' failure, noting that nothing was held to estimate from.
+fn without_basis(e: QueryError) -> QueryError {
+    match e {
+        QueryError::Unavailable {
+            upstream, cause, ..
+        } => QueryError::Unavailable {
+            upstream,
+            cause,
+            note: Some("no daily series held to estimate from".into()),
+        },
+        other => other,
+    }
 }
 
 /// pypistats could not answer and nothing is held: if PyPI (a different upstream,
