@@ -182,6 +182,10 @@ enum Command {
         /// Platform to evaluate markers for: linux, macos or windows.
         #[arg(long)]
         platform: Option<String>,
+        /// A marker value you know, instead of the platform's assumed default, e.g.
+        /// `--marker platform_machine=aarch64` (repeatable).
+        #[arg(long = "marker", value_name = "KEY=VALUE")]
+        markers: Vec<String>,
     },
     /// Whether a release supports a Python version, and which ones it supports.
     Python {

@@ -183,12 +183,28 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
             extras,
             python,
             platform,
+            markers,
         } => {
             let (name, version) = split_spec(&spec)?;
             let python = python.as_deref().map(check_python).transpose()?;
-            let env = if python.is_some() || platform.is_some() || !extras.is_empty() {
+            let mut overrides = std::collections::BTreeMap::new();
+            for m in &markers {
+                let Some((k, v)) = m.split_once('=') else {
+                    return Err(Failure::new(
+                        EXIT_BAD_INPUT,
+                        format!(
+                            "invalid marker {m:?}: write KEY=VALUE, e.g. platform_machine=aarch64"
+                        ),
+                    ));
+                };
+                overrides.insert(k.trim().to_string(), v.trim().to_string());
+            }
+            let evaluate =
+                python.is_some() || platform.is_some() || !extras.is_empty() || !markers.is_empty();
+            let env = if evaluate {
                 Some(
                     TargetEnv::new(python.as_deref(), platform.as_deref(), &extras)
+                        .and_then(|e| e.with_markers(&overrides))
                         .map_err(|e| Failure::new(EXIT_BAD_INPUT, e.to_string()))?,
                 )
             } else {

@@ -185,6 +185,13 @@ pub struct DependenciesParams {
     /// Extras to install, e.g. `["socks"]`; dependencies of other extras do not apply.
     #[serde(default)]
     pub extras: Option<Vec<String>>,
+    /// Marker values you know, instead of the platform's assumed defaults (the answer's
+    /// notes list what was assumed), e.g. `{"platform_machine": "aarch64"}`. Keys:
+    /// implementation_name, implementation_version, os_name, platform_machine,
+    /// platform_python_implementation, platform_release, platform_system,
+    /// platform_version.
+    #[serde(default)]
+    pub markers: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Whether a release supports a Python version.

@@ -509,10 +509,13 @@ impl SentinelMcp {
     ) -> Result<CallToolResult, McpError> {
         let extras = p.extras.unwrap_or_default();
         let python = p.python_version.as_deref().map(check_python).transpose()?;
-        let evaluate = python.is_some() || p.platform.is_some() || !extras.is_empty();
+        let markers = p.markers.unwrap_or_default();
+        let evaluate =
+            python.is_some() || p.platform.is_some() || !extras.is_empty() || !markers.is_empty();
         let env = if evaluate {
             Some(
                 TargetEnv::new(python.as_deref(), p.platform.as_deref(), &extras)
+                    .and_then(|e| e.with_markers(&markers))
                     .map_err(|e| invalid(e.param, &e.value, &e.rule))?,
             )
         } else {
