@@ -1,5 +1,7 @@
 //! A small, bounded measurement of the store: the writer's throughput, the cost of a
-//! read on a miss, and the time to start an engine on a store of N documents.
+//! read on a miss, the time to start an engine on a store of N documents, and the
+//! miss path (a project JSON fetched from the simulator) with and without a store,
+//! measured in one run, alternating.
 //!
 //! `cargo run --release -p sentinel-actors --features internals --example store_bench [N]`
 //! (N defaults to 100,000). Writes a temporary file, removed at the end.
@@ -101,5 +103,77 @@ async fn main() {
         "start with {n} documents: median {:?} (min {:?}, max {:?}); without a store {:?}",
         times[2], times[0], times[4], without
     );
+    miss_path(&dir).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Misses of the same documents on two engines, one with a (new) store and one
+/// without, alternating in chunks so drift hits both alike.
+async fn miss_path(dir: &std::path::Path) {
+    let sim = sentinel_sim::Sim::start(sentinel_sim::SimConfig {
+        synthetic: 1_000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let names: Vec<String> = sim
+        .package_names()
+        .into_iter()
+        .filter(|n| n.starts_with("synth"))
+        .collect();
+    let base = |store: Option<std::path::PathBuf>| {
+        let mut c = EngineConfig::default().with_origin(&sim.base_url());
+        for up in sentinel_actors::Upstream::ALL {
+            c.upstreams.get_mut(up).rate_limit = None;
+        }
+        c.store.path = store;
+        c
+    };
+    let with = Engine::start(base(Some(dir.join("miss.sqlite3"))))
+        .await
+        .unwrap();
+    let without = Engine::start(base(None)).await.unwrap();
+    let (mut t_with, mut t_without) = (Vec::new(), Vec::new());
+    for chunk in names.chunks(50) {
+        for (engine, times) in [(&with, &mut t_with), (&without, &mut t_without)] {
+            for n in chunk {
+                let t = Instant::now();
+                engine.package_info(n, None).await.unwrap();
+                times.push(t.elapsed());
+            }
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let mean = |v: &Vec<Duration>| v.iter().sum::<Duration>() / v.len() as u32;
+    let (mw, mo) = (mean(&t_with), mean(&t_without));
+    let (dw, d0) = (median(&mut t_with), median(&mut t_without));
+    println!(
+        "miss path over {} project documents: with a store median {dw:?} mean {mw:?}; without median {d0:?} mean {mo:?}; mean ratio {:.3}",
+        t_with.len(),
+        mw.as_secs_f64() / mo.as_secs_f64()
+    );
+    // The writer's work is off the callers' path but not free on a small machine:
+    // let it finish before timing fresh hits.
+    with.flush_store(Duration::from_secs(60)).await;
+    // Fresh hits: the store must not be on this path at all.
+    let (mut h_with, mut h_without) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..10 {
+        for (engine, total) in [(&with, &mut h_with), (&without, &mut h_without)] {
+            let t = Instant::now();
+            for n in names.iter().take(1_000) {
+                engine.package_info(n, None).await.unwrap();
+            }
+            *total += t.elapsed();
+        }
+    }
+    println!(
+        "fresh hit (package_info, 10,000 calls each): with a store {:?}/call, without {:?}/call",
+        h_with / 10_000,
+        h_without / 10_000
+    );
+    with.shutdown().await;
+    without.shutdown().await;
 }
