@@ -99,6 +99,7 @@ pub(crate) fn spawn(
         doc_keep_ms: longest_ttl.saturating_add(cache.stale_retention_ms),
         last_recount: None,
         last_retention: None,
+        dirty: false,
     };
     let thread = std::thread::Builder::new()
         .name("sentinel-store-writer".into())
@@ -125,13 +126,25 @@ struct Writer {
     doc_keep_ms: u64,
     last_recount: Option<Instant>,
     last_retention: Option<Instant>,
+    /// Written since the last recount.
+    dirty: bool,
 }
 
 impl Writer {
     fn run(&mut self, rx: Receiver<Op>) {
         let mut closed = false;
         while !closed {
-            let Ok(first) = rx.recv() else { break };
+            let first = match rx.recv_timeout(RECOUNT_EVERY) {
+                Ok(op) => op,
+                Err(RecvTimeoutError::Timeout) => {
+                    // Idle: make the counters `health` shows catch up with the last batch.
+                    if self.dirty {
+                        self.recount();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             let mut batch = vec![first];
             let end = Instant::now() + self.flush;
             while batch.len() < MAX_BATCH && !matches!(batch.last(), Some(Op::Flush(_))) {
@@ -169,6 +182,7 @@ impl Writer {
                 .iter()
                 .filter(|o| matches!(o, Op::Document { .. }))
                 .count() as u64;
+            self.dirty = true;
             let mut result = self.apply(&writes);
             if matches!(result, Err(StoreError::Full(_))) {
                 // Make room (least recently used first), then try once more.
@@ -309,6 +323,7 @@ impl Writer {
 
     fn recount(&mut self) {
         self.last_recount = Some(Instant::now());
+        self.dirty = false;
         if let Some(p) = &self.path {
             self.shared
                 .size_bytes
