@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use sentinel_actors::ConfigError;
-use sentinel_actors::{EngineConfig, Upstream};
+use sentinel_actors::{EngineConfig, StoreConfig, Upstream};
 
 /// A commented example configuration with every key at its default
 /// (`pypi-sentinel config example`).
@@ -41,6 +41,10 @@ pub struct FlagOverrides {
     pub top_packages_url: Option<String>,
     /// pepy.tech API key (enables pepy).
     pub pepy_api_key: Option<crate::secret::Secret>,
+    /// Directory of the store (`--data-dir`): the file is `store.sqlite3` in it.
+    pub data_dir: Option<PathBuf>,
+    /// No store (`--no-store`): memory only.
+    pub no_store: bool,
 }
 
 /// Why the configuration could not be loaded.
@@ -141,6 +145,11 @@ pub fn load_with_env(
                 message: e.message().to_string(),
             })?;
     apply_flags(&mut engine, flags, &mut sources);
+    // The product keeps a store by default, in the user's cache directory; an
+    // embedder's `EngineConfig::default()` has none (it chooses).
+    if engine.store.enabled && engine.store.path.is_none() {
+        engine.store.path = StoreConfig::default_path();
+    }
     engine.validate()?;
     Ok(Loaded { engine, sources })
 }
@@ -232,6 +241,14 @@ fn apply_flags(cfg: &mut EngineConfig, flags: &FlagOverrides, sources: &mut Vec<
             sources.push(format!("{flag} {url}"));
         }
     }
+    if let Some(dir) = &flags.data_dir {
+        cfg.store.path = Some(dir.join(StoreConfig::FILE_NAME));
+        sources.push(format!("--data-dir {}", dir.display()));
+    }
+    if flags.no_store {
+        cfg.store.enabled = false;
+        sources.push("--no-store".into());
+    }
     if let Some(key) = &flags.pepy_api_key {
         cfg.upstreams.pepy.api_key = Some(key.expose().to_string());
         cfg.upstreams.pepy.enabled = true;
@@ -256,7 +273,11 @@ mod tests {
     #[test]
     fn the_example_is_the_defaults() {
         let f = write(EXAMPLE);
-        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap();
+        let mut loaded =
+            load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap();
+        // The one default the product adds: the store's file in the user's cache dir.
+        assert_eq!(loaded.engine.store.path, StoreConfig::default_path());
+        loaded.engine.store.path = None;
         let defaults = toml::to_string(&EngineConfig::default()).unwrap();
         assert_eq!(toml::to_string(&loaded.engine).unwrap(), defaults);
     }

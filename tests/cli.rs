@@ -24,8 +24,11 @@ async fn run(sim: &SimHandle, args: &[&str]) -> Output {
 
 async fn run_raw(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
+        // Each run its own empty store: a run never answers from another test's file.
+        let data = tempfile::tempdir().expect("temp dir");
         Command::new(BIN)
             .args(&args)
+            .env("PYPI_SENTINEL_DATA_DIR", data.path())
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .env("HOME", std::env::temp_dir()) // no user config file

@@ -36,6 +36,9 @@ pub struct CacheEntry {
     pub bytes: usize,
     /// Why the last refresh of this entry failed, and when: a stale answer names it.
     pub refresh_failure: Option<(UnavailableCause, Instant)>,
+    /// Read from the store (an earlier run's copy): never fresh, however young, until
+    /// the upstream confirms it (a 304) or replaces it.
+    pub from_store: bool,
 }
 
 impl CacheEntry {
@@ -49,6 +52,32 @@ impl CacheEntry {
             etag,
             bytes,
             refresh_failure: None,
+            from_store: false,
+        }
+    }
+
+    /// An earlier run's copy read from the store, fetched at `fetched_at_wall`: its age
+    /// is carried over to tokio's clock, so answers show its true age.
+    pub fn from_store(
+        doc: Arc<Document>,
+        etag: Option<String>,
+        fetched_at_wall: SystemTime,
+        now: Instant,
+    ) -> Self {
+        let age = SystemTime::now()
+            .duration_since(fetched_at_wall)
+            .unwrap_or_default();
+        let bytes = doc.approx_bytes() + ENTRY_OVERHEAD_BYTES;
+        CacheEntry {
+            doc,
+            // Monotonic clocks go below their start (Linux: boot) without harm; if one
+            // cannot, the copy is treated as fetched at the earliest instant it can say.
+            fetched_at: now.checked_sub(age).unwrap_or(now),
+            fetched_at_wall,
+            etag,
+            bytes,
+            refresh_failure: None,
+            from_store: true,
         }
     }
 
@@ -61,6 +90,7 @@ impl CacheEntry {
             etag: self.etag.clone(),
             bytes: self.bytes,
             refresh_failure: Some((cause, now)),
+            from_store: self.from_store,
         }
     }
 
@@ -73,6 +103,7 @@ impl CacheEntry {
             etag: self.etag.clone(),
             bytes: self.bytes,
             refresh_failure: None,
+            from_store: false,
         }
     }
 
@@ -127,6 +158,9 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Fresh hits / all lookups.
     pub hit_ratio: f64,
+    /// The store on disk behind the cache, when the engine reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::store::StoreReport>,
 }
 
 /// The shared cache. Cheap to clone.
@@ -200,7 +234,7 @@ impl SharedCache {
         };
         let ttl = Duration::from_millis(self.cfg.ttl_ms(q.kind()));
         let age = entry.age(now);
-        if age < ttl {
+        if age < ttl && !entry.from_store {
             Lookup::Fresh(entry)
         } else if age < ttl + Duration::from_millis(self.cfg.stale_retention_ms) {
             Lookup::Stale(entry)
@@ -275,6 +309,7 @@ impl SharedCache {
                 etag: v.etag.clone(),
                 bytes: v.bytes,
                 refresh_failure: v.refresh_failure.clone(),
+                from_store: v.from_store,
             };
             self.inner.insert(k, Arc::new(aged));
         }
@@ -315,6 +350,7 @@ impl SharedCache {
             } else {
                 hits as f64 / lookups as f64
             },
+            store: None,
         }
     }
 }

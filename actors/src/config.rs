@@ -26,6 +26,8 @@ pub struct EngineConfig {
     pub shutdown_grace_ms: u64,
     /// Serve a stale entry at once and refresh it in the background.
     pub stale_while_revalidate: bool,
+    /// The embedded store (last-known-good documents and download history on disk).
+    pub store: StoreConfig,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +41,7 @@ impl Default for EngineConfig {
             max_body_bytes: 32 * 1024 * 1024,
             shutdown_grace_ms: 5_000,
             stale_while_revalidate: true,
+            store: StoreConfig::default(),
         }
     }
 }
@@ -162,6 +165,7 @@ impl EngineConfig {
         self.cache.validate()?;
         self.timeouts.validate()?;
         self.supervision.validate()?;
+        self.store.validate()?;
         if self.user_agent.trim().is_empty() || !self.user_agent.is_ascii() {
             return Err(ConfigError::new(
                 "user_agent",
@@ -576,6 +580,92 @@ impl SupervisionConfig {
         if self.window_ms == 0 {
             return Err(ConfigError::new(
                 "supervision.window_ms",
+                0,
+                "must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The embedded store: where it lives and how big it may grow.
+///
+/// The store is used when `enabled` and a `path` is set. `EngineConfig::default()` has
+/// no path: an embedder chooses where its data lives (and tests share no file); the
+/// pypi-sentinel product fills in [`StoreConfig::default_path`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Whether to keep a store at all (`--no-store` turns it off).
+    pub enabled: bool,
+    /// The SQLite file. `None`: no store (memory only).
+    pub path: Option<std::path::PathBuf>,
+    /// Largest size of the file in bytes; the least recently used documents are pruned
+    /// past 90 % of it, and a write that still does not fit is dropped (memory-only
+    /// for that document, with a warning in `health`).
+    pub max_bytes: u64,
+    /// How long daily download counts are kept, in days (pypistats keeps 180).
+    pub series_retention_days: u32,
+    /// How long a statement waits for another process holding the file, in ms.
+    pub busy_timeout_ms: u64,
+    /// How long the writer gathers writes into one transaction, in ms: at most this
+    /// much is lost to a crash.
+    pub flush_interval_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            enabled: true,
+            path: None,
+            max_bytes: 512 * 1024 * 1024,
+            series_retention_days: 3 * 365,
+            busy_timeout_ms: 1_000,
+            flush_interval_ms: 100,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The file name inside a data directory (`--data-dir`).
+    pub const FILE_NAME: &'static str = "store.sqlite3";
+
+    /// `<user cache dir>/pypi-sentinel/store.sqlite3`, when the platform has one.
+    pub fn default_path() -> Option<std::path::PathBuf> {
+        dirs::cache_dir().map(|d| d.join("pypi-sentinel").join(Self::FILE_NAME))
+    }
+
+    /// The file to use, if the store is on.
+    pub fn active_path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref().filter(|_| self.enabled)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_bytes < 8 * 1024 {
+            return Err(ConfigError::new(
+                "store.max_bytes",
+                self.max_bytes,
+                "must be at least 8192",
+            ));
+        }
+        if self.series_retention_days == 0 {
+            return Err(ConfigError::new(
+                "store.series_retention_days",
+                0,
+                "must be at least 1",
+            ));
+        }
+        for (key, v, max) in [
+            ("store.busy_timeout_ms", self.busy_timeout_ms, 60_000),
+            ("store.flush_interval_ms", self.flush_interval_ms, 60_000),
+        ] {
+            if v > max {
+                return Err(ConfigError::new(key, v, format!("must be at most {max}")));
+            }
+        }
+        if self.flush_interval_ms == 0 {
+            return Err(ConfigError::new(
+                "store.flush_interval_ms",
                 0,
                 "must be greater than 0",
             ));

@@ -27,6 +27,7 @@ use crate::model::{
     Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
     StatsKind, Upstream,
 };
+use crate::store::{Store, StoreReport};
 use crate::upstream::{Document, ProjectDoc};
 use crate::views::deps::{Dependencies, TargetEnv};
 use crate::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
@@ -57,7 +58,14 @@ impl Engine {
     /// handle. Must be called inside a tokio runtime.
     pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
         cfg.validate()?;
-        let shared = Arc::new(EngineShared::new(cfg)?);
+        // Opening is blocking file I/O (and at most a busy timeout when another process
+        // holds the file); it never fails the start: a store that cannot be used is
+        // reported memory-only.
+        let store_cfg = cfg.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&store_cfg))
+            .await
+            .map_err(|e| StartError::Spawn(format!("the store's opening panicked: {e}")))?;
+        let shared = Arc::new(EngineShared::new(cfg, store)?);
         let (supervisor, join) = Actor::spawn(None, Supervisor, shared.clone())
             .await
             .map_err(|e| StartError::Spawn(e.to_string()))?;
@@ -93,6 +101,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.shared.shutdown.cancel();
         let _ = self.supervisor.cast(SupervisorMsg::Shutdown);
+        // Commits the writes already queued (bounded): a dropped engine keeps them.
+        self.shared.store.close(Duration::from_secs(2));
     }
 }
 
@@ -143,6 +153,9 @@ pub struct HealthReport {
     pub cache: CacheStats,
     /// Actor restarts since start.
     pub actor_restarts: u64,
+    /// The store on disk: state, size, entries, errors, and a warning when it runs
+    /// memory-only.
+    pub store: StoreReport,
 }
 
 impl HealthReport {
@@ -677,6 +690,7 @@ impl EngineHandle {
             upstreams,
             cache: sh.cache.stats(),
             actor_restarts: sh.counters.restarts.load(Ordering::Relaxed),
+            store: sh.store.report(),
         }
     }
 
@@ -691,14 +705,25 @@ impl EngineHandle {
             estimates_served: c.estimates.load(Ordering::Relaxed),
             breaker_transitions: sh.board.transitions.load(Ordering::Relaxed),
             upstreams: sh.fetch.iter().map(|f| f.stats()).collect(),
-            cache: sh.cache.stats(),
+            cache: self.cache_stats(),
         }
     }
 
     /// Cache statistics.
     pub fn cache_stats(&self) -> CacheStats {
         self.shared().cache.run_pending_tasks();
-        self.shared().cache.stats()
+        let mut stats = self.shared().cache.stats();
+        stats.store = Some(self.shared().store.report());
+        stats
+    }
+
+    /// Waits until the writes sent to the store so far are on disk, up to `max`.
+    /// `false` when there is no store or it did not finish in time.
+    pub async fn flush_store(&self, max: Duration) -> bool {
+        let store = self.shared().store.clone();
+        tokio::task::spawn_blocking(move || store.flush(max))
+            .await
+            .unwrap_or(false)
     }
 
     /// Drops cached entries about `package`, or everything. Returns how many went.
@@ -739,6 +764,8 @@ impl EngineHandle {
         if let Some(join) = self.inner.join.lock().await.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), join).await;
         }
+        let store = self.shared().store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close(Duration::from_secs(5))).await;
         self.shared().readiness.set_not_ready("shut down");
     }
 

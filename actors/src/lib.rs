@@ -23,6 +23,7 @@
 //! | [`views`] | answers computed from documents: info, versions, deps, Python, downloads, estimates |
 //! | `policy` | pure state machines: retry/backoff, retry budget, breaker, rate limit, restart intensity |
 //! | `cache` | the shared, byte-weighted cache value (fresh hits never cross a mailbox) |
+//! | `store` | the SQLite file behind it: last-known-good documents and download history across restarts |
 //! | `actor` | supervisor, router (each question's life), fetch (one per upstream), health |
 //! | `config` | [`EngineConfig`] with the documented defaults and validation |
 //!
@@ -58,6 +59,11 @@ pub mod policy;
 #[allow(unreachable_pub, dead_code, unused_imports)]
 mod policy;
 #[cfg(feature = "internals")]
+pub mod store;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod store;
+#[cfg(feature = "internals")]
 pub mod upstream;
 #[cfg(not(feature = "internals"))]
 #[allow(unreachable_pub, dead_code, unused_imports)]
@@ -70,8 +76,8 @@ pub use actor::health::UpstreamHealth;
 pub use actor::router::DocAnswer;
 pub use cache::CacheStats;
 pub use config::{
-    AuthConfig, CacheConfig, ConfigError, EngineConfig, RateLimitConfig, SupervisionConfig,
-    TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
+    AuthConfig, CacheConfig, ConfigError, EngineConfig, RateLimitConfig, StoreConfig,
+    SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
     Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MetricsSnapshot, PackageOverview,
@@ -84,3 +90,4 @@ pub use model::{
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,
 };
+pub use store::{StoreReport, StoreState};

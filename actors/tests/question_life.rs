@@ -405,6 +405,9 @@ async fn a_caller_joining_a_refresh_gets_the_stale_copy_not_the_whole_fetch() {
             d.provenance
         );
     }
+    // The refresh reaches the (hung) upstream once; the joiners add nothing.
+    until_hits(&sim, "/pypi/**", 2, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(hits(&sim, "/pypi/**"), 2, "one fetch, one refresh");
     engine.shutdown().await;
 }

@@ -79,6 +79,18 @@ struct GlobalArgs {
         hide_env_values = true
     )]
     pepy_api_key: Option<Secret>,
+    /// Directory of the store that keeps last-known-good answers and download history
+    /// across restarts (default: <user cache dir>/pypi-sentinel).
+    #[arg(
+        long,
+        global = true,
+        env = "PYPI_SENTINEL_DATA_DIR",
+        value_name = "DIR"
+    )]
+    data_dir: Option<PathBuf>,
+    /// Keep nothing on disk: memory only.
+    #[arg(long, global = true)]
+    no_store: bool,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -104,6 +116,8 @@ impl GlobalArgs {
             pepy_url: self.pepy_url.clone(),
             top_packages_url: self.top_packages_url.clone(),
             pepy_api_key: self.pepy_api_key.clone(),
+            data_dir: self.data_dir.clone(),
+            no_store: self.no_store,
         }
     }
 

@@ -8,7 +8,8 @@
 //! | [`fetch`] | one per upstream: when a request may go (rate-limit reservations, the polite queue); the request itself in a task |
 //! | [`health`] | one circuit breaker per upstream, published for lock-free reads |
 //!
-//! The cache is a shared value with a maintenance task ([`crate::cache`]); estimates
+//! The cache is a shared value with a maintenance task ([`crate::cache`]), backed by
+//! the store on disk ([`crate::store`]: read on a miss, written by its own thread); estimates
 //! are a pure function over the series the cache holds ([`crate::views::estimate`]).
 //! Actors never await network I/O inside a handler: work that waits is spawned, and
 //! its outcome comes back as a message.
@@ -52,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::SharedCache;
 use crate::config::EngineConfig;
 use crate::model::Upstream;
+use crate::store::Store;
 
 /// The composition root: what the engine owns, from which each actor is handed only
 /// its own part at spawn (the router gets [`router::RouterArgs`], a FetchActor its
@@ -65,12 +67,14 @@ pub(crate) struct EngineShared {
     pub(crate) fetch: [Arc<fetch::FetchContext>; 5],
     pub(crate) readiness: Readiness,
     pub(crate) counters: Arc<EngineCounters>,
+    /// The store on disk (or none): the router reads and writes it, the engine reports it.
+    pub(crate) store: Store,
     /// Cancelled when the engine shuts down (or its last handle is dropped).
     pub(crate) shutdown: CancellationToken,
 }
 
 impl EngineShared {
-    pub(crate) fn new(cfg: EngineConfig) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(cfg: EngineConfig, store: Store) -> Result<Self, reqwest::Error> {
         let shutdown = CancellationToken::new();
         let ctx =
             |up: Upstream| fetch::FetchContext::new(up, &cfg, shutdown.child_token()).map(Arc::new);
@@ -89,6 +93,7 @@ impl EngineShared {
             fetch,
             readiness: Readiness::default(),
             counters: Arc::new(EngineCounters::default()),
+            store,
             shutdown,
         })
     }
@@ -100,6 +105,7 @@ impl EngineShared {
             board: self.board.clone(),
             registry: self.registry.clone(),
             counters: self.counters.clone(),
+            store: self.store.clone(),
         }
     }
 }

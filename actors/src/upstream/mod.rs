@@ -18,10 +18,14 @@ pub use pypistats::{Day, RecentDoc, SeriesDoc, SeriesPoint};
 pub use simple::{SimpleDoc, SimpleFile, Yanked};
 pub use top::{TopDoc, TopRow};
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::{PackageName, PackageVersion, Query};
 
-/// A parsed upstream document: the unit the cache stores.
-#[derive(Debug, Clone, PartialEq)]
+/// A parsed upstream document: the unit the cache stores (and the store keeps, as the
+/// serde form of these kept types).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Document {
     /// `/pypi/{name}/json`.
     Project(ProjectDoc),

@@ -9,7 +9,7 @@ use super::ParseError;
 /// A pepy project, as kept: the all-time total and the daily totals over all versions
 /// (~90 days). The per-version breakdown is summed away at parse time: no view uses it,
 /// and for a popular project it is most of the body.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PepyDoc {
     /// The project.
     pub id: String,

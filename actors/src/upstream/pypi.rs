@@ -84,7 +84,7 @@ pub struct FileInfo {
 }
 
 /// A parsed project or release body.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectDoc {
     /// `info`.
     pub info: ProjectMeta,

@@ -15,7 +15,8 @@ pub struct SimpleFile {
     #[serde(default, rename = "upload-time")]
     pub upload_time: Option<String>,
     /// `false`, `true`, or a reason (PEP 691); anything else refuses the page.
-    #[serde(default)]
+    /// Left out when absent, so the kept form round-trips through the store.
+    #[serde(default, skip_serializing_if = "Yanked::is_absent")]
     pub yanked: Yanked,
     /// Size in bytes (api 1.1+).
     #[serde(default)]
@@ -34,6 +35,13 @@ pub enum Yanked {
     #[default]
     #[serde(skip)]
     Absent,
+}
+
+impl Yanked {
+    /// Not given upstream.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Yanked::Absent)
+    }
 }
 
 impl SimpleFile {

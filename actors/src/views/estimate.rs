@@ -77,14 +77,31 @@ fn from_daily(
 /// `recent` counts). As fresh as the series: high confidence within a day, medium
 /// within two, low beyond (the figure has moved on since).
 pub fn recent_from_series(s: &SeriesDoc, recorded: &str, age: Duration) -> [Option<Estimate>; 3] {
+    from_overall_daily(&s.daily_totals(), recorded, age, false)
+}
+
+const OVERALL: &str = "the pypistats overall series (without mirrors)";
+const OVERALL_KEPT: &str =
+    "the pypistats overall series (without mirrors) kept on disk from an earlier run";
+const PEPY: &str = "pepy.tech daily downloads (counted by pepy, not pypistats)";
+const PEPY_KEPT: &str =
+    "pepy.tech daily downloads kept on disk from an earlier run (counted by pepy, not pypistats)";
+
+fn from_overall_daily(
+    daily: &[(String, u64)],
+    recorded: &str,
+    age: Duration,
+    kept: bool,
+) -> [Option<Estimate>; 3] {
     let confidence = match age.as_secs() / 86_400 {
         0 => Confidence::High,
         1 => Confidence::Medium,
         _ => Confidence::Low,
     };
+    let source = if kept { OVERALL_KEPT } else { OVERALL };
     from_daily(
-        &s.daily_totals(),
-        "the pypistats overall series (without mirrors)",
+        daily,
+        source,
         recorded,
         age,
         Upstream::Pypistats,
@@ -95,19 +112,22 @@ pub fn recent_from_series(s: &SeriesDoc, recorded: &str, age: Duration) -> [Opti
 /// Day, week and month from pepy.tech's per-day counts: another service counting the
 /// same downloads its own way, so medium confidence at best.
 pub fn recent_from_pepy(d: &PepyDoc, recorded: &str, age: Duration) -> [Option<Estimate>; 3] {
+    from_pepy_daily(&d.daily_totals(), recorded, age, false)
+}
+
+fn from_pepy_daily(
+    daily: &[(String, u64)],
+    recorded: &str,
+    age: Duration,
+    kept: bool,
+) -> [Option<Estimate>; 3] {
     let confidence = if age.as_secs() < 86_400 {
         Confidence::Medium
     } else {
         Confidence::Low
     };
-    from_daily(
-        &d.daily_totals(),
-        "pepy.tech daily downloads (counted by pepy, not pypistats)",
-        recorded,
-        age,
-        Upstream::Pepy,
-        confidence,
-    )
+    let source = if kept { PEPY_KEPT } else { PEPY };
+    from_daily(daily, source, recorded, age, Upstream::Pepy, confidence)
 }
 
 #[cfg(test)]
@@ -160,17 +180,29 @@ mod tests {
 /// no basis.
 pub type RecentEstimates = [Option<Estimate>; 3];
 
+/// A daily series held as a basis for estimates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Basis {
+    /// `(YYYY-MM-DD, downloads)`, ascending by day.
+    pub daily: Vec<(String, u64)>,
+    /// When it was fetched (the newest day's fetch, for a series kept on disk).
+    pub recorded: SystemTime,
+    /// Read back from the store (an earlier run's observation), which the basis says.
+    pub kept_on_disk: bool,
+}
+
 /// Day, week and month from the observations held: pypistats' `overall` series first
-/// (the figures are defined on it), pepy.tech's daily counts next. Each observation
-/// comes with the wall-clock time it was fetched.
+/// (the figures are defined on it), pepy.tech's daily counts next.
 pub fn recent_from_held(
-    overall: Option<(&SeriesDoc, SystemTime)>,
-    pepy: Option<(&PepyDoc, SystemTime)>,
+    overall: Option<&Basis>,
+    pepy: Option<&Basis>,
     now: SystemTime,
 ) -> RecentEstimates {
     let age = |at: SystemTime| now.duration_since(at).unwrap_or_default();
-    let from_series = overall.map(|(s, at)| recent_from_series(s, &ymd(at), age(at)));
-    let from_pepy = pepy.map(|(d, at)| recent_from_pepy(d, &ymd(at), age(at)));
+    let from_series = overall
+        .map(|b| from_overall_daily(&b.daily, &ymd(b.recorded), age(b.recorded), b.kept_on_disk));
+    let from_pepy =
+        pepy.map(|b| from_pepy_daily(&b.daily, &ymd(b.recorded), age(b.recorded), b.kept_on_disk));
     std::array::from_fn(|i| {
         from_series
             .as_ref()

@@ -3,7 +3,7 @@
 //!
 //! - versions: the project JSON, then the Simple API page (the alternate document);
 //! - recent downloads: pypistats' `recent`, then estimates from the series held in the
-//!   shared cache (pypistats' `overall`, pepy.tech), fetched only when the upstream
+//!   shared cache or kept in the store (pypistats' `overall`, pepy.tech), fetched only when the upstream
 //!   failed (never when our own rate limit deferred it: that would only add load);
 //! - overview: a batch fanned out per package and merged into a [`PartialResult`].
 //!
@@ -24,7 +24,7 @@ use crate::model::{
 };
 use crate::upstream::Document;
 use crate::views::downloads::RecentDownloads;
-use crate::views::estimate::{RecentEstimates, recent_from_held};
+use crate::views::estimate::{Basis, RecentEstimates, recent_from_held};
 use crate::views::info::PackageInfo;
 use crate::views::python::{PyVersion, choose_release, release_admits};
 
@@ -113,22 +113,45 @@ impl ChainCtx {
         (Instant::now() + budget).min(deadline)
     }
 
-    /// Estimates from the series held in the shared cache (fresh or stale): the
-    /// estimator's only input, so its memory is the cache's.
-    fn held_estimates(&self, name: &PackageName) -> RecentEstimates {
+    /// Estimates from the series held in the shared cache (fresh or stale), else from
+    /// the series the store kept from earlier runs: the estimator's only inputs, so its
+    /// memory is the cache's and the store's.
+    async fn held_estimates(&self, name: &PackageName) -> RecentEstimates {
         let now = Instant::now();
         let cache = &self.args.cache;
         let overall = cache.retained(&Query::Stats(name.clone(), StatsKind::Overall), now);
         let pepy = cache.retained(&Query::Pepy(name.clone()), now);
-        let series = overall.as_ref().and_then(|e| match e.doc.as_ref() {
-            Document::Series(s) => Some((s, e.fetched_at_wall)),
+        let mut series = overall.as_ref().and_then(|e| match e.doc.as_ref() {
+            Document::Series(s) => Some(Basis {
+                daily: s.daily_totals(),
+                recorded: e.fetched_at_wall,
+                kept_on_disk: e.from_store,
+            }),
             _ => None,
         });
-        let pepy_doc = pepy.as_ref().and_then(|e| match e.doc.as_ref() {
-            Document::Pepy(d) => Some((d, e.fetched_at_wall)),
+        let mut pepy_basis = pepy.as_ref().and_then(|e| match e.doc.as_ref() {
+            Document::Pepy(d) => Some(Basis {
+                daily: d.daily_totals(),
+                recorded: e.fetched_at_wall,
+                kept_on_disk: e.from_store,
+            }),
             _ => None,
         });
-        recent_from_held(series, pepy_doc, SystemTime::now())
+        if (series.is_none() || pepy_basis.is_none()) && self.args.store.is_active() {
+            let store = self.args.store.clone();
+            let package = name.clone();
+            let kept = tokio::task::spawn_blocking(move || store.load_series(&package))
+                .await
+                .unwrap_or_default();
+            let basis = |s: crate::store::StoredSeries| Basis {
+                daily: s.daily,
+                recorded: s.recorded,
+                kept_on_disk: true,
+            };
+            series = series.or(kept.pypistats.map(basis));
+            pepy_basis = pepy_basis.or(kept.pepy.map(basis));
+        }
+        recent_from_held(series.as_ref(), pepy_basis.as_ref(), SystemTime::now())
     }
 }
 
@@ -180,7 +203,7 @@ async fn recent(
             now,
         )));
     }
-    let held = ctx.held_estimates(name);
+    let held = ctx.held_estimates(name).await;
     // pypistats gets the answer budget; past it the fetch goes on as a refresh while
     // the estimate is made from what is held (or from bases fetched now).
     let budget_end = ctx.budget_end(deadline);
@@ -200,7 +223,7 @@ async fn recent(
                 // Nothing held: fetch the bases, each within a budget of its own (a
                 // healthy pepy answers while pypistats hangs).
                 fetch_bases(ctx, name, deadline, true).await;
-                ctx.held_estimates(name)
+                ctx.held_estimates(name).await
             };
             if estimates.iter().any(Option::is_some) {
                 ctx.args.counters.estimates.fetch_add(1, Ordering::Relaxed);
@@ -228,7 +251,7 @@ async fn recent(
         // pypistats failed: fetch the bases we lack (each a flight of its own), then
         // estimate from what the cache holds.
         fetch_bases(ctx, name, deadline, false).await;
-        estimates = ctx.held_estimates(name);
+        estimates = ctx.held_estimates(name).await;
     }
     if estimates.iter().all(Option::is_none) {
         if let Some(not_found) = unknown_to_pypi(ctx, name, deadline).await {

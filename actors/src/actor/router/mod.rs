@@ -35,6 +35,7 @@ use crate::cache::{CacheEntry, Lookup, SharedCache};
 use crate::config::EngineConfig;
 use crate::model::{Provenance, Query, QueryError, UnavailableCause, Upstream};
 use crate::policy::{Admission, BreakerState, CallOutcome};
+use crate::store::Store;
 use crate::upstream::Document;
 
 pub(crate) use chain::{Answer, Question};
@@ -111,6 +112,12 @@ pub(crate) enum RouterMsg {
     },
     /// A flight's answer budget is spent.
     BudgetElapsed { query: Query, flight: u64 },
+    /// The store's copy (or none) for a flight that started on a miss.
+    Loaded {
+        query: Query,
+        flight: u64,
+        entry: Option<Arc<CacheEntry>>,
+    },
     /// How many distinct queries are in flight.
     #[cfg(any(test, feature = "test-hooks"))]
     InFlight { reply: RpcReplyPort<usize> },
@@ -127,6 +134,7 @@ pub(crate) struct RouterArgs {
     pub(crate) board: Arc<BreakerBoard>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) counters: Arc<EngineCounters>,
+    pub(crate) store: Store,
 }
 
 pub(crate) struct RouterActor;
@@ -208,6 +216,11 @@ impl Actor for RouterActor {
                 outcome,
             } => st.fetched(query, flight, was_probe, outcome),
             RouterMsg::BudgetElapsed { query, flight } => st.budget_elapsed(&query, flight),
+            RouterMsg::Loaded {
+                query,
+                flight,
+                entry,
+            } => st.loaded(&myself, query, flight, entry),
             #[cfg(any(test, feature = "test-hooks"))]
             RouterMsg::InFlight { reply } => {
                 let _ = reply.send(st.flights.len());
@@ -283,6 +296,7 @@ impl RouterState {
         let id = self.next_flight;
         self.next_flight += 1;
         let budget_end = (now + self.budget()).min(deadline);
+        let load = stale.is_none() && self.args.store.is_active();
         self.flights.insert(
             query.clone(),
             Flight {
@@ -290,19 +304,61 @@ impl RouterState {
                 waiters,
                 refresh,
                 cancel: CancellationToken::new(),
-                stale: stale.clone(),
+                stale,
                 deadline,
                 budget_end,
             },
         );
-        if stale.is_some() && !refresh {
+        if load {
+            // A miss: an earlier run's copy may be on disk. Read off the actor; the
+            // flight goes on when it is back (with its ETag and its fallback).
+            let store = self.args.store.clone();
+            let router = myself.clone();
+            tokio::task::spawn_blocking(move || {
+                let entry = store.load(&query, Instant::now()).map(Arc::new);
+                let _ = router.cast(RouterMsg::Loaded {
+                    query,
+                    flight: id,
+                    entry,
+                });
+            });
+            return;
+        }
+        self.begin(myself, query, id);
+    }
+
+    /// The store answered for a flight that started on a miss.
+    fn loaded(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        query: Query,
+        id: u64,
+        entry: Option<Arc<CacheEntry>>,
+    ) {
+        let Some(flight) = self.flights.get_mut(&query).filter(|f| f.id == id) else {
+            return;
+        };
+        if entry.is_some() {
+            metrics::counter!("sentinel_store_copies_loaded_total").increment(1);
+        }
+        // Not served at once as stale-while-revalidate: the upstream is asked first
+        // (with the kept ETag), the copy is the fallback if it fails or is slow.
+        flight.stale = entry;
+        self.begin(myself, query, id);
+    }
+
+    /// Arms stale-if-slow when the flight holds a copy, then asks the upstream.
+    fn begin(&mut self, myself: &ActorRef<RouterMsg>, query: Query, id: u64) {
+        let Some(flight) = self.flights.get(&query).filter(|f| f.id == id) else {
+            return;
+        };
+        if flight.stale.is_some() && !flight.refresh {
             // Stale-if-slow: the copy is the fallback once the budget is spent.
             let q = query.clone();
-            myself.send_after(budget_end.saturating_duration_since(now), move || {
-                RouterMsg::BudgetElapsed {
-                    query: q,
-                    flight: id,
-                }
+            let wait = flight.budget_end.saturating_duration_since(Instant::now());
+            myself.send_after(wait, move || RouterMsg::BudgetElapsed {
+                query: q,
+                flight: id,
             });
         }
         self.start(myself, query, id);
@@ -454,16 +510,32 @@ impl RouterState {
             .or_else(|| self.args.cache.peek(&query));
         let result = match outcome {
             FetchOutcome::Fetched { doc, etag } => {
-                self.args
-                    .cache
-                    .insert(query.clone(), Arc::new(CacheEntry::new(doc, etag, now)));
+                let entry = CacheEntry::new(doc, etag, now);
+                // Kept on disk by the store's writer thread: queued, never awaited.
+                self.args.store.put_document(
+                    &query,
+                    entry.doc.clone(),
+                    entry.etag.clone(),
+                    entry.fetched_at_wall,
+                );
+                self.args.cache.insert(query.clone(), Arc::new(entry));
                 Ok(Fetched::Live)
             }
             FetchOutcome::NotModified => match held {
                 Some(old) => {
-                    self.args
-                        .cache
-                        .insert(query.clone(), Arc::new(old.revalidated(now)));
+                    let confirmed = old.revalidated(now);
+                    if old.from_store {
+                        // Back in memory, confirmed: no need to write the body again.
+                        self.args.store.confirm(&query, confirmed.fetched_at_wall);
+                    } else {
+                        self.args.store.put_document(
+                            &query,
+                            confirmed.doc.clone(),
+                            confirmed.etag.clone(),
+                            confirmed.fetched_at_wall,
+                        );
+                    }
+                    self.args.cache.insert(query.clone(), Arc::new(confirmed));
                     Ok(Fetched::Revalidated)
                 }
                 // The copy was evicted meanwhile: nothing to confirm.
@@ -558,6 +630,11 @@ impl RouterState {
         reason: String,
         now: Instant,
     ) {
+        let reason = if e.from_store {
+            format!("{reason}; the last good copy, kept on disk by an earlier run")
+        } else {
+            reason
+        };
         for (_, reply) in waiters {
             self.args.cache.note_stale_served();
             let provenance = Provenance::Stale {
@@ -616,6 +693,17 @@ enum Fetched {
 fn swr_reason(e: &CacheEntry, up: Upstream, breaker: BreakerState, now: Instant) -> String {
     if breaker != BreakerState::Closed {
         return format!("past its fresh TTL; {up} circuit breaker is {breaker}");
+    }
+    if e.from_store {
+        return match &e.refresh_failure {
+            Some((cause, _)) => format!(
+                "not confirmed since the restart: the last refresh failed ({}); retrying in the background",
+                cause.describe(up)
+            ),
+            None => {
+                format!("not confirmed since the restart; refreshing from {up} in the background")
+            }
+        };
     }
     match &e.refresh_failure {
         Some((cause, at)) => format!(

@@ -1,0 +1,734 @@
+//! The embedded store: last-known-good documents and daily download history in one
+//! SQLite file, so a restart during an outage still has a stale copy to serve and a
+//! series to estimate from.
+//!
+//! - **Off the hot path.** A fresh cache hit never gets here. Writes are sent to a
+//!   writer thread ([`writer`]) that batches them into one transaction per
+//!   `flush_interval_ms`; a full queue drops the write (counted), it never blocks.
+//!   Reads happen on a miss only, in `spawn_blocking`, for a flight's stale copy and
+//!   for estimate bases.
+//! - **Honest copies.** A document read back is a [`CacheEntry::from_store`]: `stale`
+//!   with its true age until the upstream answers (a 304 to its stored ETag makes it
+//!   `revalidated`), never `cached` as if fresh.
+//! - **Never takes the engine down.** A file that cannot be created, is read-only,
+//!   locked, full or corrupt leaves the engine memory-only with a warning in `health`
+//!   and the logs; a corrupt file is moved aside (`*.corrupt-<unix time>`) and a new one
+//!   started. WAL and a busy timeout let a second process share the file.
+//! - **Bounded.** Least recently used documents are pruned past 90 % of `max_bytes`
+//!   (SQLite's `max_page_count` is the hard ceiling: a write past it fails as a full
+//!   disk would); download days older than `series_retention_days` go.
+//!
+//! Breaker states are not kept: a restart probes again.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::cache::CacheEntry;
+use crate::config::{CacheConfig, EngineConfig, StoreConfig};
+use crate::model::{PackageName, Query, StatsKind, Upstream};
+use crate::upstream::Document;
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = schema::VERSION;
+
+/// Writes waiting for the writer thread; past it a write is dropped and counted.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// Why the store cannot be used (the engine then runs memory-only).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory could not be created.
+    #[error("cannot create the directory {dir}: {source}")]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another process holds the file with an exclusive lock.
+    #[error(
+        "the file is locked by another process ({0}); another pypi-sentinel with exclusive locking, or a tool holding a write transaction"
+    )]
+    Locked(rusqlite::Error),
+    /// The file or its directory cannot be written.
+    #[error("the file cannot be written ({0})")]
+    ReadOnly(rusqlite::Error),
+    /// No space left (on the disk, or under `store.max_bytes`).
+    #[error("the store is full ({0})")]
+    Full(rusqlite::Error),
+    /// Not a SQLite database, or a damaged one.
+    #[error("the file is corrupt ({0})")]
+    Corrupt(rusqlite::Error),
+    /// WAL could not be turned on (some network file systems).
+    #[error("the file system does not support WAL (journal mode stayed {0:?})")]
+    NoWal(String),
+    /// Written by a newer pypi-sentinel.
+    #[error(
+        "written by a newer pypi-sentinel (schema version {found}; this one knows {known}); use another --data-dir or upgrade"
+    )]
+    NewerSchema {
+        /// The file's version.
+        found: i64,
+        /// This build's version.
+        known: i64,
+    },
+    /// Any other SQLite failure.
+    #[error("{0}")]
+    Sqlite(rusqlite::Error),
+    /// A kept document that cannot be encoded or decoded.
+    #[error("a kept document could not be encoded or read back: {0}")]
+    Codec(#[from] serde_json::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked(e),
+            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+                StoreError::ReadOnly(e)
+            }
+            Some(ErrorCode::DiskFull) => StoreError::Full(e),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(e),
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the store cannot go on (memory-only from now on), as opposed to one
+    /// write that failed.
+    fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::ReadOnly(_) | StoreError::Corrupt(_) | StoreError::NoWal(_)
+        )
+    }
+}
+
+/// Whether the engine has a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreState {
+    /// No store configured (`--no-store`, or an embedder without a path).
+    Off,
+    /// Reading and writing the file.
+    Active,
+    /// A store was configured but cannot be used: memory only (see the warning).
+    MemoryOnly,
+}
+
+/// The store in the health report and cache statistics.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StoreReport {
+    /// Off, active or memory-only.
+    pub state: StoreState,
+    /// The file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// What went wrong, when something did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// Size on disk (database and write-ahead log), bytes.
+    pub size_bytes: u64,
+    /// Documents kept.
+    pub documents: u64,
+    /// Daily download counts kept (package x source x day).
+    pub series_points: u64,
+    /// Documents written since start.
+    pub writes: u64,
+    /// Reads that found a document.
+    pub read_hits: u64,
+    /// Writes dropped (queue full, or the file full).
+    pub dropped_writes: u64,
+    /// Failed reads and writes since start.
+    pub errors: u64,
+}
+
+/// Daily counts kept for one package and source, ascending by day, and when the
+/// newest of them was fetched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSeries {
+    /// `(YYYY-MM-DD, downloads)`.
+    pub daily: Vec<(String, u64)>,
+    /// When the newest figure was recorded.
+    pub recorded: SystemTime,
+}
+
+/// What the store keeps for one package's estimates.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoredBases {
+    /// pypistats' `overall` series, without mirrors.
+    pub pypistats: Option<StoredSeries>,
+    /// pepy.tech's daily totals.
+    pub pepy: Option<StoredSeries>,
+}
+
+/// The sources of kept series.
+pub(crate) const SOURCE_PYPISTATS: &str = "pypistats";
+pub(crate) const SOURCE_PEPY: &str = "pepy";
+
+/// State shared with the writer thread.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) active: AtomicBool,
+    pub(crate) warning: RwLock<Option<String>>,
+    pub(crate) size_bytes: AtomicU64,
+    pub(crate) documents: AtomicU64,
+    pub(crate) series_points: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) read_hits: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) errors: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn warn(&self, msg: String) {
+        tracing::warn!(store = %msg, "store");
+        *self.warning.write().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+    }
+
+    /// The store cannot go on: memory only from now on.
+    pub(crate) fn fail(&self, e: &StoreError) {
+        self.active.store(false, Ordering::Release);
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.warn(format!("{e}; running memory-only"));
+    }
+}
+
+/// The store handle: cheap to clone; every clone talks to the same file and writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: Option<PathBuf>,
+    configured: bool,
+    reader: Mutex<Option<Connection>>,
+    tx: Mutex<Option<SyncSender<writer::Op>>>,
+    writer: Mutex<Option<writer::WriterHandle>>,
+    shared: Arc<Shared>,
+    /// Base URL per upstream: a copy from one origin never answers for another.
+    origins: [String; 5],
+    cache: CacheConfig,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("active", &self.is_active())
+            .finish()
+    }
+}
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn from_unix_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+impl Store {
+    /// Opens the store the configuration asks for. Never fails: a store that cannot be
+    /// used is reported memory-only with the reason (and logged). Blocking: call it
+    /// from `spawn_blocking`.
+    pub fn open(cfg: &EngineConfig) -> Store {
+        let origins = Upstream::ALL.map(|up| cfg.upstreams.get(up).base_url.clone());
+        let Some(path) = cfg.store.active_path() else {
+            return Store::build(None, false, None, origins, cfg, Arc::default());
+        };
+        let shared = Arc::new(Shared::default());
+        let opened = match open_files(path, &cfg.store) {
+            Err(e @ StoreError::Corrupt(_)) => match move_aside(path) {
+                Ok(moved) => {
+                    let r = open_files(path, &cfg.store);
+                    if r.is_ok() {
+                        shared.warn(format!(
+                            "{e}: moved aside to {} and started a new store",
+                            moved.display()
+                        ));
+                    }
+                    r
+                }
+                Err(io) => Err(StoreError::CreateDir {
+                    dir: path.to_path_buf(),
+                    source: io,
+                }),
+            },
+            r => r,
+        };
+        match opened {
+            Ok((w, r)) => {
+                shared.active.store(true, Ordering::Release);
+                let (tx, handle) = writer::spawn(w, &cfg.store, &cfg.cache, shared.clone());
+                Store::build(
+                    Some(path),
+                    true,
+                    Some((r, tx, handle)),
+                    origins,
+                    cfg,
+                    shared,
+                )
+            }
+            Err(e) => {
+                shared.fail(&e);
+                Store::build(Some(path), true, None, origins, cfg, shared)
+            }
+        }
+    }
+
+    fn build(
+        path: Option<&Path>,
+        configured: bool,
+        parts: Option<(Connection, SyncSender<writer::Op>, writer::WriterHandle)>,
+        origins: [String; 5],
+        cfg: &EngineConfig,
+        shared: Arc<Shared>,
+    ) -> Store {
+        let (reader, tx, writer) = match parts {
+            Some((r, tx, w)) => (Some(r), Some(tx), Some(w)),
+            None => (None, None, None),
+        };
+        Store {
+            inner: Arc::new(Inner {
+                path: path.map(Path::to_path_buf),
+                configured,
+                reader: Mutex::new(reader),
+                tx: Mutex::new(tx),
+                writer: Mutex::new(writer),
+                shared,
+                origins,
+                cache: cfg.cache.clone(),
+            }),
+        }
+    }
+
+    /// A store that keeps nothing.
+    pub fn off() -> Store {
+        Store::open(&EngineConfig {
+            store: StoreConfig {
+                enabled: false,
+                ..StoreConfig::default()
+            },
+            ..EngineConfig::default()
+        })
+    }
+
+    /// Whether reads and writes reach the file.
+    pub fn is_active(&self) -> bool {
+        self.inner.shared.active.load(Ordering::Acquire)
+    }
+
+    fn origin(&self, q: &Query) -> &str {
+        &self.inner.origins[q.upstream().index()]
+    }
+
+    fn send(&self, op: writer::Op) {
+        if !self.is_active() {
+            return;
+        }
+        let tx = self.inner.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tx) = tx.as_ref() else { return };
+        match tx.try_send(op) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.inner.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("sentinel_store_dropped_writes_total").increment(1);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// Keeps a newly fetched document (and merges its daily series). Never blocks.
+    pub fn put_document(
+        &self,
+        q: &Query,
+        doc: Arc<Document>,
+        etag: Option<String>,
+        fetched_at: SystemTime,
+    ) {
+        if !self.is_active() {
+            return;
+        }
+        let series = match (q, doc.as_ref()) {
+            (Query::Stats(_, StatsKind::Overall), Document::Series(_)) => Some(SOURCE_PYPISTATS),
+            (Query::Pepy(_), Document::Pepy(_)) => Some(SOURCE_PEPY),
+            _ => None,
+        };
+        self.send(writer::Op::Document {
+            origin: self.origin(q).to_string(),
+            key: q.to_string(),
+            package: q.package().map(|p| p.as_str().to_string()),
+            series,
+            doc,
+            etag,
+            fetched_at: unix_ms(fetched_at),
+        });
+    }
+
+    /// The upstream confirmed the kept copy (a 304) at `at`. Never blocks.
+    pub fn confirm(&self, q: &Query, at: SystemTime) {
+        self.send(writer::Op::Confirmed {
+            origin: self.origin(q).to_string(),
+            key: q.to_string(),
+            at: unix_ms(at),
+        });
+    }
+
+    /// An earlier run's copy of `q`, if kept and not past the cache's stale retention,
+    /// as a stale entry with its true age. Blocking (a point read): call it from
+    /// `spawn_blocking`.
+    pub fn load(&self, q: &Query, now: Instant) -> Option<CacheEntry> {
+        if !self.is_active() {
+            return None;
+        }
+        let origin = self.origin(q).to_string();
+        let key = q.to_string();
+        let row = {
+            let guard = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = guard.as_ref()?;
+            self.read(|| {
+                conn.prepare_cached(
+                    "SELECT body, etag, fetched_at FROM documents WHERE origin = ?1 AND key = ?2",
+                )?
+                .query_row([&origin, &key], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()
+                .map_err(StoreError::from)
+            })?
+        };
+        let (body, etag, fetched_at) = row?;
+        let fetched_at = from_unix_ms(fetched_at);
+        let age = SystemTime::now()
+            .duration_since(fetched_at)
+            .unwrap_or_default();
+        let keep = Duration::from_millis(
+            self.inner
+                .cache
+                .ttl_ms(q.kind())
+                .saturating_add(self.inner.cache.stale_retention_ms),
+        );
+        if age >= keep {
+            return None;
+        }
+        let doc: Document = match serde_json::from_slice(&body) {
+            Ok(d) => d,
+            Err(e) => {
+                // Written by a build whose kept types differ: not an answer; the next
+                // fetch overwrites it.
+                self.inner.shared.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(key = %key, error = %e, "store: a kept document could not be read back");
+                return None;
+            }
+        };
+        self.inner.shared.read_hits.fetch_add(1, Ordering::Relaxed);
+        self.send(writer::Op::Used {
+            origin,
+            key,
+            at: unix_ms(SystemTime::now()),
+        });
+        Some(CacheEntry::from_store(Arc::new(doc), etag, fetched_at, now))
+    }
+
+    /// The daily series kept for `package`. Blocking: call it from `spawn_blocking`.
+    pub fn load_series(&self, package: &PackageName) -> StoredBases {
+        if !self.is_active() {
+            return StoredBases::default();
+        }
+        let guard = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(conn) = guard.as_ref() else {
+            return StoredBases::default();
+        };
+        let rows = self.read(|| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT source, day, downloads, recorded_at FROM series
+                 WHERE package = ?1 ORDER BY source, day",
+            )?;
+            let rows = stmt
+                .query_map([package.as_str()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        });
+        let mut bases = StoredBases::default();
+        for (source, day, downloads, recorded) in rows.unwrap_or_default() {
+            let slot = match source.as_str() {
+                SOURCE_PYPISTATS => &mut bases.pypistats,
+                SOURCE_PEPY => &mut bases.pepy,
+                _ => continue,
+            };
+            let s = slot.get_or_insert_with(|| StoredSeries {
+                daily: Vec::new(),
+                recorded: UNIX_EPOCH,
+            });
+            s.daily.push((day, downloads.max(0) as u64));
+            s.recorded = s.recorded.max(from_unix_ms(recorded));
+        }
+        bases
+    }
+
+    /// Runs a read, counting a failure (and giving up on a fatal one).
+    fn read<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Option<T> {
+        match f() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if e.is_fatal() {
+                    self.inner.shared.fail(&e);
+                } else {
+                    self.inner.shared.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "store read failed");
+                }
+                None
+            }
+        }
+    }
+
+    /// Waits until every write sent so far is committed, up to `max`. Blocking.
+    pub fn flush(&self, max: Duration) -> bool {
+        let (ack, done) = std::sync::mpsc::sync_channel(1);
+        {
+            let tx = self.inner.tx.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(tx) = tx.as_ref() else { return false };
+            // Blocks only while the queue is full, which the writer is draining.
+            if tx.send(writer::Op::Flush(ack)).is_err() {
+                return false;
+            }
+        }
+        done.recv_timeout(max).is_ok()
+    }
+
+    /// Commits what is queued and stops the writer, waiting up to `max`. Blocking;
+    /// idempotent. Later writes are ignored.
+    pub fn close(&self, max: Duration) {
+        let tx = self
+            .inner
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(tx);
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            h.join(max);
+        }
+    }
+
+    /// Size, entries and errors, as last counted by the writer.
+    pub fn report(&self) -> StoreReport {
+        let s = &self.inner.shared;
+        let state = if !self.inner.configured {
+            StoreState::Off
+        } else if self.is_active() {
+            StoreState::Active
+        } else {
+            StoreState::MemoryOnly
+        };
+        StoreReport {
+            state,
+            path: self.inner.path.as_ref().map(|p| p.display().to_string()),
+            warning: s.warning.read().unwrap_or_else(|p| p.into_inner()).clone(),
+            size_bytes: s.size_bytes.load(Ordering::Relaxed),
+            documents: s.documents.load(Ordering::Relaxed),
+            series_points: s.series_points.load(Ordering::Relaxed),
+            writes: s.writes.load(Ordering::Relaxed),
+            read_hits: s.read_hits.load(Ordering::Relaxed),
+            dropped_writes: s.dropped.load(Ordering::Relaxed),
+            errors: s.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.tx.get_mut().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(h) = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            h.join(Duration::from_secs(2));
+        }
+    }
+}
+
+/// Opens the writer's and the reader's connections, WAL on, schema current.
+fn open_files(path: &Path, cfg: &StoreConfig) -> Result<(Connection, Connection), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let busy = Duration::from_millis(cfg.busy_timeout_ms);
+    let mut w = Connection::open(path)?;
+    w.busy_timeout(busy)?;
+    let mode: String = w.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal(mode));
+    }
+    // Durable against a process crash (the WAL is written at each commit); a power
+    // loss may lose the last transactions, never the file.
+    w.pragma_update(None, "synchronous", "NORMAL")?;
+    schema::migrate(&mut w, unix_ms(SystemTime::now()))?;
+    let page_size: i64 = w.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let max_pages = (cfg.max_bytes as i64 / page_size.max(512)).max(1);
+    let _: i64 = w.query_row(&format!("PRAGMA max_page_count = {max_pages}"), [], |r| {
+        r.get(0)
+    })?;
+    let r = Connection::open(path)?;
+    r.busy_timeout(busy)?;
+    let _: i64 = r.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))?;
+    Ok((w, r))
+}
+
+/// Moves a corrupt file (and its WAL and shared-memory files) to `*.corrupt-<unix time>`.
+fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let stamp = unix_ms(SystemTime::now()) / 1000;
+    let aside = |p: &Path| {
+        let mut s = p.as_os_str().to_os_string();
+        s.push(format!(".corrupt-{stamp}"));
+        PathBuf::from(s)
+    };
+    let moved = aside(path);
+    std::fs::rename(path, &moved)?;
+    for ext in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_os_string();
+        side.push(ext);
+        let side = PathBuf::from(side);
+        if side.exists() {
+            let mut to = moved.as_os_str().to_os_string();
+            to.push(ext);
+            let _ = std::fs::rename(&side, PathBuf::from(to));
+        }
+    }
+    tracing::warn!(from = %path.display(), to = %moved.display(), "store: corrupt file moved aside");
+    Ok(moved)
+}
+
+/// Size on disk of the database and its write-ahead log.
+pub(crate) fn size_on_disk(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_os_string();
+    wal.push("-wal");
+    [path.to_path_buf(), PathBuf::from(wal)]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::{PepyDoc, SeriesDoc, SimpleDoc, SimpleFile, Yanked};
+
+    fn cfg(dir: &Path) -> EngineConfig {
+        let mut c = EngineConfig::default();
+        c.store.path = Some(dir.join("s.sqlite3"));
+        c
+    }
+
+    #[test]
+    fn every_kept_document_kind_round_trips() {
+        let project = crate::upstream::pypi::parse(include_bytes!(
+            "../../../sim/data/pypi-json/project/numpy.json"
+        ))
+        .unwrap();
+        let docs = [
+            Document::Project(project.clone()),
+            Document::Release(project),
+            Document::Simple(SimpleDoc {
+                name: "x".into(),
+                versions: vec!["1".into()],
+                files: vec![
+                    SimpleFile {
+                        filename: "x-1.tar.gz".into(),
+                        upload_time: None,
+                        yanked: Yanked::Absent,
+                        size: Some(3),
+                    },
+                    SimpleFile {
+                        filename: "x-2.tar.gz".into(),
+                        upload_time: Some("t".into()),
+                        yanked: Yanked::Reason("bad".into()),
+                        size: None,
+                    },
+                ],
+            }),
+            Document::Series(
+                SeriesDoc::from_points(
+                    "x".into(),
+                    "overall_downloads".into(),
+                    [("null", "2026-01-01", 4)],
+                )
+                .unwrap(),
+            ),
+            Document::Pepy(PepyDoc {
+                id: "x".into(),
+                total_downloads: 9,
+                daily: vec![("2026-01-01".into(), 9)],
+            }),
+        ];
+        for d in docs {
+            let back: Document = serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
+            assert_eq!(back, d);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kept_document_comes_back_stale_with_its_age_and_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&cfg(dir.path()));
+        assert!(store.is_active(), "{:?}", store.report());
+        let q = Query::Pepy(PackageName::parse("x").unwrap());
+        let doc = Arc::new(Document::Pepy(PepyDoc {
+            id: "x".into(),
+            total_downloads: 9,
+            daily: vec![("2026-01-01".into(), 4), ("2026-01-02".into(), 5)],
+        }));
+        let at = SystemTime::now() - Duration::from_secs(3600);
+        store.put_document(&q, doc.clone(), Some("\"e1\"".into()), at);
+        assert!(store.flush(Duration::from_secs(5)));
+        let e = store.load(&q, Instant::now()).unwrap();
+        assert!(e.from_store);
+        assert_eq!(e.etag.as_deref(), Some("\"e1\""));
+        assert_eq!(e.doc, doc);
+        let age = e.age(Instant::now()).as_secs();
+        assert!((3599..=3601).contains(&age), "{age}");
+        let bases = store.load_series(&PackageName::parse("x").unwrap());
+        assert_eq!(bases.pepy.unwrap().daily.len(), 2);
+        let r = store.report();
+        assert_eq!((r.documents, r.series_points, r.writes), (1, 2, 1));
+        store.close(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,434 @@
+//! The store's writer: one OS thread owning the write connection, so no write ever
+//! waits on the engine's hot path or inside an actor.
+//!
+//! Writes arrive on a bounded channel and are gathered for up to `flush_interval_ms`
+//! (or 512 of them) into one transaction: a crash loses at most that batch. After a
+//! commit it prunes (least recently used documents past 90 % of `max_bytes`, download
+//! days past the retention) and refreshes the counters `health` reports.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant, SystemTime};
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::{SOURCE_PEPY, SOURCE_PYPISTATS, Shared, StoreError, unix_ms};
+use crate::config::{CacheConfig, StoreConfig};
+use crate::upstream::Document;
+
+/// Most writes in one transaction.
+const MAX_BATCH: usize = 512;
+/// How often counters are recounted and old rows pruned.
+const RECOUNT_EVERY: Duration = Duration::from_secs(1);
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// One write.
+pub(crate) enum Op {
+    /// A newly fetched document (and, for download series, its days to merge).
+    Document {
+        origin: String,
+        key: String,
+        package: Option<String>,
+        series: Option<&'static str>,
+        doc: Arc<Document>,
+        etag: Option<String>,
+        fetched_at: i64,
+    },
+    /// The upstream confirmed the kept copy (304) at `at`.
+    Confirmed {
+        origin: String,
+        key: String,
+        at: i64,
+    },
+    /// The copy was read back (least-recently-used bookkeeping).
+    Used {
+        origin: String,
+        key: String,
+        at: i64,
+    },
+    /// Commit now and say so.
+    Flush(SyncSender<()>),
+}
+
+/// The writer thread, and a way to wait for its end with a bound.
+pub(crate) struct WriterHandle {
+    thread: std::thread::JoinHandle<()>,
+    done: Receiver<()>,
+}
+
+impl WriterHandle {
+    /// Waits up to `max` for the thread to commit what it holds and end.
+    pub(crate) fn join(self, max: Duration) {
+        match self.done.recv_timeout(max) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                let _ = self.thread.join();
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                tracing::warn!("store writer still busy at shutdown; leaving it to finish");
+            }
+        }
+    }
+}
+
+pub(crate) fn spawn(
+    conn: Connection,
+    cfg: &StoreConfig,
+    cache: &CacheConfig,
+    shared: Arc<Shared>,
+) -> (SyncSender<Op>, WriterHandle) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(super::QUEUE_CAPACITY);
+    let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+    let longest_ttl = [
+        cache.project_json_ttl_ms,
+        cache.simple_ttl_ms,
+        cache.downloads_ttl_ms,
+        cache.top_packages_ttl_ms,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
+    let mut w = Writer {
+        path: conn.path().map(PathBuf::from),
+        conn,
+        shared,
+        max_bytes: cfg.max_bytes,
+        flush: Duration::from_millis(cfg.flush_interval_ms),
+        series_days: cfg.series_retention_days,
+        doc_keep_ms: longest_ttl.saturating_add(cache.stale_retention_ms),
+        last_recount: None,
+        last_retention: None,
+        dirty: false,
+    };
+    let thread = std::thread::Builder::new()
+        .name("sentinel-store-writer".into())
+        .spawn(move || {
+            w.maintain();
+            w.run(rx);
+            let _ = done_tx.send(());
+        })
+        .unwrap_or_else(|e| {
+            // No thread: the store cannot write; reads still work.
+            tracing::warn!(error = %e, "store: could not start the writer thread");
+            std::thread::spawn(|| {})
+        });
+    (tx, WriterHandle { thread, done })
+}
+
+struct Writer {
+    conn: Connection,
+    path: Option<PathBuf>,
+    shared: Arc<Shared>,
+    max_bytes: u64,
+    flush: Duration,
+    series_days: u32,
+    doc_keep_ms: u64,
+    last_recount: Option<Instant>,
+    last_retention: Option<Instant>,
+    /// Written since the last recount.
+    dirty: bool,
+}
+
+impl Writer {
+    fn run(&mut self, rx: Receiver<Op>) {
+        let mut closed = false;
+        while !closed {
+            let first = match rx.recv_timeout(RECOUNT_EVERY) {
+                Ok(op) => op,
+                Err(RecvTimeoutError::Timeout) => {
+                    // Idle: make the counters `health` shows catch up with the last batch.
+                    if self.dirty {
+                        self.recount();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch = vec![first];
+            let end = Instant::now() + self.flush;
+            while batch.len() < MAX_BATCH && !matches!(batch.last(), Some(Op::Flush(_))) {
+                let wait = end.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(op) => batch.push(op),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            self.commit(batch);
+        }
+        // The sender is gone: nothing more will come. Commit what is left.
+        let rest: Vec<Op> = rx.try_iter().collect();
+        if !rest.is_empty() {
+            self.commit(rest);
+        }
+        self.recount();
+    }
+
+    fn commit(&mut self, batch: Vec<Op>) {
+        let mut acks = Vec::new();
+        let mut writes = Vec::with_capacity(batch.len());
+        for op in batch {
+            match op {
+                Op::Flush(ack) => acks.push(ack),
+                op => writes.push(op),
+            }
+        }
+        if !writes.is_empty() && self.shared.active.load(Ordering::Acquire) {
+            let docs = writes
+                .iter()
+                .filter(|o| matches!(o, Op::Document { .. }))
+                .count() as u64;
+            self.dirty = true;
+            let mut result = self.apply(&writes);
+            if matches!(result, Err(StoreError::Full(_))) {
+                // Make room (least recently used first), then try once more.
+                let _ = self.prune_to(self.max_bytes / 2);
+                result = self.apply(&writes);
+            }
+            match result {
+                Ok(()) => {
+                    self.shared.writes.fetch_add(docs, Ordering::Relaxed);
+                }
+                Err(e) if e.is_fatal() => self.shared.fail(&e),
+                Err(e) => {
+                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                    self.shared.dropped.fetch_add(docs, Ordering::Relaxed);
+                    self.shared.warn(format!(
+                        "{e}: {docs} document(s) not kept on disk (still served from memory)"
+                    ));
+                }
+            }
+            self.maintain();
+        }
+        if !acks.is_empty() {
+            self.recount();
+        }
+        for ack in acks {
+            let _ = ack.try_send(());
+        }
+    }
+
+    fn apply(&mut self, writes: &[Op]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for op in writes {
+            apply_one(&tx, op, self.series_days)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Prunes and recounts, each at its own pace.
+    fn maintain(&mut self) {
+        if !self.shared.active.load(Ordering::Acquire) {
+            return;
+        }
+        if self
+            .last_retention
+            .is_none_or(|t| t.elapsed() >= RETENTION_EVERY)
+        {
+            self.last_retention = Some(Instant::now());
+            if let Err(e) = self.retention() {
+                self.note(e);
+            }
+        }
+        match self.used_bytes() {
+            Ok(used) if used > self.max_bytes / 10 * 9 => {
+                if let Err(e) = self.prune_to(self.max_bytes / 10 * 7) {
+                    self.note(e);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => self.note(e),
+        }
+        if self
+            .last_recount
+            .is_none_or(|t| t.elapsed() >= RECOUNT_EVERY)
+        {
+            self.recount();
+        }
+    }
+
+    fn note(&self, e: StoreError) {
+        if e.is_fatal() {
+            self.shared.fail(&e);
+        } else {
+            self.shared.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, "store maintenance failed");
+        }
+    }
+
+    /// Drops download days past the retention and documents past the cache's stale
+    /// retention (they could no longer answer).
+    fn retention(&mut self) -> Result<(), StoreError> {
+        let now = SystemTime::now();
+        let cutoff_day = crate::views::estimate::ymd(
+            now.checked_sub(Duration::from_secs(u64::from(self.series_days) * 86_400))
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        let cutoff_doc = unix_ms(now) - self.doc_keep_ms.min(i64::MAX as u64) as i64;
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM series WHERE day < ?1", [cutoff_day])?;
+        tx.execute("DELETE FROM documents WHERE fetched_at < ?1", [cutoff_doc])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Bytes of the database in use (pages minus free pages).
+    fn used_bytes(&self) -> Result<u64, StoreError> {
+        let q = |p: &str| -> Result<i64, StoreError> {
+            Ok(self
+                .conn
+                .query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))?)
+        };
+        let used = (q("page_count")? - q("freelist_count")?).max(0) * q("page_size")?;
+        Ok(used as u64)
+    }
+
+    /// Deletes the least recently used documents until about `target` bytes are used.
+    fn prune_to(&mut self, target: u64) -> Result<(), StoreError> {
+        let mut excess = self.used_bytes()?.saturating_sub(target) as i64;
+        let mut pruned = 0u64;
+        while excess > 0 {
+            let tx = self.conn.transaction()?;
+            let victims: Vec<(String, String, i64)> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT origin, key, bytes FROM documents ORDER BY used_at LIMIT 64",
+                )?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?
+            };
+            if victims.is_empty() {
+                break;
+            }
+            for (origin, key, bytes) in &victims {
+                tx.execute(
+                    "DELETE FROM documents WHERE origin = ?1 AND key = ?2",
+                    [origin, key],
+                )?;
+                excess -= bytes + 200;
+                pruned += 1;
+            }
+            tx.commit()?;
+        }
+        if pruned > 0 {
+            tracing::info!(pruned, "store: least recently used documents pruned");
+            metrics::counter!("sentinel_store_pruned_total").increment(pruned);
+        }
+        Ok(())
+    }
+
+    fn recount(&mut self) {
+        self.last_recount = Some(Instant::now());
+        self.dirty = false;
+        if let Some(p) = &self.path {
+            self.shared
+                .size_bytes
+                .store(super::size_on_disk(p.as_ref()), Ordering::Relaxed);
+        }
+        let count = |sql: &str| -> Option<u64> {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .ok()
+                .map(|n| n.max(0) as u64)
+        };
+        if let Some(n) = count("SELECT COUNT(*) FROM documents") {
+            self.shared.documents.store(n, Ordering::Relaxed);
+        }
+        if let Some(n) = count("SELECT COUNT(*) FROM series") {
+            self.shared.series_points.store(n, Ordering::Relaxed);
+        }
+    }
+}
+
+fn apply_one(tx: &Transaction<'_>, op: &Op, series_days: u32) -> Result<(), StoreError> {
+    match op {
+        Op::Document {
+            origin,
+            key,
+            package,
+            series,
+            doc,
+            etag,
+            fetched_at,
+        } => {
+            let body = serde_json::to_vec(doc.as_ref())?;
+            tx.prepare_cached(
+                "INSERT INTO documents
+                   (origin, key, package, body, etag, fetched_at, data_date, bytes, used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6)
+                 ON CONFLICT (origin, key) DO UPDATE SET
+                   package = excluded.package, body = excluded.body, etag = excluded.etag,
+                   fetched_at = excluded.fetched_at, data_date = excluded.data_date,
+                   bytes = excluded.bytes, used_at = excluded.used_at",
+            )?
+            .execute(params![
+                origin,
+                key,
+                package,
+                body,
+                etag,
+                fetched_at,
+                data_date(doc),
+                body.len() as i64,
+            ])?;
+            if let (Some(source), Some(package)) = (series, package) {
+                let daily = match doc.as_ref() {
+                    Document::Series(s) if *source == SOURCE_PYPISTATS => s.daily_totals(),
+                    Document::Pepy(p) if *source == SOURCE_PEPY => p.daily_totals(),
+                    _ => Vec::new(),
+                };
+                let oldest = crate::views::estimate::ymd(
+                    SystemTime::now()
+                        .checked_sub(Duration::from_secs(u64::from(series_days) * 86_400))
+                        .unwrap_or(SystemTime::UNIX_EPOCH),
+                );
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO series (package, source, day, downloads, recorded_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (package, source, day) DO UPDATE SET
+                       downloads = excluded.downloads, recorded_at = excluded.recorded_at",
+                )?;
+                for (day, n) in daily.iter().filter(|(d, _)| *d >= oldest) {
+                    stmt.execute(params![
+                        package,
+                        source,
+                        day,
+                        (*n).min(i64::MAX as u64) as i64,
+                        fetched_at
+                    ])?;
+                }
+            }
+        }
+        Op::Confirmed { origin, key, at } => {
+            tx.prepare_cached(
+                "UPDATE documents SET fetched_at = ?3, used_at = ?3 WHERE origin = ?1 AND key = ?2",
+            )?
+            .execute(params![origin, key, at])?;
+        }
+        Op::Used { origin, key, at } => {
+            tx.prepare_cached("UPDATE documents SET used_at = ?3 WHERE origin = ?1 AND key = ?2")?
+                .execute(params![origin, key, at])?;
+        }
+        Op::Flush(_) => {}
+    }
+    Ok(())
+}
+
+/// The data's own date: the last day of a download series, the dataset's update time.
+fn data_date(doc: &Document) -> Option<String> {
+    match doc {
+        Document::Series(s) => s.data.iter().map(|p| p.date).max().map(|d| d.to_string()),
+        Document::Pepy(p) => p
+            .daily
+            .iter()
+            .map(|(d, _)| d.as_str())
+            .max()
+            .map(Into::into),
+        Document::Top(t) => t.last_update.clone(),
+        _ => None,
+    }
+}

@@ -1,0 +1,383 @@
+//! The store on disk: what survives a restart (a shutdown, a dropped engine, a
+//! `kill -9`), and how each failure of the file leaves the engine answering from memory.
+//! Each test is named after the failure it pins.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use sentinel_actors::store::Store;
+use sentinel_actors::upstream::{Document, PepyDoc};
+use sentinel_actors::{
+    EngineConfig, PackageName, Provenance, Query, QueryError, SourceLabel, StoreState,
+};
+use sentinel_sim::SimHandle;
+
+fn store_config(sim: &SimHandle, path: &Path) -> EngineConfig {
+    let mut cfg = test_config(sim);
+    cfg.store.path = Some(path.to_path_buf());
+    cfg.store.busy_timeout_ms = 200;
+    cfg
+}
+
+fn is_stale<T>(d: &sentinel_actors::Datum<T>) -> bool {
+    matches!(d.provenance, Provenance::Stale { .. })
+}
+
+/// Makes every kept copy look `by` older, as if the restart came that much later.
+fn age_kept(path: &Path, by: Duration) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute(
+        "UPDATE documents SET fetched_at = fetched_at - ?1",
+        [by.as_millis() as i64],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE series SET recorded_at = recorded_at - ?1",
+        [by.as_millis() as i64],
+    )
+    .unwrap();
+}
+
+/// The first run: info and downloads of two packages, and django's trend (its overall
+/// series, never its `recent` figures).
+async fn first_run(engine: &sentinel_actors::EngineHandle) {
+    for p in ["numpy", "pytest"] {
+        assert_eq!(
+            engine.package_info(p, None).await.unwrap().provenance,
+            Provenance::Live
+        );
+        engine.recent_downloads(p).await.unwrap();
+    }
+    engine.download_trend("django", 30).await.unwrap();
+}
+
+async fn second_run_in_an_outage(sim: &SimHandle, path: &Path) {
+    age_kept(path, 3 * HOURS);
+    sim.add_fault(status_fault("/**", 503));
+    let engine = engine_with(store_config(sim, path)).await;
+    assert_eq!(engine.health().await.store.state, StoreState::Active);
+    for p in ["numpy", "pytest"] {
+        let info = engine.package_info(p, None).await.unwrap();
+        assert!(is_stale(&info), "{p}: {:?}", info.provenance);
+        let age = info.age_secs;
+        assert!((3 * 3600..3 * 3600 + 60).contains(&age), "true age: {age}");
+        let Provenance::Stale { reason } = &info.provenance else {
+            unreachable!()
+        };
+        assert!(
+            reason.contains("kept on disk by an earlier run"),
+            "{reason}"
+        );
+        let d = engine.recent_downloads(p).await.unwrap();
+        assert_eq!(d.source, SourceLabel::Stale, "{p}: {d:?}");
+        assert!(d.last_week.age_secs >= 3 * 3600);
+    }
+    // Never asked for django's recent figures: estimated from the series kept on disk.
+    let d = engine.recent_downloads("django").await.unwrap();
+    assert_eq!(d.source, SourceLabel::Estimated, "{d:?}");
+    let Provenance::Estimated { basis, .. } = &d.last_week.provenance else {
+        panic!("{:?}", d.last_week.provenance)
+    };
+    assert!(
+        basis.contains("kept on disk from an earlier run"),
+        "{basis}"
+    );
+    assert!(basis.contains("3 h ago"), "{basis}");
+    // Never seen at all: nothing to fall back on.
+    let err = engine.package_info("pytz", None).await.unwrap_err();
+    assert!(matches!(err, QueryError::Unavailable { .. }), "{err:?}");
+    // The second call is answered from memory, still stale (never `cached`).
+    let again = engine.package_info("numpy", None).await.unwrap();
+    assert!(is_stale(&again), "{:?}", again.provenance);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_during_an_outage_answers_stale_with_the_true_age_from_disk() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let engine = engine_with(store_config(&sim, &path)).await;
+    first_run(&engine).await;
+    engine.shutdown().await;
+    second_run_in_an_outage(&sim, &path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_dropped_without_shutdown_still_leaves_its_answers_on_disk() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let engine = engine_with(store_config(&sim, &path)).await;
+    first_run(&engine).await;
+    drop(engine);
+    second_run_in_an_outage(&sim, &path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_with_a_healthy_upstream_revalidates_the_kept_copy_never_cached() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let engine = engine_with(store_config(&sim, &path)).await;
+    engine.package_info("numpy", None).await.unwrap();
+    engine.shutdown().await;
+
+    let engine = engine_with(store_config(&sim, &path)).await;
+    let info = engine.package_info("numpy", None).await.unwrap();
+    // The simulator answers 304 to the stored ETag.
+    assert_eq!(info.provenance, Provenance::Revalidated);
+    let again = engine.package_info("numpy", None).await.unwrap();
+    assert_eq!(again.provenance, Provenance::Cached);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_store_file_is_moved_aside_and_a_new_one_started() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    std::fs::write(&path, b"this is not a database ".repeat(500)).unwrap();
+    let engine = engine_with(store_config(&sim, &path)).await;
+    let h = engine.health().await;
+    assert_eq!(h.store.state, StoreState::Active);
+    let warning = h.store.warning.unwrap_or_default();
+    assert!(
+        warning.contains("corrupt") && warning.contains("moved aside"),
+        "{warning}"
+    );
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged file is kept for inspection");
+    let info = engine.package_info("numpy", None).await.unwrap();
+    assert_eq!(info.provenance, Provenance::Live);
+    assert!(engine.flush_store(Duration::from_secs(5)).await);
+    assert_eq!(engine.cache_stats().store.unwrap().documents, 1);
+    engine.shutdown().await;
+}
+
+/// A directory nobody may write to: read-only permissions, and (for a root user, whom
+/// permissions do not stop) the immutable attribute.
+struct ReadOnlyDir(PathBuf, bool);
+
+impl ReadOnlyDir {
+    fn new(dir: &Path) -> Option<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::write(dir.join("probe"), b"x").is_err() {
+            return Some(ReadOnlyDir(dir.to_path_buf(), false));
+        }
+        let _ = std::fs::remove_file(dir.join("probe"));
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| ReadOnlyDir(dir.to_path_buf(), true))
+    }
+}
+
+impl Drop for ReadOnlyDir {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_store_location_runs_memory_only_with_a_warning() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let Some(_guard) = ReadOnlyDir::new(&ro) else {
+        eprintln!("skipped: cannot make a read-only directory here (root without chattr)");
+        return;
+    };
+    let engine = engine_with(store_config(&sim, &ro.join("store.sqlite3"))).await;
+    let h = engine.health().await;
+    assert!(h.ready);
+    assert_eq!(h.store.state, StoreState::MemoryOnly);
+    let warning = h.store.warning.unwrap_or_default();
+    assert!(warning.contains("memory-only"), "{warning}");
+    assert_eq!(
+        engine.package_info("numpy", None).await.unwrap().provenance,
+        Provenance::Live
+    );
+    assert_eq!(
+        engine.package_info("numpy", None).await.unwrap().provenance,
+        Provenance::Cached
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_store_simulated_by_a_tiny_size_limit_answers_from_memory() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = store_config(&sim, &dir.path().join("store.sqlite3"));
+    cfg.store.max_bytes = 48 * 1024;
+    let engine = engine_with(cfg).await;
+    // numpy's kept project document alone is larger than the whole limit.
+    let info = engine.package_info("numpy", None).await.unwrap();
+    assert_eq!(info.provenance, Provenance::Live);
+    assert!(engine.flush_store(Duration::from_secs(5)).await);
+    let s = engine.health().await.store;
+    assert!(s.dropped_writes >= 1 && s.errors >= 1, "{s:?}");
+    assert!(
+        s.warning.as_deref().unwrap_or_default().contains("full"),
+        "{s:?}"
+    );
+    assert!(s.size_bytes <= 48 * 1024 + 1024 * 1024, "bounded: {s:?}");
+    assert_eq!(
+        engine.package_info("numpy", None).await.unwrap().provenance,
+        Provenance::Cached
+    );
+    // Small documents still fit.
+    engine.download_trend("django", 7).await.unwrap();
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_file_locked_by_another_process_runs_memory_only_and_says_so() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    // A WAL store, then a holder that keeps it locked exclusively.
+    Store::open(&store_config(&sim, &path)).close(Duration::from_secs(5));
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder
+        .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .unwrap();
+    holder
+        .execute("INSERT INTO meta (key, value) VALUES ('holder', 'x')", [])
+        .unwrap();
+
+    let engine = engine_with(store_config(&sim, &path)).await;
+    let h = engine.health().await;
+    assert_eq!(h.store.state, StoreState::MemoryOnly);
+    let warning = h.store.warning.unwrap_or_default();
+    assert!(warning.contains("locked by another process"), "{warning}");
+    assert_eq!(
+        engine.package_info("numpy", None).await.unwrap().provenance,
+        Provenance::Live
+    );
+    engine.shutdown().await;
+    drop(holder);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_engine_on_the_same_file_shares_it_instead_of_failing() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let a = engine_with(store_config(&sim, &path)).await;
+    let b = engine_with(store_config(&sim, &path)).await;
+    assert_eq!(b.health().await.store.state, StoreState::Active);
+    a.package_info("numpy", None).await.unwrap();
+    b.package_info("pytest", None).await.unwrap();
+    assert!(a.flush_store(Duration::from_secs(5)).await);
+    assert!(b.flush_store(Duration::from_secs(5)).await);
+    sim.add_fault(status_fault("/**", 503));
+    // What one wrote, the other reads back when the upstream fails.
+    let from_a = b.package_info("numpy", None).await.unwrap();
+    assert!(is_stale(&from_a), "{:?}", from_a.provenance);
+    let from_b = a.package_info("pytest", None).await.unwrap();
+    assert!(is_stale(&from_b), "{:?}", from_b.provenance);
+    assert_eq!(a.health().await.store.errors, 0);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+// ---- crash safety -------------------------------------------------------------------
+
+const CHILD_ENV: &str = "SENTINEL_STORE_CRASH_CHILD_DB";
+
+/// Not a test on its own: the child of the kill -9 test, which re-runs this binary
+/// with `CHILD_ENV` set. It writes batches as fast as it can until it is killed.
+#[test]
+fn crash_child_writer_runs_only_when_asked() {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut cfg = EngineConfig::default();
+    cfg.store.path = Some(PathBuf::from(path));
+    cfg.store.flush_interval_ms = 5;
+    let store = Store::open(&cfg);
+    assert!(store.is_active(), "{:?}", store.report());
+    let daily: Vec<(String, u64)> = (1..=28).map(|d| (format!("2026-02-{d:02}"), d)).collect();
+    for round in 0u64.. {
+        for i in 0..200u64 {
+            let name = PackageName::parse(&format!("pkg-{}", (round * 200 + i) % 5000)).unwrap();
+            let doc = Arc::new(Document::Pepy(PepyDoc {
+                id: name.as_str().to_string(),
+                total_downloads: round,
+                daily: daily.clone(),
+            }));
+            store.put_document(&Query::Pepy(name), doc, None, SystemTime::now());
+        }
+        store.flush(Duration::from_secs(10));
+        println!("committed {round}");
+    }
+}
+
+#[test]
+fn kill_9_during_heavy_writes_leaves_a_file_that_opens_and_passes_integrity_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let exe = std::env::current_exe().unwrap();
+    for kill_after in [0u64, 1, 3, 2, 5, 1, 4, 0] {
+        let mut child = Command::new(&exe)
+            .args([
+                "crash_child_writer_runs_only_when_asked",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = false;
+        for line in out.lines() {
+            let line = line.unwrap();
+            // libtest may print the test's name on the same line as the first one.
+            if line.ends_with(&format!("committed {kill_after}")) {
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "the child wrote batches");
+        child.kill().unwrap(); // SIGKILL: mid-way through the next batch
+        child.wait().unwrap();
+
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let check: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let docs: i64 = c
+            .query_row("SELECT COUNT(*) FROM documents", [], |r| r.get(0))
+            .unwrap();
+        assert!(docs >= 200, "committed batches survive: {docs}");
+    }
+    let mut cfg = EngineConfig::default();
+    cfg.store.path = Some(path);
+    let store = Store::open(&cfg);
+    assert!(store.is_active(), "{:?}", store.report());
+    assert!(store.report().warning.is_none());
+}
