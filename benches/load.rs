@@ -3,13 +3,17 @@
 //! latency, upstream requests per client request, errors and RSS.
 //!
 //! ```text
-//! cargo bench --bench load                 # full run, bounded (about 5 min)
-//! cargo bench --bench load -- --quick      # smoke run for CI (< 30 s)
+//! cargo bench --bench load                 # full run, bounded (about 17 min, 10 of them the soak)
+//! cargo bench --bench load -- --quick      # smoke run for CI (< 60 s, 20 s of it the soak)
 //! cargo bench --bench load -- --only hot,herd
+//! cargo bench --bench load -- --only soak --soak-secs 600
 //! ```
 //!
 //! Scenarios: `hot`, `mcp`, `cold`, `herd`, `breaker`, `storm`, `outage`, `memory`,
-//! `series`, `faults`, `overview`, `abandoned` (`series` is left out of `--quick`).
+//! `series`, `faults`, `overview`, `abandoned`, `chaos`, `soak` (`series` and `chaos` are
+//! left out of `--quick` unless named with `--only`; `soak` runs 600 s, 20 s with
+//! `--quick`, or `--soak-secs N`; `--soak-session-calls N` and `--soak-no-prometheus`
+//! vary it).
 //! Every loop is bounded in count and in time; nothing touches the internet. Ratios are
 //! measured in one run (DESIGN.md section 8); absolute figures drift on shared machines.
 
@@ -33,6 +37,14 @@ const CHILD_SIM_ENV: &str = "SENTINEL_LOAD_SIM_CHILD";
 struct Opts {
     quick: bool,
     only: Option<Vec<String>>,
+    /// Length of the soak (`--soak-secs N`); default 600 s, 20 s with `--quick`.
+    soak_secs: Option<u64>,
+    /// Calls per MCP session in the soak before the client closes it and opens another
+    /// (`--soak-session-calls N`, default 150; 0 = keep each session for the whole run).
+    soak_session_calls: u32,
+    /// Leave out the Prometheus recorder in the soak (`--soak-no-prometheus`); by default
+    /// it is installed as `pypi-sentinel serve` installs it, and never scraped.
+    soak_no_prometheus: bool,
 }
 
 impl Opts {
@@ -44,7 +56,27 @@ impl Opts {
             .position(|a| a == "--only")
             .and_then(|i| args.get(i + 1))
             .map(|s| s.split(',').map(str::to_string).collect());
-        Opts { quick, only }
+        let soak_secs = args
+            .iter()
+            .position(|a| a == "--soak-secs")
+            .and_then(|i| args.get(i + 1))
+            .map(|s| s.parse().expect("--soak-secs takes a number of seconds"));
+        let soak_session_calls = args
+            .iter()
+            .position(|a| a == "--soak-session-calls")
+            .and_then(|i| args.get(i + 1))
+            .map_or(150, |s| {
+                s.parse()
+                    .expect("--soak-session-calls takes a number of calls")
+            });
+        let soak_no_prometheus = args.iter().any(|a| a == "--soak-no-prometheus");
+        Opts {
+            quick,
+            only,
+            soak_secs,
+            soak_session_calls,
+            soak_no_prometheus,
+        }
     }
 
     fn wants(&self, scenario: &str) -> bool {
@@ -376,6 +408,46 @@ impl McpSession {
             v.get("result").is_some() && v["result"]["isError"].as_bool() != Some(true)
         })
     }
+
+    /// One `tools/call`, classified: `result`, `tool-error` (a result with `isError`, e.g.
+    /// an upstream failure with a suggestion), `rpc-error` (a JSON-RPC error such as
+    /// `invalid_params`), `http-NNN`, or `transport` (no reply at all).
+    async fn call_tool_kind(&self, id: u64, tool: &str, args: serde_json::Value) -> String {
+        let req = serde_json::json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": args}
+        });
+        let resp = match self.post(req.to_string()).await {
+            Ok(r) => r,
+            Err(_) => return "transport".into(),
+        };
+        if !resp.status().is_success() {
+            return format!("http-{}", resp.status().as_u16());
+        }
+        let Ok(body) = resp.text().await else {
+            return "transport".into();
+        };
+        match sse_json(&body) {
+            Some(v) if v.get("error").is_some() => "rpc-error".into(),
+            Some(v) if v["result"]["isError"].as_bool() == Some(true) => "tool-error".into(),
+            Some(v) if v.get("result").is_some() => "result".into(),
+            _ => "no-result".into(),
+        }
+    }
+
+    /// Ends the session (`DELETE`), as a client that is done would.
+    async fn close(&self) {
+        let mut rb = self
+            .client
+            .delete(&self.url)
+            .header("mcp-protocol-version", &self.protocol);
+        if let Some(id) = &self.session {
+            rb = rb.header("mcp-session-id", id);
+        }
+        if let Ok(r) = rb.send().await {
+            let _ = r.bytes().await;
+        }
+    }
 }
 
 /// The same MCP service as `bind_http` (rmcp `StreamableHttpService`, local sessions,
@@ -479,12 +551,12 @@ async fn mcp(opts: &Opts, sim: &SimHandle) {
         (
             1,
             opts.pick(2_000, 20_000),
-            Duration::from_secs(opts.pick(3, 5)),
+            Duration::from_secs(opts.pick(2, 5)),
         ),
         (
             64,
             opts.pick(10_000, 100_000),
-            Duration::from_secs(opts.pick(3, 10)),
+            Duration::from_secs(opts.pick(2, 10)),
         ),
     ];
     // As shipped: `pypi_sentinel::mcp::bind_http`.
@@ -2124,6 +2196,1005 @@ async fn series(opts: &Opts) {
     drop(sim);
 }
 
+// ---- shared by soak and chaos: a mixed workload ------------------------------------------------
+
+/// A small deterministic generator (xorshift64*), so runs repeat without a new dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Counts by key, printed as `key n, key n`.
+#[derive(Default)]
+struct Tally(std::collections::BTreeMap<String, u64>);
+
+impl Tally {
+    fn add(&mut self, k: impl Into<String>) {
+        *self.0.entry(k.into()).or_default() += 1;
+    }
+
+    fn merge(&mut self, o: Tally) {
+        for (k, v) in o.0 {
+            *self.0.entry(k).or_default() += v;
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    fn show(&self) -> String {
+        if self.0.is_empty() {
+            return "-".into();
+        }
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Every engine call the mixed workload makes (each upstream is reached by one of them).
+const ENGINE_OPS: [&str; 9] = [
+    "package_info",
+    "versions",
+    "recent_downloads",
+    "download_trend",
+    "download_breakdown",
+    "dependencies",
+    "top_packages",
+    "overview(5)",
+    "document(pepy)",
+];
+
+/// One engine call of kind `op`; `answer <label>` or `error <code>`.
+async fn engine_op(e: &EngineHandle, op: usize, names: &[String], rng: &mut Rng) -> String {
+    use sentinel_actors::StatsKind;
+    let name = &names[rng.below(names.len())];
+    let answer =
+        |l: sentinel_actors::SourceLabel| format!("answer {}", Outcome::of_label(l).word());
+    let error = |err: &sentinel_actors::QueryError| {
+        use sentinel_actors::UnavailableCause as C;
+        match (err.code(), err.cause()) {
+            ("unavailable", Some(C::BreakerOpen { .. })) => {
+                "error unavailable (breaker open)".to_string()
+            }
+            ("unavailable", Some(C::Restarting)) => "error unavailable (restarting)".to_string(),
+            ("unavailable", Some(C::Cancelled)) => "error unavailable (cancelled)".to_string(),
+            ("internal", _) => format!("error internal ({})", err.reason()),
+            (code, _) => format!("error {code}"),
+        }
+    };
+    match op % ENGINE_OPS.len() {
+        0 => e
+            .package_info(name, None)
+            .await
+            .map_or_else(|x| error(&x), |d| answer(d.label())),
+        1 => e
+            .versions(name)
+            .await
+            .map_or_else(|x| error(&x), |d| answer(d.label())),
+        2 => e
+            .recent_downloads(name)
+            .await
+            .map_or_else(|x| error(&x), |d| answer(d.source)),
+        3 => e
+            .download_trend(name, 30)
+            .await
+            .map_or_else(|x| error(&x), |d| answer(d.label())),
+        4 => e
+            .download_breakdown(name, StatsKind::PythonMinor, 30)
+            .await
+            .map_or_else(|x| error(&x), |d| answer(d.label())),
+        5 => e
+            .dependencies(name, None, None)
+            .await
+            .map_or_else(|x| error(&x), |d| answer(d.label())),
+        6 => e
+            .top_packages(50)
+            .await
+            .map_or_else(|x| error(&x), |d| answer(d.label())),
+        7 => {
+            let batch: Vec<String> = (0..5)
+                .map(|_| names[rng.below(names.len())].clone())
+                .collect();
+            e.overview(&batch)
+                .await
+                .map_or_else(|x| error(&x), |r| answer(r.source))
+        }
+        _ => {
+            let q = Query::Pepy(PackageName::parse(name).expect("valid name"));
+            e.document(q)
+                .await
+                .map_or_else(|x| error(&x), |a| answer(a.provenance.label()))
+        }
+    }
+}
+
+/// The MCP tools of the soak, with their arguments.
+fn mcp_op(rng: &mut Rng, names: &[String]) -> (&'static str, serde_json::Value) {
+    let name = names[rng.below(names.len())].clone();
+    match rng.below(11) {
+        0 => ("get_package_info", serde_json::json!({ "package": name })),
+        1 => (
+            "get_package_versions",
+            serde_json::json!({ "package": name }),
+        ),
+        2 => (
+            "get_download_statistics",
+            serde_json::json!({ "package": name }),
+        ),
+        3 => (
+            "get_download_trends",
+            serde_json::json!({ "package": name, "days": 30 }),
+        ),
+        4 => (
+            "get_download_breakdown",
+            serde_json::json!({ "package": name, "by": "system" }),
+        ),
+        5 => (
+            "get_package_dependencies",
+            serde_json::json!({ "package": name }),
+        ),
+        6 => (
+            "check_package_python_compatibility",
+            serde_json::json!({ "package": name, "python_version": "3.12" }),
+        ),
+        7 => (
+            "get_top_downloaded_packages",
+            serde_json::json!({ "limit": 20 }),
+        ),
+        8 => {
+            let batch: Vec<String> = (0..5)
+                .map(|_| names[rng.below(names.len())].clone())
+                .collect();
+            (
+                "get_packages_overview",
+                serde_json::json!({ "packages": batch }),
+            )
+        }
+        9 => ("health_check", serde_json::json!({})),
+        _ => ("get_cache_stats", serde_json::json!({})),
+    }
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// Latencies in a fixed-size log histogram (100 buckets per decade, 1 ns to 1,000 s:
+/// values within 2.3 %), so that a long soak does not grow the harness's own memory,
+/// which is in the RSS it measures.
+struct LogHist {
+    counts: Vec<u64>,
+    n: u64,
+}
+
+impl Default for LogHist {
+    fn default() -> Self {
+        LogHist {
+            counts: vec![0; 1_201],
+            n: 0,
+        }
+    }
+}
+
+impl LogHist {
+    fn bucket(d: Duration) -> usize {
+        let ns = d.as_nanos().max(1) as f64;
+        ((ns.log10() * 100.0) as usize).min(1_200)
+    }
+
+    fn add(&mut self, d: Duration) {
+        self.counts[Self::bucket(d)] += 1;
+        self.n += 1;
+    }
+
+    fn merge(&mut self, o: &LogHist) {
+        for (a, b) in self.counts.iter_mut().zip(&o.counts) {
+            *a += b;
+        }
+        self.n += o.n;
+    }
+
+    /// Nearest-rank percentile, as the upper edge of its bucket.
+    fn pct(&self, p: f64) -> Duration {
+        let rank = ((p * self.n as f64).ceil() as u64).clamp(1, self.n.max(1));
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Duration::from_nanos(10f64.powf((i + 1) as f64 / 100.0) as u64);
+            }
+        }
+        Duration::ZERO
+    }
+}
+
+/// What the workers of the soak and chaos runs bring back.
+#[derive(Default)]
+struct WorkerOut {
+    lat: LogHist,
+    outcomes: Tally,
+    /// Calls that took longer than the deadline (+50 ms), or never answered.
+    past_deadline: u64,
+    slowest: Duration,
+}
+
+impl WorkerOut {
+    fn record(&mut self, lat: Duration, outcome: String) {
+        if lat > DEADLINE + SLACK {
+            self.past_deadline += 1;
+        }
+        self.slowest = self.slowest.max(lat);
+        self.lat.add(lat);
+        self.outcomes.add(outcome);
+    }
+
+    fn merge(&mut self, o: WorkerOut) {
+        self.lat.merge(&o.lat);
+        self.outcomes.merge(o.outcomes);
+        self.past_deadline += o.past_deadline;
+        self.slowest = self.slowest.max(o.slowest);
+    }
+}
+
+/// Bounds one call: past the deadline plus 5 s the harness stops waiting and counts it
+/// as never answered.
+async fn bounded<F: Future<Output = String>>(f: F) -> (Duration, String) {
+    let s = Instant::now();
+    match tokio::time::timeout(DEADLINE + Duration::from_secs(5), f).await {
+        Ok(o) => (s.elapsed(), o),
+        Err(_) => (s.elapsed(), "no answer (harness gave up)".into()),
+    }
+}
+
+// ---- scenario 11: soak ---------------------------------------------------------------------------
+
+/// Least-squares slope of `(t, y)` in y-units per second.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let (mut num, mut den) = (0.0, 0.0);
+    for (x, y) in points {
+        num += (x - mx) * (y - my);
+        den += (x - mx) * (x - mx);
+    }
+    if den == 0.0 { 0.0 } else { num / den }
+}
+
+/// The fault timeline of the soak: each fault repeats on its own cycle, so the phases
+/// overlap differently from one minute to the next.
+fn soak_faults(cycle: u64) -> Vec<FaultSpec> {
+    let tl = |off1: u64, on: u64| -> Option<Vec<sentinel_sim::Phase>> {
+        Some(vec![
+            sentinel_sim::Phase {
+                secs: off1,
+                active: false,
+            },
+            sentinel_sim::Phase {
+                secs: on,
+                active: true,
+            },
+            sentinel_sim::Phase {
+                secs: cycle.saturating_sub(off1 + on).max(1),
+                active: false,
+            },
+        ])
+    };
+    let c = |f: f64| ((cycle as f64) * f).round().max(1.0) as u64;
+    vec![
+        // pypistats 502 storm (the breaker opens, stale and estimates answer).
+        FaultSpec {
+            status: Some(502),
+            timeline: tl(c(0.1), c(0.2)),
+            repeat: true,
+            ..FaultSpec::on("/api/packages/**")
+        },
+        // PyPI JSON hangs (answer budget, stale-if-slow, Simple fallback for versions).
+        FaultSpec {
+            hang: true,
+            timeline: tl(c(0.35), c(0.1)),
+            repeat: true,
+            ..FaultSpec::on("/pypi/**")
+        },
+        // pepy resets connections.
+        FaultSpec {
+            reset: true,
+            timeline: tl(c(0.2), c(0.3)),
+            repeat: true,
+            ..FaultSpec::on("/api/v2/projects/**")
+        },
+        // The Simple API sheds load with 503 + Retry-After.
+        FaultSpec {
+            status: Some(503),
+            retry_after: Some(2),
+            timeline: tl(c(0.5), c(0.15)),
+            repeat: true,
+            ..FaultSpec::on("/simple/**")
+        },
+        // A 50 % 502 storm on PyPI JSON.
+        FaultSpec {
+            status: Some(502),
+            probability: Some(0.5),
+            timeline: tl(c(0.7), c(0.15)),
+            repeat: true,
+            ..FaultSpec::on("/pypi/**")
+        },
+        // Truncated top-packages bodies.
+        FaultSpec {
+            truncate: true,
+            timeline: tl(c(0.85), c(0.1)),
+            repeat: true,
+            ..FaultSpec::on("/top-pypi-packages.min.json")
+        },
+    ]
+}
+
+async fn soak(opts: &Opts) {
+    let secs = opts.soak_secs.unwrap_or(opts.pick(20, 600)).max(4);
+    let warmup = (secs / 5).max(2);
+    let cycle = if secs >= 120 { 60 } else { (secs / 2).max(4) };
+    println!();
+    println!(
+        "### 11. Soak: {secs} s of mixed MCP tools over streamable HTTP and engine calls under a \
+         fault timeline (cycle {cycle} s), RSS and open fds sampled every second"
+    );
+    let n_names = opts.pick(60, 300);
+    let sim = match ChildSim::spawn(n_names + 10) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("could not start the child simulator: {e:#}");
+            return;
+        }
+    };
+    // The default engine, with the download sources' limits lifted to 50/s (their real
+    // per-minute quotas would keep the cache from ever holding the working set, and the
+    // limiter is measured in the fault matrix); PyPI keeps its default 20/s.
+    let mut cfg = EngineConfig::default().with_origin(&sim.base_url);
+    for up in [Upstream::Pypistats, Upstream::Pepy] {
+        cfg.upstreams.get_mut(up).rate_limit = Some(sentinel_actors::RateLimitConfig {
+            per_second: 50,
+            per_minute: None,
+        });
+    }
+    // As `pypi-sentinel serve` does: the process-wide Prometheus recorder, which the
+    // engine and the MCP tools record into. Nobody scrapes `/metrics` in the soak.
+    if !opts.soak_no_prometheus {
+        let _ = pypi_sentinel::telemetry::metrics_handle();
+    }
+    let engine = start_engine(cfg).await;
+    let server = match bind_http(engine.clone(), HttpOptions::default()).await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("MCP server unavailable: {e:#}");
+            engine.shutdown().await;
+            return;
+        }
+    };
+    let url = server.mcp_url();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run(async move {
+        let _ = stop_rx.await;
+    }));
+    let names: Arc<Vec<String>> = Arc::new((0..n_names).map(synth).collect());
+    // Prefill, before any fault: every document the workload asks for, once, so that the
+    // cache holds the working set and growth after the warm-up is not the cache filling.
+    let prefill_t = Instant::now();
+    {
+        let (e, nm) = (engine.clone(), names.clone());
+        let kinds = 7;
+        closed_loop(
+            8,
+            n_names * kinds,
+            Duration::from_secs(opts.pick(2, 90)),
+            move |i| {
+                let (e, nm) = (e.clone(), nm.clone());
+                async move {
+                    let name = &nm[i / kinds];
+                    let p = || PackageName::parse(name).expect("valid name");
+                    match i % kinds {
+                        0 => e.package_info(name, None).await.is_ok(),
+                        1 => e.document(Query::Simple(p())).await.is_ok(),
+                        2 => e.recent_downloads(name).await.is_ok(),
+                        3 => e.download_trend(name, 30).await.is_ok(),
+                        4 => e
+                            .download_breakdown(name, sentinel_actors::StatsKind::PythonMinor, 30)
+                            .await
+                            .is_ok(),
+                        5 => e
+                            .download_breakdown(name, sentinel_actors::StatsKind::System, 30)
+                            .await
+                            .is_ok(),
+                        _ => e.document(Query::Pepy(p())).await.is_ok(),
+                    }
+                }
+            },
+        )
+        .await;
+        let _ = engine.top_packages(50).await;
+        // What our own limits deferred runs from the polite queues: let them drain.
+        let until = Instant::now() + Duration::from_secs(opts.pick(1, 30));
+        while Instant::now() < until && engine.metrics().upstreams.iter().any(|u| u.queue_len > 0) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let prefilled = engine.cache_stats();
+    println!();
+    println!(
+        "Prefill (no fault yet): {} entries, {:.1} MiB weighed, in {:.1} s; RSS {:.1} MiB.",
+        prefilled.entries,
+        mib(prefilled.bytes),
+        prefill_t.elapsed().as_secs_f64(),
+        mib(rss_bytes())
+    );
+    let admin = reqwest::Client::new();
+    let mut fault_lines = Vec::new();
+    for spec in soak_faults(cycle) {
+        let line = format!(
+            "`{}` {}, timeline {}",
+            spec.route,
+            if spec.hang {
+                "hang".to_string()
+            } else if spec.reset {
+                "reset".to_string()
+            } else if spec.truncate {
+                "truncated".to_string()
+            } else {
+                format!(
+                    "{}{}",
+                    spec.status.unwrap_or(0),
+                    spec.probability
+                        .map_or(String::new(), |p| format!(" at {:.0} %", p * 100.0))
+                )
+            },
+            spec.timeline
+                .as_ref()
+                .map(|t| t
+                    .iter()
+                    .map(|p| format!("{}s {}", p.secs, if p.active { "on" } else { "off" }))
+                    .collect::<Vec<_>>()
+                    .join(" / "))
+                .unwrap_or_default()
+        );
+        match admin
+            .post(format!("{}/_sim/faults", sim.base_url))
+            .json(&spec)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => fault_lines.push(line),
+            Ok(r) => println!("fault refused by the simulator ({}): {line}", r.status()),
+            Err(e) => println!("fault not sent ({e}): {line}"),
+        }
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    let (mcp_workers, engine_workers) = (6usize, 4usize);
+    let per_session = opts.soak_session_calls;
+    let mut mcp_tasks = Vec::new();
+    let sessions_opened = Arc::new(AtomicU64::new(0));
+    for w in 0..mcp_workers {
+        let (client, url, names, stop, opened) = (
+            client.clone(),
+            url.clone(),
+            names.clone(),
+            stop.clone(),
+            sessions_opened.clone(),
+        );
+        mcp_tasks.push(tokio::spawn(async move {
+            let mut out = WorkerOut::default();
+            let mut rng = Rng::new(1_000 + w as u64);
+            let mut session: Option<McpSession> = None;
+            let mut on_session = 0u32;
+            let mut id = 1u64;
+            while !stop.load(Ordering::Relaxed) {
+                if session.is_none() {
+                    match McpSession::open(client.clone(), url.clone()).await {
+                        Ok(s) => {
+                            opened.fetch_add(1, Ordering::Relaxed);
+                            session = Some(s);
+                            on_session = 0;
+                        }
+                        Err(_) => {
+                            out.outcomes.add("mcp session refused");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue;
+                        }
+                    }
+                }
+                let s = session.as_ref().expect("session");
+                let (tool, args) = mcp_op(&mut rng, &names);
+                id += 1;
+                let (lat, kind) = bounded(s.call_tool_kind(id, tool, args)).await;
+                out.record(lat, format!("mcp {kind}"));
+                on_session += 1;
+                // Sessions come and go, as clients do.
+                if on_session == per_session
+                    && let Some(s) = session.take()
+                {
+                    s.close().await;
+                }
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            if let Some(s) = session.take() {
+                s.close().await;
+            }
+            out
+        }));
+    }
+    let mut engine_tasks = Vec::new();
+    for w in 0..engine_workers {
+        let (e, names, stop) = (engine.clone(), names.clone(), stop.clone());
+        engine_tasks.push(tokio::spawn(async move {
+            let mut out = WorkerOut::default();
+            let mut rng = Rng::new(7 + w as u64);
+            while !stop.load(Ordering::Relaxed) {
+                let op = rng.below(ENGINE_OPS.len());
+                let (lat, kind) = bounded(engine_op(&e, op, &names, &mut rng)).await;
+                out.record(lat, format!("engine {kind}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            out
+        }));
+    }
+    // Sampling, and ageing the cache so that refreshes run under the faults.
+    let started = Instant::now();
+    // Not a divisor of the fault cycle, so that the refreshes after each ageing meet a
+    // different phase of the timeline each time.
+    let age_every = Duration::from_secs(if secs >= 120 { 23 } else { 3 });
+    let mut next_age = started + age_every;
+    let print_every = if secs >= 120 { 60 } else { 5 };
+    let mut samples: Vec<(f64, u64, usize)> = Vec::new();
+    let (rss_start, fds_start) = (rss_bytes(), open_fds());
+    println!();
+    println!(
+        "Load: {mcp_workers} MCP clients (one session each, {}; a call every 15 ms after the \
+         previous answer), {engine_workers} engine workers (a call every 10 ms), {n_names} \
+         packages; the cache aged one day every {} s so that refreshes run under the faults; \
+         the Prometheus recorder {}.",
+        if per_session == 0 {
+            "kept for the whole run".to_string()
+        } else {
+            format!("closed with DELETE after {per_session} calls and replaced")
+        },
+        age_every.as_secs(),
+        if opts.soak_no_prometheus {
+            "not installed (`--soak-no-prometheus`)"
+        } else {
+            "installed as `serve` installs it, `/metrics` never scraped"
+        }
+    );
+    println!();
+    println!("Fault timeline (each repeats; phases start when the soak starts):");
+    println!();
+    for l in &fault_lines {
+        println!("- {l}");
+    }
+    println!();
+    println!(
+        "| t | RSS MiB | heap in use MiB | open fds | cache entries | cache MiB | engine calls | MCP sessions opened | breaker transitions | restarts |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let (mut heap_warm, mut heap_end) = (0u64, 0u64);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    for s in 1..=secs {
+        tick.tick().await;
+        if Instant::now() >= next_age {
+            engine.age_cache(Duration::from_secs(24 * 3600));
+            next_age += age_every;
+        }
+        let (rss, fds) = (rss_bytes(), open_fds());
+        samples.push((started.elapsed().as_secs_f64(), rss, fds));
+        if s % print_every == 0 || s == warmup || s == secs {
+            let m = engine.metrics();
+            let heap = heap_in_use();
+            if s == warmup {
+                heap_warm = heap;
+            }
+            heap_end = heap;
+            println!(
+                "| {s} s{} | {:.1} | {:.1} | {fds} | {} | {:.1} | {} | {} | {} | {} |",
+                if s == warmup { " (end of warm-up)" } else { "" },
+                mib(rss),
+                mib(heap),
+                m.cache.entries,
+                mib(m.cache.bytes),
+                m.calls,
+                sessions_opened.load(Ordering::Relaxed),
+                m.breaker_transitions,
+                m.actor_restarts,
+            );
+            let _ = std::io::stdout().flush();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut mcp_out = WorkerOut::default();
+    for t in mcp_tasks {
+        mcp_out.merge(t.await.expect("mcp worker"));
+    }
+    let mut eng_out = WorkerOut::default();
+    for t in engine_tasks {
+        eng_out.merge(t.await.expect("engine worker"));
+    }
+    let elapsed = started.elapsed();
+    // Memory the allocator holds but nothing uses, given back: what is left is in use.
+    let rss_before_trim = rss_bytes();
+    let rss_trimmed = trim_heap().then(rss_bytes);
+    let m = engine.metrics();
+    let ready = engine.readiness();
+    let health = engine.health().await;
+    let breakers = Upstream::ALL
+        .iter()
+        .map(|up| {
+            let (state, opened) = breaker_state(&health, *up);
+            format!("{up} `{state}` (opened {opened} times)")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
+    engine.shutdown().await;
+    drop(sim);
+
+    // After the warm-up: the first and last 10 samples, and the trend.
+    let after: Vec<&(f64, u64, usize)> = samples.iter().filter(|s| s.0 >= warmup as f64).collect();
+    let k = 10.min(after.len() / 2).max(1);
+    let avg_rss = |v: &[&(f64, u64, usize)]| {
+        v.iter().map(|s| s.1 as f64).sum::<f64>() / v.len().max(1) as f64
+    };
+    let rss_warm = avg_rss(&after[..k.min(after.len())]);
+    let rss_end = avg_rss(&after[after.len().saturating_sub(k)..]);
+    let rss_max = after.iter().map(|s| s.1).max().unwrap_or(0);
+    let growth = (rss_end - rss_warm) / rss_warm.max(1.0) * 100.0;
+    let rss_slope = slope(
+        &after
+            .iter()
+            .map(|s| (s.0, s.1 as f64 / (1024.0 * 1024.0)))
+            .collect::<Vec<_>>(),
+    ) * 60.0;
+    let fds: Vec<usize> = after.iter().map(|s| s.2).collect();
+    let (fd_min, fd_max) = (
+        fds.iter().copied().min().unwrap_or(0),
+        fds.iter().copied().max().unwrap_or(0),
+    );
+    let (fd_warm, fd_end) = (
+        fds.first().copied().unwrap_or(0),
+        fds.last().copied().unwrap_or(0),
+    );
+    let fd_slope = slope(&after.iter().map(|s| (s.0, s.2 as f64)).collect::<Vec<_>>()) * 60.0;
+    // The trend only means something over minutes.
+    let fds_flat = fd_end <= fd_warm + 8 && (secs < 120 || fd_slope < 1.0);
+    println!();
+    println!("| calls | count | calls/s | p50 | p99 | max | past deadline or unanswered |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (label, out) in [("MCP tools/call", &mcp_out), ("engine", &eng_out)] {
+        println!(
+            "| {label} | {} | {:.0} | {} | {} | {} | {} |",
+            out.lat.n,
+            out.lat.n as f64 / elapsed.as_secs_f64(),
+            fmt_d(out.lat.pct(0.5)),
+            fmt_d(out.lat.pct(0.99)),
+            fmt_d(out.slowest),
+            out.past_deadline
+        );
+    }
+    println!();
+    println!("- MCP outcomes: {}", mcp_out.outcomes.show());
+    println!("- engine outcomes: {}", eng_out.outcomes.show());
+    println!(
+        "- RSS: {:.1} MiB at start, {:.1} MiB at the end of the {warmup} s warm-up (mean of {k} \
+         samples), {:.1} MiB at the end (mean of the last {k}), max {:.1} MiB after the warm-up; \
+         growth after the warm-up **{growth:+.1} %** (target <= 5 %: **{}**); trend {rss_slope:+.2} MiB/min",
+        mib(rss_start),
+        rss_warm / (1024.0 * 1024.0),
+        rss_end / (1024.0 * 1024.0),
+        mib(rss_max),
+        if growth <= 5.0 { "PASS" } else { "FAIL" },
+    );
+    println!(
+        "- heap in use (glibc `mallinfo2`): {:.1} MiB at the end of the warm-up, {:.1} MiB at the end \
+         ({:+.1} MiB): what the process really holds, without the pages the allocator keeps",
+        mib(heap_warm),
+        mib(heap_end),
+        (heap_end as f64 - heap_warm as f64) / (1024.0 * 1024.0),
+    );
+    if let Some(t) = rss_trimmed {
+        println!(
+            "- RSS after the load stopped: {:.1} MiB; after `malloc_trim(0)` (free pages given \
+             back to the OS): **{:.1} MiB**, {:+.1} % against the end of the warm-up",
+            mib(rss_before_trim),
+            mib(t),
+            (t as f64 - rss_warm) / rss_warm.max(1.0) * 100.0
+        );
+    }
+    println!(
+        "- open fds: {fds_start} at start, {fd_warm} after the warm-up, {fd_end} at the end \
+         (min {fd_min}, max {fd_max} after the warm-up; trend {fd_slope:+.2}/min): **{}** \
+         (flat = at most 8 more at the end than after the warm-up, and in runs of 2 min or more \
+         a trend under 1 fd/min)",
+        if fds_flat { "PASS" } else { "FAIL" }
+    );
+    println!(
+        "- actor restarts: **{}** (target 0: **{}**); breaker transitions {}; MCP sessions opened {}; \
+         engine {} at the end{}",
+        m.actor_restarts,
+        if m.actor_restarts == 0 {
+            "PASS"
+        } else {
+            "FAIL"
+        },
+        m.breaker_transitions,
+        sessions_opened.load(Ordering::Relaxed),
+        if ready.ready { "ready" } else { "NOT ready" },
+        ready.reason.map_or(String::new(), |r| format!(" ({r})")),
+    );
+    println!("- breakers at the end: {breakers}");
+    println!(
+        "- calls past the deadline (15 s + 50 ms) or never answered: **{}**",
+        mcp_out.past_deadline + eng_out.past_deadline
+    );
+    let _ = std::io::stdout().flush();
+}
+
+// ---- scenario 12: chaos ------------------------------------------------------------------------
+
+/// Every actor the chaos run panics, with the proxy for the messages it handles.
+fn chaos_kinds() -> Vec<sentinel_actors::ActorKind> {
+    use sentinel_actors::ActorKind;
+    let mut v = vec![ActorKind::Router, ActorKind::Health];
+    v.extend(Upstream::ALL.iter().map(|u| ActorKind::Fetch(*u)));
+    v
+}
+
+/// Messages an actor has handled, estimated from counters (a lower bound): the router
+/// gets at least one message per cache lookup that is not a fresh hit (stale or miss);
+/// a FetchActor one per fetch request of its upstream; the HealthActor one outcome
+/// event per fetch request.
+fn chaos_messages(e: &EngineHandle, kind: sentinel_actors::ActorKind) -> u64 {
+    use sentinel_actors::ActorKind;
+    let m = e.metrics();
+    match kind {
+        ActorKind::Router => m.cache.stale_hits + m.cache.misses,
+        ActorKind::Health => m.upstreams.iter().map(|u| u.requests).sum(),
+        ActorKind::Fetch(up) => m.upstreams[up.index()].requests,
+    }
+}
+
+async fn chaos(opts: &Opts) {
+    let total = opts.pick(1_000, 30_000);
+    let max_time = Duration::from_secs(opts.pick(4, 90));
+    let conc = 16;
+    let n_names = opts.pick(400, 3_000);
+    println!();
+    println!(
+        "### 12. Chaos: a panic in each actor at about 1 % of its messages, {total} mixed engine \
+         calls at concurrency {conc} (at most {} s)",
+        max_time.as_secs()
+    );
+    let sim = Sim::start(SimConfig {
+        synthetic: n_names + 10,
+        ..Default::default()
+    })
+    .await
+    .expect("sim starts");
+    // A light 502 rate on PyPI JSON sends some `versions` to the Simple API, so every
+    // FetchActor has traffic.
+    sim.add_fault(FaultSpec {
+        status: Some(502),
+        probability: Some(0.1),
+        ..FaultSpec::on("/pypi/**")
+    });
+    let mut cfg = engine_config(&sim.base_url());
+    // Restarts at this rate must not stop the engine on purpose.
+    cfg.supervision.max_restarts = 1_000_000;
+    cfg.supervision.window_ms = 1_000;
+    let engine = start_engine(cfg).await;
+    let names: Arc<Vec<String>> = Arc::new((0..n_names).map(synth).collect());
+    // The test hook's panics are expected: keep their messages off stderr.
+    let default_hook = Arc::new(std::panic::take_hook());
+    {
+        let default_hook = default_hook.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !msg.starts_with("test hook:") {
+                default_hook(info);
+            }
+        }));
+    }
+    let started_calls = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The injector: for each actor, one panic per 100 of its messages; and at least one
+    // in every actor by the middle of the run.
+    let injector = {
+        let (e, calls, done) = (engine.clone(), started_calls.clone(), done.clone());
+        tokio::spawn(async move {
+            let kinds = chaos_kinds();
+            let mut injected = vec![0u64; kinds.len()];
+            let mut forced = false;
+            while !done.load(Ordering::Relaxed) {
+                let c = calls.load(Ordering::Relaxed);
+                for (i, k) in kinds.iter().enumerate() {
+                    let msgs = chaos_messages(&e, *k);
+                    if msgs / 100 > injected[i] {
+                        e.inject_actor_panic(*k);
+                        injected[i] += 1;
+                    }
+                }
+                if !forced && c >= total as u64 / 2 {
+                    forced = true;
+                    for (i, k) in kinds.iter().enumerate() {
+                        if injected[i] == 0 {
+                            e.inject_actor_panic(*k);
+                            injected[i] += 1;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            kinds
+                .iter()
+                .zip(injected)
+                .map(|(k, n)| (k.to_string(), n, chaos_messages(&e, *k)))
+                .collect::<Vec<_>>()
+        })
+    };
+    // The ager: stale entries send calls through the router and the fetch actors.
+    let ager = {
+        let (e, done) = (engine.clone(), done.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                e.age_cache(Duration::from_secs(24 * 3600));
+            }
+        })
+    };
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let stop_at = t0 + max_time;
+    let mut tasks = Vec::new();
+    for w in 0..conc {
+        let (e, names, next, calls) = (
+            engine.clone(),
+            names.clone(),
+            next.clone(),
+            started_calls.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut out = WorkerOut::default();
+            let mut by_op: Vec<Tally> = (0..ENGINE_OPS.len()).map(|_| Tally::default()).collect();
+            let mut rng = Rng::new(99 + w as u64);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total || Instant::now() >= stop_at {
+                    break;
+                }
+                calls.fetch_add(1, Ordering::Relaxed);
+                let op = rng.below(ENGINE_OPS.len());
+                let (lat, kind) = bounded(engine_op(&e, op, &names, &mut rng)).await;
+                by_op[op].add(kind.clone());
+                out.record(lat, kind);
+            }
+            (out, by_op)
+        }));
+    }
+    let mut out = WorkerOut::default();
+    let mut by_op: Vec<Tally> = (0..ENGINE_OPS.len()).map(|_| Tally::default()).collect();
+    for t in tasks {
+        let (o, b) = t.await.expect("chaos worker");
+        out.merge(o);
+        for (acc, x) in by_op.iter_mut().zip(b) {
+            acc.merge(x);
+        }
+    }
+    let elapsed = t0.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let injected = injector.await.expect("injector");
+    let _ = ager.await;
+    // Let the last restarts land before reading the counter.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = engine.metrics();
+    let ready = engine.readiness();
+    let mut answers = Tally::default();
+    let mut errors = Tally::default();
+    for (k, v) in &out.outcomes.0 {
+        if let Some(a) = k.strip_prefix("answer ") {
+            answers.0.insert(a.to_string(), *v);
+        } else if let Some(e) = k.strip_prefix("error ") {
+            errors.0.insert(e.to_string(), *v);
+        } else {
+            errors.0.insert(k.clone(), *v);
+        }
+    }
+    let panics: u64 = injected.iter().map(|(_, n, _)| n).sum();
+    println!();
+    println!(
+        "| calls | calls/s | p50 | p99 | max | answers | errors | past deadline | panics injected | restarts |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {:.0} | {} | {} | {} | {} | {} | **{}** | {panics} | {} |",
+        out.lat.n,
+        out.lat.n as f64 / elapsed.as_secs_f64(),
+        fmt_d(out.lat.pct(0.5)),
+        fmt_d(out.lat.pct(0.99)),
+        fmt_d(out.slowest),
+        answers.total(),
+        errors.total(),
+        out.past_deadline,
+        m.actor_restarts,
+    );
+    println!();
+    println!("- answers by kind: {}", answers.show());
+    println!("- errors by code: {}", errors.show());
+    println!(
+        "- panics injected per actor (messages handled, estimated): {}",
+        injected
+            .iter()
+            .map(|(k, n, msgs)| format!(
+                "{k} {n} ({msgs}, {:.2} %)",
+                *n as f64 * 100.0 / (*msgs).max(1) as f64
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    println!("- per call kind:");
+    for (op, t) in ENGINE_OPS.iter().zip(&by_op) {
+        println!("  - {op}: {}", t.show());
+    }
+    println!(
+        "- restarts {} for {panics} panics; engine {} at the end{}; every call answered or \
+         errored within its deadline: **{}**",
+        m.actor_restarts,
+        if ready.ready { "ready" } else { "NOT ready" },
+        ready.reason.map_or(String::new(), |r| format!(" ({r})")),
+        if out.past_deadline == 0 {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    );
+    let _ = std::io::stdout().flush();
+    // Restore the default panic hook (the one taken above, still shared by the closure).
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| default_hook(info)));
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
+
 // ---- main -----------------------------------------------------------------------------------
 
 fn main() {
@@ -2143,12 +3214,22 @@ fn main() {
             "# pypi-sentinel load harness ({} mode)",
             if opts.quick { "quick" } else { "full" }
         );
+        let mut lap = Instant::now();
+        let mut lap_note = |name: &str| {
+            eprintln!(
+                "load harness: {name} took {:.1} s",
+                lap.elapsed().as_secs_f64()
+            );
+            lap = Instant::now();
+        };
         // Memory first, while this process holds nothing else.
         if opts.wants("memory") {
             memory(&opts).await;
+            lap_note("memory");
         }
         if opts.wants("series") && !opts.quick {
             series(&opts).await;
+            lap_note("series");
         }
         // Disjoint ranges of synthetic names per scenario, so nothing is cached by accident.
         let hot_n = opts.pick(1_000, 5_000);
@@ -2182,35 +3263,55 @@ fn main() {
         );
         if opts.wants("hot") {
             hot(&opts, &sim, hot_r.len()).await;
+            lap_note("hot");
         }
         if opts.wants("mcp") {
             mcp(&opts, &sim).await;
+            lap_note("mcp");
         }
         if opts.wants("cold") {
             cold(&opts, &sim, cold_r).await;
+            lap_note("cold");
         }
         if opts.wants("herd") {
             herd(&sim, synth(herd_r.start)).await;
+            lap_note("herd");
         }
         if opts.wants("breaker") {
             breaker(&opts, &sim, breaker_r).await;
+            lap_note("breaker");
         }
         if opts.wants("storm") {
             storm(&opts, &sim, storm_r).await;
+            lap_note("storm");
         }
         if opts.wants("outage") {
             outage(&opts, &sim, outage_r).await;
+            lap_note("outage");
         }
         if opts.wants("faults") {
             faults(&opts).await;
+            lap_note("faults");
         }
         if opts.wants("overview") {
             overview(&opts).await;
+            lap_note("overview");
         }
         if opts.wants("abandoned") {
             abandoned(&opts).await;
+            lap_note("abandoned");
         }
         sim.shutdown().await;
+        // Chaos is left out of `--quick` unless named (`--quick --only chaos`): CI's run
+        // must stay well under a minute, and the soak already takes 20 s of it.
+        if opts.wants("chaos") && (!opts.quick || opts.only.is_some()) {
+            chaos(&opts).await;
+            lap_note("chaos");
+        }
+        if opts.wants("soak") {
+            soak(&opts).await;
+            lap_note("soak");
+        }
     });
     println!();
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
