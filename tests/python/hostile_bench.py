@@ -57,7 +57,7 @@ def start(args, stderr=subprocess.DEVNULL):
 
 
 def serve(bin_, sim_url, *extra, config=None, log=None):
-    args = [bin_, "--origin", sim_url, "--log-level", "info" if log else "error"]
+    args = [bin_, "--no-store", "--origin", sim_url, "--log-level", "info" if log else "error"]
     if config:
         args += ["--config", config]
     return start(args + ["serve", "--http", "127.0.0.1:0", *extra], stderr=log or subprocess.DEVNULL)

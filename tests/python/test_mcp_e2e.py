@@ -335,7 +335,8 @@ async def exercise(session, sim_url: str, label: str) -> None:
 async def run_stdio(binary: str, sim_url: str) -> None:
     params = StdioServerParameters(
         command=binary,
-        args=["serve", "--origin", sim_url],
+        # Memory only: a store kept by an earlier run would answer `revalidated`.
+        args=["serve", "--no-store", "--origin", sim_url],
         env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
     )
     async with stdio_client(params) as streams:
@@ -346,7 +347,8 @@ async def run_stdio(binary: str, sim_url: str) -> None:
 
 async def run_http(binary: str, sim_url: str) -> None:
     _, url = start_with_first_line(
-        [binary, "serve", "--http", "127.0.0.1:0", "--origin", sim_url], "listening on"
+        [binary, "serve", "--no-store", "--http", "127.0.0.1:0", "--origin", sim_url],
+        "listening on",
     )
     check(url.startswith("http://127.0.0.1:") and url.endswith("/mcp"), f"http: bad URL {url!r}")
     base = url[: -len("/mcp")]

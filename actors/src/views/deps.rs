@@ -233,7 +233,12 @@ pub struct Dependencies {
 impl Dependencies {
     /// Parses `requires_dist` of a release; evaluates markers for `env` when given.
     pub fn from_project(p: &ProjectDoc, env: Option<&TargetEnv>) -> Self {
-        let provides_extra = p.info.provides_extra.clone().unwrap_or_default();
+        // PyPI's JSON leaves `provides_extra` null for many releases; the extras are
+        // then the ones the requirements' markers name (`extra == 'd'`).
+        let provides_extra = match p.info.provides_extra.clone().filter(|e| !e.is_empty()) {
+            Some(e) => e,
+            None => extras_named_by(p.info.requires_dist.iter().flatten()),
+        };
         let declared: Vec<ExtraName> = provides_extra
             .iter()
             .filter_map(|e| ExtraName::from_str(e).ok())
@@ -327,6 +332,37 @@ impl Dependencies {
     }
 }
 
+/// The extras that `extra == "..."` markers name, normalised, in order of appearance.
+fn extras_named_by<'a>(requirements: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in requirements {
+        let Some((_, marker)) = raw.split_once(';') else {
+            continue;
+        };
+        let mut rest = marker;
+        while let Some(i) = rest.find("extra") {
+            let after = rest[i + 5..].trim_start();
+            rest = &rest[i + 5..];
+            let Some(after) = after.strip_prefix("==") else {
+                continue;
+            };
+            let after = after.trim_start();
+            let Some(quote) = after.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+                continue;
+            };
+            if let Some(end) = after[1..].find(quote)
+                && let Ok(name) = ExtraName::from_str(&after[1..1 + end])
+            {
+                let name = name.to_string();
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses one `Requires-Dist` string from an upstream. pep508_rs 0.9 panics on some
 /// names its own tokenizer accepts (e.g. `O.`, found by the property tests), so the
 /// leading name is checked first, and a panic is still caught: upstream text never
@@ -370,6 +406,28 @@ mod tests {
         let d = super::Dependencies::from_project(&p, Some(&old));
         assert_eq!(d.dependencies[0].applies, Some(false));
         assert!(!old.assumed.contains(&"platform_release".to_string()));
+    }
+
+    #[test]
+    fn extras_named_only_by_markers_are_known_when_provides_extra_is_null() {
+        use crate::upstream::pypi;
+        let body = serde_json::json!({"info": {"name": "black", "version": "23.7.0",
+            "provides_extra": null,
+            "requires_dist": ["click>=8.0.0", "aiohttp>=3.7.4; extra == 'd'", "colorama>=0.4.3; extra == \"colorama\""]}});
+        let p = pypi::parse(body.to_string().as_bytes()).unwrap();
+        let env = super::TargetEnv::new(Some("3.12"), Some("linux"), &["d".into()]).unwrap();
+        let d = super::Dependencies::from_project(&p, Some(&env));
+        assert_eq!(
+            d.provides_extra,
+            vec!["d".to_string(), "colorama".to_string()]
+        );
+        assert!(
+            !d.notes.iter().any(|n| n.contains("unknown extra")),
+            "{:?}",
+            d.notes
+        );
+        let aiohttp = d.dependencies.iter().find(|x| x.name == "aiohttp").unwrap();
+        assert_eq!(aiohttp.for_extras, vec!["d".to_string()]);
     }
 
     #[test]

@@ -103,9 +103,33 @@ impl ChainCtx {
                 now,
             ));
         }
-        resolve_via(&self.router, q, deadline)
-            .await
-            .unwrap_or_else(|_| Err(restarted()))
+        // The router that spawned this chain may have been restarted meanwhile: ask the
+        // current one, and once more if it dies mid-call.
+        for _ in 0..2 {
+            let router = self
+                .args
+                .registry
+                .router
+                .get()
+                .unwrap_or_else(|| self.router.clone());
+            match resolve_via(&router, q.clone(), deadline).await {
+                Ok(r) => return r,
+                Err(_) if Instant::now() + std::time::Duration::from_millis(20) < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(_) => break,
+            }
+        }
+        Err(restarted())
+    }
+
+    /// The current router (the one that spawned this chain may have been restarted).
+    fn router(&self) -> ActorRef<RouterMsg> {
+        self.args
+            .registry
+            .router
+            .get()
+            .unwrap_or_else(|| self.router.clone())
     }
 
     fn budget_end(&self, deadline: Instant) -> Instant {
@@ -207,7 +231,7 @@ async fn recent(
     // pypistats gets the answer budget; past it the fetch goes on as a refresh while
     // the estimate is made from what is held (or from bases fetched now).
     let budget_end = ctx.budget_end(deadline);
-    let failure = match resolve_within(&ctx.router, q.clone(), Some(budget_end), deadline).await {
+    let failure = match resolve_within(&ctx.router(), q.clone(), Some(budget_end), deadline).await {
         Err(_) => return Err(restarted()),
         Ok(Some(Ok(doc))) => return Ok(Answer::Doc(doc)),
         Ok(Some(Err(e))) if has_fallback(&e) => e,
@@ -233,7 +257,7 @@ async fn recent(
                 });
             }
             // No basis anywhere: wait for pypistats after all, up to the deadline.
-            match resolve_via(&ctx.router, q, deadline).await {
+            match resolve_via(&ctx.router(), q, deadline).await {
                 Err(_) => return Err(restarted()),
                 Ok(Ok(doc)) => return Ok(Answer::Doc(doc)),
                 Ok(Err(e)) => {
@@ -306,7 +330,7 @@ async fn fetch_bases(ctx: &ChainCtx, name: &PackageName, deadline: Instant, with
             Lookup::Fresh(_)
         );
         if !fresh {
-            let _ = resolve_within(&ctx.router, q, end, deadline).await;
+            let _ = resolve_within(&ctx.router(), q, end, deadline).await;
         }
     };
     let overall = fetch(Query::Stats(name.clone(), StatsKind::Overall));
