@@ -252,9 +252,10 @@ impl RouterState {
             self.args.counters.coalesced.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("sentinel_coalesced_requests_total").increment(1);
             // Joining a flight that has a stale copy: the copy now (stale-while-
-            // revalidate), or at this caller's own budget; never the whole fetch.
+            // revalidate), or at this caller's own budget; never the whole fetch. A copy
+            // read from disk is only a fallback, as for the flight's first caller.
             if let Some(e) = flight.stale.clone() {
-                if self.args.cfg.stale_while_revalidate {
+                if self.args.cfg.stale_while_revalidate && !e.from_store {
                     let reason = swr_reason(&e, up, self.args.board.view(up).state, now);
                     self.answer_stale(std::iter::once((waiter, reply)), &e, up, reason, now);
                     return;
