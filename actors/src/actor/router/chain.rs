@@ -106,13 +106,7 @@ impl ChainCtx {
         // The router that spawned this chain may have been restarted meanwhile: ask the
         // current one, and once more if it dies mid-call.
         for _ in 0..2 {
-            let router = self
-                .args
-                .registry
-                .router
-                .get()
-                .unwrap_or_else(|| self.router.clone());
-            match resolve_via(&router, q.clone(), deadline).await {
+            match resolve_via(&self.router(), q.clone(), deadline).await {
                 Ok(r) => return r,
                 Err(_) if Instant::now() + std::time::Duration::from_millis(20) < deadline => {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -227,9 +221,9 @@ async fn recent(
             now,
         )));
     }
-    let held = ctx.held_estimates(name).await;
     // pypistats gets the answer budget; past it the fetch goes on as a refresh while
-    // the estimate is made from what is held (or from bases fetched now).
+    // the estimate is made from what is held (or from bases fetched now). What is held
+    // is looked up only then: a healthy answer never reads the store.
     let budget_end = ctx.budget_end(deadline);
     let failure = match resolve_within(&ctx.router(), q.clone(), Some(budget_end), deadline).await {
         Err(_) => return Err(restarted()),
@@ -241,6 +235,7 @@ async fn recent(
                 "pypistats slow: no answer within the {} ms answer budget",
                 ctx.args.cfg.timeouts.answer_budget_ms
             );
+            let held = ctx.held_estimates(name).await;
             let estimates = if held.iter().any(Option::is_some) {
                 held
             } else {
@@ -269,7 +264,7 @@ async fn recent(
             }
         }
     };
-    let mut estimates = held;
+    let mut estimates = ctx.held_estimates(name).await;
     let deferred_by_us = matches!(failure.cause(), Some(UnavailableCause::RateLimited { .. }));
     if !estimates.iter().all(Option::is_some) && !deferred_by_us {
         // pypistats failed: fetch the bases we lack (each a flight of its own), then
