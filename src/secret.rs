@@ -55,20 +55,8 @@ impl std::str::FromStr for Secret {
     }
 }
 
-/// Most characters of a client's value echoed back in an error or a log line.
-pub const ECHO_MAX_CHARS: usize = 200;
-
-/// `value` cut to [`ECHO_MAX_CHARS`] characters, with the count of what was cut:
-/// `aaaa… (3999800 more characters)`. A 4 MB name must not make an 8 MB reply.
-pub fn truncate_echo(value: &str) -> String {
-    match value.char_indices().nth(ECHO_MAX_CHARS) {
-        None => value.to_string(),
-        Some((cut, _)) => {
-            let more = value[cut..].chars().count();
-            format!("{}… ({more} more characters)", &value[..cut])
-        }
-    }
-}
+/// The engine's one cut of an echoed value (`aaaa… (3999800 more characters)`).
+pub use sentinel_actors::{ECHO_MAX_CHARS, clip_echo as truncate_echo};
 
 /// Replaces the userinfo of every `scheme://user:pass@host` in `text` with `***`:
 /// `http://user:pass@host/x` becomes `http://***@host/x`. Anything else is kept.

@@ -47,27 +47,17 @@ mod model;
 pub mod views;
 
 // The engine's parts below the facade: crate-private, public only with the `internals`
-// feature (the workspace's benches and the breaker example use it).
-#[cfg(feature = "internals")]
-pub mod cache;
-#[cfg(not(feature = "internals"))]
-#[allow(unreachable_pub, dead_code, unused_imports)]
-mod cache;
-#[cfg(feature = "internals")]
-pub mod policy;
-#[cfg(not(feature = "internals"))]
-#[allow(unreachable_pub, dead_code, unused_imports)]
-mod policy;
-#[cfg(feature = "internals")]
-pub mod store;
-#[cfg(not(feature = "internals"))]
-#[allow(unreachable_pub, dead_code, unused_imports)]
-mod store;
-#[cfg(feature = "internals")]
-pub mod upstream;
-#[cfg(not(feature = "internals"))]
-#[allow(unreachable_pub, dead_code, unused_imports)]
-mod upstream;
+// feature (the workspace's benches and examples use it).
+macro_rules! internal_modules {
+    ($($name:ident),*) => {$(
+        #[cfg(feature = "internals")]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        #[allow(unreachable_pub, dead_code, unused_imports)]
+        mod $name;
+    )*};
+}
+internal_modules!(cache, policy, store, upstream);
 
 pub use actor::ActorKind;
 pub use actor::fetch::FetchStats;
@@ -84,8 +74,8 @@ pub use engine::{
     PartialResult, Readiness, StartError, UpstreamReport,
 };
 pub use model::{
-    Confidence, Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError,
-    QueryKind, SourceLabel, StatsKind, UnavailableCause, Upstream,
+    Confidence, Datum, ECHO_MAX_CHARS, InputError, PackageName, PackageVersion, Provenance, Query,
+    QueryError, QueryKind, SourceLabel, StatsKind, UnavailableCause, Upstream, clip_echo,
 };
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,

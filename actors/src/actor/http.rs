@@ -474,7 +474,7 @@ fn redirect_target(
     let next = here.join(location).map_err(|_| {
         redirect(format!(
             "answered {status} with an unusable Location {:?}",
-            upstream::clip(location)
+            crate::model::clip_echo(location)
         ))
     })?;
     if next.scheme() != here.scheme() {
@@ -482,7 +482,7 @@ fn redirect_target(
             "redirected from {} to {} ({}); refused",
             here.scheme(),
             next.scheme(),
-            upstream::clip(next.as_str())
+            crate::model::clip_echo(next.as_str())
         )));
     }
     if next.host_str() != here.host_str()
@@ -490,13 +490,13 @@ fn redirect_target(
     {
         return Err(redirect(format!(
             "redirected to another host ({}); refused",
-            upstream::clip(next.as_str())
+            crate::model::clip_echo(next.as_str())
         )));
     }
     if hop == 1 || next.as_str() == first {
         return Err(redirect(format!(
             "redirect loop detected ({first} -> {url} -> {})",
-            upstream::clip(next.as_str())
+            crate::model::clip_echo(next.as_str())
         )));
     }
     Ok(next)

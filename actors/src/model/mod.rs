@@ -11,9 +11,21 @@ mod query;
 
 pub use error::{InputError, QueryError, UnavailableCause};
 
-/// A caller's value echoed in an error: cut to 200 characters, with the full count.
-pub(crate) fn clip_echo(s: &str) -> String {
-    crate::upstream::clip(s)
+/// Most characters of a value (a caller's or an upstream's) echoed back in an error or
+/// a log line.
+pub const ECHO_MAX_CHARS: usize = 200;
+
+/// `value` cut to [`ECHO_MAX_CHARS`] characters, with the count of what was cut:
+/// `aaaa… (3999800 more characters)`. A 4 MB name must not make an 8 MB reply. The one
+/// cut used by the engine, MCP and the CLI.
+pub fn clip_echo(value: &str) -> String {
+    match value.char_indices().nth(ECHO_MAX_CHARS) {
+        None => value.to_string(),
+        Some((cut, _)) => {
+            let more = value[cut..].chars().count();
+            format!("{}… ({more} more characters)", &value[..cut])
+        }
+    }
 }
 pub use name::{PackageName, PackageVersion};
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel};

@@ -20,7 +20,7 @@ pub use top::{TopDoc, TopRow};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{PackageName, PackageVersion, Query};
+use crate::model::{PackageName, PackageVersion, Query, clip_echo};
 
 /// A parsed upstream document: the unit the cache stores (and the store keeps, as the
 /// serde form of these kept types).
@@ -77,15 +77,6 @@ pub enum ParseError {
     Invalid(String),
 }
 
-/// Upstream text quoted in an error, cut to 200 characters with the full count.
-pub(crate) fn clip(s: &str) -> String {
-    const MAX: usize = 200;
-    match s.char_indices().nth(MAX) {
-        None => s.to_string(),
-        Some((i, _)) => format!("{}... ({} characters)", &s[..i], s.chars().count()),
-    }
-}
-
 /// The body must be about the package asked for (a CDN node or a mirror can serve
 /// another project's body under this URL).
 fn check_identity(asked: &PackageName, said: Option<&str>) -> Result<(), ParseError> {
@@ -94,7 +85,7 @@ fn check_identity(asked: &PackageName, said: Option<&str>) -> Result<(), ParseEr
         Ok(n) if &n == asked => Ok(()),
         _ => Err(ParseError::Invalid(format!(
             "the body is about {:?}, not {:?}",
-            clip(said),
+            clip_echo(said),
             asked.as_str()
         ))),
     }
@@ -133,7 +124,7 @@ pub fn parse(q: &Query, content_type: Option<&str>, body: &[u8]) -> Result<Docum
             if !same {
                 return Err(ParseError::Invalid(format!(
                     "the body is about version {:?}, not {}",
-                    clip(&doc.info.version),
+                    clip_echo(&doc.info.version),
                     version.as_str()
                 )));
             }

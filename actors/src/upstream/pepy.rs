@@ -35,7 +35,7 @@ pub fn parse(body: &[u8]) -> Result<PepyDoc, ParseError> {
         if !super::pypistats::is_date(&date) {
             return Err(ParseError::Invalid(format!(
                 "{:?} is not a YYYY-MM-DD date",
-                super::clip(&date)
+                crate::model::clip_echo(&date)
             )));
         }
         let day = versions

@@ -172,7 +172,7 @@ impl SeriesDoc {
         let mut total: u64 = 0;
         for (category, date, downloads) in points {
             let date = Day::parse(date).ok_or_else(|| {
-                ParseError::Invalid(format!("{:?} is not a YYYY-MM-DD date", super::clip(date)))
+                ParseError::Invalid(format!("{:?} is not a YYYY-MM-DD date", crate::model::clip_echo(date)))
             })?;
             if category.len() > MAX_CATEGORY_LEN {
                 return Err(ParseError::Invalid(format!(
