@@ -479,3 +479,35 @@ async fn an_unknown_package_during_a_pypistats_outage_is_not_found_not_an_outage
     );
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_with_the_json_api_hung_come_from_the_simple_api_past_the_budget() {
+    let sim = sim().await;
+    let mut cfg = test_config(&sim);
+    cfg.timeouts.answer_budget_ms = 300;
+    cfg.timeouts.attempt_ms = 10_000;
+    cfg.timeouts.deadline_ms = 10_000;
+    let engine = engine_with(cfg).await;
+    sim.add_fault(FaultSpec {
+        hang: true,
+        ..fault("/pypi/**")
+    });
+    let v = tokio::time::timeout(Duration::from_secs(3), engine.versions("numpy"))
+        .await
+        .expect("the Simple API answers long before the 10 s attempt timeout")
+        .unwrap();
+    assert_eq!(v.upstream, Upstream::PypiSimple);
+    assert!(
+        v.value.notes[0].contains("the JSON API failed (pypi-json did not answer within 300 ms)"),
+        "{:?}",
+        v.value.notes
+    );
+    // With PyPI hung and pypistats down, an error comes within budgets, not after 10 s.
+    sim.add_fault(status_fault("/api/**", 502));
+    let err = tokio::time::timeout(Duration::from_secs(3), engine.recent_downloads("django"))
+        .await
+        .expect("the 'is it on PyPI' check is bounded by the budget")
+        .unwrap_err();
+    assert_eq!(err.code(), "unavailable", "{err}");
+    engine.shutdown().await;
+}

@@ -190,19 +190,48 @@ async fn versions(
     name: PackageName,
     deadline: Instant,
 ) -> Result<Answer, QueryError> {
-    match ctx.doc(Query::Project(name.clone()), deadline).await {
-        Ok(doc) => Ok(Answer::Doc(doc)),
-        Err(primary) if has_fallback(&primary) => {
-            match ctx.doc(Query::Simple(name), deadline).await {
-                Ok(doc) => Ok(Answer::Alternate { doc, primary }),
-                Err(e @ QueryError::NotFound { .. }) => Err(e),
-                // Deferred by our own limit: that is what to tell (with its retry_after);
-                // asking again will answer from the Simple page it queued.
-                Err(e) if e.code() == "deferred" => Err(e),
-                Err(_) => Err(primary),
-            }
-        }
-        Err(e) => Err(e),
+    let q = Query::Project(name.clone());
+    let now = Instant::now();
+    if let Lookup::Fresh(e) = ctx.args.cache.lookup(&q, now) {
+        return Ok(Answer::Doc(DocAnswer::from_entry(
+            &e,
+            Provenance::Cached,
+            q.upstream(),
+            now,
+        )));
+    }
+    // The JSON API gets the answer budget (its own stale copy, if any, is served by the
+    // flight); past it the Simple API is the alternate, while the JSON fetch goes on.
+    let budget_end = ctx.budget_end(deadline);
+    let (primary, slow) =
+        match resolve_within(&ctx.router(), q.clone(), Some(budget_end), deadline).await {
+            Err(_) => return Err(restarted()),
+            Ok(Some(Ok(doc))) => return Ok(Answer::Doc(doc)),
+            Ok(Some(Err(e))) if has_fallback(&e) => (e, false),
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) => (
+                QueryError::unavailable(
+                    Upstream::PypiJson,
+                    UnavailableCause::Timeout {
+                        waited_ms: ctx.args.cfg.timeouts.answer_budget_ms,
+                        attempts: 1,
+                    },
+                ),
+                true,
+            ),
+        };
+    match ctx.doc(Query::Simple(name), deadline).await {
+        Ok(doc) => Ok(Answer::Alternate { doc, primary }),
+        Err(e @ QueryError::NotFound { .. }) => Err(e),
+        // Deferred by our own limit: that is what to tell (with its retry_after);
+        // asking again will answer from the Simple page it queued.
+        Err(e) if e.code() == "deferred" => Err(e),
+        // The JSON API was only slow: wait for it after all, up to the deadline.
+        Err(_) if slow => resolve_via(&ctx.router(), q, deadline)
+            .await
+            .unwrap_or_else(|_| Err(restarted()))
+            .map(Answer::Doc),
+        Err(_) => Err(primary),
     }
 }
 
@@ -308,8 +337,14 @@ async fn unknown_to_pypi(
     name: &PackageName,
     deadline: Instant,
 ) -> Option<QueryError> {
-    match ctx.doc(Query::Project(name.clone()), deadline).await {
-        Err(e @ QueryError::NotFound { .. }) => Some(e),
+    let q = Query::Project(name.clone());
+    if ctx.args.cache.retained(&q, Instant::now()).is_some() {
+        return None;
+    }
+    // Only within the answer budget: a hung PyPI must not turn an error into a wait.
+    let budget_end = ctx.budget_end(deadline);
+    match resolve_within(&ctx.router(), q, Some(budget_end), deadline).await {
+        Ok(Some(Err(e @ QueryError::NotFound { .. }))) => Some(e),
         _ => None,
     }
 }
