@@ -28,7 +28,7 @@ impl PackageName {
         let trimmed = raw.trim();
         let invalid = |rule: &str| InputError {
             param: "package",
-            value: raw.to_string(),
+            value: super::clip_echo(raw),
             rule: rule.to_string(),
         };
         if trimmed.is_empty() {
@@ -102,7 +102,7 @@ impl PackageVersion {
         let trimmed = raw.trim();
         let invalid = |rule: String| InputError {
             param: "version",
-            value: raw.to_string(),
+            value: super::clip_echo(raw),
             rule,
         };
         if trimmed.is_empty() {
@@ -224,5 +224,20 @@ mod tests {
             let err = PackageVersion::parse(bad).unwrap_err();
             assert_eq!(err.param, "version", "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod echo_tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_invalid_name_or_version_is_echoed_cut() {
+        let huge = "a!".repeat(2_000_000);
+        let e = PackageName::parse(&huge).unwrap_err();
+        assert!(e.to_string().len() < 600, "{} bytes", e.to_string().len());
+        assert!(e.value.contains("more characters"));
+        let e = PackageVersion::parse(&huge).unwrap_err();
+        assert!(e.to_string().len() < 600, "{} bytes", e.to_string().len());
     }
 }
