@@ -80,7 +80,10 @@ mod tests {
             }
         }
         let before = rss_bytes().expect("VmRSS in /proc/self/status");
-        assert!(trim_now(), "malloc_trim released nothing with 32 MiB of holes");
+        assert!(
+            trim_now(),
+            "malloc_trim released nothing with 32 MiB of holes"
+        );
         let after = rss_bytes().expect("VmRSS in /proc/self/status");
         let freed = before.saturating_sub(after);
         assert!(
