@@ -12,8 +12,10 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod describe;
 pub mod mcp;
 pub mod memory;
+pub mod questions;
 pub mod secret;
 pub mod telemetry;
 pub mod text;
