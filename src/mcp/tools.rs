@@ -739,6 +739,10 @@ impl SentinelMcp {
             c.stale_served,
             c.evictions
         );
+        let text = match &c.store {
+            Some(st) => format!("{text}; {}", st.summary()),
+            None => text,
+        };
         ok(with_source(&c, SourceLabel::Live), text)
     }
 
