@@ -291,6 +291,9 @@ async fn second_engine_on_the_same_file_shares_it_instead_of_failing() {
     b.package_info("pytest", None).await.unwrap();
     assert!(a.flush_store(Duration::from_secs(5)).await);
     assert!(b.flush_store(Duration::from_secs(5)).await);
+    // Each engine learns the keys the other committed at its next batch, flush or idle
+    // second (its filter of kept keys); a flush makes that happen now.
+    assert!(a.flush_store(Duration::from_secs(5)).await);
     sim.add_fault(status_fault("/**", 503));
     // What one wrote, the other reads back when the upstream fails.
     let from_a = b.package_info("numpy", None).await.unwrap();
