@@ -8,7 +8,7 @@
 //!   last); a full queue drops the write (counted), it never blocks. Reads happen on a
 //!   miss only, in `spawn_blocking`, for a flight's stale copy and for estimate bases,
 //!   and only for a key the store may hold: an in-memory filter of kept keys
-//!   ([`KeyFilter`]) answers "never kept" without touching the file.
+//!   (`KeyFilter`) answers "never kept" without touching the file.
 //! - **Warm at start, off the start path.** [`Store::warm_up`] reads the most recently
 //!   used documents (bounded by `warm_up_documents` and `warm_up_bytes`) while the
 //!   engine already answers; what it loads is a copy from disk like any other.
