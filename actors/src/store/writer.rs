@@ -1,8 +1,10 @@
 //! The store's writer: one OS thread owning the write connection, so no write ever
 //! waits on the engine's hot path or inside an actor.
 //!
-//! Writes arrive on a bounded channel and are gathered for up to `flush_interval_ms`
-//! (or 512 of them) into one transaction: a crash loses at most that batch. Within a
+//! Writes arrive on a bounded channel and are gathered for `flush_interval_ms` (or up
+//! to 512 of them) into one transaction: a crash loses at most that batch. The thread
+//! sleeps out the window rather than waking for each write (a flush asked meanwhile
+//! waits for the window's end). Within a
 //! batch, repeated writes of one document collapse to the last (a hot key refreshed
 //! several times is encoded and written once). After a commit it prunes (least
 //! recently used documents past 90 % of `max_bytes`, download days past the
@@ -17,7 +19,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, Transaction, params};
@@ -151,6 +153,7 @@ struct Writer {
 impl Writer {
     fn run(&mut self, rx: Receiver<Op>) {
         let mut closed = false;
+        let mut backlog = false;
         while !closed {
             let first = match rx.recv_timeout(RECOUNT_EVERY) {
                 Ok(op) => op,
@@ -166,18 +169,24 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut batch = vec![first];
-            let end = Instant::now() + self.flush;
+            if !backlog && !matches!(batch[0], Op::Flush(_)) {
+                // Gather the batch by sleeping out the window, then taking what came:
+                // waiting on the channel instead would wake this thread once per write,
+                // a context switch taken from the engine on every miss of a small
+                // machine. With a backlog (the last batch was full) there is no wait.
+                std::thread::sleep(self.flush);
+            }
             while batch.len() < MAX_BATCH && !matches!(batch.last(), Some(Op::Flush(_))) {
-                let wait = end.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(wait) {
+                match rx.try_recv() {
                     Ok(op) => batch.push(op),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => {
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
                         closed = true;
                         break;
                     }
                 }
             }
+            backlog = batch.len() >= MAX_BATCH;
             self.commit(batch);
         }
         // The sender is gone: nothing more will come. Commit what is left.
