@@ -638,4 +638,10 @@ fn kill_9_during_heavy_writes_leaves_a_file_that_opens_and_passes_integrity_chec
     let store = Store::open(&cfg);
     assert!(store.is_active(), "{:?}", store.report());
     assert!(store.report().warning.is_none());
+    // What was committed before the kills answers as a copy from disk.
+    let q = Query::Pepy(PackageName::parse("pkg-0").unwrap());
+    let kept = store
+        .load(&q, tokio::time::Instant::now())
+        .expect("a document committed before the kills reads back");
+    assert!(kept.from_store);
 }
