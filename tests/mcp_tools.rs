@@ -695,7 +695,9 @@ async fn warm_outage_is_served_stale_and_says_so() {
     ctx.sim.add_fault(fault(STATS, 502));
     ctx.sim.add_fault(fault(PEPY, 502));
     ctx.sim.add_fault(fault("/pypi/**", 502));
-    ctx.engine.age_cache(7 * HOURS);
+    // A day later: past pypistats' next daily update (downloads stay fresh until
+    // then, 24 h at most) and PyPI's 15 min.
+    ctx.engine.age_cache(25 * HOURS);
 
     let (v, text) = ctx
         .ok("get_download_trends", json!({"package": "numpy"}))
@@ -703,8 +705,8 @@ async fn warm_outage_is_served_stale_and_says_so() {
     assert_eq!(v["source"], "stale", "{v}");
     assert_eq!(v["provenance"]["kind"], "stale");
     assert!(v["provenance"]["reason"].is_string());
-    assert!(v["age_secs"].as_u64().unwrap() >= 7 * 3600);
-    assert!(text.contains("stale, 7 h old"), "{text}");
+    assert!(v["age_secs"].as_u64().unwrap() >= 25 * 3600);
+    assert!(text.contains("stale, 1 d old"), "{text}");
 
     let (v, text) = ctx
         .ok("get_download_statistics", json!({"package": "numpy"}))

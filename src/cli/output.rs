@@ -35,6 +35,21 @@ pub(super) fn source_note<T>(label: &str, d: &Datum<T>) -> Option<String> {
     }
 }
 
+/// `, data as of 2026-11-29` for a download figure whose data has a date, else empty.
+pub(super) fn as_of_suffix<T>(d: &Datum<T>) -> String {
+    d.data_as_of
+        .as_ref()
+        .map(|a| format!(", {}", a.words()))
+        .unwrap_or_default()
+}
+
+/// The note saying that the upstream's data is lagging, when it is.
+pub(super) fn lag_note<T>(d: &Datum<T>) -> Option<String> {
+    d.data_as_of
+        .as_ref()
+        .and_then(|a| a.lag_words(d.upstream.as_str()))
+}
+
 fn paint(p: &Provenance, text: String) -> String {
     if !color_enabled() {
         return text;

@@ -319,8 +319,14 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 (Period::Week, "last week", &r.last_week),
                 (Period::Month, "last month", &r.last_month),
             ];
-            let mut rows = vec![vec!["period".into(), "downloads".into(), "source".into()]];
+            let mut rows = vec![vec![
+                "period".into(),
+                "downloads".into(),
+                "source".into(),
+                "data as of".into(),
+            ]];
             let mut ns = Vec::new();
+            let mut lags = Vec::new();
             for (_, label, d) in figures
                 .iter()
                 .filter(|(p, ..)| period.is_none_or(|want| want == *p))
@@ -329,12 +335,18 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                     label.to_string(),
                     d.value.map(thousands).unwrap_or_else(|| "-".into()),
                     source_cell(d),
+                    d.data_as_of
+                        .as_ref()
+                        .map_or_else(|| "-".into(), |a| a.date.clone()),
                 ]);
                 ns.push(source_note(label, d));
+                if let Some(l) = output::lag_note(d).filter(|l| !lags.contains(l)) {
+                    lags.push(l);
+                }
             }
             outln!("{} downloads (source: {})", r.package, r.source);
             out!("{}", table(&rows));
-            notes(ns);
+            notes(ns.into_iter().chain(lags.into_iter().map(Some)));
             if figures.iter().all(|(_, _, d)| d.value.is_none()) {
                 return Err(Failure::new(
                     EXIT_UNAVAILABLE,
@@ -349,13 +361,14 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 return Ok(());
             }
             outln!(
-                "{} downloads by {} over {} days ({} to {}), {}",
+                "{} downloads by {} over {} days ({} to {}), {}{}",
                 d.value.package,
                 d.value.kind.trim_end_matches("_downloads"),
                 d.value.days,
                 d.value.from.as_deref().unwrap_or("?"),
                 d.value.to.as_deref().unwrap_or("?"),
-                source_cell(&d)
+                source_cell(&d),
+                output::as_of_suffix(&d)
             );
             let mut rows = vec![vec!["category".into(), "downloads".into(), "share".into()]];
             for s in &d.value.categories {
@@ -366,7 +379,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                 ]);
             }
             out!("{}", table(&rows));
-            notes([source_note("breakdown", &d)]);
+            notes([source_note("breakdown", &d), output::lag_note(&d)]);
         }
         Command::Trends { name, days } => {
             let d = engine.download_trend(&name, days).await?;
@@ -377,10 +390,11 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
             let t = &d.value;
             let values: Vec<u64> = t.points.iter().map(|p| p.downloads).collect();
             outln!(
-                "{} daily downloads, last {} days ({})",
+                "{} daily downloads, last {} days ({}{})",
                 t.package,
                 t.days,
-                source_cell(&d)
+                source_cell(&d),
+                output::as_of_suffix(&d)
             );
             if let (Some(first), Some(last)) = (t.points.first(), t.points.last()) {
                 outln!(
@@ -402,7 +416,7 @@ async fn ask(engine: &EngineHandle, cmd: Command, json: bool) -> Result<(), Fail
                     .map(|c| format!("{c:+.1} %"))
                     .unwrap_or_else(|| "n/a".into())
             );
-            notes([source_note("series", &d)]);
+            notes([source_note("series", &d), output::lag_note(&d)]);
         }
         Command::Top { limit } => {
             let d = engine.top_packages(limit).await?;

@@ -16,8 +16,19 @@ pub(crate) use crate::text::{age, thousands};
 /// The freshness of one datum, without parentheses: `live from pypi-json`,
 /// `cached, 5 min old`, `stale, 3 h old: the breaker is open`,
 /// `estimated: sum of ...; confidence high`, `unavailable: ...`.
+/// Download figures add the date of their data (`; data as of 2026-11-29`, already in
+/// an estimate's basis) and, when the upstream lags, a sentence saying so.
 pub(crate) fn freshness<T>(d: &Datum<T>) -> String {
-    provenance_words(&d.provenance, d.age_secs, &d.upstream.to_string())
+    let mut s = provenance_words(&d.provenance, d.age_secs, &d.upstream.to_string());
+    if let Some(a) = &d.data_as_of {
+        if !matches!(d.provenance, Provenance::Estimated { .. }) {
+            let _ = write!(s, "; {}", a.words());
+        }
+        if let Some(lag) = a.lag_words(d.upstream.as_str()) {
+            let _ = write!(s, "; {lag}");
+        }
+    }
+    s
 }
 
 /// See [`freshness`].

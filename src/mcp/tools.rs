@@ -177,6 +177,12 @@ pub(crate) fn datum_json<T: Serialize>(d: &Datum<T>) -> Value {
     m.insert("upstream".into(), json!(d.upstream));
     m.insert("age_secs".into(), json!(d.age_secs));
     m.insert("observed_at_unix".into(), json!(d.observed_at_unix));
+    if let Some(a) = &d.data_as_of {
+        m.insert(
+            "data_as_of".into(),
+            serde_json::to_value(a).unwrap_or(Value::Null),
+        );
+    }
     Value::Object(m)
 }
 
@@ -208,6 +214,19 @@ fn source_schema() -> Value {
         "type": "string",
         "enum": ["live", "cached", "stale", "estimated", "mixed", "unavailable"],
         "description": "Overall source of the figures: live, cached, stale (served because the upstream failed), estimated, mixed or unavailable."
+    })
+}
+
+fn data_as_of_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "Download figures: the newest day in the upstream's data (not when it was fetched). lagging = that day is more than 2 days old: the upstream's daily update has not come through.",
+        "properties": {
+            "date": {"type": "string", "description": "YYYY-MM-DD (UTC)."},
+            "age_days": {"type": "integer", "description": "Days from that day to today (UTC); 1 normally."},
+            "lagging": {"type": "boolean"}
+        },
+        "required": ["date", "age_days", "lagging"]
     })
 }
 
@@ -251,6 +270,7 @@ fn datum_schema(extra: Value) -> Arc<JsonObject> {
         "upstream": {"type": "string", "description": "The upstream the datum came from (pypi-json, pypi-simple, pypistats, pepy, top-packages)."},
         "age_secs": {"type": "integer", "description": "Age of the datum in seconds."},
         "observed_at_unix": {"type": "integer", "description": "When the upstream answered (Unix seconds)."},
+        "data_as_of": data_as_of_schema(),
         "error": {"type": "string", "description": "Set only on error results: not_found, unavailable or internal."}
     });
     if let (Value::Object(p), Value::Object(e)) = (&mut props, extra) {
@@ -313,7 +333,8 @@ fn figure_schema() -> Value {
             "value": {"type": ["integer", "null"]},
             "provenance": provenance_schema(),
             "upstream": {"type": "string"},
-            "age_secs": {"type": "integer"}
+            "age_secs": {"type": "integer"},
+            "data_as_of": data_as_of_schema()
         }
     })
 }

@@ -8,7 +8,7 @@ use crate::server::Shared;
 
 /// `GET /top-pypi-packages.min.json`.
 pub(crate) fn top(shared: &Shared) -> Resp {
-    let doc = shared.catalog.top();
+    let doc = shared.catalog.top(shared.calendar.today());
     Resp::new(
         StatusCode::OK,
         "application/json; charset=utf-8",

@@ -10,7 +10,6 @@
 //! A document's own fallback (its stale copy) is the flight's business (router `mod`).
 
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use ractor::ActorRef;
 use tokio::time::Instant;
@@ -19,11 +18,11 @@ use super::{DocAnswer, Resolution, RouterArgs, RouterMsg, resolve_via, resolve_w
 use crate::cache::Lookup;
 use crate::engine::{ItemFailure, PackageOverview, PartialResult};
 use crate::model::{
-    Datum, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel, StatsKind,
-    UnavailableCause, Upstream,
+    DataAsOf, Datum, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
+    StatsKind, UnavailableCause, Upstream,
 };
 use crate::upstream::Document;
-use crate::views::downloads::RecentDownloads;
+use crate::views::downloads::{RecentDownloads, recent_data_date};
 use crate::views::estimate::{Basis, RecentEstimates, recent_from_held};
 use crate::views::info::PackageInfo;
 use crate::views::python::{PyVersion, choose_release, release_admits};
@@ -169,7 +168,27 @@ impl ChainCtx {
             series = series.or(kept.pypistats.map(basis));
             pepy_basis = pepy_basis.or(kept.pepy.map(basis));
         }
-        recent_from_held(series.as_ref(), pepy_basis.as_ref(), SystemTime::now())
+        recent_from_held(
+            series.as_ref(),
+            pepy_basis.as_ref(),
+            self.args.cfg.clock.now(),
+        )
+    }
+
+    /// The data date of pypistats' `recent` figures, whose body has none: the day of
+    /// the `overall` series held (cache or, without fetching, nothing else) whose
+    /// without-mirrors counts give exactly the same day, week and month figures. No
+    /// such series held, or figures that do not match (another daily update): unknown.
+    fn recent_data_date(&self, name: &PackageName, ans: &DocAnswer) -> Option<i64> {
+        let Document::Recent(r) = ans.doc.as_ref() else {
+            return None;
+        };
+        let q = Query::Stats(name.clone(), StatsKind::Overall);
+        let held = self.args.cache.retained(&q, Instant::now())?;
+        match held.doc.as_ref() {
+            Document::Series(s) => recent_data_date(r, s),
+            _ => None,
+        }
     }
 }
 
@@ -235,7 +254,23 @@ async fn versions(
     }
 }
 
+/// Recent downloads, the `recent` figures dated when an `overall` series held says
+/// which day they are about.
 async fn recent(
+    ctx: &ChainCtx,
+    name: &PackageName,
+    deadline: Instant,
+) -> Result<Answer, QueryError> {
+    match recent_figures(ctx, name, deadline).await? {
+        Answer::Doc(mut ans) => {
+            ans.data_date = ctx.recent_data_date(name, &ans);
+            Ok(Answer::Doc(ans))
+        }
+        other => Ok(other),
+    }
+}
+
+async fn recent_figures(
     ctx: &ChainCtx,
     name: &PackageName,
     deadline: Instant,
@@ -416,10 +451,12 @@ async fn release_for(
     }
 }
 
-/// Recent downloads as a view, from the chain's answer.
+/// Recent downloads as a view, from the chain's answer; `today` (days since
+/// 1970-01-01, UTC) dates the data.
 pub(crate) fn recent_view(
     name: &PackageName,
     answer: Answer,
+    today: i64,
 ) -> Result<RecentDownloads, QueryError> {
     match answer {
         Answer::Doc(ans) => match ans.doc.as_ref() {
@@ -429,6 +466,7 @@ pub(crate) fn recent_view(
                 &ans.provenance,
                 ans.upstream,
                 ans.age,
+                ans.data_date.map(|d| DataAsOf::new(d, today)),
             )),
             _ => Err(QueryError::Internal(format!(
                 "unexpected document for the recent downloads of {name}"
@@ -438,6 +476,7 @@ pub(crate) fn recent_view(
             name.as_str(),
             estimates,
             &reason,
+            today,
         )),
         _ => Err(QueryError::Internal("unexpected answer kind".into())),
     }
@@ -468,7 +507,7 @@ async fn overview(
         let downloads = async {
             recent(ctx, &name, deadline)
                 .await
-                .and_then(|r| recent_view(&name, r))
+                .and_then(|r| recent_view(&name, r, ctx.args.cfg.clock.today()))
         };
         let (info, downloads) = tokio::join!(info, downloads);
         (p.clone(), info, Some(downloads))
