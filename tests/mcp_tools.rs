@@ -853,3 +853,42 @@ async fn http_endpoints_and_guards() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_answers_carry_the_data_date_and_say_when_pypistats_lags() {
+    let ctx = setup().await;
+    let yesterday = ctx.sim.today().plus_days(-1).to_string();
+    let (v, text) = ctx
+        .ok("get_download_trends", json!({"package": "numpy"}))
+        .await;
+    assert_eq!(v["data_as_of"]["date"], yesterday.as_str(), "{v}");
+    assert_eq!(v["data_as_of"]["lagging"], false);
+    assert!(text.contains(&format!("data as of {yesterday}")), "{text}");
+    assert!(!text.contains("lagging"), "{text}");
+    let (v, text) = ctx
+        .ok("get_download_statistics", json!({"package": "numpy"}))
+        .await;
+    assert_eq!(
+        v["last_month"]["data_as_of"]["date"],
+        yesterday.as_str(),
+        "{v}"
+    );
+    assert!(text.contains(&format!("data as of {yesterday}")), "{text}");
+
+    // pypistats 3 days behind schedule: the newest day is 4 days old.
+    ctx.sim.set_pypistats_lag_days(3);
+    let newest = ctx.sim.today().plus_days(-4).to_string();
+    let (v, text) = ctx
+        .ok(
+            "get_download_breakdown",
+            json!({"package": "django", "by": "system"}),
+        )
+        .await;
+    assert_eq!(v["data_as_of"]["date"], newest.as_str(), "{v}");
+    assert_eq!(v["data_as_of"]["age_days"], 4);
+    assert_eq!(v["data_as_of"]["lagging"], true);
+    assert!(
+        text.contains("pypistats' data is lagging") && text.contains("4 days old"),
+        "{text}"
+    );
+}

@@ -78,9 +78,18 @@ async fn download_figures_carry_the_date_of_their_data_not_of_the_fetch() {
     // Package metadata has no data date.
     assert!(overview.items[0].info.data_as_of.is_none());
 
-    // Without a dated series held, the date of `recent` is not guessed.
+    // A single question asks for the overall series too (both stay fresh until the
+    // next daily update: one more request per package per day).
     let recent = engine.recent_downloads("pytest").await.unwrap();
-    assert!(recent.last_week.data_as_of.is_none(), "{recent:?}");
+    assert_eq!(as_of(&recent.last_week), yesterday);
+    assert_eq!(hits(&sim, "/api/packages/pytest/overall"), 1);
+    assert_eq!(hits(&sim, "/api/packages/pytest/recent"), 1);
+    // A batch does not (it spares the rate limit): without a series held, the date of
+    // `recent` is not guessed.
+    let batch = engine.overview(&["coverage".to_string()]).await.unwrap();
+    let figures = batch.items[0].downloads.as_ref().unwrap();
+    assert!(figures.last_week.data_as_of.is_none(), "{figures:?}");
+    assert_eq!(hits(&sim, "/api/packages/coverage/overall"), 0);
 
     // An estimate carries the date of its basis, and its basis says it.
     engine.download_trend("django", 30).await.unwrap();

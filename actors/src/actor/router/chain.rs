@@ -78,7 +78,7 @@ pub(crate) async fn answer(
 ) -> Result<Answer, QueryError> {
     match question {
         Question::Versions(name) => versions(ctx, name, deadline).await,
-        Question::Recent(name) => recent(ctx, &name, deadline).await,
+        Question::Recent(name) => recent(ctx, &name, deadline, true).await,
         Question::Overview(packages) => {
             Ok(Answer::Overview(overview(ctx, &packages, deadline).await))
         }
@@ -176,9 +176,9 @@ impl ChainCtx {
     }
 
     /// The data date of pypistats' `recent` figures, whose body has none: the day of
-    /// the `overall` series held (cache or, without fetching, nothing else) whose
-    /// without-mirrors counts give exactly the same day, week and month figures. No
-    /// such series held, or figures that do not match (another daily update): unknown.
+    /// the `overall` series held in the cache whose without-mirrors counts give
+    /// exactly the same day, week and month figures. No such series held, or figures
+    /// that do not match (another daily update): unknown, never guessed.
     fn recent_data_date(&self, name: &PackageName, ans: &DocAnswer) -> Option<i64> {
         let Document::Recent(r) = ans.doc.as_ref() else {
             return None;
@@ -255,13 +255,36 @@ async fn versions(
 }
 
 /// Recent downloads, the `recent` figures dated when an `overall` series held says
-/// which day they are about.
+/// which day they are about (pypistats' `recent` body has no date).
+///
+/// `with_series`: when the figures must be fetched, pypistats' `overall` series is
+/// asked for too (concurrently, within the answer budget, unless held fresh): it dates
+/// the figures, tells when pypistats lags, and is the basis of estimates in a later
+/// outage. Both stay fresh until pypistats' next daily update, so this is one more
+/// request per package per day. Batches (overview) do without it, to spare the rate
+/// limit: their figures are dated only by a series already held.
 async fn recent(
     ctx: &ChainCtx,
     name: &PackageName,
     deadline: Instant,
+    with_series: bool,
 ) -> Result<Answer, QueryError> {
-    match recent_figures(ctx, name, deadline).await? {
+    let now = Instant::now();
+    let fresh = |q: &Query| matches!(ctx.args.cache.classify(q, now), Lookup::Fresh(_));
+    let overall = Query::Stats(name.clone(), StatsKind::Overall);
+    let companion =
+        with_series && !fresh(&Query::Stats(name.clone(), StatsKind::Recent)) && !fresh(&overall);
+    let answer = if companion {
+        let series = async {
+            let end = ctx.budget_end(deadline);
+            // Its failure is the figures' business (their own chain): ignored here.
+            let _ = resolve_within(&ctx.router(), overall, Some(end), deadline).await;
+        };
+        tokio::join!(recent_figures(ctx, name, deadline), series).0?
+    } else {
+        recent_figures(ctx, name, deadline).await?
+    };
+    match answer {
         Answer::Doc(mut ans) => {
             ans.data_date = ctx.recent_data_date(name, &ans);
             Ok(Answer::Doc(ans))
@@ -505,7 +528,7 @@ async fn overview(
             }
         };
         let downloads = async {
-            recent(ctx, &name, deadline)
+            recent(ctx, &name, deadline, false)
                 .await
                 .and_then(|r| recent_view(&name, r, ctx.args.cfg.clock.today()))
         };
