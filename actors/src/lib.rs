@@ -76,7 +76,7 @@ pub use engine::{
 pub use model::{
     Confidence, DataAsOf, Datum, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,
     PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
-    UnavailableCause, Upstream, UtcClock, clip_echo,
+    UnavailableCause, Upstream, UtcClock, clip_echo, limits,
 };
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,

@@ -138,7 +138,7 @@ pub const LAGGING_AFTER_DAYS: u32 = 2;
 
 /// The date of the data a figure came from: the newest day in the upstream's data, and
 /// how old that day is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DataAsOf {
     /// The newest day in the upstream's data, `YYYY-MM-DD` (UTC).
     pub date: String,

@@ -6,6 +6,7 @@
 
 mod date;
 mod error;
+pub mod limits;
 mod name;
 mod provenance;
 mod query;
