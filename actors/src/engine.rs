@@ -24,8 +24,8 @@ use crate::actor::supervisor::{Supervisor, SupervisorMsg};
 use crate::cache::{CacheStats, Lookup};
 use crate::config::{ConfigError, EngineConfig};
 use crate::model::{
-    Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
-    StatsKind, Upstream,
+    DataAsOf, Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError,
+    SourceLabel, StatsKind, Upstream,
 };
 use crate::store::{Store, StoreReport};
 use crate::upstream::{Document, ProjectDoc};
@@ -292,6 +292,12 @@ impl ItemFailure {
 
 fn datum_of<T>(ans: &DocAnswer, value: T) -> Datum<T> {
     Datum::new(value, ans.provenance.clone(), ans.upstream, ans.age)
+}
+
+/// A download datum, carrying the date of its data (the document's newest day) seen
+/// from `today`.
+fn dated_datum_of<T>(ans: &DocAnswer, value: T, today: i64) -> Datum<T> {
+    datum_of(ans, value).dated(ans.data_date.map(|d| DataAsOf::new(d, today)))
 }
 
 fn unexpected(q: &Query) -> QueryError {
@@ -570,7 +576,7 @@ impl EngineHandle {
         let answer = self
             .ask(Question::Recent(name.clone()), self.deadline())
             .await?;
-        recent_view(&name, answer)
+        recent_view(&name, answer, self.shared().cfg.clock.today())
     }
 
     /// Downloads by Python major or minor version, or by operating system, summed over
@@ -595,9 +601,10 @@ impl EngineHandle {
         let q = Query::Stats(name.clone(), kind);
         let ans = self.document_until(q.clone(), self.deadline()).await?;
         match ans.doc.as_ref() {
-            Document::Series(s) => Ok(datum_of(
+            Document::Series(s) => Ok(dated_datum_of(
                 &ans,
                 Breakdown::from_series(name.as_str(), kind, s, days),
+                self.shared().cfg.clock.today(),
             )),
             _ => Err(unexpected(&q)),
         }
@@ -616,7 +623,11 @@ impl EngineHandle {
         let q = Query::Stats(name.clone(), StatsKind::Overall);
         let ans = self.document_until(q.clone(), self.deadline()).await?;
         match ans.doc.as_ref() {
-            Document::Series(s) => Ok(datum_of(&ans, Trend::from_series(name.as_str(), s, days))),
+            Document::Series(s) => Ok(dated_datum_of(
+                &ans,
+                Trend::from_series(name.as_str(), s, days),
+                self.shared().cfg.clock.today(),
+            )),
             _ => Err(unexpected(&q)),
         }
     }

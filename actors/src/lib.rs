@@ -74,8 +74,9 @@ pub use engine::{
     PartialResult, Readiness, StartError, UpstreamReport,
 };
 pub use model::{
-    Confidence, Datum, ECHO_MAX_CHARS, InputError, PackageName, PackageVersion, Provenance, Query,
-    QueryError, QueryKind, SourceLabel, StatsKind, UnavailableCause, Upstream, clip_echo, limits,
+    Confidence, DataAsOf, Datum, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,
+    PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
+    UnavailableCause, Upstream, UtcClock, clip_echo, limits,
 };
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,

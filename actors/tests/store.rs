@@ -583,7 +583,13 @@ fn crash_child_writer_runs_only_when_asked() {
                 total_downloads: round,
                 daily: daily.clone(),
             }));
-            let entry = CacheEntry::new(doc, None, tokio::time::Instant::now());
+            let entry = CacheEntry::new(
+                doc,
+                None,
+                tokio::time::Instant::now(),
+                std::time::SystemTime::now(),
+                Duration::from_secs(900),
+            );
             store.put_document(&Query::Pepy(name), &entry);
         }
         store.flush(Duration::from_secs(10));

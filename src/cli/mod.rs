@@ -175,6 +175,13 @@ enum Command {
         /// Require this X-API-Key on the pepy routes.
         #[arg(long)]
         pepy_api_key: Option<String>,
+        /// Date the generated download series against this day (YYYY-MM-DD) instead of
+        /// today's UTC date, for reproducible output.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        today: Option<sentinel_sim::SimDay>,
+        /// Make pypistats' data lag: its newest day is 1 + N days old (0: yesterday).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        pypistats_lag_days: u32,
     },
     /// Offline demo: the simulator and the engine in-process, through a scripted incident.
     Demo {
@@ -497,12 +504,16 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             synthetic,
             pypistats_rate_limit,
             pepy_api_key,
+            today,
+            pypistats_lag_days,
         } => {
             let cfg = SimConfig {
                 addr,
                 synthetic,
                 pypistats_rate_limit,
                 pepy_api_key,
+                today,
+                pypistats_lag_days,
                 ..SimConfig::default()
             };
             sentinel_sim::serve_until_ctrl_c(cfg, scenario.into())

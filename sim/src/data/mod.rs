@@ -256,8 +256,9 @@ impl Catalog {
             .unwrap_or_default()
     }
 
-    /// The top-packages body, generated once per simulator.
-    pub(crate) fn top(&self) -> Arc<Doc> {
+    /// The top-packages body, generated once per simulator, against the `today` of
+    /// its first request.
+    pub(crate) fn top(&self, today: crate::date::SimDay) -> Arc<Doc> {
         self.top
             .get_or_init(|| {
                 let mut rows: Vec<(u64, &str)> = self
@@ -265,7 +266,7 @@ impl Catalog {
                     .iter()
                     .map(|n| {
                         (
-                            pypistats::Series::generate(n, self.seed).last_month(),
+                            pypistats::Series::generate(n, self.seed, today, 0).last_month(),
                             n.as_str(),
                         )
                     })
@@ -276,7 +277,7 @@ impl Catalog {
                     .map(|(n, p)| serde_json::json!({"download_count": n, "project": p}))
                     .collect();
                 let mut top = BTreeMap::new();
-                top.insert("last_update", Value::from(pypistats::TOP_LAST_UPDATE));
+                top.insert("last_update", Value::from(format!("{today} 00:00:00")));
                 top.insert("rows", Value::Array(rows));
                 let body =
                     serde_json::to_vec(&sorted(serde_json::to_value(top).unwrap_or_default()))
