@@ -194,7 +194,15 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Load
     // TOML scalar when it parses as one (42, 0.5, true), else the raw string.
     let is_string_key = STRING_KEYS.contains(&last.as_str())
         || matches!(cur.get(last), Some(toml::Value::String(_)));
-    let parsed = if is_string_key {
+    let parsed = if last == "allowed_dirs" {
+        // A path list, as PATH is written (`:` between directories; `;` on Windows).
+        toml::Value::Array(
+            std::env::split_paths(value)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| toml::Value::String(p.display().to_string()))
+                .collect(),
+        )
+    } else if is_string_key {
         toml::Value::String(value.to_string())
     } else {
         format!("v = {value}")

@@ -28,6 +28,8 @@ pub struct EngineConfig {
     pub stale_while_revalidate: bool,
     /// The embedded store (last-known-good documents and download history on disk).
     pub store: StoreConfig,
+    /// What `scan_dependencies` may read from disk.
+    pub scan: ScanConfig,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +44,7 @@ impl Default for EngineConfig {
             shutdown_grace_ms: 5_000,
             stale_while_revalidate: true,
             store: StoreConfig::default(),
+            scan: ScanConfig::default(),
         }
     }
 }
@@ -182,6 +185,16 @@ impl EngineConfig {
         }
         Ok(())
     }
+}
+
+/// What `scan_dependencies` may read from disk.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Directories whose files (and subdirectories) a scan may read, after symbolic
+    /// links are resolved. Empty: no path is read (content passed inline always
+    /// works); the CLI then allows the current directory.
+    pub allowed_dirs: Vec<std::path::PathBuf>,
 }
 
 /// One entry per upstream.

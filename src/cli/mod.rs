@@ -6,6 +6,7 @@
 
 pub(crate) mod output;
 mod query;
+mod scan;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -248,6 +249,10 @@ enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// The dependencies a project declares (a file or directory), checked against PyPI.
+    Scan(scan::ScanArgs),
+    /// The supply-chain check before `pip install NAME`: exists, age, downloads, typo of a popular name.
+    Check(scan::CheckArgs),
     /// Upstream breakers, error rates, cache statistics.
     Health,
     /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
@@ -530,6 +535,14 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         } => {
             let cfg = g.engine_config()?;
             serve(cfg, http, auth_token, allow_hosts, limits).await
+        }
+        Command::Scan(args) => {
+            let cfg = g.engine_config()?;
+            scan::scan(cfg, args, g.json).await
+        }
+        Command::Check(args) => {
+            let cfg = g.engine_config()?;
+            scan::check(cfg, args, g.json).await
         }
         query_command => {
             let cfg = g.engine_config()?;

@@ -29,6 +29,8 @@ use super::params::{
     RefreshParams, TopPackagesParams, VersionsParams,
 };
 use super::render;
+
+mod scan;
 use crate::engine::views::deps::TargetEnv;
 use crate::engine::{Datum, EngineHandle, MAX_BATCH, QueryError, SourceLabel, StatsKind};
 
@@ -433,7 +435,9 @@ impl SentinelMcp {
         static ROUTER: OnceLock<Arc<ToolRouter<SentinelMcp>>> = OnceLock::new();
         Self {
             engine,
-            tool_router: ROUTER.get_or_init(|| Arc::new(Self::tool_router())).clone(),
+            tool_router: ROUTER
+                .get_or_init(|| Arc::new(Self::tool_router() + Self::scan_router()))
+                .clone(),
             drain,
         }
     }
