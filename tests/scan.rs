@@ -55,7 +55,10 @@ fn verdict(r: &ScanReport, name: &str) -> DependencyVerdict {
 }
 
 fn names(r: &ScanReport) -> Vec<&str> {
-    r.dependencies.iter().map(|d| d.declared.name.as_str()).collect()
+    r.dependencies
+        .iter()
+        .map(|d| d.declared.name.as_str())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,7 +66,11 @@ async fn poetry_project_is_translated_and_checked() {
     let (_sim, engine) = start(vec![fixtures()]).await;
     let r = scan(&engine, "poetry-app/pyproject.toml").await;
     assert_eq!(verdict(&r, "django"), DependencyVerdict::Ok);
-    let django = r.dependencies.iter().find(|d| d.declared.name == "django").unwrap();
+    let django = r
+        .dependencies
+        .iter()
+        .find(|d| d.declared.name == "django")
+        .unwrap();
     assert_eq!(django.declared.specifier, ">=3.1,<3.2");
     assert!(django.declared.notes[0].contains("translated to PEP 440"));
     assert_eq!(django.check.newest_satisfying.as_deref(), Some("3.1.5"));
@@ -72,10 +79,21 @@ async fn poetry_project_is_translated_and_checked() {
     assert_eq!(verdict(&r, "docutils"), DependencyVerdict::Ok);
     assert_eq!(verdict(&r, "nosuch-pkg-xyz"), DependencyVerdict::NotFound);
     assert_eq!(verdict(&r, "internal-lib"), DependencyVerdict::NotChecked);
-    let scipy = r.dependencies.iter().find(|d| d.declared.name == "scipy").unwrap();
-    assert_eq!(scipy.declared.marker.as_deref(), Some("python_version >= '3.9'"));
+    let scipy = r
+        .dependencies
+        .iter()
+        .find(|d| d.declared.name == "scipy")
+        .unwrap();
+    assert_eq!(
+        scipy.declared.marker.as_deref(),
+        Some("python_version >= '3.9'")
+    );
     assert!(!names(&r).contains(&"python"));
-    let groups: Vec<&str> = r.dependencies.iter().map(|d| d.declared.group.as_str()).collect();
+    let groups: Vec<&str> = r
+        .dependencies
+        .iter()
+        .map(|d| d.declared.group.as_str())
+        .collect();
     assert!(groups.contains(&"poetry:dev") && groups.contains(&"poetry:docs"));
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     assert_eq!(r.source, SourceLabel::Live);
@@ -86,15 +104,37 @@ async fn poetry_project_is_translated_and_checked() {
 async fn pep621_with_pep735_groups_markers_urls_and_bad_lines() {
     let (_sim, engine) = start(vec![fixtures()]).await;
     let r = scan(&engine, "pep735/pyproject.toml").await;
-    assert_eq!(verdict(&r, "black"), DependencyVerdict::Yanked, "black==21.11b0 is yanked");
+    assert_eq!(
+        verdict(&r, "black"),
+        DependencyVerdict::Yanked,
+        "black==21.11b0 is yanked"
+    );
     assert_eq!(verdict(&r, "pytz"), DependencyVerdict::NoMatch);
-    assert_eq!(verdict(&r, "numpy"), DependencyVerdict::NotChecked, "a URL is not fetched");
+    assert_eq!(
+        verdict(&r, "numpy"),
+        DependencyVerdict::NotChecked,
+        "a URL is not fetched"
+    );
     assert_eq!(verdict(&r, "pymysql"), DependencyVerdict::Ok);
-    let pyyaml = r.dependencies.iter().find(|d| d.declared.name == "pyyaml").unwrap();
+    let pyyaml = r
+        .dependencies
+        .iter()
+        .find(|d| d.declared.name == "pyyaml")
+        .unwrap();
     assert!(pyyaml.declared.marker.is_some());
-    let bad: Vec<(usize, &str)> = r.problems.iter().map(|p| (p.line, p.text.as_str())).collect();
+    let bad: Vec<(usize, &str)> = r
+        .problems
+        .iter()
+        .map(|p| (p.line, p.text.as_str()))
+        .collect();
     assert_eq!(bad, [(14, "scipy>=>1")], "{:?}", r.problems);
-    assert!(r.notes.iter().any(|n| n.contains("group `dev` includes group `test`")), "{:?}", r.notes);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("group `dev` includes group `test`")),
+        "{:?}",
+        r.notes
+    );
     engine.shutdown().await;
 }
 
@@ -103,20 +143,54 @@ async fn nested_requirements_with_includes_options_and_references() {
     let (_sim, engine) = start(vec![fixtures()]).await;
     let r = scan(&engine, "reqs/requirements.txt").await;
     let files: Vec<&str> = r.files.iter().map(|f| f.file.as_str()).collect();
-    assert_eq!(files, ["requirements.txt", "requirements/base.txt", "common.txt", "constraints.txt"]);
+    assert_eq!(
+        files,
+        [
+            "requirements.txt",
+            "requirements/base.txt",
+            "common.txt",
+            "constraints.txt"
+        ]
+    );
     assert_eq!(verdict(&r, "django"), DependencyVerdict::Outdated);
-    let django = r.dependencies.iter().find(|d| d.declared.name == "django").unwrap();
+    let django = r
+        .dependencies
+        .iter()
+        .find(|d| d.declared.name == "django")
+        .unwrap();
     assert_eq!((django.declared.line, django.declared.hashes), (6, 1));
-    let numpy = r.dependencies.iter().find(|d| d.declared.name == "numpy").unwrap();
-    assert_eq!((numpy.declared.group.as_str(), numpy.declared.file.as_str()), ("constraints", "constraints.txt"));
+    let numpy = r
+        .dependencies
+        .iter()
+        .find(|d| d.declared.name == "numpy")
+        .unwrap();
+    assert_eq!(
+        (numpy.declared.group.as_str(), numpy.declared.file.as_str()),
+        ("constraints", "constraints.txt")
+    );
     assert_eq!(numpy.check.verdict, DependencyVerdict::Outdated);
-    assert!(r.dependencies.iter().any(|d| d.declared.name == "coverage" && d.declared.file == "common.txt"));
+    assert!(
+        r.dependencies
+            .iter()
+            .any(|d| d.declared.name == "coverage" && d.declared.file == "common.txt")
+    );
     assert_eq!(r.options.len(), 1);
-    assert_eq!((r.options[0].option.as_str(), r.options[0].line), ("--index-url", 2));
-    let refs: Vec<(&str, usize)> = r.references.iter().map(|x| (x.kind.as_str(), x.line)).collect();
+    assert_eq!(
+        (r.options[0].option.as_str(), r.options[0].line),
+        ("--index-url", 2)
+    );
+    let refs: Vec<(&str, usize)> = r
+        .references
+        .iter()
+        .map(|x| (x.kind.as_str(), x.line))
+        .collect();
     assert_eq!(refs, [("path", 9), ("url", 10)]);
     assert_eq!(verdict(&r, "example-tool"), DependencyVerdict::NotChecked);
-    let bad: Vec<(&str, usize)> = r.problems.iter().map(|p| (p.file.as_str(), p.line)).collect();
+    let bad: Vec<(&str, usize)> = r
+        .problems
+        .iter()
+        .map(|p| (p.file.as_str(), p.line))
+        .collect();
     assert_eq!(bad, [("requirements.txt", 11)], "{:?}", r.problems);
     engine.shutdown().await;
 }
@@ -128,7 +202,10 @@ async fn an_include_cycle_is_reported_not_followed_forever() {
     assert_eq!(names(&r), ["black", "pytest"]);
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     assert!(r.problems[0].reason.contains("include cycle"));
-    assert_eq!((r.problems[0].file.as_str(), r.problems[0].line), ("more.txt", 1));
+    assert_eq!(
+        (r.problems[0].file.as_str(), r.problems[0].line),
+        ("more.txt", 1)
+    );
     engine.shutdown().await;
 }
 
@@ -136,7 +213,11 @@ async fn an_include_cycle_is_reported_not_followed_forever() {
 async fn lockfiles_and_setup_cfg() {
     let (_sim, engine) = start(vec![fixtures()]).await;
     let r = scan(&engine, "locks/uv.lock").await;
-    assert_eq!(names(&r), ["django", "pytz"], "the project itself is skipped");
+    assert_eq!(
+        names(&r),
+        ["django", "pytz"],
+        "the project itself is skipped"
+    );
     assert_eq!(verdict(&r, "django"), DependencyVerdict::Ok);
     let r = scan(&engine, "locks/poetry.lock").await;
     assert_eq!(verdict(&r, "black"), DependencyVerdict::Yanked);
@@ -146,7 +227,10 @@ async fn lockfiles_and_setup_cfg() {
     assert_eq!(verdict(&r, "local-plugin"), DependencyVerdict::NotChecked);
     assert_eq!(verdict(&r, "pymysql"), DependencyVerdict::Outdated);
     let r = scan(&engine, "locks/setup.cfg").await;
-    assert_eq!(verdict(&r, "importlib-metadata"), DependencyVerdict::NotFound);
+    assert_eq!(
+        verdict(&r, "importlib-metadata"),
+        DependencyVerdict::NotFound
+    );
     assert_eq!(verdict(&r, "docutils"), DependencyVerdict::Outdated);
     assert_eq!(r.problems.len(), 1);
     assert_eq!(r.problems[0].line, 11);
@@ -161,7 +245,11 @@ async fn paths_outside_the_allowed_directories_are_refused() {
     let root = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("requirements.txt"), "numpy\n").unwrap();
-    std::fs::write(root.path().join("requirements.txt"), "-r ../x/requirements.txt\ndjango\n").unwrap();
+    std::fs::write(
+        root.path().join("requirements.txt"),
+        "-r ../x/requirements.txt\ndjango\n",
+    )
+    .unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
     let (sim, engine) = start(vec![root.path().to_path_buf()]).await;
@@ -172,33 +260,69 @@ async fn paths_outside_the_allowed_directories_are_refused() {
         }
         other => panic!("not refused: {other:?}"),
     };
-    let rule = refused(engine.scan_dependencies(ScanInput::Path(outside.path().join("requirements.txt"))).await);
+    let rule = refused(
+        engine
+            .scan_dependencies(ScanInput::Path(outside.path().join("requirements.txt")))
+            .await,
+    );
     assert!(rule.contains("outside"), "{rule}");
-    let rule = refused(engine.scan_dependencies(ScanInput::Path(root.path().join("sub/../requirements.txt"))).await);
+    let rule = refused(
+        engine
+            .scan_dependencies(ScanInput::Path(root.path().join("sub/../requirements.txt")))
+            .await,
+    );
     assert!(rule.contains(".."), "{rule}");
     #[cfg(unix)]
     {
-        let rule = refused(engine.scan_dependencies(ScanInput::Path(PathBuf::from("link/requirements.txt"))).await);
+        let rule = refused(
+            engine
+                .scan_dependencies(ScanInput::Path(PathBuf::from("link/requirements.txt")))
+                .await,
+        );
         assert!(rule.contains("outside"), "{rule}");
     }
-    let rule = refused(engine.scan_dependencies(ScanInput::Path(PathBuf::from("/etc/passwd"))).await);
+    let rule = refused(
+        engine
+            .scan_dependencies(ScanInput::Path(PathBuf::from("/etc/passwd")))
+            .await,
+    );
     assert!(rule.contains("outside"), "{rule}");
     // Inside the root: read, and an include that leads out is a problem, not a read.
-    let r = engine.scan_dependencies(ScanInput::Path(PathBuf::from("requirements.txt"))).await.unwrap();
+    let r = engine
+        .scan_dependencies(ScanInput::Path(PathBuf::from("requirements.txt")))
+        .await
+        .unwrap();
     assert_eq!(names(&r), ["django"]);
-    assert!(r.problems[0].reason.contains("include not followed"), "{:?}", r.problems);
+    assert!(
+        r.problems[0].reason.contains("include not followed"),
+        "{:?}",
+        r.problems
+    );
     engine.shutdown().await;
     // No directory allowed (the MCP default): every path is refused, content works.
     let engine = Engine::start(config(&sim, vec![])).await.unwrap();
-    let rule = refused(engine.scan_dependencies(ScanInput::Path(root.path().join("requirements.txt"))).await);
+    let rule = refused(
+        engine
+            .scan_dependencies(ScanInput::Path(root.path().join("requirements.txt")))
+            .await,
+    );
     assert!(rule.contains("no directory is allowed"), "{rule}");
     let r = engine
-        .scan_dependencies(ScanInput::Content { filename: "requirements.txt".into(), content: "django==3.1.5\n-r other.txt\n".into() })
+        .scan_dependencies(ScanInput::Content {
+            filename: "requirements.txt".into(),
+            content: "django==3.1.5\n-r other.txt\n".into(),
+        })
         .await
         .unwrap();
     assert_eq!(verdict(&r, "django"), DependencyVerdict::Ok);
     assert!(r.problems[0].reason.contains("inline"));
-    match engine.scan_dependencies(ScanInput::Content { filename: "notes.md".into(), content: String::new() }).await {
+    match engine
+        .scan_dependencies(ScanInput::Content {
+            filename: "notes.md".into(),
+            content: String::new(),
+        })
+        .await
+    {
         Err(QueryError::InvalidInput(e)) => assert_eq!(e.param, "filename"),
         other => panic!("{other:?}"),
     }
@@ -208,8 +332,16 @@ async fn paths_outside_the_allowed_directories_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pypi_outage_gives_typed_failures_per_package() {
     let (sim, engine) = start(vec![fixtures()]).await;
-    sim.add_fault(FaultSpec { route: "/pypi/**".into(), status: Some(503), ..Default::default() });
-    sim.add_fault(FaultSpec { route: "/simple/**".into(), status: Some(503), ..Default::default() });
+    sim.add_fault(FaultSpec {
+        route: "/pypi/**".into(),
+        status: Some(503),
+        ..Default::default()
+    });
+    sim.add_fault(FaultSpec {
+        route: "/simple/**".into(),
+        status: Some(503),
+        ..Default::default()
+    });
     let r = scan(&engine, "locks/uv.lock").await;
     assert_eq!(verdict(&r, "django"), DependencyVerdict::Unavailable);
     assert_eq!(r.failures.len(), 2, "{:?}", r.failures);
@@ -232,8 +364,15 @@ async fn check_package_exists_not_found_typo_and_young() {
     let c = engine.check_package("numpi").await.unwrap();
     assert_eq!(c.verdict, CheckVerdict::NotFound);
     assert!(c.summary.starts_with("not on PyPI"), "{}", c.summary);
-    assert!(c.summary.contains("one letter away from `numpy`"), "{}", c.summary);
-    let c = engine.check_package("definitely-not-a-package-xyz").await.unwrap();
+    assert!(
+        c.summary.contains("one letter away from `numpy`"),
+        "{}",
+        c.summary
+    );
+    let c = engine
+        .check_package("definitely-not-a-package-xyz")
+        .await
+        .unwrap();
     assert_eq!(c.verdict, CheckVerdict::NotFound);
     assert!(c.popularity.as_ref().unwrap().value.resembles.is_none());
     // The simulator's synthetic typo-squat: three days old, a handful of downloads.
@@ -243,7 +382,14 @@ async fn check_package_exists_not_found_typo_and_young() {
     assert!(c.summary.contains("1 release"), "{}", c.summary);
     assert!(c.summary.contains("downloads last month"), "{}", c.summary);
     assert!(c.summary.contains("`numpy`"), "{}", c.summary);
-    let r = c.popularity.as_ref().unwrap().value.resembles.clone().unwrap();
+    let r = c
+        .popularity
+        .as_ref()
+        .unwrap()
+        .value
+        .resembles
+        .clone()
+        .unwrap();
     assert_eq!((r.name.as_str(), r.distance), ("numpy", 1));
     assert!(c.downloads_30d.unwrap().value.unwrap() < 1_000);
     match engine.check_package("not a name!").await {
@@ -256,15 +402,42 @@ async fn check_package_exists_not_found_typo_and_young() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_package_answers_in_part_when_pypistats_and_the_dataset_are_down() {
     let (sim, engine) = start(vec![]).await;
-    sim.add_fault(FaultSpec { route: "/api/packages/**".into(), status: Some(502), ..Default::default() });
-    sim.add_fault(FaultSpec { route: "/top-pypi-packages.min.json".into(), status: Some(503), ..Default::default() });
+    sim.add_fault(FaultSpec {
+        route: "/api/packages/**".into(),
+        status: Some(502),
+        ..Default::default()
+    });
+    sim.add_fault(FaultSpec {
+        route: "/top-pypi-packages.min.json".into(),
+        status: Some(503),
+        ..Default::default()
+    });
     let c = engine.check_package("numpyy").await.unwrap();
     assert_eq!(c.exists, Some(true));
     let items: Vec<&str> = c.failures.iter().map(|f| f.item.as_str()).collect();
-    assert!(items.contains(&"numpyy/downloads") && items.contains(&"numpyy/popularity"), "{items:?}");
+    assert_eq!(items, ["numpyy/popularity"]);
+    // pypistats is down: the downloads are estimated from pepy.tech's series, and say so.
+    let d = c.downloads_30d.as_ref().expect("an estimate");
+    assert!(
+        matches!(
+            d.provenance,
+            pypi_sentinel::engine::Provenance::Estimated { .. }
+        ),
+        "{:?}",
+        d.provenance
+    );
     assert!(c.summary.contains("3 days old"), "{}", c.summary);
-    assert!(c.summary.contains("resemblance to popular names not checked"), "{}", c.summary);
-    assert_eq!(c.verdict, CheckVerdict::Caution, "young, but the rest is unknown");
+    assert!(
+        c.summary
+            .contains("resemblance to popular names not checked"),
+        "{}",
+        c.summary
+    );
+    assert_eq!(
+        c.verdict,
+        CheckVerdict::Caution,
+        "young, but the rest is unknown"
+    );
     assert_eq!(c.source, SourceLabel::Mixed);
     engine.shutdown().await;
 }

@@ -36,7 +36,7 @@ use crate::views::python::{PythonCompat, SupportedPythons};
 use crate::views::versions::VersionList;
 
 mod scan_api;
-pub use scan_api::{ScanInput, MAX_SCAN_PACKAGES};
+pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};
 
 /// The engine. See [`Engine::start`].
 #[derive(Debug)]

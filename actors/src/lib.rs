@@ -71,8 +71,8 @@ pub use config::{
     SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
-    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MetricsSnapshot, PackageOverview,
-    PartialResult, Readiness, StartError, UpstreamReport, ScanInput, MAX_SCAN_PACKAGES,
+    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_SCAN_PACKAGES, MetricsSnapshot,
+    PackageOverview, PartialResult, Readiness, ScanInput, StartError, UpstreamReport,
 };
 pub use model::{
     Confidence, Datum, ECHO_MAX_CHARS, InputError, PackageName, PackageVersion, Provenance, Query,

@@ -9,9 +9,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use sentinel_actors::views::check::CheckVerdict;
 use sentinel_actors::views::check::PackageCheck;
 use sentinel_actors::views::scan::{DependencyVerdict, ScanReport};
-use sentinel_actors::views::check::CheckVerdict;
 use sentinel_actors::{Engine, EngineConfig, ScanInput};
 
 use super::output::{self, source_cell, table, thousands};
@@ -50,8 +50,12 @@ fn print_json<T: serde::Serialize>(v: &T) {
 
 pub(super) async fn scan(mut cfg: EngineConfig, args: ScanArgs, json: bool) -> Result<(), Failure> {
     if cfg.scan.allowed_dirs.is_empty() {
-        let cwd = std::env::current_dir()
-            .map_err(|e| Failure::new(EXIT_CONFIG, format!("cannot read the current directory: {e}")))?;
+        let cwd = std::env::current_dir().map_err(|e| {
+            Failure::new(
+                EXIT_CONFIG,
+                format!("cannot read the current directory: {e}"),
+            )
+        })?;
         cfg.scan.allowed_dirs = vec![cwd];
     }
     // A relative path is the user's, relative to the current directory.
@@ -108,7 +112,11 @@ fn print_scan(r: &ScanReport, all: bool) {
         rows.push(vec![
             format!("{}:{}", d.declared.file, d.declared.line),
             d.declared.name.clone(),
-            if d.declared.specifier.is_empty() { "*".into() } else { d.declared.specifier.clone() },
+            if d.declared.specifier.is_empty() {
+                "*".into()
+            } else {
+                d.declared.specifier.clone()
+            },
             d.declared.group.clone(),
             format!("{verdict}: {}", d.check.words),
             source,
@@ -130,7 +138,11 @@ fn print_scan(r: &ScanReport, all: bool) {
         s.not_found,
         s.not_checked,
         s.unavailable,
-        if all || s.ok == 0 { "" } else { " (--all lists the ok ones too)" }
+        if all || s.ok == 0 {
+            ""
+        } else {
+            " (--all lists the ok ones too)"
+        }
     );
     for x in &r.references {
         outln!("  reference {}:{}: {} ({})", x.file, x.line, x.text, x.note);
@@ -141,12 +153,25 @@ fn print_scan(r: &ScanReport, all: bool) {
             o.file,
             o.line,
             o.option,
-            o.value.as_deref().map(|v| format!(" {v}")).unwrap_or_default(),
+            o.value
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default(),
             o.note
         );
     }
     for p in &r.problems {
-        outln!("  problem {}:{}: {}{}", p.file, p.line, p.reason, if p.text.is_empty() { String::new() } else { format!(" [{}]", p.text) });
+        outln!(
+            "  problem {}:{}: {}{}",
+            p.file,
+            p.line,
+            p.reason,
+            if p.text.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", p.text)
+            }
+        );
     }
     for n in &r.notes {
         outln!("  note: {n}");
@@ -177,7 +202,10 @@ pub(super) async fn check(cfg: EngineConfig, args: CheckArgs, json: bool) -> Res
         });
     }
     if !c.failures.is_empty() {
-        return Err(Failure::partial(format!("{} fact(s) could not be had", c.failures.len())));
+        return Err(Failure::partial(format!(
+            "{} fact(s) could not be had",
+            c.failures.len()
+        )));
     }
     Ok(())
 }
@@ -191,14 +219,22 @@ fn print_check(c: &PackageCheck) {
     outln!("  {}", c.summary);
     let mut rows = vec![vec!["fact".into(), "value".into(), "source".into()]];
     if let Some(r) = &c.releases {
-        rows.push(vec!["releases".into(), r.value.releases.to_string(), source_cell(r)]);
+        rows.push(vec![
+            "releases".into(),
+            r.value.releases.to_string(),
+            source_cell(r),
+        ]);
         rows.push(vec![
             "first release".into(),
             r.value.first_release.clone().unwrap_or_else(|| "-".into()),
             source_cell(r),
         ]);
         if !r.value.yanked.is_empty() {
-            rows.push(vec!["yanked".into(), r.value.yanked.join(", "), source_cell(r)]);
+            rows.push(vec![
+                "yanked".into(),
+                r.value.yanked.join(", "),
+                source_cell(r),
+            ]);
         }
     }
     if let Some(d) = &c.downloads_30d {
@@ -215,7 +251,13 @@ fn print_check(c: &PackageCheck) {
         if let Some(r) = &p.value.resembles {
             rows.push(vec![
                 "resembles".into(),
-                format!("{} (distance {}, rank {}, {} downloads in 30 days)", r.name, r.distance, r.rank, thousands(r.downloads_30d)),
+                format!(
+                    "{} (distance {}, rank {}, {} downloads in 30 days)",
+                    r.name,
+                    r.distance,
+                    r.rank,
+                    thousands(r.downloads_30d)
+                ),
                 source_cell(p),
             ]);
         }

@@ -142,14 +142,18 @@ impl EngineHandle {
             .into_iter()
             .map(|d| {
                 let check = if d.source != project::DependencySource::Index {
-                    DependencyCheck::not_checked("a direct reference: not fetched and not checked against PyPI")
+                    DependencyCheck::not_checked(
+                        "a direct reference: not fetched and not checked against PyPI",
+                    )
                 } else {
                     match lists.get(&d.name) {
                         None => DependencyCheck::not_checked(format!(
                             "not checked: past the {MAX_SCAN_PACKAGES} packages one scan asks about"
                         )),
                         Some(Ok(list)) => DependencyCheck::against(&d, list),
-                        Some(Err(QueryError::NotFound { .. })) => DependencyCheck::not_found(&d.name),
+                        Some(Err(QueryError::NotFound { .. })) => {
+                            DependencyCheck::not_found(&d.name)
+                        }
                         Some(Err(e)) => DependencyCheck::unavailable(&e.reason()),
                     }
                 };
@@ -178,7 +182,10 @@ impl EngineHandle {
     pub async fn check_package(&self, package: &str) -> Result<PackageCheck, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        let parts = match self.ask(Question::Check(name.clone()), self.deadline()).await? {
+        let parts = match self
+            .ask(Question::Check(name.clone()), self.deadline())
+            .await?
+        {
             Answer::Check(p) => *p,
             _ => return Err(QueryError::Internal("unexpected answer kind".into())),
         };
@@ -256,7 +263,9 @@ impl EngineHandle {
             releases,
             downloads_30d: downloads,
             popularity,
-            vulnerabilities: "not checked: the engine does not keep PyPI's per-release vulnerability data yet".into(),
+            vulnerabilities:
+                "not checked: the engine does not keep PyPI's per-release vulnerability data yet"
+                    .into(),
             failures,
             source: SourceLabel::merge(labels),
         })

@@ -6,7 +6,9 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{DeclaredDependency, DependencySource, Limits, ParsedProject, clip, hide_userinfo, line_of};
+use super::{
+    DeclaredDependency, DependencySource, Limits, ParsedProject, clip, hide_userinfo, line_of,
+};
 
 #[derive(Deserialize)]
 struct UvLock {
@@ -60,9 +62,20 @@ struct PylockPackage {
     archive: Option<toml::Table>,
 }
 
-fn toml_problem(out: &mut ParsedProject, file: &str, content: &str, what: &str, e: toml::de::Error) {
+fn toml_problem(
+    out: &mut ParsedProject,
+    file: &str,
+    content: &str,
+    what: &str,
+    e: toml::de::Error,
+) {
     let line = e.span().map_or(0, |s| line_of(content, s.start));
-    out.problem(file, line, "", format!("not a valid {what}: {}", e.message()));
+    out.problem(
+        file,
+        line,
+        "",
+        format!("not a valid {what}: {}", e.message()),
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -87,7 +100,12 @@ fn locked(
     let pinned = match version {
         Some(v) if pep440_rs::Version::from_str(v).is_ok() => Some(v.to_string()),
         Some(v) => {
-            out.problem(file, line, v, format!("`{}` is not a PEP 440 version", clip(v)));
+            out.problem(
+                file,
+                line,
+                v,
+                format!("`{}` is not a PEP 440 version", clip(v)),
+            );
             return;
         }
         None => None,
@@ -103,7 +121,10 @@ fn locked(
                 Some(v) => format!("{}=={v}", name.get_ref()),
                 None => name.get_ref().clone(),
             }),
-            specifier: pinned.as_ref().map(|v| format!("=={v}")).unwrap_or_default(),
+            specifier: pinned
+                .as_ref()
+                .map(|v| format!("=={v}"))
+                .unwrap_or_default(),
             extras: vec![],
             marker,
             source,
@@ -154,7 +175,16 @@ pub(crate) fn parse_uv(out: &mut ParsedProject, file: &str, content: &str, limit
         } else {
             source_from(src).unwrap_or(DependencySource::Index)
         };
-        locked(out, file, content, limits, &p.name, p.version.as_deref(), source, None);
+        locked(
+            out,
+            file,
+            content,
+            limits,
+            &p.name,
+            p.version.as_deref(),
+            source,
+            None,
+        );
     }
 }
 
@@ -167,17 +197,35 @@ pub(crate) fn parse_poetry(out: &mut ParsedProject, file: &str, content: &str, l
         let src = p.source.as_ref();
         let source = match src.and_then(|s| s.get("type")).and_then(|t| t.as_str()) {
             Some("git") => DependencySource::Vcs(
-                src.and_then(|s| s.get("url")).and_then(|u| u.as_str()).map(hide_userinfo).unwrap_or_default(),
+                src.and_then(|s| s.get("url"))
+                    .and_then(|u| u.as_str())
+                    .map(hide_userinfo)
+                    .unwrap_or_default(),
             ),
             Some("directory") | Some("file") => DependencySource::Path(
-                src.and_then(|s| s.get("url")).and_then(|u| u.as_str()).unwrap_or_default().to_string(),
+                src.and_then(|s| s.get("url"))
+                    .and_then(|u| u.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
             ),
             Some("url") => DependencySource::Url(
-                src.and_then(|s| s.get("url")).and_then(|u| u.as_str()).map(hide_userinfo).unwrap_or_default(),
+                src.and_then(|s| s.get("url"))
+                    .and_then(|u| u.as_str())
+                    .map(hide_userinfo)
+                    .unwrap_or_default(),
             ),
             _ => DependencySource::Index,
         };
-        locked(out, file, content, limits, &p.name, p.version.as_deref(), source, None);
+        locked(
+            out,
+            file,
+            content,
+            limits,
+            &p.name,
+            p.version.as_deref(),
+            source,
+            None,
+        );
     }
 }
 
@@ -192,22 +240,51 @@ pub(crate) fn parse_pylock(out: &mut ParsedProject, file: &str, content: &str, l
             "{file}: lock-version {} is newer than the 1.x this reader knows; read as 1.0",
             clip(v)
         )),
-        None => out.problem(file, 1, "", "pylock.toml without lock-version (PEP 751 requires it)"),
+        None => out.problem(
+            file,
+            1,
+            "",
+            "pylock.toml without lock-version (PEP 751 requires it)",
+        ),
     }
     for p in &lock.packages {
         let source = if let Some(v) = &p.vcs {
-            DependencySource::Vcs(v.get("url").and_then(|u| u.as_str()).map(hide_userinfo).unwrap_or_default())
+            DependencySource::Vcs(
+                v.get("url")
+                    .and_then(|u| u.as_str())
+                    .map(hide_userinfo)
+                    .unwrap_or_default(),
+            )
         } else if let Some(d) = &p.directory {
-            DependencySource::Path(d.get("path").and_then(|u| u.as_str()).unwrap_or_default().into())
+            DependencySource::Path(
+                d.get("path")
+                    .and_then(|u| u.as_str())
+                    .unwrap_or_default()
+                    .into(),
+            )
         } else if let Some(a) = &p.archive {
             match a.get("path").and_then(|u| u.as_str()) {
                 Some(path) => DependencySource::Path(path.into()),
-                None => DependencySource::Url(a.get("url").and_then(|u| u.as_str()).map(hide_userinfo).unwrap_or_default()),
+                None => DependencySource::Url(
+                    a.get("url")
+                        .and_then(|u| u.as_str())
+                        .map(hide_userinfo)
+                        .unwrap_or_default(),
+                ),
             }
         } else {
             DependencySource::Index
         };
-        locked(out, file, content, limits, &p.name, p.version.as_deref(), source, p.marker.clone());
+        locked(
+            out,
+            file,
+            content,
+            limits,
+            &p.name,
+            p.version.as_deref(),
+            source,
+            p.marker.clone(),
+        );
     }
 }
 
@@ -220,23 +297,47 @@ mod tests {
     fn uv_lock_skips_the_project_and_pins_the_rest() {
         let text = "version = 1\nrequires-python = \">=3.9\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\nsource = { editable = \".\" }\n\n[[package]]\nname = \"idna\"\nversion = \"3.7\"\nsource = { registry = \"https://pypi.org/simple\" }\n\n[[package]]\nname = \"mylib\"\nversion = \"0.0.1\"\nsource = { git = \"https://github.com/x/mylib?rev=abc#abc\" }\n";
         let p = parse_content("uv.lock", FileKind::UvLock, text, &Limits::default(), None);
-        let got: Vec<(&str, Option<&str>, usize)> =
-            p.dependencies.iter().map(|d| (d.name.as_str(), d.pinned.as_deref(), d.line)).collect();
-        assert_eq!(got, [("idna", Some("3.7"), 10), ("mylib", Some("0.0.1"), 15)]);
+        let got: Vec<(&str, Option<&str>, usize)> = p
+            .dependencies
+            .iter()
+            .map(|d| (d.name.as_str(), d.pinned.as_deref(), d.line))
+            .collect();
+        assert_eq!(
+            got,
+            [("idna", Some("3.7"), 10), ("mylib", Some("0.0.1"), 15)]
+        );
         assert!(matches!(p.dependencies[1].source, DependencySource::Vcs(_)));
     }
 
     #[test]
     fn poetry_lock_and_pylock() {
         let text = "[[package]]\nname = \"certifi\"\nversion = \"2024.2.2\"\ndescription = \"x\"\noptional = false\npython-versions = \">=3.6\"\n\n[metadata]\nlock-version = \"2.0\"\n";
-        let p = parse_content("poetry.lock", FileKind::PoetryLock, text, &Limits::default(), None);
+        let p = parse_content(
+            "poetry.lock",
+            FileKind::PoetryLock,
+            text,
+            &Limits::default(),
+            None,
+        );
         assert_eq!(p.dependencies[0].pinned.as_deref(), Some("2024.2.2"));
         assert_eq!(p.dependencies[0].line, 2);
         let text = "lock-version = \"1.0\"\ncreated-by = \"uv\"\n\n[[packages]]\nname = \"attrs\"\nversion = \"23.2.0\"\nmarker = \"python_version >= '3.8'\"\n\n[[packages]]\nname = \"local\"\ndirectory = { path = \"./local\" }\n\n[[packages]]\nname = \"bad\"\nversion = \"not a version\"\n";
-        let p = parse_content("pylock.toml", FileKind::Pylock, text, &Limits::default(), None);
+        let p = parse_content(
+            "pylock.toml",
+            FileKind::Pylock,
+            text,
+            &Limits::default(),
+            None,
+        );
         assert_eq!(p.dependencies.len(), 2);
-        assert_eq!(p.dependencies[0].marker.as_deref(), Some("python_version >= '3.8'"));
-        assert!(matches!(p.dependencies[1].source, DependencySource::Path(_)));
+        assert_eq!(
+            p.dependencies[0].marker.as_deref(),
+            Some("python_version >= '3.8'")
+        );
+        assert!(matches!(
+            p.dependencies[1].source,
+            DependencySource::Path(_)
+        ));
         assert_eq!(p.problems[0].line, 14, "{:?}", p.problems);
     }
 }

@@ -79,7 +79,8 @@ impl FileKind {
     }
 
     /// The names of the kinds, for error messages.
-    pub const KNOWN: &'static str = "pyproject.toml, requirements*.txt (or .in), setup.cfg, uv.lock, poetry.lock, pylock.toml";
+    pub const KNOWN: &'static str =
+        "pyproject.toml, requirements*.txt (or .in), setup.cfg, uv.lock, poetry.lock, pylock.toml";
 
     /// Whether the file pins a whole tree.
     pub fn is_lockfile(self) -> bool {
@@ -219,7 +220,13 @@ pub struct ParsedProject {
 }
 
 impl ParsedProject {
-    pub(crate) fn problem(&mut self, file: &str, line: usize, text: &str, reason: impl Into<String>) {
+    pub(crate) fn problem(
+        &mut self,
+        file: &str,
+        line: usize,
+        text: &str,
+        reason: impl Into<String>,
+    ) {
         self.problems.push(Problem {
             file: file.to_string(),
             line,
@@ -248,7 +255,10 @@ const ECHO_MAX: usize = 200;
 
 /// Cuts text echoed from a file.
 pub(crate) fn clip(s: &str) -> String {
-    crate::model::clip_echo(s.trim()).chars().take(ECHO_MAX + 40).collect()
+    crate::model::clip_echo(s.trim())
+        .chars()
+        .take(ECHO_MAX + 40)
+        .collect()
 }
 
 /// Hides `user:password@` in a URL.
@@ -265,6 +275,7 @@ pub(crate) fn hide_userinfo(s: &str) -> String {
 
 /// A requirement string (PEP 508, or `name @ location`) read into a dependency; a
 /// string that is only a path or URL becomes a [`Reference`].
+#[derive(Debug)]
 pub(crate) enum Read {
     Dep(Box<DeclaredDependency>),
     Ref(Reference),
@@ -280,7 +291,11 @@ pub(crate) struct At<'a> {
 
 fn looks_like_location(s: &str) -> Option<&'static str> {
     let l = s.to_ascii_lowercase();
-    if l.starts_with("git+") || l.starts_with("hg+") || l.starts_with("svn+") || l.starts_with("bzr+") {
+    if l.starts_with("git+")
+        || l.starts_with("hg+")
+        || l.starts_with("svn+")
+        || l.starts_with("bzr+")
+    {
         Some("vcs")
     } else if l.contains("://") {
         Some("url")
@@ -403,7 +418,8 @@ pub(crate) fn read_requirement(raw: &str, at: At<'_>) -> Result<Read, String> {
             // `name @ ./local/path` is not PEP 508 (a relative path is no URL) but is
             // what pip and uv accept: reported as a local path.
             if let Some((name, loc)) = text.split_once(" @ ").or_else(|| text.split_once("@ "))
-                && let Ok(n) = crate::model::PackageName::parse(name.split('[').next().unwrap_or(name))
+                && let Ok(n) =
+                    crate::model::PackageName::parse(name.split('[').next().unwrap_or(name))
             {
                 let loc = loc.split(';').next().unwrap_or(loc).trim();
                 let kind = looks_like_location(loc).unwrap_or("path");
@@ -419,7 +435,9 @@ pub(crate) fn read_requirement(raw: &str, at: At<'_>) -> Result<Read, String> {
                     file: at.file.into(),
                     line: at.line,
                     hashes: 0,
-                    notes: vec!["a direct reference: not fetched and not checked against PyPI".into()],
+                    notes: vec![
+                        "a direct reference: not fetched and not checked against PyPI".into(),
+                    ],
                 })));
             }
             Err(e)
@@ -491,7 +509,9 @@ pub(crate) fn parse_into(
     });
     match kind {
         FileKind::Pyproject => pyproject::parse(out, file, content, limits),
-        FileKind::Requirements => requirements::parse(out, file, content, limits, includes, "requirements", 0),
+        FileKind::Requirements => {
+            requirements::parse(out, file, content, limits, includes, "requirements", 0)
+        }
         FileKind::SetupCfg => setup_cfg::parse(out, file, content, limits),
         FileKind::UvLock => lock::parse_uv(out, file, content, limits),
         FileKind::PoetryLock => lock::parse_poetry(out, file, content, limits),
@@ -538,20 +558,34 @@ mod tests {
 
     #[test]
     fn bare_locations_are_references_and_bad_ones_errors() {
-        assert!(matches!(read_requirement("./vendor/pkg", at()), Ok(Read::Ref(r)) if r.kind == "path"));
-        assert!(matches!(read_requirement("https://x.example/a.whl", at()), Ok(Read::Ref(r)) if r.kind == "url"));
+        assert!(
+            matches!(read_requirement("./vendor/pkg", at()), Ok(Read::Ref(r)) if r.kind == "path")
+        );
+        assert!(
+            matches!(read_requirement("https://x.example/a.whl", at()), Ok(Read::Ref(r)) if r.kind == "url")
+        );
         let d = dep("git+https://github.com/x/y.git#egg=yy");
         assert_eq!(d.name, "yy");
         assert!(matches!(d.source, DependencySource::Vcs(_)));
         assert!(read_requirement("requests>=>2", at()).is_err());
         assert!(read_requirement("-!-", at()).is_err());
-        assert!(read_requirement("foo==${VERSION}", at()).unwrap_err().contains("environment"));
+        assert!(
+            read_requirement("foo==${VERSION}", at())
+                .unwrap_err()
+                .contains("environment")
+        );
     }
 
     #[test]
     fn kinds_from_names() {
-        assert_eq!(FileKind::from_filename("a/requirements-dev.txt"), Some(FileKind::Requirements));
-        assert_eq!(FileKind::from_filename("pylock.dev.toml"), Some(FileKind::Pylock));
+        assert_eq!(
+            FileKind::from_filename("a/requirements-dev.txt"),
+            Some(FileKind::Requirements)
+        );
+        assert_eq!(
+            FileKind::from_filename("pylock.dev.toml"),
+            Some(FileKind::Pylock)
+        );
         assert_eq!(FileKind::from_filename("uv.lock"), Some(FileKind::UvLock));
         assert_eq!(FileKind::from_filename("Cargo.toml"), None);
     }

@@ -91,7 +91,12 @@ impl AllowedRoots {
     }
 
     /// Reads a file that passed [`check`](Self::check), bounded by `limits`.
-    pub fn read(&self, canonical: &Path, shown: &Path, limits: &Limits) -> Result<String, PathRefused> {
+    pub fn read(
+        &self,
+        canonical: &Path,
+        shown: &Path,
+        limits: &Limits,
+    ) -> Result<String, PathRefused> {
         let meta = std::fs::metadata(canonical).map_err(|e| Self::refuse(shown, io_words(&e)))?;
         if !meta.is_file() {
             return Err(Self::refuse(shown, "is not a regular file"));
@@ -99,7 +104,11 @@ impl AllowedRoots {
         if meta.len() > limits.max_file_bytes {
             return Err(Self::refuse(
                 shown,
-                format!("is {} bytes, more than the {} bytes a scan reads", meta.len(), limits.max_file_bytes),
+                format!(
+                    "is {} bytes, more than the {} bytes a scan reads",
+                    meta.len(),
+                    limits.max_file_bytes
+                ),
             ));
         }
         let mut buf = Vec::new();
@@ -153,7 +162,11 @@ impl IncludeLoader for PathLoader<'_> {
             .ok_or_else(|| "the including file is unknown".to_string())?;
         let dir = from_path.parent().unwrap_or(Path::new("/"));
         let target_path = Path::new(target);
-        let joined = if target_path.is_absolute() { target_path.to_path_buf() } else { dir.join(target_path) };
+        let joined = if target_path.is_absolute() {
+            target_path.to_path_buf()
+        } else {
+            dir.join(target_path)
+        };
         let canonical = self
             .roots
             .under_root(&joined, target_path)
@@ -187,7 +200,9 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let lower = name.to_ascii_lowercase();
             match FileKind::from_filename(name) {
-                Some(FileKind::Requirements) => lower.starts_with("requirements") && lower.ends_with(".txt"),
+                Some(FileKind::Requirements) => {
+                    lower.starts_with("requirements") && lower.ends_with(".txt")
+                }
                 Some(_) => true,
                 None => false,
             }
@@ -199,23 +214,39 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 /// Reads the project at `path` (a file of a known kind, or a directory whose known
 /// files are all read) under `roots`.
-pub fn scan_path(roots: &AllowedRoots, path: &Path, limits: &Limits) -> Result<ParsedProject, PathRefused> {
+pub fn scan_path(
+    roots: &AllowedRoots,
+    path: &Path,
+    limits: &Limits,
+) -> Result<ParsedProject, PathRefused> {
     let canonical = roots.check(path)?;
     let (base, files) = if canonical.is_dir() {
         let files = files_in(&canonical);
         if files.is_empty() {
-            return Err(AllowedRoots::refuse(path, format!("is a directory with none of the files a scan reads ({})", FileKind::KNOWN)));
+            return Err(AllowedRoots::refuse(
+                path,
+                format!(
+                    "is a directory with none of the files a scan reads ({})",
+                    FileKind::KNOWN
+                ),
+            ));
         }
         (canonical.clone(), files)
     } else {
-        let base = canonical.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = canonical
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         (base, vec![canonical.clone()])
     };
     let mut out = ParsedProject::default();
     for f in files.into_iter().take(limits.max_files) {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let Some(kind) = FileKind::from_filename(name) else {
-            return Err(AllowedRoots::refuse(path, format!("is not a file a scan reads ({})", FileKind::KNOWN)));
+            return Err(AllowedRoots::refuse(
+                path,
+                format!("is not a file a scan reads ({})", FileKind::KNOWN),
+            ));
         };
         // A symlink inside the directory must not lead out either.
         let f = match roots.under_root(&f, &f) {
@@ -225,7 +256,10 @@ pub fn scan_path(roots: &AllowedRoots, path: &Path, limits: &Limits) -> Result<P
                 continue;
             }
         };
-        let label = f.strip_prefix(&base).map(|p| p.display().to_string()).unwrap_or_else(|_| name.to_string());
+        let label = f
+            .strip_prefix(&base)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| name.to_string());
         let content = match roots.read(&f, Path::new(&label), limits) {
             Ok(c) => c,
             Err(r) if files_is_single(&canonical) => return Err(r),
@@ -257,7 +291,12 @@ mod tests {
     #[test]
     fn no_roots_refuses_every_path() {
         let r = AllowedRoots::new(&[]);
-        assert!(r.check(Path::new("/etc/passwd")).unwrap_err().rule.contains("no directory"));
+        assert!(
+            r.check(Path::new("/etc/passwd"))
+                .unwrap_err()
+                .rule
+                .contains("no directory")
+        );
     }
 
     #[test]
@@ -265,17 +304,45 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("requirements.txt"), "requests\n").unwrap();
-        std::fs::write(root.path().join("requirements.txt"), "-r ../escape.txt\nflask\n").unwrap();
+        std::fs::write(
+            root.path().join("requirements.txt"),
+            "-r ../escape.txt\nflask\n",
+        )
+        .unwrap();
         #[cfg(unix)]
-        std::os::unix::fs::symlink(outside.path().join("requirements.txt"), root.path().join("requirements-link.txt")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("requirements.txt"),
+            root.path().join("requirements-link.txt"),
+        )
+        .unwrap();
         let roots = AllowedRoots::new(&[root.path().to_path_buf()]);
         let limits = Limits::default();
-        assert!(roots.check(Path::new("a/../requirements.txt")).unwrap_err().rule.contains(".."));
-        assert!(scan_path(&roots, &outside.path().join("requirements.txt"), &limits).unwrap_err().rule.contains("outside"));
+        assert!(
+            roots
+                .check(Path::new("a/../requirements.txt"))
+                .unwrap_err()
+                .rule
+                .contains("..")
+        );
+        assert!(
+            scan_path(&roots, &outside.path().join("requirements.txt"), &limits)
+                .unwrap_err()
+                .rule
+                .contains("outside")
+        );
         #[cfg(unix)]
-        assert!(scan_path(&roots, &root.path().join("requirements-link.txt"), &limits).unwrap_err().rule.contains("outside"));
+        assert!(
+            scan_path(&roots, &root.path().join("requirements-link.txt"), &limits)
+                .unwrap_err()
+                .rule
+                .contains("outside")
+        );
         let p = scan_path(&roots, Path::new("requirements.txt"), &limits).unwrap();
         assert_eq!(p.dependencies[0].name, "flask");
-        assert!(p.problems[0].reason.contains("include not followed"), "{:?}", p.problems);
+        assert!(
+            p.problems[0].reason.contains("include not followed"),
+            "{:?}",
+            p.problems
+        );
     }
 }

@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{At, DeclaredDependency, DependencySource, Limits, ParsedProject, Read, clip, line_of, read_requirement};
+use super::{
+    At, DeclaredDependency, DependencySource, Limits, ParsedProject, Read, clip, line_of,
+    read_requirement,
+};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -68,7 +71,12 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
         Ok(d) => d,
         Err(e) => {
             let line = e.span().map_or(0, |s| line_of(content, s.start));
-            out.problem(file, line, "", format!("not valid pyproject.toml: {}", e.message()));
+            out.problem(
+                file,
+                line,
+                "",
+                format!("not valid pyproject.toml: {}", e.message()),
+            );
             return;
         }
     };
@@ -91,7 +99,11 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
             }
         }
         found_any |= p.dependencies.is_some() || p.optional_dependencies.is_some();
-        if p.dynamic.iter().flatten().any(|d| d == "dependencies" || d == "optional-dependencies") {
+        if p.dynamic
+            .iter()
+            .flatten()
+            .any(|d| d == "dependencies" || d == "optional-dependencies")
+        {
             out.notes.push(format!(
                 "{file}: dependencies are dynamic (computed by the build backend at build time), so pyproject.toml does not list them all"
             ));
@@ -99,7 +111,8 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
     }
     if let Some(groups) = &doc.dependency_groups {
         found_any = true;
-        let names: BTreeMap<String, &str> = groups.keys().map(|k| (normalise(k), k.as_str())).collect();
+        let names: BTreeMap<String, &str> =
+            groups.keys().map(|k| (normalise(k), k.as_str())).collect();
         for (group, entries) in groups {
             for e in entries {
                 let line = line_of(content, e.span().start);
@@ -146,13 +159,23 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
                 if name.eq_ignore_ascii_case("python") {
                     continue;
                 }
-                match poetry_dependency(name, value.get_ref(), At { file, line, group: &group }) {
+                match poetry_dependency(
+                    name,
+                    value.get_ref(),
+                    At {
+                        file,
+                        line,
+                        group: &group,
+                    },
+                ) {
                     Ok(list) => {
                         for d in list {
                             out.push(d, limits);
                         }
                     }
-                    Err(reason) => out.problem(file, line, &format!("{name} = {}", value.get_ref()), reason),
+                    Err(reason) => {
+                        out.problem(file, line, &format!("{name} = {}", value.get_ref()), reason)
+                    }
                 }
             }
         }
@@ -186,7 +209,11 @@ fn include_cycle(
         }
         path.push(g);
         for e in groups.get(g).into_iter().flatten() {
-            if let Some(inc) = e.get_ref().as_table().and_then(|t| t.get("include-group")).and_then(|v| v.as_str())
+            if let Some(inc) = e
+                .get_ref()
+                .as_table()
+                .and_then(|t| t.get("include-group"))
+                .and_then(|v| v.as_str())
                 && let Some(target) = names.get(&normalise(inc))
                 && let Some(c) = walk(groups, names, target, path)
             {
@@ -200,8 +227,13 @@ fn include_cycle(
 }
 
 /// One Poetry dependency (`name = "^1.2"`, a table, or a list of tables with markers).
-fn poetry_dependency(name: &str, value: &toml::Value, at: At<'_>) -> Result<Vec<DeclaredDependency>, String> {
-    let n = crate::model::PackageName::parse(name).map_err(|e| format!("`{}`: {}", clip(name), e.rule))?;
+fn poetry_dependency(
+    name: &str,
+    value: &toml::Value,
+    at: At<'_>,
+) -> Result<Vec<DeclaredDependency>, String> {
+    let n = crate::model::PackageName::parse(name)
+        .map_err(|e| format!("`{}`: {}", clip(name), e.rule))?;
     let one = |v: &toml::Value| -> Result<DeclaredDependency, String> {
         let mut notes = Vec::new();
         let mut extras = Vec::new();
@@ -217,11 +249,16 @@ fn poetry_dependency(name: &str, value: &toml::Value, at: At<'_>) -> Result<Vec<
                             "path" => DependencySource::Path(loc.into()),
                             _ => DependencySource::Url(super::hide_userinfo(loc)),
                         };
-                        notes.push("a direct reference: not fetched and not checked against PyPI".into());
+                        notes.push(
+                            "a direct reference: not fetched and not checked against PyPI".into(),
+                        );
                     }
                 }
                 if let Some(x) = t.get("extras").and_then(|x| x.as_array()) {
-                    extras = x.iter().filter_map(|e| e.as_str().map(String::from)).collect();
+                    extras = x
+                        .iter()
+                        .filter_map(|e| e.as_str().map(String::from))
+                        .collect();
                 }
                 if t.get("optional").and_then(|o| o.as_bool()) == Some(true) {
                     notes.push("optional (installed through an extra)".into());
@@ -239,14 +276,24 @@ fn poetry_dependency(name: &str, value: &toml::Value, at: At<'_>) -> Result<Vec<
                     if !m.is_empty() {
                         markers.push(m.join(" and "));
                     }
-                    notes.push(format!("Poetry python = \"{py}\" read as the marker python {spec}"));
+                    notes.push(format!(
+                        "Poetry python = \"{py}\" read as the marker python {spec}"
+                    ));
                 }
                 if let Some(m) = t.get("markers").and_then(|m| m.as_str()) {
                     markers.push(m.to_string());
                 }
-                t.get("version").and_then(|x| x.as_str()).unwrap_or("*").to_string()
+                t.get("version")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("*")
+                    .to_string()
             }
-            other => return Err(format!("a Poetry dependency is a version string or a table, not {}", other.type_str())),
+            other => {
+                return Err(format!(
+                    "a Poetry dependency is a version string or a table, not {}",
+                    other.type_str()
+                ));
+            }
         };
         let (specifier, note) = if source == DependencySource::Index {
             poetry_to_pep440(&constraint)?
@@ -259,7 +306,13 @@ fn poetry_dependency(name: &str, value: &toml::Value, at: At<'_>) -> Result<Vec<
         let marker = match markers.len() {
             0 => None,
             1 => markers.pop(),
-            _ => Some(markers.iter().map(|m| format!("({m})")).collect::<Vec<_>>().join(" and ")),
+            _ => Some(
+                markers
+                    .iter()
+                    .map(|m| format!("({m})"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+            ),
         };
         Ok(DeclaredDependency {
             name: n.to_string(),
@@ -335,21 +388,26 @@ pub fn poetry_to_pep440(constraint: &str) -> Result<(String, Option<String>), St
         }
     }
     let spec = parts.join(",");
-    let note = translated.then(|| format!("Poetry constraint `{c}` translated to PEP 440 `{spec}`"));
+    let note =
+        translated.then(|| format!("Poetry constraint `{c}` translated to PEP 440 `{spec}`"));
     Ok((spec, note))
 }
 
 /// The bounds of `^v` (caret) or `~v` (tilde).
 fn bump(v: &str, caret: bool) -> Result<(String, String), String> {
-    let release: Vec<u64> = v
-        .split('.')
-        .map_while(|p| p.parse::<u64>().ok())
-        .collect();
+    let release: Vec<u64> = v.split('.').map_while(|p| p.parse::<u64>().ok()).collect();
     if release.is_empty() {
-        return Err(format!("`{}{}` is not a Poetry version constraint", if caret { '^' } else { '~' }, clip(v)));
+        return Err(format!(
+            "`{}{}` is not a Poetry version constraint",
+            if caret { '^' } else { '~' },
+            clip(v)
+        ));
     }
     let idx = if caret {
-        release.iter().position(|n| *n != 0).unwrap_or(release.len() - 1)
+        release
+            .iter()
+            .position(|n| *n != 0)
+            .unwrap_or(release.len() - 1)
     } else if release.len() >= 2 {
         1
     } else {
@@ -415,9 +473,18 @@ mylib = { path = "../mylib" }
 [tool.poetry.group.dev.dependencies]
 black = "24.1.0"
 "#;
-        let p = parse_content("pyproject.toml", FileKind::Pyproject, text, &Limits::default(), None);
-        let got: Vec<(&str, &str, usize)> =
-            p.dependencies.iter().map(|d| (d.name.as_str(), d.group.as_str(), d.line)).collect();
+        let p = parse_content(
+            "pyproject.toml",
+            FileKind::Pyproject,
+            text,
+            &Limits::default(),
+            None,
+        );
+        let got: Vec<(&str, &str, usize)> = p
+            .dependencies
+            .iter()
+            .map(|d| (d.name.as_str(), d.group.as_str(), d.line))
+            .collect();
         assert!(got.contains(&("httpx", "dependencies", 4)), "{got:?}");
         assert!(got.contains(&("sphinx", "optional:docs", 9)), "{got:?}");
         assert!(got.contains(&("pytest", "group:test", 12)), "{got:?}");
@@ -425,7 +492,11 @@ black = "24.1.0"
         assert!(got.contains(&("requests", "poetry:main", 20)), "{got:?}");
         assert!(got.contains(&("black", "poetry:dev", 25)), "{got:?}");
         assert!(!got.iter().any(|g| g.0 == "python"));
-        let requests = p.dependencies.iter().find(|d| d.name == "requests").unwrap();
+        let requests = p
+            .dependencies
+            .iter()
+            .find(|d| d.name == "requests")
+            .unwrap();
         assert_eq!(requests.specifier, ">=2.31,<3.0");
         assert!(requests.notes[0].contains("translated"));
         let numpy = p.dependencies.iter().find(|d| d.name == "numpy").unwrap();
@@ -434,15 +505,40 @@ black = "24.1.0"
         assert_eq!(black.pinned.as_deref(), Some("24.1.0"));
         let mylib = p.dependencies.iter().find(|d| d.name == "mylib").unwrap();
         assert!(matches!(mylib.source, DependencySource::Path(_)));
-        let problems: Vec<(usize, &str)> = p.problems.iter().map(|x| (x.line, x.reason.as_str())).collect();
-        assert!(problems.iter().any(|(l, r)| *l == 6 && r.contains("PEP 508")), "{problems:?}");
-        assert!(problems.iter().any(|(_, r)| r.contains("include-group cycle")), "{problems:?}");
-        assert!(problems.iter().any(|(l, r)| *l == 16 && r.contains("names no group")), "{problems:?}");
+        let problems: Vec<(usize, &str)> = p
+            .problems
+            .iter()
+            .map(|x| (x.line, x.reason.as_str()))
+            .collect();
+        assert!(
+            problems
+                .iter()
+                .any(|(l, r)| *l == 6 && r.contains("PEP 508")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|(_, r)| r.contains("include-group cycle")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|(l, r)| *l == 16 && r.contains("names no group")),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn broken_toml_is_a_problem_with_its_line() {
-        let p = parse_content("pyproject.toml", FileKind::Pyproject, "[project]\ndependencies = [\n  \"a\",\n  oops\n]\n", &Limits::default(), None);
+        let p = parse_content(
+            "pyproject.toml",
+            FileKind::Pyproject,
+            "[project]\ndependencies = [\n  \"a\",\n  oops\n]\n",
+            &Limits::default(),
+            None,
+        );
         assert_eq!(p.problems.len(), 1);
         assert_eq!(p.problems[0].line, 4, "{:?}", p.problems);
     }

@@ -7,7 +7,10 @@
 //! not echo the server's environment (tokens in index URLs) to the client. A line
 //! that needs one is reported as a problem.
 
-use super::{At, Limits, OptionLine, ParsedProject, Read, Reference, ScannedFile, clip, hide_userinfo, read_requirement};
+use super::{
+    At, Limits, OptionLine, ParsedProject, Read, Reference, ScannedFile, clip, hide_userinfo,
+    read_requirement,
+};
 
 /// Loads the target of a `-r`/`-c` include.
 pub trait IncludeLoader {
@@ -87,9 +90,21 @@ fn option_value<'a>(line: &'a str, short: &str, long: &str) -> Option<&'a str> {
 
 /// Options that take no package and are not followed.
 const KNOWN_OPTIONS: &[&str] = &[
-    "-i", "--index-url", "--extra-index-url", "--no-index", "-f", "--find-links", "--no-binary",
-    "--only-binary", "--prefer-binary", "--require-hashes", "--pre", "--trusted-host",
-    "--use-feature", "-Z", "--always-unzip",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "--no-index",
+    "-f",
+    "--find-links",
+    "--no-binary",
+    "--only-binary",
+    "--prefer-binary",
+    "--require-hashes",
+    "--pre",
+    "--trusted-host",
+    "--use-feature",
+    "-Z",
+    "--always-unzip",
 ];
 
 /// Parses a requirements file into `out`. `depth` is the include depth of this file.
@@ -102,8 +117,21 @@ pub(crate) fn parse(
     group: &str,
     depth: usize,
 ) {
-    let mut stack: Vec<String> = includes.as_deref().and_then(|l| l.root_key()).into_iter().collect();
-    parse_inner(out, file, content, limits, &mut includes, group, depth, &mut stack);
+    let mut stack: Vec<String> = includes
+        .as_deref()
+        .and_then(|l| l.root_key())
+        .into_iter()
+        .collect();
+    parse_inner(
+        out,
+        file,
+        content,
+        limits,
+        &mut includes,
+        group,
+        depth,
+        &mut stack,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -127,15 +155,36 @@ fn parse_inner(
                 .map(|t| (t, "requirements"))
                 .or_else(|| option_value(line, "-c", "--constraint").map(|t| (t, "constraints")));
             if let Some((target, child_group)) = include {
-                include_file(out, file, line_no, line, target, child_group, limits, includes, depth, stack);
+                include_file(
+                    out,
+                    file,
+                    line_no,
+                    line,
+                    target,
+                    child_group,
+                    limits,
+                    includes,
+                    depth,
+                    stack,
+                );
                 continue;
             }
             if let Some(target) = option_value(line, "-e", "--editable") {
-                match read_requirement(target, At { file, line: line_no, group }) {
+                match read_requirement(
+                    target,
+                    At {
+                        file,
+                        line: line_no,
+                        group,
+                    },
+                ) {
                     Ok(Read::Dep(mut d)) => {
-                        d.notes.push("an editable install: not checked against PyPI".into());
+                        d.notes
+                            .push("an editable install: not checked against PyPI".into());
                         d.source = match d.source {
-                            super::DependencySource::Index => super::DependencySource::Path(clip(target)),
+                            super::DependencySource::Index => {
+                                super::DependencySource::Path(clip(target))
+                            }
                             s => s,
                         };
                         out.push(*d, limits);
@@ -157,11 +206,14 @@ fn parse_inner(
             let known = KNOWN_OPTIONS.contains(&opt);
             out.options.push(OptionLine {
                 option: clip(opt),
-                value: value.filter(|v| !v.is_empty()).map(|v| clip(&hide_userinfo(v))),
+                value: value
+                    .filter(|v| !v.is_empty())
+                    .map(|v| clip(&hide_userinfo(v))),
                 file: file.into(),
                 line: line_no,
                 note: if known {
-                    "reported, not followed: packages are checked against the configured index".into()
+                    "reported, not followed: packages are checked against the configured index"
+                        .into()
                 } else {
                     "an option pip may not know: reported, not followed".into()
                 },
@@ -174,7 +226,14 @@ fn parse_inner(
             None => (line, ""),
         };
         let hashes = opts.matches("--hash").count();
-        match read_requirement(req, At { file, line: line_no, group }) {
+        match read_requirement(
+            req,
+            At {
+                file,
+                line: line_no,
+                group,
+            },
+        ) {
             Ok(Read::Dep(mut d)) => {
                 d.hashes = hashes;
                 let other: Vec<&str> = opts
@@ -182,7 +241,8 @@ fn parse_inner(
                     .filter(|t| t.starts_with("--") && !t.starts_with("--hash"))
                     .collect();
                 if !other.is_empty() {
-                    d.notes.push(format!("options not followed: {}", clip(&other.join(" "))));
+                    d.notes
+                        .push(format!("options not followed: {}", clip(&other.join(" "))));
                 }
                 out.push(*d, limits);
             }
@@ -223,7 +283,10 @@ fn include_file(
             file,
             line_no,
             line,
-            format!("include not followed: more than {} levels of includes", limits.max_include_depth),
+            format!(
+                "include not followed: more than {} levels of includes",
+                limits.max_include_depth
+            ),
         );
         return;
     }
@@ -232,14 +295,22 @@ fn include_file(
             file,
             line_no,
             line,
-            format!("include not followed: more than {} files in one scan", limits.max_files),
+            format!(
+                "include not followed: more than {} files in one scan",
+                limits.max_files
+            ),
         );
         return;
     }
     let loaded = match loader.load(file, target) {
         Ok(l) => l,
         Err(reason) => {
-            out.problem(file, line_no, line, format!("include not followed: {reason}"));
+            out.problem(
+                file,
+                line_no,
+                line,
+                format!("include not followed: {reason}"),
+            );
             return;
         }
     };
@@ -248,7 +319,12 @@ fn include_file(
             file,
             line_no,
             line,
-            format!("include cycle: {} is already being read ({} -> {})", loaded.label, stack_labels(out, stack), loaded.label),
+            format!(
+                "include cycle: {} is already being read ({} -> {})",
+                loaded.label,
+                stack_labels(out, stack),
+                loaded.label
+            ),
         );
         return;
     }
@@ -258,7 +334,16 @@ fn include_file(
         included_from: Some(file.into()),
     });
     stack.push(loaded.key.clone());
-    parse_inner(out, &loaded.label, &loaded.content, limits, includes, group, depth + 1, stack);
+    parse_inner(
+        out,
+        &loaded.label,
+        &loaded.content,
+        limits,
+        includes,
+        group,
+        depth + 1,
+        stack,
+    );
     stack.pop();
 }
 
@@ -305,7 +390,13 @@ mod tests {
             numpy>=>1\n\
             \n\
             pkg==${PKG_VERSION}\n";
-        let p = parse_content("requirements.txt", FileKind::Requirements, text, &Limits::default(), None);
+        let p = parse_content(
+            "requirements.txt",
+            FileKind::Requirements,
+            text,
+            &Limits::default(),
+            None,
+        );
         let names: Vec<&str> = p.dependencies.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["requests", "django", "why"]);
         assert_eq!(p.dependencies[0].line, 3);
@@ -323,7 +414,10 @@ mod tests {
     fn nested_includes_cycles_and_depth() {
         let mut files = std::collections::BTreeMap::new();
         files.insert("base.txt".to_string(), "-r common.txt\nflask\n".to_string());
-        files.insert("common.txt".to_string(), "-c constraints.txt\n-r base.txt\nclick\n".to_string());
+        files.insert(
+            "common.txt".to_string(),
+            "-c constraints.txt\n-r base.txt\nclick\n".to_string(),
+        );
         files.insert("constraints.txt".to_string(), "click==8.1.7\n".to_string());
         let mut loader = MemoryLoader(files);
         let p = parse_content(
@@ -333,12 +427,33 @@ mod tests {
             &Limits::default(),
             Some(&mut loader),
         );
-        let got: Vec<(&str, &str)> = p.dependencies.iter().map(|d| (d.name.as_str(), d.group.as_str())).collect();
-        assert_eq!(got, [("click", "constraints"), ("click", "requirements"), ("flask", "requirements"), ("rich", "requirements")]);
+        let got: Vec<(&str, &str)> = p
+            .dependencies
+            .iter()
+            .map(|d| (d.name.as_str(), d.group.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("click", "constraints"),
+                ("click", "requirements"),
+                ("flask", "requirements"),
+                ("rich", "requirements")
+            ]
+        );
         assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
         assert!(p.problems[0].reason.contains("include cycle"));
-        assert_eq!((p.problems[0].file.as_str(), p.problems[0].line), ("common.txt", 2));
-        let p = parse_content("r.txt", FileKind::Requirements, "-r other.txt\n", &Limits::default(), None);
+        assert_eq!(
+            (p.problems[0].file.as_str(), p.problems[0].line),
+            ("common.txt", 2)
+        );
+        let p = parse_content(
+            "r.txt",
+            FileKind::Requirements,
+            "-r other.txt\n",
+            &Limits::default(),
+            None,
+        );
         assert!(p.problems[0].reason.contains("inline"));
     }
 }

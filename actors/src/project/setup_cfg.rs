@@ -17,7 +17,12 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
     let ini = match Ini::load_from_str_opt(content, opt) {
         Ok(i) => i,
         Err(e) => {
-            out.problem(file, e.line, "", format!("not a valid setup.cfg: {}", e.msg));
+            out.problem(
+                file,
+                e.line,
+                "",
+                format!("not a valid setup.cfg: {}", e.msg),
+            );
             return;
         }
     };
@@ -37,7 +42,7 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
             .map_or(0, |(i, _)| i + 1)
     };
     let mut found = false;
-    let mut read_list = |out: &mut ParsedProject, section: &str, value: &str, group: &str| {
+    let read_list = |out: &mut ParsedProject, section: &str, value: &str, group: &str| {
         for item in value.lines() {
             let item = item.trim();
             if item.is_empty() || item.starts_with('#') {
@@ -65,7 +70,12 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
     if let Some(extras) = ini.section(Some("options.extras_require")) {
         for (extra, v) in extras.iter() {
             found = true;
-            read_list(out, "options.extras_require", v, &format!("optional:{extra}"));
+            read_list(
+                out,
+                "options.extras_require",
+                v,
+                &format!("optional:{extra}"),
+            );
         }
     }
     if !found {
@@ -82,12 +92,25 @@ mod tests {
     #[test]
     fn install_requires_and_extras() {
         let text = "[metadata]\nname = app\n\n[options]\npackages = find:\ninstall_requires =\n    requests>=2.0\n    importlib-metadata; python_version<\"3.8\"\n    not a requirement!\n\n[options.extras_require]\ntest =\n    pytest>=7\n";
-        let p = parse_content("setup.cfg", FileKind::SetupCfg, text, &Limits::default(), None);
-        let got: Vec<(&str, &str, usize)> =
-            p.dependencies.iter().map(|d| (d.name.as_str(), d.group.as_str(), d.line)).collect();
+        let p = parse_content(
+            "setup.cfg",
+            FileKind::SetupCfg,
+            text,
+            &Limits::default(),
+            None,
+        );
+        let got: Vec<(&str, &str, usize)> = p
+            .dependencies
+            .iter()
+            .map(|d| (d.name.as_str(), d.group.as_str(), d.line))
+            .collect();
         assert_eq!(
             got,
-            [("requests", "install_requires", 7), ("importlib-metadata", "install_requires", 8), ("pytest", "optional:test", 13)]
+            [
+                ("requests", "install_requires", 7),
+                ("importlib-metadata", "install_requires", 8),
+                ("pytest", "optional:test", 13)
+            ]
         );
         assert!(p.dependencies[1].marker.is_some());
         assert_eq!(p.problems.len(), 1, "{:?}", p.problems);

@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use crate::engine::ItemFailure;
 use crate::model::{Datum, SourceLabel};
 use crate::upstream::TopDoc;
-use crate::views::downloads::RecentDownloads;
 use crate::views::versions::VersionList;
 
 /// How many of the top packages count as popular names.
@@ -191,7 +190,12 @@ impl ReleaseFacts {
             age_days: first.as_deref().and_then(|d| age_days(d, now)),
             first_release: first,
             latest: l.latest_stable.clone().or_else(|| l.latest.clone()),
-            yanked: l.versions.iter().filter(|v| v.yanked).map(|v| v.version.clone()).collect(),
+            yanked: l
+                .versions
+                .iter()
+                .filter(|v| v.yanked)
+                .map(|v| v.version.clone())
+                .collect(),
         }
     }
 }
@@ -259,12 +263,20 @@ pub fn verdict(
         Some(true) => {
             let mut facts: Vec<String> = Vec::new();
             let mut signs = 0;
-            let young = releases.and_then(|r| r.age_days).is_some_and(|d| d < YOUNG_DAYS);
+            let young = releases
+                .and_then(|r| r.age_days)
+                .is_some_and(|d| d < YOUNG_DAYS);
             let few = downloads.is_some_and(|d| d < FEW_DOWNLOADS);
             if let Some(r) = releases {
                 match (r.age_days, &r.first_release) {
-                    (Some(d), _) if young => facts.push(format!("{} old (first release {})", plural(d, "day", "days"), r.first_release.as_deref().unwrap_or("?"))),
-                    (Some(d), Some(first)) => facts.push(format!("on PyPI since {first} ({} years)", d / 365)),
+                    (Some(d), _) if young => facts.push(format!(
+                        "{} old (first release {})",
+                        plural(d, "day", "days"),
+                        r.first_release.as_deref().unwrap_or("?")
+                    )),
+                    (Some(d), Some(first)) => {
+                        facts.push(format!("on PyPI since {first} ({} years)", d / 365))
+                    }
                     _ => facts.push("first release date unknown".into()),
                 }
                 facts.push(plural(r.releases as u64, "release", "releases"));
@@ -273,7 +285,10 @@ pub fn verdict(
                         facts.push("every release yanked".into());
                         signs += 1;
                     } else {
-                        facts.push(format!("{} yanked", plural(r.yanked.len() as u64, "release", "releases")));
+                        facts.push(format!(
+                            "{} yanked",
+                            plural(r.yanked.len() as u64, "release", "releases")
+                        ));
                     }
                 }
             }
@@ -296,7 +311,9 @@ pub fn verdict(
                 CheckVerdict::Ok
             };
             let lead = match v {
-                CheckVerdict::Suspicious => "suspicious: likely a typo-squat of a popular package; ",
+                CheckVerdict::Suspicious => {
+                    "suspicious: likely a typo-squat of a popular package; "
+                }
                 CheckVerdict::Caution => "caution: ",
                 _ => "",
             };
@@ -315,46 +332,108 @@ mod tests {
             last_update: None,
             rows: names
                 .iter()
-                .map(|(n, c)| TopRow { project: n.to_string(), download_count: *c })
+                .map(|(n, c)| TopRow {
+                    project: n.to_string(),
+                    download_count: *c,
+                })
                 .collect(),
         }
     }
 
     #[test]
     fn the_resemblance_rule() {
-        let t = top(&[("requests", 900), ("numpy", 800), ("six", 700), ("boto3", 600), ("python-dateutil", 500)]);
-        assert_eq!(resemblance("reqeusts", &t).1.unwrap().name, "requests", "transposition is one edit");
+        let t = top(&[
+            ("requests", 900),
+            ("numpy", 800),
+            ("six", 700),
+            ("boto3", 600),
+            ("python-dateutil", 500),
+        ]);
+        assert_eq!(
+            resemblance("reqeusts", &t).1.unwrap().name,
+            "requests",
+            "transposition is one edit"
+        );
         assert_eq!(resemblance("requestss", &t).1.unwrap().distance, 1);
         assert_eq!(resemblance("rekuestz", &t).1.unwrap().distance, 2);
-        assert!(resemblance("numpyyy", &t).1.is_none(), "numpy is short: one edit only");
+        assert!(
+            resemblance("numpyyy", &t).1.is_none(),
+            "numpy is short: one edit only"
+        );
         assert_eq!(resemblance("numpyy", &t).1.unwrap().name, "numpy");
         assert!(resemblance("sip", &t).1.is_some());
         assert!(resemblance("flask", &t).1.is_none());
         assert_eq!(resemblance("boto3", &t).0, Some(4));
-        assert_eq!(resemblance("python-dateutils", &t).1.unwrap().name, "python-dateutil");
+        assert_eq!(
+            resemblance("python-dateutils", &t).1.unwrap().name,
+            "python-dateutil"
+        );
     }
 
     #[test]
     fn verdicts_carry_their_evidence() {
         let pop = PopularityFacts {
             rank: None,
-            resembles: Some(Resemblance { name: "numpy".into(), rank: 1, downloads_30d: 40_000_000, distance: 1 }),
+            resembles: Some(Resemblance {
+                name: "numpy".into(),
+                rank: 1,
+                downloads_30d: 40_000_000,
+                distance: 1,
+            }),
             compared_with: 10,
             rule: String::new(),
         };
         let (v, s) = verdict("numpyy", Some(false), None, None, Some(&pop));
         assert_eq!(v, CheckVerdict::NotFound);
-        assert!(s.starts_with("not on PyPI") && s.contains("one letter away from `numpy`"), "{s}");
-        let young = ReleaseFacts { releases: 1, first_release: Some("2026-11-27".into()), age_days: Some(3), latest: Some("0.0.1".into()), yanked: vec![] };
+        assert!(
+            s.starts_with("not on PyPI") && s.contains("one letter away from `numpy`"),
+            "{s}"
+        );
+        let young = ReleaseFacts {
+            releases: 1,
+            first_release: Some("2026-11-27".into()),
+            age_days: Some(3),
+            latest: Some("0.0.1".into()),
+            yanked: vec![],
+        };
         let (v, s) = verdict("numpyy", Some(true), Some(&young), Some(12), Some(&pop));
         assert_eq!(v, CheckVerdict::Suspicious);
-        assert!(s.contains("3 days old") && s.contains("12 downloads") && s.contains("`numpy`"), "{s}");
-        let old = ReleaseFacts { releases: 120, first_release: Some("2006-01-01".into()), age_days: Some(7000), latest: None, yanked: vec![] };
-        let own = PopularityFacts { rank: Some(1), resembles: None, compared_with: 10, rule: String::new() };
-        let (v, s) = verdict("numpy", Some(true), Some(&old), Some(40_000_000), Some(&own));
+        assert!(
+            s.contains("3 days old") && s.contains("12 downloads") && s.contains("`numpy`"),
+            "{s}"
+        );
+        let old = ReleaseFacts {
+            releases: 120,
+            first_release: Some("2006-01-01".into()),
+            age_days: Some(7000),
+            latest: None,
+            yanked: vec![],
+        };
+        let own = PopularityFacts {
+            rank: Some(1),
+            resembles: None,
+            compared_with: 10,
+            rule: String::new(),
+        };
+        let (v, s) = verdict(
+            "numpy",
+            Some(true),
+            Some(&old),
+            Some(40_000_000),
+            Some(&own),
+        );
         assert_eq!(v, CheckVerdict::Ok, "{s}");
         assert!(s.contains("rank 1"));
-        assert_eq!(verdict("x", None, None, None, None).0, CheckVerdict::Unknown);
-        assert_eq!(age_days("1970-01-02T00:00:00Z", SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(3 * 86_400)), Some(2));
+        assert_eq!(
+            verdict("x", None, None, None, None).0,
+            CheckVerdict::Unknown
+        );
+        assert_eq!(
+            age_days(
+                "1970-01-02T00:00:00Z",
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(3 * 86_400)
+            ),
+            Some(2)
+        );
     }
 }

@@ -252,10 +252,7 @@ impl DependencyCheck {
         match &c.newest_satisfying {
             None => {
                 c.verdict = DependencyVerdict::NoMatch;
-                c.words = format!(
-                    "no release satisfies `{}` (latest {latest})",
-                    dep.specifier
-                );
+                c.words = format!("no release satisfies `{}` (latest {latest})", dep.specifier);
             }
             Some(v) if *v == latest || dep.specifier.is_empty() => {
                 c.words = format!("{v} satisfies it (the latest)");
@@ -275,7 +272,14 @@ mod tests {
     use crate::project::{At, Read, read_requirement};
 
     fn dep(s: &str) -> DeclaredDependency {
-        match read_requirement(s, At { file: "f", line: 1, group: "g" }) {
+        match read_requirement(
+            s,
+            At {
+                file: "f",
+                line: 1,
+                group: "g",
+            },
+        ) {
             Ok(Read::Dep(d)) => *d,
             _ => panic!(),
         }
@@ -304,7 +308,10 @@ mod tests {
         assert_eq!(c.verdict, DependencyVerdict::PinMissing);
         let c = DependencyCheck::against(&dep("black<22"), &list);
         assert_eq!(c.verdict, DependencyVerdict::Ok);
-        assert!(c.newest_satisfying.as_deref().unwrap().starts_with("21."), "{c:?}");
+        assert!(
+            c.newest_satisfying.as_deref().unwrap().starts_with("21."),
+            "{c:?}"
+        );
         let c = DependencyCheck::against(&dep("black>999"), &list);
         assert_eq!(c.verdict, DependencyVerdict::NoMatch);
     }

@@ -55,7 +55,11 @@ pub(crate) fn project(name: &str) -> ProjectData {
     };
     let files = json!([
         file(format!("{stem}-{version}.tar.gz"), "sdist", "source"),
-        file(format!("{stem}-{version}-py3-none-any.whl"), "bdist_wheel", "py3"),
+        file(
+            format!("{stem}-{version}-py3-none-any.whl"),
+            "bdist_wheel",
+            "py3"
+        ),
     ]);
     let body = json!({
         "info": {

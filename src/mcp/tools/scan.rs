@@ -21,28 +21,28 @@ use crate::mcp::params::Parameters;
 /// Arguments of `scan_dependencies`: a `path`, or a file's `content` with its `filename`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ScanParams {
+pub(crate) struct ScanParams {
     /// A project file or directory on the server, read only under the directories the
     /// server's configuration allows (`scan.allowed_dirs`; none by default). Relative
     /// paths are resolved against the first allowed directory. Give either `path` or
     /// `content`.
     #[serde(default)]
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// The text of one project file (always allowed). Give `filename` with it.
     #[serde(default)]
-    pub content: Option<String>,
+    pub(crate) content: Option<String>,
     /// The file name of `content`, which says its kind: pyproject.toml,
     /// requirements*.txt (or .in), setup.cfg, uv.lock, poetry.lock, pylock.toml.
     #[serde(default)]
-    pub filename: Option<String>,
+    pub(crate) filename: Option<String>,
 }
 
 /// Arguments of `check_package`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CheckParams {
+pub(crate) struct CheckParams {
     /// The package name to check before suggesting `pip install`, e.g. `requests`.
-    pub package: String,
+    pub(crate) package: String,
 }
 
 fn scan_schema() -> Arc<JsonObject> {
@@ -103,21 +103,14 @@ pub(crate) fn scan_text(r: &ScanReport) -> String {
         shown += 1;
         out.push_str(&format!(
             "\n{}:{} {} {}: {}",
-            d.declared.file,
-            d.declared.line,
-            d.declared.name,
-            d.declared.specifier,
-            d.check.words
+            d.declared.file, d.declared.line, d.declared.name, d.declared.specifier, d.check.words
         ));
     }
     for p in r.problems.iter().take(20) {
         out.push_str(&format!("\n{}:{}: {}", p.file, p.line, p.reason));
     }
     for o in r.options.iter().take(10) {
-        out.push_str(&format!(
-            "\n{}:{}: {} {}",
-            o.file, o.line, o.option, o.note
-        ));
+        out.push_str(&format!("\n{}:{}: {} {}", o.file, o.line, o.option, o.note));
     }
     for n in &r.notes {
         out.push_str(&format!("\nnote: {n}"));
@@ -131,7 +124,12 @@ pub(crate) fn scan_text(r: &ScanReport) -> String {
 /// The short text of a package check: the verdict with its evidence, then what is
 /// missing.
 pub(crate) fn check_text(c: &PackageCheck) -> String {
-    let mut out = format!("{}: {} (source {})", c.package, c.summary, c.source.as_str());
+    let mut out = format!(
+        "{}: {} (source {})",
+        c.package,
+        c.summary,
+        c.source.as_str()
+    );
     for f in &c.failures {
         out.push_str(&format!("\n{}: {} ({})", f.item, f.reason, f.suggestion));
     }
@@ -167,7 +165,11 @@ impl SentinelMcp {
             }
             (Some(path), None) => {
                 if path.trim().is_empty() || path.contains('\0') {
-                    return Err(invalid("path", &path, "must be a non-empty file or directory path"));
+                    return Err(invalid(
+                        "path",
+                        &path,
+                        "must be a non-empty file or directory path",
+                    ));
                 }
                 ScanInput::Path(PathBuf::from(path))
             }

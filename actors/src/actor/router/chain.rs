@@ -96,9 +96,7 @@ pub(crate) async fn answer(
             version,
             python,
         } => release_for(ctx, name, version, python, deadline).await,
-        Question::Scan(names) => Ok(Answer::Scan(
-            super::scan::scan(ctx, names, deadline).await,
-        )),
+        Question::Scan(names) => Ok(Answer::Scan(super::scan::scan(ctx, names, deadline).await)),
         Question::Check(name) => Ok(Answer::Check(Box::new(
             super::scan::check(ctx, name, deadline).await,
         ))),
