@@ -5,6 +5,7 @@
 //! 4 upstream unavailable (no fallback), 5 bad configuration.
 
 pub(crate) mod output;
+mod print;
 mod query;
 mod scan;
 
@@ -13,10 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sentinel_actors::{EngineConfig, QueryError, StatsKind};
+use sentinel_actors::{EngineConfig, QueryError};
 use sentinel_sim::{Scenario, SimConfig};
 
 use crate::config::{self, FlagOverrides, LoadError};
+use crate::questions::{BreakdownBy, Period};
 use crate::secret::{Secret, redact_userinfo};
 use crate::telemetry::{self, LogFormat};
 
@@ -127,40 +129,75 @@ impl GlobalArgs {
     }
 }
 
-/// Download periods.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum Period {
-    /// Last day.
-    Day,
-    /// Last 7 days.
-    Week,
-    /// Last 30 days.
-    Month,
-}
-
-/// Breakdown dimensions.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum BreakdownBy {
-    /// Python major version.
-    PythonMajor,
-    /// Python minor version.
-    PythonMinor,
-    /// Operating system.
-    System,
-}
-
-impl BreakdownBy {
-    fn kind(self) -> StatsKind {
-        match self {
-            BreakdownBy::PythonMajor => StatsKind::PythonMajor,
-            BreakdownBy::PythonMinor => StatsKind::PythonMinor,
-            BreakdownBy::System => StatsKind::System,
-        }
-    }
-}
-
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The questions (info, versions, deps, python, downloads, breakdown, trends, top,
+    /// overview, health).
+    #[command(flatten)]
+    Query(Query),
+    /// The dependencies a project declares (a file or directory), checked against PyPI.
+    Scan(scan::ScanArgs),
+    /// The supply-chain check before `pip install NAME`: exists, age, downloads, typo of a popular name.
+    Check(scan::CheckArgs),
+    /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
+    Serve {
+        /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
+        /// /readyz and /metrics beside it.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+        /// Bearer token every HTTP request must carry; required to bind a non-loopback address.
+        #[arg(long, env = "PYPI_SENTINEL_AUTH_TOKEN", hide_env_values = true)]
+        auth_token: Option<Secret>,
+        /// Extra Host names accepted on HTTP (besides localhost and the bind address).
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_hosts: Vec<String>,
+        #[command(flatten)]
+        limits: HttpLimits,
+        /// Seconds between returns of freed memory to the OS (glibc keeps freed pages
+        /// otherwise, and RSS creeps up under long load); 0 turns it off.
+        #[arg(
+            long,
+            env = "PYPI_SENTINEL_MEMORY_TRIM_SECS",
+            default_value_t = crate::memory::DEFAULT_TRIM_INTERVAL.as_secs(),
+            value_name = "S"
+        )]
+        memory_trim_secs: u64,
+    },
+    /// Run the simulator of the upstreams (PyPI, pypistats, pepy, top packages) with fault injection.
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Fault preset.
+        #[arg(long, value_enum, default_value_t = ScenarioArg::Healthy)]
+        scenario: ScenarioArg,
+        /// Extra generated packages (synth-0000, ...), for load tests.
+        #[arg(long, default_value_t = 0)]
+        synthetic: usize,
+        /// Enforce pypistats' documented rate limit (5/s, 30/min per client).
+        #[arg(long)]
+        pypistats_rate_limit: bool,
+        /// Require this X-API-Key on the pepy routes.
+        #[arg(long)]
+        pepy_api_key: Option<String>,
+    },
+    /// Offline demo: the simulator and the engine in-process, through a scripted incident.
+    Demo {
+        /// Skip the pauses between acts.
+        #[arg(long)]
+        fast: bool,
+    },
+    /// Configuration: validate or print an example.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// The query commands: each builds one of the questions in `crate::questions` (the
+/// same types the MCP tools take), asks it, and prints the answer (`print.rs`).
+#[derive(Subcommand, Debug)]
+enum Query {
     /// Metadata of a package: `info NAME` or `info NAME==VERSION`.
     Info {
         /// Package, optionally `==VERSION`.
@@ -180,9 +217,9 @@ enum Command {
         /// Hide yanked releases (MCP: include_yanked = false).
         #[arg(long)]
         no_yanked: bool,
-        /// Only the newest N.
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
+        /// Only the newest N (1-10000).
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        limit: Option<i64>,
     },
     /// Dependencies of a release, evaluated for a Python version, platform and extras.
     Deps {
@@ -215,8 +252,8 @@ enum Command {
         /// Package.
         name: String,
         /// Only this period.
-        #[arg(long, value_enum)]
-        period: Option<Period>,
+        #[arg(long, value_enum, default_value_t = Period::All)]
+        period: Period,
     },
     /// Downloads by Python version or operating system.
     Breakdown {
@@ -226,22 +263,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = BreakdownBy::PythonMinor)]
         by: BreakdownBy,
         /// Days (1-180).
-        #[arg(long, default_value_t = 30)]
-        days: u32,
+        #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
+        days: i64,
     },
     /// The daily download series with a small chart, totals and change.
     Trends {
         /// Package.
         name: String,
         /// Days (1-180).
-        #[arg(long, default_value_t = 30)]
-        days: u32,
+        #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
+        days: i64,
     },
     /// The most downloaded packages over 30 days.
     Top {
-        /// How many (1-10000).
-        #[arg(long, default_value_t = 10)]
-        limit: usize,
+        /// How many (1-1000).
+        #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+        limit: i64,
     },
     /// Metadata and downloads of several packages at once (partial results).
     Overview {
@@ -249,56 +286,8 @@ enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// The dependencies a project declares (a file or directory), checked against PyPI.
-    Scan(scan::ScanArgs),
-    /// The supply-chain check before `pip install NAME`: exists, age, downloads, typo of a popular name.
-    Check(scan::CheckArgs),
     /// Upstream breakers, error rates, cache statistics.
     Health,
-    /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
-    Serve {
-        /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
-        /// /readyz and /metrics beside it.
-        #[arg(long, value_name = "ADDR")]
-        http: Option<SocketAddr>,
-        /// Bearer token every HTTP request must carry; required to bind a non-loopback address.
-        #[arg(long, env = "PYPI_SENTINEL_AUTH_TOKEN", hide_env_values = true)]
-        auth_token: Option<Secret>,
-        /// Extra Host names accepted on HTTP (besides localhost and the bind address).
-        #[arg(long = "allow-host", value_name = "HOST")]
-        allow_hosts: Vec<String>,
-        #[command(flatten)]
-        limits: HttpLimits,
-    },
-    /// Run the simulator of the upstreams (PyPI, pypistats, pepy, top packages) with fault injection.
-    Sim {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        addr: SocketAddr,
-        /// Fault preset.
-        #[arg(long, value_enum, default_value_t = ScenarioArg::Healthy)]
-        scenario: ScenarioArg,
-        /// Extra generated packages (synth-0000, ...), for load tests.
-        #[arg(long, default_value_t = 0)]
-        synthetic: usize,
-        /// Enforce pypistats' documented rate limit (5/s, 30/min per client).
-        #[arg(long)]
-        pypistats_rate_limit: bool,
-        /// Require this X-API-Key on the pepy routes.
-        #[arg(long)]
-        pepy_api_key: Option<String>,
-    },
-    /// Offline demo: the simulator and the engine in-process, through a scripted incident.
-    Demo {
-        /// Skip the pauses between acts.
-        #[arg(long)]
-        fast: bool,
-    },
-    /// Configuration: validate or print an example.
-    Config {
-        #[command(subcommand)]
-        action: ConfigAction,
-    },
 }
 
 /// Bounds of the HTTP server against hostile or broken clients.
@@ -532,8 +521,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             auth_token,
             allow_hosts,
             limits,
+            memory_trim_secs,
         } => {
             let cfg = g.engine_config()?;
+            crate::memory::start_trimming(std::time::Duration::from_secs(memory_trim_secs));
             serve(cfg, http, auth_token, allow_hosts, limits).await
         }
         Command::Scan(args) => {
@@ -544,10 +535,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let cfg = g.engine_config()?;
             scan::check(cfg, args, g.json).await
         }
-        query_command => {
+        Command::Query(q) => {
             let cfg = g.engine_config()?;
             output::set_full(g.full);
-            query::run(cfg, query_command, g.json).await
+            query::run(cfg, q, g.json).await
         }
     }
 }

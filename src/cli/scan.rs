@@ -14,8 +14,9 @@ use sentinel_actors::views::check::PackageCheck;
 use sentinel_actors::views::scan::{DependencyVerdict, ScanReport};
 use sentinel_actors::{Engine, EngineConfig, ScanInput};
 
-use super::output::{self, source_cell, table, thousands};
+use super::output::{self, source_cell, table};
 use super::{EXIT_CONFIG, EXIT_NOT_FOUND, Failure};
+use crate::text::thousands;
 
 /// Arguments of `scan`.
 #[derive(Args, Debug)]

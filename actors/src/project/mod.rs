@@ -44,7 +44,7 @@ impl Default for Limits {
 }
 
 /// The kind of a project file, from its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileKind {
     /// `pyproject.toml`.
@@ -92,7 +92,7 @@ impl FileKind {
 }
 
 /// Where a declared dependency comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "location")]
 pub enum DependencySource {
     /// The package index (PyPI): checked.
@@ -106,7 +106,7 @@ pub enum DependencySource {
 }
 
 /// One dependency a file declares.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeclaredDependency {
     /// PEP 503 normalised name.
     pub name: String,
@@ -146,7 +146,7 @@ fn is_zero(n: &usize) -> bool {
 
 /// A requirement without a package name (a bare path or URL, an editable install):
 /// reported, never fetched.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reference {
     /// The text as written (cut when very long).
     pub text: String,
@@ -161,7 +161,7 @@ pub struct Reference {
 }
 
 /// An options line (`--index-url`, `--find-links`, ...): reported, not followed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OptionLine {
     /// The option (`--index-url`).
     pub option: String,
@@ -177,7 +177,7 @@ pub struct OptionLine {
 }
 
 /// Something that could not be read, with where.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     /// The file.
     pub file: String,
@@ -191,7 +191,7 @@ pub struct Problem {
 }
 
 /// A file read by a scan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScannedFile {
     /// The file (as given, or relative to the scanned directory).
     pub file: String,
@@ -203,7 +203,7 @@ pub struct ScannedFile {
 }
 
 /// Everything read from a project's files, before any check against PyPI.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ParsedProject {
     /// The files read.
     pub files: Vec<ScannedFile>,

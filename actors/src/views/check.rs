@@ -28,7 +28,7 @@ pub const YOUNG_DAYS: u64 = 90;
 pub const FEW_DOWNLOADS: u64 = 1_000;
 
 /// The verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckVerdict {
     /// No project of that name on PyPI: do not install (an invented name?).
@@ -44,7 +44,7 @@ pub enum CheckVerdict {
 }
 
 /// The popular package a name resembles.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Resemblance {
     /// The popular name.
     pub name: String,
@@ -57,7 +57,7 @@ pub struct Resemblance {
 }
 
 /// Facts from the release history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReleaseFacts {
     /// Releases listed.
     pub releases: usize,
@@ -72,7 +72,7 @@ pub struct ReleaseFacts {
 }
 
 /// The popularity facts, from the top-packages dataset.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PopularityFacts {
     /// The package's own rank, when it is in the dataset.
     pub rank: Option<usize>,
@@ -85,7 +85,7 @@ pub struct PopularityFacts {
 }
 
 /// The whole check.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PackageCheck {
     /// The name asked about (normalised).
     pub package: String,

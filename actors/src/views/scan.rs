@@ -16,7 +16,7 @@ use crate::project::{
 use crate::views::versions::VersionList;
 
 /// What the check found for one dependency.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyVerdict {
     /// Exists; a release satisfies it; a pin (if any) is the newest and not yanked.
@@ -38,7 +38,7 @@ pub enum DependencyVerdict {
 }
 
 /// The check of one dependency.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DependencyCheck {
     /// The verdict.
     pub verdict: DependencyVerdict,
@@ -72,7 +72,7 @@ pub struct DependencyCheck {
 }
 
 /// A declared dependency and its check.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScannedDependency {
     /// What the file declares.
     #[serde(flatten)]
@@ -82,7 +82,7 @@ pub struct ScannedDependency {
 }
 
 /// Counts over the report.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScanSummary {
     /// Dependencies declared.
     pub dependencies: usize,
@@ -107,7 +107,7 @@ pub struct ScanSummary {
 }
 
 /// The whole report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScanReport {
     /// The files read.
     pub files: Vec<ScannedFile>,

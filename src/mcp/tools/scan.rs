@@ -10,12 +10,12 @@ use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::{ErrorData as McpError, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::{SentinelMcp, answer, invalid, schema_with};
+use super::{SentinelMcp, answer, invalid};
 use crate::engine::ScanInput;
 use crate::engine::views::check::PackageCheck;
 use crate::engine::views::scan::{DependencyVerdict, ScanReport};
+use crate::mcp::output::{schema, to_value};
 use crate::mcp::params::Parameters;
 
 /// Arguments of `scan_dependencies`: a `path`, or a file's `content` with its `filename`.
@@ -46,30 +46,11 @@ pub(crate) struct CheckParams {
 }
 
 fn scan_schema() -> Arc<JsonObject> {
-    schema_with(json!({
-        "files": {"type": "array", "items": {"type": "object"}},
-        "dependencies": {"type": "array", "description": "Each declared dependency (name, specifier, marker, group, file, line) with `check`: verdict (ok, outdated, yanked, pin_missing, no_match, not_found, not_checked, unavailable), words, latest, newest_satisfying and the provenance of the version list.", "items": {"type": "object"}},
-        "references": {"type": "array", "description": "Paths, URLs and editables without a package name: reported, not fetched.", "items": {"type": "object"}},
-        "options": {"type": "array", "description": "Options lines (--index-url, ...): reported, not followed.", "items": {"type": "object"}},
-        "problems": {"type": "array", "description": "Lines that could not be read: file, line, text, reason.", "items": {"type": "object"}},
-        "failures": {"type": "array", "items": {"type": "object"}},
-        "summary": {"type": "object"},
-        "error": {"type": "string"}
-    }))
+    schema::<ScanReport>()
 }
 
 fn check_schema() -> Arc<JsonObject> {
-    schema_with(json!({
-        "package": {"type": "string"},
-        "verdict": {"type": "string", "enum": ["not_found", "suspicious", "caution", "ok", "unknown"]},
-        "summary": {"type": "string", "description": "The verdict with its evidence, in words."},
-        "exists": {"type": ["boolean", "null"]},
-        "releases": {"type": "object", "description": "releases, first_release, age_days, latest, yanked; with provenance."},
-        "downloads_30d": {"type": "object", "description": "Downloads over 30 days, with provenance."},
-        "popularity": {"type": "object", "description": "Own rank, the popular name it resembles (name, rank, distance), the rule; with provenance."},
-        "failures": {"type": "array", "items": {"type": "object"}},
-        "error": {"type": "string"}
-    }))
+    schema::<PackageCheck>()
 }
 
 /// The short text of a scan: counts, then the dependencies that need attention, then
@@ -185,13 +166,7 @@ impl SentinelMcp {
             }
         };
         let r = self.engine.scan_dependencies(input).await;
-        answer(r, |rep| {
-            let mut v = serde_json::to_value(rep).unwrap_or(Value::Null);
-            if let Value::Object(m) = &mut v {
-                m.insert("source".into(), json!(rep.source.as_str()));
-            }
-            (v, scan_text(rep))
-        })
+        answer(r, |rep| (to_value(rep), scan_text(rep)))
     }
 
     /// Supply-chain check of one package.
@@ -205,11 +180,6 @@ impl SentinelMcp {
         Parameters(p): Parameters<CheckParams>,
     ) -> Result<CallToolResult, McpError> {
         let r = self.engine.check_package(&p.package).await;
-        answer(r, |c| {
-            (
-                serde_json::to_value(c).unwrap_or(Value::Null),
-                check_text(c),
-            )
-        })
+        answer(r, |c| (to_value(c), check_text(c)))
     }
 }
