@@ -291,6 +291,29 @@ mod tests {
     }
 
     #[test]
+    fn scan_allowed_dirs_from_the_file_and_from_a_path_list_in_the_environment() {
+        let f = write("[scan]\nallowed_dirs = [\"/srv/projects\"]\n");
+        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap();
+        assert_eq!(
+            loaded.engine.scan.allowed_dirs,
+            [PathBuf::from("/srv/projects")]
+        );
+        let env = vec![(
+            "PYPI_SENTINEL_SCAN__ALLOWED_DIRS".to_string(),
+            "/a:/b".to_string(),
+        )];
+        let loaded = load_with_env(None, &FlagOverrides::default(), env).unwrap();
+        assert_eq!(
+            loaded.engine.scan.allowed_dirs,
+            [PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert!(
+            EngineConfig::default().scan.allowed_dirs.is_empty(),
+            "none by default"
+        );
+    }
+
+    #[test]
     fn env_overrides_file_and_flags_override_env() {
         let f = write(
             "[cache]\ncapacity_bytes = 1000000\n[upstreams.pypistats]\nbase_url = \"https://file.example\"\n",

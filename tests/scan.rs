@@ -441,3 +441,66 @@ async fn check_package_answers_in_part_when_pypistats_and_the_dataset_are_down()
     assert_eq!(c.source, SourceLabel::Mixed);
     engine.shutdown().await;
 }
+
+// ---- CLI ------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_scan_and_check_with_their_exit_codes() {
+    let sim = Sim::start(SimConfig::default()).await.expect("simulator");
+    let dir = fixtures();
+    let sim2 = &sim;
+    let run = |dir: PathBuf, args: Vec<&'static str>| {
+        let base = sim2.base_url();
+        tokio::task::spawn_blocking(move || {
+            let data = tempfile::tempdir().unwrap();
+            std::process::Command::new(env!("CARGO_BIN_EXE_pypi-sentinel"))
+                .args(["--no-store", "--origin", &base])
+                .args(&args)
+                .current_dir(dir)
+                .env("PYPI_SENTINEL_DATA_DIR", data.path())
+                .env("NO_COLOR", "1")
+                .env_remove("RUST_LOG")
+                .env_remove("PYPI_SENTINEL_SCAN__ALLOWED_DIRS")
+                .env("HOME", std::env::temp_dir())
+                .env(
+                    "XDG_CONFIG_HOME",
+                    std::env::temp_dir().join("sentinel-scan-tests-none"),
+                )
+                .output()
+                .expect("binary runs")
+        })
+    };
+    // The current directory is allowed by default: a relative path in it is read.
+    let o = run(dir.join("reqs"), vec!["scan", "requirements.txt"])
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("requirements.txt:6") && out.contains("outdated"),
+        "{out}"
+    );
+    assert!(out.contains("problem requirements.txt:11"), "{out}");
+    let o = run(dir.join("reqs"), vec!["--json", "scan", "."])
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["outdated"], 2, "{v}");
+    // Outside the current directory: refused, exit 2.
+    let o = run(dir.join("reqs"), vec!["scan", "../locks/uv.lock"])
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(".."));
+    let o = run(dir.clone(), vec!["check", "numpi"]).await.unwrap();
+    assert_eq!(o.status.code(), Some(3), "not on PyPI");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("one letter away from `numpy`"));
+    let o = run(dir.clone(), vec!["check", "numpyy"]).await.unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("numpyy: suspicious"));
+}

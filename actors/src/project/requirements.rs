@@ -411,6 +411,43 @@ mod tests {
     }
 
     #[test]
+    fn bounds_on_requirements_and_include_depth() {
+        let limits = Limits {
+            max_requirements: 3,
+            max_include_depth: 2,
+            ..Limits::default()
+        };
+        let text: String = (0..10).map(|i| format!("pkg{i}\n")).collect();
+        let p = parse_content("r.txt", FileKind::Requirements, &text, &limits, None);
+        assert_eq!(p.dependencies.len(), 3);
+        assert!(
+            p.notes[0].contains("more than 3 requirements"),
+            "{:?}",
+            p.notes
+        );
+        let mut files = std::collections::BTreeMap::new();
+        for i in 0..5 {
+            files.insert(format!("{i}.txt"), format!("-r {}.txt\npkg{i}\n", i + 1));
+        }
+        let mut loader = MemoryLoader(files);
+        let p = parse_content(
+            "r.txt",
+            FileKind::Requirements,
+            "-r 0.txt\n",
+            &limits,
+            Some(&mut loader),
+        );
+        assert_eq!(p.files.len(), 3, "the root and two levels");
+        assert!(
+            p.problems
+                .iter()
+                .any(|x| x.reason.contains("more than 2 levels")),
+            "{:?}",
+            p.problems
+        );
+    }
+
+    #[test]
     fn nested_includes_cycles_and_depth() {
         let mut files = std::collections::BTreeMap::new();
         files.insert("base.txt".to_string(), "-r common.txt\nflask\n".to_string());
