@@ -155,7 +155,7 @@ async fn lists_every_tool_with_schemas_and_server_info() {
     let mut expected = TOOL_NAMES.to_vec();
     expected.sort();
     assert_eq!(names, expected);
-    assert_eq!(tools.len(), 15);
+    assert_eq!(tools.len(), TOOL_NAMES.len());
     for t in &tools {
         assert_eq!(
             t.input_schema.get("type"),

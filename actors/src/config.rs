@@ -33,6 +33,8 @@ pub struct EngineConfig {
     /// file setting.
     #[serde(skip)]
     pub clock: crate::model::UtcClock,
+    /// What `scan_dependencies` may read from disk.
+    pub scan: ScanConfig,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +50,7 @@ impl Default for EngineConfig {
             stale_while_revalidate: true,
             store: StoreConfig::default(),
             clock: crate::model::UtcClock::default(),
+            scan: ScanConfig::default(),
         }
     }
 }
@@ -195,6 +198,16 @@ impl EngineConfig {
         }
         Ok(())
     }
+}
+
+/// What `scan_dependencies` may read from disk.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Directories whose files (and subdirectories) a scan may read, after symbolic
+    /// links are resolved. Empty: no path is read (content passed inline always
+    /// works); the CLI then allows the current directory.
+    pub allowed_dirs: Vec<std::path::PathBuf>,
 }
 
 /// One entry per upstream.

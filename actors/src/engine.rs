@@ -35,6 +35,9 @@ use crate::views::info::PackageInfo;
 use crate::views::python::{PythonCompat, SupportedPythons};
 use crate::views::versions::VersionList;
 
+mod scan_api;
+pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};
+
 /// The engine. See [`Engine::start`].
 #[derive(Debug)]
 pub struct Engine;
@@ -454,27 +457,7 @@ impl EngineHandle {
     pub async fn versions(&self, package: &str) -> Result<Datum<VersionList>, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        match self.ask(Question::Versions(name), self.deadline()).await? {
-            Answer::Doc(ans) => match ans.doc.as_ref() {
-                Document::Project(p) => Ok(datum_of(&ans, VersionList::from_project(p))),
-                _ => Err(QueryError::Internal("not a project document".into())),
-            },
-            Answer::Alternate { doc, primary } => match doc.doc.as_ref() {
-                Document::Simple(s) => {
-                    let mut list = VersionList::from_simple(s);
-                    list.notes.insert(
-                        0,
-                        format!(
-                            "the JSON API failed ({}); listed from the Simple API",
-                            primary.reason()
-                        ),
-                    );
-                    Ok(datum_of(&doc, list))
-                }
-                _ => Err(QueryError::Internal("not a Simple API page".into())),
-            },
-            _ => Err(QueryError::Internal("unexpected answer kind".into())),
-        }
+        version_list(self.ask(Question::Versions(name), self.deadline()).await?)
     }
 
     async fn release_doc(
@@ -860,6 +843,32 @@ impl EngineHandle {
     #[cfg(feature = "test-hooks")]
     pub fn inject_actor_panic(&self, kind: crate::actor::ActorKind) {
         let _ = self.inner.supervisor.cast(SupervisorMsg::CrashChild(kind));
+    }
+}
+
+/// The version list of a versions chain's answer (the JSON API's, or the Simple API's
+/// with a note saying why).
+fn version_list(answer: Answer) -> Result<Datum<VersionList>, QueryError> {
+    match answer {
+        Answer::Doc(ans) => match ans.doc.as_ref() {
+            Document::Project(p) => Ok(datum_of(&ans, VersionList::from_project(p))),
+            _ => Err(QueryError::Internal("not a project document".into())),
+        },
+        Answer::Alternate { doc, primary } => match doc.doc.as_ref() {
+            Document::Simple(s) => {
+                let mut list = VersionList::from_simple(s);
+                list.notes.insert(
+                    0,
+                    format!(
+                        "the JSON API failed ({}); listed from the Simple API",
+                        primary.reason()
+                    ),
+                );
+                Ok(datum_of(&doc, list))
+            }
+            _ => Err(QueryError::Internal("not a Simple API page".into())),
+        },
+        _ => Err(QueryError::Internal("unexpected answer kind".into())),
     }
 }
 

@@ -44,6 +44,7 @@ mod actor;
 mod config;
 mod engine;
 mod model;
+pub mod project;
 pub mod views;
 
 // The engine's parts below the facade: crate-private, public only with the `internals`
@@ -66,12 +67,12 @@ pub use actor::health::UpstreamHealth;
 pub use actor::router::DocAnswer;
 pub use cache::CacheStats;
 pub use config::{
-    AuthConfig, CacheConfig, ConfigError, EngineConfig, RateLimitConfig, StoreConfig,
+    AuthConfig, CacheConfig, ConfigError, EngineConfig, RateLimitConfig, ScanConfig, StoreConfig,
     SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
-    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MetricsSnapshot, PackageOverview,
-    PartialResult, Readiness, StartError, UpstreamReport,
+    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_SCAN_PACKAGES, MetricsSnapshot,
+    PackageOverview, PartialResult, Readiness, ScanInput, StartError, UpstreamReport,
 };
 pub use model::{
     Confidence, DataAsOf, Datum, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,

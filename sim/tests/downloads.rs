@@ -393,7 +393,10 @@ async fn top_packages_sorted_descending_and_complete() {
         .map(|r| r["project"].as_str().unwrap().to_owned())
         .collect();
     names.sort();
-    assert_eq!(names, sim.package_names());
+    // Every package but the synthetic typo-squats, which are not popular.
+    let mut expected = sim.package_names();
+    expected.retain(|n| n != "numpyy");
+    assert_eq!(names, expected);
     // download_count is the 30-day total of the pypistats series.
     let first = &rows[0];
     let recent = get_json(

@@ -7,6 +7,7 @@
 pub(crate) mod output;
 mod print;
 mod query;
+mod scan;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -134,6 +135,10 @@ enum Command {
     /// overview, health).
     #[command(flatten)]
     Query(Query),
+    /// The dependencies a project declares (a file or directory), checked against PyPI.
+    Scan(scan::ScanArgs),
+    /// The supply-chain check before `pip install NAME`: exists, age, downloads, typo of a popular name.
+    Check(scan::CheckArgs),
     /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
     Serve {
         /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
@@ -532,6 +537,14 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let cfg = g.engine_config()?;
             crate::memory::start_trimming(std::time::Duration::from_secs(memory_trim_secs));
             serve(cfg, http, auth_token, allow_hosts, limits).await
+        }
+        Command::Scan(args) => {
+            let cfg = g.engine_config()?;
+            scan::scan(cfg, args, g.json).await
+        }
+        Command::Check(args) => {
+            let cfg = g.engine_config()?;
+            scan::check(cfg, args, g.json).await
         }
         Command::Query(q) => {
             let cfg = g.engine_config()?;

@@ -94,7 +94,10 @@ impl Series {
         let seed_b = seed.to_le_bytes();
         let key = fnv64(&[name.as_bytes(), &seed_b]);
         let h = |tag: &str| unit(fnv64(&[name.as_bytes(), &seed_b, tag.as_bytes()]));
-        let exponent = if FAMOUS.contains(&name) {
+        let exponent = if super::suspects::SUSPECTS.contains(&name) {
+            // A synthetic typo-squat: about one download a weekday, none at weekends.
+            -0.3
+        } else if FAMOUS.contains(&name) {
             6.0 + 1.2 * h("level")
         } else if name.starts_with("synth-") {
             2.5 + 2.5 * h("level")

@@ -43,6 +43,10 @@ pub(crate) enum Question {
         version: Option<PackageVersion>,
         python: PyVersion,
     },
+    /// The version lists of several packages (scan_dependencies).
+    Scan(Vec<PackageName>),
+    /// The facts of the supply-chain check of one package (check_package).
+    Check(PackageName),
 }
 
 /// What a chain produced.
@@ -64,6 +68,10 @@ pub(crate) enum Answer {
         doc: DocAnswer,
         note: Option<String>,
     },
+    /// Per package, its versions answer (scan).
+    Scan(Vec<(PackageName, Result<Answer, QueryError>)>),
+    /// The parts of a package check.
+    Check(Box<super::scan::CheckParts>),
 }
 
 pub(crate) struct ChainCtx {
@@ -87,12 +95,16 @@ pub(crate) async fn answer(
             version,
             python,
         } => release_for(ctx, name, version, python, deadline).await,
+        Question::Scan(names) => Ok(Answer::Scan(super::scan::scan(ctx, names, deadline).await)),
+        Question::Check(name) => Ok(Answer::Check(Box::new(
+            super::scan::check(ctx, name, deadline).await,
+        ))),
     }
 }
 
 impl ChainCtx {
     /// One document: a fresh hit here, else the router's flight.
-    async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
+    pub(super) async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
         let now = Instant::now();
         if let Lookup::Fresh(e) = self.args.cache.lookup(&q, now) {
             return Ok(DocAnswer::from_entry(
@@ -204,7 +216,7 @@ fn has_fallback(e: &QueryError) -> bool {
     )
 }
 
-async fn versions(
+pub(super) async fn versions(
     ctx: &ChainCtx,
     name: PackageName,
     deadline: Instant,
@@ -263,7 +275,7 @@ async fn versions(
 /// outage. Both stay fresh until pypistats' next daily update, so this is one more
 /// request per package per day. Batches (overview) do without it, to spare the rate
 /// limit: their figures are dated only by a series already held.
-async fn recent(
+pub(super) async fn recent(
     ctx: &ChainCtx,
     name: &PackageName,
     deadline: Instant,

@@ -16,6 +16,7 @@
 //! router spawns, over these same flights.
 
 pub(crate) mod chain;
+pub(crate) mod scan;
 
 use std::collections::HashMap;
 use std::sync::Arc;
