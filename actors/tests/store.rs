@@ -443,6 +443,8 @@ async fn a_miss_for_a_document_never_kept_does_not_read_the_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_304_to_if_modified_since_revalidates_a_copy_kept_without_an_etag() {
     let sim = sim().await;
+    // The list's Last-Modified is the simulated today: pinned, so the date below holds.
+    sim.set_today(Some("2026-11-24".parse().unwrap()));
     // A proxy strips the list's ETag: only its Last-Modified can revalidate it.
     sim.add_fault(sentinel_sim::FaultSpec {
         no_etag: true,
