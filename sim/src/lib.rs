@@ -48,6 +48,13 @@ pub use scenario::{Scenario, UnknownScenario};
 pub use server::{Sim, SimConfig, SimError, SimHandle, serve_until_ctrl_c};
 pub use stats::SimStats;
 
+/// The names of the synthetic dependency-graph projects (`sg-…`) every simulator
+/// serves: invented projects for resolvers (markers, extras, pre-releases, yanked
+/// releases, cycles, an unsatisfiable conflict, a 40-package tree `sg-tree-00`..`39`).
+pub fn graph_projects() -> Vec<String> {
+    data::graphs::names()
+}
+
 /// The fixed simulated "today" of every generated time series (`YYYY-MM-DD`); the last
 /// daily point is the day before.
 pub const SIMULATED_TODAY: &str = "2026-11-24";

@@ -676,12 +676,16 @@ mod tests {
                         upload_time: None,
                         yanked: Yanked::Absent,
                         size: Some(3),
+                        ..Default::default()
                     },
                     SimpleFile {
                         filename: "x-2.tar.gz".into(),
                         upload_time: Some("t".into()),
                         yanked: Yanked::Reason("bad".into()),
                         size: None,
+                        url: Some("../../files/x-2.tar.gz".into()),
+                        core_metadata: crate::upstream::CoreMetadata::Flag(true),
+                        ..Default::default()
                     },
                 ],
             }),

@@ -7,6 +7,7 @@
 //! newline) JSON serialisation that PyPI and pypistats use.
 
 pub(crate) mod fixtures;
+pub(crate) mod graphs;
 pub(crate) mod pypistats;
 pub(crate) mod synthetic;
 
@@ -226,7 +227,9 @@ impl Catalog {
 
     /// Whether a normalised name is a known package.
     pub(crate) fn contains(&self, name: &str) -> bool {
-        FIXTURES.projects.contains_key(name) || self.synth_index(name).is_some()
+        FIXTURES.projects.contains_key(name)
+            || self.synth_index(name).is_some()
+            || graphs::GRAPHS.contains_key(name)
     }
 
     fn synth_index(&self, name: &str) -> Option<usize> {
@@ -238,6 +241,9 @@ impl Catalog {
     pub(crate) fn project(&self, name: &str) -> Option<Arc<ProjectData>> {
         if let Some(p) = FIXTURES.projects.get(name) {
             return Some(p.clone());
+        }
+        if let Some(p) = graphs::project_data(name) {
+            return Some(p);
         }
         let i = self.synth_index(name)?;
         let mut cache = self.synth_cache.lock().unwrap_or_else(|e| e.into_inner());

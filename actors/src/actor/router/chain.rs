@@ -27,6 +27,8 @@ use crate::views::downloads::RecentDownloads;
 use crate::views::estimate::{Basis, RecentEstimates, recent_from_held};
 use crate::views::info::PackageInfo;
 use crate::views::python::{PyVersion, choose_release, release_admits};
+use crate::views::resolve::{Resolution as Resolved, ResolveRequest, Validated};
+use crate::views::vulns::PackageVulnerabilities;
 
 /// A question whose answer may need more than one document.
 #[derive(Debug, Clone)]
@@ -43,6 +45,13 @@ pub(crate) enum Question {
         name: PackageName,
         version: Option<PackageVersion>,
         python: PyVersion,
+    },
+    /// A dependency resolution (see [`super::resolve`]).
+    Resolve(Box<(ResolveRequest, Validated)>),
+    /// The known vulnerabilities of a release (the latest when no version).
+    Vulnerabilities {
+        name: PackageName,
+        version: Option<PackageVersion>,
     },
 }
 
@@ -65,6 +74,10 @@ pub(crate) enum Answer {
         doc: DocAnswer,
         note: Option<String>,
     },
+    /// A resolution.
+    Resolved(Box<Resolved>),
+    /// Vulnerabilities of a release, with the release document's provenance.
+    Vulnerabilities(DocAnswer, PackageVulnerabilities),
 }
 
 pub(crate) struct ChainCtx {
@@ -88,12 +101,22 @@ pub(crate) async fn answer(
             version,
             python,
         } => release_for(ctx, name, version, python, deadline).await,
+        Question::Resolve(r) => {
+            let (raw, req) = *r;
+            Ok(Answer::Resolved(Box::new(
+                super::resolve::resolve(ctx, &raw, &req, deadline).await,
+            )))
+        }
+        Question::Vulnerabilities { name, version } => {
+            let (doc, v) = super::resolve::vulnerabilities(ctx, name, version, deadline).await?;
+            Ok(Answer::Vulnerabilities(doc, v))
+        }
     }
 }
 
 impl ChainCtx {
     /// One document: a fresh hit here, else the router's flight.
-    async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
+    pub(crate) async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
         let now = Instant::now();
         if let Lookup::Fresh(e) = self.args.cache.lookup(&q, now) {
             return Ok(DocAnswer::from_entry(
