@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod mcp;
+pub mod resolve_text;
 pub mod secret;
 pub mod telemetry;
 pub mod text;

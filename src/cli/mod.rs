@@ -2,10 +2,12 @@
 //! (MCP), `sim` (the simulator), `demo`, and `config check|example`.
 //!
 //! Exit codes: 0 success, 1 internal error, 2 bad input or usage, 3 not found,
-//! 4 upstream unavailable (no fallback), 5 bad configuration.
+//! 4 upstream unavailable (no fallback), 5 bad configuration, 6 partial answer,
+//! 7 no solution (`resolve`).
 
 pub(crate) mod output;
 mod query;
+mod resolve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +34,8 @@ pub const EXIT_CONFIG: u8 = 5;
 /// Exit code: a batch (`overview`) answered only in part: some items failed or were
 /// deferred (the answered ones are printed).
 pub const EXIT_PARTIAL: u8 = 6;
+/// Exit code: `resolve` found that no set of versions satisfies the requirements.
+pub const EXIT_NO_SOLUTION: u8 = 7;
 
 /// pypi-sentinel: Python package data (metadata, versions, dependencies, downloads)
 /// that keeps answering when PyPI, pypistats or pepy fail, and says where every figure
@@ -248,6 +252,11 @@ enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Resolve requirements for a target Python and platform (pubgrub), with each
+    /// package's requirement chain, markers and known vulnerabilities.
+    Resolve(resolve::ResolveArgs),
+    /// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`).
+    Vulns(resolve::VulnsArgs),
     /// Upstream breakers, error rates, cache statistics.
     Health,
     /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
@@ -414,6 +423,7 @@ impl Failure {
             EXIT_UNAVAILABLE => "unavailable",
             EXIT_CONFIG => "config",
             EXIT_PARTIAL => "partial",
+            EXIT_NO_SOLUTION => "no_solution",
             _ => "error",
         }
     }
@@ -531,6 +541,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let cfg = g.engine_config()?;
             serve(cfg, http, auth_token, allow_hosts, limits).await
         }
+        Command::Resolve(a) => resolve::resolve(g.engine_config()?, a, g.json).await,
+        Command::Vulns(a) => resolve::vulns(g.engine_config()?, a, g.json).await,
         query_command => {
             let cfg = g.engine_config()?;
             output::set_full(g.full);

@@ -32,7 +32,7 @@ use crate::engine::EngineHandle;
 use rmcp::ServiceExt;
 
 /// The tool names, in the order of the documentation.
-pub const TOOL_NAMES: [&str; 15] = [
+pub const TOOL_NAMES: [&str; 17] = [
     "get_package_info",
     "get_package_versions",
     "get_package_dependencies",
@@ -43,6 +43,8 @@ pub const TOOL_NAMES: [&str; 15] = [
     "get_download_breakdown",
     "get_top_downloaded_packages",
     "get_packages_overview",
+    "resolve_dependencies",
+    "get_package_vulnerabilities",
     "health_check",
     "ready_check",
     "get_metrics",

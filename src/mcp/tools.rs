@@ -22,6 +22,8 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler,
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+mod resolve;
+
 use super::drain::Drain;
 use super::params::{
     DependenciesParams, DownloadBreakdownParams, DownloadStatsParams, DownloadTrendParams,
@@ -433,7 +435,9 @@ impl SentinelMcp {
         static ROUTER: OnceLock<Arc<ToolRouter<SentinelMcp>>> = OnceLock::new();
         Self {
             engine,
-            tool_router: ROUTER.get_or_init(|| Arc::new(Self::tool_router())).clone(),
+            tool_router: ROUTER
+                .get_or_init(|| Arc::new(Self::tool_router() + Self::resolve_router()))
+                .clone(),
             drain,
         }
     }

@@ -741,7 +741,10 @@ pub(crate) fn solve(
         }
         Err(PubGrubError::NoSolution(mut tree)) => {
             tree.collapse_no_versions();
-            let report = DefaultStringReporter::report(&tree);
+            // The root is a package at a placeholder version for pubgrub; in words it is
+            // just "the requested requirements".
+            let report = DefaultStringReporter::report(&tree)
+                .replace(&format!("{} {}", Pkg::Root, root_version()), &Pkg::Root.to_string());
             let mut names: Vec<PackageName> = tree
                 .packages()
                 .into_iter()
