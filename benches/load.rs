@@ -12,7 +12,8 @@
 //! Scenarios: `hot`, `mcp`, `cold`, `herd`, `breaker`, `storm`, `outage`, `memory`,
 //! `series`, `faults`, `overview`, `abandoned`, `chaos`, `soak` (`series` and `chaos` are
 //! left out of `--quick` unless named with `--only`; `soak` runs 600 s, 20 s with
-//! `--quick`, or `--soak-secs N`; `--soak-session-calls N` and `--soak-no-prometheus`
+//! `--quick`, or `--soak-secs N`; `--soak-session-calls N`, `--soak-no-prometheus` and
+//! `--soak-no-trim`
 //! vary it).
 //! Every loop is bounded in count and in time; nothing touches the internet. Ratios are
 //! measured in one run (DESIGN.md section 8); absolute figures drift on shared machines.
@@ -45,6 +46,9 @@ struct Opts {
     /// Leave out the Prometheus recorder in the soak (`--soak-no-prometheus`); by default
     /// it is installed as `pypi-sentinel serve` installs it, and never scraped.
     soak_no_prometheus: bool,
+    /// Leave out `serve`'s periodic `malloc_trim` in the soak (`--soak-no-trim`), to see
+    /// glibc's retention.
+    soak_no_trim: bool,
 }
 
 impl Opts {
@@ -70,12 +74,14 @@ impl Opts {
                     .expect("--soak-session-calls takes a number of calls")
             });
         let soak_no_prometheus = args.iter().any(|a| a == "--soak-no-prometheus");
+        let soak_no_trim = args.iter().any(|a| a == "--soak-no-trim");
         Opts {
             quick,
             only,
             soak_secs,
             soak_session_calls,
             soak_no_prometheus,
+            soak_no_trim,
         }
     }
 
@@ -2586,6 +2592,10 @@ async fn soak(opts: &Opts) {
     if !opts.soak_no_prometheus {
         let _ = pypi_sentinel::telemetry::metrics_handle();
     }
+    // As `serve` does by default: freed pages go back to the OS every 30 s.
+    if !opts.soak_no_trim {
+        pypi_sentinel::memory::start_trimming(pypi_sentinel::memory::DEFAULT_TRIM_INTERVAL);
+    }
     let engine = start_engine(cfg).await;
     let server = match bind_http(engine.clone(), HttpOptions::default()).await {
         Ok(s) => s,
@@ -2778,7 +2788,7 @@ async fn soak(opts: &Opts) {
         "Load: {mcp_workers} MCP clients (one session each, {}; a call every 15 ms after the \
          previous answer), {engine_workers} engine workers (a call every 10 ms), {n_names} \
          packages; the cache aged one day every {} s so that refreshes run under the faults; \
-         the Prometheus recorder {}.",
+         the Prometheus recorder {}; freed memory {}.",
         if per_session == 0 {
             "kept for the whole run".to_string()
         } else {
@@ -2789,6 +2799,11 @@ async fn soak(opts: &Opts) {
             "not installed (`--soak-no-prometheus`)"
         } else {
             "installed as `serve` installs it, `/metrics` never scraped"
+        },
+        if opts.soak_no_trim {
+            "left to glibc (`--soak-no-trim`)"
+        } else {
+            "returned to the OS every 30 s as `serve` does (`malloc_trim`)"
         }
     );
     println!();

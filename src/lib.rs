@@ -2,7 +2,7 @@
 //!
 //! The product around the engine ([`sentinel_actors`]): the command line ([`cli`]),
 //! the MCP server over stdio and streamable HTTP ([`mcp`]), configuration loading
-//! ([`config`]), logs and metrics ([`telemetry`]), secrets and redaction ([`secret`]),
+//! ([`config`]), logs and metrics ([`telemetry`]), returning freed memory to the OS ([`memory`]), secrets and redaction ([`secret`]),
 //! and the offline demo ([`demo`]).
 //! The simulator of the upstreams is the `sentinel-sim` crate.
 
@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod mcp;
+pub mod memory;
 pub mod resolve_text;
 pub mod secret;
 pub mod telemetry;

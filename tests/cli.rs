@@ -289,6 +289,9 @@ async fn exit_codes_for_bad_input_and_not_found() {
     assert!(stderr(&o).contains("invalid version"), "{}", stderr(&o));
     let o = run(&sim, &["deps", "numpy", "--python", "three"]).await;
     assert_eq!(o.status.code(), Some(2));
+    let o = run(&sim, &["info", "numpy==latest"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("legacy version"), "{}", stderr(&o));
     let o = run(&sim, &["top", "--limit", "0"]).await;
     assert_eq!(o.status.code(), Some(2));
     let o = run(&sim, &["info", "no-such-package-xyz"]).await;
@@ -438,4 +441,17 @@ async fn json_failures_write_an_error_object_and_partial_batches_exit_6() {
     let r: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("the partial answer");
     assert_eq!(r["items"].as_array().unwrap().len(), 1);
     assert_eq!(r["failures"][0]["code"], "not_found");
+}
+
+/// `versions pytz` lists `2004d`; asking for it must work too (it exited 2 as "not PEP
+/// 440"), and a legacy string pytz does not list is "not found", not bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_version_that_versions_lists_can_be_looked_up() {
+    let sim = sim().await;
+    let o = run(&sim, &["--json", "info", "pytz==2004d"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["value"]["version"], "2004d", "{j}");
+    let o = run(&sim, &["info", "pytz==2004z"]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }

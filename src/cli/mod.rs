@@ -273,6 +273,15 @@ enum Command {
         allow_hosts: Vec<String>,
         #[command(flatten)]
         limits: HttpLimits,
+        /// Seconds between returns of freed memory to the OS (glibc keeps freed pages
+        /// otherwise, and RSS creeps up under long load); 0 turns it off.
+        #[arg(
+            long,
+            env = "PYPI_SENTINEL_MEMORY_TRIM_SECS",
+            default_value_t = crate::memory::DEFAULT_TRIM_INTERVAL.as_secs(),
+            value_name = "S"
+        )]
+        memory_trim_secs: u64,
     },
     /// Run the simulator of the upstreams (PyPI, pypistats, pepy, top packages) with fault injection.
     Sim {
@@ -537,8 +546,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             auth_token,
             allow_hosts,
             limits,
+            memory_trim_secs,
         } => {
             let cfg = g.engine_config()?;
+            crate::memory::start_trimming(std::time::Duration::from_secs(memory_trim_secs));
             serve(cfg, http, auth_token, allow_hosts, limits).await
         }
         Command::Resolve(a) => resolve::resolve(g.engine_config()?, a, g.json).await,

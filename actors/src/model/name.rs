@@ -86,18 +86,21 @@ impl AsRef<str> for PackageName {
     }
 }
 
-/// A release version, validated as PEP 440. Keeps the string the caller gave (PyPI
+/// A release version to look up: PEP 440, or a legacy version string PyPI still lists
+/// (pytz `2004d`, MySQL-python `1.2.1_p2`). Keeps the string the caller gave (PyPI
 /// matches release URLs after canonicalisation, so the given form is fine to send) and
-/// the parsed version for ordering.
+/// the parsed version when there is one. Two PEP 440 versions are equal when PEP 440
+/// says so (`1.0` = `1.0.0`); a legacy one only equals the same string.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PackageVersion {
     text: String,
-    parsed: pep440_rs::Version,
+    parsed: Option<pep440_rs::Version>,
 }
 
 impl PackageVersion {
-    /// Validates `raw` as a PEP 440 version.
+    /// Validates `raw` as a version to look up: PEP 440, or a legacy string that starts
+    /// with a digit (so words like `latest` are refused here, not sent upstream).
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let trimmed = raw.trim();
         let invalid = |rule: String| InputError {
@@ -122,8 +125,21 @@ impl PackageVersion {
                 "a version (PEP 440) may contain only ASCII letters, digits and . - _ + !".into(),
             ));
         }
-        let parsed = pep440_rs::Version::from_str(trimmed)
-            .map_err(|e| invalid(format!("not a valid PEP 440 version: {e}")))?;
+        let parsed = match pep440_rs::Version::from_str(trimmed) {
+            Ok(v) => Some(v),
+            // Legacy versions predate PEP 440 but are still listed (and served) by
+            // PyPI; they all start with a digit.
+            Err(_)
+                if trimmed.starts_with(|c: char| c.is_ascii_digit()) && !trimmed.contains('!') =>
+            {
+                None
+            }
+            Err(e) => {
+                return Err(invalid(format!(
+                    "not a valid PEP 440 version ({e}), nor a legacy version (which starts with a digit and has no '!', e.g. 2004d)"
+                )));
+            }
+        };
         Ok(Self {
             text: trimmed.to_string(),
             parsed,
@@ -135,22 +151,34 @@ impl PackageVersion {
         &self.text
     }
 
-    /// The parsed PEP 440 version.
-    pub fn parsed(&self) -> &pep440_rs::Version {
-        &self.parsed
+    /// The parsed PEP 440 version; `None` for a legacy version.
+    pub fn parsed(&self) -> Option<&pep440_rs::Version> {
+        self.parsed.as_ref()
+    }
+
+    /// Whether this is a legacy (not PEP 440) version string.
+    pub fn is_legacy(&self) -> bool {
+        self.parsed.is_none()
     }
 }
 
 impl PartialEq for PackageVersion {
     fn eq(&self, other: &Self) -> bool {
-        self.parsed == other.parsed
+        match (&self.parsed, &other.parsed) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.text == other.text,
+            _ => false,
+        }
     }
 }
 impl Eq for PackageVersion {}
 
 impl std::hash::Hash for PackageVersion {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.parsed.hash(state)
+        match &self.parsed {
+            Some(v) => v.hash(state),
+            None => self.text.hash(state),
+        }
     }
 }
 
@@ -220,10 +248,40 @@ mod tests {
         assert_eq!(v.as_str(), "1.20.3");
         assert_eq!(v, PackageVersion::parse("1.20.3.0").unwrap());
         assert!(PackageVersion::parse("2.0rc1").is_ok());
-        for bad in ["", "latest", "1.0/../x", "1 .0", "not a version"] {
+        for bad in [
+            "",
+            "latest",
+            "1.0/../x",
+            "1 .0",
+            "not a version",
+            "rc1",
+            "_1",
+        ] {
             let err = PackageVersion::parse(bad).unwrap_err();
             assert_eq!(err.param, "version", "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::*;
+
+    #[test]
+    fn a_legacy_version_pypi_lists_can_be_looked_up() {
+        for legacy in ["2004d", "1.2.1_p2", "0.1dev-r1234"] {
+            let v = PackageVersion::parse(legacy).unwrap_or_else(|e| panic!("{legacy}: {e}"));
+            assert!(v.is_legacy(), "{legacy}");
+            assert_eq!(v.as_str(), legacy);
+        }
+        // Legacy versions equal only themselves, never a PEP 440 version.
+        let a = PackageVersion::parse("2004d").unwrap();
+        assert_eq!(a, PackageVersion::parse("2004d").unwrap());
+        assert_ne!(a, PackageVersion::parse("2004b").unwrap());
+        assert!(!PackageVersion::parse("2004").unwrap().is_legacy());
+        assert_ne!(a, PackageVersion::parse("2004").unwrap());
+        let e = PackageVersion::parse("latest").unwrap_err();
+        assert!(e.rule.contains("legacy"), "{}", e.rule);
     }
 }
 
