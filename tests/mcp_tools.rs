@@ -875,7 +875,10 @@ async fn resolve_dependencies_and_vulnerabilities_tools() {
     assert_eq!(http["vulnerabilities"]["active"], 1);
     assert!(text.contains("VULNERABLE: SGSIM-2024-0001"), "{text}");
     let (v, text) = ctx
-        .ok("resolve_dependencies", json!({"requirements": ["sg-conflict"]}))
+        .ok(
+            "resolve_dependencies",
+            json!({"requirements": ["sg-conflict"]}),
+        )
         .await;
     assert_eq!(v["status"], "no_solution");
     assert!(v["conflict"].as_str().unwrap().contains("sg-shared"), "{v}");
@@ -890,8 +893,12 @@ async fn resolve_dependencies_and_vulnerabilities_tools() {
     assert_eq!(v["fix"]["upgrade_to"], "3.0.0");
     assert_eq!(v["source"], "live");
     assert!(text.contains("not published"), "{text}");
-    ctx.invalid("resolve_dependencies", json!({"requirements": []}), "requirements")
-        .await;
+    ctx.invalid(
+        "resolve_dependencies",
+        json!({"requirements": []}),
+        "requirements",
+    )
+    .await;
     ctx.invalid(
         "resolve_dependencies",
         json!({"requirements": ["not a requirement !!"]}),
@@ -916,6 +923,10 @@ async fn resolve_dependencies_and_vulnerabilities_tools() {
         "platform",
     )
     .await;
-    ctx.invalid("get_package_vulnerabilities", json!({"package": "a b"}), "package")
-        .await;
+    ctx.invalid(
+        "get_package_vulnerabilities",
+        json!({"package": "a b"}),
+        "package",
+    )
+    .await;
 }

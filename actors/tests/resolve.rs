@@ -66,8 +66,15 @@ async fn web_graph_resolves_markers_extras_cycles_and_chains() {
         "sg-web[speed] 1.1.0 requires sg-speedups>=1.0 ; extra == 'speed'"
     );
     assert_eq!(r.source, SourceLabel::Live);
-    assert!(sim.stats().matching("/files/**") >= 7, "metadata files were read");
-    assert_eq!(hits(&sim, "/pypi/sg-web/1.1.0/json"), 1, "vulnerabilities read once");
+    assert!(
+        sim.stats().matching("/files/**") >= 7,
+        "metadata files were read"
+    );
+    assert_eq!(
+        hits(&sim, "/pypi/sg-web/1.1.0/json"),
+        1,
+        "vulnerabilities read once"
+    );
     // A plain cycle.
     let r = engine
         .resolve(&request(&["sg-cli"], "3.12", "linux"))
@@ -81,8 +88,7 @@ async fn web_graph_resolves_markers_extras_cycles_and_chains() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn older_python_on_windows_takes_markers_and_older_releases_with_their_vulnerabilities()
-{
+async fn older_python_on_windows_takes_markers_and_older_releases_with_their_vulnerabilities() {
     let (_sim, engine) = setup().await;
     let r = engine
         .resolve(&request(&["sg-web"], "3.9", "windows"))
@@ -100,12 +106,21 @@ async fn older_python_on_windows_takes_markers_and_older_releases_with_their_vul
         r.package("sg-colour").unwrap().markers,
         ["sys_platform == 'win32'"]
     );
-    let http = r.package("sg-http").unwrap().vulnerabilities.as_ref().unwrap();
+    let http = r
+        .package("sg-http")
+        .unwrap()
+        .vulnerabilities
+        .as_ref()
+        .unwrap();
     assert_eq!(http.active, 1);
     assert_eq!(http.vulnerabilities[0].id, "SGSIM-2024-0001");
     let fix = http.fix.as_ref().unwrap();
     assert_eq!((fix.version.as_str(), fix.published), ("1.1.1", Some(true)));
-    assert!(r.notes.iter().any(|n| n.contains("sg-http 1.1.0 (1)")), "{:?}", r.notes);
+    assert!(
+        r.notes.iter().any(|n| n.contains("sg-http 1.1.0 (1)")),
+        "{:?}",
+        r.notes
+    );
     engine.shutdown().await;
 }
 
@@ -152,7 +167,11 @@ async fn yanked_only_when_pinned_exactly() {
         .await
         .unwrap();
     assert_eq!(r.status, ResolutionStatus::NoSolution);
-    assert!(r.notes.iter().any(|n| n.contains("yanked releases not considered")));
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("yanked releases not considered"))
+    );
     engine.shutdown().await;
 }
 
@@ -169,7 +188,10 @@ async fn unsatisfiable_conflict_is_explained_in_words() {
     for name in ["sg-left", "sg-right", "sg-shared"] {
         assert!(words.contains(name), "{words}");
     }
-    assert!(words.contains("forbidden") || words.contains("failed"), "{words}");
+    assert!(
+        words.contains("forbidden") || words.contains("failed"),
+        "{words}"
+    );
     engine.shutdown().await;
 }
 
@@ -218,9 +240,20 @@ async fn a_node_that_cannot_be_fetched_gives_a_partial_answer_naming_it() {
     assert_eq!(r.status, ResolutionStatus::Partial, "{r:#?}");
     assert_eq!(r.missing.len(), 1);
     assert_eq!(r.missing[0].package, "sg-idna");
-    assert_eq!(r.missing[0].required_by, ["sg-http 1.1.1 requires sg-idna>=2,<4"]);
-    assert!(r.missing[0].reason.contains("503"), "{}", r.missing[0].reason);
-    assert_eq!(version(&r, "sg-http"), Some("1.1.1"), "the rest is resolved");
+    assert_eq!(
+        r.missing[0].required_by,
+        ["sg-http 1.1.1 requires sg-idna>=2,<4"]
+    );
+    assert!(
+        r.missing[0].reason.contains("503"),
+        "{}",
+        r.missing[0].reason
+    );
+    assert_eq!(
+        version(&r, "sg-http"),
+        Some("1.1.1"),
+        "the rest is resolved"
+    );
     assert!(r.package("sg-idna").is_none());
     assert!(r.notes.iter().any(|n| n.starts_with("partial: sg-idna")));
     engine.shutdown().await;
@@ -250,14 +283,22 @@ async fn concurrent_resolutions_share_their_fetches() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.packages.len(), 40);
     assert_eq!(names(&a), names(&b));
-    assert_eq!(version(&a, "sg-tree-00"), Some("2.0.0"), "requested without a bound");
+    assert_eq!(
+        version(&a, "sg-tree-00"),
+        Some("2.0.0"),
+        "requested without a bound"
+    );
     assert!(
         a.packages
             .iter()
             .all(|p| p.name == "sg-tree-00" || p.version == "1.1.0"),
         "the parents' <2 holds the rest at 1.1.0"
     );
-    assert_eq!(hits(&sim, "/files/**"), 40, "each metadata file fetched once");
+    assert_eq!(
+        hits(&sim, "/files/**"),
+        40,
+        "each metadata file fetched once"
+    );
     assert_eq!(hits(&sim, "/simple/**"), 40);
     engine.shutdown().await;
 }
@@ -273,7 +314,10 @@ async fn bounds_and_bad_input() {
     sim.reset_stats();
     for (bad, param) in [
         (request(&["sg web !!"], "3.12", "linux"), "requirements"),
-        (request(&["x @ https://example.invalid/x.whl"], "3.12", "linux"), "requirements"),
+        (
+            request(&["x @ https://example.invalid/x.whl"], "3.12", "linux"),
+            "requirements",
+        ),
         (request(&["sg-web"], "5.1", "linux"), "python_version"),
         (request(&["sg-web"], "3.12", "beos"), "platform"),
     ] {
@@ -298,7 +342,10 @@ async fn vulnerabilities_of_a_release_with_the_smallest_fix() {
     assert_eq!(fix.version, "2.1.6");
     assert_eq!(fix.published, Some(false));
     assert_eq!(fix.upgrade_to.as_deref(), Some("3.0.0"));
-    let v = engine.vulnerabilities("sg-idna", Some("2.10")).await.unwrap();
+    let v = engine
+        .vulnerabilities("sg-idna", Some("2.10"))
+        .await
+        .unwrap();
     assert_eq!(v.value.active, 0, "withdrawn");
     assert!(v.value.vulnerabilities[0].withdrawn.is_some());
     assert!(v.value.fix.is_none());

@@ -189,7 +189,10 @@ impl FetchContext {
     /// Whether `url` is on the configured origin (credentials go nowhere else: a
     /// metadata file may live on another host, e.g. PyPI's files host).
     fn same_origin(&self, url: &str) -> bool {
-        match (reqwest::Url::parse(url), reqwest::Url::parse(&self.cfg.base_url)) {
+        match (
+            reqwest::Url::parse(url),
+            reqwest::Url::parse(&self.cfg.base_url),
+        ) {
             (Ok(a), Ok(b)) => a.origin() == b.origin(),
             _ => false,
         }

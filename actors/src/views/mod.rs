@@ -8,6 +8,6 @@ pub mod downloads;
 pub mod estimate;
 pub mod info;
 pub mod python;
-pub mod versions;
 pub mod resolve;
+pub mod versions;
 pub mod vulns;

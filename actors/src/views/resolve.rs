@@ -33,7 +33,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use pep440_rs::{Version, VersionSpecifiers};
-use pep508_rs::{ExtraName, MarkerEnvironment, PackageName, Requirement, VerbatimUrl, VersionOrUrl};
+use pep508_rs::{
+    ExtraName, MarkerEnvironment, PackageName, Requirement, VerbatimUrl, VersionOrUrl,
+};
 use pubgrub::{
     DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics,
     PubGrubError, Ranges, Reporter,
@@ -116,8 +118,7 @@ impl ResolveRequest {
                 return Err(InputError {
                     param: "requirements",
                     value: crate::model::clip_echo(raw),
-                    rule: "URL and path requirements are not resolved (only index releases)"
-                        .into(),
+                    rule: "URL and path requirements are not resolved (only index releases)".into(),
                 });
             }
             roots.push(req);
@@ -515,7 +516,12 @@ impl Provider<'_> {
         for r in reqs {
             let by = format!("{parent} requires {r}");
             if let Some(VersionOrUrl::Url(_)) = &r.version_or_url {
-                self.note_missing(&r.name, None, by, "a URL requirement: not resolved from the index".into());
+                self.note_missing(
+                    &r.name,
+                    None,
+                    by,
+                    "a URL requirement: not resolved from the index".into(),
+                );
                 continue;
             }
             match self.held.projects.get(&r.name) {
@@ -523,7 +529,10 @@ impl Provider<'_> {
                     self.note_missing(&r.name, None, by, reason.clone());
                     continue;
                 }
-                None => self.foreseen.borrow_mut().push(Need::Project(r.name.clone())),
+                None => self
+                    .foreseen
+                    .borrow_mut()
+                    .push(Need::Project(r.name.clone())),
                 _ => {}
             }
             let range = range_of(r);
@@ -535,7 +544,13 @@ impl Provider<'_> {
         out
     }
 
-    fn note_missing(&self, name: &PackageName, version: Option<&Version>, by: String, reason: String) {
+    fn note_missing(
+        &self,
+        name: &PackageName,
+        version: Option<&Version>,
+        by: String,
+        reason: String,
+    ) {
         let mut missing = self.missing.borrow_mut();
         let version = version.map(ToString::to_string);
         match missing
@@ -599,14 +614,20 @@ impl DependencyProvider for Provider<'_> {
         let n = match package {
             Pkg::Root => 0,
             Pkg::Name(n) | Pkg::Extra(n, _) => match self.held.projects.get(n) {
-                Some(ProjectState::Held(c)) => c.iter().filter(|c| range.contains(&c.version)).count(),
+                Some(ProjectState::Held(c)) => {
+                    c.iter().filter(|c| range.contains(&c.version)).count()
+                }
                 _ => 0,
             },
         };
         (stats.conflict_count(), Reverse(n))
     }
 
-    fn choose_version(&self, package: &Pkg, range: &Ranges<Version>) -> Result<Option<Version>, Stop> {
+    fn choose_version(
+        &self,
+        package: &Pkg,
+        range: &Ranges<Version>,
+    ) -> Result<Option<Version>, Stop> {
         let name = match package {
             Pkg::Root => return Ok(Some(root_version())),
             Pkg::Name(n) | Pkg::Extra(n, _) => n,
@@ -654,13 +675,13 @@ impl DependencyProvider for Provider<'_> {
                     && let Ok(spec) = VersionSpecifiers::from_str(rp)
                     && !admits(&spec, self.req.python)
                 {
-                    return Ok(Dependencies::Unavailable(format!(
-                        "requires Python {rp}"
-                    )));
+                    return Ok(Dependencies::Unavailable(format!("requires Python {rp}")));
                 }
                 let parent = format!("{n} {version}");
                 Ok(Dependencies::Available(
-                    self.constraints(&parent, self.applying(meta, &[])).into_iter().collect(),
+                    self.constraints(&parent, self.applying(meta, &[]))
+                        .into_iter()
+                        .collect(),
                 ))
             }
             Pkg::Extra(n, e) => {
@@ -743,8 +764,10 @@ pub(crate) fn solve(
             tree.collapse_no_versions();
             // The root is a package at a placeholder version for pubgrub; in words it is
             // just "the requested requirements".
-            let report = DefaultStringReporter::report(&tree)
-                .replace(&format!("{} {}", Pkg::Root, root_version()), &Pkg::Root.to_string());
+            let report = DefaultStringReporter::report(&tree).replace(
+                &format!("{} {}", Pkg::Root, root_version()),
+                &Pkg::Root.to_string(),
+            );
             let mut names: Vec<PackageName> = tree
                 .packages()
                 .into_iter()
@@ -760,10 +783,22 @@ pub(crate) fn solve(
                 hints: hints(held, req, &names),
             }
         }
-        Err(PubGrubError::ErrorChoosingVersion { source: Stop::Need(n), .. })
-        | Err(PubGrubError::ErrorRetrievingDependencies { source: Stop::Need(n), .. }) => need(n),
-        Err(PubGrubError::ErrorChoosingVersion { source: Stop::Bound(b), .. })
-        | Err(PubGrubError::ErrorRetrievingDependencies { source: Stop::Bound(b), .. })
+        Err(PubGrubError::ErrorChoosingVersion {
+            source: Stop::Need(n),
+            ..
+        })
+        | Err(PubGrubError::ErrorRetrievingDependencies {
+            source: Stop::Need(n),
+            ..
+        }) => need(n),
+        Err(PubGrubError::ErrorChoosingVersion {
+            source: Stop::Bound(b),
+            ..
+        })
+        | Err(PubGrubError::ErrorRetrievingDependencies {
+            source: Stop::Bound(b),
+            ..
+        })
         | Err(PubGrubError::ErrorInShouldCancel(Stop::Bound(b))) => SolveOutcome::Interrupted(b),
         Err(PubGrubError::ErrorInShouldCancel(Stop::Need(n))) => need(n),
     }
@@ -777,7 +812,11 @@ fn hints(held: &Held, req: &Validated, names: &[PackageName]) -> Vec<String> {
             Some(ProjectState::NotFound) => out.push(format!("{n} is not on the index")),
             Some(ProjectState::Held(cands)) => {
                 let list = |f: &dyn Fn(&Candidate) -> bool| -> Vec<String> {
-                    cands.iter().filter(|c| f(c)).map(|c| c.version.to_string()).collect()
+                    cands
+                        .iter()
+                        .filter(|c| f(c))
+                        .map(|c| c.version.to_string())
+                        .collect()
                 };
                 let pre = list(&|c| c.version.any_prerelease());
                 if !req.prereleases && !pre.is_empty() {
@@ -799,7 +838,11 @@ fn hints(held: &Held, req: &Validated, names: &[PackageName]) -> Vec<String> {
                         yanked.join(", ")
                     ));
                 }
-                let py = list(&|c| c.requires_python.as_ref().is_some_and(|s| !admits(s, req.python)));
+                let py = list(&|c| {
+                    c.requires_python
+                        .as_ref()
+                        .is_some_and(|s| !admits(s, req.python))
+                });
                 if !py.is_empty() {
                     out.push(format!(
                         "{n}: releases excluded by their Requires-Python on Python {} ({})",
@@ -827,11 +870,7 @@ pub(crate) struct Edge {
 /// requirements, with their extras) to the packages it holds.
 pub(crate) fn edges(held: &Held, req: &Validated, sol: &Solution) -> Vec<Edge> {
     let mut out = Vec::new();
-    let marker_of = |r: &Requirement<VerbatimUrl>| {
-        r.marker
-            .contents()
-            .map(|c| c.to_string())
-    };
+    let marker_of = |r: &Requirement<VerbatimUrl>| r.marker.contents().map(|c| c.to_string());
     for r in &req.roots {
         if r.marker.evaluate(&req.markers, &[]) && sol.versions.contains_key(&r.name) {
             out.push(Edge {
@@ -879,9 +918,7 @@ pub(crate) fn edges(held: &Held, req: &Validated, sol: &Solution) -> Vec<Edge> {
 
 /// For each package, the shortest chain of requirements from a requested one, and the
 /// markers of every edge into it.
-pub(crate) fn chains(
-    edges: &[Edge],
-) -> HashMap<PackageName, (Vec<String>, Vec<String>)> {
+pub(crate) fn chains(edges: &[Edge]) -> HashMap<PackageName, (Vec<String>, Vec<String>)> {
     let mut out: HashMap<PackageName, (Vec<String>, Vec<String>)> = HashMap::new();
     let mut queue = VecDeque::new();
     for e in edges.iter().filter(|e| e.from.is_none()) {
@@ -933,7 +970,8 @@ mod tests {
                 .map(|(v, y, rp, _)| cand(v, *y, *rp))
                 .collect();
             cands.sort_by(|a, b| b.version.cmp(&a.version));
-            h.projects.insert(n.clone(), ProjectState::Held(Arc::new(cands)));
+            h.projects
+                .insert(n.clone(), ProjectState::Held(Arc::new(cands)));
             for (v, _, rp, deps) in releases.iter() {
                 let deps: Vec<String> = deps.iter().map(|d| d.to_string()).collect();
                 h.metas.insert(
@@ -973,18 +1011,48 @@ mod tests {
     #[test]
     fn picks_newest_admissible_and_follows_markers_and_extras() {
         let h = held(&[
-            ("a", &[("1.0", false, None, &["b>=1", "c; python_version < '3.11'", "d; extra == 'x'"]), ("2.0", false, Some(">=3.13"), &[])]),
-            ("b", &[("1.0", false, None, &[]), ("1.1", true, None, &[]), ("1.2rc1", false, None, &[])]),
+            (
+                "a",
+                &[
+                    (
+                        "1.0",
+                        false,
+                        None,
+                        &["b>=1", "c; python_version < '3.11'", "d; extra == 'x'"],
+                    ),
+                    ("2.0", false, Some(">=3.13"), &[]),
+                ],
+            ),
+            (
+                "b",
+                &[
+                    ("1.0", false, None, &[]),
+                    ("1.1", true, None, &[]),
+                    ("1.2rc1", false, None, &[]),
+                ],
+            ),
             ("c", &[("1.0", false, None, &[])]),
             ("d", &[("1.0", false, None, &["a"])]),
         ]);
         let s = solved(solve(&h, &req(&["a[x]"], "3.12"), None));
         assert_eq!(v(&s, "a").as_deref(), Some("1.0"), "2.0 needs Python 3.13");
-        assert_eq!(v(&s, "b").as_deref(), Some("1.0"), "yanked and pre-release skipped");
+        assert_eq!(
+            v(&s, "b").as_deref(),
+            Some("1.0"),
+            "yanked and pre-release skipped"
+        );
         assert_eq!(v(&s, "c"), None, "marker excludes 3.12");
-        assert_eq!(v(&s, "d").as_deref(), Some("1.0"), "extra x, with a cycle back to a");
+        assert_eq!(
+            v(&s, "d").as_deref(),
+            Some("1.0"),
+            "extra x, with a cycle back to a"
+        );
         let s = solved(solve(&h, &req(&["a", "b==1.1"], "3.10"), None));
-        assert_eq!(v(&s, "b").as_deref(), Some("1.1"), "a yanked release pinned exactly");
+        assert_eq!(
+            v(&s, "b").as_deref(),
+            Some("1.1"),
+            "a yanked release pinned exactly"
+        );
         assert_eq!(v(&s, "c").as_deref(), Some("1.0"));
         assert_eq!(v(&s, "d"), None);
     }
@@ -995,12 +1063,18 @@ mod tests {
             ("top", &[("1.0", false, None, &["left", "right"])]),
             ("left", &[("1.0", false, None, &["shared<2"])]),
             ("right", &[("1.0", false, None, &["shared>=2"])]),
-            ("shared", &[("1.0", false, None, &[]), ("2.0", false, None, &[])]),
+            (
+                "shared",
+                &[("1.0", false, None, &[]), ("2.0", false, None, &[])],
+            ),
         ]);
         match solve(&h, &req(&["top"], "3.12"), None) {
             SolveOutcome::NoSolution { report, .. } => {
                 assert!(report.contains("shared"), "{report}");
-                assert!(report.contains("left") && report.contains("right"), "{report}");
+                assert!(
+                    report.contains("left") && report.contains("right"),
+                    "{report}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -1010,15 +1084,23 @@ mod tests {
     fn what_is_not_held_is_asked_for() {
         let h = held(&[("a", &[("1.0", false, None, &["b"])])]);
         match solve(&h, &req(&["a"], "3.12"), None) {
-            SolveOutcome::Need(n) => assert_eq!(n[0], Need::Project(PackageName::from_str("b").unwrap())),
+            SolveOutcome::Need(n) => {
+                assert_eq!(n[0], Need::Project(PackageName::from_str("b").unwrap()))
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn a_failed_project_is_a_missing_node_not_a_conflict() {
-        let mut h = held(&[("a", &[("1.0", false, None, &["b>=1", "c"])]), ("c", &[("1.0", false, None, &[])])]);
-        h.projects.insert(PackageName::from_str("b").unwrap(), ProjectState::Failed("pypi-simple answered HTTP 503".into()));
+        let mut h = held(&[
+            ("a", &[("1.0", false, None, &["b>=1", "c"])]),
+            ("c", &[("1.0", false, None, &[])]),
+        ]);
+        h.projects.insert(
+            PackageName::from_str("b").unwrap(),
+            ProjectState::Failed("pypi-simple answered HTTP 503".into()),
+        );
         let s = solved(solve(&h, &req(&["a"], "3.12"), None));
         assert_eq!(v(&s, "c").as_deref(), Some("1.0"));
         assert_eq!(s.missing.len(), 1);
@@ -1029,7 +1111,10 @@ mod tests {
     #[test]
     fn chains_follow_the_shortest_path() {
         let h = held(&[
-            ("a", &[("1.0", false, None, &["b", "c; sys_platform == 'linux'"])]),
+            (
+                "a",
+                &[("1.0", false, None, &["b", "c; sys_platform == 'linux'"])],
+            ),
             ("b", &[("1.0", false, None, &["c"])]),
             ("c", &[("1.0", false, None, &[])]),
         ]);
@@ -1037,17 +1122,29 @@ mod tests {
         let s = solved(solve(&h, &r, None));
         let c = chains(&edges(&h, &r, &s));
         let (chain, markers) = &c[&PackageName::from_str("c").unwrap()];
-        assert_eq!(chain, &vec!["a (requested)".to_string(), "a 1.0 requires c ; sys_platform == 'linux'".to_string()]);
+        assert_eq!(
+            chain,
+            &vec![
+                "a (requested)".to_string(),
+                "a 1.0 requires c ; sys_platform == 'linux'".to_string()
+            ]
+        );
         assert_eq!(markers, &vec!["sys_platform == 'linux'".to_string()]);
     }
 
     #[test]
     fn bad_requests_name_param_value_and_rule() {
-        let e = ResolveRequest::new(Vec::<String>::new()).validate().unwrap_err();
+        let e = ResolveRequest::new(Vec::<String>::new())
+            .validate()
+            .unwrap_err();
         assert_eq!(e.param, "requirements");
-        let e = ResolveRequest::new(["not a req !!"]).validate().unwrap_err();
+        let e = ResolveRequest::new(["not a req !!"])
+            .validate()
+            .unwrap_err();
         assert!(e.rule.contains("PEP 508"), "{}", e.rule);
-        let e = ResolveRequest::new(["x @ https://example.invalid/x.whl"]).validate().unwrap_err();
+        let e = ResolveRequest::new(["x @ https://example.invalid/x.whl"])
+            .validate()
+            .unwrap_err();
         assert!(e.rule.contains("URL"), "{}", e.rule);
         let mut r = ResolveRequest::new(["x"]);
         r.max_packages = Some(0);

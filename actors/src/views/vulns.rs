@@ -209,7 +209,12 @@ mod tests {
 
     #[test]
     fn withdrawn_advisories_do_not_count_and_the_largest_fix_wins() {
-        let p = published(&[("1.0", false), ("1.1", false), ("1.2", true), ("1.3", false)]);
+        let p = published(&[
+            ("1.0", false),
+            ("1.1", false),
+            ("1.2", true),
+            ("1.3", false),
+        ]);
         let r = PackageVulnerabilities::from_list(
             "x",
             "1.0",

@@ -313,7 +313,9 @@ impl GraphProject {
 
     /// The release a wheel belongs to.
     pub(crate) fn release_of_wheel(&self, filename: &str) -> Option<&ReleaseSpec> {
-        self.releases.iter().find(|r| self.wheel(&r.version) == filename)
+        self.releases
+            .iter()
+            .find(|r| self.wheel(&r.version) == filename)
     }
 
     /// The core metadata file of a release (metadata 2.1).
@@ -510,7 +512,10 @@ mod tests {
         assert!(meta.contains("Requires-Dist: sg-tomli>=2; python_version < \"3.11\"\n"));
         assert!(meta.contains(SUMMARY));
         let simple = web.simple_value(1);
-        assert_eq!(simple["files"][0]["url"], "/files/sg-web/sg_web-1.0.0-py3-none-any.whl");
+        assert_eq!(
+            simple["files"][0]["url"],
+            "/files/sg-web/sg_web-1.0.0-py3-none-any.whl"
+        );
         assert_eq!(
             simple["files"][0]["core-metadata"]["sha256"],
             sha256_hex(web.metadata(&web.releases[0]).as_bytes())

@@ -11,7 +11,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{SentinelMcp, answer, check_python, check_range, datum_json, datum_schema, schema_with};
+use super::{
+    SentinelMcp, answer, check_python, check_range, datum_json, datum_schema, schema_with,
+};
 use crate::engine::views::resolve::{MAX_PACKAGES, MAX_REQUIREMENTS, ResolveRequest};
 use crate::mcp::params::Parameters;
 
@@ -143,6 +145,8 @@ impl SentinelMcp {
             .engine
             .vulnerabilities(&p.package, p.version.as_deref())
             .await;
-        answer(r, |d| (datum_json(d), crate::resolve_text::vulnerabilities(d)))
+        answer(r, |d| {
+            (datum_json(d), crate::resolve_text::vulnerabilities(d))
+        })
     }
 }

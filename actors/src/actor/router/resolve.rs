@@ -25,16 +25,14 @@ use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, PackageName as ReqName, Requirement, VerbatimUrl};
 use tokio::time::Instant;
 
-use super::chain::ChainCtx;
 use super::DocAnswer;
-use crate::model::{
-    PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
-};
+use super::chain::ChainCtx;
+use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
 use crate::upstream::{Document, SimpleDoc};
 use crate::views::resolve::{
     Candidate, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
-    ResolveRequest, ResolveStats, ResolvedPackage, SolveOutcome, Validated, best_candidate,
-    chains, edges, solve,
+    ResolveRequest, ResolveStats, ResolvedPackage, SolveOutcome, Validated, best_candidate, chains,
+    edges, solve,
 };
 use crate::views::vulns::PackageVulnerabilities;
 
@@ -97,7 +95,11 @@ fn candidates(doc: &SimpleDoc) -> Vec<Candidate> {
     out
 }
 
-async fn fetch_project(ctx: &ChainCtx, name: &ReqName, deadline: Instant) -> (ProjectState, Option<Provenance>) {
+async fn fetch_project(
+    ctx: &ChainCtx,
+    name: &ReqName,
+    deadline: Instant,
+) -> (ProjectState, Option<Provenance>) {
     let q = match model_name(name) {
         Ok(n) => Query::Simple(n),
         Err(e) => return (ProjectState::Failed(e.reason()), None),
@@ -122,7 +124,10 @@ async fn fetch_meta(
     file: Option<Arc<str>>,
     deadline: Instant,
 ) -> (MetaState, Option<DocAnswer>, Option<String>) {
-    let (n, v) = match (model_name(name), PackageVersion::parse(&version.to_string())) {
+    let (n, v) = match (
+        model_name(name),
+        PackageVersion::parse(&version.to_string()),
+    ) {
         (Ok(n), Ok(v)) => (n, v),
         (Err(e), _) => return (MetaState::Failed(e.reason()), None, None),
         (_, Err(e)) => return (MetaState::Failed(QueryError::from(e).reason()), None, None),
@@ -165,14 +170,24 @@ async fn fetch_meta(
                 );
                 (MetaState::Held(Arc::new(meta)), Some(ans), fallback)
             }
-            _ => (MetaState::Failed("not a release document".into()), None, fallback),
+            _ => (
+                MetaState::Failed("not a release document".into()),
+                None,
+                fallback,
+            ),
         },
         Err(e) => (MetaState::Failed(e.reason()), None, fallback),
     }
 }
 
 /// Fetches every need at once (a release's page first when it is not held).
-async fn fetch_all(ctx: &ChainCtx, held: &mut Held, log: &mut Log, needs: Vec<Need>, deadline: Instant) {
+async fn fetch_all(
+    ctx: &ChainCtx,
+    held: &mut Held,
+    log: &mut Log,
+    needs: Vec<Need>,
+    deadline: Instant,
+) {
     let mut projects: Vec<ReqName> = Vec::new();
     let mut metas: Vec<(ReqName, Version, Option<Arc<str>>)> = Vec::new();
     for n in needs {
@@ -220,7 +235,13 @@ async fn fetch_all(ctx: &ChainCtx, held: &mut Held, log: &mut Log, needs: Vec<Ne
 
 /// Walks the requirements along the newest admissible candidates, a level at a time,
 /// fetching each level's pages, then its metadata, in parallel.
-async fn prefetch(ctx: &ChainCtx, req: &Validated, held: &mut Held, log: &mut Log, deadline: Instant) {
+async fn prefetch(
+    ctx: &ChainCtx,
+    req: &Validated,
+    held: &mut Held,
+    log: &mut Log,
+    deadline: Instant,
+) {
     let mut frontier: Vec<Requirement<VerbatimUrl>> = req
         .roots
         .iter()
@@ -229,7 +250,10 @@ async fn prefetch(ctx: &ChainCtx, req: &Validated, held: &mut Held, log: &mut Lo
         .collect();
     let mut visited: HashSet<(ReqName, Version)> = HashSet::new();
     while !frontier.is_empty() && Instant::now() < deadline && visited.len() < req.max_packages {
-        let pages: Vec<Need> = frontier.iter().map(|r| Need::Project(r.name.clone())).collect();
+        let pages: Vec<Need> = frontier
+            .iter()
+            .map(|r| Need::Project(r.name.clone()))
+            .collect();
         fetch_all(ctx, held, log, pages, deadline).await;
         let mut picks: Vec<(Requirement<VerbatimUrl>, Version)> = Vec::new();
         let mut needs = Vec::new();
@@ -241,7 +265,11 @@ async fn prefetch(ctx: &ChainCtx, req: &Validated, held: &mut Held, log: &mut Lo
                 continue;
             };
             if visited.insert((r.name.clone(), c.version.clone())) {
-                needs.push(Need::Metadata(r.name.clone(), c.version.clone(), c.metadata_file.clone()));
+                needs.push(Need::Metadata(
+                    r.name.clone(),
+                    c.version.clone(),
+                    c.metadata_file.clone(),
+                ));
             }
             picks.push((r.clone(), c.version.clone()));
         }
@@ -253,7 +281,12 @@ async fn prefetch(ctx: &ChainCtx, req: &Validated, held: &mut Held, log: &mut Lo
             };
             let extras: Vec<ExtraName> = r.extras.clone();
             for d in &m.requires {
-                if d.marker.evaluate(&req.markers, &extras) && !held.projects.contains_key(&d.name) && !next.iter().any(|x: &Requirement<VerbatimUrl>| x.name == d.name) {
+                if d.marker.evaluate(&req.markers, &extras)
+                    && !held.projects.contains_key(&d.name)
+                    && !next
+                        .iter()
+                        .any(|x: &Requirement<VerbatimUrl>| x.name == d.name)
+                {
                     next.push(d.clone());
                 }
             }
@@ -270,6 +303,11 @@ pub(crate) async fn resolve(
     deadline: Instant,
 ) -> Resolution {
     let started = Instant::now();
+    // Fetches stop a little before the caller's deadline, so that what could not be
+    // fetched makes an honest partial answer rather than a deadline error.
+    let margin = (deadline.saturating_duration_since(started) / 10)
+        .min(std::time::Duration::from_secs(1));
+    let deadline = deadline - margin;
     let mut held = Held::default();
     let mut log = Log::default();
     let mut stats = ResolveStats::default();
@@ -279,13 +317,19 @@ pub(crate) async fn resolve(
         stats.solver_runs += 1;
         let outcome = solve(&held, req, Some(std_deadline));
         match outcome {
-            SolveOutcome::Need(needs) if stats.solver_runs < MAX_RUNS && Instant::now() < deadline => {
+            SolveOutcome::Need(needs)
+                if stats.solver_runs < MAX_RUNS && Instant::now() < deadline =>
+            {
                 fetch_all(ctx, &mut held, &mut log, needs, deadline).await;
             }
             SolveOutcome::Need(needs) => {
                 break SolveOutcome::Interrupted(format!(
                     "the resolution ran out of {} before fetching {}",
-                    if Instant::now() >= deadline { "time (the engine's deadline)" } else { "solver runs" },
+                    if Instant::now() >= deadline {
+                        "time (the engine's deadline)"
+                    } else {
+                        "solver runs"
+                    },
                     describe_need(&needs[0])
                 ));
             }
@@ -404,9 +448,10 @@ pub(crate) async fn resolve(
             }
             for p in &resolution.packages {
                 if p.yanked {
-                    resolution
-                        .notes
-                        .push(format!("{} {} is yanked (pinned exactly)", p.name, p.version));
+                    resolution.notes.push(format!(
+                        "{} {} is yanked (pinned exactly)",
+                        p.name, p.version
+                    ));
                 }
             }
             resolution.missing = sol.missing;
@@ -459,7 +504,9 @@ fn describe_need(n: &Need) -> String {
 /// The release list of a held project, for "smallest published fix".
 fn published(held: &Held, name: &ReqName) -> Option<Vec<(Version, bool)>> {
     match held.projects.get(name) {
-        Some(ProjectState::Held(c)) => Some(c.iter().map(|c| (c.version.clone(), c.yanked)).collect()),
+        Some(ProjectState::Held(c)) => {
+            Some(c.iter().map(|c| (c.version.clone(), c.yanked)).collect())
+        }
         _ => None,
     }
 }
@@ -494,7 +541,9 @@ async fn attach_vulnerabilities(
         match ans {
             Ok(ans) => match ans.doc.as_ref() {
                 Document::Release(doc) | Document::Project(doc) => {
-                    let list = ReqName::from_str(&p.name).ok().and_then(|n| published(held, &n));
+                    let list = ReqName::from_str(&p.name)
+                        .ok()
+                        .and_then(|n| published(held, &n));
                     let mut v = PackageVulnerabilities::from_release(doc, list.as_deref());
                     v.package = p.name.clone();
                     p.vulnerabilities = Some(v);
