@@ -3226,7 +3226,12 @@ fn uv_compile(base: &str, req: &str, cache: &std::path::Path, no_cache: bool) ->
     let mut cmd = std::process::Command::new(uv);
     cmd.args(["pip", "compile", "-", "--index-url"])
         .arg(format!("{base}/simple"))
-        .args(["--python-version", "3.12", "--python-platform", "x86_64-unknown-linux-gnu"])
+        .args([
+            "--python-version",
+            "3.12",
+            "--python-platform",
+            "x86_64-unknown-linux-gnu",
+        ])
         .args(["--no-header", "--no-annotate", "--quiet", "--cache-dir"])
         .arg(cache)
         .env("UV_PYTHON_DOWNLOADS", "never")
@@ -3238,7 +3243,11 @@ fn uv_compile(base: &str, req: &str, cache: &std::path::Path, no_cache: bool) ->
     }
     let started = Instant::now();
     let mut child = cmd.spawn().ok()?;
-    child.stdin.take()?.write_all(format!("{req}\n").as_bytes()).ok()?;
+    child
+        .stdin
+        .take()?
+        .write_all(format!("{req}\n").as_bytes())
+        .ok()?;
     let ok = child.wait().ok()?.success();
     ok.then(|| started.elapsed())
 }

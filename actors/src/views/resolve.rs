@@ -961,7 +961,10 @@ mod tests {
         }
     }
 
-    fn held(projects: &[(&str, &[(&str, bool, Option<&str>, &[&str])])]) -> Held {
+    /// A release for the tests: version, yanked, Requires-Python, requirements.
+    type Rel<'a> = (&'a str, bool, Option<&'a str>, &'a [&'a str]);
+
+    fn held(projects: &[(&str, &[Rel<'_>])]) -> Held {
         let mut h = Held::default();
         for (name, releases) in projects {
             let n = PackageName::from_str(name).unwrap();

@@ -62,33 +62,43 @@ fn model_name(n: &ReqName) -> Result<PackageName, QueryError> {
     PackageName::parse(n.as_ref()).map_err(QueryError::from)
 }
 
+/// What the files of one version say, gathered from a Simple API page.
+#[derive(Default)]
+struct Files {
+    count: usize,
+    yanked: usize,
+    requires_python: Option<String>,
+    metadata_file: Option<Arc<str>>,
+}
+
 /// Candidates from a Simple API page: one per version with files, newest first.
 fn candidates(doc: &SimpleDoc) -> Vec<Candidate> {
-    let mut by_version: HashMap<Version, (usize, usize, Option<String>, Option<Arc<str>>)> =
-        HashMap::new();
+    let mut by_version: HashMap<Version, Files> = HashMap::new();
     for f in &doc.files {
         let Some(v) = f.version().and_then(|v| Version::from_str(v).ok()) else {
             continue;
         };
-        let e = by_version.entry(v).or_insert((0, 0, None, None));
-        e.0 += 1;
+        let e = by_version.entry(v).or_default();
+        e.count += 1;
         if f.is_yanked() {
-            e.1 += 1;
+            e.yanked += 1;
         }
-        if e.2.is_none() {
-            e.2 = f.requires_python.clone().filter(|s| !s.trim().is_empty());
+        if e.requires_python.is_none() {
+            e.requires_python = f.requires_python.clone().filter(|s| !s.trim().is_empty());
         }
-        if e.3.is_none() && f.is_wheel() && f.has_metadata() {
-            e.3 = f.url.as_deref().map(Arc::from);
+        if e.metadata_file.is_none() && f.is_wheel() && f.has_metadata() {
+            e.metadata_file = f.url.as_deref().map(Arc::from);
         }
     }
     let mut out: Vec<Candidate> = by_version
         .into_iter()
-        .map(|(version, (files, yanked, rp, meta))| Candidate {
+        .map(|(version, f)| Candidate {
             version,
-            yanked: files > 0 && yanked == files,
-            requires_python: rp.and_then(|r| VersionSpecifiers::from_str(&r).ok()),
-            metadata_file: meta,
+            yanked: f.count > 0 && f.yanked == f.count,
+            requires_python: f
+                .requires_python
+                .and_then(|r| VersionSpecifiers::from_str(&r).ok()),
+            metadata_file: f.metadata_file,
         })
         .collect();
     out.sort_by(|a, b| b.version.cmp(&a.version));
@@ -305,8 +315,8 @@ pub(crate) async fn resolve(
     let started = Instant::now();
     // Fetches stop a little before the caller's deadline, so that what could not be
     // fetched makes an honest partial answer rather than a deadline error.
-    let margin = (deadline.saturating_duration_since(started) / 10)
-        .min(std::time::Duration::from_secs(1));
+    let margin =
+        (deadline.saturating_duration_since(started) / 10).min(std::time::Duration::from_secs(1));
     let deadline = deadline - margin;
     let mut held = Held::default();
     let mut log = Log::default();
