@@ -3316,7 +3316,7 @@ async fn resolve(opts: &Opts) {
         Some((mut uc, mut uw)) => {
             let (uc, uw) = (median(&mut uc), median(&mut uw));
             println!(
-                "uv pip compile cold {} warm {}; ratio ours/uv cold {:.2}, warm {:.2}",
+                "uv pip compile cold {} warm {}; ratio ours/uv cold {:.3}, warm {:.3}",
                 fmt_d(uc),
                 fmt_d(uw),
                 c.as_secs_f64() / uc.as_secs_f64(),
