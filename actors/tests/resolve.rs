@@ -358,3 +358,37 @@ async fn vulnerabilities_of_a_release_with_the_smallest_fix() {
     ));
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_during_an_outage_the_store_still_resolves() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(&sim);
+    cfg.store.path = Some(dir.path().join("store.sqlite3"));
+    let engine = engine_with(cfg.clone()).await;
+    let first = engine
+        .resolve(&request(&["sg-cli"], "3.12", "linux"))
+        .await
+        .unwrap();
+    assert!(engine.flush_store(Duration::from_secs(5)).await);
+    engine.shutdown().await;
+    for route in ["/simple/**", "/files/**", "/pypi/**"] {
+        sim.add_fault(status_fault(route, 503));
+    }
+    let engine = engine_with(cfg).await;
+    let r = engine
+        .resolve(&request(&["sg-cli"], "3.12", "linux"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, ResolutionStatus::Resolved, "{r:#?}");
+    assert_eq!(names(&r), names(&first));
+    assert_eq!(r.source, SourceLabel::Stale);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("kept on disk by an earlier run")),
+        "{:?}",
+        r.notes
+    );
+    engine.shutdown().await;
+}
