@@ -2592,7 +2592,7 @@ async fn soak(opts: &Opts) {
     if !opts.soak_no_prometheus {
         let _ = pypi_sentinel::telemetry::metrics_handle();
     }
-    // As `serve` does by default: freed pages go back to the OS every 30 s.
+    // As `serve` does by default: freed pages go back to the OS every 10 s.
     if !opts.soak_no_trim {
         pypi_sentinel::memory::start_trimming(pypi_sentinel::memory::DEFAULT_TRIM_INTERVAL);
     }
@@ -2803,7 +2803,7 @@ async fn soak(opts: &Opts) {
         if opts.soak_no_trim {
             "left to glibc (`--soak-no-trim`)"
         } else {
-            "returned to the OS every 30 s as `serve` does (`malloc_trim`)"
+            "returned to the OS every 10 s as `serve` does (`malloc_trim`)"
         }
     );
     println!();

@@ -14,7 +14,7 @@ use sentinel_actors::{
 };
 use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
-use crate::text::{age, thousands};
+use crate::text::thousands;
 
 /// How long the demo's breakers stay open before probing (short so recovery fits the demo).
 const DEMO_OPEN_MS: u64 = 2_000;
@@ -60,21 +60,7 @@ fn line_of<T>(d: &Datum<T>, answer: String) -> Line {
 }
 
 fn describe(p: &Provenance, age_secs: u64) -> (String, Option<String>) {
-    match p {
-        Provenance::Stale { reason } => (
-            format!("stale ({} old)", age(age_secs)),
-            Some(reason.clone()),
-        ),
-        Provenance::Estimated { basis, confidence } => (
-            format!("estimated, {} confidence", confidence.as_str()),
-            Some(basis.clone()),
-        ),
-        Provenance::Unavailable { reason, suggestion } => (
-            "unavailable".into(),
-            Some(format!("{reason}; {suggestion}")),
-        ),
-        p => (p.word().to_string(), None),
-    }
+    (crate::describe::tag(p, age_secs), crate::describe::why(p))
 }
 
 impl Demo {

@@ -12,8 +12,10 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod describe;
 pub mod mcp;
 pub mod memory;
+pub mod questions;
 pub mod resolve_text;
 pub mod secret;
 pub mod telemetry;

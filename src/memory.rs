@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 /// The default interval between trims for `serve`.
-pub const DEFAULT_TRIM_INTERVAL: Duration = Duration::from_secs(30);
+pub const DEFAULT_TRIM_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Asks the allocator to return every whole free page to the OS. Returns whether it
 /// released anything (always `false` where there is nothing to call).

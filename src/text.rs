@@ -23,6 +23,16 @@ pub fn age(secs: u64) -> String {
     }
 }
 
+/// `42s`, `5m`, `3h`, `2d`: [`age`] for table cells.
+pub fn age_short(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -455,3 +455,18 @@ async fn a_legacy_version_that_versions_lists_can_be_looked_up() {
     let o = run(&sim, &["info", "pytz==2004z"]).await;
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }
+
+/// The CLI and the MCP tools take the same questions, so they must agree on the bounds:
+/// `top` took 10,000 in the CLI and 1,000 over MCP (`mcp_tools` checks 1001 there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_mcp_share_the_bounds_of_a_question() {
+    let sim = sim().await;
+    let o = run(&sim, &["top", "--limit", "1001"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("between 1 and 1000"), "{}", stderr(&o));
+    let o = run(&sim, &["trends", "numpy", "--days", "-3"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("invalid days \"-3\""), "{}", stderr(&o));
+    let o = run(&sim, &["versions", "numpy", "--limit", "0"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -136,7 +136,7 @@ pub(crate) struct CacheCounters {
 }
 
 /// A snapshot of cache statistics.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct CacheStats {
     /// Entries held.
     pub entries: u64,

@@ -132,7 +132,7 @@ impl Drop for CallGuard<'_> {
 }
 
 /// Readiness of the engine.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Readiness {
     /// Whether calls are accepted.
     pub ready: bool,
@@ -141,7 +141,7 @@ pub struct Readiness {
 }
 
 /// The health report.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct HealthReport {
     /// Readiness.
     pub ready: bool,
@@ -166,7 +166,7 @@ impl HealthReport {
 }
 
 /// One upstream in the health report.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct UpstreamReport {
     /// Breaker state and error rate.
     #[serde(flatten)]
@@ -180,7 +180,7 @@ pub struct UpstreamReport {
 }
 
 /// Engine-wide counters.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct MetricsSnapshot {
     /// Calls made through the handle.
     pub calls: u64,
@@ -199,7 +199,7 @@ pub struct MetricsSnapshot {
 }
 
 /// One item of a batch query.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct PackageOverview {
     /// The package.
     pub package: String,
@@ -210,7 +210,7 @@ pub struct PackageOverview {
 }
 
 /// A failed item of a batch query.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ItemFailure {
     /// The item (package name as given, or `package/facet`).
     pub item: String,
@@ -227,7 +227,7 @@ pub struct ItemFailure {
 
 /// The merged answer of a fan-out: what succeeded, what failed and why, and the overall
 /// source of the figures.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct PartialResult<T> {
     /// Items that succeeded.
     pub items: Vec<T>,
@@ -559,7 +559,7 @@ impl EngineHandle {
         match ans.doc.as_ref() {
             Document::Series(s) => Ok(datum_of(
                 &ans,
-                Breakdown::from_series(name.as_str(), s, days),
+                Breakdown::from_series(name.as_str(), kind, s, days),
             )),
             _ => Err(unexpected(&q)),
         }
@@ -585,14 +585,7 @@ impl EngineHandle {
 
     /// The top `limit` packages of the 30-day ranking dataset.
     pub async fn top_packages(&self, limit: usize) -> Result<Datum<TopPackages>, QueryError> {
-        if limit == 0 || limit > 10_000 {
-            return Err(InputError {
-                param: "limit",
-                value: limit.to_string(),
-                rule: "must be between 1 and 10000".into(),
-            }
-            .into());
-        }
+        let limit = crate::model::limits::top_limit(i64::try_from(limit).unwrap_or(i64::MAX))?;
         let _guard = self.enter()?;
         let q = Query::TopPackages;
         let ans = self.document_until(q.clone(), self.deadline()).await?;
@@ -857,13 +850,5 @@ impl EngineHandle {
 }
 
 fn check_days(days: u32) -> Result<u32, QueryError> {
-    if days == 0 || days > 180 {
-        return Err(InputError {
-            param: "days",
-            value: days.to_string(),
-            rule: "must be between 1 and 180 (pypistats keeps 180 days)".into(),
-        }
-        .into());
-    }
-    Ok(days)
+    Ok(crate::model::limits::days(days.into())?)
 }

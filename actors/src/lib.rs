@@ -75,7 +75,7 @@ pub use engine::{
 };
 pub use model::{
     Confidence, Datum, ECHO_MAX_CHARS, InputError, PackageName, PackageVersion, Provenance, Query,
-    QueryError, QueryKind, SourceLabel, StatsKind, UnavailableCause, Upstream, clip_echo,
+    QueryError, QueryKind, SourceLabel, StatsKind, UnavailableCause, Upstream, clip_echo, limits,
 };
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,

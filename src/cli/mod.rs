@@ -6,6 +6,7 @@
 //! 7 no solution (`resolve`).
 
 pub(crate) mod output;
+mod print;
 mod query;
 mod resolve;
 
@@ -14,10 +15,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sentinel_actors::{EngineConfig, QueryError, StatsKind};
+use sentinel_actors::{EngineConfig, QueryError};
 use sentinel_sim::{Scenario, SimConfig};
 
 use crate::config::{self, FlagOverrides, LoadError};
+use crate::questions::{BreakdownBy, Period};
 use crate::secret::{Secret, redact_userinfo};
 use crate::telemetry::{self, LogFormat};
 
@@ -130,135 +132,17 @@ impl GlobalArgs {
     }
 }
 
-/// Download periods.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum Period {
-    /// Last day.
-    Day,
-    /// Last 7 days.
-    Week,
-    /// Last 30 days.
-    Month,
-}
-
-/// Breakdown dimensions.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum BreakdownBy {
-    /// Python major version.
-    PythonMajor,
-    /// Python minor version.
-    PythonMinor,
-    /// Operating system.
-    System,
-}
-
-impl BreakdownBy {
-    fn kind(self) -> StatsKind {
-        match self {
-            BreakdownBy::PythonMajor => StatsKind::PythonMajor,
-            BreakdownBy::PythonMinor => StatsKind::PythonMinor,
-            BreakdownBy::System => StatsKind::System,
-        }
-    }
-}
-
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Metadata of a package: `info NAME` or `info NAME==VERSION`.
-    Info {
-        /// Package, optionally `==VERSION`.
-        spec: String,
-    },
-    /// Every version, sorted by PEP 440, with pre-release and yanked flags.
-    Versions {
-        /// Package.
-        name: String,
-        /// Only stable releases: hide pre-releases and yanked releases (the same as
-        /// --no-prereleases --no-yanked).
-        #[arg(long)]
-        stable: bool,
-        /// Hide pre-releases (MCP: include_prereleases = false).
-        #[arg(long)]
-        no_prereleases: bool,
-        /// Hide yanked releases (MCP: include_yanked = false).
-        #[arg(long)]
-        no_yanked: bool,
-        /// Only the newest N.
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
-    },
-    /// Dependencies of a release, evaluated for a Python version, platform and extras.
-    Deps {
-        /// Package, optionally `==VERSION`.
-        spec: String,
-        /// Extra of the package to include (repeatable).
-        #[arg(long = "extra", value_name = "EXTRA")]
-        extras: Vec<String>,
-        /// Python version to evaluate markers for, e.g. 3.12.
-        #[arg(long, value_name = "X.Y")]
-        python: Option<String>,
-        /// Platform to evaluate markers for: linux, macos or windows.
-        #[arg(long)]
-        platform: Option<String>,
-        /// A marker value you know, instead of the platform's assumed default, e.g.
-        /// `--marker platform_machine=aarch64` (repeatable).
-        #[arg(long = "marker", value_name = "KEY=VALUE")]
-        markers: Vec<String>,
-    },
-    /// Whether a release supports a Python version, and which ones it supports.
-    Python {
-        /// Package, optionally `==VERSION`.
-        spec: String,
-        /// Python version to check, e.g. 3.12; without it, list the supported versions.
-        #[arg(long, value_name = "X.Y")]
-        check: Option<String>,
-    },
-    /// Recent downloads (last day, week, month), each with its provenance.
-    Downloads {
-        /// Package.
-        name: String,
-        /// Only this period.
-        #[arg(long, value_enum)]
-        period: Option<Period>,
-    },
-    /// Downloads by Python version or operating system.
-    Breakdown {
-        /// Package.
-        name: String,
-        /// Dimension.
-        #[arg(long, value_enum, default_value_t = BreakdownBy::PythonMinor)]
-        by: BreakdownBy,
-        /// Days (1-180).
-        #[arg(long, default_value_t = 30)]
-        days: u32,
-    },
-    /// The daily download series with a small chart, totals and change.
-    Trends {
-        /// Package.
-        name: String,
-        /// Days (1-180).
-        #[arg(long, default_value_t = 30)]
-        days: u32,
-    },
-    /// The most downloaded packages over 30 days.
-    Top {
-        /// How many (1-10000).
-        #[arg(long, default_value_t = 10)]
-        limit: usize,
-    },
-    /// Metadata and downloads of several packages at once (partial results).
-    Overview {
-        /// Packages (1-100).
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    /// The questions (info, versions, deps, python, downloads, breakdown, trends, top,
+    /// overview, health).
+    #[command(flatten)]
+    Query(Query),
     /// Resolve requirements for a target Python and platform (pubgrub), with each
     /// package's requirement chain, markers and known vulnerabilities.
     Resolve(resolve::ResolveArgs),
     /// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`).
     Vulns(resolve::VulnsArgs),
-    /// Upstream breakers, error rates, cache statistics.
-    Health,
     /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
     Serve {
         /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
@@ -312,6 +196,102 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+}
+
+/// The query commands: each builds one of the questions in `crate::questions` (the
+/// same types the MCP tools take), asks it, and prints the answer (`print.rs`).
+#[derive(Subcommand, Debug)]
+enum Query {
+    /// Metadata of a package: `info NAME` or `info NAME==VERSION`.
+    Info {
+        /// Package, optionally `==VERSION`.
+        spec: String,
+    },
+    /// Every version, sorted by PEP 440, with pre-release and yanked flags.
+    Versions {
+        /// Package.
+        name: String,
+        /// Only stable releases: hide pre-releases and yanked releases (the same as
+        /// --no-prereleases --no-yanked).
+        #[arg(long)]
+        stable: bool,
+        /// Hide pre-releases (MCP: include_prereleases = false).
+        #[arg(long)]
+        no_prereleases: bool,
+        /// Hide yanked releases (MCP: include_yanked = false).
+        #[arg(long)]
+        no_yanked: bool,
+        /// Only the newest N (1-10000).
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        limit: Option<i64>,
+    },
+    /// Dependencies of a release, evaluated for a Python version, platform and extras.
+    Deps {
+        /// Package, optionally `==VERSION`.
+        spec: String,
+        /// Extra of the package to include (repeatable).
+        #[arg(long = "extra", value_name = "EXTRA")]
+        extras: Vec<String>,
+        /// Python version to evaluate markers for, e.g. 3.12.
+        #[arg(long, value_name = "X.Y")]
+        python: Option<String>,
+        /// Platform to evaluate markers for: linux, macos or windows.
+        #[arg(long)]
+        platform: Option<String>,
+        /// A marker value you know, instead of the platform's assumed default, e.g.
+        /// `--marker platform_machine=aarch64` (repeatable).
+        #[arg(long = "marker", value_name = "KEY=VALUE")]
+        markers: Vec<String>,
+    },
+    /// Whether a release supports a Python version, and which ones it supports.
+    Python {
+        /// Package, optionally `==VERSION`.
+        spec: String,
+        /// Python version to check, e.g. 3.12; without it, list the supported versions.
+        #[arg(long, value_name = "X.Y")]
+        check: Option<String>,
+    },
+    /// Recent downloads (last day, week, month), each with its provenance.
+    Downloads {
+        /// Package.
+        name: String,
+        /// Only this period.
+        #[arg(long, value_enum, default_value_t = Period::All)]
+        period: Period,
+    },
+    /// Downloads by Python version or operating system.
+    Breakdown {
+        /// Package.
+        name: String,
+        /// Dimension.
+        #[arg(long, value_enum, default_value_t = BreakdownBy::PythonMinor)]
+        by: BreakdownBy,
+        /// Days (1-180).
+        #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
+        days: i64,
+    },
+    /// The daily download series with a small chart, totals and change.
+    Trends {
+        /// Package.
+        name: String,
+        /// Days (1-180).
+        #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
+        days: i64,
+    },
+    /// The most downloaded packages over 30 days.
+    Top {
+        /// How many (1-1000).
+        #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+        limit: i64,
+    },
+    /// Metadata and downloads of several packages at once (partial results).
+    Overview {
+        /// Packages (1-100).
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Upstream breakers, error rates, cache statistics.
+    Health,
 }
 
 /// Bounds of the HTTP server against hostile or broken clients.
@@ -554,10 +534,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Resolve(a) => resolve::resolve(g.engine_config()?, a, g.json).await,
         Command::Vulns(a) => resolve::vulns(g.engine_config()?, a, g.json).await,
-        query_command => {
+        Command::Query(q) => {
             let cfg = g.engine_config()?;
             output::set_full(g.full);
-            query::run(cfg, query_command, g.json).await
+            query::run(cfg, q, g.json).await
         }
     }
 }

@@ -10,29 +10,18 @@ pub(super) fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
-/// A short provenance tag for a table cell: `live`, `cached`, `stale 3h`, `estimated (high)`.
+/// A short provenance tag for a table cell (coloured on a terminal): `live`, `cached 5m`,
+/// `stale 3h`, `estimated (high)`.
 pub(super) fn source_cell<T>(d: &Datum<T>) -> String {
-    let word = match &d.provenance {
-        Provenance::Stale { .. } => format!("stale {}", age(d.age_secs)),
-        Provenance::Estimated { confidence, .. } => {
-            format!("estimated ({})", confidence.as_str())
-        }
-        Provenance::Cached if d.age_secs > 0 => format!("cached {}", age(d.age_secs)),
-        p => p.word().to_string(),
-    };
-    paint(&d.provenance, word)
+    paint(
+        &d.provenance,
+        crate::describe::tag(&d.provenance, d.age_secs),
+    )
 }
 
 /// The note under a table explaining a provenance that needs one.
 pub(super) fn source_note<T>(label: &str, d: &Datum<T>) -> Option<String> {
-    match &d.provenance {
-        Provenance::Stale { reason } => Some(format!("{label}: stale because {reason}")),
-        Provenance::Estimated { basis, .. } => Some(format!("{label}: estimated from {basis}")),
-        Provenance::Unavailable { reason, suggestion } => {
-            Some(format!("{label}: unavailable ({reason}); {suggestion}"))
-        }
-        _ => None,
-    }
+    crate::describe::why(&d.provenance).map(|w| format!("{label}: {w}"))
 }
 
 fn paint(p: &Provenance, text: String) -> String {
@@ -47,16 +36,6 @@ fn paint(p: &Provenance, text: String) -> String {
         Provenance::Unavailable { .. } => "31",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
-}
-
-/// `42s`, `5m`, `3h`, `2d`.
-pub(crate) fn age(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
 }
 
 pub(crate) use crate::text::thousands;
@@ -245,7 +224,7 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(age(3 * 3600 + 5), "3h");
+        assert_eq!(crate::text::age_short(3 * 3600 + 5), "3h");
         assert_eq!(sparkline(&[0, 7, 14]), "▁▅█");
         assert_eq!(sparkline(&[]), "");
         let t = table(&[

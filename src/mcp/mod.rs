@@ -3,8 +3,9 @@
 //! | file | what |
 //! | --- | --- |
 //! | `tools.rs` | [`SentinelMcp`]: the tools, the `sentinel://health` resource, the `package_report` prompt |
-//! | `params.rs` | tool parameters, with JSON schemas an assistant can act on |
-//! | `render.rs` | the short human text of each result, freshness included |
+//! | `params.rs` | our argument extractor (every argument error is `invalid_params` with `{param, value, rule}`) and the parameters of the tools that are not questions; the questions' own types (`crate::questions`) are the other tools' parameters |
+//! | `output.rs` | the structured content of each answer, as types; the output schemas are derived from them |
+//! | `render.rs` | the short human text of each result, freshness included (worded by `crate::describe`) |
 //! | `http.rs` | streamable HTTP on axum: `/mcp`, `/healthz`, `/readyz`, `/metrics`, auth, Host/Origin checks, our accept loop (timeouts, connection cap, drain) |
 //! | `sessions.rs` | the session manager: a cap on live sessions, a reaper for half-open ones |
 //! | `drain.rs` | shutdown that loses no reply: in-flight counts and the drain state |
@@ -20,6 +21,7 @@
 
 mod drain;
 mod http;
+mod output;
 pub mod params;
 mod render;
 pub mod sessions;

@@ -8,37 +8,15 @@ use crate::engine::views::downloads::{Breakdown, RecentDownloads, TopPackages, T
 use crate::engine::views::info::PackageInfo;
 use crate::engine::views::python::{CompatBasis, PythonCompat, SupportedPythons};
 use crate::engine::views::versions::VersionList;
+use crate::engine::{CacheStats, HealthReport, MetricsSnapshot, PackageOverview, Readiness};
 use crate::engine::{Datum, ItemFailure, PartialResult, Provenance};
-use crate::engine::{HealthReport, MetricsSnapshot, PackageOverview, Readiness};
+use crate::questions::Period;
 
 pub(crate) use crate::text::{age, thousands};
 
-/// The freshness of one datum, without parentheses: `live from pypi-json`,
-/// `cached, 5 min old`, `stale, 3 h old: the breaker is open`,
-/// `estimated: sum of ...; confidence high`, `unavailable: ...`.
+/// The freshness of one datum, without parentheses (the one describer's sentence).
 pub(crate) fn freshness<T>(d: &Datum<T>) -> String {
-    provenance_words(&d.provenance, d.age_secs, &d.upstream.to_string())
-}
-
-/// See [`freshness`].
-pub(crate) fn provenance_words(p: &Provenance, age_secs: u64, upstream: &str) -> String {
-    match p {
-        Provenance::Live => format!("live from {upstream}"),
-        Provenance::Revalidated => format!("live from {upstream}, revalidated"),
-        Provenance::Cached => format!("cached from {upstream}, {} old", age(age_secs)),
-        Provenance::Stale { reason } => {
-            format!("stale, {} old: {reason}", age(age_secs))
-        }
-        Provenance::Estimated {
-            basis,
-            confidence: c,
-        } => {
-            format!("estimated: {basis}; confidence {}", c.as_str())
-        }
-        Provenance::Unavailable { reason, suggestion } => {
-            format!("unavailable: {reason}; {suggestion}")
-        }
-    }
+    crate::describe::sentence(d)
 }
 
 /// `get_package_info`.
@@ -215,8 +193,8 @@ fn figure(name: &str, d: &Datum<Option<u64>>) -> String {
     }
 }
 
-/// `get_download_statistics`; `periods` lists which figures were asked for.
-pub(crate) fn recent(r: &RecentDownloads, periods: &[&str]) -> String {
+/// `get_download_statistics`; `period` says which figures were asked for.
+pub(crate) fn recent(r: &RecentDownloads, period: Period) -> String {
     let mut lines = Vec::new();
     let estimated = [&r.last_day, &r.last_week, &r.last_month]
         .iter()
@@ -227,13 +205,14 @@ pub(crate) fn recent(r: &RecentDownloads, periods: &[&str]) -> String {
             r.package
         ));
     }
-    for p in periods {
-        let (name, d) = match *p {
-            "day" => ("last day", &r.last_day),
-            "week" => ("last week", &r.last_week),
-            _ => ("last month", &r.last_month),
-        };
-        lines.push(format!("{}: {}", r.package, figure(name, d)));
+    for (want, name, d) in [
+        (Period::Day, "last day", &r.last_day),
+        (Period::Week, "last week", &r.last_week),
+        (Period::Month, "last month", &r.last_month),
+    ] {
+        if period.includes(want) {
+            lines.push(format!("{}: {}", r.package, figure(name, d)));
+        }
     }
     lines.join("\n")
 }
@@ -266,7 +245,7 @@ pub(crate) fn breakdown(d: &Datum<Breakdown>) -> String {
         b.package,
         thousands(b.total),
         b.days,
-        b.kind.trim_end_matches("_downloads"),
+        b.kind.endpoint(),
         freshness(d)
     );
     for c in b.categories.iter().take(12) {
@@ -405,27 +384,30 @@ pub(crate) fn metrics(m: &MetricsSnapshot) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::Confidence;
+/// `get_cache_stats`.
+pub(crate) fn cache_stats(c: &CacheStats) -> String {
+    format!(
+        "cache: {} entries, {} of {} bytes, hit ratio {:.0}% ({} hits, {} stale hits, {} misses, {} stale served, {} evictions)",
+        c.entries,
+        thousands(c.bytes),
+        thousands(c.capacity_bytes),
+        c.hit_ratio * 100.0,
+        c.hits,
+        c.stale_hits,
+        c.misses,
+        c.stale_served,
+        c.evictions
+    )
+}
 
-    #[test]
-    fn provenance_words_say_why() {
-        let p = Provenance::Stale {
-            reason: "pypistats circuit breaker is open".into(),
-        };
-        assert_eq!(
-            provenance_words(&p, 3 * 3600 + 5, "pypistats"),
-            "stale, 3 h old: pypistats circuit breaker is open"
-        );
-        let p = Provenance::Estimated {
-            basis: "sum of the last 30 days".into(),
-            confidence: Confidence::High,
-        };
-        assert_eq!(
-            provenance_words(&p, 0, "pypistats"),
-            "estimated: sum of the last 30 days; confidence high"
-        );
-    }
+/// `refresh_cache`.
+pub(crate) fn refreshed(n: u64, package: Option<&str>) -> String {
+    let scope = match package {
+        Some(p) => format!("about {p}"),
+        None => "(everything)".into(),
+    };
+    format!(
+        "dropped {n} cached entr{} {scope}",
+        if n == 1 { "y" } else { "ies" }
+    )
 }

@@ -20,19 +20,26 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 mod resolve;
 
 use super::drain::Drain;
-use super::params::{
-    DependenciesParams, DownloadBreakdownParams, DownloadStatsParams, DownloadTrendParams,
-    OverviewParams, PackageReportParams, PackageVersionParams, Parameters, PythonCompatParams,
-    RefreshParams, TopPackagesParams, VersionsParams,
+use super::output::{
+    DatumOut, MetricsOut, OpsOut, OverviewOut, RecentOut, RefreshOut, VersionsOut, schema, to_value,
 };
+use super::params::{PackageReportParams, Parameters, RefreshParams};
 use super::render;
-use crate::engine::views::deps::TargetEnv;
-use crate::engine::{Datum, EngineHandle, MAX_BATCH, QueryError, SourceLabel, StatsKind};
+use crate::engine::views::deps::Dependencies;
+use crate::engine::views::downloads::{Breakdown, TopPackages, Trend};
+use crate::engine::views::info::PackageInfo;
+use crate::engine::views::python::{PythonCompat, SupportedPythons};
+use crate::engine::views::versions::VersionList;
+use crate::engine::{
+    CacheStats, Datum, EngineHandle, HealthReport, MetricsSnapshot, QueryError, Readiness,
+    SourceLabel,
+};
+use crate::questions::{self, Period};
 
 /// The URI of the health resource.
 pub const HEALTH_RESOURCE_URI: &str = "sentinel://health";
@@ -147,48 +154,6 @@ pub(crate) fn query_error(e: QueryError) -> Result<CallToolResult, McpError> {
     Ok(tool_error(structured, text))
 }
 
-fn to_object<T: Serialize>(v: &T) -> Map<String, Value> {
-    match serde_json::to_value(v) {
-        Ok(Value::Object(m)) => m,
-        Ok(other) => {
-            let mut m = Map::new();
-            m.insert("value".into(), other);
-            m
-        }
-        Err(e) => {
-            let mut m = Map::new();
-            m.insert("serialization_error".into(), Value::String(e.to_string()));
-            m
-        }
-    }
-}
-
-fn label_value(l: SourceLabel) -> Value {
-    Value::String(l.as_str().into())
-}
-
-/// The JSON of one datum: the value's fields at the top level, then `source`,
-/// `provenance`, `upstream`, `age_secs`, `observed_at_unix`.
-pub(crate) fn datum_json<T: Serialize>(d: &Datum<T>) -> Value {
-    let mut m = to_object(&d.value);
-    m.insert("source".into(), label_value(d.label()));
-    m.insert(
-        "provenance".into(),
-        serde_json::to_value(&d.provenance).unwrap_or(Value::Null),
-    );
-    m.insert("upstream".into(), json!(d.upstream));
-    m.insert("age_secs".into(), json!(d.age_secs));
-    m.insert("observed_at_unix".into(), json!(d.observed_at_unix));
-    Value::Object(m)
-}
-
-/// An object with `source` added (for results that are not a single datum).
-fn with_source<T: Serialize>(v: &T, source: SourceLabel) -> Value {
-    let mut m = to_object(v);
-    m.insert("source".into(), label_value(source));
-    Value::Object(m)
-}
-
 /// Applies `f` to a successful answer, or maps the error.
 fn answer<T>(
     r: Result<T, QueryError>,
@@ -203,222 +168,70 @@ fn answer<T>(
     }
 }
 
-// ---- output schemas -----------------------------------------------------------------
-
-fn source_schema() -> Value {
-    json!({
-        "type": "string",
-        "enum": ["live", "cached", "stale", "estimated", "mixed", "unavailable"],
-        "description": "Overall source of the figures: live, cached, stale (served because the upstream failed), estimated, mixed or unavailable."
-    })
+/// A single-datum answer: its structured form and `render`'s text.
+fn datum_answer<T: Serialize>(
+    r: Result<Datum<T>, QueryError>,
+    render: impl FnOnce(&Datum<T>) -> String,
+) -> Result<CallToolResult, McpError> {
+    answer(r, |d| (to_value(&DatumOut::of(d)), render(d)))
 }
 
-fn provenance_schema() -> Value {
-    json!({
-        "type": "object",
-        "description": "Where the datum came from: kind = live | revalidated | cached | stale (with reason) | estimated (with basis, confidence) | unavailable (with reason, suggestion).",
-        "properties": {
-            "kind": {"type": "string", "enum": ["live", "revalidated", "cached", "stale", "estimated", "unavailable"]},
-            "reason": {"type": "string"},
-            "basis": {"type": "string"},
-            "confidence": {"type": "string", "enum": ["low", "medium", "high"]},
-            "suggestion": {"type": "string"}
-        },
-        "required": ["kind"]
-    })
+/// An operations report, always live.
+fn ops<T: Serialize>(report: &T, text: String) -> Result<CallToolResult, McpError> {
+    ok(
+        to_value(&OpsOut {
+            report,
+            source: SourceLabel::Live,
+        }),
+        text,
+    )
 }
 
-/// A permissive object schema: `source` is required; `extra` documents key fields.
-fn schema_with(extra: Value) -> Arc<JsonObject> {
-    let mut props = Map::new();
-    props.insert("source".into(), source_schema());
-    if let Value::Object(m) = extra {
-        props.extend(m);
-    }
-    let schema = json!({
-        "type": "object",
-        "properties": Value::Object(props),
-        "required": ["source"],
-    });
-    match schema {
-        Value::Object(m) => Arc::new(m),
-        _ => Arc::new(JsonObject::new()),
-    }
-}
-
-/// The schema of a single-datum answer.
-fn datum_schema(extra: Value) -> Arc<JsonObject> {
-    let mut props = json!({
-        "provenance": provenance_schema(),
-        "upstream": {"type": "string", "description": "The upstream the datum came from (pypi-json, pypi-simple, pypistats, pepy, top-packages)."},
-        "age_secs": {"type": "integer", "description": "Age of the datum in seconds."},
-        "observed_at_unix": {"type": "integer", "description": "When the upstream answered (Unix seconds)."},
-        "error": {"type": "string", "description": "Set only on error results: not_found, unavailable or internal."}
-    });
-    if let (Value::Object(p), Value::Object(e)) = (&mut props, extra) {
-        p.extend(e);
-    }
-    schema_with(props)
-}
-
+// Output schemas, derived from the types the tools serialise (`output.rs`).
 fn info_schema() -> Arc<JsonObject> {
-    datum_schema(json!({
-        "name": {"type": "string"},
-        "version": {"type": "string"},
-        "summary": {"type": ["string", "null"]},
-        "license": {"type": ["string", "null"]},
-        "requires_python": {"type": ["string", "null"]},
-        "project_urls": {"type": "object"},
-        "yanked": {"type": "boolean"}
-    }))
+    schema::<DatumOut<PackageInfo>>()
 }
-
 fn versions_schema() -> Arc<JsonObject> {
-    datum_schema(json!({
-        "package": {"type": "string"},
-        "versions": {"type": "array", "description": "Ascending by PEP 440 (oldest first).", "items": {"type": "object"}},
-        "latest_stable": {"type": ["string", "null"]},
-        "latest": {"type": ["string", "null"]},
-        "total_versions": {"type": "integer", "description": "Versions before filtering."}
-    }))
+    schema::<VersionsOut<DatumOut<VersionList>>>()
 }
-
 fn deps_schema() -> Arc<JsonObject> {
-    datum_schema(json!({
-        "package": {"type": "string"},
-        "version": {"type": "string"},
-        "dependencies": {"type": "array", "items": {"type": "object"}},
-        "evaluated_for": {"type": ["object", "null"]}
-    }))
+    schema::<DatumOut<Dependencies>>()
 }
-
 fn compat_schema() -> Arc<JsonObject> {
-    datum_schema(json!({
-        "compatible": {"type": ["boolean", "null"], "description": "null when the metadata does not say."},
-        "basis": {"type": "string"},
-        "detail": {"type": "string"}
-    }))
+    schema::<DatumOut<PythonCompat>>()
 }
-
 fn pythons_schema() -> Arc<JsonObject> {
-    datum_schema(json!({
-        "supported": {"type": "array", "items": {"type": "string"}},
-        "basis": {"type": "string"}
-    }))
+    schema::<DatumOut<SupportedPythons>>()
 }
-
-fn figure_schema() -> Value {
-    json!({
-        "type": "object",
-        "description": "One figure with its own provenance.",
-        "properties": {
-            "value": {"type": ["integer", "null"]},
-            "provenance": provenance_schema(),
-            "upstream": {"type": "string"},
-            "age_secs": {"type": "integer"}
-        }
-    })
-}
-
 fn stats_schema() -> Arc<JsonObject> {
-    schema_with(json!({
-        "package": {"type": "string"},
-        "period": {"type": "string"},
-        "last_day": figure_schema(),
-        "last_week": figure_schema(),
-        "last_month": figure_schema(),
-        "error": {"type": "string"}
-    }))
+    schema::<RecentOut>()
 }
-
 fn trend_schema() -> Arc<JsonObject> {
-    datum_schema(json!({
-        "package": {"type": "string"},
-        "days": {"type": "integer"},
-        "total": {"type": "integer"},
-        "points": {"type": "array", "items": {"type": "object"}},
-        "change_percent": {"type": ["number", "null"]}
-    }))
+    schema::<DatumOut<Trend>>()
 }
-
 fn breakdown_schema() -> Arc<JsonObject> {
-    datum_schema(json!({
-        "package": {"type": "string"},
-        "kind": {"type": "string"},
-        "categories": {"type": "array", "items": {"type": "object"}},
-        "total": {"type": "integer"}
-    }))
+    schema::<DatumOut<Breakdown>>()
 }
-
 fn top_schema() -> Arc<JsonObject> {
-    datum_schema(json!({
-        "rows": {"type": "array", "items": {"type": "object"}},
-        "total_in_dataset": {"type": "integer"},
-        "last_update": {"type": ["string", "null"]}
-    }))
+    schema::<DatumOut<TopPackages>>()
 }
-
 fn overview_schema() -> Arc<JsonObject> {
-    schema_with(json!({
-        "items": {"type": "array", "items": {"type": "object"}},
-        "failures": {"type": "array", "items": {"type": "object", "properties": {
-            "item": {"type": "string"}, "code": {"type": "string"},
-            "reason": {"type": "string"}, "suggestion": {"type": "string"}
-        }}},
-        "error": {"type": "string"}
-    }))
+    schema::<OverviewOut<DatumOut<PackageInfo>>>()
 }
-
-fn ops_schema() -> Arc<JsonObject> {
-    schema_with(json!({
-        "ready": {"type": "boolean"},
-        "error": {"type": "string"}
-    }))
+fn health_schema() -> Arc<JsonObject> {
+    schema::<OpsOut<HealthReport>>()
 }
-
-// ---- validation ---------------------------------------------------------------------
-
-/// The one Python version check of every tool (2.x or 3.x, major.minor).
-fn check_python(raw: &str) -> Result<String, McpError> {
-    super::params::check_python_version(raw).map_err(|e| invalid(e.param, &e.value, &e.rule))
+fn readiness_schema() -> Arc<JsonObject> {
+    schema::<OpsOut<Readiness>>()
 }
-
-fn check_range(param: &str, v: i64, min: i64, max: i64) -> Result<i64, McpError> {
-    if v < min || v > max {
-        return Err(invalid(
-            param,
-            v,
-            &format!("must be between {min} and {max}"),
-        ));
-    }
-    Ok(v)
+fn metrics_schema() -> Arc<JsonObject> {
+    schema::<MetricsOut<MetricsSnapshot>>()
 }
-
-fn stats_kind(by: &str) -> Result<StatsKind, McpError> {
-    match by.trim().to_ascii_lowercase().as_str() {
-        "python_major" => Ok(StatsKind::PythonMajor),
-        "python_minor" => Ok(StatsKind::PythonMinor),
-        "system" => Ok(StatsKind::System),
-        _ => Err(invalid(
-            "by",
-            by,
-            "must be python_major, python_minor or system",
-        )),
-    }
+fn cache_schema() -> Arc<JsonObject> {
+    schema::<OpsOut<CacheStats>>()
 }
-
-fn periods(period: Option<&str>) -> Result<(&'static str, &'static [&'static str]), McpError> {
-    match period.map(|p| p.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("all") => Ok(("all", &["day", "week", "month"])),
-        Some("day") => Ok(("day", &["day"])),
-        Some("week") => Ok(("week", &["week"])),
-        Some("month") => Ok(("month", &["month"])),
-        Some(_) => Err(invalid(
-            "period",
-            period.unwrap_or_default(),
-            "must be day, week, month or all",
-        )),
-    }
+fn refresh_schema() -> Arc<JsonObject> {
+    schema::<RefreshOut>()
 }
 
 // ---- tools --------------------------------------------------------------------------
@@ -455,99 +268,55 @@ impl SentinelMcp {
     )]
     async fn get_package_info(
         &self,
-        Parameters(p): Parameters<PackageVersionParams>,
+        Parameters(q): Parameters<questions::Info>,
     ) -> Result<CallToolResult, McpError> {
-        let r = self
-            .engine
-            .package_info(&p.package, p.version.as_deref())
-            .await;
-        answer(r, |d| (datum_json(d), render::package_info(d)))
+        datum_answer(q.ask(&self.engine).await, render::package_info)
     }
 
     /// Versions.
     #[tool(
-        description = "Every version of a PyPI package, sorted by PEP 440 (oldest first), each with pre-release and yanked flags, upload date and file count, plus the latest stable and latest versions. Filter with include_prereleases / include_yanked; `limit` keeps the newest N.",
+        description = "Every version of a PyPI package, sorted by PEP 440 (oldest first; legacy non-PEP 440 versions last), each with pre-release and yanked flags, upload date and file count, plus the latest stable and latest versions. Filter with include_prereleases / include_yanked; `limit` keeps the newest N. When the JSON API fails the list comes from the Simple API and `notes` says so.",
         output_schema = versions_schema(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_versions(
         &self,
-        Parameters(p): Parameters<VersionsParams>,
+        Parameters(q): Parameters<questions::Versions>,
     ) -> Result<CallToolResult, McpError> {
-        let limit = p
-            .limit
-            .map(|l| check_range("limit", l, 1, 10_000))
-            .transpose()?;
-        let pre = p.include_prereleases.unwrap_or(true);
-        let yanked = p.include_yanked.unwrap_or(true);
-        let r = self.engine.versions(&p.package).await.map(|mut d| {
-            let total = d.value.versions.len();
-            d.value
-                .versions
-                .retain(|e| (pre || !e.prerelease) && (yanked || !e.yanked));
-            if let Some(l) = limit {
-                let skip = d.value.versions.len().saturating_sub(l as usize);
-                d.value.versions.drain(..skip);
-            }
-            (d, total)
-        });
-        answer(r, |(d, total)| {
-            let mut v = datum_json(d);
-            if let Value::Object(m) = &mut v {
-                m.insert("total_versions".into(), json!(total));
-                m.insert("returned".into(), json!(d.value.versions.len()));
-            }
-            (v, render::versions(d, *total))
+        answer(q.ask(&self.engine).await, |a| {
+            let out = VersionsOut {
+                datum: DatumOut::of(&a.datum),
+                total_versions: a.total,
+                returned: a.datum.value.versions.len(),
+            };
+            (to_value(&out), render::versions(&a.datum, a.total))
         })
     }
 
     /// Dependencies.
     #[tool(
-        description = "The declared dependencies (Requires-Dist) of a PyPI package's latest release (or of `version`), parsed: name, version specifier, extras, environment marker, which extra pulls it in. Give python_version (e.g. 3.12), platform (linux, macos, windows) and/or extras to evaluate the markers: each dependency then says whether it `applies`.",
+        description = "The declared dependencies (Requires-Dist) of a PyPI package's latest release (or of `version`), parsed: name, version specifier, extras, environment marker, which extra pulls it in. Give python_version (e.g. 3.12), platform (linux, macos, windows), extras and/or markers to evaluate the markers: each dependency then says whether it `applies`, and the notes list what was assumed. With a python_version and no version, the answer is for the release pip would pick on that Python, and says so.",
         output_schema = deps_schema(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_dependencies(
         &self,
-        Parameters(p): Parameters<DependenciesParams>,
+        Parameters(q): Parameters<questions::Deps>,
     ) -> Result<CallToolResult, McpError> {
-        let extras = p.extras.unwrap_or_default();
-        let python = p.python_version.as_deref().map(check_python).transpose()?;
-        let markers = p.markers.unwrap_or_default();
-        let evaluate =
-            python.is_some() || p.platform.is_some() || !extras.is_empty() || !markers.is_empty();
-        let env = if evaluate {
-            Some(
-                TargetEnv::new(python.as_deref(), p.platform.as_deref(), &extras)
-                    .and_then(|e| e.with_markers(&markers))
-                    .map_err(|e| invalid(e.param, &e.value, &e.rule))?,
-            )
-        } else {
-            None
-        };
-        let r = self
-            .engine
-            .dependencies(&p.package, p.version.as_deref(), env.as_ref())
-            .await;
-        answer(r, |d| (datum_json(d), render::dependencies(d)))
+        datum_answer(q.ask(&self.engine).await, render::dependencies)
     }
 
     /// Python compatibility.
     #[tool(
-        description = "Whether a PyPI package's latest release (or `version`) supports a given Python version (e.g. 3.13), decided from Requires-Python, else from the Python classifiers. `compatible` is true, false or null (the metadata does not say); `detail` explains.",
+        description = "Whether a PyPI package's latest release (or `version`) supports a given Python version (e.g. 3.13, or 3.9.0 checked as given), decided from Requires-Python. Without Requires-Python the answer is null (not declared; classifiers are reported as listed or not, never as a no). `compatible` is true, false or null; `detail` explains.",
         output_schema = compat_schema(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn check_package_python_compatibility(
         &self,
-        Parameters(p): Parameters<PythonCompatParams>,
+        Parameters(q): Parameters<questions::PythonCheck>,
     ) -> Result<CallToolResult, McpError> {
-        let python = check_python(&p.python_version)?;
-        let r = self
-            .engine
-            .python_compatibility(&p.package, p.version.as_deref(), &python)
-            .await;
-        answer(r, |d| (datum_json(d), render::python_compat(d)))
+        datum_answer(q.ask(&self.engine).await, render::python_compat)
     }
 
     /// Supported Pythons.
@@ -558,13 +327,9 @@ impl SentinelMcp {
     )]
     async fn get_package_compatible_python_versions(
         &self,
-        Parameters(p): Parameters<PackageVersionParams>,
+        Parameters(q): Parameters<questions::Pythons>,
     ) -> Result<CallToolResult, McpError> {
-        let r = self
-            .engine
-            .supported_pythons(&p.package, p.version.as_deref())
-            .await;
-        answer(r, |d| (datum_json(d), render::supported_pythons(d)))
+        datum_answer(q.ask(&self.engine).await, render::supported_pythons)
     }
 
     /// Recent downloads.
@@ -575,27 +340,32 @@ impl SentinelMcp {
     )]
     async fn get_download_statistics(
         &self,
-        Parameters(p): Parameters<DownloadStatsParams>,
+        Parameters(q): Parameters<questions::Downloads>,
     ) -> Result<CallToolResult, McpError> {
-        let (period, wanted) = periods(p.period.as_deref())?;
-        let r = self.engine.recent_downloads(&p.package).await;
-        answer(r, |rd| {
-            let mut m = Map::new();
-            m.insert("package".into(), json!(rd.package));
-            m.insert("period".into(), json!(period));
-            let mut labels = Vec::new();
-            for w in wanted {
-                let (key, d) = match *w {
-                    "day" => ("last_day", &rd.last_day),
-                    "week" => ("last_week", &rd.last_week),
-                    _ => ("last_month", &rd.last_month),
-                };
-                labels.push(d.label());
-                m.insert(key.into(), serde_json::to_value(d).unwrap_or(Value::Null));
-            }
-            let source = SourceLabel::merge(labels);
-            m.insert("source".into(), label_value(source));
-            (Value::Object(m), render::recent(rd, wanted))
+        let period = q.period;
+        answer(q.ask(&self.engine).await, |rd| {
+            let pick =
+                |want: Period, d: &Datum<Option<u64>>| period.includes(want).then(|| d.clone());
+            let (day, week, month) = (
+                pick(Period::Day, &rd.last_day),
+                pick(Period::Week, &rd.last_week),
+                pick(Period::Month, &rd.last_month),
+            );
+            let source = SourceLabel::merge(
+                [&day, &week, &month]
+                    .into_iter()
+                    .flatten()
+                    .map(|d| d.label()),
+            );
+            let out = RecentOut {
+                package: rd.package.clone(),
+                period,
+                last_day: day,
+                last_week: week,
+                last_month: month,
+                source,
+            };
+            (to_value(&out), render::recent(rd, period))
         })
     }
 
@@ -607,11 +377,9 @@ impl SentinelMcp {
     )]
     async fn get_download_trends(
         &self,
-        Parameters(p): Parameters<DownloadTrendParams>,
+        Parameters(q): Parameters<questions::Trend>,
     ) -> Result<CallToolResult, McpError> {
-        let days = check_range("days", p.days.unwrap_or(30), 1, 180)? as u32;
-        let r = self.engine.download_trend(&p.package, days).await;
-        answer(r, |d| (datum_json(d), render::trend(d)))
+        datum_answer(q.ask(&self.engine).await, render::trend)
     }
 
     /// Breakdown.
@@ -622,12 +390,9 @@ impl SentinelMcp {
     )]
     async fn get_download_breakdown(
         &self,
-        Parameters(p): Parameters<DownloadBreakdownParams>,
+        Parameters(q): Parameters<questions::Breakdown>,
     ) -> Result<CallToolResult, McpError> {
-        let kind = stats_kind(&p.by)?;
-        let days = check_range("days", p.days.unwrap_or(30), 1, 180)? as u32;
-        let r = self.engine.download_breakdown(&p.package, kind, days).await;
-        answer(r, |d| (datum_json(d), render::breakdown(d)))
+        datum_answer(q.ask(&self.engine).await, render::breakdown)
     }
 
     /// Top packages.
@@ -638,11 +403,9 @@ impl SentinelMcp {
     )]
     async fn get_top_downloaded_packages(
         &self,
-        Parameters(p): Parameters<TopPackagesParams>,
+        Parameters(q): Parameters<questions::Top>,
     ) -> Result<CallToolResult, McpError> {
-        let limit = check_range("limit", p.limit.unwrap_or(10), 1, 1000)? as usize;
-        let r = self.engine.top_packages(limit).await;
-        answer(r, |d| (datum_json(d), render::top(d)))
+        datum_answer(q.ask(&self.engine).await, render::top)
     }
 
     /// Overview of several packages.
@@ -653,103 +416,68 @@ impl SentinelMcp {
     )]
     async fn get_packages_overview(
         &self,
-        Parameters(p): Parameters<OverviewParams>,
+        Parameters(q): Parameters<questions::Overview>,
     ) -> Result<CallToolResult, McpError> {
-        if p.packages.is_empty() || p.packages.len() > MAX_BATCH {
-            return Err(invalid(
-                "packages",
-                format!("{} packages", p.packages.len()),
-                &format!("give between 1 and {MAX_BATCH} package names"),
-            ));
-        }
-        let r = self.engine.overview(&p.packages).await;
-        answer(r, |pr| {
-            let items: Vec<Value> = pr
-                .items
-                .iter()
-                .map(|it| {
-                    json!({
-                        "package": it.package,
-                        "info": datum_json(&it.info),
-                        "downloads": it.downloads,
-                    })
-                })
-                .collect();
-            (
-                json!({
-                    "items": items,
-                    "failures": pr.failures,
-                    "source": pr.source.as_str(),
-                }),
-                render::overview(pr),
-            )
+        answer(q.ask(&self.engine).await, |pr| {
+            (to_value(&OverviewOut::of(pr)), render::overview(pr))
         })
     }
 
     /// Health.
     #[tool(
-        description = "The health of pypi-sentinel: readiness, the circuit breaker and error rate of each upstream (pypi-json, pypi-simple, pypistats, pepy, top-packages), request counters, cache statistics and actor restarts. Call it when answers come back stale or unavailable.",
-        output_schema = ops_schema(),
+        description = "The health of pypi-sentinel: readiness, the circuit breaker and error rate of each upstream (pypi-json, pypi-simple, pypistats, pepy, top-packages), request counters, cache and store statistics and actor restarts. Call it when answers come back stale or unavailable.",
+        output_schema = health_schema(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn health_check(&self) -> Result<CallToolResult, McpError> {
         let h = crate::secret::redact_health(self.engine.health().await);
-        ok(with_source(&h, SourceLabel::Live), render::health(&h))
+        ops(&h, render::health(&h))
     }
 
     /// Readiness.
     #[tool(
         description = "Whether pypi-sentinel takes calls now (`ready`), and why not when not.",
-        output_schema = ops_schema(),
+        output_schema = readiness_schema(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn ready_check(&self) -> Result<CallToolResult, McpError> {
         let r = self.engine.readiness();
-        ok(with_source(&r, SourceLabel::Live), render::readiness(&r))
+        ops(&r, render::readiness(&r))
     }
 
     /// Metrics.
     #[tool(
         description = "pypi-sentinel's counters: calls, coalesced calls, estimates served, breaker transitions, actor restarts, per-upstream request counters and cache statistics; `prometheus` holds every metric series in Prometheus text format.",
-        output_schema = ops_schema(),
+        output_schema = metrics_schema(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_metrics(&self) -> Result<CallToolResult, McpError> {
         let m = self.engine.metrics();
-        let mut structured = with_source(&m, SourceLabel::Live);
-        // The same series `GET /metrics` exposes (tool calls by outcome, latencies,
-        // upstream requests by status, breaker transitions...), in Prometheus text.
-        structured["prometheus"] = Value::String(crate::telemetry::render_metrics());
-        ok(structured, render::metrics(&m))
+        let out = MetricsOut {
+            report: &m,
+            // The same series `GET /metrics` exposes (tool calls by outcome, latencies,
+            // upstream requests by status, breaker transitions...), in Prometheus text.
+            prometheus: crate::telemetry::render_metrics(),
+            source: SourceLabel::Live,
+        };
+        ok(to_value(&out), render::metrics(&m))
     }
 
     /// Cache statistics.
     #[tool(
         description = "Cache statistics: entries, bytes used and capacity, fresh hits, stale hits, misses, stale answers served, evictions and hit ratio.",
-        output_schema = ops_schema(),
+        output_schema = cache_schema(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_cache_stats(&self) -> Result<CallToolResult, McpError> {
         let c = self.engine.cache_stats();
-        let text = format!(
-            "cache: {} entries, {} of {} bytes, hit ratio {:.0}% ({} hits, {} stale hits, {} misses, {} stale served, {} evictions)",
-            c.entries,
-            render::thousands(c.bytes),
-            render::thousands(c.capacity_bytes),
-            c.hit_ratio * 100.0,
-            c.hits,
-            c.stale_hits,
-            c.misses,
-            c.stale_served,
-            c.evictions
-        );
-        ok(with_source(&c, SourceLabel::Live), text)
+        ops(&c, render::cache_stats(&c))
     }
 
     /// Invalidate.
     #[tool(
         description = "Drops cached data about `package` (or everything when omitted) so the next question is answered live. Use it when the user says data is out of date; it does not fetch anything itself.",
-        output_schema = ops_schema(),
+        output_schema = refresh_schema(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn refresh_cache(
@@ -757,19 +485,13 @@ impl SentinelMcp {
         Parameters(p): Parameters<RefreshParams>,
     ) -> Result<CallToolResult, McpError> {
         let r = self.engine.invalidate(p.package.as_deref()).await;
-        let package = p.package.clone();
         answer(r, |n| {
-            let scope = match &package {
-                Some(pk) => format!("about {pk}"),
-                None => "(everything)".into(),
+            let out = RefreshOut {
+                invalidated: *n,
+                package: p.package.clone(),
+                source: SourceLabel::Live,
             };
-            (
-                json!({ "invalidated": n, "package": package, "source": "live" }),
-                format!(
-                    "dropped {n} cached entr{} {scope}",
-                    if *n == 1 { "y" } else { "ies" }
-                ),
-            )
+            (to_value(&out), render::refreshed(*n, p.package.as_deref()))
         })
     }
 }

@@ -34,7 +34,7 @@ pub(crate) enum FetchMsg {
 }
 
 /// Request counters of one upstream, for reports.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct FetchStats {
     /// The upstream.
     pub upstream: Upstream,

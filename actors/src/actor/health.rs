@@ -58,7 +58,7 @@ impl BreakerBoard {
 }
 
 /// Health of one upstream, for reports.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct UpstreamHealth {
     /// The upstream.
     pub upstream: Upstream,

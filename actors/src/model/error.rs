@@ -21,7 +21,7 @@ pub struct InputError {
 /// Why an upstream could not give an answer: typed, so every front end words it the
 /// same way ([`UnavailableCause::describe`], [`QueryError::suggestion`]) and so only the
 /// upstream's own failures reach its circuit breaker.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "cause", rename_all = "snake_case")]
 pub enum UnavailableCause {
     /// The upstream's circuit breaker is open after repeated failures.

@@ -5,6 +5,7 @@
 //! caller reaches an upstream URL without having been checked first.
 
 mod error;
+pub mod limits;
 mod name;
 mod provenance;
 mod query;

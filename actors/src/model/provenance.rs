@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::query::Upstream;
 
 /// Where a value came from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Provenance {
     /// Fetched from the upstream for this request.
@@ -63,7 +63,9 @@ impl Provenance {
 }
 
 /// How far to trust an estimate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// A rough derivation (e.g. scaled from a different period or an old series).
@@ -86,7 +88,7 @@ impl Confidence {
 }
 
 /// The overall source of a composite answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceLabel {
     /// Everything fetched or revalidated just now.
@@ -141,7 +143,7 @@ impl std::fmt::Display for SourceLabel {
 }
 
 /// A value with its provenance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Datum<T> {
     /// The value.
     pub value: T,

@@ -10,7 +10,19 @@ use serde::{Deserialize, Serialize};
 use super::name::{PackageName, PackageVersion};
 
 /// The upstream services.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Upstream {
     /// PyPI's JSON API (`/pypi/{name}/json`).
@@ -59,7 +71,7 @@ impl fmt::Display for Upstream {
 }
 
 /// The pypistats endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StatsKind {
     /// `recent`: last day / week / month totals.

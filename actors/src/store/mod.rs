@@ -116,7 +116,7 @@ impl StoreError {
 }
 
 /// Whether the engine has a store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreState {
     /// No store configured (`--no-store`, or an embedder without a path).
@@ -128,7 +128,7 @@ pub enum StoreState {
 }
 
 /// The store in the health report and cache statistics.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StoreReport {
     /// Off, active or memory-only.
     pub state: StoreState,

@@ -10,7 +10,9 @@ use crate::model::InputError;
 use crate::upstream::ProjectDoc;
 
 /// Operating systems markers can be evaluated for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     /// `sys_platform == "linux"`, `platform_system == "Linux"`, `os_name == "posix"`.
@@ -41,7 +43,7 @@ impl FromStr for Platform {
 /// The environment to evaluate markers for. Every marker variable has a value: the
 /// ones the caller did not give are assumed per platform (a recent CPython on a recent
 /// release of the OS) and listed in `assumed`, so the answer says what it assumed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetEnv {
     /// Python `X.Y`.
     pub python_version: String,
@@ -189,7 +191,7 @@ impl TargetEnv {
 }
 
 /// One declared requirement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Dependency {
     /// Normalised name.
     pub name: String,
@@ -210,7 +212,7 @@ pub struct Dependency {
 }
 
 /// Dependencies of one release.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Dependencies {
     /// Display name.
     pub package: String,

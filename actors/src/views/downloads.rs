@@ -6,12 +6,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::estimate::Estimate;
-use crate::model::{Datum, Provenance, SourceLabel, Upstream};
+use crate::model::{Datum, Provenance, SourceLabel, StatsKind, Upstream};
 use crate::upstream::{Day, RecentDoc, SeriesDoc, TopDoc};
 
 /// Downloads over the last day, week and month, each figure with its own provenance
 /// (after a fallback they can differ: one estimated, one unavailable).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecentDownloads {
     /// Package.
     pub package: String,
@@ -78,7 +78,7 @@ impl RecentDownloads {
 }
 
 /// One category of a breakdown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Share {
     /// `3.12`, `Linux`, `null` (unknown), ...
     pub category: String,
@@ -89,12 +89,12 @@ pub struct Share {
 }
 
 /// Downloads by Python version or operating system over a period.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Breakdown {
     /// Package.
     pub package: String,
-    /// pypistats' series type (`python_minor_downloads`, ...).
-    pub kind: String,
+    /// What the downloads are split by: `python_major`, `python_minor` or `system`.
+    pub kind: StatsKind,
     /// Days covered (fewer than asked when the series is shorter).
     pub days: u32,
     /// First and last date covered.
@@ -123,8 +123,8 @@ fn percent(part: u64, total: u64) -> f64 {
 }
 
 impl Breakdown {
-    /// Sums each category over the last `days` days of the series.
-    pub fn from_series(package: &str, s: &SeriesDoc, days: u32) -> Self {
+    /// Sums each category over the last `days` days of the series of `kind`.
+    pub fn from_series(package: &str, kind: StatsKind, s: &SeriesDoc, days: u32) -> Self {
         let dates = last_dates(s, days);
         let mut sums = BTreeMap::<&str, u64>::new();
         for p in s.data.iter().filter(|p| dates.contains(&p.date)) {
@@ -146,7 +146,7 @@ impl Breakdown {
         });
         Breakdown {
             package: package.into(),
-            kind: s.kind.clone(),
+            kind,
             days: dates.len() as u32,
             from: dates.first().map(|d| d.to_string()),
             to: dates.last().map(|d| d.to_string()),
@@ -157,7 +157,7 @@ impl Breakdown {
 }
 
 /// One day of a trend.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DailyPoint {
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -166,7 +166,7 @@ pub struct DailyPoint {
 }
 
 /// The daily series over a period, with totals and the change across it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Trend {
     /// Package.
     pub package: String,
@@ -226,7 +226,7 @@ impl Trend {
 }
 
 /// One row of the ranking.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RankedPackage {
     /// 1-based rank.
     pub rank: usize,
@@ -237,7 +237,7 @@ pub struct RankedPackage {
 }
 
 /// The top of the 30-day ranking.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TopPackages {
     /// When the dataset was built.
     pub last_update: Option<String>,
@@ -300,7 +300,7 @@ mod tests {
                 ("Linux", 3, 20),
             ],
         );
-        let b = Breakdown::from_series("x", &s, 2);
+        let b = Breakdown::from_series("x", StatsKind::PythonMinor, &s, 2);
         assert_eq!(b.days, 2);
         assert_eq!(b.total, 65);
         assert_eq!(b.categories[0].category, "Linux");

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::upstream::ProjectDoc;
 
 /// The metadata people ask about first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PackageInfo {
     /// Display name.
     pub name: String,

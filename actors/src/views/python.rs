@@ -136,7 +136,7 @@ fn describe_patches(py: PyVersion, patches: &[u64]) -> String {
 }
 
 /// What a compatibility answer rests on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CompatBasis {
     /// `Requires-Python`: what pip enforces.
@@ -183,7 +183,7 @@ fn requires_python(p: &ProjectDoc) -> (Option<String>, Option<VersionSpecifiers>
 }
 
 /// Does a release support Python X.Y?
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PythonCompat {
     /// Display name.
     pub package: String,
@@ -352,7 +352,7 @@ pub fn choose_release(p: &ProjectDoc, py: &PyVersion) -> Result<Option<ReleaseCh
 }
 
 /// The Python versions a release supports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SupportedPythons {
     /// Display name.
     pub package: String,

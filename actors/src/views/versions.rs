@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::upstream::{ProjectDoc, SimpleDoc};
 
 /// One version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VersionEntry {
     /// The version string as published.
     pub version: String,
@@ -27,7 +27,7 @@ pub struct VersionEntry {
 }
 
 /// The versions of a project, oldest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VersionList {
     /// Normalised or display name of the project.
     pub package: String,

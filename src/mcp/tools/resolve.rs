@@ -11,9 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
-    SentinelMcp, answer, check_python, check_range, datum_json, datum_schema, schema_with,
-};
+use super::{SentinelMcp, answer, datum_answer};
 use crate::engine::views::resolve::{MAX_PACKAGES, MAX_REQUIREMENTS, ResolveRequest};
 use crate::mcp::params::Parameters;
 
@@ -56,8 +54,18 @@ pub(super) struct VulnerabilitiesParams {
     pub version: Option<String>,
 }
 
+/// An object schema with `props` (the engine's answer types do not derive `JsonSchema`,
+/// so these two are written out).
+fn object_schema(props: Value) -> Arc<JsonObject> {
+    let mut m = JsonObject::new();
+    m.insert("type".into(), json!("object"));
+    m.insert("properties".into(), props);
+    Arc::new(m)
+}
+
 fn resolve_schema() -> Arc<JsonObject> {
-    schema_with(json!({
+    object_schema(json!({
+        "source": {"type": "string", "description": "Where the metadata came from overall: live, cached, stale, mixed or unavailable."},
         "status": {"type": "string", "description": "resolved, partial (some nodes could not be fetched: see missing), no_solution (see conflict) or incomplete (stopped at a bound)."},
         "packages": {"type": "array", "items": {"type": "object", "properties": {
             "name": {"type": "string"}, "version": {"type": "string"},
@@ -76,7 +84,12 @@ fn resolve_schema() -> Arc<JsonObject> {
 }
 
 fn vulnerabilities_schema() -> Arc<JsonObject> {
-    datum_schema(json!({
+    object_schema(json!({
+        "source": {"type": "string"},
+        "provenance": {"type": "object"},
+        "upstream": {"type": "string"},
+        "age_secs": {"type": "integer"},
+        "observed_at_unix": {"type": "integer"},
         "package": {"type": "string"},
         "version": {"type": "string"},
         "active": {"type": "integer", "description": "Advisories in force (withdrawn ones are listed but not counted)."},
@@ -108,14 +121,19 @@ impl SentinelMcp {
                 &format!("give between 1 and {MAX_REQUIREMENTS} requirements"),
             ));
         }
-        let python = p.python_version.as_deref().map(check_python).transpose()?;
-        let max = p
-            .max_packages
-            .map(|m| check_range("max_packages", m, 1, MAX_PACKAGES as i64))
-            .transpose()?;
+        let max = match p.max_packages {
+            Some(m) if !(1..=MAX_PACKAGES as i64).contains(&m) => {
+                return Err(super::invalid(
+                    "max_packages",
+                    m,
+                    &format!("must be between 1 and {MAX_PACKAGES}"),
+                ));
+            }
+            m => m,
+        };
         let request = ResolveRequest {
             requirements: p.requirements,
-            python,
+            python: p.python_version,
             platform: p.platform,
             markers: p.markers.unwrap_or_default(),
             prereleases: p.prereleases.unwrap_or(false),
@@ -145,8 +163,6 @@ impl SentinelMcp {
             .engine
             .vulnerabilities(&p.package, p.version.as_deref())
             .await;
-        answer(r, |d| {
-            (datum_json(d), crate::resolve_text::vulnerabilities(d))
-        })
+        datum_answer(r, crate::resolve_text::vulnerabilities)
     }
 }

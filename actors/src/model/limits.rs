@@ -1,0 +1,60 @@
+//! The bounds of every question, checked here once for the engine, the MCP tools and
+//! the CLI alike (they disagreed: `top` took 10,000 in the CLI and 1,000 over MCP).
+//! Numbers arrive as `i64` so that a negative or huge value is named as given.
+
+use super::InputError;
+
+/// Most days of a trend or breakdown: pypistats keeps 180.
+pub const MAX_DAYS: u32 = 180;
+/// Most rows of the top-packages answer: more would flood an assistant's context, and
+/// a person reads the top thousand at most.
+pub const MAX_TOP: usize = 1000;
+/// Most versions `versions --limit` / `limit` keeps.
+pub const MAX_VERSIONS_LIMIT: usize = 10_000;
+
+fn within(param: &'static str, v: i64, max: u64, why: &str) -> Result<u64, InputError> {
+    match u64::try_from(v) {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(InputError {
+            param,
+            value: v.to_string(),
+            rule: format!("must be between 1 and {max}{why}"),
+        }),
+    }
+}
+
+/// A number of days, 1 to [`MAX_DAYS`].
+pub fn days(v: i64) -> Result<u32, InputError> {
+    within("days", v, MAX_DAYS.into(), " (pypistats keeps 180 days)").map(|n| n as u32)
+}
+
+/// A number of top packages, 1 to [`MAX_TOP`].
+pub fn top_limit(v: i64) -> Result<usize, InputError> {
+    within("limit", v, MAX_TOP as u64, "").map(|n| n as usize)
+}
+
+/// A number of newest versions to keep, 1 to [`MAX_VERSIONS_LIMIT`].
+pub fn versions_limit(v: i64) -> Result<usize, InputError> {
+    within("limit", v, MAX_VERSIONS_LIMIT as u64, "").map(|n| n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_name_the_value_given_and_the_rule() {
+        assert_eq!(days(1).unwrap(), 1);
+        assert_eq!(days(180).unwrap(), 180);
+        for bad in [0, -5, 181, i64::MAX, i64::MIN] {
+            let e = days(bad).unwrap_err();
+            assert_eq!(e.param, "days");
+            assert_eq!(e.value, bad.to_string());
+            assert!(e.rule.contains("between 1 and 180"), "{}", e.rule);
+        }
+        assert_eq!(top_limit(1000).unwrap(), 1000);
+        assert!(top_limit(1001).is_err());
+        assert_eq!(versions_limit(10_000).unwrap(), 10_000);
+        assert!(versions_limit(0).is_err());
+    }
+}

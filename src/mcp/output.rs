@@ -1,0 +1,163 @@
+//! The structured content of every tool's answer, as Rust types. The tools serialise
+//! these, and their output schemas are derived from the same types
+//! ([`schema`]), so what a client validates against is what the server writes.
+
+use std::sync::Arc;
+
+use rmcp::model::JsonObject;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::views::downloads::RecentDownloads;
+use crate::engine::views::info::PackageInfo;
+use crate::engine::{Datum, ItemFailure, PartialResult, Provenance, SourceLabel, Upstream};
+
+/// The output schema of `T` (derived, serialise contract).
+pub(crate) fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    rmcp::handler::server::common::schema_for_output::<T>()
+}
+
+/// One datum: the value's fields at the top level, then where it came from.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DatumOut<T> {
+    #[serde(flatten)]
+    value: T,
+    /// The overall source: live, cached, stale (served because the upstream failed),
+    /// estimated, mixed or unavailable.
+    source: SourceLabel,
+    /// Where the datum came from: kind = live | revalidated | cached | stale (with
+    /// reason) | estimated (with basis, confidence) | unavailable (with reason,
+    /// suggestion).
+    provenance: Provenance,
+    /// The upstream the datum came from.
+    upstream: Upstream,
+    /// Age of the datum in seconds.
+    age_secs: u64,
+    /// When the upstream answered (Unix seconds).
+    observed_at_unix: u64,
+}
+
+impl<'a, T> DatumOut<&'a T> {
+    /// The structured form of `d`.
+    pub(crate) fn of(d: &'a Datum<T>) -> Self {
+        DatumOut {
+            value: &d.value,
+            source: d.label(),
+            provenance: d.provenance.clone(),
+            upstream: d.upstream,
+            age_secs: d.age_secs,
+            observed_at_unix: d.observed_at_unix,
+        }
+    }
+}
+
+/// `get_package_versions`: the list after filtering, and how many there were before.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct VersionsOut<T> {
+    #[serde(flatten)]
+    pub(crate) datum: T,
+    /// Versions before filtering.
+    pub(crate) total_versions: usize,
+    /// Versions returned.
+    pub(crate) returned: usize,
+}
+
+/// `get_download_statistics`: the periods asked for, each figure with its own
+/// provenance.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct RecentOut {
+    pub(crate) package: String,
+    /// The period asked for.
+    pub(crate) period: crate::questions::Period,
+    /// Downloads over the last day (when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) last_day: Option<Datum<Option<u64>>>,
+    /// Downloads over the last 7 days (when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) last_week: Option<Datum<Option<u64>>>,
+    /// Downloads over the last 30 days (when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) last_month: Option<Datum<Option<u64>>>,
+    /// The overall source of the figures returned.
+    pub(crate) source: SourceLabel,
+}
+
+/// One package of `get_packages_overview`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct OverviewItemOut<I> {
+    pub(crate) package: String,
+    /// Its metadata (latest release), with provenance.
+    pub(crate) info: I,
+    /// Its recent downloads, when pypistats (or an estimate) could answer.
+    pub(crate) downloads: Option<RecentDownloads>,
+}
+
+/// `get_packages_overview`: what was answered, what failed and why.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct OverviewOut<I> {
+    /// Every package that could be answered.
+    pub(crate) items: Vec<OverviewItemOut<I>>,
+    /// Every failure, with its reason and a suggestion.
+    pub(crate) failures: Vec<ItemFailure>,
+    /// The overall source, derived from every figure.
+    pub(crate) source: SourceLabel,
+}
+
+impl<'a> OverviewOut<DatumOut<&'a PackageInfo>> {
+    pub(crate) fn of(r: &'a PartialResult<crate::engine::PackageOverview>) -> Self {
+        OverviewOut {
+            items: r
+                .items
+                .iter()
+                .map(|it| OverviewItemOut {
+                    package: it.package.clone(),
+                    info: DatumOut::of(&it.info),
+                    downloads: it.downloads.clone(),
+                })
+                .collect(),
+            failures: r.failures.clone(),
+            source: r.source,
+        }
+    }
+}
+
+/// An operations answer (health, readiness, metrics, cache statistics): the report's
+/// fields and `source` (always live: it is the server's own state).
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct OpsOut<T> {
+    #[serde(flatten)]
+    pub(crate) report: T,
+    /// Always `live`.
+    pub(crate) source: SourceLabel,
+}
+
+/// `get_metrics`: the counters, and every series in Prometheus text.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct MetricsOut<T> {
+    #[serde(flatten)]
+    pub(crate) report: T,
+    /// Every metric series, in Prometheus text format (what `GET /metrics` serves).
+    pub(crate) prometheus: String,
+    /// Always `live`.
+    pub(crate) source: SourceLabel,
+}
+
+/// `refresh_cache`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct RefreshOut {
+    /// How many cache entries were dropped.
+    pub(crate) invalidated: u64,
+    /// The package whose entries were dropped; null for everything.
+    pub(crate) package: Option<String>,
+    /// Always `live`.
+    pub(crate) source: SourceLabel,
+}
+
+/// Serialises an answer; a failure (which would be a bug in a type above) still gives
+/// an object that says so.
+pub(crate) fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or_else(
+        |e| serde_json::json!({"serialization_error": e.to_string(), "source": "unavailable"}),
+    )
+}
