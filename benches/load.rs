@@ -3323,7 +3323,9 @@ async fn resolve(opts: &Opts) {
                 w.as_secs_f64() / uw.as_secs_f64()
             );
         }
-        None => println!("uv pip compile: not measured (uv not on PATH, or it failed)"),
+        None => println!(
+            "uv pip compile: not measured (skipped with --quick; else uv is not on PATH or failed)"
+        ),
     }
     sim.shutdown().await;
 }
