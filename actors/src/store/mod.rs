@@ -1076,7 +1076,7 @@ mod tests {
             requires_python: None,
             provides_extra: vec![],
         }));
-        store.put_document(&q, doc.clone(), None, SystemTime::now());
+        store.put_document(&q, &CacheEntry::new(doc.clone(), None, Instant::now()));
         assert!(store.flush(Duration::from_secs(5)));
         assert_eq!(store.load(&q, Instant::now()).unwrap().doc, doc);
         store.close(Duration::from_secs(5));
