@@ -16,6 +16,7 @@ pub mod describe;
 pub mod mcp;
 pub mod memory;
 pub mod questions;
+pub mod resolve_text;
 pub mod secret;
 pub mod telemetry;
 pub mod text;

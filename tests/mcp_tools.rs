@@ -892,3 +892,82 @@ async fn download_answers_carry_the_data_date_and_say_when_pypistats_lags() {
         "{text}"
     );
 }
+
+// ---- dependency tools ----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_dependencies_and_vulnerabilities_tools() {
+    let ctx = setup().await;
+    let (v, text) = ctx
+        .ok(
+            "resolve_dependencies",
+            json!({"requirements": ["sg-web"], "python_version": "3.9", "platform": "windows"}),
+        )
+        .await;
+    assert_eq!(v["status"], "resolved", "{v}");
+    assert_eq!(v["source"], "live");
+    let http = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sg-http")
+        .unwrap();
+    assert_eq!(http["version"], "1.1.0");
+    assert_eq!(http["vulnerabilities"]["active"], 1);
+    assert!(text.contains("VULNERABLE: SGSIM-2024-0001"), "{text}");
+    let (v, text) = ctx
+        .ok(
+            "resolve_dependencies",
+            json!({"requirements": ["sg-conflict"]}),
+        )
+        .await;
+    assert_eq!(v["status"], "no_solution");
+    assert!(v["conflict"].as_str().unwrap().contains("sg-shared"), "{v}");
+    assert!(text.starts_with("No solution"), "{text}");
+    let (v, text) = ctx
+        .ok(
+            "get_package_vulnerabilities",
+            json!({"package": "sg-markup", "version": "2.1.5"}),
+        )
+        .await;
+    assert_eq!(v["active"], 1);
+    assert_eq!(v["fix"]["upgrade_to"], "3.0.0");
+    assert_eq!(v["source"], "live");
+    assert!(text.contains("not published"), "{text}");
+    ctx.invalid(
+        "resolve_dependencies",
+        json!({"requirements": []}),
+        "requirements",
+    )
+    .await;
+    ctx.invalid(
+        "resolve_dependencies",
+        json!({"requirements": ["not a requirement !!"]}),
+        "requirements",
+    )
+    .await;
+    ctx.invalid(
+        "resolve_dependencies",
+        json!({"requirements": ["sg-web"], "python_version": "9.1"}),
+        "python_version",
+    )
+    .await;
+    ctx.invalid(
+        "resolve_dependencies",
+        json!({"requirements": ["sg-web"], "max_packages": 0}),
+        "max_packages",
+    )
+    .await;
+    ctx.invalid(
+        "resolve_dependencies",
+        json!({"requirements": ["sg-web"], "platform": "beos"}),
+        "platform",
+    )
+    .await;
+    ctx.invalid(
+        "get_package_vulnerabilities",
+        json!({"package": "a b"}),
+        "package",
+    )
+    .await;
+}

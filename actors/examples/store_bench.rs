@@ -25,6 +25,7 @@ fn doc(name: &str) -> Arc<Document> {
                 upload_time: Some("2026-01-01T00:00:00.000000Z".into()),
                 yanked: Yanked::Flag(false),
                 size: Some(12_345),
+                ..Default::default()
             })
             .collect(),
     }))

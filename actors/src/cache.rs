@@ -221,15 +221,7 @@ impl SharedCache {
     pub fn with_clock(cfg: &CacheConfig, clock: UtcClock) -> Self {
         let counters = Arc::new(CacheCounters::default());
         let evictions = counters.clone();
-        let longest_ttl = [
-            cfg.project_json_ttl_ms,
-            cfg.simple_ttl_ms,
-            cfg.downloads_ttl_ms,
-            cfg.top_packages_ttl_ms,
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0);
+        let longest_ttl = cfg.longest_ttl_ms();
         let inner = moka::sync::Cache::builder()
             .max_capacity(cfg.capacity_bytes)
             .weigher(|_k: &Query, v: &Arc<CacheEntry>| v.bytes.min(u32::MAX as usize) as u32)

@@ -132,6 +132,7 @@ impl EngineConfig {
                 c.top_packages_ttl_ms,
                 TEN_YEARS,
             ),
+            ("cache.metadata_ttl_ms", c.metadata_ttl_ms, TEN_YEARS),
             ("cache.stale_retention_ms", c.stale_retention_ms, TEN_YEARS),
             ("timeouts.connect_ms", t.connect_ms, DAY),
             ("timeouts.attempt_ms", t.attempt_ms, DAY),
@@ -482,6 +483,9 @@ pub struct CacheConfig {
     pub downloads_retry_ms: u64,
     /// Fresh TTL of the top-packages dataset, in ms.
     pub top_packages_ttl_ms: u64,
+    /// Fresh TTL of release metadata files (PEP 658), in ms: a published release's
+    /// metadata never changes, so it is kept long (30 days).
+    pub metadata_ttl_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -497,6 +501,7 @@ impl Default for CacheConfig {
             downloads_min_ttl_ms: 10 * MIN,
             downloads_retry_ms: 60 * MIN,
             top_packages_ttl_ms: 24 * 60 * MIN,
+            metadata_ttl_ms: 30 * 24 * 60 * MIN,
         }
     }
 }
@@ -509,7 +514,23 @@ impl CacheConfig {
             QueryKind::Simple => self.simple_ttl_ms,
             QueryKind::Downloads => self.downloads_ttl_ms,
             QueryKind::TopPackages => self.top_packages_ttl_ms,
+            QueryKind::Metadata => self.metadata_ttl_ms,
         }
+    }
+
+    /// The longest fresh TTL of any kind (moka's outer bound and the store's retention
+    /// add the stale retention to it).
+    pub fn longest_ttl_ms(&self) -> u64 {
+        [
+            self.project_json_ttl_ms,
+            self.simple_ttl_ms,
+            self.downloads_ttl_ms,
+            self.top_packages_ttl_ms,
+            self.metadata_ttl_ms,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -526,6 +547,7 @@ impl CacheConfig {
             ("cache.downloads_ttl_ms", self.downloads_ttl_ms),
             ("cache.downloads_retry_ms", self.downloads_retry_ms),
             ("cache.top_packages_ttl_ms", self.top_packages_ttl_ms),
+            ("cache.metadata_ttl_ms", self.metadata_ttl_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(key, v, "must be greater than 0"));

@@ -654,6 +654,52 @@ impl EngineHandle {
         }
     }
 
+    // ---- dependency intelligence ------------------------------------------------------
+
+    /// Resolves requirements for a target (Python version, platform, marker overrides;
+    /// pre-releases on or off) with pubgrub over release metadata fetched through the
+    /// router's flights: PEP 658 metadata files, else the per-release JSON. Each
+    /// package comes with its version, the chain of requirements that pulls it in, the
+    /// markers it applies under and (unless turned off) its known vulnerabilities; with
+    /// no solution, the conflict in words. A node that cannot be fetched (nothing held)
+    /// makes the answer `partial`, naming it. Bounded by `max_packages` and the
+    /// engine's deadline.
+    ///
+    /// Argument errors name the parameter, the value and the rule; everything else is
+    /// in the [`Resolution`](crate::views::resolve::Resolution).
+    pub async fn resolve(
+        &self,
+        request: &crate::views::resolve::ResolveRequest,
+    ) -> Result<crate::views::resolve::Resolution, QueryError> {
+        let checked = request.validate()?;
+        let _guard = self.enter()?;
+        let question = Question::Resolve(Box::new((request.clone(), checked)));
+        match self.ask(question, self.deadline()).await? {
+            Answer::Resolved(r) => Ok(*r),
+            _ => Err(QueryError::Internal("unexpected answer kind".into())),
+        }
+    }
+
+    /// The known vulnerabilities of a release (the latest when `version` is `None`),
+    /// from PyPI's per-release JSON (OSV), with the smallest upgrade that fixes those
+    /// in force.
+    pub async fn vulnerabilities(
+        &self,
+        package: &str,
+        version: Option<&str>,
+    ) -> Result<Datum<crate::views::vulns::PackageVulnerabilities>, QueryError> {
+        let name = PackageName::parse(package)?;
+        let version = version.map(PackageVersion::parse).transpose()?;
+        let _guard = self.enter()?;
+        match self
+            .ask(Question::Vulnerabilities { name, version }, self.deadline())
+            .await?
+        {
+            Answer::Vulnerabilities(doc, v) => Ok(datum_of(&doc, v)),
+            _ => Err(QueryError::Internal("unexpected answer kind".into())),
+        }
+    }
+
     // ---- operations -----------------------------------------------------------------
 
     /// Whether the engine takes calls.

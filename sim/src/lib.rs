@@ -54,6 +54,13 @@ pub use scenario::{Scenario, UnknownScenario};
 pub use server::{Sim, SimConfig, SimError, SimHandle, serve_until_ctrl_c};
 pub use stats::SimStats;
 
+/// The names of the synthetic dependency-graph projects (`sg-…`) every simulator
+/// serves: invented projects for resolvers (markers, extras, pre-releases, yanked
+/// releases, cycles, an unsatisfiable conflict, a 40-package tree `sg-tree-00`..`39`).
+pub fn graph_projects() -> Vec<String> {
+    data::graphs::names()
+}
+
 /// A fixed day that tests and demos pin as the simulator's "today"
 /// ([`SimConfig::today`]) when they need reproducible dates (`YYYY-MM-DD`); by default
 /// the simulator dates its series against the real UTC date.

@@ -605,7 +605,7 @@ fn drift(upstream: Upstream, kind: &str, body: &[u8]) -> Option<Bytes> {
                 Upstream::Pypistats => &["data"],
                 Upstream::Pepy => &["total_downloads"],
                 Upstream::Top => &["rows"],
-                Upstream::Other => &[],
+                Upstream::Other | Upstream::Files => &[],
             };
             for k in keys {
                 obj.remove(*k);
@@ -619,7 +619,7 @@ fn drift(upstream: Upstream, kind: &str, body: &[u8]) -> Option<Bytes> {
                 Upstream::Pypistats => "data",
                 Upstream::Pepy => "versions",
                 Upstream::Top => "rows",
-                Upstream::Other => return None,
+                Upstream::Other | Upstream::Files => return None,
             };
             obj.insert(key.to_owned(), Value::Null);
         }

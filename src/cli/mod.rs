@@ -2,11 +2,13 @@
 //! (MCP), `sim` (the simulator), `demo`, and `config check|example`.
 //!
 //! Exit codes: 0 success, 1 internal error, 2 bad input or usage, 3 not found,
-//! 4 upstream unavailable (no fallback), 5 bad configuration.
+//! 4 upstream unavailable (no fallback), 5 bad configuration, 6 partial answer,
+//! 7 no solution (`resolve`).
 
 pub(crate) mod output;
 mod print;
 mod query;
+mod resolve;
 mod scan;
 
 use std::net::SocketAddr;
@@ -35,6 +37,8 @@ pub const EXIT_CONFIG: u8 = 5;
 /// Exit code: a batch (`overview`) answered only in part: some items failed or were
 /// deferred (the answered ones are printed).
 pub const EXIT_PARTIAL: u8 = 6;
+/// Exit code: `resolve` found that no set of versions satisfies the requirements.
+pub const EXIT_NO_SOLUTION: u8 = 7;
 
 /// pypi-sentinel: Python package data (metadata, versions, dependencies, downloads)
 /// that keeps answering when PyPI, pypistats or pepy fail, and says where every figure
@@ -139,6 +143,11 @@ enum Command {
     Scan(scan::ScanArgs),
     /// The supply-chain check before `pip install NAME`: exists, age, downloads, typo of a popular name.
     Check(scan::CheckArgs),
+    /// Resolve requirements for a target Python and platform (pubgrub), with each
+    /// package's requirement chain, markers and known vulnerabilities.
+    Resolve(resolve::ResolveArgs),
+    /// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`).
+    Vulns(resolve::VulnsArgs),
     /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
     Serve {
         /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
@@ -415,6 +424,7 @@ impl Failure {
             EXIT_UNAVAILABLE => "unavailable",
             EXIT_CONFIG => "config",
             EXIT_PARTIAL => "partial",
+            EXIT_NO_SOLUTION => "no_solution",
             _ => "error",
         }
     }
@@ -546,6 +556,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let cfg = g.engine_config()?;
             scan::check(cfg, args, g.json).await
         }
+        Command::Resolve(a) => resolve::resolve(g.engine_config()?, a, g.json).await,
+        Command::Vulns(a) => resolve::vulns(g.engine_config()?, a, g.json).await,
         Command::Query(q) => {
             let cfg = g.engine_config()?;
             output::set_full(g.full);

@@ -22,6 +22,8 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler,
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod resolve;
+
 use super::drain::Drain;
 use super::output::{
     DatumOut, MetricsOut, OpsOut, OverviewOut, RecentOut, RefreshOut, VersionsOut, schema, to_value,
@@ -249,7 +251,9 @@ impl SentinelMcp {
         Self {
             engine,
             tool_router: ROUTER
-                .get_or_init(|| Arc::new(Self::tool_router() + Self::scan_router()))
+                .get_or_init(|| {
+                    Arc::new(Self::tool_router() + Self::scan_router() + Self::resolve_router())
+                })
                 .clone(),
             drain,
         }

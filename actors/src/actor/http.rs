@@ -183,7 +183,25 @@ impl FetchContext {
 
     fn url(&self, q: &Query) -> String {
         let base = self.cfg.base_url.trim_end_matches('/');
+        if let Query::CoreMetadata(name, _, file_url) = q {
+            // The Simple page's file URL: absolute (PyPI's files host) or relative.
+            // Checked when the query is built; an unusable one reads as not found.
+            return upstream::metadata_url(base, name, file_url)
+                .unwrap_or_else(|| format!("{base}/simple/{name}/.invalid-file-url"));
+        }
         format!("{base}{}", q.path())
+    }
+
+    /// Whether `url` is on the configured origin (credentials go nowhere else: a
+    /// metadata file may live on another host, e.g. PyPI's files host).
+    fn same_origin(&self, url: &str) -> bool {
+        match (
+            reqwest::Url::parse(url),
+            reqwest::Url::parse(&self.cfg.base_url),
+        ) {
+            (Ok(a), Ok(b)) => a.origin() == b.origin(),
+            _ => false,
+        }
     }
 
     /// Most fetches the polite queue holds.
@@ -350,6 +368,9 @@ impl FetchContext {
         }
         if let Some(date) = &req.last_modified {
             rb = rb.header(IF_MODIFIED_SINCE, date);
+        }
+        if !self.same_origin(url) {
+            return rb.send().await.map_err(|e| transport_failure(&e));
         }
         if let Some(key) = &self.cfg.api_key {
             rb = rb.header("X-API-Key", key);

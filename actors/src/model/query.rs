@@ -114,6 +114,10 @@ pub enum Query {
     Pepy(PackageName),
     /// The top-packages dataset.
     TopPackages,
+    /// A release's core metadata file (PEP 658 / 714): `{file url}.metadata`, where the
+    /// file URL is the one the Simple API page gives (absolute, or relative to the page).
+    /// Served by the Simple API's upstream; it never changes once published.
+    CoreMetadata(PackageName, PackageVersion, std::sync::Arc<str>),
 }
 
 /// Query kinds, for per-kind policies (fresh TTL).
@@ -128,6 +132,8 @@ pub enum QueryKind {
     Downloads,
     /// Top packages dataset.
     TopPackages,
+    /// Release metadata (core metadata files): immutable once published.
+    Metadata,
 }
 
 impl Query {
@@ -135,7 +141,7 @@ impl Query {
     pub fn upstream(&self) -> Upstream {
         match self {
             Query::Project(_) | Query::Release(..) => Upstream::PypiJson,
-            Query::Simple(_) => Upstream::PypiSimple,
+            Query::Simple(_) | Query::CoreMetadata(..) => Upstream::PypiSimple,
             Query::Stats(..) => Upstream::Pypistats,
             Query::Pepy(_) => Upstream::Pepy,
             Query::TopPackages => Upstream::TopPackages,
@@ -149,6 +155,7 @@ impl Query {
             Query::Simple(_) => QueryKind::Simple,
             Query::Stats(..) | Query::Pepy(_) => QueryKind::Downloads,
             Query::TopPackages => QueryKind::TopPackages,
+            Query::CoreMetadata(..) => QueryKind::Metadata,
         }
     }
 
@@ -156,13 +163,14 @@ impl Query {
     pub fn package(&self) -> Option<&PackageName> {
         match self {
             Query::Project(n) | Query::Release(n, _) | Query::Simple(n) | Query::Pepy(n) => Some(n),
-            Query::Stats(n, _) => Some(n),
+            Query::Stats(n, _) | Query::CoreMetadata(n, ..) => Some(n),
             Query::TopPackages => None,
         }
     }
 
     /// The path and query string under the upstream's base URL. Built only from
-    /// validated parts, so it always has the upstream's shape.
+    /// validated parts, so it always has the upstream's shape; except a core metadata
+    /// file's, which is the file URL of the Simple page (see `upstream::metadata_url`).
     pub fn path(&self) -> String {
         match self {
             Query::Project(n) => format!("/pypi/{n}/json"),
@@ -171,6 +179,7 @@ impl Query {
             Query::Stats(n, k) => format!("/api/packages/{n}/{}", k.endpoint()),
             Query::Pepy(n) => format!("/api/v2/projects/{n}"),
             Query::TopPackages => String::new(),
+            Query::CoreMetadata(_, _, url) => format!("{url}.metadata"),
         }
     }
 }

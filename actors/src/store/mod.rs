@@ -980,12 +980,16 @@ mod tests {
                         upload_time: None,
                         yanked: Yanked::Absent,
                         size: Some(3),
+                        ..Default::default()
                     },
                     SimpleFile {
                         filename: "x-2.tar.gz".into(),
                         upload_time: Some("t".into()),
                         yanked: Yanked::Reason("bad".into()),
                         size: None,
+                        url: Some("../../files/x-2.tar.gz".into()),
+                        core_metadata: crate::upstream::CoreMetadata::Flag(true),
+                        ..Default::default()
                     },
                 ],
             }),
@@ -1002,6 +1006,19 @@ mod tests {
                 total_downloads: 9,
                 daily: vec![("2026-01-01".into(), 9)],
             }),
+            Document::Metadata(crate::upstream::ReleaseMetadata {
+                name: "x".into(),
+                version: "1.0".into(),
+                requires_dist: vec!["y>=1; extra == \"z\"".into()],
+                requires_python: Some(">=3.9".into()),
+                provides_extra: vec!["z".into()],
+            }),
+            Document::Release(
+                crate::upstream::pypi::parse(
+                    br#"{"info":{"name":"x","version":"1"},"vulnerabilities":[{"id":"A","aliases":["B"],"fixed_in":["2"],"withdrawn":null,"summary":null,"details":"d","link":"l","source":"osv"}]}"#,
+                )
+                .unwrap(),
+            ),
         ];
         for d in docs {
             let back: Document = serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
@@ -1046,6 +1063,35 @@ mod tests {
         assert_eq!(bases.pepy.unwrap().daily.len(), 2);
         let r = store.report();
         assert_eq!((r.documents, r.series_points, r.writes), (1, 2, 1));
+        store.close(Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_metadata_file_is_kept_under_its_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&cfg(dir.path()));
+        let q = Query::CoreMetadata(
+            PackageName::parse("x").unwrap(),
+            crate::model::PackageVersion::parse("1.0").unwrap(),
+            "/files/x/x-1.0-py3-none-any.whl".into(),
+        );
+        let doc = Arc::new(Document::Metadata(crate::upstream::ReleaseMetadata {
+            name: "x".into(),
+            version: "1.0".into(),
+            requires_dist: vec!["y".into()],
+            requires_python: None,
+            provides_extra: vec![],
+        }));
+        let entry = CacheEntry::new(
+            doc.clone(),
+            None,
+            Instant::now(),
+            SystemTime::now(),
+            Duration::from_secs(900),
+        );
+        store.put_document(&q, &entry);
+        assert!(store.flush(Duration::from_secs(5)));
+        assert_eq!(store.load(&q, Instant::now()).unwrap().doc, doc);
         store.close(Duration::from_secs(5));
     }
 }

@@ -91,15 +91,7 @@ pub(crate) fn spawn(
 ) -> (SyncSender<Op>, WriterHandle) {
     let (tx, rx) = std::sync::mpsc::sync_channel(super::QUEUE_CAPACITY);
     let (done_tx, done) = std::sync::mpsc::sync_channel(1);
-    let longest_ttl = [
-        cache.project_json_ttl_ms,
-        cache.simple_ttl_ms,
-        cache.downloads_ttl_ms,
-        cache.top_packages_ttl_ms,
-    ]
-    .into_iter()
-    .max()
-    .unwrap_or(0);
+    let longest_ttl = cache.longest_ttl_ms();
     let mut w = Writer {
         path: conn.path().map(PathBuf::from),
         conn,

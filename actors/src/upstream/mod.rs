@@ -6,6 +6,7 @@
 //! the upstream's: a refused body is never cached.
 
 mod heap;
+pub mod metadata;
 pub mod pepy;
 pub mod pypi;
 pub mod pypistats;
@@ -13,9 +14,10 @@ pub mod simple;
 pub mod top;
 
 pub use pepy::PepyDoc;
-pub use pypi::{FileInfo, ProjectDoc, ProjectMeta};
+pub use metadata::ReleaseMetadata;
+pub use pypi::{FileInfo, ProjectDoc, ProjectMeta, Vulnerability};
 pub use pypistats::{Day, RecentDoc, SeriesDoc, SeriesPoint};
-pub use simple::{SimpleDoc, SimpleFile, Yanked};
+pub use simple::{CoreMetadata, SimpleDoc, SimpleFile, Yanked};
 pub use top::{TopDoc, TopRow};
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +43,8 @@ pub enum Document {
     Pepy(PepyDoc),
     /// The top-packages dataset.
     Top(TopDoc),
+    /// A release's core metadata file (PEP 658).
+    Metadata(ReleaseMetadata),
 }
 
 impl Document {
@@ -53,6 +57,7 @@ impl Document {
             Document::Series(s) => s.approx_bytes(),
             Document::Pepy(p) => p.approx_bytes(),
             Document::Top(t) => t.approx_bytes(),
+            Document::Metadata(m) => m.approx_bytes(),
         }
     }
 }
@@ -102,6 +107,21 @@ fn check_identity(asked: &PackageName, said: Option<&str>) -> Result<(), ParseEr
             asked.as_str()
         ))),
     }
+}
+
+/// The URL of a core metadata file: the Simple page's file URL (absolute, or relative
+/// to the page `{base}/simple/{name}/`) plus `.metadata` (PEP 658). `None` when it is
+/// not an http(s) URL.
+pub fn metadata_url(base: &str, name: &PackageName, file_url: &str) -> Option<String> {
+    let page = reqwest::Url::parse(&format!("{}/simple/{name}/", base.trim_end_matches('/'))).ok()?;
+    let mut url = page.join(file_url).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    url.set_fragment(None);
+    let path = format!("{}.metadata", url.path());
+    url.set_path(&path);
+    Some(url.to_string())
 }
 
 /// The `Accept` header to send for a query.
@@ -160,6 +180,24 @@ pub fn parse(q: &Query, content_type: Option<&str>, body: &[u8]) -> Result<Docum
             let doc = pepy::parse(body)?;
             check_identity(name, Some(&doc.id))?;
             Ok(Document::Pepy(doc))
+        }
+        Query::CoreMetadata(name, version, _) => {
+            // Served as whatever the file host says (often `application/octet-stream`):
+            // the content decides, and it must be about the release asked for.
+            let _ = content_type;
+            let doc = metadata::parse(body)?;
+            check_identity(name, Some(&doc.name))?;
+            let same = PackageVersion::parse(&doc.version)
+                .map(|v| &v == version)
+                .unwrap_or(false);
+            if !same {
+                return Err(ParseError::Invalid(format!(
+                    "the metadata file is about version {:?}, not {}",
+                    clip_echo(&doc.version),
+                    version.as_str()
+                )));
+            }
+            Ok(Document::Metadata(doc))
         }
         Query::TopPackages => {
             // Static hosts serve the dataset as JSON or as plain text (raw file views).

@@ -2,8 +2,8 @@
 //!
 //! Kept: the `info` fields the views use, `last_serial`, the files of the selected
 //! release, and per version of `releases` the few file facts that decide upload date,
-//! yanked state and file count. Dropped: the long description (often 100 KB+), digests,
-//! URLs of files, vulnerabilities.
+//! yanked state and file count, and the known vulnerabilities of the release described.
+//! Dropped: the long description (often 100 KB+), digests, URLs of files.
 
 use std::collections::BTreeMap;
 
@@ -94,6 +94,34 @@ pub struct ProjectDoc {
     pub urls: Vec<FileInfo>,
     /// Every version and its files (project route only).
     pub releases: Option<BTreeMap<String, Vec<FileInfo>>>,
+    /// Known vulnerabilities of `info.version` (absent from 2021 bodies: empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerabilities: Vec<Vulnerability>,
+}
+
+/// One known vulnerability of a release, as PyPI lists it (from OSV).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vulnerability {
+    /// The advisory id (e.g. `GHSA-…`, `PYSEC-…`).
+    pub id: String,
+    /// Other ids of the same advisory (CVE ids...).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub aliases: Vec<String>,
+    /// One-line summary, when given.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Link to the advisory.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// Where it comes from (`osv`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Versions that fix it.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub fixed_in: Vec<String>,
+    /// When the advisory was withdrawn (RFC 3339), if it was.
+    #[serde(default)]
+    pub withdrawn: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +133,21 @@ struct Wire {
     urls: Option<Vec<FileInfo>>,
     #[serde(default)]
     releases: Option<BTreeMap<String, Vec<FileInfo>>>,
+    #[serde(default, deserialize_with = "lenient_vulnerabilities")]
+    vulnerabilities: Vec<Vulnerability>,
+}
+
+/// The vulnerabilities list, keeping the entries that have the documented shape: one
+/// odd entry must not cost the whole body (the list is an addition of 2021-10).
+fn lenient_vulnerabilities<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<Vulnerability>, D::Error> {
+    let raw = Option::<Vec<serde_json::Value>>::deserialize(d).unwrap_or_default();
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect())
 }
 
 /// Parses a project or release body.
@@ -129,6 +172,11 @@ pub fn parse(body: &[u8]) -> Result<ProjectDoc, serde_json::Error> {
         last_serial: w.last_serial,
         urls,
         releases: w.releases,
+        vulnerabilities: {
+            let mut v = w.vulnerabilities;
+            v.shrink_to_fit();
+            v
+        },
     })
 }
 
@@ -169,7 +217,21 @@ impl ProjectDoc {
             btree_nodes::<String, Vec<FileInfo>>(r.len())
                 + r.iter().map(|(v, fs)| string(v) + files(fs)).sum::<usize>()
         });
-        super::heap::arc_document() + info + files(&self.urls) + releases
+        let vulns = vec(&self.vulnerabilities)
+            + self
+                .vulnerabilities
+                .iter()
+                .map(|v| {
+                    string(&v.id)
+                        + strings(&v.aliases)
+                        + opt_string(&v.summary)
+                        + opt_string(&v.link)
+                        + opt_string(&v.source)
+                        + strings(&v.fixed_in)
+                        + opt_string(&v.withdrawn)
+                })
+                .sum::<usize>();
+        super::heap::arc_document() + info + files(&self.urls) + releases + vulns
     }
 
     /// Earliest upload time among `files`, if any.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json";
 
 /// One file of a project page, as kept.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct SimpleFile {
     /// File name; the version is read from it.
     pub filename: String,
@@ -21,6 +21,56 @@ pub struct SimpleFile {
     /// Size in bytes (api 1.1+).
     #[serde(default)]
     pub size: Option<u64>,
+    /// The file's URL, absolute or relative to the page (kept for metadata files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The file's `Requires-Python`.
+    #[serde(
+        default,
+        rename = "requires-python",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub requires_python: Option<String>,
+    /// PEP 714 `core-metadata`: whether `{url}.metadata` exists.
+    #[serde(
+        default,
+        rename = "core-metadata",
+        skip_serializing_if = "CoreMetadata::is_absent"
+    )]
+    pub core_metadata: CoreMetadata,
+    /// PEP 658's older name for the same (`data-dist-info-metadata`), still sent.
+    #[serde(
+        default,
+        rename = "data-dist-info-metadata",
+        skip_serializing_if = "CoreMetadata::is_absent"
+    )]
+    pub dist_info_metadata: CoreMetadata,
+}
+
+/// `core-metadata` of a file: `false`, `true`, or its hashes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CoreMetadata {
+    /// `false` or `true`.
+    Flag(bool),
+    /// Present, with hashes (`{"sha256": hex}`).
+    Hashes(std::collections::BTreeMap<String, String>),
+    /// Not given.
+    #[default]
+    #[serde(skip)]
+    Absent,
+}
+
+impl CoreMetadata {
+    /// Not given upstream.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, CoreMetadata::Absent)
+    }
+
+    /// Whether a metadata file is served.
+    pub fn available(&self) -> bool {
+        matches!(self, CoreMetadata::Flag(true) | CoreMetadata::Hashes(_))
+    }
 }
 
 /// A file's yanked state, kept compact (PEP 691 allows only a boolean or a reason).
@@ -45,6 +95,16 @@ impl Yanked {
 }
 
 impl SimpleFile {
+    /// Whether a core metadata file (`{url}.metadata`) is served for this file.
+    pub fn has_metadata(&self) -> bool {
+        self.core_metadata.available() || self.dist_info_metadata.available()
+    }
+
+    /// Whether the file is a wheel.
+    pub fn is_wheel(&self) -> bool {
+        self.filename.ends_with(".whl")
+    }
+
     /// Whether the file is yanked.
     pub fn is_yanked(&self) -> bool {
         matches!(&self.yanked, Yanked::Flag(true) | Yanked::Reason(_))
@@ -98,6 +158,18 @@ impl SimpleDoc {
                 .map(|f| {
                     string(&f.filename)
                         + opt_string(&f.upload_time)
+                        + opt_string(&f.url)
+                        + opt_string(&f.requires_python)
+                        + [&f.core_metadata, &f.dist_info_metadata]
+                            .iter()
+                            .map(|m| match m {
+                                CoreMetadata::Hashes(h) => {
+                                    super::heap::btree_nodes::<String, String>(h.len())
+                                        + h.iter().map(|(k, v)| string(k) + string(v)).sum::<usize>()
+                                }
+                                _ => 0,
+                            })
+                            .sum::<usize>()
                         + match &f.yanked {
                             Yanked::Reason(r) => string(r),
                             _ => 0,
@@ -130,6 +202,10 @@ mod tests {
             upload_time: None,
             yanked: Yanked::Flag(false),
             size: None,
+            url: None,
+            requires_python: None,
+            core_metadata: CoreMetadata::Absent,
+            dist_info_metadata: CoreMetadata::Absent,
         };
         assert_eq!(
             f("black-21.11b0-py3-none-any.whl").version(),

@@ -171,7 +171,7 @@ impl TargetEnv {
         Ok(self)
     }
 
-    fn marker_env(&self) -> Option<MarkerEnvironment> {
+    pub(crate) fn marker_env(&self) -> Option<MarkerEnvironment> {
         let m = |k: &str| self.markers.get(k).map(String::as_str).unwrap_or("");
         MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
             implementation_name: m("implementation_name"),
@@ -369,7 +369,7 @@ fn extras_named_by<'a>(requirements: impl Iterator<Item = &'a String>) -> Vec<St
 /// names its own tokenizer accepts (e.g. `O.`, found by the property tests), so the
 /// leading name is checked first, and a panic is still caught: upstream text never
 /// takes a caller down.
-fn parse_requirement(raw: &str) -> Option<Requirement<pep508_rs::VerbatimUrl>> {
+pub(crate) fn parse_requirement(raw: &str) -> Option<Requirement<pep508_rs::VerbatimUrl>> {
     let name: String = raw
         .trim_start()
         .chars()

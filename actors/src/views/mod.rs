@@ -1,6 +1,7 @@
 //! Answers computed from upstream documents: one cached project body answers package
 //! info, versions, dependencies and Python compatibility; one daily series answers
-//! trends, breakdowns and (when `recent` fails) estimates.
+//! trends, breakdowns and (when `recent` fails) estimates. Release metadata answers
+//! resolutions ([`resolve`]); per-release JSON answers vulnerabilities ([`vulns`]).
 
 pub mod check;
 pub mod deps;
@@ -8,5 +9,7 @@ pub mod downloads;
 pub mod estimate;
 pub mod info;
 pub mod python;
+pub mod resolve;
 pub mod scan;
 pub mod versions;
+pub mod vulns;

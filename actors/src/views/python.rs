@@ -119,7 +119,7 @@ fn admitted_patches(spec: &VersionSpecifiers, py: PyVersion) -> Vec<u64> {
 }
 
 /// Whether any patch release of `py` satisfies the specifiers (so `>=3.8.1` admits 3.8).
-fn admits(spec: &VersionSpecifiers, py: PyVersion) -> bool {
+pub(crate) fn admits(spec: &VersionSpecifiers, py: PyVersion) -> bool {
     !admitted_patches(spec, py).is_empty()
 }
 

@@ -144,6 +144,9 @@ pub(crate) struct ProjectData {
     simple_json: OnceLock<Arc<Doc>>,
     simple_html: OnceLock<Arc<Doc>>,
     releases: Mutex<HashMap<String, Arc<Doc>>>,
+    /// Set for a synthetic dependency-graph project: its releases, metadata files and
+    /// Simple page come from the graph, not from the project body.
+    pub(crate) graph: Option<Arc<super::graphs::GraphProject>>,
 }
 
 impl ProjectData {
@@ -161,7 +164,14 @@ impl ProjectData {
             simple_json: OnceLock::new(),
             simple_html: OnceLock::new(),
             releases: Mutex::new(HashMap::new()),
+            graph: None,
         })
+    }
+
+    /// Marks the project as a synthetic dependency-graph project.
+    pub(crate) fn with_graph(mut self, g: Arc<super::graphs::GraphProject>) -> Self {
+        self.graph = Some(g);
+        self
     }
 
     fn value(&self) -> &Value {
@@ -197,6 +207,9 @@ impl ProjectData {
     }
 
     fn generate_release(&self, version: &str) -> Doc {
+        if let Some(v) = self.graph.as_ref().and_then(|g| g.release_value(version)) {
+            return Doc::new(canonical_json(v), self.json.serial);
+        }
         let v = self.value();
         let files = v
             .get("releases")
@@ -281,6 +294,10 @@ impl ProjectData {
     }
 
     fn generate_simple_json(&self) -> Doc {
+        if let Some(g) = &self.graph {
+            let serial = self.json.serial.unwrap_or(0);
+            return Doc::new(canonical_json(g.simple_value(serial)), Some(serial));
+        }
         let files = self.files();
         let mut versions: Vec<&str> = files.iter().map(|(v, _)| *v).collect();
         versions.dedup();

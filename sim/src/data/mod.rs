@@ -7,6 +7,7 @@
 //! newline) JSON serialisation that PyPI and pypistats use.
 
 pub(crate) mod fixtures;
+pub(crate) mod graphs;
 pub(crate) mod pypistats;
 pub(crate) mod suspects;
 pub(crate) mod synthetic;
@@ -238,6 +239,7 @@ impl Catalog {
         FIXTURES.projects.contains_key(name)
             || self.suspects.contains_key(name)
             || self.synth_index(name).is_some()
+            || graphs::GRAPHS.contains_key(name)
     }
 
     fn synth_index(&self, name: &str) -> Option<usize> {
@@ -252,6 +254,9 @@ impl Catalog {
         }
         if let Some(p) = self.suspects.get(name) {
             return Some(p.clone());
+        }
+        if let Some(p) = graphs::project_data(name) {
+            return Some(p);
         }
         let i = self.synth_index(name)?;
         let mut cache = self.synth_cache.lock().unwrap_or_else(|e| e.into_inner());

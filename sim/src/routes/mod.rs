@@ -32,6 +32,8 @@ pub(crate) enum Upstream {
     Pepy,
     /// `/top-pypi-packages.min.json`
     Top,
+    /// `/files/...`: distribution files and their metadata files (PEP 658).
+    Files,
     /// Anything else.
     Other,
 }
@@ -45,6 +47,7 @@ impl Upstream {
             (Some("api"), Some("packages")) => Upstream::Pypistats,
             (Some("api"), Some("v2")) => Upstream::Pepy,
             (Some("top-pypi-packages.min.json"), None) => Upstream::Top,
+            (Some("files"), _) => Upstream::Files,
             _ => Upstream::Other,
         }
     }
@@ -178,6 +181,7 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req<'_>) -> Resp {
         ["api", "packages", name, endpoint] => pypistats::endpoint(shared, name, endpoint, req),
         ["api", "v2", "projects", name] => pepy::project(shared, name, req),
         ["top-pypi-packages.min.json"] => top::top(shared),
+        ["files", name, filename] => simple::file(shared, name, filename),
         _ => Resp::not_found(),
     };
     resp.upstream(upstream)

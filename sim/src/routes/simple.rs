@@ -59,3 +59,28 @@ pub(crate) fn add_slash(shared: &Shared, name: &str) -> Resp {
         Err(r) => *r,
     }
 }
+
+/// `GET /files/{name}/{filename}`: the metadata file (`{wheel}.metadata`, PEP 658) of a
+/// synthetic graph project's wheel. The wheels themselves are not served (404): a
+/// resolver that reads `core-metadata` never needs them.
+pub(crate) fn file(shared: &Shared, name: &str, filename: &str) -> Resp {
+    let Some(wheel) = filename.strip_suffix(".metadata") else {
+        return not_found();
+    };
+    let Some(p) = shared.catalog.project(name) else {
+        return not_found();
+    };
+    let Some(g) = p.graph.as_ref() else {
+        return not_found();
+    };
+    match g.release_of_wheel(wheel) {
+        Some(r) => {
+            let body = g.metadata(r);
+            let etag = crate::data::etag_of(body.as_bytes());
+            Resp::new(StatusCode::OK, "application/octet-stream", body)
+                .with_header("cache-control", "max-age=365000000, immutable, public")
+                .with_etag(&etag)
+        }
+        None => not_found(),
+    }
+}

@@ -26,6 +26,8 @@ use crate::views::downloads::{RecentDownloads, recent_data_date};
 use crate::views::estimate::{Basis, RecentEstimates, recent_from_held};
 use crate::views::info::PackageInfo;
 use crate::views::python::{PyVersion, choose_release, release_admits};
+use crate::views::resolve::{Resolution as Resolved, ResolveRequest, Validated};
+use crate::views::vulns::PackageVulnerabilities;
 
 /// A question whose answer may need more than one document.
 #[derive(Debug, Clone)]
@@ -47,6 +49,13 @@ pub(crate) enum Question {
     Scan(Vec<PackageName>),
     /// The facts of the supply-chain check of one package (check_package).
     Check(PackageName),
+    /// A dependency resolution (see [`super::resolve`]).
+    Resolve(Box<(ResolveRequest, Validated)>),
+    /// The known vulnerabilities of a release (the latest when no version).
+    Vulnerabilities {
+        name: PackageName,
+        version: Option<PackageVersion>,
+    },
 }
 
 /// What a chain produced.
@@ -72,6 +81,10 @@ pub(crate) enum Answer {
     Scan(Vec<(PackageName, Result<Answer, QueryError>)>),
     /// The parts of a package check.
     Check(Box<super::scan::CheckParts>),
+    /// A resolution.
+    Resolved(Box<Resolved>),
+    /// Vulnerabilities of a release, with the release document's provenance.
+    Vulnerabilities(DocAnswer, PackageVulnerabilities),
 }
 
 pub(crate) struct ChainCtx {
@@ -99,12 +112,22 @@ pub(crate) async fn answer(
         Question::Check(name) => Ok(Answer::Check(Box::new(
             super::scan::check(ctx, name, deadline).await,
         ))),
+        Question::Resolve(r) => {
+            let (raw, req) = *r;
+            Ok(Answer::Resolved(Box::new(
+                super::resolve::resolve(ctx, &raw, &req, deadline).await,
+            )))
+        }
+        Question::Vulnerabilities { name, version } => {
+            let (doc, v) = super::resolve::vulnerabilities(ctx, name, version, deadline).await?;
+            Ok(Answer::Vulnerabilities(doc, v))
+        }
     }
 }
 
 impl ChainCtx {
     /// One document: a fresh hit here, else the router's flight.
-    pub(super) async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
+    pub(crate) async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
         let now = Instant::now();
         if let Lookup::Fresh(e) = self.args.cache.lookup(&q, now) {
             return Ok(DocAnswer::from_entry(

@@ -16,6 +16,7 @@
 //! router spawns, over these same flights.
 
 pub(crate) mod chain;
+pub(crate) mod resolve;
 pub(crate) mod scan;
 
 use std::collections::HashMap;
@@ -727,6 +728,9 @@ fn describe(q: &Query) -> String {
     match q {
         Query::Release(n, v) => format!("version {v} of package \"{n}\""),
         Query::TopPackages => "the top-packages dataset".into(),
+        Query::CoreMetadata(n, v, _) => {
+            format!("the metadata file of version {v} of package \"{n}\"")
+        }
         q => format!(
             "package {:?}",
             q.package().map(|p| p.as_str()).unwrap_or_default()

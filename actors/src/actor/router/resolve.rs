@@ -1,0 +1,629 @@
+//! The resolve chain: fetches what the solver needs through the router's own flights
+//! (so coalescing, the breaker, rate limits, stale copies and provenance all apply),
+//! many at once, and runs the solver ([`crate::views::resolve`]) again until it
+//! answers.
+//!
+//! - Candidates of a project: its Simple API page (PEP 691).
+//! - Metadata of a release: the PEP 658 metadata file of a wheel whose `core-metadata`
+//!   says it exists; else (or when it fails) the per-release JSON.
+//! - Before the first run, the requirements are walked breadth-first along the newest
+//!   admissible candidates (what the solver will most likely pick), one level of pages
+//!   and one of metadata at a time, each level in parallel; after that each run names
+//!   what it missed and what it foresees, fetched together.
+//! - Vulnerabilities of the chosen releases: their per-release JSON (kept when it
+//!   already served as metadata), in parallel.
+//!
+//! A document that cannot be fetched and has no held copy makes its node missing (a
+//! partial answer naming it), never a different version picked in silence.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use pep440_rs::{Version, VersionSpecifiers};
+use pep508_rs::{ExtraName, PackageName as ReqName, Requirement, VerbatimUrl};
+use tokio::time::Instant;
+
+use super::DocAnswer;
+use super::chain::ChainCtx;
+use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
+use crate::upstream::{Document, SimpleDoc};
+use crate::views::resolve::{
+    Candidate, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
+    ResolveRequest, ResolveStats, ResolvedPackage, SolveOutcome, Validated, best_candidate, chains,
+    edges, solve,
+};
+use crate::views::vulns::PackageVulnerabilities;
+
+/// Most solver runs of one resolution (each after a fetch).
+const MAX_RUNS: u32 = 1000;
+
+/// What the fetches learnt besides the held set: labels, stale reasons, the release
+/// documents already fetched (for vulnerabilities).
+#[derive(Default)]
+struct Log {
+    labels: Vec<SourceLabel>,
+    stale: BTreeSet<String>,
+    fallbacks: BTreeSet<String>,
+    releases: HashMap<(ReqName, Version), DocAnswer>,
+}
+
+impl Log {
+    fn saw(&mut self, p: &Provenance) {
+        self.labels.push(p.label());
+        if let Provenance::Stale { reason } = p {
+            self.stale.insert(reason.clone());
+        }
+    }
+}
+
+fn model_name(n: &ReqName) -> Result<PackageName, QueryError> {
+    PackageName::parse(n.as_ref()).map_err(QueryError::from)
+}
+
+/// What the files of one version say, gathered from a Simple API page.
+#[derive(Default)]
+struct Files {
+    count: usize,
+    yanked: usize,
+    requires_python: Option<String>,
+    metadata_file: Option<Arc<str>>,
+}
+
+/// Candidates from a Simple API page: one per version with files, newest first.
+fn candidates(doc: &SimpleDoc) -> Vec<Candidate> {
+    let mut by_version: HashMap<Version, Files> = HashMap::new();
+    for f in &doc.files {
+        let Some(v) = f.version().and_then(|v| Version::from_str(v).ok()) else {
+            continue;
+        };
+        let e = by_version.entry(v).or_default();
+        e.count += 1;
+        if f.is_yanked() {
+            e.yanked += 1;
+        }
+        if e.requires_python.is_none() {
+            e.requires_python = f.requires_python.clone().filter(|s| !s.trim().is_empty());
+        }
+        if e.metadata_file.is_none() && f.is_wheel() && f.has_metadata() {
+            e.metadata_file = f.url.as_deref().map(Arc::from);
+        }
+    }
+    let mut out: Vec<Candidate> = by_version
+        .into_iter()
+        .map(|(version, f)| Candidate {
+            version,
+            yanked: f.count > 0 && f.yanked == f.count,
+            requires_python: f
+                .requires_python
+                .and_then(|r| VersionSpecifiers::from_str(&r).ok()),
+            metadata_file: f.metadata_file,
+        })
+        .collect();
+    out.sort_by(|a, b| b.version.cmp(&a.version));
+    out
+}
+
+async fn fetch_project(
+    ctx: &ChainCtx,
+    name: &ReqName,
+    deadline: Instant,
+) -> (ProjectState, Option<Provenance>) {
+    let q = match model_name(name) {
+        Ok(n) => Query::Simple(n),
+        Err(e) => return (ProjectState::Failed(e.reason()), None),
+    };
+    match ctx.doc(q, deadline).await {
+        Ok(ans) => match ans.doc.as_ref() {
+            Document::Simple(s) => (
+                ProjectState::Held(Arc::new(candidates(s))),
+                Some(ans.provenance.clone()),
+            ),
+            _ => (ProjectState::Failed("not a Simple API page".into()), None),
+        },
+        Err(QueryError::NotFound { .. }) => (ProjectState::NotFound, None),
+        Err(e) => (ProjectState::Failed(e.reason()), None),
+    }
+}
+
+async fn fetch_meta(
+    ctx: &ChainCtx,
+    name: &ReqName,
+    version: &Version,
+    file: Option<Arc<str>>,
+    deadline: Instant,
+) -> (MetaState, Option<DocAnswer>, Option<String>) {
+    let (n, v) = match (
+        model_name(name),
+        PackageVersion::parse(&version.to_string()),
+    ) {
+        (Ok(n), Ok(v)) => (n, v),
+        (Err(e), _) => return (MetaState::Failed(e.reason()), None, None),
+        (_, Err(e)) => return (MetaState::Failed(QueryError::from(e).reason()), None, None),
+    };
+    let mut fallback = None;
+    if let Some(url) = file {
+        match ctx
+            .doc(Query::CoreMetadata(n.clone(), v.clone(), url), deadline)
+            .await
+        {
+            Ok(ans) => {
+                if let Document::Metadata(m) = ans.doc.as_ref() {
+                    let meta = Meta::new(
+                        &m.requires_dist,
+                        m.requires_python.clone(),
+                        m.provides_extra.clone(),
+                        "core-metadata",
+                        ans.provenance.clone(),
+                    );
+                    return (MetaState::Held(Arc::new(meta)), None, None);
+                }
+            }
+            Err(e) => {
+                fallback = Some(format!(
+                    "the metadata file of {name} {version} failed ({}); read from the per-release JSON",
+                    e.reason()
+                ));
+            }
+        }
+    }
+    match ctx.doc(Query::Release(n, v), deadline).await {
+        Ok(ans) => match ans.doc.as_ref() {
+            Document::Release(p) | Document::Project(p) => {
+                let meta = Meta::new(
+                    p.info.requires_dist.as_deref().unwrap_or_default(),
+                    p.info.requires_python.clone(),
+                    p.info.provides_extra.clone().unwrap_or_default(),
+                    "release-json",
+                    ans.provenance.clone(),
+                );
+                (MetaState::Held(Arc::new(meta)), Some(ans), fallback)
+            }
+            _ => (
+                MetaState::Failed("not a release document".into()),
+                None,
+                fallback,
+            ),
+        },
+        Err(e) => (MetaState::Failed(e.reason()), None, fallback),
+    }
+}
+
+/// Fetches every need at once (a release's page first when it is not held).
+async fn fetch_all(
+    ctx: &ChainCtx,
+    held: &mut Held,
+    log: &mut Log,
+    needs: Vec<Need>,
+    deadline: Instant,
+) {
+    let mut projects: Vec<ReqName> = Vec::new();
+    let mut metas: Vec<(ReqName, Version, Option<Arc<str>>)> = Vec::new();
+    for n in needs {
+        match n {
+            Need::Project(p) => {
+                if !held.projects.contains_key(&p) && !projects.contains(&p) {
+                    projects.push(p);
+                }
+            }
+            Need::Metadata(p, v, f) => {
+                if !held.metas.contains_key(&(p.clone(), v.clone()))
+                    && !metas.iter().any(|(a, b, _)| a == &p && b == &v)
+                {
+                    metas.push((p, v, f));
+                }
+            }
+        }
+    }
+    let pages = join_all(projects.iter().map(|p| fetch_project(ctx, p, deadline)));
+    let files = join_all(
+        metas
+            .iter()
+            .map(|(p, v, f)| fetch_meta(ctx, p, v, f.clone(), deadline)),
+    );
+    let (pages, files) = tokio::join!(pages, files);
+    for (p, (state, prov)) in projects.into_iter().zip(pages) {
+        if let Some(prov) = prov {
+            log.saw(&prov);
+        }
+        held.projects.insert(p, state);
+    }
+    for ((p, v, _), (state, release, fallback)) in metas.into_iter().zip(files) {
+        if let MetaState::Held(m) = &state {
+            log.saw(&m.provenance);
+        }
+        if let Some(f) = fallback {
+            log.fallbacks.insert(f);
+        }
+        if let Some(r) = release {
+            log.releases.insert((p.clone(), v.clone()), r);
+        }
+        held.metas.insert((p, v), state);
+    }
+}
+
+/// Walks the requirements along the newest admissible candidates, a level at a time,
+/// fetching each level's pages, then its metadata, in parallel.
+async fn prefetch(
+    ctx: &ChainCtx,
+    req: &Validated,
+    held: &mut Held,
+    log: &mut Log,
+    deadline: Instant,
+) {
+    let mut frontier: Vec<Requirement<VerbatimUrl>> = req
+        .roots
+        .iter()
+        .filter(|r| r.marker.evaluate(&req.markers, &[]))
+        .cloned()
+        .collect();
+    let mut visited: HashSet<(ReqName, Version)> = HashSet::new();
+    while !frontier.is_empty() && Instant::now() < deadline && visited.len() < req.max_packages {
+        let pages: Vec<Need> = frontier
+            .iter()
+            .map(|r| Need::Project(r.name.clone()))
+            .collect();
+        fetch_all(ctx, held, log, pages, deadline).await;
+        let mut picks: Vec<(Requirement<VerbatimUrl>, Version)> = Vec::new();
+        let mut needs = Vec::new();
+        for r in &frontier {
+            let Some(ProjectState::Held(cands)) = held.projects.get(&r.name) else {
+                continue;
+            };
+            let Some(c) = best_candidate(cands, r, req) else {
+                continue;
+            };
+            if visited.insert((r.name.clone(), c.version.clone())) {
+                needs.push(Need::Metadata(
+                    r.name.clone(),
+                    c.version.clone(),
+                    c.metadata_file.clone(),
+                ));
+            }
+            picks.push((r.clone(), c.version.clone()));
+        }
+        fetch_all(ctx, held, log, needs, deadline).await;
+        let mut next = Vec::new();
+        for (r, v) in picks {
+            let Some(MetaState::Held(m)) = held.metas.get(&(r.name.clone(), v.clone())) else {
+                continue;
+            };
+            let extras: Vec<ExtraName> = r.extras.clone();
+            for d in &m.requires {
+                if d.marker.evaluate(&req.markers, &extras)
+                    && !held.projects.contains_key(&d.name)
+                    && !next
+                        .iter()
+                        .any(|x: &Requirement<VerbatimUrl>| x.name == d.name)
+                {
+                    next.push(d.clone());
+                }
+            }
+        }
+        frontier = next;
+    }
+}
+
+/// Resolves `raw` (checked as `req`) by the chain described in the module docs.
+pub(crate) async fn resolve(
+    ctx: &ChainCtx,
+    raw: &ResolveRequest,
+    req: &Validated,
+    deadline: Instant,
+) -> Resolution {
+    let started = Instant::now();
+    // Fetches stop a little before the caller's deadline, so that what could not be
+    // fetched makes an honest partial answer rather than a deadline error.
+    let margin =
+        (deadline.saturating_duration_since(started) / 10).min(std::time::Duration::from_secs(1));
+    let deadline = deadline - margin;
+    let mut held = Held::default();
+    let mut log = Log::default();
+    let mut stats = ResolveStats::default();
+    prefetch(ctx, req, &mut held, &mut log, deadline).await;
+    let std_deadline = deadline.into_std();
+    let outcome = loop {
+        stats.solver_runs += 1;
+        let outcome = solve(&held, req, Some(std_deadline));
+        match outcome {
+            SolveOutcome::Need(needs)
+                if stats.solver_runs < MAX_RUNS && Instant::now() < deadline =>
+            {
+                fetch_all(ctx, &mut held, &mut log, needs, deadline).await;
+            }
+            SolveOutcome::Need(needs) => {
+                break SolveOutcome::Interrupted(format!(
+                    "the resolution ran out of {} before fetching {}",
+                    if Instant::now() >= deadline {
+                        "time (the engine's deadline)"
+                    } else {
+                        "solver runs"
+                    },
+                    describe_need(&needs[0])
+                ));
+            }
+            other => break other,
+        }
+    };
+    stats.projects = held.projects.len();
+    stats.metadata = held.metas.len();
+    let skipped: Vec<String> = req
+        .roots
+        .iter()
+        .filter(|r| !r.marker.evaluate(&req.markers, &[]))
+        .map(|r| format!("{r} (its markers exclude the target)"))
+        .collect();
+    let mut notes = Vec::new();
+    if !req.env.assumed.is_empty() {
+        notes.push(format!(
+            "markers evaluated for CPython {} on {:?}, assuming {} (override them to be exact)",
+            req.env.python_full_version,
+            req.env.platform,
+            req.env
+                .assumed
+                .iter()
+                .map(|k| match req.env.markers.get(k) {
+                    Some(v) => format!("{k}={v}"),
+                    None => format!("{k}={}", req.env.python_full_version),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for s in &log.stale {
+        notes.push(format!("served from metadata the engine already held: {s}"));
+    }
+    notes.extend(log.fallbacks.iter().cloned());
+    let mut resolution = Resolution {
+        status: ResolutionStatus::Resolved,
+        requirements: raw.requirements.clone(),
+        target: req.env.clone(),
+        prereleases: req.prereleases,
+        packages: Vec::new(),
+        conflict: None,
+        missing: Vec::new(),
+        skipped,
+        source: SourceLabel::merge(log.labels.iter().copied()),
+        notes,
+        stats,
+    };
+    match outcome {
+        SolveOutcome::Solved(sol) => {
+            let graph = edges(&held, req, &sol);
+            let chains = chains(&graph);
+            for (n, v) in &sol.versions {
+                let meta = match held.metas.get(&(n.clone(), v.clone())) {
+                    Some(MetaState::Held(m)) => Some(m.clone()),
+                    _ => None,
+                };
+                let cand = match held.projects.get(n) {
+                    Some(ProjectState::Held(c)) => c.iter().find(|c| &c.version == v).cloned(),
+                    _ => None,
+                };
+                let (required_by, markers) = chains.get(n).cloned().unwrap_or_default();
+                resolution.packages.push(ResolvedPackage {
+                    name: n.to_string(),
+                    version: v.to_string(),
+                    extras: sol
+                        .extras
+                        .get(n)
+                        .map(|e| e.iter().map(ToString::to_string).collect())
+                        .unwrap_or_default(),
+                    required_by,
+                    markers,
+                    yanked: cand.as_ref().is_some_and(|c| c.yanked),
+                    requires_python: meta.as_ref().and_then(|m| m.requires_python.clone()),
+                    metadata_from: meta.as_ref().map_or("unavailable", |m| m.from).to_string(),
+                    provenance: meta.as_ref().map_or(
+                        Provenance::Unavailable {
+                            reason: "its metadata could not be fetched".into(),
+                            suggestion: "retry when the index answers".into(),
+                        },
+                        |m| m.provenance.clone(),
+                    ),
+                    vulnerabilities: None,
+                });
+                if let (Some(m), Some(asked)) = (&meta, sol.extras.get(n)) {
+                    let named: Vec<String> = m
+                        .requires
+                        .iter()
+                        .flat_map(|r| {
+                            asked
+                                .iter()
+                                .filter(|e| {
+                                    !r.marker.evaluate_extras(&[])
+                                        && r.marker.evaluate_extras(std::slice::from_ref(*e))
+                                })
+                                .map(ToString::to_string)
+                        })
+                        .collect();
+                    for e in asked {
+                        let e = e.to_string();
+                        if !m.provides_extra.contains(&e) && !named.contains(&e) {
+                            resolution.notes.push(format!(
+                                "unknown extra {e:?}: {n} {v} does not provide it (ignored)"
+                            ));
+                        }
+                    }
+                }
+                if let Some(m) = &meta
+                    && !m.unparsed.is_empty()
+                {
+                    resolution.notes.push(format!(
+                        "{n} {v}: requirements that are not valid PEP 508 were ignored: {}",
+                        m.unparsed.join("; ")
+                    ));
+                }
+            }
+            for p in &resolution.packages {
+                if p.yanked {
+                    resolution.notes.push(format!(
+                        "{} {} is yanked (pinned exactly)",
+                        p.name, p.version
+                    ));
+                }
+            }
+            resolution.missing = sol.missing;
+            if !resolution.missing.is_empty() {
+                resolution.status = ResolutionStatus::Partial;
+                resolution.source = SourceLabel::merge(
+                    log.labels.iter().copied().chain([SourceLabel::Unavailable]),
+                );
+                for m in &resolution.missing {
+                    resolution.notes.push(format!(
+                        "partial: {}{} could not be fetched ({}); what it would pull in is not in the answer",
+                        m.package,
+                        m.version.as_ref().map(|v| format!(" {v}")).unwrap_or_default(),
+                        m.reason
+                    ));
+                }
+            }
+            if req.vulnerabilities {
+                attach_vulnerabilities(ctx, &held, &mut log, &mut resolution, deadline).await;
+            }
+        }
+        SolveOutcome::NoSolution { report, hints } => {
+            resolution.status = ResolutionStatus::NoSolution;
+            resolution.conflict = Some(report);
+            resolution.notes.extend(hints);
+        }
+        SolveOutcome::Interrupted(why) => {
+            resolution.status = ResolutionStatus::Incomplete;
+            resolution.notes.push(why);
+        }
+        SolveOutcome::Need(_) => unreachable_need(&mut resolution),
+    }
+    resolution.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    resolution
+}
+
+fn unreachable_need(r: &mut Resolution) {
+    r.status = ResolutionStatus::Incomplete;
+    r.notes
+        .push("the resolution stopped before it had every document it needed".into());
+}
+
+fn describe_need(n: &Need) -> String {
+    match n {
+        Need::Project(p) => format!("the release list of {p}"),
+        Need::Metadata(p, v, _) => format!("the metadata of {p} {v}"),
+    }
+}
+
+/// The release list of a held project, for "smallest published fix".
+fn published(held: &Held, name: &ReqName) -> Option<Vec<(Version, bool)>> {
+    match held.projects.get(name) {
+        Some(ProjectState::Held(c)) => {
+            Some(c.iter().map(|c| (c.version.clone(), c.yanked)).collect())
+        }
+        _ => None,
+    }
+}
+
+async fn attach_vulnerabilities(
+    ctx: &ChainCtx,
+    held: &Held,
+    log: &mut Log,
+    r: &mut Resolution,
+    deadline: Instant,
+) {
+    let jobs = r.packages.iter().map(|p| {
+        let name = ReqName::from_str(&p.name).ok();
+        let version = Version::from_str(&p.version).ok();
+        let kept = match (&name, &version) {
+            (Some(n), Some(v)) => log.releases.get(&(n.clone(), v.clone())).cloned(),
+            _ => None,
+        };
+        let (pn, pv) = (p.name.clone(), p.version.clone());
+        async move {
+            if let Some(k) = kept {
+                return Ok(k);
+            }
+            let n = PackageName::parse(&pn)?;
+            let v = PackageVersion::parse(&pv)?;
+            ctx.doc(Query::Release(n, v), deadline).await
+        }
+    });
+    let answers = join_all(jobs).await;
+    let mut failed = Vec::new();
+    for (p, ans) in r.packages.iter_mut().zip(answers) {
+        match ans {
+            Ok(ans) => match ans.doc.as_ref() {
+                Document::Release(doc) | Document::Project(doc) => {
+                    let list = ReqName::from_str(&p.name)
+                        .ok()
+                        .and_then(|n| published(held, &n));
+                    let mut v = PackageVulnerabilities::from_release(doc, list.as_deref());
+                    v.package = p.name.clone();
+                    p.vulnerabilities = Some(v);
+                }
+                _ => failed.push(format!("{} {}: not a release document", p.name, p.version)),
+            },
+            Err(e) => failed.push(format!("{} {}: {}", p.name, p.version, e.reason())),
+        }
+    }
+    let vulnerable: Vec<String> = r
+        .packages
+        .iter()
+        .filter_map(|p| {
+            let v = p.vulnerabilities.as_ref()?;
+            (v.active > 0).then(|| format!("{} {} ({})", p.name, p.version, v.active))
+        })
+        .collect();
+    if !vulnerable.is_empty() {
+        r.notes.push(format!(
+            "known vulnerabilities in the resolved set: {}",
+            vulnerable.join(", ")
+        ));
+    }
+    if !failed.is_empty() {
+        r.notes.push(format!(
+            "vulnerabilities could not be fetched for {}",
+            failed.join("; ")
+        ));
+    }
+}
+
+/// The vulnerabilities of a release (the latest when `version` is `None`), with the
+/// release list from the Simple page (or the project body) for the smallest fix.
+pub(crate) async fn vulnerabilities(
+    ctx: &ChainCtx,
+    name: PackageName,
+    version: Option<PackageVersion>,
+    deadline: Instant,
+) -> Result<(DocAnswer, PackageVulnerabilities), QueryError> {
+    let q = match &version {
+        Some(v) => Query::Release(name.clone(), v.clone()),
+        None => Query::Project(name.clone()),
+    };
+    let release = ctx.doc(q, deadline);
+    let page = ctx.doc(Query::Simple(name.clone()), deadline);
+    let (release, page) = tokio::join!(release, page);
+    let release = release?;
+    let (Document::Release(doc) | Document::Project(doc)) = release.doc.as_ref() else {
+        return Err(QueryError::Internal("not a release document".into()));
+    };
+    let list: Option<Vec<(Version, bool)>> = match page {
+        Ok(ans) => match ans.doc.as_ref() {
+            Document::Simple(s) => Some(
+                candidates(s)
+                    .into_iter()
+                    .map(|c| (c.version, c.yanked))
+                    .collect(),
+            ),
+            _ => None,
+        },
+        Err(_) => doc.releases.as_ref().map(|r| {
+            r.iter()
+                .filter_map(|(v, files)| {
+                    let parsed = Version::from_str(v).ok()?;
+                    let yanked = !files.is_empty() && files.iter().all(|f| f.yanked);
+                    Some((parsed, yanked))
+                })
+                .collect()
+        }),
+    };
+    let view = PackageVulnerabilities::from_release(doc, list.as_deref());
+    Ok((release, view))
+}

@@ -1,0 +1,1159 @@
+//! Dependency resolution for a target environment: the answer types, and the solver
+//! over the metadata the engine holds.
+//!
+//! The solver is the `pubgrub` crate (the algorithm uv and Poetry use) over PEP 440
+//! versions (`pep440_rs`) and PEP 508 requirements (`pep508_rs`). It is pure: it reads
+//! candidates (from Simple API pages) and release metadata (from PEP 658 metadata
+//! files, or the per-release JSON) out of a [`Held`] set, and when it meets something
+//! not held yet it stops and names it ([`SolveOutcome::Need`]); the router's resolve
+//! chain fetches it (with everything else it can foresee, in parallel) and runs the
+//! solver again. A run over a few hundred packages takes milliseconds, so re-running
+//! from the start is simpler than suspending a solver mid-way, and keeps it testable
+//! without I/O.
+//!
+//! Rules (each one is what pip and uv do unless said otherwise):
+//! - markers are evaluated for the target environment (the per-platform defaults of
+//!   [`TargetEnv`], with the caller's overrides), and `extra == "x"` only for the extras
+//!   asked for on that requirement;
+//! - a release whose Requires-Python excludes the target Python is not a candidate;
+//! - yanked releases are not candidates unless a requirement pins exactly that version
+//!   (PEP 592);
+//! - pre-releases are candidates only when allowed, or when pinned exactly (pip and uv
+//!   also take one when a specifier names a pre-release, and uv when nothing else
+//!   exists; that is not done here: ask with pre-releases allowed);
+//! - a package that cannot be fetched (an outage with nothing held) is left out with
+//!   its requirement noted as missing: the answer is partial and says so, never a
+//!   silent different version.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use pep440_rs::{Version, VersionSpecifiers};
+use pep508_rs::{
+    ExtraName, MarkerEnvironment, PackageName, Requirement, VerbatimUrl, VersionOrUrl,
+};
+use pubgrub::{
+    DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics,
+    PubGrubError, Ranges, Reporter,
+};
+use serde::{Deserialize, Serialize};
+
+use super::deps::{TargetEnv, parse_requirement};
+use super::python::{PyVersion, admits};
+use super::vulns::PackageVulnerabilities;
+use crate::model::{InputError, Provenance, SourceLabel};
+
+/// Most requirements one call accepts.
+pub const MAX_REQUIREMENTS: usize = 50;
+/// Default bound on the packages of one resolution.
+pub const DEFAULT_MAX_PACKAGES: usize = 200;
+/// Largest bound a caller may set.
+pub const MAX_PACKAGES: usize = 1000;
+
+/// What to resolve, for which target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolveRequest {
+    /// PEP 508 requirements, e.g. `black[d]>=24`.
+    pub requirements: Vec<String>,
+    /// Target Python `X.Y` (or `X.Y.Z`); default 3.12.
+    #[serde(default)]
+    pub python: Option<String>,
+    /// `linux`, `macos` or `windows`; default linux.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// Marker variables to override (`platform_machine = "aarch64"`).
+    #[serde(default)]
+    pub markers: BTreeMap<String, String>,
+    /// Whether pre-releases are candidates.
+    #[serde(default)]
+    pub prereleases: bool,
+    /// Bound on the packages of the resolution (default 200, at most 1000).
+    #[serde(default)]
+    pub max_packages: Option<usize>,
+    /// Whether to fetch each resolved release's known vulnerabilities (default yes).
+    #[serde(default = "yes")]
+    pub vulnerabilities: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ResolveRequest {
+    /// A request for `requirements` with the defaults (Python 3.12 on Linux, no
+    /// pre-releases, vulnerabilities fetched).
+    pub fn new<S: Into<String>>(requirements: impl IntoIterator<Item = S>) -> Self {
+        ResolveRequest {
+            requirements: requirements.into_iter().map(Into::into).collect(),
+            python: None,
+            platform: None,
+            markers: BTreeMap::new(),
+            prereleases: false,
+            max_packages: None,
+            vulnerabilities: true,
+        }
+    }
+
+    /// Checks every argument; the error names the parameter, the value and the rule.
+    pub(crate) fn validate(&self) -> Result<Validated, InputError> {
+        if self.requirements.is_empty() || self.requirements.len() > MAX_REQUIREMENTS {
+            return Err(InputError {
+                param: "requirements",
+                value: format!("{} requirements", self.requirements.len()),
+                rule: format!("give between 1 and {MAX_REQUIREMENTS} requirements"),
+            });
+        }
+        let mut roots = Vec::new();
+        for raw in &self.requirements {
+            let req = parse_requirement(raw).ok_or_else(|| InputError {
+                param: "requirements",
+                value: crate::model::clip_echo(raw),
+                rule: "must be a PEP 508 requirement, e.g. \"black[d]>=24\"".into(),
+            })?;
+            if let Some(VersionOrUrl::Url(_)) = &req.version_or_url {
+                return Err(InputError {
+                    param: "requirements",
+                    value: crate::model::clip_echo(raw),
+                    rule: "URL and path requirements are not resolved (only index releases)".into(),
+                });
+            }
+            roots.push(req);
+        }
+        let max_packages = self.max_packages.unwrap_or(DEFAULT_MAX_PACKAGES);
+        if max_packages == 0 || max_packages > MAX_PACKAGES {
+            return Err(InputError {
+                param: "max_packages",
+                value: max_packages.to_string(),
+                rule: format!("must be between 1 and {MAX_PACKAGES}"),
+            });
+        }
+        let env = TargetEnv::new(self.python.as_deref(), self.platform.as_deref(), &[])?
+            .with_markers(&self.markers)?;
+        let python = super::python::parse_python_version(&env.python_full_version)?;
+        let python = if env.assumed.iter().any(|a| a == "python_full_version") {
+            PyVersion::feature(python.major, python.minor)
+        } else {
+            python
+        };
+        let markers = env.marker_env().ok_or_else(|| InputError {
+            param: "markers",
+            value: format!("{:?}", self.markers),
+            rule: "the marker values do not make a valid environment".into(),
+        })?;
+        Ok(Validated {
+            roots,
+            env,
+            markers,
+            python,
+            prereleases: self.prereleases,
+            max_packages,
+            vulnerabilities: self.vulnerabilities,
+        })
+    }
+}
+
+/// A checked request.
+#[derive(Debug, Clone)]
+pub(crate) struct Validated {
+    pub(crate) roots: Vec<Requirement<VerbatimUrl>>,
+    pub(crate) env: TargetEnv,
+    pub(crate) markers: MarkerEnvironment,
+    pub(crate) python: PyVersion,
+    pub(crate) prereleases: bool,
+    pub(crate) max_packages: usize,
+    pub(crate) vulnerabilities: bool,
+}
+
+/// How a resolution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionStatus {
+    /// Every package resolved.
+    Resolved,
+    /// Resolved except the nodes in `missing` (they could not be fetched).
+    Partial,
+    /// No set of versions satisfies the requirements; `conflict` says why.
+    NoSolution,
+    /// Stopped at a bound (packages or time) before an answer.
+    Incomplete,
+}
+
+impl ResolutionStatus {
+    /// `resolved`, `partial`, `no_solution`, `incomplete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolutionStatus::Resolved => "resolved",
+            ResolutionStatus::Partial => "partial",
+            ResolutionStatus::NoSolution => "no_solution",
+            ResolutionStatus::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// One package of a resolution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedPackage {
+    /// Normalised name.
+    pub name: String,
+    /// The version chosen.
+    pub version: String,
+    /// Extras of it that are installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<String>,
+    /// The chain of requirements that pulls it in, from a requested one down to this
+    /// package: `["sg-web[speed]>=1 (requested)", "sg-web 1.1.0 requires sg-http>=1.1"]`.
+    pub required_by: Vec<String>,
+    /// The environment markers of the requirements that pull it in (empty: needed
+    /// everywhere the requested packages are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub markers: Vec<String>,
+    /// Whether the release is yanked (only when pinned exactly).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub yanked: bool,
+    /// Its Requires-Python.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
+    /// Where its metadata came from: `core-metadata` (the PEP 658 file) or
+    /// `release-json` (the per-release JSON).
+    pub metadata_from: String,
+    /// Where its metadata came from (live, cached, stale...).
+    pub provenance: Provenance,
+    /// Its known vulnerabilities, when fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<PackageVulnerabilities>,
+}
+
+/// A node the resolution needed and could not fetch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissingNode {
+    /// The package.
+    pub package: String,
+    /// The release whose metadata is missing, or none when the package's release list
+    /// itself could not be fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Who needed it, as a requirement.
+    pub required_by: Vec<String>,
+    /// Why it is missing.
+    pub reason: String,
+}
+
+/// The answer of a resolution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// How it ended.
+    pub status: ResolutionStatus,
+    /// The requirements, as given.
+    pub requirements: Vec<String>,
+    /// The environment markers were evaluated for.
+    pub target: TargetEnv,
+    /// Whether pre-releases were candidates.
+    pub prereleases: bool,
+    /// The packages, by name.
+    pub packages: Vec<ResolvedPackage>,
+    /// With no solution: the conflict in words (pubgrub's derivation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
+    /// Nodes that could not be fetched (the answer is partial).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<MissingNode>,
+    /// Requirements skipped because their markers exclude the target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// Where the metadata came from, overall (`live`, `cached`, `stale`, `mixed`).
+    pub source: SourceLabel,
+    /// What was assumed, what was served from held copies and why, hints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Counters of the run.
+    pub stats: ResolveStats,
+}
+
+impl Resolution {
+    /// The resolved package `name` (normalised), if any.
+    pub fn package(&self, name: &str) -> Option<&ResolvedPackage> {
+        self.packages.iter().find(|p| p.name == name)
+    }
+}
+
+/// Counters of a resolution.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResolveStats {
+    /// Solver runs (each after fetching what the previous one needed).
+    pub solver_runs: u32,
+    /// Simple API pages read.
+    pub projects: usize,
+    /// Release metadata documents read.
+    pub metadata: usize,
+    /// Wall time, ms.
+    pub elapsed_ms: u64,
+}
+
+// ---- what the solver reads ----------------------------------------------------------
+
+/// One candidate release, from a Simple API page.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub(crate) version: Version,
+    pub(crate) yanked: bool,
+    pub(crate) requires_python: Option<VersionSpecifiers>,
+    /// The file whose `.metadata` to read (a wheel with `core-metadata`).
+    pub(crate) metadata_file: Option<Arc<str>>,
+}
+
+/// A project's state in the held set.
+#[derive(Debug, Clone)]
+pub(crate) enum ProjectState {
+    /// Candidates, newest first.
+    Held(Arc<Vec<Candidate>>),
+    /// The index does not know it.
+    NotFound,
+    /// Could not be fetched (nothing held).
+    Failed(String),
+}
+
+/// Release metadata, as the solver reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct Meta {
+    pub(crate) requires: Vec<Requirement<VerbatimUrl>>,
+    pub(crate) unparsed: Vec<String>,
+    pub(crate) requires_python: Option<String>,
+    pub(crate) provides_extra: Vec<String>,
+    pub(crate) from: &'static str,
+    pub(crate) provenance: Provenance,
+}
+
+impl Meta {
+    pub(crate) fn new(
+        requires_dist: &[String],
+        requires_python: Option<String>,
+        provides_extra: Vec<String>,
+        from: &'static str,
+        provenance: Provenance,
+    ) -> Self {
+        let mut requires = Vec::new();
+        let mut unparsed = Vec::new();
+        for raw in requires_dist {
+            match parse_requirement(raw) {
+                Some(r) => requires.push(r),
+                None => unparsed.push(raw.clone()),
+            }
+        }
+        Meta {
+            requires,
+            unparsed,
+            requires_python: requires_python.filter(|s| !s.trim().is_empty()),
+            provides_extra,
+            from,
+            provenance,
+        }
+    }
+}
+
+/// A release's metadata state in the held set.
+#[derive(Debug, Clone)]
+pub(crate) enum MetaState {
+    Held(Arc<Meta>),
+    Failed(String),
+}
+
+/// Everything fetched so far for one resolution.
+#[derive(Debug, Default)]
+pub(crate) struct Held {
+    pub(crate) projects: HashMap<PackageName, ProjectState>,
+    pub(crate) metas: HashMap<(PackageName, Version), MetaState>,
+}
+
+/// Something the solver needs that is not held.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Need {
+    /// A project's candidates (its Simple page).
+    Project(PackageName),
+    /// A release's metadata.
+    Metadata(PackageName, Version, Option<Arc<str>>),
+}
+
+/// What one solver run produced.
+#[derive(Debug)]
+pub(crate) enum SolveOutcome {
+    /// A solution: each package with its version and extras.
+    Solved(Solution),
+    /// No solution: pubgrub's explanation, plus hints.
+    NoSolution { report: String, hints: Vec<String> },
+    /// Fetch these, then run again (the first is what stopped the run; the rest are
+    /// foreseen).
+    Need(Vec<Need>),
+    /// Stopped at a bound.
+    Interrupted(String),
+}
+
+/// A solution.
+#[derive(Debug)]
+pub(crate) struct Solution {
+    pub(crate) versions: BTreeMap<PackageName, Version>,
+    pub(crate) extras: BTreeMap<PackageName, BTreeSet<ExtraName>>,
+    pub(crate) missing: Vec<MissingNode>,
+}
+
+// ---- the pubgrub provider ------------------------------------------------------------
+
+/// A pubgrub package: the root, a project, or a project with one extra (depends on the
+/// project at the same version plus the extra's requirements, as uv models it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Pkg {
+    Root,
+    Name(PackageName),
+    Extra(PackageName, ExtraName),
+}
+
+impl fmt::Display for Pkg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pkg::Root => f.write_str("the requested requirements"),
+            Pkg::Name(n) => write!(f, "{n}"),
+            Pkg::Extra(n, e) => write!(f, "{n}[{e}]"),
+        }
+    }
+}
+
+/// Why a solver run stopped early.
+#[derive(Debug, thiserror::Error)]
+enum Stop {
+    #[error("needs data not held yet")]
+    Need(Need),
+    #[error("{0}")]
+    Bound(String),
+}
+
+struct Provider<'a> {
+    held: &'a Held,
+    req: &'a Validated,
+    /// Projects named by held metadata but not held yet: fetched with the next need.
+    foreseen: RefCell<Vec<Need>>,
+    missing: RefCell<Vec<MissingNode>>,
+    decided: RefCell<HashSet<PackageName>>,
+    deadline: Option<std::time::Instant>,
+}
+
+/// Whether a candidate may be chosen within `range` (the module's rules).
+fn admissible(c: &Candidate, range: &Ranges<Version>, req: &Validated) -> bool {
+    if !range.contains(&c.version) {
+        return false;
+    }
+    let pinned = range.as_singleton() == Some(&c.version);
+    if c.yanked && !pinned {
+        return false;
+    }
+    if c.version.any_prerelease() && !req.prereleases && !pinned {
+        return false;
+    }
+    match &c.requires_python {
+        Some(spec) => admits(spec, req.python),
+        None => true,
+    }
+}
+
+/// The newest candidate a requirement admits (what the solver most likely picks).
+pub(crate) fn best_candidate<'a>(
+    cands: &'a [Candidate],
+    r: &Requirement<VerbatimUrl>,
+    req: &Validated,
+) -> Option<&'a Candidate> {
+    let range = range_of(r);
+    cands.iter().find(|c| admissible(c, &range, req))
+}
+
+fn root_version() -> Version {
+    Version::new([0])
+}
+
+/// The range a requirement allows.
+fn range_of(req: &Requirement<VerbatimUrl>) -> Ranges<Version> {
+    match &req.version_or_url {
+        Some(VersionOrUrl::VersionSpecifier(specs)) => Ranges::from(specs.clone()),
+        _ => Ranges::full(),
+    }
+}
+
+impl Provider<'_> {
+    fn candidates(&self, name: &PackageName) -> Result<Option<&Arc<Vec<Candidate>>>, Stop> {
+        match self.held.projects.get(name) {
+            None => Err(Stop::Need(Need::Project(name.clone()))),
+            Some(ProjectState::Held(c)) => Ok(Some(c)),
+            Some(_) => Ok(None),
+        }
+    }
+
+    fn admissible(&self, c: &Candidate, range: &Ranges<Version>) -> bool {
+        admissible(c, range, self.req)
+    }
+
+    /// The requirements of `meta` that apply to the target with `extras`.
+    fn applying<'m>(
+        &self,
+        meta: &'m Meta,
+        extras: &[ExtraName],
+    ) -> impl Iterator<Item = &'m Requirement<VerbatimUrl>> {
+        let env = &self.req.markers;
+        let extras = extras.to_vec();
+        meta.requires
+            .iter()
+            .filter(move |r| r.marker.evaluate(env, &extras))
+    }
+
+    /// Dependencies as pubgrub constraints; edges to projects that could not be
+    /// fetched are left out and noted as missing.
+    fn constraints<'r>(
+        &self,
+        parent: &str,
+        reqs: impl Iterator<Item = &'r Requirement<VerbatimUrl>>,
+    ) -> Vec<(Pkg, Ranges<Version>)> {
+        let mut out = Vec::new();
+        for r in reqs {
+            let by = format!("{parent} requires {r}");
+            if let Some(VersionOrUrl::Url(_)) = &r.version_or_url {
+                self.note_missing(
+                    &r.name,
+                    None,
+                    by,
+                    "a URL requirement: not resolved from the index".into(),
+                );
+                continue;
+            }
+            match self.held.projects.get(&r.name) {
+                Some(ProjectState::Failed(reason)) => {
+                    self.note_missing(&r.name, None, by, reason.clone());
+                    continue;
+                }
+                None => self
+                    .foreseen
+                    .borrow_mut()
+                    .push(Need::Project(r.name.clone())),
+                _ => {}
+            }
+            let range = range_of(r);
+            out.push((Pkg::Name(r.name.clone()), range.clone()));
+            for e in &r.extras {
+                out.push((Pkg::Extra(r.name.clone(), e.clone()), range.clone()));
+            }
+        }
+        out
+    }
+
+    fn note_missing(
+        &self,
+        name: &PackageName,
+        version: Option<&Version>,
+        by: String,
+        reason: String,
+    ) {
+        let mut missing = self.missing.borrow_mut();
+        let version = version.map(ToString::to_string);
+        match missing
+            .iter_mut()
+            .find(|m| m.package == name.as_ref() && m.version == version)
+        {
+            Some(m) => {
+                if !m.required_by.contains(&by) {
+                    m.required_by.push(by);
+                }
+            }
+            None => missing.push(MissingNode {
+                package: name.to_string(),
+                version,
+                required_by: vec![by],
+                reason,
+            }),
+        }
+    }
+
+    fn meta(&self, name: &PackageName, v: &Version) -> Result<Option<&Arc<Meta>>, Stop> {
+        match self.held.metas.get(&(name.clone(), v.clone())) {
+            Some(MetaState::Held(m)) => Ok(Some(m)),
+            Some(MetaState::Failed(reason)) => {
+                self.note_missing(
+                    name,
+                    Some(v),
+                    format!("{name} {v} (chosen)"),
+                    reason.clone(),
+                );
+                Ok(None)
+            }
+            None => {
+                let file = self.candidates(name)?.and_then(|cs| {
+                    cs.iter()
+                        .find(|c| &c.version == v)
+                        .and_then(|c| c.metadata_file.clone())
+                });
+                Err(Stop::Need(Need::Metadata(name.clone(), v.clone(), file)))
+            }
+        }
+    }
+}
+
+impl DependencyProvider for Provider<'_> {
+    type P = Pkg;
+    type V = Version;
+    type VS = Ranges<Version>;
+    type M = String;
+    type Err = Stop;
+    type Priority = (u32, Reverse<usize>);
+
+    fn prioritize(
+        &self,
+        package: &Pkg,
+        range: &Ranges<Version>,
+        stats: &PackageResolutionStatistics,
+    ) -> Self::Priority {
+        // Conflicting packages first, then the ones with the fewest candidates left
+        // (pub's heuristic: conflicts show up early).
+        let n = match package {
+            Pkg::Root => 0,
+            Pkg::Name(n) | Pkg::Extra(n, _) => match self.held.projects.get(n) {
+                Some(ProjectState::Held(c)) => {
+                    c.iter().filter(|c| range.contains(&c.version)).count()
+                }
+                _ => 0,
+            },
+        };
+        (stats.conflict_count(), Reverse(n))
+    }
+
+    fn choose_version(
+        &self,
+        package: &Pkg,
+        range: &Ranges<Version>,
+    ) -> Result<Option<Version>, Stop> {
+        let name = match package {
+            Pkg::Root => return Ok(Some(root_version())),
+            Pkg::Name(n) | Pkg::Extra(n, _) => n,
+        };
+        let Some(cands) = self.candidates(name)? else {
+            return Ok(None);
+        };
+        Ok(cands
+            .iter()
+            .find(|c| self.admissible(c, range))
+            .map(|c| c.version.clone()))
+    }
+
+    fn get_dependencies(
+        &self,
+        package: &Pkg,
+        version: &Version,
+    ) -> Result<Dependencies<Pkg, Ranges<Version>, String>, Stop> {
+        match package {
+            Pkg::Root => {
+                let reqs = self
+                    .req
+                    .roots
+                    .iter()
+                    .filter(|r| r.marker.evaluate(&self.req.markers, &[]));
+                Ok(Dependencies::Available(
+                    self.constraints("(requested)", reqs).into_iter().collect(),
+                ))
+            }
+            Pkg::Name(n) => {
+                {
+                    let mut decided = self.decided.borrow_mut();
+                    decided.insert(n.clone());
+                    if decided.len() > self.req.max_packages {
+                        return Err(Stop::Bound(format!(
+                            "the resolution reached its bound of {} packages",
+                            self.req.max_packages
+                        )));
+                    }
+                }
+                let Some(meta) = self.meta(n, version)? else {
+                    return Ok(Dependencies::Available(Default::default()));
+                };
+                if let Some(rp) = meta.requires_python.as_deref()
+                    && let Ok(spec) = VersionSpecifiers::from_str(rp)
+                    && !admits(&spec, self.req.python)
+                {
+                    return Ok(Dependencies::Unavailable(format!("requires Python {rp}")));
+                }
+                let parent = format!("{n} {version}");
+                Ok(Dependencies::Available(
+                    self.constraints(&parent, self.applying(meta, &[]))
+                        .into_iter()
+                        .collect(),
+                ))
+            }
+            Pkg::Extra(n, e) => {
+                let Some(meta) = self.meta(n, version)? else {
+                    return Ok(Dependencies::Available(
+                        [(Pkg::Name(n.clone()), Ranges::singleton(version.clone()))]
+                            .into_iter()
+                            .collect(),
+                    ));
+                };
+                let parent = format!("{n}[{e}] {version}");
+                let base: Vec<&Requirement<VerbatimUrl>> = self.applying(meta, &[]).collect();
+                let extra = self
+                    .applying(meta, std::slice::from_ref(e))
+                    .filter(|r| !base.contains(r));
+                let mut deps = vec![(Pkg::Name(n.clone()), Ranges::singleton(version.clone()))];
+                deps.extend(self.constraints(&parent, extra));
+                Ok(Dependencies::Available(deps.into_iter().collect()))
+            }
+        }
+    }
+
+    fn should_cancel(&self) -> Result<(), Stop> {
+        match self.deadline {
+            Some(d) if std::time::Instant::now() >= d => Err(Stop::Bound(
+                "the resolution ran out of time (the engine's deadline)".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One solver run over what is held.
+pub(crate) fn solve(
+    held: &Held,
+    req: &Validated,
+    deadline: Option<std::time::Instant>,
+) -> SolveOutcome {
+    let provider = Provider {
+        held,
+        req,
+        foreseen: RefCell::new(Vec::new()),
+        missing: RefCell::new(Vec::new()),
+        decided: RefCell::new(HashSet::new()),
+        deadline,
+    };
+    let result = pubgrub::resolve(&provider, Pkg::Root, root_version());
+    let foreseen = provider.foreseen.take();
+    let need = |n: Need| {
+        let mut all = vec![n];
+        for f in foreseen {
+            if !all.contains(&f) {
+                all.push(f);
+            }
+        }
+        SolveOutcome::Need(all)
+    };
+    match result {
+        Ok(selected) => {
+            let mut versions = BTreeMap::new();
+            let mut extras: BTreeMap<PackageName, BTreeSet<ExtraName>> = BTreeMap::new();
+            for (p, v) in selected.iter() {
+                match p {
+                    Pkg::Root => {}
+                    Pkg::Name(n) => {
+                        versions.insert(n.clone(), v.clone());
+                    }
+                    Pkg::Extra(n, e) => {
+                        extras.entry(n.clone()).or_default().insert(e.clone());
+                    }
+                }
+            }
+            SolveOutcome::Solved(Solution {
+                versions,
+                extras,
+                missing: provider.missing.take(),
+            })
+        }
+        Err(PubGrubError::NoSolution(mut tree)) => {
+            tree.collapse_no_versions();
+            // The root is a package at a placeholder version for pubgrub; in words it is
+            // just "the requested requirements".
+            let report = DefaultStringReporter::report(&tree).replace(
+                &format!("{} {}", Pkg::Root, root_version()),
+                &Pkg::Root.to_string(),
+            );
+            let mut names: Vec<PackageName> = tree
+                .packages()
+                .into_iter()
+                .filter_map(|p| match p {
+                    Pkg::Name(n) | Pkg::Extra(n, _) => Some(n.clone()),
+                    Pkg::Root => None,
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            SolveOutcome::NoSolution {
+                report,
+                hints: hints(held, req, &names),
+            }
+        }
+        Err(PubGrubError::ErrorChoosingVersion {
+            source: Stop::Need(n),
+            ..
+        })
+        | Err(PubGrubError::ErrorRetrievingDependencies {
+            source: Stop::Need(n),
+            ..
+        }) => need(n),
+        Err(PubGrubError::ErrorChoosingVersion {
+            source: Stop::Bound(b),
+            ..
+        })
+        | Err(PubGrubError::ErrorRetrievingDependencies {
+            source: Stop::Bound(b),
+            ..
+        })
+        | Err(PubGrubError::ErrorInShouldCancel(Stop::Bound(b))) => SolveOutcome::Interrupted(b),
+        Err(PubGrubError::ErrorInShouldCancel(Stop::Need(n))) => need(n),
+    }
+}
+
+/// Why candidates of the packages in a conflict were not considered, in words.
+fn hints(held: &Held, req: &Validated, names: &[PackageName]) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in names {
+        match held.projects.get(n) {
+            Some(ProjectState::NotFound) => out.push(format!("{n} is not on the index")),
+            Some(ProjectState::Held(cands)) => {
+                let list = |f: &dyn Fn(&Candidate) -> bool| -> Vec<String> {
+                    cands
+                        .iter()
+                        .filter(|c| f(c))
+                        .map(|c| c.version.to_string())
+                        .collect()
+                };
+                let pre = list(&|c| c.version.any_prerelease());
+                if !req.prereleases && !pre.is_empty() {
+                    let only = pre.len() == cands.len();
+                    out.push(format!(
+                        "{n}: pre-releases not considered ({}){}",
+                        pre.join(", "),
+                        if only {
+                            "; it has nothing else: allow pre-releases to consider them"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                let yanked = list(&|c| c.yanked);
+                if !yanked.is_empty() {
+                    out.push(format!(
+                        "{n}: yanked releases not considered unless pinned with == ({})",
+                        yanked.join(", ")
+                    ));
+                }
+                let py = list(&|c| {
+                    c.requires_python
+                        .as_ref()
+                        .is_some_and(|s| !admits(s, req.python))
+                });
+                if !py.is_empty() {
+                    out.push(format!(
+                        "{n}: releases excluded by their Requires-Python on Python {} ({})",
+                        req.python,
+                        py.join(", ")
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One edge of the resolved graph: who requires whom, with which requirement.
+#[derive(Debug, Clone)]
+pub(crate) struct Edge {
+    pub(crate) from: Option<PackageName>,
+    pub(crate) to: PackageName,
+    pub(crate) words: String,
+    pub(crate) marker: Option<String>,
+}
+
+/// The edges of a solution (the root's requirements, each chosen release's applying
+/// requirements, with their extras) to the packages it holds.
+pub(crate) fn edges(held: &Held, req: &Validated, sol: &Solution) -> Vec<Edge> {
+    let mut out = Vec::new();
+    let marker_of = |r: &Requirement<VerbatimUrl>| r.marker.contents().map(|c| c.to_string());
+    for r in &req.roots {
+        if r.marker.evaluate(&req.markers, &[]) && sol.versions.contains_key(&r.name) {
+            out.push(Edge {
+                from: None,
+                to: r.name.clone(),
+                words: format!("{r} (requested)"),
+                marker: marker_of(r),
+            });
+        }
+    }
+    for (n, v) in &sol.versions {
+        let Some(MetaState::Held(meta)) = held.metas.get(&(n.clone(), v.clone())) else {
+            continue;
+        };
+        let extras: Vec<ExtraName> = sol
+            .extras
+            .get(n)
+            .map(|e| e.iter().cloned().collect())
+            .unwrap_or_default();
+        for r in &meta.requires {
+            if !r.marker.evaluate(&req.markers, &extras) || !sol.versions.contains_key(&r.name) {
+                continue;
+            }
+            let base = r.marker.evaluate(&req.markers, &[]);
+            let who = if base {
+                format!("{n} {v}")
+            } else {
+                let e: Vec<String> = extras
+                    .iter()
+                    .filter(|e| r.marker.evaluate(&req.markers, std::slice::from_ref(*e)))
+                    .map(ToString::to_string)
+                    .collect();
+                format!("{n}[{}] {v}", e.join(","))
+            };
+            out.push(Edge {
+                from: Some(n.clone()),
+                to: r.name.clone(),
+                words: format!("{who} requires {r}"),
+                marker: marker_of(r),
+            });
+        }
+    }
+    out
+}
+
+/// For each package, the shortest chain of requirements from a requested one, and the
+/// markers of every edge into it.
+pub(crate) fn chains(edges: &[Edge]) -> HashMap<PackageName, (Vec<String>, Vec<String>)> {
+    let mut out: HashMap<PackageName, (Vec<String>, Vec<String>)> = HashMap::new();
+    let mut queue = VecDeque::new();
+    for e in edges.iter().filter(|e| e.from.is_none()) {
+        if !out.contains_key(&e.to) {
+            out.insert(e.to.clone(), (vec![e.words.clone()], Vec::new()));
+            queue.push_back(e.to.clone());
+        }
+    }
+    while let Some(n) = queue.pop_front() {
+        let chain = out[&n].0.clone();
+        for e in edges.iter().filter(|e| e.from.as_ref() == Some(&n)) {
+            if !out.contains_key(&e.to) {
+                let mut c = chain.clone();
+                c.push(e.words.clone());
+                out.insert(e.to.clone(), (c, Vec::new()));
+                queue.push_back(e.to.clone());
+            }
+        }
+    }
+    for e in edges {
+        if let (Some(m), Some(entry)) = (&e.marker, out.get_mut(&e.to))
+            && !entry.1.contains(m)
+        {
+            entry.1.push(m.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(v: &str, yanked: bool, rp: Option<&str>) -> Candidate {
+        Candidate {
+            version: Version::from_str(v).unwrap(),
+            yanked,
+            requires_python: rp.map(|r| VersionSpecifiers::from_str(r).unwrap()),
+            metadata_file: None,
+        }
+    }
+
+    /// A release for the tests: version, yanked, Requires-Python, requirements.
+    type Rel<'a> = (&'a str, bool, Option<&'a str>, &'a [&'a str]);
+
+    fn held(projects: &[(&str, &[Rel<'_>])]) -> Held {
+        let mut h = Held::default();
+        for (name, releases) in projects {
+            let n = PackageName::from_str(name).unwrap();
+            let mut cands: Vec<Candidate> = releases
+                .iter()
+                .map(|(v, y, rp, _)| cand(v, *y, *rp))
+                .collect();
+            cands.sort_by(|a, b| b.version.cmp(&a.version));
+            h.projects
+                .insert(n.clone(), ProjectState::Held(Arc::new(cands)));
+            for (v, _, rp, deps) in releases.iter() {
+                let deps: Vec<String> = deps.iter().map(|d| d.to_string()).collect();
+                h.metas.insert(
+                    (n.clone(), Version::from_str(v).unwrap()),
+                    MetaState::Held(Arc::new(Meta::new(
+                        &deps,
+                        rp.map(String::from),
+                        Vec::new(),
+                        "core-metadata",
+                        Provenance::Live,
+                    ))),
+                );
+            }
+        }
+        h
+    }
+
+    fn req(reqs: &[&str], python: &str) -> Validated {
+        let mut r = ResolveRequest::new(reqs.iter().copied());
+        r.python = Some(python.into());
+        r.validate().unwrap()
+    }
+
+    fn solved(o: SolveOutcome) -> Solution {
+        match o {
+            SolveOutcome::Solved(s) => s,
+            other => panic!("not solved: {other:?}"),
+        }
+    }
+
+    fn v(s: &Solution, n: &str) -> Option<String> {
+        s.versions
+            .get(&PackageName::from_str(n).unwrap())
+            .map(ToString::to_string)
+    }
+
+    #[test]
+    fn picks_newest_admissible_and_follows_markers_and_extras() {
+        let h = held(&[
+            (
+                "a",
+                &[
+                    (
+                        "1.0",
+                        false,
+                        None,
+                        &["b>=1", "c; python_version < '3.11'", "d; extra == 'x'"],
+                    ),
+                    ("2.0", false, Some(">=3.13"), &[]),
+                ],
+            ),
+            (
+                "b",
+                &[
+                    ("1.0", false, None, &[]),
+                    ("1.1", true, None, &[]),
+                    ("1.2rc1", false, None, &[]),
+                ],
+            ),
+            ("c", &[("1.0", false, None, &[])]),
+            ("d", &[("1.0", false, None, &["a"])]),
+        ]);
+        let s = solved(solve(&h, &req(&["a[x]"], "3.12"), None));
+        assert_eq!(v(&s, "a").as_deref(), Some("1.0"), "2.0 needs Python 3.13");
+        assert_eq!(
+            v(&s, "b").as_deref(),
+            Some("1.0"),
+            "yanked and pre-release skipped"
+        );
+        assert_eq!(v(&s, "c"), None, "marker excludes 3.12");
+        assert_eq!(
+            v(&s, "d").as_deref(),
+            Some("1.0"),
+            "extra x, with a cycle back to a"
+        );
+        let s = solved(solve(&h, &req(&["a", "b==1.1"], "3.10"), None));
+        assert_eq!(
+            v(&s, "b").as_deref(),
+            Some("1.1"),
+            "a yanked release pinned exactly"
+        );
+        assert_eq!(v(&s, "c").as_deref(), Some("1.0"));
+        assert_eq!(v(&s, "d"), None);
+    }
+
+    #[test]
+    fn conflicts_are_explained() {
+        let h = held(&[
+            ("top", &[("1.0", false, None, &["left", "right"])]),
+            ("left", &[("1.0", false, None, &["shared<2"])]),
+            ("right", &[("1.0", false, None, &["shared>=2"])]),
+            (
+                "shared",
+                &[("1.0", false, None, &[]), ("2.0", false, None, &[])],
+            ),
+        ]);
+        match solve(&h, &req(&["top"], "3.12"), None) {
+            SolveOutcome::NoSolution { report, .. } => {
+                assert!(report.contains("shared"), "{report}");
+                assert!(
+                    report.contains("left") && report.contains("right"),
+                    "{report}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_is_not_held_is_asked_for() {
+        let h = held(&[("a", &[("1.0", false, None, &["b"])])]);
+        match solve(&h, &req(&["a"], "3.12"), None) {
+            SolveOutcome::Need(n) => {
+                assert_eq!(n[0], Need::Project(PackageName::from_str("b").unwrap()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_project_is_a_missing_node_not_a_conflict() {
+        let mut h = held(&[
+            ("a", &[("1.0", false, None, &["b>=1", "c"])]),
+            ("c", &[("1.0", false, None, &[])]),
+        ]);
+        h.projects.insert(
+            PackageName::from_str("b").unwrap(),
+            ProjectState::Failed("pypi-simple answered HTTP 503".into()),
+        );
+        let s = solved(solve(&h, &req(&["a"], "3.12"), None));
+        assert_eq!(v(&s, "c").as_deref(), Some("1.0"));
+        assert_eq!(s.missing.len(), 1);
+        assert_eq!(s.missing[0].package, "b");
+        assert_eq!(s.missing[0].required_by, ["a 1.0 requires b>=1"]);
+    }
+
+    #[test]
+    fn chains_follow_the_shortest_path() {
+        let h = held(&[
+            (
+                "a",
+                &[("1.0", false, None, &["b", "c; sys_platform == 'linux'"])],
+            ),
+            ("b", &[("1.0", false, None, &["c"])]),
+            ("c", &[("1.0", false, None, &[])]),
+        ]);
+        let r = req(&["a"], "3.12");
+        let s = solved(solve(&h, &r, None));
+        let c = chains(&edges(&h, &r, &s));
+        let (chain, markers) = &c[&PackageName::from_str("c").unwrap()];
+        assert_eq!(
+            chain,
+            &vec![
+                "a (requested)".to_string(),
+                "a 1.0 requires c ; sys_platform == 'linux'".to_string()
+            ]
+        );
+        assert_eq!(markers, &vec!["sys_platform == 'linux'".to_string()]);
+    }
+
+    #[test]
+    fn bad_requests_name_param_value_and_rule() {
+        let e = ResolveRequest::new(Vec::<String>::new())
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.param, "requirements");
+        let e = ResolveRequest::new(["not a req !!"])
+            .validate()
+            .unwrap_err();
+        assert!(e.rule.contains("PEP 508"), "{}", e.rule);
+        let e = ResolveRequest::new(["x @ https://example.invalid/x.whl"])
+            .validate()
+            .unwrap_err();
+        assert!(e.rule.contains("URL"), "{}", e.rule);
+        let mut r = ResolveRequest::new(["x"]);
+        r.max_packages = Some(0);
+        assert_eq!(r.validate().unwrap_err().param, "max_packages");
+        let mut r = ResolveRequest::new(["x"]);
+        r.python = Some("4.0".into());
+        assert!(r.validate().is_err());
+    }
+}

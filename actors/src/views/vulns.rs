@@ -1,0 +1,244 @@
+//! Known vulnerabilities of a release, from the `vulnerabilities` list of PyPI's
+//! per-release JSON (OSV advisories), with the smallest upgrade that fixes them.
+//!
+//! "Smallest upgrade": for each advisory still in force (not withdrawn), the smallest
+//! of its `fixed_in` versions above the release; the upgrade is the largest of those
+//! (one version at or above every advisory's fix). When the release list is known, the
+//! smallest published, non-yanked release at or above it is named too, because an
+//! advisory's fix may be on a branch that was never published as such.
+
+use std::str::FromStr;
+
+use pep440_rs::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::upstream::{ProjectDoc, Vulnerability};
+
+/// One advisory as reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Advisory {
+    /// OSV id.
+    pub id: String,
+    /// Other ids (CVE...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Summary, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Link to the advisory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Versions that fix it.
+    pub fixed_in: Vec<String>,
+    /// When the upstream source withdrew it (then it does not count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<String>,
+    /// The smallest fixed version above the release, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smallest_fix: Option<String>,
+}
+
+/// The upgrade that fixes every advisory in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixAdvice {
+    /// The smallest version at or above every advisory's fix.
+    pub version: String,
+    /// Whether that exact version is published (not yanked); `None` when the release
+    /// list was not available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<bool>,
+    /// The smallest published, non-yanked release at or above it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_to: Option<String>,
+    /// The advice in words.
+    pub note: String,
+}
+
+/// Vulnerabilities of one release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackageVulnerabilities {
+    /// Display name.
+    pub package: String,
+    /// The release.
+    pub version: String,
+    /// Advisories in force (not withdrawn).
+    pub active: usize,
+    /// Every advisory listed, withdrawn ones included (marked).
+    pub vulnerabilities: Vec<Advisory>,
+    /// The smallest upgrade that fixes the advisories in force, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<FixAdvice>,
+}
+
+impl PackageVulnerabilities {
+    /// From a per-release (or project) body: the vulnerabilities of `info.version`.
+    /// `published` is the release list, when known: (version, yanked).
+    pub fn from_release(p: &ProjectDoc, published: Option<&[(Version, bool)]>) -> Self {
+        Self::from_list(&p.info.name, &p.info.version, &p.vulnerabilities, published)
+    }
+
+    /// From an advisory list.
+    pub fn from_list(
+        package: &str,
+        version: &str,
+        list: &[Vulnerability],
+        published: Option<&[(Version, bool)]>,
+    ) -> Self {
+        let current = Version::from_str(version).ok();
+        let mut vulnerabilities = Vec::new();
+        let mut needed: Option<Version> = None;
+        let mut unfixed = Vec::new();
+        for v in list {
+            let smallest = current.as_ref().and_then(|cur| {
+                v.fixed_in
+                    .iter()
+                    .filter_map(|f| Version::from_str(f).ok())
+                    .filter(|f| f > cur)
+                    .min()
+            });
+            if v.withdrawn.is_none() {
+                match &smallest {
+                    Some(s) => {
+                        if needed.as_ref().is_none_or(|n| s > n) {
+                            needed = Some(s.clone());
+                        }
+                    }
+                    None => unfixed.push(v.id.clone()),
+                }
+            }
+            vulnerabilities.push(Advisory {
+                id: v.id.clone(),
+                aliases: v.aliases.clone(),
+                summary: v.summary.clone(),
+                link: v.link.clone(),
+                fixed_in: v.fixed_in.clone(),
+                withdrawn: v.withdrawn.clone(),
+                smallest_fix: smallest.map(|s| s.to_string()),
+            });
+        }
+        let active = list.iter().filter(|v| v.withdrawn.is_none()).count();
+        let fix = needed.map(|n| {
+            let exact = published.map(|p| p.iter().any(|(v, y)| v == &n && !y));
+            let upgrade_to = published.and_then(|p| {
+                p.iter()
+                    .filter(|(v, y)| !y && v >= &n && !v.any_prerelease())
+                    .map(|(v, _)| v)
+                    .min()
+                    .map(ToString::to_string)
+            });
+            let mut note = match (exact, &upgrade_to) {
+                (Some(true), _) => format!("upgrade to {n}"),
+                (Some(false), Some(u)) => format!(
+                    "the advisories are fixed in {n}, which is not published; the smallest published release at or above it is {u}"
+                ),
+                (Some(false), None) => format!(
+                    "the advisories are fixed in {n}, but no published release is at or above it yet"
+                ),
+                (None, _) => format!("upgrade to {n} or later (the release list was not available to check it)"),
+            };
+            if !unfixed.is_empty() {
+                note.push_str(&format!(
+                    "; no fixed version is listed for {}",
+                    unfixed.join(", ")
+                ));
+            }
+            FixAdvice {
+                version: n.to_string(),
+                published: exact,
+                upgrade_to,
+                note,
+            }
+        });
+        let fix = match (fix, unfixed.is_empty()) {
+            (None, false) => Some(FixAdvice {
+                version: String::new(),
+                published: None,
+                upgrade_to: None,
+                note: format!("no fixed version is listed for {}", unfixed.join(", ")),
+            }),
+            (f, _) => f,
+        };
+        PackageVulnerabilities {
+            package: package.to_string(),
+            version: version.to_string(),
+            active,
+            vulnerabilities,
+            fix,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vuln(id: &str, fixed: &[&str], withdrawn: bool) -> Vulnerability {
+        Vulnerability {
+            id: id.into(),
+            aliases: vec![format!("ALIAS-{id}")],
+            summary: Some("s".into()),
+            link: None,
+            source: Some("osv".into()),
+            fixed_in: fixed.iter().map(|s| s.to_string()).collect(),
+            withdrawn: withdrawn.then(|| "2024-01-01T00:00:00Z".into()),
+        }
+    }
+
+    fn published(list: &[(&str, bool)]) -> Vec<(Version, bool)> {
+        list.iter()
+            .map(|(v, y)| (Version::from_str(v).unwrap(), *y))
+            .collect()
+    }
+
+    #[test]
+    fn smallest_fix_above_the_release_across_branches() {
+        let p = published(&[("2.1.5", false), ("3.0.0", false)]);
+        let r = PackageVulnerabilities::from_list(
+            "m",
+            "2.1.5",
+            &[vuln("A", &["3.0.0", "2.1.6"], false)],
+            Some(&p),
+        );
+        assert_eq!(r.active, 1);
+        let fix = r.fix.unwrap();
+        assert_eq!(fix.version, "2.1.6");
+        assert_eq!(fix.published, Some(false));
+        assert_eq!(fix.upgrade_to.as_deref(), Some("3.0.0"));
+        assert!(fix.note.contains("not published"), "{}", fix.note);
+    }
+
+    #[test]
+    fn withdrawn_advisories_do_not_count_and_the_largest_fix_wins() {
+        let p = published(&[
+            ("1.0", false),
+            ("1.1", false),
+            ("1.2", true),
+            ("1.3", false),
+        ]);
+        let r = PackageVulnerabilities::from_list(
+            "x",
+            "1.0",
+            &[
+                vuln("A", &["1.1"], false),
+                vuln("B", &["1.2"], false),
+                vuln("C", &["9.0"], true),
+            ],
+            Some(&p),
+        );
+        assert_eq!(r.active, 2);
+        let fix = r.fix.unwrap();
+        assert_eq!(fix.version, "1.2");
+        assert_eq!(fix.published, Some(false), "1.2 is yanked");
+        assert_eq!(fix.upgrade_to.as_deref(), Some("1.3"));
+        assert!(r.vulnerabilities[2].withdrawn.is_some());
+    }
+
+    #[test]
+    fn no_advisories_no_fix() {
+        let r = PackageVulnerabilities::from_list("x", "1.0", &[], None);
+        assert_eq!(r.active, 0);
+        assert!(r.fix.is_none());
+        let r = PackageVulnerabilities::from_list("x", "1.0", &[vuln("A", &[], false)], None);
+        assert!(r.fix.unwrap().note.contains("no fixed version"));
+    }
+}

@@ -1,0 +1,134 @@
+//! `resolve` and `vulns`: dependency resolution for a target and the known
+//! vulnerabilities of a release.
+//!
+//! Exit codes beyond the common ones: `resolve` exits 6 (partial) when some node could
+//! not be fetched, 7 when no solution exists, 4 when it stopped at a bound; `vulns`
+//! exits 0 whatever it finds (it reports; `audit` gates).
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+use sentinel_actors::{Engine, EngineConfig};
+
+use super::output;
+use super::{EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_NO_SOLUTION, EXIT_UNAVAILABLE, Failure};
+
+/// Arguments of `resolve`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ResolveArgs {
+    /// PEP 508 requirements, e.g. `"black[d]>=24"` (1 to 50).
+    #[arg(required = true, value_name = "REQUIREMENT")]
+    requirements: Vec<String>,
+    /// Target Python, e.g. 3.12 (default 3.12).
+    #[arg(long, value_name = "X.Y")]
+    python: Option<String>,
+    /// Target platform: linux, macos or windows (default linux).
+    #[arg(long)]
+    platform: Option<String>,
+    /// A marker value you know, e.g. `--marker platform_machine=aarch64` (repeatable).
+    #[arg(long = "marker", value_name = "KEY=VALUE")]
+    markers: Vec<String>,
+    /// Consider pre-releases.
+    #[arg(long)]
+    pre: bool,
+    /// Bound on the packages of the resolution (1-1000).
+    #[arg(long, value_name = "N")]
+    max_packages: Option<usize>,
+    /// Do not fetch the vulnerabilities of the resolved releases.
+    #[arg(long)]
+    no_vulns: bool,
+}
+
+/// Arguments of `vulns`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct VulnsArgs {
+    /// Package, optionally `==VERSION` (default: the latest release).
+    spec: String,
+}
+
+fn print(text: &str) {
+    output::emit(&output::clean(text, true));
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    let s = serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    print(&(s + "\n"));
+}
+
+fn markers(raw: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut out = BTreeMap::new();
+    for m in raw {
+        let Some((k, v)) = m.split_once('=') else {
+            return Err(Failure::new(
+                EXIT_BAD_INPUT,
+                format!("invalid marker {m:?}: write KEY=VALUE, e.g. platform_machine=aarch64"),
+            ));
+        };
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(out)
+}
+
+/// `pypi-sentinel resolve`.
+pub(super) async fn resolve(cfg: EngineConfig, a: ResolveArgs, json: bool) -> Result<(), Failure> {
+    let request = ResolveRequest {
+        requirements: a.requirements,
+        python: a.python,
+        platform: a.platform,
+        markers: markers(&a.markers)?,
+        prereleases: a.pre,
+        max_packages: a.max_packages,
+        vulnerabilities: !a.no_vulns,
+    };
+    let engine = Engine::start(cfg)
+        .await
+        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+    let r = engine.resolve(&request).await;
+    engine.shutdown().await;
+    let r = r?;
+    if json {
+        print_json(&r);
+    } else {
+        print(&crate::resolve_text::resolution(&r));
+    }
+    match r.status {
+        ResolutionStatus::Resolved => Ok(()),
+        ResolutionStatus::Partial => Err(Failure::partial(format!(
+            "partial resolution: {} could not be fetched",
+            r.missing
+                .iter()
+                .map(|m| m.package.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        ResolutionStatus::NoSolution => Err(Failure {
+            reported: true,
+            ..Failure::new(EXIT_NO_SOLUTION, "no solution: the requirements conflict")
+        }),
+        ResolutionStatus::Incomplete => Err(Failure {
+            reported: true,
+            ..Failure::new(EXIT_UNAVAILABLE, "the resolution stopped at a bound")
+        }),
+    }
+}
+
+/// `pypi-sentinel vulns`.
+pub(super) async fn vulns(cfg: EngineConfig, a: VulnsArgs, json: bool) -> Result<(), Failure> {
+    let (name, version) = match a.spec.split_once("==") {
+        None => (a.spec.as_str(), None),
+        Some((n, v)) => (n, Some(v)),
+    };
+    let engine = Engine::start(cfg)
+        .await
+        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+    let d = engine.vulnerabilities(name, version).await;
+    engine.shutdown().await;
+    let d = d?;
+    if json {
+        print_json(&d);
+    } else {
+        print(&crate::resolve_text::vulnerabilities(&d));
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! The dependency tools: `resolve_dependencies` and `get_package_vulnerabilities`.
+//! A second `#[tool_router]` block on [`SentinelMcp`], combined with the first where
+//! the router is built.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::{ErrorData as McpError, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{SentinelMcp, answer, datum_answer};
+use crate::engine::views::resolve::{MAX_PACKAGES, MAX_REQUIREMENTS, ResolveRequest};
+use crate::mcp::params::Parameters;
+
+/// What to resolve, and for which target.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub(super) struct ResolveParams {
+    /// PEP 508 requirements, e.g. `["black[d]>=24", "requests<3"]` (1 to 50). URL and
+    /// path requirements are refused.
+    pub requirements: Vec<String>,
+    /// Target Python, `major.minor` (e.g. `3.12`) or `major.minor.patch`. Default 3.12.
+    #[serde(default)]
+    pub python_version: Option<String>,
+    /// Target operating system: `linux`, `macos` or `windows`. Default linux.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// Marker values you know instead of the platform's assumed defaults, e.g.
+    /// `{"platform_machine": "aarch64"}` (keys as for get_package_dependencies).
+    #[serde(default)]
+    pub markers: Option<BTreeMap<String, String>>,
+    /// Whether pre-releases are candidates. Default false (a pre-release is then taken
+    /// only when pinned with `==`).
+    #[serde(default)]
+    pub prereleases: Option<bool>,
+    /// Bound on the packages of the resolution, 1 to 1000. Default 200.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_packages: Option<i64>,
+    /// Fetch each resolved release's known vulnerabilities. Default true.
+    #[serde(default)]
+    pub include_vulnerabilities: Option<bool>,
+}
+
+/// A release whose vulnerabilities to list.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub(super) struct VulnerabilitiesParams {
+    /// The PyPI project name, e.g. `jinja2`.
+    pub package: String,
+    /// A release, e.g. `2.11.2`. Omit it for the latest release.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// An object schema with `props` (the engine's answer types do not derive `JsonSchema`,
+/// so these two are written out).
+fn object_schema(props: Value) -> Arc<JsonObject> {
+    let mut m = JsonObject::new();
+    m.insert("type".into(), json!("object"));
+    m.insert("properties".into(), props);
+    Arc::new(m)
+}
+
+fn resolve_schema() -> Arc<JsonObject> {
+    object_schema(json!({
+        "source": {"type": "string", "description": "Where the metadata came from overall: live, cached, stale, mixed or unavailable."},
+        "status": {"type": "string", "description": "resolved, partial (some nodes could not be fetched: see missing), no_solution (see conflict) or incomplete (stopped at a bound)."},
+        "packages": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "version": {"type": "string"},
+            "extras": {"type": "array", "items": {"type": "string"}},
+            "required_by": {"type": "array", "items": {"type": "string"}, "description": "The chain of requirements from a requested one to this package."},
+            "markers": {"type": "array", "items": {"type": "string"}, "description": "Markers of the requirements that pull it in."},
+            "metadata_from": {"type": "string"},
+            "vulnerabilities": {"type": "object"}
+        }}},
+        "conflict": {"type": "string", "description": "With no solution: why, in words."},
+        "missing": {"type": "array", "items": {"type": "object"}},
+        "notes": {"type": "array", "items": {"type": "string"}},
+        "target": {"type": "object"},
+        "error": {"type": "string"}
+    }))
+}
+
+fn vulnerabilities_schema() -> Arc<JsonObject> {
+    object_schema(json!({
+        "source": {"type": "string"},
+        "provenance": {"type": "object"},
+        "upstream": {"type": "string"},
+        "age_secs": {"type": "integer"},
+        "observed_at_unix": {"type": "integer"},
+        "package": {"type": "string"},
+        "version": {"type": "string"},
+        "active": {"type": "integer", "description": "Advisories in force (withdrawn ones are listed but not counted)."},
+        "vulnerabilities": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "aliases": {"type": "array", "items": {"type": "string"}},
+            "summary": {"type": ["string", "null"]}, "fixed_in": {"type": "array", "items": {"type": "string"}},
+            "withdrawn": {"type": ["string", "null"]}
+        }}},
+        "fix": {"type": "object", "description": "The smallest upgrade that fixes the advisories in force."}
+    }))
+}
+
+#[tool_router(router = resolve_router, vis = "pub(super)")]
+impl SentinelMcp {
+    /// Dependency resolution.
+    #[tool(
+        description = "Resolve requirements (e.g. [\"black[d]>=24\"]) for a target Python version and platform with the PubGrub algorithm, as pip/uv would install them: each package with its version, the chain of requirements that pulls it in, the environment markers it applies under and its known vulnerabilities (with the smallest fixing upgrade). With no solution, `conflict` explains it in words. During an index outage, metadata already held is used and the notes say so; a package that cannot be fetched makes the answer `partial` and is named in `missing`.",
+        output_schema = resolve_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn resolve_dependencies(
+        &self,
+        Parameters(p): Parameters<ResolveParams>,
+    ) -> Result<CallToolResult, McpError> {
+        if p.requirements.is_empty() || p.requirements.len() > MAX_REQUIREMENTS {
+            return Err(super::invalid(
+                "requirements",
+                format!("{} requirements", p.requirements.len()),
+                &format!("give between 1 and {MAX_REQUIREMENTS} requirements"),
+            ));
+        }
+        let max = match p.max_packages {
+            Some(m) if !(1..=MAX_PACKAGES as i64).contains(&m) => {
+                return Err(super::invalid(
+                    "max_packages",
+                    m,
+                    &format!("must be between 1 and {MAX_PACKAGES}"),
+                ));
+            }
+            m => m,
+        };
+        let request = ResolveRequest {
+            requirements: p.requirements,
+            python: p.python_version,
+            platform: p.platform,
+            markers: p.markers.unwrap_or_default(),
+            prereleases: p.prereleases.unwrap_or(false),
+            max_packages: max.map(|m| m as usize),
+            vulnerabilities: p.include_vulnerabilities.unwrap_or(true),
+        };
+        let r = self.engine.resolve(&request).await;
+        answer(r, |r| {
+            (
+                serde_json::to_value(r).unwrap_or(Value::Null),
+                crate::resolve_text::resolution(r),
+            )
+        })
+    }
+
+    /// Vulnerabilities of a release.
+    #[tool(
+        description = "Known vulnerabilities (OSV advisories as PyPI lists them: id, aliases such as CVE ids, summary, fixed_in, withdrawn) of a PyPI package's latest release (or of `version`), with the smallest upgrade that fixes those in force and the smallest published release at or above it.",
+        output_schema = vulnerabilities_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_package_vulnerabilities(
+        &self,
+        Parameters(p): Parameters<VulnerabilitiesParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let r = self
+            .engine
+            .vulnerabilities(&p.package, p.version.as_deref())
+            .await;
+        datum_answer(r, crate::resolve_text::vulnerabilities)
+    }
+}
