@@ -169,7 +169,7 @@ pub(crate) struct Validated {
 }
 
 /// How a resolution ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResolutionStatus {
     /// Every package resolved.
@@ -195,7 +195,7 @@ impl ResolutionStatus {
 }
 
 /// One package of a resolution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResolvedPackage {
     /// Normalised name.
     pub name: String,
@@ -228,7 +228,7 @@ pub struct ResolvedPackage {
 }
 
 /// A node the resolution needed and could not fetch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MissingNode {
     /// The package.
     pub package: String,
@@ -243,7 +243,7 @@ pub struct MissingNode {
 }
 
 /// The answer of a resolution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Resolution {
     /// How it ended.
     pub status: ResolutionStatus,
@@ -281,7 +281,7 @@ impl Resolution {
 }
 
 /// Counters of a resolution.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResolveStats {
     /// Solver runs (each after fetching what the previous one needed).
     pub solver_runs: u32,

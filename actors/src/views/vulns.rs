@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::upstream::{ProjectDoc, Vulnerability};
 
 /// One advisory as reported.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Advisory {
     /// OSV id.
     pub id: String,
@@ -39,7 +39,7 @@ pub struct Advisory {
 }
 
 /// The upgrade that fixes every advisory in force.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FixAdvice {
     /// The smallest version at or above every advisory's fix.
     pub version: String,
@@ -55,7 +55,7 @@ pub struct FixAdvice {
 }
 
 /// Vulnerabilities of one release.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PackageVulnerabilities {
     /// Display name.
     pub package: String,

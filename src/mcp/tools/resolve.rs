@@ -9,10 +9,12 @@ use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::{ErrorData as McpError, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{SentinelMcp, answer, datum_answer};
-use crate::engine::views::resolve::{MAX_PACKAGES, MAX_REQUIREMENTS, ResolveRequest};
+use crate::engine::views::resolve::{MAX_PACKAGES, MAX_REQUIREMENTS, Resolution, ResolveRequest};
+use crate::engine::views::vulns::PackageVulnerabilities;
+use crate::mcp::output::{DatumOut, schema};
 use crate::mcp::params::Parameters;
 
 /// What to resolve, and for which target.
@@ -54,52 +56,13 @@ pub(super) struct VulnerabilitiesParams {
     pub version: Option<String>,
 }
 
-/// An object schema with `props` (the engine's answer types do not derive `JsonSchema`,
-/// so these two are written out).
-fn object_schema(props: Value) -> Arc<JsonObject> {
-    let mut m = JsonObject::new();
-    m.insert("type".into(), json!("object"));
-    m.insert("properties".into(), props);
-    Arc::new(m)
-}
-
+// Output schemas, derived from the types the tools serialise.
 fn resolve_schema() -> Arc<JsonObject> {
-    object_schema(json!({
-        "source": {"type": "string", "description": "Where the metadata came from overall: live, cached, stale, mixed or unavailable."},
-        "status": {"type": "string", "description": "resolved, partial (some nodes could not be fetched: see missing), no_solution (see conflict) or incomplete (stopped at a bound)."},
-        "packages": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"}, "version": {"type": "string"},
-            "extras": {"type": "array", "items": {"type": "string"}},
-            "required_by": {"type": "array", "items": {"type": "string"}, "description": "The chain of requirements from a requested one to this package."},
-            "markers": {"type": "array", "items": {"type": "string"}, "description": "Markers of the requirements that pull it in."},
-            "metadata_from": {"type": "string"},
-            "vulnerabilities": {"type": "object"}
-        }}},
-        "conflict": {"type": "string", "description": "With no solution: why, in words."},
-        "missing": {"type": "array", "items": {"type": "object"}},
-        "notes": {"type": "array", "items": {"type": "string"}},
-        "target": {"type": "object"},
-        "error": {"type": "string"}
-    }))
+    schema::<Resolution>()
 }
 
 fn vulnerabilities_schema() -> Arc<JsonObject> {
-    object_schema(json!({
-        "source": {"type": "string"},
-        "provenance": {"type": "object"},
-        "upstream": {"type": "string"},
-        "age_secs": {"type": "integer"},
-        "observed_at_unix": {"type": "integer"},
-        "package": {"type": "string"},
-        "version": {"type": "string"},
-        "active": {"type": "integer", "description": "Advisories in force (withdrawn ones are listed but not counted)."},
-        "vulnerabilities": {"type": "array", "items": {"type": "object", "properties": {
-            "id": {"type": "string"}, "aliases": {"type": "array", "items": {"type": "string"}},
-            "summary": {"type": ["string", "null"]}, "fixed_in": {"type": "array", "items": {"type": "string"}},
-            "withdrawn": {"type": ["string", "null"]}
-        }}},
-        "fix": {"type": "object", "description": "The smallest upgrade that fixes the advisories in force."}
-    }))
+    schema::<DatumOut<PackageVulnerabilities>>()
 }
 
 #[tool_router(router = resolve_router, vis = "pub(super)")]
