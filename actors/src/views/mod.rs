@@ -3,6 +3,7 @@
 //! trends, breakdowns and (when `recent` fails) estimates.
 
 pub mod deps;
+pub mod docs;
 pub mod downloads;
 pub mod estimate;
 pub mod info;
