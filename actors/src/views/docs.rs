@@ -291,9 +291,9 @@ pub fn split_markdown(md: &str, package: &str) -> Vec<Section> {
             body: badges,
         });
     }
-    sections.retain(|s| s.level > 0 || !s.body.trim().is_empty());
-    // A heading whose only content is its subsections keeps its place: empty bodies
-    // are fine (a one-line heading).
+    // A heading whose only content is its subsections says nothing once sections are
+    // reordered: only sections with a body are kept.
+    sections.retain(|s| !s.body.trim().is_empty());
     sections
 }
 
@@ -868,14 +868,14 @@ mod tests {
             titles,
             vec![
                 ("Introduction", SectionKind::Intro),
-                ("Changelog", SectionKind::Changelog),
+                // `# Changelog` has no body of its own: dropped; its child inherits.
                 ("1.2.0", SectionKind::Changelog),
                 ("Install", SectionKind::Install),
                 ("Usage", SectionKind::Usage),
                 ("Badges", SectionKind::Badges),
             ]
         );
-        assert!(s[3].body.contains("# not a heading"));
+        assert!(s[2].body.contains("# not a heading"));
     }
 
     #[test]
@@ -950,7 +950,6 @@ mod tests {
         if let (Some(u), Some(o)) = (pos(SectionKind::Usage), pos(SectionKind::Other)) {
             assert!(u < o);
         }
-        assert!(d.sections.iter().all(|s| s.kind != SectionKind::Changelog));
         assert!(d.left_out.iter().any(|s| s.kind == SectionKind::Changelog), "{:?}", d.left_out);
         // Whatever is shown, ranks never go down the list and come back up.
         let kinds: Vec<SectionKind> = d.sections.iter().map(|s| s.kind).collect();
@@ -987,18 +986,36 @@ mod tests {
 
     #[test]
     fn a_readme_without_sections_is_cut_at_a_paragraph_and_says_so() {
-        // numpy's README is Markdown with no headings.
-        let p = recorded("numpy");
-        let d = PackageDocs::from_project(&p, 150);
-        assert!(d.tokens <= 150);
-        assert!(d.left_out.iter().all(|s| s.kind == SectionKind::Badges), "{:?}", d.left_out);
-        let intro = d.sections.iter().find(|s| s.kind == SectionKind::Intro).expect("intro shown");
-        assert!(intro.tokens_left_out > 0, "{:?}", d.sections);
-        assert!(d.markdown.contains("cut short"), "{}", d.markdown);
-        // Whole paragraphs only: the text shown is a prefix of paragraphs of the README.
+        // PyYAML's recorded description has no headings: one section, cut at a paragraph.
+        let p = recorded("pyyaml");
+        let all = PackageDocs::from_project(&p, 32_000);
+        assert_eq!(all.sections.len(), 1, "{:?}", all.sections);
+        assert!(all.left_out.is_empty() && !all.markdown.contains("left out"));
+        let budget = all.tokens * 2 / 3;
+        assert!(budget < all.tokens);
+        let d = fit(&sections_of(p.info.description.as_deref().unwrap(), DocFormat::Rst, "PyYAML"), budget);
+        assert!(tokens::count(&d.markdown) <= budget, "{}", d.markdown);
+        assert_eq!(d.shown.len(), 1, "{d:?}");
+        assert!(d.shown[0].tokens_left_out > 0);
+        assert!(d.markdown.ends_with(&format!(
+            "[{} cut short, {} tokens left out]",
+            d.shown[0].title,
+            thousands(d.shown[0].tokens_left_out)
+        )), "{}", d.markdown);
+        // Whole paragraphs only: each paragraph shown is one of the README's.
         let body = d.markdown.rsplit_once("\n\n[").map_or(d.markdown.as_str(), |(b, _)| b);
-        let last = body.rsplit("\n\n").next().unwrap_or("");
-        assert!(p.info.description.as_deref().unwrap_or("").contains(last.trim()), "{last}");
+        let source = p.info.description.as_deref().unwrap().replace("\r\n", "\n");
+        for para in body.split("\n\n") {
+            assert!(source.contains(para.trim()), "not a whole paragraph: {para:?}");
+        }
+    }
+
+    #[test]
+    fn numpy_markdown_sections_come_before_the_contributors() {
+        let d = PackageDocs::from_project(&recorded("numpy"), 150);
+        assert!(d.tokens <= 150);
+        assert!(d.left_out.iter().all(|s| s.kind > SectionKind::Intro), "{:?}", d.left_out);
+        assert!(d.markdown.contains("left out"), "{}", d.markdown);
     }
 
     #[test]
