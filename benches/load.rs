@@ -2906,8 +2906,13 @@ async fn soak(opts: &Opts) {
         fds.last().copied().unwrap_or(0),
     );
     let fd_slope = slope(&after.iter().map(|s| (s.0, s.2 as f64)).collect::<Vec<_>>()) * 60.0;
-    // The trend only means something over minutes.
-    let fds_flat = fd_end <= fd_warm + 8 && (secs < 120 || fd_slope < 1.0);
+    // Sockets open and close with every call, so one sample is noisy (37-54 within a
+    // minute): compare means of k samples at both ends, as for RSS. The trend only
+    // means something over minutes.
+    let avg_fd = |v: &[usize]| v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
+    let fd_warm_mean = avg_fd(&fds[..k.min(fds.len())]);
+    let fd_end_mean = avg_fd(&fds[fds.len().saturating_sub(k)..]);
+    let fds_flat = fd_end_mean <= fd_warm_mean + 8.0 && (secs < 120 || fd_slope < 1.0);
     println!();
     println!("| calls | count | calls/s | p50 | p99 | max | past deadline or unanswered |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -2952,10 +2957,11 @@ async fn soak(opts: &Opts) {
         );
     }
     println!(
-        "- open fds: {fds_start} at start, {fd_warm} after the warm-up, {fd_end} at the end \
-         (min {fd_min}, max {fd_max} after the warm-up; trend {fd_slope:+.2}/min): **{}** \
-         (flat = at most 8 more at the end than after the warm-up, and in runs of 2 min or more \
-         a trend under 1 fd/min)",
+        "- open fds: {fds_start} at start, {fd_warm} after the warm-up ({fd_warm_mean:.1} mean of \
+         {k} samples), {fd_end} at the end ({fd_end_mean:.1} mean of the last {k}) (min {fd_min}, \
+         max {fd_max} after the warm-up; trend {fd_slope:+.2}/min): **{}** (flat = a mean at most \
+         8 more at the end than after the warm-up, and in runs of 2 min or more a trend under 1 \
+         fd/min)",
         if fds_flat { "PASS" } else { "FAIL" }
     );
     println!(

@@ -3,12 +3,14 @@
 //! miss path (a project JSON fetched from the simulator) with and without a store,
 //! measured in one run, alternating.
 //!
-//! `cargo run --release -p sentinel-actors --features internals --example store_bench [N]`
-//! (N defaults to 100,000). Writes a temporary file, removed at the end.
+//! `cargo run --release -p sentinel-actors --features internals --example store_bench [N]
+//! [--miss-only] [--rounds R]` (N defaults to 100,000; R, the rounds of the miss path,
+//! to 3). Writes a temporary file, removed at the end.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+use sentinel_actors::cache::CacheEntry;
 use sentinel_actors::store::Store;
 use sentinel_actors::upstream::{Document, SimpleDoc, SimpleFile, Yanked};
 use sentinel_actors::{Engine, EngineConfig, PackageName, Query};
@@ -30,11 +32,20 @@ fn doc(name: &str) -> Arc<Document> {
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let rounds: usize = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
         .and_then(|a| a.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(3);
     let dir = std::env::temp_dir().join(format!("sentinel-store-bench-{}", std::process::id()));
+    if args.iter().any(|a| a == "--miss-only") {
+        miss_path(&dir, rounds).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let mut cfg = EngineConfig::default();
     cfg.store.path = Some(dir.join("store.sqlite3"));
 
@@ -48,12 +59,12 @@ async fn main() {
     let mut sent = 0;
     for chunk in names.chunks(2_000) {
         for name in chunk {
-            store.put_document(
-                &Query::Simple(name.clone()),
+            let entry = CacheEntry::new(
                 doc(name.as_str()),
                 Some("\"etag\"".into()),
-                SystemTime::now(),
+                tokio::time::Instant::now(),
             );
+            store.put_document(&Query::Simple(name.clone()), &entry);
             sent += 1;
         }
         // The queue is bounded (drops when full): wait for each chunk to commit.
@@ -103,13 +114,14 @@ async fn main() {
         "start with {n} documents: median {:?} (min {:?}, max {:?}); without a store {:?}",
         times[2], times[0], times[4], without
     );
-    miss_path(&dir).await;
+    miss_path(&dir, rounds).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Misses of the same documents on two engines, one with a (new) store and one
-/// without, alternating in chunks so drift hits both alike.
-async fn miss_path(dir: &std::path::Path) {
+/// without, alternating in chunks so drift hits both alike; `rounds` times, each with
+/// new engines (and a new store file), the engine going first alternating.
+async fn miss_path(dir: &std::path::Path, rounds: usize) {
     let sim = sentinel_sim::Sim::start(sentinel_sim::SimConfig {
         synthetic: 1_000,
         ..Default::default()
@@ -129,32 +141,60 @@ async fn miss_path(dir: &std::path::Path) {
         c.store.path = store;
         c
     };
-    let with = Engine::start(base(Some(dir.join("miss.sqlite3"))))
-        .await
-        .unwrap();
-    let without = Engine::start(base(None)).await.unwrap();
-    let (mut t_with, mut t_without) = (Vec::new(), Vec::new());
-    for chunk in names.chunks(50) {
-        for (engine, times) in [(&with, &mut t_with), (&without, &mut t_without)] {
-            for n in chunk {
-                let t = Instant::now();
-                engine.package_info(n, None).await.unwrap();
-                times.push(t.elapsed());
-            }
-        }
-    }
     let median = |v: &mut Vec<Duration>| {
         v.sort();
         v[v.len() / 2]
     };
     let mean = |v: &Vec<Duration>| v.iter().sum::<Duration>() / v.len() as u32;
-    let (mw, mo) = (mean(&t_with), mean(&t_without));
-    let (dw, d0) = (median(&mut t_with), median(&mut t_without));
+    let (mut all_with, mut all_without) = (Vec::new(), Vec::new());
+    let mut engines = None;
+    for round in 0..rounds {
+        if let Some((w, o)) = engines.take() {
+            let (w, o): (sentinel_actors::EngineHandle, sentinel_actors::EngineHandle) = (w, o);
+            w.shutdown().await;
+            o.shutdown().await;
+        }
+        let file = dir.join(format!("miss-{round}.sqlite3"));
+        let with = Engine::start(base(Some(file))).await.unwrap();
+        let without = Engine::start(base(None)).await.unwrap();
+        let (mut t_with, mut t_without) = (Vec::new(), Vec::new());
+        for chunk in names.chunks(50) {
+            let mut order = [(&with, &mut t_with), (&without, &mut t_without)];
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for (engine, times) in order {
+                for n in chunk {
+                    let t = Instant::now();
+                    engine.package_info(n, None).await.unwrap();
+                    times.push(t.elapsed());
+                }
+            }
+        }
+        let (mw, mo) = (mean(&t_with), mean(&t_without));
+        println!(
+            "miss path round {round} over {} project documents: with a store median {:?} mean {mw:?}; without median {:?} mean {mo:?}; mean ratio {:.3}",
+            t_with.len(),
+            median(&mut t_with.clone()),
+            median(&mut t_without.clone()),
+            mw.as_secs_f64() / mo.as_secs_f64()
+        );
+        all_with.extend(t_with);
+        all_without.extend(t_without);
+        engines = Some((with, without));
+    }
+    let (mw, mo) = (mean(&all_with), mean(&all_without));
+    let (dw, d0) = (median(&mut all_with), median(&mut all_without));
     println!(
-        "miss path over {} project documents: with a store median {dw:?} mean {mw:?}; without median {d0:?} mean {mo:?}; mean ratio {:.3}",
-        t_with.len(),
-        mw.as_secs_f64() / mo.as_secs_f64()
+        "miss path, all rounds ({} each): with a store median {dw:?} mean {mw:?}; without median {d0:?} mean {mo:?}; mean ratio {:.3}, median ratio {:.3}",
+        all_with.len(),
+        mw.as_secs_f64() / mo.as_secs_f64(),
+        dw.as_secs_f64() / d0.as_secs_f64()
     );
+    let Some((with, without)) = engines else {
+        return;
+    };
+    let names: Vec<String> = names.into_iter().collect();
     // The writer's work is off the callers' path but not free on a small machine:
     // let it finish before timing fresh hits.
     with.flush_store(Duration::from_secs(60)).await;

@@ -30,8 +30,10 @@ pub struct CacheEntry {
     pub fetched_at: Instant,
     /// The same moment on the wall clock, for display.
     pub fetched_at_wall: SystemTime,
-    /// The upstream's ETag, for revalidation.
+    /// The upstream's ETag, for revalidation (`If-None-Match`).
     pub etag: Option<String>,
+    /// The upstream's `Last-Modified`, for revalidation (`If-Modified-Since`).
+    pub last_modified: Option<String>,
     /// Approximate size, for the weigher.
     pub bytes: usize,
     /// Why the last refresh of this entry failed, and when: a stale answer names it.
@@ -50,10 +52,17 @@ impl CacheEntry {
             fetched_at: now,
             fetched_at_wall: SystemTime::now(),
             etag,
+            last_modified: None,
             bytes,
             refresh_failure: None,
             from_store: false,
         }
+    }
+
+    /// The same entry with the upstream's `Last-Modified`.
+    pub fn with_last_modified(mut self, last_modified: Option<String>) -> Self {
+        self.last_modified = last_modified;
+        self
     }
 
     /// An earlier run's copy read from the store, fetched at `fetched_at_wall`: its age
@@ -75,6 +84,7 @@ impl CacheEntry {
             fetched_at: now.checked_sub(age).unwrap_or(now),
             fetched_at_wall,
             etag,
+            last_modified: None,
             bytes,
             refresh_failure: None,
             from_store: true,
@@ -88,6 +98,7 @@ impl CacheEntry {
             fetched_at: self.fetched_at,
             fetched_at_wall: self.fetched_at_wall,
             etag: self.etag.clone(),
+            last_modified: self.last_modified.clone(),
             bytes: self.bytes,
             refresh_failure: Some((cause, now)),
             from_store: self.from_store,
@@ -101,10 +112,18 @@ impl CacheEntry {
             fetched_at: now,
             fetched_at_wall: SystemTime::now(),
             etag: self.etag.clone(),
+            last_modified: self.last_modified.clone(),
             bytes: self.bytes,
             refresh_failure: None,
             from_store: false,
         }
+    }
+
+    /// An earlier run's copy (read on a miss, or warmed in at start) that the upstream
+    /// has not been asked about yet: a fallback while the upstream is asked, never
+    /// served at once as stale-while-revalidate.
+    pub fn is_unconfirmed_from_store(&self) -> bool {
+        self.from_store && self.refresh_failure.is_none()
     }
 
     /// Age at `now`.
@@ -263,6 +282,16 @@ impl SharedCache {
         self.inner.insert(q, entry);
     }
 
+    /// Stores an entry unless the query already has one (a warm-up from the store never
+    /// replaces what this run fetched). Whether it was stored.
+    pub fn insert_if_absent(&self, q: Query, entry: Arc<CacheEntry>) -> bool {
+        let fresh = self.inner.entry(q).or_insert(entry).is_fresh();
+        if fresh {
+            self.counters.inserts.fetch_add(1, Ordering::Relaxed);
+        }
+        fresh
+    }
+
     /// Notes that a stale entry was served.
     pub(crate) fn note_stale_served(&self) {
         self.counters.stale_served.fetch_add(1, Ordering::Relaxed);
@@ -307,6 +336,7 @@ impl SharedCache {
                     .checked_sub(by)
                     .unwrap_or(v.fetched_at_wall),
                 etag: v.etag.clone(),
+                last_modified: v.last_modified.clone(),
                 bytes: v.bytes,
                 refresh_failure: v.refresh_failure.clone(),
                 from_store: v.from_store,

@@ -611,6 +611,12 @@ pub struct StoreConfig {
     /// How long the writer gathers writes into one transaction, in ms: at most this
     /// much is lost to a crash.
     pub flush_interval_ms: u64,
+    /// At start, load this many of the most recently used documents into the cache, in
+    /// the background (the engine answers meanwhile). `0` turns the warm-up off: every
+    /// document then loads on its first miss.
+    pub warm_up_documents: u32,
+    /// ... and at most this many bytes of kept documents.
+    pub warm_up_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -622,6 +628,8 @@ impl Default for StoreConfig {
             series_retention_days: 3 * 365,
             busy_timeout_ms: 1_000,
             flush_interval_ms: 100,
+            warm_up_documents: 500,
+            warm_up_bytes: 32 * 1024 * 1024,
         }
     }
 }

@@ -74,8 +74,10 @@ impl Engine {
             .await
             .map_err(|e| StartError::Spawn(e.to_string()))?;
         let maintenance = crate::cache::spawn_maintenance(shared.cache.clone());
+        let warmed = spawn_warm_up(&shared);
         Ok(EngineHandle {
             inner: Arc::new(Inner {
+                warmed,
                 shared,
                 supervisor,
                 join: tokio::sync::Mutex::new(Some(join)),
@@ -88,8 +90,44 @@ impl Engine {
     }
 }
 
+/// Loads the store's most recently used documents into the cache in the background
+/// (the engine answers meanwhile: a miss before they are in reads the file as usual).
+/// What it loads is a copy from disk: `stale` with its true age until the upstream
+/// confirms or replaces it, never `cached`. It never replaces what this run fetched.
+/// The receiver turns `true` when it is done.
+fn spawn_warm_up(shared: &Arc<EngineShared>) -> tokio::sync::watch::Receiver<bool> {
+    let (done, warmed) = tokio::sync::watch::channel(false);
+    let store = shared.store.clone();
+    if !store.is_active() || shared.cfg.store.warm_up_documents == 0 {
+        let _ = done.send(true);
+        return warmed;
+    }
+    let cache = shared.cache.clone();
+    tokio::spawn(async move {
+        let loaded = tokio::task::spawn_blocking(move || store.warm_up(Instant::now()))
+            .await
+            .unwrap_or_default();
+        let n = loaded.len();
+        let mut kept = 0usize;
+        for (q, e) in loaded {
+            kept += usize::from(cache.insert_if_absent(q, Arc::new(e)));
+        }
+        if n > 0 {
+            tracing::info!(
+                loaded = n,
+                kept,
+                "store: warmed the cache with recently used documents"
+            );
+        }
+        let _ = done.send(true);
+    });
+    warmed
+}
+
 struct Inner {
     shared: Arc<EngineShared>,
+    /// `true` once the warm-up from the store is done (or there is none).
+    warmed: tokio::sync::watch::Receiver<bool>,
     supervisor: ActorRef<SupervisorMsg>,
     join: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     active: AtomicUsize,
@@ -859,6 +897,17 @@ impl EngineHandle {
         tokio::task::spawn_blocking(move || store.flush(max))
             .await
             .unwrap_or(false)
+    }
+
+    /// Waits until the start-up warm-up from the store is done (at once when there is
+    /// none), up to `max`. Whether it is done. The engine answers meanwhile; this is for
+    /// tests, benchmarks and embedders that want the warm cache first.
+    pub async fn warmed_up(&self, max: Duration) -> bool {
+        let mut rx = self.inner.warmed.clone();
+        matches!(
+            tokio::time::timeout(max, rx.wait_for(|done| *done)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Drops cached entries about `package`, or everything. Returns how many went.

@@ -8,13 +8,14 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::*;
+use sentinel_actors::cache::CacheEntry;
 use sentinel_actors::store::Store;
 use sentinel_actors::upstream::{Document, PepyDoc};
 use sentinel_actors::{
-    EngineConfig, PackageName, Provenance, Query, QueryError, SourceLabel, StoreState,
+    EngineConfig, PackageName, Provenance, Query, QueryError, SourceLabel, StatsKind, StoreState,
 };
 use sentinel_sim::SimHandle;
 
@@ -290,6 +291,9 @@ async fn second_engine_on_the_same_file_shares_it_instead_of_failing() {
     b.package_info("pytest", None).await.unwrap();
     assert!(a.flush_store(Duration::from_secs(5)).await);
     assert!(b.flush_store(Duration::from_secs(5)).await);
+    // Each engine learns the keys the other committed at its next batch, flush or idle
+    // second (its filter of kept keys); a flush makes that happen now.
+    assert!(a.flush_store(Duration::from_secs(5)).await);
     sim.add_fault(status_fault("/**", 503));
     // What one wrote, the other reads back when the upstream fails.
     let from_a = b.package_info("numpy", None).await.unwrap();
@@ -299,6 +303,259 @@ async fn second_engine_on_the_same_file_shares_it_instead_of_failing() {
     assert_eq!(a.health().await.store.errors, 0);
     a.shutdown().await;
     b.shutdown().await;
+}
+
+// ---- warm-up, the key filter, Last-Modified, breakdowns -----------------------------
+
+/// A first run that keeps numpy's and pytest's project documents, then shuts down.
+async fn keep_two_projects(sim: &SimHandle, path: &Path) {
+    let engine = engine_with(store_config(sim, path)).await;
+    for p in ["numpy", "pytest"] {
+        engine.package_info(p, None).await.unwrap();
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_with_warm_up_answers_the_first_call_stale_without_reading_the_file() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    keep_two_projects(&sim, &path).await;
+    age_kept(&path, 3 * HOURS);
+    sim.add_fault(status_fault("/**", 503));
+
+    let engine = engine_with(store_config(&sim, &path)).await;
+    assert!(engine.warmed_up(Duration::from_secs(10)).await);
+    let before = engine.health().await.store;
+    assert_eq!(before.warmed, 2, "{before:?}");
+    for p in ["numpy", "pytest"] {
+        let info = engine.package_info(p, None).await.unwrap();
+        assert!(is_stale(&info), "{p}: {:?}", info.provenance);
+        assert!(
+            (3 * 3600..3 * 3600 + 60).contains(&info.age_secs),
+            "true age: {}",
+            info.age_secs
+        );
+    }
+    // Answered from the warmed cache: no read of the file on the way.
+    let after = engine.health().await.store;
+    assert_eq!(after.reads, 0, "{after:?}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warmed_copy_is_revalidated_by_a_healthy_upstream_not_served_at_once_as_stale() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    keep_two_projects(&sim, &path).await;
+
+    let engine = engine_with(store_config(&sim, &path)).await;
+    assert!(engine.warmed_up(Duration::from_secs(10)).await);
+    assert_eq!(engine.health().await.store.warmed, 2);
+    let before = hits(&sim, "/pypi/numpy/json");
+    let info = engine.package_info("numpy", None).await.unwrap();
+    // The upstream was asked with the kept ETag and said 304.
+    assert_eq!(info.provenance, Provenance::Revalidated);
+    assert_eq!(hits(&sim, "/pypi/numpy/json"), before + 1);
+    let again = engine.package_info("numpy", None).await.unwrap();
+    assert_eq!(again.provenance, Provenance::Cached);
+    assert_eq!(engine.health().await.store.reads, 0);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_up_turned_off_loads_nothing_and_reads_on_the_first_miss() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    keep_two_projects(&sim, &path).await;
+    sim.add_fault(status_fault("/**", 503));
+    let mut cfg = store_config(&sim, &path);
+    cfg.store.warm_up_documents = 0;
+    let engine = engine_with(cfg).await;
+    assert!(engine.warmed_up(Duration::from_secs(10)).await);
+    assert_eq!(engine.cache_stats().entries, 0);
+    let info = engine.package_info("numpy", None).await.unwrap();
+    assert!(is_stale(&info), "{:?}", info.provenance);
+    let s = engine.health().await.store;
+    assert_eq!((s.warmed, s.reads, s.read_hits), (0, 1, 1), "{s:?}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_up_budget_bounds_what_is_loaded_most_recently_used_first() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    keep_two_projects(&sim, &path).await;
+    // pytest was used last.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute(
+        "UPDATE documents SET used_at = used_at + 60000 WHERE key LIKE '%/pytest/%'",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    sim.add_fault(status_fault("/**", 503));
+    let mut cfg = store_config(&sim, &path);
+    cfg.store.warm_up_documents = 1;
+    let engine = engine_with(cfg).await;
+    assert!(engine.warmed_up(Duration::from_secs(10)).await);
+    assert_eq!(engine.health().await.store.warmed, 1);
+    assert!(is_stale(
+        &engine.package_info("pytest", None).await.unwrap()
+    ));
+    assert_eq!(engine.health().await.store.reads, 0);
+    // numpy was not warmed: its first miss reads the file.
+    assert!(is_stale(&engine.package_info("numpy", None).await.unwrap()));
+    assert_eq!(engine.health().await.store.reads, 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_for_a_document_never_kept_does_not_read_the_file() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    keep_two_projects(&sim, &path).await;
+    let mut cfg = store_config(&sim, &path);
+    cfg.store.warm_up_documents = 0;
+    let engine = engine_with(cfg).await;
+    // The writer has loaded the filter of kept keys once it has answered a flush.
+    assert!(engine.flush_store(Duration::from_secs(5)).await);
+    for p in ["django", "pyyaml", "coverage"] {
+        assert_eq!(
+            engine.package_info(p, None).await.unwrap().provenance,
+            Provenance::Live
+        );
+    }
+    assert_eq!(engine.health().await.store.reads, 0);
+    // A kept one is read (and revalidated with its ETag).
+    let info = engine.package_info("numpy", None).await.unwrap();
+    assert_eq!(info.provenance, Provenance::Revalidated);
+    let s = engine.health().await.store;
+    assert_eq!((s.reads, s.read_hits), (1, 1), "{s:?}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_304_to_if_modified_since_revalidates_a_copy_kept_without_an_etag() {
+    let sim = sim().await;
+    // A proxy strips the list's ETag: only its Last-Modified can revalidate it.
+    sim.add_fault(sentinel_sim::FaultSpec {
+        no_etag: true,
+        ..fault("/top-pypi-packages.min.json")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let mut cfg = store_config(&sim, &path);
+    // The caller waits for the refresh, so it sees the 304.
+    cfg.stale_while_revalidate = false;
+    let engine = engine_with(cfg).await;
+    let top = engine.top_packages(5).await.unwrap();
+    assert_eq!(top.provenance, Provenance::Live);
+    // In memory: past its TTL, the refresh asks If-Modified-Since and gets a 304.
+    engine.age_cache(25 * HOURS);
+    let top = engine.top_packages(5).await.unwrap();
+    assert_eq!(top.provenance, Provenance::Revalidated);
+    engine.shutdown().await;
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let (etag, lm): (Option<String>, Option<String>) = c
+        .query_row(
+            "SELECT etag, last_modified FROM documents WHERE key = 'top-packages'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(etag, None);
+    assert_eq!(lm.as_deref(), Some("Tue, 24 Nov 2026 00:00:00 GMT"));
+    drop(c);
+
+    // After a restart, from disk: the kept Last-Modified revalidates it.
+    let engine = engine_with(store_config(&sim, &path)).await;
+    let before = hits(&sim, "/top-pypi-packages.min.json");
+    let top = engine.top_packages(5).await.unwrap();
+    assert_eq!(top.provenance, Provenance::Revalidated);
+    assert_eq!(hits(&sim, "/top-pypi-packages.min.json"), before + 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakdown_history_survives_a_restart_and_merges_day_by_day() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let name = PackageName::parse("numpy").unwrap();
+    for kind in [StatsKind::PythonMinor, StatsKind::System] {
+        let engine = engine_with(store_config(&sim, &path)).await;
+        engine.download_breakdown("numpy", kind, 30).await.unwrap();
+        engine.shutdown().await;
+        let kept = |path: &Path| {
+            let mut cfg = EngineConfig::default();
+            cfg.store.path = Some(path.to_path_buf());
+            let store = Store::open(&cfg);
+            let b = store.load_breakdown(&name, kind);
+            store.close(Duration::from_secs(5));
+            b.expect("a breakdown kept").0
+        };
+        let first = kept(&path);
+        let days = |s: &sentinel_actors::upstream::SeriesDoc| {
+            let mut d: Vec<_> = s.data.iter().map(|p| p.date).collect();
+            d.sort();
+            d.dedup();
+            d
+        };
+        assert_eq!(days(&first).len(), 180, "pypistats' 180 days");
+        // As if that run was 30 days ago, with other figures.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute(
+            "UPDATE breakdowns SET day = date(day, '-30 days'), downloads = downloads + 7",
+            [],
+        )
+        .unwrap();
+        drop(c);
+
+        // A new run fetches the breakdown again (pypistats' current 180 days).
+        let engine = engine_with(store_config(&sim, &path)).await;
+        let fresh = engine.download_breakdown("numpy", kind, 180).await.unwrap();
+        assert_eq!(fresh.provenance, Provenance::Live);
+        engine.shutdown().await;
+        let merged = kept(&path);
+        assert_eq!(days(&merged).len(), 210, "history grows past 180 days");
+        assert_eq!(merged.categories.len(), first.categories.len());
+        // Each category: its 30 oldest days are the earlier run's (shifted, +7); the
+        // days both runs have take the newer figure, which is the first fetch's.
+        for cat in &first.categories {
+            let old = first.category(cat);
+            let now = merged.category(cat);
+            assert_eq!(now.len(), 210, "{cat}");
+            for (i, p) in old.iter().enumerate() {
+                assert_eq!(now[30 + i].date, p.date, "{cat}");
+                assert_eq!(now[30 + i].downloads, p.downloads, "{cat} {}", p.date);
+            }
+            for i in 0..30 {
+                assert_eq!(
+                    now[i].downloads,
+                    old[i].downloads + 7,
+                    "{cat} {}",
+                    now[i].date
+                );
+            }
+        }
+        let s = Store::open(&{
+            let mut cfg = EngineConfig::default();
+            cfg.store.path = Some(path.clone());
+            cfg
+        });
+        assert!(s.flush(Duration::from_secs(5)));
+        assert!(s.report().breakdown_points >= 210, "{:?}", s.report());
+        s.close(Duration::from_secs(5));
+        std::fs::remove_file(&path).unwrap();
+        let _ = std::fs::remove_file(dir.path().join("store.sqlite3-wal"));
+        let _ = std::fs::remove_file(dir.path().join("store.sqlite3-shm"));
+    }
 }
 
 // ---- crash safety -------------------------------------------------------------------
@@ -326,7 +583,8 @@ fn crash_child_writer_runs_only_when_asked() {
                 total_downloads: round,
                 daily: daily.clone(),
             }));
-            store.put_document(&Query::Pepy(name), doc, None, SystemTime::now());
+            let entry = CacheEntry::new(doc, None, tokio::time::Instant::now());
+            store.put_document(&Query::Pepy(name), &entry);
         }
         store.flush(Duration::from_secs(10));
         println!("committed {round}");
@@ -380,4 +638,10 @@ fn kill_9_during_heavy_writes_leaves_a_file_that_opens_and_passes_integrity_chec
     let store = Store::open(&cfg);
     assert!(store.is_active(), "{:?}", store.report());
     assert!(store.report().warning.is_none());
+    // What was committed before the kills answers as a copy from disk.
+    let q = Query::Pepy(PackageName::parse("pkg-0").unwrap());
+    let kept = store
+        .load(&q, tokio::time::Instant::now())
+        .expect("a document committed before the kills reads back");
+    assert!(kept.from_store);
 }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 /// Effects are applied in this order: `latency_ms` (delay), then the first of `hang`,
 /// `reset`, `redirect_loop`, `redirect_to`, `status`, `oversize_bytes` that is set (these replace the
 /// answer); otherwise the normal answer is computed and then altered by `drift`,
-/// `malformed_json`, `truncate` and `content_type`.
+/// `malformed_json`, `truncate`, `content_type` and `no_etag`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultSpec {
@@ -59,6 +59,10 @@ pub struct FaultSpec {
     pub drift: Option<String>,
     /// Override the `Content-Type` of an otherwise normal answer.
     pub content_type: Option<String>,
+    /// Send an otherwise normal answer without its `ETag` (a proxy that strips it, as
+    /// nginx's gzip filter did before 1.7.3); a `Last-Modified` stays, so a client can
+    /// still revalidate with `If-Modified-Since`.
+    pub no_etag: bool,
     /// Probability (0..=1) that the fault applies to a matching request.
     pub probability: Option<f64>,
     /// Apply only to the next N matching requests; then the fault is spent.

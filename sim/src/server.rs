@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH};
+use http::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LAST_MODIFIED,
+};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Empty, Full, Limited, StreamBody};
@@ -470,12 +473,43 @@ async fn handle(
         (resp, send) = body_faults(resp, f);
         resp = with_retry_after(resp, f);
     }
-    let inm = req
-        .headers()
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    finish(resp, inm.as_deref(), send)
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let conditions = Conditions {
+        if_none_match: header(IF_NONE_MATCH),
+        if_modified_since: header(IF_MODIFIED_SINCE),
+    };
+    finish_conditional(resp, &conditions, send)
+}
+
+/// A request's validators.
+#[derive(Default)]
+struct Conditions {
+    if_none_match: Option<String>,
+    if_modified_since: Option<String>,
+}
+
+impl Conditions {
+    /// Whether the client's copy is current (RFC 9110 section 13.2.2): `If-None-Match`
+    /// decides when sent (`If-Modified-Since` is then ignored); otherwise a valid
+    /// `If-Modified-Since` not before `Last-Modified`.
+    fn not_modified(
+        &self,
+        etag: Option<&str>,
+        last_modified: Option<std::time::SystemTime>,
+    ) -> bool {
+        if let Some(inm) = &self.if_none_match {
+            return etag.is_some_and(|e| etag_matches(inm, e));
+        }
+        match (&self.if_modified_since, last_modified) {
+            (Some(ims), Some(lm)) => httpdate::parse_http_date(ims).is_ok_and(|since| lm <= since),
+            _ => false,
+        }
+    }
 }
 
 fn with_retry_after(r: Resp, f: &FaultSpec) -> Resp {
@@ -495,6 +529,8 @@ fn body_faults(mut resp: Resp, f: &FaultSpec) -> (Resp, Send) {
         if resp.etag.is_some() {
             resp.etag = Some(etag_of(&resp.body));
         }
+        // A changed body is not the dated one.
+        resp.last_modified = None;
     }
     if f.malformed_json {
         let mut b = resp.body[..resp.body.len() / 2].to_vec();
@@ -502,6 +538,7 @@ fn body_faults(mut resp: Resp, f: &FaultSpec) -> (Resp, Send) {
         resp.body = Bytes::from(b);
         resp.status = StatusCode::OK;
         resp.etag = None;
+        resp.last_modified = None;
         resp.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
@@ -512,10 +549,15 @@ fn body_faults(mut resp: Resp, f: &FaultSpec) -> (Resp, Send) {
         // with a full body, never a 304 to our ETag.
         resp.headers.insert(CONTENT_TYPE, v);
         resp.etag = None;
+        resp.last_modified = None;
     }
     if f.truncate {
         resp.etag = None;
+        resp.last_modified = None;
         return (resp, Send::Truncate);
+    }
+    if f.no_etag {
+        resp.etag = None;
     }
     (resp, Send::Full)
 }
@@ -567,19 +609,39 @@ fn etag_matches(inm: &str, etag: &str) -> bool {
 
 /// Turns a buffered answer into the HTTP response (ETag, `304`, truncation).
 fn finish(resp: Resp, if_none_match: Option<&str>, send: Send) -> Response<Body> {
+    let conditions = Conditions {
+        if_none_match: if_none_match.map(str::to_owned),
+        if_modified_since: None,
+    };
+    finish_conditional(resp, &conditions, send)
+}
+
+/// [`finish`] with both validators: `ETag`/`Last-Modified` sent on a 200, and a `304`
+/// when the client's copy is current.
+fn finish_conditional(resp: Resp, conditions: &Conditions, send: Send) -> Response<Body> {
     let Resp {
         status,
         mut headers,
         body,
         etag,
+        last_modified,
         ..
     } = resp;
-    if let Some(e) = &etag
-        && status == StatusCode::OK
-        && let Ok(v) = HeaderValue::from_str(e)
-    {
-        headers.insert(ETAG, v);
-        if if_none_match.is_some_and(|inm| etag_matches(inm, e)) {
+    if status == StatusCode::OK {
+        let etag = etag.filter(|e| HeaderValue::from_str(e).is_ok());
+        if let Some(e) = &etag
+            && let Ok(v) = HeaderValue::from_str(e)
+        {
+            headers.insert(ETAG, v);
+        }
+        if let Some(lm) = last_modified
+            && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(lm))
+        {
+            headers.insert(LAST_MODIFIED, v);
+        }
+        if (etag.is_some() || last_modified.is_some())
+            && conditions.not_modified(etag.as_deref(), last_modified)
+        {
             headers.remove(CONTENT_TYPE);
             let mut r = Response::new(empty());
             *r.status_mut() = StatusCode::NOT_MODIFIED;

@@ -486,3 +486,74 @@ async fn synthetic_packages_are_served_everywhere() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn top_list_carries_last_modified_and_answers_304_to_if_modified_since() {
+    let sim = start().await;
+    let c = client();
+    let url = format!("{}/top-pypi-packages.min.json", sim.base_url());
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let lm = header(&r, "last-modified").to_owned();
+    assert_eq!(
+        lm, "Tue, 24 Nov 2026 00:00:00 GMT",
+        "the list's last_update"
+    );
+    let etag = header(&r, "etag").to_owned();
+    let ask = |ims: &str, inm: Option<&str>| {
+        let mut rb = c.get(&url).header("If-Modified-Since", ims);
+        if let Some(e) = inm {
+            rb = rb.header("If-None-Match", e);
+        }
+        rb.send()
+    };
+    // The same date, or a later one: not modified.
+    assert_eq!(ask(&lm, None).await.unwrap().status(), 304);
+    assert_eq!(
+        ask("Wed, 25 Nov 2026 10:00:00 GMT", None)
+            .await
+            .unwrap()
+            .status(),
+        304
+    );
+    // An earlier date, or one that is not a date: the body.
+    assert_eq!(
+        ask("Mon, 23 Nov 2026 00:00:00 GMT", None)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(ask("yesterday", None).await.unwrap().status(), 200);
+    // If-None-Match decides when both are sent (RFC 9110 section 13.1.3).
+    assert_eq!(
+        ask(&lm, Some("\"other0000000000000000\""))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(ask(&lm, Some(&etag)).await.unwrap().status(), 304);
+}
+
+#[tokio::test]
+async fn no_etag_fault_strips_the_etag_and_keeps_last_modified() {
+    let sim = start().await;
+    sim.add_fault(sentinel_sim::FaultSpec {
+        no_etag: true,
+        ..sentinel_sim::FaultSpec::on("/top-pypi-packages.min.json")
+    });
+    let c = client();
+    let url = format!("{}/top-pypi-packages.min.json", sim.base_url());
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("etag").is_none());
+    let lm = header(&r, "last-modified").to_owned();
+    let r = c
+        .get(&url)
+        .header("If-Modified-Since", &lm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+}

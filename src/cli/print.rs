@@ -526,21 +526,7 @@ pub(super) fn health(h: &HealthReport, json: bool) {
         h.actor_restarts
     );
     let st = &h.store;
-    let state = serde_json::to_value(st.state)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    outln!(
-        "store: {state}{}; {} documents, {} daily counts, {} bytes on disk; {} errors",
-        st.path
-            .as_deref()
-            .map(|p| format!(" at {p}"))
-            .unwrap_or_default(),
-        st.documents,
-        st.series_points,
-        st.size_bytes,
-        st.errors
-    );
+    outln!("{}", st.summary());
     if let Some(w) = &st.warning {
         outln!("store warning: {w}");
     }

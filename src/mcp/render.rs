@@ -385,9 +385,9 @@ pub(crate) fn metrics(m: &MetricsSnapshot) -> String {
     )
 }
 
-/// `get_cache_stats`.
+/// `get_cache_stats`: the cache, then the store on disk behind it when there is one.
 pub(crate) fn cache_stats(c: &CacheStats) -> String {
-    format!(
+    let cache = format!(
         "cache: {} entries, {} of {} bytes, hit ratio {:.0}% ({} hits, {} stale hits, {} misses, {} stale served, {} evictions)",
         c.entries,
         thousands(c.bytes),
@@ -398,7 +398,11 @@ pub(crate) fn cache_stats(c: &CacheStats) -> String {
         c.misses,
         c.stale_served,
         c.evictions
-    )
+    );
+    match &c.store {
+        Some(st) => format!("{cache}; {}", st.summary()),
+        None => cache,
+    }
 }
 
 /// `refresh_cache`.

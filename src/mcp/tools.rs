@@ -500,7 +500,7 @@ impl SentinelMcp {
 
     /// Cache statistics.
     #[tool(
-        description = "Cache statistics: entries, bytes used and capacity, fresh hits, stale hits, misses, stale answers served, evictions and hit ratio.",
+        description = "Cache statistics: entries, bytes used and capacity, fresh hits, stale hits, misses, stale answers served, evictions and hit ratio; and the store on disk behind the cache (state, size, documents, daily counts, reads, writes, errors).",
         output_schema = cache_schema(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]

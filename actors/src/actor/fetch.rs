@@ -167,6 +167,7 @@ impl FetchState {
                 let background = FetchRequest {
                     query: req.query,
                     etag: req.etag,
+                    last_modified: req.last_modified,
                     deadline: at + req.deadline.saturating_duration_since(now),
                     // A retry of a queued fetch takes a slot only if one is free when
                     // it is due; otherwise the fetch ends with the upstream's failure.

@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION,
+    RETRY_AFTER,
+};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -28,8 +31,9 @@ pub(crate) enum FetchOutcome {
     Fetched {
         doc: Arc<Document>,
         etag: Option<String>,
+        last_modified: Option<String>,
     },
-    /// 304 to our `If-None-Match`.
+    /// 304 to our `If-None-Match` or `If-Modified-Since`.
     NotModified,
     /// The upstream says the package or version does not exist.
     NotFound,
@@ -101,6 +105,8 @@ impl FetchFailure {
 pub(crate) struct FetchRequest {
     pub(crate) query: Query,
     pub(crate) etag: Option<String>,
+    /// The held copy's `Last-Modified`, sent as `If-Modified-Since`.
+    pub(crate) last_modified: Option<String>,
     /// Nothing of this request runs past it.
     pub(crate) deadline: Instant,
     /// The caller's answer budget: no rate-limit slot is awaited past it.
@@ -336,8 +342,14 @@ impl FetchContext {
             .client
             .get(url)
             .header(ACCEPT, upstream::accept_header(&req.query));
+        // Both validators when both are held (RFC 9111 section 4.3.1): an origin that
+        // knows ETags goes by `If-None-Match` and ignores the date (RFC 9110 section
+        // 13.1.3); one that only dates its documents answers the date.
         if let Some(etag) = &req.etag {
             rb = rb.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(date) = &req.last_modified {
+            rb = rb.header(IF_MODIFIED_SINCE, date);
         }
         if let Some(key) = &self.cfg.api_key {
             rb = rb.header("X-API-Key", key);
@@ -397,11 +409,15 @@ impl FetchContext {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let etag = resp
-            .headers()
-            .get(ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header(ETAG);
+        // Kept only when it is a date: it goes back verbatim as `If-Modified-Since`.
+        let last_modified = header(LAST_MODIFIED).filter(|d| httpdate::parse_http_date(d).is_ok());
         let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
@@ -431,6 +447,7 @@ impl FetchContext {
             Ok(doc) => Ok(FetchOutcome::Fetched {
                 doc: Arc::new(doc),
                 etag,
+                last_modified,
             }),
             Err(e) => Err(fail(
                 FailureKind::Body,

@@ -4,25 +4,33 @@
 //!
 //! - **Off the hot path.** A fresh cache hit never gets here. Writes are sent to a
 //!   writer thread ([`writer`]) that batches them into one transaction per
-//!   `flush_interval_ms`; a full queue drops the write (counted), it never blocks.
-//!   Reads happen on a miss only, in `spawn_blocking`, for a flight's stale copy and
-//!   for estimate bases.
+//!   `flush_interval_ms` (repeated writes of one document in a batch collapse to the
+//!   last); a full queue drops the write (counted), it never blocks. Reads happen on a
+//!   miss only, in `spawn_blocking`, for a flight's stale copy and for estimate bases,
+//!   and only for a key the store may hold: an in-memory filter of kept keys
+//!   (`KeyFilter`) answers "never kept" without touching the file.
+//! - **Warm at start, off the start path.** [`Store::warm_up`] reads the most recently
+//!   used documents (bounded by `warm_up_documents` and `warm_up_bytes`) while the
+//!   engine already answers; what it loads is a copy from disk like any other.
 //! - **Honest copies.** A document read back is a [`CacheEntry::from_store`]: `stale`
-//!   with its true age until the upstream answers (a 304 to its stored ETag makes it
-//!   `revalidated`), never `cached` as if fresh.
+//!   with its true age until the upstream answers (a 304 to its stored ETag or
+//!   `Last-Modified` makes it `revalidated`), never `cached` as if fresh.
 //! - **Never takes the engine down.** A file that cannot be created, is read-only,
 //!   locked, full or corrupt leaves the engine memory-only with a warning in `health`
 //!   and the logs; a corrupt file is moved aside (`*.corrupt-<unix time>`) and a new one
 //!   started. WAL and a busy timeout let a second process share the file.
 //! - **Bounded.** Least recently used documents are pruned past 90 % of `max_bytes`
 //!   (SQLite's `max_page_count` is the hard ceiling: a write past it fails as a full
-//!   disk would); download days older than `series_retention_days` go.
+//!   disk would); download days older than `series_retention_days` go, from the overall
+//!   series and the breakdowns alike.
 //!
 //! Breaker states are not kept: a restart probes again.
 
 mod schema;
 mod writer;
 
+use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -36,7 +44,7 @@ use tokio::time::Instant;
 use crate::cache::CacheEntry;
 use crate::config::{CacheConfig, EngineConfig, StoreConfig};
 use crate::model::{PackageName, Query, StatsKind, Upstream};
-use crate::upstream::Document;
+use crate::upstream::{Document, SeriesDoc};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = schema::VERSION;
@@ -144,6 +152,16 @@ pub struct StoreReport {
     pub documents: u64,
     /// Daily download counts kept (package x source x day).
     pub series_points: u64,
+    /// Daily counts of the pypistats breakdowns kept (package x breakdown x category x
+    /// day).
+    #[serde(default)]
+    pub breakdown_points: u64,
+    /// Documents loaded into the cache at start (the most recently used).
+    #[serde(default)]
+    pub warmed: u64,
+    /// Point reads of the file for a miss (a key the filter did not rule out).
+    #[serde(default)]
+    pub reads: u64,
     /// Documents written since start.
     pub writes: u64,
     /// Reads that found a document.
@@ -152,6 +170,34 @@ pub struct StoreReport {
     pub dropped_writes: u64,
     /// Failed reads and writes since start.
     pub errors: u64,
+}
+
+impl StoreReport {
+    /// One line for people: state, where, size, entries and errors.
+    pub fn summary(&self) -> String {
+        let state = match self.state {
+            StoreState::Off => "off",
+            StoreState::Active => "active",
+            StoreState::MemoryOnly => "memory-only",
+        };
+        let at = self
+            .path
+            .as_deref()
+            .map(|p| format!(" at {p}"))
+            .unwrap_or_default();
+        format!(
+            "store: {state}{at}; {} documents ({} warmed at start), {} daily counts and {} breakdown counts, {} bytes on disk; {} reads, {} writes, {} dropped, {} errors",
+            self.documents,
+            self.warmed,
+            self.series_points,
+            self.breakdown_points,
+            self.size_bytes,
+            self.reads,
+            self.writes,
+            self.dropped_writes,
+            self.errors
+        )
+    }
 }
 
 /// Daily counts kept for one package and source, ascending by day, and when the
@@ -177,6 +223,58 @@ pub struct StoredBases {
 pub(crate) const SOURCE_PYPISTATS: &str = "pypistats";
 pub(crate) const SOURCE_PEPY: &str = "pepy";
 
+/// Where the days of a kept download document are merged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SeriesTarget {
+    /// The `series` table, under this source (daily totals).
+    Totals(&'static str),
+    /// The `breakdowns` table, per category, under this pypistats endpoint.
+    Breakdown(&'static str),
+}
+
+/// The keys (origin and document) the file holds, as 64-bit hashes in memory, so a miss
+/// for a document never kept skips the read. A false "maybe" (a hash collision, a
+/// pruned row) costs one read; a false "no" cannot happen once it is loaded: every
+/// write adds its key first, and the writer adds what another process committed
+/// (checked at each batch, each flush and each idle second).
+#[derive(Debug, Default)]
+pub(crate) struct KeyFilter {
+    /// Loaded from the file (until then every key is a "maybe").
+    ready: AtomicBool,
+    keys: RwLock<HashSet<u64>>,
+    hasher: std::hash::RandomState,
+}
+
+impl KeyFilter {
+    pub(crate) fn hash(&self, origin: &str, key: &str) -> u64 {
+        self.hasher.hash_one((origin, key))
+    }
+
+    pub(crate) fn add(&self, h: u64) {
+        self.keys.write().unwrap_or_else(|p| p.into_inner()).insert(h);
+    }
+
+    pub(crate) fn extend(&self, hs: impl IntoIterator<Item = u64>) {
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(hs);
+    }
+
+    pub(crate) fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    fn may_hold(&self, h: u64) -> bool {
+        !self.ready.load(Ordering::Acquire)
+            || self
+                .keys
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&h)
+    }
+}
+
 /// State shared with the writer thread.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
@@ -185,6 +283,10 @@ pub(crate) struct Shared {
     pub(crate) size_bytes: AtomicU64,
     pub(crate) documents: AtomicU64,
     pub(crate) series_points: AtomicU64,
+    pub(crate) breakdown_points: AtomicU64,
+    pub(crate) warmed: AtomicU64,
+    pub(crate) reads: AtomicU64,
+    pub(crate) filter: KeyFilter,
     pub(crate) writes: AtomicU64,
     pub(crate) read_hits: AtomicU64,
     pub(crate) dropped: AtomicU64,
@@ -221,6 +323,8 @@ struct Inner {
     /// Base URL per upstream: a copy from one origin never answers for another.
     origins: [String; 5],
     cache: CacheConfig,
+    /// Most documents, and most body bytes, [`Store::warm_up`] loads.
+    warm_up: (u32, u64),
 }
 
 impl std::fmt::Debug for Store {
@@ -313,6 +417,7 @@ impl Store {
                 shared,
                 origins,
                 cache: cfg.cache.clone(),
+                warm_up: (cfg.store.warm_up_documents, cfg.store.warm_up_bytes),
             }),
         }
     }
@@ -353,31 +458,48 @@ impl Store {
         }
     }
 
-    /// Keeps a newly fetched document (and merges its daily series). Never blocks.
-    pub fn put_document(
-        &self,
-        q: &Query,
-        doc: Arc<Document>,
-        etag: Option<String>,
-        fetched_at: SystemTime,
-    ) {
+    /// Keeps a newly fetched (or confirmed) document with its validators and fetch
+    /// time, and merges its daily series day by day. Never blocks.
+    pub fn put_document(&self, q: &Query, entry: &CacheEntry) {
         if !self.is_active() {
             return;
         }
-        let series = match (q, doc.as_ref()) {
-            (Query::Stats(_, StatsKind::Overall), Document::Series(_)) => Some(SOURCE_PYPISTATS),
-            (Query::Pepy(_), Document::Pepy(_)) => Some(SOURCE_PEPY),
+        let series = match (q, entry.doc.as_ref()) {
+            (Query::Stats(_, StatsKind::Overall), Document::Series(_)) => {
+                Some(SeriesTarget::Totals(SOURCE_PYPISTATS))
+            }
+            (Query::Stats(_, k @ (StatsKind::PythonMajor | StatsKind::PythonMinor | StatsKind::System)), Document::Series(_)) => {
+                Some(SeriesTarget::Breakdown(k.endpoint()))
+            }
+            (Query::Pepy(_), Document::Pepy(_)) => Some(SeriesTarget::Totals(SOURCE_PEPY)),
             _ => None,
         };
+        let origin = self.origin(q).to_string();
+        let key = q.to_string();
+        // In the filter before it is queued: a miss meanwhile reads (and finds nothing,
+        // or the older copy), it never skips a key being written.
+        let shared = &self.inner.shared;
+        shared.filter.add(shared.filter.hash(&origin, &key));
         self.send(writer::Op::Document {
-            origin: self.origin(q).to_string(),
-            key: q.to_string(),
+            origin,
+            key,
             package: q.package().map(|p| p.as_str().to_string()),
             series,
-            doc,
-            etag,
-            fetched_at: unix_ms(fetched_at),
+            doc: entry.doc.clone(),
+            etag: entry.etag.clone(),
+            last_modified: entry.last_modified.clone(),
+            fetched_at: unix_ms(entry.fetched_at_wall),
         });
+    }
+
+    /// Whether the file may hold a copy of `q`: `false` only when the filter of kept
+    /// keys is loaded and does not have it (or there is no store). No I/O.
+    pub fn may_hold(&self, q: &Query) -> bool {
+        if !self.is_active() {
+            return false;
+        }
+        let f = &self.inner.shared.filter;
+        f.may_hold(f.hash(self.origin(q), &q.to_string()))
     }
 
     /// The upstream confirmed the kept copy (a 304) at `at`. Never blocks.
@@ -398,25 +520,47 @@ impl Store {
         }
         let origin = self.origin(q).to_string();
         let key = q.to_string();
+        self.inner.shared.reads.fetch_add(1, Ordering::Relaxed);
+        let entry = self.read_document(q, &origin, &key, now)?;
+        self.inner.shared.read_hits.fetch_add(1, Ordering::Relaxed);
+        self.send(writer::Op::Used {
+            origin,
+            key,
+            at: unix_ms(SystemTime::now()),
+        });
+        Some(entry)
+    }
+
+    /// One kept document as a copy from disk, if it is there, readable and not past
+    /// the cache's stale retention.
+    fn read_document(
+        &self,
+        q: &Query,
+        origin: &str,
+        key: &str,
+        now: Instant,
+    ) -> Option<CacheEntry> {
         let row = {
             let guard = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
             let conn = guard.as_ref()?;
             self.read(|| {
                 conn.prepare_cached(
-                    "SELECT body, etag, fetched_at FROM documents WHERE origin = ?1 AND key = ?2",
+                    "SELECT body, etag, last_modified, fetched_at FROM documents
+                     WHERE origin = ?1 AND key = ?2",
                 )?
-                .query_row([&origin, &key], |r| {
+                .query_row([origin, key], |r| {
                     Ok((
                         r.get::<_, Vec<u8>>(0)?,
                         r.get::<_, Option<String>>(1)?,
-                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, i64>(3)?,
                     ))
                 })
                 .optional()
                 .map_err(StoreError::from)
             })?
         };
-        let (body, etag, fetched_at) = row?;
+        let (body, etag, last_modified, fetched_at) = row?;
         let fetched_at = from_unix_ms(fetched_at);
         let age = SystemTime::now()
             .duration_since(fetched_at)
@@ -440,13 +584,71 @@ impl Store {
                 return None;
             }
         };
-        self.inner.shared.read_hits.fetch_add(1, Ordering::Relaxed);
-        self.send(writer::Op::Used {
-            origin,
-            key,
-            at: unix_ms(SystemTime::now()),
-        });
-        Some(CacheEntry::from_store(Arc::new(doc), etag, fetched_at, now))
+        Some(
+            CacheEntry::from_store(Arc::new(doc), etag, fetched_at, now)
+                .with_last_modified(last_modified),
+        )
+    }
+
+    /// The most recently used kept documents of this engine's origins, at most
+    /// `store.warm_up_documents` of them and `store.warm_up_bytes` of kept bodies, as
+    /// copies from disk (`stale` with their true age until the upstream confirms them).
+    /// Each is read on its own, so misses in the meantime are not held up. Blocking:
+    /// call it from `spawn_blocking`.
+    pub fn warm_up(&self, now: Instant) -> Vec<(Query, CacheEntry)> {
+        let (max_docs, max_bytes) = self.inner.warm_up;
+        if !self.is_active() || max_docs == 0 || max_bytes == 0 {
+            return Vec::new();
+        }
+        let candidates = {
+            let guard = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(conn) = guard.as_ref() else {
+                return Vec::new();
+            };
+            self.read(|| {
+                let mut stmt = conn.prepare(
+                    "SELECT origin, key, bytes FROM documents ORDER BY used_at DESC LIMIT ?1",
+                )?;
+                // Room for rows of other origins (another engine sharing the file).
+                let limit = i64::from(max_docs).saturating_mul(2);
+                let rows = stmt
+                    .query_map([limit], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        for (origin, key, len) in candidates {
+            if out.len() >= max_docs as usize {
+                break;
+            }
+            let len = len.max(0) as u64;
+            if bytes.saturating_add(len) > max_bytes {
+                // A smaller one further down may still fit.
+                continue;
+            }
+            let Some(q) = parse_key(&key) else { continue };
+            if self.origin(&q) != origin {
+                continue;
+            }
+            if let Some(e) = self.read_document(&q, &origin, &key, now) {
+                bytes += len;
+                out.push((q, e));
+            }
+        }
+        self.inner
+            .shared
+            .warmed
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        out
     }
 
     /// The daily series kept for `package`. Blocking: call it from `spawn_blocking`.
@@ -490,6 +692,66 @@ impl Store {
             s.recorded = s.recorded.max(from_unix_ms(recorded));
         }
         bases
+    }
+
+    /// The breakdown `kind` (python_major, python_minor or system) kept for `package`,
+    /// merged day by day over every run, as a series like pypistats' (its days may go
+    /// back past pypistats' 180), with when its newest figure was fetched. `None` when
+    /// nothing is kept (or `kind` is not a breakdown). Blocking: call it from
+    /// `spawn_blocking`.
+    pub fn load_breakdown(
+        &self,
+        package: &PackageName,
+        kind: StatsKind,
+    ) -> Option<(SeriesDoc, SystemTime)> {
+        if !matches!(
+            kind,
+            StatsKind::PythonMajor | StatsKind::PythonMinor | StatsKind::System
+        ) || !self.is_active()
+        {
+            return None;
+        }
+        let guard = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = guard.as_ref()?;
+        let rows = self.read(|| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT category, day, downloads, recorded_at FROM breakdowns
+                 WHERE package = ?1 AND kind = ?2 ORDER BY category, day",
+            )?;
+            let rows = stmt
+                .query_map([package.as_str(), kind.endpoint()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        if rows.is_empty() {
+            return None;
+        }
+        let recorded = rows
+            .iter()
+            .map(|r| from_unix_ms(r.3))
+            .max()
+            .unwrap_or(UNIX_EPOCH);
+        let doc = SeriesDoc::from_points(
+            package.as_str().to_string(),
+            format!("{}_downloads", kind.endpoint()),
+            rows.iter()
+                .map(|(c, d, n, _)| (c.as_str(), d.as_str(), (*n).max(0) as u64)),
+        );
+        match doc {
+            Ok(doc) => Some((doc, recorded)),
+            Err(e) => {
+                self.inner.shared.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "store: a kept breakdown could not be read back");
+                None
+            }
+        }
     }
 
     /// Runs a read, counting a failure (and giving up on a fatal one).
@@ -560,6 +822,9 @@ impl Store {
             size_bytes: s.size_bytes.load(Ordering::Relaxed),
             documents: s.documents.load(Ordering::Relaxed),
             series_points: s.series_points.load(Ordering::Relaxed),
+            breakdown_points: s.breakdown_points.load(Ordering::Relaxed),
+            warmed: s.warmed.load(Ordering::Relaxed),
+            reads: s.reads.load(Ordering::Relaxed),
             writes: s.writes.load(Ordering::Relaxed),
             read_hits: s.read_hits.load(Ordering::Relaxed),
             dropped_writes: s.dropped.load(Ordering::Relaxed),
@@ -634,6 +899,45 @@ fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
     }
     tracing::warn!(from = %path.display(), to = %moved.display(), "store: corrupt file moved aside");
     Ok(moved)
+}
+
+/// The query a document key was written from (the inverse of `Query`'s `Display`):
+/// `None` for a key this build does not know.
+fn parse_key(key: &str) -> Option<Query> {
+    if key == "top-packages" {
+        return Some(Query::TopPackages);
+    }
+    let name = |s: &str| PackageName::parse(s).ok();
+    if let Some(rest) = key.strip_prefix("pypi-json/pypi/") {
+        let rest = rest.strip_suffix("/json")?;
+        return match rest.split_once('/') {
+            None => Some(Query::Project(name(rest)?)),
+            Some((n, v)) => Some(Query::Release(
+                name(n)?,
+                crate::model::PackageVersion::parse(v).ok()?,
+            )),
+        };
+    }
+    if let Some(rest) = key.strip_prefix("pypi-simple/simple/") {
+        return Some(Query::Simple(name(rest.strip_suffix('/')?)?));
+    }
+    if let Some(rest) = key.strip_prefix("pypistats/api/packages/") {
+        let (n, endpoint) = rest.split_once('/')?;
+        let kind = [
+            StatsKind::Recent,
+            StatsKind::Overall,
+            StatsKind::PythonMajor,
+            StatsKind::PythonMinor,
+            StatsKind::System,
+        ]
+        .into_iter()
+        .find(|k| k.endpoint() == endpoint)?;
+        return Some(Query::Stats(name(n)?, kind));
+    }
+    if let Some(rest) = key.strip_prefix("pepy/api/v2/projects/") {
+        return Some(Query::Pepy(name(rest)?));
+    }
+    None
 }
 
 /// Size on disk of the database and its write-ahead log.
@@ -717,11 +1021,18 @@ mod tests {
             daily: vec![("2026-01-01".into(), 4), ("2026-01-02".into(), 5)],
         }));
         let at = SystemTime::now() - Duration::from_secs(3600);
-        store.put_document(&q, doc.clone(), Some("\"e1\"".into()), at);
+        let mut e = CacheEntry::new(doc.clone(), Some("\"e1\"".into()), Instant::now())
+            .with_last_modified(Some("Tue, 24 Nov 2026 00:00:00 GMT".into()));
+        e.fetched_at_wall = at;
+        store.put_document(&q, &e);
         assert!(store.flush(Duration::from_secs(5)));
         let e = store.load(&q, Instant::now()).unwrap();
         assert!(e.from_store);
         assert_eq!(e.etag.as_deref(), Some("\"e1\""));
+        assert_eq!(
+            e.last_modified.as_deref(),
+            Some("Tue, 24 Nov 2026 00:00:00 GMT")
+        );
         assert_eq!(e.doc, doc);
         let age = e.age(Instant::now()).as_secs();
         assert!((3599..=3601).contains(&age), "{age}");

@@ -38,6 +38,20 @@ const MIGRATIONS: &[&str] = &[
         recorded_at INTEGER NOT NULL,  -- unix ms of the fetch that gave this figure
         PRIMARY KEY (package, source, day)
     ) WITHOUT ROWID;",
+    // 2: Last-Modified kept beside the ETag (sent back as If-Modified-Since), and the
+    // pypistats breakdowns (python_major, python_minor, system) merged day by day per
+    // category, like the overall series.
+    "ALTER TABLE documents ADD COLUMN last_modified TEXT;
+    CREATE TABLE breakdowns (
+        package     TEXT    NOT NULL,
+        kind        TEXT    NOT NULL,  -- python_major | python_minor | system
+        category    TEXT    NOT NULL,  -- e.g. 3.12, Linux, null
+        day         TEXT    NOT NULL,  -- YYYY-MM-DD
+        downloads   INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL,  -- unix ms of the fetch that gave this figure
+        PRIMARY KEY (package, kind, category, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX breakdowns_day ON breakdowns (day);",
 ];
 
 /// The schema version this build writes.
@@ -85,6 +99,39 @@ mod tests {
             })
             .unwrap();
         assert_eq!(opened, "2");
+    }
+
+    #[test]
+    fn a_first_release_file_migrates_keeping_its_documents_and_series() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO documents (origin, key, body, etag, fetched_at, bytes, used_at)
+             VALUES ('o', 'k', x'7b7d', '\"e\"', 5, 2, 5)",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO series VALUES ('p', 'pypistats', '2026-01-01', 3, 5)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut c, 9).unwrap();
+        let (etag, lm): (String, Option<String>) = c
+            .query_row("SELECT etag, last_modified FROM documents", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((etag.as_str(), lm), ("\"e\"", None));
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM series", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let b: i64 = c
+            .query_row("SELECT COUNT(*) FROM breakdowns", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(b, 0);
     }
 
     #[test]

@@ -1,20 +1,30 @@
 //! The store's writer: one OS thread owning the write connection, so no write ever
 //! waits on the engine's hot path or inside an actor.
 //!
-//! Writes arrive on a bounded channel and are gathered for up to `flush_interval_ms`
-//! (or 512 of them) into one transaction: a crash loses at most that batch. After a
-//! commit it prunes (least recently used documents past 90 % of `max_bytes`, download
-//! days past the retention) and refreshes the counters `health` reports.
+//! Writes arrive on a bounded channel and are gathered for `flush_interval_ms` (or up
+//! to 512 of them) into one transaction: a crash loses at most that batch. The thread
+//! sleeps out the window rather than waking for each write (a flush asked meanwhile
+//! waits for the window's end). Within a
+//! batch, repeated writes of one document collapse to the last (a hot key refreshed
+//! several times is encoded and written once). After a commit it prunes (least
+//! recently used documents past 90 % of `max_bytes`, download days past the
+//! retention) and refreshes the counters `health` reports.
+//!
+//! It also keeps the store's filter of kept keys: loaded from the file when the thread
+//! starts (off the engine's start path), then topped up with what another process
+//! committed (SQLite's `data_version` says when) after each batch and flush, and once a
+//! second when idle.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, Transaction, params};
 
-use super::{SOURCE_PEPY, SOURCE_PYPISTATS, Shared, StoreError, unix_ms};
+use super::{SOURCE_PEPY, SOURCE_PYPISTATS, SeriesTarget, Shared, StoreError, unix_ms};
 use crate::config::{CacheConfig, StoreConfig};
 use crate::upstream::Document;
 
@@ -31,9 +41,10 @@ pub(crate) enum Op {
         origin: String,
         key: String,
         package: Option<String>,
-        series: Option<&'static str>,
+        series: Option<SeriesTarget>,
         doc: Arc<Document>,
         etag: Option<String>,
+        last_modified: Option<String>,
         fetched_at: i64,
     },
     /// The upstream confirmed the kept copy (304) at `at`.
@@ -100,10 +111,14 @@ pub(crate) fn spawn(
         last_recount: None,
         last_retention: None,
         dirty: false,
+        filter_rowid: 0,
+        data_version: None,
     };
     let thread = std::thread::Builder::new()
         .name("sentinel-store-writer".into())
         .spawn(move || {
+            w.sync_filter();
+            w.shared.filter.set_ready();
             w.maintain();
             w.run(rx);
             let _ = done_tx.send(());
@@ -128,36 +143,50 @@ struct Writer {
     last_retention: Option<Instant>,
     /// Written since the last recount.
     dirty: bool,
+    /// The highest `rowid` of `documents` the key filter has seen.
+    filter_rowid: i64,
+    /// SQLite's `data_version` when the filter was last synced: it changes when another
+    /// connection commits.
+    data_version: Option<i64>,
 }
 
 impl Writer {
     fn run(&mut self, rx: Receiver<Op>) {
         let mut closed = false;
+        let mut backlog = false;
         while !closed {
             let first = match rx.recv_timeout(RECOUNT_EVERY) {
                 Ok(op) => op,
                 Err(RecvTimeoutError::Timeout) => {
-                    // Idle: make the counters `health` shows catch up with the last batch.
+                    // Idle: make the counters `health` shows catch up with the last batch,
+                    // and learn the keys another process wrote.
                     if self.dirty {
                         self.recount();
                     }
+                    self.sync_filter_if_changed();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut batch = vec![first];
-            let end = Instant::now() + self.flush;
+            if !backlog && !matches!(batch[0], Op::Flush(_)) {
+                // Gather the batch by sleeping out the window, then taking what came:
+                // waiting on the channel instead would wake this thread once per write,
+                // a context switch taken from the engine on every miss of a small
+                // machine. With a backlog (the last batch was full) there is no wait.
+                std::thread::sleep(self.flush);
+            }
             while batch.len() < MAX_BATCH && !matches!(batch.last(), Some(Op::Flush(_))) {
-                let wait = end.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(wait) {
+                match rx.try_recv() {
                     Ok(op) => batch.push(op),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => {
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
                         closed = true;
                         break;
                     }
                 }
             }
+            backlog = batch.len() >= MAX_BATCH;
             self.commit(batch);
         }
         // The sender is gone: nothing more will come. Commit what is left.
@@ -177,6 +206,7 @@ impl Writer {
                 op => writes.push(op),
             }
         }
+        let writes = coalesce(writes);
         if !writes.is_empty() && self.shared.active.load(Ordering::Acquire) {
             let docs = writes
                 .iter()
@@ -204,6 +234,7 @@ impl Writer {
             }
             self.maintain();
         }
+        self.sync_filter_if_changed();
         if !acks.is_empty() {
             self.recount();
         }
@@ -252,6 +283,47 @@ impl Writer {
         }
     }
 
+    /// Adds the keys of documents written since the last sync (by any process) to the
+    /// filter. Reads only `rowid`s past the last one seen: cheap after the first load.
+    fn sync_filter(&mut self) {
+        let after = self.filter_rowid;
+        let rows: Result<Vec<(i64, String, String)>, rusqlite::Error> = self
+            .conn
+            .prepare_cached("SELECT rowid, origin, key FROM documents WHERE rowid > ?1")
+            .and_then(|mut st| {
+                st.query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            });
+        match rows {
+            Ok(rows) => {
+                let f = &self.shared.filter;
+                for (rowid, _, _) in &rows {
+                    self.filter_rowid = self.filter_rowid.max(*rowid);
+                }
+                f.extend(rows.iter().map(|(_, o, k)| f.hash(o, k)));
+            }
+            Err(e) => self.note(e.into()),
+        }
+        self.data_version = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .ok();
+    }
+
+    /// [`Self::sync_filter`] when another connection committed since the last sync.
+    fn sync_filter_if_changed(&mut self) {
+        if !self.shared.active.load(Ordering::Acquire) {
+            return;
+        }
+        let now: Option<i64> = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .ok();
+        if now.is_none() || now != self.data_version {
+            self.sync_filter();
+        }
+    }
+
     fn note(&self, e: StoreError) {
         if e.is_fatal() {
             self.shared.fail(&e);
@@ -271,7 +343,8 @@ impl Writer {
         );
         let cutoff_doc = unix_ms(now) - self.doc_keep_ms.min(i64::MAX as u64) as i64;
         let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM series WHERE day < ?1", [cutoff_day])?;
+        tx.execute("DELETE FROM series WHERE day < ?1", [&cutoff_day])?;
+        tx.execute("DELETE FROM breakdowns WHERE day < ?1", [&cutoff_day])?;
         tx.execute("DELETE FROM documents WHERE fetched_at < ?1", [cutoff_doc])?;
         tx.commit()?;
         Ok(())
@@ -341,6 +414,9 @@ impl Writer {
         if let Some(n) = count("SELECT COUNT(*) FROM series") {
             self.shared.series_points.store(n, Ordering::Relaxed);
         }
+        if let Some(n) = count("SELECT COUNT(*) FROM breakdowns") {
+            self.shared.breakdown_points.store(n, Ordering::Relaxed);
+        }
     }
 }
 
@@ -353,15 +429,18 @@ fn apply_one(tx: &Transaction<'_>, op: &Op, series_days: u32) -> Result<(), Stor
             series,
             doc,
             etag,
+            last_modified,
             fetched_at,
         } => {
             let body = serde_json::to_vec(doc.as_ref())?;
             tx.prepare_cached(
                 "INSERT INTO documents
-                   (origin, key, package, body, etag, fetched_at, data_date, bytes, used_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6)
+                   (origin, key, package, body, etag, last_modified, fetched_at, data_date,
+                    bytes, used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7)
                  ON CONFLICT (origin, key) DO UPDATE SET
                    package = excluded.package, body = excluded.body, etag = excluded.etag,
+                   last_modified = excluded.last_modified,
                    fetched_at = excluded.fetched_at, data_date = excluded.data_date,
                    bytes = excluded.bytes, used_at = excluded.used_at",
             )?
@@ -371,36 +450,13 @@ fn apply_one(tx: &Transaction<'_>, op: &Op, series_days: u32) -> Result<(), Stor
                 package,
                 body,
                 etag,
+                last_modified,
                 fetched_at,
                 data_date(doc),
                 body.len() as i64,
             ])?;
-            if let (Some(source), Some(package)) = (series, package) {
-                let daily = match doc.as_ref() {
-                    Document::Series(s) if *source == SOURCE_PYPISTATS => s.daily_totals(),
-                    Document::Pepy(p) if *source == SOURCE_PEPY => p.daily_totals(),
-                    _ => Vec::new(),
-                };
-                let oldest = crate::views::estimate::ymd(
-                    SystemTime::now()
-                        .checked_sub(Duration::from_secs(u64::from(series_days) * 86_400))
-                        .unwrap_or(SystemTime::UNIX_EPOCH),
-                );
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO series (package, source, day, downloads, recorded_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (package, source, day) DO UPDATE SET
-                       downloads = excluded.downloads, recorded_at = excluded.recorded_at",
-                )?;
-                for (day, n) in daily.iter().filter(|(d, _)| *d >= oldest) {
-                    stmt.execute(params![
-                        package,
-                        source,
-                        day,
-                        (*n).min(i64::MAX as u64) as i64,
-                        fetched_at
-                    ])?;
-                }
+            if let (Some(target), Some(package)) = (series, package) {
+                merge_days(tx, *target, package, doc, *fetched_at, series_days)?;
             }
         }
         Op::Confirmed { origin, key, at } => {
@@ -416,6 +472,92 @@ fn apply_one(tx: &Transaction<'_>, op: &Op, series_days: u32) -> Result<(), Stor
         Op::Flush(_) => {}
     }
     Ok(())
+}
+
+/// Merges the days of a download document into what is kept, day by day: a day seen
+/// again takes the newer figure, days no longer served stay (so history grows past
+/// pypistats' 180 days), days past the retention are not written.
+fn merge_days(
+    tx: &Transaction<'_>,
+    target: SeriesTarget,
+    package: &str,
+    doc: &Document,
+    fetched_at: i64,
+    series_days: u32,
+) -> Result<(), StoreError> {
+    let oldest = crate::views::estimate::ymd(
+        SystemTime::now()
+            .checked_sub(Duration::from_secs(u64::from(series_days) * 86_400))
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    );
+    let count = |n: u64| n.min(i64::MAX as u64) as i64;
+    match (target, doc) {
+        (SeriesTarget::Totals(source), _) => {
+            let daily = match doc {
+                Document::Series(s) if source == SOURCE_PYPISTATS => s.daily_totals(),
+                Document::Pepy(p) if source == SOURCE_PEPY => p.daily_totals(),
+                _ => Vec::new(),
+            };
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO series (package, source, day, downloads, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (package, source, day) DO UPDATE SET
+                   downloads = excluded.downloads, recorded_at = excluded.recorded_at",
+            )?;
+            for (day, n) in daily.iter().filter(|(d, _)| *d >= oldest) {
+                stmt.execute(params![package, source, day, count(*n), fetched_at])?;
+            }
+        }
+        (SeriesTarget::Breakdown(kind), Document::Series(s)) => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO breakdowns (package, kind, category, day, downloads, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (package, kind, category, day) DO UPDATE SET
+                   downloads = excluded.downloads, recorded_at = excluded.recorded_at",
+            )?;
+            for p in &s.data {
+                let day = p.date.to_string();
+                if day < oldest {
+                    continue;
+                }
+                stmt.execute(params![
+                    package,
+                    kind,
+                    s.category_name(p),
+                    day,
+                    count(p.downloads),
+                    fetched_at
+                ])?;
+            }
+        }
+        (SeriesTarget::Breakdown(_), _) => {}
+    }
+    Ok(())
+}
+
+/// Collapses repeated writes of one document within a batch: only its last
+/// `Document` write is applied (each write carries the whole document), and only its
+/// last `Used` mark. `Confirmed` marks stay in order (cheap, and they must follow the
+/// write they confirm).
+fn coalesce(writes: Vec<Op>) -> Vec<Op> {
+    let mut seen_doc: HashSet<(String, String)> = HashSet::new();
+    let mut seen_used: HashSet<(String, String)> = HashSet::new();
+    let mut keep = vec![true; writes.len()];
+    for (i, op) in writes.iter().enumerate().rev() {
+        let (set, origin, key) = match op {
+            Op::Document { origin, key, .. } => (&mut seen_doc, origin, key),
+            Op::Used { origin, key, .. } => (&mut seen_used, origin, key),
+            _ => continue,
+        };
+        if !set.insert((origin.clone(), key.clone())) {
+            keep[i] = false;
+        }
+    }
+    writes
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(op, k)| k.then_some(op))
+        .collect()
 }
 
 /// The data's own date: the last day of a download series, the dataset's update time.

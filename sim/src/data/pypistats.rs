@@ -15,6 +15,12 @@ use super::{fnv64, unit};
 pub(crate) const TODAY: (i64, u32, u32) = (2026, 11, 24);
 /// `last_update` of the simulated top-packages list.
 pub(crate) const TOP_LAST_UPDATE: &str = "2026-11-24 00:00:00";
+
+/// [`TOP_LAST_UPDATE`] as a time: the list's `Last-Modified`.
+pub(crate) fn top_last_update() -> std::time::SystemTime {
+    let days = days_from_civil(TODAY.0, TODAY.1, TODAY.2);
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(days.max(0) as u64 * 86_400)
+}
 /// Number of daily points, like pypistats.org.
 pub(crate) const DAYS: usize = 180;
 /// Days of per-version data in the simulated pepy.tech answer.

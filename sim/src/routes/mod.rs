@@ -104,6 +104,10 @@ pub(crate) struct Resp {
     /// When set (and the status is 200): sent as `ETag`, and `If-None-Match` equal to
     /// it turns the answer into a `304`.
     pub(crate) etag: Option<String>,
+    /// When set (and the status is 200): sent as `Last-Modified` (an HTTP date), and an
+    /// `If-Modified-Since` not before it (with no `If-None-Match`) turns the answer into
+    /// a `304`.
+    pub(crate) last_modified: Option<std::time::SystemTime>,
     pub(crate) upstream: Upstream,
 }
 
@@ -118,6 +122,7 @@ impl Resp {
             headers,
             body: body.into(),
             etag: None,
+            last_modified: None,
             upstream: Upstream::Other,
         }
     }
@@ -131,6 +136,11 @@ impl Resp {
         if let Ok(v) = HeaderValue::from_str(value) {
             self.headers.insert(HeaderName::from_static(name), v);
         }
+        self
+    }
+
+    pub(crate) fn with_last_modified(mut self, at: std::time::SystemTime) -> Resp {
+        self.last_modified = Some(at);
         self
     }
 

@@ -1,5 +1,7 @@
 //! The top-packages dataset: `/top-pypi-packages.min.json`, every known package with
-//! its **simulated** 30-day download count, sorted descending.
+//! its **simulated** 30-day download count, sorted descending. Like the real file (a
+//! static file on GitHub Pages), it carries both `ETag` and `Last-Modified` (the
+//! dataset's `last_update`).
 
 use http::StatusCode;
 
@@ -17,4 +19,5 @@ pub(crate) fn top(shared: &Shared) -> Resp {
     .with_header("cache-control", "max-age=600")
     .with_header("access-control-allow-origin", "*")
     .with_etag(doc.etag())
+    .with_last_modified(crate::data::pypistats::top_last_update())
 }

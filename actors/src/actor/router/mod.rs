@@ -253,9 +253,10 @@ impl RouterState {
             metrics::counter!("sentinel_coalesced_requests_total").increment(1);
             // Joining a flight that has a stale copy: the copy now (stale-while-
             // revalidate), or at this caller's own budget; never the whole fetch. A copy
-            // read from disk is only a fallback, as for the flight's first caller.
+            // from disk not yet tried against the upstream is only a fallback, as for
+            // the flight's first caller.
             if let Some(e) = flight.stale.clone() {
-                if self.args.cfg.stale_while_revalidate && !e.from_store {
+                if self.args.cfg.stale_while_revalidate && !e.is_unconfirmed_from_store() {
                     let reason = swr_reason(&e, up, self.args.board.view(up).state, now);
                     self.answer_stale(std::iter::once((waiter, reply)), &e, up, reason, now);
                     return;
@@ -288,6 +289,7 @@ impl RouterState {
         let mut refresh = false;
         if let Some(e) = &stale
             && self.args.cfg.stale_while_revalidate
+            && !e.is_unconfirmed_from_store()
         {
             // Stale-while-revalidate: the copy now, the refresh in the background.
             let reason = swr_reason(e, up, self.args.board.view(up).state, now);
@@ -297,7 +299,9 @@ impl RouterState {
         let id = self.next_flight;
         self.next_flight += 1;
         let budget_end = (now + self.budget()).min(deadline);
-        let load = stale.is_none() && self.args.store.is_active();
+        // Only a key the store may hold is read: its filter of kept keys answers "not
+        // there" for a document never kept, without touching the file.
+        let load = stale.is_none() && self.args.store.may_hold(&query);
         self.flights.insert(
             query.clone(),
             Flight {
@@ -455,6 +459,7 @@ impl RouterState {
         let req = FetchRequest {
             query: query.clone(),
             etag: flight.stale.as_ref().and_then(|e| e.etag.clone()),
+            last_modified: flight.stale.as_ref().and_then(|e| e.last_modified.clone()),
             deadline: flight.deadline,
             wait_until: flight.budget_end,
             cancel: flight.cancel.clone(),
@@ -510,15 +515,14 @@ impl RouterState {
             .and_then(|f| f.stale.clone())
             .or_else(|| self.args.cache.peek(&query));
         let result = match outcome {
-            FetchOutcome::Fetched { doc, etag } => {
-                let entry = CacheEntry::new(doc, etag, now);
+            FetchOutcome::Fetched {
+                doc,
+                etag,
+                last_modified,
+            } => {
+                let entry = CacheEntry::new(doc, etag, now).with_last_modified(last_modified);
                 // Kept on disk by the store's writer thread: queued, never awaited.
-                self.args.store.put_document(
-                    &query,
-                    entry.doc.clone(),
-                    entry.etag.clone(),
-                    entry.fetched_at_wall,
-                );
+                self.args.store.put_document(&query, &entry);
                 self.args.cache.insert(query.clone(), Arc::new(entry));
                 Ok(Fetched::Live)
             }
@@ -529,12 +533,7 @@ impl RouterState {
                         // Back in memory, confirmed: no need to write the body again.
                         self.args.store.confirm(&query, confirmed.fetched_at_wall);
                     } else {
-                        self.args.store.put_document(
-                            &query,
-                            confirmed.doc.clone(),
-                            confirmed.etag.clone(),
-                            confirmed.fetched_at_wall,
-                        );
+                        self.args.store.put_document(&query, &confirmed);
                     }
                     self.args.cache.insert(query.clone(), Arc::new(confirmed));
                     Ok(Fetched::Revalidated)
