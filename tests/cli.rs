@@ -478,7 +478,10 @@ async fn docs_fit_the_budget_and_with_deps_report_missing_dependencies() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("black "), "{out}");
-    assert!(out.contains("o200k_base") && out.contains("left out"), "{out}");
+    assert!(
+        out.contains("o200k_base") && out.contains("left out"),
+        "{out}"
+    );
     assert!(out.contains("## Installation"), "{out}");
 
     let j = json(&run(&sim, &["--json", "docs", "pymysql", "--max-tokens", "500"]).await);
@@ -501,5 +504,10 @@ async fn docs_fit_the_budget_and_with_deps_report_missing_dependencies() {
     let items = r["dependencies"]["items"].as_array().unwrap();
     assert!(items.iter().any(|d| d["value"]["package"] == "pytz"), "{r}");
     let failures = r["dependencies"]["failures"].as_array().unwrap();
-    assert!(failures.iter().any(|f| f["item"] == "asgiref" && f["code"] == "not_found"), "{r}");
+    assert!(
+        failures
+            .iter()
+            .any(|f| f["item"] == "asgiref" && f["code"] == "not_found"),
+        "{r}"
+    );
 }

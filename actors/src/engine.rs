@@ -30,8 +30,8 @@ use crate::model::{
 use crate::store::{Store, StoreReport};
 use crate::upstream::{Document, ProjectDoc};
 use crate::views::deps::{Dependencies, TargetEnv};
-use crate::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
 use crate::views::docs::{DependencyDocs, DocsWithContext, PackageDocs, cut_text, tokens};
+use crate::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
 use crate::views::info::PackageInfo;
 use crate::views::python::{PythonCompat, SupportedPythons};
 use crate::views::versions::VersionList;
@@ -653,7 +653,10 @@ impl EngineHandle {
                 }
             }
         }
-        let used: usize = items.iter().map(|d: &Datum<DependencyDocs>| d.value.tokens).sum();
+        let used: usize = items
+            .iter()
+            .map(|d: &Datum<DependencyDocs>| d.value.tokens)
+            .sum();
         let docs = datum_of(&ans, PackageDocs::from_project(p, max - used));
         // No dependency: the part's source is the package's own.
         let source = if labels.is_empty() {

@@ -70,8 +70,8 @@ pub use config::{
     SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
-    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_CONTEXT_DEPS, MetricsSnapshot, PackageOverview,
-    PartialResult, Readiness, StartError, UpstreamReport,
+    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_CONTEXT_DEPS, MetricsSnapshot,
+    PackageOverview, PartialResult, Readiness, StartError, UpstreamReport,
 };
 pub use model::{
     Confidence, Datum, ECHO_MAX_CHARS, InputError, PackageName, PackageVersion, Provenance, Query,

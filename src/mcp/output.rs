@@ -9,9 +9,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::views::downloads::RecentDownloads;
 use crate::engine::views::deps::TargetEnv;
 use crate::engine::views::docs::{DependencyDocs, DocsWithContext, PackageDocs};
+use crate::engine::views::downloads::RecentDownloads;
 use crate::engine::views::info::PackageInfo;
 use crate::engine::{Datum, ItemFailure, PartialResult, Provenance, SourceLabel, Upstream};
 

@@ -83,7 +83,13 @@ impl SectionKind {
             SectionKind::Intro
         } else if has(&["install", "getting it", "setup", "set up"]) {
             SectionKind::Install
-        } else if has(&["quick", "getting started", "get started", "tutorial", "first steps"]) {
+        } else if has(&[
+            "quick",
+            "getting started",
+            "get started",
+            "tutorial",
+            "first steps",
+        ]) {
             SectionKind::QuickStart
         } else if has(&["usage", "how to use", "using ", "use it"]) {
             SectionKind::Usage
@@ -96,11 +102,26 @@ impl SectionKind {
         } else if has(&["licen", "copyright"]) {
             SectionKind::License
         } else if has(&[
-            "contribut", "author", "credit", "acknowledg", "thank", "sponsor", "support",
-            "maintainer", "community", "code of conduct", "funding",
+            "contribut",
+            "author",
+            "credit",
+            "acknowledg",
+            "thank",
+            "sponsor",
+            "support",
+            "maintainer",
+            "community",
+            "code of conduct",
+            "funding",
         ]) {
             SectionKind::Contributors
-        } else if has(&["overview", "introduction", "about", "what is", "description"]) {
+        } else if has(&[
+            "overview",
+            "introduction",
+            "about",
+            "what is",
+            "description",
+        ]) {
             SectionKind::Intro
         } else {
             SectionKind::Other
@@ -122,7 +143,10 @@ fn norm(s: &str) -> String {
 
 /// `24.1.0`, `v1.2 (2020-01-01)`, `Version 3.0`: changelog entries.
 fn looks_like_version(t: &str) -> bool {
-    let t = t.trim_start_matches("version").trim().trim_start_matches('v');
+    let t = t
+        .trim_start_matches("version")
+        .trim()
+        .trim_start_matches('v');
     let mut chars = t.chars();
     chars.next().is_some_and(|c| c.is_ascii_digit()) && t.contains('.')
 }
@@ -192,7 +216,11 @@ fn is_badge_line(line: &str) -> bool {
         let Some(start) = rest.find("![").or_else(|| rest.find("[![")) else {
             break;
         };
-        let start = if rest[..start].ends_with('[') { start - 1 } else { start };
+        let start = if rest[..start].ends_with('[') {
+            start - 1
+        } else {
+            start
+        };
         let Some(close) = rest[start..].find(')') else {
             break;
         };
@@ -272,7 +300,11 @@ pub fn split_markdown(md: &str, package: &str) -> Vec<Section> {
                 kind,
                 body: String::new(),
             });
-            i += if setext.is_some() && atx_is_none(line) { 2 } else { 1 };
+            i += if setext.is_some() && atx_is_none(line) {
+                2
+            } else {
+                1
+            };
             continue;
         }
         if sections.len() == 1 && is_badge_line(line) {
@@ -486,9 +518,20 @@ pub fn fit(sections: &[Section], budget: usize) -> Fitted {
     let total_tokens = tokens::count(&whole);
     // Room for the marker: none when everything fits, else a little, more while the
     // answer is over (a marker naming no section is about 15 tokens).
-    let mut reserve = if total_tokens <= budget { 0 } else { budget.min(30) };
+    let mut reserve = if total_tokens <= budget {
+        0
+    } else {
+        budget.min(30)
+    };
     loop {
-        let f = fit_with(sections, &order, &rendered, &sizes, budget - reserve, budget);
+        let f = fit_with(
+            sections,
+            &order,
+            &rendered,
+            &sizes,
+            budget - reserve,
+            budget,
+        );
         if tokens::count(&f.markdown) <= budget {
             return Fitted { total_tokens, ..f };
         }
@@ -887,7 +930,6 @@ mod tests {
         assert!(tokens::count(&f.markdown) <= 1, "{}", f.markdown);
     }
 
-
     // ---- recorded READMEs (sim/data/pypi-json: project bodies recorded from PyPI) ----
 
     fn recorded(name: &str) -> ProjectDoc {
@@ -899,9 +941,21 @@ mod tests {
     }
 
     const RECORDED: [&str; 15] = [
-        "apeye", "bar", "black", "coverage", "django", "docutils", "numpy",
-        "octocheese-2026-02", "pymysql", "pytest", "pytz", "pyyaml", "scipy",
-        "snowballstemmer", "xo-gd",
+        "apeye",
+        "bar",
+        "black",
+        "coverage",
+        "django",
+        "docutils",
+        "numpy",
+        "octocheese-2026-02",
+        "pymysql",
+        "pytest",
+        "pytz",
+        "pyyaml",
+        "scipy",
+        "snowballstemmer",
+        "xo-gd",
     ];
 
     #[test]
@@ -920,7 +974,10 @@ mod tests {
                     assert!(!d.markdown.contains("left out"), "{name} at {budget}");
                 } else {
                     let marker = d.markdown.lines().last().unwrap_or("");
-                    assert!(marker.starts_with('[') && marker.contains("left out"), "{name} at {budget}: {marker}");
+                    assert!(
+                        marker.starts_with('[') && marker.contains("left out"),
+                        "{name} at {budget}: {marker}"
+                    );
                     if !d.left_out.is_empty() {
                         let n = d.left_out.len();
                         assert!(marker.contains(&format!("{n} section")), "{name}: {marker}");
@@ -928,8 +985,11 @@ mod tests {
                     // Each section left out is named with its size, or counted in "N more".
                     for l in &d.left_out {
                         assert!(
-                            marker.contains(&format!("{} ({} tokens)", l.title, thousands(l.tokens)))
-                                || marker.contains(" more ("),
+                            marker.contains(&format!(
+                                "{} ({} tokens)",
+                                l.title,
+                                thousands(l.tokens)
+                            )) || marker.contains(" more ("),
                             "{name}: {marker}"
                         );
                     }
@@ -941,16 +1001,28 @@ mod tests {
     #[test]
     fn black_markdown_readme_puts_install_and_usage_first_and_names_the_changelog_left_out() {
         let p = recorded("black");
-        assert_eq!(DocFormat::of(p.info.description_content_type.as_deref(), "x"), DocFormat::Markdown);
+        assert_eq!(
+            DocFormat::of(p.info.description_content_type.as_deref(), "x"),
+            DocFormat::Markdown
+        );
         let d = PackageDocs::from_project(&p, 1000);
         assert!(d.total_tokens > 10_000, "{}", d.total_tokens);
         assert_eq!(d.sections[0].kind, SectionKind::Install, "{:?}", d.sections);
-        assert!(d.markdown.starts_with("## Installation and usage") || d.markdown.starts_with("### Installation"), "{}", &d.markdown[..200]);
+        assert!(
+            d.markdown.starts_with("## Installation and usage")
+                || d.markdown.starts_with("### Installation"),
+            "{}",
+            &d.markdown[..200]
+        );
         let pos = |k: SectionKind| d.sections.iter().position(|s| s.kind == k);
         if let (Some(u), Some(o)) = (pos(SectionKind::Usage), pos(SectionKind::Other)) {
             assert!(u < o);
         }
-        assert!(d.left_out.iter().any(|s| s.kind == SectionKind::Changelog), "{:?}", d.left_out);
+        assert!(
+            d.left_out.iter().any(|s| s.kind == SectionKind::Changelog),
+            "{:?}",
+            d.left_out
+        );
         // Whatever is shown, ranks never go down the list and come back up.
         let kinds: Vec<SectionKind> = d.sections.iter().map(|s| s.kind).collect();
         assert!(kinds.windows(2).all(|w| w[0] <= w[1]), "{kinds:?}");
@@ -963,25 +1035,52 @@ mod tests {
 
     #[test]
     fn rst_readmes_become_markdown_with_install_before_licence() {
-        for name in ["pymysql", "coverage", "pytest", "apeye", "snowballstemmer", "pytz", "django"] {
+        for name in [
+            "pymysql",
+            "coverage",
+            "pytest",
+            "apeye",
+            "snowballstemmer",
+            "pytz",
+            "django",
+        ] {
             let p = recorded(name);
             let d = PackageDocs::from_project(&p, 32_000);
             assert_eq!(d.format, DocFormat::Rst, "{name}");
             let md = &d.markdown;
             assert!(!md.contains(".. image::"), "{name}: {md}");
             assert!(!md.contains("\n.. "), "{name}");
-            assert!(md.contains("## ") || md.contains("### ") || d.sections.len() == 1, "{name}: {md}");
+            assert!(
+                md.contains("## ") || md.contains("### ") || d.sections.len() == 1,
+                "{name}: {md}"
+            );
             let kinds: Vec<SectionKind> = d.sections.iter().map(|s| s.kind).collect();
             assert!(kinds.windows(2).all(|w| w[0] <= w[1]), "{name}: {kinds:?}");
         }
         let d = PackageDocs::from_project(&recorded("pymysql"), 32_000);
         let titles: Vec<&str> = d.sections.iter().map(|s| s.title.as_str()).collect();
-        let at = |t: &str| titles.iter().position(|x| *x == t).unwrap_or_else(|| panic!("{t} in {titles:?}"));
+        let at = |t: &str| {
+            titles
+                .iter()
+                .position(|x| *x == t)
+                .unwrap_or_else(|| panic!("{t} in {titles:?}"))
+        };
         assert!(at("Installation") < at("Example"));
         assert!(at("Example") < at("License"));
-        assert!(d.markdown.contains("```"), "literal blocks become fences: {}", d.markdown);
-        assert!(d.markdown.contains("[![Documentation Status]("), "badges are images: {}", d.markdown);
-        assert_eq!(d.sections.last().map(|s| s.kind), Some(SectionKind::License));
+        assert!(
+            d.markdown.contains("```"),
+            "literal blocks become fences: {}",
+            d.markdown
+        );
+        assert!(
+            d.markdown.contains("[![Documentation Status]("),
+            "badges are images: {}",
+            d.markdown
+        );
+        assert_eq!(
+            d.sections.last().map(|s| s.kind),
+            Some(SectionKind::License)
+        );
     }
 
     #[test]
@@ -993,20 +1092,37 @@ mod tests {
         assert!(all.left_out.is_empty() && !all.markdown.contains("left out"));
         let budget = all.tokens * 2 / 3;
         assert!(budget < all.tokens);
-        let d = fit(&sections_of(p.info.description.as_deref().unwrap(), DocFormat::Rst, "PyYAML"), budget);
+        let d = fit(
+            &sections_of(
+                p.info.description.as_deref().unwrap(),
+                DocFormat::Rst,
+                "PyYAML",
+            ),
+            budget,
+        );
         assert!(tokens::count(&d.markdown) <= budget, "{}", d.markdown);
         assert_eq!(d.shown.len(), 1, "{d:?}");
         assert!(d.shown[0].tokens_left_out > 0);
-        assert!(d.markdown.ends_with(&format!(
-            "[{} cut short, {} tokens left out]",
-            d.shown[0].title,
-            thousands(d.shown[0].tokens_left_out)
-        )), "{}", d.markdown);
+        assert!(
+            d.markdown.ends_with(&format!(
+                "[{} cut short, {} tokens left out]",
+                d.shown[0].title,
+                thousands(d.shown[0].tokens_left_out)
+            )),
+            "{}",
+            d.markdown
+        );
         // Whole paragraphs only: each paragraph shown is one of the README's.
-        let body = d.markdown.rsplit_once("\n\n[").map_or(d.markdown.as_str(), |(b, _)| b);
+        let body = d
+            .markdown
+            .rsplit_once("\n\n[")
+            .map_or(d.markdown.as_str(), |(b, _)| b);
         let source = p.info.description.as_deref().unwrap().replace("\r\n", "\n");
         for para in body.split("\n\n") {
-            assert!(source.contains(para.trim()), "not a whole paragraph: {para:?}");
+            assert!(
+                source.contains(para.trim()),
+                "not a whole paragraph: {para:?}"
+            );
         }
     }
 
@@ -1014,21 +1130,36 @@ mod tests {
     fn numpy_markdown_sections_come_before_the_contributors() {
         let d = PackageDocs::from_project(&recorded("numpy"), 150);
         assert!(d.tokens <= 150);
-        assert!(d.left_out.iter().all(|s| s.kind > SectionKind::Intro), "{:?}", d.left_out);
+        assert!(
+            d.left_out.iter().all(|s| s.kind > SectionKind::Intro),
+            "{:?}",
+            d.left_out
+        );
         assert!(d.markdown.contains("left out"), "{}", d.markdown);
     }
 
     #[test]
     fn a_release_without_a_description_says_none() {
-        let p = crate::upstream::pypi::parse(br#"{"info":{"name":"x","version":"1","description":""}}"#).unwrap();
+        let p = crate::upstream::pypi::parse(
+            br#"{"info":{"name":"x","version":"1","description":""}}"#,
+        )
+        .unwrap();
         let d = PackageDocs::from_project(&p, 100);
-        assert_eq!((d.format, d.markdown.as_str(), d.tokens), (DocFormat::None, "", 0));
+        assert_eq!(
+            (d.format, d.markdown.as_str(), d.tokens),
+            (DocFormat::None, "", 0)
+        );
     }
 
     #[test]
     fn summaries_of_recorded_projects_are_the_summary_and_a_real_paragraph() {
         let s = DocSummary::from_project(&recorded("pymysql"));
-        assert!(s.text.starts_with(recorded("pymysql").info.summary.as_deref().unwrap()), "{}", s.text);
+        assert!(
+            s.text
+                .starts_with(recorded("pymysql").info.summary.as_deref().unwrap()),
+            "{}",
+            s.text
+        );
         assert!(s.text.contains("MySQL client library"), "{}", s.text);
         assert!(!s.text.contains("!["), "{}", s.text);
     }

@@ -23,9 +23,9 @@ use crate::model::{
     UnavailableCause, Upstream,
 };
 use crate::upstream::Document;
+use crate::views::docs::DocSummary;
 use crate::views::downloads::RecentDownloads;
 use crate::views::estimate::{Basis, RecentEstimates, recent_from_held};
-use crate::views::docs::DocSummary;
 use crate::views::info::PackageInfo;
 use crate::views::python::{PyVersion, choose_release, release_admits};
 
@@ -93,9 +93,9 @@ pub(crate) async fn answer(
             version,
             python,
         } => release_for(ctx, name, version, python, deadline).await,
-        Question::DocSummaries(names) => {
-            Ok(Answer::DocSummaries(doc_summaries(ctx, names, deadline).await))
-        }
+        Question::DocSummaries(names) => Ok(Answer::DocSummaries(
+            doc_summaries(ctx, names, deadline).await,
+        )),
     }
 }
 

@@ -57,15 +57,21 @@ pub fn to_markdown(src: &str) -> String {
         if let Some(rest) = l.trim().strip_prefix(".. _")
             && let Some((name, url)) = rest.split_once(": ")
         {
-            targets.insert(name.trim_matches('`').to_lowercase(), url.trim().to_string());
+            targets.insert(
+                name.trim_matches('`').to_lowercase(),
+                url.trim().to_string(),
+            );
         }
     }
     let mut styles: Vec<(char, bool)> = Vec::new();
     let mut level_of = |c: char, over: bool| -> usize {
-        let pos = styles.iter().position(|s| *s == (c, over)).unwrap_or_else(|| {
-            styles.push((c, over));
-            styles.len() - 1
-        });
+        let pos = styles
+            .iter()
+            .position(|s| *s == (c, over))
+            .unwrap_or_else(|| {
+                styles.push((c, over));
+                styles.len() - 1
+            });
         (pos + 1).min(6)
     };
     let mut out: Vec<String> = Vec::new();
@@ -89,8 +95,9 @@ pub fn to_markdown(src: &str) -> String {
         if !trimmed.is_empty()
             && indent_of(line) == 0
             && i + 1 < n
-            && is_adornment(&lines[i + 1])
-                .is_some_and(|_| lines[i + 1].trim_end().chars().count() + 2 >= trimmed.chars().count())
+            && is_adornment(&lines[i + 1]).is_some_and(|_| {
+                lines[i + 1].trim_end().chars().count() + 2 >= trimmed.chars().count()
+            })
             && is_adornment(line).is_none()
         {
             let c = is_adornment(&lines[i + 1]).unwrap_or('=');
@@ -169,7 +176,12 @@ fn heading(out: &mut Vec<String>, level: usize, title: &str) {
     out.push(String::new());
 }
 
-fn directive(out: &mut Vec<String>, rest: &str, body: &[String], targets: &HashMap<String, String>) {
+fn directive(
+    out: &mut Vec<String>,
+    rest: &str,
+    body: &[String],
+    targets: &HashMap<String, String>,
+) {
     // `.. _name: url` targets were collected; `.. |name| image:: url` defines a badge.
     let rest = if let Some(r) = rest.strip_prefix('|') {
         r.split_once('|').map(|(_, r)| r.trim()).unwrap_or(r)
@@ -182,8 +194,11 @@ fn directive(out: &mut Vec<String>, rest: &str, body: &[String], targets: &HashM
     let name = name.trim().to_ascii_lowercase();
     let arg = arg.trim();
     let option = |k: &str| {
-        body.iter()
-            .find_map(|l| l.trim().strip_prefix(&format!(":{k}:")).map(|v| v.trim().to_string()))
+        body.iter().find_map(|l| {
+            l.trim()
+                .strip_prefix(&format!(":{k}:"))
+                .map(|v| v.trim().to_string())
+        })
     };
     let content: Vec<&String> = body
         .iter()
@@ -202,14 +217,16 @@ fn directive(out: &mut Vec<String>, rest: &str, body: &[String], targets: &HashM
         "code-block" | "code" | "sourcecode" | "highlight" if !content.is_empty() => {
             out.push(String::new());
             out.push(format!("```{arg}"));
-            let start = content.iter().position(|l| !l.trim().is_empty()).unwrap_or(0);
+            let start = content
+                .iter()
+                .position(|l| !l.trim().is_empty())
+                .unwrap_or(0);
             out.extend(content[start..].iter().map(|l| l.to_string()));
             out.push("```".into());
             out.push(String::new());
         }
-        "note" | "warning" | "tip" | "important" | "attention" | "caution" | "danger"
-        | "hint" | "seealso" | "admonition" | "versionadded" | "versionchanged"
-        | "deprecated" => {
+        "note" | "warning" | "tip" | "important" | "attention" | "caution" | "danger" | "hint"
+        | "seealso" | "admonition" | "versionadded" | "versionchanged" | "deprecated" => {
             let mut label = name.clone();
             label[..1].make_ascii_uppercase();
             out.push(String::new());
@@ -256,7 +273,10 @@ pub fn inline(s: &str, targets: &HashMap<String, String>) -> String {
             && let Some(end) = rest[j + 3..].find('`')
         {
             let inner = &rest[j + 3..j + 3 + end];
-            let text = inner.split_once(" <").map_or(inner, |(t, _)| t).trim_start_matches('~');
+            let text = inner
+                .split_once(" <")
+                .map_or(inner, |(t, _)| t)
+                .trim_start_matches('~');
             out.push('`');
             out.push_str(text);
             out.push('`');
@@ -353,7 +373,12 @@ Sub
 2
 ";
         let md = to_markdown(rst);
-        assert!(md.contains("[![PyPI](https://img.shields.io/pypi/v/x.svg)](https://pypi.org/project/x)"), "{md}");
+        assert!(
+            md.contains(
+                "[![PyPI](https://img.shields.io/pypi/v/x.svg)](https://pypi.org/project/x)"
+            ),
+            "{md}"
+        );
         assert!(!md.contains("|ci|"), "{md}");
         assert!(md.contains("# x\n"), "{md}");
         assert!(md.contains("## Install\n"), "{md}");
