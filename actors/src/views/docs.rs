@@ -225,10 +225,10 @@ fn is_badge_line(line: &str) -> bool {
             break;
         };
         let mut end = start + close + 1;
-        if rest[start..].starts_with("[![") {
-            if let Some(c2) = rest[end..].find(')') {
-                end += c2 + 1;
-            }
+        if rest[start..].starts_with("[![")
+            && let Some(c2) = rest[end..].find(')')
+        {
+            end += c2 + 1;
         }
         rest.replace_range(start..end, "");
     }
@@ -422,7 +422,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
