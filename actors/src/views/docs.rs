@@ -288,8 +288,11 @@ pub fn split_markdown(md: &str, package: &str) -> Vec<Section> {
             let title = strip_inline(&title);
             let mut kind = SectionKind::of_title(&title, package);
             stack.retain(|(l, _)| *l < level);
-            if kind == SectionKind::Other
-                && let Some((_, k)) = stack.iter().rev().find(|(_, k)| k.inherits())
+            // Under a changelog, licence or contributors heading everything belongs to
+            // it (a changelog's `### Documentation` is not the documentation); under
+            // another kind, a subsection that says nothing of its own inherits it.
+            if let Some((_, k)) = stack.iter().rev().find(|(_, k)| k.inherits())
+                && (kind == SectionKind::Other || *k >= SectionKind::Badges)
             {
                 kind = *k;
             }
@@ -697,12 +700,17 @@ fn urls_of(p: &ProjectDoc) -> (BTreeMap<String, String>, Option<String>, Option<
             .entry("Homepage".into())
             .or_insert_with(|| home.clone());
     }
-    let source = url_for(&project_urls, &["source", "code", "repo", "github"]).or_else(|| {
-        project_urls
-            .values()
-            .find(|u| u.contains("github.com") || u.contains("gitlab"))
-            .cloned()
-    });
+    // Else a repository's root on a forge (not a file in it, such as a changelog).
+    let repo_root = |u: &&String| {
+        ["github.com/", "gitlab.com/", "codeberg.org/"]
+            .iter()
+            .any(|h| {
+                u.split_once(h)
+                    .is_some_and(|(_, path)| path.trim_end_matches('/').split('/').count() == 2)
+            })
+    };
+    let source = url_for(&project_urls, &["source", "code", "repo", "github"])
+        .or_else(|| project_urls.values().find(repo_root).cloned());
     let docs = url_for(&project_urls, &["doc"]);
     (project_urls, docs, source)
 }
@@ -799,7 +807,7 @@ impl DocSummary {
                 !t.starts_with("```")
                     && !t.starts_with('<')
                     && !t.starts_with('|')
-                    && !is_badge_line(t.lines().next().unwrap_or(""))
+                    && !t.contains("![")
                     && t.split_whitespace().count() >= 5
             });
         let mut out = i.summary.clone().unwrap_or_default().trim().to_string();
@@ -903,7 +911,7 @@ mod tests {
 
     #[test]
     fn markdown_splits_at_headings_outside_fences_and_ranks_titles() {
-        let md = "[![ci](https://x/badge.svg)](https://x)\n\nIntro text.\n\n# Changelog\n\n## 1.2.0\n\nFixed.\n\n## Install\n\n```sh\n# not a heading\npip install x\n```\n\nUsage\n-----\n\nCall it.\n";
+        let md = "[![ci](https://x/badge.svg)](https://x)\n\nIntro text.\n\n## Changelog\n\n### 1.2.0\n\nFixed.\n\n## Install\n\n```sh\n# not a heading\npip install x\n```\n\nUsage\n-----\n\nCall it.\n";
         let s = split_markdown(md, "x");
         let titles: Vec<(&str, SectionKind)> =
             s.iter().map(|s| (s.title.as_str(), s.kind)).collect();
@@ -1161,6 +1169,9 @@ mod tests {
             s.text
         );
         assert!(s.text.contains("MySQL client library"), "{}", s.text);
+        assert!(!s.text.contains("!["), "{}", s.text);
+        // numpy's README opens with badges over several lines: skipped.
+        let s = DocSummary::from_project(&recorded("numpy"));
         assert!(!s.text.contains("!["), "{}", s.text);
     }
 
