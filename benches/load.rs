@@ -835,8 +835,9 @@ async fn breaker(opts: &Opts, sim: &SimHandle, range: std::ops::Range<usize>) {
             .await
             .expect("warm recent_downloads");
     }
-    // Past the 6 h fresh TTL of download stats, well inside the 7-day stale retention.
-    engine.age_cache(Duration::from_secs(7 * 3600));
+    // Past pypistats' next daily update (download stats stay fresh until then, 24 h at
+    // most), well inside the 7-day stale retention.
+    engine.age_cache(Duration::from_secs(25 * 3600));
     let fault = sim.add_fault(FaultSpec {
         route: "/api/packages/**".into(),
         status: Some(502),

@@ -194,7 +194,15 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Load
     // TOML scalar when it parses as one (42, 0.5, true), else the raw string.
     let is_string_key = STRING_KEYS.contains(&last.as_str())
         || matches!(cur.get(last), Some(toml::Value::String(_)));
-    let parsed = if is_string_key {
+    let parsed = if last == "allowed_dirs" {
+        // A path list, as PATH is written (`:` between directories; `;` on Windows).
+        toml::Value::Array(
+            std::env::split_paths(value)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| toml::Value::String(p.display().to_string()))
+                .collect(),
+        )
+    } else if is_string_key {
         toml::Value::String(value.to_string())
     } else {
         format!("v = {value}")
@@ -280,6 +288,29 @@ mod tests {
         loaded.engine.store.path = None;
         let defaults = toml::to_string(&EngineConfig::default()).unwrap();
         assert_eq!(toml::to_string(&loaded.engine).unwrap(), defaults);
+    }
+
+    #[test]
+    fn scan_allowed_dirs_from_the_file_and_from_a_path_list_in_the_environment() {
+        let f = write("[scan]\nallowed_dirs = [\"/srv/projects\"]\n");
+        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap();
+        assert_eq!(
+            loaded.engine.scan.allowed_dirs,
+            [PathBuf::from("/srv/projects")]
+        );
+        let env = vec![(
+            "PYPI_SENTINEL_SCAN__ALLOWED_DIRS".to_string(),
+            "/a:/b".to_string(),
+        )];
+        let loaded = load_with_env(None, &FlagOverrides::default(), env).unwrap();
+        assert_eq!(
+            loaded.engine.scan.allowed_dirs,
+            [PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert!(
+            EngineConfig::default().scan.allowed_dirs.is_empty(),
+            "none by default"
+        );
     }
 
     #[test]

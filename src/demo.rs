@@ -222,13 +222,13 @@ async fn play(sim: &SimHandle, cfg: EngineConfig, fast: bool) -> anyhow::Result<
     demo.info("numpy").await;
     demo.say("PyPI answered 304 Not Modified to our ETag: the cached body is confirmed, not re-downloaded.");
 
-    demo.act("Act 3: pypistats.org starts answering 502 (7 hours later: cached stats are past their 6 h TTL)").await;
+    demo.act("Act 3: pypistats.org starts answering 502 (a day later: its next daily update is due, so cached stats are stale)").await;
     sim.add_fault(FaultSpec {
         route: "/api/packages/**".into(),
         status: Some(502),
         ..Default::default()
     });
-    engine.age_cache(Duration::from_secs(7 * 3600));
+    engine.age_cache(Duration::from_secs(25 * 3600));
     demo.downloads("numpy").await;
     demo.say("One retry (a failure streak earns no more), then the last good figure, marked stale with its age.");
     demo.downloads("django").await;

@@ -8,9 +8,35 @@ use crate::text::{age, age_short};
 
 /// The sentence form, for MCP text: `live from pypi-json`, `cached from pypistats, 5
 /// min old`, `stale, 3 h old: <why>`, `estimated: <basis>; confidence high`,
-/// `unavailable: <why>; <what to do>`.
+/// `unavailable: <why>; <what to do>`. A download figure adds the date of its data
+/// (`; data as of 2026-11-29`; an estimate's basis already says it) and, when the
+/// upstream lags, the sentence saying so ([`lag`]).
 pub fn sentence<T>(d: &Datum<T>) -> String {
-    sentence_of(&d.provenance, d.age_secs, &d.upstream.to_string())
+    let mut s = sentence_of(&d.provenance, d.age_secs, &d.upstream.to_string());
+    if let Some(a) = &d.data_as_of {
+        if !matches!(d.provenance, Provenance::Estimated { .. }) {
+            s.push_str("; ");
+            s.push_str(&a.words());
+        }
+        if let Some(lag) = lag(d) {
+            s.push_str("; ");
+            s.push_str(&lag);
+        }
+    }
+    s
+}
+
+/// `data as of 2026-11-29` for a download figure whose data has a date.
+pub fn data_date<T>(d: &Datum<T>) -> Option<String> {
+    d.data_as_of.as_ref().map(|a| a.words())
+}
+
+/// When the upstream's data is lagging: `pypistats' data is lagging: its newest day,
+/// 2026-11-26, is 4 days old (normally 1)`.
+pub fn lag<T>(d: &Datum<T>) -> Option<String> {
+    d.data_as_of
+        .as_ref()
+        .and_then(|a| a.lag_words(d.upstream.as_str()))
 }
 
 /// [`sentence`] from the parts.

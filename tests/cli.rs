@@ -511,3 +511,35 @@ async fn docs_fit_the_budget_and_with_deps_report_missing_dependencies() {
         "{r}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_commands_show_the_data_date_and_say_when_pypistats_lags() {
+    // pypistats on schedule: the data is as of yesterday, no lag note.
+    let sim = sim().await;
+    let yesterday = sim.today().plus_days(-1).to_string();
+    let o = run(&sim, &["trends", "numpy", "--days", "14"]).await;
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains(&format!("data as of {yesterday}")), "{out}");
+    assert!(!out.contains("lagging"), "{out}");
+    let j = json(&run(&sim, &["--json", "breakdown", "numpy", "--by", "system"]).await);
+    assert_eq!(j["data_as_of"]["date"], yesterday.as_str());
+    assert_eq!(j["data_as_of"]["lagging"], false);
+
+    // pypistats 3 days behind schedule: its newest day is 4 days old, and every
+    // download answer says so.
+    sim.set_pypistats_lag_days(3);
+    let newest = sim.today().plus_days(-4).to_string();
+    let o = run(&sim, &["trends", "numpy", "--days", "14"]).await;
+    let out = stdout(&o);
+    assert!(out.contains(&format!("data as of {newest}")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "pypistats' data is lagging: its newest day, {newest}, is 4 days old"
+        )),
+        "{out}"
+    );
+    let j = json(&run(&sim, &["--json", "trends", "numpy"]).await);
+    assert_eq!(j["data_as_of"]["age_days"], 4);
+    assert_eq!(j["data_as_of"]["lagging"], true);
+}

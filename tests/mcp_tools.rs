@@ -157,7 +157,7 @@ async fn lists_every_tool_with_schemas_and_server_info() {
     let mut expected = TOOL_NAMES.to_vec();
     expected.sort();
     assert_eq!(names, expected);
-    assert_eq!(tools.len(), 17);
+    assert_eq!(tools.len(), TOOL_NAMES.len());
     for t in &tools {
         assert_eq!(
             t.input_schema.get("type"),
@@ -857,7 +857,9 @@ async fn warm_outage_is_served_stale_and_says_so() {
     ctx.sim.add_fault(fault(STATS, 502));
     ctx.sim.add_fault(fault(PEPY, 502));
     ctx.sim.add_fault(fault("/pypi/**", 502));
-    ctx.engine.age_cache(7 * HOURS);
+    // A day later: past pypistats' next daily update (downloads stay fresh until
+    // then, 24 h at most) and PyPI's 15 min.
+    ctx.engine.age_cache(25 * HOURS);
 
     let (v, text) = ctx
         .ok("get_download_trends", json!({"package": "numpy"}))
@@ -865,8 +867,8 @@ async fn warm_outage_is_served_stale_and_says_so() {
     assert_eq!(v["source"], "stale", "{v}");
     assert_eq!(v["provenance"]["kind"], "stale");
     assert!(v["provenance"]["reason"].is_string());
-    assert!(v["age_secs"].as_u64().unwrap() >= 7 * 3600);
-    assert!(text.contains("stale, 7 h old"), "{text}");
+    assert!(v["age_secs"].as_u64().unwrap() >= 25 * 3600);
+    assert!(text.contains("stale, 1 d old"), "{text}");
 
     let (v, text) = ctx
         .ok("get_download_statistics", json!({"package": "numpy"}))
@@ -1011,5 +1013,44 @@ async fn http_endpoints_and_guards() {
         err.to_string()
             .contains("refusing to bind 0.0.0.0:0 without --auth-token"),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_answers_carry_the_data_date_and_say_when_pypistats_lags() {
+    let ctx = setup().await;
+    let yesterday = ctx.sim.today().plus_days(-1).to_string();
+    let (v, text) = ctx
+        .ok("get_download_trends", json!({"package": "numpy"}))
+        .await;
+    assert_eq!(v["data_as_of"]["date"], yesterday.as_str(), "{v}");
+    assert_eq!(v["data_as_of"]["lagging"], false);
+    assert!(text.contains(&format!("data as of {yesterday}")), "{text}");
+    assert!(!text.contains("lagging"), "{text}");
+    let (v, text) = ctx
+        .ok("get_download_statistics", json!({"package": "numpy"}))
+        .await;
+    assert_eq!(
+        v["last_month"]["data_as_of"]["date"],
+        yesterday.as_str(),
+        "{v}"
+    );
+    assert!(text.contains(&format!("data as of {yesterday}")), "{text}");
+
+    // pypistats 3 days behind schedule: the newest day is 4 days old.
+    ctx.sim.set_pypistats_lag_days(3);
+    let newest = ctx.sim.today().plus_days(-4).to_string();
+    let (v, text) = ctx
+        .ok(
+            "get_download_breakdown",
+            json!({"package": "django", "by": "system"}),
+        )
+        .await;
+    assert_eq!(v["data_as_of"]["date"], newest.as_str(), "{v}");
+    assert_eq!(v["data_as_of"]["age_days"], 4);
+    assert_eq!(v["data_as_of"]["lagging"], true);
+    assert!(
+        text.contains("pypistats' data is lagging") && text.contains("4 days old"),
+        "{text}"
     );
 }

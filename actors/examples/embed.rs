@@ -11,7 +11,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sim = Sim::start(SimConfig::default()).await?;
     let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
     // A short freshness for download figures, so the outage below finds them stale
-    // within a second (the default is 6 h: pypistats updates daily).
+    // within a second (by default a figure stays fresh until pypistats' next daily
+    // update is due, 24 h at most).
     cfg.cache.downloads_ttl_ms = 500;
     let engine = Engine::start(cfg).await?;
 

@@ -63,6 +63,8 @@ async fn main() {
                 doc(name.as_str()),
                 Some("\"etag\"".into()),
                 tokio::time::Instant::now(),
+                std::time::SystemTime::now(),
+                std::time::Duration::from_secs(900),
             );
             store.put_document(&Query::Simple(name.clone()), &entry);
             sent += 1;

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::CacheConfig;
-use crate::model::{Query, UnavailableCause, Upstream};
+use crate::model::{Query, QueryKind, UnavailableCause, Upstream, UtcClock};
+use crate::policy::DailyFreshness;
 use crate::upstream::Document;
 
 /// Heap of one cache entry besides its document: the `Arc<CacheEntry>` block, the key
@@ -41,21 +42,37 @@ pub struct CacheEntry {
     /// Read from the store (an earlier run's copy): never fresh, however young, until
     /// the upstream confirms it (a 304) or replaces it.
     pub from_store: bool,
+    /// The newest day in the document's data (days since 1970-01-01), when it has
+    /// dates: computed once, for freshness and for every answer's "data as of".
+    pub data_date: Option<i64>,
+    /// How long it stays fresh after `fetched_at` (decided when it was fetched: for
+    /// download documents, until the upstream's next daily update is due).
+    pub fresh_for: Duration,
 }
 
 impl CacheEntry {
-    /// Wraps a freshly fetched document.
-    pub fn new(doc: Arc<Document>, etag: Option<String>, now: Instant) -> Self {
+    /// Wraps a document fetched at `now` (`wall` on the wall clock), fresh for
+    /// `fresh_for` (see [`SharedCache::fetched`], which decides it).
+    pub fn new(
+        doc: Arc<Document>,
+        etag: Option<String>,
+        now: Instant,
+        wall: SystemTime,
+        fresh_for: Duration,
+    ) -> Self {
         let bytes = doc.approx_bytes() + ENTRY_OVERHEAD_BYTES;
+        let data_date = doc.data_date();
         CacheEntry {
             doc,
             fetched_at: now,
-            fetched_at_wall: SystemTime::now(),
+            fetched_at_wall: wall,
             etag,
             last_modified: None,
             bytes,
             refresh_failure: None,
             from_store: false,
+            data_date,
+            fresh_for,
         }
     }
 
@@ -77,6 +94,7 @@ impl CacheEntry {
             .duration_since(fetched_at_wall)
             .unwrap_or_default();
         let bytes = doc.approx_bytes() + ENTRY_OVERHEAD_BYTES;
+        let data_date = doc.data_date();
         CacheEntry {
             doc,
             // Monotonic clocks go below their start (Linux: boot) without harm; if one
@@ -88,6 +106,9 @@ impl CacheEntry {
             bytes,
             refresh_failure: None,
             from_store: true,
+            data_date,
+            // Never fresh: its kind's TTL only bounds how long it is kept.
+            fresh_for: Duration::ZERO,
         }
     }
 
@@ -102,20 +123,8 @@ impl CacheEntry {
             bytes: self.bytes,
             refresh_failure: Some((cause, now)),
             from_store: self.from_store,
-        }
-    }
-
-    /// The same document, confirmed current at `now` (a 304).
-    pub fn revalidated(&self, now: Instant) -> Self {
-        CacheEntry {
-            doc: self.doc.clone(),
-            fetched_at: now,
-            fetched_at_wall: SystemTime::now(),
-            etag: self.etag.clone(),
-            last_modified: self.last_modified.clone(),
-            bytes: self.bytes,
-            refresh_failure: None,
-            from_store: false,
+            data_date: self.data_date,
+            fresh_for: self.fresh_for,
         }
     }
 
@@ -188,6 +197,10 @@ pub struct SharedCache {
     inner: moka::sync::Cache<Query, Arc<CacheEntry>>,
     cfg: Arc<CacheConfig>,
     counters: Arc<CacheCounters>,
+    /// "Now in UTC", for the wall-clock side of each entry.
+    clock: UtcClock,
+    /// When download documents stop being fresh.
+    daily: DailyFreshness,
 }
 
 impl std::fmt::Debug for SharedCache {
@@ -199,8 +212,13 @@ impl std::fmt::Debug for SharedCache {
 }
 
 impl SharedCache {
-    /// A cache with the given settings.
+    /// A cache with the given settings, on the machine's clock.
     pub fn new(cfg: &CacheConfig) -> Self {
+        Self::with_clock(cfg, UtcClock::System)
+    }
+
+    /// A cache with the given settings and the engine's clock.
+    pub fn with_clock(cfg: &CacheConfig, clock: UtcClock) -> Self {
         let counters = Arc::new(CacheCounters::default());
         let evictions = counters.clone();
         let longest_ttl = [
@@ -230,6 +248,8 @@ impl SharedCache {
             inner,
             cfg: Arc::new(cfg.clone()),
             counters,
+            clock,
+            daily: DailyFreshness::from_config(cfg),
         }
     }
 
@@ -245,13 +265,63 @@ impl SharedCache {
         found
     }
 
+    /// The engine's clock.
+    pub fn clock(&self) -> UtcClock {
+        self.clock
+    }
+
+    /// How long a document of `q` fetched at `wall`, whose newest day is `data_date`,
+    /// stays fresh: its kind's TTL, or for download documents until the upstream's
+    /// next daily update is due ([`DailyFreshness`]).
+    pub fn fresh_for(&self, q: &Query, data_date: Option<i64>, wall: SystemTime) -> Duration {
+        match q.kind() {
+            QueryKind::Downloads => self.daily.fresh_for(data_date, wall),
+            kind => Duration::from_millis(self.cfg.ttl_ms(kind)),
+        }
+    }
+
+    /// An entry for a document of `q` just fetched at `now`.
+    pub fn fetched(
+        &self,
+        q: &Query,
+        doc: Arc<Document>,
+        etag: Option<String>,
+        now: Instant,
+    ) -> CacheEntry {
+        let wall = self.clock.at(now);
+        let fresh_for = self.fresh_for(q, doc.data_date(), wall);
+        CacheEntry::new(doc, etag, now, wall, fresh_for)
+    }
+
+    /// The same document as `old`, confirmed current at `now` (a 304).
+    pub fn revalidated(&self, q: &Query, old: &CacheEntry, now: Instant) -> CacheEntry {
+        let wall = self.clock.at(now);
+        CacheEntry {
+            doc: old.doc.clone(),
+            fetched_at: now,
+            fetched_at_wall: wall,
+            etag: old.etag.clone(),
+            last_modified: old.last_modified.clone(),
+            bytes: old.bytes,
+            refresh_failure: None,
+            from_store: false,
+            data_date: old.data_date,
+            fresh_for: self.fresh_for(q, old.data_date, wall),
+        }
+    }
+
     /// Classifies the entry of a query as fresh, stale or missing at `now`, without
     /// counting a lookup.
     pub fn classify(&self, q: &Query, now: Instant) -> Lookup {
         let Some(entry) = self.inner.get(q) else {
             return Lookup::Miss;
         };
-        let ttl = Duration::from_millis(self.cfg.ttl_ms(q.kind()));
+        // A copy from the store is never fresh; its kind's TTL bounds its retention.
+        let ttl = if entry.from_store {
+            Duration::from_millis(self.cfg.ttl_ms(q.kind()))
+        } else {
+            entry.fresh_for
+        };
         let age = entry.age(now);
         if age < ttl && !entry.from_store {
             Lookup::Fresh(entry)
@@ -340,6 +410,8 @@ impl SharedCache {
                 bytes: v.bytes,
                 refresh_failure: v.refresh_failure.clone(),
                 from_store: v.from_store,
+                data_date: v.data_date,
+                fresh_for: v.fresh_for,
             };
             self.inner.insert(k, Arc::new(aged));
         }

@@ -28,6 +28,13 @@ pub struct EngineConfig {
     pub stale_while_revalidate: bool,
     /// The embedded store (last-known-good documents and download history on disk).
     pub store: StoreConfig,
+    /// The engine's "now in UTC" (how old a figure's data is, when the next daily
+    /// update is due). The machine's clock unless an embedder or a test pins it; not a
+    /// file setting.
+    #[serde(skip)]
+    pub clock: crate::model::UtcClock,
+    /// What `scan_dependencies` may read from disk.
+    pub scan: ScanConfig,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +49,8 @@ impl Default for EngineConfig {
             shutdown_grace_ms: 5_000,
             stale_while_revalidate: true,
             store: StoreConfig::default(),
+            clock: crate::model::UtcClock::default(),
+            scan: ScanConfig::default(),
         }
     }
 }
@@ -111,6 +120,13 @@ impl EngineConfig {
             ),
             ("cache.simple_ttl_ms", c.simple_ttl_ms, TEN_YEARS),
             ("cache.downloads_ttl_ms", c.downloads_ttl_ms, TEN_YEARS),
+            (
+                "cache.downloads_publish_delay_ms",
+                c.downloads_publish_delay_ms,
+                DAY,
+            ),
+            ("cache.downloads_min_ttl_ms", c.downloads_min_ttl_ms, DAY),
+            ("cache.downloads_retry_ms", c.downloads_retry_ms, DAY),
             (
                 "cache.top_packages_ttl_ms",
                 c.top_packages_ttl_ms,
@@ -182,6 +198,16 @@ impl EngineConfig {
         }
         Ok(())
     }
+}
+
+/// What `scan_dependencies` may read from disk.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Directories whose files (and subdirectories) a scan may read, after symbolic
+    /// links are resolved. Empty: no path is read (content passed inline always
+    /// works); the CLI then allows the current directory.
+    pub allowed_dirs: Vec<std::path::PathBuf>,
 }
 
 /// One entry per upstream.
@@ -440,8 +466,20 @@ pub struct CacheConfig {
     pub project_json_ttl_ms: u64,
     /// Fresh TTL of Simple API pages, in ms.
     pub simple_ttl_ms: u64,
-    /// Fresh TTL of download statistics, in ms (pypistats updates daily).
+    /// The longest a download document (pypistats, pepy) stays fresh, in ms. Within
+    /// it, a document is fresh until the upstream's next daily update is due (see
+    /// `downloads_publish_delay_ms`), not for a fixed time after each fetch.
     pub downloads_ttl_ms: u64,
+    /// How long after a day ends (midnight UTC) its download data is expected upstream,
+    /// in ms. pypistats' daily update starts at 01:00 UTC and takes about 10 minutes
+    /// (its FAQ): 2 h leaves a margin.
+    pub downloads_publish_delay_ms: u64,
+    /// The shortest a download document stays fresh, in ms (a fetch just before the
+    /// next update is due).
+    pub downloads_min_ttl_ms: u64,
+    /// Past the due time, when a refetch brought no new day (the upstream is late), how
+    /// long before asking again, in ms.
+    pub downloads_retry_ms: u64,
     /// Fresh TTL of the top-packages dataset, in ms.
     pub top_packages_ttl_ms: u64,
 }
@@ -454,7 +492,10 @@ impl Default for CacheConfig {
             stale_retention_ms: 7 * 24 * 60 * MIN,
             project_json_ttl_ms: 15 * MIN,
             simple_ttl_ms: 10 * MIN,
-            downloads_ttl_ms: 6 * 60 * MIN,
+            downloads_ttl_ms: 24 * 60 * MIN,
+            downloads_publish_delay_ms: 2 * 60 * MIN,
+            downloads_min_ttl_ms: 10 * MIN,
+            downloads_retry_ms: 60 * MIN,
             top_packages_ttl_ms: 24 * 60 * MIN,
         }
     }
@@ -483,6 +524,7 @@ impl CacheConfig {
             ("cache.project_json_ttl_ms", self.project_json_ttl_ms),
             ("cache.simple_ttl_ms", self.simple_ttl_ms),
             ("cache.downloads_ttl_ms", self.downloads_ttl_ms),
+            ("cache.downloads_retry_ms", self.downloads_retry_ms),
             ("cache.top_packages_ttl_ms", self.top_packages_ttl_ms),
         ] {
             if v == 0 {

@@ -24,8 +24,8 @@ use crate::actor::supervisor::{Supervisor, SupervisorMsg};
 use crate::cache::{CacheStats, Lookup};
 use crate::config::{ConfigError, EngineConfig};
 use crate::model::{
-    Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
-    StatsKind, Upstream,
+    DataAsOf, Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError,
+    SourceLabel, StatsKind, Upstream,
 };
 use crate::store::{Store, StoreReport};
 use crate::upstream::{Document, ProjectDoc};
@@ -35,6 +35,9 @@ use crate::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
 use crate::views::info::PackageInfo;
 use crate::views::python::{PythonCompat, SupportedPythons};
 use crate::views::versions::VersionList;
+
+mod scan_api;
+pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};
 
 /// The engine. See [`Engine::start`].
 #[derive(Debug)]
@@ -301,6 +304,12 @@ fn datum_of<T>(ans: &DocAnswer, value: T) -> Datum<T> {
     Datum::new(value, ans.provenance.clone(), ans.upstream, ans.age)
 }
 
+/// A download datum, carrying the date of its data (the document's newest day) seen
+/// from `today`.
+fn dated_datum_of<T>(ans: &DocAnswer, value: T, today: i64) -> Datum<T> {
+    datum_of(ans, value).dated(ans.data_date.map(|d| DataAsOf::new(d, today)))
+}
+
 fn unexpected(q: &Query) -> QueryError {
     QueryError::Internal(format!("unexpected document kind for {q}"))
 }
@@ -455,27 +464,7 @@ impl EngineHandle {
     pub async fn versions(&self, package: &str) -> Result<Datum<VersionList>, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        match self.ask(Question::Versions(name), self.deadline()).await? {
-            Answer::Doc(ans) => match ans.doc.as_ref() {
-                Document::Project(p) => Ok(datum_of(&ans, VersionList::from_project(p))),
-                _ => Err(QueryError::Internal("not a project document".into())),
-            },
-            Answer::Alternate { doc, primary } => match doc.doc.as_ref() {
-                Document::Simple(s) => {
-                    let mut list = VersionList::from_simple(s);
-                    list.notes.insert(
-                        0,
-                        format!(
-                            "the JSON API failed ({}); listed from the Simple API",
-                            primary.reason()
-                        ),
-                    );
-                    Ok(datum_of(&doc, list))
-                }
-                _ => Err(QueryError::Internal("not a Simple API page".into())),
-            },
-            _ => Err(QueryError::Internal("unexpected answer kind".into())),
-        }
+        version_list(self.ask(Question::Versions(name), self.deadline()).await?)
     }
 
     async fn release_doc(
@@ -715,7 +704,7 @@ impl EngineHandle {
         let answer = self
             .ask(Question::Recent(name.clone()), self.deadline())
             .await?;
-        recent_view(&name, answer)
+        recent_view(&name, answer, self.shared().cfg.clock.today())
     }
 
     /// Downloads by Python major or minor version, or by operating system, summed over
@@ -740,9 +729,10 @@ impl EngineHandle {
         let q = Query::Stats(name.clone(), kind);
         let ans = self.document_until(q.clone(), self.deadline()).await?;
         match ans.doc.as_ref() {
-            Document::Series(s) => Ok(datum_of(
+            Document::Series(s) => Ok(dated_datum_of(
                 &ans,
                 Breakdown::from_series(name.as_str(), kind, s, days),
+                self.shared().cfg.clock.today(),
             )),
             _ => Err(unexpected(&q)),
         }
@@ -761,7 +751,11 @@ impl EngineHandle {
         let q = Query::Stats(name.clone(), StatsKind::Overall);
         let ans = self.document_until(q.clone(), self.deadline()).await?;
         match ans.doc.as_ref() {
-            Document::Series(s) => Ok(datum_of(&ans, Trend::from_series(name.as_str(), s, days))),
+            Document::Series(s) => Ok(dated_datum_of(
+                &ans,
+                Trend::from_series(name.as_str(), s, days),
+                self.shared().cfg.clock.today(),
+            )),
             _ => Err(unexpected(&q)),
         }
     }
@@ -994,6 +988,32 @@ impl EngineHandle {
     #[cfg(feature = "test-hooks")]
     pub fn inject_actor_panic(&self, kind: crate::actor::ActorKind) {
         let _ = self.inner.supervisor.cast(SupervisorMsg::CrashChild(kind));
+    }
+}
+
+/// The version list of a versions chain's answer (the JSON API's, or the Simple API's
+/// with a note saying why).
+fn version_list(answer: Answer) -> Result<Datum<VersionList>, QueryError> {
+    match answer {
+        Answer::Doc(ans) => match ans.doc.as_ref() {
+            Document::Project(p) => Ok(datum_of(&ans, VersionList::from_project(p))),
+            _ => Err(QueryError::Internal("not a project document".into())),
+        },
+        Answer::Alternate { doc, primary } => match doc.doc.as_ref() {
+            Document::Simple(s) => {
+                let mut list = VersionList::from_simple(s);
+                list.notes.insert(
+                    0,
+                    format!(
+                        "the JSON API failed ({}); listed from the Simple API",
+                        primary.reason()
+                    ),
+                );
+                Ok(datum_of(&doc, list))
+            }
+            _ => Err(QueryError::Internal("not a Simple API page".into())),
+        },
+        _ => Err(QueryError::Internal("unexpected answer kind".into())),
     }
 }
 

@@ -44,6 +44,7 @@ mod actor;
 mod config;
 mod engine;
 mod model;
+pub mod project;
 pub mod views;
 
 // The engine's parts below the facade: crate-private, public only with the `internals`
@@ -66,16 +67,18 @@ pub use actor::health::UpstreamHealth;
 pub use actor::router::DocAnswer;
 pub use cache::CacheStats;
 pub use config::{
-    AuthConfig, CacheConfig, ConfigError, EngineConfig, RateLimitConfig, StoreConfig,
+    AuthConfig, CacheConfig, ConfigError, EngineConfig, RateLimitConfig, ScanConfig, StoreConfig,
     SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
-    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_CONTEXT_DEPS, MetricsSnapshot,
-    PackageOverview, PartialResult, Readiness, StartError, UpstreamReport,
+    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_CONTEXT_DEPS,
+    MAX_SCAN_PACKAGES, MetricsSnapshot, PackageOverview, PartialResult, Readiness, ScanInput,
+    StartError, UpstreamReport,
 };
 pub use model::{
-    Confidence, Datum, ECHO_MAX_CHARS, InputError, PackageName, PackageVersion, Provenance, Query,
-    QueryError, QueryKind, SourceLabel, StatsKind, UnavailableCause, Upstream, clip_echo, limits,
+    Confidence, DataAsOf, Datum, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,
+    PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
+    UnavailableCause, Upstream, UtcClock, clip_echo, limits,
 };
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,

@@ -158,7 +158,9 @@ async fn pypistats_502_storm_serves_stale_then_opens_the_breaker_then_recovers()
     let (sim, engine) = setup().await;
     let warm = engine.recent_downloads("numpy").await.unwrap();
     assert_eq!(warm.source, SourceLabel::Live);
-    engine.age_cache(7 * HOURS);
+    // Past the next daily update of pypistats (a download document stays fresh until
+    // then, 24 h at most).
+    engine.age_cache(25 * HOURS);
     sim.add_fault(status_fault("/api/packages/**", 502));
     sim.reset_stats();
     // Stale copies go out at once while refreshes fail behind them; after five failed

@@ -443,6 +443,8 @@ async fn a_miss_for_a_document_never_kept_does_not_read_the_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_304_to_if_modified_since_revalidates_a_copy_kept_without_an_etag() {
     let sim = sim().await;
+    // The list's Last-Modified is the simulated today: pinned, so the date below holds.
+    sim.set_today(Some("2026-11-24".parse().unwrap()));
     // A proxy strips the list's ETag: only its Last-Modified can revalidate it.
     sim.add_fault(sentinel_sim::FaultSpec {
         no_etag: true,
@@ -583,7 +585,13 @@ fn crash_child_writer_runs_only_when_asked() {
                 total_downloads: round,
                 daily: daily.clone(),
             }));
-            let entry = CacheEntry::new(doc, None, tokio::time::Instant::now());
+            let entry = CacheEntry::new(
+                doc,
+                None,
+                tokio::time::Instant::now(),
+                std::time::SystemTime::now(),
+                Duration::from_secs(900),
+            );
             store.put_document(&Query::Pepy(name), &entry);
         }
         store.flush(Duration::from_secs(10));

@@ -6,8 +6,11 @@
 //! **simulated**: releases and Simple pages that were not recorded are derived from the
 //! recorded project bodies; synthetic projects (`synth-0000`, …) are invented; every
 //! download number (pypistats.org, pepy.tech, top packages) is generated
-//! deterministically from the package name and the seed, relative to the fixed
-//! simulated "today" 2026-11-24. None of it is real download data.
+//! deterministically from the package name and the seed, dated relative to the
+//! simulator's "today": the real current UTC date by default, or a pinned day
+//! ([`SimConfig::today`], [`SimHandle::set_today`]) for reproducible runs; pypistats'
+//! data can be made to lag ([`SimConfig::pypistats_lag_days`]). None of it is real
+//! download data.
 //!
 //! # Crate map
 //!
@@ -16,6 +19,7 @@
 //! | `server.rs` | [`Sim::start`], [`SimHandle`], [`SimConfig`], the accept loop, fault application, [`serve_until_ctrl_c`] |
 //! | `fault.rs` | [`FaultSpec`], [`Phase`], [`glob_match`], the pure decision logic, the fault store |
 //! | `stats.rs` | [`SimStats`], request counters |
+//! | `date.rs` | [`SimDay`], the calendar series are dated against (today or pinned, pypistats' lag) |
 //! | `scenario.rs` | [`Scenario`] (named fault sets) |
 //! | `data/` | fixtures index (`fixtures.rs`), download series generator (`pypistats.rs`), synthetic projects (`synthetic.rs`), the per-simulator catalog |
 //! | `routes/` | `pypi.rs`, `simple.rs`, `pypistats.rs`, `pepy.rs`, `top.rs` (upstream routes), `admin.rs` (`/_sim/...`) |
@@ -36,20 +40,23 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod data;
+mod date;
 mod fault;
 mod routes;
 mod scenario;
 mod server;
 mod stats;
 
+pub use date::{BadDay, SimDay};
 pub use fault::{DRIFT_KINDS, FaultSpec, Phase, glob_match};
 pub use routes::pypistats::RATE_LIMIT_BODY;
 pub use scenario::{Scenario, UnknownScenario};
 pub use server::{Sim, SimConfig, SimError, SimHandle, serve_until_ctrl_c};
 pub use stats::SimStats;
 
-/// The fixed simulated "today" of every generated time series (`YYYY-MM-DD`); the last
-/// daily point is the day before.
+/// A fixed day that tests and demos pin as the simulator's "today"
+/// ([`SimConfig::today`]) when they need reproducible dates (`YYYY-MM-DD`); by default
+/// the simulator dates its series against the real UTC date.
 pub const SIMULATED_TODAY: &str = "2026-11-24";
 
 /// Summary text of every synthetic project.

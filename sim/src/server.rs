@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::data::fixtures::FIXTURES;
 use crate::data::{Catalog, canonical_json, etag_of};
+use crate::date::{Calendar, SimDay};
 use crate::fault::{FaultSpec, FaultStore};
 use crate::routes::{self, Req, Resp, Upstream, admin};
 use crate::scenario::Scenario;
@@ -50,6 +51,15 @@ pub struct SimConfig {
     /// When set, `/api/v2/projects/*` requires the header `X-API-Key` equal to it and
     /// answers `401 {"message": ...}` otherwise (default: no key needed).
     pub pepy_api_key: Option<String>,
+    /// The "today" every generated series is dated against (its last point is the day
+    /// before). `None` (default): the real current UTC date, at each request. A pinned
+    /// day makes the data reproducible (tests, demos); [`SimHandle::set_today`] changes
+    /// it while serving.
+    pub today: Option<SimDay>,
+    /// pypistats' data lags this many days: its newest day is `1 + pypistats_lag_days`
+    /// days before today (default 0: yesterday, on schedule). pepy.tech is not
+    /// affected. [`SimHandle::set_pypistats_lag_days`] changes it while serving.
+    pub pypistats_lag_days: u32,
 }
 
 impl Default for SimConfig {
@@ -60,6 +70,8 @@ impl Default for SimConfig {
             seed: 42,
             pypistats_rate_limit: false,
             pepy_api_key: None,
+            today: None,
+            pypistats_lag_days: 0,
         }
     }
 }
@@ -87,6 +99,7 @@ pub(crate) struct Shared {
     pub(crate) catalog: Catalog,
     pub(crate) faults: FaultStore,
     pub(crate) stats: StatsStore,
+    pub(crate) calendar: Calendar,
     limiter: RateLimiter,
     shutdown: watch::Receiver<bool>,
 }
@@ -143,6 +156,7 @@ impl Sim {
             catalog: Catalog::new(cfg.seed, cfg.synthetic),
             faults: FaultStore::new(cfg.seed),
             stats: StatsStore::default(),
+            calendar: Calendar::new(cfg.today, cfg.pypistats_lag_days),
             limiter: RateLimiter::default(),
             shutdown: rx.clone(),
             cfg,
@@ -226,6 +240,23 @@ impl SimHandle {
     /// Replaces every fault with the scenario's.
     pub fn apply_scenario(&self, s: Scenario) {
         self.inner.shared.faults.replace(s.faults());
+    }
+
+    /// The day generated series are dated against (their last point is the day
+    /// before): the pinned day, else today (UTC).
+    pub fn today(&self) -> SimDay {
+        self.inner.shared.calendar.today()
+    }
+
+    /// Pins "today" to `day`, or with `None` goes back to the real UTC date. The next
+    /// request sees it.
+    pub fn set_today(&self, day: Option<SimDay>) {
+        self.inner.shared.calendar.pin(day);
+    }
+
+    /// Makes pypistats' newest day `1 + days` days before today (0: on schedule).
+    pub fn set_pypistats_lag_days(&self, days: u32) {
+        self.inner.shared.calendar.set_pypistats_lag_days(days);
     }
 
     /// Every known package (fixtures + synthetic), normalised, sorted.

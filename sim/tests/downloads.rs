@@ -54,10 +54,13 @@ async fn recent_is_consistent_with_overall() {
     assert_eq!(with.len(), 180);
     assert_eq!(
         without.last().unwrap().0,
-        "2026-11-23",
-        "ends the day before the simulated today"
+        sim.today().plus_days(-1).to_string(),
+        "ends the day before the simulator's today"
     );
-    assert_eq!(without.first().unwrap().0, "2026-05-28");
+    assert_eq!(
+        without.first().unwrap().0,
+        sim.today().plus_days(-180).to_string()
+    );
     for (w, wo) in with.iter().zip(&without) {
         assert_eq!(w.0, wo.0);
         assert!(w.1 >= wo.1, "with_mirrors >= without_mirrors on {}", w.0);
@@ -307,7 +310,10 @@ async fn pepy_without_and_with_api_key() {
     assert!(versions.contains(&"1.10"));
     let downloads = v["downloads"].as_object().unwrap();
     assert_eq!(downloads.len(), 90);
-    assert_eq!(downloads.keys().next_back().unwrap(), "2026-11-23");
+    assert_eq!(
+        downloads.keys().next_back().unwrap(),
+        &sim.today().plus_days(-1).to_string()
+    );
     let mut sum = 0;
     for per in downloads.values() {
         for (ver, n) in per.as_object().unwrap() {
@@ -375,7 +381,7 @@ async fn top_packages_sorted_descending_and_complete() {
     .await;
     let c = client();
     let v = fetch_top(&c, &sim.base_url()).await;
-    assert_eq!(v["last_update"], "2026-11-24 00:00:00");
+    assert_eq!(v["last_update"], format!("{} 00:00:00", sim.today()));
     let rows = v["rows"].as_array().unwrap();
     let counts: Vec<u64> = rows
         .iter()
@@ -387,7 +393,10 @@ async fn top_packages_sorted_descending_and_complete() {
         .map(|r| r["project"].as_str().unwrap().to_owned())
         .collect();
     names.sort();
-    assert_eq!(names, sim.package_names());
+    // Every package but the synthetic typo-squats, which are not popular.
+    let mut expected = sim.package_names();
+    expected.retain(|n| n != "numpyy");
+    assert_eq!(names, expected);
     // download_count is the 30-day total of the pypistats series.
     let first = &rows[0];
     let recent = get_json(
@@ -490,6 +499,8 @@ async fn synthetic_packages_are_served_everywhere() {
 #[tokio::test]
 async fn top_list_carries_last_modified_and_answers_304_to_if_modified_since() {
     let sim = start().await;
+    // The list's last_update is the simulated today: pinned, so the dates below hold.
+    sim.set_today(Some("2026-11-24".parse().unwrap()));
     let c = client();
     let url = format!("{}/top-pypi-packages.min.json", sim.base_url());
     let r = c.get(&url).send().await.unwrap();
@@ -556,4 +567,63 @@ async fn no_etag_fault_strips_the_etag_and_keeps_last_modified() {
         .await
         .unwrap();
     assert_eq!(r.status(), 304);
+}
+
+#[tokio::test]
+async fn sim_dates_relative_to_today_unless_pinned_and_lag_moves_pypistats_back() {
+    let c = client();
+    let newest = |v: &Value| series(v, "without_mirrors").last().unwrap().0.clone();
+    // Default: the real UTC date.
+    let sim = start().await;
+    let base = sim.base_url();
+    assert_eq!(sim.today(), sentinel_sim::SimDay::today_utc());
+    let v = get_json(&c, &format!("{base}/api/packages/numpy/overall")).await;
+    assert_eq!(newest(&v), sim.today().plus_days(-1).to_string());
+
+    // Pinned at start, then moved at runtime (handle and admin API).
+    let pinned: sentinel_sim::SimDay = "2026-11-24".parse().unwrap();
+    let sim = start_with(SimConfig {
+        today: Some(pinned),
+        pypistats_lag_days: 3,
+        ..SimConfig::default()
+    })
+    .await;
+    let base = sim.base_url();
+    let v = get_json(&c, &format!("{base}/api/packages/numpy/overall")).await;
+    assert_eq!(newest(&v), "2026-11-20", "3 days behind yesterday");
+    let pepy = get_json(&c, &format!("{base}/api/v2/projects/numpy")).await;
+    assert_eq!(
+        pepy["downloads"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next_back()
+            .unwrap(),
+        "2026-11-23",
+        "pepy keeps its schedule"
+    );
+    sim.set_pypistats_lag_days(0);
+    sim.set_today(Some(pinned.plus_days(1)));
+    let v = get_json(&c, &format!("{base}/api/packages/numpy/overall")).await;
+    assert_eq!(newest(&v), "2026-11-24");
+    let r = c
+        .put(format!("{base}/_sim/calendar"))
+        .body(r#"{"today":"2026-12-01","pypistats_lag_days":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cal: Value = r.json().await.unwrap();
+    assert_eq!(cal["today"], "2026-12-01");
+    assert_eq!(cal["pinned"], true);
+    let v = get_json(&c, &format!("{base}/api/packages/numpy/overall")).await;
+    assert_eq!(newest(&v), "2026-11-29");
+    let bad = c
+        .put(format!("{base}/_sim/calendar"))
+        .body(r#"{"today":"tomorrow"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("YYYY-MM-DD"));
 }

@@ -7,6 +7,7 @@
 pub(crate) mod output;
 mod print;
 mod query;
+mod scan;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -134,6 +135,10 @@ enum Command {
     /// overview, health).
     #[command(flatten)]
     Query(Query),
+    /// The dependencies a project declares (a file or directory), checked against PyPI.
+    Scan(scan::ScanArgs),
+    /// The supply-chain check before `pip install NAME`: exists, age, downloads, typo of a popular name.
+    Check(scan::CheckArgs),
     /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
     Serve {
         /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
@@ -175,6 +180,13 @@ enum Command {
         /// Require this X-API-Key on the pepy routes.
         #[arg(long)]
         pepy_api_key: Option<String>,
+        /// Date the generated download series against this day (YYYY-MM-DD) instead of
+        /// today's UTC date, for reproducible output.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        today: Option<sentinel_sim::SimDay>,
+        /// Make pypistats' data lag: its newest day is 1 + N days old (0: yesterday).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        pypistats_lag_days: u32,
     },
     /// Offline demo: the simulator and the engine in-process, through a scripted incident.
     Demo {
@@ -524,12 +536,16 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             synthetic,
             pypistats_rate_limit,
             pepy_api_key,
+            today,
+            pypistats_lag_days,
         } => {
             let cfg = SimConfig {
                 addr,
                 synthetic,
                 pypistats_rate_limit,
                 pepy_api_key,
+                today,
+                pypistats_lag_days,
                 ..SimConfig::default()
             };
             sentinel_sim::serve_until_ctrl_c(cfg, scenario.into())
@@ -548,6 +564,14 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let cfg = g.engine_config()?;
             crate::memory::start_trimming(std::time::Duration::from_secs(memory_trim_secs));
             serve(cfg, http, auth_token, allow_hosts, limits).await
+        }
+        Command::Scan(args) => {
+            let cfg = g.engine_config()?;
+            scan::scan(cfg, args, g.json).await
+        }
+        Command::Check(args) => {
+            let cfg = g.engine_config()?;
+            scan::check(cfg, args, g.json).await
         }
         Command::Query(q) => {
             let cfg = g.engine_config()?;

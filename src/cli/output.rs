@@ -24,6 +24,13 @@ pub(super) fn source_note<T>(label: &str, d: &Datum<T>) -> Option<String> {
     crate::describe::why(&d.provenance).map(|w| format!("{label}: {w}"))
 }
 
+/// `, data as of 2026-11-29` for a download figure whose data has a date, else empty.
+pub(super) fn as_of_suffix<T>(d: &Datum<T>) -> String {
+    crate::describe::data_date(d)
+        .map(|w| format!(", {w}"))
+        .unwrap_or_default()
+}
+
 fn paint(p: &Provenance, text: String) -> String {
     if !color_enabled() {
         return text;

@@ -318,19 +318,31 @@ pub(super) fn downloads(r: &RecentDownloads, period: Period, json: bool) -> Resu
         (Period::Week, "last week", &r.last_week),
         (Period::Month, "last month", &r.last_month),
     ];
-    let mut rows = vec![vec!["period".into(), "downloads".into(), "source".into()]];
+    let mut rows = vec![vec![
+        "period".into(),
+        "downloads".into(),
+        "source".into(),
+        "data as of".into(),
+    ]];
     let mut ns = Vec::new();
+    let mut lags = Vec::new();
     for (_, label, d) in figures.iter().filter(|(p, ..)| period.includes(*p)) {
         rows.push(vec![
             label.to_string(),
             d.value.map(thousands).unwrap_or_else(|| "-".into()),
             source_cell(d),
+            d.data_as_of
+                .as_ref()
+                .map_or_else(|| "-".into(), |a| a.date.clone()),
         ]);
         ns.push(source_note(label, d));
+        if let Some(l) = crate::describe::lag(d).filter(|l| !lags.contains(l)) {
+            lags.push(l);
+        }
     }
     outln!("{} downloads (source: {})", r.package, r.source);
     out!("{}", table(&rows));
-    notes(ns);
+    notes(ns.into_iter().chain(lags.into_iter().map(Some)));
     if figures.iter().all(|(_, _, d)| d.value.is_none()) {
         return Err(Failure::new(
             EXIT_UNAVAILABLE,
@@ -346,13 +358,14 @@ pub(super) fn breakdown(d: &Datum<Breakdown>, json: bool) {
         return print_json(d);
     }
     outln!(
-        "{} downloads by {} over {} days ({} to {}), {}",
+        "{} downloads by {} over {} days ({} to {}), {}{}",
         d.value.package,
         d.value.kind.endpoint(),
         d.value.days,
         d.value.from.as_deref().unwrap_or("?"),
         d.value.to.as_deref().unwrap_or("?"),
-        source_cell(d)
+        source_cell(d),
+        output::as_of_suffix(d)
     );
     let mut rows = vec![vec!["category".into(), "downloads".into(), "share".into()]];
     for s in &d.value.categories {
@@ -363,7 +376,7 @@ pub(super) fn breakdown(d: &Datum<Breakdown>, json: bool) {
         ]);
     }
     out!("{}", table(&rows));
-    notes([source_note("breakdown", d)]);
+    notes([source_note("breakdown", d), crate::describe::lag(d)]);
 }
 
 /// `trends`.
@@ -374,10 +387,11 @@ pub(super) fn trend(d: &Datum<Trend>, json: bool) {
     let t = &d.value;
     let values: Vec<u64> = t.points.iter().map(|p| p.downloads).collect();
     outln!(
-        "{} daily downloads, last {} days ({})",
+        "{} daily downloads, last {} days ({}{})",
         t.package,
         t.days,
-        source_cell(d)
+        source_cell(d),
+        output::as_of_suffix(d)
     );
     if let (Some(first), Some(last)) = (t.points.first(), t.points.last()) {
         outln!(
@@ -399,7 +413,7 @@ pub(super) fn trend(d: &Datum<Trend>, json: bool) {
             .map(|c| format!("{c:+.1} %"))
             .unwrap_or_else(|| "n/a".into())
     );
-    notes([source_note("series", d)]);
+    notes([source_note("series", d), crate::describe::lag(d)]);
 }
 
 /// `top`.

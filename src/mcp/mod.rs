@@ -34,7 +34,7 @@ use crate::engine::EngineHandle;
 use rmcp::ServiceExt;
 
 /// The tool names, in the order of the documentation.
-pub const TOOL_NAMES: [&str; 17] = [
+pub const TOOL_NAMES: [&str; 19] = [
     "get_package_info",
     "get_package_versions",
     "get_package_dependencies",
@@ -47,6 +47,8 @@ pub const TOOL_NAMES: [&str; 17] = [
     "get_download_breakdown",
     "get_top_downloaded_packages",
     "get_packages_overview",
+    "scan_dependencies",
+    "check_package",
     "health_check",
     "ready_check",
     "get_metrics",

@@ -13,7 +13,9 @@ use crate::engine::views::deps::TargetEnv;
 use crate::engine::views::docs::{DependencyDocs, DocsWithContext, PackageDocs};
 use crate::engine::views::downloads::RecentDownloads;
 use crate::engine::views::info::PackageInfo;
-use crate::engine::{Datum, ItemFailure, PartialResult, Provenance, SourceLabel, Upstream};
+use crate::engine::{
+    DataAsOf, Datum, ItemFailure, PartialResult, Provenance, SourceLabel, Upstream,
+};
 
 /// The output schema of `T` (derived, serialise contract).
 pub(crate) fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
@@ -38,6 +40,11 @@ pub(crate) struct DatumOut<T> {
     age_secs: u64,
     /// When the upstream answered (Unix seconds).
     observed_at_unix: u64,
+    /// Download figures: the newest day in the upstream's data (not when it was
+    /// fetched), its age in days, and whether the upstream is lagging (more than 2
+    /// days old).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_as_of: Option<DataAsOf>,
 }
 
 impl<'a, T> DatumOut<&'a T> {
@@ -50,6 +57,7 @@ impl<'a, T> DatumOut<&'a T> {
             upstream: d.upstream,
             age_secs: d.age_secs,
             observed_at_unix: d.observed_at_unix,
+            data_as_of: d.data_as_of.clone(),
         }
     }
 }

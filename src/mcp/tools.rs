@@ -29,6 +29,8 @@ use super::output::{
 };
 use super::params::{PackageReportParams, Parameters, RefreshParams};
 use super::render;
+
+mod scan;
 use crate::engine::views::deps::Dependencies;
 use crate::engine::views::docs::{DependencyDocs, PackageDocs};
 use crate::engine::views::downloads::{Breakdown, TopPackages, Trend};
@@ -254,7 +256,9 @@ impl SentinelMcp {
         static ROUTER: OnceLock<Arc<ToolRouter<SentinelMcp>>> = OnceLock::new();
         Self {
             engine,
-            tool_router: ROUTER.get_or_init(|| Arc::new(Self::tool_router())).clone(),
+            tool_router: ROUTER
+                .get_or_init(|| Arc::new(Self::tool_router() + Self::scan_router()))
+                .clone(),
             drain,
         }
     }

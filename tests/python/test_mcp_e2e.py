@@ -61,6 +61,8 @@ EXPECTED_TOOLS = {
     "get_download_breakdown",
     "get_top_downloaded_packages",
     "get_packages_overview",
+    "scan_dependencies",
+    "check_package",
     "health_check",
     "ready_check",
     "get_metrics",
@@ -314,6 +316,20 @@ async def exercise(session, sim_url: str, label: str) -> None:
     check(s["invalidated"] >= 1, f"{label}: refresh {s}")
     s, _ = await ok(session, "get_package_info", {"package": "numpy"})
     check(s["source"] == "live", f"{label}: after refresh_cache {s}")
+    # Project tools: a file's content inline (the server allows no path by default).
+    s, text = await ok(session, "scan_dependencies", {
+        "filename": "requirements.txt",
+        "content": "black==21.11b0\nnumpy>=1.20 ; python_version >= '3.9'\nno-such-package-xyz\nbad>=>1\n",
+    })
+    verdicts = {d["name"]: d["check"]["verdict"] for d in s["dependencies"]}
+    check(verdicts == {"black": "yanked", "numpy": "ok", "no-such-package-xyz": "not_found"}, f"{label}: scan {s}")
+    check(s["problems"][0]["line"] == 4, f"{label}: scan problems {s['problems']}")
+    await invalid_params(session, "scan_dependencies", {"path": "/etc"}, "path")
+    await invalid_params(session, "scan_dependencies", {"content": "x"}, "filename")
+    s, text = await ok(session, "check_package", {"package": "numpyy"})
+    check(s["verdict"] == "suspicious" and "`numpy`" in s["summary"], f"{label}: check {s}")
+    s, _ = await ok(session, "check_package", {"package": "numpi"})
+    check(s["verdict"] == "not_found" and s["summary"].startswith("not on PyPI"), f"{label}: check not found {s}")
     log(f"{label}: all {len(EXPECTED_TOOLS)} tools answered")
 
     # Errors.

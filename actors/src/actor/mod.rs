@@ -86,7 +86,7 @@ impl EngineShared {
             ctx(Upstream::ALL[4])?,
         ];
         Ok(EngineShared {
-            cache: SharedCache::new(&cfg.cache),
+            cache: SharedCache::with_clock(&cfg.cache, cfg.clock),
             cfg: Arc::new(cfg),
             board: Arc::new(health::BreakerBoard::default()),
             registry: Arc::new(registry::Registry::default()),

@@ -4,6 +4,7 @@
 //! Nothing here does I/O. Input validation lives here so that no string from a
 //! caller reaches an upstream URL without having been checked first.
 
+mod date;
 mod error;
 pub mod limits;
 mod name;
@@ -28,6 +29,8 @@ pub fn clip_echo(value: &str) -> String {
         }
     }
 }
+pub use date::{DataAsOf, LAGGING_AFTER_DAYS, UtcClock};
+pub(crate) use date::{day_start, day_string, days_from_civil, epoch_day};
 pub use name::{PackageName, PackageVersion};
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel};
 pub use query::{Query, QueryKind, StatsKind, Upstream};

@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::date::DataAsOf;
 use super::query::Upstream;
 
 /// Where a value came from.
@@ -155,6 +156,11 @@ pub struct Datum<T> {
     pub observed_at_unix: u64,
     /// How old the underlying data is, in seconds, at the time of the answer.
     pub age_secs: u64,
+    /// For download figures: the newest day in the upstream data the figure came from
+    /// (not when it was fetched), and whether that upstream is lagging. Absent when the
+    /// upstream's data carries no dates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_as_of: Option<DataAsOf>,
 }
 
 impl<T> Datum<T> {
@@ -171,7 +177,14 @@ impl<T> Datum<T> {
             upstream,
             observed_at_unix: observed.as_secs(),
             age_secs: age.as_secs(),
+            data_as_of: None,
         }
+    }
+
+    /// The same datum, carrying the date of its data.
+    pub fn dated(mut self, data_as_of: Option<DataAsOf>) -> Self {
+        self.data_as_of = data_as_of;
+        self
     }
 
     /// Maps the value, keeping the provenance.
@@ -182,6 +195,7 @@ impl<T> Datum<T> {
             upstream: self.upstream,
             observed_at_unix: self.observed_at_unix,
             age_secs: self.age_secs,
+            data_as_of: self.data_as_of,
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod backoff;
 mod breaker;
+mod daily;
 mod rate_limit;
 mod restart;
 mod retry_budget;
@@ -15,6 +16,7 @@ pub use breaker::{
     Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CallOutcome, ConsecutiveRule,
     Transition,
 };
+pub use daily::DailyFreshness;
 pub use rate_limit::{RateLimit, Reservation};
 pub use restart::{RestartDecision, RestartIntensity};
 pub use retry_budget::{RetryBudget, RetryBudgetConfig, RetryBudgetSnapshot};

@@ -1021,8 +1021,14 @@ mod tests {
             daily: vec![("2026-01-01".into(), 4), ("2026-01-02".into(), 5)],
         }));
         let at = SystemTime::now() - Duration::from_secs(3600);
-        let mut e = CacheEntry::new(doc.clone(), Some("\"e1\"".into()), Instant::now())
-            .with_last_modified(Some("Tue, 24 Nov 2026 00:00:00 GMT".into()));
+        let mut e = CacheEntry::new(
+            doc.clone(),
+            Some("\"e1\"".into()),
+            Instant::now(),
+            SystemTime::now(),
+            Duration::from_secs(900),
+        )
+        .with_last_modified(Some("Tue, 24 Nov 2026 00:00:00 GMT".into()));
         e.fetched_at_wall = at;
         store.put_document(&q, &e);
         assert!(store.flush(Duration::from_secs(5)));

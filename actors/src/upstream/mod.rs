@@ -57,6 +57,19 @@ impl Document {
     }
 }
 
+impl Document {
+    /// The newest day in the document's data (days since 1970-01-01): daily series and
+    /// pepy's per-day counts have dates; pypistats' `recent` totals and PyPI's documents
+    /// do not.
+    pub fn data_date(&self) -> Option<i64> {
+        match self {
+            Document::Series(s) => s.newest_day(),
+            Document::Pepy(p) => p.newest_day(),
+            _ => None,
+        }
+    }
+}
+
 /// Why a body was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {

@@ -65,6 +65,15 @@ impl PepyDoc {
             + self.daily.iter().map(|(d, _)| string(d)).sum::<usize>()
     }
 
+    /// The newest day with counts (its data date), as days since 1970-01-01.
+    pub fn newest_day(&self) -> Option<i64> {
+        self.daily
+            .iter()
+            .filter_map(|(d, _)| super::pypistats::Day::parse(d))
+            .max()
+            .map(super::pypistats::Day::epoch_day)
+    }
+
     /// Downloads per day (all versions), ascending by date.
     pub fn daily_totals(&self) -> Vec<(String, u64)> {
         self.daily.clone()

@@ -33,6 +33,15 @@ impl Day {
         let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
         Some(Day(n(0..4)? * 10_000 + n(5..7)? * 100 + n(8..10)?))
     }
+
+    /// Days since 1970-01-01 (for date arithmetic).
+    pub fn epoch_day(self) -> i64 {
+        crate::model::days_from_civil(
+            i64::from(self.0 / 10_000),
+            self.0 / 100 % 100,
+            self.0 % 100,
+        )
+    }
 }
 
 impl std::fmt::Display for Day {
@@ -219,6 +228,11 @@ impl SeriesDoc {
             + string(&self.kind)
             + strings(&self.categories)
             + vec(&self.data)
+    }
+
+    /// The newest day in the series (its data date), as days since 1970-01-01.
+    pub fn newest_day(&self) -> Option<i64> {
+        self.data.iter().map(|p| p.date).max().map(Day::epoch_day)
     }
 
     /// The name of a point's category.

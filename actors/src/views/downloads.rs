@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::estimate::Estimate;
-use crate::model::{Datum, Provenance, SourceLabel, StatsKind, Upstream};
+use crate::model::{DataAsOf, Datum, Provenance, SourceLabel, StatsKind, Upstream};
 use crate::upstream::{Day, RecentDoc, SeriesDoc, TopDoc};
 
 /// Downloads over the last day, week and month, each figure with its own provenance
@@ -26,15 +26,19 @@ pub struct RecentDownloads {
 }
 
 impl RecentDownloads {
-    /// From pypistats' `recent` document.
+    /// From pypistats' `recent` document, whose data is as of `data_as_of` when known
+    /// (the `recent` body itself carries no date).
     pub fn from_doc(
         package: &str,
         r: &RecentDoc,
         provenance: &Provenance,
         upstream: Upstream,
         age: Duration,
+        data_as_of: Option<DataAsOf>,
     ) -> Self {
-        let d = |v: Option<u64>| Datum::new(v, provenance.clone(), upstream, age);
+        let d = |v: Option<u64>| {
+            Datum::new(v, provenance.clone(), upstream, age).dated(data_as_of.clone())
+        };
         RecentDownloads {
             package: package.into(),
             last_day: d(r.last_day),
@@ -44,8 +48,14 @@ impl RecentDownloads {
         }
     }
 
-    /// From estimates; figures without a basis are unavailable, saying why.
-    pub fn from_estimates(package: &str, estimates: [Option<Estimate>; 3], reason: &str) -> Self {
+    /// From estimates; figures without a basis are unavailable, saying why. `today`
+    /// (days since 1970-01-01, UTC) dates each estimate's basis.
+    pub fn from_estimates(
+        package: &str,
+        estimates: [Option<Estimate>; 3],
+        reason: &str,
+        today: i64,
+    ) -> Self {
         let [day, week, month] = estimates.map(|e| match e {
             Some(e) => Datum::new(
                 Some(e.value),
@@ -55,7 +65,8 @@ impl RecentDownloads {
                 },
                 e.upstream,
                 e.age,
-            ),
+            )
+            .dated(e.data_date.map(|d| DataAsOf::new(d, today))),
             None => Datum::new(
                 None,
                 Provenance::Unavailable {
@@ -75,6 +86,32 @@ impl RecentDownloads {
             source,
         }
     }
+}
+
+/// The day pypistats' `recent` figures are about, found in its `overall` series: the
+/// newest of the last week's days whose without-mirrors count is the `last_day`
+/// figure and whose 7- and 30-day sums ending there are the week and month figures
+/// (each when present). `None` when no day matches (another daily update) or the
+/// document has no figure. Days since 1970-01-01.
+pub(crate) fn recent_data_date(r: &RecentDoc, overall: &SeriesDoc) -> Option<i64> {
+    if r.last_day.is_none() && r.last_week.is_none() && r.last_month.is_none() {
+        return None;
+    }
+    let daily = overall.daily_totals();
+    let sum_to = |end: usize, n: usize| -> Option<u64> {
+        (end + 1 >= n).then(|| daily[end + 1 - n..=end].iter().map(|(_, d)| d).sum())
+    };
+    let matches = |i: usize| {
+        r.last_day.is_none_or(|v| daily[i].1 == v)
+            && r.last_week.is_none_or(|v| sum_to(i, 7) == Some(v))
+            && r.last_month.is_none_or(|v| sum_to(i, 30) == Some(v))
+    };
+    (0..daily.len())
+        .rev()
+        .take(7)
+        .find(|&i| matches(i))
+        .and_then(|i| Day::parse(&daily[i].0))
+        .map(Day::epoch_day)
 }
 
 /// One category of a breakdown.
@@ -333,6 +370,34 @@ mod tests {
     }
 
     #[test]
+    fn recent_figures_are_dated_by_the_overall_day_they_match() {
+        let data: Vec<(&str, u32, u64)> =
+            (1..=31).map(|d| ("without_mirrors", d, d as u64)).collect();
+        let s = series("overall_downloads", &data);
+        let r = RecentDoc {
+            last_day: Some(31),
+            last_week: Some((25..=31).sum()),
+            last_month: Some((2..=31).sum()),
+        };
+        let oct31 = crate::model::days_from_civil(2026, 10, 31);
+        assert_eq!(recent_data_date(&r, &s), Some(oct31));
+        // A day behind the series (pypistats' recent was computed a day earlier).
+        let r = RecentDoc {
+            last_day: Some(30),
+            last_week: Some((24..=30).sum()),
+            last_month: None,
+        };
+        assert_eq!(recent_data_date(&r, &s), Some(oct31 - 1));
+        // Figures of another update: unknown, never guessed.
+        let r = RecentDoc {
+            last_day: Some(7),
+            last_week: Some(1),
+            last_month: None,
+        };
+        assert_eq!(recent_data_date(&r, &s), None);
+    }
+
+    #[test]
     fn estimates_and_gaps_carry_their_own_provenance() {
         let e = Estimate {
             value: 7,
@@ -340,12 +405,19 @@ mod tests {
             confidence: Confidence::High,
             upstream: Upstream::Pypistats,
             age: Duration::ZERO,
+            data_date: Some(crate::model::days_from_civil(2026, 11, 23)),
         };
         let r = RecentDownloads::from_estimates(
             "x",
             [Some(e.clone()), Some(e), None],
             "pypistats is unavailable",
+            crate::model::days_from_civil(2026, 11, 24),
         );
+        assert_eq!(
+            r.last_day.data_as_of.as_ref().map(|d| d.date.as_str()),
+            Some("2026-11-23")
+        );
+        assert!(r.last_month.data_as_of.is_none());
         assert_eq!(r.last_day.value, Some(7));
         assert_eq!(r.last_day.provenance.word(), "estimated");
         assert_eq!(r.last_month.provenance.word(), "unavailable");

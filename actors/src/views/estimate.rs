@@ -6,21 +6,23 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Confidence, Upstream};
-use crate::upstream::{PepyDoc, SeriesDoc};
+use crate::upstream::Day;
 
 /// One estimated figure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// The value.
     pub value: u64,
-    /// How it was derived, in words.
+    /// How it was derived, in words (the data's date included).
     pub basis: String,
-    /// How far to trust it.
+    /// How far to trust it: it drops as the basis' newest day gets older.
     pub confidence: Confidence,
     /// The upstream whose data it was derived from.
     pub upstream: Upstream,
-    /// Age of that data.
+    /// Age of that data's fetch.
     pub age: Duration,
+    /// The newest day of the basis (days since 1970-01-01): the estimate's data date.
+    pub data_date: Option<i64>,
 }
 
 const PERIODS: [(usize, &str); 3] = [
@@ -40,14 +42,31 @@ fn age_words(age: Duration) -> String {
     }
 }
 
-fn from_daily(
-    daily: &[(String, u64)],
-    source: &str,
-    recorded: &str,
+fn days_old(n: i64) -> String {
+    match n {
+        ..=0 => "today".into(),
+        1 => "1 day old".into(),
+        n => format!("{n} days old"),
+    }
+}
+
+/// What the estimates of one basis share.
+struct Source<'a> {
+    words: &'a str,
+    recorded: &'a str,
     age: Duration,
     upstream: Upstream,
-    confidence: Confidence,
-) -> [Option<Estimate>; 3] {
+    /// Confidence by the age in days of the basis' newest day.
+    confidence: fn(Option<i64>) -> Confidence,
+}
+
+fn from_daily(daily: &[(String, u64)], src: &Source<'_>, today: i64) -> [Option<Estimate>; 3] {
+    let newest = daily
+        .last()
+        .and_then(|(d, _)| Day::parse(d))
+        .map(Day::epoch_day);
+    let data_age = newest.map(|d| today - d);
+    let confidence = (src.confidence)(data_age);
     PERIODS.map(|(n, what)| {
         if daily.len() < n {
             return None;
@@ -60,24 +79,24 @@ fn from_daily(
         } else {
             format!("{first} to {last}")
         };
+        let as_of = match data_age {
+            Some(a) => format!("data as of {} ({})", daily[daily.len() - 1].0, days_old(a)),
+            None => "data date unknown".into(),
+        };
         Some(Estimate {
             value,
             basis: format!(
-                "{what} ({span}) of {source} recorded {recorded} ({})",
-                age_words(age)
+                "{what} ({span}) of {}, {as_of}, recorded {} ({})",
+                src.words,
+                src.recorded,
+                age_words(src.age)
             ),
             confidence,
-            upstream,
-            age,
+            upstream: src.upstream,
+            age: src.age,
+            data_date: newest,
         })
     })
-}
-
-/// Day, week and month from pypistats' `overall` series (without mirrors, the series
-/// `recent` counts). As fresh as the series: high confidence within a day, medium
-/// within two, low beyond (the figure has moved on since).
-pub fn recent_from_series(s: &SeriesDoc, recorded: &str, age: Duration) -> [Option<Estimate>; 3] {
-    from_overall_daily(&s.daily_totals(), recorded, age, false)
 }
 
 const OVERALL: &str = "the pypistats overall series (without mirrors)";
@@ -87,92 +106,22 @@ const PEPY: &str = "pepy.tech daily downloads (counted by pepy, not pypistats)";
 const PEPY_KEPT: &str =
     "pepy.tech daily downloads kept on disk from an earlier run (counted by pepy, not pypistats)";
 
-fn from_overall_daily(
-    daily: &[(String, u64)],
-    recorded: &str,
-    age: Duration,
-    kept: bool,
-) -> [Option<Estimate>; 3] {
-    let confidence = match age.as_secs() / 86_400 {
-        0 => Confidence::High,
-        1 => Confidence::Medium,
+/// pypistats' own series (the figures are defined on it): high confidence while its
+/// newest day is yesterday (the figure is exact), medium a day later, low beyond (the
+/// figure has moved on since). By the age of the data, not of the fetch.
+fn overall_confidence(data_age_days: Option<i64>) -> Confidence {
+    match data_age_days {
+        Some(..=1) => Confidence::High,
+        Some(2) => Confidence::Medium,
         _ => Confidence::Low,
-    };
-    let source = if kept { OVERALL_KEPT } else { OVERALL };
-    from_daily(
-        daily,
-        source,
-        recorded,
-        age,
-        Upstream::Pypistats,
-        confidence,
-    )
-}
-
-/// Day, week and month from pepy.tech's per-day counts: another service counting the
-/// same downloads its own way, so medium confidence at best.
-pub fn recent_from_pepy(d: &PepyDoc, recorded: &str, age: Duration) -> [Option<Estimate>; 3] {
-    from_pepy_daily(&d.daily_totals(), recorded, age, false)
-}
-
-fn from_pepy_daily(
-    daily: &[(String, u64)],
-    recorded: &str,
-    age: Duration,
-    kept: bool,
-) -> [Option<Estimate>; 3] {
-    let confidence = if age.as_secs() < 86_400 {
-        Confidence::Medium
-    } else {
-        Confidence::Low
-    };
-    let source = if kept { PEPY_KEPT } else { PEPY };
-    from_daily(daily, source, recorded, age, Upstream::Pepy, confidence)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    fn series(n: u64) -> SeriesDoc {
-        let dates: Vec<String> = (1..=n).map(|d| format!("2026-10-{d:02}")).collect();
-        let points = dates.iter().zip(1..=n).flat_map(|(date, d)| {
-            [
-                ("with_mirrors", date.as_str(), 1000),
-                ("without_mirrors", date.as_str(), d),
-            ]
-        });
-        SeriesDoc::from_points("x".into(), "overall_downloads".into(), points).unwrap()
     }
+}
 
-    #[test]
-    fn sums_the_without_mirrors_series_and_states_the_basis() {
-        let [day, week, month] =
-            recent_from_series(&series(31), "2026-11-01", Duration::from_secs(600));
-        let (day, week, month) = (day.unwrap(), week.unwrap(), month.unwrap());
-        assert_eq!(day.value, 31);
-        assert_eq!(week.value, (25..=31).sum::<u64>());
-        assert_eq!(month.value, (2..=31).sum::<u64>());
-        assert_eq!(week.confidence, Confidence::High);
-        assert!(
-            week.basis
-                .contains("sum of the last 7 days (2026-10-25 to 2026-10-31)"),
-            "{}",
-            week.basis
-        );
-        assert!(week.basis.contains("recorded 2026-11-01"));
-    }
-
-    #[test]
-    fn too_short_a_series_gives_no_estimate_and_old_ones_low_confidence() {
-        let [day, week, month] =
-            recent_from_series(&series(5), "2026-11-01", Duration::from_secs(3 * 86_400));
-        assert_eq!(day.unwrap().confidence, Confidence::Low);
-        assert!(week.is_none() && month.is_none());
-        assert!(
-            recent_from_series(&series(0), "x", Duration::ZERO)
-                .iter()
-                .all(Option::is_none)
-        );
+/// pepy.tech counts the same downloads its own way: medium confidence at best.
+fn pepy_confidence(data_age_days: Option<i64>) -> Confidence {
+    match data_age_days {
+        Some(..=1) => Confidence::Medium,
+        _ => Confidence::Low,
     }
 }
 
@@ -192,17 +141,40 @@ pub struct Basis {
 }
 
 /// Day, week and month from the observations held: pypistats' `overall` series first
-/// (the figures are defined on it), pepy.tech's daily counts next.
+/// (the figures are defined on it), pepy.tech's daily counts next. `now` is the
+/// engine's clock: the confidence follows how old each basis' newest day is today.
 pub fn recent_from_held(
     overall: Option<&Basis>,
     pepy: Option<&Basis>,
     now: SystemTime,
 ) -> RecentEstimates {
-    let age = |at: SystemTime| now.duration_since(at).unwrap_or_default();
-    let from_series = overall
-        .map(|b| from_overall_daily(&b.daily, &ymd(b.recorded), age(b.recorded), b.kept_on_disk));
-    let from_pepy =
-        pepy.map(|b| from_pepy_daily(&b.daily, &ymd(b.recorded), age(b.recorded), b.kept_on_disk));
+    let today = crate::model::epoch_day(now);
+    let estimate = |b: &Basis, pepy: bool| {
+        let recorded = ymd(b.recorded);
+        let src = Source {
+            words: match (pepy, b.kept_on_disk) {
+                (false, false) => OVERALL,
+                (false, true) => OVERALL_KEPT,
+                (true, false) => PEPY,
+                (true, true) => PEPY_KEPT,
+            },
+            recorded: &recorded,
+            age: now.duration_since(b.recorded).unwrap_or_default(),
+            upstream: if pepy {
+                Upstream::Pepy
+            } else {
+                Upstream::Pypistats
+            },
+            confidence: if pepy {
+                pepy_confidence
+            } else {
+                overall_confidence
+            },
+        };
+        from_daily(&b.daily, &src, today)
+    };
+    let from_series = overall.map(|b| estimate(b, false));
+    let from_pepy = pepy.map(|b| estimate(b, true));
     std::array::from_fn(|i| {
         from_series
             .as_ref()
@@ -211,22 +183,109 @@ pub fn recent_from_held(
     })
 }
 
-/// `YYYY-MM-DD` (UTC) of a wall-clock time (civil-from-days, H. Hinnant).
+/// `YYYY-MM-DD` (UTC) of a wall-clock time.
 pub fn ymd(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    crate::model::day_string(crate::model::epoch_day(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{day_start, days_from_civil};
+
+    /// A basis of `n` days ending on `last` (day number), the i-th day's count being i.
+    fn basis(n: u64, last: i64, recorded: SystemTime) -> Basis {
+        let daily = (1..=n)
+            .map(|i| (crate::model::day_string(last - (n - i) as i64), i))
+            .collect();
+        Basis {
+            daily,
+            recorded,
+            kept_on_disk: false,
+        }
+    }
+
+    fn noon(day: i64) -> SystemTime {
+        day_start(day) + Duration::from_secs(12 * 3600)
+    }
+
+    #[test]
+    fn sums_the_series_and_the_basis_states_the_data_date() {
+        let today = days_from_civil(2026, 11, 24);
+        let b = basis(31, today - 1, noon(today) - Duration::from_secs(600));
+        let [day, week, month] = recent_from_held(Some(&b), None, noon(today));
+        let (day, week, month) = (day.unwrap(), week.unwrap(), month.unwrap());
+        assert_eq!(day.value, 31);
+        assert_eq!(week.value, (25..=31).sum::<u64>());
+        assert_eq!(month.value, (2..=31).sum::<u64>());
+        assert_eq!(week.confidence, Confidence::High);
+        assert_eq!(week.data_date, Some(today - 1));
+        assert!(
+            week.basis.contains(
+                "sum of the last 7 days (2026-11-17 to 2026-11-23) of the pypistats overall series (without mirrors), data as of 2026-11-23 (1 day old), recorded 2026-11-24"
+            ),
+            "{}",
+            week.basis
+        );
+    }
+
+    #[test]
+    fn confidence_drops_with_the_age_of_the_data_not_of_the_fetch() {
+        let today = days_from_civil(2026, 11, 24);
+        // Fetched a minute ago in every case: only the newest day differs.
+        let fetched = noon(today) - Duration::from_secs(60);
+        let conf = |newest: i64| {
+            let b = basis(10, newest, fetched);
+            recent_from_held(Some(&b), None, noon(today))[1]
+                .as_ref()
+                .unwrap()
+                .confidence
+        };
+        assert_eq!(conf(today - 1), Confidence::High);
+        assert_eq!(conf(today - 2), Confidence::Medium);
+        assert_eq!(conf(today - 5), Confidence::Low);
+        // An old fetch of yesterday's data (fetched 3 days ago, impossible in practice
+        // but what the old rule looked at) does not lower it.
+        let old_fetch = basis(10, today - 1, noon(today - 3));
+        assert_eq!(
+            recent_from_held(Some(&old_fetch), None, noon(today))[0]
+                .as_ref()
+                .unwrap()
+                .confidence,
+            Confidence::High
+        );
+        // pepy: medium at best, low once its data is old.
+        let p = basis(10, today - 1, fetched);
+        assert_eq!(
+            recent_from_held(None, Some(&p), noon(today))[0]
+                .as_ref()
+                .unwrap()
+                .confidence,
+            Confidence::Medium
+        );
+        let p = basis(10, today - 3, fetched);
+        assert_eq!(
+            recent_from_held(None, Some(&p), noon(today))[0]
+                .as_ref()
+                .unwrap()
+                .confidence,
+            Confidence::Low
+        );
+    }
+
+    #[test]
+    fn too_short_a_series_gives_no_estimate() {
+        let today = days_from_civil(2026, 11, 24);
+        let b = basis(5, today - 1, noon(today));
+        let [day, week, month] = recent_from_held(Some(&b), None, noon(today));
+        assert!(day.is_some() && week.is_none() && month.is_none());
+        let empty = basis(0, today - 1, noon(today));
+        assert!(
+            recent_from_held(Some(&empty), None, noon(today))
+                .iter()
+                .all(Option::is_none)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 //! info, versions, dependencies and Python compatibility; one daily series answers
 //! trends, breakdowns and (when `recent` fails) estimates.
 
+pub mod check;
 pub mod deps;
 pub mod docs;
 pub mod downloads;
 pub mod estimate;
 pub mod info;
 pub mod python;
+pub mod scan;
 pub mod versions;

@@ -8,6 +8,7 @@
 
 pub(crate) mod fixtures;
 pub(crate) mod pypistats;
+pub(crate) mod suspects;
 pub(crate) mod synthetic;
 
 use std::cmp::Ordering;
@@ -198,6 +199,8 @@ pub(crate) struct Catalog {
     synthetic: usize,
     names: Vec<String>,
     synth_cache: Mutex<HashMap<usize, Arc<ProjectData>>>,
+    /// The synthetic typo-squats ([`suspects`]).
+    suspects: BTreeMap<String, Arc<ProjectData>>,
     top: OnceLock<Arc<Doc>>,
 }
 
@@ -205,12 +208,18 @@ impl Catalog {
     pub(crate) fn new(seed: u64, synthetic: usize) -> Self {
         let mut names: Vec<String> = FIXTURES.projects.keys().cloned().collect();
         names.extend((0..synthetic).map(synthetic::name));
+        let suspects: BTreeMap<String, Arc<ProjectData>> = suspects::SUSPECTS
+            .iter()
+            .map(|n| (n.to_string(), Arc::new(suspects::project(n))))
+            .collect();
+        names.extend(suspects.keys().cloned());
         names.sort();
         Catalog {
             seed,
             synthetic,
             names,
             synth_cache: Mutex::new(HashMap::new()),
+            suspects,
             top: OnceLock::new(),
         }
     }
@@ -226,7 +235,9 @@ impl Catalog {
 
     /// Whether a normalised name is a known package.
     pub(crate) fn contains(&self, name: &str) -> bool {
-        FIXTURES.projects.contains_key(name) || self.synth_index(name).is_some()
+        FIXTURES.projects.contains_key(name)
+            || self.suspects.contains_key(name)
+            || self.synth_index(name).is_some()
     }
 
     fn synth_index(&self, name: &str) -> Option<usize> {
@@ -237,6 +248,9 @@ impl Catalog {
     /// The project behind a normalised name.
     pub(crate) fn project(&self, name: &str) -> Option<Arc<ProjectData>> {
         if let Some(p) = FIXTURES.projects.get(name) {
+            return Some(p.clone());
+        }
+        if let Some(p) = self.suspects.get(name) {
             return Some(p.clone());
         }
         let i = self.synth_index(name)?;
@@ -256,16 +270,20 @@ impl Catalog {
             .unwrap_or_default()
     }
 
-    /// The top-packages body, generated once per simulator.
-    pub(crate) fn top(&self) -> Arc<Doc> {
+    /// The top-packages body, generated once per simulator, against the `today` of
+    /// its first request.
+    pub(crate) fn top(&self, today: crate::date::SimDay) -> Arc<Doc> {
         self.top
             .get_or_init(|| {
+                // The synthetic typo-squats are not popular: like their real kind,
+                // they are not in the dataset.
                 let mut rows: Vec<(u64, &str)> = self
                     .names
                     .iter()
+                    .filter(|n| !self.suspects.contains_key(n.as_str()))
                     .map(|n| {
                         (
-                            pypistats::Series::generate(n, self.seed).last_month(),
+                            pypistats::Series::generate(n, self.seed, today, 0).last_month(),
                             n.as_str(),
                         )
                     })
@@ -276,7 +294,7 @@ impl Catalog {
                     .map(|(n, p)| serde_json::json!({"download_count": n, "project": p}))
                     .collect();
                 let mut top = BTreeMap::new();
-                top.insert("last_update", Value::from(pypistats::TOP_LAST_UPDATE));
+                top.insert("last_update", Value::from(format!("{today} 00:00:00")));
                 top.insert("rows", Value::Array(rows));
                 let body =
                     serde_json::to_vec(&sorted(serde_json::to_value(top).unwrap_or_default()))

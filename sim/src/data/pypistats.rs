@@ -4,23 +4,23 @@
 //! Every number is a deterministic function of the package name and the simulator
 //! seed (FNV-1a hashes): a base daily level (higher for a handful of well-known fixture
 //! projects), a mild linear trend, weekly seasonality (weekends lower) and ±6 % noise.
-//! The series has 180 daily points ending "yesterday" relative to the fixed simulated
-//! "today" [`TODAY`] = 2026-11-24, so output never depends on the wall clock.
+//! The series has 180 daily points ending "yesterday" relative to the simulator's
+//! "today" (the real UTC date, or a pinned day: [`crate::SimConfig::today`]), or
+//! earlier when pypistats' lag is simulated. For a given today the output is the same
+//! on every run.
 
 use std::collections::BTreeMap;
 
 use super::{fnv64, unit};
+use crate::date::SimDay;
 
-/// The fixed simulated "today" (the last data point is the day before).
-pub(crate) const TODAY: (i64, u32, u32) = (2026, 11, 24);
-/// `last_update` of the simulated top-packages list.
-pub(crate) const TOP_LAST_UPDATE: &str = "2026-11-24 00:00:00";
-
-/// [`TOP_LAST_UPDATE`] as a time: the list's `Last-Modified`.
-pub(crate) fn top_last_update() -> std::time::SystemTime {
-    let days = days_from_civil(TODAY.0, TODAY.1, TODAY.2);
-    std::time::UNIX_EPOCH + std::time::Duration::from_secs(days.max(0) as u64 * 86_400)
+/// The top-packages list's `last_update` (midnight UTC of the simulated `today`) as a
+/// time: the list's `Last-Modified`.
+pub(crate) fn top_last_update(today: SimDay) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(today.days_since_epoch().max(0) as u64 * 86_400)
 }
+
 /// Number of daily points, like pypistats.org.
 pub(crate) const DAYS: usize = 180;
 /// Days of per-version data in the simulated pepy.tech answer.
@@ -87,12 +87,17 @@ fn split(total: u64, shares: &[f64]) -> Vec<u64> {
 }
 
 impl Series {
-    /// Generates the series of `name` (normalised) under `seed`.
-    pub(crate) fn generate(name: &str, seed: u64) -> Series {
+    /// Generates the series of `name` (normalised) under `seed`, as published on
+    /// `today` by an upstream `lag_days` behind: the last point is the day before
+    /// `today`, minus `lag_days`.
+    pub(crate) fn generate(name: &str, seed: u64, today: SimDay, lag_days: u32) -> Series {
         let seed_b = seed.to_le_bytes();
         let key = fnv64(&[name.as_bytes(), &seed_b]);
         let h = |tag: &str| unit(fnv64(&[name.as_bytes(), &seed_b, tag.as_bytes()]));
-        let exponent = if FAMOUS.contains(&name) {
+        let exponent = if super::suspects::SUSPECTS.contains(&name) {
+            // A synthetic typo-squat: about one download a weekday, none at weekends.
+            -0.3
+        } else if FAMOUS.contains(&name) {
             6.0 + 1.2 * h("level")
         } else if name.starts_with("synth-") {
             2.5 + 2.5 * h("level")
@@ -102,8 +107,8 @@ impl Series {
         let base = 10f64.powf(exponent);
         let trend = -0.15 + 0.4 * h("trend");
         let mirror_share = 0.02 + 0.08 * h("mirrors");
-        let today = days_from_civil(TODAY.0, TODAY.1, TODAY.2);
-        let first_day = today - DAYS as i64;
+        let end = today.days_since_epoch() - i64::from(lag_days);
+        let first_day = end - DAYS as i64;
         let mut without = Vec::with_capacity(DAYS);
         let mut with = Vec::with_capacity(DAYS);
         for i in 0..DAYS {
@@ -292,14 +297,19 @@ mod tests {
         );
     }
 
+    fn day(s: &str) -> SimDay {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn series_shape() {
-        let s = Series::generate("numpy", 42);
+        let today = day("2026-11-24");
+        let s = Series::generate("numpy", 42, today, 0);
         assert_eq!(s.without.len(), DAYS);
         assert_eq!(s.date(DAYS - 1), "2026-11-23");
         assert!(s.with.iter().zip(&s.without).all(|(w, wo)| w >= wo));
-        assert_eq!(s, Series::generate("numpy", 42));
-        assert_ne!(s, Series::generate("numpy", 43));
+        assert_eq!(s, Series::generate("numpy", 42, today, 0));
+        assert_ne!(s, Series::generate("numpy", 43, today, 0));
         assert!(s.last_day() > 100_000, "famous packages are high");
         let major = s.python_major();
         for (i, t) in s.without.iter().enumerate() {
@@ -313,6 +323,17 @@ mod tests {
     }
 
     #[test]
+    fn sim_dates_relative_to_today_and_lag_moves_the_newest_day_back() {
+        let today = SimDay::today_utc();
+        let s = Series::generate("numpy", 42, today, 0);
+        assert_eq!(s.date(DAYS - 1), today.plus_days(-1).to_string());
+        let lagging = Series::generate("numpy", 42, today, 3);
+        assert_eq!(lagging.date(DAYS - 1), today.plus_days(-4).to_string());
+        let next = Series::generate("numpy", 42, today.plus_days(1), 0);
+        assert_eq!(next.date(DAYS - 1), today.to_string());
+    }
+
+    #[test]
     fn title() {
         assert_eq!(py_title("linux"), "Linux");
         assert_eq!(py_title("LINUX"), "Linux");
@@ -322,7 +343,7 @@ mod tests {
 
     #[test]
     fn pepy_totals() {
-        let s = Series::generate("black", 42);
+        let s = Series::generate("black", 42, day("2026-11-24"), 0);
         let versions: Vec<String> = ["1.0", "2.0", "3.0"]
             .iter()
             .map(|v| v.to_string())

@@ -9,10 +9,13 @@
 //! | `GET /_sim/stats` | `{"total": N, "routes": {"/path": n}}` |
 //! | `POST /_sim/stats/reset` | zeroes the counters |
 //! | `POST /_sim/scenario/{name}` | replaces the faults with a [`Scenario`](crate::Scenario) |
+//! | `GET /_sim/calendar` | `{"today": "YYYY-MM-DD", "pinned": bool, "pypistats_lag_days": N}` |
+//! | `PUT /_sim/calendar` (`{"today": "YYYY-MM-DD" or null, "pypistats_lag_days": N}`, both optional) | the new calendar, or `400` |
 
 use http::{Method, StatusCode};
 use serde_json::json;
 
+use crate::date::SimDay;
 use crate::fault::FaultSpec;
 use crate::routes::Resp;
 use crate::scenario::Scenario;
@@ -24,6 +27,18 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Resp {
 
 fn ok() -> Resp {
     Resp::json(StatusCode::OK, json!({"ok": true}))
+}
+
+fn calendar(shared: &Shared) -> Resp {
+    let c = &shared.calendar;
+    Resp::json(
+        StatusCode::OK,
+        json!({
+            "today": c.today().to_string(),
+            "pinned": c.pinned().is_some(),
+            "pypistats_lag_days": c.pypistats_lag_days(),
+        }),
+    )
 }
 
 /// Handles one admin request (`path` starts with `/_sim`).
@@ -73,6 +88,38 @@ pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, body: &[u8]) 
             shared.stats.reset();
             ok()
         }
+        ("GET", ["_sim", "calendar"]) => calendar(shared),
+        ("PUT", ["_sim", "calendar"]) => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Change {
+                #[serde(default)]
+                today: Option<Option<String>>,
+                #[serde(default)]
+                pypistats_lag_days: Option<u32>,
+            }
+            let change: Change = match serde_json::from_slice(body) {
+                Ok(c) => c,
+                Err(e) => {
+                    return error(StatusCode::BAD_REQUEST, format!("invalid calendar: {e}"));
+                }
+            };
+            let today = match change.today {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(s)) => match s.parse::<SimDay>() {
+                    Ok(d) => Some(Some(d)),
+                    Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+                },
+            };
+            if let Some(t) = today {
+                shared.calendar.pin(t);
+            }
+            if let Some(n) = change.pypistats_lag_days {
+                shared.calendar.set_pypistats_lag_days(n);
+            }
+            calendar(shared)
+        }
         ("POST", ["_sim", "scenario", name]) => match name.parse::<Scenario>() {
             Ok(s) => {
                 shared.faults.replace(s.faults());
@@ -86,6 +133,7 @@ pub(crate) fn handle(shared: &Shared, method: &Method, path: &str, body: &[u8]) 
             | ["_sim", "faults", _]
             | ["_sim", "stats"]
             | ["_sim", "stats", "reset"]
+            | ["_sim", "calendar"]
             | ["_sim", "scenario", _],
         ) => error(
             StatusCode::METHOD_NOT_ALLOWED,

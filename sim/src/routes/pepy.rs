@@ -36,7 +36,8 @@ pub(crate) fn project(shared: &Shared, raw_name: &str, req: &Req<'_>) -> Resp {
         );
     }
     let versions = shared.catalog.versions(&name);
-    let series = Series::generate(&name, shared.catalog.seed());
+    // pypistats' lag is pypistats' own: pepy's data stays on schedule.
+    let series = Series::generate(&name, shared.catalog.seed(), shared.calendar.today(), 0);
     let (downloads, total) = series.pepy(&versions);
     Resp::json(
         StatusCode::OK,

@@ -47,7 +47,14 @@ fn rows(series: &BTreeMap<String, Vec<u64>>, s: &Series, filter: Option<&str>) -
 pub(crate) fn endpoint(shared: &Shared, raw_name: &str, endpoint: &str, req: &Req<'_>) -> Resp {
     let name = raw_name.replace(['.', '_'], "-");
     let known = shared.catalog.contains(&name);
-    let series = known.then(|| Series::generate(&name, shared.catalog.seed()));
+    let series = known.then(|| {
+        Series::generate(
+            &name,
+            shared.catalog.seed(),
+            shared.calendar.today(),
+            shared.calendar.pypistats_lag_days(),
+        )
+    });
     let body = |kind: &str, data: Value| {
         Resp::json(
             StatusCode::OK,

@@ -10,7 +10,8 @@ use crate::server::Shared;
 
 /// `GET /top-pypi-packages.min.json`.
 pub(crate) fn top(shared: &Shared) -> Resp {
-    let doc = shared.catalog.top();
+    let today = shared.calendar.today();
+    let doc = shared.catalog.top(today);
     Resp::new(
         StatusCode::OK,
         "application/json; charset=utf-8",
@@ -19,5 +20,5 @@ pub(crate) fn top(shared: &Shared) -> Resp {
     .with_header("cache-control", "max-age=600")
     .with_header("access-control-allow-origin", "*")
     .with_etag(doc.etag())
-    .with_last_modified(crate::data::pypistats::top_last_update())
+    .with_last_modified(crate::data::pypistats::top_last_update(today))
 }

@@ -10,7 +10,6 @@
 //! A document's own fallback (its stale copy) is the flight's business (router `mod`).
 
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use ractor::ActorRef;
 use tokio::time::Instant;
@@ -19,12 +18,12 @@ use super::{DocAnswer, Resolution, RouterArgs, RouterMsg, resolve_via, resolve_w
 use crate::cache::Lookup;
 use crate::engine::{ItemFailure, PackageOverview, PartialResult};
 use crate::model::{
-    Datum, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel, StatsKind,
-    UnavailableCause, Upstream,
+    DataAsOf, Datum, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
+    StatsKind, UnavailableCause, Upstream,
 };
 use crate::upstream::Document;
 use crate::views::docs::DocSummary;
-use crate::views::downloads::RecentDownloads;
+use crate::views::downloads::{RecentDownloads, recent_data_date};
 use crate::views::estimate::{Basis, RecentEstimates, recent_from_held};
 use crate::views::info::PackageInfo;
 use crate::views::python::{PyVersion, choose_release, release_admits};
@@ -47,6 +46,10 @@ pub(crate) enum Question {
         version: Option<PackageVersion>,
         python: PyVersion,
     },
+    /// The version lists of several packages (scan_dependencies).
+    Scan(Vec<PackageName>),
+    /// The facts of the supply-chain check of one package (check_package).
+    Check(PackageName),
 }
 
 /// What a chain produced.
@@ -70,6 +73,10 @@ pub(crate) enum Answer {
         doc: DocAnswer,
         note: Option<String>,
     },
+    /// Per package, its versions answer (scan).
+    Scan(Vec<(PackageName, Result<Answer, QueryError>)>),
+    /// The parts of a package check.
+    Check(Box<super::scan::CheckParts>),
 }
 
 pub(crate) struct ChainCtx {
@@ -84,7 +91,7 @@ pub(crate) async fn answer(
 ) -> Result<Answer, QueryError> {
     match question {
         Question::Versions(name) => versions(ctx, name, deadline).await,
-        Question::Recent(name) => recent(ctx, &name, deadline).await,
+        Question::Recent(name) => recent(ctx, &name, deadline, true).await,
         Question::Overview(packages) => {
             Ok(Answer::Overview(overview(ctx, &packages, deadline).await))
         }
@@ -96,12 +103,16 @@ pub(crate) async fn answer(
         Question::DocSummaries(names) => Ok(Answer::DocSummaries(
             doc_summaries(ctx, names, deadline).await,
         )),
+        Question::Scan(names) => Ok(Answer::Scan(super::scan::scan(ctx, names, deadline).await)),
+        Question::Check(name) => Ok(Answer::Check(Box::new(
+            super::scan::check(ctx, name, deadline).await,
+        ))),
     }
 }
 
 impl ChainCtx {
     /// One document: a fresh hit here, else the router's flight.
-    async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
+    pub(super) async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
         let now = Instant::now();
         if let Lookup::Fresh(e) = self.args.cache.lookup(&q, now) {
             return Ok(DocAnswer::from_entry(
@@ -177,7 +188,27 @@ impl ChainCtx {
             series = series.or(kept.pypistats.map(basis));
             pepy_basis = pepy_basis.or(kept.pepy.map(basis));
         }
-        recent_from_held(series.as_ref(), pepy_basis.as_ref(), SystemTime::now())
+        recent_from_held(
+            series.as_ref(),
+            pepy_basis.as_ref(),
+            self.args.cfg.clock.now(),
+        )
+    }
+
+    /// The data date of pypistats' `recent` figures, whose body has none: the day of
+    /// the `overall` series held in the cache whose without-mirrors counts give
+    /// exactly the same day, week and month figures. No such series held, or figures
+    /// that do not match (another daily update): unknown, never guessed.
+    fn recent_data_date(&self, name: &PackageName, ans: &DocAnswer) -> Option<i64> {
+        let Document::Recent(r) = ans.doc.as_ref() else {
+            return None;
+        };
+        let q = Query::Stats(name.clone(), StatsKind::Overall);
+        let held = self.args.cache.retained(&q, Instant::now())?;
+        match held.doc.as_ref() {
+            Document::Series(s) => recent_data_date(r, s),
+            _ => None,
+        }
     }
 }
 
@@ -193,7 +224,7 @@ fn has_fallback(e: &QueryError) -> bool {
     )
 }
 
-async fn versions(
+pub(super) async fn versions(
     ctx: &ChainCtx,
     name: PackageName,
     deadline: Instant,
@@ -243,7 +274,46 @@ async fn versions(
     }
 }
 
-async fn recent(
+/// Recent downloads, the `recent` figures dated when an `overall` series held says
+/// which day they are about (pypistats' `recent` body has no date).
+///
+/// `with_series`: when the figures must be fetched, pypistats' `overall` series is
+/// asked for too (concurrently, within the answer budget, unless held fresh): it dates
+/// the figures, tells when pypistats lags, and is the basis of estimates in a later
+/// outage. Both stay fresh until pypistats' next daily update, so this is one more
+/// request per package per day. Batches (overview) do without it, to spare the rate
+/// limit: their figures are dated only by a series already held.
+pub(super) async fn recent(
+    ctx: &ChainCtx,
+    name: &PackageName,
+    deadline: Instant,
+    with_series: bool,
+) -> Result<Answer, QueryError> {
+    let now = Instant::now();
+    let fresh = |q: &Query| matches!(ctx.args.cache.classify(q, now), Lookup::Fresh(_));
+    let overall = Query::Stats(name.clone(), StatsKind::Overall);
+    let companion =
+        with_series && !fresh(&Query::Stats(name.clone(), StatsKind::Recent)) && !fresh(&overall);
+    let answer = if companion {
+        let series = async {
+            let end = ctx.budget_end(deadline);
+            // Its failure is the figures' business (their own chain): ignored here.
+            let _ = resolve_within(&ctx.router(), overall, Some(end), deadline).await;
+        };
+        tokio::join!(recent_figures(ctx, name, deadline), series).0?
+    } else {
+        recent_figures(ctx, name, deadline).await?
+    };
+    match answer {
+        Answer::Doc(mut ans) => {
+            ans.data_date = ctx.recent_data_date(name, &ans);
+            Ok(Answer::Doc(ans))
+        }
+        other => Ok(other),
+    }
+}
+
+async fn recent_figures(
     ctx: &ChainCtx,
     name: &PackageName,
     deadline: Instant,
@@ -424,10 +494,12 @@ async fn release_for(
     }
 }
 
-/// Recent downloads as a view, from the chain's answer.
+/// Recent downloads as a view, from the chain's answer; `today` (days since
+/// 1970-01-01, UTC) dates the data.
 pub(crate) fn recent_view(
     name: &PackageName,
     answer: Answer,
+    today: i64,
 ) -> Result<RecentDownloads, QueryError> {
     match answer {
         Answer::Doc(ans) => match ans.doc.as_ref() {
@@ -437,6 +509,7 @@ pub(crate) fn recent_view(
                 &ans.provenance,
                 ans.upstream,
                 ans.age,
+                ans.data_date.map(|d| DataAsOf::new(d, today)),
             )),
             _ => Err(QueryError::Internal(format!(
                 "unexpected document for the recent downloads of {name}"
@@ -446,6 +519,7 @@ pub(crate) fn recent_view(
             name.as_str(),
             estimates,
             &reason,
+            today,
         )),
         _ => Err(QueryError::Internal("unexpected answer kind".into())),
     }
@@ -497,9 +571,9 @@ async fn overview(
             }
         };
         let downloads = async {
-            recent(ctx, &name, deadline)
+            recent(ctx, &name, deadline, false)
                 .await
-                .and_then(|r| recent_view(&name, r))
+                .and_then(|r| recent_view(&name, r, ctx.args.cfg.clock.today()))
         };
         let (info, downloads) = tokio::join!(info, downloads);
         (p.clone(), info, Some(downloads))

@@ -16,6 +16,7 @@
 //! router spawns, over these same flights.
 
 pub(crate) mod chain;
+pub(crate) mod scan;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct DocAnswer {
     pub upstream: Upstream,
     /// Its age.
     pub age: Duration,
+    /// The newest day in its data (days since 1970-01-01), when it has dates.
+    pub data_date: Option<i64>,
 }
 
 impl DocAnswer {
@@ -66,6 +69,7 @@ impl DocAnswer {
             provenance,
             upstream: up,
             age: e.age(now),
+            data_date: e.data_date,
         }
     }
 }
@@ -520,7 +524,11 @@ impl RouterState {
                 etag,
                 last_modified,
             } => {
-                let entry = CacheEntry::new(doc, etag, now).with_last_modified(last_modified);
+                let entry = self
+                    .args
+                    .cache
+                    .fetched(&query, doc, etag, now)
+                    .with_last_modified(last_modified);
                 // Kept on disk by the store's writer thread: queued, never awaited.
                 self.args.store.put_document(&query, &entry);
                 self.args.cache.insert(query.clone(), Arc::new(entry));
@@ -528,7 +536,7 @@ impl RouterState {
             }
             FetchOutcome::NotModified => match held {
                 Some(old) => {
-                    let confirmed = old.revalidated(now);
+                    let confirmed = self.args.cache.revalidated(&query, &old, now);
                     if old.from_store {
                         // Back in memory, confirmed: no need to write the body again.
                         self.args.store.confirm(&query, confirmed.fetched_at_wall);

@@ -1,0 +1,273 @@
+//! `scan_dependencies` and `check_package` on the handle: validate and read the input
+//! here (files only under `scan.allowed_dirs`), then one question to the router, which
+//! fans out per package and merges; the views turn the parts into the answer.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use super::{EngineHandle, ItemFailure, datum_of, version_list};
+use crate::actor::router::{Answer, Question};
+use crate::model::{Datum, InputError, PackageName, QueryError, SourceLabel};
+use crate::project::{self, FileKind, Limits, ParsedProject, paths::AllowedRoots};
+use crate::upstream::Document;
+use crate::views::check::{self, PackageCheck, PopularityFacts, ReleaseFacts};
+use crate::views::scan::{DependencyCheck, ScanReport, ScanSummary, ScannedDependency};
+
+/// The most distinct packages one scan asks PyPI about; the rest are reported as not
+/// checked.
+pub const MAX_SCAN_PACKAGES: usize = 300;
+
+/// What to scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanInput {
+    /// A file, or a directory whose project files are all read; relative paths are
+    /// resolved against the first allowed directory. Read only under
+    /// `scan.allowed_dirs`.
+    Path(PathBuf),
+    /// A file's content, with its file name (which says its kind).
+    Content {
+        /// The file name: `pyproject.toml`, `requirements-dev.txt`, `uv.lock`, ...
+        filename: String,
+        /// The text.
+        content: String,
+    },
+}
+
+fn input_error(param: &'static str, value: &str, rule: impl Into<String>) -> QueryError {
+    InputError {
+        param,
+        value: crate::model::clip_echo(value),
+        rule: rule.into(),
+    }
+    .into()
+}
+
+impl EngineHandle {
+    /// The dependencies a project declares, each checked against PyPI: exists, the
+    /// newest release that satisfies it, whether a pin is yanked, missing or outdated.
+    /// Bad lines are reported with their file and line; URLs and paths are reported,
+    /// not fetched; packages PyPI could not be asked about are typed failures.
+    pub async fn scan_dependencies(&self, input: ScanInput) -> Result<ScanReport, QueryError> {
+        let limits = Limits::default();
+        let parsed = match input {
+            ScanInput::Content { filename, content } => {
+                let kind = FileKind::from_filename(&filename).ok_or_else(|| {
+                    input_error(
+                        "filename",
+                        &filename,
+                        format!("must name a file a scan reads: {}", FileKind::KNOWN),
+                    )
+                })?;
+                if content.len() as u64 > limits.max_file_bytes {
+                    return Err(input_error(
+                        "content",
+                        &format!("{} bytes", content.len()),
+                        format!("must be at most {} bytes", limits.max_file_bytes),
+                    ));
+                }
+                let name = filename
+                    .rsplit(['/', '\\'])
+                    .next()
+                    .unwrap_or(&filename)
+                    .to_string();
+                project::parse_content(&name, kind, &content, &limits, None)
+            }
+            ScanInput::Path(path) => {
+                let dirs = self.shared().cfg.scan.allowed_dirs.clone();
+                let shown = path.display().to_string();
+                let parsed = tokio::task::spawn_blocking(move || {
+                    let roots = AllowedRoots::new(&dirs);
+                    project::paths::scan_path(&roots, &path, &limits)
+                })
+                .await
+                .map_err(|e| QueryError::Internal(format!("the scan's file reader failed: {e}")))?;
+                parsed.map_err(|r| input_error("path", &shown, r.rule))?
+            }
+        };
+        let _guard = self.enter()?;
+        self.check_parsed(parsed).await
+    }
+
+    async fn check_parsed(&self, parsed: ParsedProject) -> Result<ScanReport, QueryError> {
+        let ParsedProject {
+            files,
+            dependencies,
+            references,
+            options,
+            problems,
+            mut notes,
+        } = parsed;
+        let mut names: Vec<PackageName> = Vec::new();
+        for d in &dependencies {
+            if d.source == project::DependencySource::Index
+                && let Ok(n) = PackageName::parse(&d.name)
+                && !names.contains(&n)
+            {
+                names.push(n);
+            }
+        }
+        let over = names.len().saturating_sub(MAX_SCAN_PACKAGES);
+        names.truncate(MAX_SCAN_PACKAGES);
+        if over > 0 {
+            notes.push(format!(
+                "{over} package(s) past the first {MAX_SCAN_PACKAGES} were not checked against PyPI"
+            ));
+        }
+        let checked = names.len();
+        let answers = if names.is_empty() {
+            Vec::new()
+        } else {
+            match self.ask(Question::Scan(names), self.deadline()).await? {
+                Answer::Scan(v) => v,
+                _ => return Err(QueryError::Internal("unexpected answer kind".into())),
+            }
+        };
+        let mut lists = BTreeMap::new();
+        let mut failures = Vec::new();
+        let mut labels = Vec::new();
+        for (name, r) in answers {
+            let r = r.and_then(version_list);
+            match &r {
+                Ok(d) => labels.push(d.label()),
+                Err(QueryError::NotFound { .. }) => labels.push(SourceLabel::Live),
+                Err(e) => {
+                    labels.push(SourceLabel::Unavailable);
+                    failures.push(ItemFailure::from_error(name.to_string(), e));
+                }
+            }
+            lists.insert(name.to_string(), r);
+        }
+        let dependencies: Vec<ScannedDependency> = dependencies
+            .into_iter()
+            .map(|d| {
+                let check = if d.source != project::DependencySource::Index {
+                    DependencyCheck::not_checked(
+                        "a direct reference: not fetched and not checked against PyPI",
+                    )
+                } else {
+                    match lists.get(&d.name) {
+                        None => DependencyCheck::not_checked(format!(
+                            "not checked: past the {MAX_SCAN_PACKAGES} packages one scan asks about"
+                        )),
+                        Some(Ok(list)) => DependencyCheck::against(&d, list),
+                        Some(Err(QueryError::NotFound { .. })) => {
+                            DependencyCheck::not_found(&d.name)
+                        }
+                        Some(Err(e)) => DependencyCheck::unavailable(&e.reason()),
+                    }
+                };
+                ScannedDependency { declared: d, check }
+            })
+            .collect();
+        let summary = ScanSummary::count(&dependencies, checked, problems.len());
+        Ok(ScanReport {
+            files,
+            dependencies,
+            references,
+            options,
+            problems,
+            notes,
+            failures,
+            summary,
+            source: SourceLabel::merge(labels),
+        })
+    }
+
+    /// The supply-chain check before suggesting `pip install <package>`: does it exist,
+    /// its first release and number of releases, its downloads, whether its name is
+    /// within a small edit distance of a popular package's (and which), yanked
+    /// releases; a verdict worded with that evidence. Facts that could not be had are
+    /// typed failures; the rest still answers.
+    pub async fn check_package(&self, package: &str) -> Result<PackageCheck, QueryError> {
+        let name = PackageName::parse(package)?;
+        let _guard = self.enter()?;
+        let parts = match self
+            .ask(Question::Check(name.clone()), self.deadline())
+            .await?
+        {
+            Answer::Check(p) => *p,
+            _ => return Err(QueryError::Internal("unexpected answer kind".into())),
+        };
+        let mut failures = Vec::new();
+        let mut labels = Vec::new();
+        let now = SystemTime::now();
+        let (exists, releases) = match parts.versions.and_then(version_list) {
+            Ok(list) => {
+                labels.push(list.label());
+                (
+                    Some(true),
+                    Some(list.map(|l| ReleaseFacts::from_versions(&l, now))),
+                )
+            }
+            Err(QueryError::NotFound { .. }) => {
+                labels.push(SourceLabel::Live);
+                (Some(false), None)
+            }
+            Err(e) => {
+                labels.push(SourceLabel::Unavailable);
+                failures.push(ItemFailure::from_error(format!("{name}/releases"), &e));
+                (None, None)
+            }
+        };
+        let popularity = match parts.top {
+            Ok(ans) => match ans.doc.as_ref() {
+                Document::Top(t) => {
+                    let (rank, resembles, compared) = check::resemblance(name.as_str(), t);
+                    labels.push(ans.provenance.label());
+                    Some(datum_of(
+                        &ans,
+                        PopularityFacts {
+                            rank,
+                            resembles,
+                            compared_with: compared,
+                            rule: check::rule_words(compared),
+                        },
+                    ))
+                }
+                _ => None,
+            },
+            Err(e) => {
+                labels.push(SourceLabel::Unavailable);
+                failures.push(ItemFailure::from_error(format!("{name}/popularity"), &e));
+                None
+            }
+        };
+        let downloads: Option<Datum<Option<u64>>> = match parts.recent {
+            Some(Ok(r)) => {
+                labels.push(r.last_month.label());
+                Some(r.last_month)
+            }
+            Some(Err(e)) => {
+                labels.push(SourceLabel::Unavailable);
+                failures.push(ItemFailure::from_error(format!("{name}/downloads"), &e));
+                None
+            }
+            None => None,
+        };
+        let (verdict, mut summary) = check::verdict(
+            name.as_str(),
+            exists,
+            releases.as_ref().map(|r| &r.value),
+            downloads.as_ref().and_then(|d| d.value),
+            popularity.as_ref().map(|p| &p.value),
+        );
+        if exists == Some(true) && popularity.is_none() {
+            summary.push_str("; resemblance to popular names not checked (the top-packages dataset could not be had)");
+        }
+        Ok(PackageCheck {
+            package: name.to_string(),
+            verdict,
+            summary,
+            exists,
+            releases,
+            downloads_30d: downloads,
+            popularity,
+            vulnerabilities:
+                "not checked: the engine does not keep PyPI's per-release vulnerability data yet"
+                    .into(),
+            failures,
+            source: SourceLabel::merge(labels),
+        })
+    }
+}

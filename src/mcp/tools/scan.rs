@@ -1,0 +1,185 @@
+//! The project tools: `scan_dependencies` (a project's declared dependencies checked
+//! against PyPI) and `check_package` (the supply-chain check before `pip install X`).
+//! A second `#[tool_router]` block on [`SentinelMcp`], combined with the main one where
+//! the router is built.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::{ErrorData as McpError, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{SentinelMcp, answer, invalid};
+use crate::engine::ScanInput;
+use crate::engine::views::check::PackageCheck;
+use crate::engine::views::scan::{DependencyVerdict, ScanReport};
+use crate::mcp::output::{schema, to_value};
+use crate::mcp::params::Parameters;
+
+/// Arguments of `scan_dependencies`: a `path`, or a file's `content` with its `filename`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScanParams {
+    /// A project file or directory on the server, read only under the directories the
+    /// server's configuration allows (`scan.allowed_dirs`; none by default). Relative
+    /// paths are resolved against the first allowed directory. Give either `path` or
+    /// `content`.
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+    /// The text of one project file (always allowed). Give `filename` with it.
+    #[serde(default)]
+    pub(crate) content: Option<String>,
+    /// The file name of `content`, which says its kind: pyproject.toml,
+    /// requirements*.txt (or .in), setup.cfg, uv.lock, poetry.lock, pylock.toml.
+    #[serde(default)]
+    pub(crate) filename: Option<String>,
+}
+
+/// Arguments of `check_package`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckParams {
+    /// The package name to check before suggesting `pip install`, e.g. `requests`.
+    pub(crate) package: String,
+}
+
+fn scan_schema() -> Arc<JsonObject> {
+    schema::<ScanReport>()
+}
+
+fn check_schema() -> Arc<JsonObject> {
+    schema::<PackageCheck>()
+}
+
+/// The short text of a scan: counts, then the dependencies that need attention, then
+/// the problems.
+pub(crate) fn scan_text(r: &ScanReport) -> String {
+    let s = &r.summary;
+    let mut out = format!(
+        "{} file(s), {} dependencies ({} packages checked, source {}): {} ok, {} outdated, {} yanked, {} unsatisfiable, {} not on PyPI, {} not checked, {} unavailable; {} problem line(s).",
+        r.files.len(),
+        s.dependencies,
+        s.packages_checked,
+        r.source.as_str(),
+        s.ok,
+        s.outdated,
+        s.yanked,
+        s.unsatisfiable,
+        s.not_found,
+        s.not_checked,
+        s.unavailable,
+        s.problems
+    );
+    let mut shown = 0;
+    for d in &r.dependencies {
+        if matches!(d.check.verdict, DependencyVerdict::Ok) {
+            continue;
+        }
+        if shown == 40 {
+            out.push_str("\n...");
+            break;
+        }
+        shown += 1;
+        out.push_str(&format!(
+            "\n{}:{} {} {}: {}",
+            d.declared.file, d.declared.line, d.declared.name, d.declared.specifier, d.check.words
+        ));
+    }
+    for p in r.problems.iter().take(20) {
+        out.push_str(&format!("\n{}:{}: {}", p.file, p.line, p.reason));
+    }
+    for o in r.options.iter().take(10) {
+        out.push_str(&format!("\n{}:{}: {} {}", o.file, o.line, o.option, o.note));
+    }
+    for n in &r.notes {
+        out.push_str(&format!("\nnote: {n}"));
+    }
+    for f in &r.failures {
+        out.push_str(&format!("\n{}: {} ({})", f.item, f.reason, f.suggestion));
+    }
+    out
+}
+
+/// The short text of a package check: the verdict with its evidence, then what is
+/// missing.
+pub(crate) fn check_text(c: &PackageCheck) -> String {
+    let mut out = format!(
+        "{}: {} (source {})",
+        c.package,
+        c.summary,
+        c.source.as_str()
+    );
+    for f in &c.failures {
+        out.push_str(&format!("\n{}: {} ({})", f.item, f.reason, f.suggestion));
+    }
+    out
+}
+
+#[tool_router(router = scan_router, vis = "pub(crate)")]
+impl SentinelMcp {
+    /// Scan a project's dependencies.
+    #[tool(
+        description = "The dependencies a Python project declares, from a file or directory `path` on the server (only under the directories its configuration allows) or from a file's `content` with its `filename`: pyproject.toml (PEP 621, PEP 735 groups, Poetry, whose ^/~ constraints are translated to PEP 440), requirements*.txt (markers, -r/-c includes, hashes; options lines reported, not followed), setup.cfg, uv.lock, poetry.lock, pylock.toml. Each dependency is checked against PyPI: exists, newest satisfying release, pin yanked or outdated. URLs and paths are reported, not fetched; unreadable lines are reported with file and line.",
+        output_schema = scan_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn scan_dependencies(
+        &self,
+        Parameters(p): Parameters<ScanParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let input = match (p.path, p.content) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "path",
+                    "(with content)",
+                    "give either path or content, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "path",
+                    "(missing)",
+                    "give a path, or content with its filename",
+                ));
+            }
+            (Some(path), None) => {
+                if path.trim().is_empty() || path.contains('\0') {
+                    return Err(invalid(
+                        "path",
+                        &path,
+                        "must be a non-empty file or directory path",
+                    ));
+                }
+                ScanInput::Path(PathBuf::from(path))
+            }
+            (None, Some(content)) => {
+                let Some(filename) = p.filename else {
+                    return Err(invalid(
+                        "filename",
+                        "(missing)",
+                        "is required with content: it says the file's kind (pyproject.toml, requirements.txt, setup.cfg, uv.lock, poetry.lock, pylock.toml)",
+                    ));
+                };
+                ScanInput::Content { filename, content }
+            }
+        };
+        let r = self.engine.scan_dependencies(input).await;
+        answer(r, |rep| (to_value(rep), scan_text(rep)))
+    }
+
+    /// Supply-chain check of one package.
+    #[tool(
+        description = "Before suggesting `pip install X`: does X exist on PyPI, when was its first release and how many releases does it have, how many downloads (compared with the popular package it most resembles), is its name within a small edit distance of a popular package (Damerau-Levenshtein on PEP 503 names: at most 1 for names up to 5 characters, else 2, against the top-packages dataset), and are releases yanked. The verdict (not_found, suspicious, caution, ok, unknown) comes with its evidence in words; every fact keeps its provenance.",
+        output_schema = check_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn check_package(
+        &self,
+        Parameters(p): Parameters<CheckParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let r = self.engine.check_package(&p.package).await;
+        answer(r, |c| (to_value(c), check_text(c)))
+    }
+}
