@@ -472,6 +472,47 @@ async fn the_cli_and_mcp_share_the_bounds_of_a_question() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_fit_the_budget_and_with_deps_report_missing_dependencies() {
+    let sim = sim().await;
+    let o = run(&sim, &["docs", "black", "--max-tokens", "300"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("black "), "{out}");
+    assert!(
+        out.contains("o200k_base") && out.contains("left out"),
+        "{out}"
+    );
+    assert!(out.contains("## Installation"), "{out}");
+
+    let j = json(&run(&sim, &["--json", "docs", "pymysql", "--max-tokens", "500"]).await);
+    let md = j["value"]["markdown"].as_str().unwrap();
+    assert!(sentinel_actors::views::docs::tokens::count(md) <= 500);
+    assert_eq!(j["value"]["version"], "0.10.1");
+    assert_eq!(j["value"]["format"], "rst");
+
+    let o = run(&sim, &["docs", "black", "--max-tokens", "50"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("max_tokens"), "{}", stderr(&o));
+    let o = run(&sim, &["docs", "black", "--python", "3.12"]).await;
+    assert_eq!(o.status.code(), Some(2), "--python needs --with-deps");
+
+    // Django's recorded release needs asgiref and sqlparse, which the simulator does not
+    // have, and pytz, which it has: a partial answer, exit 6.
+    let o = run(&sim, &["--json", "docs", "django", "--with-deps"]).await;
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("the partial answer");
+    let items = r["dependencies"]["items"].as_array().unwrap();
+    assert!(items.iter().any(|d| d["value"]["package"] == "pytz"), "{r}");
+    let failures = r["dependencies"]["failures"].as_array().unwrap();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f["item"] == "asgiref" && f["code"] == "not_found"),
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_commands_show_the_data_date_and_say_when_pypistats_lags() {
     // pypistats on schedule: the data is as of yesterday, no lag note.
     let sim = sim().await;

@@ -38,11 +38,13 @@ fn test_config(sim: &SimHandle) -> EngineConfig {
 }
 
 async fn setup() -> Ctx {
+    setup_with(SimConfig::default()).await
+}
+
+async fn setup_with(sim_cfg: SimConfig) -> Ctx {
     // The Prometheus recorder, as `serve` installs it, so `get_metrics` has series.
     let _ = pypi_sentinel::telemetry::metrics_handle();
-    let sim = Sim::start(SimConfig::default())
-        .await
-        .expect("simulator starts");
+    let sim = Sim::start(sim_cfg).await.expect("simulator starts");
     let engine = Engine::start(test_config(&sim))
         .await
         .expect("engine starts");
@@ -388,6 +390,166 @@ async fn download_tools_answer_live_then_cached() {
     assert!(text.contains("1. "), "{text}");
     let (v, _) = ctx.ok("get_top_downloaded_packages", json!({})).await;
     assert_eq!(v["rows"].as_array().unwrap().len(), 10, "default limit");
+}
+
+/// Tokens of `text` with the tokenizer the answers name.
+fn tokens(text: &str) -> usize {
+    pypi_sentinel::engine::views::docs::tokens::count(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn package_docs_fit_the_budget_most_useful_first_live_then_cached() {
+    let ctx = setup().await;
+    let (v, text) = live_then_cached(
+        &ctx,
+        "get_package_docs",
+        json!({"package": "black", "max_tokens": 600}),
+    )
+    .await;
+    assert_single_datum("get_package_docs", &v, "live");
+    assert_eq!(v["encoding"], "o200k_base");
+    assert_eq!(v["max_tokens"], 600);
+    let md = v["markdown"].as_str().unwrap();
+    assert!(tokens(md) <= 600, "{} tokens", tokens(md));
+    assert_eq!(v["tokens"].as_u64().unwrap() as usize, tokens(md));
+    assert!(v["total_tokens"].as_u64().unwrap() > 600);
+    assert_eq!(v["sections"][0]["kind"], "install", "{}", v["sections"]);
+    assert!(md.lines().last().unwrap().contains("left out"), "{md}");
+    assert!(
+        v["left_out"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["kind"] == "changelog")
+    );
+    assert!(v["version"].is_string() && v["summary"].is_string());
+    assert!(
+        v["source_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://")),
+        "{v}"
+    );
+    assert!(text.contains("o200k_base") && text.contains(md), "{text}");
+
+    // reStructuredText, default budget.
+    let (v, _) = ctx
+        .ok("get_package_docs", json!({"package": "pymysql"}))
+        .await;
+    assert_eq!(v["format"], "rst");
+    assert_eq!(v["max_tokens"], 4000);
+    assert!(!v["markdown"].as_str().unwrap().contains(".. image::"));
+
+    ctx.invalid(
+        "get_package_docs",
+        json!({"package": "black", "max_tokens": 50}),
+        "max_tokens",
+    )
+    .await;
+    ctx.invalid(
+        "get_package_docs",
+        json!({"package": "black", "max_tokens": 40_000}),
+        "max_tokens",
+    )
+    .await;
+    ctx.invalid(
+        "get_package_docs",
+        json!({"package": "not a name!"}),
+        "package",
+    )
+    .await;
+    let (e, _) = ctx
+        .tool_err(
+            "get_package_docs",
+            json!({"package": "no-such-package-xyz"}),
+        )
+        .await;
+    assert_eq!(e["code"], "not_found", "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_with_context_states_shares_and_reports_a_failing_dependency() {
+    // Synthetic projects (clearly marked by the simulator) depend on recorded ones:
+    // find one that needs pyyaml, and pytest with its `test` extra.
+    let ctx = setup_with(SimConfig {
+        synthetic: 30,
+        ..SimConfig::default()
+    })
+    .await;
+    let mut chosen = None;
+    for i in 0..30 {
+        let name = format!("synth-{i:04}");
+        let d = ctx.engine.dependencies(&name, None, None).await.unwrap();
+        if d.value.provides_extra == ["test"] {
+            chosen = Some(name);
+            break;
+        }
+    }
+    let name = chosen.expect("a synthetic project with a test extra");
+    // pytest's project JSON fails for the whole test.
+    ctx.sim.add_fault(fault("/pypi/pytest/json", 500));
+    let args =
+        json!({"package": name, "extras": ["test"], "python_version": "3.12", "max_tokens": 300});
+    let (v, text) = ctx.ok("get_package_docs_with_context", args).await;
+    let deps = &v["dependencies"];
+    let items = deps["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["package"], "pyyaml");
+    assert_eq!(items[0]["provenance"]["kind"], "live");
+    let failures = deps["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{v}");
+    assert_eq!(failures[0]["item"], "pytest");
+    assert!(
+        failures[0]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert!(
+        failures[0]["suggestion"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    // One budget: the package's Markdown plus each dependency's text.
+    let share = items[0]["share_tokens"].as_u64().unwrap();
+    let dep_tokens = tokens(items[0]["text"].as_str().unwrap());
+    assert!(dep_tokens as u64 <= share && share <= v["dependency_budget"].as_u64().unwrap());
+    let md = v["docs"]["markdown"].as_str().unwrap();
+    assert_eq!(
+        v["tokens"].as_u64().unwrap() as usize,
+        tokens(md) + dep_tokens
+    );
+    assert!(tokens(md) + dep_tokens <= 300);
+    assert_eq!(v["evaluated_for"]["python_version"], "3.12");
+    assert!(
+        text.contains("pyyaml") && text.contains("failures:"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("of its {share}-token share")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn package_docs_are_served_stale_during_an_outage() {
+    let ctx = setup().await;
+    let (v, _) = ctx
+        .ok(
+            "get_package_docs",
+            json!({"package": "pytest", "max_tokens": 200}),
+        )
+        .await;
+    let live_md = v["markdown"].as_str().unwrap().to_string();
+    ctx.engine.age_cache(2 * HOURS);
+    ctx.sim.add_fault(fault("/pypi/**", 503));
+    let (v, text) = ctx
+        .ok(
+            "get_package_docs",
+            json!({"package": "pytest", "max_tokens": 200}),
+        )
+        .await;
+    assert_eq!(v["source"], "stale", "{v}");
+    assert_eq!(v["markdown"], live_md.as_str());
+    assert!(text.contains("stale"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

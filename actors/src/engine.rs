@@ -30,6 +30,7 @@ use crate::model::{
 use crate::store::{Store, StoreReport};
 use crate::upstream::{Document, ProjectDoc};
 use crate::views::deps::{Dependencies, TargetEnv};
+use crate::views::docs::{DependencyDocs, DocsWithContext, PackageDocs, cut_text, tokens};
 use crate::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
 use crate::views::info::PackageInfo;
 use crate::views::python::{PythonCompat, SupportedPythons};
@@ -61,6 +62,9 @@ impl Engine {
     /// handle. Must be called inside a tokio runtime.
     pub async fn start(cfg: EngineConfig) -> Result<EngineHandle, StartError> {
         cfg.validate()?;
+        // The tokenizer of the docs answers parses its vocabulary once: do it now, off
+        // the async threads, rather than in the first docs question.
+        tokio::task::spawn_blocking(tokens::warm);
         // Opening is blocking file I/O (and at most a busy timeout when another process
         // holds the file); it never fails the start: a store that cannot be used is
         // reported memory-only.
@@ -278,6 +282,9 @@ pub struct PartialResult<T> {
     pub source: SourceLabel,
 }
 
+/// The most dependencies one docs-with-context answer summarises.
+pub const MAX_CONTEXT_DEPS: usize = 30;
+
 /// The most packages one batch call accepts.
 pub const MAX_BATCH: usize = 100;
 
@@ -494,6 +501,29 @@ impl EngineHandle {
                 .release_view(package, version, |p| Dependencies::from_project(p, None))
                 .await;
         };
+        let _guard = self.enter()?;
+        let (ans, note) = self
+            .release_for_target(package, version, env, self.deadline())
+            .await?;
+        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
+            return Err(QueryError::Internal("not a release document".into()));
+        };
+        let mut deps = Dependencies::from_project(p, Some(env));
+        if let Some(n) = note {
+            deps.notes.insert(0, n);
+        }
+        Ok(datum_of(&ans, deps))
+    }
+
+    /// The release document for a target: the one asked for (with a note when it
+    /// excludes the target's Python), or the one pip would pick there.
+    async fn release_for_target(
+        &self,
+        package: &str,
+        version: Option<&str>,
+        env: &TargetEnv,
+        deadline: Instant,
+    ) -> Result<(DocAnswer, Option<String>), QueryError> {
         let name = PackageName::parse(package)?;
         let version = version.map(PackageVersion::parse).transpose()?;
         let python = crate::views::python::parse_python_version(
@@ -503,25 +533,140 @@ impl EngineHandle {
                 &env.python_full_version
             },
         )?;
-        let _guard = self.enter()?;
         let question = Question::Release {
             name,
             version,
             python,
         };
-        let (ans, note) = match self.ask(question, self.deadline()).await? {
-            Answer::Doc(ans) => (ans, None),
-            Answer::Selected { doc, note } => (doc, note),
-            _ => return Err(QueryError::Internal("unexpected answer kind".into())),
-        };
+        match self.ask(question, deadline).await? {
+            Answer::Doc(ans) => Ok((ans, None)),
+            Answer::Selected { doc, note } => Ok((doc, note)),
+            _ => Err(QueryError::Internal("unexpected answer kind".into())),
+        }
+    }
+
+    /// The README (long description) of a release as Markdown, most useful sections
+    /// first, cut to `max_tokens` (100 to 32,000) at section boundaries with a marker of
+    /// what was left out; with its summary, documentation and source URLs. A view over
+    /// the cached project document: stale during an outage, like the rest.
+    pub async fn package_docs(
+        &self,
+        package: &str,
+        version: Option<&str>,
+        max_tokens: usize,
+    ) -> Result<Datum<PackageDocs>, QueryError> {
+        let max = crate::model::limits::docs_tokens(i64::try_from(max_tokens).unwrap_or(i64::MAX))?;
+        self.release_view(package, version, |p| PackageDocs::from_project(p, max))
+            .await
+    }
+
+    /// [`package_docs`](Self::package_docs) plus short docs of the release's runtime
+    /// dependencies for `env` (those whose markers apply), fetched concurrently by the
+    /// router and merged under the one budget: the dependencies take a third at most,
+    /// each its stated share; a dependency that fails is listed with its reason.
+    pub async fn package_docs_with_context(
+        &self,
+        package: &str,
+        version: Option<&str>,
+        env: &TargetEnv,
+        max_tokens: usize,
+    ) -> Result<DocsWithContext, QueryError> {
+        let max = crate::model::limits::docs_tokens(i64::try_from(max_tokens).unwrap_or(i64::MAX))?;
+        let _guard = self.enter()?;
+        let deadline = self.deadline();
+        let (ans, note) = self
+            .release_for_target(package, version, env, deadline)
+            .await?;
         let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
             return Err(QueryError::Internal("not a release document".into()));
         };
-        let mut deps = Dependencies::from_project(p, Some(env));
-        if let Some(n) = note {
-            deps.notes.insert(0, n);
+        let deps = Dependencies::from_project(p, Some(env));
+        let mut notes: Vec<String> = note.into_iter().chain(deps.notes.clone()).collect();
+        let mut wanted: Vec<(PackageName, String)> = Vec::new();
+        let mut failures = Vec::new();
+        for d in deps.dependencies.iter().filter(|d| d.applies == Some(true)) {
+            match PackageName::parse(&d.name) {
+                Ok(n) if !wanted.iter().any(|(w, _)| *w == n) => {
+                    wanted.push((n, d.specifier.clone()))
+                }
+                Ok(_) => {}
+                Err(e) => failures.push(ItemFailure::from_error(d.name.clone(), &e.into())),
+            }
         }
-        Ok(datum_of(&ans, deps))
+        if wanted.len() > MAX_CONTEXT_DEPS {
+            notes.push(format!(
+                "{} runtime dependencies; the first {MAX_CONTEXT_DEPS} are summarised",
+                wanted.len()
+            ));
+            wanted.truncate(MAX_CONTEXT_DEPS);
+        }
+        let summaries = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            let names = wanted.iter().map(|(n, _)| n.clone()).collect();
+            match self.ask(Question::DocSummaries(names), deadline).await? {
+                Answer::DocSummaries(v) => v,
+                _ => return Err(QueryError::Internal("unexpected answer kind".into())),
+            }
+        };
+        let dependency_budget = max / 3;
+        let natural: Vec<usize> = summaries
+            .iter()
+            .map(|(_, r)| r.as_ref().map_or(0, |d| tokens::count(&d.value.text)))
+            .collect();
+        let shares = crate::views::docs::shares(&natural, dependency_budget);
+        let mut items = Vec::new();
+        let mut labels = Vec::new();
+        for (((name, result), share), (_, specifier)) in
+            summaries.into_iter().zip(shares).zip(&wanted)
+        {
+            match result {
+                Ok(d) => {
+                    let (text, cut) = cut_text(&d.value.text, share);
+                    labels.push(d.label());
+                    let dd = DependencyDocs {
+                        package: name.as_str().to_string(),
+                        specifier: specifier.clone(),
+                        version: d.value.version.clone(),
+                        tokens: tokens::count(&text),
+                        text,
+                        share_tokens: share,
+                        cut,
+                        documentation_url: d.value.documentation_url.clone(),
+                    };
+                    items.push(d.map(|_| dd));
+                }
+                Err(e) => {
+                    labels.push(SourceLabel::Unavailable);
+                    failures.push(ItemFailure::from_error(name.as_str().to_string(), &e));
+                }
+            }
+        }
+        let used: usize = items
+            .iter()
+            .map(|d: &Datum<DependencyDocs>| d.value.tokens)
+            .sum();
+        let docs = datum_of(&ans, PackageDocs::from_project(p, max - used));
+        // No dependency: the part's source is the package's own.
+        let source = if labels.is_empty() {
+            docs.label()
+        } else {
+            SourceLabel::merge(labels)
+        };
+        Ok(DocsWithContext {
+            tokens: docs.value.tokens + used,
+            docs,
+            dependencies: PartialResult {
+                items,
+                failures,
+                source,
+            },
+            evaluated_for: env.clone(),
+            notes,
+            max_tokens: max,
+            dependency_budget,
+            encoding: tokens::ENCODING.into(),
+        })
     }
 
     /// Whether a release supports Python `python` (e.g. `3.12`).

@@ -20,7 +20,7 @@
 //! | `engine` | [`Engine::start`] and [`EngineHandle`]: validate, fresh hit, router, view |
 //! | `model` | validated names and versions, queries, provenance, typed errors |
 //! | `upstream` | per-upstream `Accept` headers and tolerant parsers into documents |
-//! | [`views`] | answers computed from documents: info, versions, deps, Python, downloads, estimates |
+//! | [`views`] | answers computed from documents: info, versions, deps, docs (README sized to a token budget), Python, downloads, estimates |
 //! | `policy` | pure state machines: retry/backoff, retry budget, breaker, rate limit, restart intensity |
 //! | `cache` | the shared, byte-weighted cache value (fresh hits never cross a mailbox) |
 //! | `store` | the SQLite file behind it: last-known-good documents and download history across restarts |
@@ -71,8 +71,9 @@ pub use config::{
     SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
-    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_SCAN_PACKAGES, MetricsSnapshot,
-    PackageOverview, PartialResult, Readiness, ScanInput, StartError, UpstreamReport,
+    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_CONTEXT_DEPS,
+    MAX_SCAN_PACKAGES, MetricsSnapshot, PackageOverview, PartialResult, Readiness, ScanInput,
+    StartError, UpstreamReport,
 };
 pub use model::{
     Confidence, DataAsOf, Datum, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,

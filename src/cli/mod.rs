@@ -255,6 +255,33 @@ enum Query {
         #[arg(long = "marker", value_name = "KEY=VALUE")]
         markers: Vec<String>,
     },
+    /// A release's README as Markdown sized for a model's context: most useful
+    /// sections first, cut to a token budget (o200k_base) with a marker of what was
+    /// left out. With --with-deps, its runtime dependencies' short docs too, under the
+    /// same budget.
+    Docs {
+        /// Package, optionally `==VERSION`.
+        spec: String,
+        /// Most tokens, 100-32000 (default 4000).
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        max_tokens: Option<i64>,
+        /// Add short docs of the runtime dependencies for the target (MCP:
+        /// get_package_docs_with_context).
+        #[arg(long)]
+        with_deps: bool,
+        /// With --with-deps: the target Python, e.g. 3.12 (default 3.12).
+        #[arg(long, value_name = "X.Y", requires = "with_deps")]
+        python: Option<String>,
+        /// With --with-deps: linux (default), macos or windows.
+        #[arg(long, requires = "with_deps")]
+        platform: Option<String>,
+        /// With --with-deps: an extra of the package to include (repeatable).
+        #[arg(long = "extra", value_name = "EXTRA", requires = "with_deps")]
+        extras: Vec<String>,
+        /// With --with-deps: a marker value you know, e.g. platform_machine=aarch64.
+        #[arg(long = "marker", value_name = "KEY=VALUE", requires = "with_deps")]
+        markers: Vec<String>,
+    },
     /// Whether a release supports a Python version, and which ones it supports.
     Python {
         /// Package, optionally `==VERSION`.

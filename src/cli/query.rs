@@ -82,6 +82,35 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
             };
             print::deps(&q.ask(engine).await?, json);
         }
+        Query::Docs {
+            spec,
+            max_tokens,
+            with_deps,
+            python,
+            platform,
+            extras,
+            markers,
+        } => {
+            let (package, version) = split_spec(&spec)?;
+            if with_deps {
+                let q = questions::DocsContext {
+                    package,
+                    version,
+                    python_version: python,
+                    platform,
+                    extras: (!extras.is_empty()).then_some(extras),
+                    markers: Some(marker_overrides(&markers)?).filter(|m| !m.is_empty()),
+                    max_tokens,
+                };
+                return print::docs_with_context(&q.ask(engine).await?, json);
+            }
+            let q = questions::Docs {
+                package,
+                version,
+                max_tokens,
+            };
+            print::docs(&q.ask(engine).await?, json);
+        }
         Query::Python { spec, check } => {
             let (package, version) = split_spec(&spec)?;
             match check {

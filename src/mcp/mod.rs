@@ -34,10 +34,12 @@ use crate::engine::EngineHandle;
 use rmcp::ServiceExt;
 
 /// The tool names, in the order of the documentation.
-pub const TOOL_NAMES: [&str; 19] = [
+pub const TOOL_NAMES: [&str; 21] = [
     "get_package_info",
     "get_package_versions",
     "get_package_dependencies",
+    "get_package_docs",
+    "get_package_docs_with_context",
     "check_package_python_compatibility",
     "get_package_compatible_python_versions",
     "get_download_statistics",

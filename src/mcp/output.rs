@@ -9,6 +9,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::engine::views::deps::TargetEnv;
+use crate::engine::views::docs::{DependencyDocs, DocsWithContext, PackageDocs};
 use crate::engine::views::downloads::RecentDownloads;
 use crate::engine::views::info::PackageInfo;
 use crate::engine::{
@@ -126,6 +128,66 @@ impl<'a> OverviewOut<DatumOut<&'a PackageInfo>> {
                 .collect(),
             failures: r.failures.clone(),
             source: r.source,
+        }
+    }
+}
+
+/// The dependencies part of `get_package_docs_with_context`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DepDocsOut<D> {
+    /// Each dependency's short docs, its share of the budget, and its provenance.
+    pub(crate) items: Vec<D>,
+    /// Each dependency that failed, with its reason and a suggestion.
+    pub(crate) failures: Vec<ItemFailure>,
+    /// The overall source of the dependencies' docs.
+    pub(crate) source: SourceLabel,
+}
+
+/// `get_package_docs_with_context`: the package's docs and its dependencies' short
+/// docs under one budget.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct DocsContextOut<P, D> {
+    /// The package's own docs, with provenance.
+    pub(crate) docs: P,
+    /// Its runtime dependencies for the target.
+    pub(crate) dependencies: DepDocsOut<D>,
+    /// The environment the dependencies were evaluated for.
+    pub(crate) evaluated_for: TargetEnv,
+    /// What was chosen or assumed, in words.
+    pub(crate) notes: Vec<String>,
+    /// Tokens of the package's Markdown plus every dependency's text.
+    pub(crate) tokens: usize,
+    /// The total budget asked for.
+    pub(crate) max_tokens: usize,
+    /// The part of the budget the dependencies could take.
+    pub(crate) dependency_budget: usize,
+    /// The tokenizer's encoding.
+    pub(crate) encoding: String,
+    /// The overall source: the package's docs and every dependency's.
+    pub(crate) source: SourceLabel,
+}
+
+impl<'a> DocsContextOut<DatumOut<&'a PackageDocs>, DatumOut<&'a DependencyDocs>> {
+    pub(crate) fn of(r: &'a DocsWithContext) -> Self {
+        DocsContextOut {
+            docs: DatumOut::of(&r.docs),
+            dependencies: DepDocsOut {
+                items: r.dependencies.items.iter().map(DatumOut::of).collect(),
+                failures: r.dependencies.failures.clone(),
+                source: r.dependencies.source,
+            },
+            evaluated_for: r.evaluated_for.clone(),
+            notes: r.notes.clone(),
+            tokens: r.tokens,
+            max_tokens: r.max_tokens,
+            dependency_budget: r.dependency_budget,
+            encoding: r.encoding.clone(),
+            source: SourceLabel::merge(
+                std::iter::once(r.docs.label()).chain(
+                    (!r.dependencies.items.is_empty() || !r.dependencies.failures.is_empty())
+                        .then_some(r.dependencies.source),
+                ),
+            ),
         }
     }
 }

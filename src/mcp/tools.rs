@@ -26,13 +26,15 @@ mod resolve;
 
 use super::drain::Drain;
 use super::output::{
-    DatumOut, MetricsOut, OpsOut, OverviewOut, RecentOut, RefreshOut, VersionsOut, schema, to_value,
+    DatumOut, DocsContextOut, MetricsOut, OpsOut, OverviewOut, RecentOut, RefreshOut, VersionsOut,
+    schema, to_value,
 };
 use super::params::{PackageReportParams, Parameters, RefreshParams};
 use super::render;
 
 mod scan;
 use crate::engine::views::deps::Dependencies;
+use crate::engine::views::docs::{DependencyDocs, PackageDocs};
 use crate::engine::views::downloads::{Breakdown, TopPackages, Trend};
 use crate::engine::views::info::PackageInfo;
 use crate::engine::views::python::{PythonCompat, SupportedPythons};
@@ -48,7 +50,7 @@ pub const HEALTH_RESOURCE_URI: &str = "sentinel://health";
 
 /// The instructions sent to clients at initialisation.
 pub const INSTRUCTIONS: &str = "pypi-sentinel answers questions about Python packages \
-(metadata, versions, dependencies, Python compatibility, download statistics, top \
+(metadata, versions, dependencies, READMEs sized to a token budget, Python compatibility, download statistics, top \
 packages) from PyPI, pypistats.org, pepy.tech and the top-packages dataset, and keeps \
 answering when those services fail.\n\
 Every figure says where it came from. In the structured result, `source` is the overall \
@@ -199,6 +201,12 @@ fn versions_schema() -> Arc<JsonObject> {
 fn deps_schema() -> Arc<JsonObject> {
     schema::<DatumOut<Dependencies>>()
 }
+fn docs_schema() -> Arc<JsonObject> {
+    schema::<DatumOut<PackageDocs>>()
+}
+fn docs_context_schema() -> Arc<JsonObject> {
+    schema::<DocsContextOut<DatumOut<PackageDocs>, DatumOut<DependencyDocs>>>()
+}
 fn compat_schema() -> Arc<JsonObject> {
     schema::<DatumOut<PythonCompat>>()
 }
@@ -308,6 +316,37 @@ impl SentinelMcp {
         Parameters(q): Parameters<questions::Deps>,
     ) -> Result<CallToolResult, McpError> {
         datum_answer(q.ask(&self.engine).await, render::dependencies)
+    }
+
+    /// Package docs.
+    #[tool(
+        description = "A PyPI package's README (the long description of its latest release, or of `version`) as Markdown sized for your context: reStructuredText is converted; sections come most useful first (install, quick start, usage, API and examples; badges, changelog, licence and contributors last) and are cut to max_tokens (100-32000, default 4000, counted with the o200k_base tokenizer) at section boundaries, ending with a marker naming what was left out and its size. Also the summary, documentation and source URLs, and the version the docs belong to.",
+        output_schema = docs_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_package_docs(
+        &self,
+        Parameters(q): Parameters<questions::Docs>,
+    ) -> Result<CallToolResult, McpError> {
+        datum_answer(q.ask(&self.engine).await, render::package_docs)
+    }
+
+    /// Package docs with its dependencies' short docs.
+    #[tool(
+        description = "get_package_docs plus a short summary (summary line and first README paragraph) of each runtime dependency for a target (python_version, platform, extras, markers as in get_package_dependencies; default CPython 3.12 on linux), all under one max_tokens budget: the dependencies take a third at most, each its stated share, the package's README the rest. A dependency that cannot be fetched is listed under failures with its reason; the others are still answered.",
+        output_schema = docs_context_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn get_package_docs_with_context(
+        &self,
+        Parameters(q): Parameters<questions::DocsContext>,
+    ) -> Result<CallToolResult, McpError> {
+        answer(q.ask(&self.engine).await, |r| {
+            (
+                to_value(&DocsContextOut::of(r)),
+                render::docs_with_context(r),
+            )
+        })
     }
 
     /// Python compatibility.

@@ -9,6 +9,7 @@
 //! and command it serves.
 
 mod deps;
+mod docs;
 mod downloads;
 mod info;
 mod overview;
@@ -17,6 +18,7 @@ mod top;
 mod versions;
 
 pub use deps::Deps;
+pub use docs::{Docs, DocsContext};
 pub use downloads::{Breakdown, BreakdownBy, Downloads, Period, Trend};
 pub use info::Info;
 pub use overview::Overview;

@@ -52,6 +52,8 @@ EXPECTED_TOOLS = {
     "get_package_info",
     "get_package_versions",
     "get_package_dependencies",
+    "get_package_docs",
+    "get_package_docs_with_context",
     "check_package_python_compatibility",
     "get_package_compatible_python_versions",
     "get_download_statistics",
@@ -276,6 +278,11 @@ async def exercise(session, sim_url: str, label: str) -> None:
 
     s, _ = await ok(session, "get_package_dependencies", {"package": "black", "python_version": "3.12", "platform": "linux"})
     check(s["dependencies"] and all(isinstance(d.get("applies"), bool) for d in s["dependencies"]), f"{label}: deps {s}")
+
+    s, _ = await ok(session, "get_package_docs", {"package": "black", "max_tokens": 500})
+    check(s["tokens"] <= 500 and s["encoding"] == "o200k_base" and "left out" in s["markdown"], f"{label}: docs {s}")
+    s, _ = await ok(session, "get_package_docs_with_context", {"package": "scipy", "max_tokens": 600})
+    check(s["tokens"] <= 600 and [d["package"] for d in s["dependencies"]["items"]] == ["numpy"], f"{label}: docs with context {s}")
 
     s, _ = await ok(session, "check_package_python_compatibility", {"package": "pytest", "python_version": "3.12"})
     check(s.get("compatible") in (True, False, None) and "detail" in s, f"{label}: compat {s}")

@@ -12,6 +12,13 @@ pub const MAX_TOP: usize = 1000;
 /// Most versions `versions --limit` / `limit` keeps.
 pub const MAX_VERSIONS_LIMIT: usize = 10_000;
 
+/// Fewest tokens a docs answer may be cut to: less holds no section worth reading.
+pub const MIN_DOCS_TOKENS: usize = 100;
+/// Most tokens a docs answer may take: a quarter of a small model's context.
+pub const MAX_DOCS_TOKENS: usize = 32_000;
+/// The docs budget when none is given.
+pub const DEFAULT_DOCS_TOKENS: usize = 4_000;
+
 fn within(param: &'static str, v: i64, max: u64, why: &str) -> Result<u64, InputError> {
     match u64::try_from(v) {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
@@ -38,6 +45,18 @@ pub fn versions_limit(v: i64) -> Result<usize, InputError> {
     within("limit", v, MAX_VERSIONS_LIMIT as u64, "").map(|n| n as usize)
 }
 
+/// A token budget for package docs, [`MIN_DOCS_TOKENS`] to [`MAX_DOCS_TOKENS`].
+pub fn docs_tokens(v: i64) -> Result<usize, InputError> {
+    match usize::try_from(v) {
+        Ok(n) if (MIN_DOCS_TOKENS..=MAX_DOCS_TOKENS).contains(&n) => Ok(n),
+        _ => Err(InputError {
+            param: "max_tokens",
+            value: v.to_string(),
+            rule: format!("must be between {MIN_DOCS_TOKENS} and {MAX_DOCS_TOKENS}"),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +75,11 @@ mod tests {
         assert!(top_limit(1001).is_err());
         assert_eq!(versions_limit(10_000).unwrap(), 10_000);
         assert!(versions_limit(0).is_err());
+        assert_eq!(docs_tokens(100).unwrap(), 100);
+        assert_eq!(docs_tokens(32_000).unwrap(), 32_000);
+        for bad in [99, 0, -1, 32_001, i64::MAX] {
+            let e = docs_tokens(bad).unwrap_err();
+            assert_eq!((e.param, e.value.clone()), ("max_tokens", bad.to_string()));
+        }
     }
 }

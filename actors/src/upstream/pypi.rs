@@ -2,8 +2,10 @@
 //!
 //! Kept: the `info` fields the views use, `last_serial`, the files of the selected
 //! release, and per version of `releases` the few file facts that decide upload date,
-//! yanked state and file count, and the known vulnerabilities of the release described.
-//! Dropped: the long description (often 100 KB+), digests, URLs of files.
+//! yanked state and file count, the known vulnerabilities of the release described, and
+//! the long description with its content type (the package docs are a view over it; the
+//! cache weighs entries by their body size, so a 100 KB README is counted). Dropped:
+//! digests, URLs of files.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +51,12 @@ pub struct ProjectMeta {
     /// Whether this release is yanked.
     #[serde(default)]
     pub yanked: bool,
+    /// The long description (README), as published.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `text/markdown`, `text/x-rst` or `text/plain` (with parameters), or none.
+    #[serde(default)]
+    pub description_content_type: Option<String>,
     /// Why, when given.
     #[serde(default)]
     pub yanked_reason: Option<String>,
@@ -206,6 +214,8 @@ impl ProjectDoc {
             + opt_string(&m.home_page)
             + opt_string(&m.author)
             + opt_string(&m.yanked_reason)
+            + opt_string(&m.description)
+            + opt_string(&m.description_content_type)
             + strings(&m.classifiers)
             + m.requires_dist.as_ref().map_or(0, strings)
             + m.provides_extra.as_ref().map_or(0, strings)

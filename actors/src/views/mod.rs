@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod deps;
+pub mod docs;
 pub mod downloads;
 pub mod estimate;
 pub mod info;

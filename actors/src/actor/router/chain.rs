@@ -22,6 +22,7 @@ use crate::model::{
     StatsKind, UnavailableCause, Upstream,
 };
 use crate::upstream::Document;
+use crate::views::docs::DocSummary;
 use crate::views::downloads::{RecentDownloads, recent_data_date};
 use crate::views::estimate::{Basis, RecentEstimates, recent_from_held};
 use crate::views::info::PackageInfo;
@@ -38,6 +39,8 @@ pub(crate) enum Question {
     Recent(PackageName),
     /// Metadata and recent downloads of several packages.
     Overview(Vec<String>),
+    /// The short docs of several packages (a package's dependencies), concurrently.
+    DocSummaries(Vec<PackageName>),
     /// A release for a target Python: the one asked for (saying when it excludes the
     /// target), or the one pip would pick there.
     Release {
@@ -72,6 +75,8 @@ pub(crate) enum Answer {
     },
     /// A merged batch.
     Overview(PartialResult<PackageOverview>),
+    /// Each package's short docs, or why it failed, in the order asked.
+    DocSummaries(Vec<(PackageName, Result<Datum<DocSummary>, QueryError>)>),
     /// A release document, with what was chosen or found about the target, in words.
     Selected {
         doc: DocAnswer,
@@ -108,6 +113,9 @@ pub(crate) async fn answer(
             version,
             python,
         } => release_for(ctx, name, version, python, deadline).await,
+        Question::DocSummaries(names) => Ok(Answer::DocSummaries(
+            doc_summaries(ctx, names, deadline).await,
+        )),
         Question::Scan(names) => Ok(Answer::Scan(super::scan::scan(ctx, names, deadline).await)),
         Question::Check(name) => Ok(Answer::Check(Box::new(
             super::scan::check(ctx, name, deadline).await,
@@ -538,6 +546,29 @@ pub(crate) fn recent_view(
         )),
         _ => Err(QueryError::Internal("unexpected answer kind".into())),
     }
+}
+
+/// Every package's latest project body, fetched concurrently (each by the usual path:
+/// fresh hit, flight, stale copy), summarised.
+async fn doc_summaries(
+    ctx: &ChainCtx,
+    names: Vec<PackageName>,
+    deadline: Instant,
+) -> Vec<(PackageName, Result<Datum<DocSummary>, QueryError>)> {
+    let jobs = names.into_iter().map(|name| async move {
+        let ans = ctx.doc(Query::Project(name.clone()), deadline).await;
+        let summary = ans.and_then(|ans| match ans.doc.as_ref() {
+            Document::Project(doc) => Ok(Datum::new(
+                DocSummary::from_project(doc),
+                ans.provenance.clone(),
+                ans.upstream,
+                ans.age,
+            )),
+            _ => Err(QueryError::Internal("not a project document".into())),
+        });
+        (name, summary)
+    });
+    futures::future::join_all(jobs).await
 }
 
 async fn overview(
