@@ -40,22 +40,20 @@ pub struct Deps {
 impl Deps {
     /// The target environment, when anything about one was given.
     fn target(&self) -> Result<Option<TargetEnv>, QueryError> {
-        let extras = self.extras.clone().unwrap_or_default();
-        let markers = self.markers.clone().unwrap_or_default();
         let evaluate = self.python_version.is_some()
             || self.platform.is_some()
-            || !extras.is_empty()
-            || !markers.is_empty();
+            || self.extras.as_ref().is_some_and(|e| !e.is_empty())
+            || self.markers.as_ref().is_some_and(|m| !m.is_empty());
         if !evaluate {
             return Ok(None);
         }
-        let env = TargetEnv::new(
+        super::target_env(
             self.python_version.as_deref(),
             self.platform.as_deref(),
-            &extras,
+            self.extras.as_deref(),
+            self.markers.as_ref(),
         )
-        .and_then(|e| e.with_markers(&markers))?;
-        Ok(Some(env))
+        .map(Some)
     }
 
     /// The release's dependencies, evaluated for the target when one was given.

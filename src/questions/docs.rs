@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use sentinel_actors::views::deps::TargetEnv;
 use sentinel_actors::views::docs::{DocsWithContext, PackageDocs};
 use sentinel_actors::{Datum, EngineHandle, QueryError, limits};
 use serde::Deserialize;
@@ -73,12 +72,12 @@ impl DocsContext {
     /// The README and the dependencies' summaries, fetched concurrently.
     pub async fn ask(&self, engine: &EngineHandle) -> Result<DocsWithContext, QueryError> {
         let max = budget(self.max_tokens)?;
-        let env = TargetEnv::new(
+        let env = super::target_env(
             self.python_version.as_deref(),
             self.platform.as_deref(),
-            &self.extras.clone().unwrap_or_default(),
-        )
-        .and_then(|e| e.with_markers(&self.markers.clone().unwrap_or_default()))?;
+            self.extras.as_deref(),
+            self.markers.as_ref(),
+        )?;
         engine
             .package_docs_with_context(&self.package, self.version.as_deref(), &env, max)
             .await
