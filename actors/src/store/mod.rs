@@ -342,6 +342,20 @@ fn unix_ms(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
+
+/// Rows of `(series or category, day, downloads, recorded_at)` from a daily-counts
+/// table: the shape both the overall series and the breakdowns are kept in.
+fn daily_rows(
+    conn: &Connection,
+    sql: &str,
+    params: &[&str],
+) -> rusqlite::Result<Vec<(String, String, i64, i64)>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    stmt.query_map(rusqlite::params_from_iter(params), |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?
+    .collect()
+}
 fn from_unix_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
@@ -661,21 +675,13 @@ impl Store {
             return StoredBases::default();
         };
         let rows = self.read(|| {
-            let mut stmt = conn.prepare_cached(
+            daily_rows(
+                conn,
                 "SELECT source, day, downloads, recorded_at FROM series
                  WHERE package = ?1 ORDER BY source, day",
-            )?;
-            let rows = stmt
-                .query_map([package.as_str()], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+                &[package.as_str()],
+            )
+            .map_err(StoreError::from)
         });
         let mut bases = StoredBases::default();
         for (source, day, downloads, recorded) in rows.unwrap_or_default() {
@@ -714,21 +720,13 @@ impl Store {
         let guard = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
         let conn = guard.as_ref()?;
         let rows = self.read(|| {
-            let mut stmt = conn.prepare_cached(
+            daily_rows(
+                conn,
                 "SELECT category, day, downloads, recorded_at FROM breakdowns
                  WHERE package = ?1 AND kind = ?2 ORDER BY category, day",
-            )?;
-            let rows = stmt
-                .query_map([package.as_str(), kind.endpoint()], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+                &[package.as_str(), kind.endpoint()],
+            )
+            .map_err(StoreError::from)
         })?;
         if rows.is_empty() {
             return None;
