@@ -1114,10 +1114,19 @@ async fn resolve_dependencies_and_vulnerabilities_tools() {
         "python_version",
     )
     .await;
+    for bad in [0, -3, 1001] {
+        ctx.invalid(
+            "resolve_dependencies",
+            json!({"requirements": ["sg-web"], "max_packages": bad}),
+            "max_packages",
+        )
+        .await;
+    }
+    let many: Vec<String> = (0..51).map(|i| format!("sg-tree-{i:02}")).collect();
     ctx.invalid(
         "resolve_dependencies",
-        json!({"requirements": ["sg-web"], "max_packages": 0}),
-        "max_packages",
+        json!({ "requirements": many }),
+        "requirements",
     )
     .await;
     ctx.invalid(
@@ -1132,4 +1141,53 @@ async fn resolve_dependencies_and_vulnerabilities_tools() {
         "package",
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_project_and_check_package_report_vulnerabilities() {
+    let ctx = setup().await;
+    // On Python 3.9 sg-http 1.1.0 is installed (1.1.1 needs 3.10): vulnerable.
+    let project = "sg-http>=1.0\nsg-certs\n";
+    let (v, text) = ctx
+        .ok(
+            "audit_project",
+            json!({"content": project, "filename": "requirements.txt", "python_version": "3.9"}),
+        )
+        .await;
+    assert_eq!(v["verdict"], "findings", "{v}");
+    assert_eq!(v["vulnerable"][0]["package"], "sg-http");
+    assert_eq!(v["vulnerable"][0]["version"], "1.1.0");
+    assert_eq!(v["vulnerable"][0]["fix"]["version"], "1.1.1");
+    assert!(text.starts_with("findings: "), "{text}");
+    assert!(text.contains("SGSIM-2024-0001"), "{text}");
+    let (v, _) = ctx
+        .ok(
+            "audit_project",
+            json!({"content": project, "filename": "requirements.txt", "python_version": "3.12"}),
+        )
+        .await;
+    assert_eq!(v["verdict"], "clean", "{v}");
+    // No directory is allowed over MCP by default; both inputs at once is an error.
+    ctx.invalid("audit_project", json!({"path": "."}), "path")
+        .await;
+    ctx.invalid(
+        "audit_project",
+        json!({"path": ".", "content": "x", "filename": "requirements.txt"}),
+        "path",
+    )
+    .await;
+    ctx.invalid(
+        "audit_project",
+        json!({"content": project, "filename": "requirements.txt", "python_version": "banana"}),
+        "python_version",
+    )
+    .await;
+    // check_package reads the latest release's vulnerabilities from the project JSON.
+    let (v, text) = ctx.ok("check_package", json!({"package": "sg-idna"})).await;
+    assert_eq!(
+        v["latest_vulnerabilities"]["value"]["version"], "4.0",
+        "{v}"
+    );
+    assert_eq!(v["latest_vulnerabilities"]["value"]["active"], 0);
+    assert!(text.contains("no known vulnerability"), "{text}");
 }

@@ -13,6 +13,8 @@ use pypi_sentinel::engine::{
 };
 use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
+mod common;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan")
 }
@@ -448,27 +450,8 @@ async fn check_package_answers_in_part_when_pypistats_and_the_dataset_are_down()
 async fn cli_scan_and_check_with_their_exit_codes() {
     let sim = Sim::start(SimConfig::default()).await.expect("simulator");
     let dir = fixtures();
-    let sim2 = &sim;
-    let run = |dir: PathBuf, args: Vec<&'static str>| {
-        let base = sim2.base_url();
-        tokio::task::spawn_blocking(move || {
-            let data = tempfile::tempdir().unwrap();
-            std::process::Command::new(env!("CARGO_BIN_EXE_pypi-sentinel"))
-                .args(["--no-store", "--origin", &base])
-                .args(&args)
-                .current_dir(dir)
-                .env("PYPI_SENTINEL_DATA_DIR", data.path())
-                .env("NO_COLOR", "1")
-                .env_remove("RUST_LOG")
-                .env_remove("PYPI_SENTINEL_SCAN__ALLOWED_DIRS")
-                .env("HOME", std::env::temp_dir())
-                .env(
-                    "XDG_CONFIG_HOME",
-                    std::env::temp_dir().join("sentinel-scan-tests-none"),
-                )
-                .output()
-                .expect("binary runs")
-        })
+    let run = |dir: PathBuf, args: Vec<&'static str>| async {
+        Ok::<_, std::convert::Infallible>(common::run_in(sim.base_url(), dir, args).await)
     };
     // The current directory is allowed by default: a relative path in it is read.
     let o = run(dir.join("reqs"), vec!["scan", "requirements.txt"])

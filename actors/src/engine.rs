@@ -36,7 +36,9 @@ use crate::views::info::PackageInfo;
 use crate::views::python::{PythonCompat, SupportedPythons};
 use crate::views::versions::VersionList;
 
+mod audit_api;
 mod scan_api;
+pub use audit_api::AuditTarget;
 pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};
 
 /// The engine. See [`Engine::start`].

@@ -71,7 +71,7 @@ pub use config::{
     SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
-    Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_CONTEXT_DEPS,
+    AuditTarget, Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_CONTEXT_DEPS,
     MAX_SCAN_PACKAGES, MetricsSnapshot, PackageOverview, PartialResult, Readiness, ScanInput,
     StartError, UpstreamReport,
 };

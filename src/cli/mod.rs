@@ -39,6 +39,9 @@ pub const EXIT_CONFIG: u8 = 5;
 pub const EXIT_PARTIAL: u8 = 6;
 /// Exit code: `resolve` found that no set of versions satisfies the requirements.
 pub const EXIT_NO_SOLUTION: u8 = 7;
+/// Exit code: `audit` found something that fails it (a vulnerable release, a yanked,
+/// missing or unsatisfiable pin, conflicting requirements, a suspicious package).
+pub const EXIT_AUDIT_FINDINGS: u8 = 8;
 
 /// pypi-sentinel: Python package data (metadata, versions, dependencies, downloads)
 /// that keeps answering when PyPI, pypistats or pepy fail, and says where every figure
@@ -143,6 +146,9 @@ enum Command {
     Scan(scan::ScanArgs),
     /// The supply-chain check before `pip install NAME`: exists, age, downloads, typo of a popular name.
     Check(scan::CheckArgs),
+    /// Audit a project for a target: vulnerable releases in its tree (with the chain and
+    /// the smallest fix), bad pins, suspicious dependencies. Exit 0 clean, 8 findings.
+    Audit(scan::AuditArgs),
     /// Resolve requirements for a target Python and platform (pubgrub), with each
     /// package's requirement chain, markers and known vulnerabilities.
     Resolve(resolve::ResolveArgs),
@@ -452,6 +458,7 @@ impl Failure {
             EXIT_CONFIG => "config",
             EXIT_PARTIAL => "partial",
             EXIT_NO_SOLUTION => "no_solution",
+            EXIT_AUDIT_FINDINGS => "audit_findings",
             _ => "error",
         }
     }
@@ -583,6 +590,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let cfg = g.engine_config()?;
             scan::check(cfg, args, g.json).await
         }
+        Command::Audit(a) => scan::audit(g.engine_config()?, a, g.json).await,
         Command::Resolve(a) => resolve::resolve(g.engine_config()?, a, g.json).await,
         Command::Vulns(a) => resolve::vulns(g.engine_config()?, a, g.json).await,
         Command::Query(q) => {

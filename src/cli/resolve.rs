@@ -56,7 +56,7 @@ fn print_json<T: serde::Serialize>(v: &T) {
     print(&(s + "\n"));
 }
 
-fn markers(raw: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+pub(super) fn markers(raw: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     let mut out = BTreeMap::new();
     for m in raw {
         let Some((k, v)) = m.split_once('=') else {

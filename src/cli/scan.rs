@@ -1,21 +1,26 @@
-//! `scan` and `check`: a project's declared dependencies checked against PyPI, and
-//! the supply-chain check of one package.
+//! `scan`, `check` and `audit`: a project's declared dependencies checked against
+//! PyPI, the supply-chain check of one package, and a project's audit.
 //!
 //! `scan` reads files only under `scan.allowed_dirs`; when the configuration sets
 //! none, the current directory is allowed (an MCP server allows none by default).
-//! Exit codes: 0 answered, 2 bad input (a path refused), 3 (`check`) not on PyPI,
-//! 4 unavailable, 6 answered in part (some packages could not be checked).
+//! `audit` scans, resolves the tree for a target (or takes a lockfile's pins) and
+//! reports vulnerable releases, bad pins and suspicious direct dependencies.
+//!
+//! Exit codes: 0 answered (`audit`: clean), 2 bad input (a path refused), 3 (`check`)
+//! not on PyPI, 4 unavailable, 6 answered in part (some packages could not be checked;
+//! `audit`: nothing found but not everything checked), 8 (`audit`) findings.
 
 use std::path::PathBuf;
 
 use clap::Args;
+use sentinel_actors::views::audit::AuditVerdict;
 use sentinel_actors::views::check::CheckVerdict;
 use sentinel_actors::views::check::PackageCheck;
 use sentinel_actors::views::scan::{DependencyVerdict, ScanReport};
-use sentinel_actors::{Engine, EngineConfig, ScanInput};
+use sentinel_actors::{AuditTarget, Engine, EngineConfig, ScanInput};
 
 use super::output::{self, source_cell, table};
-use super::{EXIT_CONFIG, EXIT_NOT_FOUND, Failure};
+use super::{EXIT_AUDIT_FINDINGS, EXIT_CONFIG, EXIT_NOT_FOUND, Failure};
 use crate::text::thousands;
 
 /// Arguments of `scan`.
@@ -29,6 +34,28 @@ pub(super) struct ScanArgs {
     /// List every dependency, not only the ones that need attention.
     #[arg(long)]
     all: bool,
+}
+
+/// Arguments of `audit`.
+#[derive(Args, Debug)]
+pub(super) struct AuditArgs {
+    /// A project file (pyproject.toml, requirements*.txt, setup.cfg, uv.lock,
+    /// poetry.lock, pylock.toml) or a directory holding them. Default: the current
+    /// directory.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Target Python, e.g. 3.12 (default 3.12).
+    #[arg(long, value_name = "X.Y")]
+    python: Option<String>,
+    /// Target platform: linux, macos or windows (default linux).
+    #[arg(long)]
+    platform: Option<String>,
+    /// A marker value you know, e.g. `--marker platform_machine=aarch64` (repeatable).
+    #[arg(long = "marker", value_name = "KEY=VALUE")]
+    markers: Vec<String>,
+    /// Consider pre-releases in the resolution.
+    #[arg(long)]
+    pre: bool,
 }
 
 /// Arguments of `check`.
@@ -49,7 +76,9 @@ fn print_json<T: serde::Serialize>(v: &T) {
     );
 }
 
-pub(super) async fn scan(mut cfg: EngineConfig, args: ScanArgs, json: bool) -> Result<(), Failure> {
+/// The project at `path` to read: with no `scan.allowed_dirs` configured, a person at
+/// the CLI may read under the current directory. A relative path is relative to it.
+fn project_input(cfg: &mut EngineConfig, path: &std::path::Path) -> Result<ScanInput, Failure> {
     if cfg.scan.allowed_dirs.is_empty() {
         let cwd = std::env::current_dir().map_err(|e| {
             Failure::new(
@@ -59,12 +88,17 @@ pub(super) async fn scan(mut cfg: EngineConfig, args: ScanArgs, json: bool) -> R
         })?;
         cfg.scan.allowed_dirs = vec![cwd];
     }
-    // A relative path is the user's, relative to the current directory.
-    let path = std::path::absolute(&args.path).unwrap_or(args.path.clone());
+    Ok(ScanInput::Path(
+        std::path::absolute(path).unwrap_or(path.to_path_buf()),
+    ))
+}
+
+pub(super) async fn scan(mut cfg: EngineConfig, args: ScanArgs, json: bool) -> Result<(), Failure> {
+    let input = project_input(&mut cfg, &args.path)?;
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
-    let r = engine.scan_dependencies(ScanInput::Path(path)).await;
+    let r = engine.scan_dependencies(input).await;
     engine.shutdown().await;
     let r = r?;
     let partial = (!r.failures.is_empty()).then(|| {
@@ -80,6 +114,44 @@ pub(super) async fn scan(mut cfg: EngineConfig, args: ScanArgs, json: bool) -> R
         print_scan(&r, args.all);
     }
     partial.map_or(Ok(()), Err)
+}
+
+/// `pypi-sentinel audit`: exits 0 when clean, 8 with findings, 6 when nothing was
+/// found but some of it could not be checked.
+pub(super) async fn audit(
+    mut cfg: EngineConfig,
+    args: AuditArgs,
+    json: bool,
+) -> Result<(), Failure> {
+    let target = AuditTarget {
+        python: args.python,
+        platform: args.platform,
+        markers: super::resolve::markers(&args.markers)?,
+        prereleases: args.pre,
+    };
+    let input = project_input(&mut cfg, &args.path)?;
+    let engine = Engine::start(cfg)
+        .await
+        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+    let r = engine.audit_project(input, &target).await;
+    engine.shutdown().await;
+    let r = r?;
+    if json {
+        print_json(&r);
+    } else {
+        output::emit(&output::clean(&crate::resolve_text::audit(&r), true));
+    }
+    match r.verdict {
+        AuditVerdict::Clean => Ok(()),
+        AuditVerdict::Findings => Err(Failure {
+            reported: true,
+            ..Failure::new(EXIT_AUDIT_FINDINGS, "the audit found problems")
+        }),
+        AuditVerdict::Incomplete => Err(Failure::partial(format!(
+            "nothing found, but {} item(s) could not be checked",
+            r.unchecked.len()
+        ))),
+    }
 }
 
 fn print_scan(r: &ScanReport, all: bool) {

@@ -34,7 +34,7 @@ use crate::engine::EngineHandle;
 use rmcp::ServiceExt;
 
 /// The tool names, in the order of the documentation.
-pub const TOOL_NAMES: [&str; 21] = [
+pub const TOOL_NAMES: [&str; 22] = [
     "get_package_info",
     "get_package_versions",
     "get_package_dependencies",
@@ -49,6 +49,7 @@ pub const TOOL_NAMES: [&str; 21] = [
     "get_packages_overview",
     "scan_dependencies",
     "check_package",
+    "audit_project",
     "resolve_dependencies",
     "get_package_vulnerabilities",
     "health_check",

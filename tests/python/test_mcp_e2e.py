@@ -63,6 +63,7 @@ EXPECTED_TOOLS = {
     "get_packages_overview",
     "scan_dependencies",
     "check_package",
+    "audit_project",
     "resolve_dependencies",
     "get_package_vulnerabilities",
     "health_check",
@@ -342,6 +343,14 @@ async def exercise(session, sim_url: str, label: str) -> None:
     check(s["verdict"] == "suspicious" and "`numpy`" in s["summary"], f"{label}: check {s}")
     s, _ = await ok(session, "check_package", {"package": "numpi"})
     check(s["verdict"] == "not_found" and s["summary"].startswith("not on PyPI"), f"{label}: check not found {s}")
+    s, text = await ok(session, "audit_project", {
+        "filename": "requirements.txt",
+        "content": "sg-http>=1.0\nsg-certs\n",
+        "python_version": "3.9",
+    })
+    check(s["verdict"] == "findings" and s["vulnerable"][0]["package"] == "sg-http", f"{label}: audit {s}")
+    check(text.startswith("findings: "), f"{label}: audit text {text[:200]}")
+    await invalid_params(session, "audit_project", {"path": "/etc"}, "path")
     log(f"{label}: all {len(EXPECTED_TOOLS)} tools answered")
 
     # Errors.

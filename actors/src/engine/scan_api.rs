@@ -4,19 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use super::{EngineHandle, ItemFailure, datum_of, version_list};
-use crate::actor::router::{Answer, Question};
+use crate::actor::router::{Answer, CheckDownloads, CheckParts, Question};
 use crate::model::{Datum, InputError, PackageName, QueryError, SourceLabel};
 use crate::project::{self, FileKind, Limits, ParsedProject, paths::AllowedRoots};
 use crate::upstream::Document;
 use crate::views::check::{self, PackageCheck, PopularityFacts, ReleaseFacts};
 use crate::views::scan::{DependencyCheck, ScanReport, ScanSummary, ScannedDependency};
+use crate::views::vulns::{self, PackageVulnerabilities};
 
-/// The most distinct packages one scan asks PyPI about; the rest are reported as not
-/// checked.
-pub const MAX_SCAN_PACKAGES: usize = 300;
+pub use crate::model::limits::MAX_SCAN_PACKAGES;
 
 /// What to scan.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +47,16 @@ impl EngineHandle {
     /// Bad lines are reported with their file and line; URLs and paths are reported,
     /// not fetched; packages PyPI could not be asked about are typed failures.
     pub async fn scan_dependencies(&self, input: ScanInput) -> Result<ScanReport, QueryError> {
+        let parsed = self.read_project(input).await?;
+        let _guard = self.enter()?;
+        self.check_parsed(parsed).await
+    }
+
+    /// Reads and parses a project's files (only under `scan.allowed_dirs`) or a file's
+    /// content; a refused path or a bad file name is an input error.
+    pub(super) async fn read_project(&self, input: ScanInput) -> Result<ParsedProject, QueryError> {
         let limits = Limits::default();
-        let parsed = match input {
+        Ok(match input {
             ScanInput::Content { filename, content } => {
                 let kind = FileKind::from_filename(&filename).ok_or_else(|| {
                     input_error(
@@ -84,12 +90,13 @@ impl EngineHandle {
                 .map_err(|e| QueryError::Internal(format!("the scan's file reader failed: {e}")))?;
                 parsed.map_err(|r| input_error("path", &shown, r.rule))?
             }
-        };
-        let _guard = self.enter()?;
-        self.check_parsed(parsed).await
+        })
     }
 
-    async fn check_parsed(&self, parsed: ParsedProject) -> Result<ScanReport, QueryError> {
+    pub(super) async fn check_parsed(
+        &self,
+        parsed: ParsedProject,
+    ) -> Result<ScanReport, QueryError> {
         let ParsedProject {
             files,
             dependencies,
@@ -182,16 +189,43 @@ impl EngineHandle {
     pub async fn check_package(&self, package: &str) -> Result<PackageCheck, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        let parts = match self
-            .ask(Question::Check(name.clone()), self.deadline())
-            .await?
-        {
-            Answer::Check(p) => *p,
-            _ => return Err(QueryError::Internal("unexpected answer kind".into())),
+        self.checked(name, CheckDownloads::Always).await
+    }
+
+    /// The check of `name`: one question to the router, the verdict drawn here.
+    pub(super) async fn checked(
+        &self,
+        name: PackageName,
+        downloads: CheckDownloads,
+    ) -> Result<PackageCheck, QueryError> {
+        let question = Question::Check {
+            name: name.clone(),
+            downloads,
         };
+        match self.ask(question, self.deadline()).await? {
+            Answer::Check(parts) => Ok(self.check_view(name, *parts)),
+            _ => Err(QueryError::Internal("unexpected answer kind".into())),
+        }
+    }
+
+    fn check_view(&self, name: PackageName, parts: CheckParts) -> PackageCheck {
         let mut failures = Vec::new();
         let mut labels = Vec::new();
-        let now = SystemTime::now();
+        let now = self.shared().cfg.clock.now();
+        // The project JSON lists its latest release's vulnerabilities: no extra request.
+        let latest_vulnerabilities = match &parts.versions {
+            Ok(Answer::Doc(ans)) => match ans.doc.as_ref() {
+                Document::Project(p) => {
+                    let published = vulns::published_releases(p);
+                    Some(datum_of(
+                        ans,
+                        PackageVulnerabilities::from_release(p, published.as_deref()),
+                    ))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
         let (exists, releases) = match parts.versions.and_then(version_list) {
             Ok(list) => {
                 labels.push(list.label());
@@ -247,15 +281,30 @@ impl EngineHandle {
         };
         let (verdict, mut summary) = check::verdict(
             name.as_str(),
-            exists,
-            releases.as_ref().map(|r| &r.value),
-            downloads.as_ref().and_then(|d| d.value),
-            popularity.as_ref().map(|p| &p.value),
+            check::Evidence {
+                exists,
+                releases: releases.as_ref().map(|r| &r.value),
+                downloads: downloads.as_ref().and_then(|d| d.value),
+                popularity: popularity.as_ref().map(|p| &p.value),
+                latest_vulnerabilities: latest_vulnerabilities.as_ref().map(|v| &v.value),
+            },
         );
+        let vulnerabilities = match (&latest_vulnerabilities, exists) {
+            (Some(v), _) => format!(
+                "the latest release ({}) was checked: {}; older releases were not (get_package_vulnerabilities with a version asks)",
+                v.value.version,
+                match v.value.active {
+                    0 => "no known vulnerability".to_string(),
+                    _ => check::vulnerable_words(&v.value),
+                }
+            ),
+            (None, Some(true)) => "not checked: the JSON API did not answer (the release list came from the Simple API, which has no vulnerability data)".into(),
+            (None, _) => "not checked".into(),
+        };
         if exists == Some(true) && popularity.is_none() {
             summary.push_str("; resemblance to popular names not checked (the top-packages dataset could not be had)");
         }
-        Ok(PackageCheck {
+        PackageCheck {
             package: name.to_string(),
             verdict,
             summary,
@@ -263,11 +312,10 @@ impl EngineHandle {
             releases,
             downloads_30d: downloads,
             popularity,
-            vulnerabilities:
-                "not checked: the engine does not keep PyPI's per-release vulnerability data yet"
-                    .into(),
+            latest_vulnerabilities,
+            vulnerabilities,
             failures,
             source: SourceLabel::merge(labels),
-        })
+        }
     }
 }

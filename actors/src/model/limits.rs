@@ -19,6 +19,19 @@ pub const MAX_DOCS_TOKENS: usize = 32_000;
 /// The docs budget when none is given.
 pub const DEFAULT_DOCS_TOKENS: usize = 4_000;
 
+/// Most requirements one resolution takes from a caller.
+pub const MAX_RESOLVE_REQUIREMENTS: usize = 50;
+/// The most distinct packages one scan asks PyPI about; the rest are reported as not
+/// checked.
+pub const MAX_SCAN_PACKAGES: usize = 300;
+/// Most direct requirements an audit resolves together: a project's whole declared
+/// set, as many as a scan checks.
+pub const MAX_AUDIT_REQUIREMENTS: usize = MAX_SCAN_PACKAGES;
+/// The bound on a resolution's packages when none is given.
+pub const DEFAULT_RESOLVE_PACKAGES: usize = 200;
+/// Largest bound on a resolution's packages a caller may set.
+pub const MAX_RESOLVE_PACKAGES: usize = 1000;
+
 fn within(param: &'static str, v: i64, max: u64, why: &str) -> Result<u64, InputError> {
     match u64::try_from(v) {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
@@ -57,6 +70,24 @@ pub fn docs_tokens(v: i64) -> Result<usize, InputError> {
     }
 }
 
+/// A number of requirements to resolve, 1 to `max` ([`MAX_RESOLVE_REQUIREMENTS`] from
+/// a caller, [`MAX_AUDIT_REQUIREMENTS`] from an audit).
+pub fn resolve_requirements(n: usize, max: usize) -> Result<usize, InputError> {
+    match n {
+        1.. if n <= max => Ok(n),
+        _ => Err(InputError {
+            param: "requirements",
+            value: format!("{n} requirements"),
+            rule: format!("give between 1 and {max} requirements"),
+        }),
+    }
+}
+
+/// A bound on a resolution's packages, 1 to [`MAX_RESOLVE_PACKAGES`].
+pub fn resolve_packages(v: i64) -> Result<usize, InputError> {
+    within("max_packages", v, MAX_RESOLVE_PACKAGES as u64, "").map(|n| n as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +106,22 @@ mod tests {
         assert!(top_limit(1001).is_err());
         assert_eq!(versions_limit(10_000).unwrap(), 10_000);
         assert!(versions_limit(0).is_err());
+        assert_eq!(resolve_packages(1000).unwrap(), 1000);
+        for bad in [0, -1, 1001] {
+            let e = resolve_packages(bad).unwrap_err();
+            assert_eq!((e.param, e.value), ("max_packages", bad.to_string()));
+        }
+        assert_eq!(
+            resolve_requirements(50, MAX_RESOLVE_REQUIREMENTS).unwrap(),
+            50
+        );
+        assert!(resolve_requirements(0, MAX_RESOLVE_REQUIREMENTS).is_err());
+        let e = resolve_requirements(51, MAX_RESOLVE_REQUIREMENTS).unwrap_err();
+        assert!(e.rule.contains("between 1 and 50"), "{}", e.rule);
+        assert_eq!(
+            resolve_requirements(300, MAX_AUDIT_REQUIREMENTS).unwrap(),
+            300
+        );
         assert_eq!(docs_tokens(100).unwrap(), 100);
         assert_eq!(docs_tokens(32_000).unwrap(), 32_000);
         for bad in [99, 0, -1, 32_001, i64::MAX] {

@@ -108,7 +108,7 @@ pub struct ProjectDoc {
 }
 
 /// One known vulnerability of a release, as PyPI lists it (from OSV).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vulnerability {
     /// The advisory id (e.g. `GHSA-…`, `PYSEC-…`).
     pub id: String,

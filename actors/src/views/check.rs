@@ -19,6 +19,7 @@ use crate::engine::ItemFailure;
 use crate::model::{Datum, SourceLabel};
 use crate::upstream::TopDoc;
 use crate::views::versions::VersionList;
+use crate::views::vulns::PackageVulnerabilities;
 
 /// How many of the top packages count as popular names.
 pub const POPULAR_ROWS: usize = 5_000;
@@ -104,7 +105,12 @@ pub struct PackageCheck {
     /// Rank and resemblance, with the top-packages dataset's provenance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub popularity: Option<Datum<PopularityFacts>>,
-    /// Known vulnerabilities: what was checked, in words.
+    /// The known vulnerabilities of the latest release (from the project JSON the
+    /// check reads anyway), with provenance; absent when only the Simple API answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_vulnerabilities: Option<Datum<PackageVulnerabilities>>,
+    /// What was checked for vulnerabilities, in words (older releases are not: one
+    /// request each; `get_package_vulnerabilities` with a version asks).
     pub vulnerabilities: String,
     /// Facts that could not be had, with typed reasons.
     pub failures: Vec<ItemFailure>,
@@ -234,13 +240,30 @@ fn resembles_words(r: &Resemblance) -> String {
 }
 
 /// The verdict and its words from the facts at hand.
-pub fn verdict(
-    package: &str,
-    exists: Option<bool>,
-    releases: Option<&ReleaseFacts>,
-    downloads: Option<u64>,
-    popularity: Option<&PopularityFacts>,
-) -> (CheckVerdict, String) {
+/// What a verdict is drawn from; `None` is "could not be had".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Evidence<'a> {
+    /// Whether the package is on PyPI.
+    pub exists: Option<bool>,
+    /// Its release history.
+    pub releases: Option<&'a ReleaseFacts>,
+    /// Downloads over 30 days.
+    pub downloads: Option<u64>,
+    /// Its rank and resemblance to popular names.
+    pub popularity: Option<&'a PopularityFacts>,
+    /// The known vulnerabilities of its latest release.
+    pub latest_vulnerabilities: Option<&'a PackageVulnerabilities>,
+}
+
+/// The verdict on `package` and its evidence in words.
+pub fn verdict(package: &str, evidence: Evidence<'_>) -> (CheckVerdict, String) {
+    let Evidence {
+        exists,
+        releases,
+        downloads,
+        popularity,
+        latest_vulnerabilities,
+    } = evidence;
     let resembles = popularity
         .filter(|p| p.rank.is_none())
         .and_then(|p| p.resembles.as_ref());
@@ -302,6 +325,10 @@ pub fn verdict(
             if let Some(r) = resembles {
                 facts.push(resembles_words(r));
             }
+            if let Some(v) = latest_vulnerabilities.filter(|v| v.active > 0) {
+                facts.push(vulnerable_words(v));
+                signs += 1;
+            }
             signs += usize::from(young) + usize::from(few) + usize::from(resembles.is_some());
             let v = if resembles.is_some() && (young || few) {
                 CheckVerdict::Suspicious
@@ -320,6 +347,26 @@ pub fn verdict(
             (v, format!("{lead}{}", facts.join(", ")))
         }
     }
+}
+
+/// "the latest release 1.2.0 has 2 known vulnerabilities (fixed by upgrading to 1.2.3)".
+pub fn vulnerable_words(v: &PackageVulnerabilities) -> String {
+    let fix = match &v.fix {
+        Some(f) => format!(
+            " (fixed by upgrading to {})",
+            f.upgrade_to.as_deref().unwrap_or(&f.version)
+        ),
+        None => " (no fixed release known)".into(),
+    };
+    format!(
+        "the latest release {} has {}{fix}",
+        v.version,
+        plural(
+            v.active as u64,
+            "known vulnerability",
+            "known vulnerabilities"
+        )
+    )
 }
 
 #[cfg(test)]
@@ -383,7 +430,14 @@ mod tests {
             compared_with: 10,
             rule: String::new(),
         };
-        let (v, s) = verdict("numpyy", Some(false), None, None, Some(&pop));
+        let (v, s) = verdict(
+            "numpyy",
+            Evidence {
+                exists: Some(false),
+                popularity: Some(&pop),
+                ..Evidence::default()
+            },
+        );
         assert_eq!(v, CheckVerdict::NotFound);
         assert!(
             s.starts_with("not on PyPI") && s.contains("one letter away from `numpy`"),
@@ -396,7 +450,16 @@ mod tests {
             latest: Some("0.0.1".into()),
             yanked: vec![],
         };
-        let (v, s) = verdict("numpyy", Some(true), Some(&young), Some(12), Some(&pop));
+        let (v, s) = verdict(
+            "numpyy",
+            Evidence {
+                exists: Some(true),
+                releases: Some(&young),
+                downloads: Some(12),
+                popularity: Some(&pop),
+                ..Evidence::default()
+            },
+        );
         assert_eq!(v, CheckVerdict::Suspicious);
         assert!(
             s.contains("3 days old") && s.contains("12 downloads") && s.contains("`numpy`"),
@@ -415,19 +478,42 @@ mod tests {
             compared_with: 10,
             rule: String::new(),
         };
-        let (v, s) = verdict(
-            "numpy",
-            Some(true),
-            Some(&old),
-            Some(40_000_000),
-            Some(&own),
-        );
+        let established = Evidence {
+            exists: Some(true),
+            releases: Some(&old),
+            downloads: Some(40_000_000),
+            popularity: Some(&own),
+            ..Evidence::default()
+        };
+        let (v, s) = verdict("numpy", established);
         assert_eq!(v, CheckVerdict::Ok, "{s}");
         assert!(s.contains("rank 1"));
-        assert_eq!(
-            verdict("x", None, None, None, None).0,
-            CheckVerdict::Unknown
+        // A known vulnerability in the latest release is a warning sign, with its fix.
+        let vulns = PackageVulnerabilities::from_list(
+            "numpy",
+            "1.0",
+            &[crate::upstream::Vulnerability {
+                id: "PYSEC-1".into(),
+                fixed_in: vec!["1.0.1".into()],
+                ..Default::default()
+            }],
+            None,
         );
+        let (v, s) = verdict(
+            "numpy",
+            Evidence {
+                latest_vulnerabilities: Some(&vulns),
+                ..established
+            },
+        );
+        assert_eq!(v, CheckVerdict::Caution, "{s}");
+        assert!(
+            s.contains(
+                "the latest release 1.0 has 1 known vulnerability (fixed by upgrading to 1.0.1)"
+            ),
+            "{s}"
+        );
+        assert_eq!(verdict("x", Evidence::default()).0, CheckVerdict::Unknown);
         assert_eq!(
             age_days(
                 "1970-01-02T00:00:00Z",

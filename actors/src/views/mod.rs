@@ -3,6 +3,7 @@
 //! trends, breakdowns and (when `recent` fails) estimates. Release metadata answers
 //! resolutions ([`resolve`]); per-release JSON answers vulnerabilities ([`vulns`]).
 
+pub mod audit;
 pub mod check;
 pub mod deps;
 pub mod docs;

@@ -45,14 +45,7 @@ use serde::{Deserialize, Serialize};
 use super::deps::{TargetEnv, parse_requirement};
 use super::python::{PyVersion, admits};
 use super::vulns::PackageVulnerabilities;
-use crate::model::{InputError, Provenance, SourceLabel};
-
-/// Most requirements one call accepts.
-pub const MAX_REQUIREMENTS: usize = 50;
-/// Default bound on the packages of one resolution.
-pub const DEFAULT_MAX_PACKAGES: usize = 200;
-/// Largest bound a caller may set.
-pub const MAX_PACKAGES: usize = 1000;
+use crate::model::{InputError, Provenance, SourceLabel, limits};
 
 /// What to resolve, for which target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,13 +93,13 @@ impl ResolveRequest {
 
     /// Checks every argument; the error names the parameter, the value and the rule.
     pub(crate) fn validate(&self) -> Result<Validated, InputError> {
-        if self.requirements.is_empty() || self.requirements.len() > MAX_REQUIREMENTS {
-            return Err(InputError {
-                param: "requirements",
-                value: format!("{} requirements", self.requirements.len()),
-                rule: format!("give between 1 and {MAX_REQUIREMENTS} requirements"),
-            });
-        }
+        self.validate_within(limits::MAX_RESOLVE_REQUIREMENTS)
+    }
+
+    /// [`validate`](Self::validate), taking up to `max_requirements` (an audit resolves
+    /// a project's whole declared set).
+    pub(crate) fn validate_within(&self, max_requirements: usize) -> Result<Validated, InputError> {
+        limits::resolve_requirements(self.requirements.len(), max_requirements)?;
         let mut roots = Vec::new();
         for raw in &self.requirements {
             let req = parse_requirement(raw).ok_or_else(|| InputError {
@@ -123,14 +116,10 @@ impl ResolveRequest {
             }
             roots.push(req);
         }
-        let max_packages = self.max_packages.unwrap_or(DEFAULT_MAX_PACKAGES);
-        if max_packages == 0 || max_packages > MAX_PACKAGES {
-            return Err(InputError {
-                param: "max_packages",
-                value: max_packages.to_string(),
-                rule: format!("must be between 1 and {MAX_PACKAGES}"),
-            });
-        }
+        let max_packages = match self.max_packages {
+            None => limits::DEFAULT_RESOLVE_PACKAGES,
+            Some(n) => limits::resolve_packages(i64::try_from(n).unwrap_or(i64::MAX))?,
+        };
         let env = TargetEnv::new(self.python.as_deref(), self.platform.as_deref(), &[])?
             .with_markers(&self.markers)?;
         let python = super::python::parse_python_version(&env.python_full_version)?;

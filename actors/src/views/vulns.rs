@@ -70,6 +70,21 @@ pub struct PackageVulnerabilities {
     pub fix: Option<FixAdvice>,
 }
 
+/// The release list of a project body as (version, yanked), for "smallest published
+/// fix": a release is yanked when it has files and all are; `None` for a per-release
+/// body (it has no `releases`).
+pub fn published_releases(p: &ProjectDoc) -> Option<Vec<(Version, bool)>> {
+    p.releases.as_ref().map(|r| {
+        r.iter()
+            .filter_map(|(v, files)| {
+                let parsed = Version::from_str(v).ok()?;
+                let yanked = !files.is_empty() && files.iter().all(|f| f.yanked);
+                Some((parsed, yanked))
+            })
+            .collect()
+    })
+}
+
 impl PackageVulnerabilities {
     /// From a per-release (or project) body: the vulnerabilities of `info.version`.
     /// `published` is the release list, when known: (version, yanked).

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{SentinelMcp, answer, datum_answer};
-use crate::engine::views::resolve::{MAX_PACKAGES, MAX_REQUIREMENTS, Resolution, ResolveRequest};
+use crate::engine::limits;
+use crate::engine::views::resolve::{Resolution, ResolveRequest};
 use crate::engine::views::vulns::PackageVulnerabilities;
 use crate::mcp::output::{DatumOut, schema};
 use crate::mcp::params::Parameters;
@@ -77,22 +78,10 @@ impl SentinelMcp {
         &self,
         Parameters(p): Parameters<ResolveParams>,
     ) -> Result<CallToolResult, McpError> {
-        if p.requirements.is_empty() || p.requirements.len() > MAX_REQUIREMENTS {
-            return Err(super::invalid(
-                "requirements",
-                format!("{} requirements", p.requirements.len()),
-                &format!("give between 1 and {MAX_REQUIREMENTS} requirements"),
-            ));
-        }
-        let max = match p.max_packages {
-            Some(m) if !(1..=MAX_PACKAGES as i64).contains(&m) => {
-                return Err(super::invalid(
-                    "max_packages",
-                    m,
-                    &format!("must be between 1 and {MAX_PACKAGES}"),
-                ));
-            }
-            m => m,
+        // The engine checks the rest; a negative bound must be named as given.
+        let max_packages = match p.max_packages.map(limits::resolve_packages).transpose() {
+            Ok(m) => m,
+            Err(e) => return Err(super::invalid(e.param, e.value, &e.rule)),
         };
         let request = ResolveRequest {
             requirements: p.requirements,
@@ -100,7 +89,7 @@ impl SentinelMcp {
             platform: p.platform,
             markers: p.markers.unwrap_or_default(),
             prereleases: p.prereleases.unwrap_or(false),
-            max_packages: max.map(|m| m as usize),
+            max_packages,
             vulnerabilities: p.include_vulnerabilities.unwrap_or(true),
         };
         let r = self.engine.resolve(&request).await;

@@ -3,6 +3,7 @@
 //! A second `#[tool_router]` block on [`SentinelMcp`], combined with the main one where
 //! the router is built.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,9 +13,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{SentinelMcp, answer, invalid};
-use crate::engine::ScanInput;
+use crate::engine::views::audit::AuditReport;
 use crate::engine::views::check::PackageCheck;
 use crate::engine::views::scan::{DependencyVerdict, ScanReport};
+use crate::engine::{AuditTarget, ScanInput};
 use crate::mcp::output::{schema, to_value};
 use crate::mcp::params::Parameters;
 
@@ -37,12 +39,87 @@ pub(crate) struct ScanParams {
     pub(crate) filename: Option<String>,
 }
 
+/// Arguments of `audit_project`: the project as for `scan_dependencies`, and the target.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditParams {
+    /// A project file or directory on the server, read only under the directories the
+    /// server's configuration allows (`scan.allowed_dirs`; none by default). Give
+    /// either `path` or `content`.
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+    /// The text of one project file (always allowed). Give `filename` with it.
+    #[serde(default)]
+    pub(crate) content: Option<String>,
+    /// The file name of `content`, which says its kind: pyproject.toml,
+    /// requirements*.txt (or .in), setup.cfg, uv.lock, poetry.lock, pylock.toml.
+    #[serde(default)]
+    pub(crate) filename: Option<String>,
+    /// Target Python, `major.minor` (e.g. `3.12`). Default 3.12.
+    #[serde(default)]
+    pub(crate) python_version: Option<String>,
+    /// Target operating system: `linux`, `macos` or `windows`. Default linux.
+    #[serde(default)]
+    pub(crate) platform: Option<String>,
+    /// Marker values you know instead of the platform's assumed defaults, e.g.
+    /// `{"platform_machine": "aarch64"}`.
+    #[serde(default)]
+    pub(crate) markers: Option<BTreeMap<String, String>>,
+    /// Whether pre-releases are candidates in the resolution. Default false.
+    #[serde(default)]
+    pub(crate) prereleases: Option<bool>,
+}
+
 /// Arguments of `check_package`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckParams {
     /// The package name to check before suggesting `pip install`, e.g. `requests`.
     pub(crate) package: String,
+}
+
+/// The project to read: a `path`, or a file's `content` with its `filename`.
+fn scan_input(p: ScanParams) -> Result<ScanInput, McpError> {
+    Ok(match (p.path, p.content) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "path",
+                "(with content)",
+                "give either path or content, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(invalid(
+                "path",
+                "(missing)",
+                "give a path, or content with its filename",
+            ));
+        }
+        (Some(path), None) => {
+            if path.trim().is_empty() || path.contains('\0') {
+                return Err(invalid(
+                    "path",
+                    &path,
+                    "must be a non-empty file or directory path",
+                ));
+            }
+            ScanInput::Path(PathBuf::from(path))
+        }
+        (None, Some(content)) => {
+            let Some(filename) = p.filename else {
+                return Err(invalid(
+                    "filename",
+                    "(missing)",
+                    "is required with content: it says the file's kind (pyproject.toml, requirements.txt, setup.cfg, uv.lock, poetry.lock, pylock.toml)",
+                ));
+            };
+            ScanInput::Content { filename, content }
+        }
+    })
+}
+
+fn audit_schema() -> Arc<JsonObject> {
+    schema::<AuditReport>()
 }
 
 fn scan_schema() -> Arc<JsonObject> {
@@ -111,6 +188,7 @@ pub(crate) fn check_text(c: &PackageCheck) -> String {
         c.summary,
         c.source.as_str()
     );
+    out.push_str(&format!("\nvulnerabilities: {}", c.vulnerabilities));
     for f in &c.failures {
         out.push_str(&format!("\n{}: {} ({})", f.item, f.reason, f.suggestion));
     }
@@ -129,49 +207,39 @@ impl SentinelMcp {
         &self,
         Parameters(p): Parameters<ScanParams>,
     ) -> Result<CallToolResult, McpError> {
-        let input = match (p.path, p.content) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "path",
-                    "(with content)",
-                    "give either path or content, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(invalid(
-                    "path",
-                    "(missing)",
-                    "give a path, or content with its filename",
-                ));
-            }
-            (Some(path), None) => {
-                if path.trim().is_empty() || path.contains('\0') {
-                    return Err(invalid(
-                        "path",
-                        &path,
-                        "must be a non-empty file or directory path",
-                    ));
-                }
-                ScanInput::Path(PathBuf::from(path))
-            }
-            (None, Some(content)) => {
-                let Some(filename) = p.filename else {
-                    return Err(invalid(
-                        "filename",
-                        "(missing)",
-                        "is required with content: it says the file's kind (pyproject.toml, requirements.txt, setup.cfg, uv.lock, poetry.lock, pylock.toml)",
-                    ));
-                };
-                ScanInput::Content { filename, content }
-            }
-        };
+        let input = scan_input(p)?;
         let r = self.engine.scan_dependencies(input).await;
         answer(r, |rep| (to_value(rep), scan_text(rep)))
     }
 
+    /// Audit a project.
+    #[tool(
+        description = "Audit a Python project for a target (Python version, platform): reads its files as scan_dependencies does (a `path` under the server's allowed directories, or a file's `content` with its `filename`), resolves the declared requirements for the target (or, with a lockfile, takes its pins as the tree), and reports every release in the tree with known vulnerabilities in force (OSV ids and aliases, the requirement chain that brings it in, the smallest fix), yanked / missing / unsatisfiable / outdated pins, conflicting requirements, and direct dependencies whose supply-chain check (check_package) is suspicious or needs caution. `verdict`: `clean`, `findings` (vulnerable, yanked, missing, unsatisfiable, conflicting or suspicious; outdated pins are reported and do not fail) or `incomplete` (nothing found but some of it could not be checked, listed in `unchecked`).",
+        output_schema = audit_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn audit_project(
+        &self,
+        Parameters(p): Parameters<AuditParams>,
+    ) -> Result<CallToolResult, McpError> {
+        let target = AuditTarget {
+            python: p.python_version,
+            platform: p.platform,
+            markers: p.markers.unwrap_or_default(),
+            prereleases: p.prereleases.unwrap_or(false),
+        };
+        let input = scan_input(ScanParams {
+            path: p.path,
+            content: p.content,
+            filename: p.filename,
+        })?;
+        let r = self.engine.audit_project(input, &target).await;
+        answer(r, |rep| (to_value(rep), crate::resolve_text::audit(rep)))
+    }
+
     /// Supply-chain check of one package.
     #[tool(
-        description = "Before suggesting `pip install X`: does X exist on PyPI, when was its first release and how many releases does it have, how many downloads (compared with the popular package it most resembles), is its name within a small edit distance of a popular package (Damerau-Levenshtein on PEP 503 names: at most 1 for names up to 5 characters, else 2, against the top-packages dataset), and are releases yanked. The verdict (not_found, suspicious, caution, ok, unknown) comes with its evidence in words; every fact keeps its provenance.",
+        description = "Before suggesting `pip install X`: does X exist on PyPI, when was its first release and how many releases does it have, how many downloads (compared with the popular package it most resembles), is its name within a small edit distance of a popular package (Damerau-Levenshtein on PEP 503 names: at most 1 for names up to 5 characters, else 2, against the top-packages dataset), are releases yanked, and does its latest release have known vulnerabilities. The verdict (not_found, suspicious, caution, ok, unknown) comes with its evidence in words; every fact keeps its provenance.",
         output_schema = check_schema(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]

@@ -50,8 +50,12 @@ pub(crate) enum Question {
     },
     /// The version lists of several packages (scan_dependencies).
     Scan(Vec<PackageName>),
-    /// The facts of the supply-chain check of one package (check_package).
-    Check(PackageName),
+    /// The facts of the supply-chain check of one package (check_package; audit_project
+    /// per direct dependency).
+    Check {
+        name: PackageName,
+        downloads: super::scan::CheckDownloads,
+    },
     /// A dependency resolution (see [`super::resolve`]).
     Resolve(Box<(ResolveRequest, Validated)>),
     /// The known vulnerabilities of a release (the latest when no version).
@@ -117,8 +121,8 @@ pub(crate) async fn answer(
             doc_summaries(ctx, names, deadline).await,
         )),
         Question::Scan(names) => Ok(Answer::Scan(super::scan::scan(ctx, names, deadline).await)),
-        Question::Check(name) => Ok(Answer::Check(Box::new(
-            super::scan::check(ctx, name, deadline).await,
+        Question::Check { name, downloads } => Ok(Answer::Check(Box::new(
+            super::scan::check(ctx, name, downloads, deadline).await,
         ))),
         Question::Resolve(r) => {
             let (raw, req) = *r;

@@ -41,6 +41,7 @@ use crate::store::Store;
 use crate::upstream::Document;
 
 pub(crate) use chain::{Answer, Question};
+pub(crate) use scan::{CheckDownloads, CheckParts};
 
 /// A document with where it came from.
 #[derive(Clone, Debug)]

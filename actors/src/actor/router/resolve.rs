@@ -614,15 +614,7 @@ pub(crate) async fn vulnerabilities(
             ),
             _ => None,
         },
-        Err(_) => doc.releases.as_ref().map(|r| {
-            r.iter()
-                .filter_map(|(v, files)| {
-                    let parsed = Version::from_str(v).ok()?;
-                    let yanked = !files.is_empty() && files.iter().all(|f| f.yanked);
-                    Some((parsed, yanked))
-                })
-                .collect()
-        }),
+        Err(_) => crate::views::vulns::published_releases(doc),
     };
     let view = PackageVulnerabilities::from_release(doc, list.as_deref());
     Ok((release, view))

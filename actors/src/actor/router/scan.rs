@@ -4,7 +4,11 @@
 //! - scan: the version list of every distinct package, concurrently (each with the
 //!   versions chain: the project JSON, then the Simple API), merged per package;
 //! - check: the version list and the top-packages dataset concurrently, then, when the
-//!   package exists, its recent downloads (pypistats, else estimates).
+//!   package exists, its recent downloads (pypistats, else estimates): always for
+//!   `check_package`; for an audit's direct dependencies only when the name resembles
+//!   a popular one or the package is young, where the downloads decide the verdict
+//!   (an audit of 50 dependencies would otherwise spend pypistats' rate limit on
+//!   established packages).
 
 use tokio::time::Instant;
 
@@ -32,23 +36,77 @@ pub(crate) async fn scan(
     futures::future::join_all(jobs).await
 }
 
-pub(crate) async fn check(ctx: &ChainCtx, name: PackageName, deadline: Instant) -> CheckParts {
+/// When the check fetches recent downloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CheckDownloads {
+    /// Whenever the package exists (`check_package`).
+    Always,
+    /// Only when the downloads could change the verdict: the name resembles a popular
+    /// one, or the first release is young (an audit's direct dependencies).
+    WhenSuspect,
+}
+
+pub(crate) async fn check(
+    ctx: &ChainCtx,
+    name: PackageName,
+    downloads: CheckDownloads,
+    deadline: Instant,
+) -> CheckParts {
     let (versions, top) = tokio::join!(
         versions(ctx, name.clone(), deadline),
         ctx.doc(Query::TopPackages, deadline)
     );
+    let wanted = match downloads {
+        CheckDownloads::Always => true,
+        CheckDownloads::WhenSuspect => suspect(&name, &versions, &top, ctx),
+    };
     let recent = match &versions {
-        Ok(_) => Some(
+        Ok(_) if wanted => Some(
             // Without the companion series, as batches do (spares pypistats' limit).
             recent(ctx, &name, deadline, false)
                 .await
                 .and_then(|a| super::chain::recent_view(&name, a, ctx.args.cfg.clock.today())),
         ),
-        Err(_) => None,
+        _ => None,
     };
     CheckParts {
         versions,
         top,
         recent,
     }
+}
+
+/// Whether the downloads could change the verdict on `name`: its name resembles a
+/// popular one (and it is not popular itself), or its first release is young, or
+/// either fact is unknown.
+fn suspect(
+    name: &PackageName,
+    versions: &Result<Answer, QueryError>,
+    top: &Result<super::DocAnswer, QueryError>,
+    ctx: &ChainCtx,
+) -> bool {
+    use crate::upstream::Document;
+    use crate::views::check;
+    let resembles = match top.as_ref().map(|a| a.doc.as_ref()) {
+        Ok(Document::Top(t)) => {
+            let (rank, resembles, _) = check::resemblance(name.as_str(), t);
+            rank.is_none() && resembles.is_some()
+        }
+        _ => true,
+    };
+    let age_days = match versions {
+        Ok(Answer::Doc(a)) => match a.doc.as_ref() {
+            Document::Project(p) => {
+                check::ReleaseFacts::from_versions(
+                    &crate::views::versions::VersionList::from_project(p),
+                    ctx.args.cfg.clock.now(),
+                )
+                .age_days
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let young = age_days.is_none_or(|days| days < check::YOUNG_DAYS);
+    resembles || young
 }

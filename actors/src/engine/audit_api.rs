@@ -1,0 +1,239 @@
+//! `audit_project` on the handle: read the project once, then three questions to the
+//! router at the same time (they share the router's flights, so a package's release
+//! list is fetched once for all three): the scan's checks, the tree (resolved for the
+//! target, or a lockfile's pins with each release's vulnerabilities), and the
+//! supply-chain check of each direct dependency. The view draws the report.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+
+use super::scan_api::ScanInput;
+use super::{EngineHandle, ItemFailure, datum_of};
+use crate::actor::router::{Answer, CheckDownloads, Question};
+use crate::model::{PackageName, PackageVersion, QueryError, limits};
+use crate::project::{DeclaredDependency, DependencySource, ParsedProject};
+use crate::views::audit::{self, AuditReport, LockedRelease, TreeFacts};
+use crate::views::deps::{TargetEnv, parse_requirement};
+use crate::views::resolve::ResolveRequest;
+
+/// The target of an audit: where the project would be installed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditTarget {
+    /// Python `X.Y` (or `X.Y.Z`); default 3.12.
+    #[serde(default)]
+    pub python: Option<String>,
+    /// `linux`, `macos` or `windows`; default linux.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// Marker variables to override (`platform_machine = "aarch64"`).
+    #[serde(default)]
+    pub markers: BTreeMap<String, String>,
+    /// Whether pre-releases are candidates in the resolution.
+    #[serde(default)]
+    pub prereleases: bool,
+}
+
+/// The groups whose entries are not requirements of the tree.
+const NOT_REQUIREMENTS: [&str; 2] = ["constraints", "lock"];
+
+impl EngineHandle {
+    /// Audits a project (a path under `scan.allowed_dirs`, or a file's content): its
+    /// declared dependencies checked against PyPI (outdated, yanked, missing pins), the
+    /// tree it installs for the target (resolved, or its lockfile's pins) checked for
+    /// known vulnerabilities (each with the requirement chain that brings it in and
+    /// the smallest fix), and the supply-chain check of every direct dependency. The
+    /// verdict is `clean`, `findings` or `incomplete`; see
+    /// [`views::audit`](crate::views::audit) for what fails an audit.
+    pub async fn audit_project(
+        &self,
+        input: ScanInput,
+        target: &AuditTarget,
+    ) -> Result<AuditReport, QueryError> {
+        // A bad target is the caller's error, named before any file is read.
+        let env = TargetEnv::new(target.python.as_deref(), target.platform.as_deref(), &[])?
+            .with_markers(&target.markers)?;
+        let parsed = self.read_project(input).await?;
+        let _guard = self.enter()?;
+        let direct = direct_names(&parsed);
+        let pins: Vec<DeclaredDependency> = parsed
+            .dependencies
+            .iter()
+            .filter(|d| d.group == "lock" && d.source == DependencySource::Index)
+            .cloned()
+            .collect();
+        let requirements = requirements_of(&parsed);
+        let tree = async {
+            if !pins.is_empty() {
+                self.locked_tree(pins, &direct, &env).await
+            } else if !requirements.is_empty() {
+                self.resolved_tree(requirements, target).await
+            } else {
+                TreeFacts::Empty(vec![
+                    "no requirement on the index was declared: nothing to resolve".into(),
+                ])
+            }
+        };
+        let checks = join_all(direct.iter().map(|name| async move {
+            let r = match PackageName::parse(name) {
+                Ok(n) => self.checked(n, CheckDownloads::WhenSuspect).await,
+                Err(e) => Err(e.into()),
+            };
+            (name.clone(), r)
+        }));
+        let (scan, tree, checks) = tokio::join!(self.check_parsed(parsed), tree, checks);
+        Ok(audit::assemble(env, scan?, tree, checks, &direct))
+    }
+
+    async fn resolved_tree(&self, requirements: Vec<String>, target: &AuditTarget) -> TreeFacts {
+        let mut notes = Vec::new();
+        let mut requirements = requirements;
+        if requirements.len() > limits::MAX_AUDIT_REQUIREMENTS {
+            notes.push(format!(
+                "{} requirement(s) past the first {} were not resolved",
+                requirements.len() - limits::MAX_AUDIT_REQUIREMENTS,
+                limits::MAX_AUDIT_REQUIREMENTS
+            ));
+            requirements.truncate(limits::MAX_AUDIT_REQUIREMENTS);
+        }
+        let request = ResolveRequest {
+            requirements,
+            python: target.python.clone(),
+            platform: target.platform.clone(),
+            markers: target.markers.clone(),
+            prereleases: target.prereleases,
+            max_packages: Some(limits::MAX_RESOLVE_PACKAGES),
+            vulnerabilities: true,
+        };
+        let checked = match request.validate_within(limits::MAX_AUDIT_REQUIREMENTS) {
+            Ok(c) => c,
+            Err(e) => {
+                return TreeFacts::Failed(ItemFailure::from_error("resolution".into(), &e.into()));
+            }
+        };
+        let question = Question::Resolve(Box::new((request, checked)));
+        match self.ask(question, self.deadline()).await {
+            Ok(Answer::Resolved(mut r)) => {
+                r.notes.splice(0..0, notes);
+                TreeFacts::Resolved(r)
+            }
+            Ok(_) => TreeFacts::Failed(ItemFailure::from_error(
+                "resolution".into(),
+                &QueryError::Internal("unexpected answer kind".into()),
+            )),
+            Err(e) => TreeFacts::Failed(ItemFailure::from_error("resolution".into(), &e)),
+        }
+    }
+
+    async fn locked_tree(
+        &self,
+        pins: Vec<DeclaredDependency>,
+        direct: &[String],
+        env: &TargetEnv,
+    ) -> TreeFacts {
+        let mut notes = Vec::new();
+        let markers = env.marker_env();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut kept = Vec::new();
+        let mut excluded = Vec::new();
+        for p in pins {
+            let Some(version) = p.pinned.clone() else {
+                continue;
+            };
+            let applies = match (&p.marker, &markers) {
+                (Some(m), Some(env)) => parse_requirement(&format!("{}; {m}", p.name))
+                    .is_none_or(|r| r.marker.evaluate(env, &[])),
+                _ => true,
+            };
+            if !applies {
+                excluded.push(format!("{} {version}", p.name));
+            } else if seen.insert((p.name.clone(), version.clone())) {
+                kept.push((p, version));
+            }
+        }
+        if !excluded.is_empty() {
+            notes.push(format!(
+                "{} pin(s) whose markers exclude the target were left out: {}",
+                excluded.len(),
+                excluded.join(", ")
+            ));
+        }
+        if kept.len() > limits::MAX_SCAN_PACKAGES {
+            notes.push(format!(
+                "{} pin(s) past the first {} were not audited",
+                kept.len() - limits::MAX_SCAN_PACKAGES,
+                limits::MAX_SCAN_PACKAGES
+            ));
+            kept.truncate(limits::MAX_SCAN_PACKAGES);
+        }
+        let releases = join_all(kept.into_iter().map(|(p, version)| async move {
+            let vulnerabilities = self.release_vulnerabilities(&p.name, &version).await;
+            LockedRelease {
+                direct: direct.contains(&p.name),
+                at: format!("{}:{}", p.file, p.line),
+                package: p.name,
+                version,
+                vulnerabilities,
+            }
+        }))
+        .await;
+        TreeFacts::Locked { releases, notes }
+    }
+
+    async fn release_vulnerabilities(
+        &self,
+        package: &str,
+        version: &str,
+    ) -> Result<crate::model::Datum<crate::views::vulns::PackageVulnerabilities>, QueryError> {
+        let name = PackageName::parse(package)?;
+        let version = PackageVersion::parse(version)?;
+        let question = Question::Vulnerabilities {
+            name,
+            version: Some(version),
+        };
+        match self.ask(question, self.deadline()).await? {
+            Answer::Vulnerabilities(doc, v) => Ok(datum_of(&doc, v)),
+            _ => Err(QueryError::Internal("unexpected answer kind".into())),
+        }
+    }
+}
+
+/// The index packages the project declares itself (not only through a lockfile),
+/// normalised, in file order, at most [`limits::MAX_SCAN_PACKAGES`].
+fn direct_names(parsed: &ParsedProject) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in &parsed.dependencies {
+        if d.source == DependencySource::Index
+            && !NOT_REQUIREMENTS.contains(&d.group.as_str())
+            && !out.contains(&d.name)
+            && out.len() < limits::MAX_SCAN_PACKAGES
+        {
+            out.push(d.name.clone());
+        }
+    }
+    out
+}
+
+/// The declared index requirements as PEP 508 strings (every group and extra, as a
+/// lock takes them; constraints and lock pins are not requirements), without repeats.
+fn requirements_of(parsed: &ParsedProject) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in &parsed.dependencies {
+        if d.source != DependencySource::Index || NOT_REQUIREMENTS.contains(&d.group.as_str()) {
+            continue;
+        }
+        let mut r = d.name.clone();
+        if !d.extras.is_empty() {
+            r.push_str(&format!("[{}]", d.extras.join(",")));
+        }
+        r.push_str(&d.specifier);
+        if let Some(m) = &d.marker {
+            r.push_str(&format!("; {m}"));
+        }
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}

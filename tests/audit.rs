@@ -1,0 +1,304 @@
+//! `audit_project` against the simulator: the projects in `tests/fixtures/audit/` use
+//! the simulator's synthetic packages (invented data, `sim/src/data/graphs.rs`), whose
+//! advisories, yanked releases and Requires-Python are known, so each finding below is
+//! one the audit must make, with its chain and fix; and the ones it must not make
+//! (a clean project is `clean`; an outage is `incomplete`, never `clean`).
+
+use std::path::{Path, PathBuf};
+
+use pypi_sentinel::engine::views::audit::{AuditReport, AuditVerdict, TreeMode};
+use pypi_sentinel::engine::views::check::CheckVerdict;
+use pypi_sentinel::engine::views::scan::DependencyVerdict;
+use pypi_sentinel::engine::{
+    AuditTarget, Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel, Upstream,
+};
+use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
+
+mod common;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit")
+}
+
+async fn start() -> (SimHandle, EngineHandle) {
+    let sim = Sim::start(SimConfig::default()).await.expect("simulator");
+    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
+    for up in Upstream::ALL {
+        let u = cfg.upstreams.get_mut(up);
+        u.rate_limit = None;
+        u.retry.base_ms = 5;
+        u.retry.cap_ms = 20;
+    }
+    cfg.timeouts.deadline_ms = 3_000;
+    cfg.timeouts.attempt_ms = 1_000;
+    cfg.store.enabled = false;
+    cfg.scan.allowed_dirs = vec![fixtures()];
+    let engine = Engine::start(cfg).await.expect("engine");
+    (sim, engine)
+}
+
+fn python(v: &str) -> AuditTarget {
+    AuditTarget {
+        python: Some(v.into()),
+        ..AuditTarget::default()
+    }
+}
+
+async fn audit(engine: &EngineHandle, rel: &str, target: &AuditTarget) -> AuditReport {
+    engine
+        .audit_project(ScanInput::Path(fixtures().join(rel)), target)
+        .await
+        .unwrap_or_else(|e| panic!("audit {rel}: {e}"))
+}
+
+async fn audit_text(engine: &EngineHandle, filename: &str, text: &str, py: &str) -> AuditReport {
+    let input = ScanInput::Content {
+        filename: filename.into(),
+        content: text.into(),
+    };
+    engine
+        .audit_project(input, &python(py))
+        .await
+        .unwrap_or_else(|e| panic!("audit {text:?}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_names_each_vulnerable_release_with_its_chain_and_smallest_fix() {
+    let (_sim, engine) = start().await;
+    // On Python 3.8 (sg-markup 3.0.0 needs 3.9), sg-markup 2.1.5 comes in through
+    // sg-web -> sg-template: a transitive finding, with the chain that brings it and
+    // the fix (2.1.6 was never published: the upgrade is to 3.0.0).
+    let r = audit(&engine, "webapp", &python("3.8")).await;
+    assert_eq!(r.verdict, AuditVerdict::Findings, "{}", r.summary);
+    assert_eq!(r.tree.mode, TreeMode::Resolved);
+    let markup = r
+        .vulnerable
+        .iter()
+        .find(|v| v.package == "sg-markup")
+        .unwrap_or_else(|| panic!("sg-markup not found vulnerable: {:?}", r.vulnerable));
+    assert_eq!(markup.version, "2.1.5");
+    assert!(!markup.direct);
+    assert!(
+        markup
+            .required_by
+            .first()
+            .is_some_and(|c| c.starts_with("sg-web"))
+            && markup.required_by.iter().any(|c| c.contains("sg-template")),
+        "{:?}",
+        markup.required_by
+    );
+    assert_eq!(markup.advisories[0].id, "SGSIM-2025-0003");
+    let fix = markup.fix.as_ref().expect("a fix");
+    assert_eq!(fix.version, "2.1.6");
+    assert_eq!(fix.upgrade_to.as_deref(), Some("3.0.0"));
+    // The directly pinned sg-idna==3.6 (extra `idn`) is vulnerable, fixed in 3.7; its
+    // withdrawn advisory does not count.
+    let idna = r
+        .vulnerable
+        .iter()
+        .find(|v| v.package == "sg-idna")
+        .unwrap();
+    assert!(idna.direct);
+    assert_eq!(idna.advisories.len(), 1);
+    assert_eq!(idna.fix.as_ref().unwrap().version, "3.7");
+    // The yanked dev pin fails; the outdated one is reported and does not.
+    let pin = |name: &str| r.pins.iter().find(|p| p.package == name).cloned();
+    let http = pin("sg-http").expect("the yanked pin");
+    assert_eq!(
+        (http.verdict, http.fails),
+        (DependencyVerdict::Yanked, true)
+    );
+    assert_eq!(http.at, "pyproject.toml:17");
+    let idna_pin = pin("sg-idna").expect("the outdated pin");
+    assert_eq!(
+        (idna_pin.verdict, idna_pin.fails),
+        (DependencyVerdict::Outdated, false)
+    );
+    // The typo-squat among the direct dependencies fails the audit, with evidence.
+    let squat = r.packages.iter().find(|p| p.package == "numpyy").unwrap();
+    assert_eq!(squat.verdict, CheckVerdict::Suspicious);
+    assert!(
+        squat.fails
+            && squat.summary.contains("`numpy`")
+            && squat.summary.contains("downloads last month"),
+        "{}",
+        squat.summary
+    );
+    assert!(r.unchecked.is_empty(), "{:?}", r.unchecked);
+    assert!(r.summary.starts_with("findings: "), "{}", r.summary);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_target_python_decides_what_is_installed_and_so_what_is_vulnerable() {
+    let (_sim, engine) = start().await;
+    // On 3.9, sg-http 1.1.1 (the fixed release) needs Python >= 3.10 and 1.2.0 is
+    // yanked: 1.1.0 is installed, and it is vulnerable. On 3.12, 1.1.1 is.
+    let old = audit_text(&engine, "requirements.txt", "sg-http>=1.0\n", "3.9").await;
+    assert_eq!(old.verdict, AuditVerdict::Findings, "{}", old.summary);
+    let http = &old.vulnerable[0];
+    assert_eq!(
+        (http.package.as_str(), http.version.as_str()),
+        ("sg-http", "1.1.0")
+    );
+    assert!(http.direct);
+    assert_eq!(http.fix.as_ref().unwrap().version, "1.1.1");
+    let new = audit_text(&engine, "requirements.txt", "sg-http>=1.0\n", "3.12").await;
+    assert_eq!(new.verdict, AuditVerdict::Clean, "{}", new.summary);
+    assert!(new.vulnerable.is_empty());
+    assert!(new.tree.packages >= 3 && new.tree.checked == new.tree.packages);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lockfile_is_audited_as_locked_for_the_target() {
+    let (_sim, engine) = start().await;
+    let r = audit(&engine, "locked", &python("3.12")).await;
+    assert_eq!(r.tree.mode, TreeMode::Locked);
+    assert_eq!(r.verdict, AuditVerdict::Findings, "{}", r.summary);
+    // sg-http's pin applies only below Python 3.8: left out, and said so.
+    assert_eq!((r.tree.packages, r.tree.checked), (2, 2));
+    assert!(
+        r.tree.notes.iter().any(|n| n.contains("sg-http 1.0.0")),
+        "{:?}",
+        r.tree.notes
+    );
+    let idna = &r.vulnerable[0];
+    assert_eq!(
+        (idna.package.as_str(), idna.version.as_str()),
+        ("sg-idna", "3.6")
+    );
+    assert_eq!(idna.required_by, ["pinned at pylock.toml:12"]);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_project_is_clean_and_stays_clean_from_held_copies_in_an_outage() {
+    let (sim, engine) = start().await;
+    let r = audit(&engine, "clean", &python("3.12")).await;
+    assert_eq!(
+        r.verdict,
+        AuditVerdict::Clean,
+        "{}: {:?}",
+        r.summary,
+        r.unchecked
+    );
+    assert!(r.vulnerable.is_empty() && r.pins.is_empty() && r.packages.is_empty());
+    assert_eq!(r.source, SourceLabel::Live);
+    // Established packages that resemble no popular name: their downloads cannot
+    // change a verdict, so pypistats' rate limit is not spent on them.
+    assert_eq!(sim.stats().matching("/api/packages/**"), 0);
+    // Every upstream fails now, past every fresh TTL (a day): what was fetched
+    // answers, labelled as such, and the audit is still clean.
+    sim.add_fault(FaultSpec {
+        status: Some(503),
+        ..FaultSpec::on("/**")
+    });
+    engine.age_cache(std::time::Duration::from_secs(86_400));
+    let again = audit(&engine, "clean", &python("3.12")).await;
+    assert_eq!(
+        again.verdict,
+        AuditVerdict::Clean,
+        "{}: {:?}",
+        again.summary,
+        again.unchecked
+    );
+    assert!(
+        matches!(again.source, SourceLabel::Stale | SourceLabel::Mixed),
+        "{:?}",
+        again.source
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_with_nothing_held_makes_an_audit_incomplete_never_clean() {
+    let (sim, engine) = start().await;
+    sim.add_fault(FaultSpec {
+        status: Some(503),
+        ..FaultSpec::on("/**")
+    });
+    let r = audit(&engine, "clean", &python("3.12")).await;
+    assert_eq!(r.verdict, AuditVerdict::Incomplete, "{}", r.summary);
+    assert!(!r.unchecked.is_empty());
+    assert!(r.summary.contains("not checked"), "{}", r.summary);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_requirements_fail_the_audit_with_the_conflict_in_words() {
+    let (_sim, engine) = start().await;
+    let r = audit_text(&engine, "requirements.txt", "sg-conflict\n", "3.12").await;
+    assert_eq!(r.verdict, AuditVerdict::Findings, "{}", r.summary);
+    let conflict = r.tree.conflict.as_deref().expect("the conflict");
+    assert!(conflict.contains("sg-shared"), "{conflict}");
+    assert!(r.summary.contains("conflict"), "{}", r.summary);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_targets_and_paths_are_the_callers_errors_named_before_any_fetch() {
+    let (sim, engine) = start().await;
+    let bad = |e: QueryError| match e {
+        QueryError::InvalidInput(ie) => ie.param,
+        other => panic!("not an input error: {other}"),
+    };
+    let e = engine
+        .audit_project(ScanInput::Path(fixtures().join("clean")), &python("banana"))
+        .await
+        .unwrap_err();
+    assert_eq!(bad(e), "python_version");
+    let e = engine
+        .audit_project(ScanInput::Path(PathBuf::from("/etc")), &python("3.12"))
+        .await
+        .unwrap_err();
+    assert_eq!(bad(e), "path");
+    assert_eq!(sim.stats().total, 0, "nothing was fetched");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_audit_gates_with_its_exit_codes() {
+    let sim = Sim::start(SimConfig::default()).await.expect("simulator");
+    let run = |dir: &str, args: Vec<&'static str>| {
+        common::run_in(sim.base_url(), fixtures().join(dir), args)
+    };
+    let o = run("webapp", vec!["audit", "--python", "3.8"]).await;
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(8),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.starts_with("findings: "), "{out}");
+    assert!(
+        out.contains("via: sg-web[speed]>=1.0 (requested) -> sg-web 1.1.0 requires sg-template>=2"),
+        "{out}"
+    );
+    assert!(out.contains("pyproject.toml:17 sg-http ==1.2.0"), "{out}");
+    let o = run("clean", vec!["--json", "audit"]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdict"], "clean", "{v}");
+    // A fresh process in an outage holds nothing: incomplete, exit 6, never 0.
+    sim.add_fault(FaultSpec {
+        status: Some(503),
+        ..FaultSpec::on("/**")
+    });
+    let o = run("clean", vec!["audit"]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("incomplete: "));
+    let o = run("clean", vec!["audit", "--marker", "nonsense"]).await;
+    assert_eq!(o.status.code(), Some(2));
+}
