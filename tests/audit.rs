@@ -29,8 +29,10 @@ async fn start() -> (SimHandle, EngineHandle) {
         u.retry.base_ms = 5;
         u.retry.cap_ms = 20;
     }
-    cfg.timeouts.deadline_ms = 3_000;
-    cfg.timeouts.attempt_ms = 1_000;
+    // Generous: a shared machine under a parallel test run is slow, and nothing here
+    // waits on a timeout (the outages answer 503 at once).
+    cfg.timeouts.deadline_ms = 10_000;
+    cfg.timeouts.attempt_ms = 5_000;
     cfg.store.enabled = false;
     cfg.scan.allowed_dirs = vec![fixtures()];
     let engine = Engine::start(cfg).await.expect("engine");
