@@ -32,9 +32,7 @@ pub fn resolution(r: &Resolution) -> String {
             r.missing.len(),
             r.source.as_str()
         ),
-        ResolutionStatus::NoSolution => {
-            format!("No solution for {target}: the requirements conflict.\n")
-        }
+        ResolutionStatus::NoSolution => format!("No solution for {target}:\n"),
         ResolutionStatus::Incomplete => {
             format!("Incomplete: the resolution for {target} stopped at a bound.\n")
         }
@@ -162,7 +160,7 @@ pub fn audit(r: &AuditReport) -> String {
         r.source.as_str()
     );
     if let Some(c) = &r.tree.conflict {
-        out.push_str(&format!("\nNo solution: the requirements conflict.\n{c}\n"));
+        out.push_str(&format!("\nNo solution for the target:\n{c}\n"));
     }
     if !r.vulnerable.is_empty() {
         out.push_str("\nVulnerable releases:\n");

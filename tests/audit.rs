@@ -234,7 +234,16 @@ async fn conflicting_requirements_fail_the_audit_with_the_conflict_in_words() {
     assert_eq!(r.verdict, AuditVerdict::Findings, "{}", r.summary);
     let conflict = r.tree.conflict.as_deref().expect("the conflict");
     assert!(conflict.contains("sg-shared"), "{conflict}");
-    assert!(r.summary.contains("conflict"), "{}", r.summary);
+    assert!(r.summary.contains("no solution"), "{}", r.summary);
+    // A project the index does not know is said to be missing, not a bare conflict.
+    let r = audit_text(&engine, "requirements.txt", "no-such-pkg-xyz\n", "3.12").await;
+    assert_eq!(r.verdict, AuditVerdict::Findings, "{}", r.summary);
+    let conflict = r.tree.conflict.as_deref().expect("no solution");
+    assert!(
+        conflict.starts_with("no-such-pkg-xyz is not on the index"),
+        "{conflict}"
+    );
+    assert_eq!(r.pins[0].verdict, DependencyVerdict::NotFound);
     engine.shutdown().await;
 }
 

@@ -367,30 +367,40 @@ impl EngineHandle {
 
     /// A question with a chain of its own (versions, recent downloads, batches).
     async fn ask(&self, question: Question, deadline: Instant) -> Result<Answer, QueryError> {
-        self.via_router(deadline, move |router| {
-            let question = question.clone();
-            async move {
-                let wait = deadline.saturating_duration_since(Instant::now());
-                match router
-                    .call(
-                        move |reply| RouterMsg::Ask {
-                            question,
-                            deadline,
-                            reply,
-                        },
-                        Some(wait),
-                    )
-                    .await
-                {
-                    Ok(CallResult::Success(r)) => Some(r),
-                    Ok(CallResult::Timeout) => Some(Err(QueryError::DeadlineExceeded {
-                        deadline_ms: wait.as_millis() as u64,
-                    })),
-                    Ok(CallResult::SenderError) | Err(_) => None,
+        // A step of the chain that ran out names what was left of the deadline when it
+        // began; the caller waited the whole of it, so that is what the answer says.
+        let whole = deadline.saturating_duration_since(Instant::now());
+        let answer = self
+            .via_router(deadline, move |router| {
+                let question = question.clone();
+                async move {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    match router
+                        .call(
+                            move |reply| RouterMsg::Ask {
+                                question,
+                                deadline,
+                                reply,
+                            },
+                            Some(wait),
+                        )
+                        .await
+                    {
+                        Ok(CallResult::Success(r)) => Some(r),
+                        Ok(CallResult::Timeout) => Some(Err(QueryError::DeadlineExceeded {
+                            deadline_ms: wait.as_millis() as u64,
+                        })),
+                        Ok(CallResult::SenderError) | Err(_) => None,
+                    }
                 }
-            }
-        })
-        .await
+            })
+            .await;
+        match answer {
+            Err(QueryError::DeadlineExceeded { .. }) => Err(QueryError::DeadlineExceeded {
+                deadline_ms: whole.as_millis() as u64,
+            }),
+            other => other,
+        }
     }
 
     /// Calls the router, trying once more on its successor when it died mid-call

@@ -488,7 +488,7 @@ fn summary_words(
         count(advisories, "advisory", "advisories")
     ));
     if tree.conflict.is_some() {
-        parts.push("the requirements conflict (no solution)".into());
+        parts.push("no solution: the requirements cannot be installed together".into());
     }
     let failing_pins = pins.iter().filter(|p| p.fails).count();
     if failing_pins > 0 {

@@ -767,6 +767,14 @@ pub(crate) fn solve(
                 .collect();
             names.sort();
             names.dedup();
+            // pubgrub words a missing project as a bare dependency on it: say first why
+            // nothing can satisfy it.
+            let absent: Vec<String> = names
+                .iter()
+                .filter(|n| matches!(held.projects.get(*n), Some(ProjectState::NotFound)))
+                .map(|n| format!("{n} is not on the index (no project of that name).\n"))
+                .collect();
+            let report = absent.concat() + &report;
             SolveOutcome::NoSolution {
                 report,
                 hints: hints(held, req, &names),

@@ -164,7 +164,7 @@ impl ChainCtx {
     }
 
     /// The current router (the one that spawned this chain may have been restarted).
-    fn router(&self) -> ActorRef<RouterMsg> {
+    pub(crate) fn router(&self) -> ActorRef<RouterMsg> {
         self.args
             .registry
             .router
@@ -172,7 +172,16 @@ impl ChainCtx {
             .unwrap_or_else(|| self.router.clone())
     }
 
-    fn budget_end(&self, deadline: Instant) -> Instant {
+    /// Where the parts of a merged answer (a fan-out, a resolution, a check) stop: a
+    /// little before the caller's deadline, so that a part that could not be had is a
+    /// typed failure in an answer rather than the whole answer missing the deadline.
+    pub(crate) fn parts_deadline(deadline: Instant) -> Instant {
+        let margin = (deadline.saturating_duration_since(Instant::now()) / 10)
+            .min(std::time::Duration::from_secs(1));
+        deadline - margin
+    }
+
+    pub(crate) fn budget_end(&self, deadline: Instant) -> Instant {
         let budget = std::time::Duration::from_millis(self.args.cfg.timeouts.answer_budget_ms);
         (Instant::now() + budget).min(deadline)
     }
@@ -559,6 +568,7 @@ async fn doc_summaries(
     names: Vec<PackageName>,
     deadline: Instant,
 ) -> Vec<(PackageName, Result<Datum<DocSummary>, QueryError>)> {
+    let deadline = ChainCtx::parts_deadline(deadline);
     let jobs = names.into_iter().map(|name| async move {
         let ans = ctx.doc(Query::Project(name.clone()), deadline).await;
         let summary = ans.and_then(|ans| match ans.doc.as_ref() {
@@ -580,6 +590,7 @@ async fn overview(
     packages: &[String],
     deadline: Instant,
 ) -> PartialResult<PackageOverview> {
+    let deadline = ChainCtx::parts_deadline(deadline);
     let jobs = packages.iter().map(|p| async move {
         let name = match PackageName::parse(p) {
             Ok(n) => n,

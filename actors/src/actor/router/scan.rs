@@ -13,14 +13,16 @@
 use tokio::time::Instant;
 
 use super::chain::{Answer, ChainCtx, recent, versions};
+use super::{DocAnswer, resolve_within};
 use crate::model::{PackageName, Query, QueryError};
+use crate::model::{UnavailableCause, Upstream};
 use crate::views::downloads::RecentDownloads;
 
 /// What the check chain gathered; each part may have failed on its own.
 #[derive(Debug)]
 pub(crate) struct CheckParts {
     pub(crate) versions: Result<Answer, QueryError>,
-    pub(crate) top: Result<super::DocAnswer, QueryError>,
+    pub(crate) top: Result<DocAnswer, QueryError>,
     pub(crate) recent: Option<Result<RecentDownloads, QueryError>>,
 }
 
@@ -29,6 +31,7 @@ pub(crate) async fn scan(
     names: Vec<PackageName>,
     deadline: Instant,
 ) -> Vec<(PackageName, Result<Answer, QueryError>)> {
+    let deadline = ChainCtx::parts_deadline(deadline);
     let jobs = names.into_iter().map(|name| async move {
         let r = versions(ctx, name.clone(), deadline).await;
         (name, r)
@@ -52,9 +55,12 @@ pub(crate) async fn check(
     downloads: CheckDownloads,
     deadline: Instant,
 ) -> CheckParts {
+    let deadline = ChainCtx::parts_deadline(deadline);
+    // The top-packages dataset only serves the resemblance check: it gets the answer
+    // budget (its flight goes on and the next check has it), not the whole deadline.
     let (versions, top) = tokio::join!(
         versions(ctx, name.clone(), deadline),
-        ctx.doc(Query::TopPackages, deadline)
+        top_within_budget(ctx, deadline)
     );
     let wanted = match downloads {
         CheckDownloads::Always => true,
@@ -76,13 +82,30 @@ pub(crate) async fn check(
     }
 }
 
+async fn top_within_budget(ctx: &ChainCtx, deadline: Instant) -> Result<DocAnswer, QueryError> {
+    let end = ctx.budget_end(deadline);
+    match resolve_within(&ctx.router(), Query::TopPackages, Some(end), deadline).await {
+        Ok(Some(r)) => r,
+        Ok(None) => Err(QueryError::unavailable(
+            Upstream::TopPackages,
+            UnavailableCause::Timeout {
+                waited_ms: ctx.args.cfg.timeouts.answer_budget_ms,
+                attempts: 1,
+            },
+        )),
+        Err(_) => Err(QueryError::Internal(
+            "the router restarted during the request; retry".into(),
+        )),
+    }
+}
+
 /// Whether the downloads could change the verdict on `name`: its name resembles a
 /// popular one (and it is not popular itself), or its first release is young, or
 /// either fact is unknown.
 fn suspect(
     name: &PackageName,
     versions: &Result<Answer, QueryError>,
-    top: &Result<super::DocAnswer, QueryError>,
+    top: &Result<DocAnswer, QueryError>,
     ctx: &ChainCtx,
 ) -> bool {
     use crate::upstream::Document;
