@@ -313,3 +313,33 @@ async fn cli_audit_gates_with_its_exit_codes() {
     let o = run("clean", vec!["audit", "--marker", "nonsense"]).await;
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_lock_is_audited_whole_within_our_own_rate_limit() {
+    // The default limits (PyPI 20/s): 40 pins need more requests than the answer
+    // budget holds, so some are deferred; the audit asks again when they are due.
+    let sim = Sim::start(SimConfig::default()).await.expect("simulator");
+    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
+    cfg.store.enabled = false;
+    let engine = Engine::start(cfg).await.expect("engine");
+    let mut lock = String::from("lock-version = \"1.0\"\ncreated-by = \"test\"\n");
+    for i in 0..40 {
+        lock.push_str(&format!(
+            "\n[[packages]]\nname = \"sg-tree-{i:02}\"\nversion = \"1.0.0\"\nindex = \"https://pypi.org/simple\"\n"
+        ));
+    }
+    let input = ScanInput::Content {
+        filename: "pylock.toml".into(),
+        content: lock,
+    };
+    let r = engine.audit_project(input, &python("3.12")).await.unwrap();
+    assert_eq!(
+        r.verdict,
+        AuditVerdict::Clean,
+        "{}: {:?}",
+        r.summary,
+        r.unchecked
+    );
+    assert_eq!((r.tree.packages, r.tree.checked), (40, 40));
+    engine.shutdown().await;
+}

@@ -38,7 +38,7 @@ use crate::views::versions::VersionList;
 
 mod audit_api;
 mod scan_api;
-pub use audit_api::AuditTarget;
+pub use audit_api::{AUDIT_DEADLINE_FACTOR, AuditTarget};
 pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};
 
 /// The engine. See [`Engine::start`].

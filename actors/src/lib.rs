@@ -71,9 +71,9 @@ pub use config::{
     SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
-    AuditTarget, Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_CONTEXT_DEPS,
-    MAX_SCAN_PACKAGES, MetricsSnapshot, PackageOverview, PartialResult, Readiness, ScanInput,
-    StartError, UpstreamReport,
+    AUDIT_DEADLINE_FACTOR, AuditTarget, Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH,
+    MAX_CONTEXT_DEPS, MAX_SCAN_PACKAGES, MetricsSnapshot, PackageOverview, PartialResult,
+    Readiness, ScanInput, StartError, UpstreamReport,
 };
 pub use model::{
     Confidence, DataAsOf, Datum, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,

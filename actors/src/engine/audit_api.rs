@@ -5,9 +5,11 @@
 //! supply-chain check of each direct dependency. The view draws the report.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use super::scan_api::ScanInput;
 use super::{EngineHandle, ItemFailure, datum_of};
@@ -35,6 +37,10 @@ pub struct AuditTarget {
     pub prereleases: bool,
 }
 
+/// An audit is a batch: it may take this many question deadlines (45 s by default),
+/// asking again for what our own rate limit deferred.
+pub const AUDIT_DEADLINE_FACTOR: u32 = 3;
+
 /// The groups whose entries are not requirements of the tree.
 const NOT_REQUIREMENTS: [&str; 2] = ["constraints", "lock"];
 
@@ -56,19 +62,55 @@ impl EngineHandle {
             .with_markers(&target.markers)?;
         let parsed = self.read_project(input).await?;
         let _guard = self.enter()?;
-        let direct = direct_names(&parsed);
+        let whole = Duration::from_millis(self.shared().cfg.timeouts.deadline_ms);
+        let end = Instant::now() + whole * AUDIT_DEADLINE_FACTOR;
+        let mut report = self.audit_pass(&parsed, target, &env, end).await?;
+        // Our own rate limit defers what it cannot send within the answer budget and
+        // sends it from its queue; an audit is a batch, so it asks again when those
+        // are due (answered from the cache then), while each pass checks more.
+        while !report.unchecked.is_empty() {
+            let due = report
+                .unchecked
+                .iter()
+                .filter_map(|f| f.retry_after_secs)
+                .max()
+                .map_or(Duration::from_secs(1), Duration::from_secs);
+            if Instant::now() + due + Duration::from_secs(1) >= end {
+                break;
+            }
+            tokio::time::sleep(due).await;
+            let again = self.audit_pass(&parsed, target, &env, end).await?;
+            let progress = again.unchecked.len() < report.unchecked.len();
+            report = again;
+            if !progress {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// One pass: the three questions at once, each within the pass's deadline.
+    async fn audit_pass(
+        &self,
+        parsed: &ParsedProject,
+        target: &AuditTarget,
+        env: &TargetEnv,
+        end: Instant,
+    ) -> Result<AuditReport, QueryError> {
+        let deadline = self.deadline().min(end);
+        let direct = direct_names(parsed);
         let pins: Vec<DeclaredDependency> = parsed
             .dependencies
             .iter()
             .filter(|d| d.group == "lock" && d.source == DependencySource::Index)
             .cloned()
             .collect();
-        let requirements = requirements_of(&parsed);
+        let requirements = requirements_of(parsed);
         let tree = async {
             if !pins.is_empty() {
-                self.locked_tree(pins, &direct, &env).await
+                self.locked_tree(pins, &direct, env, deadline).await
             } else if !requirements.is_empty() {
-                self.resolved_tree(requirements, target).await
+                self.resolved_tree(requirements, target, deadline).await
             } else {
                 TreeFacts::Empty(vec![
                     "no requirement on the index was declared: nothing to resolve".into(),
@@ -77,16 +119,22 @@ impl EngineHandle {
         };
         let checks = join_all(direct.iter().map(|name| async move {
             let r = match PackageName::parse(name) {
-                Ok(n) => self.checked(n, CheckDownloads::WhenSuspect).await,
+                Ok(n) => self.checked(n, CheckDownloads::WhenSuspect, deadline).await,
                 Err(e) => Err(e.into()),
             };
             (name.clone(), r)
         }));
-        let (scan, tree, checks) = tokio::join!(self.check_parsed(parsed), tree, checks);
-        Ok(audit::assemble(env, scan?, tree, checks, &direct))
+        let (scan, tree, checks) =
+            tokio::join!(self.check_parsed(parsed.clone(), deadline), tree, checks);
+        Ok(audit::assemble(env.clone(), scan?, tree, checks, &direct))
     }
 
-    async fn resolved_tree(&self, requirements: Vec<String>, target: &AuditTarget) -> TreeFacts {
+    async fn resolved_tree(
+        &self,
+        requirements: Vec<String>,
+        target: &AuditTarget,
+        deadline: Instant,
+    ) -> TreeFacts {
         let mut notes = Vec::new();
         let mut requirements = requirements;
         if requirements.len() > limits::MAX_AUDIT_REQUIREMENTS {
@@ -113,7 +161,7 @@ impl EngineHandle {
             }
         };
         let question = Question::Resolve(Box::new((request, checked)));
-        match self.ask(question, self.deadline()).await {
+        match self.ask(question, deadline).await {
             Ok(Answer::Resolved(mut r)) => {
                 r.notes.splice(0..0, notes);
                 TreeFacts::Resolved(r)
@@ -131,6 +179,7 @@ impl EngineHandle {
         pins: Vec<DeclaredDependency>,
         direct: &[String],
         env: &TargetEnv,
+        deadline: Instant,
     ) -> TreeFacts {
         let mut notes = Vec::new();
         let markers = env.marker_env();
@@ -168,7 +217,9 @@ impl EngineHandle {
             kept.truncate(limits::MAX_SCAN_PACKAGES);
         }
         let releases = join_all(kept.into_iter().map(|(p, version)| async move {
-            let vulnerabilities = self.release_vulnerabilities(&p.name, &version).await;
+            let vulnerabilities = self
+                .release_vulnerabilities(&p.name, &version, deadline)
+                .await;
             LockedRelease {
                 direct: direct.contains(&p.name),
                 at: format!("{}:{}", p.file, p.line),
@@ -185,6 +236,7 @@ impl EngineHandle {
         &self,
         package: &str,
         version: &str,
+        deadline: Instant,
     ) -> Result<crate::model::Datum<crate::views::vulns::PackageVulnerabilities>, QueryError> {
         let name = PackageName::parse(package)?;
         let version = PackageVersion::parse(version)?;
@@ -192,7 +244,7 @@ impl EngineHandle {
             name,
             version: Some(version),
         };
-        match self.ask(question, self.deadline()).await? {
+        match self.ask(question, deadline).await? {
             Answer::Vulnerabilities(doc, v) => Ok(datum_of(&doc, v)),
             _ => Err(QueryError::Internal("unexpected answer kind".into())),
         }

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use tokio::time::Instant;
+
 use super::{EngineHandle, ItemFailure, datum_of, version_list};
 use crate::actor::router::{Answer, CheckDownloads, CheckParts, Question};
 use crate::model::{Datum, InputError, PackageName, QueryError, SourceLabel};
@@ -49,7 +51,7 @@ impl EngineHandle {
     pub async fn scan_dependencies(&self, input: ScanInput) -> Result<ScanReport, QueryError> {
         let parsed = self.read_project(input).await?;
         let _guard = self.enter()?;
-        self.check_parsed(parsed).await
+        self.check_parsed(parsed, self.deadline()).await
     }
 
     /// Reads and parses a project's files (only under `scan.allowed_dirs`) or a file's
@@ -96,6 +98,7 @@ impl EngineHandle {
     pub(super) async fn check_parsed(
         &self,
         parsed: ParsedProject,
+        deadline: Instant,
     ) -> Result<ScanReport, QueryError> {
         let ParsedProject {
             files,
@@ -125,7 +128,7 @@ impl EngineHandle {
         let answers = if names.is_empty() {
             Vec::new()
         } else {
-            match self.ask(Question::Scan(names), self.deadline()).await? {
+            match self.ask(Question::Scan(names), deadline).await? {
                 Answer::Scan(v) => v,
                 _ => return Err(QueryError::Internal("unexpected answer kind".into())),
             }
@@ -189,7 +192,8 @@ impl EngineHandle {
     pub async fn check_package(&self, package: &str) -> Result<PackageCheck, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        self.checked(name, CheckDownloads::Always).await
+        self.checked(name, CheckDownloads::Always, self.deadline())
+            .await
     }
 
     /// The check of `name`: one question to the router, the verdict drawn here.
@@ -197,12 +201,13 @@ impl EngineHandle {
         &self,
         name: PackageName,
         downloads: CheckDownloads,
+        deadline: Instant,
     ) -> Result<PackageCheck, QueryError> {
         let question = Question::Check {
             name: name.clone(),
             downloads,
         };
-        match self.ask(question, self.deadline()).await? {
+        match self.ask(question, deadline).await? {
             Answer::Check(parts) => Ok(self.check_view(name, *parts)),
             _ => Err(QueryError::Internal("unexpected answer kind".into())),
         }

@@ -345,6 +345,30 @@ impl QueryError {
         }
     }
 
+    /// A timeout that a chain went on waiting past (for an alternate, then for the
+    /// primary again) names the whole wait, not the step's.
+    pub(crate) fn waited_at_least(self, waited: Duration) -> Self {
+        match self {
+            QueryError::Unavailable {
+                upstream,
+                cause:
+                    UnavailableCause::Timeout {
+                        waited_ms,
+                        attempts,
+                    },
+                note,
+            } => QueryError::Unavailable {
+                upstream,
+                cause: UnavailableCause::Timeout {
+                    waited_ms: waited_ms.max(waited.as_millis() as u64),
+                    attempts,
+                },
+                note,
+            },
+            other => other,
+        }
+    }
+
     /// The typed cause, for an upstream that could not answer.
     pub fn cause(&self) -> Option<&UnavailableCause> {
         match self {
@@ -393,6 +417,27 @@ mod tests {
         assert_eq!(e.reason(), "pypi-json answered HTTP 502 (2 attempts)");
         assert!(e.cause().unwrap().is_upstream_failure());
         assert_eq!(e.code(), "unavailable");
+    }
+
+    #[test]
+    fn a_chain_that_waited_on_names_its_whole_wait() {
+        let step = QueryError::unavailable(
+            Upstream::PypiJson,
+            UnavailableCause::Timeout {
+                waited_ms: 1_999,
+                attempts: 1,
+            },
+        );
+        let whole = step.waited_at_least(Duration::from_millis(13_500));
+        assert!(
+            whole.to_string().contains("did not answer within 13 s"),
+            "{whole}"
+        );
+        let other = QueryError::Internal("x".into()).waited_at_least(Duration::from_secs(9));
+        assert_eq!(
+            other.to_string(),
+            QueryError::Internal("x".into()).to_string()
+        );
     }
 
     #[test]

@@ -266,13 +266,13 @@ pub(super) async fn versions(
     deadline: Instant,
 ) -> Result<Answer, QueryError> {
     let q = Query::Project(name.clone());
-    let now = Instant::now();
-    if let Lookup::Fresh(e) = ctx.args.cache.lookup(&q, now) {
+    let started = Instant::now();
+    if let Lookup::Fresh(e) = ctx.args.cache.lookup(&q, started) {
         return Ok(Answer::Doc(DocAnswer::from_entry(
             &e,
             Provenance::Cached,
             q.upstream(),
-            now,
+            started,
         )));
     }
     // The JSON API gets the answer budget (its own stale copy, if any, is served by the
@@ -305,7 +305,8 @@ pub(super) async fn versions(
         Err(_) if slow => resolve_via(&ctx.router(), q, deadline)
             .await
             .unwrap_or_else(|_| Err(restarted()))
-            .map(Answer::Doc),
+            .map(Answer::Doc)
+            .map_err(|e| e.waited_at_least(started.elapsed())),
         Err(_) => Err(primary),
     }
 }
