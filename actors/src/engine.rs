@@ -36,6 +36,7 @@ use crate::views::info::PackageInfo;
 use crate::views::python::{PythonCompat, SupportedPythons};
 use crate::views::versions::VersionList;
 
+mod download_api;
 mod scan_api;
 pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};
 

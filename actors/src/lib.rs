@@ -67,7 +67,7 @@ pub use actor::health::UpstreamHealth;
 pub use actor::router::DocAnswer;
 pub use cache::CacheStats;
 pub use config::{
-    AuthConfig, CacheConfig, ConfigError, EngineConfig, RateLimitConfig, ScanConfig, StoreConfig,
+    AuthConfig, CacheConfig, ConfigError, DownloadConfig, EngineConfig, PYPI_FILES_HOST, RateLimitConfig, ScanConfig, StoreConfig,
     SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
@@ -76,7 +76,7 @@ pub use engine::{
     StartError, UpstreamReport,
 };
 pub use model::{
-    Confidence, DataAsOf, Datum, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,
+    Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,
     PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
     UnavailableCause, Upstream, UtcClock, clip_echo, limits,
 };
