@@ -34,7 +34,7 @@ use crate::engine::EngineHandle;
 use rmcp::ServiceExt;
 
 /// The tool names, in the order of the documentation.
-pub const TOOL_NAMES: [&str; 21] = [
+pub const TOOL_NAMES: [&str; 22] = [
     "get_package_info",
     "get_package_versions",
     "get_package_dependencies",
@@ -51,6 +51,7 @@ pub const TOOL_NAMES: [&str; 21] = [
     "check_package",
     "resolve_dependencies",
     "get_package_vulnerabilities",
+    "download_package",
     "health_check",
     "ready_check",
     "get_metrics",

@@ -130,7 +130,7 @@ impl DownloadError {
     /// What the caller can do about it.
     pub fn suggestion(&self) -> String {
         match self {
-            DownloadError::DirNotAllowed { .. } => "set download.allowed_dirs in the configuration (PYPI_SENTINEL_DOWNLOAD_ALLOWED_DIRS), or give a destination under one of them".into(),
+            DownloadError::DirNotAllowed { .. } => "set download.allowed_dirs in the configuration (environment: PYPI_SENTINEL_DOWNLOAD__ALLOWED_DIRS), or give a destination under one of them".into(),
             DownloadError::UnsafeFileName { .. } => "the index lists a file name that is not a plain file name: do not trust this index or mirror".into(),
             DownloadError::HostNotAllowed { .. } => "if you trust that host, add it to download.allowed_hosts; otherwise do not trust this index or mirror".into(),
             DownloadError::NoFileForTarget { .. } => "ask for another Python version, platform or machine, another release, or kind any (the sdist)".into(),
