@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -439,10 +440,13 @@ async def run_http(binary: str, sim_url: str) -> None:
     check(status == 403, f"GET /readyz with a foreign Origin: {status}, want 403")
     log("http: /healthz /readyz /metrics and the Host/Origin checks are fine")
 
-    async with _http_client(url) as streams:
-        read, write = streams[0], streams[1]
-        async with ClientSession(read, write) as session:
-            await exercise(session, sim_url, f"http ({_HTTP_CLIENT_NAME})", download_dir)
+    try:
+        async with _http_client(url) as streams:
+            read, write = streams[0], streams[1]
+            async with ClientSession(read, write) as session:
+                await exercise(session, sim_url, f"http ({_HTTP_CLIENT_NAME})", download_dir)
+    finally:
+        shutil.rmtree(download_dir, ignore_errors=True)
 
 
 async def main_async(binary: str) -> None:
