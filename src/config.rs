@@ -303,7 +303,10 @@ mod tests {
     fn download_keys_from_the_file_and_the_environment() {
         let f = write("[download]\nallowed_dirs = [\"/srv/wheels\"]\nmax_bytes = 1048576\n");
         let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap();
-        assert_eq!(loaded.engine.download.allowed_dirs, vec![PathBuf::from("/srv/wheels")]);
+        assert_eq!(
+            loaded.engine.download.allowed_dirs,
+            vec![PathBuf::from("/srv/wheels")]
+        );
         assert_eq!(loaded.engine.download.max_bytes, 1_048_576);
         let env = vec![(
             "PYPI_SENTINEL_DOWNLOAD__ALLOWED_HOSTS".to_string(),

@@ -563,10 +563,24 @@ async fn download_writes_a_verified_file_in_the_current_directory_and_exit_codes
     let o = run_in(
         &sim,
         cwd.path(),
-        &["download", "sg-native", "--version", "1.0.0", "--python", "3.11", "--platform", "linux"],
+        &[
+            "download",
+            "sg-native",
+            "--version",
+            "1.0.0",
+            "--python",
+            "3.11",
+            "--platform",
+            "linux",
+        ],
     )
     .await;
-    assert!(o.status.success(), "exit {:?}: {}", o.status.code(), stderr(&o));
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        stderr(&o)
+    );
     let name = "sg_native-1.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
     let out = stdout(&o);
     assert!(out.contains(name) && out.contains("(verified)"), "{out}");
@@ -574,7 +588,20 @@ async fn download_writes_a_verified_file_in_the_current_directory_and_exit_codes
 
     // JSON, the sdist into a subdirectory given relative to the current directory.
     std::fs::create_dir(cwd.path().join("dist")).unwrap();
-    let o = run_in(&sim, cwd.path(), &["--json", "download", "sg-native", "--kind", "sdist", "--dest", "dist"]).await;
+    let o = run_in(
+        &sim,
+        cwd.path(),
+        &[
+            "--json",
+            "download",
+            "sg-native",
+            "--kind",
+            "sdist",
+            "--dest",
+            "dist",
+        ],
+    )
+    .await;
     let j = json(&o);
     assert_eq!(j["value"]["file"]["filename"], "sg_native-1.1.0.tar.gz");
     assert_eq!(j["value"]["relative_path"], "dist/sg_native-1.1.0.tar.gz");
@@ -583,9 +610,18 @@ async fn download_writes_a_verified_file_in_the_current_directory_and_exit_codes
     // A destination outside the allowed (current) directory: bad input, nothing fetched.
     let outside = tempfile::tempdir().unwrap();
     let dest = outside.path().display().to_string();
-    let o = run_in(&sim, cwd.path(), &["download", "sg-native", "--dest", &dest]).await;
+    let o = run_in(
+        &sim,
+        cwd.path(),
+        &["download", "sg-native", "--dest", &dest],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("download.allowed_dirs"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("download.allowed_dirs"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
 
     // Corrupt on every attempt: exit 8, both digests said, nothing written.
@@ -595,17 +631,44 @@ async fn download_writes_a_verified_file_in_the_current_directory_and_exit_codes
         ..Default::default()
     });
     let empty = tempfile::tempdir().unwrap();
-    let o = run_in(&sim, empty.path(), &["download", "sg-web", "--version", "1.0.0"]).await;
+    let o = run_in(
+        &sim,
+        empty.path(),
+        &["download", "sg-web", "--version", "1.0.0"],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("expected sha256") && err.contains(" then "), "{err}");
+    assert!(
+        err.contains("expected sha256") && err.contains(" then "),
+        "{err}"
+    );
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
     sim.clear_faults();
 
     // A hostile name in the listing: exit 8; no wheel for the target: exit 3.
-    let o = run_in(&sim, empty.path(), &["download", "sg-hostile", "--version", "1.0.1"]).await;
+    let o = run_in(
+        &sim,
+        empty.path(),
+        &["download", "sg-hostile", "--version", "1.0.1"],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
-    let o = run_in(&sim, empty.path(), &["download", "sg-native", "--python", "3.10", "--platform", "windows", "--kind", "wheel"]).await;
+    let o = run_in(
+        &sim,
+        empty.path(),
+        &[
+            "download",
+            "sg-native",
+            "--python",
+            "3.10",
+            "--platform",
+            "windows",
+            "--kind",
+            "wheel",
+        ],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }

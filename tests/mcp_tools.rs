@@ -51,9 +51,7 @@ async fn setup_adjusted(sim_cfg: SimConfig, adjust: impl FnOnce(&mut EngineConfi
     let sim = Sim::start(sim_cfg).await.expect("simulator starts");
     let mut cfg = test_config(&sim);
     adjust(&mut cfg);
-    let engine = Engine::start(cfg)
-        .await
-        .expect("engine starts");
+    let engine = Engine::start(cfg).await.expect("engine starts");
     let (server_io, client_io) = tokio::io::duplex(1 << 16);
     let server_engine = engine.clone();
     tokio::spawn(async move {
@@ -1150,7 +1148,11 @@ async fn download_package_writes_verified_files_only_where_allowed() {
     assert_eq!(v["error"], "download");
     assert_eq!(v["code"], "dir_not_allowed");
     assert!(text.contains("download.allowed_dirs"), "{text}");
-    assert_eq!(ctx.sim.stats().matching("/**"), 0, "refused before any request");
+    assert_eq!(
+        ctx.sim.stats().matching("/**"),
+        0,
+        "refused before any request"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let allowed = dir.path().to_path_buf();

@@ -67,8 +67,9 @@ pub use actor::health::UpstreamHealth;
 pub use actor::router::DocAnswer;
 pub use cache::CacheStats;
 pub use config::{
-    AuthConfig, CacheConfig, ConfigError, DownloadConfig, EngineConfig, PYPI_FILES_HOST, RateLimitConfig, ScanConfig, StoreConfig,
-    SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
+    AuthConfig, CacheConfig, ConfigError, DownloadConfig, EngineConfig, PYPI_FILES_HOST,
+    RateLimitConfig, ScanConfig, StoreConfig, SupervisionConfig, TimeoutConfig, UpstreamConfig,
+    UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
     Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH, MAX_CONTEXT_DEPS,
@@ -76,8 +77,8 @@ pub use engine::{
     StartError, UpstreamReport,
 };
 pub use model::{
-    Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,
-    PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
+    Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS,
+    PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
     UnavailableCause, Upstream, UtcClock, clip_echo, limits,
 };
 pub use policy::{

@@ -109,20 +109,36 @@ async fn tags_choose_per_platform_python_and_kind() {
         }
     };
     let mac = chosen("3.12", "macos", WantedKind::Any).await.unwrap();
-    assert!(mac.filename.ends_with("macosx_11_0_arm64.whl"), "{}", mac.filename);
+    assert!(
+        mac.filename.ends_with("macosx_11_0_arm64.whl"),
+        "{}",
+        mac.filename
+    );
     let win = chosen("3.12", "windows", WantedKind::Any).await.unwrap();
     assert!(win.filename.ends_with("cp312-cp312-win_amd64.whl"));
     // 3.13 on Linux: no cp313 wheel, but the cp38 abi3 wheel installs there.
     let abi3 = chosen("3.13", "linux", WantedKind::Any).await.unwrap();
-    assert_eq!(abi3.matched_tag.as_deref(), Some("cp38-abi3-manylinux_2_17_x86_64"));
+    assert_eq!(
+        abi3.matched_tag.as_deref(),
+        Some("cp38-abi3-manylinux_2_17_x86_64")
+    );
     // 3.11 on Windows: no wheel fits; the sdist, saying why.
     let sdist = chosen("3.11", "windows", WantedKind::Any).await.unwrap();
     assert_eq!(sdist.kind, DistKind::Sdist);
-    assert!(sdist.why.contains("none of the 7 wheel(s)"), "{}", sdist.why);
+    assert!(
+        sdist.why.contains("none of the 7 wheel(s)"),
+        "{}",
+        sdist.why
+    );
     let asked = chosen("3.12", "linux", WantedKind::Sdist).await.unwrap();
     assert_eq!(asked.filename, "sg_native-1.0.0.tar.gz");
-    let e = chosen("3.11", "windows", WantedKind::Wheel).await.unwrap_err();
-    assert!(matches!(download_error(e), DownloadError::NoFileForTarget { .. }));
+    let e = chosen("3.11", "windows", WantedKind::Wheel)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        download_error(e),
+        DownloadError::NoFileForTarget { .. }
+    ));
 }
 
 #[tokio::test]
@@ -141,7 +157,10 @@ async fn a_corrupt_first_body_is_discarded_and_retried_on_a_new_connection() {
     assert_eq!(r.attempts.len(), 2);
     assert_eq!(r.attempts[0].outcome, "corrupt");
     let first = r.attempts[0].sha256.as_deref().unwrap();
-    assert_ne!(first, r.sha256_expected, "the first attempt's digest is reported");
+    assert_ne!(
+        first, r.sha256_expected,
+        "the first attempt's digest is reported"
+    );
     assert_eq!(r.attempts[0].bytes, r.file.size, "same length, other bytes");
     assert_eq!(r.attempts[1].outcome, "verified");
     assert!(r.attempts.iter().all(|a| a.new_connection));
@@ -177,7 +196,10 @@ async fn a_file_corrupt_every_time_is_reported_with_both_digests_and_nothing_is_
     assert_eq!(attempts, 2);
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|g| *g != expected && g.len() == 64));
-    assert!(words.contains(&expected) && words.contains(&got[0]), "{words}");
+    assert!(
+        words.contains(&expected) && words.contains(&got[0]),
+        "{words}"
+    );
     assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
     assert_eq!(hits(&sim, "/files/**"), 2);
 }
@@ -265,7 +287,11 @@ async fn hostile_file_names_are_refused_and_nothing_is_written_anywhere() {
     }
     assert_eq!(hits(&sim, "/files/**"), 0, "nothing was fetched");
     assert!(entries(dir.path()).is_empty());
-    assert_eq!(entries(&outside), before, "nothing appeared beside the directory");
+    assert_eq!(
+        entries(&outside),
+        before,
+        "nothing appeared beside the directory"
+    );
 }
 
 #[tokio::test]
@@ -297,7 +323,10 @@ async fn directories_outside_the_allowed_ones_are_refused_before_any_request() {
         let mut req = request("sg-web", None, "3.12", "linux");
         req.dest = Some(dest.clone());
         let e = download_error(engine.download_package(&req).await.unwrap_err());
-        assert!(matches!(e, DownloadError::DirNotAllowed { .. }), "{dest:?}: {e:?}");
+        assert!(
+            matches!(e, DownloadError::DirNotAllowed { .. }),
+            "{dest:?}: {e:?}"
+        );
     }
     #[cfg(unix)]
     {
@@ -333,7 +362,10 @@ async fn files_on_hosts_not_allowed_are_refused_before_any_request() {
         panic!("{e:?}");
     };
     assert_eq!(host, "files.pythonhosted.org");
-    assert!(!allowed.iter().any(|a| a == "files.pythonhosted.org"), "{allowed:?}");
+    assert!(
+        !allowed.iter().any(|a| a == "files.pythonhosted.org"),
+        "{allowed:?}"
+    );
     assert_eq!(hits(&sim, "/files/**"), 0);
     assert!(entries(dir.path()).is_empty());
 }

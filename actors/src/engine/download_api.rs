@@ -49,7 +49,12 @@ impl EngineHandle {
         let (dir, root) = destination(&cfg.download.allowed_dirs, req.dest.as_deref()).await?;
         let _guard = self.enter()?;
         let (ans, note) = self
-            .release_for_target(&req.package, req.version.as_deref(), &req.env, self.deadline())
+            .release_for_target(
+                &req.package,
+                req.version.as_deref(),
+                &req.env,
+                self.deadline(),
+            )
             .await?;
         let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
             return Err(QueryError::Internal("not a release document".into()));
@@ -92,7 +97,11 @@ impl EngineHandle {
         let url = allowed_url(&cfg, &link.url, ans.upstream)?;
         let limit = cfg.download.max_bytes;
         if file.size > limit {
-            return Err(oversize(filename, format!("listed as {} bytes", file.size), limit));
+            return Err(oversize(
+                filename,
+                format!("listed as {} bytes", file.size),
+                limit,
+            ));
         }
         // A body longer than listed is wrong whatever it hashes to: stop reading there.
         let cap = if file.size > 0 { file.size } else { limit };
@@ -235,11 +244,14 @@ fn allowed_url(
             allowed: Vec::new(),
         })
     })?;
-    let index_hosts: Vec<String> = [crate::model::Upstream::PypiJson, crate::model::Upstream::PypiSimple]
-        .iter()
-        .filter_map(|u| reqwest::Url::parse(&cfg.upstreams.get(*u).base_url).ok())
-        .filter_map(|u| authority(&u))
-        .collect();
+    let index_hosts: Vec<String> = [
+        crate::model::Upstream::PypiJson,
+        crate::model::Upstream::PypiSimple,
+    ]
+    .iter()
+    .filter_map(|u| reqwest::Url::parse(&cfg.upstreams.get(*u).base_url).ok())
+    .filter_map(|u| authority(&u))
+    .collect();
     let mut allowed = index_hosts.clone();
     allowed.extend(cfg.download.allowed_hosts.iter().cloned());
     allowed.dedup();
@@ -257,7 +269,11 @@ fn allowed_url(
     if !ok {
         return Err(DownloadError::HostNotAllowed {
             url: crate::model::clip_echo(url.as_str()),
-            host: if here.is_empty() { url.scheme().to_string() } else { here },
+            host: if here.is_empty() {
+                url.scheme().to_string()
+            } else {
+                here
+            },
             allowed,
         }
         .into());
@@ -401,7 +417,9 @@ impl Transfer<'_> {
         if let Some(len) = announced
             && len > self.cap
         {
-            return Err(AttemptEnd::Final(self.too_big(format!("announced as {len} bytes"))));
+            return Err(AttemptEnd::Final(
+                self.too_big(format!("announced as {len} bytes")),
+            ));
         }
         let write_err = |e: std::io::Error| {
             AttemptEnd::Final(
@@ -429,7 +447,10 @@ impl Transfer<'_> {
                 Err(e) => {
                     let expected = announced.unwrap_or(self.listed_size);
                     return Err(if received < expected {
-                        AttemptEnd::Truncated { bytes: received, expected }
+                        AttemptEnd::Truncated {
+                            bytes: received,
+                            expected,
+                        }
                     } else {
                         failed(words(&e), None)
                     });
@@ -437,22 +458,27 @@ impl Transfer<'_> {
             };
             received += chunk.len() as u64;
             if received > self.cap {
-                return Err(AttemptEnd::Final(self.too_big(format!(
-                    "the body grew past {} bytes",
-                    self.cap
-                ))));
+                return Err(AttemptEnd::Final(
+                    self.too_big(format!("the body grew past {} bytes", self.cap)),
+                ));
             }
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(write_err)?;
         }
         let expected_len = announced.unwrap_or(self.listed_size);
         if received < expected_len {
-            return Err(AttemptEnd::Truncated { bytes: received, expected: expected_len });
+            return Err(AttemptEnd::Truncated {
+                bytes: received,
+                expected: expected_len,
+            });
         }
         let got = hex(&hasher.finalize());
         if got != self.expected {
             // `temp` is dropped here: the corrupt bytes are deleted.
-            return Err(AttemptEnd::Corrupt { sha256: got, bytes: received });
+            return Err(AttemptEnd::Corrupt {
+                sha256: got,
+                bytes: received,
+            });
         }
         out.flush().await.map_err(write_err)?;
         out.sync_all().await.map_err(write_err)?;

@@ -45,7 +45,9 @@ pub enum DownloadError {
         why: String,
     },
     /// The listing gives no sha256 (or no URL) for the file: it cannot be verified.
-    #[error("the listing gives no {missing} for {filename}; an unverifiable file is not downloaded")]
+    #[error(
+        "the listing gives no {missing} for {filename}; an unverifiable file is not downloaded"
+    )]
     Unverifiable {
         /// The file.
         filename: String,
@@ -65,7 +67,9 @@ pub enum DownloadError {
         attempts: u32,
     },
     /// The body ended before the announced or listed size.
-    #[error("{filename} was cut short: {received} of {expected_bytes} bytes ({attempts} attempt(s))")]
+    #[error(
+        "{filename} was cut short: {received} of {expected_bytes} bytes ({attempts} attempt(s))"
+    )]
     Truncated {
         /// The file.
         filename: String,

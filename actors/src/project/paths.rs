@@ -88,8 +88,12 @@ impl AllowedRoots {
             return Err(Self::refuse(
                 path,
                 match self.purpose {
-                    Purpose::Scan => "no directory is allowed for scanning (set scan.allowed_dirs in the configuration); pass the file's content instead",
-                    Purpose::Download => "no directory is allowed for downloads (set download.allowed_dirs in the configuration)",
+                    Purpose::Scan => {
+                        "no directory is allowed for scanning (set scan.allowed_dirs in the configuration); pass the file's content instead"
+                    }
+                    Purpose::Download => {
+                        "no directory is allowed for downloads (set download.allowed_dirs in the configuration)"
+                    }
                 },
             ));
         }
@@ -121,8 +125,12 @@ impl AllowedRoots {
             return Err(Self::refuse(
                 shown,
                 match self.purpose {
-                    Purpose::Scan => "is outside the directories allowed for scanning (scan.allowed_dirs), after symbolic links are resolved",
-                    Purpose::Download => "is outside the directories allowed for downloads (download.allowed_dirs), after symbolic links are resolved",
+                    Purpose::Scan => {
+                        "is outside the directories allowed for scanning (scan.allowed_dirs), after symbolic links are resolved"
+                    }
+                    Purpose::Download => {
+                        "is outside the directories allowed for downloads (download.allowed_dirs), after symbolic links are resolved"
+                    }
                 },
             ));
         }

@@ -228,10 +228,7 @@ pub(crate) fn pick<'a>(
         // `.tar.gz` is the standard sdist (PEP 625); `.zip` only when it is the one.
         .min_by_key(|f| !f.filename.to_ascii_lowercase().ends_with(".tar.gz"))
         .copied();
-    let for_whom = format!(
-        "{} on {}",
-        target.interpreter, target.assumptions
-    );
+    let for_whom = format!("{} on {}", target.interpreter, target.assumptions);
     match (wanted, best_wheel, sdist) {
         (WantedKind::Any | WantedKind::Wheel, Some((_, tag, f, tags)), _) => Ok(Pick {
             file: f,
@@ -275,7 +272,10 @@ pub(crate) fn pick<'a>(
 }
 
 /// What a listing document's provenance means for a download, in words.
-pub(crate) fn listing_words(provenance: &crate::model::Provenance, upstream: crate::model::Upstream) -> String {
+pub(crate) fn listing_words(
+    provenance: &crate::model::Provenance,
+    upstream: crate::model::Upstream,
+) -> String {
     format!(
         "file list from {upstream} ({}); a stale list is fine for downloading: a file's sha256 never changes, and the bytes are checked against it",
         provenance.word()
@@ -339,10 +339,19 @@ mod tests {
             file("../a-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"),
         ];
         let p = pick(&files, &t, WantedKind::Any).unwrap();
-        assert_eq!(p.file.filename, "a-1.0-cp312-cp312-manylinux_2_17_x86_64.whl");
-        assert_eq!(pick(&files, &t, WantedKind::Sdist).unwrap().kind, DistKind::Sdist);
+        assert_eq!(
+            p.file.filename,
+            "a-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+        );
+        assert_eq!(
+            pick(&files, &t, WantedKind::Sdist).unwrap().kind,
+            DistKind::Sdist
+        );
         let win = TagTarget::for_env(&TargetEnv::new(Some("3.12"), Some("windows"), &[]).unwrap());
-        assert_eq!(pick(&files, &win, WantedKind::Any).unwrap().file.filename, "a-1.0-py3-none-any.whl");
+        assert_eq!(
+            pick(&files, &win, WantedKind::Any).unwrap().file.filename,
+            "a-1.0-py3-none-any.whl"
+        );
         let only_native = [file("a-1.0-cp311-cp311-win_amd64.whl"), file("a-1.0.zip")];
         let p = pick(&only_native, &t, WantedKind::Any).unwrap();
         assert_eq!(p.kind, DistKind::Sdist);

@@ -128,7 +128,9 @@ fn platform_tags(platform: Platform, machine: &str) -> (Vec<String>, String) {
             out.push(format!("linux_{arch}"));
             (
                 out,
-                format!("Linux {arch} with glibc 2.{ASSUMED_GLIBC_MINOR} (manylinux; musllinux wheels are not chosen)"),
+                format!(
+                    "Linux {arch} with glibc 2.{ASSUMED_GLIBC_MINOR} (manylinux; musllinux wheels are not chosen)"
+                ),
             )
         }
         Platform::Macos => {
@@ -136,7 +138,14 @@ fn platform_tags(platform: Platform, machine: &str) -> (Vec<String>, String) {
             let arches: &[&str] = if arm {
                 &["arm64", "universal2"]
             } else {
-                &["x86_64", "intel", "fat64", "fat32", "universal2", "universal"]
+                &[
+                    "x86_64",
+                    "intel",
+                    "fat64",
+                    "fat32",
+                    "universal2",
+                    "universal",
+                ]
             };
             let mut versions: Vec<(u32, u32)> = (11..=ASSUMED_MACOS_MAJOR)
                 .rev()
@@ -147,7 +156,11 @@ fn platform_tags(platform: Platform, machine: &str) -> (Vec<String>, String) {
             }
             let out = versions
                 .iter()
-                .flat_map(|(a, b)| arches.iter().map(move |arch| format!("macosx_{a}_{b}_{arch}")))
+                .flat_map(|(a, b)| {
+                    arches
+                        .iter()
+                        .map(move |arch| format!("macosx_{a}_{b}_{arch}"))
+                })
                 .collect();
             let arch = if arm { "arm64" } else { "x86_64" };
             (out, format!("macOS {ASSUMED_MACOS_MAJOR} on {arch}"))
@@ -250,17 +263,33 @@ mod tests {
     fn platforms_and_machines_select_their_own_tags() {
         let mac = target("3.12", "macos", None);
         let w = |n: &str| WheelName::parse(n).unwrap();
-        assert!(mac.best(&w("a-1-cp312-cp312-macosx_11_0_arm64.whl")).is_some());
-        assert!(mac.best(&w("a-1-cp312-cp312-macosx_11_0_universal2.whl")).is_some());
-        assert!(mac.best(&w("a-1-cp312-cp312-macosx_10_9_x86_64.whl")).is_none());
+        assert!(
+            mac.best(&w("a-1-cp312-cp312-macosx_11_0_arm64.whl"))
+                .is_some()
+        );
+        assert!(
+            mac.best(&w("a-1-cp312-cp312-macosx_11_0_universal2.whl"))
+                .is_some()
+        );
+        assert!(
+            mac.best(&w("a-1-cp312-cp312-macosx_10_9_x86_64.whl"))
+                .is_none()
+        );
         let intel = target("3.12", "macos", Some("x86_64"));
-        assert!(intel.best(&w("a-1-cp312-cp312-macosx_10_9_x86_64.whl")).is_some());
+        assert!(
+            intel
+                .best(&w("a-1-cp312-cp312-macosx_10_9_x86_64.whl"))
+                .is_some()
+        );
         let win = target("3.11", "windows", None);
         assert!(win.best(&w("a-1-cp311-cp311-win_amd64.whl")).is_some());
         assert!(win.best(&w("a-1-cp312-cp312-win_amd64.whl")).is_none());
         let arm = target("3.11", "linux", Some("aarch64"));
         assert_eq!(arm.machine, "aarch64");
-        assert!(arm.best(&w("a-1-cp311-cp311-manylinux_2_17_aarch64.whl")).is_some());
+        assert!(
+            arm.best(&w("a-1-cp311-cp311-manylinux_2_17_aarch64.whl"))
+                .is_some()
+        );
         assert!(arm.assumptions.contains("glibc"));
     }
 }

@@ -85,12 +85,21 @@ pub(crate) struct DistFile {
 
 /// The wheel tags of `sg-native`'s releases (python-abi-platform), and its sdist.
 const NATIVE_TAGS: &[(&str, &str)] = &[
-    ("cp312", "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64"),
+    (
+        "cp312",
+        "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    ),
     ("cp312", "cp312-cp312-musllinux_1_1_x86_64"),
     ("cp312", "cp312-cp312-macosx_11_0_arm64"),
     ("cp312", "cp312-cp312-win_amd64"),
-    ("cp311", "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"),
-    ("cp311", "cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64"),
+    (
+        "cp311",
+        "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    ),
+    (
+        "cp311",
+        "cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64",
+    ),
     ("cp38", "cp38-abi3-manylinux_2_17_x86_64"),
 ];
 
@@ -302,7 +311,10 @@ fn specs() -> Vec<GraphProject> {
         with_dists(
             project(
                 "sg-native",
-                vec![rel("1.0.0", Some(">=3.8"), &[]), rel("1.1.0", Some(">=3.8"), &[])],
+                vec![
+                    rel("1.0.0", Some(">=3.8"), &[]),
+                    rel("1.1.0", Some(">=3.8"), &[]),
+                ],
             ),
             Dists::Native,
         ),

@@ -27,13 +27,7 @@ pub(crate) fn download_text(d: &Datum<PackageDownload>) -> String {
     let r = &d.value;
     let mut s = format!(
         "{} {}: wrote {} ({:?}, {} bytes) to {}; sha256 {} verified",
-        r.package,
-        r.version,
-        r.file.filename,
-        r.file.kind,
-        r.bytes,
-        r.path,
-        r.sha256
+        r.package, r.version, r.file.filename, r.file.kind, r.bytes, r.path, r.sha256
     );
     for a in r.attempts.iter().filter(|a| a.outcome != "verified") {
         let _ = write!(
