@@ -269,9 +269,16 @@ async fn oversize_is_refused_by_the_listed_size_and_by_the_announced_length() {
 
 #[tokio::test]
 async fn hostile_file_names_are_refused_and_nothing_is_written_anywhere() {
-    let (sim, engine, dir) = setup_in(|_| {}).await;
-    let outside = dir.path().parent().unwrap().to_path_buf();
-    let before: Vec<PathBuf> = entries(&outside);
+    // The allowed directory is nested three deep in a directory of the test's own, so
+    // `../../x` would land inside it, where the test can see it.
+    let sim = sim().await;
+    let own = tempfile::tempdir().unwrap();
+    let allowed = own.path().join("a/b/c");
+    std::fs::create_dir_all(&allowed).unwrap();
+    let mut cfg = test_config(&sim);
+    cfg.download.allowed_dirs = vec![allowed.clone()];
+    let engine = engine_with(cfg).await;
+    let before = entries(own.path());
     for i in 1..=8 {
         let version = format!("1.0.{i}");
         let e = engine
@@ -286,12 +293,12 @@ async fn hostile_file_names_are_refused_and_nothing_is_written_anywhere() {
         assert!(d.suggestion().contains("do not trust"), "{d:?}");
     }
     assert_eq!(hits(&sim, "/files/**"), 0, "nothing was fetched");
-    assert!(entries(dir.path()).is_empty());
     assert_eq!(
-        entries(&outside),
+        entries(own.path()),
         before,
-        "nothing appeared beside the directory"
+        "nothing appeared in or around the directory"
     );
+    assert!(!Path::new("/etc/sg_hostile-1.0.3-py3-none-any.whl").exists());
 }
 
 #[tokio::test]
