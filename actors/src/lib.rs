@@ -17,10 +17,10 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | `engine` | [`Engine::start`] and [`EngineHandle`]: validate, fresh hit, router, view |
+//! | `engine` | [`Engine::start`] and [`EngineHandle`]: validate, fresh hit, router, view; the byte transfer of `download_package` (sha256-checked, atomic write) |
 //! | `model` | validated names and versions, queries, provenance, typed errors |
 //! | `upstream` | per-upstream `Accept` headers and tolerant parsers into documents |
-//! | [`views`] | answers computed from documents: info, versions, deps, docs (README sized to a token budget), Python, downloads, estimates |
+//! | [`views`] | answers computed from documents: info, versions, deps, docs (README sized to a token budget), Python, downloads, estimates, the file a verified download picks (PEP 425 wheel tags) |
 //! | `policy` | pure state machines: retry/backoff, retry budget, breaker, rate limit, restart intensity |
 //! | `cache` | the shared, byte-weighted cache value (fresh hits never cross a mailbox) |
 //! | `store` | the SQLite file behind it: last-known-good documents and download history across restarts |

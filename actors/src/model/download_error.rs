@@ -146,9 +146,4 @@ impl DownloadError {
         }
     }
 
-    /// Whether the caller's request or the configuration is what refused it (nothing
-    /// was fetched), as against what the index or the file host did.
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, DownloadError::DirNotAllowed { .. })
-    }
 }
