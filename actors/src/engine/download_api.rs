@@ -61,6 +61,18 @@ impl EngineHandle {
         };
         let target = TagTarget::for_env(&req.env);
         let mut notes: Vec<String> = note.into_iter().collect();
+        if p.info.yanked {
+            notes.push(format!(
+                "{} {} is yanked{}: pip installs it only when pinned exactly",
+                p.info.name,
+                p.info.version,
+                p.info
+                    .yanked_reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ));
+        }
         let refused: Vec<&FileInfo> = p
             .urls
             .iter()

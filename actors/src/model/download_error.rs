@@ -145,5 +145,4 @@ impl DownloadError {
             DownloadError::Write { .. } => "check the free space and permissions of the download directory".into(),
         }
     }
-
 }
