@@ -91,9 +91,9 @@ pub(super) async fn download(
     let r = &d.value;
     outln!("{} {} -> {}", r.package, r.version, r.path);
     outln!(
-        "file:     {} ({:?}, {} bytes){}",
+        "file:     {} ({}, {} bytes){}",
         r.file.filename,
-        r.file.kind,
+        r.file.kind.as_str(),
         r.bytes,
         r.file
             .matched_tag
@@ -116,7 +116,7 @@ pub(super) async fn download(
                 .unwrap_or_default()
         );
     }
-    outln!("list:     {} ({})", r.listing, source_cell(&d));
+    outln!("list:     {} ({})", source_cell(&d), r.listing);
     for n in &r.notes {
         outln!("note:     {n}");
     }

@@ -163,7 +163,7 @@ impl EngineHandle {
             attempts,
             target: req.env.clone(),
             assumed_platform: target.assumptions.clone(),
-            listing: listing_words(&ans.provenance, ans.upstream),
+            listing: listing_words(ans.upstream),
             notes,
         };
         Ok(datum_of(&ans, report))
@@ -444,11 +444,12 @@ impl Transfer<'_> {
         };
         // In the destination directory, so the final rename never crosses a file
         // system; deleted when dropped unless persisted.
-        let temp = tempfile::Builder::new()
-            .prefix(".pypi-sentinel-")
-            .suffix(".part")
-            .tempfile_in(dir)
-            .map_err(write_err)?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".pypi-sentinel-").suffix(".part");
+        // A downloaded file is readable like any other (tempfile's default is 0600).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let temp = builder.tempfile_in(dir).map_err(write_err)?;
         let mut out = tokio::fs::File::from_std(temp.as_file().try_clone().map_err(write_err)?);
         let mut hasher = Sha256::new();
         let mut received: u64 = 0;

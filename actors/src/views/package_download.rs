@@ -68,6 +68,16 @@ pub enum DistKind {
     Sdist,
 }
 
+impl DistKind {
+    /// `wheel` or `sdist`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DistKind::Wheel => "wheel",
+            DistKind::Sdist => "sdist",
+        }
+    }
+}
+
 /// The file chosen, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChosenFile {
@@ -137,7 +147,8 @@ pub struct PackageDownload {
     pub target: TargetEnv,
     /// What was assumed about the target's platform.
     pub assumed_platform: String,
-    /// Where the file list came from; why a stale one is fine.
+    /// Where the file list came from and why a stale one is fine (its provenance is
+    /// the answer's).
     pub listing: String,
     /// What was chosen or refused along the way, in words.
     pub notes: Vec<String>,
@@ -271,14 +282,11 @@ pub(crate) fn pick<'a>(
     }
 }
 
-/// What a listing document's provenance means for a download, in words.
-pub(crate) fn listing_words(
-    provenance: &crate::model::Provenance,
-    upstream: crate::model::Upstream,
-) -> String {
+/// Where the file list came from, and why its age does not matter, in words (its
+/// provenance is the answer's own).
+pub(crate) fn listing_words(upstream: crate::model::Upstream) -> String {
     format!(
-        "file list from {upstream} ({}); a stale list is fine for downloading: a file's sha256 never changes, and the bytes are checked against it",
-        provenance.word()
+        "the release's file list from {upstream}; a stale list is fine for downloading: a file's sha256 never changes, and the bytes are checked against it"
     )
 }
 
