@@ -543,3 +543,48 @@ fn words(e: &reqwest::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EngineConfig;
+    use crate::model::Upstream;
+
+    fn host_of(e: QueryError) -> String {
+        match e {
+            QueryError::Download(d) => match *d {
+                DownloadError::HostNotAllowed { host, .. } => host,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_the_index_hosts_and_the_allowed_hosts_are_fetched_from() {
+        let mut cfg = EngineConfig::default().with_origin("http://127.0.0.1:8080");
+        cfg.download.allowed_hosts = vec![
+            "files.pythonhosted.org".into(),
+            "mirror.example:8443".into(),
+        ];
+        let ok = |u: &str| allowed_url(&cfg, u, Upstream::PypiJson).map(|u| u.to_string());
+        assert_eq!(
+            ok("/files/sg-web/x.whl").unwrap(),
+            "http://127.0.0.1:8080/files/sg-web/x.whl"
+        );
+        assert!(ok("https://files.pythonhosted.org/packages/aa/x.whl").is_ok());
+        assert!(ok("https://FILES.pythonhosted.org/packages/aa/x.whl").is_ok());
+        assert!(ok("https://mirror.example:8443/x.whl").is_ok());
+        let refused = |u: &str| host_of(allowed_url(&cfg, u, Upstream::PypiJson).unwrap_err());
+        assert_eq!(refused("https://evil.example/x.whl"), "evil.example");
+        assert_eq!(refused("https://mirror.example/x.whl"), "mirror.example");
+        // The index host on another port is another server.
+        assert_eq!(refused("http://127.0.0.1:9999/x.whl"), "127.0.0.1:9999");
+        assert_eq!(
+            refused("https://user:pw@files.pythonhosted.org/x.whl"),
+            "files.pythonhosted.org"
+        );
+        assert_eq!(refused("file:///etc/passwd"), "file");
+        assert_eq!(refused("//evil.example/x.whl"), "evil.example");
+    }
+}
