@@ -202,6 +202,15 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Load
                 .map(|p| toml::Value::String(p.display().to_string()))
                 .collect(),
         )
+    } else if last == "allowed_hosts" {
+        toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| toml::Value::String(h.to_string()))
+                .collect(),
+        )
     } else if is_string_key {
         toml::Value::String(value.to_string())
     } else {
@@ -288,6 +297,27 @@ mod tests {
         loaded.engine.store.path = None;
         let defaults = toml::to_string(&EngineConfig::default()).unwrap();
         assert_eq!(toml::to_string(&loaded.engine).unwrap(), defaults);
+    }
+
+    #[test]
+    fn download_keys_from_the_file_and_the_environment() {
+        let f = write("[download]\nallowed_dirs = [\"/srv/wheels\"]\nmax_bytes = 1048576\n");
+        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap();
+        assert_eq!(
+            loaded.engine.download.allowed_dirs,
+            vec![PathBuf::from("/srv/wheels")]
+        );
+        assert_eq!(loaded.engine.download.max_bytes, 1_048_576);
+        let env = vec![(
+            "PYPI_SENTINEL_DOWNLOAD__ALLOWED_HOSTS".to_string(),
+            "files.pythonhosted.org, mirror.example:8443".to_string(),
+        )];
+        let loaded = load_with_env(None, &FlagOverrides::default(), env).unwrap();
+        assert_eq!(
+            loaded.engine.download.allowed_hosts,
+            ["files.pythonhosted.org", "mirror.example:8443"]
+        );
+        assert!(EngineConfig::default().download.allowed_dirs.is_empty());
     }
 
     #[test]

@@ -23,10 +23,22 @@ async fn run(sim: &SimHandle, args: &[&str]) -> Output {
 }
 
 async fn run_raw(args: Vec<String>) -> Output {
+    run_raw_in(args, std::env::temp_dir()).await
+}
+
+/// Runs the binary with `--origin` at the simulator in directory `cwd`.
+async fn run_in(sim: &SimHandle, cwd: &std::path::Path, args: &[&str]) -> Output {
+    let mut all = vec!["--origin".to_string(), sim.base_url()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    run_raw_in(all, cwd.to_path_buf()).await
+}
+
+async fn run_raw_in(args: Vec<String>, cwd: std::path::PathBuf) -> Output {
     tokio::task::spawn_blocking(move || {
         // Each run its own empty store: a run never answers from another test's file.
         let data = tempfile::tempdir().expect("temp dir");
         Command::new(BIN)
+            .current_dir(cwd)
             .args(&args)
             .env("PYPI_SENTINEL_DATA_DIR", data.path())
             .env("NO_COLOR", "1")
@@ -542,4 +554,121 @@ async fn download_commands_show_the_data_date_and_say_when_pypistats_lags() {
     let j = json(&run(&sim, &["--json", "trends", "numpy"]).await);
     assert_eq!(j["data_as_of"]["age_days"], 4);
     assert_eq!(j["data_as_of"]["lagging"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_writes_a_verified_file_in_the_current_directory_and_exit_codes_say_why_not() {
+    let sim = sim().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let o = run_in(
+        &sim,
+        cwd.path(),
+        &[
+            "download",
+            "sg-native",
+            "--version",
+            "1.0.0",
+            "--python",
+            "3.11",
+            "--platform",
+            "linux",
+        ],
+    )
+    .await;
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        stderr(&o)
+    );
+    let name = "sg_native-1.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
+    let out = stdout(&o);
+    assert!(out.contains(name) && out.contains("(verified)"), "{out}");
+    assert!(cwd.path().join(name).is_file());
+
+    // JSON, the sdist into a subdirectory given relative to the current directory.
+    std::fs::create_dir(cwd.path().join("dist")).unwrap();
+    let o = run_in(
+        &sim,
+        cwd.path(),
+        &[
+            "--json",
+            "download",
+            "sg-native",
+            "--kind",
+            "sdist",
+            "--dest",
+            "dist",
+        ],
+    )
+    .await;
+    let j = json(&o);
+    assert_eq!(j["value"]["file"]["filename"], "sg_native-1.1.0.tar.gz");
+    assert_eq!(j["value"]["relative_path"], "dist/sg_native-1.1.0.tar.gz");
+    assert_eq!(j["value"]["verified"], true);
+
+    // A destination outside the allowed (current) directory: bad input, nothing fetched.
+    let outside = tempfile::tempdir().unwrap();
+    let dest = outside.path().display().to_string();
+    let o = run_in(
+        &sim,
+        cwd.path(),
+        &["download", "sg-native", "--dest", &dest],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("download.allowed_dirs"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+
+    // Corrupt on every attempt: exit 9, both digests said, nothing written.
+    sim.add_fault(FaultSpec {
+        route: "/files/**".into(),
+        corrupt_bytes: true,
+        ..Default::default()
+    });
+    let empty = tempfile::tempdir().unwrap();
+    let o = run_in(
+        &sim,
+        empty.path(),
+        &["download", "sg-web", "--version", "1.0.0"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("expected sha256") && err.contains(" then "),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+    sim.clear_faults();
+
+    // A hostile name in the listing: exit 9; no wheel for the target: exit 3.
+    let o = run_in(
+        &sim,
+        empty.path(),
+        &["download", "sg-hostile", "--version", "1.0.1"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+    let o = run_in(
+        &sim,
+        empty.path(),
+        &[
+            "download",
+            "sg-native",
+            "--python",
+            "3.10",
+            "--platform",
+            "windows",
+            "--kind",
+            "wheel",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }

@@ -42,12 +42,16 @@ async fn setup() -> Ctx {
 }
 
 async fn setup_with(sim_cfg: SimConfig) -> Ctx {
+    setup_adjusted(sim_cfg, |_| {}).await
+}
+
+async fn setup_adjusted(sim_cfg: SimConfig, adjust: impl FnOnce(&mut EngineConfig)) -> Ctx {
     // The Prometheus recorder, as `serve` installs it, so `get_metrics` has series.
     let _ = pypi_sentinel::telemetry::metrics_handle();
     let sim = Sim::start(sim_cfg).await.expect("simulator starts");
-    let engine = Engine::start(test_config(&sim))
-        .await
-        .expect("engine starts");
+    let mut cfg = test_config(&sim);
+    adjust(&mut cfg);
+    let engine = Engine::start(cfg).await.expect("engine starts");
     let (server_io, client_io) = tokio::io::duplex(1 << 16);
     let server_engine = engine.clone();
     tokio::spawn(async move {
@@ -1190,4 +1194,109 @@ async fn audit_project_and_check_package_report_vulnerabilities() {
     );
     assert_eq!(v["latest_vulnerabilities"]["value"]["active"], 0);
     assert!(text.contains("no known vulnerability"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_package_writes_verified_files_only_where_allowed() {
+    // The default: no directory allowed, and the answer says which key to set.
+    let ctx = setup().await;
+    let (v, text) = ctx
+        .tool_err("download_package", json!({"package": "sg-native"}))
+        .await;
+    assert_eq!(v["error"], "download");
+    assert_eq!(v["code"], "dir_not_allowed");
+    assert!(text.contains("download.allowed_dirs"), "{text}");
+    assert_eq!(
+        ctx.sim.stats().matching("/**"),
+        0,
+        "refused before any request"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().to_path_buf();
+    let ctx = setup_adjusted(SimConfig::default(), |c| {
+        c.download.allowed_dirs = vec![allowed];
+    })
+    .await;
+    let (v, text) = ctx
+        .ok(
+            "download_package",
+            json!({"package": "sg-native", "python_version": "3.12", "platform": "macos"}),
+        )
+        .await;
+    assert_eq!(
+        v["file"]["filename"],
+        "sg_native-1.1.0-cp312-cp312-macosx_11_0_arm64.whl"
+    );
+    assert_eq!(v["file"]["kind"], "wheel");
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["source"], "live");
+    assert_eq!(v["provenance"]["kind"], "live");
+    assert_eq!(v["other_candidates"], 7);
+    assert!(text.contains("verified") && text.contains("live"), "{text}");
+    let path = std::path::PathBuf::from(v["path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        v["file"]["size"].as_u64().unwrap()
+    );
+
+    // Corrupt on every attempt: both digests in the structured error, nothing written.
+    ctx.sim.add_fault(FaultSpec {
+        route: "/files/**".into(),
+        corrupt_bytes: true,
+        ..Default::default()
+    });
+    let (v, text) = ctx
+        .tool_err(
+            "download_package",
+            json!({"package": "sg-web", "version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(v["code"], "corrupt");
+    let d = &v["download"];
+    assert_eq!(d["failure"], "corrupt");
+    assert_eq!(d["attempts"], 2);
+    assert_eq!(d["got"].as_array().unwrap().len(), 2);
+    assert!(text.contains(d["expected"].as_str().unwrap()), "{text}");
+    ctx.sim.clear_faults();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+
+    // A hostile name, a destination outside, bad input.
+    let (v, _) = ctx
+        .tool_err(
+            "download_package",
+            json!({"package": "sg-hostile", "version": "1.0.3"}),
+        )
+        .await;
+    assert_eq!(v["code"], "unsafe_file_name");
+    let (v, _) = ctx
+        .tool_err(
+            "download_package",
+            json!({"package": "sg-web", "dest": "/tmp"}),
+        )
+        .await;
+    assert_eq!(v["code"], "dir_not_allowed");
+    ctx.invalid(
+        "download_package",
+        json!({"package": "sg-web", "kind": "egg"}),
+        "kind",
+    )
+    .await;
+    ctx.invalid(
+        "download_package",
+        json!({"package": "sg-web", "platform": "beos"}),
+        "platform",
+    )
+    .await;
+    ctx.invalid(
+        "download_package",
+        json!({"package": "sg-web", "surprise": 1}),
+        "surprise",
+    )
+    .await;
 }

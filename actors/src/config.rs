@@ -35,6 +35,8 @@ pub struct EngineConfig {
     pub clock: crate::model::UtcClock,
     /// What `scan_dependencies` may read from disk.
     pub scan: ScanConfig,
+    /// Where `download_package` may write, how much, and from which hosts.
+    pub download: DownloadConfig,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +53,7 @@ impl Default for EngineConfig {
             store: StoreConfig::default(),
             clock: crate::model::UtcClock::default(),
             scan: ScanConfig::default(),
+            download: DownloadConfig::default(),
         }
     }
 }
@@ -190,6 +193,7 @@ impl EngineConfig {
                 "must be non-empty ASCII naming the product",
             ));
         }
+        self.download.validate()?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::new(
                 "max_body_bytes",
@@ -209,6 +213,64 @@ pub struct ScanConfig {
     /// links are resolved. Empty: no path is read (content passed inline always
     /// works); the CLI then allows the current directory.
     pub allowed_dirs: Vec<std::path::PathBuf>,
+}
+
+/// What `download_package` may do: write only under `allowed_dirs`, at most
+/// `max_bytes` per file, fetched only from the hosts allowed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DownloadConfig {
+    /// Directories a download may be written into, after symbolic links are resolved.
+    /// Empty: downloads are refused (an MCP server writes nowhere by default); the CLI
+    /// then allows the current directory.
+    pub allowed_dirs: Vec<std::path::PathBuf>,
+    /// The largest file downloaded, in bytes; a file listed (or announced by
+    /// `Content-Length`) as larger is refused before its body is read, and a body that
+    /// grows past it is cut off.
+    pub max_bytes: u64,
+    /// Hosts a file may be fetched from besides the JSON and Simple API hosts (which
+    /// are always allowed: relative file URLs resolve against them). A listing that
+    /// points anywhere else is refused: an index or mirror must not make the engine
+    /// fetch arbitrary URLs. Exact host names, no wildcards.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Where PyPI serves distribution files.
+pub const PYPI_FILES_HOST: &str = "files.pythonhosted.org";
+
+impl Default for DownloadConfig {
+    fn default() -> Self {
+        DownloadConfig {
+            allowed_dirs: Vec::new(),
+            max_bytes: 512 * 1024 * 1024,
+            allowed_hosts: vec![PYPI_FILES_HOST.into()],
+        }
+    }
+}
+
+impl DownloadConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_bytes == 0 {
+            return Err(ConfigError::new(
+                "download.max_bytes",
+                self.max_bytes,
+                "must be at least 1",
+            ));
+        }
+        if let Some(h) = self.allowed_hosts.iter().find(|h| {
+            h.is_empty()
+                || !h
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        }) {
+            return Err(ConfigError::new(
+                "download.allowed_hosts",
+                h,
+                "each must be a host name (optionally with :port), e.g. files.pythonhosted.org",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One entry per upstream.

@@ -37,6 +37,7 @@ use crate::views::python::{PythonCompat, SupportedPythons};
 use crate::views::versions::VersionList;
 
 mod audit_api;
+mod download_api;
 mod scan_api;
 pub use audit_api::{AUDIT_DEADLINE_FACTOR, AuditTarget};
 pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};

@@ -17,10 +17,10 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | `engine` | [`Engine::start`] and [`EngineHandle`]: validate, fresh hit, router, view |
+//! | `engine` | [`Engine::start`] and [`EngineHandle`]: validate, fresh hit, router, view; the byte transfer of `download_package` (sha256-checked, atomic write) |
 //! | `model` | validated names and versions, queries, provenance, typed errors |
 //! | `upstream` | per-upstream `Accept` headers and tolerant parsers into documents |
-//! | [`views`] | answers computed from documents: info, versions, deps, docs (README sized to a token budget), Python, downloads, estimates |
+//! | [`views`] | answers computed from documents: info, versions, deps, docs (README sized to a token budget), Python, downloads, estimates, the file a verified download picks (PEP 425 wheel tags) |
 //! | `policy` | pure state machines: retry/backoff, retry budget, breaker, rate limit, restart intensity |
 //! | `cache` | the shared, byte-weighted cache value (fresh hits never cross a mailbox) |
 //! | `store` | the SQLite file behind it: last-known-good documents and download history across restarts |
@@ -67,8 +67,9 @@ pub use actor::health::UpstreamHealth;
 pub use actor::router::DocAnswer;
 pub use cache::CacheStats;
 pub use config::{
-    AuthConfig, CacheConfig, ConfigError, EngineConfig, RateLimitConfig, ScanConfig, StoreConfig,
-    SupervisionConfig, TimeoutConfig, UpstreamConfig, UpstreamsConfig, default_user_agent,
+    AuthConfig, CacheConfig, ConfigError, DownloadConfig, EngineConfig, PYPI_FILES_HOST,
+    RateLimitConfig, ScanConfig, StoreConfig, SupervisionConfig, TimeoutConfig, UpstreamConfig,
+    UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
     AUDIT_DEADLINE_FACTOR, AuditTarget, Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH,
@@ -76,8 +77,8 @@ pub use engine::{
     Readiness, ScanInput, StartError, UpstreamReport,
 };
 pub use model::{
-    Confidence, DataAsOf, Datum, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS, PackageName,
-    PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
+    Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS,
+    PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
     UnavailableCause, Upstream, UtcClock, clip_echo, limits,
 };
 pub use policy::{

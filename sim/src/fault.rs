@@ -20,7 +20,7 @@ use tokio::time::Instant;
 /// Effects are applied in this order: `latency_ms` (delay), then the first of `hang`,
 /// `reset`, `redirect_loop`, `redirect_to`, `status`, `oversize_bytes` that is set (these replace the
 /// answer); otherwise the normal answer is computed and then altered by `drift`,
-/// `malformed_json`, `truncate`, `content_type` and `no_etag`.
+/// `malformed_json`, `corrupt_bytes`, `truncate`, `content_type` and `no_etag`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultSpec {
@@ -48,6 +48,10 @@ pub struct FaultSpec {
     /// Send the headers with the real `Content-Length`, then only half of the body, then
     /// close the connection.
     pub truncate: bool,
+    /// Flip bits in a few bytes of an otherwise normal body, keeping its length and
+    /// `Content-Length` (a CDN node serving a corrupted file: only a digest check sees
+    /// it).
+    pub corrupt_bytes: bool,
     /// Answer `200` with a streamed body of exactly this many bytes (a JSON-looking
     /// prefix then filler) and a matching `Content-Length`.
     pub oversize_bytes: Option<u64>,

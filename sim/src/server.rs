@@ -550,7 +550,8 @@ fn with_retry_after(r: Resp, f: &FaultSpec) -> Resp {
     }
 }
 
-/// Applies `drift`, `malformed_json`, `content_type` and `truncate` to a normal answer.
+/// Applies `drift`, `malformed_json`, `corrupt_bytes`, `content_type` and `truncate` to
+/// a normal answer.
 fn body_faults(mut resp: Resp, f: &FaultSpec) -> (Resp, Send) {
     if let Some(kind) = &f.drift
         && resp.status == StatusCode::OK
@@ -573,6 +574,12 @@ fn body_faults(mut resp: Resp, f: &FaultSpec) -> (Resp, Send) {
         resp.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
+    if f.corrupt_bytes && !resp.body.is_empty() {
+        resp.body = corrupted(&resp.body);
+        // Sent as a full 200 (a corrupting node does not revalidate).
+        resp.etag = None;
+        resp.last_modified = None;
+    }
     if let Some(ct) = &f.content_type
         && let Ok(v) = HeaderValue::from_str(ct)
     {
@@ -591,6 +598,17 @@ fn body_faults(mut resp: Resp, f: &FaultSpec) -> (Resp, Send) {
         resp.etag = None;
     }
     (resp, Send::Full)
+}
+
+/// `body` with the bits of every 1021st byte (and the middle one) flipped: same length.
+fn corrupted(body: &[u8]) -> Bytes {
+    let mut b = body.to_vec();
+    let mid = b.len() / 2;
+    b[mid] ^= 0xff;
+    for i in (0..b.len()).step_by(1021).filter(|i| *i != mid) {
+        b[i] ^= 0xff;
+    }
+    Bytes::from(b)
 }
 
 /// The drifted body, or `None` when the body is not JSON (HTML pages, errors).

@@ -589,3 +589,65 @@ async fn scenarios_install_their_faults() {
     sim.apply_scenario(Scenario::Healthy);
     assert!(sim.faults().is_empty());
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn distribution_files_hash_to_their_listed_digests_and_corrupt_bytes_keeps_the_length() {
+    let sim = start().await;
+    let c = client();
+    let base = sim.base_url();
+    let release = get_json(&c, &format!("{base}/pypi/sg-native/1.0.0/json")).await;
+    let urls = release["urls"].as_array().unwrap();
+    assert_eq!(urls.len(), 8, "seven wheels and an sdist");
+    let simple: Value = c
+        .get(format!("{base}/simple/sg-native/"))
+        .header("accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for f in urls {
+        let url = f["url"].as_str().unwrap();
+        assert!(url.starts_with("/files/sg-native/"), "{url}");
+        let body = c
+            .get(format!("{base}{url}"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(body.starts_with(b"sentinel-sim invented file"));
+        assert_eq!(body.len() as u64, f["size"].as_u64().unwrap());
+        assert_eq!(sha256_hex(&body), f["digests"]["sha256"]);
+        let listed = simple["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["filename"] == f["filename"])
+            .unwrap();
+        assert_eq!(listed["hashes"]["sha256"], f["digests"]["sha256"]);
+        assert_eq!(listed["url"], f["url"]);
+    }
+    let url = format!("{base}{}", urls[0]["url"].as_str().unwrap());
+    let good = c.get(&url).send().await.unwrap().bytes().await.unwrap();
+    sim.add_fault(FaultSpec {
+        corrupt_bytes: true,
+        ..spec("/files/**")
+    });
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.content_length(), Some(good.len() as u64));
+    let bad = r.bytes().await.unwrap();
+    assert_eq!(bad.len(), good.len());
+    assert_ne!(bad, good);
+    assert_ne!(sha256_hex(&bad), sha256_hex(&good));
+}

@@ -3,8 +3,9 @@
 //!
 //! Exit codes: 0 success, 1 internal error, 2 bad input or usage, 3 not found,
 //! 4 upstream unavailable (no fallback), 5 bad configuration, 6 partial answer,
-//! 7 no solution (`resolve`).
+//! 7 no solution (`resolve`), 8 download refused or not verified (`download`).
 
+mod download;
 pub(crate) mod output;
 mod print;
 mod query;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sentinel_actors::{EngineConfig, QueryError};
+use sentinel_actors::{DownloadError, EngineConfig, QueryError};
 use sentinel_sim::{Scenario, SimConfig};
 
 use crate::config::{self, FlagOverrides, LoadError};
@@ -42,6 +43,9 @@ pub const EXIT_NO_SOLUTION: u8 = 7;
 /// Exit code: `audit` found something that fails it (a vulnerable release, a yanked,
 /// missing or unsatisfiable pin, conflicting requirements, a suspicious package).
 pub const EXIT_AUDIT_FINDINGS: u8 = 8;
+/// Exit code: `download` refused the file or could not verify it (corrupt, cut short,
+/// oversize, a host not allowed, an unsafe file name); nothing was written.
+pub const EXIT_DOWNLOAD: u8 = 9;
 
 /// pypi-sentinel: Python package data (metadata, versions, dependencies, downloads)
 /// that keeps answering when PyPI, pypistats or pepy fail, and says where every figure
@@ -49,7 +53,7 @@ pub const EXIT_AUDIT_FINDINGS: u8 = 8;
 #[derive(Parser, Debug)]
 #[command(name = "pypi-sentinel", version, about, long_about = None)]
 #[command(
-    after_help = "Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 upstream unavailable, 5 bad configuration."
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 upstream unavailable, 5 bad configuration, 6 partial answer, 7 no solution (resolve), 8 download refused or not verified."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -154,6 +158,9 @@ enum Command {
     Resolve(resolve::ResolveArgs),
     /// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`).
     Vulns(resolve::VulnsArgs),
+    /// Download a release's file for a target (the best wheel by its tags, else the
+    /// sdist), verified against the index's sha256, into an allowed directory.
+    Download(download::DownloadArgs),
     /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
     Serve {
         /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
@@ -459,6 +466,7 @@ impl Failure {
             EXIT_PARTIAL => "partial",
             EXIT_NO_SOLUTION => "no_solution",
             EXIT_AUDIT_FINDINGS => "audit_findings",
+            EXIT_DOWNLOAD => "download",
             _ => "error",
         }
     }
@@ -473,8 +481,18 @@ impl From<QueryError> for Failure {
             | QueryError::DeadlineExceeded { .. }
             | QueryError::NotReady { .. } => EXIT_UNAVAILABLE,
             QueryError::Internal(_) => EXIT_INTERNAL,
+            QueryError::Download(d) => match **d {
+                DownloadError::DirNotAllowed { .. } => EXIT_BAD_INPUT,
+                DownloadError::NoFileForTarget { .. } => EXIT_NOT_FOUND,
+                _ => EXIT_DOWNLOAD,
+            },
         };
-        Failure::new(code, e.to_string())
+        // A download's failure carries its suggestion (which key to set, what to distrust).
+        let message = match &e {
+            QueryError::Download(d) => format!("{d}\nhint: {}", d.suggestion()),
+            _ => e.to_string(),
+        };
+        Failure::new(code, message)
     }
 }
 
@@ -593,6 +611,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Audit(a) => scan::audit(g.engine_config()?, a, g.json).await,
         Command::Resolve(a) => resolve::resolve(g.engine_config()?, a, g.json).await,
         Command::Vulns(a) => resolve::vulns(g.engine_config()?, a, g.json).await,
+        Command::Download(a) => download::download(g.engine_config()?, a, g.json).await,
         Command::Query(q) => {
             let cfg = g.engine_config()?;
             output::set_full(g.full);

@@ -34,7 +34,7 @@ use crate::engine::EngineHandle;
 use rmcp::ServiceExt;
 
 /// The tool names, in the order of the documentation.
-pub const TOOL_NAMES: [&str; 22] = [
+pub const TOOL_NAMES: [&str; 23] = [
     "get_package_info",
     "get_package_versions",
     "get_package_dependencies",
@@ -52,6 +52,7 @@ pub const TOOL_NAMES: [&str; 22] = [
     "audit_project",
     "resolve_dependencies",
     "get_package_vulnerabilities",
+    "download_package",
     "health_check",
     "ready_check",
     "get_metrics",

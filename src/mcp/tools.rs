@@ -22,6 +22,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler,
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod download;
 mod resolve;
 
 use super::drain::Drain;
@@ -119,6 +120,7 @@ pub(crate) fn query_error(e: QueryError) -> Result<CallToolResult, McpError> {
     let error = match &e {
         QueryError::NotFound { .. } => "not_found",
         QueryError::Internal(_) => "internal",
+        QueryError::Download(_) => "download",
         _ => "unavailable",
     };
     let mut structured = json!({
@@ -140,6 +142,10 @@ pub(crate) fn query_error(e: QueryError) -> Result<CallToolResult, McpError> {
         } => {
             structured["upstream"] = json!(upstream);
             structured["cause"] = serde_json::to_value(cause).unwrap_or(Value::Null);
+        }
+        // The typed failure with its fields: both digests of a corrupt file, sizes, hosts.
+        QueryError::Download(d) => {
+            structured["download"] = serde_json::to_value(d).unwrap_or(Value::Null);
         }
         _ => {}
     }
@@ -260,7 +266,12 @@ impl SentinelMcp {
             engine,
             tool_router: ROUTER
                 .get_or_init(|| {
-                    Arc::new(Self::tool_router() + Self::scan_router() + Self::resolve_router())
+                    Arc::new(
+                        Self::tool_router()
+                            + Self::scan_router()
+                            + Self::resolve_router()
+                            + Self::download_router(),
+                    )
                 })
                 .clone(),
             drain,

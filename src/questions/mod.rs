@@ -10,6 +10,7 @@
 
 mod deps;
 mod docs;
+mod download;
 mod downloads;
 mod info;
 mod overview;
@@ -19,6 +20,7 @@ mod versions;
 
 pub use deps::Deps;
 pub use docs::{Docs, DocsContext};
+pub use download::Download;
 pub use downloads::{Breakdown, BreakdownBy, Downloads, Period, Trend};
 pub use info::Info;
 pub use overview::Overview;

@@ -20,11 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import builtins
+import hashlib
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -66,6 +69,7 @@ EXPECTED_TOOLS = {
     "audit_project",
     "resolve_dependencies",
     "get_package_vulnerabilities",
+    "download_package",
     "health_check",
     "ready_check",
     "get_metrics",
@@ -97,12 +101,14 @@ def log(msg: str) -> None:
 PROCS: list[subprocess.Popen] = []
 
 
-def start_with_first_line(cmd: list[str], prefix: str) -> tuple[subprocess.Popen, str]:
-    """Starts `cmd`, waits (bounded) for its first stdout line, which must start with
-    `prefix`; the rest of stdout is drained in a thread."""
+def start_with_first_line(cmd: list[str], prefix: str, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Starts `cmd` (with `extra_env` added to the environment), waits (bounded) for
+    its first stdout line, which must start with `prefix`; the rest of stdout is
+    drained in a thread."""
     log("starting " + " ".join(cmd))
     env = dict(os.environ)
     env.setdefault("RUST_LOG", "warn")
+    env.update(extra_env or {})
     p = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -250,7 +256,35 @@ async def invalid_params(session, tool: str, args: dict, param: str) -> None:
 # ---- the checks ---------------------------------------------------------------------
 
 
-async def exercise(session, sim_url: str, label: str) -> None:
+async def exercise_download(session, sim_url: str, label: str, download_dir: str | None) -> None:
+    """download_package: refused with the key to set when no directory is allowed;
+    else the best wheel, verified, on disk; a corrupt first body retried."""
+    args = {"package": "sg-native", "python_version": "3.12", "platform": "linux"}
+    if download_dir is None:
+        s, text = await tool_error(session, "download_package", args)
+        check(s.get("code") == "dir_not_allowed" and "download.allowed_dirs" in text, f"{label}: download without a dir {s} {text!r}")
+        return
+    s, text = await ok(session, "download_package", args)
+    name = "sg_native-1.1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    check(s["file"]["filename"] == name and s["verified"] is True, f"{label}: download {s}")
+    with open(s["path"], "rb") as f:
+        got = hashlib.sha256(f.read()).hexdigest()
+    check(got == s["sha256_expected"] and os.path.dirname(s["path"]) == os.path.realpath(download_dir), f"{label}: file on disk {s}")
+    check("verified" in text, f"{label}: download text {text!r}")
+    add_fault(sim_url, {"route": "/files/**", "corrupt_bytes": True, "times": 1})
+    try:
+        s, text = await ok(session, "download_package", {**args, "kind": "sdist"})
+        check([a["outcome"] for a in s["attempts"]] == ["corrupt", "verified"], f"{label}: corrupt then verified {s}")
+        check("corrupt" in text, f"{label}: corrupt text {text!r}")
+    finally:
+        clear_faults(sim_url)
+    s, text = await tool_error(session, "download_package", {"package": "sg-hostile", "version": "1.0.1"})
+    check(s.get("code") == "unsafe_file_name" and s["download"]["failure"] == "unsafe_file_name", f"{label}: hostile {s}")
+    check(sorted(os.listdir(download_dir)) == sorted([name, "sg_native-1.1.0.tar.gz"]), f"{label}: dir {os.listdir(download_dir)}")
+    await invalid_params(session, "download_package", {"package": "sg-native", "kind": "egg"}, "kind")
+
+
+async def exercise(session, sim_url: str, label: str, download_dir: str | None = None) -> None:
     with anyio.fail_after(CALL_TIMEOUT):
         init = await session.initialize()
     info = getattr(init, "server_info", None) or getattr(init, "serverInfo", None)
@@ -351,6 +385,7 @@ async def exercise(session, sim_url: str, label: str) -> None:
     check(s["verdict"] == "findings" and s["vulnerable"][0]["package"] == "sg-http", f"{label}: audit {s}")
     check(text.startswith("findings: "), f"{label}: audit text {text[:200]}")
     await invalid_params(session, "audit_project", {"path": "/etc"}, "path")
+    await exercise_download(session, sim_url, label, download_dir)
     log(f"{label}: all {len(EXPECTED_TOOLS)} tools answered")
 
     # Errors.
@@ -390,9 +425,13 @@ async def run_stdio(binary: str, sim_url: str) -> None:
 
 
 async def run_http(binary: str, sim_url: str) -> None:
+    # This server may write downloads into a fresh directory (the stdio one may not:
+    # it checks the refusal).
+    download_dir = tempfile.mkdtemp(prefix="sentinel-e2e-downloads-")
     _, url = start_with_first_line(
         [binary, "serve", "--no-store", "--http", "127.0.0.1:0", "--origin", sim_url],
         "listening on",
+        extra_env={"PYPI_SENTINEL_DOWNLOAD__ALLOWED_DIRS": download_dir},
     )
     check(url.startswith("http://127.0.0.1:") and url.endswith("/mcp"), f"http: bad URL {url!r}")
     base = url[: -len("/mcp")]
@@ -410,10 +449,13 @@ async def run_http(binary: str, sim_url: str) -> None:
     check(status == 403, f"GET /readyz with a foreign Origin: {status}, want 403")
     log("http: /healthz /readyz /metrics and the Host/Origin checks are fine")
 
-    async with _http_client(url) as streams:
-        read, write = streams[0], streams[1]
-        async with ClientSession(read, write) as session:
-            await exercise(session, sim_url, f"http ({_HTTP_CLIENT_NAME})")
+    try:
+        async with _http_client(url) as streams:
+            read, write = streams[0], streams[1]
+            async with ClientSession(read, write) as session:
+                await exercise(session, sim_url, f"http ({_HTTP_CLIENT_NAME})", download_dir)
+    finally:
+        shutil.rmtree(download_dir, ignore_errors=True)
 
 
 async def main_async(binary: str) -> None:

@@ -260,6 +260,15 @@ pub enum QueryError {
     /// A bug or an internal failure (an actor died mid-request).
     #[error("internal error: {0}")]
     Internal(String),
+    /// `download_package` refused or could not verify the file; nothing was written.
+    #[error(transparent)]
+    Download(Box<super::DownloadError>),
+}
+
+impl From<super::DownloadError> for QueryError {
+    fn from(e: super::DownloadError) -> Self {
+        QueryError::Download(Box::new(e))
+    }
 }
 
 fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -297,6 +306,7 @@ impl QueryError {
             QueryError::DeadlineExceeded { .. } => "deadline_exceeded",
             QueryError::NotReady { .. } => "not_ready",
             QueryError::Internal(_) => "internal",
+            QueryError::Download(d) => d.code(),
         }
     }
 
@@ -332,6 +342,7 @@ impl QueryError {
                 "the engine is starting or shutting down; retry shortly or check its health".into()
             }
             QueryError::Internal(_) => "retry; if it persists, check the engine's health".into(),
+            QueryError::Download(d) => d.suggestion(),
         }
     }
 

@@ -5,12 +5,14 @@
 //! caller reaches an upstream URL without having been checked first.
 
 mod date;
+mod download_error;
 mod error;
 pub mod limits;
 mod name;
 mod provenance;
 mod query;
 
+pub use download_error::DownloadError;
 pub use error::{InputError, QueryError, UnavailableCause};
 
 /// Most characters of a value (a caller's or an upstream's) echoed back in an error or

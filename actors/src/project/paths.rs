@@ -10,12 +10,24 @@ use std::path::{Component, Path, PathBuf};
 use super::requirements::{IncludeLoader, Loaded};
 use super::{FileKind, Limits, ParsedProject};
 
-/// The directories a scan may read under, canonicalised.
+/// The directories a scan may read under (or a download may write into),
+/// canonicalised.
 #[derive(Clone, Debug, Default)]
 pub struct AllowedRoots {
     roots: Vec<PathBuf>,
     /// Configured directories that do not exist or cannot be read.
     pub unusable: Vec<String>,
+    purpose: Purpose,
+}
+
+/// What the roots allow, which the refusals name with their configuration key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Purpose {
+    /// `scan.allowed_dirs`: files read by `scan_dependencies`.
+    #[default]
+    Scan,
+    /// `download.allowed_dirs`: files written by `download_package`.
+    Download,
 }
 
 /// Why a path is refused.
@@ -30,7 +42,19 @@ pub struct PathRefused {
 impl AllowedRoots {
     /// Canonicalises `dirs`; the ones that cannot be used are listed in `unusable`.
     pub fn new(dirs: &[PathBuf]) -> Self {
-        let mut out = AllowedRoots::default();
+        Self::canonical(dirs, Purpose::Scan)
+    }
+
+    /// The directories downloads may be written into (`download.allowed_dirs`).
+    pub fn for_downloads(dirs: &[PathBuf]) -> Self {
+        Self::canonical(dirs, Purpose::Download)
+    }
+
+    fn canonical(dirs: &[PathBuf], purpose: Purpose) -> Self {
+        let mut out = AllowedRoots {
+            purpose,
+            ..AllowedRoots::default()
+        };
         for d in dirs {
             match d.canonicalize() {
                 Ok(c) if c.is_dir() => out.roots.push(c),
@@ -63,7 +87,14 @@ impl AllowedRoots {
         if self.roots.is_empty() {
             return Err(Self::refuse(
                 path,
-                "no directory is allowed for scanning (set scan.allowed_dirs in the configuration); pass the file's content instead",
+                match self.purpose {
+                    Purpose::Scan => {
+                        "no directory is allowed for scanning (set scan.allowed_dirs in the configuration); pass the file's content instead"
+                    }
+                    Purpose::Download => {
+                        "no directory is allowed for downloads (set download.allowed_dirs in the configuration)"
+                    }
+                },
             ));
         }
         if path.components().any(|c| matches!(c, Component::ParentDir)) {
@@ -77,6 +108,15 @@ impl AllowedRoots {
         self.under_root(&joined, path)
     }
 
+    /// The allowed directory `canonical` (a path [`check`](Self::check) returned) is
+    /// under.
+    pub fn root_of(&self, canonical: &Path) -> Option<&Path> {
+        self.roots
+            .iter()
+            .find(|r| canonical.starts_with(r))
+            .map(PathBuf::as_path)
+    }
+
     fn under_root(&self, joined: &Path, shown: &Path) -> Result<PathBuf, PathRefused> {
         let canonical = joined
             .canonicalize()
@@ -84,7 +124,14 @@ impl AllowedRoots {
         if !self.roots.iter().any(|r| canonical.starts_with(r)) {
             return Err(Self::refuse(
                 shown,
-                "is outside the directories allowed for scanning (scan.allowed_dirs), after symbolic links are resolved",
+                match self.purpose {
+                    Purpose::Scan => {
+                        "is outside the directories allowed for scanning (scan.allowed_dirs), after symbolic links are resolved"
+                    }
+                    Purpose::Download => {
+                        "is outside the directories allowed for downloads (download.allowed_dirs), after symbolic links are resolved"
+                    }
+                },
             ));
         }
         Ok(canonical)

@@ -45,6 +45,11 @@ pub(crate) fn btree_nodes<K, V>(len: usize) -> usize {
     }
 }
 
+/// The block of a `Box<T>` (not what `T` owns).
+pub(crate) fn boxed<T>() -> usize {
+    block(size_of::<T>())
+}
+
 /// The `Arc<Document>` block holding a document inline.
 pub(crate) fn arc_document() -> usize {
     block(16 + size_of::<super::Document>())

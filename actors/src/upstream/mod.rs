@@ -15,7 +15,7 @@ pub mod top;
 
 pub use pepy::PepyDoc;
 pub use metadata::ReleaseMetadata;
-pub use pypi::{FileInfo, ProjectDoc, ProjectMeta, Vulnerability};
+pub use pypi::{FileInfo, FileLink, ProjectDoc, ProjectMeta, Vulnerability};
 pub use pypistats::{Day, RecentDoc, SeriesDoc, SeriesPoint};
 pub use simple::{CoreMetadata, SimpleDoc, SimpleFile, Yanked};
 pub use top::{TopDoc, TopRow};

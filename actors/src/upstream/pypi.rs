@@ -89,6 +89,57 @@ pub struct FileInfo {
     /// The file's `Requires-Python` (what pip checks before it picks a release).
     #[serde(default)]
     pub requires_python: Option<String>,
+    /// Where the file is and its digest: kept for the files of `urls` only (what a
+    /// download needs), not for every file of `releases` (that would double the size
+    /// of big projects' documents in the cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Box<FileLink>>,
+}
+
+/// Where a distribution file is, and what its bytes must hash to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct FileLink {
+    /// The file's URL as listed: absolute (`https://files.pythonhosted.org/...`) or
+    /// relative to the index.
+    pub url: String,
+    /// `digests.sha256`, lowercase hex; `None` when the listing gives none.
+    pub sha256: Option<String>,
+}
+
+/// A file of `urls` as sent: the kept fields plus its `url` and `digests`.
+#[derive(Deserialize)]
+struct WireFile {
+    #[serde(flatten)]
+    file: FileInfo,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    digests: Option<WireDigests>,
+}
+
+#[derive(Deserialize)]
+struct WireDigests {
+    #[serde(default)]
+    sha256: Option<String>,
+}
+
+impl WireFile {
+    fn into_file(self) -> FileInfo {
+        let WireFile {
+            mut file,
+            url,
+            digests,
+        } = self;
+        if let Some(url) = url.filter(|u| !u.is_empty()) {
+            file.link = Some(Box::new(FileLink {
+                url,
+                sha256: digests
+                    .and_then(|d| d.sha256)
+                    .map(|h| h.to_ascii_lowercase()),
+            }));
+        }
+        file
+    }
 }
 
 /// A parsed project or release body.
@@ -138,7 +189,7 @@ struct Wire {
     #[serde(default)]
     last_serial: Option<u64>,
     #[serde(default)]
-    urls: Option<Vec<FileInfo>>,
+    urls: Option<Vec<WireFile>>,
     #[serde(default)]
     releases: Option<BTreeMap<String, Vec<FileInfo>>>,
     #[serde(default, deserialize_with = "lenient_vulnerabilities")]
@@ -170,8 +221,12 @@ pub fn parse(body: &[u8]) -> Result<ProjectDoc, serde_json::Error> {
     {
         v.shrink_to_fit();
     }
-    let mut urls = w.urls.unwrap_or_default();
-    urls.shrink_to_fit();
+    let urls: Vec<FileInfo> = w
+        .urls
+        .unwrap_or_default()
+        .into_iter()
+        .map(WireFile::into_file)
+        .collect();
     for files in w.releases.iter_mut().flat_map(|r| r.values_mut()) {
         files.shrink_to_fit();
     }
@@ -201,6 +256,11 @@ impl ProjectDoc {
                         string(&f.filename)
                             + string(&f.packagetype)
                             + opt_string(&f.upload_time_iso_8601)
+                            + f.link.as_ref().map_or(0, |l| {
+                                super::heap::boxed::<FileLink>()
+                                    + string(&l.url)
+                                    + opt_string(&l.sha256)
+                            })
                     })
                     .sum::<usize>()
         };

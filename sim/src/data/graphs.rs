@@ -11,7 +11,18 @@
 //!   `requires_dist`, `requires_python`, `yanked` and `vulnerabilities`;
 //! - `/simple/{name}/` (PEP 691 JSON and PEP 503 HTML) with one wheel per release whose
 //!   `core-metadata` (PEP 658 / 714) carries the SHA-256 of its metadata file;
-//! - `/files/{name}/{wheel}.metadata`: the metadata file (core metadata 2.1).
+//! - `/files/{name}/{wheel}.metadata`: the metadata file (core metadata 2.1);
+//! - `/files/{name}/{file}`: the distribution file itself, invented bytes generated from
+//!   the file name (a text line saying so, then a keyed SHA-256 stream), listed with
+//!   their true `sha256` and `size` in both the JSON API and the Simple page, at
+//!   relative URLs on the simulator's own origin.
+//!
+//! Most projects have one `py3-none-any` wheel per release. Two are there for
+//! `download_package`: `sg-native` has platform wheels of several tags and an sdist (to
+//! test wheel selection); `sg-hostile` lists files with hostile names (`../../x.whl`,
+//! `/etc/…`, `C:\…`, NUL, control characters, a very long name), one per release, each
+//! served from a harmless URL, to test that nothing is written outside the download
+//! directory.
 //!
 //! The graphs are not in the catalog's name list (so the top-packages dataset and the
 //! download statistics are unchanged), but every route knows them.
@@ -48,11 +59,72 @@ pub(crate) struct ReleaseSpec {
     pub(crate) vulns: Vec<VulnSpec>,
 }
 
+/// Which distribution files each release of a project has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dists {
+    /// One `py3-none-any` wheel.
+    PureWheel,
+    /// Wheels for several interpreters and platforms, and an sdist.
+    Native,
+    /// One file with a hostile name (see [`HOSTILE_NAMES`]).
+    Hostile,
+}
+
+/// One distribution file of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DistFile {
+    /// The name listed (hostile for `sg-hostile`).
+    pub(crate) filename: String,
+    /// The last segment of its URL under `/files/{name}/`.
+    pub(crate) served_as: String,
+    /// `bdist_wheel` or `sdist`.
+    pub(crate) packagetype: &'static str,
+    /// The JSON API's `python_version` (`py3`, `cp312`, `source`).
+    pub(crate) python_version: String,
+}
+
+/// The wheel tags of `sg-native`'s releases (python-abi-platform), and its sdist.
+const NATIVE_TAGS: &[(&str, &str)] = &[
+    (
+        "cp312",
+        "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    ),
+    ("cp312", "cp312-cp312-musllinux_1_1_x86_64"),
+    ("cp312", "cp312-cp312-macosx_11_0_arm64"),
+    ("cp312", "cp312-cp312-win_amd64"),
+    (
+        "cp311",
+        "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    ),
+    (
+        "cp311",
+        "cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64",
+    ),
+    ("cp38", "cp38-abi3-manylinux_2_17_x86_64"),
+];
+
+/// The hostile file names of `sg-hostile`, one per release `1.0.{i + 1}`: path
+/// traversal, a subdirectory, absolute paths (POSIX and Windows), `..` alone, a NUL,
+/// terminal control characters, a name longer than any file system allows.
+pub(crate) fn hostile_names() -> Vec<String> {
+    vec![
+        "../../sg_hostile-1.0.1-py3-none-any.whl".into(),
+        "a/sg_hostile-1.0.2-py3-none-any.whl".into(),
+        "/etc/sg_hostile-1.0.3-py3-none-any.whl".into(),
+        "C:\\sg_hostile-1.0.4-py3-none-any.whl".into(),
+        "..".into(),
+        "sg_hostile-1.0.6-py3-none-any.whl\0.sh".into(),
+        "sg_hostile-1.0.7-py3-none-any\u{1b}[2J.whl".into(),
+        format!("sg_hostile-1.0.8-py3-none-{}.whl", "x".repeat(300)),
+    ]
+}
+
 /// One synthetic project.
 #[derive(Debug, Clone)]
 pub(crate) struct GraphProject {
     pub(crate) name: String,
     pub(crate) releases: Vec<ReleaseSpec>,
+    pub(crate) dists: Dists,
 }
 
 fn rel(version: &str, requires_python: Option<&'static str>, deps: &[&str]) -> ReleaseSpec {
@@ -79,7 +151,13 @@ fn project(name: &str, releases: Vec<ReleaseSpec>) -> GraphProject {
     GraphProject {
         name: name.into(),
         releases,
+        dists: Dists::PureWheel,
     }
+}
+
+fn with_dists(mut p: GraphProject, dists: Dists) -> GraphProject {
+    p.dists = dists;
+    p
 }
 
 const HTTP_VULN: VulnSpec = VulnSpec {
@@ -229,6 +307,27 @@ fn specs() -> Vec<GraphProject> {
             "sg-beta",
             vec![rel("0.9.0b1", None, &[]), rel("1.0.0rc1", None, &[])],
         ),
+        // Platform wheels and an sdist, for download_package's wheel selection.
+        with_dists(
+            project(
+                "sg-native",
+                vec![
+                    rel("1.0.0", Some(">=3.8"), &[]),
+                    rel("1.1.0", Some(">=3.8"), &[]),
+                ],
+            ),
+            Dists::Native,
+        ),
+        // Hostile file names, one per release, for download_package's refusals.
+        with_dists(
+            project(
+                "sg-hostile",
+                (1..=hostile_names().len())
+                    .map(|i| rel(&format!("1.0.{i}"), None, &[]))
+                    .collect(),
+            ),
+            Dists::Hostile,
+        ),
     ];
     // The "tree" graph: sg-tree-00 .. sg-tree-39, a binary tree of requirements, three
     // releases each (the newest major excluded by the parent's `<2`).
@@ -306,16 +405,68 @@ impl GraphProject {
             .unwrap_or(&self.releases[0])
     }
 
-    /// The wheel of a release.
+    /// The pure-Python wheel of a release.
     pub(crate) fn wheel(&self, version: &str) -> String {
-        format!("{}-{version}-py3-none-any.whl", self.name.replace('-', "_"))
+        format!("{}-{version}-py3-none-any.whl", self.stem())
     }
 
-    /// The release a wheel belongs to.
-    pub(crate) fn release_of_wheel(&self, filename: &str) -> Option<&ReleaseSpec> {
-        self.releases
-            .iter()
-            .find(|r| self.wheel(&r.version) == filename)
+    fn stem(&self) -> String {
+        self.name.replace('-', "_")
+    }
+
+    /// The distribution files of a release.
+    pub(crate) fn files(&self, r: &ReleaseSpec) -> Vec<DistFile> {
+        let wheel = |filename: String, python_version: &str| DistFile {
+            served_as: filename.clone(),
+            filename,
+            packagetype: "bdist_wheel",
+            python_version: python_version.into(),
+        };
+        match self.dists {
+            Dists::PureWheel => vec![wheel(self.wheel(&r.version), "py3")],
+            Dists::Native => {
+                let mut out: Vec<DistFile> = NATIVE_TAGS
+                    .iter()
+                    .map(|(py, tags)| {
+                        wheel(format!("{}-{}-{tags}.whl", self.stem(), r.version), py)
+                    })
+                    .collect();
+                let sdist = format!("{}-{}.tar.gz", self.stem(), r.version);
+                out.push(DistFile {
+                    served_as: sdist.clone(),
+                    filename: sdist,
+                    packagetype: "sdist",
+                    python_version: "source".into(),
+                });
+                out
+            }
+            Dists::Hostile => {
+                let i = self.releases.iter().position(|x| x.version == r.version);
+                let names = hostile_names();
+                let name = i.and_then(|i| names.get(i).cloned()).unwrap_or_default();
+                vec![DistFile {
+                    filename: name,
+                    served_as: format!("{}-{}-hostile.whl", self.stem(), r.version),
+                    packagetype: "bdist_wheel",
+                    python_version: "py3".into(),
+                }]
+            }
+        }
+    }
+
+    /// The release and file served as `served_as` under `/files/{name}/`.
+    pub(crate) fn file_served_as(&self, served_as: &str) -> Option<(&ReleaseSpec, DistFile)> {
+        self.releases.iter().find_map(|r| {
+            self.files(r)
+                .into_iter()
+                .find(|f| f.served_as == served_as)
+                .map(|f| (r, f))
+        })
+    }
+
+    /// The bytes of a distribution file: invented, deterministic from its URL name.
+    pub(crate) fn file_bytes(&self, f: &DistFile) -> Vec<u8> {
+        invented_file_bytes(&self.name, &f.served_as)
     }
 
     /// The core metadata file of a release (metadata 2.1).
@@ -337,26 +488,32 @@ impl GraphProject {
         s
     }
 
-    /// The Simple API page (PEP 691 JSON) as a value: one wheel per release with its
-    /// `core-metadata` hash, URLs on the simulator (`/files/...`).
+    /// The Simple API page (PEP 691 JSON) as a value: every file of every release with
+    /// its true `sha256` and size; wheels with their `core-metadata` hash; URLs relative
+    /// to the simulator's origin (`/files/...`).
     pub(crate) fn simple_value(&self, serial: u64) -> Value {
         let mut releases: Vec<&ReleaseSpec> = self.releases.iter().collect();
         releases.sort_by(|a, b| version_cmp(&a.version, &b.version));
         let files: Vec<Value> = releases
             .iter()
-            .map(|r| {
-                let wheel = self.wheel(&r.version);
+            .flat_map(|r| {
                 let meta = json!({"sha256": sha256_hex(self.metadata(r).as_bytes())});
-                json!({
-                    "core-metadata": meta,
-                    "data-dist-info-metadata": meta,
-                    "filename": wheel,
-                    "hashes": {"sha256": sha256_hex(wheel.as_bytes())},
-                    "requires-python": r.requires_python,
-                    "size": 1000,
-                    "upload-time": "2024-01-01T00:00:00.000000Z",
-                    "url": format!("/files/{}/{wheel}", self.name),
-                    "yanked": match r.yanked { Some(reason) => Value::from(reason), None => Value::Bool(false) },
+                self.files(r).into_iter().map(move |f| {
+                    let bytes = self.file_bytes(&f);
+                    let mut v = json!({
+                        "filename": f.filename,
+                        "hashes": {"sha256": sha256_hex(&bytes)},
+                        "requires-python": r.requires_python,
+                        "size": bytes.len(),
+                        "upload-time": "2024-01-01T00:00:00.000000Z",
+                        "url": format!("/files/{}/{}", self.name, f.served_as),
+                        "yanked": match r.yanked { Some(reason) => Value::from(reason), None => Value::Bool(false) },
+                    });
+                    if f.packagetype == "bdist_wheel" {
+                        v["core-metadata"] = meta.clone();
+                        v["data-dist-info-metadata"] = meta.clone();
+                    }
+                    v
                 })
             })
             .collect();
@@ -375,7 +532,7 @@ impl GraphProject {
         let obj = v.as_object_mut()?;
         obj.remove("releases");
         obj.insert("info".into(), info(self, r));
-        obj.insert("urls".into(), Value::Array(vec![file(self, r)]));
+        obj.insert("urls".into(), Value::Array(files_json(self, r)));
         obj.insert("vulnerabilities".into(), vulns(r));
         Some(v)
     }
@@ -438,26 +595,49 @@ fn info(g: &GraphProject, r: &ReleaseSpec) -> Value {
     })
 }
 
-fn file(g: &GraphProject, r: &ReleaseSpec) -> Value {
-    let wheel = g.wheel(&r.version);
-    let sha = sha256_hex(wheel.as_bytes());
-    json!({
-        "comment_text": "",
-        "digests": {"md5": &sha[..32], "sha256": sha},
-        "downloads": -1,
-        "filename": wheel,
-        "has_sig": false,
-        "md5_digest": &sha[..32],
-        "packagetype": "bdist_wheel",
-        "python_version": "py3",
-        "requires_python": r.requires_python,
-        "size": 1000,
-        "upload_time": "2024-01-01T00:00:00",
-        "upload_time_iso_8601": "2024-01-01T00:00:00.000000Z",
-        "url": format!("https://files.sim.invalid/{}/{wheel}", g.name),
-        "yanked": r.yanked.is_some(),
-        "yanked_reason": r.yanked,
-    })
+/// The invented bytes of file `served_as` of project `name`: a line saying what they
+/// are, then a SHA-256 stream keyed by the names, 2 to 6 KiB in all.
+fn invented_file_bytes(name: &str, served_as: &str) -> Vec<u8> {
+    let mut out =
+        format!("sentinel-sim invented file {name}/{served_as}: not a real distribution\n")
+            .into_bytes();
+    let seed = Sha256::digest(format!("{name}/{served_as}").as_bytes());
+    let len = 2048 + usize::from(u16::from_be_bytes([seed[0], seed[1]]) % 4096);
+    let mut block = seed;
+    while out.len() < len {
+        block = Sha256::digest(block);
+        out.extend_from_slice(&block);
+    }
+    out.truncate(len);
+    out
+}
+
+/// The JSON API's entries for the files of a release (`urls`, and each release of
+/// `releases`).
+fn files_json(g: &GraphProject, r: &ReleaseSpec) -> Vec<Value> {
+    g.files(r)
+        .into_iter()
+        .map(|f| {
+            let bytes = g.file_bytes(&f);
+            // No md5: the simulator does not compute one, and will not invent one.
+            json!({
+                "comment_text": "",
+                "digests": {"sha256": sha256_hex(&bytes)},
+                "downloads": -1,
+                "filename": f.filename,
+                "has_sig": false,
+                "packagetype": f.packagetype,
+                "python_version": f.python_version,
+                "requires_python": r.requires_python,
+                "size": bytes.len(),
+                "upload_time": "2024-01-01T00:00:00",
+                "upload_time_iso_8601": "2024-01-01T00:00:00.000000Z",
+                "url": format!("/files/{}/{}", g.name, f.served_as),
+                "yanked": r.yanked.is_some(),
+                "yanked_reason": r.yanked,
+            })
+        })
+        .collect()
 }
 
 fn vulns(r: &ReleaseSpec) -> Value {
@@ -486,13 +666,13 @@ fn project_value(g: &GraphProject) -> Value {
     let releases: serde_json::Map<String, Value> = g
         .releases
         .iter()
-        .map(|r| (r.version.clone(), Value::Array(vec![file(g, r)])))
+        .map(|r| (r.version.clone(), Value::Array(files_json(g, r))))
         .collect();
     json!({
         "info": info(g, latest),
         "last_serial": 30_000_000 + g.releases.len() as u64,
         "releases": releases,
-        "urls": [file(g, latest)],
+        "urls": files_json(g, latest),
         "vulnerabilities": vulns(latest),
     })
 }

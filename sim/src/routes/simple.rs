@@ -60,27 +60,30 @@ pub(crate) fn add_slash(shared: &Shared, name: &str) -> Resp {
     }
 }
 
-/// `GET /files/{name}/{filename}`: the metadata file (`{wheel}.metadata`, PEP 658) of a
-/// synthetic graph project's wheel. The wheels themselves are not served (404): a
-/// resolver that reads `core-metadata` never needs them.
+/// `GET /files/{name}/{filename}`: a synthetic graph project's distribution file
+/// (invented bytes, with the digest its listings give), or the metadata file
+/// (`{wheel}.metadata`, PEP 658) of one of its wheels.
 pub(crate) fn file(shared: &Shared, name: &str, filename: &str) -> Resp {
-    let Some(wheel) = filename.strip_suffix(".metadata") else {
-        return not_found();
-    };
     let Some(p) = shared.catalog.project(name) else {
         return not_found();
     };
     let Some(g) = p.graph.as_ref() else {
         return not_found();
     };
-    match g.release_of_wheel(wheel) {
-        Some(r) => {
-            let body = g.metadata(r);
-            let etag = crate::data::etag_of(body.as_bytes());
-            Resp::new(StatusCode::OK, "application/octet-stream", body)
-                .with_header("cache-control", "max-age=365000000, immutable, public")
-                .with_etag(&etag)
-        }
+    let immutable = |body: Vec<u8>| {
+        let etag = crate::data::etag_of(&body);
+        Resp::new(StatusCode::OK, "application/octet-stream", body)
+            .with_header("cache-control", "max-age=365000000, immutable, public")
+            .with_etag(&etag)
+    };
+    if let Some(wheel) = filename.strip_suffix(".metadata") {
+        return match g.file_served_as(wheel) {
+            Some((r, f)) if f.packagetype == "bdist_wheel" => immutable(g.metadata(r).into_bytes()),
+            _ => not_found(),
+        };
+    }
+    match g.file_served_as(filename) {
+        Some((_, f)) => immutable(g.file_bytes(&f)),
         None => not_found(),
     }
 }

@@ -1,0 +1,590 @@
+//! `download_package` on the handle: the destination is checked first (only under
+//! `download.allowed_dirs`, before anything is fetched); the release's file list comes
+//! through the router like every document (cache, provenance, breaker; a stale list is
+//! fine: a file's sha256 never changes); the file is picked for the target
+//! ([`views::package_download`](crate::views::package_download)); then the bytes are
+//! streamed here, outside the actors: they are not a cached document.
+//!
+//! The transfer: only from the index's hosts and `download.allowed_hosts`; each
+//! attempt on a connection of its own (a one-off client, so a retry never reuses the
+//! connection that served bad bytes); bounded by `download.max_bytes` and the listed
+//! size (refused early on the listing or `Content-Length`, cut off when the body grows
+//! past it); written to a temporary file in the destination directory, hashed while
+//! written, fsynced, and renamed into place only when its sha256 is the listed one.
+//! A mismatch or a cut body is retried once; a temporary file never outlives its
+//! attempt (it is deleted when dropped, on every error path and on cancellation).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{EngineHandle, datum_of};
+use crate::model::{Datum, DownloadError, QueryError};
+use crate::project::paths::AllowedRoots;
+use crate::upstream::{Document, FileInfo};
+use crate::views::package_download::{
+    ChosenFile, DownloadAttempt, DownloadRequest, PackageDownload, listing_words, pick,
+    unsafe_name_rule,
+};
+use crate::views::wheel_tags::TagTarget;
+
+/// Attempts per download: the first, and one retry on a fresh connection.
+const MAX_ATTEMPTS: u32 = 2;
+
+impl EngineHandle {
+    /// Downloads the file of a release for a target (the best wheel by its tags, else
+    /// the sdist, or the kind asked for) into a directory `download.allowed_dirs`
+    /// allows, verified against the index's sha256. See the module docs for the
+    /// rules; every refusal and failure is a typed [`DownloadError`] and leaves
+    /// nothing written.
+    pub async fn download_package(
+        &self,
+        req: &DownloadRequest,
+    ) -> Result<Datum<PackageDownload>, QueryError> {
+        let cfg = self.shared().cfg.clone();
+        // The destination before anything is fetched: a refused one costs no request.
+        let (dir, root) = destination(&cfg.download.allowed_dirs, req.dest.as_deref()).await?;
+        let _guard = self.enter()?;
+        let (ans, note) = self
+            .release_for_target(
+                &req.package,
+                req.version.as_deref(),
+                &req.env,
+                self.deadline(),
+            )
+            .await?;
+        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
+            return Err(QueryError::Internal("not a release document".into()));
+        };
+        let target = TagTarget::for_env(&req.env);
+        let mut notes: Vec<String> = note.into_iter().collect();
+        if p.info.yanked {
+            notes.push(format!(
+                "{} {} is yanked{}: pip installs it only when pinned exactly",
+                p.info.name,
+                p.info.version,
+                p.info
+                    .yanked_reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ));
+        }
+        let refused: Vec<&FileInfo> = p
+            .urls
+            .iter()
+            .filter(|f| unsafe_name_rule(&f.filename).is_some())
+            .collect();
+        let chosen = match pick(&p.urls, &target, req.kind) {
+            Ok(c) => c,
+            Err(why) => {
+                // Nothing else fits: say what was refused rather than "no file".
+                if let Some(f) = refused.first() {
+                    return Err(unsafe_name(f).into());
+                }
+                return Err(DownloadError::NoFileForTarget {
+                    package: p.info.name.clone(),
+                    version: p.info.version.clone(),
+                    why,
+                }
+                .into());
+            }
+        };
+        if !refused.is_empty() {
+            notes.push(format!(
+                "{} listed file(s) with unsafe names were not considered",
+                refused.len()
+            ));
+        }
+        let file = chosen.file;
+        let (Some(link), filename) = (file.link.as_deref(), &file.filename) else {
+            return Err(unverifiable(&file.filename, "url"));
+        };
+        let Some(expected) = link.sha256.clone().filter(|h| is_sha256_hex(h)) else {
+            return Err(unverifiable(filename, "sha256"));
+        };
+        let url = allowed_url(&cfg, &link.url, ans.upstream)?;
+        let limit = cfg.download.max_bytes;
+        if file.size > limit {
+            return Err(oversize(
+                filename,
+                format!("listed as {} bytes", file.size),
+                limit,
+            ));
+        }
+        // A body longer than listed is wrong whatever it hashes to: stop reading there.
+        let cap = if file.size > 0 { file.size } else { limit };
+        let target_path = dir.join(filename);
+        // Belt and braces over `unsafe_name_rule`: the path must be `dir/<one name>`.
+        if target_path.parent() != Some(dir.as_path())
+            || target_path.file_name().and_then(|n| n.to_str()) != Some(filename.as_str())
+        {
+            return Err(unsafe_name(file).into());
+        }
+        let transfer = Transfer {
+            url: url.clone(),
+            filename,
+            expected: &expected,
+            cap,
+            limit,
+            listed_size: file.size,
+            user_agent: &cfg.user_agent,
+            connect_timeout: Duration::from_millis(cfg.timeouts.connect_ms),
+            read_timeout: Duration::from_millis(cfg.timeouts.attempt_ms),
+        };
+        let (attempts, written, got) = transfer.run(&dir, &target_path).await?;
+        let relative = target_path
+            .strip_prefix(&root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| filename.clone());
+        let report = PackageDownload {
+            package: p.info.name.clone(),
+            version: p.info.version.clone(),
+            file: ChosenFile {
+                filename: filename.clone(),
+                kind: chosen.kind,
+                tags: chosen.tags.clone(),
+                matched_tag: chosen.matched_tag.clone(),
+                size: file.size,
+                url: url.to_string(),
+                why: chosen.why.clone(),
+            },
+            other_candidates: p.urls.len().saturating_sub(1),
+            sha256_expected: expected,
+            sha256: got,
+            verified: true,
+            bytes: written,
+            path: target_path.display().to_string(),
+            relative_path: relative,
+            allowed_dir: root.display().to_string(),
+            attempts,
+            target: req.env.clone(),
+            assumed_platform: target.assumptions.clone(),
+            listing: listing_words(ans.upstream),
+            notes,
+        };
+        Ok(datum_of(&ans, report))
+    }
+}
+
+fn unsafe_name(f: &FileInfo) -> DownloadError {
+    DownloadError::UnsafeFileName {
+        filename: crate::model::clip_echo(&format!("{:?}", f.filename)),
+        rule: unsafe_name_rule(&f.filename)
+            .unwrap_or("does not stay inside the download directory")
+            .into(),
+    }
+}
+
+fn unverifiable(filename: &str, missing: &str) -> QueryError {
+    DownloadError::Unverifiable {
+        filename: filename.into(),
+        missing: missing.into(),
+    }
+    .into()
+}
+
+fn oversize(filename: &str, what: String, limit: u64) -> QueryError {
+    DownloadError::Oversize {
+        filename: filename.into(),
+        what: format!("{what}, more than the {limit} bytes allowed"),
+        limit_bytes: limit,
+    }
+    .into()
+}
+
+fn is_sha256_hex(h: &str) -> bool {
+    h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The canonical destination directory under the allowed roots, and the root it is
+/// under. Blocking file-system calls, off the async threads.
+async fn destination(
+    allowed: &[PathBuf],
+    dest: Option<&Path>,
+) -> Result<(PathBuf, PathBuf), QueryError> {
+    let allowed = allowed.to_vec();
+    let dest = dest.map(Path::to_path_buf);
+    tokio::task::spawn_blocking(move || {
+        let roots = AllowedRoots::for_downloads(&allowed);
+        let asked = dest.clone().unwrap_or_else(|| PathBuf::from("."));
+        let refused = |rule: String| DownloadError::DirNotAllowed {
+            dest: crate::model::clip_echo(&asked.display().to_string()),
+            rule,
+        };
+        let dir = roots.check(&asked).map_err(|r| refused(r.rule))?;
+        if !dir.is_dir() {
+            return Err(refused("is not a directory".into()));
+        }
+        let root = roots
+            .root_of(&dir)
+            .map(Path::to_path_buf)
+            .ok_or_else(|| refused("is not under an allowed directory".into()))?;
+        Ok((dir, root))
+    })
+    .await
+    .map_err(|e| QueryError::Internal(format!("the destination check failed: {e}")))?
+    .map_err(QueryError::from)
+}
+
+/// Host (with `:port` when not the scheme's default) of a URL.
+fn authority(u: &reqwest::Url) -> Option<String> {
+    let host = u.host_str()?;
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
+}
+
+/// The file's URL resolved against the index it was listed by, if its host is one
+/// downloads may come from: the JSON and Simple API hosts (same port), or a host of
+/// `download.allowed_hosts` (any port unless one is given). http(s) only.
+fn allowed_url(
+    cfg: &crate::config::EngineConfig,
+    listed: &str,
+    listed_by: crate::model::Upstream,
+) -> Result<reqwest::Url, QueryError> {
+    let base = reqwest::Url::parse(&cfg.upstreams.get(listed_by).base_url)
+        .map_err(|e| QueryError::Internal(format!("the index base URL does not parse: {e}")))?;
+    let url = base.join(listed).map_err(|_| {
+        QueryError::from(DownloadError::HostNotAllowed {
+            url: crate::model::clip_echo(listed),
+            host: "(not a URL)".into(),
+            allowed: Vec::new(),
+        })
+    })?;
+    let index_hosts: Vec<String> = [
+        crate::model::Upstream::PypiJson,
+        crate::model::Upstream::PypiSimple,
+    ]
+    .iter()
+    .filter_map(|u| reqwest::Url::parse(&cfg.upstreams.get(*u).base_url).ok())
+    .filter_map(|u| authority(&u))
+    .collect();
+    let mut allowed = index_hosts.clone();
+    allowed.extend(cfg.download.allowed_hosts.iter().cloned());
+    allowed.dedup();
+    let here = authority(&url).unwrap_or_default();
+    let host = url.host_str().unwrap_or_default();
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && (index_hosts.contains(&here)
+            || cfg
+                .download
+                .allowed_hosts
+                .iter()
+                .any(|h| *h == here || (!h.contains(':') && h.eq_ignore_ascii_case(host))));
+    if !ok {
+        return Err(DownloadError::HostNotAllowed {
+            url: crate::model::clip_echo(url.as_str()),
+            host: if here.is_empty() {
+                url.scheme().to_string()
+            } else {
+                here
+            },
+            allowed,
+        }
+        .into());
+    }
+    Ok(url)
+}
+
+/// One file's transfer: the attempts, the checks, the write.
+struct Transfer<'a> {
+    url: reqwest::Url,
+    filename: &'a str,
+    expected: &'a str,
+    /// Bytes past which the body is refused (the listed size, else the limit).
+    cap: u64,
+    /// `download.max_bytes`.
+    limit: u64,
+    listed_size: u64,
+    user_agent: &'a str,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+/// How one attempt ended, short of a verified file.
+enum AttemptEnd {
+    /// Complete, but hashed to something else.
+    Corrupt { sha256: String, bytes: u64 },
+    /// Ended early.
+    Truncated { bytes: u64, expected: u64 },
+    /// No usable body (status, connection, timeout), worth one retry.
+    Failed { detail: String, status: Option<u16> },
+    /// Not worth a retry: the answer is final.
+    Final(QueryError),
+}
+
+impl Transfer<'_> {
+    /// Up to [`MAX_ATTEMPTS`] attempts; the attempts made, the bytes written and their
+    /// sha256.
+    async fn run(
+        &self,
+        dir: &Path,
+        target: &Path,
+    ) -> Result<(Vec<DownloadAttempt>, u64, String), QueryError> {
+        let mut attempts = Vec::new();
+        let mut last = None;
+        for n in 1..=MAX_ATTEMPTS {
+            let record = |outcome: &str, bytes: u64, sha256: Option<String>| DownloadAttempt {
+                attempt: n,
+                outcome: outcome.into(),
+                bytes,
+                sha256,
+                new_connection: true,
+            };
+            match self.attempt(dir, target).await {
+                Ok((bytes, sha)) => {
+                    attempts.push(record("verified", bytes, Some(sha.clone())));
+                    return Ok((attempts, bytes, sha));
+                }
+                Err(AttemptEnd::Final(e)) => return Err(e),
+                Err(AttemptEnd::Corrupt { sha256, bytes }) => {
+                    tracing::warn!(file = self.filename, expected = self.expected, got = %sha256, attempt = n, "download: digest mismatch, file discarded");
+                    attempts.push(record("corrupt", bytes, Some(sha256)));
+                }
+                Err(AttemptEnd::Truncated { bytes, expected }) => {
+                    attempts.push(record("truncated", bytes, None));
+                    last = Some(AttemptEnd::Truncated { bytes, expected });
+                }
+                Err(AttemptEnd::Failed { detail, status }) => {
+                    attempts.push(record("failed", 0, None));
+                    last = Some(AttemptEnd::Failed { detail, status });
+                }
+            }
+        }
+        let n = attempts.len() as u32;
+        // Corrupt on the last attempt (whatever the first did): report every digest.
+        if attempts.last().is_some_and(|a| a.outcome == "corrupt") {
+            return Err(DownloadError::Corrupt {
+                filename: self.filename.into(),
+                expected: self.expected.into(),
+                got: attempts.iter().filter_map(|a| a.sha256.clone()).collect(),
+                attempts: n,
+            }
+            .into());
+        }
+        Err(match last {
+            Some(AttemptEnd::Truncated { bytes, expected }) => DownloadError::Truncated {
+                filename: self.filename.into(),
+                received: bytes,
+                expected_bytes: expected,
+                attempts: n,
+            },
+            Some(AttemptEnd::Failed { detail, status }) => DownloadError::Transfer {
+                filename: self.filename.into(),
+                detail,
+                status,
+                attempts: n,
+            },
+            _ => DownloadError::Transfer {
+                filename: self.filename.into(),
+                detail: "no attempt completed".into(),
+                status: None,
+                attempts: n,
+            },
+        }
+        .into())
+    }
+
+    /// One attempt on a new connection: the bytes written and their sha256 when they
+    /// are the listed ones (the file is then in place).
+    async fn attempt(&self, dir: &Path, target: &Path) -> Result<(u64, String), AttemptEnd> {
+        let failed = |detail: String, status: Option<u16>| AttemptEnd::Failed { detail, status };
+        // A one-off client: no pooled connection is reused, by this attempt or the next.
+        let client = reqwest::Client::builder()
+            .user_agent(self.user_agent)
+            .connect_timeout(self.connect_timeout)
+            .read_timeout(self.read_timeout)
+            .pool_max_idle_per_host(0)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| AttemptEnd::Final(QueryError::Internal(format!("HTTP client: {e}"))))?;
+        let resp = client
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| failed(words(&e), None))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let retry = status.is_server_error() || matches!(status.as_u16(), 408 | 429);
+            let e = DownloadError::Transfer {
+                filename: self.filename.into(),
+                detail: format!("the file host answered HTTP {}", status.as_u16()),
+                status: Some(status.as_u16()),
+                attempts: 1,
+            };
+            return Err(if retry {
+                failed(e.to_string(), Some(status.as_u16()))
+            } else {
+                AttemptEnd::Final(e.into())
+            });
+        }
+        let announced = resp.content_length();
+        if let Some(len) = announced
+            && len > self.cap
+        {
+            return Err(AttemptEnd::Final(
+                self.too_big(format!("announced as {len} bytes")),
+            ));
+        }
+        let write_err = |e: std::io::Error| {
+            AttemptEnd::Final(
+                DownloadError::Write {
+                    path: dir.display().to_string(),
+                    detail: e.to_string(),
+                }
+                .into(),
+            )
+        };
+        // In the destination directory, so the final rename never crosses a file
+        // system; deleted when dropped unless persisted.
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".pypi-sentinel-").suffix(".part");
+        // A downloaded file is readable like any other (tempfile's default is 0600).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let temp = builder.tempfile_in(dir).map_err(write_err)?;
+        let mut out = tokio::fs::File::from_std(temp.as_file().try_clone().map_err(write_err)?);
+        let mut hasher = Sha256::new();
+        let mut received: u64 = 0;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let expected = announced.unwrap_or(self.listed_size);
+                    return Err(if received < expected {
+                        AttemptEnd::Truncated {
+                            bytes: received,
+                            expected,
+                        }
+                    } else {
+                        failed(words(&e), None)
+                    });
+                }
+            };
+            received += chunk.len() as u64;
+            if received > self.cap {
+                return Err(AttemptEnd::Final(
+                    self.too_big(format!("the body grew past {} bytes", self.cap)),
+                ));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(write_err)?;
+        }
+        let expected_len = announced.unwrap_or(self.listed_size);
+        if received < expected_len {
+            return Err(AttemptEnd::Truncated {
+                bytes: received,
+                expected: expected_len,
+            });
+        }
+        let got = hex(&hasher.finalize());
+        if got != self.expected {
+            // `temp` is dropped here: the corrupt bytes are deleted.
+            return Err(AttemptEnd::Corrupt {
+                sha256: got,
+                bytes: received,
+            });
+        }
+        out.flush().await.map_err(write_err)?;
+        out.sync_all().await.map_err(write_err)?;
+        drop(out);
+        let target = target.to_path_buf();
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            temp.persist(&target).map_err(|e| e.error)?;
+            // The rename itself is durable once the directory is synced.
+            #[cfg(unix)]
+            std::fs::File::open(&dir)?.sync_all()?;
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|e| write_err(std::io::Error::other(e.to_string())))?
+        .map_err(write_err)?;
+        Ok((received, got))
+    }
+
+    fn too_big(&self, what: String) -> QueryError {
+        if self.cap < self.limit {
+            DownloadError::Oversize {
+                filename: self.filename.into(),
+                what: format!("{what}, more than the {} bytes listed", self.cap),
+                limit_bytes: self.cap,
+            }
+            .into()
+        } else {
+            oversize(self.filename, what, self.limit)
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A transport error in words (its source chain, which says what really happened).
+fn words(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    if e.is_timeout() {
+        s.push_str(" (timed out)");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EngineConfig;
+    use crate::model::Upstream;
+
+    fn host_of(e: QueryError) -> String {
+        match e {
+            QueryError::Download(d) => match *d {
+                DownloadError::HostNotAllowed { host, .. } => host,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_the_index_hosts_and_the_allowed_hosts_are_fetched_from() {
+        let mut cfg = EngineConfig::default().with_origin("http://127.0.0.1:8080");
+        cfg.download.allowed_hosts = vec![
+            "files.pythonhosted.org".into(),
+            "mirror.example:8443".into(),
+        ];
+        let ok = |u: &str| allowed_url(&cfg, u, Upstream::PypiJson).map(|u| u.to_string());
+        assert_eq!(
+            ok("/files/sg-web/x.whl").unwrap(),
+            "http://127.0.0.1:8080/files/sg-web/x.whl"
+        );
+        assert!(ok("https://files.pythonhosted.org/packages/aa/x.whl").is_ok());
+        assert!(ok("https://FILES.pythonhosted.org/packages/aa/x.whl").is_ok());
+        assert!(ok("https://mirror.example:8443/x.whl").is_ok());
+        let refused = |u: &str| host_of(allowed_url(&cfg, u, Upstream::PypiJson).unwrap_err());
+        assert_eq!(refused("https://evil.example/x.whl"), "evil.example");
+        assert_eq!(refused("https://mirror.example/x.whl"), "mirror.example");
+        // The index host on another port is another server.
+        assert_eq!(refused("http://127.0.0.1:9999/x.whl"), "127.0.0.1:9999");
+        assert_eq!(
+            refused("https://user:pw@files.pythonhosted.org/x.whl"),
+            "files.pythonhosted.org"
+        );
+        assert_eq!(refused("file:///etc/passwd"), "file");
+        assert_eq!(refused("//evil.example/x.whl"), "evil.example");
+    }
+}
