@@ -20,24 +20,38 @@ pub(crate) struct ResolveArgs {
     /// PEP 508 requirements, e.g. `"black[d]>=24"` (1 to 50).
     #[arg(required = true, value_name = "REQUIREMENT")]
     requirements: Vec<String>,
-    /// Target Python, e.g. 3.12 (default 3.12).
-    #[arg(long, value_name = "X.Y")]
-    python: Option<String>,
-    /// Target platform: linux, macos or windows (default linux).
-    #[arg(long)]
-    platform: Option<String>,
-    /// A marker value you know, e.g. `--marker platform_machine=aarch64` (repeatable).
-    #[arg(long = "marker", value_name = "KEY=VALUE")]
-    markers: Vec<String>,
-    /// Consider pre-releases.
-    #[arg(long)]
-    pre: bool,
+    #[command(flatten)]
+    target: TargetArgs,
     /// Bound on the packages of the resolution (1-1000).
     #[arg(long, value_name = "N")]
     max_packages: Option<usize>,
     /// Do not fetch the vulnerabilities of the resolved releases.
     #[arg(long)]
     no_vulns: bool,
+}
+
+/// The target of a resolution or an audit: where the packages would be installed.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct TargetArgs {
+    /// Target Python, e.g. 3.12 (default 3.12).
+    #[arg(long, value_name = "X.Y")]
+    pub(super) python: Option<String>,
+    /// Target platform: linux, macos or windows (default linux).
+    #[arg(long)]
+    pub(super) platform: Option<String>,
+    /// A marker value you know, e.g. `--marker platform_machine=aarch64` (repeatable).
+    #[arg(long = "marker", value_name = "KEY=VALUE")]
+    markers: Vec<String>,
+    /// Consider pre-releases.
+    #[arg(long)]
+    pub(super) pre: bool,
+}
+
+impl TargetArgs {
+    /// The `--marker KEY=VALUE` values.
+    pub(super) fn markers(&self) -> Result<BTreeMap<String, String>, Failure> {
+        markers(&self.markers)
+    }
 }
 
 /// Arguments of `vulns`.
@@ -56,7 +70,7 @@ fn print_json<T: serde::Serialize>(v: &T) {
     print(&(s + "\n"));
 }
 
-pub(super) fn markers(raw: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+fn markers(raw: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     let mut out = BTreeMap::new();
     for m in raw {
         let Some((k, v)) = m.split_once('=') else {
@@ -73,11 +87,11 @@ pub(super) fn markers(raw: &[String]) -> Result<BTreeMap<String, String>, Failur
 /// `pypi-sentinel resolve`.
 pub(super) async fn resolve(cfg: EngineConfig, a: ResolveArgs, json: bool) -> Result<(), Failure> {
     let request = ResolveRequest {
+        markers: a.target.markers()?,
         requirements: a.requirements,
-        python: a.python,
-        platform: a.platform,
-        markers: markers(&a.markers)?,
-        prereleases: a.pre,
+        python: a.target.python,
+        platform: a.target.platform,
+        prereleases: a.target.pre,
         max_packages: a.max_packages,
         vulnerabilities: !a.no_vulns,
     };

@@ -44,18 +44,8 @@ pub(super) struct AuditArgs {
     /// directory.
     #[arg(default_value = ".")]
     path: PathBuf,
-    /// Target Python, e.g. 3.12 (default 3.12).
-    #[arg(long, value_name = "X.Y")]
-    python: Option<String>,
-    /// Target platform: linux, macos or windows (default linux).
-    #[arg(long)]
-    platform: Option<String>,
-    /// A marker value you know, e.g. `--marker platform_machine=aarch64` (repeatable).
-    #[arg(long = "marker", value_name = "KEY=VALUE")]
-    markers: Vec<String>,
-    /// Consider pre-releases in the resolution.
-    #[arg(long)]
-    pre: bool,
+    #[command(flatten)]
+    target: super::resolve::TargetArgs,
 }
 
 /// Arguments of `check`.
@@ -124,10 +114,10 @@ pub(super) async fn audit(
     json: bool,
 ) -> Result<(), Failure> {
     let target = AuditTarget {
-        python: args.python,
-        platform: args.platform,
-        markers: super::resolve::markers(&args.markers)?,
-        prereleases: args.pre,
+        markers: args.target.markers()?,
+        python: args.target.python,
+        platform: args.target.platform,
+        prereleases: args.target.pre,
     };
     let input = project_input(&mut cfg, &args.path)?;
     let engine = Engine::start(cfg)

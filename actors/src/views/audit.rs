@@ -141,6 +141,21 @@ pub struct AuditTree {
     pub notes: Vec<String>,
 }
 
+impl AuditTree {
+    /// No tree: nothing to audit, or it could not be had (`notes` says which).
+    fn empty(notes: Vec<String>) -> Self {
+        AuditTree {
+            mode: TreeMode::Empty,
+            status: None,
+            packages: 0,
+            checked: 0,
+            conflict: None,
+            missing: Vec::new(),
+            notes,
+        }
+    }
+}
+
 /// The answer of an audit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditReport {
@@ -344,25 +359,9 @@ pub fn assemble(
             labels.push(SourceLabel::Unavailable);
             let why = format!("the tree could not be resolved: {}", f.reason);
             unchecked.push(f);
-            AuditTree {
-                mode: TreeMode::Empty,
-                status: None,
-                packages: 0,
-                checked: 0,
-                conflict: None,
-                missing: Vec::new(),
-                notes: vec![why],
-            }
+            AuditTree::empty(vec![why])
         }
-        TreeFacts::Empty(why) => AuditTree {
-            mode: TreeMode::Empty,
-            status: None,
-            packages: 0,
-            checked: 0,
-            conflict: None,
-            missing: Vec::new(),
-            notes: why,
-        },
+        TreeFacts::Empty(why) => AuditTree::empty(why),
     };
 
     let mut pins = Vec::new();
