@@ -180,10 +180,26 @@ pub fn unsafe_name_rule(name: &str) -> Option<&'static str> {
     if name.len() > 255 {
         return Some("is longer than 255 bytes");
     }
+    if is_windows_device(name) {
+        return Some("is a Windows device name (CON, NUL, COM1...), whatever its extension");
+    }
     if dist_kind(name).is_none() {
         return Some("is not a distribution file name (.whl, .tar.gz, .zip)");
     }
     None
+}
+
+/// Windows opens the device, not a file, for these names with any extension
+/// (`CON.whl`, `nul.tar.gz`); a server on Windows must not write to them.
+fn is_windows_device(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
+    let upper = stem.to_ascii_uppercase();
+    matches!(
+        upper.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+        && upper.len() == 4
+        && upper.as_bytes()[3].is_ascii_digit())
 }
 
 /// A file name's kind by its ending.
@@ -310,6 +326,10 @@ mod tests {
             "x\n.whl",
             ".hidden.whl",
             "setup.py",
+            "CON.whl",
+            "nul.tar.gz",
+            "com1.tar.gz",
+            "Lpt9.1-py3-none-any.whl",
         ] {
             assert!(unsafe_name_rule(bad).is_some(), "{bad:?} passed");
         }
@@ -318,6 +338,8 @@ mod tests {
             "numpy-2.1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
             "requests-2.32.3.tar.gz",
             "pkg-1.0.zip",
+            "console-1.0-py3-none-any.whl",
+            "com10-1.0.tar.gz",
         ] {
             assert_eq!(unsafe_name_rule(good), None, "{good}");
         }
