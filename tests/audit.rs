@@ -10,7 +10,7 @@ use pypi_sentinel::engine::views::audit::{AuditReport, AuditVerdict, TreeMode};
 use pypi_sentinel::engine::views::check::CheckVerdict;
 use pypi_sentinel::engine::views::scan::DependencyVerdict;
 use pypi_sentinel::engine::{
-    AuditTarget, Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel, Upstream,
+    AuditTarget, Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel,
 };
 use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
@@ -22,19 +22,11 @@ fn fixtures() -> PathBuf {
 
 async fn start() -> (SimHandle, EngineHandle) {
     let sim = Sim::start(SimConfig::default()).await.expect("simulator");
-    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
-    for up in Upstream::ALL {
-        let u = cfg.upstreams.get_mut(up);
-        u.rate_limit = None;
-        u.retry.base_ms = 5;
-        u.retry.cap_ms = 20;
-    }
+    let mut cfg = common::sim_config(&sim, vec![fixtures()]);
     // Generous: a shared machine under a parallel test run is slow, and nothing here
     // waits on a timeout (the outages answer 503 at once).
     cfg.timeouts.deadline_ms = 10_000;
     cfg.timeouts.attempt_ms = 5_000;
-    cfg.store.enabled = false;
-    cfg.scan.allowed_dirs = vec![fixtures()];
     let engine = Engine::start(cfg).await.expect("engine");
     (sim, engine)
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use pypi_sentinel::engine::views::check::CheckVerdict;
 use pypi_sentinel::engine::views::scan::{DependencyVerdict, ScanReport};
 use pypi_sentinel::engine::{
-    Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel, Upstream,
+    Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel,
 };
 use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
@@ -20,17 +20,9 @@ fn fixtures() -> PathBuf {
 }
 
 fn config(sim: &SimHandle, roots: Vec<PathBuf>) -> EngineConfig {
-    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
-    for up in Upstream::ALL {
-        let u = cfg.upstreams.get_mut(up);
-        u.rate_limit = None;
-        u.retry.base_ms = 5;
-        u.retry.cap_ms = 20;
-    }
+    let mut cfg = common::sim_config(sim, roots);
     cfg.timeouts.deadline_ms = 3_000;
     cfg.timeouts.attempt_ms = 1_000;
-    cfg.store.enabled = false;
-    cfg.scan.allowed_dirs = roots;
     cfg
 }
 

@@ -1,7 +1,26 @@
-//! Shared by the integration tests that run the real binary in a project directory.
+//! Shared by the project tests (`scan`, `audit`): the engine's configuration against
+//! the simulator, and the real binary run in a project directory.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use pypi_sentinel::engine::{EngineConfig, Upstream};
+use pypi_sentinel::sim::SimHandle;
+
+/// Against the simulator, without our own rate limits, with fast retries, no store,
+/// and reading under `roots`; the caller sets the timeouts it needs.
+pub fn sim_config(sim: &SimHandle, roots: Vec<PathBuf>) -> EngineConfig {
+    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
+    for up in Upstream::ALL {
+        let u = cfg.upstreams.get_mut(up);
+        u.rate_limit = None;
+        u.retry.base_ms = 5;
+        u.retry.cap_ms = 20;
+    }
+    cfg.store.enabled = false;
+    cfg.scan.allowed_dirs = roots;
+    cfg
+}
 
 /// Runs the binary against `origin` (the simulator) in `dir`, without a store, a user
 /// configuration or an allowed-directories variable: a person at the CLI in `dir`.
