@@ -335,3 +335,38 @@ async fn a_big_lock_is_audited_whole_within_our_own_rate_limit() {
     assert_eq!((r.tree.packages, r.tree.checked), (40, 40));
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extras_meant_as_alternatives_are_audited_each_and_are_not_a_conflict() {
+    let (_sim, engine) = start().await;
+    // sg-left needs sg-shared<2 and sg-right sg-shared>=2: the two extras cannot be
+    // installed together, as a `cpu` and a `gpu` extra cannot; each installs with the
+    // main requirements, so the audit resolves them one by one and is clean.
+    let alternatives = "[project]\nname = \"app\"\nversion = \"1\"\ndependencies = [\"sg-certs\"]\n\n[project.optional-dependencies]\nleft = [\"sg-left\"]\nright = [\"sg-right\"]\n";
+    let r = audit_text(&engine, "pyproject.toml", alternatives, "3.12").await;
+    assert_eq!(
+        r.verdict,
+        AuditVerdict::Clean,
+        "{}: {:?}",
+        r.summary,
+        r.tree
+    );
+    assert!(r.tree.conflict.is_none());
+    let names: Vec<&str> = r
+        .tree
+        .notes
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.contains("no solution together"))
+        .collect();
+    assert_eq!(names.len(), 1, "{:?}", r.tree.notes);
+    // Both sides were audited: sg-shared appears in two versions, one per extra.
+    assert!(r.tree.packages >= 4, "{:?}", r.tree);
+    // A dependency group that conflicts with the main requirements is a finding.
+    let broken = "[project]\nname = \"app\"\nversion = \"1\"\ndependencies = [\"sg-left\"]\n\n[dependency-groups]\ndev = [\"sg-right\"]\n";
+    let r = audit_text(&engine, "pyproject.toml", broken, "3.12").await;
+    assert_eq!(r.verdict, AuditVerdict::Findings, "{}", r.summary);
+    let conflict = r.tree.conflict.as_deref().expect("a conflict");
+    assert!(conflict.starts_with("group:dev: "), "{conflict}");
+    engine.shutdown().await;
+}

@@ -4,7 +4,7 @@
 //! target, or a lockfile's pins with each release's vulnerabilities), and the
 //! supply-chain check of each direct dependency. The view draws the report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -14,11 +14,12 @@ use tokio::time::Instant;
 use super::scan_api::ScanInput;
 use super::{EngineHandle, ItemFailure, datum_of};
 use crate::actor::router::{Answer, CheckDownloads, Question};
+use crate::model::SourceLabel;
 use crate::model::{PackageName, PackageVersion, QueryError, limits};
 use crate::project::{DeclaredDependency, DependencySource, ParsedProject};
 use crate::views::audit::{self, AuditReport, LockedRelease, TreeFacts};
 use crate::views::deps::{TargetEnv, parse_requirement};
-use crate::views::resolve::ResolveRequest;
+use crate::views::resolve::{Resolution, ResolutionStatus, ResolveRequest};
 
 /// The target of an audit: where the project would be installed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,15 @@ pub struct AuditTarget {
 /// An audit is a batch: it may take this many question deadlines (45 s by default),
 /// asking again for what our own rate limit deferred.
 pub const AUDIT_DEADLINE_FACTOR: u32 = 3;
+
+/// The groups that are a project's main (always installed) requirements; every other
+/// group is an extra or a dependency group.
+const MAIN_GROUPS: [&str; 4] = [
+    "dependencies",
+    "requirements",
+    "install_requires",
+    "poetry:main",
+];
 
 /// The groups whose entries are not requirements of the tree.
 const NOT_REQUIREMENTS: [&str; 2] = ["constraints", "lock"];
@@ -129,9 +139,15 @@ impl EngineHandle {
         Ok(audit::assemble(env.clone(), scan?, tree, checks, &direct))
     }
 
+    /// The declared requirements resolved together, as a lock takes them. When they
+    /// have no solution together, the main ones are resolved alone and each other
+    /// group or extra with them: extras and groups that exclude each other (a `cpu`
+    /// and a `gpu` extra) are not a project's fault, and each is still audited. A
+    /// conflict is a finding only within the main requirements or between them and a
+    /// group.
     async fn resolved_tree(
         &self,
-        requirements: Vec<String>,
+        requirements: Vec<(String, String)>,
         target: &AuditTarget,
         deadline: Instant,
     ) -> TreeFacts {
@@ -145,6 +161,104 @@ impl EngineHandle {
             ));
             requirements.truncate(limits::MAX_AUDIT_REQUIREMENTS);
         }
+        let all: Vec<String> = requirements.iter().map(|(_, r)| r.clone()).collect();
+        let together = match self.resolution(all, target, deadline).await {
+            Ok(r) => r,
+            Err(f) => return TreeFacts::Failed(f),
+        };
+        let groups: BTreeSet<&str> = requirements
+            .iter()
+            .map(|(g, _)| g.as_str())
+            .filter(|g| !MAIN_GROUPS.contains(g))
+            .collect();
+        if together.status != ResolutionStatus::NoSolution || groups.is_empty() {
+            let mut r = together;
+            r.notes.splice(0..0, notes);
+            return TreeFacts::Resolved(Box::new(r));
+        }
+        let of = |wanted: Option<&str>| -> Vec<String> {
+            requirements
+                .iter()
+                .filter(|(g, _)| MAIN_GROUPS.contains(&g.as_str()) || Some(g.as_str()) == wanted)
+                .map(|(_, r)| r.clone())
+                .collect()
+        };
+        let main_len = of(None).len();
+        let passes = join_all(
+            std::iter::once(None)
+                .chain(groups.iter().map(|g| Some(*g)))
+                .map(|g| {
+                    let reqs = of(g);
+                    async move {
+                        // A group with nothing beyond the main ones adds no pass.
+                        let r = if reqs.is_empty() || (g.is_some() && reqs.len() == main_len) {
+                            None
+                        } else {
+                            Some(self.resolution(reqs, target, deadline).await)
+                        };
+                        (g, r)
+                    }
+                }),
+        )
+        .await;
+        let mut merged = together;
+        merged.status = ResolutionStatus::Resolved;
+        merged.conflict = None;
+        merged.packages.clear();
+        merged.missing.clear();
+        merged.notes = notes;
+        merged.notes.push(format!(
+            "the declared requirements have no solution together; the main requirements were resolved alone and each of {} with them",
+            groups.iter().copied().collect::<Vec<_>>().join(", ")
+        ));
+        for (group, r) in passes {
+            let label = group.unwrap_or("the main requirements");
+            match r {
+                None => {}
+                Some(Err(f)) => return TreeFacts::Failed(f),
+                Some(Ok(r)) => {
+                    if r.status == ResolutionStatus::NoSolution {
+                        let why = r.conflict.unwrap_or_default();
+                        let conflict = merged.conflict.get_or_insert_with(String::new);
+                        conflict.push_str(&format!("{label}: {why}\n"));
+                        merged.status = ResolutionStatus::NoSolution;
+                        continue;
+                    }
+                    if r.status == ResolutionStatus::Partial
+                        && merged.status == ResolutionStatus::Resolved
+                    {
+                        merged.status = ResolutionStatus::Partial;
+                    }
+                    for p in r.packages {
+                        if !merged
+                            .packages
+                            .iter()
+                            .any(|q| q.name == p.name && q.version == p.version)
+                        {
+                            merged.packages.push(p);
+                        }
+                    }
+                    merged.missing.extend(r.missing);
+                    merged.source = SourceLabel::merge([merged.source, r.source]);
+                }
+            }
+        }
+        if merged.conflict.is_none() {
+            merged.notes.push(
+                "that is not a finding: every group installs with the main requirements, only not all together (extras or groups meant as alternatives)".into(),
+            );
+        }
+        TreeFacts::Resolved(Box::new(merged))
+    }
+
+    /// One resolution of `requirements` for the target, with vulnerabilities.
+    async fn resolution(
+        &self,
+        requirements: Vec<String>,
+        target: &AuditTarget,
+        deadline: Instant,
+    ) -> Result<Resolution, ItemFailure> {
+        let failed = |e: &QueryError| ItemFailure::from_error("resolution".into(), e);
         let request = ResolveRequest {
             requirements,
             python: target.python.clone(),
@@ -154,23 +268,16 @@ impl EngineHandle {
             max_packages: Some(limits::MAX_RESOLVE_PACKAGES),
             vulnerabilities: true,
         };
-        let checked = match request.validate_within(limits::MAX_AUDIT_REQUIREMENTS) {
-            Ok(c) => c,
-            Err(e) => {
-                return TreeFacts::Failed(ItemFailure::from_error("resolution".into(), &e.into()));
-            }
-        };
+        let checked = request
+            .validate_within(limits::MAX_AUDIT_REQUIREMENTS)
+            .map_err(|e| failed(&e.into()))?;
         let question = Question::Resolve(Box::new((request, checked)));
         match self.ask(question, deadline).await {
-            Ok(Answer::Resolved(mut r)) => {
-                r.notes.splice(0..0, notes);
-                TreeFacts::Resolved(r)
-            }
-            Ok(_) => TreeFacts::Failed(ItemFailure::from_error(
-                "resolution".into(),
-                &QueryError::Internal("unexpected answer kind".into()),
-            )),
-            Err(e) => TreeFacts::Failed(ItemFailure::from_error("resolution".into(), &e)),
+            Ok(Answer::Resolved(r)) => Ok(*r),
+            Ok(_) => Err(failed(&QueryError::Internal(
+                "unexpected answer kind".into(),
+            ))),
+            Err(e) => Err(failed(&e)),
         }
     }
 
@@ -183,7 +290,7 @@ impl EngineHandle {
     ) -> TreeFacts {
         let mut notes = Vec::new();
         let markers = env.marker_env();
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         let mut kept = Vec::new();
         let mut excluded = Vec::new();
         for p in pins {
@@ -267,10 +374,11 @@ fn direct_names(parsed: &ParsedProject) -> Vec<String> {
     out
 }
 
-/// The declared index requirements as PEP 508 strings (every group and extra, as a
-/// lock takes them; constraints and lock pins are not requirements), without repeats.
-fn requirements_of(parsed: &ParsedProject) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// The declared index requirements as (group, PEP 508 string) (every group and extra,
+/// as a lock takes them; constraints and lock pins are not requirements), without
+/// repeats.
+fn requirements_of(parsed: &ParsedProject) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
     for d in &parsed.dependencies {
         if d.source != DependencySource::Index || NOT_REQUIREMENTS.contains(&d.group.as_str()) {
             continue;
@@ -283,8 +391,8 @@ fn requirements_of(parsed: &ParsedProject) -> Vec<String> {
         if let Some(m) = &d.marker {
             r.push_str(&format!("; {m}"));
         }
-        if !out.contains(&r) {
-            out.push(r);
+        if !out.iter().any(|(g, x)| *g == d.group && *x == r) {
+            out.push((d.group.clone(), r));
         }
     }
     out
