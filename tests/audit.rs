@@ -370,3 +370,29 @@ async fn extras_meant_as_alternatives_are_audited_each_and_are_not_a_conflict() 
     assert!(conflict.starts_with("group:dev: "), "{conflict}");
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_index_is_waited_for_by_further_passes() {
+    let sim = Sim::start(SimConfig::default()).await.expect("simulator");
+    let mut cfg = common::sim_config(&sim, vec![fixtures()]);
+    // Every answer takes 400 ms: a pass (1.5 s) cannot fetch the whole tree level by
+    // level, but the flights go on, and the next pass answers from them.
+    cfg.timeouts.deadline_ms = 1_500;
+    cfg.timeouts.answer_budget_ms = 300;
+    cfg.timeouts.attempt_ms = 1_200;
+    let engine = Engine::start(cfg).await.expect("engine");
+    sim.add_fault(FaultSpec {
+        latency_ms: Some(400),
+        ..FaultSpec::on("/**")
+    });
+    let r = audit_text(&engine, "requirements.txt", "sg-http>=1.0\n", "3.12").await;
+    assert_eq!(
+        r.verdict,
+        AuditVerdict::Clean,
+        "{}: {:?}",
+        r.summary,
+        r.unchecked
+    );
+    assert_eq!(r.tree.checked, r.tree.packages);
+    engine.shutdown().await;
+}

@@ -74,21 +74,34 @@ impl EngineHandle {
         let _guard = self.enter()?;
         let whole = Duration::from_millis(self.shared().cfg.timeouts.deadline_ms);
         let end = Instant::now() + whole * AUDIT_DEADLINE_FACTOR;
+        let mut started = Instant::now();
         let mut report = self.audit_pass(&parsed, target, &env, end).await?;
-        // Our own rate limit defers what it cannot send within the answer budget and
-        // sends it from its queue; an audit is a batch, so it asks again when those
-        // are due (answered from the cache then), while each pass checks more.
-        while !report.unchecked.is_empty() {
-            let due = report
-                .unchecked
+        // An audit is a batch: it asks again (answered from the cache then, each pass
+        // checking more, for as long as a pass checks more) for what was not checked
+        // - because our own rate limit deferred it: when its queued fetch is due;
+        // - because a slow upstream ran the pass out of time (the pass took most of a
+        //   question deadline): at once, while the fetches go on.
+        // Failures that came fast (an outage, an upstream's Retry-After) are reported
+        // as they are, at once.
+        let deferred = |r: &AuditReport| -> Option<Duration> {
+            r.unchecked
                 .iter()
-                .filter_map(|f| f.retry_after_secs)
+                .filter(|f| f.code == "deferred")
+                .map(|f| Duration::from_secs(f.retry_after_secs.unwrap_or(1)))
                 .max()
-                .map_or(Duration::from_secs(1), Duration::from_secs);
+        };
+        loop {
+            let slow = !report.unchecked.is_empty() && started.elapsed() >= whole * 4 / 5;
+            let due = match deferred(&report) {
+                Some(due) => due,
+                None if slow => Duration::ZERO,
+                None => break,
+            };
             if Instant::now() + due + Duration::from_secs(1) >= end {
                 break;
             }
             tokio::time::sleep(due).await;
+            started = Instant::now();
             let again = self.audit_pass(&parsed, target, &env, end).await?;
             let progress = again.unchecked.len() < report.unchecked.len();
             report = again;

@@ -259,16 +259,15 @@ pub fn assemble(
                             });
                         }
                     }
-                    None => unchecked.push(ItemFailure {
-                        item: format!("{} {}/vulnerabilities", p.name, p.version),
-                        code: "unavailable".into(),
-                        reason: "its release JSON could not be fetched (see the tree's notes)"
-                            .into(),
-                        suggestion:
-                            "run the audit again; get_package_vulnerabilities asks for one release"
-                                .into(),
-                        retry_after_secs: None,
-                    }),
+                    None => unchecked.push(p.vulnerabilities_unavailable.clone().unwrap_or_else(
+                        || ItemFailure {
+                            item: format!("{} {}/vulnerabilities", p.name, p.version),
+                            code: "unavailable".into(),
+                            reason: "its release JSON could not be fetched".into(),
+                            suggestion: "run the audit again; get_package_vulnerabilities asks for one release".into(),
+                            retry_after_secs: None,
+                        },
+                    )),
                 }
             }
             for m in &r.missing {

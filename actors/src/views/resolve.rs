@@ -214,6 +214,9 @@ pub struct ResolvedPackage {
     /// Its known vulnerabilities, when fetched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vulnerabilities: Option<PackageVulnerabilities>,
+    /// Why its vulnerabilities could not be fetched (typed, with when to ask again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities_unavailable: Option<crate::engine::ItemFailure>,
 }
 
 /// A node the resolution needed and could not fetch.

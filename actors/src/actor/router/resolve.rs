@@ -420,6 +420,7 @@ pub(crate) async fn resolve(
                         |m| m.provenance.clone(),
                     ),
                     vulnerabilities: None,
+                    vulnerabilities_unavailable: None,
                 });
                 if let (Some(m), Some(asked)) = (&meta, sol.extras.get(n)) {
                     let named: Vec<String> = m
@@ -557,7 +558,13 @@ async fn attach_vulnerabilities(
                 }
                 _ => failed.push(format!("{} {}: not a release document", p.name, p.version)),
             },
-            Err(e) => failed.push(format!("{} {}: {}", p.name, p.version, e.reason())),
+            Err(e) => {
+                failed.push(format!("{} {}: {}", p.name, p.version, e.reason()));
+                p.vulnerabilities_unavailable = Some(crate::engine::ItemFailure::from_error(
+                    format!("{} {}/vulnerabilities", p.name, p.version),
+                    &e,
+                ));
+            }
         }
     }
     let vulnerable: Vec<String> = r
