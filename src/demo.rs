@@ -1,6 +1,6 @@
 //! `pypi-sentinel demo`: the simulator and the engine in one process, played through a
 //! scripted incident (healthy, a pypistats 502 storm, a PyPI redirect loop, recovery, a
-//! restart during an outage answered from the store on disk). Every line says what a query
+//! project's audit, a restart during an outage answered from the store on disk). Every line says what a query
 //! answered, where from, how long it took and how many upstream requests it cost.
 //! Offline, no configuration, under a minute.
 //!
@@ -10,7 +10,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use sentinel_actors::{
-    Datum, Engine, EngineConfig, EngineHandle, Provenance, QueryError, Upstream,
+    AuditTarget, Datum, Engine, EngineConfig, EngineHandle, Provenance, QueryError, ScanInput,
+    Upstream,
 };
 use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
@@ -166,6 +167,40 @@ impl Demo {
         .await;
     }
 
+    /// `audit_project` of a small project for Python 3.8: the verdict, then each
+    /// finding with the chain that brings it in and its fix.
+    async fn audit(&mut self) {
+        let project = "sg-web[speed]>=1.0\nsg-idna==3.6\nnumpyy\n";
+        for line in project.lines() {
+            self.say(&format!("requirements.txt: {line}"));
+        }
+        let input = ScanInput::Content {
+            filename: "requirements.txt".into(),
+            content: project.into(),
+        };
+        let target = AuditTarget {
+            python: Some("3.8".into()),
+            ..AuditTarget::default()
+        };
+        let started = Instant::now();
+        match self.engine.audit_project(input, &target).await {
+            Ok(r) => {
+                let text = crate::resolve_text::audit(&r);
+                for line in text
+                    .lines()
+                    .filter(|l| !l.is_empty() && !l.starts_with("note:"))
+                {
+                    self.say(line);
+                }
+                self.say(&format!(
+                    "(answered in {} ms; exit code 8 from `pypi-sentinel audit`: it can gate CI)",
+                    started.elapsed().as_millis()
+                ));
+            }
+            Err(e) => self.say(&format!("audit failed: {e}")),
+        }
+    }
+
     async fn trend(&mut self, name: &'static str) {
         let e = self.engine.clone();
         self.ask(&format!("trends {name} (30 d)"), async move {
@@ -265,7 +300,11 @@ async fn play(sim: &SimHandle, cfg: EngineConfig, fast: bool) -> anyhow::Result<
     demo.info("pyyaml").await;
     demo.breakers().await;
 
-    demo.act("Act 6: PyPI and pypistats go down, and the engine restarts (an MCP host reloads it)")
+    demo.act("Act 6: an assistant asks: can this project run on Python 3.8, and is anything in it vulnerable?").await;
+    demo.audit().await;
+    demo.say("(the sg-* packages, their releases and advisories are invented by the simulator; numpyy is its synthetic typo-squat)");
+
+    demo.act("Act 7: PyPI and pypistats go down, and the engine restarts (an MCP host reloads it)")
         .await;
     let first = engine.metrics();
     engine.shutdown().await;

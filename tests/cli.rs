@@ -390,6 +390,13 @@ async fn demo_completes_and_shows_every_provenance_kind() {
         out.contains("pypistats open"),
         "the breaker opens during the storm: {out}"
     );
+    assert!(
+        out.contains("findings: ")
+            && out.contains(
+                "via: sg-web[speed]>=1.0 (requested) -> sg-web 1.1.0 requires sg-template>=2"
+            ),
+        "the audit act shows each finding's chain: {out}"
+    );
 }
 
 #[test]
