@@ -1,6 +1,7 @@
 //! `pypi-sentinel demo`: the simulator and the engine in one process, played through a
 //! scripted incident (healthy, a pypistats 502 storm, a PyPI redirect loop, recovery, a
-//! project's audit, a restart during an outage answered from the store on disk). Every line says what a query
+//! project's audit, a corrupting CDN caught by the download's sha256 check, a restart
+//! during an outage answered from the store on disk). Every line says what a query
 //! answered, where from, how long it took and how many upstream requests it cost.
 //! Offline, no configuration, under a minute.
 //!
@@ -9,6 +10,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use sentinel_actors::views::deps::TargetEnv;
+use sentinel_actors::views::package_download::{DownloadRequest, WantedKind};
 use sentinel_actors::{
     AuditTarget, Datum, Engine, EngineConfig, EngineHandle, Provenance, QueryError, ScanInput,
     Upstream,
@@ -201,6 +204,33 @@ impl Demo {
         }
     }
 
+    /// `download_package` of sg-native for CPython 3.12 on Linux: the file chosen by
+    /// its tags, verified against the index's sha256 before it is renamed into place.
+    async fn download(&mut self) {
+        let req = DownloadRequest {
+            package: "sg-native".into(),
+            version: None,
+            env: match TargetEnv::new(Some("3.12"), Some("linux"), &[]) {
+                Ok(env) => env,
+                Err(e) => return self.say(&format!("bad target: {e}")),
+            },
+            kind: WantedKind::Any,
+            dest: None,
+        };
+        let started = Instant::now();
+        match self.engine.download_package(&req).await {
+            Ok(d) => self.say(&format!(
+                "download sg-native: {} ({} bytes), sha256 {}… verified, {} attempt(s), {} ms",
+                d.value.file.filename,
+                d.value.bytes,
+                &d.value.sha256[..16],
+                d.value.attempts.len(),
+                started.elapsed().as_millis()
+            )),
+            Err(e) => self.say(&format!("download sg-native: {e}")),
+        }
+    }
+
     async fn trend(&mut self, name: &'static str) {
         let e = self.engine.clone();
         self.ask(&format!("trends {name} (30 d)"), async move {
@@ -215,10 +245,14 @@ impl Demo {
 /// Plays the demo. `fast` skips the pauses between acts.
 pub async fn run(fast: bool) -> anyhow::Result<()> {
     let sim = Sim::start(SimConfig::default()).await?;
-    // A store of the demo's own (removed at the end), for the restart in act 6.
+    // A store of the demo's own, for the restart in act 8, and a directory its
+    // downloads may write to (both removed at the end).
     let data_dir = std::env::temp_dir().join(format!("pypi-sentinel-demo-{}", std::process::id()));
+    let downloads = data_dir.join("downloads");
+    std::fs::create_dir_all(&downloads)?;
     let mut cfg = demo_config(&sim.base_url());
     cfg.store.path = Some(data_dir.join(sentinel_actors::StoreConfig::FILE_NAME));
+    cfg.download.allowed_dirs = vec![downloads];
     let result = play(&sim, cfg, fast).await;
     let _ = std::fs::remove_dir_all(&data_dir);
     sim.shutdown().await;
@@ -304,7 +338,19 @@ async fn play(sim: &SimHandle, cfg: EngineConfig, fast: bool) -> anyhow::Result<
     demo.audit().await;
     demo.say("(the sg-* packages, their releases and advisories are invented by the simulator; numpyy is its synthetic typo-squat)");
 
-    demo.act("Act 7: PyPI and pypistats go down, and the engine restarts (an MCP host reloads it)")
+    demo.act("Act 7: a CDN node serves corrupted files (same length, wrong bytes)")
+        .await;
+    sim.add_fault(FaultSpec {
+        route: "/files/**".into(),
+        corrupt_bytes: true,
+        ..Default::default()
+    });
+    demo.download().await;
+    demo.say("Both attempts (the second on a new connection) hashed wrong: nothing was written, and both digests are reported.");
+    sim.clear_faults();
+    demo.download().await;
+
+    demo.act("Act 8: PyPI and pypistats go down, and the engine restarts (an MCP host reloads it)")
         .await;
     let first = engine.metrics();
     engine.shutdown().await;

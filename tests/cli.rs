@@ -397,6 +397,11 @@ async fn demo_completes_and_shows_every_provenance_kind() {
             ),
         "the audit act shows each finding's chain: {out}"
     );
+    assert!(
+        out.contains("arrived corrupted on every attempt")
+            && out.contains("verified, 1 attempt(s)"),
+        "the corrupting CDN is caught, then the clean file verified: {out}"
+    );
 }
 
 #[test]
