@@ -1,17 +1,6 @@
 //! Number and age formatting shared by the CLI, the MCP texts and the demo.
 
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use sentinel_actors::views::words::thousands;
 
 /// An age in words: `12 s`, `5 min`, `3 h`, `2 d`.
 pub fn age(secs: u64) -> String {

@@ -31,6 +31,7 @@ use super::vulns::{Advisory, FixAdvice, PackageVulnerabilities};
 use crate::engine::ItemFailure;
 use crate::model::{Datum, QueryError, SourceLabel};
 use crate::project::{Problem, Reference, ScannedFile};
+use crate::views::words::plural;
 
 /// How an audit ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -453,10 +454,6 @@ fn in_force(v: &PackageVulnerabilities) -> Vec<Advisory> {
         .collect()
 }
 
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 fn summary_words(
     verdict: AuditVerdict,
     tree: &AuditTree,
@@ -472,26 +469,30 @@ fn summary_words(
     };
     let mut parts = vec![format!(
         "{} ({how}), {} checked for vulnerabilities",
-        count(tree.packages, "release in the tree", "releases in the tree"),
+        plural(
+            tree.packages as u64,
+            "release in the tree",
+            "releases in the tree"
+        ),
         tree.checked
     )];
     let advisories: usize = vulnerable.iter().map(|v| v.advisories.len()).sum();
     parts.push(format!(
         "{} with {}",
-        count(
-            vulnerable.len(),
+        plural(
+            vulnerable.len() as u64,
             "vulnerable release",
             "vulnerable releases"
         ),
-        count(advisories, "advisory", "advisories")
+        plural(advisories as u64, "advisory", "advisories")
     ));
     if tree.conflict.is_some() {
         parts.push("no solution: the requirements cannot be installed together".into());
     }
     let failing_pins = pins.iter().filter(|p| p.fails).count();
     if failing_pins > 0 {
-        parts.push(count(
-            failing_pins,
+        parts.push(plural(
+            failing_pins as u64,
             "yanked, missing or unsatisfiable pin",
             "yanked, missing or unsatisfiable pins",
         ));
@@ -502,8 +503,8 @@ fn summary_words(
     }
     let suspicious = packages.iter().filter(|p| p.fails).count();
     if suspicious > 0 {
-        parts.push(count(
-            suspicious,
+        parts.push(plural(
+            suspicious as u64,
             "suspicious or missing package",
             "suspicious or missing packages",
         ));

@@ -20,6 +20,7 @@ use crate::model::{Datum, SourceLabel};
 use crate::upstream::TopDoc;
 use crate::views::versions::VersionList;
 use crate::views::vulns::PackageVulnerabilities;
+use crate::views::words::{plural, thousands};
 
 /// How many of the top packages count as popular names.
 pub const POPULAR_ROWS: usize = 5_000;
@@ -204,22 +205,6 @@ impl ReleaseFacts {
                 .collect(),
         }
     }
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
 fn distance_words(d: usize) -> &'static str {

@@ -422,15 +422,7 @@ pub struct Fitted {
 
 /// `1,204`.
 pub fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    super::words::thousands(n as u64)
 }
 
 /// The honest marker of what was left out, or `None` when nothing was. Names the

@@ -18,3 +18,4 @@ pub mod scan;
 pub mod versions;
 pub mod vulns;
 pub mod wheel_tags;
+pub mod words;
