@@ -71,11 +71,12 @@ impl EngineHandle {
         let env = TargetEnv::new(target.python.as_deref(), target.platform.as_deref(), &[])?
             .with_markers(&target.markers)?;
         let parsed = self.read_project(input).await?;
+        let plan = Plan::of(&parsed);
         let _guard = self.enter()?;
         let whole = Duration::from_millis(self.shared().cfg.timeouts.deadline_ms);
         let end = Instant::now() + whole * AUDIT_DEADLINE_FACTOR;
         let mut started = Instant::now();
-        let mut report = self.audit_pass(&parsed, target, &env, end).await?;
+        let mut report = self.audit_pass(&parsed, &plan, target, &env, end).await?;
         // An audit is a batch: it asks again (answered from the cache then, each pass
         // checking more, for as long as a pass checks more) for what was not checked
         // - because our own rate limit deferred it: when its queued fetch is due;
@@ -102,7 +103,7 @@ impl EngineHandle {
             }
             tokio::time::sleep(due).await;
             started = Instant::now();
-            let again = self.audit_pass(&parsed, target, &env, end).await?;
+            let again = self.audit_pass(&parsed, &plan, target, &env, end).await?;
             let progress = again.unchecked.len() < report.unchecked.len();
             report = again;
             if !progress {
@@ -116,22 +117,20 @@ impl EngineHandle {
     async fn audit_pass(
         &self,
         parsed: &ParsedProject,
+        plan: &Plan,
         target: &AuditTarget,
         env: &TargetEnv,
         end: Instant,
     ) -> Result<AuditReport, QueryError> {
         let deadline = self.deadline().min(end);
-        let direct = direct_names(parsed);
-        let pins: Vec<DeclaredDependency> = parsed
-            .dependencies
-            .iter()
-            .filter(|d| d.group == "lock" && d.source == DependencySource::Index)
-            .cloned()
-            .collect();
-        let requirements = requirements_of(parsed);
+        let Plan {
+            direct,
+            pins,
+            requirements,
+        } = plan;
         let tree = async {
             if !pins.is_empty() {
-                self.locked_tree(pins, &direct, env, deadline).await
+                self.locked_tree(pins, direct, env, deadline).await
             } else if !requirements.is_empty() {
                 self.resolved_tree(requirements, target, deadline).await
             } else {
@@ -149,7 +148,7 @@ impl EngineHandle {
         }));
         let (scan, tree, checks) =
             tokio::join!(self.check_parsed(parsed.clone(), deadline), tree, checks);
-        Ok(audit::assemble(env.clone(), scan?, tree, checks, &direct))
+        Ok(audit::assemble(env.clone(), scan?, tree, checks, direct))
     }
 
     /// The declared requirements resolved together, as a lock takes them. When they
@@ -160,20 +159,19 @@ impl EngineHandle {
     /// group.
     async fn resolved_tree(
         &self,
-        requirements: Vec<(String, String)>,
+        requirements: &[(String, String)],
         target: &AuditTarget,
         deadline: Instant,
     ) -> TreeFacts {
         let mut notes = Vec::new();
-        let mut requirements = requirements;
         if requirements.len() > limits::MAX_AUDIT_REQUIREMENTS {
             notes.push(format!(
                 "{} requirement(s) past the first {} were not resolved",
                 requirements.len() - limits::MAX_AUDIT_REQUIREMENTS,
                 limits::MAX_AUDIT_REQUIREMENTS
             ));
-            requirements.truncate(limits::MAX_AUDIT_REQUIREMENTS);
         }
+        let requirements = &requirements[..requirements.len().min(limits::MAX_AUDIT_REQUIREMENTS)];
         let all: Vec<String> = requirements.iter().map(|(_, r)| r.clone()).collect();
         let together = match self.resolution(all, target, deadline).await {
             Ok(r) => r,
@@ -296,7 +294,7 @@ impl EngineHandle {
 
     async fn locked_tree(
         &self,
-        pins: Vec<DeclaredDependency>,
+        pins: &[DeclaredDependency],
         direct: &[String],
         env: &TargetEnv,
         deadline: Instant,
@@ -343,7 +341,7 @@ impl EngineHandle {
             LockedRelease {
                 direct: direct.contains(&p.name),
                 at: format!("{}:{}", p.file, p.line),
-                package: p.name,
+                package: p.name.clone(),
                 version,
                 vulnerabilities,
             }
@@ -367,6 +365,31 @@ impl EngineHandle {
         match self.ask(question, deadline).await? {
             Answer::Vulnerabilities(doc, v) => Ok(datum_of(&doc, v)),
             _ => Err(QueryError::Internal("unexpected answer kind".into())),
+        }
+    }
+}
+
+/// What an audit asks about, drawn from the parsed project once for every pass.
+struct Plan {
+    /// The direct dependencies' names (checked with `check_package`).
+    direct: Vec<String>,
+    /// A lockfile's index pins (then the tree is the lock).
+    pins: Vec<DeclaredDependency>,
+    /// The declared requirements, by group (else the tree is resolved from them).
+    requirements: Vec<(String, String)>,
+}
+
+impl Plan {
+    fn of(parsed: &ParsedProject) -> Self {
+        Plan {
+            direct: direct_names(parsed),
+            pins: parsed
+                .dependencies
+                .iter()
+                .filter(|d| d.group == "lock" && d.source == DependencySource::Index)
+                .cloned()
+                .collect(),
+            requirements: requirements_of(parsed),
         }
     }
 }
