@@ -190,17 +190,11 @@ fn print_scan(r: &ScanReport, all: bool) {
     }
     let s = &r.summary;
     outln!(
-        "{} dependencies, {} packages checked ({}): {} ok, {} outdated, {} yanked, {} unsatisfiable, {} not on PyPI, {} not checked, {} unavailable{}",
+        "{} dependencies, {} packages checked ({}): {}{}",
         s.dependencies,
         s.packages_checked,
         r.source,
-        s.ok,
-        s.outdated,
-        s.yanked,
-        s.unsatisfiable,
-        s.not_found,
-        s.not_checked,
-        s.unavailable,
+        s.verdict_words(),
         if all || s.ok == 0 {
             ""
         } else {

@@ -130,6 +130,21 @@ pub struct ScanReport {
 }
 
 impl ScanSummary {
+    /// The verdict counts in words: `3 ok, 1 outdated, 0 yanked, ...` (the CLI's and
+    /// the MCP tool's summary lines both say them so).
+    pub fn verdict_words(&self) -> String {
+        format!(
+            "{} ok, {} outdated, {} yanked, {} unsatisfiable, {} not on PyPI, {} not checked, {} unavailable",
+            self.ok,
+            self.outdated,
+            self.yanked,
+            self.unsatisfiable,
+            self.not_found,
+            self.not_checked,
+            self.unavailable
+        )
+    }
+
     /// Counts the verdicts of `deps`.
     pub fn count(deps: &[ScannedDependency], packages_checked: usize, problems: usize) -> Self {
         let mut s = ScanSummary {

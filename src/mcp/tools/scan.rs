@@ -135,18 +135,12 @@ fn check_schema() -> Arc<JsonObject> {
 pub(crate) fn scan_text(r: &ScanReport) -> String {
     let s = &r.summary;
     let mut out = format!(
-        "{} file(s), {} dependencies ({} packages checked, source {}): {} ok, {} outdated, {} yanked, {} unsatisfiable, {} not on PyPI, {} not checked, {} unavailable; {} problem line(s).",
+        "{} file(s), {} dependencies ({} packages checked, source {}): {}; {} problem line(s).",
         r.files.len(),
         s.dependencies,
         s.packages_checked,
         r.source.as_str(),
-        s.ok,
-        s.outdated,
-        s.yanked,
-        s.unsatisfiable,
-        s.not_found,
-        s.not_checked,
-        s.unavailable,
+        s.verdict_words(),
         s.problems
     );
     let mut shown = 0;
