@@ -359,20 +359,7 @@ pub(crate) fn read_requirement(raw: &str, at: At<'_>) -> Result<Read, String> {
             && let Ok(n) = crate::model::PackageName::parse(&name)
         {
             let loc = text.split('#').next().unwrap_or(text);
-            return Ok(Read::Dep(Box::new(DeclaredDependency {
-                name: n.to_string(),
-                requirement: clip(text),
-                specifier: String::new(),
-                extras: vec![],
-                marker: None,
-                source: source_of(kind, loc),
-                pinned: None,
-                group: at.group.into(),
-                file: at.file.into(),
-                line: at.line,
-                hashes: 0,
-                notes: vec!["a direct reference: not fetched and not checked against PyPI".into()],
-            })));
+            return Ok(direct_reference(&n, text, kind, loc, None, at));
         }
         return Ok(Read::Ref(Reference {
             text: clip(&hide_userinfo(text)),
@@ -423,26 +410,38 @@ pub(crate) fn read_requirement(raw: &str, at: At<'_>) -> Result<Read, String> {
             {
                 let loc = loc.split(';').next().unwrap_or(loc).trim();
                 let kind = looks_like_location(loc).unwrap_or("path");
-                return Ok(Read::Dep(Box::new(DeclaredDependency {
-                    name: n.to_string(),
-                    requirement: clip(&hide_userinfo(text)),
-                    specifier: String::new(),
-                    extras: vec![],
-                    marker: text.split_once(';').map(|(_, m)| m.trim().to_string()),
-                    source: source_of(kind, loc),
-                    pinned: None,
-                    group: at.group.into(),
-                    file: at.file.into(),
-                    line: at.line,
-                    hashes: 0,
-                    notes: vec![
-                        "a direct reference: not fetched and not checked against PyPI".into(),
-                    ],
-                })));
+                let marker = text.split_once(';').map(|(_, m)| m.trim().to_string());
+                return Ok(direct_reference(&n, text, kind, loc, marker, at));
             }
             Err(e)
         }
     }
+}
+
+/// A named requirement on a location (`name @ url`, `git+...#egg=name`): reported,
+/// never fetched; credentials in the location are hidden wherever it is echoed.
+fn direct_reference(
+    name: &crate::model::PackageName,
+    text: &str,
+    kind: &str,
+    loc: &str,
+    marker: Option<String>,
+    at: At<'_>,
+) -> Read {
+    Read::Dep(Box::new(DeclaredDependency {
+        name: name.to_string(),
+        requirement: clip(&hide_userinfo(text)),
+        specifier: String::new(),
+        extras: vec![],
+        marker,
+        source: source_of(kind, loc),
+        pinned: None,
+        group: at.group.into(),
+        file: at.file.into(),
+        line: at.line,
+        hashes: 0,
+        notes: vec!["a direct reference: not fetched and not checked against PyPI".into()],
+    }))
 }
 
 /// PEP 508 parse that cannot take the caller down (pep508_rs 0.9 panics on some
@@ -567,6 +566,10 @@ mod tests {
         let d = dep("git+https://github.com/x/y.git#egg=yy");
         assert_eq!(d.name, "yy");
         assert!(matches!(d.source, DependencySource::Vcs(_)));
+        // A token in a named VCS location stays out of the answer, as in `name @ url`.
+        let d = dep("git+https://user:secret@github.com/x/y.git#egg=yy");
+        assert!(!d.requirement.contains("secret"), "{}", d.requirement);
+        assert!(matches!(d.source, DependencySource::Vcs(ref u) if !u.contains("secret")));
         assert!(read_requirement("requests>=>2", at()).is_err());
         assert!(read_requirement("-!-", at()).is_err());
         assert!(
