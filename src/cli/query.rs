@@ -26,7 +26,7 @@ pub(super) async fn run(cfg: EngineConfig, q: Query, json: bool) -> Result<(), F
 }
 
 /// `--marker KEY=VALUE` flags as the map the question takes.
-fn marker_overrides(
+pub(super) fn marker_overrides(
     markers: &[String],
 ) -> Result<std::collections::BTreeMap<String, String>, Failure> {
     let mut overrides = std::collections::BTreeMap::new();

@@ -12,7 +12,7 @@ use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
 use sentinel_actors::{Engine, EngineConfig};
 
 use super::output;
-use super::{EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_NO_SOLUTION, EXIT_UNAVAILABLE, Failure};
+use super::{EXIT_CONFIG, EXIT_NO_SOLUTION, EXIT_UNAVAILABLE, Failure};
 
 /// Arguments of `resolve`.
 #[derive(Args, Debug, Clone)]
@@ -50,7 +50,7 @@ pub(crate) struct TargetArgs {
 impl TargetArgs {
     /// The `--marker KEY=VALUE` values.
     pub(super) fn markers(&self) -> Result<BTreeMap<String, String>, Failure> {
-        markers(&self.markers)
+        super::query::marker_overrides(&self.markers)
     }
 }
 
@@ -68,20 +68,6 @@ fn print(text: &str) {
 fn print_json<T: serde::Serialize>(v: &T) {
     let s = serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     print(&(s + "\n"));
-}
-
-fn markers(raw: &[String]) -> Result<BTreeMap<String, String>, Failure> {
-    let mut out = BTreeMap::new();
-    for m in raw {
-        let Some((k, v)) = m.split_once('=') else {
-            return Err(Failure::new(
-                EXIT_BAD_INPUT,
-                format!("invalid marker {m:?}: write KEY=VALUE, e.g. platform_machine=aarch64"),
-            ));
-        };
-        out.insert(k.trim().to_string(), v.trim().to_string());
-    }
-    Ok(out)
 }
 
 /// `pypi-sentinel resolve`.
