@@ -58,31 +58,9 @@ impl std::str::FromStr for Secret {
 /// The engine's one cut of an echoed value (`aaaa… (3999800 more characters)`).
 pub use sentinel_actors::{ECHO_MAX_CHARS, clip_echo as truncate_echo};
 
-/// Replaces the userinfo of every `scheme://user:pass@host` in `text` with `***`:
-/// `http://user:pass@host/x` becomes `http://***@host/x`. Anything else is kept.
-pub fn redact_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        // The authority ends at the first '/', '?', '#' or whitespace.
-        let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || c == '"')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
+/// Every URL's secrets removed (userinfo, token-like query values): the engine's one
+/// redaction, used for answers, log lines and errors alike.
+pub use sentinel_actors::untrusted::redact_urls as redact_userinfo;
 
 /// The health report with userinfo redacted from every base URL and reason: it is
 /// shown by the `health_check` tool, the health resource, `/healthz` and the CLI.
@@ -105,21 +83,6 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!format!("{:?}", Some(&s)).contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
-    }
-
-    #[test]
-    fn userinfo_is_redacted() {
-        assert_eq!(
-            redact_userinfo("http://user:pass@host:8/x?y"),
-            "http://***@host:8/x?y"
-        );
-        assert_eq!(redact_userinfo("https://tok@h"), "https://***@h");
-        assert_eq!(redact_userinfo("https://pypi.org"), "https://pypi.org");
-        assert_eq!(
-            redact_userinfo("a http://u:p@a/ and https://b/c@d e"),
-            "a http://***@a/ and https://b/c@d e"
-        );
-        assert_eq!(redact_userinfo("no url"), "no url");
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //! | `cache` | the shared, byte-weighted cache value (fresh hits never cross a mailbox) |
 //! | `store` | the SQLite file behind it: last-known-good documents and download history across restarts |
 //! | `actor` | supervisor, router (each question's life), fetch (one per upstream), health |
+//! | [`cpu`] | the bounded pool for CPU-heavy work on untrusted input (parsing, READMEs, the resolver): off the runtime's threads, within the deadline, cancellable |
 //! | `config` | [`EngineConfig`] with the documented defaults and validation |
 //!
 //! ```no_run
@@ -42,6 +43,7 @@
 
 mod actor;
 mod config;
+pub mod cpu;
 mod engine;
 mod model;
 pub mod project;
@@ -79,7 +81,7 @@ pub use engine::{
 pub use model::{
     Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS,
     PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
-    UnavailableCause, Upstream, UtcClock, clip_echo, limits,
+    UnavailableCause, Upstream, UtcClock, clip_echo, limits, untrusted,
 };
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,

@@ -11,6 +11,7 @@ pub mod limits;
 mod name;
 mod provenance;
 mod query;
+pub mod untrusted;
 
 pub use download_error::DownloadError;
 pub use error::{InputError, QueryError, UnavailableCause};

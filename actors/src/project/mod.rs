@@ -447,6 +447,7 @@ fn direct_reference(
 /// PEP 508 parse that cannot take the caller down (pep508_rs 0.9 panics on some
 /// inputs its tokenizer accepts).
 fn parse_pep508(text: &str) -> Result<pep508_rs::Requirement<pep508_rs::VerbatimUrl>, String> {
+    crate::model::untrusted::check_requirement(text)?;
     let name: String = text
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))

@@ -368,8 +368,11 @@ fn extras_named_by<'a>(requirements: impl Iterator<Item = &'a String>) -> Vec<St
 /// Parses one `Requires-Dist` string from an upstream. pep508_rs 0.9 panics on some
 /// names its own tokenizer accepts (e.g. `O.`, found by the property tests), so the
 /// leading name is checked first, and a panic is still caught: upstream text never
-/// takes a caller down.
+/// takes a caller down. A requirement too long or nested too deep for the recursive
+/// parser is refused first ([`crate::model::untrusted::check_requirement`]): a stack
+/// overflow would abort the process.
 pub(crate) fn parse_requirement(raw: &str) -> Option<Requirement<pep508_rs::VerbatimUrl>> {
+    crate::model::untrusted::check_requirement(raw).ok()?;
     let name: String = raw
         .trim_start()
         .chars()

@@ -1,0 +1,188 @@
+//! The bounded pool for CPU-heavy work on untrusted input: parsing a client's project
+//! files, rendering and tokenizing READMEs, running the resolver.
+//!
+//! Why: such work on the runtime's worker threads stalls everything else on them
+//! (`/healthz`, cached answers, other questions' flights); two 1 MB setup.cfg scans
+//! once delayed an unrelated cached `get_package_info` by 31 s. Here the work runs on
+//! tokio's blocking threads, at most one job per core at a time (a semaphore, so the
+//! workers keep their share of the cores), bounded by the question's deadline, and
+//! cancelled when its caller goes away.
+//!
+//! Cancellation is cooperative: a blocking thread cannot be killed, so every job gets a
+//! [`CancelFlag`] and checks it between units of work (a line, a section, a solver
+//! step). The flag is raised when the deadline passes or when the awaiting future is
+//! dropped; the job's core is given back when the job returns.
+//!
+//! One pool per process, not per engine: the cores are the process's.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// Raised when the job's answer is no longer wanted (deadline passed, caller gone).
+#[derive(Clone, Debug, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    /// A flag nobody raises: for callers outside the pool (tests, one-shot tools).
+    pub fn never() -> Self {
+        CancelFlag::default()
+    }
+
+    /// Whether the job should stop now.
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Why a job gave no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CpuError {
+    /// The deadline passed while the job waited for a core or ran.
+    #[error("the work did not finish before the deadline")]
+    Deadline,
+    /// The job panicked (a bug; the caller gets an internal error, the process lives).
+    #[error("the work panicked")]
+    Panicked,
+}
+
+/// The pool: a permit per core.
+#[derive(Debug)]
+pub struct CpuPool {
+    permits: Arc<Semaphore>,
+    size: usize,
+}
+
+/// The process's pool, sized to the cores this process may use.
+pub fn pool() -> &'static CpuPool {
+    static POOL: OnceLock<CpuPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        CpuPool::new(cores)
+    })
+}
+
+/// Raises the flag when dropped: the awaiting future went away or gave up.
+struct RaiseOnDrop(CancelFlag);
+
+impl Drop for RaiseOnDrop {
+    fn drop(&mut self) {
+        self.0.raise();
+    }
+}
+
+impl CpuPool {
+    /// A pool running at most `size` jobs at once (at least one).
+    pub fn new(size: usize) -> Self {
+        let size = size.max(1);
+        CpuPool {
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+        }
+    }
+
+    /// How many jobs run at once.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Runs `job` on a blocking thread once a core is free, and waits for it until
+    /// `deadline`. Dropping the returned future, or the deadline passing, raises the
+    /// job's [`CancelFlag`]; the answer is then [`CpuError::Deadline`].
+    pub async fn run<T, F>(&self, deadline: Instant, job: F) -> Result<T, CpuError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&CancelFlag) -> T + Send + 'static,
+    {
+        let flag = CancelFlag::default();
+        let _raise = RaiseOnDrop(flag.clone());
+        let permit = tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| CpuError::Deadline)?
+            .expect("the pool's semaphore is never closed");
+        let job_flag = flag.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let _permit = permit; // the core is given back when the job returns
+            job(&job_flag)
+        });
+        match tokio::time::timeout_at(deadline, handle).await {
+            Err(_) => Err(CpuError::Deadline),
+            Ok(Err(_)) => Err(CpuError::Panicked),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_job_runs_and_answers() {
+        let pool = CpuPool::new(1);
+        let v = pool
+            .run(Instant::now() + Duration::from_secs(5), |_| 40 + 2)
+            .await;
+        assert_eq!(v, Ok(42));
+    }
+
+    #[tokio::test]
+    async fn a_job_past_its_deadline_is_told_to_stop_and_frees_its_core() {
+        let pool = CpuPool::new(1);
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let v = pool
+            .run(Instant::now() + Duration::from_millis(50), move |flag| {
+                while !flag.is_raised() {
+                    std::thread::yield_now();
+                }
+                seen_tx.send(()).unwrap();
+            })
+            .await;
+        assert_eq!(v, Err(CpuError::Deadline));
+        // The job saw the flag and returned; the pool's one core is free again.
+        seen_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let again = pool
+            .run(Instant::now() + Duration::from_secs(10), |_| 1)
+            .await;
+        assert_eq!(again, Ok(1));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_caller_raises_the_flag() {
+        let pool = Arc::new(CpuPool::new(1));
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let p = pool.clone();
+        let task = tokio::spawn(async move {
+            p.run(Instant::now() + Duration::from_secs(60), move |flag| {
+                let _ = started_tx.send(());
+                while !flag.is_raised() {
+                    std::thread::yield_now();
+                }
+                seen_tx.send(()).unwrap();
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        task.abort();
+        seen_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_an_error_not_a_crash() {
+        let pool = CpuPool::new(1);
+        let v: Result<(), _> = pool
+            .run(Instant::now() + Duration::from_secs(5), |_| panic!("boom"))
+            .await;
+        assert_eq!(v, Err(CpuError::Panicked));
+    }
+}
