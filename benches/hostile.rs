@@ -115,7 +115,7 @@ impl Server {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .args(["--no-store", "--origin", origin, "serve", "--http"])
             .arg(format!("127.0.0.1:{port}"))
             .env_remove("RUST_LOG")
@@ -135,6 +135,8 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the server did not answer /healthz within 30 s");
     }
 
