@@ -42,9 +42,10 @@ use pubgrub::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::deps::{TargetEnv, parse_requirement};
+use super::deps::{TargetEnv, parse_requirement, refused_requirement};
 use super::python::{PyVersion, admits};
 use super::vulns::PackageVulnerabilities;
+use crate::cpu::CancelFlag;
 use crate::model::{InputError, Provenance, SourceLabel, limits};
 
 /// What to resolve, for which target.
@@ -312,6 +313,7 @@ pub(crate) enum ProjectState {
 #[derive(Debug, Clone)]
 pub(crate) struct Meta {
     pub(crate) requires: Vec<Requirement<VerbatimUrl>>,
+    /// Requirements that could not be read, each quoted short with why.
     pub(crate) unparsed: Vec<String>,
     pub(crate) requires_python: Option<String>,
     pub(crate) provides_extra: Vec<String>,
@@ -332,7 +334,11 @@ impl Meta {
         for raw in requires_dist {
             match parse_requirement(raw) {
                 Some(r) => requires.push(r),
-                None => unparsed.push(raw.clone()),
+                // Quoted short (an upstream's text); a refused one with why.
+                None => unparsed.push(match refused_requirement(raw) {
+                    Some((quote, why)) => format!("{quote} ({why})"),
+                    None => crate::model::untrusted::excerpt(raw),
+                }),
             }
         }
         Meta {
@@ -354,7 +360,7 @@ pub(crate) enum MetaState {
 }
 
 /// Everything fetched so far for one resolution.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Held {
     pub(crate) projects: HashMap<PackageName, ProjectState>,
     pub(crate) metas: HashMap<(PackageName, Version), MetaState>,
@@ -428,7 +434,8 @@ struct Provider<'a> {
     foreseen: RefCell<Vec<Need>>,
     missing: RefCell<Vec<MissingNode>>,
     decided: RefCell<HashSet<PackageName>>,
-    deadline: Option<std::time::Instant>,
+    /// Raised when the answer is no longer wanted (deadline passed, caller gone).
+    cancel: &'a CancelFlag,
 }
 
 /// Whether a candidate may be chosen within `range` (the module's rules).
@@ -696,29 +703,26 @@ impl DependencyProvider for Provider<'_> {
         }
     }
 
+    /// Called by pubgrub before every step.
     fn should_cancel(&self) -> Result<(), Stop> {
-        match self.deadline {
-            Some(d) if std::time::Instant::now() >= d => Err(Stop::Bound(
-                "the resolution ran out of time (the engine's deadline)".into(),
-            )),
-            _ => Ok(()),
+        if self.cancel.is_raised() {
+            return Err(Stop::Bound(
+                "the resolution was stopped: its deadline passed or its caller went away".into(),
+            ));
         }
+        Ok(())
     }
 }
 
 /// One solver run over what is held.
-pub(crate) fn solve(
-    held: &Held,
-    req: &Validated,
-    deadline: Option<std::time::Instant>,
-) -> SolveOutcome {
+pub(crate) fn solve(held: &Held, req: &Validated, cancel: &CancelFlag) -> SolveOutcome {
     let provider = Provider {
         held,
         req,
         foreseen: RefCell::new(Vec::new()),
         missing: RefCell::new(Vec::new()),
         decided: RefCell::new(HashSet::new()),
-        deadline,
+        cancel,
     };
     let result = pubgrub::resolve(&provider, Pkg::Root, root_version());
     let foreseen = provider.foreseen.take();
@@ -1037,7 +1041,7 @@ mod tests {
             ("c", &[("1.0", false, None, &[])]),
             ("d", &[("1.0", false, None, &["a"])]),
         ]);
-        let s = solved(solve(&h, &req(&["a[x]"], "3.12"), None));
+        let s = solved(solve(&h, &req(&["a[x]"], "3.12"), &CancelFlag::never()));
         assert_eq!(v(&s, "a").as_deref(), Some("1.0"), "2.0 needs Python 3.13");
         assert_eq!(
             v(&s, "b").as_deref(),
@@ -1050,7 +1054,11 @@ mod tests {
             Some("1.0"),
             "extra x, with a cycle back to a"
         );
-        let s = solved(solve(&h, &req(&["a", "b==1.1"], "3.10"), None));
+        let s = solved(solve(
+            &h,
+            &req(&["a", "b==1.1"], "3.10"),
+            &CancelFlag::never(),
+        ));
         assert_eq!(
             v(&s, "b").as_deref(),
             Some("1.1"),
@@ -1071,7 +1079,7 @@ mod tests {
                 &[("1.0", false, None, &[]), ("2.0", false, None, &[])],
             ),
         ]);
-        match solve(&h, &req(&["top"], "3.12"), None) {
+        match solve(&h, &req(&["top"], "3.12"), &CancelFlag::never()) {
             SolveOutcome::NoSolution { report, .. } => {
                 assert!(report.contains("shared"), "{report}");
                 assert!(
@@ -1086,7 +1094,7 @@ mod tests {
     #[test]
     fn what_is_not_held_is_asked_for() {
         let h = held(&[("a", &[("1.0", false, None, &["b"])])]);
-        match solve(&h, &req(&["a"], "3.12"), None) {
+        match solve(&h, &req(&["a"], "3.12"), &CancelFlag::never()) {
             SolveOutcome::Need(n) => {
                 assert_eq!(n[0], Need::Project(PackageName::from_str("b").unwrap()))
             }
@@ -1104,7 +1112,7 @@ mod tests {
             PackageName::from_str("b").unwrap(),
             ProjectState::Failed("pypi-simple answered HTTP 503".into()),
         );
-        let s = solved(solve(&h, &req(&["a"], "3.12"), None));
+        let s = solved(solve(&h, &req(&["a"], "3.12"), &CancelFlag::never()));
         assert_eq!(v(&s, "c").as_deref(), Some("1.0"));
         assert_eq!(s.missing.len(), 1);
         assert_eq!(s.missing[0].package, "b");
@@ -1122,7 +1130,7 @@ mod tests {
             ("c", &[("1.0", false, None, &[])]),
         ]);
         let r = req(&["a"], "3.12");
-        let s = solved(solve(&h, &r, None));
+        let s = solved(solve(&h, &r, &CancelFlag::never()));
         let c = chains(&edges(&h, &r, &s));
         let (chain, markers) = &c[&PackageName::from_str("c").unwrap()];
         assert_eq!(
@@ -1155,5 +1163,82 @@ mod tests {
         let mut r = ResolveRequest::new(["x"]);
         r.python = Some("4.0".into());
         assert!(r.validate().is_err());
+    }
+
+    /// The router's loop over a synthetic index, without I/O: run, fetch what the run
+    /// named (from `source`), run again, at most 1000 runs (the router's bound).
+    fn drive(held: &mut Held, r: &Validated, source: &Held) -> (u32, SolveOutcome) {
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            match solve(held, r, &CancelFlag::never()) {
+                SolveOutcome::Need(needs) if runs < 1000 => {
+                    for n in needs {
+                        match n {
+                            Need::Project(p) => {
+                                let s = source.projects.get(&p).cloned();
+                                held.projects.insert(p, s.unwrap_or(ProjectState::NotFound));
+                            }
+                            Need::Metadata(p, v, _) => {
+                                let m = source.metas.get(&(p.clone(), v.clone())).cloned();
+                                held.metas
+                                    .insert((p, v), m.unwrap_or(MetaState::Failed("none".into())));
+                            }
+                        }
+                    }
+                }
+                other => return (runs, other),
+            }
+        }
+    }
+
+    /// A project of 10,000 releases whose every release but the oldest requires a
+    /// `pin` the request excludes (the resolver must walk down all of them), and one
+    /// whose newest release works.
+    fn ten_thousand(all_conflict: bool) -> Held {
+        let deps_bad: &[&str] = &["pin==2"];
+        let versions: Vec<String> = (1..=10_000).map(|i| format!("{i}.0")).collect();
+        let rels: Vec<Rel<'_>> = versions
+            .iter()
+            .map(|v| {
+                let bad = all_conflict && v != "1.0";
+                (
+                    v.as_str(),
+                    false,
+                    Some(">=3.8"),
+                    if bad { deps_bad } else { &[] },
+                )
+            })
+            .collect();
+        held(&[
+            ("big", &rels),
+            (
+                "pin",
+                &[("1.0", false, None, &[]), ("2.0", false, None, &[])],
+            ),
+        ])
+    }
+
+    /// `cargo test --release -p sentinel-actors ten_thousand_versions -- --ignored
+    /// --nocapture`: the CPU one resolution costs over a 10,000-release project.
+    #[test]
+    #[ignore = "a measurement, run by hand in release"]
+    fn ten_thousand_versions_resolve_cpu() {
+        for (label, conflict) in [("newest works", false), ("walk down", true)] {
+            let source = ten_thousand(conflict);
+            let r = req(&["big", "pin==1"], "3.12");
+            let started = std::time::Instant::now();
+            let mut h = Held::default();
+            let (runs, out) = drive(&mut h, &r, &source);
+            let kind = match out {
+                SolveOutcome::Solved(s) => format!("solved big {:?}", v(&s, "big")),
+                other => format!("{other:?}").chars().take(80).collect(),
+            };
+            eprintln!(
+                "10,000 releases, {label}: {runs} runs, {} metadata, {:?} CPU: {kind}",
+                h.metas.len(),
+                started.elapsed()
+            );
+        }
     }
 }
