@@ -25,27 +25,18 @@
 //!   its requirement noted as missing: the answer is partial and says so, never a
 //!   silent different version.
 
-use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::fmt;
-use std::str::FromStr;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{
     ExtraName, MarkerEnvironment, PackageName, Requirement, VerbatimUrl, VersionOrUrl,
 };
-use pubgrub::{
-    DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics,
-    PubGrubError, Ranges, Reporter,
-};
 use serde::{Deserialize, Serialize};
 
 use super::deps::{TargetEnv, parse_requirement, refused_requirement};
-use super::python::{PyVersion, admits};
+use super::python::PyVersion;
 use super::vulns::PackageVulnerabilities;
-use crate::cpu::CancelFlag;
 use crate::model::{InputError, Provenance, SourceLabel, limits};
 
 /// What to resolve, for which target.
@@ -298,11 +289,38 @@ pub(crate) struct Candidate {
     pub(crate) metadata_file: Option<Arc<str>>,
 }
 
+/// A project's candidates, newest first, and the ones the target may take without a
+/// pin, worked out on the first solver run and kept for the others (one resolution has
+/// one target).
+#[derive(Debug)]
+pub(crate) struct Candidates {
+    list: Vec<Candidate>,
+    open: OnceLock<Vec<u32>>,
+}
+
+impl Candidates {
+    /// `list` in any order.
+    pub(crate) fn new(mut list: Vec<Candidate>) -> Self {
+        list.sort_by(|a, b| b.version.cmp(&a.version));
+        Candidates {
+            list,
+            open: OnceLock::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for Candidates {
+    type Target = [Candidate];
+    fn deref(&self) -> &[Candidate] {
+        &self.list
+    }
+}
+
 /// A project's state in the held set.
 #[derive(Debug, Clone)]
 pub(crate) enum ProjectState {
     /// Candidates, newest first.
-    Held(Arc<Vec<Candidate>>),
+    Held(Arc<Candidates>),
     /// The index does not know it.
     NotFound,
     /// Could not be fetched (nothing held).
@@ -397,469 +415,8 @@ pub(crate) struct Solution {
     pub(crate) missing: Vec<MissingNode>,
 }
 
-// ---- the pubgrub provider ------------------------------------------------------------
-
-/// A pubgrub package: the root, a project, or a project with one extra (depends on the
-/// project at the same version plus the extra's requirements, as uv models it).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Pkg {
-    Root,
-    Name(PackageName),
-    Extra(PackageName, ExtraName),
-}
-
-impl fmt::Display for Pkg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pkg::Root => f.write_str("the requested requirements"),
-            Pkg::Name(n) => write!(f, "{n}"),
-            Pkg::Extra(n, e) => write!(f, "{n}[{e}]"),
-        }
-    }
-}
-
-/// Why a solver run stopped early.
-#[derive(Debug, thiserror::Error)]
-enum Stop {
-    #[error("needs data not held yet")]
-    Need(Need),
-    #[error("{0}")]
-    Bound(String),
-}
-
-struct Provider<'a> {
-    held: &'a Held,
-    req: &'a Validated,
-    /// Projects named by held metadata but not held yet: fetched with the next need.
-    foreseen: RefCell<Vec<Need>>,
-    missing: RefCell<Vec<MissingNode>>,
-    decided: RefCell<HashSet<PackageName>>,
-    /// Raised when the answer is no longer wanted (deadline passed, caller gone).
-    cancel: &'a CancelFlag,
-}
-
-/// Whether a candidate may be chosen within `range` (the module's rules).
-fn admissible(c: &Candidate, range: &Ranges<Version>, req: &Validated) -> bool {
-    if !range.contains(&c.version) {
-        return false;
-    }
-    let pinned = range.as_singleton() == Some(&c.version);
-    if c.yanked && !pinned {
-        return false;
-    }
-    if c.version.any_prerelease() && !req.prereleases && !pinned {
-        return false;
-    }
-    match &c.requires_python {
-        Some(spec) => admits(spec, req.python),
-        None => true,
-    }
-}
-
-/// The newest candidate a requirement admits (what the solver most likely picks).
-pub(crate) fn best_candidate<'a>(
-    cands: &'a [Candidate],
-    r: &Requirement<VerbatimUrl>,
-    req: &Validated,
-) -> Option<&'a Candidate> {
-    let range = range_of(r);
-    cands.iter().find(|c| admissible(c, &range, req))
-}
-
-fn root_version() -> Version {
-    Version::new([0])
-}
-
-/// The range a requirement allows.
-fn range_of(req: &Requirement<VerbatimUrl>) -> Ranges<Version> {
-    match &req.version_or_url {
-        Some(VersionOrUrl::VersionSpecifier(specs)) => Ranges::from(specs.clone()),
-        _ => Ranges::full(),
-    }
-}
-
-impl Provider<'_> {
-    fn candidates(&self, name: &PackageName) -> Result<Option<&Arc<Vec<Candidate>>>, Stop> {
-        match self.held.projects.get(name) {
-            None => Err(Stop::Need(Need::Project(name.clone()))),
-            Some(ProjectState::Held(c)) => Ok(Some(c)),
-            Some(_) => Ok(None),
-        }
-    }
-
-    fn admissible(&self, c: &Candidate, range: &Ranges<Version>) -> bool {
-        admissible(c, range, self.req)
-    }
-
-    /// The requirements of `meta` that apply to the target with `extras`.
-    fn applying<'m>(
-        &self,
-        meta: &'m Meta,
-        extras: &[ExtraName],
-    ) -> impl Iterator<Item = &'m Requirement<VerbatimUrl>> {
-        let env = &self.req.markers;
-        let extras = extras.to_vec();
-        meta.requires
-            .iter()
-            .filter(move |r| r.marker.evaluate(env, &extras))
-    }
-
-    /// Dependencies as pubgrub constraints; edges to projects that could not be
-    /// fetched are left out and noted as missing.
-    fn constraints<'r>(
-        &self,
-        parent: &str,
-        reqs: impl Iterator<Item = &'r Requirement<VerbatimUrl>>,
-    ) -> Vec<(Pkg, Ranges<Version>)> {
-        let mut out = Vec::new();
-        for r in reqs {
-            let by = format!("{parent} requires {r}");
-            if let Some(VersionOrUrl::Url(_)) = &r.version_or_url {
-                self.note_missing(
-                    &r.name,
-                    None,
-                    by,
-                    "a URL requirement: not resolved from the index".into(),
-                );
-                continue;
-            }
-            match self.held.projects.get(&r.name) {
-                Some(ProjectState::Failed(reason)) => {
-                    self.note_missing(&r.name, None, by, reason.clone());
-                    continue;
-                }
-                None => self
-                    .foreseen
-                    .borrow_mut()
-                    .push(Need::Project(r.name.clone())),
-                _ => {}
-            }
-            let range = range_of(r);
-            out.push((Pkg::Name(r.name.clone()), range.clone()));
-            for e in &r.extras {
-                out.push((Pkg::Extra(r.name.clone(), e.clone()), range.clone()));
-            }
-        }
-        out
-    }
-
-    fn note_missing(
-        &self,
-        name: &PackageName,
-        version: Option<&Version>,
-        by: String,
-        reason: String,
-    ) {
-        let mut missing = self.missing.borrow_mut();
-        let version = version.map(ToString::to_string);
-        match missing
-            .iter_mut()
-            .find(|m| m.package == name.as_ref() && m.version == version)
-        {
-            Some(m) => {
-                if !m.required_by.contains(&by) {
-                    m.required_by.push(by);
-                }
-            }
-            None => missing.push(MissingNode {
-                package: name.to_string(),
-                version,
-                required_by: vec![by],
-                reason,
-            }),
-        }
-    }
-
-    fn meta(&self, name: &PackageName, v: &Version) -> Result<Option<&Arc<Meta>>, Stop> {
-        match self.held.metas.get(&(name.clone(), v.clone())) {
-            Some(MetaState::Held(m)) => Ok(Some(m)),
-            Some(MetaState::Failed(reason)) => {
-                self.note_missing(
-                    name,
-                    Some(v),
-                    format!("{name} {v} (chosen)"),
-                    reason.clone(),
-                );
-                Ok(None)
-            }
-            None => {
-                let file = self.candidates(name)?.and_then(|cs| {
-                    cs.iter()
-                        .find(|c| &c.version == v)
-                        .and_then(|c| c.metadata_file.clone())
-                });
-                Err(Stop::Need(Need::Metadata(name.clone(), v.clone(), file)))
-            }
-        }
-    }
-}
-
-impl DependencyProvider for Provider<'_> {
-    type P = Pkg;
-    type V = Version;
-    type VS = Ranges<Version>;
-    type M = String;
-    type Err = Stop;
-    type Priority = (u32, Reverse<usize>);
-
-    fn prioritize(
-        &self,
-        package: &Pkg,
-        range: &Ranges<Version>,
-        stats: &PackageResolutionStatistics,
-    ) -> Self::Priority {
-        // Conflicting packages first, then the ones with the fewest candidates left
-        // (pub's heuristic: conflicts show up early).
-        let n = match package {
-            Pkg::Root => 0,
-            Pkg::Name(n) | Pkg::Extra(n, _) => match self.held.projects.get(n) {
-                Some(ProjectState::Held(c)) => {
-                    c.iter().filter(|c| range.contains(&c.version)).count()
-                }
-                _ => 0,
-            },
-        };
-        (stats.conflict_count(), Reverse(n))
-    }
-
-    fn choose_version(
-        &self,
-        package: &Pkg,
-        range: &Ranges<Version>,
-    ) -> Result<Option<Version>, Stop> {
-        let name = match package {
-            Pkg::Root => return Ok(Some(root_version())),
-            Pkg::Name(n) | Pkg::Extra(n, _) => n,
-        };
-        let Some(cands) = self.candidates(name)? else {
-            return Ok(None);
-        };
-        Ok(cands
-            .iter()
-            .find(|c| self.admissible(c, range))
-            .map(|c| c.version.clone()))
-    }
-
-    fn get_dependencies(
-        &self,
-        package: &Pkg,
-        version: &Version,
-    ) -> Result<Dependencies<Pkg, Ranges<Version>, String>, Stop> {
-        match package {
-            Pkg::Root => {
-                let reqs = self
-                    .req
-                    .roots
-                    .iter()
-                    .filter(|r| r.marker.evaluate(&self.req.markers, &[]));
-                Ok(Dependencies::Available(
-                    self.constraints("(requested)", reqs).into_iter().collect(),
-                ))
-            }
-            Pkg::Name(n) => {
-                {
-                    let mut decided = self.decided.borrow_mut();
-                    decided.insert(n.clone());
-                    if decided.len() > self.req.max_packages {
-                        return Err(Stop::Bound(format!(
-                            "the resolution reached its bound of {} packages",
-                            self.req.max_packages
-                        )));
-                    }
-                }
-                let Some(meta) = self.meta(n, version)? else {
-                    return Ok(Dependencies::Available(Default::default()));
-                };
-                if let Some(rp) = meta.requires_python.as_deref()
-                    && let Ok(spec) = VersionSpecifiers::from_str(rp)
-                    && !admits(&spec, self.req.python)
-                {
-                    return Ok(Dependencies::Unavailable(format!("requires Python {rp}")));
-                }
-                let parent = format!("{n} {version}");
-                Ok(Dependencies::Available(
-                    self.constraints(&parent, self.applying(meta, &[]))
-                        .into_iter()
-                        .collect(),
-                ))
-            }
-            Pkg::Extra(n, e) => {
-                let Some(meta) = self.meta(n, version)? else {
-                    return Ok(Dependencies::Available(
-                        [(Pkg::Name(n.clone()), Ranges::singleton(version.clone()))]
-                            .into_iter()
-                            .collect(),
-                    ));
-                };
-                let parent = format!("{n}[{e}] {version}");
-                let base: Vec<&Requirement<VerbatimUrl>> = self.applying(meta, &[]).collect();
-                let extra = self
-                    .applying(meta, std::slice::from_ref(e))
-                    .filter(|r| !base.contains(r));
-                let mut deps = vec![(Pkg::Name(n.clone()), Ranges::singleton(version.clone()))];
-                deps.extend(self.constraints(&parent, extra));
-                Ok(Dependencies::Available(deps.into_iter().collect()))
-            }
-        }
-    }
-
-    /// Called by pubgrub before every step.
-    fn should_cancel(&self) -> Result<(), Stop> {
-        if self.cancel.is_raised() {
-            return Err(Stop::Bound(
-                "the resolution was stopped: its deadline passed or its caller went away".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// One solver run over what is held.
-pub(crate) fn solve(held: &Held, req: &Validated, cancel: &CancelFlag) -> SolveOutcome {
-    let provider = Provider {
-        held,
-        req,
-        foreseen: RefCell::new(Vec::new()),
-        missing: RefCell::new(Vec::new()),
-        decided: RefCell::new(HashSet::new()),
-        cancel,
-    };
-    let result = pubgrub::resolve(&provider, Pkg::Root, root_version());
-    let foreseen = provider.foreseen.take();
-    let need = |n: Need| {
-        let mut all = vec![n];
-        for f in foreseen {
-            if !all.contains(&f) {
-                all.push(f);
-            }
-        }
-        SolveOutcome::Need(all)
-    };
-    match result {
-        Ok(selected) => {
-            let mut versions = BTreeMap::new();
-            let mut extras: BTreeMap<PackageName, BTreeSet<ExtraName>> = BTreeMap::new();
-            for (p, v) in selected.iter() {
-                match p {
-                    Pkg::Root => {}
-                    Pkg::Name(n) => {
-                        versions.insert(n.clone(), v.clone());
-                    }
-                    Pkg::Extra(n, e) => {
-                        extras.entry(n.clone()).or_default().insert(e.clone());
-                    }
-                }
-            }
-            SolveOutcome::Solved(Solution {
-                versions,
-                extras,
-                missing: provider.missing.take(),
-            })
-        }
-        Err(PubGrubError::NoSolution(mut tree)) => {
-            tree.collapse_no_versions();
-            // The root is a package at a placeholder version for pubgrub; in words it is
-            // just "the requested requirements".
-            let report = DefaultStringReporter::report(&tree).replace(
-                &format!("{} {}", Pkg::Root, root_version()),
-                &Pkg::Root.to_string(),
-            );
-            let mut names: Vec<PackageName> = tree
-                .packages()
-                .into_iter()
-                .filter_map(|p| match p {
-                    Pkg::Name(n) | Pkg::Extra(n, _) => Some(n.clone()),
-                    Pkg::Root => None,
-                })
-                .collect();
-            names.sort();
-            names.dedup();
-            // pubgrub words a missing project as a bare dependency on it: say first why
-            // nothing can satisfy it.
-            let absent: Vec<String> = names
-                .iter()
-                .filter(|n| matches!(held.projects.get(*n), Some(ProjectState::NotFound)))
-                .map(|n| format!("{n} is not on the index (no project of that name).\n"))
-                .collect();
-            let report = absent.concat() + &report;
-            SolveOutcome::NoSolution {
-                report,
-                hints: hints(held, req, &names),
-            }
-        }
-        Err(PubGrubError::ErrorChoosingVersion {
-            source: Stop::Need(n),
-            ..
-        })
-        | Err(PubGrubError::ErrorRetrievingDependencies {
-            source: Stop::Need(n),
-            ..
-        }) => need(n),
-        Err(PubGrubError::ErrorChoosingVersion {
-            source: Stop::Bound(b),
-            ..
-        })
-        | Err(PubGrubError::ErrorRetrievingDependencies {
-            source: Stop::Bound(b),
-            ..
-        })
-        | Err(PubGrubError::ErrorInShouldCancel(Stop::Bound(b))) => SolveOutcome::Interrupted(b),
-        Err(PubGrubError::ErrorInShouldCancel(Stop::Need(n))) => need(n),
-    }
-}
-
-/// Why candidates of the packages in a conflict were not considered, in words.
-fn hints(held: &Held, req: &Validated, names: &[PackageName]) -> Vec<String> {
-    let mut out = Vec::new();
-    for n in names {
-        match held.projects.get(n) {
-            Some(ProjectState::NotFound) => out.push(format!("{n} is not on the index")),
-            Some(ProjectState::Held(cands)) => {
-                let list = |f: &dyn Fn(&Candidate) -> bool| -> Vec<String> {
-                    cands
-                        .iter()
-                        .filter(|c| f(c))
-                        .map(|c| c.version.to_string())
-                        .collect()
-                };
-                let pre = list(&|c| c.version.any_prerelease());
-                if !req.prereleases && !pre.is_empty() {
-                    let only = pre.len() == cands.len();
-                    out.push(format!(
-                        "{n}: pre-releases not considered ({}){}",
-                        pre.join(", "),
-                        if only {
-                            "; it has nothing else: allow pre-releases to consider them"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
-                let yanked = list(&|c| c.yanked);
-                if !yanked.is_empty() {
-                    out.push(format!(
-                        "{n}: yanked releases not considered unless pinned with == ({})",
-                        yanked.join(", ")
-                    ));
-                }
-                let py = list(&|c| {
-                    c.requires_python
-                        .as_ref()
-                        .is_some_and(|s| !admits(s, req.python))
-                });
-                if !py.is_empty() {
-                    out.push(format!(
-                        "{n}: releases excluded by their Requires-Python on Python {} ({})",
-                        req.python,
-                        py.join(", ")
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
+mod solver;
+pub(crate) use solver::{best_candidate, solve};
 
 /// One edge of the resolved graph: who requires whom, with which requirement.
 #[derive(Debug, Clone)]
@@ -955,6 +512,9 @@ pub(crate) fn chains(edges: &[Edge]) -> HashMap<PackageName, (Vec<String>, Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::CancelFlag;
+    use pubgrub::Ranges;
+    use std::str::FromStr;
 
     fn cand(v: &str, yanked: bool, rp: Option<&str>) -> Candidate {
         Candidate {
@@ -972,13 +532,14 @@ mod tests {
         let mut h = Held::default();
         for (name, releases) in projects {
             let n = PackageName::from_str(name).unwrap();
-            let mut cands: Vec<Candidate> = releases
+            let cands: Vec<Candidate> = releases
                 .iter()
                 .map(|(v, y, rp, _)| cand(v, *y, *rp))
                 .collect();
-            cands.sort_by(|a, b| b.version.cmp(&a.version));
-            h.projects
-                .insert(n.clone(), ProjectState::Held(Arc::new(cands)));
+            h.projects.insert(
+                n.clone(),
+                ProjectState::Held(Arc::new(Candidates::new(cands))),
+            );
             for (v, _, rp, deps) in releases.iter() {
                 let deps: Vec<String> = deps.iter().map(|d| d.to_string()).collect();
                 h.metas.insert(
@@ -1238,6 +799,61 @@ mod tests {
                 "10,000 releases, {label}: {runs} runs, {} metadata, {:?} CPU: {kind}",
                 h.metas.len(),
                 started.elapsed()
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_resolve_stops_the_solver() {
+        // Everything held: one run walks down 10,000 releases, far longer than the
+        // moment it takes to drop the caller.
+        let h = Arc::new(ten_thousand(true));
+        let r = Arc::new(req(&["big", "pin==1"], "3.12"));
+        let pool = Arc::new(crate::cpu::CpuPool::new(1));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let p = pool.clone();
+        let caller = tokio::spawn(async move {
+            let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+            p.run(far, move |flag| {
+                let _ = started_tx.send(());
+                done_tx.send(solve(&h, &r, flag)).unwrap();
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        caller.abort();
+        let outcome = done_rx.recv().unwrap();
+        match outcome {
+            SolveOutcome::Interrupted(why) => assert!(why.contains("caller went away"), "{why}"),
+            other => panic!("the solver ran on after its caller left: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn candidates_in_a_range_are_found_by_search_as_by_scan() {
+        let h = ten_thousand(false);
+        let Some(ProjectState::Held(c)) = h.projects.get(&PackageName::from_str("big").unwrap())
+        else {
+            panic!()
+        };
+        let r = req(&["big"], "3.12");
+        for spec in [
+            ">=5000,<5001",
+            "<2",
+            ">9999.5",
+            "==77.0",
+            ">=10,!=20.0,<30",
+            "!=10000.0",
+        ] {
+            let range = Ranges::from(VersionSpecifiers::from_str(spec).unwrap());
+            let scanned = c.iter().filter(|c| range.contains(&c.version)).count();
+            assert_eq!(c.count_in(&range), scanned, "{spec}");
+            let newest = c.iter().find(|c| range.contains(&c.version));
+            assert_eq!(
+                c.newest_in(&range, &r).map(|c| c.version.to_string()),
+                newest.map(|c| c.version.to_string()),
+                "{spec}"
             );
         }
     }

@@ -31,7 +31,7 @@ use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, S
 use crate::upstream::hosts::FileHosts;
 use crate::upstream::{Document, SimpleDoc};
 use crate::views::resolve::{
-    Candidate, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
+    Candidate, Candidates, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
     ResolveRequest, ResolveStats, ResolvedPackage, SolveOutcome, Validated, best_candidate, chains,
     edges, solve,
 };
@@ -118,7 +118,7 @@ async fn fetch_project(
     match ctx.doc(q, deadline).await {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Simple(s) => (
-                ProjectState::Held(Arc::new(candidates(s))),
+                ProjectState::Held(Arc::new(Candidates::new(candidates(s)))),
                 Some(ans.provenance.clone()),
             ),
             _ => (ProjectState::Failed("not a Simple API page".into()), None),
