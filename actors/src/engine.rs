@@ -371,9 +371,13 @@ impl EngineHandle {
         // A step of the chain that ran out names what was left of the deadline when it
         // began; the caller waited the whole of it, so that is what the answer says.
         let whole = deadline.saturating_duration_since(Instant::now());
+        // Dropping this call (the caller went away) stops the chain in the router.
+        let gone = tokio_util::sync::CancellationToken::new();
+        let _stop_when_dropped = gone.clone().drop_guard();
         let answer = self
             .via_router(deadline, move |router| {
                 let question = question.clone();
+                let gone = gone.clone();
                 async move {
                     let wait = deadline.saturating_duration_since(Instant::now());
                     match router
@@ -381,6 +385,7 @@ impl EngineHandle {
                             move |reply| RouterMsg::Ask {
                                 question,
                                 deadline,
+                                gone,
                                 reply,
                             },
                             Some(wait),

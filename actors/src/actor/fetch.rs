@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub(crate) use super::http::{FetchContext, FetchOutcome, FetchRequest};
+use crate::model::untrusted::redact_urls;
 use crate::model::{Query, Upstream};
 use crate::policy::Reservation;
 
@@ -189,7 +190,7 @@ fn spawn_fetch(
     notify: Notify,
     queued_in: Option<ActorRef<FetchMsg>>,
 ) {
-    let span = tracing::debug_span!("fetch", query = %req.query, queued = queued_in.is_some());
+    let span = tracing::debug_span!("fetch", query = %redact_urls(&req.query.to_string()), queued = queued_in.is_some());
     tokio::spawn(
         async move {
             // Wait for the reserved slot, unless every caller goes first: then give

@@ -18,10 +18,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AuthConfig, EngineConfig, UpstreamConfig};
+use crate::model::untrusted::{excerpt, redact_urls};
 use crate::model::{Query, UnavailableCause, Upstream};
 use crate::policy::{
     FailureKind, RateLimit, Reservation, RetryBudget, RetryDecision, parse_retry_after,
 };
+use crate::upstream::hosts::FileHosts;
 use crate::upstream::{self, Document};
 
 /// What one fetch produced.
@@ -133,6 +135,8 @@ pub(crate) struct FetchContext {
     pub(crate) counters: FetchCounters,
     /// Cancelled when the engine shuts down: stops queued background fetches.
     pub(crate) shutdown: CancellationToken,
+    /// Where a metadata file named by a Simple page may be fetched from.
+    file_hosts: FileHosts,
 }
 
 /// Counters of one upstream's requests.
@@ -177,19 +181,37 @@ impl FetchContext {
             budget: Mutex::new(RetryBudget::new(cfg.retry_budget.clone())),
             counters: FetchCounters::default(),
             shutdown,
+            file_hosts: FileHosts::new(engine),
             cfg,
         })
     }
 
-    fn url(&self, q: &Query) -> String {
+    fn url(&self, q: &Query) -> Result<String, FetchFailure> {
         let base = self.cfg.base_url.trim_end_matches('/');
         if let Query::CoreMetadata(name, _, file_url) = q {
-            // The Simple page's file URL: absolute (PyPI's files host) or relative.
-            // Checked when the query is built; an unusable one reads as not found.
-            return upstream::metadata_url(base, name, file_url)
-                .unwrap_or_else(|| format!("{base}/simple/{name}/.invalid-file-url"));
+            // The Simple page's file URL: absolute (PyPI's files host) or relative. The
+            // resolver checks it before asking; this is the last line: no request to a
+            // host the rule refuses, whoever built the query.
+            let refused = |why: String| {
+                fail(
+                    FailureKind::Other,
+                    format!("the metadata file was not fetched: {why}"),
+                )
+            };
+            let url = upstream::metadata_url(base, name, file_url)
+                .and_then(|u| reqwest::Url::parse(&u).ok())
+                .ok_or_else(|| {
+                    refused(format!(
+                        "{} is not an http(s) URL",
+                        crate::model::untrusted::excerpt(file_url)
+                    ))
+                })?;
+            self.file_hosts
+                .check(&url)
+                .map_err(|r| refused(r.to_string()))?;
+            return Ok(url.to_string());
         }
-        format!("{base}{}", q.path())
+        Ok(format!("{base}{}", q.path()))
     }
 
     /// Whether `url` is on the configured origin (credentials go nowhere else: a
@@ -289,7 +311,7 @@ impl FetchContext {
             };
             self.counters.retries.fetch_add(1, Relaxed);
             metrics::counter!("sentinel_upstream_retries_total", "upstream" => self.upstream.as_str()).increment(1);
-            tracing::debug!(upstream = %self.upstream, query = %req.query, delay_ms = at.saturating_duration_since(now).as_millis() as u64, "retrying");
+            tracing::debug!(upstream = %self.upstream, query = %redact_urls(&req.query.to_string()), delay_ms = at.saturating_duration_since(now).as_millis() as u64, "retrying");
             tokio::time::sleep_until(at).await;
             retries += 1;
         }
@@ -336,7 +358,7 @@ impl FetchContext {
         &self,
         req: &FetchRequest,
     ) -> Result<FetchOutcome, FetchFailure> {
-        let first = self.url(&req.query);
+        let first = self.url(&req.query)?;
         let mut url = first.clone();
         for hop in 0..2 {
             let resp = self.send(&url, req).await?;
@@ -470,9 +492,14 @@ impl FetchContext {
                 etag,
                 last_modified,
             }),
+            // The parser's words may quote the body: a short, sanitised excerpt only.
             Err(e) => Err(fail(
                 FailureKind::Body,
-                format!("unusable body from {}: {e}", self.upstream),
+                format!(
+                    "unusable body from {}: {}",
+                    self.upstream,
+                    excerpt(&e.to_string())
+                ),
             )),
         }
     }
@@ -508,11 +535,12 @@ fn redirect_target(
             "answered {status} without a Location header"
         )));
     };
-    let here = reqwest::Url::parse(url).map_err(|e| fail(FailureKind::Other, e.to_string()))?;
+    let here = reqwest::Url::parse(url)
+        .map_err(|e| fail(FailureKind::Other, redact_urls(&e.to_string())))?;
     let next = here.join(location).map_err(|_| {
         redirect(format!(
             "answered {status} with an unusable Location {:?}",
-            crate::model::clip_echo(location)
+            excerpt(location)
         ))
     })?;
     if next.scheme() != here.scheme() {
@@ -520,7 +548,7 @@ fn redirect_target(
             "redirected from {} to {} ({}); refused",
             here.scheme(),
             next.scheme(),
-            crate::model::clip_echo(next.as_str())
+            excerpt(next.as_str())
         )));
     }
     if next.host_str() != here.host_str()
@@ -528,13 +556,15 @@ fn redirect_target(
     {
         return Err(redirect(format!(
             "redirected to another host ({}); refused",
-            crate::model::clip_echo(next.as_str())
+            excerpt(next.as_str())
         )));
     }
     if hop == 1 || next.as_str() == first {
         return Err(redirect(format!(
-            "redirect loop detected ({first} -> {url} -> {})",
-            crate::model::clip_echo(next.as_str())
+            "redirect loop detected ({} -> {} -> {})",
+            excerpt(first),
+            excerpt(url),
+            excerpt(next.as_str())
         )));
     }
     Ok(next)
@@ -548,11 +578,12 @@ fn transport_failure(e: &reqwest::Error) -> FetchFailure {
     } else {
         FailureKind::Connect
     };
-    let mut detail = e.to_string();
+    // reqwest's words include the request's URL: redacted, like every URL in an error.
+    let mut detail = redact_urls(&e.to_string());
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         detail.push_str(": ");
-        detail.push_str(&s.to_string());
+        detail.push_str(&redact_urls(&s.to_string()));
         src = s.source();
     }
     fail(kind, detail)

@@ -22,8 +22,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::{EngineHandle, datum_of};
+use crate::model::untrusted::redact_urls;
 use crate::model::{Datum, DownloadError, QueryError};
 use crate::project::paths::AllowedRoots;
+use crate::upstream::hosts::FileHosts;
 use crate::upstream::{Document, FileInfo};
 use crate::views::package_download::{
     ChosenFile, DownloadAttempt, DownloadRequest, PackageDownload, listing_words, pick,
@@ -48,13 +50,11 @@ impl EngineHandle {
         // The destination before anything is fetched: a refused one costs no request.
         let (dir, root) = destination(&cfg.download.allowed_dirs, req.dest.as_deref()).await?;
         let _guard = self.enter()?;
+        // One deadline for the whole call, the transfer included: a host that sends a
+        // byte just often enough to beat the read timeout cannot hold it for minutes.
+        let deadline = self.deadline();
         let (ans, note) = self
-            .release_for_target(
-                &req.package,
-                req.version.as_deref(),
-                &req.env,
-                self.deadline(),
-            )
+            .release_for_target(&req.package, req.version.as_deref(), &req.env, deadline)
             .await?;
         let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
             return Err(QueryError::Internal("not a release document".into()));
@@ -134,6 +134,7 @@ impl EngineHandle {
             user_agent: &cfg.user_agent,
             connect_timeout: Duration::from_millis(cfg.timeouts.connect_ms),
             read_timeout: Duration::from_millis(cfg.timeouts.attempt_ms),
+            deadline,
         };
         let (attempts, written, got) = transfer.run(&dir, &target_path).await?;
         let relative = target_path
@@ -149,7 +150,7 @@ impl EngineHandle {
                 tags: chosen.tags.clone(),
                 matched_tag: chosen.matched_tag.clone(),
                 size: file.size,
-                url: url.to_string(),
+                url: redact_urls(url.as_str()),
                 why: chosen.why.clone(),
             },
             other_candidates: p.urls.len().saturating_sub(1),
@@ -230,18 +231,8 @@ async fn destination(
     .map_err(QueryError::from)
 }
 
-/// Host (with `:port` when not the scheme's default) of a URL.
-fn authority(u: &reqwest::Url) -> Option<String> {
-    let host = u.host_str()?;
-    Some(match u.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    })
-}
-
-/// The file's URL resolved against the index it was listed by, if its host is one
-/// downloads may come from: the JSON and Simple API hosts (same port), or a host of
-/// `download.allowed_hosts` (any port unless one is given). http(s) only.
+/// The file's URL resolved against the index it was listed by, if the one rule of
+/// [`FileHosts`] allows its host.
 fn allowed_url(
     cfg: &crate::config::EngineConfig,
     listed: &str,
@@ -249,48 +240,14 @@ fn allowed_url(
 ) -> Result<reqwest::Url, QueryError> {
     let base = reqwest::Url::parse(&cfg.upstreams.get(listed_by).base_url)
         .map_err(|e| QueryError::Internal(format!("the index base URL does not parse: {e}")))?;
-    let url = base.join(listed).map_err(|_| {
-        QueryError::from(DownloadError::HostNotAllowed {
-            url: crate::model::clip_echo(listed),
-            host: "(not a URL)".into(),
-            allowed: Vec::new(),
-        })
-    })?;
-    let index_hosts: Vec<String> = [
-        crate::model::Upstream::PypiJson,
-        crate::model::Upstream::PypiSimple,
-    ]
-    .iter()
-    .filter_map(|u| reqwest::Url::parse(&cfg.upstreams.get(*u).base_url).ok())
-    .filter_map(|u| authority(&u))
-    .collect();
-    let mut allowed = index_hosts.clone();
-    allowed.extend(cfg.download.allowed_hosts.iter().cloned());
-    allowed.dedup();
-    let here = authority(&url).unwrap_or_default();
-    let host = url.host_str().unwrap_or_default();
-    let ok = matches!(url.scheme(), "http" | "https")
-        && url.username().is_empty()
-        && url.password().is_none()
-        && (index_hosts.contains(&here)
-            || cfg
-                .download
-                .allowed_hosts
-                .iter()
-                .any(|h| *h == here || (!h.contains(':') && h.eq_ignore_ascii_case(host))));
-    if !ok {
-        return Err(DownloadError::HostNotAllowed {
-            url: crate::model::clip_echo(url.as_str()),
-            host: if here.is_empty() {
-                url.scheme().to_string()
-            } else {
-                here
-            },
-            allowed,
+    FileHosts::new(cfg).resolve(&base, listed).map_err(|r| {
+        DownloadError::HostNotAllowed {
+            url: r.url,
+            host: r.host,
+            allowed: r.allowed,
         }
-        .into());
-    }
-    Ok(url)
+        .into()
+    })
 }
 
 /// One file's transfer: the attempts, the checks, the write.
@@ -306,6 +263,8 @@ struct Transfer<'a> {
     user_agent: &'a str,
     connect_timeout: Duration,
     read_timeout: Duration,
+    /// Every attempt ends by then, however slowly the bytes come.
+    deadline: tokio::time::Instant,
 }
 
 /// How one attempt ended, short of a verified file.
@@ -338,7 +297,18 @@ impl Transfer<'_> {
                 sha256,
                 new_connection: true,
             };
-            match self.attempt(dir, target).await {
+            let Ok(ended) = tokio::time::timeout_at(self.deadline, self.attempt(dir, target)).await
+            else {
+                // The attempt (and its temporary file) was dropped unfinished.
+                return Err(DownloadError::Transfer {
+                    filename: self.filename.into(),
+                    detail: "the transfer did not finish within the download's deadline (timeouts.deadline_ms); the file host is too slow".into(),
+                    status: None,
+                    attempts: n,
+                }
+                .into());
+            };
+            match ended {
                 Ok((bytes, sha)) => {
                     attempts.push(record("verified", bytes, Some(sha.clone())));
                     return Ok((attempts, bytes, sha));
@@ -531,11 +501,11 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A transport error in words (its source chain, which says what really happened).
 fn words(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
+    let mut s = redact_urls(&e.to_string());
     let mut src = std::error::Error::source(e);
     while let Some(inner) = src {
         s.push_str(": ");
-        s.push_str(&inner.to_string());
+        s.push_str(&redact_urls(&inner.to_string()));
         src = inner.source();
     }
     if e.is_timeout() {
@@ -550,10 +520,10 @@ mod tests {
     use crate::config::EngineConfig;
     use crate::model::Upstream;
 
-    fn host_of(e: QueryError) -> String {
+    fn refusal(e: QueryError) -> (String, String) {
         match e {
             QueryError::Download(d) => match *d {
-                DownloadError::HostNotAllowed { host, .. } => host,
+                DownloadError::HostNotAllowed { host, url, .. } => (host, url),
                 other => panic!("{other:?}"),
             },
             other => panic!("{other:?}"),
@@ -561,30 +531,79 @@ mod tests {
     }
 
     #[test]
-    fn only_the_index_hosts_and_the_allowed_hosts_are_fetched_from() {
-        let mut cfg = EngineConfig::default().with_origin("http://127.0.0.1:8080");
-        cfg.download.allowed_hosts = vec![
-            "files.pythonhosted.org".into(),
-            "mirror.example:8443".into(),
-        ];
-        let ok = |u: &str| allowed_url(&cfg, u, Upstream::PypiJson).map(|u| u.to_string());
-        assert_eq!(
-            ok("/files/sg-web/x.whl").unwrap(),
-            "http://127.0.0.1:8080/files/sg-web/x.whl"
+    fn a_file_off_the_allowed_hosts_is_refused_without_echoing_its_credentials() {
+        let cfg = EngineConfig::default().with_origin("http://127.0.0.1:8080");
+        let ok = allowed_url(&cfg, "/files/sg-web/x.whl", Upstream::PypiJson).unwrap();
+        assert_eq!(ok.as_str(), "http://127.0.0.1:8080/files/sg-web/x.whl");
+        let (host, url) = refusal(
+            allowed_url(
+                &cfg,
+                "https://user:pw@evil.example/x.whl?token=TOKEN",
+                Upstream::PypiJson,
+            )
+            .unwrap_err(),
         );
-        assert!(ok("https://files.pythonhosted.org/packages/aa/x.whl").is_ok());
-        assert!(ok("https://FILES.pythonhosted.org/packages/aa/x.whl").is_ok());
-        assert!(ok("https://mirror.example:8443/x.whl").is_ok());
-        let refused = |u: &str| host_of(allowed_url(&cfg, u, Upstream::PypiJson).unwrap_err());
-        assert_eq!(refused("https://evil.example/x.whl"), "evil.example");
-        assert_eq!(refused("https://mirror.example/x.whl"), "mirror.example");
-        // The index host on another port is another server.
-        assert_eq!(refused("http://127.0.0.1:9999/x.whl"), "127.0.0.1:9999");
-        assert_eq!(
-            refused("https://user:pw@files.pythonhosted.org/x.whl"),
-            "files.pythonhosted.org"
-        );
-        assert_eq!(refused("file:///etc/passwd"), "file");
-        assert_eq!(refused("//evil.example/x.whl"), "evil.example");
+        assert_eq!(host, "evil.example");
+        assert!(!url.contains("pw") && !url.contains("TOKEN"), "{url}");
+        let e = allowed_url(&cfg, "https://user:pw@evil.example/x", Upstream::PypiJson)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("user:pw"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod slow_host_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A file host that sends its headers and one byte, then holds the connection open
+    /// without sending more (a host dripping bytes just under the read timeout).
+    async fn dripping_host() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nx")
+                    .await;
+                held.push(sock);
+            }
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn a_host_dripping_bytes_is_cut_off_at_the_download_deadline() {
+        let (addr, host) = dripping_host().await;
+        let dir = tempfile::tempdir().unwrap();
+        let transfer = Transfer {
+            url: reqwest::Url::parse(&format!("http://{addr}/x-1.0-py3-none-any.whl")).unwrap(),
+            filename: "x-1.0-py3-none-any.whl",
+            expected: &"0".repeat(64),
+            cap: 1000,
+            limit: 1000,
+            listed_size: 1000,
+            user_agent: "test",
+            connect_timeout: Duration::from_secs(60),
+            // Far longer than the deadline: only the deadline can end this transfer.
+            read_timeout: Duration::from_secs(3600),
+            deadline: tokio::time::Instant::now() + Duration::from_millis(300),
+        };
+        let target = dir.path().join("x-1.0-py3-none-any.whl");
+        let e = transfer.run(dir.path(), &target).await.unwrap_err();
+        let QueryError::Download(d) = e else {
+            panic!("{e:?}")
+        };
+        let DownloadError::Transfer { detail, .. } = *d else {
+            panic!("{d:?}")
+        };
+        assert!(detail.contains("deadline"), "{detail}");
+        // Nothing is left behind, not even the temporary file.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        host.abort();
     }
 }

@@ -89,9 +89,7 @@ pub fn redact_urls(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
             .unwrap_or(tail.len());
         let url = &tail[..url_end];
-        let auth_end = url
-            .find(['/', '?', '#'])
-            .unwrap_or(url.len());
+        let auth_end = url.find(['/', '?', '#']).unwrap_or(url.len());
         let authority = &url[..auth_end];
         match authority.rfind('@') {
             Some(at) => {
@@ -139,6 +137,26 @@ fn redact_query(path_and_query: &str) -> String {
 fn is_secret_param(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     SECRET_PARAM_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// Most characters of an upstream's text quoted in an answer or an error.
+pub const EXCERPT_MAX_CHARS: usize = 120;
+
+/// A short, safe quote of text from outside (an upstream's body, an error holding
+/// one): control characters dropped, URLs redacted ([`redact_urls`]), at most
+/// [`EXCERPT_MAX_CHARS`] characters, then `…`. Enough to recognise what came (an HTML
+/// error page, a proxy's banner), never a reflection of a whole response.
+pub fn excerpt(text: &str) -> String {
+    // Bounded before redaction so a huge body costs no more than its first part.
+    let mut chars = text.chars().filter(|c| !c.is_control());
+    let head: String = chars.by_ref().take(EXCERPT_MAX_CHARS * 4).collect();
+    let more = chars.next().is_some();
+    let safe = redact_urls(&head);
+    match safe.char_indices().nth(EXCERPT_MAX_CHARS) {
+        None if !more => safe,
+        None => format!("{safe}…"),
+        Some((cut, _)) => format!("{}…", &safe[..cut]),
+    }
 }
 
 #[cfg(test)]
@@ -200,5 +218,24 @@ mod tests {
         );
         assert_eq!(redact_urls("no url"), "no url");
         assert!(!redact_urls("'https://a:TOKEN@h/'").contains("TOKEN"));
+    }
+
+    #[test]
+    fn an_excerpt_is_short_without_controls_or_secrets() {
+        let body = format!(
+            "<html>\x1b[31m\r\nsee https://u:TOKEN@h/x?token=TOKEN {}",
+            "a".repeat(10_000)
+        );
+        let e = excerpt(&body);
+        assert!(e.chars().count() <= EXCERPT_MAX_CHARS + 1, "{e}");
+        assert!(
+            !e.contains("TOKEN") && !e.chars().any(char::is_control),
+            "{e}"
+        );
+        assert!(
+            e.starts_with("<html>[31msee https://***@h/x?token=***"),
+            "{e}"
+        );
+        assert_eq!(excerpt("short"), "short");
     }
 }

@@ -30,7 +30,9 @@ pub struct ReleaseMetadata {
 /// larger, and it is skipped anyway).
 const MAX_HEADER_LINES: usize = 10_000;
 
-/// Parses a core metadata file.
+/// Parses a core metadata file: one pass over the lines, at most
+/// [`MAX_HEADER_LINES`] header lines (the body is capped by the fetch layer), nothing
+/// recursive; a requirement's own parse is guarded where it happens.
 pub fn parse(body: &[u8]) -> Result<ReleaseMetadata, ParseError> {
     let text = String::from_utf8_lossy(body);
     let mut name = None;
@@ -64,7 +66,7 @@ pub fn parse(body: &[u8]) -> Result<ReleaseMetadata, ParseError> {
             return Err(ParseError::Invalid(format!(
                 "metadata file: line {} is not a header: {:?}",
                 i + 1,
-                crate::model::clip_echo(line)
+                crate::model::untrusted::excerpt(line)
             )));
         };
         current = Some((k.trim().to_ascii_lowercase(), v.trim().to_string()));
@@ -132,5 +134,12 @@ mod tests {
         assert!(parse(b"<html>oops</html>\n").is_err());
         assert!(parse(b"Metadata-Version: 2.1\nSummary: x\n").is_err());
         assert!(parse(b"").is_err());
+    }
+
+    #[test]
+    fn a_page_that_is_not_metadata_is_quoted_short_without_controls() {
+        let body = format!("<html>\x1b]0;{}\n", "x".repeat(100_000));
+        let e = parse(body.as_bytes()).unwrap_err().to_string();
+        assert!(e.len() < 300 && !e.contains('\x1b'), "{e}");
     }
 }

@@ -6,6 +6,7 @@
 //! the upstream's: a refused body is never cached.
 
 mod heap;
+pub mod hosts;
 pub mod metadata;
 pub mod pepy;
 pub mod pypi;

@@ -220,7 +220,8 @@ pub struct Dependencies {
     pub version: String,
     /// Every parsed requirement.
     pub dependencies: Vec<Dependency>,
-    /// Requirements that are not valid PEP 508, kept verbatim (nothing is dropped).
+    /// Requirements that are not valid PEP 508, kept verbatim (nothing is dropped); one
+    /// too long or nested too deep to parse is quoted short, and a note says why.
     pub unparsed: Vec<String>,
     /// The environment the `applies` flags were computed for.
     pub evaluated_for: Option<TargetEnv>,
@@ -256,9 +257,20 @@ impl Dependencies {
             .unwrap_or_default();
         let mut dependencies = Vec::new();
         let mut unparsed = Vec::new();
+        let mut notes = Vec::new();
         for raw in p.info.requires_dist.iter().flatten() {
             let Some(req) = parse_requirement(raw) else {
-                unparsed.push(raw.clone());
+                match refused_requirement(raw) {
+                    // Too deep or too long to parse: said, and quoted short.
+                    Some((quote, why)) => {
+                        notes.push(format!(
+                            "{} {}: a requirement was not read ({why}): {quote}",
+                            p.info.name, p.info.version
+                        ));
+                        unparsed.push(quote);
+                    }
+                    None => unparsed.push(raw.clone()),
+                }
                 continue;
             };
             let required = req.marker.evaluate_extras(&[]);
@@ -288,7 +300,6 @@ impl Dependencies {
                 raw: raw.clone(),
             });
         }
-        let mut notes = Vec::new();
         if let Some(e) = env {
             let unknown: Vec<&String> = e
                 .extras
@@ -337,7 +348,8 @@ impl Dependencies {
 /// The extras that `extra == "..."` markers name, normalised, in order of appearance.
 fn extras_named_by<'a>(requirements: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for raw in requirements {
+    // A requirement too long or deep to parse names no extras (and is not scanned).
+    for raw in requirements.filter(|r| crate::model::untrusted::check_requirement(r).is_ok()) {
         let Some((_, marker)) = raw.split_once(';') else {
             continue;
         };
@@ -363,6 +375,13 @@ fn extras_named_by<'a>(requirements: impl Iterator<Item = &'a String>) -> Vec<St
         }
     }
     out
+}
+
+/// When the guard in front of the parser refuses `raw` (too deep, too long): a short
+/// quote of it and why, for a note naming the dropped requirement.
+pub(crate) fn refused_requirement(raw: &str) -> Option<(String, String)> {
+    let why = crate::model::untrusted::check_requirement(raw).err()?;
+    Some((crate::model::untrusted::excerpt(raw), why))
 }
 
 /// Parses one `Requires-Dist` string from an upstream. pep508_rs 0.9 panics on some

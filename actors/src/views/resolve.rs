@@ -25,25 +25,17 @@
 //!   its requirement noted as missing: the answer is partial and says so, never a
 //!   silent different version.
 
-use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::fmt;
-use std::str::FromStr;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{
     ExtraName, MarkerEnvironment, PackageName, Requirement, VerbatimUrl, VersionOrUrl,
 };
-use pubgrub::{
-    DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics,
-    PubGrubError, Ranges, Reporter,
-};
 use serde::{Deserialize, Serialize};
 
-use super::deps::{TargetEnv, parse_requirement};
-use super::python::{PyVersion, admits};
+use super::deps::{TargetEnv, parse_requirement, refused_requirement};
+use super::python::PyVersion;
 use super::vulns::PackageVulnerabilities;
 use crate::model::{InputError, Provenance, SourceLabel, limits};
 
@@ -297,11 +289,38 @@ pub(crate) struct Candidate {
     pub(crate) metadata_file: Option<Arc<str>>,
 }
 
+/// A project's candidates, newest first, and the ones the target may take without a
+/// pin, worked out on the first solver run and kept for the others (one resolution has
+/// one target).
+#[derive(Debug)]
+pub(crate) struct Candidates {
+    list: Vec<Candidate>,
+    open: OnceLock<Vec<u32>>,
+}
+
+impl Candidates {
+    /// `list` in any order.
+    pub(crate) fn new(mut list: Vec<Candidate>) -> Self {
+        list.sort_by(|a, b| b.version.cmp(&a.version));
+        Candidates {
+            list,
+            open: OnceLock::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for Candidates {
+    type Target = [Candidate];
+    fn deref(&self) -> &[Candidate] {
+        &self.list
+    }
+}
+
 /// A project's state in the held set.
 #[derive(Debug, Clone)]
 pub(crate) enum ProjectState {
     /// Candidates, newest first.
-    Held(Arc<Vec<Candidate>>),
+    Held(Arc<Candidates>),
     /// The index does not know it.
     NotFound,
     /// Could not be fetched (nothing held).
@@ -312,6 +331,7 @@ pub(crate) enum ProjectState {
 #[derive(Debug, Clone)]
 pub(crate) struct Meta {
     pub(crate) requires: Vec<Requirement<VerbatimUrl>>,
+    /// Requirements that could not be read, each quoted short with why.
     pub(crate) unparsed: Vec<String>,
     pub(crate) requires_python: Option<String>,
     pub(crate) provides_extra: Vec<String>,
@@ -332,7 +352,11 @@ impl Meta {
         for raw in requires_dist {
             match parse_requirement(raw) {
                 Some(r) => requires.push(r),
-                None => unparsed.push(raw.clone()),
+                // Quoted short (an upstream's text); a refused one with why.
+                None => unparsed.push(match refused_requirement(raw) {
+                    Some((quote, why)) => format!("{quote} ({why})"),
+                    None => crate::model::untrusted::excerpt(raw),
+                }),
             }
         }
         Meta {
@@ -354,7 +378,7 @@ pub(crate) enum MetaState {
 }
 
 /// Everything fetched so far for one resolution.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Held {
     pub(crate) projects: HashMap<PackageName, ProjectState>,
     pub(crate) metas: HashMap<(PackageName, Version), MetaState>,
@@ -391,471 +415,8 @@ pub(crate) struct Solution {
     pub(crate) missing: Vec<MissingNode>,
 }
 
-// ---- the pubgrub provider ------------------------------------------------------------
-
-/// A pubgrub package: the root, a project, or a project with one extra (depends on the
-/// project at the same version plus the extra's requirements, as uv models it).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Pkg {
-    Root,
-    Name(PackageName),
-    Extra(PackageName, ExtraName),
-}
-
-impl fmt::Display for Pkg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pkg::Root => f.write_str("the requested requirements"),
-            Pkg::Name(n) => write!(f, "{n}"),
-            Pkg::Extra(n, e) => write!(f, "{n}[{e}]"),
-        }
-    }
-}
-
-/// Why a solver run stopped early.
-#[derive(Debug, thiserror::Error)]
-enum Stop {
-    #[error("needs data not held yet")]
-    Need(Need),
-    #[error("{0}")]
-    Bound(String),
-}
-
-struct Provider<'a> {
-    held: &'a Held,
-    req: &'a Validated,
-    /// Projects named by held metadata but not held yet: fetched with the next need.
-    foreseen: RefCell<Vec<Need>>,
-    missing: RefCell<Vec<MissingNode>>,
-    decided: RefCell<HashSet<PackageName>>,
-    deadline: Option<std::time::Instant>,
-}
-
-/// Whether a candidate may be chosen within `range` (the module's rules).
-fn admissible(c: &Candidate, range: &Ranges<Version>, req: &Validated) -> bool {
-    if !range.contains(&c.version) {
-        return false;
-    }
-    let pinned = range.as_singleton() == Some(&c.version);
-    if c.yanked && !pinned {
-        return false;
-    }
-    if c.version.any_prerelease() && !req.prereleases && !pinned {
-        return false;
-    }
-    match &c.requires_python {
-        Some(spec) => admits(spec, req.python),
-        None => true,
-    }
-}
-
-/// The newest candidate a requirement admits (what the solver most likely picks).
-pub(crate) fn best_candidate<'a>(
-    cands: &'a [Candidate],
-    r: &Requirement<VerbatimUrl>,
-    req: &Validated,
-) -> Option<&'a Candidate> {
-    let range = range_of(r);
-    cands.iter().find(|c| admissible(c, &range, req))
-}
-
-fn root_version() -> Version {
-    Version::new([0])
-}
-
-/// The range a requirement allows.
-fn range_of(req: &Requirement<VerbatimUrl>) -> Ranges<Version> {
-    match &req.version_or_url {
-        Some(VersionOrUrl::VersionSpecifier(specs)) => Ranges::from(specs.clone()),
-        _ => Ranges::full(),
-    }
-}
-
-impl Provider<'_> {
-    fn candidates(&self, name: &PackageName) -> Result<Option<&Arc<Vec<Candidate>>>, Stop> {
-        match self.held.projects.get(name) {
-            None => Err(Stop::Need(Need::Project(name.clone()))),
-            Some(ProjectState::Held(c)) => Ok(Some(c)),
-            Some(_) => Ok(None),
-        }
-    }
-
-    fn admissible(&self, c: &Candidate, range: &Ranges<Version>) -> bool {
-        admissible(c, range, self.req)
-    }
-
-    /// The requirements of `meta` that apply to the target with `extras`.
-    fn applying<'m>(
-        &self,
-        meta: &'m Meta,
-        extras: &[ExtraName],
-    ) -> impl Iterator<Item = &'m Requirement<VerbatimUrl>> {
-        let env = &self.req.markers;
-        let extras = extras.to_vec();
-        meta.requires
-            .iter()
-            .filter(move |r| r.marker.evaluate(env, &extras))
-    }
-
-    /// Dependencies as pubgrub constraints; edges to projects that could not be
-    /// fetched are left out and noted as missing.
-    fn constraints<'r>(
-        &self,
-        parent: &str,
-        reqs: impl Iterator<Item = &'r Requirement<VerbatimUrl>>,
-    ) -> Vec<(Pkg, Ranges<Version>)> {
-        let mut out = Vec::new();
-        for r in reqs {
-            let by = format!("{parent} requires {r}");
-            if let Some(VersionOrUrl::Url(_)) = &r.version_or_url {
-                self.note_missing(
-                    &r.name,
-                    None,
-                    by,
-                    "a URL requirement: not resolved from the index".into(),
-                );
-                continue;
-            }
-            match self.held.projects.get(&r.name) {
-                Some(ProjectState::Failed(reason)) => {
-                    self.note_missing(&r.name, None, by, reason.clone());
-                    continue;
-                }
-                None => self
-                    .foreseen
-                    .borrow_mut()
-                    .push(Need::Project(r.name.clone())),
-                _ => {}
-            }
-            let range = range_of(r);
-            out.push((Pkg::Name(r.name.clone()), range.clone()));
-            for e in &r.extras {
-                out.push((Pkg::Extra(r.name.clone(), e.clone()), range.clone()));
-            }
-        }
-        out
-    }
-
-    fn note_missing(
-        &self,
-        name: &PackageName,
-        version: Option<&Version>,
-        by: String,
-        reason: String,
-    ) {
-        let mut missing = self.missing.borrow_mut();
-        let version = version.map(ToString::to_string);
-        match missing
-            .iter_mut()
-            .find(|m| m.package == name.as_ref() && m.version == version)
-        {
-            Some(m) => {
-                if !m.required_by.contains(&by) {
-                    m.required_by.push(by);
-                }
-            }
-            None => missing.push(MissingNode {
-                package: name.to_string(),
-                version,
-                required_by: vec![by],
-                reason,
-            }),
-        }
-    }
-
-    fn meta(&self, name: &PackageName, v: &Version) -> Result<Option<&Arc<Meta>>, Stop> {
-        match self.held.metas.get(&(name.clone(), v.clone())) {
-            Some(MetaState::Held(m)) => Ok(Some(m)),
-            Some(MetaState::Failed(reason)) => {
-                self.note_missing(
-                    name,
-                    Some(v),
-                    format!("{name} {v} (chosen)"),
-                    reason.clone(),
-                );
-                Ok(None)
-            }
-            None => {
-                let file = self.candidates(name)?.and_then(|cs| {
-                    cs.iter()
-                        .find(|c| &c.version == v)
-                        .and_then(|c| c.metadata_file.clone())
-                });
-                Err(Stop::Need(Need::Metadata(name.clone(), v.clone(), file)))
-            }
-        }
-    }
-}
-
-impl DependencyProvider for Provider<'_> {
-    type P = Pkg;
-    type V = Version;
-    type VS = Ranges<Version>;
-    type M = String;
-    type Err = Stop;
-    type Priority = (u32, Reverse<usize>);
-
-    fn prioritize(
-        &self,
-        package: &Pkg,
-        range: &Ranges<Version>,
-        stats: &PackageResolutionStatistics,
-    ) -> Self::Priority {
-        // Conflicting packages first, then the ones with the fewest candidates left
-        // (pub's heuristic: conflicts show up early).
-        let n = match package {
-            Pkg::Root => 0,
-            Pkg::Name(n) | Pkg::Extra(n, _) => match self.held.projects.get(n) {
-                Some(ProjectState::Held(c)) => {
-                    c.iter().filter(|c| range.contains(&c.version)).count()
-                }
-                _ => 0,
-            },
-        };
-        (stats.conflict_count(), Reverse(n))
-    }
-
-    fn choose_version(
-        &self,
-        package: &Pkg,
-        range: &Ranges<Version>,
-    ) -> Result<Option<Version>, Stop> {
-        let name = match package {
-            Pkg::Root => return Ok(Some(root_version())),
-            Pkg::Name(n) | Pkg::Extra(n, _) => n,
-        };
-        let Some(cands) = self.candidates(name)? else {
-            return Ok(None);
-        };
-        Ok(cands
-            .iter()
-            .find(|c| self.admissible(c, range))
-            .map(|c| c.version.clone()))
-    }
-
-    fn get_dependencies(
-        &self,
-        package: &Pkg,
-        version: &Version,
-    ) -> Result<Dependencies<Pkg, Ranges<Version>, String>, Stop> {
-        match package {
-            Pkg::Root => {
-                let reqs = self
-                    .req
-                    .roots
-                    .iter()
-                    .filter(|r| r.marker.evaluate(&self.req.markers, &[]));
-                Ok(Dependencies::Available(
-                    self.constraints("(requested)", reqs).into_iter().collect(),
-                ))
-            }
-            Pkg::Name(n) => {
-                {
-                    let mut decided = self.decided.borrow_mut();
-                    decided.insert(n.clone());
-                    if decided.len() > self.req.max_packages {
-                        return Err(Stop::Bound(format!(
-                            "the resolution reached its bound of {} packages",
-                            self.req.max_packages
-                        )));
-                    }
-                }
-                let Some(meta) = self.meta(n, version)? else {
-                    return Ok(Dependencies::Available(Default::default()));
-                };
-                if let Some(rp) = meta.requires_python.as_deref()
-                    && let Ok(spec) = VersionSpecifiers::from_str(rp)
-                    && !admits(&spec, self.req.python)
-                {
-                    return Ok(Dependencies::Unavailable(format!("requires Python {rp}")));
-                }
-                let parent = format!("{n} {version}");
-                Ok(Dependencies::Available(
-                    self.constraints(&parent, self.applying(meta, &[]))
-                        .into_iter()
-                        .collect(),
-                ))
-            }
-            Pkg::Extra(n, e) => {
-                let Some(meta) = self.meta(n, version)? else {
-                    return Ok(Dependencies::Available(
-                        [(Pkg::Name(n.clone()), Ranges::singleton(version.clone()))]
-                            .into_iter()
-                            .collect(),
-                    ));
-                };
-                let parent = format!("{n}[{e}] {version}");
-                let base: Vec<&Requirement<VerbatimUrl>> = self.applying(meta, &[]).collect();
-                let extra = self
-                    .applying(meta, std::slice::from_ref(e))
-                    .filter(|r| !base.contains(r));
-                let mut deps = vec![(Pkg::Name(n.clone()), Ranges::singleton(version.clone()))];
-                deps.extend(self.constraints(&parent, extra));
-                Ok(Dependencies::Available(deps.into_iter().collect()))
-            }
-        }
-    }
-
-    fn should_cancel(&self) -> Result<(), Stop> {
-        match self.deadline {
-            Some(d) if std::time::Instant::now() >= d => Err(Stop::Bound(
-                "the resolution ran out of time (the engine's deadline)".into(),
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// One solver run over what is held.
-pub(crate) fn solve(
-    held: &Held,
-    req: &Validated,
-    deadline: Option<std::time::Instant>,
-) -> SolveOutcome {
-    let provider = Provider {
-        held,
-        req,
-        foreseen: RefCell::new(Vec::new()),
-        missing: RefCell::new(Vec::new()),
-        decided: RefCell::new(HashSet::new()),
-        deadline,
-    };
-    let result = pubgrub::resolve(&provider, Pkg::Root, root_version());
-    let foreseen = provider.foreseen.take();
-    let need = |n: Need| {
-        let mut all = vec![n];
-        for f in foreseen {
-            if !all.contains(&f) {
-                all.push(f);
-            }
-        }
-        SolveOutcome::Need(all)
-    };
-    match result {
-        Ok(selected) => {
-            let mut versions = BTreeMap::new();
-            let mut extras: BTreeMap<PackageName, BTreeSet<ExtraName>> = BTreeMap::new();
-            for (p, v) in selected.iter() {
-                match p {
-                    Pkg::Root => {}
-                    Pkg::Name(n) => {
-                        versions.insert(n.clone(), v.clone());
-                    }
-                    Pkg::Extra(n, e) => {
-                        extras.entry(n.clone()).or_default().insert(e.clone());
-                    }
-                }
-            }
-            SolveOutcome::Solved(Solution {
-                versions,
-                extras,
-                missing: provider.missing.take(),
-            })
-        }
-        Err(PubGrubError::NoSolution(mut tree)) => {
-            tree.collapse_no_versions();
-            // The root is a package at a placeholder version for pubgrub; in words it is
-            // just "the requested requirements".
-            let report = DefaultStringReporter::report(&tree).replace(
-                &format!("{} {}", Pkg::Root, root_version()),
-                &Pkg::Root.to_string(),
-            );
-            let mut names: Vec<PackageName> = tree
-                .packages()
-                .into_iter()
-                .filter_map(|p| match p {
-                    Pkg::Name(n) | Pkg::Extra(n, _) => Some(n.clone()),
-                    Pkg::Root => None,
-                })
-                .collect();
-            names.sort();
-            names.dedup();
-            // pubgrub words a missing project as a bare dependency on it: say first why
-            // nothing can satisfy it.
-            let absent: Vec<String> = names
-                .iter()
-                .filter(|n| matches!(held.projects.get(*n), Some(ProjectState::NotFound)))
-                .map(|n| format!("{n} is not on the index (no project of that name).\n"))
-                .collect();
-            let report = absent.concat() + &report;
-            SolveOutcome::NoSolution {
-                report,
-                hints: hints(held, req, &names),
-            }
-        }
-        Err(PubGrubError::ErrorChoosingVersion {
-            source: Stop::Need(n),
-            ..
-        })
-        | Err(PubGrubError::ErrorRetrievingDependencies {
-            source: Stop::Need(n),
-            ..
-        }) => need(n),
-        Err(PubGrubError::ErrorChoosingVersion {
-            source: Stop::Bound(b),
-            ..
-        })
-        | Err(PubGrubError::ErrorRetrievingDependencies {
-            source: Stop::Bound(b),
-            ..
-        })
-        | Err(PubGrubError::ErrorInShouldCancel(Stop::Bound(b))) => SolveOutcome::Interrupted(b),
-        Err(PubGrubError::ErrorInShouldCancel(Stop::Need(n))) => need(n),
-    }
-}
-
-/// Why candidates of the packages in a conflict were not considered, in words.
-fn hints(held: &Held, req: &Validated, names: &[PackageName]) -> Vec<String> {
-    let mut out = Vec::new();
-    for n in names {
-        match held.projects.get(n) {
-            Some(ProjectState::NotFound) => out.push(format!("{n} is not on the index")),
-            Some(ProjectState::Held(cands)) => {
-                let list = |f: &dyn Fn(&Candidate) -> bool| -> Vec<String> {
-                    cands
-                        .iter()
-                        .filter(|c| f(c))
-                        .map(|c| c.version.to_string())
-                        .collect()
-                };
-                let pre = list(&|c| c.version.any_prerelease());
-                if !req.prereleases && !pre.is_empty() {
-                    let only = pre.len() == cands.len();
-                    out.push(format!(
-                        "{n}: pre-releases not considered ({}){}",
-                        pre.join(", "),
-                        if only {
-                            "; it has nothing else: allow pre-releases to consider them"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
-                let yanked = list(&|c| c.yanked);
-                if !yanked.is_empty() {
-                    out.push(format!(
-                        "{n}: yanked releases not considered unless pinned with == ({})",
-                        yanked.join(", ")
-                    ));
-                }
-                let py = list(&|c| {
-                    c.requires_python
-                        .as_ref()
-                        .is_some_and(|s| !admits(s, req.python))
-                });
-                if !py.is_empty() {
-                    out.push(format!(
-                        "{n}: releases excluded by their Requires-Python on Python {} ({})",
-                        req.python,
-                        py.join(", ")
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
+mod solver;
+pub(crate) use solver::{best_candidate, solve};
 
 /// One edge of the resolved graph: who requires whom, with which requirement.
 #[derive(Debug, Clone)]
@@ -951,6 +512,9 @@ pub(crate) fn chains(edges: &[Edge]) -> HashMap<PackageName, (Vec<String>, Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::CancelFlag;
+    use pubgrub::Ranges;
+    use std::str::FromStr;
 
     fn cand(v: &str, yanked: bool, rp: Option<&str>) -> Candidate {
         Candidate {
@@ -968,13 +532,14 @@ mod tests {
         let mut h = Held::default();
         for (name, releases) in projects {
             let n = PackageName::from_str(name).unwrap();
-            let mut cands: Vec<Candidate> = releases
+            let cands: Vec<Candidate> = releases
                 .iter()
                 .map(|(v, y, rp, _)| cand(v, *y, *rp))
                 .collect();
-            cands.sort_by(|a, b| b.version.cmp(&a.version));
-            h.projects
-                .insert(n.clone(), ProjectState::Held(Arc::new(cands)));
+            h.projects.insert(
+                n.clone(),
+                ProjectState::Held(Arc::new(Candidates::new(cands))),
+            );
             for (v, _, rp, deps) in releases.iter() {
                 let deps: Vec<String> = deps.iter().map(|d| d.to_string()).collect();
                 h.metas.insert(
@@ -1037,7 +602,7 @@ mod tests {
             ("c", &[("1.0", false, None, &[])]),
             ("d", &[("1.0", false, None, &["a"])]),
         ]);
-        let s = solved(solve(&h, &req(&["a[x]"], "3.12"), None));
+        let s = solved(solve(&h, &req(&["a[x]"], "3.12"), &CancelFlag::never()));
         assert_eq!(v(&s, "a").as_deref(), Some("1.0"), "2.0 needs Python 3.13");
         assert_eq!(
             v(&s, "b").as_deref(),
@@ -1050,7 +615,11 @@ mod tests {
             Some("1.0"),
             "extra x, with a cycle back to a"
         );
-        let s = solved(solve(&h, &req(&["a", "b==1.1"], "3.10"), None));
+        let s = solved(solve(
+            &h,
+            &req(&["a", "b==1.1"], "3.10"),
+            &CancelFlag::never(),
+        ));
         assert_eq!(
             v(&s, "b").as_deref(),
             Some("1.1"),
@@ -1071,7 +640,7 @@ mod tests {
                 &[("1.0", false, None, &[]), ("2.0", false, None, &[])],
             ),
         ]);
-        match solve(&h, &req(&["top"], "3.12"), None) {
+        match solve(&h, &req(&["top"], "3.12"), &CancelFlag::never()) {
             SolveOutcome::NoSolution { report, .. } => {
                 assert!(report.contains("shared"), "{report}");
                 assert!(
@@ -1086,7 +655,7 @@ mod tests {
     #[test]
     fn what_is_not_held_is_asked_for() {
         let h = held(&[("a", &[("1.0", false, None, &["b"])])]);
-        match solve(&h, &req(&["a"], "3.12"), None) {
+        match solve(&h, &req(&["a"], "3.12"), &CancelFlag::never()) {
             SolveOutcome::Need(n) => {
                 assert_eq!(n[0], Need::Project(PackageName::from_str("b").unwrap()))
             }
@@ -1104,7 +673,7 @@ mod tests {
             PackageName::from_str("b").unwrap(),
             ProjectState::Failed("pypi-simple answered HTTP 503".into()),
         );
-        let s = solved(solve(&h, &req(&["a"], "3.12"), None));
+        let s = solved(solve(&h, &req(&["a"], "3.12"), &CancelFlag::never()));
         assert_eq!(v(&s, "c").as_deref(), Some("1.0"));
         assert_eq!(s.missing.len(), 1);
         assert_eq!(s.missing[0].package, "b");
@@ -1122,7 +691,7 @@ mod tests {
             ("c", &[("1.0", false, None, &[])]),
         ]);
         let r = req(&["a"], "3.12");
-        let s = solved(solve(&h, &r, None));
+        let s = solved(solve(&h, &r, &CancelFlag::never()));
         let c = chains(&edges(&h, &r, &s));
         let (chain, markers) = &c[&PackageName::from_str("c").unwrap()];
         assert_eq!(
@@ -1155,5 +724,137 @@ mod tests {
         let mut r = ResolveRequest::new(["x"]);
         r.python = Some("4.0".into());
         assert!(r.validate().is_err());
+    }
+
+    /// The router's loop over a synthetic index, without I/O: run, fetch what the run
+    /// named (from `source`), run again, at most 1000 runs (the router's bound).
+    fn drive(held: &mut Held, r: &Validated, source: &Held) -> (u32, SolveOutcome) {
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            match solve(held, r, &CancelFlag::never()) {
+                SolveOutcome::Need(needs) if runs < 1000 => {
+                    for n in needs {
+                        match n {
+                            Need::Project(p) => {
+                                let s = source.projects.get(&p).cloned();
+                                held.projects.insert(p, s.unwrap_or(ProjectState::NotFound));
+                            }
+                            Need::Metadata(p, v, _) => {
+                                let m = source.metas.get(&(p.clone(), v.clone())).cloned();
+                                held.metas
+                                    .insert((p, v), m.unwrap_or(MetaState::Failed("none".into())));
+                            }
+                        }
+                    }
+                }
+                other => return (runs, other),
+            }
+        }
+    }
+
+    /// A project of 10,000 releases whose newest `conflicting` require a `pin` the
+    /// request excludes (the resolver walks down through them).
+    fn ten_thousand(conflicting: u32) -> Held {
+        let deps_bad: &[&str] = &["pin==2"];
+        let versions: Vec<String> = (1..=10_000).map(|i| format!("{i}.0")).collect();
+        let rels: Vec<Rel<'_>> = versions
+            .iter()
+            .map(|v| {
+                let n: u32 = v.trim_end_matches(".0").parse().unwrap();
+                let bad = n > 10_000 - conflicting;
+                (
+                    v.as_str(),
+                    false,
+                    Some(">=3.8"),
+                    if bad { deps_bad } else { &[] },
+                )
+            })
+            .collect();
+        held(&[
+            ("big", &rels),
+            (
+                "pin",
+                &[("1.0", false, None, &[]), ("2.0", false, None, &[])],
+            ),
+        ])
+    }
+
+    /// `cargo test --release -p sentinel-actors ten_thousand_versions -- --ignored
+    /// --nocapture`: the CPU one resolution costs over a 10,000-release project.
+    #[test]
+    #[ignore = "a measurement, run by hand in release"]
+    fn ten_thousand_versions_resolve_cpu() {
+        for (label, conflict) in [("newest works", 0), ("walk down 1,000", 1_000)] {
+            let source = ten_thousand(conflict);
+            let r = req(&["big", "pin==1"], "3.12");
+            let started = std::time::Instant::now();
+            let mut h = Held::default();
+            let (runs, out) = drive(&mut h, &r, &source);
+            let kind = match out {
+                SolveOutcome::Solved(s) => format!("solved big {:?}", v(&s, "big")),
+                other => format!("{other:?}").chars().take(80).collect(),
+            };
+            eprintln!(
+                "10,000 releases, {label}: {runs} runs, {} metadata, {:?} CPU: {kind}",
+                h.metas.len(),
+                started.elapsed()
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_resolve_stops_the_solver() {
+        // Everything held: one run walks down 10,000 releases, far longer than the
+        // moment it takes to drop the caller.
+        let h = Arc::new(ten_thousand(9_999));
+        let r = Arc::new(req(&["big", "pin==1"], "3.12"));
+        let pool = Arc::new(crate::cpu::CpuPool::new(1));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let p = pool.clone();
+        let caller = tokio::spawn(async move {
+            let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+            p.run(far, move |flag| {
+                let _ = started_tx.send(());
+                done_tx.send(solve(&h, &r, flag)).unwrap();
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        caller.abort();
+        let outcome = done_rx.recv().unwrap();
+        match outcome {
+            SolveOutcome::Interrupted(why) => assert!(why.contains("caller went away"), "{why}"),
+            other => panic!("the solver ran on after its caller left: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn candidates_in_a_range_are_found_by_search_as_by_scan() {
+        let h = ten_thousand(0);
+        let Some(ProjectState::Held(c)) = h.projects.get(&PackageName::from_str("big").unwrap())
+        else {
+            panic!()
+        };
+        let r = req(&["big"], "3.12");
+        for spec in [
+            ">=5000,<5001",
+            "<2",
+            ">9999.5",
+            "==77.0",
+            ">=10,!=20.0,<30",
+            "!=10000.0",
+        ] {
+            let range = Ranges::from(VersionSpecifiers::from_str(spec).unwrap());
+            let scanned = c.iter().filter(|c| range.contains(&c.version)).count();
+            assert_eq!(c.count_in(&range), scanned, "{spec}");
+            let newest = c.iter().find(|c| range.contains(&c.version));
+            assert_eq!(
+                c.newest_in(&range, &r).map(|c| c.version.to_string()),
+                newest.map(|c| c.version.to_string()),
+                "{spec}"
+            );
+        }
     }
 }

@@ -95,6 +95,8 @@ pub(crate) enum RouterMsg {
     Ask {
         question: Question,
         deadline: Instant,
+        /// Cancelled when the caller goes away: the chain (fetches, solver runs) stops.
+        gone: CancellationToken,
         reply: RpcReplyPort<Result<Answer, QueryError>>,
     },
     /// A caller gave up (its future was dropped: a disconnect, a cancellation, its
@@ -197,6 +199,7 @@ impl Actor for RouterActor {
             RouterMsg::Ask {
                 question,
                 deadline,
+                gone,
                 reply,
             } => {
                 let ctx = chain::ChainCtx {
@@ -204,8 +207,13 @@ impl Actor for RouterActor {
                     args: st.args.clone(),
                 };
                 tokio::spawn(async move {
-                    let answer = chain::answer(&ctx, question, deadline).await;
-                    let _ = reply.send(answer);
+                    tokio::select! {
+                        biased;
+                        _ = gone.cancelled() => {}
+                        answer = chain::answer(&ctx, question, deadline) => {
+                            let _ = reply.send(answer);
+                        }
+                    }
                 });
             }
             RouterMsg::Abandon { query, waiter } => st.leave(&query, waiter, false),

@@ -28,9 +28,10 @@ use tokio::time::Instant;
 use super::DocAnswer;
 use super::chain::ChainCtx;
 use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
+use crate::upstream::hosts::FileHosts;
 use crate::upstream::{Document, SimpleDoc};
 use crate::views::resolve::{
-    Candidate, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
+    Candidate, Candidates, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
     ResolveRequest, ResolveStats, ResolvedPackage, SolveOutcome, Validated, best_candidate, chains,
     edges, solve,
 };
@@ -117,7 +118,7 @@ async fn fetch_project(
     match ctx.doc(q, deadline).await {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Simple(s) => (
-                ProjectState::Held(Arc::new(candidates(s))),
+                ProjectState::Held(Arc::new(Candidates::new(candidates(s)))),
                 Some(ans.provenance.clone()),
             ),
             _ => (ProjectState::Failed("not a Simple API page".into()), None),
@@ -144,28 +145,36 @@ async fn fetch_meta(
     };
     let mut fallback = None;
     if let Some(url) = file {
-        match ctx
-            .doc(Query::CoreMetadata(n.clone(), v.clone(), url), deadline)
-            .await
-        {
-            Ok(ans) => {
-                if let Document::Metadata(m) = ans.doc.as_ref() {
-                    let meta = Meta::new(
-                        &m.requires_dist,
-                        m.requires_python.clone(),
-                        m.provides_extra.clone(),
-                        "core-metadata",
-                        ans.provenance.clone(),
-                    );
-                    return (MetaState::Held(Arc::new(meta)), None, None);
-                }
-            }
-            Err(e) => {
+        match metadata_host_allowed(ctx, &n, &url) {
+            // A file on a host the rule refuses is not asked for at all.
+            Err(why) => {
                 fallback = Some(format!(
-                    "the metadata file of {name} {version} failed ({}); read from the per-release JSON",
-                    e.reason()
+                    "the metadata file of {name} {version} was not fetched: {why}; read from the per-release JSON"
                 ));
             }
+            Ok(()) => match ctx
+                .doc(Query::CoreMetadata(n.clone(), v.clone(), url), deadline)
+                .await
+            {
+                Ok(ans) => {
+                    if let Document::Metadata(m) = ans.doc.as_ref() {
+                        let meta = Meta::new(
+                            &m.requires_dist,
+                            m.requires_python.clone(),
+                            m.provides_extra.clone(),
+                            "core-metadata",
+                            ans.provenance.clone(),
+                        );
+                        return (MetaState::Held(Arc::new(meta)), None, None);
+                    }
+                }
+                Err(e) => {
+                    fallback = Some(format!(
+                        "the metadata file of {name} {version} failed ({}); read from the per-release JSON",
+                        e.reason()
+                    ));
+                }
+            },
         }
     }
     match ctx.doc(Query::Release(n, v), deadline).await {
@@ -188,6 +197,22 @@ async fn fetch_meta(
         },
         Err(e) => (MetaState::Failed(e.reason()), None, fallback),
     }
+}
+
+/// Whether the metadata file of a Simple page's `file` may be fetched: the one rule of
+/// [`FileHosts`] (the index's hosts and `download.allowed_hosts`), as for downloads.
+fn metadata_host_allowed(ctx: &ChainCtx, name: &PackageName, file: &str) -> Result<(), String> {
+    let cfg = &ctx.args.cfg;
+    let base = &cfg.upstreams.pypi_simple.base_url;
+    let url = crate::upstream::metadata_url(base, name, file)
+        .and_then(|u| reqwest::Url::parse(&u).ok())
+        .ok_or_else(|| {
+            format!(
+                "{} is not an http(s) URL",
+                crate::model::untrusted::excerpt(file)
+            )
+        })?;
+    FileHosts::new(cfg).check(&url).map_err(|r| r.to_string())
 }
 
 /// Fetches every need at once (a release's page first when it is not held).
@@ -305,6 +330,29 @@ async fn prefetch(
     }
 }
 
+/// One solver run on the CPU pool (never on the runtime's threads), stopped by the
+/// deadline or when the awaiting resolution is dropped (its caller went away).
+async fn solve_on_pool(
+    pool: &crate::cpu::CpuPool,
+    held: &Arc<Held>,
+    req: &Arc<Validated>,
+    deadline: Instant,
+) -> SolveOutcome {
+    let (held, req) = (held.clone(), req.clone());
+    match pool
+        .run(deadline, move |flag| solve(&held, &req, flag))
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(crate::cpu::CpuError::Deadline) => SolveOutcome::Interrupted(
+            "the resolution ran out of time (the engine's deadline)".into(),
+        ),
+        Err(crate::cpu::CpuError::Panicked) => {
+            SolveOutcome::Interrupted("the solver failed (a bug); retry, or report it".into())
+        }
+    }
+}
+
 /// Resolves `raw` (checked as `req`) by the chain described in the module docs.
 pub(crate) async fn resolve(
     ctx: &ChainCtx,
@@ -319,15 +367,18 @@ pub(crate) async fn resolve(
     let mut log = Log::default();
     let mut stats = ResolveStats::default();
     prefetch(ctx, req, &mut held, &mut log, deadline).await;
-    let std_deadline = deadline.into_std();
+    let shared_req = Arc::new(req.clone());
+    let mut held = Arc::new(held);
     let outcome = loop {
         stats.solver_runs += 1;
-        let outcome = solve(&held, req, Some(std_deadline));
+        let outcome = solve_on_pool(crate::cpu::pool(), &held, &shared_req, deadline).await;
         match outcome {
             SolveOutcome::Need(needs)
                 if stats.solver_runs < MAX_RUNS && Instant::now() < deadline =>
             {
-                fetch_all(ctx, &mut held, &mut log, needs, deadline).await;
+                // The run has returned, so this is the only handle: no copy is made.
+                let held = Arc::make_mut(&mut held);
+                fetch_all(ctx, held, &mut log, needs, deadline).await;
             }
             SolveOutcome::Need(needs) => {
                 break SolveOutcome::Interrupted(format!(
@@ -449,7 +500,7 @@ pub(crate) async fn resolve(
                     && !m.unparsed.is_empty()
                 {
                     resolution.notes.push(format!(
-                        "{n} {v}: requirements that are not valid PEP 508 were ignored: {}",
+                        "{n} {v}: requirements that could not be read were ignored (what they require is not in the answer): {}",
                         m.unparsed.join("; ")
                     ));
                 }
