@@ -208,23 +208,33 @@ impl Probe {
         })
     }
 
+    /// Open loop: a call every 10 ms whether or not the last one answered, so a stall
+    /// shows as every sample it delayed, not as one slow sample.
     fn every<F, Fut>(mut f: F) -> Probe
     where
         F: FnMut() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = bool> + Send,
+        Fut: std::future::Future<Output = bool> + Send + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let task = tokio::spawn(async move {
+            let mut calls = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            // Bounded: at most 30,000 calls (5 minutes).
+            while !s.load(Ordering::Relaxed) && calls.len() < 30_000 {
+                tick.tick().await;
+                let call = f();
+                calls.push(tokio::spawn(async move {
+                    let t = Instant::now();
+                    let ok = call.await;
+                    (t.elapsed(), ok)
+                }));
+            }
             let (mut out, mut failed) = (Vec::new(), 0);
-            // Bounded: at most 30,000 samples (5 minutes at 10 ms).
-            while !s.load(Ordering::Relaxed) && out.len() < 30_000 {
-                let t = Instant::now();
-                if !f().await {
-                    failed += 1;
-                }
-                out.push(t.elapsed());
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            for c in calls {
+                let (d, ok) = c.await.expect("probe call");
+                out.push(d);
+                failed += usize::from(!ok);
             }
             (out, failed)
         });
@@ -297,6 +307,19 @@ async fn session(base: &str) -> Arc<McpSession> {
     )
 }
 
+/// Whether this (tool, kind) is seen for the first time: one example of each failure
+/// is printed.
+fn first_of(tool: &str, kind: &str) -> bool {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let key = format!("{tool}/{kind}");
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.contains(&key) {
+        return false;
+    }
+    seen.push(key);
+    true
+}
+
 /// Runs `calls` (tool, arguments) at once, each on a session of its own; returns the
 /// latency, kind and body size of each.
 async fn at_once(base: &str, calls: Vec<(&'static str, Value)>) -> Vec<(Duration, String, usize)> {
@@ -312,6 +335,10 @@ async fn at_once(base: &str, calls: Vec<(&'static str, Value)>) -> Vec<(Duration
             tokio::spawn(async move {
                 let t = Instant::now();
                 let (kind, body) = s.call_tool_body(i as u64 + 1, tool, args).await;
+                if kind != "result" && first_of(tool, &kind) {
+                    let cut: String = body.chars().take(300).collect();
+                    println!("  {tool}: {kind}: {cut}");
+                }
                 (t.elapsed(), kind, body.len())
             })
         })
@@ -426,7 +453,8 @@ async fn inline(r: &mut Report, srv: &mut Server, quick: bool) {
 /// `problems`: 1.3 million unreadable lines inline.
 async fn problems(r: &mut Report, srv: &mut Server, quick: bool) {
     let lines = if quick { 200_000 } else { 1_300_000 };
-    let content = "!!\n".repeat(lines);
+    // Two bytes a line, as in the report: 2.6 MB, inside the 4 MiB request cap.
+    let content = "!\n".repeat(lines);
     let before = srv.rss_bytes();
     let peak = Arc::new(AtomicU64::new(before));
     let stop = Arc::new(AtomicBool::new(false));
