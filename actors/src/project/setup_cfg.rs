@@ -52,7 +52,7 @@ impl<'a> Lines<'a> {
         let cursor = self.cursors.entry(section.to_string()).or_insert(start);
         match self.lines[*cursor..end]
             .iter()
-            .position(|l| l.contains(text))
+            .position(|l| holds(l, text))
         {
             Some(i) => {
                 let at = *cursor + i;
@@ -64,6 +64,12 @@ impl<'a> Lines<'a> {
             None => 0,
         }
     }
+}
+
+/// Whether physical line `l` is the value line `text`: the whole line, or the value
+/// after `key =` / `key:` on the line that opens the value.
+fn holds(l: &str, text: &str) -> bool {
+    l.trim() == text || l.split_once(['=', ':']).is_some_and(|(_, v)| v.trim() == text)
 }
 
 pub(crate) fn parse(
