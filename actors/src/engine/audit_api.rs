@@ -127,6 +127,7 @@ impl EngineHandle {
             direct,
             pins,
             requirements,
+            left_out,
         } = plan;
         let tree = async {
             if !pins.is_empty() {
@@ -148,7 +149,14 @@ impl EngineHandle {
         }));
         let (scan, tree, checks) =
             tokio::join!(self.check_parsed(parsed.clone(), deadline), tree, checks);
-        Ok(audit::assemble(env.clone(), scan?, tree, checks, direct))
+        Ok(audit::assemble(
+            env.clone(),
+            scan?,
+            tree,
+            checks,
+            direct,
+            left_out.clone(),
+        ))
     }
 
     /// The declared requirements resolved together, as a lock takes them. When they
@@ -377,19 +385,62 @@ struct Plan {
     pins: Vec<DeclaredDependency>,
     /// The declared requirements, by group (else the tree is resolved from them).
     requirements: Vec<(String, String)>,
+    /// What the bounds left out of the audit: it is then `incomplete`, never `clean`.
+    left_out: Vec<ItemFailure>,
 }
 
 impl Plan {
     fn of(parsed: &ParsedProject) -> Self {
-        Plan {
-            direct: direct_names(parsed),
-            pins: parsed
+        let pins: Vec<DeclaredDependency> = parsed
+            .dependencies
+            .iter()
+            .filter(|d| d.group == "lock" && d.source == DependencySource::Index)
+            .cloned()
+            .collect();
+        let requirements = requirements_of(parsed);
+        let mut left_out = Vec::new();
+        let mut bound = |n: usize, max: usize, what: &str| {
+            if n > max {
+                left_out.push(ItemFailure {
+                    item: what.to_string(),
+                    code: "over_bound".into(),
+                    reason: format!("{} {what} past the first {max} were not audited", n - max),
+                    suggestion: "audit the project in parts (one file or group at a time)".into(),
+                    retry_after_secs: None,
+                });
+            }
+        };
+        let direct_all = {
+            let mut seen = BTreeSet::new();
+            parsed
                 .dependencies
                 .iter()
-                .filter(|d| d.group == "lock" && d.source == DependencySource::Index)
-                .cloned()
-                .collect(),
-            requirements: requirements_of(parsed),
+                .filter(|d| {
+                    d.source == DependencySource::Index
+                        && !NOT_REQUIREMENTS.contains(&d.group.as_str())
+                })
+                .filter(|d| seen.insert(d.name.as_str()))
+                .count()
+        };
+        bound(direct_all, limits::MAX_SCAN_PACKAGES, "direct dependencies");
+        if pins.is_empty() {
+            bound(
+                requirements.len(),
+                limits::MAX_AUDIT_REQUIREMENTS,
+                "requirements",
+            );
+        } else {
+            let distinct: BTreeSet<(&str, Option<&str>)> = pins
+                .iter()
+                .map(|p| (p.name.as_str(), p.pinned.as_deref()))
+                .collect();
+            bound(distinct.len(), limits::MAX_SCAN_PACKAGES, "lockfile pins");
+        }
+        Plan {
+            direct: direct_names(parsed),
+            pins,
+            requirements,
+            left_out,
         }
     }
 }

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::{EngineHandle, ItemFailure, datum_of, version_list};
 use crate::actor::router::{Answer, CheckDownloads, CheckParts, Question};
+use crate::cpu::CpuError;
 use crate::model::{Datum, InputError, PackageName, QueryError, SourceLabel};
 use crate::project::{self, FileKind, Limits, ParsedProject, paths::AllowedRoots};
 use crate::upstream::Document;
@@ -34,10 +35,13 @@ pub enum ScanInput {
     },
 }
 
+/// Longest file name given with content.
+const MAX_FILENAME_BYTES: usize = 255;
+
 fn input_error(param: &'static str, value: &str, rule: impl Into<String>) -> QueryError {
     InputError {
         param,
-        value: crate::model::clip_echo(value),
+        value: crate::model::clip_echo(&crate::model::untrusted::redact_urls(value)),
         rule: rule.into(),
     }
     .into()
@@ -55,10 +59,15 @@ impl EngineHandle {
     }
 
     /// Reads and parses a project's files (only under `scan.allowed_dirs`) or a file's
-    /// content; a refused path or a bad file name is an input error.
+    /// content; a refused path or a bad file name is an input error. The parsing runs
+    /// on the bounded CPU pool, within the question's deadline, and stops when the
+    /// deadline passes or the caller goes away: a large hostile file never holds the
+    /// runtime's threads.
     pub(super) async fn read_project(&self, input: ScanInput) -> Result<ParsedProject, QueryError> {
         let limits = Limits::default();
-        Ok(match input {
+        let deadline_ms = self.shared().cfg.timeouts.deadline_ms;
+        let deadline = self.deadline();
+        let ran = match input {
             ScanInput::Content { filename, content } => {
                 let kind = FileKind::from_filename(&filename).ok_or_else(|| {
                     input_error(
@@ -67,6 +76,14 @@ impl EngineHandle {
                         format!("must name a file a scan reads: {}", FileKind::KNOWN),
                     )
                 })?;
+                // The name is echoed with every entry of the answer: bounded.
+                if filename.len() > MAX_FILENAME_BYTES {
+                    return Err(input_error(
+                        "filename",
+                        &filename,
+                        format!("must be at most {MAX_FILENAME_BYTES} bytes"),
+                    ));
+                }
                 if content.len() as u64 > limits.max_file_bytes {
                     return Err(input_error(
                         "content",
@@ -79,20 +96,33 @@ impl EngineHandle {
                     .next()
                     .unwrap_or(&filename)
                     .to_string();
-                project::parse_content(&name, kind, &content, &limits, None)
+                crate::cpu::pool()
+                    .run(deadline, move |cancel| {
+                        Ok(project::parse_content(
+                            &name, kind, &content, &limits, None, cancel,
+                        ))
+                    })
+                    .await
             }
             ScanInput::Path(path) => {
                 let dirs = self.shared().cfg.scan.allowed_dirs.clone();
                 let shown = path.display().to_string();
-                let parsed = tokio::task::spawn_blocking(move || {
-                    let roots = AllowedRoots::new(&dirs);
-                    project::paths::scan_path(&roots, &path, &limits)
-                })
-                .await
-                .map_err(|e| QueryError::Internal(format!("the scan's file reader failed: {e}")))?;
-                parsed.map_err(|r| input_error("path", &shown, r.rule))?
+                crate::cpu::pool()
+                    .run(deadline, move |cancel| {
+                        let roots = AllowedRoots::new(&dirs);
+                        project::paths::scan_path(&roots, &path, &limits, cancel)
+                            .map_err(|r| input_error("path", &shown, r.rule))
+                    })
+                    .await
             }
-        })
+        };
+        match ran {
+            Ok(parsed) => parsed,
+            Err(CpuError::Deadline) => Err(QueryError::DeadlineExceeded { deadline_ms }),
+            Err(CpuError::Panicked) => {
+                Err(QueryError::Internal("the scan's file reader failed".into()))
+            }
+        }
     }
 
     pub(super) async fn check_parsed(
@@ -100,6 +130,7 @@ impl EngineHandle {
         parsed: ParsedProject,
         deadline: Instant,
     ) -> Result<ScanReport, QueryError> {
+        let problems_found = parsed.problems_found();
         let ParsedProject {
             files,
             dependencies,
@@ -107,6 +138,7 @@ impl EngineHandle {
             options,
             problems,
             mut notes,
+            ..
         } = parsed;
         let mut names: Vec<PackageName> = Vec::new();
         for d in &dependencies {
@@ -170,7 +202,7 @@ impl EngineHandle {
                 ScannedDependency { declared: d, check }
             })
             .collect();
-        let summary = ScanSummary::count(&dependencies, checked, problems.len());
+        let summary = ScanSummary::count(&dependencies, checked, problems_found);
         Ok(ScanReport {
             files,
             dependencies,

@@ -6,9 +6,10 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{
-    DeclaredDependency, DependencySource, Limits, ParsedProject, clip, hide_userinfo, line_of,
-};
+use super::bounds::LineIndex;
+use super::{DeclaredDependency, DependencySource, Limits, ParsedProject, clip};
+use crate::cpu::CancelFlag;
+use crate::model::untrusted::redact_urls;
 
 #[derive(Deserialize)]
 struct UvLock {
@@ -69,7 +70,9 @@ fn toml_problem(
     what: &str,
     e: toml::de::Error,
 ) {
-    let line = e.span().map_or(0, |s| line_of(content, s.start));
+    let line = e
+        .span()
+        .map_or(0, |s| LineIndex::new(content).line(s.start));
     out.problem(
         file,
         line,
@@ -82,14 +85,14 @@ fn toml_problem(
 fn locked(
     out: &mut ParsedProject,
     file: &str,
-    content: &str,
+    lines: &LineIndex,
     limits: &Limits,
     name: &Spanned<String>,
     version: Option<&str>,
     source: DependencySource,
     marker: Option<String>,
 ) {
-    let line = line_of(content, name.span().start);
+    let line = lines.line(name.span().start);
     let n = match crate::model::PackageName::parse(name.get_ref()) {
         Ok(n) => n,
         Err(e) => {
@@ -110,6 +113,12 @@ fn locked(
         }
         None => None,
     };
+    if let Some(m) = &marker
+        && let Err(why) = crate::model::untrusted::check_requirement(m)
+    {
+        out.problem(file, line, m, format!("marker not read: {why}"));
+        return;
+    }
     let mut notes = Vec::new();
     if source != DependencySource::Index {
         notes.push("not from an index: not fetched and not checked against PyPI".into());
@@ -143,28 +152,38 @@ use std::str::FromStr;
 
 fn source_from(t: Option<&toml::Table>) -> Option<DependencySource> {
     let t = t?;
-    let s = |k: &str| t.get(k).and_then(|v| v.as_str()).map(hide_userinfo);
+    let s = |k: &str| t.get(k).and_then(|v| v.as_str()).map(redact_urls);
     if let Some(g) = s("git") {
-        return Some(DependencySource::Vcs(g));
+        return Some(DependencySource::Vcs(clip(&g)));
     }
     if let Some(p) = s("path").or_else(|| s("directory")) {
-        return Some(DependencySource::Path(p));
+        return Some(DependencySource::Path(clip(&p)));
     }
     if let Some(u) = s("url") {
-        return Some(DependencySource::Url(u));
+        return Some(DependencySource::Url(clip(&u)));
     }
     None
 }
 
-pub(crate) fn parse_uv(out: &mut ParsedProject, file: &str, content: &str, limits: &Limits) {
+pub(crate) fn parse_uv(
+    out: &mut ParsedProject,
+    file: &str,
+    content: &str,
+    limits: &Limits,
+    cancel: &CancelFlag,
+) {
+    let lines = LineIndex::new(content);
     let lock: UvLock = match toml::from_str(content) {
         Ok(l) => l,
         Err(e) => return toml_problem(out, file, content, "uv.lock", e),
     };
     for p in &lock.package {
+        if out.should_stop(file, cancel) {
+            return;
+        }
         let src = p.source.as_ref();
         if src.is_some_and(|s| s.contains_key("editable") || s.contains_key("virtual")) {
-            out.notes.push(format!(
+            out.note(format!(
                 "{file}: `{}` is the project itself (editable or virtual): not checked",
                 clip(p.name.get_ref())
             ));
@@ -178,7 +197,7 @@ pub(crate) fn parse_uv(out: &mut ParsedProject, file: &str, content: &str, limit
         locked(
             out,
             file,
-            content,
+            &lines,
             limits,
             &p.name,
             p.version.as_deref(),
@@ -188,18 +207,28 @@ pub(crate) fn parse_uv(out: &mut ParsedProject, file: &str, content: &str, limit
     }
 }
 
-pub(crate) fn parse_poetry(out: &mut ParsedProject, file: &str, content: &str, limits: &Limits) {
+pub(crate) fn parse_poetry(
+    out: &mut ParsedProject,
+    file: &str,
+    content: &str,
+    limits: &Limits,
+    cancel: &CancelFlag,
+) {
+    let lines = LineIndex::new(content);
     let lock: PoetryLock = match toml::from_str(content) {
         Ok(l) => l,
         Err(e) => return toml_problem(out, file, content, "poetry.lock", e),
     };
     for p in &lock.package {
+        if out.should_stop(file, cancel) {
+            return;
+        }
         let src = p.source.as_ref();
         let source = match src.and_then(|s| s.get("type")).and_then(|t| t.as_str()) {
             Some("git") => DependencySource::Vcs(
                 src.and_then(|s| s.get("url"))
                     .and_then(|u| u.as_str())
-                    .map(hide_userinfo)
+                    .map(redact_urls)
                     .unwrap_or_default(),
             ),
             Some("directory") | Some("file") => DependencySource::Path(
@@ -211,7 +240,7 @@ pub(crate) fn parse_poetry(out: &mut ParsedProject, file: &str, content: &str, l
             Some("url") => DependencySource::Url(
                 src.and_then(|s| s.get("url"))
                     .and_then(|u| u.as_str())
-                    .map(hide_userinfo)
+                    .map(redact_urls)
                     .unwrap_or_default(),
             ),
             _ => DependencySource::Index,
@@ -219,7 +248,7 @@ pub(crate) fn parse_poetry(out: &mut ParsedProject, file: &str, content: &str, l
         locked(
             out,
             file,
-            content,
+            &lines,
             limits,
             &p.name,
             p.version.as_deref(),
@@ -229,14 +258,21 @@ pub(crate) fn parse_poetry(out: &mut ParsedProject, file: &str, content: &str, l
     }
 }
 
-pub(crate) fn parse_pylock(out: &mut ParsedProject, file: &str, content: &str, limits: &Limits) {
+pub(crate) fn parse_pylock(
+    out: &mut ParsedProject,
+    file: &str,
+    content: &str,
+    limits: &Limits,
+    cancel: &CancelFlag,
+) {
+    let lines = LineIndex::new(content);
     let lock: Pylock = match toml::from_str(content) {
         Ok(l) => l,
         Err(e) => return toml_problem(out, file, content, "pylock.toml (PEP 751)", e),
     };
     match lock.lock_version.as_deref() {
         Some(v) if v.starts_with("1.") || v == "1" => {}
-        Some(v) => out.notes.push(format!(
+        Some(v) => out.note(format!(
             "{file}: lock-version {} is newer than the 1.x this reader knows; read as 1.0",
             clip(v)
         )),
@@ -248,11 +284,14 @@ pub(crate) fn parse_pylock(out: &mut ParsedProject, file: &str, content: &str, l
         ),
     }
     for p in &lock.packages {
+        if out.should_stop(file, cancel) {
+            return;
+        }
         let source = if let Some(v) = &p.vcs {
             DependencySource::Vcs(
                 v.get("url")
                     .and_then(|u| u.as_str())
-                    .map(hide_userinfo)
+                    .map(redact_urls)
                     .unwrap_or_default(),
             )
         } else if let Some(d) = &p.directory {
@@ -264,11 +303,11 @@ pub(crate) fn parse_pylock(out: &mut ParsedProject, file: &str, content: &str, l
             )
         } else if let Some(a) = &p.archive {
             match a.get("path").and_then(|u| u.as_str()) {
-                Some(path) => DependencySource::Path(path.into()),
+                Some(path) => DependencySource::Path(redact_urls(path)),
                 None => DependencySource::Url(
                     a.get("url")
                         .and_then(|u| u.as_str())
-                        .map(hide_userinfo)
+                        .map(redact_urls)
                         .unwrap_or_default(),
                 ),
             }
@@ -278,7 +317,7 @@ pub(crate) fn parse_pylock(out: &mut ParsedProject, file: &str, content: &str, l
         locked(
             out,
             file,
-            content,
+            &lines,
             limits,
             &p.name,
             p.version.as_deref(),
@@ -296,7 +335,14 @@ mod tests {
     #[test]
     fn uv_lock_skips_the_project_and_pins_the_rest() {
         let text = "version = 1\nrequires-python = \">=3.9\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\nsource = { editable = \".\" }\n\n[[package]]\nname = \"idna\"\nversion = \"3.7\"\nsource = { registry = \"https://pypi.org/simple\" }\n\n[[package]]\nname = \"mylib\"\nversion = \"0.0.1\"\nsource = { git = \"https://github.com/x/mylib?rev=abc#abc\" }\n";
-        let p = parse_content("uv.lock", FileKind::UvLock, text, &Limits::default(), None);
+        let p = parse_content(
+            "uv.lock",
+            FileKind::UvLock,
+            text,
+            &Limits::default(),
+            None,
+            &CancelFlag::never(),
+        );
         let got: Vec<(&str, Option<&str>, usize)> = p
             .dependencies
             .iter()
@@ -318,6 +364,7 @@ mod tests {
             text,
             &Limits::default(),
             None,
+            &CancelFlag::never(),
         );
         assert_eq!(p.dependencies[0].pinned.as_deref(), Some("2024.2.2"));
         assert_eq!(p.dependencies[0].line, 2);
@@ -328,6 +375,7 @@ mod tests {
             text,
             &Limits::default(),
             None,
+            &CancelFlag::never(),
         );
         assert_eq!(p.dependencies.len(), 2);
         assert_eq!(

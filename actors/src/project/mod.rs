@@ -6,9 +6,12 @@
 //! cannot be read is a [`Problem`] with its file and line, and the rest is still read.
 //! Requirements that are URLs or local paths are [`Reference`]s: reported, never
 //! fetched. Options lines (`--index-url`, ...) are reported and not followed. Sizes are
-//! bounded ([`Limits`]). Files are read only under the allowed directories
+//! bounded ([`Limits`]), and so is what one scan lists ([`bounds`]): parsing is linear
+//! in the input and stops when its [`CancelFlag`] is raised. Credentials in URLs are
+//! never echoed. Files are read only under the allowed directories
 //! ([`paths::AllowedRoots`]).
 
+pub mod bounds;
 pub mod lock;
 pub mod paths;
 pub mod pyproject;
@@ -18,6 +21,9 @@ pub mod setup_cfg;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::cpu::CancelFlag;
+use crate::model::untrusted::redact_urls;
 
 /// Bounds on what one scan reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,9 +223,15 @@ pub struct ParsedProject {
     pub problems: Vec<Problem>,
     /// Notes on the whole scan.
     pub notes: Vec<String>,
+    /// What was left out of the lists, and what was read: not part of the answer.
+    #[serde(skip)]
+    pub(crate) tally: bounds::Tally,
 }
 
 impl ParsedProject {
+    /// Lists a problem (at most [`bounds::MAX_PROBLEMS_PER_FILE`] per file and
+    /// [`bounds::MAX_PROBLEMS`] in all; the rest are counted). Credentials in the line
+    /// are hidden in its text and in the reason, which may echo the line.
     pub(crate) fn problem(
         &mut self,
         file: &str,
@@ -227,23 +239,153 @@ impl ParsedProject {
         text: &str,
         reason: impl Into<String>,
     ) {
+        let t = &mut self.tally;
+        let per_file = match t.problems_by_file.get_mut(file) {
+            Some(c) => c,
+            None => t.problems_by_file.entry(file.to_string()).or_default(),
+        };
+        if per_file.0 >= bounds::MAX_PROBLEMS_PER_FILE
+            || self.problems.len() >= bounds::MAX_PROBLEMS
+        {
+            per_file.1 += 1;
+            t.problems_left_out += 1;
+            return;
+        }
+        per_file.0 += 1;
+        let reason = reason.into();
         self.problems.push(Problem {
             file: file.to_string(),
             line,
-            text: clip(text),
-            reason: reason.into(),
+            text: clip(&redact_urls(text)),
+            reason: bounds::redact_echo(&reason, text),
         });
     }
 
-    /// Adds a dependency unless the bound is reached (then says so once).
-    pub(crate) fn push(&mut self, dep: DeclaredDependency, limits: &Limits) {
-        if self.dependencies.len() >= limits.max_requirements {
-            if !self.notes.iter().any(|n| n.starts_with("more than")) {
+    /// Lists a reference (at most [`bounds::MAX_LISTED`]).
+    pub(crate) fn reference(&mut self, r: Reference) {
+        if self.references.len() >= bounds::MAX_LISTED {
+            self.tally.references_left_out += 1;
+        } else {
+            self.references.push(r);
+        }
+    }
+
+    /// Lists an options line (at most [`bounds::MAX_LISTED`]).
+    pub(crate) fn option(&mut self, o: OptionLine) {
+        if self.options.len() >= bounds::MAX_LISTED {
+            self.tally.options_left_out += 1;
+        } else {
+            self.options.push(o);
+        }
+    }
+
+    /// Adds a note (at most [`bounds::MAX_LISTED`]).
+    pub(crate) fn note(&mut self, n: String) {
+        if self.notes.len() >= bounds::MAX_LISTED {
+            self.tally.notes_left_out += 1;
+        } else {
+            self.notes.push(n);
+        }
+    }
+
+    /// Whether the scan must stop now (its deadline passed or its caller went away);
+    /// says so once, as a problem, so an audit of what was read is `incomplete`.
+    pub(crate) fn should_stop(&mut self, file: &str, cancel: &CancelFlag) -> bool {
+        if !cancel.is_raised() {
+            return false;
+        }
+        if !self.tally.stopped {
+            self.tally.stopped = true;
+            self.problem(
+                file,
+                0,
+                "",
+                "not read to the end: the scan ran out of time or was cancelled",
+            );
+        }
+        true
+    }
+
+    /// Problems found, listed or not.
+    pub fn problems_found(&self) -> usize {
+        let t = &self.tally;
+        let listed: usize = t.problems_by_file.values().map(|c| c.0).sum();
+        listed + t.problems_left_out + usize::from(t.requirements_left_out > 0)
+    }
+
+    /// Ends a scan: one entry for each list that was cut, saying how much was left out,
+    /// and every echoed URL redacted once more (whatever path it came in by).
+    pub(crate) fn finish(&mut self) {
+        let t = &self.tally;
+        // Unread requirements are a problem, not a note: an audit is then incomplete.
+        if t.requirements_left_out > 0 {
+            self.problems.push(Problem {
+                file: t.requirements_left_out_file.clone(),
+                line: 0,
+                text: String::new(),
+                reason: format!(
+                    "more than {} requirements in one scan: the rest ({}) were not read",
+                    t.max_requirements, t.requirements_left_out
+                ),
+            });
+        }
+        for (file, (_, left)) in t.problems_by_file.iter().filter(|(_, c)| c.1 > 0) {
+            self.problems.push(Problem {
+                file: file.clone(),
+                line: 0,
+                text: String::new(),
+                reason: format!(
+                    "{left} more problem(s) in this file not listed (at most {} per file and {} per answer are)",
+                    bounds::MAX_PROBLEMS_PER_FILE,
+                    bounds::MAX_PROBLEMS
+                ),
+            });
+        }
+        for (n, what) in [
+            (t.references_left_out, "references"),
+            (t.options_left_out, "options lines"),
+            (t.notes_left_out, "notes"),
+        ] {
+            if n > 0 {
                 self.notes.push(format!(
-                    "more than {} requirements: the rest were not read",
-                    limits.max_requirements
+                    "{n} more {what} not listed (at most {} are)",
+                    bounds::MAX_LISTED
                 ));
             }
+        }
+        for d in &mut self.dependencies {
+            d.requirement = redact_urls(&d.requirement);
+            d.source = match std::mem::replace(&mut d.source, DependencySource::Index) {
+                DependencySource::Url(u) => DependencySource::Url(clip(&redact_urls(&u))),
+                DependencySource::Vcs(u) => DependencySource::Vcs(clip(&redact_urls(&u))),
+                DependencySource::Path(u) => DependencySource::Path(clip(&redact_urls(&u))),
+                DependencySource::Index => DependencySource::Index,
+            };
+            for n in &mut d.notes {
+                *n = redact_urls(n);
+            }
+        }
+        for r in &mut self.references {
+            r.text = redact_urls(&r.text);
+        }
+        for o in &mut self.options {
+            o.option = redact_urls(&o.option);
+            o.value = o.value.as_deref().map(redact_urls);
+        }
+        for n in &mut self.notes {
+            *n = redact_urls(n);
+        }
+    }
+
+    /// Adds a dependency unless the bound is reached (then counts it, and
+    /// [`finish`](Self::finish) says so once).
+    pub(crate) fn push(&mut self, dep: DeclaredDependency, limits: &Limits) {
+        if self.dependencies.len() >= limits.max_requirements {
+            if self.tally.requirements_left_out == 0 {
+                self.tally.max_requirements = limits.max_requirements;
+                self.tally.requirements_left_out_file = dep.file;
+            }
+            self.tally.requirements_left_out += 1;
             return;
         }
         self.dependencies.push(dep);
@@ -259,18 +401,6 @@ pub(crate) fn clip(s: &str) -> String {
         .chars()
         .take(ECHO_MAX + 40)
         .collect()
-}
-
-/// Hides `user:password@` in a URL.
-pub(crate) fn hide_userinfo(s: &str) -> String {
-    if let Some(scheme_end) = s.find("://") {
-        let rest = &s[scheme_end + 3..];
-        let host_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..host_end].rfind('@') {
-            return format!("{}://***@{}", &s[..scheme_end], &rest[at + 1..]);
-        }
-    }
-    s.to_string()
 }
 
 /// A requirement string (PEP 508, or `name @ location`) read into a dependency; a
@@ -316,7 +446,7 @@ fn looks_like_location(s: &str) -> Option<&'static str> {
 }
 
 fn source_of(kind: &str, loc: &str) -> DependencySource {
-    let loc = hide_userinfo(loc);
+    let loc = redact_urls(loc);
     match kind {
         "vcs" => DependencySource::Vcs(loc),
         "path" => DependencySource::Path(loc),
@@ -362,7 +492,7 @@ pub(crate) fn read_requirement(raw: &str, at: At<'_>) -> Result<Read, String> {
             return Ok(direct_reference(&n, text, kind, loc, None, at));
         }
         return Ok(Read::Ref(Reference {
-            text: clip(&hide_userinfo(text)),
+            text: clip(&redact_urls(text)),
             kind: kind.into(),
             file: at.file.into(),
             line: at.line,
@@ -388,7 +518,7 @@ pub(crate) fn read_requirement(raw: &str, at: At<'_>) -> Result<Read, String> {
             }
             Ok(Read::Dep(Box::new(DeclaredDependency {
                 name: req.name.to_string(),
-                requirement: clip(&hide_userinfo(text)),
+                requirement: clip(&redact_urls(text)),
                 specifier,
                 extras: req.extras.iter().map(|e| e.to_string()).collect(),
                 marker: req.marker.try_to_string(),
@@ -430,7 +560,7 @@ fn direct_reference(
 ) -> Read {
     Read::Dep(Box::new(DeclaredDependency {
         name: name.to_string(),
-        requirement: clip(&hide_userinfo(text)),
+        requirement: clip(&redact_urls(text)),
         specifier: String::new(),
         extras: vec![],
         marker,
@@ -471,26 +601,19 @@ fn parse_pep508(text: &str) -> Result<pep508_rs::Requirement<pep508_rs::Verbatim
     }
 }
 
-/// The 1-based line of byte offset `at` in `text`.
-pub(crate) fn line_of(text: &str, at: usize) -> usize {
-    text.as_bytes()[..at.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
-
 /// Parses one file's content. `includes` loads `-r`/`-c` targets of requirements files
-/// (none for content given inline).
+/// (none for content given inline). Stops early when `cancel` is raised.
 pub fn parse_content(
     file: &str,
     kind: FileKind,
     content: &str,
     limits: &Limits,
     includes: Option<&mut dyn requirements::IncludeLoader>,
+    cancel: &CancelFlag,
 ) -> ParsedProject {
     let mut out = ParsedProject::default();
-    parse_into(&mut out, file, kind, content, limits, includes);
+    parse_into(&mut out, file, kind, content, limits, includes, cancel);
+    out.finish();
     out
 }
 
@@ -501,21 +624,38 @@ pub(crate) fn parse_into(
     content: &str,
     limits: &Limits,
     includes: Option<&mut dyn requirements::IncludeLoader>,
+    cancel: &CancelFlag,
 ) {
     out.files.push(ScannedFile {
         file: file.into(),
         kind,
         included_from: None,
     });
-    match kind {
-        FileKind::Pyproject => pyproject::parse(out, file, content, limits),
-        FileKind::Requirements => {
-            requirements::parse(out, file, content, limits, includes, "requirements", 0)
+    // A TOML parser recurses per level of nesting: refused before it parses.
+    if !matches!(kind, FileKind::Requirements | FileKind::SetupCfg) {
+        let deepest = bounds::toml_nesting(content);
+        if deepest > bounds::MAX_TOML_NESTING {
+            out.problem(
+                file,
+                0,
+                "",
+                format!(
+                    "not read: arrays and tables nested {deepest} deep, more than the {} a project file may have",
+                    bounds::MAX_TOML_NESTING
+                ),
+            );
+            return;
         }
-        FileKind::SetupCfg => setup_cfg::parse(out, file, content, limits),
-        FileKind::UvLock => lock::parse_uv(out, file, content, limits),
-        FileKind::PoetryLock => lock::parse_poetry(out, file, content, limits),
-        FileKind::Pylock => lock::parse_pylock(out, file, content, limits),
+    }
+    match kind {
+        FileKind::Pyproject => pyproject::parse(out, file, content, limits, cancel),
+        FileKind::Requirements => {
+            requirements::parse(out, file, content, limits, includes, "requirements", cancel)
+        }
+        FileKind::SetupCfg => setup_cfg::parse(out, file, content, limits, cancel),
+        FileKind::UvLock => lock::parse_uv(out, file, content, limits, cancel),
+        FileKind::PoetryLock => lock::parse_poetry(out, file, content, limits, cancel),
+        FileKind::Pylock => lock::parse_pylock(out, file, content, limits, cancel),
     }
 }
 
@@ -578,6 +718,51 @@ mod tests {
                 .unwrap_err()
                 .contains("environment")
         );
+    }
+
+    #[tokio::test]
+    async fn a_scan_past_its_deadline_stops_reading_at_the_next_line() {
+        use std::time::Duration;
+        let pool = crate::cpu::CpuPool::new(1);
+        let text = "pkg\n".repeat(200_000);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+        let r = pool
+            .run(deadline, move |flag| {
+                while !flag.is_raised() {
+                    std::thread::yield_now();
+                }
+                let p = parse_content(
+                    "requirements.txt",
+                    FileKind::Requirements,
+                    &text,
+                    &Limits::default(),
+                    None,
+                    flag,
+                );
+                tx.send(p).unwrap();
+            })
+            .await;
+        assert_eq!(r, Err(crate::cpu::CpuError::Deadline));
+        let p = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(p.dependencies.is_empty(), "{}", p.dependencies.len());
+        assert!(p.problems[0].reason.contains("not read to the end"));
+    }
+
+    #[test]
+    fn ten_thousand_bad_lines_list_a_hundred_and_count_the_rest() {
+        let text = "!\n".repeat(10_000);
+        let p = parse_content(
+            "r.txt",
+            FileKind::Requirements,
+            &text,
+            &Limits::default(),
+            None,
+            &CancelFlag::never(),
+        );
+        assert_eq!(p.problems.len(), bounds::MAX_PROBLEMS_PER_FILE + 1);
+        assert_eq!(p.problems_found(), 10_000);
+        assert!(p.problems[100].reason.starts_with("9900 more problem(s)"));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 use std::io::Read as _;
 use std::path::{Component, Path, PathBuf};
 
-use super::requirements::{IncludeLoader, Loaded};
+use super::requirements::{IncludeLoader, Located};
 use super::{FileKind, Limits, ParsedProject};
+use crate::cpu::CancelFlag;
 
 /// The directories a scan may read under (or a download may write into),
 /// canonicalised.
@@ -118,23 +119,44 @@ impl AllowedRoots {
     }
 
     fn under_root(&self, joined: &Path, shown: &Path) -> Result<PathBuf, PathRefused> {
-        let canonical = joined
-            .canonicalize()
-            .map_err(|e| Self::refuse(shown, format!("cannot be opened: {}", io_words(&e))))?;
+        let canonical = match joined.canonicalize() {
+            Ok(c) => c,
+            // Whether a path that cannot be opened is outside is decided on its
+            // deepest ancestor that exists: a path outside is refused with the same
+            // words whether it exists or not, so a refusal tells nothing about it.
+            Err(_) if !self.ancestor_inside(joined) => return Err(self.outside(shown)),
+            Err(e) => {
+                return Err(Self::refuse(
+                    shown,
+                    format!("cannot be opened: {}", io_words(&e)),
+                ));
+            }
+        };
         if !self.roots.iter().any(|r| canonical.starts_with(r)) {
-            return Err(Self::refuse(
-                shown,
-                match self.purpose {
-                    Purpose::Scan => {
-                        "is outside the directories allowed for scanning (scan.allowed_dirs), after symbolic links are resolved"
-                    }
-                    Purpose::Download => {
-                        "is outside the directories allowed for downloads (download.allowed_dirs), after symbolic links are resolved"
-                    }
-                },
-            ));
+            return Err(self.outside(shown));
         }
         Ok(canonical)
+    }
+
+    fn ancestor_inside(&self, path: &Path) -> bool {
+        path.ancestors()
+            .skip(1)
+            .find_map(|a| a.canonicalize().ok())
+            .is_some_and(|c| self.roots.iter().any(|r| c.starts_with(r)))
+    }
+
+    fn outside(&self, shown: &Path) -> PathRefused {
+        Self::refuse(
+            shown,
+            match self.purpose {
+                Purpose::Scan => {
+                    "is outside the directories allowed for scanning (scan.allowed_dirs), after symbolic links are resolved"
+                }
+                Purpose::Download => {
+                    "is outside the directories allowed for downloads (download.allowed_dirs), after symbolic links are resolved"
+                }
+            },
+        )
     }
 
     /// Reads a file that passed [`check`](Self::check), bounded by `limits`.
@@ -177,11 +199,11 @@ fn io_words(e: &std::io::Error) -> String {
     }
 }
 
-/// Loads `-r`/`-c` targets relative to the including file, under the allowed roots.
+/// Finds `-r`/`-c` targets relative to the including file, under the allowed roots.
 struct PathLoader<'a> {
     roots: &'a AllowedRoots,
     limits: &'a Limits,
-    /// label -> canonical path of the files read so far.
+    /// label -> canonical path of the files found so far.
     labels: Vec<(String, PathBuf)>,
     base: PathBuf,
     root: Option<String>,
@@ -197,7 +219,7 @@ impl PathLoader<'_> {
 }
 
 impl IncludeLoader for PathLoader<'_> {
-    fn load(&mut self, from: &str, target: &str) -> Result<Loaded, String> {
+    fn locate(&mut self, from: &str, target: &str) -> Result<Located, String> {
         if target.contains("://") {
             return Err("a URL include is not fetched".into());
         }
@@ -218,17 +240,20 @@ impl IncludeLoader for PathLoader<'_> {
             .roots
             .under_root(&joined, target_path)
             .map_err(|r| format!("{} {}", r.path, r.rule))?;
-        let content = self
-            .roots
-            .read(&canonical, target_path, self.limits)
-            .map_err(|r| format!("{} {}", r.path, r.rule))?;
         let label = self.label(&canonical);
-        self.labels.push((label.clone(), canonical.clone()));
-        Ok(Loaded {
+        if !self.labels.iter().any(|(l, _)| *l == label) {
+            self.labels.push((label.clone(), canonical.clone()));
+        }
+        Ok(Located {
             label,
             key: canonical.display().to_string(),
-            content,
         })
+    }
+
+    fn read(&mut self, at: &Located) -> Result<String, String> {
+        self.roots
+            .read(Path::new(&at.key), Path::new(&at.label), self.limits)
+            .map_err(|r| format!("{} {}", r.path, r.rule))
     }
 
     fn root_key(&self) -> Option<String> {
@@ -261,10 +286,13 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 /// Reads the project at `path` (a file of a known kind, or a directory whose known
 /// files are all read) under `roots`.
+/// Each file is read at most once per scan (an include of a file the directory also
+/// holds is not read again). Stops early when `cancel` is raised.
 pub fn scan_path(
     roots: &AllowedRoots,
     path: &Path,
     limits: &Limits,
+    cancel: &CancelFlag,
 ) -> Result<ParsedProject, PathRefused> {
     let canonical = roots.check(path)?;
     let (base, files) = if canonical.is_dir() {
@@ -287,7 +315,17 @@ pub fn scan_path(
         (base, vec![canonical.clone()])
     };
     let mut out = ParsedProject::default();
+    let mut loader = PathLoader {
+        roots,
+        limits,
+        labels: Vec::new(),
+        base: base.clone(),
+        root: None,
+    };
     for f in files.into_iter().take(limits.max_files) {
+        if out.should_stop(path.to_str().unwrap_or(""), cancel) {
+            break;
+        }
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let Some(kind) = FileKind::from_filename(name) else {
             return Err(AllowedRoots::refuse(
@@ -307,6 +345,14 @@ pub fn scan_path(
             .strip_prefix(&base)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| name.to_string());
+        let key = f.display().to_string();
+        if out.tally.read.contains(&key) {
+            out.note(format!(
+                "{label} was already read (included by another file): not read again"
+            ));
+            continue;
+        }
+        out.tally.read.insert(key.clone());
         let content = match roots.read(&f, Path::new(&label), limits) {
             Ok(c) => c,
             Err(r) if files_is_single(&canonical) => return Err(r),
@@ -315,15 +361,21 @@ pub fn scan_path(
                 continue;
             }
         };
-        let mut loader = PathLoader {
-            roots,
+        if !loader.labels.iter().any(|(l, _)| *l == label) {
+            loader.labels.push((label.clone(), f.clone()));
+        }
+        loader.root = Some(key);
+        super::parse_into(
+            &mut out,
+            &label,
+            kind,
+            &content,
             limits,
-            labels: vec![(label.clone(), f.clone())],
-            base: base.clone(),
-            root: Some(f.display().to_string()),
-        };
-        super::parse_into(&mut out, &label, kind, &content, limits, Some(&mut loader));
+            Some(&mut loader),
+            cancel,
+        );
     }
+    out.finish();
     Ok(out)
 }
 
@@ -372,19 +424,35 @@ mod tests {
                 .contains("..")
         );
         assert!(
-            scan_path(&roots, &outside.path().join("requirements.txt"), &limits)
-                .unwrap_err()
-                .rule
-                .contains("outside")
+            scan_path(
+                &roots,
+                &outside.path().join("requirements.txt"),
+                &limits,
+                &CancelFlag::never()
+            )
+            .unwrap_err()
+            .rule
+            .contains("outside")
         );
         #[cfg(unix)]
         assert!(
-            scan_path(&roots, &root.path().join("requirements-link.txt"), &limits)
-                .unwrap_err()
-                .rule
-                .contains("outside")
+            scan_path(
+                &roots,
+                &root.path().join("requirements-link.txt"),
+                &limits,
+                &CancelFlag::never()
+            )
+            .unwrap_err()
+            .rule
+            .contains("outside")
         );
-        let p = scan_path(&roots, Path::new("requirements.txt"), &limits).unwrap();
+        let p = scan_path(
+            &roots,
+            Path::new("requirements.txt"),
+            &limits,
+            &CancelFlag::never(),
+        )
+        .unwrap();
         assert_eq!(p.dependencies[0].name, "flask");
         assert!(
             p.problems[0].reason.contains("include not followed"),

@@ -13,10 +13,12 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::bounds::LineIndex;
 use super::{
-    At, DeclaredDependency, DependencySource, Limits, ParsedProject, Read, clip, line_of,
-    read_requirement,
+    At, DeclaredDependency, DependencySource, Limits, ParsedProject, Read, clip, read_requirement,
 };
+use crate::cpu::CancelFlag;
+use crate::model::untrusted::redact_urls;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -66,11 +68,19 @@ fn normalise(name: &str) -> String {
         .unwrap_or_else(|_| name.to_ascii_lowercase())
 }
 
-pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: &Limits) {
+pub(crate) fn parse(
+    out: &mut ParsedProject,
+    file: &str,
+    content: &str,
+    limits: &Limits,
+    cancel: &CancelFlag,
+) {
+    let lines = LineIndex::new(content);
+    let line_of = |at: usize| lines.line(at);
     let doc: Doc = match toml::from_str(content) {
         Ok(d) => d,
         Err(e) => {
-            let line = e.span().map_or(0, |s| line_of(content, s.start));
+            let line = e.span().map_or(0, |s| line_of(s.start));
             out.problem(
                 file,
                 line,
@@ -81,21 +91,28 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
         }
     };
     let req = |out: &mut ParsedProject, s: &Spanned<String>, group: &str| {
-        let line = line_of(content, s.span().start);
+        let line = line_of(s.span().start);
         match read_requirement(s.get_ref(), At { file, line, group }) {
             Ok(Read::Dep(d)) => out.push(*d, limits),
-            Ok(Read::Ref(r)) => out.references.push(r),
+            Ok(Read::Ref(r)) => out.reference(r),
             Err(reason) => out.problem(file, line, s.get_ref(), reason),
         }
     };
     let mut found_any = false;
     if let Some(p) = &doc.project {
         for s in p.dependencies.iter().flatten() {
+            if out.should_stop(file, cancel) {
+                return;
+            }
             req(out, s, "dependencies");
         }
         for (extra, list) in p.optional_dependencies.iter().flatten() {
+            let group = format!("optional:{extra}");
             for s in list {
-                req(out, s, &format!("optional:{extra}"));
+                if out.should_stop(file, cancel) {
+                    return;
+                }
+                req(out, s, &group);
             }
         }
         found_any |= p.dependencies.is_some() || p.optional_dependencies.is_some();
@@ -104,7 +121,7 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
             .flatten()
             .any(|d| d == "dependencies" || d == "optional-dependencies")
         {
-            out.notes.push(format!(
+            out.note(format!(
                 "{file}: dependencies are dynamic (computed by the build backend at build time), so pyproject.toml does not list them all"
             ));
         }
@@ -113,24 +130,26 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
         found_any = true;
         let names: BTreeMap<String, &str> =
             groups.keys().map(|k| (normalise(k), k.as_str())).collect();
+        let cycles = include_cycles(groups, &names);
         for (group, entries) in groups {
+            let label = format!("group:{group}");
             for e in entries {
-                let line = line_of(content, e.span().start);
+                if out.should_stop(file, cancel) {
+                    return;
+                }
+                let line = line_of(e.span().start);
                 match e.get_ref() {
                     toml::Value::String(s) => {
                         let spanned = Spanned::new(e.span(), s.clone());
-                        req(out, &spanned, &format!("group:{group}"));
+                        req(out, &spanned, &label);
                     }
                     toml::Value::Table(t) => match t.get("include-group").and_then(|v| v.as_str()) {
                         Some(inc) => match names.get(&normalise(inc)) {
                             None => out.problem(file, line, inc, format!("include-group `{}` names no group of [dependency-groups]", clip(inc))),
-                            Some(_) => {
-                                if let Some(cycle) = include_cycle(groups, &names, group) {
-                                    out.problem(file, line, inc, format!("include-group cycle: {cycle}"));
-                                } else {
-                                    out.notes.push(format!("{file}: group `{group}` includes group `{inc}`"));
-                                }
-                            }
+                            Some(_) => match cycles.get(group.as_str()) {
+                                Some(cycle) => out.problem(file, line, inc, format!("include-group cycle: {cycle}")),
+                                None => out.note(format!("{file}: group `{group}` includes group `{inc}`")),
+                            },
                         },
                         None => out.problem(file, line, "", "a dependency-groups entry must be a requirement string or {include-group = \"name\"}"),
                     },
@@ -155,7 +174,10 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
         found_any |= !lists.is_empty();
         for (group, deps) in lists {
             for (name, value) in deps {
-                let line = line_of(content, value.span().start);
+                if out.should_stop(file, cancel) {
+                    return;
+                }
+                let line = line_of(value.span().start);
                 if name.eq_ignore_ascii_case("python") {
                     continue;
                 }
@@ -181,50 +203,87 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
         }
     }
     if !found_any {
-        out.notes.push(format!(
+        out.note(format!(
             "{file}: no [project] dependencies, [dependency-groups] or [tool.poetry] dependencies found"
         ));
     }
 }
 
-/// A cycle reachable from `start` through include-group entries, in words.
-fn include_cycle(
-    groups: &BTreeMap<String, Vec<Spanned<toml::Value>>>,
-    names: &BTreeMap<String, &str>,
-    start: &str,
-) -> Option<String> {
-    fn walk<'a>(
-        groups: &'a BTreeMap<String, Vec<Spanned<toml::Value>>>,
-        names: &BTreeMap<String, &'a str>,
-        g: &'a str,
-        path: &mut Vec<&'a str>,
-    ) -> Option<String> {
-        if path.iter().any(|p| normalise(p) == normalise(g)) {
-            let mut words: Vec<&str> = path.clone();
-            words.push(g);
-            return Some(words.join(" -> "));
-        }
-        if path.len() > 64 {
-            return None;
-        }
-        path.push(g);
-        for e in groups.get(g).into_iter().flatten() {
-            if let Some(inc) = e
-                .get_ref()
-                .as_table()
-                .and_then(|t| t.get("include-group"))
-                .and_then(|v| v.as_str())
-                && let Some(target) = names.get(&normalise(inc))
-                && let Some(c) = walk(groups, names, target, path)
-            {
-                return Some(c);
-            }
-        }
-        path.pop();
-        None
+/// The groups from which an include-group cycle is reachable, each with that cycle in
+/// words. One depth-first walk over all groups, each group finished once: a walk per
+/// include entry without memory is exponential in a chain of groups that each
+/// include the next twice.
+fn include_cycles<'a>(
+    groups: &'a BTreeMap<String, Vec<Spanned<toml::Value>>>,
+    names: &BTreeMap<String, &'a str>,
+) -> BTreeMap<&'a str, String> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Open,
+        Done,
     }
-    walk(groups, names, start, &mut Vec::new())
+    struct Dfs<'a, 'n> {
+        groups: &'a BTreeMap<String, Vec<Spanned<toml::Value>>>,
+        names: &'n BTreeMap<String, &'a str>,
+        marks: BTreeMap<&'a str, Mark>,
+        path: Vec<&'a str>,
+        cycles: BTreeMap<&'a str, String>,
+    }
+    impl<'a> Dfs<'a, '_> {
+        /// The cycle reachable from `g`, if any (at most 64 levels deep).
+        fn walk(&mut self, g: &'a str) -> Option<String> {
+            match self.marks.get(g) {
+                Some(Mark::Done) => return self.cycles.get(g).cloned(),
+                Some(Mark::Open) => {
+                    let from = self.path.iter().position(|p| *p == g).unwrap_or(0);
+                    let mut words = self.path[from..].to_vec();
+                    words.push(g);
+                    return Some(words.join(" -> "));
+                }
+                None => {}
+            }
+            if self.path.len() > 64 {
+                return None;
+            }
+            self.marks.insert(g, Mark::Open);
+            self.path.push(g);
+            let mut found = None;
+            for e in self.groups.get(g).into_iter().flatten() {
+                if let Some(inc) = e
+                    .get_ref()
+                    .as_table()
+                    .and_then(|t| t.get("include-group"))
+                    .and_then(|v| v.as_str())
+                    && let Some(target) = self.names.get(&normalise(inc)).copied()
+                    && let Some(c) = self.walk(target)
+                {
+                    found = Some(c);
+                    break;
+                }
+            }
+            self.path.pop();
+            self.marks.insert(g, Mark::Done);
+            if let Some(c) = &found {
+                self.cycles.insert(g, c.clone());
+            }
+            found
+        }
+    }
+    let mut dfs = Dfs {
+        groups,
+        names,
+        marks: BTreeMap::new(),
+        path: Vec::new(),
+        cycles: BTreeMap::new(),
+    };
+    for g in groups.keys() {
+        dfs.walk(g);
+    }
+    dfs.cycles
 }
+
+/// Most extras read from one Poetry dependency.
+const MAX_EXTRAS: usize = 32;
 
 /// One Poetry dependency (`name = "^1.2"`, a table, or a list of tables with markers).
 fn poetry_dependency(
@@ -244,10 +303,11 @@ fn poetry_dependency(
             toml::Value::Table(t) => {
                 for key in ["git", "path", "url"] {
                     if let Some(loc) = t.get(key).and_then(|x| x.as_str()) {
+                        let loc = clip(&redact_urls(loc));
                         source = match key {
-                            "git" => DependencySource::Vcs(super::hide_userinfo(loc)),
-                            "path" => DependencySource::Path(loc.into()),
-                            _ => DependencySource::Url(super::hide_userinfo(loc)),
+                            "git" => DependencySource::Vcs(loc),
+                            "path" => DependencySource::Path(loc),
+                            _ => DependencySource::Url(loc),
                         };
                         notes.push(
                             "a direct reference: not fetched and not checked against PyPI".into(),
@@ -255,9 +315,11 @@ fn poetry_dependency(
                     }
                 }
                 if let Some(x) = t.get("extras").and_then(|x| x.as_array()) {
+                    // Bounded as a requirement's extras are: by what is echoed.
                     extras = x
                         .iter()
-                        .filter_map(|e| e.as_str().map(String::from))
+                        .filter_map(|e| e.as_str().map(clip))
+                        .take(MAX_EXTRAS)
                         .collect();
                 }
                 if t.get("optional").and_then(|o| o.as_bool()) == Some(true) {
@@ -277,10 +339,13 @@ fn poetry_dependency(
                         markers.push(m.join(" and "));
                     }
                     notes.push(format!(
-                        "Poetry python = \"{py}\" read as the marker python {spec}"
+                        "Poetry python = \"{}\" read as the marker python {}",
+                        clip(py),
+                        clip(&spec)
                     ));
                 }
                 if let Some(m) = t.get("markers").and_then(|m| m.as_str()) {
+                    crate::model::untrusted::check_requirement(m)?;
                     markers.push(m.to_string());
                 }
                 t.get("version")
@@ -316,7 +381,7 @@ fn poetry_dependency(
         };
         Ok(DeclaredDependency {
             name: n.to_string(),
-            requirement: clip(&format!("{name} = {v}")),
+            requirement: clip(&redact_urls(&format!("{name} = {v}"))),
             pinned: super::exact_pin(&specs),
             specifier,
             extras,
@@ -479,6 +544,7 @@ black = "24.1.0"
             text,
             &Limits::default(),
             None,
+            &CancelFlag::never(),
         );
         let got: Vec<(&str, &str, usize)> = p
             .dependencies
@@ -531,6 +597,29 @@ black = "24.1.0"
     }
 
     #[test]
+    fn a_chain_of_groups_each_including_the_next_twice_is_walked_once() {
+        // Walked per path, 2^40 paths; walked per group, 40 steps.
+        let mut text = String::from("[dependency-groups]\n");
+        for i in 0..40 {
+            text.push_str(&format!(
+                "g{i} = [{{include-group = \"g{n}\"}}, {{include-group = \"g{n}\"}}, \"pkg{i}\"]\n",
+                n = i + 1
+            ));
+        }
+        text.push_str("g40 = [\"last\"]\n");
+        let p = parse_content(
+            "pyproject.toml",
+            FileKind::Pyproject,
+            &text,
+            &Limits::default(),
+            None,
+            &CancelFlag::never(),
+        );
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        assert_eq!(p.dependencies.len(), 41);
+    }
+
+    #[test]
     fn broken_toml_is_a_problem_with_its_line() {
         let p = parse_content(
             "pyproject.toml",
@@ -538,6 +627,7 @@ black = "24.1.0"
             "[project]\ndependencies = [\n  \"a\",\n  oops\n]\n",
             &Limits::default(),
             None,
+            &CancelFlag::never(),
         );
         assert_eq!(p.problems.len(), 1);
         assert_eq!(p.problems[0].line, 4, "{:?}", p.problems);

@@ -1,13 +1,84 @@
 //! `setup.cfg`: `[options] install_requires` and `[options.extras_require]`, read with
 //! the `rust-ini` crate (indented multi-line values, as setuptools' configparser).
-//! The INI parser gives no lines, so each requirement's line is the first line of the
-//! section's value that holds its text.
+//! The INI parser gives no lines, so each requirement's line is found by a cursor
+//! that only moves forward through its section (values are in file order): one pass
+//! over the file in all, never a search from the top per requirement.
+
+use std::collections::BTreeMap;
 
 use ini::{Ini, ParseOption};
 
 use super::{At, Limits, ParsedProject, Read, read_requirement};
+use crate::cpu::CancelFlag;
 
-pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: &Limits) {
+/// Where each section's requirements are looked for: physical lines, the sections'
+/// ranges, and a cursor per section.
+struct Lines<'a> {
+    lines: Vec<&'a str>,
+    /// Lower-cased section name -> (first line after its header, its end).
+    sections: BTreeMap<String, (usize, usize)>,
+    cursors: BTreeMap<String, usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(content: &'a str) -> Self {
+        let lines: Vec<&str> = content.lines().collect();
+        let mut sections = BTreeMap::new();
+        let mut open: Option<(String, usize)> = None;
+        for (i, l) in lines.iter().enumerate() {
+            let t = l.trim();
+            if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                if let Some((n, start)) = open.take() {
+                    sections.entry(n).or_insert((start, i));
+                }
+                open = Some((name.trim().to_ascii_lowercase(), i + 1));
+            }
+        }
+        if let Some((n, start)) = open {
+            sections.entry(n).or_insert((start, lines.len()));
+        }
+        Lines {
+            lines,
+            sections,
+            cursors: BTreeMap::new(),
+        }
+    }
+
+    /// The 1-based line of the next line of `section` holding `text` (0 when none).
+    fn find(&mut self, section: &str, text: &str) -> usize {
+        let Some(&(start, end)) = self.sections.get(section) else {
+            return 0;
+        };
+        let cursor = self.cursors.entry(section.to_string()).or_insert(start);
+        match self.lines[*cursor..end]
+            .iter()
+            .position(|l| holds(l, text))
+        {
+            Some(i) => {
+                let at = *cursor + i;
+                *cursor = at + 1;
+                at + 1
+            }
+            // Not found (the INI reader changed the text): the cursor stays, so the
+            // next requirement is still found; this one has no line.
+            None => 0,
+        }
+    }
+}
+
+/// Whether physical line `l` is the value line `text`: the whole line, or the value
+/// after `key =` / `key:` on the line that opens the value.
+fn holds(l: &str, text: &str) -> bool {
+    l.trim() == text || l.split_once(['=', ':']).is_some_and(|(_, v)| v.trim() == text)
+}
+
+pub(crate) fn parse(
+    out: &mut ParsedProject,
+    file: &str,
+    content: &str,
+    limits: &Limits,
+    cancel: &CancelFlag,
+) {
     let opt = ParseOption {
         enabled_quote: false,
         enabled_escape: false,
@@ -26,32 +97,21 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
             return;
         }
     };
-    let lines: Vec<&str> = content.lines().collect();
-    // The line of `text` at or after the header of `section`.
-    let find_line = |section: &str, text: &str| -> usize {
-        let header = format!("[{section}]");
-        let start = lines
-            .iter()
-            .position(|l| l.trim().eq_ignore_ascii_case(&header))
-            .unwrap_or(0);
-        lines
-            .iter()
-            .enumerate()
-            .skip(start)
-            .find(|(_, l)| l.contains(text))
-            .map_or(0, |(i, _)| i + 1)
-    };
+    let mut lines = Lines::new(content);
     let mut found = false;
-    let read_list = |out: &mut ParsedProject, section: &str, value: &str, group: &str| {
+    let mut read_list = |out: &mut ParsedProject, section: &str, value: &str, group: &str| {
         for item in value.lines() {
+            if out.should_stop(file, cancel) {
+                return;
+            }
             let item = item.trim();
             if item.is_empty() || item.starts_with('#') {
                 continue;
             }
-            let line = find_line(section, item);
+            let line = lines.find(section, item);
             match read_requirement(item, At { file, line, group }) {
                 Ok(Read::Dep(d)) => out.push(*d, limits),
-                Ok(Read::Ref(r)) => out.references.push(r),
+                Ok(Read::Ref(r)) => out.reference(r),
                 Err(reason) => out.problem(file, line, item, reason),
             }
         }
@@ -62,7 +122,7 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
             read_list(out, "options", v, "install_requires");
         }
         if opts.get("setup_requires").is_some() || opts.get("tests_require").is_some() {
-            out.notes.push(format!(
+            out.note(format!(
                 "{file}: setup_requires / tests_require are build or test tools and are not listed"
             ));
         }
@@ -79,7 +139,7 @@ pub(crate) fn parse(out: &mut ParsedProject, file: &str, content: &str, limits: 
         }
     }
     if !found {
-        out.notes.push(format!(
+        out.note(format!(
             "{file}: no install_requires or extras_require in [options]"
         ));
     }
@@ -98,6 +158,7 @@ mod tests {
             text,
             &Limits::default(),
             None,
+            &crate::cpu::CancelFlag::never(),
         );
         let got: Vec<(&str, &str, usize)> = p
             .dependencies
@@ -115,5 +176,28 @@ mod tests {
         assert!(p.dependencies[1].marker.is_some());
         assert_eq!(p.problems.len(), 1, "{:?}", p.problems);
         assert_eq!(p.problems[0].line, 9);
+    }
+
+    #[test]
+    fn repeated_requirements_in_many_extras_each_get_their_own_line() {
+        let mut text =
+            String::from("[options]\ninstall_requires =\n    a\n    a\n[options.extras_require]\n");
+        for i in 0..50 {
+            text.push_str(&format!("x{i} =\n    a\n    b\n"));
+        }
+        let p = parse_content(
+            "setup.cfg",
+            FileKind::SetupCfg,
+            &text,
+            &Limits::default(),
+            None,
+            &crate::cpu::CancelFlag::never(),
+        );
+        let lines: Vec<usize> = p.dependencies.iter().map(|d| d.line).collect();
+        let mut want = vec![3, 4];
+        for i in 0..50 {
+            want.extend([7 + 3 * i, 8 + 3 * i]);
+        }
+        assert_eq!(lines, want);
     }
 }

@@ -18,8 +18,13 @@
 //!   `caution` is reported, does not fail;
 //! - an outdated pin is reported and does not fail: pins are often deliberate.
 //!
-//! Nothing found but something could not be checked (an outage with nothing held, a
-//! deferral): `incomplete`, never `clean`.
+//! Nothing found but something could not be checked: `incomplete`, never `clean`. That
+//! is an outage with nothing held, a deferral, and also anything of the project that
+//! was not read or not checked: a line or file that could not be read (a TOML syntax
+//! error, a misspelt requirement, a file past a bound: the scan's `problems`), a
+//! declared index package past the scan's bound, or what an audit's bounds left out.
+//! Direct references (URLs, paths, editables) are reported and do not make it
+//! incomplete: they are never fetched, by design.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +35,7 @@ use super::scan::{DependencyVerdict, ScanReport, ScanSummary};
 use super::vulns::{Advisory, FixAdvice, PackageVulnerabilities};
 use crate::engine::ItemFailure;
 use crate::model::{Datum, QueryError, SourceLabel};
-use crate::project::{Problem, Reference, ScannedFile};
+use crate::project::{DependencySource, Problem, Reference, ScannedFile};
 use crate::views::words::plural;
 
 /// How an audit ended.
@@ -228,16 +233,20 @@ pub enum TreeFacts {
 }
 
 /// Draws the report from its parts: the scan, the tree and the direct dependencies'
-/// checks (each `Err` is a check that could not be asked).
+/// checks (each `Err` is a check that could not be asked), and what the audit's
+/// bounds left out (`left_out`, each making the audit `incomplete`).
 pub fn assemble(
     target: TargetEnv,
     scan: ScanReport,
     tree: TreeFacts,
     checks: Vec<(String, Result<PackageCheck, QueryError>)>,
     direct: &[String],
+    left_out: Vec<ItemFailure>,
 ) -> AuditReport {
     let mut labels = vec![scan.source];
     let mut unchecked: Vec<ItemFailure> = scan.failures.clone();
+    unchecked.extend(not_read(&scan));
+    unchecked.extend(left_out);
     let mut notes = scan.notes.clone();
     let mut vulnerable = Vec::new();
 
@@ -444,6 +453,48 @@ pub fn assemble(
         notes,
         source: SourceLabel::merge(labels),
     }
+}
+
+/// What of the project was not read or not checked, as unchecked items: whatever a
+/// line that could not be read declares is not audited, so the audit is not clean.
+fn not_read(scan: &ScanReport) -> Vec<ItemFailure> {
+    let mut out = Vec::new();
+    if scan.summary.problems > 0 {
+        out.push(ItemFailure {
+            item: "project files".into(),
+            code: "unreadable".into(),
+            reason: format!(
+                "{} could not be read (see problems): what they declare was not audited",
+                plural(
+                    scan.summary.problems as u64,
+                    "line or file",
+                    "lines or files"
+                )
+            ),
+            suggestion: "fix or remove what problems lists, then audit again".into(),
+            retry_after_secs: None,
+        });
+    }
+    let past_bound = scan
+        .dependencies
+        .iter()
+        .filter(|d| {
+            d.check.verdict == DependencyVerdict::NotChecked
+                && d.declared.source == DependencySource::Index
+        })
+        .count();
+    if past_bound > 0 {
+        out.push(ItemFailure {
+            item: "declared packages".into(),
+            code: "over_bound".into(),
+            reason: format!(
+                "{past_bound} declared requirement(s) past the scan's bound were not checked against PyPI"
+            ),
+            suggestion: "audit the project in parts (one file or group at a time)".into(),
+            retry_after_secs: None,
+        });
+    }
+    out
 }
 
 fn in_force(v: &PackageVulnerabilities) -> Vec<Advisory> {

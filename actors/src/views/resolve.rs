@@ -94,6 +94,14 @@ impl ResolveRequest {
         limits::resolve_requirements(self.requirements.len(), max_requirements)?;
         let mut roots = Vec::new();
         for raw in &self.requirements {
+            // Too long or nested too deep: say why, not only that it is not PEP 508.
+            if let Err(why) = crate::model::untrusted::check_requirement(raw) {
+                return Err(InputError {
+                    param: "requirements",
+                    value: crate::model::clip_echo(raw),
+                    rule: format!("{why}: not parsed"),
+                });
+            }
             let req = parse_requirement(raw).ok_or_else(|| InputError {
                 param: "requirements",
                 value: crate::model::clip_echo(raw),
