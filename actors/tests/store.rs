@@ -653,3 +653,180 @@ fn kill_9_during_heavy_writes_leaves_a_file_that_opens_and_passes_integrity_chec
         .expect("a document committed before the kills reads back");
     assert!(kept.from_store);
 }
+
+// ---- the files under the running store: size cap, deleted, made immutable --------
+
+/// A store on `path` alone (no engine), writing every few milliseconds.
+fn bare_store(path: &Path, max_bytes: u64) -> Store {
+    let mut cfg = EngineConfig::default();
+    cfg.store.path = Some(path.to_path_buf());
+    cfg.store.max_bytes = max_bytes;
+    cfg.store.flush_interval_ms = 5;
+    let store = Store::open(&cfg);
+    assert!(store.is_active(), "{:?}", store.report());
+    store
+}
+
+/// Keeps `count` metadata documents of about 11 KB each, named from `first` (a kind
+/// with no daily series, so documents are all the store holds).
+fn keep_documents(store: &Store, first: u64, count: u64) {
+    let requires: Vec<String> = (0..300).map(|d| format!("dep-{d:03}>=1.0,<2")).collect();
+    for i in first..first + count {
+        let name = PackageName::parse(&format!("pkg-{i}")).unwrap();
+        let version = sentinel_actors::PackageVersion::parse("1.0").unwrap();
+        let doc = Arc::new(Document::Metadata(
+            sentinel_actors::upstream::ReleaseMetadata {
+                name: name.as_str().to_string(),
+                version: "1.0".into(),
+                requires_dist: requires.clone(),
+                requires_python: None,
+                provides_extra: vec![],
+            },
+        ));
+        let entry = CacheEntry::new(
+            doc,
+            None,
+            tokio::time::Instant::now(),
+            std::time::SystemTime::now(),
+            Duration::from_secs(900),
+        );
+        let url = format!("/files/{i}/pkg-{i}-1.0-py3-none-any.whl");
+        store.put_document(&Query::CoreMetadata(name, version, url.into()), &entry);
+    }
+}
+
+fn side_file(path: &Path, ext: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+#[test]
+fn heavy_writes_keep_the_database_and_its_wal_under_the_size_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let cap = 8 * 1024 * 1024;
+    let store = bare_store(&path, cap);
+    // About 26 MB of documents through an 8 MiB store, in batches like a busy server's.
+    let mut worst = 0;
+    for round in 0..12 {
+        keep_documents(&store, round * 200, 200);
+        assert!(store.flush(Duration::from_secs(30)));
+        let (db, wal) = (file_len(&path), file_len(&side_file(&path, "-wal")));
+        worst = worst.max(db + wal);
+        let r = store.report();
+        assert_eq!(r.size_bytes, db + wal, "the report counts the WAL");
+        assert!(
+            db + wal <= cap,
+            "round {round}: database {db} + WAL {wal} = {} bytes on disk, cap {cap}",
+            db + wal
+        );
+    }
+    let r = store.report();
+    assert!(r.documents > 100, "still keeps documents: {r:?}");
+    assert_eq!(r.errors, 0, "{r:?}");
+    eprintln!("largest database + WAL after a batch: {worst} bytes (cap {cap})");
+    store.close(Duration::from_secs(5));
+}
+
+#[test]
+fn a_store_file_deleted_while_running_is_reported_and_writes_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let store = bare_store(&path, 64 * 1024 * 1024);
+    keep_documents(&store, 0, 10);
+    assert!(store.flush(Duration::from_secs(10)));
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(side_file(&path, ext));
+    }
+    keep_documents(&store, 10, 10);
+    assert!(store.flush(Duration::from_secs(10)));
+    let r = store.report();
+    assert_eq!(r.state, StoreState::MemoryOnly, "{r:?}");
+    let warning = r.warning.clone().unwrap_or_default();
+    assert!(
+        warning.contains("was deleted while running") && warning.contains("restart"),
+        "{warning}"
+    );
+    assert!(
+        r.dropped_writes >= 10,
+        "the writes after it are counted: {r:?}"
+    );
+    assert!(r.summary().contains("memory-only"), "{}", r.summary());
+    // Nothing is read back from a file nobody can see any more.
+    let q = Query::CoreMetadata(
+        PackageName::parse("pkg-0").unwrap(),
+        sentinel_actors::PackageVersion::parse("1.0").unwrap(),
+        "/files/0/pkg-0-1.0-py3-none-any.whl".into(),
+    );
+    assert!(store.load(&q, tokio::time::Instant::now()).is_none());
+    store.close(Duration::from_secs(5));
+    assert!(!path.exists(), "no file is made behind the operator's back");
+}
+
+/// The immutable attribute on some files, taken off again when dropped.
+struct Immutable(Vec<PathBuf>);
+
+impl Immutable {
+    fn set(files: &[PathBuf]) -> Option<Self> {
+        let mut done = Immutable(Vec::new());
+        for f in files {
+            let ok = Command::new("chattr")
+                .arg("+i")
+                .arg(f)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return None;
+            }
+            done.0.push(f.clone());
+        }
+        Some(done)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = Command::new("chattr").arg("-i").arg(f).status();
+        }
+    }
+}
+
+#[test]
+fn store_files_made_immutable_while_running_stop_writes_and_shut_down_without_sigbus() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let store = bare_store(&path, 64 * 1024 * 1024);
+    keep_documents(&store, 0, 10);
+    assert!(store.flush(Duration::from_secs(10)));
+    let files: Vec<PathBuf> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|e| side_file(&path, e))
+        .collect();
+    // Written back first: SQLite's next write to its memory map of the -shm file then
+    // faults, and the kernel answers a fault on an immutable file with SIGBUS.
+    let _ = Command::new("sync").args(&files).status();
+    let Some(_guard) = Immutable::set(&files) else {
+        eprintln!("skipped: `chattr +i` does not work here (not root, or the file system)");
+        return;
+    };
+    keep_documents(&store, 10, 10);
+    assert!(store.flush(Duration::from_secs(10)));
+    let r = store.report();
+    assert_eq!(r.state, StoreState::MemoryOnly, "{r:?}");
+    let warning = r.warning.clone().unwrap_or_default();
+    assert!(
+        warning.contains("read-only or immutable") && warning.contains("-shm"),
+        "{warning}"
+    );
+    assert!(r.dropped_writes >= 10, "{r:?}");
+    // The shutdown that used to end in SIGBUS.
+    store.close(Duration::from_secs(5));
+    drop(store);
+}

@@ -112,7 +112,9 @@ struct GlobalArgs {
     /// 500 rows, saying what was left out.
     #[arg(long, global = true)]
     full: bool,
-    /// Log level (`RUST_LOG` wins when set). Default: warn, info for `serve`.
+    /// Log level (`RUST_LOG` wins when set). Default: warn, info for `serve`. A bare
+    /// level is pypi-sentinel's own; dependencies log warnings and errors unless named,
+    /// e.g. `info,pubgrub=debug`.
     #[arg(long, global = true, value_name = "LEVEL")]
     log_level: Option<String>,
     /// Log format on stderr.
@@ -520,9 +522,10 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let level = cli.global.log_level.clone().unwrap_or_else(|| {
         match cli.command {
-            // rmcp logs every notification whole at info: a hostile client's 4 MB
-            // message would become a 4 MB log line.
-            Command::Serve { .. } => "info,rmcp=warn",
+            // A bare level is our crates' own: dependencies log warnings only unless
+            // named (rmcp logs every notification whole at info, a hostile client's 4 MB
+            // message as a 4 MB line; pubgrub traces every solver step).
+            Command::Serve { .. } => "info",
             Command::Sim { .. } => "info",
             _ => "warn",
         }

@@ -18,16 +18,22 @@
 //! - **Never takes the engine down.** A file that cannot be created, is read-only,
 //!   locked, full or corrupt leaves the engine memory-only with a warning in `health`
 //!   and the logs; a corrupt file is moved aside (`*.corrupt-<unix time>`) and a new one
-//!   started. WAL and a busy timeout let a second process share the file.
-//! - **Bounded.** Least recently used documents are pruned past 90 % of `max_bytes`
-//!   (SQLite's `max_page_count` is the hard ceiling: a write past it fails as a full
-//!   disk would); download days older than `series_retention_days` go, from the overall
-//!   series and the breakdowns alike.
+//!   started. A file deleted, replaced, made read-only or immutable while running stops
+//!   the store the same way, with the reason (`file`). WAL and a busy timeout let a
+//!   second process share the file.
+//! - **Bounded.** `max_bytes` counts the database and its write-ahead log (an eighth
+//!   is the log's). Least recently used documents are pruned past 90 % of the
+//!   database's share (SQLite's `max_page_count` is the hard ceiling: a write past it
+//!   fails as a full disk would); download days older than `series_retention_days` go,
+//!   from the overall series and the breakdowns alike.
 //!
 //! Breaker states are not kept: a restart probes again.
 
+mod file;
 mod schema;
 mod writer;
+
+use file::{move_aside, open_files};
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
@@ -291,6 +297,9 @@ pub(crate) struct Shared {
     pub(crate) read_hits: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) errors: AtomicU64,
+    /// The files were taken from under the store ([`file::Lost`]): its connections
+    /// must never be closed.
+    pub(crate) abandoned: AtomicBool,
 }
 
 impl Shared {
@@ -304,6 +313,17 @@ impl Shared {
         self.active.store(false, Ordering::Release);
         self.errors.fetch_add(1, Ordering::Relaxed);
         self.warn(format!("{e}; running memory-only"));
+    }
+
+    /// The files were taken from under the store: memory only from now on, and the
+    /// connections left open until exit.
+    pub(crate) fn abandon(&self, lost: &file::Lost) {
+        self.abandoned.store(true, Ordering::Release);
+        self.active.store(false, Ordering::Release);
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let msg = lost.to_string();
+        tracing::error!(store = %msg, "store");
+        *self.warning.write().unwrap_or_else(|p| p.into_inner()) = Some(msg);
     }
 }
 
@@ -801,6 +821,15 @@ impl Store {
         if let Some(h) = handle {
             h.join(max);
         }
+        let s = &self.inner.shared;
+        if s.abandoned.load(Ordering::Acquire) {
+            let why = s.warning.read().unwrap_or_else(|p| p.into_inner()).clone();
+            tracing::error!(
+                store = why.as_deref().unwrap_or("the store's files were taken away"),
+                dropped_writes = s.dropped.load(Ordering::Relaxed),
+                "store: shut down without closing its files"
+            );
+        }
     }
 
     /// Size, entries and errors, as last counted by the writer.
@@ -842,61 +871,13 @@ impl Drop for Inner {
         {
             h.join(Duration::from_secs(2));
         }
-    }
-}
-
-/// Opens the writer's and the reader's connections, WAL on, schema current.
-fn open_files(path: &Path, cfg: &StoreConfig) -> Result<(Connection, Connection), StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let busy = Duration::from_millis(cfg.busy_timeout_ms);
-    let mut w = Connection::open(path)?;
-    w.busy_timeout(busy)?;
-    let mode: String = w.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::NoWal(mode));
-    }
-    // Durable against a process crash (the WAL is written at each commit); a power
-    // loss may lose the last transactions, never the file.
-    w.pragma_update(None, "synchronous", "NORMAL")?;
-    schema::migrate(&mut w, unix_ms(SystemTime::now()))?;
-    let page_size: i64 = w.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    let max_pages = (cfg.max_bytes as i64 / page_size.max(512)).max(1);
-    let _: i64 = w.query_row(&format!("PRAGMA max_page_count = {max_pages}"), [], |r| {
-        r.get(0)
-    })?;
-    let r = Connection::open(path)?;
-    r.busy_timeout(busy)?;
-    let _: i64 = r.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))?;
-    Ok((w, r))
-}
-
-/// Moves a corrupt file (and its WAL and shared-memory files) to `*.corrupt-<unix time>`.
-fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
-    let stamp = unix_ms(SystemTime::now()) / 1000;
-    let aside = |p: &Path| {
-        let mut s = p.as_os_str().to_os_string();
-        s.push(format!(".corrupt-{stamp}"));
-        PathBuf::from(s)
-    };
-    let moved = aside(path);
-    std::fs::rename(path, &moved)?;
-    for ext in ["-wal", "-shm"] {
-        let mut side = path.as_os_str().to_os_string();
-        side.push(ext);
-        let side = PathBuf::from(side);
-        if side.exists() {
-            let mut to = moved.as_os_str().to_os_string();
-            to.push(ext);
-            let _ = std::fs::rename(&side, PathBuf::from(to));
+        if self.shared.abandoned.load(Ordering::Acquire) {
+            // Closing could fault on an immutable -shm map or unlink another file's
+            // -wal (see `file`): the connection stays open until exit.
+            let reader = self.reader.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+            std::mem::forget(reader);
         }
     }
-    tracing::warn!(from = %path.display(), to = %moved.display(), "store: corrupt file moved aside");
-    Ok(moved)
 }
 
 /// The query a document key was written from (the inverse of `Query`'s `Display`):
@@ -938,158 +919,5 @@ fn parse_key(key: &str) -> Option<Query> {
     None
 }
 
-/// Size on disk of the database and its write-ahead log.
-pub(crate) fn size_on_disk(path: &Path) -> u64 {
-    let mut wal = path.as_os_str().to_os_string();
-    wal.push("-wal");
-    [path.to_path_buf(), PathBuf::from(wal)]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::upstream::{PepyDoc, SeriesDoc, SimpleDoc, SimpleFile, Yanked};
-
-    fn cfg(dir: &Path) -> EngineConfig {
-        let mut c = EngineConfig::default();
-        c.store.path = Some(dir.join("s.sqlite3"));
-        c
-    }
-
-    #[test]
-    fn every_kept_document_kind_round_trips() {
-        let project = crate::upstream::pypi::parse(include_bytes!(
-            "../../../sim/data/pypi-json/project/numpy.json"
-        ))
-        .unwrap();
-        let docs = [
-            Document::Project(project.clone()),
-            Document::Release(project),
-            Document::Simple(SimpleDoc {
-                name: "x".into(),
-                versions: vec!["1".into()],
-                files: vec![
-                    SimpleFile {
-                        filename: "x-1.tar.gz".into(),
-                        upload_time: None,
-                        yanked: Yanked::Absent,
-                        size: Some(3),
-                        ..Default::default()
-                    },
-                    SimpleFile {
-                        filename: "x-2.tar.gz".into(),
-                        upload_time: Some("t".into()),
-                        yanked: Yanked::Reason("bad".into()),
-                        size: None,
-                        url: Some("../../files/x-2.tar.gz".into()),
-                        core_metadata: crate::upstream::CoreMetadata::Flag(true),
-                        ..Default::default()
-                    },
-                ],
-            }),
-            Document::Series(
-                SeriesDoc::from_points(
-                    "x".into(),
-                    "overall_downloads".into(),
-                    [("null", "2026-01-01", 4)],
-                )
-                .unwrap(),
-            ),
-            Document::Pepy(PepyDoc {
-                id: "x".into(),
-                total_downloads: 9,
-                daily: vec![("2026-01-01".into(), 9)],
-            }),
-            Document::Metadata(crate::upstream::ReleaseMetadata {
-                name: "x".into(),
-                version: "1.0".into(),
-                requires_dist: vec!["y>=1; extra == \"z\"".into()],
-                requires_python: Some(">=3.9".into()),
-                provides_extra: vec!["z".into()],
-            }),
-            Document::Release(
-                crate::upstream::pypi::parse(
-                    br#"{"info":{"name":"x","version":"1"},"vulnerabilities":[{"id":"A","aliases":["B"],"fixed_in":["2"],"withdrawn":null,"summary":null,"details":"d","link":"l","source":"osv"}]}"#,
-                )
-                .unwrap(),
-            ),
-        ];
-        for d in docs {
-            let back: Document = serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
-            assert_eq!(back, d);
-        }
-    }
-
-    #[tokio::test]
-    async fn a_kept_document_comes_back_stale_with_its_age_and_etag() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&cfg(dir.path()));
-        assert!(store.is_active(), "{:?}", store.report());
-        let q = Query::Pepy(PackageName::parse("x").unwrap());
-        let doc = Arc::new(Document::Pepy(PepyDoc {
-            id: "x".into(),
-            total_downloads: 9,
-            daily: vec![("2026-01-01".into(), 4), ("2026-01-02".into(), 5)],
-        }));
-        let at = SystemTime::now() - Duration::from_secs(3600);
-        let mut e = CacheEntry::new(
-            doc.clone(),
-            Some("\"e1\"".into()),
-            Instant::now(),
-            SystemTime::now(),
-            Duration::from_secs(900),
-        )
-        .with_last_modified(Some("Tue, 24 Nov 2026 00:00:00 GMT".into()));
-        e.fetched_at_wall = at;
-        store.put_document(&q, &e);
-        assert!(store.flush(Duration::from_secs(5)));
-        let e = store.load(&q, Instant::now()).unwrap();
-        assert!(e.from_store);
-        assert_eq!(e.etag.as_deref(), Some("\"e1\""));
-        assert_eq!(
-            e.last_modified.as_deref(),
-            Some("Tue, 24 Nov 2026 00:00:00 GMT")
-        );
-        assert_eq!(e.doc, doc);
-        let age = e.age(Instant::now()).as_secs();
-        assert!((3599..=3601).contains(&age), "{age}");
-        let bases = store.load_series(&PackageName::parse("x").unwrap());
-        assert_eq!(bases.pepy.unwrap().daily.len(), 2);
-        let r = store.report();
-        assert_eq!((r.documents, r.series_points, r.writes), (1, 2, 1));
-        store.close(Duration::from_secs(5));
-    }
-
-    #[tokio::test]
-    async fn a_metadata_file_is_kept_under_its_url() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&cfg(dir.path()));
-        let q = Query::CoreMetadata(
-            PackageName::parse("x").unwrap(),
-            crate::model::PackageVersion::parse("1.0").unwrap(),
-            "/files/x/x-1.0-py3-none-any.whl".into(),
-        );
-        let doc = Arc::new(Document::Metadata(crate::upstream::ReleaseMetadata {
-            name: "x".into(),
-            version: "1.0".into(),
-            requires_dist: vec!["y".into()],
-            requires_python: None,
-            provides_extra: vec![],
-        }));
-        let entry = CacheEntry::new(
-            doc.clone(),
-            None,
-            Instant::now(),
-            SystemTime::now(),
-            Duration::from_secs(900),
-        );
-        store.put_document(&q, &entry);
-        assert!(store.flush(Duration::from_secs(5)));
-        assert_eq!(store.load(&q, Instant::now()).unwrap().doc, doc);
-        store.close(Duration::from_secs(5));
-    }
-}
+mod tests;

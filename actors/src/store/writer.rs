@@ -8,7 +8,10 @@
 //! batch, repeated writes of one document collapse to the last (a hot key refreshed
 //! several times is encoded and written once). After a commit it prunes (least
 //! recently used documents past 90 % of `max_bytes`, download days past the
-//! retention) and refreshes the counters `health` reports.
+//! retention), truncates the write-ahead log when a batch took it past its share of
+//! `max_bytes`, and refreshes the counters `health` reports. Before each batch, and
+//! once a second when idle, it checks that the files are still the store's and
+//! writable (see `file`).
 //!
 //! It also keeps the store's filter of kept keys: loaded from the file when the thread
 //! starts (off the engine's start path), then topped up with what another process
@@ -24,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, Transaction, params};
 
+use super::file::{self, Watch};
 use super::{SOURCE_PEPY, SOURCE_PYPISTATS, SeriesTarget, Shared, StoreError, unix_ms};
 use crate::config::{CacheConfig, StoreConfig};
 use crate::upstream::Document;
@@ -92,11 +96,14 @@ pub(crate) fn spawn(
     let (tx, rx) = std::sync::mpsc::sync_channel(super::QUEUE_CAPACITY);
     let (done_tx, done) = std::sync::mpsc::sync_channel(1);
     let longest_ttl = cache.longest_ttl_ms();
+    let path = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
     let mut w = Writer {
-        path: conn.path().map(PathBuf::from),
+        watch: path.as_deref().map(Watch::new),
+        path,
         conn,
         shared,
-        max_bytes: cfg.max_bytes,
+        db_bytes: file::db_budget(cfg.max_bytes),
+        wal_bytes: file::wal_budget(cfg.max_bytes),
         flush: Duration::from_millis(cfg.flush_interval_ms),
         series_days: cfg.series_retention_days,
         doc_keep_ms: longest_ttl.saturating_add(cache.stale_retention_ms),
@@ -114,6 +121,11 @@ pub(crate) fn spawn(
             w.maintain();
             w.run(rx);
             let _ = done_tx.send(());
+            if w.shared.abandoned.load(Ordering::Acquire) {
+                // Never closed: see `file` (SIGBUS on an immutable -shm map, or
+                // another file's -wal unlinked by name).
+                std::mem::forget(w);
+            }
         })
         .unwrap_or_else(|e| {
             // No thread: the store cannot write; reads still work.
@@ -126,8 +138,13 @@ pub(crate) fn spawn(
 struct Writer {
     conn: Connection,
     path: Option<PathBuf>,
+    /// Whether the files are still the store's and writable.
+    watch: Option<Watch>,
     shared: Arc<Shared>,
-    max_bytes: u64,
+    /// The database's share of `max_bytes`.
+    db_bytes: u64,
+    /// The write-ahead log's share.
+    wal_bytes: u64,
     flush: Duration,
     series_days: u32,
     doc_keep_ms: u64,
@@ -152,6 +169,9 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {
                     // Idle: make the counters `health` shows catch up with the last batch,
                     // and learn the keys another process wrote.
+                    if !self.files_ok() {
+                        continue;
+                    }
                     if self.dirty {
                         self.recount();
                     }
@@ -186,7 +206,9 @@ impl Writer {
         if !rest.is_empty() {
             self.commit(rest);
         }
-        self.recount();
+        if self.files_ok() {
+            self.recount();
+        }
     }
 
     fn commit(&mut self, batch: Vec<Op>) {
@@ -199,6 +221,13 @@ impl Writer {
             }
         }
         let writes = coalesce(writes);
+        if !writes.is_empty() && !self.files_ok() {
+            let docs = writes
+                .iter()
+                .filter(|o| matches!(o, Op::Document { .. }))
+                .count() as u64;
+            self.shared.dropped.fetch_add(docs, Ordering::Relaxed);
+        }
         if !writes.is_empty() && self.shared.active.load(Ordering::Acquire) {
             let docs = writes
                 .iter()
@@ -208,7 +237,7 @@ impl Writer {
             let mut result = self.apply(&writes);
             if matches!(result, Err(StoreError::Full(_))) {
                 // Make room (least recently used first), then try once more.
-                let _ = self.prune_to(self.max_bytes / 2);
+                let _ = self.prune_to(self.db_bytes / 2);
                 result = self.apply(&writes);
             }
             match result {
@@ -227,7 +256,7 @@ impl Writer {
             self.maintain();
         }
         self.sync_filter_if_changed();
-        if !acks.is_empty() {
+        if !acks.is_empty() && self.shared.active.load(Ordering::Acquire) {
             self.recount();
         }
         for ack in acks {
@@ -259,19 +288,53 @@ impl Writer {
             }
         }
         match self.used_bytes() {
-            Ok(used) if used > self.max_bytes / 10 * 9 => {
-                if let Err(e) = self.prune_to(self.max_bytes / 10 * 7) {
+            Ok(used) if used > self.db_bytes / 10 * 9 => {
+                if let Err(e) = self.prune_to(self.db_bytes / 10 * 7) {
                     self.note(e);
                 }
             }
             Ok(_) => {}
             Err(e) => self.note(e),
         }
+        self.truncate_wal_if_over();
         if self
             .last_recount
             .is_none_or(|t| t.elapsed() >= RECOUNT_EVERY)
         {
             self.recount();
+        }
+    }
+
+    /// Whether the files are still the store's and writable; when not, the store stops
+    /// (memory-only, the reason in `health`, the connections never closed).
+    fn files_ok(&mut self) -> bool {
+        if self.shared.abandoned.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(watch) = &self.watch else {
+            return true;
+        };
+        match watch.check() {
+            Ok(()) => true,
+            Err(lost) => {
+                self.shared.abandon(&lost);
+                false
+            }
+        }
+    }
+
+    /// A batch larger than the log's share leaves the log that large until the next
+    /// reset: truncate it now (it fails harmlessly while another process reads).
+    fn truncate_wal_if_over(&mut self) {
+        let Some(path) = &self.path else { return };
+        let wal = std::fs::metadata(file::side(path, "-wal")).map_or(0, |m| m.len());
+        if wal > self.wal_bytes {
+            let r = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+            if let Err(e) = r {
+                self.note(e.into());
+            }
         }
     }
 
@@ -392,7 +455,10 @@ impl Writer {
         if let Some(p) = &self.path {
             self.shared
                 .size_bytes
-                .store(super::size_on_disk(p.as_ref()), Ordering::Relaxed);
+                .store(file::size_on_disk(p.as_ref()), Ordering::Relaxed);
+        }
+        if self.shared.abandoned.load(Ordering::Acquire) {
+            return;
         }
         let count = |sql: &str| -> Option<u64> {
             self.conn
