@@ -55,8 +55,10 @@ fn main() {
                 .map(|i| project(&format!("dep{i}"), &para))
                 .collect();
             let summaries: Vec<DocSummary> = docs.iter().map(DocSummary::from_project).collect();
-            let natural: Vec<usize> = summaries.iter().map(|s| tokens::count(&s.text)).collect();
-            let shares = shares(&natural, 32_000 / 3);
+            let budget = 32_000 / 3;
+            let natural: Vec<usize> =
+                summaries.iter().map(|s| tokens::count_up_to(&s.text, budget)).collect();
+            let shares = shares(&natural, budget);
             summaries
                 .iter()
                 .zip(shares)
