@@ -174,6 +174,7 @@ mod tests {
         });
         started_rx.await.unwrap();
         task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
         seen_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     }
 

@@ -60,6 +60,11 @@ pub struct SimConfig {
     /// days before today (default 0: yesterday, on schedule). pepy.tech is not
     /// affected. [`SimHandle::set_pypistats_lag_days`] changes it while serving.
     pub pypistats_lag_days: u32,
+    /// The origin (`http://127.0.0.2:PORT`) that `sg-offhost-meta` lists its wheel and
+    /// metadata file on, in place of an unreachable `.invalid` name: tests point it at
+    /// a listener of their own to count what a client fetches from a foreign host
+    /// (default: none).
+    pub offhost_origin: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -72,6 +77,7 @@ impl Default for SimConfig {
             pepy_api_key: None,
             today: None,
             pypistats_lag_days: 0,
+            offhost_origin: None,
         }
     }
 }

@@ -90,7 +90,7 @@ pub fn redact_urls(text: &str) -> String {
             .unwrap_or(tail.len());
         let url = &tail[..url_end];
         let auth_end = url
-            .find(|c: char| matches!(c, '/' | '?' | '#'))
+            .find(['/', '?', '#'])
             .unwrap_or(url.len());
         let authority = &url[..auth_end];
         match authority.rfind('@') {

@@ -24,6 +24,14 @@
 //! served from a harmless URL, to test that nothing is written outside the download
 //! directory.
 //!
+//! Some are hostile, for the hardening tests: `sg-deep-marker` requires a package under
+//! a marker nested 10,000 parentheses deep (in its JSON `requires_dist` and its METADATA
+//! `Requires-Dist`); `sg-huge-readme` has a 20 MB README without whitespace, and
+//! `sg-readme-hub` requires 30 projects `sg-readme-00`..`29` with 2 MB READMEs each;
+//! `sg-offhost-meta` lists its wheel (and so its PEP 658 metadata file) on another origin
+//! ([`OFFHOST_ORIGIN`], replaced by `SimConfig::offhost_origin` when set), to test that
+//! nothing is fetched from a host that is not the index's.
+//!
 //! The graphs are not in the catalog's name list (so the top-packages dataset and the
 //! download statistics are unchanged), but every route knows them.
 
@@ -68,6 +76,22 @@ pub(crate) enum Dists {
     Native,
     /// One file with a hostile name (see [`HOSTILE_NAMES`]).
     Hostile,
+    /// One `py3-none-any` wheel listed at an absolute URL on [`OFFHOST_ORIGIN`].
+    OffHost,
+}
+
+/// The origin `sg-offhost-meta`'s files are listed on (a reserved name: nothing answers
+/// there). The routes replace it with `SimConfig::offhost_origin` when one is set.
+pub(crate) const OFFHOST_ORIGIN: &str = "http://offhost.sim.invalid";
+
+/// What a project's README (`info.description`) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Readme {
+    /// A two-line Markdown README.
+    Short,
+    /// A Markdown title, then this many bytes of letters without any whitespace: the
+    /// hostile README (tokenizers and renderers must bound what they read).
+    Huge(usize),
 }
 
 /// One distribution file of a release.
@@ -125,6 +149,7 @@ pub(crate) struct GraphProject {
     pub(crate) name: String,
     pub(crate) releases: Vec<ReleaseSpec>,
     pub(crate) dists: Dists,
+    pub(crate) readme: Readme,
 }
 
 fn rel(version: &str, requires_python: Option<&'static str>, deps: &[&str]) -> ReleaseSpec {
@@ -152,8 +177,26 @@ fn project(name: &str, releases: Vec<ReleaseSpec>) -> GraphProject {
         name: name.into(),
         releases,
         dists: Dists::PureWheel,
+        readme: Readme::Short,
     }
 }
+
+fn with_readme(mut p: GraphProject, readme: Readme) -> GraphProject {
+    p.readme = readme;
+    p
+}
+
+/// A requirement of `sg-idna` under a marker nested `depth` parentheses deep.
+pub(crate) fn deep_marker_requirement(depth: usize) -> String {
+    format!(
+        "sg-idna>=2; {}python_version >= \"3\"{}",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    )
+}
+
+/// Projects with big READMEs that `sg-readme-hub` requires.
+const README_HUB_DEPS: usize = 30;
 
 fn with_dists(mut p: GraphProject, dists: Dists) -> GraphProject {
     p.dists = dists;
@@ -329,6 +372,34 @@ fn specs() -> Vec<GraphProject> {
             Dists::Hostile,
         ),
     ];
+    // Hostile documents (see the module docs).
+    let deep = deep_marker_requirement(10_000);
+    out.push(project(
+        "sg-deep-marker",
+        vec![rel("1.0.0", None, &["sg-certs", deep.as_str()])],
+    ));
+    out.push(with_readme(
+        project("sg-huge-readme", vec![rel("1.0.0", None, &[])]),
+        Readme::Huge(20_000_000),
+    ));
+    let hub_deps: Vec<String> = (0..README_HUB_DEPS)
+        .map(|i| format!("sg-readme-{i:02}>=1"))
+        .collect();
+    let hub_deps: Vec<&str> = hub_deps.iter().map(String::as_str).collect();
+    out.push(project(
+        "sg-readme-hub",
+        vec![rel("1.0.0", None, &hub_deps)],
+    ));
+    for i in 0..README_HUB_DEPS {
+        out.push(with_readme(
+            project(&format!("sg-readme-{i:02}"), vec![rel("1.0.0", None, &[])]),
+            Readme::Huge(2_000_000),
+        ));
+    }
+    out.push(with_dists(
+        project("sg-offhost-meta", vec![rel("1.0.0", None, &["sg-certs"])]),
+        Dists::OffHost,
+    ));
     // The "tree" graph: sg-tree-00 .. sg-tree-39, a binary tree of requirements, three
     // releases each (the newest major excluded by the parent's `<2`).
     const TREE: usize = 40;
@@ -360,22 +431,29 @@ pub(crate) static GRAPHS: LazyLock<BTreeMap<String, Arc<GraphProject>>> = LazyLo
 });
 
 /// The served form of every graph project, built once.
+/// Projects with huge READMEs are left out and built on each request: tens of
+/// megabytes that only the hardening tests ask for.
 static PROJECTS: LazyLock<BTreeMap<String, Arc<ProjectData>>> = LazyLock::new(|| {
     GRAPHS
         .values()
-        .map(|g| {
-            let body = canonical_json(project_value(g));
-            let data = ProjectData::new(body)
-                .unwrap_or_else(|e| panic!("synthetic graph JSON: {e}"))
-                .with_graph(g.clone());
-            (g.name.clone(), Arc::new(data))
-        })
+        .filter(|g| g.readme == Readme::Short)
+        .map(|g| (g.name.clone(), Arc::new(served(g))))
         .collect()
 });
 
+fn served(g: &Arc<GraphProject>) -> ProjectData {
+    let body = canonical_json(project_value(g));
+    ProjectData::new(body)
+        .unwrap_or_else(|e| panic!("synthetic graph JSON: {e}"))
+        .with_graph(g.clone())
+}
+
 /// The project behind a normalised `sg-…` name.
 pub(crate) fn project_data(name: &str) -> Option<Arc<ProjectData>> {
-    PROJECTS.get(name).cloned()
+    if let Some(p) = PROJECTS.get(name) {
+        return Some(p.clone());
+    }
+    GRAPHS.get(name).map(|g| Arc::new(served(g)))
 }
 
 /// Every graph project name, sorted.
@@ -423,7 +501,7 @@ impl GraphProject {
             python_version: python_version.into(),
         };
         match self.dists {
-            Dists::PureWheel => vec![wheel(self.wheel(&r.version), "py3")],
+            Dists::PureWheel | Dists::OffHost => vec![wheel(self.wheel(&r.version), "py3")],
             Dists::Native => {
                 let mut out: Vec<DistFile> = NATIVE_TAGS
                     .iter()
@@ -462,6 +540,15 @@ impl GraphProject {
                 .find(|f| f.served_as == served_as)
                 .map(|f| (r, f))
         })
+    }
+
+    /// The URL a file is listed at: relative to the simulator, or on [`OFFHOST_ORIGIN`].
+    pub(crate) fn file_url(&self, f: &DistFile) -> String {
+        let path = format!("/files/{}/{}", self.name, f.served_as);
+        match self.dists {
+            Dists::OffHost => format!("{OFFHOST_ORIGIN}{path}"),
+            _ => path,
+        }
     }
 
     /// The bytes of a distribution file: invented, deterministic from its URL name.
@@ -506,7 +593,7 @@ impl GraphProject {
                         "requires-python": r.requires_python,
                         "size": bytes.len(),
                         "upload-time": "2024-01-01T00:00:00.000000Z",
-                        "url": format!("/files/{}/{}", self.name, f.served_as),
+                        "url": self.file_url(&f),
                         "yanked": match r.yanked { Some(reason) => Value::from(reason), None => Value::Bool(false) },
                     });
                     if f.packagetype == "bdist_wheel" {
@@ -566,7 +653,7 @@ fn info(g: &GraphProject, r: &ReleaseSpec) -> Value {
         "author_email": "sim@example.invalid",
         "bugtrack_url": null,
         "classifiers": ["Programming Language :: Python :: 3"],
-        "description": format!("# {}\n\n{SUMMARY}. Not a real project: every value is invented.\n", g.name),
+        "description": description(g),
         "description_content_type": "text/markdown",
         "docs_url": null,
         "download_url": "",
@@ -593,6 +680,30 @@ fn info(g: &GraphProject, r: &ReleaseSpec) -> Value {
         "yanked": r.yanked.is_some(),
         "yanked_reason": r.yanked,
     })
+}
+
+/// The README of a graph project.
+fn description(g: &GraphProject) -> String {
+    let head = format!(
+        "# {}\n\n{SUMMARY}. Not a real project: every value is invented.\n",
+        g.name
+    );
+    match g.readme {
+        Readme::Short => head,
+        Readme::Huge(bytes) => {
+            // Letters only (one "word" to a tokenizer), from a fixed LCG: no whitespace,
+            // no markup, nothing a renderer could split on.
+            let mut out = String::with_capacity(head.len() + 1 + bytes);
+            out.push_str(&head);
+            out.push('\n');
+            let mut x: u32 = 0x2545_f491;
+            for _ in 0..bytes {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                out.push(char::from(b'a' + ((x >> 16) % 26) as u8));
+            }
+            out
+        }
+    }
 }
 
 /// The invented bytes of file `served_as` of project `name`: a line saying what they
@@ -632,7 +743,7 @@ fn files_json(g: &GraphProject, r: &ReleaseSpec) -> Vec<Value> {
                 "size": bytes.len(),
                 "upload_time": "2024-01-01T00:00:00",
                 "upload_time_iso_8601": "2024-01-01T00:00:00.000000Z",
-                "url": format!("/files/{}/{}", g.name, f.served_as),
+                "url": g.file_url(&f),
                 "yanked": r.yanked.is_some(),
                 "yanked_reason": r.yanked,
             })
@@ -704,6 +815,31 @@ mod tests {
         assert_eq!(rel["vulnerabilities"][0]["id"], "SGSIM-2024-0001");
         assert_eq!(rel["info"]["requires_python"], ">=3.7");
         assert!(GRAPHS.keys().filter(|k| k.starts_with("sg-tree-")).count() == 40);
+        // The hostile documents are what their names say.
+        let deep = &GRAPHS["sg-deep-marker"];
+        let meta = deep.metadata(&deep.releases[0]);
+        assert!(meta.contains(&format!(
+            "Requires-Dist: {}\n",
+            deep_marker_requirement(10_000)
+        )));
+        let huge = description(&GRAPHS["sg-huge-readme"]);
+        assert!(huge.len() > 20_000_000);
+        assert!(
+            !huge
+                .trim_end()
+                .rsplit('\n')
+                .next()
+                .unwrap()
+                .contains(char::is_whitespace)
+        );
+        let off = &GRAPHS["sg-offhost-meta"];
+        let page = off.simple_value(1);
+        assert_eq!(
+            page["files"][0]["url"],
+            format!(
+                "{OFFHOST_ORIGIN}/files/sg-offhost-meta/sg_offhost_meta-1.0.0-py3-none-any.whl"
+            )
+        );
         // Every requirement names a project of the graphs.
         for g in GRAPHS.values() {
             for r in &g.releases {

@@ -184,7 +184,23 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req<'_>) -> Resp {
         ["files", name, filename] => simple::file(shared, name, filename),
         _ => Resp::not_found(),
     };
-    resp.upstream(upstream)
+    offhost(shared, resp).upstream(upstream)
+}
+
+/// `sg-offhost-meta`'s listings name [`OFFHOST_ORIGIN`]; a simulator configured with
+/// `offhost_origin` names that origin instead (a listener of the test's own).
+fn offhost(shared: &Shared, mut resp: Resp) -> Resp {
+    use crate::data::graphs::OFFHOST_ORIGIN;
+    let Some(origin) = shared.cfg.offhost_origin.as_deref() else {
+        return resp;
+    };
+    let needle = OFFHOST_ORIGIN.as_bytes();
+    if resp.body.windows(needle.len()).any(|w| w == needle) {
+        let text = String::from_utf8_lossy(&resp.body).replace(OFFHOST_ORIGIN, origin);
+        resp.body = Bytes::from(text);
+        resp.etag = resp.etag.map(|_| crate::data::etag_of(&resp.body));
+    }
+    resp
 }
 
 /// The short error body an upstream would send with `status` (used by status faults).
