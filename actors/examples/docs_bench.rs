@@ -56,8 +56,10 @@ fn main() {
                 .collect();
             let summaries: Vec<DocSummary> = docs.iter().map(DocSummary::from_project).collect();
             let budget = 32_000 / 3;
-            let natural: Vec<usize> =
-                summaries.iter().map(|s| tokens::count_up_to(&s.text, budget)).collect();
+            let natural: Vec<usize> = summaries
+                .iter()
+                .map(|s| tokens::count_up_to(&s.text, budget))
+                .collect();
             let shares = shares(&natural, budget);
             summaries
                 .iter()
