@@ -749,4 +749,21 @@ mod tests {
         let s = DocSummary::from_project(&recorded("numpy"));
         assert!(!s.text.contains("!["), "{}", s.text);
     }
+
+    #[tokio::test]
+    async fn a_readme_still_rendering_past_its_deadline_stops_at_the_next_section() {
+        let body = serde_json::json!({"info": {"name": "x", "version": "1",
+            "description": "# h\n\nsome words here\n\n".repeat(40_000)}});
+        let p = crate::upstream::pypi::parse(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pool = crate::cpu::CpuPool::new(1);
+        let answer = pool
+            .run(tokio::time::Instant::now(), move |flag| {
+                let _ = tx.send(PackageDocs::from_project_until(&p, 4000, flag).is_none());
+            })
+            .await;
+        assert_eq!(answer, Err(crate::cpu::CpuError::Deadline));
+        let stopped = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        assert!(stopped, "the job saw its flag and gave up");
+    }
 }
