@@ -89,7 +89,9 @@ pub fn redact_urls(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
             .unwrap_or(tail.len());
         let url = &tail[..url_end];
-        let auth_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        let auth_end = url
+            .find(['/', '?', '#'])
+            .unwrap_or(url.len());
         let authority = &url[..auth_end];
         match authority.rfind('@') {
             Some(at) => {
