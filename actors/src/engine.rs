@@ -30,13 +30,14 @@ use crate::model::{
 use crate::store::{Store, StoreReport};
 use crate::upstream::{Document, ProjectDoc};
 use crate::views::deps::{Dependencies, TargetEnv};
-use crate::views::docs::{DependencyDocs, DocsWithContext, PackageDocs, cut_text, tokens};
+use crate::views::docs::tokens;
 use crate::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
 use crate::views::info::PackageInfo;
 use crate::views::python::{PythonCompat, SupportedPythons};
 use crate::views::versions::VersionList;
 
 mod audit_api;
+mod docs_api;
 mod download_api;
 mod scan_api;
 pub use audit_api::{AUDIT_DEADLINE_FACTOR, AuditTarget};
@@ -561,130 +562,6 @@ impl EngineHandle {
             Answer::Selected { doc, note } => Ok((doc, note)),
             _ => Err(QueryError::Internal("unexpected answer kind".into())),
         }
-    }
-
-    /// The README (long description) of a release as Markdown, most useful sections
-    /// first, cut to `max_tokens` (100 to 32,000) at section boundaries with a marker of
-    /// what was left out; with its summary, documentation and source URLs. A view over
-    /// the cached project document: stale during an outage, like the rest.
-    pub async fn package_docs(
-        &self,
-        package: &str,
-        version: Option<&str>,
-        max_tokens: usize,
-    ) -> Result<Datum<PackageDocs>, QueryError> {
-        let max = crate::model::limits::docs_tokens(i64::try_from(max_tokens).unwrap_or(i64::MAX))?;
-        self.release_view(package, version, |p| PackageDocs::from_project(p, max))
-            .await
-    }
-
-    /// [`package_docs`](Self::package_docs) plus short docs of the release's runtime
-    /// dependencies for `env` (those whose markers apply), fetched concurrently by the
-    /// router and merged under the one budget: the dependencies take a third at most,
-    /// each its stated share; a dependency that fails is listed with its reason.
-    pub async fn package_docs_with_context(
-        &self,
-        package: &str,
-        version: Option<&str>,
-        env: &TargetEnv,
-        max_tokens: usize,
-    ) -> Result<DocsWithContext, QueryError> {
-        let max = crate::model::limits::docs_tokens(i64::try_from(max_tokens).unwrap_or(i64::MAX))?;
-        let _guard = self.enter()?;
-        let deadline = self.deadline();
-        let (ans, note) = self
-            .release_for_target(package, version, env, deadline)
-            .await?;
-        let (Document::Project(p) | Document::Release(p)) = ans.doc.as_ref() else {
-            return Err(QueryError::Internal("not a release document".into()));
-        };
-        let deps = Dependencies::from_project(p, Some(env));
-        let mut notes: Vec<String> = note.into_iter().chain(deps.notes.clone()).collect();
-        let mut wanted: Vec<(PackageName, String)> = Vec::new();
-        let mut failures = Vec::new();
-        for d in deps.dependencies.iter().filter(|d| d.applies == Some(true)) {
-            match PackageName::parse(&d.name) {
-                Ok(n) if !wanted.iter().any(|(w, _)| *w == n) => {
-                    wanted.push((n, d.specifier.clone()))
-                }
-                Ok(_) => {}
-                Err(e) => failures.push(ItemFailure::from_error(d.name.clone(), &e.into())),
-            }
-        }
-        if wanted.len() > MAX_CONTEXT_DEPS {
-            notes.push(format!(
-                "{} runtime dependencies; the first {MAX_CONTEXT_DEPS} are summarised",
-                wanted.len()
-            ));
-            wanted.truncate(MAX_CONTEXT_DEPS);
-        }
-        let summaries = if wanted.is_empty() {
-            Vec::new()
-        } else {
-            let names = wanted.iter().map(|(n, _)| n.clone()).collect();
-            match self.ask(Question::DocSummaries(names), deadline).await? {
-                Answer::DocSummaries(v) => v,
-                _ => return Err(QueryError::Internal("unexpected answer kind".into())),
-            }
-        };
-        let dependency_budget = max / 3;
-        let natural: Vec<usize> = summaries
-            .iter()
-            .map(|(_, r)| r.as_ref().map_or(0, |d| tokens::count(&d.value.text)))
-            .collect();
-        let shares = crate::views::docs::shares(&natural, dependency_budget);
-        let mut items = Vec::new();
-        let mut labels = Vec::new();
-        for (((name, result), share), (_, specifier)) in
-            summaries.into_iter().zip(shares).zip(&wanted)
-        {
-            match result {
-                Ok(d) => {
-                    let (text, cut) = cut_text(&d.value.text, share);
-                    labels.push(d.label());
-                    let dd = DependencyDocs {
-                        package: name.as_str().to_string(),
-                        specifier: specifier.clone(),
-                        version: d.value.version.clone(),
-                        tokens: tokens::count(&text),
-                        text,
-                        share_tokens: share,
-                        cut,
-                        documentation_url: d.value.documentation_url.clone(),
-                    };
-                    items.push(d.map(|_| dd));
-                }
-                Err(e) => {
-                    labels.push(SourceLabel::Unavailable);
-                    failures.push(ItemFailure::from_error(name.as_str().to_string(), &e));
-                }
-            }
-        }
-        let used: usize = items
-            .iter()
-            .map(|d: &Datum<DependencyDocs>| d.value.tokens)
-            .sum();
-        let docs = datum_of(&ans, PackageDocs::from_project(p, max - used));
-        // No dependency: the part's source is the package's own.
-        let source = if labels.is_empty() {
-            docs.label()
-        } else {
-            SourceLabel::merge(labels)
-        };
-        Ok(DocsWithContext {
-            tokens: docs.value.tokens + used,
-            docs,
-            dependencies: PartialResult {
-                items,
-                failures,
-                source,
-            },
-            evaluated_for: env.clone(),
-            notes,
-            max_tokens: max,
-            dependency_budget,
-            encoding: tokens::ENCODING.into(),
-        })
     }
 
     /// Whether a release supports Python `python` (e.g. `3.12`).

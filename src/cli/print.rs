@@ -155,7 +155,7 @@ fn docs_body(d: &Datum<PackageDocs>) {
         thousands(v.max_tokens as u64),
         v.encoding,
         v.sections.len(),
-        v.left_out.len()
+        v.sections_left_out()
     );
     notes([source_note("docs", d)]);
     outln!("");

@@ -442,7 +442,7 @@ fn docs_header(d: &Datum<PackageDocs>) -> String {
         thousands(v.max_tokens as u64),
         v.encoding,
         v.sections.len(),
-        v.left_out.len()
+        v.sections_left_out()
     );
     s
 }

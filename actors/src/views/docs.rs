@@ -3,18 +3,74 @@
 //! ranked by use (install, quick start, usage, API first; badges, changelog, licence,
 //! contributors last) and cut to a token budget at section boundaries, saying what was
 //! left out. Tokens are counted with a real tokenizer ([`tokens`]).
+//!
+//! Bounded for hostile READMEs: at most [`MAX_README_BYTES`] of a description are
+//! read (the answer says how much was not), tokenizing is chunked ([`tokens`]), the
+//! fitting counts each part once, and the parsing is iterative; the engine runs this
+//! on the CPU pool with the question's deadline, and keeps each answer.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cpu::CancelFlag;
 use crate::engine::PartialResult;
 use crate::model::Datum;
+use crate::model::untrusted::redact_urls;
 use crate::upstream::ProjectDoc;
 use crate::views::deps::TargetEnv;
 
+mod fit;
+mod markdown;
 pub mod rst;
 pub mod tokens;
+
+pub use fit::{Fitted, SectionLeftOut, SectionShown, cut_text, fit, thousands};
+use markdown::paragraphs;
+pub use markdown::{Section, sections_of, split_markdown};
+
+/// The most bytes of a description read for `get_package_docs` (the rest is left
+/// out, and the answer says so): a 20 MB README once cost 33 s of CPU and 1.1 GB.
+pub const MAX_README_BYTES: usize = 512 * 1024;
+
+/// The most bytes of a description read for a dependency's summary: its first
+/// paragraph is near the top.
+pub const MAX_SUMMARY_BYTES: usize = 16 * 1024;
+
+/// The most bytes of a one-line summary kept.
+const MAX_SUMMARY_LINE_BYTES: usize = 2048;
+
+/// The most sections listed one by one in an answer's `left_out`.
+pub const MAX_LISTED_LEFT_OUT: usize = 100;
+
+/// The most project URLs listed in an answer.
+const MAX_PROJECT_URLS: usize = 64;
+
+/// The first `max` bytes of `text` (ending at a line break when one is near), and how
+/// many bytes were left out.
+fn bounded(text: &str, max: usize) -> (&str, usize) {
+    if text.len() <= max {
+        return (text, 0);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    if let Some(nl) = text[..end].rfind('\n').filter(|&nl| nl >= end / 2) {
+        end = nl + 1;
+    }
+    (&text[..end], text.len() - end)
+}
+
+/// A one-line summary no longer than [`MAX_SUMMARY_LINE_BYTES`].
+fn summary_line(s: &str) -> String {
+    let (head, left) = bounded(s.trim(), MAX_SUMMARY_LINE_BYTES);
+    if left == 0 {
+        head.to_string()
+    } else {
+        format!("{}…", head.trim_end())
+    }
+}
 
 /// The source format of the description, from `description_content_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -151,527 +207,6 @@ fn looks_like_version(t: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_digit()) && t.contains('.')
 }
 
-/// One section of the README, rendered to Markdown.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Section {
-    /// Heading text (`Introduction` for the text before the first heading).
-    pub title: String,
-    /// Heading level, 1 to 6 (0 for the text before the first heading).
-    pub level: usize,
-    /// What it is for.
-    pub kind: SectionKind,
-    /// Body, Markdown, without the heading.
-    pub body: String,
-}
-
-impl Section {
-    fn render(&self, body: &str) -> String {
-        if self.level == 0 {
-            return body.trim().to_string();
-        }
-        let hashes = if self.level <= 2 { "##" } else { "###" };
-        if body.trim().is_empty() {
-            format!("{hashes} {}", self.title)
-        } else {
-            format!("{hashes} {}\n\n{}", self.title, body.trim())
-        }
-    }
-}
-
-fn fence_marker(line: &str) -> Option<&'static str> {
-    let l = line.trim_start();
-    if l.starts_with("```") {
-        Some("```")
-    } else if l.starts_with("~~~") {
-        Some("~~~")
-    } else {
-        None
-    }
-}
-
-fn is_setext_underline(line: &str) -> Option<usize> {
-    let l = line.trim();
-    if l.len() >= 2 && l.chars().all(|c| c == '=') {
-        Some(1)
-    } else if l.len() >= 2 && l.chars().all(|c| c == '-') {
-        Some(2)
-    } else {
-        None
-    }
-}
-
-/// A line that holds only badges (images, linked images, HTML images).
-fn is_badge_line(line: &str) -> bool {
-    let l = line.trim();
-    if l.is_empty() {
-        return false;
-    }
-    let img = l.contains("![") || l.to_ascii_lowercase().contains("<img");
-    if !img {
-        return false;
-    }
-    // Remove linked images and images; what is left is whitespace or HTML.
-    let mut rest = l.to_string();
-    for _ in 0..64 {
-        let Some(start) = rest.find("![").or_else(|| rest.find("[![")) else {
-            break;
-        };
-        let start = if rest[..start].ends_with('[') {
-            start - 1
-        } else {
-            start
-        };
-        let Some(close) = rest[start..].find(')') else {
-            break;
-        };
-        let mut end = start + close + 1;
-        if rest[start..].starts_with("[![")
-            && let Some(c2) = rest[end..].find(')')
-        {
-            end += c2 + 1;
-        }
-        rest.replace_range(start..end, "");
-    }
-    let rest = rest.trim();
-    rest.is_empty() || rest.starts_with('<')
-}
-
-/// Splits Markdown into sections at ATX (`#`) and setext headings, outside code
-/// fences. Lines of badges before the first heading become their own section.
-pub fn split_markdown(md: &str, package: &str) -> Vec<Section> {
-    let lines: Vec<&str> = md.lines().collect();
-    let mut sections = vec![Section {
-        title: "Introduction".into(),
-        level: 0,
-        kind: SectionKind::Intro,
-        body: String::new(),
-    }];
-    let mut badges = String::new();
-    let mut stack: Vec<(usize, SectionKind)> = Vec::new();
-    let mut fence: Option<&str> = None;
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        if let Some(f) = fence {
-            if line.trim_start().starts_with(f) {
-                fence = None;
-            }
-            push_line(&mut sections, line);
-            i += 1;
-            continue;
-        }
-        if let Some(f) = fence_marker(line) {
-            fence = Some(f);
-            push_line(&mut sections, line);
-            i += 1;
-            continue;
-        }
-        let atx = line
-            .trim_start()
-            .strip_prefix('#')
-            .map(|_| line.trim_start())
-            .and_then(|l| {
-                let level = l.chars().take_while(|c| *c == '#').count();
-                let rest = &l[level..];
-                (level <= 6 && (rest.is_empty() || rest.starts_with(' ')))
-                    .then(|| (level, rest.trim().trim_end_matches('#').trim().to_string()))
-            });
-        let setext = (!line.trim().is_empty()
-            && !line.starts_with("    ")
-            && i + 1 < lines.len()
-            && !line.trim_start().starts_with(['-', '*', '|', '>']))
-        .then(|| is_setext_underline(lines[i + 1]))
-        .flatten()
-        .map(|level| (level, line.trim().to_string()));
-        let heading = atx.or(setext.clone());
-        if let Some((level, title)) = heading.filter(|(_, t)| !t.is_empty()) {
-            let title = strip_inline(&title);
-            let mut kind = SectionKind::of_title(&title, package);
-            stack.retain(|(l, _)| *l < level);
-            // Under a changelog, licence or contributors heading everything belongs to
-            // it (a changelog's `### Documentation` is not the documentation); under
-            // another kind, a subsection that says nothing of its own inherits it.
-            if let Some((_, k)) = stack.iter().rev().find(|(_, k)| k.inherits())
-                && (kind == SectionKind::Other || *k >= SectionKind::Badges)
-            {
-                kind = *k;
-            }
-            stack.push((level, kind));
-            sections.push(Section {
-                title,
-                level,
-                kind,
-                body: String::new(),
-            });
-            i += if setext.is_some() && atx_is_none(line) {
-                2
-            } else {
-                1
-            };
-            continue;
-        }
-        if sections.len() == 1 && is_badge_line(line) {
-            badges.push_str(line.trim());
-            badges.push('\n');
-        } else {
-            push_line(&mut sections, line);
-        }
-        i += 1;
-    }
-    if !badges.is_empty() {
-        sections.push(Section {
-            title: "Badges".into(),
-            level: 2,
-            kind: SectionKind::Badges,
-            body: badges,
-        });
-    }
-    // A heading whose only content is its subsections says nothing once sections are
-    // reordered: only sections with a body are kept.
-    sections.retain(|s| !s.body.trim().is_empty());
-    sections
-}
-
-fn atx_is_none(line: &str) -> bool {
-    !line.trim_start().starts_with('#')
-}
-
-fn push_line(sections: &mut [Section], line: &str) {
-    let s = sections.last_mut().expect("at least the introduction");
-    s.body.push_str(line);
-    s.body.push('\n');
-}
-
-/// Heading text without emphasis, links' URLs, or HTML.
-fn strip_inline(t: &str) -> String {
-    let mut out = String::new();
-    let mut chars = t.chars().peekable();
-    let mut in_tag = false;
-    let mut in_url = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            _ if in_tag => {}
-            ']' if chars.peek() == Some(&'(') => in_url = true,
-            ')' if in_url => in_url = false,
-            _ if in_url => {}
-            '*' | '_' | '`' | '[' | ']' => {}
-            _ => out.push(c),
-        }
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Renders a description to Markdown and splits it into sections.
-pub fn sections_of(text: &str, format: DocFormat, package: &str) -> Vec<Section> {
-    match format {
-        DocFormat::None => Vec::new(),
-        DocFormat::Markdown => split_markdown(text, package),
-        DocFormat::Rst => split_markdown(&rst::to_markdown(text), package),
-        DocFormat::Plain => vec![Section {
-            title: "Description".into(),
-            level: 0,
-            kind: SectionKind::Intro,
-            body: text.trim().to_string(),
-        }],
-    }
-}
-
-/// A section as shown in the answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct SectionShown {
-    /// Heading.
-    pub title: String,
-    /// What it is for.
-    pub kind: SectionKind,
-    /// Tokens shown.
-    pub tokens: usize,
-    /// Tokens of the section left out when it was cut at a paragraph boundary.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub tokens_left_out: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-/// A section left out of the answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct SectionLeftOut {
-    /// Heading.
-    pub title: String,
-    /// What it is for.
-    pub kind: SectionKind,
-    /// Its size in tokens.
-    pub tokens: usize,
-}
-
-/// Sections fitted to a budget.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Fitted {
-    /// The Markdown, sections in rank order, with the marker of what was left out.
-    pub markdown: String,
-    /// Sections shown, in order.
-    pub shown: Vec<SectionShown>,
-    /// Sections left out.
-    pub left_out: Vec<SectionLeftOut>,
-    /// Tokens of the whole description rendered.
-    pub total_tokens: usize,
-}
-
-/// `1,204`.
-pub fn thousands(n: usize) -> String {
-    super::words::thousands(n as u64)
-}
-
-/// The honest marker of what was left out, or `None` when nothing was. Names the
-/// first `named` sections left out with their sizes, and sums up the rest.
-fn marker(shown: &[SectionShown], left_out: &[SectionLeftOut], named: usize) -> Option<String> {
-    let mut parts = Vec::new();
-    if !left_out.is_empty() {
-        let n = left_out.len();
-        let mut list: Vec<String> = left_out
-            .iter()
-            .take(named)
-            .map(|s| format!("{} ({} tokens)", s.title, thousands(s.tokens)))
-            .collect();
-        let rest = &left_out[named.min(n)..];
-        if !rest.is_empty() {
-            let tokens: usize = rest.iter().map(|s| s.tokens).sum();
-            list.push(format!(
-                "{}{} more ({} tokens)",
-                if named == 0 { "" } else { "and " },
-                rest.len(),
-                thousands(tokens)
-            ));
-        }
-        parts.push(format!(
-            "{n} section{} left out: {}",
-            if n == 1 { "" } else { "s" },
-            list.join(", ")
-        ));
-    }
-    for s in shown.iter().filter(|s| s.tokens_left_out > 0) {
-        parts.push(format!(
-            "{} cut short, {} tokens left out",
-            s.title,
-            thousands(s.tokens_left_out)
-        ));
-    }
-    (!parts.is_empty()).then(|| format!("[{}]", parts.join("; ")))
-}
-
-/// Paragraphs of a body: blank-line separated, a code fence kept whole.
-fn paragraphs(body: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut fence: Option<&str> = None;
-    for line in body.lines() {
-        if let Some(f) = fence {
-            cur.push_str(line);
-            cur.push('\n');
-            if line.trim_start().starts_with(f) {
-                fence = None;
-            }
-            continue;
-        }
-        if let Some(f) = fence_marker(line) {
-            fence = Some(f);
-        }
-        if line.trim().is_empty() && fence.is_none() {
-            if !cur.trim().is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            cur.clear();
-            continue;
-        }
-        cur.push_str(line);
-        cur.push('\n');
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur);
-    }
-    out.into_iter().map(|p| p.trim_end().to_string()).collect()
-}
-
-/// Fits sections into `budget` tokens: in rank order (document order within a rank),
-/// whole sections while they fit; the first that does not fit may be cut at a
-/// paragraph boundary; the rest are named in the marker (as many as fit, the others
-/// counted). The Markdown returned, marker included, counts at most `budget` tokens.
-pub fn fit(sections: &[Section], budget: usize) -> Fitted {
-    let mut order: Vec<usize> = (0..sections.len()).collect();
-    order.sort_by_key(|&i| (sections[i].kind, i));
-    let rendered: Vec<String> = sections.iter().map(|s| s.render(&s.body)).collect();
-    let sizes: Vec<usize> = rendered.iter().map(|r| tokens::count(r)).collect();
-    let whole = rendered
-        .iter()
-        .filter(|r| !r.is_empty())
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n\n");
-    let total_tokens = tokens::count(&whole);
-    // Room for the marker: none when everything fits, else a little, more while the
-    // answer is over (a marker naming no section is about 15 tokens).
-    let mut reserve = if total_tokens <= budget {
-        0
-    } else {
-        budget.min(30)
-    };
-    loop {
-        let f = fit_with(
-            sections,
-            &order,
-            &rendered,
-            &sizes,
-            budget - reserve,
-            budget,
-        );
-        if tokens::count(&f.markdown) <= budget {
-            return Fitted { total_tokens, ..f };
-        }
-        if reserve >= budget {
-            // Not even the marker fits (a budget of a few tokens): say nothing rather
-            // than break the budget; `left_out` still lists every section.
-            return Fitted {
-                markdown: String::new(),
-                shown: Vec::new(),
-                left_out: order
-                    .iter()
-                    .map(|&i| SectionLeftOut {
-                        title: sections[i].title.clone(),
-                        kind: sections[i].kind,
-                        tokens: sizes[i],
-                    })
-                    .collect(),
-                total_tokens,
-            };
-        }
-        reserve = (reserve * 2).max(16).min(budget);
-    }
-}
-
-fn fit_with(
-    sections: &[Section],
-    order: &[usize],
-    rendered: &[String],
-    sizes: &[usize],
-    room: usize,
-    budget: usize,
-) -> Fitted {
-    let mut used = 0usize;
-    let mut parts: Vec<String> = Vec::new();
-    let mut shown = Vec::new();
-    let mut left_out = Vec::new();
-    let mut cut_one = false;
-    for &i in order {
-        let s = &sections[i];
-        if rendered[i].is_empty() {
-            continue;
-        }
-        // `\n\n` between parts: counted generously as 1 token.
-        let sep = usize::from(!parts.is_empty());
-        if used + sizes[i] + sep <= room {
-            used += sizes[i] + sep;
-            parts.push(rendered[i].clone());
-            shown.push(SectionShown {
-                title: s.title.clone(),
-                kind: s.kind,
-                tokens: sizes[i],
-                tokens_left_out: 0,
-            });
-            continue;
-        }
-        if !cut_one && room > used + sep + 20 {
-            // Cut at a paragraph boundary: as many whole paragraphs as fit.
-            let mut body = String::new();
-            let mut best: Option<(String, usize)> = None;
-            for p in paragraphs(&s.body) {
-                let candidate = if body.is_empty() {
-                    p
-                } else {
-                    format!("{body}\n\n{p}")
-                };
-                let r = s.render(&candidate);
-                let n = tokens::count(&r);
-                if used + sep + n > room {
-                    break;
-                }
-                body = candidate;
-                best = Some((r, n));
-            }
-            if let Some((r, n)) = best {
-                cut_one = true;
-                used += n + sep;
-                parts.push(r);
-                shown.push(SectionShown {
-                    title: s.title.clone(),
-                    kind: s.kind,
-                    tokens: n,
-                    tokens_left_out: sizes[i].saturating_sub(n),
-                });
-                continue;
-            }
-        }
-        left_out.push(SectionLeftOut {
-            title: s.title.clone(),
-            kind: s.kind,
-            tokens: sizes[i],
-        });
-    }
-    let text = parts.join("\n\n");
-    // The marker names as many sections as the budget allows, the rest counted.
-    let mut named = left_out.len();
-    let markdown = loop {
-        let Some(m) = marker(&shown, &left_out, named) else {
-            break text;
-        };
-        let candidate = if text.is_empty() {
-            m
-        } else {
-            format!("{text}\n\n{m}")
-        };
-        if named == 0 || tokens::count(&candidate) <= budget {
-            break candidate;
-        }
-        named = if named > 8 { named / 2 } else { named - 1 };
-    };
-    Fitted {
-        markdown,
-        shown,
-        left_out,
-        total_tokens: 0,
-    }
-}
-
-/// Cuts plain text to at most `budget` tokens at a word boundary, ending with `…` when
-/// cut. Returns the text and whether it was cut.
-pub fn cut_text(text: &str, budget: usize) -> (String, bool) {
-    let text = text.trim();
-    if tokens::count(text) <= budget {
-        return (text.to_string(), false);
-    }
-    let bounds: Vec<usize> = text
-        .char_indices()
-        .filter(|(_, c)| c.is_whitespace())
-        .map(|(i, _)| i)
-        .collect();
-    // Largest prefix ending at a word boundary that fits with the ellipsis.
-    let (mut lo, mut hi) = (0usize, bounds.len());
-    let mut best = String::new();
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        let candidate = format!("{}…", text[..bounds[mid]].trim_end());
-        if tokens::count(&candidate) <= budget {
-            best = candidate;
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    (best, true)
-}
-
 /// The project URL whose label says it is `what` (`docs` or `source`).
 fn url_for(urls: &BTreeMap<String, String>, words: &[&str]) -> Option<String> {
     urls.iter()
@@ -686,11 +221,24 @@ fn url_for(urls: &BTreeMap<String, String>, words: &[&str]) -> Option<String> {
 /// URLs among them.
 fn urls_of(p: &ProjectDoc) -> (BTreeMap<String, String>, Option<String>, Option<String>) {
     let i = &p.info;
-    let mut project_urls = i.project_urls.clone().unwrap_or_default();
-    if let Some(home) = i.home_page.as_ref().filter(|h| !h.trim().is_empty()) {
+    // A bounded list, secrets in URLs hidden: it is an index's word, echoed.
+    let short = |k: &String, v: &String| k.len() <= 200 && v.len() <= MAX_SUMMARY_LINE_BYTES;
+    let mut project_urls: BTreeMap<String, String> = i
+        .project_urls
+        .iter()
+        .flatten()
+        .filter(|(k, v)| short(k, v))
+        .take(MAX_PROJECT_URLS)
+        .map(|(k, v)| (k.clone(), redact_urls(v)))
+        .collect();
+    if let Some(home) = i
+        .home_page
+        .as_ref()
+        .filter(|h| !h.trim().is_empty() && h.len() <= MAX_SUMMARY_LINE_BYTES)
+    {
         project_urls
             .entry("Homepage".into())
-            .or_insert_with(|| home.clone());
+            .or_insert_with(|| redact_urls(home));
     }
     // Else a repository's root on a forge (not a file in it, such as a changelog).
     let repo_root = |u: &&String| {
@@ -731,29 +279,73 @@ pub struct PackageDocs {
     pub tokens: usize,
     /// The budget asked for.
     pub max_tokens: usize,
-    /// Tokens of the whole description rendered.
+    /// Tokens of the description rendered (of the part read, when it is longer than
+    /// [`MAX_README_BYTES`]).
     pub total_tokens: usize,
+    /// Bytes at the end of the description not read (past [`MAX_README_BYTES`]); the
+    /// marker says so too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_not_read: usize,
     /// The tokenizer's encoding, e.g. `o200k_base`.
     pub encoding: String,
     /// Sections shown, in order.
     pub sections: Vec<SectionShown>,
-    /// Sections left out.
+    /// Sections left out: the first [`MAX_LISTED_LEFT_OUT`] in rank order, the others
+    /// counted in `more_left_out`.
     pub left_out: Vec<SectionLeftOut>,
+    /// Sections left out beyond those listed, counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_left_out: Option<MoreLeftOut>,
+}
+
+/// Sections left out beyond those listed one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MoreLeftOut {
+    /// How many.
+    pub sections: usize,
+    /// Their tokens in all.
+    pub tokens: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl PackageDocs {
     /// From a project or release body, within `max_tokens` for the Markdown.
     pub fn from_project(p: &ProjectDoc, max_tokens: usize) -> Self {
+        Self::from_project_until(p, max_tokens, &CancelFlag::never()).expect("a flag nobody raises")
+    }
+
+    /// [`from_project`](Self::from_project), or `None` once `flag` is raised (checked
+    /// between lines, sections and paragraphs).
+    pub(crate) fn from_project_until(
+        p: &ProjectDoc,
+        max_tokens: usize,
+        flag: &CancelFlag,
+    ) -> Option<Self> {
         let i = &p.info;
-        let text = i.description.as_deref().unwrap_or("");
+        let (text, bytes_not_read) =
+            bounded(i.description.as_deref().unwrap_or(""), MAX_README_BYTES);
         let format = DocFormat::of(i.description_content_type.as_deref(), text);
-        let sections = sections_of(text, format, &i.name);
-        let fitted = fit(&sections, max_tokens);
+        let sections = markdown::sections_of_until(text, format, &i.name, flag)?;
+        let mut fitted = fit::fit_until(&sections, max_tokens, bytes_not_read, flag)?;
+        let more_left_out = (fitted.left_out.len() > MAX_LISTED_LEFT_OUT).then(|| {
+            let rest = fitted.left_out.split_off(MAX_LISTED_LEFT_OUT);
+            MoreLeftOut {
+                sections: rest.len(),
+                tokens: rest.iter().map(|s| s.tokens).sum(),
+            }
+        });
         let (project_urls, documentation_url, source_url) = urls_of(p);
-        PackageDocs {
+        Some(PackageDocs {
             package: i.name.clone(),
             version: i.version.clone(),
-            summary: i.summary.clone().filter(|s| !s.trim().is_empty()),
+            summary: i
+                .summary
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(summary_line),
             documentation_url,
             source_url,
             project_urls,
@@ -762,10 +354,17 @@ impl PackageDocs {
             markdown: fitted.markdown,
             max_tokens,
             total_tokens: fitted.total_tokens,
+            bytes_not_read,
             encoding: tokens::ENCODING.into(),
             sections: fitted.shown,
             left_out: fitted.left_out,
-        }
+            more_left_out,
+        })
+    }
+
+    /// How many sections were left out, listed or not.
+    pub fn sections_left_out(&self) -> usize {
+        self.left_out.len() + self.more_left_out.map_or(0, |m| m.sections)
     }
 }
 
@@ -787,7 +386,7 @@ impl DocSummary {
     /// From a project body.
     pub fn from_project(p: &ProjectDoc) -> Self {
         let i = &p.info;
-        let text = i.description.as_deref().unwrap_or("");
+        let (text, _) = bounded(i.description.as_deref().unwrap_or(""), MAX_SUMMARY_BYTES);
         let format = DocFormat::of(i.description_content_type.as_deref(), text);
         let sections = sections_of(text, format, &i.name);
         let first = sections
@@ -802,7 +401,7 @@ impl DocSummary {
                     && !t.contains("![")
                     && t.split_whitespace().count() >= 5
             });
-        let mut out = i.summary.clone().unwrap_or_default().trim().to_string();
+        let mut out = summary_line(i.summary.as_deref().unwrap_or(""));
         if let Some(f) = first {
             let f = f.split_whitespace().collect::<Vec<_>>().join(" ");
             if !out.is_empty() {
@@ -894,14 +493,6 @@ mod tests {
     }
 
     #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1204), "1,204");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
-
-    #[test]
     fn markdown_splits_at_headings_outside_fences_and_ranks_titles() {
         let md = "[![ci](https://x/badge.svg)](https://x)\n\nIntro text.\n\n## Changelog\n\n### 1.2.0\n\nFixed.\n\n## Install\n\n```sh\n# not a heading\npip install x\n```\n\nUsage\n-----\n\nCall it.\n";
         let s = split_markdown(md, "x");
@@ -919,15 +510,6 @@ mod tests {
             ]
         );
         assert!(s[2].body.contains("# not a heading"));
-    }
-
-    #[test]
-    fn a_budget_too_small_for_any_section_still_marks_what_was_left_out() {
-        let s = split_markdown("# Install\n\npip install x\n\n# License\n\nMIT\n", "x");
-        let f = fit(&s, 100);
-        assert!(f.left_out.is_empty(), "{f:?}");
-        let f = fit(&s, 1);
-        assert!(tokens::count(&f.markdown) <= 1, "{}", f.markdown);
     }
 
     // ---- recorded READMEs (sim/data/pypi-json: project bodies recorded from PyPI) ----
@@ -979,7 +561,8 @@ mod tests {
                         "{name} at {budget}: {marker}"
                     );
                     if !d.left_out.is_empty() {
-                        let n = d.left_out.len();
+                        let n = d.sections_left_out();
+                        assert!(d.left_out.len() <= MAX_LISTED_LEFT_OUT);
                         assert!(marker.contains(&format!("{n} section")), "{name}: {marker}");
                     }
                     // Each section left out is named with its size, or counted in "N more".
@@ -1167,14 +750,20 @@ mod tests {
         assert!(!s.text.contains("!["), "{}", s.text);
     }
 
-    #[test]
-    fn cut_text_ends_at_a_word_with_an_ellipsis() {
-        let text = "one two three four five six seven eight nine ten ".repeat(20);
-        let (cut, was) = cut_text(&text, 10);
-        assert!(was);
-        assert!(cut.ends_with('…'));
-        assert!(tokens::count(&cut) <= 10);
-        let (whole, was) = cut_text("short", 10);
-        assert_eq!((whole.as_str(), was), ("short", false));
+    #[tokio::test]
+    async fn a_readme_still_rendering_past_its_deadline_stops_at_the_next_section() {
+        let body = serde_json::json!({"info": {"name": "x", "version": "1",
+            "description": "# h\n\nsome words here\n\n".repeat(40_000)}});
+        let p = crate::upstream::pypi::parse(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pool = crate::cpu::CpuPool::new(1);
+        let answer = pool
+            .run(tokio::time::Instant::now(), move |flag| {
+                let _ = tx.send(PackageDocs::from_project_until(&p, 4000, flag).is_none());
+            })
+            .await;
+        assert_eq!(answer, Err(crate::cpu::CpuError::Deadline));
+        let stopped = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        assert!(stopped, "the job saw its flag and gave up");
     }
 }

@@ -5,8 +5,17 @@
 //! (`.. image::` with `:target:`), admonitions to quotes. Substitution references
 //! (`|badge|`), comments, `contents` and `toctree` are dropped. Anything else passes
 //! through as text, which a model reads well enough.
+//!
+//! One pass over the lines, without recursion: a directive's body is converted as flat
+//! text, never parsed again, so nesting in the input cannot deepen the stack; every
+//! search inside a line is bounded or resumes where the last one stopped, so the time
+//! is linear in the input.
 
 use std::collections::HashMap;
+
+use crate::cpu::CancelFlag;
+
+use super::markdown::CHECK_EVERY;
 
 fn is_adornment(line: &str) -> Option<char> {
     let l = line.trim_end();
@@ -28,12 +37,16 @@ fn block(lines: &[String], start: usize, base: usize) -> (Vec<String>, usize) {
     while j < lines.len() && (lines[j].trim().is_empty() || indent_of(&lines[j]) > base) {
         j += 1;
     }
-    let mut body: Vec<&String> = lines[start..j].iter().collect();
-    while body.last().is_some_and(|l| l.trim().is_empty()) {
-        body.pop();
+    let mut body: &[String] = &lines[start..j];
+    while let [rest @ .., last] = body
+        && last.trim().is_empty()
+    {
+        body = rest;
     }
-    while body.first().is_some_and(|l| l.trim().is_empty()) {
-        body.remove(0);
+    while let [first, rest @ ..] = body
+        && first.trim().is_empty()
+    {
+        body = rest;
     }
     let min = body
         .iter()
@@ -51,6 +64,11 @@ fn block(lines: &[String], start: usize, base: usize) -> (Vec<String>, usize) {
 
 /// Converts reStructuredText to Markdown.
 pub fn to_markdown(src: &str) -> String {
+    to_markdown_until(src, &CancelFlag::never()).unwrap_or_default()
+}
+
+/// [`to_markdown`], or `None` once `flag` is raised (checked every few thousand lines).
+pub(super) fn to_markdown_until(src: &str, flag: &CancelFlag) -> Option<String> {
     let lines: Vec<String> = src.lines().map(|l| l.replace('\t', "    ")).collect();
     let mut targets: HashMap<String, String> = HashMap::new();
     for l in &lines {
@@ -77,7 +95,14 @@ pub fn to_markdown(src: &str) -> String {
     let mut out: Vec<String> = Vec::new();
     let n = lines.len();
     let mut i = 0;
+    let mut checked = 0;
     while i < n {
+        if i >= checked + CHECK_EVERY {
+            if flag.is_raised() {
+                return None;
+            }
+            checked = i;
+        }
         let line = &lines[i];
         let trimmed = line.trim();
         // Over- and underlined title.
@@ -161,11 +186,25 @@ pub fn to_markdown(src: &str) -> String {
         out.push(converted.trim_end().to_string());
         i += 1;
     }
-    let mut md = out.join("\n");
-    while md.contains("\n\n\n") {
-        md = md.replace("\n\n\n", "\n\n");
+    Some(collapse_blank_lines(&out.join("\n")).trim().to_string() + "\n")
+}
+
+/// Runs of blank lines as one, in one pass.
+fn collapse_blank_lines(md: &str) -> String {
+    let mut out = String::with_capacity(md.len());
+    let mut newlines = 0;
+    for c in md.chars() {
+        if c == '\n' {
+            newlines += 1;
+            if newlines > 2 {
+                continue;
+            }
+        } else {
+            newlines = 0;
+        }
+        out.push(c);
     }
-    md.trim().to_string() + "\n"
+    out
 }
 
 fn heading(out: &mut Vec<String>, level: usize, title: &str) {
@@ -247,10 +286,18 @@ fn directive(
     }
 }
 
+/// A character of a role's name (`:py:func:`).
+fn is_role_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b':' | b'-' | b'_')
+}
+
 /// Inline markup: literals, roles, hyperlinks, substitution references.
 pub fn inline(s: &str, targets: &HashMap<String, String>) -> String {
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
+    // Where the run of role-name characters seen last ends: found once per run, not
+    // again from each colon in it (a line of 100,000 colons stays linear).
+    let mut run_end = 0;
     let mut i = 0;
     while i < s.len() {
         let rest = &s[i..];
@@ -264,24 +311,30 @@ pub fn inline(s: &str, targets: &HashMap<String, String>) -> String {
             i += 2 + end + 2;
             continue;
         }
-        if b[i] == b':'
-            && let Some(j) = rest[1..].find(":`")
-            && j > 0
-            && rest[1..1 + j]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_'))
-            && let Some(end) = rest[j + 3..].find('`')
-        {
-            let inner = &rest[j + 3..j + 3 + end];
-            let text = inner
-                .split_once(" <")
-                .map_or(inner, |(t, _)| t)
-                .trim_start_matches('~');
-            out.push('`');
-            out.push_str(text);
-            out.push('`');
-            i += j + 3 + end + 1;
-            continue;
+        if b[i] == b':' {
+            if run_end <= i {
+                run_end = i + 1;
+                while run_end < b.len() && is_role_char(b[run_end]) {
+                    run_end += 1;
+                }
+            }
+            // `:name:` then a backquote right after the run.
+            if run_end > i + 2
+                && b.get(run_end) == Some(&b'`')
+                && b[run_end - 1] == b':'
+                && let Some(end) = s[run_end + 1..].find('`')
+            {
+                let inner = &s[run_end + 1..run_end + 1 + end];
+                let text = inner
+                    .split_once(" <")
+                    .map_or(inner, |(t, _)| t)
+                    .trim_start_matches('~');
+                out.push('`');
+                out.push_str(text);
+                out.push('`');
+                i = run_end + 1 + end + 1;
+                continue;
+            }
         }
         if b[i] == b'`'
             && let Some(end) = rest[1..].find('`')
@@ -310,11 +363,11 @@ pub fn inline(s: &str, targets: &HashMap<String, String>) -> String {
             i = k;
             continue;
         }
+        // A substitution reference is short: look no further than 60 bytes for its end.
         if b[i] == b'|'
             && (i == 0 || b[i - 1].is_ascii_whitespace())
-            && let Some(end) = rest[1..].find('|')
+            && let Some(end) = b[i + 1..].iter().take(60).position(|&c| c == b'|')
             && end > 0
-            && end < 60
             && !rest[1..].starts_with(' ')
         {
             let mut k = i + 1 + end + 1;
