@@ -675,10 +675,23 @@ async fn deep(r: &mut Report, srv: &mut Server) {
     ];
     let mut died_after = None;
     let mut kinds = Vec::new();
+    let client = reqwest::Client::new();
     for (tool, args) in calls {
-        let s = session(&srv.base).await;
-        let (kind, _) = s.call_tool_body(1, tool, args).await;
+        let s = McpSession::open(client.clone(), format!("{}/mcp", srv.base)).await;
+        let kind = match s {
+            Ok(s) => s.call_tool_body(1, tool, args).await.0,
+            Err(_) => "transport".into(),
+        };
         kinds.push(format!("{tool}: {kind}"));
+        // A process that aborts may still be exiting when its connection drops.
+        if kind == "transport" {
+            for _ in 0..100 {
+                if !srv.alive() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         if !srv.alive() {
             died_after = Some(tool);
             break;
