@@ -542,6 +542,26 @@ async fn sigterm_answers_calls_past_the_grace_with_an_error() {
 // ---- secrets ------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_in_a_refused_requirement_is_not_echoed_in_the_error() {
+    let (_sim, engine) = engine_with(config).await;
+    let client = stdio_like_client(&engine).await;
+    for req in [
+        "pkg @ https://user:s3cr3tT0k3n@h.invalid/p.whl",
+        "pkg @ https://h.invalid/p.whl?access_token=s3cr3tT0k3n",
+    ] {
+        let (message, data) = invalid_data(
+            &client,
+            "resolve_dependencies",
+            json!({"requirements": [req]}),
+        )
+        .await;
+        assert!(!message.contains("s3cr3tT0k3n"), "{message}");
+        assert!(!data.to_string().contains("s3cr3tT0k3n"), "{data}");
+        assert!(data.to_string().contains("***"), "{data}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn userinfo_in_base_urls_never_leaks() {
     let (_sim, engine) = engine_with(|sim| {
         let mut cfg = config(sim);

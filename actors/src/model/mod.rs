@@ -22,8 +22,11 @@ pub const ECHO_MAX_CHARS: usize = 200;
 
 /// `value` cut to [`ECHO_MAX_CHARS`] characters, with the count of what was cut:
 /// `aaaa… (3999800 more characters)`. A 4 MB name must not make an 8 MB reply. The one
-/// cut used by the engine, MCP and the CLI.
+/// cut used by the engine, MCP and the CLI; URLs in it are redacted first
+/// ([`untrusted::redact_urls`]), so a credential in a requirement a client sent is not
+/// echoed back in the error, nor written to the log line that records it.
 pub fn clip_echo(value: &str) -> String {
+    let value = &untrusted::redact_urls(value);
     match value.char_indices().nth(ECHO_MAX_CHARS) {
         None => value.to_string(),
         Some((cut, _)) => {
@@ -32,6 +35,18 @@ pub fn clip_echo(value: &str) -> String {
         }
     }
 }
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_credential_in_an_echoed_value_is_redacted_before_the_cut() {
+        let long = format!("pkg @ https://u:s3cr3t@h.invalid/{}", "x".repeat(500));
+        let shown = super::clip_echo(&long);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.starts_with("pkg @ https://***@h.invalid/"), "{shown}");
+        assert!(shown.ends_with("more characters)"), "{shown}");
+    }
+}
+
 pub use date::{DataAsOf, LAGGING_AFTER_DAYS, UtcClock};
 pub(crate) use date::{day_start, day_string, days_from_civil, epoch_day};
 pub use name::{PackageName, PackageVersion};
