@@ -35,6 +35,12 @@ pub fn clip_echo(value: &str) -> String {
         }
     }
 }
+pub use date::{DataAsOf, LAGGING_AFTER_DAYS, UtcClock};
+pub(crate) use date::{day_start, day_string, days_from_civil, epoch_day};
+pub use name::{PackageName, PackageVersion};
+pub use provenance::{Confidence, Datum, Provenance, SourceLabel};
+pub use query::{Query, QueryKind, StatsKind, Upstream};
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -46,9 +52,3 @@ mod tests {
         assert!(shown.ends_with("more characters)"), "{shown}");
     }
 }
-
-pub use date::{DataAsOf, LAGGING_AFTER_DAYS, UtcClock};
-pub(crate) use date::{day_start, day_string, days_from_civil, epoch_day};
-pub use name::{PackageName, PackageVersion};
-pub use provenance::{Confidence, Datum, Provenance, SourceLabel};
-pub use query::{Query, QueryKind, StatsKind, Upstream};
