@@ -16,6 +16,7 @@
 //! cargo bench --bench hostile                       # full run (about 3 min)
 //! cargo bench --bench hostile -- --quick            # smoke run for CI (smaller inputs)
 //! cargo bench --bench hostile -- --bin OTHER_BINARY # the same attacks on another build
+//! cargo bench --bench hostile -- --only inline,sessions
 //! ```
 //!
 //! Every loop is bounded in count and time; nothing leaves 127.0.0.0/8. Timing figures
@@ -359,14 +360,21 @@ async fn inline(r: &mut Report, srv: &mut Server, quick: bool) {
     let health = Probe::healthz(&srv.base);
     let cached = Probe::cached_call(warm.clone());
     let mut calls: Vec<(&'static str, Value)> = Vec::new();
-    for kind in [
-        "pyproject",
-        "requirements",
-        "setup.cfg",
-        "uv.lock",
-        "poetry.lock",
-        "pylock",
-    ] {
+    // HOSTILE_INLINE=readmes or =files runs one half (to find which one a stall comes from).
+    let part = std::env::var("HOSTILE_INLINE").unwrap_or_default();
+    let kinds: &[&str] = if part == "readmes" {
+        &[]
+    } else {
+        &[
+            "pyproject",
+            "requirements",
+            "setup.cfg",
+            "uv.lock",
+            "poetry.lock",
+            "pylock",
+        ]
+    };
+    for &kind in kinds {
         let (filename, content) = big_file(kind, size);
         for _ in 0..2 {
             calls.push((
@@ -375,7 +383,7 @@ async fn inline(r: &mut Report, srv: &mut Server, quick: bool) {
             ));
         }
     }
-    for _ in 0..2 {
+    for _ in 0..if part == "files" { 0 } else { 2 } {
         calls.push(("get_package_docs", json!({"package": "sg-huge-readme"})));
     }
     let t = Instant::now();
@@ -750,12 +758,30 @@ async fn run(o: Opts) -> bool {
             println!("{}: {}", $name, ms(t.elapsed()));
         }};
     }
-    attack!("deep", deep(&mut report, &mut srv));
-    attack!("foreign", foreign(&mut report, &mut srv, &accepted));
-    attack!("secrets", secrets(&mut report, &mut srv));
-    attack!("problems", problems(&mut report, &mut srv, o.quick));
-    attack!("inline", inline(&mut report, &mut srv, o.quick));
-    attack!("sessions", sessions(&mut report, &mut srv, o.quick));
+    // `--only a,b` runs those attacks alone.
+    let only: Option<Vec<String>> = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .map(|l| l.split(',').map(str::to_string).collect());
+    let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
+    if wanted("deep") {
+        attack!("deep", deep(&mut report, &mut srv));
+    }
+    if wanted("foreign") {
+        attack!("foreign", foreign(&mut report, &mut srv, &accepted));
+    }
+    if wanted("secrets") {
+        attack!("secrets", secrets(&mut report, &mut srv));
+    }
+    if wanted("problems") {
+        attack!("problems", problems(&mut report, &mut srv, o.quick));
+    }
+    if wanted("inline") {
+        attack!("inline", inline(&mut report, &mut srv, o.quick));
+    }
+    if wanted("sessions") {
+        attack!("sessions", sessions(&mut report, &mut srv, o.quick));
+    }
     let log_bytes = std::fs::metadata(&srv.log).map(|m| m.len()).unwrap_or(0);
     println!("server log: {log_bytes} bytes");
     srv.stop();
