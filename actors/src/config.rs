@@ -137,6 +137,8 @@ impl EngineConfig {
             ),
             ("cache.metadata_ttl_ms", c.metadata_ttl_ms, TEN_YEARS),
             ("cache.stale_retention_ms", c.stale_retention_ms, TEN_YEARS),
+            // Longer would hide an upstream's recovery from callers.
+            ("cache.failure_ttl_ms", c.failure_ttl_ms, 5 * 60 * 1000),
             ("timeouts.connect_ms", t.connect_ms, DAY),
             ("timeouts.attempt_ms", t.attempt_ms, DAY),
             ("timeouts.deadline_ms", t.deadline_ms, DAY),
@@ -548,6 +550,12 @@ pub struct CacheConfig {
     /// Fresh TTL of release metadata files (PEP 658), in ms: a published release's
     /// metadata never changes, so it is kept long (30 days).
     pub metadata_ttl_ms: u64,
+    /// How long an upstream failure of a document answers the next callers (or they
+    /// get the stale copy, when one is held) instead of asking the upstream again, in
+    /// ms; 0 = never remembered. Short: it only spares a failing upstream one request
+    /// per caller until its breaker opens. Our own rate-limit deferrals, cancellations
+    /// and "not found" answers are never remembered.
+    pub failure_ttl_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -564,6 +572,7 @@ impl Default for CacheConfig {
             downloads_retry_ms: 60 * MIN,
             top_packages_ttl_ms: 24 * 60 * MIN,
             metadata_ttl_ms: 30 * 24 * 60 * MIN,
+            failure_ttl_ms: 5_000,
         }
     }
 }
@@ -849,6 +858,15 @@ mod tests {
         let mut c = EngineConfig::default();
         c.cache.downloads_ttl_ms = 0;
         assert_eq!(c.validate().unwrap_err().key, "cache.downloads_ttl_ms");
+
+        // A failure remembered for an hour would hide the upstream's recovery; 0 is off.
+        let mut c = EngineConfig::default();
+        c.cache.failure_ttl_ms = 3_600_000;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.key, "cache.failure_ttl_ms");
+        assert!(e.rule.contains("at most 300000 ms"), "{}", e.rule);
+        c.cache.failure_ttl_ms = 0;
+        c.validate().unwrap();
     }
 
     #[test]

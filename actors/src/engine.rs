@@ -293,6 +293,13 @@ pub const MAX_CONTEXT_DEPS: usize = 30;
 pub const MAX_BATCH: usize = 100;
 
 impl ItemFailure {
+    /// When our own rate limit deferred this item: how long until its queued fetch is
+    /// due (a second when the limiter did not say).
+    pub fn deferred_for(&self) -> Option<Duration> {
+        (self.code == QueryError::DEFERRED)
+            .then(|| Duration::from_secs(self.retry_after_secs.unwrap_or(1)))
+    }
+
     pub(crate) fn from_error(item: String, e: &QueryError) -> Self {
         ItemFailure {
             item,

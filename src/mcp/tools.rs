@@ -150,7 +150,7 @@ pub(crate) fn query_error(e: QueryError) -> Result<CallToolResult, McpError> {
         _ => {}
     }
     let mut text = match &e {
-        QueryError::Unavailable { upstream, .. } if e.code() != "deferred" => {
+        QueryError::Unavailable { upstream, .. } if !e.is_deferred() => {
             format!("{upstream} is unavailable: {reason}. {suggestion}")
         }
         _ => format!("{reason}. {suggestion}"),

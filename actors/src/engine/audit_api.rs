@@ -77,31 +77,10 @@ impl EngineHandle {
         let end = Instant::now() + whole * AUDIT_DEADLINE_FACTOR;
         let mut started = Instant::now();
         let mut report = self.audit_pass(&parsed, &plan, target, &env, end).await?;
-        // An audit is a batch: it asks again (answered from the cache then, each pass
-        // checking more, for as long as a pass checks more) for what was not checked
-        // - because our own rate limit deferred it: when its queued fetch is due;
-        // - because a slow upstream ran the pass out of time (the pass took most of a
-        //   question deadline): at once, while the fetches go on.
-        // Failures that came fast (an outage, an upstream's Retry-After) are reported
-        // as they are, at once.
-        let deferred = |r: &AuditReport| -> Option<Duration> {
-            r.unchecked
-                .iter()
-                .filter(|f| f.code == "deferred")
-                .map(|f| Duration::from_secs(f.retry_after_secs.unwrap_or(1)))
-                .max()
-        };
-        loop {
-            let slow = !report.unchecked.is_empty() && started.elapsed() >= whole * 4 / 5;
-            let due = match deferred(&report) {
-                Some(due) => due,
-                None if slow => Duration::ZERO,
-                None => break,
-            };
-            if Instant::now() + due + Duration::from_secs(1) >= end {
-                break;
-            }
-            tokio::time::sleep(due).await;
+        while let NextPass::At(due) =
+            next_pass(&report.unchecked, started, Instant::now(), whole, end)
+        {
+            tokio::time::sleep_until(due).await;
             started = Instant::now();
             let again = self.audit_pass(&parsed, &plan, target, &env, end).await?;
             let progress = again.unchecked.len() < report.unchecked.len();
@@ -377,6 +356,41 @@ impl EngineHandle {
     }
 }
 
+/// Whether an audit asks again after a pass, and when.
+#[derive(Debug, PartialEq)]
+enum NextPass {
+    Done,
+    At(Instant),
+}
+
+/// An audit is a batch: it asks again (answered from the cache then, each pass checking
+/// more, for as long as a pass checks more) for what was not checked
+/// - because our own rate limit deferred it: when its queued fetch is due;
+/// - because a slow upstream ran the pass out of time (the pass took most of a question
+///   deadline, `whole`): at once, while the fetches go on.
+///
+/// Failures that came fast (an outage, an upstream's Retry-After) are reported as they
+/// are, at once; so is everything when the next pass could not finish before `end`.
+fn next_pass(
+    unchecked: &[ItemFailure],
+    pass_started: Instant,
+    now: Instant,
+    whole: Duration,
+    end: Instant,
+) -> NextPass {
+    let slow =
+        !unchecked.is_empty() && now.saturating_duration_since(pass_started) >= whole * 4 / 5;
+    let due = match unchecked.iter().filter_map(ItemFailure::deferred_for).max() {
+        Some(due) => due,
+        None if slow => Duration::ZERO,
+        None => return NextPass::Done,
+    };
+    if now + due + Duration::from_secs(1) >= end {
+        return NextPass::Done;
+    }
+    NextPass::At(now + due)
+}
+
 /// What an audit asks about, drawn from the parsed project once for every pass.
 struct Plan {
     /// The direct dependencies' names (checked with `check_package`).
@@ -483,4 +497,78 @@ fn requirements_of(parsed: &ParsedProject) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WHOLE: Duration = Duration::from_secs(15);
+
+    fn failure(code: &str, retry_after_secs: Option<u64>) -> ItemFailure {
+        ItemFailure {
+            item: "pkg".into(),
+            code: code.into(),
+            reason: String::new(),
+            suggestion: String::new(),
+            retry_after_secs,
+        }
+    }
+
+    #[test]
+    fn a_pass_deferred_by_our_own_limit_is_asked_again_when_the_latest_slot_is_due() {
+        let t0 = Instant::now();
+        let unchecked = [
+            failure(QueryError::DEFERRED, Some(3)),
+            failure(QueryError::DEFERRED, Some(7)),
+            failure(QueryError::DEFERRED, None),
+        ];
+        let end = t0 + WHOLE * 3;
+        let now = t0 + Duration::from_secs(1);
+        assert_eq!(
+            next_pass(&unchecked, t0, now, WHOLE, end),
+            NextPass::At(now + Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn an_upstream_outage_that_failed_fast_is_reported_at_once() {
+        let t0 = Instant::now();
+        let unchecked = [failure("unavailable", Some(30))];
+        let now = t0 + Duration::from_secs(1);
+        assert_eq!(
+            next_pass(&unchecked, t0, now, WHOLE, t0 + WHOLE * 3),
+            NextPass::Done
+        );
+    }
+
+    #[test]
+    fn a_pass_a_slow_upstream_ran_out_of_time_is_asked_again_at_once() {
+        let t0 = Instant::now();
+        let unchecked = [failure("deadline_exceeded", None)];
+        let now = t0 + WHOLE * 4 / 5;
+        assert_eq!(
+            next_pass(&unchecked, t0, now, WHOLE, t0 + WHOLE * 3),
+            NextPass::At(now)
+        );
+    }
+
+    #[test]
+    fn a_deferral_due_after_the_audits_end_is_reported_not_waited_for() {
+        let t0 = Instant::now();
+        let unchecked = [failure(QueryError::DEFERRED, Some(60))];
+        assert_eq!(
+            next_pass(&unchecked, t0, t0, WHOLE, t0 + WHOLE * 3),
+            NextPass::Done
+        );
+    }
+
+    #[test]
+    fn a_clean_pass_is_done() {
+        let t0 = Instant::now();
+        assert_eq!(
+            next_pass(&[], t0, t0 + WHOLE, WHOLE, t0 + WHOLE * 3),
+            NextPass::Done
+        );
+    }
 }

@@ -283,6 +283,21 @@ fn serialize_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Resul
 }
 
 impl QueryError {
+    /// The code of a request our own rate limit deferred (see [`QueryError::code`]).
+    pub const DEFERRED: &'static str = "deferred";
+
+    /// Whether our own rate limit deferred this request (nothing failed: asking again
+    /// after its `retry_after` answers from the cache).
+    pub fn is_deferred(&self) -> bool {
+        matches!(
+            self,
+            QueryError::Unavailable {
+                cause: UnavailableCause::RateLimited { .. },
+                ..
+            }
+        )
+    }
+
     /// An upstream could not answer, for this cause.
     pub fn unavailable(upstream: Upstream, cause: UnavailableCause) -> Self {
         QueryError::Unavailable {
@@ -301,7 +316,7 @@ impl QueryError {
             QueryError::Unavailable {
                 cause: UnavailableCause::RateLimited { .. },
                 ..
-            } => "deferred",
+            } => Self::DEFERRED,
             QueryError::Unavailable { .. } => "unavailable",
             QueryError::DeadlineExceeded { .. } => "deadline_exceeded",
             QueryError::NotReady { .. } => "not_ready",

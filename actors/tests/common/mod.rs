@@ -23,6 +23,8 @@ pub fn test_config(sim: &SimHandle) -> EngineConfig {
     cfg.timeouts.attempt_ms = 1_000;
     cfg.timeouts.deadline_ms = 2_000;
     cfg.shutdown_grace_ms = 1_000;
+    // Each failure reaches the upstream (tests of the failure memory turn it back on).
+    cfg.cache.failure_ttl_ms = 0;
     // No store: tests share no file (the store's own tests give each one a tempdir).
     cfg.store.path = None;
     cfg

@@ -300,7 +300,7 @@ pub(super) async fn versions(
         Err(e @ QueryError::NotFound { .. }) => Err(e),
         // Deferred by our own limit: that is what to tell (with its retry_after);
         // asking again will answer from the Simple page it queued.
-        Err(e) if e.code() == "deferred" => Err(e),
+        Err(e) if e.is_deferred() => Err(e),
         // The JSON API was only slow: wait for it after all, up to the deadline.
         Err(_) if slow => resolve_via(&ctx.router(), q, deadline)
             .await

@@ -9,7 +9,10 @@
 //! Every document has one fallback, the stale copy: served at once past the fresh TTL
 //! (stale-while-revalidate), when the upstream fails (stale-if-error), and when it is
 //! slower than the caller's answer budget (stale-if-slow). A flight whose callers have
-//! all gone is cancelled unless the cache wants it as a refresh.
+//! all gone is cancelled unless the cache wants it as a refresh. An upstream failure is
+//! remembered for `cache.failure_ttl_ms`: a flight started within it ends with that
+//! failure (or the stale copy) without asking again, so that a failing upstream is not
+//! asked once per caller until its breaker opens.
 //!
 //! Questions that span documents (versions with the Simple API as the alternate,
 //! recent downloads with estimates, batches) are walked by [`chain`] in tasks the
@@ -164,7 +167,13 @@ pub(crate) struct RouterState {
     args: RouterArgs,
     flights: HashMap<Query, Flight>,
     next_flight: u64,
+    /// Upstream failures of a moment ago, and until when they answer for the upstream.
+    failures: HashMap<Query, (UnavailableCause, Instant)>,
 }
+
+/// Most failures remembered at once: past it, expired ones are dropped, and a new one
+/// is not remembered while the map is still full (it is only a damper).
+const MAX_REMEMBERED_FAILURES: usize = 4096;
 
 impl Actor for RouterActor {
     type Msg = RouterMsg;
@@ -180,6 +189,7 @@ impl Actor for RouterActor {
             args,
             flights: HashMap::new(),
             next_flight: 1,
+            failures: HashMap::new(),
         })
     }
 
@@ -389,8 +399,12 @@ impl RouterState {
         if !self.args.cfg.upstreams.get(up).enabled {
             return self.finish(&query, id, Err(UnavailableCause::Disabled));
         }
-        let view = self.args.board.view(up);
         let now = Instant::now();
+        if let Some(cause) = self.remembered_failure(&query, now) {
+            metrics::counter!("sentinel_remembered_failures_served_total").increment(1);
+            return self.finish(&query, id, Err(cause));
+        }
+        let view = self.args.board.view(up);
         match view.state {
             BreakerState::Closed => self.dispatch(myself, query, id, false),
             BreakerState::Open if view.open_until.is_some_and(|u| now < u) => {
@@ -496,6 +510,34 @@ impl RouterState {
         }
     }
 
+    /// The upstream failure of `query` still within `cache.failure_ttl_ms`, if any.
+    fn remembered_failure(&mut self, query: &Query, now: Instant) -> Option<UnavailableCause> {
+        match self.failures.get(query) {
+            Some((cause, until)) if now < *until => Some(cause.clone()),
+            Some(_) => {
+                self.failures.remove(query);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remembers an upstream's failure (never our own deferral or a cancellation: they
+    /// say nothing about the upstream).
+    fn remember_failure(&mut self, query: &Query, cause: &UnavailableCause, now: Instant) {
+        let ttl = Duration::from_millis(self.args.cfg.cache.failure_ttl_ms);
+        if ttl.is_zero() || !cause.is_upstream_failure() {
+            return;
+        }
+        if self.failures.len() >= MAX_REMEMBERED_FAILURES {
+            self.failures.retain(|_, (_, until)| now < *until);
+        }
+        if self.failures.len() < MAX_REMEMBERED_FAILURES || self.failures.contains_key(query) {
+            self.failures
+                .insert(query.clone(), (cause.clone(), now + ttl));
+        }
+    }
+
     fn release_probe(&self, up: Upstream) {
         if let Some(health) = self.args.registry.health.get() {
             let _ = health.cast(HealthMsg::ReleaseProbe { upstream: up });
@@ -528,6 +570,9 @@ impl RouterState {
             .filter(|f| f.id == id)
             .and_then(|f| f.stale.clone())
             .or_else(|| self.args.cache.peek(&query));
+        if outcome.upstream_verdict() == Some(true) {
+            self.failures.remove(&query);
+        }
         let result = match outcome {
             FetchOutcome::Fetched {
                 doc,
@@ -564,6 +609,7 @@ impl RouterState {
             FetchOutcome::NotFound => Ok(Fetched::NotFound),
             FetchOutcome::Failed(f) => {
                 let cause = f.cause();
+                self.remember_failure(&query, &cause, now);
                 if let Some(old) = &held {
                     let noted = old.with_refresh_failure(cause.clone(), now);
                     self.args.cache.insert(query.clone(), Arc::new(noted));
