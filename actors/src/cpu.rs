@@ -4,7 +4,7 @@
 //! Why: such work on the runtime's worker threads stalls everything else on them
 //! (`/healthz`, cached answers, other questions' flights); two 1 MB setup.cfg scans
 //! once delayed an unrelated cached `get_package_info` by 31 s. Here the work runs on
-//! tokio's blocking threads, at most one job per core at a time (a semaphore, so the
+//! tokio's blocking threads, at most one job per core but one (a semaphore, so the
 //! workers keep their share of the cores), bounded by the question's deadline, and
 //! cancelled when its caller goes away.
 //!
@@ -52,21 +52,23 @@ pub enum CpuError {
     Panicked,
 }
 
-/// The pool: a permit per core.
+/// The pool: a permit per job that may run at once.
 #[derive(Debug)]
 pub struct CpuPool {
     permits: Arc<Semaphore>,
     size: usize,
 }
 
-/// The process's pool, sized to the cores this process may use.
+/// The process's pool: one job per core this process may use, less one, kept for the
+/// runtime's workers (on 2 cores, heavy jobs on both left `/healthz` waiting hundreds
+/// of milliseconds for a core); at least one.
 pub fn pool() -> &'static CpuPool {
     static POOL: OnceLock<CpuPool> = OnceLock::new();
     POOL.get_or_init(|| {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        CpuPool::new(cores)
+        CpuPool::new(cores.saturating_sub(1))
     })
 }
 

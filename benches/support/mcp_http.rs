@@ -157,11 +157,20 @@ impl McpSession {
         tool: &str,
         args: serde_json::Value,
     ) -> (String, String) {
-        let req = serde_json::json!({
-            "jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": tool, "arguments": args}
-        });
-        let resp = match self.post(req.to_string()).await {
+        // Megabyte requests and answers are encoded and decoded on a blocking thread:
+        // on the harness's runtime they would delay its own probes' timers, and the
+        // probes would measure the harness, not the server.
+        let tool = tool.to_string();
+        let req = tokio::task::spawn_blocking(move || {
+            serde_json::json!({
+                "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": tool, "arguments": args}
+            })
+            .to_string()
+        })
+        .await
+        .expect("encode");
+        let resp = match self.post(req).await {
             Ok(r) => r,
             Err(_) => return ("transport".into(), String::new()),
         };
@@ -171,12 +180,16 @@ impl McpSession {
         let Ok(body) = resp.text().await else {
             return ("transport".into(), String::new());
         };
-        let kind = match sse_json(&body) {
-            Some(v) if v.get("error").is_some() => "rpc-error",
-            Some(v) if v["result"]["isError"].as_bool() == Some(true) => "tool-error",
-            Some(v) if v.get("result").is_some() => "result",
-            _ => "no-result",
-        };
-        (kind.into(), body)
+        tokio::task::spawn_blocking(move || {
+            let kind = match sse_json(&body) {
+                Some(v) if v.get("error").is_some() => "rpc-error",
+                Some(v) if v["result"]["isError"].as_bool() == Some(true) => "tool-error",
+                Some(v) if v.get("result").is_some() => "result",
+                _ => "no-result",
+            };
+            (kind.to_string(), body)
+        })
+        .await
+        .expect("decode")
     }
 }
