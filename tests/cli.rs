@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use pypi_sentinel::cli::Exit;
 use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pypi-sentinel");
@@ -314,6 +315,51 @@ async fn exit_codes_for_bad_input_and_not_found() {
         1,
         "only the not-found lookup reached PyPI"
     );
+}
+
+/// The exit codes had three hand-written tables, two of them wrong (8 was given to
+/// `download`, which exits 9): `--help` now prints the table built from `Exit`, and
+/// failures exit with, and name in `--json`, the code `Exit` defines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_lists_the_exit_codes_failures_exit_with() {
+    let o = run_raw(vec!["--help".into()]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let help = stdout(&o);
+    assert!(help.contains(&Exit::help_table()), "{help}");
+    for e in Exit::ALL {
+        assert!(
+            help.contains(&format!("  {}  {}", e.code(), e.meaning())),
+            "{e:?}: {help}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[cache]\nproject_json_ttl_ms = -1\n").unwrap();
+    let bad = bad.display().to_string();
+    let sim = sim().await;
+    let cases: [(&[&str], Exit); 4] = [
+        (&["info", "numpy"], Exit::Ok),
+        (&["info", "not a name!"], Exit::BadInput),
+        (&["info", "no-such-package-xyz"], Exit::NotFound),
+        (&["--config", &bad, "info", "numpy"], Exit::Config),
+    ];
+    for (args, exit) in cases {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let o = run(&sim, &args).await;
+        assert_eq!(
+            o.status.code(),
+            Some(i32::from(exit.code())),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        if exit != Exit::Ok {
+            let err: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON error");
+            assert_eq!(err["error"], exit.name(), "{args:?}");
+            assert_eq!(err["exit_code"], exit.code(), "{args:?}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

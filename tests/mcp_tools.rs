@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use pypi_sentinel::engine::{Engine, EngineConfig, EngineHandle, Upstream};
-use pypi_sentinel::mcp::{self, HttpOptions, TOOL_NAMES};
+use pypi_sentinel::mcp::{self, HttpOptions};
 use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ErrorCode, GetPromptRequestParams,
@@ -152,6 +152,70 @@ const HOURS: Duration = Duration::from_secs(3600);
 
 // ---- discovery ----------------------------------------------------------------------
 
+/// The tools the README documents.
+const TOOL_NAMES: [&str; 23] = [
+    "get_package_info",
+    "get_package_versions",
+    "get_package_dependencies",
+    "get_package_docs",
+    "get_package_docs_with_context",
+    "check_package_python_compatibility",
+    "get_package_compatible_python_versions",
+    "get_download_statistics",
+    "get_download_trends",
+    "get_download_breakdown",
+    "get_top_downloaded_packages",
+    "get_packages_overview",
+    "scan_dependencies",
+    "check_package",
+    "audit_project",
+    "resolve_dependencies",
+    "get_package_vulnerabilities",
+    "download_package",
+    "health_check",
+    "ready_check",
+    "get_metrics",
+    "get_cache_stats",
+    "refresh_cache",
+];
+
+/// `tools/list` carried every output schema whole, the provenance types written out
+/// 13 to 23 times: 212 KB, 187 KB of it output schemas, which the Python client
+/// validates every answer against. Shared descriptions are stated once (in the
+/// instructions) and each schema still validates its tool's answers (the Python
+/// end-to-end test checks them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_stays_small_without_repeating_shared_descriptions() {
+    let ctx = setup().await;
+    let tools = ctx.client.list_all_tools().await.unwrap();
+    let whole = serde_json::to_string(&tools).unwrap().len();
+    let outputs: usize = tools
+        .iter()
+        .map(|t| serde_json::to_string(&t.output_schema).unwrap().len())
+        .sum();
+    assert!(outputs < 93_000, "output schemas: {outputs} bytes");
+    assert!(whole < 120_000, "tools/list: {whole} bytes");
+    let instructions = ctx
+        .client
+        .peer_info()
+        .unwrap()
+        .instructions
+        .clone()
+        .unwrap();
+    for field in ["source", "provenance", "age_secs", "data_as_of", "lagging"] {
+        assert!(instructions.contains(&format!("`{field}")), "{field}");
+    }
+    for t in &tools {
+        let schema = serde_json::to_string(&t.output_schema).unwrap();
+        assert!(!schema.contains("\"uint64\""), "{}", t.name);
+        assert!(
+            schema.contains("$defs") || !schema.contains("$ref"),
+            "{}",
+            t.name
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_every_tool_with_schemas_and_server_info() {
     let ctx = setup().await;
@@ -161,7 +225,19 @@ async fn lists_every_tool_with_schemas_and_server_info() {
     let mut expected = TOOL_NAMES.to_vec();
     expected.sort();
     assert_eq!(names, expected);
-    assert_eq!(tools.len(), TOOL_NAMES.len());
+    assert_eq!(
+        names,
+        mcp::tool_names(),
+        "the names come from the #[tool] functions"
+    );
+    for n in &names {
+        assert_eq!(
+            mcp::metric_label(n),
+            *n,
+            "every listed tool is a metric label"
+        );
+    }
+    assert_eq!(mcp::metric_label("get_package_infoo"), "unknown");
     for t in &tools {
         assert_eq!(
             t.input_schema.get("type"),

@@ -14,7 +14,7 @@ use clap::Args;
 use sentinel_actors::{Engine, EngineConfig};
 
 use super::output::{self, source_cell};
-use super::{EXIT_CONFIG, Failure};
+use super::{Exit, Failure};
 use crate::questions;
 
 /// Arguments of `download`.
@@ -55,7 +55,7 @@ pub(super) async fn download(
     if cfg.download.allowed_dirs.is_empty() {
         let cwd = std::env::current_dir().map_err(|e| {
             Failure::new(
-                EXIT_CONFIG,
+                Exit::Config,
                 format!("cannot read the current directory: {e}"),
             )
         })?;
@@ -77,7 +77,7 @@ pub(super) async fn download(
     };
     let engine = Engine::start(cfg)
         .await
-        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let r = q.ask(&engine).await;
     engine.shutdown().await;
     let d = r?;

@@ -1,11 +1,10 @@
 //! The command line: query commands over the engine for people and scripts, `serve`
 //! (MCP), `sim` (the simulator), `demo`, and `config check|example`.
 //!
-//! Exit codes: 0 success, 1 internal error, 2 bad input or usage, 3 not found,
-//! 4 upstream unavailable (no fallback), 5 bad configuration, 6 partial answer,
-//! 7 no solution (`resolve`), 8 download refused or not verified (`download`).
+//! Exit codes: [`Exit`] (`exit.rs`), the one definition the help's table comes from.
 
 mod download;
+mod exit;
 pub(crate) mod output;
 mod print;
 mod query;
@@ -20,41 +19,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sentinel_actors::{DownloadError, EngineConfig, QueryError};
 use sentinel_sim::{Scenario, SimConfig};
 
+pub use exit::Exit;
+
 use crate::config::{self, FlagOverrides, LoadError};
 use crate::questions::{BreakdownBy, Period};
 use crate::secret::{Secret, redact_userinfo};
 use crate::telemetry::{self, LogFormat};
-
-/// Exit code: internal error.
-pub const EXIT_INTERNAL: u8 = 1;
-/// Exit code: bad input or usage.
-pub const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code: the package or version does not exist.
-pub const EXIT_NOT_FOUND: u8 = 3;
-/// Exit code: an upstream could not answer and there was no fallback.
-pub const EXIT_UNAVAILABLE: u8 = 4;
-/// Exit code: the configuration is invalid.
-pub const EXIT_CONFIG: u8 = 5;
-/// Exit code: a batch (`overview`) answered only in part: some items failed or were
-/// deferred (the answered ones are printed).
-pub const EXIT_PARTIAL: u8 = 6;
-/// Exit code: `resolve` found that no set of versions satisfies the requirements.
-pub const EXIT_NO_SOLUTION: u8 = 7;
-/// Exit code: `audit` found something that fails it (a vulnerable release, a yanked,
-/// missing or unsatisfiable pin, conflicting requirements, a suspicious package).
-pub const EXIT_AUDIT_FINDINGS: u8 = 8;
-/// Exit code: `download` refused the file or could not verify it (corrupt, cut short,
-/// oversize, a host not allowed, an unsafe file name); nothing was written.
-pub const EXIT_DOWNLOAD: u8 = 9;
 
 /// pypi-sentinel: Python package data (metadata, versions, dependencies, downloads)
 /// that keeps answering when PyPI, pypistats or pepy fail, and says where every figure
 /// came from (live, cached, stale, estimated).
 #[derive(Parser, Debug)]
 #[command(name = "pypi-sentinel", version, about, long_about = None)]
-#[command(
-    after_help = "Exit codes: 0 ok, 1 internal error, 2 bad input, 3 not found, 4 upstream unavailable, 5 bad configuration, 6 partial answer, 7 no solution (resolve), 8 download refused or not verified."
-)]
+#[command(after_help = Exit::help_table())]
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -434,14 +411,14 @@ impl From<ScenarioArg> for Scenario {
 /// A failure of a command, with its exit code.
 #[derive(Debug)]
 pub(crate) struct Failure {
-    code: u8,
+    code: Exit,
     message: String,
     /// Already reported on stdout (a partial batch printed its answer).
     reported: bool,
 }
 
 impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Self {
+    fn new(code: Exit, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -453,23 +430,7 @@ impl Failure {
     fn partial(message: impl Into<String>) -> Self {
         Failure {
             reported: true,
-            ..Failure::new(EXIT_PARTIAL, message)
-        }
-    }
-
-    /// The exit code's name, for `--json` error objects.
-    fn kind(&self) -> &'static str {
-        match self.code {
-            EXIT_INTERNAL => "internal",
-            EXIT_BAD_INPUT => "invalid_input",
-            EXIT_NOT_FOUND => "not_found",
-            EXIT_UNAVAILABLE => "unavailable",
-            EXIT_CONFIG => "config",
-            EXIT_PARTIAL => "partial",
-            EXIT_NO_SOLUTION => "no_solution",
-            EXIT_AUDIT_FINDINGS => "audit_findings",
-            EXIT_DOWNLOAD => "download",
-            _ => "error",
+            ..Failure::new(Exit::Partial, message)
         }
     }
 }
@@ -477,16 +438,16 @@ impl Failure {
 impl From<QueryError> for Failure {
     fn from(e: QueryError) -> Self {
         let code = match &e {
-            QueryError::InvalidInput(_) => EXIT_BAD_INPUT,
-            QueryError::NotFound { .. } => EXIT_NOT_FOUND,
+            QueryError::InvalidInput(_) => Exit::BadInput,
+            QueryError::NotFound { .. } => Exit::NotFound,
             QueryError::Unavailable { .. }
             | QueryError::DeadlineExceeded { .. }
-            | QueryError::NotReady { .. } => EXIT_UNAVAILABLE,
-            QueryError::Internal(_) => EXIT_INTERNAL,
+            | QueryError::NotReady { .. } => Exit::Unavailable,
+            QueryError::Internal(_) => Exit::Internal,
             QueryError::Download(d) => match **d {
-                DownloadError::DirNotAllowed { .. } => EXIT_BAD_INPUT,
-                DownloadError::NoFileForTarget { .. } => EXIT_NOT_FOUND,
-                _ => EXIT_DOWNLOAD,
+                DownloadError::DirNotAllowed { .. } => Exit::BadInput,
+                DownloadError::NoFileForTarget { .. } => Exit::NotFound,
+                _ => Exit::Download,
             },
         };
         // A download's failure carries its suggestion (which key to set, what to distrust).
@@ -502,7 +463,7 @@ impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
         // A base URL in an error may carry credentials (`https://user:pass@host`).
         Failure::new(
-            EXIT_CONFIG,
+            Exit::Config,
             format!(
                 "{}\nhint: `pypi-sentinel config example` prints every key with its default",
                 redact_userinfo(&e.to_string())
@@ -513,7 +474,7 @@ impl From<LoadError> for Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        Failure::new(EXIT_INTERNAL, format!("{e:#}"))
+        Failure::new(Exit::Internal, format!("{e:#}"))
     }
 }
 
@@ -539,7 +500,7 @@ pub fn run() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
+            return ExitCode::from(Exit::Internal);
         }
     };
     let json = cli.global.json;
@@ -548,14 +509,14 @@ pub fn run() -> ExitCode {
     // only the host can end, and SIGTERM must end the process anyway.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Ok.into(),
         Err(f) => {
             eprintln!("error: {}", f.message);
             if json && !f.reported {
                 // Scripts reading stdout get an answer too, not nothing.
                 let error = serde_json::json!({
-                    "error": f.kind(),
-                    "exit_code": f.code,
+                    "error": f.code.name(),
+                    "exit_code": f.code.code(),
                     "message": f.message,
                 });
                 output::emit(&format!("{error}\n"));
@@ -588,7 +549,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             };
             sentinel_sim::serve_until_ctrl_c(cfg, scenario.into())
                 .await
-                .map_err(|e| Failure::new(EXIT_INTERNAL, format!("simulator: {e}")))
+                .map_err(|e| Failure::new(Exit::Internal, format!("simulator: {e}")))
         }
         Command::Demo { fast } => crate::demo::run(fast).await.map_err(Failure::from),
         Command::Config { action } => config_command(&g, action),
@@ -655,7 +616,7 @@ fn config_command(g: &GlobalArgs, action: ConfigAction) -> Result<(), Failure> {
                 print!(
                     "{}",
                     toml::to_string(&shown)
-                        .map_err(|e| Failure::new(EXIT_INTERNAL, e.to_string()))?
+                        .map_err(|e| Failure::new(Exit::Internal, e.to_string()))?
                 );
             }
             Ok(())
@@ -674,7 +635,7 @@ async fn serve(
     let _ = telemetry::metrics_handle();
     let engine = sentinel_actors::Engine::start(cfg)
         .await
-        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let result = match http {
         // stdio ends when the client closes stdin; a signal ends it too.
         None => tokio::select! {
@@ -702,9 +663,9 @@ async fn serve(
     result.map_err(|e| {
         let msg = format!("{e:#}");
         let code = if msg.contains("refusing to bind") {
-            EXIT_BAD_INPUT
+            Exit::BadInput
         } else {
-            EXIT_INTERNAL
+            Exit::Internal
         };
         Failure::new(code, msg)
     })

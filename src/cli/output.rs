@@ -134,7 +134,7 @@ pub(super) fn emit(text: &str) {
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
         && e.kind() == std::io::ErrorKind::BrokenPipe
     {
-        std::process::exit(0);
+        std::process::exit(super::Exit::Ok.code().into());
     }
 }
 

@@ -12,7 +12,7 @@ use sentinel_actors::views::python::{PythonCompat, SupportedPythons};
 use sentinel_actors::{Datum, HealthReport, PackageOverview, PartialResult};
 
 use super::output::{self, source_cell, source_note, table, thousands};
-use super::{EXIT_UNAVAILABLE, Failure};
+use super::{Exit, Failure};
 use crate::questions::{Period, VersionsAnswer};
 
 /// Prints through [`output::clean`] (no escape sequence from an upstream reaches the
@@ -307,7 +307,7 @@ pub(super) fn pythons(d: &Datum<SupportedPythons>, json: bool) {
     );
 }
 
-/// `downloads`: fails (exit 4) when no figure could be given.
+/// `downloads`: fails (`Exit::Unavailable`) when no figure could be given.
 pub(super) fn downloads(r: &RecentDownloads, period: Period, json: bool) -> Result<(), Failure> {
     if json {
         print_json(r);
@@ -345,7 +345,7 @@ pub(super) fn downloads(r: &RecentDownloads, period: Period, json: bool) -> Resu
     notes(ns.into_iter().chain(lags.into_iter().map(Some)));
     if figures.iter().all(|(_, _, d)| d.value.is_none()) {
         return Err(Failure::new(
-            EXIT_UNAVAILABLE,
+            Exit::Unavailable,
             "no download figure could be given",
         ));
     }
@@ -442,7 +442,7 @@ pub(super) fn top(d: &Datum<TopPackages>, json: bool) {
     );
 }
 
-/// `overview`: exit 6 when only part of the batch was answered, 4 when none was
+/// `overview`: `Exit::Partial` when only part of the batch was answered, `Unavailable` when none was
 /// (documented in the README).
 pub(super) fn overview(
     r: &PartialResult<PackageOverview>,
@@ -498,7 +498,7 @@ pub(super) fn overview(
     outln!("overall source: {}", r.source);
     if r.items.is_empty() {
         return Err(Failure::new(
-            EXIT_UNAVAILABLE,
+            Exit::Unavailable,
             "no package could be answered",
         ));
     }

@@ -8,14 +8,14 @@ use std::time::Instant;
 use sentinel_actors::{Engine, EngineConfig, EngineHandle};
 
 use super::print;
-use super::{EXIT_BAD_INPUT, EXIT_CONFIG, Failure, Query};
+use super::{Exit, Failure, Query};
 use crate::questions::{self, split_spec};
 
 /// Runs a query command against a fresh engine.
 pub(super) async fn run(cfg: EngineConfig, q: Query, json: bool) -> Result<(), Failure> {
     let engine = Engine::start(cfg)
         .await
-        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let started = Instant::now();
     let result = ask(&engine, q, json).await;
     if !json && std::io::stderr().is_terminal() {
@@ -33,7 +33,7 @@ pub(super) fn marker_overrides(
     for m in markers {
         let Some((k, v)) = m.split_once('=') else {
             return Err(Failure::new(
-                EXIT_BAD_INPUT,
+                Exit::BadInput,
                 format!("invalid marker {m:?}: write KEY=VALUE, e.g. platform_machine=aarch64"),
             ));
         };

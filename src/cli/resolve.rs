@@ -1,9 +1,9 @@
 //! `resolve` and `vulns`: dependency resolution for a target and the known
 //! vulnerabilities of a release.
 //!
-//! Exit codes beyond the common ones: `resolve` exits 6 (partial) when some node could
-//! not be fetched, 7 when no solution exists, 4 when it stopped at a bound; `vulns`
-//! exits 0 whatever it finds (it reports; `audit` gates).
+//! Exits ([`Exit`]) beyond the common ones: `resolve` exits `Partial` when some node
+//! could not be fetched, `NoSolution` when no solution exists, `Unavailable` when it
+//! stopped at a bound; `vulns` exits `Ok` whatever it finds (it reports; `audit` gates).
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
 use sentinel_actors::{Engine, EngineConfig};
 
 use super::output;
-use super::{EXIT_CONFIG, EXIT_NO_SOLUTION, EXIT_UNAVAILABLE, Failure};
+use super::{Exit, Failure};
 
 /// Arguments of `resolve`.
 #[derive(Args, Debug, Clone)]
@@ -83,7 +83,7 @@ pub(super) async fn resolve(cfg: EngineConfig, a: ResolveArgs, json: bool) -> Re
     };
     let engine = Engine::start(cfg)
         .await
-        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let r = engine.resolve(&request).await;
     engine.shutdown().await;
     let r = r?;
@@ -104,11 +104,11 @@ pub(super) async fn resolve(cfg: EngineConfig, a: ResolveArgs, json: bool) -> Re
         ))),
         ResolutionStatus::NoSolution => Err(Failure {
             reported: true,
-            ..Failure::new(EXIT_NO_SOLUTION, "no solution: the requirements conflict")
+            ..Failure::new(Exit::NoSolution, "no solution: the requirements conflict")
         }),
         ResolutionStatus::Incomplete => Err(Failure {
             reported: true,
-            ..Failure::new(EXIT_UNAVAILABLE, "the resolution stopped at a bound")
+            ..Failure::new(Exit::Unavailable, "the resolution stopped at a bound")
         }),
     }
 }
@@ -121,7 +121,7 @@ pub(super) async fn vulns(cfg: EngineConfig, a: VulnsArgs, json: bool) -> Result
     };
     let engine = Engine::start(cfg)
         .await
-        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let d = engine.vulnerabilities(name, version).await;
     engine.shutdown().await;
     let d = d?;

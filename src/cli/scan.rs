@@ -6,9 +6,10 @@
 //! `audit` scans, resolves the tree for a target (or takes a lockfile's pins) and
 //! reports vulnerable releases, bad pins and suspicious direct dependencies.
 //!
-//! Exit codes: 0 answered (`audit`: clean), 2 bad input (a path refused), 3 (`check`)
-//! not on PyPI, 4 unavailable, 6 answered in part (some packages could not be checked;
-//! `audit`: nothing found but not everything checked), 8 (`audit`) findings.
+//! Exits ([`Exit`]): `Ok` answered (`audit`: clean), `BadInput` a path refused,
+//! `NotFound` (`check`) not on PyPI, `Unavailable`, `Partial` answered in part (some
+//! packages could not be checked; `audit`: nothing found but not everything checked),
+//! `AuditFindings` (`audit`) findings.
 
 use std::path::PathBuf;
 
@@ -20,7 +21,7 @@ use sentinel_actors::views::scan::{DependencyVerdict, ScanReport};
 use sentinel_actors::{AuditTarget, Engine, EngineConfig, ScanInput};
 
 use super::output::{self, source_cell, table};
-use super::{EXIT_AUDIT_FINDINGS, EXIT_CONFIG, EXIT_NOT_FOUND, Failure};
+use super::{Exit, Failure};
 use crate::text::thousands;
 
 /// Arguments of `scan`.
@@ -72,7 +73,7 @@ fn project_input(cfg: &mut EngineConfig, path: &std::path::Path) -> Result<ScanI
     if cfg.scan.allowed_dirs.is_empty() {
         let cwd = std::env::current_dir().map_err(|e| {
             Failure::new(
-                EXIT_CONFIG,
+                Exit::Config,
                 format!("cannot read the current directory: {e}"),
             )
         })?;
@@ -87,7 +88,7 @@ pub(super) async fn scan(mut cfg: EngineConfig, args: ScanArgs, json: bool) -> R
     let input = project_input(&mut cfg, &args.path)?;
     let engine = Engine::start(cfg)
         .await
-        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let r = engine.scan_dependencies(input).await;
     engine.shutdown().await;
     let r = r?;
@@ -106,8 +107,8 @@ pub(super) async fn scan(mut cfg: EngineConfig, args: ScanArgs, json: bool) -> R
     partial.map_or(Ok(()), Err)
 }
 
-/// `pypi-sentinel audit`: exits 0 when clean, 8 with findings, 6 when nothing was
-/// found but some of it could not be checked.
+/// `pypi-sentinel audit`: exits `Ok` when clean, `AuditFindings` with findings,
+/// `Partial` when nothing was found but some of it could not be checked.
 pub(super) async fn audit(
     mut cfg: EngineConfig,
     args: AuditArgs,
@@ -122,7 +123,7 @@ pub(super) async fn audit(
     let input = project_input(&mut cfg, &args.path)?;
     let engine = Engine::start(cfg)
         .await
-        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let r = engine.audit_project(input, &target).await;
     engine.shutdown().await;
     let r = r?;
@@ -135,7 +136,7 @@ pub(super) async fn audit(
         AuditVerdict::Clean => Ok(()),
         AuditVerdict::Findings => Err(Failure {
             reported: true,
-            ..Failure::new(EXIT_AUDIT_FINDINGS, "the audit found problems")
+            ..Failure::new(Exit::AuditFindings, "the audit found problems")
         }),
         AuditVerdict::Incomplete => Err(Failure::partial(format!(
             "nothing found, but {} item(s) could not be checked",
@@ -241,7 +242,7 @@ fn print_scan(r: &ScanReport, all: bool) {
 pub(super) async fn check(cfg: EngineConfig, args: CheckArgs, json: bool) -> Result<(), Failure> {
     let engine = Engine::start(cfg)
         .await
-        .map_err(|e| Failure::new(EXIT_CONFIG, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let r = engine.check_package(&args.name).await;
     engine.shutdown().await;
     let c = r?;
@@ -253,7 +254,7 @@ pub(super) async fn check(cfg: EngineConfig, args: CheckArgs, json: bool) -> Res
     if c.verdict == CheckVerdict::NotFound {
         // Printed already: only the exit code remains.
         return Err(Failure {
-            code: EXIT_NOT_FOUND,
+            code: Exit::NotFound,
             message: format!("{} is not on PyPI", c.package),
             reported: true,
         });

@@ -28,37 +28,10 @@ pub mod sessions;
 mod tools;
 
 pub use http::{HttpOptions, HttpServer, bind_http, serve_http};
-pub use tools::{HEALTH_RESOURCE_URI, INSTRUCTIONS, SentinelMcp};
+pub use tools::{HEALTH_RESOURCE_URI, INSTRUCTIONS, SentinelMcp, metric_label, tool_names};
 
 use crate::engine::EngineHandle;
 use rmcp::ServiceExt;
-
-/// The tool names, in the order of the documentation.
-pub const TOOL_NAMES: [&str; 23] = [
-    "get_package_info",
-    "get_package_versions",
-    "get_package_dependencies",
-    "get_package_docs",
-    "get_package_docs_with_context",
-    "check_package_python_compatibility",
-    "get_package_compatible_python_versions",
-    "get_download_statistics",
-    "get_download_trends",
-    "get_download_breakdown",
-    "get_top_downloaded_packages",
-    "get_packages_overview",
-    "scan_dependencies",
-    "check_package",
-    "audit_project",
-    "resolve_dependencies",
-    "get_package_vulnerabilities",
-    "download_package",
-    "health_check",
-    "ready_check",
-    "get_metrics",
-    "get_cache_stats",
-    "refresh_cache",
-];
 
 /// Serves MCP on stdin/stdout until the client disconnects. Logs go only to stderr.
 pub async fn serve_stdio(engine: EngineHandle) -> anyhow::Result<()> {

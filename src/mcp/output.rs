@@ -22,6 +22,86 @@ pub(crate) fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     rmcp::handler::server::common::schema_for_output::<T>()
 }
 
+/// Shrinks every tool's output schema without changing what it accepts: `tools/list`
+/// carries each schema whole (MCP has no definitions shared between tools), so the
+/// provenance types that most answers share were written out 13 to 23 times (187 KB
+/// of schemas). A description found in more than one tool's schema is dropped (the
+/// server's instructions state what `source`, `provenance`, `age_secs` and
+/// `data_as_of` mean, once); integer `format`s (schemars' `uint64`, which validators
+/// ignore) go; an `oneOf` of bare constants becomes an `enum`.
+pub(crate) fn compact_output_schemas<'a>(
+    schemas: impl IntoIterator<Item = &'a mut Arc<JsonObject>>,
+) {
+    let mut schemas: Vec<&mut Arc<JsonObject>> = schemas.into_iter().collect();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for s in &schemas {
+        let mut mine = std::collections::HashSet::new();
+        descriptions(&Value::Object(s.as_ref().clone()), &mut mine);
+        for d in mine {
+            *seen.entry(d).or_default() += 1;
+        }
+    }
+    for s in &mut schemas {
+        let mut v = Value::Object(s.as_ref().clone());
+        compact(&mut v, &|d| seen.get(d).is_some_and(|n| *n > 1));
+        if let Value::Object(o) = v {
+            **s = Arc::new(o);
+        }
+    }
+}
+
+fn descriptions(v: &Value, out: &mut std::collections::HashSet<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                match x {
+                    Value::String(d) if k == "description" => {
+                        out.insert(d.clone());
+                    }
+                    _ => descriptions(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| descriptions(x, out)),
+        _ => {}
+    }
+}
+
+fn compact(v: &mut Value, shared: &dyn Fn(&str) -> bool) {
+    match v {
+        Value::Object(o) => {
+            // Keywords only: a property named `description` or `format` is an object.
+            o.retain(|k, x| match x {
+                Value::String(d) if k == "description" => !shared(d),
+                Value::String(f) if k == "format" => {
+                    !f.starts_with("int") && !f.starts_with("uint")
+                }
+                _ => true,
+            });
+            o.values_mut().for_each(|x| compact(x, shared));
+            for key in ["oneOf", "anyOf"] {
+                let Some(Value::Array(alts)) = o.get(key) else {
+                    continue;
+                };
+                let consts: Option<Vec<Value>> = alts
+                    .iter()
+                    .map(|a| {
+                        let a = a.as_object()?;
+                        let bare = a.keys().all(|k| k == "const" || k == "type");
+                        bare.then(|| a.get("const").cloned()).flatten()
+                    })
+                    .collect();
+                if let Some(consts) = consts.filter(|c| !c.is_empty()) {
+                    o.remove(key);
+                    o.insert("enum".into(), Value::Array(consts));
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| compact(x, shared)),
+        _ => {}
+    }
+}
+
 /// One datum: the value's fields at the top level, then where it came from.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct DatumOut<T> {

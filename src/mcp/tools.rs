@@ -59,8 +59,10 @@ label: `live` (fetched now), `cached` (fetched recently, within its freshness wi
 `stale` (older than its freshness window, served because the upstream failed; \
 `provenance.reason` says why), `estimated` (computed from other observations; \
 `provenance.basis` and `provenance.confidence` say how), `mixed` (figures of several \
-kinds) or `unavailable`. `age_secs` is the age of the data. Tell the user when data is \
-stale or estimated.\n\
+kinds) or `unavailable`. `age_secs` is the age of the data; `observed_at_unix` when the \
+upstream answered; `upstream` which one. Download figures carry `data_as_of`: `date`, the \
+newest day in the upstream's data, `age_days`, and `lagging` when that is more than 2 \
+days old. Tell the user when data is stale or estimated.\n\
 Errors: invalid input is a protocol error naming the parameter and the rule; a missing \
 package or an upstream outage is a tool result with `isError` and a structured \
 `error` (`not_found`, `unavailable`, `internal`) with a `suggestion` and, when known, \
@@ -261,19 +263,9 @@ impl SentinelMcp {
 
     /// A server on `engine` that follows the HTTP server's drain on shutdown.
     pub(crate) fn with_drain(engine: EngineHandle, drain: Arc<Drain>) -> Self {
-        static ROUTER: OnceLock<Arc<ToolRouter<SentinelMcp>>> = OnceLock::new();
         Self {
             engine,
-            tool_router: ROUTER
-                .get_or_init(|| {
-                    Arc::new(
-                        Self::tool_router()
-                            + Self::scan_router()
-                            + Self::resolve_router()
-                            + Self::download_router(),
-                    )
-                })
-                .clone(),
+            tool_router: router().clone(),
             drain,
         }
     }
@@ -550,6 +542,42 @@ impl SentinelMcp {
     }
 }
 
+/// The tool router `#[tool_router]` builds, with every tool's schemas: built once per
+/// process and shared by every session.
+fn router() -> &'static Arc<ToolRouter<SentinelMcp>> {
+    static ROUTER: OnceLock<Arc<ToolRouter<SentinelMcp>>> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        let mut router = SentinelMcp::tool_router()
+            + SentinelMcp::scan_router()
+            + SentinelMcp::resolve_router()
+            + SentinelMcp::download_router();
+        super::output::compact_output_schemas(
+            router
+                .map
+                .values_mut()
+                .filter_map(|r| r.attr.output_schema.as_mut()),
+        );
+        Arc::new(router)
+    })
+}
+
+/// Every tool's name, sorted, from the `#[tool]` functions themselves.
+pub fn tool_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = router().map.keys().map(|k| k.as_ref()).collect();
+    names.sort_unstable();
+    names
+}
+
+/// The metric label of a call to tool `name`: the tool's own name, or `unknown` for a
+/// name no tool has (a client's invented names would each become a series: 20,000
+/// names made /metrics 318 MB).
+pub fn metric_label(name: &str) -> &'static str {
+    router()
+        .map
+        .get_key_value(name)
+        .map_or("unknown", |(k, _)| k.as_ref())
+}
+
 // ---- handler ------------------------------------------------------------------------
 
 /// The JSON-RPC error of a call the server will not finish because it is shutting down.
@@ -573,13 +601,7 @@ impl ServerHandler for SentinelMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, McpError> {
         use tracing::Instrument;
-        // Labels only from our own list: a client's invented names would otherwise each
-        // become a metric series (20,000 names made /metrics 318 MB).
-        let tool: &'static str = super::TOOL_NAMES
-            .iter()
-            .find(|t| **t == request.name)
-            .copied()
-            .unwrap_or("unknown");
+        let tool = metric_label(&request.name);
         let package = request
             .arguments
             .as_ref()

@@ -5,7 +5,7 @@
 //! Python versions, names) are checked once, by the engine's own types; the front ends
 //! only word the answers (`mcp::render` for MCP text, `cli::print` for tables).
 //!
-//! The MCP tool names are in [`crate::mcp::TOOL_NAMES`]; each question says which tool
+//! The MCP tool names come from the `#[tool]` functions ([`crate::mcp::tool_names`]); each question says which tool
 //! and command it serves.
 
 mod deps;
