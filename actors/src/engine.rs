@@ -150,8 +150,11 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.shared.shutdown.cancel();
         let _ = self.supervisor.cast(SupervisorMsg::Shutdown);
-        // Commits the writes already queued (bounded): a dropped engine keeps them.
-        self.shared.store.close(Duration::from_secs(2));
+        // The writer commits what is queued: a dropped engine keeps it. The wait for
+        // its end never blocks a tokio worker (handed to the blocking pool).
+        self.shared
+            .store
+            .close_in_background(Duration::from_secs(2));
     }
 }
 

@@ -50,10 +50,7 @@ impl<'a> Lines<'a> {
             return 0;
         };
         let cursor = self.cursors.entry(section.to_string()).or_insert(start);
-        match self.lines[*cursor..end]
-            .iter()
-            .position(|l| holds(l, text))
-        {
+        match self.lines[*cursor..end].iter().position(|l| holds(l, text)) {
             Some(i) => {
                 let at = *cursor + i;
                 *cursor = at + 1;
@@ -69,7 +66,9 @@ impl<'a> Lines<'a> {
 /// Whether physical line `l` is the value line `text`: the whole line, or the value
 /// after `key =` / `key:` on the line that opens the value.
 fn holds(l: &str, text: &str) -> bool {
-    l.trim() == text || l.split_once(['=', ':']).is_some_and(|(_, v)| v.trim() == text)
+    l.trim() == text
+        || l.split_once(['=', ':'])
+            .is_some_and(|(_, v)| v.trim() == text)
 }
 
 pub(crate) fn parse(
