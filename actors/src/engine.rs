@@ -348,7 +348,7 @@ impl EngineHandle {
         Instant::now() + Duration::from_millis(self.shared().cfg.timeouts.deadline_ms)
     }
 
-    /// One document, by the DESIGN.md section 2 path: fresh hit here, else the router.
+    /// One document, by the path of docs/ARCHITECTURE.md section 2: fresh hit here, else the router.
     /// Anything past its fresh TTL may be answered stale.
     #[cfg(feature = "internals")]
     pub async fn document(&self, q: Query) -> Result<DocAnswer, QueryError> {
