@@ -38,7 +38,9 @@ fn engine_dropped_on_a_current_thread_runtime_does_not_wait_for_the_store_writer
         (documents_on_disk(&path), took)
     });
     // A figure, not a bound: the drop itself, on the runtime's only thread.
-    eprintln!("engine drop on a current-thread runtime took {drop_took:?}");
+    eprintln!(
+        "engine drop on a current-thread runtime took {drop_took:?}; committed at drop: {committed_at_drop}"
+    );
     assert_eq!(
         committed_at_drop, 0,
         "the drop returned only after the writer committed: it blocked the runtime's thread"
