@@ -1,5 +1,5 @@
 //! Criterion micro-benches of the engine's hot paths, each beside the baseline it is
-//! judged against in the same run (DESIGN.md section 8: ratios, not absolute times).
+//! judged against in the same run (docs/ARCHITECTURE.md section 7: ratios, not absolute times).
 //!
 //! - a fresh cache hit through `EngineHandle` vs a raw `moka` get of the same value;
 //! - a 20-package batch (`overview`) answered from cache;

@@ -16,7 +16,7 @@
 //! `--soak-no-trim`
 //! vary it).
 //! Every loop is bounded in count and in time; nothing touches the internet. Ratios are
-//! measured in one run (DESIGN.md section 8); absolute figures drift on shared machines.
+//! measured in one run (docs/ARCHITECTURE.md section 7); absolute figures drift on shared machines.
 
 use std::future::Future;
 use std::io::{BufRead, Write};

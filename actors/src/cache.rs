@@ -1,7 +1,7 @@
 //! The shared cache value: a byte-weighted moka cache of upstream documents.
 //!
 //! It is cloned into the engine handle and the router, never put behind a mailbox, so a
-//! fresh hit costs a hash lookup (DESIGN.md section 2, step 1). Freshness is decided
+//! fresh hit costs a hash lookup (docs/ARCHITECTURE.md section 2, step 2). Freshness is decided
 //! here from the `fetched_at` stored with each entry (tokio time, so a paused clock tests
 //! it); moka's own TTL only bounds how long stale entries are kept.
 

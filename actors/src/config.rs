@@ -1,5 +1,5 @@
-//! The engine's configuration: one struct per subsystem, defaults from DESIGN.md
-//! section 5, and validation that names the key, the value and the rule.
+//! The engine's configuration: one struct per subsystem, defaults listed in
+//! docs/ARCHITECTURE.md section 5, and validation that names the key, the value and the rule.
 
 use serde::{Deserialize, Serialize};
 
@@ -519,7 +519,7 @@ pub struct RateLimitConfig {
     pub per_minute: Option<u32>,
 }
 
-/// Cache settings (DESIGN.md section 5).
+/// Cache settings (docs/ARCHITECTURE.md section 5).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
@@ -628,7 +628,7 @@ impl CacheConfig {
     }
 }
 
-/// Timeouts (DESIGN.md section 5).
+/// Timeouts (docs/ARCHITECTURE.md section 5).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimeoutConfig {

@@ -150,8 +150,11 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.shared.shutdown.cancel();
         let _ = self.supervisor.cast(SupervisorMsg::Shutdown);
-        // Commits the writes already queued (bounded): a dropped engine keeps them.
-        self.shared.store.close(Duration::from_secs(2));
+        // The writer commits what is queued: a dropped engine keeps it. The wait for
+        // its end never blocks a tokio worker (handed to the blocking pool).
+        self.shared
+            .store
+            .close_in_background(Duration::from_secs(2));
     }
 }
 
@@ -352,7 +355,7 @@ impl EngineHandle {
         Instant::now() + Duration::from_millis(self.shared().cfg.timeouts.deadline_ms)
     }
 
-    /// One document, by the DESIGN.md section 2 path: fresh hit here, else the router.
+    /// One document, by the path of docs/ARCHITECTURE.md section 2: fresh hit here, else the router.
     /// Anything past its fresh TTL may be answered stale.
     #[cfg(feature = "internals")]
     pub async fn document(&self, q: Query) -> Result<DocAnswer, QueryError> {

@@ -1,4 +1,4 @@
-//! The query path of DESIGN.md section 2 against the simulator: validation before any
+//! The query path of docs/ARCHITECTURE.md section 2 against the simulator: validation before any
 //! request, live then cached, coalescing, not-found, revalidation, fallbacks,
 //! deadlines, shutdown.
 

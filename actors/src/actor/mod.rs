@@ -1,4 +1,4 @@
-//! The actors of the engine, one concern each (DESIGN.md section 3), and the
+//! The actors of the engine, one concern each (docs/ARCHITECTURE.md section 3), and the
 //! supervisor that restarts them.
 //!
 //! | actor | owns |

@@ -1,4 +1,4 @@
-//! Provenance: every figure says where it came from (DESIGN.md section 4).
+//! Provenance: every figure says where it came from (docs/ARCHITECTURE.md section 4).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

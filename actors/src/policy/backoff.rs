@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::PolicyConfigError;
 
-/// Retry settings (DESIGN.md section 5).
+/// Retry settings (docs/ARCHITECTURE.md section 5).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryConfig {

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::PolicyConfigError;
 use super::window::SecondBuckets;
 
-/// Breaker settings (DESIGN.md section 5).
+/// Breaker settings (docs/ARCHITECTURE.md section 5).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {

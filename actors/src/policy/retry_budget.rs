@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::PolicyConfigError;
 use super::window::SecondBuckets;
 
-/// Budget settings (DESIGN.md section 5).
+/// Budget settings (docs/ARCHITECTURE.md section 5).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryBudgetConfig {

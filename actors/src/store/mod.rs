@@ -832,6 +832,28 @@ impl Store {
         }
     }
 
+    /// `close` for a `Drop`: stops the writer (it commits what is queued, then ends)
+    /// without blocking a tokio thread on its end; outside a runtime it waits up to
+    /// `max` like `close`.
+    pub(crate) fn close_in_background(&self, max: Duration) {
+        drop(
+            self.inner
+                .tx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            h.join_off_runtime(max);
+        }
+    }
+
     /// Size, entries and errors, as last counted by the writer.
     pub fn report(&self) -> StoreReport {
         let s = &self.inner.shared;
@@ -869,7 +891,7 @@ impl Drop for Inner {
             .unwrap_or_else(|p| p.into_inner())
             .take()
         {
-            h.join(Duration::from_secs(2));
+            h.join_off_runtime(Duration::from_secs(2));
         }
         if self.shared.abandoned.load(Ordering::Acquire) {
             // Closing could fault on an immutable -shm map or unlink another file's

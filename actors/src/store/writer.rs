@@ -85,6 +85,16 @@ impl WriterHandle {
             }
         }
     }
+
+    /// `join`, but never on a tokio thread: inside a runtime the wait goes to its
+    /// blocking pool (which the runtime's own drop waits for), else it is done here.
+    /// The writer commits what it holds either way; only the wait moves.
+    pub(crate) fn join_off_runtime(self, max: Duration) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || self.join(max))),
+            Err(_) => self.join(max),
+        }
+    }
 }
 
 pub(crate) fn spawn(

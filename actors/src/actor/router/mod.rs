@@ -1,5 +1,5 @@
 //! RouterActor: owns each question's whole life, from the first cache miss to the
-//! answer (DESIGN.md section 2).
+//! answer (docs/ARCHITECTURE.md section 2).
 //!
 //! For one document it keeps one *flight*: the waiters of an identical query share one
 //! upstream request (coalescing); the breaker is read from the published board (a probe
