@@ -554,7 +554,9 @@ pub struct CacheConfig {
     /// get the stale copy, when one is held) instead of asking the upstream again, in
     /// ms; 0 = never remembered. Short: it only spares a failing upstream one request
     /// per caller until its breaker opens. Our own rate-limit deferrals, cancellations
-    /// and "not found" answers are never remembered.
+    /// and "not found" answers are never remembered. Off by default for now: with it on,
+    /// an audit's further passes and the demo's recovery replay the remembered failure
+    /// instead of asking again (they must learn to wait it out first).
     pub failure_ttl_ms: u64,
 }
 
@@ -572,7 +574,7 @@ impl Default for CacheConfig {
             downloads_retry_ms: 60 * MIN,
             top_packages_ttl_ms: 24 * 60 * MIN,
             metadata_ttl_ms: 30 * 24 * 60 * MIN,
-            failure_ttl_ms: 5_000,
+            failure_ttl_ms: 0,
         }
     }
 }

@@ -86,11 +86,18 @@ impl WriterHandle {
         }
     }
 
-    /// `join`, but never on a tokio thread: inside a runtime the wait goes to its
-    /// blocking pool (which the runtime's own drop waits for), else it is done here.
-    /// The writer commits what it holds either way; only the wait moves.
+    /// `join`, but never holding a tokio worker: on a multi-thread runtime the worker
+    /// hands its other tasks on while it waits (`block_in_place`), so what was written
+    /// is on disk when the drop returns (an embedder may reopen the file at once); on
+    /// a current-thread runtime, whose one thread must not block, the wait goes to the
+    /// blocking pool (which the runtime's own drop waits for); outside a runtime it is
+    /// done here. The writer commits what it holds either way; only the wait moves.
     pub(crate) fn join_off_runtime(self, max: Duration) {
+        use tokio::runtime::RuntimeFlavor;
         match tokio::runtime::Handle::try_current() {
+            Ok(rt) if rt.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.join(max));
+            }
             Ok(rt) => drop(rt.spawn_blocking(move || self.join(max))),
             Err(_) => self.join(max),
         }
