@@ -259,6 +259,16 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
+/// `p99 (max), N samples, F failed` of a probe's sorted latencies.
+fn latency_row(sorted: &[Duration], failed: usize) -> String {
+    format!(
+        "{} ({}), {} samples, {failed} failed",
+        ms(pct(sorted, 0.99)),
+        ms(pct(sorted, 1.0)),
+        sorted.len()
+    )
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -430,23 +440,13 @@ async fn inline(r: &mut Report, srv: &mut Server, quick: bool) {
     );
     r.timing(
         "inline: `/healthz` p99 (max) while they run",
-        format!(
-            "{} ({}), {} samples, {h_failed} failed",
-            ms(pct(&h, 0.99)),
-            ms(pct(&h, 1.0)),
-            h.len()
-        ),
+        latency_row(&h, h_failed),
         "< 100 ms",
         pct(&h, 0.99) < Duration::from_millis(100) && h_failed == 0,
     );
     r.timing(
         "inline: cached `get_package_info` p99 (max)",
-        format!(
-            "{} ({}), {} samples, {c_failed} failed",
-            ms(pct(&c, 0.99)),
-            ms(pct(&c, 1.0)),
-            c.len()
-        ),
+        latency_row(&c, c_failed),
         "< 10 ms",
         pct(&c, 0.99) < Duration::from_millis(10) && c_failed == 0,
     );
@@ -555,12 +555,7 @@ async fn sessions(r: &mut Report, srv: &mut Server, quick: bool) {
     );
     r.timing(
         &format!("sessions: {n} sessions: `/healthz` p99 (max)"),
-        format!(
-            "{} ({}), {} samples, {h_failed} failed",
-            ms(pct(&h, 0.99)),
-            ms(pct(&h, 1.0)),
-            h.len()
-        ),
+        latency_row(&h, h_failed),
         "< 100 ms",
         pct(&h, 0.99) < Duration::from_millis(100) && h_failed == 0,
     );
