@@ -469,7 +469,14 @@ pub(crate) fn spawn_maintenance(cache: SharedCache) -> MaintenanceGuard {
         let mut tick = tokio::time::interval(MAINTENANCE_TICK);
         loop {
             tick.tick().await;
-            cache.run_pending_tasks();
+            // moka's maintenance is blocking work (evictions, weights): off the workers.
+            let c = cache.clone();
+            if tokio::task::spawn_blocking(move || c.run_pending_tasks())
+                .await
+                .is_err()
+            {
+                continue;
+            }
             let s = cache.stats();
             metrics::gauge!("sentinel_cache_entries").set(s.entries as f64);
             metrics::gauge!("sentinel_cache_bytes").set(s.bytes as f64);

@@ -778,7 +778,8 @@ impl EngineHandle {
             },
             None => None,
         };
-        sh.cache.run_pending_tasks();
+        // No inline maintenance here: /healthz must not wait for moka's evictions (the
+        // maintenance task runs them off the workers every few seconds).
         let upstreams = Upstream::ALL
             .iter()
             .map(|up| {
