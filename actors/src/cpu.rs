@@ -5,7 +5,7 @@
 //! (`/healthz`, cached answers, other questions' flights); two 1 MB setup.cfg scans
 //! once delayed an unrelated cached `get_package_info` by 31 s. Here the work runs on
 //! tokio's blocking threads, at most one job per core but one (a semaphore, so the
-//! workers keep their share of the cores), bounded by the question's deadline, and
+//! workers keep a core), bounded by the question's deadline, and
 //! cancelled when its caller goes away.
 //!
 //! Cancellation is cooperative: a blocking thread cannot be killed, so every job gets a
@@ -60,8 +60,8 @@ pub struct CpuPool {
 }
 
 /// The process's pool: one job per core this process may use, less one, kept for the
-/// runtime's workers (on 2 cores, heavy jobs on both left `/healthz` waiting hundreds
-/// of milliseconds for a core); at least one.
+/// runtime's workers so that answers needing no heavy work always have a core; at
+/// least one.
 pub fn pool() -> &'static CpuPool {
     static POOL: OnceLock<CpuPool> = OnceLock::new();
     POOL.get_or_init(|| {

@@ -151,7 +151,8 @@ impl Drop for Inner {
         self.shared.shutdown.cancel();
         let _ = self.supervisor.cast(SupervisorMsg::Shutdown);
         // The writer commits what is queued: a dropped engine keeps it. The wait for
-        // its end never blocks a tokio worker (handed to the blocking pool).
+        // its end never holds a tokio worker (`block_in_place` on a multi-thread
+        // runtime, the blocking pool on a current-thread one).
         self.shared
             .store
             .close_in_background(Duration::from_secs(2));

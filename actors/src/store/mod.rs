@@ -833,8 +833,8 @@ impl Store {
     }
 
     /// `close` for a `Drop`: stops the writer (it commits what is queued, then ends)
-    /// without blocking a tokio thread on its end; outside a runtime it waits up to
-    /// `max` like `close`.
+    /// and waits up to `max` for its end without holding a tokio worker (see
+    /// `WriterHandle::join_off_runtime`); outside a runtime it waits like `close`.
     pub(crate) fn close_in_background(&self, max: Duration) {
         drop(
             self.inner
