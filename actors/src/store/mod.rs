@@ -805,20 +805,7 @@ impl Store {
     /// Commits what is queued and stops the writer, waiting up to `max`. Blocking;
     /// idempotent. Later writes are ignored.
     pub fn close(&self, max: Duration) {
-        let tx = self
-            .inner
-            .tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        drop(tx);
-        let handle = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(h) = handle {
+        if let Some(h) = self.stop_writer() {
             h.join(max);
         }
         let s = &self.inner.shared;
@@ -836,22 +823,20 @@ impl Store {
     /// and waits up to `max` for its end without holding a tokio worker (see
     /// `WriterHandle::join_off_runtime`); outside a runtime it waits like `close`.
     pub(crate) fn close_in_background(&self, max: Duration) {
-        drop(
-            self.inner
-                .tx
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take(),
-        );
-        let handle = self
-            .inner
+        if let Some(h) = self.stop_writer() {
+            h.join_off_runtime(max);
+        }
+    }
+
+    /// Closes the writer's queue (it commits what it holds, then ends) and takes its
+    /// handle, once: later writes are ignored, a second call gets `None`.
+    fn stop_writer(&self) -> Option<writer::WriterHandle> {
+        drop(self.inner.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        self.inner
             .writer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(h) = handle {
-            h.join_off_runtime(max);
-        }
+            .take()
     }
 
     /// Size, entries and errors, as last counted by the writer.
