@@ -177,82 +177,115 @@ impl Drop for Server {
 }
 
 /// Latencies of a probe that runs until told to stop, and how many of its calls failed.
+///
+/// A probe runs on an OS thread and a runtime of its own, with its own connections: on
+/// the attackers' runtime, a probe's latency would include the harness's own work
+/// (serialising megabyte bodies, parsing answers), not only the server's.
 struct Probe {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<(Vec<Duration>, usize)>,
+    thread: std::thread::JoinHandle<(Vec<Duration>, usize)>,
 }
 
 impl Probe {
     /// `GET /healthz` every 10 ms.
     fn healthz(base: &str) -> Probe {
         let url = format!("{base}/healthz");
-        let client = reqwest::Client::new();
         Probe::every(move || {
-            let (c, u) = (client.clone(), url.clone());
+            let client = reqwest::Client::new();
             async move {
-                c.get(u)
-                    .timeout(Duration::from_secs(60))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
+                move || {
+                    let (c, u) = (client.clone(), url.clone());
+                    async move {
+                        c.get(u)
+                            .timeout(Duration::from_secs(60))
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status().is_success())
+                    }
+                }
             }
         })
     }
 
-    /// A cached `get_package_info` every 10 ms on a session of its own.
-    fn cached_call(session: Arc<McpSession>) -> Probe {
-        let id = Arc::new(AtomicU64::new(1_000_000));
-        Probe::every(move || {
-            let (s, id) = (session.clone(), id.clone());
-            async move {
-                s.call_tool_kind(
-                    id.fetch_add(1, Ordering::Relaxed),
-                    "get_package_info",
-                    json!({"package": "numpy"}),
-                )
-                .await
-                    == "result"
+    /// A cached `get_package_info` every 10 ms on a session of its own (opened and
+    /// warmed on the probe's runtime).
+    fn cached_call(base: &str) -> Probe {
+        let base = base.to_string();
+        Probe::every(move || async move {
+            let s = session(&base).await;
+            s.call_tool_kind(1, "get_package_info", json!({"package": "numpy"}))
+                .await;
+            let id = Arc::new(AtomicU64::new(1_000_000));
+            move || {
+                let (s, id) = (s.clone(), id.clone());
+                async move {
+                    s.call_tool_kind(
+                        id.fetch_add(1, Ordering::Relaxed),
+                        "get_package_info",
+                        json!({"package": "numpy"}),
+                    )
+                    .await
+                        == "result"
+                }
             }
         })
     }
 
     /// Open loop: a call every 10 ms whether or not the last one answered, so a stall
-    /// shows as every sample it delayed, not as one slow sample.
-    fn every<F, Fut>(mut f: F) -> Probe
+    /// shows as every sample it delayed, not as one slow sample. `setup` runs on the
+    /// probe's runtime and returns the call; the probe is ready when this returns.
+    fn every<S, SFut, F, Fut>(setup: S) -> Probe
     where
-        F: FnMut() -> Fut + Send + 'static,
+        S: FnOnce() -> SFut + Send + 'static,
+        SFut: std::future::Future<Output = F>,
+        F: FnMut() -> Fut + 'static,
         Fut: std::future::Future<Output = bool> + Send + 'static,
     {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
-        let task = tokio::spawn(async move {
-            let mut calls = Vec::new();
-            let mut tick = tokio::time::interval(Duration::from_millis(10));
-            // Bounded: at most 30,000 calls (5 minutes).
-            while !s.load(Ordering::Relaxed) && calls.len() < 30_000 {
-                tick.tick().await;
-                let call = f();
-                calls.push(tokio::spawn(async move {
-                    let t = Instant::now();
-                    let ok = call.await;
-                    (t.elapsed(), ok)
-                }));
-            }
-            let (mut out, mut failed) = (Vec::new(), 0);
-            for c in calls {
-                let (d, ok) = c.await.expect("probe call");
-                out.push(d);
-                failed += usize::from(!ok);
-            }
-            (out, failed)
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("probe runtime");
+            rt.block_on(async move {
+                let mut f = setup().await;
+                let _ = ready_tx.send(());
+                let mut calls = Vec::new();
+                let mut tick = tokio::time::interval(Duration::from_millis(10));
+                // Bounded: at most 30,000 calls (5 minutes).
+                while !s.load(Ordering::Relaxed) && calls.len() < 30_000 {
+                    tick.tick().await;
+                    let call = f();
+                    calls.push(tokio::spawn(async move {
+                        let t = Instant::now();
+                        let ok = call.await;
+                        (t.elapsed(), ok)
+                    }));
+                }
+                let (mut out, mut failed) = (Vec::new(), 0);
+                for c in calls {
+                    let (d, ok) = c.await.expect("probe call");
+                    out.push(d);
+                    failed += usize::from(!ok);
+                }
+                (out, failed)
+            })
         });
-        Probe { stop, task }
+        ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the probe starts within 60 s");
+        Probe { stop, thread }
     }
 
     /// The sorted latencies and the count of failed calls.
     async fn finish(self) -> (Vec<Duration>, usize) {
         self.stop.store(true, Ordering::Relaxed);
-        let (mut v, failed) = self.task.await.expect("probe");
+        let thread = self.thread;
+        let (mut v, failed) = tokio::task::spawn_blocking(move || thread.join().expect("probe"))
+            .await
+            .expect("probe join");
         v.sort();
         (v, failed)
     }
@@ -371,11 +404,8 @@ async fn at_once(base: &str, calls: Vec<(&'static str, Value)>) -> Vec<(Duration
 /// `inline`: two concurrent 1 MB files of every kind and two 20 MB READMEs.
 async fn inline(r: &mut Report, srv: &mut Server, quick: bool) {
     let size = if quick { 200_000 } else { 1_000_000 };
-    let warm = session(&srv.base).await;
-    warm.call_tool_kind(1, "get_package_info", json!({"package": "numpy"}))
-        .await;
     let health = Probe::healthz(&srv.base);
-    let cached = Probe::cached_call(warm.clone());
+    let cached = Probe::cached_call(&srv.base);
     let mut calls: Vec<(&'static str, Value)> = Vec::new();
     // HOSTILE_INLINE=readmes or =files runs one half (to find which one a stall comes from).
     let part = std::env::var("HOSTILE_INLINE").unwrap_or_default();
@@ -736,14 +766,18 @@ async fn foreign_listener() -> (String, Arc<AtomicU64>) {
     (format!("http://{addr}"), n)
 }
 
-async fn run(o: Opts) -> bool {
+async fn run(o: Opts, sim_rt: &tokio::runtime::Runtime) -> bool {
     let (foreign_origin, accepted) = foreign_listener().await;
-    let sim: SimHandle = Sim::start(SimConfig {
-        offhost_origin: Some(foreign_origin),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts");
+    // The simulator serves from a runtime of its own: building a 20 MB README is the
+    // upstream's work, and must not delay the harness's probes.
+    let sim: SimHandle = sim_rt
+        .spawn(Sim::start(SimConfig {
+            offhost_origin: Some(foreign_origin),
+            ..SimConfig::default()
+        }))
+        .await
+        .expect("simulator task")
+        .expect("simulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut report = Report::default();
     let mut srv = Server::start(&o.bin, &sim.base_url(), dir.path().join("server.log")).await;
@@ -788,7 +822,7 @@ async fn run(o: Opts) -> bool {
     println!("server log: {log_bytes} bytes");
     srv.stop();
     report.print(&o.bin);
-    sim.shutdown().await;
+    let _ = sim_rt.spawn(sim.shutdown()).await;
     !report.failed_correctness
 }
 
@@ -801,7 +835,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let ok = rt.block_on(run(o));
+    let sim_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sim")
+        .enable_all()
+        .build()
+        .expect("simulator runtime");
+    let ok = rt.block_on(run(o, &sim_rt));
     if !ok {
         eprintln!("hostile: a correctness target failed (see the table)");
         std::process::exit(1);
