@@ -18,8 +18,7 @@ use tokio::time::Instant;
 use crate::actor::EngineShared;
 use crate::actor::fetch::FetchStats;
 use crate::actor::health::{HealthMsg, UpstreamHealth};
-use crate::actor::router::chain::recent_view;
-use crate::actor::router::{Answer, DocAnswer, Question, RouterMsg, resolve_via};
+use crate::actor::router::{DocAnswer, RouterMsg, resolve_via, run_walk};
 use crate::actor::supervisor::{Supervisor, SupervisorMsg};
 use crate::cache::{CacheStats, Lookup};
 use crate::config::{ConfigError, EngineConfig};
@@ -27,6 +26,12 @@ use crate::model::{
     DataAsOf, Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError,
     SourceLabel, StatsKind, Upstream,
 };
+use crate::question::Question;
+use crate::question::overview::Overview;
+use crate::question::recent::Recent;
+use crate::question::release::{ReleaseFor, Selected};
+use crate::question::resolve::{Resolve, Vulnerabilities};
+use crate::question::versions::{Versions, version_list};
 use crate::store::{Store, StoreReport};
 use crate::upstream::{Document, ProjectDoc};
 use crate::views::deps::{Dependencies, TargetEnv};
@@ -316,7 +321,7 @@ impl ItemFailure {
 }
 
 fn datum_of<T>(ans: &DocAnswer, value: T) -> Datum<T> {
-    Datum::new(value, ans.provenance.clone(), ans.upstream, ans.age)
+    ans.datum(value)
 }
 
 /// A download datum, carrying the date of its data (the document's newest day) seen
@@ -378,37 +383,30 @@ impl EngineHandle {
         .await
     }
 
-    /// A question with a chain of its own (versions, recent downloads, batches).
-    async fn ask(&self, question: Question, deadline: Instant) -> Result<Answer, QueryError> {
-        // A step of the chain that ran out names what was left of the deadline when it
-        // began; the caller waited the whole of it, so that is what the answer says.
+    /// Asks a question (`crate::question`): the router runs its walk as a task it
+    /// tracks, and the typed answer comes back here. Dropping this future aborts the
+    /// walk; a router that stops mid-walk is asked once more on its successor, within
+    /// the deadline.
+    pub(crate) async fn ask<Q: Question + Clone>(
+        &self,
+        question: Q,
+        deadline: Instant,
+    ) -> Result<Q::Answer, QueryError> {
+        // A part that ran out names what was left of the deadline when it began; the
+        // caller waited the whole of it, so that is what the answer says.
         let whole = deadline.saturating_duration_since(Instant::now());
-        // Dropping this call (the caller went away) stops the chain in the router.
-        let gone = tokio_util::sync::CancellationToken::new();
-        let _stop_when_dropped = gone.clone().drop_guard();
         let answer = self
             .via_router(deadline, move |router| {
                 let question = question.clone();
-                let gone = gone.clone();
                 async move {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    match router
-                        .call(
-                            move |reply| RouterMsg::Ask {
-                                question,
-                                deadline,
-                                gone,
-                                reply,
-                            },
-                            Some(wait),
-                        )
-                        .await
-                    {
-                        Ok(CallResult::Success(r)) => Some(r),
-                        Ok(CallResult::Timeout) => Some(Err(QueryError::DeadlineExceeded {
-                            deadline_ms: wait.as_millis() as u64,
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    let job = crate::question::job(question, deadline, reply);
+                    match run_walk(&router, job, answer, deadline).await {
+                        Ok(Some(r)) => Some(r),
+                        Ok(None) => Some(Err(QueryError::DeadlineExceeded {
+                            deadline_ms: whole.as_millis() as u64,
                         })),
-                        Ok(CallResult::SenderError) | Err(_) => None,
+                        Err(_) => None,
                     }
                 }
             })
@@ -494,7 +492,7 @@ impl EngineHandle {
     pub async fn versions(&self, package: &str) -> Result<Datum<VersionList>, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        version_list(self.ask(Question::Versions(name), self.deadline()).await?)
+        version_list(self.ask(Versions(name), self.deadline()).await?)
     }
 
     async fn release_doc(
@@ -563,16 +561,13 @@ impl EngineHandle {
                 &env.python_full_version
             },
         )?;
-        let question = Question::Release {
+        let question = ReleaseFor {
             name,
             version,
             python,
         };
-        match self.ask(question, deadline).await? {
-            Answer::Doc(ans) => Ok((ans, None)),
-            Answer::Selected { doc, note } => Ok((doc, note)),
-            _ => Err(QueryError::Internal("unexpected answer kind".into())),
-        }
+        let Selected { doc, note } = self.ask(question, deadline).await?;
+        Ok((doc, note))
     }
 
     /// Whether a release supports Python `python` (e.g. `3.12`).
@@ -607,10 +602,7 @@ impl EngineHandle {
     pub async fn recent_downloads(&self, package: &str) -> Result<RecentDownloads, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        let answer = self
-            .ask(Question::Recent(name.clone()), self.deadline())
-            .await?;
-        recent_view(&name, answer, self.shared().cfg.clock.today())
+        self.ask(Recent(name), self.deadline()).await
     }
 
     /// Downloads by Python major or minor version, or by operating system, summed over
@@ -696,13 +688,7 @@ impl EngineHandle {
             .into());
         }
         let _guard = self.enter()?;
-        match self
-            .ask(Question::Overview(packages.to_vec()), self.deadline())
-            .await?
-        {
-            Answer::Overview(r) => Ok(r),
-            _ => Err(QueryError::Internal("unexpected answer kind".into())),
-        }
+        self.ask(Overview(packages.to_vec()), self.deadline()).await
     }
 
     // ---- dependency intelligence ------------------------------------------------------
@@ -724,11 +710,11 @@ impl EngineHandle {
     ) -> Result<crate::views::resolve::Resolution, QueryError> {
         let checked = request.validate()?;
         let _guard = self.enter()?;
-        let question = Question::Resolve(Box::new((request.clone(), checked)));
-        match self.ask(question, self.deadline()).await? {
-            Answer::Resolved(r) => Ok(*r),
-            _ => Err(QueryError::Internal("unexpected answer kind".into())),
-        }
+        let question = Resolve {
+            raw: request.clone(),
+            checked,
+        };
+        self.ask(question, self.deadline()).await
     }
 
     /// The known vulnerabilities of a release (the latest when `version` is `None`),
@@ -742,13 +728,10 @@ impl EngineHandle {
         let name = PackageName::parse(package)?;
         let version = version.map(PackageVersion::parse).transpose()?;
         let _guard = self.enter()?;
-        match self
-            .ask(Question::Vulnerabilities { name, version }, self.deadline())
-            .await?
-        {
-            Answer::Vulnerabilities(doc, v) => Ok(datum_of(&doc, v)),
-            _ => Err(QueryError::Internal("unexpected answer kind".into())),
-        }
+        let (doc, v) = self
+            .ask(Vulnerabilities { name, version }, self.deadline())
+            .await?;
+        Ok(datum_of(&doc, v))
     }
 
     // ---- operations -----------------------------------------------------------------
@@ -937,36 +920,27 @@ impl EngineHandle {
         false
     }
 
+    /// How many question walks the router runs now (`None` while it restarts). For
+    /// tests.
+    #[cfg(feature = "test-hooks")]
+    pub async fn walks_running(&self) -> Option<usize> {
+        let router = self.shared().registry.router.get()?;
+        match router
+            .call(
+                |reply| RouterMsg::WalksRunning { reply },
+                Some(Duration::from_secs(1)),
+            )
+            .await
+        {
+            Ok(CallResult::Success(n)) => Some(n),
+            _ => None,
+        }
+    }
+
     /// Test hook: make one actor panic inside its handler, to exercise supervision.
     #[cfg(feature = "test-hooks")]
     pub fn inject_actor_panic(&self, kind: crate::actor::ActorKind) {
         let _ = self.inner.supervisor.cast(SupervisorMsg::CrashChild(kind));
-    }
-}
-
-/// The version list of a versions chain's answer (the JSON API's, or the Simple API's
-/// with a note saying why).
-fn version_list(answer: Answer) -> Result<Datum<VersionList>, QueryError> {
-    match answer {
-        Answer::Doc(ans) => match ans.doc.as_ref() {
-            Document::Project(p) => Ok(datum_of(&ans, VersionList::from_project(p))),
-            _ => Err(QueryError::Internal("not a project document".into())),
-        },
-        Answer::Alternate { doc, primary } => match doc.doc.as_ref() {
-            Document::Simple(s) => {
-                let mut list = VersionList::from_simple(s);
-                list.notes.insert(
-                    0,
-                    format!(
-                        "the JSON API failed ({}); listed from the Simple API",
-                        primary.reason()
-                    ),
-                );
-                Ok(datum_of(&doc, list))
-            }
-            _ => Err(QueryError::Internal("not a Simple API page".into())),
-        },
-        _ => Err(QueryError::Internal("unexpected answer kind".into())),
     }
 }
 

@@ -47,6 +47,7 @@ pub mod cpu;
 mod engine;
 mod model;
 pub mod project;
+mod question;
 pub mod views;
 
 // The engine's parts below the facade: crate-private, public only with the `internals`

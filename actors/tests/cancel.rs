@@ -72,6 +72,11 @@ async fn assert_quiet_after_drop(sim: &SimHandle, engine: &EngineHandle) {
         engine.settle(Duration::from_secs(5)).await,
         "the router still holds flights for a question nobody waits for"
     );
+    assert_eq!(
+        engine.walks_running().await,
+        Some(0),
+        "the router still tracks the walk of a question nobody waits for"
+    );
     let before = sim.stats().total;
     through_the_slow_route(sim).await;
     through_the_slow_route(sim).await;
@@ -125,5 +130,49 @@ async fn a_dropped_audit_of_a_project_sends_nothing_more_upstream() {
     };
     drop_after_first_files(&sim, engine.audit_project(input, &target)).await;
     assert_quiet_after_drop(&sim, &engine).await;
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_crash_mid_resolution_ends_its_walk_and_the_caller_gets_an_answer_or_a_typed_error()
+ {
+    let (sim, engine) = slow_setup().await;
+    let req = tree_request();
+    let question = engine.resolve(&req);
+    tokio::pin!(question);
+    tokio::select! {
+        _ = &mut question => panic!("answered before its slow metadata files"),
+        _ = until_hits(&sim, "/files/**", 1) => {}
+    }
+    assert_eq!(
+        engine.walks_running().await,
+        Some(1),
+        "the router tracks the walk"
+    );
+    engine.inject_actor_panic(sentinel_actors::ActorKind::Router);
+    sim.clear_faults();
+    // The crashed router's walk is aborted; the handle asks the new router once more.
+    // A hang would be a bug: bounded by the engine's deadline and a margin of ours.
+    let answer = tokio::time::timeout(Duration::from_secs(40), &mut question)
+        .await
+        .expect("the caller of a crashed router's walk is answered, never left hanging");
+    match answer {
+        Ok(r) => assert_eq!(r.packages.len(), 40, "asked again on the new router"),
+        Err(e) => assert!(
+            e.to_string().contains("router restarted"),
+            "a typed error naming the restart, got {e}"
+        ),
+    }
+    assert!(engine.settle(Duration::from_secs(5)).await);
+    // The walk that answered tells its router it ended just after it answers.
+    let mut running = engine.walks_running().await;
+    for _ in 0..500 {
+        if running == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        running = engine.walks_running().await;
+    }
+    assert_eq!(running, Some(0), "no walk left behind");
     engine.shutdown().await;
 }

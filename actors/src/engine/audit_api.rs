@@ -13,10 +13,11 @@ use tokio::time::Instant;
 
 use super::scan_api::ScanInput;
 use super::{EngineHandle, ItemFailure, datum_of};
-use crate::actor::router::{Answer, CheckDownloads, Question};
 use crate::model::SourceLabel;
 use crate::model::{PackageName, PackageVersion, QueryError, limits};
 use crate::project::{DeclaredDependency, DependencySource, ParsedProject};
+use crate::question::resolve::{Resolve, Vulnerabilities};
+use crate::question::scan::CheckDownloads;
 use crate::views::audit::{self, AuditReport, LockedRelease, TreeFacts};
 use crate::views::deps::{TargetEnv, parse_requirement};
 use crate::views::resolve::{Resolution, ResolutionStatus, ResolveRequest};
@@ -269,14 +270,11 @@ impl EngineHandle {
         let checked = request
             .validate_within(limits::MAX_AUDIT_REQUIREMENTS)
             .map_err(|e| failed(&e.into()))?;
-        let question = Question::Resolve(Box::new((request, checked)));
-        match self.ask(question, deadline).await {
-            Ok(Answer::Resolved(r)) => Ok(*r),
-            Ok(_) => Err(failed(&QueryError::Internal(
-                "unexpected answer kind".into(),
-            ))),
-            Err(e) => Err(failed(&e)),
-        }
+        let question = Resolve {
+            raw: request,
+            checked,
+        };
+        self.ask(question, deadline).await.map_err(|e| failed(&e))
     }
 
     async fn locked_tree(
@@ -345,14 +343,12 @@ impl EngineHandle {
     ) -> Result<crate::model::Datum<crate::views::vulns::PackageVulnerabilities>, QueryError> {
         let name = PackageName::parse(package)?;
         let version = PackageVersion::parse(version)?;
-        let question = Question::Vulnerabilities {
+        let question = Vulnerabilities {
             name,
             version: Some(version),
         };
-        match self.ask(question, deadline).await? {
-            Answer::Vulnerabilities(doc, v) => Ok(datum_of(&doc, v)),
-            _ => Err(QueryError::Internal("unexpected answer kind".into())),
-        }
+        let (doc, v) = self.ask(question, deadline).await?;
+        Ok(datum_of(&doc, v))
     }
 }
 

@@ -10,9 +10,10 @@ use std::sync::{Arc, LazyLock};
 use tokio::time::Instant;
 
 use super::{EngineHandle, ItemFailure, MAX_CONTEXT_DEPS, PartialResult, datum_of};
-use crate::actor::router::{Answer, DocAnswer, Question};
+use crate::actor::router::DocAnswer;
 use crate::cpu::{CancelFlag, CpuError};
 use crate::model::{Datum, PackageName, PackageVersion, QueryError, SourceLabel};
+use crate::question::docs::DocSummaries;
 use crate::upstream::{Document, ProjectDoc};
 use crate::views::deps::{Dependencies, TargetEnv};
 use crate::views::docs::{
@@ -191,10 +192,7 @@ impl EngineHandle {
             Vec::new()
         } else {
             let names = wanted.iter().map(|(n, _)| n.clone()).collect();
-            match self.ask(Question::DocSummaries(names), deadline).await? {
-                Answer::DocSummaries(v) => v,
-                _ => return Err(QueryError::Internal("unexpected answer kind".into())),
-            }
+            self.ask(DocSummaries(names), deadline).await?
         };
         let dependency_budget = max / 3;
         // Counting, sharing and cutting, then the package's own README in what is left:

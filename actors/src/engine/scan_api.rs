@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use tokio::time::Instant;
 
-use super::{EngineHandle, ItemFailure, datum_of, version_list};
-use crate::actor::router::{Answer, CheckDownloads, CheckParts, Question};
+use super::{EngineHandle, ItemFailure, datum_of};
 use crate::cpu::CpuError;
 use crate::model::{Datum, InputError, PackageName, QueryError, SourceLabel};
 use crate::project::{self, FileKind, Limits, ParsedProject, paths::AllowedRoots};
+use crate::question::scan::{Check, CheckDownloads, CheckParts, Scan};
+use crate::question::versions::{VersionsAnswer, version_list};
 use crate::upstream::Document;
 use crate::views::check::{self, PackageCheck, PopularityFacts, ReleaseFacts};
 use crate::views::scan::{DependencyCheck, ScanReport, ScanSummary, ScannedDependency};
@@ -160,10 +161,7 @@ impl EngineHandle {
         let answers = if names.is_empty() {
             Vec::new()
         } else {
-            match self.ask(Question::Scan(names), deadline).await? {
-                Answer::Scan(v) => v,
-                _ => return Err(QueryError::Internal("unexpected answer kind".into())),
-            }
+            self.ask(Scan(names), deadline).await?
         };
         let mut lists = BTreeMap::new();
         let mut failures = Vec::new();
@@ -235,14 +233,12 @@ impl EngineHandle {
         downloads: CheckDownloads,
         deadline: Instant,
     ) -> Result<PackageCheck, QueryError> {
-        let question = Question::Check {
+        let question = Check {
             name: name.clone(),
             downloads,
         };
-        match self.ask(question, deadline).await? {
-            Answer::Check(parts) => Ok(self.check_view(name, *parts)),
-            _ => Err(QueryError::Internal("unexpected answer kind".into())),
-        }
+        let parts = self.ask(question, deadline).await?;
+        Ok(self.check_view(name, parts))
     }
 
     fn check_view(&self, name: PackageName, parts: CheckParts) -> PackageCheck {
@@ -251,7 +247,7 @@ impl EngineHandle {
         let now = self.shared().cfg.clock.now();
         // The project JSON lists its latest release's vulnerabilities: no extra request.
         let latest_vulnerabilities = match &parts.versions {
-            Ok(Answer::Doc(ans)) => match ans.doc.as_ref() {
+            Ok(VersionsAnswer::Project(ans)) => match ans.doc.as_ref() {
                 Document::Project(p) => {
                     let published = vulns::published_releases(p);
                     Some(datum_of(

@@ -1,4 +1,4 @@
-//! The resolve chain: fetches what the solver needs through the router's own flights
+//! The resolve walk: fetches what the solver needs through the router's own flights
 //! (so coalescing, the breaker, rate limits, stale copies and provenance all apply),
 //! many at once, and runs the solver ([`crate::views::resolve`]) again until it
 //! answers.
@@ -25,8 +25,8 @@ use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, PackageName as ReqName, Requirement, VerbatimUrl};
 use tokio::time::Instant;
 
-use super::DocAnswer;
-use super::chain::ChainCtx;
+use super::{Question, Walker};
+use crate::actor::router::DocAnswer;
 use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
 use crate::upstream::hosts::FileHosts;
 use crate::upstream::{Document, SimpleDoc};
@@ -36,6 +36,36 @@ use crate::views::resolve::{
     edges, solve,
 };
 use crate::views::vulns::PackageVulnerabilities;
+
+/// A dependency resolution: the request as given, and as checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolve {
+    pub(crate) raw: ResolveRequest,
+    pub(crate) checked: Validated,
+}
+
+impl Question for Resolve {
+    type Answer = Resolution;
+
+    async fn walk(self, w: &Walker, deadline: Instant) -> Result<Resolution, QueryError> {
+        Ok(resolve(w, &self.raw, &self.checked, deadline).await)
+    }
+}
+
+/// The known vulnerabilities of a release (the latest when no version).
+#[derive(Debug, Clone)]
+pub(crate) struct Vulnerabilities {
+    pub(crate) name: PackageName,
+    pub(crate) version: Option<PackageVersion>,
+}
+
+impl Question for Vulnerabilities {
+    type Answer = (DocAnswer, PackageVulnerabilities);
+
+    async fn walk(self, w: &Walker, deadline: Instant) -> Result<Self::Answer, QueryError> {
+        vulnerabilities(w, self.name, self.version, deadline).await
+    }
+}
 
 /// Most solver runs of one resolution (each after a fetch).
 const MAX_RUNS: u32 = 1000;
@@ -107,7 +137,7 @@ fn candidates(doc: &SimpleDoc) -> Vec<Candidate> {
 }
 
 async fn fetch_project(
-    ctx: &ChainCtx,
+    w: &Walker,
     name: &ReqName,
     deadline: Instant,
 ) -> (ProjectState, Option<Provenance>) {
@@ -115,7 +145,7 @@ async fn fetch_project(
         Ok(n) => Query::Simple(n),
         Err(e) => return (ProjectState::Failed(e.reason()), None),
     };
-    match ctx.doc(q, deadline).await {
+    match w.doc(q, deadline).await {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Simple(s) => (
                 ProjectState::Held(Arc::new(Candidates::new(candidates(s)))),
@@ -129,7 +159,7 @@ async fn fetch_project(
 }
 
 async fn fetch_meta(
-    ctx: &ChainCtx,
+    w: &Walker,
     name: &ReqName,
     version: &Version,
     file: Option<Arc<str>>,
@@ -145,14 +175,14 @@ async fn fetch_meta(
     };
     let mut fallback = None;
     if let Some(url) = file {
-        match metadata_host_allowed(ctx, &n, &url) {
+        match metadata_host_allowed(w, &n, &url) {
             // A file on a host the rule refuses is not asked for at all.
             Err(why) => {
                 fallback = Some(format!(
                     "the metadata file of {name} {version} was not fetched: {why}; read from the per-release JSON"
                 ));
             }
-            Ok(()) => match ctx
+            Ok(()) => match w
                 .doc(Query::CoreMetadata(n.clone(), v.clone(), url), deadline)
                 .await
             {
@@ -177,7 +207,7 @@ async fn fetch_meta(
             },
         }
     }
-    match ctx.doc(Query::Release(n, v), deadline).await {
+    match w.doc(Query::Release(n, v), deadline).await {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Release(p) | Document::Project(p) => {
                 let meta = Meta::new(
@@ -201,8 +231,8 @@ async fn fetch_meta(
 
 /// Whether the metadata file of a Simple page's `file` may be fetched: the one rule of
 /// [`FileHosts`] (the index's hosts and `download.allowed_hosts`), as for downloads.
-fn metadata_host_allowed(ctx: &ChainCtx, name: &PackageName, file: &str) -> Result<(), String> {
-    let cfg = &ctx.args.cfg;
+fn metadata_host_allowed(w: &Walker, name: &PackageName, file: &str) -> Result<(), String> {
+    let cfg = &w.args.cfg;
     let base = &cfg.upstreams.pypi_simple.base_url;
     let url = crate::upstream::metadata_url(base, name, file)
         .and_then(|u| reqwest::Url::parse(&u).ok())
@@ -217,7 +247,7 @@ fn metadata_host_allowed(ctx: &ChainCtx, name: &PackageName, file: &str) -> Resu
 
 /// Fetches every need at once (a release's page first when it is not held).
 async fn fetch_all(
-    ctx: &ChainCtx,
+    w: &Walker,
     held: &mut Held,
     log: &mut Log,
     needs: Vec<Need>,
@@ -241,11 +271,11 @@ async fn fetch_all(
             }
         }
     }
-    let pages = join_all(projects.iter().map(|p| fetch_project(ctx, p, deadline)));
+    let pages = join_all(projects.iter().map(|p| fetch_project(w, p, deadline)));
     let files = join_all(
         metas
             .iter()
-            .map(|(p, v, f)| fetch_meta(ctx, p, v, f.clone(), deadline)),
+            .map(|(p, v, f)| fetch_meta(w, p, v, f.clone(), deadline)),
     );
     let (pages, files) = tokio::join!(pages, files);
     for (p, (state, prov)) in projects.into_iter().zip(pages) {
@@ -270,13 +300,7 @@ async fn fetch_all(
 
 /// Walks the requirements along the newest admissible candidates, a level at a time,
 /// fetching each level's pages, then its metadata, in parallel.
-async fn prefetch(
-    ctx: &ChainCtx,
-    req: &Validated,
-    held: &mut Held,
-    log: &mut Log,
-    deadline: Instant,
-) {
+async fn prefetch(w: &Walker, req: &Validated, held: &mut Held, log: &mut Log, deadline: Instant) {
     let mut frontier: Vec<Requirement<VerbatimUrl>> = req
         .roots
         .iter()
@@ -289,7 +313,7 @@ async fn prefetch(
             .iter()
             .map(|r| Need::Project(r.name.clone()))
             .collect();
-        fetch_all(ctx, held, log, pages, deadline).await;
+        fetch_all(w, held, log, pages, deadline).await;
         let mut picks: Vec<(Requirement<VerbatimUrl>, Version)> = Vec::new();
         let mut needs = Vec::new();
         for r in &frontier {
@@ -308,7 +332,7 @@ async fn prefetch(
             }
             picks.push((r.clone(), c.version.clone()));
         }
-        fetch_all(ctx, held, log, needs, deadline).await;
+        fetch_all(w, held, log, needs, deadline).await;
         let mut next = Vec::new();
         for (r, v) in picks {
             let Some(MetaState::Held(m)) = held.metas.get(&(r.name.clone(), v.clone())) else {
@@ -354,19 +378,19 @@ async fn solve_on_pool(
 }
 
 /// Resolves `raw` (checked as `req`) by the chain described in the module docs.
-pub(crate) async fn resolve(
-    ctx: &ChainCtx,
+async fn resolve(
+    w: &Walker,
     raw: &ResolveRequest,
     req: &Validated,
     deadline: Instant,
 ) -> Resolution {
     let started = Instant::now();
     // What could not be fetched makes an honest partial answer, not a deadline error.
-    let deadline = ChainCtx::parts_deadline(deadline);
+    let deadline = Walker::parts_deadline(deadline);
     let mut held = Held::default();
     let mut log = Log::default();
     let mut stats = ResolveStats::default();
-    prefetch(ctx, req, &mut held, &mut log, deadline).await;
+    prefetch(w, req, &mut held, &mut log, deadline).await;
     let shared_req = Arc::new(req.clone());
     let mut held = Arc::new(held);
     let outcome = loop {
@@ -378,7 +402,7 @@ pub(crate) async fn resolve(
             {
                 // The run has returned, so this is the only handle: no copy is made.
                 let held = Arc::make_mut(&mut held);
-                fetch_all(ctx, held, &mut log, needs, deadline).await;
+                fetch_all(w, held, &mut log, needs, deadline).await;
             }
             SolveOutcome::Need(needs) => {
                 break SolveOutcome::Interrupted(format!(
@@ -529,7 +553,7 @@ pub(crate) async fn resolve(
                 }
             }
             if req.vulnerabilities {
-                attach_vulnerabilities(ctx, &held, &mut log, &mut resolution, deadline).await;
+                attach_vulnerabilities(w, &held, &mut log, &mut resolution, deadline).await;
             }
         }
         SolveOutcome::NoSolution { report, hints } => {
@@ -571,7 +595,7 @@ fn published(held: &Held, name: &ReqName) -> Option<Vec<(Version, bool)>> {
 }
 
 async fn attach_vulnerabilities(
-    ctx: &ChainCtx,
+    w: &Walker,
     held: &Held,
     log: &mut Log,
     r: &mut Resolution,
@@ -591,7 +615,7 @@ async fn attach_vulnerabilities(
             }
             let n = PackageName::parse(&pn)?;
             let v = PackageVersion::parse(&pv)?;
-            ctx.doc(Query::Release(n, v), deadline).await
+            w.doc(Query::Release(n, v), deadline).await
         }
     });
     let answers = join_all(jobs).await;
@@ -642,8 +666,8 @@ async fn attach_vulnerabilities(
 
 /// The vulnerabilities of a release (the latest when `version` is `None`), with the
 /// release list from the Simple page (or the project body) for the smallest fix.
-pub(crate) async fn vulnerabilities(
-    ctx: &ChainCtx,
+async fn vulnerabilities(
+    w: &Walker,
     name: PackageName,
     version: Option<PackageVersion>,
     deadline: Instant,
@@ -652,8 +676,8 @@ pub(crate) async fn vulnerabilities(
         Some(v) => Query::Release(name.clone(), v.clone()),
         None => Query::Project(name.clone()),
     };
-    let release = ctx.doc(q, deadline);
-    let page = ctx.doc(Query::Simple(name.clone()), deadline);
+    let release = w.doc(q, deadline);
+    let page = w.doc(Query::Simple(name.clone()), deadline);
     let (release, page) = tokio::join!(release, page);
     let release = release?;
     let (Document::Release(doc) | Document::Project(doc)) = release.doc.as_ref() else {

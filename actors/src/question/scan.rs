@@ -1,5 +1,5 @@
-//! The chains of `scan_dependencies` and `check_package`, fanned out here in the
-//! router's task over the same coalesced flights as every other question:
+//! The walks of `scan_dependencies` and `check_package`, fanned out over the same
+//! coalesced flights as every other question:
 //!
 //! - scan: the version list of every distinct package, concurrently (each with the
 //!   versions chain: the project JSON, then the Simple API), merged per package;
@@ -12,28 +12,56 @@
 
 use tokio::time::Instant;
 
-use super::chain::{Answer, ChainCtx, recent, versions};
-use super::{DocAnswer, resolve_within};
-use crate::model::{PackageName, Query, QueryError};
-use crate::model::{UnavailableCause, Upstream};
+use super::recent::{recent, recent_view};
+use super::versions::{VersionsAnswer, versions};
+use super::{Question, Walker, router_restarted};
+use crate::actor::router::{DocAnswer, resolve_within};
+use crate::model::{PackageName, Query, QueryError, Upstream};
 use crate::views::downloads::RecentDownloads;
+
+/// The version lists of several packages (scan_dependencies).
+#[derive(Debug, Clone)]
+pub(crate) struct Scan(pub(crate) Vec<PackageName>);
+
+/// Per package, its versions answer, in the order asked.
+pub(crate) type ScanAnswer = Vec<(PackageName, Result<VersionsAnswer, QueryError>)>;
+
+impl Question for Scan {
+    type Answer = ScanAnswer;
+
+    async fn walk(self, w: &Walker, deadline: Instant) -> Result<ScanAnswer, QueryError> {
+        Ok(scan(w, self.0, deadline).await)
+    }
+}
+
+/// The facts of the supply-chain check of one package (check_package; audit_project
+/// per direct dependency).
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    pub(crate) name: PackageName,
+    pub(crate) downloads: CheckDownloads,
+}
+
+impl Question for Check {
+    type Answer = CheckParts;
+
+    async fn walk(self, w: &Walker, deadline: Instant) -> Result<CheckParts, QueryError> {
+        Ok(check(w, self.name, self.downloads, deadline).await)
+    }
+}
 
 /// What the check chain gathered; each part may have failed on its own.
 #[derive(Debug)]
 pub(crate) struct CheckParts {
-    pub(crate) versions: Result<Answer, QueryError>,
+    pub(crate) versions: Result<VersionsAnswer, QueryError>,
     pub(crate) top: Result<DocAnswer, QueryError>,
     pub(crate) recent: Option<Result<RecentDownloads, QueryError>>,
 }
 
-pub(crate) async fn scan(
-    ctx: &ChainCtx,
-    names: Vec<PackageName>,
-    deadline: Instant,
-) -> Vec<(PackageName, Result<Answer, QueryError>)> {
-    let deadline = ChainCtx::parts_deadline(deadline);
+async fn scan(w: &Walker, names: Vec<PackageName>, deadline: Instant) -> ScanAnswer {
+    let deadline = Walker::parts_deadline(deadline);
     let jobs = names.into_iter().map(|name| async move {
-        let r = versions(ctx, name.clone(), deadline).await;
+        let r = versions(w, name.clone(), deadline).await;
         (name, r)
     });
     futures::future::join_all(jobs).await
@@ -49,29 +77,29 @@ pub(crate) enum CheckDownloads {
     WhenSuspect,
 }
 
-pub(crate) async fn check(
-    ctx: &ChainCtx,
+async fn check(
+    w: &Walker,
     name: PackageName,
     downloads: CheckDownloads,
     deadline: Instant,
 ) -> CheckParts {
-    let deadline = ChainCtx::parts_deadline(deadline);
+    let deadline = Walker::parts_deadline(deadline);
     // The top-packages dataset only serves the resemblance check: it gets the answer
     // budget (its flight goes on and the next check has it), not the whole deadline.
     let (versions, top) = tokio::join!(
-        versions(ctx, name.clone(), deadline),
-        top_within_budget(ctx, deadline)
+        versions(w, name.clone(), deadline),
+        top_within_budget(w, deadline)
     );
     let wanted = match downloads {
         CheckDownloads::Always => true,
-        CheckDownloads::WhenSuspect => suspect(&name, &versions, &top, ctx),
+        CheckDownloads::WhenSuspect => suspect(&name, &versions, &top, w),
     };
     let recent = match &versions {
         Ok(_) if wanted => Some(
             // Without the companion series, as batches do (spares pypistats' limit).
-            recent(ctx, &name, deadline, false)
+            recent(w, &name, deadline, false)
                 .await
-                .and_then(|a| super::chain::recent_view(&name, a, ctx.args.cfg.clock.today())),
+                .and_then(|a| recent_view(&name, a, w.args.cfg.clock.today())),
         ),
         _ => None,
     };
@@ -82,20 +110,15 @@ pub(crate) async fn check(
     }
 }
 
-async fn top_within_budget(ctx: &ChainCtx, deadline: Instant) -> Result<DocAnswer, QueryError> {
-    let end = ctx.budget_end(deadline);
-    match resolve_within(&ctx.router(), Query::TopPackages, Some(end), deadline).await {
+async fn top_within_budget(w: &Walker, deadline: Instant) -> Result<DocAnswer, QueryError> {
+    let end = w.budget_end(deadline);
+    match resolve_within(&w.router(), Query::TopPackages, Some(end), deadline).await {
         Ok(Some(r)) => r,
         Ok(None) => Err(QueryError::unavailable(
             Upstream::TopPackages,
-            UnavailableCause::Timeout {
-                waited_ms: ctx.args.cfg.timeouts.answer_budget_ms,
-                attempts: 1,
-            },
+            w.budget_timeout(),
         )),
-        Err(_) => Err(QueryError::Internal(
-            "the router restarted during the request; retry".into(),
-        )),
+        Err(_) => Err(router_restarted()),
     }
 }
 
@@ -104,9 +127,9 @@ async fn top_within_budget(ctx: &ChainCtx, deadline: Instant) -> Result<DocAnswe
 /// either fact is unknown.
 fn suspect(
     name: &PackageName,
-    versions: &Result<Answer, QueryError>,
+    versions: &Result<VersionsAnswer, QueryError>,
     top: &Result<DocAnswer, QueryError>,
-    ctx: &ChainCtx,
+    w: &Walker,
 ) -> bool {
     use crate::upstream::Document;
     use crate::views::check;
@@ -118,11 +141,11 @@ fn suspect(
         _ => true,
     };
     let age_days = match versions {
-        Ok(Answer::Doc(a)) => match a.doc.as_ref() {
+        Ok(VersionsAnswer::Project(a)) => match a.doc.as_ref() {
             Document::Project(p) => {
                 check::ReleaseFacts::from_versions(
                     &crate::views::versions::VersionList::from_project(p),
-                    ctx.args.cfg.clock.now(),
+                    w.args.cfg.clock.now(),
                 )
                 .age_days
             }

@@ -14,19 +14,18 @@
 //! failure (or the stale copy) without asking again, so that a failing upstream is not
 //! asked once per caller until its breaker opens.
 //!
-//! Questions that span documents (versions with the Simple API as the alternate,
-//! recent downloads with estimates, batches) are walked by [`chain`] in tasks the
-//! router spawns, over these same flights.
-
-pub(crate) mod chain;
-pub(crate) mod resolve;
-pub(crate) mod scan;
+//! Questions (`crate::question`) are walked in tasks the router spawns and tracks
+//! (id, deadline, abort handle) over these same flights: a question's caller leaving,
+//! shutdown and a router restart each abort its walk, and with it the walk's waits on
+//! flights. The router sees each walk as a type-erased job; its typed answer goes
+//! straight back to the caller.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::time::Instant;
@@ -43,8 +42,21 @@ use crate::policy::{Admission, BreakerState, CallOutcome};
 use crate::store::Store;
 use crate::upstream::Document;
 
-pub(crate) use chain::{Answer, Question};
-pub(crate) use scan::{CheckDownloads, CheckParts};
+/// Identifies a question's walk in the router.
+pub(crate) type WalkId = u64;
+
+static NEXT_WALK: AtomicU64 = AtomicU64::new(1);
+
+/// What a walk gets when the router starts it: the router and the engine's parts a
+/// walk reads.
+pub(crate) struct WalkCtx {
+    pub(crate) router: ActorRef<RouterMsg>,
+    pub(crate) args: RouterArgs,
+}
+
+/// A question's walk, type-erased (`crate::question::job` builds it): it sends its
+/// typed answer to its caller itself.
+pub(crate) type WalkJob = Box<dyn FnOnce(WalkCtx) -> BoxFuture<'static, ()> + Send>;
 
 /// A document with where it came from.
 #[derive(Clone, Debug)]
@@ -79,6 +91,13 @@ impl DocAnswer {
     }
 }
 
+impl DocAnswer {
+    /// `value`, computed from this document, with its provenance.
+    pub(crate) fn datum<T>(&self, value: T) -> crate::model::Datum<T> {
+        crate::model::Datum::new(value, self.provenance.clone(), self.upstream, self.age)
+    }
+}
+
 pub(crate) type Resolution = Result<DocAnswer, QueryError>;
 
 /// Identifies one caller waiting on a flight, so that it can leave.
@@ -94,14 +113,16 @@ pub(crate) enum RouterMsg {
         deadline: Instant,
         reply: RpcReplyPort<Resolution>,
     },
-    /// Answer a question whose chain spans several documents.
+    /// Run a question's walk, tracked as `walk` until it ends or is forgotten.
     Ask {
-        question: Question,
+        walk: WalkId,
         deadline: Instant,
-        /// Cancelled when the caller goes away: the chain (fetches, solver runs) stops.
-        gone: CancellationToken,
-        reply: RpcReplyPort<Result<Answer, QueryError>>,
+        job: WalkJob,
     },
+    /// The walk's caller went away: abort the walk (its fetches, its solver runs).
+    Forget { walk: WalkId },
+    /// A walk ended on its own.
+    WalkEnded { walk: WalkId },
     /// A caller gave up (its future was dropped: a disconnect, a cancellation, its
     /// deadline). A flight nobody waits for any more is cancelled.
     Abandon { query: Query, waiter: WaiterId },
@@ -132,6 +153,9 @@ pub(crate) enum RouterMsg {
     /// How many distinct queries are in flight.
     #[cfg(any(test, feature = "test-hooks"))]
     InFlight { reply: RpcReplyPort<usize> },
+    /// How many walks are running.
+    #[cfg(any(test, feature = "test-hooks"))]
+    WalksRunning { reply: RpcReplyPort<usize> },
     /// Test hook: panic inside the handler.
     #[cfg(any(test, feature = "test-hooks"))]
     Crash,
@@ -169,6 +193,27 @@ pub(crate) struct RouterState {
     next_flight: u64,
     /// Upstream failures of a moment ago, and until when they answer for the upstream.
     failures: HashMap<Query, (UnavailableCause, Instant)>,
+    /// The walks this router runs.
+    walks: Walks,
+}
+
+/// The walks a router runs. Dropped with the router's state (a stop or a crash), it
+/// aborts every walk it holds: their callers get a typed error at once.
+#[derive(Default)]
+struct Walks(HashMap<WalkId, tokio::task::AbortHandle>);
+
+impl Walks {
+    fn publish(&self) {
+        metrics::gauge!("sentinel_walks_running").set(self.0.len() as f64);
+    }
+}
+
+impl Drop for Walks {
+    fn drop(&mut self) {
+        for (_, walk) in self.0.drain() {
+            walk.abort();
+        }
+    }
 }
 
 /// Most failures remembered at once: past it, expired ones are dropped, and a new one
@@ -190,6 +235,7 @@ impl Actor for RouterActor {
             flights: HashMap::new(),
             next_flight: 1,
             failures: HashMap::new(),
+            walks: Walks::default(),
         })
     }
 
@@ -207,24 +253,19 @@ impl Actor for RouterActor {
                 reply,
             } => st.resolve(&myself, query, waiter, deadline, reply),
             RouterMsg::Ask {
-                question,
+                walk,
                 deadline,
-                gone,
-                reply,
-            } => {
-                let ctx = chain::ChainCtx {
-                    router: myself.clone(),
-                    args: st.args.clone(),
-                };
-                tokio::spawn(async move {
-                    tokio::select! {
-                        biased;
-                        _ = gone.cancelled() => {}
-                        answer = chain::answer(&ctx, question, deadline) => {
-                            let _ = reply.send(answer);
-                        }
-                    }
-                });
+                job,
+            } => st.start_walk(&myself, walk, deadline, job),
+            RouterMsg::Forget { walk } => {
+                if let Some(w) = st.walks.0.remove(&walk) {
+                    w.abort();
+                }
+                st.walks.publish();
+            }
+            RouterMsg::WalkEnded { walk } => {
+                st.walks.0.remove(&walk);
+                st.walks.publish();
             }
             RouterMsg::Abandon { query, waiter } => st.leave(&query, waiter, false),
             RouterMsg::Detach { query, waiter } => st.leave(&query, waiter, true),
@@ -250,6 +291,10 @@ impl Actor for RouterActor {
                 let _ = reply.send(st.flights.len());
             }
             #[cfg(any(test, feature = "test-hooks"))]
+            RouterMsg::WalksRunning { reply } => {
+                let _ = reply.send(st.walks.0.len());
+            }
+            #[cfg(any(test, feature = "test-hooks"))]
             RouterMsg::Crash => panic!("test hook: RouterActor asked to crash"),
         }
         Ok(())
@@ -257,6 +302,28 @@ impl Actor for RouterActor {
 }
 
 impl RouterState {
+    /// Spawns a walk and tracks it. The walk is bounded by its deadline here too, so a
+    /// walk that overruns it (a bug) still ends and is forgotten.
+    fn start_walk(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        walk: WalkId,
+        deadline: Instant,
+        job: WalkJob,
+    ) {
+        let ctx = WalkCtx {
+            router: myself.clone(),
+            args: self.args.clone(),
+        };
+        let router = myself.clone();
+        let task = tokio::spawn(async move {
+            let _ = tokio::time::timeout_at(deadline, job(ctx)).await;
+            let _ = router.cast(RouterMsg::WalkEnded { walk });
+        });
+        self.walks.0.insert(walk, task.abort_handle());
+        self.walks.publish();
+    }
+
     fn budget(&self) -> Duration {
         Duration::from_millis(self.args.cfg.timeouts.answer_budget_ms)
     }
@@ -889,5 +956,57 @@ impl Drop for Waiting {
         } else {
             RouterMsg::Abandon { query, waiter }
         });
+    }
+}
+
+/// Runs a question's walk on `router` and waits for its answer on `answer` (the reply
+/// channel `job` sends on) until `deadline`: `Ok(None)` when the deadline passed first.
+/// Dropping this future, or the deadline passing, tells the router to abort the walk.
+/// `Err(RouterGone)` when the router could not take the walk or stopped before it
+/// ended (it aborts the walks it owns).
+pub(crate) async fn run_walk<T>(
+    router: &ActorRef<RouterMsg>,
+    job: WalkJob,
+    answer: tokio::sync::oneshot::Receiver<Result<T, QueryError>>,
+    deadline: Instant,
+) -> Result<Option<Result<T, QueryError>>, RouterGone> {
+    let walk = NEXT_WALK.fetch_add(1, Ordering::Relaxed);
+    router
+        .cast(RouterMsg::Ask {
+            walk,
+            deadline,
+            job,
+        })
+        .map_err(|_| RouterGone)?;
+    let mut guard = Tracked {
+        router: router.clone(),
+        walk,
+        ended: false,
+    };
+    match tokio::time::timeout_at(deadline, answer).await {
+        Ok(Ok(r)) => {
+            guard.ended = true;
+            Ok(Some(r))
+        }
+        Ok(Err(_)) => {
+            guard.ended = true;
+            Err(RouterGone)
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Tells the router to abort a walk whose caller stopped waiting for it.
+struct Tracked {
+    router: ActorRef<RouterMsg>,
+    walk: WalkId,
+    ended: bool,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.router.cast(RouterMsg::Forget { walk: self.walk });
+        }
     }
 }

@@ -1,0 +1,158 @@
+//! Questions: one type per question family, each with its input, its walk over the
+//! router's flights and its typed answer (docs/ARCHITECTURE.md, sections 2 and 9).
+//!
+//! A question is a value implementing [`Question`]. `EngineHandle::ask` hands it to the
+//! RouterActor, which runs its walk as a task it spawns **and tracks** (id, deadline,
+//! abort handle); the typed answer goes straight back to the caller on a oneshot, so no
+//! enum carries every question and no caller matches an answer it did not ask for.
+//! When the caller's future is dropped, its guard tells the router, which aborts the
+//! walk and with it the walk's waits on flights (each `Waiting` guard then abandons its
+//! flight). Shutdown and a router restart abort every walk the router owned; the caller
+//! gets a typed error at once, never a hang.
+//!
+//! A walk fetches only through [`Walker`]: a document by the usual path (fresh hit,
+//! else the router's flight, with its coalescing, breaker, rate limit and stale copy).
+//!
+//! | family | questions |
+//! | --- | --- |
+//! | [`versions`] | every version: the project JSON, then the Simple API |
+//! | [`recent`] | recent downloads: pypistats, else estimates from the series held |
+//! | [`overview`] | metadata and recent downloads of several packages |
+//! | [`docs`] | the short docs of several packages |
+//! | [`release`] | the release for a target Python |
+//! | [`scan`] | version lists of a project's packages; the supply-chain check's facts |
+//! | [`resolve`] | a dependency resolution; the vulnerabilities of a release |
+
+pub(crate) mod docs;
+pub(crate) mod overview;
+pub(crate) mod recent;
+pub(crate) mod release;
+pub(crate) mod resolve;
+pub(crate) mod scan;
+pub(crate) mod versions;
+
+use std::future::Future;
+use std::time::Duration;
+
+use ractor::ActorRef;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::actor::router::{
+    DocAnswer, Resolution, RouterArgs, RouterMsg, WalkCtx, WalkJob, resolve_via,
+};
+use crate::cache::Lookup;
+use crate::model::{Provenance, Query, QueryError, UnavailableCause};
+
+/// A question over one or more documents, walked in a task the router owns.
+pub(crate) trait Question: Send + 'static {
+    /// What the walk produces (failures of parts are inside it; the `Err` of the walk
+    /// is the whole question's failure).
+    type Answer: Send + 'static;
+
+    /// Fetches what the question needs through `walker` and computes the answer, by
+    /// `deadline`.
+    fn walk(
+        self,
+        walker: &Walker,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Self::Answer, QueryError>> + Send;
+}
+
+/// The capability a walk fetches through: documents by the usual path, over the
+/// router's flights, and the engine's parts a walk reads (config, cache, store).
+pub(crate) struct Walker {
+    pub(crate) router: ActorRef<RouterMsg>,
+    pub(crate) args: RouterArgs,
+}
+
+impl From<WalkCtx> for Walker {
+    fn from(ctx: WalkCtx) -> Self {
+        Walker {
+            router: ctx.router,
+            args: ctx.args,
+        }
+    }
+}
+
+/// Wraps `question` as the type-erased job the router runs: the walk, bounded by
+/// `deadline`, its answer sent on `reply`. Nothing is sent when the job is aborted:
+/// the caller sees the channel closed.
+pub(crate) fn job<Q: Question>(
+    question: Q,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Q::Answer, QueryError>>,
+) -> WalkJob {
+    Box::new(move |ctx: WalkCtx| {
+        Box::pin(async move {
+            let walker = Walker::from(ctx);
+            let answer = question.walk(&walker, deadline).await;
+            let _ = reply.send(answer);
+        })
+    })
+}
+
+impl Walker {
+    /// One document: a fresh hit here, else the router's flight.
+    pub(crate) async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
+        let now = Instant::now();
+        if let Lookup::Fresh(e) = self.args.cache.lookup(&q, now) {
+            return Ok(DocAnswer::from_entry(
+                &e,
+                Provenance::Cached,
+                q.upstream(),
+                now,
+            ));
+        }
+        match resolve_via(&self.router(), q, deadline).await {
+            Ok(r) => r,
+            Err(_) => Err(router_restarted()),
+        }
+    }
+
+    /// The current router. The walk is aborted when the router that owns it stops, so
+    /// this is the owner unless a message races its restart.
+    pub(crate) fn router(&self) -> ActorRef<RouterMsg> {
+        self.args
+            .registry
+            .router
+            .get()
+            .unwrap_or_else(|| self.router.clone())
+    }
+
+    /// Where the parts of a merged answer (a fan-out, a resolution, a check) stop: a
+    /// little before the caller's deadline, so that a part that could not be had is a
+    /// typed failure in an answer rather than the whole answer missing the deadline.
+    pub(crate) fn parts_deadline(deadline: Instant) -> Instant {
+        let margin =
+            (deadline.saturating_duration_since(Instant::now()) / 10).min(Duration::from_secs(1));
+        deadline - margin
+    }
+
+    /// The end of the answer budget, or the deadline if sooner.
+    pub(crate) fn budget_end(&self, deadline: Instant) -> Instant {
+        let budget = Duration::from_millis(self.args.cfg.timeouts.answer_budget_ms);
+        (Instant::now() + budget).min(deadline)
+    }
+
+    /// The answer budget as a timeout cause, for a part that was not had within it.
+    pub(crate) fn budget_timeout(&self) -> UnavailableCause {
+        UnavailableCause::Timeout {
+            waited_ms: self.args.cfg.timeouts.answer_budget_ms,
+            attempts: 1,
+        }
+    }
+}
+
+/// What a caller gets when the router that ran its walk stopped mid-way.
+pub(crate) fn router_restarted() -> QueryError {
+    QueryError::Internal("the router restarted during the request; retry".into())
+}
+
+/// Errors after which another source may still answer.
+pub(crate) fn has_fallback(e: &QueryError) -> bool {
+    matches!(
+        e,
+        QueryError::Unavailable { .. } | QueryError::DeadlineExceeded { .. }
+    )
+}
