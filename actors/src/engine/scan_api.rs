@@ -1,22 +1,16 @@
 //! `scan_dependencies` and `check_package` on the handle: validate and read the input
-//! here (files only under `scan.allowed_dirs`), then one question to the router, which
-//! fans out per package and merges; the views turn the parts into the answer.
+//! here (files only under `scan.allowed_dirs`, parsed on the CPU pool), then one
+//! question (`crate::question::scan`), whose walk the router runs.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use tokio::time::Instant;
-
-use super::{EngineHandle, ItemFailure, datum_of};
+use super::EngineHandle;
 use crate::cpu::CpuError;
-use crate::model::{Datum, InputError, PackageName, QueryError, SourceLabel};
+use crate::model::{InputError, PackageName, QueryError};
 use crate::project::{self, FileKind, Limits, ParsedProject, paths::AllowedRoots};
-use crate::question::scan::{Check, CheckDownloads, CheckParts, Scan};
-use crate::question::versions::{VersionsAnswer, version_list};
-use crate::upstream::Document;
-use crate::views::check::{self, PackageCheck, PopularityFacts, ReleaseFacts};
-use crate::views::scan::{DependencyCheck, ScanReport, ScanSummary, ScannedDependency};
-use crate::views::vulns::{self, PackageVulnerabilities};
+use crate::question::scan::{Check, CheckDownloads, ScanProject};
+use crate::views::check::PackageCheck;
+use crate::views::scan::ScanReport;
 
 pub use crate::model::limits::MAX_SCAN_PACKAGES;
 
@@ -56,7 +50,7 @@ impl EngineHandle {
     pub async fn scan_dependencies(&self, input: ScanInput) -> Result<ScanReport, QueryError> {
         let parsed = self.read_project(input).await?;
         let _guard = self.enter()?;
-        self.check_parsed(parsed, self.deadline()).await
+        self.ask(ScanProject(parsed), self.deadline()).await
     }
 
     /// Reads and parses a project's files (only under `scan.allowed_dirs`) or a file's
@@ -126,94 +120,6 @@ impl EngineHandle {
         }
     }
 
-    pub(super) async fn check_parsed(
-        &self,
-        parsed: ParsedProject,
-        deadline: Instant,
-    ) -> Result<ScanReport, QueryError> {
-        let problems_found = parsed.problems_found();
-        let ParsedProject {
-            files,
-            dependencies,
-            references,
-            options,
-            problems,
-            mut notes,
-            ..
-        } = parsed;
-        let mut names: Vec<PackageName> = Vec::new();
-        for d in &dependencies {
-            if d.source == project::DependencySource::Index
-                && let Ok(n) = PackageName::parse(&d.name)
-                && !names.contains(&n)
-            {
-                names.push(n);
-            }
-        }
-        let over = names.len().saturating_sub(MAX_SCAN_PACKAGES);
-        names.truncate(MAX_SCAN_PACKAGES);
-        if over > 0 {
-            notes.push(format!(
-                "{over} package(s) past the first {MAX_SCAN_PACKAGES} were not checked against PyPI"
-            ));
-        }
-        let checked = names.len();
-        let answers = if names.is_empty() {
-            Vec::new()
-        } else {
-            self.ask(Scan(names), deadline).await?
-        };
-        let mut lists = BTreeMap::new();
-        let mut failures = Vec::new();
-        let mut labels = Vec::new();
-        for (name, r) in answers {
-            let r = r.and_then(version_list);
-            match &r {
-                Ok(d) => labels.push(d.label()),
-                Err(QueryError::NotFound { .. }) => labels.push(SourceLabel::Live),
-                Err(e) => {
-                    labels.push(SourceLabel::Unavailable);
-                    failures.push(ItemFailure::from_error(name.to_string(), e));
-                }
-            }
-            lists.insert(name.to_string(), r);
-        }
-        let dependencies: Vec<ScannedDependency> = dependencies
-            .into_iter()
-            .map(|d| {
-                let check = if d.source != project::DependencySource::Index {
-                    DependencyCheck::not_checked(
-                        "a direct reference: not fetched and not checked against PyPI",
-                    )
-                } else {
-                    match lists.get(&d.name) {
-                        None => DependencyCheck::not_checked(format!(
-                            "not checked: past the {MAX_SCAN_PACKAGES} packages one scan asks about"
-                        )),
-                        Some(Ok(list)) => DependencyCheck::against(&d, list),
-                        Some(Err(QueryError::NotFound { .. })) => {
-                            DependencyCheck::not_found(&d.name)
-                        }
-                        Some(Err(e)) => DependencyCheck::unavailable(&e.reason()),
-                    }
-                };
-                ScannedDependency { declared: d, check }
-            })
-            .collect();
-        let summary = ScanSummary::count(&dependencies, checked, problems_found);
-        Ok(ScanReport {
-            files,
-            dependencies,
-            references,
-            options,
-            problems,
-            notes,
-            failures,
-            summary,
-            source: SourceLabel::merge(labels),
-        })
-    }
-
     /// The supply-chain check before suggesting `pip install <package>`: does it exist,
     /// its first release and number of releases, its downloads, whether its name is
     /// within a small edit distance of a popular package's (and which), yanked
@@ -222,133 +128,10 @@ impl EngineHandle {
     pub async fn check_package(&self, package: &str) -> Result<PackageCheck, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        self.checked(name, CheckDownloads::Always, self.deadline())
-            .await
-    }
-
-    /// The check of `name`: one question to the router, the verdict drawn here.
-    pub(super) async fn checked(
-        &self,
-        name: PackageName,
-        downloads: CheckDownloads,
-        deadline: Instant,
-    ) -> Result<PackageCheck, QueryError> {
-        let question = Check {
-            name: name.clone(),
-            downloads,
+        let check = Check {
+            name,
+            downloads: CheckDownloads::Always,
         };
-        let parts = self.ask(question, deadline).await?;
-        Ok(self.check_view(name, parts))
-    }
-
-    fn check_view(&self, name: PackageName, parts: CheckParts) -> PackageCheck {
-        let mut failures = Vec::new();
-        let mut labels = Vec::new();
-        let now = self.shared().cfg.clock.now();
-        // The project JSON lists its latest release's vulnerabilities: no extra request.
-        let latest_vulnerabilities = match &parts.versions {
-            Ok(VersionsAnswer::Project(ans)) => match ans.doc.as_ref() {
-                Document::Project(p) => {
-                    let published = vulns::published_releases(p);
-                    Some(datum_of(
-                        ans,
-                        PackageVulnerabilities::from_release(p, published.as_deref()),
-                    ))
-                }
-                _ => None,
-            },
-            _ => None,
-        };
-        let (exists, releases) = match parts.versions.and_then(version_list) {
-            Ok(list) => {
-                labels.push(list.label());
-                (
-                    Some(true),
-                    Some(list.map(|l| ReleaseFacts::from_versions(&l, now))),
-                )
-            }
-            Err(QueryError::NotFound { .. }) => {
-                labels.push(SourceLabel::Live);
-                (Some(false), None)
-            }
-            Err(e) => {
-                labels.push(SourceLabel::Unavailable);
-                failures.push(ItemFailure::from_error(format!("{name}/releases"), &e));
-                (None, None)
-            }
-        };
-        let popularity = match parts.top {
-            Ok(ans) => match ans.doc.as_ref() {
-                Document::Top(t) => {
-                    let (rank, resembles, compared) = check::resemblance(name.as_str(), t);
-                    labels.push(ans.provenance.label());
-                    Some(datum_of(
-                        &ans,
-                        PopularityFacts {
-                            rank,
-                            resembles,
-                            compared_with: compared,
-                            rule: check::rule_words(compared),
-                        },
-                    ))
-                }
-                _ => None,
-            },
-            Err(e) => {
-                labels.push(SourceLabel::Unavailable);
-                failures.push(ItemFailure::from_error(format!("{name}/popularity"), &e));
-                None
-            }
-        };
-        let downloads: Option<Datum<Option<u64>>> = match parts.recent {
-            Some(Ok(r)) => {
-                labels.push(r.last_month.label());
-                Some(r.last_month)
-            }
-            Some(Err(e)) => {
-                labels.push(SourceLabel::Unavailable);
-                failures.push(ItemFailure::from_error(format!("{name}/downloads"), &e));
-                None
-            }
-            None => None,
-        };
-        let (verdict, mut summary) = check::verdict(
-            name.as_str(),
-            check::Evidence {
-                exists,
-                releases: releases.as_ref().map(|r| &r.value),
-                downloads: downloads.as_ref().and_then(|d| d.value),
-                popularity: popularity.as_ref().map(|p| &p.value),
-                latest_vulnerabilities: latest_vulnerabilities.as_ref().map(|v| &v.value),
-            },
-        );
-        let vulnerabilities = match (&latest_vulnerabilities, exists) {
-            (Some(v), _) => format!(
-                "the latest release ({}) was checked: {}; older releases were not (get_package_vulnerabilities with a version asks)",
-                v.value.version,
-                match v.value.active {
-                    0 => "no known vulnerability".to_string(),
-                    _ => check::vulnerable_words(&v.value),
-                }
-            ),
-            (None, Some(true)) => "not checked: the JSON API did not answer (the release list came from the Simple API, which has no vulnerability data)".into(),
-            (None, _) => "not checked".into(),
-        };
-        if exists == Some(true) && popularity.is_none() {
-            summary.push_str("; resemblance to popular names not checked (the top-packages dataset could not be had)");
-        }
-        PackageCheck {
-            package: name.to_string(),
-            verdict,
-            summary,
-            exists,
-            releases,
-            downloads_30d: downloads,
-            popularity,
-            latest_vulnerabilities,
-            vulnerabilities,
-            failures,
-            source: SourceLabel::merge(labels),
-        }
+        self.ask(check, self.deadline()).await
     }
 }

@@ -20,9 +20,11 @@
 //! | [`overview`] | metadata and recent downloads of several packages |
 //! | [`docs`] | the short docs of several packages |
 //! | [`release`] | the release for a target Python |
-//! | [`scan`] | version lists of a project's packages; the supply-chain check's facts |
+//! | [`scan`] | a project's declared dependencies against their version lists; the supply-chain check of a package |
 //! | [`resolve`] | a dependency resolution; the vulnerabilities of a release |
+//! | [`audit`] | a project's audit: its scan, its tree's vulnerabilities, its direct dependencies' checks |
 
+pub(crate) mod audit;
 pub(crate) mod docs;
 pub(crate) mod overview;
 pub(crate) mod recent;

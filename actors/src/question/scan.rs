@@ -10,29 +10,26 @@
 //!   (an audit of 50 dependencies would otherwise spend pypistats' rate limit on
 //!   established packages).
 
+use std::collections::BTreeMap;
+
 use tokio::time::Instant;
 
 use super::recent::{recent, recent_view};
-use super::versions::{VersionsAnswer, versions};
+use super::versions::{VersionsAnswer, version_list, versions};
 use super::{Question, Walker, router_restarted};
 use crate::actor::router::{DocAnswer, resolve_within};
-use crate::model::{PackageName, Query, QueryError, Upstream};
+use crate::engine::ItemFailure;
+use crate::model::limits::MAX_SCAN_PACKAGES;
+use crate::model::{Datum, PackageName, Query, QueryError, SourceLabel, Upstream};
+use crate::project::{self, ParsedProject};
+use crate::upstream::Document;
+use crate::views::check::{self, PackageCheck, PopularityFacts, ReleaseFacts};
 use crate::views::downloads::RecentDownloads;
-
-/// The version lists of several packages (scan_dependencies).
-#[derive(Debug, Clone)]
-pub(crate) struct Scan(pub(crate) Vec<PackageName>);
+use crate::views::scan::{DependencyCheck, ScanReport, ScanSummary, ScannedDependency};
+use crate::views::vulns::{self, PackageVulnerabilities};
 
 /// Per package, its versions answer, in the order asked.
-pub(crate) type ScanAnswer = Vec<(PackageName, Result<VersionsAnswer, QueryError>)>;
-
-impl Question for Scan {
-    type Answer = ScanAnswer;
-
-    async fn walk(self, w: &Walker, deadline: Instant) -> Result<ScanAnswer, QueryError> {
-        Ok(scan(w, self.0, deadline).await)
-    }
-}
+type ScanAnswer = Vec<(PackageName, Result<VersionsAnswer, QueryError>)>;
 
 /// The facts of the supply-chain check of one package (check_package; audit_project
 /// per direct dependency).
@@ -43,16 +40,30 @@ pub(crate) struct Check {
 }
 
 impl Question for Check {
-    type Answer = CheckParts;
+    type Answer = PackageCheck;
 
-    async fn walk(self, w: &Walker, deadline: Instant) -> Result<CheckParts, QueryError> {
-        Ok(check(w, self.name, self.downloads, deadline).await)
+    async fn walk(self, w: &Walker, deadline: Instant) -> Result<PackageCheck, QueryError> {
+        let parts = check(w, self.name.clone(), self.downloads, deadline).await;
+        Ok(check_view(w, self.name, parts))
+    }
+}
+
+/// The dependencies a project declares (read and parsed before it is asked), each
+/// checked against its version list.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanProject(pub(crate) ParsedProject);
+
+impl Question for ScanProject {
+    type Answer = ScanReport;
+
+    async fn walk(self, w: &Walker, deadline: Instant) -> Result<ScanReport, QueryError> {
+        scan_project(w, self.0, deadline).await
     }
 }
 
 /// What the check chain gathered; each part may have failed on its own.
 #[derive(Debug)]
-pub(crate) struct CheckParts {
+struct CheckParts {
     pub(crate) versions: Result<VersionsAnswer, QueryError>,
     pub(crate) top: Result<DocAnswer, QueryError>,
     pub(crate) recent: Option<Result<RecentDownloads, QueryError>>,
@@ -155,4 +166,198 @@ fn suspect(
     };
     let young = age_days.is_none_or(|days| days < check::YOUNG_DAYS);
     resembles || young
+}
+
+pub(crate) async fn scan_project(
+    w: &Walker,
+    parsed: ParsedProject,
+    deadline: Instant,
+) -> Result<ScanReport, QueryError> {
+    let problems_found = parsed.problems_found();
+    let ParsedProject {
+        files,
+        dependencies,
+        references,
+        options,
+        problems,
+        mut notes,
+        ..
+    } = parsed;
+    let mut names: Vec<PackageName> = Vec::new();
+    for d in &dependencies {
+        if d.source == project::DependencySource::Index
+            && let Ok(n) = PackageName::parse(&d.name)
+            && !names.contains(&n)
+        {
+            names.push(n);
+        }
+    }
+    let over = names.len().saturating_sub(MAX_SCAN_PACKAGES);
+    names.truncate(MAX_SCAN_PACKAGES);
+    if over > 0 {
+        notes.push(format!(
+            "{over} package(s) past the first {MAX_SCAN_PACKAGES} were not checked against PyPI"
+        ));
+    }
+    let checked = names.len();
+    let answers = if names.is_empty() {
+        Vec::new()
+    } else {
+        scan(w, names, deadline).await
+    };
+    let mut lists = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut labels = Vec::new();
+    for (name, r) in answers {
+        let r = r.and_then(version_list);
+        match &r {
+            Ok(d) => labels.push(d.label()),
+            Err(QueryError::NotFound { .. }) => labels.push(SourceLabel::Live),
+            Err(e) => {
+                labels.push(SourceLabel::Unavailable);
+                failures.push(ItemFailure::from_error(name.to_string(), e));
+            }
+        }
+        lists.insert(name.to_string(), r);
+    }
+    let dependencies: Vec<ScannedDependency> = dependencies
+        .into_iter()
+        .map(|d| {
+            let check = if d.source != project::DependencySource::Index {
+                DependencyCheck::not_checked(
+                    "a direct reference: not fetched and not checked against PyPI",
+                )
+            } else {
+                match lists.get(&d.name) {
+                    None => DependencyCheck::not_checked(format!(
+                        "not checked: past the {MAX_SCAN_PACKAGES} packages one scan asks about"
+                    )),
+                    Some(Ok(list)) => DependencyCheck::against(&d, list),
+                    Some(Err(QueryError::NotFound { .. })) => DependencyCheck::not_found(&d.name),
+                    Some(Err(e)) => DependencyCheck::unavailable(&e.reason()),
+                }
+            };
+            ScannedDependency { declared: d, check }
+        })
+        .collect();
+    let summary = ScanSummary::count(&dependencies, checked, problems_found);
+    Ok(ScanReport {
+        files,
+        dependencies,
+        references,
+        options,
+        problems,
+        notes,
+        failures,
+        summary,
+        source: SourceLabel::merge(labels),
+    })
+}
+
+fn check_view(w: &Walker, name: PackageName, parts: CheckParts) -> PackageCheck {
+    let mut failures = Vec::new();
+    let mut labels = Vec::new();
+    let now = w.args.cfg.clock.now();
+    // The project JSON lists its latest release's vulnerabilities: no extra request.
+    let latest_vulnerabilities = match &parts.versions {
+        Ok(VersionsAnswer::Project(ans)) => match ans.doc.as_ref() {
+            Document::Project(p) => {
+                let published = vulns::published_releases(p);
+                Some(ans.datum(PackageVulnerabilities::from_release(
+                    p,
+                    published.as_deref(),
+                )))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let (exists, releases) = match parts.versions.and_then(version_list) {
+        Ok(list) => {
+            labels.push(list.label());
+            (
+                Some(true),
+                Some(list.map(|l| ReleaseFacts::from_versions(&l, now))),
+            )
+        }
+        Err(QueryError::NotFound { .. }) => {
+            labels.push(SourceLabel::Live);
+            (Some(false), None)
+        }
+        Err(e) => {
+            labels.push(SourceLabel::Unavailable);
+            failures.push(ItemFailure::from_error(format!("{name}/releases"), &e));
+            (None, None)
+        }
+    };
+    let popularity = match parts.top {
+        Ok(ans) => match ans.doc.as_ref() {
+            Document::Top(t) => {
+                let (rank, resembles, compared) = check::resemblance(name.as_str(), t);
+                labels.push(ans.provenance.label());
+                Some(ans.datum(PopularityFacts {
+                    rank,
+                    resembles,
+                    compared_with: compared,
+                    rule: check::rule_words(compared),
+                }))
+            }
+            _ => None,
+        },
+        Err(e) => {
+            labels.push(SourceLabel::Unavailable);
+            failures.push(ItemFailure::from_error(format!("{name}/popularity"), &e));
+            None
+        }
+    };
+    let downloads: Option<Datum<Option<u64>>> = match parts.recent {
+        Some(Ok(r)) => {
+            labels.push(r.last_month.label());
+            Some(r.last_month)
+        }
+        Some(Err(e)) => {
+            labels.push(SourceLabel::Unavailable);
+            failures.push(ItemFailure::from_error(format!("{name}/downloads"), &e));
+            None
+        }
+        None => None,
+    };
+    let (verdict, mut summary) = check::verdict(
+        name.as_str(),
+        check::Evidence {
+            exists,
+            releases: releases.as_ref().map(|r| &r.value),
+            downloads: downloads.as_ref().and_then(|d| d.value),
+            popularity: popularity.as_ref().map(|p| &p.value),
+            latest_vulnerabilities: latest_vulnerabilities.as_ref().map(|v| &v.value),
+        },
+    );
+    let vulnerabilities = match (&latest_vulnerabilities, exists) {
+        (Some(v), _) => format!(
+            "the latest release ({}) was checked: {}; older releases were not (get_package_vulnerabilities with a version asks)",
+            v.value.version,
+            match v.value.active {
+                0 => "no known vulnerability".to_string(),
+                _ => check::vulnerable_words(&v.value),
+            }
+        ),
+        (None, Some(true)) => "not checked: the JSON API did not answer (the release list came from the Simple API, which has no vulnerability data)".into(),
+        (None, _) => "not checked".into(),
+    };
+    if exists == Some(true) && popularity.is_none() {
+        summary.push_str("; resemblance to popular names not checked (the top-packages dataset could not be had)");
+    }
+    PackageCheck {
+        package: name.to_string(),
+        verdict,
+        summary,
+        exists,
+        releases,
+        downloads_30d: downloads,
+        popularity,
+        latest_vulnerabilities,
+        vulnerabilities,
+        failures,
+        source: SourceLabel::merge(labels),
+    }
 }
