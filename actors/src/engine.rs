@@ -23,11 +23,11 @@ use crate::actor::supervisor::{Supervisor, SupervisorMsg};
 use crate::cache::{CacheStats, Lookup};
 use crate::config::{ConfigError, EngineConfig};
 use crate::model::{
-    DataAsOf, Datum, InputError, PackageName, PackageVersion, Provenance, Query, QueryError,
-    SourceLabel, StatsKind, Upstream,
+    DataAsOf, Datum, InputError, PackageName, PackageVersion, PartialResult, Provenance, Query,
+    QueryError, StatsKind, Upstream,
 };
 use crate::question::Question;
-use crate::question::overview::Overview;
+use crate::question::overview::{Overview, PackageOverview};
 use crate::question::recent::Recent;
 use crate::question::release::{ReleaseFor, Selected};
 use crate::question::resolve::{Resolve, Vulnerabilities};
@@ -256,69 +256,11 @@ pub struct MetricsSnapshot {
     pub cache: CacheStats,
 }
 
-/// One item of a batch query.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct PackageOverview {
-    /// The package.
-    pub package: String,
-    /// Its metadata (latest release).
-    pub info: Datum<PackageInfo>,
-    /// Its recent downloads, when pypistats (or an estimate) could answer.
-    pub downloads: Option<RecentDownloads>,
-}
-
-/// A failed item of a batch query.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct ItemFailure {
-    /// The item (package name as given, or `package/facet`).
-    pub item: String,
-    /// The error code (`not_found`, `unavailable`, `invalid_input`, ...).
-    pub code: String,
-    /// What went wrong.
-    pub reason: String,
-    /// What to do about it.
-    pub suggestion: String,
-    /// When it is worth asking again (a deferred item: when its queued fetch is due).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_secs: Option<u64>,
-}
-
-/// The merged answer of a fan-out: what succeeded, what failed and why, and the overall
-/// source of the figures.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct PartialResult<T> {
-    /// Items that succeeded.
-    pub items: Vec<T>,
-    /// Items (or parts of items) that failed.
-    pub failures: Vec<ItemFailure>,
-    /// `live`, `cached`, `stale`, `estimated`, `mixed` or `unavailable`.
-    pub source: SourceLabel,
-}
-
 /// The most dependencies one docs-with-context answer summarises.
 pub const MAX_CONTEXT_DEPS: usize = 30;
 
 /// The most packages one batch call accepts.
 pub const MAX_BATCH: usize = 100;
-
-impl ItemFailure {
-    /// When our own rate limit deferred this item: how long until its queued fetch is
-    /// due (a second when the limiter did not say).
-    pub fn deferred_for(&self) -> Option<Duration> {
-        (self.code == QueryError::DEFERRED)
-            .then(|| Duration::from_secs(self.retry_after_secs.unwrap_or(1)))
-    }
-
-    pub(crate) fn from_error(item: String, e: &QueryError) -> Self {
-        ItemFailure {
-            item,
-            code: e.code().into(),
-            reason: e.reason(),
-            suggestion: e.suggestion(),
-            retry_after_secs: e.retry_after().map(|d| d.as_secs_f64().ceil() as u64),
-        }
-    }
-}
 
 fn datum_of<T>(ans: &DocAnswer, value: T) -> Datum<T> {
     ans.datum(value)

@@ -75,16 +75,18 @@ pub use config::{
     UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
-    AUDIT_DEADLINE_FACTOR, AuditTarget, Engine, EngineHandle, HealthReport, ItemFailure, MAX_BATCH,
-    MAX_CONTEXT_DEPS, MAX_SCAN_PACKAGES, MetricsSnapshot, PackageOverview, PartialResult,
-    Readiness, ScanInput, StartError, UpstreamReport,
+    AUDIT_DEADLINE_FACTOR, AuditTarget, Engine, EngineHandle, HealthReport, MAX_BATCH,
+    MAX_CONTEXT_DEPS, MAX_SCAN_PACKAGES, MetricsSnapshot, Readiness, ScanInput, StartError,
+    UpstreamReport,
 };
 pub use model::{
     Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS,
     PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
     UnavailableCause, Upstream, UtcClock, clip_echo, limits, untrusted,
 };
+pub use model::{ItemFailure, PartialResult};
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,
 };
+pub use question::overview::PackageOverview;
 pub use store::{StoreReport, StoreState};

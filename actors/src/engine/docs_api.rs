@@ -9,10 +9,11 @@ use std::sync::{Arc, LazyLock};
 
 use tokio::time::Instant;
 
-use super::{EngineHandle, ItemFailure, MAX_CONTEXT_DEPS, PartialResult, datum_of};
+use super::{EngineHandle, MAX_CONTEXT_DEPS, datum_of};
 use crate::actor::router::DocAnswer;
 use crate::cpu::{CancelFlag, CpuError};
 use crate::model::{Datum, PackageName, PackageVersion, QueryError, SourceLabel};
+use crate::model::{ItemFailure, PartialResult};
 use crate::question::docs::DocSummaries;
 use crate::upstream::{Document, ProjectDoc};
 use crate::views::deps::{Dependencies, TargetEnv};

@@ -9,6 +9,7 @@ mod download_error;
 mod error;
 pub mod limits;
 mod name;
+mod partial;
 mod provenance;
 mod query;
 pub mod untrusted;
@@ -38,6 +39,7 @@ pub fn clip_echo(value: &str) -> String {
 pub use date::{DataAsOf, LAGGING_AFTER_DAYS, UtcClock};
 pub(crate) use date::{day_start, day_string, days_from_civil, epoch_day};
 pub use name::{PackageName, PackageVersion};
+pub use partial::{ItemFailure, PartialResult};
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel};
 pub use query::{Query, QueryKind, StatsKind, Upstream};
 

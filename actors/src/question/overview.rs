@@ -5,10 +5,24 @@ use tokio::time::Instant;
 
 use super::Walker;
 use super::recent::{recent, recent_view};
-use crate::engine::{ItemFailure, PackageOverview, PartialResult};
+use serde::{Deserialize, Serialize};
+
 use crate::model::{Datum, PackageName, Query, QueryError, SourceLabel};
+use crate::model::{ItemFailure, PartialResult};
 use crate::upstream::Document;
+use crate::views::downloads::RecentDownloads;
 use crate::views::info::PackageInfo;
+
+/// One item of a batch query.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct PackageOverview {
+    /// The package.
+    pub package: String,
+    /// Its metadata (latest release).
+    pub info: Datum<PackageInfo>,
+    /// Its recent downloads, when pypistats (or an estimate) could answer.
+    pub downloads: Option<RecentDownloads>,
+}
 
 /// Metadata and recent downloads of several packages (names as given; each is
 /// checked in the walk, so one bad name is one failure, not the whole answer).

@@ -635,7 +635,7 @@ async fn attach_vulnerabilities(
             },
             Err(e) => {
                 failed.push(format!("{} {}: {}", p.name, p.version, e.reason()));
-                p.vulnerabilities_unavailable = Some(crate::engine::ItemFailure::from_error(
+                p.vulnerabilities_unavailable = Some(crate::model::ItemFailure::from_error(
                     format!("{} {}/vulnerabilities", p.name, p.version),
                     &e,
                 ));

@@ -18,7 +18,7 @@ use super::recent::{recent, recent_view};
 use super::versions::{VersionsAnswer, version_list, versions};
 use super::{Question, Walker, router_restarted};
 use crate::actor::router::{DocAnswer, resolve_within};
-use crate::engine::ItemFailure;
+use crate::model::ItemFailure;
 use crate::model::limits::MAX_SCAN_PACKAGES;
 use crate::model::{Datum, PackageName, Query, QueryError, SourceLabel, Upstream};
 use crate::project::{self, ParsedProject};

@@ -33,7 +33,7 @@ use super::deps::TargetEnv;
 use super::resolve::{MissingNode, Resolution, ResolutionStatus};
 use super::scan::{DependencyVerdict, ScanReport, ScanSummary};
 use super::vulns::{Advisory, FixAdvice, PackageVulnerabilities};
-use crate::engine::ItemFailure;
+use crate::model::ItemFailure;
 use crate::model::{Datum, QueryError, SourceLabel};
 use crate::project::{DependencySource, Problem, Reference, ScannedFile};
 use crate::views::words::plural;

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::ItemFailure;
+use crate::model::ItemFailure;
 use crate::model::{Datum, SourceLabel};
 use crate::upstream::TopDoc;
 use crate::views::versions::VersionList;

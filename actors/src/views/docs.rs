@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::CancelFlag;
-use crate::engine::PartialResult;
 use crate::model::Datum;
+use crate::model::PartialResult;
 use crate::model::untrusted::redact_urls;
 use crate::upstream::ProjectDoc;
 use crate::views::deps::TargetEnv;

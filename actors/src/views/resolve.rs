@@ -216,7 +216,7 @@ pub struct ResolvedPackage {
     pub vulnerabilities: Option<PackageVulnerabilities>,
     /// Why its vulnerabilities could not be fetched (typed, with when to ask again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vulnerabilities_unavailable: Option<crate::engine::ItemFailure>,
+    pub vulnerabilities_unavailable: Option<crate::model::ItemFailure>,
 }
 
 /// A node the resolution needed and could not fetch.

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use pep440_rs::{Version, VersionSpecifiers};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::ItemFailure;
+use crate::model::ItemFailure;
 use crate::model::{Provenance, SourceLabel, Upstream};
 use crate::project::{
     DeclaredDependency, DependencySource, OptionLine, Problem, Reference, ScannedFile,
