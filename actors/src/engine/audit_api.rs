@@ -2,35 +2,17 @@
 //! pool), and ask the audit question (`crate::question::audit`), whose walk the
 //! router runs.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::EngineHandle;
 use super::scan_api::ScanInput;
 use crate::model::QueryError;
 use crate::question::audit::Audit;
+pub use crate::question::audit::AuditTarget;
 use crate::views::audit::AuditReport;
 use crate::views::deps::TargetEnv;
-
-/// The target of an audit: where the project would be installed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct AuditTarget {
-    /// Python `X.Y` (or `X.Y.Z`); default 3.12.
-    #[serde(default)]
-    pub python: Option<String>,
-    /// `linux`, `macos` or `windows`; default linux.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// Marker variables to override (`platform_machine = "aarch64"`).
-    #[serde(default)]
-    pub markers: BTreeMap<String, String>,
-    /// Whether pre-releases are candidates in the resolution.
-    #[serde(default)]
-    pub prereleases: bool,
-}
 
 /// An audit is a batch: it may take this many question deadlines (45 s by default),
 /// asking again for what our own rate limit deferred.

@@ -6,16 +6,16 @@
 //! when the latest slot is due, within the audit's deadline. The view
 //! (`views::audit`) draws the report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::future::join_all;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::resolve::{Resolve, Vulnerabilities};
 use super::scan::{Check, CheckDownloads, scan_project};
 use super::{Question, Walker};
-use crate::engine::AuditTarget;
 use crate::model::ItemFailure;
 use crate::model::SourceLabel;
 use crate::model::{PackageName, PackageVersion, QueryError, limits};
@@ -23,6 +23,23 @@ use crate::project::{DeclaredDependency, DependencySource, ParsedProject};
 use crate::views::audit::{self, AuditReport, LockedRelease, TreeFacts};
 use crate::views::deps::{TargetEnv, parse_requirement};
 use crate::views::resolve::{Resolution, ResolutionStatus, ResolveRequest};
+
+/// The target of an audit: where the project would be installed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditTarget {
+    /// Python `X.Y` (or `X.Y.Z`); default 3.12.
+    #[serde(default)]
+    pub python: Option<String>,
+    /// `linux`, `macos` or `windows`; default linux.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// Marker variables to override (`platform_machine = "aarch64"`).
+    #[serde(default)]
+    pub markers: BTreeMap<String, String>,
+    /// Whether pre-releases are candidates in the resolution.
+    #[serde(default)]
+    pub prereleases: bool,
+}
 
 /// An audit of a parsed project for a target.
 #[derive(Debug, Clone)]
