@@ -241,7 +241,7 @@ impl SharedCache {
             cfg: Arc::new(cfg.clone()),
             counters,
             clock,
-            daily: DailyFreshness::from_config(cfg),
+            daily: cfg.daily_freshness(),
         }
     }
 

@@ -560,6 +560,18 @@ pub struct CacheConfig {
     pub failure_ttl_ms: u64,
 }
 
+impl CacheConfig {
+    /// The daily-update freshness rule of download documents (`cache.downloads_*`).
+    pub(crate) fn daily_freshness(&self) -> crate::policy::DailyFreshness {
+        crate::policy::DailyFreshness {
+            publish_delay: std::time::Duration::from_millis(self.downloads_publish_delay_ms),
+            min_ttl: std::time::Duration::from_millis(self.downloads_min_ttl_ms),
+            max_ttl: std::time::Duration::from_millis(self.downloads_ttl_ms),
+            retry: std::time::Duration::from_millis(self.downloads_retry_ms),
+        }
+    }
+}
+
 impl Default for CacheConfig {
     fn default() -> Self {
         const MIN: u64 = 60_000;

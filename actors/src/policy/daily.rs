@@ -8,7 +8,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::CacheConfig;
 use crate::model::{day_start, epoch_day};
 
 /// The daily-update freshness rule of download documents.
@@ -26,16 +25,6 @@ pub struct DailyFreshness {
 }
 
 impl DailyFreshness {
-    /// The rule configured in `cache.downloads_*`.
-    pub fn from_config(c: &CacheConfig) -> Self {
-        DailyFreshness {
-            publish_delay: Duration::from_millis(c.downloads_publish_delay_ms),
-            min_ttl: Duration::from_millis(c.downloads_min_ttl_ms),
-            max_ttl: Duration::from_millis(c.downloads_ttl_ms),
-            retry: Duration::from_millis(c.downloads_retry_ms),
-        }
-    }
-
     /// When the upstream's next daily update is due: the day after `newest_day` ends,
     /// plus the publishing delay. A document without dates (pypistats' `recent`) is
     /// due at the first scheduled update after its fetch.
@@ -71,7 +60,7 @@ mod tests {
     const H: u64 = 3600;
 
     fn rule() -> DailyFreshness {
-        DailyFreshness::from_config(&CacheConfig::default())
+        crate::config::CacheConfig::default().daily_freshness()
     }
 
     fn at(y: i64, m: u32, d: u32, hour: u64, min: u64) -> SystemTime {
