@@ -345,7 +345,22 @@ async fn serve_conn(
         service_fn(move |req| {
             let shared = shared.clone();
             let kill = kill.clone();
-            async move { Ok::<_, Infallible>(handle(shared, peer, kill, req).await) }
+            async move {
+                // A file request counts as in flight until its body is sent (or dropped).
+                let files = Upstream::of(req.uri().path()) == Upstream::Files;
+                let in_flight = files.then(|| shared.stats.file_started());
+                let resp = handle(shared, peer, kill, req).await;
+                Ok::<_, Infallible>(match in_flight {
+                    Some(guard) => resp.map(|b| {
+                        b.map_frame(move |f| {
+                            let _ = &guard;
+                            f
+                        })
+                        .boxed_unsync()
+                    }),
+                    None => resp,
+                })
+            }
         })
     };
     let conn = http1::Builder::new()
