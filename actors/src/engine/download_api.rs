@@ -332,11 +332,11 @@ impl Transfer<'_> {
         let mut verdict = None;
         let mut no_retry = None;
         for n in 1..=MAX_ATTEMPTS {
-            if n > 1 {
-                if let Err(why) = self.withdraw_retry() {
-                    no_retry = Some(why);
-                    break;
-                }
+            if n > 1
+                && let Err(why) = self.withdraw_retry()
+            {
+                no_retry = Some(why);
+                break;
             }
             let record = |outcome: &str, bytes: u64, sha256: Option<String>| DownloadAttempt {
                 attempt: n,
