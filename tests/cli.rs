@@ -268,7 +268,11 @@ async fn top_breakdown_overview_and_health() {
 
     let j = json(&run(&sim, &["--json", "health"]).await);
     assert_eq!(j["ready"], true);
-    assert_eq!(j["upstreams"].as_array().unwrap().len(), 5);
+    // Every upstream, the file hosts included.
+    assert_eq!(
+        j["upstreams"].as_array().unwrap().len(),
+        sentinel_actors::Upstream::ALL.len()
+    );
 
     // The table forms of the same commands.
     let out = stdout(&run(&sim, &["top", "--limit", "2"]).await);

@@ -289,6 +289,10 @@ pub struct UpstreamsConfig {
     pub pepy: UpstreamConfig,
     /// The top-packages dataset (base_url is the full URL of the JSON file).
     pub top_packages: UpstreamConfig,
+    /// The file hosts `download_package` streams distribution files from. Its
+    /// `base_url` is reported only: which hosts a file may come from is
+    /// `download.allowed_hosts` plus the index hosts. No credentials are sent.
+    pub files: UpstreamConfig,
 }
 
 impl Default for UpstreamsConfig {
@@ -331,6 +335,17 @@ impl Default for UpstreamsConfig {
                 max_in_flight: 2,
                 ..UpstreamConfig::default()
             },
+            // A few files at a time, politely: each transfer may take a connection for
+            // minutes, and pip itself downloads one file at a time.
+            files: UpstreamConfig {
+                base_url: format!("https://{PYPI_FILES_HOST}"),
+                rate_limit: Some(RateLimitConfig {
+                    per_second: 5,
+                    per_minute: None,
+                }),
+                max_in_flight: 4,
+                ..UpstreamConfig::default()
+            },
         }
     }
 }
@@ -344,6 +359,7 @@ impl UpstreamsConfig {
             Upstream::Pypistats => &self.pypistats,
             Upstream::Pepy => &self.pepy,
             Upstream::TopPackages => &self.top_packages,
+            Upstream::Files => &self.files,
         }
     }
 
@@ -355,6 +371,7 @@ impl UpstreamsConfig {
             Upstream::Pypistats => &mut self.pypistats,
             Upstream::Pepy => &mut self.pepy,
             Upstream::TopPackages => &mut self.top_packages,
+            Upstream::Files => &mut self.files,
         }
     }
 }

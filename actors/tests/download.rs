@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use common::{engine_with, fault, hits, sim, test_config};
 use sentinel_actors::views::deps::TargetEnv;
 use sentinel_actors::views::package_download::{DistKind, DownloadRequest, WantedKind};
-use sentinel_actors::{DownloadError, EngineConfig, EngineHandle, QueryError};
+use sentinel_actors::{
+    BreakerState, DownloadError, EngineConfig, EngineHandle, QueryError, UnavailableCause, Upstream,
+};
 use sentinel_sim::{FaultSpec, SimHandle};
 
 fn request(package: &str, version: Option<&str>, python: &str, platform: &str) -> DownloadRequest {
@@ -163,7 +165,10 @@ async fn a_corrupt_first_body_is_discarded_and_retried_on_a_new_connection() {
     );
     assert_eq!(r.attempts[0].bytes, r.file.size, "same length, other bytes");
     assert_eq!(r.attempts[1].outcome, "verified");
-    assert!(r.attempts.iter().all(|a| a.new_connection));
+    // The first on the pooled client; the retry never on the connection that served
+    // the bad bytes.
+    assert!(!r.attempts[0].new_connection);
+    assert!(r.attempts[1].new_connection);
     let path = PathBuf::from(&r.path);
     assert_eq!(sha256_of(&path), r.sha256_expected);
     assert_eq!(entries(dir.path()), vec![path]);
@@ -387,4 +392,102 @@ async fn a_stale_listing_during_an_outage_still_downloads_and_says_so() {
     let d = engine.download_package(&req).await.unwrap();
     assert_eq!(d.provenance.word(), "stale");
     assert!(d.value.verified);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_downloads_at_once_from_a_slow_files_host_never_exceed_its_concurrency_cap() {
+    let (sim, engine, _dir) = setup_in(|c| {
+        c.upstreams.files.max_in_flight = 4;
+        // Twenty slow transfers four at a time: no deadline cuts one short.
+        c.timeouts.attempt_ms = 30_000;
+        c.timeouts.deadline_ms = 60_000;
+    })
+    .await;
+    sim.add_fault(FaultSpec {
+        latency_ms: Some(300),
+        ..fault("/files/**")
+    });
+    let req = request("sg-native", None, "3.12", "linux");
+    let all = futures::future::join_all((0..20).map(|_| engine.download_package(&req))).await;
+    for d in &all {
+        let d = d.as_ref().unwrap();
+        assert!(d.value.verified);
+    }
+    assert_eq!(hits(&sim, "/files/**"), 20);
+    let most = sim.stats().max_concurrent_files;
+    // Never past the cap; and the transfers did overlap, so the cap is what held them.
+    assert!(most <= 4, "{most} transfers at once, the cap is 4");
+    assert!(most > 1, "the downloads ran one at a time: {most}");
+    let h = engine.health().await;
+    let files = h.upstream(Upstream::Files).unwrap();
+    assert_eq!(files.requests.requests, 20);
+    assert_eq!(files.requests.attempts, 20);
+}
+
+#[tokio::test]
+async fn a_files_host_answering_503_opens_its_breaker_and_later_downloads_fail_fast_saying_so() {
+    let (sim, engine, _dir) = setup_in(|_| {}).await;
+    sim.add_fault(common::status_fault("/files/**", 503));
+    let req = request("sg-web", Some("1.0.0"), "3.12", "linux");
+    let mut failed = 0;
+    let open = loop {
+        let e = engine.download_package(&req).await.unwrap_err();
+        if let QueryError::Unavailable {
+            upstream, cause, ..
+        } = &e
+        {
+            assert_eq!(*upstream, Upstream::Files);
+            assert!(
+                matches!(cause, UnavailableCause::BreakerOpen { .. }),
+                "{cause:?}"
+            );
+            break e;
+        }
+        // Until it opens, each download names the host's answer.
+        let DownloadError::Transfer { status, .. } = download_error(e) else {
+            panic!("expected the host's 503")
+        };
+        assert_eq!(status, Some(503));
+        failed += 1;
+        assert!(failed <= 10, "the breaker never opened");
+    };
+    let text = open.to_string();
+    assert!(text.contains("circuit breaker is open"), "{text}");
+    assert!(open.suggestion().contains("retry after"), "{open:?}");
+    // Open: a download fails before any request reaches the files host.
+    let before = hits(&sim, "/files/**");
+    let e = engine.download_package(&req).await.unwrap_err();
+    assert!(matches!(e, QueryError::Unavailable { .. }), "{e:?}");
+    assert_eq!(hits(&sim, "/files/**"), before);
+    // The health report says so; the index's breakers did not hear the file host.
+    let h = engine.health().await;
+    assert_eq!(
+        h.upstream(Upstream::Files).unwrap().health.breaker,
+        BreakerState::Open
+    );
+    assert_eq!(
+        h.upstream(Upstream::PypiJson).unwrap().health.breaker,
+        BreakerState::Closed
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_file_never_opens_the_files_breaker() {
+    let (sim, engine, _dir) = setup_in(|_| {}).await;
+    sim.add_fault(FaultSpec {
+        corrupt_bytes: true,
+        ..fault("/files/**")
+    });
+    let req = request("sg-web", Some("1.0.0"), "3.12", "linux");
+    for _ in 0..8 {
+        let e = engine.download_package(&req).await.unwrap_err();
+        assert!(
+            matches!(download_error(e), DownloadError::Corrupt { .. }),
+            "a digest mismatch is reported as such, never as an open breaker"
+        );
+    }
+    let h = engine.health().await;
+    let files = h.upstream(Upstream::Files).unwrap();
+    assert_eq!(files.health.breaker, BreakerState::Closed);
+    assert_eq!(files.health.consecutive_failures, 0);
 }

@@ -37,6 +37,8 @@ fn query_for(up: Upstream) -> Query {
         Upstream::Pypistats => Query::Stats(n("numpy"), StatsKind::Overall),
         Upstream::Pepy => Query::Pepy(n("numpy")),
         Upstream::TopPackages => Query::TopPackages,
+        // It serves no document: its faults are download.rs's.
+        Upstream::Files => unreachable!("the files upstream has no document query"),
     }
 }
 
@@ -47,6 +49,7 @@ fn route_for(up: Upstream) -> &'static str {
         Upstream::Pypistats => "/api/packages/**",
         Upstream::Pepy => "/api/v2/**",
         Upstream::TopPackages => "/top-pypi-packages.min.json",
+        Upstream::Files => "/files/**",
     }
 }
 

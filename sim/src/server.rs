@@ -345,7 +345,22 @@ async fn serve_conn(
         service_fn(move |req| {
             let shared = shared.clone();
             let kill = kill.clone();
-            async move { Ok::<_, Infallible>(handle(shared, peer, kill, req).await) }
+            async move {
+                // A file request counts as in flight until its body is sent (or dropped).
+                let files = Upstream::of(req.uri().path()) == Upstream::Files;
+                let in_flight = files.then(|| shared.stats.file_started());
+                let resp = handle(shared, peer, kill, req).await;
+                Ok::<_, Infallible>(match in_flight {
+                    Some(guard) => resp.map(|inner| {
+                        Guarded {
+                            inner,
+                            _guard: guard,
+                        }
+                        .boxed_unsync()
+                    }),
+                    None => resp,
+                })
+            }
         })
     };
     let conn = http1::Builder::new()
@@ -367,6 +382,33 @@ async fn serve_conn(
 
 /// The response body type: buffered, truncated or streamed.
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A body that holds a guard until it is sent or dropped; its length is the inner
+/// body's, so `Content-Length` is kept.
+struct Guarded<G> {
+    inner: Body,
+    _guard: G,
+}
+
+impl<G: Unpin> hyper::body::Body for Guarded<G> {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 fn full(b: Bytes) -> Body {
     Full::new(b).map_err(|never| match never {}).boxed_unsync()

@@ -2,7 +2,8 @@
 //! included), keyed by request path. Admin routes (`/_sim/...`) are not counted.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,10 @@ pub struct SimStats {
     /// Requests per request path (without the query string), e.g.
     /// `"/api/packages/numpy/recent"`.
     pub routes: BTreeMap<String, u64>,
+    /// The most `/files/...` requests served at once (from arrival until the body is
+    /// sent or the connection drops): how many concurrent transfers a client made.
+    #[serde(default)]
+    pub max_concurrent_files: u64,
 }
 
 impl SimStats {
@@ -34,6 +39,18 @@ impl SimStats {
 #[derive(Debug, Default)]
 pub(crate) struct StatsStore {
     inner: Mutex<SimStats>,
+    /// `/files/...` requests being served now.
+    files_now: Arc<AtomicU64>,
+}
+
+/// One `/files/...` request being served; dropping it ends it.
+#[derive(Debug)]
+pub(crate) struct FileInFlight(Arc<AtomicU64>);
+
+impl Drop for FileInFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl StatsStore {
@@ -45,6 +62,13 @@ impl StatsStore {
         let mut g = self.lock();
         g.total += 1;
         *g.routes.entry(path.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn file_started(&self) -> FileInFlight {
+        let now = self.files_now.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut g = self.lock();
+        g.max_concurrent_files = g.max_concurrent_files.max(now);
+        FileInFlight(self.files_now.clone())
     }
 
     pub(crate) fn snapshot(&self) -> SimStats {

@@ -125,7 +125,10 @@ async fn stats_and_reset_over_http() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let s = get_json(&c, &format!("{base}/_sim/stats")).await;
-    assert_eq!(s, json!({"total": 0, "routes": {}}));
+    assert_eq!(
+        s,
+        json!({"total": 0, "routes": {}, "max_concurrent_files": 0})
+    );
 }
 
 #[tokio::test]

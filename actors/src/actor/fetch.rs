@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -29,6 +29,13 @@ pub(crate) enum FetchMsg {
     Fetch { req: FetchRequest, notify: Notify },
     /// A queued fetch has run: its slot in the polite queue is free.
     QueuedDone { query: Query },
+    /// A streamed transfer (a file download) asks for its rate-limit slot: the slot
+    /// reserved, or when the next one is when none is free before `wait_until`. The
+    /// caller waits for it and streams with a permit held (see `actor::transfer`).
+    Reserve {
+        wait_until: Instant,
+        reply: RpcReplyPort<Reservation>,
+    },
     /// Test hook: panic inside the handler.
     #[cfg(any(test, feature = "test-hooks"))]
     Crash,
@@ -119,6 +126,21 @@ impl Actor for FetchActor {
                     .counters
                     .queue_len
                     .store(st.queued.len() as u64, Ordering::Relaxed);
+            }
+            FetchMsg::Reserve { wait_until, reply } => {
+                let now = Instant::now();
+                let r = st.ctx.lock_limiter().reserve(now, wait_until);
+                if let Reservation::NotBefore(_) = r {
+                    st.ctx.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("sentinel_deferred_total", "upstream" => st.ctx.upstream.as_str())
+                        .increment(1);
+                }
+                if reply.send(r).is_err()
+                    && let Reservation::At(at) = r
+                {
+                    // The caller went first: give the slot back.
+                    st.ctx.lock_limiter().cancel(at);
+                }
             }
             #[cfg(any(test, feature = "test-hooks"))]
             FetchMsg::Crash => panic!("test hook: FetchActor asked to crash"),

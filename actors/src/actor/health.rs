@@ -33,7 +33,7 @@ impl Default for BreakerView {
 /// The published breaker states, one `watch` per upstream. Owned by the engine so it
 /// survives restarts of the HealthActor.
 pub(crate) struct BreakerBoard {
-    cells: [watch::Sender<BreakerView>; 5],
+    cells: [watch::Sender<BreakerView>; Upstream::COUNT],
     /// Transitions since start, all upstreams.
     pub(crate) transitions: AtomicU64,
 }

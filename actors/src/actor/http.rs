@@ -13,7 +13,7 @@ use reqwest::header::{
     ACCEPT, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION,
     RETRY_AFTER,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -137,6 +137,29 @@ pub(crate) struct FetchContext {
     pub(crate) shutdown: CancellationToken,
     /// Where a metadata file named by a Simple page may be fetched from.
     file_hosts: FileHosts,
+    /// For [`FetchContext::one_off_client`].
+    user_agent: String,
+    connect_timeout: Duration,
+}
+
+/// The client settings of one upstream. A document's attempt is bounded whole by the
+/// attempt timeout; a file's body may take minutes, so the files upstream bounds each
+/// read instead (the download's deadline bounds the whole transfer).
+fn client_builder(
+    upstream: Upstream,
+    user_agent: &str,
+    connect: Duration,
+    attempt: Duration,
+) -> reqwest::ClientBuilder {
+    let b = reqwest::Client::builder()
+        .user_agent(user_agent)
+        .connect_timeout(connect)
+        // We follow at most one redirect ourselves, same host only; a file, none.
+        .redirect(reqwest::redirect::Policy::none());
+    match upstream {
+        Upstream::Files => b.read_timeout(attempt),
+        _ => b,
+    }
 }
 
 /// Counters of one upstream's requests.
@@ -160,12 +183,15 @@ impl FetchContext {
         shutdown: CancellationToken,
     ) -> Result<Self, reqwest::Error> {
         let cfg = engine.upstreams.get(upstream).clone();
-        let client = reqwest::Client::builder()
-            .user_agent(engine.user_agent.clone())
-            .connect_timeout(Duration::from_millis(engine.timeouts.connect_ms))
-            // We follow at most one redirect ourselves, same host only.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let connect_timeout = Duration::from_millis(engine.timeouts.connect_ms);
+        let attempt_timeout = Duration::from_millis(engine.timeouts.attempt_ms);
+        let client = client_builder(
+            upstream,
+            &engine.user_agent,
+            connect_timeout,
+            attempt_timeout,
+        )
+        .build()?;
         let limiter = match &cfg.rate_limit {
             Some(rl) => RateLimit::new(rl.per_second, rl.per_minute),
             None => RateLimit::unlimited(),
@@ -173,7 +199,7 @@ impl FetchContext {
         Ok(FetchContext {
             upstream,
             client,
-            attempt_timeout: Duration::from_millis(engine.timeouts.attempt_ms),
+            attempt_timeout,
             max_body_bytes: engine.max_body_bytes,
             retry_after_clamp: Duration::from_millis(cfg.breaker.open_max_ms),
             limiter: Mutex::new(limiter),
@@ -182,8 +208,32 @@ impl FetchContext {
             counters: FetchCounters::default(),
             shutdown,
             file_hosts: FileHosts::new(engine),
+            user_agent: engine.user_agent.clone(),
+            connect_timeout,
             cfg,
         })
+    }
+
+    /// A client of this upstream's settings that shares no connection with the pooled
+    /// one: a download's retry never reuses the connection that served bad bytes.
+    pub(crate) fn one_off_client(&self) -> Result<reqwest::Client, reqwest::Error> {
+        client_builder(
+            self.upstream,
+            &self.user_agent,
+            self.connect_timeout,
+            self.attempt_timeout,
+        )
+        .pool_max_idle_per_host(0)
+        .build()
+    }
+
+    /// One of the upstream's concurrency permits, waited for until `deadline` at most
+    /// (`None` past it, or when the engine is shutting down).
+    pub(crate) async fn permit(&self, deadline: Instant) -> Option<SemaphorePermit<'_>> {
+        tokio::time::timeout_at(deadline, self.in_flight.acquire())
+            .await
+            .ok()?
+            .ok()
     }
 
     fn url(&self, q: &Query) -> Result<String, FetchFailure> {
@@ -317,7 +367,7 @@ impl FetchContext {
         }
     }
 
-    fn lock_budget(&self) -> std::sync::MutexGuard<'_, RetryBudget> {
+    pub(crate) fn lock_budget(&self) -> std::sync::MutexGuard<'_, RetryBudget> {
         self.budget.lock().unwrap_or_else(|p| p.into_inner())
     }
 

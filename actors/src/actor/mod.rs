@@ -5,13 +5,14 @@
 //! | --- | --- |
 //! | [`supervisor`] | spawns the others linked, restarts them within an intensity, readiness |
 //! | [`router`] | each question's life: flights (coalescing), answer budgets, cancellation, the fallback chains, batches |
-//! | [`fetch`] | one per upstream: when a request may go (rate-limit reservations, the polite queue); the request itself in a task |
+//! | [`fetch`] | one per upstream (the file hosts included): when a request may go (rate-limit reservations, the polite queue); the request itself in a task |
 //! | [`health`] | one circuit breaker per upstream, published for lock-free reads |
 //!
 //! The cache is a shared value with a maintenance task ([`crate::cache`]), backed by
 //! the store on disk ([`crate::store`]: read on a miss, written by its own thread); estimates
 //! are a pure function over the series the cache holds ([`crate::views::estimate`]).
-//! Actors never await network I/O inside a handler: work that waits is spawned, and
+//! File downloads stream through the files upstream's FetchActor and breaker
+//! ([`transfer`]). Actors never await network I/O inside a handler: work that waits is spawned, and
 //! its outcome comes back as a message.
 
 pub(crate) mod fetch;
@@ -20,6 +21,7 @@ mod http;
 pub(crate) mod registry;
 pub(crate) mod router;
 pub(crate) mod supervisor;
+pub(crate) mod transfer;
 
 /// The kinds of actor the supervisor runs; used to name them and to aim the test-only
 /// panic hook.
@@ -64,7 +66,7 @@ pub(crate) struct EngineShared {
     pub(crate) cache: SharedCache,
     pub(crate) board: Arc<health::BreakerBoard>,
     pub(crate) registry: Arc<registry::Registry>,
-    pub(crate) fetch: [Arc<fetch::FetchContext>; 5],
+    pub(crate) fetch: [Arc<fetch::FetchContext>; Upstream::COUNT],
     pub(crate) readiness: Readiness,
     pub(crate) counters: Arc<EngineCounters>,
     /// The store on disk (or none): the router reads and writes it, the engine reports it.
@@ -78,13 +80,13 @@ impl EngineShared {
         let shutdown = CancellationToken::new();
         let ctx =
             |up: Upstream| fetch::FetchContext::new(up, &cfg, shutdown.child_token()).map(Arc::new);
-        let fetch = [
-            ctx(Upstream::ALL[0])?,
-            ctx(Upstream::ALL[1])?,
-            ctx(Upstream::ALL[2])?,
-            ctx(Upstream::ALL[3])?,
-            ctx(Upstream::ALL[4])?,
-        ];
+        let mut built = Vec::with_capacity(Upstream::COUNT);
+        for up in Upstream::ALL {
+            built.push(ctx(up)?);
+        }
+        let Ok(fetch) = <[_; Upstream::COUNT]>::try_from(built) else {
+            unreachable!("one context per upstream")
+        };
         Ok(EngineShared {
             cache: SharedCache::with_clock(&cfg.cache, cfg.clock),
             cfg: Arc::new(cfg),

@@ -15,7 +15,7 @@ use crate::model::Upstream;
 pub(crate) struct Registry {
     pub(crate) router: Slot<RouterMsg>,
     pub(crate) health: Slot<HealthMsg>,
-    pub(crate) fetch: [Slot<FetchMsg>; 5],
+    pub(crate) fetch: [Slot<FetchMsg>; Upstream::COUNT],
 }
 
 impl Registry {

@@ -1,29 +1,38 @@
 //! `download_package` on the handle: the destination is checked first (only under
-//! `download.allowed_dirs`, before anything is fetched); the release's file list comes
-//! through the router like every document (cache, provenance, breaker; a stale list is
-//! fine: a file's sha256 never changes); the file is picked for the target
+//! `download.allowed_dirs`, before anything is fetched), then the file hosts' breaker
+//! (an open one refuses at once); the release's file list comes through the router
+//! like every document (cache, provenance, breaker; a stale list is fine: a file's
+//! sha256 never changes); the file is picked for the target
 //! ([`views::package_download`](crate::views::package_download)); then the bytes are
-//! streamed here, outside the actors: they are not a cached document.
+//! streamed through the files upstream ([`FilesLane`]): its FetchActor reserves each
+//! attempt's rate-limit slot, and the attempt holds one of its concurrency permits
+//! while the body streams. They are not a cached document.
 //!
-//! The transfer: only from the index's hosts and `download.allowed_hosts`; each
-//! attempt on a connection of its own (a one-off client, so a retry never reuses the
-//! connection that served bad bytes); bounded by `download.max_bytes` and the listed
-//! size (refused early on the listing or `Content-Length`, cut off when the body grows
-//! past it); written to a temporary file in the destination directory, hashed while
-//! written, fsynced, and renamed into place only when its sha256 is the listed one.
-//! A mismatch or a cut body is retried once; a temporary file never outlives its
-//! attempt (it is deleted when dropped, on every error path and on cancellation).
+//! The transfer: only from the index's hosts and `download.allowed_hosts`; the first
+//! attempt on the upstream's pooled client, a retry on a connection of its own (so it
+//! never reuses the connection that served bad bytes) and only if the retry budget
+//! allows; bounded by `download.max_bytes` and the listed size (refused early on the
+//! listing or `Content-Length`, cut off when the body grows past it); written to a
+//! temporary file in the destination directory, hashed while written, fsynced, and
+//! renamed into place only when its sha256 is the listed one. A mismatch or a cut body
+//! is retried once; a temporary file never outlives its attempt (it is deleted when
+//! dropped, on every error path and on cancellation).
+//!
+//! The breaker hears the file hosts' own failures only (5xx, 408, 429, connection
+//! errors, read timeouts, bodies cut short): never our own limits, the download's
+//! deadline, a cancellation or a sha256 mismatch (which may be the index's fault).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::Ordering::Relaxed;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::{EngineHandle, datum_of};
+use crate::actor::transfer::{FilesLane, NoTurn};
 use crate::model::untrusted::redact_urls;
-use crate::model::{Datum, DownloadError, QueryError};
+use crate::model::{Datum, DownloadError, QueryError, UnavailableCause, Upstream};
 use crate::project::paths::AllowedRoots;
 use crate::upstream::hosts::FileHosts;
 use crate::upstream::{Document, FileInfo};
@@ -50,6 +59,10 @@ impl EngineHandle {
         // The destination before anything is fetched: a refused one costs no request.
         let (dir, root) = destination(&cfg.download.allowed_dirs, req.dest.as_deref()).await?;
         let _guard = self.enter()?;
+        // The file hosts' breaker before anything is fetched: while they keep failing,
+        // a download fails at once and costs nobody a request.
+        let lane = FilesLane::new(self.shared());
+        let pass = lane.admit().await.map_err(files_unavailable)?;
         // One deadline for the whole call, the transfer included: a host that sends a
         // byte just often enough to beat the read timeout cannot hold it for minutes.
         let deadline = self.deadline();
@@ -131,12 +144,12 @@ impl EngineHandle {
             cap,
             limit,
             listed_size: file.size,
-            user_agent: &cfg.user_agent,
-            connect_timeout: Duration::from_millis(cfg.timeouts.connect_ms),
-            read_timeout: Duration::from_millis(cfg.timeouts.attempt_ms),
+            lane: &lane,
             deadline,
         };
-        let (attempts, written, got) = transfer.run(&dir, &target_path).await?;
+        let (ended, verdict) = transfer.run(&dir, &target_path).await;
+        pass.record(verdict);
+        let (attempts, written, got) = ended?;
         let relative = target_path
             .strip_prefix(&root)
             .map(|p| p.display().to_string())
@@ -195,6 +208,14 @@ fn oversize(filename: &str, what: String, limit: u64) -> QueryError {
         limit_bytes: limit,
     }
     .into()
+}
+
+fn files_unavailable(cause: UnavailableCause) -> QueryError {
+    QueryError::Unavailable {
+        upstream: Upstream::Files,
+        cause,
+        note: None,
+    }
 }
 
 fn is_sha256_hex(h: &str) -> bool {
@@ -260,9 +281,8 @@ struct Transfer<'a> {
     /// `download.max_bytes`.
     limit: u64,
     listed_size: u64,
-    user_agent: &'a str,
-    connect_timeout: Duration,
-    read_timeout: Duration,
+    /// The files upstream: slots, permits, clients, retry budget, counters.
+    lane: &'a FilesLane,
     /// Every attempt ends by then, however slowly the bytes come.
     deadline: tokio::time::Instant,
 }
@@ -275,45 +295,98 @@ enum AttemptEnd {
     Truncated { bytes: u64, expected: u64 },
     /// No usable body (status, connection, timeout), worth one retry.
     Failed { detail: String, status: Option<u16> },
-    /// Not worth a retry: the answer is final.
+    /// The host's answer is final (a status not worth a retry): it did answer.
+    Answered(QueryError),
+    /// Our own refusal (size, disk, client): final, and nothing the host did wrong.
     Final(QueryError),
 }
 
+impl AttemptEnd {
+    /// What the breaker hears of it: the host's failures only.
+    fn verdict(&self) -> Option<bool> {
+        match self {
+            AttemptEnd::Truncated { .. } | AttemptEnd::Failed { .. } => Some(false),
+            AttemptEnd::Answered(_) => Some(true),
+            AttemptEnd::Corrupt { .. } | AttemptEnd::Final(_) => None,
+        }
+    }
+}
+
 impl Transfer<'_> {
-    /// Up to [`MAX_ATTEMPTS`] attempts; the attempts made, the bytes written and their
-    /// sha256.
+    /// Up to [`MAX_ATTEMPTS`] attempts: the attempts made, the bytes written and their
+    /// sha256; and the verdict for the file hosts' breaker.
     async fn run(
         &self,
         dir: &Path,
         target: &Path,
-    ) -> Result<(Vec<DownloadAttempt>, u64, String), QueryError> {
+    ) -> (
+        Result<(Vec<DownloadAttempt>, u64, String), QueryError>,
+        Option<bool>,
+    ) {
+        let ctx = &self.lane.ctx;
+        ctx.counters.requests.fetch_add(1, Relaxed);
+        ctx.lock_budget()
+            .record_request(tokio::time::Instant::now());
         let mut attempts = Vec::new();
         let mut last = None;
+        let mut verdict = None;
+        let mut no_retry = None;
         for n in 1..=MAX_ATTEMPTS {
+            if n > 1
+                && let Err(why) = self.withdraw_retry()
+            {
+                no_retry = Some(why);
+                break;
+            }
             let record = |outcome: &str, bytes: u64, sha256: Option<String>| DownloadAttempt {
                 attempt: n,
                 outcome: outcome.into(),
                 bytes,
                 sha256,
-                new_connection: true,
+                new_connection: n > 1,
             };
-            let Ok(ended) = tokio::time::timeout_at(self.deadline, self.attempt(dir, target)).await
-            else {
-                // The attempt (and its temporary file) was dropped unfinished.
-                return Err(DownloadError::Transfer {
-                    filename: self.filename.into(),
-                    detail: "the transfer did not finish within the download's deadline (timeouts.deadline_ms); the file host is too slow".into(),
-                    status: None,
-                    attempts: n,
+            // Our own slot and permit: nothing sent yet, nothing for the breaker.
+            let permit = match self.lane.turn(self.deadline).await {
+                Ok(p) => p,
+                Err(NoTurn::Unavailable(cause)) => return (Err(files_unavailable(cause)), verdict),
+                Err(NoTurn::NoPermit) => {
+                    return (
+                        Err(self.transfer_error(
+                            "no transfer slot came free before the download's deadline (upstreams.files.max_in_flight downloads run at once); retry when fewer are running".into(),
+                            None,
+                            n,
+                        )),
+                        verdict,
+                    );
                 }
-                .into());
             };
+            ctx.counters.attempts.fetch_add(1, Relaxed);
+            let timed = tokio::time::timeout_at(self.deadline, self.attempt(n, dir, target)).await;
+            drop(permit);
+            let Ok(ended) = timed else {
+                // The attempt (and its temporary file) was dropped unfinished. Our own
+                // deadline: a stalled host is caught by the read timeout instead.
+                return (
+                    Err(self.transfer_error(
+                        "the transfer did not finish within the download's deadline (timeouts.deadline_ms); the file host is too slow".into(),
+                        None,
+                        n,
+                    )),
+                    verdict,
+                );
+            };
+            let v = match &ended {
+                Ok(_) => Some(true),
+                Err(e) => e.verdict(),
+            };
+            ctx.lock_budget().record_attempt(v != Some(false));
+            verdict = v;
             match ended {
                 Ok((bytes, sha)) => {
                     attempts.push(record("verified", bytes, Some(sha.clone())));
-                    return Ok((attempts, bytes, sha));
+                    return (Ok((attempts, bytes, sha)), verdict);
                 }
-                Err(AttemptEnd::Final(e)) => return Err(e),
+                Err(AttemptEnd::Answered(e) | AttemptEnd::Final(e)) => return (Err(e), verdict),
                 Err(AttemptEnd::Corrupt { sha256, bytes }) => {
                     tracing::warn!(file = self.filename, expected = self.expected, got = %sha256, attempt = n, "download: digest mismatch, file discarded");
                     attempts.push(record("corrupt", bytes, Some(sha256)));
@@ -328,18 +401,21 @@ impl Transfer<'_> {
                 }
             }
         }
+        if verdict == Some(false) {
+            ctx.counters.failures.fetch_add(1, Relaxed);
+        }
         let n = attempts.len() as u32;
         // Corrupt on the last attempt (whatever the first did): report every digest.
         if attempts.last().is_some_and(|a| a.outcome == "corrupt") {
-            return Err(DownloadError::Corrupt {
+            let e = DownloadError::Corrupt {
                 filename: self.filename.into(),
                 expected: self.expected.into(),
                 got: attempts.iter().filter_map(|a| a.sha256.clone()).collect(),
                 attempts: n,
-            }
-            .into());
+            };
+            return (Err(e.into()), verdict);
         }
-        Err(match last {
+        let e = match last {
             Some(AttemptEnd::Truncated { bytes, expected }) => DownloadError::Truncated {
                 filename: self.filename.into(),
                 received: bytes,
@@ -348,7 +424,10 @@ impl Transfer<'_> {
             },
             Some(AttemptEnd::Failed { detail, status }) => DownloadError::Transfer {
                 filename: self.filename.into(),
-                detail,
+                detail: match no_retry {
+                    Some(why) => format!("{detail} (not retried: {why})"),
+                    None => detail,
+                },
                 status,
                 attempts: n,
             },
@@ -358,29 +437,69 @@ impl Transfer<'_> {
                 status: None,
                 attempts: n,
             },
-        }
-        .into())
+        };
+        (Err(e.into()), verdict)
     }
 
-    /// One attempt on a new connection: the bytes written and their sha256 when they
-    /// are the listed ones (the file is then in place).
-    async fn attempt(&self, dir: &Path, target: &Path) -> Result<(u64, String), AttemptEnd> {
+    /// A retry from the files upstream's retry budget, or why there is none.
+    fn withdraw_retry(&self) -> Result<(), &'static str> {
+        let ctx = &self.lane.ctx;
+        let (granted, throttled) = {
+            let mut budget = ctx.lock_budget();
+            let throttled = budget.throttled();
+            (budget.try_withdraw(tokio::time::Instant::now()), throttled)
+        };
+        if granted {
+            ctx.counters.retries.fetch_add(1, Relaxed);
+            metrics::counter!("sentinel_upstream_retries_total", "upstream" => Upstream::Files.as_str()).increment(1);
+            return Ok(());
+        }
+        ctx.counters.budget_refusals.fetch_add(1, Relaxed);
+        metrics::counter!("sentinel_retry_budget_refusals_total", "upstream" => Upstream::Files.as_str()).increment(1);
+        Err(if throttled {
+            "retries throttled after consecutive failures"
+        } else {
+            "retry budget exhausted"
+        })
+    }
+
+    fn transfer_error(&self, detail: String, status: Option<u16>, attempts: u32) -> QueryError {
+        DownloadError::Transfer {
+            filename: self.filename.into(),
+            detail,
+            status,
+            attempts,
+        }
+        .into()
+    }
+
+    /// Attempt `n`: the bytes written and their sha256 when they are the listed ones
+    /// (the file is then in place). The first on the pooled client, a retry on a
+    /// connection of its own.
+    async fn attempt(
+        &self,
+        n: u32,
+        dir: &Path,
+        target: &Path,
+    ) -> Result<(u64, String), AttemptEnd> {
         let failed = |detail: String, status: Option<u16>| AttemptEnd::Failed { detail, status };
-        // A one-off client: no pooled connection is reused, by this attempt or the next.
-        let client = reqwest::Client::builder()
-            .user_agent(self.user_agent)
-            .connect_timeout(self.connect_timeout)
-            .read_timeout(self.read_timeout)
-            .pool_max_idle_per_host(0)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| AttemptEnd::Final(QueryError::Internal(format!("HTTP client: {e}"))))?;
+        let client = if n == 1 {
+            self.lane.ctx.client.clone()
+        } else {
+            self.lane
+                .ctx
+                .one_off_client()
+                .map_err(|e| AttemptEnd::Final(QueryError::Internal(format!("HTTP client: {e}"))))?
+        };
         let resp = client
             .get(self.url.clone())
             .send()
             .await
             .map_err(|e| failed(words(&e), None))?;
         let status = resp.status();
+        metrics::counter!("sentinel_upstream_requests_total",
+            "upstream" => Upstream::Files.as_str(), "status" => status.as_u16().to_string())
+        .increment(1);
         if !status.is_success() {
             let retry = status.is_server_error() || matches!(status.as_u16(), 408 | 429);
             let e = DownloadError::Transfer {
@@ -392,7 +511,7 @@ impl Transfer<'_> {
             return Err(if retry {
                 failed(e.to_string(), Some(status.as_u16()))
             } else {
-                AttemptEnd::Final(e.into())
+                AttemptEnd::Answered(e.into())
             });
         }
         let announced = resp.content_length();
@@ -576,10 +695,26 @@ mod slow_host_tests {
         (addr, task)
     }
 
+    /// The files upstream of an engine that is not started: its context, and its
+    /// FetchActor (the only actor a transfer asks).
+    async fn lane() -> FilesLane {
+        let mut cfg = crate::config::EngineConfig::default();
+        cfg.store.path = None;
+        let store = crate::store::Store::open(&cfg);
+        let shared = crate::actor::EngineShared::new(cfg, store).unwrap();
+        let ctx = shared.fetch[Upstream::Files.index()].clone();
+        let (fetch, _) = ractor::Actor::spawn(None, crate::actor::fetch::FetchActor, ctx)
+            .await
+            .unwrap();
+        shared.registry.fetch(Upstream::Files).set(Some(fetch));
+        FilesLane::new(&shared)
+    }
+
     #[tokio::test]
     async fn a_host_dripping_bytes_is_cut_off_at_the_download_deadline() {
         let (addr, host) = dripping_host().await;
         let dir = tempfile::tempdir().unwrap();
+        let lane = lane().await;
         let transfer = Transfer {
             url: reqwest::Url::parse(&format!("http://{addr}/x-1.0-py3-none-any.whl")).unwrap(),
             filename: "x-1.0-py3-none-any.whl",
@@ -587,14 +722,14 @@ mod slow_host_tests {
             cap: 1000,
             limit: 1000,
             listed_size: 1000,
-            user_agent: "test",
-            connect_timeout: Duration::from_secs(60),
-            // Far longer than the deadline: only the deadline can end this transfer.
-            read_timeout: Duration::from_secs(3600),
-            deadline: tokio::time::Instant::now() + Duration::from_millis(300),
+            // The default read timeout (attempt_ms) is far longer than the deadline:
+            // only the deadline can end this transfer.
+            lane: &lane,
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_millis(300),
         };
         let target = dir.path().join("x-1.0-py3-none-any.whl");
-        let e = transfer.run(dir.path(), &target).await.unwrap_err();
+        let (ended, verdict) = transfer.run(dir.path(), &target).await;
+        let e = ended.unwrap_err();
         let QueryError::Download(d) = e else {
             panic!("{e:?}")
         };
@@ -602,6 +737,8 @@ mod slow_host_tests {
             panic!("{d:?}")
         };
         assert!(detail.contains("deadline"), "{detail}");
+        // Our own deadline is not the host's failure: the breaker hears nothing.
+        assert_eq!(verdict, None);
         // Nothing is left behind, not even the temporary file.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         host.abort();

@@ -35,16 +35,24 @@ pub enum Upstream {
     Pepy,
     /// The top-pypi-packages dataset.
     TopPackages,
+    /// The hosts distribution files are downloaded from (`download_package`). Serves
+    /// no document, only streamed transfers, with their own concurrency cap, rate
+    /// limit, retry budget and breaker like every upstream.
+    Files,
 }
 
 impl Upstream {
+    /// How many upstreams there are (the length of per-upstream arrays).
+    pub const COUNT: usize = 6;
+
     /// Every upstream, in a stable order.
-    pub const ALL: [Upstream; 5] = [
+    pub const ALL: [Upstream; Upstream::COUNT] = [
         Upstream::PypiJson,
         Upstream::PypiSimple,
         Upstream::Pypistats,
         Upstream::Pepy,
         Upstream::TopPackages,
+        Upstream::Files,
     ];
 
     /// The stable name used in config keys, metrics and output.
@@ -55,6 +63,7 @@ impl Upstream {
             Upstream::Pypistats => "pypistats",
             Upstream::Pepy => "pepy",
             Upstream::TopPackages => "top-packages",
+            Upstream::Files => "files",
         }
     }
 

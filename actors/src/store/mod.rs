@@ -341,7 +341,7 @@ struct Inner {
     writer: Mutex<Option<writer::WriterHandle>>,
     shared: Arc<Shared>,
     /// Base URL per upstream: a copy from one origin never answers for another.
-    origins: [String; 5],
+    origins: [String; Upstream::COUNT],
     cache: CacheConfig,
     /// Most documents, and most body bytes, [`Store::warm_up`] loads.
     warm_up: (u32, u64),
@@ -433,7 +433,7 @@ impl Store {
         path: Option<&Path>,
         configured: bool,
         parts: Option<(Connection, SyncSender<writer::Op>, writer::WriterHandle)>,
-        origins: [String; 5],
+        origins: [String; Upstream::COUNT],
         cfg: &EngineConfig,
         shared: Arc<Shared>,
     ) -> Store {

@@ -110,8 +110,9 @@ pub struct DownloadAttempt {
     /// What the bytes hashed to (when the body was complete).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// Every attempt has its own connection (a one-off client): a retry never reuses
-    /// the connection that served bad bytes.
+    /// Whether the attempt had a connection of its own: a retry does, so it never
+    /// reuses the connection that served bad bytes; the first attempt goes on the
+    /// files upstream's pooled client (false: it may reuse a connection).
     pub new_connection: bool,
 }
 
