@@ -79,9 +79,9 @@ pub use engine::{
     Readiness, ScanInput, StartError, UpstreamReport,
 };
 pub use model::{
-    Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS,
-    PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
-    UnavailableCause, Upstream, UtcClock, clip_echo, limits, untrusted,
+    ClockHand, Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError,
+    LAGGING_AFTER_DAYS, PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind,
+    SourceLabel, StatsKind, UnavailableCause, Upstream, UtcClock, clip_echo, limits, untrusted,
 };
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,

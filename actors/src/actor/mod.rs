@@ -86,7 +86,7 @@ impl EngineShared {
             ctx(Upstream::ALL[4])?,
         ];
         Ok(EngineShared {
-            cache: SharedCache::with_clock(&cfg.cache, cfg.clock),
+            cache: SharedCache::with_clock(&cfg.cache, cfg.clock.clone()),
             cfg: Arc::new(cfg),
             board: Arc::new(health::BreakerBoard::default()),
             registry: Arc::new(registry::Registry::default()),
