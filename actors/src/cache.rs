@@ -407,8 +407,9 @@ impl SharedCache {
         }
     }
 
-    /// Makes every entry `by` older, as if that much time had passed. For tests and
-    /// the demo, which cannot wait hours for a TTL (moka ignores tokio's paused clock).
+    /// Makes every entry `by` older while the calendar stands still. For tests, which
+    /// cannot wait hours for a TTL (moka ignores tokio's paused clock); embedders move a
+    /// driven clock instead ([`UtcClock::driven`]).
     #[doc(hidden)]
     pub fn age_all(&self, by: Duration) {
         self.shift(by, true);
