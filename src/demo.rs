@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use sentinel_actors::views::deps::TargetEnv;
 use sentinel_actors::views::package_download::{DownloadRequest, WantedKind};
 use sentinel_actors::{
-    AuditTarget, Datum, Engine, EngineConfig, EngineHandle, Provenance, QueryError, ScanInput,
-    Upstream,
+    AuditTarget, ClockHand, Datum, Engine, EngineConfig, EngineHandle, Provenance, QueryError,
+    ScanInput, Upstream, UtcClock,
 };
 use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
@@ -251,15 +251,24 @@ pub async fn run(fast: bool) -> anyhow::Result<()> {
     let downloads = data_dir.join("downloads");
     std::fs::create_dir_all(&downloads)?;
     let mut cfg = demo_config(&sim.base_url());
+    // The engine runs on a clock the demo moves forward ("20 minutes later"), so the
+    // cache ages without waiting; the restart in act 8 keeps the same clock.
+    let (clock, hand) = UtcClock::driven();
+    cfg.clock = clock;
     cfg.store.path = Some(data_dir.join(sentinel_actors::StoreConfig::FILE_NAME));
     cfg.download.allowed_dirs = vec![downloads];
-    let result = play(&sim, cfg, fast).await;
+    let result = play(&sim, cfg, &hand, fast).await;
     let _ = std::fs::remove_dir_all(&data_dir);
     sim.shutdown().await;
     result
 }
 
-async fn play(sim: &SimHandle, cfg: EngineConfig, fast: bool) -> anyhow::Result<()> {
+async fn play(
+    sim: &SimHandle,
+    cfg: EngineConfig,
+    hand: &ClockHand,
+    fast: bool,
+) -> anyhow::Result<()> {
     let engine = Engine::start(cfg.clone()).await?;
     let mut demo = Demo {
         sim: sim.clone(),
@@ -287,7 +296,7 @@ async fn play(sim: &SimHandle, cfg: EngineConfig, fast: bool) -> anyhow::Result<
 
     demo.act("Act 2: 20 minutes later, PyPI's 15-minute max-age has passed")
         .await;
-    engine.age_cache(Duration::from_secs(20 * 60));
+    hand.advance(Duration::from_secs(20 * 60));
     demo.info("numpy").await;
     demo.say("PyPI answered 304 Not Modified to our ETag: the cached body is confirmed, not re-downloaded.");
 
@@ -297,7 +306,7 @@ async fn play(sim: &SimHandle, cfg: EngineConfig, fast: bool) -> anyhow::Result<
         status: Some(502),
         ..Default::default()
     });
-    engine.age_cache(Duration::from_secs(25 * 3600));
+    hand.advance(Duration::from_secs(25 * 3600));
     demo.downloads("numpy").await;
     demo.say("One retry (a failure streak earns no more), then the last good figure, marked stale with its age.");
     demo.downloads("django").await;

@@ -82,17 +82,16 @@ impl CacheEntry {
         self
     }
 
-    /// An earlier run's copy read from the store, fetched at `fetched_at_wall`: its age
-    /// is carried over to tokio's clock, so answers show its true age.
+    /// An earlier run's copy read from the store, fetched at `fetched_at_wall` and `age`
+    /// old on the engine's clock: its age is carried over to tokio's clock, so answers
+    /// show its true age.
     pub fn from_store(
         doc: Arc<Document>,
         etag: Option<String>,
         fetched_at_wall: SystemTime,
+        age: Duration,
         now: Instant,
     ) -> Self {
-        let age = SystemTime::now()
-            .duration_since(fetched_at_wall)
-            .unwrap_or_default();
         let bytes = doc.approx_bytes() + ENTRY_OVERHEAD_BYTES;
         let data_date = doc.data_date();
         CacheEntry {
@@ -199,6 +198,9 @@ pub struct SharedCache {
     counters: Arc<CacheCounters>,
     /// "Now in UTC", for the wall-clock side of each entry.
     clock: UtcClock,
+    /// How far the clock had been driven forward when the entries were last aged to it
+    /// (in ms): entries age when a driven clock moves.
+    clock_seen: Arc<AtomicU64>,
     /// When download documents stop being fresh.
     daily: DailyFreshness,
 }
@@ -209,6 +211,11 @@ impl std::fmt::Debug for SharedCache {
             .field("entries", &self.inner.entry_count())
             .finish()
     }
+}
+
+/// A duration in whole milliseconds, saturating.
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl SharedCache {
@@ -240,6 +247,7 @@ impl SharedCache {
             inner,
             cfg: Arc::new(cfg.clone()),
             counters,
+            clock_seen: Arc::new(AtomicU64::new(ms(clock.ahead()))),
             clock,
             daily: cfg.daily_freshness(),
         }
@@ -259,7 +267,20 @@ impl SharedCache {
 
     /// The engine's clock.
     pub fn clock(&self) -> UtcClock {
-        self.clock
+        self.clock.clone()
+    }
+
+    /// Ages every entry by how far a driven clock moved since the last look, once.
+    fn follow_clock(&self) {
+        let ahead = ms(self.clock.ahead());
+        if ahead <= self.clock_seen.load(Ordering::Acquire) {
+            return;
+        }
+        let seen = self.clock_seen.fetch_max(ahead, Ordering::AcqRel);
+        if ahead > seen {
+            // The clock's wall side moved with it: only the instants go back.
+            self.shift(Duration::from_millis(ahead - seen), false);
+        }
     }
 
     /// How long a document of `q` fetched at `wall`, whose newest day is `data_date`,
@@ -305,6 +326,7 @@ impl SharedCache {
     /// Classifies the entry of a query as fresh, stale or missing at `now`, without
     /// counting a lookup.
     pub fn classify(&self, q: &Query, now: Instant) -> Lookup {
+        self.follow_clock();
         let Some(entry) = self.inner.get(q) else {
             return Lookup::Miss;
         };
@@ -340,6 +362,7 @@ impl SharedCache {
 
     /// Stores an entry.
     pub fn insert(&self, q: Query, entry: Arc<CacheEntry>) {
+        self.follow_clock();
         self.counters.inserts.fetch_add(1, Ordering::Relaxed);
         self.inner.insert(q, entry);
     }
@@ -347,6 +370,7 @@ impl SharedCache {
     /// Stores an entry unless the query already has one (a warm-up from the store never
     /// replaces what this run fetched). Whether it was stored.
     pub fn insert_if_absent(&self, q: Query, entry: Arc<CacheEntry>) -> bool {
+        self.follow_clock();
         let fresh = self.inner.entry(q).or_insert(entry).is_fresh();
         if fresh {
             self.counters.inserts.fetch_add(1, Ordering::Relaxed);
@@ -383,20 +407,29 @@ impl SharedCache {
         }
     }
 
-    /// Makes every entry `by` older, as if that much time had passed. For tests and
-    /// the demo, which cannot wait hours for a TTL (moka ignores tokio's paused clock).
+    /// Makes every entry `by` older while the calendar stands still. For tests, which
+    /// cannot wait hours for a TTL (moka ignores tokio's paused clock); embedders move a
+    /// driven clock instead ([`UtcClock::driven`]).
     #[doc(hidden)]
     pub fn age_all(&self, by: Duration) {
+        self.shift(by, true);
+    }
+
+    /// Moves every entry's fetch time `by` back (its wall-clock time too when `wall`).
+    fn shift(&self, by: Duration, wall: bool) {
         let entries: Vec<(Query, Arc<CacheEntry>)> =
             self.inner.iter().map(|(k, v)| ((*k).clone(), v)).collect();
         for (k, v) in entries {
             let aged = CacheEntry {
                 doc: v.doc.clone(),
                 fetched_at: v.fetched_at.checked_sub(by).unwrap_or(v.fetched_at),
-                fetched_at_wall: v
-                    .fetched_at_wall
-                    .checked_sub(by)
-                    .unwrap_or(v.fetched_at_wall),
+                fetched_at_wall: if wall {
+                    v.fetched_at_wall
+                        .checked_sub(by)
+                        .unwrap_or(v.fetched_at_wall)
+                } else {
+                    v.fetched_at_wall
+                },
                 etag: v.etag.clone(),
                 last_modified: v.last_modified.clone(),
                 bytes: v.bytes,

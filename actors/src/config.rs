@@ -29,8 +29,8 @@ pub struct EngineConfig {
     /// The embedded store (last-known-good documents and download history on disk).
     pub store: StoreConfig,
     /// The engine's "now in UTC" (how old a figure's data is, when the next daily
-    /// update is due). The machine's clock unless an embedder or a test pins it; not a
-    /// file setting.
+    /// update is due, how old a cached document is). The machine's clock unless an
+    /// embedder pins it or drives it ([`crate::UtcClock::driven`]); not a file setting.
     #[serde(skip)]
     pub clock: crate::model::UtcClock,
     /// What `scan_dependencies` may read from disk.

@@ -833,14 +833,14 @@ impl EngineHandle {
         self.inner.active.load(Ordering::Acquire)
     }
 
-    /// Test and demo hook: make every cached entry `by` older (see [`crate::cache::SharedCache::age_all`]).
+    /// Test hook: make every cached entry `by` older (see [`crate::cache::SharedCache::age_all`]).
     #[cfg(feature = "test-hooks")]
     pub fn age_cache(&self, by: Duration) {
         self.shared().cache.age_all(by);
     }
 
     /// Waits until no query is in flight in the router (background refreshes
-    /// included), up to `max`. For tests and the demo.
+    /// included), up to `max`. For tests.
     #[cfg(feature = "test-hooks")]
     pub async fn settle(&self, max: Duration) -> bool {
         let end = Instant::now() + max;

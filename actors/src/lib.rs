@@ -80,9 +80,9 @@ pub use engine::{
     UpstreamReport,
 };
 pub use model::{
-    Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError, LAGGING_AFTER_DAYS,
-    PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind, SourceLabel, StatsKind,
-    UnavailableCause, Upstream, UtcClock, clip_echo, limits, untrusted,
+    ClockHand, Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError,
+    LAGGING_AFTER_DAYS, PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind,
+    SourceLabel, StatsKind, UnavailableCause, Upstream, UtcClock, clip_echo, limits, untrusted,
 };
 pub use model::{ItemFailure, PartialResult};
 pub use policy::{

@@ -243,3 +243,33 @@ async fn a_series_loaded_from_disk_keeps_its_data_date() {
     assert_eq!(as_of(&est.last_week), expected);
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driven_clock_moved_past_pypis_max_age_makes_the_cached_project_revalidate() {
+    let sim = pinned_sim(0).await;
+    let (clock, hand) = UtcClock::driven();
+    let mut cfg = test_config(&sim);
+    cfg.clock = clock;
+    cfg.stale_while_revalidate = false;
+    let engine = engine_with(cfg).await;
+    let json = "/pypi/numpy/json";
+    let info = |engine: EngineHandle| async move {
+        engine.package_info("numpy", None).await.unwrap().provenance
+    };
+    assert_eq!(info(engine.clone()).await, Provenance::Live);
+
+    // 10 minutes on the engine's clock: within PyPI's 15-minute max-age.
+    hand.advance(Duration::from_secs(10 * 60));
+    assert_eq!(info(engine.clone()).await, Provenance::Cached);
+    assert_eq!(hits(&sim, json), 1);
+
+    // 20 minutes: past it, so the copy is revalidated (a 304), not answered fresh.
+    hand.advance(Duration::from_secs(10 * 60));
+    assert_eq!(info(engine.clone()).await, Provenance::Revalidated);
+    assert_eq!(hits(&sim, json), 2);
+
+    // The copy confirmed after the move is fresh: the move ages it only once.
+    assert_eq!(info(engine.clone()).await, Provenance::Cached);
+    assert_eq!(hits(&sim, json), 2);
+    engine.shutdown().await;
+}

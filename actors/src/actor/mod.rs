@@ -88,7 +88,7 @@ impl EngineShared {
             unreachable!("one context per upstream")
         };
         Ok(EngineShared {
-            cache: SharedCache::with_clock(&cfg.cache, cfg.clock),
+            cache: SharedCache::with_clock(&cfg.cache, cfg.clock.clone()),
             cfg: Arc::new(cfg),
             board: Arc::new(health::BreakerBoard::default()),
             registry: Arc::new(registry::Registry::default()),

@@ -36,7 +36,7 @@ pub fn clip_echo(value: &str) -> String {
         }
     }
 }
-pub use date::{DataAsOf, LAGGING_AFTER_DAYS, UtcClock};
+pub use date::{ClockHand, DataAsOf, LAGGING_AFTER_DAYS, UtcClock};
 pub(crate) use date::{day_start, day_string, days_from_civil, epoch_day};
 pub use name::{PackageName, PackageVersion};
 pub use partial::{ItemFailure, PartialResult};

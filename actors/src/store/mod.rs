@@ -343,6 +343,8 @@ struct Inner {
     /// Base URL per upstream: a copy from one origin never answers for another.
     origins: [String; Upstream::COUNT],
     cache: CacheConfig,
+    /// The engine's clock: how old a kept copy is.
+    clock: crate::model::UtcClock,
     /// Most documents, and most body bytes, [`Store::warm_up`] loads.
     warm_up: (u32, u64),
 }
@@ -451,6 +453,7 @@ impl Store {
                 shared,
                 origins,
                 cache: cfg.cache.clone(),
+                clock: cfg.clock.clone(),
                 warm_up: (cfg.store.warm_up_documents, cfg.store.warm_up_bytes),
             }),
         }
@@ -596,7 +599,10 @@ impl Store {
         };
         let (body, etag, last_modified, fetched_at) = row?;
         let fetched_at = from_unix_ms(fetched_at);
-        let age = SystemTime::now()
+        let age = self
+            .inner
+            .clock
+            .at(now)
             .duration_since(fetched_at)
             .unwrap_or_default();
         let keep = Duration::from_millis(
@@ -619,7 +625,7 @@ impl Store {
             }
         };
         Some(
-            CacheEntry::from_store(Arc::new(doc), etag, fetched_at, now)
+            CacheEntry::from_store(Arc::new(doc), etag, fetched_at, age, now)
                 .with_last_modified(last_modified),
         )
     }
