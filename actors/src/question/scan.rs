@@ -25,7 +25,9 @@ use crate::project::{self, ParsedProject};
 use crate::upstream::Document;
 use crate::views::check::{self, PackageCheck, PopularityFacts, ReleaseFacts};
 use crate::views::downloads::RecentDownloads;
-use crate::views::scan::{DependencyCheck, ScanReport, ScanSummary, ScannedDependency};
+use crate::views::scan::{
+    DependencyCheck, ScanReport, ScanSummary, ScannedDependency, keep_listed,
+};
 use crate::views::vulns::{self, PackageVulnerabilities};
 
 /// Per package, its versions answer, in the order asked.
@@ -240,7 +242,16 @@ pub(crate) async fn scan_project(
             ScannedDependency { declared: d, check }
         })
         .collect();
-    let summary = ScanSummary::count(&dependencies, checked, problems_found);
+    let mut summary = ScanSummary::count(&dependencies, checked, problems_found);
+    let mut dependencies = dependencies;
+    summary.not_listed = keep_listed(&mut dependencies);
+    if summary.not_listed > 0 {
+        notes.push(format!(
+            "{} of {} dependencies are listed (those with a finding first); the summary counts all of them",
+            dependencies.len(),
+            summary.dependencies
+        ));
+    }
     Ok(ScanReport {
         files,
         dependencies,

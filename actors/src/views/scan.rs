@@ -104,6 +104,37 @@ pub struct ScanSummary {
     pub unavailable: usize,
     /// Lines that could not be read.
     pub problems: usize,
+    /// Dependencies counted here but not listed in the answer (past
+    /// [`MAX_LISTED_DEPENDENCIES`]).
+    #[serde(default)]
+    pub not_listed: usize,
+}
+
+/// The most dependencies one scan answer lists; the summary counts them all. Those
+/// with a finding come first (in file order), then the rest in file order.
+pub const MAX_LISTED_DEPENDENCIES: usize = 1_000;
+
+/// Keeps at most [`MAX_LISTED_DEPENDENCIES`] of `deps` (findings first, each group in
+/// file order, then back in file order), and returns how many were left out.
+pub fn keep_listed(deps: &mut Vec<ScannedDependency>) -> usize {
+    if deps.len() <= MAX_LISTED_DEPENDENCIES {
+        return 0;
+    }
+    let total = deps.len();
+    let mut indexed: Vec<(usize, ScannedDependency)> =
+        std::mem::take(deps).into_iter().enumerate().collect();
+    // Stable: a finding (anything but ok and not checked) before the others.
+    indexed.sort_by_key(|(i, d)| {
+        let plain = matches!(
+            d.check.verdict,
+            DependencyVerdict::Ok | DependencyVerdict::NotChecked
+        );
+        (plain, *i)
+    });
+    indexed.truncate(MAX_LISTED_DEPENDENCIES);
+    indexed.sort_by_key(|(i, _)| *i);
+    *deps = indexed.into_iter().map(|(_, d)| d).collect();
+    total - deps.len()
 }
 
 /// The whole report.
@@ -329,5 +360,28 @@ mod tests {
         );
         let c = DependencyCheck::against(&dep("black>999"), &list);
         assert_eq!(c.verdict, DependencyVerdict::NoMatch);
+    }
+
+    #[test]
+    fn a_scan_of_62000_dependencies_lists_1000_findings_first_and_counts_the_rest() {
+        let mut deps: Vec<ScannedDependency> = (0..62_000)
+            .map(|i| ScannedDependency {
+                declared: dep(&format!("pkg-{i:06}>=1.0")),
+                check: DependencyCheck::not_checked("past the bound"),
+            })
+            .collect();
+        // Two findings far down the file must be listed.
+        deps[40_000].check = DependencyCheck::not_found("pkg-040000");
+        deps[61_999].check = DependencyCheck::not_found("pkg-061999");
+        let left_out = keep_listed(&mut deps);
+        assert_eq!(left_out, 61_000);
+        assert_eq!(deps.len(), MAX_LISTED_DEPENDENCIES);
+        let names: Vec<&str> = deps.iter().map(|d| d.declared.name.as_str()).collect();
+        assert_eq!(names[0], "pkg-000000", "file order kept");
+        assert!(names.contains(&"pkg-040000") && names.contains(&"pkg-061999"));
+        assert_eq!(names[MAX_LISTED_DEPENDENCIES - 1], "pkg-061999");
+        let mut few = deps[..10].to_vec();
+        assert_eq!(keep_listed(&mut few), 0, "a short list is kept whole");
+        assert_eq!(few.len(), 10);
     }
 }
