@@ -120,7 +120,15 @@ struct AppState {
     drain: Arc<Drain>,
     /// POST /mcp replies not yet fully written.
     replies: Arc<InFlight>,
+    /// One large request body at a time through rmcp's parse (see [`LARGE_BODY`]).
+    large_bodies: Arc<tokio::sync::Semaphore>,
 }
+
+/// A request body this large (or of unknown length) is parsed by rmcp on an async
+/// thread: about 40 ms for 1 MB (release build). One such body at a time enters rmcp,
+/// so that at least one async thread is always free for `/healthz` and cached answers
+/// (12 concurrent 1 MB bodies held both threads for 100 ms and more).
+const LARGE_BODY: u64 = 256 * 1024;
 
 /// Splits an authority (`host`, `host:port`, `[v6]`, `[v6]:port`) into a lowercase host
 /// (IPv6 without brackets) and the port, if any. `None` when malformed.
@@ -289,6 +297,31 @@ async fn mcp_layer(state: AppState, req: Request, next: Next) -> Response {
     let opens_session =
         method == http::Method::POST && !req.headers().contains_key("mcp-session-id");
     if method == http::Method::POST {
+        let large = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_none_or(|n| n >= LARGE_BODY);
+        // Held while rmcp reads and parses the body and hands the message on (the reply
+        // streams later, without it).
+        // A body that never finishes arriving is bounded by the connection's idle
+        // timeout; waiting behind it is bounded here.
+        let _one_large_body = if large {
+            let wait = tokio::time::timeout(
+                Duration::from_secs(10),
+                state.large_bodies.clone().acquire_owned(),
+            );
+            match wait.await {
+                Ok(permit) => Some(permit.expect("the semaphore is never closed")),
+                Err(_) => {
+                    metrics::counter!("sentinel_http_large_bodies_refused_total").increment(1);
+                    return busy("another large request body is being read; retry shortly");
+                }
+            }
+        } else {
+            None
+        };
         let reply = state.replies.enter();
         let response = if opens_session {
             if state.drain.is_draining() {
@@ -671,6 +704,7 @@ pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Resul
         sessions: sessions.clone(),
         drain: drain.clone(),
         replies: replies.clone(),
+        large_bodies: Arc::new(tokio::sync::Semaphore::new(1)),
     };
     let router = Router::new()
         .route("/readyz", get(readyz))

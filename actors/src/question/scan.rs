@@ -170,11 +170,75 @@ fn suspect(
     resembles || young
 }
 
+/// A project's declared dependencies checked against their version lists. Collecting
+/// the names and drawing the report are linear in the file's size (a 1 MB file holds
+/// some 60,000 dependencies): both run on the CPU pool, never on the async threads.
 pub(crate) async fn scan_project(
     w: &Walker,
     parsed: ParsedProject,
     deadline: Instant,
 ) -> Result<ScanReport, QueryError> {
+    let (parsed, names, over) = on_pool(deadline, move || {
+        let (names, over) = packages_to_check(&parsed);
+        (parsed, names, over)
+    })
+    .await?;
+    let answers = if names.is_empty() {
+        Vec::new()
+    } else {
+        scan(w, names.clone(), deadline).await
+    };
+    on_pool(deadline, move || {
+        scan_view(parsed, names.len(), over, answers)
+    })
+    .await
+}
+
+/// The first [`MAX_SCAN_PACKAGES`] distinct index packages in file order, and how many
+/// more there were.
+fn packages_to_check(parsed: &ParsedProject) -> (Vec<PackageName>, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let mut names = Vec::new();
+    let mut over = 0;
+    for d in &parsed.dependencies {
+        if d.source == project::DependencySource::Index
+            && let Ok(n) = PackageName::parse(&d.name)
+            && seen.insert(n.clone())
+        {
+            if names.len() < MAX_SCAN_PACKAGES {
+                names.push(n);
+            } else {
+                over += 1;
+            }
+        }
+    }
+    (names, over)
+}
+
+/// Runs a scan's linear work on the CPU pool, by the deadline.
+async fn on_pool<T: Send + 'static>(
+    deadline: Instant,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, QueryError> {
+    let whole = deadline.saturating_duration_since(Instant::now());
+    match crate::cpu::pool().run(deadline, move |_| job()).await {
+        Ok(t) => Ok(t),
+        Err(crate::cpu::CpuError::Deadline) => Err(QueryError::DeadlineExceeded {
+            deadline_ms: whole.as_millis() as u64,
+        }),
+        Err(crate::cpu::CpuError::Panicked) => Err(QueryError::Internal(
+            "the scan's report could not be drawn (a bug); retry, or report it".into(),
+        )),
+    }
+}
+
+/// The report: each dependency against its package's version list.
+fn scan_view(
+    parsed: ParsedProject,
+    checked: usize,
+    over: usize,
+    answers: ScanAnswer,
+) -> ScanReport {
     let problems_found = parsed.problems_found();
     let ParsedProject {
         files,
@@ -185,28 +249,11 @@ pub(crate) async fn scan_project(
         mut notes,
         ..
     } = parsed;
-    let mut names: Vec<PackageName> = Vec::new();
-    for d in &dependencies {
-        if d.source == project::DependencySource::Index
-            && let Ok(n) = PackageName::parse(&d.name)
-            && !names.contains(&n)
-        {
-            names.push(n);
-        }
-    }
-    let over = names.len().saturating_sub(MAX_SCAN_PACKAGES);
-    names.truncate(MAX_SCAN_PACKAGES);
     if over > 0 {
         notes.push(format!(
             "{over} package(s) past the first {MAX_SCAN_PACKAGES} were not checked against PyPI"
         ));
     }
-    let checked = names.len();
-    let answers = if names.is_empty() {
-        Vec::new()
-    } else {
-        scan(w, names, deadline).await
-    };
     let mut lists = BTreeMap::new();
     let mut failures = Vec::new();
     let mut labels = Vec::new();
@@ -252,7 +299,7 @@ pub(crate) async fn scan_project(
             summary.dependencies
         ));
     }
-    Ok(ScanReport {
+    ScanReport {
         files,
         dependencies,
         references,
@@ -262,7 +309,7 @@ pub(crate) async fn scan_project(
         failures,
         summary,
         source: SourceLabel::merge(labels),
-    })
+    }
 }
 
 fn check_view(w: &Walker, name: PackageName, parts: CheckParts) -> PackageCheck {
