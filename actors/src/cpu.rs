@@ -52,6 +52,17 @@ pub enum CpuError {
     Panicked,
 }
 
+impl CpuError {
+    /// As a question's error: the deadline passed (`deadline_ms`: the whole deadline
+    /// the caller waited), or the job panicked (`failed`: what the caller says of it).
+    pub fn into_query_error(self, deadline_ms: u64, failed: &str) -> crate::model::QueryError {
+        match self {
+            CpuError::Deadline => crate::model::QueryError::DeadlineExceeded { deadline_ms },
+            CpuError::Panicked => crate::model::QueryError::Internal(failed.into()),
+        }
+    }
+}
+
 /// The pool: a permit per job that may run at once.
 #[derive(Debug)]
 pub struct CpuPool {

@@ -20,11 +20,11 @@ use crate::actor::fetch::FetchStats;
 use crate::actor::health::{HealthMsg, UpstreamHealth};
 use crate::actor::router::{DocAnswer, RouterMsg, resolve_via, run_walk};
 use crate::actor::supervisor::{Supervisor, SupervisorMsg};
-use crate::cache::{CacheStats, Lookup};
+use crate::cache::CacheStats;
 use crate::config::{ConfigError, EngineConfig};
 use crate::model::{
-    DataAsOf, Datum, InputError, PackageName, PackageVersion, PartialResult, Provenance, Query,
-    QueryError, StatsKind, Upstream,
+    DataAsOf, Datum, InputError, PackageName, PackageVersion, PartialResult, Query, QueryError,
+    StatsKind, Upstream,
 };
 use crate::question::Question;
 use crate::question::overview::{Overview, PackageOverview};
@@ -312,10 +312,8 @@ impl EngineHandle {
     }
 
     async fn document_until(&self, q: Query, deadline: Instant) -> Result<DocAnswer, QueryError> {
-        let now = Instant::now();
-        let up = q.upstream();
-        if let Lookup::Fresh(e) = self.shared().cache.lookup(&q, now) {
-            return Ok(DocAnswer::from_entry(&e, Provenance::Cached, up, now));
+        if let Some(hit) = DocAnswer::fresh(&self.shared().cache, &q) {
+            return Ok(hit);
         }
         let q2 = q.clone();
         self.via_router(deadline, move |router| {

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
+
 use crate::config::EngineConfig;
 use crate::model::Upstream;
 use crate::policy::{Admission, Breaker, BreakerState, CallOutcome};
@@ -221,5 +225,21 @@ impl Actor for HealthActor {
             HealthMsg::Crash => panic!("test hook: HealthActor asked to crash"),
         }
         Ok(())
+    }
+}
+
+/// Asks the HealthActor whether a request to `upstream` may go while its breaker is
+/// open and due or half-open. `Allowed` when it cannot answer within a second
+/// (restarting: its breakers start closed anyway).
+pub(crate) async fn admit(health: &ActorRef<HealthMsg>, upstream: Upstream) -> Admission {
+    match health
+        .call(
+            |reply| HealthMsg::Admit { upstream, reply },
+            Some(Duration::from_secs(1)),
+        )
+        .await
+    {
+        Ok(CallResult::Success(a)) => a,
+        _ => Admission::Allowed,
     }
 }

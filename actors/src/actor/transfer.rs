@@ -137,19 +137,7 @@ impl FilesLane {
             // Restarting: its breakers start closed anyway.
             return Ok(pass(false));
         };
-        let admission = match health
-            .call(
-                |reply| HealthMsg::Admit {
-                    upstream: UP,
-                    reply,
-                },
-                Some(Duration::from_secs(1)),
-            )
-            .await
-        {
-            Ok(CallResult::Success(a)) => a,
-            _ => Admission::Allowed,
-        };
+        let admission = super::health::admit(&health, UP).await;
         match admission {
             Admission::Allowed => Ok(pass(false)),
             Admission::Probe => Ok(pass(true)),

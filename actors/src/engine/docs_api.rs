@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::{EngineHandle, MAX_CONTEXT_DEPS, datum_of};
 use crate::actor::router::DocAnswer;
-use crate::cpu::{CancelFlag, CpuError};
+use crate::cpu::CancelFlag;
 use crate::model::{Datum, PackageName, PackageVersion, QueryError, SourceLabel};
 use crate::model::{ItemFailure, PartialResult};
 use crate::question::docs::DocSummaries;
@@ -143,9 +143,10 @@ impl EngineHandle {
         let deadline_ms = self.shared().cfg.timeouts.deadline_ms;
         match crate::cpu::pool().run(deadline, job).await {
             Ok(Some(v)) => Ok(v),
-            Ok(None) | Err(CpuError::Deadline) => Err(QueryError::DeadlineExceeded { deadline_ms }),
-            Err(CpuError::Panicked) => Err(QueryError::Internal(
-                "sizing the README failed (a bug); the server is still running".into(),
+            Ok(None) => Err(QueryError::DeadlineExceeded { deadline_ms }),
+            Err(e) => Err(e.into_query_error(
+                deadline_ms,
+                "sizing the README failed (a bug); the server is still running",
             )),
         }
     }

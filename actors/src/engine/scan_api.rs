@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use super::EngineHandle;
-use crate::cpu::CpuError;
 use crate::model::{InputError, PackageName, QueryError};
 use crate::project::{self, FileKind, Limits, ParsedProject, paths::AllowedRoots};
 use crate::question::scan::{Check, CheckDownloads, ScanProject};
@@ -111,13 +110,7 @@ impl EngineHandle {
                     .await
             }
         };
-        match ran {
-            Ok(parsed) => parsed,
-            Err(CpuError::Deadline) => Err(QueryError::DeadlineExceeded { deadline_ms }),
-            Err(CpuError::Panicked) => {
-                Err(QueryError::Internal("the scan's file reader failed".into()))
-            }
-        }
+        ran.map_err(|e| e.into_query_error(deadline_ms, "the scan's file reader failed"))?
     }
 
     /// The supply-chain check before suggesting `pip install <package>`: does it exist,

@@ -43,8 +43,7 @@ use tokio::time::Instant;
 use crate::actor::router::{
     DocAnswer, Resolution, RouterArgs, RouterMsg, WalkCtx, WalkJob, resolve_via,
 };
-use crate::cache::Lookup;
-use crate::model::{Provenance, Query, QueryError, UnavailableCause};
+use crate::model::{Query, QueryError, UnavailableCause};
 
 /// A question over one or more documents, walked in a task the router owns.
 pub(crate) trait Question: Send + 'static {
@@ -97,14 +96,8 @@ pub(crate) fn job<Q: Question>(
 impl Walker {
     /// One document: a fresh hit here, else the router's flight.
     pub(crate) async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
-        let now = Instant::now();
-        if let Lookup::Fresh(e) = self.args.cache.lookup(&q, now) {
-            return Ok(DocAnswer::from_entry(
-                &e,
-                Provenance::Cached,
-                q.upstream(),
-                now,
-            ));
+        if let Some(hit) = DocAnswer::fresh(&self.args.cache, &q) {
+            return Ok(hit);
         }
         match resolve_via(&self.router(), q, deadline).await {
             Ok(r) => r,

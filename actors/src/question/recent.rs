@@ -11,7 +11,7 @@ use super::{Question, Walker, has_fallback, router_restarted};
 use crate::actor::router::{DocAnswer, resolve_via, resolve_within};
 use crate::cache::Lookup;
 use crate::model::{
-    DataAsOf, PackageName, Provenance, Query, QueryError, StatsKind, UnavailableCause, Upstream,
+    DataAsOf, PackageName, Query, QueryError, StatsKind, UnavailableCause, Upstream,
 };
 use crate::upstream::Document;
 use crate::views::downloads::{RecentDownloads, recent_data_date};
@@ -87,14 +87,8 @@ async fn recent_figures(
     deadline: Instant,
 ) -> Result<RecentAnswer, QueryError> {
     let q = Query::Stats(name.clone(), StatsKind::Recent);
-    let now = Instant::now();
-    if let Lookup::Fresh(e) = w.args.cache.lookup(&q, now) {
-        return Ok(RecentAnswer::Figures(DocAnswer::from_entry(
-            &e,
-            Provenance::Cached,
-            q.upstream(),
-            now,
-        )));
+    if let Some(hit) = DocAnswer::fresh(&w.args.cache, &q) {
+        return Ok(RecentAnswer::Figures(hit));
     }
     // pypistats gets the answer budget; past it the fetch goes on as a refresh while
     // the estimate is made from what is held (or from bases fetched now). What is held

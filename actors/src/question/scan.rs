@@ -221,15 +221,15 @@ async fn on_pool<T: Send + 'static>(
     job: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, QueryError> {
     let whole = deadline.saturating_duration_since(Instant::now());
-    match crate::cpu::pool().run(deadline, move |_| job()).await {
-        Ok(t) => Ok(t),
-        Err(crate::cpu::CpuError::Deadline) => Err(QueryError::DeadlineExceeded {
-            deadline_ms: whole.as_millis() as u64,
-        }),
-        Err(crate::cpu::CpuError::Panicked) => Err(QueryError::Internal(
-            "the scan's report could not be drawn (a bug); retry, or report it".into(),
-        )),
-    }
+    crate::cpu::pool()
+        .run(deadline, move |_| job())
+        .await
+        .map_err(|e| {
+            e.into_query_error(
+                whole.as_millis() as u64,
+                "the scan's report could not be drawn (a bug); retry, or report it",
+            )
+        })
 }
 
 /// The report: each dependency against its package's version list.

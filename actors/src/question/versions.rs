@@ -5,8 +5,7 @@ use tokio::time::Instant;
 
 use super::{Question, Walker, has_fallback, router_restarted};
 use crate::actor::router::{DocAnswer, resolve_via, resolve_within};
-use crate::cache::Lookup;
-use crate::model::{Datum, PackageName, Provenance, Query, QueryError, Upstream};
+use crate::model::{Datum, PackageName, Query, QueryError, Upstream};
 use crate::upstream::Document;
 use crate::views::versions::VersionList;
 
@@ -38,13 +37,8 @@ pub(crate) async fn versions(
 ) -> Result<VersionsAnswer, QueryError> {
     let q = Query::Project(name.clone());
     let started = Instant::now();
-    if let Lookup::Fresh(e) = w.args.cache.lookup(&q, started) {
-        return Ok(VersionsAnswer::Project(DocAnswer::from_entry(
-            &e,
-            Provenance::Cached,
-            q.upstream(),
-            started,
-        )));
+    if let Some(hit) = DocAnswer::fresh(&w.args.cache, &q) {
+        return Ok(VersionsAnswer::Project(hit));
     }
     // The JSON API gets the answer budget (its own stale copy, if any, is served by the
     // flight); past it the Simple API is the alternate, while the JSON fetch goes on.

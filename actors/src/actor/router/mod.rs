@@ -80,6 +80,21 @@ impl DocAnswer {
 }
 
 impl DocAnswer {
+    /// The cache's fresh copy of `q`, answered as `cached`, when it holds one: the hit
+    /// that never crosses a mailbox.
+    pub(crate) fn fresh(cache: &SharedCache, q: &Query) -> Option<Self> {
+        let now = Instant::now();
+        match cache.lookup(q, now) {
+            Lookup::Fresh(e) => Some(DocAnswer::from_entry(
+                &e,
+                Provenance::Cached,
+                q.upstream(),
+                now,
+            )),
+            _ => None,
+        }
+    }
+
     /// `value`, computed from this document, with its provenance.
     pub(crate) fn datum<T>(&self, value: T) -> crate::model::Datum<T> {
         crate::model::Datum::new(value, self.provenance.clone(), self.upstream, self.age)
@@ -461,20 +476,7 @@ impl RouterState {
                 };
                 let router = myself.clone();
                 tokio::spawn(async move {
-                    let admission = match health
-                        .call(
-                            |reply| HealthMsg::Admit {
-                                upstream: up,
-                                reply,
-                            },
-                            Some(Duration::from_secs(1)),
-                        )
-                        .await
-                    {
-                        Ok(CallResult::Success(a)) => a,
-                        // Restarting: its breakers start closed anyway.
-                        _ => Admission::Allowed,
-                    };
+                    let admission = super::health::admit(&health, up).await;
                     let _ = router.cast(RouterMsg::Admitted {
                         query,
                         flight: id,
