@@ -183,15 +183,13 @@ pub(crate) async fn scan_project(
         (parsed, names, over)
     })
     .await?;
+    let checked = names.len();
     let answers = if names.is_empty() {
         Vec::new()
     } else {
-        scan(w, names.clone(), deadline).await
+        scan(w, names, deadline).await
     };
-    on_pool(deadline, move || {
-        scan_view(parsed, names.len(), over, answers)
-    })
-    .await
+    on_pool(deadline, move || scan_view(parsed, checked, over, answers)).await
 }
 
 /// The first [`MAX_SCAN_PACKAGES`] distinct index packages in file order, and how many
