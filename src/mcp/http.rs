@@ -304,9 +304,8 @@ async fn mcp_layer(state: AppState, req: Request, next: Next) -> Response {
             .and_then(|v| v.parse::<u64>().ok())
             .is_none_or(|n| n >= LARGE_BODY);
         // Held while rmcp reads and parses the body and hands the message on (the reply
-        // streams later, without it).
-        // A body that never finishes arriving is bounded by the connection's idle
-        // timeout; waiting behind it is bounded here.
+        // streams later, without it). A body that never finishes arriving is bounded by
+        // the connection's idle timeout; waiting behind it is bounded here (10 s).
         let _one_large_body = if large {
             let wait = tokio::time::timeout(
                 Duration::from_secs(10),
