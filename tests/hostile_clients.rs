@@ -373,6 +373,92 @@ async fn sessions_that_never_send_initialized_are_reaped() {
     assert_eq!(sessions.live(), 1, "the initialized session stays");
 }
 
+/// A JSON-RPC `ping` whose body is `pad` bytes larger than a bare one.
+fn padded_ping(id: u64, pad: usize) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "ping", "params": {"_meta": {"pad": "x".repeat(pad)}}})
+        .to_string()
+}
+
+/// Whether a reply carries a JSON-RPC result for `id`.
+async fn answered(r: reqwest::Response, id: u64) -> bool {
+    r.status() == 200
+        && messages(&r.text().await.unwrap())
+            .iter()
+            .any(|m| m["id"] == id && m.get("result").is_some())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_body_that_never_finishes_holds_back_only_other_large_bodies() {
+    let (_sim, engine) = engine_with(config).await;
+    let opts = HttpOptions {
+        large_body_wait: Duration::from_millis(300),
+        ..HttpOptions::default()
+    };
+    let (addr, _sessions, _stop, _task) = serve(&engine, opts).await;
+    let c = http();
+    let r = open_session(&c, addr, true).await;
+    let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+
+    // A large body whose head promises 1 MB and whose first kilobyte is all that comes.
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMcp-Protocol-Version: 2025-06-18\r\n\
+         Mcp-Session-Id: {id}\r\nContent-Length: 1048576\r\n\r\n{{\"pad\": \"{}",
+        "x".repeat(1024)
+    );
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    stalled.write_all(head.as_bytes()).unwrap();
+
+    // Another large body waits its turn, then is refused with 503 and Retry-After. The
+    // stalled one may not hold the turn yet when the first tries: try until it does.
+    let mut refused = None;
+    for attempt in 0..50 {
+        let r = post(&c, addr, Some(&id), padded_ping(100 + attempt, 300 * 1024))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            refused = Some(r);
+            break;
+        }
+        assert!(
+            answered(r, 100 + attempt).await,
+            "a large ping is answered or refused"
+        );
+    }
+    let refused = refused.expect("a large body behind a stalled one is refused");
+    assert!(refused.headers().contains_key("retry-after"));
+
+    // A small request is not held back at all.
+    let small = post(&c, addr, Some(&id), padded_ping(7, 0))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        answered(small, 7).await,
+        "a small request is answered while a large body stalls"
+    );
+
+    // Once the stalled client goes away, large bodies are read again.
+    drop(stalled);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = post(&c, addr, Some(&id), padded_ping(8, 300 * 1024))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 503 {
+            assert!(answered(r, 8).await, "a large ping is answered");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "large bodies stay refused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Reads until EOF or `limit`; returns whether the server closed the connection.
 fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> bool {
     stream.set_read_timeout(Some(limit)).unwrap();

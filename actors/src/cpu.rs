@@ -4,9 +4,14 @@
 //! Why: such work on the runtime's worker threads stalls everything else on them
 //! (`/healthz`, cached answers, other questions' flights); two 1 MB setup.cfg scans
 //! once delayed an unrelated cached `get_package_info` by 31 s. Here the work runs on
-//! tokio's blocking threads, at most one job per core but one (a semaphore, so the
-//! workers keep a core), bounded by the question's deadline, and
-//! cancelled when its caller goes away.
+//! threads of its own, at most one job per core but one (a semaphore, so the workers
+//! keep a core), bounded by the question's deadline, and cancelled when its caller
+//! goes away.
+//!
+//! Those threads also run at a lower priority ([`lower_this_thread_priority`]): on a
+//! machine whose every core is busy (the pool, other processes), the kernel preempts a
+//! pool job as soon as an async thread has an answer to give, instead of letting the
+//! answer wait out the job's time slice.
 //!
 //! Cancellation is cooperative: a blocking thread cannot be killed, so every job gets a
 //! [`CancelFlag`] and checks it between units of work (a line, a section, a solver
@@ -50,6 +55,9 @@ pub enum CpuError {
     /// The job panicked (a bug; the caller gets an internal error, the process lives).
     #[error("the work panicked")]
     Panicked,
+    /// No thread could be started for the job (the system's thread limit).
+    #[error("no thread could be started for the work")]
+    NoThread,
 }
 
 impl CpuError {
@@ -58,7 +66,9 @@ impl CpuError {
     pub fn into_query_error(self, deadline_ms: u64, failed: &str) -> crate::model::QueryError {
         match self {
             CpuError::Deadline => crate::model::QueryError::DeadlineExceeded { deadline_ms },
-            CpuError::Panicked => crate::model::QueryError::Internal(failed.into()),
+            CpuError::Panicked | CpuError::NoThread => {
+                crate::model::QueryError::Internal(failed.into())
+            }
         }
     }
 }
@@ -122,15 +132,38 @@ impl CpuPool {
             .map_err(|_| CpuError::Deadline)?
             .expect("the pool's semaphore is never closed");
         let job_flag = flag.clone();
-        let handle = tokio::task::spawn_blocking(move || {
-            let _permit = permit; // the core is given back when the job returns
-            job(&job_flag)
-        });
-        match tokio::time::timeout_at(deadline, handle).await {
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+        // A thread per job, not tokio's blocking threads: its lowered priority must
+        // not follow other blocking work (the store, DNS) that would reuse the thread.
+        // A thread costs tens of microseconds; a job here costs milliseconds or more.
+        std::thread::Builder::new()
+            .name("sentinel-cpu".into())
+            .spawn(move || {
+                let _permit = permit; // the core is given back when the job returns
+                lower_this_thread_priority();
+                let answer =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&job_flag)));
+                let _ = answer_tx.send(answer);
+            })
+            .map_err(|_| CpuError::NoThread)?;
+        match tokio::time::timeout_at(deadline, answer_rx).await {
             Err(_) => Err(CpuError::Deadline),
-            Ok(Err(_)) => Err(CpuError::Panicked),
-            Ok(Ok(v)) => Ok(v),
+            Ok(Ok(Ok(v))) => Ok(v),
+            // A panic, caught; or the thread gone without a word (cannot happen, but not a hang).
+            Ok(Ok(Err(_))) | Ok(Err(_)) => Err(CpuError::Panicked),
         }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to nice 10 (Linux; elsewhere this
+/// does nothing, since there `setpriority` would act on the whole process). The pool's
+/// threads call it, and so does the product's thread that reads large request bodies.
+/// Best effort: if the kernel refuses, the thread keeps its priority.
+pub fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux, a thread id given to setpriority names that one thread.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
     }
 }
 
@@ -189,6 +222,25 @@ mod tests {
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
         seen_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_job_runs_at_a_lower_priority_than_the_async_threads() {
+        use rustix::process::getpriority_process;
+        use rustix::thread::gettid;
+        let ours = getpriority_process(Some(gettid())).unwrap();
+        let pool = CpuPool::new(1);
+        let jobs = pool
+            .run(Instant::now() + Duration::from_secs(5), |_| {
+                getpriority_process(Some(gettid())).unwrap()
+            })
+            .await
+            .unwrap();
+        // Nice 10, or ours if this test already runs nicer than that.
+        assert_eq!(jobs, ours.max(10));
+        // Only the job's own thread was lowered.
+        assert_eq!(getpriority_process(Some(gettid())).unwrap(), ours);
     }
 
     #[tokio::test]

@@ -83,6 +83,9 @@ pub struct HttpOptions {
     pub shutdown_grace: Duration,
     /// After the grace, how long before every connection is dropped regardless.
     pub hard_deadline: Duration,
+    /// How long a large request body (256 KiB or more, or of unknown length) waits for
+    /// the one being read before it is refused with 503 and `Retry-After`.
+    pub large_body_wait: Duration,
 }
 
 impl Default for HttpOptions {
@@ -98,6 +101,7 @@ impl Default for HttpOptions {
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
             hard_deadline: Duration::from_secs(3),
+            large_body_wait: Duration::from_secs(10),
         }
     }
 }
@@ -122,13 +126,58 @@ struct AppState {
     replies: Arc<InFlight>,
     /// One large request body at a time through rmcp's parse (see [`LARGE_BODY`]).
     large_bodies: Arc<tokio::sync::Semaphore>,
+    large_body_wait: Duration,
 }
 
-/// A request body this large (or of unknown length) is parsed by rmcp on an async
-/// thread: about 40 ms for 1 MB (release build). One such body at a time enters rmcp,
-/// so that at least one async thread is always free for `/healthz` and cached answers
-/// (12 concurrent 1 MB bodies held both threads for 100 ms and more).
+/// A request body this large (or of unknown length) costs rmcp about 40 ms of CPU per
+/// MB to read and parse (release build). Such a body is read and parsed on a runtime
+/// of its own ([`large_body_runtime`]), one at a time, so that the server's async
+/// threads stay free for `/healthz` and cached answers (12 concurrent 1 MB bodies held
+/// both of them for 100 ms and more).
 const LARGE_BODY: u64 = 256 * 1024;
+
+/// The one-thread runtime that reads and parses large request bodies of live sessions,
+/// at the CPU pool's lower priority.
+/// Only the request's HTTP handling moves there: the session, its tool calls and the
+/// engine stay on the main runtime (rmcp hands the parsed message to the session over
+/// a channel). `None` when the thread could not be started: the body is then read on
+/// the main runtime, as before.
+fn large_body_runtime() -> Option<&'static tokio::runtime::Handle> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("sentinel-large-body")
+                .on_thread_start(sentinel_actors::cpu::lower_this_thread_priority)
+                .enable_all()
+                .build()
+                .map_err(|e| tracing::warn!("no runtime for large request bodies: {e}"))
+                .ok()
+        })
+        .as_ref()
+        .map(|rt| rt.handle())
+}
+
+/// Runs `next` for a large body of a live session on [`large_body_runtime`]. Dropping
+/// the returned future (the client went away) aborts it there too.
+async fn on_large_body_runtime(next: Next, req: Request) -> Response {
+    let Some(runtime) = large_body_runtime() else {
+        return next.run(req).await;
+    };
+    let task = tokio_util::task::AbortOnDropHandle::new(runtime.spawn(next.run(req)));
+    match task.await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!("reading a large request body failed: {e}");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request could not be read; retry",
+            )
+        }
+    }
+}
 
 /// Splits an authority (`host`, `host:port`, `[v6]`, `[v6]:port`) into a lowercase host
 /// (IPv6 without brackets) and the port, if any. `None` when malformed.
@@ -304,11 +353,11 @@ async fn mcp_layer(state: AppState, req: Request, next: Next) -> Response {
             .and_then(|v| v.parse::<u64>().ok())
             .is_none_or(|n| n >= LARGE_BODY);
         // Held while rmcp reads and parses the body and hands the message on (the reply
-        // streams later, without it). A body that never finishes arriving is bounded by
-        // the connection's idle timeout; waiting behind it is bounded here (10 s).
+        // streams later, without it): it bounds the memory of bodies being read. A body that never finishes arriving is bounded by
+        // the connection's idle timeout; waiting behind it is bounded here.
         let _one_large_body = if large {
             let wait = tokio::time::timeout(
-                Duration::from_secs(10),
+                state.large_body_wait,
                 state.large_bodies.clone().acquire_owned(),
             );
             match wait.await {
@@ -336,6 +385,8 @@ async fn mcp_layer(state: AppState, req: Request, next: Next) -> Response {
             ADMISSION
                 .scope(std::sync::Mutex::new(Some(permit)), next.run(req))
                 .await
+        } else if large {
+            on_large_body_runtime(next, req).await
         } else {
             next.run(req).await
         };
@@ -704,6 +755,7 @@ pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Resul
         drain: drain.clone(),
         replies: replies.clone(),
         large_bodies: Arc::new(tokio::sync::Semaphore::new(1)),
+        large_body_wait: opts.large_body_wait,
     };
     let router = Router::new()
         .route("/readyz", get(readyz))

@@ -374,6 +374,9 @@ async fn solve_on_pool(
         Err(crate::cpu::CpuError::Panicked) => {
             SolveOutcome::Interrupted("the solver failed (a bug); retry, or report it".into())
         }
+        Err(crate::cpu::CpuError::NoThread) => SolveOutcome::Interrupted(
+            "no thread could be started for the solver (the system's limit); retry".into(),
+        ),
     }
 }
 
