@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use pypi_sentinel::engine::views::audit::{AuditReport, AuditVerdict};
 use pypi_sentinel::engine::views::resolve::ResolveRequest;
 use pypi_sentinel::engine::views::scan::{DependencyVerdict, ScanReport};
-use pypi_sentinel::engine::{AuditTarget, Engine, EngineHandle, QueryError, ScanInput};
+use pypi_sentinel::engine::{AuditTarget, Engine, EngineHandle, ErrorCode, QueryError, ScanInput};
 use pypi_sentinel::sim::{Sim, SimConfig, SimHandle};
 
 mod common;
@@ -202,7 +202,7 @@ async fn an_audit_that_could_not_read_a_line_is_incomplete_never_clean() {
     let broken = "[project]\ndependencies = [\"sg-idna==3.6\",\n  oops\n]\n";
     let a = audit(&engine, "pyproject.toml", broken).await;
     assert_eq!(a.verdict, AuditVerdict::Incomplete, "{}", a.summary);
-    assert!(a.unchecked.iter().any(|u| u.code == "unreadable"));
+    assert!(a.unchecked.iter().any(|u| u.code == ErrorCode::Unreadable));
     assert_eq!(a.problems[0].line, 3, "{:?}", a.problems);
     // A misspelt requirement beside a clean one.
     let a = audit(&engine, "requirements.txt", "sg-certs\nsg-http=1.2.0\n").await;

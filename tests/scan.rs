@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use pypi_sentinel::engine::views::check::CheckVerdict;
 use pypi_sentinel::engine::views::scan::{DependencyVerdict, ScanReport};
 use pypi_sentinel::engine::{
-    Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel,
+    Engine, EngineConfig, EngineHandle, ErrorCode, QueryError, ScanInput, SourceLabel,
 };
 use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
@@ -339,7 +339,7 @@ async fn a_pypi_outage_gives_typed_failures_per_package() {
     let r = scan(&engine, "locks/uv.lock").await;
     assert_eq!(verdict(&r, "django"), DependencyVerdict::Unavailable);
     assert_eq!(r.failures.len(), 2, "{:?}", r.failures);
-    assert_eq!(r.failures[0].code, "unavailable");
+    assert_eq!(r.failures[0].code, ErrorCode::Unavailable);
     assert_eq!(r.source, SourceLabel::Unavailable);
     engine.shutdown().await;
 }

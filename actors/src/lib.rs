@@ -80,9 +80,10 @@ pub use engine::{
     UpstreamReport,
 };
 pub use model::{
-    ClockHand, Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, InputError,
+    ClockHand, Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, ErrorCode, InputError,
     LAGGING_AFTER_DAYS, PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind,
-    SourceLabel, StatsKind, UnavailableCause, Upstream, UtcClock, clip_echo, limits, untrusted,
+    SourceLabel, StaleReason, StatsKind, UnavailableCause, Upstream, UtcClock, clip_echo, limits,
+    untrusted,
 };
 pub use model::{ItemFailure, PartialResult};
 pub use policy::{

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 
 use common::{engine_with, fault, hits, sim, test_config};
 use sentinel_actors::views::deps::TargetEnv;
-use sentinel_actors::views::package_download::{DistKind, DownloadRequest, WantedKind};
+use sentinel_actors::views::package_download::{
+    AttemptOutcome, DistKind, DownloadRequest, WantedKind,
+};
 use sentinel_actors::{
-    BreakerState, DownloadError, EngineConfig, EngineHandle, QueryError, UnavailableCause, Upstream,
+    BreakerState, DownloadError, EngineConfig, EngineHandle, ErrorCode, QueryError,
+    UnavailableCause, Upstream,
 };
 use sentinel_sim::{FaultSpec, SimHandle};
 
@@ -157,14 +160,14 @@ async fn a_corrupt_first_body_is_discarded_and_retried_on_a_new_connection() {
         .unwrap();
     let r = &d.value;
     assert_eq!(r.attempts.len(), 2);
-    assert_eq!(r.attempts[0].outcome, "corrupt");
+    assert_eq!(r.attempts[0].outcome, AttemptOutcome::Corrupt);
     let first = r.attempts[0].sha256.as_deref().unwrap();
     assert_ne!(
         first, r.sha256_expected,
         "the first attempt's digest is reported"
     );
     assert_eq!(r.attempts[0].bytes, r.file.size, "same length, other bytes");
-    assert_eq!(r.attempts[1].outcome, "verified");
+    assert_eq!(r.attempts[1].outcome, AttemptOutcome::Verified);
     // The first on the pooled client; the retry never on the connection that served
     // the bad bytes.
     assert!(!r.attempts[0].new_connection);
@@ -186,7 +189,7 @@ async fn a_file_corrupt_every_time_is_reported_with_both_digests_and_nothing_is_
         .download_package(&request("sg-web", Some("1.0.0"), "3.12", "linux"))
         .await
         .unwrap_err();
-    assert_eq!(e.code(), "corrupt");
+    assert_eq!(e.code(), ErrorCode::Corrupt);
     assert!(e.suggestion().contains("corrupted"), "{}", e.suggestion());
     let words = e.to_string();
     let DownloadError::Corrupt {

@@ -7,7 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sentinel_actors::{PackageName, Provenance, Query, QueryError, SourceLabel, Upstream};
+use sentinel_actors::{
+    ErrorCode, PackageName, Provenance, Query, QueryError, SourceLabel, Upstream,
+};
 use sentinel_sim::FaultSpec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,12 +271,12 @@ async fn batch_overview_merges_partial_results() {
     assert!(
         r.failures
             .iter()
-            .any(|f| f.item == "no-such-package-here" && f.code == "not_found")
+            .any(|f| f.item == "no-such-package-here" && f.code == ErrorCode::NotFound)
     );
     assert!(
         r.failures
             .iter()
-            .any(|f| f.item == "black/downloads" && f.code == "unavailable")
+            .any(|f| f.item == "black/downloads" && f.code == ErrorCode::Unavailable)
     );
     assert_eq!(r.source, SourceLabel::Mixed);
     engine.shutdown().await;

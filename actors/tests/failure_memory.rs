@@ -9,7 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sentinel_actors::{EngineConfig, PackageName, Provenance, Query, QueryError, Upstream};
+use sentinel_actors::{
+    EngineConfig, ErrorCode, PackageName, Provenance, Query, QueryError, Upstream,
+};
 use sentinel_sim::SimHandle;
 
 const FAILURE_TTL_MS: u64 = 5_000;
@@ -46,7 +48,7 @@ async fn sixteen_callers_of_a_failing_document_send_one_request_within_the_failu
             matches!(e, QueryError::Unavailable { .. }),
             "call {call}: {e}"
         );
-        assert_eq!(e.code(), "unavailable", "call {call}: {e}");
+        assert_eq!(e.code(), ErrorCode::Unavailable, "call {call}: {e}");
         assert_eq!(hits(&sim, "/api/v2/projects/**"), 1, "call {call}");
     }
     assert_eq!(
@@ -132,7 +134,7 @@ async fn not_found_is_not_remembered_as_a_failure() {
     let q = Query::Project(PackageName::parse("no-such-package-xyz").unwrap());
     for call in 1..=2 {
         let e = engine.document(q.clone()).await.expect_err("not found");
-        assert_eq!(e.code(), "not_found", "call {call}");
+        assert_eq!(e.code(), ErrorCode::NotFound, "call {call}");
     }
     assert_eq!(
         hits(&sim, "/pypi/no-such-package-xyz/json"),

@@ -13,7 +13,9 @@ use std::time::Duration;
 use common::*;
 use futures::future::join_all;
 use sentinel_actors::RateLimitConfig;
-use sentinel_actors::{PackageName, Provenance, Query, QueryError, UnavailableCause, Upstream};
+use sentinel_actors::{
+    ErrorCode, PackageName, Provenance, Query, QueryError, UnavailableCause, Upstream,
+};
 use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
 async fn synthetic_sim(n: usize) -> SimHandle {
@@ -77,12 +79,12 @@ async fn our_own_rate_limit_defers_and_queues_a_batch_but_never_opens_the_breake
     let deferred: Vec<_> = first
         .failures
         .iter()
-        .filter(|f| f.code == "deferred")
+        .filter(|f| f.code == ErrorCode::Deferred)
         .collect();
     // Five slots within the first second; the budget (0.5 s) ends before the next.
     assert_eq!(answered, 5, "{:?}", first.failures);
     assert_eq!(deferred.len(), 15, "{:?}", first.failures);
-    assert!(first.failures.iter().all(|f| f.code == "deferred"));
+    assert!(first.failures.iter().all(|f| f.code == ErrorCode::Deferred));
     for f in &deferred {
         assert!(
             f.reason
@@ -153,7 +155,7 @@ async fn a_call_deferred_by_our_limit_answers_at_once_not_after_the_wait() {
     let deferred: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(deferred.len(), 4, "{results:?}");
     for e in &deferred {
-        assert_eq!(e.code(), "deferred", "{e}");
+        assert_eq!(e.code(), ErrorCode::Deferred, "{e}");
         assert!(!e.cause().unwrap().is_upstream_failure());
     }
     // Nobody waited for the minute: the budget bounds every wait on our own limiter.
@@ -370,7 +372,7 @@ async fn dropping_the_last_handle_stops_the_engine_and_its_queued_fetches() {
     let results = join_all(names.iter().map(|n| engine.download_trend(n, 30))).await;
     let deferred = results
         .iter()
-        .filter(|r| matches!(r, Err(e) if e.code() == "deferred"))
+        .filter(|r| matches!(r, Err(e) if e.code() == ErrorCode::Deferred))
         .count();
     assert_eq!(deferred, 3, "{results:?}");
     assert_eq!(hits(&sim, "/api/packages/**"), 1);
@@ -430,7 +432,7 @@ async fn versions_deferred_by_our_limit_on_the_simple_api_say_deferred() {
     assert_eq!(from_simple, 1, "{results:?}");
     assert_eq!(deferred.len(), 2);
     for e in deferred {
-        assert_eq!(e.code(), "deferred", "{e}");
+        assert_eq!(e.code(), ErrorCode::Deferred, "{e}");
         assert!(e.retry_after().is_some());
     }
     engine.shutdown().await;
@@ -508,6 +510,6 @@ async fn versions_with_the_json_api_hung_come_from_the_simple_api_past_the_budge
         .await
         .expect("the 'is it on PyPI' check is bounded by the budget")
         .unwrap_err();
-    assert_eq!(err.code(), "unavailable", "{err}");
+    assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
     engine.shutdown().await;
 }

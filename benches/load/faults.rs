@@ -188,13 +188,14 @@ impl Outcome {
     }
 
     pub(crate) fn of_error(e: &sentinel_actors::QueryError) -> Self {
+        use sentinel_actors::ErrorCode as E;
         match e.code() {
-            "deferred" => Outcome::Deferred,
-            "unavailable" => Outcome::Unavailable(matches!(
+            E::Deferred => Outcome::Deferred,
+            E::Unavailable => Outcome::Unavailable(matches!(
                 e.cause(),
                 Some(sentinel_actors::UnavailableCause::BreakerOpen { .. })
             )),
-            "deadline_exceeded" => Outcome::Deadline,
+            E::DeadlineExceeded => Outcome::Deadline,
             _ => Outcome::Other,
         }
     }

@@ -35,7 +35,9 @@ pub(crate) async fn overview(opts: &Opts) {
         let with_ra = r
             .failures
             .iter()
-            .filter(|f| f.code == "deferred" && f.retry_after_secs.is_some())
+            .filter(|f| {
+                f.code == sentinel_actors::ErrorCode::Deferred && f.retry_after_secs.is_some()
+            })
             .count();
         (by, max_ra, with_ra)
     };
@@ -57,7 +59,7 @@ pub(crate) async fn overview(opts: &Opts) {
     let unavailable = |r: &sentinel_actors::PartialResult<sentinel_actors::PackageOverview>| {
         r.failures
             .iter()
-            .filter(|f| f.code == "unavailable")
+            .filter(|f| f.code == sentinel_actors::ErrorCode::Unavailable)
             .count()
     };
     let row = |label: &str,

@@ -80,14 +80,15 @@ pub(crate) async fn engine_op(
     let answer =
         |l: sentinel_actors::SourceLabel| format!("answer {}", Outcome::of_label(l).word());
     let error = |err: &sentinel_actors::QueryError| {
+        use sentinel_actors::ErrorCode as E;
         use sentinel_actors::UnavailableCause as C;
         match (err.code(), err.cause()) {
-            ("unavailable", Some(C::BreakerOpen { .. })) => {
+            (E::Unavailable, Some(C::BreakerOpen { .. })) => {
                 "error unavailable (breaker open)".to_string()
             }
-            ("unavailable", Some(C::Restarting)) => "error unavailable (restarting)".to_string(),
-            ("unavailable", Some(C::Cancelled)) => "error unavailable (cancelled)".to_string(),
-            ("internal", _) => format!("error internal ({})", err.reason()),
+            (E::Unavailable, Some(C::Restarting)) => "error unavailable (restarting)".to_string(),
+            (E::Unavailable, Some(C::Cancelled)) => "error unavailable (cancelled)".to_string(),
+            (E::Internal, _) => format!("error internal ({})", err.reason()),
             (code, _) => format!("error {code}"),
         }
     };

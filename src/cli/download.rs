@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use sentinel_actors::views::package_download::AttemptOutcome;
 use sentinel_actors::{Engine, EngineConfig};
 
 use super::output::{self, source_cell};
@@ -111,7 +112,7 @@ pub(super) async fn download(
             a.bytes,
             a.sha256
                 .as_deref()
-                .filter(|_| a.outcome == "corrupt")
+                .filter(|_| a.outcome == AttemptOutcome::Corrupt)
                 .map(|h| format!(", got sha256 {h}"))
                 .unwrap_or_default()
         );

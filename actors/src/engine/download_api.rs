@@ -37,8 +37,8 @@ use crate::project::paths::AllowedRoots;
 use crate::upstream::hosts::FileHosts;
 use crate::upstream::{Document, FileInfo};
 use crate::views::package_download::{
-    ChosenFile, DownloadAttempt, DownloadRequest, PackageDownload, listing_words, pick,
-    unsafe_name_rule,
+    AttemptOutcome, ChosenFile, DownloadAttempt, DownloadRequest, PackageDownload, listing_words,
+    pick, unsafe_name_rule,
 };
 use crate::views::wheel_tags::TagTarget;
 
@@ -338,9 +338,9 @@ impl Transfer<'_> {
                 no_retry = Some(why);
                 break;
             }
-            let record = |outcome: &str, bytes: u64, sha256: Option<String>| DownloadAttempt {
+            let record = |outcome, bytes: u64, sha256: Option<String>| DownloadAttempt {
                 attempt: n,
-                outcome: outcome.into(),
+                outcome,
                 bytes,
                 sha256,
                 new_connection: n > 1,
@@ -383,20 +383,20 @@ impl Transfer<'_> {
             verdict = v;
             match ended {
                 Ok((bytes, sha)) => {
-                    attempts.push(record("verified", bytes, Some(sha.clone())));
+                    attempts.push(record(AttemptOutcome::Verified, bytes, Some(sha.clone())));
                     return (Ok((attempts, bytes, sha)), verdict);
                 }
                 Err(AttemptEnd::Answered(e) | AttemptEnd::Final(e)) => return (Err(e), verdict),
                 Err(AttemptEnd::Corrupt { sha256, bytes }) => {
                     tracing::warn!(file = self.filename, expected = self.expected, got = %sha256, attempt = n, "download: digest mismatch, file discarded");
-                    attempts.push(record("corrupt", bytes, Some(sha256)));
+                    attempts.push(record(AttemptOutcome::Corrupt, bytes, Some(sha256)));
                 }
                 Err(AttemptEnd::Truncated { bytes, expected }) => {
-                    attempts.push(record("truncated", bytes, None));
+                    attempts.push(record(AttemptOutcome::Truncated, bytes, None));
                     last = Some(AttemptEnd::Truncated { bytes, expected });
                 }
                 Err(AttemptEnd::Failed { detail, status }) => {
-                    attempts.push(record("failed", 0, None));
+                    attempts.push(record(AttemptOutcome::Failed, 0, None));
                     last = Some(AttemptEnd::Failed { detail, status });
                 }
             }
@@ -406,7 +406,10 @@ impl Transfer<'_> {
         }
         let n = attempts.len() as u32;
         // Corrupt on the last attempt (whatever the first did): report every digest.
-        if attempts.last().is_some_and(|a| a.outcome == "corrupt") {
+        if attempts
+            .last()
+            .is_some_and(|a| a.outcome == AttemptOutcome::Corrupt)
+        {
             let e = DownloadError::Corrupt {
                 filename: self.filename.into(),
                 expected: self.expected.into(),

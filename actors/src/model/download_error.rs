@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::code::ErrorCode;
+
 /// Why a download was refused or failed. Nothing was written in any case (a temporary
 /// file, if one was started, is gone).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, thiserror::Error)]
@@ -116,18 +118,18 @@ pub enum DownloadError {
 
 impl DownloadError {
     /// A short machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            DownloadError::DirNotAllowed { .. } => "dir_not_allowed",
-            DownloadError::UnsafeFileName { .. } => "unsafe_file_name",
-            DownloadError::HostNotAllowed { .. } => "host_not_allowed",
-            DownloadError::NoFileForTarget { .. } => "no_file_for_target",
-            DownloadError::Unverifiable { .. } => "unverifiable",
-            DownloadError::Corrupt { .. } => "corrupt",
-            DownloadError::Truncated { .. } => "truncated",
-            DownloadError::Oversize { .. } => "oversize",
-            DownloadError::Transfer { .. } => "transfer_failed",
-            DownloadError::Write { .. } => "write_failed",
+            DownloadError::DirNotAllowed { .. } => ErrorCode::DirNotAllowed,
+            DownloadError::UnsafeFileName { .. } => ErrorCode::UnsafeFileName,
+            DownloadError::HostNotAllowed { .. } => ErrorCode::HostNotAllowed,
+            DownloadError::NoFileForTarget { .. } => ErrorCode::NoFileForTarget,
+            DownloadError::Unverifiable { .. } => ErrorCode::Unverifiable,
+            DownloadError::Corrupt { .. } => ErrorCode::Corrupt,
+            DownloadError::Truncated { .. } => ErrorCode::Truncated,
+            DownloadError::Oversize { .. } => ErrorCode::Oversize,
+            DownloadError::Transfer { .. } => ErrorCode::TransferFailed,
+            DownloadError::Write { .. } => ErrorCode::WriteFailed,
         }
     }
 

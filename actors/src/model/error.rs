@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::code::ErrorCode;
 use super::query::Upstream;
 
 /// Input that failed validation before any network request was made.
@@ -283,9 +284,6 @@ fn serialize_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Resul
 }
 
 impl QueryError {
-    /// The code of a request our own rate limit deferred (see [`QueryError::code`]).
-    pub const DEFERRED: &'static str = "deferred";
-
     /// Whether our own rate limit deferred this request (nothing failed: asking again
     /// after its `retry_after` answers from the cache).
     pub fn is_deferred(&self) -> bool {
@@ -309,18 +307,18 @@ impl QueryError {
 
     /// A short machine-readable code for the error kind. A request deferred by our own
     /// rate limit is `deferred`, not `unavailable`: nothing failed.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            QueryError::InvalidInput(_) => "invalid_input",
-            QueryError::NotFound { .. } => "not_found",
+            QueryError::InvalidInput(_) => ErrorCode::InvalidInput,
+            QueryError::NotFound { .. } => ErrorCode::NotFound,
             QueryError::Unavailable {
                 cause: UnavailableCause::RateLimited { .. },
                 ..
-            } => Self::DEFERRED,
-            QueryError::Unavailable { .. } => "unavailable",
-            QueryError::DeadlineExceeded { .. } => "deadline_exceeded",
-            QueryError::NotReady { .. } => "not_ready",
-            QueryError::Internal(_) => "internal",
+            } => ErrorCode::Deferred,
+            QueryError::Unavailable { .. } => ErrorCode::Unavailable,
+            QueryError::DeadlineExceeded { .. } => ErrorCode::DeadlineExceeded,
+            QueryError::NotReady { .. } => ErrorCode::NotReady,
+            QueryError::Internal(_) => ErrorCode::Internal,
             QueryError::Download(d) => d.code(),
         }
     }
@@ -417,7 +415,7 @@ mod tests {
                 queued: true,
             },
         );
-        assert_eq!(e.code(), "deferred");
+        assert_eq!(e.code(), ErrorCode::Deferred);
         assert!(!e.cause().unwrap().is_upstream_failure());
         assert_eq!(e.retry_after(), Some(Duration::from_millis(11_200)));
         assert!(
@@ -442,7 +440,7 @@ mod tests {
         );
         assert_eq!(e.reason(), "pypi-json answered HTTP 502 (2 attempts)");
         assert!(e.cause().unwrap().is_upstream_failure());
-        assert_eq!(e.code(), "unavailable");
+        assert_eq!(e.code(), ErrorCode::Unavailable);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Nothing here does I/O. Input validation lives here so that no string from a
 //! caller reaches an upstream URL without having been checked first.
 
+mod code;
 mod date;
 mod download_error;
 mod error;
@@ -14,6 +15,7 @@ mod provenance;
 mod query;
 pub mod untrusted;
 
+pub use code::ErrorCode;
 pub use download_error::DownloadError;
 pub use error::{InputError, QueryError, UnavailableCause};
 
@@ -40,7 +42,8 @@ pub use date::{ClockHand, DataAsOf, LAGGING_AFTER_DAYS, UtcClock};
 pub(crate) use date::{day_start, day_string, days_from_civil, epoch_day};
 pub use name::{PackageName, PackageVersion};
 pub use partial::{ItemFailure, PartialResult};
-pub use provenance::{Confidence, Datum, Provenance, SourceLabel};
+pub(crate) use provenance::ago_words;
+pub use provenance::{Confidence, Datum, Provenance, SourceLabel, StaleReason};
 pub use query::{Query, QueryKind, StatsKind, Upstream};
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{QueryError, SourceLabel};
+use super::{ErrorCode, QueryError, SourceLabel};
 
 /// A failed item of a batch query.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
@@ -12,7 +12,8 @@ pub struct ItemFailure {
     /// The item (package name as given, or `package/facet`).
     pub item: String,
     /// The error code (`not_found`, `unavailable`, `invalid_input`, ...).
-    pub code: String,
+    #[schemars(with = "String")]
+    pub code: ErrorCode,
     /// What went wrong.
     pub reason: String,
     /// What to do about it.
@@ -38,14 +39,14 @@ impl ItemFailure {
     /// When our own rate limit deferred this item: how long until its queued fetch is
     /// due (a second when the limiter did not say).
     pub fn deferred_for(&self) -> Option<Duration> {
-        (self.code == QueryError::DEFERRED)
+        (self.code == ErrorCode::Deferred)
             .then(|| Duration::from_secs(self.retry_after_secs.unwrap_or(1)))
     }
 
     pub(crate) fn from_error(item: String, e: &QueryError) -> Self {
         ItemFailure {
             item,
-            code: e.code().into(),
+            code: e.code(),
             reason: e.reason(),
             suggestion: e.suggestion(),
             retry_after_secs: e.retry_after().map(|d| d.as_secs_f64().ceil() as u64),

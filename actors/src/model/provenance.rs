@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::date::DataAsOf;
+use super::error::UnavailableCause;
 use super::query::Upstream;
 
 /// Where a value came from.
@@ -60,6 +61,128 @@ impl Provenance {
             Provenance::Estimated { .. } => "estimated",
             Provenance::Unavailable { .. } => "unavailable",
         }
+    }
+}
+
+/// Why a stale copy was served: built by the router, worded here once. Its `Display`
+/// is the text of [`Provenance::Stale`]'s `reason`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StaleReason {
+    /// The refresh failed (or was refused); the cause says how.
+    Failed {
+        /// The upstream asked.
+        upstream: Upstream,
+        /// Why it gave no answer.
+        cause: UnavailableCause,
+    },
+    /// No answer within the answer budget; the fetch goes on as a refresh.
+    Slow {
+        /// The upstream asked.
+        upstream: Upstream,
+        /// The answer budget that was spent.
+        budget: Duration,
+    },
+    /// Past its fresh TTL while the upstream's circuit breaker is open.
+    BreakerOpen {
+        /// The upstream.
+        upstream: Upstream,
+    },
+    /// Past its fresh TTL while the upstream's circuit breaker lets probes through.
+    BreakerHalfOpen {
+        /// The upstream.
+        upstream: Upstream,
+    },
+    /// Past its fresh TTL (stale-while-revalidate): refreshing in the background.
+    PastTtl {
+        /// The upstream refreshed from.
+        upstream: Upstream,
+        /// The last refresh's failure and how long ago it was, if the last one failed.
+        last_failure: Option<(UnavailableCause, Duration)>,
+    },
+    /// An earlier run's copy not confirmed by the upstream since the restart.
+    Unconfirmed {
+        /// The upstream refreshed from.
+        upstream: Upstream,
+        /// The last refresh's failure, if one was tried.
+        last_failure: Option<UnavailableCause>,
+    },
+    /// The copy served is the last good one, kept on disk by an earlier run.
+    KeptOnDisk(Box<StaleReason>),
+}
+
+impl StaleReason {
+    /// The same reason, for a copy an earlier run kept on disk.
+    pub fn kept_on_disk(self) -> Self {
+        StaleReason::KeptOnDisk(Box::new(self))
+    }
+}
+
+impl std::fmt::Display for StaleReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StaleReason::Failed { upstream, cause } => f.write_str(&cause.describe(*upstream)),
+            StaleReason::Slow { upstream, budget } => write!(
+                f,
+                "{upstream} slow: no answer within the {} ms answer budget; the refresh goes on in the background",
+                budget.as_millis()
+            ),
+            StaleReason::BreakerOpen { upstream } => {
+                write!(f, "past its fresh TTL; {upstream} circuit breaker is open")
+            }
+            StaleReason::BreakerHalfOpen { upstream } => {
+                write!(
+                    f,
+                    "past its fresh TTL; {upstream} circuit breaker is half_open"
+                )
+            }
+            StaleReason::PastTtl {
+                upstream,
+                last_failure: None,
+            } => write!(
+                f,
+                "past its fresh TTL; refreshing from {upstream} in the background"
+            ),
+            StaleReason::PastTtl {
+                upstream,
+                last_failure: Some((cause, ago)),
+            } => write!(
+                f,
+                "past its fresh TTL; the last refresh failed {} ({}); retrying in the background",
+                ago_words(*ago),
+                cause.describe(*upstream)
+            ),
+            StaleReason::Unconfirmed {
+                upstream,
+                last_failure: None,
+            } => write!(
+                f,
+                "not confirmed since the restart; refreshing from {upstream} in the background"
+            ),
+            StaleReason::Unconfirmed {
+                upstream,
+                last_failure: Some(cause),
+            } => write!(
+                f,
+                "not confirmed since the restart: the last refresh failed ({}); retrying in the background",
+                cause.describe(*upstream)
+            ),
+            StaleReason::KeptOnDisk(why) => write!(
+                f,
+                "{why}; the last good copy, kept on disk by an earlier run"
+            ),
+        }
+    }
+}
+
+/// How long ago, in words: `40 s ago`, `12 min ago`, `5 h ago` (up to two days),
+/// `3 days ago`. The one age wording of the engine's texts (stale reasons, estimates).
+pub(crate) fn ago_words(age: Duration) -> String {
+    let s = age.as_secs();
+    match s {
+        0..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..172_800 => format!("{} h ago", s / 3600),
+        _ => format!("{} days ago", s / 86_400),
     }
 }
 
@@ -223,6 +346,107 @@ mod tests {
         assert_eq!(SourceLabel::merge([Unavailable]), Unavailable);
         assert_eq!(SourceLabel::merge([]), Unavailable);
         assert_eq!(SourceLabel::merge([Estimated, Estimated]), Estimated);
+    }
+
+    /// The words clients and users read: changing one changes the provenance's text.
+    #[test]
+    fn every_stale_reason_keeps_its_text() {
+        let up = Upstream::Pypistats;
+        let failed = UnavailableCause::Status {
+            status: 502,
+            attempts: 2,
+            retry_after: None,
+        };
+        let table = [
+            (
+                StaleReason::Failed {
+                    upstream: up,
+                    cause: failed.clone(),
+                },
+                "pypistats answered HTTP 502 (2 attempts)",
+            ),
+            (
+                StaleReason::Slow {
+                    upstream: up,
+                    budget: Duration::from_millis(2_000),
+                },
+                "pypistats slow: no answer within the 2000 ms answer budget; the refresh goes on in the background",
+            ),
+            (
+                StaleReason::BreakerOpen { upstream: up },
+                "past its fresh TTL; pypistats circuit breaker is open",
+            ),
+            (
+                StaleReason::BreakerHalfOpen { upstream: up },
+                "past its fresh TTL; pypistats circuit breaker is half_open",
+            ),
+            (
+                StaleReason::PastTtl {
+                    upstream: up,
+                    last_failure: None,
+                },
+                "past its fresh TTL; refreshing from pypistats in the background",
+            ),
+            (
+                StaleReason::PastTtl {
+                    upstream: up,
+                    last_failure: Some((failed.clone(), Duration::from_secs(30))),
+                },
+                "past its fresh TTL; the last refresh failed 30 s ago (pypistats answered HTTP 502 (2 attempts)); retrying in the background",
+            ),
+            (
+                StaleReason::Unconfirmed {
+                    upstream: up,
+                    last_failure: None,
+                },
+                "not confirmed since the restart; refreshing from pypistats in the background",
+            ),
+            (
+                StaleReason::Unconfirmed {
+                    upstream: up,
+                    last_failure: Some(failed.clone()),
+                },
+                "not confirmed since the restart: the last refresh failed (pypistats answered HTTP 502 (2 attempts)); retrying in the background",
+            ),
+            (
+                StaleReason::Failed {
+                    upstream: up,
+                    cause: failed,
+                }
+                .kept_on_disk(),
+                "pypistats answered HTTP 502 (2 attempts); the last good copy, kept on disk by an earlier run",
+            ),
+        ];
+        for (reason, text) in table {
+            // Exhaustive: a new reason must be added to the table above.
+            match &reason {
+                StaleReason::Failed { .. }
+                | StaleReason::Slow { .. }
+                | StaleReason::BreakerOpen { .. }
+                | StaleReason::BreakerHalfOpen { .. }
+                | StaleReason::PastTtl { .. }
+                | StaleReason::Unconfirmed { .. }
+                | StaleReason::KeptOnDisk(_) => {}
+            }
+            assert_eq!(reason.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn ages_are_worded_in_the_largest_whole_unit() {
+        for (secs, words) in [
+            (0, "0 s ago"),
+            (59, "59 s ago"),
+            (60, "1 min ago"),
+            (3_599, "59 min ago"),
+            (3_600, "1 h ago"),
+            (3 * 3_600 + 5, "3 h ago"),
+            (47 * 3_600, "47 h ago"),
+            (48 * 3_600, "2 days ago"),
+            (30 * 86_400, "30 days ago"),
+        ] {
+            assert_eq!(ago_words(Duration::from_secs(secs)), words);
+        }
     }
 
     #[test]

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use super::resolve::{Resolve, Vulnerabilities};
 use super::scan::{Check, CheckDownloads, scan_project};
 use super::{Question, Walker};
-use crate::model::ItemFailure;
 use crate::model::SourceLabel;
+use crate::model::{ErrorCode, ItemFailure};
 use crate::model::{PackageName, PackageVersion, QueryError, limits};
 use crate::project::{DeclaredDependency, DependencySource, ParsedProject};
 use crate::views::audit::{self, AuditReport, LockedRelease, TreeFacts};
@@ -416,7 +416,7 @@ impl Plan {
             if n > max {
                 left_out.push(ItemFailure {
                     item: what.to_string(),
-                    code: "over_bound".into(),
+                    code: ErrorCode::OverBound,
                     reason: format!("{} {what} past the first {max} were not audited", n - max),
                     suggestion: "audit the project in parts (one file or group at a time)".into(),
                     retry_after_secs: None,
@@ -504,10 +504,10 @@ mod tests {
 
     const WHOLE: Duration = Duration::from_secs(15);
 
-    fn failure(code: &str, retry_after_secs: Option<u64>) -> ItemFailure {
+    fn failure(code: ErrorCode, retry_after_secs: Option<u64>) -> ItemFailure {
         ItemFailure {
             item: "pkg".into(),
-            code: code.into(),
+            code,
             reason: String::new(),
             suggestion: String::new(),
             retry_after_secs,
@@ -518,9 +518,9 @@ mod tests {
     fn a_pass_deferred_by_our_own_limit_is_asked_again_when_the_latest_slot_is_due() {
         let t0 = Instant::now();
         let unchecked = [
-            failure(QueryError::DEFERRED, Some(3)),
-            failure(QueryError::DEFERRED, Some(7)),
-            failure(QueryError::DEFERRED, None),
+            failure(ErrorCode::Deferred, Some(3)),
+            failure(ErrorCode::Deferred, Some(7)),
+            failure(ErrorCode::Deferred, None),
         ];
         let end = t0 + WHOLE * 3;
         let now = t0 + Duration::from_secs(1);
@@ -533,7 +533,7 @@ mod tests {
     #[test]
     fn an_upstream_outage_that_failed_fast_is_reported_at_once() {
         let t0 = Instant::now();
-        let unchecked = [failure("unavailable", Some(30))];
+        let unchecked = [failure(ErrorCode::Unavailable, Some(30))];
         let now = t0 + Duration::from_secs(1);
         assert_eq!(
             next_pass(&unchecked, t0, now, WHOLE, t0 + WHOLE * 3),
@@ -544,7 +544,7 @@ mod tests {
     #[test]
     fn a_pass_a_slow_upstream_ran_out_of_time_is_asked_again_at_once() {
         let t0 = Instant::now();
-        let unchecked = [failure("deadline_exceeded", None)];
+        let unchecked = [failure(ErrorCode::DeadlineExceeded, None)];
         let now = t0 + WHOLE * 4 / 5;
         assert_eq!(
             next_pass(&unchecked, t0, now, WHOLE, t0 + WHOLE * 3),
@@ -555,7 +555,7 @@ mod tests {
     #[test]
     fn a_deferral_due_after_the_audits_end_is_reported_not_waited_for() {
         let t0 = Instant::now();
-        let unchecked = [failure(QueryError::DEFERRED, Some(60))];
+        let unchecked = [failure(ErrorCode::Deferred, Some(60))];
         assert_eq!(
             next_pass(&unchecked, t0, t0, WHOLE, t0 + WHOLE * 3),
             NextPass::Done

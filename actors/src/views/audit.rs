@@ -33,8 +33,8 @@ use super::deps::TargetEnv;
 use super::resolve::{MissingNode, Resolution, ResolutionStatus};
 use super::scan::{DependencyVerdict, ScanReport, ScanSummary};
 use super::vulns::{Advisory, FixAdvice, PackageVulnerabilities};
-use crate::model::ItemFailure;
 use crate::model::{Datum, QueryError, SourceLabel};
+use crate::model::{ErrorCode, ItemFailure};
 use crate::project::{DependencySource, Problem, Reference, ScannedFile};
 use crate::views::words::plural;
 
@@ -272,7 +272,7 @@ pub fn assemble(
                     None => unchecked.push(p.vulnerabilities_unavailable.clone().unwrap_or_else(
                         || ItemFailure {
                             item: format!("{} {}/vulnerabilities", p.name, p.version),
-                            code: "unavailable".into(),
+                            code: ErrorCode::Unavailable,
                             reason: "its release JSON could not be fetched".into(),
                             suggestion: "run the audit again; get_package_vulnerabilities asks for one release".into(),
                             retry_after_secs: None,
@@ -286,7 +286,7 @@ pub fn assemble(
                         Some(v) => format!("{} {v}", m.package),
                         None => m.package.clone(),
                     },
-                    code: "unavailable".into(),
+                    code: ErrorCode::Unavailable,
                     reason: format!(
                         "the resolution could not fetch it ({}): it and what it pulls in are not audited",
                         m.reason
@@ -298,7 +298,7 @@ pub fn assemble(
             if r.status == ResolutionStatus::Incomplete {
                 unchecked.push(ItemFailure {
                     item: "resolution".into(),
-                    code: "incomplete".into(),
+                    code: ErrorCode::Incomplete,
                     reason:
                         "the resolution stopped at a bound before an answer (see the tree's notes)"
                             .into(),
@@ -340,7 +340,7 @@ pub fn assemble(
                     }
                     Err(QueryError::NotFound { .. }) => unchecked.push(ItemFailure {
                         item: format!("{} {}", l.package, l.version),
-                        code: "not_found".into(),
+                        code: ErrorCode::NotFound,
                         reason: format!("pinned at {} but not a release on the index", l.at),
                         suggestion: "re-lock the project".into(),
                         retry_after_secs: None,
@@ -462,7 +462,7 @@ fn not_read(scan: &ScanReport) -> Vec<ItemFailure> {
     if scan.summary.problems > 0 {
         out.push(ItemFailure {
             item: "project files".into(),
-            code: "unreadable".into(),
+            code: ErrorCode::Unreadable,
             reason: format!(
                 "{} could not be read (see problems): what they declare was not audited",
                 plural(
@@ -486,7 +486,7 @@ fn not_read(scan: &ScanReport) -> Vec<ItemFailure> {
     if past_bound > 0 {
         out.push(ItemFailure {
             item: "declared packages".into(),
-            code: "over_bound".into(),
+            code: ErrorCode::OverBound,
             reason: format!(
                 "{past_bound} declared requirement(s) past the scan's bound were not checked against PyPI"
             ),

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Confidence, Upstream};
+use crate::model::{Confidence, Upstream, ago_words};
 use crate::upstream::Day;
 
 /// One estimated figure.
@@ -30,17 +30,6 @@ const PERIODS: [(usize, &str); 3] = [
     (7, "sum of the last 7 days"),
     (30, "sum of the last 30 days"),
 ];
-
-fn age_words(age: Duration) -> String {
-    let h = age.as_secs() / 3600;
-    if h < 1 {
-        "less than an hour ago".into()
-    } else if h < 48 {
-        format!("{h} h ago")
-    } else {
-        format!("{} days ago", h / 24)
-    }
-}
 
 fn days_old(n: i64) -> String {
     match n {
@@ -89,7 +78,7 @@ fn from_daily(daily: &[(String, u64)], src: &Source<'_>, today: i64) -> [Option<
                 "{what} ({span}) of {}, {as_of}, recorded {} ({})",
                 src.words,
                 src.recorded,
-                age_words(src.age)
+                ago_words(src.age)
             ),
             confidence,
             upstream: src.upstream,

@@ -98,13 +98,47 @@ pub struct ChosenFile {
     pub why: String,
 }
 
+/// How one attempt at fetching the file ended. Serialised as its lowercase name, the
+/// same string [`AttemptOutcome::as_str`] and `Display` give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptOutcome {
+    /// The bytes hashed to the listed sha256: the file was written.
+    Verified,
+    /// The bytes hashed to something else: discarded.
+    Corrupt,
+    /// The body ended before the announced or listed size: discarded.
+    Truncated,
+    /// The file host did not send the file (a status, a connection failure).
+    Failed,
+}
+
+impl AttemptOutcome {
+    /// `verified`, `corrupt`, `truncated` or `failed` (as serialised).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Verified => "verified",
+            AttemptOutcome::Corrupt => "corrupt",
+            AttemptOutcome::Truncated => "truncated",
+            AttemptOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One attempt at fetching the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DownloadAttempt {
     /// 1 or 2.
     pub attempt: u32,
     /// `verified`, `corrupt`, `truncated` or `failed`.
-    pub outcome: String,
+    #[schemars(with = "String")]
+    pub outcome: AttemptOutcome,
     /// Bytes received.
     pub bytes: u64,
     /// What the bytes hashed to (when the body was complete).
@@ -310,6 +344,33 @@ pub(crate) fn listing_words(upstream: crate::model::Upstream) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wire strings clients match on: changing one breaks them.
+    #[test]
+    fn every_attempt_outcome_keeps_its_wire_string() {
+        let table = [
+            (AttemptOutcome::Verified, "verified"),
+            (AttemptOutcome::Corrupt, "corrupt"),
+            (AttemptOutcome::Truncated, "truncated"),
+            (AttemptOutcome::Failed, "failed"),
+        ];
+        for (outcome, wire) in table {
+            // Exhaustive: a new outcome must be added to the table above.
+            match outcome {
+                AttemptOutcome::Verified
+                | AttemptOutcome::Corrupt
+                | AttemptOutcome::Truncated
+                | AttemptOutcome::Failed => {}
+            }
+            assert_eq!(outcome.as_str(), wire);
+            assert_eq!(outcome.to_string(), wire);
+            assert_eq!(serde_json::to_value(outcome).unwrap(), wire);
+            assert_eq!(
+                serde_json::from_value::<AttemptOutcome>(wire.into()).unwrap(),
+                outcome
+            );
+        }
+    }
 
     #[test]
     fn hostile_names_are_refused_and_distribution_names_pass() {

@@ -11,7 +11,7 @@ use rmcp::{ErrorData as McpError, tool, tool_router};
 
 use super::{SentinelMcp, datum_answer};
 use crate::engine::Datum;
-use crate::engine::views::package_download::PackageDownload;
+use crate::engine::views::package_download::{AttemptOutcome, PackageDownload};
 use crate::mcp::output::{DatumOut, schema};
 use crate::mcp::params::Parameters;
 use crate::mcp::render::freshness;
@@ -29,7 +29,11 @@ pub(crate) fn download_text(d: &Datum<PackageDownload>) -> String {
         "{} {}: wrote {} ({:?}, {} bytes) to {}; sha256 {} verified",
         r.package, r.version, r.file.filename, r.file.kind, r.bytes, r.path, r.sha256
     );
-    for a in r.attempts.iter().filter(|a| a.outcome != "verified") {
+    for a in r
+        .attempts
+        .iter()
+        .filter(|a| a.outcome != AttemptOutcome::Verified)
+    {
         let _ = write!(
             s,
             "; attempt {} was {}{} and was discarded",

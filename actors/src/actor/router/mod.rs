@@ -41,7 +41,7 @@ use super::health::{BreakerBoard, HealthMsg};
 use super::registry::Registry;
 use crate::cache::{CacheEntry, Lookup, SharedCache};
 use crate::config::EngineConfig;
-use crate::model::{Provenance, Query, QueryError, UnavailableCause, Upstream};
+use crate::model::{Provenance, Query, QueryError, StaleReason, UnavailableCause, Upstream};
 use crate::policy::{Admission, BreakerState, CallOutcome};
 use crate::store::Store;
 use crate::upstream::Document;
@@ -703,7 +703,10 @@ impl RouterState {
                 let Some(flight) = self.flights.remove(query) else {
                     return;
                 };
-                let reason = cause.describe(up);
+                let reason = StaleReason::Failed {
+                    upstream: up,
+                    cause,
+                };
                 self.answer_stale(flight.waiters.into_iter(), &e, up, reason, now);
             }
             None => self.answer(query, id, |_| {
@@ -729,14 +732,15 @@ impl RouterState {
         waiters: impl Iterator<Item = (WaiterId, RpcReplyPort<Resolution>)>,
         e: &CacheEntry,
         up: Upstream,
-        reason: String,
+        reason: StaleReason,
         now: Instant,
     ) {
         let reason = if e.from_store {
-            format!("{reason}; the last good copy, kept on disk by an earlier run")
+            reason.kept_on_disk()
         } else {
             reason
-        };
+        }
+        .to_string();
         for (_, reply) in waiters {
             self.args.cache.note_stale_served();
             let provenance = Provenance::Stale {
@@ -761,11 +765,10 @@ impl RouterState {
         }
         let waiters: Vec<_> = flight.waiters.drain(..).collect();
         flight.refresh = true;
-        let reason = format!(
-            "{} slow: no answer within the {} ms answer budget; the refresh goes on in the background",
-            query.upstream(),
-            budget.as_millis()
-        );
+        let reason = StaleReason::Slow {
+            upstream: query.upstream(),
+            budget,
+        };
         self.answer_stale(waiters.into_iter(), &e, query.upstream(), reason, now);
     }
 
@@ -792,28 +795,24 @@ enum Fetched {
 }
 
 /// Why a stale copy is served at once, past its fresh TTL.
-fn swr_reason(e: &CacheEntry, up: Upstream, breaker: BreakerState, now: Instant) -> String {
-    if breaker != BreakerState::Closed {
-        return format!("past its fresh TTL; {up} circuit breaker is {breaker}");
+fn swr_reason(e: &CacheEntry, up: Upstream, breaker: BreakerState, now: Instant) -> StaleReason {
+    match breaker {
+        BreakerState::Open => return StaleReason::BreakerOpen { upstream: up },
+        BreakerState::HalfOpen => return StaleReason::BreakerHalfOpen { upstream: up },
+        BreakerState::Closed => {}
     }
     if e.from_store {
-        return match &e.refresh_failure {
-            Some((cause, _)) => format!(
-                "not confirmed since the restart: the last refresh failed ({}); retrying in the background",
-                cause.describe(up)
-            ),
-            None => {
-                format!("not confirmed since the restart; refreshing from {up} in the background")
-            }
+        return StaleReason::Unconfirmed {
+            upstream: up,
+            last_failure: e.refresh_failure.as_ref().map(|(cause, _)| cause.clone()),
         };
     }
-    match &e.refresh_failure {
-        Some((cause, at)) => format!(
-            "past its fresh TTL; the last refresh failed {} s ago ({}); retrying in the background",
-            now.saturating_duration_since(*at).as_secs(),
-            cause.describe(up)
-        ),
-        None => format!("past its fresh TTL; refreshing from {up} in the background"),
+    StaleReason::PastTtl {
+        upstream: up,
+        last_failure: e
+            .refresh_failure
+            .as_ref()
+            .map(|(cause, at)| (cause.clone(), now.saturating_duration_since(*at))),
     }
 }
 
