@@ -422,6 +422,9 @@ async fn demo_completes_and_shows_every_provenance_kind() {
     let o = run_raw(vec!["demo".into(), "--fast".into()]).await;
     let out = stdout(&o);
     assert!(o.status.success(), "{}\n{}", out, stderr(&o));
+    // Nothing on stderr: no log line breaks into the narration (it warned of the
+    // corrupt downloads of act 7 before).
+    assert_eq!(stderr(&o), "", "the demo logs nothing beside its own lines");
     let kinds = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("provenance kinds shown: "))

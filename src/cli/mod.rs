@@ -488,6 +488,9 @@ pub fn run() -> ExitCode {
             // message as a 4 MB line; pubgrub traces every solver step).
             Command::Serve { .. } => "info",
             Command::Sim { .. } => "info",
+            // The demo narrates every event its logs would report (a digest mismatch,
+            // a breaker opening); log lines would only break its lines on a terminal.
+            Command::Demo { .. } => "off",
             _ => "warn",
         }
         .to_string()
