@@ -19,12 +19,12 @@ type Client = RunningService<RoleClient, ()>;
 const BIN: &str = env!("CARGO_BIN_EXE_pypi-sentinel");
 
 fn config(sim: &SimHandle) -> EngineConfig {
-    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
+    let mut cfg = sentinel_actors::testing::sim_config(&sim.base_url());
     for up in Upstream::ALL {
-        let u = cfg.upstreams.get_mut(up);
-        u.rate_limit = None;
-        u.retry.max_retries = 0;
+        cfg.upstreams.get_mut(up).retry.max_retries = 0;
     }
+    // Long enough that a hanging upstream is still hanging when a test cancels.
+    cfg.timeouts.attempt_ms = 10_000;
     cfg.timeouts.deadline_ms = 10_000;
     cfg
 }

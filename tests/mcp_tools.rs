@@ -25,16 +25,7 @@ struct Ctx {
 }
 
 fn test_config(sim: &SimHandle) -> EngineConfig {
-    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
-    for up in Upstream::ALL {
-        let u = cfg.upstreams.get_mut(up);
-        u.rate_limit = None;
-        u.retry.base_ms = 5;
-        u.retry.cap_ms = 20;
-    }
-    cfg.timeouts.deadline_ms = 2_000;
-    cfg.timeouts.attempt_ms = 1_000;
-    cfg
+    sentinel_actors::testing::sim_config(&sim.base_url())
 }
 
 async fn setup() -> Ctx {

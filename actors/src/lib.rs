@@ -48,6 +48,8 @@ mod engine;
 mod model;
 pub mod project;
 mod question;
+#[cfg(feature = "test-hooks")]
+pub mod testing;
 pub mod views;
 
 // The engine's parts below the facade: crate-private, public only with the `internals`

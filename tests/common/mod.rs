@@ -4,20 +4,13 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use pypi_sentinel::engine::{EngineConfig, Upstream};
+use pypi_sentinel::engine::EngineConfig;
 use pypi_sentinel::sim::SimHandle;
 
 /// Against the simulator, without our own rate limits, with fast retries, no store,
 /// and reading under `roots`; the caller sets the timeouts it needs.
 pub fn sim_config(sim: &SimHandle, roots: Vec<PathBuf>) -> EngineConfig {
-    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
-    for up in Upstream::ALL {
-        let u = cfg.upstreams.get_mut(up);
-        u.rate_limit = None;
-        u.retry.base_ms = 5;
-        u.retry.cap_ms = 20;
-    }
-    cfg.store.enabled = false;
+    let mut cfg = sentinel_actors::testing::sim_config(&sim.base_url());
     cfg.scan.allowed_dirs = roots;
     cfg
 }

@@ -65,6 +65,8 @@ pub(crate) trait Question: Send + 'static {
 pub(crate) struct Walker {
     pub(crate) router: ActorRef<RouterMsg>,
     pub(crate) args: RouterArgs,
+    /// When the walk began: a document fetched since then is live for its answer.
+    started: Instant,
 }
 
 impl From<WalkCtx> for Walker {
@@ -72,6 +74,7 @@ impl From<WalkCtx> for Walker {
         Walker {
             router: ctx.router,
             args: ctx.args,
+            started: Instant::now(),
         }
     }
 }
@@ -96,13 +99,26 @@ pub(crate) fn job<Q: Question>(
 impl Walker {
     /// One document: a fresh hit here, else the router's flight.
     pub(crate) async fn doc(&self, q: Query, deadline: Instant) -> Resolution {
-        if let Some(hit) = DocAnswer::fresh(&self.args.cache, &q) {
+        if let Some(hit) = self.fresh(&q) {
             return Ok(hit);
         }
         match resolve_via(&self.router(), q, deadline).await {
             Ok(r) => r,
             Err(_) => Err(router_restarted()),
         }
+    }
+
+    /// A fresh hit in the cache. A document fetched after this walk began (by another
+    /// part of the same question, which finished first, or by anyone) was had from its
+    /// upstream for this answer: it is `live` here, not `cached`. Without this, the
+    /// parts of one question (an audit's scan and resolution) would label the same
+    /// fetch `live` or `cached` by which of them asked first.
+    pub(crate) fn fresh(&self, q: &Query) -> Option<DocAnswer> {
+        let mut hit = DocAnswer::fresh(&self.args.cache, q)?;
+        if hit.age < self.started.elapsed() {
+            hit.provenance = crate::model::Provenance::Live;
+        }
+        Some(hit)
     }
 
     /// The current router. The walk is aborted when the router that owns it stops, so

@@ -87,7 +87,7 @@ async fn recent_figures(
     deadline: Instant,
 ) -> Result<RecentAnswer, QueryError> {
     let q = Query::Stats(name.clone(), StatsKind::Recent);
-    if let Some(hit) = DocAnswer::fresh(&w.args.cache, &q) {
+    if let Some(hit) = w.fresh(&q) {
         return Ok(RecentAnswer::Figures(hit));
     }
     // pypistats gets the answer budget; past it the fetch goes on as a refresh while

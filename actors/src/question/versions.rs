@@ -37,7 +37,7 @@ pub(crate) async fn versions(
 ) -> Result<VersionsAnswer, QueryError> {
     let q = Query::Project(name.clone());
     let started = Instant::now();
-    if let Some(hit) = DocAnswer::fresh(&w.args.cache, &q) {
+    if let Some(hit) = w.fresh(&q) {
         return Ok(VersionsAnswer::Project(hit));
     }
     // The JSON API gets the answer budget (its own stale copy, if any, is served by the

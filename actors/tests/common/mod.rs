@@ -8,25 +8,13 @@ use std::time::Duration;
 use sentinel_actors::{Engine, EngineConfig, EngineHandle, Upstream};
 use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
-/// An engine config for tests: every upstream at the simulator, no client rate limit
-/// (tests that check it turn it back on), quick retries, short deadlines.
+/// The workspace's test configuration against `sim` (see [`sentinel_actors::testing`]).
+/// with enough concurrency towards the simulator that no fetch queues behind another.
 pub fn test_config(sim: &SimHandle) -> EngineConfig {
-    let mut cfg = EngineConfig::default().with_origin(&sim.base_url());
+    let mut cfg = sentinel_actors::testing::sim_config(&sim.base_url());
     for up in Upstream::ALL {
-        let u = cfg.upstreams.get_mut(up);
-        u.rate_limit = None;
-        u.max_in_flight = 64;
-        u.retry.base_ms = 5;
-        u.retry.cap_ms = 20;
+        cfg.upstreams.get_mut(up).max_in_flight = 64;
     }
-    cfg.timeouts.connect_ms = 500;
-    cfg.timeouts.attempt_ms = 1_000;
-    cfg.timeouts.deadline_ms = 2_000;
-    cfg.shutdown_grace_ms = 1_000;
-    // Each failure reaches the upstream (tests of the failure memory turn it back on).
-    cfg.cache.failure_ttl_ms = 0;
-    // No store: tests share no file (the store's own tests give each one a tempdir).
-    cfg.store.path = None;
     cfg
 }
 
