@@ -451,14 +451,17 @@ impl RouterState {
             return self.finish(&query, id, Err(UnavailableCause::Disabled));
         }
         let now = Instant::now();
-        if let Some((cause, memo)) = self.failures.recall(&query, now) {
+        let view = self.args.board.view(up);
+        let open = view.state == BreakerState::Open && view.open_until.is_some_and(|u| now < u);
+        // An open breaker speaks for the whole upstream; else a failure of this
+        // document a moment ago answers without asking again.
+        if !open && let Some((cause, memo)) = self.failures.recall(&query, now) {
             metrics::counter!("sentinel_remembered_failures_served_total").increment(1);
             return self.fail(&query, id, cause, Some(memo));
         }
-        let view = self.args.board.view(up);
         match view.state {
             BreakerState::Closed => self.dispatch(myself, query, id, false),
-            BreakerState::Open if view.open_until.is_some_and(|u| now < u) => {
+            BreakerState::Open if open => {
                 let retry_after = view
                     .open_until
                     .unwrap_or(now)
