@@ -24,8 +24,9 @@ use crate::text::thousands;
 const DEMO_OPEN_MS: u64 = 2_000;
 
 /// The demo engine: every upstream at the simulator; policies at their defaults except
-/// shorter timeouts, backoff and open time so the incident plays in seconds; client
-/// rate limits off; stale-while-revalidate off so revalidation (304) is visible.
+/// shorter timeouts, backoff, open time and failure memory so the incident plays in
+/// seconds; client rate limits off; stale-while-revalidate off so revalidation (304) is
+/// visible.
 pub fn demo_config(origin: &str) -> EngineConfig {
     let mut cfg = EngineConfig::default().with_origin(origin);
     for up in Upstream::ALL {
@@ -37,6 +38,8 @@ pub fn demo_config(origin: &str) -> EngineConfig {
     }
     cfg.timeouts.attempt_ms = 1_000;
     cfg.timeouts.deadline_ms = 3_000;
+    // Shorter than the breakers' open time, so the recovery act asks again.
+    cfg.cache.failure_ttl_ms = DEMO_OPEN_MS / 2;
     cfg.stale_while_revalidate = false;
     cfg
 }
@@ -311,13 +314,27 @@ async fn play(
     demo.say("One retry (a failure streak earns no more), then the last good figure, marked stale with its age.");
     demo.downloads("django").await;
     demo.say("django's `recent` was never fetched; the daily series seen in act 1 gives an honest estimate with its basis.");
+    demo.downloads("pytz").await;
+    demo.downloads("pytz").await;
+    demo.say("Asked again at once: pypistats' failure of a moment ago is remembered, so the estimate comes without asking it again.");
     // The breaker needs a streak of failures of at least 5, or a second's worth of
-    // traffic at the current rate: keep asking (bounded) until it opens.
-    for i in 0..12 {
-        if i >= 4 && demo.breaker_open(Upstream::Pypistats).await {
+    // traffic at the current rate: keep asking (bounded, other packages: each one's
+    // failure is remembered) until it opens.
+    let others = [
+        "black",
+        "coverage",
+        "docutils",
+        "pymysql",
+        "scipy",
+        "apeye",
+        "snowballstemmer",
+        "pytest",
+    ];
+    for (i, name) in others.into_iter().enumerate() {
+        if i >= 2 && demo.breaker_open(Upstream::Pypistats).await {
             break;
         }
-        demo.downloads("pytz").await;
+        demo.downloads(name).await;
     }
     demo.breakers().await;
     demo.downloads("numpy").await;

@@ -570,10 +570,10 @@ pub struct CacheConfig {
     /// How long an upstream failure of a document answers the next callers (or they
     /// get the stale copy, when one is held) instead of asking the upstream again, in
     /// ms; 0 = never remembered. Short: it only spares a failing upstream one request
-    /// per caller until its breaker opens. Our own rate-limit deferrals, cancellations
-    /// and "not found" answers are never remembered. Off by default for now: with it on,
-    /// an audit's further passes and the demo's recovery replay the remembered failure
-    /// instead of asking again (they must learn to wait it out first).
+    /// per caller until its breaker opens. The answer says it is remembered, how old it
+    /// is and when the upstream is asked again. Only the upstream's own failures are
+    /// remembered: never our own rate-limit deferrals, deadlines or cancellations, and
+    /// never "not found" (an answer, not a failure).
     pub failure_ttl_ms: u64,
 }
 
@@ -603,7 +603,7 @@ impl Default for CacheConfig {
             downloads_retry_ms: 60 * MIN,
             top_packages_ttl_ms: 24 * 60 * MIN,
             metadata_ttl_ms: 30 * 24 * 60 * MIN,
-            failure_ttl_ms: 0,
+            failure_ttl_ms: 5_000,
         }
     }
 }

@@ -84,8 +84,8 @@ pub use engine::{
 pub use model::{
     ClockHand, Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, ErrorCode, InputError,
     LAGGING_AFTER_DAYS, PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind,
-    SourceLabel, StaleReason, StatsKind, UnavailableCause, Upstream, UtcClock, clip_echo, limits,
-    untrusted,
+    Remembered, SourceLabel, StaleReason, StatsKind, UnavailableCause, Upstream, UtcClock,
+    clip_echo, limits, untrusted,
 };
 pub use model::{ItemFailure, PartialResult};
 pub use policy::{

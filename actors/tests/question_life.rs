@@ -338,6 +338,7 @@ async fn a_cold_download_question_during_an_api_outage_fails_with_the_typed_caus
             upstream,
             cause,
             note,
+            ..
         } => {
             assert_eq!(*upstream, Upstream::Pypistats);
             assert!(

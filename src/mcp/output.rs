@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rmcp::model::JsonObject;
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::engine::views::deps::TargetEnv;
 use crate::engine::views::docs::{DependencyDocs, DocsWithContext, PackageDocs};
@@ -28,7 +28,10 @@ pub(crate) fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
 /// of schemas). A description found in more than one tool's schema is dropped (the
 /// server's instructions state what `source`, `provenance`, `age_secs` and
 /// `data_as_of` mean, once); integer `format`s (schemars' `uint64`, which validators
-/// ignore) go; an `oneOf` of bare constants becomes an `enum`.
+/// ignore) go; an `oneOf` of bare constants becomes an `enum`; a `type` beside a
+/// `const` goes (the constant decides it); alternatives that are all objects say
+/// `"type": "object"` once, on their parent. Each rewrite accepts exactly what the
+/// derived schema accepts.
 pub(crate) fn compact_output_schemas<'a>(
     schemas: impl IntoIterator<Item = &'a mut Arc<JsonObject>>,
 ) {
@@ -79,6 +82,10 @@ fn compact(v: &mut Value, shared: &dyn Fn(&str) -> bool) {
                 _ => true,
             });
             o.values_mut().for_each(|x| compact(x, shared));
+            if o.contains_key("const") && matches!(o.get("type"), Some(Value::String(_))) {
+                o.remove("type");
+            }
+            hoist_object_type(o);
             for key in ["oneOf", "anyOf"] {
                 let Some(Value::Array(alts)) = o.get(key) else {
                     continue;
@@ -99,6 +106,30 @@ fn compact(v: &mut Value, shared: &dyn Fn(&str) -> bool) {
         }
         Value::Array(a) => a.iter_mut().for_each(|x| compact(x, shared)),
         _ => {}
+    }
+}
+
+/// `{"oneOf": [{"type": "object", ..}, ..]}` becomes `{"type": "object", "oneOf":
+/// [{..}, ..]}`: an instance that is not an object fails both ways.
+fn hoist_object_type(o: &mut serde_json::Map<String, Value>) {
+    if o.contains_key("type") {
+        return;
+    }
+    for key in ["oneOf", "anyOf"] {
+        let Some(Value::Array(alts)) = o.get_mut(key) else {
+            continue;
+        };
+        let object = json!("object");
+        if alts.is_empty() || !alts.iter().all(|a| a.get("type") == Some(&object)) {
+            continue;
+        }
+        for a in alts.iter_mut() {
+            if let Value::Object(a) = a {
+                a.remove("type");
+            }
+        }
+        o.insert("type".into(), object);
+        return;
     }
 }
 
@@ -310,4 +341,47 @@ pub(crate) fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_else(
         |e| serde_json::json!({"serialization_error": e.to_string(), "source": "unavailable"}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compacted(v: Value) -> Value {
+        let mut s = Arc::new(v.as_object().unwrap().clone());
+        compact_output_schemas([&mut s]);
+        Value::Object(s.as_ref().clone())
+    }
+
+    #[test]
+    fn a_tagged_union_of_objects_says_object_once_and_its_tags_lose_their_type() {
+        let v = compacted(json!({
+            "type": "object",
+            "properties": {"p": {"oneOf": [
+                {"type": "object", "properties": {"kind": {"const": "live", "type": "string"}}},
+                {"type": "object", "properties": {"kind": {"const": "stale", "type": "string"},
+                                                  "reason": {"type": "string"}}}
+            ]}}
+        }));
+        assert_eq!(
+            v["properties"]["p"],
+            json!({"type": "object", "oneOf": [
+                {"properties": {"kind": {"const": "live"}}},
+                {"properties": {"kind": {"const": "stale"}, "reason": {"type": "string"}}}
+            ]})
+        );
+    }
+
+    #[test]
+    fn properties_named_like_keywords_are_left_alone() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "const": {"type": "string"},
+                "type": {"type": "string"},
+                "mixed": {"anyOf": [{"type": "object"}, {"type": "null"}]}
+            }
+        });
+        assert_eq!(compacted(schema.clone()), schema);
+    }
 }

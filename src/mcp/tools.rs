@@ -140,10 +140,17 @@ pub(crate) fn query_error(e: QueryError) -> Result<CallToolResult, McpError> {
             structured["upstream"] = json!(upstream);
         }
         QueryError::Unavailable {
-            upstream, cause, ..
+            upstream,
+            cause,
+            remembered,
+            ..
         } => {
             structured["upstream"] = json!(upstream);
             structured["cause"] = serde_json::to_value(cause).unwrap_or(Value::Null);
+            // A failure of a moment ago, answered again without asking the upstream.
+            if let Some(r) = remembered {
+                structured["remembered"] = json!(r);
+            }
         }
         // The typed failure with its fields: both digests of a corrupt file, sizes, hosts.
         QueryError::Download(d) => {

@@ -72,6 +72,10 @@ pub(crate) struct FetchFailure {
     pub(crate) attempts: u32,
     /// How long the failing attempt waited, for timeouts.
     pub(crate) waited: Duration,
+    /// The failure ended at our own limit or deadline (no free connection slot, the
+    /// caller's deadline cut the attempt, shutdown): not a verdict on the upstream, so
+    /// never remembered as its failure.
+    pub(crate) ours: bool,
 }
 
 impl FetchFailure {
@@ -385,8 +389,12 @@ impl FetchContext {
                 retry_after: None,
                 attempts: 0,
                 waited: started.elapsed(),
+                ours: true,
             })?
-            .map_err(|_| fail(FailureKind::Other, "engine shutting down".into()))?;
+            .map_err(|_| FetchFailure {
+                ours: true,
+                ..fail(FailureKind::Other, "engine shutting down".into())
+            })?;
         self.counters
             .attempts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -400,6 +408,7 @@ impl FetchContext {
                 retry_after: None,
                 attempts: 0,
                 waited: sent.elapsed(),
+                ours: end < sent + self.attempt_timeout,
             }),
         }
     }
@@ -483,6 +492,7 @@ impl FetchContext {
                     retry_after,
                     attempts: 0,
                     waited: Duration::ZERO,
+                    ours: false,
                 });
             }
         }
@@ -566,6 +576,7 @@ fn fail(kind: FailureKind, detail: String) -> FetchFailure {
         retry_after: None,
         attempts: 0,
         waited: Duration::ZERO,
+        ours: false,
     }
 }
 

@@ -215,6 +215,7 @@ fn files_unavailable(cause: UnavailableCause) -> QueryError {
         upstream: Upstream::Files,
         cause,
         note: None,
+        remembered: None,
     }
 }
 

@@ -199,6 +199,33 @@ impl UnavailableCause {
     }
 }
 
+/// An upstream's failure of a moment ago, answered again without asking it (the
+/// router's failure memory): how old it is and when the upstream is asked again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Remembered {
+    /// How long ago the upstream failed.
+    #[serde(rename = "age_secs", serialize_with = "serialize_floor_secs")]
+    pub age: Duration,
+    /// When the next call asks the upstream again.
+    #[serde(rename = "retry_after_secs", serialize_with = "serialize_secs")]
+    pub retry_after: Duration,
+}
+
+impl Remembered {
+    /// e.g. `remembered from a failed fetch 2 s ago: pypistats is asked again in 3 s`.
+    pub fn describe(&self, up: Upstream) -> String {
+        format!(
+            "remembered from a failed fetch {} s ago: {up} is asked again in {}",
+            self.age.as_secs(),
+            secs_words(self.retry_after)
+        )
+    }
+}
+
+fn serialize_floor_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
 fn secs_words(d: Duration) -> String {
     let s = d.as_secs_f64().ceil() as u64;
     if s < 120 {
@@ -234,7 +261,7 @@ pub enum QueryError {
         upstream: Upstream,
     },
     /// No live, cached, stale or estimated answer could be given.
-    #[error("{upstream} is unavailable: {}{}. {}", cause.describe(*upstream), note.as_deref().map(|n| format!("; {n}")).unwrap_or_default(), cause.suggestion(*upstream))]
+    #[error("{upstream} is unavailable: {}{}{}. {}", cause.describe(*upstream), note.as_deref().map(|n| format!("; {n}")).unwrap_or_default(), remembered.map(|r| format!("; {}", r.describe(*upstream))).unwrap_or_default(), cause.suggestion(*upstream))]
     Unavailable {
         /// The upstream that failed.
         upstream: Upstream,
@@ -244,6 +271,10 @@ pub enum QueryError {
         /// What else was tried, e.g. `no daily series held to estimate from`.
         #[serde(skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// Set when this is a failure of a moment ago answered again from memory
+        /// (`cache.failure_ttl_ms`): the upstream was not asked for this call.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remembered: Option<Remembered>,
     },
     /// The request deadline passed before an answer was ready.
     #[error("no answer within the {deadline_ms} ms deadline")]
@@ -302,6 +333,34 @@ impl QueryError {
             upstream,
             cause,
             note: None,
+            remembered: None,
+        }
+    }
+
+    /// The same failure, marked as answered again from memory.
+    pub(crate) fn with_remembered(self, memo: Option<Remembered>) -> Self {
+        match self {
+            QueryError::Unavailable {
+                upstream,
+                cause,
+                note,
+                ..
+            } => QueryError::Unavailable {
+                upstream,
+                cause,
+                note,
+                remembered: memo,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether this failure was answered from the router's failure memory (the
+    /// upstream was not asked for this call).
+    pub fn remembered_failure(&self) -> Option<Remembered> {
+        match self {
+            QueryError::Unavailable { remembered, .. } => *remembered,
+            _ => None,
         }
     }
 
@@ -330,10 +389,17 @@ impl QueryError {
                 upstream,
                 cause,
                 note,
-            } => match note {
-                Some(n) => format!("{}; {n}", cause.describe(*upstream)),
-                None => cause.describe(*upstream),
-            },
+                remembered,
+            } => {
+                let mut r = cause.describe(*upstream);
+                for extra in [note.clone(), remembered.map(|m| m.describe(*upstream))]
+                    .into_iter()
+                    .flatten()
+                {
+                    r = format!("{r}; {extra}");
+                }
+                r
+            }
             other => other.to_string(),
         }
     }
@@ -362,7 +428,13 @@ impl QueryError {
     /// When it is worth asking again, if known.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            QueryError::Unavailable { cause, .. } => cause.retry_after(),
+            // A remembered failure: not before the memory lets the upstream be asked.
+            QueryError::Unavailable {
+                cause, remembered, ..
+            } => match (cause.retry_after(), remembered) {
+                (Some(a), Some(m)) => Some(a.max(m.retry_after)),
+                (a, m) => a.or(m.map(|m| m.retry_after)),
+            },
             QueryError::DeadlineExceeded { .. } => Some(Duration::from_secs(5)),
             QueryError::NotReady { .. } => Some(Duration::from_secs(1)),
             _ => None,
@@ -381,6 +453,7 @@ impl QueryError {
                         attempts,
                     },
                 note,
+                remembered,
             } => QueryError::Unavailable {
                 upstream,
                 cause: UnavailableCause::Timeout {
@@ -388,6 +461,7 @@ impl QueryError {
                     attempts,
                 },
                 note,
+                remembered,
             },
             other => other,
         }

@@ -74,6 +74,8 @@ pub enum StaleReason {
         upstream: Upstream,
         /// Why it gave no answer.
         cause: UnavailableCause,
+        /// Set when the failure is a remembered one (not asked again yet).
+        remembered: Option<crate::model::Remembered>,
     },
     /// No answer within the answer budget; the fetch goes on as a refresh.
     Slow {
@@ -120,7 +122,17 @@ impl StaleReason {
 impl std::fmt::Display for StaleReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StaleReason::Failed { upstream, cause } => f.write_str(&cause.describe(*upstream)),
+            StaleReason::Failed {
+                upstream,
+                cause,
+                remembered,
+            } => {
+                f.write_str(&cause.describe(*upstream))?;
+                match remembered {
+                    Some(m) => write!(f, "; {}", m.describe(*upstream)),
+                    None => Ok(()),
+                }
+            }
             StaleReason::Slow { upstream, budget } => write!(
                 f,
                 "{upstream} slow: no answer within the {} ms answer budget; the refresh goes on in the background",
@@ -362,6 +374,7 @@ mod tests {
                 StaleReason::Failed {
                     upstream: up,
                     cause: failed.clone(),
+                    remembered: None,
                 },
                 "pypistats answered HTTP 502 (2 attempts)",
             ),
@@ -412,6 +425,7 @@ mod tests {
                 StaleReason::Failed {
                     upstream: up,
                     cause: failed,
+                    remembered: None,
                 }
                 .kept_on_disk(),
                 "pypistats answered HTTP 502 (2 attempts); the last good copy, kept on disk by an earlier run",

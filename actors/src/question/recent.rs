@@ -159,11 +159,15 @@ async fn recent_figures(
 fn without_basis(e: QueryError) -> QueryError {
     match e {
         QueryError::Unavailable {
-            upstream, cause, ..
+            upstream,
+            cause,
+            remembered,
+            ..
         } => QueryError::Unavailable {
             upstream,
             cause,
             note: Some("no daily series held to estimate from".into()),
+            remembered,
         },
         other => other,
     }

@@ -10,9 +10,10 @@
 //! (stale-while-revalidate), when the upstream fails (stale-if-error), and when it is
 //! slower than the caller's answer budget (stale-if-slow). A flight whose callers have
 //! all gone is cancelled unless the cache wants it as a refresh. An upstream failure is
-//! remembered for `cache.failure_ttl_ms`: a flight started within it ends with that
-//! failure (or the stale copy) without asking again, so that a failing upstream is not
-//! asked once per caller until its breaker opens.
+//! remembered for `cache.failure_ttl_ms` (`memo.rs`): a flight started within it ends
+//! with that failure, marked as remembered (or with the stale copy), without asking
+//! again, so that a failing upstream is not asked once per caller until its breaker
+//! opens.
 //!
 //! Questions (`crate::question`) are walked in tasks the router spawns and tracks
 //! (id, deadline, abort handle) over these same flights: a question's caller leaving,
@@ -30,8 +31,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod memo;
 mod walks;
 
+use memo::FailureMemo;
 use walks::Walks;
 pub(crate) use walks::{WalkCtx, WalkId, WalkJob, run_walk};
 
@@ -41,7 +44,9 @@ use super::health::{BreakerBoard, HealthMsg};
 use super::registry::Registry;
 use crate::cache::{CacheEntry, Lookup, SharedCache};
 use crate::config::EngineConfig;
-use crate::model::{Provenance, Query, QueryError, StaleReason, UnavailableCause, Upstream};
+use crate::model::{
+    Provenance, Query, QueryError, Remembered, StaleReason, UnavailableCause, Upstream,
+};
 use crate::policy::{Admission, BreakerState, CallOutcome};
 use crate::store::Store;
 use crate::upstream::Document;
@@ -194,15 +199,11 @@ pub(crate) struct RouterState {
     args: RouterArgs,
     flights: HashMap<Query, Flight>,
     next_flight: u64,
-    /// Upstream failures of a moment ago, and until when they answer for the upstream.
-    failures: HashMap<Query, (UnavailableCause, Instant)>,
+    /// Upstream failures of a moment ago, answered again for a short while.
+    failures: FailureMemo,
     /// The walks this router runs.
     walks: Walks,
 }
-
-/// Most failures remembered at once: past it, expired ones are dropped, and a new one
-/// is not remembered while the map is still full (it is only a damper).
-const MAX_REMEMBERED_FAILURES: usize = 4096;
 
 impl Actor for RouterActor {
     type Msg = RouterMsg;
@@ -214,11 +215,12 @@ impl Actor for RouterActor {
         _myself: ActorRef<Self::Msg>,
         args: RouterArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let memo = Duration::from_millis(args.cfg.cache.failure_ttl_ms);
         Ok(RouterState {
             args,
             flights: HashMap::new(),
             next_flight: 1,
-            failures: HashMap::new(),
+            failures: FailureMemo::new(memo),
             walks: Walks::default(),
         })
     }
@@ -451,14 +453,17 @@ impl RouterState {
             return self.finish(&query, id, Err(UnavailableCause::Disabled));
         }
         let now = Instant::now();
-        if let Some(cause) = self.remembered_failure(&query, now) {
-            metrics::counter!("sentinel_remembered_failures_served_total").increment(1);
-            return self.finish(&query, id, Err(cause));
-        }
         let view = self.args.board.view(up);
+        let open = view.state == BreakerState::Open && view.open_until.is_some_and(|u| now < u);
+        // An open breaker speaks for the whole upstream; else a failure of this
+        // document a moment ago answers without asking again.
+        if !open && let Some((cause, memo)) = self.failures.recall(&query, now) {
+            metrics::counter!("sentinel_remembered_failures_served_total").increment(1);
+            return self.fail(&query, id, cause, Some(memo));
+        }
         match view.state {
             BreakerState::Closed => self.dispatch(myself, query, id, false),
-            BreakerState::Open if view.open_until.is_some_and(|u| now < u) => {
+            BreakerState::Open if open => {
                 let retry_after = view
                     .open_until
                     .unwrap_or(now)
@@ -548,34 +553,6 @@ impl RouterState {
         }
     }
 
-    /// The upstream failure of `query` still within `cache.failure_ttl_ms`, if any.
-    fn remembered_failure(&mut self, query: &Query, now: Instant) -> Option<UnavailableCause> {
-        match self.failures.get(query) {
-            Some((cause, until)) if now < *until => Some(cause.clone()),
-            Some(_) => {
-                self.failures.remove(query);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Remembers an upstream's failure (never our own deferral or a cancellation: they
-    /// say nothing about the upstream).
-    fn remember_failure(&mut self, query: &Query, cause: &UnavailableCause, now: Instant) {
-        let ttl = Duration::from_millis(self.args.cfg.cache.failure_ttl_ms);
-        if ttl.is_zero() || !cause.is_upstream_failure() {
-            return;
-        }
-        if self.failures.len() >= MAX_REMEMBERED_FAILURES {
-            self.failures.retain(|_, (_, until)| now < *until);
-        }
-        if self.failures.len() < MAX_REMEMBERED_FAILURES || self.failures.contains_key(query) {
-            self.failures
-                .insert(query.clone(), (cause.clone(), now + ttl));
-        }
-    }
-
     fn release_probe(&self, up: Upstream) {
         if let Some(health) = self.args.registry.health.get() {
             let _ = health.cast(HealthMsg::ReleaseProbe { upstream: up });
@@ -609,7 +586,7 @@ impl RouterState {
             .and_then(|f| f.stale.clone())
             .or_else(|| self.args.cache.peek(&query));
         if outcome.upstream_verdict() == Some(true) {
-            self.failures.remove(&query);
+            self.failures.forget(&query);
         }
         let result = match outcome {
             FetchOutcome::Fetched {
@@ -647,7 +624,9 @@ impl RouterState {
             FetchOutcome::NotFound => Ok(Fetched::NotFound),
             FetchOutcome::Failed(f) => {
                 let cause = f.cause();
-                self.remember_failure(&query, &cause, now);
+                if !f.ours {
+                    self.failures.remember(&query, &cause, now);
+                }
                 if let Some(old) = &held {
                     let noted = old.with_refresh_failure(cause.clone(), now);
                     self.args.cache.insert(query.clone(), Arc::new(noted));
@@ -690,7 +669,14 @@ impl RouterState {
     /// Ends a flight without a new document: waiters get the stale copy labelled with
     /// the cause, or the typed error.
     fn finish(&mut self, query: &Query, id: u64, result: Result<(), UnavailableCause>) {
-        let Err(cause) = result else { return };
+        if let Err(cause) = result {
+            self.fail(query, id, cause, None);
+        }
+    }
+
+    /// Ends a flight with `cause`, `memo` set when it is a failure remembered from a
+    /// moment ago rather than the upstream's answer now.
+    fn fail(&mut self, query: &Query, id: u64, cause: UnavailableCause, memo: Option<Remembered>) {
         let up = query.upstream();
         let now = Instant::now();
         let stale = self
@@ -706,11 +692,12 @@ impl RouterState {
                 let reason = StaleReason::Failed {
                     upstream: up,
                     cause,
+                    remembered: memo,
                 };
                 self.answer_stale(flight.waiters.into_iter(), &e, up, reason, now);
             }
             None => self.answer(query, id, |_| {
-                Err(QueryError::unavailable(up, cause.clone()))
+                Err(QueryError::unavailable(up, cause.clone()).with_remembered(memo))
             }),
         }
     }
