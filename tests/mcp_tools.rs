@@ -195,7 +195,7 @@ async fn tools_list_stays_small_without_repeating_shared_descriptions() {
         .map(|t| serde_json::to_string(&t.output_schema).unwrap().len())
         .sum();
     // 24 tools: explain_dependency added 5.8 KB of output schema (89.3 KB before it)
-    // and about 7 KB to tools/list (122.2 KB with it).
+    // (tools/list: 122.2 KB with it).
     assert!(outputs < 98_000, "output schemas: {outputs} bytes");
     assert!(whole < 126_000, "tools/list: {whole} bytes");
     let instructions = ctx
