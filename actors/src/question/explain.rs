@@ -35,8 +35,8 @@ use crate::views::resolve::{
 /// Most chains listed; the rest are counted.
 pub const MAX_CHAINS: usize = 50;
 
-/// Back edges checked one by one for whether they could start chains of their own;
-/// past it, the count is said to be a lower bound without checking.
+/// Edges closing a cycle (towards the package) checked one by one for whether they
+/// could start chains of their own; past it, the count is said to be a lower bound.
 const MAX_CYCLE_CHECKS: usize = 64;
 
 /// Whether and how the package is in the resolved tree.
@@ -200,9 +200,17 @@ pub(crate) fn explain(
                 notes.push(format!("more than {} chains: too many to count", u64::MAX));
             }
             if !found.cycle_edges.is_empty() {
+                let shown: Vec<&str> = found
+                    .cycle_edges
+                    .iter()
+                    .take(10)
+                    .map(|&i| graph[i].words.as_str())
+                    .collect();
+                let more = found.cycle_edges.len() - shown.len();
                 notes.push(format!(
-                    "chains that go round a cycle are not counted separately; the count is a lower bound (cycle edges: {})",
-                    found.cycle_edges.iter().map(|&i| graph[i].words.as_str()).collect::<Vec<_>>().join("; ")
+                    "chains that go round a cycle are not counted separately, so the count is a lower bound (edges closing a cycle: {}{})",
+                    shown.join("; "),
+                    if more > 0 { format!("; and {more} more") } else { String::new() }
                 ));
             }
             out.chains = found
@@ -470,28 +478,29 @@ pub(crate) fn chains(graph: &[Edge], t: &ReqName, cap: usize) -> Found {
     // u is reached from a requested package without v.
     let mut cycle_edges = Vec::new();
     let backs: Vec<usize> = (0..graph.len()).filter(|&e| back[e]).collect();
-    let mut all_into: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (u, es) in out_edges.iter().enumerate() {
         for &e in es {
-            all_into[to(e)].push(u);
+            preds[to(e)].push(u);
+            succs[u].push(to(e));
         }
     }
-    for (k, &e) in backs.iter().enumerate() {
+    let starts: Vec<usize> = roots.iter().map(|&r| to(r)).collect();
+    let reaches_target = bfs(target, &preds);
+    let mut checked = 0;
+    for &e in &backs {
         let (Some(u), v) = (from(e), to(e)) else {
             continue;
         };
-        if k >= MAX_CYCLE_CHECKS {
-            cycle_edges.push(e);
+        if reaches_target[v] == u32::MAX {
             continue;
         }
-        let v_reaches = reaches_avoiding(v, &[target], u, |x| {
-            all_into[x].iter().copied().collect::<Vec<_>>()
-        });
-        let starts: Vec<usize> = roots.iter().map(|&r| to(r)).collect();
-        let u_reached = reaches_avoiding(u, &starts, v, |x| {
-            out_edges[x].iter().map(|&e| to(e)).collect::<Vec<_>>()
-        });
-        if v_reaches && u_reached {
+        checked += 1;
+        if checked > MAX_CYCLE_CHECKS
+            || (reaches_avoiding(v, &[target], u, &preds)
+                && reaches_avoiding(u, &starts, v, &succs))
+        {
             cycle_edges.push(e);
         }
     }
@@ -590,31 +599,29 @@ fn bfs(from: usize, into: &[Vec<usize>]) -> Vec<u32> {
     dist
 }
 
-/// Whether `goal` is reached from any of `starts` along `step` without passing `avoid`.
-fn reaches_avoiding(
-    goal: usize,
-    starts: &[usize],
-    avoid: usize,
-    step: impl Fn(usize) -> Vec<usize>,
-) -> bool {
-    let mut seen = HashMap::new();
-    let mut q: VecDeque<usize> = starts.iter().copied().filter(|&s| s != avoid).collect();
-    for &s in &q {
-        seen.insert(s, ());
+/// Whether `goal` is reached from any of `starts` along `adj` without passing `avoid`.
+fn reaches_avoiding(goal: usize, starts: &[usize], avoid: usize, adj: &[Vec<usize>]) -> bool {
+    let mut seen = vec![false; adj.len()];
+    let mut q = VecDeque::new();
+    for &s in starts {
+        if s != avoid && !seen[s] {
+            seen[s] = true;
+            q.push_back(s);
+        }
     }
     while let Some(u) = q.pop_front() {
         if u == goal {
             return true;
         }
-        for v in step(u) {
-            if v != avoid && seen.insert(v, ()).is_none() {
+        for &v in &adj[u] {
+            if v != avoid && !seen[v] {
+                seen[v] = true;
                 q.push_back(v);
             }
         }
     }
     false
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
