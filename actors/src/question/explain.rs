@@ -735,6 +735,45 @@ mod tests {
         assert_eq!(f.chains.len(), 50);
     }
 
+    /// `cargo test -p sentinel-actors --release explain_cpu -- --ignored --nocapture`:
+    /// the walk over hostile lattices (about 1,000 packages each).
+    #[test]
+    #[ignore = "a measurement, run by hand"]
+    fn explain_cpu_on_hostile_lattices() {
+        let dense = |width: usize, layers: usize| {
+            let node = |i: usize, j: usize| format!("n{i}x{j}");
+            let mut pairs = vec![(String::new(), "top".to_string())];
+            for j in 0..width {
+                pairs.push(("top".into(), node(0, j)));
+                pairs.push((node(layers - 1, j), "bottom".into()));
+                for i in 0..layers - 1 {
+                    for k in 0..width {
+                        pairs.push((node(i, j), node(i + 1, k)));
+                    }
+                }
+            }
+            let pairs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            graph(&pairs)
+        };
+        for (label, g) in [
+            ("2 wide x 500 layers", lattice(500)),
+            ("10 wide x 100 layers", dense(10, 100)),
+        ] {
+            let started = std::time::Instant::now();
+            let f = chains(&g, &name("bottom"), MAX_CHAINS);
+            eprintln!(
+                "{label}: {} edges, {} chains listed, saturated {}, {:?}",
+                g.len(),
+                f.chains.len(),
+                f.saturated,
+                started.elapsed()
+            );
+        }
+    }
+
     #[test]
     fn a_package_no_edge_reaches_has_no_chain() {
         let g = graph(&[("", "a"), ("a", "b")]);
