@@ -54,17 +54,12 @@ impl Why {
     /// The explanation in words: the summary, each chain as a line of hops with the
     /// requirement and marker of each, what was left out, then the notes.
     pub fn text(x: &Explanation) -> String {
-        let mut out = format!("{} (metadata {}).\n", x.summary, x.source.as_str());
+        let mut out = format!("{}; metadata {}.\n", x.summary, x.source.as_str());
         for (i, chain) in x.chains.iter().enumerate() {
             out.push_str(&format!("{:>3}. ", i + 1));
             let hops: Vec<String> = chain
                 .iter()
                 .map(|s| {
-                    let when = s
-                        .marker
-                        .as_ref()
-                        .map(|m| format!(" when {m}"))
-                        .unwrap_or_default();
                     // Said only when not live or cached (the summary gives the source).
                     let read = s
                         .provenance
@@ -72,7 +67,8 @@ impl Why {
                         .and_then(crate::describe::why)
                         .map(|w| format!(" [{w}]"))
                         .unwrap_or_default();
-                    format!("{}{when}{read}", s.requirement)
+                    // The requirement's words carry its marker.
+                    format!("{}{read}", s.requirement)
                 })
                 .collect();
             out.push_str(&hops.join("\n     -> "));
