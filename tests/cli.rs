@@ -737,3 +737,51 @@ async fn download_writes_a_verified_file_in_the_current_directory_and_exit_codes
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn why_lists_the_chains_in_text_and_json_and_says_when_a_marker_excludes() {
+    let sim = sim().await;
+    let o = run(
+        &sim,
+        &["why", "sg-markup", "sg-web[cli]>=1", "--python", "3.12"],
+    )
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("sg-markup 3.0.0 is in the tree by 2 chains"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "  1. sg-web[cli]>=1 (requested)\n     -> sg-web 1.1.0 requires sg-template>=2"
+        ),
+        "{out}"
+    );
+    let j = json(
+        &run(
+            &sim,
+            &["--json", "why", "sg-tomli", "sg-web", "--python", "3.10"],
+        )
+        .await,
+    );
+    assert_eq!(j["presence"], "in_tree", "{j}");
+    assert_eq!(j["chains"][0][1]["marker"], "python_full_version < '3.11'");
+    assert_eq!(j["source"], "live");
+    let j = json(
+        &run(
+            &sim,
+            &["--json", "why", "sg-tomli", "sg-web", "--python", "3.12"],
+        )
+        .await,
+    );
+    assert_eq!(j["presence"], "excluded_by_markers", "{j}");
+    assert_eq!(j["total_chains"], 0);
+    let o = run(&sim, &["why", "sg-markup"]).await;
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a requirement is needed: {}",
+        stderr(&o)
+    );
+}

@@ -657,6 +657,30 @@ impl EngineHandle {
         self.ask(question, self.deadline()).await
     }
 
+    /// Why `package` is in the tree `request` resolves to: every chain of requirements
+    /// from a requested one down to it, shortest first (at most
+    /// [`MAX_CHAINS`](crate::MAX_CHAINS) listed, the rest counted), with the versions
+    /// and markers of each edge; or why it is not there (markers that exclude the
+    /// target, nothing requiring it, a node that could not be fetched). The request's
+    /// `vulnerabilities` is ignored (none are fetched).
+    pub async fn explain(
+        &self,
+        request: &crate::views::resolve::ResolveRequest,
+        package: &str,
+    ) -> Result<crate::Explanation, QueryError> {
+        let mut request = request.clone();
+        request.vulnerabilities = false;
+        let checked = request.validate()?;
+        let package = PackageName::parse(package)?;
+        let _guard = self.enter()?;
+        let question = crate::question::explain::Explain {
+            raw: request,
+            checked,
+            package,
+        };
+        self.ask(question, self.deadline()).await
+    }
+
     /// The known vulnerabilities of a release (the latest when `version` is `None`),
     /// from PyPI's per-release JSON (OSV), with the smallest upgrade that fixes those
     /// in force.

@@ -91,5 +91,6 @@ pub use model::{ItemFailure, PartialResult};
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,
 };
+pub use question::explain::{ChainStep, ExcludedRequirement, Explanation, MAX_CHAINS, Presence};
 pub use question::overview::PackageOverview;
 pub use store::{StoreReport, StoreState};

@@ -56,7 +56,8 @@ pub use stats::SimStats;
 
 /// The names of the synthetic dependency-graph projects (`sg-…`) every simulator
 /// serves: invented projects for resolvers (markers, extras, pre-releases, yanked
-/// releases, cycles, an unsatisfiable conflict, a 40-package tree `sg-tree-00`..`39`).
+/// releases, cycles, an unsatisfiable conflict, a 40-package tree `sg-tree-00`..`39`, a
+/// lattice `sg-lattice` of 2^10 chains).
 pub fn graph_projects() -> Vec<String> {
     data::graphs::names()
 }

@@ -135,6 +135,9 @@ enum Command {
     /// Resolve requirements for a target Python and platform (pubgrub), with each
     /// package's requirement chain, markers and known vulnerabilities.
     Resolve(resolve::ResolveArgs),
+    /// Why a package is in the tree of some requirements for a target: every chain
+    /// that pulls it in, shortest first, with versions and markers (`why idna "requests<3"`).
+    Why(resolve::WhyArgs),
     /// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`).
     Vulns(resolve::VulnsArgs),
     /// Download a release's file for a target (the best wheel by its tags, else the
@@ -577,6 +580,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Audit(a) => scan::audit(g.engine_config()?, a, g.json).await,
         Command::Resolve(a) => resolve::resolve(g.engine_config()?, a, g.json).await,
+        Command::Why(a) => resolve::why(g.engine_config()?, a, g.json).await,
         Command::Vulns(a) => resolve::vulns(g.engine_config()?, a, g.json).await,
         Command::Download(a) => download::download(g.engine_config()?, a, g.json).await,
         Command::Query(q) => {

@@ -1,9 +1,11 @@
-//! `resolve` and `vulns`: dependency resolution for a target and the known
-//! vulnerabilities of a release.
+//! `resolve`, `why` and `vulns`: dependency resolution for a target, why a package is
+//! in its tree, and the known vulnerabilities of a release.
 //!
-//! Exits ([`Exit`]) beyond the common ones: `resolve` exits `Partial` when some node
-//! could not be fetched, `NoSolution` when no solution exists, `Unavailable` when it
-//! stopped at a bound; `vulns` exits `Ok` whatever it finds (it reports; `audit` gates).
+//! Exits ([`Exit`]) beyond the common ones: `resolve` and `why` exit `Partial` when some
+//! node could not be fetched, `NoSolution` when no solution exists, `Unavailable` when
+//! it stopped at a bound (`why` exits `Ok` whether or not the package is in the tree:
+//! the answer says which); `vulns` exits `Ok` whatever it finds (it reports; `audit`
+//! gates).
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,7 @@ use sentinel_actors::{Engine, EngineConfig};
 
 use super::output;
 use super::{Exit, Failure};
+use crate::questions::Why;
 
 /// Arguments of `resolve`.
 #[derive(Args, Debug, Clone)]
@@ -54,6 +57,21 @@ impl TargetArgs {
     }
 }
 
+/// Arguments of `why`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct WhyArgs {
+    /// The package to explain, e.g. `idna`.
+    package: String,
+    /// PEP 508 requirements whose tree to look in, e.g. `"requests<3"` (1 to 50).
+    #[arg(required = true, value_name = "REQUIREMENT")]
+    requirements: Vec<String>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Bound on the packages of the resolution (1-1000).
+    #[arg(long, value_name = "N")]
+    max_packages: Option<usize>,
+}
+
 /// Arguments of `vulns`.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct VulnsArgs {
@@ -92,15 +110,53 @@ pub(super) async fn resolve(cfg: EngineConfig, a: ResolveArgs, json: bool) -> Re
     } else {
         print(&crate::resolve_text::resolution(&r));
     }
-    match r.status {
+    status_exit(r.status, || {
+        r.missing
+            .iter()
+            .map(|m| m.package.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// `pypi-sentinel why`.
+pub(super) async fn why(cfg: EngineConfig, a: WhyArgs, json: bool) -> Result<(), Failure> {
+    let q = Why {
+        markers: Some(a.target.markers()?),
+        package: a.package,
+        requirements: a.requirements,
+        python_version: a.target.python,
+        platform: a.target.platform,
+        prereleases: Some(a.target.pre),
+        max_packages: a.max_packages,
+    };
+    let engine = Engine::start(cfg)
+        .await
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
+    let x = q.ask(&engine).await;
+    engine.shutdown().await;
+    let x = x?;
+    if json {
+        print_json(&x);
+    } else {
+        print(&Why::text(&x));
+    }
+    status_exit(x.resolution, || {
+        x.missing
+            .iter()
+            .map(|m| m.package.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// The exit of a resolution's status (`missing` names what could not be fetched).
+fn status_exit(status: ResolutionStatus, missing: impl FnOnce() -> String) -> Result<(), Failure> {
+    match status {
         ResolutionStatus::Resolved => Ok(()),
         ResolutionStatus::Partial => Err(Failure::partial(format!(
             "partial resolution: {} could not be fetched",
-            r.missing
-                .iter()
-                .map(|m| m.package.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            missing()
         ))),
         ResolutionStatus::NoSolution => Err(Failure {
             reported: true,

@@ -17,6 +17,7 @@ mod overview;
 mod python;
 mod top;
 mod versions;
+mod why;
 
 pub use deps::Deps;
 pub use docs::{Docs, DocsContext};
@@ -27,6 +28,7 @@ pub use overview::Overview;
 pub use python::{PythonCheck, Pythons};
 pub use top::Top;
 pub use versions::{Versions, VersionsAnswer};
+pub use why::Why;
 
 use std::collections::BTreeMap;
 

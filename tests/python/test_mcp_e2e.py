@@ -68,6 +68,7 @@ EXPECTED_TOOLS = {
     "check_package",
     "audit_project",
     "resolve_dependencies",
+    "explain_dependency",
     "get_package_vulnerabilities",
     "download_package",
     "health_check",
@@ -346,6 +347,11 @@ async def exercise(session, sim_url: str, label: str, download_dir: str | None =
     check("VULNERABLE" in text, f"{label}: resolve text {text!r}")
     s, _ = await ok(session, "resolve_dependencies", {"requirements": ["sg-conflict"]})
     check(s["status"] == "no_solution" and "sg-shared" in s["conflict"], f"{label}: conflict {s}")
+    s, text = await ok(session, "explain_dependency", {"package": "sg-markup", "requirements": ["sg-web[cli]"]})
+    check(s["presence"] == "in_tree" and s["total_chains"] == 2, f"{label}: explain {s}")
+    check("by 2 chains" in text, f"{label}: explain text {text!r}")
+    s, _ = await ok(session, "explain_dependency", {"package": "sg-lattice-bottom", "requirements": ["sg-lattice"]})
+    check(len(s["chains"]) == 50 and s["chains_left_out"] == 974, f"{label}: explain lattice {s['summary']}")
     s, _ = await ok(session, "get_package_vulnerabilities", {"package": "sg-markup", "version": "2.1.5"})
     check(s["active"] == 1 and s["fix"]["upgrade_to"] == "3.0.0", f"{label}: vulns {s}")
     await invalid_params(session, "resolve_dependencies", {"requirements": []}, "requirements")

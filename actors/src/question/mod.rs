@@ -22,10 +22,12 @@
 //! | [`release`] | the release for a target Python |
 //! | [`scan`] | a project's declared dependencies against their version lists; the supply-chain check of a package |
 //! | [`resolve`] | a dependency resolution; the vulnerabilities of a release |
+//! | [`explain`] | why a package is in a resolved tree: every chain that pulls it in |
 //! | [`audit`] | a project's audit: its scan, its tree's vulnerabilities, its direct dependencies' checks |
 
 pub(crate) mod audit;
 pub(crate) mod docs;
+pub(crate) mod explain;
 pub(crate) mod overview;
 pub(crate) mod recent;
 pub(crate) mod release;

@@ -32,8 +32,8 @@ use crate::upstream::hosts::FileHosts;
 use crate::upstream::{Document, SimpleDoc};
 use crate::views::resolve::{
     Candidate, Candidates, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
-    ResolveRequest, ResolveStats, ResolvedPackage, SolveOutcome, Validated, best_candidate, chains,
-    edges, solve,
+    ResolveRequest, ResolveStats, ResolvedPackage, Solution, SolveOutcome, Validated,
+    best_candidate, chains, edges, solve,
 };
 use crate::views::vulns::PackageVulnerabilities;
 
@@ -380,6 +380,13 @@ async fn solve_on_pool(
     }
 }
 
+/// What a solved resolution was computed from, for questions over its graph (the
+/// edges come from [`edges`], the one place they are built).
+pub(crate) struct Solved {
+    pub(crate) held: Arc<Held>,
+    pub(crate) sol: Solution,
+}
+
 /// Resolves `raw` (checked as `req`) by the chain described in the module docs.
 async fn resolve(
     w: &Walker,
@@ -387,6 +394,16 @@ async fn resolve(
     req: &Validated,
     deadline: Instant,
 ) -> Resolution {
+    resolve_solved(w, raw, req, deadline).await.0
+}
+
+/// [`resolve`], with what it was solved from when it was.
+pub(crate) async fn resolve_solved(
+    w: &Walker,
+    raw: &ResolveRequest,
+    req: &Validated,
+    deadline: Instant,
+) -> (Resolution, Option<Solved>) {
     let started = Instant::now();
     // What could not be fetched makes an honest partial answer, not a deadline error.
     let deadline = Walker::parts_deadline(deadline);
@@ -463,8 +480,9 @@ async fn resolve(
         notes,
         stats,
     };
+    let mut solved = None;
     match outcome {
-        SolveOutcome::Solved(sol) => {
+        SolveOutcome::Solved(mut sol) => {
             let graph = edges(&held, req, &sol);
             let chains = chains(&graph);
             for (n, v) in &sol.versions {
@@ -540,7 +558,7 @@ async fn resolve(
                     ));
                 }
             }
-            resolution.missing = sol.missing;
+            resolution.missing = std::mem::take(&mut sol.missing);
             if !resolution.missing.is_empty() {
                 resolution.status = ResolutionStatus::Partial;
                 resolution.source = SourceLabel::merge(
@@ -558,6 +576,7 @@ async fn resolve(
             if req.vulnerabilities {
                 attach_vulnerabilities(w, &held, &mut log, &mut resolution, deadline).await;
             }
+            solved = Some(Solved { held, sol });
         }
         SolveOutcome::NoSolution { report, hints } => {
             resolution.status = ResolutionStatus::NoSolution;
@@ -571,7 +590,7 @@ async fn resolve(
         SolveOutcome::Need(_) => unreachable_need(&mut resolution),
     }
     resolution.stats.elapsed_ms = started.elapsed().as_millis() as u64;
-    resolution
+    (resolution, solved)
 }
 
 fn unreachable_need(r: &mut Resolution) {

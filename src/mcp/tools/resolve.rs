@@ -1,4 +1,5 @@
-//! The dependency tools: `resolve_dependencies` and `get_package_vulnerabilities`.
+//! The dependency tools: `resolve_dependencies`, `explain_dependency` and
+//! `get_package_vulnerabilities`.
 //! A second `#[tool_router]` block on [`SentinelMcp`], combined with the first where
 //! the router is built.
 
@@ -17,6 +18,7 @@ use crate::engine::views::resolve::{Resolution, ResolveRequest};
 use crate::engine::views::vulns::PackageVulnerabilities;
 use crate::mcp::output::{DatumOut, schema};
 use crate::mcp::params::Parameters;
+use crate::questions::Why;
 
 /// What to resolve, and for which target.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -62,6 +64,10 @@ fn resolve_schema() -> Arc<JsonObject> {
     schema::<Resolution>()
 }
 
+fn explain_schema() -> Arc<JsonObject> {
+    schema::<crate::engine::Explanation>()
+}
+
 fn vulnerabilities_schema() -> Arc<JsonObject> {
     schema::<DatumOut<PackageVulnerabilities>>()
 }
@@ -98,6 +104,21 @@ impl SentinelMcp {
                 serde_json::to_value(r).unwrap_or(Value::Null),
                 crate::resolve_text::resolution(r),
             )
+        })
+    }
+
+    /// Why a package is in a resolved tree.
+    #[tool(
+        description = "Explain why a package is in the dependency tree of some requirements (like `pnpm why`, `npm explain`, `cargo tree -i`): resolves them for a target Python and platform, then lists every chain of requirements from a requested one down to the package, shortest first, with each edge's versions, requirement and environment marker (at most 50 chains; `total_chains` counts all, `chains_left_out` the rest). When it is not in the tree, `presence` says why: `excluded_by_markers` (with the requirements in `excluded`), `not_in_tree`, `could_not_be_fetched`, or `unknown` (partial resolution, no solution).",
+        output_schema = explain_schema(),
+        annotations(read_only_hint = true, open_world_hint = true)
+    )]
+    async fn explain_dependency(
+        &self,
+        Parameters(q): Parameters<Why>,
+    ) -> Result<CallToolResult, McpError> {
+        answer(q.ask(&self.engine).await, |x| {
+            (serde_json::to_value(x).unwrap_or(Value::Null), Why::text(x))
         })
     }
 

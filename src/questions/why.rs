@@ -1,0 +1,117 @@
+//! `explain_dependency` / `pypi-sentinel why PACKAGE REQUIREMENT...`: every chain by
+//! which a package enters the tree some requirements resolve to, and its text (the one
+//! home of its wording, for both front ends).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+use sentinel_actors::{EngineHandle, Explanation, Presence, QueryError};
+use serde::Deserialize;
+
+/// Why a package is in the dependency tree of some requirements, for a target.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct Why {
+    /// The package to explain, e.g. `idna`.
+    pub package: String,
+    /// PEP 508 requirements to resolve, e.g. `["requests<3"]` (1 to 50). URL and path
+    /// requirements are refused.
+    pub requirements: Vec<String>,
+    /// Target Python, `major.minor` (e.g. `3.12`) or `major.minor.patch`. Default 3.12.
+    #[serde(default)]
+    pub python_version: Option<String>,
+    /// Target operating system: `linux`, `macos` or `windows`. Default linux.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// Marker values you know instead of the platform's assumed defaults, e.g.
+    /// `{"platform_machine": "aarch64"}` (keys as for get_package_dependencies).
+    #[serde(default)]
+    pub markers: Option<BTreeMap<String, String>>,
+    /// Whether pre-releases are candidates. Default false.
+    #[serde(default)]
+    pub prereleases: Option<bool>,
+    /// Bound on the packages of the resolution, 1 to 1000. Default 200.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_packages: Option<usize>,
+}
+
+impl Why {
+    /// The chains, or why there are none.
+    pub async fn ask(&self, engine: &EngineHandle) -> Result<Explanation, QueryError> {
+        let request = ResolveRequest {
+            requirements: self.requirements.clone(),
+            python: self.python_version.clone(),
+            platform: self.platform.clone(),
+            markers: self.markers.clone().unwrap_or_default(),
+            prereleases: self.prereleases.unwrap_or(false),
+            max_packages: self.max_packages,
+            vulnerabilities: false,
+        };
+        engine.explain(&request, &self.package).await
+    }
+
+    /// The explanation in words: the summary, each chain as a line of hops with the
+    /// requirement and marker of each, what was left out, then the notes.
+    pub fn text(x: &Explanation) -> String {
+        let mut out = format!("{}; metadata {}.\n", x.summary, x.source.as_str());
+        for (i, chain) in x.chains.iter().enumerate() {
+            out.push_str(&format!("{:>3}. ", i + 1));
+            let hops: Vec<String> = chain
+                .iter()
+                .map(|s| {
+                    // Said only when not live or cached (the summary gives the source).
+                    let read = s
+                        .provenance
+                        .as_ref()
+                        .and_then(crate::describe::why)
+                        .map(|w| format!(" [{w}]"))
+                        .unwrap_or_default();
+                    // The requirement's words carry its marker.
+                    format!("{}{read}", s.requirement)
+                })
+                .collect();
+            out.push_str(&hops.join("\n     -> "));
+            out.push('\n');
+        }
+        if x.chains_left_out > 0 {
+            out.push_str(&format!(
+                "  ... and {}{} more chain(s), not listed.\n",
+                if x.total_is_lower_bound {
+                    "at least "
+                } else {
+                    ""
+                },
+                x.chains_left_out
+            ));
+        }
+        if x.presence != Presence::InTree {
+            for e in &x.excluded {
+                out.push_str(&format!(
+                    "  EXCLUDED {} (false for the target)\n",
+                    e.requirement
+                ));
+            }
+        }
+        if x.resolution == ResolutionStatus::Partial {
+            for m in &x.missing {
+                out.push_str(&format!(
+                    "  MISSING {}{}: {}\n",
+                    m.package,
+                    m.version
+                        .as_deref()
+                        .map(|v| format!(" {v}"))
+                        .unwrap_or_default(),
+                    m.reason
+                ));
+            }
+        }
+        if let Some(c) = &x.conflict {
+            out.push_str(&format!("Conflict:\n{c}\n"));
+        }
+        for n in &x.notes {
+            out.push_str(&format!("Note: {n}\n"));
+        }
+        out
+    }
+}
