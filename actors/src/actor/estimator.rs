@@ -35,7 +35,8 @@ pub(crate) enum EstimatorMsg {
         package: PackageName,
         reply: RpcReplyPort<Option<Calibration>>,
     },
-    /// How many calibrations are held. For tests and reports.
+    /// How many calibrations are held. For tests.
+    #[cfg(any(test, feature = "test-hooks"))]
     Count { reply: RpcReplyPort<u64> },
     /// Test hook: panic inside the handler.
     #[cfg(any(test, feature = "test-hooks"))]
@@ -94,6 +95,7 @@ impl Actor for EstimatorActor {
             EstimatorMsg::Get { package, reply } => {
                 let _ = reply.send(st.calibrations.get(&package));
             }
+            #[cfg(any(test, feature = "test-hooks"))]
             EstimatorMsg::Count { reply } => {
                 st.calibrations.run_pending_tasks();
                 let _ = reply.send(st.calibrations.entry_count());

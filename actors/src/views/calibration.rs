@@ -156,8 +156,9 @@ mod tests {
     #[test]
     fn a_ratio_that_moves_from_week_to_week_lowers_the_fit() {
         let last = days_from_civil(2026, 11, 23);
-        let stats = series(30, last, |i| if (i / 7) % 2 == 0 { 800 } else { 1_200 });
-        let pepy = series(30, last, |_| 1_000);
+        // Four whole weeks, alternately 0.8 and 1.2.
+        let stats = series(28, last, |i| if (i / 7) % 2 == 0 { 800 } else { 1_200 });
+        let pepy = series(28, last, |_| 1_000);
         let c = calibrate(&stats, &pepy).unwrap();
         assert!(c.spread.unwrap() > 0.15, "{c:?}");
         assert_eq!(c.fit(), Confidence::Low);

@@ -341,6 +341,95 @@ mod tests {
 }
 
 #[cfg(test)]
+mod calibrated_tests {
+    use super::*;
+    use crate::model::{day_start, days_from_civil};
+    use crate::views::calibration::calibrate;
+
+    fn flat(n: i64, last: i64, per_day: u64) -> Vec<(String, u64)> {
+        (0..n)
+            .map(|i| (day_string(last - n + 1 + i), per_day))
+            .collect()
+    }
+
+    fn held(daily: Vec<(String, u64)>, recorded: SystemTime) -> Basis {
+        Basis {
+            daily,
+            recorded,
+            kept_on_disk: false,
+        }
+    }
+
+    #[test]
+    fn a_pepy_estimate_is_scaled_by_the_learned_ratio_and_says_so() {
+        let today = days_from_civil(2026, 11, 24);
+        let now = day_start(today) + Duration::from_secs(12 * 3600);
+        let cal = calibrate(&flat(60, today - 4, 930), &flat(60, today - 4, 1_000)).unwrap();
+        let pepy = held(flat(90, today - 1, 2_000), now);
+        let calibrated = Calibrated {
+            package: "numpy",
+            calibration: cal,
+        };
+        let [day, week, month] = recent_from_held(None, Some(&pepy), Some(calibrated), now);
+        let (day, week, month) = (day.unwrap(), week.unwrap(), month.unwrap());
+        assert_eq!(day.value, 1_860);
+        assert_eq!(week.value, 13_020);
+        assert_eq!(month.value, 55_800);
+        assert_eq!(month.upstream, Upstream::Pepy);
+        assert_eq!(month.confidence, Confidence::High);
+        assert!(
+            month.basis.starts_with(
+                "sum of the last 30 days (2026-10-25 to 2026-11-23) of pepy.tech daily downloads (counted by pepy, not pypistats) \u{d7} 0.93, the ratio of pypistats (without mirrors) to pepy seen for numpy over 30 days (2026-10-22 to 2026-11-20), data as of 2026-11-23 (1 day old), recorded 2026-11-24 (0 s ago)"
+            ),
+            "{}",
+            month.basis
+        );
+        // Older data lowers a strong fit as it lowers pypistats' own series.
+        let old = held(flat(90, today - 3, 2_000), now);
+        let e = recent_from_held(None, Some(&old), Some(calibrated), now);
+        assert_eq!(e[1].as_ref().unwrap().confidence, Confidence::Low);
+    }
+
+    #[test]
+    fn without_a_calibration_a_pepy_estimate_is_unscaled_and_worded_as_before() {
+        let today = days_from_civil(2026, 11, 24);
+        let now = day_start(today) + Duration::from_secs(12 * 3600);
+        let pepy = held(flat(90, today - 1, 2_000), now);
+        let [_, week, _] = recent_from_held(None, Some(&pepy), None, now);
+        let week = week.unwrap();
+        assert_eq!(week.value, 14_000);
+        assert_eq!(week.confidence, Confidence::Medium);
+        assert_eq!(
+            week.basis,
+            "sum of the last 7 days (2026-11-17 to 2026-11-23) of pepy.tech daily downloads (counted by pepy, not pypistats), data as of 2026-11-23 (1 day old), recorded 2026-11-24 (0 s ago)"
+        );
+    }
+
+    #[test]
+    fn a_calibrated_pepy_newer_than_the_lagging_overall_series_comes_first() {
+        let today = days_from_civil(2026, 11, 24);
+        let now = day_start(today) + Duration::from_secs(12 * 3600);
+        let overall = held(flat(180, today - 4, 930), now);
+        let pepy = held(flat(90, today - 1, 1_000), now);
+        let cal = calibrate(&overall.daily, &pepy.daily).unwrap();
+        let calibrated = Calibrated {
+            package: "numpy",
+            calibration: cal,
+        };
+        let with = recent_from_held(Some(&overall), Some(&pepy), Some(calibrated), now);
+        assert_eq!(with[0].as_ref().unwrap().upstream, Upstream::Pepy);
+        assert_eq!(with[0].as_ref().unwrap().data_date, Some(today - 1));
+        // Without it, pypistats' own series comes first, as it always did.
+        let without = recent_from_held(Some(&overall), Some(&pepy), None, now);
+        assert_eq!(without[0].as_ref().unwrap().upstream, Upstream::Pypistats);
+        // Same newest day: pypistats' own series first even with a calibration.
+        let level = held(flat(90, today - 4, 1_000), now);
+        let same = recent_from_held(Some(&overall), Some(&level), Some(calibrated), now);
+        assert_eq!(same[0].as_ref().unwrap().upstream, Upstream::Pypistats);
+    }
+}
+
+#[cfg(test)]
 mod ymd_tests {
     use super::*;
     use std::time::Duration;
