@@ -2,8 +2,10 @@
 //! between the two download sources (pypistats / pepy over the days both cover,
 //! [`crate::views::calibration`]), in a bounded map.
 //!
-//! It is consulted only when an estimate is made: a walk that holds both series
-//! teaches it with a fire-and-forget `Learn`, and asks for a package's calibration
+//! It learns while both sources answer: when the router fills the cache with one
+//! series (pypistats' `overall`, pepy's) while the other is held, and when a walk
+//! making an estimate holds both, a fire-and-forget `Learn` is cast. It is asked
+//! (`Get`) only when an estimate is about to be made from pepy; walks ask for a package's calibration
 //! (`Get`) only when it is about to estimate from pepy. Fresh answers never cross
 //! its mailbox. Its memory is rebuilt after a restart from the series the cache and
 //! the store hold: the next estimate that finds both series held teaches it again
@@ -15,7 +17,12 @@ use std::time::Duration;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::model::PackageName;
+use tokio::time::Instant;
+
+use super::registry::Registry;
+use crate::cache::SharedCache;
+use crate::model::{PackageName, Query, StatsKind};
+use crate::upstream::Document;
 use crate::views::calibration::{Calibration, calibrate};
 
 /// How many packages' calibrations are kept (about 100 bytes each: well under a
@@ -105,6 +112,43 @@ impl Actor for EstimatorActor {
         }
         Ok(())
     }
+}
+
+/// The daily totals of a download series document: pypistats' without-mirrors
+/// `overall` series or pepy's.
+fn daily_of(cache: &SharedCache, q: &Query, now: Instant) -> Option<Vec<(String, u64)>> {
+    let held = cache.retained(q, now)?;
+    match held.doc.as_ref() {
+        Document::Series(s) => Some(s.daily_totals()),
+        Document::Pepy(p) => Some(p.daily_totals()),
+        _ => None,
+    }
+}
+
+/// `query` was just filled: when it is one of the two download series and the other
+/// is held too, the estimator learns from both. Cache lookups and a cast, nothing
+/// awaited (called from the router's handler, about once a day per package).
+pub(crate) fn learn_on_fill(cache: &SharedCache, registry: &Registry, query: &Query) {
+    let name = match query {
+        Query::Stats(name, StatsKind::Overall) | Query::Pepy(name) => name,
+        _ => return,
+    };
+    let Some(estimator) = registry.estimator.get() else {
+        return;
+    };
+    let now = Instant::now();
+    let overall = Query::Stats(name.clone(), StatsKind::Overall);
+    let (Some(pypistats), Some(pepy)) = (
+        daily_of(cache, &overall, now),
+        daily_of(cache, &Query::Pepy(name.clone()), now),
+    ) else {
+        return;
+    };
+    let _ = estimator.cast(EstimatorMsg::Learn {
+        package: name.clone(),
+        pypistats,
+        pepy,
+    });
 }
 
 /// The package's calibration, or none when the actor has not learned one or cannot
