@@ -906,6 +906,24 @@ impl EngineHandle {
     pub fn inject_actor_panic(&self, kind: crate::actor::ActorKind) {
         let _ = self.inner.supervisor.cast(SupervisorMsg::CrashChild(kind));
     }
+
+    /// How many packages' calibrations the estimator holds (`None` while it
+    /// restarts). For tests.
+    #[cfg(feature = "test-hooks")]
+    pub async fn calibrations_held(&self) -> Option<u64> {
+        use crate::actor::estimator::EstimatorMsg;
+        let estimator = self.shared().registry.estimator.get()?;
+        match estimator
+            .call(
+                |reply| EstimatorMsg::Count { reply },
+                Some(Duration::from_secs(1)),
+            )
+            .await
+        {
+            Ok(CallResult::Success(n)) => Some(n),
+            _ => None,
+        }
+    }
 }
 
 fn check_days(days: u32) -> Result<u32, QueryError> {

@@ -13,7 +13,8 @@ pub(crate) fn chaos_kinds() -> Vec<sentinel_actors::ActorKind> {
 /// Messages an actor has handled, estimated from counters (a lower bound): the router
 /// gets at least one message per cache lookup that is not a fresh hit (stale or miss);
 /// a FetchActor one per fetch request of its upstream; the HealthActor one outcome
-/// event per fetch request.
+/// event per fetch request; the estimator is not in the chaos run (it is asked only
+/// when an estimate is made).
 pub(crate) fn chaos_messages(e: &EngineHandle, kind: sentinel_actors::ActorKind) -> u64 {
     use sentinel_actors::ActorKind;
     let m = e.metrics();
@@ -21,6 +22,8 @@ pub(crate) fn chaos_messages(e: &EngineHandle, kind: sentinel_actors::ActorKind)
         ActorKind::Router => m.cache.stale_hits + m.cache.misses,
         ActorKind::Health => m.upstreams.iter().map(|u| u.requests).sum(),
         ActorKind::Fetch(up) => m.upstreams[up.index()].requests,
+        // Asked once per estimate served (at least).
+        ActorKind::Estimator => m.estimates_served,
     }
 }
 

@@ -7,14 +7,17 @@
 //! | [`router`] | each question's life: flights (coalescing), answer budgets, cancellation, the fallback chains, batches |
 //! | [`fetch`] | one per upstream (the file hosts included): when a request may go (rate-limit reservations, the polite queue); the request itself in a task |
 //! | [`health`] | one circuit breaker per upstream, published for lock-free reads |
+//! | [`estimator`] | the per-package calibration between pypistats and pepy, learned while both answer |
 //!
 //! The cache is a shared value with a maintenance task ([`crate::cache`]), backed by
 //! the store on disk ([`crate::store`]: read on a miss, written by its own thread); estimates
-//! are a pure function over the series the cache holds ([`crate::views::estimate`]).
+//! are a pure function over the series the cache holds ([`crate::views::estimate`]),
+//! scaled by what the [`estimator`] learned when they come from pepy.
 //! File downloads stream through the files upstream's FetchActor and breaker
 //! ([`transfer`]). Actors never await network I/O inside a handler: work that waits is spawned, and
 //! its outcome comes back as a message.
 
+pub(crate) mod estimator;
 pub(crate) mod fetch;
 pub(crate) mod health;
 mod http;
@@ -34,6 +37,8 @@ pub enum ActorKind {
     Health,
     /// The fetch actor of one upstream.
     Fetch(crate::model::Upstream),
+    /// The estimator.
+    Estimator,
 }
 
 impl std::fmt::Display for ActorKind {
@@ -42,6 +47,7 @@ impl std::fmt::Display for ActorKind {
             ActorKind::Router => f.write_str("router"),
             ActorKind::Health => f.write_str("health"),
             ActorKind::Fetch(up) => write!(f, "fetch-{up}"),
+            ActorKind::Estimator => f.write_str("estimator"),
         }
     }
 }

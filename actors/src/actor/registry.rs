@@ -5,6 +5,7 @@ use std::sync::RwLock;
 
 use ractor::ActorRef;
 
+use super::estimator::EstimatorMsg;
 use super::fetch::FetchMsg;
 use super::health::HealthMsg;
 use super::router::RouterMsg;
@@ -16,6 +17,7 @@ pub(crate) struct Registry {
     pub(crate) router: Slot<RouterMsg>,
     pub(crate) health: Slot<HealthMsg>,
     pub(crate) fetch: [Slot<FetchMsg>; Upstream::COUNT],
+    pub(crate) estimator: Slot<EstimatorMsg>,
 }
 
 impl Registry {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::time::Instant;
 
+use super::estimator::EstimatorActor;
 use super::fetch::FetchActor;
 use super::health::{HealthActor, HealthArgs};
 use super::router::RouterActor;
@@ -38,6 +39,7 @@ pub(crate) struct SupervisorState {
 fn every_kind() -> Vec<ActorKind> {
     let mut kinds = vec![ActorKind::Health];
     kinds.extend(Upstream::ALL.iter().map(|u| ActorKind::Fetch(*u)));
+    kinds.push(ActorKind::Estimator);
     kinds.push(ActorKind::Router);
     kinds
 }
@@ -71,6 +73,11 @@ async fn spawn_child(
             reg.fetch(up).set(Some(r.clone()));
             r.get_cell()
         }
+        ActorKind::Estimator => {
+            let (r, _) = Actor::spawn_linked(None, EstimatorActor, (), sup).await?;
+            reg.estimator.set(Some(r.clone()));
+            r.get_cell()
+        }
     };
     Ok(cell)
 }
@@ -81,11 +88,13 @@ fn clear_slot(shared: &EngineShared, kind: ActorKind) {
         ActorKind::Router => reg.router.set(None),
         ActorKind::Health => reg.health.set(None),
         ActorKind::Fetch(up) => reg.fetch(up).set(None),
+        ActorKind::Estimator => reg.estimator.set(None),
     }
 }
 
 #[cfg(any(test, feature = "test-hooks"))]
 fn crash(shared: &EngineShared, kind: ActorKind) {
+    use super::estimator::EstimatorMsg;
     use super::fetch::FetchMsg;
     use super::health::HealthMsg;
     use super::router::RouterMsg;
@@ -95,6 +104,10 @@ fn crash(shared: &EngineShared, kind: ActorKind) {
         ActorKind::Router => reg.router.get().map(|r| r.cast(RouterMsg::Crash).is_ok()),
         ActorKind::Health => reg.health.get().map(|r| r.cast(HealthMsg::Crash).is_ok()),
         ActorKind::Fetch(up) => reg.fetch(up).get().map(|r| r.cast(FetchMsg::Crash).is_ok()),
+        ActorKind::Estimator => reg
+            .estimator
+            .get()
+            .map(|r| r.cast(EstimatorMsg::Crash).is_ok()),
     };
     tracing::debug!(?kind, ?sent, "test hook: crash requested");
 }

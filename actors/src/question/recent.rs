@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use tokio::time::Instant;
 
 use super::{Question, Walker, has_fallback, router_restarted};
+use crate::actor::estimator::{EstimatorMsg, calibration_of};
 use crate::actor::router::{DocAnswer, resolve_via, resolve_within};
 use crate::cache::Lookup;
 use crate::model::{
@@ -15,7 +16,7 @@ use crate::model::{
 };
 use crate::upstream::Document;
 use crate::views::downloads::{RecentDownloads, recent_data_date};
-use crate::views::estimate::{Basis, RecentEstimates, recent_from_held};
+use crate::views::estimate::{Basis, Calibrated, RecentEstimates, newest_day, recent_from_held};
 
 /// Downloads over the last day, week and month.
 #[derive(Debug, Clone)]
@@ -277,7 +278,43 @@ async fn held_estimates(w: &Walker, name: &PackageName) -> RecentEstimates {
         series = series.or(kept.pypistats.map(basis));
         pepy_basis = pepy_basis.or(kept.pepy.map(basis));
     }
-    recent_from_held(series.as_ref(), pepy_basis.as_ref(), w.args.cfg.clock.now())
+    let calibration = match (&series, &pepy_basis) {
+        (_, None) => None,
+        (Some(o), Some(p)) => {
+            teach(w, name, o, p);
+            // Asked only when pepy would be the basis for some figure.
+            let pepy_needed = newest_day(p) > newest_day(o) || o.daily.len() < 30;
+            if pepy_needed {
+                calibration_of(w.args.registry.estimator.get(), name).await
+            } else {
+                None
+            }
+        }
+        (None, Some(_)) => calibration_of(w.args.registry.estimator.get(), name).await,
+    };
+    let calibrated = calibration.map(|calibration| Calibrated {
+        package: name.as_str(),
+        calibration,
+    });
+    recent_from_held(
+        series.as_ref(),
+        pepy_basis.as_ref(),
+        calibrated,
+        w.args.cfg.clock.now(),
+    )
+}
+
+/// Both series are held: the estimator learns (or relearns, after a restart) the
+/// package's calibration from them. Fire and forget; it is sent before any `Get`, so
+/// the answer that follows already has it.
+fn teach(w: &Walker, name: &PackageName, overall: &Basis, pepy: &Basis) {
+    if let Some(estimator) = w.args.registry.estimator.get() {
+        let _ = estimator.cast(EstimatorMsg::Learn {
+            package: name.clone(),
+            pypistats: overall.daily.clone(),
+            pepy: pepy.daily.clone(),
+        });
+    }
 }
 
 /// The data date of pypistats' `recent` figures, whose body has none: the day of

@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Confidence, Upstream, ago_words};
+use crate::model::{Confidence, Upstream, ago_words, day_string};
 use crate::upstream::Day;
+use crate::views::calibration::Calibration;
 
 /// One estimated figure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,7 +47,9 @@ struct Source<'a> {
     age: Duration,
     upstream: Upstream,
     /// Confidence by the age in days of the basis' newest day.
-    confidence: fn(Option<i64>) -> Confidence,
+    confidence: &'a dyn Fn(Option<i64>) -> Confidence,
+    /// pepy's sums scaled by the package's learned pypistats / pepy ratio.
+    scale: Option<Calibration>,
 }
 
 fn from_daily(daily: &[(String, u64)], src: &Source<'_>, today: i64) -> [Option<Estimate>; 3] {
@@ -61,7 +64,8 @@ fn from_daily(daily: &[(String, u64)], src: &Source<'_>, today: i64) -> [Option<
             return None;
         }
         let window = &daily[daily.len() - n..];
-        let value = window.iter().map(|(_, d)| d).sum();
+        let sum = window.iter().map(|(_, d)| d).sum();
+        let value = src.scale.map_or(sum, |c| c.scale(sum));
         let (first, last) = (&window[0].0, &window[n - 1].0);
         let span = if n == 1 {
             last.to_string()
@@ -106,6 +110,23 @@ fn overall_confidence(data_age_days: Option<i64>) -> Confidence {
     }
 }
 
+/// pepy.tech scaled by the package's own ratio: the calibration's fit, lowered as the
+/// data gets older, as for pypistats' own series.
+fn calibrated_confidence(c: &Calibration, data_age_days: Option<i64>) -> Confidence {
+    c.fit().min(overall_confidence(data_age_days))
+}
+
+/// The words of a pepy basis scaled by `c`.
+fn calibrated_words(pepy_words: &str, package: &str, c: &Calibration) -> String {
+    format!(
+        "{pepy_words} \u{d7} {:.2}, the ratio of pypistats (without mirrors) to pepy seen for {package} over {} days ({} to {})",
+        c.ratio,
+        c.days,
+        day_string(c.first_day),
+        day_string(c.last_day)
+    )
+}
+
 /// pepy.tech counts the same downloads its own way: medium confidence at best.
 fn pepy_confidence(data_age_days: Option<i64>) -> Confidence {
     match data_age_days {
@@ -129,24 +150,47 @@ pub struct Basis {
     pub kept_on_disk: bool,
 }
 
+/// A package's learned pypistats / pepy ratio, for scaling estimates from pepy.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibrated<'a> {
+    /// The package, named in the basis.
+    pub package: &'a str,
+    /// Its calibration.
+    pub calibration: Calibration,
+}
+
 /// Day, week and month from the observations held: pypistats' `overall` series first
 /// (the figures are defined on it), pepy.tech's daily counts next. `now` is the
 /// engine's clock: the confidence follows how old each basis' newest day is today.
+///
+/// With the package's calibration, pepy's sums are scaled by its ratio and the basis
+/// says so; such a pepy basis comes first when its newest day is newer than the
+/// `overall` series held (pypistats lags or is down for days). Without one, pepy's
+/// counts are given as they are.
 pub fn recent_from_held(
     overall: Option<&Basis>,
     pepy: Option<&Basis>,
+    calibrated: Option<Calibrated<'_>>,
     now: SystemTime,
 ) -> RecentEstimates {
     let today = crate::model::epoch_day(now);
     let estimate = |b: &Basis, pepy: bool| {
         let recorded = ymd(b.recorded);
+        let words = match (pepy, b.kept_on_disk) {
+            (false, false) => OVERALL,
+            (false, true) => OVERALL_KEPT,
+            (true, false) => PEPY,
+            (true, true) => PEPY_KEPT,
+        };
+        let cal = calibrated.filter(|_| pepy);
+        let scaled_words = cal.map(|c| calibrated_words(words, c.package, &c.calibration));
+        let scaled_confidence = |age: Option<i64>| {
+            cal.map_or(Confidence::Low, |c| {
+                calibrated_confidence(&c.calibration, age)
+            })
+        };
         let src = Source {
-            words: match (pepy, b.kept_on_disk) {
-                (false, false) => OVERALL,
-                (false, true) => OVERALL_KEPT,
-                (true, false) => PEPY,
-                (true, true) => PEPY_KEPT,
-            },
+            words: scaled_words.as_deref().unwrap_or(words),
             recorded: &recorded,
             age: now.duration_since(b.recorded).unwrap_or_default(),
             upstream: if pepy {
@@ -154,22 +198,41 @@ pub fn recent_from_held(
             } else {
                 Upstream::Pypistats
             },
-            confidence: if pepy {
-                pepy_confidence
-            } else {
-                overall_confidence
+            confidence: match (pepy, cal.is_some()) {
+                (false, _) => &overall_confidence,
+                (true, false) => &pepy_confidence,
+                (true, true) => &scaled_confidence,
             },
+            scale: cal.map(|c| c.calibration),
         };
         from_daily(&b.daily, &src, today)
     };
     let from_series = overall.map(|b| estimate(b, false));
     let from_pepy = pepy.map(|b| estimate(b, true));
+    let pepy_first = calibrated.is_some()
+        && match (overall, pepy) {
+            (Some(o), Some(p)) => newest_day(p) > newest_day(o),
+            _ => false,
+        };
+    let (first, second) = if pepy_first {
+        (from_pepy, from_series)
+    } else {
+        (from_series, from_pepy)
+    };
     std::array::from_fn(|i| {
-        from_series
+        first
             .as_ref()
             .and_then(|e| e[i].clone())
-            .or_else(|| from_pepy.as_ref().and_then(|e| e[i].clone()))
+            .or_else(|| second.as_ref().and_then(|e| e[i].clone()))
     })
+}
+
+/// The newest day of a basis (days since 1970-01-01).
+pub fn newest_day(b: &Basis) -> Option<i64> {
+    b.daily
+        .last()
+        .and_then(|(d, _)| Day::parse(d))
+        .map(Day::epoch_day)
 }
 
 /// `YYYY-MM-DD` (UTC) of a wall-clock time.
@@ -202,7 +265,7 @@ mod tests {
     fn sums_the_series_and_the_basis_states_the_data_date() {
         let today = days_from_civil(2026, 11, 24);
         let b = basis(31, today - 1, noon(today) - Duration::from_secs(600));
-        let [day, week, month] = recent_from_held(Some(&b), None, noon(today));
+        let [day, week, month] = recent_from_held(Some(&b), None, None, noon(today));
         let (day, week, month) = (day.unwrap(), week.unwrap(), month.unwrap());
         assert_eq!(day.value, 31);
         assert_eq!(week.value, (25..=31).sum::<u64>());
@@ -225,7 +288,7 @@ mod tests {
         let fetched = noon(today) - Duration::from_secs(60);
         let conf = |newest: i64| {
             let b = basis(10, newest, fetched);
-            recent_from_held(Some(&b), None, noon(today))[1]
+            recent_from_held(Some(&b), None, None, noon(today))[1]
                 .as_ref()
                 .unwrap()
                 .confidence
@@ -237,7 +300,7 @@ mod tests {
         // but what the old rule looked at) does not lower it.
         let old_fetch = basis(10, today - 1, noon(today - 3));
         assert_eq!(
-            recent_from_held(Some(&old_fetch), None, noon(today))[0]
+            recent_from_held(Some(&old_fetch), None, None, noon(today))[0]
                 .as_ref()
                 .unwrap()
                 .confidence,
@@ -246,7 +309,7 @@ mod tests {
         // pepy: medium at best, low once its data is old.
         let p = basis(10, today - 1, fetched);
         assert_eq!(
-            recent_from_held(None, Some(&p), noon(today))[0]
+            recent_from_held(None, Some(&p), None, noon(today))[0]
                 .as_ref()
                 .unwrap()
                 .confidence,
@@ -254,7 +317,7 @@ mod tests {
         );
         let p = basis(10, today - 3, fetched);
         assert_eq!(
-            recent_from_held(None, Some(&p), noon(today))[0]
+            recent_from_held(None, Some(&p), None, noon(today))[0]
                 .as_ref()
                 .unwrap()
                 .confidence,
@@ -266,14 +329,103 @@ mod tests {
     fn too_short_a_series_gives_no_estimate() {
         let today = days_from_civil(2026, 11, 24);
         let b = basis(5, today - 1, noon(today));
-        let [day, week, month] = recent_from_held(Some(&b), None, noon(today));
+        let [day, week, month] = recent_from_held(Some(&b), None, None, noon(today));
         assert!(day.is_some() && week.is_none() && month.is_none());
         let empty = basis(0, today - 1, noon(today));
         assert!(
-            recent_from_held(Some(&empty), None, noon(today))
+            recent_from_held(Some(&empty), None, None, noon(today))
                 .iter()
                 .all(Option::is_none)
         );
+    }
+}
+
+#[cfg(test)]
+mod calibrated_tests {
+    use super::*;
+    use crate::model::{day_start, days_from_civil};
+    use crate::views::calibration::calibrate;
+
+    fn flat(n: i64, last: i64, per_day: u64) -> Vec<(String, u64)> {
+        (0..n)
+            .map(|i| (day_string(last - n + 1 + i), per_day))
+            .collect()
+    }
+
+    fn held(daily: Vec<(String, u64)>, recorded: SystemTime) -> Basis {
+        Basis {
+            daily,
+            recorded,
+            kept_on_disk: false,
+        }
+    }
+
+    #[test]
+    fn a_pepy_estimate_is_scaled_by_the_learned_ratio_and_says_so() {
+        let today = days_from_civil(2026, 11, 24);
+        let now = day_start(today) + Duration::from_secs(12 * 3600);
+        let cal = calibrate(&flat(60, today - 4, 930), &flat(60, today - 4, 1_000)).unwrap();
+        let pepy = held(flat(90, today - 1, 2_000), now);
+        let calibrated = Calibrated {
+            package: "numpy",
+            calibration: cal,
+        };
+        let [day, week, month] = recent_from_held(None, Some(&pepy), Some(calibrated), now);
+        let (day, week, month) = (day.unwrap(), week.unwrap(), month.unwrap());
+        assert_eq!(day.value, 1_860);
+        assert_eq!(week.value, 13_020);
+        assert_eq!(month.value, 55_800);
+        assert_eq!(month.upstream, Upstream::Pepy);
+        assert_eq!(month.confidence, Confidence::High);
+        assert!(
+            month.basis.starts_with(
+                "sum of the last 30 days (2026-10-25 to 2026-11-23) of pepy.tech daily downloads (counted by pepy, not pypistats) \u{d7} 0.93, the ratio of pypistats (without mirrors) to pepy seen for numpy over 30 days (2026-10-22 to 2026-11-20), data as of 2026-11-23 (1 day old), recorded 2026-11-24 (0 s ago)"
+            ),
+            "{}",
+            month.basis
+        );
+        // Older data lowers a strong fit as it lowers pypistats' own series.
+        let old = held(flat(90, today - 3, 2_000), now);
+        let e = recent_from_held(None, Some(&old), Some(calibrated), now);
+        assert_eq!(e[1].as_ref().unwrap().confidence, Confidence::Low);
+    }
+
+    #[test]
+    fn without_a_calibration_a_pepy_estimate_is_unscaled_and_worded_as_before() {
+        let today = days_from_civil(2026, 11, 24);
+        let now = day_start(today) + Duration::from_secs(12 * 3600);
+        let pepy = held(flat(90, today - 1, 2_000), now);
+        let [_, week, _] = recent_from_held(None, Some(&pepy), None, now);
+        let week = week.unwrap();
+        assert_eq!(week.value, 14_000);
+        assert_eq!(week.confidence, Confidence::Medium);
+        assert_eq!(
+            week.basis,
+            "sum of the last 7 days (2026-11-17 to 2026-11-23) of pepy.tech daily downloads (counted by pepy, not pypistats), data as of 2026-11-23 (1 day old), recorded 2026-11-24 (0 s ago)"
+        );
+    }
+
+    #[test]
+    fn a_calibrated_pepy_newer_than_the_lagging_overall_series_comes_first() {
+        let today = days_from_civil(2026, 11, 24);
+        let now = day_start(today) + Duration::from_secs(12 * 3600);
+        let overall = held(flat(180, today - 4, 930), now);
+        let pepy = held(flat(90, today - 1, 1_000), now);
+        let cal = calibrate(&overall.daily, &pepy.daily).unwrap();
+        let calibrated = Calibrated {
+            package: "numpy",
+            calibration: cal,
+        };
+        let with = recent_from_held(Some(&overall), Some(&pepy), Some(calibrated), now);
+        assert_eq!(with[0].as_ref().unwrap().upstream, Upstream::Pepy);
+        assert_eq!(with[0].as_ref().unwrap().data_date, Some(today - 1));
+        // Without it, pypistats' own series comes first, as it always did.
+        let without = recent_from_held(Some(&overall), Some(&pepy), None, now);
+        assert_eq!(without[0].as_ref().unwrap().upstream, Upstream::Pypistats);
+        // Same newest day: pypistats' own series first even with a calibration.
+        let level = held(flat(90, today - 4, 1_000), now);
+        let same = recent_from_held(Some(&overall), Some(&level), Some(calibrated), now);
+        assert_eq!(same[0].as_ref().unwrap().upstream, Upstream::Pypistats);
     }
 }
 

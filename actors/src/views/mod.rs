@@ -5,6 +5,7 @@
 //! which file `download_package` fetches ([`package_download`], [`wheel_tags`]).
 
 pub mod audit;
+pub mod calibration;
 pub mod check;
 pub mod deps;
 pub mod docs;

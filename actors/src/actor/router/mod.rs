@@ -602,6 +602,11 @@ impl RouterState {
                 // Kept on disk by the store's writer thread: queued, never awaited.
                 self.args.store.put_document(&query, &entry);
                 self.args.cache.insert(query.clone(), Arc::new(entry));
+                crate::actor::estimator::learn_on_fill(
+                    &self.args.cache,
+                    &self.args.registry,
+                    &query,
+                );
                 Ok(Fetched::Live)
             }
             FetchOutcome::NotModified => match held {

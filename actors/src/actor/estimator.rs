@@ -1,0 +1,172 @@
+//! EstimatorActor: owns the estimates' learned state, a per-package calibration
+//! between the two download sources (pypistats / pepy over the days both cover,
+//! [`crate::views::calibration`]), in a bounded map.
+//!
+//! It learns while both sources answer: when the router fills the cache with one
+//! series (pypistats' `overall`, pepy's) while the other is held, and when a walk
+//! making an estimate holds both, a fire-and-forget `Learn` is cast. It is asked
+//! (`Get`) only when an estimate is about to be made from pepy; walks ask for a package's calibration
+//! (`Get`) only when it is about to estimate from pepy. Fresh answers never cross
+//! its mailbox. Its memory is rebuilt after a restart from the series the cache and
+//! the store hold: the next estimate that finds both series held teaches it again
+//! (the store keeps the daily series for years, so a calibration learned once comes
+//! back as long as the store holds its days).
+
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use tokio::time::Instant;
+
+use super::registry::Registry;
+use crate::cache::SharedCache;
+use crate::model::{PackageName, Query, StatsKind};
+use crate::upstream::Document;
+use crate::views::calibration::{Calibration, calibrate};
+
+/// How many packages' calibrations are kept (about 100 bytes each: well under a
+/// megabyte); the least recently used go first.
+pub(crate) const MAX_PACKAGES: u64 = 4_096;
+
+pub(crate) enum EstimatorMsg {
+    /// Both series of a package are held: learn (or refresh) its calibration.
+    /// `(YYYY-MM-DD, downloads)`: pypistats' without-mirrors totals, pepy's totals.
+    Learn {
+        package: PackageName,
+        pypistats: Vec<(String, u64)>,
+        pepy: Vec<(String, u64)>,
+    },
+    /// The package's calibration, if one was learned.
+    Get {
+        package: PackageName,
+        reply: RpcReplyPort<Option<Calibration>>,
+    },
+    /// How many calibrations are held. For tests.
+    #[cfg(any(test, feature = "test-hooks"))]
+    Count { reply: RpcReplyPort<u64> },
+    /// Test hook: panic inside the handler.
+    #[cfg(any(test, feature = "test-hooks"))]
+    Crash,
+}
+
+pub(crate) struct EstimatorActor;
+
+pub(crate) struct EstimatorState {
+    calibrations: moka::sync::Cache<PackageName, Calibration>,
+}
+
+impl Actor for EstimatorActor {
+    type Msg = EstimatorMsg;
+    type State = EstimatorState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        _args: (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(EstimatorState {
+            calibrations: moka::sync::Cache::builder()
+                .max_capacity(MAX_PACKAGES)
+                .build(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: EstimatorMsg,
+        st: &mut EstimatorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            EstimatorMsg::Learn {
+                package,
+                pypistats,
+                pepy,
+            } => {
+                let Some(new) = calibrate(&pypistats, &pepy) else {
+                    return Ok(());
+                };
+                // An older overlap (a series kept from an earlier run) never replaces
+                // a newer one.
+                let keep_old = st
+                    .calibrations
+                    .get(&package)
+                    .is_some_and(|old| old.last_day > new.last_day);
+                if !keep_old {
+                    tracing::debug!(%package, ratio = new.ratio, days = new.days, "calibration learned");
+                    st.calibrations.insert(package, new);
+                }
+            }
+            EstimatorMsg::Get { package, reply } => {
+                let _ = reply.send(st.calibrations.get(&package));
+            }
+            #[cfg(any(test, feature = "test-hooks"))]
+            EstimatorMsg::Count { reply } => {
+                st.calibrations.run_pending_tasks();
+                let _ = reply.send(st.calibrations.entry_count());
+            }
+            #[cfg(any(test, feature = "test-hooks"))]
+            EstimatorMsg::Crash => panic!("test hook: EstimatorActor asked to crash"),
+        }
+        Ok(())
+    }
+}
+
+/// The daily totals of a download series document: pypistats' without-mirrors
+/// `overall` series or pepy's.
+fn daily_of(cache: &SharedCache, q: &Query, now: Instant) -> Option<Vec<(String, u64)>> {
+    let held = cache.retained(q, now)?;
+    match held.doc.as_ref() {
+        Document::Series(s) => Some(s.daily_totals()),
+        Document::Pepy(p) => Some(p.daily_totals()),
+        _ => None,
+    }
+}
+
+/// `query` was just filled: when it is one of the two download series and the other
+/// is held too, the estimator learns from both. Cache lookups and a cast, nothing
+/// awaited (called from the router's handler, about once a day per package).
+pub(crate) fn learn_on_fill(cache: &SharedCache, registry: &Registry, query: &Query) {
+    let name = match query {
+        Query::Stats(name, StatsKind::Overall) | Query::Pepy(name) => name,
+        _ => return,
+    };
+    let Some(estimator) = registry.estimator.get() else {
+        return;
+    };
+    let now = Instant::now();
+    let overall = Query::Stats(name.clone(), StatsKind::Overall);
+    let (Some(pypistats), Some(pepy)) = (
+        daily_of(cache, &overall, now),
+        daily_of(cache, &Query::Pepy(name.clone()), now),
+    ) else {
+        return;
+    };
+    let _ = estimator.cast(EstimatorMsg::Learn {
+        package: name.clone(),
+        pypistats,
+        pepy,
+    });
+}
+
+/// The package's calibration, or none when the actor has not learned one or cannot
+/// answer within a second (restarting): an estimate then stays unscaled.
+pub(crate) async fn calibration_of(
+    estimator: Option<ActorRef<EstimatorMsg>>,
+    package: &PackageName,
+) -> Option<Calibration> {
+    let estimator = estimator?;
+    let package = package.clone();
+    match estimator
+        .call(
+            |reply| EstimatorMsg::Get { package, reply },
+            Some(Duration::from_secs(1)),
+        )
+        .await
+    {
+        Ok(CallResult::Success(c)) => c,
+        _ => None,
+    }
+}
