@@ -255,6 +255,14 @@ async fn a_refresh_cut_by_our_own_deadline_is_not_remembered_as_the_upstreams_fa
     assert!(matches!(a.provenance, Provenance::Stale { .. }));
     engine.settle(Duration::from_secs(10)).await;
     assert_eq!(hits(&sim, &path), 2);
+    // Nor does the breaker count it: a limit or a wait of our own is not the upstream's.
+    let health = engine.health().await;
+    let pepy = &health.upstream(Upstream::Pepy).unwrap().health;
+    assert_eq!(
+        (pepy.consecutive_failures, pepy.failure_rate),
+        (0, 0.0),
+        "the breaker was fed our own deadline"
+    );
     sim.remove_fault(slow);
     // Within the memory's TTL, but nothing was remembered: the upstream is asked.
     let _ = engine.document(q.clone()).await;

@@ -57,6 +57,9 @@ impl FetchOutcome {
             FetchOutcome::Fetched { .. } | FetchOutcome::NotModified | FetchOutcome::NotFound => {
                 Some(true)
             }
+            // A fetch that ended at our own limit or deadline, without the upstream
+            // failing on any attempt, says nothing about the upstream.
+            FetchOutcome::Failed(f) if f.ours => None,
             FetchOutcome::Failed(_) => Some(false),
             FetchOutcome::Deferred { .. } | FetchOutcome::Cancelled => None,
         }
@@ -73,8 +76,9 @@ pub(crate) struct FetchFailure {
     /// How long the failing attempt waited, for timeouts.
     pub(crate) waited: Duration,
     /// The failure ended at our own limit or deadline (no free connection slot, the
-    /// caller's deadline cut the attempt, shutdown): not a verdict on the upstream, so
-    /// never remembered as its failure.
+    /// caller's deadline cut the attempt, shutdown) with no attempt failed by the
+    /// upstream itself: not a verdict on the upstream, so never remembered as its
+    /// failure and never counted by its breaker.
     pub(crate) ours: bool,
 }
 
@@ -307,6 +311,9 @@ impl FetchContext {
         self.counters.requests.fetch_add(1, Relaxed);
         self.lock_budget().record_request(Instant::now());
         let mut retries = 0u32;
+        // Whether the upstream itself failed an attempt: a last attempt cut by our own
+        // deadline does not make an earlier 502 ours.
+        let mut upstream_failed = false;
         loop {
             let attempt = self.attempt(req).await;
             // Every attempt feeds the retry throttle (a 404 or 304 is a success).
@@ -315,6 +322,7 @@ impl FetchContext {
                 Ok(outcome) => return outcome,
                 Err(f) => f,
             };
+            upstream_failed |= !failure.ours;
             let now = Instant::now();
             let decision = self.cfg.retry.decide(
                 &failure.kind,
@@ -329,6 +337,7 @@ impl FetchContext {
                 FetchOutcome::Failed(FetchFailure {
                     detail: format!("{} ({why})", failure.detail),
                     attempts: retries + 1,
+                    ours: failure.ours && !upstream_failed,
                     ..failure
                 })
             };
