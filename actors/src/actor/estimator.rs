@@ -4,10 +4,9 @@
 //!
 //! It learns while both sources answer: when the router fills the cache with one
 //! series (pypistats' `overall`, pepy's) while the other is held, and when a walk
-//! making an estimate holds both, a fire-and-forget `Learn` is cast. It is asked
-//! (`Get`) only when an estimate is about to be made from pepy; walks ask for a package's calibration
-//! (`Get`) only when it is about to estimate from pepy. Fresh answers never cross
-//! its mailbox. Its memory is rebuilt after a restart from the series the cache and
+//! making an estimate holds both, a fire-and-forget `Learn` is cast. A walk asks for
+//! a package's calibration (`Get`) only when it is about to estimate from pepy: fresh
+//! answers never cross its mailbox. Its memory is rebuilt after a restart from the series the cache and
 //! the store hold: the next estimate that finds both series held teaches it again
 //! (the store keeps the daily series for years, so a calibration learned once comes
 //! back as long as the store holds its days).

@@ -95,8 +95,10 @@ pub fn calibrate(pypistats: &[(String, u64)], pepy: &[(String, u64)]) -> Option<
 }
 
 fn sums_ratio(days: &[(i64, u64, u64)]) -> Option<f64> {
-    let stats: u64 = days.iter().map(|(_, s, _)| s).sum();
-    let pepy: u64 = days.iter().map(|(.., p)| p).sum();
+    // u128: an upstream's counts are untrusted, and 30 of them near u64::MAX must not
+    // overflow the sum.
+    let stats: u128 = days.iter().map(|(_, s, _)| u128::from(*s)).sum();
+    let pepy: u128 = days.iter().map(|(.., p)| u128::from(*p)).sum();
     (stats > 0 && pepy > 0).then(|| stats as f64 / pepy as f64)
 }
 
@@ -110,6 +112,15 @@ mod tests {
         (0..n)
             .map(|i| (day_string(last - n + 1 + i), f(i)))
             .collect()
+    }
+
+    #[test]
+    fn counts_near_the_largest_integer_do_not_overflow_the_sums() {
+        let last = days_from_civil(2026, 11, 23);
+        let huge = series(30, last, |_| u64::MAX);
+        let c = calibrate(&huge, &huge).unwrap();
+        assert_eq!(c.ratio, 1.0);
+        assert_eq!(c.scale(u64::MAX), u64::MAX);
     }
 
     #[test]
