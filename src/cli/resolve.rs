@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
-use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+use sentinel_actors::views::resolve::{MissingNode, ResolutionStatus, ResolveRequest};
 use sentinel_actors::{Engine, EngineConfig};
 
 use super::output;
@@ -105,18 +105,8 @@ pub(super) async fn resolve(cfg: EngineConfig, a: ResolveArgs, json: bool) -> Re
     let r = engine.resolve(&request).await;
     engine.shutdown().await;
     let r = r?;
-    if json {
-        print_json(&r);
-    } else {
-        print(&crate::resolve_text::resolution(&r));
-    }
-    status_exit(r.status, || {
-        r.missing
-            .iter()
-            .map(|m| m.package.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    })
+    show(json, &r, crate::resolve_text::resolution);
+    status_exit(r.status, &r.missing)
 }
 
 /// `pypi-sentinel why`.
@@ -136,27 +126,30 @@ pub(super) async fn why(cfg: EngineConfig, a: WhyArgs, json: bool) -> Result<(),
     let x = q.ask(&engine).await;
     engine.shutdown().await;
     let x = x?;
-    if json {
-        print_json(&x);
-    } else {
-        print(&Why::text(&x));
-    }
-    status_exit(x.resolution, || {
-        x.missing
-            .iter()
-            .map(|m| m.package.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    })
+    show(json, &x, Why::text);
+    status_exit(x.resolution, &x.missing)
 }
 
-/// The exit of a resolution's status (`missing` names what could not be fetched).
-fn status_exit(status: ResolutionStatus, missing: impl FnOnce() -> String) -> Result<(), Failure> {
+/// Prints an answer: `--json` as it is, else its text.
+fn show<T: serde::Serialize>(json: bool, answer: &T, text: impl FnOnce(&T) -> String) {
+    if json {
+        print_json(answer);
+    } else {
+        print(&text(answer));
+    }
+}
+
+/// The exit of a resolution's status (`missing`: what could not be fetched).
+fn status_exit(status: ResolutionStatus, missing: &[MissingNode]) -> Result<(), Failure> {
     match status {
         ResolutionStatus::Resolved => Ok(()),
         ResolutionStatus::Partial => Err(Failure::partial(format!(
             "partial resolution: {} could not be fetched",
-            missing()
+            missing
+                .iter()
+                .map(|m| m.package.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
         ResolutionStatus::NoSolution => Err(Failure {
             reported: true,
