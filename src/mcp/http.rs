@@ -137,9 +137,8 @@ struct AppState {
 const LARGE_BODY: u64 = 256 * 1024;
 
 /// The one-thread runtime that reads and parses large request bodies of live sessions,
-/// at the CPU pool's lower priority.
-/// Only the request's HTTP handling moves there: the session, its tool calls and the
-/// engine stay on the main runtime (rmcp hands the parsed message to the session over
+/// at the CPU pool's lower priority. Only the request's HTTP handling moves there: the
+/// session, its tool calls and the engine stay on the main runtime (rmcp hands the parsed message to the session over
 /// a channel). `None` when the thread could not be started: the body is then read on
 /// the main runtime, as before.
 fn large_body_runtime() -> Option<&'static tokio::runtime::Handle> {
@@ -353,8 +352,9 @@ async fn mcp_layer(state: AppState, req: Request, next: Next) -> Response {
             .and_then(|v| v.parse::<u64>().ok())
             .is_none_or(|n| n >= LARGE_BODY);
         // Held while rmcp reads and parses the body and hands the message on (the reply
-        // streams later, without it): it bounds the memory of bodies being read. A body that never finishes arriving is bounded by
-        // the connection's idle timeout; waiting behind it is bounded here.
+        // streams later, without it): it bounds the memory of bodies being read. A body
+        // that never finishes arriving is bounded by the connection's idle timeout;
+        // waiting behind it is bounded here.
         let _one_large_body = if large {
             let wait = tokio::time::timeout(
                 state.large_body_wait,
