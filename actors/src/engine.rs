@@ -659,7 +659,7 @@ impl EngineHandle {
 
     /// Why `package` is in the tree `request` resolves to: every chain of requirements
     /// from a requested one down to it, shortest first (at most
-    /// [`MAX_CHAINS`](crate::MAX_CHAINS) listed, the rest counted), with the versions
+    /// [`MAX_CHAINS`](crate::question::explain::MAX_CHAINS) listed, the rest counted), with the versions
     /// and markers of each edge; or why it is not there (markers that exclude the
     /// target, nothing requiring it, a node that could not be fetched). The request's
     /// `vulnerabilities` is ignored (none are fetched).
@@ -667,7 +667,7 @@ impl EngineHandle {
         &self,
         request: &crate::views::resolve::ResolveRequest,
         package: &str,
-    ) -> Result<crate::Explanation, QueryError> {
+    ) -> Result<crate::question::explain::Explanation, QueryError> {
         let mut request = request.clone();
         request.vulnerabilities = false;
         let checked = request.validate()?;

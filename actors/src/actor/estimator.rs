@@ -18,7 +18,6 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use tokio::time::Instant;
 
-use super::registry::Registry;
 use crate::cache::SharedCache;
 use crate::model::{PackageName, Query, StatsKind};
 use crate::upstream::Document;
@@ -127,12 +126,16 @@ fn daily_of(cache: &SharedCache, q: &Query, now: Instant) -> Option<Vec<(String,
 /// `query` was just filled: when it is one of the two download series and the other
 /// is held too, the estimator learns from both. Cache lookups and a cast, nothing
 /// awaited (called from the router's handler, about once a day per package).
-pub(crate) fn learn_on_fill(cache: &SharedCache, registry: &Registry, query: &Query) {
+pub(crate) fn learn_on_fill(
+    cache: &SharedCache,
+    estimator: Option<ActorRef<EstimatorMsg>>,
+    query: &Query,
+) {
     let name = match query {
         Query::Stats(name, StatsKind::Overall) | Query::Pepy(name) => name,
         _ => return,
     };
-    let Some(estimator) = registry.estimator.get() else {
+    let Some(estimator) = estimator else {
         return;
     };
     let now = Instant::now();

@@ -604,7 +604,7 @@ impl RouterState {
                 self.args.cache.insert(query.clone(), Arc::new(entry));
                 crate::actor::estimator::learn_on_fill(
                     &self.args.cache,
-                    &self.args.registry,
+                    self.args.registry.estimator.get(),
                     &query,
                 );
                 Ok(Fetched::Live)
