@@ -4,8 +4,21 @@
 
 use sentinel_actors::Datum;
 use sentinel_actors::views::audit::AuditReport;
-use sentinel_actors::views::resolve::{Resolution, ResolutionStatus};
+use sentinel_actors::views::resolve::{MissingNode, Resolution, ResolutionStatus};
 use sentinel_actors::views::vulns::PackageVulnerabilities;
+
+/// `  MISSING name version: reason`, a node a resolution could not fetch (no newline).
+pub fn missing_line(m: &MissingNode) -> String {
+    format!(
+        "  MISSING {}{}: {}",
+        m.package,
+        m.version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default(),
+        m.reason
+    )
+}
 
 /// A resolution in words: one line per package (version, extras, who pulls it in,
 /// markers, vulnerabilities), then what is missing, the conflict, and the notes.
@@ -77,13 +90,8 @@ pub fn resolution(r: &Resolution) -> String {
     }
     for m in &r.missing {
         out.push_str(&format!(
-            "  MISSING {}{}: {} (needed by {})\n",
-            m.package,
-            m.version
-                .as_ref()
-                .map(|v| format!(" {v}"))
-                .unwrap_or_default(),
-            m.reason,
+            "{} (needed by {})\n",
+            missing_line(m),
             m.required_by.join("; ")
         ));
     }

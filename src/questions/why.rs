@@ -95,15 +95,8 @@ impl Why {
         }
         if x.resolution == ResolutionStatus::Partial {
             for m in &x.missing {
-                out.push_str(&format!(
-                    "  MISSING {}{}: {}\n",
-                    m.package,
-                    m.version
-                        .as_deref()
-                        .map(|v| format!(" {v}"))
-                        .unwrap_or_default(),
-                    m.reason
-                ));
+                out.push_str(&crate::resolve_text::missing_line(m));
+                out.push('\n');
             }
         }
         if let Some(c) = &x.conflict {
