@@ -96,7 +96,7 @@ fn cache_hit(c: &mut Criterion) {
 
 fn breaker_decision(c: &mut Criterion) {
     let mut breaker = Breaker::new(BreakerConfig::default());
-    let now = tokio::time::Instant::now();
+    let now = std::time::Instant::now();
     c.bench_function("breaker_admit_closed", |b| {
         b.iter(|| matches!(breaker.admit(now), Admission::Allowed))
     });

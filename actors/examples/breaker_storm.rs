@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use sentinel_actors::policy::{
     Admission, Breaker, BreakerConfig, BreakerState, CallOutcome, ConsecutiveRule,
 };
-use tokio::time::Instant;
+use std::time::Instant;
 
 const WARMUP: Duration = Duration::from_secs(30);
 const STORM: Duration = Duration::from_secs(120);

@@ -20,31 +20,12 @@
 //!
 //! One pool per process, not per engine: the cores are the process's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-/// Raised when the job's answer is no longer wanted (deadline passed, caller gone).
-#[derive(Clone, Debug, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
-
-impl CancelFlag {
-    /// A flag nobody raises: for callers outside the pool (tests, one-shot tools).
-    pub fn never() -> Self {
-        CancelFlag::default()
-    }
-
-    /// Whether the job should stop now.
-    pub fn is_raised(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn raise(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
+pub use sentinel_core::cancel::CancelFlag;
 
 /// Why a job gave no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -42,10 +42,10 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod actor;
+mod clock;
 mod config;
 pub mod cpu;
 mod engine;
-mod model;
 pub mod project;
 mod question;
 #[cfg(feature = "test-hooks")]
@@ -63,7 +63,19 @@ macro_rules! internal_modules {
         mod $name;
     )*};
 }
-internal_modules!(cache, policy, store, upstream);
+internal_modules!(cache, store, upstream);
+
+// The pure bottom lives in `sentinel-core`; these keep the engine's `crate::model::X`
+// paths (and the `internals` feature's public modules) as they were.
+/// Domain types: the pure model of `sentinel-core`, plus the engine's clock.
+mod model {
+    pub use crate::clock::{ClockHand, UtcClock};
+    pub use sentinel_core::model::*;
+}
+#[cfg(feature = "internals")]
+pub use sentinel_core::policy;
+#[cfg(not(feature = "internals"))]
+use sentinel_core::policy;
 
 pub use actor::ActorKind;
 pub use actor::fetch::FetchStats;

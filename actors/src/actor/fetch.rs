@@ -129,7 +129,10 @@ impl Actor for FetchActor {
             }
             FetchMsg::Reserve { wait_until, reply } => {
                 let now = Instant::now();
-                let r = st.ctx.lock_limiter().reserve(now, wait_until);
+                let r = st
+                    .ctx
+                    .lock_limiter()
+                    .reserve(now.into_std(), wait_until.into_std());
                 if let Reservation::NotBefore(_) = r {
                     st.ctx.counters.deferred.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("sentinel_deferred_total", "upstream" => st.ctx.upstream.as_str())
@@ -161,23 +164,27 @@ impl FetchState {
             });
             return;
         }
-        let reservation = ctx.lock_limiter().reserve(now, req.wait_until);
+        let reservation = ctx
+            .lock_limiter()
+            .reserve(now.into_std(), req.wait_until.into_std());
         match reservation {
-            Reservation::At(at) => spawn_fetch(ctx.clone(), at, req, notify, None),
+            Reservation::At(at) => {
+                spawn_fetch(ctx.clone(), Instant::from_std(at), req, notify, None)
+            }
             Reservation::NotBefore(next) => {
                 ctx.counters.deferred.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("sentinel_deferred_total", "upstream" => ctx.upstream.as_str())
                     .increment(1);
                 if self.queued.len() >= ctx.queue_capacity() {
                     notify(FetchOutcome::Deferred {
-                        retry_after: next.saturating_duration_since(now),
+                        retry_after: next.saturating_duration_since(now.into_std()),
                         queued: false,
                     });
                     return;
                 }
                 // Reserve the next free slot, however far, and run the fetch then, in
                 // the background: its result fills the cache for whoever asks again.
-                let at = ctx.lock_limiter().reserve_any(now);
+                let at = Instant::from_std(ctx.lock_limiter().reserve_any(now.into_std()));
                 self.queued.insert(req.query.clone(), at);
                 ctx.counters.queued.fetch_add(1, Ordering::Relaxed);
                 ctx.counters
@@ -220,7 +227,7 @@ fn spawn_fetch(
             let outcome = tokio::select! {
                 biased;
                 _ = req.cancel.cancelled() => {
-                    ctx.lock_limiter().cancel(at);
+                    ctx.lock_limiter().cancel(at.into_std());
                     ctx.counters.cancelled.fetch_add(1, Ordering::Relaxed);
                     FetchOutcome::Cancelled
                 }

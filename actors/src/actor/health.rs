@@ -122,7 +122,7 @@ impl HealthState {
             up,
             BreakerView {
                 state: b.state(),
-                open_until: b.open_until(),
+                open_until: b.open_until().map(Instant::from_std),
             },
         );
     }
@@ -159,7 +159,8 @@ impl Actor for HealthActor {
         msg: HealthMsg,
         st: &mut HealthState,
     ) -> Result<(), ActorProcessingErr> {
-        let now = Instant::now();
+        // The pure breakers take std instants; tokio's (paused in tests) converts.
+        let now = Instant::now().into_std();
         match msg {
             HealthMsg::Record {
                 upstream,

@@ -309,7 +309,7 @@ impl FetchContext {
     async fn fetch_with_retries(&self, req: &FetchRequest) -> FetchOutcome {
         use std::sync::atomic::Ordering::Relaxed;
         self.counters.requests.fetch_add(1, Relaxed);
-        self.lock_budget().record_request(Instant::now());
+        self.lock_budget().record_request(Instant::now().into_std());
         let mut retries = 0u32;
         // Whether the upstream itself failed an attempt: a last attempt cut by our own
         // deadline does not make an earlier 502 ours.
@@ -323,13 +323,14 @@ impl FetchContext {
                 Err(f) => f,
             };
             upstream_failed |= !failure.ours;
-            let now = Instant::now();
+            // The pure policies take std instants; tokio's (paused in tests) converts.
+            let now = Instant::now().into_std();
             let decision = self.cfg.retry.decide(
                 &failure.kind,
                 retries,
                 failure.retry_after,
                 now,
-                req.deadline,
+                req.deadline.into_std(),
                 &mut rand::rng(),
             );
             let give_up = |why: String, failure: FetchFailure| {
@@ -362,7 +363,9 @@ impl FetchContext {
             }
             // The retry needs a rate-limit slot too, within the caller's answer budget:
             // a retry that would wait on our own limiter longer is not worth the wait.
-            let slot = self.lock_limiter().reserve(now + delay, req.wait_until);
+            let slot = self
+                .lock_limiter()
+                .reserve(now + delay, req.wait_until.into_std());
             let at = match slot {
                 Reservation::At(at) => at,
                 Reservation::NotBefore(_) => {
@@ -375,7 +378,7 @@ impl FetchContext {
             self.counters.retries.fetch_add(1, Relaxed);
             metrics::counter!("sentinel_upstream_retries_total", "upstream" => self.upstream.as_str()).increment(1);
             tracing::debug!(upstream = %self.upstream, query = %redact_urls(&req.query.to_string()), delay_ms = at.saturating_duration_since(now).as_millis() as u64, "retrying");
-            tokio::time::sleep_until(at).await;
+            tokio::time::sleep_until(Instant::from_std(at)).await;
             retries += 1;
         }
     }

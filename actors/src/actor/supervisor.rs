@@ -124,7 +124,9 @@ impl Supervisor {
         if st.stopping {
             return;
         }
-        if let RestartDecision::GiveUp { within_window } = st.intensity.on_crash(Instant::now()) {
+        if let RestartDecision::GiveUp { within_window } =
+            st.intensity.on_crash(Instant::now().into_std())
+        {
             let reason = format!(
                 "the {kind} actor failed ({why}) after {within_window} restarts within {} ms; the engine stopped",
                 st.shared.cfg.supervision.window_ms

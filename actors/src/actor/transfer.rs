@@ -94,7 +94,7 @@ struct HeldSlot<'a> {
 impl Drop for HeldSlot<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.ctx.lock_limiter().cancel(self.at);
+            self.ctx.lock_limiter().cancel(self.at.into_std());
         }
     }
 }
@@ -142,7 +142,7 @@ impl FilesLane {
             Admission::Allowed => Ok(pass(false)),
             Admission::Probe => Ok(pass(true)),
             Admission::Rejected { until } => Err(UnavailableCause::BreakerOpen {
-                retry_after: until.saturating_duration_since(Instant::now()),
+                retry_after: until.saturating_duration_since(Instant::now().into_std()),
             }),
         }
     }
@@ -170,10 +170,10 @@ impl FilesLane {
             _ => return Err(NoTurn::Unavailable(UnavailableCause::Restarting)),
         };
         let at = match reservation {
-            Reservation::At(at) => at,
+            Reservation::At(at) => Instant::from_std(at),
             Reservation::NotBefore(next) => {
                 return Err(NoTurn::Unavailable(UnavailableCause::RateLimited {
-                    retry_after: next.saturating_duration_since(Instant::now()),
+                    retry_after: next.saturating_duration_since(Instant::now().into_std()),
                     queued: false,
                 }));
             }

@@ -327,7 +327,7 @@ impl Transfer<'_> {
         let ctx = &self.lane.ctx;
         ctx.counters.requests.fetch_add(1, Relaxed);
         ctx.lock_budget()
-            .record_request(tokio::time::Instant::now());
+            .record_request(tokio::time::Instant::now().into_std());
         let mut attempts = Vec::new();
         let mut last = None;
         let mut verdict = None;
@@ -451,7 +451,10 @@ impl Transfer<'_> {
         let (granted, throttled) = {
             let mut budget = ctx.lock_budget();
             let throttled = budget.throttled();
-            (budget.try_withdraw(tokio::time::Instant::now()), throttled)
+            (
+                budget.try_withdraw(tokio::time::Instant::now().into_std()),
+                throttled,
+            )
         };
         if granted {
             ctx.counters.retries.fetch_add(1, Relaxed);

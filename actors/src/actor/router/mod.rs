@@ -505,7 +505,7 @@ impl RouterState {
             Admission::Probe if live => self.dispatch(myself, query, id, true),
             Admission::Probe => self.release_probe(query.upstream()),
             Admission::Rejected { until } => {
-                let retry_after = until.saturating_duration_since(Instant::now());
+                let retry_after = until.saturating_duration_since(Instant::now().into_std());
                 self.finish(
                     &query,
                     id,

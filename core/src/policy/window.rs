@@ -1,7 +1,7 @@
 //! A sliding window of one-second buckets holding two counters (e.g. calls and
 //! failures), shared by the breaker and the retry budget.
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 /// Two counters per second over the last `len` seconds.
 #[derive(Clone, Debug)]

@@ -13,6 +13,7 @@ mod name;
 mod partial;
 mod provenance;
 mod query;
+mod source;
 pub mod untrusted;
 
 pub use code::ErrorCode;
@@ -38,13 +39,14 @@ pub fn clip_echo(value: &str) -> String {
         }
     }
 }
-pub use date::{ClockHand, DataAsOf, LAGGING_AFTER_DAYS, UtcClock};
-pub(crate) use date::{day_start, day_string, days_from_civil, epoch_day};
+pub use date::{DAY_SECS, civil_from_days, day_start, day_string, days_from_civil, epoch_day};
+pub use date::{DataAsOf, LAGGING_AFTER_DAYS};
 pub use name::{PackageName, PackageVersion};
 pub use partial::{ItemFailure, PartialResult};
-pub(crate) use provenance::ago_words;
+pub use provenance::ago_words;
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel, StaleReason};
-pub use query::{Query, QueryKind, StatsKind, Upstream};
+pub use query::{Query, QueryKind, StatsKind};
+pub use source::Upstream;
 
 #[cfg(test)]
 mod tests {

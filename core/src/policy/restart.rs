@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 /// What to do about a crashed child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

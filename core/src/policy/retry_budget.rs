@@ -13,7 +13,7 @@
 //! in a storm or an outage, where the stale and estimated fallbacks answer better.
 
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::PolicyConfigError;
 use super::window::SecondBuckets;

@@ -1,4 +1,4 @@
-//! Client-side rate limits as strict sliding windows, on tokio's clock.
+//! Client-side rate limits as strict sliding windows, on an injected clock (`now`).
 //!
 //! A strict window never admits more than `n` requests in any window of length `w`,
 //! the way pypistats' Flask-Limiter counts ("moving window"). Admissions are
@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);

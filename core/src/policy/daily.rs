@@ -59,8 +59,14 @@ mod tests {
 
     const H: u64 = 3600;
 
+    /// The engine's defaults (`cache.downloads_*`).
     fn rule() -> DailyFreshness {
-        crate::config::CacheConfig::default().daily_freshness()
+        DailyFreshness {
+            publish_delay: Duration::from_secs(2 * H),
+            min_ttl: Duration::from_secs(10 * 60),
+            max_ttl: Duration::from_secs(24 * H),
+            retry: Duration::from_secs(H),
+        }
     }
 
     fn at(y: i64, m: u32, d: u32, hour: u64, min: u64) -> SystemTime {

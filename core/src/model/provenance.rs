@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::date::DataAsOf;
 use super::error::UnavailableCause;
-use super::query::Upstream;
+use super::source::Upstream;
 
 /// Where a value came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -188,7 +188,7 @@ impl std::fmt::Display for StaleReason {
 
 /// How long ago, in words: `40 s ago`, `12 min ago`, `5 h ago` (up to two days),
 /// `3 days ago`. The one age wording of the engine's texts (stale reasons, estimates).
-pub(crate) fn ago_words(age: Duration) -> String {
+pub fn ago_words(age: Duration) -> String {
     let s = age.as_secs();
     match s {
         0..60 => format!("{s} s ago"),

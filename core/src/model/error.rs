@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::code::ErrorCode;
-use super::query::Upstream;
+use super::source::Upstream;
 
 /// Input that failed validation before any network request was made.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -338,7 +338,7 @@ impl QueryError {
     }
 
     /// The same failure, marked as answered again from memory.
-    pub(crate) fn with_remembered(self, memo: Option<Remembered>) -> Self {
+    pub fn with_remembered(self, memo: Option<Remembered>) -> Self {
         match self {
             QueryError::Unavailable {
                 upstream,
@@ -443,7 +443,7 @@ impl QueryError {
 
     /// A timeout that a chain went on waiting past (for an alternate, then for the
     /// primary again) names the whole wait, not the step's.
-    pub(crate) fn waited_at_least(self, waited: Duration) -> Self {
+    pub fn waited_at_least(self, waited: Duration) -> Self {
         match self {
             QueryError::Unavailable {
                 upstream,

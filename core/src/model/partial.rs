@@ -43,7 +43,8 @@ impl ItemFailure {
             .then(|| Duration::from_secs(self.retry_after_secs.unwrap_or(1)))
     }
 
-    pub(crate) fn from_error(item: String, e: &QueryError) -> Self {
+    /// The failure of `item` that `e` describes.
+    pub fn from_error(item: String, e: &QueryError) -> Self {
         ItemFailure {
             item,
             code: e.code(),

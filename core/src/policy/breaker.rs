@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
+use std::time::Instant;
 
 use super::PolicyConfigError;
 use super::window::SecondBuckets;

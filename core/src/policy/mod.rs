@@ -1,5 +1,7 @@
 //! Pure policies: no I/O, no sleeping, no clock reads. Every method that needs time
-//! takes `now: tokio::time::Instant`, so tests drive them with a paused clock.
+//! takes `now: std::time::Instant`: tests build instants as `Instant::now() + d`, and
+//! the engine passes `tokio::time::Instant::now().into_std()`, which a paused tokio
+//! clock moves with `tokio::time::advance`.
 
 mod backoff;
 mod breaker;
