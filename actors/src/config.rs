@@ -577,6 +577,16 @@ pub struct CacheConfig {
     pub failure_ttl_ms: u64,
 }
 
+impl EngineConfig {
+    /// Where files and metadata may be fetched from: the index's hosts and
+    /// `download.allowed_hosts`.
+    pub(crate) fn file_hosts(&self) -> crate::upstream::hosts::FileHosts {
+        let index = [Upstream::PypiJson, Upstream::PypiSimple]
+            .map(|u| self.upstreams.get(u).base_url.as_str());
+        crate::upstream::hosts::FileHosts::new(&index, &self.download.allowed_hosts)
+    }
+}
+
 impl CacheConfig {
     /// The daily-update freshness rule of download documents (`cache.downloads_*`).
     pub(crate) fn daily_freshness(&self) -> crate::policy::DailyFreshness {

@@ -46,11 +46,9 @@ mod clock;
 mod config;
 pub mod cpu;
 mod engine;
-pub mod project;
 mod question;
 #[cfg(feature = "test-hooks")]
 pub mod testing;
-pub mod views;
 
 // The engine's parts below the facade: crate-private, public only with the `internals`
 // feature (the workspace's benches and examples use it).
@@ -63,7 +61,7 @@ macro_rules! internal_modules {
         mod $name;
     )*};
 }
-internal_modules!(cache, store, upstream);
+internal_modules!(cache, store);
 
 // The pure bottom lives in `sentinel-core`; these keep the engine's `crate::model::X`
 // paths (and the `internals` feature's public modules) as they were.
@@ -73,9 +71,12 @@ mod model {
     pub use sentinel_core::model::*;
 }
 #[cfg(feature = "internals")]
-pub use sentinel_core::policy;
+pub use sentinel_core::{policy, upstream};
 #[cfg(not(feature = "internals"))]
-use sentinel_core::policy;
+use sentinel_core::{policy, upstream};
+pub use sentinel_core::{project, views};
+#[allow(unused_imports)]
+use sentinel_core::{readme, resolver, tags};
 
 pub use actor::ActorKind;
 pub use actor::fetch::FetchStats;

@@ -215,7 +215,7 @@ impl FetchContext {
             budget: Mutex::new(RetryBudget::new(cfg.retry_budget.clone())),
             counters: FetchCounters::default(),
             shutdown,
-            file_hosts: FileHosts::new(engine),
+            file_hosts: engine.file_hosts(),
             user_agent: engine.user_agent.clone(),
             connect_timeout,
             cfg,

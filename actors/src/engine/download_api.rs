@@ -34,13 +34,12 @@ use crate::actor::transfer::{FilesLane, NoTurn};
 use crate::model::untrusted::redact_urls;
 use crate::model::{Datum, DownloadError, QueryError, UnavailableCause, Upstream};
 use crate::project::paths::AllowedRoots;
-use crate::upstream::hosts::FileHosts;
+use crate::tags::TagTarget;
 use crate::upstream::{Document, FileInfo};
 use crate::views::package_download::{
     AttemptOutcome, ChosenFile, DownloadAttempt, DownloadRequest, PackageDownload, listing_words,
     pick, unsafe_name_rule,
 };
-use crate::views::wheel_tags::TagTarget;
 
 /// Attempts per download: the first, and one retry on a fresh connection.
 const MAX_ATTEMPTS: u32 = 2;
@@ -254,7 +253,7 @@ async fn destination(
 }
 
 /// The file's URL resolved against the index it was listed by, if the one rule of
-/// [`FileHosts`] allows its host.
+/// [`FileHosts`](crate::upstream::hosts::FileHosts) allows its host.
 fn allowed_url(
     cfg: &crate::config::EngineConfig,
     listed: &str,
@@ -262,7 +261,7 @@ fn allowed_url(
 ) -> Result<reqwest::Url, QueryError> {
     let base = reqwest::Url::parse(&cfg.upstreams.get(listed_by).base_url)
         .map_err(|e| QueryError::Internal(format!("the index base URL does not parse: {e}")))?;
-    FileHosts::new(cfg).resolve(&base, listed).map_err(|r| {
+    cfg.file_hosts().resolve(&base, listed).map_err(|r| {
         DownloadError::HostNotAllowed {
             url: r.url,
             host: r.host,

@@ -28,7 +28,6 @@ use tokio::time::Instant;
 use super::{Question, Walker};
 use crate::actor::router::DocAnswer;
 use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
-use crate::upstream::hosts::FileHosts;
 use crate::upstream::{Document, SimpleDoc};
 use crate::views::resolve::{
     Candidate, Candidates, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
@@ -230,7 +229,7 @@ async fn fetch_meta(
 }
 
 /// Whether the metadata file of a Simple page's `file` may be fetched: the one rule of
-/// [`FileHosts`] (the index's hosts and `download.allowed_hosts`), as for downloads.
+/// [`FileHosts`](crate::upstream::hosts::FileHosts) (the index's hosts and `download.allowed_hosts`), as for downloads.
 fn metadata_host_allowed(w: &Walker, name: &PackageName, file: &str) -> Result<(), String> {
     let cfg = &w.args.cfg;
     let base = &cfg.upstreams.pypi_simple.base_url;
@@ -242,7 +241,7 @@ fn metadata_host_allowed(w: &Walker, name: &PackageName, file: &str) -> Result<(
                 crate::model::untrusted::excerpt(file)
             )
         })?;
-    FileHosts::new(cfg).check(&url).map_err(|r| r.to_string())
+    cfg.file_hosts().check(&url).map_err(|r| r.to_string())
 }
 
 /// Fetches every need at once (a release's page first when it is not held).

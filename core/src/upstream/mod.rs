@@ -1,0 +1,284 @@
+//! One module per upstream: what to ask for (`Accept`), and how to read the answer.
+//!
+//! Parsers keep only the fields the views need (a project body can be megabytes, most
+//! of it the long description), tolerate added fields and the nulls the real APIs send
+//! (`shared/fixtures/SCHEMA.md`), and refuse a body whose content type or shape is not
+//! the upstream's: a refused body is never cached.
+
+pub mod heap;
+pub mod hosts;
+pub mod metadata;
+pub mod pepy;
+pub mod pypi;
+pub mod pypistats;
+pub mod simple;
+pub mod top;
+
+pub use metadata::ReleaseMetadata;
+pub use pepy::PepyDoc;
+pub use pypi::{FileInfo, FileLink, ProjectDoc, ProjectMeta, Vulnerability};
+pub use pypistats::{Day, RecentDoc, SeriesDoc, SeriesPoint};
+pub use simple::{CoreMetadata, SimpleDoc, SimpleFile, Yanked};
+pub use top::{TopDoc, TopRow};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{PackageName, PackageVersion, Query, clip_echo};
+
+/// A parsed upstream document: the unit the cache stores (and the store keeps, as the
+/// serde form of these kept types).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Document {
+    /// `/pypi/{name}/json`.
+    Project(ProjectDoc),
+    /// `/pypi/{name}/{version}/json`.
+    Release(ProjectDoc),
+    /// `/simple/{name}/` (PEP 691 JSON).
+    Simple(SimpleDoc),
+    /// pypistats `recent`.
+    Recent(RecentDoc),
+    /// pypistats `overall`, `python_major`, `python_minor`, `system`.
+    Series(SeriesDoc),
+    /// pepy.tech project.
+    Pepy(PepyDoc),
+    /// The top-packages dataset.
+    Top(TopDoc),
+    /// A release's core metadata file (PEP 658).
+    Metadata(ReleaseMetadata),
+}
+
+impl Document {
+    /// Approximate heap size, for the cache's byte weigher.
+    pub fn approx_bytes(&self) -> usize {
+        match self {
+            Document::Project(p) | Document::Release(p) => p.approx_bytes(),
+            Document::Simple(s) => s.approx_bytes(),
+            Document::Recent(_) => heap::arc_document(),
+            Document::Series(s) => s.approx_bytes(),
+            Document::Pepy(p) => p.approx_bytes(),
+            Document::Top(t) => t.approx_bytes(),
+            Document::Metadata(m) => m.approx_bytes(),
+        }
+    }
+}
+
+impl Document {
+    /// The newest day in the document's data (days since 1970-01-01): daily series and
+    /// pepy's per-day counts have dates; pypistats' `recent` totals and PyPI's documents
+    /// do not.
+    pub fn data_date(&self) -> Option<i64> {
+        match self {
+            Document::Series(s) => s.newest_day(),
+            Document::Pepy(p) => p.newest_day(),
+            _ => None,
+        }
+    }
+}
+
+/// Why a body was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The `Content-Type` is not what this upstream sends.
+    #[error("content type {got:?} where {expected} was expected")]
+    ContentType {
+        /// What the upstream sends.
+        expected: &'static str,
+        /// What came.
+        got: String,
+    },
+    /// Not JSON, or JSON of another shape (a required field missing or null).
+    #[error("malformed or unexpected JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Well-formed, but it cannot answer the question: another project's body, a
+    /// project without its release list, figures that cannot be true.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The body must be about the package asked for (a CDN node or a mirror can serve
+/// another project's body under this URL).
+fn check_identity(asked: &PackageName, said: Option<&str>) -> Result<(), ParseError> {
+    let Some(said) = said else { return Ok(()) };
+    match PackageName::parse(said) {
+        Ok(n) if &n == asked => Ok(()),
+        _ => Err(ParseError::Invalid(format!(
+            "the body is about {:?}, not {:?}",
+            clip_echo(said),
+            asked.as_str()
+        ))),
+    }
+}
+
+/// The URL of a core metadata file: the Simple page's file URL (absolute, or relative
+/// to the page `{base}/simple/{name}/`) plus `.metadata` (PEP 658). `None` when it is
+/// not an http(s) URL.
+pub fn metadata_url(base: &str, name: &PackageName, file_url: &str) -> Option<String> {
+    let page = url::Url::parse(&format!("{}/simple/{name}/", base.trim_end_matches('/'))).ok()?;
+    let mut url = page.join(file_url).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    url.set_fragment(None);
+    let path = format!("{}.metadata", url.path());
+    url.set_path(&path);
+    Some(url.to_string())
+}
+
+/// The `Accept` header to send for a query.
+pub fn accept_header(q: &Query) -> &'static str {
+    match q {
+        Query::Simple(_) => simple::ACCEPT,
+        _ => "application/json",
+    }
+}
+
+/// Parses a 200 body of the upstream that serves `q`.
+pub fn parse(q: &Query, content_type: Option<&str>, body: &[u8]) -> Result<Document, ParseError> {
+    match q {
+        Query::Project(name) => {
+            check_content_type(content_type, &["application/json"], "application/json")?;
+            let doc = pypi::parse(body)?;
+            check_identity(name, Some(&doc.info.name))?;
+            if doc.releases.is_none() {
+                // `releases: null` would read as "no versions": it cannot answer.
+                return Err(ParseError::Invalid(
+                    "a project body without its releases".into(),
+                ));
+            }
+            Ok(Document::Project(doc))
+        }
+        Query::Release(name, version) => {
+            check_content_type(content_type, &["application/json"], "application/json")?;
+            let doc = pypi::parse(body)?;
+            check_identity(name, Some(&doc.info.name))?;
+            let same = PackageVersion::parse(&doc.info.version)
+                .map(|v| &v == version)
+                .unwrap_or(doc.info.version == version.as_str());
+            if !same {
+                return Err(ParseError::Invalid(format!(
+                    "the body is about version {:?}, not {}",
+                    clip_echo(&doc.info.version),
+                    version.as_str()
+                )));
+            }
+            Ok(Document::Release(doc))
+        }
+        Query::Simple(name) => {
+            check_content_type(content_type, &[simple::ACCEPT], simple::ACCEPT)?;
+            let doc = simple::parse(body)?;
+            check_identity(name, Some(&doc.name))?;
+            Ok(Document::Simple(doc))
+        }
+        Query::Stats(name, kind) => {
+            check_content_type(content_type, &["application/json"], "application/json")?;
+            let (doc, package) = pypistats::parse(*kind, body)?;
+            check_identity(name, package.as_deref())?;
+            Ok(doc)
+        }
+        Query::Pepy(name) => {
+            check_content_type(content_type, &["application/json"], "application/json")?;
+            let doc = pepy::parse(body)?;
+            check_identity(name, Some(&doc.id))?;
+            Ok(Document::Pepy(doc))
+        }
+        Query::CoreMetadata(name, version, _) => {
+            // Served as whatever the file host says (often `application/octet-stream`):
+            // the content decides, and it must be about the release asked for.
+            let _ = content_type;
+            let doc = metadata::parse(body)?;
+            check_identity(name, Some(&doc.name))?;
+            let same = PackageVersion::parse(&doc.version)
+                .map(|v| &v == version)
+                .unwrap_or(false);
+            if !same {
+                return Err(ParseError::Invalid(format!(
+                    "the metadata file is about version {:?}, not {}",
+                    clip_echo(&doc.version),
+                    version.as_str()
+                )));
+            }
+            Ok(Document::Metadata(doc))
+        }
+        Query::TopPackages => {
+            // Static hosts serve the dataset as JSON or as plain text (raw file views).
+            check_content_type(
+                content_type,
+                &["application/json", "text/plain"],
+                "application/json",
+            )?;
+            Ok(Document::Top(top::parse(body)?))
+        }
+    }
+}
+
+/// Accepts a missing header (some mirrors omit it) or one of the `allowed` media types,
+/// ignoring parameters such as `charset`.
+fn check_content_type(
+    got: Option<&str>,
+    allowed: &[&str],
+    expected: &'static str,
+) -> Result<(), ParseError> {
+    let Some(got) = got else { return Ok(()) };
+    let media = got.split(';').next().unwrap_or("").trim();
+    if allowed.iter().any(|a| media.eq_ignore_ascii_case(a)) {
+        Ok(())
+    } else {
+        Err(ParseError::ContentType {
+            expected,
+            got: got.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PackageName;
+
+    #[test]
+    fn content_type_parameters_are_ignored_and_html_is_refused() {
+        assert!(
+            check_content_type(
+                Some("application/json; charset=utf-8"),
+                &["application/json"],
+                "application/json"
+            )
+            .is_ok()
+        );
+        assert!(check_content_type(None, &["application/json"], "application/json").is_ok());
+        let err = check_content_type(
+            Some("text/html; charset=utf-8"),
+            &["application/json"],
+            "application/json",
+        );
+        assert!(matches!(err, Err(ParseError::ContentType { .. })));
+    }
+
+    #[test]
+    fn another_projects_body_is_refused() {
+        let q = Query::Project(PackageName::parse("otherpkg").unwrap());
+        let body = br#"{"info":{"name":"requests","version":"9.9.9"},"releases":{}}"#;
+        let err = parse(&q, Some("application/json"), body).unwrap_err();
+        assert!(err.to_string().contains("not \"otherpkg\""), "{err}");
+        let q = Query::Project(PackageName::parse("Requests").unwrap());
+        assert!(parse(&q, None, body).is_ok());
+    }
+
+    #[test]
+    fn null_releases_cannot_answer_a_project_question() {
+        let q = Query::Project(PackageName::parse("x").unwrap());
+        let body = br#"{"info":{"name":"x","version":"1"},"releases":null}"#;
+        assert!(matches!(parse(&q, None, body), Err(ParseError::Invalid(_))));
+    }
+
+    #[test]
+    fn simple_queries_ask_for_pep691_json() {
+        let n = PackageName::parse("numpy").unwrap();
+        assert_eq!(
+            accept_header(&Query::Simple(n.clone())),
+            "application/vnd.pypi.simple.v1+json"
+        );
+        assert_eq!(accept_header(&Query::Project(n)), "application/json");
+    }
+}
