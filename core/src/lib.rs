@@ -20,6 +20,7 @@
 //! | [`resolver`] | the resolution's request and answer, and the pubgrub provider over release metadata |
 //! | [`tags`] | PEP 425 wheel tags: which wheel a target installs |
 //! | [`readme`] | a README rendered to Markdown, split into sections, fitted to a token budget |
+//! | [`typo`] | the typo-squat rule: the popular name a package's name is a letter or two away from |
 //! | [`words`] | numbers in words, shared by every answer's text |
 
 #![deny(unsafe_code)]
@@ -32,6 +33,7 @@ pub mod project;
 pub mod readme;
 pub mod resolver;
 pub mod tags;
+pub mod typo;
 pub mod upstream;
 pub mod views;
 pub mod words;

@@ -17,13 +17,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ItemFailure;
 use crate::model::{Datum, SourceLabel};
-use crate::upstream::TopDoc;
 use crate::views::versions::VersionList;
 use crate::views::vulns::PackageVulnerabilities;
 use crate::words::{plural, thousands};
+// The rule has a module of its own; the engine names it through `views::check`.
+pub use crate::typo::{
+    POPULAR_ROWS, Resemblance, max_distance, resemblance, resembles_words, rule_words,
+};
 
-/// How many of the top packages count as popular names.
-pub const POPULAR_ROWS: usize = 5_000;
 /// A first release younger than this is "young".
 pub const YOUNG_DAYS: u64 = 90;
 /// Fewer downloads than this over 30 days is "few".
@@ -43,19 +44,6 @@ pub enum CheckVerdict {
     Ok,
     /// PyPI could not be asked whether it exists.
     Unknown,
-}
-
-/// The popular package a name resembles.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Resemblance {
-    /// The popular name.
-    pub name: String,
-    /// Its rank in the top-packages dataset (1 = most downloaded).
-    pub rank: usize,
-    /// Its downloads over the dataset's 30 days.
-    pub downloads_30d: u64,
-    /// The edit distance.
-    pub distance: usize,
 }
 
 /// Facts from the release history.
@@ -119,52 +107,6 @@ pub struct PackageCheck {
     pub source: SourceLabel,
 }
 
-/// The rule's threshold for two names.
-pub fn max_distance(a: &str, b: &str) -> usize {
-    if a.len().min(b.len()) <= 5 { 1 } else { 2 }
-}
-
-/// The closest popular name to `name` within the rule (most downloaded on a tie), and
-/// `name`'s own rank. `name` must be normalised.
-pub fn resemblance(name: &str, top: &TopDoc) -> (Option<usize>, Option<Resemblance>, usize) {
-    let rows = &top.rows[..top.rows.len().min(POPULAR_ROWS)];
-    let norm = |s: &str| {
-        crate::model::PackageName::parse(s)
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| s.to_ascii_lowercase())
-    };
-    let mut own_rank = None;
-    let mut best: Option<Resemblance> = None;
-    for (i, row) in rows.iter().enumerate() {
-        let other = norm(&row.project);
-        if other == name {
-            own_rank = Some(i + 1);
-            continue;
-        }
-        let limit = max_distance(name, &other);
-        if name.len().abs_diff(other.len()) > limit {
-            continue;
-        }
-        let d = strsim::damerau_levenshtein(name, &other);
-        if d <= limit && best.as_ref().is_none_or(|b| d < b.distance) {
-            best = Some(Resemblance {
-                name: other,
-                rank: i + 1,
-                downloads_30d: row.download_count,
-                distance: d,
-            });
-        }
-    }
-    (own_rank, best, rows.len())
-}
-
-/// The rule in words.
-pub fn rule_words(compared: usize) -> String {
-    format!(
-        "Damerau-Levenshtein distance between PEP 503-normalised names, at most 1 when the shorter name has up to 5 characters and at most 2 otherwise, against the {compared} most downloaded projects of the top-packages dataset"
-    )
-}
-
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
@@ -205,23 +147,6 @@ impl ReleaseFacts {
                 .collect(),
         }
     }
-}
-
-fn distance_words(d: usize) -> &'static str {
-    match d {
-        1 => "one letter away from",
-        _ => "two letters away from",
-    }
-}
-
-fn resembles_words(r: &Resemblance) -> String {
-    format!(
-        "{} `{}` (rank {} of the top packages, {} downloads in 30 days)",
-        distance_words(r.distance),
-        r.name,
-        r.rank,
-        thousands(r.downloads_30d)
-    )
 }
 
 /// The verdict and its words from the facts at hand.
@@ -357,6 +282,7 @@ pub fn vulnerable_words(v: &PackageVulnerabilities) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::TopDoc;
     use crate::upstream::TopRow;
 
     fn top(names: &[(&str, u64)]) -> TopDoc {
