@@ -7,8 +7,6 @@
 //!
 //! ## Crate map
 //!
-//! | module | what it holds |
-//! | --- | --- |
 //! The public surface is this facade: [`Engine`], [`EngineHandle`], [`EngineConfig`]
 //! (and its parts), the model ([`PackageName`], [`Provenance`], [`QueryError`] with its
 //! typed [`UnavailableCause`], ...), the answers in [`views`], and the reports. Every
@@ -18,15 +16,20 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | `engine` | [`Engine::start`] and [`EngineHandle`]: validate, fresh hit, router, view; the byte transfer of `download_package` (sha256-checked, atomic write) |
-//! | `model` | validated names and versions, queries, provenance, typed errors |
-//! | `upstream` | per-upstream `Accept` headers and tolerant parsers into documents |
-//! | [`views`] | answers computed from documents: info, versions, deps, docs (README sized to a token budget), Python, downloads, estimates, the file a verified download picks (PEP 425 wheel tags) |
-//! | `policy` | pure state machines: retry/backoff, retry budget, breaker, rate limit, restart intensity |
+//! | `question` | one file per question family: its input, its walk over the router's flights, its typed answer |
+//! | `actor` | supervisor, router (each question's life), fetch (one per upstream), health, estimator |
 //! | `cache` | the shared, byte-weighted cache value (fresh hits never cross a mailbox) |
 //! | `store` | the SQLite file behind it: last-known-good documents and download history across restarts |
-//! | `actor` | supervisor, router (each question's life), fetch (one per upstream), health |
 //! | [`cpu`] | the bounded pool for CPU-heavy work on untrusted input (parsing, READMEs, the resolver): off the runtime's threads, within the deadline, cancellable |
 //! | `config` | [`EngineConfig`] with the documented defaults and validation |
+//! | `clock` | [`UtcClock`] and [`ClockHand`]: the engine's "now in UTC", on tokio's clock |
+//!
+//! The pure bottom is the crate `sentinel-core` (no tokio, reqwest, ractor, rusqlite or
+//! moka), re-exported here at its old paths: `model` (validated names and versions,
+//! queries, provenance, typed errors), [`views`] (answers computed from documents),
+//! [`project`] (a client's project files), `policy` (pure state machines on an injected
+//! `now`), `upstream` (per-upstream parsers), and the resolver, wheel tags, README
+//! fitting and typo-squat rule that the views use.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
