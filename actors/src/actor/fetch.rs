@@ -161,8 +161,27 @@ impl FetchState {
             });
             return;
         }
+        if req.spare_only && !ctx.room_to_spare(now) {
+            // A refresh-ahead never takes a slot a caller may need: it simply does not
+            // happen (the document goes stale and is fetched on demand as usual).
+            metrics::counter!("sentinel_refresh_ahead_skipped_total", "upstream" => ctx.upstream.as_str())
+                .increment(1);
+            notify(FetchOutcome::Deferred {
+                retry_after: std::time::Duration::ZERO,
+                queued: false,
+            });
+            return;
+        }
         let reservation = ctx.lock_limiter().reserve(now, req.wait_until);
         match reservation {
+            Reservation::NotBefore(next) if req.spare_only => {
+                metrics::counter!("sentinel_refresh_ahead_skipped_total", "upstream" => ctx.upstream.as_str())
+                .increment(1);
+                notify(FetchOutcome::Deferred {
+                    retry_after: next.saturating_duration_since(now),
+                    queued: false,
+                });
+            }
             Reservation::At(at) => spawn_fetch(ctx.clone(), at, req, notify, None),
             Reservation::NotBefore(next) => {
                 ctx.counters.deferred.fetch_add(1, Ordering::Relaxed);
@@ -197,6 +216,7 @@ impl FetchState {
                     wait_until: at,
                     // Nobody waits for it, so only the engine's shutdown stops it.
                     cancel: ctx.shutdown.child_token(),
+                    spare_only: false,
                 };
                 spawn_fetch(ctx.clone(), at, background, notify, Some(myself));
             }

@@ -123,6 +123,9 @@ pub(crate) struct FetchRequest {
     pub(crate) wait_until: Instant,
     /// Cancelled when every caller has gone.
     pub(crate) cancel: CancellationToken,
+    /// A refresh-ahead nobody waits for: sent only when the rate limit has room to
+    /// spare now ([`FetchContext::room_to_spare`]), never queued.
+    pub(crate) spare_only: bool,
 }
 
 /// Everything a fetch task needs, shared between the FetchActor and its tasks. The
@@ -291,6 +294,22 @@ impl FetchContext {
 
     pub(crate) fn lock_limiter(&self) -> std::sync::MutexGuard<'_, RateLimit> {
         self.limiter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a background fetch may take a slot now and still leave callers half the
+    /// per-second quota (one slot at least) free now in every window (the per-minute
+    /// one too): tried on a copy of the limiter, so nothing is reserved.
+    pub(crate) fn room_to_spare(&self, now: Instant) -> bool {
+        let mut probe = self.lock_limiter().clone();
+        if !probe.is_limited() {
+            return true;
+        }
+        let spare = self
+            .cfg
+            .rate_limit
+            .as_ref()
+            .map_or(1, |r| (r.per_second / 2).max(1));
+        (0..=spare).all(|_| matches!(probe.reserve(now, now), Reservation::At(_)))
     }
 
     /// The whole fetch, stopped at once (permit released, nothing recorded) when the
