@@ -918,6 +918,25 @@ impl EngineHandle {
         }
     }
 
+    /// Holds the CacheActor's mailbox until the returned sender answers (`true`: it
+    /// then panics, dropping the fills waiting in its mailbox; `false` or dropping the
+    /// sender: it goes on). `None` while it restarts. For tests of the fill path.
+    #[cfg(feature = "test-hooks")]
+    pub async fn stall_cache_actor(&self) -> Option<tokio::sync::oneshot::Sender<bool>> {
+        use crate::actor::cache::CacheMsg;
+        let cache = self.shared().registry.cache.get()?;
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (release_tx, release) = tokio::sync::oneshot::channel();
+        cache
+            .cast(CacheMsg::Stall {
+                started: started_tx,
+                release,
+            })
+            .ok()?;
+        started.await.ok()?;
+        Some(release_tx)
+    }
+
     /// How many question walks the router runs now (`None` while it restarts). For
     /// tests.
     #[cfg(feature = "test-hooks")]

@@ -191,6 +191,13 @@ pub(crate) enum CacheMsg {
     /// Run refresh-ahead now; replies how many refreshes were asked. For tests.
     #[cfg(any(test, feature = "test-hooks"))]
     RefreshAheadNow { reply: RpcReplyPort<usize> },
+    /// Test hook: hold the mailbox (say so on `started`) until `release` answers;
+    /// `true` then panics, dropping whatever waits in the mailbox.
+    #[cfg(any(test, feature = "test-hooks"))]
+    Stall {
+        started: tokio::sync::oneshot::Sender<()>,
+        release: tokio::sync::oneshot::Receiver<bool>,
+    },
     /// Test hook: panic inside the handler.
     #[cfg(any(test, feature = "test-hooks"))]
     Crash,
@@ -292,6 +299,13 @@ impl Actor for CacheActor {
                 let _ = reply.send(st.refresh_ahead(Instant::now()));
             }
             #[cfg(any(test, feature = "test-hooks"))]
+            CacheMsg::Stall { started, release } => {
+                let _ = started.send(());
+                if release.await == Ok(true) {
+                    panic!("test hook: CacheActor asked to crash after a stall");
+                }
+            }
+            #[cfg(any(test, feature = "test-hooks"))]
             CacheMsg::Crash => panic!("test hook: CacheActor asked to crash"),
         }
         Ok(())
@@ -314,8 +328,7 @@ impl CacheState {
             self.last_maintenance = now;
             spawn_maintenance(self.args.writes.cache.clone());
         }
-        if now.saturating_duration_since(self.last_store_maintenance) >= STORE_MAINTENANCE_EVERY
-        {
+        if now.saturating_duration_since(self.last_store_maintenance) >= STORE_MAINTENANCE_EVERY {
             self.last_store_maintenance = now;
             self.args.writes.store.maintain();
         }

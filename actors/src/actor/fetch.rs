@@ -172,7 +172,9 @@ impl FetchState {
             });
             return;
         }
-        let reservation = ctx.lock_limiter().reserve(now, req.wait_until);
+        // A refresh-ahead takes a slot free now or none.
+        let latest = if req.spare_only { now } else { req.wait_until };
+        let reservation = ctx.lock_limiter().reserve(now, latest);
         match reservation {
             Reservation::NotBefore(next) if req.spare_only => {
                 metrics::counter!("sentinel_refresh_ahead_skipped_total", "upstream" => ctx.upstream.as_str())
