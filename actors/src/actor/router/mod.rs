@@ -4,8 +4,10 @@
 //! For one document it keeps one *flight*: the waiters of an identical query share one
 //! upstream request (coalescing); the breaker is read from the published board (a probe
 //! asks the HealthActor); the FetchActor is asked for the document and its outcome comes
-//! back here as a message; the cache is filled; the upstream's verdict (and only the
-//! upstream's: never our own rate limit, never a cancellation) goes to the HealthActor.
+//! back here as a message; the CacheActor fills the cache and acks, and only then are
+//! the waiters answered (callers arriving meanwhile join the flight); the upstream's
+//! verdict (and only the upstream's: never our own rate limit, never a cancellation)
+//! goes to the HealthActor.
 //! Every document has one fallback, the stale copy: served at once past the fresh TTL
 //! (stale-while-revalidate), when the upstream fails (stale-if-error), and when it is
 //! slower than the caller's answer budget (stale-if-slow). A flight whose callers have
@@ -594,7 +596,8 @@ impl RouterState {
     }
 
     /// A fetch finished. Its verdict goes to the breaker whether or not anyone still
-    /// waits (the upstream did answer); the result fills the cache; waiters get it.
+    /// waits (the upstream did answer); the result goes to the CacheActor, and the
+    /// waiters get it on the fill's ack.
     fn fetched(
         &mut self,
         myself: &ActorRef<RouterMsg>,
