@@ -718,10 +718,15 @@ impl RouterState {
             return;
         };
         let up = query.upstream();
-        let now = Instant::now();
         let entry = entry.or_else(|| self.args.cache.peek(query));
+        // Just fetched (or confirmed): its age is that of the fetch, zero.
         self.answer(query, id, |_| match &entry {
-            Some(e) => Ok(DocAnswer::from_entry(e, provenance.clone(), up, now)),
+            Some(e) => Ok(DocAnswer::from_entry(
+                e,
+                provenance.clone(),
+                up,
+                e.fetched_at,
+            )),
             None => Err(QueryError::Internal("the cache dropped a new entry".into())),
         });
     }
