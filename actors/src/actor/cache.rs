@@ -173,7 +173,7 @@ impl Drop for FillJob {
 
 pub(crate) enum CacheMsg {
     /// A flight ended with a document: fill the tiers, then ack.
-    Fill(FillJob),
+    Fill(Box<FillJob>),
     /// A refresh of the held copy failed.
     RefreshFailed {
         query: Query,
@@ -281,7 +281,7 @@ impl Actor for CacheActor {
         match msg {
             CacheMsg::Fill(job) => {
                 st.watch(&job.query);
-                job.run();
+                (*job).run();
             }
             CacheMsg::RefreshFailed {
                 query,

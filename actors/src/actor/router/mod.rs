@@ -703,7 +703,7 @@ impl RouterState {
         let job = FillJob::new(query, fill, self.args.writes.clone(), done);
         // Not taken (the actor is restarting): the job applies itself when dropped.
         if let Some(cache) = self.args.registry.cache.get() {
-            let _ = cache.cast(CacheMsg::Fill(job));
+            let _ = cache.cast(CacheMsg::Fill(Box::new(job)));
         }
     }
 
