@@ -191,6 +191,12 @@ enum Command {
         /// Make pypistats' data lag: its newest day is 1 + N days old (0: yesterday).
         #[arg(long, value_name = "N", default_value_t = 0)]
         pypistats_lag_days: u32,
+        /// What kind of index to serve: pypi (JSON API, PEP 658 metadata), simple-html
+        /// (a PEP 503 mirror: HTML only, no JSON API, no metadata files), simple-json
+        /// (PEP 691 without metadata, no JSON API), no-range (as simple-json, and files
+        /// ignore HTTP Range).
+        #[arg(long, value_name = "PROFILE", default_value = "pypi")]
+        index_profile: sentinel_sim::IndexProfile,
     },
     /// Offline demo: the simulator and the engine in-process, through a scripted incident.
     Demo {
@@ -543,6 +549,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             pepy_api_key,
             today,
             pypistats_lag_days,
+            index_profile,
         } => {
             let cfg = SimConfig {
                 addr,
@@ -551,6 +558,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 pepy_api_key,
                 today,
                 pypistats_lag_days,
+                index_profile,
                 ..SimConfig::default()
             };
             sentinel_sim::serve_until_ctrl_c(cfg, scenario.into())
