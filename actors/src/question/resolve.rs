@@ -4,8 +4,11 @@
 //! answers.
 //!
 //! - Candidates of a project: its Simple API page (PEP 691).
-//! - Metadata of a release: the PEP 658 metadata file of a wheel whose `core-metadata`
-//!   says it exists; else (or when it fails) the per-release JSON.
+//! - Metadata of a release, the first of these that answers: the PEP 658 metadata file
+//!   of a wheel whose `core-metadata` says it exists; the per-release JSON; the
+//!   `METADATA` inside one of its wheels (a pure-Python one first), read with range
+//!   requests by the files upstream (`actor/http/wheel.rs`), for a mirror or private
+//!   index that serves neither. Each package says which (`metadata_from`).
 //! - Before the first run, the requirements are walked breadth-first along the newest
 //!   admissible candidates (what the solver will most likely pick), one level of pages
 //!   and one of metadata at a time, each level in parallel; after that each run names
@@ -29,6 +32,7 @@ use super::{Question, Walker};
 use crate::actor::router::DocAnswer;
 use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
 use crate::upstream::hosts::FileHosts;
+use crate::upstream::simple::SimpleFile;
 use crate::upstream::{Document, SimpleDoc};
 use crate::views::resolve::{
     Candidate, Candidates, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
@@ -207,7 +211,7 @@ async fn fetch_meta(
             },
         }
     }
-    match w.doc(Query::Release(n, v), deadline).await {
+    let release_failed = match w.doc(Query::Release(n.clone(), v.clone()), deadline).await {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Release(p) | Document::Project(p) => {
                 let meta = Meta::new(
@@ -217,15 +221,78 @@ async fn fetch_meta(
                     "release-json",
                     ans.provenance.clone(),
                 );
-                (MetaState::Held(Arc::new(meta)), Some(ans), fallback)
+                return (MetaState::Held(Arc::new(meta)), Some(ans), fallback);
             }
-            _ => (
-                MetaState::Failed("not a release document".into()),
-                None,
-                fallback,
-            ),
+            _ => "not a release document".to_string(),
         },
-        Err(e) => (MetaState::Failed(e.reason()), None, fallback),
+        Err(e) => e.reason(),
+    };
+    // No metadata file and no per-release JSON (a mirror or a private index): the
+    // METADATA inside one of the release's wheels.
+    match wheel_metadata(w, &n, &v, deadline).await {
+        Ok(meta) => (MetaState::Held(Arc::new(meta)), None, fallback),
+        Err(why) => (
+            MetaState::Failed(format!("{release_failed}; {why}")),
+            None,
+            fallback,
+        ),
+    }
+}
+
+/// The release's metadata read out of one of its wheels (a pure-Python one first), as
+/// the Simple page the walk already holds lists them.
+async fn wheel_metadata(
+    w: &Walker,
+    n: &PackageName,
+    v: &PackageVersion,
+    deadline: Instant,
+) -> Result<Meta, String> {
+    let page = w
+        .doc(Query::Simple(n.clone()), deadline)
+        .await
+        .map_err(|e| format!("its wheels could not be listed: {}", e.reason()))?;
+    let Document::Simple(s) = page.doc.as_ref() else {
+        return Err("its wheels could not be listed".into());
+    };
+    let same_version = |f: &&SimpleFile| {
+        f.is_wheel()
+            && f.version()
+                .and_then(|x| PackageVersion::parse(x).ok())
+                .is_some_and(|x| &x == v)
+    };
+    let wheels: Vec<&SimpleFile> = s.files.iter().filter(same_version).collect();
+    let Some(file) = wheels
+        .iter()
+        .find(|f| f.filename.ends_with("-none-any.whl"))
+        .or(wheels.first())
+    else {
+        return Err(
+            "it has no wheel to read METADATA from (an sdist's metadata cannot be known without building it)"
+                .into(),
+        );
+    };
+    let base = &w.args.cfg.upstreams.pypi_simple.base_url;
+    let url = file
+        .url
+        .as_deref()
+        .and_then(|u| crate::upstream::file_url(base, n, u))
+        .ok_or_else(|| format!("the URL of {} is not an http(s) URL", file.filename))?;
+    let ans = w
+        .doc(
+            Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url)),
+            deadline,
+        )
+        .await
+        .map_err(|e| format!("the METADATA of {}: {}", file.filename, e.reason()))?;
+    match ans.doc.as_ref() {
+        Document::Metadata(m) => Ok(Meta::new(
+            &m.requires_dist,
+            m.requires_python.clone(),
+            m.provides_extra.clone(),
+            "wheel",
+            ans.provenance.clone(),
+        )),
+        _ => Err("not a METADATA document".into()),
     }
 }
 
