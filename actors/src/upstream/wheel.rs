@@ -12,10 +12,14 @@
 use std::io::Read;
 use std::ops::Range;
 
-/// The tail asked for first: the end of central directory record (22 bytes plus a
-/// comment of at most 64 KiB) and, in most wheels, the central directory and the
+/// The tail asked for first: the end of central directory record (22 bytes, wheels
+/// carry no zip comment) and, in most wheels, the central directory and the
 /// `.dist-info` entries too (they are written last).
-pub const TAIL_BYTES: u64 = 64 * 1024;
+pub const TAIL_BYTES: u64 = 16 * 1024;
+
+/// The longest tail that can hold the end of central directory record: 22 bytes and
+/// a comment of at most 65,535 (asked for when [`TAIL_BYTES`] did not hold it).
+pub const MAX_TAIL_BYTES: u64 = 22 + 65_535;
 
 /// The largest central directory read (a wheel of ~100,000 files).
 pub const MAX_DIRECTORY_BYTES: u64 = 16 * 1024 * 1024;
@@ -245,7 +249,7 @@ pub fn read_metadata(bytes: &[u8], entry: &MetadataEntry) -> Result<Vec<u8>, Whe
 /// `METADATA` from a whole wheel in memory (a server that ignored `Range`).
 pub fn metadata_of_whole(file: &[u8]) -> Result<Vec<u8>, WheelError> {
     let len = file.len() as u64;
-    let tail = &file[file.len().saturating_sub(TAIL_BYTES as usize)..];
+    let tail = &file[file.len().saturating_sub(MAX_TAIL_BYTES as usize)..];
     let d = find_directory(tail, len)?;
     let dir = &file[d.range.0 as usize..d.range.1 as usize];
     let entry = find_metadata(dir, &d, len)?;
@@ -326,6 +330,19 @@ mod tests {
         let b = e.bytes(len);
         assert!(b.start >= len - TAIL_BYTES, "the entry is in the tail already");
         assert_eq!(read_metadata(&z[b.start as usize..b.end as usize], &e).unwrap(), META);
+        assert_eq!(metadata_of_whole(&z).unwrap(), META);
+    }
+
+    #[test]
+    fn a_long_zip_comment_needs_the_longest_tail() {
+        let mut z = zip(&[("demo-1.0.dist-info/METADATA", META, true)]);
+        let comment = vec![b'c'; 30_000];
+        let n = z.len();
+        z[n - 2..].copy_from_slice(&(comment.len() as u16).to_le_bytes());
+        z.extend_from_slice(&comment);
+        let len = z.len() as u64;
+        let first = &z[(len - TAIL_BYTES) as usize..];
+        assert_eq!(find_directory(first, len), Err(WheelError::NotZip));
         assert_eq!(metadata_of_whole(&z).unwrap(), META);
     }
 

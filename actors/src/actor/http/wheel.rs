@@ -14,7 +14,8 @@
 use super::*;
 use crate::policy::Reservation;
 use crate::upstream::wheel::{
-    self, Directory, MetadataEntry, TAIL_BYTES, WheelError, find_directory, find_metadata,
+    self, Directory, MAX_TAIL_BYTES, MetadataEntry, TAIL_BYTES, WheelError, find_directory,
+    find_metadata,
 };
 
 /// The end of a wheel kept in memory while one served whole streams through.
@@ -64,8 +65,23 @@ impl FetchContext {
             Got::NotFound => return Ok(FetchOutcome::NotFound),
         };
         let total = tail.total;
-        let tail_bytes = &tail.bytes[tail.bytes.len().saturating_sub(TAIL_BYTES as usize)..];
-        let dir: Directory = find_directory(tail_bytes, total).map_err(bad_wheel)?;
+        let last = |h: &Held| -> Vec<u8> {
+            h.bytes[h.bytes.len().saturating_sub(MAX_TAIL_BYTES as usize)..].to_vec()
+        };
+        let (tail, dir): (Held, Directory) = match find_directory(&last(&tail), total) {
+            Ok(d) => (tail, d),
+            // A zip comment longer than the first tail: the longest tail it can need.
+            Err(WheelError::NotZip)
+                if tail.start > 0 && (tail.bytes.len() as u64) < MAX_TAIL_BYTES =>
+            {
+                let longer = self
+                    .read_range(url, req, total.saturating_sub(MAX_TAIL_BYTES)..total)
+                    .await?;
+                let d = find_directory(&last(&longer), total).map_err(bad_wheel)?;
+                (longer, d)
+            }
+            Err(e) => return Err(bad_wheel(e)),
+        };
         let more;
         let dir_bytes = match tail.slice(dir.bytes()) {
             Some(b) => b,
@@ -194,7 +210,7 @@ impl FetchContext {
             ));
         };
         let want = end + 1 - start;
-        let cap = want.min(wheel::MAX_DIRECTORY_BYTES + wheel::MAX_METADATA_BYTES + TAIL_BYTES);
+        let cap = wheel::MAX_DIRECTORY_BYTES + wheel::MAX_METADATA_BYTES + MAX_TAIL_BYTES;
         if want > cap {
             return Err(bad_wheel(WheelError::TooLarge {
                 what: "a range of the wheel",
