@@ -69,7 +69,7 @@ async fn the_tree_resolves_from_wheels_on_every_index_without_metadata_files() {
                 .collect::<Vec<_>>()
         );
         assert_eq!(
-            hits(&sim, "/files/**.metadata"),
+            hits(&sim, "/files/*/*.metadata"),
             0,
             "{profile}: none exists"
         );
@@ -98,4 +98,51 @@ async fn each_hostile_wheel_is_a_clear_error_for_its_own_node() {
     let files = h.upstream(sentinel_actors::Upstream::Files).unwrap();
     assert_eq!(files.health.breaker, sentinel_actors::BreakerState::Closed);
     assert_eq!(files.health.consecutive_failures, 0);
+}
+
+/// PyPI's shape with the per-release JSON answering 404 (as some private indexes do):
+/// `deps` picks the release for the target from the project JSON, then reads its
+/// requirements from its metadata file, or from a wheel when there is none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deps_of_a_release_without_its_json_come_from_its_metadata_file_or_its_wheel() {
+    use sentinel_actors::views::deps::TargetEnv;
+    let (sim, engine) = setup_profile(IndexProfile::Pypi).await;
+    sim.add_fault(status_fault("/pypi/sg-http/*/json", 404));
+    let env = TargetEnv::new(Some("3.12"), Some("linux"), &[]).unwrap();
+    let d = engine
+        .dependencies("sg-http", Some("1.1.1"), Some(&env))
+        .await
+        .unwrap();
+    assert_eq!(d.value.version, "1.1.1");
+    let names: Vec<&str> = d
+        .value
+        .dependencies
+        .iter()
+        .map(|x| x.name.as_str())
+        .collect();
+    assert!(names.contains(&"sg-idna"), "{names:?}");
+    assert!(
+        d.value
+            .notes
+            .iter()
+            .any(|n| n.contains("its metadata file (PEP 658)")),
+        "{:?}",
+        d.value.notes
+    );
+    // No metadata file either: the wheel.
+    sim.add_fault(status_fault("/files/*/*.metadata", 404));
+    let d = engine
+        .dependencies("sg-http", Some("1.1.0"), Some(&env))
+        .await
+        .unwrap();
+    assert_eq!(d.value.version, "1.1.0");
+    assert!(
+        d.value
+            .notes
+            .iter()
+            .any(|n| n.contains("the METADATA inside one of its wheels")),
+        "{:?}",
+        d.value.notes
+    );
+    engine.shutdown().await;
 }

@@ -32,7 +32,6 @@ use super::{Question, Walker};
 use crate::actor::router::DocAnswer;
 use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
 use crate::upstream::hosts::FileHosts;
-use crate::upstream::simple::SimpleFile;
 use crate::upstream::{Document, SimpleDoc};
 use crate::views::resolve::{
     Candidate, Candidates, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
@@ -196,7 +195,7 @@ async fn fetch_meta(
                             &m.requires_dist,
                             m.requires_python.clone(),
                             m.provides_extra.clone(),
-                            "core-metadata",
+                            super::metadata::FROM_METADATA_FILE,
                             ans.provenance.clone(),
                         );
                         return (MetaState::Held(Arc::new(meta)), None, None);
@@ -229,8 +228,24 @@ async fn fetch_meta(
     };
     // No metadata file and no per-release JSON (a mirror or a private index): the
     // METADATA inside one of the release's wheels.
-    match wheel_metadata(w, &n, &v, deadline).await {
-        Ok(meta) => (MetaState::Held(Arc::new(meta)), None, fallback),
+    match super::metadata::from_wheel(w, &n, &v, deadline).await {
+        Ok(ans) => match ans.doc.as_ref() {
+            Document::Metadata(m) => {
+                let meta = Meta::new(
+                    &m.requires_dist,
+                    m.requires_python.clone(),
+                    m.provides_extra.clone(),
+                    super::metadata::FROM_WHEEL,
+                    ans.provenance.clone(),
+                );
+                (MetaState::Held(Arc::new(meta)), None, fallback)
+            }
+            _ => (
+                MetaState::Failed("not a METADATA document".into()),
+                None,
+                fallback,
+            ),
+        },
         Err(why) => (
             MetaState::Failed(format!("{release_failed}; {why}")),
             None,
@@ -239,66 +254,13 @@ async fn fetch_meta(
     }
 }
 
-/// The release's metadata read out of one of its wheels (a pure-Python one first), as
-/// the Simple page the walk already holds lists them.
-async fn wheel_metadata(
-    w: &Walker,
-    n: &PackageName,
-    v: &PackageVersion,
-    deadline: Instant,
-) -> Result<Meta, String> {
-    let page = w
-        .doc(Query::Simple(n.clone()), deadline)
-        .await
-        .map_err(|e| format!("its wheels could not be listed: {}", e.reason()))?;
-    let Document::Simple(s) = page.doc.as_ref() else {
-        return Err("its wheels could not be listed".into());
-    };
-    let same_version = |f: &&SimpleFile| {
-        f.is_wheel()
-            && f.version()
-                .and_then(|x| PackageVersion::parse(x).ok())
-                .is_some_and(|x| &x == v)
-    };
-    let wheels: Vec<&SimpleFile> = s.files.iter().filter(same_version).collect();
-    let Some(file) = wheels
-        .iter()
-        .find(|f| f.filename.ends_with("-none-any.whl"))
-        .or(wheels.first())
-    else {
-        return Err(
-            "it has no wheel to read METADATA from (an sdist's metadata cannot be known without building it)"
-                .into(),
-        );
-    };
-    let base = &w.args.cfg.upstreams.pypi_simple.base_url;
-    let url = file
-        .url
-        .as_deref()
-        .and_then(|u| crate::upstream::file_url(base, n, u))
-        .ok_or_else(|| format!("the URL of {} is not an http(s) URL", file.filename))?;
-    let ans = w
-        .doc(
-            Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url)),
-            deadline,
-        )
-        .await
-        .map_err(|e| format!("the METADATA of {}: {}", file.filename, e.reason()))?;
-    match ans.doc.as_ref() {
-        Document::Metadata(m) => Ok(Meta::new(
-            &m.requires_dist,
-            m.requires_python.clone(),
-            m.provides_extra.clone(),
-            "wheel",
-            ans.provenance.clone(),
-        )),
-        _ => Err("not a METADATA document".into()),
-    }
-}
-
 /// Whether the metadata file of a Simple page's `file` may be fetched: the one rule of
 /// [`FileHosts`] (the index's hosts and `download.allowed_hosts`), as for downloads.
-fn metadata_host_allowed(w: &Walker, name: &PackageName, file: &str) -> Result<(), String> {
+pub(super) fn metadata_host_allowed(
+    w: &Walker,
+    name: &PackageName,
+    file: &str,
+) -> Result<(), String> {
     let cfg = &w.args.cfg;
     let base = &cfg.upstreams.pypi_simple.base_url;
     let url = crate::upstream::metadata_url(base, name, file)
