@@ -17,6 +17,15 @@ async fn with_profile(index_profile: IndexProfile) -> sentinel_sim::SimHandle {
     .await
 }
 
+/// `/simple/{project}/`, asked for as PEP 691 JSON.
+async fn ask_json(c: &reqwest::Client, base: &str, project: &str) -> reqwest::Response {
+    c.get(format!("{base}/simple/{project}/"))
+        .header("accept", PEP691)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn status(c: &reqwest::Client, url: &str) -> u16 {
     c.get(url).send().await.unwrap().status().as_u16()
 }
@@ -46,12 +55,8 @@ async fn a_pypi_profile_serves_everything_and_the_wheel_holds_the_metadata_file(
         status(&c, &format!("{base}/pypi/sg-tree-00/json")).await,
         200
     );
-    let page: Value = c
-        .get(format!("{base}/simple/sg-tree-00/"))
-        .header("accept", PEP691)
-        .send()
+    let page: Value = ask_json(&c, &base, "sg-tree-00")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -96,12 +101,7 @@ async fn a_simple_html_mirror_has_no_json_api_no_metadata_files_and_answers_html
     );
     assert_eq!(status(&c, &format!("{base}/pypi/numpy/json")).await, 404);
     // Asked for PEP 691 JSON, it answers plain HTML.
-    let r = c
-        .get(format!("{base}/simple/numpy/"))
-        .header("accept", PEP691)
-        .send()
-        .await
-        .unwrap();
+    let r = ask_json(&c, &base, "numpy").await;
     assert_eq!(header(&r, "content-type"), "text/html");
     let html = r.text().await.unwrap();
     assert!(html.contains("<a href="), "a PEP 503 page");
@@ -124,12 +124,7 @@ async fn a_simple_json_index_answers_pep_691_without_metadata() {
         404
     );
     for project in ["sg-tree-00", "numpy"] {
-        let r = c
-            .get(format!("{base}/simple/{project}/"))
-            .header("accept", PEP691)
-            .send()
-            .await
-            .unwrap();
+        let r = ask_json(&c, &base, project).await;
         assert_eq!(header(&r, "content-type"), PEP691);
         let page: Value = r.json().await.unwrap();
         let files = page["files"].as_array().unwrap();
@@ -208,15 +203,7 @@ async fn hostile_wheels_advertise_no_metadata_file_and_are_served_whole_or_in_pa
         "sg-wheel-nometa",
         "sg-wheel-twoinfo",
     ] {
-        let page: Value = c
-            .get(format!("{base}/simple/{project}/"))
-            .header("accept", PEP691)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = ask_json(&c, &base, project).await.json().await.unwrap();
         let f = &page["files"][0];
         assert!(f.get("core-metadata").is_none(), "{project}: {f}");
         let url = format!("{base}{}", f["url"].as_str().unwrap());
