@@ -75,6 +75,19 @@ async fn the_tree_resolves_from_wheels_on_every_index_without_metadata_files() {
         );
         // One request per wheel: its tail holds the directory and METADATA.
         assert_eq!(hits(&sim, "/files/**"), 40, "{profile}");
+        let per_wheel = sim.stats().files_bytes / 40;
+        if profile.honours_range() {
+            assert!(
+                per_wheel <= 16 * 1024,
+                "{profile}: {per_wheel} bytes a wheel"
+            );
+        } else {
+            assert!(
+                per_wheel > 256 * 1024,
+                "{profile}: whole wheels, {per_wheel} bytes each"
+            );
+        }
+        println!("{profile}: {per_wheel} bytes read per wheel's METADATA");
         engine.shutdown().await;
     }
 }

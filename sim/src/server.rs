@@ -552,6 +552,9 @@ async fn handle(
         headers: req.headers(),
     };
     let mut resp = routes::dispatch(&shared, &r);
+    if upstream == Upstream::Files {
+        shared.stats.file_bytes(resp.body.len() as u64);
+    }
     let mut send = Send::Full;
     if let Some(f) = &fault {
         (resp, send) = body_faults(resp, f);
