@@ -25,23 +25,6 @@ pub(super) async fn run(cfg: EngineConfig, q: Query, json: bool) -> Result<(), F
     result
 }
 
-/// `--marker KEY=VALUE` flags as the map the question takes.
-pub(super) fn marker_overrides(
-    markers: &[String],
-) -> Result<std::collections::BTreeMap<String, String>, Failure> {
-    let mut overrides = std::collections::BTreeMap::new();
-    for m in markers {
-        let Some((k, v)) = m.split_once('=') else {
-            return Err(Failure::new(
-                Exit::BadInput,
-                format!("invalid marker {m:?}: write KEY=VALUE, e.g. platform_machine=aarch64"),
-            ));
-        };
-        overrides.insert(k.trim().to_string(), v.trim().to_string());
-    }
-    Ok(overrides)
-}
-
 async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure> {
     match q {
         Query::Info { spec } => {
@@ -64,21 +47,12 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
             };
             print::versions(&q.ask(engine).await?, json);
         }
-        Query::Deps {
-            spec,
-            extras,
-            python,
-            platform,
-            markers,
-        } => {
+        Query::Deps { spec, target } => {
             let (package, version) = split_spec(&spec)?;
             let q = questions::Deps {
                 package,
                 version,
-                python_version: python,
-                platform,
-                extras: (!extras.is_empty()).then_some(extras),
-                markers: Some(marker_overrides(&markers)?).filter(|m| !m.is_empty()),
+                target: target.target()?,
             };
             print::deps(&q.ask(engine).await?, json);
         }
@@ -86,20 +60,14 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
             spec,
             max_tokens,
             with_deps,
-            python,
-            platform,
-            extras,
-            markers,
+            target,
         } => {
             let (package, version) = split_spec(&spec)?;
             if with_deps {
                 let q = questions::DocsContext {
                     package,
                     version,
-                    python_version: python,
-                    platform,
-                    extras: (!extras.is_empty()).then_some(extras),
-                    markers: Some(marker_overrides(&markers)?).filter(|m| !m.is_empty()),
+                    target: target.target()?,
                     max_tokens,
                 };
                 return print::docs_with_context(&q.ask(engine).await?, json);

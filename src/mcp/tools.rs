@@ -762,3 +762,108 @@ impl ServerHandler for SentinelMcp {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The argument names a client sends, per tool that takes a target, as they were
+    /// before the target became one type: a flattened `Target` must not add or drop any.
+    #[test]
+    fn the_target_tools_keep_their_argument_names_and_strictness() {
+        let cases: [(&str, &[&str], bool); 6] = [
+            (
+                "get_package_dependencies",
+                &[
+                    "extras",
+                    "markers",
+                    "package",
+                    "platform",
+                    "python_version",
+                    "version",
+                ],
+                false,
+            ),
+            (
+                "get_package_docs_with_context",
+                &[
+                    "extras",
+                    "markers",
+                    "max_tokens",
+                    "package",
+                    "platform",
+                    "python_version",
+                    "version",
+                ],
+                false,
+            ),
+            (
+                "download_package",
+                &[
+                    "dest",
+                    "kind",
+                    "machine",
+                    "package",
+                    "platform",
+                    "python_version",
+                    "version",
+                ],
+                true,
+            ),
+            (
+                "resolve_dependencies",
+                &[
+                    "include_vulnerabilities",
+                    "markers",
+                    "max_packages",
+                    "platform",
+                    "prereleases",
+                    "python_version",
+                    "requirements",
+                ],
+                false,
+            ),
+            (
+                "explain_dependency",
+                &[
+                    "markers",
+                    "max_packages",
+                    "package",
+                    "platform",
+                    "prereleases",
+                    "python_version",
+                    "requirements",
+                ],
+                false,
+            ),
+            (
+                "audit_project",
+                &[
+                    "content",
+                    "filename",
+                    "markers",
+                    "path",
+                    "platform",
+                    "prereleases",
+                    "python_version",
+                ],
+                true,
+            ),
+        ];
+        for (tool, names, strict) in cases {
+            let route = super::router().map.get(tool).expect(tool);
+            let schema = &route.attr.input_schema;
+            let mut got: Vec<&str> = schema["properties"]
+                .as_object()
+                .expect("properties")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, names, "{tool}");
+            assert_eq!(
+                schema.get("additionalProperties") == Some(&serde_json::json!(false)),
+                strict,
+                "{tool}"
+            );
+        }
+    }
+}

@@ -1,11 +1,10 @@
 //! `get_package_docs` / `pypi-sentinel docs NAME[==VERSION]`, and
 //! `get_package_docs_with_context` / `pypi-sentinel docs NAME --with-deps`.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
+use sentinel_actors::views::deps::TargetEnv;
 use sentinel_actors::views::docs::{DocsWithContext, PackageDocs};
-use sentinel_actors::{Datum, EngineHandle, QueryError, limits};
+use sentinel_actors::{DEPS_TARGET, Datum, EngineHandle, QueryError, Target, TargetOnly, limits};
 use serde::Deserialize;
 
 /// A package's README sized for a model's context.
@@ -40,6 +39,7 @@ impl Docs {
 
 /// A package's README and its runtime dependencies' short docs, under one budget.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[schemars(transform = TargetOnly(DEPS_TARGET))]
 pub struct DocsContext {
     /// The PyPI project name, e.g. `black`.
     pub package: String,
@@ -47,20 +47,10 @@ pub struct DocsContext {
     /// `python_version`, the release pip would pick on that Python).
     #[serde(default)]
     pub version: Option<String>,
-    /// The target Python, `major.minor` (e.g. `3.12`; default 3.12): dependencies
-    /// whose markers exclude it are left out.
-    #[serde(default)]
-    pub python_version: Option<String>,
-    /// The target operating system: `linux` (default), `macos` or `windows`.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// Extras to install, e.g. `["socks"]`: their dependencies are included.
-    #[serde(default)]
-    pub extras: Option<Vec<String>>,
-    /// Marker values you know, e.g. `{"platform_machine": "aarch64"}` (the keys of
-    /// `get_package_dependencies`).
-    #[serde(default)]
-    pub markers: Option<BTreeMap<String, String>>,
+    /// Where the dependencies would be installed: dependencies whose markers exclude
+    /// it are left out (default CPython 3.12 on linux).
+    #[serde(flatten)]
+    pub target: Target,
     /// Most tokens (o200k_base) in all: the package's Markdown plus every dependency's
     /// summary, 100 to 32000. Default 4000. The dependencies take a third at most.
     #[serde(default)]
@@ -72,12 +62,8 @@ impl DocsContext {
     /// The README and the dependencies' summaries, fetched concurrently.
     pub async fn ask(&self, engine: &EngineHandle) -> Result<DocsWithContext, QueryError> {
         let max = budget(self.max_tokens)?;
-        let env = super::target_env(
-            self.python_version.as_deref(),
-            self.platform.as_deref(),
-            self.extras.as_deref(),
-            self.markers.as_ref(),
-        )?;
+        self.target.only(DEPS_TARGET)?;
+        let env = TargetEnv::of(&self.target)?;
         engine
             .package_docs_with_context(&self.package, self.version.as_deref(), &env, max)
             .await

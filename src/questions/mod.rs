@@ -30,25 +30,7 @@ pub use top::Top;
 pub use versions::{Versions, VersionsAnswer};
 pub use why::Why;
 
-use std::collections::BTreeMap;
-
-use sentinel_actors::views::deps::TargetEnv;
 use sentinel_actors::{InputError, QueryError};
-
-/// The marker environment of a question's target (Python, platform, extras, marker
-/// overrides), as `get_package_dependencies` and `get_package_docs_with_context` take it.
-fn target_env(
-    python: Option<&str>,
-    platform: Option<&str>,
-    extras: Option<&[String]>,
-    markers: Option<&BTreeMap<String, String>>,
-) -> Result<TargetEnv, QueryError> {
-    let env = TargetEnv::new(python, platform, extras.unwrap_or_default())?;
-    Ok(match markers {
-        Some(m) => env.with_markers(m)?,
-        None => env,
-    })
-}
 
 /// Splits the CLI's `NAME==VERSION` into a package and an optional version.
 pub fn split_spec(spec: &str) -> Result<(String, Option<String>), QueryError> {
