@@ -407,7 +407,7 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    fn new(code: Exit, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: Exit, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -416,7 +416,7 @@ impl Failure {
     }
 
     /// A partial answer that was already printed: only the exit code remains.
-    fn partial(message: impl Into<String>) -> Self {
+    pub(crate) fn partial(message: impl Into<String>) -> Self {
         Failure {
             reported: true,
             ..Failure::new(Exit::Partial, message)

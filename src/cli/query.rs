@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use sentinel_actors::{Engine, EngineConfig, EngineHandle};
 
-use super::print;
 use super::{Exit, Failure, Query};
-use crate::questions::{self, split_spec};
+use super::{output, print};
+use crate::questions::{self, Ask, split_spec};
 
 /// Runs a query command against a fresh engine.
 pub(super) async fn run(cfg: EngineConfig, q: Query, json: bool) -> Result<(), Failure> {
@@ -25,12 +25,26 @@ pub(super) async fn run(cfg: EngineConfig, q: Query, json: bool) -> Result<(), F
     result
 }
 
+/// Asks `q` and prints its answer, one path for every question: the answer as JSON
+/// with `--json`, else its table (both cleaned of escape sequences); then its exit.
+pub(super) async fn show<Q: Ask>(engine: &EngineHandle, q: Q, json: bool) -> Result<(), Failure> {
+    let a = q.ask(engine).await?;
+    let text = if json {
+        let s =
+            serde_json::to_string_pretty(&a).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s + "\n"
+    } else {
+        q.table(&a)
+    };
+    output::emit(&output::clean(&text, true));
+    q.exit(&a)
+}
+
 async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure> {
     match q {
         Query::Info { spec } => {
             let (package, version) = split_spec(&spec)?;
-            let d = questions::Info { package, version }.ask(engine).await?;
-            print::info(&d, json);
+            show(engine, questions::Info { package, version }, json).await?;
         }
         Query::Versions {
             name,
@@ -45,7 +59,7 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                 include_yanked: Some(!(stable || no_yanked)),
                 limit,
             };
-            print::versions(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Deps { spec, target } => {
             let (package, version) = split_spec(&spec)?;
@@ -54,7 +68,7 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                 version,
                 target: target.target()?,
             };
-            print::deps(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Docs {
             spec,
@@ -88,11 +102,11 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                         version,
                         python_version,
                     };
-                    print::python_check(&q.ask(engine).await?, json);
+                    show(engine, q, json).await?;
                 }
                 None => {
                     let q = questions::Pythons { package, version };
-                    print::pythons(&q.ask(engine).await?, json);
+                    show(engine, q, json).await?;
                 }
             }
         }
@@ -109,18 +123,18 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                 by,
                 days: Some(days),
             };
-            print::breakdown(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Trends { name, days } => {
             let q = questions::Trend {
                 package: name,
                 days: Some(days),
             };
-            print::trend(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Top { limit } => {
             let q = questions::Top { limit: Some(limit) };
-            print::top(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Overview { names } => {
             if std::io::stderr().is_terminal() && !json {

@@ -4,6 +4,12 @@ use schemars::JsonSchema;
 use sentinel_actors::views::deps::{Dependencies, TargetEnv};
 use sentinel_actors::{DEPS_TARGET, Datum, EngineHandle, QueryError, Target, TargetOnly};
 use serde::Deserialize;
+use std::fmt::Write as _;
+
+use super::Ask;
+use crate::cli::output::{notes, source_cell, source_note, table};
+use crate::mcp::output::DatumOut;
+use crate::mcp::render::freshness;
 
 /// A release's dependencies, optionally evaluated for a target environment. When no
 /// target field is given, markers are not evaluated and every dependency is listed with
@@ -23,9 +29,13 @@ pub struct Deps {
     pub target: Target,
 }
 
-impl Deps {
+impl Ask for Deps {
+    const TOOL: &'static str = "get_package_dependencies";
+    type Answer = Datum<Dependencies>;
+    type Output<'a> = DatumOut<&'a Dependencies>;
+
     /// The release's dependencies, evaluated for the target when one was given.
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<Datum<Dependencies>, QueryError> {
+    async fn ask(&self, engine: &EngineHandle) -> Result<Datum<Dependencies>, QueryError> {
         self.target.only(DEPS_TARGET)?;
         let env = (!self.target.is_empty())
             .then(|| TargetEnv::of(&self.target))
@@ -34,4 +44,123 @@ impl Deps {
             .dependencies(&self.package, self.version.as_deref(), env.as_ref())
             .await
     }
+
+    fn output<'a>(&self, a: &'a Self::Answer) -> Self::Output<'a> {
+        DatumOut::of(a)
+    }
+
+    fn text(&self, a: &Self::Answer) -> String {
+        dependencies(a)
+    }
+
+    fn table(&self, a: &Self::Answer) -> String {
+        deps(a)
+    }
+}
+
+/// `get_package_dependencies`.
+fn dependencies(d: &Datum<Dependencies>) -> String {
+    let deps = &d.value;
+    let mut s = format!(
+        "{} {}: {} dependencies ({})",
+        deps.package,
+        deps.version,
+        deps.dependencies.len(),
+        freshness(d)
+    );
+    if let Some(env) = &deps.evaluated_for {
+        let applies = deps
+            .dependencies
+            .iter()
+            .filter(|x| x.applies == Some(true))
+            .count();
+        let _ = write!(
+            s,
+            "; {applies} apply to Python {} on {:?}{}",
+            env.python_version,
+            env.platform,
+            if env.extras.is_empty() {
+                String::new()
+            } else {
+                format!(" with extras [{}]", env.extras.join(", "))
+            }
+        );
+    }
+    for dep in deps.dependencies.iter().take(30) {
+        let _ = write!(s, "\n- {}", dep.raw);
+        match dep.applies {
+            Some(true) => s.push_str("  [applies]"),
+            Some(false) => s.push_str("  [does not apply]"),
+            None => {}
+        }
+    }
+    if deps.dependencies.len() > 30 {
+        let _ = write!(s, "\n... and {} more", deps.dependencies.len() - 30);
+    }
+    if !deps.unparsed.is_empty() {
+        let _ = write!(
+            s,
+            "\n{} requirement(s) could not be parsed",
+            deps.unparsed.len()
+        );
+    }
+    for n in &deps.notes {
+        let _ = write!(s, "\nnote: {n}");
+    }
+    s
+}
+
+/// `deps`.
+fn deps(d: &Datum<Dependencies>) -> String {
+    let mut s = String::new();
+    let mut rows = vec![vec![
+        "dependency".into(),
+        "specifier".into(),
+        "when".into(),
+        "applies".into(),
+    ]];
+    for dep in &d.value.dependencies {
+        let when = dep.marker.clone().unwrap_or_else(|| "always".into());
+        let applies = match dep.applies {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None if dep.required => "required",
+            None => "optional",
+        };
+        let name = if dep.extras.is_empty() {
+            dep.name.clone()
+        } else {
+            format!("{}[{}]", dep.name, dep.extras.join(","))
+        };
+        rows.push(vec![name, dep.specifier.clone(), when, applies.into()]);
+    }
+    ln!(
+        s,
+        "{} {} ({})",
+        d.value.package,
+        d.value.version,
+        source_cell(d)
+    );
+    if let Some(env) = &d.value.evaluated_for {
+        ln!(
+            s,
+            "evaluated for Python {} on {:?}, extras [{}]",
+            env.python_version,
+            env.platform,
+            env.extras.join(", ")
+        );
+    }
+    w!(s, "{}", table(&rows));
+    for u in &d.value.unparsed {
+        ln!(s, "  not PEP 508, kept verbatim: {u}");
+    }
+    s += &notes(
+        d.value
+            .notes
+            .iter()
+            .cloned()
+            .map(Some)
+            .chain(std::iter::once(source_note("metadata", d))),
+    );
+    s
 }
