@@ -22,6 +22,7 @@ use sentinel_sim::{Scenario, SimConfig};
 use target::TargetArgs;
 
 pub use exit::Exit;
+pub(crate) use resolve::status_exit;
 
 use crate::config::{self, FlagOverrides, LoadError};
 use crate::questions::{BreakdownBy, Period};

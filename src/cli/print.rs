@@ -4,9 +4,8 @@
 
 use serde::Serialize;
 
-use sentinel_actors::views::docs::{DocsWithContext, PackageDocs};
 use sentinel_actors::views::downloads::RecentDownloads;
-use sentinel_actors::{Datum, HealthReport, PackageOverview, PartialResult};
+use sentinel_actors::{HealthReport, PackageOverview, PartialResult};
 
 use super::output::{self, source_cell, source_note, table, thousands};
 use super::{Exit, Failure};
@@ -30,93 +29,6 @@ fn print_json<T: Serialize>(v: &T) {
 
 fn notes(notes: impl IntoIterator<Item = Option<String>>) {
     out!("{}", output::notes(notes));
-}
-
-/// `docs`: a header (release, provenance, budget, URLs), then
-/// the Markdown.
-pub(super) fn docs(d: &Datum<PackageDocs>, json: bool) {
-    if json {
-        return print_json(d);
-    }
-    docs_body(d);
-}
-
-fn docs_body(d: &Datum<PackageDocs>) {
-    let v = &d.value;
-    outln!("{} {} ({})", v.package, v.version, source_cell(d));
-    if let Some(s) = &v.summary {
-        outln!("{s}");
-    }
-    if let Some(u) = &v.documentation_url {
-        outln!("documentation: {u}");
-    }
-    if let Some(u) = &v.source_url {
-        outln!("source: {u}");
-    }
-    outln!(
-        "{} of {} tokens ({} budget, {}); {} sections shown, {} left out",
-        thousands(v.tokens as u64),
-        thousands(v.total_tokens as u64),
-        thousands(v.max_tokens as u64),
-        v.encoding,
-        v.sections.len(),
-        v.sections_left_out()
-    );
-    notes([source_note("docs", d)]);
-    outln!("");
-    if v.markdown.is_empty() {
-        outln!("(the release publishes no description)");
-    } else {
-        outln!("{}", v.markdown);
-    }
-}
-
-/// `docs --with-deps`; a dependency that failed makes the exit code partial.
-pub(super) fn docs_with_context(r: &DocsWithContext, json: bool) -> Result<(), Failure> {
-    let deps = &r.dependencies;
-    let partial = (!deps.failures.is_empty()).then(|| {
-        Failure::partial(format!(
-            "{} of {} dependencies failed",
-            deps.failures.len(),
-            deps.failures.len() + deps.items.len()
-        ))
-    });
-    if json {
-        print_json(r);
-        return partial.map_or(Ok(()), Err);
-    }
-    docs_body(&r.docs);
-    outln!("");
-    outln!(
-        "## Runtime dependencies for Python {} on {:?}: {} of {} tokens in all, dependencies up to {}",
-        r.evaluated_for.python_version,
-        r.evaluated_for.platform,
-        thousands(r.tokens as u64),
-        thousands(r.max_tokens as u64),
-        thousands(r.dependency_budget as u64)
-    );
-    for n in &r.notes {
-        outln!("  note: {n}");
-    }
-    for d in &deps.items {
-        let v = &d.value;
-        outln!("");
-        outln!(
-            "### {} {} ({}; {} of a {}-token share{}; {})",
-            v.package,
-            v.specifier,
-            v.version,
-            v.tokens,
-            v.share_tokens,
-            if v.cut { ", cut" } else { "" },
-            source_cell(d)
-        );
-        outln!("{}", v.text);
-    }
-    for f in &deps.failures {
-        outln!("  failed: {}: {} ({})", f.item, f.reason, f.suggestion);
-    }
-    partial.map_or(Ok(()), Err)
 }
 
 /// `downloads`: fails (`Exit::Unavailable`) when no figure could be given.

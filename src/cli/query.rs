@@ -40,6 +40,16 @@ pub(super) async fn show<Q: Ask>(engine: &EngineHandle, q: Q, json: bool) -> Res
     q.exit(&a)
 }
 
+/// [`show`] on an engine of its own, for a command outside the query group.
+pub(super) async fn once<Q: Ask>(cfg: EngineConfig, q: Q, json: bool) -> Result<(), Failure> {
+    let engine = Engine::start(cfg)
+        .await
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
+    let r = show(&engine, q, json).await;
+    engine.shutdown().await;
+    r
+}
+
 async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure> {
     match q {
         Query::Info { spec } => {
@@ -84,14 +94,14 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                     target: target.target()?,
                     max_tokens,
                 };
-                return print::docs_with_context(&q.ask(engine).await?, json);
+                return show(engine, q, json).await;
             }
             let q = questions::Docs {
                 package,
                 version,
                 max_tokens,
             };
-            print::docs(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Python { spec, check } => {
             let (package, version) = split_spec(&spec)?;

@@ -91,14 +91,7 @@ pub(super) async fn why(cfg: EngineConfig, a: WhyArgs, json: bool) -> Result<(),
         target: a.target.target()?,
         max_packages: a.max_packages,
     };
-    let engine = Engine::start(cfg)
-        .await
-        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
-    let x = q.ask(&engine).await;
-    engine.shutdown().await;
-    let x = x?;
-    show(json, &x, Why::text);
-    status_exit(x.resolution, &x.missing)
+    super::query::once(cfg, q, json).await
 }
 
 /// Prints an answer: `--json` as it is, else its text.
@@ -111,7 +104,10 @@ fn show<T: serde::Serialize>(json: bool, answer: &T, text: impl FnOnce(&T) -> St
 }
 
 /// The exit of a resolution's status (`missing`: what could not be fetched).
-fn status_exit(status: ResolutionStatus, missing: &[MissingNode]) -> Result<(), Failure> {
+pub(crate) fn status_exit(
+    status: ResolutionStatus,
+    missing: &[MissingNode],
+) -> Result<(), Failure> {
     match status {
         ResolutionStatus::Resolved => Ok(()),
         ResolutionStatus::Partial => Err(Failure::partial(format!(

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::views::docs::{DocsWithContext, PackageDocs};
 use crate::engine::views::downloads::RecentDownloads;
 use crate::engine::{CacheStats, HealthReport, MetricsSnapshot, PackageOverview, Readiness};
 use crate::engine::{Datum, ItemFailure, PartialResult, Provenance};
@@ -47,7 +46,7 @@ pub(crate) fn recent(r: &RecentDownloads, period: Period) -> String {
     lines.join("\n")
 }
 
-fn failure(f: &ItemFailure) -> String {
+pub(crate) fn failure(f: &ItemFailure) -> String {
     format!("- {}: {} ({})", f.item, f.reason, f.suggestion)
 }
 
@@ -173,92 +172,4 @@ pub(crate) fn refreshed(n: u64, package: Option<&str>) -> String {
         "dropped {n} cached entr{} {scope}",
         if n == 1 { "y" } else { "ies" }
     )
-}
-
-/// The header of a docs answer: release, freshness, budget, summary, URLs.
-fn docs_header(d: &Datum<PackageDocs>) -> String {
-    let v = &d.value;
-    let mut s = format!("{} {} docs ({})", v.package, v.version, freshness(d));
-    if let Some(summary) = &v.summary {
-        let _ = write!(s, "\n{summary}");
-    }
-    let mut urls = Vec::new();
-    if let Some(u) = &v.documentation_url {
-        urls.push(format!("documentation {u}"));
-    }
-    if let Some(u) = &v.source_url {
-        urls.push(format!("source {u}"));
-    }
-    if !urls.is_empty() {
-        let _ = write!(s, "\n{}", urls.join("; "));
-    }
-    let _ = write!(
-        s,
-        "\n{} of {} tokens shown ({} budget, counted with {}; {} sections shown, {} left out)",
-        thousands(v.tokens as u64),
-        thousands(v.total_tokens as u64),
-        thousands(v.max_tokens as u64),
-        v.encoding,
-        v.sections.len(),
-        v.sections_left_out()
-    );
-    s
-}
-
-/// `get_package_docs`.
-pub(crate) fn package_docs(d: &Datum<PackageDocs>) -> String {
-    let mut s = docs_header(d);
-    if d.value.markdown.is_empty() {
-        s.push_str("\nThe release publishes no description.");
-    } else {
-        let _ = write!(s, "\n\n{}", d.value.markdown);
-    }
-    s
-}
-
-/// `get_package_docs_with_context`.
-pub(crate) fn docs_with_context(r: &DocsWithContext) -> String {
-    let mut s = package_docs(&r.docs);
-    let e = &r.evaluated_for;
-    let deps = &r.dependencies;
-    let _ = write!(
-        s,
-        "\n\n## Runtime dependencies for Python {} on {:?} ({} answered, {} failed; {} of {} tokens in all, dependencies up to {})",
-        e.python_version,
-        e.platform,
-        deps.items.len(),
-        deps.failures.len(),
-        thousands(r.tokens as u64),
-        thousands(r.max_tokens as u64),
-        thousands(r.dependency_budget as u64),
-    );
-    for n in &r.notes {
-        let _ = write!(s, "\nnote: {n}");
-    }
-    for d in &deps.items {
-        let v = &d.value;
-        let _ = write!(
-            s,
-            "\n\n### {}{} ({}; {} of its {}-token share{}; {})\n{}",
-            v.package,
-            if v.specifier.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", v.specifier)
-            },
-            v.version,
-            v.tokens,
-            v.share_tokens,
-            if v.cut { ", cut" } else { "" },
-            freshness(d),
-            v.text
-        );
-    }
-    if !deps.failures.is_empty() {
-        s.push_str("\n\nfailures:");
-        for f in &deps.failures {
-            let _ = write!(s, "\n{}", failure(f));
-        }
-    }
-    s
 }

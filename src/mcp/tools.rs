@@ -27,14 +27,12 @@ mod resolve;
 
 use super::drain::Drain;
 use super::output::{
-    DatumOut, DocsContextOut, MetricsOut, OpsOut, OverviewOut, RecentOut, RefreshOut, schema,
-    to_value,
+    DatumOut, MetricsOut, OpsOut, OverviewOut, RecentOut, RefreshOut, schema, to_value,
 };
 use super::params::{PackageReportParams, Parameters, RefreshParams};
 use super::render;
 
 mod scan;
-use crate::engine::views::docs::{DependencyDocs, PackageDocs};
 use crate::engine::views::info::PackageInfo;
 use crate::engine::{
     CacheStats, Datum, EngineHandle, HealthReport, MetricsSnapshot, QueryError, Readiness,
@@ -203,12 +201,6 @@ fn ops<T: Serialize>(report: &T, text: String) -> Result<CallToolResult, McpErro
 }
 
 // Output schemas, derived from the types the tools serialise (`output.rs`).
-fn docs_schema() -> Arc<JsonObject> {
-    schema::<DatumOut<PackageDocs>>()
-}
-fn docs_context_schema() -> Arc<JsonObject> {
-    schema::<DocsContextOut<DatumOut<PackageDocs>, DatumOut<DependencyDocs>>>()
-}
 fn stats_schema() -> Arc<JsonObject> {
     schema::<RecentOut>()
 }
@@ -233,13 +225,13 @@ fn refresh_schema() -> Arc<JsonObject> {
 
 /// The output schema of question `Q`'s tool: derived from its structured content, the
 /// type [`SentinelMcp::serve`] writes.
-fn output_of<Q: Ask>() -> Arc<JsonObject> {
+pub(super) fn output_of<Q: Ask>() -> Arc<JsonObject> {
     schema::<Q::Output<'static>>()
 }
 
 impl SentinelMcp {
     /// Asks question `q`: its structured content and, beside it, its text; or the error.
-    async fn serve<Q: Ask>(&self, q: Q) -> Result<CallToolResult, McpError> {
+    pub(super) async fn serve<Q: Ask>(&self, q: Q) -> Result<CallToolResult, McpError> {
         answer(q.ask(&self.engine).await, |a| {
             (to_value(&q.output(a)), q.text(a))
         })
@@ -311,32 +303,27 @@ impl SentinelMcp {
     /// Package docs.
     #[tool(
         description = "A PyPI package's README (the long description of its latest release, or of `version`) as Markdown sized for your context: reStructuredText is converted; sections come most useful first (install, quick start, usage, API and examples; badges, changelog, licence and contributors last) and are cut to max_tokens (100-32000, default 4000, counted with the o200k_base tokenizer) at section boundaries, ending with a marker naming what was left out and its size. Also the summary, documentation and source URLs, and the version the docs belong to.",
-        output_schema = docs_schema(),
+        output_schema = output_of::<questions::Docs>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_docs(
         &self,
         Parameters(q): Parameters<questions::Docs>,
     ) -> Result<CallToolResult, McpError> {
-        datum_answer(q.ask(&self.engine).await, render::package_docs)
+        self.serve(q).await
     }
 
     /// Package docs with its dependencies' short docs.
     #[tool(
         description = "get_package_docs plus a short summary (summary line and first README paragraph) of each runtime dependency for a target (python_version, platform, extras, markers as in get_package_dependencies; default CPython 3.12 on linux), all under one max_tokens budget: the dependencies take a third at most, each its stated share, the package's README the rest. A dependency that cannot be fetched is listed under failures with its reason; the others are still answered.",
-        output_schema = docs_context_schema(),
+        output_schema = output_of::<questions::DocsContext>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_docs_with_context(
         &self,
         Parameters(q): Parameters<questions::DocsContext>,
     ) -> Result<CallToolResult, McpError> {
-        answer(q.ask(&self.engine).await, |r| {
-            (
-                to_value(&DocsContextOut::of(r)),
-                render::docs_with_context(r),
-            )
-        })
+        self.serve(q).await
     }
 
     /// Python compatibility.
@@ -760,6 +747,9 @@ mod tests {
             questions::Trend::TOOL,
             questions::Breakdown::TOOL,
             questions::Top::TOOL,
+            questions::Docs::TOOL,
+            questions::DocsContext::TOOL,
+            questions::Why::TOOL,
         ] {
             assert!(names.contains(&tool), "{tool}");
         }

@@ -9,6 +9,8 @@ use sentinel_actors::{
 };
 use serde::Deserialize;
 
+use super::Ask;
+
 /// Why a package is in the dependency tree of some requirements, for a target.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[schemars(transform = TargetOnly(RESOLVE_TARGET))]
@@ -28,9 +30,13 @@ pub struct Why {
     pub max_packages: Option<usize>,
 }
 
-impl Why {
+impl Ask for Why {
+    const TOOL: &'static str = "explain_dependency";
+    type Answer = Explanation;
+    type Output<'a> = &'a Explanation;
+
     /// The chains, or why there are none.
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<Explanation, QueryError> {
+    async fn ask(&self, engine: &EngineHandle) -> Result<Explanation, QueryError> {
         let request = ResolveRequest {
             requirements: self.requirements.clone(),
             target: self.target.clone(),
@@ -40,9 +46,13 @@ impl Why {
         engine.explain(&request, &self.package).await
     }
 
+    fn output<'a>(&self, a: &'a Explanation) -> &'a Explanation {
+        a
+    }
+
     /// The explanation in words: the summary, each chain as a line of hops with the
     /// requirement and marker of each, what was left out, then the notes.
-    pub fn text(x: &Explanation) -> String {
+    fn text(&self, x: &Explanation) -> String {
         let mut out = format!("{}; metadata {}.\n", x.summary, x.source.as_str());
         for (i, chain) in x.chains.iter().enumerate() {
             out.push_str(&format!("{:>3}. ", i + 1));
@@ -95,5 +105,11 @@ impl Why {
             out.push_str(&format!("Note: {n}\n"));
         }
         out
+    }
+
+    /// Partial when some node could not be fetched, no solution, or stopped at a bound;
+    /// success whether or not the package is in the tree (the answer says which).
+    fn exit(&self, x: &Explanation) -> Result<(), crate::cli::Failure> {
+        crate::cli::status_exit(x.resolution, &x.missing)
     }
 }

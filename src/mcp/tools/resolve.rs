@@ -53,10 +53,6 @@ fn resolve_schema() -> Arc<JsonObject> {
     schema::<Resolution>()
 }
 
-fn explain_schema() -> Arc<JsonObject> {
-    schema::<crate::engine::Explanation>()
-}
-
 fn vulnerabilities_schema() -> Arc<JsonObject> {
     schema::<DatumOut<PackageVulnerabilities>>()
 }
@@ -96,16 +92,14 @@ impl SentinelMcp {
     /// Why a package is in a resolved tree.
     #[tool(
         description = "Explain why a package is in the dependency tree of some requirements (like `pnpm why`, `npm explain`, `cargo tree -i`): resolves them for a target Python and platform, then lists every chain of requirements from a requested one down to the package, shortest first, with each edge's versions, requirement and environment marker (at most 50 chains; `total_chains` counts all, `chains_left_out` the rest). When it is not in the tree, `presence` says why: `excluded_by_markers` (with the requirements in `excluded`), `not_in_tree`, `could_not_be_fetched`, or `unknown` (partial resolution, no solution).",
-        output_schema = explain_schema(),
+        output_schema = super::output_of::<Why>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn explain_dependency(
         &self,
         Parameters(q): Parameters<Why>,
     ) -> Result<CallToolResult, McpError> {
-        answer(q.ask(&self.engine).await, |x| {
-            (serde_json::to_value(x).unwrap_or(Value::Null), Why::text(x))
-        })
+        self.serve(q).await
     }
 
     /// Vulnerabilities of a release.
