@@ -10,7 +10,7 @@ use pypi_sentinel::engine::views::audit::{AuditReport, AuditVerdict, TreeMode};
 use pypi_sentinel::engine::views::check::CheckVerdict;
 use pypi_sentinel::engine::views::scan::DependencyVerdict;
 use pypi_sentinel::engine::{
-    AuditTarget, Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel,
+    Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel, Target,
 };
 use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
@@ -31,14 +31,14 @@ async fn start() -> (SimHandle, EngineHandle) {
     (sim, engine)
 }
 
-fn python(v: &str) -> AuditTarget {
-    AuditTarget {
-        python: Some(v.into()),
-        ..AuditTarget::default()
+fn python(v: &str) -> Target {
+    Target {
+        python_version: Some(v.into()),
+        ..Target::default()
     }
 }
 
-async fn audit(engine: &EngineHandle, rel: &str, target: &AuditTarget) -> AuditReport {
+async fn audit(engine: &EngineHandle, rel: &str, target: &Target) -> AuditReport {
     engine
         .audit_project(ScanInput::Path(fixtures().join(rel)), target)
         .await

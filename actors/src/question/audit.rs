@@ -6,46 +6,28 @@
 //! when the latest slot is due, within the audit's deadline. The view
 //! (`views::audit`) draws the report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::future::join_all;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::resolve::{Resolve, Vulnerabilities};
 use super::scan::{Check, CheckDownloads, scan_project};
 use super::{Question, Walker};
-use crate::model::SourceLabel;
 use crate::model::{ErrorCode, ItemFailure};
 use crate::model::{PackageName, PackageVersion, QueryError, limits};
+use crate::model::{SourceLabel, Target};
 use crate::project::{DeclaredDependency, DependencySource, ParsedProject};
 use crate::views::audit::{self, AuditReport, LockedRelease, TreeFacts};
 use crate::views::deps::{TargetEnv, parse_requirement};
 use crate::views::resolve::{Resolution, ResolutionStatus, ResolveRequest};
 
-/// The target of an audit: where the project would be installed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct AuditTarget {
-    /// Python `X.Y` (or `X.Y.Z`); default 3.12.
-    #[serde(default)]
-    pub python: Option<String>,
-    /// `linux`, `macos` or `windows`; default linux.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// Marker variables to override (`platform_machine = "aarch64"`).
-    #[serde(default)]
-    pub markers: BTreeMap<String, String>,
-    /// Whether pre-releases are candidates in the resolution.
-    #[serde(default)]
-    pub prereleases: bool,
-}
-
 /// An audit of a parsed project for a target.
 #[derive(Debug, Clone)]
 pub(crate) struct Audit {
     pub(crate) parsed: ParsedProject,
-    pub(crate) target: AuditTarget,
+    pub(crate) target: Target,
     pub(crate) env: TargetEnv,
 }
 
@@ -98,7 +80,7 @@ async fn audit_pass(
     whole: Duration,
     parsed: &ParsedProject,
     plan: &Plan,
-    target: &AuditTarget,
+    target: &Target,
     env: &TargetEnv,
     end: Instant,
 ) -> Result<AuditReport, QueryError> {
@@ -161,7 +143,7 @@ async fn audit_pass(
 async fn resolved_tree(
     w: &Walker,
     requirements: &[(String, String)],
-    target: &AuditTarget,
+    target: &Target,
     deadline: Instant,
 ) -> TreeFacts {
     let mut notes = Vec::new();
@@ -324,16 +306,13 @@ async fn pins_alone(
 async fn resolution(
     w: &Walker,
     requirements: Vec<String>,
-    target: &AuditTarget,
+    target: &Target,
     deadline: Instant,
 ) -> Result<Resolution, ItemFailure> {
     let failed = |e: &QueryError| ItemFailure::from_error("resolution".into(), e);
     let request = ResolveRequest {
         requirements,
-        python: target.python.clone(),
-        platform: target.platform.clone(),
-        markers: target.markers.clone(),
-        prereleases: target.prereleases,
+        target: target.clone(),
         max_packages: Some(limits::MAX_RESOLVE_PACKAGES),
         vulnerabilities: true,
     };
