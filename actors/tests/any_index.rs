@@ -25,8 +25,8 @@ async fn setup_profile(
 
 fn request(reqs: &[&str]) -> ResolveRequest {
     let mut r = ResolveRequest::new(reqs.iter().copied());
-    r.python = Some("3.12".into());
-    r.platform = Some("linux".into());
+    r.target.python_version = Some("3.12".into());
+    r.target.platform = Some("linux".into());
     r
 }
 
