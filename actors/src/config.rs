@@ -337,11 +337,14 @@ impl Default for UpstreamsConfig {
                 ..UpstreamConfig::default()
             },
             // A few files at a time, politely: each transfer may take a connection for
-            // minutes, and pip itself downloads one file at a time.
+            // minutes, and pip itself downloads one file at a time. The rate is PyPI's
+            // (20/s): besides whole downloads, a resolution on an index without
+            // metadata files reads each release's METADATA out of a wheel here (one
+            // small range request for most wheels), as often as a metadata file.
             files: UpstreamConfig {
                 base_url: format!("https://{PYPI_FILES_HOST}"),
                 rate_limit: Some(RateLimitConfig {
-                    per_second: 5,
+                    per_second: 20,
                     per_minute: None,
                 }),
                 max_in_flight: 4,

@@ -13,6 +13,7 @@ mod name;
 mod partial;
 mod provenance;
 mod query;
+mod target;
 pub mod untrusted;
 
 pub use code::ErrorCode;
@@ -45,6 +46,7 @@ pub use partial::{ItemFailure, PartialResult};
 pub(crate) use provenance::ago_words;
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel, StaleReason};
 pub use query::{Query, QueryKind, StatsKind, Upstream};
+pub use target::{DEPS_TARGET, FILE_TARGET, RESOLVE_TARGET, Target, TargetField, TargetOnly};
 
 #[cfg(test)]
 mod tests {

@@ -943,6 +943,9 @@ fn describe(q: &Query) -> String {
         Query::CoreMetadata(n, v, _) => {
             format!("the metadata file of version {v} of package \"{n}\"")
         }
+        Query::WheelMetadata(n, v, _) => {
+            format!("the METADATA in a wheel of version {v} of package \"{n}\"")
+        }
         q => format!(
             "package {:?}",
             q.package().map(|p| p.as_str()).unwrap_or_default()
