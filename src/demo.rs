@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use sentinel_actors::views::deps::TargetEnv;
 use sentinel_actors::views::package_download::{DownloadRequest, WantedKind};
 use sentinel_actors::{
-    AuditTarget, ClockHand, Datum, Engine, EngineConfig, EngineHandle, Provenance, QueryError,
-    ScanInput, Upstream, UtcClock,
+    ClockHand, Datum, Engine, EngineConfig, EngineHandle, Provenance, QueryError, ScanInput,
+    Target, Upstream, UtcClock,
 };
 use sentinel_sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
@@ -184,9 +184,9 @@ impl Demo {
             filename: "requirements.txt".into(),
             content: project.into(),
         };
-        let target = AuditTarget {
-            python: Some("3.8".into()),
-            ..AuditTarget::default()
+        let target = Target {
+            python_version: Some("3.8".into()),
+            ..Target::default()
         };
         let started = Instant::now();
         match self.engine.audit_project(input, &target).await {

@@ -10,7 +10,7 @@ use pypi_sentinel::engine::views::audit::{AuditReport, AuditVerdict, TreeMode};
 use pypi_sentinel::engine::views::check::CheckVerdict;
 use pypi_sentinel::engine::views::scan::DependencyVerdict;
 use pypi_sentinel::engine::{
-    AuditTarget, Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel,
+    Engine, EngineConfig, EngineHandle, QueryError, ScanInput, SourceLabel, Target,
 };
 use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
 
@@ -31,14 +31,14 @@ async fn start() -> (SimHandle, EngineHandle) {
     (sim, engine)
 }
 
-fn python(v: &str) -> AuditTarget {
-    AuditTarget {
-        python: Some(v.into()),
-        ..AuditTarget::default()
+fn python(v: &str) -> Target {
+    Target {
+        python_version: Some(v.into()),
+        ..Target::default()
     }
 }
 
-async fn audit(engine: &EngineHandle, rel: &str, target: &AuditTarget) -> AuditReport {
+async fn audit(engine: &EngineHandle, rel: &str, target: &Target) -> AuditReport {
     engine
         .audit_project(ScanInput::Path(fixtures().join(rel)), target)
         .await
@@ -394,5 +394,58 @@ async fn a_slow_index_is_waited_for_by_further_passes() {
         r.unchecked
     );
     assert_eq!(r.tree.checked, r.tree.packages);
+    engine.shutdown().await;
+}
+
+/// A misspelt line makes the requirements unresolvable: the exact pins are still
+/// audited one by one (their vulnerabilities are known without a tree): findings,
+/// never `clean`, and it says what it could not do (the tree, the misspelt pin).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unresolvable_project_still_audits_its_exact_pins() {
+    let (_sim, engine) = start().await;
+    let text = "sg-http==1.1.0\nsg-idna==3.6\nsg-htpp==1.0.0\n";
+    let r = audit_text(&engine, "requirements.txt", text, "3.12").await;
+    assert_eq!(r.tree.mode, TreeMode::Pins, "{}", r.summary);
+    assert_eq!(r.verdict, AuditVerdict::Findings, "{}", r.summary);
+    assert!(r.summary.contains("2 not checked"), "{}", r.summary);
+    let vulnerable: Vec<String> = r
+        .vulnerable
+        .iter()
+        .map(|v| format!("{} {}", v.package, v.version))
+        .collect();
+    assert_eq!(
+        vulnerable,
+        ["sg-http 1.1.0", "sg-idna 3.6"],
+        "{}",
+        r.summary
+    );
+    assert!(
+        r.tree.notes[0].contains("the 3 exact pin(s) (==) were audited alone"),
+        "{:?}",
+        r.tree.notes
+    );
+    assert!(
+        r.unchecked.iter().any(|u| u.item == "resolution"),
+        "{:?}",
+        r.unchecked
+    );
+    assert!(
+        r.unchecked.iter().any(|u| u.item == "sg-htpp 1.0.0"),
+        "the misspelt pin is named: {:?}",
+        r.unchecked
+    );
+    // Without a vulnerable pin, the misspelt pin itself is the finding (a pin that is
+    // not a release), and the clean one is still checked.
+    let text = "sg-certs==2024.2.2\nsg-htpp==1.0.0\n";
+    let r = audit_text(&engine, "requirements.txt", text, "3.12").await;
+    assert_eq!(r.tree.mode, TreeMode::Pins, "{}", r.summary);
+    assert_eq!(r.tree.checked, 1, "{}", r.summary);
+    assert!(r.vulnerable.is_empty(), "{}", r.summary);
+    assert_eq!(r.verdict, AuditVerdict::Findings, "{}", r.summary);
+    assert!(
+        r.summary.contains("1 yanked, missing or unsatisfiable pin"),
+        "{}",
+        r.summary
+    );
     engine.shutdown().await;
 }

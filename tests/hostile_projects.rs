@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use pypi_sentinel::engine::views::audit::{AuditReport, AuditVerdict};
 use pypi_sentinel::engine::views::resolve::ResolveRequest;
 use pypi_sentinel::engine::views::scan::{DependencyVerdict, ScanReport};
-use pypi_sentinel::engine::{AuditTarget, Engine, EngineHandle, ErrorCode, QueryError, ScanInput};
+use pypi_sentinel::engine::{Engine, EngineHandle, ErrorCode, QueryError, ScanInput, Target};
 use pypi_sentinel::sim::{Sim, SimConfig, SimHandle};
 
 mod common;
@@ -42,9 +42,9 @@ async fn scan(engine: &EngineHandle, filename: &str, text: &str) -> ScanReport {
 }
 
 async fn audit(engine: &EngineHandle, filename: &str, text: &str) -> AuditReport {
-    let target = AuditTarget {
-        python: Some("3.12".into()),
-        ..AuditTarget::default()
+    let target = Target {
+        python_version: Some("3.12".into()),
+        ..Target::default()
     };
     engine
         .audit_project(content(filename, text), &target)
@@ -55,10 +55,10 @@ async fn audit(engine: &EngineHandle, filename: &str, text: &str) -> AuditReport
 fn resolve_request(requirements: Vec<String>) -> ResolveRequest {
     ResolveRequest {
         requirements,
-        python: Some("3.12".into()),
-        platform: None,
-        markers: Default::default(),
-        prereleases: false,
+        target: Target {
+            python_version: Some("3.12".into()),
+            ..Target::default()
+        },
         max_packages: None,
         vulnerabilities: false,
     }

@@ -421,16 +421,44 @@ async fn check_package_answers_in_part_when_pypistats_and_the_dataset_are_down()
         d.provenance
     );
     assert!(c.summary.contains("3 days old"), "{}", c.summary);
+    // The live dataset is down: the names are compared with the snapshot bundled in
+    // the binary (the real ranking of 2026-04-01), which says so.
+    let p = c
+        .popularity
+        .as_ref()
+        .expect("popularity from the bundled snapshot");
+    let resembles = p.value.resembles.as_ref().expect("numpyy resembles numpy");
+    assert_eq!(resembles.name, "numpy");
+    assert!(
+        p.value.rule.contains("the snapshot of 2026-04-01"),
+        "{}",
+        p.value.rule
+    );
+    match &p.provenance {
+        pypi_sentinel::engine::Provenance::Stale { reason } => {
+            assert!(
+                reason.contains("bundled in this build, dated 2026-04-01"),
+                "{reason}"
+            );
+            assert!(reason.contains("could not be reached"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        c.summary.contains("one letter away from `numpy`"),
+        "{}",
+        c.summary
+    );
     assert!(
         c.summary
-            .contains("resemblance to popular names not checked"),
+            .contains("popular names from the snapshot of 2026-04-01 bundled in this build"),
         "{}",
         c.summary
     );
     assert_eq!(
         c.verdict,
-        CheckVerdict::Caution,
-        "young, but the rest is unknown"
+        CheckVerdict::Suspicious,
+        "young, and a name one letter from numpy's"
     );
     assert_eq!(c.source, SourceLabel::Mixed);
     engine.shutdown().await;

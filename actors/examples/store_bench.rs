@@ -10,8 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sentinel_actors::cache::CacheEntry;
-use sentinel_actors::store::Store;
+use sentinel_actors::store::{KeptDocument, Store};
 use sentinel_actors::upstream::{Document, SimpleDoc, SimpleFile, Yanked};
 use sentinel_actors::{Engine, EngineConfig, PackageName, Query};
 
@@ -60,13 +59,12 @@ async fn main() {
     let mut sent = 0;
     for chunk in names.chunks(2_000) {
         for name in chunk {
-            let entry = CacheEntry::new(
-                doc(name.as_str()),
-                Some("\"etag\"".into()),
-                tokio::time::Instant::now(),
-                std::time::SystemTime::now(),
-                std::time::Duration::from_secs(900),
-            );
+            let entry = KeptDocument {
+                doc: doc(name.as_str()),
+                etag: Some("\"etag\"".into()),
+                last_modified: None,
+                fetched_at_wall: std::time::SystemTime::now(),
+            };
             store.put_document(&Query::Simple(name.clone()), &entry);
             sent += 1;
         }

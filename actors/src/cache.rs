@@ -1,12 +1,15 @@
 //! The shared cache value: a byte-weighted moka cache of upstream documents.
 //!
-//! It is cloned into the engine handle and the router, never put behind a mailbox, so a
-//! fresh hit costs a hash lookup (docs/ARCHITECTURE.md section 2, step 2). Freshness is decided
+//! Its read side is cloned into the engine handle and the router, never put behind a
+//! mailbox, so a fresh hit costs a hash lookup and one relaxed increment (the entry's
+//! hit count) (docs/ARCHITECTURE.md section 2, step 2). Its write side (fills,
+//! revalidations, maintenance, refresh-ahead) belongs to the CacheActor
+//! (`actor::cache`). Freshness is decided
 //! here from the `fetched_at` stored with each entry (tokio time, so a paused clock tests
 //! it); moka's own TTL only bounds how long stale entries are kept.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +18,7 @@ use tokio::time::Instant;
 use crate::config::CacheConfig;
 use crate::model::{Query, QueryKind, UnavailableCause, Upstream, UtcClock};
 use crate::policy::DailyFreshness;
+use crate::store::{KeptCopy, KeptDocument};
 use crate::upstream::Document;
 
 /// Heap of one cache entry besides its document: the `Arc<CacheEntry>` block, the key
@@ -48,6 +52,9 @@ pub struct CacheEntry {
     /// How long it stays fresh after `fetched_at` (decided when it was fetched: for
     /// download documents, until the upstream's next daily update is due).
     pub fresh_for: Duration,
+    /// Fresh hits since it was fetched or confirmed: one relaxed increment on the
+    /// lock-free read path, read by the CacheActor's refresh-ahead.
+    pub hits: AtomicU32,
 }
 
 impl CacheEntry {
@@ -73,6 +80,7 @@ impl CacheEntry {
             from_store: false,
             data_date,
             fresh_for,
+            hits: AtomicU32::new(0),
         }
     }
 
@@ -82,33 +90,43 @@ impl CacheEntry {
         self
     }
 
-    /// An earlier run's copy read from the store, fetched at `fetched_at_wall` and `age`
-    /// old on the engine's clock: its age is carried over to tokio's clock, so answers
-    /// show its true age.
-    pub fn from_store(
-        doc: Arc<Document>,
-        etag: Option<String>,
-        fetched_at_wall: SystemTime,
-        age: Duration,
-        now: Instant,
-    ) -> Self {
-        let bytes = doc.approx_bytes() + ENTRY_OVERHEAD_BYTES;
-        let data_date = doc.data_date();
+    /// An earlier run's copy read from the store, `age` old on the engine's clock: its
+    /// age is carried over to tokio's clock, so answers show its true age.
+    pub fn from_store(copy: KeptCopy, now: Instant) -> Self {
+        let KeptCopy { kept, age } = copy;
+        let bytes = kept.doc.approx_bytes() + ENTRY_OVERHEAD_BYTES;
+        let data_date = kept.doc.data_date();
         CacheEntry {
-            doc,
+            doc: kept.doc,
             // Monotonic clocks go below their start (Linux: boot) without harm; if one
             // cannot, the copy is treated as fetched at the earliest instant it can say.
             fetched_at: now.checked_sub(age).unwrap_or(now),
-            fetched_at_wall,
-            etag,
-            last_modified: None,
+            fetched_at_wall: kept.fetched_at_wall,
+            etag: kept.etag,
+            last_modified: kept.last_modified,
             bytes,
             refresh_failure: None,
             from_store: true,
             data_date,
             // Never fresh: its kind's TTL only bounds how long it is kept.
             fresh_for: Duration::ZERO,
+            hits: AtomicU32::new(0),
         }
+    }
+
+    /// What the store keeps of this entry.
+    pub fn kept(&self) -> KeptDocument {
+        KeptDocument {
+            doc: self.doc.clone(),
+            etag: self.etag.clone(),
+            last_modified: self.last_modified.clone(),
+            fetched_at_wall: self.fetched_at_wall,
+        }
+    }
+
+    /// Fresh hits since it was fetched or confirmed.
+    pub fn hit_count(&self) -> u32 {
+        self.hits.load(Ordering::Relaxed)
     }
 
     /// The same entry, noting that a refresh failed at `now` for `cause`.
@@ -124,6 +142,7 @@ impl CacheEntry {
             from_store: self.from_store,
             data_date: self.data_date,
             fresh_for: self.fresh_for,
+            hits: AtomicU32::new(self.hit_count()),
         }
     }
 
@@ -257,7 +276,10 @@ impl SharedCache {
     pub fn lookup(&self, q: &Query, now: Instant) -> Lookup {
         let found = self.classify(q, now);
         let counter = match &found {
-            Lookup::Fresh(_) => &self.counters.hits,
+            Lookup::Fresh(e) => {
+                e.hits.fetch_add(1, Ordering::Relaxed);
+                &self.counters.hits
+            }
             Lookup::Stale(_) => &self.counters.stale_hits,
             Lookup::Miss => &self.counters.misses,
         };
@@ -320,6 +342,7 @@ impl SharedCache {
             from_store: false,
             data_date: old.data_date,
             fresh_for: self.fresh_for(q, old.data_date, wall),
+            hits: AtomicU32::new(0),
         }
     }
 
@@ -437,9 +460,20 @@ impl SharedCache {
                 from_store: v.from_store,
                 data_date: v.data_date,
                 fresh_for: v.fresh_for,
+                hits: AtomicU32::new(v.hit_count()),
             };
             self.inner.insert(k, Arc::new(aged));
         }
+    }
+
+    /// Up to `max` keys that satisfy `pred` (a walk over the cache: not for a hot path).
+    pub(crate) fn keys_where(&self, pred: impl Fn(&Query) -> bool, max: usize) -> Vec<Query> {
+        self.inner
+            .iter()
+            .filter(|(k, _)| pred(k))
+            .take(max)
+            .map(|(k, _)| (*k).clone())
+            .collect()
     }
 
     /// Entries about one upstream, for the health report.
@@ -480,41 +514,4 @@ impl SharedCache {
             store: None,
         }
     }
-}
-
-/// How often the maintenance task runs moka's pending work and publishes gauges.
-const MAINTENANCE_TICK: Duration = Duration::from_secs(5);
-
-/// Stops the cache's maintenance task when dropped (with the engine).
-#[derive(Debug)]
-pub(crate) struct MaintenanceGuard(tokio::task::JoinHandle<()>);
-
-impl Drop for MaintenanceGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Runs moka's pending evictions on a timer and publishes the cache gauges. A task,
-/// not an actor: it owns no state and answers no one.
-pub(crate) fn spawn_maintenance(cache: SharedCache) -> MaintenanceGuard {
-    MaintenanceGuard(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(MAINTENANCE_TICK);
-        loop {
-            tick.tick().await;
-            // moka's maintenance is blocking work (evictions, weights): off the workers.
-            let c = cache.clone();
-            if tokio::task::spawn_blocking(move || c.run_pending_tasks())
-                .await
-                .is_err()
-            {
-                continue;
-            }
-            let s = cache.stats();
-            metrics::gauge!("sentinel_cache_entries").set(s.entries as f64);
-            metrics::gauge!("sentinel_cache_bytes").set(s.bytes as f64);
-            metrics::gauge!("sentinel_cache_hits").set(s.hits as f64);
-            metrics::gauge!("sentinel_cache_misses").set(s.misses as f64);
-        }
-    }))
 }

@@ -139,6 +139,7 @@ impl EngineConfig {
             ("cache.stale_retention_ms", c.stale_retention_ms, TEN_YEARS),
             // Longer would hide an upstream's recovery from callers.
             ("cache.failure_ttl_ms", c.failure_ttl_ms, 5 * 60 * 1000),
+            ("cache.refresh_ahead_ms", c.refresh_ahead_ms, DAY),
             ("timeouts.connect_ms", t.connect_ms, DAY),
             ("timeouts.attempt_ms", t.attempt_ms, DAY),
             ("timeouts.deadline_ms", t.deadline_ms, DAY),
@@ -336,11 +337,14 @@ impl Default for UpstreamsConfig {
                 ..UpstreamConfig::default()
             },
             // A few files at a time, politely: each transfer may take a connection for
-            // minutes, and pip itself downloads one file at a time.
+            // minutes, and pip itself downloads one file at a time. The rate is PyPI's
+            // (20/s): besides whole downloads, a resolution on an index without
+            // metadata files reads each release's METADATA out of a wheel here (one
+            // small range request for most wheels), as often as a metadata file.
             files: UpstreamConfig {
                 base_url: format!("https://{PYPI_FILES_HOST}"),
                 rate_limit: Some(RateLimitConfig {
-                    per_second: 5,
+                    per_second: 20,
                     per_minute: None,
                 }),
                 max_in_flight: 4,
@@ -575,6 +579,14 @@ pub struct CacheConfig {
     /// remembered: never our own rate-limit deferrals, deadlines or cancellations, and
     /// never "not found" (an answer, not a failure).
     pub failure_ttl_ms: u64,
+    /// Refresh-ahead: a PyPI document (project or release JSON, Simple page) read at
+    /// least this many times from the cache since it was fetched is refreshed in the
+    /// background shortly before it goes stale, so its readers keep fresh hits. 0 = off.
+    /// Download documents are never refreshed ahead (their freshness follows the
+    /// upstream's daily update, and their rate limits belong to callers).
+    pub refresh_ahead_hits: u32,
+    /// Refresh-ahead: how long before a hot document goes stale it is refreshed, in ms.
+    pub refresh_ahead_ms: u64,
 }
 
 impl EngineConfig {
@@ -614,6 +626,8 @@ impl Default for CacheConfig {
             top_packages_ttl_ms: 24 * 60 * MIN,
             metadata_ttl_ms: 30 * 24 * 60 * MIN,
             failure_ttl_ms: 5_000,
+            refresh_ahead_hits: 3,
+            refresh_ahead_ms: 60_000,
         }
     }
 }

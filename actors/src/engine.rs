@@ -45,7 +45,7 @@ mod audit_api;
 mod docs_api;
 mod download_api;
 mod scan_api;
-pub use audit_api::{AUDIT_DEADLINE_FACTOR, AuditTarget};
+pub use audit_api::AUDIT_DEADLINE_FACTOR;
 pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};
 
 /// The engine. See [`Engine::start`].
@@ -85,7 +85,6 @@ impl Engine {
         let (supervisor, join) = Actor::spawn(None, Supervisor, shared.clone())
             .await
             .map_err(|e| StartError::Spawn(e.to_string()))?;
-        let maintenance = crate::cache::spawn_maintenance(shared.cache.clone());
         let warmed = spawn_warm_up(&shared);
         Ok(EngineHandle {
             inner: Arc::new(Inner {
@@ -96,7 +95,6 @@ impl Engine {
                 active: AtomicUsize::new(0),
                 idle: Notify::new(),
                 accepting: AtomicBool::new(true),
-                _maintenance: maintenance,
             }),
         })
     }
@@ -121,7 +119,9 @@ fn spawn_warm_up(shared: &Arc<EngineShared>) -> tokio::sync::watch::Receiver<boo
             .unwrap_or_default();
         let n = loaded.len();
         let mut kept = 0usize;
-        for (q, e) in loaded {
+        let now = Instant::now();
+        for (q, kept_copy) in loaded {
+            let e = crate::cache::CacheEntry::from_store(kept_copy, now);
             kept += usize::from(cache.insert_if_absent(q, Arc::new(e)));
         }
         if n > 0 {
@@ -145,8 +145,6 @@ struct Inner {
     active: AtomicUsize,
     idle: Notify,
     accepting: AtomicBool,
-    /// The cache's maintenance task, stopped when the engine goes.
-    _maintenance: crate::cache::MaintenanceGuard,
 }
 
 /// Dropping the last handle without `shutdown()` still stops the actor tree and any
@@ -811,7 +809,24 @@ impl EngineHandle {
     pub async fn invalidate(&self, package: Option<&str>) -> Result<u64, QueryError> {
         let name = package.map(PackageName::parse).transpose()?;
         let _guard = self.enter()?;
-        let n = self.shared().cache.invalidate(name.as_ref());
+        // The CacheActor owns the writes; while it restarts, the handle does it.
+        let n = match self.shared().registry.cache.get() {
+            Some(cache) => {
+                let package = name.clone();
+                match cache
+                    .call(
+                        |reply| crate::actor::cache::CacheMsg::Invalidate { package, reply },
+                        Some(Duration::from_secs(1)),
+                    )
+                    .await
+                {
+                    Ok(CallResult::Success(n)) => Some(n),
+                    _ => None,
+                }
+            }
+            None => None,
+        }
+        .unwrap_or_else(|| self.shared().cache.invalidate(name.as_ref()));
         tracing::info!(
             package = name.as_ref().map(|p| p.as_str()),
             removed = n,
@@ -882,6 +897,44 @@ impl EngineHandle {
             }
         }
         false
+    }
+
+    /// Runs the CacheActor's refresh-ahead pass now (it runs on its own timer too):
+    /// how many refreshes it asked the router for (`None` while it restarts). For
+    /// tests.
+    #[cfg(feature = "test-hooks")]
+    pub async fn refresh_ahead_now(&self) -> Option<usize> {
+        use crate::actor::cache::CacheMsg;
+        let cache = self.shared().registry.cache.get()?;
+        match cache
+            .call(
+                |reply| CacheMsg::RefreshAheadNow { reply },
+                Some(Duration::from_secs(1)),
+            )
+            .await
+        {
+            Ok(CallResult::Success(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Holds the CacheActor's mailbox until the returned sender answers (`true`: it
+    /// then panics, dropping the fills waiting in its mailbox; `false` or dropping the
+    /// sender: it goes on). `None` while it restarts. For tests of the fill path.
+    #[cfg(feature = "test-hooks")]
+    pub async fn stall_cache_actor(&self) -> Option<tokio::sync::oneshot::Sender<bool>> {
+        use crate::actor::cache::CacheMsg;
+        let cache = self.shared().registry.cache.get()?;
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (release_tx, release) = tokio::sync::oneshot::channel();
+        cache
+            .cast(CacheMsg::Stall {
+                started: started_tx,
+                release,
+            })
+            .ok()?;
+        started.await.ok()?;
+        Some(release_tx)
     }
 
     /// How many question walks the router runs now (`None` while it restarts). For

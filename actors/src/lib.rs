@@ -93,9 +93,8 @@ pub use config::{
     UpstreamsConfig, default_user_agent,
 };
 pub use engine::{
-    AUDIT_DEADLINE_FACTOR, AuditTarget, Engine, EngineHandle, HealthReport, MAX_BATCH,
-    MAX_CONTEXT_DEPS, MAX_SCAN_PACKAGES, MetricsSnapshot, Readiness, ScanInput, StartError,
-    UpstreamReport,
+    AUDIT_DEADLINE_FACTOR, Engine, EngineHandle, HealthReport, MAX_BATCH, MAX_CONTEXT_DEPS,
+    MAX_SCAN_PACKAGES, MetricsSnapshot, Readiness, ScanInput, StartError, UpstreamReport,
 };
 pub use model::{
     ClockHand, Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, ErrorCode, InputError,
@@ -103,6 +102,7 @@ pub use model::{
     Remembered, SourceLabel, StaleReason, StatsKind, UnavailableCause, Upstream, UtcClock,
     clip_echo, limits, untrusted,
 };
+pub use model::{DEPS_TARGET, FILE_TARGET, RESOLVE_TARGET, Target, TargetField, TargetOnly};
 pub use model::{ItemFailure, PartialResult};
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use sentinel_actors::views::resolve::ResolveRequest;
-use sentinel_actors::{AuditTarget, EngineHandle, ScanInput};
+use sentinel_actors::{EngineHandle, ScanInput, Target};
 use sentinel_sim::{FaultSpec, SimHandle};
 
 /// Slow metadata files: a resolution of the tree spends most of its time on them.
@@ -93,8 +93,8 @@ async fn assert_quiet_after_drop(sim: &SimHandle, engine: &EngineHandle) {
 
 fn tree_request() -> ResolveRequest {
     let mut r = ResolveRequest::new(["sg-tree-00"]);
-    r.python = Some("3.12".into());
-    r.platform = Some("linux".into());
+    r.target.python_version = Some("3.12".into());
+    r.target.platform = Some("linux".into());
     r
 }
 
@@ -123,10 +123,10 @@ async fn a_dropped_audit_of_a_project_sends_nothing_more_upstream() {
         filename: "requirements.txt".into(),
         content: "sg-tree-00\n".into(),
     };
-    let target = AuditTarget {
-        python: Some("3.12".into()),
+    let target = Target {
+        python_version: Some("3.12".into()),
         platform: Some("linux".into()),
-        ..AuditTarget::default()
+        ..Target::default()
     };
     drop_after_first_files(&sim, engine.audit_project(input, &target)).await;
     assert_quiet_after_drop(&sim, &engine).await;

@@ -11,8 +11,8 @@ use sentinel_actors::{ChainStep, MAX_CHAINS, Presence, Provenance, SourceLabel};
 
 fn request(reqs: &[&str], python: &str, platform: &str) -> ResolveRequest {
     let mut r = ResolveRequest::new(reqs.iter().copied());
-    r.python = Some(python.into());
-    r.platform = Some(platform.into());
+    r.target.python_version = Some(python.into());
+    r.target.platform = Some(platform.into());
     r
 }
 

@@ -13,8 +13,8 @@ use sentinel_actors::{QueryError, SourceLabel};
 
 fn request(reqs: &[&str], python: &str, platform: &str) -> ResolveRequest {
     let mut r = ResolveRequest::new(reqs.iter().copied());
-    r.python = Some(python.into());
-    r.platform = Some(platform.into());
+    r.target.python_version = Some(python.into());
+    r.target.platform = Some(platform.into());
     r
 }
 
@@ -128,7 +128,7 @@ async fn older_python_on_windows_takes_markers_and_older_releases_with_their_vul
 async fn pre_releases_only_when_asked_or_pinned() {
     let (_sim, engine) = setup().await;
     let mut req = request(&["sg-web"], "3.12", "linux");
-    req.prereleases = true;
+    req.target.prereleases = Some(true);
     let r = engine.resolve(&req).await.unwrap();
     assert_eq!(version(&r, "sg-web"), Some("2.0.0b1"));
     assert_eq!(version(&r, "sg-template"), Some("3.0.0a1"));

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use sentinel_actors::cache::CacheEntry;
-use sentinel_actors::store::Store;
+use sentinel_actors::store::{KeptDocument, Store};
 use sentinel_actors::upstream::{Document, PepyDoc};
 use sentinel_actors::{
     EngineConfig, PackageName, Provenance, Query, QueryError, SourceLabel, StatsKind, StoreState,
@@ -585,13 +584,12 @@ fn crash_child_writer_runs_only_when_asked() {
                 total_downloads: round,
                 daily: daily.clone(),
             }));
-            let entry = CacheEntry::new(
+            let entry = KeptDocument {
                 doc,
-                None,
-                tokio::time::Instant::now(),
-                std::time::SystemTime::now(),
-                Duration::from_secs(900),
-            );
+                etag: None,
+                last_modified: None,
+                fetched_at_wall: std::time::SystemTime::now(),
+            };
             store.put_document(&Query::Pepy(name), &entry);
         }
         store.flush(Duration::from_secs(10));
@@ -651,7 +649,7 @@ fn kill_9_during_heavy_writes_leaves_a_file_that_opens_and_passes_integrity_chec
     let kept = store
         .load(&q, tokio::time::Instant::now())
         .expect("a document committed before the kills reads back");
-    assert!(kept.from_store);
+    assert!(matches!(kept.kept.doc.as_ref(), Document::Pepy(_)));
 }
 
 // ---- the files under the running store: size cap, deleted, made immutable --------
@@ -683,13 +681,12 @@ fn keep_documents(store: &Store, first: u64, count: u64) {
                 provides_extra: vec![],
             },
         ));
-        let entry = CacheEntry::new(
+        let entry = KeptDocument {
             doc,
-            None,
-            tokio::time::Instant::now(),
-            std::time::SystemTime::now(),
-            Duration::from_secs(900),
-        );
+            etag: None,
+            last_modified: None,
+            fetched_at_wall: std::time::SystemTime::now(),
+        };
         let url = format!("/files/{i}/pkg-{i}-1.0-py3-none-any.whl");
         store.put_document(&Query::CoreMetadata(name, version, url.into()), &entry);
     }

@@ -7,13 +7,15 @@ pub(crate) fn chaos_kinds() -> Vec<sentinel_actors::ActorKind> {
     use sentinel_actors::ActorKind;
     let mut v = vec![ActorKind::Router, ActorKind::Health];
     v.extend(Upstream::ALL.iter().map(|u| ActorKind::Fetch(*u)));
+    v.push(ActorKind::Cache);
     v
 }
 
 /// Messages an actor has handled, estimated from counters (a lower bound): the router
 /// gets at least one message per cache lookup that is not a fresh hit (stale or miss);
 /// a FetchActor one per fetch request of its upstream; the HealthActor one outcome
-/// event per fetch request; the estimator is not in the chaos run (it is asked only
+/// event per fetch request; the CacheActor one per insert into the cache; the
+/// estimator is not in the chaos run (it is asked only
 /// when an estimate is made).
 pub(crate) fn chaos_messages(e: &EngineHandle, kind: sentinel_actors::ActorKind) -> u64 {
     use sentinel_actors::ActorKind;
@@ -24,6 +26,8 @@ pub(crate) fn chaos_messages(e: &EngineHandle, kind: sentinel_actors::ActorKind)
         ActorKind::Fetch(up) => m.upstreams[up.index()].requests,
         // Asked once per estimate served (at least).
         ActorKind::Estimator => m.estimates_served,
+        // One fill (or refresh-failure note) per insert into the cache, at least.
+        ActorKind::Cache => m.cache.inserts,
     }
 }
 

@@ -59,7 +59,7 @@ pub(crate) async fn resolve(opts: &Opts) {
     });
     let runs = opts.pick(2, 10);
     let mut req = ResolveRequest::new(["sg-tree-00"]);
-    req.python = Some("3.12".into());
+    req.target.python_version = Some("3.12".into());
     req.vulnerabilities = false;
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for _ in 0..runs {

@@ -21,8 +21,9 @@
 //! | `stats.rs` | [`SimStats`], request counters |
 //! | `date.rs` | [`SimDay`], the calendar series are dated against (today or pinned, pypistats' lag) |
 //! | `scenario.rs` | [`Scenario`] (named fault sets) |
-//! | `data/` | fixtures index (`fixtures.rs`), download series generator (`pypistats.rs`), synthetic projects (`synthetic.rs`), the per-simulator catalog |
-//! | `routes/` | `pypi.rs`, `simple.rs`, `pypistats.rs`, `pepy.rs`, `top.rs` (upstream routes), `admin.rs` (`/_sim/...`) |
+//! | `profile.rs` | [`IndexProfile`]: PyPI, or a mirror with less (no JSON API, no metadata files, HTML only, `Range` ignored) |
+//! | `data/` | fixtures index (`fixtures.rs`), download series generator (`pypistats.rs`), synthetic projects (`synthetic.rs`), resolver graphs (`graphs.rs`) and their real wheels (`wheels.rs`, hostile ones too), the per-simulator catalog |
+//! | `routes/` | `pypi.rs`, `simple.rs`, `files.rs` (byte ranges), `pypistats.rs`, `pepy.rs`, `top.rs` (upstream routes), `admin.rs` (`/_sim/...`) |
 //!
 //! # Example
 //!
@@ -42,6 +43,7 @@
 mod data;
 mod date;
 mod fault;
+mod profile;
 mod routes;
 mod scenario;
 mod server;
@@ -49,6 +51,7 @@ mod stats;
 
 pub use date::{BadDay, SimDay};
 pub use fault::{DRIFT_KINDS, FaultSpec, Phase, glob_match};
+pub use profile::{IndexProfile, UnknownProfile};
 pub use routes::pypistats::RATE_LIMIT_BODY;
 pub use scenario::{Scenario, UnknownScenario};
 pub use server::{Sim, SimConfig, SimError, SimHandle, serve_until_ctrl_c};

@@ -32,6 +32,7 @@ use crate::data::fixtures::FIXTURES;
 use crate::data::{Catalog, canonical_json, etag_of};
 use crate::date::{Calendar, SimDay};
 use crate::fault::{FaultSpec, FaultStore};
+use crate::profile::IndexProfile;
 use crate::routes::{self, Req, Resp, Upstream, admin};
 use crate::scenario::Scenario;
 use crate::stats::{SimStats, StatsStore};
@@ -65,6 +66,9 @@ pub struct SimConfig {
     /// a listener of their own to count what a client fetches from a foreign host
     /// (default: none).
     pub offhost_origin: Option<String>,
+    /// What kind of index it serves: PyPI (default), or a mirror with less (no JSON
+    /// API, no metadata files, HTML only, `Range` ignored): see [`IndexProfile`].
+    pub index_profile: IndexProfile,
 }
 
 impl Default for SimConfig {
@@ -78,6 +82,7 @@ impl Default for SimConfig {
             today: None,
             pypistats_lag_days: 0,
             offhost_origin: None,
+            index_profile: IndexProfile::default(),
         }
     }
 }
@@ -547,6 +552,9 @@ async fn handle(
         headers: req.headers(),
     };
     let mut resp = routes::dispatch(&shared, &r);
+    if upstream == Upstream::Files {
+        shared.stats.file_bytes(resp.body.len() as u64);
+    }
     let mut send = Send::Full;
     if let Some(f) = &fault {
         (resp, send) = body_faults(resp, f);

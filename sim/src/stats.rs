@@ -21,6 +21,10 @@ pub struct SimStats {
     /// sent or the connection drops): how many concurrent transfers a client made.
     #[serde(default)]
     pub max_concurrent_files: u64,
+    /// Body bytes of every `/files/...` answer (whole files, byte ranges, metadata
+    /// files): what a client read from the files host.
+    #[serde(default)]
+    pub files_bytes: u64,
 }
 
 impl SimStats {
@@ -62,6 +66,10 @@ impl StatsStore {
         let mut g = self.lock();
         g.total += 1;
         *g.routes.entry(path.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn file_bytes(&self, n: u64) {
+        self.lock().files_bytes += n;
     }
 
     pub(crate) fn file_started(&self) -> FileInFlight {

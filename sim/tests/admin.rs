@@ -127,7 +127,7 @@ async fn stats_and_reset_over_http() {
     let s = get_json(&c, &format!("{base}/_sim/stats")).await;
     assert_eq!(
         s,
-        json!({"total": 0, "routes": {}, "max_concurrent_files": 0})
+        json!({"total": 0, "routes": {}, "max_concurrent_files": 0, "files_bytes": 0})
     );
 }
 

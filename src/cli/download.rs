@@ -20,21 +20,15 @@ use crate::questions;
 
 /// Arguments of `download`.
 #[derive(Args, Debug)]
+#[command(mut_args(|a| super::target::only(a, sentinel_actors::FILE_TARGET)))]
 pub(super) struct DownloadArgs {
     /// The package.
     package: String,
     /// The release (default: the one pip would pick on the target Python).
     #[arg(long)]
     version: Option<String>,
-    /// Target Python, e.g. 3.12 (default 3.12).
-    #[arg(long, value_name = "X.Y")]
-    python: Option<String>,
-    /// Target platform: linux, macos or windows (default linux).
-    #[arg(long)]
-    platform: Option<String>,
-    /// Target machine, e.g. aarch64 (default per platform: x86_64, arm64, AMD64).
-    #[arg(long)]
-    machine: Option<String>,
+    #[command(flatten)]
+    target: super::target::TargetArgs,
     /// wheel, sdist or any (the best wheel, else the sdist).
     #[arg(long, default_value = "any")]
     kind: String,
@@ -70,9 +64,7 @@ pub(super) async fn download(
     let q = questions::Download {
         package: args.package,
         version: args.version,
-        python_version: args.python,
-        platform: args.platform,
-        machine: args.machine,
+        target: args.target.target()?,
         kind: Some(args.kind),
         dest: dest.map(|d| d.display().to_string()),
     };

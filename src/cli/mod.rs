@@ -10,16 +10,19 @@ mod print;
 mod query;
 mod resolve;
 mod scan;
+mod target;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sentinel_actors::{DownloadError, EngineConfig, QueryError};
+use sentinel_actors::{DEPS_TARGET, DownloadError, EngineConfig, QueryError};
 use sentinel_sim::{Scenario, SimConfig};
+use target::TargetArgs;
 
 pub use exit::Exit;
+pub(crate) use resolve::status_exit;
 
 use crate::config::{self, FlagOverrides, LoadError};
 use crate::questions::{BreakdownBy, Period};
@@ -191,6 +194,12 @@ enum Command {
         /// Make pypistats' data lag: its newest day is 1 + N days old (0: yesterday).
         #[arg(long, value_name = "N", default_value_t = 0)]
         pypistats_lag_days: u32,
+        /// What kind of index to serve: pypi (JSON API, PEP 658 metadata), simple-html
+        /// (a PEP 503 mirror: HTML only, no JSON API, no metadata files), simple-json
+        /// (PEP 691 without metadata, no JSON API), no-range (as simple-json, and files
+        /// ignore HTTP Range).
+        #[arg(long, value_name = "PROFILE", default_value = "pypi")]
+        index_profile: sentinel_sim::IndexProfile,
     },
     /// Offline demo: the simulator and the engine in-process, through a scripted incident.
     Demo {
@@ -233,27 +242,19 @@ enum Query {
         limit: Option<i64>,
     },
     /// Dependencies of a release, evaluated for a Python version, platform and extras.
+    #[command(mut_args(|a| target::only(a, DEPS_TARGET)))]
     Deps {
         /// Package, optionally `==VERSION`.
         spec: String,
-        /// Extra of the package to include (repeatable).
-        #[arg(long = "extra", value_name = "EXTRA")]
-        extras: Vec<String>,
-        /// Python version to evaluate markers for, e.g. 3.12.
-        #[arg(long, value_name = "X.Y")]
-        python: Option<String>,
-        /// Platform to evaluate markers for: linux, macos or windows.
-        #[arg(long)]
-        platform: Option<String>,
-        /// A marker value you know, instead of the platform's assumed default, e.g.
-        /// `--marker platform_machine=aarch64` (repeatable).
-        #[arg(long = "marker", value_name = "KEY=VALUE")]
-        markers: Vec<String>,
+        /// Where to evaluate the markers (none given: they are listed, not evaluated).
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// A release's README as Markdown sized for a model's context: most useful
     /// sections first, cut to a token budget (o200k_base) with a marker of what was
     /// left out. With --with-deps, its runtime dependencies' short docs too, under the
     /// same budget.
+    #[command(mut_args(|a| target::only_with(a, DEPS_TARGET, "with_deps")))]
     Docs {
         /// Package, optionally `==VERSION`.
         spec: String,
@@ -264,18 +265,10 @@ enum Query {
         /// get_package_docs_with_context).
         #[arg(long)]
         with_deps: bool,
-        /// With --with-deps: the target Python, e.g. 3.12 (default 3.12).
-        #[arg(long, value_name = "X.Y", requires = "with_deps")]
-        python: Option<String>,
-        /// With --with-deps: linux (default), macos or windows.
-        #[arg(long, requires = "with_deps")]
-        platform: Option<String>,
-        /// With --with-deps: an extra of the package to include (repeatable).
-        #[arg(long = "extra", value_name = "EXTRA", requires = "with_deps")]
-        extras: Vec<String>,
-        /// With --with-deps: a marker value you know, e.g. platform_machine=aarch64.
-        #[arg(long = "marker", value_name = "KEY=VALUE", requires = "with_deps")]
-        markers: Vec<String>,
+        /// With --with-deps: where the dependencies would be installed (default Python
+        /// 3.12 on linux).
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Whether a release supports a Python version, and which ones it supports.
     Python {
@@ -421,7 +414,7 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    fn new(code: Exit, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: Exit, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -430,7 +423,7 @@ impl Failure {
     }
 
     /// A partial answer that was already printed: only the exit code remains.
-    fn partial(message: impl Into<String>) -> Self {
+    pub(crate) fn partial(message: impl Into<String>) -> Self {
         Failure {
             reported: true,
             ..Failure::new(Exit::Partial, message)
@@ -543,6 +536,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             pepy_api_key,
             today,
             pypistats_lag_days,
+            index_profile,
         } => {
             let cfg = SimConfig {
                 addr,
@@ -551,6 +545,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 pepy_api_key,
                 today,
                 pypistats_lag_days,
+                index_profile,
                 ..SimConfig::default()
             };
             sentinel_sim::serve_until_ctrl_c(cfg, scenario.into())

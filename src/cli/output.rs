@@ -12,7 +12,7 @@ pub(super) fn color_enabled() -> bool {
 
 /// A short provenance tag for a table cell (coloured on a terminal): `live`, `cached 5m`,
 /// `stale 3h`, `estimated (high)`.
-pub(super) fn source_cell<T>(d: &Datum<T>) -> String {
+pub(crate) fn source_cell<T>(d: &Datum<T>) -> String {
     paint(
         &d.provenance,
         crate::describe::tag(&d.provenance, d.age_secs),
@@ -20,12 +20,12 @@ pub(super) fn source_cell<T>(d: &Datum<T>) -> String {
 }
 
 /// The note under a table explaining a provenance that needs one.
-pub(super) fn source_note<T>(label: &str, d: &Datum<T>) -> Option<String> {
+pub(crate) fn source_note<T>(label: &str, d: &Datum<T>) -> Option<String> {
     crate::describe::why(&d.provenance).map(|w| format!("{label}: {w}"))
 }
 
 /// `, data as of 2026-11-29` for a download figure whose data has a date, else empty.
-pub(super) fn as_of_suffix<T>(d: &Datum<T>) -> String {
+pub(crate) fn as_of_suffix<T>(d: &Datum<T>) -> String {
     crate::describe::data_date(d)
         .map(|w| format!(", {w}"))
         .unwrap_or_default()
@@ -47,8 +47,17 @@ fn paint(p: &Provenance, text: String) -> String {
 
 pub(crate) use crate::text::thousands;
 
+/// The notes under a table, one `  note: ` line each.
+pub(crate) fn notes(notes: impl IntoIterator<Item = Option<String>>) -> String {
+    notes
+        .into_iter()
+        .flatten()
+        .map(|n| format!("  note: {n}\n"))
+        .collect()
+}
+
 /// A one-line chart of a series.
-pub(super) fn sparkline(values: &[u64]) -> String {
+pub(crate) fn sparkline(values: &[u64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
         return String::new();
@@ -138,7 +147,7 @@ pub(super) fn emit(text: &str) {
     }
 }
 
-pub(super) fn table(all_rows: &[Vec<String>]) -> String {
+pub(crate) fn table(all_rows: &[Vec<String>]) -> String {
     let shown = if full() {
         all_rows.len()
     } else {

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use sentinel_actors::{Engine, EngineConfig, EngineHandle};
 
-use super::print;
 use super::{Exit, Failure, Query};
-use crate::questions::{self, split_spec};
+use super::{output, print};
+use crate::questions::{self, Ask, split_spec};
 
 /// Runs a query command against a fresh engine.
 pub(super) async fn run(cfg: EngineConfig, q: Query, json: bool) -> Result<(), Failure> {
@@ -25,29 +25,36 @@ pub(super) async fn run(cfg: EngineConfig, q: Query, json: bool) -> Result<(), F
     result
 }
 
-/// `--marker KEY=VALUE` flags as the map the question takes.
-pub(super) fn marker_overrides(
-    markers: &[String],
-) -> Result<std::collections::BTreeMap<String, String>, Failure> {
-    let mut overrides = std::collections::BTreeMap::new();
-    for m in markers {
-        let Some((k, v)) = m.split_once('=') else {
-            return Err(Failure::new(
-                Exit::BadInput,
-                format!("invalid marker {m:?}: write KEY=VALUE, e.g. platform_machine=aarch64"),
-            ));
-        };
-        overrides.insert(k.trim().to_string(), v.trim().to_string());
-    }
-    Ok(overrides)
+/// Asks `q` and prints its answer, one path for every question: the answer as JSON
+/// with `--json`, else its table (both cleaned of escape sequences); then its exit.
+pub(super) async fn show<Q: Ask>(engine: &EngineHandle, q: Q, json: bool) -> Result<(), Failure> {
+    let a = q.ask(engine).await?;
+    let text = if json {
+        let s =
+            serde_json::to_string_pretty(&a).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s + "\n"
+    } else {
+        q.table(&a)
+    };
+    output::emit(&output::clean(&text, true));
+    q.exit(&a)
+}
+
+/// [`show`] on an engine of its own, for a command outside the query group.
+pub(super) async fn once<Q: Ask>(cfg: EngineConfig, q: Q, json: bool) -> Result<(), Failure> {
+    let engine = Engine::start(cfg)
+        .await
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
+    let r = show(&engine, q, json).await;
+    engine.shutdown().await;
+    r
 }
 
 async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure> {
     match q {
         Query::Info { spec } => {
             let (package, version) = split_spec(&spec)?;
-            let d = questions::Info { package, version }.ask(engine).await?;
-            print::info(&d, json);
+            show(engine, questions::Info { package, version }, json).await?;
         }
         Query::Versions {
             name,
@@ -62,54 +69,39 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                 include_yanked: Some(!(stable || no_yanked)),
                 limit,
             };
-            print::versions(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
-        Query::Deps {
-            spec,
-            extras,
-            python,
-            platform,
-            markers,
-        } => {
+        Query::Deps { spec, target } => {
             let (package, version) = split_spec(&spec)?;
             let q = questions::Deps {
                 package,
                 version,
-                python_version: python,
-                platform,
-                extras: (!extras.is_empty()).then_some(extras),
-                markers: Some(marker_overrides(&markers)?).filter(|m| !m.is_empty()),
+                target: target.target()?,
             };
-            print::deps(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Docs {
             spec,
             max_tokens,
             with_deps,
-            python,
-            platform,
-            extras,
-            markers,
+            target,
         } => {
             let (package, version) = split_spec(&spec)?;
             if with_deps {
                 let q = questions::DocsContext {
                     package,
                     version,
-                    python_version: python,
-                    platform,
-                    extras: (!extras.is_empty()).then_some(extras),
-                    markers: Some(marker_overrides(&markers)?).filter(|m| !m.is_empty()),
+                    target: target.target()?,
                     max_tokens,
                 };
-                return print::docs_with_context(&q.ask(engine).await?, json);
+                return show(engine, q, json).await;
             }
             let q = questions::Docs {
                 package,
                 version,
                 max_tokens,
             };
-            print::docs(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Python { spec, check } => {
             let (package, version) = split_spec(&spec)?;
@@ -120,11 +112,11 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                         version,
                         python_version,
                     };
-                    print::python_check(&q.ask(engine).await?, json);
+                    show(engine, q, json).await?;
                 }
                 None => {
                     let q = questions::Pythons { package, version };
-                    print::pythons(&q.ask(engine).await?, json);
+                    show(engine, q, json).await?;
                 }
             }
         }
@@ -141,18 +133,18 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                 by,
                 days: Some(days),
             };
-            print::breakdown(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Trends { name, days } => {
             let q = questions::Trend {
                 package: name,
                 days: Some(days),
             };
-            print::trend(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Top { limit } => {
             let q = questions::Top { limit: Some(limit) };
-            print::top(&q.ask(engine).await?, json);
+            show(engine, q, json).await?;
         }
         Query::Overview { names } => {
             if std::io::stderr().is_terminal() && !json {

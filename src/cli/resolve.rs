@@ -7,18 +7,18 @@
 //! the answer says which); `vulns` exits `Ok` whatever it finds (it reports; `audit`
 //! gates).
 
-use std::collections::BTreeMap;
-
 use clap::Args;
 use sentinel_actors::views::resolve::{MissingNode, ResolutionStatus, ResolveRequest};
-use sentinel_actors::{Engine, EngineConfig};
+use sentinel_actors::{Engine, EngineConfig, RESOLVE_TARGET};
 
 use super::output;
+use super::target::{self, TargetArgs};
 use super::{Exit, Failure};
 use crate::questions::Why;
 
 /// Arguments of `resolve`.
 #[derive(Args, Debug, Clone)]
+#[command(mut_args(|a| target::only(a, RESOLVE_TARGET)))]
 pub(crate) struct ResolveArgs {
     /// PEP 508 requirements, e.g. `"black[d]>=24"` (1 to 50).
     #[arg(required = true, value_name = "REQUIREMENT")]
@@ -33,32 +33,9 @@ pub(crate) struct ResolveArgs {
     no_vulns: bool,
 }
 
-/// The target of a resolution or an audit: where the packages would be installed.
-#[derive(Args, Debug, Clone)]
-pub(crate) struct TargetArgs {
-    /// Target Python, e.g. 3.12 (default 3.12).
-    #[arg(long, value_name = "X.Y")]
-    pub(super) python: Option<String>,
-    /// Target platform: linux, macos or windows (default linux).
-    #[arg(long)]
-    pub(super) platform: Option<String>,
-    /// A marker value you know, e.g. `--marker platform_machine=aarch64` (repeatable).
-    #[arg(long = "marker", value_name = "KEY=VALUE")]
-    markers: Vec<String>,
-    /// Consider pre-releases.
-    #[arg(long)]
-    pub(super) pre: bool,
-}
-
-impl TargetArgs {
-    /// The `--marker KEY=VALUE` values.
-    pub(super) fn markers(&self) -> Result<BTreeMap<String, String>, Failure> {
-        super::query::marker_overrides(&self.markers)
-    }
-}
-
 /// Arguments of `why`.
 #[derive(Args, Debug, Clone)]
+#[command(mut_args(|a| target::only(a, RESOLVE_TARGET)))]
 pub(crate) struct WhyArgs {
     /// The package to explain, e.g. `idna`.
     package: String,
@@ -91,11 +68,8 @@ fn print_json<T: serde::Serialize>(v: &T) {
 /// `pypi-sentinel resolve`.
 pub(super) async fn resolve(cfg: EngineConfig, a: ResolveArgs, json: bool) -> Result<(), Failure> {
     let request = ResolveRequest {
-        markers: a.target.markers()?,
         requirements: a.requirements,
-        python: a.target.python,
-        platform: a.target.platform,
-        prereleases: a.target.pre,
+        target: a.target.target()?,
         max_packages: a.max_packages,
         vulnerabilities: !a.no_vulns,
     };
@@ -112,22 +86,12 @@ pub(super) async fn resolve(cfg: EngineConfig, a: ResolveArgs, json: bool) -> Re
 /// `pypi-sentinel why`.
 pub(super) async fn why(cfg: EngineConfig, a: WhyArgs, json: bool) -> Result<(), Failure> {
     let q = Why {
-        markers: Some(a.target.markers()?),
         package: a.package,
         requirements: a.requirements,
-        python_version: a.target.python,
-        platform: a.target.platform,
-        prereleases: Some(a.target.pre),
+        target: a.target.target()?,
         max_packages: a.max_packages,
     };
-    let engine = Engine::start(cfg)
-        .await
-        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
-    let x = q.ask(&engine).await;
-    engine.shutdown().await;
-    let x = x?;
-    show(json, &x, Why::text);
-    status_exit(x.resolution, &x.missing)
+    super::query::once(cfg, q, json).await
 }
 
 /// Prints an answer: `--json` as it is, else its text.
@@ -140,7 +104,10 @@ fn show<T: serde::Serialize>(json: bool, answer: &T, text: impl FnOnce(&T) -> St
 }
 
 /// The exit of a resolution's status (`missing`: what could not be fetched).
-fn status_exit(status: ResolutionStatus, missing: &[MissingNode]) -> Result<(), Failure> {
+pub(crate) fn status_exit(
+    status: ResolutionStatus,
+    missing: &[MissingNode],
+) -> Result<(), Failure> {
     match status {
         ResolutionStatus::Resolved => Ok(()),
         ResolutionStatus::Partial => Err(Failure::partial(format!(

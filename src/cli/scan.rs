@@ -18,7 +18,7 @@ use sentinel_actors::views::audit::AuditVerdict;
 use sentinel_actors::views::check::CheckVerdict;
 use sentinel_actors::views::check::PackageCheck;
 use sentinel_actors::views::scan::{DependencyVerdict, ScanReport};
-use sentinel_actors::{AuditTarget, Engine, EngineConfig, ScanInput};
+use sentinel_actors::{Engine, EngineConfig, ScanInput};
 
 use super::output::{self, source_cell, table};
 use super::{Exit, Failure};
@@ -39,6 +39,7 @@ pub(super) struct ScanArgs {
 
 /// Arguments of `audit`.
 #[derive(Args, Debug)]
+#[command(mut_args(|a| super::target::only(a, sentinel_actors::RESOLVE_TARGET)))]
 pub(super) struct AuditArgs {
     /// A project file (pyproject.toml, requirements*.txt, setup.cfg, uv.lock,
     /// poetry.lock, pylock.toml) or a directory holding them. Default: the current
@@ -46,7 +47,7 @@ pub(super) struct AuditArgs {
     #[arg(default_value = ".")]
     path: PathBuf,
     #[command(flatten)]
-    target: super::resolve::TargetArgs,
+    target: super::target::TargetArgs,
 }
 
 /// Arguments of `check`.
@@ -114,12 +115,7 @@ pub(super) async fn audit(
     args: AuditArgs,
     json: bool,
 ) -> Result<(), Failure> {
-    let target = AuditTarget {
-        markers: args.target.markers()?,
-        python: args.target.python,
-        platform: args.target.platform,
-        prereleases: args.target.pre,
-    };
+    let target = args.target.target()?;
     let input = project_input(&mut cfg, &args.path)?;
     let engine = Engine::start(cfg)
         .await

@@ -21,9 +21,9 @@
 
 mod drain;
 mod http;
-mod output;
+pub(crate) mod output;
 pub mod params;
-mod render;
+pub(crate) mod render;
 pub mod sessions;
 mod tools;
 

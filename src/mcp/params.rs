@@ -5,6 +5,10 @@
 //! out-of-range value is answered with an `invalid_params` error that names the
 //! parameter and the rule rather than with a generic deserialisation failure.
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
 use rmcp::ErrorData as McpError;
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -33,10 +37,60 @@ impl<T: JsonSchema> JsonSchema for Parameters<T> {
     }
 }
 
-impl<S, T: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Parameters<T> {
+impl<S, T: DeserializeOwned + JsonSchema + 'static> FromContextPart<ToolCallContext<'_, S>>
+    for Parameters<T>
+{
     fn from_context_part(context: &mut ToolCallContext<'_, S>) -> Result<Self, McpError> {
         let args = Value::Object(context.arguments.take().unwrap_or_default());
+        refuse_unknown::<T>(&args)?;
         parse_arguments(&args).map(Parameters)
+    }
+}
+
+/// The argument names of `T` when its schema refuses any other
+/// (`additionalProperties: false`), worked out once per type.
+fn closed_names<T: JsonSchema + 'static>() -> Option<Arc<Vec<String>>> {
+    type Names = HashMap<TypeId, Option<Arc<Vec<String>>>>;
+    static NAMES: OnceLock<RwLock<Names>> = OnceLock::new();
+    let names = NAMES.get_or_init(RwLock::default);
+    let id = TypeId::of::<T>();
+    if let Some(n) = names.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return n.clone();
+    }
+    let schema = schemars::schema_for!(T);
+    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+    let n = closed.then(|| {
+        let props = schema.get("properties").and_then(Value::as_object);
+        Arc::new(
+            props
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default(),
+        )
+    });
+    names
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, n.clone());
+    n
+}
+
+/// Refuses an argument a closed schema does not name: serde's `deny_unknown_fields`
+/// does not work beside a flattened target, so the schema says it instead.
+fn refuse_unknown<T: JsonSchema + 'static>(args: &Value) -> Result<(), McpError> {
+    let (Some(names), Some(given)) = (closed_names::<T>(), args.as_object()) else {
+        return Ok(());
+    };
+    match given.keys().find(|k| !names.contains(k)) {
+        None => Ok(()),
+        // A hostile client's name may be megabytes long: named cut.
+        Some(k) => Err(argument_error(
+            &truncate_echo(k),
+            &given[k].to_string(),
+            &format!(
+                "is not a parameter of this tool; it takes {}",
+                names.join(", ")
+            ),
+        )),
     }
 }
 
@@ -44,6 +98,12 @@ impl<S, T: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Paramet
 /// (truncated) and the rule, in words that never echo the value whole.
 pub fn parse_arguments<T: DeserializeOwned>(args: &Value) -> Result<T, McpError> {
     serde_path_to_error::deserialize(args).map_err(|e| {
+        // A flattened target's fields are read from a buffer that hides their path:
+        // reading the target alone names the field.
+        let e = match serde_path_to_error::deserialize::<_, crate::engine::Target>(args) {
+            Err(inner) if e.path().to_string() == "." => inner,
+            _ => e,
+        };
         let path = e.path().to_string();
         let message = e.inner().to_string();
         // serde words: "missing field `x`", "invalid type: <what>, expected <rule>",

@@ -27,24 +27,18 @@ mod resolve;
 
 use super::drain::Drain;
 use super::output::{
-    DatumOut, DocsContextOut, MetricsOut, OpsOut, OverviewOut, RecentOut, RefreshOut, VersionsOut,
-    schema, to_value,
+    DatumOut, MetricsOut, OpsOut, OverviewOut, RecentOut, RefreshOut, schema, to_value,
 };
 use super::params::{PackageReportParams, Parameters, RefreshParams};
 use super::render;
 
 mod scan;
-use crate::engine::views::deps::Dependencies;
-use crate::engine::views::docs::{DependencyDocs, PackageDocs};
-use crate::engine::views::downloads::{Breakdown, TopPackages, Trend};
 use crate::engine::views::info::PackageInfo;
-use crate::engine::views::python::{PythonCompat, SupportedPythons};
-use crate::engine::views::versions::VersionList;
 use crate::engine::{
     CacheStats, Datum, EngineHandle, HealthReport, MetricsSnapshot, QueryError, Readiness,
     SourceLabel,
 };
-use crate::questions::{self, Period};
+use crate::questions::{self, Ask, Period};
 
 /// The URI of the health resource.
 pub const HEALTH_RESOURCE_URI: &str = "sentinel://health";
@@ -207,38 +201,8 @@ fn ops<T: Serialize>(report: &T, text: String) -> Result<CallToolResult, McpErro
 }
 
 // Output schemas, derived from the types the tools serialise (`output.rs`).
-fn info_schema() -> Arc<JsonObject> {
-    schema::<DatumOut<PackageInfo>>()
-}
-fn versions_schema() -> Arc<JsonObject> {
-    schema::<VersionsOut<DatumOut<VersionList>>>()
-}
-fn deps_schema() -> Arc<JsonObject> {
-    schema::<DatumOut<Dependencies>>()
-}
-fn docs_schema() -> Arc<JsonObject> {
-    schema::<DatumOut<PackageDocs>>()
-}
-fn docs_context_schema() -> Arc<JsonObject> {
-    schema::<DocsContextOut<DatumOut<PackageDocs>, DatumOut<DependencyDocs>>>()
-}
-fn compat_schema() -> Arc<JsonObject> {
-    schema::<DatumOut<PythonCompat>>()
-}
-fn pythons_schema() -> Arc<JsonObject> {
-    schema::<DatumOut<SupportedPythons>>()
-}
 fn stats_schema() -> Arc<JsonObject> {
     schema::<RecentOut>()
-}
-fn trend_schema() -> Arc<JsonObject> {
-    schema::<DatumOut<Trend>>()
-}
-fn breakdown_schema() -> Arc<JsonObject> {
-    schema::<DatumOut<Breakdown>>()
-}
-fn top_schema() -> Arc<JsonObject> {
-    schema::<DatumOut<TopPackages>>()
 }
 fn overview_schema() -> Arc<JsonObject> {
     schema::<OverviewOut<DatumOut<PackageInfo>>>()
@@ -257,6 +221,21 @@ fn cache_schema() -> Arc<JsonObject> {
 }
 fn refresh_schema() -> Arc<JsonObject> {
     schema::<RefreshOut>()
+}
+
+/// The output schema of question `Q`'s tool: derived from its structured content, the
+/// type [`SentinelMcp::serve`] writes.
+pub(super) fn output_of<Q: Ask>() -> Arc<JsonObject> {
+    schema::<Q::Output<'static>>()
+}
+
+impl SentinelMcp {
+    /// Asks question `q`: its structured content and, beside it, its text; or the error.
+    pub(super) async fn serve<Q: Ask>(&self, q: Q) -> Result<CallToolResult, McpError> {
+        answer(q.ask(&self.engine).await, |a| {
+            (to_value(&q.output(a)), q.text(a))
+        })
+    }
 }
 
 // ---- tools --------------------------------------------------------------------------
@@ -285,104 +264,92 @@ impl SentinelMcp {
     /// Package metadata.
     #[tool(
         description = "Metadata of a PyPI package's latest release (or of `version`): summary, license, Requires-Python, project URLs, classifiers, release date, yanked status, number of dependencies. The result says whether the data is live, cached or stale.",
-        output_schema = info_schema(),
+        output_schema = output_of::<questions::Info>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_info(
         &self,
         Parameters(q): Parameters<questions::Info>,
     ) -> Result<CallToolResult, McpError> {
-        datum_answer(q.ask(&self.engine).await, render::package_info)
+        self.serve(q).await
     }
 
     /// Versions.
     #[tool(
         description = "Every version of a PyPI package, sorted by PEP 440 (oldest first; legacy non-PEP 440 versions last), each with pre-release and yanked flags, upload date and file count, plus the latest stable and latest versions. Filter with include_prereleases / include_yanked; `limit` keeps the newest N. When the JSON API fails the list comes from the Simple API and `notes` says so.",
-        output_schema = versions_schema(),
+        output_schema = output_of::<questions::Versions>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_versions(
         &self,
         Parameters(q): Parameters<questions::Versions>,
     ) -> Result<CallToolResult, McpError> {
-        answer(q.ask(&self.engine).await, |a| {
-            let out = VersionsOut {
-                datum: DatumOut::of(&a.datum),
-                total_versions: a.total,
-                returned: a.datum.value.versions.len(),
-            };
-            (to_value(&out), render::versions(&a.datum, a.total))
-        })
+        self.serve(q).await
     }
 
     /// Dependencies.
     #[tool(
         description = "The declared dependencies (Requires-Dist) of a PyPI package's latest release (or of `version`), parsed: name, version specifier, extras, environment marker, which extra pulls it in. Give python_version (e.g. 3.12), platform (linux, macos, windows), extras and/or markers to evaluate the markers: each dependency then says whether it `applies`, and the notes list what was assumed. With a python_version and no version, the answer is for the release pip would pick on that Python, and says so.",
-        output_schema = deps_schema(),
+        output_schema = output_of::<questions::Deps>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_dependencies(
         &self,
         Parameters(q): Parameters<questions::Deps>,
     ) -> Result<CallToolResult, McpError> {
-        datum_answer(q.ask(&self.engine).await, render::dependencies)
+        self.serve(q).await
     }
 
     /// Package docs.
     #[tool(
         description = "A PyPI package's README (the long description of its latest release, or of `version`) as Markdown sized for your context: reStructuredText is converted; sections come most useful first (install, quick start, usage, API and examples; badges, changelog, licence and contributors last) and are cut to max_tokens (100-32000, default 4000, counted with the o200k_base tokenizer) at section boundaries, ending with a marker naming what was left out and its size. Also the summary, documentation and source URLs, and the version the docs belong to.",
-        output_schema = docs_schema(),
+        output_schema = output_of::<questions::Docs>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_docs(
         &self,
         Parameters(q): Parameters<questions::Docs>,
     ) -> Result<CallToolResult, McpError> {
-        datum_answer(q.ask(&self.engine).await, render::package_docs)
+        self.serve(q).await
     }
 
     /// Package docs with its dependencies' short docs.
     #[tool(
         description = "get_package_docs plus a short summary (summary line and first README paragraph) of each runtime dependency for a target (python_version, platform, extras, markers as in get_package_dependencies; default CPython 3.12 on linux), all under one max_tokens budget: the dependencies take a third at most, each its stated share, the package's README the rest. A dependency that cannot be fetched is listed under failures with its reason; the others are still answered.",
-        output_schema = docs_context_schema(),
+        output_schema = output_of::<questions::DocsContext>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_docs_with_context(
         &self,
         Parameters(q): Parameters<questions::DocsContext>,
     ) -> Result<CallToolResult, McpError> {
-        answer(q.ask(&self.engine).await, |r| {
-            (
-                to_value(&DocsContextOut::of(r)),
-                render::docs_with_context(r),
-            )
-        })
+        self.serve(q).await
     }
 
     /// Python compatibility.
     #[tool(
         description = "Whether a PyPI package's latest release (or `version`) supports a given Python version (e.g. 3.13, or 3.9.0 checked as given), decided from Requires-Python. Without Requires-Python the answer is null (not declared; classifiers are reported as listed or not, never as a no). `compatible` is true, false or null; `detail` explains.",
-        output_schema = compat_schema(),
+        output_schema = output_of::<questions::PythonCheck>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn check_package_python_compatibility(
         &self,
         Parameters(q): Parameters<questions::PythonCheck>,
     ) -> Result<CallToolResult, McpError> {
-        datum_answer(q.ask(&self.engine).await, render::python_compat)
+        self.serve(q).await
     }
 
     /// Supported Pythons.
     #[tool(
         description = "The Python versions (2.7, 3.0 ... 3.15) a PyPI package's latest release (or `version`) supports, from Requires-Python when declared, else from classifiers; both lists are returned.",
-        output_schema = pythons_schema(),
+        output_schema = output_of::<questions::Pythons>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_package_compatible_python_versions(
         &self,
         Parameters(q): Parameters<questions::Pythons>,
     ) -> Result<CallToolResult, McpError> {
-        datum_answer(q.ask(&self.engine).await, render::supported_pythons)
+        self.serve(q).await
     }
 
     /// Recent downloads.
@@ -425,40 +392,40 @@ impl SentinelMcp {
     /// Trend.
     #[tool(
         description = "The daily download series of a PyPI package over the last `days` days (1 to 180, default 30), with total, average per day, peak day and change (first week vs last week, in percent).",
-        output_schema = trend_schema(),
+        output_schema = output_of::<questions::Trend>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_download_trends(
         &self,
         Parameters(q): Parameters<questions::Trend>,
     ) -> Result<CallToolResult, McpError> {
-        datum_answer(q.ask(&self.engine).await, render::trend)
+        self.serve(q).await
     }
 
     /// Breakdown.
     #[tool(
         description = "Downloads of a PyPI package split by Python major version (`by` = python_major), Python minor version (python_minor) or operating system (system), summed over the last `days` days (1 to 180, default 30), largest first with percentages.",
-        output_schema = breakdown_schema(),
+        output_schema = output_of::<questions::Breakdown>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_download_breakdown(
         &self,
         Parameters(q): Parameters<questions::Breakdown>,
     ) -> Result<CallToolResult, McpError> {
-        datum_answer(q.ask(&self.engine).await, render::breakdown)
+        self.serve(q).await
     }
 
     /// Top packages.
     #[tool(
         description = "The most downloaded PyPI packages over the last 30 days, from the top-packages dataset: rank, project, download count. `limit` 1 to 1000, default 10.",
-        output_schema = top_schema(),
+        output_schema = output_of::<questions::Top>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_top_downloaded_packages(
         &self,
         Parameters(q): Parameters<questions::Top>,
     ) -> Result<CallToolResult, McpError> {
-        datum_answer(q.ask(&self.engine).await, render::top)
+        self.serve(q).await
     }
 
     /// Overview of several packages.
@@ -760,5 +727,133 @@ impl ServerHandler for SentinelMcp {
                 .with_description(format!("Report on {name}"))
                 .into(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::questions::{self, Ask};
+
+    /// Each question names the tool that serves it, and that tool exists.
+    #[test]
+    fn every_question_names_a_tool_that_exists() {
+        let names = super::tool_names();
+        for tool in [
+            questions::Info::TOOL,
+            questions::Versions::TOOL,
+            questions::Deps::TOOL,
+            questions::PythonCheck::TOOL,
+            questions::Pythons::TOOL,
+            questions::Trend::TOOL,
+            questions::Breakdown::TOOL,
+            questions::Top::TOOL,
+            questions::Docs::TOOL,
+            questions::DocsContext::TOOL,
+            questions::Why::TOOL,
+        ] {
+            assert!(names.contains(&tool), "{tool}");
+        }
+    }
+
+    /// The argument names a client sends, per tool that takes a target, as they were
+    /// before the target became one type: a flattened `Target` must not add or drop any.
+    #[test]
+    fn the_target_tools_keep_their_argument_names_and_strictness() {
+        let cases: [(&str, &[&str], bool); 6] = [
+            (
+                "get_package_dependencies",
+                &[
+                    "extras",
+                    "markers",
+                    "package",
+                    "platform",
+                    "python_version",
+                    "version",
+                ],
+                false,
+            ),
+            (
+                "get_package_docs_with_context",
+                &[
+                    "extras",
+                    "markers",
+                    "max_tokens",
+                    "package",
+                    "platform",
+                    "python_version",
+                    "version",
+                ],
+                false,
+            ),
+            (
+                "download_package",
+                &[
+                    "dest",
+                    "kind",
+                    "machine",
+                    "package",
+                    "platform",
+                    "python_version",
+                    "version",
+                ],
+                true,
+            ),
+            (
+                "resolve_dependencies",
+                &[
+                    "include_vulnerabilities",
+                    "markers",
+                    "max_packages",
+                    "platform",
+                    "prereleases",
+                    "python_version",
+                    "requirements",
+                ],
+                false,
+            ),
+            (
+                "explain_dependency",
+                &[
+                    "markers",
+                    "max_packages",
+                    "package",
+                    "platform",
+                    "prereleases",
+                    "python_version",
+                    "requirements",
+                ],
+                false,
+            ),
+            (
+                "audit_project",
+                &[
+                    "content",
+                    "filename",
+                    "markers",
+                    "path",
+                    "platform",
+                    "prereleases",
+                    "python_version",
+                ],
+                true,
+            ),
+        ];
+        for (tool, names, strict) in cases {
+            let route = super::router().map.get(tool).expect(tool);
+            let schema = &route.attr.input_schema;
+            let mut got: Vec<&str> = schema["properties"]
+                .as_object()
+                .expect("properties")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, names, "{tool}");
+            assert_eq!(
+                schema.get("additionalProperties") == Some(&serde_json::json!(false)),
+                strict,
+                "{tool}"
+            );
+        }
     }
 }

@@ -1,14 +1,22 @@
 //! `get_package_dependencies` / `pypi-sentinel deps NAME[==VERSION]`.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use sentinel_actors::views::deps::{Dependencies, TargetEnv};
-use sentinel_actors::{Datum, EngineHandle, QueryError};
+use sentinel_actors::{DEPS_TARGET, Datum, EngineHandle, QueryError, Target, TargetOnly};
 use serde::Deserialize;
+use std::fmt::Write as _;
 
-/// A release's dependencies, optionally evaluated for a target environment.
+use super::Ask;
+use crate::cli::output::{notes, source_cell, source_note, table};
+use crate::mcp::output::DatumOut;
+use crate::mcp::render::freshness;
+
+/// A release's dependencies, optionally evaluated for a target environment. When no
+/// target field is given, markers are not evaluated and every dependency is listed with
+/// its marker; with a `python_version` and no `version`, the release is the one pip
+/// would pick on that Python.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[schemars(transform = TargetOnly(DEPS_TARGET))]
 pub struct Deps {
     /// The PyPI project name, e.g. `black`.
     pub package: String,
@@ -16,51 +24,143 @@ pub struct Deps {
     /// `python_version`, for the release pip would pick on that Python).
     #[serde(default)]
     pub version: Option<String>,
-    /// Evaluate environment markers for this Python, `major.minor` (e.g. `3.12`) or
-    /// `major.minor.patch`. When none of `python_version`, `platform`, `extras` and
-    /// `markers` is given, markers are not evaluated and every dependency is listed
-    /// with its marker.
-    #[serde(default)]
-    pub python_version: Option<String>,
-    /// Evaluate markers for this operating system: `linux`, `macos` or `windows`.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// Extras to install, e.g. `["socks"]`; dependencies of other extras do not apply.
-    #[serde(default)]
-    pub extras: Option<Vec<String>>,
-    /// Marker values you know, instead of the platform's assumed defaults (the answer's
-    /// notes list what was assumed), e.g. `{"platform_machine": "aarch64"}`. Keys:
-    /// implementation_name, implementation_version, os_name, platform_machine,
-    /// platform_python_implementation, platform_release, platform_system,
-    /// platform_version.
-    #[serde(default)]
-    pub markers: Option<BTreeMap<String, String>>,
+    /// Where to evaluate the markers: python_version, platform, extras, markers.
+    #[serde(flatten)]
+    pub target: Target,
 }
 
-impl Deps {
-    /// The target environment, when anything about one was given.
-    fn target(&self) -> Result<Option<TargetEnv>, QueryError> {
-        let evaluate = self.python_version.is_some()
-            || self.platform.is_some()
-            || self.extras.as_ref().is_some_and(|e| !e.is_empty())
-            || self.markers.as_ref().is_some_and(|m| !m.is_empty());
-        if !evaluate {
-            return Ok(None);
-        }
-        super::target_env(
-            self.python_version.as_deref(),
-            self.platform.as_deref(),
-            self.extras.as_deref(),
-            self.markers.as_ref(),
-        )
-        .map(Some)
-    }
+impl Ask for Deps {
+    const TOOL: &'static str = "get_package_dependencies";
+    type Answer = Datum<Dependencies>;
+    type Output<'a> = DatumOut<&'a Dependencies>;
 
     /// The release's dependencies, evaluated for the target when one was given.
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<Datum<Dependencies>, QueryError> {
-        let env = self.target()?;
+    async fn ask(&self, engine: &EngineHandle) -> Result<Datum<Dependencies>, QueryError> {
+        self.target.only(DEPS_TARGET)?;
+        let env = (!self.target.is_empty())
+            .then(|| TargetEnv::of(&self.target))
+            .transpose()?;
         engine
             .dependencies(&self.package, self.version.as_deref(), env.as_ref())
             .await
     }
+
+    fn output<'a>(&self, a: &'a Self::Answer) -> Self::Output<'a> {
+        DatumOut::of(a)
+    }
+
+    fn text(&self, a: &Self::Answer) -> String {
+        dependencies(a)
+    }
+
+    fn table(&self, a: &Self::Answer) -> String {
+        deps(a)
+    }
+}
+
+/// `get_package_dependencies`.
+fn dependencies(d: &Datum<Dependencies>) -> String {
+    let deps = &d.value;
+    let mut s = format!(
+        "{} {}: {} dependencies ({})",
+        deps.package,
+        deps.version,
+        deps.dependencies.len(),
+        freshness(d)
+    );
+    if let Some(env) = &deps.evaluated_for {
+        let applies = deps
+            .dependencies
+            .iter()
+            .filter(|x| x.applies == Some(true))
+            .count();
+        let _ = write!(
+            s,
+            "; {applies} apply to Python {} on {:?}{}",
+            env.python_version,
+            env.platform,
+            if env.extras.is_empty() {
+                String::new()
+            } else {
+                format!(" with extras [{}]", env.extras.join(", "))
+            }
+        );
+    }
+    for dep in deps.dependencies.iter().take(30) {
+        let _ = write!(s, "\n- {}", dep.raw);
+        match dep.applies {
+            Some(true) => s.push_str("  [applies]"),
+            Some(false) => s.push_str("  [does not apply]"),
+            None => {}
+        }
+    }
+    if deps.dependencies.len() > 30 {
+        let _ = write!(s, "\n... and {} more", deps.dependencies.len() - 30);
+    }
+    if !deps.unparsed.is_empty() {
+        let _ = write!(
+            s,
+            "\n{} requirement(s) could not be parsed",
+            deps.unparsed.len()
+        );
+    }
+    for n in &deps.notes {
+        let _ = write!(s, "\nnote: {n}");
+    }
+    s
+}
+
+/// `deps`.
+fn deps(d: &Datum<Dependencies>) -> String {
+    let mut s = String::new();
+    let mut rows = vec![vec![
+        "dependency".into(),
+        "specifier".into(),
+        "when".into(),
+        "applies".into(),
+    ]];
+    for dep in &d.value.dependencies {
+        let when = dep.marker.clone().unwrap_or_else(|| "always".into());
+        let applies = match dep.applies {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None if dep.required => "required",
+            None => "optional",
+        };
+        let name = if dep.extras.is_empty() {
+            dep.name.clone()
+        } else {
+            format!("{}[{}]", dep.name, dep.extras.join(","))
+        };
+        rows.push(vec![name, dep.specifier.clone(), when, applies.into()]);
+    }
+    ln!(
+        s,
+        "{} {} ({})",
+        d.value.package,
+        d.value.version,
+        source_cell(d)
+    );
+    if let Some(env) = &d.value.evaluated_for {
+        ln!(
+            s,
+            "evaluated for Python {} on {:?}, extras [{}]",
+            env.python_version,
+            env.platform,
+            env.extras.join(", ")
+        );
+    }
+    w!(s, "{}", table(&rows));
+    for u in &d.value.unparsed {
+        ln!(s, "  not PEP 508, kept verbatim: {u}");
+    }
+    s += &notes(
+        d.value
+            .notes
+            .iter()
+            .cloned()
+            .map(Some)
+            .chain(std::iter::once(source_note("metadata", d))),
+    );
+    s
 }

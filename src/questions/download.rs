@@ -1,16 +1,18 @@
 //! `download_package` / `pypi-sentinel download NAME [--version V]`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
+use sentinel_actors::views::deps::TargetEnv;
 use sentinel_actors::views::package_download::{DownloadRequest, PackageDownload, WantedKind};
-use sentinel_actors::{Datum, EngineHandle, QueryError};
+use sentinel_actors::{Datum, EngineHandle, FILE_TARGET, QueryError, Target, TargetOnly};
 use serde::Deserialize;
 
 /// A release's file for a target, downloaded and verified against the index's sha256.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+// Other arguments are refused (`mcp::params`: serde's `deny_unknown_fields` does not
+// work beside `flatten`).
+#[schemars(transform = TargetOnly(FILE_TARGET), extend("additionalProperties" = false))]
 pub struct Download {
     /// The PyPI project name, e.g. `requests`.
     pub package: String,
@@ -18,16 +20,9 @@ pub struct Download {
     /// Python.
     #[serde(default)]
     pub version: Option<String>,
-    /// Target Python, `major.minor` (e.g. `3.12`). Default 3.12.
-    #[serde(default)]
-    pub python_version: Option<String>,
-    /// Target operating system: `linux`, `macos` or `windows`. Default linux.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// Target machine (`platform_machine`), e.g. `aarch64` or `arm64`. Default per
-    /// platform: x86_64 on Linux, arm64 on macOS, AMD64 on Windows.
-    #[serde(default)]
-    pub machine: Option<String>,
+    /// Where the file would be installed: python_version, platform, machine.
+    #[serde(flatten)]
+    pub target: Target,
     /// `wheel`, `sdist`, or `any` (default: the best wheel for the target, else the
     /// sdist).
     #[serde(default)]
@@ -42,16 +37,8 @@ pub struct Download {
 impl Download {
     /// The engine's request: the target and kind validated.
     pub fn request(&self) -> Result<DownloadRequest, QueryError> {
-        let markers: Option<BTreeMap<String, String>> = self
-            .machine
-            .as_ref()
-            .map(|m| BTreeMap::from([("platform_machine".to_string(), m.clone())]));
-        let env = super::target_env(
-            self.python_version.as_deref(),
-            self.platform.as_deref(),
-            None,
-            markers.as_ref(),
-        )?;
+        self.target.only(FILE_TARGET)?;
+        let env = TargetEnv::of(&self.target)?;
         let kind = match &self.kind {
             Some(k) => k.parse::<WantedKind>()?,
             None => WantedKind::Any,

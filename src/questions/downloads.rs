@@ -7,6 +7,13 @@ use sentinel_actors::views::downloads::{
 };
 use sentinel_actors::{Datum, EngineHandle, QueryError, StatsKind};
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+use super::Ask;
+use crate::cli::output::{as_of_suffix, notes, source_cell, source_note, sparkline, table};
+use crate::mcp::output::DatumOut;
+use crate::mcp::render::freshness;
+use crate::text::thousands;
 
 /// Which recent download figures to give.
 #[derive(
@@ -61,11 +68,27 @@ pub struct Trend {
     pub days: Option<i64>,
 }
 
-impl Trend {
+impl Ask for Trend {
+    const TOOL: &'static str = "get_download_trends";
+    type Answer = Datum<TrendView>;
+    type Output<'a> = DatumOut<&'a TrendView>;
+
     /// The series with totals and change.
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<Datum<TrendView>, QueryError> {
+    async fn ask(&self, engine: &EngineHandle) -> Result<Datum<TrendView>, QueryError> {
         let days = sentinel_actors::limits::days(self.days.unwrap_or(30))?;
         engine.download_trend(&self.package, days).await
+    }
+
+    fn output<'a>(&self, a: &'a Self::Answer) -> Self::Output<'a> {
+        DatumOut::of(a)
+    }
+
+    fn text(&self, a: &Self::Answer) -> String {
+        trend_text(a)
+    }
+
+    fn table(&self, a: &Self::Answer) -> String {
+        trend(a)
     }
 }
 
@@ -107,12 +130,131 @@ pub struct Breakdown {
     pub days: Option<i64>,
 }
 
-impl Breakdown {
+impl Ask for Breakdown {
+    const TOOL: &'static str = "get_download_breakdown";
+    type Answer = Datum<BreakdownView>;
+    type Output<'a> = DatumOut<&'a BreakdownView>;
+
     /// The shares, largest first.
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<Datum<BreakdownView>, QueryError> {
+    async fn ask(&self, engine: &EngineHandle) -> Result<Datum<BreakdownView>, QueryError> {
         let days = sentinel_actors::limits::days(self.days.unwrap_or(30))?;
         engine
             .download_breakdown(&self.package, self.by.into(), days)
             .await
     }
+
+    fn output<'a>(&self, a: &'a Self::Answer) -> Self::Output<'a> {
+        DatumOut::of(a)
+    }
+
+    fn text(&self, a: &Self::Answer) -> String {
+        breakdown_text(a)
+    }
+
+    fn table(&self, a: &Self::Answer) -> String {
+        breakdown(a)
+    }
+}
+
+/// `get_download_trends`.
+fn trend_text(d: &Datum<TrendView>) -> String {
+    let t = &d.value;
+    let mut s = format!(
+        "{}: {} downloads over {} days, {} per day on average ({})",
+        t.package,
+        thousands(t.total),
+        t.days,
+        thousands(t.average_per_day.round() as u64),
+        freshness(d)
+    );
+    if let Some(c) = t.change_percent {
+        let _ = write!(s, "; change {c:+.1}% (first week vs last week)");
+    }
+    if let Some(p) = &t.peak {
+        let _ = write!(s, "; peak {} on {}", thousands(p.downloads), p.date);
+    }
+    s
+}
+
+/// `get_download_breakdown`.
+fn breakdown_text(d: &Datum<BreakdownView>) -> String {
+    let b = &d.value;
+    let mut s = format!(
+        "{}: {} downloads over {} days by {} ({})",
+        b.package,
+        thousands(b.total),
+        b.days,
+        b.kind.endpoint(),
+        freshness(d)
+    );
+    for c in b.categories.iter().take(12) {
+        let _ = write!(
+            s,
+            "\n- {}: {} ({:.1}%)",
+            c.category,
+            thousands(c.downloads),
+            c.percent
+        );
+    }
+    s
+}
+
+/// `trends`.
+fn trend(d: &Datum<TrendView>) -> String {
+    let mut s = String::new();
+    let t = &d.value;
+    let values: Vec<u64> = t.points.iter().map(|p| p.downloads).collect();
+    ln!(
+        s,
+        "{} daily downloads, last {} days ({}{})",
+        t.package,
+        t.days,
+        source_cell(d),
+        as_of_suffix(d)
+    );
+    if let (Some(first), Some(last)) = (t.points.first(), t.points.last()) {
+        ln!(s, "{}  {}  {}", first.date, sparkline(&values), last.date);
+    }
+    ln!(
+        s,
+        "total {}  average {}/day  peak {}  change {}",
+        thousands(t.total),
+        thousands(t.average_per_day.round() as u64),
+        t.peak
+            .as_ref()
+            .map(|p| format!("{} on {}", thousands(p.downloads), p.date))
+            .unwrap_or_default(),
+        t.change_percent
+            .map(|c| format!("{c:+.1} %"))
+            .unwrap_or_else(|| "n/a".into())
+    );
+    s += &notes([source_note("series", d), crate::describe::lag(d)]);
+    s
+}
+
+/// `breakdown`.
+fn breakdown(d: &Datum<BreakdownView>) -> String {
+    let mut s = String::new();
+    ln!(
+        s,
+        "{} downloads by {} over {} days ({} to {}), {}{}",
+        d.value.package,
+        d.value.kind.endpoint(),
+        d.value.days,
+        d.value.from.as_deref().unwrap_or("?"),
+        d.value.to.as_deref().unwrap_or("?"),
+        source_cell(d),
+        as_of_suffix(d)
+    );
+    let mut rows = vec![vec!["category".into(), "downloads".into(), "share".into()]];
+    for s in &d.value.categories {
+        rows.push(vec![
+            s.category.clone(),
+            thousands(s.downloads),
+            format!("{:.1} %", s.percent),
+        ]);
+    }
+    w!(s, "{}", table(&rows));
+    s += &notes([source_note("breakdown", d), crate::describe::lag(d)]);
+    s
 }

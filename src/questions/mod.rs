@@ -8,6 +8,15 @@
 //! The MCP tool names come from the `#[tool]` functions ([`crate::mcp::tool_names`]); each question says which tool
 //! and command it serves.
 
+/// `write!` into a `String` (a CLI table built as text, printed once).
+macro_rules! w {
+    ($s:expr, $($t:tt)*) => {{ let _ = std::fmt::Write::write_fmt(&mut $s, format_args!($($t)*)); }};
+}
+/// `writeln!` into a `String`.
+macro_rules! ln {
+    ($s:expr, $($t:tt)*) => {{ w!($s, $($t)*); $s.push('\n'); }};
+}
+
 mod deps;
 mod docs;
 mod download;
@@ -30,24 +39,53 @@ pub use top::Top;
 pub use versions::{Versions, VersionsAnswer};
 pub use why::Why;
 
-use std::collections::BTreeMap;
+use std::future::Future;
 
-use sentinel_actors::views::deps::TargetEnv;
-use sentinel_actors::{InputError, QueryError};
+use schemars::JsonSchema;
+use sentinel_actors::{EngineHandle, InputError, QueryError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-/// The marker environment of a question's target (Python, platform, extras, marker
-/// overrides), as `get_package_dependencies` and `get_package_docs_with_context` take it.
-fn target_env(
-    python: Option<&str>,
-    platform: Option<&str>,
-    extras: Option<&[String]>,
-    markers: Option<&BTreeMap<String, String>>,
-) -> Result<TargetEnv, QueryError> {
-    let env = TargetEnv::new(python, platform, extras.unwrap_or_default())?;
-    Ok(match markers {
-        Some(m) => env.with_markers(m)?,
-        None => env,
-    })
+/// A question as both front ends serve it, through one generic path each: the MCP tool
+/// (`SentinelMcp::serve`: the structured content and, beside it, the text; the tool's
+/// output schema is derived from [`Output`](Ask::Output)) and the CLI command
+/// (`cli::query::show`: the table, or the answer as JSON with `--json`, then the exit).
+/// Its file is the one home of its words.
+pub(crate) trait Ask: DeserializeOwned + JsonSchema + Send + Sync + 'static {
+    /// The MCP tool that asks it (`mcp::tool_names` lists the tools from the `#[tool]`
+    /// functions; a test checks each question's name is one of them).
+    #[allow(
+        dead_code,
+        reason = "read by the test that checks it against the tool list"
+    )]
+    const TOOL: &'static str;
+    /// What the engine answers; the CLI's `--json` prints it as it is.
+    type Answer: Serialize + Send + Sync + 'static;
+    /// The MCP structured content of an answer.
+    type Output<'a>: Serialize + JsonSchema;
+
+    /// Asks the engine.
+    fn ask(
+        &self,
+        engine: &EngineHandle,
+    ) -> impl Future<Output = Result<Self::Answer, QueryError>> + Send;
+
+    /// The structured content of an answer (MCP).
+    fn output<'a>(&self, a: &'a Self::Answer) -> Self::Output<'a>;
+
+    /// The short text beside it (MCP): the answer in a few lines, and how fresh it is.
+    fn text(&self, a: &Self::Answer) -> String;
+
+    /// What the CLI prints: a table or a few lines (by default the MCP text).
+    fn table(&self, a: &Self::Answer) -> String {
+        self.text(a)
+    }
+
+    /// The CLI's exit once the answer is printed (partial, no solution...); by default
+    /// success.
+    fn exit(&self, _a: &Self::Answer) -> Result<(), crate::cli::Failure> {
+        Ok(())
+    }
 }
 
 /// Splits the CLI's `NAME==VERSION` into a package and an optional version.

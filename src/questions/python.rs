@@ -2,9 +2,14 @@
 //! `pypi-sentinel python NAME[==VERSION] [--check X.Y]`.
 
 use schemars::JsonSchema;
-use sentinel_actors::views::python::{PythonCompat, SupportedPythons};
+use sentinel_actors::views::python::{CompatBasis, PythonCompat, SupportedPythons};
 use sentinel_actors::{Datum, EngineHandle, QueryError};
 use serde::Deserialize;
+
+use super::Ask;
+use crate::cli::output::source_cell;
+use crate::mcp::output::DatumOut;
+use crate::mcp::render::freshness;
 
 /// Whether a release supports a Python version.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -19,12 +24,28 @@ pub struct PythonCheck {
     pub python_version: String,
 }
 
-impl PythonCheck {
+impl Ask for PythonCheck {
+    const TOOL: &'static str = "check_package_python_compatibility";
+    type Answer = Datum<PythonCompat>;
+    type Output<'a> = DatumOut<&'a PythonCompat>;
+
     /// The verdict, with its basis.
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<Datum<PythonCompat>, QueryError> {
+    async fn ask(&self, engine: &EngineHandle) -> Result<Datum<PythonCompat>, QueryError> {
         engine
             .python_compatibility(&self.package, self.version.as_deref(), &self.python_version)
             .await
+    }
+
+    fn output<'a>(&self, a: &'a Self::Answer) -> Self::Output<'a> {
+        DatumOut::of(a)
+    }
+
+    fn text(&self, a: &Self::Answer) -> String {
+        python_compat(a)
+    }
+
+    fn table(&self, a: &Self::Answer) -> String {
+        python_check(a)
     }
 }
 
@@ -38,11 +59,111 @@ pub struct Pythons {
     pub version: Option<String>,
 }
 
-impl Pythons {
+impl Ask for Pythons {
+    const TOOL: &'static str = "get_package_compatible_python_versions";
+    type Answer = Datum<SupportedPythons>;
+    type Output<'a> = DatumOut<&'a SupportedPythons>;
+
     /// The supported versions, from Requires-Python, else classifiers.
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<Datum<SupportedPythons>, QueryError> {
+    async fn ask(&self, engine: &EngineHandle) -> Result<Datum<SupportedPythons>, QueryError> {
         engine
             .supported_pythons(&self.package, self.version.as_deref())
             .await
     }
+
+    fn output<'a>(&self, a: &'a Self::Answer) -> Self::Output<'a> {
+        DatumOut::of(a)
+    }
+
+    fn text(&self, a: &Self::Answer) -> String {
+        supported_pythons(a)
+    }
+
+    fn table(&self, a: &Self::Answer) -> String {
+        pythons(a)
+    }
+}
+
+/// `check_package_python_compatibility`.
+fn python_compat(d: &Datum<PythonCompat>) -> String {
+    let c = &d.value;
+    let verdict = match (c.compatible, c.only_some_patches) {
+        (Some(true), true) => "supports some patch releases of",
+        (Some(true), false) => "supports",
+        (Some(false), _) => "does not support",
+        (None, _) => "does not declare whether it supports",
+    };
+    format!(
+        "{} {} {verdict} Python {} ({})\n{}",
+        c.package,
+        c.version,
+        c.python_version,
+        freshness(d),
+        c.detail
+    )
+}
+
+/// `get_package_compatible_python_versions`.
+fn supported_pythons(d: &Datum<SupportedPythons>) -> String {
+    let p = &d.value;
+    let list = if p.supported.is_empty() {
+        "no Python versions declared".to_string()
+    } else {
+        format!("Python {}", p.supported.join(", "))
+    };
+    let basis = match p.basis {
+        CompatBasis::RequiresPython => format!(
+            "from Requires-Python {:?}",
+            p.requires_python.as_deref().unwrap_or_default()
+        ),
+        CompatBasis::Classifiers => {
+            "listed in classifiers; no Requires-Python, so pip installs it on any Python".into()
+        }
+        CompatBasis::None => "neither Requires-Python nor classifiers".into(),
+    };
+    format!(
+        "{} {}: {list} ({basis}; {})",
+        p.package,
+        p.version,
+        freshness(d)
+    )
+}
+
+/// `python --check X.Y`.
+fn python_check(d: &Datum<PythonCompat>) -> String {
+    let mut s = String::new();
+    let verdict = match (d.value.compatible, d.value.only_some_patches) {
+        (Some(true), true) => "yes, some patch releases",
+        (Some(true), false) => "yes",
+        (Some(false), _) => "no",
+        (None, _) => "unknown (not declared)",
+    };
+    ln!(
+        s,
+        "{} {} supports Python {}: {verdict}",
+        d.value.package,
+        d.value.version,
+        d.value.python_version
+    );
+    ln!(s, "  {} ({})", d.value.detail, source_cell(d));
+    s
+}
+
+/// `python` without `--check`.
+fn pythons(d: &Datum<SupportedPythons>) -> String {
+    let mut s = String::new();
+    ln!(
+        s,
+        "{} {}: Python {} (from {}; {})",
+        d.value.package,
+        d.value.version,
+        if d.value.supported.is_empty() {
+            "unknown".into()
+        } else {
+            d.value.supported.join(", ")
+        },
+        d.value.basis,
+        source_cell(d)
+    );
+    s
 }

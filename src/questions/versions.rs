@@ -3,7 +3,13 @@
 use schemars::JsonSchema;
 use sentinel_actors::views::versions::VersionList;
 use sentinel_actors::{Datum, EngineHandle, QueryError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+use super::Ask;
+use crate::cli::output::{notes, source_cell, source_note, table};
+use crate::mcp::output::{DatumOut, VersionsOut};
+use crate::mcp::render::freshness;
 
 /// Which versions of a package to list.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -23,18 +29,25 @@ pub struct Versions {
     pub limit: Option<i64>,
 }
 
-/// The versions after filtering, and how many there were before.
-#[derive(Debug, Clone)]
+/// The versions after filtering, and how many there were before (the CLI's `--json`
+/// prints the list).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
 pub struct VersionsAnswer {
     /// The filtered list, with its provenance.
     pub datum: Datum<VersionList>,
     /// Versions before filtering.
+    #[serde(skip)]
     pub total: usize,
 }
 
-impl Versions {
+impl Ask for Versions {
+    const TOOL: &'static str = "get_package_versions";
+    type Answer = VersionsAnswer;
+    type Output<'a> = VersionsOut<DatumOut<&'a VersionList>>;
+
     /// Every version, filtered as asked.
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<VersionsAnswer, QueryError> {
+    async fn ask(&self, engine: &EngineHandle) -> Result<VersionsAnswer, QueryError> {
         let limit = self
             .limit
             .map(sentinel_actors::limits::versions_limit)
@@ -55,4 +68,109 @@ impl Versions {
         }
         Ok(VersionsAnswer { datum, total })
     }
+
+    fn output<'a>(&self, a: &'a Self::Answer) -> Self::Output<'a> {
+        VersionsOut {
+            datum: DatumOut::of(&a.datum),
+            total_versions: a.total,
+            returned: a.datum.value.versions.len(),
+        }
+    }
+
+    fn text(&self, a: &Self::Answer) -> String {
+        versions_text(&a.datum, a.total)
+    }
+
+    fn table(&self, a: &Self::Answer) -> String {
+        versions(a)
+    }
+}
+
+/// `get_package_versions`, after filtering.
+fn versions_text(d: &Datum<VersionList>, total: usize) -> String {
+    let v = &d.value;
+    let shown: Vec<&str> = v
+        .versions
+        .iter()
+        .rev()
+        .take(10)
+        .map(|e| e.version.as_str())
+        .collect();
+    let mut s = format!(
+        "{}: {} versions returned of {total} ({})",
+        v.package,
+        v.versions.len(),
+        freshness(d)
+    );
+    if let Some(l) = &v.latest_stable {
+        let _ = write!(s, "; latest stable {l}");
+    }
+    if let Some(l) = &v.latest
+        && v.latest_stable.as_ref() != Some(l)
+    {
+        let _ = write!(s, "; latest {l}");
+    }
+    if !shown.is_empty() {
+        let _ = write!(s, "\nnewest first: {}", shown.join(", "));
+        if v.versions.len() > shown.len() {
+            s.push_str(", ...");
+        }
+    }
+    for n in &v.notes {
+        let _ = write!(s, "\nnote: {n}");
+    }
+    s
+}
+
+/// `versions`.
+fn versions(a: &VersionsAnswer) -> String {
+    let mut s = String::new();
+    let d = &a.datum;
+    let mut rows = vec![vec![
+        "version".into(),
+        "uploaded".into(),
+        "files".into(),
+        "flags".into(),
+    ]];
+    for v in &d.value.versions {
+        let mut flags = Vec::new();
+        if v.prerelease {
+            flags.push("pre-release");
+        }
+        if v.yanked {
+            flags.push("yanked");
+        }
+        if !v.pep440 {
+            flags.push("legacy");
+        }
+        rows.push(vec![
+            v.version.clone(),
+            v.upload_date
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take(10)
+                .collect(),
+            v.files.to_string(),
+            flags.join(", "),
+        ]);
+    }
+    w!(s, "{}", table(&rows));
+    let shown = d.value.versions.len();
+    let shown = if shown == a.total {
+        format!("{shown} versions")
+    } else {
+        format!("{shown} of {} versions shown", a.total)
+    };
+    ln!(
+        s,
+        "{shown}; latest stable {}; from {} ({})",
+        d.value.latest_stable.as_deref().unwrap_or("none"),
+        d.upstream,
+        source_cell(d)
+    );
+    s += &notes(
+        std::iter::once(source_note("versions", d)).chain(d.value.notes.iter().cloned().map(Some)),
+    );
+    s
 }

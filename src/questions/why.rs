@@ -2,58 +2,57 @@
 //! which a package enters the tree some requirements resolve to, and its text (the one
 //! home of its wording, for both front ends).
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
-use sentinel_actors::{EngineHandle, Explanation, Presence, QueryError};
+use sentinel_actors::{
+    EngineHandle, Explanation, Presence, QueryError, RESOLVE_TARGET, Target, TargetOnly,
+};
 use serde::Deserialize;
+
+use super::Ask;
 
 /// Why a package is in the dependency tree of some requirements, for a target.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[schemars(transform = TargetOnly(RESOLVE_TARGET))]
 pub struct Why {
     /// The package to explain, e.g. `idna`.
     pub package: String,
     /// PEP 508 requirements to resolve, e.g. `["requests<3"]` (1 to 50). URL and path
     /// requirements are refused.
     pub requirements: Vec<String>,
-    /// Target Python, `major.minor` (e.g. `3.12`) or `major.minor.patch`. Default 3.12.
-    #[serde(default)]
-    pub python_version: Option<String>,
-    /// Target operating system: `linux`, `macos` or `windows`. Default linux.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// Marker values you know instead of the platform's assumed defaults, e.g.
-    /// `{"platform_machine": "aarch64"}` (keys as for get_package_dependencies).
-    #[serde(default)]
-    pub markers: Option<BTreeMap<String, String>>,
-    /// Whether pre-releases are candidates. Default false.
-    #[serde(default)]
-    pub prereleases: Option<bool>,
+    /// Where the requirements would be installed: python_version, platform, markers,
+    /// prereleases.
+    #[serde(flatten)]
+    pub target: Target,
     /// Bound on the packages of the resolution, 1 to 1000. Default 200.
     #[serde(default)]
     #[schemars(range(min = 1, max = 1000))]
     pub max_packages: Option<usize>,
 }
 
-impl Why {
+impl Ask for Why {
+    const TOOL: &'static str = "explain_dependency";
+    type Answer = Explanation;
+    type Output<'a> = &'a Explanation;
+
     /// The chains, or why there are none.
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<Explanation, QueryError> {
+    async fn ask(&self, engine: &EngineHandle) -> Result<Explanation, QueryError> {
         let request = ResolveRequest {
             requirements: self.requirements.clone(),
-            python: self.python_version.clone(),
-            platform: self.platform.clone(),
-            markers: self.markers.clone().unwrap_or_default(),
-            prereleases: self.prereleases.unwrap_or(false),
+            target: self.target.clone(),
             max_packages: self.max_packages,
             vulnerabilities: false,
         };
         engine.explain(&request, &self.package).await
     }
 
+    fn output<'a>(&self, a: &'a Explanation) -> &'a Explanation {
+        a
+    }
+
     /// The explanation in words: the summary, each chain as a line of hops with the
     /// requirement and marker of each, what was left out, then the notes.
-    pub fn text(x: &Explanation) -> String {
+    fn text(&self, x: &Explanation) -> String {
         let mut out = format!("{}; metadata {}.\n", x.summary, x.source.as_str());
         for (i, chain) in x.chains.iter().enumerate() {
             out.push_str(&format!("{:>3}. ", i + 1));
@@ -106,5 +105,11 @@ impl Why {
             out.push_str(&format!("Note: {n}\n"));
         }
         out
+    }
+
+    /// Partial when some node could not be fetched, no solution, or stopped at a bound;
+    /// success whether or not the package is in the tree (the answer says which).
+    fn exit(&self, x: &Explanation) -> Result<(), crate::cli::Failure> {
+        crate::cli::status_exit(x.resolution, &x.missing)
     }
 }

@@ -3,12 +3,19 @@
 
     python3 tests/python/test_resolve_oracle.py --bin target/debug/pypi-sentinel
 
-Starts `<bin> sim` (a package index on 127.0.0.1: Simple API JSON pages with
-`core-metadata`, metadata files, per-release JSON) and, for every case below (the
-simulator's synthetic dependency graphs `sg-…`, invented projects) and every target,
-runs both resolvers on the same index:
+For each index profile (`--profiles`, all four by default), starts `<bin> sim
+--index-profile P` (a package index on 127.0.0.1):
 
-- ours: `<bin> --origin SIM --json resolve REQ... --python X --platform P [--pre]`;
+- `pypi`: Simple API JSON pages with `core-metadata`, metadata files, per-release JSON;
+- `simple-html`: a PEP 503 mirror, HTML pages only, no metadata files, no JSON API;
+- `simple-json`: PEP 691 JSON pages without metadata files, no JSON API;
+- `no-range`: as `simple-json`, and files ignore HTTP `Range` (answered whole);
+
+and, for every case below (the simulator's synthetic dependency graphs `sg-…`,
+invented projects) and every target, runs both resolvers on the same index, each with
+a fresh cache per profile:
+
+- ours: `<bin> --origin SIM --data-dir D --json resolve REQ... --python X --platform P [--pre]`;
 - uv:   `uv pip compile - --index-url SIM/simple --python-version X
          --python-platform T --prerelease allow|disallow --no-cache`.
 
@@ -80,8 +87,13 @@ class Setup(Exception):
     pass
 
 
-def start_sim(binary: str) -> tuple[subprocess.Popen, str]:
-    p = subprocess.Popen([binary, "sim"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+PROFILES = ["pypi", "simple-html", "simple-json", "no-range"]
+
+
+def start_sim(binary: str, profile: str) -> tuple[subprocess.Popen, str]:
+    p = subprocess.Popen(
+        [binary, "sim", "--index-profile", profile], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    )
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -103,8 +115,9 @@ def start_sim(binary: str) -> tuple[subprocess.Popen, str]:
     return p, first[len(prefix) :].strip().rstrip("/")
 
 
-def ours(binary: str, sim: str, reqs: list[str], py: str, plat: str, pre: bool) -> tuple[bool, set[str], str]:
-    cmd = [binary, "--origin", sim, "--json", "resolve", *reqs, "--python", py, "--platform", plat, "--no-vulns"]
+def ours(binary: str, sim: str, data: str, reqs: list[str], py: str, plat: str, pre: bool) -> tuple[bool, set[str], str]:
+    cmd = [binary, "--origin", sim, "--data-dir", data, "--json", "resolve", *reqs]
+    cmd += ["--python", py, "--platform", plat, "--no-vulns"]
     if pre:
         cmd.append("--pre")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=CALL_TIMEOUT)
@@ -140,48 +153,58 @@ def uv(uv_bin: str, sim: str, reqs: list[str], py: str, plat: str, pre: bool, ca
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
+    ap.add_argument("--profiles", default=",".join(PROFILES), help="index profiles, comma-separated")
     args = ap.parse_args()
     uv_bin = shutil.which("uv")
     if not uv_bin:
         print("SETUP: uv is needed (pip install uv)", file=sys.stderr)
         return 2
-    try:
-        sim_proc, sim = start_sim(args.bin)
-    except Setup as e:
-        print(f"SETUP: {e}", file=sys.stderr)
+    profiles = [p for p in args.profiles.split(",") if p]
+    unknown = [p for p in profiles if p not in PROFILES]
+    if unknown:
+        print(f"SETUP: unknown profile(s) {unknown}: use {PROFILES}", file=sys.stderr)
         return 2
     failures: list[str] = []
     seen_rules: set[str] = set()
     compared = agreed_fail = 0
-    try:
-        with tempfile.TemporaryDirectory() as cache:
-            for reqs, pre, targets in CASES:
-                for py, plat in targets or TARGETS:
-                    label = f"{' '.join(reqs)} py{py} {plat}{' pre' if pre else ''}"
-                    ok_a, a, why_a = ours(args.bin, sim, reqs, py, plat, pre)
-                    ok_b, b, why_b = uv(uv_bin, sim, reqs, py, plat, pre, cache)
-                    compared += 1
-                    if not ok_a and not ok_b:
-                        agreed_fail += 1
-                        log(f"ok (both fail): {label}")
-                        continue
-                    if ok_a and ok_b and a == b:
-                        log(f"ok: {label}: {len(a)} packages")
-                        continue
-                    if label in RULES:
-                        seen_rules.add(label)
-                        log(f"documented difference: {label}: {RULES[label]}")
-                        continue
-                    failures.append(
-                        f"{label}: ours {'ok' if ok_a else 'FAILED ' + why_a} {sorted(a - b)} / "
-                        f"uv {'ok' if ok_b else 'FAILED ' + why_b} {sorted(b - a)}"
-                    )
-    finally:
-        sim_proc.kill()
-        sim_proc.wait(timeout=10)
+    for profile in profiles:
+        try:
+            sim_proc, sim = start_sim(args.bin, profile)
+        except Setup as e:
+            print(f"SETUP: {e}", file=sys.stderr)
+            return 2
+        try:
+            with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as data:
+                for reqs, pre, targets in CASES:
+                    for py, plat in targets or TARGETS:
+                        label = f"{' '.join(reqs)} py{py} {plat}{' pre' if pre else ''}"
+                        ok_a, a, why_a = ours(args.bin, sim, data, reqs, py, plat, pre)
+                        ok_b, b, why_b = uv(uv_bin, sim, reqs, py, plat, pre, cache)
+                        compared += 1
+                        if not ok_a and not ok_b:
+                            agreed_fail += 1
+                            log(f"ok (both fail): [{profile}] {label}")
+                            continue
+                        if ok_a and ok_b and a == b:
+                            log(f"ok: [{profile}] {label}: {len(a)} packages")
+                            continue
+                        if label in RULES:
+                            seen_rules.add(label)
+                            log(f"documented difference: [{profile}] {label}: {RULES[label]}")
+                            continue
+                        failures.append(
+                            f"[{profile}] {label}: ours {'ok' if ok_a else 'FAILED ' + why_a} {sorted(a - b)} / "
+                            f"uv {'ok' if ok_b else 'FAILED ' + why_b} {sorted(b - a)}"
+                        )
+        finally:
+            sim_proc.kill()
+            sim_proc.wait(timeout=10)
     for stale in sorted(set(RULES) - seen_rules):
         failures.append(f"documented difference no longer occurs (remove it from RULES): {stale}")
-    log(f"{compared} resolutions compared ({agreed_fail} unsatisfiable for both), {len(failures)} mismatches")
+    log(
+        f"{compared} resolutions compared over {len(profiles)} index profile(s) "
+        f"({agreed_fail} unsatisfiable for both), {len(failures)} mismatches"
+    )
     for f in failures:
         print(f"MISMATCH {f}")
     return 1 if failures else 0

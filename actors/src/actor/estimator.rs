@@ -2,7 +2,7 @@
 //! between the two download sources (pypistats / pepy over the days both cover,
 //! [`crate::views::calibration`]), in a bounded map.
 //!
-//! It learns while both sources answer: when the router fills the cache with one
+//! It learns while both sources answer: when the CacheActor fills the cache with one
 //! series (pypistats' `overall`, pepy's) while the other is held, and when a walk
 //! making an estimate holds both, a fire-and-forget `Learn` is cast. A walk asks for
 //! a package's calibration (`Get`) only when it is about to estimate from pepy: fresh
@@ -125,7 +125,7 @@ fn daily_of(cache: &SharedCache, q: &Query, now: Instant) -> Option<Vec<(String,
 
 /// `query` was just filled: when it is one of the two download series and the other
 /// is held too, the estimator learns from both. Cache lookups and a cast, nothing
-/// awaited (called from the router's handler, about once a day per package).
+/// awaited (called from the CacheActor's handler, about once a day per package).
 pub(crate) fn learn_on_fill(
     cache: &SharedCache,
     estimator: Option<ActorRef<EstimatorMsg>>,

@@ -164,10 +164,31 @@ impl FetchState {
             });
             return;
         }
+        if req.spare_only && !ctx.room_to_spare(now) {
+            // A refresh-ahead never takes a slot a caller may need: it simply does not
+            // happen (the document goes stale and is fetched on demand as usual).
+            metrics::counter!("sentinel_refresh_ahead_skipped_total", "upstream" => ctx.upstream.as_str())
+                .increment(1);
+            notify(FetchOutcome::Deferred {
+                retry_after: std::time::Duration::ZERO,
+                queued: false,
+            });
+            return;
+        }
+        // A refresh-ahead takes a slot free now or none.
+        let latest = if req.spare_only { now } else { req.wait_until };
         let reservation = ctx
             .lock_limiter()
-            .reserve(now.into_std(), req.wait_until.into_std());
+            .reserve(now.into_std(), latest.into_std());
         match reservation {
+            Reservation::NotBefore(next) if req.spare_only => {
+                metrics::counter!("sentinel_refresh_ahead_skipped_total", "upstream" => ctx.upstream.as_str())
+                .increment(1);
+                notify(FetchOutcome::Deferred {
+                    retry_after: next.saturating_duration_since(now.into_std()),
+                    queued: false,
+                });
+            }
             Reservation::At(at) => {
                 spawn_fetch(ctx.clone(), Instant::from_std(at), req, notify, None)
             }
@@ -204,6 +225,7 @@ impl FetchState {
                     wait_until: at,
                     // Nobody waits for it, so only the engine's shutdown stops it.
                     cancel: ctx.shutdown.child_token(),
+                    spare_only: false,
                 };
                 spawn_fetch(ctx.clone(), at, background, notify, Some(myself));
             }

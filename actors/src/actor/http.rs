@@ -60,6 +60,8 @@ impl FetchOutcome {
             // A fetch that ended at our own limit or deadline, without the upstream
             // failing on any attempt, says nothing about the upstream.
             FetchOutcome::Failed(f) if f.ours => None,
+            // The host answered; the file it served is bad.
+            FetchOutcome::Failed(f) if f.kind == FailureKind::Content => Some(true),
             FetchOutcome::Failed(_) => Some(false),
             FetchOutcome::Deferred { .. } | FetchOutcome::Cancelled => None,
         }
@@ -103,9 +105,11 @@ impl FetchFailure {
             FailureKind::Redirect => UnavailableCause::Redirect {
                 detail: self.detail.clone(),
             },
-            FailureKind::Body | FailureKind::Other => UnavailableCause::BadBody {
-                detail: self.detail.clone(),
-            },
+            FailureKind::Body | FailureKind::Content | FailureKind::Other => {
+                UnavailableCause::BadBody {
+                    detail: self.detail.clone(),
+                }
+            }
         }
     }
 }
@@ -123,6 +127,9 @@ pub(crate) struct FetchRequest {
     pub(crate) wait_until: Instant,
     /// Cancelled when every caller has gone.
     pub(crate) cancel: CancellationToken,
+    /// A refresh-ahead nobody waits for: sent only when the rate limit has room to
+    /// spare now ([`FetchContext::room_to_spare`]), never queued.
+    pub(crate) spare_only: bool,
 }
 
 /// Everything a fetch task needs, shared between the FetchActor and its tasks. The
@@ -246,6 +253,23 @@ impl FetchContext {
 
     fn url(&self, q: &Query) -> Result<String, FetchFailure> {
         let base = self.cfg.base_url.trim_end_matches('/');
+        if let Query::WheelMetadata(_, _, wheel_url) = q {
+            // Absolute (the walk resolved it against the Simple page); the same rule
+            // as downloads and metadata files decides where it may be read from.
+            let refused =
+                |why: String| fail(FailureKind::Other, format!("the wheel was not read: {why}"));
+            let mut url = reqwest::Url::parse(wheel_url).map_err(|_| {
+                refused(format!(
+                    "{} is not an http(s) URL",
+                    crate::model::untrusted::excerpt(wheel_url)
+                ))
+            })?;
+            url.set_fragment(None);
+            self.file_hosts
+                .check(&url)
+                .map_err(|r| refused(r.to_string()))?;
+            return Ok(url.to_string());
+        }
         if let Query::CoreMetadata(name, _, file_url) = q {
             // The Simple page's file URL: absolute (PyPI's files host) or relative. The
             // resolver checks it before asking; this is the last line: no request to a
@@ -291,6 +315,27 @@ impl FetchContext {
 
     pub(crate) fn lock_limiter(&self) -> std::sync::MutexGuard<'_, RateLimit> {
         self.limiter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a background fetch may take a slot now and still leave callers half the
+    /// per-second quota (one slot at least) free now in every window (the per-minute
+    /// one too): tried on a copy of the limiter, so nothing is reserved.
+    pub(crate) fn room_to_spare(&self, now: Instant) -> bool {
+        let mut probe = self.lock_limiter().clone();
+        if !probe.is_limited() {
+            return true;
+        }
+        let spare = self
+            .cfg
+            .rate_limit
+            .as_ref()
+            .map_or(1, |r| (r.per_second / 2).max(1));
+        (0..=spare).all(|_| {
+            matches!(
+                probe.reserve(now.into_std(), now.into_std()),
+                Reservation::At(_)
+            )
+        })
     }
 
     /// The whole fetch, stopped at once (permit released, nothing recorded) when the
@@ -430,6 +475,9 @@ impl FetchContext {
         req: &FetchRequest,
     ) -> Result<FetchOutcome, FetchFailure> {
         let first = self.url(&req.query)?;
+        if let Query::WheelMetadata(..) = req.query {
+            return self.wheel_metadata(&first, req).await;
+        }
         let mut url = first.clone();
         for hop in 0..2 {
             let resp = self.send(&url, req).await?;
@@ -449,10 +497,23 @@ impl FetchContext {
     }
 
     async fn send(&self, url: &str, req: &FetchRequest) -> Result<reqwest::Response, FetchFailure> {
+        self.send_ranged(url, req, None).await
+    }
+
+    /// `send`, asking for one byte range (`bytes=-N`, `bytes=A-B`) when given.
+    async fn send_ranged(
+        &self,
+        url: &str,
+        req: &FetchRequest,
+        range: Option<&str>,
+    ) -> Result<reqwest::Response, FetchFailure> {
         let mut rb = self
             .client
             .get(url)
             .header(ACCEPT, upstream::accept_header(&req.query));
+        if let Some(r) = range {
+            rb = rb.header(reqwest::header::RANGE, r);
+        }
         // Both validators when both are held (RFC 9111 section 4.3.1): an origin that
         // knows ETags goes by `If-None-Match` and ignores the date (RFC 9110 section
         // 13.1.3); one that only dates its documents answers the date.
@@ -576,6 +637,8 @@ impl FetchContext {
         }
     }
 }
+
+mod wheel;
 
 /// Bodies up to this size are parsed on the async worker (tens of microseconds); larger
 /// ones on the blocking pool.

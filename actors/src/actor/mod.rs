@@ -8,15 +8,17 @@
 //! | [`fetch`] | one per upstream (the file hosts included): when a request may go (rate-limit reservations, the polite queue); the request itself in a task |
 //! | [`health`] | one circuit breaker per upstream, published for lock-free reads |
 //! | [`estimator`] | the per-package calibration between pypistats and pepy, learned while both answer |
+//! | [`cache`] | the write side of the cache tiers: fills, revalidation bookkeeping, maintenance, refresh-ahead, the store's writes |
 //!
-//! The cache is a shared value with a maintenance task ([`crate::cache`]), backed by
-//! the store on disk ([`crate::store`]: read on a miss, written by its own thread); estimates
+//! The cache's read side is a shared value ([`crate::cache`]), backed by the store on
+//! disk ([`crate::store`]: read on a miss, written by its own thread); estimates
 //! are a pure function over the series the cache holds ([`crate::views::estimate`]),
 //! scaled by what the [`estimator`] learned when they come from pepy.
 //! File downloads stream through the files upstream's FetchActor and breaker
 //! ([`transfer`]). Actors never await network I/O inside a handler: work that waits is spawned, and
 //! its outcome comes back as a message.
 
+pub(crate) mod cache;
 pub(crate) mod estimator;
 pub(crate) mod fetch;
 pub(crate) mod health;
@@ -39,6 +41,8 @@ pub enum ActorKind {
     Fetch(crate::model::Upstream),
     /// The estimator.
     Estimator,
+    /// The cache's write side.
+    Cache,
 }
 
 impl std::fmt::Display for ActorKind {
@@ -48,6 +52,7 @@ impl std::fmt::Display for ActorKind {
             ActorKind::Health => f.write_str("health"),
             ActorKind::Fetch(up) => write!(f, "fetch-{up}"),
             ActorKind::Estimator => f.write_str("estimator"),
+            ActorKind::Cache => f.write_str("cache"),
         }
     }
 }
@@ -114,6 +119,32 @@ impl EngineShared {
             registry: self.registry.clone(),
             counters: self.counters.clone(),
             store: self.store.clone(),
+            writes: self.writes(),
+        }
+    }
+
+    /// The write side's handles (the router applies a fill itself only through a
+    /// [`cache::FillJob`] the CacheActor could not take).
+    pub(crate) fn writes(&self) -> cache::Writes {
+        let registry = self.registry.clone();
+        cache::Writes {
+            cache: self.cache.clone(),
+            store: self.store.clone(),
+            estimator: Arc::new(move || registry.estimator.get()),
+        }
+    }
+
+    pub(crate) fn cache_args(&self) -> cache::CacheArgs {
+        let registry = self.registry.clone();
+        cache::CacheArgs {
+            cfg: self.cfg.clone(),
+            writes: self.writes(),
+            refresh: Arc::new(move |query| {
+                registry
+                    .router
+                    .get()
+                    .is_some_and(|r| r.cast(router::RouterMsg::RefreshAhead { query }).is_ok())
+            }),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::RwLock;
 
 use ractor::ActorRef;
 
+use super::cache::CacheMsg;
 use super::estimator::EstimatorMsg;
 use super::fetch::FetchMsg;
 use super::health::HealthMsg;
@@ -18,6 +19,7 @@ pub(crate) struct Registry {
     pub(crate) health: Slot<HealthMsg>,
     pub(crate) fetch: [Slot<FetchMsg>; Upstream::COUNT],
     pub(crate) estimator: Slot<EstimatorMsg>,
+    pub(crate) cache: Slot<CacheMsg>,
 }
 
 impl Registry {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::time::Instant;
 
+use super::cache::CacheActor;
 use super::estimator::EstimatorActor;
 use super::fetch::FetchActor;
 use super::health::{HealthActor, HealthArgs};
@@ -40,6 +41,7 @@ fn every_kind() -> Vec<ActorKind> {
     let mut kinds = vec![ActorKind::Health];
     kinds.extend(Upstream::ALL.iter().map(|u| ActorKind::Fetch(*u)));
     kinds.push(ActorKind::Estimator);
+    kinds.push(ActorKind::Cache);
     kinds.push(ActorKind::Router);
     kinds
 }
@@ -78,6 +80,11 @@ async fn spawn_child(
             reg.estimator.set(Some(r.clone()));
             r.get_cell()
         }
+        ActorKind::Cache => {
+            let (r, _) = Actor::spawn_linked(None, CacheActor, shared.cache_args(), sup).await?;
+            reg.cache.set(Some(r.clone()));
+            r.get_cell()
+        }
     };
     Ok(cell)
 }
@@ -89,11 +96,13 @@ fn clear_slot(shared: &EngineShared, kind: ActorKind) {
         ActorKind::Health => reg.health.set(None),
         ActorKind::Fetch(up) => reg.fetch(up).set(None),
         ActorKind::Estimator => reg.estimator.set(None),
+        ActorKind::Cache => reg.cache.set(None),
     }
 }
 
 #[cfg(any(test, feature = "test-hooks"))]
 fn crash(shared: &EngineShared, kind: ActorKind) {
+    use super::cache::CacheMsg;
     use super::estimator::EstimatorMsg;
     use super::fetch::FetchMsg;
     use super::health::HealthMsg;
@@ -108,6 +117,7 @@ fn crash(shared: &EngineShared, kind: ActorKind) {
             .estimator
             .get()
             .map(|r| r.cast(EstimatorMsg::Crash).is_ok()),
+        ActorKind::Cache => reg.cache.get().map(|r| r.cast(CacheMsg::Crash).is_ok()),
     };
     tracing::debug!(?kind, ?sent, "test hook: crash requested");
 }

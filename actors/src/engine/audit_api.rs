@@ -8,9 +8,8 @@ use tokio::time::Instant;
 
 use super::EngineHandle;
 use super::scan_api::ScanInput;
-use crate::model::QueryError;
+use crate::model::{QueryError, RESOLVE_TARGET, Target};
 use crate::question::audit::Audit;
-pub use crate::question::audit::AuditTarget;
 use crate::views::audit::AuditReport;
 use crate::views::deps::TargetEnv;
 
@@ -29,11 +28,11 @@ impl EngineHandle {
     pub async fn audit_project(
         &self,
         input: ScanInput,
-        target: &AuditTarget,
+        target: &Target,
     ) -> Result<AuditReport, QueryError> {
         // A bad target is the caller's error, named before any file is read.
-        let env = TargetEnv::new(target.python.as_deref(), target.platform.as_deref(), &[])?
-            .with_markers(&target.markers)?;
+        target.only(RESOLVE_TARGET)?;
+        let env = TargetEnv::of(target)?;
         let parsed = self.read_project(input).await?;
         let _guard = self.enter()?;
         let whole = Duration::from_millis(self.shared().cfg.timeouts.deadline_ms);

@@ -6,46 +6,28 @@
 //! when the latest slot is due, within the audit's deadline. The view
 //! (`views::audit`) draws the report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::future::join_all;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::resolve::{Resolve, Vulnerabilities};
 use super::scan::{Check, CheckDownloads, scan_project};
 use super::{Question, Walker};
-use crate::model::SourceLabel;
 use crate::model::{ErrorCode, ItemFailure};
 use crate::model::{PackageName, PackageVersion, QueryError, limits};
+use crate::model::{SourceLabel, Target};
 use crate::project::{DeclaredDependency, DependencySource, ParsedProject};
 use crate::views::audit::{self, AuditReport, LockedRelease, TreeFacts};
 use crate::views::deps::{TargetEnv, parse_requirement};
 use crate::views::resolve::{Resolution, ResolutionStatus, ResolveRequest};
 
-/// The target of an audit: where the project would be installed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct AuditTarget {
-    /// Python `X.Y` (or `X.Y.Z`); default 3.12.
-    #[serde(default)]
-    pub python: Option<String>,
-    /// `linux`, `macos` or `windows`; default linux.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// Marker variables to override (`platform_machine = "aarch64"`).
-    #[serde(default)]
-    pub markers: BTreeMap<String, String>,
-    /// Whether pre-releases are candidates in the resolution.
-    #[serde(default)]
-    pub prereleases: bool,
-}
-
 /// An audit of a parsed project for a target.
 #[derive(Debug, Clone)]
 pub(crate) struct Audit {
     pub(crate) parsed: ParsedProject,
-    pub(crate) target: AuditTarget,
+    pub(crate) target: Target,
     pub(crate) env: TargetEnv,
 }
 
@@ -98,7 +80,7 @@ async fn audit_pass(
     whole: Duration,
     parsed: &ParsedProject,
     plan: &Plan,
-    target: &AuditTarget,
+    target: &Target,
     env: &TargetEnv,
     end: Instant,
 ) -> Result<AuditReport, QueryError> {
@@ -106,6 +88,7 @@ async fn audit_pass(
     let Plan {
         direct,
         pins,
+        exact,
         requirements,
         left_out,
     } = plan;
@@ -113,7 +96,13 @@ async fn audit_pass(
         if !pins.is_empty() {
             locked_tree(w, pins, direct, env, deadline).await
         } else if !requirements.is_empty() {
-            resolved_tree(w, requirements, target, deadline).await
+            let tree = resolved_tree(w, requirements, target, deadline).await;
+            match (unresolved(&tree), exact.is_empty()) {
+                (Some(failure), false) => {
+                    pins_alone(w, failure, exact, direct, env, deadline).await
+                }
+                _ => tree,
+            }
         } else {
             TreeFacts::Empty(vec![
                 "no requirement on the index was declared: nothing to resolve".into(),
@@ -154,7 +143,7 @@ async fn audit_pass(
 async fn resolved_tree(
     w: &Walker,
     requirements: &[(String, String)],
-    target: &AuditTarget,
+    target: &Target,
     deadline: Instant,
 ) -> TreeFacts {
     let mut notes = Vec::new();
@@ -256,20 +245,74 @@ async fn resolved_tree(
     TreeFacts::Resolved(Box::new(merged))
 }
 
+/// Why a resolved tree audits nothing: the resolution could not be asked, or found no
+/// solution at all (a misspelt name, an impossible pin).
+fn unresolved(tree: &TreeFacts) -> Option<ItemFailure> {
+    match tree {
+        TreeFacts::Failed(f) => Some(f.clone()),
+        TreeFacts::Resolved(r)
+            if r.status == ResolutionStatus::NoSolution && r.packages.is_empty() =>
+        {
+            Some(ItemFailure {
+                item: "resolution".into(),
+                code: ErrorCode::Incomplete,
+                reason: format!(
+                    "the declared requirements have no solution: {}",
+                    r.conflict.as_deref().unwrap_or("no reason given").trim()
+                ),
+                suggestion: "fix the requirement the conflict names, then audit again".into(),
+                retry_after_secs: None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The exact pins (`==`) among the declared requirements, audited alone when the
+/// requirements could not be resolved: each pinned release's vulnerabilities are still
+/// known; what it pulls in is not, and `failure` makes the audit `incomplete`.
+async fn pins_alone(
+    w: &Walker,
+    failure: ItemFailure,
+    exact: &[DeclaredDependency],
+    direct: &[String],
+    env: &TargetEnv,
+    deadline: Instant,
+) -> TreeFacts {
+    match locked_tree(w, exact, direct, env, deadline).await {
+        TreeFacts::Locked {
+            releases,
+            mut notes,
+        } => {
+            notes.insert(
+                0,
+                format!(
+                    "the requirements could not be resolved ({}): the {} exact pin(s) (==) were audited alone; what they pull in was not",
+                    failure.reason,
+                    releases.len()
+                ),
+            );
+            TreeFacts::Pins {
+                failure,
+                releases,
+                notes,
+            }
+        }
+        other => other,
+    }
+}
+
 /// One resolution of `requirements` for the target, with vulnerabilities.
 async fn resolution(
     w: &Walker,
     requirements: Vec<String>,
-    target: &AuditTarget,
+    target: &Target,
     deadline: Instant,
 ) -> Result<Resolution, ItemFailure> {
     let failed = |e: &QueryError| ItemFailure::from_error("resolution".into(), e);
     let request = ResolveRequest {
         requirements,
-        python: target.python.clone(),
-        platform: target.platform.clone(),
-        markers: target.markers.clone(),
-        prereleases: target.prereleases,
+        target: target.clone(),
         max_packages: Some(limits::MAX_RESOLVE_PACKAGES),
         vulnerabilities: true,
     };
@@ -396,6 +439,9 @@ struct Plan {
     direct: Vec<String>,
     /// A lockfile's index pins (then the tree is the lock).
     pins: Vec<DeclaredDependency>,
+    /// The exact pins (`==`) among the declared requirements: audited alone when the
+    /// requirements cannot be resolved.
+    exact: Vec<DeclaredDependency>,
     /// The declared requirements, by group (else the tree is resolved from them).
     requirements: Vec<(String, String)>,
     /// What the bounds left out of the audit: it is then `incomplete`, never `clean`.
@@ -411,6 +457,17 @@ impl Plan {
             .cloned()
             .collect();
         let requirements = requirements_of(parsed);
+        let exact: Vec<DeclaredDependency> = parsed
+            .dependencies
+            .iter()
+            .filter(|d| {
+                d.source == DependencySource::Index
+                    && d.pinned.is_some()
+                    && d.group != "lock"
+                    && !NOT_REQUIREMENTS.contains(&d.group.as_str())
+            })
+            .cloned()
+            .collect();
         let mut left_out = Vec::new();
         let mut bound = |n: usize, max: usize, what: &str| {
             if n > max {
@@ -452,6 +509,7 @@ impl Plan {
         Plan {
             direct: direct_names(parsed),
             pins,
+            exact,
             requirements,
             left_out,
         }

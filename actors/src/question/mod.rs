@@ -28,6 +28,7 @@
 pub(crate) mod audit;
 pub(crate) mod docs;
 pub(crate) mod explain;
+pub(crate) mod metadata;
 pub(crate) mod overview;
 pub(crate) mod recent;
 pub(crate) mod release;

@@ -40,11 +40,10 @@ async fn release_for(
     python: PyVersion,
     deadline: Instant,
 ) -> Result<Selected, QueryError> {
-    let q = match &version {
-        None => Query::Project(name.clone()),
-        Some(v) => Query::Release(name.clone(), v.clone()),
+    let (doc, from) = match &version {
+        None => (w.doc(Query::Project(name.clone()), deadline).await?, None),
+        Some(v) => release_or_metadata(w, &name, v, deadline).await?,
     };
-    let doc = w.doc(q, deadline).await?;
     let (Document::Project(p) | Document::Release(p)) = doc.doc.as_ref() else {
         return Ok(Selected { doc, note: None });
     };
@@ -57,21 +56,75 @@ async fn release_for(
                 p.info.requires_python.as_deref().unwrap_or_default()
             )
         });
-        return Ok(Selected { doc, note });
+        return Ok(Selected {
+            doc,
+            note: joined(note, from),
+        });
     }
     match choose_release(p, &python) {
         Ok(None) => Ok(Selected { doc, note: None }),
         Ok(Some(choice)) => {
             let v = PackageVersion::parse(&choice.version).map_err(QueryError::from)?;
-            let release = w.doc(Query::Release(name, v), deadline).await?;
+            let (release, from) = release_or_metadata(w, &name, &v, deadline).await?;
             Ok(Selected {
                 doc: release,
-                note: Some(choice.note),
+                note: joined(Some(choice.note), from),
             })
         }
         Err(words) => Ok(Selected {
             doc,
             note: Some(words),
         }),
+    }
+}
+
+/// The per-release JSON of `v`; where the index has none (a mirror, a private index,
+/// or PyPI's own gaps), a release document made from its core metadata (the PEP 658
+/// file, else a wheel's `METADATA`), with the metadata's provenance and a note saying
+/// so. The JSON's error stands when the metadata cannot be had either.
+async fn release_or_metadata(
+    w: &Walker,
+    name: &PackageName,
+    v: &PackageVersion,
+    deadline: Instant,
+) -> Result<(DocAnswer, Option<String>), QueryError> {
+    let err = match w
+        .doc(Query::Release(name.clone(), v.clone()), deadline)
+        .await
+    {
+        Ok(doc) => return Ok((doc, None)),
+        Err(e) => e,
+    };
+    match super::metadata::from_simple(w, name, v, deadline).await {
+        Ok((ans, from)) => match ans.doc.as_ref() {
+            Document::Metadata(m) => {
+                let note = format!(
+                    "{name} {v}: no per-release JSON ({}); its requirements were read from {}",
+                    err.reason(),
+                    match from {
+                        super::metadata::FROM_WHEEL => "the METADATA inside one of its wheels",
+                        _ => "its metadata file (PEP 658)",
+                    }
+                );
+                let doc = Document::Release(super::metadata::as_release(m));
+                Ok((
+                    DocAnswer {
+                        doc: std::sync::Arc::new(doc),
+                        ..ans
+                    },
+                    Some(note),
+                ))
+            }
+            _ => Err(err),
+        },
+        Err(_) => Err(err),
+    }
+}
+
+/// Two optional notes as one.
+fn joined(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
     }
 }

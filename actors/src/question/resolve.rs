@@ -4,8 +4,11 @@
 //! answers.
 //!
 //! - Candidates of a project: its Simple API page (PEP 691).
-//! - Metadata of a release: the PEP 658 metadata file of a wheel whose `core-metadata`
-//!   says it exists; else (or when it fails) the per-release JSON.
+//! - Metadata of a release, the first of these that answers: the PEP 658 metadata file
+//!   of a wheel whose `core-metadata` says it exists; the per-release JSON; the
+//!   `METADATA` inside one of its wheels (a pure-Python one first), read with range
+//!   requests by the files upstream (`actor/http/wheel.rs`), for a mirror or private
+//!   index that serves neither. Each package says which (`metadata_from`).
 //! - Before the first run, the requirements are walked breadth-first along the newest
 //!   admissible candidates (what the solver will most likely pick), one level of pages
 //!   and one of metadata at a time, each level in parallel; after that each run names
@@ -191,7 +194,7 @@ async fn fetch_meta(
                             &m.requires_dist,
                             m.requires_python.clone(),
                             m.provides_extra.clone(),
-                            "core-metadata",
+                            super::metadata::FROM_METADATA_FILE,
                             ans.provenance.clone(),
                         );
                         return (MetaState::Held(Arc::new(meta)), None, None);
@@ -206,7 +209,7 @@ async fn fetch_meta(
             },
         }
     }
-    match w.doc(Query::Release(n, v), deadline).await {
+    let release_failed = match w.doc(Query::Release(n.clone(), v.clone()), deadline).await {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Release(p) | Document::Project(p) => {
                 let meta = Meta::new(
@@ -216,21 +219,47 @@ async fn fetch_meta(
                     "release-json",
                     ans.provenance.clone(),
                 );
-                (MetaState::Held(Arc::new(meta)), Some(ans), fallback)
+                return (MetaState::Held(Arc::new(meta)), Some(ans), fallback);
+            }
+            _ => "not a release document".to_string(),
+        },
+        Err(e) => e.reason(),
+    };
+    // No metadata file and no per-release JSON (a mirror or a private index): the
+    // METADATA inside one of the release's wheels.
+    match super::metadata::from_wheel(w, &n, &v, deadline).await {
+        Ok(ans) => match ans.doc.as_ref() {
+            Document::Metadata(m) => {
+                let meta = Meta::new(
+                    &m.requires_dist,
+                    m.requires_python.clone(),
+                    m.provides_extra.clone(),
+                    super::metadata::FROM_WHEEL,
+                    ans.provenance.clone(),
+                );
+                (MetaState::Held(Arc::new(meta)), None, fallback)
             }
             _ => (
-                MetaState::Failed("not a release document".into()),
+                MetaState::Failed("not a METADATA document".into()),
                 None,
                 fallback,
             ),
         },
-        Err(e) => (MetaState::Failed(e.reason()), None, fallback),
+        Err(why) => (
+            MetaState::Failed(format!("{release_failed}; {why}")),
+            None,
+            fallback,
+        ),
     }
 }
 
 /// Whether the metadata file of a Simple page's `file` may be fetched: the one rule of
 /// [`FileHosts`](crate::upstream::hosts::FileHosts) (the index's hosts and `download.allowed_hosts`), as for downloads.
-fn metadata_host_allowed(w: &Walker, name: &PackageName, file: &str) -> Result<(), String> {
+pub(super) fn metadata_host_allowed(
+    w: &Walker,
+    name: &PackageName,
+    file: &str,
+) -> Result<(), String> {
     let cfg = &w.args.cfg;
     let base = &cfg.upstreams.pypi_simple.base_url;
     let url = crate::upstream::metadata_url(base, name, file)

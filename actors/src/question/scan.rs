@@ -20,7 +20,7 @@ use super::{Question, Walker, router_restarted};
 use crate::actor::router::{DocAnswer, resolve_within};
 use crate::model::ItemFailure;
 use crate::model::limits::MAX_SCAN_PACKAGES;
-use crate::model::{Datum, PackageName, Query, QueryError, SourceLabel, Upstream};
+use crate::model::{Datum, PackageName, Provenance, Query, QueryError, SourceLabel, Upstream};
 use crate::project::{self, ParsedProject};
 use crate::upstream::Document;
 use crate::views::check::{self, PackageCheck, PopularityFacts, ReleaseFacts};
@@ -151,7 +151,11 @@ fn suspect(
             let (rank, resembles, _) = check::resemblance(name.as_str(), t);
             rank.is_none() && resembles.is_some()
         }
-        _ => true,
+        Ok(_) => true,
+        Err(_) => {
+            let (rank, resembles, _) = check::resemblance(name.as_str(), check::bundled_top());
+            rank.is_none() && resembles.is_some()
+        }
     };
     let age_days = match versions {
         Ok(VersionsAnswer::Project(a)) => match a.doc.as_ref() {
@@ -346,6 +350,7 @@ fn check_view(w: &Walker, name: PackageName, parts: CheckParts) -> PackageCheck 
             (None, None)
         }
     };
+    let mut from_snapshot = false;
     let popularity = match parts.top {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Top(t) => {
@@ -360,10 +365,34 @@ fn check_view(w: &Walker, name: PackageName, parts: CheckParts) -> PackageCheck 
             }
             _ => None,
         },
+        // The live dataset could not be had: the snapshot bundled in the binary, with
+        // its date in the provenance (the failure is still listed).
         Err(e) => {
-            labels.push(SourceLabel::Unavailable);
+            labels.push(SourceLabel::Stale);
             failures.push(ItemFailure::from_error(format!("{name}/popularity"), &e));
-            None
+            from_snapshot = true;
+            let top = check::bundled_top();
+            let (rank, resembles, compared) = check::resemblance(name.as_str(), top);
+            let built =
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(check::BUNDLED_TOP_UNIX);
+            let age = now.duration_since(built).unwrap_or_default();
+            Some(Datum::new(
+                PopularityFacts {
+                    rank,
+                    resembles,
+                    compared_with: compared,
+                    rule: format!(
+                        "{} (the snapshot of {})",
+                        check::rule_words(compared),
+                        check::BUNDLED_TOP_DATE
+                    ),
+                },
+                Provenance::Stale {
+                    reason: check::bundled_top_reason(&e.reason()),
+                },
+                Upstream::TopPackages,
+                age,
+            ))
         }
     };
     let downloads: Option<Datum<Option<u64>>> = match parts.recent {
@@ -402,6 +431,12 @@ fn check_view(w: &Walker, name: PackageName, parts: CheckParts) -> PackageCheck 
     };
     if exists == Some(true) && popularity.is_none() {
         summary.push_str("; resemblance to popular names not checked (the top-packages dataset could not be had)");
+    }
+    if from_snapshot {
+        summary.push_str(&format!(
+            "; popular names from the snapshot of {} bundled in this build (the live dataset could not be reached)",
+            check::BUNDLED_TOP_DATE
+        ));
     }
     PackageCheck {
         package: name.to_string(),

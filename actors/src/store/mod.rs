@@ -12,8 +12,8 @@
 //! - **Warm at start, off the start path.** [`Store::warm_up`] reads the most recently
 //!   used documents (bounded by `warm_up_documents` and `warm_up_bytes`) while the
 //!   engine already answers; what it loads is a copy from disk like any other.
-//! - **Honest copies.** A document read back is a [`CacheEntry::from_store`]: `stale`
-//!   with its true age until the upstream answers (a 304 to its stored ETag or
+//! - **Honest copies.** A document read back is a [`KeptCopy`] with its true age, which
+//!   the cache holds as a copy from disk: `stale` until the upstream answers (a 304 to its stored ETag or
 //!   `Last-Modified` makes it `revalidated`), never `cached` as if fresh.
 //! - **Never takes the engine down.** A file that cannot be created, is read-only,
 //!   locked, full or corrupt leaves the engine memory-only with a warning in `health`
@@ -47,7 +47,6 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::cache::CacheEntry;
 use crate::config::{CacheConfig, EngineConfig, StoreConfig};
 use crate::model::{PackageName, Query, StatsKind, Upstream};
 use crate::upstream::{Document, SeriesDoc};
@@ -223,6 +222,29 @@ pub struct StoredBases {
     pub pypistats: Option<StoredSeries>,
     /// pepy.tech's daily totals.
     pub pepy: Option<StoredSeries>,
+}
+
+/// A document as the store keeps it, with its validators and when it was fetched.
+/// The cache's entries are written and read back as this (the store knows no cache).
+#[derive(Clone, Debug)]
+pub struct KeptDocument {
+    /// The parsed document.
+    pub doc: Arc<Document>,
+    /// The upstream's ETag.
+    pub etag: Option<String>,
+    /// The upstream's `Last-Modified`.
+    pub last_modified: Option<String>,
+    /// When it was fetched (or last confirmed), on the wall clock.
+    pub fetched_at_wall: SystemTime,
+}
+
+/// A kept document read back, with its age on the engine's clock.
+#[derive(Clone, Debug)]
+pub struct KeptCopy {
+    /// The document and its validators.
+    pub kept: KeptDocument,
+    /// How old it is now.
+    pub age: Duration,
 }
 
 /// The sources of kept series.
@@ -497,7 +519,7 @@ impl Store {
 
     /// Keeps a newly fetched (or confirmed) document with its validators and fetch
     /// time, and merges its daily series day by day. Never blocks.
-    pub fn put_document(&self, q: &Query, entry: &CacheEntry) {
+    pub fn put_document(&self, q: &Query, entry: &KeptDocument) {
         if !self.is_active() {
             return;
         }
@@ -551,7 +573,7 @@ impl Store {
     /// An earlier run's copy of `q`, if kept and not past the cache's stale retention,
     /// as a stale entry with its true age. Blocking (a point read): call it from
     /// `spawn_blocking`.
-    pub fn load(&self, q: &Query, now: Instant) -> Option<CacheEntry> {
+    pub fn load(&self, q: &Query, now: Instant) -> Option<KeptCopy> {
         if !self.is_active() {
             return None;
         }
@@ -576,7 +598,7 @@ impl Store {
         origin: &str,
         key: &str,
         now: Instant,
-    ) -> Option<CacheEntry> {
+    ) -> Option<KeptCopy> {
         let row = {
             let guard = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
             let conn = guard.as_ref()?;
@@ -624,10 +646,15 @@ impl Store {
                 return None;
             }
         };
-        Some(
-            CacheEntry::from_store(Arc::new(doc), etag, fetched_at, age, now)
-                .with_last_modified(last_modified),
-        )
+        Some(KeptCopy {
+            kept: KeptDocument {
+                doc: Arc::new(doc),
+                etag,
+                last_modified,
+                fetched_at_wall: fetched_at,
+            },
+            age,
+        })
     }
 
     /// The most recently used kept documents of this engine's origins, at most
@@ -635,7 +662,7 @@ impl Store {
     /// copies from disk (`stale` with their true age until the upstream confirms them).
     /// Each is read on its own, so misses in the meantime are not held up. Blocking:
     /// call it from `spawn_blocking`.
-    pub fn warm_up(&self, now: Instant) -> Vec<(Query, CacheEntry)> {
+    pub fn warm_up(&self, now: Instant) -> Vec<(Query, KeptCopy)> {
         let (max_docs, max_bytes) = self.inner.warm_up;
         if !self.is_active() || max_docs == 0 || max_bytes == 0 {
             return Vec::new();
@@ -792,6 +819,12 @@ impl Store {
                 None
             }
         }
+    }
+
+    /// Asks the writer to run the retention (old download days, documents past the
+    /// cache's stale retention) and the size cap now. Never blocks.
+    pub fn maintain(&self) {
+        self.send(writer::Op::Maintain);
     }
 
     /// Waits until every write sent so far is committed, up to `max`. Blocking.

@@ -85,26 +85,22 @@ async fn a_kept_document_comes_back_stale_with_its_age_and_etag() {
         daily: vec![("2026-01-01".into(), 4), ("2026-01-02".into(), 5)],
     }));
     let at = SystemTime::now() - Duration::from_secs(3600);
-    let mut e = CacheEntry::new(
-        doc.clone(),
-        Some("\"e1\"".into()),
-        Instant::now(),
-        SystemTime::now(),
-        Duration::from_secs(900),
-    )
-    .with_last_modified(Some("Tue, 24 Nov 2026 00:00:00 GMT".into()));
-    e.fetched_at_wall = at;
+    let e = KeptDocument {
+        doc: doc.clone(),
+        etag: Some("\"e1\"".into()),
+        last_modified: Some("Tue, 24 Nov 2026 00:00:00 GMT".into()),
+        fetched_at_wall: at,
+    };
     store.put_document(&q, &e);
     assert!(store.flush(Duration::from_secs(5)));
-    let e = store.load(&q, Instant::now()).unwrap();
-    assert!(e.from_store);
+    let KeptCopy { kept: e, age } = store.load(&q, Instant::now()).unwrap();
     assert_eq!(e.etag.as_deref(), Some("\"e1\""));
     assert_eq!(
         e.last_modified.as_deref(),
         Some("Tue, 24 Nov 2026 00:00:00 GMT")
     );
     assert_eq!(e.doc, doc);
-    let age = e.age(Instant::now()).as_secs();
+    let age = age.as_secs();
     assert!((3599..=3601).contains(&age), "{age}");
     let bases = store.load_series(&PackageName::parse("x").unwrap());
     assert_eq!(bases.pepy.unwrap().daily.len(), 2);
@@ -129,15 +125,14 @@ async fn a_metadata_file_is_kept_under_its_url() {
         requires_python: None,
         provides_extra: vec![],
     }));
-    let entry = CacheEntry::new(
-        doc.clone(),
-        None,
-        Instant::now(),
-        SystemTime::now(),
-        Duration::from_secs(900),
-    );
+    let entry = KeptDocument {
+        doc: doc.clone(),
+        etag: None,
+        last_modified: None,
+        fetched_at_wall: SystemTime::now(),
+    };
     store.put_document(&q, &entry);
     assert!(store.flush(Duration::from_secs(5)));
-    assert_eq!(store.load(&q, Instant::now()).unwrap().doc, doc);
+    assert_eq!(store.load(&q, Instant::now()).unwrap().kept.doc, doc);
     store.close(Duration::from_secs(5));
 }

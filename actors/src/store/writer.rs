@@ -65,6 +65,9 @@ pub(crate) enum Op {
     },
     /// Commit now and say so.
     Flush(SyncSender<()>),
+    /// Run the retention now (the CacheActor's periodic maintenance asks for it, so an
+    /// idle store is pruned too, not only after a write).
+    Maintain,
 }
 
 /// The writer thread, and a way to wait for its end with a bound.
@@ -231,11 +234,17 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Op>) {
         let mut acks = Vec::new();
         let mut writes = Vec::with_capacity(batch.len());
+        let mut maintain = false;
         for op in batch {
             match op {
                 Op::Flush(ack) => acks.push(ack),
+                Op::Maintain => maintain = true,
                 op => writes.push(op),
             }
+        }
+        if maintain && self.files_ok() {
+            self.last_retention = None;
+            self.maintain();
         }
         let writes = coalesce(writes);
         if !writes.is_empty() && !self.files_ok() {
@@ -544,7 +553,7 @@ fn apply_one(tx: &Transaction<'_>, op: &Op, series_days: u32) -> Result<(), Stor
             tx.prepare_cached("UPDATE documents SET used_at = ?3 WHERE origin = ?1 AND key = ?2")?
                 .execute(params![origin, key, at])?;
         }
-        Op::Flush(_) => {}
+        Op::Flush(_) | Op::Maintain => {}
     }
     Ok(())
 }

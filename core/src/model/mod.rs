@@ -14,6 +14,7 @@ mod partial;
 mod provenance;
 mod query;
 mod source;
+mod target;
 pub mod untrusted;
 
 pub use code::ErrorCode;
@@ -47,6 +48,7 @@ pub use provenance::ago_words;
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel, StaleReason};
 pub use query::{Query, QueryKind, StatsKind};
 pub use source::Upstream;
+pub use target::{DEPS_TARGET, FILE_TARGET, RESOLVE_TARGET, Target, TargetField, TargetOnly};
 
 #[cfg(test)]
 mod tests {

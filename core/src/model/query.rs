@@ -58,6 +58,11 @@ pub enum Query {
     /// file URL is the one the Simple API page gives (absolute, or relative to the page).
     /// Served by the Simple API's upstream; it never changes once published.
     CoreMetadata(PackageName, PackageVersion, std::sync::Arc<str>),
+    /// A release's `METADATA` read out of one of its wheels (HTTP range requests, or
+    /// the whole file from a server that ignores `Range`), for an index that serves
+    /// no metadata file: the wheel's absolute URL. Served by the files upstream; it
+    /// never changes once published.
+    WheelMetadata(PackageName, PackageVersion, std::sync::Arc<str>),
 }
 
 /// Query kinds, for per-kind policies (fresh TTL).
@@ -82,6 +87,7 @@ impl Query {
         match self {
             Query::Project(_) | Query::Release(..) => Upstream::PypiJson,
             Query::Simple(_) | Query::CoreMetadata(..) => Upstream::PypiSimple,
+            Query::WheelMetadata(..) => Upstream::Files,
             Query::Stats(..) => Upstream::Pypistats,
             Query::Pepy(_) => Upstream::Pepy,
             Query::TopPackages => Upstream::TopPackages,
@@ -95,7 +101,7 @@ impl Query {
             Query::Simple(_) => QueryKind::Simple,
             Query::Stats(..) | Query::Pepy(_) => QueryKind::Downloads,
             Query::TopPackages => QueryKind::TopPackages,
-            Query::CoreMetadata(..) => QueryKind::Metadata,
+            Query::CoreMetadata(..) | Query::WheelMetadata(..) => QueryKind::Metadata,
         }
     }
 
@@ -103,7 +109,9 @@ impl Query {
     pub fn package(&self) -> Option<&PackageName> {
         match self {
             Query::Project(n) | Query::Release(n, _) | Query::Simple(n) | Query::Pepy(n) => Some(n),
-            Query::Stats(n, _) | Query::CoreMetadata(n, ..) => Some(n),
+            Query::Stats(n, _) | Query::CoreMetadata(n, ..) | Query::WheelMetadata(n, ..) => {
+                Some(n)
+            }
             Query::TopPackages => None,
         }
     }
@@ -120,6 +128,7 @@ impl Query {
             Query::Pepy(n) => format!("/api/v2/projects/{n}"),
             Query::TopPackages => String::new(),
             Query::CoreMetadata(_, _, url) => format!("{url}.metadata"),
+            Query::WheelMetadata(_, _, url) => format!("{url} (METADATA)"),
         }
     }
 }

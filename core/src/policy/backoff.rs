@@ -45,6 +45,11 @@ pub enum FailureKind {
     Status(u16),
     /// The body was unusable.
     Body,
+    /// The upstream answered, and what it served cannot answer the question (a wheel
+    /// whose zip lies, or has no `METADATA`): the host is up, the file is bad. Not
+    /// retried, and a success for the breaker (one hostile file must not make a host
+    /// look down for every caller).
+    Content,
     /// A redirect we do not follow (loop, other host, no `Location`).
     Redirect,
     /// Anything else.
@@ -56,7 +61,9 @@ pub fn is_retryable(kind: &FailureKind) -> bool {
     match kind {
         FailureKind::Connect | FailureKind::Timeout => true,
         FailureKind::Status(s) => matches!(s, 408 | 429 | 502 | 503 | 504),
-        FailureKind::Body | FailureKind::Redirect | FailureKind::Other => false,
+        FailureKind::Body | FailureKind::Content | FailureKind::Redirect | FailureKind::Other => {
+            false
+        }
     }
 }
 

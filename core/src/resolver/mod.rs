@@ -34,7 +34,7 @@ use pep508_rs::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::model::{InputError, Provenance, SourceLabel, limits};
+use crate::model::{InputError, Provenance, RESOLVE_TARGET, SourceLabel, Target, limits};
 use crate::views::deps::{TargetEnv, parse_requirement, refused_requirement};
 use crate::views::python::PyVersion;
 use crate::views::vulns::PackageVulnerabilities;
@@ -44,18 +44,10 @@ use crate::views::vulns::PackageVulnerabilities;
 pub struct ResolveRequest {
     /// PEP 508 requirements, e.g. `black[d]>=24`.
     pub requirements: Vec<String>,
-    /// Target Python `X.Y` (or `X.Y.Z`); default 3.12.
-    #[serde(default)]
-    pub python: Option<String>,
-    /// `linux`, `macos` or `windows`; default linux.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// Marker variables to override (`platform_machine = "aarch64"`).
-    #[serde(default)]
-    pub markers: BTreeMap<String, String>,
-    /// Whether pre-releases are candidates.
-    #[serde(default)]
-    pub prereleases: bool,
+    /// Where to install them (the fields of [`RESOLVE_TARGET`]); default Python 3.12
+    /// on Linux, no pre-releases.
+    #[serde(default, flatten)]
+    pub target: Target,
     /// Bound on the packages of the resolution (default 200, at most 1000).
     #[serde(default)]
     pub max_packages: Option<usize>,
@@ -74,10 +66,7 @@ impl ResolveRequest {
     pub fn new<S: Into<String>>(requirements: impl IntoIterator<Item = S>) -> Self {
         ResolveRequest {
             requirements: requirements.into_iter().map(Into::into).collect(),
-            python: None,
-            platform: None,
-            markers: BTreeMap::new(),
-            prereleases: false,
+            target: Target::default(),
             max_packages: None,
             vulnerabilities: true,
         }
@@ -120,8 +109,8 @@ impl ResolveRequest {
             None => limits::DEFAULT_RESOLVE_PACKAGES,
             Some(n) => limits::resolve_packages(i64::try_from(n).unwrap_or(i64::MAX))?,
         };
-        let env = TargetEnv::new(self.python.as_deref(), self.platform.as_deref(), &[])?
-            .with_markers(&self.markers)?;
+        self.target.only(RESOLVE_TARGET)?;
+        let env = TargetEnv::of(&self.target)?;
         let python = crate::views::python::parse_python_version(&env.python_full_version)?;
         let python = if env.assumed.iter().any(|a| a == "python_full_version") {
             PyVersion::feature(python.major, python.minor)
@@ -130,7 +119,7 @@ impl ResolveRequest {
         };
         let markers = env.marker_env().ok_or_else(|| InputError {
             param: "markers",
-            value: format!("{:?}", self.markers),
+            value: format!("{:?}", self.target.markers),
             rule: "the marker values do not make a valid environment".into(),
         })?;
         Ok(Validated {
@@ -138,7 +127,7 @@ impl ResolveRequest {
             env,
             markers,
             python,
-            prereleases: self.prereleases,
+            prereleases: self.target.prereleases(),
             max_packages,
             vulnerabilities: self.vulnerabilities,
         })
@@ -599,7 +588,7 @@ mod tests {
 
     fn req(reqs: &[&str], python: &str) -> Validated {
         let mut r = ResolveRequest::new(reqs.iter().copied());
-        r.python = Some(python.into());
+        r.target.python_version = Some(python.into());
         r.validate().unwrap()
     }
 
@@ -762,7 +751,7 @@ mod tests {
         r.max_packages = Some(0);
         assert_eq!(r.validate().unwrap_err().param, "max_packages");
         let mut r = ResolveRequest::new(["x"]);
-        r.python = Some("4.0".into());
+        r.target.python_version = Some("4.0".into());
         assert!(r.validate().is_err());
     }
 

@@ -12,7 +12,9 @@ pub mod pepy;
 pub mod pypi;
 pub mod pypistats;
 pub mod simple;
+pub mod simple_html;
 pub mod top;
+pub mod wheel;
 
 pub use metadata::ReleaseMetadata;
 pub use pepy::PepyDoc;
@@ -110,6 +112,15 @@ fn check_identity(asked: &PackageName, said: Option<&str>) -> Result<(), ParseEr
     }
 }
 
+/// The absolute URL of a file a Simple page lists (absolute, or relative to the page
+/// `{base}/simple/{name}/`), its fragment (`#sha256=...`) kept. `None` when it is not
+/// an http(s) URL.
+pub fn file_url(base: &str, name: &PackageName, file_url: &str) -> Option<String> {
+    let page = url::Url::parse(&format!("{}/simple/{name}/", base.trim_end_matches('/'))).ok()?;
+    let url = page.join(file_url).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
 /// The URL of a core metadata file: the Simple page's file URL (absolute, or relative
 /// to the page `{base}/simple/{name}/`) plus `.metadata` (PEP 658). `None` when it is
 /// not an http(s) URL.
@@ -128,7 +139,7 @@ pub fn metadata_url(base: &str, name: &PackageName, file_url: &str) -> Option<St
 /// The `Accept` header to send for a query.
 pub fn accept_header(q: &Query) -> &'static str {
     match q {
-        Query::Simple(_) => simple::ACCEPT,
+        Query::Simple(_) => simple::ACCEPT_ANY,
         _ => "application/json",
     }
 }
@@ -165,6 +176,14 @@ pub fn parse(q: &Query, content_type: Option<&str>, body: &[u8]) -> Result<Docum
             Ok(Document::Release(doc))
         }
         Query::Simple(name) => {
+            // PEP 691 JSON, or PEP 503 HTML from a mirror that has no JSON form.
+            let html = ["text/html", simple::HTML_V1];
+            let media = content_type.map(|c| c.split(';').next().unwrap_or("").trim());
+            if media.is_some_and(|m| html.iter().any(|h| m.eq_ignore_ascii_case(h))) {
+                let doc = simple_html::parse(name.as_str(), body)
+                    .map_err(|e| ParseError::Invalid(e.to_string()))?;
+                return Ok(Document::Simple(doc));
+            }
             check_content_type(content_type, &[simple::ACCEPT], simple::ACCEPT)?;
             let doc = simple::parse(body)?;
             check_identity(name, Some(&doc.name))?;
@@ -182,7 +201,7 @@ pub fn parse(q: &Query, content_type: Option<&str>, body: &[u8]) -> Result<Docum
             check_identity(name, Some(&doc.id))?;
             Ok(Document::Pepy(doc))
         }
-        Query::CoreMetadata(name, version, _) => {
+        Query::CoreMetadata(name, version, _) | Query::WheelMetadata(name, version, _) => {
             // Served as whatever the file host says (often `application/octet-stream`):
             // the content decides, and it must be about the release asked for.
             let _ = content_type;
@@ -273,12 +292,29 @@ mod tests {
     }
 
     #[test]
-    fn simple_queries_ask_for_pep691_json() {
+    fn simple_queries_ask_for_pep691_json_first_and_take_html_from_a_mirror() {
         let n = PackageName::parse("numpy").unwrap();
-        assert_eq!(
-            accept_header(&Query::Simple(n.clone())),
-            "application/vnd.pypi.simple.v1+json"
+        let accept = accept_header(&Query::Simple(n.clone()));
+        assert!(
+            accept.starts_with("application/vnd.pypi.simple.v1+json,"),
+            "{accept}"
         );
-        assert_eq!(accept_header(&Query::Project(n)), "application/json");
+        assert!(accept.contains("text/html;q=0.01"), "{accept}");
+        assert_eq!(
+            accept_header(&Query::Project(n.clone())),
+            "application/json"
+        );
+        let page = br#"<html><body><a href="/f/numpy-2.0.0-py3-none-any.whl">x</a></body></html>"#;
+        let q = Query::Simple(n);
+        match parse(&q, Some("text/html; charset=utf-8"), page) {
+            Ok(Document::Simple(doc)) => assert_eq!(doc.versions, ["2.0.0"]),
+            other => panic!("{other:?}"),
+        }
+        // A login page is not a project without files.
+        let portal = b"<html><body><form>Sign in</form></body></html>";
+        assert!(matches!(
+            parse(&q, Some("text/html"), portal),
+            Err(ParseError::Invalid(_))
+        ));
     }
 }

@@ -1,10 +1,16 @@
-//! PyPI Simple API, PEP 691 JSON: `/simple/{name}/`. The fallback for version lists
-//! when the JSON API fails.
+//! PyPI Simple API, PEP 691 JSON: `/simple/{name}/` (PEP 503 HTML pages are read
+//! into the same [`SimpleDoc`] by [`super::simple_html`]). The fallback for version
+//! lists when the JSON API fails, and the index of candidates for resolution.
 
 use serde::{Deserialize, Serialize};
 
-/// The media type asked for (and the only one accepted).
+/// The PEP 691 JSON media type.
 pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json";
+/// PEP 691's name for a PEP 503 HTML page.
+pub const HTML_V1: &str = "application/vnd.pypi.simple.v1+html";
+/// What is asked for: JSON first, HTML from an index that has nothing else (read by
+/// [`super::simple_html`]), in the order pip and uv ask.
+pub const ACCEPT_ANY: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
 
 /// One file of a project page, as kept.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

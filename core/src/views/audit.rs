@@ -120,6 +120,9 @@ pub enum TreeMode {
     Resolved,
     /// Read from a lockfile's pins.
     Locked,
+    /// The requirements could not be resolved: their exact pins (`==`) audited alone,
+    /// what those pull in not.
+    Pins,
     /// No index requirement to audit.
     Empty,
 }
@@ -230,6 +233,61 @@ pub enum TreeFacts {
     Empty(Vec<String>),
     /// The resolution could not be asked.
     Failed(ItemFailure),
+    /// The resolution failed or found no solution; the exact pins among the declared
+    /// requirements were audited alone.
+    Pins {
+        /// Why the tree could not be resolved (it makes the audit `incomplete`).
+        failure: ItemFailure,
+        /// The exact pins for the target.
+        releases: Vec<LockedRelease>,
+        /// What the tree's notes say.
+        notes: Vec<String>,
+    },
+}
+
+/// Audits pinned releases one by one (a lockfile's, or a failed resolution's exact
+/// pins): the vulnerable ones into `vulnerable`, the ones that could not be checked into
+/// `unchecked`. Returns how many were checked.
+fn audit_pins(
+    releases: Vec<LockedRelease>,
+    labels: &mut Vec<SourceLabel>,
+    unchecked: &mut Vec<ItemFailure>,
+    vulnerable: &mut Vec<VulnerableRelease>,
+) -> usize {
+    let mut checked = 0;
+    for l in releases {
+        match l.vulnerabilities {
+            Ok(v) => {
+                checked += 1;
+                labels.push(v.label());
+                if v.value.active > 0 {
+                    vulnerable.push(VulnerableRelease {
+                        package: l.package,
+                        version: l.version,
+                        direct: l.direct,
+                        required_by: vec![format!("pinned at {}", l.at)],
+                        advisories: in_force(&v.value),
+                        fix: v.value.fix.clone(),
+                    });
+                }
+            }
+            Err(QueryError::NotFound { .. }) => unchecked.push(ItemFailure {
+                item: format!("{} {}", l.package, l.version),
+                code: ErrorCode::NotFound,
+                reason: format!("pinned at {} but not a release on the index", l.at),
+                suggestion: "check the pin's spelling and version (or re-lock the project)".into(),
+                retry_after_secs: None,
+            }),
+            Err(e) => {
+                labels.push(SourceLabel::Unavailable);
+                unchecked.push(ItemFailure::from_error(
+                    format!("{} {}/vulnerabilities", l.package, l.version),
+                    &e,
+                ));
+            }
+        }
+    }
+    checked
 }
 
 /// Draws the report from its parts: the scan, the tree and the direct dependencies'
@@ -321,39 +379,7 @@ pub fn assemble(
             notes: lock_notes,
         } => {
             let packages = releases.len();
-            let mut checked = 0;
-            for l in releases {
-                match l.vulnerabilities {
-                    Ok(v) => {
-                        checked += 1;
-                        labels.push(v.label());
-                        if v.value.active > 0 {
-                            vulnerable.push(VulnerableRelease {
-                                package: l.package,
-                                version: l.version,
-                                direct: l.direct,
-                                required_by: vec![format!("pinned at {}", l.at)],
-                                advisories: in_force(&v.value),
-                                fix: v.value.fix.clone(),
-                            });
-                        }
-                    }
-                    Err(QueryError::NotFound { .. }) => unchecked.push(ItemFailure {
-                        item: format!("{} {}", l.package, l.version),
-                        code: ErrorCode::NotFound,
-                        reason: format!("pinned at {} but not a release on the index", l.at),
-                        suggestion: "re-lock the project".into(),
-                        retry_after_secs: None,
-                    }),
-                    Err(e) => {
-                        labels.push(SourceLabel::Unavailable);
-                        unchecked.push(ItemFailure::from_error(
-                            format!("{} {}/vulnerabilities", l.package, l.version),
-                            &e,
-                        ));
-                    }
-                }
-            }
+            let checked = audit_pins(releases, &mut labels, &mut unchecked, &mut vulnerable);
             AuditTree {
                 mode: TreeMode::Locked,
                 status: None,
@@ -362,6 +388,25 @@ pub fn assemble(
                 conflict: None,
                 missing: Vec::new(),
                 notes: lock_notes,
+            }
+        }
+        TreeFacts::Pins {
+            failure,
+            releases,
+            notes: pin_notes,
+        } => {
+            labels.push(SourceLabel::Unavailable);
+            unchecked.push(failure);
+            let packages = releases.len();
+            let checked = audit_pins(releases, &mut labels, &mut unchecked, &mut vulnerable);
+            AuditTree {
+                mode: TreeMode::Pins,
+                status: None,
+                packages,
+                checked,
+                conflict: None,
+                missing: Vec::new(),
+                notes: pin_notes,
             }
         }
         TreeFacts::Failed(f) => {
@@ -516,6 +561,7 @@ fn summary_words(
     let how = match tree.mode {
         TreeMode::Resolved => "resolved",
         TreeMode::Locked => "locked",
+        TreeMode::Pins => "not resolved: the exact pins alone",
         TreeMode::Empty => "no index requirement",
     };
     let mut parts = vec![format!(

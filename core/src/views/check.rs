@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ItemFailure;
 use crate::model::{Datum, SourceLabel};
+use crate::upstream::TopDoc;
 use crate::views::versions::VersionList;
 use crate::views::vulns::PackageVulnerabilities;
 use crate::words::{plural, thousands};
@@ -25,6 +26,49 @@ pub use crate::typo::{
     POPULAR_ROWS, Resemblance, max_distance, resemblance, resembles_words, rule_words,
 };
 
+/// The date of the snapshot of popular names bundled in the binary.
+pub const BUNDLED_TOP_DATE: &str = "2026-04-01";
+/// When that snapshot was built (its `last_update`, 2026-04-01 06:34:06 UTC), in Unix
+/// seconds.
+pub const BUNDLED_TOP_UNIX: u64 = 1_775_025_246;
+
+/// The popular names bundled in the binary: the first [`POPULAR_ROWS`] rows of the real
+/// top-packages dataset of [`BUNDLED_TOP_DATE`] (`core/data/SOURCES.md`), for when
+/// the live dataset cannot be reached. Inflated on first use (51 KB to 114 KB).
+pub fn bundled_top() -> &'static TopDoc {
+    static TOP: std::sync::LazyLock<TopDoc> = std::sync::LazyLock::new(|| {
+        use std::io::Read as _;
+        const GZ: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/top-packages-2026-04-01.tsv.gz"
+        ));
+        let mut text = String::new();
+        // Bundled at build time and checked by a test: a failure here is a broken build.
+        let _ = flate2::read::GzDecoder::new(GZ).read_to_string(&mut text);
+        let rows = text
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter_map(|(project, n)| {
+                Some(crate::upstream::top::TopRow {
+                    project: project.to_string(),
+                    download_count: n.parse().ok()?,
+                })
+            })
+            .collect();
+        TopDoc {
+            last_update: Some(format!("{BUNDLED_TOP_DATE} 06:34:06")),
+            rows,
+        }
+    });
+    &TOP
+}
+
+/// The words a popularity figure from [`bundled_top`] carries: why, and its date.
+pub fn bundled_top_reason(why: &str) -> String {
+    format!(
+        "the top-packages dataset could not be reached ({why}): popular names from the snapshot bundled in this build, dated {BUNDLED_TOP_DATE}"
+    )
+}
 /// A first release younger than this is "young".
 pub const YOUNG_DAYS: u64 = 90;
 /// Fewer downloads than this over 30 days is "few".
@@ -296,6 +340,24 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn the_bundled_snapshot_is_the_real_ranking_of_its_date() {
+        let t = bundled_top();
+        assert_eq!(t.rows.len(), POPULAR_ROWS);
+        assert_eq!(
+            t.rows[0].project, "boto3",
+            "the most downloaded project on 2026-04-01"
+        );
+        assert!(
+            t.rows
+                .windows(2)
+                .all(|w| w[0].download_count >= w[1].download_count)
+        );
+        let (rank, resembles, _) = resemblance("reqeusts", t);
+        assert_eq!(rank, None);
+        assert_eq!(resembles.map(|r| r.name), Some("requests".to_string()));
     }
 
     #[test]

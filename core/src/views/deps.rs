@@ -1,12 +1,13 @@
 //! Dependencies of a release: `requires_dist` parsed with `pep508_rs`, and evaluated
 //! for a target environment when one is given.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use pep508_rs::{ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, Requirement};
 use serde::{Deserialize, Serialize};
 
-use crate::model::InputError;
+use crate::model::{InputError, Target};
 use crate::upstream::ProjectDoc;
 
 /// Operating systems markers can be evaluated for.
@@ -149,6 +150,40 @@ impl TargetEnv {
             extras,
             assumed,
         })
+    }
+
+    /// The marker environment of a question's target: its Python, platform and extras
+    /// checked, then its marker values and machine (`platform_machine`) over the
+    /// platform's defaults.
+    pub fn of(target: &Target) -> Result<Self, InputError> {
+        let env = TargetEnv::new(
+            target.python_version.as_deref(),
+            target.platform.as_deref(),
+            target.extras.as_deref().unwrap_or_default(),
+        )?;
+        let env = match &target.markers {
+            Some(m) => env.with_markers(m)?,
+            None => env,
+        };
+        match &target.machine {
+            None => Ok(env),
+            Some(m)
+                if target
+                    .markers
+                    .as_ref()
+                    .is_some_and(|k| k.contains_key("platform_machine")) =>
+            {
+                Err(InputError {
+                    param: "machine",
+                    value: crate::model::clip_echo(m),
+                    rule: "give machine or markers.platform_machine, not both".into(),
+                })
+            }
+            Some(m) => env.with_markers(&BTreeMap::from([(
+                "platform_machine".to_string(),
+                m.clone(),
+            )])),
+        }
     }
 
     /// Sets marker variables the caller knows (e.g. `platform_machine = "aarch64"`);

@@ -12,10 +12,12 @@
 //! - `/simple/{name}/` (PEP 691 JSON and PEP 503 HTML) with one wheel per release whose
 //!   `core-metadata` (PEP 658 / 714) carries the SHA-256 of its metadata file;
 //! - `/files/{name}/{wheel}.metadata`: the metadata file (core metadata 2.1);
-//! - `/files/{name}/{file}`: the distribution file itself, invented bytes generated from
-//!   the file name (a text line saying so, then a keyed SHA-256 stream), listed with
-//!   their true `sha256` and `size` in both the JSON API and the Simple page, at
-//!   relative URLs on the simulator's own origin.
+//! - `/files/{name}/{file}`: the distribution file itself, listed with its true `sha256`
+//!   and `size` in both the JSON API and the Simple page, at relative URLs on the
+//!   simulator's own origin. Wheels are real zip files whose `*.dist-info/METADATA` is
+//!   the metadata file byte for byte ([`super::wheels`]); sdists and `sg-hostile`'s
+//!   files are invented bytes generated from the file name (a text line saying so,
+//!   then a keyed SHA-256 stream).
 //!
 //! Most projects have one `py3-none-any` wheel per release. Two are there for
 //! `download_package`: `sg-native` has platform wheels of several tags and an sdist (to
@@ -30,18 +32,22 @@
 //! `sg-readme-hub` requires 30 projects `sg-readme-00`..`29` with 2 MB READMEs each;
 //! `sg-offhost-meta` lists its wheel (and so its PEP 658 metadata file) on another origin
 //! ([`OFFHOST_ORIGIN`], replaced by `SimConfig::offhost_origin` when set), to test that
-//! nothing is fetched from a host that is not the index's.
+//! nothing is fetched from a host that is not the index's. `sg-wheel-liar`,
+//! `sg-wheel-bomb`, `sg-wheel-nometa` and `sg-wheel-twoinfo` have wheels that lie about
+//! their `METADATA` ([`WheelFault`]) and advertise no metadata file, so a client must
+//! read the wheel (their per-release JSON, where the profile has one, is honest).
 //!
 //! The graphs are not in the catalog's name list (so the top-packages dataset and the
 //! download statistics are unchanged), but every route knows them.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::fixtures::ProjectData;
+use super::wheels::{self, WheelFault, WheelSpec};
 use super::{canonical_json, version_cmp};
 
 /// Summary of every synthetic graph project.
@@ -78,6 +84,8 @@ pub(crate) enum Dists {
     Hostile,
     /// One `py3-none-any` wheel listed at an absolute URL on [`OFFHOST_ORIGIN`].
     OffHost,
+    /// One `py3-none-any` wheel that lies about its `METADATA`, with no metadata file.
+    Wheel(WheelFault),
 }
 
 /// The origin `sg-offhost-meta`'s files are listed on (a reserved name: nothing answers
@@ -400,6 +408,18 @@ fn specs() -> Vec<GraphProject> {
         project("sg-offhost-meta", vec![rel("1.0.0", None, &["sg-certs"])]),
         Dists::OffHost,
     ));
+    // Wheels that lie about their METADATA (for clients that read it from the wheel).
+    for (name, fault) in [
+        ("sg-wheel-liar", WheelFault::LyingDirectory),
+        ("sg-wheel-bomb", WheelFault::MetadataBomb),
+        ("sg-wheel-nometa", WheelFault::NoMetadata),
+        ("sg-wheel-twoinfo", WheelFault::TwoDistInfo),
+    ] {
+        out.push(with_dists(
+            project(name, vec![rel("1.0.0", None, &["sg-certs"])]),
+            Dists::Wheel(fault),
+        ));
+    }
     // The "lattice" graph: sg-lattice requires both of layer 0 (sg-lattice-00a, -00b),
     // each of layer i both of layer i + 1, the last both sg-lattice-bottom: 2^10 chains
     // from sg-lattice down to sg-lattice-bottom, through 22 packages.
@@ -453,14 +473,15 @@ pub(crate) static GRAPHS: LazyLock<BTreeMap<String, Arc<GraphProject>>> = LazyLo
         .collect()
 });
 
-/// The served form of every graph project, built once.
-/// Projects with huge READMEs are left out and built on each request: tens of
-/// megabytes that only the hardening tests ask for.
-static PROJECTS: LazyLock<BTreeMap<String, Arc<ProjectData>>> = LazyLock::new(|| {
+/// The served form of each graph project, built on its first request and kept (its
+/// listings hash its wheels: building them all at once would cost every simulator a
+/// second). Projects with huge READMEs are not kept: tens of megabytes that only the
+/// hardening tests ask for are built on each request.
+static PROJECTS: LazyLock<BTreeMap<String, OnceLock<Arc<ProjectData>>>> = LazyLock::new(|| {
     GRAPHS
         .values()
         .filter(|g| g.readme == Readme::Short)
-        .map(|g| (g.name.clone(), Arc::new(served(g))))
+        .map(|g| (g.name.clone(), OnceLock::new()))
         .collect()
 });
 
@@ -473,10 +494,11 @@ fn served(g: &Arc<GraphProject>) -> ProjectData {
 
 /// The project behind a normalised `sg-…` name.
 pub(crate) fn project_data(name: &str) -> Option<Arc<ProjectData>> {
-    if let Some(p) = PROJECTS.get(name) {
-        return Some(p.clone());
+    let g = GRAPHS.get(name)?;
+    match PROJECTS.get(name) {
+        Some(kept) => Some(kept.get_or_init(|| Arc::new(served(g))).clone()),
+        None => Some(Arc::new(served(g))),
     }
-    GRAPHS.get(name).map(|g| Arc::new(served(g)))
 }
 
 /// Every graph project name, sorted.
@@ -524,7 +546,9 @@ impl GraphProject {
             python_version: python_version.into(),
         };
         match self.dists {
-            Dists::PureWheel | Dists::OffHost => vec![wheel(self.wheel(&r.version), "py3")],
+            Dists::PureWheel | Dists::OffHost | Dists::Wheel(_) => {
+                vec![wheel(self.wheel(&r.version), "py3")]
+            }
             Dists::Native => {
                 let mut out: Vec<DistFile> = NATIVE_TAGS
                     .iter()
@@ -574,9 +598,42 @@ impl GraphProject {
         }
     }
 
-    /// The bytes of a distribution file: invented, deterministic from its URL name.
-    pub(crate) fn file_bytes(&self, f: &DistFile) -> Vec<u8> {
-        invented_file_bytes(&self.name, &f.served_as)
+    /// The bytes of a distribution file: a real wheel for a wheel (a hostile one for
+    /// [`Dists::Wheel`]), invented bytes otherwise; deterministic.
+    pub(crate) fn file_bytes(&self, r: &ReleaseSpec, f: &DistFile) -> Vec<u8> {
+        if f.packagetype != "bdist_wheel" || self.dists == Dists::Hostile {
+            return invented_file_bytes(&self.name, &f.served_as);
+        }
+        let stem = self.stem();
+        let tag = f
+            .served_as
+            .strip_prefix(&format!("{stem}-{}-", r.version))
+            .and_then(|t| t.strip_suffix(".whl"))
+            .unwrap_or("py3-none-any");
+        let fault = match self.dists {
+            Dists::Wheel(fault) => Some(fault),
+            _ => None,
+        };
+        wheels::build(&WheelSpec {
+            stem: &stem,
+            version: &r.version,
+            tag,
+            metadata: &self.metadata(r),
+            fault,
+        })
+    }
+
+    /// The sha256 (hex) and size of a distribution file, computed once.
+    fn file_digest(&self, r: &ReleaseSpec, f: &DistFile) -> (String, usize) {
+        wheels::digest_of(&format!("{}/{}", self.name, f.served_as), || {
+            self.file_bytes(r, f)
+        })
+    }
+
+    /// Whether the index lists (and serves) a PEP 658 metadata file for this wheel:
+    /// every wheel but those that lie about their `METADATA`.
+    pub(crate) fn has_metadata_file(&self, f: &DistFile) -> bool {
+        f.packagetype == "bdist_wheel" && !matches!(self.dists, Dists::Wheel(_))
     }
 
     /// The core metadata file of a release (metadata 2.1).
@@ -609,17 +666,17 @@ impl GraphProject {
             .flat_map(|r| {
                 let meta = json!({"sha256": sha256_hex(self.metadata(r).as_bytes())});
                 self.files(r).into_iter().map(move |f| {
-                    let bytes = self.file_bytes(&f);
+                    let (sha256, size) = self.file_digest(r, &f);
                     let mut v = json!({
                         "filename": f.filename,
-                        "hashes": {"sha256": sha256_hex(&bytes)},
+                        "hashes": {"sha256": sha256},
                         "requires-python": r.requires_python,
-                        "size": bytes.len(),
+                        "size": size,
                         "upload-time": "2024-01-01T00:00:00.000000Z",
                         "url": self.file_url(&f),
                         "yanked": match r.yanked { Some(reason) => Value::from(reason), None => Value::Bool(false) },
                     });
-                    if f.packagetype == "bdist_wheel" {
+                    if self.has_metadata_file(&f) {
                         v["core-metadata"] = meta.clone();
                         v["data-dist-info-metadata"] = meta.clone();
                     }
@@ -752,18 +809,18 @@ fn files_json(g: &GraphProject, r: &ReleaseSpec) -> Vec<Value> {
     g.files(r)
         .into_iter()
         .map(|f| {
-            let bytes = g.file_bytes(&f);
+            let (sha256, size) = g.file_digest(r, &f);
             // No md5: the simulator does not compute one, and will not invent one.
             json!({
                 "comment_text": "",
-                "digests": {"sha256": sha256_hex(&bytes)},
+                "digests": {"sha256": sha256},
                 "downloads": -1,
                 "filename": f.filename,
                 "has_sig": false,
                 "packagetype": f.packagetype,
                 "python_version": f.python_version,
                 "requires_python": r.requires_python,
-                "size": bytes.len(),
+                "size": size,
                 "upload_time": "2024-01-01T00:00:00",
                 "upload_time_iso_8601": "2024-01-01T00:00:00.000000Z",
                 "url": g.file_url(&f),

@@ -11,6 +11,7 @@ pub(crate) mod graphs;
 pub(crate) mod pypistats;
 pub(crate) mod suspects;
 pub(crate) mod synthetic;
+pub(crate) mod wheels;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};

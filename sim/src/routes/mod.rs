@@ -5,6 +5,7 @@
 //! result into a streamed HTTP response.
 
 pub(crate) mod admin;
+pub(crate) mod files;
 pub(crate) mod pepy;
 pub(crate) mod pypi;
 pub(crate) mod pypistats;
@@ -172,6 +173,8 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req<'_>) -> Resp {
     let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let upstream = Upstream::of(req.path);
     let resp = match segs.as_slice() {
+        // An index without the JSON API (a mirror serving the Simple API only).
+        ["pypi", ..] if !shared.cfg.index_profile.has_json_api() => Resp::not_found(),
         ["pypi", name, "json"] | ["pypi", name, "json", ""] => pypi::project(shared, name),
         ["pypi", name, version, "json"] | ["pypi", name, version, "json", ""] => {
             pypi::release(shared, name, version)
@@ -181,7 +184,7 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req<'_>) -> Resp {
         ["api", "packages", name, endpoint] => pypistats::endpoint(shared, name, endpoint, req),
         ["api", "v2", "projects", name] => pepy::project(shared, name, req),
         ["top-pypi-packages.min.json"] => top::top(shared),
-        ["files", name, filename] => simple::file(shared, name, filename),
+        ["files", name, filename] => files::file(shared, name, filename, req),
         _ => Resp::not_found(),
     };
     offhost(shared, resp).upstream(upstream)

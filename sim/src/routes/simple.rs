@@ -5,7 +5,7 @@
 
 use http::StatusCode;
 
-use crate::data::Doc;
+use crate::data::{Doc, canonical_json};
 use crate::routes::pypi::resolve;
 use crate::routes::{Req, Resp};
 use crate::server::Shared;
@@ -42,14 +42,70 @@ pub(crate) fn page(shared: &Shared, name: &str, req: &Req<'_>) -> Resp {
         Ok(p) => p,
         Err(r) => return *r,
     };
+    let profile = shared.cfg.index_profile;
     let accept = req.header("accept").unwrap_or_default();
-    if accept.contains(JSON_TYPE) {
-        ok(&p.simple_json(), JSON_TYPE)
-    } else if accept.contains(HTML_V1_TYPE) {
-        ok(&p.simple_html(), HTML_V1_TYPE)
+    let metadata = profile.has_metadata_files();
+    if profile.has_simple_json() && accept.contains(JSON_TYPE) {
+        let doc = p.simple_json();
+        if metadata {
+            ok(&doc, JSON_TYPE)
+        } else {
+            ok(&json_without_metadata(&doc), JSON_TYPE)
+        }
     } else {
-        ok(&p.simple_html(), "text/html")
+        // A plain PEP 503 mirror answers `text/html` whatever was asked.
+        let ty = if profile.has_simple_json() && accept.contains(HTML_V1_TYPE) {
+            HTML_V1_TYPE
+        } else {
+            "text/html"
+        };
+        let doc = p.simple_html();
+        if metadata {
+            ok(&doc, ty)
+        } else {
+            ok(&html_without_metadata(&doc), ty)
+        }
     }
+}
+
+/// The PEP 658 / 714 keys a PEP 691 file entry may carry.
+const METADATA_KEYS: [&str; 3] = [
+    "core-metadata",
+    "dist-info-metadata",
+    "data-dist-info-metadata",
+];
+
+/// A PEP 691 page with no file advertising a metadata file.
+fn json_without_metadata(doc: &Doc) -> Doc {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&doc.body) else {
+        return Doc::new(doc.body.clone(), doc.serial);
+    };
+    if let Some(files) = v.get_mut("files").and_then(serde_json::Value::as_array_mut) {
+        for f in files
+            .iter_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            for k in METADATA_KEYS {
+                f.remove(k);
+            }
+        }
+    }
+    Doc::new(canonical_json(v), doc.serial)
+}
+
+/// A PEP 503 page with no anchor advertising a metadata file.
+fn html_without_metadata(doc: &Doc) -> Doc {
+    let mut html = String::from_utf8_lossy(&doc.body).into_owned();
+    for attr in [" data-core-metadata=\"", " data-dist-info-metadata=\""] {
+        while let Some(start) = html.find(attr) {
+            let value = start + attr.len();
+            let end = html[value..]
+                .find('"')
+                .map_or(html.len(), |e| value + e + 1);
+            html.replace_range(start..end, "");
+        }
+    }
+    Doc::new(html.into(), doc.serial)
 }
 
 /// `GET /simple/{name}` (no trailing slash): 301 to the normalised page.
@@ -57,33 +113,5 @@ pub(crate) fn add_slash(shared: &Shared, name: &str) -> Resp {
     match resolve(shared, name, |n| moved(&format!("/simple/{n}/")), not_found) {
         Ok(p) => moved(&format!("/simple/{}/", p.name)),
         Err(r) => *r,
-    }
-}
-
-/// `GET /files/{name}/{filename}`: a synthetic graph project's distribution file
-/// (invented bytes, with the digest its listings give), or the metadata file
-/// (`{wheel}.metadata`, PEP 658) of one of its wheels.
-pub(crate) fn file(shared: &Shared, name: &str, filename: &str) -> Resp {
-    let Some(p) = shared.catalog.project(name) else {
-        return not_found();
-    };
-    let Some(g) = p.graph.as_ref() else {
-        return not_found();
-    };
-    let immutable = |body: Vec<u8>| {
-        let etag = crate::data::etag_of(&body);
-        Resp::new(StatusCode::OK, "application/octet-stream", body)
-            .with_header("cache-control", "max-age=365000000, immutable, public")
-            .with_etag(&etag)
-    };
-    if let Some(wheel) = filename.strip_suffix(".metadata") {
-        return match g.file_served_as(wheel) {
-            Some((r, f)) if f.packagetype == "bdist_wheel" => immutable(g.metadata(r).into_bytes()),
-            _ => not_found(),
-        };
-    }
-    match g.file_served_as(filename) {
-        Some((_, f)) => immutable(g.file_bytes(&f)),
-        None => not_found(),
     }
 }

@@ -3,7 +3,6 @@
 //! A second `#[tool_router]` block on [`SentinelMcp`], combined with the first where
 //! the router is built.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, JsonObject};
@@ -13,33 +12,23 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{SentinelMcp, answer, datum_answer};
-use crate::engine::limits;
 use crate::engine::views::resolve::{Resolution, ResolveRequest};
 use crate::engine::views::vulns::PackageVulnerabilities;
+use crate::engine::{RESOLVE_TARGET, Target, TargetOnly, limits};
 use crate::mcp::output::{DatumOut, schema};
 use crate::mcp::params::Parameters;
 use crate::questions::Why;
 
 /// What to resolve, and for which target.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(transform = TargetOnly(RESOLVE_TARGET))]
 pub(super) struct ResolveParams {
     /// PEP 508 requirements, e.g. `["black[d]>=24", "requests<3"]` (1 to 50). URL and
     /// path requirements are refused.
     pub requirements: Vec<String>,
-    /// Target Python, `major.minor` (e.g. `3.12`) or `major.minor.patch`. Default 3.12.
-    #[serde(default)]
-    pub python_version: Option<String>,
-    /// Target operating system: `linux`, `macos` or `windows`. Default linux.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// Marker values you know instead of the platform's assumed defaults, e.g.
-    /// `{"platform_machine": "aarch64"}` (keys as for get_package_dependencies).
-    #[serde(default)]
-    pub markers: Option<BTreeMap<String, String>>,
-    /// Whether pre-releases are candidates. Default false (a pre-release is then taken
-    /// only when pinned with `==`).
-    #[serde(default)]
-    pub prereleases: Option<bool>,
+    /// Where they would be installed: python_version, platform, markers, prereleases.
+    #[serde(flatten)]
+    pub target: Target,
     /// Bound on the packages of the resolution, 1 to 1000. Default 200.
     #[serde(default)]
     #[schemars(range(min = 1, max = 1000))]
@@ -62,10 +51,6 @@ pub(super) struct VulnerabilitiesParams {
 // Output schemas, derived from the types the tools serialise.
 fn resolve_schema() -> Arc<JsonObject> {
     schema::<Resolution>()
-}
-
-fn explain_schema() -> Arc<JsonObject> {
-    schema::<crate::engine::Explanation>()
 }
 
 fn vulnerabilities_schema() -> Arc<JsonObject> {
@@ -91,10 +76,7 @@ impl SentinelMcp {
         };
         let request = ResolveRequest {
             requirements: p.requirements,
-            python: p.python_version,
-            platform: p.platform,
-            markers: p.markers.unwrap_or_default(),
-            prereleases: p.prereleases.unwrap_or(false),
+            target: p.target,
             max_packages,
             vulnerabilities: p.include_vulnerabilities.unwrap_or(true),
         };
@@ -110,16 +92,14 @@ impl SentinelMcp {
     /// Why a package is in a resolved tree.
     #[tool(
         description = "Explain why a package is in the dependency tree of some requirements (like `pnpm why`, `npm explain`, `cargo tree -i`): resolves them for a target Python and platform, then lists every chain of requirements from a requested one down to the package, shortest first, with each edge's versions, requirement and environment marker (at most 50 chains; `total_chains` counts all, `chains_left_out` the rest). When it is not in the tree, `presence` says why: `excluded_by_markers` (with the requirements in `excluded`), `not_in_tree`, `could_not_be_fetched`, or `unknown` (partial resolution, no solution).",
-        output_schema = explain_schema(),
+        output_schema = super::output_of::<Why>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn explain_dependency(
         &self,
         Parameters(q): Parameters<Why>,
     ) -> Result<CallToolResult, McpError> {
-        answer(q.ask(&self.engine).await, |x| {
-            (serde_json::to_value(x).unwrap_or(Value::Null), Why::text(x))
-        })
+        self.serve(q).await
     }
 
     /// Vulnerabilities of a release.

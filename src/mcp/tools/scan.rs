@@ -3,7 +3,6 @@
 //! A second `#[tool_router]` block on [`SentinelMcp`], combined with the main one where
 //! the router is built.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use super::{SentinelMcp, answer, invalid};
 use crate::engine::views::audit::AuditReport;
 use crate::engine::views::check::PackageCheck;
 use crate::engine::views::scan::{DependencyVerdict, ScanReport};
-use crate::engine::{AuditTarget, ScanInput};
+use crate::engine::{RESOLVE_TARGET, ScanInput, Target, TargetOnly};
 use crate::mcp::output::{schema, to_value};
 use crate::mcp::params::Parameters;
 
@@ -41,7 +40,9 @@ pub(crate) struct ScanParams {
 
 /// Arguments of `audit_project`: the project as for `scan_dependencies`, and the target.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+// Other arguments are refused (`mcp::params`: serde's `deny_unknown_fields` does not
+// work beside `flatten`).
+#[schemars(transform = TargetOnly(RESOLVE_TARGET), extend("additionalProperties" = false))]
 pub(crate) struct AuditParams {
     /// A project file or directory on the server, read only under the directories the
     /// server's configuration allows (`scan.allowed_dirs`; none by default). Give
@@ -55,19 +56,10 @@ pub(crate) struct AuditParams {
     /// requirements*.txt (or .in), setup.cfg, uv.lock, poetry.lock, pylock.toml.
     #[serde(default)]
     pub(crate) filename: Option<String>,
-    /// Target Python, `major.minor` (e.g. `3.12`). Default 3.12.
-    #[serde(default)]
-    pub(crate) python_version: Option<String>,
-    /// Target operating system: `linux`, `macos` or `windows`. Default linux.
-    #[serde(default)]
-    pub(crate) platform: Option<String>,
-    /// Marker values you know instead of the platform's assumed defaults, e.g.
-    /// `{"platform_machine": "aarch64"}`.
-    #[serde(default)]
-    pub(crate) markers: Option<BTreeMap<String, String>>,
-    /// Whether pre-releases are candidates in the resolution. Default false.
-    #[serde(default)]
-    pub(crate) prereleases: Option<bool>,
+    /// Where the project would be installed: python_version, platform, markers,
+    /// prereleases.
+    #[serde(flatten)]
+    pub(crate) target: Target,
 }
 
 /// Arguments of `check_package`.
@@ -216,12 +208,7 @@ impl SentinelMcp {
         &self,
         Parameters(p): Parameters<AuditParams>,
     ) -> Result<CallToolResult, McpError> {
-        let target = AuditTarget {
-            python: p.python_version,
-            platform: p.platform,
-            markers: p.markers.unwrap_or_default(),
-            prereleases: p.prereleases.unwrap_or(false),
-        };
+        let target = p.target;
         let input = scan_input(ScanParams {
             path: p.path,
             content: p.content,

@@ -4,8 +4,10 @@
 //! For one document it keeps one *flight*: the waiters of an identical query share one
 //! upstream request (coalescing); the breaker is read from the published board (a probe
 //! asks the HealthActor); the FetchActor is asked for the document and its outcome comes
-//! back here as a message; the cache is filled; the upstream's verdict (and only the
-//! upstream's: never our own rate limit, never a cancellation) goes to the HealthActor.
+//! back here as a message; the CacheActor fills the cache and acks, and only then are
+//! the waiters answered (callers arriving meanwhile join the flight); the upstream's
+//! verdict (and only the upstream's: never our own rate limit, never a cancellation)
+//! goes to the HealthActor.
 //! Every document has one fallback, the stale copy: served at once past the fresh TTL
 //! (stale-while-revalidate), when the upstream fails (stale-if-error), and when it is
 //! slower than the caller's answer budget (stale-if-slow). A flight whose callers have
@@ -39,6 +41,7 @@ use walks::Walks;
 pub(crate) use walks::{WalkCtx, WalkId, WalkJob, run_walk};
 
 use super::EngineCounters;
+use super::cache::{CacheMsg, Fill, FillJob, Writes};
 use super::fetch::{FetchMsg, FetchOutcome, FetchRequest, Notify};
 use super::health::{BreakerBoard, HealthMsg};
 use super::registry::Registry;
@@ -152,6 +155,15 @@ pub(crate) enum RouterMsg {
     },
     /// A flight's answer budget is spent.
     BudgetElapsed { query: Query, flight: u64 },
+    /// The CacheActor put a flight's document in the cache (`None`: it failed
+    /// part-way; the cache is answered from as it is).
+    Filled {
+        query: Query,
+        flight: u64,
+        entry: Option<Arc<CacheEntry>>,
+    },
+    /// The CacheActor asks for a hot document to be refreshed before it goes stale.
+    RefreshAhead { query: Query },
     /// The store's copy (or none) for a flight that started on a miss.
     Loaded {
         query: Query,
@@ -178,6 +190,8 @@ pub(crate) struct RouterArgs {
     pub(crate) registry: Arc<Registry>,
     pub(crate) counters: Arc<EngineCounters>,
     pub(crate) store: Store,
+    /// The cache's write side, for fills the CacheActor cannot take.
+    pub(crate) writes: Writes,
 }
 
 pub(crate) struct RouterActor;
@@ -193,6 +207,11 @@ struct Flight {
     stale: Option<Arc<CacheEntry>>,
     deadline: Instant,
     budget_end: Instant,
+    /// The fetch is done and the CacheActor is filling the cache: the waiters (and
+    /// whoever joins meanwhile) get the document, with this provenance, on its ack.
+    filling: Option<Provenance>,
+    /// A refresh-ahead: only a rate-limit slot free now with room to spare.
+    spare_only: bool,
 }
 
 pub(crate) struct RouterState {
@@ -265,7 +284,13 @@ impl Actor for RouterActor {
                 flight,
                 was_probe,
                 outcome,
-            } => st.fetched(query, flight, was_probe, outcome),
+            } => st.fetched(&myself, query, flight, was_probe, outcome),
+            RouterMsg::Filled {
+                query,
+                flight,
+                entry,
+            } => st.filled(&query, flight, entry),
+            RouterMsg::RefreshAhead { query } => st.refresh_ahead(&myself, query),
             RouterMsg::BudgetElapsed { query, flight } => st.budget_elapsed(&query, flight),
             RouterMsg::Loaded {
                 query,
@@ -328,6 +353,11 @@ impl RouterState {
         if let Some(flight) = self.flights.get_mut(&query) {
             self.args.counters.coalesced.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("sentinel_coalesced_requests_total").increment(1);
+            if flight.filling.is_some() {
+                // Fetched, being filled: the new document on the ack, no second fetch.
+                flight.waiters.push((waiter, reply));
+                return;
+            }
             // Joining a flight that has a stale copy: the copy now (stale-while-
             // revalidate), or at this caller's own budget; never the whole fetch. A copy
             // from disk not yet tried against the upstream is only a fallback, as for
@@ -389,6 +419,8 @@ impl RouterState {
                 stale,
                 deadline,
                 budget_end,
+                filling: None,
+                spare_only: false,
             },
         );
         if load {
@@ -397,7 +429,10 @@ impl RouterState {
             let store = self.args.store.clone();
             let router = myself.clone();
             tokio::task::spawn_blocking(move || {
-                let entry = store.load(&query, Instant::now()).map(Arc::new);
+                let now = Instant::now();
+                let entry = store
+                    .load(&query, now)
+                    .map(|kept| Arc::new(CacheEntry::from_store(kept, now)));
                 let _ = router.cast(RouterMsg::Loaded {
                     query,
                     flight: id,
@@ -534,6 +569,7 @@ impl RouterState {
             deadline: flight.deadline,
             wait_until: flight.budget_end,
             cancel: flight.cancel.clone(),
+            spare_only: flight.spare_only,
         };
         let router = myself.clone();
         let q = query.clone();
@@ -560,8 +596,16 @@ impl RouterState {
     }
 
     /// A fetch finished. Its verdict goes to the breaker whether or not anyone still
-    /// waits (the upstream did answer); the result fills the cache; waiters get it.
-    fn fetched(&mut self, query: Query, id: u64, was_probe: bool, outcome: FetchOutcome) {
+    /// waits (the upstream did answer); the result goes to the CacheActor, and the
+    /// waiters get it on the fill's ack.
+    fn fetched(
+        &mut self,
+        myself: &ActorRef<RouterMsg>,
+        query: Query,
+        id: u64,
+        was_probe: bool,
+        outcome: FetchOutcome,
+    ) {
         let up = query.upstream();
         match (outcome.upstream_verdict(), self.args.registry.health.get()) {
             (Some(ok), Some(health)) => {
@@ -593,48 +637,27 @@ impl RouterState {
                 doc,
                 etag,
                 last_modified,
-            } => {
-                let entry = self
-                    .args
-                    .cache
-                    .fetched(&query, doc, etag, now)
-                    .with_last_modified(last_modified);
-                // Kept on disk by the store's writer thread: queued, never awaited.
-                self.args.store.put_document(&query, &entry);
-                self.args.cache.insert(query.clone(), Arc::new(entry));
-                crate::actor::estimator::learn_on_fill(
-                    &self.args.cache,
-                    self.args.registry.estimator.get(),
-                    &query,
-                );
-                Ok(Fetched::Live)
-            }
+            } => Ok(Some(Fill::Fetched {
+                doc,
+                etag,
+                last_modified,
+                at: now,
+            })),
             FetchOutcome::NotModified => match held {
-                Some(old) => {
-                    let confirmed = self.args.cache.revalidated(&query, &old, now);
-                    if old.from_store {
-                        // Back in memory, confirmed: no need to write the body again.
-                        self.args.store.confirm(&query, confirmed.fetched_at_wall);
-                    } else {
-                        self.args.store.put_document(&query, &confirmed);
-                    }
-                    self.args.cache.insert(query.clone(), Arc::new(confirmed));
-                    Ok(Fetched::Revalidated)
-                }
+                Some(held) => Ok(Some(Fill::Revalidated { held, at: now })),
                 // The copy was evicted meanwhile: nothing to confirm.
                 None => Err(UnavailableCause::BadBody {
                     detail: "304 Not Modified without a cached copy".into(),
                 }),
             },
-            FetchOutcome::NotFound => Ok(Fetched::NotFound),
+            FetchOutcome::NotFound => Ok(None),
             FetchOutcome::Failed(f) => {
                 let cause = f.cause();
                 if !f.ours {
                     self.failures.remember(&query, &cause, now);
                 }
-                if let Some(old) = &held {
-                    let noted = old.with_refresh_failure(cause.clone(), now);
-                    self.args.cache.insert(query.clone(), Arc::new(noted));
+                if let Some(held) = held {
+                    self.note_refresh_failure(query.clone(), held, cause.clone(), now);
                 }
                 Err(cause)
             }
@@ -648,7 +671,7 @@ impl RouterState {
             FetchOutcome::Cancelled => Err(UnavailableCause::Cancelled),
         };
         match result {
-            Ok(Fetched::NotFound) => {
+            Ok(None) => {
                 self.answer(&query, id, |_| {
                     Err(QueryError::NotFound {
                         what: describe(&query),
@@ -656,19 +679,125 @@ impl RouterState {
                     })
                 });
             }
-            Ok(kind) => {
-                let provenance = match kind {
-                    Fetched::Revalidated => Provenance::Revalidated,
-                    _ => Provenance::Live,
-                };
-                let entry = self.args.cache.peek(&query);
-                self.answer(&query, id, |_| match &entry {
-                    Some(e) => Ok(DocAnswer::from_entry(e, provenance.clone(), up, now)),
-                    None => Err(QueryError::Internal("the cache dropped a new entry".into())),
-                });
-            }
+            Ok(Some(fill)) => self.fill(myself, query, id, fill),
             Err(cause) => self.finish(&query, id, Err(cause)),
         }
+    }
+
+    /// Hands the document to the CacheActor and keeps the flight until its ack: the
+    /// waiters, and callers who arrive meanwhile (they join the flight), are answered
+    /// from the filled entry, so nobody misses the cache in between and fetches again.
+    fn fill(&mut self, myself: &ActorRef<RouterMsg>, query: Query, id: u64, fill: Fill) {
+        if let Some(flight) = self.flights.get_mut(&query).filter(|f| f.id == id) {
+            flight.filling = Some(fill.provenance());
+        }
+        let router = myself.clone();
+        let q = query.clone();
+        let done = Box::new(move |entry| {
+            let _ = router.cast(RouterMsg::Filled {
+                query: q,
+                flight: id,
+                entry,
+            });
+        });
+        let job = FillJob::new(query, fill, self.args.writes.clone(), done);
+        // Not taken (the actor is restarting): the job applies itself when dropped.
+        if let Some(cache) = self.args.registry.cache.get() {
+            let _ = cache.cast(CacheMsg::Fill(Box::new(job)));
+        }
+    }
+
+    /// The CacheActor's ack: the flight's waiters get the filled document.
+    fn filled(&mut self, query: &Query, id: u64, entry: Option<Arc<CacheEntry>>) {
+        let Some(provenance) = self
+            .flights
+            .get(query)
+            .filter(|f| f.id == id)
+            .and_then(|f| f.filling.clone())
+        else {
+            return;
+        };
+        let up = query.upstream();
+        let entry = entry.or_else(|| self.args.cache.peek(query));
+        // Just fetched (or confirmed): its age is that of the fetch, zero.
+        self.answer(query, id, |_| match &entry {
+            Some(e) => Ok(DocAnswer::from_entry(
+                e,
+                provenance.clone(),
+                up,
+                e.fetched_at,
+            )),
+            None => Err(QueryError::Internal("the cache dropped a new entry".into())),
+        });
+    }
+
+    /// The held copy's refresh failed: the CacheActor notes it on the entry (in its
+    /// mailbox's order, after any fill sent before).
+    fn note_refresh_failure(
+        &self,
+        query: Query,
+        held: Arc<CacheEntry>,
+        cause: UnavailableCause,
+        at: Instant,
+    ) {
+        let msg = CacheMsg::RefreshFailed {
+            query,
+            held,
+            cause,
+            at,
+        };
+        let unsent = match self.args.registry.cache.get() {
+            Some(cache) => cache.cast(msg).err().and_then(|e| match e {
+                ractor::MessagingErr::SendErr(m) => Some(m),
+                _ => None,
+            }),
+            None => Some(msg),
+        };
+        if let Some(CacheMsg::RefreshFailed {
+            query,
+            held,
+            cause,
+            at,
+        }) = unsent
+        {
+            self.args.writes.refresh_failed(&query, &held, cause, at);
+        }
+    }
+
+    /// A hot document is about to go stale: refresh it through the usual flight path
+    /// (memo, breaker, the FetchActor), as a background flight nobody waits for, which
+    /// takes a rate-limit slot only when one is free with room to spare.
+    fn refresh_ahead(&mut self, myself: &ActorRef<RouterMsg>, query: Query) {
+        let now = Instant::now();
+        let up = query.upstream();
+        // Already in flight, or the breaker is not closed (a probe is for callers).
+        if self.flights.contains_key(&query)
+            || self.args.board.view(up).state != BreakerState::Closed
+        {
+            return;
+        }
+        // Only a copy still fresh: a stale one is refreshed on demand as usual.
+        let Lookup::Fresh(held) = self.args.cache.classify(&query, now) else {
+            return;
+        };
+        let id = self.next_flight;
+        self.next_flight += 1;
+        let deadline = now + Duration::from_millis(self.args.cfg.timeouts.deadline_ms);
+        self.flights.insert(
+            query.clone(),
+            Flight {
+                id,
+                waiters: Vec::new(),
+                refresh: true,
+                cancel: CancellationToken::new(),
+                stale: Some(held),
+                deadline,
+                budget_end: now,
+                filling: None,
+                spare_only: true,
+            },
+        );
+        self.start(myself, query, id);
     }
 
     /// Ends a flight without a new document: waiters get the stale copy labelled with
@@ -749,6 +878,10 @@ impl RouterState {
         let Some(flight) = self.flights.get_mut(query).filter(|f| f.id == id) else {
             return;
         };
+        if flight.filling.is_some() {
+            // The new document is on its way: better than the stale copy.
+            return;
+        }
         let Some(e) = flight.stale.clone() else {
             return;
         };
@@ -772,18 +905,13 @@ impl RouterState {
         };
         flight.waiters.retain(|(w, _)| *w != waiter);
         flight.refresh |= keep_as_refresh;
-        if flight.waiters.is_empty() && !flight.refresh {
+        // A flight being filled ends on the ack, nothing left to cancel.
+        if flight.waiters.is_empty() && !flight.refresh && flight.filling.is_none() {
             flight.cancel.cancel();
             self.flights.remove(query);
             metrics::counter!("sentinel_flights_cancelled_total").increment(1);
         }
     }
-}
-
-enum Fetched {
-    Live,
-    Revalidated,
-    NotFound,
 }
 
 /// Why a stale copy is served at once, past its fresh TTL.
@@ -814,6 +942,9 @@ fn describe(q: &Query) -> String {
         Query::TopPackages => "the top-packages dataset".into(),
         Query::CoreMetadata(n, v, _) => {
             format!("the metadata file of version {v} of package \"{n}\"")
+        }
+        Query::WheelMetadata(n, v, _) => {
+            format!("the METADATA in a wheel of version {v} of package \"{n}\"")
         }
         q => format!(
             "package {:?}",
