@@ -507,3 +507,50 @@ async fn cli_scan_and_check_with_their_exit_codes() {
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).contains("numpyy: suspicious"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_scan_waits_for_our_own_rate_limit_and_no_wait_answers_deferred() {
+    // Two requests a second on each PyPI API and a half-second answer budget: eight
+    // packages cannot all be asked within the budget. The CLI waits for our own limit
+    // (up to the deadline) and checks every one; `--no-wait` answers at the budget,
+    // the rest labelled deferred, with the partial exit.
+    let sim = Sim::start(SimConfig::default()).await.expect("simulator");
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = sim.package_names().into_iter().take(8).collect();
+    std::fs::write(dir.path().join("requirements.txt"), names.join("\n") + "\n").unwrap();
+    let config = dir.path().join("sentinel.toml");
+    std::fs::write(
+        &config,
+        "[timeouts]\nanswer_budget_ms = 500\ndeadline_ms = 12000\n\
+         [upstreams.pypi_simple]\nrate_limit = { per_second = 2 }\n\
+         [upstreams.pypi_json]\nrate_limit = { per_second = 2 }\n",
+    )
+    .unwrap();
+    let config: &'static str = Box::leak(config.display().to_string().into_boxed_str());
+    let scan = |extra: &'static [&'static str]| {
+        let mut args = vec!["--json", "--config", config];
+        args.extend_from_slice(extra);
+        args.extend(["scan", "requirements.txt"]);
+        common::run_in(sim.base_url(), dir.path().to_path_buf(), args)
+    };
+    let deferred = |v: &serde_json::Value| {
+        v["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d.to_string().contains("deferred"))
+            .count()
+    };
+
+    let waited = scan(&[]).await;
+    let v: serde_json::Value = serde_json::from_slice(&waited.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&waited.stderr)));
+    assert_eq!(v["dependencies"].as_array().unwrap().len(), 8, "{v}");
+    assert_eq!(deferred(&v), 0, "{v}");
+    assert_eq!(waited.status.code(), Some(0), "{v}");
+
+    let hurried = scan(&["--no-wait"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&hurried.stdout).unwrap();
+    assert!(deferred(&v) > 0, "{v}");
+    assert_eq!(hurried.status.code(), Some(6), "partial: {v}");
+}

@@ -695,8 +695,14 @@ pub struct TimeoutConfig {
     pub deadline_ms: u64,
     /// How long a caller that has a fallback (a stale copy, an estimate) waits for the
     /// upstream before it gets the fallback, labelled with why; the fetch goes on in the
-    /// background. Also the longest wait for a slot of our own rate limit. ms.
+    /// background. Also the longest wait for a slot of our own rate limit, unless
+    /// `wait_for_own_limits`. ms.
     pub answer_budget_ms: u64,
+    /// Wait for a slot of our own rate limit up to the deadline instead of answering
+    /// `deferred` at the answer budget. Off for the server (an assistant gets
+    /// `deferred` with `retry_after` in time); the CLI turns it on (a person would
+    /// rather wait than run the command again), `--no-wait` turns it off.
+    pub wait_for_own_limits: bool,
 }
 
 impl Default for TimeoutConfig {
@@ -706,6 +712,7 @@ impl Default for TimeoutConfig {
             attempt_ms: 10_000,
             deadline_ms: 15_000,
             answer_budget_ms: 2_000,
+            wait_for_own_limits: false,
         }
     }
 }

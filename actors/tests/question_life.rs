@@ -164,6 +164,39 @@ async fn a_call_deferred_by_our_limit_answers_at_once_not_after_the_wait() {
     engine.shutdown().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_waits_for_our_limits_gets_every_slot_within_the_deadline() {
+    // The CLI's setting: a slot of our own limit is waited for up to the deadline, not
+    // just the answer budget. Two a second and five a minute: the first five documents
+    // are had (the last about two seconds in, past the one-second budget); the sixth
+    // slot is a minute away, past the 15 s deadline, and is still deferred.
+    let sim = sim().await;
+    let mut cfg = test_config(&sim);
+    cfg.upstreams.pepy.rate_limit = Some(RateLimitConfig {
+        per_second: 2,
+        per_minute: Some(5),
+    });
+    cfg.timeouts.answer_budget_ms = 1_000;
+    cfg.timeouts.deadline_ms = 15_000;
+    cfg.timeouts.wait_for_own_limits = true;
+    let engine = engine_with(cfg).await;
+    let names: Vec<String> = sim.package_names().into_iter().take(6).collect();
+    let results = join_all(
+        names
+            .iter()
+            .map(|n| engine.document(Query::Pepy(PackageName::parse(n).unwrap()))),
+    )
+    .await;
+    let had = results.iter().filter(|r| r.is_ok()).count();
+    let deferred: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(had, 5, "{results:?}");
+    assert_eq!(deferred.len(), 1, "{results:?}");
+    assert_eq!(deferred[0].code(), ErrorCode::Deferred, "{}", deferred[0]);
+    assert_eq!(hits(&sim, "/api/v2/projects/**"), 5);
+    assert_eq!(engine.metrics().breaker_transitions, 0);
+    engine.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_calls_under_a_hang_release_their_slots_and_never_open_the_breaker() {
     let sim = synthetic_sim(40).await;

@@ -7,6 +7,7 @@ mod download;
 mod exit;
 pub(crate) mod output;
 mod print;
+mod progress;
 mod query;
 mod resolve;
 mod scan;
@@ -85,6 +86,11 @@ struct GlobalArgs {
     /// Keep nothing on disk: memory only.
     #[arg(long, global = true)]
     no_store: bool,
+    /// Answer `deferred` (with when to ask again) as soon as our own rate limit would
+    /// make a command wait past the answer budget, instead of waiting for it up to the
+    /// deadline (`serve` never waits: its callers get `deferred` in time).
+    #[arg(long, global = true)]
+    no_wait: bool,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -119,6 +125,14 @@ impl GlobalArgs {
 
     fn engine_config(&self) -> Result<EngineConfig, LoadError> {
         config::load(self.config.as_deref(), &self.flags()).map(|l| l.engine)
+    }
+
+    /// The configuration of a one-shot command: a person at a terminal would rather
+    /// wait for our own rate limit (up to the deadline) than run the command again.
+    fn command_config(&self) -> Result<EngineConfig, LoadError> {
+        let mut cfg = self.engine_config()?;
+        cfg.timeouts.wait_for_own_limits = !self.no_wait;
+        Ok(cfg)
     }
 }
 
@@ -566,20 +580,20 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             serve(cfg, http, auth_token, allow_hosts, limits).await
         }
         Command::Scan(args) => {
-            let cfg = g.engine_config()?;
+            let cfg = g.command_config()?;
             scan::scan(cfg, args, g.json).await
         }
         Command::Check(args) => {
-            let cfg = g.engine_config()?;
+            let cfg = g.command_config()?;
             scan::check(cfg, args, g.json).await
         }
-        Command::Audit(a) => scan::audit(g.engine_config()?, a, g.json).await,
-        Command::Resolve(a) => resolve::resolve(g.engine_config()?, a, g.json).await,
-        Command::Why(a) => resolve::why(g.engine_config()?, a, g.json).await,
-        Command::Vulns(a) => resolve::vulns(g.engine_config()?, a, g.json).await,
-        Command::Download(a) => download::download(g.engine_config()?, a, g.json).await,
+        Command::Audit(a) => scan::audit(g.command_config()?, a, g.json).await,
+        Command::Resolve(a) => resolve::resolve(g.command_config()?, a, g.json).await,
+        Command::Why(a) => resolve::why(g.command_config()?, a, g.json).await,
+        Command::Vulns(a) => resolve::vulns(g.command_config()?, a, g.json).await,
+        Command::Download(a) => download::download(g.command_config()?, a, g.json).await,
         Command::Query(q) => {
-            let cfg = g.engine_config()?;
+            let cfg = g.command_config()?;
             output::set_full(g.full);
             query::run(cfg, q, g.json).await
         }

@@ -28,7 +28,7 @@ pub(super) async fn run(cfg: EngineConfig, q: Query, json: bool) -> Result<(), F
 /// Asks `q` and prints its answer, one path for every question: the answer as JSON
 /// with `--json`, else its table (both cleaned of escape sequences); then its exit.
 pub(super) async fn show<Q: Ask>(engine: &EngineHandle, q: Q, json: bool) -> Result<(), Failure> {
-    let a = q.ask(engine).await?;
+    let a = super::progress::while_waiting(engine, Q::TOOL, json, q.ask(engine)).await?;
     let text = if json {
         let s =
             serde_json::to_string_pretty(&a).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

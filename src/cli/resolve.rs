@@ -76,7 +76,8 @@ pub(super) async fn resolve(cfg: EngineConfig, a: ResolveArgs, json: bool) -> Re
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
-    let r = engine.resolve(&request).await;
+    let r =
+        super::progress::while_waiting(&engine, "resolving", json, engine.resolve(&request)).await;
     engine.shutdown().await;
     let r = r?;
     show(json, &r, crate::resolve_text::resolution);
@@ -138,7 +139,13 @@ pub(super) async fn vulns(cfg: EngineConfig, a: VulnsArgs, json: bool) -> Result
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
-    let d = engine.vulnerabilities(name, version).await;
+    let d = super::progress::while_waiting(
+        &engine,
+        "looking up vulnerabilities",
+        json,
+        engine.vulnerabilities(name, version),
+    )
+    .await;
     engine.shutdown().await;
     let d = d?;
     if json {

@@ -90,7 +90,9 @@ pub(super) async fn scan(mut cfg: EngineConfig, args: ScanArgs, json: bool) -> R
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
-    let r = engine.scan_dependencies(input).await;
+    let r =
+        super::progress::while_waiting(&engine, "scanning", json, engine.scan_dependencies(input))
+            .await;
     engine.shutdown().await;
     let r = r?;
     let partial = (!r.failures.is_empty()).then(|| {
@@ -120,7 +122,13 @@ pub(super) async fn audit(
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
-    let r = engine.audit_project(input, &target).await;
+    let r = super::progress::while_waiting(
+        &engine,
+        "auditing",
+        json,
+        engine.audit_project(input, &target),
+    )
+    .await;
     engine.shutdown().await;
     let r = r?;
     if json {
@@ -239,7 +247,9 @@ pub(super) async fn check(cfg: EngineConfig, args: CheckArgs, json: bool) -> Res
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
-    let r = engine.check_package(&args.name).await;
+    let r =
+        super::progress::while_waiting(&engine, "checking", json, engine.check_package(&args.name))
+            .await;
     engine.shutdown().await;
     let c = r?;
     if json {

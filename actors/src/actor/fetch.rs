@@ -64,6 +64,10 @@ pub struct FetchStats {
     pub cancelled: u64,
     /// Fetches waiting in the polite queue now.
     pub queue_len: u64,
+    /// Fetches waiting now for their reserved slot of our own rate limit (within the
+    /// caller's wait: the answer budget, or the deadline when it waits for our limits).
+    #[serde(default)]
+    pub slot_waits: u64,
 }
 
 impl FetchContext {
@@ -80,6 +84,7 @@ impl FetchContext {
             queued: c.queued.load(Ordering::Relaxed),
             cancelled: c.cancelled.load(Ordering::Relaxed),
             queue_len: c.queue_len.load(Ordering::Relaxed),
+            slot_waits: c.slot_waits.load(Ordering::Relaxed),
         }
     }
 }
@@ -255,7 +260,12 @@ fn spawn_fetch(
                 }
                 // A slot that is due now must not cost a timer tick (tokio rounds a
                 // deadline up to the next millisecond).
-                _ = async { if at > Instant::now() { tokio::time::sleep_until(at).await } } => {
+                _ = async {
+                    if at > Instant::now() {
+                        let _gauge = SlotWait::enter(&ctx.counters.slot_waits);
+                        tokio::time::sleep_until(at).await
+                    }
+                } => {
                     let started = Instant::now();
                     let outcome = ctx.fetch(&req).await;
                     metrics::histogram!("sentinel_upstream_fetch_seconds",
@@ -273,6 +283,22 @@ fn spawn_fetch(
         }
         .instrument(span),
     );
+}
+
+/// Counts a fetch as waiting for its slot while it lives (a cancelled wait included).
+struct SlotWait<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> SlotWait<'a> {
+    fn enter(gauge: &'a std::sync::atomic::AtomicU64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        SlotWait(gauge)
+    }
+}
+
+impl Drop for SlotWait<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn outcome_label(o: &FetchOutcome) -> &'static str {

@@ -189,6 +189,8 @@ pub(crate) struct FetchCounters {
     pub(crate) queued: std::sync::atomic::AtomicU64,
     pub(crate) cancelled: std::sync::atomic::AtomicU64,
     pub(crate) queue_len: std::sync::atomic::AtomicU64,
+    /// Fetches sleeping until their reserved slot of our own rate limit (a gauge).
+    pub(crate) slot_waits: std::sync::atomic::AtomicU64,
 }
 
 impl FetchContext {

@@ -567,7 +567,13 @@ impl RouterState {
             etag: flight.stale.as_ref().and_then(|e| e.etag.clone()),
             last_modified: flight.stale.as_ref().and_then(|e| e.last_modified.clone()),
             deadline: flight.deadline,
-            wait_until: flight.budget_end,
+            // A slot of our own rate limit is waited for within the answer budget
+            // (then `deferred`), or up to the deadline when the caller would rather wait.
+            wait_until: if self.args.cfg.timeouts.wait_for_own_limits {
+                flight.deadline
+            } else {
+                flight.budget_end
+            },
             cancel: flight.cancel.clone(),
             spare_only: flight.spare_only,
         };
