@@ -365,7 +365,7 @@ impl EngineHandle {
         Fut: std::future::Future<Output = Option<Result<T, QueryError>>>,
     {
         for _ in 0..2 {
-            let Some(router) = self.shared().registry.router.get() else {
+            let Some(router) = self.shared().router.get() else {
                 // Restarting: give the supervisor a moment, bounded by the deadline.
                 if Instant::now() + Duration::from_millis(20) >= deadline {
                     break;
@@ -882,7 +882,7 @@ impl EngineHandle {
     pub async fn settle(&self, max: Duration) -> bool {
         let end = Instant::now() + max;
         while Instant::now() < end {
-            let Some(router) = self.shared().registry.router.get() else {
+            let Some(router) = self.shared().router.get() else {
                 return false;
             };
             match router
@@ -941,7 +941,7 @@ impl EngineHandle {
     /// tests.
     #[cfg(feature = "test-hooks")]
     pub async fn walks_running(&self) -> Option<usize> {
-        let router = self.shared().registry.router.get()?;
+        let router = self.shared().router.get()?;
         match router
             .call(
                 |reply| RouterMsg::WalksRunning { reply },

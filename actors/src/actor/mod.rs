@@ -77,6 +77,8 @@ pub(crate) struct EngineShared {
     pub(crate) cache: SharedCache,
     pub(crate) board: Arc<health::BreakerBoard>,
     pub(crate) registry: Arc<registry::Registry>,
+    /// The router's current reference (the front door of every question).
+    pub(crate) router: Arc<registry::Slot<router::RouterMsg>>,
     pub(crate) fetch: [Arc<fetch::FetchContext>; Upstream::COUNT],
     pub(crate) readiness: Readiness,
     pub(crate) counters: Arc<EngineCounters>,
@@ -103,6 +105,7 @@ impl EngineShared {
             cfg: Arc::new(cfg),
             board: Arc::new(health::BreakerBoard::default()),
             registry: Arc::new(registry::Registry::default()),
+            router: Arc::default(),
             fetch,
             readiness: Readiness::default(),
             counters: Arc::new(EngineCounters::default()),
@@ -117,6 +120,7 @@ impl EngineShared {
             cache: self.cache.clone(),
             board: self.board.clone(),
             registry: self.registry.clone(),
+            router: self.router.clone(),
             counters: self.counters.clone(),
             store: self.store.clone(),
             writes: self.writes(),
@@ -135,13 +139,12 @@ impl EngineShared {
     }
 
     pub(crate) fn cache_args(&self) -> cache::CacheArgs {
-        let registry = self.registry.clone();
+        let router = self.router.clone();
         cache::CacheArgs {
             cfg: self.cfg.clone(),
             writes: self.writes(),
             refresh: Arc::new(move |query| {
-                registry
-                    .router
+                router
                     .get()
                     .is_some_and(|r| r.cast(router::RouterMsg::RefreshAhead { query }).is_ok())
             }),

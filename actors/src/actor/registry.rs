@@ -1,5 +1,7 @@
 //! Where the live `ActorRef`s are found. The supervisor replaces an entry when it
-//! restarts an actor, so nobody holds a reference to a dead actor for long.
+//! restarts an actor, so nobody holds a reference to a dead actor for long. The
+//! router's own slot is apart (`EngineShared::router`): the router
+//! reads this registry, and the registry names no router type.
 
 use std::sync::RwLock;
 
@@ -9,13 +11,11 @@ use super::cache::CacheMsg;
 use super::estimator::EstimatorMsg;
 use super::fetch::FetchMsg;
 use super::health::HealthMsg;
-use super::router::RouterMsg;
 use crate::model::Upstream;
 
-/// The current reference of every actor.
+/// The current reference of every actor the router calls.
 #[derive(Default)]
 pub(crate) struct Registry {
-    pub(crate) router: Slot<RouterMsg>,
     pub(crate) health: Slot<HealthMsg>,
     pub(crate) fetch: [Slot<FetchMsg>; Upstream::COUNT],
     pub(crate) estimator: Slot<EstimatorMsg>,

@@ -57,7 +57,7 @@ async fn spawn_child(
     let cell = match kind {
         ActorKind::Router => {
             let (r, _) = Actor::spawn_linked(None, RouterActor, shared.router_args(), sup).await?;
-            reg.router.set(Some(r.clone()));
+            shared.router.set(Some(r.clone()));
             r.get_cell()
         }
         ActorKind::Health => {
@@ -92,7 +92,7 @@ async fn spawn_child(
 fn clear_slot(shared: &EngineShared, kind: ActorKind) {
     let reg = &shared.registry;
     match kind {
-        ActorKind::Router => reg.router.set(None),
+        ActorKind::Router => shared.router.set(None),
         ActorKind::Health => reg.health.set(None),
         ActorKind::Fetch(up) => reg.fetch(up).set(None),
         ActorKind::Estimator => reg.estimator.set(None),
@@ -110,7 +110,10 @@ fn crash(shared: &EngineShared, kind: ActorKind) {
     let reg = &shared.registry;
     // A failed cast means the actor is already gone, which is what the hook wants.
     let sent = match kind {
-        ActorKind::Router => reg.router.get().map(|r| r.cast(RouterMsg::Crash).is_ok()),
+        ActorKind::Router => shared
+            .router
+            .get()
+            .map(|r| r.cast(RouterMsg::Crash).is_ok()),
         ActorKind::Health => reg.health.get().map(|r| r.cast(HealthMsg::Crash).is_ok()),
         ActorKind::Fetch(up) => reg.fetch(up).get().map(|r| r.cast(FetchMsg::Crash).is_ok()),
         ActorKind::Estimator => reg

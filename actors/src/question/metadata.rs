@@ -10,7 +10,6 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::Walker;
-use super::resolve::metadata_host_allowed;
 use crate::actor::router::DocAnswer;
 use crate::model::{PackageName, PackageVersion, Query};
 use crate::upstream::metadata::ReleaseMetadata;
@@ -62,7 +61,7 @@ pub(crate) async fn from_simple(
         .find(|f| f.has_metadata())
         .and_then(|f| f.url.clone());
     if let Some(url) = advertised
-        && metadata_host_allowed(w, n, &url).is_ok()
+        && host_allowed(w, n, &url).is_ok()
         && let Ok(ans) = w
             .doc(
                 Query::CoreMetadata(n.clone(), v.clone(), Arc::from(url)),
@@ -140,4 +139,20 @@ pub(crate) fn as_release(m: &ReleaseMetadata) -> ProjectDoc {
         releases: None,
         vulnerabilities: Vec::new(),
     }
+}
+
+/// Whether the metadata file of a Simple page's `file` may be fetched: the one rule of
+/// [`FileHosts`](crate::upstream::hosts::FileHosts) (the index's hosts and `download.allowed_hosts`), as for downloads.
+pub(super) fn host_allowed(w: &Walker, name: &PackageName, file: &str) -> Result<(), String> {
+    let cfg = &w.args.cfg;
+    let base = &cfg.upstreams.pypi_simple.base_url;
+    let url = crate::upstream::metadata_url(base, name, file)
+        .and_then(|u| reqwest::Url::parse(&u).ok())
+        .ok_or_else(|| {
+            format!(
+                "{} is not an http(s) URL",
+                crate::model::untrusted::excerpt(file)
+            )
+        })?;
+    cfg.file_hosts().check(&url).map_err(|r| r.to_string())
 }

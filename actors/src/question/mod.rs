@@ -128,7 +128,6 @@ impl Walker {
     /// this is the owner unless a message races its restart.
     pub(crate) fn router(&self) -> ActorRef<RouterMsg> {
         self.args
-            .registry
             .router
             .get()
             .unwrap_or_else(|| self.router.clone())

@@ -177,7 +177,7 @@ async fn fetch_meta(
     };
     let mut fallback = None;
     if let Some(url) = file {
-        match metadata_host_allowed(w, &n, &url) {
+        match super::metadata::host_allowed(w, &n, &url) {
             // A file on a host the rule refuses is not asked for at all.
             Err(why) => {
                 fallback = Some(format!(
@@ -251,26 +251,6 @@ async fn fetch_meta(
             fallback,
         ),
     }
-}
-
-/// Whether the metadata file of a Simple page's `file` may be fetched: the one rule of
-/// [`FileHosts`](crate::upstream::hosts::FileHosts) (the index's hosts and `download.allowed_hosts`), as for downloads.
-pub(super) fn metadata_host_allowed(
-    w: &Walker,
-    name: &PackageName,
-    file: &str,
-) -> Result<(), String> {
-    let cfg = &w.args.cfg;
-    let base = &cfg.upstreams.pypi_simple.base_url;
-    let url = crate::upstream::metadata_url(base, name, file)
-        .and_then(|u| reqwest::Url::parse(&u).ok())
-        .ok_or_else(|| {
-            format!(
-                "{} is not an http(s) URL",
-                crate::model::untrusted::excerpt(file)
-            )
-        })?;
-    cfg.file_hosts().check(&url).map_err(|r| r.to_string())
 }
 
 /// Fetches every need at once (a release's page first when it is not held).

@@ -44,7 +44,7 @@ use super::EngineCounters;
 use super::cache::{CacheMsg, Fill, FillJob, Writes};
 use super::fetch::{FetchMsg, FetchOutcome, FetchRequest, Notify};
 use super::health::{BreakerBoard, HealthMsg};
-use super::registry::Registry;
+use super::registry::{Registry, Slot};
 use crate::cache::{CacheEntry, Lookup, SharedCache};
 use crate::config::EngineConfig;
 use crate::model::{
@@ -188,6 +188,8 @@ pub(crate) struct RouterArgs {
     pub(crate) cache: SharedCache,
     pub(crate) board: Arc<BreakerBoard>,
     pub(crate) registry: Arc<Registry>,
+    /// The router's own current reference, replaced by the supervisor on a restart.
+    pub(crate) router: Arc<Slot<RouterMsg>>,
     pub(crate) counters: Arc<EngineCounters>,
     pub(crate) store: Store,
     /// The cache's write side, for fills the CacheActor cannot take.
