@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use crate::model::epoch_day;
+use sentinel_core::model::epoch_day;
 
 /// The engine's "now in UTC". Everything the engine decides from the calendar (how old
 /// a figure's data is, when pypistats' next daily update is due) asks this clock, never
@@ -135,7 +135,7 @@ impl UtcClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DAY_SECS, day_start, days_from_civil};
+    use sentinel_core::model::{DAY_SECS, day_start, days_from_civil};
 
     #[tokio::test(start_paused = true)]
     async fn a_pinned_clock_moves_with_tokio_time() {

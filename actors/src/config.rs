@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{QueryKind, Upstream};
-use crate::policy::{BreakerConfig, RetryBudgetConfig, RetryConfig};
+use sentinel_core::model::{QueryKind, Upstream};
+use sentinel_core::policy::{BreakerConfig, RetryBudgetConfig, RetryConfig};
 
 /// Everything the engine needs to start.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ pub struct EngineConfig {
     /// update is due, how old a cached document is). The machine's clock unless an
     /// embedder pins it or drives it ([`crate::UtcClock::driven`]); not a file setting.
     #[serde(skip)]
-    pub clock: crate::model::UtcClock,
+    pub clock: crate::clock::UtcClock,
     /// What `scan_dependencies` may read from disk.
     pub scan: ScanConfig,
     /// Where `download_package` may write, how much, and from which hosts.
@@ -51,7 +51,7 @@ impl Default for EngineConfig {
             shutdown_grace_ms: 5_000,
             stale_while_revalidate: true,
             store: StoreConfig::default(),
-            clock: crate::model::UtcClock::default(),
+            clock: crate::clock::UtcClock::default(),
             scan: ScanConfig::default(),
             download: DownloadConfig::default(),
         }
@@ -592,17 +592,17 @@ pub struct CacheConfig {
 impl EngineConfig {
     /// Where files and metadata may be fetched from: the index's hosts and
     /// `download.allowed_hosts`.
-    pub(crate) fn file_hosts(&self) -> crate::upstream::hosts::FileHosts {
+    pub(crate) fn file_hosts(&self) -> sentinel_core::upstream::hosts::FileHosts {
         let index = [Upstream::PypiJson, Upstream::PypiSimple]
             .map(|u| self.upstreams.get(u).base_url.as_str());
-        crate::upstream::hosts::FileHosts::new(&index, &self.download.allowed_hosts)
+        sentinel_core::upstream::hosts::FileHosts::new(&index, &self.download.allowed_hosts)
     }
 }
 
 impl CacheConfig {
     /// The daily-update freshness rule of download documents (`cache.downloads_*`).
-    pub(crate) fn daily_freshness(&self) -> crate::policy::DailyFreshness {
-        crate::policy::DailyFreshness {
+    pub(crate) fn daily_freshness(&self) -> sentinel_core::policy::DailyFreshness {
+        sentinel_core::policy::DailyFreshness {
             publish_delay: std::time::Duration::from_millis(self.downloads_publish_delay_ms),
             min_ttl: std::time::Duration::from_millis(self.downloads_min_ttl_ms),
             max_ttl: std::time::Duration::from_millis(self.downloads_ttl_ms),
