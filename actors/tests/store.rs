@@ -679,6 +679,7 @@ fn keep_documents(store: &Store, first: u64, count: u64) {
                 requires_dist: requires.clone(),
                 requires_python: None,
                 provides_extra: vec![],
+                ..Default::default()
             },
         ));
         let entry = KeptDocument {

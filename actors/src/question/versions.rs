@@ -48,6 +48,9 @@ pub(crate) async fn versions(
             Err(_) => return Err(router_restarted()),
             Ok(Some(Ok(doc))) => return Ok(VersionsAnswer::Project(doc)),
             Ok(Some(Err(e))) if has_fallback(&e) => (e, false),
+            // An index without a JSON API (a mirror, a private index) answers 404 there:
+            // the Simple API says whether the project exists.
+            Ok(Some(Err(e @ QueryError::NotFound { .. }))) => (e, false),
             Ok(Some(Err(e))) => return Err(e),
             Ok(None) => (
                 QueryError::unavailable(Upstream::PypiJson, w.budget_timeout()),
