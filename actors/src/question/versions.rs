@@ -59,7 +59,12 @@ pub(crate) async fn versions(
         };
     match w.doc(Query::Simple(name), deadline).await {
         Ok(doc) => Ok(VersionsAnswer::Alternate { doc, primary }),
-        Err(e @ QueryError::NotFound { .. }) => Err(e),
+        // Neither API has it: the JSON API's "not found" when it said so too (as info
+        // and deps say), else the Simple API's.
+        Err(e @ QueryError::NotFound { .. }) => Err(match primary {
+            p @ QueryError::NotFound { .. } => p,
+            _ => e,
+        }),
         // Deferred by our own limit: that is what to tell (with its retry_after);
         // asking again will answer from the Simple page it queued.
         Err(e) if e.is_deferred() => Err(e),
