@@ -130,3 +130,14 @@ mod tests {
         }
     }
 }
+
+/// Most pages of ids followed for one release in OSV's `querybatch` (each page a
+/// `next_page_token`): past it the answer is refused, never followed forever.
+pub const MAX_OSV_PAGES: usize = 10;
+/// Most advisory ids kept for one release from OSV (PyPI's most-advised releases have
+/// tens); past it the answer is refused.
+pub const MAX_OSV_IDS: usize = 500;
+/// Most advisories fetched (`/v1/vulns/{id}`) for one release.
+pub const MAX_OSV_ADVISORIES: usize = 200;
+/// Largest OSV answer read, in bytes (one advisory is kilobytes; a page of ids less).
+pub const MAX_OSV_BODY_BYTES: u64 = 4 * 1024 * 1024;
