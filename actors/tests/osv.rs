@@ -269,3 +269,23 @@ async fn an_endless_next_page_token_is_followed_a_bounded_number_of_times() {
     assert_eq!(hits(&sim, "/v1/querybatch"), 10);
     assert_eq!(hits(&sim, "/v1/vulns/*"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_both_an_index_without_per_release_json_gives_osvs_list_saying_why() {
+    let (_sim, engine) = setup_with(IndexProfile::SimpleHtml, VulnSource::Both).await;
+    let v = engine
+        .vulnerabilities("sg-idna", Some("3.6"))
+        .await
+        .expect("OSV answers");
+    assert_eq!(v.value.sources, [AdvisorySource::Osv]);
+    assert_eq!(v.value.active, 1);
+    assert!(
+        v.value
+            .notes
+            .iter()
+            .any(|n| n.contains("no per-release JSON")),
+        "{:?}",
+        v.value.notes
+    );
+    engine.shutdown().await;
+}

@@ -96,12 +96,15 @@ pub(crate) async fn of_release(
                         _ => (AdvisorySource::Pypi, AdvisorySource::Osv),
                     };
                     let mut v = view(&list, vec![had]);
-                    v.notes.push(format!(
-                        "{} could not be asked ({}): these are {}'s advisories only",
-                        missed.as_str(),
-                        e.reason(),
-                        had.as_str()
-                    ));
+                    v.notes.push(match e {
+                        QueryError::NotFound { .. } if exists => "the index serves no per-release JSON for this release: its advisories are OSV's".into(),
+                        e => format!(
+                            "{} could not be asked ({}): these are {}'s advisories only",
+                            missed.as_str(),
+                            e.reason(),
+                            had.as_str()
+                        ),
+                    });
                     Ok((ans, v))
                 }
                 (Err(QueryError::NotFound { .. }), Err(e)) | (Err(e), Err(_)) => Err(e),
