@@ -37,6 +37,31 @@ pub struct EngineConfig {
     pub scan: ScanConfig,
     /// Where `download_package` may write, how much, and from which hosts.
     pub download: DownloadConfig,
+    /// Where the known vulnerabilities of a release come from.
+    pub vulnerabilities: VulnerabilitiesConfig,
+}
+
+/// Where the known vulnerabilities of a release come from (`[vulnerabilities]`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VulnerabilitiesConfig {
+    /// `pypi` (default), `osv` or `both`.
+    pub source: VulnSource,
+}
+
+/// The advisory sources asked for a release's vulnerabilities.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VulnSource {
+    /// The index's per-release JSON (its `vulnerabilities` list); OSV for a release
+    /// whose per-release JSON the index does not serve (404), when `upstreams.osv` is
+    /// enabled.
+    #[default]
+    Pypi,
+    /// The OSV API only (`upstreams.osv`).
+    Osv,
+    /// Both, merged by id and alias; each advisory says which listed it.
+    Both,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +79,7 @@ impl Default for EngineConfig {
             clock: crate::model::UtcClock::default(),
             scan: ScanConfig::default(),
             download: DownloadConfig::default(),
+            vulnerabilities: VulnerabilitiesConfig::default(),
         }
     }
 }
@@ -92,7 +118,8 @@ impl ConfigError {
 impl EngineConfig {
     /// Sends every upstream to one origin (the simulator or a mirror that serves all
     /// routes): `{origin}/pypi/...`, `{origin}/simple/...`, `{origin}/api/packages/...`,
-    /// `{origin}/api/v2/projects/...` and `{origin}/top-pypi-packages.min.json`.
+    /// `{origin}/api/v2/projects/...`, `{origin}/v1/...` (OSV) and
+    /// `{origin}/top-pypi-packages.min.json`.
     pub fn with_origin(mut self, origin: &str) -> Self {
         let origin = origin.trim_end_matches('/');
         for up in Upstream::ALL {
@@ -294,6 +321,10 @@ pub struct UpstreamsConfig {
     /// `base_url` is reported only: which hosts a file may come from is
     /// `download.allowed_hosts` plus the index hosts. No credentials are sent.
     pub files: UpstreamConfig,
+    /// The OSV API (`/v1/querybatch`, `/v1/vulns/{id}`): vulnerabilities of a release
+    /// the index has no per-release JSON for, or every release, as
+    /// `vulnerabilities.source` says.
+    pub osv: UpstreamConfig,
 }
 
 impl Default for UpstreamsConfig {
@@ -350,6 +381,16 @@ impl Default for UpstreamsConfig {
                 max_in_flight: 4,
                 ..UpstreamConfig::default()
             },
+            // OSV publishes no rate limit: ours, at half of PyPI's.
+            osv: UpstreamConfig {
+                base_url: "https://api.osv.dev".into(),
+                rate_limit: Some(RateLimitConfig {
+                    per_second: 10,
+                    per_minute: None,
+                }),
+                max_in_flight: 8,
+                ..UpstreamConfig::default()
+            },
         }
     }
 }
@@ -364,6 +405,7 @@ impl UpstreamsConfig {
             Upstream::Pepy => &self.pepy,
             Upstream::TopPackages => &self.top_packages,
             Upstream::Files => &self.files,
+            Upstream::Osv => &self.osv,
         }
     }
 
@@ -376,6 +418,7 @@ impl UpstreamsConfig {
             Upstream::Pepy => &mut self.pepy,
             Upstream::TopPackages => &mut self.top_packages,
             Upstream::Files => &mut self.files,
+            Upstream::Osv => &mut self.osv,
         }
     }
 }

@@ -39,11 +39,13 @@ pub enum Upstream {
     /// no document, only streamed transfers, with their own concurrency cap, rate
     /// limit, retry budget and breaker like every upstream.
     Files,
+    /// The OSV vulnerability database API (`/v1/querybatch`, `/v1/vulns/{id}`).
+    Osv,
 }
 
 impl Upstream {
     /// How many upstreams there are (the length of per-upstream arrays).
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
 
     /// Every upstream, in a stable order.
     pub const ALL: [Upstream; Upstream::COUNT] = [
@@ -53,6 +55,7 @@ impl Upstream {
         Upstream::Pepy,
         Upstream::TopPackages,
         Upstream::Files,
+        Upstream::Osv,
     ];
 
     /// The stable name used in config keys, metrics and output.
@@ -64,6 +67,7 @@ impl Upstream {
             Upstream::Pepy => "pepy",
             Upstream::TopPackages => "top-packages",
             Upstream::Files => "files",
+            Upstream::Osv => "osv",
         }
     }
 
@@ -132,6 +136,12 @@ pub enum Query {
     /// no metadata file: the wheel's absolute URL. Served by the files upstream; it
     /// never changes once published.
     WheelMetadata(PackageName, PackageVersion, std::sync::Arc<str>),
+    /// The ids of OSV's advisories about a PyPI release: `POST /v1/querybatch` with
+    /// the name and version, every page of ids followed (within bounds).
+    OsvRelease(PackageName, PackageVersion),
+    /// One OSV advisory, `GET /v1/vulns/{id}`; the id is checked
+    /// (`upstream::osv::check_id`) before a query is built from it.
+    OsvAdvisory(std::sync::Arc<str>),
 }
 
 /// Query kinds, for per-kind policies (fresh TTL).
@@ -160,13 +170,16 @@ impl Query {
             Query::Stats(..) => Upstream::Pypistats,
             Query::Pepy(_) => Upstream::Pepy,
             Query::TopPackages => Upstream::TopPackages,
+            Query::OsvRelease(..) | Query::OsvAdvisory(_) => Upstream::Osv,
         }
     }
 
     /// The policy kind.
     pub fn kind(&self) -> QueryKind {
         match self {
+            // Advisories replace the per-release JSON's list: the same freshness.
             Query::Project(_) | Query::Release(..) => QueryKind::ProjectJson,
+            Query::OsvRelease(..) | Query::OsvAdvisory(_) => QueryKind::ProjectJson,
             Query::Simple(_) => QueryKind::Simple,
             Query::Stats(..) | Query::Pepy(_) => QueryKind::Downloads,
             Query::TopPackages => QueryKind::TopPackages,
@@ -181,7 +194,8 @@ impl Query {
             Query::Stats(n, _) | Query::CoreMetadata(n, ..) | Query::WheelMetadata(n, ..) => {
                 Some(n)
             }
-            Query::TopPackages => None,
+            Query::OsvRelease(n, _) => Some(n),
+            Query::TopPackages | Query::OsvAdvisory(_) => None,
         }
     }
 
@@ -198,6 +212,9 @@ impl Query {
             Query::TopPackages => String::new(),
             Query::CoreMetadata(_, _, url) => format!("{url}.metadata"),
             Query::WheelMetadata(_, _, url) => format!("{url} (METADATA)"),
+            // One batch route for every release: the key names the release asked for.
+            Query::OsvRelease(n, v) => format!("/v1/querybatch/PyPI/{n}/{v}"),
+            Query::OsvAdvisory(id) => format!("/v1/vulns/{id}"),
         }
     }
 }

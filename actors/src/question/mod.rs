@@ -23,6 +23,7 @@
 //! | [`scan`] | a project's declared dependencies against their version lists; the supply-chain check of a package |
 //! | [`resolve`] | a dependency resolution; the vulnerabilities of a release |
 //! | [`explain`] | why a package is in a resolved tree: every chain that pulls it in |
+//! | [`vulns`] | a release's advisories from the configured sources (PyPI's JSON, OSV) |
 //! | [`audit`] | a project's audit: its scan, its tree's vulnerabilities, its direct dependencies' checks |
 
 pub(crate) mod audit;
@@ -35,6 +36,7 @@ pub(crate) mod release;
 pub(crate) mod resolve;
 pub(crate) mod scan;
 pub(crate) mod versions;
+pub(crate) mod vulns;
 
 use std::future::Future;
 use std::time::Duration;

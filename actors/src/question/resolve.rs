@@ -14,7 +14,7 @@
 //!   and one of metadata at a time, each level in parallel; after that each run names
 //!   what it missed and what it foresees, fetched together.
 //! - Vulnerabilities of the chosen releases: their per-release JSON (kept when it
-//!   already served as metadata), in parallel.
+//!   already served as metadata), OSV, or both, as configured (`vulns`), in parallel.
 //!
 //! A document that cannot be fetched and has no held copy makes its node missing (a
 //! partial answer naming it), never a different version picked in silence.
@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use super::{Question, Walker};
 use crate::actor::router::DocAnswer;
+use crate::config::VulnSource;
 use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
 use crate::upstream::hosts::FileHosts;
 use crate::upstream::{Document, SimpleDoc};
@@ -659,31 +660,23 @@ async fn attach_vulnerabilities(
             (Some(n), Some(v)) => log.releases.get(&(n.clone(), v.clone())).cloned(),
             _ => None,
         };
+        let list = name.as_ref().and_then(|n| published(held, n));
         let (pn, pv) = (p.name.clone(), p.version.clone());
         async move {
-            if let Some(k) = kept {
-                return Ok(k);
-            }
             let n = PackageName::parse(&pn)?;
             let v = PackageVersion::parse(&pv)?;
-            w.doc(Query::Release(n, v), deadline).await
+            // The resolver chose it from the Simple page: the release exists.
+            super::vulns::of_release(w, &n, &v, kept.map(Ok), list.as_deref(), true, deadline).await
         }
     });
     let answers = join_all(jobs).await;
     let mut failed = Vec::new();
     for (p, ans) in r.packages.iter_mut().zip(answers) {
         match ans {
-            Ok(ans) => match ans.doc.as_ref() {
-                Document::Release(doc) | Document::Project(doc) => {
-                    let list = ReqName::from_str(&p.name)
-                        .ok()
-                        .and_then(|n| published(held, &n));
-                    let mut v = PackageVulnerabilities::from_release(doc, list.as_deref());
-                    v.package = p.name.clone();
-                    p.vulnerabilities = Some(v);
-                }
-                _ => failed.push(format!("{} {}: not a release document", p.name, p.version)),
-            },
+            Ok((_, mut v)) => {
+                v.package = p.name.clone();
+                p.vulnerabilities = Some(v);
+            }
             Err(e) => {
                 failed.push(format!("{} {}: {}", p.name, p.version, e.reason()));
                 p.vulnerabilities_unavailable = Some(crate::model::ItemFailure::from_error(
@@ -723,18 +716,19 @@ async fn vulnerabilities(
     version: Option<PackageVersion>,
     deadline: Instant,
 ) -> Result<(DocAnswer, PackageVulnerabilities), QueryError> {
-    let q = match &version {
-        Some(v) => Query::Release(name.clone(), v.clone()),
-        None => Query::Project(name.clone()),
-    };
-    let release = w.doc(q, deadline);
     let page = w.doc(Query::Simple(name.clone()), deadline);
-    let (release, page) = tokio::join!(release, page);
-    let release = release?;
-    let (Document::Release(doc) | Document::Project(doc)) = release.doc.as_ref() else {
-        return Err(QueryError::Internal("not a release document".into()));
+    let release = async {
+        match &version {
+            Some(v) if w.args.cfg.vulnerabilities.source != VulnSource::Osv => Some(
+                w.doc(Query::Release(name.clone(), v.clone()), deadline)
+                    .await,
+            ),
+            Some(_) => None,
+            None => Some(w.doc(Query::Project(name.clone()), deadline).await),
+        }
     };
-    let list: Option<Vec<(Version, bool)>> = match page {
+    let (release, page) = tokio::join!(release, page);
+    let list: Option<Vec<(Version, bool)>> = match &page {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Simple(s) => Some(
                 candidates(s)
@@ -744,8 +738,59 @@ async fn vulnerabilities(
             ),
             _ => None,
         },
-        Err(_) => crate::views::vulns::published_releases(doc),
+        Err(_) => None,
     };
-    let view = PackageVulnerabilities::from_release(doc, list.as_deref());
-    Ok((release, view))
+    let version = match version {
+        Some(v) => v,
+        None => {
+            // The latest: the project body lists its advisories. On an index without
+            // the JSON API, the newest release the Simple page lists.
+            let project = release.unwrap_or_else(|| Err(QueryError::Internal("unasked".into())));
+            let newest = list.as_ref().and_then(|l| {
+                l.iter()
+                    .filter(|(v, y)| !y && !v.any_prerelease())
+                    .map(|(v, _)| v)
+                    .max()
+                    .and_then(|v| PackageVersion::parse(&v.to_string()).ok())
+            });
+            return match (project, newest) {
+                (Err(QueryError::NotFound { .. }), Some(v)) => {
+                    super::vulns::of_release(w, &name, &v, None, list.as_deref(), true, deadline)
+                        .await
+                }
+                (project, _) => {
+                    let release = project?;
+                    let (Document::Release(doc) | Document::Project(doc)) = release.doc.as_ref()
+                    else {
+                        return Err(QueryError::Internal("not a release document".into()));
+                    };
+                    let list = list.or_else(|| crate::views::vulns::published_releases(doc));
+                    let v = super::vulns::of_release(
+                        w,
+                        &name,
+                        &PackageVersion::parse(&doc.info.version)?,
+                        Some(Ok(release.clone())),
+                        list.as_deref(),
+                        true,
+                        deadline,
+                    )
+                    .await?;
+                    Ok(v)
+                }
+            };
+        }
+    };
+    let exists = list.as_ref().is_some_and(|l| {
+        Version::from_str(version.as_str()).is_ok_and(|v| l.iter().any(|(x, _)| x == &v))
+    });
+    super::vulns::of_release(
+        w,
+        &name,
+        &version,
+        release,
+        list.as_deref(),
+        exists,
+        deadline,
+    )
+    .await
 }
