@@ -60,7 +60,7 @@ pub(crate) async fn from_simple(
     let advertised = wheels_of(s, v)
         .into_iter()
         .find(|f| f.has_metadata())
-        .and_then(|f| f.url.clone());
+        .and_then(|f| f.keyed_url());
     if let Some(url) = advertised
         && metadata_host_allowed(w, n, &url).is_ok()
         && let Ok(ans) = w
@@ -101,9 +101,8 @@ pub(crate) async fn from_wheel(
     };
     let base = &w.args.cfg.upstreams.pypi_simple.base_url;
     let url = file
-        .url
-        .as_deref()
-        .and_then(|u| crate::upstream::file_url(base, n, u))
+        .keyed_url()
+        .and_then(|u| crate::upstream::file_url(base, n, &u))
         .ok_or_else(|| format!("the URL of {} is not an http(s) URL", file.filename))?;
     w.doc(
         Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url)),
