@@ -112,6 +112,34 @@ pub(crate) async fn from_wheel(
     .map_err(|e| format!("the METADATA of {}: {}", file.filename, e.reason()))
 }
 
+/// The `METADATA` of one of the release's wheels when it is already held (in memory
+/// or on disk, fresh or immutable), without asking any upstream: an index without
+/// metadata files answers from it before the per-release JSON is asked (again).
+pub(crate) async fn wheel_held(
+    w: &Walker,
+    n: &PackageName,
+    v: &PackageVersion,
+) -> Option<DocAnswer> {
+    let doc = w.fresh(&Query::Simple(n.clone()))?.doc;
+    let Document::Simple(s) = doc.as_ref() else {
+        return None;
+    };
+    let base = &w.args.cfg.upstreams.pypi_simple.base_url;
+    for file in wheels_of(s, v) {
+        let Some(url) = file
+            .keyed_url()
+            .and_then(|u| crate::upstream::file_url(base, n, &u))
+        else {
+            continue;
+        };
+        let q = Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url));
+        if let Some(ans) = w.held(&q).await {
+            return Some(ans);
+        }
+    }
+    None
+}
+
 /// A release document made from core metadata alone: the fields a release's
 /// requirements and Python support are read from (no files, no vulnerabilities).
 pub(crate) fn as_release(m: &ReleaseMetadata) -> ProjectDoc {

@@ -111,6 +111,29 @@ impl Walker {
         }
     }
 
+    /// A fresh copy held here, without asking any upstream: in memory, else on disk
+    /// (an earlier process's copy still within its freshness, or immutable), then
+    /// kept in memory too.
+    pub(crate) async fn held(&self, q: &Query) -> Option<DocAnswer> {
+        if let Some(hit) = self.fresh(q) {
+            return Some(hit);
+        }
+        let store = self.args.store.clone();
+        if !store.may_hold(q) {
+            return None;
+        }
+        let (cache, key) = (self.args.cache.clone(), q.clone());
+        let entry = tokio::task::spawn_blocking(move || {
+            let now = Instant::now();
+            let e = cache.kept_entry(&key, store.load(&key, now)?, now);
+            (e.age(now) < e.fresh_for).then(|| std::sync::Arc::new(e))
+        })
+        .await
+        .ok()??;
+        self.args.cache.insert_if_absent(q.clone(), entry);
+        self.fresh(q)
+    }
+
     /// A fresh hit in the cache. A document fetched after this walk began (by another
     /// part of the same question, which finished first, or by anyone) was had from its
     /// upstream for this answer: it is `live` here, not `cached`. Without this, the

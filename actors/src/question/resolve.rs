@@ -212,6 +212,20 @@ async fn fetch_meta(
             },
         }
     }
+    if fallback.is_none()
+        && let Some(ans) = super::metadata::wheel_held(w, &n, &v).await
+        && let Document::Metadata(m) = ans.doc.as_ref()
+    {
+        // Read out of a wheel by an earlier run and immutable: nothing to ask.
+        let meta = Meta::new(
+            &m.requires_dist,
+            m.requires_python.clone(),
+            m.provides_extra.clone(),
+            super::metadata::FROM_WHEEL,
+            ans.provenance.clone(),
+        );
+        return (MetaState::Held(Arc::new(meta)), None, None);
+    }
     let release_failed = match w.doc(Query::Release(n.clone(), v.clone()), deadline).await {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Release(p) | Document::Project(p) => {
