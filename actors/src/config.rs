@@ -903,7 +903,10 @@ mod tests {
         assert_eq!(c.cache.project_json_ttl_ms, 900_000);
         assert_eq!(c.timeouts.deadline_ms, 15_000);
         let rl = c.upstreams.pypistats.rate_limit.clone().unwrap();
-        assert_eq!((rl.per_second, rl.per_minute, rl.burst), (5, Some(30), None));
+        assert_eq!(
+            (rl.per_second, rl.per_minute, rl.burst),
+            (5, Some(30), None)
+        );
         let json = c.upstreams.pypi_json.rate_limit.clone().unwrap();
         assert_eq!((json.per_second, json.burst), (20, None));
         // The CDN-served upstreams: a sustained rate with a burst allowance.

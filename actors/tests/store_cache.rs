@@ -71,11 +71,19 @@ async fn a_new_process_resolves_with_no_request_while_everything_is_fresh() {
         let r = engine.resolve(&tree()).await.unwrap();
         resolved(&r);
         let pins = |r: &Resolution| -> Vec<String> {
-            r.packages.iter().map(|p| format!("{}=={}", p.name, p.version)).collect()
+            r.packages
+                .iter()
+                .map(|p| format!("{}=={}", p.name, p.version))
+                .collect()
         };
         assert_eq!(pins(&r), pins(&first), "{profile:?}");
         assert_eq!(r.source, SourceLabel::Cached, "{profile:?}: {r:#?}");
-        assert_eq!(sim.stats().total, 0, "{profile:?}: {:?}", sim.stats().routes);
+        assert_eq!(
+            sim.stats().total,
+            0,
+            "{profile:?}: {:?}",
+            sim.stats().routes
+        );
         engine.shutdown().await;
     }
 }
@@ -129,7 +137,12 @@ async fn metadata_named_by_its_files_sha256_is_never_asked_for_again_even_past_i
         let r = engine.resolve(&tree()).await.unwrap();
         resolved(&r);
         // Only the pages are asked again (each once); no metadata, no wheel.
-        assert_eq!(hits(&sim, "/files/**"), 0, "{profile:?}: {:?}", sim.stats().routes);
+        assert_eq!(
+            hits(&sim, "/files/**"),
+            0,
+            "{profile:?}: {:?}",
+            sim.stats().routes
+        );
         assert_eq!(hits(&sim, "/simple/**"), 40, "{profile:?}");
         assert_eq!(sim.stats().total, 40, "{profile:?}");
         engine.shutdown().await;
@@ -155,11 +168,7 @@ async fn the_prefetch_pipeline_asks_for_each_document_once() {
         if profile == IndexProfile::Pypi {
             // One metadata file per package, and nothing else.
             assert_eq!(stats.total, 80, "{:?}", stats.routes);
-            assert!(
-                stats.routes.values().all(|n| *n == 1),
-                "{:?}",
-                stats.routes
-            );
+            assert!(stats.routes.values().all(|n| *n == 1), "{:?}", stats.routes);
         } else {
             // Range reads of one wheel per package (a few ranges of the same file).
             assert!(hits(&sim, "/files/**") >= 40, "{:?}", stats.routes);

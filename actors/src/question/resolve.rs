@@ -468,7 +468,10 @@ async fn prefetch(w: &Walker, req: &Validated, held: &mut Held, log: &mut Log, d
                 let Some(MetaState::Held(m)) = held.metas.get(&key) else {
                     continue;
                 };
-                let (m, extras) = (m.clone(), pipe.picked.get(&key).cloned().unwrap_or_default());
+                let (m, extras) = (
+                    m.clone(),
+                    pipe.picked.get(&key).cloned().unwrap_or_default(),
+                );
                 for d in &m.requires {
                     if d.marker.evaluate(&req.markers, &extras) {
                         pipe.want(d.clone(), held, req);
