@@ -70,6 +70,10 @@ pub(crate) struct Walker {
     pub(crate) args: RouterArgs,
     /// When the walk began: a document fetched since then is live for its answer.
     started: Instant,
+    /// The index answered "not found" for the per-release JSON of a release its
+    /// Simple page lists (a mirror or private index without a JSON API): the rest of
+    /// this walk reads a wheel's `METADATA` first.
+    pub(crate) no_release_json: std::sync::atomic::AtomicBool,
 }
 
 impl From<WalkCtx> for Walker {
@@ -78,6 +82,7 @@ impl From<WalkCtx> for Walker {
             router: ctx.router,
             args: ctx.args,
             started: Instant::now(),
+            no_release_json: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

@@ -226,6 +226,14 @@ async fn fetch_meta(
         );
         return (MetaState::Held(Arc::new(meta)), None, None);
     }
+    // This index has shown it serves no per-release JSON: a wheel first.
+    let mut wheel_failed = None;
+    if w.no_release_json.load(std::sync::atomic::Ordering::Relaxed) {
+        match super::metadata::from_wheel(w, &n, &v, deadline).await {
+            Ok(ans) => return (wheel_meta(&ans), None, fallback),
+            Err(why) => wheel_failed = Some(why),
+        }
+    }
     let release_failed = match w.doc(Query::Release(n.clone(), v.clone()), deadline).await {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Release(p) | Document::Project(p) => {
@@ -240,33 +248,41 @@ async fn fetch_meta(
             }
             _ => "not a release document".to_string(),
         },
-        Err(e) => e.reason(),
+        Err(e) => {
+            if matches!(e, QueryError::NotFound { .. }) {
+                w.no_release_json
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            e.reason()
+        }
     };
     // No metadata file and no per-release JSON (a mirror or a private index): the
     // METADATA inside one of the release's wheels.
-    match super::metadata::from_wheel(w, &n, &v, deadline).await {
-        Ok(ans) => match ans.doc.as_ref() {
-            Document::Metadata(m) => {
-                let meta = Meta::new(
-                    &m.requires_dist,
-                    m.requires_python.clone(),
-                    m.provides_extra.clone(),
-                    super::metadata::FROM_WHEEL,
-                    ans.provenance.clone(),
-                );
-                (MetaState::Held(Arc::new(meta)), None, fallback)
-            }
-            _ => (
-                MetaState::Failed("not a METADATA document".into()),
-                None,
-                fallback,
-            ),
-        },
+    let wheel = match wheel_failed {
+        Some(why) => Err(why),
+        None => super::metadata::from_wheel(w, &n, &v, deadline).await,
+    };
+    match wheel {
+        Ok(ans) => (wheel_meta(&ans), None, fallback),
         Err(why) => (
             MetaState::Failed(format!("{release_failed}; {why}")),
             None,
             fallback,
         ),
+    }
+}
+
+/// The metadata read out of a wheel.
+fn wheel_meta(ans: &DocAnswer) -> MetaState {
+    match ans.doc.as_ref() {
+        Document::Metadata(m) => MetaState::Held(Arc::new(Meta::new(
+            &m.requires_dist,
+            m.requires_python.clone(),
+            m.provides_extra.clone(),
+            super::metadata::FROM_WHEEL,
+            ans.provenance.clone(),
+        ))),
+        _ => MetaState::Failed("not a METADATA document".into()),
     }
 }
 
