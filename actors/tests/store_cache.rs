@@ -178,6 +178,8 @@ async fn the_prefetch_pipeline_asks_for_each_document_once() {
                 .filter(|k| k.starts_with("/files/"))
                 .count();
             assert_eq!(wheels, 40, "{:?}", stats.routes);
+            // The index has no JSON API: asked once (the root's release), then wheels first.
+            assert_eq!(hits(&sim, "/pypi/**"), 1, "{:?}", stats.routes);
         }
         engine.shutdown().await;
     }
