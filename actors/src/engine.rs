@@ -121,7 +121,7 @@ fn spawn_warm_up(shared: &Arc<EngineShared>) -> tokio::sync::watch::Receiver<boo
         let mut kept = 0usize;
         let now = Instant::now();
         for (q, kept_copy) in loaded {
-            let e = crate::cache::CacheEntry::from_store(kept_copy, now);
+            let e = cache.kept_entry(&q, kept_copy, now);
             kept += usize::from(cache.insert_if_absent(q, Arc::new(e)));
         }
         if n > 0 {

@@ -210,7 +210,10 @@ impl FetchContext {
         )
         .build()?;
         let limiter = match &cfg.rate_limit {
-            Some(rl) => RateLimit::new(rl.per_second, rl.per_minute),
+            Some(rl) => match rl.burst {
+                Some(b) => RateLimit::with_burst(rl.per_second, b, rl.per_minute),
+                None => RateLimit::new(rl.per_second, rl.per_minute),
+            },
             None => RateLimit::unlimited(),
         };
         Ok(FetchContext {

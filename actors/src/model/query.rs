@@ -187,6 +187,19 @@ impl Query {
         }
     }
 
+    /// Whether the document can never change: what is read from a published file
+    /// that the key names by its sha256 (a `#sha256=HEX` fragment on its URL, from the
+    /// index's listing). Another file under the same name would have another key.
+    pub fn is_immutable(&self) -> bool {
+        match self {
+            Query::CoreMetadata(_, _, url) | Query::WheelMetadata(_, _, url) => url
+                .rsplit_once('#')
+                .and_then(|(_, f)| f.strip_prefix("sha256="))
+                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())),
+            _ => false,
+        }
+    }
+
     /// The package this document is about, if any.
     pub fn package(&self) -> Option<&PackageName> {
         match self {
@@ -244,5 +257,19 @@ mod tests {
             "/api/packages/pyyaml/python_minor"
         );
         assert_eq!(Query::Pepy(n).path(), "/api/v2/projects/pyyaml");
+    }
+
+    #[test]
+    fn only_metadata_keyed_by_a_files_sha256_is_immutable() {
+        let n = PackageName::parse("x").unwrap();
+        let v = PackageVersion::parse("1").unwrap();
+        let hex = "0f".repeat(32);
+        let keyed = format!("/f/x-1-py3-none-any.whl#sha256={hex}");
+        let q = |u: &str| Query::CoreMetadata(n.clone(), v.clone(), u.into());
+        assert!(q(&keyed).is_immutable());
+        assert!(Query::WheelMetadata(n.clone(), v.clone(), keyed.as_str().into()).is_immutable());
+        assert!(!q("/f/x-1-py3-none-any.whl").is_immutable());
+        assert!(!q("/f/x-1-py3-none-any.whl#sha256=00").is_immutable());
+        assert!(!Query::Simple(n).is_immutable());
     }
 }

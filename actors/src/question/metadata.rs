@@ -60,7 +60,7 @@ pub(crate) async fn from_simple(
     let advertised = wheels_of(s, v)
         .into_iter()
         .find(|f| f.has_metadata())
-        .and_then(|f| f.url.clone());
+        .and_then(|f| f.keyed_url());
     if let Some(url) = advertised
         && metadata_host_allowed(w, n, &url).is_ok()
         && let Ok(ans) = w
@@ -101,9 +101,8 @@ pub(crate) async fn from_wheel(
     };
     let base = &w.args.cfg.upstreams.pypi_simple.base_url;
     let url = file
-        .url
-        .as_deref()
-        .and_then(|u| crate::upstream::file_url(base, n, u))
+        .keyed_url()
+        .and_then(|u| crate::upstream::file_url(base, n, &u))
         .ok_or_else(|| format!("the URL of {} is not an http(s) URL", file.filename))?;
     w.doc(
         Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url)),
@@ -111,6 +110,34 @@ pub(crate) async fn from_wheel(
     )
     .await
     .map_err(|e| format!("the METADATA of {}: {}", file.filename, e.reason()))
+}
+
+/// The `METADATA` of one of the release's wheels when it is already held (in memory
+/// or on disk, fresh or immutable), without asking any upstream: an index without
+/// metadata files answers from it before the per-release JSON is asked (again).
+pub(crate) async fn wheel_held(
+    w: &Walker,
+    n: &PackageName,
+    v: &PackageVersion,
+) -> Option<DocAnswer> {
+    let doc = w.fresh(&Query::Simple(n.clone()))?.doc;
+    let Document::Simple(s) = doc.as_ref() else {
+        return None;
+    };
+    let base = &w.args.cfg.upstreams.pypi_simple.base_url;
+    for file in wheels_of(s, v) {
+        let Some(url) = file
+            .keyed_url()
+            .and_then(|u| crate::upstream::file_url(base, n, &u))
+        else {
+            continue;
+        };
+        let q = Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url));
+        if let Some(ans) = w.held(&q).await {
+            return Some(ans);
+        }
+    }
+    None
 }
 
 /// A release document made from core metadata alone: its `info` (requirements, Python
