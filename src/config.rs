@@ -375,6 +375,27 @@ mod tests {
     }
 
     #[test]
+    fn the_vulnerability_source_and_the_osv_upstream_are_file_settings() {
+        let f = write(
+            "[vulnerabilities]\nsource = \"both\"\n[upstreams.osv]\nbase_url = \"https://osv.example\"\n",
+        );
+        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), vec![]).unwrap();
+        assert_eq!(
+            loaded.engine.vulnerabilities.source,
+            sentinel_actors::VulnSource::Both
+        );
+        assert_eq!(loaded.engine.upstreams.osv.base_url, "https://osv.example");
+        let f = write("[vulnerabilities]\nsource = \"nvd\"\n");
+        let err = load_with_env(Some(f.path()), &FlagOverrides::default(), vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pypi") && err.contains("osv") && err.contains("both"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn errors_name_the_key_value_and_rule() {
         let f = write("[upstreams.pypistats.breaker]\nfailure_rate_threshold = 1.5\n");
         let err = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap_err();

@@ -5,7 +5,7 @@
 use sentinel_actors::Datum;
 use sentinel_actors::views::audit::AuditReport;
 use sentinel_actors::views::resolve::{MissingNode, Resolution, ResolutionStatus};
-use sentinel_actors::views::vulns::PackageVulnerabilities;
+use sentinel_actors::views::vulns::{AdvisorySource, PackageVulnerabilities};
 
 /// `  MISSING name version: reason`, a node a resolution could not fetch (no newline).
 pub fn missing_line(m: &MissingNode) -> String {
@@ -113,25 +113,28 @@ pub fn vulnerabilities(d: &Datum<PackageVulnerabilities>) -> String {
     let v = &d.value;
     let mut out = if v.active == 0 {
         format!(
-            "{} {}: no known vulnerabilities in force ({}).\n",
+            "{} {}: no known vulnerabilities in force (from {}, {}).\n",
             v.package,
             v.version,
+            sources(&v.sources),
             d.provenance.word()
         )
     } else {
         format!(
-            "{} {}: {} known vulnerabilit{} ({}).\n",
+            "{} {}: {} known vulnerabilit{} (from {}, {}).\n",
             v.package,
             v.version,
             v.active,
             if v.active == 1 { "y" } else { "ies" },
+            sources(&v.sources),
             d.provenance.word()
         )
     };
     for a in &v.vulnerabilities {
         out.push_str(&format!(
-            "  {}{}{}: {}{}\n",
+            "  {} [{}]{}{}: {}{}\n",
             a.id,
+            sources(&a.sources),
             if a.aliases.is_empty() {
                 String::new()
             } else {
@@ -153,7 +156,19 @@ pub fn vulnerabilities(d: &Datum<PackageVulnerabilities>) -> String {
     if let Some(f) = &v.fix {
         out.push_str(&format!("  fix: {}\n", f.note));
     }
+    for n in &v.notes {
+        out.push_str(&format!("  note: {n}\n"));
+    }
     out
+}
+
+/// Which sources listed an advisory (or answered for a release): `pypi`, `osv`,
+/// `pypi+osv`.
+fn sources(s: &[AdvisorySource]) -> String {
+    if s.is_empty() {
+        return "no source".into();
+    }
+    s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("+")
 }
 
 /// An audit in words: the verdict with its counts, then each vulnerable release (its
@@ -178,8 +193,8 @@ pub fn audit(r: &AuditReport) -> String {
             .advisories
             .iter()
             .map(|a| match a.aliases.first() {
-                Some(alias) => format!("{} ({alias})", a.id),
-                None => a.id.clone(),
+                Some(alias) => format!("{} ({alias}) [{}]", a.id, sources(&a.sources)),
+                None => format!("{} [{}]", a.id, sources(&a.sources)),
             })
             .collect();
         out.push_str(&format!(

@@ -43,8 +43,9 @@ pub struct CacheEntry {
     pub bytes: usize,
     /// Why the last refresh of this entry failed, and when: a stale answer names it.
     pub refresh_failure: Option<(UnavailableCause, Instant)>,
-    /// Read from the store (an earlier run's copy): never fresh, however young, until
-    /// the upstream confirms it (a 304) or replaces it.
+    /// Read from the store (an earlier run's copy): fresh for as long as it was when
+    /// fetched (counted from its wall-clock fetch time); past that, only a fallback
+    /// until the upstream confirms it (a 304) or replaces it.
     pub from_store: bool,
     /// The newest day in the document's data (days since 1970-01-01), when it has
     /// dates: computed once, for freshness and for every answer's "data as of".
@@ -91,8 +92,9 @@ impl CacheEntry {
     }
 
     /// An earlier run's copy read from the store, `age` old on the engine's clock: its
-    /// age is carried over to tokio's clock, so answers show its true age.
-    pub fn from_store(copy: KeptCopy, now: Instant) -> Self {
+    /// age is carried over to tokio's clock, so answers show its true age. Fresh for
+    /// `fresh_for` from when it was fetched (see [`SharedCache::kept_entry`]).
+    pub fn from_store(copy: KeptCopy, now: Instant, fresh_for: Duration) -> Self {
         let KeptCopy { kept, age } = copy;
         let bytes = kept.doc.approx_bytes() + ENTRY_OVERHEAD_BYTES;
         let data_date = kept.doc.data_date();
@@ -108,8 +110,7 @@ impl CacheEntry {
             refresh_failure: None,
             from_store: true,
             data_date,
-            // Never fresh: its kind's TTL only bounds how long it is kept.
-            fresh_for: Duration::ZERO,
+            fresh_for,
             hits: AtomicU32::new(0),
         }
     }
@@ -147,8 +148,8 @@ impl CacheEntry {
     }
 
     /// An earlier run's copy (read on a miss, or warmed in at start) that the upstream
-    /// has not been asked about yet: a fallback while the upstream is asked, never
-    /// served at once as stale-while-revalidate.
+    /// has not been asked about yet: past its freshness, a fallback while the upstream
+    /// is asked, never served at once as stale-while-revalidate.
     pub fn is_unconfirmed_from_store(&self) -> bool {
         self.from_store && self.refresh_failure.is_none()
     }
@@ -232,6 +233,9 @@ impl std::fmt::Debug for SharedCache {
     }
 }
 
+/// How long an immutable document stays fresh: for good.
+const IMMUTABLE: Duration = Duration::MAX;
+
 /// A duration in whole milliseconds, saturating.
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -306,9 +310,13 @@ impl SharedCache {
     }
 
     /// How long a document of `q` fetched at `wall`, whose newest day is `data_date`,
-    /// stays fresh: its kind's TTL, or for download documents until the upstream's
-    /// next daily update is due ([`DailyFreshness`]).
+    /// stays fresh: for good when it is immutable ([`Query::is_immutable`]), its kind's
+    /// TTL, or for download documents until the upstream's next daily update is due
+    /// ([`DailyFreshness`]).
     pub fn fresh_for(&self, q: &Query, data_date: Option<i64>, wall: SystemTime) -> Duration {
+        if q.is_immutable() {
+            return IMMUTABLE;
+        }
         match q.kind() {
             QueryKind::Downloads => self.daily.fresh_for(data_date, wall),
             kind => Duration::from_millis(self.cfg.ttl_ms(kind)),
@@ -326,6 +334,18 @@ impl SharedCache {
         let wall = self.clock.at(now);
         let fresh_for = self.fresh_for(q, doc.data_date(), wall);
         CacheEntry::new(doc, etag, now, wall, fresh_for)
+    }
+
+    /// An entry for an earlier run's copy of `q` read from the store at `now`: fresh
+    /// for as long as it was when fetched, from its wall-clock fetch time, so a new
+    /// process asks nothing about what is still fresh.
+    pub fn kept_entry(&self, q: &Query, copy: KeptCopy, now: Instant) -> CacheEntry {
+        let fresh_for = self.fresh_for(
+            q,
+            copy.kept.doc.data_date(),
+            copy.kept.fetched_at_wall,
+        );
+        CacheEntry::from_store(copy, now, fresh_for)
     }
 
     /// The same document as `old`, confirmed current at `now` (a 304).
@@ -353,16 +373,11 @@ impl SharedCache {
         let Some(entry) = self.inner.get(q) else {
             return Lookup::Miss;
         };
-        // A copy from the store is never fresh; its kind's TTL bounds its retention.
-        let ttl = if entry.from_store {
-            Duration::from_millis(self.cfg.ttl_ms(q.kind()))
-        } else {
-            entry.fresh_for
-        };
+        let ttl = entry.fresh_for;
         let age = entry.age(now);
-        if age < ttl && !entry.from_store {
+        if age < ttl {
             Lookup::Fresh(entry)
-        } else if age < ttl + Duration::from_millis(self.cfg.stale_retention_ms) {
+        } else if age < ttl.saturating_add(Duration::from_millis(self.cfg.stale_retention_ms)) {
             Lookup::Stale(entry)
         } else {
             Lookup::Miss

@@ -37,6 +37,31 @@ pub struct EngineConfig {
     pub scan: ScanConfig,
     /// Where `download_package` may write, how much, and from which hosts.
     pub download: DownloadConfig,
+    /// Where the known vulnerabilities of a release come from.
+    pub vulnerabilities: VulnerabilitiesConfig,
+}
+
+/// Where the known vulnerabilities of a release come from (`[vulnerabilities]`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VulnerabilitiesConfig {
+    /// `pypi` (default), `osv` or `both`.
+    pub source: VulnSource,
+}
+
+/// The advisory sources asked for a release's vulnerabilities.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VulnSource {
+    /// The index's per-release JSON (its `vulnerabilities` list); OSV for a release
+    /// whose per-release JSON the index does not serve (404), when `upstreams.osv` is
+    /// enabled.
+    #[default]
+    Pypi,
+    /// The OSV API only (`upstreams.osv`).
+    Osv,
+    /// Both, merged by id and alias; each advisory says which listed it.
+    Both,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +79,7 @@ impl Default for EngineConfig {
             clock: crate::clock::UtcClock::default(),
             scan: ScanConfig::default(),
             download: DownloadConfig::default(),
+            vulnerabilities: VulnerabilitiesConfig::default(),
         }
     }
 }
@@ -92,7 +118,8 @@ impl ConfigError {
 impl EngineConfig {
     /// Sends every upstream to one origin (the simulator or a mirror that serves all
     /// routes): `{origin}/pypi/...`, `{origin}/simple/...`, `{origin}/api/packages/...`,
-    /// `{origin}/api/v2/projects/...` and `{origin}/top-pypi-packages.min.json`.
+    /// `{origin}/api/v2/projects/...`, `{origin}/v1/...` (OSV) and
+    /// `{origin}/top-pypi-packages.min.json`.
     pub fn with_origin(mut self, origin: &str) -> Self {
         let origin = origin.trim_end_matches('/');
         for up in Upstream::ALL {
@@ -276,6 +303,14 @@ impl DownloadConfig {
     }
 }
 
+/// The default rate of the CDN-served upstreams (Simple API and files): 50/s sustained,
+/// bursts of 200.
+const CDN_RATE: RateLimitConfig = RateLimitConfig {
+    per_second: 50,
+    per_minute: None,
+    burst: Some(200),
+};
+
 /// One entry per upstream.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -294,28 +329,44 @@ pub struct UpstreamsConfig {
     /// `base_url` is reported only: which hosts a file may come from is
     /// `download.allowed_hosts` plus the index hosts. No credentials are sent.
     pub files: UpstreamConfig,
+    /// The OSV API (`/v1/querybatch`, `/v1/vulns/{id}`): vulnerabilities of a release
+    /// the index has no per-release JSON for, or every release, as
+    /// `vulnerabilities.source` says.
+    pub osv: UpstreamConfig,
 }
 
 impl Default for UpstreamsConfig {
     fn default() -> Self {
-        let pypi = |url: &str| UpstreamConfig {
-            base_url: url.into(),
-            rate_limit: Some(RateLimitConfig {
-                per_second: 20,
-                per_minute: None,
-            }),
-            max_in_flight: 16,
-            ..UpstreamConfig::default()
-        };
         UpstreamsConfig {
-            pypi_json: pypi("https://pypi.org"),
-            pypi_simple: pypi("https://pypi.org"),
+            // The JSON API is answered by PyPI's application behind the CDN, which asks
+            // API users to be considerate: a strict 20/s.
+            pypi_json: UpstreamConfig {
+                base_url: "https://pypi.org".into(),
+                rate_limit: Some(RateLimitConfig {
+                    per_second: 20,
+                    per_minute: None,
+                    burst: None,
+                }),
+                max_in_flight: 16,
+                ..UpstreamConfig::default()
+            },
+            // Simple pages and metadata files are static and CDN-served, with no
+            // published limit; pip and uv use none (uv: 50 connections). A resolution
+            // asks for two documents per package at once, so bursts of a few hundred
+            // go at once, and a long crawl still averages 50/s.
+            pypi_simple: UpstreamConfig {
+                base_url: "https://pypi.org".into(),
+                rate_limit: Some(CDN_RATE),
+                max_in_flight: 32,
+                ..UpstreamConfig::default()
+            },
             pypistats: UpstreamConfig {
                 base_url: "https://pypistats.org".into(),
                 // pypistats.org's documented limit (Flask-Limiter: 5/second, 30/minute).
                 rate_limit: Some(RateLimitConfig {
                     per_second: 5,
                     per_minute: Some(30),
+                    burst: None,
                 }),
                 max_in_flight: 4,
                 ..UpstreamConfig::default()
@@ -326,6 +377,7 @@ impl Default for UpstreamsConfig {
                 rate_limit: Some(RateLimitConfig {
                     per_second: 1,
                     per_minute: Some(5),
+                    burst: None,
                 }),
                 max_in_flight: 2,
                 ..UpstreamConfig::default()
@@ -336,18 +388,26 @@ impl Default for UpstreamsConfig {
                 max_in_flight: 2,
                 ..UpstreamConfig::default()
             },
-            // A few files at a time, politely: each transfer may take a connection for
-            // minutes, and pip itself downloads one file at a time. The rate is PyPI's
-            // (20/s): besides whole downloads, a resolution on an index without
-            // metadata files reads each release's METADATA out of a wheel here (one
-            // small range request for most wheels), as often as a metadata file.
+            // The file host is a CDN too, with the Simple API's rate: besides whole
+            // downloads, a resolution on an index without metadata files reads each
+            // release's METADATA out of a wheel here (a few small range requests per
+            // wheel), as often as a metadata file. Still few at a time: a whole
+            // download may hold a connection for minutes.
             files: UpstreamConfig {
                 base_url: format!("https://{PYPI_FILES_HOST}"),
+                rate_limit: Some(CDN_RATE),
+                max_in_flight: 16,
+                ..UpstreamConfig::default()
+            },
+            // OSV publishes no rate limit: ours, at half of PyPI's.
+            osv: UpstreamConfig {
+                base_url: "https://api.osv.dev".into(),
                 rate_limit: Some(RateLimitConfig {
-                    per_second: 20,
+                    per_second: 10,
                     per_minute: None,
+                    burst: None,
                 }),
-                max_in_flight: 4,
+                max_in_flight: 8,
                 ..UpstreamConfig::default()
             },
         }
@@ -364,6 +424,7 @@ impl UpstreamsConfig {
             Upstream::Pepy => &self.pepy,
             Upstream::TopPackages => &self.top_packages,
             Upstream::Files => &self.files,
+            Upstream::Osv => &self.osv,
         }
     }
 
@@ -376,6 +437,7 @@ impl UpstreamsConfig {
             Upstream::Pepy => &mut self.pepy,
             Upstream::TopPackages => &mut self.top_packages,
             Upstream::Files => &mut self.files,
+            Upstream::Osv => &mut self.osv,
         }
     }
 }
@@ -515,6 +577,13 @@ impl UpstreamConfig {
                     "must be at least 1 (omit it for no per-minute limit)",
                 ));
             }
+            if rl.burst == Some(0) {
+                return Err(ConfigError::new(
+                    format!("{key}.rate_limit.burst"),
+                    0,
+                    "must be at least 1 (omit it for a strict per-second window)",
+                ));
+            }
         }
         self.retry
             .validate()
@@ -533,11 +602,16 @@ impl UpstreamConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// Requests per second (also the burst size).
+    /// Requests per second: a strict window (also the burst size), or with `burst`
+    /// the sustained rate.
     pub per_second: u32,
     /// Requests per minute, if limited.
     #[serde(default)]
     pub per_minute: Option<u32>,
+    /// Most requests at once on top of the sustained `per_second` (a token bucket),
+    /// for an upstream that publishes no limit; `None` for a strict per-second window.
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 /// Cache settings (docs/ARCHITECTURE.md section 5).
@@ -890,7 +964,17 @@ mod tests {
         assert_eq!(c.cache.project_json_ttl_ms, 900_000);
         assert_eq!(c.timeouts.deadline_ms, 15_000);
         let rl = c.upstreams.pypistats.rate_limit.clone().unwrap();
-        assert_eq!((rl.per_second, rl.per_minute), (5, Some(30)));
+        assert_eq!(
+            (rl.per_second, rl.per_minute, rl.burst),
+            (5, Some(30), None)
+        );
+        let json = c.upstreams.pypi_json.rate_limit.clone().unwrap();
+        assert_eq!((json.per_second, json.burst), (20, None));
+        // The CDN-served upstreams: a sustained rate with a burst allowance.
+        for up in [&c.upstreams.pypi_simple, &c.upstreams.files] {
+            let rl = up.rate_limit.clone().unwrap();
+            assert_eq!((rl.per_second, rl.burst), (50, Some(200)));
+        }
         assert!(c.user_agent.starts_with("pypi-sentinel/"));
     }
 

@@ -29,7 +29,7 @@ use crate::model::{
 use crate::question::Question;
 use crate::question::overview::{Overview, PackageOverview};
 use crate::question::recent::Recent;
-use crate::question::release::{ReleaseFor, Selected};
+use crate::question::release::{ReleaseDoc, ReleaseFor, Selected};
 use crate::question::resolve::{Resolve, Vulnerabilities};
 use crate::question::versions::{Versions, version_list};
 use crate::store::{Store, StoreReport};
@@ -121,7 +121,7 @@ fn spawn_warm_up(shared: &Arc<EngineShared>) -> tokio::sync::watch::Receiver<boo
         let mut kept = 0usize;
         let now = Instant::now();
         for (q, kept_copy) in loaded {
-            let e = crate::cache::CacheEntry::from_store(kept_copy, now);
+            let e = cache.kept_entry(&q, kept_copy, now);
             kept += usize::from(cache.insert_if_absent(q, Arc::new(e)));
         }
         if n > 0 {
@@ -439,14 +439,16 @@ impl EngineHandle {
         version: Option<&PackageVersion>,
         deadline: Instant,
     ) -> Result<DocAnswer, QueryError> {
-        let q = match version {
-            None => Query::Project(name.clone()),
-            Some(v) => Query::Release(name.clone(), v.clone()),
+        let q = ReleaseDoc {
+            name: name.clone(),
+            version: version.cloned(),
         };
-        let ans = self.document_until(q.clone(), deadline).await?;
+        let ans = self.ask(q, deadline).await?;
         match ans.doc.as_ref() {
             Document::Project(_) | Document::Release(_) => Ok(ans),
-            _ => Err(unexpected(&q)),
+            _ => Err(QueryError::Internal(format!(
+                "not a release document for {name}"
+            ))),
         }
     }
 

@@ -90,7 +90,7 @@ pub use cache::CacheStats;
 pub use config::{
     AuthConfig, CacheConfig, ConfigError, DownloadConfig, EngineConfig, PYPI_FILES_HOST,
     RateLimitConfig, ScanConfig, StoreConfig, SupervisionConfig, TimeoutConfig, UpstreamConfig,
-    UpstreamsConfig, default_user_agent,
+    UpstreamsConfig, VulnSource, VulnerabilitiesConfig, default_user_agent,
 };
 pub use engine::{
     AUDIT_DEADLINE_FACTOR, Engine, EngineHandle, HealthReport, MAX_BATCH, MAX_CONTEXT_DEPS,

@@ -159,3 +159,61 @@ async fn deps_of_a_release_without_its_json_come_from_its_metadata_file_or_its_w
     );
     engine.shutdown().await;
 }
+
+/// A mirror or private index without a JSON API (the profiles `simple-html` and
+/// `simple-json`): every single-package question answers from the Simple API and the
+/// newest release's core metadata, says so by its upstream (`pypi-simple`), and "not
+/// found" still means the index does not have the project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_versions_deps_docs_and_overview_answer_on_an_index_without_a_json_api() {
+    use sentinel_actors::{QueryError, Upstream};
+    for profile in [IndexProfile::SimpleHtml, IndexProfile::SimpleJson] {
+        let (sim, engine) = setup_profile(profile).await;
+        let info = engine.package_info("sg-web", None).await.unwrap();
+        assert_eq!(info.upstream, Upstream::PypiSimple, "{profile:?}");
+        assert_eq!(info.value.version, "1.1.0", "the newest final release");
+        assert_eq!(info.value.license.as_deref(), Some("MIT"), "{profile:?}");
+        assert_eq!(info.value.dependency_count, 6, "{profile:?}");
+        assert!(info.value.summary.is_some(), "{profile:?}");
+        assert!(
+            info.value.project_urls.contains_key("Homepage"),
+            "{:?}",
+            info.value.project_urls
+        );
+
+        let old = engine.package_info("sg-web", Some("1.0.0")).await.unwrap();
+        assert_eq!(old.value.version, "1.0.0");
+
+        let versions = engine.versions("sg-web").await.unwrap();
+        let listed: Vec<&str> = versions
+            .value
+            .versions
+            .iter()
+            .map(|v| v.version.as_str())
+            .collect();
+        assert_eq!(listed, ["1.0.0", "1.1.0", "2.0.0b1"], "{profile:?}");
+
+        let deps = engine.dependencies("sg-web", None, None).await.unwrap();
+        assert_eq!(deps.value.version, "1.1.0");
+        assert_eq!(deps.value.dependencies.len(), 6, "{profile:?}");
+
+        let docs = engine.package_docs("sg-web", None, 1_000).await.unwrap();
+        assert!(
+            docs.value.markdown.contains("Not a real project"),
+            "the README is the METADATA's body: {:?}",
+            docs.value.markdown
+        );
+
+        let overview = engine.overview(&["sg-web".to_string()]).await.unwrap();
+        assert!(overview.failures.is_empty(), "{:?}", overview.failures);
+
+        let missing = engine.package_info("sg-not-on-this-index", None).await;
+        assert!(
+            matches!(missing, Err(QueryError::NotFound { .. })),
+            "{missing:?}"
+        );
+        // The newest release's metadata came from the index, not from a JSON API.
+        assert!(hits(&sim, "/simple/sg-web/") >= 1);
+        engine.shutdown().await;
+    }
+}

@@ -209,6 +209,7 @@ async fn a_refresh_ahead_never_takes_a_rate_limit_slot_a_caller_needs() {
         cfg.upstreams.get_mut(Upstream::PypiJson).rate_limit = Some(RateLimitConfig {
             per_second: 10,
             per_minute: Some(4),
+            burst: None,
         });
     })
     .await;

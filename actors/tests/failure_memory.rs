@@ -199,6 +199,7 @@ async fn a_call_deferred_by_our_own_rate_limit_is_never_remembered() {
     cfg.upstreams.pepy.rate_limit = Some(RateLimitConfig {
         per_second: 1,
         per_minute: None,
+        burst: None,
     });
     cfg.timeouts.answer_budget_ms = 500;
     let engine = engine_with(cfg).await;
@@ -238,6 +239,7 @@ async fn a_refresh_cut_by_our_own_deadline_is_not_remembered_as_the_upstreams_fa
     cfg.upstreams.pepy.rate_limit = Some(RateLimitConfig {
         per_second: 1,
         per_minute: None,
+        burst: None,
     });
     let engine = engine_with(cfg).await;
     let name = PackageName::parse(&a_package(&sim)).unwrap();

@@ -37,6 +37,7 @@ fn query_for(up: Upstream) -> Query {
         Upstream::Pypistats => Query::Stats(n("numpy"), StatsKind::Overall),
         Upstream::Pepy => Query::Pepy(n("numpy")),
         Upstream::TopPackages => Query::TopPackages,
+        Upstream::Osv => Query::OsvAdvisory("SGSIM-2024-0001".into()),
         // It serves no document: its faults are download.rs's.
         Upstream::Files => unreachable!("the files upstream has no document query"),
     }
@@ -50,6 +51,7 @@ fn route_for(up: Upstream) -> &'static str {
         Upstream::Pepy => "/api/v2/**",
         Upstream::TopPackages => "/top-pypi-packages.min.json",
         Upstream::Files => "/files/**",
+        Upstream::Osv => "/v1/**",
     }
 }
 
@@ -162,6 +164,8 @@ macro_rules! matrix {
                 async fn pepy() { case(Upstream::Pepy).await }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn top_packages() { case(Upstream::TopPackages).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn osv() { case(Upstream::Osv).await }
             }
         )*
     };

@@ -67,6 +67,7 @@ async fn our_own_rate_limit_defers_and_queues_a_batch_but_never_opens_the_breake
     cfg.upstreams.pypistats.rate_limit = Some(RateLimitConfig {
         per_second: 5,
         per_minute: Some(10),
+        burst: None,
     });
     cfg.upstreams.pepy.enabled = false;
     cfg.timeouts.answer_budget_ms = 500;
@@ -138,6 +139,7 @@ async fn a_call_deferred_by_our_limit_answers_at_once_not_after_the_wait() {
     cfg.upstreams.pepy.rate_limit = Some(RateLimitConfig {
         per_second: 1,
         per_minute: Some(5),
+        burst: None,
     });
     cfg.timeouts.answer_budget_ms = 2_000;
     cfg.timeouts.deadline_ms = 15_000;
@@ -175,6 +177,7 @@ async fn a_caller_that_waits_for_our_limits_gets_every_slot_within_the_deadline(
     cfg.upstreams.pepy.rate_limit = Some(RateLimitConfig {
         per_second: 2,
         per_minute: Some(5),
+        burst: None,
     });
     cfg.timeouts.answer_budget_ms = 1_000;
     cfg.timeouts.deadline_ms = 15_000;
@@ -399,6 +402,7 @@ async fn dropping_the_last_handle_stops_the_engine_and_its_queued_fetches() {
     cfg.upstreams.pypistats.rate_limit = Some(RateLimitConfig {
         per_second: 1,
         per_minute: None,
+        burst: None,
     });
     cfg.timeouts.answer_budget_ms = 100;
     let engine = engine_with(cfg).await;
@@ -455,6 +459,7 @@ async fn versions_deferred_by_our_limit_on_the_simple_api_say_deferred() {
     cfg.upstreams.pypi_simple.rate_limit = Some(RateLimitConfig {
         per_second: 1,
         per_minute: Some(1),
+        burst: None,
     });
     cfg.timeouts.answer_budget_ms = 200;
     let engine = engine_with(cfg).await;

@@ -378,6 +378,7 @@ pub(crate) async fn fault_cell(target: Target, fault: Fault, warm: bool, n: usiz
             Some(sentinel_actors::RateLimitConfig {
                 per_second: 1,
                 per_minute: None,
+                burst: None,
             });
     }
     let engine = start_engine(cfg).await;

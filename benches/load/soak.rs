@@ -113,6 +113,7 @@ pub(crate) async fn soak(opts: &Opts) {
         cfg.upstreams.get_mut(up).rate_limit = Some(sentinel_actors::RateLimitConfig {
             per_second: 50,
             per_minute: None,
+            burst: None,
         });
     }
     // As `pypi-sentinel serve` does: the process-wide Prometheus recorder, which the

@@ -58,8 +58,9 @@ pub struct FaultSpec {
     /// Answer `200 application/json` with a body that is not JSON (the real body cut in
     /// half followed by `{"info": {`).
     pub malformed_json: bool,
-    /// Schema drift on the real JSON body: `missing_field`, `null_array` or
-    /// `unknown_field` (see the crate README).
+    /// Schema drift on the real JSON body: `missing_field`, `null_array`,
+    /// `unknown_field`, `wrong_types` or (OSV batches) `endless_next_page` (see the
+    /// crate README).
     pub drift: Option<String>,
     /// Override the `Content-Type` of an otherwise normal answer.
     pub content_type: Option<String>,
@@ -89,7 +90,13 @@ pub struct Phase {
 }
 
 /// The drift kinds accepted in [`FaultSpec::drift`].
-pub const DRIFT_KINDS: [&str; 3] = ["missing_field", "null_array", "unknown_field"];
+pub const DRIFT_KINDS: [&str; 5] = [
+    "missing_field",
+    "null_array",
+    "unknown_field",
+    "endless_next_page",
+    "wrong_types",
+];
 
 impl FaultSpec {
     /// A fault on `route` with no effect set (build the rest with struct update syntax).

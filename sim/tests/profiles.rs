@@ -71,7 +71,7 @@ async fn a_pypi_profile_serves_everything_and_the_wheel_holds_the_metadata_file(
         .bytes()
         .await
         .unwrap();
-    assert!(metadata.starts_with(b"Metadata-Version: 2.1\nName: sg-tree-00\n"));
+    assert!(metadata.starts_with(b"Metadata-Version: 2.4\nName: sg-tree-00\n"));
     // The wheel is a zip holding the same bytes as its METADATA.
     let wheel = c
         .get(&wheel_url)

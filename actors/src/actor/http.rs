@@ -210,14 +210,23 @@ impl FetchContext {
         )
         .build()?;
         let limiter = match &cfg.rate_limit {
-            Some(rl) => RateLimit::new(rl.per_second, rl.per_minute),
+            Some(rl) => match rl.burst {
+                Some(b) => RateLimit::with_burst(rl.per_second, b, rl.per_minute),
+                None => RateLimit::new(rl.per_second, rl.per_minute),
+            },
             None => RateLimit::unlimited(),
         };
         Ok(FetchContext {
             upstream,
             client,
             attempt_timeout,
-            max_body_bytes: engine.max_body_bytes,
+            max_body_bytes: match upstream {
+                // An advisory is kilobytes: a body of megabytes is not one.
+                Upstream::Osv => engine
+                    .max_body_bytes
+                    .min(crate::model::limits::MAX_OSV_BODY_BYTES),
+                _ => engine.max_body_bytes,
+            },
             retry_after_clamp: Duration::from_millis(cfg.breaker.open_max_ms),
             limiter: Mutex::new(limiter),
             in_flight: Semaphore::new(cfg.max_in_flight as usize),
@@ -294,6 +303,10 @@ impl FetchContext {
                 .check(&url)
                 .map_err(|r| refused(r.to_string()))?;
             return Ok(url.to_string());
+        }
+        if let Query::OsvRelease(..) = q {
+            // One route for every release: the release is in the request's body.
+            return Ok(format!("{base}/v1/querybatch"));
         }
         Ok(format!("{base}{}", q.path()))
     }
@@ -480,6 +493,9 @@ impl FetchContext {
         if let Query::WheelMetadata(..) = req.query {
             return self.wheel_metadata(&first, req).await;
         }
+        if let Query::OsvRelease(..) = req.query {
+            return self.osv_batch(&first, req).await;
+        }
         let mut url = first.clone();
         for hop in 0..2 {
             let resp = self.send(&url, req).await?;
@@ -525,20 +541,27 @@ impl FetchContext {
         if let Some(date) = &req.last_modified {
             rb = rb.header(IF_MODIFIED_SINCE, date);
         }
+        self.credentials(rb, url)
+            .send()
+            .await
+            .map_err(|e| transport_failure(&e))
+    }
+
+    /// The configured credentials, for a request to the configured origin only.
+    fn credentials(&self, mut rb: reqwest::RequestBuilder, url: &str) -> reqwest::RequestBuilder {
         if !self.same_origin(url) {
-            return rb.send().await.map_err(|e| transport_failure(&e));
+            return rb;
         }
         if let Some(key) = &self.cfg.api_key {
             rb = rb.header("X-API-Key", key);
         }
-        rb = match &self.cfg.auth {
+        match &self.cfg.auth {
             Some(AuthConfig::Basic { username, password }) => {
                 rb.basic_auth(username, Some(password))
             }
             Some(AuthConfig::Bearer { token }) => rb.bearer_auth(token),
             None => rb,
-        };
-        rb.send().await.map_err(|e| transport_failure(&e))
+        }
     }
 
     async fn read(
@@ -640,6 +663,7 @@ impl FetchContext {
     }
 }
 
+mod osv;
 mod wheel;
 
 /// Bodies up to this size are parsed on the async worker (tens of microseconds); larger

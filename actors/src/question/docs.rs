@@ -3,7 +3,7 @@
 use tokio::time::Instant;
 
 use super::{Question, Walker};
-use crate::model::{Datum, PackageName, Query, QueryError};
+use crate::model::{Datum, PackageName, QueryError};
 use crate::upstream::Document;
 use crate::views::docs::DocSummary;
 
@@ -31,7 +31,7 @@ async fn doc_summaries(
 ) -> Vec<(PackageName, Result<Datum<DocSummary>, QueryError>)> {
     let deadline = Walker::parts_deadline(deadline);
     let jobs = names.into_iter().map(|name| async move {
-        let ans = w.doc(Query::Project(name.clone()), deadline).await;
+        let ans = super::metadata::project(w, &name, deadline).await;
         let summary = ans.and_then(|ans| match ans.doc.as_ref() {
             Document::Project(doc) => Ok(Datum::new(
                 DocSummary::from_project(doc),

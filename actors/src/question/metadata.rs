@@ -11,9 +11,9 @@ use tokio::time::Instant;
 
 use super::Walker;
 use crate::actor::router::DocAnswer;
-use crate::model::{PackageName, PackageVersion, Query};
+use crate::model::{PackageName, PackageVersion, Query, QueryError, UnavailableCause};
 use crate::upstream::metadata::ReleaseMetadata;
-use crate::upstream::pypi::{ProjectDoc, ProjectMeta};
+use crate::upstream::pypi::{FileInfo, FileLink, ProjectDoc, ProjectMeta};
 use crate::upstream::simple::SimpleFile;
 use crate::upstream::{Document, SimpleDoc};
 
@@ -59,7 +59,7 @@ pub(crate) async fn from_simple(
     let advertised = wheels_of(s, v)
         .into_iter()
         .find(|f| f.has_metadata())
-        .and_then(|f| f.url.clone());
+        .and_then(|f| f.keyed_url());
     if let Some(url) = advertised
         && host_allowed(w, n, &url).is_ok()
         && let Ok(ans) = w
@@ -100,9 +100,8 @@ pub(crate) async fn from_wheel(
     };
     let base = &w.args.cfg.upstreams.pypi_simple.base_url;
     let url = file
-        .url
-        .as_deref()
-        .and_then(|u| crate::upstream::file_url(base, n, u))
+        .keyed_url()
+        .and_then(|u| crate::upstream::file_url(base, n, &u))
         .ok_or_else(|| format!("the URL of {} is not an http(s) URL", file.filename))?;
     w.doc(
         Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url)),
@@ -112,31 +111,203 @@ pub(crate) async fn from_wheel(
     .map_err(|e| format!("the METADATA of {}: {}", file.filename, e.reason()))
 }
 
-/// A release document made from core metadata alone: the fields a release's
-/// requirements and Python support are read from (no files, no vulnerabilities).
+/// The `METADATA` of one of the release's wheels when it is already held (in memory
+/// or on disk, fresh or immutable), without asking any upstream: an index without
+/// metadata files answers from it before the per-release JSON is asked (again).
+pub(crate) async fn wheel_held(
+    w: &Walker,
+    n: &PackageName,
+    v: &PackageVersion,
+) -> Option<DocAnswer> {
+    let doc = w.fresh(&Query::Simple(n.clone()))?.doc;
+    let Document::Simple(s) = doc.as_ref() else {
+        return None;
+    };
+    let base = &w.args.cfg.upstreams.pypi_simple.base_url;
+    for file in wheels_of(s, v) {
+        let Some(url) = file
+            .keyed_url()
+            .and_then(|u| crate::upstream::file_url(base, n, &u))
+        else {
+            continue;
+        };
+        let q = Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url));
+        if let Some(ans) = w.held(&q).await {
+            return Some(ans);
+        }
+    }
+    None
+}
+
+/// A release document made from core metadata alone: its `info` (requirements, Python
+/// support, the descriptive fields and README); no files, no vulnerabilities.
 pub(crate) fn as_release(m: &ReleaseMetadata) -> ProjectDoc {
     ProjectDoc {
         info: ProjectMeta {
             name: m.name.clone(),
             version: m.version.clone(),
-            summary: None,
-            license: None,
-            license_expression: None,
+            summary: m.summary.clone(),
+            license: m.license.clone(),
+            license_expression: m.license_expression.clone(),
             requires_python: m.requires_python.clone(),
-            project_urls: None,
-            home_page: None,
-            classifiers: Vec::new(),
+            project_urls: (!m.project_urls.is_empty())
+                .then(|| m.project_urls.iter().cloned().collect()),
+            home_page: m.home_page.clone(),
+            classifiers: m.classifiers.clone(),
             requires_dist: Some(m.requires_dist.clone()),
             provides_extra: Some(m.provides_extra.clone()),
-            author: None,
+            author: m.author.clone(),
             yanked: false,
-            description: None,
-            description_content_type: None,
+            description: m.description.clone(),
+            description_content_type: m.description_content_type.clone(),
             yanked_reason: None,
         },
         last_serial: None,
         urls: Vec::new(),
         releases: None,
+        vulnerabilities: Vec::new(),
+    }
+}
+
+/// The project document of `name`: PyPI's JSON API, or, on an index that has none (it
+/// answers 404, or is not configured), one made from the Simple API's file list and
+/// the newest release's core metadata (see [`as_project`]). Its provenance is the
+/// Simple page's and its upstream `pypi-simple`, so every answer built on it says
+/// where it came from. "Not found" stands only when the Simple API agrees.
+pub(crate) async fn project(
+    w: &Walker,
+    name: &PackageName,
+    deadline: Instant,
+) -> Result<DocAnswer, QueryError> {
+    let err = match w.doc(Query::Project(name.clone()), deadline).await {
+        Ok(doc) => return Ok(doc),
+        Err(e) if no_json_api(&e) => e,
+        Err(e) => return Err(e),
+    };
+    let page = match w.doc(Query::Simple(name.clone()), deadline).await {
+        Ok(page) => page,
+        // Not on the Simple API either: the JSON API's "not found" is the answer.
+        Err(QueryError::NotFound { .. }) => return Err(err),
+        Err(e) => return Err(e),
+    };
+    let Document::Simple(s) = page.doc.as_ref() else {
+        return Err(err);
+    };
+    let Some(newest) = newest_version(s) else {
+        return Err(err);
+    };
+    // The newest release's metadata; without it (only an sdist, or it failed) the
+    // document still lists the versions and files, with the descriptive fields empty.
+    let meta = match from_simple(w, name, &newest, deadline).await {
+        Ok((ans, _)) => match ans.doc.as_ref() {
+            Document::Metadata(m) => Some(m.clone()),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    Ok(DocAnswer {
+        doc: Arc::new(Document::Project(as_project(s, &newest, meta.as_ref()))),
+        ..page
+    })
+}
+
+/// Whether a JSON API error means the index has no JSON API for this project, so the
+/// Simple API is asked instead: a 404 (a mirror, a private index), or the JSON API
+/// turned off in the configuration.
+fn no_json_api(e: &QueryError) -> bool {
+    matches!(e, QueryError::NotFound { .. })
+        || matches!(e.cause(), Some(UnavailableCause::Disabled))
+}
+
+/// The version PyPI's `info` would describe: the highest final release not wholly
+/// yanked, else the highest version listed.
+fn newest_version(s: &SimpleDoc) -> Option<PackageVersion> {
+    let mut listed: Vec<(PackageVersion, bool)> = Vec::new();
+    for f in &s.files {
+        let Some(v) = f.version().and_then(|v| PackageVersion::parse(v).ok()) else {
+            continue;
+        };
+        match listed.iter_mut().find(|(x, _)| x == &v) {
+            Some((_, all_yanked)) => *all_yanked &= f.is_yanked(),
+            None => listed.push((v, f.is_yanked())),
+        }
+    }
+    let order = |v: &PackageVersion| v.parsed().cloned();
+    let preferred = listed
+        .iter()
+        .filter(|(v, yanked)| !yanked && v.parsed().is_some_and(|p| !p.any_prerelease()))
+        .max_by_key(|(v, _)| order(v));
+    preferred
+        .or_else(|| listed.iter().max_by_key(|(v, _)| order(v)))
+        .map(|(v, _)| v.clone())
+}
+
+/// A project document made from a Simple page and the newest release's metadata:
+/// every version with its files (name, size, upload time, yanked, `Requires-Python`),
+/// and `info` from the metadata (summary, licence, URLs, author, classifiers,
+/// requirements, the README). No vulnerabilities: the Simple API lists none (the
+/// vulnerability questions ask their own source).
+pub(crate) fn as_project(
+    s: &SimpleDoc,
+    newest: &PackageVersion,
+    meta: Option<&ReleaseMetadata>,
+) -> ProjectDoc {
+    use std::collections::BTreeMap;
+    let mut releases: BTreeMap<String, Vec<FileInfo>> = BTreeMap::new();
+    let mut urls = Vec::new();
+    for f in &s.files {
+        let Some(v) = f.version() else { continue };
+        let info = FileInfo {
+            filename: f.filename.clone(),
+            packagetype: if f.is_wheel() { "bdist_wheel" } else { "sdist" }.into(),
+            upload_time_iso_8601: f.upload_time.clone(),
+            yanked: f.is_yanked(),
+            size: f.size.unwrap_or(0),
+            requires_python: f.requires_python.clone(),
+            link: None,
+        };
+        if PackageVersion::parse(v).is_ok_and(|x| &x == newest) {
+            urls.push(FileInfo {
+                link: f
+                    .url
+                    .clone()
+                    .map(|url| Box::new(FileLink { url, sha256: None })),
+                ..info.clone()
+            });
+        }
+        releases.entry(v.to_string()).or_default().push(info);
+    }
+    let yanked = !urls.is_empty() && urls.iter().all(|f| f.yanked);
+    let m = meta.cloned().unwrap_or_default();
+    let project_urls: BTreeMap<String, String> = m.project_urls.into_iter().collect();
+    ProjectDoc {
+        info: ProjectMeta {
+            name: if m.name.is_empty() {
+                s.name.clone()
+            } else {
+                m.name
+            },
+            version: newest.as_str().to_string(),
+            summary: m.summary,
+            license: m.license,
+            license_expression: m.license_expression,
+            requires_python: m
+                .requires_python
+                .or_else(|| urls.iter().find_map(|f| f.requires_python.clone())),
+            project_urls: (!project_urls.is_empty()).then_some(project_urls),
+            home_page: m.home_page,
+            classifiers: m.classifiers,
+            requires_dist: meta.map(|_| m.requires_dist),
+            provides_extra: meta.map(|_| m.provides_extra),
+            author: m.author,
+            yanked,
+            description: m.description,
+            description_content_type: m.description_content_type,
+            yanked_reason: None,
+        },
+        last_serial: None,
+        urls,
+        releases: Some(releases),
         vulnerabilities: Vec::new(),
     }
 }

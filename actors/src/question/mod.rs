@@ -23,6 +23,7 @@
 //! | [`scan`] | a project's declared dependencies against their version lists; the supply-chain check of a package |
 //! | [`resolve`] | a dependency resolution; the vulnerabilities of a release |
 //! | [`explain`] | why a package is in a resolved tree: every chain that pulls it in |
+//! | [`vulns`] | a release's advisories from the configured sources (PyPI's JSON, OSV) |
 //! | [`audit`] | a project's audit: its scan, its tree's vulnerabilities, its direct dependencies' checks |
 
 pub(crate) mod audit;
@@ -35,6 +36,7 @@ pub(crate) mod release;
 pub(crate) mod resolve;
 pub(crate) mod scan;
 pub(crate) mod versions;
+pub(crate) mod vulns;
 
 use std::future::Future;
 use std::time::Duration;
@@ -70,6 +72,10 @@ pub(crate) struct Walker {
     pub(crate) args: RouterArgs,
     /// When the walk began: a document fetched since then is live for its answer.
     started: Instant,
+    /// The index answered "not found" for the per-release JSON of a release its
+    /// Simple page lists (a mirror or private index without a JSON API): the rest of
+    /// this walk reads a wheel's `METADATA` first.
+    pub(crate) no_release_json: std::sync::atomic::AtomicBool,
 }
 
 impl From<WalkCtx> for Walker {
@@ -78,6 +84,7 @@ impl From<WalkCtx> for Walker {
             router: ctx.router,
             args: ctx.args,
             started: Instant::now(),
+            no_release_json: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -109,6 +116,29 @@ impl Walker {
             Ok(r) => r,
             Err(_) => Err(router_restarted()),
         }
+    }
+
+    /// A fresh copy held here, without asking any upstream: in memory, else on disk
+    /// (an earlier process's copy still within its freshness, or immutable), then
+    /// kept in memory too.
+    pub(crate) async fn held(&self, q: &Query) -> Option<DocAnswer> {
+        if let Some(hit) = self.fresh(q) {
+            return Some(hit);
+        }
+        let store = self.args.store.clone();
+        if !store.may_hold(q) {
+            return None;
+        }
+        let (cache, key) = (self.args.cache.clone(), q.clone());
+        let entry = tokio::task::spawn_blocking(move || {
+            let now = Instant::now();
+            let e = cache.kept_entry(&key, store.load(&key, now)?, now);
+            (e.age(now) < e.fresh_for).then(|| std::sync::Arc::new(e))
+        })
+        .await
+        .ok()??;
+        self.args.cache.insert_if_absent(q.clone(), entry);
+        self.fresh(q)
     }
 
     /// A fresh hit in the cache. A document fetched after this walk began (by another

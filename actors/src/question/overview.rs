@@ -7,7 +7,7 @@ use super::Walker;
 use super::recent::{recent, recent_view};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Datum, PackageName, Query, QueryError, SourceLabel};
+use crate::model::{Datum, PackageName, QueryError, SourceLabel};
 use crate::model::{ItemFailure, PartialResult};
 use crate::upstream::Document;
 use crate::views::downloads::RecentDownloads;
@@ -49,7 +49,7 @@ async fn overview(
             Err(e) => return (p.clone(), Err(QueryError::from(e)), None),
         };
         let info = async {
-            let ans = w.doc(Query::Project(name.clone()), deadline).await?;
+            let ans = super::metadata::project(w, &name, deadline).await?;
             match ans.doc.as_ref() {
                 Document::Project(doc) => Ok(Datum::new(
                     PackageInfo::from_project(doc),

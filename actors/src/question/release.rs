@@ -32,6 +32,26 @@ impl Question for ReleaseFor {
     }
 }
 
+/// The document `info`, `deps` and `docs` read: a release's (per-release JSON, else
+/// one made from its core metadata), or with no version the project's (the JSON API,
+/// else one made from the Simple API and the newest release's metadata).
+#[derive(Debug, Clone)]
+pub(crate) struct ReleaseDoc {
+    pub(crate) name: PackageName,
+    pub(crate) version: Option<PackageVersion>,
+}
+
+impl Question for ReleaseDoc {
+    type Answer = DocAnswer;
+
+    async fn walk(self, w: &Walker, deadline: Instant) -> Result<DocAnswer, QueryError> {
+        match &self.version {
+            None => super::metadata::project(w, &self.name, deadline).await,
+            Some(v) => Ok(release_or_metadata(w, &self.name, v, deadline).await?.0),
+        }
+    }
+}
+
 /// A release for a target Python (see [`ReleaseFor`]).
 async fn release_for(
     w: &Walker,
@@ -41,7 +61,7 @@ async fn release_for(
     deadline: Instant,
 ) -> Result<Selected, QueryError> {
     let (doc, from) = match &version {
-        None => (w.doc(Query::Project(name.clone()), deadline).await?, None),
+        None => (super::metadata::project(w, &name, deadline).await?, None),
         Some(v) => release_or_metadata(w, &name, v, deadline).await?,
     };
     let (Document::Project(p) | Document::Release(p)) = doc.doc.as_ref() else {

@@ -9,12 +9,13 @@
 //!   `METADATA` inside one of its wheels (a pure-Python one first), read with range
 //!   requests by the files upstream (`actor/http/wheel.rs`), for a mirror or private
 //!   index that serves neither. Each package says which (`metadata_from`).
-//! - Before the first run, the requirements are walked breadth-first along the newest
-//!   admissible candidates (what the solver will most likely pick), one level of pages
-//!   and one of metadata at a time, each level in parallel; after that each run names
-//!   what it missed and what it foresees, fetched together.
+//! - Before the first run, the requirements are walked along the newest admissible
+//!   candidates (what the solver will most likely pick) as a pipeline: a candidate's
+//!   dependencies' pages are asked for as soon as its metadata arrives, everything in
+//!   flight at once within the fetch layer's limits; after that each run names what it
+//!   missed and what it foresees, fetched together.
 //! - Vulnerabilities of the chosen releases: their per-release JSON (kept when it
-//!   already served as metadata), in parallel.
+//!   already served as metadata), OSV, or both, as configured (`vulns`), in parallel.
 //!
 //! A document that cannot be fetched and has no held copy makes its node missing (a
 //! partial answer naming it), never a different version picked in silence.
@@ -23,13 +24,15 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use futures::future::join_all;
+use futures::future::{BoxFuture, FutureExt, join_all};
+use futures::stream::{FuturesUnordered, StreamExt};
 use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, PackageName as ReqName, Requirement, VerbatimUrl};
 use tokio::time::Instant;
 
 use super::{Question, Walker};
 use crate::actor::router::DocAnswer;
+use crate::config::VulnSource;
 use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
 use crate::upstream::{Document, SimpleDoc};
 use crate::views::resolve::{
@@ -120,7 +123,7 @@ fn candidates(doc: &SimpleDoc) -> Vec<Candidate> {
             e.requires_python = f.requires_python.clone().filter(|s| !s.trim().is_empty());
         }
         if e.metadata_file.is_none() && f.is_wheel() && f.has_metadata() {
-            e.metadata_file = f.url.as_deref().map(Arc::from);
+            e.metadata_file = f.keyed_url().map(Arc::from);
         }
     }
     let mut out: Vec<Candidate> = by_version
@@ -209,6 +212,28 @@ async fn fetch_meta(
             },
         }
     }
+    if fallback.is_none()
+        && let Some(ans) = super::metadata::wheel_held(w, &n, &v).await
+        && let Document::Metadata(m) = ans.doc.as_ref()
+    {
+        // Read out of a wheel by an earlier run and immutable: nothing to ask.
+        let meta = Meta::new(
+            &m.requires_dist,
+            m.requires_python.clone(),
+            m.provides_extra.clone(),
+            super::metadata::FROM_WHEEL,
+            ans.provenance.clone(),
+        );
+        return (MetaState::Held(Arc::new(meta)), None, None);
+    }
+    // This index has shown it serves no per-release JSON: a wheel first.
+    let mut wheel_failed = None;
+    if w.no_release_json.load(std::sync::atomic::Ordering::Relaxed) {
+        match super::metadata::from_wheel(w, &n, &v, deadline).await {
+            Ok(ans) => return (wheel_meta(&ans), None, fallback),
+            Err(why) => wheel_failed = Some(why),
+        }
+    }
     let release_failed = match w.doc(Query::Release(n.clone(), v.clone()), deadline).await {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Release(p) | Document::Project(p) => {
@@ -223,34 +248,77 @@ async fn fetch_meta(
             }
             _ => "not a release document".to_string(),
         },
-        Err(e) => e.reason(),
+        Err(e) => {
+            if matches!(e, QueryError::NotFound { .. }) {
+                w.no_release_json
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            e.reason()
+        }
     };
     // No metadata file and no per-release JSON (a mirror or a private index): the
     // METADATA inside one of the release's wheels.
-    match super::metadata::from_wheel(w, &n, &v, deadline).await {
-        Ok(ans) => match ans.doc.as_ref() {
-            Document::Metadata(m) => {
-                let meta = Meta::new(
-                    &m.requires_dist,
-                    m.requires_python.clone(),
-                    m.provides_extra.clone(),
-                    super::metadata::FROM_WHEEL,
-                    ans.provenance.clone(),
-                );
-                (MetaState::Held(Arc::new(meta)), None, fallback)
-            }
-            _ => (
-                MetaState::Failed("not a METADATA document".into()),
-                None,
-                fallback,
-            ),
-        },
+    let wheel = match wheel_failed {
+        Some(why) => Err(why),
+        None => super::metadata::from_wheel(w, &n, &v, deadline).await,
+    };
+    match wheel {
+        Ok(ans) => (wheel_meta(&ans), None, fallback),
         Err(why) => (
             MetaState::Failed(format!("{release_failed}; {why}")),
             None,
             fallback,
         ),
     }
+}
+
+/// The metadata read out of a wheel.
+fn wheel_meta(ans: &DocAnswer) -> MetaState {
+    match ans.doc.as_ref() {
+        Document::Metadata(m) => MetaState::Held(Arc::new(Meta::new(
+            &m.requires_dist,
+            m.requires_python.clone(),
+            m.provides_extra.clone(),
+            super::metadata::FROM_WHEEL,
+            ans.provenance.clone(),
+        ))),
+        _ => MetaState::Failed("not a METADATA document".into()),
+    }
+}
+
+/// What one metadata fetch gave: the state, the release document when it was the
+/// per-release JSON, and a fallback note.
+type MetaFetch = (MetaState, Option<DocAnswer>, Option<String>);
+
+fn record_page(
+    held: &mut Held,
+    log: &mut Log,
+    p: ReqName,
+    (state, prov): (ProjectState, Option<Provenance>),
+) {
+    if let Some(prov) = prov {
+        log.saw(&prov);
+    }
+    held.projects.insert(p, state);
+}
+
+fn record_meta(
+    held: &mut Held,
+    log: &mut Log,
+    p: ReqName,
+    v: Version,
+    (state, release, fallback): MetaFetch,
+) {
+    if let MetaState::Held(m) = &state {
+        log.saw(&m.provenance);
+    }
+    if let Some(f) = fallback {
+        log.fallbacks.insert(f);
+    }
+    if let Some(r) = release {
+        log.releases.insert((p.clone(), v.clone()), r);
+    }
+    held.metas.insert((p, v), state);
 }
 
 /// Fetches every need at once (a release's page first when it is not held).
@@ -286,79 +354,127 @@ async fn fetch_all(
             .map(|(p, v, f)| fetch_meta(w, p, v, f.clone(), deadline)),
     );
     let (pages, files) = tokio::join!(pages, files);
-    for (p, (state, prov)) in projects.into_iter().zip(pages) {
-        if let Some(prov) = prov {
-            log.saw(&prov);
-        }
-        held.projects.insert(p, state);
+    for (p, page) in projects.into_iter().zip(pages) {
+        record_page(held, log, p, page);
     }
-    for ((p, v, _), (state, release, fallback)) in metas.into_iter().zip(files) {
-        if let MetaState::Held(m) = &state {
-            log.saw(&m.provenance);
-        }
-        if let Some(f) = fallback {
-            log.fallbacks.insert(f);
-        }
-        if let Some(r) = release {
-            log.releases.insert((p.clone(), v.clone()), r);
-        }
-        held.metas.insert((p, v), state);
+    for ((p, v, _), got) in metas.into_iter().zip(files) {
+        record_meta(held, log, p, v, got);
     }
 }
 
-/// Walks the requirements along the newest admissible candidates, a level at a time,
-/// fetching each level's pages, then its metadata, in parallel.
+/// A prefetch fetch that came back.
+enum Fetched {
+    Page(ReqName, (ProjectState, Option<Provenance>)),
+    Meta(ReqName, Version, MetaFetch),
+}
+
+/// The prefetch's pipeline: what is in flight and what is waiting on it.
+struct Pipeline<'w> {
+    w: &'w Walker,
+    deadline: Instant,
+    tasks: FuturesUnordered<BoxFuture<'w, Fetched>>,
+    /// Projects followed (each once, along its first requirement seen).
+    seen: HashSet<ReqName>,
+    /// Requirements whose project page is in flight.
+    waiting: HashMap<ReqName, Requirement<VerbatimUrl>>,
+    /// Releases whose metadata was asked for, and the extras to follow in each.
+    picked: HashMap<(ReqName, Version), Vec<ExtraName>>,
+}
+
+impl<'w> Pipeline<'w> {
+    /// Follows a requirement: its page, then (see [`Self::pick`]) its newest admissible
+    /// release's metadata.
+    fn want(&mut self, r: Requirement<VerbatimUrl>, held: &Held, req: &Validated) {
+        if !self.seen.insert(r.name.clone()) {
+            return;
+        }
+        if held.projects.contains_key(&r.name) {
+            return self.pick(&r, held, req);
+        }
+        let (w, deadline, name) = (self.w, self.deadline, r.name.clone());
+        self.waiting.insert(r.name.clone(), r);
+        self.tasks.push(
+            async move {
+                let got = fetch_project(w, &name, deadline).await;
+                Fetched::Page(name, got)
+            }
+            .boxed(),
+        );
+    }
+
+    /// Asks for the metadata of the newest candidate `r` admits, once per release and
+    /// never past `max_packages` releases.
+    fn pick(&mut self, r: &Requirement<VerbatimUrl>, held: &Held, req: &Validated) {
+        let Some(ProjectState::Held(cands)) = held.projects.get(&r.name) else {
+            return;
+        };
+        let Some(c) = best_candidate(cands, r, req) else {
+            return;
+        };
+        let key = (r.name.clone(), c.version.clone());
+        if self.picked.contains_key(&key) || self.picked.len() >= req.max_packages {
+            return;
+        }
+        self.picked.insert(key, r.extras.clone());
+        let (w, deadline) = (self.w, self.deadline);
+        let (name, version, file) = (r.name.clone(), c.version.clone(), c.metadata_file.clone());
+        self.tasks.push(
+            async move {
+                let got = fetch_meta(w, &name, &version, file, deadline).await;
+                Fetched::Meta(name, version, got)
+            }
+            .boxed(),
+        );
+    }
+}
+
+/// Walks the requirements along the newest admissible candidates (what the solver
+/// will most likely pick) as a pipeline: as soon as a page arrives its candidate's
+/// metadata is asked for, and as soon as that arrives its dependencies' pages, so
+/// nothing waits for a whole level. Each document is asked for once; the fetch layer's
+/// limits bound how many go at once; nothing is started past the deadline. Dropping
+/// the walk drops every fetch in flight.
 async fn prefetch(w: &Walker, req: &Validated, held: &mut Held, log: &mut Log, deadline: Instant) {
-    let mut frontier: Vec<Requirement<VerbatimUrl>> = req
+    let mut pipe = Pipeline {
+        w,
+        deadline,
+        tasks: FuturesUnordered::new(),
+        seen: HashSet::new(),
+        waiting: HashMap::new(),
+        picked: HashMap::new(),
+    };
+    for r in req
         .roots
         .iter()
         .filter(|r| r.marker.evaluate(&req.markers, &[]))
-        .cloned()
-        .collect();
-    let mut visited: HashSet<(ReqName, Version)> = HashSet::new();
-    while !frontier.is_empty() && Instant::now() < deadline && visited.len() < req.max_packages {
-        let pages: Vec<Need> = frontier
-            .iter()
-            .map(|r| Need::Project(r.name.clone()))
-            .collect();
-        fetch_all(w, held, log, pages, deadline).await;
-        let mut picks: Vec<(Requirement<VerbatimUrl>, Version)> = Vec::new();
-        let mut needs = Vec::new();
-        for r in &frontier {
-            let Some(ProjectState::Held(cands)) = held.projects.get(&r.name) else {
-                continue;
-            };
-            let Some(c) = best_candidate(cands, r, req) else {
-                continue;
-            };
-            if visited.insert((r.name.clone(), c.version.clone())) {
-                needs.push(Need::Metadata(
-                    r.name.clone(),
-                    c.version.clone(),
-                    c.metadata_file.clone(),
-                ));
+    {
+        pipe.want(r.clone(), held, req);
+    }
+    while let Ok(Some(got)) = tokio::time::timeout_at(deadline, pipe.tasks.next()).await {
+        match got {
+            Fetched::Page(name, page) => {
+                record_page(held, log, name.clone(), page);
+                if let Some(r) = pipe.waiting.remove(&name) {
+                    pipe.pick(&r, held, req);
+                }
             }
-            picks.push((r.clone(), c.version.clone()));
-        }
-        fetch_all(w, held, log, needs, deadline).await;
-        let mut next = Vec::new();
-        for (r, v) in picks {
-            let Some(MetaState::Held(m)) = held.metas.get(&(r.name.clone(), v.clone())) else {
-                continue;
-            };
-            let extras: Vec<ExtraName> = r.extras.clone();
-            for d in &m.requires {
-                if d.marker.evaluate(&req.markers, &extras)
-                    && !held.projects.contains_key(&d.name)
-                    && !next
-                        .iter()
-                        .any(|x: &Requirement<VerbatimUrl>| x.name == d.name)
-                {
-                    next.push(d.clone());
+            Fetched::Meta(name, version, meta) => {
+                record_meta(held, log, name.clone(), version.clone(), meta);
+                let key = (name, version);
+                let Some(MetaState::Held(m)) = held.metas.get(&key) else {
+                    continue;
+                };
+                let (m, extras) = (
+                    m.clone(),
+                    pipe.picked.get(&key).cloned().unwrap_or_default(),
+                );
+                for d in &m.requires {
+                    if d.marker.evaluate(&req.markers, &extras) {
+                        pipe.want(d.clone(), held, req);
+                    }
                 }
             }
         }
-        frontier = next;
     }
 }
 
@@ -638,31 +754,23 @@ async fn attach_vulnerabilities(
             (Some(n), Some(v)) => log.releases.get(&(n.clone(), v.clone())).cloned(),
             _ => None,
         };
+        let list = name.as_ref().and_then(|n| published(held, n));
         let (pn, pv) = (p.name.clone(), p.version.clone());
         async move {
-            if let Some(k) = kept {
-                return Ok(k);
-            }
             let n = PackageName::parse(&pn)?;
             let v = PackageVersion::parse(&pv)?;
-            w.doc(Query::Release(n, v), deadline).await
+            // The resolver chose it from the Simple page: the release exists.
+            super::vulns::of_release(w, &n, &v, kept.map(Ok), list.as_deref(), true, deadline).await
         }
     });
     let answers = join_all(jobs).await;
     let mut failed = Vec::new();
     for (p, ans) in r.packages.iter_mut().zip(answers) {
         match ans {
-            Ok(ans) => match ans.doc.as_ref() {
-                Document::Release(doc) | Document::Project(doc) => {
-                    let list = ReqName::from_str(&p.name)
-                        .ok()
-                        .and_then(|n| published(held, &n));
-                    let mut v = PackageVulnerabilities::from_release(doc, list.as_deref());
-                    v.package = p.name.clone();
-                    p.vulnerabilities = Some(v);
-                }
-                _ => failed.push(format!("{} {}: not a release document", p.name, p.version)),
-            },
+            Ok((_, mut v)) => {
+                v.package = p.name.clone();
+                p.vulnerabilities = Some(v);
+            }
             Err(e) => {
                 failed.push(format!("{} {}: {}", p.name, p.version, e.reason()));
                 p.vulnerabilities_unavailable = Some(crate::model::ItemFailure::from_error(
@@ -702,18 +810,19 @@ async fn vulnerabilities(
     version: Option<PackageVersion>,
     deadline: Instant,
 ) -> Result<(DocAnswer, PackageVulnerabilities), QueryError> {
-    let q = match &version {
-        Some(v) => Query::Release(name.clone(), v.clone()),
-        None => Query::Project(name.clone()),
-    };
-    let release = w.doc(q, deadline);
     let page = w.doc(Query::Simple(name.clone()), deadline);
-    let (release, page) = tokio::join!(release, page);
-    let release = release?;
-    let (Document::Release(doc) | Document::Project(doc)) = release.doc.as_ref() else {
-        return Err(QueryError::Internal("not a release document".into()));
+    let release = async {
+        match &version {
+            Some(v) if w.args.cfg.vulnerabilities.source != VulnSource::Osv => Some(
+                w.doc(Query::Release(name.clone(), v.clone()), deadline)
+                    .await,
+            ),
+            Some(_) => None,
+            None => Some(w.doc(Query::Project(name.clone()), deadline).await),
+        }
     };
-    let list: Option<Vec<(Version, bool)>> = match page {
+    let (release, page) = tokio::join!(release, page);
+    let list: Option<Vec<(Version, bool)>> = match &page {
         Ok(ans) => match ans.doc.as_ref() {
             Document::Simple(s) => Some(
                 candidates(s)
@@ -723,8 +832,59 @@ async fn vulnerabilities(
             ),
             _ => None,
         },
-        Err(_) => crate::views::vulns::published_releases(doc),
+        Err(_) => None,
     };
-    let view = PackageVulnerabilities::from_release(doc, list.as_deref());
-    Ok((release, view))
+    let version = match version {
+        Some(v) => v,
+        None => {
+            // The latest: the project body lists its advisories. On an index without
+            // the JSON API, the newest release the Simple page lists.
+            let project = release.unwrap_or_else(|| Err(QueryError::Internal("unasked".into())));
+            let newest = list.as_ref().and_then(|l| {
+                l.iter()
+                    .filter(|(v, y)| !y && !v.any_prerelease())
+                    .map(|(v, _)| v)
+                    .max()
+                    .and_then(|v| PackageVersion::parse(&v.to_string()).ok())
+            });
+            return match (project, newest) {
+                (Err(QueryError::NotFound { .. }), Some(v)) => {
+                    super::vulns::of_release(w, &name, &v, None, list.as_deref(), true, deadline)
+                        .await
+                }
+                (project, _) => {
+                    let release = project?;
+                    let (Document::Release(doc) | Document::Project(doc)) = release.doc.as_ref()
+                    else {
+                        return Err(QueryError::Internal("not a release document".into()));
+                    };
+                    let list = list.or_else(|| crate::views::vulns::published_releases(doc));
+                    let v = super::vulns::of_release(
+                        w,
+                        &name,
+                        &PackageVersion::parse(&doc.info.version)?,
+                        Some(Ok(release.clone())),
+                        list.as_deref(),
+                        true,
+                        deadline,
+                    )
+                    .await?;
+                    Ok(v)
+                }
+            };
+        }
+    };
+    let exists = list.as_ref().is_some_and(|l| {
+        Version::from_str(version.as_str()).is_ok_and(|v| l.iter().any(|(x, _)| x == &v))
+    });
+    super::vulns::of_release(
+        w,
+        &name,
+        &version,
+        release,
+        list.as_deref(),
+        exists,
+        deadline,
+    )
+    .await
 }

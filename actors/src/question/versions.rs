@@ -48,6 +48,9 @@ pub(crate) async fn versions(
             Err(_) => return Err(router_restarted()),
             Ok(Some(Ok(doc))) => return Ok(VersionsAnswer::Project(doc)),
             Ok(Some(Err(e))) if has_fallback(&e) => (e, false),
+            // An index without a JSON API (a mirror, a private index) answers 404 there:
+            // the Simple API says whether the project exists.
+            Ok(Some(Err(e @ QueryError::NotFound { .. }))) => (e, false),
             Ok(Some(Err(e))) => return Err(e),
             Ok(None) => (
                 QueryError::unavailable(Upstream::PypiJson, w.budget_timeout()),
@@ -56,7 +59,12 @@ pub(crate) async fn versions(
         };
     match w.doc(Query::Simple(name), deadline).await {
         Ok(doc) => Ok(VersionsAnswer::Alternate { doc, primary }),
-        Err(e @ QueryError::NotFound { .. }) => Err(e),
+        // Neither API has it: the JSON API's "not found" when it said so too (as info
+        // and deps say), else the Simple API's.
+        Err(e @ QueryError::NotFound { .. }) => Err(match primary {
+            p @ QueryError::NotFound { .. } => p,
+            _ => e,
+        }),
         // Deferred by our own limit: that is what to tell (with its retry_after);
         // asking again will answer from the Simple page it queued.
         Err(e) if e.is_deferred() => Err(e),

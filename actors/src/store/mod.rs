@@ -633,7 +633,8 @@ impl Store {
                 .ttl_ms(q.kind())
                 .saturating_add(self.inner.cache.stale_retention_ms),
         );
-        if age >= keep {
+        // An immutable document is kept for good (only the size bound prunes it).
+        if age >= keep && !q.is_immutable() {
             return None;
         }
         let doc: Document = match serde_json::from_slice(&body) {

@@ -59,6 +59,8 @@ fn every_kept_document_kind_round_trips() {
             requires_dist: vec!["y>=1; extra == \"z\"".into()],
             requires_python: Some(">=3.9".into()),
             provides_extra: vec!["z".into()],
+            summary: Some("a summary kept with the rest".into()),
+            ..Default::default()
         }),
         Document::Release(
             crate::upstream::pypi::parse(
@@ -124,6 +126,7 @@ async fn a_metadata_file_is_kept_under_its_url() {
         requires_dist: vec!["y".into()],
         requires_python: None,
         provides_extra: vec![],
+        ..Default::default()
     }));
     let entry = KeptDocument {
         doc: doc.clone(),

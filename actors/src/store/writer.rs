@@ -426,7 +426,12 @@ impl Writer {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM series WHERE day < ?1", [&cutoff_day])?;
         tx.execute("DELETE FROM breakdowns WHERE day < ?1", [&cutoff_day])?;
-        tx.execute("DELETE FROM documents WHERE fetched_at < ?1", [cutoff_doc])?;
+        // What is read from a file named by its sha256 never changes: kept for good
+        // (`Query::is_immutable`); only the size bound prunes it.
+        tx.execute(
+            "DELETE FROM documents WHERE fetched_at < ?1 AND key NOT GLOB '*#sha256=*'",
+            [cutoff_doc],
+        )?;
         tx.commit()?;
         Ok(())
     }

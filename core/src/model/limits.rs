@@ -88,6 +88,16 @@ pub fn resolve_packages(v: i64) -> Result<usize, InputError> {
     within("max_packages", v, MAX_RESOLVE_PACKAGES as u64, "").map(|n| n as usize)
 }
 
+/// Most pages of ids followed for one release in OSV's `querybatch` (each page a
+/// `next_page_token`): past it the answer is refused, never followed forever.
+pub const MAX_OSV_PAGES: usize = 10;
+/// Most advisory ids kept for one release from OSV; past it the answer is refused.
+pub const MAX_OSV_IDS: usize = 500;
+/// Most advisories fetched (`/v1/vulns/{id}`) for one release.
+pub const MAX_OSV_ADVISORIES: usize = 200;
+/// Largest OSV answer read, in bytes (one advisory is kilobytes; a page of ids less).
+pub const MAX_OSV_BODY_BYTES: u64 = 4 * 1024 * 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,12 @@ pub enum Query {
     /// no metadata file: the wheel's absolute URL. Served by the files upstream; it
     /// never changes once published.
     WheelMetadata(PackageName, PackageVersion, std::sync::Arc<str>),
+    /// The ids of OSV's advisories about a PyPI release: `POST /v1/querybatch` with
+    /// the name and version, every page of ids followed (within bounds).
+    OsvRelease(PackageName, PackageVersion),
+    /// One OSV advisory, `GET /v1/vulns/{id}`; the id is checked
+    /// (`upstream::osv::check_id`) before a query is built from it.
+    OsvAdvisory(std::sync::Arc<str>),
 }
 
 /// Query kinds, for per-kind policies (fresh TTL).
@@ -91,17 +97,33 @@ impl Query {
             Query::Stats(..) => Upstream::Pypistats,
             Query::Pepy(_) => Upstream::Pepy,
             Query::TopPackages => Upstream::TopPackages,
+            Query::OsvRelease(..) | Query::OsvAdvisory(_) => Upstream::Osv,
         }
     }
 
     /// The policy kind.
     pub fn kind(&self) -> QueryKind {
         match self {
+            // Advisories replace the per-release JSON's list: the same freshness.
             Query::Project(_) | Query::Release(..) => QueryKind::ProjectJson,
+            Query::OsvRelease(..) | Query::OsvAdvisory(_) => QueryKind::ProjectJson,
             Query::Simple(_) => QueryKind::Simple,
             Query::Stats(..) | Query::Pepy(_) => QueryKind::Downloads,
             Query::TopPackages => QueryKind::TopPackages,
             Query::CoreMetadata(..) | Query::WheelMetadata(..) => QueryKind::Metadata,
+        }
+    }
+
+    /// Whether the document can never change: what is read from a published file
+    /// that the key names by its sha256 (a `#sha256=HEX` fragment on its URL, from the
+    /// index's listing). Another file under the same name would have another key.
+    pub fn is_immutable(&self) -> bool {
+        match self {
+            Query::CoreMetadata(_, _, url) | Query::WheelMetadata(_, _, url) => url
+                .rsplit_once('#')
+                .and_then(|(_, f)| f.strip_prefix("sha256="))
+                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())),
+            _ => false,
         }
     }
 
@@ -112,7 +134,8 @@ impl Query {
             Query::Stats(n, _) | Query::CoreMetadata(n, ..) | Query::WheelMetadata(n, ..) => {
                 Some(n)
             }
-            Query::TopPackages => None,
+            Query::OsvRelease(n, _) => Some(n),
+            Query::TopPackages | Query::OsvAdvisory(_) => None,
         }
     }
 
@@ -129,6 +152,9 @@ impl Query {
             Query::TopPackages => String::new(),
             Query::CoreMetadata(_, _, url) => format!("{url}.metadata"),
             Query::WheelMetadata(_, _, url) => format!("{url} (METADATA)"),
+            // One batch route for every release: the key names the release asked for.
+            Query::OsvRelease(n, v) => format!("/v1/querybatch/PyPI/{n}/{v}"),
+            Query::OsvAdvisory(id) => format!("/v1/vulns/{id}"),
         }
     }
 }
@@ -158,5 +184,19 @@ mod tests {
             "/api/packages/pyyaml/python_minor"
         );
         assert_eq!(Query::Pepy(n).path(), "/api/v2/projects/pyyaml");
+    }
+
+    #[test]
+    fn only_metadata_keyed_by_a_files_sha256_is_immutable() {
+        let n = PackageName::parse("x").unwrap();
+        let v = PackageVersion::parse("1").unwrap();
+        let hex = "0f".repeat(32);
+        let keyed = format!("/f/x-1-py3-none-any.whl#sha256={hex}");
+        let q = |u: &str| Query::CoreMetadata(n.clone(), v.clone(), u.into());
+        assert!(q(&keyed).is_immutable());
+        assert!(Query::WheelMetadata(n.clone(), v.clone(), keyed.as_str().into()).is_immutable());
+        assert!(!q("/f/x-1-py3-none-any.whl").is_immutable());
+        assert!(!q("/f/x-1-py3-none-any.whl#sha256=00").is_immutable());
+        assert!(!Query::Simple(n).is_immutable());
     }
 }

@@ -34,11 +34,13 @@ pub enum Upstream {
     /// no document, only streamed transfers, with their own concurrency cap, rate
     /// limit, retry budget and breaker like every upstream.
     Files,
+    /// The OSV vulnerability database API (`/v1/querybatch`, `/v1/vulns/{id}`).
+    Osv,
 }
 
 impl Upstream {
     /// How many upstreams there are (the length of per-upstream arrays).
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
 
     /// Every upstream, in a stable order.
     pub const ALL: [Upstream; Upstream::COUNT] = [
@@ -48,6 +50,7 @@ impl Upstream {
         Upstream::Pepy,
         Upstream::TopPackages,
         Upstream::Files,
+        Upstream::Osv,
     ];
 
     /// The stable name used in config keys, metrics and output.
@@ -59,6 +62,7 @@ impl Upstream {
             Upstream::Pepy => "pepy",
             Upstream::TopPackages => "top-packages",
             Upstream::Files => "files",
+            Upstream::Osv => "osv",
         }
     }
 

@@ -5,6 +5,11 @@
 //! *reservations*: a caller that may wait reserves the next free slot (possibly in the
 //! future) and sleeps until it, so callers are served first come, first served and a
 //! reservation's time is exact. The policy never sleeps; it is driven by `now`.
+//!
+//! For a CDN-served upstream with no published limit, the per-second quota may instead
+//! be a sustained rate with a burst allowance ([`RateLimit::with_burst`]): a token
+//! bucket (GCRA), so a resolution's first few hundred requests go at once and a long
+//! crawl still averages the sustained rate.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -49,10 +54,51 @@ impl Window {
     }
 }
 
-/// A set of strict windows (e.g. 5 per second and 30 per minute) applied together.
+/// A sustained rate with a burst allowance, as a GCRA: admissions are spaced
+/// `interval` apart on average, and up to `burst` may come at once.
+#[derive(Clone, Debug)]
+struct Bucket {
+    interval: Duration,
+    /// How far ahead of `now` the theoretical arrival time may run: `(burst - 1)` intervals.
+    tolerance: Duration,
+    /// The theoretical arrival time of the next admission; `None` before the first.
+    tat: Option<Instant>,
+    /// The latest admission and the `tat` before it, so it can be taken back.
+    undo: Option<(Instant, Option<Instant>)>,
+}
+
+impl Bucket {
+    fn earliest(&self, at: Instant) -> Instant {
+        match self.tat.and_then(|t| t.checked_sub(self.tolerance)) {
+            Some(allowed) => at.max(allowed),
+            None => at,
+        }
+    }
+
+    fn admit(&mut self, at: Instant) {
+        let before = self.tat;
+        self.tat = Some(before.map_or(at, |t| t.max(at)) + self.interval);
+        self.undo = Some((at, before));
+    }
+
+    fn cancel(&mut self, at: Instant) {
+        if let Some((last, before)) = self.undo
+            && last == at
+        {
+            self.tat = before;
+            self.undo = None;
+        }
+    }
+}
+
+/// A set of strict windows (e.g. 5 per second and 30 per minute) applied together,
+/// and optionally a sustained rate with a burst allowance.
 #[derive(Clone, Debug)]
 pub struct RateLimit {
     windows: Vec<Window>,
+    bucket: Option<Bucket>,
+    /// The latest reservation handed out: a new one never precedes it.
+    last: Option<Instant>,
 }
 
 /// What a reservation decided.
@@ -70,6 +116,8 @@ impl RateLimit {
     pub fn unlimited() -> Self {
         RateLimit {
             windows: Vec::new(),
+            bucket: None,
+            last: None,
         }
     }
 
@@ -89,7 +137,28 @@ impl RateLimit {
                 admitted: VecDeque::new(),
             });
         }
-        RateLimit { windows }
+        RateLimit {
+            windows,
+            bucket: None,
+            last: None,
+        }
+    }
+
+    /// `per_second` sustained, with bursts of up to `burst` at once (a token bucket
+    /// that refills one slot every `1/per_second`, kept 2 % slower like the windows),
+    /// and `per_minute` in any minute when given.
+    pub fn with_burst(per_second: u32, burst: u32, per_minute: Option<u32>) -> Self {
+        let mut rl = RateLimit::new(per_second, per_minute);
+        // The per-second window gives way to the bucket.
+        rl.windows.remove(0);
+        let interval = SECOND.mul_f64(JITTER_MARGIN) / per_second.max(1);
+        rl.bucket = Some(Bucket {
+            interval,
+            tolerance: interval * burst.max(1).saturating_sub(1),
+            tat: None,
+            undo: None,
+        });
+        rl
     }
 
     /// The earliest slot at or after `now`, without reserving it.
@@ -102,17 +171,24 @@ impl RateLimit {
 
     fn earliest_from(&self, now: Instant) -> Instant {
         // Reservations are handed out in order, so a new one never precedes the last.
-        let last = self
+        let last = self.last.unwrap_or(now);
+        // Each constraint is a fixed instant (a window's blocking admission plus the
+        // window; the bucket's allowance), so one pass finds the earliest time all allow.
+        let at = self
             .windows
             .iter()
-            .filter_map(|w| w.admitted.back().copied())
-            .max()
-            .unwrap_or(now);
-        // Each window's constraint is a fixed instant (its blocking admission plus the
-        // window), so one pass over the windows finds the earliest time all allow.
-        self.windows
-            .iter()
-            .fold(now.max(last), |at, w| w.earliest(at))
+            .fold(now.max(last), |at, w| w.earliest(at));
+        self.bucket.as_ref().map_or(at, |b| b.earliest(at))
+    }
+
+    fn admit(&mut self, at: Instant) {
+        for w in &mut self.windows {
+            w.admitted.push_back(at);
+        }
+        if let Some(b) = &mut self.bucket {
+            b.admit(at);
+        }
+        self.last = Some(at);
     }
 
     /// Reserves the earliest slot if it is no later than `latest`.
@@ -121,18 +197,14 @@ impl RateLimit {
         if at > latest {
             return Reservation::NotBefore(at);
         }
-        for w in &mut self.windows {
-            w.admitted.push_back(at);
-        }
+        self.admit(at);
         Reservation::At(at)
     }
 
     /// Reserves the earliest slot, however far away (a polite-queue entry).
     pub fn reserve_any(&mut self, now: Instant) -> Instant {
         let at = self.next_slot(now);
-        for w in &mut self.windows {
-            w.admitted.push_back(at);
-        }
+        self.admit(at);
         at
     }
 
@@ -145,11 +217,22 @@ impl RateLimit {
                 w.admitted.pop_back();
             }
         }
+        if let Some(b) = &mut self.bucket {
+            b.cancel(at);
+        }
+        if self.last == Some(at) {
+            // The order only needs the latest kept admission (or none).
+            self.last = self
+                .windows
+                .iter()
+                .filter_map(|w| w.admitted.back().copied())
+                .max();
+        }
     }
 
     /// Whether any limit is set.
     pub fn is_limited(&self) -> bool {
-        !self.windows.is_empty()
+        !self.windows.is_empty() || self.bucket.is_some()
     }
 }
 
@@ -230,6 +313,65 @@ mod tests {
         rl.cancel(b);
         assert_eq!(rl.next_slot(t0), t0 + secs(1.0));
         assert_eq!(a, t0);
+    }
+
+    #[test]
+    fn a_burst_goes_at_once_then_the_sustained_rate_holds() {
+        let t0 = Instant::now();
+        let mut rl = RateLimit::with_burst(50, 200, None);
+        let times: Vec<Instant> = (0..400).map(|_| rl.reserve_any(t0)).collect();
+        // The first 200 at once; each later one a sustained interval after the last.
+        assert!(times[..200].iter().all(|t| *t == t0));
+        let interval = secs(1.0) / 50;
+        assert_eq!(times[200], t0 + interval);
+        assert_eq!(times[399], t0 + interval * 200);
+        // Over any long stretch the average stays at the sustained rate (plus the burst).
+        assert!(busiest(&times, secs(2.0)) <= 200 + 100);
+        assert!(times.windows(2).all(|p| p[0] <= p[1]), "in order");
+    }
+
+    #[test]
+    fn an_idle_bucket_refills_at_the_sustained_rate_and_no_further() {
+        let t0 = Instant::now();
+        let mut rl = RateLimit::with_burst(10, 5, None);
+        for _ in 0..5 {
+            assert_eq!(rl.reserve(t0, t0), Reservation::At(t0));
+        }
+        let interval = secs(1.0) / 10;
+        // Spent: the next slot is one interval later, and nothing is reserved past the limit.
+        assert_eq!(rl.reserve(t0, t0), Reservation::NotBefore(t0 + interval));
+        // Two intervals later two slots are back.
+        let t1 = t0 + interval * 2;
+        assert_eq!(rl.reserve(t1, t1), Reservation::At(t1));
+        assert_eq!(rl.reserve(t1, t1), Reservation::At(t1));
+        assert_eq!(rl.reserve(t1, t1), Reservation::NotBefore(t1 + interval));
+        // A long idle time refills the burst, never more.
+        let t2 = t1 + Duration::from_secs(60);
+        for _ in 0..5 {
+            assert_eq!(rl.reserve(t2, t2), Reservation::At(t2));
+        }
+        assert!(matches!(rl.reserve(t2, t2), Reservation::NotBefore(_)));
+    }
+
+    #[test]
+    fn a_burst_still_obeys_the_per_minute_window() {
+        let t0 = Instant::now();
+        let mut rl = RateLimit::with_burst(10, 100, Some(30));
+        let times: Vec<Instant> = (0..31).map(|_| rl.reserve_any(t0)).collect();
+        assert!(times[..30].iter().all(|t| *t == t0));
+        assert_eq!(times[30], t0 + secs(60.0));
+    }
+
+    #[test]
+    fn a_cancelled_burst_reservation_gives_its_slot_back() {
+        let t0 = Instant::now();
+        let mut rl = RateLimit::with_burst(1, 2, None);
+        rl.reserve_any(t0);
+        let b = rl.reserve_any(t0);
+        assert_eq!(b, t0);
+        rl.cancel(b);
+        assert_eq!(rl.reserve(t0, t0), Reservation::At(t0));
+        assert!(rl.is_limited());
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! Core metadata files (PEP 658 / 714): `{file url}.metadata`, the `METADATA` file of a
 //! wheel served on its own, as pip and uv read it to resolve without downloading
-//! wheels. The format is RFC 822-style headers (core metadata 1.0 to 2.4); only what a
-//! resolver needs is kept: name, version, `Requires-Dist`, `Requires-Python`,
-//! `Provides-Extra`. The body (the long description) is ignored.
+//! wheels. The format is RFC 822-style headers (core metadata 1.0 to 2.4). What a
+//! resolver needs (name, version, `Requires-Dist`, `Requires-Python`, `Provides-Extra`)
+//! and, for an index without a JSON API, what `info` and `docs` show (summary, licence,
+//! URLs, author, classifiers, the long description in the body) are kept.
 
 use serde::{Deserialize, Serialize};
 
 use super::ParseError;
 
 /// The metadata of one release, as a resolver needs it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseMetadata {
     /// `Name` (as published, not normalised).
     pub name: String,
@@ -24,10 +25,37 @@ pub struct ReleaseMetadata {
     /// `Provides-Extra` lines.
     #[serde(default)]
     pub provides_extra: Vec<String>,
+    /// `Summary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// `License`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// `License-Expression` (PEP 639).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_expression: Option<String>,
+    /// `Home-page` (legacy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_page: Option<String>,
+    /// `Project-URL` lines as (label, URL).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub project_urls: Vec<(String, String)>,
+    /// `Author`, else `Author-email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// `Classifier` lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classifiers: Vec<String>,
+    /// The long description: the body (2.1+) or the `Description` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `Description-Content-Type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description_content_type: Option<String>,
 }
 
-/// Largest metadata file read (real ones are a few kB; the description can make them
-/// larger, and it is skipped anyway).
+/// Most header lines read (real files have tens; the description, in the body, is not
+/// counted: its size is capped by the fetch layer).
 const MAX_HEADER_LINES: usize = 10_000;
 
 /// Parses a core metadata file: one pass over the lines, at most
@@ -40,16 +68,22 @@ pub fn parse(body: &[u8]) -> Result<ReleaseMetadata, ParseError> {
     let mut requires_dist = Vec::new();
     let mut requires_python = None;
     let mut provides_extra = Vec::new();
+    let mut m = About::default();
     let mut current: Option<(String, String)> = None;
     let mut fields: Vec<(String, String)> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let mut body_at = text.len();
+    let mut offset = 0;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let line = raw.trim_end_matches(['\n', '\r']);
+        offset += raw.len();
         if i > MAX_HEADER_LINES {
             return Err(ParseError::Invalid(
                 "metadata file: too many header lines".into(),
             ));
         }
         if line.trim().is_empty() {
-            break; // headers end; the body (description) follows
+            body_at = offset; // headers end; the body (description) follows
+            break;
         }
         if line.starts_with([' ', '\t']) {
             // A continuation of the previous header (folded line).
@@ -81,8 +115,27 @@ pub fn parse(body: &[u8]) -> Result<ReleaseMetadata, ParseError> {
             "requires-dist" => requires_dist.push(v),
             "requires-python" if !v.is_empty() => requires_python = Some(v),
             "provides-extra" => provides_extra.push(v),
+            "summary" if !v.is_empty() => m.summary = Some(v),
+            "license" if !v.is_empty() => m.license = Some(v),
+            "license-expression" if !v.is_empty() => m.license_expression = Some(v),
+            "home-page" if !v.is_empty() && v != "UNKNOWN" => m.home_page = Some(v),
+            "project-url" => {
+                if let Some((label, url)) = v.split_once(',') {
+                    m.project_urls
+                        .push((label.trim().to_string(), url.trim().to_string()));
+                }
+            }
+            "author" if !v.is_empty() => m.author = Some(v),
+            "author-email" if !v.is_empty() => m.author_email = Some(v),
+            "classifier" => m.classifiers.push(v),
+            "description" if !v.is_empty() => m.description = Some(v),
+            "description-content-type" if !v.is_empty() => m.description_content_type = Some(v),
             _ => {}
         }
+    }
+    let body = text[body_at..].trim_end();
+    if !body.is_empty() {
+        m.description = Some(body.to_string());
     }
     let (Some(name), Some(version)) = (name, version) else {
         return Err(ParseError::Invalid(
@@ -95,7 +148,31 @@ pub fn parse(body: &[u8]) -> Result<ReleaseMetadata, ParseError> {
         requires_dist,
         requires_python,
         provides_extra,
+        summary: m.summary,
+        license: m.license,
+        license_expression: m.license_expression,
+        home_page: m.home_page,
+        project_urls: m.project_urls,
+        author: m.author.or(m.author_email),
+        classifiers: m.classifiers,
+        description: m.description,
+        description_content_type: m.description_content_type,
     })
+}
+
+/// The descriptive fields, gathered while the headers are read.
+#[derive(Default)]
+struct About {
+    summary: Option<String>,
+    license: Option<String>,
+    license_expression: Option<String>,
+    home_page: Option<String>,
+    project_urls: Vec<(String, String)>,
+    author: Option<String>,
+    author_email: Option<String>,
+    classifiers: Vec<String>,
+    description: Option<String>,
+    description_content_type: Option<String>,
 }
 
 impl ReleaseMetadata {
@@ -108,12 +185,49 @@ impl ReleaseMetadata {
             + strings(&self.requires_dist)
             + opt_string(&self.requires_python)
             + strings(&self.provides_extra)
+            + opt_string(&self.summary)
+            + opt_string(&self.license)
+            + opt_string(&self.license_expression)
+            + opt_string(&self.home_page)
+            + self
+                .project_urls
+                .iter()
+                .map(|(a, b)| string(a) + string(b))
+                .sum::<usize>()
+            + opt_string(&self.author)
+            + strings(&self.classifiers)
+            + opt_string(&self.description)
+            + opt_string(&self.description_content_type)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_what_info_and_docs_show_and_the_body_as_the_description() {
+        let body = b"Metadata-Version: 2.4\r\nName: sg-web\r\nVersion: 1.1.0\r\nSummary: A web kit\r\nLicense-Expression: MIT\r\nAuthor-email: Ann <ann@example.org>\r\nProject-URL: Source, https://example.org/src\r\nClassifier: Programming Language :: Python :: 3\r\nDescription-Content-Type: text/markdown\r\n\r\n# sg-web\r\n\r\nRequires-Dist: not-a-header\r\n";
+        let m = parse(body).unwrap();
+        assert_eq!(m.summary.as_deref(), Some("A web kit"));
+        assert_eq!(m.license_expression.as_deref(), Some("MIT"));
+        assert_eq!(m.author.as_deref(), Some("Ann <ann@example.org>"));
+        assert_eq!(
+            m.project_urls,
+            [("Source".to_string(), "https://example.org/src".to_string())]
+        );
+        assert_eq!(m.classifiers, ["Programming Language :: Python :: 3"]);
+        assert_eq!(m.description_content_type.as_deref(), Some("text/markdown"));
+        assert_eq!(
+            m.description.as_deref(),
+            Some("# sg-web\r\n\r\nRequires-Dist: not-a-header")
+        );
+        assert!(m.requires_dist.is_empty(), "the body holds no headers");
+        // Metadata 1.x: the description is a header.
+        let old =
+            parse(b"Metadata-Version: 1.1\nName: a\nVersion: 1\nDescription: short\n").unwrap();
+        assert_eq!(old.description.as_deref(), Some("short"));
+    }
 
     #[test]
     fn reads_requirements_and_skips_the_body() {

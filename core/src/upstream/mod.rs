@@ -8,6 +8,7 @@
 pub mod heap;
 pub mod hosts;
 pub mod metadata;
+pub mod osv;
 pub mod pepy;
 pub mod pypi;
 pub mod pypistats;
@@ -17,6 +18,7 @@ pub mod top;
 pub mod wheel;
 
 pub use metadata::ReleaseMetadata;
+pub use osv::{OsvAdvisory, OsvIds};
 pub use pepy::PepyDoc;
 pub use pypi::{FileInfo, FileLink, ProjectDoc, ProjectMeta, Vulnerability};
 pub use pypistats::{Day, RecentDoc, SeriesDoc, SeriesPoint};
@@ -48,6 +50,10 @@ pub enum Document {
     Top(TopDoc),
     /// A release's core metadata file (PEP 658).
     Metadata(ReleaseMetadata),
+    /// The ids of OSV's advisories about a release.
+    OsvIds(OsvIds),
+    /// One OSV advisory.
+    OsvAdvisory(OsvAdvisory),
 }
 
 impl Document {
@@ -61,6 +67,8 @@ impl Document {
             Document::Pepy(p) => p.approx_bytes(),
             Document::Top(t) => t.approx_bytes(),
             Document::Metadata(m) => m.approx_bytes(),
+            Document::OsvIds(i) => 64 + i.ids.iter().map(|s| s.len() + 24).sum::<usize>(),
+            Document::OsvAdvisory(a) => a.approx_bytes(),
         }
     }
 }
@@ -218,6 +226,14 @@ pub fn parse(q: &Query, content_type: Option<&str>, body: &[u8]) -> Result<Docum
                 )));
             }
             Ok(Document::Metadata(doc))
+        }
+        Query::OsvRelease(..) => {
+            check_content_type(content_type, &["application/json"], "application/json")?;
+            Ok(Document::OsvIds(osv::parse_batch(body)?))
+        }
+        Query::OsvAdvisory(id) => {
+            check_content_type(content_type, &["application/json"], "application/json")?;
+            Ok(Document::OsvAdvisory(osv::parse_vuln(id, body)?))
         }
         Query::TopPackages => {
             // Static hosts serve the dataset as JSON or as plain text (raw file views).

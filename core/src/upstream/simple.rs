@@ -51,6 +51,31 @@ pub struct SimpleFile {
         skip_serializing_if = "CoreMetadata::is_absent"
     )]
     pub dist_info_metadata: CoreMetadata,
+    /// The file's hashes (PEP 691 `hashes`); only its sha256 is kept.
+    #[serde(default, skip_serializing_if = "FileHashes::is_empty")]
+    pub hashes: FileHashes,
+}
+
+/// A file's hashes as a PEP 691 page gives them; only `sha256` is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileHashes {
+    /// Lowercase hex, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl FileHashes {
+    /// No hash kept.
+    pub fn is_empty(&self) -> bool {
+        self.sha256.is_none()
+    }
+}
+
+/// The sha256 a file URL names in its `#sha256=HEX` fragment (PEP 503), if a well-formed one.
+pub fn url_sha256(url: &str) -> Option<&str> {
+    let (_, frag) = url.rsplit_once('#')?;
+    let hex = frag.strip_prefix("sha256=")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 
 /// `core-metadata` of a file: `false`, `true`, or its hashes.
@@ -104,6 +129,23 @@ impl SimpleFile {
     /// Whether a core metadata file (`{url}.metadata`) is served for this file.
     pub fn has_metadata(&self) -> bool {
         self.core_metadata.available() || self.dist_info_metadata.available()
+    }
+
+    /// The file's URL as the page gives it, naming the file's sha256 in a
+    /// `#sha256=HEX` fragment when the page gives one (a PEP 503 link carries it; a
+    /// PEP 691 file, in `hashes`): the key of what is read from the file, which is
+    /// then immutable.
+    pub fn keyed_url(&self) -> Option<String> {
+        let url = self.url.as_deref()?;
+        if url.contains('#') {
+            return Some(url.to_string());
+        }
+        Some(match self.hashes.sha256.as_deref() {
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                format!("{url}#sha256={}", h.to_ascii_lowercase())
+            }
+            _ => url.to_string(),
+        })
     }
 
     /// Whether the file is a wheel.
@@ -163,6 +205,7 @@ impl SimpleDoc {
                 .iter()
                 .map(|f| {
                     string(&f.filename)
+                        + opt_string(&f.hashes.sha256)
                         + opt_string(&f.upload_time)
                         + opt_string(&f.url)
                         + opt_string(&f.requires_python)
@@ -204,6 +247,28 @@ mod tests {
     }
 
     #[test]
+    fn a_file_key_names_its_sha256_from_the_link_or_the_hashes() {
+        let hex = "ab".repeat(32);
+        let page = format!(
+            r#"{{"name":"x","files":[
+              {{"filename":"x-1-py3-none-any.whl","url":"/f/x-1-py3-none-any.whl","hashes":{{"sha256":"{hex}","md5":"00"}}}},
+              {{"filename":"x-2-py3-none-any.whl","url":"/f/x-2-py3-none-any.whl#sha256={hex}"}},
+              {{"filename":"x-3-py3-none-any.whl","url":"/f/x-3-py3-none-any.whl","hashes":{{"sha256":"short"}}}}]}}"#
+        );
+        let doc = parse(page.as_bytes()).unwrap();
+        let keys: Vec<_> = doc.files.iter().map(|f| f.keyed_url().unwrap()).collect();
+        assert_eq!(keys[0], format!("/f/x-1-py3-none-any.whl#sha256={hex}"));
+        assert_eq!(keys[1], format!("/f/x-2-py3-none-any.whl#sha256={hex}"));
+        assert_eq!(keys[2], "/f/x-3-py3-none-any.whl");
+        assert_eq!(url_sha256(&keys[0]), Some(hex.as_str()));
+        assert_eq!(url_sha256(&keys[2]), None);
+        assert_eq!(url_sha256("/f/x.whl#sha256=zz"), None);
+        // Kept and read back with its hash.
+        let back: SimpleDoc = serde_json::from_slice(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        assert_eq!(back, doc);
+    }
+
+    #[test]
     fn versions_are_read_from_file_names() {
         let f = |n: &str| SimpleFile {
             filename: n.into(),
@@ -214,6 +279,7 @@ mod tests {
             requires_python: None,
             core_metadata: CoreMetadata::Absent,
             dist_info_metadata: CoreMetadata::Absent,
+            hashes: FileHashes::default(),
         };
         assert_eq!(
             f("black-21.11b0-py3-none-any.whl").version(),

@@ -1,5 +1,6 @@
 //! Known vulnerabilities of a release, from the `vulnerabilities` list of PyPI's
-//! per-release JSON (OSV advisories), with the smallest upgrade that fixes them.
+//! per-release JSON, from the OSV API, or both merged (`upstream::osv::merge`), with
+//! the smallest upgrade that fixes them. Each advisory says which source listed it.
 //!
 //! "Smallest upgrade": for each advisory still in force (not withdrawn), the smallest
 //! of its `fixed_in` versions above the release; the upgrade is the largest of those
@@ -14,11 +15,51 @@ use serde::{Deserialize, Serialize};
 
 use crate::upstream::{ProjectDoc, Vulnerability};
 
+/// Where an advisory was listed.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AdvisorySource {
+    /// The index's per-release JSON (`vulnerabilities`).
+    Pypi,
+    /// The OSV API.
+    Osv,
+}
+
+impl AdvisorySource {
+    /// The name in output and in `Vulnerability::source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdvisorySource::Pypi => "pypi",
+            AdvisorySource::Osv => "osv",
+        }
+    }
+
+    /// The sources a merged `Vulnerability::source` names (`pypi`, `osv`, `pypi+osv`).
+    pub fn parse_list(s: Option<&str>) -> Vec<AdvisorySource> {
+        let mut out: Vec<AdvisorySource> = s
+            .unwrap_or("")
+            .split('+')
+            .filter_map(|p| match p.trim() {
+                "pypi" => Some(AdvisorySource::Pypi),
+                "osv" => Some(AdvisorySource::Osv),
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 /// One advisory as reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Advisory {
     /// OSV id.
     pub id: String,
+    /// Which sources listed it.
+    pub sources: Vec<AdvisorySource>,
     /// Other ids (CVE...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
@@ -68,6 +109,11 @@ pub struct PackageVulnerabilities {
     /// The smallest upgrade that fixes the advisories in force, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<FixAdvice>,
+    /// The sources that were asked and answered.
+    pub sources: Vec<AdvisorySource>,
+    /// What the answer should be read with (a source that could not be asked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The release list of a project body as (version, yanked), for "smallest published
@@ -89,7 +135,10 @@ impl PackageVulnerabilities {
     /// From a per-release (or project) body: the vulnerabilities of `info.version`.
     /// `published` is the release list, when known: (version, yanked).
     pub fn from_release(p: &ProjectDoc, published: Option<&[(Version, bool)]>) -> Self {
-        Self::from_list(&p.info.name, &p.info.version, &p.vulnerabilities, published)
+        let list = from_pypi(&p.vulnerabilities);
+        let mut v = Self::from_list(&p.info.name, &p.info.version, &list, published);
+        v.sources = vec![AdvisorySource::Pypi];
+        v
     }
 
     /// From an advisory list.
@@ -123,6 +172,7 @@ impl PackageVulnerabilities {
             }
             vulnerabilities.push(Advisory {
                 id: v.id.clone(),
+                sources: AdvisorySource::parse_list(v.source.as_deref()),
                 aliases: v.aliases.clone(),
                 summary: v.summary.clone(),
                 link: v.link.clone(),
@@ -179,8 +229,21 @@ impl PackageVulnerabilities {
             active,
             vulnerabilities,
             fix,
+            sources: Vec::new(),
+            notes: Vec::new(),
         }
     }
+}
+
+/// PyPI's list as listed by PyPI (its entries say `source: osv`, where PyPI had them
+/// from: here the source is the one we asked).
+pub fn from_pypi(list: &[Vulnerability]) -> Vec<Vulnerability> {
+    list.iter()
+        .map(|v| Vulnerability {
+            source: Some(AdvisorySource::Pypi.as_str().into()),
+            ..v.clone()
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -636,11 +636,16 @@ impl GraphProject {
         f.packagetype == "bdist_wheel" && !matches!(self.dists, Dists::Wheel(_))
     }
 
-    /// The core metadata file of a release (metadata 2.1).
+    /// The core metadata file of a release (metadata 2.4): the fields of its JSON's
+    /// `info`, and a short README as the body (a huge one is left to the JSON: a wheel
+    /// carrying it would only test the METADATA cap, which `sg-wheel-bomb` does).
     pub(crate) fn metadata(&self, r: &ReleaseSpec) -> String {
         let mut s = format!(
-            "Metadata-Version: 2.1\nName: {}\nVersion: {}\nSummary: {SUMMARY}\nAuthor: sentinel-sim\n",
-            self.name, r.version
+            "Metadata-Version: 2.4\nName: {}\nVersion: {}\nSummary: {SUMMARY}\nAuthor: sentinel-sim\n\
+             License-Expression: MIT\nClassifier: Programming Language :: Python :: 3\n\
+             Project-URL: Homepage, https://{}.sim.invalid/\n\
+             Description-Content-Type: text/markdown\n",
+            self.name, r.version, self.name
         );
         if let Some(rp) = r.requires_python {
             s.push_str(&format!("Requires-Python: {rp}\n"));
@@ -652,6 +657,9 @@ impl GraphProject {
             s.push_str(&format!("Requires-Dist: {d}\n"));
         }
         s.push('\n');
+        if self.readme == Readme::Short {
+            s.push_str(&description(self));
+        }
         s
     }
 

@@ -6,6 +6,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod files;
+pub(crate) mod osv;
 pub(crate) mod pepy;
 pub(crate) mod pypi;
 pub(crate) mod pypistats;
@@ -35,6 +36,8 @@ pub(crate) enum Upstream {
     Top,
     /// `/files/...`: distribution files and their metadata files (PEP 658).
     Files,
+    /// `/v1/...`: the OSV API.
+    Osv,
     /// Anything else.
     Other,
 }
@@ -49,6 +52,7 @@ impl Upstream {
             (Some("api"), Some("v2")) => Upstream::Pepy,
             (Some("top-pypi-packages.min.json"), None) => Upstream::Top,
             (Some("files"), _) => Upstream::Files,
+            (Some("v1"), _) => Upstream::Osv,
             _ => Upstream::Other,
         }
     }
@@ -60,6 +64,8 @@ pub(crate) struct Req<'a> {
     pub(crate) path: &'a str,
     pub(crate) query: Option<&'a str>,
     pub(crate) headers: &'a HeaderMap,
+    /// The request body (a `POST`'s; empty otherwise).
+    pub(crate) body: &'a [u8],
 }
 
 impl Req<'_> {
@@ -185,6 +191,8 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req<'_>) -> Resp {
         ["api", "v2", "projects", name] => pepy::project(shared, name, req),
         ["top-pypi-packages.min.json"] => top::top(shared),
         ["files", name, filename] => files::file(shared, name, filename, req),
+        ["v1", "querybatch"] => osv::querybatch(shared, req),
+        ["v1", "vulns", id] => osv::vuln(id),
         _ => Resp::not_found(),
     };
     offhost(shared, resp).upstream(upstream)
@@ -230,6 +238,11 @@ pub(crate) fn error_body(upstream: Upstream, status: StatusCode) -> Resp {
             serde_json::json!({ "message": reason }).to_string(),
         ),
         Upstream::PypiJson if code == 404 => pypi::not_found(),
+        Upstream::Osv => Resp::new(
+            status,
+            "application/json",
+            serde_json::json!({ "code": code, "message": reason }).to_string(),
+        ),
         _ => Resp::new(
             status,
             "text/plain; charset=utf-8",
@@ -253,6 +266,7 @@ mod tests {
         );
         assert_eq!(Upstream::of("/api/v2/projects/numpy"), Upstream::Pepy);
         assert_eq!(Upstream::of("/top-pypi-packages.min.json"), Upstream::Top);
+        assert_eq!(Upstream::of("/v1/querybatch"), Upstream::Osv);
         assert_eq!(Upstream::of("/nope"), Upstream::Other);
     }
 

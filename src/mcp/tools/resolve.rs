@@ -104,7 +104,7 @@ impl SentinelMcp {
 
     /// Vulnerabilities of a release.
     #[tool(
-        description = "Known vulnerabilities (OSV advisories as PyPI lists them: id, aliases such as CVE ids, summary, fixed_in, withdrawn) of a PyPI package's latest release (or of `version`), with the smallest upgrade that fixes those in force and the smallest published release at or above it.",
+        description = "Known vulnerabilities (OSV advisories: id, aliases such as CVE ids, summary, fixed_in, withdrawn, and `sources`: `pypi` when the index's per-release JSON lists it, `osv` when the OSV API does) of a PyPI package's latest release (or of `version`), with the smallest upgrade that fixes those in force and the smallest published release at or above it. Which sources are asked is configured (`[vulnerabilities] source`); a release the index has no per-release JSON for is asked of OSV, and `notes` say so.",
         output_schema = vulnerabilities_schema(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]

@@ -178,8 +178,9 @@ impl FetchContext {
         }
     }
 
-    /// A rate-limit slot within the caller's answer budget, waited for.
-    async fn wait_for_a_slot(&self, req: &FetchRequest) -> Result<(), FetchFailure> {
+    /// A rate-limit slot within the caller's answer budget, waited for (a wheel's next
+    /// range, OSV's next page).
+    pub(super) async fn wait_for_a_slot(&self, req: &FetchRequest) -> Result<(), FetchFailure> {
         let slot = self
             .lock_limiter()
             .reserve(Instant::now().into_std(), req.wait_until.into_std());
@@ -192,7 +193,10 @@ impl FetchContext {
                 ours: true,
                 ..fail(
                     FailureKind::Other,
-                    "no rate-limit slot for the wheel's next range within the answer budget".into(),
+                    format!(
+                        "no rate-limit slot for the next request to {} within the answer budget",
+                        self.upstream
+                    ),
                 )
             }),
         }

@@ -428,12 +428,13 @@ impl RouterState {
             // A miss: an earlier run's copy may be on disk. Read off the actor; the
             // flight goes on when it is back (with its ETag and its fallback).
             let store = self.args.store.clone();
+            let cache = self.args.cache.clone();
             let router = myself.clone();
             tokio::task::spawn_blocking(move || {
                 let now = Instant::now();
                 let entry = store
                     .load(&query, now)
-                    .map(|kept| Arc::new(CacheEntry::from_store(kept, now)));
+                    .map(|kept| Arc::new(cache.kept_entry(&query, kept, now)));
                 let _ = router.cast(RouterMsg::Loaded {
                     query,
                     flight: id,
@@ -459,8 +460,20 @@ impl RouterState {
         if entry.is_some() {
             metrics::counter!("sentinel_store_copies_loaded_total").increment(1);
         }
-        // Not served at once as stale-while-revalidate: the upstream is asked first
-        // (with the kept ETag), the copy is the fallback if it fails or is slow.
+        let now = Instant::now();
+        if let Some(e) = entry.as_ref().filter(|e| e.age(now) < e.fresh_for) {
+            // Still as fresh as its upstream said: answered as `cached` with its true
+            // age, and nothing is asked. Kept in memory unless this run fetched one.
+            self.args.cache.insert_if_absent(query.clone(), e.clone());
+            let e = e.clone();
+            let up = query.upstream();
+            return self.answer(&query, id, |_| {
+                Ok(DocAnswer::from_entry(&e, Provenance::Cached, up, now))
+            });
+        }
+        // Past its freshness: not served at once as stale-while-revalidate: the
+        // upstream is asked first (with the kept ETag), the copy is the fallback if it
+        // fails or is slow.
         flight.stale = entry;
         self.begin(myself, query, id);
     }
