@@ -21,44 +21,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
 CALL_TIMEOUT = 120
-START_TIMEOUT = 60
 REQS = ["sg-tree-00"]
 
-
-def start_sim(binary: str, profile: str) -> tuple[subprocess.Popen, str]:
-    p = subprocess.Popen(
-        [binary, "sim", "--index-profile", profile], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert p.stdout is not None
-        for line in p.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        first = lines.get(timeout=START_TIMEOUT)
-    except queue.Empty:
-        p.kill()
-        raise SystemExit(f"sim: no output within {START_TIMEOUT} s") from None
-    prefix = "listening on "
-    if not first or not first.startswith(prefix):
-        p.kill()
-        raise SystemExit(f"sim: unexpected first line {first!r}")
-    return p, first[len(prefix) :].strip().rstrip("/")
+# The simulator is started as the resolution oracle starts it (one copy of that code).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+from test_resolve_oracle import start_sim  # noqa: E402
 
 
 def admin(sim: str, method: str, path: str, body: dict | None = None) -> dict:

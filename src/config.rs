@@ -154,10 +154,16 @@ pub fn load_with_env(
     Ok(Loaded { engine, sources })
 }
 
-/// Deep-merges `over` into `base`: tables merge key by key, anything else replaces.
+/// Deep-merges `over` into `base`: tables merge key by key (a `rate_limit` is replaced
+/// whole), anything else replaces.
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
+            // A rate limit is one policy: `{ per_second = 2 }` means a strict 2/s, not
+            // 2/s with the default's burst left in.
+            (Some(toml::Value::Table(_)), v) if k == "rate_limit" => {
+                base.insert(k, v);
+            }
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
             (_, v) => {
                 base.insert(k, v);
@@ -297,6 +303,23 @@ mod tests {
         loaded.engine.store.path = None;
         let defaults = toml::to_string(&EngineConfig::default()).unwrap();
         assert_eq!(toml::to_string(&loaded.engine).unwrap(), defaults);
+    }
+
+    #[test]
+    fn a_rate_limit_in_the_file_replaces_the_default_whole() {
+        // The Simple API's default has a burst; a file that writes `{ per_second = 2 }`
+        // means a strict 2/s, and one key set by the environment still merges.
+        let f = write("[upstreams.pypi_simple]\nrate_limit = { per_second = 2 }\n");
+        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), no_env()).unwrap();
+        let rl = loaded.engine.upstreams.pypi_simple.rate_limit.unwrap();
+        assert_eq!((rl.per_second, rl.per_minute, rl.burst), (2, None, None));
+        let env = vec![(
+            "PYPI_SENTINEL_UPSTREAMS__PYPI_SIMPLE__RATE_LIMIT__PER_SECOND".to_string(),
+            "7".to_string(),
+        )];
+        let loaded = load_with_env(None, &FlagOverrides::default(), env).unwrap();
+        let rl = loaded.engine.upstreams.pypi_simple.rate_limit.unwrap();
+        assert_eq!((rl.per_second, rl.burst), (7, Some(200)));
     }
 
     #[test]
