@@ -358,7 +358,7 @@ async def exercise(session, sim_url: str, label: str, download_dir: str | None =
 
     # Operations.
     s, _ = await ok(session, "health_check", {})
-    check(s["ready"] is True and len(s["upstreams"]) == 6, f"{label}: health {s}")
+    check(s["ready"] is True and len(s["upstreams"]) == 7, f"{label}: health {s}")
     s, _ = await ok(session, "ready_check", {})
     check(s["ready"] is True, f"{label}: ready {s}")
     s, _ = await ok(session, "get_metrics", {})
