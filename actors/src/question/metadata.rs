@@ -219,27 +219,13 @@ fn no_json_api(e: &QueryError) -> bool {
         || matches!(e.cause(), Some(UnavailableCause::Disabled))
 }
 
-/// The version PyPI's `info` would describe: the highest final release not wholly
-/// yanked, else the highest version listed.
+/// The version PyPI's `info` would describe: the version list's latest final release
+/// not wholly yanked, else its latest.
 fn newest_version(s: &SimpleDoc) -> Option<PackageVersion> {
-    let mut listed: Vec<(PackageVersion, bool)> = Vec::new();
-    for f in &s.files {
-        let Some(v) = f.version().and_then(|v| PackageVersion::parse(v).ok()) else {
-            continue;
-        };
-        match listed.iter_mut().find(|(x, _)| x == &v) {
-            Some((_, all_yanked)) => *all_yanked &= f.is_yanked(),
-            None => listed.push((v, f.is_yanked())),
-        }
-    }
-    let order = |v: &PackageVersion| v.parsed().cloned();
-    let preferred = listed
-        .iter()
-        .filter(|(v, yanked)| !yanked && v.parsed().is_some_and(|p| !p.any_prerelease()))
-        .max_by_key(|(v, _)| order(v));
-    preferred
-        .or_else(|| listed.iter().max_by_key(|(v, _)| order(v)))
-        .map(|(v, _)| v.clone())
+    let list = crate::views::versions::VersionList::from_simple(s);
+    list.latest_stable
+        .or(list.latest)
+        .and_then(|v| PackageVersion::parse(&v).ok())
 }
 
 /// A project document made from a Simple page and the newest release's metadata:
