@@ -16,6 +16,12 @@ use sentinel_sim::SimHandle;
 /// The simulator's own series for `name` (pypistats without mirrors, pepy's daily
 /// totals), fetched directly, and the calibration they give.
 async fn sim_calibration(sim: &SimHandle, name: &str) -> (Calibration, Vec<(String, u64)>) {
+    let (stats, pepy) = sim_series(sim, name).await;
+    (calibrate(&stats, &pepy).unwrap(), pepy)
+}
+
+/// The simulator's own daily series for `name`: pypistats without mirrors, pepy's totals.
+async fn sim_series(sim: &SimHandle, name: &str) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
     let get = |path: String| async move {
         reqwest::get(format!("{}{path}", sim.base_url()))
             .await
@@ -52,8 +58,7 @@ async fn sim_calibration(sim: &SimHandle, name: &str) -> (Calibration, Vec<(Stri
             (day.clone(), total)
         })
         .collect();
-    let pepy: Vec<(String, u64)> = pepy.into_iter().collect();
-    (calibrate(&stats, &pepy).unwrap(), pepy)
+    (stats, pepy.into_iter().collect())
 }
 
 fn basis_of<T>(d: &sentinel_actors::Datum<T>) -> (&str, Confidence) {
@@ -177,5 +182,46 @@ async fn estimator_crash_is_restarted_and_the_calibration_comes_back_from_the_st
         "{basis}"
     );
     assert_eq!(engine.calibrations_held().await, Some(1));
+    engine.shutdown().await;
+}
+
+/// The series left the cache (here invalidated; in production evicted under the byte
+/// budget) and there is no store: with pypistats and pepy both down, the estimate
+/// still comes from the rolling sums the estimator remembers of the series it saw
+/// filled, gives the series' own figures, and says so. Without that memory the call
+/// would fail with "no daily series held".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_series_gone_and_no_store_the_estimate_comes_from_the_sums_the_estimator_remembers()
+ {
+    let (sim, engine) = setup().await;
+    let (stats, _) = sim_series(&sim, "pytest").await;
+    let name = sentinel_actors::PackageName::parse("pytest").unwrap();
+    for q in [
+        sentinel_actors::Query::Stats(name.clone(), sentinel_actors::StatsKind::Overall),
+        sentinel_actors::Query::Pepy(name.clone()),
+    ] {
+        engine.document(q).await.unwrap();
+    }
+    engine.invalidate(Some("pytest")).await.unwrap();
+    let asked_before = sim.stats().total;
+    sim.add_fault(status_fault("/api/packages/**", 502));
+    sim.add_fault(status_fault("/api/v2/projects/**", 502));
+
+    let d = engine.recent_downloads("pytest").await.unwrap();
+    assert_eq!(d.source, SourceLabel::Estimated);
+    assert!(
+        sim.stats().total > asked_before,
+        "the bases were tried first"
+    );
+    let sum = |n: usize| stats[stats.len() - n..].iter().map(|(_, d)| d).sum::<u64>();
+    assert_eq!(d.last_day.value, Some(sum(1)));
+    assert_eq!(d.last_week.value, Some(sum(7)));
+    assert_eq!(d.last_month.value, Some(sum(30)));
+    assert_eq!(d.last_month.upstream, Upstream::Pypistats);
+    let (basis, _) = basis_of(&d.last_week);
+    assert!(
+        basis.contains("the pypistats overall series (without mirrors) as the estimator remembers it (rolling sums"),
+        "{basis}"
+    );
     engine.shutdown().await;
 }

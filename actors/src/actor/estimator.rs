@@ -1,6 +1,11 @@
-//! EstimatorActor: owns the estimates' learned state, a per-package calibration
-//! between the two download sources (pypistats / pepy over the days both cover,
-//! [`crate::views::calibration`]), in a bounded map.
+//! EstimatorActor: owns the estimates' learned state, in two bounded maps:
+//!
+//! - a per-package calibration between the two download sources (pypistats / pepy
+//!   over the days both cover, [`crate::views::calibration`]);
+//! - the compact rolling sums ([`RollingSums`]: last day, 7 and 30 days, with their
+//!   dates) of every download series it has seen filled, so an estimate can still be
+//!   made once the series itself has left the cache (evicted under its byte budget)
+//!   and the store has none (off, degraded or pruned).
 //!
 //! It learns while both sources answer: when the CacheActor fills the cache with one
 //! series (pypistats' `overall`, pepy's) while the other is held, and when a walk
@@ -11,7 +16,7 @@
 //! (the store keeps the daily series for years, so a calibration learned once comes
 //! back as long as the store holds its days).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -22,10 +27,32 @@ use crate::cache::SharedCache;
 use crate::model::{PackageName, Query, StatsKind};
 use crate::upstream::Document;
 use crate::views::calibration::{Calibration, calibrate};
+use crate::views::estimate::RollingSums;
 
 /// How many packages' calibrations are kept (about 100 bytes each: well under a
 /// megabyte); the least recently used go first.
 pub(crate) const MAX_PACKAGES: u64 = 4_096;
+
+/// How many series' rolling sums are kept (about 250 bytes each with the key and the
+/// map's own: about 4 MB at most, against the few kilobytes each whole series takes in
+/// the cache); the least recently used go first.
+pub(crate) const MAX_REMEMBERED_SERIES: u64 = 16_384;
+
+/// Which of the two download series a remembered sum is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SeriesOf {
+    /// pypistats' `overall` series (without mirrors).
+    Pypistats,
+    /// pepy.tech's daily totals.
+    Pepy,
+}
+
+/// A series as the estimator remembers it: its sums and when it was fetched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RememberedSeries {
+    pub sums: RollingSums,
+    pub recorded: SystemTime,
+}
 
 pub(crate) enum EstimatorMsg {
     /// Both series of a package are held: learn (or refresh) its calibration.
@@ -34,6 +61,18 @@ pub(crate) enum EstimatorMsg {
         package: PackageName,
         pypistats: Vec<(String, u64)>,
         pepy: Vec<(String, u64)>,
+    },
+    /// A download series was filled: remember its sums (a newer fetch replaces an
+    /// older one).
+    Observe {
+        package: PackageName,
+        series: SeriesOf,
+        seen: RememberedSeries,
+    },
+    /// Both series' sums as remembered (pypistats', pepy's).
+    Recall {
+        package: PackageName,
+        reply: RpcReplyPort<(Option<RememberedSeries>, Option<RememberedSeries>)>,
     },
     /// The package's calibration, if one was learned.
     Get {
@@ -52,6 +91,7 @@ pub(crate) struct EstimatorActor;
 
 pub(crate) struct EstimatorState {
     calibrations: moka::sync::Cache<PackageName, Calibration>,
+    remembered: moka::sync::Cache<(PackageName, SeriesOf), RememberedSeries>,
 }
 
 impl Actor for EstimatorActor {
@@ -67,6 +107,9 @@ impl Actor for EstimatorActor {
         Ok(EstimatorState {
             calibrations: moka::sync::Cache::builder()
                 .max_capacity(MAX_PACKAGES)
+                .build(),
+            remembered: moka::sync::Cache::builder()
+                .max_capacity(MAX_REMEMBERED_SERIES)
                 .build(),
         })
     }
@@ -97,6 +140,24 @@ impl Actor for EstimatorActor {
                     st.calibrations.insert(package, new);
                 }
             }
+            EstimatorMsg::Observe {
+                package,
+                series,
+                seen,
+            } => {
+                let key = (package, series);
+                let older = st
+                    .remembered
+                    .get(&key)
+                    .is_some_and(|old| old.recorded > seen.recorded);
+                if !older {
+                    st.remembered.insert(key, seen);
+                }
+            }
+            EstimatorMsg::Recall { package, reply } => {
+                let of = |series| st.remembered.get(&(package.clone(), series));
+                let _ = reply.send((of(SeriesOf::Pypistats), of(SeriesOf::Pepy)));
+            }
             EstimatorMsg::Get { package, reply } => {
                 let _ = reply.send(st.calibrations.get(&package));
             }
@@ -115,30 +176,52 @@ impl Actor for EstimatorActor {
 /// The daily totals of a download series document: pypistats' without-mirrors
 /// `overall` series or pepy's.
 fn daily_of(cache: &SharedCache, q: &Query, now: Instant) -> Option<Vec<(String, u64)>> {
-    let held = cache.retained(q, now)?;
-    match held.doc.as_ref() {
-        Document::Series(s) => Some(s.daily_totals()),
-        Document::Pepy(p) => Some(p.daily_totals()),
-        _ => None,
-    }
+    Some(held_daily(cache, q, now)?.0)
 }
 
-/// `query` was just filled: when it is one of the two download series and the other
-/// is held too, the estimator learns from both. Cache lookups and a cast, nothing
-/// awaited (called from the CacheActor's handler, about once a day per package).
+/// The daily totals of a held series and its wall-clock fetch time.
+fn held_daily(
+    cache: &SharedCache,
+    q: &Query,
+    now: Instant,
+) -> Option<(Vec<(String, u64)>, SystemTime)> {
+    let held = cache.retained(q, now)?;
+    let daily = match held.doc.as_ref() {
+        Document::Series(s) => s.daily_totals(),
+        Document::Pepy(p) => p.daily_totals(),
+        _ => return None,
+    };
+    Some((daily, held.fetched_at_wall))
+}
+
+/// `query` was just filled: when it is one of the two download series, the estimator
+/// remembers its sums, and when the other is held too, it learns from both. Cache
+/// lookups and casts, nothing awaited (called from the CacheActor's handler, about
+/// once a day per package).
 pub(crate) fn learn_on_fill(
     cache: &SharedCache,
     estimator: Option<ActorRef<EstimatorMsg>>,
     query: &Query,
 ) {
-    let name = match query {
-        Query::Stats(name, StatsKind::Overall) | Query::Pepy(name) => name,
+    let (name, series) = match query {
+        Query::Stats(name, StatsKind::Overall) => (name, SeriesOf::Pypistats),
+        Query::Pepy(name) => (name, SeriesOf::Pepy),
         _ => return,
     };
     let Some(estimator) = estimator else {
         return;
     };
     let now = Instant::now();
+    if let Some((daily, recorded)) = held_daily(cache, query, now) {
+        let _ = estimator.cast(EstimatorMsg::Observe {
+            package: name.clone(),
+            series,
+            seen: RememberedSeries {
+                sums: RollingSums::of(&daily),
+                recorded,
+            },
+        });
+    }
     let overall = Query::Stats(name.clone(), StatsKind::Overall);
     let (Some(pypistats), Some(pepy)) = (
         daily_of(cache, &overall, now),
@@ -170,5 +253,27 @@ pub(crate) async fn calibration_of(
     {
         Ok(CallResult::Success(c)) => c,
         _ => None,
+    }
+}
+
+/// Both series' sums as the estimator remembers them (pypistats', pepy's); none when
+/// it cannot answer within a second (restarting).
+pub(crate) async fn remembered_of(
+    estimator: Option<ActorRef<EstimatorMsg>>,
+    package: &PackageName,
+) -> (Option<RememberedSeries>, Option<RememberedSeries>) {
+    let Some(estimator) = estimator else {
+        return (None, None);
+    };
+    let package = package.clone();
+    match estimator
+        .call(
+            |reply| EstimatorMsg::Recall { package, reply },
+            Some(Duration::from_secs(1)),
+        )
+        .await
+    {
+        Ok(CallResult::Success(r)) => r,
+        _ => (None, None),
     }
 }

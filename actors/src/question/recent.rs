@@ -4,11 +4,12 @@
 //! only add load).
 
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 
 use super::{Question, Walker, has_fallback, router_restarted};
-use crate::actor::estimator::{EstimatorMsg, calibration_of};
+use crate::actor::estimator::{EstimatorMsg, RememberedSeries, calibration_of, remembered_of};
 use crate::actor::router::{DocAnswer, resolve_via, resolve_within};
 use crate::cache::Lookup;
 use crate::model::{
@@ -16,7 +17,9 @@ use crate::model::{
 };
 use crate::upstream::Document;
 use crate::views::downloads::{RecentDownloads, recent_data_date};
-use crate::views::estimate::{Basis, Calibrated, RecentEstimates, newest_day, recent_from_held};
+use crate::views::estimate::{
+    Basis, Calibrated, Held, RecentEstimates, newest_day, recent_from_held,
+};
 
 /// Downloads over the last day, week and month.
 #[derive(Debug, Clone)]
@@ -105,14 +108,14 @@ async fn recent_figures(
                 "pypistats slow: no answer within the {} ms answer budget",
                 w.args.cfg.timeouts.answer_budget_ms
             );
-            let held = held_estimates(w, name).await;
+            let held = held_estimates(w, name, Recall::No).await;
             let estimates = if held.iter().any(Option::is_some) {
                 held
             } else {
                 // Nothing held: fetch the bases, each within a budget of its own (a
                 // healthy pepy answers while pypistats hangs).
                 fetch_bases(w, name, deadline, true).await;
-                held_estimates(w, name).await
+                held_estimates(w, name, Recall::Yes).await
             };
             if estimates.iter().any(Option::is_some) {
                 w.args.counters.estimates.fetch_add(1, Ordering::Relaxed);
@@ -134,13 +137,20 @@ async fn recent_figures(
             }
         }
     };
-    let mut estimates = held_estimates(w, name).await;
     let deferred_by_us = matches!(failure.cause(), Some(UnavailableCause::RateLimited { .. }));
+    // Deferred by our own limit, nothing more is fetched: what the estimator
+    // remembers counts now.
+    let recall = if deferred_by_us {
+        Recall::Yes
+    } else {
+        Recall::No
+    };
+    let mut estimates = held_estimates(w, name, recall).await;
     if !estimates.iter().all(Option::is_some) && !deferred_by_us {
         // pypistats failed: fetch the bases we lack (each a flight of its own), then
         // estimate from what the cache holds.
         fetch_bases(w, name, deadline, false).await;
-        estimates = held_estimates(w, name).await;
+        estimates = held_estimates(w, name, Recall::Yes).await;
     }
     if estimates.iter().all(Option::is_none) {
         if let Some(not_found) = unknown_to_pypi(w, name, deadline).await {
@@ -240,50 +250,71 @@ pub(crate) fn recent_view(
     }
 }
 
+/// Whether an estimate may fall back on the sums the EstimatorActor remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recall {
+    /// Not yet: the bases may still be fetched, and a fresh series beats old sums.
+    No,
+    /// Yes: the bases were fetched (or will not be), so the sums fill what is missing.
+    Yes,
+}
+
 /// Estimates from the series held in the shared cache (fresh or stale), else from
-/// the series the store kept from earlier runs: the estimator's only inputs, so its
-/// memory is the cache's and the store's.
-async fn held_estimates(w: &Walker, name: &PackageName) -> RecentEstimates {
+/// the series the store kept from earlier runs, else (with `Recall::Yes`) from the
+/// rolling sums the EstimatorActor remembers of series it saw filled: the estimator's
+/// only inputs.
+async fn held_estimates(w: &Walker, name: &PackageName, recall: Recall) -> RecentEstimates {
     let now = Instant::now();
     let cache = &w.args.cache;
-    let overall = cache.retained(&Query::Stats(name.clone(), StatsKind::Overall), now);
-    let pepy = cache.retained(&Query::Pepy(name.clone()), now);
-    let mut series = overall.as_ref().and_then(|e| match e.doc.as_ref() {
-        Document::Series(s) => Some(Basis {
-            daily: s.daily_totals(),
-            recorded: e.fetched_at_wall,
-            kept_on_disk: e.from_store,
-        }),
-        _ => None,
-    });
-    let mut pepy_basis = pepy.as_ref().and_then(|e| match e.doc.as_ref() {
-        Document::Pepy(d) => Some(Basis {
-            daily: d.daily_totals(),
-            recorded: e.fetched_at_wall,
-            kept_on_disk: e.from_store,
-        }),
-        _ => None,
-    });
-    if (series.is_none() || pepy_basis.is_none()) && w.args.store.is_active() {
+    let daily_of = |q: Query| {
+        let e = cache.retained(&q, now)?;
+        let daily = match e.doc.as_ref() {
+            Document::Series(s) => s.daily_totals(),
+            Document::Pepy(d) => d.daily_totals(),
+            _ => return None,
+        };
+        let held = if e.from_store {
+            Held::Store
+        } else {
+            Held::Cache
+        };
+        Some((daily, e.fetched_at_wall, held))
+    };
+    let mut series = daily_of(Query::Stats(name.clone(), StatsKind::Overall));
+    let mut pepy_series = daily_of(Query::Pepy(name.clone()));
+    if (series.is_none() || pepy_series.is_none()) && w.args.store.is_active() {
         let store = w.args.store.clone();
         let package = name.clone();
         let kept = tokio::task::spawn_blocking(move || store.load_series(&package))
             .await
             .unwrap_or_default();
-        let basis = |s: crate::store::StoredSeries| Basis {
-            daily: s.daily,
-            recorded: s.recorded,
-            kept_on_disk: true,
-        };
-        series = series.or(kept.pypistats.map(basis));
-        pepy_basis = pepy_basis.or(kept.pepy.map(basis));
+        let kept_series = |s: crate::store::StoredSeries| (s.daily, s.recorded, Held::Store);
+        series = series.or(kept.pypistats.map(kept_series));
+        pepy_series = pepy_series.or(kept.pepy.map(kept_series));
     }
-    let calibration = match (&series, &pepy_basis) {
+    let basis = |s: &Option<(Vec<(String, u64)>, SystemTime, Held)>| {
+        s.as_ref()
+            .map(|(daily, recorded, held)| Basis::of_daily(daily, *recorded, *held))
+    };
+    let (mut overall, mut pepy) = (basis(&series), basis(&pepy_series));
+    if recall == Recall::Yes && (overall.is_none() || pepy.is_none()) {
+        let (o, p) = remembered_of(w.args.registry.estimator.get(), name).await;
+        let remembered = |r: RememberedSeries| Basis {
+            sums: r.sums,
+            recorded: r.recorded,
+            held: Held::Estimator,
+        };
+        overall = overall.or(o.map(remembered));
+        pepy = pepy.or(p.map(remembered));
+    }
+    let calibration = match (&overall, &pepy) {
         (_, None) => None,
         (Some(o), Some(p)) => {
-            teach(w, name, o, p);
+            if let (Some((o_daily, ..)), Some((p_daily, ..))) = (&series, &pepy_series) {
+                teach(w, name, o_daily, p_daily);
+            }
             // Asked only when pepy would be the basis for some figure.
-            let pepy_needed = newest_day(p) > newest_day(o) || o.daily.len() < 30;
+            let pepy_needed = newest_day(p) > newest_day(o) || !o.sums.has_month();
             if pepy_needed {
                 calibration_of(w.args.registry.estimator.get(), name).await
             } else {
@@ -297,8 +328,8 @@ async fn held_estimates(w: &Walker, name: &PackageName) -> RecentEstimates {
         calibration,
     });
     recent_from_held(
-        series.as_ref(),
-        pepy_basis.as_ref(),
+        overall.as_ref(),
+        pepy.as_ref(),
         calibrated,
         w.args.cfg.clock.now(),
     )
@@ -307,12 +338,12 @@ async fn held_estimates(w: &Walker, name: &PackageName) -> RecentEstimates {
 /// Both series are held: the estimator learns (or relearns, after a restart) the
 /// package's calibration from them. Fire and forget; it is sent before any `Get`, so
 /// the answer that follows already has it.
-fn teach(w: &Walker, name: &PackageName, overall: &Basis, pepy: &Basis) {
+fn teach(w: &Walker, name: &PackageName, overall: &[(String, u64)], pepy: &[(String, u64)]) {
     if let Some(estimator) = w.args.registry.estimator.get() {
         let _ = estimator.cast(EstimatorMsg::Learn {
             package: name.clone(),
-            pypistats: overall.daily.clone(),
-            pepy: pepy.daily.clone(),
+            pypistats: overall.to_vec(),
+            pepy: pepy.to_vec(),
         });
     }
 }

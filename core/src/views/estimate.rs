@@ -52,29 +52,71 @@ struct Source<'a> {
     scale: Option<Calibration>,
 }
 
-fn from_daily(daily: &[(String, u64)], src: &Source<'_>, today: i64) -> [Option<Estimate>; 3] {
-    let newest = daily
-        .last()
-        .and_then(|(d, _)| Day::parse(d))
-        .map(Day::epoch_day);
+/// One window of a [`RollingSums`]: its first and last day (days since 1970-01-01)
+/// and the downloads summed over it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// The window's first day.
+    pub first_day: i64,
+    /// The window's last day (the series' newest).
+    pub last_day: i64,
+    /// Downloads over the window.
+    pub sum: u64,
+}
+
+/// What the estimates need of a daily series, and all the EstimatorActor remembers of
+/// one: the last day, 7 and 30 days summed, with their dates (112 bytes, where
+/// the series itself is a few kilobytes). Estimates are always made from these, so a
+/// series held whole and one remembered as sums give the same figures and words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollingSums {
+    /// The newest day of the series, when its dates parse.
+    pub newest_day: Option<i64>,
+    /// Last day, last 7 days, last 30 days: `None` when the series is shorter.
+    pub windows: [Option<Window>; 3],
+}
+
+impl RollingSums {
+    /// The sums of `daily` (ascending by day, `YYYY-MM-DD`).
+    pub fn of(daily: &[(String, u64)]) -> RollingSums {
+        let day = |s: &str| Day::parse(s).map(Day::epoch_day);
+        let newest_day = daily.last().and_then(|(d, _)| day(d));
+        let windows = PERIODS.map(|(n, _)| {
+            let window = daily.get(daily.len().checked_sub(n)?..)?;
+            Some(Window {
+                first_day: day(&window[0].0)?,
+                last_day: day(&window[n - 1].0)?,
+                sum: window.iter().map(|(_, d)| d).sum(),
+            })
+        });
+        RollingSums {
+            newest_day,
+            windows,
+        }
+    }
+
+    /// Whether the series covered all 30 days (pepy is then not needed for the month).
+    pub fn has_month(&self) -> bool {
+        self.windows[2].is_some()
+    }
+}
+
+fn from_sums(sums: &RollingSums, src: &Source<'_>, today: i64) -> [Option<Estimate>; 3] {
+    let newest = sums.newest_day;
     let data_age = newest.map(|d| today - d);
     let confidence = (src.confidence)(data_age);
-    PERIODS.map(|(n, what)| {
-        if daily.len() < n {
-            return None;
-        }
-        let window = &daily[daily.len() - n..];
-        let sum = window.iter().map(|(_, d)| d).sum();
-        let value = src.scale.map_or(sum, |c| c.scale(sum));
-        let (first, last) = (&window[0].0, &window[n - 1].0);
+    let as_of = match (newest, data_age) {
+        (Some(d), Some(a)) => format!("data as of {} ({})", day_string(d), days_old(a)),
+        _ => "data date unknown".into(),
+    };
+    std::array::from_fn(|i| {
+        let (n, what) = PERIODS[i];
+        let w = sums.windows[i]?;
+        let value = src.scale.map_or(w.sum, |c| c.scale(w.sum));
         let span = if n == 1 {
-            last.to_string()
+            day_string(w.last_day)
         } else {
-            format!("{first} to {last}")
-        };
-        let as_of = match data_age {
-            Some(a) => format!("data as of {} ({})", daily[daily.len() - 1].0, days_old(a)),
-            None => "data date unknown".into(),
+            format!("{} to {}", day_string(w.first_day), day_string(w.last_day))
         };
         Some(Estimate {
             value,
@@ -95,9 +137,11 @@ fn from_daily(daily: &[(String, u64)], src: &Source<'_>, today: i64) -> [Option<
 const OVERALL: &str = "the pypistats overall series (without mirrors)";
 const OVERALL_KEPT: &str =
     "the pypistats overall series (without mirrors) kept on disk from an earlier run";
+const OVERALL_REMEMBERED: &str = "the pypistats overall series (without mirrors) as the estimator remembers it (rolling sums; the series itself is no longer held)";
 const PEPY: &str = "pepy.tech daily downloads (counted by pepy, not pypistats)";
 const PEPY_KEPT: &str =
     "pepy.tech daily downloads kept on disk from an earlier run (counted by pepy, not pypistats)";
+const PEPY_REMEMBERED: &str = "pepy.tech daily downloads as the estimator remembers them (rolling sums; the series itself is no longer held; counted by pepy, not pypistats)";
 
 /// pypistats' own series (the figures are defined on it): high confidence while its
 /// newest day is yesterday (the figure is exact), medium a day later, low beyond (the
@@ -139,15 +183,38 @@ fn pepy_confidence(data_age_days: Option<i64>) -> Confidence {
 /// no basis.
 pub type RecentEstimates = [Option<Estimate>; 3];
 
-/// A daily series held as a basis for estimates.
-#[derive(Debug, Clone, PartialEq)]
+/// Where the series behind a basis was found, which the basis says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// In the shared cache (fetched by this run).
+    Cache,
+    /// Read back from the store (an earlier run's observation).
+    Store,
+    /// Only as the EstimatorActor's rolling sums: the series itself was evicted from
+    /// the cache and the store has none (off, degraded or pruned).
+    Estimator,
+}
+
+/// A daily series held as a basis for estimates, as its rolling sums.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Basis {
-    /// `(YYYY-MM-DD, downloads)`, ascending by day.
-    pub daily: Vec<(String, u64)>,
+    /// The series' last day, week and month.
+    pub sums: RollingSums,
     /// When it was fetched (the newest day's fetch, for a series kept on disk).
     pub recorded: SystemTime,
-    /// Read back from the store (an earlier run's observation), which the basis says.
-    pub kept_on_disk: bool,
+    /// Where it was found.
+    pub held: Held,
+}
+
+impl Basis {
+    /// The basis of a whole daily series (`(YYYY-MM-DD, downloads)`, ascending).
+    pub fn of_daily(daily: &[(String, u64)], recorded: SystemTime, held: Held) -> Basis {
+        Basis {
+            sums: RollingSums::of(daily),
+            recorded,
+            held,
+        }
+    }
 }
 
 /// A package's learned pypistats / pepy ratio, for scaling estimates from pepy.
@@ -176,11 +243,13 @@ pub fn recent_from_held(
     let today = crate::model::epoch_day(now);
     let estimate = |b: &Basis, pepy: bool| {
         let recorded = ymd(b.recorded);
-        let words = match (pepy, b.kept_on_disk) {
-            (false, false) => OVERALL,
-            (false, true) => OVERALL_KEPT,
-            (true, false) => PEPY,
-            (true, true) => PEPY_KEPT,
+        let words = match (pepy, b.held) {
+            (false, Held::Cache) => OVERALL,
+            (false, Held::Store) => OVERALL_KEPT,
+            (false, Held::Estimator) => OVERALL_REMEMBERED,
+            (true, Held::Cache) => PEPY,
+            (true, Held::Store) => PEPY_KEPT,
+            (true, Held::Estimator) => PEPY_REMEMBERED,
         };
         let cal = calibrated.filter(|_| pepy);
         let scaled_words = cal.map(|c| calibrated_words(words, c.package, &c.calibration));
@@ -205,7 +274,7 @@ pub fn recent_from_held(
             },
             scale: cal.map(|c| c.calibration),
         };
-        from_daily(&b.daily, &src, today)
+        from_sums(&b.sums, &src, today)
     };
     let from_series = overall.map(|b| estimate(b, false));
     let from_pepy = pepy.map(|b| estimate(b, true));
@@ -229,10 +298,7 @@ pub fn recent_from_held(
 
 /// The newest day of a basis (days since 1970-01-01).
 pub fn newest_day(b: &Basis) -> Option<i64> {
-    b.daily
-        .last()
-        .and_then(|(d, _)| Day::parse(d))
-        .map(Day::epoch_day)
+    b.sums.newest_day
 }
 
 /// `YYYY-MM-DD` (UTC) of a wall-clock time.
@@ -247,14 +313,10 @@ mod tests {
 
     /// A basis of `n` days ending on `last` (day number), the i-th day's count being i.
     fn basis(n: u64, last: i64, recorded: SystemTime) -> Basis {
-        let daily = (1..=n)
+        let daily: Vec<(String, u64)> = (1..=n)
             .map(|i| (crate::model::day_string(last - (n - i) as i64), i))
             .collect();
-        Basis {
-            daily,
-            recorded,
-            kept_on_disk: false,
-        }
+        Basis::of_daily(&daily, recorded, Held::Cache)
     }
 
     fn noon(day: i64) -> SystemTime {
@@ -326,6 +388,42 @@ mod tests {
     }
 
     #[test]
+    fn remembered_sums_give_the_series_figures_and_say_where_they_came_from() {
+        let today = days_from_civil(2026, 11, 24);
+        let whole = basis(45, today - 1, noon(today) - Duration::from_secs(3600));
+        let remembered = Basis {
+            held: Held::Estimator,
+            ..whole
+        };
+        let from_series = recent_from_held(Some(&whole), None, None, noon(today));
+        let from_sums = recent_from_held(Some(&remembered), None, None, noon(today));
+        for (a, b) in from_series.iter().zip(&from_sums) {
+            let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+            assert_eq!(
+                (a.value, a.confidence, a.data_date),
+                (b.value, b.confidence, b.data_date)
+            );
+        }
+        assert_eq!(from_sums[2].as_ref().unwrap().value, (16..=45).sum::<u64>());
+        let words = &from_sums[1].as_ref().unwrap().basis;
+        assert!(
+            words.contains("2026-11-17 to 2026-11-23")
+                && words.contains("as the estimator remembers it (rolling sums"),
+            "{words}"
+        );
+        // The sums are all that is kept: a few dozen bytes, whatever the series' length.
+        assert!(std::mem::size_of::<RollingSums>() <= 128);
+    }
+
+    #[test]
+    fn a_series_with_a_day_that_does_not_parse_gives_no_window_over_it() {
+        let daily = vec![("2026-11-22".to_owned(), 5), ("not a day".to_owned(), 7)];
+        let sums = RollingSums::of(&daily);
+        assert_eq!(sums.newest_day, None);
+        assert!(sums.windows.iter().all(Option::is_none));
+    }
+
+    #[test]
     fn too_short_a_series_gives_no_estimate() {
         let today = days_from_civil(2026, 11, 24);
         let b = basis(5, today - 1, noon(today));
@@ -352,12 +450,8 @@ mod calibrated_tests {
             .collect()
     }
 
-    fn held(daily: Vec<(String, u64)>, recorded: SystemTime) -> Basis {
-        Basis {
-            daily,
-            recorded,
-            kept_on_disk: false,
-        }
+    fn held(daily: &[(String, u64)], recorded: SystemTime) -> Basis {
+        Basis::of_daily(daily, recorded, Held::Cache)
     }
 
     #[test]
@@ -365,7 +459,7 @@ mod calibrated_tests {
         let today = days_from_civil(2026, 11, 24);
         let now = day_start(today) + Duration::from_secs(12 * 3600);
         let cal = calibrate(&flat(60, today - 4, 930), &flat(60, today - 4, 1_000)).unwrap();
-        let pepy = held(flat(90, today - 1, 2_000), now);
+        let pepy = held(&flat(90, today - 1, 2_000), now);
         let calibrated = Calibrated {
             package: "numpy",
             calibration: cal,
@@ -385,7 +479,7 @@ mod calibrated_tests {
             month.basis
         );
         // Older data lowers a strong fit as it lowers pypistats' own series.
-        let old = held(flat(90, today - 3, 2_000), now);
+        let old = held(&flat(90, today - 3, 2_000), now);
         let e = recent_from_held(None, Some(&old), Some(calibrated), now);
         assert_eq!(e[1].as_ref().unwrap().confidence, Confidence::Low);
     }
@@ -394,7 +488,7 @@ mod calibrated_tests {
     fn without_a_calibration_a_pepy_estimate_is_unscaled_and_worded_as_before() {
         let today = days_from_civil(2026, 11, 24);
         let now = day_start(today) + Duration::from_secs(12 * 3600);
-        let pepy = held(flat(90, today - 1, 2_000), now);
+        let pepy = held(&flat(90, today - 1, 2_000), now);
         let [_, week, _] = recent_from_held(None, Some(&pepy), None, now);
         let week = week.unwrap();
         assert_eq!(week.value, 14_000);
@@ -409,9 +503,10 @@ mod calibrated_tests {
     fn a_calibrated_pepy_newer_than_the_lagging_overall_series_comes_first() {
         let today = days_from_civil(2026, 11, 24);
         let now = day_start(today) + Duration::from_secs(12 * 3600);
-        let overall = held(flat(180, today - 4, 930), now);
-        let pepy = held(flat(90, today - 1, 1_000), now);
-        let cal = calibrate(&overall.daily, &pepy.daily).unwrap();
+        let (overall_daily, pepy_daily) = (flat(180, today - 4, 930), flat(90, today - 1, 1_000));
+        let overall = held(&overall_daily, now);
+        let pepy = held(&pepy_daily, now);
+        let cal = calibrate(&overall_daily, &pepy_daily).unwrap();
         let calibrated = Calibrated {
             package: "numpy",
             calibration: cal,
@@ -423,7 +518,7 @@ mod calibrated_tests {
         let without = recent_from_held(Some(&overall), Some(&pepy), None, now);
         assert_eq!(without[0].as_ref().unwrap().upstream, Upstream::Pypistats);
         // Same newest day: pypistats' own series first even with a calibration.
-        let level = held(flat(90, today - 4, 1_000), now);
+        let level = held(&flat(90, today - 4, 1_000), now);
         let same = recent_from_held(Some(&overall), Some(&level), Some(calibrated), now);
         assert_eq!(same[0].as_ref().unwrap().upstream, Upstream::Pypistats);
     }
