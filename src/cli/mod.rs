@@ -6,7 +6,6 @@
 mod download;
 mod exit;
 pub(crate) mod output;
-mod print;
 mod progress;
 mod query;
 mod resolve;

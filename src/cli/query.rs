@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use sentinel_actors::{Engine, EngineConfig, EngineHandle};
 
+use super::output;
 use super::{Exit, Failure, Query};
-use super::{output, print};
 use crate::questions::{self, Ask, split_spec};
 
 /// Runs a query command against a fresh engine.
@@ -125,7 +125,7 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                 package: name,
                 period,
             };
-            return print::downloads(&q.ask(engine).await?, period, json);
+            show(engine, q, json).await?;
         }
         Query::Breakdown { name, by, days } => {
             let q = questions::Breakdown {
@@ -151,12 +151,9 @@ async fn ask(engine: &EngineHandle, q: Query, json: bool) -> Result<(), Failure>
                 eprintln!("querying {} packages...", names.len());
             }
             let q = questions::Overview { packages: names };
-            return print::overview(&q.ask(engine).await?, q.packages.len(), json);
+            show(engine, q, json).await?;
         }
-        Query::Health => {
-            let h = crate::secret::redact_health(engine.health().await);
-            print::health(&h, json);
-        }
+        Query::Health => show(engine, questions::Health {}, json).await?,
     }
     Ok(())
 }

@@ -11,11 +11,7 @@ use serde_json::{Value, json};
 
 use crate::engine::views::deps::TargetEnv;
 use crate::engine::views::docs::{DependencyDocs, DocsWithContext, PackageDocs};
-use crate::engine::views::downloads::RecentDownloads;
-use crate::engine::views::info::PackageInfo;
-use crate::engine::{
-    DataAsOf, Datum, ItemFailure, PartialResult, Provenance, SourceLabel, Upstream,
-};
+use crate::engine::{DataAsOf, Datum, ItemFailure, Provenance, SourceLabel, Upstream};
 
 /// The output schema of `T` (derived, serialise contract).
 pub(crate) fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
@@ -184,65 +180,6 @@ pub(crate) struct VersionsOut<T> {
     pub(crate) returned: usize,
 }
 
-/// `get_download_statistics`: the periods asked for, each figure with its own
-/// provenance.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct RecentOut {
-    pub(crate) package: String,
-    /// The period asked for.
-    pub(crate) period: crate::questions::Period,
-    /// Downloads over the last day (when asked for).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) last_day: Option<Datum<Option<u64>>>,
-    /// Downloads over the last 7 days (when asked for).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) last_week: Option<Datum<Option<u64>>>,
-    /// Downloads over the last 30 days (when asked for).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) last_month: Option<Datum<Option<u64>>>,
-    /// The overall source of the figures returned.
-    pub(crate) source: SourceLabel,
-}
-
-/// One package of `get_packages_overview`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct OverviewItemOut<I> {
-    pub(crate) package: String,
-    /// Its metadata (latest release), with provenance.
-    pub(crate) info: I,
-    /// Its recent downloads, when pypistats (or an estimate) could answer.
-    pub(crate) downloads: Option<RecentDownloads>,
-}
-
-/// `get_packages_overview`: what was answered, what failed and why.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct OverviewOut<I> {
-    /// Every package that could be answered.
-    pub(crate) items: Vec<OverviewItemOut<I>>,
-    /// Every failure, with its reason and a suggestion.
-    pub(crate) failures: Vec<ItemFailure>,
-    /// The overall source, derived from every figure.
-    pub(crate) source: SourceLabel,
-}
-
-impl<'a> OverviewOut<DatumOut<&'a PackageInfo>> {
-    pub(crate) fn of(r: &'a PartialResult<crate::engine::PackageOverview>) -> Self {
-        OverviewOut {
-            items: r
-                .items
-                .iter()
-                .map(|it| OverviewItemOut {
-                    package: it.package.clone(),
-                    info: DatumOut::of(&it.info),
-                    downloads: it.downloads.clone(),
-                })
-                .collect(),
-            failures: r.failures.clone(),
-            source: r.source,
-        }
-    }
-}
-
 /// The dependencies part of `get_package_docs_with_context`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct DepDocsOut<D> {
@@ -301,38 +238,6 @@ impl<'a> DocsContextOut<DatumOut<&'a PackageDocs>, DatumOut<&'a DependencyDocs>>
             ),
         }
     }
-}
-
-/// An operations answer (health, readiness, metrics, cache statistics): the report's
-/// fields and `source` (always live: it is the server's own state).
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct OpsOut<T> {
-    #[serde(flatten)]
-    pub(crate) report: T,
-    /// Always `live`.
-    pub(crate) source: SourceLabel,
-}
-
-/// `get_metrics`: the counters, and every series in Prometheus text.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct MetricsOut<T> {
-    #[serde(flatten)]
-    pub(crate) report: T,
-    /// Every metric series, in Prometheus text format (what `GET /metrics` serves).
-    pub(crate) prometheus: String,
-    /// Always `live`.
-    pub(crate) source: SourceLabel,
-}
-
-/// `refresh_cache`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct RefreshOut {
-    /// How many cache entries were dropped.
-    pub(crate) invalidated: u64,
-    /// The package whose entries were dropped; null for everything.
-    pub(crate) package: Option<String>,
-    /// Always `live`.
-    pub(crate) source: SourceLabel,
 }
 
 /// Serialises an answer; a failure (which would be a bug in a type above) still gives

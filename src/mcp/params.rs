@@ -178,14 +178,6 @@ pub(crate) fn argument_error(param: &str, value: &str, rule: &str) -> McpError {
     )
 }
 
-/// What to drop from the cache.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-pub struct RefreshParams {
-    /// Drop only what is cached about this package; omit it to drop everything.
-    #[serde(default)]
-    pub package: Option<String>,
-}
-
 /// The package a prompt is about.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct PackageReportParams {

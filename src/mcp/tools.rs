@@ -26,19 +26,12 @@ mod download;
 mod resolve;
 
 use super::drain::Drain;
-use super::output::{
-    DatumOut, MetricsOut, OpsOut, OverviewOut, RecentOut, RefreshOut, schema, to_value,
-};
-use super::params::{PackageReportParams, Parameters, RefreshParams};
-use super::render;
+use super::output::{DatumOut, schema, to_value};
+use super::params::{PackageReportParams, Parameters};
 
 mod scan;
-use crate::engine::views::info::PackageInfo;
-use crate::engine::{
-    CacheStats, Datum, EngineHandle, HealthReport, MetricsSnapshot, QueryError, Readiness,
-    SourceLabel,
-};
-use crate::questions::{self, Ask, Period};
+use crate::engine::{Datum, EngineHandle, QueryError};
+use crate::questions::{self, Ask};
 
 /// The URI of the health resource.
 pub const HEALTH_RESOURCE_URI: &str = "sentinel://health";
@@ -189,40 +182,6 @@ fn datum_answer<T: Serialize>(
     answer(r, |d| (to_value(&DatumOut::of(d)), render(d)))
 }
 
-/// An operations report, always live.
-fn ops<T: Serialize>(report: &T, text: String) -> Result<CallToolResult, McpError> {
-    ok(
-        to_value(&OpsOut {
-            report,
-            source: SourceLabel::Live,
-        }),
-        text,
-    )
-}
-
-// Output schemas, derived from the types the tools serialise (`output.rs`).
-fn stats_schema() -> Arc<JsonObject> {
-    schema::<RecentOut>()
-}
-fn overview_schema() -> Arc<JsonObject> {
-    schema::<OverviewOut<DatumOut<PackageInfo>>>()
-}
-fn health_schema() -> Arc<JsonObject> {
-    schema::<OpsOut<HealthReport>>()
-}
-fn readiness_schema() -> Arc<JsonObject> {
-    schema::<OpsOut<Readiness>>()
-}
-fn metrics_schema() -> Arc<JsonObject> {
-    schema::<MetricsOut<MetricsSnapshot>>()
-}
-fn cache_schema() -> Arc<JsonObject> {
-    schema::<OpsOut<CacheStats>>()
-}
-fn refresh_schema() -> Arc<JsonObject> {
-    schema::<RefreshOut>()
-}
-
 /// The output schema of question `Q`'s tool: derived from its structured content, the
 /// type [`SentinelMcp::serve`] writes.
 pub(super) fn output_of<Q: Ask>() -> Arc<JsonObject> {
@@ -355,38 +314,14 @@ impl SentinelMcp {
     /// Recent downloads.
     #[tool(
         description = "Downloads of a PyPI package over the last day, week and month (pypistats.org, without mirrors). Each figure carries its own provenance: when pypistats is down the figures may be stale or estimated from the daily series, and say so. `period` = day, week, month or all (default).",
-        output_schema = stats_schema(),
+        output_schema = output_of::<questions::Downloads>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_download_statistics(
         &self,
         Parameters(q): Parameters<questions::Downloads>,
     ) -> Result<CallToolResult, McpError> {
-        let period = q.period;
-        answer(q.ask(&self.engine).await, |rd| {
-            let pick =
-                |want: Period, d: &Datum<Option<u64>>| period.includes(want).then(|| d.clone());
-            let (day, week, month) = (
-                pick(Period::Day, &rd.last_day),
-                pick(Period::Week, &rd.last_week),
-                pick(Period::Month, &rd.last_month),
-            );
-            let source = SourceLabel::merge(
-                [&day, &week, &month]
-                    .into_iter()
-                    .flatten()
-                    .map(|d| d.label()),
-            );
-            let out = RecentOut {
-                package: rd.package.clone(),
-                period,
-                last_day: day,
-                last_week: week,
-                last_month: month,
-                source,
-            };
-            (to_value(&out), render::recent(rd, period))
-        })
+        self.serve(q).await
     }
 
     /// Trend.
@@ -431,88 +366,79 @@ impl SentinelMcp {
     /// Overview of several packages.
     #[tool(
         description = "Metadata and recent downloads of 1 to 100 PyPI packages at once, fetched concurrently. Returns every package that could be answered (`items`), every failure with its reason and a suggestion (`failures`), and the overall `source`. One bad or missing package does not fail the others.",
-        output_schema = overview_schema(),
+        output_schema = output_of::<questions::Overview>(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
     async fn get_packages_overview(
         &self,
         Parameters(q): Parameters<questions::Overview>,
     ) -> Result<CallToolResult, McpError> {
-        answer(q.ask(&self.engine).await, |pr| {
-            (to_value(&OverviewOut::of(pr)), render::overview(pr))
-        })
+        self.serve(q).await
     }
 
     /// Health.
     #[tool(
         description = "The health of pypi-sentinel: readiness, the circuit breaker and error rate of each upstream (pypi-json, pypi-simple, pypistats, pepy, top-packages), request counters, cache and store statistics and actor restarts. Call it when answers come back stale or unavailable.",
-        output_schema = health_schema(),
+        output_schema = output_of::<questions::Health>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
-    async fn health_check(&self) -> Result<CallToolResult, McpError> {
-        let h = crate::secret::redact_health(self.engine.health().await);
-        ops(&h, render::health(&h))
+    async fn health_check(
+        &self,
+        Parameters(q): Parameters<questions::Health>,
+    ) -> Result<CallToolResult, McpError> {
+        self.serve(q).await
     }
 
     /// Readiness.
     #[tool(
         description = "Whether pypi-sentinel takes calls now (`ready`), and why not when not.",
-        output_schema = readiness_schema(),
+        output_schema = output_of::<questions::Ready>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
-    async fn ready_check(&self) -> Result<CallToolResult, McpError> {
-        let r = self.engine.readiness();
-        ops(&r, render::readiness(&r))
+    async fn ready_check(
+        &self,
+        Parameters(q): Parameters<questions::Ready>,
+    ) -> Result<CallToolResult, McpError> {
+        self.serve(q).await
     }
 
     /// Metrics.
     #[tool(
         description = "pypi-sentinel's counters: calls, coalesced calls, estimates served, breaker transitions, actor restarts, per-upstream request counters and cache statistics; `prometheus` holds every metric series in Prometheus text format.",
-        output_schema = metrics_schema(),
+        output_schema = output_of::<questions::Metrics>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
-    async fn get_metrics(&self) -> Result<CallToolResult, McpError> {
-        let m = self.engine.metrics();
-        let out = MetricsOut {
-            report: &m,
-            // The same series `GET /metrics` exposes (tool calls by outcome, latencies,
-            // upstream requests by status, breaker transitions...), in Prometheus text.
-            prometheus: crate::telemetry::render_metrics(),
-            source: SourceLabel::Live,
-        };
-        ok(to_value(&out), render::metrics(&m))
+    async fn get_metrics(
+        &self,
+        Parameters(q): Parameters<questions::Metrics>,
+    ) -> Result<CallToolResult, McpError> {
+        self.serve(q).await
     }
 
     /// Cache statistics.
     #[tool(
         description = "Cache statistics: entries, bytes used and capacity, fresh hits, stale hits, misses, stale answers served, evictions and hit ratio; and the store on disk behind the cache (state, size, documents, daily counts, reads, writes, errors).",
-        output_schema = cache_schema(),
+        output_schema = output_of::<questions::Cache>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
-    async fn get_cache_stats(&self) -> Result<CallToolResult, McpError> {
-        let c = self.engine.cache_stats();
-        ops(&c, render::cache_stats(&c))
+    async fn get_cache_stats(
+        &self,
+        Parameters(q): Parameters<questions::Cache>,
+    ) -> Result<CallToolResult, McpError> {
+        self.serve(q).await
     }
 
     /// Invalidate.
     #[tool(
         description = "Drops cached data about `package` (or everything when omitted) so the next question is answered live. Use it when the user says data is out of date; it does not fetch anything itself.",
-        output_schema = refresh_schema(),
+        output_schema = output_of::<questions::Refresh>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn refresh_cache(
         &self,
-        Parameters(p): Parameters<RefreshParams>,
+        Parameters(q): Parameters<questions::Refresh>,
     ) -> Result<CallToolResult, McpError> {
-        let r = self.engine.invalidate(p.package.as_deref()).await;
-        answer(r, |n| {
-            let out = RefreshOut {
-                invalidated: *n,
-                package: p.package.clone(),
-                source: SourceLabel::Live,
-            };
-            (to_value(&out), render::refreshed(*n, p.package.as_deref()))
-        })
+        self.serve(q).await
     }
 }
 
@@ -750,6 +676,13 @@ mod tests {
             questions::Docs::TOOL,
             questions::DocsContext::TOOL,
             questions::Why::TOOL,
+            questions::Downloads::TOOL,
+            questions::Overview::TOOL,
+            questions::Health::TOOL,
+            questions::Ready::TOOL,
+            questions::Metrics::TOOL,
+            questions::Cache::TOOL,
+            questions::Refresh::TOOL,
         ] {
             assert!(names.contains(&tool), "{tool}");
         }

@@ -5,12 +5,13 @@ use schemars::JsonSchema;
 use sentinel_actors::views::downloads::{
     Breakdown as BreakdownView, RecentDownloads, Trend as TrendView,
 };
-use sentinel_actors::{Datum, EngineHandle, QueryError, StatsKind};
+use sentinel_actors::{Datum, EngineHandle, Provenance, QueryError, SourceLabel, StatsKind};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 use super::Ask;
 use crate::cli::output::{as_of_suffix, notes, source_cell, source_note, sparkline, table};
+use crate::cli::{Exit, Failure};
 use crate::mcp::output::DatumOut;
 use crate::mcp::render::freshness;
 use crate::text::thousands;
@@ -50,10 +51,142 @@ pub struct Downloads {
     pub period: Period,
 }
 
+/// `get_download_statistics`: the figures asked for, each with its provenance.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct RecentOut {
+    package: String,
+    /// The period asked for.
+    period: Period,
+    /// Downloads over the last day (when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_day: Option<Datum<Option<u64>>>,
+    /// Downloads over the last 7 days (when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_week: Option<Datum<Option<u64>>>,
+    /// Downloads over the last 30 days (when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_month: Option<Datum<Option<u64>>>,
+    /// The overall source of the figures returned.
+    source: SourceLabel,
+}
+
 impl Downloads {
+    /// The figures `period` asks for: (which, its words, the figure).
+    fn figures<'a>(
+        &self,
+        r: &'a RecentDownloads,
+    ) -> impl Iterator<Item = (&'static str, &'a Datum<Option<u64>>)> {
+        [
+            (Period::Day, "last day", &r.last_day),
+            (Period::Week, "last week", &r.last_week),
+            (Period::Month, "last month", &r.last_month),
+        ]
+        .into_iter()
+        .filter(|(p, ..)| self.period.includes(*p))
+        .map(|(_, words, d)| (words, d))
+    }
+}
+
+impl Ask for Downloads {
+    const TOOL: &'static str = "get_download_statistics";
+    type Answer = RecentDownloads;
+    type Output<'a> = RecentOut;
+
     /// The three figures, each with its provenance (the front ends show `period`).
-    pub async fn ask(&self, engine: &EngineHandle) -> Result<RecentDownloads, QueryError> {
+    async fn ask(&self, engine: &EngineHandle) -> Result<RecentDownloads, QueryError> {
         engine.recent_downloads(&self.package).await
+    }
+
+    fn output(&self, r: &RecentDownloads) -> RecentOut {
+        let pick =
+            |want: Period, d: &Datum<Option<u64>>| self.period.includes(want).then(|| d.clone());
+        let (last_day, last_week, last_month) = (
+            pick(Period::Day, &r.last_day),
+            pick(Period::Week, &r.last_week),
+            pick(Period::Month, &r.last_month),
+        );
+        let source = SourceLabel::merge(
+            [&last_day, &last_week, &last_month]
+                .into_iter()
+                .flatten()
+                .map(|d| d.label()),
+        );
+        RecentOut {
+            package: r.package.clone(),
+            period: self.period,
+            last_day,
+            last_week,
+            last_month,
+            source,
+        }
+    }
+
+    fn text(&self, r: &RecentDownloads) -> String {
+        let mut lines = Vec::new();
+        let estimated = [&r.last_day, &r.last_week, &r.last_month]
+            .iter()
+            .any(|d| matches!(d.provenance, Provenance::Estimated { .. }));
+        if estimated {
+            lines.push(format!(
+                "{}: pypistats could not answer, so some figures are estimated from other observations",
+                r.package
+            ));
+        }
+        for (words, d) in self.figures(r) {
+            lines.push(format!("{}: {}", r.package, figure(words, d)));
+        }
+        lines.join("\n")
+    }
+
+    fn table(&self, r: &RecentDownloads) -> String {
+        let mut rows = vec![vec![
+            "period".into(),
+            "downloads".into(),
+            "source".into(),
+            "data as of".into(),
+        ]];
+        let mut ns = Vec::new();
+        let mut lags = Vec::new();
+        for (words, d) in self.figures(r) {
+            rows.push(vec![
+                words.to_string(),
+                d.value.map(thousands).unwrap_or_else(|| "-".into()),
+                source_cell(d),
+                d.data_as_of
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |a| a.date.clone()),
+            ]);
+            ns.push(source_note(words, d));
+            if let Some(l) = crate::describe::lag(d).filter(|l| !lags.contains(l)) {
+                lags.push(l);
+            }
+        }
+        let mut s = String::new();
+        ln!(s, "{} downloads (source: {})", r.package, r.source);
+        w!(s, "{}", table(&rows));
+        s + &notes(ns.into_iter().chain(lags.into_iter().map(Some)))
+    }
+
+    /// `Exit::Unavailable` when no figure could be given.
+    fn exit(&self, r: &RecentDownloads) -> Result<(), Failure> {
+        if [&r.last_day, &r.last_week, &r.last_month]
+            .iter()
+            .all(|d| d.value.is_none())
+        {
+            return Err(Failure::new(
+                Exit::Unavailable,
+                "no download figure could be given",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One recent figure in words, with its freshness.
+pub(crate) fn figure(name: &str, d: &Datum<Option<u64>>) -> String {
+    match d.value {
+        Some(n) => format!("{} downloads {name} ({})", thousands(n), freshness(d)),
+        None => format!("downloads {name} unknown ({})", freshness(d)),
     }
 }
 

@@ -250,6 +250,9 @@ pub(crate) fn recent_view(
     }
 }
 
+/// A daily series found held: its days, when it was fetched, and where it was found.
+type HeldSeries = (Vec<(String, u64)>, SystemTime, Held);
+
 /// Whether an estimate may fall back on the sums the EstimatorActor remembers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Recall {
@@ -292,7 +295,7 @@ async fn held_estimates(w: &Walker, name: &PackageName, recall: Recall) -> Recen
         series = series.or(kept.pypistats.map(kept_series));
         pepy_series = pepy_series.or(kept.pepy.map(kept_series));
     }
-    let basis = |s: &Option<(Vec<(String, u64)>, SystemTime, Held)>| {
+    let basis = |s: &Option<HeldSeries>| {
         s.as_ref()
             .map(|(daily, recorded, held)| Basis::of_daily(daily, *recorded, *held))
     };
