@@ -74,6 +74,23 @@ pub enum UnavailableCause {
         /// What was wrong.
         detail: String,
     },
+    /// A metadata file whose bytes do not match the sha256 the index gives for it
+    /// (PEP 658 / 714): neither kept nor used.
+    MetadataMismatch {
+        /// The file the metadata is about, e.g. `x-1.0-py3-none-any.whl`.
+        file: String,
+        /// The sha256 the index gives.
+        expected: String,
+        /// The sha256 of the bytes served.
+        got: String,
+    },
+    /// The release has no wheel and its sdist's `PKG-INFO` is not static (PEP 643):
+    /// its requirements cannot be known without building it. Not a failure.
+    NeedsBuild {
+        /// Which file, and why, e.g. `x-1.0.tar.gz: its sdist's PKG-INFO lists
+        /// Requires-Dist as Dynamic: ...`.
+        detail: String,
+    },
     /// A redirect we do not follow: a loop, another host, or no `Location`.
     Redirect {
         /// What was wrong.
@@ -97,6 +114,7 @@ impl UnavailableCause {
                 | UnavailableCause::Timeout { .. }
                 | UnavailableCause::Transport { .. }
                 | UnavailableCause::BadBody { .. }
+                | UnavailableCause::MetadataMismatch { .. }
                 | UnavailableCause::Redirect { .. }
         )
     }
@@ -158,6 +176,14 @@ impl UnavailableCause {
                 format!("{up} connection failed{}: {detail}", attempts(*n))
             }
             UnavailableCause::BadBody { detail } => format!("{up} sent an unusable body: {detail}"),
+            UnavailableCause::MetadataMismatch {
+                file,
+                expected,
+                got,
+            } => format!(
+                "metadata for {file} does not match the sha256 the index gives: expected {expected}, got {got}"
+            ),
+            UnavailableCause::NeedsBuild { detail } => detail.clone(),
             UnavailableCause::Redirect { detail } => format!("{up} {detail}"),
             UnavailableCause::Disabled => format!("{up} is not enabled in the configuration"),
             UnavailableCause::Restarting => format!("the {up} fetch actor is restarting"),
@@ -182,6 +208,12 @@ impl UnavailableCause {
             UnavailableCause::BadBody { .. } | UnavailableCause::Redirect { .. } => {
                 format!("{up} sent an unusable response; retry later or use a mirror")
             }
+            UnavailableCause::NeedsBuild { .. } => {
+                "build the sdist (e.g. `pip wheel --no-deps`) to read its requirements, or ask for a release with a wheel".into()
+            }
+            UnavailableCause::MetadataMismatch { .. } => format!(
+                "{up} serves a metadata file that disagrees with its own listing; the wheel's own METADATA is read instead, or tell the index's operator"
+            ),
             UnavailableCause::Disabled => match up {
                 Upstream::Pepy => "set upstreams.pepy.api_key to enable pepy.tech".into(),
                 _ => format!(

@@ -46,7 +46,7 @@ pub use name::{PackageName, PackageVersion};
 pub use partial::{ItemFailure, PartialResult};
 pub use provenance::ago_words;
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel, StaleReason};
-pub use query::{Query, QueryKind, StatsKind};
+pub use query::{MetadataFile, Query, QueryKind, StatsKind};
 pub use source::Upstream;
 pub use target::{DEPS_TARGET, FILE_TARGET, RESOLVE_TARGET, Target, TargetField, TargetOnly};
 
