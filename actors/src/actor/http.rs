@@ -710,11 +710,11 @@ fn check_metadata_hash(q: &Query, body: &[u8]) -> Result<(), FetchFailure> {
     }
     let path = file.url.split('#').next().unwrap_or_default();
     let name = excerpt(path.rsplit('/').next().unwrap_or(path));
-    let cause = UnavailableCause::MetadataMismatch {
+    let cause = UnavailableCause::MetadataMismatch(Box::new(crate::model::HashMismatch {
         file: name,
         expected: expected.to_string(),
         got,
-    };
+    }));
     Err(FetchFailure {
         typed: Some(Box::new(cause.clone())),
         ..fail(FailureKind::Content, cause.describe(Upstream::PypiSimple))

@@ -75,15 +75,8 @@ pub enum UnavailableCause {
         detail: String,
     },
     /// A metadata file whose bytes do not match the sha256 the index gives for it
-    /// (PEP 658 / 714): neither kept nor used.
-    MetadataMismatch {
-        /// The file the metadata is about, e.g. `x-1.0-py3-none-any.whl`.
-        file: String,
-        /// The sha256 the index gives.
-        expected: String,
-        /// The sha256 of the bytes served.
-        got: String,
-    },
+    /// (PEP 658 / 714): neither kept nor used. Boxed: errors stay small.
+    MetadataMismatch(Box<HashMismatch>),
     /// The release has no wheel and its sdist's `PKG-INFO` is not static (PEP 643):
     /// its requirements cannot be known without building it. Not a failure.
     NeedsBuild {
@@ -104,6 +97,17 @@ pub enum UnavailableCause {
     Cancelled,
 }
 
+/// Which file's metadata did not match, and both digests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct HashMismatch {
+    /// The file the metadata is about, e.g. `x-1.0-py3-none-any.whl`.
+    pub file: String,
+    /// The sha256 the index gives.
+    pub expected: String,
+    /// The sha256 of the bytes served.
+    pub got: String,
+}
+
 impl UnavailableCause {
     /// Whether the upstream itself failed (what its circuit breaker counts). Our own
     /// limits, cancellations and restarts are never the upstream's failure.
@@ -114,7 +118,7 @@ impl UnavailableCause {
                 | UnavailableCause::Timeout { .. }
                 | UnavailableCause::Transport { .. }
                 | UnavailableCause::BadBody { .. }
-                | UnavailableCause::MetadataMismatch { .. }
+                | UnavailableCause::MetadataMismatch(_)
                 | UnavailableCause::Redirect { .. }
         )
     }
@@ -176,12 +180,9 @@ impl UnavailableCause {
                 format!("{up} connection failed{}: {detail}", attempts(*n))
             }
             UnavailableCause::BadBody { detail } => format!("{up} sent an unusable body: {detail}"),
-            UnavailableCause::MetadataMismatch {
-                file,
-                expected,
-                got,
-            } => format!(
-                "metadata for {file} does not match the sha256 the index gives: expected {expected}, got {got}"
+            UnavailableCause::MetadataMismatch(m) => format!(
+                "metadata for {} does not match the sha256 the index gives: expected {}, got {}",
+                m.file, m.expected, m.got
             ),
             UnavailableCause::NeedsBuild { detail } => detail.clone(),
             UnavailableCause::Redirect { detail } => format!("{up} {detail}"),
@@ -211,7 +212,7 @@ impl UnavailableCause {
             UnavailableCause::NeedsBuild { .. } => {
                 "build the sdist (e.g. `pip wheel --no-deps`) to read its requirements, or ask for a release with a wheel".into()
             }
-            UnavailableCause::MetadataMismatch { .. } => format!(
+            UnavailableCause::MetadataMismatch(_) => format!(
                 "{up} serves a metadata file that disagrees with its own listing; the wheel's own METADATA is read instead, or tell the index's operator"
             ),
             UnavailableCause::Disabled => match up {

@@ -19,7 +19,7 @@ pub mod untrusted;
 
 pub use code::ErrorCode;
 pub use download_error::DownloadError;
-pub use error::{InputError, QueryError, Remembered, UnavailableCause};
+pub use error::{HashMismatch, InputError, QueryError, Remembered, UnavailableCause};
 
 /// Most characters of a value (a caller's or an upstream's) echoed back in an error or
 /// a log line.

@@ -98,6 +98,18 @@ impl MetadataFile {
     }
 }
 
+impl From<&str> for MetadataFile {
+    fn from(url: &str) -> Self {
+        MetadataFile::unhashed(url)
+    }
+}
+
+impl From<String> for MetadataFile {
+    fn from(url: String) -> Self {
+        MetadataFile::unhashed(url)
+    }
+}
+
 /// Query kinds, for per-kind policies (fresh TTL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
