@@ -64,6 +64,7 @@ async fn main() {
                 etag: Some("\"etag\"".into()),
                 last_modified: None,
                 fetched_at_wall: std::time::SystemTime::now(),
+                freshness: Default::default(),
             };
             store.put_document(&Query::Simple(name.clone()), &entry);
             sent += 1;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::CacheConfig;
+use crate::policy::UpstreamFreshness;
 use crate::model::{Query, QueryKind, UnavailableCause, Upstream, UtcClock};
 use crate::policy::DailyFreshness;
 use crate::store::{KeptCopy, KeptDocument};
@@ -53,6 +54,9 @@ pub struct CacheEntry {
     /// How long it stays fresh after `fetched_at` (decided when it was fetched: for
     /// download documents, until the upstream's next daily update is due).
     pub fresh_for: Duration,
+    /// What the upstream's `Cache-Control` said when it was fetched or confirmed
+    /// (kept on disk with it, so a later run counts the same freshness).
+    pub upstream: UpstreamFreshness,
     /// Fresh hits since it was fetched or confirmed: one relaxed increment on the
     /// lock-free read path, read by the CacheActor's refresh-ahead.
     pub hits: AtomicU32,
@@ -81,8 +85,15 @@ impl CacheEntry {
             from_store: false,
             data_date,
             fresh_for,
+            upstream: UpstreamFreshness::Unsaid,
             hits: AtomicU32::new(0),
         }
+    }
+
+    /// The same entry with what the upstream's `Cache-Control` said.
+    pub fn with_upstream(mut self, upstream: UpstreamFreshness) -> Self {
+        self.upstream = upstream;
+        self
     }
 
     /// The same entry with the upstream's `Last-Modified`.
@@ -111,6 +122,7 @@ impl CacheEntry {
             from_store: true,
             data_date,
             fresh_for,
+            upstream: kept.freshness,
             hits: AtomicU32::new(0),
         }
     }
@@ -122,6 +134,7 @@ impl CacheEntry {
             etag: self.etag.clone(),
             last_modified: self.last_modified.clone(),
             fetched_at_wall: self.fetched_at_wall,
+            freshness: self.upstream,
         }
     }
 
@@ -143,6 +156,7 @@ impl CacheEntry {
             from_store: self.from_store,
             data_date: self.data_date,
             fresh_for: self.fresh_for,
+            upstream: self.upstream,
             hits: AtomicU32::new(self.hit_count()),
         }
     }
@@ -310,16 +324,38 @@ impl SharedCache {
     }
 
     /// How long a document of `q` fetched at `wall`, whose newest day is `data_date`,
-    /// stays fresh: for good when it is immutable ([`Query::is_immutable`]), its kind's
-    /// TTL, or for download documents until the upstream's next daily update is due
-    /// ([`DailyFreshness`]).
-    pub fn fresh_for(&self, q: &Query, data_date: Option<i64>, wall: SystemTime) -> Duration {
+    /// stays fresh: for good when it is immutable ([`Query::is_immutable`]); for
+    /// download documents until the upstream's next daily update is due
+    /// ([`DailyFreshness`]: the data's own date says more than a header); the
+    /// top-packages dataset for its TTL; otherwise what the upstream's `Cache-Control`
+    /// said (`max-age` clamped to `cache.max_upstream_fresh_ms`, or to the kind's TTL
+    /// when that is longer; `no-cache` and `no-store`: not fresh at all), else its
+    /// kind's TTL.
+    pub fn fresh_for(
+        &self,
+        q: &Query,
+        data_date: Option<i64>,
+        wall: SystemTime,
+        upstream: UpstreamFreshness,
+    ) -> Duration {
         if q.is_immutable() {
             return IMMUTABLE;
         }
         match q.kind() {
             QueryKind::Downloads => self.daily.fresh_for(data_date, wall),
-            kind => Duration::from_millis(self.cfg.ttl_ms(kind)),
+            // The dataset's host (a CDN of raw files) says `max-age=300` for a file
+            // that changes monthly: its TTL stands.
+            QueryKind::TopPackages => Duration::from_millis(self.cfg.ttl_ms(QueryKind::TopPackages)),
+            kind => {
+                let ttl = Duration::from_millis(self.cfg.ttl_ms(kind));
+                match upstream {
+                    // Never past the clamp, unless the configured TTL is longer still.
+                    UpstreamFreshness::MaxAge(d) => {
+                        d.min(Duration::from_millis(self.cfg.max_upstream_fresh_ms).max(ttl))
+                    }
+                    other => other.fresh_for(ttl),
+                }
+            }
         }
     }
 
@@ -330,10 +366,11 @@ impl SharedCache {
         doc: Arc<Document>,
         etag: Option<String>,
         now: Instant,
+        upstream: UpstreamFreshness,
     ) -> CacheEntry {
         let wall = self.clock.at(now);
-        let fresh_for = self.fresh_for(q, doc.data_date(), wall);
-        CacheEntry::new(doc, etag, now, wall, fresh_for)
+        let fresh_for = self.fresh_for(q, doc.data_date(), wall, upstream);
+        CacheEntry::new(doc, etag, now, wall, fresh_for).with_upstream(upstream)
     }
 
     /// An entry for an earlier run's copy of `q` read from the store at `now`: fresh
@@ -344,13 +381,25 @@ impl SharedCache {
             q,
             copy.kept.doc.data_date(),
             copy.kept.fetched_at_wall,
+            copy.kept.freshness,
         );
         CacheEntry::from_store(copy, now, fresh_for)
     }
 
-    /// The same document as `old`, confirmed current at `now` (a 304).
-    pub fn revalidated(&self, q: &Query, old: &CacheEntry, now: Instant) -> CacheEntry {
+    /// The same document as `old`, confirmed current at `now` (a 304, whose
+    /// `Cache-Control`, when it says anything, replaces what the copy had).
+    pub fn revalidated(
+        &self,
+        q: &Query,
+        old: &CacheEntry,
+        now: Instant,
+        said: UpstreamFreshness,
+    ) -> CacheEntry {
         let wall = self.clock.at(now);
+        let upstream = match said {
+            UpstreamFreshness::Unsaid => old.upstream,
+            said => said,
+        };
         CacheEntry {
             doc: old.doc.clone(),
             fetched_at: now,
@@ -361,7 +410,8 @@ impl SharedCache {
             refresh_failure: None,
             from_store: false,
             data_date: old.data_date,
-            fresh_for: self.fresh_for(q, old.data_date, wall),
+            fresh_for: self.fresh_for(q, old.data_date, wall, upstream),
+            upstream,
             hits: AtomicU32::new(0),
         }
     }
@@ -475,6 +525,7 @@ impl SharedCache {
                 from_store: v.from_store,
                 data_date: v.data_date,
                 fresh_for: v.fresh_for,
+                upstream: v.upstream,
                 hits: AtomicU32::new(v.hit_count()),
             };
             self.inner.insert(k, Arc::new(aged));

@@ -167,6 +167,11 @@ impl EngineConfig {
             // Longer would hide an upstream's recovery from callers.
             ("cache.failure_ttl_ms", c.failure_ttl_ms, 5 * 60 * 1000),
             ("cache.refresh_ahead_ms", c.refresh_ahead_ms, DAY),
+            (
+                "cache.max_upstream_fresh_ms",
+                c.max_upstream_fresh_ms,
+                TEN_YEARS,
+            ),
             ("timeouts.connect_ms", t.connect_ms, DAY),
             ("timeouts.attempt_ms", t.attempt_ms, DAY),
             ("timeouts.deadline_ms", t.deadline_ms, DAY),
@@ -661,6 +666,10 @@ pub struct CacheConfig {
     pub refresh_ahead_hits: u32,
     /// Refresh-ahead: how long before a hot document goes stale it is refreshed, in ms.
     pub refresh_ahead_ms: u64,
+    /// The longest an upstream's `Cache-Control: max-age` makes a document fresh, in
+    /// ms (a larger max-age is clamped to this, or to the kind's TTL when that is
+    /// longer). Without the header, the kind's TTL applies.
+    pub max_upstream_fresh_ms: u64,
 }
 
 impl EngineConfig {
@@ -702,6 +711,7 @@ impl Default for CacheConfig {
             failure_ttl_ms: 5_000,
             refresh_ahead_hits: 3,
             refresh_ahead_ms: 60_000,
+            max_upstream_fresh_ms: 24 * 60 * MIN,
         }
     }
 }

@@ -602,6 +602,7 @@ fn crash_child_writer_runs_only_when_asked() {
                 etag: None,
                 last_modified: None,
                 fetched_at_wall: std::time::SystemTime::now(),
+                freshness: Default::default(),
             };
             store.put_document(&Query::Pepy(name), &entry);
         }
@@ -700,6 +701,7 @@ fn keep_documents(store: &Store, first: u64, count: u64) {
             etag: None,
             last_modified: None,
             fetched_at_wall: std::time::SystemTime::now(),
+            freshness: Default::default(),
         };
         let url = format!("/files/{i}/pkg-{i}-1.0-py3-none-any.whl");
         store.put_document(&Query::CoreMetadata(name, version, url.into()), &entry);

@@ -20,7 +20,8 @@ use tokio::time::Instant;
 /// Effects are applied in this order: `latency_ms` (delay), then the first of `hang`,
 /// `reset`, `redirect_loop`, `redirect_to`, `status`, `oversize_bytes` that is set (these replace the
 /// answer); otherwise the normal answer is computed and then altered by `drift`,
-/// `malformed_json`, `corrupt_bytes`, `truncate`, `content_type` and `no_etag`.
+/// `malformed_json`, `corrupt_bytes`, `truncate`, `content_type`, `cache_control` and
+/// `no_etag`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultSpec {
@@ -59,11 +60,16 @@ pub struct FaultSpec {
     /// half followed by `{"info": {`).
     pub malformed_json: bool,
     /// Schema drift on the real JSON body: `missing_field`, `null_array`,
-    /// `unknown_field`, `wrong_types` or (OSV batches) `endless_next_page` (see the
-    /// crate README).
+    /// `unknown_field`, `wrong_types` or (OSV batches) `endless_next_page`; on a
+    /// metadata file (`/files/*/*.metadata`), `metadata_mismatch`: its
+    /// `Requires-Dist` lines dropped, so its bytes no longer match the sha256 the
+    /// Simple page gives (see the crate README).
     pub drift: Option<String>,
     /// Override the `Content-Type` of an otherwise normal answer.
     pub content_type: Option<String>,
+    /// Override the `Cache-Control` of an otherwise normal answer (e.g. `max-age=30`,
+    /// `no-store`, a hostile `max-age=999999999`, a malformed value).
+    pub cache_control: Option<String>,
     /// Send an otherwise normal answer without its `ETag` (a proxy that strips it, as
     /// nginx's gzip filter did before 1.7.3); a `Last-Modified` stays, so a client can
     /// still revalidate with `If-Modified-Since`.
@@ -90,12 +96,13 @@ pub struct Phase {
 }
 
 /// The drift kinds accepted in [`FaultSpec::drift`].
-pub const DRIFT_KINDS: [&str; 5] = [
+pub const DRIFT_KINDS: [&str; 6] = [
     "missing_field",
     "null_array",
     "unknown_field",
     "endless_next_page",
     "wrong_types",
+    "metadata_mismatch",
 ];
 
 impl FaultSpec {

@@ -663,6 +663,11 @@ fn body_faults(mut resp: Resp, f: &FaultSpec) -> (Resp, Send) {
         resp.etag = None;
         resp.last_modified = None;
     }
+    if let Some(cc) = &f.cache_control
+        && let Ok(v) = HeaderValue::from_str(cc)
+    {
+        resp.headers.insert(http::header::CACHE_CONTROL, v);
+    }
     if f.truncate {
         resp.etag = None;
         resp.last_modified = None;
@@ -685,8 +690,12 @@ fn corrupted(body: &[u8]) -> Bytes {
     Bytes::from(b)
 }
 
-/// The drifted body, or `None` when the body is not JSON (HTML pages, errors).
+/// The drifted body, or `None` when the body is not JSON (HTML pages, errors) or, for
+/// `metadata_mismatch`, not a metadata file.
 fn drift(upstream: Upstream, kind: &str, body: &[u8]) -> Option<Bytes> {
+    if kind == "metadata_mismatch" {
+        return tampered_metadata(upstream, body);
+    }
     let mut v: Value = serde_json::from_slice(body).ok()?;
     let obj = v.as_object_mut()?;
     match kind {
@@ -742,6 +751,27 @@ fn drift(upstream: Upstream, kind: &str, body: &[u8]) -> Option<Bytes> {
         _ => return None,
     }
     Some(canonical_json(v))
+}
+
+/// A metadata file as a tampering mirror might serve it: every `Requires-Dist` header
+/// dropped and a header of its own added (so the bytes differ even without any), the
+/// rest as it was. `None` for anything that is not a metadata file.
+fn tampered_metadata(upstream: Upstream, body: &[u8]) -> Option<Bytes> {
+    let text = std::str::from_utf8(body).ok()?;
+    if upstream != Upstream::Files || !text.starts_with("Metadata-Version:") {
+        return None;
+    }
+    let (head, rest) = text.split_once("\n\n").unwrap_or((text, ""));
+    let mut out = String::with_capacity(body.len());
+    for line in head.lines() {
+        if !line.to_ascii_lowercase().starts_with("requires-dist:") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str("X-Sim-Tampered: yes\n\n");
+    out.push_str(rest);
+    Some(Bytes::from(out))
 }
 
 fn etag_matches(inm: &str, etag: &str) -> bool {

@@ -32,6 +32,7 @@ use super::estimator::EstimatorMsg;
 use crate::cache::{CacheEntry, SharedCache};
 use crate::config::EngineConfig;
 use crate::model::{PackageName, Provenance, Query, QueryKind, UnavailableCause};
+use crate::policy::UpstreamFreshness;
 use crate::store::Store;
 use crate::upstream::Document;
 
@@ -51,9 +52,15 @@ pub(crate) enum Fill {
         etag: Option<String>,
         last_modified: Option<String>,
         at: Instant,
+        /// What the upstream's `Cache-Control` said.
+        freshness: UpstreamFreshness,
     },
     /// The upstream confirmed the held copy (a 304).
-    Revalidated { held: Arc<CacheEntry>, at: Instant },
+    Revalidated {
+        held: Arc<CacheEntry>,
+        at: Instant,
+        freshness: UpstreamFreshness,
+    },
 }
 
 impl Fill {
@@ -89,17 +96,27 @@ impl Writes {
                 etag,
                 last_modified,
                 at,
+                freshness,
             } => {
                 let entry = self
                     .cache
-                    .fetched(query, doc, etag, at)
+                    .fetched(query, doc, etag, at, freshness)
                     .with_last_modified(last_modified);
-                self.store.put_document(query, &entry.kept());
+                // `no-store`: this answer only, never on disk.
+                if freshness != UpstreamFreshness::NoStore {
+                    self.store.put_document(query, &entry.kept());
+                }
                 Arc::new(entry)
             }
-            Fill::Revalidated { held, at } => {
-                let confirmed = self.cache.revalidated(query, &held, at);
-                if held.from_store {
+            Fill::Revalidated {
+                held,
+                at,
+                freshness,
+            } => {
+                let confirmed = self.cache.revalidated(query, &held, at, freshness);
+                if confirmed.upstream == UpstreamFreshness::NoStore {
+                    // Nothing kept on disk; memory answers this flight only.
+                } else if held.from_store && confirmed.upstream == held.upstream {
                     // Back in memory, confirmed: no need to write the body again.
                     self.store.confirm(query, confirmed.fetched_at_wall);
                 } else {

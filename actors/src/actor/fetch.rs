@@ -304,7 +304,7 @@ impl Drop for SlotWait<'_> {
 fn outcome_label(o: &FetchOutcome) -> &'static str {
     match o {
         FetchOutcome::Fetched { .. } => "fetched",
-        FetchOutcome::NotModified => "not_modified",
+        FetchOutcome::NotModified { .. } => "not_modified",
         FetchOutcome::NotFound => "not_found",
         FetchOutcome::Failed(_) => "failed",
         FetchOutcome::Deferred { .. } => "deferred",

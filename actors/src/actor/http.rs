@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::header::{
-    ACCEPT, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION,
-    RETRY_AFTER,
+    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+    LOCATION, RETRY_AFTER,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
@@ -21,7 +21,8 @@ use crate::config::{AuthConfig, EngineConfig, UpstreamConfig};
 use crate::model::untrusted::{excerpt, redact_urls};
 use crate::model::{Query, UnavailableCause, Upstream};
 use crate::policy::{
-    FailureKind, RateLimit, Reservation, RetryBudget, RetryDecision, parse_retry_after,
+    FailureKind, RateLimit, Reservation, RetryBudget, RetryDecision, UpstreamFreshness,
+    parse_retry_after,
 };
 use crate::upstream::hosts::FileHosts;
 use crate::upstream::{self, Document};
@@ -34,9 +35,12 @@ pub(crate) enum FetchOutcome {
         doc: Arc<Document>,
         etag: Option<String>,
         last_modified: Option<String>,
+        /// What its `Cache-Control` says (unclamped: the cache clamps it).
+        freshness: UpstreamFreshness,
     },
-    /// 304 to our `If-None-Match` or `If-Modified-Since`.
-    NotModified,
+    /// 304 to our `If-None-Match` or `If-Modified-Since`, with what its
+    /// `Cache-Control` says.
+    NotModified { freshness: UpstreamFreshness },
     /// The upstream says the package or version does not exist.
     NotFound,
     /// The upstream failed, after the retries the policy and the budget allowed.
@@ -54,9 +58,9 @@ impl FetchOutcome {
     /// do (our own limits, cancellations).
     pub(crate) fn upstream_verdict(&self) -> Option<bool> {
         match self {
-            FetchOutcome::Fetched { .. } | FetchOutcome::NotModified | FetchOutcome::NotFound => {
-                Some(true)
-            }
+            FetchOutcome::Fetched { .. }
+            | FetchOutcome::NotModified { .. }
+            | FetchOutcome::NotFound => Some(true),
             // A fetch that ended at our own limit or deadline, without the upstream
             // failing on any attempt, says nothing about the upstream.
             FetchOutcome::Failed(f) if f.ours => None,
@@ -82,11 +86,17 @@ pub(crate) struct FetchFailure {
     /// upstream itself: not a verdict on the upstream, so never remembered as its
     /// failure and never counted by its breaker.
     pub(crate) ours: bool,
+    /// A cause more exact than the kind's (a metadata file that does not match its
+    /// hash), given to the caller as it is.
+    pub(crate) typed: Option<Box<UnavailableCause>>,
 }
 
 impl FetchFailure {
     /// The typed cause a caller sees.
     pub(crate) fn cause(&self) -> UnavailableCause {
+        if let Some(c) = &self.typed {
+            return (**c).clone();
+        }
         let attempts = self.attempts.max(1);
         match self.kind {
             FailureKind::Status(status) => UnavailableCause::Status {
@@ -264,7 +274,7 @@ impl FetchContext {
 
     fn url(&self, q: &Query) -> Result<String, FetchFailure> {
         let base = self.cfg.base_url.trim_end_matches('/');
-        if let Query::WheelMetadata(_, _, wheel_url) = q {
+        if let Query::WheelMetadata(_, _, wheel_url) | Query::SdistMetadata(_, _, wheel_url) = q {
             // Absolute (the walk resolved it against the Simple page); the same rule
             // as downloads and metadata files decides where it may be read from.
             let refused =
@@ -281,7 +291,8 @@ impl FetchContext {
                 .map_err(|r| refused(r.to_string()))?;
             return Ok(url.to_string());
         }
-        if let Query::CoreMetadata(name, _, file_url) = q {
+        if let Query::CoreMetadata(name, _, file) = q {
+            let file_url = &file.url;
             // The Simple page's file URL: absolute (PyPI's files host) or relative. The
             // resolver checks it before asking; this is the last line: no request to a
             // host the rule refuses, whoever built the query.
@@ -461,6 +472,7 @@ impl FetchContext {
                 retry_after: None,
                 attempts: 0,
                 waited: started.elapsed(),
+                typed: None,
                 ours: true,
             })?
             .map_err(|_| FetchFailure {
@@ -481,6 +493,7 @@ impl FetchContext {
                 attempts: 0,
                 waited: sent.elapsed(),
                 ours: end < sent + self.attempt_timeout,
+                typed: None,
             }),
         }
     }
@@ -570,8 +583,14 @@ impl FetchContext {
         req: &FetchRequest,
     ) -> Result<FetchOutcome, FetchFailure> {
         let status = resp.status();
+        let freshness = UpstreamFreshness::parse(
+            resp.headers()
+                .get(CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok()),
+            Duration::MAX,
+        );
         match status.as_u16() {
-            304 => return Ok(FetchOutcome::NotModified),
+            304 => return Ok(FetchOutcome::NotModified { freshness }),
             404 => return Ok(FetchOutcome::NotFound),
             200 => {}
             code => {
@@ -591,14 +610,20 @@ impl FetchContext {
                     attempts: 0,
                     waited: Duration::ZERO,
                     ours: false,
+                    typed: None,
                 });
             }
         }
+        // An sdist too large or too hostile to read is one bad file, not a host down.
+        let bad_body = match req.query {
+            Query::SdistMetadata(..) => FailureKind::Content,
+            _ => FailureKind::Body,
+        };
         if let Some(len) = resp.content_length()
             && len > self.max_body_bytes
         {
             return Err(fail(
-                FailureKind::Body,
+                bad_body,
                 format!(
                     "body of {len} bytes exceeds the {} byte cap",
                     self.max_body_bytes
@@ -625,12 +650,13 @@ impl FetchContext {
             let chunk = chunk.map_err(|e| transport_failure(&e))?;
             if body.len() as u64 + chunk.len() as u64 > self.max_body_bytes {
                 return Err(fail(
-                    FailureKind::Body,
+                    bad_body,
                     format!("body exceeds the {} byte cap", self.max_body_bytes),
                 ));
             }
             body.extend_from_slice(&chunk);
         }
+        check_metadata_hash(&req.query, &body)?;
         // Parsing a multi-megabyte body is CPU work: keep it off the async workers. A
         // small body parses in tens of microseconds, less than the hand-off to the
         // blocking pool and back costs, so it is parsed right here.
@@ -649,10 +675,11 @@ impl FetchContext {
                 doc: Arc::new(doc),
                 etag,
                 last_modified,
+                freshness,
             }),
             // The parser's words may quote the body: a short, sanitised excerpt only.
             Err(e) => Err(fail(
-                FailureKind::Body,
+                bad_body,
                 format!(
                     "unusable body from {}: {}",
                     self.upstream,
@@ -666,6 +693,42 @@ impl FetchContext {
 mod osv;
 mod wheel;
 
+/// A metadata file the index names with a sha256 (PEP 658 / 714) must be those exact
+/// bytes: otherwise it is refused before it is parsed, so it is neither cached nor
+/// stored. Not retried and not a breaker failure (the host answered; the file is bad).
+fn check_metadata_hash(q: &Query, body: &[u8]) -> Result<(), FetchFailure> {
+    use sha2::{Digest, Sha256};
+    let Query::CoreMetadata(_, _, file) = q else {
+        return Ok(());
+    };
+    let Some(expected) = file.sha256.as_deref() else {
+        return Ok(());
+    };
+    let got = hex(&Sha256::digest(body));
+    if got.eq_ignore_ascii_case(expected) {
+        return Ok(());
+    }
+    let path = file.url.split('#').next().unwrap_or_default();
+    let name = excerpt(path.rsplit('/').next().unwrap_or(path));
+    let cause = UnavailableCause::MetadataMismatch(Box::new(crate::model::HashMismatch {
+        file: name,
+        expected: expected.to_string(),
+        got,
+    }));
+    Err(FetchFailure {
+        typed: Some(Box::new(cause.clone())),
+        ..fail(FailureKind::Content, cause.describe(Upstream::PypiSimple))
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 /// Bodies up to this size are parsed on the async worker (tens of microseconds); larger
 /// ones on the blocking pool.
 const INLINE_PARSE_MAX_BYTES: usize = 32 * 1024;
@@ -678,6 +741,7 @@ fn fail(kind: FailureKind, detail: String) -> FetchFailure {
         attempts: 0,
         waited: Duration::ZERO,
         ours: false,
+        typed: None,
     }
 }
 

@@ -21,18 +21,21 @@ use crate::upstream::{Document, SimpleDoc};
 pub(crate) const FROM_METADATA_FILE: &str = "core-metadata";
 /// Read out of a wheel.
 pub(crate) const FROM_WHEEL: &str = "wheel";
+/// Read out of an sdist's `PKG-INFO` (static metadata only, PEP 643).
+pub(crate) const FROM_SDIST: &str = crate::upstream::sdist::FROM_SDIST;
+
+/// The files of `v` the page lists.
+fn files_of<'a>(page: &'a SimpleDoc, v: &PackageVersion) -> impl Iterator<Item = &'a SimpleFile> {
+    page.files.iter().filter(move |f| {
+        f.version()
+            .and_then(|x| PackageVersion::parse(x).ok())
+            .is_some_and(|x| &x == v)
+    })
+}
 
 /// The files of `v` the page lists, wheels only.
 fn wheels_of<'a>(page: &'a SimpleDoc, v: &PackageVersion) -> Vec<&'a SimpleFile> {
-    page.files
-        .iter()
-        .filter(|f| {
-            f.is_wheel()
-                && f.version()
-                    .and_then(|x| PackageVersion::parse(x).ok())
-                    .is_some_and(|x| &x == v)
-        })
-        .collect()
+    files_of(page, v).filter(|f| f.is_wheel()).collect()
 }
 
 async fn page(w: &Walker, n: &PackageName, deadline: Instant) -> Result<Arc<Document>, String> {
@@ -56,59 +59,85 @@ pub(crate) async fn from_simple(
     let Document::Simple(s) = doc.as_ref() else {
         return Err("its files could not be listed".into());
     };
-    let advertised = wheels_of(s, v)
-        .into_iter()
-        .find(|f| f.has_metadata())
-        .and_then(|f| f.keyed_url());
-    if let Some(url) = advertised
-        && host_allowed(w, n, &url).is_ok()
-        && let Ok(ans) = w
-            .doc(
-                Query::CoreMetadata(n.clone(), v.clone(), Arc::from(url)),
-                deadline,
-            )
-            .await
+    let advertised = wheels_of(s, v).into_iter().find_map(|f| f.metadata_file());
+    if let Some(file) = advertised
+        && host_allowed(w, n, &file.url).is_ok()
     {
-        return Ok((ans, FROM_METADATA_FILE));
+        // A metadata file that fails, or does not match the hash the index gives, is
+        // not used: the wheel's own METADATA (what the file must equal) is read.
+        match w
+            .doc(Query::CoreMetadata(n.clone(), v.clone(), file), deadline)
+            .await
+        {
+            Ok(ans) => return Ok((ans, FROM_METADATA_FILE)),
+            Err(e) => tracing::warn!(package = %n, version = %v, "{}", e.reason()),
+        }
     }
-    from_wheel(w, n, v, deadline)
-        .await
-        .map(|ans| (ans, FROM_WHEEL))
+    from_files(w, n, v, deadline).await
 }
 
-/// The `METADATA` inside one of the release's wheels (a pure-Python one first).
-pub(crate) async fn from_wheel(
+/// The metadata inside the release's files: the `METADATA` of one of its wheels (a
+/// pure-Python one first); with no wheel, its sdist's `PKG-INFO` when that is static
+/// (PEP 643: `Metadata-Version` 2.2 or later, `Requires-Dist` not `Dynamic`), else
+/// "cannot be known without building it". A `Document::Metadata` answer, and where it
+/// came from.
+pub(crate) async fn from_files(
     w: &Walker,
     n: &PackageName,
     v: &PackageVersion,
     deadline: Instant,
-) -> Result<DocAnswer, String> {
+) -> Result<(DocAnswer, &'static str), String> {
     let doc = page(w, n, deadline).await?;
     let Document::Simple(s) = doc.as_ref() else {
         return Err("its files could not be listed".into());
     };
     let wheels = wheels_of(s, v);
-    let Some(file) = wheels
+    let base = &w.args.cfg.upstreams.pypi_simple.base_url;
+    let url_of = |file: &SimpleFile| {
+        file.keyed_url()
+            .and_then(|u| crate::upstream::file_url(base, n, &u))
+            .ok_or_else(|| format!("the URL of {} is not an http(s) URL", file.filename))
+    };
+    if let Some(file) = wheels
         .iter()
         .find(|f| f.filename.ends_with("-none-any.whl"))
         .or(wheels.first())
+    {
+        let url = url_of(file)?;
+        return w
+            .doc(
+                Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url)),
+                deadline,
+            )
+            .await
+            .map(|ans| (ans, FROM_WHEEL))
+            .map_err(|e| format!("the METADATA of {}: {}", file.filename, e.reason()));
+    }
+    use crate::upstream::sdist::{SdistFormat, static_requirements};
+    let sdists: Vec<&SimpleFile> = files_of(s, v)
+        .filter(|f| SdistFormat::of(&f.filename).is_some())
+        .collect();
+    let Some(file) = sdists
+        .iter()
+        .find(|f| SdistFormat::of(&f.filename) == Some(SdistFormat::TarGz))
+        .or(sdists.first())
     else {
         return Err(
-            "it has no wheel to read METADATA from (an sdist's metadata cannot be known without building it)"
-                .into(),
+            "it has no wheel and no .tar.gz or .zip sdist to read its metadata from".into(),
         );
     };
-    let base = &w.args.cfg.upstreams.pypi_simple.base_url;
-    let url = file
-        .keyed_url()
-        .and_then(|u| crate::upstream::file_url(base, n, &u))
-        .ok_or_else(|| format!("the URL of {} is not an http(s) URL", file.filename))?;
-    w.doc(
-        Query::WheelMetadata(n.clone(), v.clone(), Arc::from(url)),
-        deadline,
-    )
-    .await
-    .map_err(|e| format!("the METADATA of {}: {}", file.filename, e.reason()))
+    let url = url_of(file)?;
+    let ans = w
+        .doc(
+            Query::SdistMetadata(n.clone(), v.clone(), Arc::from(url)),
+            deadline,
+        )
+        .await
+        .map_err(|e| format!("the PKG-INFO of {}: {}", file.filename, e.reason()))?;
+    if let Document::Metadata(m) = ans.doc.as_ref() {
+        static_requirements(m).map_err(|why| format!("{}: {why}", file.filename))?;
+    }
+    Ok((ans, FROM_SDIST))
 }
 
 /// The `METADATA` of one of the release's wheels when it is already held (in memory

@@ -123,6 +123,9 @@ async fn release_or_metadata(
                     err.reason(),
                     match from {
                         super::metadata::FROM_WHEEL => "the METADATA inside one of its wheels",
+                        super::metadata::FROM_SDIST => {
+                            "the PKG-INFO of its sdist (static metadata, PEP 643)"
+                        }
                         _ => "its metadata file (PEP 658)",
                     }
                 );
@@ -137,6 +140,15 @@ async fn release_or_metadata(
             }
             _ => Err(err),
         },
+        // Only an sdist whose metadata is not static: said as such, typed.
+        Err(why) if why.contains(crate::upstream::sdist::NEEDS_BUILD) => {
+            Err(QueryError::Unavailable {
+                upstream: crate::model::Upstream::Files,
+                cause: crate::model::UnavailableCause::NeedsBuild { detail: why },
+                note: Some(format!("no per-release JSON: {}", err.reason())),
+                remembered: None,
+            })
+        }
         Err(_) => Err(err),
     }
 }

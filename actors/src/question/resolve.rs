@@ -33,7 +33,9 @@ use tokio::time::Instant;
 use super::{Question, Walker};
 use crate::actor::router::DocAnswer;
 use crate::config::VulnSource;
-use crate::model::{PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel};
+use crate::model::{
+    MetadataFile, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
+};
 use crate::upstream::{Document, SimpleDoc};
 use crate::views::resolve::{
     Candidate, Candidates, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
@@ -104,7 +106,7 @@ struct Files {
     count: usize,
     yanked: usize,
     requires_python: Option<String>,
-    metadata_file: Option<Arc<str>>,
+    metadata_file: Option<MetadataFile>,
 }
 
 /// Candidates from a Simple API page: one per version with files, newest first.
@@ -122,8 +124,8 @@ fn candidates(doc: &SimpleDoc) -> Vec<Candidate> {
         if e.requires_python.is_none() {
             e.requires_python = f.requires_python.clone().filter(|s| !s.trim().is_empty());
         }
-        if e.metadata_file.is_none() && f.is_wheel() && f.has_metadata() {
-            e.metadata_file = f.keyed_url().map(Arc::from);
+        if e.metadata_file.is_none() && f.is_wheel() {
+            e.metadata_file = f.metadata_file();
         }
     }
     let mut out: Vec<Candidate> = by_version
@@ -167,7 +169,7 @@ async fn fetch_meta(
     w: &Walker,
     name: &ReqName,
     version: &Version,
-    file: Option<Arc<str>>,
+    file: Option<MetadataFile>,
     deadline: Instant,
 ) -> (MetaState, Option<DocAnswer>, Option<String>) {
     let (n, v) = match (
@@ -179,16 +181,16 @@ async fn fetch_meta(
         (_, Err(e)) => return (MetaState::Failed(QueryError::from(e).reason()), None, None),
     };
     let mut fallback = None;
-    if let Some(url) = file {
-        match super::metadata::host_allowed(w, &n, &url) {
+    if let Some(file) = file {
+        match super::metadata::host_allowed(w, &n, &file.url) {
             // A file on a host the rule refuses is not asked for at all.
             Err(why) => {
                 fallback = Some(format!(
-                    "the metadata file of {name} {version} was not fetched: {why}; read from the per-release JSON"
+                    "the metadata file of {name} {version} was not fetched: {why}; read from the next source"
                 ));
             }
             Ok(()) => match w
-                .doc(Query::CoreMetadata(n.clone(), v.clone(), url), deadline)
+                .doc(Query::CoreMetadata(n.clone(), v.clone(), file), deadline)
                 .await
             {
                 Ok(ans) => {
@@ -203,9 +205,11 @@ async fn fetch_meta(
                         return (MetaState::Held(Arc::new(meta)), None, None);
                     }
                 }
+                // A file that does not match the hash the index gives (or fails) is
+                // not used; the release's other sources are asked, and the node says so.
                 Err(e) => {
                     fallback = Some(format!(
-                        "the metadata file of {name} {version} failed ({}); read from the per-release JSON",
+                        "the metadata file of {name} {version} failed ({}); read from the next source",
                         e.reason()
                     ));
                 }
@@ -229,8 +233,8 @@ async fn fetch_meta(
     // This index has shown it serves no per-release JSON: a wheel first.
     let mut wheel_failed = None;
     if w.no_release_json.load(std::sync::atomic::Ordering::Relaxed) {
-        match super::metadata::from_wheel(w, &n, &v, deadline).await {
-            Ok(ans) => return (wheel_meta(&ans), None, fallback),
+        match super::metadata::from_files(w, &n, &v, deadline).await {
+            Ok((ans, from)) => return (wheel_meta(&ans, from), None, fallback),
             Err(why) => wheel_failed = Some(why),
         }
     }
@@ -260,10 +264,10 @@ async fn fetch_meta(
     // METADATA inside one of the release's wheels.
     let wheel = match wheel_failed {
         Some(why) => Err(why),
-        None => super::metadata::from_wheel(w, &n, &v, deadline).await,
+        None => super::metadata::from_files(w, &n, &v, deadline).await,
     };
     match wheel {
-        Ok(ans) => (wheel_meta(&ans), None, fallback),
+        Ok((ans, from)) => (wheel_meta(&ans, from), None, fallback),
         Err(why) => (
             MetaState::Failed(format!("{release_failed}; {why}")),
             None,
@@ -272,14 +276,14 @@ async fn fetch_meta(
     }
 }
 
-/// The metadata read out of a wheel.
-fn wheel_meta(ans: &DocAnswer) -> MetaState {
+/// The metadata read out of a wheel or an sdist (`from` says which).
+fn wheel_meta(ans: &DocAnswer, from: &'static str) -> MetaState {
     match ans.doc.as_ref() {
         Document::Metadata(m) => MetaState::Held(Arc::new(Meta::new(
             &m.requires_dist,
             m.requires_python.clone(),
             m.provides_extra.clone(),
-            super::metadata::FROM_WHEEL,
+            from,
             ans.provenance.clone(),
         ))),
         _ => MetaState::Failed("not a METADATA document".into()),
@@ -330,7 +334,7 @@ async fn fetch_all(
     deadline: Instant,
 ) {
     let mut projects: Vec<ReqName> = Vec::new();
-    let mut metas: Vec<(ReqName, Version, Option<Arc<str>>)> = Vec::new();
+    let mut metas: Vec<(ReqName, Version, Option<MetadataFile>)> = Vec::new();
     for n in needs {
         match n {
             Need::Project(p) => {

@@ -236,6 +236,8 @@ pub struct KeptDocument {
     pub last_modified: Option<String>,
     /// When it was fetched (or last confirmed), on the wall clock.
     pub fetched_at_wall: SystemTime,
+    /// What the upstream's `Cache-Control` said then (the kind's TTL when unsaid).
+    pub freshness: crate::policy::UpstreamFreshness,
 }
 
 /// A kept document read back, with its age on the engine's clock.
@@ -548,6 +550,10 @@ impl Store {
             etag: entry.etag.clone(),
             last_modified: entry.last_modified.clone(),
             fetched_at: unix_ms(entry.fetched_at_wall),
+            max_age_ms: entry
+                .freshness
+                .as_ms()
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
         });
     }
 
@@ -604,7 +610,7 @@ impl Store {
             let conn = guard.as_ref()?;
             self.read(|| {
                 conn.prepare_cached(
-                    "SELECT body, etag, last_modified, fetched_at FROM documents
+                    "SELECT body, etag, last_modified, fetched_at, max_age_ms FROM documents
                      WHERE origin = ?1 AND key = ?2",
                 )?
                 .query_row([origin, key], |r| {
@@ -613,13 +619,17 @@ impl Store {
                         r.get::<_, Option<String>>(1)?,
                         r.get::<_, Option<String>>(2)?,
                         r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
                     ))
                 })
                 .optional()
                 .map_err(StoreError::from)
             })?
         };
-        let (body, etag, last_modified, fetched_at) = row?;
+        let (body, etag, last_modified, fetched_at, max_age_ms) = row?;
+        let freshness = crate::policy::UpstreamFreshness::from_ms(
+            max_age_ms.map(|ms| u64::try_from(ms).unwrap_or(0)),
+        );
         let fetched_at = from_unix_ms(fetched_at);
         let age = self
             .inner
@@ -653,6 +663,7 @@ impl Store {
                 etag,
                 last_modified,
                 fetched_at_wall: fetched_at,
+                freshness,
             },
             age,
         })

@@ -52,6 +52,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (package, kind, category, day)
     ) WITHOUT ROWID;
     CREATE INDEX breakdowns_day ON breakdowns (day);",
+    // 3: how long the upstream's Cache-Control said the copy stays fresh (ms; 0 =
+    // no-cache; NULL = unsaid: the kind's TTL), counted from fetched_at.
+    "ALTER TABLE documents ADD COLUMN max_age_ms INTEGER;",
 ];
 
 /// The schema version this build writes.

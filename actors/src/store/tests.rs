@@ -92,6 +92,7 @@ async fn a_kept_document_comes_back_stale_with_its_age_and_etag() {
         etag: Some("\"e1\"".into()),
         last_modified: Some("Tue, 24 Nov 2026 00:00:00 GMT".into()),
         fetched_at_wall: at,
+        freshness: Default::default(),
     };
     store.put_document(&q, &e);
     assert!(store.flush(Duration::from_secs(5)));
@@ -118,7 +119,7 @@ async fn a_metadata_file_is_kept_under_its_url() {
     let q = Query::CoreMetadata(
         PackageName::parse("x").unwrap(),
         crate::model::PackageVersion::parse("1.0").unwrap(),
-        "/files/x/x-1.0-py3-none-any.whl".into(),
+        crate::model::MetadataFile::unhashed("/files/x/x-1.0-py3-none-any.whl"),
     );
     let doc = Arc::new(Document::Metadata(crate::upstream::ReleaseMetadata {
         name: "x".into(),
@@ -133,6 +134,7 @@ async fn a_metadata_file_is_kept_under_its_url() {
         etag: None,
         last_modified: None,
         fetched_at_wall: SystemTime::now(),
+        freshness: Default::default(),
     };
     store.put_document(&q, &entry);
     assert!(store.flush(Duration::from_secs(5)));

@@ -50,6 +50,8 @@ pub(crate) enum Op {
         etag: Option<String>,
         last_modified: Option<String>,
         fetched_at: i64,
+        /// The upstream's `Cache-Control` freshness, in ms (`None`: unsaid).
+        max_age_ms: Option<i64>,
     },
     /// The upstream confirmed the kept copy (304) at `at`.
     Confirmed {
@@ -520,18 +522,20 @@ fn apply_one(tx: &Transaction<'_>, op: &Op, series_days: u32) -> Result<(), Stor
             etag,
             last_modified,
             fetched_at,
+            max_age_ms,
         } => {
             let body = serde_json::to_vec(doc.as_ref())?;
             tx.prepare_cached(
                 "INSERT INTO documents
                    (origin, key, package, body, etag, last_modified, fetched_at, data_date,
-                    bytes, used_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7)
+                    bytes, used_at, max_age_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10)
                  ON CONFLICT (origin, key) DO UPDATE SET
                    package = excluded.package, body = excluded.body, etag = excluded.etag,
                    last_modified = excluded.last_modified,
                    fetched_at = excluded.fetched_at, data_date = excluded.data_date,
-                   bytes = excluded.bytes, used_at = excluded.used_at",
+                   bytes = excluded.bytes, used_at = excluded.used_at,
+                   max_age_ms = excluded.max_age_ms",
             )?
             .execute(params![
                 origin,
@@ -543,6 +547,7 @@ fn apply_one(tx: &Transaction<'_>, op: &Op, series_days: u32) -> Result<(), Stor
                 fetched_at,
                 data_date(doc),
                 body.len() as i64,
+                max_age_ms,
             ])?;
             if let (Some(target), Some(package)) = (series, package) {
                 merge_days(tx, *target, package, doc, *fetched_at, series_days)?;

@@ -74,6 +74,16 @@ pub enum UnavailableCause {
         /// What was wrong.
         detail: String,
     },
+    /// A metadata file whose bytes do not match the sha256 the index gives for it
+    /// (PEP 658 / 714): neither kept nor used. Boxed: errors stay small.
+    MetadataMismatch(Box<HashMismatch>),
+    /// The release has no wheel and its sdist's `PKG-INFO` is not static (PEP 643):
+    /// its requirements cannot be known without building it. Not a failure.
+    NeedsBuild {
+        /// Which file, and why, e.g. `x-1.0.tar.gz: its sdist's PKG-INFO lists
+        /// Requires-Dist as Dynamic: ...`.
+        detail: String,
+    },
     /// A redirect we do not follow: a loop, another host, or no `Location`.
     Redirect {
         /// What was wrong.
@@ -87,6 +97,17 @@ pub enum UnavailableCause {
     Cancelled,
 }
 
+/// Which file's metadata did not match, and both digests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct HashMismatch {
+    /// The file the metadata is about, e.g. `x-1.0-py3-none-any.whl`.
+    pub file: String,
+    /// The sha256 the index gives.
+    pub expected: String,
+    /// The sha256 of the bytes served.
+    pub got: String,
+}
+
 impl UnavailableCause {
     /// Whether the upstream itself failed (what its circuit breaker counts). Our own
     /// limits, cancellations and restarts are never the upstream's failure.
@@ -97,6 +118,7 @@ impl UnavailableCause {
                 | UnavailableCause::Timeout { .. }
                 | UnavailableCause::Transport { .. }
                 | UnavailableCause::BadBody { .. }
+                | UnavailableCause::MetadataMismatch(_)
                 | UnavailableCause::Redirect { .. }
         )
     }
@@ -158,6 +180,11 @@ impl UnavailableCause {
                 format!("{up} connection failed{}: {detail}", attempts(*n))
             }
             UnavailableCause::BadBody { detail } => format!("{up} sent an unusable body: {detail}"),
+            UnavailableCause::MetadataMismatch(m) => format!(
+                "metadata for {} does not match the sha256 the index gives: expected {}, got {}",
+                m.file, m.expected, m.got
+            ),
+            UnavailableCause::NeedsBuild { detail } => detail.clone(),
             UnavailableCause::Redirect { detail } => format!("{up} {detail}"),
             UnavailableCause::Disabled => format!("{up} is not enabled in the configuration"),
             UnavailableCause::Restarting => format!("the {up} fetch actor is restarting"),
@@ -182,6 +209,12 @@ impl UnavailableCause {
             UnavailableCause::BadBody { .. } | UnavailableCause::Redirect { .. } => {
                 format!("{up} sent an unusable response; retry later or use a mirror")
             }
+            UnavailableCause::NeedsBuild { .. } => {
+                "build the sdist (e.g. `pip wheel --no-deps`) to read its requirements, or ask for a release with a wheel".into()
+            }
+            UnavailableCause::MetadataMismatch(_) => format!(
+                "{up} serves a metadata file that disagrees with its own listing; the wheel's own METADATA is read instead, or tell the index's operator"
+            ),
             UnavailableCause::Disabled => match up {
                 Upstream::Pepy => "set upstreams.pepy.api_key to enable pepy.tech".into(),
                 _ => format!(

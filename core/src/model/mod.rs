@@ -19,7 +19,7 @@ pub mod untrusted;
 
 pub use code::ErrorCode;
 pub use download_error::DownloadError;
-pub use error::{InputError, QueryError, Remembered, UnavailableCause};
+pub use error::{HashMismatch, InputError, QueryError, Remembered, UnavailableCause};
 
 /// Most characters of a value (a caller's or an upstream's) echoed back in an error or
 /// a log line.
@@ -46,7 +46,7 @@ pub use name::{PackageName, PackageVersion};
 pub use partial::{ItemFailure, PartialResult};
 pub use provenance::ago_words;
 pub use provenance::{Confidence, Datum, Provenance, SourceLabel, StaleReason};
-pub use query::{Query, QueryKind, StatsKind};
+pub use query::{MetadataFile, Query, QueryKind, StatsKind};
 pub use source::Upstream;
 pub use target::{DEPS_TARGET, FILE_TARGET, RESOLVE_TARGET, Target, TargetField, TargetOnly};
 

@@ -57,18 +57,57 @@ pub enum Query {
     /// A release's core metadata file (PEP 658 / 714): `{file url}.metadata`, where the
     /// file URL is the one the Simple API page gives (absolute, or relative to the page).
     /// Served by the Simple API's upstream; it never changes once published.
-    CoreMetadata(PackageName, PackageVersion, std::sync::Arc<str>),
+    CoreMetadata(PackageName, PackageVersion, MetadataFile),
     /// A release's `METADATA` read out of one of its wheels (HTTP range requests, or
     /// the whole file from a server that ignores `Range`), for an index that serves
     /// no metadata file: the wheel's absolute URL. Served by the files upstream; it
     /// never changes once published.
     WheelMetadata(PackageName, PackageVersion, std::sync::Arc<str>),
+    /// A release's `PKG-INFO` read out of its sdist (`.tar.gz` or `.zip`, downloaded
+    /// whole under the files upstream's body cap), for a release with no wheel: the
+    /// sdist's absolute URL. Served by the files upstream; it never changes once
+    /// published. Whether its requirements can be used is the walk's to decide.
+    SdistMetadata(PackageName, PackageVersion, std::sync::Arc<str>),
     /// The ids of OSV's advisories about a PyPI release: `POST /v1/querybatch` with
     /// the name and version, every page of ids followed (within bounds).
     OsvRelease(PackageName, PackageVersion),
     /// One OSV advisory, `GET /v1/vulns/{id}`; the id is checked
     /// (`upstream::osv::check_id`) before a query is built from it.
     OsvAdvisory(std::sync::Arc<str>),
+}
+
+/// A core metadata file as the index lists it: the file's URL (absolute, or relative
+/// to the Simple page; a `#sha256=` fragment names the file) and the sha256 the index
+/// gives for the metadata file itself (PEP 658 / 714 `core-metadata: {"sha256": ...}`,
+/// `data-core-metadata="sha256=..."`), which the fetch checks the bytes against.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MetadataFile {
+    /// The file's URL as the page gives it, keyed by its sha256 when known.
+    pub url: std::sync::Arc<str>,
+    /// The metadata file's sha256 (64 lowercase hex digits) when the index gives one.
+    pub sha256: Option<std::sync::Arc<str>>,
+}
+
+impl MetadataFile {
+    /// A metadata file named by the file's URL, with no hash to check.
+    pub fn unhashed(url: impl Into<std::sync::Arc<str>>) -> Self {
+        MetadataFile {
+            url: url.into(),
+            sha256: None,
+        }
+    }
+}
+
+impl From<&str> for MetadataFile {
+    fn from(url: &str) -> Self {
+        MetadataFile::unhashed(url)
+    }
+}
+
+impl From<String> for MetadataFile {
+    fn from(url: String) -> Self {
+        MetadataFile::unhashed(url)
+    }
 }
 
 /// Query kinds, for per-kind policies (fresh TTL).
@@ -93,7 +132,7 @@ impl Query {
         match self {
             Query::Project(_) | Query::Release(..) => Upstream::PypiJson,
             Query::Simple(_) | Query::CoreMetadata(..) => Upstream::PypiSimple,
-            Query::WheelMetadata(..) => Upstream::Files,
+            Query::WheelMetadata(..) | Query::SdistMetadata(..) => Upstream::Files,
             Query::Stats(..) => Upstream::Pypistats,
             Query::Pepy(_) => Upstream::Pepy,
             Query::TopPackages => Upstream::TopPackages,
@@ -110,7 +149,9 @@ impl Query {
             Query::Simple(_) => QueryKind::Simple,
             Query::Stats(..) | Query::Pepy(_) => QueryKind::Downloads,
             Query::TopPackages => QueryKind::TopPackages,
-            Query::CoreMetadata(..) | Query::WheelMetadata(..) => QueryKind::Metadata,
+            Query::CoreMetadata(..) | Query::WheelMetadata(..) | Query::SdistMetadata(..) => {
+                QueryKind::Metadata
+            }
         }
     }
 
@@ -119,7 +160,9 @@ impl Query {
     /// index's listing). Another file under the same name would have another key.
     pub fn is_immutable(&self) -> bool {
         match self {
-            Query::CoreMetadata(_, _, url) | Query::WheelMetadata(_, _, url) => url
+            Query::CoreMetadata(_, _, MetadataFile { url, .. })
+            | Query::WheelMetadata(_, _, url)
+            | Query::SdistMetadata(_, _, url) => url
                 .rsplit_once('#')
                 .and_then(|(_, f)| f.strip_prefix("sha256="))
                 .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())),
@@ -131,9 +174,10 @@ impl Query {
     pub fn package(&self) -> Option<&PackageName> {
         match self {
             Query::Project(n) | Query::Release(n, _) | Query::Simple(n) | Query::Pepy(n) => Some(n),
-            Query::Stats(n, _) | Query::CoreMetadata(n, ..) | Query::WheelMetadata(n, ..) => {
-                Some(n)
-            }
+            Query::Stats(n, _)
+            | Query::CoreMetadata(n, ..)
+            | Query::WheelMetadata(n, ..)
+            | Query::SdistMetadata(n, ..) => Some(n),
             Query::OsvRelease(n, _) => Some(n),
             Query::TopPackages | Query::OsvAdvisory(_) => None,
         }
@@ -150,8 +194,9 @@ impl Query {
             Query::Stats(n, k) => format!("/api/packages/{n}/{}", k.endpoint()),
             Query::Pepy(n) => format!("/api/v2/projects/{n}"),
             Query::TopPackages => String::new(),
-            Query::CoreMetadata(_, _, url) => format!("{url}.metadata"),
+            Query::CoreMetadata(_, _, f) => format!("{}.metadata", f.url),
             Query::WheelMetadata(_, _, url) => format!("{url} (METADATA)"),
+            Query::SdistMetadata(_, _, url) => format!("{url} (PKG-INFO)"),
             // One batch route for every release: the key names the release asked for.
             Query::OsvRelease(n, v) => format!("/v1/querybatch/PyPI/{n}/{v}"),
             Query::OsvAdvisory(id) => format!("/v1/vulns/{id}"),
@@ -192,7 +237,7 @@ mod tests {
         let v = PackageVersion::parse("1").unwrap();
         let hex = "0f".repeat(32);
         let keyed = format!("/f/x-1-py3-none-any.whl#sha256={hex}");
-        let q = |u: &str| Query::CoreMetadata(n.clone(), v.clone(), u.into());
+        let q = |u: &str| Query::CoreMetadata(n.clone(), v.clone(), MetadataFile::unhashed(u));
         assert!(q(&keyed).is_immutable());
         assert!(Query::WheelMetadata(n.clone(), v.clone(), keyed.as_str().into()).is_immutable());
         assert!(!q("/f/x-1-py3-none-any.whl").is_immutable());

@@ -5,6 +5,7 @@
 
 mod backoff;
 mod breaker;
+mod cache_control;
 mod daily;
 mod rate_limit;
 mod restart;
@@ -18,6 +19,7 @@ pub use breaker::{
     Admission, Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CallOutcome, ConsecutiveRule,
     Transition,
 };
+pub use cache_control::UpstreamFreshness;
 pub use daily::DailyFreshness;
 pub use rate_limit::{RateLimit, Reservation};
 pub use restart::{RestartDecision, RestartIntensity};

@@ -293,7 +293,7 @@ pub struct Candidate {
     /// Its `Requires-Python`.
     pub requires_python: Option<VersionSpecifiers>,
     /// The file whose `.metadata` to read (a wheel with `core-metadata`).
-    pub metadata_file: Option<Arc<str>>,
+    pub metadata_file: Option<crate::model::MetadataFile>,
 }
 
 /// A project's candidates, newest first, and the ones the target may take without a
@@ -407,7 +407,7 @@ pub enum Need {
     /// A project's candidates (its Simple page).
     Project(PackageName),
     /// A release's metadata.
-    Metadata(PackageName, Version, Option<Arc<str>>),
+    Metadata(PackageName, Version, Option<crate::model::MetadataFile>),
 }
 
 /// What one solver run produced.

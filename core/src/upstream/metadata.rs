@@ -52,6 +52,12 @@ pub struct ReleaseMetadata {
     /// `Description-Content-Type`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description_content_type: Option<String>,
+    /// `Metadata-Version` (an sdist's `PKG-INFO` is trusted from 2.2 on, PEP 643).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_version: Option<String>,
+    /// `Dynamic` lines (PEP 643): fields a build may change, lowercased.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic: Vec<String>,
 }
 
 /// Most header lines read (real files have tens; the description, in the body, is not
@@ -68,6 +74,8 @@ pub fn parse(body: &[u8]) -> Result<ReleaseMetadata, ParseError> {
     let mut requires_dist = Vec::new();
     let mut requires_python = None;
     let mut provides_extra = Vec::new();
+    let mut metadata_version = None;
+    let mut dynamic = Vec::new();
     let mut m = About::default();
     let mut current: Option<(String, String)> = None;
     let mut fields: Vec<(String, String)> = Vec::new();
@@ -111,6 +119,8 @@ pub fn parse(body: &[u8]) -> Result<ReleaseMetadata, ParseError> {
     for (k, v) in fields {
         match k.as_str() {
             "name" => name = Some(v),
+            "metadata-version" => metadata_version = Some(v),
+            "dynamic" => dynamic.push(v.to_ascii_lowercase()),
             "version" => version = Some(v),
             "requires-dist" => requires_dist.push(v),
             "requires-python" if !v.is_empty() => requires_python = Some(v),
@@ -157,6 +167,8 @@ pub fn parse(body: &[u8]) -> Result<ReleaseMetadata, ParseError> {
         classifiers: m.classifiers,
         description: m.description,
         description_content_type: m.description_content_type,
+        metadata_version,
+        dynamic,
     })
 }
 
@@ -198,6 +210,8 @@ impl ReleaseMetadata {
             + strings(&self.classifiers)
             + opt_string(&self.description)
             + opt_string(&self.description_content_type)
+            + opt_string(&self.metadata_version)
+            + strings(&self.dynamic)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod osv;
 pub mod pepy;
 pub mod pypi;
 pub mod pypistats;
+pub mod sdist;
 pub mod simple;
 pub mod simple_html;
 pub mod top;
@@ -209,10 +210,24 @@ pub fn parse(q: &Query, content_type: Option<&str>, body: &[u8]) -> Result<Docum
             check_identity(name, Some(&doc.id))?;
             Ok(Document::Pepy(doc))
         }
-        Query::CoreMetadata(name, version, _) | Query::WheelMetadata(name, version, _) => {
+        Query::CoreMetadata(name, version, _)
+        | Query::WheelMetadata(name, version, _)
+        | Query::SdistMetadata(name, version, _) => {
             // Served as whatever the file host says (often `application/octet-stream`):
             // the content decides, and it must be about the release asked for.
             let _ = content_type;
+            let pkg_info;
+            let body = match q {
+                // The whole sdist: its `PKG-INFO` (bounded; a bomb is an error here).
+                Query::SdistMetadata(_, _, url) => {
+                    let path = url.split(['#', '?']).next().unwrap_or_default();
+                    let filename = path.rsplit('/').next().unwrap_or(path);
+                    pkg_info = sdist::pkg_info(filename, body)
+                        .map_err(|e| ParseError::Invalid(e.to_string()))?;
+                    &pkg_info[..]
+                }
+                _ => body,
+            };
             let doc = metadata::parse(body)?;
             check_identity(name, Some(&doc.name))?;
             let same = PackageVersion::parse(&doc.version)

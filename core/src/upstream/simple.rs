@@ -148,6 +148,33 @@ impl SimpleFile {
         })
     }
 
+    /// The sha256 the index gives for the file's metadata file (`core-metadata`, else
+    /// the older `dist-info-metadata`), when well formed (64 hex digits, lowercased).
+    /// A malformed or other-algorithm hash cannot be checked and is ignored.
+    pub fn metadata_sha256(&self) -> Option<String> {
+        [&self.core_metadata, &self.dist_info_metadata]
+            .into_iter()
+            .find_map(|m| match m {
+                CoreMetadata::Hashes(h) => h
+                    .get("sha256")
+                    .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .map(|h| h.to_ascii_lowercase()),
+                _ => None,
+            })
+    }
+
+    /// The file's metadata file as a query names it (its keyed URL and the hash to
+    /// check), when the index advertises one.
+    pub fn metadata_file(&self) -> Option<crate::model::MetadataFile> {
+        if !self.has_metadata() {
+            return None;
+        }
+        Some(crate::model::MetadataFile {
+            url: self.keyed_url()?.into(),
+            sha256: self.metadata_sha256().map(Into::into),
+        })
+    }
+
     /// Whether the file is a wheel.
     pub fn is_wheel(&self) -> bool {
         self.filename.ends_with(".whl")

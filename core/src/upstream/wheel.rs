@@ -163,6 +163,17 @@ pub fn find_metadata(
     d: &Directory,
     file_len: u64,
 ) -> Result<MetadataEntry, WheelError> {
+    find_entry(dir, d, file_len, metadata_path)
+}
+
+/// Finds the one entry whose name `pick` accepts (and names) in the central
+/// directory's bytes, with the checks of [`find_metadata`].
+pub(crate) fn find_entry(
+    dir: &[u8],
+    d: &Directory,
+    file_len: u64,
+    pick: fn(&[u8]) -> Option<String>,
+) -> Result<MetadataEntry, WheelError> {
     let mut found: Vec<MetadataEntry> = Vec::new();
     let mut at = 0usize;
     for _ in 0..d.entries {
@@ -176,7 +187,7 @@ pub fn find_metadata(
         let Some(name) = dir.get(at + CENTRAL_LEN..name_end) else {
             return Err(WheelError::Lies("a name past the directory's end".into()));
         };
-        if let Some(name) = metadata_path(name) {
+        if let Some(name) = pick(name) {
             found.push(MetadataEntry {
                 name,
                 method: u16_at(dir, at + 10),
@@ -253,11 +264,19 @@ pub fn read_metadata(bytes: &[u8], entry: &MetadataEntry) -> Result<Vec<u8>, Whe
 
 /// `METADATA` from a whole wheel in memory (a server that ignored `Range`).
 pub fn metadata_of_whole(file: &[u8]) -> Result<Vec<u8>, WheelError> {
+    entry_of_whole(file, metadata_path)
+}
+
+/// The one entry `pick` accepts, from a whole zip in memory.
+pub(crate) fn entry_of_whole(
+    file: &[u8],
+    pick: fn(&[u8]) -> Option<String>,
+) -> Result<Vec<u8>, WheelError> {
     let len = file.len() as u64;
     let tail = &file[file.len().saturating_sub(MAX_TAIL_BYTES as usize)..];
     let d = find_directory(tail, len)?;
     let dir = &file[d.range.0 as usize..d.range.1 as usize];
-    let entry = find_metadata(dir, &d, len)?;
+    let entry = find_entry(dir, &d, len, pick)?;
     let r = entry.bytes(len);
     read_metadata(&file[r.start as usize..r.end as usize], &entry)
 }

@@ -36,6 +36,9 @@
 //! `sg-wheel-bomb`, `sg-wheel-nometa` and `sg-wheel-twoinfo` have wheels that lie about
 //! their `METADATA` ([`WheelFault`]) and advertise no metadata file, so a client must
 //! read the wheel (their per-release JSON, where the profile has one, is honest).
+//! `sg-sdist-static`, `sg-sdist-dynamic`, `sg-sdist-old` and `sg-sdist-bomb` have only
+//! an sdist (a real `.tar.gz`, [`super::sdists`]) whose `PKG-INFO` is static metadata
+//! 2.2, 2.2 with `Dynamic: Requires-Dist`, 2.1, or sits behind a 200 MiB gzip bomb.
 //!
 //! The graphs are not in the catalog's name list (so the top-packages dataset and the
 //! download statistics are unchanged), but every route knows them.
@@ -47,6 +50,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::fixtures::ProjectData;
+use super::sdists::{self, SdistKind};
 use super::wheels::{self, WheelFault, WheelSpec};
 use super::{canonical_json, version_cmp};
 
@@ -86,6 +90,8 @@ pub(crate) enum Dists {
     OffHost,
     /// One `py3-none-any` wheel that lies about its `METADATA`, with no metadata file.
     Wheel(WheelFault),
+    /// Only an sdist (`.tar.gz`) whose `PKG-INFO` is as the kind says.
+    Sdist(SdistKind),
 }
 
 /// The origin `sg-offhost-meta`'s files are listed on (a reserved name: nothing answers
@@ -420,6 +426,18 @@ fn specs() -> Vec<GraphProject> {
             Dists::Wheel(fault),
         ));
     }
+    // Only an sdist: its PKG-INFO static (2.2), dynamic, too old (2.1), or a gzip bomb.
+    for (name, kind) in [
+        ("sg-sdist-static", SdistKind::Static),
+        ("sg-sdist-dynamic", SdistKind::Dynamic),
+        ("sg-sdist-old", SdistKind::Old),
+        ("sg-sdist-bomb", SdistKind::Bomb),
+    ] {
+        out.push(with_dists(
+            project(name, vec![rel("1.0.0", None, &["sg-certs"])]),
+            Dists::Sdist(kind),
+        ));
+    }
     // The "lattice" graph: sg-lattice requires both of layer 0 (sg-lattice-00a, -00b),
     // each of layer i both of layer i + 1, the last both sg-lattice-bottom: 2^10 chains
     // from sg-lattice down to sg-lattice-bottom, through 22 packages.
@@ -556,15 +574,10 @@ impl GraphProject {
                         wheel(format!("{}-{}-{tags}.whl", self.stem(), r.version), py)
                     })
                     .collect();
-                let sdist = format!("{}-{}.tar.gz", self.stem(), r.version);
-                out.push(DistFile {
-                    served_as: sdist.clone(),
-                    filename: sdist,
-                    packagetype: "sdist",
-                    python_version: "source".into(),
-                });
+                out.push(self.sdist(r));
                 out
             }
+            Dists::Sdist(_) => vec![self.sdist(r)],
             Dists::Hostile => {
                 let i = self.releases.iter().position(|x| x.version == r.version);
                 let names = hostile_names();
@@ -576,6 +589,16 @@ impl GraphProject {
                     python_version: "py3".into(),
                 }]
             }
+        }
+    }
+
+    fn sdist(&self, r: &ReleaseSpec) -> DistFile {
+        let sdist = format!("{}-{}.tar.gz", self.stem(), r.version);
+        DistFile {
+            served_as: sdist.clone(),
+            filename: sdist,
+            packagetype: "sdist",
+            python_version: "source".into(),
         }
     }
 
@@ -601,6 +624,9 @@ impl GraphProject {
     /// The bytes of a distribution file: a real wheel for a wheel (a hostile one for
     /// [`Dists::Wheel`]), invented bytes otherwise; deterministic.
     pub(crate) fn file_bytes(&self, r: &ReleaseSpec, f: &DistFile) -> Vec<u8> {
+        if let Dists::Sdist(kind) = self.dists {
+            return sdists::build(&self.stem(), &r.version, kind, &self.metadata(r));
+        }
         if f.packagetype != "bdist_wheel" || self.dists == Dists::Hostile {
             return invented_file_bytes(&self.name, &f.served_as);
         }

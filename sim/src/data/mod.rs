@@ -9,6 +9,7 @@
 pub(crate) mod fixtures;
 pub(crate) mod graphs;
 pub(crate) mod pypistats;
+pub(crate) mod sdists;
 pub(crate) mod suspects;
 pub(crate) mod synthetic;
 pub(crate) mod wheels;

@@ -71,6 +71,7 @@ impl FetchContext {
                         doc: Arc::new(Document::OsvIds(joined)),
                         etag: None,
                         last_modified: None,
+                        freshness: UpstreamFreshness::Unsaid,
                     });
                 }
                 Some(t) => token = Some(t),

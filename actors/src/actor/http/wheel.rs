@@ -113,6 +113,8 @@ impl FetchContext {
                 doc: Arc::new(doc),
                 etag: None,
                 last_modified: None,
+                // Named by its sha256 when the index gives one: immutable regardless.
+                freshness: UpstreamFreshness::Unsaid,
             }),
             Err(e) => Err(fail(
                 FailureKind::Content,
@@ -174,6 +176,7 @@ impl FetchContext {
                 attempts: 0,
                 waited: Duration::ZERO,
                 ours: false,
+                typed: None,
             }),
         }
     }

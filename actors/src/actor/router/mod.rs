@@ -657,14 +657,20 @@ impl RouterState {
                 doc,
                 etag,
                 last_modified,
+                freshness,
             } => Ok(Some(Fill::Fetched {
                 doc,
                 etag,
                 last_modified,
                 at: now,
+                freshness,
             })),
-            FetchOutcome::NotModified => match held {
-                Some(held) => Ok(Some(Fill::Revalidated { held, at: now })),
+            FetchOutcome::NotModified { freshness } => match held {
+                Some(held) => Ok(Some(Fill::Revalidated {
+                    held,
+                    at: now,
+                    freshness,
+                })),
                 // The copy was evicted meanwhile: nothing to confirm.
                 None => Err(UnavailableCause::BadBody {
                     detail: "304 Not Modified without a cached copy".into(),
@@ -962,6 +968,9 @@ fn describe(q: &Query) -> String {
         Query::TopPackages => "the top-packages dataset".into(),
         Query::CoreMetadata(n, v, _) => {
             format!("the metadata file of version {v} of package \"{n}\"")
+        }
+        Query::SdistMetadata(n, v, _) => {
+            format!("the PKG-INFO in the sdist of version {v} of package \"{n}\"")
         }
         Query::WheelMetadata(n, v, _) => {
             format!("the METADATA in a wheel of version {v} of package \"{n}\"")
