@@ -127,7 +127,7 @@ impl TargetEnv {
             Some((_, Ok(p))) => (p, None),
             Some((given, Err(e))) => {
                 let tag = crate::platform_tag::PlatformTag::parse(given).ok_or(InputError {
-                    rule: format!("{}, or a wheel platform tag such as manylinux_2_28_x86_64, musllinux_1_2_aarch64, macosx_12_0_arm64, win_amd64 or win32", e.rule),
+                    rule: format!("{}, or a wheel platform tag such as manylinux_2_28_x86_64, musllinux_1_2_aarch64, macosx_12_0_arm64 or win_amd64", e.rule),
                     ..e
                 })?;
                 let os = match tag {
