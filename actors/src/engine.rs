@@ -44,6 +44,7 @@ use crate::views::versions::VersionList;
 mod audit_api;
 mod docs_api;
 mod download_api;
+pub use download_api::TransferProgress;
 mod scan_api;
 pub use audit_api::AUDIT_DEADLINE_FACTOR;
 pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};

@@ -94,7 +94,8 @@ pub use config::{
 };
 pub use engine::{
     AUDIT_DEADLINE_FACTOR, Engine, EngineHandle, HealthReport, MAX_BATCH, MAX_CONTEXT_DEPS,
-    MAX_SCAN_PACKAGES, MetricsSnapshot, Readiness, ScanInput, StartError, UpstreamReport,
+    MAX_SCAN_PACKAGES, MetricsSnapshot, Readiness, ScanInput, StartError, TransferProgress,
+    UpstreamReport,
 };
 pub use model::{
     ClockHand, Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, ErrorCode, InputError,

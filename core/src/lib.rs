@@ -28,6 +28,7 @@
 
 pub mod cancel;
 pub mod model;
+pub mod platform_tag;
 pub mod policy;
 pub mod project;
 pub mod readme;

@@ -4,8 +4,11 @@
 //! `abi3` of this and older minors, then `none`; platform-specific before `any`.
 //!
 //! What is assumed about a target is said in [`TagTarget::assumptions`]: glibc 2.39
-//! on Linux (manylinux, not musllinux), macOS 15 on a Mac.
+//! on Linux (manylinux, not musllinux), macOS 15 on a Mac; a platform tag given as the
+//! target's platform ([`PlatformTag`]: `manylinux_2_28_aarch64`, `musllinux_1_2_x86_64`,
+//! `macosx_12_0_x86_64`, `win32`) says it instead.
 
+use crate::platform_tag::PlatformTag;
 use crate::views::deps::{Platform, TargetEnv};
 
 /// The newest glibc minor (2.x) assumed on a Linux target (Ubuntu 24.04's).
@@ -76,7 +79,8 @@ impl TagTarget {
             .get("platform_machine")
             .cloned()
             .unwrap_or_else(|| "x86_64".into());
-        let (platforms, assumptions) = platform_tags(env.platform, &machine);
+        let (platforms, assumptions) =
+            platform_tags(env.platform, &machine, env.platform_tag.as_deref());
         TagTarget {
             tags: cpython_tags(major, minor, &platforms),
             interpreter: format!("cp{major}{minor}"),
@@ -100,8 +104,12 @@ impl TagTarget {
     }
 }
 
-/// Platform tags, most specific first, and what they assume.
-fn platform_tags(platform: Platform, machine: &str) -> (Vec<String>, String) {
+/// Platform tags, most specific first, and what they assume: those of the platform
+/// tag the caller gave, else of the platform's assumed system on `machine`.
+fn platform_tags(platform: Platform, machine: &str, given: Option<&str>) -> (Vec<String>, String) {
+    if let Some(tag) = given.and_then(PlatformTag::parse) {
+        return (tag.platforms(), tag.describe());
+    }
     let m = machine.to_ascii_lowercase();
     match platform {
         Platform::Linux => {
@@ -110,24 +118,12 @@ fn platform_tags(platform: Platform, machine: &str) -> (Vec<String>, String) {
                 "arm64" => "aarch64".to_string(),
                 other => other.replace(['-', '.', ' '], "_"),
             };
-            let mut out: Vec<String> = (5..=ASSUMED_GLIBC_MINOR)
-                .rev()
-                .flat_map(|minor| {
-                    let mut v = vec![format!("manylinux_2_{minor}_{arch}")];
-                    // The legacy aliases sit where their glibc is.
-                    let legacy = match minor {
-                        17 => Some("manylinux2014"),
-                        12 => Some("manylinux2010"),
-                        5 => Some("manylinux1"),
-                        _ => None,
-                    };
-                    v.extend(legacy.map(|l| format!("{l}_{arch}")));
-                    v
-                })
-                .collect();
-            out.push(format!("linux_{arch}"));
+            let tag = PlatformTag::Manylinux {
+                glibc_minor: ASSUMED_GLIBC_MINOR,
+                arch: arch.clone(),
+            };
             (
-                out,
+                tag.platforms(),
                 format!(
                     "Linux {arch} with glibc 2.{ASSUMED_GLIBC_MINOR} (manylinux; musllinux wheels are not chosen)"
                 ),
@@ -135,35 +131,16 @@ fn platform_tags(platform: Platform, machine: &str) -> (Vec<String>, String) {
         }
         Platform::Macos => {
             let arm = matches!(m.as_str(), "arm64" | "aarch64");
-            let arches: &[&str] = if arm {
-                &["arm64", "universal2"]
-            } else {
-                &[
-                    "x86_64",
-                    "intel",
-                    "fat64",
-                    "fat32",
-                    "universal2",
-                    "universal",
-                ]
-            };
-            let mut versions: Vec<(u32, u32)> = (11..=ASSUMED_MACOS_MAJOR)
-                .rev()
-                .map(|major| (major, 0))
-                .collect();
-            if !arm {
-                versions.extend((4..=16).rev().map(|minor| (10, minor)));
-            }
-            let out = versions
-                .iter()
-                .flat_map(|(a, b)| {
-                    arches
-                        .iter()
-                        .map(move |arch| format!("macosx_{a}_{b}_{arch}"))
-                })
-                .collect();
             let arch = if arm { "arm64" } else { "x86_64" };
-            (out, format!("macOS {ASSUMED_MACOS_MAJOR} on {arch}"))
+            let tag = PlatformTag::Macos {
+                major: ASSUMED_MACOS_MAJOR,
+                minor: 0,
+                arch: arch.into(),
+            };
+            (
+                tag.platforms(),
+                format!("macOS {ASSUMED_MACOS_MAJOR} on {arch}"),
+            )
         }
         Platform::Windows => {
             let tag = match m.as_str() {

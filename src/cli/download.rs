@@ -71,7 +71,7 @@ pub(super) async fn download(
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
-    let r = super::progress::while_waiting(&engine, "downloading", json, q.ask(&engine)).await;
+    let r = super::progress::while_downloading(&engine, json, q.ask(&engine)).await;
     engine.shutdown().await;
     let d = r?;
     if json {

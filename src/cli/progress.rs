@@ -1,14 +1,16 @@
 //! A spinner on stderr while a command waits for the network: shown on a terminal
 //! only, never with `--json`, and only once the command has run for a second (a cached
 //! answer never flickers one). It says what the engine is doing from its own counters:
-//! requests sent, and fetches waiting for their slot of our own rate limit.
+//! requests sent, and fetches waiting for their slot of our own rate limit. A
+//! download shows its bytes instead once the file's body is coming: a bar when its
+//! size is known (listed by the index, or announced), else the bytes so far.
 
 use std::future::Future;
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sentinel_actors::{EngineHandle, FetchStats};
+use sentinel_actors::{EngineHandle, FetchStats, TransferProgress};
 
 /// How long a command runs before the spinner appears.
 const SHOW_AFTER: Duration = Duration::from_secs(1);
@@ -50,6 +52,82 @@ pub(crate) async fn while_waiting<F: Future>(
     };
     bar.finish_and_clear();
     out
+}
+
+/// Runs a download, with (once it has taken longer than a second) the request
+/// spinner until the file's body comes, then its bytes: a bar against its size when
+/// known, else the bytes so far. Same rules as [`while_waiting`]: a terminal only,
+/// never `--json`.
+pub(crate) async fn while_downloading<F: Future>(
+    engine: &EngineHandle,
+    json: bool,
+    work: F,
+) -> F::Output {
+    if !wanted(json, std::io::stderr().is_terminal()) {
+        return work.await;
+    }
+    tokio::pin!(work);
+    tokio::select! {
+        out = &mut work => return out,
+        _ = tokio::time::sleep(SHOW_AFTER) => {}
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(TICK);
+    let mut redraw = tokio::time::interval(TICK);
+    let mut shape = Shape::Requests;
+    let out = loop {
+        tokio::select! {
+            out = &mut work => break out,
+            _ = redraw.tick() => {
+                let p = engine.download_progress();
+                let now = shape_of(p);
+                if now != shape {
+                    shape = now;
+                    if let Ok(style) = ProgressStyle::with_template(template(shape)) {
+                        bar.set_style(style);
+                    }
+                }
+                match shape {
+                    Shape::Requests => bar.set_message(line("downloading", &engine.metrics().upstreams)),
+                    _ => {
+                        bar.set_length(p.total.unwrap_or(0));
+                        bar.set_position(p.received);
+                    }
+                }
+            }
+        }
+    };
+    bar.finish_and_clear();
+    out
+}
+
+/// What the download's line shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Nothing of the file yet: the requests sent (the release's file list first).
+    Requests,
+    /// The body is coming, size known: a bar.
+    Bar,
+    /// The body is coming, size unknown: the bytes so far.
+    Bytes,
+}
+
+pub(crate) fn shape_of(p: TransferProgress) -> Shape {
+    match (p.received, p.total) {
+        (_, Some(_)) => Shape::Bar,
+        (0, None) => Shape::Requests,
+        (_, None) => Shape::Bytes,
+    }
+}
+
+fn template(shape: Shape) -> &'static str {
+    match shape {
+        Shape::Requests => "{spinner} {msg} ({elapsed})",
+        Shape::Bar => {
+            "downloading [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}, {eta} left)"
+        }
+        Shape::Bytes => "{spinner} downloading: {bytes} ({binary_bytes_per_sec})",
+    }
 }
 
 /// The spinner's text, from the upstreams' counters.
@@ -96,6 +174,18 @@ mod tests {
         assert!(!wanted(true, true), "--json on a terminal");
         assert!(!wanted(false, false), "stderr is a pipe or a file");
         assert!(!wanted(true, false));
+    }
+
+    #[test]
+    fn a_download_shows_a_bar_only_once_its_size_is_known() {
+        let p = |received, total| TransferProgress { received, total };
+        assert_eq!(shape_of(p(0, None)), Shape::Requests);
+        assert_eq!(shape_of(p(0, Some(10))), Shape::Bar);
+        assert_eq!(shape_of(p(5, Some(10))), Shape::Bar);
+        assert_eq!(shape_of(p(5, None)), Shape::Bytes);
+        for s in [Shape::Requests, Shape::Bar, Shape::Bytes] {
+            assert!(ProgressStyle::with_template(template(s)).is_ok(), "{s:?}");
+        }
     }
 
     #[test]

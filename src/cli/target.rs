@@ -15,7 +15,9 @@ pub(crate) struct TargetArgs {
     /// Target Python, e.g. 3.12 (default 3.12).
     #[arg(long, value_name = "X.Y")]
     python: Option<String>,
-    /// Target platform: linux, macos or windows (default linux).
+    /// Target platform: linux, macos or windows (default linux), or a wheel platform
+    /// tag as pip's --platform takes (manylinux_2_28_aarch64, musllinux_1_2_x86_64,
+    /// macosx_12_0_x86_64, win_amd64); 32-bit Windows is `windows --machine x86`.
     #[arg(long)]
     platform: Option<String>,
     /// Target machine, e.g. aarch64 (default per platform: x86_64, arm64, AMD64).

@@ -201,6 +201,10 @@ pub(crate) struct FetchCounters {
     pub(crate) queue_len: std::sync::atomic::AtomicU64,
     /// Fetches sleeping until their reserved slot of our own rate limit (a gauge).
     pub(crate) slot_waits: std::sync::atomic::AtomicU64,
+    /// Files only: body bytes received by the latest download attempt so far, and
+    /// the size it is expected to have (listed, else announced; 0 when unknown).
+    pub(crate) bytes_received: std::sync::atomic::AtomicU64,
+    pub(crate) bytes_expected: std::sync::atomic::AtomicU64,
 }
 
 impl FetchContext {

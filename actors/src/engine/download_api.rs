@@ -176,10 +176,36 @@ impl EngineHandle {
             attempts,
             target: req.env.clone(),
             assumed_platform: target.assumptions.clone(),
-            listing: listing_words(ans.upstream),
+            // Without a JSON API the file list is the Simple page's, whichever
+            // upstream answered the metadata the release document was made from.
+            listing: listing_words(match ans.upstream {
+                Upstream::Files => Upstream::PypiSimple,
+                up => up,
+            }),
             notes,
         };
         Ok(datum_of(&ans, report))
+    }
+}
+
+/// How far the engine's latest file transfer has got: for a progress bar (the CLI
+/// runs one download at a time; concurrent downloads share it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransferProgress {
+    /// Body bytes received by the latest attempt so far (a retry starts again at 0).
+    pub received: u64,
+    /// The file's size when known (listed by the index, else announced by the host).
+    pub total: Option<u64>,
+}
+
+impl EngineHandle {
+    /// See [`TransferProgress`]; zero before any download.
+    pub fn download_progress(&self) -> TransferProgress {
+        let c = &self.shared().fetch[Upstream::Files.index()].counters;
+        TransferProgress {
+            received: c.bytes_received.load(Relaxed),
+            total: Some(c.bytes_expected.load(Relaxed)).filter(|n| *n > 0),
+        }
     }
 }
 
@@ -521,6 +547,14 @@ impl Transfer<'_> {
             });
         }
         let announced = resp.content_length();
+        // What a progress bar shows (`EngineHandle::download_progress`).
+        let progress = &self.lane.ctx.counters;
+        progress.bytes_received.store(0, Relaxed);
+        let total = match self.listed_size {
+            0 => announced.unwrap_or(0),
+            listed => listed,
+        };
+        progress.bytes_expected.store(total, Relaxed);
         if let Some(len) = announced
             && len > self.cap
         {
@@ -565,6 +599,9 @@ impl Transfer<'_> {
                 }
             };
             received += chunk.len() as u64;
+            progress
+                .bytes_received
+                .fetch_add(chunk.len() as u64, Relaxed);
             if received > self.cap {
                 return Err(AttemptEnd::Final(
                     self.too_big(format!("the body grew past {} bytes", self.cap)),

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use super::{Question, Walker};
 use crate::actor::router::DocAnswer;
 use crate::model::{PackageName, PackageVersion, Query, QueryError};
-use crate::upstream::Document;
+use crate::upstream::{Document, FileInfo, FileLink, ProjectDoc, SimpleDoc, Yanked};
 use crate::views::python::{PyVersion, choose_release, release_admits};
 
 /// A release for a target Python.
@@ -82,6 +82,22 @@ async fn release_for(
         });
     }
     match choose_release(p, &python) {
+        // A project document made from the Simple page (no JSON API) lists its newest
+        // release's files without their digests: list them again, verifiable.
+        Ok(None) if doc.upstream == crate::model::Upstream::PypiSimple => {
+            let version = PackageVersion::parse(&p.info.version).map_err(QueryError::from)?;
+            let mut doc_p = p.clone();
+            if let Some((files, _)) = simple_files(w, &name, &version, deadline).await {
+                doc_p.urls = files;
+            }
+            Ok(Selected {
+                doc: DocAnswer {
+                    doc: std::sync::Arc::new(Document::Project(doc_p)),
+                    ..doc
+                },
+                note: None,
+            })
+        }
         Ok(None) => Ok(Selected { doc, note: None }),
         Ok(Some(choice)) => {
             let v = PackageVersion::parse(&choice.version).map_err(QueryError::from)?;
@@ -118,8 +134,11 @@ async fn release_or_metadata(
     match super::metadata::from_simple(w, name, v, deadline).await {
         Ok((ans, from)) => match ans.doc.as_ref() {
             Document::Metadata(m) => {
+                let mut release = super::metadata::as_release(m);
+                // The files (for `download`): the Simple page's, already held.
+                let files = simple_files(w, name, v, deadline).await;
                 let note = format!(
-                    "{name} {v}: no per-release JSON ({}); its requirements were read from {}",
+                    "{name} {v}: no per-release JSON ({}); its requirements were read from {}{}",
                     err.reason(),
                     match from {
                         super::metadata::FROM_WHEEL => "the METADATA inside one of its wheels",
@@ -127,9 +146,17 @@ async fn release_or_metadata(
                             "the PKG-INFO of its sdist (static metadata, PEP 643)"
                         }
                         _ => "its metadata file (PEP 658)",
+                    },
+                    if files.is_some() {
+                        ", its files from the Simple page"
+                    } else {
+                        ""
                     }
                 );
-                let doc = Document::Release(super::metadata::as_release(m));
+                if let Some(files) = files {
+                    with_files(&mut release, files);
+                }
+                let doc = Document::Release(release);
                 Ok((
                     DocAnswer {
                         doc: std::sync::Arc::new(doc),
@@ -151,6 +178,77 @@ async fn release_or_metadata(
         }
         Err(_) => Err(err),
     }
+}
+
+/// The files of release `v` as the project's Simple page lists them (PEP 691 JSON or
+/// PEP 503 HTML), each with its absolute URL and the sha256 the page gives (`hashes`,
+/// else the URL's `#sha256=` fragment), `Requires-Python`, yanked, and its size when
+/// given (0 when not: a download is then bounded by `download.max_bytes` alone).
+/// `None` when the page cannot be had or lists no file of `v`.
+async fn simple_files(
+    w: &Walker,
+    name: &PackageName,
+    v: &PackageVersion,
+    deadline: Instant,
+) -> Option<(Vec<FileInfo>, Option<String>)> {
+    let page = w.doc(Query::Simple(name.clone()), deadline).await.ok()?;
+    let Document::Simple(s) = page.doc.as_ref() else {
+        return None;
+    };
+    let base = &w.args.cfg.upstreams.pypi_simple.base_url;
+    let files = files_of(s, base, name, v);
+    let reason = s.files.iter().find_map(|f| match &f.yanked {
+        Yanked::Reason(r) if files.iter().any(|x| x.filename == f.filename) => Some(r.clone()),
+        _ => None,
+    });
+    (!files.is_empty()).then_some((files, reason))
+}
+
+/// See [`simple_files`].
+fn files_of(s: &SimpleDoc, base: &str, name: &PackageName, v: &PackageVersion) -> Vec<FileInfo> {
+    s.files
+        .iter()
+        .filter(|f| {
+            f.version()
+                .and_then(|x| PackageVersion::parse(x).ok())
+                .is_some_and(|x| &x == v)
+        })
+        .map(|f| {
+            let link = f.url.as_deref().map(|listed| {
+                let sha256 = f
+                    .hashes
+                    .sha256
+                    .as_deref()
+                    .or_else(|| crate::upstream::simple::url_sha256(listed))
+                    .map(str::to_ascii_lowercase);
+                // Absolute (a page may list files relative to itself), no fragment:
+                // the digest is kept on its own.
+                let mut url = crate::upstream::file_url(base, name, listed)
+                    .unwrap_or_else(|| listed.to_string());
+                if let Some(i) = url.find('#') {
+                    url.truncate(i);
+                }
+                Box::new(FileLink { url, sha256 })
+            });
+            FileInfo {
+                filename: f.filename.clone(),
+                packagetype: if f.is_wheel() { "bdist_wheel" } else { "sdist" }.into(),
+                upload_time_iso_8601: f.upload_time.clone(),
+                yanked: f.is_yanked(),
+                size: f.size.unwrap_or(0),
+                requires_python: f.requires_python.clone(),
+                link,
+            }
+        })
+        .collect()
+}
+
+/// A release document's files, and its yanked state as PyPI gives it (every file
+/// yanked: the release is; the first reason given).
+fn with_files(release: &mut ProjectDoc, (files, reason): (Vec<FileInfo>, Option<String>)) {
+    release.info.yanked = files.iter().all(|f| f.yanked);
+    release.info.yanked_reason = reason.filter(|_| release.info.yanked);
+    release.urls = files;
 }
 
 /// Two optional notes as one.

@@ -19,7 +19,12 @@ pub struct Target {
     /// Target Python, `major.minor` (e.g. `3.12`) or `major.minor.patch`. Default 3.12.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python_version: Option<String>,
-    /// Target operating system: `linux`, `macos` or `windows`. Default linux.
+    /// Target operating system: `linux`, `macos` or `windows`. Default linux. Or a
+    /// wheel platform tag, as pip's `--platform` takes (`manylinux_2_28_aarch64`,
+    /// `musllinux_1_2_x86_64`, `macosx_12_0_x86_64`, `win_amd64`): the system it
+    /// means (libc and its version, macOS version, machine) decides which wheels a
+    /// download takes. (`win32` names Windows, as `sys_platform` does; 32-bit Windows
+    /// is `windows` with machine `x86`.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     /// Target machine (`platform_machine`), e.g. `aarch64` or `arm64`. Default per

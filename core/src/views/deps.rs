@@ -59,6 +59,11 @@ pub struct TargetEnv {
     pub markers: std::collections::BTreeMap<String, String>,
     /// The marker variables whose values were assumed, not given.
     pub assumed: Vec<String>,
+    /// The wheel platform tag given as the platform (e.g. `manylinux_2_28_aarch64`,
+    /// as pip's `--platform` takes): the platform and `platform_machine` come from it,
+    /// and a download takes the wheels such a system installs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_tag: Option<String>,
 }
 
 /// The marker variables besides the Python versions, and their defaults per platform.
@@ -117,10 +122,22 @@ impl TargetEnv {
             Some(p) => super::python::parse_python_version(p)?,
             None => super::python::PyVersion::feature(3, 12),
         };
-        let platform = platform
-            .map(Platform::from_str)
-            .transpose()?
-            .unwrap_or_default();
+        let (platform, tag) = match platform.map(|p| (p, Platform::from_str(p))) {
+            None => (Platform::default(), None),
+            Some((_, Ok(p))) => (p, None),
+            Some((given, Err(e))) => {
+                let tag = crate::platform_tag::PlatformTag::parse(given).ok_or(InputError {
+                    rule: format!("{}, or a wheel platform tag such as manylinux_2_28_x86_64, musllinux_1_2_aarch64, macosx_12_0_arm64 or win_amd64", e.rule),
+                    ..e
+                })?;
+                let os = match tag {
+                    crate::platform_tag::PlatformTag::Macos { .. } => Platform::Macos,
+                    crate::platform_tag::PlatformTag::Windows { .. } => Platform::Windows,
+                    _ => Platform::Linux,
+                };
+                (os, Some((given.trim().to_string(), tag.machine())))
+            }
+        };
         let extras = extras
             .iter()
             .map(|e| {
@@ -139,16 +156,23 @@ impl TargetEnv {
         if py.patch.is_none() {
             assumed.push("python_full_version".into());
         }
-        Ok(TargetEnv {
-            python_version: feature.to_string(),
-            markers: platform_defaults(platform, &full)
+        let mut markers: std::collections::BTreeMap<String, String> =
+            platform_defaults(platform, &full)
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+                .collect();
+        if let Some((_, machine)) = &tag {
+            markers.insert("platform_machine".into(), machine.clone());
+            assumed.retain(|k| k != "platform_machine");
+        }
+        Ok(TargetEnv {
+            python_version: feature.to_string(),
+            markers,
             python_full_version: full,
             platform,
             extras,
             assumed,
+            platform_tag: tag.map(|(t, _)| t),
         })
     }
 

@@ -24,7 +24,11 @@
 //! test wheel selection); `sg-hostile` lists files with hostile names (`../../x.whl`,
 //! `/etc/…`, `C:\…`, NUL, control characters, a very long name), one per release, each
 //! served from a harmless URL, to test that nothing is written outside the download
-//! directory.
+//! directory. `sg-like-numpy`, `sg-like-black`, `sg-like-pyyaml` and `sg-like-coverage`
+//! have the wheel tag sets (and `Requires-Python`) of real releases ([`MODELLED`]:
+//! numpy 1.25.1, black 23.7.0, PyYAML 5.4.1, coverage 5.5, from the recorded
+//! fixtures), for the `pip download` file-choice oracle; nothing else about them is
+//! real.
 //!
 //! Some are hostile, for the hardening tests: `sg-deep-marker` requires a package under
 //! a marker nested 10,000 parentheses deep (in its JSON `requires_dist` and its METADATA
@@ -92,6 +96,9 @@ pub(crate) enum Dists {
     Wheel(WheelFault),
     /// Only an sdist (`.tar.gz`) whose `PKG-INFO` is as the kind says.
     Sdist(SdistKind),
+    /// Wheels of these tags (`py-abi-plat`, compressed sets allowed) and an sdist: a
+    /// real project's tag set (see [`MODELLED`]).
+    Modelled(&'static [&'static str]),
 }
 
 /// The origin `sg-offhost-meta`'s files are listed on (a reserved name: nothing answers
@@ -139,6 +146,131 @@ const NATIVE_TAGS: &[(&str, &str)] = &[
         "cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64",
     ),
     ("cp38", "cp38-abi3-manylinux_2_17_x86_64"),
+];
+
+/// Wheel tag sets copied from real releases' file lists in the recorded fixtures
+/// (`fixtures/pypi-json/project/*.json`, `fixtures/pypi-simple/json/*.json`), for the
+/// `pip download` oracle: (synthetic project, the real release it is modelled on, its
+/// `Requires-Python` as recorded, its wheel tags). Only the tags and `Requires-Python`
+/// are real; the projects, their bytes and everything else are synthetic. CPython 2
+/// wheels are left out.
+pub(crate) const MODELLED: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "sg-like-numpy",
+        "numpy 1.25.1",
+        ">=3.9",
+        &[
+            "cp310-cp310-macosx_10_9_x86_64",
+            "cp310-cp310-macosx_11_0_arm64",
+            "cp310-cp310-manylinux_2_17_aarch64.manylinux2014_aarch64",
+            "cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "cp310-cp310-musllinux_1_1_x86_64",
+            "cp310-cp310-win32",
+            "cp310-cp310-win_amd64",
+            "cp311-cp311-macosx_10_9_x86_64",
+            "cp311-cp311-macosx_11_0_arm64",
+            "cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64",
+            "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "cp311-cp311-musllinux_1_1_x86_64",
+            "cp311-cp311-win32",
+            "cp311-cp311-win_amd64",
+            "cp39-cp39-macosx_10_9_x86_64",
+            "cp39-cp39-macosx_11_0_arm64",
+            "cp39-cp39-manylinux_2_17_aarch64.manylinux2014_aarch64",
+            "cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "cp39-cp39-musllinux_1_1_x86_64",
+            "cp39-cp39-win32",
+            "cp39-cp39-win_amd64",
+            "pp39-pypy39_pp73-macosx_10_9_x86_64",
+            "pp39-pypy39_pp73-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "pp39-pypy39_pp73-win_amd64",
+        ],
+    ),
+    (
+        "sg-like-black",
+        "black 23.7.0",
+        ">=3.8",
+        &[
+            "cp310-cp310-macosx_10_16_arm64",
+            "cp310-cp310-macosx_10_16_universal2",
+            "cp310-cp310-macosx_10_16_x86_64",
+            "cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "cp310-cp310-win_amd64",
+            "cp311-cp311-macosx_10_16_arm64",
+            "cp311-cp311-macosx_10_16_universal2",
+            "cp311-cp311-macosx_10_16_x86_64",
+            "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "cp311-cp311-win_amd64",
+            "cp38-cp38-macosx_10_16_arm64",
+            "cp38-cp38-macosx_10_16_universal2",
+            "cp38-cp38-macosx_10_16_x86_64",
+            "cp38-cp38-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "cp38-cp38-win_amd64",
+            "cp39-cp39-macosx_10_16_arm64",
+            "cp39-cp39-macosx_10_16_universal2",
+            "cp39-cp39-macosx_10_16_x86_64",
+            "cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "cp39-cp39-win_amd64",
+            "py3-none-any",
+        ],
+    ),
+    (
+        "sg-like-pyyaml",
+        "PyYAML 5.4.1",
+        ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*, !=3.5.*",
+        &[
+            "cp36-cp36m-macosx_10_9_x86_64",
+            "cp36-cp36m-manylinux1_x86_64",
+            "cp36-cp36m-manylinux2014_aarch64",
+            "cp36-cp36m-manylinux2014_s390x",
+            "cp36-cp36m-win32",
+            "cp36-cp36m-win_amd64",
+            "cp37-cp37m-macosx_10_9_x86_64",
+            "cp37-cp37m-manylinux1_x86_64",
+            "cp37-cp37m-manylinux2014_aarch64",
+            "cp37-cp37m-manylinux2014_s390x",
+            "cp37-cp37m-win32",
+            "cp37-cp37m-win_amd64",
+            "cp38-cp38-macosx_10_9_x86_64",
+            "cp38-cp38-manylinux1_x86_64",
+            "cp38-cp38-manylinux2014_aarch64",
+            "cp38-cp38-manylinux2014_s390x",
+            "cp38-cp38-win32",
+            "cp38-cp38-win_amd64",
+            "cp39-cp39-macosx_10_9_x86_64",
+            "cp39-cp39-manylinux1_x86_64",
+            "cp39-cp39-manylinux2014_aarch64",
+            "cp39-cp39-manylinux2014_s390x",
+            "cp39-cp39-win32",
+            "cp39-cp39-win_amd64",
+        ],
+    ),
+    (
+        "sg-like-coverage",
+        "coverage 5.5",
+        ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*, <4",
+        &[
+            "cp310-cp310-macosx_10_14_x86_64",
+            "cp310-cp310-manylinux1_x86_64",
+            "cp310-cp310-win_amd64",
+            "cp38-cp38-macosx_10_9_x86_64",
+            "cp38-cp38-manylinux1_i686",
+            "cp38-cp38-manylinux1_x86_64",
+            "cp38-cp38-manylinux2010_i686",
+            "cp38-cp38-manylinux2010_x86_64",
+            "cp38-cp38-win32",
+            "cp38-cp38-win_amd64",
+            "cp39-cp39-macosx_10_9_x86_64",
+            "cp39-cp39-manylinux1_i686",
+            "cp39-cp39-manylinux1_x86_64",
+            "cp39-cp39-manylinux2010_i686",
+            "cp39-cp39-manylinux2010_x86_64",
+            "cp39-cp39-win32",
+            "cp39-cp39-win_amd64",
+            "pp36-none-any",
+            "pp37-none-any",
+        ],
+    ),
 ];
 
 /// The hostile file names of `sg-hostile`, one per release `1.0.{i + 1}`: path
@@ -376,6 +508,7 @@ fn specs() -> Vec<GraphProject> {
             Dists::Native,
         ),
         // Hostile file names, one per release, for download_package's refusals.
+        // (The projects with real releases' tag sets are added below.)
         with_dists(
             project(
                 "sg-hostile",
@@ -386,6 +519,13 @@ fn specs() -> Vec<GraphProject> {
             Dists::Hostile,
         ),
     ];
+    // Real releases' wheel tag sets, for the `pip download` oracle.
+    for (name, _, requires_python, tags) in MODELLED {
+        out.push(with_dists(
+            project(name, vec![rel("1.0.0", Some(requires_python), &[])]),
+            Dists::Modelled(tags),
+        ));
+    }
     // Hostile documents (see the module docs).
     let deep = deep_marker_requirement(10_000);
     out.push(project(
@@ -567,8 +707,15 @@ impl GraphProject {
             Dists::PureWheel | Dists::OffHost | Dists::Wheel(_) => {
                 vec![wheel(self.wheel(&r.version), "py3")]
             }
-            Dists::Native => {
-                let mut out: Vec<DistFile> = NATIVE_TAGS
+            Dists::Native | Dists::Modelled(_) => {
+                let tags: Vec<(&str, &str)> = match self.dists {
+                    Dists::Modelled(tags) => tags
+                        .iter()
+                        .map(|t| (t.split('-').next().unwrap_or("py3"), *t))
+                        .collect(),
+                    _ => NATIVE_TAGS.to_vec(),
+                };
+                let mut out: Vec<DistFile> = tags
                     .iter()
                     .map(|(py, tags)| {
                         wheel(format!("{}-{}-{tags}.whl", self.stem(), r.version), py)
