@@ -198,6 +198,10 @@ pub struct AuditReport {
     /// What was assumed or left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// With an extra index configured: the scanned names on both indexes (dependency
+    /// confusion; one where pip would install PyPI's release fails the audit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<super::confusion::ConfusionReport>,
     /// The overall source of the facts (`live`, `cached`, `stale`, `mixed`...).
     pub source: SourceLabel,
 }
@@ -468,7 +472,11 @@ pub fn assemble(
     let fails = !vulnerable.is_empty()
         || conflict
         || pins.iter().any(|p| p.fails)
-        || packages.iter().any(|p| p.fails);
+        || packages.iter().any(|p| p.fails)
+        || scan
+            .confusion
+            .as_ref()
+            .is_some_and(|c| c.on_both.iter().any(|f| f.fails));
     let verdict = if fails {
         AuditVerdict::Findings
     } else if !unchecked.is_empty() {
@@ -481,7 +489,10 @@ pub fn assemble(
             "the lockfile's pins are the tree audited; declared requirements were checked against PyPI but not re-resolved".into(),
         );
     }
-    let summary = summary_words(verdict, &tree, &vulnerable, &pins, &packages, &unchecked);
+    let mut summary = summary_words(verdict, &tree, &vulnerable, &pins, &packages, &unchecked);
+    if let Some(c) = &scan.confusion {
+        summary.push_str(&format!("; dependency confusion: {}", c.summary));
+    }
     AuditReport {
         verdict,
         summary,
@@ -496,6 +507,7 @@ pub fn assemble(
         problems: scan.problems,
         references: scan.references,
         notes,
+        confusion: scan.confusion,
         source: SourceLabel::merge(labels),
     }
 }

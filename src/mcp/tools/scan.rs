@@ -159,6 +159,10 @@ pub(crate) fn scan_text(r: &ScanReport) -> String {
     for n in &r.notes {
         out.push_str(&format!("\nnote: {n}"));
     }
+    if let Some(c) = &r.confusion {
+        out.push('\n');
+        out.push_str(crate::resolve_text::confusion(c).trim_end());
+    }
     for f in &r.failures {
         out.push_str(&format!("\n{}: {} ({})", f.item, f.reason, f.suggestion));
     }
@@ -175,6 +179,12 @@ pub(crate) fn check_text(c: &PackageCheck) -> String {
         c.source.as_str()
     );
     out.push_str(&format!("\nvulnerabilities: {}", c.vulnerabilities));
+    if let Some(n) = &c.confusion {
+        out.push_str(&format!(
+            "\ndependency confusion: {}",
+            crate::describe::confusion_status(n)
+        ));
+    }
     for f in &c.failures {
         out.push_str(&format!("\n{}: {} ({})", f.item, f.reason, f.suggestion));
     }
