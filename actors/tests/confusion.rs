@@ -39,7 +39,7 @@ async fn a_name_on_both_with_a_higher_public_version_is_flagged_and_pip_installs
     let f = n.finding.expect("a finding");
     assert_eq!(f.risk, ConfusionRisk::PublicWins, "{}", f.words);
     assert!(f.fails);
-    let pip = f.pip_installs.expect("pip's choice");
+    let pip = f.pip_installs.clone().expect("pip's choice");
     assert_eq!(pip.index, PipIndex::Pypi);
     // pip's choice is PyPI's newest final release, which is higher than any private one.
     assert_eq!(Some(pip.version.clone()), f.public.value.latest);

@@ -468,6 +468,10 @@ pub fn assemble(
         }
     }
 
+    // The scan and a direct dependency's check may both say one name was not checked
+    // (its confusion check, when the extra index failed): once is enough.
+    let mut seen = std::collections::HashSet::new();
+    unchecked.retain(|f| seen.insert((f.item.clone(), f.reason.clone())));
     let conflict = tree.conflict.is_some();
     let fails = !vulnerable.is_empty()
         || conflict
