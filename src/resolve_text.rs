@@ -171,9 +171,6 @@ fn sources(s: &[AdvisorySource]) -> String {
     s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("+")
 }
 
-/// An audit in words: the verdict with its counts, then each vulnerable release (its
-/// advisories, fix and the chain that brings it in), the pins and packages that need
-/// attention, what could not be checked, and the notes.
 /// The dependency-confusion lines of a scan or an audit (CLI and MCP text alike): the
 /// summary, each name on both indexes with what pip would install, what was not
 /// checked.
@@ -204,6 +201,9 @@ pub fn confusion(c: &sentinel_actors::views::confusion::ConfusionReport) -> Stri
     out
 }
 
+/// An audit in words: the verdict with its counts, then each vulnerable release (its
+/// advisories, fix and the chain that brings it in), the pins and packages that need
+/// attention, what could not be checked, and the notes.
 pub fn audit(r: &AuditReport) -> String {
     let mut out = format!(
         "{}\nTarget: CPython {} on {:?}; facts {}.\n",
