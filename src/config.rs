@@ -39,6 +39,8 @@ pub struct FlagOverrides {
     pub pepy_url: Option<String>,
     /// Top-packages dataset URL.
     pub top_packages_url: Option<String>,
+    /// A private index beside PyPI (pip's `--extra-index-url`): its Simple root.
+    pub extra_index_url: Option<String>,
     /// pepy.tech API key (enables pepy).
     pub pepy_api_key: Option<crate::secret::Secret>,
     /// Directory of the store (`--data-dir`): the file is `store.sqlite3` in it.
@@ -256,6 +258,11 @@ fn apply_flags(cfg: &mut EngineConfig, flags: &FlagOverrides, sources: &mut Vec<
             Upstream::TopPackages,
             &flags.top_packages_url,
             "--top-packages-url",
+        ),
+        (
+            Upstream::ExtraIndex,
+            &flags.extra_index_url,
+            "--extra-index-url",
         ),
     ];
     for (up, url, flag) in per_upstream {

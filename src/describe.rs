@@ -79,6 +79,27 @@ pub fn why(p: &Provenance) -> Option<String> {
     }
 }
 
+/// A name's dependency-confusion check in words (check's CLI and MCP text).
+pub fn confusion_status(n: &sentinel_actors::views::confusion::NameConfusion) -> String {
+    use sentinel_actors::views::confusion::ConfusionStatus;
+    match (n.status, &n.finding) {
+        (ConfusionStatus::OnBoth, Some(f)) => format!(
+            "{} [PyPI: {}; extra index: {}]",
+            f.words,
+            sentence(&f.public),
+            sentence(&f.extra)
+        ),
+        (ConfusionStatus::ExtraOnly, _) => {
+            "only on the extra index: pip installs it from there (not flagged)".into()
+        }
+        (ConfusionStatus::NotOnExtra, _) => "not on the extra index: nothing to confuse".into(),
+        _ => n
+            .reason
+            .clone()
+            .unwrap_or_else(|| "not checked for confusion".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

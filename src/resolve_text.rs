@@ -171,6 +171,36 @@ fn sources(s: &[AdvisorySource]) -> String {
     s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("+")
 }
 
+/// The dependency-confusion lines of a scan or an audit (CLI and MCP text alike): the
+/// summary, each name on both indexes with what pip would install, what was not
+/// checked.
+pub fn confusion(c: &sentinel_actors::views::confusion::ConfusionReport) -> String {
+    let mut out = format!(
+        "Dependency confusion (PyPI and the extra index {}): {}\n",
+        c.extra_index, c.summary
+    );
+    for f in &c.on_both {
+        out.push_str(&format!(
+            "  {}{}: {} [PyPI {}, extra index {}]\n",
+            f.package,
+            if f.fails { " (fails)" } else { "" },
+            f.words,
+            crate::describe::sentence(&f.public),
+            crate::describe::sentence(&f.extra),
+        ));
+    }
+    if !c.extra_only.is_empty() {
+        out.push_str(&format!(
+            "  only on the extra index (not flagged): {}\n",
+            c.extra_only.join(", ")
+        ));
+    }
+    for f in &c.not_checked {
+        out.push_str(&format!("  not checked {}: {}\n", f.item, f.reason));
+    }
+    out
+}
+
 /// An audit in words: the verdict with its counts, then each vulnerable release (its
 /// advisories, fix and the chain that brings it in), the pins and packages that need
 /// attention, what could not be checked, and the notes.
@@ -240,6 +270,10 @@ pub fn audit(r: &AuditReport) -> String {
     }
     for p in &r.packages {
         out.push_str(&format!("  {}: {}\n", p.package, p.summary));
+    }
+    if let Some(c) = &r.confusion {
+        out.push('\n');
+        out.push_str(&confusion(c));
     }
     if !r.unchecked.is_empty() {
         out.push_str("\nNot checked:\n");

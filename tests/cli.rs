@@ -785,3 +785,74 @@ async fn why_lists_the_chains_in_text_and_json_and_says_when_a_marker_excludes()
         stderr(&o)
     );
 }
+
+/// Dependency confusion end to end: `--extra-index-url` at the simulator's private
+/// index; `check` in JSON names pip's choice and its index, `scan` in text lists the
+/// names on both and the private-only one apart, and the extra index down makes the
+/// check "not checked" (a partial answer's exit), never clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_index_url_flags_dependency_confusion_in_check_and_scan() {
+    let sim = sim().await;
+    let extra = format!("{}/extra/simple", sim.base_url());
+    let o = run(
+        &sim,
+        &["--extra-index-url", &extra, "--json", "check", "black"],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", stdout(&o), stderr(&o)));
+    assert_eq!(v["confusion"]["status"], "on_both", "{v}");
+    let f = &v["confusion"]["finding"];
+    assert_eq!(f["risk"], "public_wins");
+    assert_eq!(f["pip_installs"]["index"], "pypi");
+    assert_eq!(f["pip_installs"]["version"], f["public"]["value"]["latest"]);
+    assert_eq!(f["extra"]["upstream"], "extra-index");
+    assert_eq!(v["verdict"], "suspicious");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("requirements.txt"),
+        "black\npytz\nacme-auth==2.1.0\n",
+    )
+    .unwrap();
+    let o = run_in(
+        &sim,
+        dir.path(),
+        &["--extra-index-url", &extra, "scan", "requirements.txt"],
+    )
+    .await;
+    let out = stdout(&o);
+    assert!(
+        out.contains("Dependency confusion"),
+        "{out}\n{}",
+        stderr(&o)
+    );
+    assert!(
+        out.contains("black (fails): black is on both indexes"),
+        "{out}"
+    );
+    assert!(out.contains("pytz: pytz is on both indexes"), "{out}");
+    assert!(
+        out.contains("only on the extra index (not flagged): acme-auth"),
+        "{out}"
+    );
+
+    sim.add_fault(FaultSpec {
+        route: "/extra/**".into(),
+        status: Some(503),
+        ..Default::default()
+    });
+    let o = run(
+        &sim,
+        &["--extra-index-url", &extra, "--json", "check", "black"],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["confusion"]["status"], "not_checked", "{v}");
+    assert_eq!(
+        o.status.code(),
+        Some(Exit::Partial as i32),
+        "{}",
+        stderr(&o)
+    );
+}

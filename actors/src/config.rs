@@ -122,7 +122,11 @@ impl EngineConfig {
     /// `{origin}/top-pypi-packages.min.json`.
     pub fn with_origin(mut self, origin: &str) -> Self {
         let origin = origin.trim_end_matches('/');
-        for up in Upstream::ALL {
+        // The extra index is another index, never the origin's: it keeps its own URL.
+        for up in Upstream::ALL
+            .into_iter()
+            .filter(|u| *u != Upstream::ExtraIndex)
+        {
             let cfg = self.upstreams.get_mut(up);
             cfg.base_url = if up == Upstream::TopPackages {
                 format!("{origin}/top-pypi-packages.min.json")
@@ -213,6 +217,10 @@ impl EngineConfig {
             }
         }
         for up in Upstream::ALL {
+            // An extra index that is off has no URL to check.
+            if up == Upstream::ExtraIndex && !self.upstreams.extra_index_configured() {
+                continue;
+            }
             self.upstreams
                 .get(up)
                 .validate(&format!("upstreams.{}", up.as_str().replace('-', "_")))?;
@@ -338,6 +346,11 @@ pub struct UpstreamsConfig {
     /// the index has no per-release JSON for, or every release, as
     /// `vulnerabilities.source` says.
     pub osv: UpstreamConfig,
+    /// A private index beside PyPI, as pip's `--extra-index-url` (`base_url` is its
+    /// Simple root, e.g. `https://pypi.example.com/simple`): `check`, `scan` and
+    /// `audit` flag names it shares with PyPI (dependency confusion). Off while
+    /// `base_url` is empty (the default); `--extra-index-url` sets it.
+    pub extra_index: UpstreamConfig,
 }
 
 impl Default for UpstreamsConfig {
@@ -415,11 +428,25 @@ impl Default for UpstreamsConfig {
                 max_in_flight: 8,
                 ..UpstreamConfig::default()
             },
+            // A company's index: one page per dependency checked, at a modest rate.
+            extra_index: UpstreamConfig {
+                rate_limit: Some(RateLimitConfig {
+                    per_second: 20,
+                    per_minute: None,
+                    burst: None,
+                }),
+                ..UpstreamConfig::default()
+            },
         }
     }
 }
 
 impl UpstreamsConfig {
+    /// Whether an extra index is configured (a `base_url`, not disabled).
+    pub fn extra_index_configured(&self) -> bool {
+        self.extra_index.enabled && !self.extra_index.base_url.trim().is_empty()
+    }
+
     /// The settings of one upstream.
     pub fn get(&self, up: Upstream) -> &UpstreamConfig {
         match up {
@@ -430,6 +457,7 @@ impl UpstreamsConfig {
             Upstream::TopPackages => &self.top_packages,
             Upstream::Files => &self.files,
             Upstream::Osv => &self.osv,
+            Upstream::ExtraIndex => &self.extra_index,
         }
     }
 
@@ -443,6 +471,7 @@ impl UpstreamsConfig {
             Upstream::TopPackages => &mut self.top_packages,
             Upstream::Files => &mut self.files,
             Upstream::Osv => &mut self.osv,
+            Upstream::ExtraIndex => &mut self.extra_index,
         }
     }
 }

@@ -729,8 +729,10 @@ impl EngineHandle {
         };
         // No inline maintenance here: /healthz must not wait for moka's evictions (the
         // maintenance task runs them off the workers every few seconds).
+        // An extra index is listed only when one is configured.
         let upstreams = Upstream::ALL
             .iter()
+            .filter(|up| **up != Upstream::ExtraIndex || sh.cfg.upstreams.extra_index_configured())
             .map(|up| {
                 let view = sh.board.view(*up);
                 let health = breakers

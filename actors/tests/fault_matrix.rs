@@ -40,6 +40,8 @@ fn query_for(up: Upstream) -> Query {
         Upstream::Osv => Query::OsvAdvisory("SGSIM-2024-0001".into()),
         // It serves no document: its faults are download.rs's.
         Upstream::Files => unreachable!("the files upstream has no document query"),
+        // Configured only by a test of its own: its faults are confusion.rs's.
+        Upstream::ExtraIndex => Query::ExtraSimple(n("black")),
     }
 }
 
@@ -52,6 +54,7 @@ fn route_for(up: Upstream) -> &'static str {
         Upstream::TopPackages => "/top-pypi-packages.min.json",
         Upstream::Files => "/files/**",
         Upstream::Osv => "/v1/**",
+        Upstream::ExtraIndex => "/extra/**",
     }
 }
 

@@ -52,6 +52,8 @@ mod stats;
 pub use date::{BadDay, SimDay};
 pub use fault::{DRIFT_KINDS, FaultSpec, Phase, glob_match};
 pub use profile::{IndexProfile, UnknownProfile};
+/// The private index served at `/extra/simple/` (dependency confusion): its names.
+pub use routes::extra as extra_index;
 pub use routes::pypistats::RATE_LIMIT_BODY;
 pub use scenario::{Scenario, UnknownScenario};
 pub use server::{Sim, SimConfig, SimError, SimHandle, serve_until_ctrl_c};

@@ -702,7 +702,7 @@ fn drift(upstream: Upstream, kind: &str, body: &[u8]) -> Option<Bytes> {
         "missing_field" => {
             let keys: &[&str] = match upstream {
                 Upstream::PypiJson => &["info"],
-                Upstream::Simple => &["files", "versions"],
+                Upstream::Simple | Upstream::Extra => &["files", "versions"],
                 Upstream::Pypistats => &["data"],
                 Upstream::Pepy => &["total_downloads"],
                 Upstream::Top => &["rows"],
@@ -717,7 +717,7 @@ fn drift(upstream: Upstream, kind: &str, body: &[u8]) -> Option<Bytes> {
             let key = match upstream {
                 Upstream::PypiJson if obj.contains_key("releases") => "releases",
                 Upstream::PypiJson => "urls",
-                Upstream::Simple => "files",
+                Upstream::Simple | Upstream::Extra => "files",
                 Upstream::Pypistats => "data",
                 Upstream::Pepy => "versions",
                 Upstream::Top => "rows",

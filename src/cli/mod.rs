@@ -65,6 +65,16 @@ struct GlobalArgs {
     /// Top-packages dataset URL.
     #[arg(long, global = true, value_name = "URL")]
     top_packages_url: Option<String>,
+    /// A private index beside PyPI, as pip's `--extra-index-url` (its Simple root, e.g.
+    /// https://pypi.example.com/simple): check, scan and audit flag every name on both
+    /// (dependency confusion). Credentials go in `[upstreams.extra_index.auth]`.
+    #[arg(
+        long,
+        global = true,
+        env = "PYPI_SENTINEL_EXTRA_INDEX_URL",
+        value_name = "URL"
+    )]
+    extra_index_url: Option<String>,
     /// pepy.tech API key; enables pepy.tech as a second source of download counts.
     #[arg(
         long,
@@ -116,6 +126,7 @@ impl GlobalArgs {
             pypistats_url: self.pypistats_url.clone(),
             pepy_url: self.pepy_url.clone(),
             top_packages_url: self.top_packages_url.clone(),
+            extra_index_url: self.extra_index_url.clone(),
             pepy_api_key: self.pepy_api_key.clone(),
             data_dir: self.data_dir.clone(),
             no_store: self.no_store,

@@ -238,6 +238,9 @@ fn print_scan(r: &ScanReport, all: bool) {
     for n in &r.notes {
         outln!("  note: {n}");
     }
+    if let Some(c) = &r.confusion {
+        output::emit(&crate::resolve_text::confusion(c));
+    }
     for f in &r.failures {
         outln!("  failed {}: {} ({})", f.item, f.reason, f.suggestion);
     }
@@ -333,6 +336,12 @@ fn print_check(c: &PackageCheck) {
         outln!("  rule: {}", p.value.rule);
     }
     outln!("  vulnerabilities: {}", c.vulnerabilities);
+    if let Some(n) = &c.confusion {
+        outln!(
+            "  dependency confusion: {}",
+            crate::describe::confusion_status(n)
+        );
+    }
     for f in &c.failures {
         outln!("  failed {}: {} ({})", f.item, f.reason, f.suggestion);
     }

@@ -27,6 +27,7 @@
 //! | [`audit`] | a project's audit: its scan, its tree's vulnerabilities, its direct dependencies' checks |
 
 pub(crate) mod audit;
+pub(crate) mod confusion;
 pub(crate) mod docs;
 pub(crate) mod explain;
 pub(crate) mod metadata;

@@ -16,22 +16,28 @@ use tokio::time::Instant;
 
 use super::recent::{recent, recent_view};
 use super::versions::{VersionsAnswer, version_list, versions};
-use super::{Question, Walker, router_restarted};
+use super::{Question, Walker, confusion, router_restarted};
 use crate::actor::router::{DocAnswer, resolve_within};
 use crate::model::ItemFailure;
 use crate::model::limits::MAX_SCAN_PACKAGES;
 use crate::model::{Datum, PackageName, Provenance, Query, QueryError, SourceLabel, Upstream};
 use crate::project::{self, ParsedProject};
 use crate::upstream::Document;
-use crate::views::check::{self, PackageCheck, PopularityFacts, ReleaseFacts};
+use crate::views::check::{self, CheckVerdict, PackageCheck, PopularityFacts, ReleaseFacts};
+use crate::views::confusion as views_confusion;
 use crate::views::downloads::RecentDownloads;
 use crate::views::scan::{
     DependencyCheck, ScanReport, ScanSummary, ScannedDependency, keep_listed,
 };
 use crate::views::vulns::{self, PackageVulnerabilities};
 
-/// Per package, its versions answer, in the order asked.
-type ScanAnswer = Vec<(PackageName, Result<VersionsAnswer, QueryError>)>;
+/// Per package, its versions answer and its page on the extra index (when one is
+/// configured), in the order asked.
+type ScanAnswer = Vec<(
+    PackageName,
+    Result<VersionsAnswer, QueryError>,
+    Option<Result<DocAnswer, QueryError>>,
+)>;
 
 /// The facts of the supply-chain check of one package (check_package; audit_project
 /// per direct dependency).
@@ -69,13 +75,18 @@ struct CheckParts {
     pub(crate) versions: Result<VersionsAnswer, QueryError>,
     pub(crate) top: Result<DocAnswer, QueryError>,
     pub(crate) recent: Option<Result<RecentDownloads, QueryError>>,
+    /// The name's page on the extra index, when one is configured.
+    pub(crate) extra: Option<Result<DocAnswer, QueryError>>,
 }
 
 async fn scan(w: &Walker, names: Vec<PackageName>, deadline: Instant) -> ScanAnswer {
     let deadline = Walker::parts_deadline(deadline);
     let jobs = names.into_iter().map(|name| async move {
-        let r = versions(w, name.clone(), deadline).await;
-        (name, r)
+        let (r, extra) = tokio::join!(
+            versions(w, name.clone(), deadline),
+            confusion::extra_page(w, &name, deadline)
+        );
+        (name, r, extra)
     });
     futures::future::join_all(jobs).await
 }
@@ -99,9 +110,10 @@ async fn check(
     let deadline = Walker::parts_deadline(deadline);
     // The top-packages dataset only serves the resemblance check: it gets the answer
     // budget (its flight goes on and the next check has it), not the whole deadline.
-    let (versions, top) = tokio::join!(
+    let (versions, top, extra) = tokio::join!(
         versions(w, name.clone(), deadline),
-        top_within_budget(w, deadline)
+        top_within_budget(w, deadline),
+        confusion::extra_page(w, &name, deadline)
     );
     let wanted = match downloads {
         CheckDownloads::Always => true,
@@ -120,6 +132,7 @@ async fn check(
         versions,
         top,
         recent,
+        extra,
     }
 }
 
@@ -193,7 +206,11 @@ pub(crate) async fn scan_project(
     } else {
         scan(w, names, deadline).await
     };
-    on_pool(deadline, move || scan_view(parsed, checked, over, answers)).await
+    let extra_url = confusion::configured(w).then(|| confusion::extra_index_url(w));
+    on_pool(deadline, move || {
+        scan_view(parsed, checked, over, answers, extra_url)
+    })
+    .await
 }
 
 /// The first [`MAX_SCAN_PACKAGES`] distinct index packages in file order, and how many
@@ -240,6 +257,7 @@ fn scan_view(
     checked: usize,
     over: usize,
     answers: ScanAnswer,
+    extra_url: Option<String>,
 ) -> ScanReport {
     let problems_found = parsed.problems_found();
     let ParsedProject {
@@ -259,8 +277,24 @@ fn scan_view(
     let mut lists = BTreeMap::new();
     let mut failures = Vec::new();
     let mut labels = Vec::new();
-    for (name, r) in answers {
+    let mut names = Vec::new();
+    let mut extra_only = std::collections::HashSet::new();
+    for (name, r, extra) in answers {
         let r = r.and_then(version_list);
+        if let Some(page) = extra {
+            if let Ok(a) = &page {
+                labels.push(a.provenance.label());
+            }
+            let n = views_confusion::compare(
+                name.as_str(),
+                confusion::public_side(&r),
+                confusion::extra_side(page),
+            );
+            if n.status == views_confusion::ConfusionStatus::ExtraOnly {
+                extra_only.insert(name.to_string());
+            }
+            names.push(n);
+        }
         match &r {
             Ok(d) => labels.push(d.label()),
             Err(QueryError::NotFound { .. }) => labels.push(SourceLabel::Live),
@@ -270,6 +304,11 @@ fn scan_view(
             }
         }
         lists.insert(name.to_string(), r);
+    }
+    let confusion = extra_url.map(|url| views_confusion::ConfusionReport::of(url, names));
+    if let Some(c) = &confusion {
+        // Never "clean" for a name the extra index could not be asked about.
+        failures.extend(c.not_checked.iter().cloned());
     }
     let dependencies: Vec<ScannedDependency> = dependencies
         .into_iter()
@@ -284,6 +323,12 @@ fn scan_view(
                         "not checked: past the {MAX_SCAN_PACKAGES} packages one scan asks about"
                     )),
                     Some(Ok(list)) => DependencyCheck::against(&d, list),
+                    // Not on PyPI but on the extra index: pip installs it from there.
+                    Some(Err(QueryError::NotFound { .. })) if extra_only.contains(&d.name) => {
+                        DependencyCheck::not_checked(
+                            "only on the extra index: pip installs it from there (not checked against PyPI)",
+                        )
+                    }
                     Some(Err(QueryError::NotFound { .. })) => DependencyCheck::not_found(&d.name),
                     Some(Err(e)) => DependencyCheck::unavailable(&e.reason()),
                 }
@@ -310,6 +355,7 @@ fn scan_view(
         notes,
         failures,
         summary,
+        confusion,
         source: SourceLabel::merge(labels),
     }
 }
@@ -332,7 +378,18 @@ fn check_view(w: &Walker, name: PackageName, parts: CheckParts) -> PackageCheck 
         },
         _ => None,
     };
-    let (exists, releases) = match parts.versions.and_then(version_list) {
+    let list = parts.versions.and_then(version_list);
+    let name_confusion = parts.extra.map(|page| {
+        if let Ok(a) = &page {
+            labels.push(a.provenance.label());
+        }
+        views_confusion::compare(
+            name.as_str(),
+            confusion::public_side(&list),
+            confusion::extra_side(page),
+        )
+    });
+    let (exists, releases) = match list {
         Ok(list) => {
             labels.push(list.label());
             (
@@ -407,7 +464,7 @@ fn check_view(w: &Walker, name: PackageName, parts: CheckParts) -> PackageCheck 
         }
         None => None,
     };
-    let (verdict, mut summary) = check::verdict(
+    let (mut verdict, mut summary) = check::verdict(
         name.as_str(),
         check::Evidence {
             exists,
@@ -432,6 +489,9 @@ fn check_view(w: &Walker, name: PackageName, parts: CheckParts) -> PackageCheck 
     if exists == Some(true) && popularity.is_none() {
         summary.push_str("; resemblance to popular names not checked (the top-packages dataset could not be had)");
     }
+    if let Some(c) = &name_confusion {
+        confusion_verdict(c, &mut verdict, &mut summary, &mut failures);
+    }
     if from_snapshot {
         summary.push_str(&format!(
             "; popular names from the snapshot of {} bundled in this build (the live dataset could not be reached)",
@@ -449,6 +509,53 @@ fn check_view(w: &Walker, name: PackageName, parts: CheckParts) -> PackageCheck 
         latest_vulnerabilities,
         vulnerabilities,
         failures,
+        confusion: name_confusion,
         source: SourceLabel::merge(labels),
+    }
+}
+
+/// The confusion check's say in the verdict: PyPI's release installed in place of the
+/// private one is `suspicious`; a private release that wins today is `caution`; a name
+/// only on the extra index is not PyPI's "not found" (pip installs it from there).
+fn confusion_verdict(
+    c: &views_confusion::NameConfusion,
+    verdict: &mut CheckVerdict,
+    summary: &mut String,
+    failures: &mut Vec<ItemFailure>,
+) {
+    use views_confusion::{ConfusionRisk, ConfusionStatus};
+    match c.status {
+        ConfusionStatus::OnBoth => {
+            let Some(f) = &c.finding else { return };
+            match f.risk {
+                ConfusionRisk::PublicWins => *verdict = CheckVerdict::Suspicious,
+                ConfusionRisk::ExtraWins if *verdict == CheckVerdict::Ok => {
+                    *verdict = CheckVerdict::Caution
+                }
+                _ => {}
+            }
+            *summary = format!("{}; {summary}", f.words);
+        }
+        ConfusionStatus::ExtraOnly => {
+            if *verdict == CheckVerdict::NotFound {
+                *verdict = CheckVerdict::Ok;
+                *summary = format!(
+                    "{} is not on PyPI but is on the extra index: pip installs it from there (were the name registered on PyPI with a higher version, pip would take that one)",
+                    c.package
+                );
+            }
+        }
+        ConfusionStatus::NotOnExtra => {}
+        ConfusionStatus::NotChecked => {
+            let reason = c.reason.clone().unwrap_or_default();
+            summary.push_str(&format!("; {reason}"));
+            failures.push(ItemFailure {
+                item: format!("{}/confusion", c.package),
+                code: crate::model::ErrorCode::Unavailable,
+                reason,
+                suggestion: "retry when the extra index (and PyPI) answer".into(),
+                retry_after_secs: None,
+            });
+        }
     }
 }

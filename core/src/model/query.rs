@@ -74,6 +74,9 @@ pub enum Query {
     /// One OSV advisory, `GET /v1/vulns/{id}`; the id is checked
     /// (`upstream::osv::check_id`) before a query is built from it.
     OsvAdvisory(std::sync::Arc<str>),
+    /// `{extra index}/{name}/`: the project's page on the private index configured
+    /// beside PyPI (PEP 691 JSON or PEP 503 HTML), for the dependency-confusion check.
+    ExtraSimple(PackageName),
 }
 
 /// A core metadata file as the index lists it: the file's URL (absolute, or relative
@@ -137,6 +140,7 @@ impl Query {
             Query::Pepy(_) => Upstream::Pepy,
             Query::TopPackages => Upstream::TopPackages,
             Query::OsvRelease(..) | Query::OsvAdvisory(_) => Upstream::Osv,
+            Query::ExtraSimple(_) => Upstream::ExtraIndex,
         }
     }
 
@@ -146,7 +150,7 @@ impl Query {
             // Advisories replace the per-release JSON's list: the same freshness.
             Query::Project(_) | Query::Release(..) => QueryKind::ProjectJson,
             Query::OsvRelease(..) | Query::OsvAdvisory(_) => QueryKind::ProjectJson,
-            Query::Simple(_) => QueryKind::Simple,
+            Query::Simple(_) | Query::ExtraSimple(_) => QueryKind::Simple,
             Query::Stats(..) | Query::Pepy(_) => QueryKind::Downloads,
             Query::TopPackages => QueryKind::TopPackages,
             Query::CoreMetadata(..) | Query::WheelMetadata(..) | Query::SdistMetadata(..) => {
@@ -178,7 +182,7 @@ impl Query {
             | Query::CoreMetadata(n, ..)
             | Query::WheelMetadata(n, ..)
             | Query::SdistMetadata(n, ..) => Some(n),
-            Query::OsvRelease(n, _) => Some(n),
+            Query::OsvRelease(n, _) | Query::ExtraSimple(n) => Some(n),
             Query::TopPackages | Query::OsvAdvisory(_) => None,
         }
     }
@@ -200,6 +204,8 @@ impl Query {
             // One batch route for every release: the key names the release asked for.
             Query::OsvRelease(n, v) => format!("/v1/querybatch/PyPI/{n}/{v}"),
             Query::OsvAdvisory(id) => format!("/v1/vulns/{id}"),
+            // The extra index's URL names its Simple root, as pip's does.
+            Query::ExtraSimple(n) => format!("/{n}/"),
         }
     }
 }

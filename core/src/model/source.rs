@@ -36,11 +36,15 @@ pub enum Upstream {
     Files,
     /// The OSV vulnerability database API (`/v1/querybatch`, `/v1/vulns/{id}`).
     Osv,
+    /// A private index configured beside PyPI, as pip's `--extra-index-url`: its
+    /// Simple API pages only, asked to see names that exist on both (dependency
+    /// confusion).
+    ExtraIndex,
 }
 
 impl Upstream {
     /// How many upstreams there are (the length of per-upstream arrays).
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 
     /// Every upstream, in a stable order.
     pub const ALL: [Upstream; Upstream::COUNT] = [
@@ -51,6 +55,7 @@ impl Upstream {
         Upstream::TopPackages,
         Upstream::Files,
         Upstream::Osv,
+        Upstream::ExtraIndex,
     ];
 
     /// The stable name used in config keys, metrics and output.
@@ -63,6 +68,7 @@ impl Upstream {
             Upstream::TopPackages => "top-packages",
             Upstream::Files => "files",
             Upstream::Osv => "osv",
+            Upstream::ExtraIndex => "extra-index",
         }
     }
 

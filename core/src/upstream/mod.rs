@@ -148,7 +148,7 @@ pub fn metadata_url(base: &str, name: &PackageName, file_url: &str) -> Option<St
 /// The `Accept` header to send for a query.
 pub fn accept_header(q: &Query) -> &'static str {
     match q {
-        Query::Simple(_) => simple::ACCEPT_ANY,
+        Query::Simple(_) | Query::ExtraSimple(_) => simple::ACCEPT_ANY,
         _ => "application/json",
     }
 }
@@ -184,7 +184,7 @@ pub fn parse(q: &Query, content_type: Option<&str>, body: &[u8]) -> Result<Docum
             }
             Ok(Document::Release(doc))
         }
-        Query::Simple(name) => {
+        Query::Simple(name) | Query::ExtraSimple(name) => {
             // PEP 691 JSON, or PEP 503 HTML from a mirror that has no JSON form.
             let html = ["text/html", simple::HTML_V1];
             let media = content_type.map(|c| c.split(';').next().unwrap_or("").trim());

@@ -198,6 +198,10 @@ pub struct AuditReport {
     /// What was assumed or left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// With an extra index configured: the scanned names on both indexes (dependency
+    /// confusion; one where pip would install PyPI's release fails the audit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<super::confusion::ConfusionReport>,
     /// The overall source of the facts (`live`, `cached`, `stale`, `mixed`...).
     pub source: SourceLabel,
 }
@@ -464,11 +468,19 @@ pub fn assemble(
         }
     }
 
+    // The scan and a direct dependency's check may both say one name was not checked
+    // (its confusion check, when the extra index failed): once is enough.
+    let mut seen = std::collections::HashSet::new();
+    unchecked.retain(|f| seen.insert((f.item.clone(), f.reason.clone())));
     let conflict = tree.conflict.is_some();
     let fails = !vulnerable.is_empty()
         || conflict
         || pins.iter().any(|p| p.fails)
-        || packages.iter().any(|p| p.fails);
+        || packages.iter().any(|p| p.fails)
+        || scan
+            .confusion
+            .as_ref()
+            .is_some_and(|c| c.on_both.iter().any(|f| f.fails));
     let verdict = if fails {
         AuditVerdict::Findings
     } else if !unchecked.is_empty() {
@@ -481,7 +493,10 @@ pub fn assemble(
             "the lockfile's pins are the tree audited; declared requirements were checked against PyPI but not re-resolved".into(),
         );
     }
-    let summary = summary_words(verdict, &tree, &vulnerable, &pins, &packages, &unchecked);
+    let mut summary = summary_words(verdict, &tree, &vulnerable, &pins, &packages, &unchecked);
+    if let Some(c) = &scan.confusion {
+        summary.push_str(&format!("; dependency confusion: {}", c.summary));
+    }
     AuditReport {
         verdict,
         summary,
@@ -496,6 +511,7 @@ pub fn assemble(
         problems: scan.problems,
         references: scan.references,
         notes,
+        confusion: scan.confusion,
         source: SourceLabel::merge(labels),
     }
 }

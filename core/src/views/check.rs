@@ -147,6 +147,10 @@ pub struct PackageCheck {
     pub vulnerabilities: String,
     /// Facts that could not be had, with typed reasons.
     pub failures: Vec<ItemFailure>,
+    /// With an extra index configured: whether the name is on both indexes
+    /// (dependency confusion), and which release pip would install.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<super::confusion::NameConfusion>,
     /// The overall source of the facts.
     pub source: SourceLabel,
 }

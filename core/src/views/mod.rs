@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod calibration;
 pub mod check;
+pub mod confusion;
 pub mod deps;
 pub mod docs;
 pub mod downloads;

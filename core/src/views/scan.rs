@@ -156,6 +156,10 @@ pub struct ScanReport {
     pub failures: Vec<ItemFailure>,
     /// Counts.
     pub summary: ScanSummary,
+    /// With an extra index configured: the names on both indexes (dependency
+    /// confusion), and those that could not be checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<super::confusion::ConfusionReport>,
     /// The overall source of the checks.
     pub source: SourceLabel,
 }

@@ -5,6 +5,7 @@
 //! result into a streamed HTTP response.
 
 pub(crate) mod admin;
+pub mod extra;
 pub(crate) mod files;
 pub(crate) mod osv;
 pub(crate) mod pepy;
@@ -38,6 +39,8 @@ pub(crate) enum Upstream {
     Files,
     /// `/v1/...`: the OSV API.
     Osv,
+    /// `/extra/...`: the private index beside PyPI (dependency confusion).
+    Extra,
     /// Anything else.
     Other,
 }
@@ -53,6 +56,7 @@ impl Upstream {
             (Some("top-pypi-packages.min.json"), None) => Upstream::Top,
             (Some("files"), _) => Upstream::Files,
             (Some("v1"), _) => Upstream::Osv,
+            (Some("extra"), _) => Upstream::Extra,
             _ => Upstream::Other,
         }
     }
@@ -193,6 +197,7 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req<'_>) -> Resp {
         ["files", name, filename] => files::file(shared, name, filename, req),
         ["v1", "querybatch"] => osv::querybatch(shared, req),
         ["v1", "vulns", id] => osv::vuln(id),
+        ["extra", "simple", name, ""] => extra::page(name, req),
         _ => Resp::not_found(),
     };
     offhost(shared, resp).upstream(upstream)

@@ -159,6 +159,10 @@ pub(crate) fn scan_text(r: &ScanReport) -> String {
     for n in &r.notes {
         out.push_str(&format!("\nnote: {n}"));
     }
+    if let Some(c) = &r.confusion {
+        out.push('\n');
+        out.push_str(crate::resolve_text::confusion(c).trim_end());
+    }
     for f in &r.failures {
         out.push_str(&format!("\n{}: {} ({})", f.item, f.reason, f.suggestion));
     }
@@ -175,6 +179,12 @@ pub(crate) fn check_text(c: &PackageCheck) -> String {
         c.source.as_str()
     );
     out.push_str(&format!("\nvulnerabilities: {}", c.vulnerabilities));
+    if let Some(n) = &c.confusion {
+        out.push_str(&format!(
+            "\ndependency confusion: {}",
+            crate::describe::confusion_status(n)
+        ));
+    }
     for f in &c.failures {
         out.push_str(&format!("\n{}: {} ({})", f.item, f.reason, f.suggestion));
     }
@@ -200,7 +210,7 @@ impl SentinelMcp {
 
     /// Audit a project.
     #[tool(
-        description = "Audit a Python project for a target (Python version, platform): reads its files as scan_dependencies does (a `path` under the server's allowed directories, or a file's `content` with its `filename`), resolves the declared requirements for the target (or, with a lockfile, takes its pins as the tree), and reports every release in the tree with known vulnerabilities in force (OSV ids and aliases, which source listed each: `pypi` or `osv`, the requirement chain that brings it in, the smallest fix), yanked / missing / unsatisfiable / outdated pins, conflicting requirements, and direct dependencies whose supply-chain check (check_package) is suspicious or needs caution. `verdict`: `clean`, `findings` (vulnerable, yanked, missing, unsatisfiable, conflicting or suspicious; outdated pins are reported and do not fail) or `incomplete` (nothing found but some of it could not be checked, listed in `unchecked`).",
+        description = "Audit a Python project for a target (Python version, platform): reads its files as scan_dependencies does (a `path` under the server's allowed directories, or a file's `content` with its `filename`), resolves the declared requirements for the target (or, with a lockfile, takes its pins as the tree), and reports every release in the tree with known vulnerabilities in force (OSV ids and aliases, which source listed each: `pypi` or `osv`, the requirement chain that brings it in, the smallest fix), yanked / missing / unsatisfiable / outdated pins, conflicting requirements, and direct dependencies whose supply-chain check (check_package) is suspicious or needs caution; with an extra index configured, `confusion` lists the names on both indexes (one where pip would install PyPI's release fails the audit). `verdict`: `clean`, `findings` (vulnerable, yanked, missing, unsatisfiable, conflicting or suspicious; outdated pins are reported and do not fail) or `incomplete` (nothing found but some of it could not be checked, listed in `unchecked`).",
         output_schema = audit_schema(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
@@ -220,7 +230,7 @@ impl SentinelMcp {
 
     /// Supply-chain check of one package.
     #[tool(
-        description = "Before suggesting `pip install X`: does X exist on PyPI, when was its first release and how many releases does it have, how many downloads (compared with the popular package it most resembles), is its name within a small edit distance of a popular package (Damerau-Levenshtein on PEP 503 names: at most 1 for names up to 5 characters, else 2, against the top-packages dataset), are releases yanked, and does its latest release have known vulnerabilities. The verdict (not_found, suspicious, caution, ok, unknown) comes with its evidence in words; every fact keeps its provenance.",
+        description = "Before suggesting `pip install X`: does X exist on PyPI, when was its first release and how many releases does it have, how many downloads (compared with the popular package it most resembles), is its name within a small edit distance of a popular package (Damerau-Levenshtein on PEP 503 names: at most 1 for names up to 5 characters, else 2, against the top-packages dataset), are releases yanked, and does its latest release have known vulnerabilities. With an extra (private) index configured beside PyPI, `confusion` says whether the name is on both (dependency confusion: the versions each has, when PyPI's first appeared, which release pip would install, the highest across both) or could not be checked. The verdict (not_found, suspicious, caution, ok, unknown) comes with its evidence in words; every fact keeps its provenance.",
         output_schema = check_schema(),
         annotations(read_only_hint = true, open_world_hint = true)
     )]
