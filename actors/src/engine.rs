@@ -45,6 +45,7 @@ mod audit_api;
 mod docs_api;
 mod download_api;
 mod scan_api;
+mod status_api;
 pub use audit_api::AUDIT_DEADLINE_FACTOR;
 pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};
 

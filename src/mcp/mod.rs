@@ -19,6 +19,7 @@
 //! On stdio, stdout is the protocol: this module never prints; logs go to stderr
 //! through `tracing`.
 
+pub mod activity;
 mod drain;
 mod http;
 pub(crate) mod output;
@@ -27,7 +28,7 @@ pub(crate) mod render;
 pub mod sessions;
 mod tools;
 
-pub use http::{HttpOptions, HttpServer, bind_http, serve_http};
+pub use http::{HttpOptions, HttpServer, bind_http, bind_http_with, serve_http};
 pub use tools::{HEALTH_RESOURCE_URI, INSTRUCTIONS, SentinelMcp, metric_label, tool_names};
 
 use crate::engine::EngineHandle;
