@@ -132,7 +132,11 @@ impl Demo {
             Err(e) => {
                 self.seen.insert("unavailable");
                 if let Some(a) = &self.activity {
-                    let word = if e.is_deferred() { "deferred" } else { "unavailable" };
+                    let word = if e.is_deferred() {
+                        "deferred"
+                    } else {
+                        "unavailable"
+                    };
                     a.record(tool_of(label), word, false);
                 }
                 println!(
@@ -476,7 +480,12 @@ struct StatusPage {
 
 impl StatusPage {
     async fn start(engine: EngineHandle) -> anyhow::Result<Self> {
-        Self::at(engine, std::net::SocketAddr::from(([127, 0, 0, 1], 0)), None).await
+        Self::at(
+            engine,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
+        )
+        .await
     }
 
     async fn at(

@@ -26,16 +26,21 @@ fn config(sim: &SimHandle) -> EngineConfig {
     cfg.upstreams.pepy.api_key = Some(PEPY_KEY.into());
     // A base URL with a password in it, as a private mirror's might have.
     let stats = cfg.upstreams.get_mut(Upstream::Pypistats);
-    stats.base_url = stats
-        .base_url
-        .replacen("http://", &format!("http://statsuser:{STATS_PASSWORD}@"), 1);
+    stats.base_url =
+        stats
+            .base_url
+            .replacen("http://", &format!("http://statsuser:{STATS_PASSWORD}@"), 1);
     cfg
 }
 
 async fn serve(
     engine: &EngineHandle,
     opts: HttpOptions,
-) -> (SocketAddr, BoundedSessions, tokio::sync::oneshot::Sender<()>) {
+) -> (
+    SocketAddr,
+    BoundedSessions,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let server = mcp::bind_http(engine.clone(), opts).await.expect("binds");
     let addr = server.local_addr();
     let sessions = server.sessions();
@@ -53,7 +58,12 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-async fn get(c: &reqwest::Client, addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
+async fn get(
+    c: &reqwest::Client,
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
     let mut r = c.get(format!("http://{addr}{path}"));
     if let Some(t) = token {
         r = r.bearer_auth(t);
@@ -103,7 +113,10 @@ async fn status_needs_the_token_shows_the_outage_and_never_a_credential() {
     let (code, json) = get(&c, addr, "/status.json", Some(TOKEN)).await;
     assert_eq!(code, 200, "{json}");
     for secret in [TOKEN, PEPY_KEY, STATS_PASSWORD] {
-        assert!(!json.contains(secret), "/status.json leaks {secret}: {json}");
+        assert!(
+            !json.contains(secret),
+            "/status.json leaks {secret}: {json}"
+        );
     }
     let v: Value = serde_json::from_str(&json).unwrap();
     let stats = v["upstreams"]
@@ -114,11 +127,21 @@ async fn status_needs_the_token_shows_the_outage_and_never_a_credential() {
         .expect("pypistats listed")
         .clone();
     assert_eq!(stats["breaker"], "open", "{stats}");
-    assert!(stats["failures_last_hour"].as_u64().unwrap() >= 1, "{stats}");
-    assert!(stats["p50_ms"].as_u64().is_some(), "latency measured: {stats}");
+    assert!(
+        stats["failures_last_hour"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    assert!(
+        stats["p50_ms"].as_u64().is_some(),
+        "latency measured: {stats}"
+    );
     assert_eq!(stats["last_failure"]["kind"], "http_502", "{stats}");
     assert_eq!(
-        stats["breaker_timeline"].as_array().unwrap().last().unwrap()["state"],
+        stats["breaker_timeline"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["state"],
         "open"
     );
     let trip = v["incidents"]
@@ -126,7 +149,12 @@ async fn status_needs_the_token_shows_the_outage_and_never_a_credential() {
         .unwrap()
         .iter()
         .find(|i| i["what"]["kind"] == "breaker_transition" && i["what"]["upstream"] == "pypistats")
-        .unwrap_or_else(|| panic!("a pypistats transition among the incidents: {}", v["incidents"]));
+        .unwrap_or_else(|| {
+            panic!(
+                "a pypistats transition among the incidents: {}",
+                v["incidents"]
+            )
+        });
     assert_eq!(trip["what"]["to"], "open");
     assert_eq!(trip["what"]["cause"]["cause"], "tripped");
     assert_eq!(trip["what"]["cause"]["last_failure"]["kind"], "http_502");
@@ -149,7 +177,10 @@ async fn status_needs_the_token_shows_the_outage_and_never_a_credential() {
         html.contains("<tr data-kind=\"breaker\">") && html.contains("tripped"),
         "an incident row with its cause"
     );
-    assert!(!html.contains("http://") || !html.contains("src=\"http"), "nothing loaded from elsewhere");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url(http"),
+        "nothing loaded from elsewhere"
+    );
     assert!(!html.contains("<link"), "no external stylesheet");
 
     sim.clear_faults();

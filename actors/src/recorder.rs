@@ -223,10 +223,7 @@ impl Recorder {
     fn push(&self, what: IncidentKind) {
         let at = now_ms();
         let mut log = lock(&self.incidents);
-        while log.len() >= MAX_INCIDENTS
-            || log
-                .front()
-                .is_some_and(|i| i.at_unix_ms + HOUR_MS < at)
+        while log.len() >= MAX_INCIDENTS || log.front().is_some_and(|i| i.at_unix_ms + HOUR_MS < at)
         {
             log.pop_front();
         }
@@ -292,7 +289,9 @@ impl Recorder {
             }
             (_, BreakerState::HalfOpen) => TransitionCause::OpenPeriodOver,
             (_, BreakerState::Closed) => TransitionCause::ProbeSucceeded,
-            (BreakerState::Open, BreakerState::Open) => TransitionCause::ProbeFailed { last_failure },
+            (BreakerState::Open, BreakerState::Open) => {
+                TransitionCause::ProbeFailed { last_failure }
+            }
         };
         self.push(IncidentKind::BreakerTransition {
             upstream: up,
@@ -383,11 +382,7 @@ impl Recorder {
                 }),
             }
         }
-        let requests_last_minute = s
-            .ring
-            .recent(secs, 60)
-            .map(|b| u64::from(b.requests))
-            .sum();
+        let requests_last_minute = s.ring.recent(secs, 60).map(|b| u64::from(b.requests)).sum();
         UpstreamHour {
             upstream: up,
             requests_last_minute,
@@ -454,8 +449,14 @@ mod tests {
         let h = r.hour(Upstream::Pypistats, BreakerState::Open);
         assert_eq!((h.requests, h.failures, h.requests_last_minute), (1, 1, 1));
         assert_eq!(h.p50_ms, Some(50));
-        assert_eq!(h.breaker_timeline.last().map(|b| b.state), Some(BreakerState::Open));
-        assert_eq!(h.breaker_timeline.first().map(|b| b.state), Some(BreakerState::Closed));
+        assert_eq!(
+            h.breaker_timeline.last().map(|b| b.state),
+            Some(BreakerState::Open)
+        );
+        assert_eq!(
+            h.breaker_timeline.first().map(|b| b.state),
+            Some(BreakerState::Closed)
+        );
     }
 
     #[test]

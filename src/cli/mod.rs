@@ -570,9 +570,9 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::new(Exit::Internal, format!("simulator: {e}")))
         }
-        Command::Demo { fast, status } => crate::demo::run(fast, status)
-            .await
-            .map_err(Failure::from),
+        Command::Demo { fast, status } => {
+            crate::demo::run(fast, status).await.map_err(Failure::from)
+        }
         Command::Config { action } => config_command(&g, action),
         Command::Serve {
             http,

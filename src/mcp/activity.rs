@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
 use sentinel_actors::series::{BUCKET_SECS, Ring};
+use serde_json::Value;
 
 /// The provenance labels of answers, in the order the page shows them.
 pub const LABELS: [&str; 9] = [
@@ -80,7 +80,11 @@ pub fn label_of(structured: Option<&Value>, is_error: bool) -> &'static str {
         .and_then(Value::as_str)
         .or_else(|| s.get("source").and_then(Value::as_str))
         .unwrap_or("live");
-    LABELS.iter().find(|l| **l == word).copied().unwrap_or("mixed")
+    LABELS
+        .iter()
+        .find(|l| **l == word)
+        .copied()
+        .unwrap_or("mixed")
 }
 
 /// One tool's last hour.
@@ -99,7 +103,10 @@ impl Activity {
     /// A tool call ended with `label` (see [`label_of`]); `cancelled` when the client
     /// cancelled it.
     pub fn record(&self, tool: &'static str, label: &'static str, cancelled: bool) {
-        let i = LABELS.iter().position(|l| *l == label).unwrap_or(LABELS.len() - 1);
+        let i = LABELS
+            .iter()
+            .position(|l| *l == label)
+            .unwrap_or(LABELS.len() - 1);
         let mut tools = self.tools.lock().unwrap_or_else(|p| p.into_inner());
         tools.entry(tool).or_default().update(now_secs(), |b| {
             b.calls += 1;
@@ -119,7 +126,7 @@ impl Activity {
             .iter()
             .map(|(tool, ring)| {
                 let mut h = ToolHour {
-                    tool,
+                    tool: *tool,
                     ..ToolHour::default()
                 };
                 for (start, b) in ring.window(now) {
@@ -173,7 +180,10 @@ mod tests {
             ),
             "unavailable"
         );
-        assert_eq!(label_of(Some(&json!({"error": "not_found"})), true), "error");
+        assert_eq!(
+            label_of(Some(&json!({"error": "not_found"})), true),
+            "error"
+        );
     }
 
     #[test]

@@ -252,7 +252,7 @@ pub struct FleetStatus {
 }
 
 /// What a snapshot is built from.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StatusSources {
     /// The engine.
     pub engine: EngineHandle,
@@ -425,8 +425,11 @@ pub async fn export_gauges(engine: &EngineHandle) {
         }
     }
     let s = &health.store;
-    metrics::gauge!("sentinel_store_memory_only")
-        .set(if s.state == StoreState::MemoryOnly { 1.0 } else { 0.0 });
+    metrics::gauge!("sentinel_store_memory_only").set(if s.state == StoreState::MemoryOnly {
+        1.0
+    } else {
+        0.0
+    });
     metrics::gauge!("sentinel_store_errors").set(s.errors as f64);
     metrics::gauge!("sentinel_store_size_bytes").set(s.size_bytes as f64);
     metrics::gauge!("sentinel_cache_capacity_bytes").set(health.cache.capacity_bytes as f64);

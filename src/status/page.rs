@@ -83,7 +83,10 @@ fn mix_bar(m: &ProvenanceMix, width: u32) -> String {
             x += w;
         }
     } else {
-        let _ = write!(o, "<rect x=\"0\" y=\"0\" width=\"{width}\" height=\"14\" class=\"p-none\"/>");
+        let _ = write!(
+            o,
+            "<rect x=\"0\" y=\"0\" width=\"{width}\" height=\"14\" class=\"p-none\"/>"
+        );
     }
     o.push_str("</svg>");
     o
@@ -185,19 +188,26 @@ fn incident_row(i: &Incident) -> String {
                 cause,
             )
         }
-        IncidentKind::ActorRestart { actor, reason } => {
-            ("restart", actor.clone(), reason.clone())
-        }
+        IncidentKind::ActorRestart { actor, reason } => ("restart", actor.clone(), reason.clone()),
         IncidentKind::StoreDegraded {
             state,
             warning,
             errors,
         } => (
             "store",
-            format!("store {}", serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+            format!(
+                "store {}",
+                serde_json::to_value(state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
             format!(
                 "{errors} errors{}",
-                warning.as_ref().map(|w| format!("; {w}")).unwrap_or_default()
+                warning
+                    .as_ref()
+                    .map(|w| format!("; {w}"))
+                    .unwrap_or_default()
             ),
         ),
     };

@@ -119,9 +119,16 @@ pub(crate) struct HealthState {
 
 impl HealthState {
     /// A transition goes to the incident log with the window's figures.
-    fn log_transition(&self, up: Upstream, from: BreakerState, to: BreakerState, now: std::time::Instant) {
+    fn log_transition(
+        &mut self,
+        up: Upstream,
+        from: BreakerState,
+        to: BreakerState,
+        now: std::time::Instant,
+    ) {
         let s = self.breakers[up.index()].snapshot(now);
-        self.recorder.breaker(up, from, to, s.failure_rate, s.consecutive_failures);
+        self.recorder
+            .breaker(up, from, to, s.failure_rate, s.consecutive_failures);
     }
 }
 
