@@ -58,7 +58,7 @@ fn tool_of(label: &str) -> &'static str {
     match label.split_whitespace().next().unwrap_or("") {
         "info" => "get_package_info",
         "versions" => "get_package_versions",
-        "downloads" => "get_download_stats",
+        "downloads" => "get_download_statistics",
         "trend" => "get_download_trends",
         "audit" => "audit_project",
         "download" => "download_package",
