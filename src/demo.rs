@@ -49,6 +49,21 @@ struct Demo {
     engine: EngineHandle,
     pause: Duration,
     seen: std::collections::BTreeSet<&'static str>,
+    /// With `--status`: the status page's record of answers.
+    activity: Option<std::sync::Arc<crate::mcp::activity::Activity>>,
+}
+
+/// The tool a demo line stands for (its label's first word), for the status page.
+fn tool_of(label: &str) -> &'static str {
+    match label.split_whitespace().next().unwrap_or("") {
+        "info" => "get_package_info",
+        "versions" => "get_package_versions",
+        "downloads" => "get_download_statistics",
+        "trend" => "get_download_trends",
+        "audit" => "audit_project",
+        "download" => "download_package",
+        _ => "other",
+    }
 }
 
 /// One answered line: the value in words and the provenance.
@@ -95,6 +110,10 @@ impl Demo {
         let ms = format!("{:.1} ms", took.as_secs_f64() * 1e3);
         match result {
             Ok(line) => {
+                if let Some(a) = &self.activity {
+                    let word = line.provenance.as_ref().map_or("mixed", Provenance::word);
+                    a.record(tool_of(label), word, false);
+                }
                 let (word, why) = match &line.provenance {
                     Some(p) => {
                         self.seen.insert(p.word());
@@ -112,6 +131,14 @@ impl Demo {
             }
             Err(e) => {
                 self.seen.insert("unavailable");
+                if let Some(a) = &self.activity {
+                    let word = if e.is_deferred() {
+                        "deferred"
+                    } else {
+                        "unavailable"
+                    };
+                    a.record(tool_of(label), word, false);
+                }
                 println!(
                     "   {label:<26} {:<34} {:<28} {ms:>9}  upstream requests: {cost}",
                     format!("error: {}", e.code()),
@@ -245,8 +272,9 @@ impl Demo {
     }
 }
 
-/// Plays the demo. `fast` skips the pauses between acts.
-pub async fn run(fast: bool) -> anyhow::Result<()> {
+/// Plays the demo. `fast` skips the pauses between acts; `status` serves the status
+/// page on loopback while it plays (and until Ctrl-C after it), and prints its URL.
+pub async fn run(fast: bool, status: bool) -> anyhow::Result<()> {
     let sim = Sim::start(SimConfig::default()).await?;
     // A store of the demo's own, for the restart in act 8, and a directory its
     // downloads may write to (both removed at the end).
@@ -260,7 +288,7 @@ pub async fn run(fast: bool) -> anyhow::Result<()> {
     cfg.clock = clock;
     cfg.store.path = Some(data_dir.join(sentinel_actors::StoreConfig::FILE_NAME));
     cfg.download.allowed_dirs = vec![downloads];
-    let result = play(&sim, cfg, &hand, fast).await;
+    let result = play(&sim, cfg, &hand, fast, status).await;
     let _ = std::fs::remove_dir_all(&data_dir);
     sim.shutdown().await;
     result
@@ -271,13 +299,23 @@ async fn play(
     cfg: EngineConfig,
     hand: &ClockHand,
     fast: bool,
+    status: bool,
 ) -> anyhow::Result<()> {
     let engine = Engine::start(cfg.clone()).await?;
+    let page = if status {
+        Some(StatusPage::start(engine.clone()).await?)
+    } else {
+        None
+    };
     let mut demo = Demo {
+        activity: page.as_ref().map(|p| p.activity.clone()),
         sim: sim.clone(),
         engine: engine.clone(),
         pause: if fast {
             Duration::ZERO
+        } else if status {
+            // Slow enough to watch the page change (it polls every 1.5 s).
+            Duration::from_millis(3_000)
         } else {
             Duration::from_millis(700)
         },
@@ -387,6 +425,11 @@ async fn play(
     });
     let engine = Engine::start(cfg).await?;
     demo.engine = engine.clone();
+    let page = match page {
+        // The page follows the restarted engine, at the same address.
+        Some(p) => Some(p.restart(engine.clone()).await?),
+        None => None,
+    };
     demo.info("numpy").await;
     demo.say("A new process with an empty cache: the last good copy comes from the store on disk, stale with its true age.");
     demo.downloads("django").await;
@@ -416,6 +459,71 @@ async fn play(
     let seen: Vec<&str> = demo.seen.iter().copied().collect();
     println!("   provenance kinds shown: {}", seen.join(", "));
     println!("   (engine counters: both runs of the engine, before and after the restart)");
+    if let Some(p) = page {
+        println!();
+        println!("The status page stays up at {} until Ctrl-C.", p.url);
+        let _ = tokio::signal::ctrl_c().await;
+        p.stop().await;
+    }
     engine.shutdown().await;
     Ok(())
+}
+
+/// `demo --status`: the HTTP server's status page on loopback, over the demo's engine.
+struct StatusPage {
+    url: String,
+    addr: std::net::SocketAddr,
+    activity: std::sync::Arc<crate::mcp::activity::Activity>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl StatusPage {
+    async fn start(engine: EngineHandle) -> anyhow::Result<Self> {
+        Self::at(
+            engine,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
+        )
+        .await
+    }
+
+    async fn at(
+        engine: EngineHandle,
+        addr: std::net::SocketAddr,
+        activity: Option<std::sync::Arc<crate::mcp::activity::Activity>>,
+    ) -> anyhow::Result<Self> {
+        let opts = crate::mcp::HttpOptions {
+            addr,
+            ..Default::default()
+        };
+        let server = crate::mcp::bind_http_with(engine, opts, activity).await?;
+        let url = server.status_url();
+        let addr = server.local_addr();
+        let activity = server.activity();
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        println!("status page: {url}");
+        Ok(StatusPage {
+            url,
+            addr,
+            activity,
+            stop,
+            task,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+
+    /// Serves the same address and record over a new engine.
+    async fn restart(self, engine: EngineHandle) -> anyhow::Result<Self> {
+        let (addr, activity) = (self.addr, self.activity.clone());
+        self.stop().await;
+        Self::at(engine, addr, Some(activity)).await
+    }
 }

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod questions;
 pub mod resolve_text;
 pub mod secret;
+pub mod status;
 pub mod telemetry;
 pub mod text;
 

@@ -46,6 +46,7 @@ mod docs_api;
 mod download_api;
 pub use download_api::TransferProgress;
 mod scan_api;
+mod status_api;
 pub use audit_api::AUDIT_DEADLINE_FACTOR;
 pub use scan_api::{MAX_SCAN_PACKAGES, ScanInput};
 

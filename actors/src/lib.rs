@@ -50,6 +50,7 @@ mod config;
 pub mod cpu;
 mod engine;
 mod question;
+mod recorder;
 #[cfg(feature = "test-hooks")]
 pub mod testing;
 
@@ -74,7 +75,7 @@ mod model {
     pub use sentinel_core::model::*;
 }
 #[cfg(feature = "internals")]
-pub use sentinel_core::{policy, upstream};
+pub use sentinel_core::{policy, series, upstream};
 #[cfg(not(feature = "internals"))]
 use sentinel_core::{policy, upstream};
 pub use sentinel_core::{project, views};
@@ -110,4 +111,7 @@ pub use policy::{
 };
 pub use question::explain::{ChainStep, ExcludedRequirement, Explanation, MAX_CHAINS, Presence};
 pub use question::overview::PackageOverview;
+pub use recorder::{
+    BreakerRun, FailureNote, Incident, IncidentKind, MAX_INCIDENTS, TransitionCause, UpstreamHour,
+};
 pub use store::{StoreReport, StoreState};

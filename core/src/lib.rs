@@ -33,6 +33,7 @@ pub mod policy;
 pub mod project;
 pub mod readme;
 pub mod resolver;
+pub mod series;
 pub mod tags;
 pub mod typo;
 pub mod upstream;

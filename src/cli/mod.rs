@@ -230,6 +230,10 @@ enum Command {
         /// Skip the pauses between acts.
         #[arg(long)]
         fast: bool,
+        /// Serve the status page on loopback while the incident plays (and until
+        /// Ctrl-C after it), and print its URL.
+        #[arg(long)]
+        status: bool,
     },
     /// Configuration: validate or print an example.
     Config {
@@ -576,7 +580,9 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::new(Exit::Internal, format!("simulator: {e}")))
         }
-        Command::Demo { fast } => crate::demo::run(fast).await.map_err(Failure::from),
+        Command::Demo { fast, status } => {
+            crate::demo::run(fast, status).await.map_err(Failure::from)
+        }
         Command::Config { action } => config_command(&g, action),
         Command::Serve {
             http,

@@ -1,6 +1,7 @@
 //! Streamable HTTP: rmcp's `StreamableHttpService` (with a `LocalSessionManager`)
-//! mounted at `/mcp` in an axum router, next to `GET /healthz`, `GET /readyz` and
-//! `GET /metrics`.
+//! mounted at `/mcp` in an axum router, next to `GET /healthz`, `GET /readyz`,
+//! `GET /metrics` and the status page, `GET /status` and `GET /status.json`
+//! (`crate::status`).
 //!
 //! Guards, in order, on every request:
 //! 1. **Host / Origin** (against DNS rebinding): the `Host` must be `localhost`,
@@ -127,6 +128,8 @@ struct AppState {
     /// One large request body at a time through rmcp's parse (see [`LARGE_BODY`]).
     large_bodies: Arc<tokio::sync::Semaphore>,
     large_body_wait: Duration,
+    /// The MCP layer's last hour, for `/status`.
+    activity: Arc<super::activity::Activity>,
 }
 
 /// A request body this large (or of unknown length) costs rmcp about 40 ms of CPU per
@@ -441,7 +444,50 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(r)).into_response()
 }
 
-async fn metrics() -> Response {
+fn status_sources(state: &AppState) -> crate::status::StatusSources {
+    crate::status::StatusSources {
+        engine: state.engine.clone(),
+        activity: state.activity.clone(),
+        sessions: Some(state.sessions.clone()),
+    }
+}
+
+/// `/status.json`: the status page's facts (`crate::status::StatusSnapshot`).
+async fn status_json(State(state): State<AppState>) -> Response {
+    let snap = status_sources(&state).snapshot().await;
+    let mut r = axum::Json(snap).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// `/status`: the page; `?part=main` is its `<main>` alone (what its script swaps in).
+async fn status_page(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
+    let snap = status_sources(&state).snapshot().await;
+    let html = if q.as_deref() == Some("part=main") {
+        crate::status::page::body(&snap)
+    } else {
+        crate::status::page::render(&snap)
+    };
+    let mut r = axum::response::Html(html).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Everything is inline; nothing may be loaded from elsewhere.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        ),
+    );
+    r
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    // The status page's gauges (breakers, quota use, store) are read at scrape time.
+    crate::status::export_gauges(&state.engine).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -463,6 +509,7 @@ pub struct HttpServer {
     drain: Arc<Drain>,
     replies: Arc<InFlight>,
     opts: HttpOptions,
+    activity: Arc<super::activity::Activity>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -477,6 +524,17 @@ impl HttpServer {
     /// The address actually bound (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The status page, `http://<addr>/status`.
+    pub fn status_url(&self) -> String {
+        format!("http://{}/status", self.local_addr)
+    }
+
+    /// The last hour of answers the status page shows (an embedder that answers
+    /// outside MCP, like the demo, records into it too).
+    pub fn activity(&self) -> Arc<super::activity::Activity> {
+        self.activity.clone()
     }
 
     /// The MCP endpoint, `http://<addr>/mcp`.
@@ -712,6 +770,16 @@ fn is_loopback(ip: IpAddr) -> bool {
 /// can bind port 0 and learn the port from [`HttpServer::local_addr`]. Refuses a
 /// non-loopback address without an auth token.
 pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Result<HttpServer> {
+    bind_http_with(engine, opts, None).await
+}
+
+/// As [`bind_http`], recording answers into `activity` when given (so a server that
+/// replaces another keeps its status page's hour).
+pub async fn bind_http_with(
+    engine: EngineHandle,
+    opts: HttpOptions,
+    activity: Option<Arc<super::activity::Activity>>,
+) -> anyhow::Result<HttpServer> {
     let has_token = opts.auth_token.as_ref().is_some_and(|t| !t.is_empty());
     if !is_loopback(opts.addr.ip()) && !has_token {
         anyhow::bail!(
@@ -738,11 +806,14 @@ pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Resul
     let replies = Arc::new(InFlight::default());
     let factory_engine = engine.clone();
     let factory_drain = drain.clone();
+    let activity = activity.unwrap_or_default();
+    let factory_activity = activity.clone();
     let mcp = StreamableHttpService::new(
         move || {
             Ok(SentinelMcp::with_drain(
                 factory_engine.clone(),
                 factory_drain.clone(),
+                factory_activity.clone(),
             ))
         },
         Arc::new(sessions.clone()),
@@ -756,13 +827,16 @@ pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Resul
         replies: replies.clone(),
         large_bodies: Arc::new(tokio::sync::Semaphore::new(1)),
         large_body_wait: opts.large_body_wait,
+        activity,
     };
     let router = Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/status", get(status_page))
+        .route("/status.json", get(status_json))
         .nest_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(state.clone(), guard_layer))
-        .with_state(state);
+        .with_state(state.clone());
     Ok(HttpServer {
         listener,
         local_addr,
@@ -772,6 +846,7 @@ pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Resul
         drain,
         replies,
         opts,
+        activity: state.activity,
     })
 }
 

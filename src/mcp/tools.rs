@@ -64,6 +64,8 @@ pub struct SentinelMcp {
     engine: EngineHandle,
     tool_router: Arc<ToolRouter<Self>>,
     drain: Arc<Drain>,
+    /// The last hour of tool calls, for the status page.
+    activity: Arc<super::activity::Activity>,
 }
 
 impl std::fmt::Debug for SentinelMcp {
@@ -203,15 +205,20 @@ impl SentinelMcp {
 impl SentinelMcp {
     /// A server on `engine`.
     pub fn new(engine: EngineHandle) -> Self {
-        Self::with_drain(engine, Arc::default())
+        Self::with_drain(engine, Arc::default(), Arc::default())
     }
 
     /// A server on `engine` that follows the HTTP server's drain on shutdown.
-    pub(crate) fn with_drain(engine: EngineHandle, drain: Arc<Drain>) -> Self {
+    pub(crate) fn with_drain(
+        engine: EngineHandle,
+        drain: Arc<Drain>,
+        activity: Arc<super::activity::Activity>,
+    ) -> Self {
         Self {
             engine,
             tool_router: router().clone(),
             drain,
+            activity,
         }
     }
 
@@ -545,6 +552,17 @@ impl ServerHandler for SentinelMcp {
             Err(_) => "protocol_error",
         };
         metrics::counter!("sentinel_tool_calls_total", "tool" => tool, "outcome" => outcome)
+            .increment(1);
+        let (label, cancelled) = match &result {
+            Ok(rmcp::model::CallToolResponse::Complete(r)) => (
+                super::activity::label_of(r.structured_content.as_ref(), r.is_error == Some(true)),
+                false,
+            ),
+            Ok(_) => ("live", false),
+            Err(e) => ("error", e.code == rmcp::model::ErrorCode(-32800)),
+        };
+        self.activity.record(tool, label, cancelled);
+        metrics::counter!("sentinel_answers_total", "tool" => tool, "provenance" => label)
             .increment(1);
         metrics::histogram!("sentinel_tool_call_seconds", "tool" => tool)
             .record(started.elapsed().as_secs_f64());

@@ -271,6 +271,11 @@ fn spawn_fetch(
                     metrics::histogram!("sentinel_upstream_fetch_seconds",
                         "upstream" => ctx.upstream.as_str(), "outcome" => outcome_label(&outcome))
                     .record(started.elapsed().as_secs_f64());
+                    let failure = match &outcome {
+                        FetchOutcome::Failed(f) => Some((&f.kind, f.detail.as_str())),
+                        _ => None,
+                    };
+                    ctx.recorder.fetched(ctx.upstream, outcome.upstream_verdict(), failure, started.elapsed());
                     outcome
                 }
             };

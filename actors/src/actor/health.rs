@@ -108,11 +108,28 @@ pub(crate) struct HealthActor;
 pub(crate) struct HealthArgs {
     pub(crate) cfg: Arc<EngineConfig>,
     pub(crate) board: Arc<BreakerBoard>,
+    pub(crate) recorder: Arc<crate::recorder::Recorder>,
 }
 
 pub(crate) struct HealthState {
     breakers: Vec<Breaker>,
     board: Arc<BreakerBoard>,
+    recorder: Arc<crate::recorder::Recorder>,
+}
+
+impl HealthState {
+    /// A transition goes to the incident log with the window's figures.
+    fn log_transition(
+        &mut self,
+        up: Upstream,
+        from: BreakerState,
+        to: BreakerState,
+        now: std::time::Instant,
+    ) {
+        let s = self.breakers[up.index()].snapshot(now);
+        self.recorder
+            .breaker(up, from, to, s.failure_rate, s.consecutive_failures);
+    }
 }
 
 impl HealthState {
@@ -145,6 +162,7 @@ impl Actor for HealthActor {
         let st = HealthState {
             breakers,
             board: args.board,
+            recorder: args.recorder,
         };
         // A restarted HealthActor starts with closed breakers: publish that.
         for up in Upstream::ALL {
@@ -173,6 +191,7 @@ impl Actor for HealthActor {
                         "upstream" => upstream.as_str(), "to" => t.to.to_string())
                     .increment(1);
                     tracing::info!(%upstream, from = %t.from, to = %t.to, "circuit breaker transition");
+                    st.log_transition(upstream, t.from, t.to, now);
                 }
                 st.publish(upstream);
             }
@@ -181,7 +200,9 @@ impl Actor for HealthActor {
                 let admission = st.breakers[upstream.index()].admit(now);
                 if st.breakers[upstream.index()].state() != before {
                     st.board.transitions.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(%upstream, from = %before, to = %st.breakers[upstream.index()].state(), "circuit breaker transition");
+                    let after = st.breakers[upstream.index()].state();
+                    tracing::info!(%upstream, from = %before, to = %after, "circuit breaker transition");
+                    st.log_transition(upstream, before, after, now);
                 }
                 st.publish(upstream);
                 if reply.send(admission).is_err() {

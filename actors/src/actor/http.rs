@@ -158,6 +158,8 @@ pub(crate) struct FetchContext {
     in_flight: Semaphore,
     pub(crate) budget: Mutex<RetryBudget>,
     pub(crate) counters: FetchCounters,
+    /// The engine's recorder of the last hour (latency, failures, for the status page).
+    pub(crate) recorder: Arc<crate::recorder::Recorder>,
     /// Cancelled when the engine shuts down: stops queued background fetches.
     pub(crate) shutdown: CancellationToken,
     /// Where a metadata file named by a Simple page may be fetched from.
@@ -212,6 +214,7 @@ impl FetchContext {
         upstream: Upstream,
         engine: &EngineConfig,
         shutdown: CancellationToken,
+        recorder: Arc<crate::recorder::Recorder>,
     ) -> Result<Self, reqwest::Error> {
         let cfg = engine.upstreams.get(upstream).clone();
         let connect_timeout = Duration::from_millis(engine.timeouts.connect_ms);
@@ -246,6 +249,7 @@ impl FetchContext {
             in_flight: Semaphore::new(cfg.max_in_flight as usize),
             budget: Mutex::new(RetryBudget::new(cfg.retry_budget.clone())),
             counters: FetchCounters::default(),
+            recorder,
             shutdown,
             file_hosts: engine.file_hosts(),
             user_agent: engine.user_agent.clone(),

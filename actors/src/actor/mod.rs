@@ -82,6 +82,8 @@ pub(crate) struct EngineShared {
     pub(crate) fetch: [Arc<fetch::FetchContext>; Upstream::COUNT],
     pub(crate) readiness: Readiness,
     pub(crate) counters: Arc<EngineCounters>,
+    /// The last hour's incidents and per-upstream series (`crate::recorder`).
+    pub(crate) recorder: Arc<crate::recorder::Recorder>,
     /// The store on disk (or none): the router reads and writes it, the engine reports it.
     pub(crate) store: Store,
     /// Cancelled when the engine shuts down (or its last handle is dropped).
@@ -91,8 +93,11 @@ pub(crate) struct EngineShared {
 impl EngineShared {
     pub(crate) fn new(cfg: EngineConfig, store: Store) -> Result<Self, reqwest::Error> {
         let shutdown = CancellationToken::new();
-        let ctx =
-            |up: Upstream| fetch::FetchContext::new(up, &cfg, shutdown.child_token()).map(Arc::new);
+        let recorder = Arc::new(crate::recorder::Recorder::default());
+        let ctx = |up: Upstream| {
+            fetch::FetchContext::new(up, &cfg, shutdown.child_token(), recorder.clone())
+                .map(Arc::new)
+        };
         let mut built = Vec::with_capacity(Upstream::COUNT);
         for up in Upstream::ALL {
             built.push(ctx(up)?);
@@ -109,6 +114,7 @@ impl EngineShared {
             fetch,
             readiness: Readiness::default(),
             counters: Arc::new(EngineCounters::default()),
+            recorder,
             store,
             shutdown,
         })

@@ -64,6 +64,7 @@ async fn spawn_child(
             let args = HealthArgs {
                 cfg: shared.cfg.clone(),
                 board: shared.board.clone(),
+                recorder: shared.recorder.clone(),
             };
             let (r, _) = Actor::spawn_linked(None, HealthActor, args, sup).await?;
             reg.health.set(Some(r.clone()));
@@ -155,6 +156,7 @@ impl Supervisor {
         metrics::counter!("sentinel_actor_restarts_total", "actor" => kind.to_string())
             .increment(1);
         tracing::warn!(actor = %kind, reason = %why, "restarting crashed actor");
+        st.shared.recorder.restart(kind.to_string(), &why);
         match spawn_child(kind, &st.shared, myself.get_cell()).await {
             Ok(cell) => {
                 st.children.insert(cell.get_id(), kind);
