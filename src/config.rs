@@ -45,6 +45,8 @@ pub struct FlagOverrides {
     pub data_dir: Option<PathBuf>,
     /// No store (`--no-store`): memory only.
     pub no_store: bool,
+    /// The fleet's Redis (`--redis-url`): many replicas sharing quotas and documents.
+    pub redis_url: Option<crate::secret::Secret>,
 }
 
 /// Why the configuration could not be loaded.
@@ -231,12 +233,14 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Load
     Ok(())
 }
 
-/// Keys whose values are strings whatever they look like; the first four are secrets.
-const STRING_KEYS: [&str; 7] = [
+/// Keys whose values are strings whatever they look like; the first six hold secrets.
+const STRING_KEYS: [&str; 9] = [
     "api_key",
     "password",
     "token",
     "username",
+    "redis_url",
+    "signing_key",
     "base_url",
     "user_agent",
     "type",
@@ -267,6 +271,13 @@ fn apply_flags(cfg: &mut EngineConfig, flags: &FlagOverrides, sources: &mut Vec<
     if let Some(dir) = &flags.data_dir {
         cfg.store.path = Some(dir.join(StoreConfig::FILE_NAME));
         sources.push(format!("--data-dir {}", dir.display()));
+    }
+    if let Some(url) = &flags.redis_url {
+        cfg.fleet.redis_url = Some(url.expose().to_string());
+        sources.push(format!(
+            "--redis-url {}",
+            sentinel_actors::redact_redis_url(url.expose())
+        ));
     }
     if flags.no_store {
         cfg.store.enabled = false;

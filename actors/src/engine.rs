@@ -212,6 +212,10 @@ pub struct HealthReport {
     /// The store on disk: state, size, entries, errors, and a warning when it runs
     /// memory-only.
     pub store: StoreReport,
+    /// The fleet's shared tier (Redis), when `[fleet]` is on. Never part of
+    /// readiness: a replica is ready with Redis down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetReport>,
 }
 
 impl HealthReport {
@@ -252,6 +256,9 @@ pub struct MetricsSnapshot {
     pub upstreams: Vec<FetchStats>,
     /// Cache statistics.
     pub cache: CacheStats,
+    /// The fleet's shared tier (Redis), when `[fleet]` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetReport>,
 }
 
 /// The most dependencies one docs-with-context answer summarises.
@@ -761,6 +768,7 @@ impl EngineHandle {
             cache: sh.cache.stats(),
             actor_restarts: sh.counters.restarts.load(Ordering::Relaxed),
             store: sh.store.report(),
+            fleet: sh.fleet_report(),
         }
     }
 
@@ -776,6 +784,7 @@ impl EngineHandle {
             breaker_transitions: sh.board.transitions.load(Ordering::Relaxed),
             upstreams: sh.fetch.iter().map(|f| f.stats()).collect(),
             cache: self.cache_stats(),
+            fleet: sh.fleet_report(),
         }
     }
 

@@ -49,6 +49,7 @@ mod clock;
 mod config;
 pub mod cpu;
 mod engine;
+mod fleet;
 mod question;
 #[cfg(feature = "test-hooks")]
 pub mod testing;
@@ -77,6 +78,7 @@ mod model {
 pub use sentinel_core::{policy, upstream};
 #[cfg(not(feature = "internals"))]
 use sentinel_core::{policy, upstream};
+pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
 pub use sentinel_core::{project, views};
 #[allow(unused_imports)]
 use sentinel_core::{readme, resolver, tags};
