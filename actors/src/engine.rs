@@ -838,6 +838,11 @@ impl EngineHandle {
             None => None,
         }
         .unwrap_or_else(|| self.shared().cache.invalidate(name.as_ref()));
+        // The other replicas too (their memory, and the fleet's copies marked stale).
+        #[cfg(feature = "fleet")]
+        if let Some(f) = &self.shared().fleet {
+            f.publish_invalidation(name.as_ref());
+        }
         tracing::info!(
             package = name.as_ref().map(|p| p.as_str()),
             removed = n,

@@ -87,6 +87,20 @@ impl RedisServer {
             .expect("redis-cli (package redis-tools, a dependency of redis-server)");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
+
+    /// One command whose last argument is `bytes` (raw, through `redis-cli -x`).
+    fn cli_bytes(&self, args: &[&str], bytes: &[u8]) {
+        use std::io::Write;
+        let mut child = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "-x"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-cli");
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        assert!(child.wait().unwrap().success());
+    }
 }
 
 impl Drop for RedisServer {
@@ -285,7 +299,7 @@ async fn two_replicas_send_one_upstream_request_for_a_herd_spread_over_both() {
     let redis = RedisServer::start();
     let sim = sim().await;
     let engines = replicas(&sim, Some(&redis.url()), 2).await;
-    let name = sim.package_names().into_iter().next().unwrap();
+    let name = &sim.package_names().into_iter().next().unwrap();
     // Delay the upstream so the herd on both replicas is there while it is fetched.
     sim.add_fault(sentinel_sim::FaultSpec {
         route: format!("/pypi/{name}/json"),
@@ -294,7 +308,7 @@ async fn two_replicas_send_one_upstream_request_for_a_herd_spread_over_both() {
     });
     let calls = engines
         .iter()
-        .flat_map(|e| (0..20).map(move |_| e.package_info(&name, None)));
+        .flat_map(|e| (0..20).map(move |_| e.package_info(name, None)));
     let results = join_all(calls).await;
     for r in &results {
         assert!(r.is_ok(), "{r:?}");
@@ -327,13 +341,49 @@ async fn a_replica_answers_from_the_fleets_copy_and_a_planted_garbage_value_is_a
     let keys = redis.cli(&["--scan", "--pattern", "*:doc:*"]);
     let keys: Vec<&str> = keys.lines().filter(|k| !k.ends_with(":lease")).collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
+    // Our codec's version and no signature, then a declared size and bytes that are
+    // not LZ4.
+    let garbage = b"\x01\x00\xff\xff\x00\x00garbage that is not lz4";
     for k in keys {
-        redis.cli(&["HSET", k, "b", "\u{1}\u{0}garbage that is not lz4"]);
+        redis.cli_bytes(&["HSET", k, "b"], garbage);
     }
     let info = b.package_info(&names[1], None).await.unwrap();
     assert_eq!(info.provenance.word(), "live", "{:?}", info.provenance);
     assert_eq!(hits(&sim, &format!("/pypi/{}/json", names[1])), 2);
     assert_eq!(fleet(b).l2_rejected, 1);
+    for e in engines {
+        e.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_cache_on_one_replica_marks_the_copies_on_the_others_stale() {
+    let redis = RedisServer::start();
+    let sim = sim().await;
+    let engines = replicas(&sim, Some(&redis.url()), 2).await;
+    let (a, b) = (&engines[0], &engines[1]);
+    let name = sim.package_names().into_iter().next().unwrap();
+    let route = format!("/pypi/{name}/json");
+    a.package_info(&name, None).await.unwrap();
+    until(|| fleet(a).l2_writes >= 1, "a's L2 write").await;
+    // b holds its own copy (from L2) in memory.
+    assert_eq!(b.package_info(&name, None).await.unwrap().provenance.word(), "cached");
+    let again = b.package_info(&name, None).await.unwrap();
+    assert_eq!(again.provenance.word(), "cached");
+    assert_eq!(hits(&sim, &route), 1);
+    // b has read the stream once (heartbeat, stream start, L2 read).
+    until(|| fleet(b).ops_ok >= 3, "b's first reads").await;
+    a.invalidate(Some(&name)).await.unwrap();
+    until(|| fleet(b).invalidations_applied >= 1, "b applying a's invalidation").await;
+    // b's memory no longer has it and the fleet's copy is marked stale: b asks.
+    let fresh = b.package_info(&name, None).await.unwrap();
+    // Asked with the kept ETag: the simulator may confirm it (304).
+    assert!(
+        matches!(fresh.provenance.word(), "live" | "revalidated"),
+        "{:?}",
+        fresh.provenance
+    );
+    assert_eq!(hits(&sim, &route), 2);
     for e in engines {
         e.shutdown().await;
     }

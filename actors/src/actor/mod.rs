@@ -125,8 +125,13 @@ impl EngineShared {
         let Ok(fetch) = <[_; Upstream::COUNT]>::try_from(built) else {
             unreachable!("one context per upstream")
         };
+        let cache = SharedCache::with_clock(&cfg.cache, cfg.clock.clone());
+        #[cfg(feature = "fleet")]
+        if let Some(f) = &fleet {
+            f.spawn_invalidation_reader(cache.clone(), shutdown.child_token());
+        }
         Ok(EngineShared {
-            cache: SharedCache::with_clock(&cfg.cache, cfg.clock.clone()),
+            cache,
             cfg: Arc::new(cfg),
             board: Arc::new(health::BreakerBoard::default()),
             registry: Arc::new(registry::Registry::default()),

@@ -33,8 +33,8 @@ pub(crate) enum FleetError {
     Skipped,
     /// Past its deadline.
     Timeout,
-    /// Redis answered an error, or the connection failed.
-    Redis(String),
+    /// Redis answered an error, or the connection failed (the error is in the report).
+    Redis,
 }
 
 #[derive(Default)]
@@ -52,6 +52,7 @@ pub(crate) struct Counters {
     pub(crate) l2_rejected: AtomicU64,
     pub(crate) l2_writes: AtomicU64,
     pub(crate) lease_waits: AtomicU64,
+    pub(crate) invalidations_applied: AtomicU64,
 }
 
 pub(crate) struct FleetClient {
@@ -169,7 +170,7 @@ impl FleetClient {
                 let msg = redact_urls(&e.to_string());
                 *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(format!("{op}: {msg}"));
-                (CallOutcome::Failure, Err(FleetError::Redis(msg)))
+                (CallOutcome::Failure, Err(FleetError::Redis))
             }
             Err(_) => {
                 self.counters.timeout.fetch_add(1, Relaxed);
@@ -321,6 +322,7 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             l2_rejected: c.l2_rejected.load(Relaxed),
             l2_writes: c.l2_writes.load(Relaxed),
             lease_waits: c.lease_waits.load(Relaxed),
+            invalidations_applied: c.invalidations_applied.load(Relaxed),
         }
     }
 }

@@ -46,6 +46,20 @@ impl Keys {
         format!("{}:epoch", self.ns)
     }
 
+    /// When `refresh_cache` last marked a package's documents (or, with `None`,
+    /// every document) stale: Redis ms. A copy fetched at or before it is stale.
+    pub(crate) fn invalidated(&self, package: Option<&str>) -> String {
+        match package {
+            Some(p) => format!("{}:inv:{p}", self.ns),
+            None => format!("{}:inv:*", self.ns),
+        }
+    }
+
+    /// The stream of invalidations every replica reads.
+    pub(crate) fn invalidations(&self) -> String {
+        format!("{}:invalidations", self.ns)
+    }
+
     /// A document in L2. `doc` is the query's stable key (already redacted of
     /// credentials by the caller); hashed so no client string becomes a key verbatim.
     pub(crate) fn doc(&self, up: Upstream, base_url: &str, doc: &str) -> String {

@@ -23,22 +23,28 @@ use super::client::FleetClient;
 use super::codec::{self, L2Doc};
 use crate::model::Query;
 
-/// `{value, at, now, lease}`: the value and its fetch time (Redis ms), Redis' clock,
-/// and the lease: 0 not asked (the copy is fresh), 1 taken by us, 2 held by another.
-/// KEYS: document, lease. ARGV: fresh ms, replica id, lease ms, take (0|1).
+/// `{value, at, now, lease, invalidated}`: the value and its fetch time (Redis ms),
+/// Redis' clock, the lease (0 not asked: the copy is fresh; 1 taken by us; 2 held by
+/// another), and whether `refresh_cache` marked the copy stale since it was fetched.
+/// KEYS: document, lease, the package's and everything's invalidation marks. ARGV:
+/// fresh ms, replica id, lease ms, take (0|1).
 const READ: &str = r"
 local v = redis.call('HMGET', KEYS[1], 'b', 'at')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local at = tonumber(v[2] or '')
-if (v[1] and at and now - at < tonumber(ARGV[1])) or ARGV[4] == '0' then
-  return {v[1], v[2], now, 0}
+local inv = math.max(tonumber(redis.call('GET', KEYS[3]) or '0') or 0,
+  tonumber(redis.call('GET', KEYS[4]) or '0') or 0)
+local marked = 0
+if at and at <= inv then marked = 1 end
+if (v[1] and at and marked == 0 and now - at < tonumber(ARGV[1])) or ARGV[4] == '0' then
+  return {v[1], v[2], now, 0, marked}
 end
 if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', tonumber(ARGV[3])) then
-  return {v[1], v[2], now, 1}
+  return {v[1], v[2], now, 1, marked}
 end
-if redis.call('GET', KEYS[2]) == ARGV[2] then return {v[1], v[2], now, 1} end
-return {v[1], v[2], now, 2}
+if redis.call('GET', KEYS[2]) == ARGV[2] then return {v[1], v[2], now, 1, marked} end
+return {v[1], v[2], now, 2, marked}
 ";
 
 /// Writes `b` with `at = now - age`, unless the key holds a newer copy (fencing), and
@@ -59,8 +65,17 @@ return 1
 const LEASE: Duration = Duration::from_secs(3);
 
 struct Read {
-    copy: Option<(L2Doc, Duration)>,
+    copy: Option<L2Copy>,
     held_elsewhere: bool,
+}
+
+/// The fleet's copy of a document.
+pub(crate) struct L2Copy {
+    pub(crate) doc: L2Doc,
+    /// Its age on Redis' clock.
+    pub(crate) age: Duration,
+    /// `refresh_cache` marked it stale since it was fetched (kept for stale-if-error).
+    pub(crate) invalidated: bool,
 }
 
 static READ_SCRIPT: std::sync::LazyLock<redis::Script> =
@@ -82,13 +97,19 @@ impl FleetClient {
     }
 
     /// One get-or-lease round trip (see the module's comment).
-    async fn read(&self, key: &str, fresh: Duration, take: bool) -> Option<Read> {
+    async fn read(&self, q: &Query, key: &str, fresh: Duration, take: bool) -> Option<Read> {
         let lease = Self::lease_key(key);
-        let r: Result<(Option<Vec<u8>>, Option<i64>, i64, u8), _> = self
+        let marks = [
+            self.keys.invalidated(q.package().map(|p| p.as_str())),
+            self.keys.invalidated(None),
+        ];
+        let r: Result<(Option<Vec<u8>>, Option<i64>, i64, u8, u8), _> = self
             .run("l2_get_or_lease", |mut c| async move {
                 READ_SCRIPT
                     .key(key)
                     .key(lease)
+                    .key(&marks[0])
+                    .key(&marks[1])
                     .arg(fresh.as_millis() as u64)
                     .arg(&self.replica)
                     .arg(LEASE.as_millis() as u64)
@@ -97,7 +118,7 @@ impl FleetClient {
                     .await
             })
             .await;
-        let (bytes, at, now, lease) = r.ok()?;
+        let (bytes, at, now, lease, marked) = r.ok()?;
         let c = &self.counters;
         let copy = match (bytes, at) {
             (Some(bytes), Some(at)) => {
@@ -105,7 +126,12 @@ impl FleetClient {
                     Ok(doc) => {
                         c.l2_hits.fetch_add(1, Relaxed);
                         // A copy dated in Redis' future is treated as just fetched.
-                        Some((doc, Duration::from_millis(now.saturating_sub(at).max(0) as u64)))
+                        let age = Duration::from_millis(now.saturating_sub(at).max(0) as u64);
+                        Some(L2Copy {
+                            doc,
+                            age,
+                            invalidated: marked == 1,
+                        })
                     }
                     Err(why) => {
                         c.l2_rejected.fetch_add(1, Relaxed);
@@ -135,9 +161,9 @@ impl FleetClient {
         base_url: &str,
         fresh: Duration,
         until: Instant,
-    ) -> Option<(L2Doc, Duration)> {
+    ) -> Option<L2Copy> {
         let key = self.doc_key(q, base_url);
-        let mut r = self.read(&key, fresh, true).await?;
+        let mut r = self.read(q, &key, fresh, true).await?;
         let mut poll = Duration::from_millis(25);
         // Held elsewhere with no copy to fall back on: wait for the holder's fill (a
         // stale copy is the flight's fallback while this replica asks too).
@@ -149,7 +175,7 @@ impl FleetClient {
             tokio::time::sleep(poll).await;
             poll = (poll * 2).min(Duration::from_millis(200));
             // Polls take the lease too: a holder that died leaves it to expire.
-            r = self.read(&key, fresh, true).await?;
+            r = self.read(q, &key, fresh, true).await?;
         }
         r.copy
     }

@@ -7,6 +7,8 @@
 //! | `client.rs` | `FleetClient`: the multiplexed connection, the per-call deadline, the gate (the engine's breaker pointed at Redis), the replica registry and learning windows |
 //! | `keys.rs` | the only place keys are spelled: namespaced, fingerprinted by the upstream's base URL |
 //! | `quota.rs` | fleet-wide strict windows in one Lua script on Redis' clock, falling back to a fair share |
+//! | `l2.rs` | documents in Redis: get-or-lease on a miss, fenced writes after a fetch |
+//! | `invalidate.rs` | `refresh_cache` across the fleet: marks in L2, a stream read by every replica |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
 //! Redis is an accelerator, never a dependency: every call has its own deadline and
@@ -66,8 +68,12 @@ pub struct FleetReport {
     pub l2_writes: u64,
     /// Polls of L2 while another replica held a document's lease.
     pub lease_waits: u64,
+    /// Invalidations from other replicas applied to this replica's memory.
+    pub invalidations_applied: u64,
 }
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
 #[cfg(feature = "fleet")]
 pub(crate) mod l2;
+#[cfg(feature = "fleet")]
+pub(crate) mod invalidate;

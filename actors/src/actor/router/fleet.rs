@@ -38,7 +38,7 @@ pub(super) fn load_copy(
         let mut entry: Option<Arc<CacheEntry>> = None;
         #[cfg(feature = "fleet")]
         if let Some(fleet) = fleet
-            && let Some((d, age)) = fleet
+            && let Some(copy) = fleet
                 .l2_get(
                     &query,
                     &base_url,
@@ -48,14 +48,19 @@ pub(super) fn load_copy(
                 .await
         {
             let now = Instant::now();
+            let (d, age) = (copy.doc, copy.age);
             let kept = crate::store::KeptDocument {
                 doc: d.doc,
                 etag: d.etag,
                 last_modified: d.last_modified,
                 fetched_at_wall: cache.clock().now() - age,
             };
-            let copy = crate::store::KeptCopy { kept, age };
-            entry = Some(Arc::new(cache.kept_entry(&query, copy, now)));
+            let mut e = cache.kept_entry(&query, crate::store::KeptCopy { kept, age }, now);
+            if copy.invalidated {
+                // Marked stale by `refresh_cache` on some replica: a fallback only.
+                e.fresh_for = std::time::Duration::ZERO;
+            }
+            entry = Some(Arc::new(e));
         }
         if entry.is_none() && store {
             let q = query.clone();
