@@ -47,9 +47,22 @@ fn show(label: &str, d: &[Duration]) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut redis = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server (Debian package redis-server)");
@@ -64,8 +77,12 @@ async fn main() {
     let names = sim.package_names();
     let (a, b, c) = (&names[..N], &names[N..2 * N], &names[2 * N..3 * N]);
     let off = Engine::start(config(&sim.base_url(), None)).await.unwrap();
-    let on = Engine::start(config(&sim.base_url(), Some(&url))).await.unwrap();
-    let reader = Engine::start(config(&sim.base_url(), Some(&url))).await.unwrap();
+    let on = Engine::start(config(&sim.base_url(), Some(&url)))
+        .await
+        .unwrap();
+    let reader = Engine::start(config(&sim.base_url(), Some(&url)))
+        .await
+        .unwrap();
     // Warm both paths (connections, scripts loaded) on a few packages first.
     timed(&off, &c[..20]).await;
     timed(&on, &c[20..40]).await;
@@ -79,7 +96,10 @@ async fn main() {
     show("cold miss, fleet on (get-or-lease + upstream)", &on_t);
     show("L2 hit on another replica (Redis only)", &l2_t);
     let f = reader.metrics().fleet.unwrap();
-    println!("reader: l2 hits {} misses {} rejected {}; last RTT {} us", f.l2_hits, f.l2_misses, f.l2_rejected, f.last_rtt_us);
+    println!(
+        "reader: l2 hits {} misses {} rejected {}; last RTT {} us",
+        f.l2_hits, f.l2_misses, f.l2_rejected, f.last_rtt_us
+    );
     for e in [off, on, reader] {
         e.shutdown().await;
     }

@@ -74,11 +74,11 @@ mod model {
     pub use crate::clock::{ClockHand, UtcClock};
     pub use sentinel_core::model::*;
 }
+pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
 #[cfg(feature = "internals")]
 pub use sentinel_core::{policy, upstream};
 #[cfg(not(feature = "internals"))]
 use sentinel_core::{policy, upstream};
-pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
 pub use sentinel_core::{project, views};
 #[allow(unused_imports)]
 use sentinel_core::{readme, resolver, tags};

@@ -59,7 +59,10 @@ impl RedisServer {
             }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 let mut buf = [0u8; 7];
-                if s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read_exact(&mut buf).is_ok()
+                    && &buf == b"+PONG\r\n"
+                {
                     return;
                 }
             }
@@ -183,7 +186,11 @@ async fn three_replicas_share_one_pypistats_quota_and_never_meet_a_429() {
     while hits(&sim, "/api/packages/**") < 30 {
         round(&engines, &mut names, 4).await;
         rounds += 1;
-        assert!(rounds < 60, "the fleet stalled at {} requests", hits(&sim, "/api/packages/**"));
+        assert!(
+            rounds < 60,
+            "the fleet stalled at {} requests",
+            hits(&sim, "/api/packages/**")
+        );
     }
     round(&engines, &mut names, 4).await;
     let sent = hits(&sim, "/api/packages/**");
@@ -201,9 +208,17 @@ async fn three_replicas_share_one_pypistats_quota_and_never_meet_a_429() {
     let reports: Vec<FleetReport> = engines.iter().map(fleet).collect();
     let granted: u64 = reports.iter().map(|r| r.quota_granted).sum();
     let deferred: u64 = reports.iter().map(|r| r.quota_deferred).sum();
-    assert_eq!(granted, sent, "every request sent had a fleet grant: {reports:?}");
+    assert_eq!(
+        granted, sent,
+        "every request sent had a fleet grant: {reports:?}"
+    );
     assert!(deferred > 0, "the quota held callers back: {reports:?}");
-    assert!(reports.iter().all(|r| r.quota_local_share == 0 && r.mode == "shared"), "{reports:?}");
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.quota_local_share == 0 && r.mode == "shared"),
+        "{reports:?}"
+    );
     // Every replica took part.
     assert!(reports.iter().all(|r| r.quota_granted > 0), "{reports:?}");
     for e in engines {
@@ -230,19 +245,29 @@ async fn control_three_replicas_without_redis_meet_429s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_starts_ready_with_redis_down_and_answers() {
     // A port nobody listens on, and a password that must never be shown.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let sim = sim().await;
     let url = format!("redis://:hunter2-secret@127.0.0.1:{port}");
     let mut cfg = replica_config(&sim, Some(&url), "alone");
     // Alone in the fleet: its fair share is the whole quota.
     cfg.fleet.max_replicas = 1;
-    assert!(!format!("{cfg:?}").contains("hunter2"), "Debug shows the password");
+    assert!(
+        !format!("{cfg:?}").contains("hunter2"),
+        "Debug shows the password"
+    );
     let engine = engine_with(cfg).await;
     let health = engine.health().await;
     assert!(health.ready, "readiness never depends on Redis: {health:?}");
     let names: Vec<String> = sim.package_names().into_iter().take(6).collect();
     for n in &names {
-        engine.download_trend(n, 30).await.expect("answered without Redis");
+        engine
+            .download_trend(n, 30)
+            .await
+            .expect("answered without Redis");
     }
     let f = fleet(&engine);
     // The first failures opened the gate; later calls skipped Redis without waiting.
@@ -251,7 +276,10 @@ async fn a_replica_starts_ready_with_redis_down_and_answers() {
     assert_eq!(f.quota_local_share, 6, "{f:?}");
     assert_eq!(hits(&sim, "/api/packages/**"), 6);
     let shown = serde_json::to_string(&engine.health().await).unwrap();
-    assert!(!shown.contains("hunter2"), "health shows the password: {shown}");
+    assert!(
+        !shown.contains("hunter2"),
+        "health shows the password: {shown}"
+    );
     assert!(shown.contains("127.0.0.1"), "{shown}");
     engine.shutdown().await;
 }
@@ -265,7 +293,11 @@ async fn redis_killed_midway_each_replica_keeps_answering_on_its_fair_share() {
     let mut seen = 0;
     // (A replica reads the registry with its heartbeat, every 5 s.)
     for _ in 0..800 {
-        seen = engines.iter().map(|e| fleet(e).replicas_seen).min().unwrap_or(0);
+        seen = engines
+            .iter()
+            .map(|e| fleet(e).replicas_seen)
+            .min()
+            .unwrap_or(0);
         if seen == 3 {
             break;
         }
@@ -286,7 +318,10 @@ async fn redis_killed_midway_each_replica_keeps_answering_on_its_fair_share() {
         assert_eq!(f.mode, "degraded", "{f:?}");
         assert!(f.quota_local_share > 0, "{f:?}");
         // The gate opened after a few failed calls: the rest did not wait on Redis.
-        assert!(f.ops_timeout + f.ops_error > 0 && f.ops_skipped > 0, "{f:?}");
+        assert!(
+            f.ops_timeout + f.ops_error > 0 && f.ops_skipped > 0,
+            "{f:?}"
+        );
         assert!(e.health().await.ready);
     }
     for e in engines {
@@ -324,7 +359,11 @@ async fn two_replicas_send_one_upstream_request_for_a_herd_spread_over_both() {
     for r in &results {
         assert!(r.is_ok(), "{r:?}");
     }
-    assert_eq!(hits(&sim, &format!("/pypi/{name}/json")), 1, "one fetch for the fleet");
+    assert_eq!(
+        hits(&sim, &format!("/pypi/{name}/json")),
+        1,
+        "one fetch for the fleet"
+    );
     let waits: u64 = engines.iter().map(|e| fleet(e).lease_waits).sum();
     assert!(waits > 0, "the other replica waited on the lease");
     for e in engines {
@@ -378,14 +417,21 @@ async fn refresh_cache_on_one_replica_marks_the_copies_on_the_others_stale() {
     a.package_info(&name, None).await.unwrap();
     until(|| fleet(a).l2_writes >= 1, "a's L2 write").await;
     // b holds its own copy (from L2) in memory.
-    assert_eq!(b.package_info(&name, None).await.unwrap().provenance.word(), "cached");
+    assert_eq!(
+        b.package_info(&name, None).await.unwrap().provenance.word(),
+        "cached"
+    );
     let again = b.package_info(&name, None).await.unwrap();
     assert_eq!(again.provenance.word(), "cached");
     assert_eq!(hits(&sim, &route), 1);
     // b has read the stream once (heartbeat, stream start, L2 read).
     until(|| fleet(b).ops_ok >= 3, "b's first reads").await;
     a.invalidate(Some(&name)).await.unwrap();
-    until(|| fleet(b).invalidations_applied >= 1, "b applying a's invalidation").await;
+    until(
+        || fleet(b).invalidations_applied >= 1,
+        "b applying a's invalidation",
+    )
+    .await;
     // b's memory no longer has it and the fleet's copy is marked stale: b asks.
     let fresh = b.package_info(&name, None).await.unwrap();
     // Asked with the kept ETag: the simulator may confirm it (304).

@@ -338,9 +338,13 @@ impl FetchContext {
     #[cfg(feature = "fleet")]
     pub(crate) fn with_fleet(mut self, client: &Arc<crate::fleet::client::FleetClient>) -> Self {
         let local = self.lock_limiter().clone();
-        self.fleet_quota =
-            crate::fleet::quota::FleetQuota::new(client.clone(), self.upstream, &self.cfg.base_url, &local)
-                .map(Arc::new);
+        self.fleet_quota = crate::fleet::quota::FleetQuota::new(
+            client.clone(),
+            self.upstream,
+            &self.cfg.base_url,
+            &local,
+        )
+        .map(Arc::new);
         self
     }
 

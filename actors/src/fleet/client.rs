@@ -90,16 +90,24 @@ impl FleetClient {
     pub(crate) fn new(cfg: &FleetConfig) -> Result<Arc<Self>, String> {
         let url = cfg.redis_url.clone().unwrap_or_default();
         let url_shown = redact_url(&url);
-        let client = redis::Client::open(url.as_str())
-            .map_err(|e| format!("fleet.redis_url {url_shown}: {}", redact_urls(&e.to_string())))?;
+        let client = redis::Client::open(url.as_str()).map_err(|e| {
+            format!(
+                "fleet.redis_url {url_shown}: {}",
+                redact_urls(&e.to_string())
+            )
+        })?;
         // Outer bounds only: every call has its own, shorter deadline below.
         let mcfg = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_millis(250)))
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, mcfg)
-            .map_err(|e| format!("fleet.redis_url {url_shown}: {}", redact_urls(&e.to_string())))?;
+        let conn = ConnectionManager::new_lazy_with_config(client, mcfg).map_err(|e| {
+            format!(
+                "fleet.redis_url {url_shown}: {}",
+                redact_urls(&e.to_string())
+            )
+        })?;
         let replica = if cfg.replica_id.is_empty() {
             let host = std::env::var("HOSTNAME")
                 .ok()
@@ -107,7 +115,11 @@ impl FleetClient {
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| "replica".into());
-            format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>())
+            format!(
+                "{host}-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            )
         } else {
             cfg.replica_id.clone()
         };
@@ -202,7 +214,10 @@ impl FleetClient {
     }
 
     fn start_learning(&self, now: Instant) {
-        *self.learning_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(now + LEARNING);
+        *self
+            .learning_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(now + LEARNING);
     }
 
     /// Whether strict quotas must stay on the local share now.

@@ -106,7 +106,9 @@ pub(crate) fn decode(
     if let Some(k) = signing_key {
         let want = mac(k, redis_key, body);
         // Constant-time comparison.
-        if mac_len != MAC_LEN || aws_lc_rs::constant_time::verify_slices_are_equal(tag, &want).is_err() {
+        if mac_len != MAC_LEN
+            || aws_lc_rs::constant_time::verify_slices_are_equal(tag, &want).is_err()
+        {
             return Err(Rejected::BadMac);
         }
     }
@@ -148,15 +150,24 @@ mod tests {
         let bytes = encode(&d, "k", None, 1 << 20).unwrap();
         let back = decode(&bytes, "k", None, 1 << 20).unwrap();
         assert_eq!(back.etag, d.etag);
-        assert_eq!(decode(b"", "k", None, 1 << 20).err(), Some(Rejected::Truncated));
-        assert_eq!(decode(b"garbage", "k", None, 1 << 20).err(), Some(Rejected::Version(b'g')));
+        assert_eq!(
+            decode(b"", "k", None, 1 << 20).err(),
+            Some(Rejected::Truncated)
+        );
+        assert_eq!(
+            decode(b"garbage", "k", None, 1 << 20).err(),
+            Some(Rejected::Version(b'g'))
+        );
         // Cut short: refused, not a panic.
         assert!(decode(&bytes[..bytes.len() - 3], "k", None, 1 << 20).is_err());
         assert_eq!(decode(&bytes, "k", None, 4).err(), Some(Rejected::TooLarge));
         // A huge declared size is refused before anything is allocated.
         let mut bomb = vec![VERSION, 0];
         bomb.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(decode(&bomb, "k", None, 1 << 20).err(), Some(Rejected::TooLarge));
+        assert_eq!(
+            decode(&bomb, "k", None, 1 << 20).err(),
+            Some(Rejected::TooLarge)
+        );
     }
 
     #[test]
@@ -165,9 +176,18 @@ mod tests {
         let key = b"0123456789abcdef";
         let signed = encode(&d, "k1", Some(key), 1 << 20).unwrap();
         assert!(decode(&signed, "k1", Some(key), 1 << 20).is_ok());
-        assert_eq!(decode(&signed, "k2", Some(key), 1 << 20).err(), Some(Rejected::BadMac));
+        assert_eq!(
+            decode(&signed, "k2", Some(key), 1 << 20).err(),
+            Some(Rejected::BadMac)
+        );
         let unsigned = encode(&d, "k1", None, 1 << 20).unwrap();
-        assert_eq!(decode(&unsigned, "k1", Some(key), 1 << 20).err(), Some(Rejected::BadMac));
-        assert_eq!(decode(&signed, "k1", Some(b"another-key-0000"), 1 << 20).err(), Some(Rejected::BadMac));
+        assert_eq!(
+            decode(&unsigned, "k1", Some(key), 1 << 20).err(),
+            Some(Rejected::BadMac)
+        );
+        assert_eq!(
+            decode(&signed, "k1", Some(b"another-key-0000"), 1 << 20).err(),
+            Some(Rejected::BadMac)
+        );
     }
 }

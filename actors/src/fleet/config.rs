@@ -79,7 +79,10 @@ impl std::fmt::Debug for FleetConfig {
             .field("l2_stale_retention_ms", &self.l2_stale_retention_ms)
             .field("max_value_bytes", &self.max_value_bytes)
             .field("allow_plaintext", &self.allow_plaintext)
-            .field("signing_key", &self.signing_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("gate", &self.gate)
             .finish()
     }
@@ -107,11 +110,16 @@ pub fn redact_url(url: &str) -> String {
 impl FleetConfig {
     /// Whether the fleet is on.
     pub fn enabled(&self) -> bool {
-        self.redis_url.as_deref().is_some_and(|u| !u.trim().is_empty())
+        self.redis_url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
     }
 
     pub(crate) fn validate(&self, answer_budget_ms: u64) -> Result<(), ConfigError> {
-        if !self.namespace.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        if !self
+            .namespace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             || self.namespace.is_empty()
             || self.namespace.len() > 64
         {
@@ -150,7 +158,12 @@ impl FleetConfig {
                 "must be at most 30 days",
             ));
         }
-        if self.replica_id.len() > 128 || self.replica_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if self.replica_id.len() > 128
+            || self
+                .replica_id
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(ConfigError::new(
                 "fleet.replica_id",
                 &self.replica_id,
@@ -213,7 +226,8 @@ impl FleetConfig {
 fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -236,11 +250,15 @@ mod tests {
 
     #[test]
     fn plaintext_to_a_remote_host_is_refused_unless_allowed() {
-        let e = with("redis://:pw@redis.internal:6379/0").validate(2_000).unwrap_err();
+        let e = with("redis://:pw@redis.internal:6379/0")
+            .validate(2_000)
+            .unwrap_err();
         assert_eq!(e.key, "fleet.redis_url");
         assert!(e.rule.contains("rediss://"), "{e}");
         assert!(!e.to_string().contains("pw"), "password shown: {e}");
-        with("rediss://:pw@redis.internal:6380/0").validate(2_000).unwrap();
+        with("rediss://:pw@redis.internal:6380/0")
+            .validate(2_000)
+            .unwrap();
         with("redis://127.0.0.1:6379").validate(2_000).unwrap();
         with("redis://[::1]:6379").validate(2_000).unwrap();
         with("redis://localhost").validate(2_000).unwrap();
@@ -251,7 +269,10 @@ mod tests {
 
     #[test]
     fn bad_scheme_namespace_and_timeout_name_their_key() {
-        assert_eq!(with("http://127.0.0.1").validate(2_000).unwrap_err().key, "fleet.redis_url");
+        assert_eq!(
+            with("http://127.0.0.1").validate(2_000).unwrap_err().key,
+            "fleet.redis_url"
+        );
         let mut c = FleetConfig {
             namespace: "a:b".into(),
             ..FleetConfig::default()
@@ -267,7 +288,10 @@ mod tests {
         let mut c = with("rediss://user:s3cret-pw@redis.internal:6380/0");
         c.signing_key = Some("a-signing-key-0123456789".into());
         let shown = format!("{c:?}");
-        assert!(!shown.contains("s3cret-pw") && !shown.contains("a-signing-key"), "{shown}");
+        assert!(
+            !shown.contains("s3cret-pw") && !shown.contains("a-signing-key"),
+            "{shown}"
+        );
         assert!(shown.contains("redis.internal"), "{shown}");
         assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://***@h:1/0");
         assert!(!redact_url("redis://:pw@h:notaport").contains("pw"));

@@ -65,7 +65,12 @@ impl Keys {
     pub(crate) fn doc(&self, up: Upstream, base_url: &str, doc: &str) -> String {
         let d = Sha256::digest(doc.as_bytes());
         let h: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}:doc:{}:{}:{h}", self.ns, up.as_str(), fingerprint(base_url))
+        format!(
+            "{}:doc:{}:{}:{h}",
+            self.ns,
+            up.as_str(),
+            fingerprint(base_url)
+        )
     }
 }
 

@@ -122,7 +122,12 @@ impl FleetClient {
         let c = &self.counters;
         let copy = match (bytes, at) {
             (Some(bytes), Some(at)) => {
-                match codec::decode(&bytes, key, self.signing_key(), self.cfg.max_value_bytes as usize) {
+                match codec::decode(
+                    &bytes,
+                    key,
+                    self.signing_key(),
+                    self.cfg.max_value_bytes as usize,
+                ) {
                     Ok(doc) => {
                         c.l2_hits.fetch_add(1, Relaxed);
                         // A copy dated in Redis' future is treated as just fetched.

@@ -18,7 +18,6 @@
 mod config;
 pub use config::{FleetConfig, redact_url};
 
-
 #[cfg(feature = "fleet")]
 pub(crate) mod client;
 #[cfg(feature = "fleet")]
@@ -27,7 +26,9 @@ pub(crate) mod keys;
 pub(crate) mod quota;
 
 /// The fleet's state for `health`, `/healthz` and `get_metrics`.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(
+    Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema,
+)]
 pub struct FleetReport {
     /// `shared` (Redis answering), `degraded` (the gate is open: one replica with fair
     /// shares), `learning` (Redis back, strict quotas still on shares for one window).
@@ -74,6 +75,6 @@ pub struct FleetReport {
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
 #[cfg(feature = "fleet")]
-pub(crate) mod l2;
-#[cfg(feature = "fleet")]
 pub(crate) mod invalidate;
+#[cfg(feature = "fleet")]
+pub(crate) mod l2;

@@ -180,10 +180,7 @@ impl FleetQuota {
                 };
             }
         }
-        self.client
-            .counters
-            .quota_local_share
-            .fetch_add(1, Relaxed);
+        self.client.counters.quota_local_share.fetch_add(1, Relaxed);
         self.reserve_share(from, latest)
     }
 
@@ -233,7 +230,10 @@ mod tests {
         ];
         assert_eq!(
             share_windows(&w, 3),
-            vec![(1, Duration::from_millis(1_020)), (10, Duration::from_millis(61_200))]
+            vec![
+                (1, Duration::from_millis(1_020)),
+                (10, Duration::from_millis(61_200))
+            ]
         );
         // 50 replicas: one per 10.2 s and one per 102 s each, 30/min for the fleet.
         let s = share_windows(&w, 50);

@@ -33,7 +33,8 @@ pub(super) fn load_copy(
     #[cfg(feature = "fleet")]
     let base_url = args.cfg.upstreams.get(query.upstream()).base_url.clone();
     #[cfg(feature = "fleet")]
-    let until = Instant::now() + std::time::Duration::from_millis(args.cfg.timeouts.answer_budget_ms);
+    let until =
+        Instant::now() + std::time::Duration::from_millis(args.cfg.timeouts.answer_budget_ms);
     tokio::spawn(async move {
         let mut entry: Option<Arc<CacheEntry>> = None;
         #[cfg(feature = "fleet")]
@@ -83,7 +84,12 @@ pub(super) fn load_copy(
 }
 
 /// A document just fetched or confirmed: the fleet's copy too (in the background).
-pub(super) fn share_copy(args: &RouterArgs, query: &Query, provenance: &Provenance, e: &CacheEntry) {
+pub(super) fn share_copy(
+    args: &RouterArgs,
+    query: &Query,
+    provenance: &Provenance,
+    e: &CacheEntry,
+) {
     #[cfg(feature = "fleet")]
     if let Some(fleet) = &args.fleet
         && matches!(provenance, Provenance::Live | Provenance::Revalidated)
