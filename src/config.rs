@@ -317,6 +317,37 @@ mod tests {
     }
 
     #[test]
+    fn the_fleet_is_set_by_env_or_flag_and_its_password_never_shows() {
+        let f = write("");
+        let env = vec![(
+            "PYPI_SENTINEL_FLEET__REDIS_URL".to_string(),
+            "redis://:envpw@127.0.0.1:6379/0".to_string(),
+        )];
+        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), env).unwrap();
+        assert_eq!(
+            loaded.engine.fleet.redis_url.as_deref(),
+            Some("redis://:envpw@127.0.0.1:6379/0")
+        );
+        let flags = FlagOverrides {
+            redis_url: Some(crate::secret::Secret::new("rediss://:flagpw@redis.internal:6380")),
+            ..Default::default()
+        };
+        let loaded = load_with_env(Some(f.path()), &flags, no_env()).unwrap();
+        assert!(loaded.engine.fleet.enabled());
+        let sources = loaded.sources.join(" ");
+        assert!(sources.contains("--redis-url") && !sources.contains("flagpw"), "{sources}");
+        assert!(!format!("{:?}", loaded.engine).contains("flagpw"));
+        // Plaintext to a host that is not loopback is refused, naming the key.
+        let flags = FlagOverrides {
+            redis_url: Some(crate::secret::Secret::new("redis://:pw2@redis.internal:6379")),
+            ..Default::default()
+        };
+        let err = load_with_env(Some(f.path()), &flags, no_env()).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("fleet.redis_url") && !shown.contains("pw2"), "{shown}");
+    }
+
+    #[test]
     fn a_rate_limit_in_the_file_replaces_the_default_whole() {
         // The Simple API's default has a burst; a file that writes `{ per_second = 2 }`
         // means a strict 2/s, and one key set by the environment still merges.

@@ -178,4 +178,7 @@ pub(super) fn health(h: &HealthReport, json: bool) {
     if let Some(w) = &st.warning {
         outln!("store warning: {w}");
     }
+    if let Some(f) = &h.fleet {
+        outln!("{}", f.summary());
+    }
 }

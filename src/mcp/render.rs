@@ -111,6 +111,9 @@ pub(crate) fn health(h: &HealthReport) -> String {
             if u.enabled { "" } else { " (disabled)" }
         );
     }
+    if let Some(f) = &h.fleet {
+        let _ = write!(s, "\n{}", f.summary());
+    }
     s
 }
 

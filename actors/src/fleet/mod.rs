@@ -78,3 +78,31 @@ pub(crate) mod codec;
 pub(crate) mod invalidate;
 #[cfg(feature = "fleet")]
 pub(crate) mod l2;
+
+impl FleetReport {
+    /// One line for people (`health` in the CLI and the MCP text).
+    pub fn summary(&self) -> String {
+        format!(
+            "fleet: {} on {} (replica {}, gate {}, {} replicas seen, last round trip {} µs); \
+             quota: {} granted, {} deferred, {} on the fair share; L2: {} hits, {} misses, \
+             {} refused, {} written{}",
+            self.mode,
+            self.redis_url,
+            self.replica_id,
+            self.gate,
+            self.replicas_seen,
+            self.last_rtt_us,
+            self.quota_granted,
+            self.quota_deferred,
+            self.quota_local_share,
+            self.l2_hits,
+            self.l2_misses,
+            self.l2_rejected,
+            self.l2_writes,
+            self.last_error
+                .as_deref()
+                .map(|e| format!("; last Redis error: {e}"))
+                .unwrap_or_default()
+        )
+    }
+}
