@@ -329,22 +329,32 @@ mod tests {
             Some("redis://:envpw@127.0.0.1:6379/0")
         );
         let flags = FlagOverrides {
-            redis_url: Some(crate::secret::Secret::new("rediss://:flagpw@redis.internal:6380")),
+            redis_url: Some(crate::secret::Secret::new(
+                "rediss://:flagpw@redis.internal:6380",
+            )),
             ..Default::default()
         };
         let loaded = load_with_env(Some(f.path()), &flags, no_env()).unwrap();
         assert!(loaded.engine.fleet.enabled());
         let sources = loaded.sources.join(" ");
-        assert!(sources.contains("--redis-url") && !sources.contains("flagpw"), "{sources}");
+        assert!(
+            sources.contains("--redis-url") && !sources.contains("flagpw"),
+            "{sources}"
+        );
         assert!(!format!("{:?}", loaded.engine).contains("flagpw"));
         // Plaintext to a host that is not loopback is refused, naming the key.
         let flags = FlagOverrides {
-            redis_url: Some(crate::secret::Secret::new("redis://:pw2@redis.internal:6379")),
+            redis_url: Some(crate::secret::Secret::new(
+                "redis://:pw2@redis.internal:6379",
+            )),
             ..Default::default()
         };
         let err = load_with_env(Some(f.path()), &flags, no_env()).unwrap_err();
         let shown = err.to_string();
-        assert!(shown.contains("fleet.redis_url") && !shown.contains("pw2"), "{shown}");
+        assert!(
+            shown.contains("fleet.redis_url") && !shown.contains("pw2"),
+            "{shown}"
+        );
     }
 
     #[test]

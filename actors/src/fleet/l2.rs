@@ -64,6 +64,9 @@ return 1
 /// How long a lease lasts: a holder that dies frees it this long after taking it.
 const LEASE: Duration = Duration::from_secs(3);
 
+/// The read script's reply: value, fetch time, Redis' now, lease, invalidated.
+type ReadReply = (Option<Vec<u8>>, Option<i64>, i64, u8, u8);
+
 struct Read {
     copy: Option<L2Copy>,
     held_elsewhere: bool,
@@ -103,7 +106,7 @@ impl FleetClient {
             self.keys.invalidated(q.package().map(|p| p.as_str())),
             self.keys.invalidated(None),
         ];
-        let r: Result<(Option<Vec<u8>>, Option<i64>, i64, u8, u8), _> = self
+        let r: Result<ReadReply, _> = self
             .run("l2_get_or_lease", |mut c| async move {
                 READ_SCRIPT
                     .key(key)
