@@ -47,6 +47,8 @@ pub struct FlagOverrides {
     pub data_dir: Option<PathBuf>,
     /// No store (`--no-store`): memory only.
     pub no_store: bool,
+    /// The fleet's Redis (`--redis-url`): many replicas sharing quotas and documents.
+    pub redis_url: Option<crate::secret::Secret>,
 }
 
 /// Why the configuration could not be loaded.
@@ -233,12 +235,14 @@ fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), Load
     Ok(())
 }
 
-/// Keys whose values are strings whatever they look like; the first four are secrets.
-const STRING_KEYS: [&str; 7] = [
+/// Keys whose values are strings whatever they look like; the first six hold secrets.
+const STRING_KEYS: [&str; 9] = [
     "api_key",
     "password",
     "token",
     "username",
+    "redis_url",
+    "signing_key",
     "base_url",
     "user_agent",
     "type",
@@ -275,6 +279,13 @@ fn apply_flags(cfg: &mut EngineConfig, flags: &FlagOverrides, sources: &mut Vec<
         cfg.store.path = Some(dir.join(StoreConfig::FILE_NAME));
         sources.push(format!("--data-dir {}", dir.display()));
     }
+    if let Some(url) = &flags.redis_url {
+        cfg.fleet.redis_url = Some(url.expose().to_string());
+        sources.push(format!(
+            "--redis-url {}",
+            sentinel_actors::redact_redis_url(url.expose())
+        ));
+    }
     if flags.no_store {
         cfg.store.enabled = false;
         sources.push("--no-store".into());
@@ -310,6 +321,47 @@ mod tests {
         loaded.engine.store.path = None;
         let defaults = toml::to_string(&EngineConfig::default()).unwrap();
         assert_eq!(toml::to_string(&loaded.engine).unwrap(), defaults);
+    }
+
+    #[test]
+    fn the_fleet_is_set_by_env_or_flag_and_its_password_never_shows() {
+        let f = write("");
+        let env = vec![(
+            "PYPI_SENTINEL_FLEET__REDIS_URL".to_string(),
+            "redis://:envpw@127.0.0.1:6379/0".to_string(),
+        )];
+        let loaded = load_with_env(Some(f.path()), &FlagOverrides::default(), env).unwrap();
+        assert_eq!(
+            loaded.engine.fleet.redis_url.as_deref(),
+            Some("redis://:envpw@127.0.0.1:6379/0")
+        );
+        let flags = FlagOverrides {
+            redis_url: Some(crate::secret::Secret::new(
+                "rediss://:flagpw@redis.internal:6380",
+            )),
+            ..Default::default()
+        };
+        let loaded = load_with_env(Some(f.path()), &flags, no_env()).unwrap();
+        assert!(loaded.engine.fleet.enabled());
+        let sources = loaded.sources.join(" ");
+        assert!(
+            sources.contains("--redis-url") && !sources.contains("flagpw"),
+            "{sources}"
+        );
+        assert!(!format!("{:?}", loaded.engine).contains("flagpw"));
+        // Plaintext to a host that is not loopback is refused, naming the key.
+        let flags = FlagOverrides {
+            redis_url: Some(crate::secret::Secret::new(
+                "redis://:pw2@redis.internal:6379",
+            )),
+            ..Default::default()
+        };
+        let err = load_with_env(Some(f.path()), &flags, no_env()).unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("fleet.redis_url") && !shown.contains("pw2"),
+            "{shown}"
+        );
     }
 
     #[test]

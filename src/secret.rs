@@ -69,6 +69,10 @@ pub fn redact_health(mut h: HealthReport) -> HealthReport {
         u.base_url = redact_userinfo(&u.base_url);
     }
     h.reason = h.reason.as_deref().map(redact_userinfo);
+    if let Some(f) = &mut h.fleet {
+        f.redis_url = sentinel_actors::redact_redis_url(&f.redis_url);
+        f.last_error = f.last_error.as_deref().map(redact_userinfo);
+    }
     h
 }
 

@@ -39,6 +39,9 @@ pub struct EngineConfig {
     pub download: DownloadConfig,
     /// Where the known vulnerabilities of a release come from.
     pub vulnerabilities: VulnerabilitiesConfig,
+    /// Many replicas sharing quotas and documents through Redis (`[fleet]`; off
+    /// unless `redis_url` is set).
+    pub fleet: crate::fleet::FleetConfig,
 }
 
 /// Where the known vulnerabilities of a release come from (`[vulnerabilities]`).
@@ -80,6 +83,7 @@ impl Default for EngineConfig {
             scan: ScanConfig::default(),
             download: DownloadConfig::default(),
             vulnerabilities: VulnerabilitiesConfig::default(),
+            fleet: crate::fleet::FleetConfig::default(),
         }
     }
 }
@@ -106,7 +110,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, value: impl ToString, rule: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        key: impl Into<String>,
+        value: impl ToString,
+        rule: impl Into<String>,
+    ) -> Self {
         ConfigError {
             key: key.into(),
             value: value.to_string(),
@@ -237,6 +245,7 @@ impl EngineConfig {
             ));
         }
         self.download.validate()?;
+        self.fleet.validate(self.timeouts.answer_budget_ms)?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::new(
                 "max_body_bytes",

@@ -214,6 +214,10 @@ pub struct HealthReport {
     /// The store on disk: state, size, entries, errors, and a warning when it runs
     /// memory-only.
     pub store: StoreReport,
+    /// The fleet's shared tier (Redis), when `[fleet]` is on. Never part of
+    /// readiness: a replica is ready with Redis down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetReport>,
 }
 
 impl HealthReport {
@@ -254,6 +258,9 @@ pub struct MetricsSnapshot {
     pub upstreams: Vec<FetchStats>,
     /// Cache statistics.
     pub cache: CacheStats,
+    /// The fleet's shared tier (Redis), when `[fleet]` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetReport>,
 }
 
 /// The most dependencies one docs-with-context answer summarises.
@@ -765,6 +772,7 @@ impl EngineHandle {
             cache: sh.cache.stats(),
             actor_restarts: sh.counters.restarts.load(Ordering::Relaxed),
             store: sh.store.report(),
+            fleet: sh.fleet_report(),
         }
     }
 
@@ -780,6 +788,7 @@ impl EngineHandle {
             breaker_transitions: sh.board.transitions.load(Ordering::Relaxed),
             upstreams: sh.fetch.iter().map(|f| f.stats()).collect(),
             cache: self.cache_stats(),
+            fleet: sh.fleet_report(),
         }
     }
 
@@ -833,6 +842,11 @@ impl EngineHandle {
             None => None,
         }
         .unwrap_or_else(|| self.shared().cache.invalidate(name.as_ref()));
+        // The other replicas too (their memory, and the fleet's copies marked stale).
+        #[cfg(feature = "fleet")]
+        if let Some(f) = &self.shared().fleet {
+            f.publish_invalidation(name.as_ref());
+        }
         tracing::info!(
             package = name.as_ref().map(|p| p.as_str()),
             removed = n,

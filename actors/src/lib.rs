@@ -49,6 +49,7 @@ mod clock;
 mod config;
 pub mod cpu;
 mod engine;
+mod fleet;
 mod question;
 mod recorder;
 #[cfg(feature = "test-hooks")]
@@ -74,6 +75,7 @@ mod model {
     pub use crate::clock::{ClockHand, UtcClock};
     pub use sentinel_core::model::*;
 }
+pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
 #[cfg(feature = "internals")]
 pub use sentinel_core::{policy, series, upstream};
 #[cfg(not(feature = "internals"))]

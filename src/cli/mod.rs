@@ -95,6 +95,11 @@ struct GlobalArgs {
     /// Keep nothing on disk: memory only.
     #[arg(long, global = true)]
     no_store: bool,
+    /// Redis shared by several replicas (quotas, documents): `redis://127.0.0.1:6379`,
+    /// `rediss://user:pass@host:6380/0`. Off by default; also `[fleet] redis_url` or
+    /// `PYPI_SENTINEL_FLEET__REDIS_URL`. Its password is never printed.
+    #[arg(long, global = true, value_name = "URL")]
+    redis_url: Option<Secret>,
     /// Answer `deferred` (with when to ask again) as soon as our own rate limit would
     /// make a command wait past the answer budget, instead of waiting for it up to the
     /// deadline (`serve` never waits: its callers get `deferred` in time).
@@ -130,6 +135,7 @@ impl GlobalArgs {
             pepy_api_key: self.pepy_api_key.clone(),
             data_dir: self.data_dir.clone(),
             no_store: self.no_store,
+            redis_url: self.redis_url.clone(),
         }
     }
 
@@ -636,6 +642,12 @@ fn config_command(g: &GlobalArgs, action: ConfigAction) -> Result<(), Failure> {
                     u.auth = None;
                 }
                 u.base_url = redact_userinfo(&u.base_url);
+            }
+            if let Some(url) = &shown.fleet.redis_url {
+                shown.fleet.redis_url = Some(sentinel_actors::redact_redis_url(url));
+            }
+            if shown.fleet.signing_key.is_some() {
+                shown.fleet.signing_key = Some("<hidden>".into());
             }
             if g.json {
                 let out = serde_json::json!({"valid": true, "sources": redact_userinfo(&loaded.sources.join("\n")).lines().collect::<Vec<_>>(), "config": shown});

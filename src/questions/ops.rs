@@ -78,6 +78,9 @@ impl Ask for Health {
                 if u.enabled { "" } else { " (disabled)" }
             );
         }
+        if let Some(f) = &h.fleet {
+            w!(s, "\n{}", f.summary());
+        }
         s
     }
 
@@ -118,6 +121,9 @@ impl Ask for Health {
         ln!(s, "{}", st.summary());
         if let Some(warning) = &st.warning {
             ln!(s, "store warning: {warning}");
+        }
+        if let Some(f) = &h.fleet {
+            ln!(s, "{}", f.summary());
         }
         s
     }

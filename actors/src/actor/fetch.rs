@@ -180,6 +180,11 @@ impl FetchState {
             });
             return;
         }
+        if ctx.fleet_quota() {
+            // The fleet's quota is a Redis round trip: taken in the fetch's own task.
+            spawn_fleet_fetch(ctx.clone(), req, notify);
+            return;
+        }
         // A refresh-ahead takes a slot free now or none.
         let latest = if req.spare_only { now } else { req.wait_until };
         let reservation = ctx
@@ -236,6 +241,35 @@ impl FetchState {
             }
         }
     }
+}
+
+/// A fetch whose slot comes from the fleet's quota: reserved in a task (one Redis round
+/// trip, bounded by its deadline), then run as any other. A refresh-ahead does not
+/// take a fleet slot (it would take one a caller may need on another replica); a slot
+/// past the answer budget is `deferred` with the fleet's exact wait (not queued).
+fn spawn_fleet_fetch(ctx: Arc<FetchContext>, req: FetchRequest, notify: Notify) {
+    tokio::spawn(async move {
+        let now = Instant::now();
+        if req.spare_only {
+            notify(FetchOutcome::Deferred {
+                retry_after: std::time::Duration::ZERO,
+                queued: false,
+            });
+            return;
+        }
+        match ctx.reserve_slot(now, req.wait_until).await {
+            Reservation::At(at) => spawn_fetch(ctx, Instant::from_std(at), req, notify, None),
+            Reservation::NotBefore(next) => {
+                ctx.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("sentinel_deferred_total", "upstream" => ctx.upstream.as_str())
+                    .increment(1);
+                notify(FetchOutcome::Deferred {
+                    retry_after: next.saturating_duration_since(Instant::now().into_std()),
+                    queued: false,
+                });
+            }
+        }
+    });
 }
 
 /// Runs one fetch at its reserved slot `at`, in a task, and reports the outcome.

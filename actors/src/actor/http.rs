@@ -167,6 +167,10 @@ pub(crate) struct FetchContext {
     /// For [`FetchContext::one_off_client`].
     user_agent: String,
     connect_timeout: Duration,
+    /// The fleet's quota for a strict upstream (`[fleet]`): slots come from Redis,
+    /// shared by every replica, instead of `limiter`.
+    #[cfg(feature = "fleet")]
+    pub(crate) fleet_quota: Option<Arc<crate::fleet::quota::FleetQuota>>,
 }
 
 /// The client settings of one upstream. A document's attempt is bounded whole by the
@@ -255,6 +259,8 @@ impl FetchContext {
             user_agent: engine.user_agent.clone(),
             connect_timeout,
             cfg,
+            #[cfg(feature = "fleet")]
+            fleet_quota: None,
         })
     }
 
@@ -345,6 +351,40 @@ impl FetchContext {
     /// Most fetches the polite queue holds.
     pub(crate) fn queue_capacity(&self) -> usize {
         self.cfg.queue_capacity as usize
+    }
+
+    /// Shares this upstream's strict quota with the fleet, when it has one.
+    #[cfg(feature = "fleet")]
+    pub(crate) fn with_fleet(mut self, client: &Arc<crate::fleet::client::FleetClient>) -> Self {
+        let local = self.lock_limiter().clone();
+        self.fleet_quota = crate::fleet::quota::FleetQuota::new(
+            client.clone(),
+            self.upstream,
+            &self.cfg.base_url,
+            &local,
+        )
+        .map(Arc::new);
+        self
+    }
+
+    /// Whether slots come from the fleet's quota (a Redis round trip: never taken in
+    /// an actor's handler).
+    pub(crate) fn fleet_quota(&self) -> bool {
+        #[cfg(feature = "fleet")]
+        return self.fleet_quota.is_some();
+        #[cfg(not(feature = "fleet"))]
+        false
+    }
+
+    /// The earliest slot at or after `from`, if no later than `latest`: from the
+    /// fleet's quota when there is one, else the local limiter.
+    pub(crate) async fn reserve_slot(&self, from: Instant, latest: Instant) -> Reservation {
+        #[cfg(feature = "fleet")]
+        if let Some(q) = &self.fleet_quota {
+            return q.reserve(from, latest).await;
+        }
+        self.lock_limiter()
+            .reserve(from.into_std(), latest.into_std())
     }
 
     pub(crate) fn lock_limiter(&self) -> std::sync::MutexGuard<'_, RateLimit> {
@@ -443,8 +483,8 @@ impl FetchContext {
             // The retry needs a rate-limit slot too, within the caller's answer budget:
             // a retry that would wait on our own limiter longer is not worth the wait.
             let slot = self
-                .lock_limiter()
-                .reserve(now + delay, req.wait_until.into_std());
+                .reserve_slot(Instant::from_std(now + delay), req.wait_until)
+                .await;
             let at = match slot {
                 Reservation::At(at) => at,
                 Reservation::NotBefore(_) => {

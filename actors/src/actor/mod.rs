@@ -88,15 +88,38 @@ pub(crate) struct EngineShared {
     pub(crate) store: Store,
     /// Cancelled when the engine shuts down (or its last handle is dropped).
     pub(crate) shutdown: CancellationToken,
+    /// The fleet's shared tier (Redis), when `[fleet]` is on.
+    #[cfg(feature = "fleet")]
+    pub(crate) fleet: Option<Arc<crate::fleet::client::FleetClient>>,
 }
 
 impl EngineShared {
     pub(crate) fn new(cfg: EngineConfig, store: Store) -> Result<Self, reqwest::Error> {
         let shutdown = CancellationToken::new();
         let recorder = Arc::new(crate::recorder::Recorder::default());
+        // Built without connecting: a replica starts (and is ready) with Redis down.
+        #[cfg(feature = "fleet")]
+        let fleet = match cfg.fleet.enabled() {
+            true => match crate::fleet::client::FleetClient::new(&cfg.fleet) {
+                Ok(c) => {
+                    c.spawn_heartbeat(shutdown.child_token());
+                    Some(c)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "fleet: not started; this replica runs alone");
+                    None
+                }
+            },
+            false => None,
+        };
         let ctx = |up: Upstream| {
-            fetch::FetchContext::new(up, &cfg, shutdown.child_token(), recorder.clone())
-                .map(Arc::new)
+            let c = fetch::FetchContext::new(up, &cfg, shutdown.child_token(), recorder.clone())?;
+            #[cfg(feature = "fleet")]
+            let c = match &fleet {
+                Some(f) => c.with_fleet(f),
+                None => c,
+            };
+            Ok::<_, reqwest::Error>(Arc::new(c))
         };
         let mut built = Vec::with_capacity(Upstream::COUNT);
         for up in Upstream::ALL {
@@ -105,8 +128,13 @@ impl EngineShared {
         let Ok(fetch) = <[_; Upstream::COUNT]>::try_from(built) else {
             unreachable!("one context per upstream")
         };
+        let cache = SharedCache::with_clock(&cfg.cache, cfg.clock.clone());
+        #[cfg(feature = "fleet")]
+        if let Some(f) = &fleet {
+            f.spawn_invalidation_reader(cache.clone(), shutdown.child_token());
+        }
         Ok(EngineShared {
-            cache: SharedCache::with_clock(&cfg.cache, cfg.clock.clone()),
+            cache,
             cfg: Arc::new(cfg),
             board: Arc::new(health::BreakerBoard::default()),
             registry: Arc::new(registry::Registry::default()),
@@ -117,7 +145,17 @@ impl EngineShared {
             recorder,
             store,
             shutdown,
+            #[cfg(feature = "fleet")]
+            fleet,
         })
+    }
+
+    /// The fleet section of `health` and `metrics`, when the fleet is on.
+    pub(crate) fn fleet_report(&self) -> Option<crate::fleet::FleetReport> {
+        #[cfg(feature = "fleet")]
+        return self.fleet.as_ref().map(|f| f.report());
+        #[cfg(not(feature = "fleet"))]
+        None
     }
 
     pub(crate) fn router_args(&self) -> router::RouterArgs {
@@ -130,6 +168,8 @@ impl EngineShared {
             counters: self.counters.clone(),
             store: self.store.clone(),
             writes: self.writes(),
+            #[cfg(feature = "fleet")]
+            fleet: self.fleet.clone(),
         }
     }
 

@@ -161,6 +161,36 @@ impl RateLimit {
         rl
     }
 
+    /// Strict windows given as they are (`limit` in any `window`; no margin added):
+    /// a fleet replica's fair share of a quota, whose windows are already stretched.
+    pub fn from_windows(windows: &[(u32, Duration)]) -> Self {
+        RateLimit {
+            windows: windows
+                .iter()
+                .map(|(limit, window)| Window {
+                    limit: (*limit).max(1) as usize,
+                    window: *window,
+                    admitted: VecDeque::new(),
+                })
+                .collect(),
+            bucket: None,
+            last: None,
+        }
+    }
+
+    /// The strict windows (`limit`, window with its margin), without a burst bucket.
+    pub fn windows(&self) -> Vec<(u32, Duration)> {
+        self.windows
+            .iter()
+            .map(|w| (w.limit as u32, w.window))
+            .collect()
+    }
+
+    /// Whether a sustained rate with bursts (not strict windows alone) limits it.
+    pub fn has_burst(&self) -> bool {
+        self.bucket.is_some()
+    }
+
     /// The earliest slot at or after `now`, without reserving it.
     pub fn next_slot(&mut self, now: Instant) -> Instant {
         for w in &mut self.windows {

@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod call;
+mod fleet;
 mod memo;
 mod walks;
 
@@ -193,6 +194,9 @@ pub(crate) struct RouterArgs {
     pub(crate) store: Store,
     /// The cache's write side, for fills the CacheActor cannot take.
     pub(crate) writes: Writes,
+    /// The fleet's shared tier (L2 documents), when on.
+    #[cfg(feature = "fleet")]
+    pub(crate) fleet: Option<Arc<crate::fleet::client::FleetClient>>,
 }
 
 pub(crate) struct RouterActor;
@@ -409,7 +413,8 @@ impl RouterState {
         let budget_end = (now + self.budget()).min(deadline);
         // Only a key the store may hold is read: its filter of kept keys answers "not
         // there" for a document never kept, without touching the file.
-        let load = stale.is_none() && self.args.store.may_hold(&query);
+        let miss = stale.is_none();
+        let load = miss && self.args.store.may_hold(&query);
         self.flights.insert(
             query.clone(),
             Flight {
@@ -424,23 +429,9 @@ impl RouterState {
                 spare_only: false,
             },
         );
-        if load {
-            // A miss: an earlier run's copy may be on disk. Read off the actor; the
-            // flight goes on when it is back (with its ETag and its fallback).
-            let store = self.args.store.clone();
-            let cache = self.args.cache.clone();
-            let router = myself.clone();
-            tokio::task::spawn_blocking(move || {
-                let now = Instant::now();
-                let entry = store
-                    .load(&query, now)
-                    .map(|kept| Arc::new(cache.kept_entry(&query, kept, now)));
-                let _ = router.cast(RouterMsg::Loaded {
-                    query,
-                    flight: id,
-                    entry,
-                });
-            });
+        // A miss: the fleet's copy (L2), or an earlier run's copy on disk, may be
+        // there. Read off the actor; the flight goes on when it is back.
+        if miss && fleet::load_copy(&self.args, myself, query.clone(), id, load) {
             return;
         }
         self.begin(myself, query, id);
@@ -745,6 +736,9 @@ impl RouterState {
         };
         let up = query.upstream();
         let entry = entry.or_else(|| self.args.cache.peek(query));
+        if let Some(e) = &entry {
+            fleet::share_copy(&self.args, query, &provenance, e);
+        }
         // Just fetched (or confirmed): its age is that of the fetch, zero.
         self.answer(query, id, |_| match &entry {
             Some(e) => Ok(DocAnswer::from_entry(

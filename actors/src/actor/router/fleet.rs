@@ -1,0 +1,107 @@
+//! The router's two steps of the fleet's L2 (`crate::fleet::l2`): on a miss, the
+//! fleet's copy is read before the store's and the upstream; after a fetch (or a 304)
+//! the new copy is written for the other replicas, in the background. Without the
+//! `fleet` feature or with the fleet off both are the store's read and nothing.
+
+use std::sync::Arc;
+
+use ractor::ActorRef;
+use tokio::time::Instant;
+
+use super::{RouterArgs, RouterMsg};
+use crate::cache::CacheEntry;
+use crate::model::{Provenance, Query};
+
+/// Reads a miss's earlier copy off the actor: the fleet's (L2) first when the fleet is
+/// on, else (or when it has none) the store's when `store` says it may hold one. The
+/// flight goes on with [`RouterMsg::Loaded`]. Returns whether a read was started.
+pub(super) fn load_copy(
+    args: &RouterArgs,
+    router: &ActorRef<RouterMsg>,
+    query: Query,
+    flight: u64,
+    store: bool,
+) -> bool {
+    #[cfg(feature = "fleet")]
+    let fleet = args.fleet.clone();
+    #[cfg(not(feature = "fleet"))]
+    let fleet: Option<()> = None;
+    if fleet.is_none() && !store {
+        return false;
+    }
+    let (cache, st, router) = (args.cache.clone(), args.store.clone(), router.clone());
+    #[cfg(feature = "fleet")]
+    let base_url = args.cfg.upstreams.get(query.upstream()).base_url.clone();
+    #[cfg(feature = "fleet")]
+    let until =
+        Instant::now() + std::time::Duration::from_millis(args.cfg.timeouts.answer_budget_ms);
+    tokio::spawn(async move {
+        let mut entry: Option<Arc<CacheEntry>> = None;
+        #[cfg(feature = "fleet")]
+        if let Some(fleet) = fleet
+            && let Some(copy) = fleet
+                .l2_get(
+                    &query,
+                    &base_url,
+                    cache.fresh_for(&query, None, cache.clock().now()),
+                    until,
+                )
+                .await
+        {
+            let now = Instant::now();
+            let (d, age) = (copy.doc, copy.age);
+            let kept = crate::store::KeptDocument {
+                doc: d.doc,
+                etag: d.etag,
+                last_modified: d.last_modified,
+                fetched_at_wall: cache.clock().now() - age,
+            };
+            let mut e = cache.kept_entry(&query, crate::store::KeptCopy { kept, age }, now);
+            if copy.invalidated {
+                // Marked stale by `refresh_cache` on some replica: a fallback only.
+                e.fresh_for = std::time::Duration::ZERO;
+            }
+            entry = Some(Arc::new(e));
+        }
+        if entry.is_none() && store {
+            let q = query.clone();
+            entry = tokio::task::spawn_blocking(move || {
+                let now = Instant::now();
+                st.load(&q, now)
+                    .map(|kept| Arc::new(cache.kept_entry(&q, kept, now)))
+            })
+            .await
+            .ok()
+            .flatten();
+        }
+        let _ = router.cast(RouterMsg::Loaded {
+            query,
+            flight,
+            entry,
+        });
+    });
+    true
+}
+
+/// A document just fetched or confirmed: the fleet's copy too (in the background).
+pub(super) fn share_copy(
+    args: &RouterArgs,
+    query: &Query,
+    provenance: &Provenance,
+    e: &CacheEntry,
+) {
+    #[cfg(feature = "fleet")]
+    if let Some(fleet) = &args.fleet
+        && matches!(provenance, Provenance::Live | Provenance::Revalidated)
+    {
+        let base_url = &args.cfg.upstreams.get(query.upstream()).base_url;
+        let doc = crate::fleet::codec::L2Doc {
+            doc: e.doc.clone(),
+            etag: e.etag.clone(),
+            last_modified: e.last_modified.clone(),
+        };
+        fleet.l2_put(query, base_url, doc, e.age(Instant::now()), e.fresh_for);
+    }
+    #[cfg(not(feature = "fleet"))]
+    let _ = (args, query, provenance, e);
+}

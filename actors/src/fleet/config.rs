@@ -1,0 +1,299 @@
+//! `[fleet]`: many replicas sharing quotas and documents through Redis. Off unless a
+//! `redis_url` is set; the settings below are the design's (`FLEET.md` section 5.13)
+//! that the built parts use.
+
+use serde::{Deserialize, Serialize};
+
+use sentinel_core::policy::{BreakerConfig, ConsecutiveRule};
+
+use crate::config::ConfigError;
+
+/// The fleet's shared tier (`[fleet]`, `--redis-url`, `PYPI_SENTINEL_FLEET__REDIS_URL`).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetConfig {
+    /// `redis://`, `rediss://` (TLS), `valkey://` or `valkeys://`. `None`: one replica,
+    /// no Redis (the default). Its password is never printed.
+    pub redis_url: Option<String>,
+    /// Prefix of every key (`<namespace>:v1:...`): the isolation unit between
+    /// deployments sharing a Redis. Letters, digits, `-`, `_`, `.`.
+    pub namespace: String,
+    /// This replica's name in the registry. Empty: `<hostname>-<pid>-<random>`.
+    pub replica_id: String,
+    /// Replicas assumed before this one has read the registry: the fair share of a
+    /// strict quota while Redis is unreachable is `quota / replicas`.
+    pub max_replicas: u32,
+    /// Deadline of each Redis call, ms; at most a tenth of the answer budget.
+    pub op_timeout_ms: u64,
+    /// How long a document is kept in Redis past its fresh TTL, ms (stale-if-error
+    /// for the whole fleet).
+    pub l2_stale_retention_ms: u64,
+    /// Largest value written to or read from Redis, bytes; a larger one is a miss.
+    pub max_value_bytes: u64,
+    /// Allow `redis://` (plaintext) to a host that is not loopback.
+    pub allow_plaintext: bool,
+    /// When set, every document written to Redis carries an HMAC-SHA-256 with this
+    /// key and a value without a valid one is a miss. Never printed.
+    pub signing_key: Option<String>,
+    /// The gate in front of Redis: the engine's breaker policy pointed at it.
+    pub gate: BreakerConfig,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            redis_url: None,
+            namespace: "pypi-sentinel".into(),
+            replica_id: String::new(),
+            max_replicas: 10,
+            op_timeout_ms: 25,
+            l2_stale_retention_ms: 48 * 3600 * 1000,
+            max_value_bytes: 4 * 1024 * 1024,
+            allow_plaintext: false,
+            signing_key: None,
+            gate: BreakerConfig {
+                // Open after 3 failures or timeouts in a row, or half of 20 calls in 5 s;
+                // 1 s open doubling to 30 s; one probe.
+                failure_rate_threshold: 0.5,
+                window_ms: 5_000,
+                min_calls: 20,
+                consecutive_failures: 3,
+                consecutive_rule: ConsecutiveRule::Fixed,
+                consecutive_span_ms: 1_000,
+                open_base_ms: 1_000,
+                open_max_ms: 30_000,
+                half_open_probes: 1,
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for FleetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetConfig")
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("namespace", &self.namespace)
+            .field("replica_id", &self.replica_id)
+            .field("max_replicas", &self.max_replicas)
+            .field("op_timeout_ms", &self.op_timeout_ms)
+            .field("l2_stale_retention_ms", &self.l2_stale_retention_ms)
+            .field("max_value_bytes", &self.max_value_bytes)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("gate", &self.gate)
+            .finish()
+    }
+}
+
+/// The URL with its password (and user) replaced by `***`: how a Redis URL is shown
+/// anywhere (Debug, logs, health, `config check`).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() || !u.username().is_empty() {
+                let _ = u.set_username("***");
+                let _ = u.set_password(None);
+            }
+            u.to_string()
+        }
+        // Unparsable: show nothing of it past the scheme.
+        Err(_) => match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://<unparsable>"),
+            None => "<unparsable>".into(),
+        },
+    }
+}
+
+impl FleetConfig {
+    /// Whether the fleet is on.
+    pub fn enabled(&self) -> bool {
+        self.redis_url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
+    }
+
+    pub(crate) fn validate(&self, answer_budget_ms: u64) -> Result<(), ConfigError> {
+        if !self
+            .namespace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || self.namespace.is_empty()
+            || self.namespace.len() > 64
+        {
+            return Err(ConfigError::new(
+                "fleet.namespace",
+                &self.namespace,
+                "must be 1 to 64 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if self.max_replicas == 0 || self.max_replicas > 10_000 {
+            return Err(ConfigError::new(
+                "fleet.max_replicas",
+                self.max_replicas,
+                "must be 1 to 10000",
+            ));
+        }
+        let op_max = (answer_budget_ms / 10).max(1);
+        if self.op_timeout_ms == 0 || self.op_timeout_ms > op_max {
+            return Err(ConfigError::new(
+                "fleet.op_timeout_ms",
+                self.op_timeout_ms,
+                format!("must be 1 to {op_max} (a tenth of timeouts.answer_budget_ms)"),
+            ));
+        }
+        if self.max_value_bytes < 1024 || self.max_value_bytes > 64 * 1024 * 1024 {
+            return Err(ConfigError::new(
+                "fleet.max_value_bytes",
+                self.max_value_bytes,
+                "must be 1024 to 67108864",
+            ));
+        }
+        if self.l2_stale_retention_ms > 30 * 24 * 3600 * 1000 {
+            return Err(ConfigError::new(
+                "fleet.l2_stale_retention_ms",
+                self.l2_stale_retention_ms,
+                "must be at most 30 days",
+            ));
+        }
+        if self.replica_id.len() > 128
+            || self
+                .replica_id
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::new(
+                "fleet.replica_id",
+                &self.replica_id,
+                "must be at most 128 characters without spaces",
+            ));
+        }
+        self.gate
+            .validate()
+            .map_err(|e| ConfigError::new("fleet.gate", "", e.to_string()))?;
+        if let Some(k) = &self.signing_key
+            && k.len() < 16
+        {
+            return Err(ConfigError::new(
+                "fleet.signing_key",
+                "<redacted>",
+                "must be at least 16 characters",
+            ));
+        }
+        let Some(url) = self.redis_url.as_deref().filter(|_| self.enabled()) else {
+            return Ok(());
+        };
+        let shown = redact_url(url);
+        if !cfg!(feature = "fleet") {
+            return Err(ConfigError::new(
+                "fleet.redis_url",
+                shown,
+                "this build has no fleet support (the engine's `fleet` feature)",
+            ));
+        }
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            ConfigError::new("fleet.redis_url", &shown, format!("is not a URL ({e})"))
+        })?;
+        let tls = match parsed.scheme() {
+            "rediss" | "valkeys" => true,
+            "redis" | "valkey" => false,
+            _ => {
+                return Err(ConfigError::new(
+                    "fleet.redis_url",
+                    shown,
+                    "must start with redis://, rediss://, valkey:// or valkeys://",
+                ));
+            }
+        };
+        let host = parsed.host_str().unwrap_or("");
+        if host.is_empty() {
+            return Err(ConfigError::new("fleet.redis_url", shown, "names no host"));
+        }
+        if !tls && !self.allow_plaintext && !is_loopback(host) {
+            return Err(ConfigError::new(
+                "fleet.redis_url",
+                shown,
+                "plaintext Redis on a host that is not loopback: use rediss:// (TLS), \
+                 or set fleet.allow_plaintext = true",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(url: &str) -> FleetConfig {
+        FleetConfig {
+            redis_url: Some(url.into()),
+            ..FleetConfig::default()
+        }
+    }
+
+    #[test]
+    fn off_by_default_and_valid() {
+        let c = FleetConfig::default();
+        assert!(!c.enabled());
+        c.validate(2_000).unwrap();
+    }
+
+    #[test]
+    fn plaintext_to_a_remote_host_is_refused_unless_allowed() {
+        let e = with("redis://:pw@redis.internal:6379/0")
+            .validate(2_000)
+            .unwrap_err();
+        assert_eq!(e.key, "fleet.redis_url");
+        assert!(e.rule.contains("rediss://"), "{e}");
+        assert!(!e.to_string().contains("pw"), "password shown: {e}");
+        with("rediss://:pw@redis.internal:6380/0")
+            .validate(2_000)
+            .unwrap();
+        with("redis://127.0.0.1:6379").validate(2_000).unwrap();
+        with("redis://[::1]:6379").validate(2_000).unwrap();
+        with("redis://localhost").validate(2_000).unwrap();
+        let mut c = with("redis://redis.internal:6379");
+        c.allow_plaintext = true;
+        c.validate(2_000).unwrap();
+    }
+
+    #[test]
+    fn bad_scheme_namespace_and_timeout_name_their_key() {
+        assert_eq!(
+            with("http://127.0.0.1").validate(2_000).unwrap_err().key,
+            "fleet.redis_url"
+        );
+        let mut c = FleetConfig {
+            namespace: "a:b".into(),
+            ..FleetConfig::default()
+        };
+        assert_eq!(c.validate(2_000).unwrap_err().key, "fleet.namespace");
+        c.namespace = "ok".into();
+        c.op_timeout_ms = 300;
+        assert_eq!(c.validate(2_000).unwrap_err().key, "fleet.op_timeout_ms");
+    }
+
+    #[test]
+    fn the_password_never_prints() {
+        let mut c = with("rediss://user:s3cret-pw@redis.internal:6380/0");
+        c.signing_key = Some("a-signing-key-0123456789".into());
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret-pw") && !shown.contains("a-signing-key"),
+            "{shown}"
+        );
+        assert!(shown.contains("redis.internal"), "{shown}");
+        assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://***@h:1/0");
+        assert!(!redact_url("redis://:pw@h:notaport").contains("pw"));
+    }
+}

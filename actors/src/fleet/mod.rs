@@ -1,0 +1,108 @@
+//! The fleet: many replicas sharing one upstream budget through Redis (issue 23,
+//! `FLEET.md`). Off unless `[fleet] redis_url` is set.
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `config.rs` | [`FleetConfig`], always compiled (a build without the `fleet` feature refuses a `redis_url`) |
+//! | `client.rs` | `FleetClient`: the multiplexed connection, the per-call deadline, the gate (the engine's breaker pointed at Redis), the replica registry and learning windows |
+//! | `keys.rs` | the only place keys are spelled: namespaced, fingerprinted by the upstream's base URL |
+//! | `quota.rs` | fleet-wide strict windows in one Lua script on Redis' clock, falling back to a fair share |
+//! | `l2.rs` | documents in Redis: get-or-lease on a miss, fenced writes after a fetch |
+//! | `invalidate.rs` | `refresh_cache` across the fleet: marks in L2, a stream read by every replica |
+//! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
+//!
+//! Redis is an accelerator, never a dependency: every call has its own deadline and
+//! passes the gate; when it fails the engine behaves as one replica, with strict quotas
+//! cut to a fair share.
+
+mod config;
+pub use config::{FleetConfig, redact_url};
+
+#[cfg(feature = "fleet")]
+pub(crate) mod client;
+#[cfg(feature = "fleet")]
+pub(crate) mod keys;
+#[cfg(feature = "fleet")]
+pub(crate) mod quota;
+
+/// The fleet's state for `health`, `/healthz` and `get_metrics`.
+#[derive(
+    Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema,
+)]
+pub struct FleetReport {
+    /// `shared` (Redis answering), `degraded` (the gate is open: one replica with fair
+    /// shares), `learning` (Redis back, strict quotas still on shares for one window).
+    pub mode: String,
+    /// The Redis URL, password redacted.
+    pub redis_url: String,
+    /// This replica's id.
+    pub replica_id: String,
+    /// The gate's state (`closed`, `open`, `half_open`).
+    pub gate: String,
+    /// The last Redis error, redacted, when there was one.
+    pub last_error: Option<String>,
+    /// Replicas seen in the registry in the last 5 minutes (0: never read).
+    pub replicas_seen: u32,
+    /// Redis calls that answered.
+    pub ops_ok: u64,
+    /// Redis calls past their deadline.
+    pub ops_timeout: u64,
+    /// Redis calls that failed.
+    pub ops_error: u64,
+    /// Redis calls skipped because the gate was open.
+    pub ops_skipped: u64,
+    /// The latest round trip, microseconds.
+    pub last_rtt_us: u64,
+    /// Fleet quota grants, deferrals, and grants from the local fair share.
+    pub quota_granted: u64,
+    /// Fleet quota refusals (`deferred` with the script's `retry_after`).
+    pub quota_deferred: u64,
+    /// Reservations taken from the local fair share (Redis down or learning).
+    pub quota_local_share: u64,
+    /// L2 reads that found a document.
+    pub l2_hits: u64,
+    /// L2 reads that found nothing.
+    pub l2_misses: u64,
+    /// L2 values refused (bad version, size, signature or body): each a miss.
+    pub l2_rejected: u64,
+    /// Documents written to L2.
+    pub l2_writes: u64,
+    /// Polls of L2 while another replica held a document's lease.
+    pub lease_waits: u64,
+    /// Invalidations from other replicas applied to this replica's memory.
+    pub invalidations_applied: u64,
+}
+#[cfg(feature = "fleet")]
+pub(crate) mod codec;
+#[cfg(feature = "fleet")]
+pub(crate) mod invalidate;
+#[cfg(feature = "fleet")]
+pub(crate) mod l2;
+
+impl FleetReport {
+    /// One line for people (`health` in the CLI and the MCP text).
+    pub fn summary(&self) -> String {
+        format!(
+            "fleet: {} on {} (replica {}, gate {}, {} replicas seen, last round trip {} µs); \
+             quota: {} granted, {} deferred, {} on the fair share; L2: {} hits, {} misses, \
+             {} refused, {} written{}",
+            self.mode,
+            self.redis_url,
+            self.replica_id,
+            self.gate,
+            self.replicas_seen,
+            self.last_rtt_us,
+            self.quota_granted,
+            self.quota_deferred,
+            self.quota_local_share,
+            self.l2_hits,
+            self.l2_misses,
+            self.l2_rejected,
+            self.l2_writes,
+            self.last_error
+                .as_deref()
+                .map(|e| format!("; last Redis error: {e}"))
+                .unwrap_or_default()
+        )
+    }
+}
