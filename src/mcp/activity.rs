@@ -126,7 +126,7 @@ impl Activity {
             .iter()
             .map(|(tool, ring)| {
                 let mut h = ToolHour {
-                    tool: *tool,
+                    tool,
                     ..ToolHour::default()
                 };
                 for (start, b) in ring.window(now) {

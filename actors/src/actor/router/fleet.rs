@@ -43,7 +43,14 @@ pub(super) fn load_copy(
                 .l2_get(
                     &query,
                     &base_url,
-                    cache.fresh_for(&query, None, cache.clock().now()),
+                    // The shared copy does not carry the upstream's Cache-Control (the
+                    // L2 codec predates it): the kind's configured TTL applies.
+                    cache.fresh_for(
+                        &query,
+                        None,
+                        cache.clock().now(),
+                        crate::policy::UpstreamFreshness::Unsaid,
+                    ),
                     until,
                 )
                 .await
@@ -55,6 +62,7 @@ pub(super) fn load_copy(
                 etag: d.etag,
                 last_modified: d.last_modified,
                 fetched_at_wall: cache.clock().now() - age,
+                freshness: crate::policy::UpstreamFreshness::Unsaid,
             };
             let mut e = cache.kept_entry(&query, crate::store::KeptCopy { kept, age }, now);
             if copy.invalidated {
