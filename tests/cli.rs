@@ -268,10 +268,10 @@ async fn top_breakdown_overview_and_health() {
 
     let j = json(&run(&sim, &["--json", "health"]).await);
     assert_eq!(j["ready"], true);
-    // Every upstream, the file hosts included.
+    // Every upstream, the file hosts included; the extra index only when one is set.
     assert_eq!(
         j["upstreams"].as_array().unwrap().len(),
-        sentinel_actors::Upstream::ALL.len()
+        sentinel_actors::Upstream::ALL.len() - 1
     );
 
     // The table forms of the same commands.

@@ -210,9 +210,18 @@ async fn tools_list_stays_small_without_repeating_shared_descriptions() {
         .iter()
         .map(|t| serde_json::to_string(&t.output_schema).unwrap().len())
         .sum();
-    // 24 tools: explain_dependency added about 5.8 KB of output schema.
-    assert!(outputs < 94_000, "output schemas: {outputs} bytes");
-    assert!(whole < 122_000, "tools/list: {whole} bytes");
+    // 24 tools: explain_dependency added about 5.8 KB of output schema; the
+    // dependency-confusion findings (check, scan, audit) and the fleet section of the
+    // health report about 9 KB more.
+    for t in &tools {
+        eprintln!(
+            "{}: {} bytes of output schema",
+            t.name,
+            serde_json::to_string(&t.output_schema).unwrap().len()
+        );
+    }
+    assert!(outputs < 106_000, "output schemas: {outputs} bytes");
+    assert!(whole < 140_000, "tools/list: {whole} bytes");
     let instructions = ctx
         .client
         .peer_info()
@@ -689,9 +698,10 @@ async fn operations_tools() {
     let ctx = setup().await;
     let (h, text) = ctx.ok("health_check", json!({})).await;
     assert_eq!(h["ready"], true);
+    // The extra index is listed only when one is configured.
     assert_eq!(
         h["upstreams"].as_array().unwrap().len(),
-        Upstream::ALL.len()
+        Upstream::ALL.len() - 1
     );
     assert!(text.starts_with("ready"), "{text}");
 

@@ -245,7 +245,11 @@ impl EngineConfig {
             ));
         }
         self.download.validate()?;
-        self.fleet.validate(self.timeouts.answer_budget_ms)?;
+        // Off (no `redis_url`), its settings are not used: a short answer budget
+        // must not make the default Redis deadline an error.
+        if self.fleet.enabled() {
+            self.fleet.validate(self.timeouts.answer_budget_ms)?;
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::new(
                 "max_body_bytes",

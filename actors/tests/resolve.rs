@@ -269,7 +269,11 @@ async fn a_failing_metadata_file_falls_back_to_the_release_json() {
         .unwrap();
     assert_eq!(r.status, ResolutionStatus::Resolved, "{r:#?}");
     assert!(r.packages.iter().all(|p| p.metadata_from == "release-json"));
-    assert!(r.notes.iter().any(|n| n.contains("per-release JSON")));
+    assert!(
+        r.notes.iter().any(|n| n.contains("per-release JSON")),
+        "{:?}",
+        r.notes
+    );
     // The release JSON served as metadata is reused for vulnerabilities.
     assert_eq!(hits(&sim, "/pypi/sg-cli/1.0.0/json"), 1);
     engine.shutdown().await;

@@ -186,7 +186,7 @@ async fn fetch_meta(
             // A file on a host the rule refuses is not asked for at all.
             Err(why) => {
                 fallback = Some(format!(
-                    "the metadata file of {name} {version} was not fetched: {why}; read from the next source"
+                    "the metadata file of {name} {version} was not fetched: {why}"
                 ));
             }
             Ok(()) => match w
@@ -209,7 +209,7 @@ async fn fetch_meta(
                 // not used; the release's other sources are asked, and the node says so.
                 Err(e) => {
                     fallback = Some(format!(
-                        "the metadata file of {name} {version} failed ({}); read from the next source",
+                        "the metadata file of {name} {version} failed ({})",
                         e.reason()
                     ));
                 }
@@ -234,7 +234,7 @@ async fn fetch_meta(
     let mut wheel_failed = None;
     if w.no_release_json.load(std::sync::atomic::Ordering::Relaxed) {
         match super::metadata::from_files(w, &n, &v, deadline).await {
-            Ok((ans, from)) => return (wheel_meta(&ans, from), None, fallback),
+            Ok((ans, from)) => return (wheel_meta(&ans, from), None, read_from(fallback, from)),
             Err(why) => wheel_failed = Some(why),
         }
     }
@@ -248,7 +248,8 @@ async fn fetch_meta(
                     "release-json",
                     ans.provenance.clone(),
                 );
-                return (MetaState::Held(Arc::new(meta)), Some(ans), fallback);
+                let note = read_from(fallback, "release-json");
+                return (MetaState::Held(Arc::new(meta)), Some(ans), note);
             }
             _ => "not a release document".to_string(),
         },
@@ -267,13 +268,25 @@ async fn fetch_meta(
         None => super::metadata::from_files(w, &n, &v, deadline).await,
     };
     match wheel {
-        Ok((ans, from)) => (wheel_meta(&ans, from), None, fallback),
+        Ok((ans, from)) => (wheel_meta(&ans, from), None, read_from(fallback, from)),
         Err(why) => (
             MetaState::Failed(format!("{release_failed}; {why}")),
             None,
             fallback,
         ),
     }
+}
+
+/// The note that the metadata file was passed over, ending with where the metadata
+/// came from instead (`from`: the node's `metadata_from`).
+fn read_from(fallback: Option<String>, from: &str) -> Option<String> {
+    let source = match from {
+        "release-json" => "the per-release JSON",
+        super::metadata::FROM_WHEEL => "the wheel's METADATA",
+        super::metadata::FROM_SDIST => "the sdist's PKG-INFO",
+        _ => "the next source",
+    };
+    fallback.map(|f| format!("{f}; read from {source}"))
 }
 
 /// The metadata read out of a wheel or an sdist (`from` says which).
