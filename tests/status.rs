@@ -265,3 +265,78 @@ fn the_schema_documents_every_section() {
         assert!(props.get(key).is_some(), "{key} in the schema: {s}");
     }
 }
+
+/// With `[fleet]` on, the fleet section shows this replica's view of the shared tier
+/// (a real `redis-server`, Debian's package, which CI installs): shared with the gate
+/// closed while Redis answers; degraded with the gate open once it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_section_follows_the_shared_tier() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian's package redis-server; .ci/run installs it)");
+    // Killed by its PID whatever happens below.
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let redis = Kill(&mut redis);
+    let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+    let mut cfg = sentinel_actors::testing::sim_config(&sim.base_url());
+    cfg.fleet.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+    // A first call (connect, script load) on a loaded test machine may take longer
+    // than the production deadline.
+    cfg.fleet.op_timeout_ms = 200;
+    let engine = Engine::start(cfg).await.expect("engine starts");
+    let (addr, _sessions, _stop) = serve(&engine, HttpOptions::default()).await;
+    let c = http();
+    let fleet = |body: String| serde_json::from_str::<Value>(&body).unwrap()["fleet"].clone();
+
+    // Bounded: Redis may still be starting; the gate closes once it answers.
+    let mut seen = Value::Null;
+    for _ in 0..100 {
+        let _ = engine.package_info("requests", None).await;
+        let (code, body) = get(&c, addr, "/status.json", None).await;
+        assert_eq!(code, 200);
+        seen = fleet(body);
+        if seen["mode"] == "shared" && seen["ops"][0].as_u64() > Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen["mode"], "shared", "{seen}");
+    assert_eq!(seen["gate_state"], "closed", "{seen}");
+    assert!(seen["round_trip_ms"].as_f64().is_some(), "{seen}");
+    let (_, page) = get(&c, addr, "/status", None).await;
+    assert!(page.contains("<dt>Mode</dt><dd>shared</dd>"), "{page}");
+
+    drop(redis);
+    let mut seen = Value::Null;
+    for i in 0..200 {
+        // New documents each time: a cached answer would not touch Redis.
+        let _ = engine.invalidate(None).await;
+        let _ = engine
+            .versions(if i % 2 == 0 { "requests" } else { "numpy" })
+            .await;
+        let (_, body) = get(&c, addr, "/status.json", None).await;
+        seen = fleet(body);
+        if seen["gate_state"] == "open" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen["gate_state"], "open", "{seen}");
+    assert_eq!(seen["mode"], "degraded", "{seen}");
+    let (code, _) = get(&c, addr, "/readyz", None).await;
+    assert_eq!(code, 200, "readiness never depends on Redis");
+    engine.shutdown().await;
+}

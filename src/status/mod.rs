@@ -237,18 +237,42 @@ pub struct MinuteMix {
     pub mix: ProvenanceMix,
 }
 
-/// A fleet of replicas sharing a tier (filled by the fleet's shared tier when
-/// configured; always `null` today).
+/// A fleet of replicas sharing a Redis tier (`[fleet]`), as this replica sees it.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct FleetStatus {
-    /// Replicas seen recently.
+    /// `shared` (Redis answering), `degraded` (the gate is open: this replica runs on
+    /// its fair share of the strict quotas), `learning` (Redis back, shares kept one
+    /// more window).
+    pub mode: String,
+    /// Replicas seen in the registry in the last 5 minutes (0: never read).
     pub replicas_seen: u64,
-    /// The shared tier's gate state (e.g. `open`, `closed`).
+    /// The gate in front of Redis (`closed`: calls go through; `open`: skipped).
     pub gate_state: String,
-    /// Round-trip time to the shared tier, ms.
+    /// The latest Redis round trip, ms (none before the first answer).
     pub round_trip_ms: Option<f64>,
-    /// Fleet-wide quota use per upstream (0..1).
-    pub quota_use: Vec<(String, f64)>,
+    /// Redis calls that answered, timed out, failed, or were skipped by the gate.
+    pub ops: [u64; 4],
+    /// Fleet-wide quota grants since start.
+    pub quota_granted: u64,
+    /// Fleet-wide quota refusals (answered `deferred`).
+    pub quota_deferred: u64,
+    /// Grants taken from this replica's fair share while Redis was away.
+    pub quota_local_share: u64,
+}
+
+impl From<&sentinel_actors::FleetReport> for FleetStatus {
+    fn from(f: &sentinel_actors::FleetReport) -> Self {
+        FleetStatus {
+            mode: f.mode.clone(),
+            replicas_seen: u64::from(f.replicas_seen),
+            gate_state: f.gate.clone(),
+            round_trip_ms: (f.ops_ok > 0).then(|| f.last_rtt_us as f64 / 1000.0),
+            ops: [f.ops_ok, f.ops_timeout, f.ops_error, f.ops_skipped],
+            quota_granted: f.quota_granted,
+            quota_deferred: f.quota_deferred,
+            quota_local_share: f.quota_local_share,
+        }
+    }
 }
 
 /// What a snapshot is built from.
@@ -396,7 +420,7 @@ impl StatusSources {
                     })
                     .collect(),
             },
-            fleet: None,
+            fleet: health.fleet.as_ref().map(FleetStatus::from),
         }
     }
 }

@@ -381,19 +381,19 @@ pub fn body(s: &StatusSnapshot) -> String {
     match &s.fleet {
         None => o.push_str("<p id=\"fleet\">Single instance: no shared tier configured.</p>"),
         Some(f) => {
+            let [ok, timeout, error, skipped] = f.ops;
             let _ = write!(
                 o,
-                "<dl id=\"fleet\" class=\"grid\"><dt>Replicas seen</dt><dd>{}</dd><dt>Gate</dt><dd>{}</dd><dt>Round trip</dt><dd>{}</dd><dt>Fleet quota use</dt><dd>{}</dd></dl>",
+                "<dl id=\"fleet\" class=\"grid\"><dt>Mode</dt><dd>{}</dd><dt>Replicas seen</dt><dd>{}</dd><dt>Gate</dt><dd>{}</dd><dt>Round trip</dt><dd>{}</dd><dt>Redis calls</dt><dd>{ok} answered, {timeout} past their deadline, {error} failed, {skipped} skipped by the gate</dd><dt>Fleet quota</dt><dd>{} granted, {} deferred, {} from this replica's fair share</dd></dl>",
+                esc(&f.mode),
                 f.replicas_seen,
                 esc(&f.gate_state),
                 f.round_trip_ms
                     .map(|r| format!("{r:.1} ms"))
                     .unwrap_or_else(|| "unknown".into()),
-                f.quota_use
-                    .iter()
-                    .map(|(u, r)| format!("{} {}", esc(u), pct(*r)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                f.quota_granted,
+                f.quota_deferred,
+                f.quota_local_share,
             );
         }
     }
