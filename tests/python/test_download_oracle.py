@@ -39,14 +39,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import subprocess
 import sys
 import tempfile
-import threading
+
+# The simulator is started the way the resolution oracle starts it (same directory).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_resolve_oracle import Setup, start_sim  # noqa: E402
 
 CALL_TIMEOUT = 120
-START_TIMEOUT = 60
 PROFILES = ["pypi", "simple-html", "simple-json", "no-range"]
 
 # (package, version, python, our --platform, our --machine or None)
@@ -98,10 +99,6 @@ def log(msg: str) -> None:
     print(f"[download-oracle] {msg}", flush=True)
 
 
-class Setup(Exception):
-    pass
-
-
 def pip_platforms(platform: str, machine: str | None) -> list[str]:
     """The `--platform` values pip gets for our target (see the module docs)."""
     if platform == "windows":
@@ -124,31 +121,6 @@ def pip_platforms(platform: str, machine: str | None) -> list[str]:
         musl, arch = rest.split("_", 1)
         return [f"musllinux_1_{z}_{arch}" for z in range(int(musl), -1, -1)] + [f"linux_{arch}"]
     return [platform]  # macOS and Windows tags: pip expands them itself
-
-
-def start_sim(binary: str, profile: str) -> tuple[subprocess.Popen, str]:
-    p = subprocess.Popen(
-        [binary, "sim", "--index-profile", profile], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert p.stdout is not None
-        for line in p.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        first = lines.get(timeout=START_TIMEOUT)
-    except queue.Empty:
-        p.kill()
-        raise Setup(f"sim: no output within {START_TIMEOUT} s") from None
-    prefix = "listening on "
-    if not first or not first.startswith(prefix):
-        p.kill()
-        raise Setup(f"sim: unexpected first line {first!r}")
-    return p, first[len(prefix) :].strip().rstrip("/")
 
 
 def only_file(d: str) -> str | None:
