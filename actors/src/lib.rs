@@ -77,10 +77,11 @@ mod model {
 }
 pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
 #[cfg(feature = "internals")]
-pub use sentinel_core::{policy, series, upstream};
+pub use sentinel_core::{policy, upstream};
 #[cfg(not(feature = "internals"))]
 use sentinel_core::{policy, upstream};
-pub use sentinel_core::{project, views};
+// The bounded rings of the last hour: the status page's MCP recorder uses them too.
+pub use sentinel_core::{project, series, views};
 #[allow(unused_imports)]
 use sentinel_core::{readme, resolver, tags};
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::engine::EngineHandle;
 use crate::mcp::activity::{Activity, LABELS};
 use crate::mcp::sessions::BoundedSessions;
-use sentinel_actors::policy::BreakerState;
+use sentinel_actors::BreakerState;
 use sentinel_actors::{BreakerRun, FailureNote, Incident, StoreState};
 
 /// Everything the status page shows, at one moment.

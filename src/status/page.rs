@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use super::{ProvenanceMix, StatusSnapshot};
-use sentinel_actors::policy::BreakerState;
+use sentinel_actors::BreakerState;
 use sentinel_actors::{Incident, IncidentKind, TransitionCause};
 
 const CSS: &str = include_str!("status.css");
