@@ -174,6 +174,8 @@ def main() -> int:
     ap.add_argument("--bin", required=True)
     ap.add_argument("--profiles", default="pypi,simple-html", help="index profiles, comma-separated")
     args = ap.parse_args()
+    # The downloads run in temporary directories: a relative path must not depend on it.
+    args.bin = os.path.abspath(args.bin)
     r = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
     if r.returncode != 0:
         print("SETUP: pip is needed", file=sys.stderr)
