@@ -30,28 +30,10 @@ pub(crate) async fn while_waiting<F: Future>(
     json: bool,
     work: F,
 ) -> F::Output {
-    if !wanted(json, std::io::stderr().is_terminal()) {
-        return work.await;
-    }
-    tokio::pin!(work);
-    tokio::select! {
-        out = &mut work => return out,
-        _ = tokio::time::sleep(SHOW_AFTER) => {}
-    }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(TICK);
-    let mut redraw = tokio::time::interval(TICK);
-    let out = loop {
-        tokio::select! {
-            out = &mut work => break out,
-            _ = redraw.tick() => bar.set_message(line(what, &engine.metrics().upstreams)),
-        }
-    };
-    bar.finish_and_clear();
-    out
+    with_bar(json, work, |bar| {
+        bar.set_message(line(what, &engine.metrics().upstreams));
+    })
+    .await
 }
 
 /// Runs a download, with (once it has taken longer than a second) the request
@@ -63,6 +45,34 @@ pub(crate) async fn while_downloading<F: Future>(
     json: bool,
     work: F,
 ) -> F::Output {
+    let mut shape = Shape::Requests;
+    with_bar(json, work, |bar| {
+        let p = engine.download_progress();
+        let now = shape_of(p);
+        if now != shape {
+            shape = now;
+            if let Ok(style) = ProgressStyle::with_template(template(shape)) {
+                bar.set_style(style);
+            }
+        }
+        match shape {
+            Shape::Requests => bar.set_message(line("downloading", &engine.metrics().upstreams)),
+            _ => {
+                bar.set_length(p.total.unwrap_or(0));
+                bar.set_position(p.received);
+            }
+        }
+    })
+    .await
+}
+
+/// The one driver of both: nothing unless [`wanted`]; after [`SHOW_AFTER`], a
+/// spinner that `redraw` updates every [`TICK`] until `work` ends, then cleared.
+async fn with_bar<F: Future>(
+    json: bool,
+    work: F,
+    mut redraw: impl FnMut(&ProgressBar),
+) -> F::Output {
     if !wanted(json, std::io::stderr().is_terminal()) {
         return work.await;
     }
@@ -72,29 +82,15 @@ pub(crate) async fn while_downloading<F: Future>(
         _ = tokio::time::sleep(SHOW_AFTER) => {}
     }
     let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template(template(Shape::Requests)) {
+        bar.set_style(style);
+    }
     bar.enable_steady_tick(TICK);
-    let mut redraw = tokio::time::interval(TICK);
-    let mut shape = Shape::Requests;
+    let mut tick = tokio::time::interval(TICK);
     let out = loop {
         tokio::select! {
             out = &mut work => break out,
-            _ = redraw.tick() => {
-                let p = engine.download_progress();
-                let now = shape_of(p);
-                if now != shape {
-                    shape = now;
-                    if let Ok(style) = ProgressStyle::with_template(template(shape)) {
-                        bar.set_style(style);
-                    }
-                }
-                match shape {
-                    Shape::Requests => bar.set_message(line("downloading", &engine.metrics().upstreams)),
-                    _ => {
-                        bar.set_length(p.total.unwrap_or(0));
-                        bar.set_position(p.received);
-                    }
-                }
-            }
+            _ = tick.tick() => redraw(&bar),
         }
     };
     bar.finish_and_clear();
