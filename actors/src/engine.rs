@@ -330,11 +330,20 @@ impl EngineHandle {
         .await
     }
 
-    /// Asks a question (`crate::question`): the router runs its walk as a task it
+    /// Asks a question, within the answer deadline: any [`Question`] (its input was
+    /// checked when it was built, e.g. [`crate::Explain::new`]), walked by the router
+    /// as a task it tracks, its typed answer returned here. Dropping this future aborts
+    /// the walk and its upstream requests. The one entry point a new question needs.
+    pub async fn ask<Q: Question>(&self, question: Q) -> Result<Q::Answer, QueryError> {
+        let _guard = self.enter()?;
+        self.ask_by(question, self.deadline()).await
+    }
+
+    /// [`ask`](Self::ask) by `deadline`: the router runs the walk as a task it
     /// tracks, and the typed answer comes back here. Dropping this future aborts the
     /// walk; a router that stops mid-walk is asked once more on its successor, within
     /// the deadline.
-    pub(crate) async fn ask<Q: Question + Clone>(
+    pub(crate) async fn ask_by<Q: Question>(
         &self,
         question: Q,
         deadline: Instant,
@@ -439,7 +448,7 @@ impl EngineHandle {
     pub async fn versions(&self, package: &str) -> Result<Datum<VersionList>, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        version_list(self.ask(Versions(name), self.deadline()).await?)
+        version_list(self.ask_by(Versions(name), self.deadline()).await?)
     }
 
     async fn release_doc(
@@ -452,7 +461,7 @@ impl EngineHandle {
             name: name.clone(),
             version: version.cloned(),
         };
-        let ans = self.ask(q, deadline).await?;
+        let ans = self.ask_by(q, deadline).await?;
         match ans.doc.as_ref() {
             Document::Project(_) | Document::Release(_) => Ok(ans),
             _ => Err(QueryError::Internal(format!(
@@ -515,7 +524,7 @@ impl EngineHandle {
             version,
             python,
         };
-        let Selected { doc, note } = self.ask(question, deadline).await?;
+        let Selected { doc, note } = self.ask_by(question, deadline).await?;
         Ok((doc, note))
     }
 
@@ -551,7 +560,7 @@ impl EngineHandle {
     pub async fn recent_downloads(&self, package: &str) -> Result<RecentDownloads, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        self.ask(Recent(name), self.deadline()).await
+        self.ask_by(Recent(name), self.deadline()).await
     }
 
     /// Downloads by Python major or minor version, or by operating system, summed over
@@ -637,7 +646,8 @@ impl EngineHandle {
             .into());
         }
         let _guard = self.enter()?;
-        self.ask(Overview(packages.to_vec()), self.deadline()).await
+        self.ask_by(Overview(packages.to_vec()), self.deadline())
+            .await
     }
 
     // ---- dependency intelligence ------------------------------------------------------
@@ -663,31 +673,7 @@ impl EngineHandle {
             raw: request.clone(),
             checked,
         };
-        self.ask(question, self.deadline()).await
-    }
-
-    /// Why `package` is in the tree `request` resolves to: every chain of requirements
-    /// from a requested one down to it, shortest first (at most
-    /// [`MAX_CHAINS`](crate::question::explain::MAX_CHAINS) listed, the rest counted), with the versions
-    /// and markers of each edge; or why it is not there (markers that exclude the
-    /// target, nothing requiring it, a node that could not be fetched). The request's
-    /// `vulnerabilities` is ignored (none are fetched).
-    pub async fn explain(
-        &self,
-        request: &crate::views::resolve::ResolveRequest,
-        package: &str,
-    ) -> Result<crate::question::explain::Explanation, QueryError> {
-        let mut request = request.clone();
-        request.vulnerabilities = false;
-        let checked = request.validate()?;
-        let package = PackageName::parse(package)?;
-        let _guard = self.enter()?;
-        let question = crate::question::explain::Explain {
-            raw: request,
-            checked,
-            package,
-        };
-        self.ask(question, self.deadline()).await
+        self.ask_by(question, self.deadline()).await
     }
 
     /// The known vulnerabilities of a release (the latest when `version` is `None`),
@@ -702,7 +688,7 @@ impl EngineHandle {
         let version = version.map(PackageVersion::parse).transpose()?;
         let _guard = self.enter()?;
         let (doc, v) = self
-            .ask(Vulnerabilities { name, version }, self.deadline())
+            .ask_by(Vulnerabilities { name, version }, self.deadline())
             .await?;
         Ok(datum_of(&doc, v))
     }

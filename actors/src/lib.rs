@@ -112,8 +112,8 @@ pub use model::{ItemFailure, PartialResult};
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,
 };
-pub use question::explain::{ChainStep, ExcludedRequirement, Explanation, MAX_CHAINS, Presence};
-pub use question::overview::PackageOverview;
+pub use question::public::*;
+pub use question::{Question, Walker};
 pub use recorder::{
     BreakerRun, FailureNote, Incident, IncidentKind, MAX_INCIDENTS, TransitionCause, UpstreamHour,
 };

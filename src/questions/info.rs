@@ -7,7 +7,9 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 use super::Ask;
+use super::{Run, split_spec};
 use crate::cli::output::{notes, source_cell, source_note, table};
+use crate::cli::{Failure, show};
 use crate::mcp::output::DatumOut;
 use crate::mcp::render::freshness;
 
@@ -25,6 +27,8 @@ pub struct Info {
 
 impl Ask for Info {
     const TOOL: &'static str = "get_package_info";
+    const DESCRIPTION: &'static str = "Metadata of a PyPI package's latest release (or of `version`): summary, license, Requires-Python, project URLs, classifiers, release date, yanked status, number of dependencies. The result says whether the data is live, cached or stale.";
+
     type Answer = Datum<PackageInfo>;
     type Output<'a> = DatumOut<&'a PackageInfo>;
 
@@ -116,4 +120,18 @@ fn info(d: &Datum<PackageInfo>) -> String {
     w!(s, "{}", table(&rows));
     s += &notes([source_note("metadata", d)]);
     s
+}
+
+/// Metadata of a package: `info NAME` or `info NAME==VERSION`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct InfoFlags {
+    /// Package, optionally `==VERSION`.
+    spec: String,
+}
+
+impl Run for InfoFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let (package, version) = split_spec(&self.spec)?;
+        show(engine, Info { package, version }, json).await
+    }
 }

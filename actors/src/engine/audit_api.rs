@@ -42,6 +42,6 @@ impl EngineHandle {
             target: target.clone(),
             env,
         };
-        self.ask(audit, end).await
+        self.ask_by(audit, end).await
     }
 }
