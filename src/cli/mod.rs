@@ -8,7 +8,6 @@ mod exit;
 pub(crate) mod output;
 mod progress;
 mod query;
-mod scan;
 pub(crate) mod target;
 
 use std::net::SocketAddr;
@@ -156,13 +155,6 @@ enum Command {
     /// overview, why, health): `crate::questions`, one file each with its flags.
     #[command(flatten)]
     Query(crate::questions::Command),
-    /// The dependencies a project declares (a file or directory), checked against PyPI.
-    Scan(scan::ScanArgs),
-    /// The supply-chain check before `pip install NAME`: exists, age, downloads, typo of a popular name.
-    Check(scan::CheckArgs),
-    /// Audit a project for a target: vulnerable releases in its tree (with the chain and
-    /// the smallest fix), bad pins, suspicious dependencies. Exit 0 clean, 8 findings.
-    Audit(scan::AuditArgs),
     /// Download a release's file for a target (the best wheel by its tags, else the
     /// sdist), verified against the index's sha256, into an allowed directory.
     Download(download::DownloadArgs),
@@ -489,15 +481,6 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             crate::memory::start_trimming(std::time::Duration::from_secs(memory_trim_secs));
             serve(cfg, http, auth_token, allow_hosts, limits).await
         }
-        Command::Scan(args) => {
-            let cfg = g.command_config()?;
-            scan::scan(cfg, args, g.json).await
-        }
-        Command::Check(args) => {
-            let cfg = g.command_config()?;
-            scan::check(cfg, args, g.json).await
-        }
-        Command::Audit(a) => scan::audit(g.command_config()?, a, g.json).await,
         Command::Download(a) => download::download(g.command_config()?, a, g.json).await,
         Command::Query(q) => {
             let cfg = g.command_config()?;

@@ -12,7 +12,8 @@ use super::{Exit, Failure};
 use crate::questions::{Ask, Command};
 
 /// Runs a query command against a fresh engine.
-pub(super) async fn run(cfg: EngineConfig, q: Command, json: bool) -> Result<(), Failure> {
+pub(super) async fn run(mut cfg: EngineConfig, mut q: Command, json: bool) -> Result<(), Failure> {
+    q.configure(&mut cfg)?;
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
@@ -28,7 +29,7 @@ pub(super) async fn run(cfg: EngineConfig, q: Command, json: bool) -> Result<(),
 /// Asks `q` and prints its answer, one path for every question: the answer as JSON
 /// with `--json`, else its table (both cleaned of escape sequences); then its exit.
 pub(crate) async fn show<Q: Ask>(engine: &EngineHandle, q: Q, json: bool) -> Result<(), Failure> {
-    let a = super::progress::while_waiting(engine, Q::TOOL, json, q.ask(engine)).await?;
+    let a = super::progress::while_waiting(engine, Q::DOING, json, q.ask(engine)).await?;
     let text = if json {
         let s =
             serde_json::to_string_pretty(&a).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

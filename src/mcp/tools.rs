@@ -29,7 +29,6 @@ use super::drain::Drain;
 use super::output::{DatumOut, schema, to_value};
 use super::params::{PackageReportParams, Parameters};
 
-mod scan;
 use crate::engine::{Datum, EngineHandle, QueryError};
 use crate::questions::{self, Ask};
 
@@ -235,7 +234,7 @@ fn router() -> &'static Arc<ToolRouter<SentinelMcp>> {
     ROUTER.get_or_init(|| {
         let mut routes = QuestionRoutes(ToolRouter::new());
         questions::each(&mut routes);
-        let mut router = routes.0 + SentinelMcp::scan_router() + SentinelMcp::download_router();
+        let mut router = routes.0 + SentinelMcp::download_router();
         super::output::compact_output_schemas(
             router
                 .map

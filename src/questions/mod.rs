@@ -18,6 +18,7 @@ macro_rules! ln {
     ($s:expr, $($t:tt)*) => {{ w!($s, $($t)*); $s.push('\n'); }};
 }
 
+mod audit;
 mod deps;
 mod docs;
 mod download;
@@ -27,10 +28,12 @@ mod ops;
 mod overview;
 mod python;
 mod resolve;
+mod scan;
 mod top;
 mod versions;
 mod why;
 
+pub use audit::Audit;
 pub use deps::Deps;
 pub use docs::{Docs, DocsContext};
 pub use download::Download;
@@ -41,6 +44,7 @@ pub use overview::Overview;
 pub use python::{PythonCheck, Pythons};
 pub(crate) use resolve::status_exit;
 pub use resolve::{Resolve, Vulns};
+pub use scan::{Check, Scan};
 pub use top::Top;
 pub use versions::{Versions, VersionsAnswer};
 pub use why::Why;
@@ -48,7 +52,7 @@ pub use why::Why;
 use std::future::Future;
 
 use schemars::JsonSchema;
-use sentinel_actors::{EngineHandle, InputError, QueryError};
+use sentinel_actors::{EngineConfig, EngineHandle, InputError, QueryError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -64,6 +68,8 @@ pub(crate) trait Ask: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const DESCRIPTION: &'static str;
     /// What calling the tool does, for the client's hints.
     const HINTS: Hints = Hints::LOOKUP;
+    /// What the CLI's spinner says it is doing while it waits (`resolving`...).
+    const DOING: &'static str = Self::TOOL;
     /// What the engine answers; the CLI's `--json` prints it as it is.
     type Answer: Serialize + Send + Sync + 'static;
     /// The MCP structured content of an answer.
@@ -149,6 +155,9 @@ pub(crate) fn each(v: &mut impl Visit) {
     v.question::<Resolve>();
     v.question::<Why>();
     v.question::<Vulns>();
+    v.question::<Scan>();
+    v.question::<Check>();
+    v.question::<Audit>();
     v.question::<Health>();
     v.question::<Ready>();
     v.question::<Metrics>();
@@ -160,6 +169,12 @@ pub(crate) fn each(v: &mut impl Visit) {
 /// and `run` builds the question from them, asks it and prints the answer
 /// (usually `cli::show`, the one printing path).
 pub(crate) trait Run: clap::Args {
+    /// Adjusts the engine's configuration before it starts (a project path the
+    /// command may read); by default nothing.
+    fn configure(&mut self, _cfg: &mut EngineConfig) -> Result<(), crate::cli::Failure> {
+        Ok(())
+    }
+
     /// Runs the command on `engine`; `json` prints the answer as JSON.
     fn run(
         self,
@@ -174,13 +189,23 @@ pub(crate) trait Run: clap::Args {
 macro_rules! commands {
     ($($name:ident($flags:ty),)*) => {
         /// The query commands (info, versions, deps, docs, python, downloads,
-        /// breakdown, trends, top, overview, resolve, why, vulns, health).
+        /// breakdown, trends, top, overview, resolve, why, vulns, health, scan, check, audit).
         #[derive(clap::Subcommand, Debug)]
         pub(crate) enum Command {
             $($name($flags),)*
         }
 
         impl Command {
+            /// Adjusts the engine's configuration before it starts.
+            pub(crate) fn configure(
+                &mut self,
+                cfg: &mut EngineConfig,
+            ) -> Result<(), crate::cli::Failure> {
+                match self {
+                    $(Command::$name(flags) => flags.configure(cfg),)*
+                }
+            }
+
             /// Runs the command on `engine`.
             pub(crate) async fn run(
                 self,
@@ -210,6 +235,9 @@ commands! {
     Why(why::WhyFlags),
     Vulns(resolve::VulnsFlags),
     Health(ops::HealthFlags),
+    Scan(scan::ScanFlags),
+    Check(scan::CheckFlags),
+    Audit(audit::AuditFlags),
 }
 
 /// Splits the CLI's `NAME==VERSION` into a package and an optional version.

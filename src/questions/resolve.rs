@@ -42,6 +42,7 @@ pub struct Resolve {
 impl Ask for Resolve {
     const TOOL: &'static str = "resolve_dependencies";
     const DESCRIPTION: &'static str = "Resolve requirements (e.g. [\"black[d]>=24\"]) for a target Python version and platform with the PubGrub algorithm, as pip/uv would install them: each package with its version, the chain of requirements that pulls it in, the environment markers it applies under and its known vulnerabilities (with the smallest fixing upgrade). With no solution, `conflict` explains it in words. During an index outage, metadata already held is used and the notes say so; a package that cannot be fetched makes the answer `partial` and is named in `missing`.";
+    const DOING: &'static str = "resolving";
     type Answer = Resolution;
     type Output<'a> = &'a Resolution;
 
@@ -230,6 +231,7 @@ pub struct Vulns {
 impl Ask for Vulns {
     const TOOL: &'static str = "get_package_vulnerabilities";
     const DESCRIPTION: &'static str = "Known vulnerabilities (OSV advisories: id, aliases such as CVE ids, summary, fixed_in, withdrawn, and `sources`: `pypi` when the index's per-release JSON lists it, `osv` when the OSV API does) of a PyPI package's latest release (or of `version`), with the smallest upgrade that fixes those in force and the smallest published release at or above it. Which sources are asked is configured (`[vulnerabilities] source`); a release the index has no per-release JSON for is asked of OSV, and `notes` say so.";
+    const DOING: &'static str = "looking up vulnerabilities";
     type Answer = Datum<PackageVulnerabilities>;
     type Output<'a> = DatumOut<&'a PackageVulnerabilities>;
 
