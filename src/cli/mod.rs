@@ -3,7 +3,6 @@
 //!
 //! Exit codes: [`Exit`] (`exit.rs`), the one definition the help's table comes from.
 
-mod download;
 mod exit;
 pub(crate) mod output;
 mod progress;
@@ -155,9 +154,6 @@ enum Command {
     /// overview, why, health): `crate::questions`, one file each with its flags.
     #[command(flatten)]
     Query(crate::questions::Command),
-    /// Download a release's file for a target (the best wheel by its tags, else the
-    /// sdist), verified against the index's sha256, into an allowed directory.
-    Download(download::DownloadArgs),
     /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
     Serve {
         /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
@@ -481,7 +477,6 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             crate::memory::start_trimming(std::time::Duration::from_secs(memory_trim_secs));
             serve(cfg, http, auth_token, allow_hosts, limits).await
         }
-        Command::Download(a) => download::download(g.command_config()?, a, g.json).await,
         Command::Query(q) => {
             let cfg = g.command_config()?;
             output::set_full(g.full);

@@ -29,7 +29,11 @@ pub(super) async fn run(mut cfg: EngineConfig, mut q: Command, json: bool) -> Re
 /// Asks `q` and prints its answer, one path for every question: the answer as JSON
 /// with `--json`, else its table (both cleaned of escape sequences); then its exit.
 pub(crate) async fn show<Q: Ask>(engine: &EngineHandle, q: Q, json: bool) -> Result<(), Failure> {
-    let a = super::progress::while_waiting(engine, Q::DOING, json, q.ask(engine)).await?;
+    let a = if Q::DOWNLOADS {
+        super::progress::while_downloading(engine, json, q.ask(engine)).await?
+    } else {
+        super::progress::while_waiting(engine, Q::DOING, json, q.ask(engine)).await?
+    };
     let text = if json {
         let s =
             serde_json::to_string_pretty(&a).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

@@ -20,16 +20,13 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool_handler};
-use serde::Serialize;
 use serde_json::{Value, json};
 
-mod download;
-
 use super::drain::Drain;
-use super::output::{DatumOut, schema, to_value};
+use super::output::{schema, to_value};
 use super::params::{PackageReportParams, Parameters};
 
-use crate::engine::{Datum, EngineHandle, QueryError};
+use crate::engine::{EngineHandle, QueryError};
 use crate::questions::{self, Ask};
 
 /// The URI of the health resource.
@@ -175,14 +172,6 @@ fn answer<T>(
     }
 }
 
-/// A single-datum answer: its structured form and `render`'s text.
-fn datum_answer<T: Serialize>(
-    r: Result<Datum<T>, QueryError>,
-    render: impl FnOnce(&Datum<T>) -> String,
-) -> Result<CallToolResult, McpError> {
-    answer(r, |d| (to_value(&DatumOut::of(d)), render(d)))
-}
-
 /// The output schema of question `Q`'s tool: derived from its structured content, the
 /// type [`SentinelMcp::serve`] writes.
 pub(super) fn output_of<Q: Ask>() -> Arc<JsonObject> {
@@ -234,7 +223,7 @@ fn router() -> &'static Arc<ToolRouter<SentinelMcp>> {
     ROUTER.get_or_init(|| {
         let mut routes = QuestionRoutes(ToolRouter::new());
         questions::each(&mut routes);
-        let mut router = routes.0 + SentinelMcp::download_router();
+        let mut router = routes.0;
         super::output::compact_output_schemas(
             router
                 .map

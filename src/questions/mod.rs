@@ -70,6 +70,8 @@ pub(crate) trait Ask: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const HINTS: Hints = Hints::LOOKUP;
     /// What the CLI's spinner says it is doing while it waits (`resolving`...).
     const DOING: &'static str = Self::TOOL;
+    /// A download: the CLI shows its bytes as they come, not only its requests.
+    const DOWNLOADS: bool = false;
     /// What the engine answers; the CLI's `--json` prints it as it is.
     type Answer: Serialize + Send + Sync + 'static;
     /// The MCP structured content of an answer.
@@ -123,6 +125,12 @@ impl Hints {
         open_world: false,
         idempotent: None,
     };
+    /// Writes a file where the configuration allows (the same file again: idempotent).
+    pub(crate) const WRITES_FILE: Hints = Hints {
+        read_only: false,
+        open_world: true,
+        idempotent: Some(true),
+    };
     /// Drops the server's own copies (never anything else).
     pub(crate) const OWN_STATE_RESET: Hints = Hints {
         read_only: false,
@@ -158,6 +166,7 @@ pub(crate) fn each(v: &mut impl Visit) {
     v.question::<Scan>();
     v.question::<Check>();
     v.question::<Audit>();
+    v.question::<Download>();
     v.question::<Health>();
     v.question::<Ready>();
     v.question::<Metrics>();
@@ -189,7 +198,7 @@ pub(crate) trait Run: clap::Args {
 macro_rules! commands {
     ($($name:ident($flags:ty),)*) => {
         /// The query commands (info, versions, deps, docs, python, downloads,
-        /// breakdown, trends, top, overview, resolve, why, vulns, health, scan, check, audit).
+        /// breakdown, trends, top, overview, resolve, why, vulns, health, scan, check, audit, download).
         #[derive(clap::Subcommand, Debug)]
         pub(crate) enum Command {
             $($name($flags),)*
@@ -238,6 +247,7 @@ commands! {
     Scan(scan::ScanFlags),
     Check(scan::CheckFlags),
     Audit(audit::AuditFlags),
+    Download(download::DownloadFlags),
 }
 
 /// Splits the CLI's `NAME==VERSION` into a package and an optional version.
