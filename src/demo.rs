@@ -218,7 +218,7 @@ impl Demo {
         let started = Instant::now();
         match self.engine.audit_project(input, &target).await {
             Ok(r) => {
-                let text = crate::resolve_text::audit(&r);
+                let text = crate::questions::audit_text(&r);
                 for line in text
                     .lines()
                     .filter(|l| !l.is_empty() && !l.starts_with("note:"))

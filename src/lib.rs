@@ -16,7 +16,6 @@ pub mod describe;
 pub mod mcp;
 pub mod memory;
 pub mod questions;
-pub mod resolve_text;
 pub mod secret;
 pub mod status;
 pub mod telemetry;

@@ -62,7 +62,7 @@ impl Ask for Audit {
     }
 
     fn text(&self, r: &AuditReport) -> String {
-        crate::resolve_text::audit(r)
+        audit_text(r)
     }
 
     fn exit(&self, r: &AuditReport) -> Result<(), Failure> {
@@ -78,6 +78,108 @@ impl Ask for Audit {
             ))),
         }
     }
+}
+
+/// An audit in words: the verdict with its counts, then each vulnerable release (its
+/// advisories, fix and the chain that brings it in), the pins and packages that need
+/// attention, what could not be checked, and the notes.
+pub(crate) fn audit_text(r: &AuditReport) -> String {
+    let mut out = format!(
+        "{}\nTarget: CPython {} on {:?}; facts {}.\n",
+        r.summary,
+        r.target.python_version,
+        r.target.platform,
+        r.source.as_str()
+    );
+    if let Some(c) = &r.tree.conflict {
+        out.push_str(&format!("\nNo solution for the target:\n{c}\n"));
+    }
+    if !r.vulnerable.is_empty() {
+        out.push_str("\nVulnerable releases:\n");
+    }
+    for v in &r.vulnerable {
+        let ids: Vec<String> = v
+            .advisories
+            .iter()
+            .map(|a| match a.aliases.first() {
+                Some(alias) => format!(
+                    "{} ({alias}) [{}]",
+                    a.id,
+                    super::resolve::sources(&a.sources)
+                ),
+                None => format!("{} [{}]", a.id, super::resolve::sources(&a.sources)),
+            })
+            .collect();
+        out.push_str(&format!(
+            "  {} {}{}: {}\n",
+            v.package,
+            v.version,
+            if v.direct { " (direct)" } else { "" },
+            ids.join(", ")
+        ));
+        for a in &v.advisories {
+            if let Some(s) = &a.summary {
+                out.push_str(&format!("      {}: {s}\n", a.id));
+            }
+        }
+        out.push_str(&format!(
+            "      fix: {}\n",
+            v.fix
+                .as_ref()
+                .map(|f| f.note.clone())
+                .unwrap_or_else(|| "no fixed release known".into())
+        ));
+        out.push_str(&format!("      via: {}\n", v.required_by.join(" -> ")));
+    }
+    if !r.pins.is_empty() {
+        out.push_str("\nPins and requirements:\n");
+    }
+    for p in &r.pins {
+        out.push_str(&format!(
+            "  {} {} {}: {}{}\n",
+            p.at,
+            p.package,
+            p.specifier,
+            p.words,
+            if p.fails {
+                ""
+            } else {
+                " (reported, not failing)"
+            }
+        ));
+    }
+    if !r.packages.is_empty() {
+        out.push_str("\nSupply-chain checks of direct dependencies:\n");
+    }
+    for p in &r.packages {
+        out.push_str(&format!("  {}: {}\n", p.package, p.summary));
+    }
+    if let Some(c) = &r.confusion {
+        out.push('\n');
+        out.push_str(&super::scan::confusion(c));
+    }
+    if !r.unchecked.is_empty() {
+        out.push_str("\nNot checked:\n");
+    }
+    for f in r.unchecked.iter().take(30) {
+        out.push_str(&format!("  {}: {} ({})\n", f.item, f.reason, f.suggestion));
+    }
+    if r.unchecked.len() > 30 {
+        out.push_str(&format!("  ... and {} more\n", r.unchecked.len() - 30));
+    }
+    for p in r.problems.iter().take(20) {
+        out.push_str(&format!("problem {}:{}: {}\n", p.file, p.line, p.reason));
+    }
+    for x in &r.references {
+        out.push_str(&format!(
+            "reference {}:{}: {} ({})\n",
+            x.file, x.line, x.text, x.note
+        ));
+    }
+    for n in r.notes.iter().chain(&r.tree.notes) {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    out
 }
 
 /// Audit a project for a target: vulnerable releases in its tree (with the chain and

@@ -34,6 +34,7 @@ mod versions;
 mod why;
 
 pub use audit::Audit;
+pub(crate) use audit::audit_text;
 pub use deps::Deps;
 pub use docs::{Docs, DocsContext};
 pub use download::Download;

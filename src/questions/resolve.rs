@@ -9,7 +9,7 @@
 
 use schemars::JsonSchema;
 use sentinel_actors::views::resolve::{MissingNode, Resolution, ResolutionStatus, ResolveRequest};
-use sentinel_actors::views::vulns::PackageVulnerabilities;
+use sentinel_actors::views::vulns::{AdvisorySource, PackageVulnerabilities};
 use sentinel_actors::{
     Datum, EngineHandle, QueryError, RESOLVE_TARGET, Target, TargetOnly, limits,
 };
@@ -145,7 +145,7 @@ fn resolution_text(r: &Resolution) -> String {
     for m in &r.missing {
         out.push_str(&format!(
             "{} (needed by {})\n",
-            crate::resolve_text::missing_line(m),
+            missing_line(m),
             m.required_by.join("; ")
         ));
     }
@@ -160,6 +160,28 @@ fn resolution_text(r: &Resolution) -> String {
         out.push_str(&format!("  note: {n}\n"));
     }
     out
+}
+
+/// `  MISSING name version: reason`, a node a resolution could not fetch (no newline).
+pub(super) fn missing_line(m: &MissingNode) -> String {
+    format!(
+        "  MISSING {}{}: {}",
+        m.package,
+        m.version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default(),
+        m.reason
+    )
+}
+
+/// Which sources listed an advisory (or answered for a release): `pypi`, `osv`,
+/// `pypi+osv`.
+pub(super) fn sources(s: &[AdvisorySource]) -> String {
+    if s.is_empty() {
+        return "no source".into();
+    }
+    s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("+")
 }
 
 /// The exit of a resolution's status (`missing`: what could not be fetched).
@@ -258,7 +280,7 @@ fn vulnerabilities_text(d: &Datum<PackageVulnerabilities>) -> String {
             "{} {}: no known vulnerabilities in force (from {}, {}).\n",
             v.package,
             v.version,
-            crate::resolve_text::sources(&v.sources),
+            sources(&v.sources),
             d.provenance.word()
         )
     } else {
@@ -268,7 +290,7 @@ fn vulnerabilities_text(d: &Datum<PackageVulnerabilities>) -> String {
             v.version,
             v.active,
             if v.active == 1 { "y" } else { "ies" },
-            crate::resolve_text::sources(&v.sources),
+            sources(&v.sources),
             d.provenance.word()
         )
     };
@@ -276,7 +298,7 @@ fn vulnerabilities_text(d: &Datum<PackageVulnerabilities>) -> String {
         out.push_str(&format!(
             "  {} [{}]{}{}: {}{}\n",
             a.id,
-            crate::resolve_text::sources(&a.sources),
+            sources(&a.sources),
             if a.aliases.is_empty() {
                 String::new()
             } else {

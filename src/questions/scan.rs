@@ -193,7 +193,7 @@ fn scan_text(r: &ScanReport) -> String {
     }
     if let Some(c) = &r.confusion {
         out.push('\n');
-        out.push_str(crate::resolve_text::confusion(c).trim_end());
+        out.push_str(confusion(c).trim_end());
     }
     for f in &r.failures {
         out.push_str(&format!("\n{}: {} ({})", f.item, f.reason, f.suggestion));
@@ -302,7 +302,7 @@ fn scan_table(r: &ScanReport, all: bool) -> String {
         ln!(out, "  note: {n}");
     }
     if let Some(c) = &r.confusion {
-        out.push_str(&crate::resolve_text::confusion(c));
+        out.push_str(&confusion(c));
     }
     for f in &r.failures {
         ln!(out, "  failed {}: {} ({})", f.item, f.reason, f.suggestion);
@@ -341,6 +341,36 @@ impl Run for ScanFlags {
         };
         show(engine, q, json).await
     }
+}
+
+/// The dependency-confusion lines of a scan or an audit (CLI and MCP text alike): the
+/// summary, each name on both indexes with what pip would install, what was not
+/// checked.
+pub(super) fn confusion(c: &sentinel_actors::views::confusion::ConfusionReport) -> String {
+    let mut out = format!(
+        "Dependency confusion (PyPI and the extra index {}): {}\n",
+        c.extra_index, c.summary
+    );
+    for f in &c.on_both {
+        out.push_str(&format!(
+            "  {}{}: {} [PyPI {}, extra index {}]\n",
+            f.package,
+            if f.fails { " (fails)" } else { "" },
+            f.words,
+            crate::describe::sentence(&f.public),
+            crate::describe::sentence(&f.extra),
+        ));
+    }
+    if !c.extra_only.is_empty() {
+        out.push_str(&format!(
+            "  only on the extra index (not flagged): {}\n",
+            c.extra_only.join(", ")
+        ));
+    }
+    for f in &c.not_checked {
+        out.push_str(&format!("  not checked {}: {}\n", f.item, f.reason));
+    }
+    out
 }
 
 /// A package to check before `pip install`.

@@ -99,7 +99,7 @@ impl Ask for Why {
         }
         if x.resolution == ResolutionStatus::Partial {
             for m in &x.missing {
-                out.push_str(&crate::resolve_text::missing_line(m));
+                out.push_str(&super::resolve::missing_line(m));
                 out.push('\n');
             }
         }
