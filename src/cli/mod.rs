@@ -3,23 +3,18 @@
 //!
 //! Exit codes: [`Exit`] (`exit.rs`), the one definition the help's table comes from.
 
-mod exit;
-pub(crate) mod output;
-mod progress;
 mod query;
-pub(crate) mod target;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sentinel_actors::{DownloadError, EngineConfig, QueryError};
+use sentinel_actors::EngineConfig;
 use sentinel_sim::{Scenario, SimConfig};
 
-pub(crate) use crate::questions::status_exit;
-pub use exit::Exit;
-pub(crate) use query::show;
+pub use crate::terminal::Exit;
+pub(crate) use crate::terminal::{Failure, output};
 
 use crate::config::{self, FlagOverrides, LoadError};
 use crate::secret::{Secret, redact_userinfo};
@@ -309,62 +304,6 @@ impl From<ScenarioArg> for Scenario {
     }
 }
 
-/// A failure of a command, with its exit code.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    code: Exit,
-    message: String,
-    /// Already reported on stdout (a partial batch printed its answer).
-    reported: bool,
-}
-
-impl Failure {
-    pub(crate) fn new(code: Exit, message: impl Into<String>) -> Self {
-        Failure {
-            code,
-            message: message.into(),
-            reported: false,
-        }
-    }
-
-    /// A partial answer that was already printed: only the exit code remains.
-    pub(crate) fn partial(message: impl Into<String>) -> Self {
-        Failure::after_answer(Exit::Partial, message)
-    }
-
-    /// An answer that was already printed, exiting with `code`.
-    pub(crate) fn after_answer(code: Exit, message: impl Into<String>) -> Self {
-        Failure {
-            reported: true,
-            ..Failure::new(code, message)
-        }
-    }
-}
-
-impl From<QueryError> for Failure {
-    fn from(e: QueryError) -> Self {
-        let code = match &e {
-            QueryError::InvalidInput(_) => Exit::BadInput,
-            QueryError::NotFound { .. } => Exit::NotFound,
-            QueryError::Unavailable { .. }
-            | QueryError::DeadlineExceeded { .. }
-            | QueryError::NotReady { .. } => Exit::Unavailable,
-            QueryError::Internal(_) => Exit::Internal,
-            QueryError::Download(d) => match **d {
-                DownloadError::DirNotAllowed { .. } => Exit::BadInput,
-                DownloadError::NoFileForTarget { .. } => Exit::NotFound,
-                _ => Exit::Download,
-            },
-        };
-        // A download's failure carries its suggestion (which key to set, what to distrust).
-        let message = match &e {
-            QueryError::Download(d) => format!("{d}\nhint: {}", d.suggestion()),
-            _ => e.to_string(),
-        };
-        Failure::new(code, message)
-    }
-}
-
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
         // A base URL in an error may carry credentials (`https://user:pass@host`).
@@ -375,12 +314,6 @@ impl From<LoadError> for Failure {
                 redact_userinfo(&e.to_string())
             ),
         )
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::new(Exit::Internal, format!("{e:#}"))
     }
 }
 

@@ -129,7 +129,7 @@ struct AppState {
     large_bodies: Arc<tokio::sync::Semaphore>,
     large_body_wait: Duration,
     /// The MCP layer's last hour, for `/status`.
-    activity: Arc<super::activity::Activity>,
+    activity: Arc<crate::status::activity::Activity>,
 }
 
 /// A request body this large (or of unknown length) costs rmcp about 40 ms of CPU per
@@ -509,7 +509,7 @@ pub struct HttpServer {
     drain: Arc<Drain>,
     replies: Arc<InFlight>,
     opts: HttpOptions,
-    activity: Arc<super::activity::Activity>,
+    activity: Arc<crate::status::activity::Activity>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -533,7 +533,7 @@ impl HttpServer {
 
     /// The last hour of answers the status page shows (an embedder that answers
     /// outside MCP, like the demo, records into it too).
-    pub fn activity(&self) -> Arc<super::activity::Activity> {
+    pub fn activity(&self) -> Arc<crate::status::activity::Activity> {
         self.activity.clone()
     }
 
@@ -778,7 +778,7 @@ pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Resul
 pub async fn bind_http_with(
     engine: EngineHandle,
     opts: HttpOptions,
-    activity: Option<Arc<super::activity::Activity>>,
+    activity: Option<Arc<crate::status::activity::Activity>>,
 ) -> anyhow::Result<HttpServer> {
     let has_token = opts.auth_token.as_ref().is_some_and(|t| !t.is_empty());
     if !is_loopback(opts.addr.ip()) && !has_token {

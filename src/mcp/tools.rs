@@ -23,8 +23,8 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool_handler};
 use serde_json::{Value, json};
 
 use super::drain::Drain;
-use super::output::{schema, to_value};
 use super::params::{PackageReportParams, Parameters};
+use crate::structured::{schema, to_value};
 
 use crate::engine::{EngineHandle, QueryError};
 use crate::questions::{self, Ask};
@@ -61,7 +61,7 @@ pub struct SentinelMcp {
     tool_router: Arc<ToolRouter<Self>>,
     drain: Arc<Drain>,
     /// The last hour of tool calls, for the status page.
-    activity: Arc<super::activity::Activity>,
+    activity: Arc<crate::status::activity::Activity>,
 }
 
 impl std::fmt::Debug for SentinelMcp {
@@ -199,7 +199,7 @@ impl SentinelMcp {
     pub(crate) fn with_drain(
         engine: EngineHandle,
         drain: Arc<Drain>,
-        activity: Arc<super::activity::Activity>,
+        activity: Arc<crate::status::activity::Activity>,
     ) -> Self {
         Self {
             engine,
@@ -224,7 +224,7 @@ fn router() -> &'static Arc<ToolRouter<SentinelMcp>> {
         let mut routes = QuestionRoutes(ToolRouter::new());
         questions::each(&mut routes);
         let mut router = routes.0;
-        super::output::compact_output_schemas(
+        crate::structured::compact_output_schemas(
             router
                 .map
                 .values_mut()
@@ -354,7 +354,10 @@ impl ServerHandler for SentinelMcp {
             .increment(1);
         let (label, cancelled) = match &result {
             Ok(rmcp::model::CallToolResponse::Complete(r)) => (
-                super::activity::label_of(r.structured_content.as_ref(), r.is_error == Some(true)),
+                crate::status::activity::label_of(
+                    r.structured_content.as_ref(),
+                    r.is_error == Some(true),
+                ),
                 false,
             ),
             Ok(_) => ("live", false),

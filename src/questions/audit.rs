@@ -13,9 +13,10 @@ use sentinel_actors::{EngineConfig, EngineHandle, QueryError, RESOLVE_TARGET, Ta
 use serde::Deserialize;
 
 use super::scan::{cli_project, project_input};
+use super::show;
 use super::{Ask, Run};
-use crate::cli::target::{self, TargetArgs};
-use crate::cli::{Exit, Failure, show};
+use crate::terminal::target::{self, TargetArgs};
+use crate::terminal::{Exit, Failure};
 
 /// Arguments of `audit_project`: the project as for `scan_dependencies`, and the target.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -7,12 +7,13 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 use super::Ask;
+use super::show;
 use super::{Run, split_spec};
-use crate::cli::output::{notes, source_cell, source_note, table};
-use crate::cli::target::{self, TargetArgs};
-use crate::cli::{Failure, show};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::Failure;
+use crate::terminal::output::{notes, source_cell, source_note, table};
+use crate::terminal::target::{self, TargetArgs};
 
 /// A release's dependencies, optionally evaluated for a target environment. When no
 /// target field is given, markers are not evaluated and every dependency is listed with

@@ -9,13 +9,13 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 use super::Ask;
+use super::show;
 use super::{Run, split_spec};
-use crate::cli::Failure;
-use crate::cli::output::{notes, source_cell, source_note};
-use crate::cli::show;
-use crate::cli::target::{self, TargetArgs};
-use crate::mcp::output::{DatumOut, DocsContextOut};
-use crate::mcp::render::freshness;
+use crate::structured::text::freshness;
+use crate::structured::{DatumOut, DocsContextOut};
+use crate::terminal::Failure;
+use crate::terminal::output::{notes, source_cell, source_note};
+use crate::terminal::target::{self, TargetArgs};
 use crate::text::thousands;
 
 /// A package's README sized for a model's context.
@@ -212,7 +212,7 @@ fn context_text(r: &DocsWithContext) -> String {
     if !deps.failures.is_empty() {
         s.push_str("\n\nfailures:");
         for f in &deps.failures {
-            let _ = write!(s, "\n{}", crate::mcp::render::failure(f));
+            let _ = write!(s, "\n{}", crate::structured::text::failure(f));
         }
     }
     s

@@ -21,12 +21,13 @@ use sentinel_actors::{
 use serde::Deserialize;
 use std::fmt::Write as _;
 
+use super::show;
 use super::{Ask, Hints, Run};
-use crate::cli::output::source_cell;
-use crate::cli::target::{self, TargetArgs};
-use crate::cli::{Exit, Failure, show};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::output::source_cell;
+use crate::terminal::target::{self, TargetArgs};
+use crate::terminal::{Exit, Failure};
 
 /// A release's file for a target, downloaded and verified against the index's sha256.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

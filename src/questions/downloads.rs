@@ -11,11 +11,11 @@ use std::fmt::Write as _;
 
 use super::Ask;
 use super::Run;
-use crate::cli::output::{as_of_suffix, notes, source_cell, source_note, sparkline, table};
-use crate::cli::show;
-use crate::cli::{Exit, Failure};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use super::show;
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::output::{as_of_suffix, notes, source_cell, source_note, sparkline, table};
+use crate::terminal::{Exit, Failure};
 use crate::text::thousands;
 
 /// Which recent download figures to give.

@@ -7,11 +7,12 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 use super::Ask;
+use super::show;
 use super::{Run, split_spec};
-use crate::cli::output::{notes, source_cell, source_note, table};
-use crate::cli::{Failure, show};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::Failure;
+use crate::terminal::output::{notes, source_cell, source_note, table};
 
 /// A package and optionally one of its releases.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -43,7 +43,6 @@ pub use info::Info;
 pub use ops::{Cache, Health, Metrics, Ready, Refresh};
 pub use overview::Overview;
 pub use python::{PythonCheck, Pythons};
-pub(crate) use resolve::status_exit;
 pub use resolve::{Resolve, Vulns};
 pub use scan::{Check, Scan};
 pub use top::Top;
@@ -60,7 +59,7 @@ use serde::de::DeserializeOwned;
 /// A question as both front ends serve it, through one generic path each: the MCP tool
 /// (`SentinelMcp::serve`: the structured content and, beside it, the text; the tool's
 /// output schema is derived from [`Output`](Ask::Output)) and the CLI command
-/// (`cli::query::show`: the table, or the answer as JSON with `--json`, then the exit).
+/// ([`show`]: the table, or the answer as JSON with `--json`, then the exit).
 /// Its file is the one home of its words.
 pub(crate) trait Ask: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     /// The MCP tool that asks it.
@@ -97,7 +96,7 @@ pub(crate) trait Ask: DeserializeOwned + JsonSchema + Send + Sync + 'static {
 
     /// The CLI's exit once the answer is printed (partial, no solution...); by default
     /// success.
-    fn exit(&self, _a: &Self::Answer) -> Result<(), crate::cli::Failure> {
+    fn exit(&self, _a: &Self::Answer) -> Result<(), crate::terminal::Failure> {
         Ok(())
     }
 }
@@ -177,11 +176,11 @@ pub(crate) fn each(v: &mut impl Visit) {
 
 /// A CLI command that asks a question: its flags are the command's arguments (clap),
 /// and `run` builds the question from them, asks it and prints the answer
-/// (usually `cli::show`, the one printing path).
+/// (usually [`show`], the one printing path).
 pub(crate) trait Run: clap::Args {
     /// Adjusts the engine's configuration before it starts (a project path the
     /// command may read); by default nothing.
-    fn configure(&mut self, _cfg: &mut EngineConfig) -> Result<(), crate::cli::Failure> {
+    fn configure(&mut self, _cfg: &mut EngineConfig) -> Result<(), crate::terminal::Failure> {
         Ok(())
     }
 
@@ -190,7 +189,7 @@ pub(crate) trait Run: clap::Args {
         self,
         engine: &EngineHandle,
         json: bool,
-    ) -> impl Future<Output = Result<(), crate::cli::Failure>> + Send;
+    ) -> impl Future<Output = Result<(), crate::terminal::Failure>> + Send;
 }
 
 /// The query commands: each is the flags of a command (in its question's file, with
@@ -210,7 +209,7 @@ macro_rules! commands {
             pub(crate) fn configure(
                 &mut self,
                 cfg: &mut EngineConfig,
-            ) -> Result<(), crate::cli::Failure> {
+            ) -> Result<(), crate::terminal::Failure> {
                 match self {
                     $(Command::$name(flags) => flags.configure(cfg),)*
                 }
@@ -221,7 +220,7 @@ macro_rules! commands {
                 self,
                 engine: &EngineHandle,
                 json: bool,
-            ) -> Result<(), crate::cli::Failure> {
+            ) -> Result<(), crate::terminal::Failure> {
                 match self {
                     $(Command::$name(flags) => flags.run(engine, json).await,)*
                 }
@@ -249,6 +248,29 @@ commands! {
     Check(scan::CheckFlags),
     Audit(audit::AuditFlags),
     Download(download::DownloadFlags),
+}
+
+/// Asks `q` and prints its answer, one path for every question: the answer as JSON
+/// with `--json`, else its table (both cleaned of escape sequences); then its exit.
+pub(crate) async fn show<Q: Ask>(
+    engine: &EngineHandle,
+    q: Q,
+    json: bool,
+) -> Result<(), crate::terminal::Failure> {
+    let a = if Q::DOWNLOADS {
+        crate::terminal::progress::while_downloading(engine, json, q.ask(engine)).await?
+    } else {
+        crate::terminal::progress::while_waiting(engine, Q::DOING, json, q.ask(engine)).await?
+    };
+    let text = if json {
+        let s =
+            serde_json::to_string_pretty(&a).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s + "\n"
+    } else {
+        q.table(&a)
+    };
+    crate::terminal::output::emit(&crate::terminal::output::clean(&text, true));
+    q.exit(&a)
 }
 
 /// Splits the CLI's `NAME==VERSION` into a package and an optional version.

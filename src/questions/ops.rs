@@ -9,9 +9,10 @@ use sentinel_actors::{
 use serde::{Deserialize, Serialize};
 
 use super::Run;
+use super::show;
 use super::{Ask, Hints};
-use crate::cli::output::table;
-use crate::cli::{Failure, show};
+use crate::terminal::Failure;
+use crate::terminal::output::table;
 use crate::text::{age, thousands};
 
 /// The structured content of an ops tool: the report's own fields and `source`.

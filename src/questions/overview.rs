@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::Ask;
 use super::Run;
 use super::downloads::figure;
-use crate::cli::output::{source_cell, table, thousands};
-use crate::cli::show;
-use crate::cli::{Exit, Failure};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::{failure, freshness};
+use super::show;
+use crate::structured::DatumOut;
+use crate::structured::text::{failure, freshness};
+use crate::terminal::output::{source_cell, table, thousands};
+use crate::terminal::{Exit, Failure};
 use std::io::IsTerminal;
 
 /// Several packages at once.

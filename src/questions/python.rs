@@ -7,11 +7,12 @@ use sentinel_actors::{Datum, EngineHandle, QueryError};
 use serde::Deserialize;
 
 use super::Ask;
+use super::show;
 use super::{Run, split_spec};
-use crate::cli::output::source_cell;
-use crate::cli::{Failure, show};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::Failure;
+use crate::terminal::output::source_cell;
 
 /// Whether a release supports a Python version.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -15,10 +15,11 @@ use sentinel_actors::{
 };
 use serde::Deserialize;
 
+use super::show;
 use super::{Ask, Run, split_spec};
-use crate::cli::target::{self, TargetArgs};
-use crate::cli::{Exit, Failure, show};
-use crate::mcp::output::DatumOut;
+use crate::structured::DatumOut;
+use crate::terminal::target::{self, TargetArgs};
+use crate::terminal::{Exit, Failure};
 
 /// What to resolve, and for which target.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

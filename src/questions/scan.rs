@@ -16,9 +16,10 @@ use sentinel_actors::views::scan::{DependencyVerdict, ScanReport};
 use sentinel_actors::{EngineConfig, EngineHandle, InputError, QueryError, ScanInput, clip_echo};
 use serde::Deserialize;
 
+use super::show;
 use super::{Ask, Run};
-use crate::cli::output::{source_cell, table};
-use crate::cli::{Exit, Failure, show};
+use crate::terminal::output::{source_cell, table};
+use crate::terminal::{Exit, Failure};
 use crate::text::thousands;
 
 /// Arguments of `scan_dependencies`: a `path`, or a file's `content` with its `filename`.

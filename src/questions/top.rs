@@ -8,10 +8,11 @@ use std::fmt::Write as _;
 
 use super::Ask;
 use super::Run;
-use crate::cli::output::{source_cell, table};
-use crate::cli::{Failure, show};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use super::show;
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::Failure;
+use crate::terminal::output::{source_cell, table};
 use crate::text::thousands;
 
 /// How many of the most downloaded packages to list.

@@ -8,10 +8,11 @@ use std::fmt::Write as _;
 
 use super::Ask;
 use super::Run;
-use crate::cli::output::{notes, source_cell, source_note, table};
-use crate::cli::{Failure, show};
-use crate::mcp::output::{DatumOut, VersionsOut};
-use crate::mcp::render::freshness;
+use super::show;
+use crate::structured::text::freshness;
+use crate::structured::{DatumOut, VersionsOut};
+use crate::terminal::Failure;
+use crate::terminal::output::{notes, source_cell, source_note, table};
 
 /// Which versions of a package to list.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 use super::Ask;
 use super::Run;
-use crate::cli::target::{self, TargetArgs};
-use crate::cli::{Failure, show};
+use super::show;
+use crate::terminal::Failure;
+use crate::terminal::target::{self, TargetArgs};
 
 /// Why a package is in the dependency tree of some requirements, for a target.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -114,8 +115,8 @@ impl Ask for Why {
 
     /// Partial when some node could not be fetched, no solution, or stopped at a bound;
     /// success whether or not the package is in the tree (the answer says which).
-    fn exit(&self, x: &Explanation) -> Result<(), crate::cli::Failure> {
-        crate::cli::status_exit(x.resolution, &x.missing)
+    fn exit(&self, x: &Explanation) -> Result<(), crate::terminal::Failure> {
+        super::resolve::status_exit(x.resolution, &x.missing)
     }
 }
 
