@@ -662,11 +662,11 @@ impl EngineHandle {
     /// engine's deadline.
     ///
     /// Argument errors name the parameter, the value and the rule; everything else is
-    /// in the [`Resolution`](crate::views::resolve::Resolution).
+    /// in the [`Resolution`](crate::resolver::Resolution).
     pub async fn resolve(
         &self,
-        request: &crate::views::resolve::ResolveRequest,
-    ) -> Result<crate::views::resolve::Resolution, QueryError> {
+        request: &crate::resolver::ResolveRequest,
+    ) -> Result<crate::resolver::Resolution, QueryError> {
         let checked = request.validate()?;
         let _guard = self.enter()?;
         let question = Resolve {

@@ -80,10 +80,11 @@ pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
 pub use sentinel_core::{policy, upstream};
 #[cfg(not(feature = "internals"))]
 use sentinel_core::{policy, upstream};
-// The bounded rings of the last hour: the status page's MCP recorder uses them too.
-pub use sentinel_core::{project, series, views};
+// The answers' modules (the audit and the resolution above the views), the project
+// files, and the bounded rings of the last hour (the status page's recorder uses them).
+pub use sentinel_core::{audit, project, resolver, series, views};
 #[allow(unused_imports)]
-use sentinel_core::{readme, resolver, tags};
+use sentinel_core::{readme, tags};
 
 pub use actor::ActorKind;
 pub use actor::fetch::FetchStats;

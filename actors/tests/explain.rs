@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+use sentinel_actors::resolver::{ResolutionStatus, ResolveRequest};
 use sentinel_actors::{ChainStep, MAX_CHAINS, Presence, Provenance, SourceLabel};
 
 fn request(reqs: &[&str], python: &str, platform: &str) -> ResolveRequest {

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
-use sentinel_actors::views::audit::{AuditReport, AuditVerdict};
+use sentinel_actors::audit::{AuditReport, AuditVerdict};
 use sentinel_actors::{EngineConfig, EngineHandle, QueryError, RESOLVE_TARGET, Target, TargetOnly};
 use serde::Deserialize;
 

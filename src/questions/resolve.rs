@@ -8,7 +8,7 @@
 //! stopped at a bound; `vulns` exits `Ok` whatever it finds (it reports; `audit` gates).
 
 use schemars::JsonSchema;
-use sentinel_actors::views::resolve::{MissingNode, Resolution, ResolutionStatus, ResolveRequest};
+use sentinel_actors::resolver::{MissingNode, Resolution, ResolutionStatus, ResolveRequest};
 use sentinel_actors::views::vulns::{AdvisorySource, PackageVulnerabilities};
 use sentinel_actors::{
     Datum, EngineHandle, QueryError, RESOLVE_TARGET, Target, TargetOnly, limits,

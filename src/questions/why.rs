@@ -3,7 +3,7 @@
 //! home of its wording, for both front ends).
 
 use schemars::JsonSchema;
-use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+use sentinel_actors::resolver::{ResolutionStatus, ResolveRequest};
 use sentinel_actors::{
     EngineHandle, Explain, Explanation, Presence, QueryError, RESOLVE_TARGET, Target, TargetOnly,
 };

@@ -27,10 +27,10 @@ use tokio::time::Instant;
 use super::resolve::{Solved, resolve_solved};
 use super::{Question, Walker};
 use crate::model::{PackageName, Provenance, QueryError, SourceLabel};
-use crate::views::deps::TargetEnv;
-use crate::views::resolve::{
+use crate::resolver::{
     Edge, MetaState, MissingNode, Resolution, ResolutionStatus, ResolveRequest, Validated, edges,
 };
+use crate::views::deps::TargetEnv;
 
 /// Most chains listed; the rest are counted.
 pub const MAX_CHAINS: usize = 50;
