@@ -53,6 +53,9 @@ pub(crate) struct Counters {
     pub(crate) l2_writes: AtomicU64,
     pub(crate) lease_waits: AtomicU64,
     pub(crate) invalidations_applied: AtomicU64,
+    pub(crate) probes_deferred: AtomicU64,
+    pub(crate) probes_published: AtomicU64,
+    pub(crate) probes_received: AtomicU64,
 }
 
 pub(crate) struct FleetClient {
@@ -71,6 +74,8 @@ pub(crate) struct FleetClient {
     epoch: Mutex<Option<String>>,
     pub(crate) counters: Counters,
     nonce: AtomicU64,
+    /// Other replicas' probe leases known to run (`probe.rs`).
+    pub(crate) probes: super::probe::ProbeMemo,
 }
 
 /// Resets the gate's half-open probe if the call is dropped before it reports.
@@ -137,6 +142,7 @@ impl FleetClient {
             epoch: Mutex::new(None),
             counters: Counters::default(),
             nonce: AtomicU64::new(0),
+            probes: Default::default(),
         }))
     }
 
@@ -338,6 +344,9 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             l2_writes: c.l2_writes.load(Relaxed),
             lease_waits: c.lease_waits.load(Relaxed),
             invalidations_applied: c.invalidations_applied.load(Relaxed),
+            probes_deferred: c.probes_deferred.load(Relaxed),
+            probes_published: c.probes_published.load(Relaxed),
+            probes_received: c.probes_received.load(Relaxed),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `quota.rs` | fleet-wide strict windows in one Lua script on Redis' clock, falling back to a fair share |
 //! | `l2.rs` | documents in Redis: get-or-lease on a miss, fenced writes after a fetch |
 //! | `invalidate.rs` | `refresh_cache` across the fleet: marks in L2, a stream read by every replica |
+//! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
 //! Redis is an accelerator, never a dependency: every call has its own deadline and
@@ -71,6 +72,15 @@ pub struct FleetReport {
     pub lease_waits: u64,
     /// Invalidations from other replicas applied to this replica's memory.
     pub invalidations_applied: u64,
+    /// Half-open probes not sent because another replica held the probe lease.
+    #[serde(default)]
+    pub probes_deferred: u64,
+    /// This replica's probe outcomes told to the fleet.
+    #[serde(default)]
+    pub probes_published: u64,
+    /// Other replicas' probe outcomes recorded by this replica's breakers.
+    #[serde(default)]
+    pub probes_received: u64,
 }
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
@@ -78,6 +88,8 @@ pub(crate) mod codec;
 pub(crate) mod invalidate;
 #[cfg(feature = "fleet")]
 pub(crate) mod l2;
+#[cfg(feature = "fleet")]
+pub(crate) mod probe;
 
 impl FleetReport {
     /// One line for people (`health` in the CLI and the MCP text).
