@@ -56,6 +56,8 @@ pub(crate) struct Counters {
     pub(crate) probes_deferred: AtomicU64,
     pub(crate) probes_published: AtomicU64,
     pub(crate) probes_received: AtomicU64,
+    pub(crate) sessions_stored: AtomicU64,
+    pub(crate) sessions_restored: AtomicU64,
 }
 
 pub(crate) struct FleetClient {
@@ -347,6 +349,8 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             probes_deferred: c.probes_deferred.load(Relaxed),
             probes_published: c.probes_published.load(Relaxed),
             probes_received: c.probes_received.load(Relaxed),
+            sessions_stored: c.sessions_stored.load(Relaxed),
+            sessions_restored: c.sessions_restored.load(Relaxed),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `quota.rs` | fleet-wide strict windows in one Lua script on Redis' clock, falling back to a fair share |
 //! | `l2.rs` | documents in Redis: get-or-lease on a miss, fenced writes after a fetch |
 //! | `invalidate.rs` | `refresh_cache` across the fleet: marks in L2, a stream read by every replica |
+//! | `sessions.rs` | MCP sessions across replicas: the bytes behind the product's rmcp `SessionStore` |
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
@@ -81,6 +82,12 @@ pub struct FleetReport {
     /// Other replicas' probe outcomes recorded by this replica's breakers.
     #[serde(default)]
     pub probes_received: u64,
+    /// MCP sessions written to Redis (after an `initialize` here).
+    #[serde(default)]
+    pub sessions_stored: u64,
+    /// MCP sessions read back from Redis (opened on another replica, or before a restart).
+    #[serde(default)]
+    pub sessions_restored: u64,
 }
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
@@ -90,6 +97,10 @@ pub(crate) mod invalidate;
 pub(crate) mod l2;
 #[cfg(feature = "fleet")]
 pub(crate) mod probe;
+#[cfg(feature = "fleet")]
+mod sessions;
+#[cfg(feature = "fleet")]
+pub use sessions::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError};
 
 impl FleetReport {
     /// One line for people (`health` in the CLI and the MCP text).

@@ -1,0 +1,136 @@
+//! The product as a fleet (issue 23): replicas sharing one real `redis-server` (Debian's
+//! package; `.ci/run` installs it) and one simulator. MCP sessions across replicas
+//! (rmcp's `SessionStore` on Redis) and `pypi-sentinel fleet status`.
+
+#[path = "../actors/tests/common/redis.rs"]
+#[allow(dead_code)]
+mod redis;
+
+use std::time::Duration;
+
+use pypi_sentinel::engine::{Engine, EngineConfig, EngineHandle};
+use pypi_sentinel::mcp::{self, HttpOptions};
+use pypi_sentinel::sim::{Sim, SimConfig, SimHandle};
+use redis::RedisServer;
+use serde_json::{Value, json};
+
+fn config(sim: &SimHandle, redis: Option<&str>, id: &str) -> EngineConfig {
+    let mut cfg = sentinel_actors::testing::sim_config(&sim.base_url());
+    cfg.fleet.redis_url = redis.map(str::to_string);
+    cfg.fleet.replica_id = id.to_string();
+    // A first call on a shared 2-core machine (connect, script load) may take longer
+    // than the production deadline.
+    cfg.fleet.op_timeout_ms = 200;
+    cfg
+}
+
+async fn engine(cfg: EngineConfig) -> EngineHandle {
+    Engine::start(cfg).await.expect("engine starts")
+}
+
+/// Serves `engine` over HTTP on a free loopback port until the test ends.
+async fn serve(engine: &EngineHandle) -> std::net::SocketAddr {
+    let server = mcp::bind_http(engine.clone(), HttpOptions::default())
+        .await
+        .expect("binds");
+    let addr = server.local_addr();
+    tokio::spawn(server.run(std::future::pending::<()>()));
+    addr
+}
+
+fn post(addr: std::net::SocketAddr, session: Option<&str>, body: Value) -> reqwest::RequestBuilder {
+    let mut r = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+        .post(format!("http://{addr}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body.to_string());
+    if let Some(s) = session {
+        r = r.header("mcp-session-id", s);
+    }
+    r
+}
+
+/// The JSON-RPC reply in an SSE (or JSON) body.
+fn reply(body: &str) -> Value {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .chain(serde_json::from_str(body).ok())
+        .find(|m| m.get("result").is_some() || m.get("error").is_some())
+        .unwrap_or_else(|| panic!("no reply in {body:?}"))
+}
+
+/// `initialize` and `notifications/initialized` on `addr`: the session id.
+async fn open_session(addr: std::net::SocketAddr) -> String {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "fleet-test", "version": "1.0"}}});
+    let r = post(addr, None, init).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let _ = r.text().await;
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(post(addr, Some(&id), note).send().await.unwrap().status(), 202);
+    id
+}
+
+/// `tools/call get_package_info` on `addr` within `session`: the HTTP status and reply.
+async fn call(addr: std::net::SocketAddr, session: &str, package: &str) -> (u16, Option<Value>) {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "get_package_info", "arguments": {"package": package}}});
+    let r = post(addr, Some(session), body).send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, (status == 200).then(|| reply(&text)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_session_initialised_on_one_replica_keeps_working_on_the_others() {
+    let redis = RedisServer::start();
+    let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+    let name = sim.package_names().into_iter().next().unwrap();
+    let mut addrs = Vec::new();
+    let mut engines = Vec::new();
+    for i in 0..3 {
+        let e = engine(config(&sim, Some(&redis.url()), &format!("r{i}"))).await;
+        addrs.push(serve(&e).await);
+        engines.push(e);
+    }
+    let session = open_session(addrs[0]).await;
+    // The session's `initialize` is in Redis, under a hash of its id (never the id).
+    let keys = redis.cli(&["--scan", "--pattern", "*:mcp:session:*"]);
+    assert_eq!(keys.lines().count(), 1, "{keys}");
+    assert!(!keys.contains(&session), "the session id is a key: {keys}");
+    // Its next calls land on replicas 2 and 3: served there.
+    for addr in &addrs[1..] {
+        let (status, reply) = call(*addr, &session, &name).await;
+        assert_eq!(status, 200, "session not restored on {addr}");
+        let reply = reply.unwrap();
+        assert!(reply.get("result").is_some(), "{reply}");
+        assert_ne!(reply["result"]["isError"], json!(true), "{reply}");
+    }
+    // And on the first replica, as before.
+    assert_eq!(call(addrs[0], &session, &name).await.0, 200);
+    let restored: u64 = engines
+        .iter()
+        .map(|e| e.metrics().fleet.unwrap().sessions_restored)
+        .sum();
+    assert_eq!(restored, 2);
+    // A made-up session id is still refused everywhere.
+    assert_eq!(call(addrs[1], "not-a-session", &name).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_without_the_fleet_another_replica_does_not_know_the_session() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+    let name = sim.package_names().into_iter().next().unwrap();
+    let a = serve(&engine(config(&sim, None, "a")).await).await;
+    let b = serve(&engine(config(&sim, None, "b")).await).await;
+    let session = open_session(a).await;
+    assert_eq!(call(b, &session, &name).await.0, 404);
+    assert_eq!(call(a, &session, &name).await.0, 200);
+}
