@@ -74,7 +74,10 @@ async fn open_session(addr: std::net::SocketAddr) -> String {
     let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
     let _ = r.text().await;
     let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    assert_eq!(post(addr, Some(&id), note).send().await.unwrap().status(), 202);
+    assert_eq!(
+        post(addr, Some(&id), note).send().await.unwrap().status(),
+        202
+    );
     id
 }
 
@@ -133,4 +136,153 @@ async fn control_without_the_fleet_another_replica_does_not_know_the_session() {
     let session = open_session(a).await;
     assert_eq!(call(b, &session, &name).await.0, 404);
     assert_eq!(call(a, &session, &name).await.0, 200);
+}
+
+/// Runs the binary with `args` and no user configuration: (exit code, stdout, stderr).
+async fn cli(args: Vec<String>) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let data = std::env::temp_dir().join("sentinel-fleet-cli-tests");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pypi-sentinel"))
+            .args(&args)
+            .env("PYPI_SENTINEL_DATA_DIR", &data)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("PYPI_SENTINEL_FLEET__REDIS_URL")
+            .env("HOME", &data)
+            .env("XDG_CONFIG_HOME", data.join("none"))
+            .output()
+            .expect("binary runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_status_shows_replicas_quota_l2_and_leases_from_redis() {
+    let redis = RedisServer::start();
+    let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+    let names: Vec<String> = sim.package_names().into_iter().take(2).collect();
+    let mut engines = Vec::new();
+    for i in 0..2 {
+        let mut cfg = config(&sim, Some(&redis.url()), &format!("r{i}"));
+        // pypistats' real strict windows: its slots come from the fleet quota.
+        cfg.upstreams.pypistats.rate_limit = EngineConfig::default().upstreams.pypistats.rate_limit;
+        engines.push(engine(cfg).await);
+    }
+    // Real state: two documents in L2 and two fleet quota grants.
+    for n in &names {
+        engines[0].package_info(n, None).await.unwrap();
+        engines[1].download_trend(n, 30).await.unwrap();
+    }
+    for _ in 0..500 {
+        if engines
+            .iter()
+            .map(|e| e.metrics().fleet.unwrap().l2_writes)
+            .sum::<u64>()
+            >= 4
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Leases are held only while a replica fetches: planted, as a replica writes them.
+    redis.cli(&[
+        "SET",
+        "pypi-sentinel:v1:{probe:pypistats:0123456789abcdef}",
+        "r7",
+        "PX",
+        "60000",
+    ]);
+    redis.cli(&[
+        "SET",
+        "pypi-sentinel:v1:doc:pypi-json:0123456789abcdef:00ff:lease",
+        "r8",
+        "PX",
+        "60000",
+    ]);
+
+    let args = |json: bool| {
+        let mut a = vec![
+            "--origin".to_string(),
+            sim.base_url(),
+            "--redis-url".into(),
+            redis.url(),
+        ];
+        a.extend(["fleet".to_string(), "status".to_string()]);
+        if json {
+            a.push("--json".into());
+        }
+        a
+    };
+    let (code, out, err) = cli(args(true)).await;
+    assert_eq!(code, 0, "{err}");
+    let s: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let ids: Vec<&str> = s["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"r0") && ids.contains(&"r1") && ids.len() == 2,
+        "{s}"
+    );
+    assert_eq!(s["l2"]["documents"], json!(4), "{s}");
+    assert_eq!(s["l2"]["by_upstream"]["pypi-json"], json!(2), "{s}");
+    assert_eq!(s["l2"]["by_upstream"]["pypistats"], json!(2), "{s}");
+    assert!(s["l2"]["bytes"].as_u64().unwrap() > 0, "{s}");
+    let quota = s["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["upstream"] == json!("pypistats"))
+        .unwrap_or_else(|| panic!("no pypistats quota: {s}"));
+    // Both windows (per second, per minute) saw the two grants of this run.
+    assert_eq!(quota["windows"][1]["used"], json!(2), "{s}");
+    assert_eq!(quota["windows"][1]["limit"], json!(30), "{s}");
+    assert!(quota["next_slot_ms"].as_i64().unwrap() >= 0);
+    assert_eq!(s["leases_held"], json!(1), "{s}");
+    assert_eq!(s["leases"][0]["holder"], json!("r8"), "{s}");
+    assert_eq!(s["probe_leases"][0]["holder"], json!("r7"), "{s}");
+    assert!(
+        s["probe_leases"][0]["upstream"]
+            .as_str()
+            .unwrap()
+            .starts_with("pypistats"),
+        "{s}"
+    );
+    // The text says the same for people, and never the password.
+    let (code, text, _) = cli(args(false)).await;
+    assert_eq!(code, 0);
+    assert!(text.contains("replicas seen in 5 min: 2"), "{text}");
+    assert!(text.contains("L2: 4 documents"), "{text}");
+    assert!(text.contains("quota pypistats: "), "{text}");
+    assert!(text.contains("probe leases held: 1"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_status_without_a_redis_url_is_a_configuration_error_and_a_dead_redis_unavailable() {
+    let (code, out, err) = cli(vec!["fleet".into(), "status".into(), "--json".into()]).await;
+    assert_eq!(code, 5, "{out} {err}");
+    assert!(err.contains("redis_url"), "{err}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}");
+    let (code, _, err) = cli(vec![
+        "--redis-url".into(),
+        url,
+        "fleet".into(),
+        "status".into(),
+    ])
+    .await;
+    assert_eq!(code, 4, "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
 }

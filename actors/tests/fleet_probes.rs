@@ -69,7 +69,10 @@ async fn until_breakers(
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    panic!("timed out waiting for {what}: {:?}", breakers(engines).await);
+    panic!(
+        "timed out waiting for {what}: {:?}",
+        breakers(engines).await
+    );
 }
 
 async fn until(mut f: impl FnMut() -> bool, what: &str) {
@@ -94,7 +97,8 @@ async fn ask_all(engines: &[EngineHandle], names: &mut impl Iterator<Item = Stri
 
 /// All three breakers open, each with its open period over (due for a probe).
 fn all_due(b: &[(BreakerState, f64)]) -> bool {
-    b.iter().all(|(s, left)| *s == BreakerState::Open && *left == 0.0)
+    b.iter()
+        .all(|(s, left)| *s == BreakerState::Open && *left == 0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +125,13 @@ async fn three_replicas_send_one_probe_per_open_period_and_all_close_on_its_succ
     // The two others take the failed probe's outcome: they stay open, for the doubled
     // period, and do not probe on their own meanwhile.
     until(
-        || engines.iter().map(|e| fleet(e).probes_received).sum::<u64>() == 2,
+        || {
+            engines
+                .iter()
+                .map(|e| fleet(e).probes_received)
+                .sum::<u64>()
+                == 2
+        },
         "the failed probe's outcome on the two other replicas",
     )
     .await;
@@ -160,7 +170,11 @@ async fn control_without_shared_probes_each_replica_probes_for_itself() {
     until_breakers(&engines, all_due, "three open breakers due for a probe").await;
     let before = hits(&sim, ROUTE);
     assert_eq!(ask_all(&engines, &mut names).await, 0);
-    assert_eq!(hits(&sim, ROUTE) - before, 3, "three probes without sharing");
+    assert_eq!(
+        hits(&sim, ROUTE) - before,
+        3,
+        "three probes without sharing"
+    );
     for e in engines {
         e.shutdown().await;
     }

@@ -14,11 +14,11 @@ use std::time::Duration;
 use futures::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ClientNotification, JsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::SessionId;
-use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionManager};
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError,
 };
+use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionManager};
 use sentinel_actors::FleetSessions;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;

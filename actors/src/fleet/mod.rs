@@ -10,6 +10,7 @@
 //! | `l2.rs` | documents in Redis: get-or-lease on a miss, fenced writes after a fetch |
 //! | `invalidate.rs` | `refresh_cache` across the fleet: marks in L2, a stream read by every replica |
 //! | `sessions.rs` | MCP sessions across replicas: the bytes behind the product's rmcp `SessionStore` |
+//! | `status.rs` | `pypi-sentinel fleet status`: what Redis holds in the namespace (replicas, quotas, L2, leases) |
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
@@ -100,7 +101,14 @@ pub(crate) mod probe;
 #[cfg(feature = "fleet")]
 mod sessions;
 #[cfg(feature = "fleet")]
+mod status;
+#[cfg(feature = "fleet")]
 pub use sessions::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError};
+#[cfg(feature = "fleet")]
+pub use status::{
+    FleetStatus, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
+    fleet_status,
+};
 
 impl FleetReport {
     /// One line for people (`health` in the CLI and the MCP text).

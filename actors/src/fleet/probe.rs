@@ -154,13 +154,10 @@ impl FleetClient {
 
     /// A probe outcome read from the stream (untrusted: an unknown upstream or another
     /// origin is ignored). Returns whether it was applied.
-    pub(super) fn apply_probe(
-        &self,
-        sink: &ProbeSink,
-        fields: &[(String, String)],
-    ) -> bool {
+    pub(super) fn apply_probe(&self, sink: &ProbeSink, fields: &[(String, String)]) -> bool {
         let field = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
-        let Some(up) = field("probe").and_then(|p| Upstream::ALL.into_iter().find(|u| u.as_str() == p))
+        let Some(up) =
+            field("probe").and_then(|p| Upstream::ALL.into_iter().find(|u| u.as_str() == p))
         else {
             return false;
         };
