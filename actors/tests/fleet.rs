@@ -349,3 +349,55 @@ async fn refresh_cache_on_one_replica_marks_the_copies_on_the_others_stale() {
         e.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_waiter_is_woken_by_the_fill_before_its_backstop_poll() {
+    let redis = RedisServer::start();
+    let sim = sim().await;
+    let mut engines = Vec::new();
+    for i in 0..2 {
+        let mut cfg = replica_config(&sim, Some(&redis.url()), &format!("r{i}"));
+        // The waiter's first poll comes long after the holder's fetch ends: only the
+        // `filled` event can end its wait before then.
+        cfg.fleet.lease_poll_ms = 1_500;
+        engines.push(engine_with(cfg).await);
+    }
+    until(
+        || engines.iter().all(|e| fleet(e).events_subscriptions >= 1),
+        "both replicas subscribed to the events channel",
+    )
+    .await;
+    let (a, b) = (&engines[0], &engines[1]);
+    let name = sim.package_names().into_iter().next().unwrap();
+    let route = format!("/pypi/{name}/json");
+    sim.add_fault(sentinel_sim::FaultSpec {
+        route: route.clone(),
+        latency_ms: Some(300),
+        ..Default::default()
+    });
+    let holder = a.package_info(&name, None);
+    let waiter = async {
+        // b asks once a holds the document's lease.
+        until(
+            || {
+                redis
+                    .cli(&["--scan", "--pattern", "*:doc:*:lease"])
+                    .contains("lease")
+            },
+            "a's lease",
+        )
+        .await;
+        b.package_info(&name, None).await
+    };
+    let (ra, rb) = futures::join!(holder, waiter);
+    ra.unwrap();
+    let rb = rb.unwrap();
+    assert_eq!(rb.provenance.word(), "cached", "{:?}", rb.provenance);
+    assert_eq!(hits(&sim, &route), 1, "one fetch for the fleet");
+    let f = fleet(b);
+    assert_eq!(f.lease_waits, 1, "{f:?}");
+    assert_eq!(f.fill_wakeups, 1, "woken by the fill, not the poll: {f:?}");
+    for e in engines {
+        e.shutdown().await;
+    }
+}

@@ -103,6 +103,7 @@ impl EngineShared {
             true => match crate::fleet::client::FleetClient::new(&cfg.fleet) {
                 Ok(c) => {
                     c.spawn_heartbeat(shutdown.child_token());
+                    c.spawn_events(shutdown.child_token());
                     Some(c)
                 }
                 Err(e) => {

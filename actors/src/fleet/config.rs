@@ -44,6 +44,10 @@ pub struct FleetConfig {
     pub mcp_sessions: bool,
     /// How long an idle MCP session is kept in Redis, ms (refreshed on use).
     pub mcp_session_idle_ms: u64,
+    /// While another replica holds a document's lease, the first poll of L2 after this
+    /// many ms, doubling to 200 ms (the backstop: a `filled` event wakes the waiter
+    /// sooner).
+    pub lease_poll_ms: u64,
 }
 
 impl Default for FleetConfig {
@@ -74,6 +78,7 @@ impl Default for FleetConfig {
             share_probes: true,
             mcp_sessions: true,
             mcp_session_idle_ms: 3_600_000,
+            lease_poll_ms: 25,
         }
     }
 }
@@ -97,6 +102,7 @@ impl std::fmt::Debug for FleetConfig {
             .field("share_probes", &self.share_probes)
             .field("mcp_sessions", &self.mcp_sessions)
             .field("mcp_session_idle_ms", &self.mcp_session_idle_ms)
+            .field("lease_poll_ms", &self.lease_poll_ms)
             .finish()
     }
 }
@@ -181,6 +187,13 @@ impl FleetConfig {
                 "fleet.replica_id",
                 &self.replica_id,
                 "must be at most 128 characters without spaces",
+            ));
+        }
+        if !(1..=10_000).contains(&self.lease_poll_ms) {
+            return Err(ConfigError::new(
+                "fleet.lease_poll_ms",
+                self.lease_poll_ms,
+                "must be 1 to 10000",
             ));
         }
         if !(1_000..=7 * 24 * 3600 * 1000).contains(&self.mcp_session_idle_ms) {

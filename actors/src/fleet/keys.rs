@@ -55,6 +55,11 @@ impl Keys {
         format!("{}:mcp:session:{h}", self.ns)
     }
 
+    /// The pub/sub channel of `filled` events (`events.rs`).
+    pub(crate) fn events(&self) -> String {
+        format!("{}:events", self.ns)
+    }
+
     /// The replica registry (sorted set: id -> last heartbeat, Redis ms).
     pub(crate) fn replicas(&self) -> String {
         format!("{}:replicas", self.ns)

@@ -11,6 +11,7 @@
 //! | `invalidate.rs` | `refresh_cache` across the fleet: marks in L2, a stream read by every replica |
 //! | `sessions.rs` | MCP sessions across replicas: the bytes behind the product's rmcp `SessionStore` |
 //! | `status.rs` | `pypi-sentinel fleet status`: what Redis holds in the namespace (replicas, quotas, L2, leases) |
+//! | `events.rs` | pub/sub wake-ups for lease waiters (`filled` events; polling stays the backstop) |
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
@@ -89,9 +90,17 @@ pub struct FleetReport {
     /// MCP sessions read back from Redis (opened on another replica, or before a restart).
     #[serde(default)]
     pub sessions_restored: u64,
+    /// Lease waits ended early by another replica's `filled` event (pub/sub).
+    #[serde(default)]
+    pub fill_wakeups: u64,
+    /// Times the events connection subscribed (1 after start, +1 per reconnection).
+    #[serde(default)]
+    pub events_subscriptions: u64,
 }
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
+#[cfg(feature = "fleet")]
+pub(crate) mod events;
 #[cfg(feature = "fleet")]
 pub(crate) mod invalidate;
 #[cfg(feature = "fleet")]
