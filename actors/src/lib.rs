@@ -80,7 +80,7 @@ pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
 pub use fleet::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError as FleetSessionError};
 #[cfg(feature = "fleet")]
 pub use fleet::{
-    FleetStatus, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
+    FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
     fleet_status,
 };
 #[cfg(feature = "internals")]

@@ -5,7 +5,7 @@
 //! this file only prints it.
 
 use clap::Subcommand;
-use sentinel_actors::{EngineConfig, FleetStatus};
+use sentinel_actors::{EngineConfig, FleetSnapshot};
 
 use super::{Exit, Failure, output};
 
@@ -45,7 +45,7 @@ fn secs(ms: i64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
 
-fn render(s: &FleetStatus) -> String {
+fn render(s: &FleetSnapshot) -> String {
     let mut out = format!("fleet on {} (namespace {})", s.redis_url, s.namespace);
     if let Some(v) = &s.redis_version {
         out.push_str(&format!(", Redis {v}"));

@@ -98,6 +98,7 @@ pub(crate) enum HealthMsg {
     /// A probe ended without an outcome.
     ReleaseProbe { upstream: Upstream },
     /// Another replica of the fleet probed this upstream (`fleet.share_probes`).
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
     FleetProbe {
         upstream: Upstream,
         outcome: CallOutcome,

@@ -115,17 +115,41 @@ mod status;
 pub use sessions::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError};
 #[cfg(feature = "fleet")]
 pub use status::{
-    FleetStatus, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
+    FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
     fleet_status,
 };
 
 impl FleetReport {
+    /// The parts of the summary that only matter once they happened.
+    fn extras(&self) -> String {
+        let mut x = String::new();
+        if self.lease_waits > 0 {
+            x.push_str(&format!(
+                "; {} lease waits ({} ended by a fill event)",
+                self.lease_waits, self.fill_wakeups
+            ));
+        }
+        if self.probes_deferred + self.probes_published + self.probes_received > 0 {
+            x.push_str(&format!(
+                "; breaker probes: {} left to another replica, {} told, {} received",
+                self.probes_deferred, self.probes_published, self.probes_received
+            ));
+        }
+        if self.sessions_stored + self.sessions_restored > 0 {
+            x.push_str(&format!(
+                "; MCP sessions: {} stored, {} restored from another replica",
+                self.sessions_stored, self.sessions_restored
+            ));
+        }
+        x
+    }
+
     /// One line for people (`health` in the CLI and the MCP text).
     pub fn summary(&self) -> String {
         format!(
             "fleet: {} on {} (replica {}, gate {}, {} replicas seen, last round trip {} µs); \
              quota: {} granted, {} deferred, {} on the fair share; L2: {} hits, {} misses, \
-             {} refused, {} written{}",
+             {} refused, {} written{}{}",
             self.mode,
             self.redis_url,
             self.replica_id,
@@ -139,6 +163,7 @@ impl FleetReport {
             self.l2_misses,
             self.l2_rejected,
             self.l2_writes,
+            self.extras(),
             self.last_error
                 .as_deref()
                 .map(|e| format!("; last Redis error: {e}"))

@@ -27,7 +27,7 @@ const MAX_LISTED: usize = 50;
 
 /// The fleet as Redis sees it (`pypi-sentinel fleet status --json`).
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct FleetStatus {
+pub struct FleetSnapshot {
     /// The Redis URL, password redacted.
     pub redis_url: String,
     /// The key namespace.
@@ -118,7 +118,7 @@ fn err(e: redis::RedisError) -> String {
 }
 
 /// Reads the fleet's state for `cfg` (`[fleet] redis_url` must be set).
-pub async fn fleet_status(cfg: &EngineConfig) -> Result<FleetStatus, String> {
+pub async fn fleet_status(cfg: &EngineConfig) -> Result<FleetSnapshot, String> {
     let url = cfg
         .fleet
         .redis_url
@@ -132,7 +132,7 @@ pub async fn fleet_status(cfg: &EngineConfig) -> Result<FleetStatus, String> {
     }
 }
 
-async fn gather(cfg: &EngineConfig, url: &str, shown: &str) -> Result<FleetStatus, String> {
+async fn gather(cfg: &EngineConfig, url: &str, shown: &str) -> Result<FleetSnapshot, String> {
     let client = redis::Client::open(url).map_err(err)?;
     let conn_cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -278,7 +278,7 @@ async fn gather(cfg: &EngineConfig, url: &str, shown: &str) -> Result<FleetStatu
         .await
         .map_err(err)?;
 
-    Ok(FleetStatus {
+    Ok(FleetSnapshot {
         redis_url: shown.to_string(),
         namespace: ns.clone(),
         redis_version,

@@ -14,7 +14,7 @@ use super::{RouterArgs, RouterMsg};
 use crate::actor::health::BreakerView;
 use crate::cache::CacheEntry;
 use crate::model::{Provenance, Query, Upstream};
-use crate::policy::{Admission, BreakerState};
+use crate::policy::Admission;
 
 /// Reads a miss's earlier copy off the actor: the fleet's (L2) first when the fleet is
 /// on, else (or when it has none) the store's when `store` says it may hold one. The
@@ -132,7 +132,7 @@ pub(super) fn probe_turn(
     let ask = args
         .fleet
         .clone()
-        .filter(|f| f.cfg.share_probes && view.state == BreakerState::Open)
+        .filter(|f| f.cfg.share_probes && view.state == crate::policy::BreakerState::Open)
         .map(|f| (f, args.cfg.upstreams.get(up).base_url.clone()));
     #[cfg(not(feature = "fleet"))]
     let _ = (args, up, view);
