@@ -84,8 +84,9 @@ fn render(s: &FleetSnapshot) -> String {
             })
             .collect();
         let next = match q.next_slot_ms {
-            0 => "now".to_string(),
-            ms => format!("in {}", secs(ms)),
+            Some(0) => "now".to_string(),
+            Some(ms) => format!("in {}", secs(ms)),
+            None => "unknown (Redis refused the script)".to_string(),
         };
         out.push_str(&format!(
             "quota {}: {}; next slot {next}\n",

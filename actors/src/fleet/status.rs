@@ -74,8 +74,9 @@ pub struct QuotaStatus {
     pub upstream: Upstream,
     /// Each window: its limit, length and grants.
     pub windows: Vec<WindowStatus>,
-    /// Until the next grant, ms (0: a request may go now).
-    pub next_slot_ms: i64,
+    /// Until the next grant, ms (0: a request may go now); `None` when Redis refused the
+    /// script (a read-only replica, an ACL without scripting).
+    pub next_slot_ms: Option<i64>,
 }
 
 /// One strict window of a fleet quota.
@@ -199,7 +200,7 @@ async fn gather(cfg: &EngineConfig, url: &str, shown: &str) -> Result<FleetSnaps
         quotas.push(QuotaStatus {
             upstream: up,
             windows: ws,
-            next_slot_ms: next_slot_ms(&mut c, &wkeys, &windows).await.map_err(err)?,
+            next_slot_ms: next_slot_ms(&mut c, &wkeys, &windows).await.ok(),
         });
     }
 
