@@ -202,3 +202,88 @@ async fn with_redis_down_each_replica_probes_as_one_replica_does() {
         e.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_outcome_for_another_origin_or_upstream_is_ignored() {
+    let redis = RedisServer::start();
+    let sim = sim().await;
+    let engines = replicas(&sim, &redis, true).await;
+    let mut names = sim.package_names().into_iter().cycle();
+    sim.add_fault(status_fault(ROUTE, 503));
+    assert_eq!(ask_all(&engines, &mut names).await, 0);
+    until_breakers(&engines, all_due, "three open breakers due for a probe").await;
+    // One replica probes (and fails): its entry in the stream names our origin.
+    assert_eq!(ask_all(&engines, &mut names).await, 0);
+    until(
+        || {
+            engines
+                .iter()
+                .map(|e| fleet(e).probes_received)
+                .sum::<u64>()
+                == 2
+        },
+        "the failed probe's outcome",
+    )
+    .await;
+    let stream = "pypi-sentinel:v1:invalidations";
+    let entries = redis.cli(&["XRANGE", stream, "-", "+"]);
+    let lines: Vec<&str> = entries.lines().collect();
+    let origin = lines
+        .iter()
+        .position(|l| *l == "o")
+        .map(|i| lines[i + 1].to_string())
+        .unwrap_or_else(|| panic!("no probe entry: {entries}"));
+    // Forged successes: another origin (a private index's pypistats, say), an unknown
+    // upstream, a malformed outcome. None may close a breaker.
+    for (up, o, ok) in [
+        ("pypistats", "0123456789abcdef", "1"),
+        ("no-such-upstream", origin.as_str(), "1"),
+        ("pypistats", origin.as_str(), "yes"),
+    ] {
+        redis.cli(&[
+            "XADD",
+            stream,
+            "*",
+            "probe",
+            up,
+            "o",
+            o,
+            "ok",
+            ok,
+            "by",
+            "elsewhere",
+        ]);
+    }
+    // A genuine success last. The stream is read in order, so once it is applied the
+    // forged entries were read too; had any been taken, outcomes received would have
+    // gone past 2 + 3 (never equal to 5) and the wait below would time out.
+    redis.cli(&[
+        "XADD",
+        stream,
+        "*",
+        "probe",
+        "pypistats",
+        "o",
+        &origin,
+        "ok",
+        "1",
+        "by",
+        "elsewhere",
+    ]);
+    until(
+        || {
+            engines
+                .iter()
+                .map(|e| fleet(e).probes_received)
+                .sum::<u64>()
+                == 5
+        },
+        "the genuine outcome on all three",
+    )
+    .await;
+    let b = breakers(&engines).await;
+    assert!(b.iter().all(|(s, _)| *s == BreakerState::Closed), "{b:?}");
+    for e in engines {
+        e.shutdown().await;
+    }
+}
