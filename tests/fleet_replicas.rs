@@ -30,9 +30,11 @@ async fn engine(cfg: EngineConfig) -> EngineHandle {
 
 /// Serves `engine` over HTTP on a free loopback port until the test ends.
 async fn serve(engine: &EngineHandle) -> std::net::SocketAddr {
-    let server = mcp::bind_http(engine.clone(), HttpOptions::default())
-        .await
-        .expect("binds");
+    serve_with(engine, HttpOptions::default()).await
+}
+
+async fn serve_with(engine: &EngineHandle, opts: HttpOptions) -> std::net::SocketAddr {
+    let server = mcp::bind_http(engine.clone(), opts).await.expect("binds");
     let addr = server.local_addr();
     tokio::spawn(server.run(std::future::pending::<()>()));
     addr
@@ -125,6 +127,30 @@ async fn an_mcp_session_initialised_on_one_replica_keeps_working_on_the_others()
     assert_eq!(restored, 2);
     // A made-up session id is still refused everywhere.
     assert_eq!(call(addrs[1], "not-a-session", &name).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_session_counts_toward_the_cap_and_a_full_replica_answers_503() {
+    let redis = RedisServer::start();
+    let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+    let name = sim.package_names().into_iter().next().unwrap();
+    let a = serve(&engine(config(&sim, Some(&redis.url()), "a")).await).await;
+    let full = HttpOptions {
+        max_sessions: 1,
+        ..HttpOptions::default()
+    };
+    let b = serve_with(&engine(config(&sim, Some(&redis.url()), "b")).await, full).await;
+    let on_b = open_session(b).await;
+    let on_a = open_session(a).await;
+    // b is full: a's session is refused there with 503 and Retry-After (not restored
+    // past the cap, not a 500), and b's own session keeps working.
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "get_package_info", "arguments": {"package": &name}}});
+    let r = post(b, Some(&on_a), body).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(call(b, &on_b, &name).await.0, 200);
+    assert_eq!(call(a, &on_a, &name).await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -375,8 +375,14 @@ async fn mcp_layer(state: AppState, req: Request, next: Next) -> Response {
             None
         };
         let reply = state.replies.enter();
-        let response = if opens_session {
-            if state.drain.is_draining() {
+        // A session opened on another replica is restored here under the same cap.
+        let restores = req
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|id| state.sessions.may_restore(id));
+        let response = if opens_session || restores {
+            if opens_session && state.drain.is_draining() {
                 return busy("the server is shutting down");
             }
             let Some(permit) = state.sessions.admit() else {

@@ -93,6 +93,22 @@ impl BoundedSessions {
         let _ = self.0.fleet.set(store);
     }
 
+    /// Whether a session that is not live here may be restored from the fleet's store
+    /// (so the HTTP guard admits it under the cap first).
+    pub(crate) fn may_restore(&self, id: &str) -> bool {
+        self.0.fleet.get().is_some() && !self.entries().contains_key(id)
+    }
+
+    /// The permit the HTTP guard took for this request, else one taken now.
+    fn permit(&self) -> Result<OwnedSemaphorePermit, SessionsError> {
+        ADMISSION
+            .try_with(|slot| slot.lock().ok().and_then(|mut s| s.take()))
+            .ok()
+            .flatten()
+            .or_else(|| self.admit())
+            .ok_or(SessionsError::Full(self.0.max))
+    }
+
     fn insert(&self, id: &SessionId, permit: OwnedSemaphorePermit) {
         self.entries().insert(
             id.clone(),
@@ -146,12 +162,7 @@ impl SessionManager for BoundedSessions {
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        let permit = ADMISSION
-            .try_with(|slot| slot.lock().ok().and_then(|mut s| s.take()))
-            .ok()
-            .flatten()
-            .or_else(|| self.admit())
-            .ok_or(SessionsError::Full(self.0.max))?;
+        let permit = self.permit()?;
         let (id, transport) = self.0.local.create_session().await?;
         self.insert(&id, permit);
         Ok((id, transport))
@@ -217,7 +228,7 @@ impl SessionManager for BoundedSessions {
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        let permit = self.admit().ok_or(SessionsError::Full(self.0.max))?;
+        let permit = self.permit()?;
         let outcome = self.0.local.restore_session(id.clone()).await?;
         if matches!(outcome, RestoreOutcome::Restored(_)) {
             self.insert(&id, permit);
