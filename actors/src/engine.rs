@@ -44,6 +44,8 @@ use crate::views::versions::VersionList;
 mod audit_api;
 mod docs_api;
 mod download_api;
+#[cfg(feature = "fleet")]
+mod fleet_api;
 pub use download_api::TransferProgress;
 mod scan_api;
 mod status_api;

@@ -76,6 +76,13 @@ mod model {
     pub use sentinel_core::model::*;
 }
 pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
+#[cfg(feature = "fleet")]
+pub use fleet::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError as FleetSessionError};
+#[cfg(feature = "fleet")]
+pub use fleet::{
+    FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
+    fleet_status,
+};
 #[cfg(feature = "internals")]
 pub use sentinel_core::{policy, upstream};
 #[cfg(not(feature = "internals"))]

@@ -3,6 +3,7 @@
 //!
 //! Exit codes: [`Exit`] (`exit.rs`), the one definition the help's table comes from.
 
+mod fleet;
 mod query;
 
 use std::net::SocketAddr;
@@ -219,6 +220,11 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// The fleet's shared Redis (`--redis-url`): `fleet status`.
+    Fleet {
+        #[command(subcommand)]
+        action: fleet::FleetAction,
+    },
 }
 
 /// Bounds of the HTTP server against hostile or broken clients.
@@ -399,6 +405,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             crate::demo::run(fast, status).await.map_err(Failure::from)
         }
         Command::Config { action } => config_command(&g, action),
+        Command::Fleet { action } => fleet::run(g.engine_config()?, action, g.json).await,
         Command::Serve {
             http,
             auth_token,

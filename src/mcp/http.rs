@@ -1,4 +1,5 @@
-//! Streamable HTTP: rmcp's `StreamableHttpService` (with a `LocalSessionManager`)
+//! Streamable HTTP: rmcp's `StreamableHttpService` (with a `LocalSessionManager`, and
+//! with the fleet on, rmcp's `SessionStore` on Redis: `session_store.rs`)
 //! mounted at `/mcp` in an axum router, next to `GET /healthz`, `GET /readyz`,
 //! `GET /metrics` and the status page, `GET /status` and `GET /status.json`
 //! (`crate::status`).
@@ -374,8 +375,14 @@ async fn mcp_layer(state: AppState, req: Request, next: Next) -> Response {
             None
         };
         let reply = state.replies.enter();
-        let response = if opens_session {
-            if state.drain.is_draining() {
+        // A session opened on another replica is restored here under the same cap.
+        let restores = req
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|id| state.sessions.may_restore(id));
+        let response = if opens_session || restores {
+            if opens_session && state.drain.is_draining() {
                 return busy("the server is shutting down");
             }
             let Some(permit) = state.sessions.admit() else {
@@ -798,10 +805,15 @@ pub async fn bind_http_with(
     // Host checks are ours (they know the bind address and --allow-host); rmcp's own
     // allowlist would reject those extra hosts.
     let sessions_cancel = CancellationToken::new();
-    let config = StreamableHttpServerConfig::default()
+    let mut config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .with_cancellation_token(sessions_cancel.clone());
     let sessions = BoundedSessions::new(opts.max_sessions, opts.init_timeout);
+    // With the fleet on, legacy sessions live in Redis too: any replica serves them.
+    if let Some(store) = engine.fleet_sessions() {
+        sessions.share_with(store.clone());
+        config.session_store = Some(Arc::new(super::session_store::RedisSessionStore(store)));
+    }
     let drain = Arc::new(Drain::default());
     let replies = Arc::new(InFlight::default());
     let factory_engine = engine.clone();

@@ -5,7 +5,8 @@
 //! | `tools.rs` | [`SentinelMcp`]: the tools, the `sentinel://health` resource, the `package_report` prompt |
 //! | `params.rs` | our argument extractor (every argument error is `invalid_params` with `{param, value, rule}`) and the parameters of the tools that are not questions; the questions' own types (`crate::questions`) are the other tools' parameters |
 //! | `http.rs` | streamable HTTP on axum: `/mcp`, `/healthz`, `/readyz`, `/metrics`, `/status`, `/status.json` (`crate::status`), auth, Host/Origin checks, our accept loop (timeouts, connection cap, drain) |
-//! | `sessions.rs` | the session manager: a cap on live sessions, a reaper for half-open ones |
+//! | `sessions.rs` | the session manager: a cap on live sessions, a reaper for half-open ones, sessions restored from the fleet's store |
+//! | `session_store.rs` | rmcp's `SessionStore` on the fleet's Redis, so any replica serves a legacy session (on with the fleet) |
 //! | `drain.rs` | shutdown that loses no reply: in-flight counts and the drain state |
 //!
 //! Every tool returns structured content with the engine's provenance (`source`:
@@ -20,6 +21,7 @@
 mod drain;
 mod http;
 pub mod params;
+mod session_store;
 pub mod sessions;
 mod tools;
 
