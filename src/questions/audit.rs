@@ -12,7 +12,7 @@ use sentinel_actors::audit::{AuditReport, AuditVerdict};
 use sentinel_actors::{EngineConfig, EngineHandle, QueryError, RESOLVE_TARGET, Target, TargetOnly};
 use serde::Deserialize;
 
-use super::scan::{cli_project, project_input};
+use super::scan::{Project, cli_project, project_input};
 use super::show;
 use super::{Ask, Run};
 use crate::terminal::target::{self, TargetArgs};
@@ -24,18 +24,9 @@ use crate::terminal::{Exit, Failure};
 // work beside `flatten`).
 #[schemars(transform = TargetOnly(RESOLVE_TARGET), extend("additionalProperties" = false))]
 pub struct Audit {
-    /// A project file or directory on the server, read only under the directories the
-    /// server's configuration allows (`scan.allowed_dirs`; none by default). Give
-    /// either `path` or `content`.
-    #[serde(default)]
-    pub path: Option<String>,
-    /// The text of one project file (always allowed). Give `filename` with it.
-    #[serde(default)]
-    pub content: Option<String>,
-    /// The file name of `content`, which says its kind: pyproject.toml,
-    /// requirements*.txt (or .in), setup.cfg, uv.lock, poetry.lock, pylock.toml.
-    #[serde(default)]
-    pub filename: Option<String>,
+    /// What to read.
+    #[serde(flatten)]
+    pub project: Project,
     /// Where the project would be installed: python_version, platform, markers,
     /// prereleases.
     #[serde(flatten)]
@@ -50,11 +41,7 @@ impl Ask for Audit {
     type Output<'a> = &'a AuditReport;
 
     async fn ask(&self, engine: &EngineHandle) -> Result<AuditReport, QueryError> {
-        let input = project_input(
-            self.path.as_deref(),
-            self.content.as_deref(),
-            self.filename.as_deref(),
-        )?;
+        let input = project_input(&self.project)?;
         engine.audit_project(input, &self.target).await
     }
 
@@ -208,9 +195,7 @@ impl Run for AuditFlags {
 
     async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
         let q = Audit {
-            path: Some(self.project),
-            content: None,
-            filename: None,
+            project: Project::at(self.project),
             target: self.target.target()?,
         };
         show(engine, q, json).await

@@ -44,7 +44,7 @@ pub use ops::{Cache, Health, Metrics, Ready, Refresh};
 pub use overview::Overview;
 pub use python::{PythonCheck, Pythons};
 pub use resolve::{Resolve, Vulns};
-pub use scan::{Check, Scan};
+pub use scan::{Check, Project, Scan};
 pub use top::Top;
 pub use versions::{Versions, VersionsAnswer};
 pub use why::Why;

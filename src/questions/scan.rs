@@ -22,10 +22,11 @@ use crate::terminal::output::{source_cell, table};
 use crate::terminal::{Exit, Failure};
 use crate::text::thousands;
 
-/// Arguments of `scan_dependencies`: a `path`, or a file's `content` with its `filename`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Scan {
+/// A project to read: a `path` on the server, or a file's `content` with its
+/// `filename` (the arguments of `scan_dependencies`, and of `audit_project` beside its
+/// target).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct Project {
     /// A project file or directory on the server, read only under the directories the
     /// server's configuration allows (`scan.allowed_dirs`; none by default). Relative
     /// paths are resolved against the first allowed directory. Give either `path` or
@@ -39,6 +40,27 @@ pub struct Scan {
     /// requirements*.txt (or .in), setup.cfg, uv.lock, poetry.lock, pylock.toml.
     #[serde(default)]
     pub filename: Option<String>,
+}
+
+impl Project {
+    /// The project at a path (the CLI's).
+    pub(super) fn at(path: String) -> Self {
+        Project {
+            path: Some(path),
+            ..Project::default()
+        }
+    }
+}
+
+/// Arguments of `scan_dependencies`: the project.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+// Other arguments are refused (`mcp::params`: serde's `deny_unknown_fields` does not
+// work beside `flatten`).
+#[schemars(extend("additionalProperties" = false))]
+pub struct Scan {
+    /// What to read.
+    #[serde(flatten)]
+    pub project: Project,
     /// The CLI's `--all`: its table lists the dependencies that are ok too.
     #[serde(skip)]
     pub all: bool,
@@ -52,12 +74,9 @@ impl Ask for Scan {
     type Output<'a> = &'a ScanReport;
 
     async fn ask(&self, engine: &EngineHandle) -> Result<ScanReport, QueryError> {
-        let input = project_input(
-            self.path.as_deref(),
-            self.content.as_deref(),
-            self.filename.as_deref(),
-        )?;
-        engine.scan_dependencies(input).await
+        engine
+            .scan_dependencies(project_input(&self.project)?)
+            .await
     }
 
     fn output<'a>(&self, a: &'a ScanReport) -> &'a ScanReport {
@@ -85,18 +104,19 @@ impl Ask for Scan {
     }
 }
 
-/// The project to read: a `path`, or a file's `content` with its `filename`.
-pub(super) fn project_input(
-    path: Option<&str>,
-    content: Option<&str>,
-    filename: Option<&str>,
-) -> Result<ScanInput, InputError> {
+/// What the engine reads for `project`, its arguments checked.
+pub(super) fn project_input(project: &Project) -> Result<ScanInput, InputError> {
     let refuse = |param: &'static str, value: &str, rule: &str| InputError {
         param,
         value: clip_echo(value),
         rule: rule.into(),
     };
-    match (path, content) {
+    let Project {
+        path,
+        content,
+        filename,
+    } = project;
+    match (path.as_deref(), content.as_deref()) {
         (Some(_), Some(_)) => Err(refuse(
             "path",
             "(with content)",
@@ -118,7 +138,7 @@ pub(super) fn project_input(
             Ok(ScanInput::Path(PathBuf::from(path)))
         }
         (None, Some(content)) => {
-            let Some(filename) = filename else {
+            let Some(filename) = filename.as_deref() else {
                 return Err(refuse(
                     "filename",
                     "(missing)",
@@ -335,9 +355,7 @@ impl Run for ScanFlags {
 
     async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
         let q = Scan {
-            path: Some(self.project),
-            content: None,
-            filename: None,
+            project: Project::at(self.project),
             all: self.all,
         };
         show(engine, q, json).await

@@ -27,11 +27,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return {1, 0} end
 return {0, redis.call('PTTL', KEYS[1])}
 ";
 
-/// Appends the outcome to the stream; a success also frees the lease (the breakers
-/// close: the next opening needs a new probe). KEYS: the stream, the lease. ARGV:
-/// upstream, fingerprint, 1|0, replica id.
+/// Appends the outcome to the stream; a success also shortens the lease to 2 s (the
+/// breakers close, and the next opening needs a new probe), not at once: a replica
+/// that is due and has not yet read the outcome (the stream is read each second)
+/// would otherwise take the freed lease and send a second probe. KEYS: the stream, the
+/// lease. ARGV: upstream, fingerprint, 1|0, replica id.
 const OUTCOME: &str = r"
-if ARGV[3] == '1' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+if ARGV[3] == '1' and redis.call('GET', KEYS[2]) == ARGV[4]
+  and redis.call('PTTL', KEYS[2]) > 2000 then redis.call('PEXPIRE', KEYS[2], 2000) end
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', 10000, '*',
   'probe', ARGV[1], 'o', ARGV[2], 'ok', ARGV[3], 'by', ARGV[4])
 ";
