@@ -67,7 +67,7 @@ pub(crate) struct FleetClient {
     /// For the pub/sub connection (`events.rs`).
     pub(crate) redis: redis::Client,
     /// This replica's lease waiters, woken by `filled` events.
-    pub(crate) fill_waiters: super::events::FillWaiters,
+    pub(crate) fill_waiters: super::memo::FillWaiters,
     gate: Mutex<Breaker>,
     op_timeout: Duration,
     pub(crate) keys: Keys,
@@ -83,7 +83,7 @@ pub(crate) struct FleetClient {
     pub(crate) counters: Counters,
     nonce: AtomicU64,
     /// Other replicas' probe leases known to run (`probe.rs`).
-    pub(crate) probes: super::probe::ProbeMemo,
+    pub(crate) probes: super::memo::ProbeMemo,
 }
 
 /// Resets the gate's half-open probe if the call is dropped before it reports.

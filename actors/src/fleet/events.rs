@@ -6,49 +6,17 @@
 //! (`l2.rs`), and the wake-up only makes them read sooner. The subscriber reconnects
 //! every second while Redis is away; it never touches the answer path.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::client::FleetClient;
 
 /// Longest message read (ours are a word and a key); longer ones are ignored.
 const MAX_MESSAGE: usize = 1024;
-
-/// Per document key, the waiters of this replica (one `Notify` shared by them; the map
-/// keeps it weakly, so it goes when the last waiter does).
-#[derive(Default)]
-pub(crate) struct FillWaiters(Mutex<HashMap<String, Weak<Notify>>>);
-
-impl FillWaiters {
-    /// The wake-up of `key`'s waiters, created for the first.
-    pub(crate) fn get(&self, key: &str) -> Arc<Notify> {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get(key).and_then(Weak::upgrade) {
-            return n;
-        }
-        if m.len() >= 1024 {
-            m.retain(|_, w| w.strong_count() > 0);
-        }
-        let n = Arc::new(Notify::new());
-        m.insert(key.to_string(), Arc::downgrade(&n));
-        n
-    }
-
-    /// Wakes `key`'s waiters; whether there were any.
-    fn wake(&self, key: &str) -> bool {
-        let n = {
-            let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            m.remove(key).and_then(|w| w.upgrade())
-        };
-        n.map(|n| n.notify_waiters()).is_some()
-    }
-}
 
 impl FleetClient {
     /// Subscribes to the events channel until shutdown, reconnecting every second.

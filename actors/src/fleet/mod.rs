@@ -106,6 +106,8 @@ pub(crate) mod invalidate;
 #[cfg(feature = "fleet")]
 pub(crate) mod l2;
 #[cfg(feature = "fleet")]
+pub(crate) mod memo;
+#[cfg(feature = "fleet")]
 pub(crate) mod probe;
 #[cfg(feature = "fleet")]
 mod sessions;

@@ -9,7 +9,7 @@
 //! it. With Redis unreachable the lease is not known and each replica probes alone.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -51,22 +51,6 @@ pub(crate) enum ProbeTurn {
     Ours,
     /// Another replica probes; stay open until then (its outcome comes by the stream).
     Theirs { until: Instant },
-}
-
-/// Per upstream: until when another replica's lease is known to run, so calls in the
-/// meantime cost no round trip.
-#[derive(Default)]
-pub(crate) struct ProbeMemo(Mutex<[Option<Instant>; Upstream::COUNT]>);
-
-impl ProbeMemo {
-    fn get(&self, up: Upstream, now: Instant) -> Option<Instant> {
-        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m[up.index()].filter(|u| now < *u)
-    }
-
-    fn set(&self, up: Upstream, until: Option<Instant>) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())[up.index()] = until;
-    }
 }
 
 /// Where probe outcomes read from the stream go: this replica's HealthActor, for the
