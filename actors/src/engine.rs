@@ -45,6 +45,8 @@ mod audit_api;
 mod docs_api;
 mod download_api;
 pub use download_api::TransferProgress;
+mod osv_api;
+pub use osv_api::{OsvSyncError, OsvSyncReport};
 mod scan_api;
 mod status_api;
 pub use audit_api::AUDIT_DEADLINE_FACTOR;
@@ -704,7 +706,8 @@ impl EngineHandle {
         let (doc, v) = self
             .ask(Vulnerabilities { name, version }, self.deadline())
             .await?;
-        Ok(datum_of(&doc, v))
+        // Dated when read from OSV's export synced earlier.
+        Ok(dated_datum_of(&doc, v, self.shared().cfg.clock.today()))
     }
 
     // ---- operations -----------------------------------------------------------------

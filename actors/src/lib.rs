@@ -96,6 +96,7 @@ pub use config::{
     RateLimitConfig, ScanConfig, StoreConfig, SupervisionConfig, TimeoutConfig, UpstreamConfig,
     UpstreamsConfig, VulnSource, VulnerabilitiesConfig, default_user_agent,
 };
+pub use config::OsvExportConfig;
 pub use engine::{
     AUDIT_DEADLINE_FACTOR, Engine, EngineHandle, HealthReport, MAX_BATCH, MAX_CONTEXT_DEPS,
     MAX_SCAN_PACKAGES, MetricsSnapshot, Readiness, ScanInput, StartError, TransferProgress,
@@ -117,4 +118,5 @@ pub use question::overview::PackageOverview;
 pub use recorder::{
     BreakerRun, FailureNote, Incident, IncidentKind, MAX_INCIDENTS, TransitionCause, UpstreamHour,
 };
-pub use store::{StoreReport, StoreState};
+pub use engine::{OsvSyncError, OsvSyncReport};
+pub use store::{OsvSetInfo, StoreReport, StoreState};

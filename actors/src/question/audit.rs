@@ -395,7 +395,11 @@ async fn release_vulnerabilities(
         version: Some(version),
     };
     let (doc, v) = question.walk(w, deadline).await?;
-    Ok(doc.datum(v))
+    // Dated when read from OSV's export synced earlier.
+    let today = w.args.cfg.clock.today();
+    Ok(doc
+        .datum(v)
+        .dated(doc.data_date.map(|d| crate::model::DataAsOf::new(d, today))))
 }
 
 /// Whether an audit asks again after a pass, and when.
