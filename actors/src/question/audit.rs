@@ -264,6 +264,24 @@ fn unresolved(tree: &TreeFacts) -> Option<ItemFailure> {
                 retry_after_secs: None,
             })
         }
+        // Nothing could be fetched (the index is down): the pins can still be audited
+        // (from OSV's export synced into the store, or a source that answers).
+        TreeFacts::Resolved(r)
+            if r.status == ResolutionStatus::Partial
+                && r.packages.is_empty()
+                && !r.missing.is_empty() =>
+        {
+            Some(ItemFailure {
+                item: "resolution".into(),
+                code: ErrorCode::Unavailable,
+                reason: format!(
+                    "nothing could be fetched to resolve the requirements ({})",
+                    r.missing[0].reason
+                ),
+                suggestion: "run the audit again when the index answers".into(),
+                retry_after_secs: None,
+            })
+        }
         _ => None,
     }
 }

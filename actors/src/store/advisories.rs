@@ -80,7 +80,8 @@ impl OsvStaging {
         self.advisories + self.pending.len() as u64
     }
 
-    fn flush(&mut self) -> Result<(), StoreError> {
+    /// Writes what was added so far (the set stays staging, unused). Blocking.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
