@@ -11,6 +11,7 @@ mod query;
 mod resolve;
 mod scan;
 mod target;
+mod vulns;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -171,8 +172,9 @@ enum Command {
     /// Why a package is in the tree of some requirements for a target: every chain
     /// that pulls it in, shortest first, with versions and markers (`why idna "requests<3"`).
     Why(resolve::WhyArgs),
-    /// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`).
-    Vulns(resolve::VulnsArgs),
+    /// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`);
+    /// `vulns sync` keeps OSV's export in the store for offline audits.
+    Vulns(vulns::VulnsCommand),
     /// Download a release's file for a target (the best wheel by its tags, else the
     /// sdist), verified against the index's sha256, into an allowed directory.
     Download(download::DownloadArgs),
@@ -612,7 +614,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Audit(a) => scan::audit(g.command_config()?, a, g.json).await,
         Command::Resolve(a) => resolve::resolve(g.command_config()?, a, g.json).await,
         Command::Why(a) => resolve::why(g.command_config()?, a, g.json).await,
-        Command::Vulns(a) => resolve::vulns(g.command_config()?, a, g.json).await,
+        Command::Vulns(a) => vulns::run(g.command_config()?, a, g.json).await,
         Command::Download(a) => download::download(g.command_config()?, a, g.json).await,
         Command::Query(q) => {
             let cfg = g.command_config()?;

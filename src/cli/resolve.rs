@@ -53,7 +53,7 @@ pub(crate) struct WhyArgs {
 #[derive(Args, Debug, Clone)]
 pub(crate) struct VulnsArgs {
     /// Package, optionally `==VERSION` (default: the latest release).
-    spec: String,
+    pub(super) spec: String,
 }
 
 fn print(text: &str) {
