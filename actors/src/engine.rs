@@ -90,7 +90,7 @@ impl Engine {
             .await
             .map_err(|e| StartError::Spawn(e.to_string()))?;
         let warmed = spawn_warm_up(&shared);
-        Ok(EngineHandle {
+        let handle = EngineHandle {
             inner: Arc::new(Inner {
                 warmed,
                 shared,
@@ -100,7 +100,9 @@ impl Engine {
                 idle: Notify::new(),
                 accepting: AtomicBool::new(true),
             }),
-        })
+        };
+        osv_api::spawn_resync(&handle);
+        Ok(handle)
     }
 }
 

@@ -382,3 +382,95 @@ fn read_into_store(
         .map_err(|e| Failed::Store(e.to_string()))?;
     Ok((set, examples, reader.inflated()))
 }
+
+/// The first background check waits this long after the engine starts: a one-shot CLI
+/// command is over by then and never starts a download it would not finish.
+const FIRST_CHECK: Duration = Duration::from_secs(60);
+/// After a failed background sync, the next try comes at most this much later.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(3600);
+
+/// When the background re-sync looks again: when the held set (`age` old, `None`
+/// without one) is `every` old, at least [`FIRST_CHECK`] from now; after a failure, at
+/// most [`RETRY_AFTER_FAILURE`] from now.
+fn next_check(age: Option<Duration>, every: Duration, failed: bool) -> Duration {
+    let due = match age {
+        Some(age) => every.saturating_sub(age),
+        None => Duration::ZERO,
+    };
+    let wait = if failed {
+        due.max(every.min(RETRY_AFTER_FAILURE))
+    } else {
+        due
+    };
+    wait.max(FIRST_CHECK)
+}
+
+/// With `vulnerabilities.export.resync_hours` set, syncs OSV's export again in the
+/// background whenever the held set is that old (first checked [`FIRST_CHECK`] after
+/// the start). The task holds no handle between checks: dropping the last handle or
+/// shutting down ends it.
+pub(super) fn spawn_resync(handle: &EngineHandle) {
+    let hours = handle.shared().cfg.vulnerabilities.export.resync_hours;
+    if hours == 0 {
+        return;
+    }
+    let every = Duration::from_secs(u64::from(hours) * 3600);
+    let weak = std::sync::Arc::downgrade(&handle.inner);
+    let stop = handle.shared().shutdown.clone();
+    tokio::spawn(async move {
+        let mut wait = FIRST_CHECK;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let Some(inner) = weak.upgrade() else { return };
+            let h = EngineHandle { inner };
+            let age = |s: &OsvSetInfo| {
+                let synced = std::time::UNIX_EPOCH + Duration::from_secs(s.synced_at_unix);
+                h.shared().cfg.clock.now().duration_since(synced).unwrap_or_default()
+            };
+            let held = h.osv_export_set().await.map(|s| age(&s));
+            let mut failed = false;
+            let mut now_age = held;
+            if held.is_none_or(|a| a >= every) {
+                let r = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = h.sync_osv_export() => r,
+                };
+                match r {
+                    Ok(r) => {
+                        tracing::info!(advisories = r.set.advisories, data_date = ?r.set.data_date, "vulns: OSV's export synced in the background");
+                        now_age = Some(Duration::ZERO);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "vulns: the background sync of OSV's export failed; the held set stays in use");
+                        failed = true;
+                    }
+                }
+            }
+            drop(h);
+            wait = next_check(now_age, every, failed);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_background_sync_comes_when_the_set_is_due_never_sooner_than_a_minute() {
+        let h = Duration::from_secs(3600);
+        // Nothing held: at once (after the first minute).
+        assert_eq!(next_check(None, 24 * h, false), FIRST_CHECK);
+        // A set 20 h old, every 24 h: in 4 h.
+        assert_eq!(next_check(Some(20 * h), 24 * h, false), 4 * h);
+        // Past due: the next minute.
+        assert_eq!(next_check(Some(30 * h), 24 * h, false), FIRST_CHECK);
+        // A failure: again within the hour, never a busy loop.
+        assert_eq!(next_check(Some(30 * h), 24 * h, true), h);
+        assert_eq!(next_check(None, 2 * h, true), h);
+        assert_eq!(next_check(None, Duration::from_secs(1), true), FIRST_CHECK);
+    }
+}
