@@ -90,9 +90,17 @@ async fn vulns_sync_keeps_the_export_and_vulns_answers_from_it_while_pypi_and_os
         ..FaultSpec::on("/PyPI/all.zip")
     });
     let o = run(&sim, data.path(), &["vulns", "sync"]).await;
-    assert_eq!(o.status.code(), Some(i32::from(Exit::Download.code())), "{}", text(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(i32::from(Exit::Download.code())),
+        "{}",
+        text(&o.stdout)
+    );
     let err = text(&o.stderr);
-    assert!(err.contains("zip bomb") && err.contains("previous set"), "{err}");
+    assert!(
+        err.contains("zip bomb") && err.contains("previous set"),
+        "{err}"
+    );
     let o = run(&sim, data.path(), &["vulns", "status"]).await;
     assert!(
         text(&o.stdout).contains("8 advisories about 3 packages, data of 2026-11-24"),
@@ -102,7 +110,12 @@ async fn vulns_sync_keeps_the_export_and_vulns_answers_from_it_while_pypi_and_os
 
     // Without a store there is nowhere to keep it.
     let o = run(&sim, data.path(), &["--no-store", "vulns", "sync"]).await;
-    assert_eq!(o.status.code(), Some(i32::from(Exit::Config.code())), "{}", text(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(i32::from(Exit::Config.code())),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(text(&o.stderr).contains("no store"), "{}", text(&o.stderr));
     sim.shutdown().await;
 }

@@ -91,17 +91,18 @@ pub use actor::health::UpstreamHealth;
 #[cfg(feature = "internals")]
 pub use actor::router::DocAnswer;
 pub use cache::CacheStats;
+pub use config::OsvExportConfig;
 pub use config::{
     AuthConfig, CacheConfig, ConfigError, DownloadConfig, EngineConfig, PYPI_FILES_HOST,
     RateLimitConfig, ScanConfig, StoreConfig, SupervisionConfig, TimeoutConfig, UpstreamConfig,
     UpstreamsConfig, VulnSource, VulnerabilitiesConfig, default_user_agent,
 };
-pub use config::OsvExportConfig;
 pub use engine::{
     AUDIT_DEADLINE_FACTOR, Engine, EngineHandle, HealthReport, MAX_BATCH, MAX_CONTEXT_DEPS,
     MAX_SCAN_PACKAGES, MetricsSnapshot, Readiness, ScanInput, StartError, TransferProgress,
     UpstreamReport,
 };
+pub use engine::{OsvSyncError, OsvSyncReport};
 pub use model::{
     ClockHand, Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, ErrorCode, InputError,
     LAGGING_AFTER_DAYS, PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind,
@@ -118,5 +119,4 @@ pub use question::overview::PackageOverview;
 pub use recorder::{
     BreakerRun, FailureNote, Incident, IncidentKind, MAX_INCIDENTS, TransitionCause, UpstreamHour,
 };
-pub use engine::{OsvSyncError, OsvSyncReport};
 pub use store::{OsvSetInfo, StoreReport, StoreState};

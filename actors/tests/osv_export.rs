@@ -106,8 +106,7 @@ async fn an_audit_after_a_sync_reports_the_advisories_while_pypi_and_osv_are_dow
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resolution_and_vulns_answer_from_the_export_dated_and_without_per_release_requests()
-{
+async fn a_resolution_and_vulns_answer_from_the_export_dated_and_without_per_release_requests() {
     let sim = sim_pinned().await;
     let dir = tempfile::tempdir().unwrap();
     let engine = offline_engine(&sim, dir.path()).await;
@@ -126,7 +125,10 @@ async fn a_resolution_and_vulns_answer_from_the_export_dated_and_without_per_rel
         .iter()
         .find(|p| p.name == "sg-http")
         .unwrap_or_else(|| panic!("{r:?}"));
-    let v = http.vulnerabilities.as_ref().expect("vulnerabilities attached");
+    let v = http
+        .vulnerabilities
+        .as_ref()
+        .expect("vulnerabilities attached");
     assert_eq!(v.sources, [AdvisorySource::OsvExport]);
     assert_eq!(v.active, 1, "{v:?}");
     assert_eq!(v.vulnerabilities[0].id, "SGSIM-2024-0001");
@@ -145,7 +147,10 @@ async fn a_resolution_and_vulns_answer_from_the_export_dated_and_without_per_rel
     );
     assert_eq!(d.value.active, 1);
     assert!(
-        d.value.notes.iter().any(|n| n.contains("OSV's export of 2026-11-24")),
+        d.value
+            .notes
+            .iter()
+            .any(|n| n.contains("OSV's export of 2026-11-24")),
         "{:?}",
         d.value.notes
     );
@@ -204,10 +209,7 @@ async fn a_hostile_export_is_refused_by_name_and_the_previous_set_stays() {
     let engine = offline_engine(&sim, dir.path()).await;
     let first = engine.sync_osv_export().await.expect("the first sync");
     let before = set_of(&engine).await;
-    for (kind, words) in [
-        ("zip_bomb", "zip bomb"),
-        ("zip_lies", "directory lies"),
-    ] {
+    for (kind, words) in [("zip_bomb", "zip bomb"), ("zip_lies", "directory lies")] {
         let id = sim.add_fault(FaultSpec {
             drift: Some(kind.into()),
             ..fault("/PyPI/all.zip")
@@ -218,7 +220,11 @@ async fn a_hostile_export_is_refused_by_name_and_the_previous_set_stays() {
             "{kind}: {e}"
         );
         assert!(e.suggestion().contains("previous set"), "{kind}");
-        assert_eq!(set_of(&engine).await, before, "{kind}: the set in use changed");
+        assert_eq!(
+            set_of(&engine).await,
+            before,
+            "{kind}: the set in use changed"
+        );
         sim.remove_fault(id);
     }
     // Flipped bits (a corrupting node): damaged, refused.
@@ -233,7 +239,10 @@ async fn a_hostile_export_is_refused_by_name_and_the_previous_set_stays() {
     // Not a zip at all (a captive portal's page).
     let id = sim.add_fault(status_fault("/PyPI/all.zip", 404));
     let e = engine.sync_osv_export().await.expect_err("404");
-    assert!(matches!(&e, OsvSyncError::Download { detail, .. } if detail.contains("404")), "{e}");
+    assert!(
+        matches!(&e, OsvSyncError::Download { detail, .. } if detail.contains("404")),
+        "{e}"
+    );
     sim.remove_fault(id);
     // One entry that is not JSON: skipped, counted, named; the rest replace the set.
     let id = sim.add_fault(FaultSpec {
@@ -248,7 +257,10 @@ async fn a_hostile_export_is_refused_by_name_and_the_previous_set_stays() {
     sim.remove_fault(id);
     // The set still answers.
     everything_down(&sim);
-    let d = engine.vulnerabilities("sg-http", Some("1.0.0")).await.unwrap();
+    let d = engine
+        .vulnerabilities("sg-http", Some("1.0.0"))
+        .await
+        .unwrap();
     assert_eq!(d.value.sources, [AdvisorySource::OsvExport]);
     assert_eq!(d.value.active, 1);
     engine.shutdown().await;
@@ -286,7 +298,10 @@ async fn an_interrupted_or_killed_sync_leaves_the_previous_set_in_use() {
     let cfg = offline_config(&sim, dir.path());
     let other = sentinel_actors::store::Store::open(&cfg);
     let mut staging = other
-        .stage_osv("http://killed.invalid/all.zip", std::time::Duration::from_secs(600))
+        .stage_osv(
+            "http://killed.invalid/all.zip",
+            std::time::Duration::from_secs(600),
+        )
         .unwrap();
     let body = br#"{"id":"KILLED-1","summary":"written by a sync that died","affected":[{"package":{"ecosystem":"PyPI","name":"sg-markup"},"versions":["2.1.5"]}]}"#;
     let (advisory, packages) =
@@ -300,7 +315,10 @@ async fn an_interrupted_or_killed_sync_leaves_the_previous_set_in_use() {
         .unwrap();
     staging.flush().unwrap();
     std::mem::forget(staging);
-    let d = engine.vulnerabilities("sg-markup", Some("2.1.5")).await.unwrap();
+    let d = engine
+        .vulnerabilities("sg-markup", Some("2.1.5"))
+        .await
+        .unwrap();
     assert!(
         d.value.vulnerabilities.iter().all(|a| a.id != "KILLED-1"),
         "{:?}",

@@ -49,8 +49,13 @@ pub(super) async fn run(cfg: EngineConfig, c: VulnsCommand, json: bool) -> Resul
     match (c.action, c.spec) {
         (Some(VulnsAction::Sync), _) => sync(cfg, json).await,
         (Some(VulnsAction::Status), _) => status(cfg, json).await,
-        (None, Some(spec)) => super::resolve::vulns(cfg, super::resolve::VulnsArgs { spec }, json).await,
-        (None, None) => Err(Failure::new(Exit::BadInput, "vulns needs a package (or sync, status)")),
+        (None, Some(spec)) => {
+            super::resolve::vulns(cfg, super::resolve::VulnsArgs { spec }, json).await
+        }
+        (None, None) => Err(Failure::new(
+            Exit::BadInput,
+            "vulns needs a package (or sync, status)",
+        )),
     }
 }
 

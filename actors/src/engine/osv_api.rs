@@ -21,8 +21,8 @@ use tokio::time::Instant;
 
 use super::EngineHandle;
 use crate::actor::transfer::{FilesLane, NoTurn};
-use crate::model::untrusted::redact_urls;
 use crate::model::Upstream;
+use crate::model::untrusted::redact_urls;
 use crate::store::{OsvSetInfo, Store};
 use crate::upstream::osv_export::{ExportItem, ExportLimits, ExportReader};
 
@@ -237,13 +237,13 @@ async fn fetch_to_file(
         Err(NoTurn::Unavailable(c)) => return Err(ours(c.describe(Upstream::Files))),
         Err(NoTurn::NoPermit) => {
             return Err(ours(
-                "no transfer slot came free (upstreams.files.max_in_flight transfers run at once)".into(),
+                "no transfer slot came free (upstreams.files.max_in_flight transfers run at once)"
+                    .into(),
             ));
         }
     };
     ctx.counters.attempts.fetch_add(1, Relaxed);
-    ctx.lock_budget()
-        .record_request(Instant::now().into_std());
+    ctx.lock_budget().record_request(Instant::now().into_std());
     let resp = ctx
         .client
         .get(url)
@@ -274,7 +274,12 @@ async fn fetch_to_file(
     progress
         .bytes_expected
         .store(announced.unwrap_or(0), Relaxed);
-    let local = |e: std::io::Error| ours(format!("cannot write the temporary file in {}: {e}", dir.display()));
+    let local = |e: std::io::Error| {
+        ours(format!(
+            "cannot write the temporary file in {}: {e}",
+            dir.display()
+        ))
+    };
     let temp = tempfile::Builder::new()
         .prefix(".osv-export-")
         .suffix(".zip.part")
@@ -294,7 +299,9 @@ async fn fetch_to_file(
             )
         })?;
         received += chunk.len() as u64;
-        progress.bytes_received.fetch_add(chunk.len() as u64, Relaxed);
+        progress
+            .bytes_received
+            .fetch_add(chunk.len() as u64, Relaxed);
         if received > max_bytes {
             return Err(ours(format!(
                 "the body grew past vulnerabilities.export.max_bytes ({max_bytes})"
@@ -332,7 +339,10 @@ fn read_into_store(
     cancel: &crate::cpu::CancelFlag,
 ) -> Result<(OsvSetInfo, Vec<String>, u64), Failed> {
     let refused = |e: crate::upstream::osv_export::ExportError| Failed::Refused(e.to_string());
-    let file = std::io::BufReader::with_capacity(256 * 1024, temp.reopen().map_err(|e| Failed::Store(e.to_string()))?);
+    let file = std::io::BufReader::with_capacity(
+        256 * 1024,
+        temp.reopen().map_err(|e| Failed::Store(e.to_string()))?,
+    );
     let mut reader = ExportReader::open(file, len, limits).map_err(refused)?;
     let mut staging = store
         .stage_osv(url, stale_after)
@@ -348,9 +358,7 @@ fn read_into_store(
                 {
                     newest = Some(m.to_string());
                 }
-                staging
-                    .add(*a)
-                    .map_err(|e| Failed::Store(e.to_string()))?;
+                staging.add(*a).map_err(|e| Failed::Store(e.to_string()))?;
             }
             ExportItem::Skipped { name, why } => {
                 skipped += 1;
@@ -376,7 +384,12 @@ fn read_into_store(
         .as_deref()
         .and_then(|lm| httpdate::parse_http_date(lm).ok())
         .map(|t| crate::model::day_string(crate::model::epoch_day(t)))
-        .or_else(|| newest.as_deref().and_then(|m| m.get(..10)).map(str::to_string));
+        .or_else(|| {
+            newest
+                .as_deref()
+                .and_then(|m| m.get(..10))
+                .map(str::to_string)
+        });
     let set = staging
         .commit(data_date, last_modified, skipped, len)
         .map_err(|e| Failed::Store(e.to_string()))?;
@@ -428,7 +441,12 @@ pub(super) fn spawn_resync(handle: &EngineHandle) {
             let h = EngineHandle { inner };
             let age = |s: &OsvSetInfo| {
                 let synced = std::time::UNIX_EPOCH + Duration::from_secs(s.synced_at_unix);
-                h.shared().cfg.clock.now().duration_since(synced).unwrap_or_default()
+                h.shared()
+                    .cfg
+                    .clock
+                    .now()
+                    .duration_since(synced)
+                    .unwrap_or_default()
             };
             let held = h.osv_export_set().await.map(|s| age(&s));
             let mut failed = false;

@@ -108,20 +108,24 @@ async fn offline(
         .collect();
     let ids = list.iter().map(|v| v.id.clone()).collect();
     let list = osv::merge(&[&list]);
-    let mut view = PackageVulnerabilities::from_list(name.as_str(), version.as_str(), &list, published);
+    let mut view =
+        PackageVulnerabilities::from_list(name.as_str(), version.as_str(), &list, published);
     view.sources = vec![AdvisorySource::OsvExport];
     let synced = UNIX_EPOCH + Duration::from_secs(set.synced_at_unix);
-    let age = w.args.cfg.clock.now().duration_since(synced).unwrap_or_default();
+    let age = w
+        .args
+        .cfg
+        .clock
+        .now()
+        .duration_since(synced)
+        .unwrap_or_default();
     view.notes.push(format!(
         "from OSV's export of {} ({} advisories), synced {}: no request was made",
         set.data_date.as_deref().unwrap_or("an unknown date"),
         set.advisories,
         crate::model::ago_words(age)
     ));
-    let data_date = set
-        .data_date
-        .as_deref()
-        .and_then(day_number);
+    let data_date = set.data_date.as_deref().and_then(day_number);
     let ans = DocAnswer {
         doc: Arc::new(Document::OsvIds(osv::OsvIds {
             ids,

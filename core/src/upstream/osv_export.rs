@@ -146,8 +146,7 @@ impl RangeEvent {
     }
 
     fn version(&self) -> Option<Version> {
-        let (RangeEvent::Introduced(v) | RangeEvent::Fixed(v) | RangeEvent::LastAffected(v)) =
-            self;
+        let (RangeEvent::Introduced(v) | RangeEvent::Fixed(v) | RangeEvent::LastAffected(v)) = self;
         if v == "0" {
             return None;
         }
@@ -347,9 +346,9 @@ impl<R: Read + Seek> ExportReader<R> {
             .seek(SeekFrom::Start(e.local_offset))
             .map_err(io)?;
         let mut head = [0u8; LOCAL_LEN];
-        self.file.read_exact(&mut head).map_err(|_| {
-            ExportError::Lies(format!("no local header for {:?}", e.name))
-        })?;
+        self.file
+            .read_exact(&mut head)
+            .map_err(|_| ExportError::Lies(format!("no local header for {:?}", e.name)))?;
         if u32_at(&head, 0) != LOCAL_SIGNATURE {
             return Err(ExportError::Lies(format!(
                 "no local header where the directory points for {:?}",
@@ -444,7 +443,9 @@ fn find_directory<R: Read + Seek>(file: &mut R, len: u64) -> Result<(u64, u64, u
         let mut r = [0u8; 56];
         file.read_exact(&mut r).map_err(io)?;
         if u32_at(&r, 0) != ZIP64_EOCD_SIGNATURE {
-            return Err(ExportError::Lies("no zip64 record where the locator points".into()));
+            return Err(ExportError::Lies(
+                "no zip64 record where the locator points".into(),
+            ));
         }
         count = u64_at(&r, 32);
         size = u64_at(&r, 40);
@@ -473,8 +474,10 @@ fn read_entries(dir: &[u8], count: u64, dir_offset: u64) -> Result<Vec<Entry>, E
         let comment_len = usize::from(u16_at(dir, at + 32));
         let name_end = at + CENTRAL_LEN + name_len;
         let extra_end = name_end + extra_len;
-        let (Some(name), Some(extra)) = (dir.get(at + CENTRAL_LEN..name_end), dir.get(name_end..extra_end))
-        else {
+        let (Some(name), Some(extra)) = (
+            dir.get(at + CENTRAL_LEN..name_end),
+            dir.get(name_end..extra_end),
+        ) else {
             return Err(ExportError::Lies("a name past the directory's end".into()));
         };
         let mut e = Entry {
@@ -509,7 +512,9 @@ fn zip64_extra(e: &mut Entry, mut extra: &[u8]) {
     while extra.len() >= 4 {
         let id = u16_at(extra, 0);
         let n = usize::from(u16_at(extra, 2));
-        let Some(body) = extra.get(4..4 + n) else { return };
+        let Some(body) = extra.get(4..4 + n) else {
+            return;
+        };
         if id == 1 {
             let mut at = 0;
             for field in [&mut e.uncompressed, &mut e.compressed, &mut e.local_offset] {

@@ -182,7 +182,10 @@ fn too_many_entries_are_refused_before_any_is_read() {
         max_inflated_bytes: 1 << 20,
     };
     let e = read_all(zip(&refs, false), limits).unwrap_err();
-    assert!(matches!(&e, ExportError::TooLarge { what, .. } if what.contains("20 entries")), "{e}");
+    assert!(
+        matches!(&e, ExportError::TooLarge { what, .. } if what.contains("20 entries")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -198,12 +201,18 @@ fn lies_damage_and_garbage_are_refused_by_name() {
     let mut offset_past_end = good.clone();
     let n = offset_past_end.len();
     offset_past_end[n - 6..n - 2].copy_from_slice(&(n as u32 + 10).to_le_bytes());
-    assert!(matches!(read_all(offset_past_end, LIMITS), Err(ExportError::Lies(_))));
+    assert!(matches!(
+        read_all(offset_past_end, LIMITS),
+        Err(ExportError::Lies(_))
+    ));
 
     let mut bad_crc = good.clone();
     bad_crc[dir + 16] ^= 0xff;
     let e = read_all(bad_crc, LIMITS).unwrap_err();
-    assert!(matches!(&e, ExportError::Damaged { detail, .. } if detail.contains("CRC")), "{e}");
+    assert!(
+        matches!(&e, ExportError::Damaged { detail, .. } if detail.contains("CRC")),
+        "{e}"
+    );
 
     let mut flipped = good.clone();
     flipped[60] ^= 0xff; // inside the deflate data
@@ -213,7 +222,10 @@ fn lies_damage_and_garbage_are_refused_by_name() {
         read_all(b"<html>not found</html>".to_vec(), LIMITS).unwrap_err(),
         ExportError::NotZip
     );
-    assert_eq!(read_all(Vec::new(), LIMITS).unwrap_err(), ExportError::NotZip);
+    assert_eq!(
+        read_all(Vec::new(), LIMITS).unwrap_err(),
+        ExportError::NotZip
+    );
     // Cut in half (an interrupted transfer): no end record.
     let half = good[..good.len() / 2].to_vec();
     assert!(read_all(half, LIMITS).is_err());
