@@ -87,7 +87,9 @@ async fn sync(cfg: EngineConfig, json: bool) -> Result<(), Failure> {
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
-    let r = engine.sync_osv_export().await;
+    // The download's bar (a terminal only, never --json): the sync counts its bytes
+    // where a file download does.
+    let r = super::progress::while_downloading(&engine, json, engine.sync_osv_export()).await;
     engine.shutdown().await;
     let r = r.map_err(|e| {
         let code = match &e {
