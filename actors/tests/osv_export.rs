@@ -167,6 +167,12 @@ async fn a_resolution_and_vulns_answer_from_the_export_dated_and_without_per_rel
         "{:?}",
         w.value
     );
+    // A release the Simple page does not list is not found, not "no advisory".
+    let missing = engine.vulnerabilities("sg-http", Some("9.9")).await;
+    assert!(
+        matches!(missing, Err(sentinel_actors::QueryError::NotFound { .. })),
+        "{missing:?}"
+    );
     assert_eq!(hits(&sim, "/pypi/*/*/json"), 0);
     assert_eq!(hits(&sim, "/pypi/**"), 0);
     assert_eq!(hits(&sim, "/v1/**"), 0);

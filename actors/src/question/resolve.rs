@@ -906,6 +906,13 @@ async fn vulnerabilities(
     let exists = list.as_ref().is_some_and(|l| {
         Version::from_str(version.as_str()).is_ok_and(|v| l.iter().any(|(x, _)| x == &v))
     });
+    // Offline, no per-release JSON says "no such release": the Simple page does.
+    if offline && list.is_some() && !exists {
+        return Err(QueryError::NotFound {
+            what: format!("version {version} of package {name}"),
+            upstream: crate::model::Upstream::PypiSimple,
+        });
+    }
     super::vulns::of_release(
         w,
         &name,

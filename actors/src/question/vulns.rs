@@ -125,6 +125,11 @@ async fn offline(
         set.advisories,
         crate::model::ago_words(age)
     ));
+    if published.is_none() {
+        view.notes.push(format!(
+            "the release list could not be read: that {name} {version} was published was not checked"
+        ));
+    }
     let data_date = set.data_date.as_deref().and_then(day_number);
     let ans = DocAnswer {
         doc: Arc::new(Document::OsvIds(osv::OsvIds {
