@@ -50,7 +50,7 @@ struct Demo {
     pause: Duration,
     seen: std::collections::BTreeSet<&'static str>,
     /// With `--status`: the status page's record of answers.
-    activity: Option<std::sync::Arc<crate::mcp::activity::Activity>>,
+    activity: Option<std::sync::Arc<crate::status::activity::Activity>>,
 }
 
 /// The tool a demo line stands for (its label's first word), for the status page.
@@ -218,7 +218,7 @@ impl Demo {
         let started = Instant::now();
         match self.engine.audit_project(input, &target).await {
             Ok(r) => {
-                let text = crate::resolve_text::audit(&r);
+                let text = crate::questions::audit_text(&r);
                 for line in text
                     .lines()
                     .filter(|l| !l.is_empty() && !l.starts_with("note:"))
@@ -473,7 +473,7 @@ async fn play(
 struct StatusPage {
     url: String,
     addr: std::net::SocketAddr,
-    activity: std::sync::Arc<crate::mcp::activity::Activity>,
+    activity: std::sync::Arc<crate::status::activity::Activity>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -491,7 +491,7 @@ impl StatusPage {
     async fn at(
         engine: EngineHandle,
         addr: std::net::SocketAddr,
-        activity: Option<std::sync::Arc<crate::mcp::activity::Activity>>,
+        activity: Option<std::sync::Arc<crate::status::activity::Activity>>,
     ) -> anyhow::Result<Self> {
         let opts = crate::mcp::HttpOptions {
             addr,

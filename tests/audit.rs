@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pypi_sentinel::engine::views::audit::{AuditReport, AuditVerdict, TreeMode};
+use pypi_sentinel::engine::audit::{AuditReport, AuditVerdict, TreeMode};
 use pypi_sentinel::engine::views::check::CheckVerdict;
 use pypi_sentinel::engine::views::scan::DependencyVerdict;
 use pypi_sentinel::engine::{

@@ -8,8 +8,8 @@
 
 use std::path::PathBuf;
 
-use pypi_sentinel::engine::views::audit::{AuditReport, AuditVerdict};
-use pypi_sentinel::engine::views::resolve::ResolveRequest;
+use pypi_sentinel::engine::audit::{AuditReport, AuditVerdict};
+use pypi_sentinel::engine::resolver::ResolveRequest;
 use pypi_sentinel::engine::views::scan::{DependencyVerdict, ScanReport};
 use pypi_sentinel::engine::{Engine, EngineHandle, ErrorCode, QueryError, ScanInput, Target};
 use pypi_sentinel::sim::{Sim, SimConfig, SimHandle};

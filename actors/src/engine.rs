@@ -44,6 +44,8 @@ use crate::views::versions::VersionList;
 mod audit_api;
 mod docs_api;
 mod download_api;
+#[cfg(feature = "fleet")]
+mod fleet_api;
 pub use download_api::TransferProgress;
 mod osv_api;
 pub use osv_api::{OsvSyncError, OsvSyncReport};
@@ -334,11 +336,20 @@ impl EngineHandle {
         .await
     }
 
-    /// Asks a question (`crate::question`): the router runs its walk as a task it
+    /// Asks a question, within the answer deadline: any [`Question`] (its input was
+    /// checked when it was built, e.g. [`crate::Explain::new`]), walked by the router
+    /// as a task it tracks, its typed answer returned here. Dropping this future aborts
+    /// the walk and its upstream requests. The one entry point a new question needs.
+    pub async fn ask<Q: Question>(&self, question: Q) -> Result<Q::Answer, QueryError> {
+        let _guard = self.enter()?;
+        self.ask_by(question, self.deadline()).await
+    }
+
+    /// [`ask`](Self::ask) by `deadline`: the router runs the walk as a task it
     /// tracks, and the typed answer comes back here. Dropping this future aborts the
     /// walk; a router that stops mid-walk is asked once more on its successor, within
     /// the deadline.
-    pub(crate) async fn ask<Q: Question + Clone>(
+    pub(crate) async fn ask_by<Q: Question>(
         &self,
         question: Q,
         deadline: Instant,
@@ -443,7 +454,7 @@ impl EngineHandle {
     pub async fn versions(&self, package: &str) -> Result<Datum<VersionList>, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        version_list(self.ask(Versions(name), self.deadline()).await?)
+        version_list(self.ask_by(Versions(name), self.deadline()).await?)
     }
 
     async fn release_doc(
@@ -456,7 +467,7 @@ impl EngineHandle {
             name: name.clone(),
             version: version.cloned(),
         };
-        let ans = self.ask(q, deadline).await?;
+        let ans = self.ask_by(q, deadline).await?;
         match ans.doc.as_ref() {
             Document::Project(_) | Document::Release(_) => Ok(ans),
             _ => Err(QueryError::Internal(format!(
@@ -519,7 +530,7 @@ impl EngineHandle {
             version,
             python,
         };
-        let Selected { doc, note } = self.ask(question, deadline).await?;
+        let Selected { doc, note } = self.ask_by(question, deadline).await?;
         Ok((doc, note))
     }
 
@@ -555,7 +566,7 @@ impl EngineHandle {
     pub async fn recent_downloads(&self, package: &str) -> Result<RecentDownloads, QueryError> {
         let name = PackageName::parse(package)?;
         let _guard = self.enter()?;
-        self.ask(Recent(name), self.deadline()).await
+        self.ask_by(Recent(name), self.deadline()).await
     }
 
     /// Downloads by Python major or minor version, or by operating system, summed over
@@ -641,7 +652,8 @@ impl EngineHandle {
             .into());
         }
         let _guard = self.enter()?;
-        self.ask(Overview(packages.to_vec()), self.deadline()).await
+        self.ask_by(Overview(packages.to_vec()), self.deadline())
+            .await
     }
 
     // ---- dependency intelligence ------------------------------------------------------
@@ -656,42 +668,18 @@ impl EngineHandle {
     /// engine's deadline.
     ///
     /// Argument errors name the parameter, the value and the rule; everything else is
-    /// in the [`Resolution`](crate::views::resolve::Resolution).
+    /// in the [`Resolution`](crate::resolver::Resolution).
     pub async fn resolve(
         &self,
-        request: &crate::views::resolve::ResolveRequest,
-    ) -> Result<crate::views::resolve::Resolution, QueryError> {
+        request: &crate::resolver::ResolveRequest,
+    ) -> Result<crate::resolver::Resolution, QueryError> {
         let checked = request.validate()?;
         let _guard = self.enter()?;
         let question = Resolve {
             raw: request.clone(),
             checked,
         };
-        self.ask(question, self.deadline()).await
-    }
-
-    /// Why `package` is in the tree `request` resolves to: every chain of requirements
-    /// from a requested one down to it, shortest first (at most
-    /// [`MAX_CHAINS`](crate::question::explain::MAX_CHAINS) listed, the rest counted), with the versions
-    /// and markers of each edge; or why it is not there (markers that exclude the
-    /// target, nothing requiring it, a node that could not be fetched). The request's
-    /// `vulnerabilities` is ignored (none are fetched).
-    pub async fn explain(
-        &self,
-        request: &crate::views::resolve::ResolveRequest,
-        package: &str,
-    ) -> Result<crate::question::explain::Explanation, QueryError> {
-        let mut request = request.clone();
-        request.vulnerabilities = false;
-        let checked = request.validate()?;
-        let package = PackageName::parse(package)?;
-        let _guard = self.enter()?;
-        let question = crate::question::explain::Explain {
-            raw: request,
-            checked,
-            package,
-        };
-        self.ask(question, self.deadline()).await
+        self.ask_by(question, self.deadline()).await
     }
 
     /// The known vulnerabilities of a release (the latest when `version` is `None`),
@@ -706,7 +694,7 @@ impl EngineHandle {
         let version = version.map(PackageVersion::parse).transpose()?;
         let _guard = self.enter()?;
         let (doc, v) = self
-            .ask(Vulnerabilities { name, version }, self.deadline())
+            .ask_by(Vulnerabilities { name, version }, self.deadline())
             .await?;
         // Dated when read from OSV's export synced earlier.
         Ok(dated_datum_of(&doc, v, self.shared().cfg.clock.today()))

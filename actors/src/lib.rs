@@ -76,14 +76,22 @@ mod model {
     pub use sentinel_core::model::*;
 }
 pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
+#[cfg(feature = "fleet")]
+pub use fleet::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError as FleetSessionError};
+#[cfg(feature = "fleet")]
+pub use fleet::{
+    FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
+    fleet_status,
+};
 #[cfg(feature = "internals")]
 pub use sentinel_core::{policy, upstream};
 #[cfg(not(feature = "internals"))]
 use sentinel_core::{policy, upstream};
-// The bounded rings of the last hour: the status page's MCP recorder uses them too.
-pub use sentinel_core::{project, series, views};
+// The answers' modules (the audit and the resolution above the views), the project
+// files, and the bounded rings of the last hour (the status page's recorder uses them).
+pub use sentinel_core::{audit, project, resolver, series, views};
 #[allow(unused_imports)]
-use sentinel_core::{readme, resolver, tags};
+use sentinel_core::{readme, tags};
 
 pub use actor::ActorKind;
 pub use actor::fetch::FetchStats;
@@ -114,8 +122,8 @@ pub use model::{ItemFailure, PartialResult};
 pub use policy::{
     BreakerConfig, BreakerState, ConsecutiveRule, PolicyConfigError, RetryBudgetConfig, RetryConfig,
 };
-pub use question::explain::{ChainStep, ExcludedRequirement, Explanation, MAX_CHAINS, Presence};
-pub use question::overview::PackageOverview;
+pub use question::public::*;
+pub use question::{Question, Walker};
 pub use recorder::{
     BreakerRun, FailureNote, Incident, IncidentKind, MAX_INCIDENTS, TransitionCause, UpstreamHour,
 };

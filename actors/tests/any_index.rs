@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+use sentinel_actors::resolver::{ResolutionStatus, ResolveRequest};
 use sentinel_sim::{IndexProfile, Sim, SimConfig};
 
 async fn setup_profile(
@@ -41,7 +41,7 @@ async fn the_tree_resolves_from_wheels_on_every_index_without_metadata_files() {
         "{reference:#?}"
     );
     assert_eq!(reference.packages.len(), 40);
-    let pins = |r: &sentinel_actors::views::resolve::Resolution| -> Vec<String> {
+    let pins = |r: &sentinel_actors::resolver::Resolution| -> Vec<String> {
         r.packages
             .iter()
             .map(|p| format!("{}=={}", p.name, p.version))

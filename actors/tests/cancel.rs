@@ -10,7 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use common::*;
-use sentinel_actors::views::resolve::ResolveRequest;
+use sentinel_actors::resolver::ResolveRequest;
 use sentinel_actors::{EngineHandle, ScanInput, Target};
 use sentinel_sim::{FaultSpec, SimHandle};
 

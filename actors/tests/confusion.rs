@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use sentinel_actors::views::audit::AuditVerdict;
+use sentinel_actors::audit::AuditVerdict;
 use sentinel_actors::views::check::CheckVerdict;
 use sentinel_actors::views::confusion::{ConfusionRisk, ConfusionStatus, PipIndex};
 use sentinel_actors::{EngineHandle, ScanInput, Target, Upstream};

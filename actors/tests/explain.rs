@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+use sentinel_actors::resolver::{ResolutionStatus, ResolveRequest};
 use sentinel_actors::{ChainStep, MAX_CHAINS, Presence, Provenance, SourceLabel};
 
 fn request(reqs: &[&str], python: &str, platform: &str) -> ResolveRequest {
@@ -14,6 +14,18 @@ fn request(reqs: &[&str], python: &str, platform: &str) -> ResolveRequest {
     r.target.python_version = Some(python.into());
     r.target.platform = Some(platform.into());
     r
+}
+
+/// Asks why `package` is in the tree of `request`: the question, checked when built,
+/// through the engine's one entry point.
+async fn explain(
+    engine: &sentinel_actors::EngineHandle,
+    request: &ResolveRequest,
+    package: &str,
+) -> Result<sentinel_actors::Explanation, sentinel_actors::QueryError> {
+    engine
+        .ask(sentinel_actors::Explain::new(request, package)?)
+        .await
 }
 
 /// A chain as `from version -> to version` steps.
@@ -30,13 +42,13 @@ fn hops(chain: &[ChainStep]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_reached_by_two_paths_has_both_chains_with_versions_and_markers() {
     let (_sim, engine) = setup().await;
-    let x = engine
-        .explain(
-            &request(&["sg-web[speed,cli]>=1"], "3.12", "linux"),
-            "SG_Markup",
-        )
-        .await
-        .unwrap();
+    let x = explain(
+        &engine,
+        &request(&["sg-web[speed,cli]>=1"], "3.12", "linux"),
+        "SG_Markup",
+    )
+    .await
+    .unwrap();
     assert_eq!(x.presence, Presence::InTree, "{x:#?}");
     assert_eq!(x.package, "sg-markup");
     assert_eq!(x.version.as_deref(), Some("3.0.0"));
@@ -80,10 +92,13 @@ async fn a_package_reached_by_two_paths_has_both_chains_with_versions_and_marker
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_nothing_requires_is_not_in_the_tree_and_says_so() {
     let (_sim, engine) = setup().await;
-    let x = engine
-        .explain(&request(&["sg-web>=1"], "3.12", "linux"), "sg-shared")
-        .await
-        .unwrap();
+    let x = explain(
+        &engine,
+        &request(&["sg-web>=1"], "3.12", "linux"),
+        "sg-shared",
+    )
+    .await
+    .unwrap();
     assert_eq!(x.presence, Presence::NotInTree, "{x:#?}");
     assert!(x.chains.is_empty() && x.excluded.is_empty());
     assert_eq!(x.total_chains, 0);
@@ -97,10 +112,13 @@ async fn a_package_nothing_requires_is_not_in_the_tree_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_a_marker_excludes_for_the_target_names_the_requirement_and_marker() {
     let (_sim, engine) = setup().await;
-    let x = engine
-        .explain(&request(&["sg-web>=1"], "3.12", "linux"), "sg-tomli")
-        .await
-        .unwrap();
+    let x = explain(
+        &engine,
+        &request(&["sg-web>=1"], "3.12", "linux"),
+        "sg-tomli",
+    )
+    .await
+    .unwrap();
     assert_eq!(x.presence, Presence::ExcludedByMarkers, "{x:#?}");
     assert_eq!(x.excluded.len(), 1);
     assert_eq!(
@@ -110,10 +128,13 @@ async fn a_package_a_marker_excludes_for_the_target_names_the_requirement_and_ma
     assert_eq!(x.excluded[0].marker, "python_full_version < '3.11'");
     assert!(x.summary.contains("exclude CPython 3.12"), "{}", x.summary);
     // The same package on 3.10 is in the tree, by that very edge.
-    let x = engine
-        .explain(&request(&["sg-web>=1"], "3.10", "linux"), "sg-tomli")
-        .await
-        .unwrap();
+    let x = explain(
+        &engine,
+        &request(&["sg-web>=1"], "3.10", "linux"),
+        "sg-tomli",
+    )
+    .await
+    .unwrap();
     assert_eq!(x.presence, Presence::InTree, "{x:#?}");
     assert_eq!(
         x.chains[0][1].marker.as_deref(),
@@ -126,7 +147,7 @@ async fn a_node_that_cannot_be_fetched_makes_an_honest_partial_answer() {
     let (sim, engine) = setup().await;
     sim.add_fault(status_fault("/simple/sg-template", 503));
     let req = request(&["sg-web[cli]>=1"], "3.12", "linux");
-    let x = engine.explain(&req, "sg-markup").await.unwrap();
+    let x = explain(&engine, &req, "sg-markup").await.unwrap();
     assert_eq!(x.resolution, ResolutionStatus::Partial, "{x:#?}");
     assert_eq!(x.presence, Presence::InTree);
     assert_eq!(x.total_chains, 1, "only the chain through sg-cli is known");
@@ -135,9 +156,9 @@ async fn a_node_that_cannot_be_fetched_makes_an_honest_partial_answer() {
         "{}",
         x.summary
     );
-    let x = engine.explain(&req, "sg-template").await.unwrap();
+    let x = explain(&engine, &req, "sg-template").await.unwrap();
     assert_eq!(x.presence, Presence::CouldNotBeFetched, "{x:#?}");
-    let x = engine.explain(&req, "sg-shared").await.unwrap();
+    let x = explain(&engine, &req, "sg-shared").await.unwrap();
     assert_eq!(
         x.presence,
         Presence::Unknown,
@@ -148,13 +169,13 @@ async fn a_node_that_cannot_be_fetched_makes_an_honest_partial_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lattice_of_a_thousand_chains_lists_fifty_and_counts_the_rest() {
     let (_sim, engine) = setup().await;
-    let x = engine
-        .explain(
-            &request(&["sg-lattice"], "3.12", "linux"),
-            "sg-lattice-bottom",
-        )
-        .await
-        .unwrap();
+    let x = explain(
+        &engine,
+        &request(&["sg-lattice"], "3.12", "linux"),
+        "sg-lattice-bottom",
+    )
+    .await
+    .unwrap();
     assert_eq!(x.presence, Presence::InTree, "{x:#?}");
     assert_eq!(x.total_chains, 1024);
     assert_eq!(x.chains.len(), MAX_CHAINS);
@@ -170,9 +191,12 @@ async fn a_lattice_of_a_thousand_chains_lists_fifty_and_counts_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_package_name_is_an_input_error_naming_it() {
     let (_sim, engine) = setup().await;
-    let e = engine
-        .explain(&request(&["sg-web"], "3.12", "linux"), "not a name!")
-        .await
-        .unwrap_err();
+    let e = explain(
+        &engine,
+        &request(&["sg-web"], "3.12", "linux"),
+        "not a name!",
+    )
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("package"), "{e}");
 }

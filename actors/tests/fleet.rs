@@ -9,108 +9,12 @@
 mod common;
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 
+use common::redis::RedisServer;
 use common::*;
 use futures::future::join_all;
 use sentinel_actors::{EngineConfig, EngineHandle, FleetReport, Upstream};
 use sentinel_sim::{Sim, SimConfig, SimHandle};
-
-/// A `redis-server` on a free loopback port, persisting nothing, killed (by its PID)
-/// when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        Self::start_on(port)
-    }
-
-    fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): the fleet tests need Debian's package \
-                     `redis-server` (apt-get install -y redis-server; .ci/run installs it)"
-                )
-            });
-        let mut server = RedisServer { child, port };
-        server.wait_ready();
-        server
-    }
-
-    /// Waits until it answers PING (bounded: 500 tries 10 ms apart).
-    fn wait_ready(&mut self) {
-        use std::io::{Read, Write};
-        for _ in 0..500 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("redis-server exited at start: {status}");
-            }
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                let mut buf = [0u8; 7];
-                if s.write_all(b"PING\r\n").is_ok()
-                    && s.read_exact(&mut buf).is_ok()
-                    && &buf == b"+PONG\r\n"
-                {
-                    return;
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("redis-server did not answer PING on port {}", self.port);
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills it now (as `kill -9` would).
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// One command through `redis-cli`, for planting values.
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli (package redis-tools, a dependency of redis-server)");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// One command whose last argument is `bytes` (raw, through `redis-cli -x`).
-    fn cli_bytes(&self, args: &[&str], bytes: &[u8]) {
-        use std::io::Write;
-        let mut child = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "-x"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-cli");
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-        assert!(child.wait().unwrap().success());
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// A replica: the test configuration with pypistats' real limits, sharing `redis`.
 fn replica_config(sim: &SimHandle, redis: Option<&str>, id: &str) -> EngineConfig {
@@ -441,6 +345,58 @@ async fn refresh_cache_on_one_replica_marks_the_copies_on_the_others_stale() {
         fresh.provenance
     );
     assert_eq!(hits(&sim, &route), 2);
+    for e in engines {
+        e.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_waiter_is_woken_by_the_fill_before_its_backstop_poll() {
+    let redis = RedisServer::start();
+    let sim = sim().await;
+    let mut engines = Vec::new();
+    for i in 0..2 {
+        let mut cfg = replica_config(&sim, Some(&redis.url()), &format!("r{i}"));
+        // The waiter's first poll comes long after the holder's fetch ends: only the
+        // `filled` event can end its wait before then.
+        cfg.fleet.lease_poll_ms = 1_500;
+        engines.push(engine_with(cfg).await);
+    }
+    until(
+        || engines.iter().all(|e| fleet(e).events_subscriptions >= 1),
+        "both replicas subscribed to the events channel",
+    )
+    .await;
+    let (a, b) = (&engines[0], &engines[1]);
+    let name = sim.package_names().into_iter().next().unwrap();
+    let route = format!("/pypi/{name}/json");
+    sim.add_fault(sentinel_sim::FaultSpec {
+        route: route.clone(),
+        latency_ms: Some(300),
+        ..Default::default()
+    });
+    let holder = a.package_info(&name, None);
+    let waiter = async {
+        // b asks once a holds the document's lease.
+        until(
+            || {
+                redis
+                    .cli(&["--scan", "--pattern", "*:doc:*:lease"])
+                    .contains("lease")
+            },
+            "a's lease",
+        )
+        .await;
+        b.package_info(&name, None).await
+    };
+    let (ra, rb) = futures::join!(holder, waiter);
+    ra.unwrap();
+    let rb = rb.unwrap();
+    assert_eq!(rb.provenance.word(), "cached", "{:?}", rb.provenance);
+    assert_eq!(hits(&sim, &route), 1, "one fetch for the fleet");
+    let f = fleet(b);
+    assert_eq!(f.lease_waits, 1, "{f:?}");
+    assert_eq!(f.fill_wakeups, 1, "woken by the fill, not the poll: {f:?}");
     for e in engines {
         e.shutdown().await;
     }

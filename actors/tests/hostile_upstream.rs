@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
+use sentinel_actors::resolver::{ResolutionStatus, ResolveRequest};
 use sentinel_actors::views::deps::TargetEnv;
 use sentinel_actors::views::package_download::{DownloadRequest, WantedKind};
-use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
 use sentinel_actors::{DownloadError, QueryError};
 use sentinel_sim::{Sim, SimConfig};
 use tokio::net::{TcpListener, TcpStream};

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+use sentinel_actors::resolver::{ResolutionStatus, ResolveRequest};
 use sentinel_sim::{FaultSpec, IndexProfile, Sim, SimConfig};
 
 async fn setup_profile(

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use sentinel_actors::views::audit::AuditVerdict;
+use sentinel_actors::audit::AuditVerdict;
 use sentinel_actors::views::vulns::AdvisorySource;
 use sentinel_actors::{EngineHandle, QueryError, ScanInput, Target, Upstream, VulnSource};
 use sentinel_sim::{FaultSpec, IndexProfile, Sim, SimConfig, SimHandle};

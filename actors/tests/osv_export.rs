@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use sentinel_actors::views::audit::AuditVerdict;
+use sentinel_actors::audit::AuditVerdict;
 use sentinel_actors::views::vulns::AdvisorySource;
 use sentinel_actors::{
     EngineConfig, EngineHandle, OsvSyncError, Provenance, ScanInput, Target, Upstream, VulnSource,
@@ -116,7 +116,7 @@ async fn a_resolution_and_vulns_answer_from_the_export_dated_and_without_per_rel
     sim.add_fault(status_fault("/v1/**", 503));
     sim.reset_stats();
 
-    let mut request = sentinel_actors::views::resolve::ResolveRequest::new(["sg-http==1.1.0"]);
+    let mut request = sentinel_actors::resolver::ResolveRequest::new(["sg-http==1.1.0"]);
     request.target = target();
     request.vulnerabilities = true;
     let r = engine.resolve(&request).await.expect("resolved");

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sentinel_actors::views::resolve::{Resolution, ResolutionStatus, ResolveRequest};
+use sentinel_actors::resolver::{Resolution, ResolutionStatus, ResolveRequest};
 use sentinel_actors::{QueryError, SourceLabel};
 
 fn request(reqs: &[&str], python: &str, platform: &str) -> ResolveRequest {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use sentinel_actors::views::resolve::{Resolution, ResolutionStatus, ResolveRequest};
+use sentinel_actors::resolver::{Resolution, ResolutionStatus, ResolveRequest};
 use sentinel_actors::{EngineConfig, Provenance, SourceLabel};
 use sentinel_sim::{IndexProfile, Sim, SimConfig, SimHandle};
 

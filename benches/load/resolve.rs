@@ -50,7 +50,7 @@ pub(crate) fn uv_compile(
 /// again: metadata cached), next to `uv pip compile` on the same simulator (cold:
 /// `--no-cache`; warm: its cache filled by a previous run; each run a process start).
 pub(crate) async fn resolve(opts: &Opts) {
-    use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+    use sentinel_actors::resolver::{ResolutionStatus, ResolveRequest};
     let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
     let base = sim.base_url();
     sim.add_fault(FaultSpec {

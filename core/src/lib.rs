@@ -16,8 +16,9 @@
 //! | [`cancel`] | [`cancel::CancelFlag`], raised when a job's answer is no longer wanted |
 //! | [`upstream`] | per-upstream `Accept` headers and tolerant parsers into documents; the one rule for which hosts a listed URL may be fetched from |
 //! | [`project`] | a client's project files and lockfiles (requirements, pyproject, setup.cfg, uv/poetry/pdm locks), bounded |
-//! | [`views`] | answers computed from documents: info, versions, deps, docs, Python, downloads, estimates, vulnerabilities, scan, check, audit, the file a verified download picks |
+//! | [`views`] | answers computed from documents: info, versions, deps, docs, Python, downloads, estimates, vulnerabilities, scan, check, the file a verified download picks |
 //! | [`resolver`] | the resolution's request and answer, and the pubgrub provider over release metadata |
+//! | [`audit`] | a project's audit: its scan, its resolution's vulnerabilities and its direct dependencies' checks, composed (above the views and the resolver it reads) |
 //! | [`tags`] | PEP 425 wheel tags: which wheel a target installs |
 //! | [`readme`] | a README rendered to Markdown, split into sections, fitted to a token budget |
 //! | [`typo`] | the typo-squat rule: the popular name a package's name is a letter or two away from |
@@ -26,6 +27,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod audit;
 pub mod cancel;
 pub mod model;
 pub mod platform_tag;

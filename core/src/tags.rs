@@ -8,8 +8,8 @@
 //! target's platform ([`PlatformTag`]: `manylinux_2_28_aarch64`, `musllinux_1_2_x86_64`,
 //! `macosx_12_0_x86_64`, `win32`) says it instead.
 
+use crate::model::env::{Platform, TargetEnv};
 use crate::platform_tag::PlatformTag;
-use crate::views::deps::{Platform, TargetEnv};
 
 /// The newest glibc minor (2.x) assumed on a Linux target (Ubuntu 24.04's).
 const ASSUMED_GLIBC_MINOR: u32 = 39;

@@ -3,30 +3,21 @@
 //!
 //! Exit codes: [`Exit`] (`exit.rs`), the one definition the help's table comes from.
 
-mod download;
-mod exit;
-pub(crate) mod output;
-mod progress;
+mod fleet;
 mod query;
-mod resolve;
-mod scan;
-mod target;
-mod vulns;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sentinel_actors::{DEPS_TARGET, DownloadError, EngineConfig, QueryError};
+use sentinel_actors::EngineConfig;
 use sentinel_sim::{Scenario, SimConfig};
-use target::TargetArgs;
 
-pub use exit::Exit;
-pub(crate) use resolve::status_exit;
+pub use crate::terminal::Exit;
+pub(crate) use crate::terminal::{Failure, output};
 
 use crate::config::{self, FlagOverrides, LoadError};
-use crate::questions::{BreakdownBy, Period};
 use crate::secret::{Secret, redact_userinfo};
 use crate::telemetry::{self, LogFormat};
 
@@ -156,28 +147,9 @@ impl GlobalArgs {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// The questions (info, versions, deps, python, downloads, breakdown, trends, top,
-    /// overview, health).
+    /// overview, why, health): `crate::questions`, one file each with its flags.
     #[command(flatten)]
-    Query(Query),
-    /// The dependencies a project declares (a file or directory), checked against PyPI.
-    Scan(scan::ScanArgs),
-    /// The supply-chain check before `pip install NAME`: exists, age, downloads, typo of a popular name.
-    Check(scan::CheckArgs),
-    /// Audit a project for a target: vulnerable releases in its tree (with the chain and
-    /// the smallest fix), bad pins, suspicious dependencies. Exit 0 clean, 8 findings.
-    Audit(scan::AuditArgs),
-    /// Resolve requirements for a target Python and platform (pubgrub), with each
-    /// package's requirement chain, markers and known vulnerabilities.
-    Resolve(resolve::ResolveArgs),
-    /// Why a package is in the tree of some requirements for a target: every chain
-    /// that pulls it in, shortest first, with versions and markers (`why idna "requests<3"`).
-    Why(resolve::WhyArgs),
-    /// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`);
-    /// `vulns sync` keeps OSV's export in the store for offline audits.
-    Vulns(vulns::VulnsCommand),
-    /// Download a release's file for a target (the best wheel by its tags, else the
-    /// sdist), verified against the index's sha256, into an allowed directory.
-    Download(download::DownloadArgs),
+    Query(crate::questions::Command),
     /// Serve MCP: over stdio (for an assistant's config), or streamable HTTP with --http.
     Serve {
         /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8765) at /mcp, with /healthz,
@@ -248,113 +220,11 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
-}
-
-/// The query commands: each builds one of the questions in `crate::questions` (the
-/// same types the MCP tools take), asks it, and prints the answer (`print.rs`).
-#[derive(Subcommand, Debug)]
-enum Query {
-    /// Metadata of a package: `info NAME` or `info NAME==VERSION`.
-    Info {
-        /// Package, optionally `==VERSION`.
-        spec: String,
+    /// The fleet's shared Redis (`--redis-url`): `fleet status`.
+    Fleet {
+        #[command(subcommand)]
+        action: fleet::FleetAction,
     },
-    /// Every version, sorted by PEP 440, with pre-release and yanked flags.
-    Versions {
-        /// Package.
-        name: String,
-        /// Only stable releases: hide pre-releases and yanked releases (the same as
-        /// --no-prereleases --no-yanked).
-        #[arg(long)]
-        stable: bool,
-        /// Hide pre-releases (MCP: include_prereleases = false).
-        #[arg(long)]
-        no_prereleases: bool,
-        /// Hide yanked releases (MCP: include_yanked = false).
-        #[arg(long)]
-        no_yanked: bool,
-        /// Only the newest N (1-10000).
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        limit: Option<i64>,
-    },
-    /// Dependencies of a release, evaluated for a Python version, platform and extras.
-    #[command(mut_args(|a| target::only(a, DEPS_TARGET)))]
-    Deps {
-        /// Package, optionally `==VERSION`.
-        spec: String,
-        /// Where to evaluate the markers (none given: they are listed, not evaluated).
-        #[command(flatten)]
-        target: TargetArgs,
-    },
-    /// A release's README as Markdown sized for a model's context: most useful
-    /// sections first, cut to a token budget (o200k_base) with a marker of what was
-    /// left out. With --with-deps, its runtime dependencies' short docs too, under the
-    /// same budget.
-    #[command(mut_args(|a| target::only_with(a, DEPS_TARGET, "with_deps")))]
-    Docs {
-        /// Package, optionally `==VERSION`.
-        spec: String,
-        /// Most tokens, 100-32000 (default 4000).
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        max_tokens: Option<i64>,
-        /// Add short docs of the runtime dependencies for the target (MCP:
-        /// get_package_docs_with_context).
-        #[arg(long)]
-        with_deps: bool,
-        /// With --with-deps: where the dependencies would be installed (default Python
-        /// 3.12 on linux).
-        #[command(flatten)]
-        target: TargetArgs,
-    },
-    /// Whether a release supports a Python version, and which ones it supports.
-    Python {
-        /// Package, optionally `==VERSION`.
-        spec: String,
-        /// Python version to check, e.g. 3.12; without it, list the supported versions.
-        #[arg(long, value_name = "X.Y")]
-        check: Option<String>,
-    },
-    /// Recent downloads (last day, week, month), each with its provenance.
-    Downloads {
-        /// Package.
-        name: String,
-        /// Only this period.
-        #[arg(long, value_enum, default_value_t = Period::All)]
-        period: Period,
-    },
-    /// Downloads by Python version or operating system.
-    Breakdown {
-        /// Package.
-        name: String,
-        /// Dimension.
-        #[arg(long, value_enum, default_value_t = BreakdownBy::PythonMinor)]
-        by: BreakdownBy,
-        /// Days (1-180).
-        #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
-        days: i64,
-    },
-    /// The daily download series with a small chart, totals and change.
-    Trends {
-        /// Package.
-        name: String,
-        /// Days (1-180).
-        #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
-        days: i64,
-    },
-    /// The most downloaded packages over 30 days.
-    Top {
-        /// How many (1-1000).
-        #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
-        limit: i64,
-    },
-    /// Metadata and downloads of several packages at once (partial results).
-    Overview {
-        /// Packages (1-100).
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
-    /// Upstream breakers, error rates, cache statistics.
-    Health,
 }
 
 /// Bounds of the HTTP server against hostile or broken clients.
@@ -440,57 +310,6 @@ impl From<ScenarioArg> for Scenario {
     }
 }
 
-/// A failure of a command, with its exit code.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    code: Exit,
-    message: String,
-    /// Already reported on stdout (a partial batch printed its answer).
-    reported: bool,
-}
-
-impl Failure {
-    pub(crate) fn new(code: Exit, message: impl Into<String>) -> Self {
-        Failure {
-            code,
-            message: message.into(),
-            reported: false,
-        }
-    }
-
-    /// A partial answer that was already printed: only the exit code remains.
-    pub(crate) fn partial(message: impl Into<String>) -> Self {
-        Failure {
-            reported: true,
-            ..Failure::new(Exit::Partial, message)
-        }
-    }
-}
-
-impl From<QueryError> for Failure {
-    fn from(e: QueryError) -> Self {
-        let code = match &e {
-            QueryError::InvalidInput(_) => Exit::BadInput,
-            QueryError::NotFound { .. } => Exit::NotFound,
-            QueryError::Unavailable { .. }
-            | QueryError::DeadlineExceeded { .. }
-            | QueryError::NotReady { .. } => Exit::Unavailable,
-            QueryError::Internal(_) => Exit::Internal,
-            QueryError::Download(d) => match **d {
-                DownloadError::DirNotAllowed { .. } => Exit::BadInput,
-                DownloadError::NoFileForTarget { .. } => Exit::NotFound,
-                _ => Exit::Download,
-            },
-        };
-        // A download's failure carries its suggestion (which key to set, what to distrust).
-        let message = match &e {
-            QueryError::Download(d) => format!("{d}\nhint: {}", d.suggestion()),
-            _ => e.to_string(),
-        };
-        Failure::new(code, message)
-    }
-}
-
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
         // A base URL in an error may carry credentials (`https://user:pass@host`).
@@ -501,12 +320,6 @@ impl From<LoadError> for Failure {
                 redact_userinfo(&e.to_string())
             ),
         )
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::new(Exit::Internal, format!("{e:#}"))
     }
 }
 
@@ -592,6 +405,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             crate::demo::run(fast, status).await.map_err(Failure::from)
         }
         Command::Config { action } => config_command(&g, action),
+        Command::Fleet { action } => fleet::run(g.engine_config()?, action, g.json).await,
         Command::Serve {
             http,
             auth_token,
@@ -603,19 +417,6 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             crate::memory::start_trimming(std::time::Duration::from_secs(memory_trim_secs));
             serve(cfg, http, auth_token, allow_hosts, limits).await
         }
-        Command::Scan(args) => {
-            let cfg = g.command_config()?;
-            scan::scan(cfg, args, g.json).await
-        }
-        Command::Check(args) => {
-            let cfg = g.command_config()?;
-            scan::check(cfg, args, g.json).await
-        }
-        Command::Audit(a) => scan::audit(g.command_config()?, a, g.json).await,
-        Command::Resolve(a) => resolve::resolve(g.command_config()?, a, g.json).await,
-        Command::Why(a) => resolve::why(g.command_config()?, a, g.json).await,
-        Command::Vulns(a) => vulns::run(g.command_config()?, a, g.json).await,
-        Command::Download(a) => download::download(g.command_config()?, a, g.json).await,
         Command::Query(q) => {
             let cfg = g.command_config()?;
             output::set_full(g.full);

@@ -1,4 +1,5 @@
-//! Streamable HTTP: rmcp's `StreamableHttpService` (with a `LocalSessionManager`)
+//! Streamable HTTP: rmcp's `StreamableHttpService` (with a `LocalSessionManager`, and
+//! with the fleet on, rmcp's `SessionStore` on Redis: `session_store.rs`)
 //! mounted at `/mcp` in an axum router, next to `GET /healthz`, `GET /readyz`,
 //! `GET /metrics` and the status page, `GET /status` and `GET /status.json`
 //! (`crate::status`).
@@ -129,7 +130,7 @@ struct AppState {
     large_bodies: Arc<tokio::sync::Semaphore>,
     large_body_wait: Duration,
     /// The MCP layer's last hour, for `/status`.
-    activity: Arc<super::activity::Activity>,
+    activity: Arc<crate::status::activity::Activity>,
 }
 
 /// A request body this large (or of unknown length) costs rmcp about 40 ms of CPU per
@@ -374,8 +375,14 @@ async fn mcp_layer(state: AppState, req: Request, next: Next) -> Response {
             None
         };
         let reply = state.replies.enter();
-        let response = if opens_session {
-            if state.drain.is_draining() {
+        // A session opened on another replica is restored here under the same cap.
+        let restores = req
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|id| state.sessions.may_restore(id));
+        let response = if opens_session || restores {
+            if opens_session && state.drain.is_draining() {
                 return busy("the server is shutting down");
             }
             let Some(permit) = state.sessions.admit() else {
@@ -509,7 +516,7 @@ pub struct HttpServer {
     drain: Arc<Drain>,
     replies: Arc<InFlight>,
     opts: HttpOptions,
-    activity: Arc<super::activity::Activity>,
+    activity: Arc<crate::status::activity::Activity>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -533,7 +540,7 @@ impl HttpServer {
 
     /// The last hour of answers the status page shows (an embedder that answers
     /// outside MCP, like the demo, records into it too).
-    pub fn activity(&self) -> Arc<super::activity::Activity> {
+    pub fn activity(&self) -> Arc<crate::status::activity::Activity> {
         self.activity.clone()
     }
 
@@ -778,7 +785,7 @@ pub async fn bind_http(engine: EngineHandle, opts: HttpOptions) -> anyhow::Resul
 pub async fn bind_http_with(
     engine: EngineHandle,
     opts: HttpOptions,
-    activity: Option<Arc<super::activity::Activity>>,
+    activity: Option<Arc<crate::status::activity::Activity>>,
 ) -> anyhow::Result<HttpServer> {
     let has_token = opts.auth_token.as_ref().is_some_and(|t| !t.is_empty());
     if !is_loopback(opts.addr.ip()) && !has_token {
@@ -798,10 +805,15 @@ pub async fn bind_http_with(
     // Host checks are ours (they know the bind address and --allow-host); rmcp's own
     // allowlist would reject those extra hosts.
     let sessions_cancel = CancellationToken::new();
-    let config = StreamableHttpServerConfig::default()
+    let mut config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .with_cancellation_token(sessions_cancel.clone());
     let sessions = BoundedSessions::new(opts.max_sessions, opts.init_timeout);
+    // With the fleet on, legacy sessions live in Redis too: any replica serves them.
+    if let Some(store) = engine.fleet_sessions() {
+        sessions.share_with(store.clone());
+        config.session_store = Some(Arc::new(super::session_store::RedisSessionStore(store)));
+    }
     let drain = Arc::new(Drain::default());
     let replies = Arc::new(InFlight::default());
     let factory_engine = engine.clone();

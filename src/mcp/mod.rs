@@ -4,11 +4,9 @@
 //! | --- | --- |
 //! | `tools.rs` | [`SentinelMcp`]: the tools, the `sentinel://health` resource, the `package_report` prompt |
 //! | `params.rs` | our argument extractor (every argument error is `invalid_params` with `{param, value, rule}`) and the parameters of the tools that are not questions; the questions' own types (`crate::questions`) are the other tools' parameters |
-//! | `output.rs` | the structured content of each answer, as types; the output schemas are derived from them |
-//! | `render.rs` | the short human text of each result, freshness included (worded by `crate::describe`) |
 //! | `http.rs` | streamable HTTP on axum: `/mcp`, `/healthz`, `/readyz`, `/metrics`, `/status`, `/status.json` (`crate::status`), auth, Host/Origin checks, our accept loop (timeouts, connection cap, drain) |
-//! | `activity.rs` | the last hour of tool calls for the status page: calls, provenance of each answer, cancellations (bounded rings) |
-//! | `sessions.rs` | the session manager: a cap on live sessions, a reaper for half-open ones |
+//! | `sessions.rs` | the session manager: a cap on live sessions, a reaper for half-open ones, sessions restored from the fleet's store |
+//! | `session_store.rs` | rmcp's `SessionStore` on the fleet's Redis, so any replica serves a legacy session (on with the fleet) |
 //! | `drain.rs` | shutdown that loses no reply: in-flight counts and the drain state |
 //!
 //! Every tool returns structured content with the engine's provenance (`source`:
@@ -20,12 +18,10 @@
 //! On stdio, stdout is the protocol: this module never prints; logs go to stderr
 //! through `tracing`.
 
-pub mod activity;
 mod drain;
 mod http;
-pub(crate) mod output;
 pub mod params;
-pub(crate) mod render;
+mod session_store;
 pub mod sessions;
 mod tools;
 

@@ -8,18 +8,20 @@
 //! has not sent `notifications/initialized` within `init_timeout` is closed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ClientNotification, JsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::SessionId;
-use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError,
 };
+use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionManager};
+use sentinel_actors::FleetSessions;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 tokio::task_local! {
     /// The admission permit the HTTP guard took for a request that opens a session.
@@ -40,6 +42,8 @@ pub enum SessionsError {
 struct Entry {
     _permit: OwnedSemaphorePermit,
     initialized: bool,
+    /// When the fleet's copy of the session was last given a new TTL.
+    touched: Instant,
 }
 
 struct Inner {
@@ -48,6 +52,8 @@ struct Inner {
     max: usize,
     init_timeout: Duration,
     entries: Mutex<HashMap<SessionId, Entry>>,
+    /// The fleet's session store (`session_store.rs`), when the fleet is on.
+    fleet: OnceLock<FleetSessions>,
 }
 
 /// A session manager with a cap and a reaper; see the module documentation.
@@ -76,7 +82,43 @@ impl BoundedSessions {
             max,
             init_timeout,
             entries: Mutex::new(HashMap::new()),
+            fleet: OnceLock::new(),
         }))
+    }
+
+    /// Sessions are also kept in the fleet's Redis (by rmcp's session store): a session
+    /// busy here has its TTL there refreshed (at most every quarter of the idle TTL),
+    /// and one opened on another replica can be restored here.
+    pub fn share_with(&self, store: FleetSessions) {
+        let _ = self.0.fleet.set(store);
+    }
+
+    /// Whether a session that is not live here may be restored from the fleet's store
+    /// (so the HTTP guard admits it under the cap first).
+    pub(crate) fn may_restore(&self, id: &str) -> bool {
+        self.0.fleet.get().is_some() && !self.entries().contains_key(id)
+    }
+
+    /// The permit the HTTP guard took for this request, else one taken now.
+    fn permit(&self) -> Result<OwnedSemaphorePermit, SessionsError> {
+        ADMISSION
+            .try_with(|slot| slot.lock().ok().and_then(|mut s| s.take()))
+            .ok()
+            .flatten()
+            .or_else(|| self.admit())
+            .ok_or(SessionsError::Full(self.0.max))
+    }
+
+    fn insert(&self, id: &SessionId, permit: OwnedSemaphorePermit) {
+        self.entries().insert(
+            id.clone(),
+            Entry {
+                _permit: permit,
+                initialized: false,
+                touched: Instant::now(),
+            },
+        );
+        self.reap_later(id.clone());
     }
 
     /// Live sessions now.
@@ -120,21 +162,9 @@ impl SessionManager for BoundedSessions {
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        let permit = ADMISSION
-            .try_with(|slot| slot.lock().ok().and_then(|mut s| s.take()))
-            .ok()
-            .flatten()
-            .or_else(|| self.admit())
-            .ok_or(SessionsError::Full(self.0.max))?;
+        let permit = self.permit()?;
         let (id, transport) = self.0.local.create_session().await?;
-        self.entries().insert(
-            id.clone(),
-            Entry {
-                _permit: permit,
-                initialized: false,
-            },
-        );
-        self.reap_later(id.clone());
+        self.insert(&id, permit);
         Ok((id, transport))
     }
 
@@ -176,10 +206,34 @@ impl SessionManager for BoundedSessions {
                 if matches!(n.notification, ClientNotification::InitializedNotification(_))
         );
         self.0.local.accept_message(id, message).await?;
-        if initialized && let Some(e) = self.entries().get_mut(id) {
-            e.initialized = true;
+        let now = Instant::now();
+        let mut entries = self.entries();
+        let Some(e) = entries.get_mut(id) else {
+            return Ok(());
+        };
+        e.initialized |= initialized;
+        if let Some(store) = self.0.fleet.get()
+            && now.duration_since(e.touched) >= store.idle() / 4
+        {
+            e.touched = now;
+            store.touch(id);
         }
         Ok(())
+    }
+
+    /// A session opened on another replica (rmcp found it in the fleet's store): a new
+    /// local worker, under the same cap as a new session; rmcp then replays its
+    /// handshake.
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        let permit = self.permit()?;
+        let outcome = self.0.local.restore_session(id.clone()).await?;
+        if matches!(outcome, RestoreOutcome::Restored(_)) {
+            self.insert(&id, permit);
+        }
+        Ok(outcome)
     }
 
     async fn create_standalone_stream(

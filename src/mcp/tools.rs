@@ -10,7 +10,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::router::tool::{ToolRoute, ToolRouter};
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult,
     Implementation, JsonObject, ListPromptsResult, ListResourcesResult, PaginatedRequestParams,
@@ -18,19 +19,14 @@ use rmcp::model::{
     ReadResourceResult, Resource, ResourceContents, Role, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler, tool_router};
-use serde::Serialize;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool_handler};
 use serde_json::{Value, json};
 
-mod download;
-mod resolve;
-
 use super::drain::Drain;
-use super::output::{DatumOut, schema, to_value};
 use super::params::{PackageReportParams, Parameters};
+use crate::structured::{schema, to_value};
 
-mod scan;
-use crate::engine::{Datum, EngineHandle, QueryError};
+use crate::engine::{EngineHandle, QueryError};
 use crate::questions::{self, Ask};
 
 /// The URI of the health resource.
@@ -65,7 +61,7 @@ pub struct SentinelMcp {
     tool_router: Arc<ToolRouter<Self>>,
     drain: Arc<Drain>,
     /// The last hour of tool calls, for the status page.
-    activity: Arc<super::activity::Activity>,
+    activity: Arc<crate::status::activity::Activity>,
 }
 
 impl std::fmt::Debug for SentinelMcp {
@@ -176,14 +172,6 @@ fn answer<T>(
     }
 }
 
-/// A single-datum answer: its structured form and `render`'s text.
-fn datum_answer<T: Serialize>(
-    r: Result<Datum<T>, QueryError>,
-    render: impl FnOnce(&Datum<T>) -> String,
-) -> Result<CallToolResult, McpError> {
-    answer(r, |d| (to_value(&DatumOut::of(d)), render(d)))
-}
-
 /// The output schema of question `Q`'s tool: derived from its structured content, the
 /// type [`SentinelMcp::serve`] writes.
 pub(super) fn output_of<Q: Ask>() -> Arc<JsonObject> {
@@ -201,7 +189,6 @@ impl SentinelMcp {
 
 // ---- tools --------------------------------------------------------------------------
 
-#[tool_router]
 impl SentinelMcp {
     /// A server on `engine`.
     pub fn new(engine: EngineHandle) -> Self {
@@ -212,7 +199,7 @@ impl SentinelMcp {
     pub(crate) fn with_drain(
         engine: EngineHandle,
         drain: Arc<Drain>,
-        activity: Arc<super::activity::Activity>,
+        activity: Arc<crate::status::activity::Activity>,
     ) -> Self {
         Self {
             engine,
@@ -226,239 +213,18 @@ impl SentinelMcp {
     pub fn engine(&self) -> &EngineHandle {
         &self.engine
     }
-
-    /// Package metadata.
-    #[tool(
-        description = "Metadata of a PyPI package's latest release (or of `version`): summary, license, Requires-Python, project URLs, classifiers, release date, yanked status, number of dependencies. The result says whether the data is live, cached or stale.",
-        output_schema = output_of::<questions::Info>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_package_info(
-        &self,
-        Parameters(q): Parameters<questions::Info>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Versions.
-    #[tool(
-        description = "Every version of a PyPI package, sorted by PEP 440 (oldest first; legacy non-PEP 440 versions last), each with pre-release and yanked flags, upload date and file count, plus the latest stable and latest versions. Filter with include_prereleases / include_yanked; `limit` keeps the newest N. When the JSON API fails the list comes from the Simple API and `notes` says so.",
-        output_schema = output_of::<questions::Versions>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_package_versions(
-        &self,
-        Parameters(q): Parameters<questions::Versions>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Dependencies.
-    #[tool(
-        description = "The declared dependencies (Requires-Dist) of a PyPI package's latest release (or of `version`), parsed: name, version specifier, extras, environment marker, which extra pulls it in. Give python_version (e.g. 3.12), platform (linux, macos, windows), extras and/or markers to evaluate the markers: each dependency then says whether it `applies`, and the notes list what was assumed. With a python_version and no version, the answer is for the release pip would pick on that Python, and says so.",
-        output_schema = output_of::<questions::Deps>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_package_dependencies(
-        &self,
-        Parameters(q): Parameters<questions::Deps>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Package docs.
-    #[tool(
-        description = "A PyPI package's README (the long description of its latest release, or of `version`) as Markdown sized for your context: reStructuredText is converted; sections come most useful first (install, quick start, usage, API and examples; badges, changelog, licence and contributors last) and are cut to max_tokens (100-32000, default 4000, counted with the o200k_base tokenizer) at section boundaries, ending with a marker naming what was left out and its size. Also the summary, documentation and source URLs, and the version the docs belong to.",
-        output_schema = output_of::<questions::Docs>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_package_docs(
-        &self,
-        Parameters(q): Parameters<questions::Docs>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Package docs with its dependencies' short docs.
-    #[tool(
-        description = "get_package_docs plus a short summary (summary line and first README paragraph) of each runtime dependency for a target (python_version, platform, extras, markers as in get_package_dependencies; default CPython 3.12 on linux), all under one max_tokens budget: the dependencies take a third at most, each its stated share, the package's README the rest. A dependency that cannot be fetched is listed under failures with its reason; the others are still answered.",
-        output_schema = output_of::<questions::DocsContext>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_package_docs_with_context(
-        &self,
-        Parameters(q): Parameters<questions::DocsContext>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Python compatibility.
-    #[tool(
-        description = "Whether a PyPI package's latest release (or `version`) supports a given Python version (e.g. 3.13, or 3.9.0 checked as given), decided from Requires-Python. Without Requires-Python the answer is null (not declared; classifiers are reported as listed or not, never as a no). `compatible` is true, false or null; `detail` explains.",
-        output_schema = output_of::<questions::PythonCheck>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn check_package_python_compatibility(
-        &self,
-        Parameters(q): Parameters<questions::PythonCheck>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Supported Pythons.
-    #[tool(
-        description = "The Python versions (2.7, 3.0 ... 3.15) a PyPI package's latest release (or `version`) supports, from Requires-Python when declared, else from classifiers; both lists are returned.",
-        output_schema = output_of::<questions::Pythons>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_package_compatible_python_versions(
-        &self,
-        Parameters(q): Parameters<questions::Pythons>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Recent downloads.
-    #[tool(
-        description = "Downloads of a PyPI package over the last day, week and month (pypistats.org, without mirrors). Each figure carries its own provenance: when pypistats is down the figures may be stale or estimated from the daily series, and say so. `period` = day, week, month or all (default).",
-        output_schema = output_of::<questions::Downloads>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_download_statistics(
-        &self,
-        Parameters(q): Parameters<questions::Downloads>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Trend.
-    #[tool(
-        description = "The daily download series of a PyPI package over the last `days` days (1 to 180, default 30), with total, average per day, peak day and change (first week vs last week, in percent).",
-        output_schema = output_of::<questions::Trend>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_download_trends(
-        &self,
-        Parameters(q): Parameters<questions::Trend>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Breakdown.
-    #[tool(
-        description = "Downloads of a PyPI package split by Python major version (`by` = python_major), Python minor version (python_minor) or operating system (system), summed over the last `days` days (1 to 180, default 30), largest first with percentages.",
-        output_schema = output_of::<questions::Breakdown>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_download_breakdown(
-        &self,
-        Parameters(q): Parameters<questions::Breakdown>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Top packages.
-    #[tool(
-        description = "The most downloaded PyPI packages over the last 30 days, from the top-packages dataset: rank, project, download count. `limit` 1 to 1000, default 10.",
-        output_schema = output_of::<questions::Top>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_top_downloaded_packages(
-        &self,
-        Parameters(q): Parameters<questions::Top>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Overview of several packages.
-    #[tool(
-        description = "Metadata and recent downloads of 1 to 100 PyPI packages at once, fetched concurrently. Returns every package that could be answered (`items`), every failure with its reason and a suggestion (`failures`), and the overall `source`. One bad or missing package does not fail the others.",
-        output_schema = output_of::<questions::Overview>(),
-        annotations(read_only_hint = true, open_world_hint = true)
-    )]
-    async fn get_packages_overview(
-        &self,
-        Parameters(q): Parameters<questions::Overview>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Health.
-    #[tool(
-        description = "The health of pypi-sentinel: readiness, the circuit breaker and error rate of each upstream (pypi-json, pypi-simple, pypistats, pepy, top-packages), request counters, cache and store statistics and actor restarts. Call it when answers come back stale or unavailable.",
-        output_schema = output_of::<questions::Health>(),
-        annotations(read_only_hint = true, open_world_hint = false)
-    )]
-    async fn health_check(
-        &self,
-        Parameters(q): Parameters<questions::Health>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Readiness.
-    #[tool(
-        description = "Whether pypi-sentinel takes calls now (`ready`), and why not when not.",
-        output_schema = output_of::<questions::Ready>(),
-        annotations(read_only_hint = true, open_world_hint = false)
-    )]
-    async fn ready_check(
-        &self,
-        Parameters(q): Parameters<questions::Ready>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Metrics.
-    #[tool(
-        description = "pypi-sentinel's counters: calls, coalesced calls, estimates served, breaker transitions, actor restarts, per-upstream request counters and cache statistics; `prometheus` holds every metric series in Prometheus text format.",
-        output_schema = output_of::<questions::Metrics>(),
-        annotations(read_only_hint = true, open_world_hint = false)
-    )]
-    async fn get_metrics(
-        &self,
-        Parameters(q): Parameters<questions::Metrics>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Cache statistics.
-    #[tool(
-        description = "Cache statistics: entries, bytes used and capacity, fresh hits, stale hits, misses, stale answers served, evictions and hit ratio; and the store on disk behind the cache (state, size, documents, daily counts, reads, writes, errors).",
-        output_schema = output_of::<questions::Cache>(),
-        annotations(read_only_hint = true, open_world_hint = false)
-    )]
-    async fn get_cache_stats(
-        &self,
-        Parameters(q): Parameters<questions::Cache>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
-
-    /// Invalidate.
-    #[tool(
-        description = "Drops cached data about `package` (or everything when omitted) so the next question is answered live. Use it when the user says data is out of date; it does not fetch anything itself.",
-        output_schema = output_of::<questions::Refresh>(),
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
-    )]
-    async fn refresh_cache(
-        &self,
-        Parameters(q): Parameters<questions::Refresh>,
-    ) -> Result<CallToolResult, McpError> {
-        self.serve(q).await
-    }
 }
 
-/// The tool router `#[tool_router]` builds, with every tool's schemas: built once per
-/// process and shared by every session.
+/// The tool router, with every tool's schemas: the questions of
+/// [`questions::each`] (one route each, [`QuestionRoutes`]) and the tools that keep
+/// their own `#[tool]` functions; built once per process and shared by every session.
 fn router() -> &'static Arc<ToolRouter<SentinelMcp>> {
     static ROUTER: OnceLock<Arc<ToolRouter<SentinelMcp>>> = OnceLock::new();
     ROUTER.get_or_init(|| {
-        let mut router = SentinelMcp::tool_router()
-            + SentinelMcp::scan_router()
-            + SentinelMcp::resolve_router()
-            + SentinelMcp::download_router();
-        super::output::compact_output_schemas(
+        let mut routes = QuestionRoutes(ToolRouter::new());
+        questions::each(&mut routes);
+        let mut router = routes.0;
+        crate::structured::compact_output_schemas(
             router
                 .map
                 .values_mut()
@@ -468,7 +234,40 @@ fn router() -> &'static Arc<ToolRouter<SentinelMcp>> {
     })
 }
 
-/// Every tool's name, sorted, from the `#[tool]` functions themselves.
+/// Builds one tool route per question: its name, description and hints from the
+/// question's [`Ask`] constants, the input schema from the question type (its doc
+/// comments), the output schema from its structured content, and a call that reads
+/// the arguments ([`Parameters`]) and [`serve`](SentinelMcp::serve)s the question.
+struct QuestionRoutes(ToolRouter<SentinelMcp>);
+
+impl questions::Visit for QuestionRoutes {
+    fn question<Q: Ask>(&mut self) {
+        let input = rmcp::handler::server::common::schema_for_input::<Parameters<Q>>()
+            .unwrap_or_else(|e| panic!("the input schema of {}: {e}", Q::TOOL));
+        let hints = Q::HINTS;
+        let mut annotations = rmcp::model::ToolAnnotations::new()
+            .read_only(hints.read_only)
+            .open_world(hints.open_world);
+        if let Some(i) = hints.idempotent {
+            annotations = annotations.idempotent(i).destructive(false);
+        }
+        let tool = rmcp::model::Tool::new_with_raw(Q::TOOL, Some(Q::DESCRIPTION.into()), input)
+            .with_raw_output_schema(output_of::<Q>())
+            .with_annotations(annotations);
+        self.0.add_route(ToolRoute::new_dyn(
+            tool,
+            |mut call: ToolCallContext<'_, SentinelMcp>| {
+                Box::pin(async move {
+                    use rmcp::handler::server::common::FromContextPart;
+                    let Parameters(q) = Parameters::<Q>::from_context_part(&mut call)?;
+                    call.service.serve(q).await.map(Into::into)
+                })
+            },
+        ));
+    }
+}
+
+/// Every tool's name, sorted, from the router itself.
 pub fn tool_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = router().map.keys().map(|k| k.as_ref()).collect();
     names.sort_unstable();
@@ -555,7 +354,10 @@ impl ServerHandler for SentinelMcp {
             .increment(1);
         let (label, cancelled) = match &result {
             Ok(rmcp::model::CallToolResponse::Complete(r)) => (
-                super::activity::label_of(r.structured_content.as_ref(), r.is_error == Some(true)),
+                crate::status::activity::label_of(
+                    r.structured_content.as_ref(),
+                    r.is_error == Some(true),
+                ),
                 false,
             ),
             Ok(_) => ("live", false),
@@ -678,32 +480,42 @@ impl ServerHandler for SentinelMcp {
 mod tests {
     use crate::questions::{self, Ask};
 
-    /// Each question names the tool that serves it, and that tool exists.
+    /// Every question of the registry is served under its own name, and the tools
+    /// outside it (scan, check, audit, download) are there too: 24 in all.
     #[test]
-    fn every_question_names_a_tool_that_exists() {
-        let names = super::tool_names();
-        for tool in [
-            questions::Info::TOOL,
-            questions::Versions::TOOL,
-            questions::Deps::TOOL,
-            questions::PythonCheck::TOOL,
-            questions::Pythons::TOOL,
-            questions::Trend::TOOL,
-            questions::Breakdown::TOOL,
-            questions::Top::TOOL,
-            questions::Docs::TOOL,
-            questions::DocsContext::TOOL,
-            questions::Why::TOOL,
-            questions::Downloads::TOOL,
-            questions::Overview::TOOL,
-            questions::Health::TOOL,
-            questions::Ready::TOOL,
-            questions::Metrics::TOOL,
-            questions::Cache::TOOL,
-            questions::Refresh::TOOL,
-        ] {
-            assert!(names.contains(&tool), "{tool}");
+    fn every_question_is_a_tool_of_its_own_name() {
+        struct Names(Vec<&'static str>);
+        impl questions::Visit for Names {
+            fn question<Q: Ask>(&mut self) {
+                self.0.push(Q::TOOL);
+            }
         }
+        let mut asked = Names(Vec::new());
+        questions::each(&mut asked);
+        let names = super::tool_names();
+        for tool in &asked.0 {
+            assert!(names.contains(tool), "{tool}");
+        }
+        let mut unique = asked.0.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            asked.0.len(),
+            "a tool name twice: {:?}",
+            asked.0
+        );
+        assert_eq!(names.len(), 24, "{names:?}");
+        let route = &super::router().map["refresh_cache"].attr;
+        let hints = route.annotations.as_ref().expect("annotations");
+        assert_eq!(hints.read_only_hint, Some(false));
+        assert_eq!(hints.idempotent_hint, Some(true));
+        assert_eq!(hints.destructive_hint, Some(false));
+        let info = super::router().map["get_package_info"]
+            .attr
+            .annotations
+            .clone();
+        assert_eq!(info.and_then(|a| a.open_world_hint), Some(true));
     }
 
     /// The argument names a client sends, per tool that takes a target, as they were

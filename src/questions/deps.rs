@@ -7,9 +7,13 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 use super::Ask;
-use crate::cli::output::{notes, source_cell, source_note, table};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use super::show;
+use super::{Run, split_spec};
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::Failure;
+use crate::terminal::output::{notes, source_cell, source_note, table};
+use crate::terminal::target::{self, TargetArgs};
 
 /// A release's dependencies, optionally evaluated for a target environment. When no
 /// target field is given, markers are not evaluated and every dependency is listed with
@@ -31,6 +35,8 @@ pub struct Deps {
 
 impl Ask for Deps {
     const TOOL: &'static str = "get_package_dependencies";
+    const DESCRIPTION: &'static str = "The declared dependencies (Requires-Dist) of a PyPI package's latest release (or of `version`), parsed: name, version specifier, extras, environment marker, which extra pulls it in. Give python_version (e.g. 3.12), platform (linux, macos, windows), extras and/or markers to evaluate the markers: each dependency then says whether it `applies`, and the notes list what was assumed. With a python_version and no version, the answer is for the release pip would pick on that Python, and says so.";
+
     type Answer = Datum<Dependencies>;
     type Output<'a> = DatumOut<&'a Dependencies>;
 
@@ -163,4 +169,27 @@ fn deps(d: &Datum<Dependencies>) -> String {
             .chain(std::iter::once(source_note("metadata", d))),
     );
     s
+}
+
+/// Dependencies of a release, evaluated for a Python version, platform and extras.
+#[derive(clap::Args, Debug)]
+#[command(mut_args(|a| target::only(a, DEPS_TARGET)))]
+pub(crate) struct DepsFlags {
+    /// Package, optionally `==VERSION`.
+    spec: String,
+    /// Where to evaluate the markers (none given: they are listed, not evaluated).
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+impl Run for DepsFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let (package, version) = split_spec(&self.spec)?;
+        let q = Deps {
+            package,
+            version,
+            target: self.target.target()?,
+        };
+        show(engine, q, json).await
+    }
 }

@@ -9,10 +9,13 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 use super::Ask;
-use crate::cli::Failure;
-use crate::cli::output::{notes, source_cell, source_note};
-use crate::mcp::output::{DatumOut, DocsContextOut};
-use crate::mcp::render::freshness;
+use super::show;
+use super::{Run, split_spec};
+use crate::structured::text::freshness;
+use crate::structured::{DatumOut, DocsContextOut};
+use crate::terminal::Failure;
+use crate::terminal::output::{notes, source_cell, source_note};
+use crate::terminal::target::{self, TargetArgs};
 use crate::text::thousands;
 
 /// A package's README sized for a model's context.
@@ -37,6 +40,8 @@ fn budget(v: Option<i64>) -> Result<usize, QueryError> {
 
 impl Ask for Docs {
     const TOOL: &'static str = "get_package_docs";
+    const DESCRIPTION: &'static str = "A PyPI package's README (the long description of its latest release, or of `version`) as Markdown sized for your context: reStructuredText is converted; sections come most useful first (install, quick start, usage, API and examples; badges, changelog, licence and contributors last) and are cut to max_tokens (100-32000, default 4000, counted with the o200k_base tokenizer) at section boundaries, ending with a marker naming what was left out and its size. Also the summary, documentation and source URLs, and the version the docs belong to.";
+
     type Answer = Datum<PackageDocs>;
     type Output<'a> = DatumOut<&'a PackageDocs>;
 
@@ -84,6 +89,8 @@ pub struct DocsContext {
 
 impl Ask for DocsContext {
     const TOOL: &'static str = "get_package_docs_with_context";
+    const DESCRIPTION: &'static str = "get_package_docs plus a short summary (summary line and first README paragraph) of each runtime dependency for a target (python_version, platform, extras, markers as in get_package_dependencies; default CPython 3.12 on linux), all under one max_tokens budget: the dependencies take a third at most, each its stated share, the package's README the rest. A dependency that cannot be fetched is listed under failures with its reason; the others are still answered.";
+
     type Answer = DocsWithContext;
     type Output<'a> = DocsContextOut<DatumOut<&'a PackageDocs>, DatumOut<&'a DependencyDocs>>;
 
@@ -205,7 +212,7 @@ fn context_text(r: &DocsWithContext) -> String {
     if !deps.failures.is_empty() {
         s.push_str("\n\nfailures:");
         for f in &deps.failures {
-            let _ = write!(s, "\n{}", crate::mcp::render::failure(f));
+            let _ = write!(s, "\n{}", crate::structured::text::failure(f));
         }
     }
     s
@@ -282,4 +289,47 @@ fn context_table(r: &DocsWithContext) -> String {
         ln!(s, "  failed: {}: {} ({})", f.item, f.reason, f.suggestion);
     }
     s
+}
+
+/// A release's README as Markdown sized for a model's context: most useful
+/// sections first, cut to a token budget (o200k_base) with a marker of what was
+/// left out. With --with-deps, its runtime dependencies' short docs too, under the
+/// same budget.
+#[derive(clap::Args, Debug)]
+#[command(mut_args(|a| target::only_with(a, DEPS_TARGET, "with_deps")))]
+pub(crate) struct DocsFlags {
+    /// Package, optionally `==VERSION`.
+    spec: String,
+    /// Most tokens, 100-32000 (default 4000).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    max_tokens: Option<i64>,
+    /// Add short docs of the runtime dependencies for the target (MCP:
+    /// get_package_docs_with_context).
+    #[arg(long)]
+    with_deps: bool,
+    /// With --with-deps: where the dependencies would be installed (default Python
+    /// 3.12 on linux).
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+impl Run for DocsFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let (package, version) = split_spec(&self.spec)?;
+        if self.with_deps {
+            let q = DocsContext {
+                package,
+                version,
+                target: self.target.target()?,
+                max_tokens: self.max_tokens,
+            };
+            return show(engine, q, json).await;
+        }
+        let q = Docs {
+            package,
+            version,
+            max_tokens: self.max_tokens,
+        };
+        show(engine, q, json).await
+    }
 }

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 use super::Ask;
-use crate::cli::output::{as_of_suffix, notes, source_cell, source_note, sparkline, table};
-use crate::cli::{Exit, Failure};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use super::Run;
+use super::show;
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::output::{as_of_suffix, notes, source_cell, source_note, sparkline, table};
+use crate::terminal::{Exit, Failure};
 use crate::text::thousands;
 
 /// Which recent download figures to give.
@@ -89,6 +91,8 @@ impl Downloads {
 
 impl Ask for Downloads {
     const TOOL: &'static str = "get_download_statistics";
+    const DESCRIPTION: &'static str = "Downloads of a PyPI package over the last day, week and month (pypistats.org, without mirrors). Each figure carries its own provenance: when pypistats is down the figures may be stale or estimated from the daily series, and say so. `period` = day, week, month or all (default).";
+
     type Answer = RecentDownloads;
     type Output<'a> = RecentOut;
 
@@ -203,6 +207,8 @@ pub struct Trend {
 
 impl Ask for Trend {
     const TOOL: &'static str = "get_download_trends";
+    const DESCRIPTION: &'static str = "The daily download series of a PyPI package over the last `days` days (1 to 180, default 30), with total, average per day, peak day and change (first week vs last week, in percent).";
+
     type Answer = Datum<TrendView>;
     type Output<'a> = DatumOut<&'a TrendView>;
 
@@ -265,6 +271,8 @@ pub struct Breakdown {
 
 impl Ask for Breakdown {
     const TOOL: &'static str = "get_download_breakdown";
+    const DESCRIPTION: &'static str = "Downloads of a PyPI package split by Python major version (`by` = python_major), Python minor version (python_minor) or operating system (system), summed over the last `days` days (1 to 180, default 30), largest first with percentages.";
+
     type Answer = Datum<BreakdownView>;
     type Output<'a> = DatumOut<&'a BreakdownView>;
 
@@ -390,4 +398,68 @@ fn breakdown(d: &Datum<BreakdownView>) -> String {
     w!(s, "{}", table(&rows));
     s += &notes([source_note("breakdown", d), crate::describe::lag(d)]);
     s
+}
+
+/// Recent downloads (last day, week, month), each with its provenance.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DownloadsFlags {
+    /// Package.
+    name: String,
+    /// Only this period.
+    #[arg(long, value_enum, default_value_t = Period::All)]
+    period: Period,
+}
+
+impl Run for DownloadsFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let q = Downloads {
+            package: self.name,
+            period: self.period,
+        };
+        show(engine, q, json).await
+    }
+}
+
+/// Downloads by Python version or operating system.
+#[derive(clap::Args, Debug)]
+pub(crate) struct BreakdownFlags {
+    /// Package.
+    name: String,
+    /// Dimension.
+    #[arg(long, value_enum, default_value_t = BreakdownBy::PythonMinor)]
+    by: BreakdownBy,
+    /// Days (1-180).
+    #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
+    days: i64,
+}
+
+impl Run for BreakdownFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let q = Breakdown {
+            package: self.name,
+            by: self.by,
+            days: Some(self.days),
+        };
+        show(engine, q, json).await
+    }
+}
+
+/// The daily download series with a small chart, totals and change.
+#[derive(clap::Args, Debug)]
+pub(crate) struct TrendsFlags {
+    /// Package.
+    name: String,
+    /// Days (1-180).
+    #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
+    days: i64,
+}
+
+impl Run for TrendsFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let q = Trend {
+            package: self.name,
+            days: Some(self.days),
+        };
+        show(engine, q, json).await
+    }
 }

@@ -7,9 +7,12 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 use super::Ask;
-use crate::cli::output::{notes, source_cell, source_note, table};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use super::show;
+use super::{Run, split_spec};
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::Failure;
+use crate::terminal::output::{notes, source_cell, source_note, table};
 
 /// A package and optionally one of its releases.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -25,6 +28,8 @@ pub struct Info {
 
 impl Ask for Info {
     const TOOL: &'static str = "get_package_info";
+    const DESCRIPTION: &'static str = "Metadata of a PyPI package's latest release (or of `version`): summary, license, Requires-Python, project URLs, classifiers, release date, yanked status, number of dependencies. The result says whether the data is live, cached or stale.";
+
     type Answer = Datum<PackageInfo>;
     type Output<'a> = DatumOut<&'a PackageInfo>;
 
@@ -116,4 +121,18 @@ fn info(d: &Datum<PackageInfo>) -> String {
     w!(s, "{}", table(&rows));
     s += &notes([source_note("metadata", d)]);
     s
+}
+
+/// Metadata of a package: `info NAME` or `info NAME==VERSION`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct InfoFlags {
+    /// Package, optionally `==VERSION`.
+    spec: String,
+}
+
+impl Run for InfoFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let (package, version) = split_spec(&self.spec)?;
+        show(engine, Info { package, version }, json).await
+    }
 }

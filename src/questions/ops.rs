@@ -8,8 +8,11 @@ use sentinel_actors::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::Ask;
-use crate::cli::output::table;
+use super::Run;
+use super::show;
+use super::{Ask, Hints};
+use crate::terminal::Failure;
+use crate::terminal::output::table;
 use crate::text::{age, thousands};
 
 /// The structured content of an ops tool: the report's own fields and `source`.
@@ -36,6 +39,9 @@ pub struct Health {}
 
 impl Ask for Health {
     const TOOL: &'static str = "health_check";
+    const DESCRIPTION: &'static str = "The health of pypi-sentinel: readiness, the circuit breaker and error rate of each upstream (pypi-json, pypi-simple, pypistats, pepy, top-packages), request counters, cache and store statistics and actor restarts. Call it when answers come back stale or unavailable.";
+    const HINTS: Hints = Hints::OWN_STATE;
+
     type Answer = HealthReport;
     type Output<'a> = OpsOut<&'a HealthReport>;
 
@@ -135,6 +141,10 @@ pub struct Ready {}
 
 impl Ask for Ready {
     const TOOL: &'static str = "ready_check";
+    const DESCRIPTION: &'static str =
+        "Whether pypi-sentinel takes calls now (`ready`), and why not when not.";
+    const HINTS: Hints = Hints::OWN_STATE;
+
     type Answer = Readiness;
     type Output<'a> = OpsOut<&'a Readiness>;
 
@@ -175,6 +185,9 @@ pub(crate) struct MetricsOut<T> {
 
 impl Ask for Metrics {
     const TOOL: &'static str = "get_metrics";
+    const DESCRIPTION: &'static str = "pypi-sentinel's counters: calls, coalesced calls, estimates served, breaker transitions, actor restarts, per-upstream request counters and cache statistics; `prometheus` holds every metric series in Prometheus text format.";
+    const HINTS: Hints = Hints::OWN_STATE;
+
     type Answer = MetricsSnapshot;
     type Output<'a> = MetricsOut<&'a MetricsSnapshot>;
 
@@ -214,6 +227,9 @@ pub struct Cache {}
 
 impl Ask for Cache {
     const TOOL: &'static str = "get_cache_stats";
+    const DESCRIPTION: &'static str = "Cache statistics: entries, bytes used and capacity, fresh hits, stale hits, misses, stale answers served, evictions and hit ratio; and the store on disk behind the cache (state, size, documents, daily counts, reads, writes, errors).";
+    const HINTS: Hints = Hints::OWN_STATE;
+
     type Answer = CacheStats;
     type Output<'a> = OpsOut<&'a CacheStats>;
 
@@ -267,6 +283,9 @@ pub(crate) struct RefreshOut {
 
 impl Ask for Refresh {
     const TOOL: &'static str = "refresh_cache";
+    const DESCRIPTION: &'static str = "Drops cached data about `package` (or everything when omitted) so the next question is answered live. Use it when the user says data is out of date; it does not fetch anything itself.";
+    const HINTS: Hints = Hints::OWN_STATE_RESET;
+
     /// How many entries were dropped.
     type Answer = u64;
     type Output<'a> = RefreshOut;
@@ -292,5 +311,15 @@ impl Ask for Refresh {
             "dropped {n} cached entr{} {scope}",
             if *n == 1 { "y" } else { "ies" }
         )
+    }
+}
+
+/// Upstream breakers, error rates, cache statistics.
+#[derive(clap::Args, Debug)]
+pub(crate) struct HealthFlags {}
+
+impl Run for HealthFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        show(engine, Health {}, json).await
     }
 }

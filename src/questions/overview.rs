@@ -9,11 +9,14 @@ use sentinel_actors::{
 use serde::{Deserialize, Serialize};
 
 use super::Ask;
+use super::Run;
 use super::downloads::figure;
-use crate::cli::output::{source_cell, table, thousands};
-use crate::cli::{Exit, Failure};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::{failure, freshness};
+use super::show;
+use crate::structured::DatumOut;
+use crate::structured::text::{failure, freshness};
+use crate::terminal::output::{source_cell, table, thousands};
+use crate::terminal::{Exit, Failure};
+use std::io::IsTerminal;
 
 /// Several packages at once.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -46,6 +49,8 @@ pub(crate) struct OverviewOut<I> {
 
 impl Ask for Overview {
     const TOOL: &'static str = "get_packages_overview";
+    const DESCRIPTION: &'static str = "Metadata and recent downloads of 1 to 100 PyPI packages at once, fetched concurrently. Returns every package that could be answered (`items`), every failure with its reason and a suggestion (`failures`), and the overall `source`. One bad or missing package does not fail the others.";
+
     type Answer = PartialResult<PackageOverview>;
     type Output<'a> = OverviewOut<DatumOut<&'a PackageInfo>>;
 
@@ -163,5 +168,29 @@ impl Ask for Overview {
             )));
         }
         Ok(())
+    }
+}
+
+/// Metadata and downloads of several packages at once (partial results).
+#[derive(clap::Args, Debug)]
+pub(crate) struct OverviewFlags {
+    /// Packages (1-100).
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+impl Run for OverviewFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        if std::io::stderr().is_terminal() && !json {
+            eprintln!("querying {} packages...", self.names.len());
+        }
+        show(
+            engine,
+            Overview {
+                packages: self.names,
+            },
+            json,
+        )
+        .await
     }
 }

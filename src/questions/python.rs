@@ -7,9 +7,12 @@ use sentinel_actors::{Datum, EngineHandle, QueryError};
 use serde::Deserialize;
 
 use super::Ask;
-use crate::cli::output::source_cell;
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use super::show;
+use super::{Run, split_spec};
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::Failure;
+use crate::terminal::output::source_cell;
 
 /// Whether a release supports a Python version.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -26,6 +29,8 @@ pub struct PythonCheck {
 
 impl Ask for PythonCheck {
     const TOOL: &'static str = "check_package_python_compatibility";
+    const DESCRIPTION: &'static str = "Whether a PyPI package's latest release (or `version`) supports a given Python version (e.g. 3.13, or 3.9.0 checked as given), decided from Requires-Python. Without Requires-Python the answer is null (not declared; classifiers are reported as listed or not, never as a no). `compatible` is true, false or null; `detail` explains.";
+
     type Answer = Datum<PythonCompat>;
     type Output<'a> = DatumOut<&'a PythonCompat>;
 
@@ -61,6 +66,8 @@ pub struct Pythons {
 
 impl Ask for Pythons {
     const TOOL: &'static str = "get_package_compatible_python_versions";
+    const DESCRIPTION: &'static str = "The Python versions (2.7, 3.0 ... 3.15) a PyPI package's latest release (or `version`) supports, from Requires-Python when declared, else from classifiers; both lists are returned.";
+
     type Answer = Datum<SupportedPythons>;
     type Output<'a> = DatumOut<&'a SupportedPythons>;
 
@@ -166,4 +173,31 @@ fn pythons(d: &Datum<SupportedPythons>) -> String {
         source_cell(d)
     );
     s
+}
+
+/// Whether a release supports a Python version, and which ones it supports.
+#[derive(clap::Args, Debug)]
+pub(crate) struct PythonFlags {
+    /// Package, optionally `==VERSION`.
+    spec: String,
+    /// Python version to check, e.g. 3.12; without it, list the supported versions.
+    #[arg(long, value_name = "X.Y")]
+    check: Option<String>,
+}
+
+impl Run for PythonFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let (package, version) = split_spec(&self.spec)?;
+        match self.check {
+            Some(python_version) => {
+                let q = PythonCheck {
+                    package,
+                    version,
+                    python_version,
+                };
+                show(engine, q, json).await
+            }
+            None => show(engine, Pythons { package, version }, json).await,
+        }
+    }
 }

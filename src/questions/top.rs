@@ -7,9 +7,12 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 use super::Ask;
-use crate::cli::output::{source_cell, table};
-use crate::mcp::output::DatumOut;
-use crate::mcp::render::freshness;
+use super::Run;
+use super::show;
+use crate::structured::DatumOut;
+use crate::structured::text::freshness;
+use crate::terminal::Failure;
+use crate::terminal::output::{source_cell, table};
 use crate::text::thousands;
 
 /// How many of the most downloaded packages to list.
@@ -23,6 +26,8 @@ pub struct Top {
 
 impl Ask for Top {
     const TOOL: &'static str = "get_top_downloaded_packages";
+    const DESCRIPTION: &'static str = "The most downloaded PyPI packages over the last 30 days, from the top-packages dataset: rank, project, download count. `limit` 1 to 1000, default 10.";
+
     type Answer = Datum<TopPackages>;
     type Output<'a> = DatumOut<&'a TopPackages>;
 
@@ -97,4 +102,25 @@ fn top(d: &Datum<TopPackages>) -> String {
         source_cell(d)
     );
     s
+}
+
+/// The most downloaded packages over 30 days.
+#[derive(clap::Args, Debug)]
+pub(crate) struct TopFlags {
+    /// How many (1-1000).
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    limit: i64,
+}
+
+impl Run for TopFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        show(
+            engine,
+            Top {
+                limit: Some(self.limit),
+            },
+            json,
+        )
+        .await
+    }
 }

@@ -7,9 +7,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 use super::Ask;
-use crate::cli::output::{notes, source_cell, source_note, table};
-use crate::mcp::output::{DatumOut, VersionsOut};
-use crate::mcp::render::freshness;
+use super::Run;
+use super::show;
+use crate::structured::text::freshness;
+use crate::structured::{DatumOut, VersionsOut};
+use crate::terminal::Failure;
+use crate::terminal::output::{notes, source_cell, source_note, table};
 
 /// Which versions of a package to list.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -43,6 +46,8 @@ pub struct VersionsAnswer {
 
 impl Ask for Versions {
     const TOOL: &'static str = "get_package_versions";
+    const DESCRIPTION: &'static str = "Every version of a PyPI package, sorted by PEP 440 (oldest first; legacy non-PEP 440 versions last), each with pre-release and yanked flags, upload date and file count, plus the latest stable and latest versions. Filter with include_prereleases / include_yanked; `limit` keeps the newest N. When the JSON API fails the list comes from the Simple API and `notes` says so.";
+
     type Answer = VersionsAnswer;
     type Output<'a> = VersionsOut<DatumOut<&'a VersionList>>;
 
@@ -173,4 +178,36 @@ fn versions(a: &VersionsAnswer) -> String {
         std::iter::once(source_note("versions", d)).chain(d.value.notes.iter().cloned().map(Some)),
     );
     s
+}
+
+/// Every version, sorted by PEP 440, with pre-release and yanked flags.
+#[derive(clap::Args, Debug)]
+pub(crate) struct VersionsFlags {
+    /// Package.
+    name: String,
+    /// Only stable releases: hide pre-releases and yanked releases (the same as
+    /// --no-prereleases --no-yanked).
+    #[arg(long)]
+    stable: bool,
+    /// Hide pre-releases (MCP: include_prereleases = false).
+    #[arg(long)]
+    no_prereleases: bool,
+    /// Hide yanked releases (MCP: include_yanked = false).
+    #[arg(long)]
+    no_yanked: bool,
+    /// Only the newest N (1-10000).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    limit: Option<i64>,
+}
+
+impl Run for VersionsFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let q = Versions {
+            package: self.name,
+            include_prereleases: Some(!(self.stable || self.no_prereleases)),
+            include_yanked: Some(!(self.stable || self.no_yanked)),
+            limit: self.limit,
+        };
+        show(engine, q, json).await
+    }
 }

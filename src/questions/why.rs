@@ -3,13 +3,17 @@
 //! home of its wording, for both front ends).
 
 use schemars::JsonSchema;
-use sentinel_actors::views::resolve::{ResolutionStatus, ResolveRequest};
+use sentinel_actors::resolver::{ResolutionStatus, ResolveRequest};
 use sentinel_actors::{
-    EngineHandle, Explanation, Presence, QueryError, RESOLVE_TARGET, Target, TargetOnly,
+    EngineHandle, Explain, Explanation, Presence, QueryError, RESOLVE_TARGET, Target, TargetOnly,
 };
 use serde::Deserialize;
 
 use super::Ask;
+use super::Run;
+use super::show;
+use crate::terminal::Failure;
+use crate::terminal::target::{self, TargetArgs};
 
 /// Why a package is in the dependency tree of some requirements, for a target.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -32,6 +36,8 @@ pub struct Why {
 
 impl Ask for Why {
     const TOOL: &'static str = "explain_dependency";
+    const DESCRIPTION: &'static str = "Explain why a package is in the dependency tree of some requirements (like `pnpm why`, `npm explain`, `cargo tree -i`): resolves them for a target Python and platform, then lists every chain of requirements from a requested one down to the package, shortest first, with each edge's versions, requirement and environment marker (at most 50 chains; `total_chains` counts all, `chains_left_out` the rest). When it is not in the tree, `presence` says why: `excluded_by_markers` (with the requirements in `excluded`), `not_in_tree`, `could_not_be_fetched`, or `unknown` (partial resolution, no solution).";
+
     type Answer = Explanation;
     type Output<'a> = &'a Explanation;
 
@@ -43,7 +49,7 @@ impl Ask for Why {
             max_packages: self.max_packages,
             vulnerabilities: false,
         };
-        engine.explain(&request, &self.package).await
+        engine.ask(Explain::new(&request, &self.package)?).await
     }
 
     fn output<'a>(&self, a: &'a Explanation) -> &'a Explanation {
@@ -94,7 +100,7 @@ impl Ask for Why {
         }
         if x.resolution == ResolutionStatus::Partial {
             for m in &x.missing {
-                out.push_str(&crate::resolve_text::missing_line(m));
+                out.push_str(&super::resolve::missing_line(m));
                 out.push('\n');
             }
         }
@@ -109,7 +115,36 @@ impl Ask for Why {
 
     /// Partial when some node could not be fetched, no solution, or stopped at a bound;
     /// success whether or not the package is in the tree (the answer says which).
-    fn exit(&self, x: &Explanation) -> Result<(), crate::cli::Failure> {
-        crate::cli::status_exit(x.resolution, &x.missing)
+    fn exit(&self, x: &Explanation) -> Result<(), crate::terminal::Failure> {
+        super::resolve::status_exit(x.resolution, &x.missing)
+    }
+}
+
+/// Why a package is in the tree of some requirements for a target: every chain
+/// that pulls it in, shortest first, with versions and markers (`why idna "requests<3"`).
+#[derive(clap::Args, Debug)]
+#[command(mut_args(|a| target::only(a, RESOLVE_TARGET)))]
+pub(crate) struct WhyFlags {
+    /// The package to explain, e.g. `idna`.
+    package: String,
+    /// PEP 508 requirements whose tree to look in, e.g. `"requests<3"` (1 to 50).
+    #[arg(required = true, value_name = "REQUIREMENT")]
+    requirements: Vec<String>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Bound on the packages of the resolution (1-1000).
+    #[arg(long, value_name = "N")]
+    max_packages: Option<usize>,
+}
+
+impl Run for WhyFlags {
+    async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
+        let q = Why {
+            package: self.package,
+            requirements: self.requirements,
+            target: self.target.target()?,
+            max_packages: self.max_packages,
+        };
+        show(engine, q, json).await
     }
 }

@@ -2,11 +2,12 @@
 //! documented by its JSON Schema) and `GET /status` (the same snapshot rendered as one
 //! self-contained HTML page, [`page`]). Built from the engine's health, its recorder
 //! of the last hour ([`EngineHandle::incidents`], [`EngineHandle::upstream_hours`]) and
-//! the MCP layer's ([`crate::mcp::activity`]).
+//! the MCP layer's ([`activity`]).
 //!
 //! It never carries a credential: no base URL (one may hold `user:password@`), no
 //! header, no token; failure details are URL-redacted by the engine's recorder.
 
+pub mod activity;
 pub mod page;
 
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::engine::EngineHandle;
-use crate::mcp::activity::{Activity, LABELS};
 use crate::mcp::sessions::BoundedSessions;
+use activity::{Activity, LABELS};
 use sentinel_actors::BreakerState;
 use sentinel_actors::{BreakerRun, FailureNote, Incident, StoreState};
 

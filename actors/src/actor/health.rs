@@ -23,6 +23,8 @@ use crate::policy::{Admission, Breaker, BreakerState, CallOutcome};
 pub(crate) struct BreakerView {
     pub(crate) state: BreakerState,
     pub(crate) open_until: Option<Instant>,
+    /// The current open period (the fleet's probe lease lasts one).
+    pub(crate) period: Duration,
 }
 
 impl Default for BreakerView {
@@ -30,6 +32,7 @@ impl Default for BreakerView {
         BreakerView {
             state: BreakerState::Closed,
             open_until: None,
+            period: Duration::ZERO,
         }
     }
 }
@@ -94,6 +97,12 @@ pub(crate) enum HealthMsg {
     },
     /// A probe ended without an outcome.
     ReleaseProbe { upstream: Upstream },
+    /// Another replica of the fleet probed this upstream (`fleet.share_probes`).
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    FleetProbe {
+        upstream: Upstream,
+        outcome: CallOutcome,
+    },
     /// The health of every upstream.
     Report {
         reply: RpcReplyPort<Vec<UpstreamHealth>>,
@@ -140,6 +149,7 @@ impl HealthState {
             BreakerView {
                 state: b.state(),
                 open_until: b.open_until().map(Instant::from_std),
+                period: b.open_period(),
             },
         );
     }
@@ -211,6 +221,17 @@ impl Actor for HealthActor {
                         st.breakers[upstream.index()].release_probe();
                     }
                 }
+            }
+            HealthMsg::FleetProbe { upstream, outcome } => {
+                if let Some(t) = st.breakers[upstream.index()].record_fleet_probe(outcome, now) {
+                    st.board.transitions.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("sentinel_breaker_transitions_total",
+                        "upstream" => upstream.as_str(), "to" => t.to.to_string())
+                    .increment(1);
+                    tracing::info!(%upstream, from = %t.from, to = %t.to, "circuit breaker transition (another replica's probe)");
+                    st.log_transition(upstream, t.from, t.to, now);
+                }
+                st.publish(upstream);
             }
             HealthMsg::ReleaseProbe { upstream } => {
                 st.breakers[upstream.index()].release_probe();

@@ -103,6 +103,7 @@ impl EngineShared {
             true => match crate::fleet::client::FleetClient::new(&cfg.fleet) {
                 Ok(c) => {
                     c.spawn_heartbeat(shutdown.child_token());
+                    c.spawn_events(shutdown.child_token());
                     Some(c)
                 }
                 Err(e) => {
@@ -129,15 +130,26 @@ impl EngineShared {
             unreachable!("one context per upstream")
         };
         let cache = SharedCache::with_clock(&cfg.cache, cfg.clock.clone());
+        let registry = Arc::new(registry::Registry::default());
         #[cfg(feature = "fleet")]
         if let Some(f) = &fleet {
-            f.spawn_invalidation_reader(cache.clone(), shutdown.child_token());
+            // Other replicas' probe outcomes go to this replica's HealthActor.
+            let reg = registry.clone();
+            let probes = crate::fleet::probe::ProbeSink::new(
+                |up| cfg.upstreams.get(up).base_url.clone(),
+                Arc::new(move |upstream, outcome| {
+                    if let Some(h) = reg.health.get() {
+                        let _ = h.cast(health::HealthMsg::FleetProbe { upstream, outcome });
+                    }
+                }),
+            );
+            f.spawn_invalidation_reader(cache.clone(), probes, shutdown.child_token());
         }
         Ok(EngineShared {
             cache,
             cfg: Arc::new(cfg),
             board: Arc::new(health::BreakerBoard::default()),
-            registry: Arc::new(registry::Registry::default()),
+            registry,
             router: Arc::default(),
             fetch,
             readiness: Readiness::default(),

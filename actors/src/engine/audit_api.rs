@@ -8,9 +8,9 @@ use tokio::time::Instant;
 
 use super::EngineHandle;
 use super::scan_api::ScanInput;
+use crate::audit::AuditReport;
 use crate::model::{QueryError, RESOLVE_TARGET, Target};
 use crate::question::audit::Audit;
-use crate::views::audit::AuditReport;
 use crate::views::deps::TargetEnv;
 
 /// An audit is a batch: it may take this many question deadlines (45 s by default),
@@ -24,7 +24,7 @@ impl EngineHandle {
     /// known vulnerabilities (each with the requirement chain that brings it in and
     /// the smallest fix), and the supply-chain check of every direct dependency. The
     /// verdict is `clean`, `findings` or `incomplete`; see
-    /// [`views::audit`](crate::views::audit) for what fails an audit.
+    /// [`audit`](crate::audit) for what fails an audit.
     pub async fn audit_project(
         &self,
         input: ScanInput,
@@ -42,6 +42,6 @@ impl EngineHandle {
             target: target.clone(),
             env,
         };
-        self.ask(audit, end).await
+        self.ask_by(audit, end).await
     }
 }

@@ -194,7 +194,7 @@ impl EngineHandle {
             Vec::new()
         } else {
             let names = wanted.iter().map(|(n, _)| n.clone()).collect();
-            self.ask(DocSummaries(names), deadline).await?
+            self.ask_by(DocSummaries(names), deadline).await?
         };
         let dependency_budget = max / 3;
         // Counting, sharing and cutting, then the package's own README in what is left:

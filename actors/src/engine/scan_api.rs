@@ -49,7 +49,7 @@ impl EngineHandle {
     pub async fn scan_dependencies(&self, input: ScanInput) -> Result<ScanReport, QueryError> {
         let parsed = self.read_project(input).await?;
         let _guard = self.enter()?;
-        self.ask(ScanProject(parsed), self.deadline()).await
+        self.ask_by(ScanProject(parsed), self.deadline()).await
     }
 
     /// Reads and parses a project's files (only under `scan.allowed_dirs`) or a file's
@@ -125,6 +125,6 @@ impl EngineHandle {
             name,
             downloads: CheckDownloads::Always,
         };
-        self.ask(check, self.deadline()).await
+        self.ask_by(check, self.deadline()).await
     }
 }

@@ -53,10 +53,21 @@ pub(crate) struct Counters {
     pub(crate) l2_writes: AtomicU64,
     pub(crate) lease_waits: AtomicU64,
     pub(crate) invalidations_applied: AtomicU64,
+    pub(crate) probes_deferred: AtomicU64,
+    pub(crate) probes_published: AtomicU64,
+    pub(crate) probes_received: AtomicU64,
+    pub(crate) sessions_stored: AtomicU64,
+    pub(crate) sessions_restored: AtomicU64,
+    pub(crate) fill_wakeups: AtomicU64,
+    pub(crate) events_subscriptions: AtomicU64,
 }
 
 pub(crate) struct FleetClient {
     conn: ConnectionManager,
+    /// For the pub/sub connection (`events.rs`).
+    pub(crate) redis: redis::Client,
+    /// This replica's lease waiters, woken by `filled` events.
+    pub(crate) fill_waiters: super::events::FillWaiters,
     gate: Mutex<Breaker>,
     op_timeout: Duration,
     pub(crate) keys: Keys,
@@ -71,6 +82,8 @@ pub(crate) struct FleetClient {
     epoch: Mutex<Option<String>>,
     pub(crate) counters: Counters,
     nonce: AtomicU64,
+    /// Other replicas' probe leases known to run (`probe.rs`).
+    pub(crate) probes: super::probe::ProbeMemo,
 }
 
 /// Resets the gate's half-open probe if the call is dropped before it reports.
@@ -102,7 +115,7 @@ impl FleetClient {
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, mcfg).map_err(|e| {
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), mcfg).map_err(|e| {
             format!(
                 "fleet.redis_url {url_shown}: {}",
                 redact_urls(&e.to_string())
@@ -125,6 +138,8 @@ impl FleetClient {
         };
         Ok(Arc::new(FleetClient {
             conn,
+            redis: client,
+            fill_waiters: Default::default(),
             gate: Mutex::new(Breaker::new(cfg.gate.clone())),
             op_timeout: Duration::from_millis(cfg.op_timeout_ms),
             keys: Keys::new(&cfg.namespace),
@@ -137,6 +152,7 @@ impl FleetClient {
             epoch: Mutex::new(None),
             counters: Counters::default(),
             nonce: AtomicU64::new(0),
+            probes: Default::default(),
         }))
     }
 
@@ -338,6 +354,13 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             l2_writes: c.l2_writes.load(Relaxed),
             lease_waits: c.lease_waits.load(Relaxed),
             invalidations_applied: c.invalidations_applied.load(Relaxed),
+            probes_deferred: c.probes_deferred.load(Relaxed),
+            probes_published: c.probes_published.load(Relaxed),
+            probes_received: c.probes_received.load(Relaxed),
+            sessions_stored: c.sessions_stored.load(Relaxed),
+            sessions_restored: c.sessions_restored.load(Relaxed),
+            fill_wakeups: c.fill_wakeups.load(Relaxed),
+            events_subscriptions: c.events_subscriptions.load(Relaxed),
         }
     }
 }

@@ -37,6 +37,17 @@ pub struct FleetConfig {
     pub signing_key: Option<String>,
     /// The gate in front of Redis: the engine's breaker policy pointed at it.
     pub gate: BreakerConfig,
+    /// One half-open probe per upstream per open period for the whole fleet (a probe
+    /// lease in Redis); the other replicas take its outcome. Breakers stay per replica.
+    pub share_probes: bool,
+    /// MCP sessions (legacy protocol) kept in Redis so any replica serves them.
+    pub mcp_sessions: bool,
+    /// How long an idle MCP session is kept in Redis, ms (refreshed on use).
+    pub mcp_session_idle_ms: u64,
+    /// While another replica holds a document's lease, the first poll of L2 after this
+    /// many ms, doubling to 200 ms (the backstop: a `filled` event wakes the waiter
+    /// sooner).
+    pub lease_poll_ms: u64,
 }
 
 impl Default for FleetConfig {
@@ -64,6 +75,10 @@ impl Default for FleetConfig {
                 open_max_ms: 30_000,
                 half_open_probes: 1,
             },
+            share_probes: true,
+            mcp_sessions: true,
+            mcp_session_idle_ms: 3_600_000,
+            lease_poll_ms: 25,
         }
     }
 }
@@ -84,6 +99,10 @@ impl std::fmt::Debug for FleetConfig {
                 &self.signing_key.as_ref().map(|_| "<redacted>"),
             )
             .field("gate", &self.gate)
+            .field("share_probes", &self.share_probes)
+            .field("mcp_sessions", &self.mcp_sessions)
+            .field("mcp_session_idle_ms", &self.mcp_session_idle_ms)
+            .field("lease_poll_ms", &self.lease_poll_ms)
             .finish()
     }
 }
@@ -168,6 +187,20 @@ impl FleetConfig {
                 "fleet.replica_id",
                 &self.replica_id,
                 "must be at most 128 characters without spaces",
+            ));
+        }
+        if !(1..=10_000).contains(&self.lease_poll_ms) {
+            return Err(ConfigError::new(
+                "fleet.lease_poll_ms",
+                self.lease_poll_ms,
+                "must be 1 to 10000",
+            ));
+        }
+        if !(1_000..=7 * 24 * 3600 * 1000).contains(&self.mcp_session_idle_ms) {
+            return Err(ConfigError::new(
+                "fleet.mcp_session_idle_ms",
+                self.mcp_session_idle_ms,
+                "must be 1000 (1 s) to 604800000 (7 days)",
             ));
         }
         self.gate

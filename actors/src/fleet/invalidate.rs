@@ -3,7 +3,8 @@
 //! at or before it are served only as fallbacks, so stale-if-error still works) and
 //! appends to a stream; every other replica reads the stream each second and drops
 //! its own in-memory copies. A stream rather than pub/sub, so a replica that missed a
-//! second (a slow poll, a reconnect) still catches up from its last id.
+//! second (a slow poll, a reconnect) still catches up from its last id. The same stream
+//! carries the outcomes of shared breaker probes (`probe.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::client::FleetClient;
+use super::probe::ProbeSink;
 use crate::cache::SharedCache;
 use crate::model::PackageName;
 
@@ -65,6 +67,7 @@ impl FleetClient {
     pub(crate) fn spawn_invalidation_reader(
         self: &Arc<Self>,
         cache: SharedCache,
+        probes: ProbeSink,
         shutdown: CancellationToken,
     ) {
         let me = Arc::downgrade(self);
@@ -78,12 +81,17 @@ impl FleetClient {
                     _ = tick.tick() => {}
                 }
                 let Some(me) = me.upgrade() else { return };
-                me.read_invalidations(&cache, &mut last).await;
+                me.read_invalidations(&cache, &probes, &mut last).await;
             }
         });
     }
 
-    async fn read_invalidations(&self, cache: &SharedCache, last: &mut Option<String>) {
+    async fn read_invalidations(
+        &self,
+        cache: &SharedCache,
+        probes: &ProbeSink,
+        last: &mut Option<String>,
+    ) {
         let stream = self.keys.invalidations();
         let Some(from) = last.clone() else {
             // First read: start after the newest entry (older ones predate this replica).
@@ -124,6 +132,13 @@ impl FleetClient {
             *last = Some(id);
             let field = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
             if field("by") == Some(self.replica.as_str()) {
+                continue;
+            }
+            // Another replica's breaker probe (`probe.rs`), when this one shares them.
+            if field("probe").is_some() {
+                if self.cfg.share_probes {
+                    self.apply_probe(probes, &fields);
+                }
                 continue;
             }
             match field("p") {

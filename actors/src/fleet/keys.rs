@@ -36,6 +36,30 @@ impl Keys {
         )
     }
 
+    /// The probe lease of an upstream's breakers: the replica that probes this open
+    /// period (`SET NX PX <open period>`).
+    pub(crate) fn probe(&self, up: Upstream, base_url: &str) -> String {
+        format!(
+            "{}:{{probe:{}:{}}}",
+            self.ns,
+            up.as_str(),
+            fingerprint(base_url)
+        )
+    }
+
+    /// A legacy MCP session's `initialize` parameters. `id` is hashed: it comes from
+    /// the client's `Mcp-Session-Id` header.
+    pub(crate) fn mcp_session(&self, id: &str) -> String {
+        let d = Sha256::digest(id.as_bytes());
+        let h: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}:mcp:session:{h}", self.ns)
+    }
+
+    /// The pub/sub channel of `filled` events (`events.rs`).
+    pub(crate) fn events(&self) -> String {
+        format!("{}:events", self.ns)
+    }
+
     /// The replica registry (sorted set: id -> last heartbeat, Redis ms).
     pub(crate) fn replicas(&self) -> String {
         format!("{}:replicas", self.ns)

@@ -9,8 +9,9 @@
 //! its value the replica's id) in the same script, or learns that another replica
 //! holds it. A holder fetches and its fill releases the lease (compare-and-delete, in
 //! the write script). A replica that found the lease held answers from its stale copy
-//! at once when it has one (the flight's fallback), else polls L2 (25, 50, 100, ...
-//! ms) until the copy appears, the lease expires (holder gone: it takes over) or the
+//! at once when it has one (the flight's fallback), else waits until the copy appears
+//! (woken by the holder's `filled` event, `events.rs`, or by polling L2 at 25, 50,
+//! 100, 200 ms as the backstop), the lease expires (holder gone: it takes over) or the
 //! answer budget ends, then fetches itself.
 
 use std::sync::Arc;
@@ -47,18 +48,23 @@ if redis.call('GET', KEYS[2]) == ARGV[2] then return {v[1], v[2], now, 1, marked
 return {v[1], v[2], now, 2, marked}
 ";
 
-/// Writes `b` with `at = now - age`, unless the key holds a newer copy (fencing), and
-/// releases this replica's lease. KEYS: document, lease. ARGV: value, age ms, TTL ms,
-/// replica id.
+/// Writes `b` with `at = now - age`, unless the key holds a newer copy (fencing),
+/// releases this replica's lease and tells the waiters (`filled <key>` on the events
+/// channel; a newer copy is there for them either way). KEYS: document, lease. ARGV:
+/// value, age ms, TTL ms, replica id, events channel.
 const WRITE: &str = r"
 if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 local t = redis.call('TIME')
 local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
 local old = tonumber(redis.call('HGET', KEYS[1], 'at') or '0') or 0
-if old > at then return 0 end
-redis.call('HSET', KEYS[1], 'b', ARGV[1], 'at', at)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
+local wrote = 0
+if old <= at then
+  redis.call('HSET', KEYS[1], 'b', ARGV[1], 'at', at)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  wrote = 1
+end
+redis.call('PUBLISH', ARGV[5], 'filled ' .. KEYS[1])
+return wrote
 ";
 
 /// How long a lease lasts: a holder that dies frees it this long after taking it.
@@ -172,16 +178,22 @@ impl FleetClient {
     ) -> Option<L2Copy> {
         let key = self.doc_key(q, base_url);
         let mut r = self.read(q, &key, fresh, true).await?;
-        let mut poll = Duration::from_millis(25);
+        let mut poll = Duration::from_millis(self.cfg.lease_poll_ms);
         // Held elsewhere with no copy to fall back on: wait for the holder's fill (a
-        // stale copy is the flight's fallback while this replica asks too).
+        // stale copy is the flight's fallback while this replica asks too), woken by
+        // its `filled` event (`events.rs`) or, failing that, at the next poll.
+        let fill = (r.held_elsewhere && r.copy.is_none()).then(|| self.fill_waiters.get(&key));
         while r.held_elsewhere && r.copy.is_none() {
+            let Some(fill) = &fill else { break };
             if Instant::now() + poll > until {
                 break;
             }
             self.counters.lease_waits.fetch_add(1, Relaxed);
-            tokio::time::sleep(poll).await;
-            poll = (poll * 2).min(Duration::from_millis(200));
+            tokio::select! {
+                _ = fill.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            poll = (poll * 2).min(Duration::from_millis(200).max(poll));
             // Polls take the lease too: a holder that died leaves it to expire.
             r = self.read(q, &key, fresh, true).await?;
         }
@@ -200,6 +212,7 @@ impl FleetClient {
         let key = self.doc_key(q, base_url);
         let lease = Self::lease_key(&key);
         let replica = self.replica.clone();
+        let events = self.keys.events();
         let me = self.clone();
         tokio::spawn(async move {
             let max = me.cfg.max_value_bytes as usize;
@@ -220,6 +233,7 @@ impl FleetClient {
                         .arg(age_ms)
                         .arg(ttl)
                         .arg(replica)
+                        .arg(events)
                         .invoke_async(&mut c)
                         .await
                 })

@@ -9,6 +9,10 @@
 //! | `quota.rs` | fleet-wide strict windows in one Lua script on Redis' clock, falling back to a fair share |
 //! | `l2.rs` | documents in Redis: get-or-lease on a miss, fenced writes after a fetch |
 //! | `invalidate.rs` | `refresh_cache` across the fleet: marks in L2, a stream read by every replica |
+//! | `sessions.rs` | MCP sessions across replicas: the bytes behind the product's rmcp `SessionStore` |
+//! | `status.rs` | `pypi-sentinel fleet status`: what Redis holds in the namespace (replicas, quotas, L2, leases) |
+//! | `events.rs` | pub/sub wake-ups for lease waiters (`filled` events; polling stays the backstop) |
+//! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
 //! Redis is an accelerator, never a dependency: every call has its own deadline and
@@ -71,21 +75,81 @@ pub struct FleetReport {
     pub lease_waits: u64,
     /// Invalidations from other replicas applied to this replica's memory.
     pub invalidations_applied: u64,
+    /// Half-open probes not sent because another replica held the probe lease.
+    #[serde(default)]
+    pub probes_deferred: u64,
+    /// This replica's probe outcomes told to the fleet.
+    #[serde(default)]
+    pub probes_published: u64,
+    /// Other replicas' probe outcomes recorded by this replica's breakers.
+    #[serde(default)]
+    pub probes_received: u64,
+    /// MCP sessions written to Redis (after an `initialize` here).
+    #[serde(default)]
+    pub sessions_stored: u64,
+    /// MCP sessions read back from Redis (opened on another replica, or before a restart).
+    #[serde(default)]
+    pub sessions_restored: u64,
+    /// Lease waits ended early by another replica's `filled` event (pub/sub).
+    #[serde(default)]
+    pub fill_wakeups: u64,
+    /// Times the events connection subscribed (1 after start, +1 per reconnection).
+    #[serde(default)]
+    pub events_subscriptions: u64,
 }
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
 #[cfg(feature = "fleet")]
+pub(crate) mod events;
+#[cfg(feature = "fleet")]
 pub(crate) mod invalidate;
 #[cfg(feature = "fleet")]
 pub(crate) mod l2;
+#[cfg(feature = "fleet")]
+pub(crate) mod probe;
+#[cfg(feature = "fleet")]
+mod sessions;
+#[cfg(feature = "fleet")]
+mod status;
+#[cfg(feature = "fleet")]
+pub use sessions::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError};
+#[cfg(feature = "fleet")]
+pub use status::{
+    FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
+    fleet_status,
+};
 
 impl FleetReport {
+    /// The parts of the summary that only matter once they happened.
+    fn extras(&self) -> String {
+        let mut x = String::new();
+        if self.lease_waits > 0 {
+            x.push_str(&format!(
+                "; {} lease waits ({} ended by a fill event)",
+                self.lease_waits, self.fill_wakeups
+            ));
+        }
+        if self.probes_deferred + self.probes_published + self.probes_received > 0 {
+            x.push_str(&format!(
+                "; breaker probes: {} left to another replica, {} told, {} received",
+                self.probes_deferred, self.probes_published, self.probes_received
+            ));
+        }
+        if self.sessions_stored + self.sessions_restored > 0 {
+            x.push_str(&format!(
+                "; MCP sessions: {} stored, {} restored from another replica",
+                self.sessions_stored, self.sessions_restored
+            ));
+        }
+        x
+    }
+
     /// One line for people (`health` in the CLI and the MCP text).
     pub fn summary(&self) -> String {
         format!(
             "fleet: {} on {} (replica {}, gate {}, {} replicas seen, last round trip {} µs); \
              quota: {} granted, {} deferred, {} on the fair share; L2: {} hits, {} misses, \
-             {} refused, {} written{}",
+             {} refused, {} written{}{}",
             self.mode,
             self.redis_url,
             self.replica_id,
@@ -99,6 +163,7 @@ impl FleetReport {
             self.l2_misses,
             self.l2_rejected,
             self.l2_writes,
+            self.extras(),
             self.last_error
                 .as_deref()
                 .map(|e| format!("; last Redis error: {e}"))

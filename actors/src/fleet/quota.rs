@@ -60,6 +60,44 @@ return {1, wait}
 /// Added to every window of a fleet quota (see [`FleetQuota::new`]).
 const FLEET_SLACK: Duration = Duration::from_millis(300);
 
+/// The fleet's windows of an upstream limited by strict windows with a per-minute one
+/// (pypistats, pepy); `None` for the others, which keep their per-replica limits.
+pub(crate) fn fleet_windows(local: &RateLimit) -> Option<Vec<(u32, Duration)>> {
+    if local.has_burst() || local.windows().len() < 2 {
+        return None;
+    }
+    // Each replica sends its grant when Redis' answer is back and its timer fires:
+    // delays that differ between replicas by more than the local 2 % margin (on a
+    // loaded 2-core machine, tens of ms) bring two grants 1.02 s apart within one
+    // second at the server. The fleet's windows are kept this much longer.
+    Some(
+        local
+            .windows()
+            .into_iter()
+            .map(|(limit, w)| (limit, w + FLEET_SLACK))
+            .collect(),
+    )
+}
+
+/// How long until the next grant of the windows logged at `keys` (ms, 0: now), taking
+/// nothing: the grant script with a negative longest wait (`fleet status`).
+pub(crate) async fn next_slot_ms(
+    c: &mut impl redis::aio::ConnectionLike,
+    keys: &[String],
+    windows: &[(u32, Duration)],
+) -> redis::RedisResult<i64> {
+    let mut inv = QUOTA.prepare_invoke();
+    for k in keys {
+        inv.key(k);
+    }
+    inv.arg(-1).arg("status").arg(0);
+    for (limit, w) in windows {
+        inv.arg(*limit).arg(w.as_millis() as u64);
+    }
+    let (_, wait): (u8, i64) = inv.invoke_async(c).await?;
+    Ok(wait.max(0))
+}
+
 static QUOTA: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(SCRIPT));
 
@@ -109,18 +147,7 @@ impl FleetQuota {
         base_url: &str,
         local: &RateLimit,
     ) -> Option<Self> {
-        if local.has_burst() || local.windows().len() < 2 {
-            return None;
-        }
-        // Each replica sends its grant when Redis' answer is back and its timer fires:
-        // delays that differ between replicas by more than the local 2 % margin (on a
-        // loaded 2-core machine, tens of ms) bring two grants 1.02 s apart within one
-        // second at the server. The fleet's windows are kept this much longer.
-        let windows: Vec<(u32, Duration)> = local
-            .windows()
-            .into_iter()
-            .map(|(limit, w)| (limit, w + FLEET_SLACK))
-            .collect();
+        let windows = fleet_windows(local)?;
         let keys = (0..windows.len())
             .map(|i| client.keys.quota(up, base_url, i))
             .collect();

@@ -4,7 +4,7 @@
 //! pins with each release's vulnerabilities), and the supply-chain check of each
 //! direct dependency. A pass that our own rate limit deferred in part is walked again
 //! when the latest slot is due, within the audit's deadline. The view
-//! (`views::audit`) draws the report.
+//! (`audit`) draws the report.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -15,13 +15,13 @@ use tokio::time::Instant;
 use super::resolve::{Resolve, Vulnerabilities};
 use super::scan::{Check, CheckDownloads, scan_project};
 use super::{Question, Walker};
+use crate::audit::{self, AuditReport, LockedRelease, TreeFacts};
 use crate::model::{ErrorCode, ItemFailure};
 use crate::model::{PackageName, PackageVersion, QueryError, limits};
 use crate::model::{SourceLabel, Target};
 use crate::project::{DeclaredDependency, DependencySource, ParsedProject};
-use crate::views::audit::{self, AuditReport, LockedRelease, TreeFacts};
+use crate::resolver::{Resolution, ResolutionStatus, ResolveRequest};
 use crate::views::deps::{TargetEnv, parse_requirement};
-use crate::views::resolve::{Resolution, ResolutionStatus, ResolveRequest};
 
 /// An audit of a parsed project for a target.
 #[derive(Debug, Clone)]

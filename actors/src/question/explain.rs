@@ -27,10 +27,10 @@ use tokio::time::Instant;
 use super::resolve::{Solved, resolve_solved};
 use super::{Question, Walker};
 use crate::model::{PackageName, Provenance, QueryError, SourceLabel};
-use crate::views::deps::TargetEnv;
-use crate::views::resolve::{
+use crate::resolver::{
     Edge, MetaState, MissingNode, Resolution, ResolutionStatus, ResolveRequest, Validated, edges,
 };
+use crate::views::deps::TargetEnv;
 
 /// Most chains listed; the rest are counted.
 pub const MAX_CHAINS: usize = 50;
@@ -135,12 +135,33 @@ pub struct Explanation {
     pub notes: Vec<String>,
 }
 
-/// Why `package` is in the tree of a resolution.
+/// Why a package is in the tree some requirements resolve to: every chain of
+/// requirements from a requested one down to it, shortest first (at most
+/// [`MAX_CHAINS`] listed, the rest counted), with the versions and markers of each
+/// edge; or why it is not there (markers that exclude the target, nothing requiring
+/// it, a node that could not be fetched). Ask it with
+/// [`EngineHandle::ask`](crate::EngineHandle::ask).
 #[derive(Debug, Clone)]
-pub(crate) struct Explain {
-    pub(crate) raw: ResolveRequest,
-    pub(crate) checked: Validated,
-    pub(crate) package: PackageName,
+pub struct Explain {
+    raw: ResolveRequest,
+    checked: Validated,
+    package: PackageName,
+}
+
+impl Explain {
+    /// The question, its input checked: the requirements and target as for a
+    /// resolution (vulnerabilities are not looked up), and the package's name.
+    pub fn new(request: &ResolveRequest, package: &str) -> Result<Self, QueryError> {
+        let mut raw = request.clone();
+        raw.vulnerabilities = false;
+        let checked = raw.validate()?;
+        let package = PackageName::parse(package)?;
+        Ok(Explain {
+            raw,
+            checked,
+            package,
+        })
+    }
 }
 
 impl Question for Explain {

@@ -51,8 +51,20 @@ use crate::actor::router::{
 };
 use crate::model::{Query, QueryError, UnavailableCause};
 
-/// A question over one or more documents, walked in a task the router owns.
-pub(crate) trait Question: Send + 'static {
+/// The public face of each question family, re-exported at the crate root: a new
+/// question adds its input and answer types here (and nothing in `engine.rs` or
+/// `lib.rs`: `EngineHandle::ask` takes any question).
+pub(crate) mod public {
+    pub use super::explain::{
+        ChainStep, ExcludedRequirement, Explain, Explanation, MAX_CHAINS, Presence,
+    };
+    pub use super::overview::PackageOverview;
+}
+
+/// A question over one or more documents, walked in a task the router owns. Its
+/// input is checked when it is built, so a walk never starts on bad input; ask it with
+/// [`EngineHandle::ask`](crate::EngineHandle::ask).
+pub trait Question: Clone + Send + 'static {
     /// What the walk produces (failures of parts are inside it; the `Err` of the walk
     /// is the whole question's failure).
     type Answer: Send + 'static;
@@ -68,7 +80,7 @@ pub(crate) trait Question: Send + 'static {
 
 /// The capability a walk fetches through: documents by the usual path, over the
 /// router's flights, and the engine's parts a walk reads (config, cache, store).
-pub(crate) struct Walker {
+pub struct Walker {
     pub(crate) router: ActorRef<RouterMsg>,
     pub(crate) args: RouterArgs,
     /// When the walk began: a document fetched since then is live for its answer.

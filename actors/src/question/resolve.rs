@@ -1,6 +1,6 @@
 //! The resolve walk: fetches what the solver needs through the router's own flights
 //! (so coalescing, the breaker, rate limits, stale copies and provenance all apply),
-//! many at once, and runs the solver ([`crate::views::resolve`]) again until it
+//! many at once, and runs the solver ([`crate::resolver`]) again until it
 //! answers.
 //!
 //! - Candidates of a project: its Simple API page (PEP 691).
@@ -36,12 +36,12 @@ use crate::config::VulnSource;
 use crate::model::{
     MetadataFile, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
 };
-use crate::upstream::{Document, SimpleDoc};
-use crate::views::resolve::{
+use crate::resolver::{
     Candidate, Candidates, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
     ResolveRequest, ResolveStats, ResolvedPackage, Solution, SolveOutcome, Validated,
     best_candidate, chains, edges, solve,
 };
+use crate::upstream::{Document, SimpleDoc};
 use crate::views::vulns::PackageVulnerabilities;
 
 /// A dependency resolution: the request as given, and as checked.

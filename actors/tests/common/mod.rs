@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::time::Duration;
 
 use sentinel_actors::{Engine, EngineConfig, EngineHandle, Upstream};

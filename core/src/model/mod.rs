@@ -7,6 +7,7 @@
 mod code;
 mod date;
 mod download_error;
+pub mod env;
 mod error;
 pub mod limits;
 mod name;

@@ -313,17 +313,7 @@ impl Breaker {
                 self.open_ms = (self.open_ms.saturating_mul(2)).min(self.cfg.open_max_ms);
                 return Some(self.open(now));
             }
-            self.state = BreakerState::Closed;
-            self.open_until = None;
-            self.open_ms = self.cfg.open_base_ms;
-            self.consecutive = 0;
-            self.window.clear();
-            self.counting_since = None;
-            return Some(Transition {
-                from: BreakerState::HalfOpen,
-                to: BreakerState::Closed,
-                at: now,
-            });
+            return Some(self.close(now));
         }
         if self.state != BreakerState::Closed {
             return None; // a late answer from before the breaker opened
@@ -341,6 +331,43 @@ impl Breaker {
         None
     }
 
+    fn close(&mut self, now: Instant) -> Transition {
+        let from = self.state;
+        self.state = BreakerState::Closed;
+        self.open_until = None;
+        self.open_ms = self.cfg.open_base_ms;
+        self.consecutive = 0;
+        self.probes_in_flight = 0;
+        self.window.clear();
+        self.counting_since = None;
+        Transition {
+            from,
+            to: BreakerState::Closed,
+            at: now,
+        }
+    }
+
+    /// Records the outcome of a half-open probe that another replica of the fleet sent
+    /// for this upstream (the replicas share one probe per open period). A closed
+    /// breaker ignores it: the fleet shares probes, never the decision to open. An
+    /// open or half-open one takes it as its own probe's result: a success closes it,
+    /// a failure opens it again for a doubled period from `now` (as the prober's did).
+    pub fn record_fleet_probe(&mut self, outcome: CallOutcome, now: Instant) -> Option<Transition> {
+        match (self.state, outcome) {
+            (BreakerState::Closed, _) => None,
+            (_, CallOutcome::Success) => Some(self.close(now)),
+            (from, CallOutcome::Failure) => {
+                self.open_ms = (self.open_ms.saturating_mul(2)).min(self.cfg.open_max_ms);
+                if from == BreakerState::HalfOpen {
+                    return Some(self.open(now));
+                }
+                // Already open: a longer period, not a new opening.
+                self.open_until = Some(now + Duration::from_millis(self.open_ms));
+                None
+            }
+        }
+    }
+
     /// A probe ended without an outcome: its slot is free again.
     pub fn release_probe(&mut self) {
         self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
@@ -356,6 +383,11 @@ impl Breaker {
         (self.state == BreakerState::Open)
             .then_some(self.open_until)
             .flatten()
+    }
+
+    /// The current open period (the next one, when closed).
+    pub fn open_period(&self) -> Duration {
+        Duration::from_millis(self.open_ms)
     }
 
     /// Counters at `now`.
@@ -402,6 +434,42 @@ mod tests {
         );
         assert_eq!(br.admit(until), Admission::Probe);
         assert_eq!(br.state(), BreakerState::HalfOpen);
+    }
+
+    #[test]
+    fn a_fleet_probe_closes_or_reopens_an_open_breaker_and_never_opens_a_closed_one() {
+        let t0 = Instant::now();
+        let mut br = b();
+        // Closed: another replica's failed probe changes nothing here.
+        assert_eq!(br.record_fleet_probe(Failure, t0), None);
+        assert_eq!(br.state(), BreakerState::Closed);
+        for _ in 0..5 {
+            br.record(Failure, false, t0);
+        }
+        assert_eq!(br.state(), BreakerState::Open);
+        // Open and not yet due: a failed fleet probe keeps it open, twice as long,
+        // counted from the probe's outcome.
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(br.record_fleet_probe(Failure, t1), None);
+        assert_eq!(br.state(), BreakerState::Open);
+        assert_eq!(br.open_until(), Some(t1 + Duration::from_secs(20)));
+        assert_eq!(br.snapshot(t1).times_opened, 1);
+        // A successful one closes it, with the base period for the next opening.
+        let t = br.record_fleet_probe(Success, t1).unwrap();
+        assert_eq!((t.from, t.to), (BreakerState::Open, BreakerState::Closed));
+        assert_eq!(br.admit(t1), Admission::Allowed);
+        for _ in 0..5 {
+            br.record(Failure, false, t1);
+        }
+        assert_eq!(br.open_until(), Some(t1 + Duration::from_secs(10)));
+        // Half-open (its own probe in flight): a fleet failure re-opens it, and the
+        // late answer of its own probe is ignored.
+        let t2 = t1 + Duration::from_secs(10);
+        assert_eq!(br.admit(t2), Admission::Probe);
+        let t = br.record_fleet_probe(Failure, t2).unwrap();
+        assert_eq!((t.from, t.to), (BreakerState::HalfOpen, BreakerState::Open));
+        assert_eq!(br.record(Success, true, t2), None);
+        assert_eq!(br.state(), BreakerState::Open);
     }
 
     #[test]

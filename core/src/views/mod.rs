@@ -5,7 +5,6 @@
 //! and which file `download_package` fetches ([`package_download`], with the PEP 425
 //! tags of [`crate::tags`]).
 
-pub mod audit;
 pub mod calibration;
 pub mod check;
 pub mod confusion;
@@ -16,8 +15,6 @@ pub mod estimate;
 pub mod info;
 pub mod package_download;
 pub mod python;
-// The resolver has a module of its own; the product names it `views::resolve`.
-pub use crate::resolver as resolve;
 pub mod scan;
 pub mod versions;
 pub mod vulns;

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use pep440_rs::{Version, VersionSpecifiers};
 use serde::{Deserialize, Serialize};
 
-use crate::model::InputError;
+pub use crate::model::env::{PyVersion, parse_python_version};
 use crate::upstream::ProjectDoc;
 
 /// CPython feature releases that have shipped (2.7, 3.0 to 3.15 as of 2026-11), the
@@ -31,71 +31,6 @@ pub const KNOWN_PYTHONS: &[(u64, u64)] = &[
     (3, 14),
     (3, 15),
 ];
-
-/// A Python version: a feature release `X.Y`, or an exact `X.Y.Z`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct PyVersion {
-    /// Major.
-    pub major: u64,
-    /// Minor.
-    pub minor: u64,
-    /// Patch, when an exact release was asked about (`3.9.0` is checked as given).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub patch: Option<u64>,
-}
-
-impl PyVersion {
-    /// The feature release `X.Y`.
-    pub fn feature(major: u64, minor: u64) -> Self {
-        PyVersion {
-            major,
-            minor,
-            patch: None,
-        }
-    }
-}
-
-impl fmt::Display for PyVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.patch {
-            Some(p) => write!(f, "{}.{}.{p}", self.major, self.minor),
-            None => write!(f, "{}.{}", self.major, self.minor),
-        }
-    }
-}
-
-/// Parses `3.12` (a feature release) or `3.9.0` (an exact release). Only Python 2.x
-/// and 3.x exist: an answer about Python 4 would be invented.
-pub fn parse_python_version(raw: &str) -> Result<PyVersion, InputError> {
-    let err = || InputError {
-        param: "python_version",
-        value: crate::model::clip_echo(raw),
-        rule:
-            "must be a Python version 2.x or 3.x: major.minor (3.12) or major.minor.patch (3.9.0)"
-                .into(),
-    };
-    let mut parts = raw.trim().split('.');
-    let major = parts
-        .next()
-        .and_then(|p| p.parse::<u64>().ok())
-        .ok_or_else(err)?;
-    let minor = parts
-        .next()
-        .and_then(|p| p.parse::<u64>().ok())
-        .ok_or_else(err)?;
-    let patch = match parts.next() {
-        None => None,
-        Some(p) => Some(p.parse::<u64>().map_err(|_| err())?),
-    };
-    if parts.next().is_some() || !(2..=3).contains(&major) || minor > 99 || patch > Some(999) {
-        return Err(err());
-    }
-    Ok(PyVersion {
-        major,
-        minor,
-        patch,
-    })
-}
 
 /// Patch releases considered for a feature release (CPython has never gone past .18).
 const PATCHES: std::ops::RangeInclusive<u64> = 0..=30;

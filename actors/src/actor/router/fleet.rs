@@ -1,7 +1,9 @@
-//! The router's two steps of the fleet's L2 (`crate::fleet::l2`): on a miss, the
-//! fleet's copy is read before the store's and the upstream; after a fetch (or a 304)
-//! the new copy is written for the other replicas, in the background. Without the
-//! `fleet` feature or with the fleet off both are the store's read and nothing.
+//! The router's steps of the fleet. L2 (`crate::fleet::l2`): on a miss, the fleet's
+//! copy is read before the store's and the upstream; after a fetch (or a 304) the new
+//! copy is written for the other replicas, in the background. Probes
+//! (`crate::fleet::probe`): a breaker due for its probe first takes the fleet's probe
+//! lease, and a probe's outcome is told to the fleet. Without the `fleet` feature or
+//! with the fleet off these are the store's read and nothing.
 
 use std::sync::Arc;
 
@@ -9,8 +11,10 @@ use ractor::ActorRef;
 use tokio::time::Instant;
 
 use super::{RouterArgs, RouterMsg};
+use crate::actor::health::BreakerView;
 use crate::cache::CacheEntry;
-use crate::model::{Provenance, Query};
+use crate::model::{Provenance, Query, Upstream};
+use crate::policy::Admission;
 
 /// Reads a miss's earlier copy off the actor: the fleet's (L2) first when the fleet is
 /// on, else (or when it has none) the store's when `store` says it may hold one. The
@@ -112,4 +116,46 @@ pub(super) fn share_copy(
     }
     #[cfg(not(feature = "fleet"))]
     let _ = (args, query, provenance, e);
+}
+
+/// Before asking the HealthActor for a half-open probe of `up` (its breaker open and
+/// due), whether another replica probes this open period (`fleet::probe`): then the
+/// answer is `Rejected` until that replica's lease ends, and its outcome comes through
+/// the fleet's stream. `None`: ask the HealthActor as one replica does (fleet off,
+/// `share_probes` off, the breaker already half-open here, or Redis unreachable).
+pub(super) fn probe_turn(
+    args: &RouterArgs,
+    up: Upstream,
+    view: BreakerView,
+) -> impl std::future::Future<Output = Option<Admission>> + Send + 'static {
+    #[cfg(feature = "fleet")]
+    let ask = args
+        .fleet
+        .clone()
+        .filter(|f| f.cfg.share_probes && view.state == crate::policy::BreakerState::Open)
+        .map(|f| (f, args.cfg.upstreams.get(up).base_url.clone()));
+    #[cfg(not(feature = "fleet"))]
+    let _ = (args, up, view);
+    async move {
+        #[cfg(feature = "fleet")]
+        if let Some((f, base_url)) = ask {
+            return match f.probe_turn(up, &base_url, view.period).await {
+                crate::fleet::probe::ProbeTurn::Ours => None,
+                crate::fleet::probe::ProbeTurn::Theirs { until } => Some(Admission::Rejected {
+                    until: until.into_std(),
+                }),
+            };
+        }
+        None
+    }
+}
+
+/// A half-open probe of `up` answered: the other replicas' breakers take its outcome.
+pub(super) fn share_probe(args: &RouterArgs, up: Upstream, ok: bool) {
+    #[cfg(feature = "fleet")]
+    if let Some(f) = args.fleet.as_ref().filter(|f| f.cfg.share_probes) {
+        f.publish_probe(up, &args.cfg.upstreams.get(up).base_url, ok);
+    }
+    #[cfg(not(feature = "fleet"))]
+    let _ = (args, up, ok);
 }

@@ -520,8 +520,12 @@ impl RouterState {
                     return self.dispatch(myself, query, id, false);
                 };
                 let router = myself.clone();
+                let fleet_turn = fleet::probe_turn(&self.args, up, view);
                 tokio::spawn(async move {
-                    let admission = super::health::admit(&health, up).await;
+                    let admission = match fleet_turn.await {
+                        Some(theirs) => theirs,
+                        None => super::health::admit(&health, up).await,
+                    };
                     let _ = router.cast(RouterMsg::Admitted {
                         query,
                         flight: id,
@@ -620,6 +624,9 @@ impl RouterState {
         let up = query.upstream();
         match (outcome.upstream_verdict(), self.args.registry.health.get()) {
             (Some(ok), Some(health)) => {
+                if was_probe {
+                    fleet::share_probe(&self.args, up, ok);
+                }
                 let _ = health.cast(HealthMsg::Record {
                     upstream: up,
                     outcome: if ok {

@@ -28,14 +28,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{CheckVerdict, PackageCheck};
-use super::deps::TargetEnv;
-use super::scan::{DependencyVerdict, ScanReport, ScanSummary};
-use super::vulns::{Advisory, FixAdvice, PackageVulnerabilities};
 use crate::model::{Datum, QueryError, SourceLabel};
 use crate::model::{ErrorCode, ItemFailure};
 use crate::project::{DependencySource, Problem, Reference, ScannedFile};
 use crate::resolver::{MissingNode, Resolution, ResolutionStatus};
+use crate::views::check::{CheckVerdict, PackageCheck};
+use crate::views::deps::TargetEnv;
+use crate::views::scan::{DependencyVerdict, ScanReport, ScanSummary};
+use crate::views::vulns::{Advisory, FixAdvice, PackageVulnerabilities};
 use crate::words::plural;
 
 /// How an audit ended.
@@ -201,7 +201,7 @@ pub struct AuditReport {
     /// With an extra index configured: the scanned names on both indexes (dependency
     /// confusion; one where pip would install PyPI's release fails the audit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confusion: Option<super::confusion::ConfusionReport>,
+    pub confusion: Option<crate::views::confusion::ConfusionReport>,
     /// The overall source of the facts (`live`, `cached`, `stale`, `mixed`...).
     pub source: SourceLabel,
 }

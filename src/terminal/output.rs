@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use sentinel_actors::{Datum, Provenance};
 
 /// Whether to colour stdout.
-pub(super) fn color_enabled() -> bool {
+pub(crate) fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
@@ -79,7 +79,7 @@ const MAX_ROWS: usize = 500;
 static FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// `--full`: print tables whole.
-pub(super) fn set_full(full: bool) {
+pub(crate) fn set_full(full: bool) {
     FULL.store(full, std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -90,7 +90,7 @@ fn full() -> bool {
 /// Text safe for a terminal: upstream text may carry escape sequences (window titles,
 /// screen clears) and control characters. Only our own colour sequences (`ESC [ ... m`)
 /// survive; every other control character goes, except newlines when `keep_newlines`.
-pub(super) fn clean(s: &str, keep_newlines: bool) -> String {
+pub(crate) fn clean(s: &str, keep_newlines: bool) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -137,7 +137,7 @@ fn cell(s: &str) -> String {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends the program quietly, as Unix tools do.
-pub(super) fn emit(text: &str) {
+pub(crate) fn emit(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())

@@ -1,6 +1,10 @@
 //! The structured content of every tool's answer, as Rust types. The tools serialise
 //! these, and their output schemas are derived from the same types
 //! ([`schema`]), so what a client validates against is what the server writes.
+//! Below the questions and the MCP server, as `crate::terminal` is for the CLI;
+//! `text.rs` holds the words every answer's short text shares.
+
+pub(crate) mod text;
 
 use std::sync::Arc;
 

@@ -1,32 +1,20 @@
-//! `vulns`: a release's known vulnerabilities (`vulns NAME[==VERSION]`, in
-//! `resolve.rs`), and OSV's export of every PyPI advisory kept in the store for
-//! `vulnerabilities.source = "offline"`: `vulns sync` downloads and keeps it (the
-//! previous set stays in use unless the whole export was read), `vulns status` says
-//! what is held.
+//! `vulns sync` and `vulns status`: OSV's export of every PyPI advisory kept in the
+//! store for `vulnerabilities.source = "offline"` (`vulns NAME[==VERSION]` itself is
+//! the `Vulns` question, `resolve.rs`). `sync` downloads and keeps it (the previous set
+//! stays in use unless the whole export was read); `status` says what is held. CLI
+//! only: a sync is an operator's act, not a question an assistant asks.
 //!
 //! Exit codes of `vulns sync`: 0 synced, 4 the export could not be downloaded (or the
 //! deadline came), 5 no store (`--no-store`), 9 the zip was refused (hostile, damaged,
 //! over a cap), 1 the store could not write it.
 
-use clap::{Args, Subcommand};
-use sentinel_actors::{Engine, EngineConfig, OsvSetInfo, OsvSyncError, VulnSource};
+use sentinel_actors::{EngineHandle, OsvSetInfo, OsvSyncError, VulnSource};
 
-use super::output;
-use super::{Exit, Failure};
+use crate::terminal::{Exit, Failure, output};
 
-/// Arguments of `vulns`: a release, or an action on the synced export.
-#[derive(Args, Debug)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub(super) struct VulnsCommand {
-    #[command(subcommand)]
-    action: Option<VulnsAction>,
-    /// Package, optionally `==VERSION` (default: the latest release).
-    #[arg(required = true)]
-    spec: Option<String>,
-}
-
-#[derive(Subcommand, Debug)]
-enum VulnsAction {
+/// What `vulns` does to the synced export.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum VulnsAction {
     /// Download OSV's export of every PyPI advisory (vulnerabilities.export.url) into
     /// the store, replacing the set held only when the whole export was read; then
     /// `vulnerabilities.source = "offline"` answers audits with no request per release.
@@ -44,18 +32,18 @@ fn print_json<T: serde::Serialize>(v: &T) {
     print(&(s + "\n"));
 }
 
-/// `pypi-sentinel vulns ...`.
-pub(super) async fn run(cfg: EngineConfig, c: VulnsCommand, json: bool) -> Result<(), Failure> {
-    match (c.action, c.spec) {
-        (Some(VulnsAction::Sync), _) => sync(cfg, json).await,
-        (Some(VulnsAction::Status), _) => status(cfg, json).await,
-        (None, Some(spec)) => {
-            super::resolve::vulns(cfg, super::resolve::VulnsArgs { spec }, json).await
+impl VulnsAction {
+    /// Runs the action on `engine`, whose configured source is `source`.
+    pub(crate) async fn run(
+        self,
+        engine: &EngineHandle,
+        source: VulnSource,
+        json: bool,
+    ) -> Result<(), Failure> {
+        match self {
+            VulnsAction::Sync => sync(engine, source, json).await,
+            VulnsAction::Status => status(engine, source, json).await,
         }
-        (None, None) => Err(Failure::new(
-            Exit::BadInput,
-            "vulns needs a package (or sync, status)",
-        )),
     }
 }
 
@@ -66,40 +54,34 @@ fn mode_line(source: VulnSource) -> Option<String> {
 }
 
 fn set_words(s: &OsvSetInfo) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format!(
         "{} advisories about {} packages, data of {}, synced {} ago from {}",
         s.advisories,
         s.packages,
         s.data_date.as_deref().unwrap_or("an unknown date"),
-        crate::text::age(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-                .saturating_sub(s.synced_at_unix)
-        ),
+        crate::text::age(now.saturating_sub(s.synced_at_unix)),
         s.url
     )
 }
 
-async fn sync(cfg: EngineConfig, json: bool) -> Result<(), Failure> {
-    let source = cfg.vulnerabilities.source;
-    let engine = Engine::start(cfg)
-        .await
-        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
+async fn sync(engine: &EngineHandle, source: VulnSource, json: bool) -> Result<(), Failure> {
     // The download's bar (a terminal only, never --json): the sync counts its bytes
     // where a file download does.
-    let r = super::progress::while_downloading(&engine, json, engine.sync_osv_export()).await;
-    engine.shutdown().await;
-    let r = r.map_err(|e| {
-        let code = match &e {
-            OsvSyncError::NoStore { .. } => Exit::Config,
-            OsvSyncError::Download { .. } | OsvSyncError::Deadline(_) => Exit::Unavailable,
-            OsvSyncError::Refused { .. } => Exit::Download,
-            OsvSyncError::Store(_) | OsvSyncError::NotReady(_) => Exit::Internal,
-        };
-        Failure::new(code, format!("{e}\nhint: {}", e.suggestion()))
-    })?;
+    let r = crate::terminal::progress::while_downloading(engine, json, engine.sync_osv_export())
+        .await
+        .map_err(|e| {
+            let code = match &e {
+                OsvSyncError::NoStore { .. } => Exit::Config,
+                OsvSyncError::Download { .. } | OsvSyncError::Deadline(_) => Exit::Unavailable,
+                OsvSyncError::Refused { .. } => Exit::Download,
+                OsvSyncError::Store(_) | OsvSyncError::NotReady(_) => Exit::Internal,
+            };
+            Failure::new(code, format!("{e}\nhint: {}", e.suggestion()))
+        })?;
     if json {
         print_json(&r);
         return Ok(());
@@ -131,13 +113,8 @@ async fn sync(cfg: EngineConfig, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn status(cfg: EngineConfig, json: bool) -> Result<(), Failure> {
-    let source = cfg.vulnerabilities.source;
-    let engine = Engine::start(cfg)
-        .await
-        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
+async fn status(engine: &EngineHandle, source: VulnSource, json: bool) -> Result<(), Failure> {
     let set = engine.osv_export_set().await;
-    engine.shutdown().await;
     if json {
         print_json(&serde_json::json!({ "source": source, "set": set }));
         return Ok(());
