@@ -91,7 +91,7 @@ impl OsvSyncError {
     pub fn suggestion(&self) -> String {
         match self {
             OsvSyncError::NoStore { .. } => {
-                "run without --no-store (the set is kept in the store's file) and check `pypi-sentinel status`".into()
+                "run without --no-store (the set is kept in the store's file) and check the store in `pypi-sentinel health`".into()
             }
             OsvSyncError::Download { .. } => {
                 "check vulnerabilities.export.url and the network, then run `pypi-sentinel vulns sync` again".into()
