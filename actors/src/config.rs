@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use sentinel_core::model::{QueryKind, Upstream};
 use sentinel_core::policy::{BreakerConfig, RetryBudgetConfig, RetryConfig};
 
+mod osv_export;
+pub use osv_export::OsvExportConfig;
+
 /// Everything the engine needs to start.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -48,8 +51,10 @@ pub struct EngineConfig {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct VulnerabilitiesConfig {
-    /// `pypi` (default), `osv` or `both`.
+    /// `pypi` (default), `osv`, `both` or `offline`.
     pub source: VulnSource,
+    /// OSV's export of every PyPI advisory, synced into the store (`vulns sync`).
+    pub export: OsvExportConfig,
 }
 
 /// The advisory sources asked for a release's vulnerabilities.
@@ -65,6 +70,10 @@ pub enum VulnSource {
     Osv,
     /// Both, merged by id and alias; each advisory says which listed it.
     Both,
+    /// OSV's export synced into the store (`vulns sync`): no request per release, and
+    /// answers while PyPI and OSV are down. Until a sync completes, `pypi` is asked,
+    /// with a note saying so.
+    Offline,
 }
 
 impl Default for EngineConfig {
@@ -143,6 +152,7 @@ impl EngineConfig {
             };
         }
         self.upstreams.pepy.enabled = true;
+        self.vulnerabilities.export.url = format!("{origin}/PyPI/all.zip");
         self
     }
 
@@ -245,6 +255,7 @@ impl EngineConfig {
             ));
         }
         self.download.validate()?;
+        self.vulnerabilities.export.validate()?;
         // Off (no `redis_url`), its settings are not used: a short answer budget
         // must not make the default Redis deadline an error.
         if self.fleet.enabled() {

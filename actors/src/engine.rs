@@ -47,6 +47,8 @@ mod download_api;
 #[cfg(feature = "fleet")]
 mod fleet_api;
 pub use download_api::TransferProgress;
+mod osv_api;
+pub use osv_api::{OsvSyncError, OsvSyncReport};
 mod scan_api;
 mod status_api;
 pub use audit_api::AUDIT_DEADLINE_FACTOR;
@@ -90,7 +92,7 @@ impl Engine {
             .await
             .map_err(|e| StartError::Spawn(e.to_string()))?;
         let warmed = spawn_warm_up(&shared);
-        Ok(EngineHandle {
+        let handle = EngineHandle {
             inner: Arc::new(Inner {
                 warmed,
                 shared,
@@ -100,7 +102,9 @@ impl Engine {
                 idle: Notify::new(),
                 accepting: AtomicBool::new(true),
             }),
-        })
+        };
+        osv_api::spawn_resync(&handle);
+        Ok(handle)
     }
 }
 
@@ -692,7 +696,8 @@ impl EngineHandle {
         let (doc, v) = self
             .ask_by(Vulnerabilities { name, version }, self.deadline())
             .await?;
-        Ok(datum_of(&doc, v))
+        // Dated when read from OSV's export synced earlier.
+        Ok(dated_datum_of(&doc, v, self.shared().cfg.clock.today()))
     }
 
     // ---- operations -----------------------------------------------------------------

@@ -99,6 +99,7 @@ pub use actor::health::UpstreamHealth;
 #[cfg(feature = "internals")]
 pub use actor::router::DocAnswer;
 pub use cache::CacheStats;
+pub use config::OsvExportConfig;
 pub use config::{
     AuthConfig, CacheConfig, ConfigError, DownloadConfig, EngineConfig, PYPI_FILES_HOST,
     RateLimitConfig, ScanConfig, StoreConfig, SupervisionConfig, TimeoutConfig, UpstreamConfig,
@@ -109,6 +110,7 @@ pub use engine::{
     MAX_SCAN_PACKAGES, MetricsSnapshot, Readiness, ScanInput, StartError, TransferProgress,
     UpstreamReport,
 };
+pub use engine::{OsvSyncError, OsvSyncReport};
 pub use model::{
     ClockHand, Confidence, DataAsOf, Datum, DownloadError, ECHO_MAX_CHARS, ErrorCode, InputError,
     LAGGING_AFTER_DAYS, PackageName, PackageVersion, Provenance, Query, QueryError, QueryKind,
@@ -125,4 +127,4 @@ pub use question::{Question, Walker};
 pub use recorder::{
     BreakerRun, FailureNote, Incident, IncidentKind, MAX_INCIDENTS, TransitionCause, UpstreamHour,
 };
-pub use store::{StoreReport, StoreState};
+pub use store::{OsvSetInfo, StoreReport, StoreState};

@@ -63,7 +63,10 @@ pub struct FaultSpec {
     /// `unknown_field`, `wrong_types` or (OSV batches) `endless_next_page`; on a
     /// metadata file (`/files/*/*.metadata`), `metadata_mismatch`: its
     /// `Requires-Dist` lines dropped, so its bytes no longer match the sha256 the
-    /// Simple page gives (see the crate README).
+    /// Simple page gives (see the crate README); on OSV's export (`/PyPI/all.zip`),
+    /// `zip_bomb` (an entry claiming 100 bytes that inflates to 1 GiB), `zip_lies`
+    /// (every entry's offset past the entries' end) or `zip_bad_entry` (one entry
+    /// that is not JSON).
     pub drift: Option<String>,
     /// Override the `Content-Type` of an otherwise normal answer.
     pub content_type: Option<String>,
@@ -96,13 +99,16 @@ pub struct Phase {
 }
 
 /// The drift kinds accepted in [`FaultSpec::drift`].
-pub const DRIFT_KINDS: [&str; 6] = [
+pub const DRIFT_KINDS: [&str; 9] = [
     "missing_field",
     "null_array",
     "unknown_field",
     "endless_next_page",
     "wrong_types",
     "metadata_mismatch",
+    "zip_bomb",
+    "zip_lies",
+    "zip_bad_entry",
 ];
 
 impl FaultSpec {

@@ -696,6 +696,9 @@ fn drift(upstream: Upstream, kind: &str, body: &[u8]) -> Option<Bytes> {
     if kind == "metadata_mismatch" {
         return tampered_metadata(upstream, body);
     }
+    if kind.starts_with("zip_") {
+        return routes::osv::hostile_export(kind, body);
+    }
     let mut v: Value = serde_json::from_slice(body).ok()?;
     let obj = v.as_object_mut()?;
     match kind {

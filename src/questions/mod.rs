@@ -31,6 +31,7 @@ mod resolve;
 mod scan;
 mod top;
 mod versions;
+mod vulns_sync;
 mod why;
 
 pub use audit::Audit;

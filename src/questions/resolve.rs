@@ -327,16 +327,31 @@ fn vulnerabilities_text(d: &Datum<PackageVulnerabilities>) -> String {
     out
 }
 
-/// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`).
+/// Known vulnerabilities of a release (`vulns NAME` or `vulns NAME==VERSION`);
+/// `vulns sync` keeps OSV's export in the store for offline audits.
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct VulnsFlags {
+    #[command(subcommand)]
+    action: Option<super::vulns_sync::VulnsAction>,
     /// Package, optionally `==VERSION` (default: the latest release).
-    spec: String,
+    #[arg(required = true)]
+    spec: Option<String>,
+    #[arg(skip)]
+    source: sentinel_actors::VulnSource,
 }
 
 impl Run for VulnsFlags {
+    fn configure(&mut self, cfg: &mut sentinel_actors::EngineConfig) -> Result<(), Failure> {
+        self.source = cfg.vulnerabilities.source;
+        Ok(())
+    }
+
     async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {
-        let (package, version) = split_spec(&self.spec)?;
+        if let Some(action) = self.action {
+            return action.run(engine, self.source, json).await;
+        }
+        let (package, version) = split_spec(self.spec.as_deref().unwrap_or_default())?;
         show(engine, Vulns { package, version }, json).await
     }
 }

@@ -264,6 +264,24 @@ fn unresolved(tree: &TreeFacts) -> Option<ItemFailure> {
                 retry_after_secs: None,
             })
         }
+        // Nothing could be fetched (the index is down): the pins can still be audited
+        // (from OSV's export synced into the store, or a source that answers).
+        TreeFacts::Resolved(r)
+            if r.status == ResolutionStatus::Partial
+                && r.packages.is_empty()
+                && !r.missing.is_empty() =>
+        {
+            Some(ItemFailure {
+                item: "resolution".into(),
+                code: ErrorCode::Unavailable,
+                reason: format!(
+                    "nothing could be fetched to resolve the requirements ({})",
+                    r.missing[0].reason
+                ),
+                suggestion: "run the audit again when the index answers".into(),
+                retry_after_secs: None,
+            })
+        }
         _ => None,
     }
 }
@@ -395,7 +413,11 @@ async fn release_vulnerabilities(
         version: Some(version),
     };
     let (doc, v) = question.walk(w, deadline).await?;
-    Ok(doc.datum(v))
+    // Dated when read from OSV's export synced earlier.
+    let today = w.args.cfg.clock.today();
+    Ok(doc
+        .datum(v)
+        .dated(doc.data_date.map(|d| crate::model::DataAsOf::new(d, today))))
 }
 
 /// Whether an audit asks again after a pass, and when.

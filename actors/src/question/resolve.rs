@@ -828,8 +828,11 @@ async fn vulnerabilities(
     deadline: Instant,
 ) -> Result<(DocAnswer, PackageVulnerabilities), QueryError> {
     let page = w.doc(Query::Simple(name.clone()), deadline);
+    // Answered from OSV's synced export: no per-release (or project) JSON is asked.
+    let offline = super::vulns::offline_ready(w).await;
     let release = async {
         match &version {
+            _ if offline => None,
             Some(v) if w.args.cfg.vulnerabilities.source != VulnSource::Osv => Some(
                 w.doc(Query::Release(name.clone(), v.clone()), deadline)
                     .await,
@@ -856,7 +859,12 @@ async fn vulnerabilities(
         None => {
             // The latest: the project body lists its advisories. On an index without
             // the JSON API, the newest release the Simple page lists.
-            let project = release.unwrap_or_else(|| Err(QueryError::Internal("unasked".into())));
+            let project = release.unwrap_or_else(|| {
+                Err(QueryError::NotFound {
+                    what: format!("the project JSON of {name} (not asked: offline)"),
+                    upstream: crate::model::Upstream::PypiJson,
+                })
+            });
             let newest = list.as_ref().and_then(|l| {
                 l.iter()
                     .filter(|(v, y)| !y && !v.any_prerelease())
@@ -870,6 +878,10 @@ async fn vulnerabilities(
                         .await
                 }
                 (project, _) => {
+                    // Offline, the release list is the Simple page's: its failure is why.
+                    if let (true, Err(e)) = (offline, &page) {
+                        return Err(e.clone());
+                    }
                     let release = project?;
                     let (Document::Release(doc) | Document::Project(doc)) = release.doc.as_ref()
                     else {
@@ -894,6 +906,13 @@ async fn vulnerabilities(
     let exists = list.as_ref().is_some_and(|l| {
         Version::from_str(version.as_str()).is_ok_and(|v| l.iter().any(|(x, _)| x == &v))
     });
+    // Offline, no per-release JSON says "no such release": the Simple page does.
+    if offline && list.is_some() && !exists {
+        return Err(QueryError::NotFound {
+            what: format!("version {version} of package {name}"),
+            upstream: crate::model::Upstream::PypiSimple,
+        });
+    }
     super::vulns::of_release(
         w,
         &name,

@@ -6,8 +6,14 @@
 //!
 //! A source that could not be asked is never read as "no advisory": alone, the release
 //! is not checked (a typed failure); beside another source, the answer names it.
+//!
+//! `offline`: OSV's export synced into the store (`vulns sync`), matched here by the
+//! records' ranges and listed versions; no request at all, each advisory dated with
+//! the export's date. Until a sync has completed, `pypi` answers, with a note saying so.
 
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use futures::future::join_all;
 use pep440_rs::Version;
@@ -17,7 +23,9 @@ use super::Walker;
 use crate::actor::router::{DocAnswer, Resolution};
 use crate::config::VulnSource;
 use crate::model::limits::MAX_OSV_ADVISORIES;
-use crate::model::{PackageName, PackageVersion, Query, QueryError, UnavailableCause, Upstream};
+use crate::model::{
+    PackageName, PackageVersion, Provenance, Query, QueryError, UnavailableCause, Upstream,
+};
 use crate::upstream::{Document, Vulnerability, osv};
 use crate::views::vulns::{AdvisorySource, PackageVulnerabilities, from_pypi};
 
@@ -35,6 +43,127 @@ pub(crate) async fn of_release(
     deadline: Instant,
 ) -> Result<(DocAnswer, PackageVulnerabilities), QueryError> {
     let source = w.args.cfg.vulnerabilities.source;
+    if source != VulnSource::Offline {
+        return online(w, source, name, version, held, published, exists, deadline).await;
+    }
+    if let Some(answer) = offline(w, name, version, published).await? {
+        return Ok(answer);
+    }
+    let mut answer = online(
+        w,
+        VulnSource::Pypi,
+        name,
+        version,
+        held,
+        published,
+        exists,
+        deadline,
+    )
+    .await?;
+    answer.1.notes.push(NOT_SYNCED.into());
+    Ok(answer)
+}
+
+/// Said when `offline` is configured and no sync has completed.
+pub(crate) const NOT_SYNCED: &str = "vulnerabilities.source is \"offline\" but OSV's export was never synced into the store: these advisories were asked online (run `pypi-sentinel vulns sync`)";
+
+/// Whether the walk answers vulnerabilities from the synced export (configured, and a
+/// set is held): then no per-release request is needed. Blocking read, off the async
+/// threads.
+pub(crate) async fn offline_ready(w: &Walker) -> bool {
+    if w.args.cfg.vulnerabilities.source != VulnSource::Offline {
+        return false;
+    }
+    let store = w.args.store.clone();
+    tokio::task::spawn_blocking(move || store.osv_set().is_some())
+        .await
+        .unwrap_or(false)
+}
+
+/// The release's advisories from the synced export, `None` when none was synced.
+async fn offline(
+    w: &Walker,
+    name: &PackageName,
+    version: &PackageVersion,
+    published: Option<&[(Version, bool)]>,
+) -> Result<Option<(DocAnswer, PackageVulnerabilities)>, QueryError> {
+    let store = w.args.store.clone();
+    let package = name.clone();
+    let Some((set, rows)) = tokio::task::spawn_blocking(move || store.osv_advisories(&package))
+        .await
+        .map_err(|e| QueryError::Internal(format!("the store read failed: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let v = Version::from_str(version.as_str())
+        .map_err(|e| QueryError::Internal(format!("version {version}: {e}")))?;
+    let list: Vec<Vulnerability> = rows
+        .iter()
+        .filter(|(_, rule)| rule.affects(&v))
+        .map(|(a, _)| Vulnerability {
+            source: Some(AdvisorySource::OsvExport.as_str().into()),
+            data_date: set.data_date.clone(),
+            ..a.for_package(name)
+        })
+        .collect();
+    let ids = list.iter().map(|v| v.id.clone()).collect();
+    let list = osv::merge(&[&list]);
+    let mut view =
+        PackageVulnerabilities::from_list(name.as_str(), version.as_str(), &list, published);
+    view.sources = vec![AdvisorySource::OsvExport];
+    let synced = UNIX_EPOCH + Duration::from_secs(set.synced_at_unix);
+    let age = w
+        .args
+        .cfg
+        .clock
+        .now()
+        .duration_since(synced)
+        .unwrap_or_default();
+    view.notes.push(format!(
+        "from OSV's export of {} ({} advisories), synced {}: no request was made",
+        set.data_date.as_deref().unwrap_or("an unknown date"),
+        set.advisories,
+        crate::model::ago_words(age)
+    ));
+    if published.is_none() {
+        view.notes.push(format!(
+            "the release list could not be read: that {name} {version} was published was not checked"
+        ));
+    }
+    let data_date = set.data_date.as_deref().and_then(day_number);
+    let ans = DocAnswer {
+        doc: Arc::new(Document::OsvIds(osv::OsvIds {
+            ids,
+            next_page_token: None,
+        })),
+        provenance: Provenance::Cached,
+        upstream: Upstream::Osv,
+        age,
+        data_date,
+    };
+    Ok(Some((ans, view)))
+}
+
+/// Days since 1970-01-01 of `YYYY-MM-DD`.
+fn day_number(s: &str) -> Option<i64> {
+    let mut parts = s.splitn(3, '-').map(|p| p.parse::<u32>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    ((1..=12).contains(&m) && (1..=31).contains(&d))
+        .then(|| crate::model::days_from_civil(i64::from(y), m, d))
+}
+
+/// The release's advisories from the online sources `source` names.
+#[allow(clippy::too_many_arguments)]
+async fn online(
+    w: &Walker,
+    source: VulnSource,
+    name: &PackageName,
+    version: &PackageVersion,
+    held: Option<Resolution>,
+    published: Option<&[(Version, bool)]>,
+    exists: bool,
+    deadline: Instant,
+) -> Result<(DocAnswer, PackageVulnerabilities), QueryError> {
     let osv_on = w.args.cfg.upstreams.osv.enabled;
     let pypi = async {
         if source == VulnSource::Osv {

@@ -82,6 +82,22 @@ pub(super) fn open_files(path: &Path, cfg: &StoreConfig) -> Result<(Connection, 
     Ok((w, r))
 }
 
+/// One more connection to the store's file (already opened and migrated by
+/// [`open_files`]), under the same size cap, for a long job that writes in batches of
+/// its own (`vulns sync`): it waits longer for the writer thread's batches.
+pub(super) fn open_side_connection(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreError> {
+    let c = Connection::open(path)?;
+    c.busy_timeout(Duration::from_millis(cfg.busy_timeout_ms.max(10_000)))?;
+    let _: Option<i64> = c.query_row("PRAGMA mmap_size = 0", [], |r| r.get(0)).ok();
+    let page_size = c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))?.max(512) as u64;
+    let max_pages = (db_budget(cfg.max_bytes) / page_size).max(1);
+    let _: i64 = c.query_row(&format!("PRAGMA max_page_count = {max_pages}"), [], |r| {
+        r.get(0)
+    })?;
+    let _: i64 = c.query_row("SELECT COUNT(*) FROM osv_sets", [], |r| r.get(0))?;
+    Ok(c)
+}
+
 /// Moves a corrupt file (and its WAL and shared-memory files) to `*.corrupt-<unix time>`.
 pub(super) fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
     let stamp = unix_ms(SystemTime::now()) / 1000;

@@ -29,9 +29,12 @@
 //!
 //! Breaker states are not kept: a restart probes again.
 
+mod advisories;
 mod file;
 mod schema;
 mod writer;
+
+pub use advisories::{OsvSetInfo, OsvStaging};
 
 use file::{move_aside, open_files};
 
@@ -371,6 +374,8 @@ struct Inner {
     clock: crate::model::UtcClock,
     /// Most documents, and most body bytes, [`Store::warm_up`] loads.
     warm_up: (u32, u64),
+    /// For the connection a `vulns sync` writes on.
+    store_cfg: StoreConfig,
 }
 
 impl std::fmt::Debug for Store {
@@ -387,7 +392,6 @@ fn unix_ms(t: SystemTime) -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
-
 
 /// Rows of `(series or category, day, downloads, recorded_at)` from a daily-counts
 /// table: the shape both the overall series and the breakdowns are kept in.
@@ -479,6 +483,7 @@ impl Store {
                 cache: cfg.cache.clone(),
                 clock: cfg.clock.clone(),
                 warm_up: (cfg.store.warm_up_documents, cfg.store.warm_up_bytes),
+                store_cfg: cfg.store.clone(),
             }),
         }
     }

@@ -55,6 +55,35 @@ const MIGRATIONS: &[&str] = &[
     // 3: how long the upstream's Cache-Control said the copy stays fresh (ms; 0 =
     // no-cache; NULL = unsaid: the kind's TTL), counted from fetched_at.
     "ALTER TABLE documents ADD COLUMN max_age_ms INTEGER;",
+    // 4: OSV's export of every PyPI advisory (`vulns sync`), by package. A sync writes
+    // a `staging` set and makes it `current` in one transaction, deleting the old one:
+    // audits read the current set only, so a failed or killed sync is never used.
+    "CREATE TABLE osv_sets (
+        id          INTEGER PRIMARY KEY,
+        state       TEXT    NOT NULL,  -- staging | current
+        url         TEXT    NOT NULL,
+        data_date   TEXT,              -- YYYY-MM-DD: the export's date
+        exported_at TEXT,              -- its Last-Modified, as sent
+        started_at  INTEGER NOT NULL,  -- unix ms
+        synced_at   INTEGER,           -- unix ms, when it became current
+        advisories  INTEGER NOT NULL DEFAULT 0,
+        packages    INTEGER NOT NULL DEFAULT 0,
+        skipped     INTEGER NOT NULL DEFAULT 0,
+        zip_bytes   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE osv_advisories (
+        set_id INTEGER NOT NULL,
+        id     TEXT    NOT NULL,
+        body   BLOB    NOT NULL,  -- the advisory as the view reads it, JSON
+        PRIMARY KEY (set_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE osv_affected (
+        set_id  INTEGER NOT NULL,
+        package TEXT    NOT NULL,  -- normalised name
+        id      TEXT    NOT NULL,
+        rule    BLOB    NOT NULL,  -- its ranges and listed versions, JSON
+        PRIMARY KEY (set_id, package, id)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

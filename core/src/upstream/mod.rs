@@ -9,6 +9,7 @@ pub mod heap;
 pub mod hosts;
 pub mod metadata;
 pub mod osv;
+pub mod osv_export;
 pub mod pepy;
 pub mod pypi;
 pub mod pypistats;

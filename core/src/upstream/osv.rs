@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ParseError;
+use super::osv_export::{AffectedPackage, RangeEvent};
 use super::pypi::Vulnerability;
 use crate::model::limits::MAX_OSV_IDS;
 use crate::model::{PackageName, PackageVersion, clip_echo};
@@ -80,6 +81,7 @@ impl OsvAdvisory {
             source: Some("osv".into()),
             fixed_in,
             withdrawn: self.withdrawn.clone(),
+            data_date: None,
         }
     }
 }
@@ -213,6 +215,9 @@ struct AffectedWire {
     package: Option<PackageWire>,
     #[serde(default)]
     ranges: Option<Vec<RangeWire>>,
+    /// The versions it affects, listed (OSV lists them for PyPI).
+    #[serde(default)]
+    versions: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +239,16 @@ struct RangeWire {
 /// `GET /v1/vulns/{id}`: the advisory asked for (or one that names `asked` among its
 /// aliases: OSV answers an alias with the record it belongs to).
 pub fn parse_vuln(asked: &str, body: &[u8]) -> Result<OsvAdvisory, ParseError> {
+    parse_record(asked, body).map(|(a, _)| a)
+}
+
+/// One advisory record (an API answer or an entry of OSV's export), with what decides
+/// which releases of each PyPI package it affects (for the export, which is matched
+/// here rather than by OSV's servers).
+pub fn parse_record(
+    asked: &str,
+    body: &[u8],
+) -> Result<(OsvAdvisory, Vec<AffectedPackage>), ParseError> {
     let w: VulnWire = serde_json::from_slice(body)?;
     check_id(&w.id)?;
     let mut aliases = w.aliases.unwrap_or_default();
@@ -247,6 +262,7 @@ pub fn parse_vuln(asked: &str, body: &[u8]) -> Result<OsvAdvisory, ParseError> {
     aliases.retain(|a| check_id(a).is_ok() && a != &w.id);
     aliases.truncate(MAX_LIST);
     let mut affected: Vec<(String, Vec<String>)> = Vec::new();
+    let mut matching: Vec<AffectedPackage> = Vec::new();
     for a in w.affected.unwrap_or_default() {
         let Some(p) = a.package else { continue };
         // Only PyPI's entries (an advisory can name other ecosystems' packages too).
@@ -261,22 +277,53 @@ pub fn parse_vuln(asked: &str, body: &[u8]) -> Result<OsvAdvisory, ParseError> {
             continue;
         }
         // Only ECOSYSTEM ranges are in PEP 440 versions (GIT ranges are commits).
-        let mut fixed: Vec<String> = a
+        let ranges: Vec<Vec<RangeEvent>> = a
             .ranges
             .unwrap_or_default()
             .into_iter()
             .filter(|r| r.kind.as_deref() == Some("ECOSYSTEM"))
-            .flat_map(|r| r.events.unwrap_or_default())
-            .filter_map(|e| e.get("fixed")?.as_str().map(str::to_string))
-            .filter(|f| PackageVersion::parse(f).is_ok())
+            .map(|r| {
+                r.events
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(RangeEvent::of)
+                    .collect()
+            })
+            .collect();
+        let mut fixed: Vec<String> = ranges
+            .iter()
+            .flatten()
+            .filter_map(|e| match e {
+                RangeEvent::Fixed(f) => Some(f.clone()),
+                _ => None,
+            })
             .collect();
         fixed.dedup();
         fixed.truncate(MAX_LIST);
+        let versions: Vec<String> = a
+            .versions
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .filter(|v| PackageVersion::parse(v).is_ok())
+            .collect();
         if affected.len() < MAX_LIST {
             affected.push((name.as_str().to_string(), fixed));
         }
+        match matching.iter_mut().find(|m| m.name == name.as_str()) {
+            // One package named twice (two ranges blocks): either may affect a release.
+            Some(m) => {
+                m.ranges.extend(ranges);
+                m.versions.extend(versions);
+            }
+            None => matching.push(AffectedPackage {
+                name: name.as_str().to_string(),
+                ranges,
+                versions,
+            }),
+        }
     }
-    Ok(OsvAdvisory {
+    let advisory = OsvAdvisory {
         id: w.id,
         aliases,
         summary: w
@@ -286,7 +333,8 @@ pub fn parse_vuln(asked: &str, body: &[u8]) -> Result<OsvAdvisory, ParseError> {
         modified: w.modified.map(|m| m.chars().take(40).collect()),
         withdrawn: w.withdrawn.map(|m| m.chars().take(40).collect()),
         affected,
-    })
+    };
+    Ok((advisory, matching))
 }
 
 /// The advisories of two sources (or of one source listing an advisory under two ids),
@@ -321,6 +369,7 @@ pub fn merge(lists: &[&[Vulnerability]]) -> Vec<Vulnerability> {
         }
         o.summary = o.summary.take().or_else(|| v.summary.clone());
         o.link = o.link.take().or_else(|| v.link.clone());
+        o.data_date = o.data_date.take().or_else(|| v.data_date.clone());
         // Withdrawn only when every source listing it says so.
         if v.withdrawn.is_none() {
             o.withdrawn = None;
@@ -440,6 +489,7 @@ mod tests {
             source: Some(source.into()),
             fixed_in: fixed.iter().map(|s| s.to_string()).collect(),
             withdrawn: None,
+            data_date: None,
         }
     }
 

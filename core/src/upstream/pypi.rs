@@ -181,6 +181,10 @@ pub struct Vulnerability {
     /// When the advisory was withdrawn (RFC 3339), if it was.
     #[serde(default)]
     pub withdrawn: Option<String>,
+    /// The date of the data it was read from (`YYYY-MM-DD`), when that is not now:
+    /// OSV's export, synced earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_date: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -25,6 +25,10 @@ pub enum AdvisorySource {
     Pypi,
     /// The OSV API.
     Osv,
+    /// OSV's export of every PyPI advisory, synced into the store (`vulns sync`):
+    /// answered offline, as of the export's date.
+    #[serde(rename = "osv-export")]
+    OsvExport,
 }
 
 impl AdvisorySource {
@@ -33,6 +37,7 @@ impl AdvisorySource {
         match self {
             AdvisorySource::Pypi => "pypi",
             AdvisorySource::Osv => "osv",
+            AdvisorySource::OsvExport => "osv-export",
         }
     }
 
@@ -44,6 +49,7 @@ impl AdvisorySource {
             .filter_map(|p| match p.trim() {
                 "pypi" => Some(AdvisorySource::Pypi),
                 "osv" => Some(AdvisorySource::Osv),
+                "osv-export" => Some(AdvisorySource::OsvExport),
                 _ => None,
             })
             .collect();
@@ -74,6 +80,10 @@ pub struct Advisory {
     /// When the upstream source withdrew it (then it does not count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawn: Option<String>,
+    /// The date of the data it was read from (`YYYY-MM-DD`) when it was not asked
+    /// for now: the date of OSV's export, synced into the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_date: Option<String>,
     /// The smallest fixed version above the release, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smallest_fix: Option<String>,
@@ -178,6 +188,7 @@ impl PackageVulnerabilities {
                 link: v.link.clone(),
                 fixed_in: v.fixed_in.clone(),
                 withdrawn: v.withdrawn.clone(),
+                data_date: v.data_date.clone(),
                 smallest_fix: smallest.map(|s| s.to_string()),
             });
         }
@@ -259,6 +270,7 @@ mod tests {
             source: Some("osv".into()),
             fixed_in: fixed.iter().map(|s| s.to_string()).collect(),
             withdrawn: withdrawn.then(|| "2024-01-01T00:00:00Z".into()),
+            data_date: None,
         }
     }
 

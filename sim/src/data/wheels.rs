@@ -43,30 +43,30 @@ const BOMB_CLAIMED_BYTES: u32 = 100_000;
 const BOMB_REAL_BYTES: usize = 1 << 30;
 
 /// A zip entry as the central directory records it.
-struct CentralEntry {
+pub(crate) struct CentralEntry {
     name: String,
     method: u16,
     crc: u32,
     compressed: u32,
     uncompressed: u32,
-    offset: u32,
+    pub(crate) offset: u32,
 }
 
 /// A minimal zip writer (no zip64, no extra fields, fixed 1980-01-01 timestamps so the
 /// bytes, and so the listed sha256, are the same on every run).
 #[derive(Default)]
-struct ZipWriter {
+pub(crate) struct ZipWriter {
     out: Vec<u8>,
     entries: Vec<CentralEntry>,
 }
 
 const STORED: u16 = 0;
-const DEFLATED: u16 = 8;
+pub(crate) const DEFLATED: u16 = 8;
 /// 1980-01-01 00:00 in MS-DOS date format (the earliest a zip can say).
 const DOS_DATE: u16 = (1 << 5) | 1;
 
 impl ZipWriter {
-    fn add(&mut self, name: &str, data: &[u8], deflate: bool) {
+    pub(crate) fn add(&mut self, name: &str, data: &[u8], deflate: bool) {
         let crc = crc32fast::hash(data);
         if deflate {
             let compressed = deflate_raw(data);
@@ -77,7 +77,14 @@ impl ZipWriter {
     }
 
     /// One entry with its data already compressed and its header fields as given.
-    fn add_raw(&mut self, name: &str, method: u16, crc: u32, data: &[u8], uncompressed: u32) {
+    pub(crate) fn add_raw(
+        &mut self,
+        name: &str,
+        method: u16,
+        crc: u32,
+        data: &[u8],
+        uncompressed: u32,
+    ) {
         let offset = len32(self.out.len());
         let o = &mut self.out;
         o.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
@@ -104,7 +111,7 @@ impl ZipWriter {
     }
 
     /// The central directory and its end record; `lie` may change entries first.
-    fn finish(mut self, lie: impl Fn(&mut CentralEntry, usize)) -> Vec<u8> {
+    pub(crate) fn finish(mut self, lie: impl Fn(&mut CentralEntry, usize)) -> Vec<u8> {
         let end_of_entries = self.out.len();
         for e in &mut self.entries {
             lie(e, end_of_entries);
@@ -160,7 +167,7 @@ fn deflate_raw(data: &[u8]) -> Vec<u8> {
 /// Deflate data that inflates to [`BOMB_REAL_BYTES`] of spaces: one non-final block
 /// for 1 MiB (ending byte-aligned after a sync flush), repeated, then an empty final
 /// block. A block's back-references reach only spaces, so the repetition is valid.
-fn bomb_deflate() -> Vec<u8> {
+pub(crate) fn bomb_deflate() -> Vec<u8> {
     const CHUNK: usize = 1 << 20;
     let spaces = vec![b' '; CHUNK];
     let mut c = Compress::new(Compression::best(), false);

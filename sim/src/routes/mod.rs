@@ -197,6 +197,7 @@ pub(crate) fn dispatch(shared: &Shared, req: &Req<'_>) -> Resp {
         ["files", name, filename] => files::file(shared, name, filename, req),
         ["v1", "querybatch"] => osv::querybatch(shared, req),
         ["v1", "vulns", id] => osv::vuln(id),
+        ["PyPI", "all.zip"] => osv::export(shared),
         ["extra", "simple", name, ""] => extra::page(name, req),
         _ => Resp::not_found(),
     };

@@ -2,6 +2,12 @@
 //! `GET /v1/vulns/{id}`, serving the same advisories the per-release JSON lists
 //! (`vulnerabilities`), whatever the index profile (OSV is not the index).
 //!
+//! OSV's export of every PyPI advisory, `GET /PyPI/all.zip` (as OSV's bucket serves
+//! it): a zip of one `{id}.json` per record served here, the same bytes as
+//! `/v1/vulns/{id}`, dated today (`Last-Modified`: OSV rebuilds its exports
+//! continuously). The drift kinds `zip_bomb`, `zip_lies` and `zip_bad_entry` make it
+//! hostile ([`hostile_export`]).
+//!
 //! Like the real database, where a `PYSEC-…` record and its `GHSA-…` twin both exist
 //! and name each other as aliases, each advisory is served under its id and under its
 //! alias (a twin record), and a query lists both: a client must merge them.
@@ -13,7 +19,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::data::graphs::GRAPHS;
-use crate::data::{etag_of, normalise, plausible_name};
+use crate::data::{canonical_json, etag_of, normalise, plausible_name};
 use crate::routes::{Req, Resp, Upstream};
 use crate::server::Shared;
 
@@ -144,6 +150,51 @@ fn advisory_ids(shared: &Shared, name: &str, version: &str) -> Vec<String> {
     ids
 }
 
+/// The export's zip, built once from [`RECORDS`]: one deflated `{id}.json` per record,
+/// in id order, with each record's canonical JSON (what `/v1/vulns/{id}` serves).
+static EXPORT: LazyLock<bytes::Bytes> = LazyLock::new(|| export_zip(None));
+
+fn export_zip(hostile: Option<&str>) -> bytes::Bytes {
+    use crate::data::wheels::{DEFLATED, ZipWriter, bomb_deflate};
+    let mut z = ZipWriter::default();
+    for (id, record) in RECORDS.iter() {
+        z.add(&format!("{id}.json"), &canonical_json(record.clone()), true);
+    }
+    match hostile {
+        // An entry claiming 100 bytes whose data inflate to 1 GiB.
+        Some("bomb") => z.add_raw("SIM-BOMB-1.json", DEFLATED, 0, &bomb_deflate(), 100),
+        // One entry that is not JSON: skipped and counted, the rest kept.
+        Some("bad_entry") => z.add("SIM-BAD-1.json", b"{\"id\": \"SIM-BAD-1\", ", true),
+        _ => {}
+    }
+    let lies = hostile == Some("lies");
+    bytes::Bytes::from(z.finish(|e, end| {
+        // Every entry's data said to start past the end of the entries.
+        if lies {
+            e.offset = end as u32 + 1000;
+        }
+    }))
+}
+
+/// `GET /PyPI/all.zip`: every record, zipped, dated today.
+pub(crate) fn export(shared: &Shared) -> Resp {
+    let day = shared.calendar.today().days_since_epoch().max(0) as u64;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(day * 86_400);
+    Resp::new(StatusCode::OK, "application/zip", EXPORT.clone())
+        .with_etag(&etag_of(&EXPORT))
+        .with_last_modified(at)
+}
+
+/// The export told a lie (`drift` = `zip_bomb`, `zip_lies` or `zip_bad_entry` on
+/// `/PyPI/all.zip`); `None` for another body or kind.
+pub(crate) fn hostile_export(kind: &str, body: &[u8]) -> Option<bytes::Bytes> {
+    if body != EXPORT.as_ref() {
+        return None;
+    }
+    let k = kind.strip_prefix("zip_")?;
+    matches!(k, "bomb" | "lies" | "bad_entry").then(|| export_zip(Some(k)))
+}
+
 /// `GET /v1/vulns/{id}`.
 pub(crate) fn vuln(id: &str) -> Resp {
     match RECORDS.get(id) {
@@ -159,6 +210,20 @@ pub(crate) fn vuln(id: &str) -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_export_holds_every_record_and_each_hostile_kind_differs() {
+        let z = &EXPORT;
+        assert_eq!(&z[..4], b"PK\x03\x04");
+        let count = u16::from_le_bytes([z[z.len() - 12], z[z.len() - 11]]);
+        assert_eq!(usize::from(count), RECORDS.len());
+        for k in ["zip_bomb", "zip_lies", "zip_bad_entry"] {
+            let h = hostile_export(k, z).unwrap();
+            assert_ne!(h, **z, "{k}");
+        }
+        assert!(hostile_export("zip_bomb", b"{}").is_none());
+        assert!(hostile_export("missing_field", z).is_none());
+    }
 
     #[test]
     fn each_advisory_is_served_under_its_id_and_its_alias_naming_each_other() {
