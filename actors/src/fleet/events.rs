@@ -6,8 +6,8 @@
 //! (`l2.rs`), and the wake-up only makes them read sooner. The subscriber reconnects
 //! every second while Redis is away; it never touches the answer path.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use futures::StreamExt;

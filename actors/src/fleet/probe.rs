@@ -8,8 +8,8 @@
 //! replica that missed a second catches up from its last id, where pub/sub would drop
 //! it. With Redis unreachable the lease is not known and each replica probes alone.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::time::Instant;
