@@ -16,11 +16,12 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::CacheConfig;
-use crate::policy::UpstreamFreshness;
-use crate::model::{Query, QueryKind, UnavailableCause, Upstream, UtcClock};
-use crate::policy::DailyFreshness;
+use sentinel_core::policy::UpstreamFreshness;
+use crate::clock::UtcClock;
+use sentinel_core::model::{Query, QueryKind, UnavailableCause, Upstream};
+use sentinel_core::policy::DailyFreshness;
 use crate::store::{KeptCopy, KeptDocument};
-use crate::upstream::Document;
+use sentinel_core::upstream::Document;
 
 /// Heap of one cache entry besides its document: the `Arc<CacheEntry>` block, the key
 /// (a `Query` with its package name) and moka's per-entry bookkeeping (entry info,
@@ -473,7 +474,7 @@ impl SharedCache {
     }
 
     /// Removes every entry about `package` (or everything when `None`). Returns how many.
-    pub fn invalidate(&self, package: Option<&crate::model::PackageName>) -> u64 {
+    pub fn invalidate(&self, package: Option<&sentinel_core::model::PackageName>) -> u64 {
         match package {
             None => {
                 let n = self.inner.entry_count();

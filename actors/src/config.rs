@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use sentinel_core::model::{QueryKind, Upstream};
 
+pub(crate) mod fleet;
 mod osv_export;
 mod upstreams;
 pub use osv_export::OsvExportConfig;
@@ -45,7 +46,7 @@ pub struct EngineConfig {
     pub vulnerabilities: VulnerabilitiesConfig,
     /// Many replicas sharing quotas and documents through Redis (`[fleet]`; off
     /// unless `redis_url` is set).
-    pub fleet: crate::fleet::FleetConfig,
+    pub fleet: fleet::FleetConfig,
 }
 
 /// Where the known vulnerabilities of a release come from (`[vulnerabilities]`).
@@ -93,7 +94,7 @@ impl Default for EngineConfig {
             scan: ScanConfig::default(),
             download: DownloadConfig::default(),
             vulnerabilities: VulnerabilitiesConfig::default(),
-            fleet: crate::fleet::FleetConfig::default(),
+            fleet: fleet::FleetConfig::default(),
         }
     }
 }

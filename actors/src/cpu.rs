@@ -44,11 +44,17 @@ pub enum CpuError {
 impl CpuError {
     /// As a question's error: the deadline passed (`deadline_ms`: the whole deadline
     /// the caller waited), or the job panicked (`failed`: what the caller says of it).
-    pub fn into_query_error(self, deadline_ms: u64, failed: &str) -> crate::model::QueryError {
+    pub fn into_query_error(
+        self,
+        deadline_ms: u64,
+        failed: &str,
+    ) -> sentinel_core::model::QueryError {
         match self {
-            CpuError::Deadline => crate::model::QueryError::DeadlineExceeded { deadline_ms },
+            CpuError::Deadline => {
+                sentinel_core::model::QueryError::DeadlineExceeded { deadline_ms }
+            }
             CpuError::Panicked | CpuError::NoThread => {
-                crate::model::QueryError::Internal(failed.into())
+                sentinel_core::model::QueryError::Internal(failed.into())
             }
         }
     }

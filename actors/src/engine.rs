@@ -22,10 +22,6 @@ use crate::actor::router::{DocAnswer, RouterMsg, resolve_via, run_walk};
 use crate::actor::supervisor::{Supervisor, SupervisorMsg};
 use crate::cache::CacheStats;
 use crate::config::{ConfigError, EngineConfig};
-use crate::model::{
-    DataAsOf, Datum, InputError, PackageName, PackageVersion, PartialResult, Query, QueryError,
-    StatsKind, Upstream,
-};
 use crate::question::Question;
 use crate::question::overview::{Overview, PackageOverview};
 use crate::question::recent::Recent;
@@ -33,13 +29,17 @@ use crate::question::release::{ReleaseDoc, ReleaseFor, Selected};
 use crate::question::resolve::{Resolve, Vulnerabilities};
 use crate::question::versions::{Versions, version_list};
 use crate::store::{Store, StoreReport};
-use crate::upstream::{Document, ProjectDoc};
-use crate::views::deps::{Dependencies, TargetEnv};
-use crate::views::docs::tokens;
-use crate::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
-use crate::views::info::PackageInfo;
-use crate::views::python::{PythonCompat, SupportedPythons};
-use crate::views::versions::VersionList;
+use sentinel_core::model::{
+    DataAsOf, Datum, InputError, PackageName, PackageVersion, PartialResult, Query, QueryError,
+    StatsKind, Upstream,
+};
+use sentinel_core::upstream::{Document, ProjectDoc};
+use sentinel_core::views::deps::{Dependencies, TargetEnv};
+use sentinel_core::views::docs::tokens;
+use sentinel_core::views::downloads::{Breakdown, RecentDownloads, TopPackages, Trend};
+use sentinel_core::views::info::PackageInfo;
+use sentinel_core::views::python::{PythonCompat, SupportedPythons};
+use sentinel_core::views::versions::VersionList;
 
 mod audit_api;
 mod docs_api;
@@ -518,7 +518,7 @@ impl EngineHandle {
     ) -> Result<(DocAnswer, Option<String>), QueryError> {
         let name = PackageName::parse(package)?;
         let version = version.map(PackageVersion::parse).transpose()?;
-        let python = crate::views::python::parse_python_version(
+        let python = sentinel_core::views::python::parse_python_version(
             if env.assumed.iter().any(|a| a == "python_full_version") {
                 &env.python_version
             } else {
@@ -541,7 +541,7 @@ impl EngineHandle {
         version: Option<&str>,
         python: &str,
     ) -> Result<Datum<PythonCompat>, QueryError> {
-        let python = crate::views::python::parse_python_version(python)?;
+        let python = sentinel_core::views::python::parse_python_version(python)?;
         self.release_view(package, version, |p| PythonCompat::check(p, &python))
             .await
     }
@@ -624,7 +624,8 @@ impl EngineHandle {
 
     /// The top `limit` packages of the 30-day ranking dataset.
     pub async fn top_packages(&self, limit: usize) -> Result<Datum<TopPackages>, QueryError> {
-        let limit = crate::model::limits::top_limit(i64::try_from(limit).unwrap_or(i64::MAX))?;
+        let limit =
+            sentinel_core::model::limits::top_limit(i64::try_from(limit).unwrap_or(i64::MAX))?;
         let _guard = self.enter()?;
         let q = Query::TopPackages;
         let ans = self.document_until(q.clone(), self.deadline()).await?;
@@ -668,11 +669,11 @@ impl EngineHandle {
     /// engine's deadline.
     ///
     /// Argument errors name the parameter, the value and the rule; everything else is
-    /// in the [`Resolution`](crate::resolver::Resolution).
+    /// in the [`Resolution`](sentinel_core::resolver::Resolution).
     pub async fn resolve(
         &self,
-        request: &crate::resolver::ResolveRequest,
-    ) -> Result<crate::resolver::Resolution, QueryError> {
+        request: &sentinel_core::resolver::ResolveRequest,
+    ) -> Result<sentinel_core::resolver::Resolution, QueryError> {
         let checked = request.validate()?;
         let _guard = self.enter()?;
         let question = Resolve {
@@ -689,7 +690,7 @@ impl EngineHandle {
         &self,
         package: &str,
         version: Option<&str>,
-    ) -> Result<Datum<crate::views::vulns::PackageVulnerabilities>, QueryError> {
+    ) -> Result<Datum<sentinel_core::views::vulns::PackageVulnerabilities>, QueryError> {
         let name = PackageName::parse(package)?;
         let version = version.map(PackageVersion::parse).transpose()?;
         let _guard = self.enter()?;
@@ -993,5 +994,5 @@ impl EngineHandle {
 }
 
 fn check_days(days: u32) -> Result<u32, QueryError> {
-    Ok(crate::model::limits::days(days.into())?)
+    Ok(sentinel_core::model::limits::days(days.into())?)
 }

@@ -68,8 +68,9 @@ macro_rules! internal_modules {
 }
 internal_modules!(cache, store);
 
-// The pure bottom lives in `sentinel-core`; these keep the engine's `crate::model::X`
-// paths (and the `internals` feature's public modules) as they were.
+// The pure bottom lives in `sentinel-core`: the engine's files import it by its own
+// name (`sentinel_core::model::X`), so none of them imports this root; these keep the
+// public paths (`sentinel_actors::model::X` and the `internals` feature's modules).
 /// Domain types: the pure model of `sentinel-core`, plus the engine's clock.
 mod model {
     pub use crate::clock::{ClockHand, UtcClock};
@@ -83,10 +84,10 @@ pub use fleet::{
     FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
     fleet_status,
 };
+#[cfg(not(feature = "internals"))]
+use sentinel_core::policy;
 #[cfg(feature = "internals")]
 pub use sentinel_core::{policy, upstream};
-#[cfg(not(feature = "internals"))]
-use sentinel_core::{policy, upstream};
 // The answers' modules (the audit and the resolution above the views), the project
 // files, and the bounded rings of the last hour (the status page's recorder uses them).
 pub use sentinel_core::{audit, project, resolver, series, views};

@@ -18,10 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Upstream;
-use crate::model::untrusted::redact_urls;
-use crate::policy::{BreakerState, FailureKind};
 use crate::store::{StoreReport, StoreState};
+use sentinel_core::model::Upstream;
+use sentinel_core::model::untrusted::redact_urls;
+use sentinel_core::policy::{BreakerState, FailureKind};
 use sentinel_core::series::{BUCKET_SECS, Latency, Ring};
 
 /// The most incidents kept.

@@ -3,7 +3,7 @@
 //! with the `test-hooks` feature: users never get these settings.
 
 use crate::config::EngineConfig;
-use crate::model::Upstream;
+use sentinel_core::model::Upstream;
 
 /// Every upstream at `origin` (the simulator's base URL), no client-side rate limit
 /// (tests of the limiter turn it back on), quick retries (5 ms, capped at 20 ms),

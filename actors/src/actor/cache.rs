@@ -31,10 +31,10 @@ use tokio::time::Instant;
 use super::estimator::EstimatorMsg;
 use crate::cache::{CacheEntry, SharedCache};
 use crate::config::EngineConfig;
-use crate::model::{PackageName, Provenance, Query, QueryKind, UnavailableCause};
-use crate::policy::UpstreamFreshness;
 use crate::store::Store;
-use crate::upstream::Document;
+use sentinel_core::model::{PackageName, Provenance, Query, QueryKind, UnavailableCause};
+use sentinel_core::policy::UpstreamFreshness;
+use sentinel_core::upstream::Document;
 
 /// How often moka's pending work runs and the gauges are published.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(5);

@@ -1,7 +1,7 @@
 //! EstimatorActor: owns the estimates' learned state, in two bounded maps:
 //!
 //! - a per-package calibration between the two download sources (pypistats / pepy
-//!   over the days both cover, [`crate::views::calibration`]);
+//!   over the days both cover, [`sentinel_core::views::calibration`]);
 //! - the compact rolling sums ([`RollingSums`]: last day, 7 and 30 days, with their
 //!   dates) of every download series it has seen filled, so an estimate can still be
 //!   made once the series itself has left the cache (evicted under its byte budget)
@@ -24,10 +24,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::time::Instant;
 
 use crate::cache::SharedCache;
-use crate::model::{PackageName, Query, StatsKind};
-use crate::upstream::Document;
-use crate::views::calibration::{Calibration, calibrate};
-use crate::views::estimate::RollingSums;
+use sentinel_core::model::{PackageName, Query, StatsKind};
+use sentinel_core::upstream::Document;
+use sentinel_core::views::calibration::{Calibration, calibrate};
+use sentinel_core::views::estimate::RollingSums;
 
 /// How many packages' calibrations are kept (about 100 bytes each: well under a
 /// megabyte); the least recently used go first.

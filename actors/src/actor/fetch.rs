@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub(crate) use super::http::{FetchContext, FetchOutcome, FetchRequest};
-use crate::model::untrusted::redact_urls;
-use crate::model::{Query, Upstream};
-use crate::policy::Reservation;
+use sentinel_core::model::untrusted::redact_urls;
+use sentinel_core::model::{Query, Upstream};
+use sentinel_core::policy::Reservation;
 
 /// Where a fetch's outcome goes (the router turns it into one of its own messages).
 pub(crate) type Notify = Arc<dyn Fn(FetchOutcome) + Send + Sync>;

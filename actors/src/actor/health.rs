@@ -15,8 +15,8 @@ use std::time::Duration;
 use ractor::rpc::CallResult;
 
 use crate::config::EngineConfig;
-use crate::model::Upstream;
-use crate::policy::{Admission, Breaker, BreakerState, CallOutcome};
+use sentinel_core::model::Upstream;
+use sentinel_core::policy::{Admission, Breaker, BreakerState, CallOutcome};
 
 /// What the hot path needs to know about a breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

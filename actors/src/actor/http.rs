@@ -18,14 +18,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AuthConfig, EngineConfig, UpstreamConfig};
-use crate::model::untrusted::{excerpt, redact_urls};
-use crate::model::{Query, UnavailableCause, Upstream};
-use crate::policy::{
+use sentinel_core::model::untrusted::{excerpt, redact_urls};
+use sentinel_core::model::{Query, UnavailableCause, Upstream};
+use sentinel_core::policy::{
     FailureKind, RateLimit, Reservation, RetryBudget, RetryDecision, UpstreamFreshness,
     parse_retry_after,
 };
-use crate::upstream::hosts::FileHosts;
-use crate::upstream::{self, Document};
+use sentinel_core::upstream::hosts::FileHosts;
+use sentinel_core::upstream::{self, Document};
 
 /// What one fetch produced.
 #[derive(Debug, Clone)]
@@ -245,7 +245,7 @@ impl FetchContext {
                 // An advisory is kilobytes: a body of megabytes is not one.
                 Upstream::Osv => engine
                     .max_body_bytes
-                    .min(crate::model::limits::MAX_OSV_BODY_BYTES),
+                    .min(sentinel_core::model::limits::MAX_OSV_BODY_BYTES),
                 _ => engine.max_body_bytes,
             },
             retry_after_clamp: Duration::from_millis(cfg.breaker.open_max_ms),
@@ -296,7 +296,7 @@ impl FetchContext {
             let mut url = reqwest::Url::parse(wheel_url).map_err(|_| {
                 refused(format!(
                     "{} is not an http(s) URL",
-                    crate::model::untrusted::excerpt(wheel_url)
+                    sentinel_core::model::untrusted::excerpt(wheel_url)
                 ))
             })?;
             url.set_fragment(None);
@@ -321,7 +321,7 @@ impl FetchContext {
                 .ok_or_else(|| {
                     refused(format!(
                         "{} is not an http(s) URL",
-                        crate::model::untrusted::excerpt(file_url)
+                        sentinel_core::model::untrusted::excerpt(file_url)
                     ))
                 })?;
             self.file_hosts
@@ -758,7 +758,7 @@ fn check_metadata_hash(q: &Query, body: &[u8]) -> Result<(), FetchFailure> {
     }
     let path = file.url.split('#').next().unwrap_or_default();
     let name = excerpt(path.rsplit('/').next().unwrap_or(path));
-    let cause = UnavailableCause::MetadataMismatch(Box::new(crate::model::HashMismatch {
+    let cause = UnavailableCause::MetadataMismatch(Box::new(sentinel_core::model::HashMismatch {
         file: name,
         expected: expected.to_string(),
         got,

@@ -12,7 +12,7 @@
 //!
 //! The cache's read side is a shared value ([`crate::cache`]), backed by the store on
 //! disk ([`crate::store`]: read on a miss, written by its own thread); estimates
-//! are a pure function over the series the cache holds ([`crate::views::estimate`]),
+//! are a pure function over the series the cache holds ([`sentinel_core::views::estimate`]),
 //! scaled by what the [`estimator`] learned when they come from pepy.
 //! File downloads stream through the files upstream's FetchActor and breaker
 //! ([`transfer`]). Actors never await network I/O inside a handler: work that waits is spawned, and
@@ -38,7 +38,7 @@ pub enum ActorKind {
     /// The health actor.
     Health,
     /// The fetch actor of one upstream.
-    Fetch(crate::model::Upstream),
+    Fetch(sentinel_core::model::Upstream),
     /// The estimator.
     Estimator,
     /// The cache's write side.
@@ -65,8 +65,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::SharedCache;
 use crate::config::EngineConfig;
-use crate::model::Upstream;
 use crate::store::Store;
+use sentinel_core::model::Upstream;
 
 /// The composition root: what the engine owns, from which each actor is handed only
 /// its own part at spawn (the router gets [`router::RouterArgs`], a FetchActor its

@@ -11,7 +11,7 @@ use super::cache::CacheMsg;
 use super::estimator::EstimatorMsg;
 use super::fetch::FetchMsg;
 use super::health::HealthMsg;
-use crate::model::Upstream;
+use sentinel_core::model::Upstream;
 
 /// The current reference of every actor the router calls.
 #[derive(Default)]

@@ -17,8 +17,8 @@ use super::fetch::FetchActor;
 use super::health::{HealthActor, HealthArgs};
 use super::router::RouterActor;
 use super::{ActorKind, EngineShared};
-use crate::model::Upstream;
-use crate::policy::{RestartDecision, RestartIntensity};
+use sentinel_core::model::Upstream;
+use sentinel_core::policy::{RestartDecision, RestartIntensity};
 
 pub(crate) enum SupervisorMsg {
     /// Test hook: make one child panic.

@@ -17,8 +17,8 @@ use tokio::time::Instant;
 use super::fetch::{FetchContext, FetchMsg};
 use super::health::{BreakerBoard, HealthMsg};
 use super::registry::Registry;
-use crate::model::{UnavailableCause, Upstream};
-use crate::policy::{Admission, BreakerState, CallOutcome, Reservation};
+use sentinel_core::model::{UnavailableCause, Upstream};
+use sentinel_core::policy::{Admission, BreakerState, CallOutcome, Reservation};
 
 const UP: Upstream = Upstream::Files;
 

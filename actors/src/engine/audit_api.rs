@@ -8,10 +8,10 @@ use tokio::time::Instant;
 
 use super::EngineHandle;
 use super::scan_api::ScanInput;
-use crate::audit::AuditReport;
-use crate::model::{QueryError, RESOLVE_TARGET, Target};
 use crate::question::audit::Audit;
-use crate::views::deps::TargetEnv;
+use sentinel_core::audit::AuditReport;
+use sentinel_core::model::{QueryError, RESOLVE_TARGET, Target};
+use sentinel_core::views::deps::TargetEnv;
 
 /// An audit is a batch: it may take this many question deadlines (45 s by default),
 /// asking again for what our own rate limit deferred.
@@ -24,7 +24,7 @@ impl EngineHandle {
     /// known vulnerabilities (each with the requirement chain that brings it in and
     /// the smallest fix), and the supply-chain check of every direct dependency. The
     /// verdict is `clean`, `findings` or `incomplete`; see
-    /// [`audit`](crate::audit) for what fails an audit.
+    /// [`audit`](sentinel_core::audit) for what fails an audit.
     pub async fn audit_project(
         &self,
         input: ScanInput,

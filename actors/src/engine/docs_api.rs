@@ -12,12 +12,12 @@ use tokio::time::Instant;
 use super::{EngineHandle, MAX_CONTEXT_DEPS, datum_of};
 use crate::actor::router::DocAnswer;
 use crate::cpu::CancelFlag;
-use crate::model::{Datum, PackageName, PackageVersion, QueryError, SourceLabel};
-use crate::model::{ItemFailure, PartialResult};
 use crate::question::docs::DocSummaries;
-use crate::upstream::{Document, ProjectDoc};
-use crate::views::deps::{Dependencies, TargetEnv};
-use crate::views::docs::{
+use sentinel_core::model::{Datum, PackageName, PackageVersion, QueryError, SourceLabel};
+use sentinel_core::model::{ItemFailure, PartialResult};
+use sentinel_core::upstream::{Document, ProjectDoc};
+use sentinel_core::views::deps::{Dependencies, TargetEnv};
+use sentinel_core::views::docs::{
     DependencyDocs, DocsWithContext, MAX_README_BYTES, PackageDocs, cut_text, shares, tokens,
 };
 
@@ -111,7 +111,9 @@ impl EngineHandle {
         version: Option<&str>,
         max_tokens: usize,
     ) -> Result<Datum<PackageDocs>, QueryError> {
-        let max = crate::model::limits::docs_tokens(i64::try_from(max_tokens).unwrap_or(i64::MAX))?;
+        let max = sentinel_core::model::limits::docs_tokens(
+            i64::try_from(max_tokens).unwrap_or(i64::MAX),
+        )?;
         let name = PackageName::parse(package)?;
         let version = version.map(PackageVersion::parse).transpose()?;
         let _guard = self.enter()?;
@@ -163,7 +165,9 @@ impl EngineHandle {
         env: &TargetEnv,
         max_tokens: usize,
     ) -> Result<DocsWithContext, QueryError> {
-        let max = crate::model::limits::docs_tokens(i64::try_from(max_tokens).unwrap_or(i64::MAX))?;
+        let max = sentinel_core::model::limits::docs_tokens(
+            i64::try_from(max_tokens).unwrap_or(i64::MAX),
+        )?;
         let _guard = self.enter()?;
         let deadline = self.deadline();
         let (ans, note) = self

@@ -3,7 +3,7 @@
 //! (an open one refuses at once); the release's file list comes through the router
 //! like every document (cache, provenance, breaker; a stale list is fine: a file's
 //! sha256 never changes); the file is picked for the target
-//! ([`views::package_download`](crate::views::package_download)); then the bytes are
+//! ([`views::package_download`](sentinel_core::views::package_download)); then the bytes are
 //! streamed through the files upstream ([`FilesLane`]): its FetchActor reserves each
 //! attempt's rate-limit slot, and the attempt holds one of its concurrency permits
 //! while the body streams. They are not a cached document.
@@ -31,12 +31,12 @@ use tokio::io::AsyncWriteExt;
 
 use super::{EngineHandle, datum_of};
 use crate::actor::transfer::{FilesLane, NoTurn};
-use crate::model::untrusted::redact_urls;
-use crate::model::{Datum, DownloadError, QueryError, UnavailableCause, Upstream};
-use crate::project::paths::AllowedRoots;
-use crate::tags::TagTarget;
-use crate::upstream::{Document, FileInfo};
-use crate::views::package_download::{
+use sentinel_core::model::untrusted::redact_urls;
+use sentinel_core::model::{Datum, DownloadError, QueryError, UnavailableCause, Upstream};
+use sentinel_core::project::paths::AllowedRoots;
+use sentinel_core::tags::TagTarget;
+use sentinel_core::upstream::{Document, FileInfo};
+use sentinel_core::views::package_download::{
     AttemptOutcome, ChosenFile, DownloadAttempt, DownloadRequest, PackageDownload, listing_words,
     pick, unsafe_name_rule,
 };
@@ -211,7 +211,7 @@ impl EngineHandle {
 
 fn unsafe_name(f: &FileInfo) -> DownloadError {
     DownloadError::UnsafeFileName {
-        filename: crate::model::clip_echo(&format!("{:?}", f.filename)),
+        filename: sentinel_core::model::clip_echo(&format!("{:?}", f.filename)),
         rule: unsafe_name_rule(&f.filename)
             .unwrap_or("does not stay inside the download directory")
             .into(),
@@ -260,7 +260,7 @@ async fn destination(
         let roots = AllowedRoots::for_downloads(&allowed);
         let asked = dest.clone().unwrap_or_else(|| PathBuf::from("."));
         let refused = |rule: String| DownloadError::DirNotAllowed {
-            dest: crate::model::clip_echo(&asked.display().to_string()),
+            dest: sentinel_core::model::clip_echo(&asked.display().to_string()),
             rule,
         };
         let dir = roots.check(&asked).map_err(|r| refused(r.rule))?;
@@ -279,11 +279,11 @@ async fn destination(
 }
 
 /// The file's URL resolved against the index it was listed by, if the one rule of
-/// [`FileHosts`](crate::upstream::hosts::FileHosts) allows its host.
+/// [`FileHosts`](sentinel_core::upstream::hosts::FileHosts) allows its host.
 fn allowed_url(
     cfg: &crate::config::EngineConfig,
     listed: &str,
-    listed_by: crate::model::Upstream,
+    listed_by: sentinel_core::model::Upstream,
 ) -> Result<reqwest::Url, QueryError> {
     let base = reqwest::Url::parse(&cfg.upstreams.get(listed_by).base_url)
         .map_err(|e| QueryError::Internal(format!("the index base URL does not parse: {e}")))?;
@@ -680,7 +680,7 @@ fn words(e: &reqwest::Error) -> String {
 mod tests {
     use super::*;
     use crate::config::EngineConfig;
-    use crate::model::Upstream;
+    use sentinel_core::model::Upstream;
 
     fn refusal(e: QueryError) -> (String, String) {
         match e {

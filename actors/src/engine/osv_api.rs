@@ -21,10 +21,10 @@ use tokio::time::Instant;
 
 use super::EngineHandle;
 use crate::actor::transfer::{FilesLane, NoTurn};
-use crate::model::Upstream;
-use crate::model::untrusted::redact_urls;
 use crate::store::{OsvSetInfo, Store};
-use crate::upstream::osv_export::{ExportItem, ExportLimits, ExportReader};
+use sentinel_core::model::Upstream;
+use sentinel_core::model::untrusted::redact_urls;
+use sentinel_core::upstream::osv_export::{ExportItem, ExportLimits, ExportReader};
 
 /// One sync at a time per process: a second waits for the first.
 static SYNCING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -338,7 +338,8 @@ fn read_into_store(
     last_modified: Option<String>,
     cancel: &crate::cpu::CancelFlag,
 ) -> Result<(OsvSetInfo, Vec<String>, u64), Failed> {
-    let refused = |e: crate::upstream::osv_export::ExportError| Failed::Refused(e.to_string());
+    let refused =
+        |e: sentinel_core::upstream::osv_export::ExportError| Failed::Refused(e.to_string());
     let file = std::io::BufReader::with_capacity(
         256 * 1024,
         temp.reopen().map_err(|e| Failed::Store(e.to_string()))?,
@@ -363,7 +364,7 @@ fn read_into_store(
             ExportItem::Skipped { name, why } => {
                 skipped += 1;
                 if examples.len() < SKIPPED_NAMED {
-                    examples.push(format!("{}: {why}", crate::model::clip_echo(&name)));
+                    examples.push(format!("{}: {why}", sentinel_core::model::clip_echo(&name)));
                 }
             }
         }
@@ -383,7 +384,7 @@ fn read_into_store(
     let data_date = last_modified
         .as_deref()
         .and_then(|lm| httpdate::parse_http_date(lm).ok())
-        .map(|t| crate::model::day_string(crate::model::epoch_day(t)))
+        .map(|t| sentinel_core::model::day_string(sentinel_core::model::epoch_day(t)))
         .or_else(|| {
             newest
                 .as_deref()

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 
 use super::EngineHandle;
-use crate::model::{InputError, PackageName, QueryError};
-use crate::project::{self, FileKind, Limits, ParsedProject, paths::AllowedRoots};
 use crate::question::scan::{Check, CheckDownloads, ScanProject};
-use crate::views::check::PackageCheck;
-use crate::views::scan::ScanReport;
+use sentinel_core::model::{InputError, PackageName, QueryError};
+use sentinel_core::project::{self, FileKind, Limits, ParsedProject, paths::AllowedRoots};
+use sentinel_core::views::check::PackageCheck;
+use sentinel_core::views::scan::ScanReport;
 
-pub use crate::model::limits::MAX_SCAN_PACKAGES;
+pub use sentinel_core::model::limits::MAX_SCAN_PACKAGES;
 
 /// What to scan.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,7 +35,9 @@ const MAX_FILENAME_BYTES: usize = 255;
 fn input_error(param: &'static str, value: &str, rule: impl Into<String>) -> QueryError {
     InputError {
         param,
-        value: crate::model::clip_echo(&crate::model::untrusted::redact_urls(value)),
+        value: sentinel_core::model::clip_echo(&sentinel_core::model::untrusted::redact_urls(
+            value,
+        )),
         rule: rule.into(),
     }
     .into()

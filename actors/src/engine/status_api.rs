@@ -2,12 +2,12 @@
 //! each upstream's series, both kept by the recorder (`crate::recorder`).
 
 use super::EngineHandle;
-use crate::model::Upstream;
+use sentinel_core::model::Upstream;
 
 impl EngineHandle {
     /// The last hour's incidents, newest first: breaker transitions with their typed
     /// cause, actor restarts, store degradations (bounded; see `recorder.rs`).
-    pub fn incidents(&self) -> Vec<crate::Incident> {
+    pub fn incidents(&self) -> Vec<crate::recorder::Incident> {
         let sh = self.shared();
         sh.recorder.observe_store(&sh.store.report());
         sh.recorder.incidents()
@@ -15,7 +15,7 @@ impl EngineHandle {
 
     /// Each upstream's last hour (requests, failures, latency, breaker timeline) with
     /// its configured rate limit, in [`Upstream::ALL`]'s order.
-    pub fn upstream_hours(&self) -> Vec<(crate::UpstreamHour, Option<crate::RateLimitConfig>)> {
+    pub fn upstream_hours(&self) -> Vec<(crate::recorder::UpstreamHour, Option<crate::config::RateLimitConfig>)> {
         let sh = self.shared();
         Upstream::ALL
             .iter()

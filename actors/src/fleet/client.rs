@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::Keys;
 use super::{FleetConfig, FleetReport, redact_url};
-use crate::model::untrusted::redact_urls;
-use crate::policy::{Admission, Breaker, BreakerState, CallOutcome};
+use sentinel_core::model::untrusted::redact_urls;
+use sentinel_core::policy::{Admission, Breaker, BreakerState, CallOutcome};
 
 /// How often a replica writes its heartbeat and reads the registry.
 const HEARTBEAT: Duration = Duration::from_secs(5);

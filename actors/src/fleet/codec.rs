@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::upstream::Document;
+use sentinel_core::upstream::Document;
 
 /// Bumped when [`Wire`] changes incompatibly (a rolling upgrade then sees misses).
 pub(crate) const VERSION: u8 = 1;
@@ -135,7 +135,7 @@ mod tests {
 
     fn sample() -> L2Doc {
         L2Doc {
-            doc: Arc::new(Document::Top(crate::upstream::TopDoc {
+            doc: Arc::new(Document::Top(sentinel_core::upstream::TopDoc {
                 last_update: Some("2026-12-01".into()),
                 rows: Vec::new(),
             })),

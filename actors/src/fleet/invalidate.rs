@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::FleetClient;
 use super::probe::ProbeSink;
 use crate::cache::SharedCache;
-use crate::model::PackageName;
+use sentinel_core::model::PackageName;
 
 /// Marks and appends in one script. KEYS: the mark, the stream. ARGV: package or `*`,
 /// replica id, mark TTL ms.

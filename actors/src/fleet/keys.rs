@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::model::Upstream;
+use sentinel_core::model::Upstream;
 
 /// 64 bits of SHA-256 of the base URL, hex.
 pub(crate) fn fingerprint(base_url: &str) -> String {

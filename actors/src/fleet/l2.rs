@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::client::FleetClient;
 use super::codec::{self, L2Doc};
-use crate::model::Query;
+use sentinel_core::model::Query;
 
 /// `{value, at, now, lease, invalidated}`: the value and its fetch time (Redis ms),
 /// Redis' clock, the lease (0 not asked: the copy is fresh; 1 taken by us; 2 held by

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::model::Upstream;
+use sentinel_core::model::Upstream;
 
 /// Per document key, the waiters of this replica (one `Notify` shared by them; the map
 /// keeps it weakly, so it goes when the last waiter does).

@@ -3,7 +3,6 @@
 //!
 //! | file | what it holds |
 //! | --- | --- |
-//! | `config.rs` | [`FleetConfig`], always compiled (a build without the `fleet` feature refuses a `redis_url`) |
 //! | `client.rs` | `FleetClient`: the multiplexed connection, the per-call deadline, the gate (the engine's breaker pointed at Redis), the replica registry and learning windows |
 //! | `keys.rs` | the only place keys are spelled: namespaced, fingerprinted by the upstream's base URL |
 //! | `quota.rs` | fleet-wide strict windows in one Lua script on Redis' clock, falling back to a fair share |
@@ -15,12 +14,14 @@
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
+//! Its settings, [`FleetConfig`], are the configuration's (`config/fleet.rs`), always
+//! compiled: a build without the `fleet` feature refuses a `redis_url`.
+//!
 //! Redis is an accelerator, never a dependency: every call has its own deadline and
 //! passes the gate; when it fails the engine behaves as one replica, with strict quotas
 //! cut to a fair share.
 
-mod config;
-pub use config::{FleetConfig, redact_url};
+pub use crate::config::fleet::{FleetConfig, redact_url};
 
 #[cfg(feature = "fleet")]
 pub(crate) mod client;

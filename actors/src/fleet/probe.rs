@@ -16,8 +16,8 @@ use tokio::time::Instant;
 
 use super::client::FleetClient;
 use super::keys::fingerprint;
-use crate::model::Upstream;
-use crate::policy::CallOutcome;
+use sentinel_core::model::Upstream;
+use sentinel_core::policy::CallOutcome;
 
 /// Takes the probe lease, or says who holds it and for how long. KEYS: the lease.
 /// ARGV: replica id, open period ms. `{1, 0}` taken (or already ours), `{0, pttl}`.

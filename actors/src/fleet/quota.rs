@@ -18,8 +18,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::client::FleetClient;
-use crate::model::Upstream;
-use crate::policy::{RateLimit, Reservation};
+use sentinel_core::model::Upstream;
+use sentinel_core::policy::{RateLimit, Reservation};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Both windows checked, then both taken, at the earliest instant every window allows

@@ -16,9 +16,9 @@ use super::keys::{Keys, fingerprint};
 use super::quota::{fleet_windows, next_slot_ms};
 use super::redact_url;
 use crate::config::EngineConfig;
-use crate::model::Upstream;
-use crate::model::untrusted::redact_urls;
-use crate::policy::RateLimit;
+use sentinel_core::model::Upstream;
+use sentinel_core::model::untrusted::redact_urls;
+use sentinel_core::policy::RateLimit;
 
 /// Keys looked at, at most: past it the counts say `truncated`.
 pub const MAX_KEYS: usize = 200_000;

@@ -15,13 +15,13 @@ use tokio::time::Instant;
 use super::resolve::{Resolve, Vulnerabilities};
 use super::scan::{Check, CheckDownloads, scan_project};
 use super::{Question, Walker};
-use crate::audit::{self, AuditReport, LockedRelease, TreeFacts};
-use crate::model::{ErrorCode, ItemFailure};
-use crate::model::{PackageName, PackageVersion, QueryError, limits};
-use crate::model::{SourceLabel, Target};
-use crate::project::{DeclaredDependency, DependencySource, ParsedProject};
-use crate::resolver::{Resolution, ResolutionStatus, ResolveRequest};
-use crate::views::deps::{TargetEnv, parse_requirement};
+use sentinel_core::audit::{self, AuditReport, LockedRelease, TreeFacts};
+use sentinel_core::model::{ErrorCode, ItemFailure};
+use sentinel_core::model::{PackageName, PackageVersion, QueryError, limits};
+use sentinel_core::model::{SourceLabel, Target};
+use sentinel_core::project::{DeclaredDependency, DependencySource, ParsedProject};
+use sentinel_core::resolver::{Resolution, ResolutionStatus, ResolveRequest};
+use sentinel_core::views::deps::{TargetEnv, parse_requirement};
 
 /// An audit of a parsed project for a target.
 #[derive(Debug, Clone)]
@@ -405,7 +405,10 @@ async fn release_vulnerabilities(
     package: &str,
     version: &str,
     deadline: Instant,
-) -> Result<crate::model::Datum<crate::views::vulns::PackageVulnerabilities>, QueryError> {
+) -> Result<
+    sentinel_core::model::Datum<sentinel_core::views::vulns::PackageVulnerabilities>,
+    QueryError,
+> {
     let name = PackageName::parse(package)?;
     let version = PackageVersion::parse(version)?;
     let question = Vulnerabilities {
@@ -415,9 +418,10 @@ async fn release_vulnerabilities(
     let (doc, v) = question.walk(w, deadline).await?;
     // Dated when read from OSV's export synced earlier.
     let today = w.args.cfg.clock.today();
-    Ok(doc
-        .datum(v)
-        .dated(doc.data_date.map(|d| crate::model::DataAsOf::new(d, today))))
+    Ok(doc.datum(v).dated(
+        doc.data_date
+            .map(|d| sentinel_core::model::DataAsOf::new(d, today)),
+    ))
 }
 
 /// Whether an audit asks again after a pass, and when.

@@ -7,10 +7,10 @@ use tokio::time::Instant;
 
 use super::Walker;
 use crate::actor::router::DocAnswer;
-use crate::model::{Datum, PackageName, Query, QueryError, untrusted};
-use crate::upstream::Document;
-use crate::views::confusion::Side;
-use crate::views::versions::VersionList;
+use sentinel_core::model::{Datum, PackageName, Query, QueryError, untrusted};
+use sentinel_core::upstream::Document;
+use sentinel_core::views::confusion::Side;
+use sentinel_core::views::versions::VersionList;
 
 /// Whether an extra index is configured.
 pub(crate) fn configured(w: &Walker) -> bool {

@@ -3,9 +3,9 @@
 use tokio::time::Instant;
 
 use super::{Question, Walker};
-use crate::model::{Datum, PackageName, QueryError};
-use crate::upstream::Document;
-use crate::views::docs::DocSummary;
+use sentinel_core::model::{Datum, PackageName, QueryError};
+use sentinel_core::upstream::Document;
+use sentinel_core::views::docs::DocSummary;
 
 /// The short docs of several packages, in the order asked.
 #[derive(Debug, Clone)]

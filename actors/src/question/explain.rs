@@ -26,11 +26,11 @@ use tokio::time::Instant;
 
 use super::resolve::{Solved, resolve_solved};
 use super::{Question, Walker};
-use crate::model::{PackageName, Provenance, QueryError, SourceLabel};
-use crate::resolver::{
+use sentinel_core::model::{PackageName, Provenance, QueryError, SourceLabel};
+use sentinel_core::resolver::{
     Edge, MetaState, MissingNode, Resolution, ResolutionStatus, ResolveRequest, Validated, edges,
 };
-use crate::views::deps::TargetEnv;
+use sentinel_core::views::deps::TargetEnv;
 
 /// Most chains listed; the rest are counted.
 pub const MAX_CHAINS: usize = 50;

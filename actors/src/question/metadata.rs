@@ -11,18 +11,18 @@ use tokio::time::Instant;
 
 use super::Walker;
 use crate::actor::router::DocAnswer;
-use crate::model::{PackageName, PackageVersion, Query, QueryError, UnavailableCause};
-use crate::upstream::metadata::ReleaseMetadata;
-use crate::upstream::pypi::{FileInfo, FileLink, ProjectDoc, ProjectMeta};
-use crate::upstream::simple::SimpleFile;
-use crate::upstream::{Document, SimpleDoc};
+use sentinel_core::model::{PackageName, PackageVersion, Query, QueryError, UnavailableCause};
+use sentinel_core::upstream::metadata::ReleaseMetadata;
+use sentinel_core::upstream::pypi::{FileInfo, FileLink, ProjectDoc, ProjectMeta};
+use sentinel_core::upstream::simple::SimpleFile;
+use sentinel_core::upstream::{Document, SimpleDoc};
 
 /// Where a release's metadata came from, as answers say it (`metadata_from`).
 pub(crate) const FROM_METADATA_FILE: &str = "core-metadata";
 /// Read out of a wheel.
 pub(crate) const FROM_WHEEL: &str = "wheel";
 /// Read out of an sdist's `PKG-INFO` (static metadata only, PEP 643).
-pub(crate) const FROM_SDIST: &str = crate::upstream::sdist::FROM_SDIST;
+pub(crate) const FROM_SDIST: &str = sentinel_core::upstream::sdist::FROM_SDIST;
 
 /// The files of `v` the page lists.
 fn files_of<'a>(page: &'a SimpleDoc, v: &PackageVersion) -> impl Iterator<Item = &'a SimpleFile> {
@@ -95,7 +95,7 @@ pub(crate) async fn from_files(
     let base = &w.args.cfg.upstreams.pypi_simple.base_url;
     let url_of = |file: &SimpleFile| {
         file.keyed_url()
-            .and_then(|u| crate::upstream::file_url(base, n, &u))
+            .and_then(|u| sentinel_core::upstream::file_url(base, n, &u))
             .ok_or_else(|| format!("the URL of {} is not an http(s) URL", file.filename))
     };
     if let Some(file) = wheels
@@ -113,7 +113,7 @@ pub(crate) async fn from_files(
             .map(|ans| (ans, FROM_WHEEL))
             .map_err(|e| format!("the METADATA of {}: {}", file.filename, e.reason()));
     }
-    use crate::upstream::sdist::{SdistFormat, static_requirements};
+    use sentinel_core::upstream::sdist::{SdistFormat, static_requirements};
     let sdists: Vec<&SimpleFile> = files_of(s, v)
         .filter(|f| SdistFormat::of(&f.filename).is_some())
         .collect();
@@ -156,7 +156,7 @@ pub(crate) async fn wheel_held(
     for file in wheels_of(s, v) {
         let Some(url) = file
             .keyed_url()
-            .and_then(|u| crate::upstream::file_url(base, n, &u))
+            .and_then(|u| sentinel_core::upstream::file_url(base, n, &u))
         else {
             continue;
         };
@@ -251,7 +251,7 @@ fn no_json_api(e: &QueryError) -> bool {
 /// The version PyPI's `info` would describe: the version list's latest final release
 /// not wholly yanked, else its latest.
 fn newest_version(s: &SimpleDoc) -> Option<PackageVersion> {
-    let list = crate::views::versions::VersionList::from_simple(s);
+    let list = sentinel_core::views::versions::VersionList::from_simple(s);
     list.latest_stable
         .or(list.latest)
         .and_then(|v| PackageVersion::parse(&v).ok())
@@ -328,16 +328,16 @@ pub(crate) fn as_project(
 }
 
 /// Whether the metadata file of a Simple page's `file` may be fetched: the one rule of
-/// [`FileHosts`](crate::upstream::hosts::FileHosts) (the index's hosts and `download.allowed_hosts`), as for downloads.
+/// [`FileHosts`](sentinel_core::upstream::hosts::FileHosts) (the index's hosts and `download.allowed_hosts`), as for downloads.
 pub(super) fn host_allowed(w: &Walker, name: &PackageName, file: &str) -> Result<(), String> {
     let cfg = &w.args.cfg;
     let base = &cfg.upstreams.pypi_simple.base_url;
-    let url = crate::upstream::metadata_url(base, name, file)
+    let url = sentinel_core::upstream::metadata_url(base, name, file)
         .and_then(|u| reqwest::Url::parse(&u).ok())
         .ok_or_else(|| {
             format!(
                 "{} is not an http(s) URL",
-                crate::model::untrusted::excerpt(file)
+                sentinel_core::model::untrusted::excerpt(file)
             )
         })?;
     cfg.file_hosts().check(&url).map_err(|r| r.to_string())

@@ -49,7 +49,7 @@ use tokio::time::Instant;
 use crate::actor::router::{
     DocAnswer, Resolution, RouterArgs, RouterMsg, WalkCtx, WalkJob, resolve_via,
 };
-use crate::model::{Query, QueryError, UnavailableCause};
+use sentinel_core::model::{Query, QueryError, UnavailableCause};
 
 /// The public face of each question family, re-exported at the crate root: a new
 /// question adds its input and answer types here (and nothing in `engine.rs` or
@@ -162,7 +162,7 @@ impl Walker {
     pub(crate) fn fresh(&self, q: &Query) -> Option<DocAnswer> {
         let mut hit = DocAnswer::fresh(&self.args.cache, q)?;
         if hit.age < self.started.elapsed() {
-            hit.provenance = crate::model::Provenance::Live;
+            hit.provenance = sentinel_core::model::Provenance::Live;
         }
         Some(hit)
     }

@@ -7,11 +7,11 @@ use super::Walker;
 use super::recent::{recent, recent_view};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Datum, PackageName, QueryError, SourceLabel};
-use crate::model::{ItemFailure, PartialResult};
-use crate::upstream::Document;
-use crate::views::downloads::RecentDownloads;
-use crate::views::info::PackageInfo;
+use sentinel_core::model::{Datum, PackageName, QueryError, SourceLabel};
+use sentinel_core::model::{ItemFailure, PartialResult};
+use sentinel_core::upstream::Document;
+use sentinel_core::views::downloads::RecentDownloads;
+use sentinel_core::views::info::PackageInfo;
 
 /// One item of a batch query.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]

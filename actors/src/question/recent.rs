@@ -12,12 +12,12 @@ use super::{Question, Walker, has_fallback, router_restarted};
 use crate::actor::estimator::{EstimatorMsg, RememberedSeries, calibration_of, remembered_of};
 use crate::actor::router::{DocAnswer, resolve_via, resolve_within};
 use crate::cache::Lookup;
-use crate::model::{
+use sentinel_core::model::{
     DataAsOf, PackageName, Query, QueryError, StatsKind, UnavailableCause, Upstream,
 };
-use crate::upstream::Document;
-use crate::views::downloads::{RecentDownloads, recent_data_date};
-use crate::views::estimate::{
+use sentinel_core::upstream::Document;
+use sentinel_core::views::downloads::{RecentDownloads, recent_data_date};
+use sentinel_core::views::estimate::{
     Basis, Calibrated, Held, RecentEstimates, newest_day, recent_from_held,
 };
 

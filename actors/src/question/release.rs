@@ -5,9 +5,9 @@ use tokio::time::Instant;
 
 use super::{Question, Walker};
 use crate::actor::router::DocAnswer;
-use crate::model::{PackageName, PackageVersion, Query, QueryError};
-use crate::upstream::{Document, FileInfo, FileLink, ProjectDoc, SimpleDoc, Yanked};
-use crate::views::python::{PyVersion, choose_release, release_admits};
+use sentinel_core::model::{PackageName, PackageVersion, Query, QueryError};
+use sentinel_core::upstream::{Document, FileInfo, FileLink, ProjectDoc, SimpleDoc, Yanked};
+use sentinel_core::views::python::{PyVersion, choose_release, release_admits};
 
 /// A release for a target Python.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ async fn release_for(
     match choose_release(p, &python) {
         // A project document made from the Simple page (no JSON API) lists its newest
         // release's files without their digests: list them again, verifiable.
-        Ok(None) if doc.upstream == crate::model::Upstream::PypiSimple => {
+        Ok(None) if doc.upstream == sentinel_core::model::Upstream::PypiSimple => {
             let version = PackageVersion::parse(&p.info.version).map_err(QueryError::from)?;
             let mut doc_p = p.clone();
             if let Some((files, _)) = simple_files(w, &name, &version, deadline).await {
@@ -168,10 +168,10 @@ async fn release_or_metadata(
             _ => Err(err),
         },
         // Only an sdist whose metadata is not static: said as such, typed.
-        Err(why) if why.contains(crate::upstream::sdist::NEEDS_BUILD) => {
+        Err(why) if why.contains(sentinel_core::upstream::sdist::NEEDS_BUILD) => {
             Err(QueryError::Unavailable {
-                upstream: crate::model::Upstream::Files,
-                cause: crate::model::UnavailableCause::NeedsBuild { detail: why },
+                upstream: sentinel_core::model::Upstream::Files,
+                cause: sentinel_core::model::UnavailableCause::NeedsBuild { detail: why },
                 note: Some(format!("no per-release JSON: {}", err.reason())),
                 remembered: None,
             })
@@ -219,11 +219,11 @@ fn files_of(s: &SimpleDoc, base: &str, name: &PackageName, v: &PackageVersion) -
                     .hashes
                     .sha256
                     .as_deref()
-                    .or_else(|| crate::upstream::simple::url_sha256(listed))
+                    .or_else(|| sentinel_core::upstream::simple::url_sha256(listed))
                     .map(str::to_ascii_lowercase);
                 // Absolute (a page may list files relative to itself), no fragment:
                 // the digest is kept on its own.
-                let mut url = crate::upstream::file_url(base, name, listed)
+                let mut url = sentinel_core::upstream::file_url(base, name, listed)
                     .unwrap_or_else(|| listed.to_string());
                 if let Some(i) = url.find('#') {
                     url.truncate(i);

@@ -1,6 +1,6 @@
 //! The resolve walk: fetches what the solver needs through the router's own flights
 //! (so coalescing, the breaker, rate limits, stale copies and provenance all apply),
-//! many at once, and runs the solver ([`crate::resolver`]) again until it
+//! many at once, and runs the solver ([`sentinel_core::resolver`]) again until it
 //! answers.
 //!
 //! - Candidates of a project: its Simple API page (PEP 691).
@@ -33,16 +33,16 @@ use tokio::time::Instant;
 use super::{Question, Walker};
 use crate::actor::router::DocAnswer;
 use crate::config::VulnSource;
-use crate::model::{
+use sentinel_core::model::{
     MetadataFile, PackageName, PackageVersion, Provenance, Query, QueryError, SourceLabel,
 };
-use crate::resolver::{
+use sentinel_core::resolver::{
     Candidate, Candidates, Held, Meta, MetaState, Need, ProjectState, Resolution, ResolutionStatus,
     ResolveRequest, ResolveStats, ResolvedPackage, Solution, SolveOutcome, Validated,
     best_candidate, chains, edges, solve,
 };
-use crate::upstream::{Document, SimpleDoc};
-use crate::views::vulns::PackageVulnerabilities;
+use sentinel_core::upstream::{Document, SimpleDoc};
+use sentinel_core::views::vulns::PackageVulnerabilities;
 
 /// A dependency resolution: the request as given, and as checked.
 #[derive(Debug, Clone)]
@@ -790,10 +790,11 @@ async fn attach_vulnerabilities(
             }
             Err(e) => {
                 failed.push(format!("{} {}: {}", p.name, p.version, e.reason()));
-                p.vulnerabilities_unavailable = Some(crate::model::ItemFailure::from_error(
-                    format!("{} {}/vulnerabilities", p.name, p.version),
-                    &e,
-                ));
+                p.vulnerabilities_unavailable =
+                    Some(sentinel_core::model::ItemFailure::from_error(
+                        format!("{} {}/vulnerabilities", p.name, p.version),
+                        &e,
+                    ));
             }
         }
     }
@@ -862,7 +863,7 @@ async fn vulnerabilities(
             let project = release.unwrap_or_else(|| {
                 Err(QueryError::NotFound {
                     what: format!("the project JSON of {name} (not asked: offline)"),
-                    upstream: crate::model::Upstream::PypiJson,
+                    upstream: sentinel_core::model::Upstream::PypiJson,
                 })
             });
             let newest = list.as_ref().and_then(|l| {
@@ -887,7 +888,8 @@ async fn vulnerabilities(
                     else {
                         return Err(QueryError::Internal("not a release document".into()));
                     };
-                    let list = list.or_else(|| crate::views::vulns::published_releases(doc));
+                    let list =
+                        list.or_else(|| sentinel_core::views::vulns::published_releases(doc));
                     let v = super::vulns::of_release(
                         w,
                         &name,
@@ -910,7 +912,7 @@ async fn vulnerabilities(
     if offline && list.is_some() && !exists {
         return Err(QueryError::NotFound {
             what: format!("version {version} of package {name}"),
-            upstream: crate::model::Upstream::PypiSimple,
+            upstream: sentinel_core::model::Upstream::PypiSimple,
         });
     }
     super::vulns::of_release(

@@ -18,18 +18,22 @@ use super::recent::{recent, recent_view};
 use super::versions::{VersionsAnswer, version_list, versions};
 use super::{Question, Walker, confusion, router_restarted};
 use crate::actor::router::{DocAnswer, resolve_within};
-use crate::model::ItemFailure;
-use crate::model::limits::MAX_SCAN_PACKAGES;
-use crate::model::{Datum, PackageName, Provenance, Query, QueryError, SourceLabel, Upstream};
-use crate::project::{self, ParsedProject};
-use crate::upstream::Document;
-use crate::views::check::{self, CheckVerdict, PackageCheck, PopularityFacts, ReleaseFacts};
-use crate::views::confusion as views_confusion;
-use crate::views::downloads::RecentDownloads;
-use crate::views::scan::{
+use sentinel_core::model::ItemFailure;
+use sentinel_core::model::limits::MAX_SCAN_PACKAGES;
+use sentinel_core::model::{
+    Datum, PackageName, Provenance, Query, QueryError, SourceLabel, Upstream,
+};
+use sentinel_core::project::{self, ParsedProject};
+use sentinel_core::upstream::Document;
+use sentinel_core::views::check::{
+    self, CheckVerdict, PackageCheck, PopularityFacts, ReleaseFacts,
+};
+use sentinel_core::views::confusion as views_confusion;
+use sentinel_core::views::downloads::RecentDownloads;
+use sentinel_core::views::scan::{
     DependencyCheck, ScanReport, ScanSummary, ScannedDependency, keep_listed,
 };
-use crate::views::vulns::{self, PackageVulnerabilities};
+use sentinel_core::views::vulns::{self, PackageVulnerabilities};
 
 /// Per package, its versions answer and its page on the extra index (when one is
 /// configured), in the order asked.
@@ -157,8 +161,8 @@ fn suspect(
     top: &Result<DocAnswer, QueryError>,
     w: &Walker,
 ) -> bool {
-    use crate::upstream::Document;
-    use crate::views::check;
+    use sentinel_core::upstream::Document;
+    use sentinel_core::views::check;
     let resembles = match top.as_ref().map(|a| a.doc.as_ref()) {
         Ok(Document::Top(t)) => {
             let (rank, resembles, _) = check::resemblance(name.as_str(), t);
@@ -174,7 +178,7 @@ fn suspect(
         Ok(VersionsAnswer::Project(a)) => match a.doc.as_ref() {
             Document::Project(p) => {
                 check::ReleaseFacts::from_versions(
-                    &crate::views::versions::VersionList::from_project(p),
+                    &sentinel_core::views::versions::VersionList::from_project(p),
                     w.args.cfg.clock.now(),
                 )
                 .age_days
@@ -551,7 +555,7 @@ fn confusion_verdict(
             summary.push_str(&format!("; {reason}"));
             failures.push(ItemFailure {
                 item: format!("{}/confusion", c.package),
-                code: crate::model::ErrorCode::Unavailable,
+                code: sentinel_core::model::ErrorCode::Unavailable,
                 reason,
                 suggestion: "retry when the extra index (and PyPI) answer".into(),
                 retry_after_secs: None,

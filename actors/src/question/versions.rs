@@ -5,9 +5,9 @@ use tokio::time::Instant;
 
 use super::{Question, Walker, has_fallback, router_restarted};
 use crate::actor::router::{DocAnswer, resolve_via, resolve_within};
-use crate::model::{Datum, PackageName, Query, QueryError, Upstream};
-use crate::upstream::Document;
-use crate::views::versions::VersionList;
+use sentinel_core::model::{Datum, PackageName, Query, QueryError, Upstream};
+use sentinel_core::upstream::Document;
+use sentinel_core::views::versions::VersionList;
 
 /// Every version of a project.
 #[derive(Debug, Clone)]

@@ -22,12 +22,12 @@ use tokio::time::Instant;
 use super::Walker;
 use crate::actor::router::{DocAnswer, Resolution};
 use crate::config::VulnSource;
-use crate::model::limits::MAX_OSV_ADVISORIES;
-use crate::model::{
+use sentinel_core::model::limits::MAX_OSV_ADVISORIES;
+use sentinel_core::model::{
     PackageName, PackageVersion, Provenance, Query, QueryError, UnavailableCause, Upstream,
 };
-use crate::upstream::{Document, Vulnerability, osv};
-use crate::views::vulns::{AdvisorySource, PackageVulnerabilities, from_pypi};
+use sentinel_core::upstream::{Document, Vulnerability, osv};
+use sentinel_core::views::vulns::{AdvisorySource, PackageVulnerabilities, from_pypi};
 
 /// The vulnerabilities of `name` `version`. `held`: the per-release JSON when the
 /// caller already asked for it (the resolution's metadata, or asked beside the Simple
@@ -123,7 +123,7 @@ async fn offline(
         "from OSV's export of {} ({} advisories), synced {}: no request was made",
         set.data_date.as_deref().unwrap_or("an unknown date"),
         set.advisories,
-        crate::model::ago_words(age)
+        sentinel_core::model::ago_words(age)
     ));
     if published.is_none() {
         view.notes.push(format!(
@@ -149,7 +149,7 @@ fn day_number(s: &str) -> Option<i64> {
     let mut parts = s.splitn(3, '-').map(|p| p.parse::<u32>().ok());
     let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
     ((1..=12).contains(&m) && (1..=31).contains(&d))
-        .then(|| crate::model::days_from_civil(i64::from(y), m, d))
+        .then(|| sentinel_core::model::days_from_civil(i64::from(y), m, d))
 }
 
 /// The release's advisories from the online sources `source` names.

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::file::open_side_connection;
 use super::{Store, StoreError, from_unix_ms, unix_ms};
-use crate::model::PackageName;
-use crate::upstream::osv::OsvAdvisory;
-use crate::upstream::osv_export::{AffectedPackage, ExportAdvisory};
+use sentinel_core::model::PackageName;
+use sentinel_core::upstream::osv::OsvAdvisory;
+use sentinel_core::upstream::osv_export::{AffectedPackage, ExportAdvisory};
 
 /// Advisories written per transaction.
 const BATCH: usize = 500;

@@ -51,8 +51,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::{CacheConfig, EngineConfig, StoreConfig};
-use crate::model::{PackageName, Query, StatsKind, Upstream};
-use crate::upstream::{Document, SeriesDoc};
+use sentinel_core::model::{PackageName, Query, StatsKind, Upstream};
+use sentinel_core::upstream::{Document, SeriesDoc};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = schema::VERSION;
@@ -240,7 +240,7 @@ pub struct KeptDocument {
     /// When it was fetched (or last confirmed), on the wall clock.
     pub fetched_at_wall: SystemTime,
     /// What the upstream's `Cache-Control` said then (the kind's TTL when unsaid).
-    pub freshness: crate::policy::UpstreamFreshness,
+    pub freshness: sentinel_core::policy::UpstreamFreshness,
 }
 
 /// A kept document read back, with its age on the engine's clock.
@@ -371,7 +371,7 @@ struct Inner {
     origins: [String; Upstream::COUNT],
     cache: CacheConfig,
     /// The engine's clock: how old a kept copy is.
-    clock: crate::model::UtcClock,
+    clock: crate::clock::UtcClock,
     /// Most documents, and most body bytes, [`Store::warm_up`] loads.
     warm_up: (u32, u64),
     /// For the connection a `vulns sync` writes on.
@@ -632,7 +632,7 @@ impl Store {
             })?
         };
         let (body, etag, last_modified, fetched_at, max_age_ms) = row?;
-        let freshness = crate::policy::UpstreamFreshness::from_ms(
+        let freshness = sentinel_core::policy::UpstreamFreshness::from_ms(
             max_age_ms.map(|ms| u64::try_from(ms).unwrap_or(0)),
         );
         let fetched_at = from_unix_ms(fetched_at);
@@ -956,7 +956,7 @@ fn parse_key(key: &str) -> Option<Query> {
             None => Some(Query::Project(name(rest)?)),
             Some((n, v)) => Some(Query::Release(
                 name(n)?,
-                crate::model::PackageVersion::parse(v).ok()?,
+                sentinel_core::model::PackageVersion::parse(v).ok()?,
             )),
         };
     }

@@ -1,7 +1,7 @@
 //! The store's unit tests: kept documents round-trip and come back as copies from disk.
 
 use super::*;
-use crate::upstream::{PepyDoc, SeriesDoc, SimpleDoc, SimpleFile, Yanked};
+use sentinel_core::upstream::{PepyDoc, SeriesDoc, SimpleDoc, SimpleFile, Yanked};
 
 fn cfg(dir: &Path) -> EngineConfig {
     let mut c = EngineConfig::default();
@@ -11,7 +11,7 @@ fn cfg(dir: &Path) -> EngineConfig {
 
 #[test]
 fn every_kept_document_kind_round_trips() {
-    let project = crate::upstream::pypi::parse(include_bytes!(
+    let project = sentinel_core::upstream::pypi::parse(include_bytes!(
         "../../../sim/data/pypi-json/project/numpy.json"
     ))
     .unwrap();
@@ -35,7 +35,7 @@ fn every_kept_document_kind_round_trips() {
                     yanked: Yanked::Reason("bad".into()),
                     size: None,
                     url: Some("../../files/x-2.tar.gz".into()),
-                    core_metadata: crate::upstream::CoreMetadata::Flag(true),
+                    core_metadata: sentinel_core::upstream::CoreMetadata::Flag(true),
                     ..Default::default()
                 },
             ],
@@ -53,7 +53,7 @@ fn every_kept_document_kind_round_trips() {
             total_downloads: 9,
             daily: vec![("2026-01-01".into(), 9)],
         }),
-        Document::Metadata(crate::upstream::ReleaseMetadata {
+        Document::Metadata(sentinel_core::upstream::ReleaseMetadata {
             name: "x".into(),
             version: "1.0".into(),
             requires_dist: vec!["y>=1; extra == \"z\"".into()],
@@ -63,7 +63,7 @@ fn every_kept_document_kind_round_trips() {
             ..Default::default()
         }),
         Document::Release(
-            crate::upstream::pypi::parse(
+            sentinel_core::upstream::pypi::parse(
                 br#"{"info":{"name":"x","version":"1"},"vulnerabilities":[{"id":"A","aliases":["B"],"fixed_in":["2"],"withdrawn":null,"summary":null,"details":"d","link":"l","source":"osv"}]}"#,
             )
             .unwrap(),
@@ -118,10 +118,10 @@ async fn a_metadata_file_is_kept_under_its_url() {
     let store = Store::open(&cfg(dir.path()));
     let q = Query::CoreMetadata(
         PackageName::parse("x").unwrap(),
-        crate::model::PackageVersion::parse("1.0").unwrap(),
-        crate::model::MetadataFile::unhashed("/files/x/x-1.0-py3-none-any.whl"),
+        sentinel_core::model::PackageVersion::parse("1.0").unwrap(),
+        sentinel_core::model::MetadataFile::unhashed("/files/x/x-1.0-py3-none-any.whl"),
     );
-    let doc = Arc::new(Document::Metadata(crate::upstream::ReleaseMetadata {
+    let doc = Arc::new(Document::Metadata(sentinel_core::upstream::ReleaseMetadata {
         name: "x".into(),
         version: "1.0".into(),
         requires_dist: vec!["y".into()],

@@ -30,7 +30,7 @@ use rusqlite::{Connection, Transaction, params};
 use super::file::{self, Watch};
 use super::{SOURCE_PEPY, SOURCE_PYPISTATS, SeriesTarget, Shared, StoreError, unix_ms};
 use crate::config::{CacheConfig, StoreConfig};
-use crate::upstream::Document;
+use sentinel_core::upstream::Document;
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 512;
@@ -420,7 +420,7 @@ impl Writer {
     /// retention (they could no longer answer).
     fn retention(&mut self) -> Result<(), StoreError> {
         let now = SystemTime::now();
-        let cutoff_day = crate::views::estimate::ymd(
+        let cutoff_day = sentinel_core::views::estimate::ymd(
             now.checked_sub(Duration::from_secs(u64::from(self.series_days) * 86_400))
                 .unwrap_or(SystemTime::UNIX_EPOCH),
         );
@@ -579,7 +579,7 @@ fn merge_days(
     fetched_at: i64,
     series_days: u32,
 ) -> Result<(), StoreError> {
-    let oldest = crate::views::estimate::ymd(
+    let oldest = sentinel_core::views::estimate::ymd(
         SystemTime::now()
             .checked_sub(Duration::from_secs(u64::from(series_days) * 86_400))
             .unwrap_or(SystemTime::UNIX_EPOCH),

@@ -5,8 +5,8 @@
 //! document (`GET /v1/vulns/{id}`, the usual path).
 
 use super::*;
-use crate::model::limits::MAX_OSV_PAGES;
-use crate::upstream::osv;
+use sentinel_core::model::limits::MAX_OSV_PAGES;
+use sentinel_core::upstream::osv;
 
 impl FetchContext {
     /// The advisory ids of the release `req.query` names.

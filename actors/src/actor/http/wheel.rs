@@ -12,8 +12,8 @@
 //! bad (not retried, not a breaker failure).
 
 use super::*;
-use crate::policy::Reservation;
-use crate::upstream::wheel::{
+use sentinel_core::policy::Reservation;
+use sentinel_core::upstream::wheel::{
     self, Directory, MAX_TAIL_BYTES, MetadataEntry, TAIL_BYTES, WheelError, find_directory,
     find_metadata,
 };

@@ -8,7 +8,7 @@ use ractor::rpc::CallResult;
 use tokio::time::Instant;
 
 use super::{Resolution, RouterMsg, WaiterId};
-use crate::model::{Query, QueryError};
+use sentinel_core::model::{Query, QueryError};
 
 static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
 

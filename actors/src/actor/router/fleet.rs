@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use super::{RouterArgs, RouterMsg};
 use crate::actor::health::BreakerView;
 use crate::cache::CacheEntry;
-use crate::model::{Provenance, Query, Upstream};
-use crate::policy::Admission;
+use sentinel_core::model::{Provenance, Query, Upstream};
+use sentinel_core::policy::Admission;
 
 /// Reads a miss's earlier copy off the actor: the fleet's (L2) first when the fleet is
 /// on, else (or when it has none) the store's when `store` says it may hold one. The
@@ -53,7 +53,7 @@ pub(super) fn load_copy(
                         &query,
                         None,
                         cache.clock().now(),
-                        crate::policy::UpstreamFreshness::Unsaid,
+                        sentinel_core::policy::UpstreamFreshness::Unsaid,
                     ),
                     until,
                 )
@@ -66,7 +66,7 @@ pub(super) fn load_copy(
                 etag: d.etag,
                 last_modified: d.last_modified,
                 fetched_at_wall: cache.clock().now() - age,
-                freshness: crate::policy::UpstreamFreshness::Unsaid,
+                freshness: sentinel_core::policy::UpstreamFreshness::Unsaid,
             };
             let mut e = cache.kept_entry(&query, crate::store::KeptCopy { kept, age }, now);
             if copy.invalidated {
@@ -132,7 +132,7 @@ pub(super) fn probe_turn(
     let ask = args
         .fleet
         .clone()
-        .filter(|f| f.cfg.share_probes && view.state == crate::policy::BreakerState::Open)
+        .filter(|f| f.cfg.share_probes && view.state == sentinel_core::policy::BreakerState::Open)
         .map(|f| (f, args.cfg.upstreams.get(up).base_url.clone()));
     #[cfg(not(feature = "fleet"))]
     let _ = (args, up, view);

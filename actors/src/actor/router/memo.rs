@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::model::{Query, Remembered, UnavailableCause};
+use sentinel_core::model::{Query, Remembered, UnavailableCause};
 
 /// Most failures remembered at once.
 pub(super) const MAX_REMEMBERED: usize = 4096;
@@ -104,7 +104,7 @@ impl FailureMemo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::PackageName;
+    use sentinel_core::model::PackageName;
 
     fn q(i: usize) -> Query {
         Query::Project(PackageName::parse(&format!("never-seen-{i}")).unwrap())

@@ -49,12 +49,12 @@ use super::health::{BreakerBoard, HealthMsg};
 use super::registry::{Registry, Slot};
 use crate::cache::{CacheEntry, Lookup, SharedCache};
 use crate::config::EngineConfig;
-use crate::model::{
+use crate::store::Store;
+use sentinel_core::model::{
     Provenance, Query, QueryError, Remembered, StaleReason, UnavailableCause, Upstream,
 };
-use crate::policy::{Admission, BreakerState, CallOutcome};
-use crate::store::Store;
-use crate::upstream::Document;
+use sentinel_core::policy::{Admission, BreakerState, CallOutcome};
+use sentinel_core::upstream::Document;
 
 /// A document with where it came from.
 #[derive(Clone, Debug)]
@@ -106,8 +106,8 @@ impl DocAnswer {
     }
 
     /// `value`, computed from this document, with its provenance.
-    pub(crate) fn datum<T>(&self, value: T) -> crate::model::Datum<T> {
-        crate::model::Datum::new(value, self.provenance.clone(), self.upstream, self.age)
+    pub(crate) fn datum<T>(&self, value: T) -> sentinel_core::model::Datum<T> {
+        sentinel_core::model::Datum::new(value, self.provenance.clone(), self.upstream, self.age)
     }
 }
 

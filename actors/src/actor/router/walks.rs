@@ -10,7 +10,7 @@ use ractor::ActorRef;
 use tokio::time::Instant;
 
 use super::{RouterArgs, RouterGone, RouterMsg};
-use crate::model::QueryError;
+use sentinel_core::model::QueryError;
 
 /// Identifies a question's walk in the router.
 pub(crate) type WalkId = u64;

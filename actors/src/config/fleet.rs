@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use sentinel_core::policy::{BreakerConfig, ConsecutiveRule};
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// The fleet's shared tier (`[fleet]`, `--redis-url`, `PYPI_SENTINEL_FLEET__REDIS_URL`).
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
