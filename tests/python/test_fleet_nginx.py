@@ -16,7 +16,6 @@ Offline: everything listens on 127.0.0.1. Exit 0 when every check holds.
 import argparse
 import json
 import os
-import queue
 import re
 import shutil
 import signal
@@ -24,25 +23,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
+
+from harness import PROCS, CheckFailed, Mcp, check, http, start, stop_all
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONF = os.path.join(HERE, "..", "..", "ops", "fleet", "nginx.conf")
-PROCS: list[subprocess.Popen] = []
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise CheckFailed(msg)
-
-
 def log(msg: str) -> None:
     print(f"[fleet-nginx] {msg}", flush=True)
 
@@ -51,17 +37,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def start(cmd: list[str], prefix: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         text=True, env={**os.environ, **(env or {})})
-    PROCS.append(p)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(l) for l in p.stdout] + [lines.put(None)], daemon=True).start()
-    first = lines.get(timeout=60)
-    check(first is not None and first.startswith(prefix), f"{cmd[:2]}: first line {first!r}")
-    return p, first[len(prefix):].strip()
 
 
 def wait_port(port: int, what: str) -> None:
@@ -73,54 +48,10 @@ def wait_port(port: int, what: str) -> None:
     raise CheckFailed(f"{what} did not listen on {port}")
 
 
-def http(method: str, url: str, body: object | None = None, headers: dict | None = None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
-
-
-class Mcp:
-    """A minimal MCP client over streamable HTTP (JSON-RPC; replies as JSON or SSE)."""
-
-    def __init__(self, url: str):
-        self.url, self.session, self.next_id = url, None, 1
-        self.rpc("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                "clientInfo": {"name": "fleet-nginx", "version": "1"}})
-        self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def post(self, msg: dict):
-        headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
-        if self.session:
-            headers["Mcp-Session-Id"] = self.session
-        status, h, body = http("POST", self.url, msg, headers)
-        self.session = h.get("mcp-session-id", self.session)
-        return status, body.decode(errors="replace")
-
-    def rpc(self, method: str, params: dict) -> dict:
-        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}
-        self.next_id += 1
-        status, body = self.post(msg)
-        check(status == 200, f"{method}: HTTP {status} {body[:300]}")
-        for line in body.splitlines():
-            if line.startswith("data:"):
-                try:
-                    return json.loads(line[5:].strip())
-                except json.JSONDecodeError:
-                    continue
-        return json.loads(body)
-
-    def call(self, tool: str, args: dict) -> dict:
-        reply = self.rpc("tools/call", {"name": tool, "arguments": args})
-        check("result" in reply, f"{tool}: {reply}")
-        return reply["result"]
+def call(mcp: Mcp, tool: str, args: dict) -> dict:
+    reply = mcp.rpc("tools/call", {"name": tool, "arguments": args})
+    check("result" in reply, f"{tool}: {reply}")
+    return reply["result"]
 
 
 def sim_hits(sim: str, route: str) -> int:
@@ -168,12 +99,12 @@ def run(binary: str, nginx: str, redis: str) -> None:
         log(f"simulator {sim}, redis :{redis_port}, replicas {[port for _, port in replicas]}, balancer :{lb}")
 
         # One session, round-robin over three replicas: begun on one, restored on the others.
-        mcp = Mcp(f"http://127.0.0.1:{lb}/mcp")
+        mcp = Mcp(f"http://127.0.0.1:{lb}/mcp", "fleet-nginx")
         route = "/pypi/numpy/json"
         before = sim_hits(sim, route)
         sources = []
         for _ in range(6):
-            r = mcp.call("get_package_info", {"package": "numpy"})
+            r = call(mcp, "get_package_info", {"package": "numpy"})
             check(not r.get("isError"), f"get_package_info: {r}")
             sources.append(r["structuredContent"]["source"])
         fetched = sim_hits(sim, route) - before
@@ -186,7 +117,7 @@ def run(binary: str, nginx: str, redis: str) -> None:
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         for _ in range(4):
-            r = mcp.call("get_package_versions", {"package": "numpy", "limit": 3})
+            r = call(mcp, "get_package_versions", {"package": "numpy", "limit": 3})
             check(not r.get("isError"), f"get_package_versions after a replica died: {r}")
         log("one replica killed: 4 more calls answered through the balancer")
     finally:
@@ -210,14 +141,7 @@ def main() -> int:
         print("0 passed, 1 failed")
         return 1
     finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.terminate()
-        for p in PROCS:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all()
     print("1 passed, 0 failed")
     return 0
 

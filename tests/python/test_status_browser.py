@@ -17,17 +17,13 @@ started are ended at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import queue
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
+
+from harness import CheckFailed, Mcp, check, http, start, stop_all
 
 try:
     from selenium import webdriver
@@ -39,89 +35,14 @@ except ImportError as e:  # pragma: no cover - setup problem
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-PROCS: list[subprocess.Popen] = []
 SHOTS = os.path.join("target", "status-screenshots")
 # Packages the simulator serves (tests/fixtures and the sim's synthetic ones).
 PACKAGES = ["numpy", "django", "requests", "pytest", "flask", "coverage", "pytz", "attrs",
             "six", "urllib3", "idna", "certifi"]
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise CheckFailed(msg)
-
-
 def log(msg: str) -> None:
     print(f"[status-browser] {msg}", flush=True)
-
-
-def start(cmd: list[str], prefix: str, env: dict | None = None) -> str:
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                         env={**os.environ, **(env or {})})
-    PROCS.append(p)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(l) for l in p.stdout] + [lines.put(None)],
-                     daemon=True).start()
-    first = lines.get(timeout=60)
-    check(first is not None and first.startswith(prefix), f"{cmd[1]}: first line {first!r}")
-    return first[len(prefix):].strip()
-
-
-def http(method: str, url: str, body: object | None = None, headers: dict | None = None):
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
-class Mcp:
-    """A minimal MCP client over streamable HTTP (JSON-RPC; replies as JSON or SSE)."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.session = None
-        self.next_id = 1
-        self.rpc("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                "clientInfo": {"name": "status-browser", "version": "1"}})
-        self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def post(self, msg: dict):
-        headers = {"Accept": "application/json, text/event-stream",
-                   "MCP-Protocol-Version": "2025-06-18"}
-        if self.session:
-            headers["Mcp-Session-Id"] = self.session
-        status, h, body = http("POST", self.url, msg, headers)
-        sid = {k.lower(): v for k, v in h.items()}.get("mcp-session-id")
-        if sid:
-            self.session = sid
-        return status, body.decode(errors="replace")
-
-    def rpc(self, method: str, params: dict) -> dict:
-        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}
-        self.next_id += 1
-        status, body = self.post(msg)
-        check(status == 200, f"{method}: HTTP {status} {body[:200]}")
-        for line in body.splitlines():
-            if line.startswith("data:"):
-                try:
-                    return json.loads(line[5:].strip())
-                except json.JSONDecodeError:
-                    continue
-        return json.loads(body)
-
-    def call(self, tool: str, args: dict) -> dict:
-        return self.rpc("tools/call", {"name": tool, "arguments": args}).get("result", {})
 
 
 def browser(js: bool, profile: str):
@@ -168,7 +89,7 @@ def shot(d, name: str) -> None:
 
 
 def run(binary: str) -> None:
-    sim_url = start([binary, "sim"], "listening on")
+    sim_url = start([binary, "sim"], "listening on")[1]
     env = {
         "RUST_LOG": "warn",
         # Download documents go stale after a second, so an outage shows stale answers.
@@ -180,9 +101,9 @@ def run(binary: str) -> None:
         "PYPI_SENTINEL_UPSTREAMS__PYPISTATS__BREAKER__OPEN_MAX_MS": "2000",
     }
     url = start([binary, "serve", "--no-store", "--http", "127.0.0.1:0", "--origin", sim_url],
-                "listening on", env)
+                "listening on", env)[1]
     base = url[: -len("/mcp")]
-    mcp = Mcp(url)
+    mcp = Mcp(url, "status-browser")
     log(f"simulator {sim_url}, server {base}")
 
     # Healthy traffic: downloads (live, then cached) and trends (the overall series, a
@@ -282,14 +203,7 @@ def main() -> int:
         print("0 passed, 1 failed")
         return 1
     finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.terminate()
-        for p in PROCS:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all()
     print("1 passed, 0 failed")
     return 0
 

@@ -15,7 +15,12 @@ impl EngineHandle {
 
     /// Each upstream's last hour (requests, failures, latency, breaker timeline) with
     /// its configured rate limit, in [`Upstream::ALL`]'s order.
-    pub fn upstream_hours(&self) -> Vec<(crate::recorder::UpstreamHour, Option<crate::config::RateLimitConfig>)> {
+    pub fn upstream_hours(
+        &self,
+    ) -> Vec<(
+        crate::recorder::UpstreamHour,
+        Option<crate::config::RateLimitConfig>,
+    )> {
         let sh = self.shared();
         Upstream::ALL
             .iter()
