@@ -28,6 +28,7 @@ from harness import CheckFailed, Mcp, check, http, start, stop_all
 try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
 except ImportError as e:  # pragma: no cover - setup problem
     print(f"SETUP: selenium is needed (pip install selenium): {e}", file=sys.stderr)
@@ -72,13 +73,21 @@ def wait_for(what: str, cond, timeout: float = 5.0):
     raise CheckFailed(f"not within {timeout} s: {what} (last: {last!r})")
 
 
-def breaker_of(d, upstream: str) -> str:
-    return d.find_element(By.CSS_SELECTOR, f'tr[data-upstream="{upstream}"] [data-breaker]').get_attribute("data-breaker")
+def breaker_of(d, upstream: str) -> str | None:
+    # One evaluation in the page, so a re-render between finding the cell and reading
+    # it cannot leave a stale element (the page swaps its tables every 1.5 s).
+    sel = f'tr[data-upstream="{upstream}"] [data-breaker]'
+    try:
+        return d.execute_script(
+            "const e = document.querySelector(arguments[0]); return e && e.getAttribute('data-breaker');", sel)
+    except WebDriverException:  # scripts refused (the page without JavaScript): it never re-renders
+        return d.find_element(By.CSS_SELECTOR, sel).get_attribute("data-breaker")
 
 
 def last_minute_labels(d, tool: str) -> set[str]:
-    cells = d.find_elements(By.CSS_SELECTOR, f'tr[data-tool="{tool}"] td.last-minute [data-label]')
-    return {c.get_attribute("data-label") for c in cells}
+    sel = f'tr[data-tool="{tool}"] td.last-minute [data-label]'
+    return set(d.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.getAttribute('data-label'));", sel))
 
 
 def shot(d, name: str) -> None:
