@@ -18,11 +18,8 @@
 //! silently miss advisories.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::str::FromStr;
 
-use pep440_rs::Version;
-use serde::{Deserialize, Serialize};
-
+pub use super::osv::{AffectedPackage, RangeEvent};
 use super::osv::{OsvAdvisory, parse_record};
 use crate::cancel::CancelFlag;
 use crate::model::limits::MAX_OSV_BODY_BYTES;
@@ -113,88 +110,6 @@ struct Entry {
     compressed: u64,
     uncompressed: u64,
     local_offset: u64,
-}
-
-/// One event of an `ECOSYSTEM` range, its version as OSV gives it (`0` for "from the
-/// first release").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RangeEvent {
-    /// Affected from this version on.
-    Introduced(String),
-    /// Not affected from this version on.
-    Fixed(String),
-    /// Affected up to and including this version.
-    LastAffected(String),
-}
-
-impl RangeEvent {
-    /// From an event object of a record; `None` for a `limit` (git only), an unknown
-    /// kind or a version that is not PEP 440 (`introduced: "0"` aside).
-    pub(crate) fn of(e: &serde_json::Map<String, serde_json::Value>) -> Option<RangeEvent> {
-        let (kind, v) = e.iter().next()?;
-        let v = v.as_str()?;
-        if !(v == "0" && kind == "introduced") && Version::from_str(v).is_err() {
-            return None;
-        }
-        Some(match kind.as_str() {
-            "introduced" => RangeEvent::Introduced(v.into()),
-            "fixed" => RangeEvent::Fixed(v.into()),
-            "last_affected" => RangeEvent::LastAffected(v.into()),
-            _ => return None,
-        })
-    }
-
-    fn version(&self) -> Option<Version> {
-        let (RangeEvent::Introduced(v) | RangeEvent::Fixed(v) | RangeEvent::LastAffected(v)) = self;
-        if v == "0" {
-            return None;
-        }
-        Version::from_str(v).ok()
-    }
-}
-
-/// What decides which releases of one PyPI package an advisory affects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AffectedPackage {
-    /// The normalised name.
-    pub name: String,
-    /// Its `ECOSYSTEM` ranges, each a list of events.
-    pub ranges: Vec<Vec<RangeEvent>>,
-    /// The versions it lists as affected.
-    pub versions: Vec<String>,
-}
-
-impl AffectedPackage {
-    /// Whether `version` is affected: listed, or inside a range (OSV's rule: events in
-    /// version order, `introduced` opens, `fixed` at or below the version closes,
-    /// `last_affected` below it closes).
-    pub fn affects(&self, version: &Version) -> bool {
-        if self
-            .versions
-            .iter()
-            .any(|v| Version::from_str(v).is_ok_and(|v| &v == version))
-        {
-            return true;
-        }
-        self.ranges.iter().any(|events| {
-            let mut sorted: Vec<(Option<Version>, &RangeEvent)> =
-                events.iter().map(|e| (e.version(), e)).collect();
-            // "0" (None) sorts first.
-            sorted.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut affected = false;
-            for (at, e) in sorted {
-                match (e, at) {
-                    (RangeEvent::Introduced(_), None) => affected = true,
-                    (RangeEvent::Introduced(_), Some(at)) if version >= &at => affected = true,
-                    (RangeEvent::Fixed(_), Some(at)) if version >= &at => affected = false,
-                    (RangeEvent::LastAffected(_), Some(at)) if version > &at => affected = false,
-                    _ => {}
-                }
-            }
-            affected
-        })
-    }
 }
 
 /// One advisory of the export: what the view reports and what decides which releases

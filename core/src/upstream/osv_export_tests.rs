@@ -1,4 +1,7 @@
 use std::io::{Cursor, Write};
+use std::str::FromStr;
+
+use pep440_rs::Version;
 
 use super::*;
 
