@@ -327,7 +327,6 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
                     .await
             })
             .await?;
-        self.replicas_seen.store(n.max(1), Relaxed);
         let mut known = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
         if known.as_ref().is_some_and(|k| *k != epoch) {
             // Redis was flushed or replaced: its quota logs are gone.
@@ -335,6 +334,15 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             self.start_learning(Instant::now());
         }
         *known = Some(epoch);
+        // While learning (Redis back empty, or flushed), the registry is being rebuilt
+        // one heartbeat at a time: a replica not yet re-registered is still there and
+        // still spending its share, so the count may rise but never drop. Otherwise
+        // the first replica back would count itself alone and take the whole quota.
+        let seen = match self.learning(Instant::now()) {
+            true => n.max(self.replicas_seen.load(Relaxed)),
+            false => n,
+        };
+        self.replicas_seen.store(seen.max(1), Relaxed);
         Ok(())
     }
 

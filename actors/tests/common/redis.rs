@@ -67,6 +67,11 @@ impl RedisServer {
         panic!("redis-server did not answer PING on port {}", self.port);
     }
 
+    /// Its process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
