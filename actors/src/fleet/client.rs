@@ -60,6 +60,12 @@ pub(crate) struct Counters {
     pub(crate) sessions_restored: AtomicU64,
     pub(crate) fill_wakeups: AtomicU64,
     pub(crate) events_subscriptions: AtomicU64,
+    pub(crate) leases_granted: AtomicU64,
+    pub(crate) lease_takeovers: AtomicU64,
+    pub(crate) leases_lost: AtomicU64,
+    pub(crate) l2_fenced: AtomicU64,
+    pub(crate) failures_shared: AtomicU64,
+    pub(crate) failures_heard: AtomicU64,
 }
 
 pub(crate) struct FleetClient {
@@ -361,6 +367,14 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             sessions_restored: c.sessions_restored.load(Relaxed),
             fill_wakeups: c.fill_wakeups.load(Relaxed),
             events_subscriptions: c.events_subscriptions.load(Relaxed),
+            leases: super::LeaseReport {
+                granted: c.leases_granted.load(Relaxed),
+                takeovers: c.lease_takeovers.load(Relaxed),
+                lost: c.leases_lost.load(Relaxed),
+                fenced: c.l2_fenced.load(Relaxed),
+                failures_shared: c.failures_shared.load(Relaxed),
+                failures_heard: c.failures_heard.load(Relaxed),
+            },
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Wake-ups for lease waiters (FLEET.md 5.5): a replica that fills a document in L2
-//! publishes `filled <key>` on `<ns>:v1:events` (in the write script); each replica
+//! publishes `filled <key>` on `<ns>:v1:events` (in the write script), a holder whose
+//! fetch failed `failed <key> <kind> <retry_after_ms>`, one that gave its lease up
+//! unused (cancelled, held back by its own limits) `released <key>` (`lease.rs`): the
+//! waiters read L2 again at once and find the copy, the failure marker or the free
+//! lease. Each replica
 //! keeps one pub/sub connection subscribed to it and wakes its waiters on that key at
 //! once. Pub/sub is at most once (a message sent while a replica reconnects is lost),
 //! so nothing correct depends on it: waiters keep polling L2 as the backstop
@@ -17,6 +21,18 @@ use super::client::FleetClient;
 
 /// Longest message read (ours are a word and a key); longer ones are ignored.
 const MAX_MESSAGE: usize = 1024;
+
+/// The document key whose waiters a message wakes: `filled <key>`, `released <key>`,
+/// `failed <key> <kind> <retry_after_ms>`.
+fn waking(p: &str) -> Option<&str> {
+    if let Some(k) = p.strip_prefix("filled ").or_else(|| p.strip_prefix("released ")) {
+        return Some(k);
+    }
+    let rest = p.strip_prefix("failed ")?;
+    let mut it = rest.rsplitn(3, ' ');
+    let (_ms, _kind, key) = (it.next()?, it.next()?, it.next()?);
+    Some(key)
+}
 
 impl FleetClient {
     /// Subscribes to the events channel until shutdown, reconnecting every second.
@@ -47,9 +63,7 @@ impl FleetClient {
                         let Some(me) = me.upgrade() else { return };
                         let payload = msg.get_payload_bytes();
                         if payload.len() <= MAX_MESSAGE
-                            && let Some(key) = std::str::from_utf8(payload)
-                                .ok()
-                                .and_then(|p| p.strip_prefix("filled "))
+                            && let Some(key) = std::str::from_utf8(payload).ok().and_then(waking)
                             && me.fill_waiters.wake(key)
                         {
                             me.counters.fill_wakeups.fetch_add(1, Relaxed);
@@ -62,5 +76,20 @@ impl FleetClient {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_event_wakes_its_documents_waiters() {
+        assert_eq!(super::waking("filled ns:v1:doc:x"), Some("ns:v1:doc:x"));
+        assert_eq!(super::waking("released ns:v1:doc:x"), Some("ns:v1:doc:x"));
+        assert_eq!(
+            super::waking("failed ns:v1:doc:x status 5000"),
+            Some("ns:v1:doc:x")
+        );
+        assert_eq!(super::waking("failed ns:v1:doc:x"), None);
+        assert_eq!(super::waking("breaker pypi open r1"), None);
     }
 }

@@ -36,10 +36,12 @@ mod call;
 mod fleet;
 mod memo;
 mod walks;
+mod words;
 
 pub(crate) use call::{RouterGone, resolve_via, resolve_within};
 use memo::FailureMemo;
 use walks::Walks;
+use words::{describe, swr_reason};
 pub(crate) use walks::{WalkCtx, WalkId, WalkJob, run_walk};
 
 use super::EngineCounters;
@@ -169,6 +171,7 @@ pub(crate) enum RouterMsg {
         query: Query,
         flight: u64,
         entry: Option<Arc<CacheEntry>>,
+        turn: fleet::Turn,
     },
     /// How many distinct queries are in flight.
     #[cfg(any(test, feature = "test-hooks"))]
@@ -217,6 +220,8 @@ struct Flight {
     filling: Option<Provenance>,
     /// A refresh-ahead: only a rate-limit slot free now with room to spare.
     spare_only: bool,
+    /// The document's fleet lease, while this replica fetches it for the fleet.
+    lease: fleet::Held,
 }
 
 pub(crate) struct RouterState {
@@ -301,7 +306,8 @@ impl Actor for RouterActor {
                 query,
                 flight,
                 entry,
-            } => st.loaded(&myself, query, flight, entry),
+                turn,
+            } => st.loaded(&myself, query, flight, entry, turn),
             #[cfg(any(test, feature = "test-hooks"))]
             RouterMsg::InFlight { reply } => {
                 let _ = reply.send(st.flights.len());
@@ -427,6 +433,7 @@ impl RouterState {
                 budget_end,
                 filling: None,
                 spare_only: false,
+                lease: None,
             },
         );
         // A miss: the fleet's copy (L2), or an earlier run's copy on disk, may be
@@ -444,10 +451,12 @@ impl RouterState {
         query: Query,
         id: u64,
         entry: Option<Arc<CacheEntry>>,
+        turn: fleet::Turn,
     ) {
         let Some(flight) = self.flights.get_mut(&query).filter(|f| f.id == id) else {
             return;
         };
+        flight.lease = turn.lease;
         if entry.is_some() {
             metrics::counter!("sentinel_store_copies_loaded_total").increment(1);
         }
@@ -466,6 +475,12 @@ impl RouterState {
         // upstream is asked first (with the kept ETag), the copy is the fallback if it
         // fails or is slow.
         flight.stale = entry;
+        // Another replica's fetch failed a moment ago: the fleet does not ask again
+        // before its retry time; the copy (or that failure) answers now.
+        if let Some((cause, memo)) = turn.failed {
+            metrics::counter!("sentinel_remembered_failures_served_total").increment(1);
+            return self.fail(&query, id, cause, Some(memo));
+        }
         self.begin(myself, query, id);
     }
 
@@ -679,6 +694,9 @@ impl RouterState {
                 let cause = f.cause();
                 if !f.ours {
                     self.failures.remember(&query, &cause, now);
+                    if let Some(fl) = self.flights.get_mut(&query).filter(|f| f.id == id) {
+                        fleet::fetch_failed(&self.args, fl.lease.take(), &cause);
+                    }
                 }
                 if let Some(held) = held {
                     self.note_refresh_failure(query.clone(), held, cause.clone(), now);
@@ -743,8 +761,9 @@ impl RouterState {
         };
         let up = query.upstream();
         let entry = entry.or_else(|| self.args.cache.peek(query));
+        let lease = self.flights.get_mut(query).and_then(|f| f.lease.take());
         if let Some(e) = &entry {
-            fleet::share_copy(&self.args, query, &provenance, e);
+            fleet::share_copy(&self.args, query, &provenance, e, lease);
         }
         // Just fetched (or confirmed): its age is that of the fetch, zero.
         self.answer(query, id, |_| match &entry {
@@ -822,6 +841,7 @@ impl RouterState {
                 budget_end: now,
                 filling: None,
                 spare_only: true,
+                lease: None,
             },
         );
         self.start(myself, query, id);
@@ -831,6 +851,12 @@ impl RouterState {
     /// the cause, or the typed error.
     fn finish(&mut self, query: &Query, id: u64, result: Result<(), UnavailableCause>) {
         if let Err(cause) = result {
+            if let UnavailableCause::BreakerOpen { .. } = cause
+                && let Some(f) = self.flights.get_mut(query).filter(|f| f.id == id)
+            {
+                // The fleet too leaves it alone until the breaker's next probe.
+                fleet::fetch_failed(&self.args, f.lease.take(), &cause);
+            }
             self.fail(query, id, cause, None);
         }
     }
@@ -938,47 +964,5 @@ impl RouterState {
             self.flights.remove(query);
             metrics::counter!("sentinel_flights_cancelled_total").increment(1);
         }
-    }
-}
-
-/// Why a stale copy is served at once, past its fresh TTL.
-fn swr_reason(e: &CacheEntry, up: Upstream, breaker: BreakerState, now: Instant) -> StaleReason {
-    match breaker {
-        BreakerState::Open => return StaleReason::BreakerOpen { upstream: up },
-        BreakerState::HalfOpen => return StaleReason::BreakerHalfOpen { upstream: up },
-        BreakerState::Closed => {}
-    }
-    if e.from_store {
-        return StaleReason::Unconfirmed {
-            upstream: up,
-            last_failure: e.refresh_failure.as_ref().map(|(cause, _)| cause.clone()),
-        };
-    }
-    StaleReason::PastTtl {
-        upstream: up,
-        last_failure: e
-            .refresh_failure
-            .as_ref()
-            .map(|(cause, at)| (cause.clone(), now.saturating_duration_since(*at))),
-    }
-}
-
-fn describe(q: &Query) -> String {
-    match q {
-        Query::Release(n, v) => format!("version {v} of package \"{n}\""),
-        Query::TopPackages => "the top-packages dataset".into(),
-        Query::CoreMetadata(n, v, _) => {
-            format!("the metadata file of version {v} of package \"{n}\"")
-        }
-        Query::SdistMetadata(n, v, _) => {
-            format!("the PKG-INFO in the sdist of version {v} of package \"{n}\"")
-        }
-        Query::WheelMetadata(n, v, _) => {
-            format!("the METADATA in a wheel of version {v} of package \"{n}\"")
-        }
-        q => format!(
-            "package {:?}",
-            q.package().map(|p| p.as_str()).unwrap_or_default()
-        ),
     }
 }
