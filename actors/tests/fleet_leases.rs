@@ -329,3 +329,71 @@ async fn a_herd_over_three_replicas_costs_one_upstream_request_per_document() {
         e.shutdown().await;
     }
 }
+
+/// Steady load on one hot document over 3 replicas for `run`; returns every answer's
+/// provenance word.
+async fn steady_load(engines: &[EngineHandle], name: &str, run: Duration) -> Vec<String> {
+    let end = tokio::time::Instant::now() + run;
+    let per_replica = engines.iter().map(|e| async move {
+        let mut words = Vec::new();
+        while tokio::time::Instant::now() < end {
+            let r = e.package_info(name, None).await.expect("answered");
+            words.push(r.provenance.word().to_string());
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        words
+    });
+    join_all(per_replica).await.concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_document_is_refreshed_ahead_once_for_the_fleet_and_never_served_stale() {
+    let redis = RedisServer::start();
+    let sim = sim().await;
+    const TTL_MS: u64 = 3_000;
+    const LEAD_MS: u64 = 600;
+    let mut engines = Vec::new();
+    for i in 0..3 {
+        let mut cfg = replica_config(&sim, &redis.url(), &format!("r{i}"));
+        cfg.cache.project_json_ttl_ms = TTL_MS;
+        cfg.cache.refresh_ahead_hits = 1;
+        cfg.cache.refresh_ahead_ms = LEAD_MS;
+        engines.push(engine_with(cfg).await);
+    }
+    subscribed(&engines).await;
+    let name = sim.package_names().into_iter().next().unwrap();
+    let route = format!("/pypi/{name}/json");
+    // Warm: r0 fetches, the others take the fleet's copy.
+    for e in &engines {
+        e.package_info(&name, None).await.unwrap();
+    }
+    assert_eq!(hits(&sim, &route), 1);
+    let started = std::time::Instant::now();
+    let words = steady_load(&engines, &name, Duration::from_millis(4 * TTL_MS)).await;
+    let elapsed = started.elapsed();
+    let sent = hits(&sim, &route);
+    let stale = words.iter().filter(|w| w.as_str() == "stale").count();
+    let reports: Vec<FleetReport> = engines.iter().map(fleet).collect();
+    eprintln!(
+        "refresh-ahead: {} answers in {elapsed:?} over 3 replicas, {stale} stale, {sent} upstream \
+         requests (TTL {TTL_MS} ms, lead {LEAD_MS} ms); leases granted {:?}, reloads {:?}",
+        words.len(),
+        reports.iter().map(|r| r.leases.granted).collect::<Vec<_>>(),
+        reports.iter().map(|r| r.leases.reloads).collect::<Vec<_>>(),
+    );
+    assert_eq!(stale, 0, "a hot key is never served stale: {words:?}");
+    // A refresh at most every TTL - lead - one tick (250 ms), for the whole fleet; the
+    // three replicas each refreshing alone would send three times that.
+    let period = Duration::from_millis(TTL_MS - LEAD_MS - 250);
+    let most = 1 + (elapsed.as_millis() / period.as_millis()) as u64 + 1;
+    assert!(
+        (2..=most).contains(&sent),
+        "{sent} upstream requests in {elapsed:?}: at most {most} for the fleet"
+    );
+    // Every replica answered fresh copies it did not fetch: reloaded from another's fill.
+    let reloads: u64 = reports.iter().map(|r| r.leases.reloads).sum();
+    assert!(reloads > 0, "{reports:?}");
+    for e in engines {
+        e.shutdown().await;
+    }
+}

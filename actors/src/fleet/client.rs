@@ -66,6 +66,7 @@ pub(crate) struct Counters {
     pub(crate) l2_fenced: AtomicU64,
     pub(crate) failures_shared: AtomicU64,
     pub(crate) failures_heard: AtomicU64,
+    pub(crate) reloads: AtomicU64,
 }
 
 pub(crate) struct FleetClient {
@@ -90,6 +91,10 @@ pub(crate) struct FleetClient {
     nonce: AtomicU64,
     /// Other replicas' probe leases known to run (`probe.rs`).
     pub(crate) probes: super::memo::ProbeMemo,
+    /// Documents in this replica's memory that another replica's fill reloads.
+    pub(crate) watched: super::memo::Watched,
+    /// This replica's memory, for those reloads (set once at start).
+    pub(crate) memory: std::sync::OnceLock<crate::cache::SharedCache>,
 }
 
 /// Resets the gate's half-open probe if the call is dropped before it reports.
@@ -159,6 +164,8 @@ impl FleetClient {
             counters: Counters::default(),
             nonce: AtomicU64::new(0),
             probes: Default::default(),
+            watched: Default::default(),
+            memory: Default::default(),
         }))
     }
 
@@ -374,6 +381,7 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
                 fenced: c.l2_fenced.load(Relaxed),
                 failures_shared: c.failures_shared.load(Relaxed),
                 failures_heard: c.failures_heard.load(Relaxed),
+                reloads: c.reloads.load(Relaxed),
             },
         }
     }

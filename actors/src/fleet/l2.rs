@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::client::FleetClient;
+use crate::cache::CacheEntry;
 use super::codec::{self, L2Doc};
 use super::lease::{self, FAILED, Failed, LEASE, Lease};
 use sentinel_core::model::Query;
@@ -72,9 +73,10 @@ return {v[1], ft or false, now, 2, marked, '', 0}
 
 /// Writes `b` with `ft = now - age` and `at` = the lease's grant time (or `ft` without
 /// a lease), unless the key holds a copy of a newer lease (fencing), releases this
-/// replica's lease and tells the waiters (`filled <key>` on the events channel; a newer
-/// copy is there for them either way). KEYS: document, lease. ARGV: value, age ms, TTL
-/// ms, lease token ('' none), events channel, grant time (0 none).
+/// replica's lease and tells the waiters and the replicas holding the document in memory
+/// (`filled <key> <replica>` on the events channel; a newer copy is there for them
+/// either way). KEYS: document, lease. ARGV: value, age ms, TTL ms, lease token (''
+/// none), events channel, grant time (0 none), replica id.
 const WRITE: &str = r"
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 local t = redis.call('TIME')
@@ -89,7 +91,7 @@ if old < at or (ARGV[4] == '' and old == at) then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   wrote = 1
 end
-redis.call('PUBLISH', ARGV[5], 'filled ' .. KEYS[1])
+redis.call('PUBLISH', ARGV[5], 'filled ' .. KEYS[1] .. ' ' .. ARGV[7])
 return wrote
 ";
 
@@ -112,6 +114,30 @@ pub(crate) struct L2Copy {
     pub(crate) invalidated: bool,
 }
 
+impl L2Copy {
+    /// The copy as an entry of this replica's memory, with its true age. Not marked as
+    /// from the store: it was fetched by a replica of this fleet, its age on Redis'
+    /// clock, so it is served and refreshed like a copy this replica fetched.
+    pub(crate) fn into_entry(self, cache: &crate::cache::SharedCache, q: &Query) -> CacheEntry {
+        let now = Instant::now();
+        let (d, age) = (self.doc, self.age);
+        let kept = crate::store::KeptDocument {
+            doc: d.doc,
+            etag: d.etag,
+            last_modified: d.last_modified,
+            fetched_at_wall: cache.clock().now() - age,
+            freshness: sentinel_core::policy::UpstreamFreshness::Unsaid,
+        };
+        let mut e = cache.kept_entry(q, crate::store::KeptCopy { kept, age }, now);
+        e.from_store = false;
+        if self.invalidated {
+            // Marked stale by `refresh_cache` on some replica: a fallback only.
+            e.fresh_for = Duration::ZERO;
+        }
+        e
+    }
+}
+
 /// What the fleet said about a document on a miss.
 #[derive(Default)]
 pub(crate) struct L2Turn {
@@ -131,7 +157,7 @@ static WRITE_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(WRITE));
 
 impl FleetClient {
-    fn doc_key(&self, q: &Query, base_url: &str) -> String {
+    pub(crate) fn doc_key(&self, q: &Query, base_url: &str) -> String {
         self.keys.doc(q.upstream(), base_url, &q.to_string())
     }
 
@@ -209,6 +235,11 @@ impl FleetClient {
         })
     }
 
+    /// The fleet's copy of `q` under `key`, whatever its age, taking no lease.
+    pub(crate) async fn l2_peek(self: &Arc<Self>, q: &Query, key: &str) -> Option<L2Copy> {
+        self.read(q, key, Duration::ZERO, false).await?.copy
+    }
+
     /// What the fleet holds of `q` on an L1 miss: its copy (with its age on Redis'
     /// clock), the lease when this replica is to fetch it, or another replica's recent
     /// failure. While another replica holds the lease and there is no copy at all it
@@ -277,6 +308,7 @@ impl FleetClient {
         let (token, at) = lease.map(Lease::into_token).unwrap_or_default();
         let events = self.keys.events();
         let me = self.clone();
+        let replica = self.replica.clone();
         tokio::spawn(async move {
             let max = me.cfg.max_value_bytes as usize;
             let Some(bytes) = codec::encode(&doc, &key, me.signing_key(), max) else {
@@ -298,6 +330,7 @@ impl FleetClient {
                         .arg(token)
                         .arg(events)
                         .arg(at)
+                        .arg(replica)
                         .invoke_async(&mut c)
                         .await
                 })

@@ -13,6 +13,7 @@
 //! | `events.rs` | pub/sub wake-ups for lease waiters (`filled` events; polling stays the backstop) |
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
 //! | `lease.rs` | a document's lease held while its fetch runs: renewal, release, fencing token, failure markers |
+//! | `reload.rs` | another replica's fill reloads the copy this replica's memory holds (refresh-ahead once for the fleet) |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
 //! Its settings, [`FleetConfig`], are the configuration's (`config/fleet.rs`), always
@@ -117,6 +118,8 @@ pub(crate) mod memo;
 #[cfg(feature = "fleet")]
 pub(crate) mod probe;
 #[cfg(feature = "fleet")]
+pub(crate) mod reload;
+#[cfg(feature = "fleet")]
 mod sessions;
 #[cfg(feature = "fleet")]
 mod status;
@@ -139,11 +142,17 @@ impl FleetReport {
             ));
         }
         let l = &self.leases;
-        if l.granted + l.failures_heard > 0 {
+        if l.granted + l.failures_heard + l.reloads > 0 {
             x.push_str(&format!(
                 "; leases: {} granted ({} taken over), {} lost, {} fills fenced off, \
-                 {} failures told, {} heard",
-                l.granted, l.takeovers, l.lost, l.fenced, l.failures_shared, l.failures_heard
+                 {} failures told, {} heard; {} reloads after another replica's fill",
+                l.granted,
+                l.takeovers,
+                l.lost,
+                l.fenced,
+                l.failures_shared,
+                l.failures_heard,
+                l.reloads
             ));
         }
         if self.probes_deferred + self.probes_published + self.probes_received > 0 {
@@ -208,4 +217,7 @@ pub struct LeaseReport {
     pub failures_shared: u64,
     /// Misses answered from another replica's failure marker instead of fetching.
     pub failures_heard: u64,
+    /// Documents in memory replaced by another replica's newer fill (its `filled`
+    /// event, read back from L2 in the background: refresh-ahead once for the fleet).
+    pub reloads: u64,
 }

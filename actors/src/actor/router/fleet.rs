@@ -39,15 +39,30 @@ pub(crate) struct Turn {
     pub(super) failed: Option<(UnavailableCause, Remembered)>,
 }
 
-/// Reads a miss's earlier copy off the actor: the fleet's (L2) first when the fleet is
-/// on, else (or when it has none) the store's when `store` says it may hold one. The
-/// flight goes on with [`RouterMsg::Loaded`]. Returns whether a read was started.
+/// Which flight asks the fleet before the upstream.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ask {
+    /// A miss: waits (up to the answer budget) while another replica fetches it and
+    /// there is no copy at all.
+    Miss,
+    /// A stale copy in memory: never waits (the copy is the fallback).
+    Stale,
+    /// A refresh-ahead: a copy is new enough only when younger than the refresh-ahead
+    /// lead before its TTL; never waits.
+    Refresh,
+}
+
+/// Reads a flight's earlier copy off the actor: the fleet's (L2, with the document's
+/// lease) first when the fleet is on, else (or when it has none) the store's when
+/// `store` says it may hold one. The flight goes on with [`RouterMsg::Loaded`]. Returns
+/// whether a read was started (with the fleet off and no store read, none is).
 pub(super) fn load_copy(
     args: &RouterArgs,
     router: &ActorRef<RouterMsg>,
     query: Query,
     flight: u64,
     store: bool,
+    ask: Ask,
 ) -> bool {
     #[cfg(feature = "fleet")]
     let fleet = args.fleet.clone();
@@ -60,8 +75,19 @@ pub(super) fn load_copy(
     #[cfg(feature = "fleet")]
     let base_url = args.cfg.upstreams.get(query.upstream()).base_url.clone();
     #[cfg(feature = "fleet")]
-    let until =
-        Instant::now() + std::time::Duration::from_millis(args.cfg.timeouts.answer_budget_ms);
+    let (until, lead) = (
+        Instant::now()
+            + match ask {
+                Ask::Miss => std::time::Duration::from_millis(args.cfg.timeouts.answer_budget_ms),
+                Ask::Stale | Ask::Refresh => std::time::Duration::ZERO,
+            },
+        match ask {
+            Ask::Refresh => std::time::Duration::from_millis(args.cfg.cache.refresh_ahead_ms),
+            Ask::Miss | Ask::Stale => std::time::Duration::ZERO,
+        },
+    );
+    #[cfg(not(feature = "fleet"))]
+    let _ = ask;
     tokio::spawn(async move {
         let mut entry: Option<Arc<CacheEntry>> = None;
         let mut turn = Turn::default();
@@ -73,12 +99,14 @@ pub(super) fn load_copy(
                     &base_url,
                     // The shared copy does not carry the upstream's Cache-Control (the
                     // L2 codec predates it): the kind's configured TTL applies.
-                    cache.fresh_for(
-                        &query,
-                        None,
-                        cache.clock().now(),
-                        sentinel_core::policy::UpstreamFreshness::Unsaid,
-                    ),
+                    cache
+                        .fresh_for(
+                            &query,
+                            None,
+                            cache.clock().now(),
+                            sentinel_core::policy::UpstreamFreshness::Unsaid,
+                        )
+                        .saturating_sub(lead),
                     until,
                 )
                 .await
@@ -87,7 +115,8 @@ pub(super) fn load_copy(
             turn.held_elsewhere = l2.held_elsewhere;
             turn.failed = l2.failed.map(|f| (f.cause, f.remembered));
             if let Some(copy) = l2.copy {
-                entry = Some(Arc::new(l2_entry(&cache, &query, copy)));
+                fleet.watch(&query, &base_url);
+                entry = Some(Arc::new(copy.into_entry(&cache, &query)));
             }
         }
         if entry.is_none() && store {
@@ -109,30 +138,6 @@ pub(super) fn load_copy(
         });
     });
     true
-}
-
-/// The fleet's copy as an entry of this replica's cache, with its true age.
-#[cfg(feature = "fleet")]
-fn l2_entry(
-    cache: &crate::cache::SharedCache,
-    query: &Query,
-    copy: crate::fleet::l2::L2Copy,
-) -> CacheEntry {
-    let now = Instant::now();
-    let (d, age) = (copy.doc, copy.age);
-    let kept = crate::store::KeptDocument {
-        doc: d.doc,
-        etag: d.etag,
-        last_modified: d.last_modified,
-        fetched_at_wall: cache.clock().now() - age,
-        freshness: sentinel_core::policy::UpstreamFreshness::Unsaid,
-    };
-    let mut e = cache.kept_entry(query, crate::store::KeptCopy { kept, age }, now);
-    if copy.invalidated {
-        // Marked stale by `refresh_cache` on some replica: a fallback only.
-        e.fresh_for = std::time::Duration::ZERO;
-    }
-    e
 }
 
 /// The flight holding `lease` failed with `cause`: an upstream failure (or its breaker
@@ -168,6 +173,7 @@ pub(super) fn share_copy(
         && matches!(provenance, Provenance::Live | Provenance::Revalidated)
     {
         let base_url = &args.cfg.upstreams.get(query.upstream()).base_url;
+        fleet.watch(query, base_url);
         let doc = crate::fleet::codec::L2Doc {
             doc: e.doc.clone(),
             etag: e.etag.clone(),

@@ -437,8 +437,14 @@ impl RouterState {
             },
         );
         // A miss: the fleet's copy (L2), or an earlier run's copy on disk, may be
-        // there. Read off the actor; the flight goes on when it is back.
-        if miss && fleet::load_copy(&self.args, myself, query.clone(), id, load) {
+        // there; past the TTL, the fleet's may be newer, or another replica fetching it.
+        // Read off the actor; the flight goes on when it is back.
+        let ask = if miss {
+            fleet::Ask::Miss
+        } else {
+            fleet::Ask::Stale
+        };
+        if fleet::load_copy(&self.args, myself, query.clone(), id, load, ask) {
             return;
         }
         self.begin(myself, query, id);
@@ -461,10 +467,27 @@ impl RouterState {
             metrics::counter!("sentinel_store_copies_loaded_total").increment(1);
         }
         let now = Instant::now();
-        if let Some(e) = entry.as_ref().filter(|e| e.age(now) < e.fresh_for) {
+        // Only a copy newer than the one the flight holds (stale, or due for a refresh).
+        let held = flight.stale.clone();
+        let entry = entry.filter(|e| held.as_ref().is_none_or(|h| h.fetched_at < e.fetched_at));
+        // (Unless this replica holds the lease: then the fleet waits for its fetch.)
+        if flight.lease.is_none()
+            && let Some(e) = entry.as_ref().filter(|e| e.age(now) < e.fresh_for)
+        {
             // Still as fresh as its upstream said: answered as `cached` with its true
-            // age, and nothing is asked. Kept in memory unless this run fetched one.
-            self.args.cache.insert_if_absent(query.clone(), e.clone());
+            // age, and nothing is asked. Kept in memory unless this run fetched one (a
+            // copy the fleet fetched replaces the older one held).
+            if held.is_some() {
+                self.args.cache.insert(query.clone(), e.clone());
+            } else {
+                self.args.cache.insert_if_absent(query.clone(), e.clone());
+            }
+            if !e.from_store
+                && let Some(cache) = self.args.registry.cache.get()
+            {
+                // The fleet's copy, hot here too: refreshed ahead like a fill.
+                let _ = cache.cast(CacheMsg::Watch(query.clone()));
+            }
             let e = e.clone();
             let up = query.upstream();
             return self.answer(&query, id, |_| {
@@ -474,7 +497,22 @@ impl RouterState {
         // Past its freshness: not served at once as stale-while-revalidate: the
         // upstream is asked first (with the kept ETag), the copy is the fallback if it
         // fails or is slow.
-        flight.stale = entry;
+        if entry.is_some() {
+            flight.stale = entry;
+        }
+        if turn.held_elsewhere
+            && let Some(e) = flight.stale.clone()
+            && (flight.waiters.is_empty() || self.args.cfg.stale_while_revalidate)
+        {
+            // Another replica is fetching it for the fleet: the copy answers now, and
+            // that replica's fill reaches this memory (`fleet::reload`).
+            let Some(flight) = self.flights.remove(&query) else {
+                return;
+            };
+            let up = query.upstream();
+            let reason = swr_reason(&e, up, self.args.board.view(up).state, now);
+            return self.answer_stale(flight.waiters.into_iter(), &e, up, reason, now);
+        }
         // Another replica's fetch failed a moment ago: the fleet does not ask again
         // before its retry time; the copy (or that failure) answers now.
         if let Some((cause, memo)) = turn.failed {
@@ -844,6 +882,11 @@ impl RouterState {
                 lease: None,
             },
         );
+        // The fleet first: another replica's newer copy, or its fetch under way, and
+        // the lease if nobody refreshed it yet.
+        if fleet::load_copy(&self.args, myself, query.clone(), id, false, fleet::Ask::Refresh) {
+            return;
+        }
         self.start(myself, query, id);
     }
 
