@@ -153,7 +153,11 @@ async fn the_lease_holder_killed_mid_fetch_costs_one_more_request_and_every_call
     let ask = post(&addr, Some(&session), call);
     let doomed_call = tokio::spawn(async move { ask.send().await?.text().await });
     until(
-        || lease_values(&redis).iter().any(|v| v.starts_with("doomed:")),
+        || {
+            lease_values(&redis)
+                .iter()
+                .any(|v| v.starts_with("doomed:"))
+        },
         "the holder's lease",
     )
     .await;
@@ -201,10 +205,7 @@ async fn the_lease_holder_killed_mid_fetch_costs_one_more_request_and_every_call
         2,
         "the dead holder's request and one more"
     );
-    let reports: Vec<_> = engines
-        .iter()
-        .map(|e| e.metrics().fleet.unwrap())
-        .collect();
+    let reports: Vec<_> = engines.iter().map(|e| e.metrics().fleet.unwrap()).collect();
     let granted: u64 = reports.iter().map(|r| r.leases.granted).sum();
     let takeovers: u64 = reports.iter().map(|r| r.leases.takeovers).sum();
     assert_eq!((granted, takeovers), (1, 1), "{reports:?}");

@@ -12,7 +12,9 @@ use std::time::Duration;
 use common::redis::RedisServer;
 use common::*;
 use futures::future::join_all;
-use sentinel_actors::{EngineConfig, EngineHandle, FleetReport, QueryError, RateLimitConfig, Upstream};
+use sentinel_actors::{
+    EngineConfig, EngineHandle, FleetReport, QueryError, RateLimitConfig, Upstream,
+};
 use sentinel_sim::{FaultSpec, SimHandle};
 
 fn replica_config(sim: &SimHandle, redis: &str, id: &str) -> EngineConfig {
@@ -152,7 +154,10 @@ async fn a_holder_that_lost_its_lease_cannot_overwrite_the_newer_copy() {
     until(|| fleet(a).leases.fenced == 1, "a's late fill fenced off").await;
     let fa = fleet(a);
     assert_eq!(fa.l2_writes, 0, "{fa:?}");
-    assert_eq!(fa.leases.lost, 1, "a's renewal found the lease gone: {fa:?}");
+    assert_eq!(
+        fa.leases.lost, 1,
+        "a's renewal found the lease gone: {fa:?}"
+    );
     assert_eq!(hits(&sim, &route), 2);
     // The stored copy is b's: stamped with b's grant time, later than a's.
     let doc = redis
@@ -163,7 +168,10 @@ async fn a_holder_that_lost_its_lease_cannot_overwrite_the_newer_copy() {
         .to_string();
     let at: i64 = redis.cli(&["HGET", &doc, "at"]).trim().parse().unwrap();
     let ft: i64 = redis.cli(&["HGET", &doc, "ft"]).trim().parse().unwrap();
-    assert!(at > a_at, "b's copy ({at}) is newer than a's lease ({a_at})");
+    assert!(
+        at > a_at,
+        "b's copy ({at}) is newer than a's lease ({a_at})"
+    );
     // Its age counts from the fetch, which came after the grant.
     assert!(ft >= at, "{ft} {at}");
     for e in engines {
@@ -203,12 +211,11 @@ async fn a_failed_fetch_is_told_to_the_fleet_which_does_not_repeat_it() {
         .await
     };
     let (ra, rest) = futures::join!(holder, waiters);
-    assert!(
-        matches!(ra, Err(QueryError::Unavailable { .. })),
-        "{ra:?}"
-    );
+    assert!(matches!(ra, Err(QueryError::Unavailable { .. })), "{ra:?}");
     for r in &rest {
-        let e = r.as_ref().expect_err("no copy anywhere: the holder's failure");
+        let e = r
+            .as_ref()
+            .expect_err("no copy anywhere: the holder's failure");
         let shown = e.to_string();
         assert!(shown.contains("503"), "{shown}");
         assert!(shown.contains("remembered"), "{shown}");
@@ -363,6 +370,13 @@ async fn a_hot_document_is_refreshed_ahead_once_for_the_fleet_and_never_served_s
     subscribed(&engines).await;
     let name = sim.package_names().into_iter().next().unwrap();
     let route = format!("/pypi/{name}/json");
+    // The upstream says the same TTL (else its `Last-Modified` heuristic would make a
+    // fetched copy fresh far longer than the fleet's, which carries no Cache-Control).
+    sim.add_fault(FaultSpec {
+        route: route.clone(),
+        cache_control: Some(format!("max-age={}", TTL_MS / 1000)),
+        ..Default::default()
+    });
     // Warm: r0 fetches, the others take the fleet's copy.
     for e in &engines {
         e.package_info(&name, None).await.unwrap();
@@ -393,6 +407,69 @@ async fn a_hot_document_is_refreshed_ahead_once_for_the_fleet_and_never_served_s
     // Every replica answered fresh copies it did not fetch: reloaded from another's fill.
     let reloads: u64 = reports.iter().map(|r| r.leases.reloads).sum();
     assert!(reloads > 0, "{reports:?}");
+    for e in engines {
+        e.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_due_to_refresh_the_same_document_at_once_fetch_it_once() {
+    let redis = RedisServer::start();
+    let sim = sim().await;
+    let mut engines = Vec::new();
+    for i in 0..3 {
+        let mut cfg = replica_config(&sim, &redis.url(), &format!("r{i}"));
+        // Due for a refresh as soon as it is read (fresh 10 s, refreshed 9.5 s early).
+        cfg.cache.project_json_ttl_ms = 10_000;
+        cfg.cache.refresh_ahead_hits = 1;
+        cfg.cache.refresh_ahead_ms = 9_500;
+        engines.push(engine_with(cfg).await);
+    }
+    subscribed(&engines).await;
+    let name = sim.package_names().into_iter().next().unwrap();
+    let route = format!("/pypi/{name}/json");
+    sim.add_fault(FaultSpec {
+        route: route.clone(),
+        cache_control: Some("max-age=10".into()),
+        ..Default::default()
+    });
+    for e in &engines {
+        e.package_info(&name, None).await.unwrap();
+        e.package_info(&name, None).await.unwrap();
+    }
+    assert_eq!(hits(&sim, &route), 1);
+    // The refreshes overlap: each would take 300 ms upstream.
+    sim.clear_faults();
+    sim.add_fault(FaultSpec {
+        route: route.clone(),
+        cache_control: Some("max-age=10".into()),
+        ..delay(&route, 300)
+    });
+    let asked = join_all(engines.iter().map(|e| e.refresh_ahead_now())).await;
+    // Every replica with the copy due asked (its own tick may have asked just before).
+    assert!(asked.iter().all(|a| a.is_some()), "{asked:?}");
+    until(|| hits(&sim, &route) >= 2, "the refresh").await;
+    until(
+        || {
+            leases(&redis).is_empty()
+                && engines
+                    .iter()
+                    .map(fleet)
+                    .map(|f| f.leases.reloads)
+                    .sum::<u64>()
+                    >= 2
+        },
+        "the refresh filled and reloaded on the other replicas",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hits(&sim, &route), 2, "one refresh for the fleet");
+    let reports: Vec<FleetReport> = engines.iter().map(fleet).collect();
+    let granted: u64 = reports.iter().map(|r| r.leases.granted).sum();
+    assert_eq!(
+        granted, 2,
+        "the warm-up's lease and the refresh's: {reports:?}"
+    );
     for e in engines {
         e.shutdown().await;
     }

@@ -29,9 +29,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::client::FleetClient;
-use crate::cache::CacheEntry;
 use super::codec::{self, L2Doc};
 use super::lease::{self, FAILED, Failed, LEASE, Lease};
+use crate::cache::CacheEntry;
 use sentinel_core::model::Query;
 
 /// `{value, ft, now, lease, invalidated, token, pttl}`: the value and its fetch time
@@ -166,7 +166,13 @@ impl FleetClient {
     }
 
     /// One get-or-lease round trip (see the module's comment).
-    async fn read(self: &Arc<Self>, q: &Query, key: &str, fresh: Duration, take: bool) -> Option<Read> {
+    async fn read(
+        self: &Arc<Self>,
+        q: &Query,
+        key: &str,
+        fresh: Duration,
+        take: bool,
+    ) -> Option<Read> {
         let lease = lease::lease_key(key);
         let marks = [
             self.keys.invalidated(q.package().map(|p| p.as_str())),

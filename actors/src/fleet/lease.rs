@@ -108,9 +108,7 @@ pub(crate) struct Lease {
 
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease")
-            .field("token", &self.token)
-            .finish()
+        f.debug_struct("Lease").field("token", &self.token).finish()
     }
 }
 
@@ -289,9 +287,10 @@ pub(crate) fn encode(cause: &UnavailableCause) -> Option<(&'static str, String)>
             waited_ms,
             attempts,
         } => ("timeout", format!("timeout {waited_ms} {attempts}")),
-        C::Transport { detail: d, attempts } => {
-            ("transport", format!("transport {attempts} {}", detail(d)))
-        }
+        C::Transport {
+            detail: d,
+            attempts,
+        } => ("transport", format!("transport {attempts} {}", detail(d))),
         C::BadBody { detail: d } => ("bad_body", format!("bad_body {}", detail(d))),
         C::BreakerOpen { .. } => ("breaker", "breaker".into()),
         _ => return None,
@@ -330,7 +329,9 @@ pub(crate) fn decode(value: &str, now: i64, pttl_ms: i64) -> Option<Failed> {
                 attempts: attempts.parse().ok()?,
             }
         }
-        "bad_body" => C::BadBody { detail: detail(rest) },
+        "bad_body" => C::BadBody {
+            detail: detail(rest),
+        },
         "breaker" => C::BreakerOpen { retry_after: retry },
         _ => return None,
     };

@@ -146,8 +146,8 @@ pub(super) fn load_copy(
 pub(super) fn fetch_failed(args: &RouterArgs, lease: Held, cause: &UnavailableCause) {
     #[cfg(feature = "fleet")]
     if let Some(l) = lease {
-        let shared = cause.is_upstream_failure()
-            || matches!(cause, UnavailableCause::BreakerOpen { .. });
+        let shared =
+            cause.is_upstream_failure() || matches!(cause, UnavailableCause::BreakerOpen { .. });
         if shared {
             l.failed(
                 cause,

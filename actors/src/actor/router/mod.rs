@@ -41,8 +41,8 @@ mod words;
 pub(crate) use call::{RouterGone, resolve_via, resolve_within};
 use memo::FailureMemo;
 use walks::Walks;
-use words::{describe, swr_reason};
 pub(crate) use walks::{WalkCtx, WalkId, WalkJob, run_walk};
+use words::{describe, swr_reason};
 
 use super::EngineCounters;
 use super::cache::{CacheMsg, Fill, FillJob, Writes};
@@ -884,7 +884,14 @@ impl RouterState {
         );
         // The fleet first: another replica's newer copy, or its fetch under way, and
         // the lease if nobody refreshed it yet.
-        if fleet::load_copy(&self.args, myself, query.clone(), id, false, fleet::Ask::Refresh) {
+        if fleet::load_copy(
+            &self.args,
+            myself,
+            query.clone(),
+            id,
+            false,
+            fleet::Ask::Refresh,
+        ) {
             return;
         }
         self.start(myself, query, id);

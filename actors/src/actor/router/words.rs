@@ -7,7 +7,12 @@ use tokio::time::Instant;
 use crate::cache::CacheEntry;
 
 /// Why a stale copy is served at once, past its fresh TTL.
-pub(super) fn swr_reason(e: &CacheEntry, up: Upstream, breaker: BreakerState, now: Instant) -> StaleReason {
+pub(super) fn swr_reason(
+    e: &CacheEntry,
+    up: Upstream,
+    breaker: BreakerState,
+    now: Instant,
+) -> StaleReason {
     match breaker {
         BreakerState::Open => return StaleReason::BreakerOpen { upstream: up },
         BreakerState::HalfOpen => return StaleReason::BreakerHalfOpen { upstream: up },
