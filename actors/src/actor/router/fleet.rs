@@ -90,6 +90,7 @@ pub(super) fn load_copy(
     let _ = ask;
     tokio::spawn(async move {
         let mut entry: Option<Arc<CacheEntry>> = None;
+        #[cfg_attr(not(feature = "fleet"), allow(unused_mut))]
         let mut turn = Turn::default();
         #[cfg(feature = "fleet")]
         if let Some(fleet) = fleet
