@@ -474,3 +474,34 @@ async fn three_replicas_due_to_refresh_the_same_document_at_once_fetch_it_once()
         e.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_does_not_exist_is_one_upstream_request_for_the_fleet() {
+    let redis = RedisServer::start();
+    let sim = sim().await;
+    let engines = replicas(&sim, &redis, 3).await;
+    let name = "no-such-package-anywhere";
+    let r = engines[0].package_info(name, None).await;
+    assert!(matches!(r, Err(QueryError::NotFound { .. })), "{r:?}");
+    let asked = hits(&sim, "/**");
+    assert!(asked >= 1);
+    // The other replicas are told "not found" by the fleet, without asking.
+    for e in &engines[1..] {
+        let r = e.package_info(name, None).await;
+        assert!(matches!(r, Err(QueryError::NotFound { .. })), "{r:?}");
+    }
+    assert_eq!(
+        hits(&sim, "/**"),
+        asked,
+        "the 404 is remembered for the fleet"
+    );
+    assert_eq!(hits(&sim, &format!("/pypi/{name}/json")), 1);
+    let heard: Vec<u64> = engines
+        .iter()
+        .map(|e| fleet(e).leases.failures_heard)
+        .collect();
+    assert!(heard[0] == 0 && heard[1] >= 1 && heard[2] >= 1, "{heard:?}");
+    for e in engines {
+        e.shutdown().await;
+    }
+}

@@ -16,6 +16,9 @@
 //! stay those of the fetch, never those of the lease (which may be older by a quota wait
 //! and the fetch itself).
 //!
+//! A 404 is a marker too (`failed <at> not_found`, 60 s): a name that does not exist,
+//! asked on every replica, is one upstream request for the fleet.
+//!
 //! Failed fetches: a holder whose fetch failed at the upstream (its status after
 //! retries, a timeout, a broken connection or body, its breaker open) replaces its lease
 //! with a failure marker (`failed <at> <kind> …`, kept for the upstream's
@@ -112,12 +115,17 @@ impl std::fmt::Debug for Lease {
     }
 }
 
-/// Another replica's failure of a document, read from its marker.
+/// Another replica's failure of a document (or its 404), read from its marker.
 #[derive(Clone, Debug)]
 pub(crate) struct Failed {
-    pub(crate) cause: UnavailableCause,
+    /// The upstream's failure; `None`: the document does not exist (a 404).
+    pub(crate) cause: Option<UnavailableCause>,
     pub(crate) remembered: Remembered,
 }
+
+/// How long a 404 is remembered for the fleet (a name asked on every replica is one
+/// upstream request; one published meanwhile is seen this much later).
+pub(crate) const NOT_FOUND: Duration = Duration::from_secs(60);
 
 pub(crate) fn lease_key(doc_key: &str) -> String {
     format!("{doc_key}:lease")
@@ -184,12 +192,9 @@ impl Lease {
 
     /// The fetch failed at the upstream with `cause`: the lease becomes a failure
     /// marker for the upstream's `retry_after` (else `memo`), and the waiters are told.
-    pub(crate) fn failed(mut self, cause: &UnavailableCause, memo: Duration) {
-        self.done = true;
-        self.renewal.cancel();
+    pub(crate) fn failed(self, cause: &UnavailableCause, memo: Duration) {
         let Some((kind, fields)) = encode(cause) else {
-            // Not a failure the fleet remembers: a plain release.
-            self.done = false;
+            // Not a failure the fleet remembers: a plain release (on drop).
             return;
         };
         let ms = match cause {
@@ -199,8 +204,20 @@ impl Lease {
                 ..
             } => *r,
             _ => memo,
-        }
-        .as_millis() as u64;
+        };
+        self.mark(kind, fields, ms);
+    }
+
+    /// The upstream answered 404: the lease becomes a negative entry for
+    /// [`NOT_FOUND`], and the waiters are told.
+    pub(crate) fn not_found(self) {
+        self.mark("not_found", "not_found".into(), NOT_FOUND);
+    }
+
+    fn mark(mut self, kind: &'static str, fields: String, ms: Duration) {
+        self.done = true;
+        self.renewal.cancel();
+        let ms = ms.as_millis() as u64;
         let (me, key, token) = (
             self.client.clone(),
             std::mem::take(&mut self.doc_key),
@@ -333,10 +350,19 @@ pub(crate) fn decode(value: &str, now: i64, pttl_ms: i64) -> Option<Failed> {
             detail: detail(rest),
         },
         "breaker" => C::BreakerOpen { retry_after: retry },
+        "not_found" => {
+            return Some(Failed {
+                cause: None,
+                remembered: Remembered {
+                    age: Duration::from_millis(now.saturating_sub(at).max(0) as u64),
+                    retry_after: retry,
+                },
+            });
+        }
         _ => return None,
     };
     Some(Failed {
-        cause,
+        cause: Some(cause),
         remembered: Remembered {
             age: Duration::from_millis(now.saturating_sub(at).max(0) as u64),
             retry_after: retry,
@@ -353,7 +379,7 @@ mod tests {
         let f = decode(&format!("failed 1000 {fields}"), 1500, 2000).expect("decodes");
         assert_eq!(f.remembered.age, Duration::from_millis(500));
         assert_eq!(f.remembered.retry_after, Duration::from_secs(2));
-        f.cause
+        f.cause.expect("a failure")
     }
 
     #[test]
@@ -397,6 +423,13 @@ mod tests {
                 retry_after: Duration::from_secs(2)
             }
         );
+    }
+
+    #[test]
+    fn a_404_marker_reads_back_as_not_found() {
+        let f = decode("failed 1000 not_found", 4000, 57_000).expect("decodes");
+        assert!(f.cause.is_none());
+        assert_eq!(f.remembered.age, Duration::from_secs(3));
     }
 
     #[test]

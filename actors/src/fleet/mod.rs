@@ -213,9 +213,11 @@ pub struct LeaseReport {
     pub lost: u64,
     /// Fills refused because a newer lease's copy was already there (fencing).
     pub fenced: u64,
-    /// This replica's upstream failures told to the fleet (`failed` events and markers).
+    /// This replica's upstream failures and 404s told to the fleet (`failed` events
+    /// and markers).
     pub failures_shared: u64,
-    /// Misses answered from another replica's failure marker instead of fetching.
+    /// Flights answered from another replica's failure or 404 marker instead of
+    /// fetching.
     pub failures_heard: u64,
     /// Documents in memory replaced by another replica's newer fill (its `filled`
     /// event, read back from L2 in the background: refresh-ahead once for the fleet).

@@ -37,6 +37,8 @@ pub(crate) struct Turn {
     pub(super) held_elsewhere: bool,
     /// Another replica's fetch failed a moment ago: answer with that, do not ask.
     pub(super) failed: Option<(UnavailableCause, Remembered)>,
+    /// Another replica's fetch answered 404 a moment ago: not found, do not ask.
+    pub(super) not_found: bool,
 }
 
 /// Which flight asks the fleet before the upstream.
@@ -114,7 +116,12 @@ pub(super) fn load_copy(
         {
             turn.lease = l2.lease;
             turn.held_elsewhere = l2.held_elsewhere;
-            turn.failed = l2.failed.map(|f| (f.cause, f.remembered));
+            if let Some(f) = l2.failed {
+                match f.cause {
+                    Some(cause) => turn.failed = Some((cause, f.remembered)),
+                    None => turn.not_found = true,
+                }
+            }
             if let Some(copy) = l2.copy {
                 fleet.watch(&query, &base_url);
                 entry = Some(Arc::new(copy.into_entry(&cache, &query)));
@@ -158,6 +165,16 @@ pub(super) fn fetch_failed(args: &RouterArgs, lease: Held, cause: &UnavailableCa
     }
     #[cfg(not(feature = "fleet"))]
     let _ = (args, lease, cause);
+}
+
+/// The flight holding `lease` was answered 404: the fleet remembers it for a minute.
+pub(super) fn not_found(lease: Held) {
+    #[cfg(feature = "fleet")]
+    if let Some(l) = lease {
+        l.not_found();
+    }
+    #[cfg(not(feature = "fleet"))]
+    let _ = lease;
 }
 
 /// A document just fetched or confirmed: the fleet's copy too (in the background),
