@@ -76,7 +76,7 @@ mod model {
     pub use crate::clock::{ClockHand, UtcClock};
     pub use sentinel_core::model::*;
 }
-pub use fleet::{FleetConfig, FleetReport, redact_url as redact_redis_url};
+pub use fleet::{FleetConfig, FleetReport, LeaseReport, redact_url as redact_redis_url};
 #[cfg(feature = "fleet")]
 pub use fleet::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError as FleetSessionError};
 #[cfg(feature = "fleet")]

@@ -191,6 +191,9 @@ impl Drop for FillJob {
 pub(crate) enum CacheMsg {
     /// A flight ended with a document: fill the tiers, then ack.
     Fill(Box<FillJob>),
+    /// A copy another replica fetched, taken into memory: a refresh-ahead candidate
+    /// like a fill.
+    Watch(Query),
     /// A refresh of the held copy failed.
     RefreshFailed {
         query: Query,
@@ -300,6 +303,7 @@ impl Actor for CacheActor {
                 st.watch(&job.query);
                 (*job).run();
             }
+            CacheMsg::Watch(q) => st.watch(&q),
             CacheMsg::RefreshFailed {
                 query,
                 held,

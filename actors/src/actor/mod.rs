@@ -144,6 +144,8 @@ impl EngineShared {
                 }),
             );
             f.spawn_invalidation_reader(cache.clone(), probes, shutdown.child_token());
+            // Another replica's fill reloads the copies this memory holds (`reload.rs`).
+            let _ = f.memory.set(cache.clone());
         }
         Ok(EngineShared {
             cache,

@@ -61,6 +61,13 @@ pub(crate) struct Counters {
     pub(crate) sessions_restored: AtomicU64,
     pub(crate) fill_wakeups: AtomicU64,
     pub(crate) events_subscriptions: AtomicU64,
+    pub(crate) leases_granted: AtomicU64,
+    pub(crate) lease_takeovers: AtomicU64,
+    pub(crate) leases_lost: AtomicU64,
+    pub(crate) l2_fenced: AtomicU64,
+    pub(crate) failures_shared: AtomicU64,
+    pub(crate) failures_heard: AtomicU64,
+    pub(crate) reloads: AtomicU64,
 }
 
 pub(crate) struct FleetClient {
@@ -85,6 +92,10 @@ pub(crate) struct FleetClient {
     nonce: AtomicU64,
     /// Other replicas' probe leases known to run (`probe.rs`).
     pub(crate) probes: super::memo::ProbeMemo,
+    /// Documents in this replica's memory that another replica's fill reloads.
+    pub(crate) watched: super::memo::Watched,
+    /// This replica's memory, for those reloads (set once at start).
+    pub(crate) memory: std::sync::OnceLock<crate::cache::SharedCache>,
 }
 
 /// Resets the gate's half-open probe if the call is dropped before it reports.
@@ -186,6 +197,8 @@ impl FleetClient {
             counters: Counters::default(),
             nonce: AtomicU64::new(0),
             probes: Default::default(),
+            watched: Default::default(),
+            memory: Default::default(),
         }))
     }
 
@@ -402,6 +415,15 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             sessions_restored: c.sessions_restored.load(Relaxed),
             fill_wakeups: c.fill_wakeups.load(Relaxed),
             events_subscriptions: c.events_subscriptions.load(Relaxed),
+            leases: super::LeaseReport {
+                granted: c.leases_granted.load(Relaxed),
+                takeovers: c.lease_takeovers.load(Relaxed),
+                lost: c.leases_lost.load(Relaxed),
+                fenced: c.l2_fenced.load(Relaxed),
+                failures_shared: c.failures_shared.load(Relaxed),
+                failures_heard: c.failures_heard.load(Relaxed),
+                reloads: c.reloads.load(Relaxed),
+            },
         }
     }
 }

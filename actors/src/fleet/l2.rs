@@ -1,18 +1,26 @@
 //! L2: the fleet's shared document cache in Redis. On an L1 miss, before the
 //! upstream, one round trip reads the kept document and Redis' own "now"; after a
 //! fetch the document is written in the background (never on the answer path), fenced
-//! by its fetch time on Redis' clock so a late writer never replaces a newer copy.
+//! by its lease's grant time so a late writer never replaces a newer copy.
 //! TTL in Redis = fresh TTL + `l2_stale_retention_ms`.
 //!
 //! One fetch per document across the fleet: the read is a get-or-lease. A fresh copy
 //! is returned; otherwise the replica takes the document's lease (`SET NX PX`, 3 s,
-//! its value the replica's id) in the same script, or learns that another replica
-//! holds it. A holder fetches and its fill releases the lease (compare-and-delete, in
-//! the write script). A replica that found the lease held answers from its stale copy
+//! `replica:nonce:at`, renewed every second while the fetch runs: `lease.rs`) in the
+//! same script, learns that another replica holds it, or finds the failure marker a
+//! holder left (`lease.rs`): then nobody fetches it until the marker expires and the
+//! caller answers from its fallback chain with that failure. A holder's fill releases
+//! the lease (compare-and-delete, in the write script); a failed or cancelled fetch
+//! releases it too. A replica that found the lease held answers from its stale copy
 //! at once when it has one (the flight's fallback), else waits until the copy appears
-//! (woken by the holder's `filled` event, `events.rs`, or by polling L2 at 25, 50,
-//! 100, 200 ms as the backstop), the lease expires (holder gone: it takes over) or the
-//! answer budget ends, then fetches itself.
+//! (woken by the holder's `filled`, `failed` or `released` event, `events.rs`, or by
+//! polling L2 at 25, 50, 100, 200 ms as the backstop), the lease expires (holder gone:
+//! it takes over) or the answer budget ends, then fetches itself.
+//!
+//! A document holds `b` (the value), `at` (the fencing token: the grant time of the
+//! lease it was fetched under, Redis ms) and `ft` (its fetch time on Redis' clock, from
+//! which its age is counted and its freshness judged; copies written before `ft`
+//! existed use `at`). `refresh_cache`'s marks compare with `at`, the earlier of the two.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,60 +30,79 @@ use tokio::time::Instant;
 
 use super::client::FleetClient;
 use super::codec::{self, L2Doc};
+use super::lease::{self, FAILED, Failed, LEASE, Lease};
+use crate::cache::CacheEntry;
 use sentinel_core::model::Query;
 
-/// `{value, at, now, lease, invalidated}`: the value and its fetch time (Redis ms),
-/// Redis' clock, the lease (0 not asked: the copy is fresh; 1 taken by us; 2 held by
-/// another), and whether `refresh_cache` marked the copy stale since it was fetched.
-/// KEYS: document, lease, the package's and everything's invalidation marks. ARGV:
-/// fresh ms, replica id, lease ms, take (0|1).
+/// `{value, ft, now, lease, invalidated, token, pttl}`: the value and its fetch time
+/// (Redis ms), Redis' clock, the lease (0 not asked: the copy is fresh; 1 taken by us;
+/// 2 held by another; 3 a failure marker), whether `refresh_cache` marked the copy
+/// stale since it was fetched, and the lease's value when granted (or the marker) with
+/// the marker's remaining life. KEYS: document, lease, the package's and everything's
+/// invalidation marks. ARGV: fresh ms, replica id, lease ms, take (0|1), nonce
+/// (`replica:n`).
+/// A lease held under this replica's id is its own earlier flight's (one flight per
+/// document per replica), left by a fetch that never released it: taken over at once.
 const READ: &str = r"
-local v = redis.call('HMGET', KEYS[1], 'b', 'at')
+local v = redis.call('HMGET', KEYS[1], 'b', 'at', 'ft')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local at = tonumber(v[2] or '')
+local ft = tonumber(v[3] or '') or at
 local inv = math.max(tonumber(redis.call('GET', KEYS[3]) or '0') or 0,
   tonumber(redis.call('GET', KEYS[4]) or '0') or 0)
 local marked = 0
 if at and at <= inv then marked = 1 end
-if (v[1] and at and marked == 0 and now - at < tonumber(ARGV[1])) or ARGV[4] == '0' then
-  return {v[1], v[2], now, 0, marked}
+if (v[1] and ft and marked == 0 and now - ft < tonumber(ARGV[1])) or ARGV[4] == '0' then
+  return {v[1], ft or false, now, 0, marked, '', 0}
 end
-if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', tonumber(ARGV[3])) then
-  return {v[1], v[2], now, 1, marked}
+local token = ARGV[5] .. ':' .. now
+if redis.call('SET', KEYS[2], token, 'NX', 'PX', tonumber(ARGV[3])) then
+  return {v[1], ft or false, now, 1, marked, token, 0}
 end
-if redis.call('GET', KEYS[2]) == ARGV[2] then return {v[1], v[2], now, 1, marked} end
-return {v[1], v[2], now, 2, marked}
+local cur = redis.call('GET', KEYS[2]) or ''
+if string.sub(cur, 1, 7) == 'failed ' then
+  return {v[1], ft or false, now, 3, marked, cur, redis.call('PTTL', KEYS[2])}
+end
+if string.sub(cur, 1, #ARGV[2] + 1) == ARGV[2] .. ':' then
+  redis.call('SET', KEYS[2], token, 'PX', tonumber(ARGV[3]))
+  return {v[1], ft or false, now, 1, marked, token, 0}
+end
+return {v[1], ft or false, now, 2, marked, '', 0}
 ";
 
-/// Writes `b` with `at = now - age`, unless the key holds a newer copy (fencing),
-/// releases this replica's lease and tells the waiters (`filled <key>` on the events
-/// channel; a newer copy is there for them either way). KEYS: document, lease. ARGV:
-/// value, age ms, TTL ms, replica id, events channel.
+/// Writes `b` with `ft = now - age` and `at` = the lease's grant time (or `ft` without
+/// a lease), unless the key holds a copy of a newer lease (fencing), releases this
+/// replica's lease and tells the waiters and the replicas holding the document in memory
+/// (`filled <key> <replica>` on the events channel; a newer copy is there for them
+/// either way). KEYS: document, lease. ARGV: value, age ms, TTL ms, lease token (''
+/// none), events channel, grant time (0 none), replica id.
 const WRITE: &str = r"
-if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 local t = redis.call('TIME')
-local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
+local ft = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
+local at = tonumber(ARGV[6])
+if at == 0 then at = ft end
+if ft < at then ft = at end
 local old = tonumber(redis.call('HGET', KEYS[1], 'at') or '0') or 0
 local wrote = 0
-if old <= at then
-  redis.call('HSET', KEYS[1], 'b', ARGV[1], 'at', at)
+if old < at or (ARGV[4] == '' and old == at) then
+  redis.call('HSET', KEYS[1], 'b', ARGV[1], 'at', at, 'ft', ft)
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   wrote = 1
 end
-redis.call('PUBLISH', ARGV[5], 'filled ' .. KEYS[1])
+redis.call('PUBLISH', ARGV[5], 'filled ' .. KEYS[1] .. ' ' .. ARGV[7])
 return wrote
 ";
 
-/// How long a lease lasts: a holder that dies frees it this long after taking it.
-const LEASE: Duration = Duration::from_secs(3);
-
-/// The read script's reply: value, fetch time, Redis' now, lease, invalidated.
-type ReadReply = (Option<Vec<u8>>, Option<i64>, i64, u8, u8);
+/// The read script's reply (see [`READ`]).
+type ReadReply = (Option<Vec<u8>>, Option<i64>, i64, u8, u8, String, i64);
 
 struct Read {
     copy: Option<L2Copy>,
     held_elsewhere: bool,
+    lease: Option<Lease>,
+    failed: Option<Failed>,
 }
 
 /// The fleet's copy of a document.
@@ -87,18 +114,51 @@ pub(crate) struct L2Copy {
     pub(crate) invalidated: bool,
 }
 
+impl L2Copy {
+    /// The copy as an entry of this replica's memory, with its true age. Not marked as
+    /// from the store: it was fetched by a replica of this fleet, its age on Redis'
+    /// clock, so it is served and refreshed like a copy this replica fetched.
+    pub(crate) fn into_entry(self, cache: &crate::cache::SharedCache, q: &Query) -> CacheEntry {
+        let now = Instant::now();
+        let (d, age) = (self.doc, self.age);
+        let kept = crate::store::KeptDocument {
+            doc: d.doc,
+            etag: d.etag,
+            last_modified: d.last_modified,
+            fetched_at_wall: cache.clock().now() - age,
+            freshness: sentinel_core::policy::UpstreamFreshness::Unsaid,
+        };
+        let mut e = cache.kept_entry(q, crate::store::KeptCopy { kept, age }, now);
+        e.from_store = false;
+        if self.invalidated {
+            // Marked stale by `refresh_cache` on some replica: a fallback only.
+            e.fresh_for = Duration::ZERO;
+        }
+        e
+    }
+}
+
+/// What the fleet said about a document on a miss.
+#[derive(Default)]
+pub(crate) struct L2Turn {
+    /// Its copy (fresh, or stale as a fallback).
+    pub(crate) copy: Option<L2Copy>,
+    /// The lease, when this replica is to fetch it for the fleet.
+    pub(crate) lease: Option<Lease>,
+    /// Another replica holds the lease (and the wait, if any, ended without a copy).
+    pub(crate) held_elsewhere: bool,
+    /// Another replica's fetch failed a moment ago: nobody asks until it expires.
+    pub(crate) failed: Option<Failed>,
+}
+
 static READ_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(READ));
 static WRITE_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(WRITE));
 
 impl FleetClient {
-    fn doc_key(&self, q: &Query, base_url: &str) -> String {
+    pub(crate) fn doc_key(&self, q: &Query, base_url: &str) -> String {
         self.keys.doc(q.upstream(), base_url, &q.to_string())
-    }
-
-    fn lease_key(doc_key: &str) -> String {
-        format!("{doc_key}:lease")
     }
 
     fn signing_key(&self) -> Option<&[u8]> {
@@ -106,12 +166,19 @@ impl FleetClient {
     }
 
     /// One get-or-lease round trip (see the module's comment).
-    async fn read(&self, q: &Query, key: &str, fresh: Duration, take: bool) -> Option<Read> {
-        let lease = Self::lease_key(key);
+    async fn read(
+        self: &Arc<Self>,
+        q: &Query,
+        key: &str,
+        fresh: Duration,
+        take: bool,
+    ) -> Option<Read> {
+        let lease = lease::lease_key(key);
         let marks = [
             self.keys.invalidated(q.package().map(|p| p.as_str())),
             self.keys.invalidated(None),
         ];
+        let nonce = self.nonce();
         let r: Result<ReadReply, _> = self
             .run("l2_get_or_lease", |mut c| async move {
                 READ_SCRIPT
@@ -123,11 +190,12 @@ impl FleetClient {
                     .arg(&self.replica)
                     .arg(LEASE.as_millis() as u64)
                     .arg(u8::from(take))
+                    .arg(nonce)
                     .invoke_async(&mut c)
                     .await
             })
             .await;
-        let (bytes, at, now, lease, marked) = r.ok()?;
+        let (bytes, at, now, lease, marked, token, pttl) = r.ok()?;
         let c = &self.counters;
         let copy = match (bytes, at) {
             (Some(bytes), Some(at)) => {
@@ -160,22 +228,37 @@ impl FleetClient {
                 None
             }
         };
+        let failed = (lease == 3)
+            .then(|| lease::decode(&token, now, pttl))
+            .flatten();
         Some(Read {
             copy,
-            held_elsewhere: lease == 2,
+            // A marker that does not decode (another version's) holds the lease too.
+            held_elsewhere: lease == 2 || (lease == 3 && failed.is_none()),
+            lease: (lease == 1 && !token.is_empty() && !token.starts_with(FAILED))
+                .then(|| Lease::granted(self, key.to_string(), token)),
+            failed,
         })
     }
 
-    /// The fleet's copy of `q` (with its age on Redis' clock) for an L1 miss, waiting
-    /// up to `until` while another replica holds the document's lease and there is no
-    /// copy at all; `None` means fetch it here. `fresh` is the document's fresh TTL.
+    /// The fleet's copy of `q` under `key`, whatever its age, taking no lease.
+    pub(crate) async fn l2_peek(self: &Arc<Self>, q: &Query, key: &str) -> Option<L2Copy> {
+        self.read(q, key, Duration::ZERO, false).await?.copy
+    }
+
+    /// What the fleet holds of `q` on an L1 miss: its copy (with its age on Redis'
+    /// clock), the lease when this replica is to fetch it, or another replica's recent
+    /// failure. While another replica holds the lease and there is no copy at all it
+    /// waits up to `until` (woken by the holder's events, else by polls), taking the
+    /// lease over if the holder goes. `None`: Redis did not answer; fetch as one replica
+    /// does. `fresh` is the document's fresh TTL.
     pub(crate) async fn l2_get(
-        &self,
+        self: &Arc<Self>,
         q: &Query,
         base_url: &str,
         fresh: Duration,
         until: Instant,
-    ) -> Option<L2Copy> {
+    ) -> Option<L2Turn> {
         let key = self.doc_key(q, base_url);
         let mut r = self.read(q, &key, fresh, true).await?;
         let mut poll = Duration::from_millis(self.cfg.lease_poll_ms);
@@ -183,11 +266,13 @@ impl FleetClient {
         // stale copy is the flight's fallback while this replica asks too), woken by
         // its `filled` event (`events.rs`) or, failing that, at the next poll.
         let fill = (r.held_elsewhere && r.copy.is_none()).then(|| self.fill_waiters.get(&key));
+        let mut waited = false;
         while r.held_elsewhere && r.copy.is_none() {
             let Some(fill) = &fill else { break };
             if Instant::now() + poll > until {
                 break;
             }
+            waited = true;
             self.counters.lease_waits.fetch_add(1, Relaxed);
             tokio::select! {
                 _ = fill.notified() => {}
@@ -197,10 +282,24 @@ impl FleetClient {
             // Polls take the lease too: a holder that died leaves it to expire.
             r = self.read(q, &key, fresh, true).await?;
         }
-        r.copy
+        if waited && r.lease.is_some() {
+            // The holder released it (cancelled, our own limits) or died.
+            self.counters.lease_takeovers.fetch_add(1, Relaxed);
+        }
+        if r.failed.is_some() {
+            self.counters.failures_heard.fetch_add(1, Relaxed);
+        }
+        Some(L2Turn {
+            copy: r.copy,
+            lease: r.lease,
+            held_elsewhere: r.held_elsewhere,
+            failed: r.failed,
+        })
     }
 
-    /// Writes `doc` (fetched `age` ago, fresh for `fresh_for`) in the background.
+    /// Writes `doc` (fetched `age` ago, fresh for `fresh_for`) in the background, under
+    /// `lease` when this replica fetched it holding one (its fencing token; the write
+    /// releases it).
     pub(crate) fn l2_put(
         self: &Arc<Self>,
         q: &Query,
@@ -208,12 +307,14 @@ impl FleetClient {
         doc: L2Doc,
         age: Duration,
         fresh_for: Duration,
+        lease: Option<Lease>,
     ) {
         let key = self.doc_key(q, base_url);
-        let lease = Self::lease_key(&key);
-        let replica = self.replica.clone();
+        let lease_key = lease::lease_key(&key);
+        let (token, at) = lease.map(Lease::into_token).unwrap_or_default();
         let events = self.keys.events();
         let me = self.clone();
+        let replica = self.replica.clone();
         tokio::spawn(async move {
             let max = me.cfg.max_value_bytes as usize;
             let Some(bytes) = codec::encode(&doc, &key, me.signing_key(), max) else {
@@ -228,18 +329,27 @@ impl FleetClient {
                 .run("l2_put", |mut c| async move {
                     WRITE_SCRIPT
                         .key(key)
-                        .key(lease)
+                        .key(lease_key)
                         .arg(bytes)
                         .arg(age_ms)
                         .arg(ttl)
-                        .arg(replica)
+                        .arg(token)
                         .arg(events)
+                        .arg(at)
+                        .arg(replica)
                         .invoke_async(&mut c)
                         .await
                 })
                 .await;
-            if r == Ok(1) {
-                me.counters.l2_writes.fetch_add(1, Relaxed);
+            match r {
+                Ok(1) => {
+                    me.counters.l2_writes.fetch_add(1, Relaxed);
+                }
+                Ok(_) => {
+                    // Fenced off: a newer lease's copy is there.
+                    me.counters.l2_fenced.fetch_add(1, Relaxed);
+                }
+                Err(_) => {}
             }
         });
     }

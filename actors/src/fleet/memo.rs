@@ -1,7 +1,8 @@
 //! What this replica remembers of the fleet between Redis calls, kept by the
-//! `FleetClient`: the waiters on another replica's fill (woken by `events.rs`) and the
-//! probe leases other replicas are known to hold (`probe.rs`). Plain state, below the
-//! client and the tasks that use it.
+//! `FleetClient`: the waiters on another replica's fill (woken by `events.rs`), the
+//! documents its memory holds that another replica's fill should reload (`reload.rs`)
+//! and the probe leases other replicas are known to hold (`probe.rs`). Plain state,
+//! below the client and the tasks that use it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use sentinel_core::model::Upstream;
+use sentinel_core::model::{Query, Upstream};
 
 /// Per document key, the waiters of this replica (one `Notify` shared by them; the map
 /// keeps it weakly, so it goes when the last waiter does).
@@ -38,6 +39,38 @@ impl FillWaiters {
             m.remove(key).and_then(|w| w.upgrade())
         };
         n.map(|n| n.notify_waiters()).is_some()
+    }
+}
+
+/// The documents (L2 key → query) this replica's memory took from the fleet or filled
+/// for it: another replica's `filled` event for one of them reloads it. Bounded: when
+/// full it forgets everything and starts over (a forgotten key is only refreshed the
+/// ordinary way, by refresh-ahead or on demand).
+#[derive(Default)]
+pub(crate) struct Watched(Mutex<HashMap<String, Query>>);
+
+/// Most documents watched at once.
+const MAX_WATCHED: usize = 4096;
+
+impl Watched {
+    pub(crate) fn add(&self, key: String, q: &Query) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= MAX_WATCHED && !m.contains_key(&key) {
+            m.clear();
+        }
+        m.insert(key, q.clone());
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<Query> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub(super) fn forget(&self, key: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 }
 

@@ -12,6 +12,8 @@
 //! | `status.rs` | `pypi-sentinel fleet status`: what Redis holds in the namespace (replicas, quotas, L2, leases) |
 //! | `events.rs` | pub/sub wake-ups for lease waiters (`filled` events; polling stays the backstop) |
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
+//! | `lease.rs` | a document's lease held while its fetch runs: renewal, release, fencing token, failure markers |
+//! | `reload.rs` | another replica's fill reloads the copy this replica's memory holds (refresh-ahead once for the fleet) |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
 //! Its settings, [`FleetConfig`], are the configuration's (`config/fleet.rs`), always
@@ -97,6 +99,9 @@ pub struct FleetReport {
     /// Times the events connection subscribed (1 after start, +1 per reconnection).
     #[serde(default)]
     pub events_subscriptions: u64,
+    /// Document leases: one fetch per document across the fleet (`lease.rs`).
+    #[serde(default)]
+    pub leases: LeaseReport,
 }
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
@@ -107,9 +112,13 @@ pub(crate) mod invalidate;
 #[cfg(feature = "fleet")]
 pub(crate) mod l2;
 #[cfg(feature = "fleet")]
+pub(crate) mod lease;
+#[cfg(feature = "fleet")]
 pub(crate) mod memo;
 #[cfg(feature = "fleet")]
 pub(crate) mod probe;
+#[cfg(feature = "fleet")]
+pub(crate) mod reload;
 #[cfg(feature = "fleet")]
 mod sessions;
 #[cfg(feature = "fleet")]
@@ -130,6 +139,20 @@ impl FleetReport {
             x.push_str(&format!(
                 "; {} lease waits ({} ended by a fill event)",
                 self.lease_waits, self.fill_wakeups
+            ));
+        }
+        let l = &self.leases;
+        if l.granted + l.failures_heard + l.reloads > 0 {
+            x.push_str(&format!(
+                "; leases: {} granted ({} taken over), {} lost, {} fills fenced off, \
+                 {} failures told, {} heard; {} reloads after another replica's fill",
+                l.granted,
+                l.takeovers,
+                l.lost,
+                l.fenced,
+                l.failures_shared,
+                l.failures_heard,
+                l.reloads
             ));
         }
         if self.probes_deferred + self.probes_published + self.probes_received > 0 {
@@ -173,4 +196,30 @@ impl FleetReport {
                 .unwrap_or_default()
         )
     }
+}
+
+/// What this replica did with document leases (FLEET.md 5.5).
+#[derive(
+    Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema,
+)]
+pub struct LeaseReport {
+    /// Leases granted to this replica (it fetched the document for the fleet).
+    pub granted: u64,
+    /// Of those, leases taken over after waiting on another replica's (it died, was
+    /// cancelled, or was held back by its own limits).
+    pub takeovers: u64,
+    /// Leases this replica lost while fetching (expired or taken over: its renewal
+    /// found another value).
+    pub lost: u64,
+    /// Fills refused because a newer lease's copy was already there (fencing).
+    pub fenced: u64,
+    /// This replica's upstream failures and 404s told to the fleet (`failed` events
+    /// and markers).
+    pub failures_shared: u64,
+    /// Flights answered from another replica's failure or 404 marker instead of
+    /// fetching.
+    pub failures_heard: u64,
+    /// Documents in memory replaced by another replica's newer fill (its `filled`
+    /// event, read back from L2 in the background: refresh-ahead once for the fleet).
+    pub reloads: u64,
 }

@@ -34,13 +34,16 @@ use tokio_util::sync::CancellationToken;
 
 mod call;
 mod fleet;
+mod loaded;
 mod memo;
 mod walks;
+mod words;
 
 pub(crate) use call::{RouterGone, resolve_via, resolve_within};
 use memo::FailureMemo;
 use walks::Walks;
 pub(crate) use walks::{WalkCtx, WalkId, WalkJob, run_walk};
+use words::{describe, swr_reason};
 
 use super::EngineCounters;
 use super::cache::{CacheMsg, Fill, FillJob, Writes};
@@ -169,6 +172,7 @@ pub(crate) enum RouterMsg {
         query: Query,
         flight: u64,
         entry: Option<Arc<CacheEntry>>,
+        turn: fleet::Turn,
     },
     /// How many distinct queries are in flight.
     #[cfg(any(test, feature = "test-hooks"))]
@@ -217,6 +221,8 @@ struct Flight {
     filling: Option<Provenance>,
     /// A refresh-ahead: only a rate-limit slot free now with room to spare.
     spare_only: bool,
+    /// The document's fleet lease, while this replica fetches it for the fleet.
+    lease: fleet::Held,
 }
 
 pub(crate) struct RouterState {
@@ -301,7 +307,8 @@ impl Actor for RouterActor {
                 query,
                 flight,
                 entry,
-            } => st.loaded(&myself, query, flight, entry),
+                turn,
+            } => st.loaded(&myself, query, flight, entry, turn),
             #[cfg(any(test, feature = "test-hooks"))]
             RouterMsg::InFlight { reply } => {
                 let _ = reply.send(st.flights.len());
@@ -427,45 +434,20 @@ impl RouterState {
                 budget_end,
                 filling: None,
                 spare_only: false,
+                lease: None,
             },
         );
         // A miss: the fleet's copy (L2), or an earlier run's copy on disk, may be
-        // there. Read off the actor; the flight goes on when it is back.
-        if miss && fleet::load_copy(&self.args, myself, query.clone(), id, load) {
-            return;
-        }
-        self.begin(myself, query, id);
-    }
-
-    /// The store answered for a flight that started on a miss.
-    fn loaded(
-        &mut self,
-        myself: &ActorRef<RouterMsg>,
-        query: Query,
-        id: u64,
-        entry: Option<Arc<CacheEntry>>,
-    ) {
-        let Some(flight) = self.flights.get_mut(&query).filter(|f| f.id == id) else {
-            return;
+        // there; past the TTL, the fleet's may be newer, or another replica fetching it.
+        // Read off the actor; the flight goes on when it is back.
+        let ask = if miss {
+            fleet::Ask::Miss
+        } else {
+            fleet::Ask::Stale
         };
-        if entry.is_some() {
-            metrics::counter!("sentinel_store_copies_loaded_total").increment(1);
+        if fleet::load_copy(&self.args, myself, query.clone(), id, load, ask) {
+            return;
         }
-        let now = Instant::now();
-        if let Some(e) = entry.as_ref().filter(|e| e.age(now) < e.fresh_for) {
-            // Still as fresh as its upstream said: answered as `cached` with its true
-            // age, and nothing is asked. Kept in memory unless this run fetched one.
-            self.args.cache.insert_if_absent(query.clone(), e.clone());
-            let e = e.clone();
-            let up = query.upstream();
-            return self.answer(&query, id, |_| {
-                Ok(DocAnswer::from_entry(&e, Provenance::Cached, up, now))
-            });
-        }
-        // Past its freshness: not served at once as stale-while-revalidate: the
-        // upstream is asked first (with the kept ETag), the copy is the fallback if it
-        // fails or is slow.
-        flight.stale = entry;
         self.begin(myself, query, id);
     }
 
@@ -679,6 +661,9 @@ impl RouterState {
                 let cause = f.cause();
                 if !f.ours {
                     self.failures.remember(&query, &cause, now);
+                    if let Some(fl) = self.flights.get_mut(&query).filter(|f| f.id == id) {
+                        fleet::fetch_failed(&self.args, fl.lease.take(), &cause);
+                    }
                 }
                 if let Some(held) = held {
                     self.note_refresh_failure(query.clone(), held, cause.clone(), now);
@@ -696,6 +681,9 @@ impl RouterState {
         };
         match result {
             Ok(None) => {
+                if let Some(f) = self.flights.get_mut(&query).filter(|f| f.id == id) {
+                    fleet::not_found(f.lease.take());
+                }
                 self.answer(&query, id, |_| {
                     Err(QueryError::NotFound {
                         what: describe(&query),
@@ -743,8 +731,9 @@ impl RouterState {
         };
         let up = query.upstream();
         let entry = entry.or_else(|| self.args.cache.peek(query));
+        let lease = self.flights.get_mut(query).and_then(|f| f.lease.take());
         if let Some(e) = &entry {
-            fleet::share_copy(&self.args, query, &provenance, e);
+            fleet::share_copy(&self.args, query, &provenance, e, lease);
         }
         // Just fetched (or confirmed): its age is that of the fetch, zero.
         self.answer(query, id, |_| match &entry {
@@ -822,8 +811,21 @@ impl RouterState {
                 budget_end: now,
                 filling: None,
                 spare_only: true,
+                lease: None,
             },
         );
+        // The fleet first: another replica's newer copy, or its fetch under way, and
+        // the lease if nobody refreshed it yet.
+        if fleet::load_copy(
+            &self.args,
+            myself,
+            query.clone(),
+            id,
+            false,
+            fleet::Ask::Refresh,
+        ) {
+            return;
+        }
         self.start(myself, query, id);
     }
 
@@ -831,6 +833,12 @@ impl RouterState {
     /// the cause, or the typed error.
     fn finish(&mut self, query: &Query, id: u64, result: Result<(), UnavailableCause>) {
         if let Err(cause) = result {
+            if let UnavailableCause::BreakerOpen { .. } = cause
+                && let Some(f) = self.flights.get_mut(query).filter(|f| f.id == id)
+            {
+                // The fleet too leaves it alone until the breaker's next probe.
+                fleet::fetch_failed(&self.args, f.lease.take(), &cause);
+            }
             self.fail(query, id, cause, None);
         }
     }
@@ -938,47 +946,5 @@ impl RouterState {
             self.flights.remove(query);
             metrics::counter!("sentinel_flights_cancelled_total").increment(1);
         }
-    }
-}
-
-/// Why a stale copy is served at once, past its fresh TTL.
-fn swr_reason(e: &CacheEntry, up: Upstream, breaker: BreakerState, now: Instant) -> StaleReason {
-    match breaker {
-        BreakerState::Open => return StaleReason::BreakerOpen { upstream: up },
-        BreakerState::HalfOpen => return StaleReason::BreakerHalfOpen { upstream: up },
-        BreakerState::Closed => {}
-    }
-    if e.from_store {
-        return StaleReason::Unconfirmed {
-            upstream: up,
-            last_failure: e.refresh_failure.as_ref().map(|(cause, _)| cause.clone()),
-        };
-    }
-    StaleReason::PastTtl {
-        upstream: up,
-        last_failure: e
-            .refresh_failure
-            .as_ref()
-            .map(|(cause, at)| (cause.clone(), now.saturating_duration_since(*at))),
-    }
-}
-
-fn describe(q: &Query) -> String {
-    match q {
-        Query::Release(n, v) => format!("version {v} of package \"{n}\""),
-        Query::TopPackages => "the top-packages dataset".into(),
-        Query::CoreMetadata(n, v, _) => {
-            format!("the metadata file of version {v} of package \"{n}\"")
-        }
-        Query::SdistMetadata(n, v, _) => {
-            format!("the PKG-INFO in the sdist of version {v} of package \"{n}\"")
-        }
-        Query::WheelMetadata(n, v, _) => {
-            format!("the METADATA in a wheel of version {v} of package \"{n}\"")
-        }
-        q => format!(
-            "package {:?}",
-            q.package().map(|p| p.as_str()).unwrap_or_default()
-        ),
     }
 }
