@@ -84,6 +84,8 @@ pub use fleet::{
     FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
     fleet_status,
 };
+#[cfg(feature = "fleet")]
+pub use fleet::{FleetSse, SseLogError as FleetSseError};
 #[cfg(not(feature = "internals"))]
 use sentinel_core::policy;
 #[cfg(feature = "internals")]

@@ -19,6 +19,7 @@
 //! through `tracing`.
 
 mod drain;
+mod event_store;
 mod http;
 pub mod params;
 mod session_store;

@@ -60,6 +60,8 @@ pub(crate) struct Counters {
     pub(crate) sessions_restored: AtomicU64,
     pub(crate) fill_wakeups: AtomicU64,
     pub(crate) events_subscriptions: AtomicU64,
+    pub(crate) sse_events_stored: AtomicU64,
+    pub(crate) sse_replays: AtomicU64,
 }
 
 pub(crate) struct FleetClient {
@@ -361,6 +363,8 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             sessions_restored: c.sessions_restored.load(Relaxed),
             fill_wakeups: c.fill_wakeups.load(Relaxed),
             events_subscriptions: c.events_subscriptions.load(Relaxed),
+            sse_events_stored: c.sse_events_stored.load(Relaxed),
+            sse_replays: c.sse_replays.load(Relaxed),
         }
     }
 }

@@ -55,6 +55,11 @@ impl Keys {
         format!("{}:mcp:session:{h}", self.ns)
     }
 
+    /// The Redis stream of one SSE stream's events (`sse.rs`); `tag` is already a hash.
+    pub(crate) fn mcp_sse(&self, tag: &str) -> String {
+        format!("{}:mcp:sse:{tag}", self.ns)
+    }
+
     /// The pub/sub channel of `filled` events (`events.rs`).
     pub(crate) fn events(&self) -> String {
         format!("{}:events", self.ns)

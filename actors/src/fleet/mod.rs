@@ -9,6 +9,7 @@
 //! | `l2.rs` | documents in Redis: get-or-lease on a miss, fenced writes after a fetch |
 //! | `invalidate.rs` | `refresh_cache` across the fleet: marks in L2, a stream read by every replica |
 //! | `sessions.rs` | MCP sessions across replicas: the bytes behind the product's rmcp `SessionStore` |
+//! | `sse.rs` | resumable SSE across replicas: a Redis stream per SSE stream behind the product's rmcp `EventStore` |
 //! | `status.rs` | `pypi-sentinel fleet status`: what Redis holds in the namespace (replicas, quotas, L2, leases) |
 //! | `events.rs` | pub/sub wake-ups for lease waiters (`filled` events; polling stays the backstop) |
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
@@ -97,6 +98,12 @@ pub struct FleetReport {
     /// Times the events connection subscribed (1 after start, +1 per reconnection).
     #[serde(default)]
     pub events_subscriptions: u64,
+    /// SSE events written to Redis (resumable on any replica).
+    #[serde(default)]
+    pub sse_events_stored: u64,
+    /// SSE streams resumed from Redis (`Last-Event-ID`) by this replica.
+    #[serde(default)]
+    pub sse_replays: u64,
 }
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
@@ -113,9 +120,13 @@ pub(crate) mod probe;
 #[cfg(feature = "fleet")]
 mod sessions;
 #[cfg(feature = "fleet")]
+mod sse;
+#[cfg(feature = "fleet")]
 mod status;
 #[cfg(feature = "fleet")]
 pub use sessions::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError};
+#[cfg(feature = "fleet")]
+pub use sse::{FleetSse, SseLogError};
 #[cfg(feature = "fleet")]
 pub use status::{
     FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
@@ -142,6 +153,12 @@ impl FleetReport {
             x.push_str(&format!(
                 "; MCP sessions: {} stored, {} restored from another replica",
                 self.sessions_stored, self.sessions_restored
+            ));
+        }
+        if self.sse_events_stored + self.sse_replays > 0 {
+            x.push_str(&format!(
+                "; SSE: {} events kept, {} streams resumed",
+                self.sse_events_stored, self.sse_replays
             ));
         }
         x
