@@ -216,6 +216,16 @@ async fn fleet_status_shows_replicas_quota_l2_and_leases_from_redis() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The fleet's upstream requests are written within a second.
+    for _ in 0..500 {
+        if engines
+            .iter()
+            .all(|e| !e.metrics().fleet.unwrap().upstream_requests.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Leases are held only while a replica fetches: planted, as a replica writes them.
     redis.cli(&[
         "SET",
@@ -289,6 +299,16 @@ async fn fleet_status_shows_replicas_quota_l2_and_leases_from_redis() {
     assert!(text.contains("L2: 4 documents"), "{text}");
     assert!(text.contains("quota pypistats: "), "{text}");
     assert!(text.contains("probe leases held: 1"), "{text}");
+    assert!(
+        text.contains("breakers closed on every replica: pypi-json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fleet upstream requests per minute, last 10 minutes"),
+        "{text}"
+    );
+    let minutes = s["upstream_requests"][0]["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 10, "{s}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,6 +86,11 @@ pub(crate) struct FleetClient {
     nonce: AtomicU64,
     /// Other replicas' probe leases known to run (`probe.rs`).
     pub(crate) probes: super::memo::ProbeMemo,
+    /// Every replica's breakers as last read (`breakers.rs`).
+    pub(crate) breakers_seen: Mutex<Vec<super::FleetBreaker>>,
+    /// Upstream requests per minute, this replica's to write and the fleet's read
+    /// (`rates.rs`).
+    pub(crate) rates: super::rates::Rates,
 }
 
 /// Resets the gate's half-open probe if the call is dropped before it reports.
@@ -155,6 +160,8 @@ impl FleetClient {
             counters: Counters::default(),
             nonce: AtomicU64::new(0),
             probes: Default::default(),
+            breakers_seen: Mutex::default(),
+            rates: Default::default(),
         }))
     }
 
@@ -365,6 +372,8 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             events_subscriptions: c.events_subscriptions.load(Relaxed),
             sse_events_stored: c.sse_events_stored.load(Relaxed),
             sse_replays: c.sse_replays.load(Relaxed),
+            breakers: self.breakers_seen(),
+            upstream_requests: self.rates_seen(),
         }
     }
 }

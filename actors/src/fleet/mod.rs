@@ -12,6 +12,8 @@
 //! | `sse.rs` | resumable SSE across replicas: a Redis stream per SSE stream behind the product's rmcp `EventStore` |
 //! | `status.rs` | `pypi-sentinel fleet status`: what Redis holds in the namespace (replicas, quotas, L2, leases) |
 //! | `events.rs` | pub/sub wake-ups for lease waiters (`filled` events; polling stays the backstop) |
+//! | `breakers.rs` | breakers shown fleet-wide: each replica's state per upstream in a hash, read back for `health` ("open on 3 of 5 replicas") |
+//! | `rates.rs` | the fleet's upstream requests per minute: each replica's attempts added to a hash per upstream once a second, read back for `health` and the gauge |
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
 //! | `codec.rs` | the L2 value: version byte, optional HMAC, LZ4 JSON of the kept document; untrusted on read |
 //!
@@ -24,6 +26,8 @@
 
 pub use crate::config::fleet::{FleetConfig, redact_url};
 
+#[cfg(feature = "fleet")]
+pub(crate) mod breakers;
 #[cfg(feature = "fleet")]
 pub(crate) mod client;
 #[cfg(feature = "fleet")]
@@ -104,6 +108,30 @@ pub struct FleetReport {
     /// SSE streams resumed from Redis (`Last-Event-ID`) by this replica.
     #[serde(default)]
     pub sse_replays: u64,
+    /// Every upstream's breakers across the fleet, as the replicas wrote them in the
+    /// last 15 s ("pypistats: open on 3 of 5 replicas"; `breakers.rs`).
+    #[serde(default)]
+    pub breakers: Vec<FleetBreaker>,
+    /// The fleet's upstream requests (HTTP attempts, every replica) per upstream: this
+    /// minute, the last one and the last 10 (`rates.rs`); upstreams with none omitted.
+    #[serde(default)]
+    pub upstream_requests: Vec<FleetRate>,
+}
+
+/// One upstream's requests from the whole fleet, by minute on Redis' clock.
+#[derive(
+    Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema,
+)]
+pub struct FleetRate {
+    /// The upstream (`pypistats`, ...).
+    pub upstream: String,
+    /// Requests in the current minute so far.
+    pub this_minute: u64,
+    /// Requests in the previous minute (the `sentinel_fleet_upstream_requests_minute`
+    /// gauge).
+    pub last_minute: u64,
+    /// Requests in the last 10 minutes, this one included.
+    pub last_10_minutes: u64,
 }
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
@@ -118,6 +146,8 @@ pub(crate) mod memo;
 #[cfg(feature = "fleet")]
 pub(crate) mod probe;
 #[cfg(feature = "fleet")]
+pub(crate) mod rates;
+#[cfg(feature = "fleet")]
 mod sessions;
 #[cfg(feature = "fleet")]
 mod sse;
@@ -129,9 +159,45 @@ pub use sessions::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError};
 pub use sse::{FleetSse, SseLogError};
 #[cfg(feature = "fleet")]
 pub use status::{
-    FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
-    fleet_status,
+    BreakerStatus, FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, MinuteCounts, QuotaStatus,
+    ReplicaSeen, WindowStatus, fleet_status,
 };
+
+/// One upstream's breakers across the fleet, as the replicas last wrote them.
+#[derive(
+    Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema,
+)]
+pub struct FleetBreaker {
+    /// The upstream (`pypistats`, ...).
+    pub upstream: String,
+    /// Replicas whose breaker is open.
+    pub open: u32,
+    /// Replicas whose breaker is half-open (probing).
+    pub half_open: u32,
+    /// Replicas whose breaker is closed.
+    pub closed: u32,
+}
+
+impl FleetBreaker {
+    /// Replicas that wrote a state recently.
+    pub fn replicas(&self) -> u32 {
+        self.open + self.half_open + self.closed
+    }
+
+    /// "pypistats: open on 3 of 5 replicas (1 half-open)".
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{}: open on {} of {} replicas",
+            self.upstream,
+            self.open,
+            self.replicas()
+        );
+        if self.half_open > 0 {
+            s.push_str(&format!(" ({} half-open)", self.half_open));
+        }
+        s
+    }
+}
 
 impl FleetReport {
     /// The parts of the summary that only matter once they happened.
@@ -154,6 +220,31 @@ impl FleetReport {
                 "; MCP sessions: {} stored, {} restored from another replica",
                 self.sessions_stored, self.sessions_restored
             ));
+        }
+        let tripped: Vec<String> = self
+            .breakers
+            .iter()
+            .filter(|b| b.open + b.half_open > 0)
+            .map(FleetBreaker::text)
+            .collect();
+        if !tripped.is_empty() {
+            x.push_str(&format!(
+                "; breakers across the fleet: {}",
+                tripped.join(", ")
+            ));
+        }
+        let rates: Vec<String> = self
+            .upstream_requests
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} last minute ({} this minute, {} in 10 min)",
+                    r.upstream, r.last_minute, r.this_minute, r.last_10_minutes
+                )
+            })
+            .collect();
+        if !rates.is_empty() {
+            x.push_str(&format!("; fleet upstream requests: {}", rates.join(", ")));
         }
         if self.sse_events_stored + self.sse_replays > 0 {
             x.push_str(&format!(
@@ -189,5 +280,23 @@ impl FleetReport {
                 .map(|e| format!("; last Redis error: {e}"))
                 .unwrap_or_default()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_says_how_many_replicas_see_it_open() {
+        let b = FleetBreaker {
+            upstream: "pypistats".into(),
+            open: 3,
+            half_open: 0,
+            closed: 2,
+        };
+        assert_eq!(b.text(), "pypistats: open on 3 of 5 replicas");
+        let b = FleetBreaker { half_open: 1, ..b };
+        assert_eq!(b.text(), "pypistats: open on 3 of 6 replicas (1 half-open)");
     }
 }

@@ -251,7 +251,7 @@ mod tests {
             "",
             "0",
             "local-3",
-            &format!("{tag}"),
+            tag,
             &format!("{tag}.1-"),
             &format!("{tag}.-1"),
             &format!("{tag}.1-2-3"),
