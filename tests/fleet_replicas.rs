@@ -127,6 +127,25 @@ async fn an_mcp_session_initialised_on_one_replica_keeps_working_on_the_others()
     assert_eq!(restored, 2);
     // A made-up session id is still refused everywhere.
     assert_eq!(call(addrs[1], "not-a-session", &name).await.0, 404);
+    // `/metrics` has the fleet's upstream requests per minute (the gauge is set each
+    // time a replica reads the fleet's counters, within 5 s).
+    let mut text = String::new();
+    for _ in 0..1_000 {
+        text = reqwest::get(format!("http://{}/metrics", addrs[0]))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("sentinel_fleet_upstream_requests_minute{upstream=\"pypi-json\"}") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        text.contains("sentinel_fleet_upstream_requests_minute{upstream=\"pypi-json\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

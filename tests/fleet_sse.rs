@@ -247,3 +247,58 @@ async fn with_redis_down_a_replica_still_answers_over_sse_and_says_so() {
     assert_eq!(fleet.mode, "degraded", "{fleet:?}");
     assert!(fleet.last_error.is_some(), "{fleet:?}");
 }
+
+/// A 2026-07-28 (stateless) `tools/call` on `addr`: no session, the protocol in the
+/// headers and in `_meta`.
+fn stateless_call(addr: std::net::SocketAddr, id: u64, package: &str) -> reqwest::RequestBuilder {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+    "name": "get_package_info", "arguments": {"package": package},
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "fleet-sse-test", "version": "1.0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    }}});
+    http()
+        .post(format!("http://{addr}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "get_package_info")
+        .body(body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_request_stream_resumes_on_another_replica_without_a_session() {
+    let redis = RedisServer::start();
+    let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+    let name = sim.package_names().into_iter().next().unwrap();
+    let (_a, a) = replica(config(&sim, &redis.url(), "a")).await;
+    let (_b, b) = replica(config(&sim, &redis.url(), "b")).await;
+    let r = stateless_call(a, 21, &name).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("mcp-session-id").is_none());
+    let body = r.text().await.unwrap();
+    let sent = events(&body);
+    let answer = sent
+        .iter()
+        .find(|e| e.data.as_ref().is_some_and(|d| d["id"] == json!(21)))
+        .unwrap_or_else(|| panic!("no answer: {body}"))
+        .clone();
+    let first = sent[0]
+        .id
+        .clone()
+        .unwrap_or_else(|| panic!("no id: {body}"));
+    assert_ne!(Some(&first), answer.id.as_ref());
+    // Resumed on b with no session at all: the answer, as sent.
+    let r = http()
+        .get(format!("http://{b}/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("last-event-id", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(events(&r.text().await.unwrap()), vec![answer]);
+}
