@@ -219,7 +219,8 @@ async fn with_redis_down_a_replica_still_answers_over_sse_and_says_so() {
     let (engine, a) = replica(config(&sim, &redis.url(), "a")).await;
     let session = open_session(a).await;
     redis.kill();
-    // Every call still answered, its events sent with ids no replica resumes.
+    // Every call still answered; its events kept in this replica's memory, so a resume
+    // here still works (as on one replica without the fleet).
     for i in 0..5 {
         let body = post(a, Some(&session), tool_call(10 + i, &name))
             .send()

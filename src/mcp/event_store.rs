@@ -8,14 +8,16 @@
 //!
 //! Redis is an accelerator, never a dependency: rmcp cancels a request whose event
 //! cannot be stored, so when Redis is unavailable (or an event is over the cap) the
-//! event is still sent, with an id of this replica's (`local-<n>`) that no replica can
-//! resume: a resume with it gets an empty stream, as from a replica without the store.
+//! event is kept in this replica's memory instead, bounded (the last
+//! [`LOCAL_EVENTS`] events of the last [`LOCAL_STREAMS`] streams), with an id
+//! `local-<stream>-<n>`: a resume on this replica works as on one replica without a
+//! fleet (rmcp's own cache), one on another replica gets an empty stream.
 //! What comes back from Redis is untrusted: capped there, parsed here, and one value
 //! that does not parse makes the whole replay an error (rmcp then answers an empty
 //! stream), never a panic nor a gap.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::ServerJsonRpcMessage;
@@ -26,20 +28,91 @@ use rmcp::transport::streamable_http_server::session::store::{
 use sentinel_actors::FleetSse;
 use serde::{Deserialize, Serialize};
 
+/// Streams whose events sent without Redis are kept in memory, at most.
+const LOCAL_STREAMS: usize = 1_024;
+/// Events kept in memory per stream, at most (the last ones).
+const LOCAL_EVENTS: usize = 64;
+
 /// rmcp's SSE event store on the fleet's Redis.
 #[derive(Debug)]
 pub(super) struct RedisEventStore {
     sse: FleetSse,
-    /// Ids of events sent without Redis.
-    local: AtomicU64,
+    /// Events sent while Redis was away.
+    local: Mutex<LocalLog>,
 }
 
 impl RedisEventStore {
     pub(super) fn new(sse: FleetSse) -> Self {
         RedisEventStore {
             sse,
-            local: AtomicU64::new(0),
+            local: Mutex::default(),
         }
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, LocalLog> {
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Events sent without Redis, in this replica's memory (see the module).
+#[derive(Debug, Default)]
+struct LocalLog {
+    next_stream: u64,
+    /// rmcp's stream id -> our number for it.
+    numbers: HashMap<String, u64>,
+    /// Our number -> (rmcp's stream id, the next event number, the last events).
+    streams: BTreeMap<u64, (String, u64, VecDeque<(u64, ServerSseMessage)>)>,
+}
+
+impl LocalLog {
+    /// Keeps `event` (its id set): the id.
+    fn keep(&mut self, stream_id: &str, mut event: ServerSseMessage) -> String {
+        let s = match self.numbers.get(stream_id) {
+            Some(s) => *s,
+            None => {
+                let s = self.next_stream;
+                self.next_stream += 1;
+                self.numbers.insert(stream_id.to_string(), s);
+                self.streams
+                    .insert(s, (stream_id.to_string(), 0, VecDeque::new()));
+                while self.streams.len() > LOCAL_STREAMS {
+                    if let Some((_, (name, _, _))) = self.streams.pop_first() {
+                        self.numbers.remove(&name);
+                    }
+                }
+                s
+            }
+        };
+        let Some((_, next, events)) = self.streams.get_mut(&s) else {
+            unreachable!("inserted above")
+        };
+        let id = format!("local-{s}-{next}");
+        event.event_id = Some(id.clone());
+        events.push_back((*next, event));
+        *next += 1;
+        if events.len() > LOCAL_EVENTS {
+            events.pop_front();
+        }
+        id
+    }
+
+    /// The events after `local-<s>-<n>`; `None` unless its stream is still kept whole
+    /// from that event on.
+    fn after(&self, id: &str) -> Option<Vec<ServerSseMessage>> {
+        let (s, n) = id.strip_prefix("local-")?.split_once('-')?;
+        let (s, n): (u64, u64) = (s.parse().ok()?, n.parse().ok()?);
+        let (_, next, events) = self.streams.get(&s)?;
+        let first = events.front().map_or(*next, |e| e.0);
+        if n >= *next || n + 1 < first {
+            return None;
+        }
+        Some(
+            events
+                .iter()
+                .filter(|e| e.0 > n)
+                .map(|e| e.1.clone())
+                .collect(),
+        )
     }
 }
 
@@ -80,10 +153,10 @@ impl EventStore for RedisEventStore {
         match self.sse.append(stream_id, &bytes).await {
             Ok(id) => Ok(id),
             Err(e) => {
-                // Sent anyway, not resumable: the answer never waits on Redis' health.
-                tracing::debug!(error = %e, "fleet: an SSE event was not kept in Redis");
-                metrics::counter!("sentinel_http_sse_events_unkept_total").increment(1);
-                Ok(format!("local-{}", self.local.fetch_add(1, Relaxed)))
+                // Kept here instead: the answer never waits on Redis' health.
+                tracing::debug!(error = %e, "fleet: an SSE event was kept in memory, not in Redis");
+                metrics::counter!("sentinel_http_sse_events_local_total").increment(1);
+                Ok(self.local().keep(stream_id, event.clone()))
             }
         }
     }
@@ -92,6 +165,13 @@ impl EventStore for RedisEventStore {
         &self,
         last_event_id: &str,
     ) -> Result<EventStream, EventStoreError> {
+        if last_event_id.starts_with("local-") {
+            let events = self
+                .local()
+                .after(last_event_id)
+                .ok_or("no such event kept on this replica")?;
+            return Ok(Box::pin(futures::stream::iter(events)));
+        }
         let kept = self.sse.after(last_event_id).await?;
         let events = kept
             .into_iter()
@@ -108,6 +188,53 @@ impl EventStore for RedisEventStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn note(n: u64) -> ServerSseMessage {
+        let mut e = ServerSseMessage::default();
+        e.retry = Some(Duration::from_millis(n));
+        e
+    }
+
+    #[test]
+    fn events_sent_without_redis_resume_on_this_replica_within_bounds() {
+        let mut log = LocalLog::default();
+        let a0 = log.keep("a", note(0));
+        let b0 = log.keep("b", note(100));
+        let a1 = log.keep("a", note(1));
+        let a2 = log.keep("a", note(2));
+        let after = |log: &LocalLog, id: &str| {
+            log.after(id).map(|v| {
+                v.iter()
+                    .map(|e| e.event_id.clone().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(after(&log, &a0), Some(vec![a1.clone(), a2.clone()]));
+        assert_eq!(after(&log, &a2), Some(vec![]));
+        assert_eq!(after(&log, &b0), Some(vec![]));
+        for bad in [
+            "local-",
+            "local-0",
+            "local-0-9",
+            "local-9-0",
+            "local-x-0",
+            "0",
+        ] {
+            assert_eq!(log.after(bad).map(|v| v.len()), None, "{bad}");
+        }
+        // Only the last events of a stream are kept: a resume from before them fails.
+        for i in 0..LOCAL_EVENTS as u64 {
+            log.keep("a", note(10 + i));
+        }
+        assert!(log.after(&a0).is_none());
+        // Only the last streams.
+        for i in 0..LOCAL_STREAMS {
+            log.keep(&format!("s{i}"), note(0));
+        }
+        assert_eq!(log.streams.len(), LOCAL_STREAMS);
+        assert_eq!(log.numbers.len(), LOCAL_STREAMS);
+        assert!(log.after(&b0).is_none());
+    }
 
     #[test]
     fn an_event_round_trips_and_bad_bytes_are_an_error() {

@@ -49,7 +49,9 @@ pub struct FleetConfig {
     pub mcp_sse: bool,
     /// Most events kept per SSE stream (`MAXLEN`); a resume from an older one fails.
     pub mcp_sse_max_events: u64,
-    /// How long an SSE stream's events are kept after its last event, ms.
+    /// How long an SSE stream's events are kept after its last event, ms. Redis holds
+    /// about calls per second × this × an answer's size (clients resume within
+    /// seconds: rmcp tells them to retry after 3 s).
     pub mcp_sse_retention_ms: u64,
     /// While another replica holds a document's lease, the first poll of L2 after this
     /// many ms, doubling to 200 ms (the backstop: a `filled` event wakes the waiter
@@ -87,7 +89,7 @@ impl Default for FleetConfig {
             mcp_session_idle_ms: 3_600_000,
             mcp_sse: true,
             mcp_sse_max_events: 1_000,
-            mcp_sse_retention_ms: 600_000,
+            mcp_sse_retention_ms: 120_000,
             lease_poll_ms: 25,
         }
     }
