@@ -60,8 +60,19 @@ struct LocalLog {
     next_stream: u64,
     /// rmcp's stream id -> our number for it.
     numbers: HashMap<String, u64>,
-    /// Our number -> (rmcp's stream id, the next event number, the last events).
-    streams: BTreeMap<u64, (String, u64, VecDeque<(u64, ServerSseMessage)>)>,
+    /// Our number -> the stream.
+    streams: BTreeMap<u64, LocalStream>,
+}
+
+/// One stream's events sent without Redis.
+#[derive(Debug)]
+struct LocalStream {
+    /// rmcp's id of the stream.
+    name: String,
+    /// The number of its next event.
+    next: u64,
+    /// Its last events (number, event), oldest first.
+    events: VecDeque<(u64, ServerSseMessage)>,
 }
 
 impl LocalLog {
@@ -73,25 +84,31 @@ impl LocalLog {
                 let s = self.next_stream;
                 self.next_stream += 1;
                 self.numbers.insert(stream_id.to_string(), s);
-                self.streams
-                    .insert(s, (stream_id.to_string(), 0, VecDeque::new()));
+                self.streams.insert(
+                    s,
+                    LocalStream {
+                        name: stream_id.to_string(),
+                        next: 0,
+                        events: VecDeque::new(),
+                    },
+                );
                 while self.streams.len() > LOCAL_STREAMS {
-                    if let Some((_, (name, _, _))) = self.streams.pop_first() {
-                        self.numbers.remove(&name);
+                    if let Some((_, old)) = self.streams.pop_first() {
+                        self.numbers.remove(&old.name);
                     }
                 }
                 s
             }
         };
-        let Some((_, next, events)) = self.streams.get_mut(&s) else {
+        let Some(st) = self.streams.get_mut(&s) else {
             unreachable!("inserted above")
         };
-        let id = format!("local-{s}-{next}");
+        let id = format!("local-{s}-{}", st.next);
         event.event_id = Some(id.clone());
-        events.push_back((*next, event));
-        *next += 1;
-        if events.len() > LOCAL_EVENTS {
-            events.pop_front();
+        st.events.push_back((st.next, event));
+        st.next += 1;
+        if st.events.len() > LOCAL_EVENTS {
+            st.events.pop_front();
         }
         id
     }
@@ -101,13 +118,13 @@ impl LocalLog {
     fn after(&self, id: &str) -> Option<Vec<ServerSseMessage>> {
         let (s, n) = id.strip_prefix("local-")?.split_once('-')?;
         let (s, n): (u64, u64) = (s.parse().ok()?, n.parse().ok()?);
-        let (_, next, events) = self.streams.get(&s)?;
-        let first = events.front().map_or(*next, |e| e.0);
-        if n >= *next || n + 1 < first {
+        let st = self.streams.get(&s)?;
+        let first = st.events.front().map_or(st.next, |e| e.0);
+        if n >= st.next || n + 1 < first {
             return None;
         }
         Some(
-            events
+            st.events
                 .iter()
                 .filter(|e| e.0 > n)
                 .map(|e| e.1.clone())

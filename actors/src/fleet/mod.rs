@@ -102,35 +102,32 @@ pub struct FleetReport {
     /// Times the events connection subscribed (1 after start, +1 per reconnection).
     #[serde(default)]
     pub events_subscriptions: u64,
-    /// SSE events written to Redis (resumable on any replica).
+    /// SSE events kept in Redis.
     #[serde(default)]
     pub sse_events_stored: u64,
-    /// SSE streams resumed from Redis (`Last-Event-ID`) by this replica.
+    /// SSE streams resumed from Redis here.
     #[serde(default)]
     pub sse_replays: u64,
-    /// Every upstream's breakers across the fleet, as the replicas wrote them in the
-    /// last 15 s ("pypistats: open on 3 of 5 replicas"; `breakers.rs`).
+    /// Breakers per upstream across the fleet (last 15 s).
     #[serde(default)]
     pub breakers: Vec<FleetBreaker>,
-    /// The fleet's upstream requests (HTTP attempts, every replica) per upstream: this
-    /// minute, the last one and the last 10 (`rates.rs`); upstreams with none omitted.
+    /// The fleet's upstream requests per upstream (those with some).
     #[serde(default)]
     pub upstream_requests: Vec<FleetRate>,
 }
 
-/// One upstream's requests from the whole fleet, by minute on Redis' clock.
+/// One upstream's requests from the whole fleet.
 #[derive(
     Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema,
 )]
 pub struct FleetRate {
-    /// The upstream (`pypistats`, ...).
+    /// The upstream.
     pub upstream: String,
-    /// Requests in the current minute so far.
+    /// This minute so far.
     pub this_minute: u64,
-    /// Requests in the previous minute (the `sentinel_fleet_upstream_requests_minute`
-    /// gauge).
+    /// The previous minute.
     pub last_minute: u64,
-    /// Requests in the last 10 minutes, this one included.
+    /// The last 10 minutes.
     pub last_10_minutes: u64,
 }
 #[cfg(feature = "fleet")]
@@ -163,18 +160,18 @@ pub use status::{
     ReplicaSeen, WindowStatus, fleet_status,
 };
 
-/// One upstream's breakers across the fleet, as the replicas last wrote them.
+/// One upstream's breakers across the fleet.
 #[derive(
     Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema,
 )]
 pub struct FleetBreaker {
-    /// The upstream (`pypistats`, ...).
+    /// The upstream.
     pub upstream: String,
-    /// Replicas whose breaker is open.
+    /// Replicas open.
     pub open: u32,
-    /// Replicas whose breaker is half-open (probing).
+    /// Replicas half-open.
     pub half_open: u32,
-    /// Replicas whose breaker is closed.
+    /// Replicas closed.
     pub closed: u32,
 }
 
