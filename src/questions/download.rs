@@ -25,9 +25,9 @@ use super::show;
 use super::{Ask, Hints, Run};
 use crate::structured::DatumOut;
 use crate::structured::text::freshness;
+use crate::terminal::Failure;
 use crate::terminal::output::source_cell;
 use crate::terminal::target::{self, TargetArgs};
-use crate::terminal::{Exit, Failure};
 
 /// A release's file for a target, downloaded and verified against the index's sha256.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -213,16 +213,7 @@ impl Run for DownloadFlags {
     /// With no `download.allowed_dirs` configured, a person at the CLI may write
     /// under the current directory.
     fn configure(&mut self, cfg: &mut EngineConfig) -> Result<(), Failure> {
-        if cfg.download.allowed_dirs.is_empty() {
-            let cwd = std::env::current_dir().map_err(|e| {
-                Failure::new(
-                    Exit::Config,
-                    format!("cannot read the current directory: {e}"),
-                )
-            })?;
-            cfg.download.allowed_dirs = vec![cwd];
-        }
-        Ok(())
+        crate::terminal::allow_current_dir(&mut cfg.download.allowed_dirs)
     }
 
     async fn run(self, engine: &EngineHandle, json: bool) -> Result<(), Failure> {

@@ -156,15 +156,7 @@ pub(super) fn project_input(project: &Project) -> Result<ScanInput, InputError> 
 /// The CLI's project path: with no `scan.allowed_dirs` configured, a person at the
 /// CLI may read under the current directory. A relative path is relative to it.
 pub(super) fn cli_project(cfg: &mut EngineConfig, path: &Path) -> Result<String, Failure> {
-    if cfg.scan.allowed_dirs.is_empty() {
-        let cwd = std::env::current_dir().map_err(|e| {
-            Failure::new(
-                Exit::Config,
-                format!("cannot read the current directory: {e}"),
-            )
-        })?;
-        cfg.scan.allowed_dirs = vec![cwd];
-    }
+    crate::terminal::allow_current_dir(&mut cfg.scan.allowed_dirs)?;
     let path = std::path::absolute(path).unwrap_or(path.to_path_buf());
     path.to_str().map(str::to_string).ok_or_else(|| {
         Failure::new(

@@ -243,8 +243,9 @@ pub fn body(s: &StatusSnapshot) -> String {
     let now_s = s.generated_at_unix_ms / 1_000;
     let _ = write!(
         o,
-        "<p id=\"summary\" data-ready=\"{}\">{} · snapshot at <time>{}</time> · version {}</p>",
+        "<p id=\"summary\" data-ready=\"{}\" data-generated-ms=\"{}\">{} · snapshot at <time>{}</time> · version {}</p>",
         s.ready,
+        s.generated_at_unix_ms,
         if s.ready {
             "Ready: taking calls".to_string()
         } else {

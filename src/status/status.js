@@ -1,33 +1,35 @@
-// Live updates: every 1.5 s, /status.json for the facts (breaker changes are announced
-// to screen readers) and /status?part=main for the same markup the server renders,
-// so the page has one renderer. Without JavaScript the server's snapshot stays.
+// Live updates: every 1.5 s, /status?part=main, the same markup the server renders
+// (one request, one snapshot, one renderer). Breaker changes are read from its rows'
+// data-breaker attributes and announced to screen readers. Without JavaScript the
+// server's snapshot stays.
 (function () {
   "use strict";
   var live = document.getElementById("live");
   var main = document.getElementById("main");
   var last = {};
   var failures = 0;
-  function announce(s) {
+  function announce() {
     var changes = [];
-    s.upstreams.forEach(function (u) {
-      if (last[u.upstream] && last[u.upstream] !== u.breaker) {
-        changes.push(u.upstream + " breaker " + u.breaker.replace("_", "-"));
+    main.querySelectorAll("tr[data-upstream]").forEach(function (row) {
+      var up = row.getAttribute("data-upstream");
+      var cell = row.querySelector("[data-breaker]");
+      if (!cell) { return; }
+      var b = cell.getAttribute("data-breaker");
+      if (last[up] && last[up] !== b) {
+        changes.push(up + " breaker " + b.replace("_", "-"));
       }
-      last[u.upstream] = u.breaker;
+      last[up] = b;
     });
-    var t = new Date(s.generated_at_unix_ms).toISOString().substring(11, 19);
+    var summary = document.getElementById("summary");
+    var ms = summary ? Number(summary.getAttribute("data-generated-ms")) : Date.now();
+    var t = new Date(ms).toISOString().substring(11, 19);
     live.textContent = "Live: updated " + t + " UTC every 1.5 s" +
       (changes.length ? ". " + changes.join("; ") : "");
   }
   function tick() {
-    fetch("status.json", { cache: "no-store", credentials: "same-origin" })
-      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
-      .then(function (s) {
-        announce(s);
-        return fetch("status?part=main", { cache: "no-store", credentials: "same-origin" });
-      })
+    fetch("status?part=main", { cache: "no-store", credentials: "same-origin" })
       .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
-      .then(function (html) { main.innerHTML = html; failures = 0; })
+      .then(function (html) { main.innerHTML = html; failures = 0; announce(); })
       .catch(function (e) {
         failures += 1;
         live.textContent = "Live updates failing (" + e.message + "); showing the last snapshot.";

@@ -44,6 +44,22 @@ impl Failure {
     }
 }
 
+/// With no directories configured (`scan.allowed_dirs`, `download.allowed_dirs`), a
+/// person at the CLI may read or write under the current directory: it becomes the
+/// one allowed. The MCP server never does this (an empty list refuses every path).
+pub(crate) fn allow_current_dir(dirs: &mut Vec<std::path::PathBuf>) -> Result<(), Failure> {
+    if dirs.is_empty() {
+        let cwd = std::env::current_dir().map_err(|e| {
+            Failure::new(
+                Exit::Config,
+                format!("cannot read the current directory: {e}"),
+            )
+        })?;
+        *dirs = vec![cwd];
+    }
+    Ok(())
+}
+
 impl From<QueryError> for Failure {
     fn from(e: QueryError) -> Self {
         let code = match &e {

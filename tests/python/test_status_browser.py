@@ -131,6 +131,12 @@ def run(binary: str) -> None:
         check("pypi-sentinel status" in d.title, f"title {d.title!r}")
         wait_for("live updates running", lambda: "Live: updated" in d.find_element(By.ID, "live").text)
         check(breaker_of(d, "pypistats") == "closed", "pypistats closed while healthy")
+        # Keep every text the live region announces (each lasts one tick).
+        d.execute_script(
+            "window.__announced = [];"
+            "new MutationObserver(function () {"
+            "  window.__announced.push(document.getElementById('live').textContent);"
+            "}).observe(document.getElementById('live'), {childList: true, characterData: true, subtree: true});")
         wait_for("live answers in the mix",
                  lambda: "live" in last_minute_labels(d, "get_download_statistics"))
         shot(d, "1-healthy.png")
@@ -146,6 +152,9 @@ def run(binary: str) -> None:
         wait_for("the pypistats breaker OPEN on the page", lambda: breaker_of(d, "pypistats") == "open")
         row = d.find_element(By.CSS_SELECTOR, 'tr[data-upstream="pypistats"]').text
         check("OPEN" in row, f"the state in words: {row!r}")
+        announced = d.execute_script("return window.__announced;") or []
+        check(any("pypistats breaker open" in a for a in announced),
+              f"the change announced to screen readers: {announced[-3:]!r}")
         wait_for("stale or estimated answers in the last minute",
                  lambda: last_minute_labels(d, "get_download_statistics") & {"stale", "estimated"})
         inc = wait_for("an incident row with the cause", lambda: [

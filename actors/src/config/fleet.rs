@@ -32,6 +32,14 @@ pub struct FleetConfig {
     pub max_value_bytes: u64,
     /// Allow `redis://` (plaintext) to a host that is not loopback.
     pub allow_plaintext: bool,
+    /// With `rediss://`: a PEM file of the CA(s) that signed Redis' certificate,
+    /// trusted instead of the built-in public roots (a private or self-signed CA).
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// With `rediss://`: this replica's client certificate (PEM), for a Redis that
+    /// asks for one (`tls-auth-clients yes`); needs `tls_client_key_file`.
+    pub tls_client_cert_file: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM). Never printed.
+    pub tls_client_key_file: Option<std::path::PathBuf>,
     /// When set, every document written to Redis carries an HMAC-SHA-256 with this
     /// key and a value without a valid one is a miss. Never printed.
     pub signing_key: Option<String>,
@@ -70,6 +78,9 @@ impl Default for FleetConfig {
             l2_stale_retention_ms: 48 * 3600 * 1000,
             max_value_bytes: 4 * 1024 * 1024,
             allow_plaintext: false,
+            tls_ca_file: None,
+            tls_client_cert_file: None,
+            tls_client_key_file: None,
             signing_key: None,
             gate: BreakerConfig {
                 // Open after 3 failures or timeouts in a row, or half of 20 calls in 5 s;
@@ -106,6 +117,9 @@ impl std::fmt::Debug for FleetConfig {
             .field("l2_stale_retention_ms", &self.l2_stale_retention_ms)
             .field("max_value_bytes", &self.max_value_bytes)
             .field("allow_plaintext", &self.allow_plaintext)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_client_cert_file", &self.tls_client_cert_file)
+            .field("tls_client_key_file", &self.tls_client_key_file)
             .field(
                 "signing_key",
                 &self.signing_key.as_ref().map(|_| "<redacted>"),
@@ -281,8 +295,56 @@ impl FleetConfig {
                  or set fleet.allow_plaintext = true",
             ));
         }
+        self.validate_tls_files(tls)
+    }
+
+    /// The TLS files are read when the client is built; a missing or unreadable one
+    /// is refused here, by name, rather than leaving the replica alone without a word.
+    fn validate_tls_files(&self, tls: bool) -> Result<(), ConfigError> {
+        let files = [
+            ("fleet.tls_ca_file", &self.tls_ca_file),
+            ("fleet.tls_client_cert_file", &self.tls_client_cert_file),
+            ("fleet.tls_client_key_file", &self.tls_client_key_file),
+        ];
+        for (field, path) in files {
+            let Some(path) = path else { continue };
+            if !tls {
+                return Err(ConfigError::new(
+                    field,
+                    path.display(),
+                    "applies to rediss:// (or valkeys://) only: the URL is plaintext",
+                ));
+            }
+            if let Err(e) = self::read_pem(path) {
+                return Err(ConfigError::new(field, path.display(), e));
+            }
+        }
+        if self.tls_client_cert_file.is_some() != self.tls_client_key_file.is_some() {
+            return Err(ConfigError::new(
+                "fleet.tls_client_cert_file",
+                "",
+                "a client certificate needs its key (fleet.tls_client_key_file), and a key its certificate",
+            ));
+        }
         Ok(())
     }
+}
+
+/// A PEM file of at most 1 MiB holding at least one `-----BEGIN` block.
+pub(crate) fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot be read ({e})"))?;
+    let mut bytes = Vec::new();
+    f.take(1024 * 1024 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot be read ({e})"))?;
+    if bytes.len() > 1024 * 1024 {
+        return Err("is larger than 1 MiB: not a PEM certificate or key".into());
+    }
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err("holds no PEM block (-----BEGIN ...): give a PEM file".into());
+    }
+    Ok(bytes)
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -357,5 +419,39 @@ mod tests {
         assert!(shown.contains("redis.internal"), "{shown}");
         assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://***@h:1/0");
         assert!(!redact_url("redis://:pw@h:notaport").contains("pw"));
+    }
+
+    #[test]
+    fn tls_files_are_checked_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(
+            &pem,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let junk = dir.path().join("junk.txt");
+        std::fs::write(&junk, "not a certificate").unwrap();
+
+        let mut c = with("rediss://127.0.0.1:6380");
+        c.tls_ca_file = Some(pem.clone());
+        c.validate(2_000).unwrap();
+        c.tls_ca_file = Some(dir.path().join("missing.pem"));
+        let e = c.validate(2_000).unwrap_err();
+        assert_eq!(e.key, "fleet.tls_ca_file");
+        assert!(e.rule.contains("cannot be read"), "{e}");
+        c.tls_ca_file = Some(junk);
+        assert!(c.validate(2_000).unwrap_err().rule.contains("PEM"));
+        // A client certificate without its key.
+        c.tls_ca_file = None;
+        c.tls_client_cert_file = Some(pem.clone());
+        assert_eq!(
+            c.validate(2_000).unwrap_err().key,
+            "fleet.tls_client_cert_file"
+        );
+        // TLS files with a plaintext URL are a mistake, not ignored.
+        let mut p = with("redis://127.0.0.1:6379");
+        p.tls_ca_file = Some(pem);
+        assert!(p.validate(2_000).unwrap_err().rule.contains("rediss://"));
     }
 }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::Keys;
 use super::{FleetConfig, FleetReport, redact_url};
+use crate::config::fleet::read_pem;
 use sentinel_core::model::untrusted::redact_urls;
 use sentinel_core::policy::{Admission, Breaker, BreakerState, CallOutcome};
 
@@ -104,18 +105,50 @@ impl Drop for ProbeGuard<'_> {
     }
 }
 
+/// The redis-rs client for `cfg`: with `rediss://` and `tls_ca_file` (or a client
+/// certificate) set, TLS trusting that CA instead of the built-in public roots.
+/// Builds only; nothing is connected. Errors name the setting, password redacted.
+pub(crate) fn redis_client(cfg: &FleetConfig) -> Result<redis::Client, String> {
+    let url = cfg.redis_url.as_deref().unwrap_or_default();
+    let shown = redact_url(url);
+    let bad =
+        |e: redis::RedisError| format!("fleet.redis_url {shown}: {}", redact_urls(&e.to_string()));
+    if cfg.tls_ca_file.is_none() && cfg.tls_client_cert_file.is_none() {
+        return redis::Client::open(url).map_err(bad);
+    }
+    let pem = |field: &str, path: &Option<std::path::PathBuf>| {
+        path.as_deref()
+            .map(|p| read_pem(p).map_err(|e| format!("{field} {}: {e}", p.display())))
+            .transpose()
+    };
+    let root_cert = pem("fleet.tls_ca_file", &cfg.tls_ca_file)?;
+    let client_tls = match (
+        pem("fleet.tls_client_cert_file", &cfg.tls_client_cert_file)?,
+        pem("fleet.tls_client_key_file", &cfg.tls_client_key_file)?,
+    ) {
+        (Some(client_cert), Some(client_key)) => Some(redis::ClientTlsConfig {
+            client_cert,
+            client_key,
+        }),
+        _ => None,
+    };
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        },
+    )
+    .map_err(bad)
+}
+
 impl FleetClient {
     /// Builds the client without connecting: the engine starts (and is ready) with
     /// Redis down; the connection is made on the first call.
     pub(crate) fn new(cfg: &FleetConfig) -> Result<Arc<Self>, String> {
         let url = cfg.redis_url.clone().unwrap_or_default();
         let url_shown = redact_url(&url);
-        let client = redis::Client::open(url.as_str()).map_err(|e| {
-            format!(
-                "fleet.redis_url {url_shown}: {}",
-                redact_urls(&e.to_string())
-            )
-        })?;
+        let client = redis_client(cfg)?;
         // Outer bounds only: every call has its own, shorter deadline below.
         let mcfg = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_millis(250)))
@@ -303,7 +336,6 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
                     .await
             })
             .await?;
-        self.replicas_seen.store(n.max(1), Relaxed);
         let mut known = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
         if known.as_ref().is_some_and(|k| *k != epoch) {
             // Redis was flushed or replaced: its quota logs are gone.
@@ -311,6 +343,15 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
             self.start_learning(Instant::now());
         }
         *known = Some(epoch);
+        // While learning (Redis back empty, or flushed), the registry is being rebuilt
+        // one heartbeat at a time: a replica not yet re-registered is still there and
+        // still spending its share, so the count may rise but never drop. Otherwise
+        // the first replica back would count itself alone and take the whole quota.
+        let seen = match self.learning(Instant::now()) {
+            true => n.max(self.replicas_seen.load(Relaxed)),
+            false => n,
+        };
+        self.replicas_seen.store(seen.max(1), Relaxed);
         Ok(())
     }
 

@@ -151,14 +151,14 @@ pub async fn fleet_status(cfg: &EngineConfig) -> Result<FleetSnapshot, String> {
         .filter(|_| cfg.fleet.enabled())
         .ok_or("the fleet is off: set [fleet] redis_url, --redis-url or PYPI_SENTINEL_FLEET__REDIS_URL")?;
     let shown = redact_url(&url);
-    match tokio::time::timeout(Duration::from_secs(10), gather(cfg, &url, &shown)).await {
+    match tokio::time::timeout(Duration::from_secs(10), gather(cfg, &shown)).await {
         Ok(r) => r.map_err(|e| format!("{shown}: {e}")),
         Err(_) => Err(format!("{shown}: no complete answer within 10 s")),
     }
 }
 
-async fn gather(cfg: &EngineConfig, url: &str, shown: &str) -> Result<FleetSnapshot, String> {
-    let client = redis::Client::open(url).map_err(err)?;
+async fn gather(cfg: &EngineConfig, shown: &str) -> Result<FleetSnapshot, String> {
+    let client = super::client::redis_client(&cfg.fleet)?;
     let conn_cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)));

@@ -130,7 +130,11 @@ async fn offline(
             "the release list could not be read: that {name} {version} was published was not checked"
         ));
     }
-    let data_date = set.data_date.as_deref().and_then(day_number);
+    let data_date = set
+        .data_date
+        .as_deref()
+        .and_then(sentinel_core::model::date::Day::parse)
+        .map(sentinel_core::model::date::Day::epoch_day);
     let ans = DocAnswer {
         doc: Arc::new(Document::OsvIds(osv::OsvIds {
             ids,
@@ -145,13 +149,6 @@ async fn offline(
 }
 
 /// Days since 1970-01-01 of `YYYY-MM-DD`.
-fn day_number(s: &str) -> Option<i64> {
-    let mut parts = s.splitn(3, '-').map(|p| p.parse::<u32>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    ((1..=12).contains(&m) && (1..=31).contains(&d))
-        .then(|| sentinel_core::model::days_from_civil(i64::from(y), m, d))
-}
-
 /// The release's advisories from the online sources `source` names.
 #[allow(clippy::too_many_arguments)]
 async fn online(

@@ -22,9 +22,15 @@ impl RedisServer {
     }
 
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// On `port` with `extra` arguments (`--requirepass`, `--tls-port`, ...).
+    pub fn start_with(port: u16, extra: &[&str]) -> Self {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -47,10 +53,11 @@ impl RedisServer {
                 panic!("redis-server exited at start: {status}");
             }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                // `+PONG`, or `-NOAUTH` from a server with a password: up either way.
                 let mut buf = [0u8; 7];
                 if s.write_all(b"PING\r\n").is_ok()
                     && s.read_exact(&mut buf).is_ok()
-                    && &buf == b"+PONG\r\n"
+                    && (&buf == b"+PONG\r\n" || buf.starts_with(b"-NOAUTH"))
                 {
                     return;
                 }
@@ -58,6 +65,11 @@ impl RedisServer {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         panic!("redis-server did not answer PING on port {}", self.port);
+    }
+
+    /// Its process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self) -> String {
@@ -92,6 +104,76 @@ impl RedisServer {
             .expect("redis-cli");
         child.stdin.take().unwrap().write_all(bytes).unwrap();
         assert!(child.wait().unwrap().success());
+    }
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 it signed (made with the
+/// `openssl` command, which `.ci/run` installs), for TLS tests.
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn generate() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("the openssl command (apt-get install -y openssl; .ci/run installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let days = ["-days", "2"];
+        run(&[
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+            ][..],
+            &["-out", "ca.crt", "-subj", "/CN=sentinel-test-ca"],
+            &days,
+        ]
+        .concat());
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            dir.path().join("ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        run(&[
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+            ][..],
+            &["-CAcreateserial", "-out", "server.crt", "-extfile", "ext"],
+            &days,
+        ]
+        .concat());
+        TestCa { dir }
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
     }
 }
 

@@ -60,6 +60,56 @@ pub fn day_string(day: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// A calendar date, `YYYY-MM-DD`, held as one number (`y * 10_000 + m * 100 + d`):
+/// ordered like the string, and no allocation per point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Day(u32);
+
+impl Day {
+    /// Parses `YYYY-MM-DD` with a plausible month and day.
+    pub fn parse(s: &str) -> Option<Day> {
+        if !is_date(s) {
+            return None;
+        }
+        let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
+        Some(Day(n(0..4)? * 10_000 + n(5..7)? * 100 + n(8..10)?))
+    }
+
+    /// Days since 1970-01-01 (for date arithmetic).
+    pub fn epoch_day(self) -> i64 {
+        days_from_civil(i64::from(self.0 / 10_000), self.0 / 100 % 100, self.0 % 100)
+    }
+}
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0 / 10_000,
+            self.0 / 100 % 100,
+            self.0 % 100
+        )
+    }
+}
+
+/// `YYYY-MM-DD` with a plausible month and day.
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .filter(|x| x.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|x| x.parse::<u32>().ok())
+    };
+    matches!(
+        (num(0..4), num(5..7), num(8..10)),
+        (Some(_), Some(1..=12), Some(1..=31))
+    )
+}
+
 /// A figure's data is "lagging" when its newest day is more than this many days before
 /// today (UTC). pypistats' newest day is normally yesterday, or the day before in the
 /// first hour or two after midnight UTC, before its daily update has run.

@@ -5,7 +5,7 @@
 //! caller reaches an upstream URL without having been checked first.
 
 mod code;
-mod date;
+pub mod date;
 mod download_error;
 pub mod env;
 mod error;

@@ -18,6 +18,7 @@ pub mod simple;
 pub mod simple_html;
 pub mod top;
 pub mod wheel;
+mod zip;
 
 pub use metadata::ReleaseMetadata;
 pub use osv::{OsvAdvisory, OsvIds};

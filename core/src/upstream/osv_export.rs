@@ -21,6 +21,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 pub use super::osv::{AffectedPackage, RangeEvent};
 use super::osv::{OsvAdvisory, parse_record};
+use super::zip::{self, InflateError, LOCAL_LEN, ZIP64_EOCD_LEN};
 use crate::cancel::CancelFlag;
 use crate::model::limits::MAX_OSV_BODY_BYTES;
 
@@ -37,16 +38,6 @@ pub struct ExportLimits {
 pub const MAX_DIRECTORY_BYTES: u64 = 64 * 1024 * 1024;
 /// The largest advisory: one entry, compressed or inflated (as the API's body cap).
 pub const MAX_ENTRY_BYTES: u64 = MAX_OSV_BODY_BYTES;
-
-const EOCD_SIGNATURE: u32 = 0x0605_4b50;
-const ZIP64_LOCATOR_SIGNATURE: u32 = 0x0706_4b50;
-const ZIP64_EOCD_SIGNATURE: u32 = 0x0606_4b50;
-const CENTRAL_SIGNATURE: u32 = 0x0201_4b50;
-const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
-const EOCD_LEN: usize = 22;
-const CENTRAL_LEN: usize = 46;
-const LOCAL_LEN: usize = 30;
-const MAX_TAIL: u64 = 22 + 65_535;
 
 /// Why an export was refused whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,20 +76,6 @@ pub enum ExportError {
 
 fn io(e: std::io::Error) -> ExportError {
     ExportError::Io(e.to_string())
-}
-
-fn u16_at(b: &[u8], i: usize) -> u16 {
-    u16::from_le_bytes([b[i], b[i + 1]])
-}
-
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(a)
 }
 
 /// One entry as the central directory records it.
@@ -264,30 +241,26 @@ impl<R: Read + Seek> ExportReader<R> {
         self.file
             .read_exact(&mut head)
             .map_err(|_| ExportError::Lies(format!("no local header for {:?}", e.name)))?;
-        if u32_at(&head, 0) != LOCAL_SIGNATURE {
-            return Err(ExportError::Lies(format!(
+        let start = zip::local_data_start(&head).ok_or_else(|| {
+            ExportError::Lies(format!(
                 "no local header where the directory points for {:?}",
                 e.name
-            )));
-        }
-        let skip = i64::from(u16_at(&head, 26)) + i64::from(u16_at(&head, 28));
+            ))
+        })?;
+        let skip = (start - LOCAL_LEN) as i64;
         self.file.seek(SeekFrom::Current(skip)).map_err(io)?;
         let data = (&mut self.file).take(e.compressed);
         let left = self.limits.max_inflated_bytes.saturating_sub(self.inflated);
         let cap = MAX_ENTRY_BYTES.min(left);
-        let mut out = Vec::with_capacity(e.uncompressed.min(cap) as usize);
         let damaged = |detail: String| ExportError::Damaged {
             name: e.name.clone(),
             detail,
         };
-        match e.method {
-            0 => data.take(cap + 1).read_to_end(&mut out).map_err(io)?,
-            8 => flate2::read::DeflateDecoder::new(data)
-                .take(cap + 1)
-                .read_to_end(&mut out)
-                .map_err(|err| damaged(err.to_string()))?,
-            m => return Err(damaged(format!("compression method {m}"))),
-        };
+        let out =
+            zip::inflate_capped(data, e.method, cap, e.uncompressed).map_err(|err| match err {
+                InflateError::Method(m) => damaged(format!("compression method {m}")),
+                InflateError::Damaged(d) => damaged(d),
+            })?;
         if out.len() as u64 > cap {
             return Err(ExportError::TooLarge {
                 what: if cap < MAX_ENTRY_BYTES {
@@ -322,49 +295,32 @@ impl<R: Read + Seek> ExportReader<R> {
 /// `(offset, size, entries)` of the central directory, from the end of central
 /// directory record (or its zip64 form), checked against the file.
 fn find_directory<R: Read + Seek>(file: &mut R, len: u64) -> Result<(u64, u64, u64), ExportError> {
-    if len < EOCD_LEN as u64 {
+    if len < zip::EOCD_LEN as u64 {
         return Err(ExportError::NotZip);
     }
-    let tail_len = len.min(MAX_TAIL);
+    let tail_len = len.min(zip::MAX_TAIL);
     file.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
     let mut tail = vec![0u8; tail_len as usize];
     file.read_exact(&mut tail).map_err(io)?;
-    let at = (0..=tail.len() - EOCD_LEN)
-        .rev()
-        .find(|&i| {
-            u32_at(&tail, i) == EOCD_SIGNATURE
-                && i + EOCD_LEN + usize::from(u16_at(&tail, i + 20)) == tail.len()
-        })
-        .ok_or(ExportError::NotZip)?;
-    let eocd_pos = len - tail_len + at as u64;
-    let mut count = u64::from(u16_at(&tail, at + 10));
-    let mut size = u64::from(u32_at(&tail, at + 12));
-    let mut offset = u64::from(u32_at(&tail, at + 16));
+    let eocd = zip::find_eocd(&tail).ok_or(ExportError::NotZip)?;
+    let eocd_pos = len - tail_len + eocd.at as u64;
+    let (mut count, mut size, mut offset) = (eocd.entries, eocd.size, eocd.offset);
     let mut end = eocd_pos;
-    if count == u64::from(u16::MAX) || size == u64::from(u32::MAX) || offset == u64::from(u32::MAX)
-    {
+    if eocd.is_zip64() {
         // Zip64: the locator sits just before the record and points at the zip64 one.
-        let loc = at
-            .checked_sub(20)
-            .filter(|&l| u32_at(&tail, l) == ZIP64_LOCATOR_SIGNATURE)
-            .ok_or_else(|| ExportError::Lies("zip64 fields without a zip64 locator".into()))?;
-        let rec = u64_at(&tail, loc + 8);
-        if rec.checked_add(56).is_none_or(|e| e > eocd_pos) {
+        let rec = eocd.zip64_record_offset(&tail).map_err(ExportError::Lies)?;
+        if rec
+            .checked_add(ZIP64_EOCD_LEN as u64)
+            .is_none_or(|e| e > eocd_pos)
+        {
             return Err(ExportError::Lies(format!(
                 "a zip64 record at {rec} in a file of {len}"
             )));
         }
         file.seek(SeekFrom::Start(rec)).map_err(io)?;
-        let mut r = [0u8; 56];
+        let mut r = [0u8; ZIP64_EOCD_LEN];
         file.read_exact(&mut r).map_err(io)?;
-        if u32_at(&r, 0) != ZIP64_EOCD_SIGNATURE {
-            return Err(ExportError::Lies(
-                "no zip64 record where the locator points".into(),
-            ));
-        }
-        count = u64_at(&r, 32);
-        size = u64_at(&r, 40);
-        offset = u64_at(&r, 48);
+        (count, size, offset) = zip::zip64_record(&r).map_err(ExportError::Lies)?;
         end = rec;
     }
     if offset.checked_add(size).is_none_or(|e| e > end) {
@@ -379,69 +335,26 @@ fn find_directory<R: Read + Seek>(file: &mut R, len: u64) -> Result<(u64, u64, u
 /// file: every entry's data must end before it).
 fn read_entries(dir: &[u8], count: u64, dir_offset: u64) -> Result<Vec<Entry>, ExportError> {
     let mut out = Vec::with_capacity(count.min(1 << 20) as usize);
-    let mut at = 0usize;
-    for _ in 0..count {
-        if at + CENTRAL_LEN > dir.len() || u32_at(dir, at) != CENTRAL_SIGNATURE {
-            return Err(ExportError::Lies(format!("entry at {at} of the directory")));
-        }
-        let name_len = usize::from(u16_at(dir, at + 28));
-        let extra_len = usize::from(u16_at(dir, at + 30));
-        let comment_len = usize::from(u16_at(dir, at + 32));
-        let name_end = at + CENTRAL_LEN + name_len;
-        let extra_end = name_end + extra_len;
-        let (Some(name), Some(extra)) = (
-            dir.get(at + CENTRAL_LEN..name_end),
-            dir.get(name_end..extra_end),
-        ) else {
-            return Err(ExportError::Lies("a name past the directory's end".into()));
-        };
-        let mut e = Entry {
-            name: String::from_utf8_lossy(name).into_owned(),
-            method: u16_at(dir, at + 10),
-            crc: u32_at(dir, at + 16),
-            compressed: u64::from(u32_at(dir, at + 20)),
-            uncompressed: u64::from(u32_at(dir, at + 24)),
-            local_offset: u64::from(u32_at(dir, at + 42)),
-        };
-        zip64_extra(&mut e, extra);
-        let data_end = e
-            .local_offset
-            .checked_add(LOCAL_LEN as u64 + name_len as u64)
-            .and_then(|x| x.checked_add(e.compressed));
-        if data_end.is_none_or(|end| end > dir_offset) {
+    for e in zip::central_entries(dir, count) {
+        let e = e.map_err(ExportError::Lies)?;
+        if e.data_end().is_none_or(|end| end > dir_offset) {
             return Err(ExportError::Lies(format!(
                 "entry {:?} at {} ({} bytes) past the entries' end",
-                e.name, e.local_offset, e.compressed
+                e.name_lossy(),
+                e.local_offset,
+                e.compressed
             )));
         }
-        out.push(e);
-        at = extra_end + comment_len;
+        out.push(Entry {
+            name: e.name_lossy(),
+            method: e.method,
+            crc: e.crc,
+            compressed: e.compressed,
+            uncompressed: e.uncompressed,
+            local_offset: e.local_offset,
+        });
     }
     Ok(out)
-}
-
-/// The 64-bit sizes and offset of a zip64 extra field, for the fields the entry marks
-/// as `0xFFFFFFFF` (in the order the format gives them).
-fn zip64_extra(e: &mut Entry, mut extra: &[u8]) {
-    const MAX: u64 = u32::MAX as u64;
-    while extra.len() >= 4 {
-        let id = u16_at(extra, 0);
-        let n = usize::from(u16_at(extra, 2));
-        let Some(body) = extra.get(4..4 + n) else {
-            return;
-        };
-        if id == 1 {
-            let mut at = 0;
-            for field in [&mut e.uncompressed, &mut e.compressed, &mut e.local_offset] {
-                if *field == MAX && at + 8 <= body.len() {
-                    *field = u64_at(body, at);
-                    at += 8;
-                }
-            }
-            return;
-        }
-        extra = &extra[4 + n..];
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,14 @@ use std::str::FromStr;
 use pep440_rs::Version;
 
 use super::*;
+use crate::upstream::zip::{
+    CENTRAL_SIGNATURE, EOCD_SIGNATURE, LOCAL_SIGNATURE, ZIP64_EOCD_SIGNATURE,
+    ZIP64_LOCATOR_SIGNATURE,
+};
+
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
 
 const LIMITS: ExportLimits = ExportLimits {
     max_entries: 1000,

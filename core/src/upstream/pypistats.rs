@@ -19,38 +19,8 @@ pub struct RecentDoc {
     pub last_month: Option<u64>,
 }
 
-/// A calendar date, `YYYY-MM-DD`, held as one number (`y * 10_000 + m * 100 + d`):
-/// ordered like the string, and no allocation per point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Day(u32);
-
-impl Day {
-    /// Parses `YYYY-MM-DD` with a plausible month and day.
-    pub fn parse(s: &str) -> Option<Day> {
-        if !is_date(s) {
-            return None;
-        }
-        let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
-        Some(Day(n(0..4)? * 10_000 + n(5..7)? * 100 + n(8..10)?))
-    }
-
-    /// Days since 1970-01-01 (for date arithmetic).
-    pub fn epoch_day(self) -> i64 {
-        crate::model::days_from_civil(i64::from(self.0 / 10_000), self.0 / 100 % 100, self.0 % 100)
-    }
-}
-
-impl std::fmt::Display for Day {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:04}-{:02}-{:02}",
-            self.0 / 10_000,
-            self.0 / 100 % 100,
-            self.0 % 100
-        )
-    }
-}
+/// The calendar day type and its check live with the other date code.
+pub use crate::model::date::{Day, is_date};
 
 /// One point of a daily series, compact: the category is an index into
 /// [`SeriesDoc::categories`].
@@ -145,23 +115,6 @@ pub fn parse(kind: StatsKind, body: &[u8]) -> Result<(Document, Option<String>),
             (Document::Series(doc), package)
         }
     })
-}
-
-/// `YYYY-MM-DD` with a plausible month and day.
-pub fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| {
-        s.get(r)
-            .filter(|x| x.bytes().all(|c| c.is_ascii_digit()))
-            .and_then(|x| x.parse::<u32>().ok())
-    };
-    matches!(
-        (num(0..4), num(5..7), num(8..10)),
-        (Some(_), Some(1..=12), Some(1..=31))
-    )
 }
 
 impl SeriesDoc {

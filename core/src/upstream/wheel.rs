@@ -9,7 +9,6 @@
 //! length and a cap before anything is read or allocated, and inflating stops at the
 //! cap whatever the headers claim (a 1 MB entry may inflate to 1 GB).
 
-use std::io::Read;
 use std::ops::Range;
 
 /// The tail asked for first: the end of central directory record (22 bytes, wheels
@@ -19,7 +18,7 @@ pub const TAIL_BYTES: u64 = 16 * 1024;
 
 /// The longest tail that can hold the end of central directory record: 22 bytes and
 /// a comment of at most 65,535 (asked for when [`TAIL_BYTES`] did not hold it).
-pub const MAX_TAIL_BYTES: u64 = 22 + 65_535;
+pub const MAX_TAIL_BYTES: u64 = zip::MAX_TAIL;
 
 /// The largest central directory read (a wheel of ~100,000 files).
 pub const MAX_DIRECTORY_BYTES: u64 = 16 * 1024 * 1024;
@@ -27,12 +26,7 @@ pub const MAX_DIRECTORY_BYTES: u64 = 16 * 1024 * 1024;
 /// The largest `METADATA`, compressed or inflated (the README it carries included).
 pub const MAX_METADATA_BYTES: u64 = 8 * 1024 * 1024;
 
-const EOCD_SIGNATURE: u32 = 0x0605_4b50;
-const CENTRAL_SIGNATURE: u32 = 0x0201_4b50;
-const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
-const EOCD_LEN: usize = 22;
-const CENTRAL_LEN: usize = 46;
-const LOCAL_LEN: usize = 30;
+use super::zip::{self, InflateError, LOCAL_LEN};
 
 /// Why `METADATA` could not be read from a wheel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,39 +100,21 @@ impl MetadataEntry {
     }
 }
 
-fn u16_at(b: &[u8], i: usize) -> u16 {
-    u16::from_le_bytes([b[i], b[i + 1]])
-}
-
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-
 /// Finds the end of central directory record in `tail` (the file's last bytes; the
 /// file is `file_len` long) and checks what it says against the file.
 pub fn find_directory(tail: &[u8], file_len: u64) -> Result<Directory, WheelError> {
-    if tail.len() < EOCD_LEN || tail.len() as u64 > file_len {
+    if tail.len() as u64 > file_len {
         return Err(WheelError::NotZip);
     }
     let tail_start = file_len - tail.len() as u64;
-    // The record's comment is at most 64 KiB: search backwards from the last place it
-    // can start, and take the first whose comment ends exactly at the file's end.
-    let at = (0..=tail.len() - EOCD_LEN)
-        .rev()
-        .find(|&i| {
-            u32_at(tail, i) == EOCD_SIGNATURE
-                && i + EOCD_LEN + usize::from(u16_at(tail, i + 20)) == tail.len()
-        })
-        .ok_or(WheelError::NotZip)?;
-    let entries = u16_at(tail, at + 10);
-    let size = u64::from(u32_at(tail, at + 12));
-    let offset = u64::from(u32_at(tail, at + 16));
-    if size == u64::from(u32::MAX) || offset == u64::from(u32::MAX) || entries == u16::MAX {
+    let eocd = zip::find_eocd(tail).ok_or(WheelError::NotZip)?;
+    if eocd.is_zip64() {
         return Err(WheelError::Lies(
             "zip64 fields in a wheel under 4 GiB".into(),
         ));
     }
-    let eocd_pos = tail_start + at as u64;
+    let (entries, size, offset) = (eocd.entries as u16, eocd.size, eocd.offset);
+    let eocd_pos = tail_start + eocd.at as u64;
     if offset.checked_add(size).is_none_or(|end| end > eocd_pos) {
         return Err(WheelError::Lies(format!(
             "a directory of {size} bytes at {offset} in a file of {file_len}"
@@ -175,28 +151,17 @@ pub(crate) fn find_entry(
     pick: fn(&[u8]) -> Option<String>,
 ) -> Result<MetadataEntry, WheelError> {
     let mut found: Vec<MetadataEntry> = Vec::new();
-    let mut at = 0usize;
-    for _ in 0..d.entries {
-        if at + CENTRAL_LEN > dir.len() || u32_at(dir, at) != CENTRAL_SIGNATURE {
-            return Err(WheelError::Lies(format!("entry at {at} of the directory")));
-        }
-        let name_len = usize::from(u16_at(dir, at + 28));
-        let extra_len = usize::from(u16_at(dir, at + 30));
-        let comment_len = usize::from(u16_at(dir, at + 32));
-        let name_end = at + CENTRAL_LEN + name_len;
-        let Some(name) = dir.get(at + CENTRAL_LEN..name_end) else {
-            return Err(WheelError::Lies("a name past the directory's end".into()));
-        };
-        if let Some(name) = pick(name) {
+    for e in zip::central_entries(dir, u64::from(d.entries)) {
+        let e = e.map_err(WheelError::Lies)?;
+        if let Some(name) = pick(e.name) {
             found.push(MetadataEntry {
                 name,
-                method: u16_at(dir, at + 10),
-                compressed: u64::from(u32_at(dir, at + 20)),
-                uncompressed: u64::from(u32_at(dir, at + 24)),
-                local_offset: u64::from(u32_at(dir, at + 42)),
+                method: e.method,
+                compressed: e.compressed,
+                uncompressed: e.uncompressed,
+                local_offset: e.local_offset,
             });
         }
-        at = name_end + extra_len + comment_len;
     }
     let entry = match found.len() {
         0 => return Err(WheelError::NoMetadata),
@@ -232,34 +197,24 @@ fn metadata_path(name: &[u8]) -> Option<String> {
 /// `METADATA`'s bytes from `bytes`, the part of the file starting at the entry's
 /// local header (at least [`MetadataEntry::bytes`]).
 pub fn read_metadata(bytes: &[u8], entry: &MetadataEntry) -> Result<Vec<u8>, WheelError> {
-    if bytes.len() < LOCAL_LEN || u32_at(bytes, 0) != LOCAL_SIGNATURE {
-        return Err(WheelError::Lies(
-            "no local header where the directory points".into(),
-        ));
-    }
-    let start = LOCAL_LEN + usize::from(u16_at(bytes, 26)) + usize::from(u16_at(bytes, 28));
+    let start = zip::local_data_start(bytes)
+        .ok_or_else(|| WheelError::Lies("no local header where the directory points".into()))?;
     let data = usize::try_from(entry.compressed)
         .ok()
         .and_then(|n| bytes.get(start..start.checked_add(n)?))
         .ok_or_else(|| WheelError::Lies("METADATA's data past what was read".into()))?;
-    match entry.method {
-        0 => Ok(data.to_vec()),
-        8 => {
-            let mut out = Vec::new();
-            flate2::read::DeflateDecoder::new(data)
-                .take(MAX_METADATA_BYTES + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| WheelError::Compression(e.to_string()))?;
-            if out.len() as u64 > MAX_METADATA_BYTES {
-                return Err(WheelError::TooLarge {
-                    what: "METADATA inflated",
-                    cap: MAX_METADATA_BYTES,
-                });
-            }
-            Ok(out)
-        }
-        m => Err(WheelError::Compression(format!("method {m}"))),
+    let out = zip::inflate_capped(data, entry.method, MAX_METADATA_BYTES, entry.uncompressed)
+        .map_err(|e| match e {
+            InflateError::Method(m) => WheelError::Compression(format!("method {m}")),
+            InflateError::Damaged(e) => WheelError::Compression(e),
+        })?;
+    if out.len() as u64 > MAX_METADATA_BYTES {
+        return Err(WheelError::TooLarge {
+            what: "METADATA inflated",
+            cap: MAX_METADATA_BYTES,
+        });
     }
+    Ok(out)
 }
 
 /// `METADATA` from a whole wheel in memory (a server that ignored `Range`).
@@ -284,7 +239,12 @@ pub(crate) fn entry_of_whole(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::zip::{CENTRAL_SIGNATURE, EOCD_SIGNATURE, LOCAL_SIGNATURE};
     use std::io::Write;
+
+    fn u32_at(b: &[u8], i: usize) -> u32 {
+        u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+    }
 
     /// A zip with the given (name, data) entries, stored or deflated.
     fn zip(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
