@@ -127,6 +127,25 @@ async fn an_mcp_session_initialised_on_one_replica_keeps_working_on_the_others()
     assert_eq!(restored, 2);
     // A made-up session id is still refused everywhere.
     assert_eq!(call(addrs[1], "not-a-session", &name).await.0, 404);
+    // `/metrics` has the fleet's upstream requests per minute (the gauge is set each
+    // time a replica reads the fleet's counters, within 5 s).
+    let mut text = String::new();
+    for _ in 0..1_000 {
+        text = reqwest::get(format!("http://{}/metrics", addrs[0]))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("sentinel_fleet_upstream_requests_minute{upstream=\"pypi-json\"}") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        text.contains("sentinel_fleet_upstream_requests_minute{upstream=\"pypi-json\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,6 +235,16 @@ async fn fleet_status_shows_replicas_quota_l2_and_leases_from_redis() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The fleet's upstream requests are written within a second.
+    for _ in 0..500 {
+        if engines
+            .iter()
+            .all(|e| !e.metrics().fleet.unwrap().upstream_requests.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Leases are held only while a replica fetches: planted, as a replica writes them.
     redis.cli(&[
         "SET",
@@ -289,6 +318,16 @@ async fn fleet_status_shows_replicas_quota_l2_and_leases_from_redis() {
     assert!(text.contains("L2: 4 documents"), "{text}");
     assert!(text.contains("quota pypistats: "), "{text}");
     assert!(text.contains("probe leases held: 1"), "{text}");
+    assert!(
+        text.contains("breakers closed on every replica: pypi-json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fleet upstream requests per minute, last 10 minutes"),
+        "{text}"
+    );
+    let minutes = s["upstream_requests"][0]["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 10, "{s}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

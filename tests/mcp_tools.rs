@@ -212,7 +212,8 @@ async fn tools_list_stays_small_without_repeating_shared_descriptions() {
         .sum();
     // 24 tools: explain_dependency added about 5.8 KB of output schema; the
     // dependency-confusion findings (check, scan, audit) and the fleet section of the
-    // health report about 9 KB more.
+    // health report about 9 KB more; the fleet's SSE counters, breakers across the
+    // fleet and upstream requests per minute 0.9 KB in each of health and metrics.
     for t in &tools {
         eprintln!(
             "{}: {} bytes of output schema",
@@ -220,7 +221,7 @@ async fn tools_list_stays_small_without_repeating_shared_descriptions() {
             serde_json::to_string(&t.output_schema).unwrap().len()
         );
     }
-    assert!(outputs < 106_000, "output schemas: {outputs} bytes");
+    assert!(outputs < 108_000, "output schemas: {outputs} bytes");
     assert!(whole < 140_000, "tools/list: {whole} bytes");
     let instructions = ctx
         .client

@@ -399,7 +399,11 @@ async fn hot() {
     let mut ratios = Vec::new();
     for round in 0..9 {
         // Alternate which goes first, so a drift in the machine's load hits both.
-        let order = if round % 2 == 0 { [&off, &on] } else { [&on, &off] };
+        let order = if round % 2 == 0 {
+            [&off, &on]
+        } else {
+            [&on, &off]
+        };
         let mut per = [0.0f64; 2];
         for e in order {
             let s = Instant::now();

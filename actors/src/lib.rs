@@ -76,14 +76,18 @@ mod model {
     pub use crate::clock::{ClockHand, UtcClock};
     pub use sentinel_core::model::*;
 }
-pub use fleet::{FleetConfig, FleetReport, LeaseReport, redact_url as redact_redis_url};
+#[cfg(feature = "fleet")]
+pub use fleet::{
+    BreakerStatus, FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, MinuteCounts, QuotaStatus,
+    ReplicaSeen, WindowStatus, fleet_status,
+};
+pub use fleet::{
+    FleetBreaker, FleetConfig, FleetRate, FleetReport, LeaseReport, redact_url as redact_redis_url,
+};
 #[cfg(feature = "fleet")]
 pub use fleet::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError as FleetSessionError};
 #[cfg(feature = "fleet")]
-pub use fleet::{
-    FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
-    fleet_status,
-};
+pub use fleet::{FleetSse, SseLogError as FleetSseError};
 #[cfg(not(feature = "internals"))]
 use sentinel_core::policy;
 #[cfg(feature = "internals")]

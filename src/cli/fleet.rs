@@ -1,7 +1,8 @@
 //! `pypi-sentinel fleet status [--json]`: the fleet's shared tier as Redis holds it for
 //! this configuration (`[fleet] redis_url`, `--redis-url`): replicas seen, the fleet
 //! quotas' use and next slot, L2 documents, leases held (documents and breaker
-//! probes), MCP sessions. Read by the engine crate (`sentinel_actors::fleet_status`);
+//! probes), MCP sessions, each replica's breakers and the fleet's upstream requests
+//! per minute for the last 10 minutes. Read by the engine crate (`sentinel_actors::fleet_status`);
 //! this file only prints it.
 
 use clap::Subcommand;
@@ -126,6 +127,51 @@ fn render(s: &FleetSnapshot) -> String {
             l.holder,
             secs(l.expires_in_ms)
         ));
+    }
+    let mut all_closed = Vec::new();
+    for b in &s.breakers {
+        let open: Vec<&str> = b
+            .replicas
+            .iter()
+            .filter(|(_, st)| *st == "open")
+            .map(|(r, _)| r.as_str())
+            .collect();
+        let half = b.replicas.values().filter(|st| *st == "half_open").count();
+        if open.is_empty() && half == 0 {
+            all_closed.push(b.upstream.to_string());
+            continue;
+        }
+        out.push_str(&format!(
+            "breaker {}: open on {} of {} replicas{}{}\n",
+            b.upstream,
+            open.len(),
+            b.replicas.len(),
+            if half > 0 {
+                format!(" ({half} half-open)")
+            } else {
+                String::new()
+            },
+            if open.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", open.join(", "))
+            }
+        ));
+    }
+    if !all_closed.is_empty() {
+        out.push_str(&format!(
+            "breakers closed on every replica: {}\n",
+            all_closed.join(", ")
+        ));
+    }
+    if s.upstream_requests.is_empty() {
+        out.push_str("fleet upstream requests in the last 10 minutes: none\n");
+    } else {
+        out.push_str("fleet upstream requests per minute, last 10 minutes (oldest first, this minute last):\n");
+    }
+    for r in &s.upstream_requests {
+        let m: Vec<String> = r.minutes.iter().map(u64::to_string).collect();
+        out.push_str(&format!("  {}: {}\n", r.upstream, m.join(" ")));
     }
     out.push_str(&format!(
         "MCP sessions: {}; invalidation stream: {} entries{}\n",

@@ -1,5 +1,6 @@
 //! Streamable HTTP: rmcp's `StreamableHttpService` (with a `LocalSessionManager`, and
-//! with the fleet on, rmcp's `SessionStore` on Redis: `session_store.rs`)
+//! with the fleet on, rmcp's `SessionStore` and `EventStore` on Redis: `session_store.rs`,
+//! `event_store.rs`)
 //! mounted at `/mcp` in an axum router, next to `GET /healthz`, `GET /readyz`,
 //! `GET /metrics` and the status page, `GET /status` and `GET /status.json`
 //! (`crate::status`).
@@ -808,7 +809,12 @@ pub async fn bind_http_with(
     let mut config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .with_cancellation_token(sessions_cancel.clone());
-    let sessions = BoundedSessions::new(opts.max_sessions, opts.init_timeout);
+    // With the fleet on, SSE events are kept in Redis too: any replica resumes them.
+    let events = engine.fleet_sse().map(|sse| {
+        Arc::new(super::event_store::RedisEventStore::new(sse))
+            as Arc<dyn rmcp::transport::streamable_http_server::session::store::EventStore>
+    });
+    let sessions = BoundedSessions::with_events(opts.max_sessions, opts.init_timeout, events);
     // With the fleet on, legacy sessions live in Redis too: any replica serves them.
     if let Some(store) = engine.fleet_sessions() {
         sessions.share_with(store.clone());

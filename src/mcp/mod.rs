@@ -7,6 +7,7 @@
 //! | `http.rs` | streamable HTTP on axum: `/mcp`, `/healthz`, `/readyz`, `/metrics`, `/status`, `/status.json` (`crate::status`), auth, Host/Origin checks, our accept loop (timeouts, connection cap, drain) |
 //! | `sessions.rs` | the session manager: a cap on live sessions, a reaper for half-open ones, sessions restored from the fleet's store |
 //! | `session_store.rs` | rmcp's `SessionStore` on the fleet's Redis, so any replica serves a legacy session (on with the fleet) |
+//! | `event_store.rs` | rmcp's `EventStore` on the fleet's Redis, so a cut SSE stream resumes (`Last-Event-ID`) on any replica (on with the fleet) |
 //! | `drain.rs` | shutdown that loses no reply: in-flight counts and the drain state |
 //!
 //! Every tool returns structured content with the engine's provenance (`source`:
@@ -19,6 +20,7 @@
 //! through `tracing`.
 
 mod drain;
+mod event_store;
 mod http;
 pub mod params;
 mod session_store;

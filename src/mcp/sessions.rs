@@ -18,6 +18,7 @@ use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError,
 };
+use rmcp::transport::streamable_http_server::session::store::EventStore;
 use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionManager};
 use sentinel_actors::FleetSessions;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -73,7 +74,20 @@ impl BoundedSessions {
     /// At most `max` live sessions; a session is closed if the client has not sent
     /// `notifications/initialized` within `init_timeout` of opening it.
     pub fn new(max: usize, init_timeout: Duration) -> Self {
+        Self::with_events(max, init_timeout, None)
+    }
+
+    /// As [`BoundedSessions::new`], keeping every SSE event in `events` (the fleet's
+    /// `EventStore`, `event_store.rs`): rmcp then resumes streams from it only.
+    pub fn with_events(
+        max: usize,
+        init_timeout: Duration,
+        events: Option<Arc<dyn EventStore>>,
+    ) -> Self {
         let mut local = LocalSessionManager::default();
+        if let Some(events) = events {
+            local = local.with_event_store(events);
+        }
         // rmcp's own bound on waiting for `initialize` (default 60 s).
         local.session_config.init_timeout = Some(init_timeout);
         BoundedSessions(Arc::new(Inner {
@@ -249,5 +263,9 @@ impl SessionManager for BoundedSessions {
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         Ok(self.0.local.resume(id, last_event_id).await?)
+    }
+
+    fn event_store(&self) -> Option<Arc<dyn EventStore>> {
+        self.0.local.event_store()
     }
 }

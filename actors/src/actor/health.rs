@@ -43,6 +43,8 @@ pub(crate) struct BreakerBoard {
     cells: [watch::Sender<BreakerView>; Upstream::COUNT],
     /// Transitions since start, all upstreams.
     pub(crate) transitions: AtomicU64,
+    /// Notified on every published view (the fleet shares the states: `fleet/breakers.rs`).
+    pub(crate) changed: Arc<tokio::sync::Notify>,
 }
 
 impl Default for BreakerBoard {
@@ -50,6 +52,7 @@ impl Default for BreakerBoard {
         BreakerBoard {
             cells: std::array::from_fn(|_| watch::Sender::new(BreakerView::default())),
             transitions: AtomicU64::new(0),
+            changed: Arc::default(),
         }
     }
 }
@@ -61,6 +64,7 @@ impl BreakerBoard {
 
     fn publish(&self, up: Upstream, view: BreakerView) {
         self.cells[up.index()].send_replace(view);
+        self.changed.notify_one();
     }
 }
 

@@ -171,6 +171,9 @@ pub(crate) struct FetchContext {
     /// shared by every replica, instead of `limiter`.
     #[cfg(feature = "fleet")]
     pub(crate) fleet_quota: Option<Arc<crate::fleet::quota::FleetQuota>>,
+    /// The fleet (`[fleet]`): counts this upstream's attempts fleet-wide.
+    #[cfg(feature = "fleet")]
+    fleet: Option<Arc<crate::fleet::client::FleetClient>>,
 }
 
 /// The client settings of one upstream. A document's attempt is bounded whole by the
@@ -261,6 +264,8 @@ impl FetchContext {
             cfg,
             #[cfg(feature = "fleet")]
             fleet_quota: None,
+            #[cfg(feature = "fleet")]
+            fleet: None,
         })
     }
 
@@ -364,7 +369,20 @@ impl FetchContext {
             &local,
         )
         .map(Arc::new);
+        self.fleet = Some(client.clone());
         self
+    }
+
+    /// One HTTP attempt is sent to the upstream now: the only place attempts are
+    /// counted (this replica's `attempts`, and the fleet's per-minute figure).
+    pub(crate) fn count_attempt(&self) {
+        self.counters
+            .attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(feature = "fleet")]
+        if let Some(f) = &self.fleet {
+            f.count_request(self.upstream);
+        }
     }
 
     /// Whether slots come from the fleet's quota (a Redis round trip: never taken in
@@ -527,9 +545,7 @@ impl FetchContext {
                 ours: true,
                 ..fail(FailureKind::Other, "engine shutting down".into())
             })?;
-        self.counters
-            .attempts
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.count_attempt();
         let sent = Instant::now();
         let end = (sent + self.attempt_timeout).min(req.deadline);
         match tokio::time::timeout_at(end, self.send_following_one_redirect(req)).await {

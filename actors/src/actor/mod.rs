@@ -131,8 +131,22 @@ impl EngineShared {
         };
         let cache = SharedCache::with_clock(&cfg.cache, cfg.clock.clone());
         let registry = Arc::new(registry::Registry::default());
+        let board = Arc::new(health::BreakerBoard::default());
         #[cfg(feature = "fleet")]
         if let Some(f) = &fleet {
+            // This replica's breaker states, shown fleet-wide.
+            let b = board.clone();
+            let src = crate::fleet::breakers::BreakerSource::new(
+                |up| cfg.upstreams.get(up).base_url.clone(),
+                Arc::new(move |up| b.view(up).state),
+                board.changed.clone(),
+            );
+            f.spawn_breaker_share(src, shutdown.child_token());
+            // Upstream requests per minute, fleet-wide.
+            f.spawn_rates(
+                |up| cfg.upstreams.get(up).base_url.clone(),
+                shutdown.child_token(),
+            );
             // Other replicas' probe outcomes go to this replica's HealthActor.
             let reg = registry.clone();
             let probes = crate::fleet::probe::ProbeSink::new(
@@ -150,7 +164,7 @@ impl EngineShared {
         Ok(EngineShared {
             cache,
             cfg: Arc::new(cfg),
-            board: Arc::new(health::BreakerBoard::default()),
+            board,
             registry,
             router: Arc::default(),
             fetch,

@@ -52,6 +52,15 @@ pub struct FleetConfig {
     pub mcp_sessions: bool,
     /// How long an idle MCP session is kept in Redis, ms (refreshed on use).
     pub mcp_session_idle_ms: u64,
+    /// SSE events kept in Redis (rmcp's `EventStore`), so a client whose stream was cut
+    /// resumes it with `Last-Event-ID` on any replica.
+    pub mcp_sse: bool,
+    /// Most events kept per SSE stream (`MAXLEN`); a resume from an older one fails.
+    pub mcp_sse_max_events: u64,
+    /// How long an SSE stream's events are kept after its last event, ms. Redis holds
+    /// about calls per second × this × an answer's size (clients resume within
+    /// seconds: rmcp tells them to retry after 3 s).
+    pub mcp_sse_retention_ms: u64,
     /// While another replica holds a document's lease, the first poll of L2 after this
     /// many ms, doubling to 200 ms (the backstop: a `filled` event wakes the waiter
     /// sooner).
@@ -89,6 +98,9 @@ impl Default for FleetConfig {
             share_probes: true,
             mcp_sessions: true,
             mcp_session_idle_ms: 3_600_000,
+            mcp_sse: true,
+            mcp_sse_max_events: 1_000,
+            mcp_sse_retention_ms: 120_000,
             lease_poll_ms: 25,
         }
     }
@@ -116,6 +128,9 @@ impl std::fmt::Debug for FleetConfig {
             .field("share_probes", &self.share_probes)
             .field("mcp_sessions", &self.mcp_sessions)
             .field("mcp_session_idle_ms", &self.mcp_session_idle_ms)
+            .field("mcp_sse", &self.mcp_sse)
+            .field("mcp_sse_max_events", &self.mcp_sse_max_events)
+            .field("mcp_sse_retention_ms", &self.mcp_sse_retention_ms)
             .field("lease_poll_ms", &self.lease_poll_ms)
             .finish()
     }
@@ -215,6 +230,20 @@ impl FleetConfig {
                 "fleet.mcp_session_idle_ms",
                 self.mcp_session_idle_ms,
                 "must be 1000 (1 s) to 604800000 (7 days)",
+            ));
+        }
+        if !(1..=100_000).contains(&self.mcp_sse_max_events) {
+            return Err(ConfigError::new(
+                "fleet.mcp_sse_max_events",
+                self.mcp_sse_max_events,
+                "must be 1 to 100000",
+            ));
+        }
+        if !(1_000..=24 * 3600 * 1000).contains(&self.mcp_sse_retention_ms) {
+            return Err(ConfigError::new(
+                "fleet.mcp_sse_retention_ms",
+                self.mcp_sse_retention_ms,
+                "must be 1000 (1 s) to 86400000 (1 day)",
             ));
         }
         self.gate

@@ -386,7 +386,7 @@ impl Transfer<'_> {
                     );
                 }
             };
-            ctx.counters.attempts.fetch_add(1, Relaxed);
+            ctx.count_attempt();
             let timed = tokio::time::timeout_at(self.deadline, self.attempt(n, dir, target)).await;
             drop(permit);
             let Ok(ended) = timed else {

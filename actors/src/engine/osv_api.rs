@@ -242,7 +242,7 @@ async fn fetch_to_file(
             ));
         }
     };
-    ctx.counters.attempts.fetch_add(1, Relaxed);
+    ctx.count_attempt();
     ctx.lock_budget().record_request(Instant::now().into_std());
     let resp = ctx
         .client

@@ -68,6 +68,8 @@ pub(crate) struct Counters {
     pub(crate) failures_shared: AtomicU64,
     pub(crate) failures_heard: AtomicU64,
     pub(crate) reloads: AtomicU64,
+    pub(crate) sse_events_stored: AtomicU64,
+    pub(crate) sse_replays: AtomicU64,
 }
 
 pub(crate) struct FleetClient {
@@ -96,6 +98,11 @@ pub(crate) struct FleetClient {
     pub(crate) watched: super::memo::Watched,
     /// This replica's memory, for those reloads (set once at start).
     pub(crate) memory: std::sync::OnceLock<crate::cache::SharedCache>,
+    /// Every replica's breakers as last read (`breakers.rs`).
+    pub(crate) breakers_seen: Mutex<Vec<super::FleetBreaker>>,
+    /// Upstream requests per minute, this replica's to write and the fleet's read
+    /// (`rates.rs`).
+    pub(crate) rates: super::rates::Rates,
 }
 
 /// Resets the gate's half-open probe if the call is dropped before it reports.
@@ -199,6 +206,8 @@ impl FleetClient {
             probes: Default::default(),
             watched: Default::default(),
             memory: Default::default(),
+            breakers_seen: Mutex::default(),
+            rates: Default::default(),
         }))
     }
 
@@ -424,6 +433,10 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
                 failures_heard: c.failures_heard.load(Relaxed),
                 reloads: c.reloads.load(Relaxed),
             },
+            sse_events_stored: c.sse_events_stored.load(Relaxed),
+            sse_replays: c.sse_replays.load(Relaxed),
+            breakers: self.breakers_seen(),
+            upstream_requests: self.rates_seen(),
         }
     }
 }

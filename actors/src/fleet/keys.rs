@@ -47,12 +47,29 @@ impl Keys {
         )
     }
 
+    /// Every replica's breaker state of one upstream (`breakers.rs`); `origin` is the
+    /// base URL's fingerprint.
+    pub(crate) fn breakers(&self, up: Upstream, origin: &str) -> String {
+        format!("{}:breakers:{}:{origin}", self.ns, up.as_str())
+    }
+
+    /// The fleet's requests to one upstream per minute (`rates.rs`): a hash, field =
+    /// minute on Redis' clock; `origin` is the base URL's fingerprint.
+    pub(crate) fn stats(&self, up: Upstream, origin: &str) -> String {
+        format!("{}:stats:{}:{origin}", self.ns, up.as_str())
+    }
+
     /// A legacy MCP session's `initialize` parameters. `id` is hashed: it comes from
     /// the client's `Mcp-Session-Id` header.
     pub(crate) fn mcp_session(&self, id: &str) -> String {
         let d = Sha256::digest(id.as_bytes());
         let h: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
         format!("{}:mcp:session:{h}", self.ns)
+    }
+
+    /// The Redis stream of one SSE stream's events (`sse.rs`); `tag` is already a hash.
+    pub(crate) fn mcp_sse(&self, tag: &str) -> String {
+        format!("{}:mcp:sse:{tag}", self.ns)
     }
 
     /// The pub/sub channel of `filled` events (`events.rs`).

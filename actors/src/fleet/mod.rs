@@ -9,8 +9,11 @@
 //! | `l2.rs` | documents in Redis: get-or-lease on a miss, fenced writes after a fetch |
 //! | `invalidate.rs` | `refresh_cache` across the fleet: marks in L2, a stream read by every replica |
 //! | `sessions.rs` | MCP sessions across replicas: the bytes behind the product's rmcp `SessionStore` |
+//! | `sse.rs` | resumable SSE across replicas: a Redis stream per SSE stream behind the product's rmcp `EventStore` |
 //! | `status.rs` | `pypi-sentinel fleet status`: what Redis holds in the namespace (replicas, quotas, L2, leases) |
 //! | `events.rs` | pub/sub wake-ups for lease waiters (`filled` events; polling stays the backstop) |
+//! | `breakers.rs` | breakers shown fleet-wide: each replica's state per upstream in a hash, read back for `health` ("open on 3 of 5 replicas") |
+//! | `rates.rs` | the fleet's upstream requests per minute: each replica's attempts added to a hash per upstream once a second, read back for `health` and the gauge |
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
 //! | `lease.rs` | a document's lease held while its fetch runs: renewal, release, fencing token, failure markers |
 //! | `reload.rs` | another replica's fill reloads the copy this replica's memory holds (refresh-ahead once for the fleet) |
@@ -25,6 +28,8 @@
 
 pub use crate::config::fleet::{FleetConfig, redact_url};
 
+#[cfg(feature = "fleet")]
+pub(crate) mod breakers;
 #[cfg(feature = "fleet")]
 pub(crate) mod client;
 #[cfg(feature = "fleet")]
@@ -102,6 +107,33 @@ pub struct FleetReport {
     /// Document leases: one fetch per document across the fleet (`lease.rs`).
     #[serde(default)]
     pub leases: LeaseReport,
+    /// SSE events kept in Redis.
+    #[serde(default)]
+    pub sse_events_stored: u64,
+    /// SSE streams resumed from Redis here.
+    #[serde(default)]
+    pub sse_replays: u64,
+    /// Breakers per upstream across the fleet (last 15 s).
+    #[serde(default)]
+    pub breakers: Vec<FleetBreaker>,
+    /// The fleet's upstream requests per upstream (those with some).
+    #[serde(default)]
+    pub upstream_requests: Vec<FleetRate>,
+}
+
+/// One upstream's requests from the whole fleet.
+#[derive(
+    Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema,
+)]
+pub struct FleetRate {
+    /// The upstream.
+    pub upstream: String,
+    /// This minute so far.
+    pub this_minute: u64,
+    /// The previous minute.
+    pub last_minute: u64,
+    /// The last 10 minutes.
+    pub last_10_minutes: u64,
 }
 #[cfg(feature = "fleet")]
 pub(crate) mod codec;
@@ -118,18 +150,60 @@ pub(crate) mod memo;
 #[cfg(feature = "fleet")]
 pub(crate) mod probe;
 #[cfg(feature = "fleet")]
+pub(crate) mod rates;
+#[cfg(feature = "fleet")]
 pub(crate) mod reload;
 #[cfg(feature = "fleet")]
 mod sessions;
+#[cfg(feature = "fleet")]
+mod sse;
 #[cfg(feature = "fleet")]
 mod status;
 #[cfg(feature = "fleet")]
 pub use sessions::{FleetSessions, MAX_SESSION_BYTES, SessionStoreError};
 #[cfg(feature = "fleet")]
+pub use sse::{FleetSse, SseLogError};
+#[cfg(feature = "fleet")]
 pub use status::{
-    FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, QuotaStatus, ReplicaSeen, WindowStatus,
-    fleet_status,
+    BreakerStatus, FleetSnapshot, L2Status, LeaseStatus, MAX_KEYS, MinuteCounts, QuotaStatus,
+    ReplicaSeen, WindowStatus, fleet_status,
 };
+
+/// One upstream's breakers across the fleet.
+#[derive(
+    Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema,
+)]
+pub struct FleetBreaker {
+    /// The upstream.
+    pub upstream: String,
+    /// Replicas open.
+    pub open: u32,
+    /// Replicas half-open.
+    pub half_open: u32,
+    /// Replicas closed.
+    pub closed: u32,
+}
+
+impl FleetBreaker {
+    /// Replicas that wrote a state recently.
+    pub fn replicas(&self) -> u32 {
+        self.open + self.half_open + self.closed
+    }
+
+    /// "pypistats: open on 3 of 5 replicas (1 half-open)".
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{}: open on {} of {} replicas",
+            self.upstream,
+            self.open,
+            self.replicas()
+        );
+        if self.half_open > 0 {
+            s.push_str(&format!(" ({} half-open)", self.half_open));
+        }
+        s
+    }
+}
 
 impl FleetReport {
     /// The parts of the summary that only matter once they happened.
@@ -165,6 +239,37 @@ impl FleetReport {
             x.push_str(&format!(
                 "; MCP sessions: {} stored, {} restored from another replica",
                 self.sessions_stored, self.sessions_restored
+            ));
+        }
+        let tripped: Vec<String> = self
+            .breakers
+            .iter()
+            .filter(|b| b.open + b.half_open > 0)
+            .map(FleetBreaker::text)
+            .collect();
+        if !tripped.is_empty() {
+            x.push_str(&format!(
+                "; breakers across the fleet: {}",
+                tripped.join(", ")
+            ));
+        }
+        let rates: Vec<String> = self
+            .upstream_requests
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} last minute ({} this minute, {} in 10 min)",
+                    r.upstream, r.last_minute, r.this_minute, r.last_10_minutes
+                )
+            })
+            .collect();
+        if !rates.is_empty() {
+            x.push_str(&format!("; fleet upstream requests: {}", rates.join(", ")));
+        }
+        if self.sse_events_stored + self.sse_replays > 0 {
+            x.push_str(&format!(
+                "; SSE: {} events kept, {} streams resumed",
+                self.sse_events_stored, self.sse_replays
             ));
         }
         x
@@ -222,4 +327,22 @@ pub struct LeaseReport {
     /// Documents in memory replaced by another replica's newer fill (its `filled`
     /// event, read back from L2 in the background: refresh-ahead once for the fleet).
     pub reloads: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_says_how_many_replicas_see_it_open() {
+        let b = FleetBreaker {
+            upstream: "pypistats".into(),
+            open: 3,
+            half_open: 0,
+            closed: 2,
+        };
+        assert_eq!(b.text(), "pypistats: open on 3 of 5 replicas");
+        let b = FleetBreaker { half_open: 1, ..b };
+        assert_eq!(b.text(), "pypistats: open on 3 of 6 replicas (1 half-open)");
+    }
 }

@@ -3,7 +3,8 @@
 //! heartbeat; its own connection with 2 s bounds and 10 s for the whole). Replicas
 //! seen (heartbeats), per strict upstream the fleet quota's use and next slot, L2
 //! documents and bytes per upstream, document and probe leases held, MCP sessions,
-//! the invalidation stream's length and Redis' `INFO` essentials. Keys are iterated
+//! the invalidation stream's length, each replica's breakers, the fleet's upstream
+//! requests per minute for the last 10 minutes and Redis' `INFO` essentials. Keys are iterated
 //! with `SCAN` (never `KEYS`), at most [`MAX_KEYS`].
 
 use std::collections::BTreeMap;
@@ -56,6 +57,29 @@ pub struct FleetSnapshot {
     pub stream_entries: u64,
     /// More than [`MAX_KEYS`] keys: the counts above are of the first ones.
     pub truncated: bool,
+    /// Per upstream some replica reported on in the last 15 s: each replica's breaker.
+    pub breakers: Vec<BreakerStatus>,
+    /// Per upstream with requests: the fleet's requests in each of the last 10 minutes
+    /// (Redis' clock), oldest first, the current minute (so far) last.
+    pub upstream_requests: Vec<MinuteCounts>,
+}
+
+/// One upstream's breakers, replica by replica.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BreakerStatus {
+    /// The upstream.
+    pub upstream: Upstream,
+    /// Replica id -> `closed`, `open` or `half_open` (untrusted text, cut to 128).
+    pub replicas: BTreeMap<String, String>,
+}
+
+/// One upstream's requests per minute from the whole fleet.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MinuteCounts {
+    /// The upstream.
+    pub upstream: Upstream,
+    /// The last 10 minutes, oldest first; the last is the current minute so far.
+    pub minutes: Vec<u64>,
 }
 
 /// One replica in the registry.
@@ -279,6 +303,53 @@ async fn gather(cfg: &EngineConfig, shown: &str) -> Result<FleetSnapshot, String
         .await
         .map_err(err)?;
 
+    let mut breakers = Vec::new();
+    let mut upstream_requests = Vec::new();
+    let minute = now / 60_000;
+    for up in Upstream::ALL {
+        let o = fingerprint(&cfg.upstreams.get(up).base_url);
+        let key = keys.breakers(up, &o);
+        let n: u64 = c.hlen(&key).await.map_err(err)?;
+        if n > 0 && n <= 4_096 {
+            let all: BTreeMap<String, String> = c.hgetall(&key).await.map_err(err)?;
+            let replicas: BTreeMap<String, String> = all
+                .into_iter()
+                .filter_map(|(r, v)| {
+                    let (state, exp) = v.rsplit_once(':')?;
+                    (exp.parse::<i64>().ok()? >= now).then(|| {
+                        (
+                            r.chars().take(128).collect(),
+                            state.chars().take(16).collect(),
+                        )
+                    })
+                })
+                .collect();
+            if !replicas.is_empty() {
+                breakers.push(BreakerStatus {
+                    upstream: up,
+                    replicas,
+                });
+            }
+        }
+        let fields: Vec<i64> = (0..10).map(|j| minute - 9 + j).collect();
+        let counts: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(keys.stats(up, &o))
+            .arg(&fields)
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        let minutes: Vec<u64> = counts
+            .into_iter()
+            .map(|v| v.and_then(|v| v.parse().ok()).unwrap_or(0))
+            .collect();
+        if minutes.iter().any(|n| *n > 0) {
+            upstream_requests.push(MinuteCounts {
+                upstream: up,
+                minutes,
+            });
+        }
+    }
+
     Ok(FleetSnapshot {
         redis_url: shown.to_string(),
         namespace: ns.clone(),
@@ -300,6 +371,8 @@ async fn gather(cfg: &EngineConfig, shown: &str) -> Result<FleetSnapshot, String
         mcp_sessions: sessions,
         stream_entries,
         truncated,
+        breakers,
+        upstream_requests,
     })
 }
 
