@@ -204,3 +204,51 @@ async fn a_frozen_redis_costs_a_few_deadlines_then_the_gate_skips_it() {
         e.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uneven_spending_before_redis_dies_does_not_add_up_to_more_than_the_quota() {
+    let mut redis = RedisServer::start();
+    let sim = limited_sim().await;
+    let engines = replicas(&sim, &redis.url(), 3).await;
+    until(
+        || engines.iter().all(|e| fleet(e).replicas_seen == 3),
+        "all three in the registry",
+        10,
+    )
+    .await;
+    let mut names = sim.package_names().into_iter();
+    // r0 asks four times as often as r1 and r2: it is granted most of the minute.
+    let mut rounds = 0;
+    while hits(&sim, "/api/packages/**") < 24 {
+        let mut calls = Vec::new();
+        for (i, e) in engines.iter().enumerate() {
+            for n in names.by_ref().take(if i == 0 { 4 } else { 1 }) {
+                calls.push(async move { e.download_trend(&n, 30).await });
+            }
+        }
+        join_all(calls).await;
+        rounds += 1;
+        assert!(rounds < 60, "the fleet stalled");
+    }
+    let granted: Vec<u64> = engines.iter().map(|e| fleet(e).quota_granted).collect();
+    assert!(
+        granted[0] > granted[1] + granted[2],
+        "uneven spending: {granted:?}"
+    );
+    redis.kill();
+    // Each replica on its share (10 a minute): r1 and r2, below theirs, must count
+    // their part of what the fleet spent, or the simulator's minute overflows.
+    for _ in 0..4 {
+        round(&engines, &mut names, 4).await;
+    }
+    assert_eq!(
+        pypistats_trouble(&engines),
+        0,
+        "a 429: the shares added up to more than the quota ({} sent, grants {granted:?})",
+        hits(&sim, "/api/packages/**")
+    );
+    assert!(hits(&sim, "/api/packages/**") <= 30);
+    for e in engines {
+        e.shutdown().await;
+    }
+}

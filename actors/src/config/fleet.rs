@@ -84,7 +84,10 @@ impl Default for FleetConfig {
             signing_key: None,
             gate: BreakerConfig {
                 // Open after 3 failures or timeouts in a row, or half of 20 calls in 5 s;
-                // 1 s open doubling to 30 s; one probe.
+                // 1 s open doubling to 2 s; one probe. A probe costs one call's deadline
+                // at most, so probing every 2 s is cheap, and the fleet is shared again
+                // within 2 s of Redis' return (with 30 s, a 20 s outage kept replicas
+                // alone for up to 30 s more).
                 failure_rate_threshold: 0.5,
                 window_ms: 5_000,
                 min_calls: 20,
@@ -92,7 +95,7 @@ impl Default for FleetConfig {
                 consecutive_rule: ConsecutiveRule::Fixed,
                 consecutive_span_ms: 1_000,
                 open_base_ms: 1_000,
-                open_max_ms: 30_000,
+                open_max_ms: 2_000,
                 half_open_probes: 1,
             },
             share_probes: true,

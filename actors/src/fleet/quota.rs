@@ -26,7 +26,8 @@ use std::sync::atomic::Ordering::Relaxed;
 /// (the local limiter's rule: a window full `limit` places back blocks until that
 /// admission leaves it; a new grant never precedes the latest one).
 /// KEYS: one log per window. ARGV: max wait ms, member nonce, min wait ms, then
-/// (limit, window ms) per window. Returns {granted 0|1, wait ms}.
+/// (limit, window ms) per window. Returns {granted 0|1, wait ms, grants logged per
+/// window} (the counts let a replica that loses Redis count the fleet's spending).
 const SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -48,13 +49,18 @@ for i = 1, #KEYS do
   end
 end
 local wait = at - now
-if wait > max_wait then return {0, wait} end
-for i = 1, #KEYS do
-  local w = tonumber(ARGV[3 + 2 * i])
-  redis.call('ZADD', KEYS[i], at, at .. ':' .. ARGV[2])
-  redis.call('PEXPIRE', KEYS[i], wait + w + 1000)
+local granted = 0
+if wait <= max_wait then
+  granted = 1
+  for i = 1, #KEYS do
+    local w = tonumber(ARGV[3 + 2 * i])
+    redis.call('ZADD', KEYS[i], at, at .. ':' .. ARGV[2])
+    redis.call('PEXPIRE', KEYS[i], wait + w + 1000)
+  end
 end
-return {1, wait}
+local counts = {}
+for i = 1, #KEYS do counts[i] = redis.call('ZCARD', KEYS[i]) end
+return {granted, wait, counts}
 ";
 
 /// Added to every window of a fleet quota (see [`FleetQuota::new`]).
@@ -94,7 +100,7 @@ pub(crate) async fn next_slot_ms(
     for (limit, w) in windows {
         inv.arg(*limit).arg(w.as_millis() as u64);
     }
-    let (_, wait): (u8, i64) = inv.invoke_async(c).await?;
+    let (_, wait, _): (u8, i64, Vec<u64>) = inv.invoke_async(c).await?;
     Ok(wait.max(0))
 }
 
@@ -127,6 +133,12 @@ struct Share {
     history: VecDeque<std::time::Instant>,
     /// Whether the latest reservation came from the share.
     on_share: bool,
+    /// The fleet's grants in the longest window as Redis last counted them, and
+    /// when. A replica that falls back to its share counts at least its part of
+    /// them (`count / replicas`) as spent: the fleet's spending before Redis went
+    /// away is rarely even, and a replica that had sent less than its share could
+    /// otherwise add a full share on top of a minute the others had already spent.
+    fleet_seen: Option<(u64, std::time::Instant)>,
 }
 
 /// One upstream's fleet quota.
@@ -135,6 +147,8 @@ pub(crate) struct FleetQuota {
     keys: Vec<String>,
     windows: Vec<(u32, Duration)>,
     longest: Duration,
+    /// Which of `windows` is the longest (its count is the fleet's spending).
+    longest_index: usize,
     share: Mutex<Share>,
 }
 
@@ -152,13 +166,18 @@ impl FleetQuota {
             .map(|i| client.keys.quota(up, base_url, i))
             .collect();
         let divisor = client.share_divisor();
+        let longest_index = (0..windows.len())
+            .max_by_key(|&i| windows[i].1)
+            .unwrap_or(0);
         Some(FleetQuota {
-            longest: windows.iter().map(|w| w.1).max().unwrap_or_default(),
+            longest: windows[longest_index].1,
+            longest_index,
             share: Mutex::new(Share {
                 divisor,
                 limiter: RateLimit::from_windows(&share_windows(&windows, divisor)),
                 history: VecDeque::new(),
                 on_share: false,
+                fleet_seen: None,
             }),
             client,
             keys,
@@ -175,7 +194,7 @@ impl FleetQuota {
             let min_wait = from.saturating_duration_since(now).as_millis() as u64;
             let max_wait = latest.saturating_duration_since(now).as_millis() as u64;
             let nonce = self.client.nonce();
-            let r: Result<(u8, i64), _> = self
+            let r: Result<(u8, i64, Vec<u64>), _> = self
                 .client
                 .run("quota", |mut c| async move {
                     let mut inv = QUOTA.prepare_invoke();
@@ -189,14 +208,16 @@ impl FleetQuota {
                     inv.invoke_async(&mut c).await
                 })
                 .await;
-            if let Ok((granted, wait)) = r {
+            if let Ok((granted, wait, counts)) = r {
                 // Redis' "now" is when it ran the script; ours is when the answer came
                 // back, so the slot is kept at or after Redis' instant.
                 let at = Instant::now() + Duration::from_millis(wait.max(0) as u64);
                 let c = &self.client.counters;
+                let longest = counts.get(self.longest_index).copied().unwrap_or(0);
+                let mut s = self.share.lock().unwrap_or_else(|p| p.into_inner());
+                s.fleet_seen = Some((longest, Instant::now().into_std()));
                 return if granted == 1 {
                     c.quota_granted.fetch_add(1, Relaxed);
-                    let mut s = self.share.lock().unwrap_or_else(|p| p.into_inner());
                     s.history.push_back(at.into_std());
                     s.on_share = false;
                     prune(&mut s.history, now.into_std(), self.longest);
@@ -221,6 +242,16 @@ impl FleetQuota {
             let mut limiter = RateLimit::from_windows(&share_windows(&self.windows, divisor));
             for t in &s.history {
                 limiter.reserve_any(*t);
+            }
+            // This replica's part of what the fleet had spent, at least: counted as
+            // spent when Redis last said so (so it leaves the window no earlier).
+            if let Some((count, seen)) = s.fleet_seen
+                && now.saturating_duration_since(seen) < self.longest
+            {
+                let part = count.div_ceil(u64::from(divisor)) as usize;
+                for _ in s.history.len()..part {
+                    limiter.reserve_any(seen);
+                }
             }
             s.limiter = limiter;
             s.divisor = divisor;
