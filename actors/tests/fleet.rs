@@ -11,45 +11,24 @@ mod common;
 use std::net::TcpListener;
 
 use common::redis::RedisServer;
+use common::replicas::*;
 use common::*;
 use futures::future::join_all;
 use sentinel_actors::{EngineConfig, EngineHandle, FleetReport, Upstream};
-use sentinel_sim::{Sim, SimConfig, SimHandle};
+use sentinel_sim::SimHandle;
 
-/// A replica: the test configuration with pypistats' real limits, sharing `redis`.
-fn replica_config(sim: &SimHandle, redis: Option<&str>, id: &str) -> EngineConfig {
-    let mut cfg = test_config(sim);
-    cfg.upstreams.pypistats.rate_limit = EngineConfig::default().upstreams.pypistats.rate_limit;
-    // A 429 would be retried: any retry or failure below means the quota was broken.
-    cfg.fleet.redis_url = redis.map(str::to_string);
-    cfg.fleet.replica_id = id.to_string();
-    // The default 25 ms deadline is for production; on a shared 2-core test machine
-    // a first call (connect, script load) may take longer, and one late call would
-    // fall back to the fair share, which some tests below assert never happened.
-    cfg.fleet.op_timeout_ms = 200;
-    cfg
+/// A replica with pypistats' real limits, sharing `redis`. A 429 would be retried:
+/// any retry or failure below means the quota was broken.
+fn strict_replica(sim: &SimHandle, redis: Option<&str>, id: &str) -> EngineConfig {
+    with_strict_pypistats(replica_config(sim, redis, id))
 }
 
 async fn replicas(sim: &SimHandle, redis: Option<&str>, n: usize) -> Vec<EngineHandle> {
     let mut out = Vec::new();
     for i in 0..n {
-        out.push(engine_with(replica_config(sim, redis, &format!("r{i}"))).await);
+        out.push(engine_with(strict_replica(sim, redis, &format!("r{i}"))).await);
     }
     out
-}
-
-fn fleet(e: &EngineHandle) -> FleetReport {
-    e.metrics().fleet.expect("the fleet is on")
-}
-
-/// pypistats requests that went wrong (a 429 is retried or fails).
-fn pypistats_trouble(engines: &[EngineHandle]) -> u64 {
-    engines
-        .iter()
-        .flat_map(|e| e.metrics().upstreams)
-        .filter(|u| u.upstream == Upstream::Pypistats)
-        .map(|u| u.retries + u.failures)
-        .sum()
 }
 
 /// One round: every replica asks the next `per` never-seen packages at once.
@@ -65,16 +44,6 @@ async fn round(engines: &[EngineHandle], names: &mut impl Iterator<Item = String
             })
     });
     join_all(calls.collect::<Vec<_>>()).await;
-}
-
-async fn limited_sim() -> SimHandle {
-    Sim::start(SimConfig {
-        pypistats_rate_limit: true,
-        synthetic: 400,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +125,7 @@ async fn a_replica_starts_ready_with_redis_down_and_answers() {
         .port();
     let sim = sim().await;
     let url = format!("redis://:hunter2-secret@127.0.0.1:{port}");
-    let mut cfg = replica_config(&sim, Some(&url), "alone");
+    let mut cfg = strict_replica(&sim, Some(&url), "alone");
     // Alone in the fleet: its fair share is the whole quota.
     cfg.fleet.max_replicas = 1;
     assert!(
@@ -231,17 +200,6 @@ async fn redis_killed_midway_each_replica_keeps_answering_on_its_fair_share() {
     for e in engines {
         e.shutdown().await;
     }
-}
-
-/// Waits (bounded) until `f` holds, polling every 10 ms.
-async fn until(mut f: impl FnMut() -> bool, what: &str) {
-    for _ in 0..500 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

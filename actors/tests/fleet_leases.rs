@@ -10,6 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::redis::RedisServer;
+use common::replicas::*;
 use common::*;
 use futures::future::join_all;
 use sentinel_actors::{
@@ -17,13 +18,8 @@ use sentinel_actors::{
 };
 use sentinel_sim::{FaultSpec, SimHandle};
 
-fn replica_config(sim: &SimHandle, redis: &str, id: &str) -> EngineConfig {
-    let mut cfg = test_config(sim);
-    cfg.fleet.redis_url = Some(redis.to_string());
-    cfg.fleet.replica_id = id.to_string();
-    // A first call on a shared 2-core machine (connect, script load) may take longer
-    // than the production deadline of 25 ms.
-    cfg.fleet.op_timeout_ms = 200;
+fn lease_replica(sim: &SimHandle, redis: &str, id: &str) -> EngineConfig {
+    let mut cfg = replica_config(sim, Some(redis), id);
     // Room for a slow upstream and a lease to expire while callers wait.
     cfg.timeouts.attempt_ms = 8_000;
     cfg.timeouts.answer_budget_ms = 9_000;
@@ -34,7 +30,7 @@ fn replica_config(sim: &SimHandle, redis: &str, id: &str) -> EngineConfig {
 async fn replicas(sim: &SimHandle, redis: &RedisServer, n: usize) -> Vec<EngineHandle> {
     let mut out = Vec::new();
     for i in 0..n {
-        out.push(engine_with(replica_config(sim, &redis.url(), &format!("r{i}"))).await);
+        out.push(engine_with(lease_replica(sim, &redis.url(), &format!("r{i}"))).await);
     }
     subscribed(&out).await;
     out
@@ -47,21 +43,6 @@ async fn subscribed(engines: &[EngineHandle]) {
         "every replica subscribed to the events channel",
     )
     .await;
-}
-
-fn fleet(e: &EngineHandle) -> FleetReport {
-    e.metrics().fleet.expect("the fleet is on")
-}
-
-/// Waits (bounded: 10 s) until `f` holds, polling every 10 ms.
-async fn until(mut f: impl FnMut() -> bool, what: &str) {
-    for _ in 0..1000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// The document leases in Redis now (key and value).
@@ -185,7 +166,7 @@ async fn a_failed_fetch_is_told_to_the_fleet_which_does_not_repeat_it() {
     let sim = sim().await;
     let mut engines = Vec::new();
     for i in 0..3 {
-        let mut cfg = replica_config(&sim, &redis.url(), &format!("r{i}"));
+        let mut cfg = lease_replica(&sim, &redis.url(), &format!("r{i}"));
         cfg.upstreams.get_mut(Upstream::PypiJson).retry.max_retries = 0;
         cfg.cache.failure_ttl_ms = 30_000;
         // Waiters would only poll long after the failure: the `failed` event wakes them.
@@ -248,14 +229,14 @@ async fn our_own_rate_limit_is_never_told_as_the_upstreams_failure() {
     let sim = sim().await;
     let mut engines = Vec::new();
     for i in 0..2 {
-        let mut cfg = replica_config(&sim, &redis.url(), &format!("r{i}"));
+        let mut cfg = lease_replica(&sim, &redis.url(), &format!("r{i}"));
         cfg.cache.failure_ttl_ms = 30_000;
         engines.push(engine_with(cfg).await);
     }
     subscribed(&engines).await;
     let names: Vec<String> = sim.package_names().into_iter().take(2).collect();
     // r0 runs out of its own pypi rate limit: its second document is deferred by us.
-    let mut cfg = replica_config(&sim, &redis.url(), "tight");
+    let mut cfg = lease_replica(&sim, &redis.url(), "tight");
     cfg.upstreams.get_mut(Upstream::PypiJson).rate_limit = Some(RateLimitConfig {
         per_second: 1,
         per_minute: Some(1),
@@ -369,7 +350,7 @@ async fn a_hot_document_is_refreshed_ahead_once_for_the_fleet_and_never_served_s
     const LEAD_MS: u64 = 600;
     let mut engines = Vec::new();
     for i in 0..3 {
-        let mut cfg = replica_config(&sim, &redis.url(), &format!("r{i}"));
+        let mut cfg = lease_replica(&sim, &redis.url(), &format!("r{i}"));
         cfg.cache.project_json_ttl_ms = TTL_MS;
         cfg.cache.refresh_ahead_hits = 1;
         cfg.cache.refresh_ahead_ms = LEAD_MS;
@@ -426,7 +407,7 @@ async fn three_replicas_due_to_refresh_the_same_document_at_once_fetch_it_once()
     let sim = sim().await;
     let mut engines = Vec::new();
     for i in 0..3 {
-        let mut cfg = replica_config(&sim, &redis.url(), &format!("r{i}"));
+        let mut cfg = lease_replica(&sim, &redis.url(), &format!("r{i}"));
         // Due for a refresh as soon as it is read (fresh 10 s, refreshed 9.5 s early).
         cfg.cache.project_json_ttl_ms = 10_000;
         cfg.cache.refresh_ahead_hits = 1;

@@ -9,6 +9,7 @@
 mod common;
 
 use common::redis::RedisServer;
+use common::replicas::*;
 use common::*;
 use futures::future::join_all;
 use sentinel_actors::{BreakerState, EngineConfig, EngineHandle, FleetReport, Upstream};
@@ -19,7 +20,7 @@ const ROUTE: &str = "/api/packages/**";
 /// A replica whose pypistats breaker opens on one failure (no retries) for 1.5 s
 /// (doubling), with one half-open probe.
 fn config(sim: &SimHandle, redis: &str, id: &str, share: bool) -> EngineConfig {
-    let mut cfg = test_config(sim);
+    let mut cfg = replica_config(sim, Some(redis), id);
     let u = cfg.upstreams.get_mut(Upstream::Pypistats);
     u.retry.max_retries = 0;
     u.breaker.consecutive_failures = 1;
@@ -27,9 +28,6 @@ fn config(sim: &SimHandle, redis: &str, id: &str, share: bool) -> EngineConfig {
     u.breaker.open_base_ms = 1_500;
     u.breaker.open_max_ms = 60_000;
     u.breaker.half_open_probes = 1;
-    cfg.fleet.redis_url = Some(redis.to_string());
-    cfg.fleet.replica_id = id.to_string();
-    cfg.fleet.op_timeout_ms = 200;
     cfg.fleet.share_probes = share;
     cfg
 }
@@ -40,10 +38,6 @@ async fn replicas(sim: &SimHandle, redis: &RedisServer, share: bool) -> Vec<Engi
         out.push(engine_with(config(sim, &redis.url(), &format!("r{i}"), share)).await);
     }
     out
-}
-
-fn fleet(e: &EngineHandle) -> FleetReport {
-    e.metrics().fleet.expect("the fleet is on")
 }
 
 /// (state, seconds until a probe may go) of each replica's pypistats breaker.
@@ -73,16 +67,6 @@ async fn until_breakers(
         "timed out waiting for {what}: {:?}",
         breakers(engines).await
     );
-}
-
-async fn until(mut f: impl FnMut() -> bool, what: &str) {
-    for _ in 0..2_000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Every replica asks for a different package's downloads at once (different

@@ -8,45 +8,27 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::redis::RedisServer;
+use common::replicas::*;
 use common::*;
 use futures::future::join_all;
-use sentinel_actors::{EngineConfig, EngineHandle, FleetReport, Upstream};
+use sentinel_actors::{EngineHandle, FleetReport};
 use sentinel_sim::{Sim, SimConfig, SimHandle};
-
-fn replica_config(sim: &SimHandle, redis: &str, id: &str) -> EngineConfig {
-    let mut cfg = test_config(sim);
-    cfg.upstreams.pypistats.rate_limit = EngineConfig::default().upstreams.pypistats.rate_limit;
-    cfg.fleet.redis_url = Some(redis.to_string());
-    cfg.fleet.replica_id = id.to_string();
-    // Room for a loaded test machine's first calls (connect, script load); the frozen
-    // Redis below still costs a deadline per call until the gate opens.
-    cfg.fleet.op_timeout_ms = 150;
-    cfg
-}
 
 async fn replicas(sim: &SimHandle, redis: &str, n: usize) -> Vec<EngineHandle> {
     let mut out = Vec::new();
     for i in 0..n {
-        out.push(engine_with(replica_config(sim, redis, &format!("r{i}"))).await);
+        out.push(
+            engine_with(with_strict_pypistats(replica_config(
+                sim,
+                Some(redis),
+                &format!("r{i}"),
+            )))
+            .await,
+        );
     }
     out
-}
-
-fn fleet(e: &EngineHandle) -> FleetReport {
-    e.metrics().fleet.expect("the fleet is on")
-}
-
-/// pypistats requests that met a 429 (retried) or failed.
-fn pypistats_trouble(engines: &[EngineHandle]) -> u64 {
-    engines
-        .iter()
-        .flat_map(|e| e.metrics().upstreams)
-        .filter(|u| u.upstream == Upstream::Pypistats)
-        .map(|u| u.retries + u.failures)
-        .sum()
 }
 
 /// Every replica asks the next `per` never-seen packages' trends at once; none may
@@ -68,26 +50,6 @@ async fn round(engines: &[EngineHandle], names: &mut impl Iterator<Item = String
     assert!(failed.is_empty(), "calls failed: {failed:?}");
 }
 
-async fn limited_sim() -> SimHandle {
-    Sim::start(SimConfig {
-        pypistats_rate_limit: true,
-        synthetic: 400,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts")
-}
-
-async fn until(mut f: impl FnMut() -> bool, what: &str, secs: u64) {
-    for _ in 0..secs * 50 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flushed_redis_is_noticed_and_the_quota_holds_through_learning() {
     let redis = RedisServer::start();
@@ -96,7 +58,6 @@ async fn a_flushed_redis_is_noticed_and_the_quota_holds_through_learning() {
     until(
         || engines.iter().all(|e| fleet(e).replicas_seen == 2),
         "both replicas in the registry",
-        10,
     )
     .await;
     let mut names = sim.package_names().into_iter();
@@ -114,7 +75,6 @@ async fn a_flushed_redis_is_noticed_and_the_quota_holds_through_learning() {
     until(
         || engines.iter().all(|e| fleet(e).mode == "learning"),
         "both replicas learning after the flush",
-        12,
     )
     .await;
     let sent = hits(&sim, "/api/packages/**");
@@ -154,12 +114,7 @@ async fn a_frozen_redis_costs_a_few_deadlines_then_the_gate_skips_it() {
     let engines = replicas(&sim, &redis.url(), 2).await;
     let names: Vec<String> = sim.package_names().into_iter().take(40).collect();
     engines[0].package_info(&names[0], None).await.unwrap();
-    until(
-        || fleet(&engines[0]).l2_writes >= 1,
-        "the first L2 write",
-        10,
-    )
-    .await;
+    until(|| fleet(&engines[0]).l2_writes >= 1, "the first L2 write").await;
     // Frozen, as a stalled host or a long fork would: connections stay open and
     // nothing answers.
     let signal = |sig: &str| {
@@ -197,7 +152,6 @@ async fn a_frozen_redis_costs_a_few_deadlines_then_the_gate_skips_it() {
     until(
         || engines.iter().all(|e| fleet(e).gate == "closed"),
         "the gate closing after Redis returned",
-        40,
     )
     .await;
     for e in engines {
@@ -213,7 +167,6 @@ async fn uneven_spending_before_redis_dies_does_not_add_up_to_more_than_the_quot
     until(
         || engines.iter().all(|e| fleet(e).replicas_seen == 3),
         "all three in the registry",
-        10,
     )
     .await;
     let mut names = sim.package_names().into_iter();

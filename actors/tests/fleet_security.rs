@@ -11,8 +11,9 @@ mod common;
 use std::net::TcpListener;
 
 use common::redis::{RedisServer, TestCa};
+use common::replicas::*;
 use common::*;
-use sentinel_actors::{EngineConfig, EngineHandle, FleetReport};
+use sentinel_actors::EngineHandle;
 use sentinel_sim::SimHandle;
 
 fn free_port() -> u16 {
@@ -21,30 +22,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn replica_config(sim: &SimHandle, url: &str, id: &str) -> EngineConfig {
-    let mut cfg = test_config(sim);
-    cfg.fleet.redis_url = Some(url.to_string());
-    cfg.fleet.replica_id = id.to_string();
-    // A TLS handshake on a loaded 2-core test machine can take longer than the
-    // production default of 25 ms; one late call would open the gate.
-    cfg.fleet.op_timeout_ms = 200;
-    cfg
-}
-
-fn fleet(e: &EngineHandle) -> FleetReport {
-    e.metrics().fleet.expect("the fleet is on")
-}
-
-async fn until(mut f: impl FnMut() -> bool, what: &str) {
-    for _ in 0..500 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Replica `a` fetches a document, replica `b` answers it from the fleet's copy:
@@ -89,7 +66,7 @@ async fn tls_with_a_private_ca_works_and_without_the_ca_the_replica_runs_alone()
     let sim = sim().await;
     let url = format!("rediss://127.0.0.1:{tls_port}");
     let tls = |id: &str| {
-        let mut c = replica_config(&sim, &url, id);
+        let mut c = replica_config(&sim, Some(&url), id);
         c.fleet.tls_ca_file = Some(ca_crt.clone());
         c
     };
@@ -105,7 +82,7 @@ async fn tls_with_a_private_ca_works_and_without_the_ca_the_replica_runs_alone()
 
     // The same URL without the private CA: the public roots do not trust it, so the
     // handshake fails; the replica answers alone and says why.
-    let alone = engine_with(replica_config(&sim, &url, "no-ca")).await;
+    let alone = engine_with(replica_config(&sim, Some(&url), "no-ca")).await;
     for _ in 0..4 {
         alone.package_info(&names[1], None).await.unwrap();
     }
@@ -129,7 +106,7 @@ async fn a_wrong_password_leaves_the_replica_alone_and_health_says_why_without_i
     let wrong = format!("redis://:wrong-pass-91c2@127.0.0.1:{}", redis.port);
     let right = format!("redis://:right-pass-7f3a@127.0.0.1:{}", redis.port);
 
-    let mut cfg = replica_config(&sim, &wrong, "wrong");
+    let mut cfg = replica_config(&sim, Some(&wrong), "wrong");
     cfg.fleet.max_replicas = 1;
     let config_shown = format!("{cfg:?}");
     let alone = engine_with(cfg).await;
@@ -155,8 +132,8 @@ async fn a_wrong_password_leaves_the_replica_alone_and_health_says_why_without_i
         assert!(!shown.contains(secret), "{secret} shown: {shown}");
     }
 
-    let a = engine_with(replica_config(&sim, &right, "a")).await;
-    let b = engine_with(replica_config(&sim, &right, "b")).await;
+    let a = engine_with(replica_config(&sim, Some(&right), "a")).await;
+    let b = engine_with(replica_config(&sim, Some(&right), "b")).await;
     shares_a_document(&sim, &a, &b, &names[2]).await;
     assert_eq!(fleet(&a).ops_error, 0, "{:?}", fleet(&a));
     for e in [alone, a, b] {
@@ -190,11 +167,7 @@ async fn an_acl_user_limited_to_the_namespace_is_all_a_replica_needs() {
     let sim = sim().await;
     let url = format!("redis://sentinel:acl-pass-5d1e@127.0.0.1:{}", redis.port);
     // pypistats with its real strict windows, so the fleet quota script runs.
-    let strict = |id: &str| {
-        let mut c = replica_config(&sim, &url, id);
-        c.upstreams.pypistats.rate_limit = EngineConfig::default().upstreams.pypistats.rate_limit;
-        c
-    };
+    let strict = |id: &str| with_strict_pypistats(replica_config(&sim, Some(&url), id));
     let a = engine_with(strict("a")).await;
     let b = engine_with(strict("b")).await;
     let names: Vec<String> = sim.package_names().into_iter().take(3).collect();

@@ -7,8 +7,9 @@
 mod common;
 
 use common::redis::RedisServer;
+use common::replicas::*;
 use common::*;
-use sentinel_actors::{EngineConfig, EngineHandle, FleetReport, Upstream};
+use sentinel_actors::{EngineConfig, EngineHandle, Upstream};
 use sentinel_sim::SimHandle;
 
 const ROUTE: &str = "/api/packages/**";
@@ -16,16 +17,13 @@ const ROUTE: &str = "/api/packages/**";
 /// A replica whose pypistats breaker opens on its first failure (no retries), for
 /// a minute: it stays open while the test looks.
 fn config(sim: &SimHandle, redis: &str, id: &str) -> EngineConfig {
-    let mut cfg = test_config(sim);
+    let mut cfg = replica_config(sim, Some(redis), id);
     let u = cfg.upstreams.get_mut(Upstream::Pypistats);
     u.retry.max_retries = 0;
     u.breaker.consecutive_failures = 1;
     u.breaker.consecutive_rule = sentinel_actors::policy::ConsecutiveRule::Fixed;
     u.breaker.open_base_ms = 60_000;
     u.breaker.open_max_ms = 60_000;
-    cfg.fleet.redis_url = Some(redis.to_string());
-    cfg.fleet.replica_id = id.to_string();
-    cfg.fleet.op_timeout_ms = 200;
     cfg
 }
 
@@ -35,21 +33,6 @@ async fn replicas(sim: &SimHandle, redis: &RedisServer) -> Vec<EngineHandle> {
         out.push(engine_with(config(sim, &redis.url(), &format!("r{i}"))).await);
     }
     out
-}
-
-fn fleet(e: &EngineHandle) -> FleetReport {
-    e.metrics().fleet.expect("the fleet is on")
-}
-
-/// Polls (bounded: 20 s) until `f` holds.
-async fn until(mut f: impl FnMut() -> bool, what: &str) {
-    for _ in 0..2_000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// (open, half-open, closed) replicas of pypistats as `e` last read them.

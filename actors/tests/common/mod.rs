@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod redis;
+pub mod replicas;
 
 use std::time::Duration;
 
