@@ -84,18 +84,19 @@ impl Default for FleetConfig {
             signing_key: None,
             gate: BreakerConfig {
                 // Open after 3 failures or timeouts in a row, or half of 20 calls in 5 s;
-                // 1 s open doubling to 2 s; one probe. A probe costs one call's deadline
-                // at most, so probing every 2 s is cheap, and the fleet is shared again
-                // within 2 s of Redis' return (with 30 s, a 20 s outage kept replicas
-                // alone for up to 30 s more).
+                // 0.5 s open doubling to 1 s; one probe. A probe costs one call's
+                // deadline at most, so probing every second is cheap, and the fleet is
+                // shared again soon after Redis returns (with 30 s, a 20 s outage kept
+                // replicas alone for up to 30 s more; the first probe after a restart
+                // may still meet the reconnect).
                 failure_rate_threshold: 0.5,
                 window_ms: 5_000,
                 min_calls: 20,
                 consecutive_failures: 3,
                 consecutive_rule: ConsecutiveRule::Fixed,
                 consecutive_span_ms: 1_000,
-                open_base_ms: 1_000,
-                open_max_ms: 2_000,
+                open_base_ms: 500,
+                open_max_ms: 1_000,
                 half_open_probes: 1,
             },
             share_probes: true,

@@ -102,7 +102,7 @@ pub(crate) struct FleetClient {
     pub(crate) breakers_seen: Mutex<Vec<super::FleetBreaker>>,
     /// Upstream requests per minute, this replica's to write and the fleet's read
     /// (`rates.rs`).
-    pub(crate) rates: super::rates::Rates,
+    pub(crate) rates: super::memo::Rates,
 }
 
 /// Resets the gate's half-open probe if the call is dropped before it reports.

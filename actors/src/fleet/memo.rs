@@ -1,8 +1,9 @@
 //! What this replica remembers of the fleet between Redis calls, kept by the
 //! `FleetClient`: the waiters on another replica's fill (woken by `events.rs`), the
 //! documents its memory holds that another replica's fill should reload (`reload.rs`)
-//! and the probe leases other replicas are known to hold (`probe.rs`). Plain state,
-//! below the client and the tasks that use it.
+//! the probe leases other replicas are known to hold (`probe.rs`) and the upstream
+//! requests counted for the fleet (`rates.rs`). Plain state, below the client and the
+//! tasks that use it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -88,4 +89,12 @@ impl ProbeMemo {
     pub(super) fn set(&self, up: Upstream, until: Option<Instant>) {
         self.0.lock().unwrap_or_else(|p| p.into_inner())[up.index()] = until;
     }
+}
+
+/// This replica's upstream requests not yet written to the fleet's per-minute counts,
+/// and the fleet's figures as last read (`rates.rs`).
+#[derive(Default)]
+pub(crate) struct Rates {
+    pub(crate) pending: [std::sync::atomic::AtomicU64; Upstream::COUNT],
+    pub(crate) seen: Mutex<Vec<super::FleetRate>>,
 }

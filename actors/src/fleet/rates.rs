@@ -15,7 +15,7 @@
 //! into a later minute: the figure is the fleet's as far as Redis heard it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use sentinel_core::model::Upstream;
@@ -63,13 +63,6 @@ return out
 
 static COUNT_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(COUNT));
-
-/// This replica's counts not yet written, and the fleet's figures as last read.
-#[derive(Default)]
-pub(crate) struct Rates {
-    pending: [AtomicU64; Upstream::COUNT],
-    seen: std::sync::Mutex<Vec<FleetRate>>,
-}
 
 impl FleetClient {
     /// One HTTP attempt sent to `up` (an atomic add; written within a second).
