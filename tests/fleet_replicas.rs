@@ -95,6 +95,8 @@ async fn call(addr: std::net::SocketAddr, session: &str, package: &str) -> (u16,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mcp_session_initialised_on_one_replica_keeps_working_on_the_others() {
+    // The Prometheus recorder, installed before anything records as `serve` does.
+    let _ = pypi_sentinel::telemetry::metrics_handle();
     let redis = RedisServer::start();
     let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
     let name = sim.package_names().into_iter().next().unwrap();
@@ -146,6 +148,21 @@ async fn an_mcp_session_initialised_on_one_replica_keeps_working_on_the_others()
         text.contains("sentinel_fleet_upstream_requests_minute{upstream=\"pypi-json\"}"),
         "{text}"
     );
+    // And the shared tier's own series: Redis calls by operation and outcome, their
+    // durations, the gate, the replicas seen and L2's results.
+    for series in [
+        "sentinel_redis_ops_total{op=\"l2_get_or_lease\",outcome=\"ok\"}",
+        "sentinel_redis_op_seconds_count{op=\"heartbeat\"}",
+        "sentinel_redis_gate_state 0",
+        "sentinel_fleet_replicas ",
+        "sentinel_fleet_l2_total{result=\"miss\"}",
+        "sentinel_fleet_l2_total{result=\"hit\"}",
+    ] {
+        assert!(
+            text.contains(series),
+            "{series} missing from /metrics:\n{text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -232,6 +232,8 @@ impl FleetClient {
             Admission::Probe => true,
             Admission::Rejected { .. } => {
                 self.counters.skipped.fetch_add(1, Relaxed);
+                metrics::counter!("sentinel_redis_ops_total", "op" => op, "outcome" => "skipped")
+                    .increment(1);
                 return Err(FleetError::Skipped);
             }
         };
@@ -264,6 +266,13 @@ impl FleetClient {
                 (CallOutcome::Failure, Err(FleetError::Timeout))
             }
         };
+        let word = match &out {
+            Ok(_) => "ok",
+            Err(FleetError::Timeout) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::counter!("sentinel_redis_ops_total", "op" => op, "outcome" => word).increment(1);
+        metrics::histogram!("sentinel_redis_op_seconds", "op" => op).record(rtt.as_secs_f64());
         let now = Instant::now();
         let transition = self.lock_gate().record(outcome, probe, now.into_std());
         if let Some(t) = transition {
@@ -382,8 +391,24 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('GET', KEYS[2])}
                 }
                 let Some(me) = me.upgrade() else { return };
                 let _ = me.heartbeat().await;
+                me.export_gauges();
             }
         });
+    }
+
+    /// The fleet's state as Prometheus gauges (refreshed with each heartbeat): the
+    /// gate (0 closed, 1 half-open, 2 open), replicas seen, and whether strict quotas
+    /// are on the fair share after Redis returned (learning).
+    fn export_gauges(&self) {
+        let gate = match self.gate_state() {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        };
+        metrics::gauge!("sentinel_redis_gate_state").set(gate);
+        metrics::gauge!("sentinel_fleet_replicas").set(f64::from(self.replicas_seen.load(Relaxed)));
+        let learning = f64::from(u8::from(self.learning(Instant::now())));
+        metrics::gauge!("sentinel_fleet_learning").set(learning);
     }
 
     /// The fleet section of the health report.

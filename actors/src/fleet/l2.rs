@@ -207,6 +207,8 @@ impl FleetClient {
                 ) {
                     Ok(doc) => {
                         c.l2_hits.fetch_add(1, Relaxed);
+                        metrics::counter!("sentinel_fleet_l2_total", "result" => "hit")
+                            .increment(1);
                         // A copy dated in Redis' future is treated as just fetched.
                         let age = Duration::from_millis(now.saturating_sub(at).max(0) as u64);
                         Some(L2Copy {
@@ -225,6 +227,7 @@ impl FleetClient {
             }
             _ => {
                 c.l2_misses.fetch_add(1, Relaxed);
+                metrics::counter!("sentinel_fleet_l2_total", "result" => "miss").increment(1);
                 None
             }
         };

@@ -149,6 +149,8 @@ pub(crate) struct FleetQuota {
     longest: Duration,
     /// Which of `windows` is the longest (its count is the fleet's spending).
     longest_index: usize,
+    /// Its upstream, as metrics label it.
+    upstream: &'static str,
     share: Mutex<Share>,
 }
 
@@ -172,6 +174,7 @@ impl FleetQuota {
         Some(FleetQuota {
             longest: windows[longest_index].1,
             longest_index,
+            upstream: up.as_str(),
             share: Mutex::new(Share {
                 divisor,
                 limiter: RateLimit::from_windows(&share_windows(&windows, divisor)),
@@ -218,17 +221,20 @@ impl FleetQuota {
                 s.fleet_seen = Some((longest, Instant::now().into_std()));
                 return if granted == 1 {
                     c.quota_granted.fetch_add(1, Relaxed);
+                    metrics::counter!("sentinel_fleet_quota_total", "upstream" => self.upstream, "result" => "granted").increment(1);
                     s.history.push_back(at.into_std());
                     s.on_share = false;
                     prune(&mut s.history, now.into_std(), self.longest);
                     Reservation::At(at.into_std())
                 } else {
                     c.quota_deferred.fetch_add(1, Relaxed);
+                    metrics::counter!("sentinel_fleet_quota_total", "upstream" => self.upstream, "result" => "deferred").increment(1);
                     Reservation::NotBefore(at.into_std())
                 };
             }
         }
         self.client.counters.quota_local_share.fetch_add(1, Relaxed);
+        metrics::counter!("sentinel_fleet_quota_total", "upstream" => self.upstream, "result" => "share").increment(1);
         self.reserve_share(from, latest)
     }
 
