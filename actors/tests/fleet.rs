@@ -359,3 +359,72 @@ async fn a_lease_waiter_is_woken_by_the_fill_before_its_backstop_poll() {
         e.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleets_copy_keeps_the_upstreams_cache_control_and_no_store_stays_out() {
+    let redis = RedisServer::start();
+    let sim = sim().await;
+    let engines = replicas(&sim, Some(&redis.url()), 3).await;
+    let (a, b, c) = (&engines[0], &engines[1], &engines[2]);
+    let names: Vec<String> = sim.package_names().into_iter().take(2).collect();
+    let short = format!("/pypi/{}/json", names[0]);
+    sim.add_fault(sentinel_sim::FaultSpec {
+        route: short.clone(),
+        cache_control: Some("max-age=3".into()),
+        ..Default::default()
+    });
+    let fetched = std::time::Instant::now();
+    assert_eq!(
+        a.package_info(&names[0], None)
+            .await
+            .unwrap()
+            .provenance
+            .word(),
+        "live"
+    );
+    until(|| fleet(a).l2_writes >= 1, "a's L2 write").await;
+    // Within the upstream's 3 s: the fleet's copy is fresh for b.
+    assert_eq!(
+        b.package_info(&names[0], None)
+            .await
+            .unwrap()
+            .provenance
+            .word(),
+        "cached"
+    );
+    assert_eq!(hits(&sim, &short), 1);
+    // Past them (the kind's own TTL is 15 minutes): c must not take the copy as fresh.
+    tokio::time::sleep(std::time::Duration::from_millis(3_300).saturating_sub(fetched.elapsed()))
+        .await;
+    let again = c.package_info(&names[0], None).await.unwrap();
+    assert!(
+        matches!(again.provenance.word(), "live" | "revalidated"),
+        "a copy past its upstream's max-age answered as {:?}",
+        again.provenance
+    );
+    assert_eq!(hits(&sim, &short), 2);
+    // And it fetched under the document's lease: Redis judged the copy by its
+    // upstream's max-age too, so the fleet still fetches it once.
+    assert_eq!(fleet(c).leases.granted, 1, "{:?}", fleet(c));
+
+    // `no-store`: never written to Redis; each replica asks for itself.
+    let secret = format!("/pypi/{}/json", names[1]);
+    sim.add_fault(sentinel_sim::FaultSpec {
+        route: secret.clone(),
+        cache_control: Some("no-store".into()),
+        ..Default::default()
+    });
+    let writes = fleet(a).l2_writes;
+    a.package_info(&names[1], None).await.unwrap();
+    b.package_info(&names[1], None).await.unwrap();
+    assert_eq!(hits(&sim, &secret), 2, "the no-store answer was shared");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        fleet(a).l2_writes,
+        writes,
+        "a no-store document written to Redis"
+    );
+    for e in engines {
+        e.shutdown().await;
+    }
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use sentinel_core::policy::UpstreamFreshness;
 use sentinel_core::upstream::Document;
 
 /// Bumped when [`Wire`] changes incompatibly (a rolling upgrade then sees misses).
@@ -22,6 +23,11 @@ struct Wire {
     doc: Arc<Document>,
     etag: Option<String>,
     last_modified: Option<String>,
+    /// The upstream's `Cache-Control` as the store keeps it (`UpstreamFreshness::as_ms`:
+    /// none unsaid, 0 no-cache, else max-age). Absent in values written before it was
+    /// carried: those read as unsaid, so no version bump was needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_age_ms: Option<u64>,
 }
 
 /// A document as L2 holds it.
@@ -29,6 +35,9 @@ pub(crate) struct L2Doc {
     pub(crate) doc: Arc<Document>,
     pub(crate) etag: Option<String>,
     pub(crate) last_modified: Option<String>,
+    /// What the upstream's `Cache-Control` said (never `NoStore`: such a document is
+    /// not written to Redis).
+    pub(crate) freshness: UpstreamFreshness,
 }
 
 /// Why a value read from Redis was refused.
@@ -66,6 +75,7 @@ pub(crate) fn encode(
         doc: d.doc.clone(),
         etag: d.etag.clone(),
         last_modified: d.last_modified.clone(),
+        max_age_ms: d.freshness.as_ms(),
     })
     .ok()?;
     let body = lz4_flex::compress_prepend_size(&json);
@@ -126,6 +136,7 @@ pub(crate) fn decode(
         doc: w.doc,
         etag: w.etag,
         last_modified: w.last_modified,
+        freshness: UpstreamFreshness::from_ms(w.max_age_ms),
     })
 }
 
@@ -141,6 +152,7 @@ mod tests {
             })),
             etag: Some("\"e1\"".into()),
             last_modified: None,
+            freshness: UpstreamFreshness::MaxAge(std::time::Duration::from_secs(30)),
         }
     }
 
@@ -150,6 +162,17 @@ mod tests {
         let bytes = encode(&d, "k", None, 1 << 20).unwrap();
         let back = decode(&bytes, "k", None, 1 << 20).unwrap();
         assert_eq!(back.etag, d.etag);
+        assert_eq!(
+            back.freshness, d.freshness,
+            "the upstream's Cache-Control is carried"
+        );
+        // A value written before the field existed reads as unsaid.
+        let old = serde_json::json!({"doc": d.doc, "etag": null, "last_modified": null});
+        let body = lz4_flex::compress_prepend_size(&serde_json::to_vec(&old).unwrap());
+        let mut v1 = vec![VERSION, 0];
+        v1.extend_from_slice(&body);
+        let back = decode(&v1, "k", None, 1 << 20).unwrap();
+        assert_eq!(back.freshness, UpstreamFreshness::Unsaid);
         assert_eq!(
             decode(b"", "k", None, 1 << 20).err(),
             Some(Rejected::Truncated)

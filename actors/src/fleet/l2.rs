@@ -39,12 +39,17 @@ use sentinel_core::model::Query;
 /// 2 held by another; 3 a failure marker), whether `refresh_cache` marked the copy
 /// stale since it was fetched, and the lease's value when granted (or the marker) with
 /// the marker's remaining life. KEYS: document, lease, the package's and everything's
-/// invalidation marks. ARGV: fresh ms, replica id, lease ms, take (0|1), nonce
-/// (`replica:n`).
+/// invalidation marks. ARGV: fresh ms (the kind's TTL less the refresh lead), replica
+/// id, lease ms, take (0|1), nonce (`replica:n`), the refresh lead ms. A copy whose
+/// upstream said it is fresh for less (`fr`, its `Cache-Control` as the writer
+/// decided it) is fresh for that less the lead.
 /// A lease held under this replica's id is its own earlier flight's (one flight per
 /// document per replica), left by a fetch that never released it: taken over at once.
 const READ: &str = r"
-local v = redis.call('HMGET', KEYS[1], 'b', 'at', 'ft')
+local v = redis.call('HMGET', KEYS[1], 'b', 'at', 'ft', 'fr')
+local fresh = tonumber(ARGV[1])
+local fr = tonumber(v[4] or '')
+if fr then fresh = math.min(fresh, fr - tonumber(ARGV[6])) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local at = tonumber(v[2] or '')
@@ -53,7 +58,7 @@ local inv = math.max(tonumber(redis.call('GET', KEYS[3]) or '0') or 0,
   tonumber(redis.call('GET', KEYS[4]) or '0') or 0)
 local marked = 0
 if at and at <= inv then marked = 1 end
-if (v[1] and ft and marked == 0 and now - ft < tonumber(ARGV[1])) or ARGV[4] == '0' then
+if (v[1] and ft and marked == 0 and now - ft < fresh) or ARGV[4] == '0' then
   return {v[1], ft or false, now, 0, marked, '', 0}
 end
 local token = ARGV[5] .. ':' .. now
@@ -76,7 +81,8 @@ return {v[1], ft or false, now, 2, marked, '', 0}
 /// replica's lease and tells the waiters and the replicas holding the document in memory
 /// (`filled <key> <replica>` on the events channel; a newer copy is there for them
 /// either way). KEYS: document, lease. ARGV: value, age ms, TTL ms, lease token (''
-/// none), events channel, grant time (0 none), replica id.
+/// none), events channel, grant time (0 none), replica id, fresh ms (`fr`: how long
+/// the writer holds it fresh, its upstream's `Cache-Control` included).
 const WRITE: &str = r"
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 local t = redis.call('TIME')
@@ -87,7 +93,7 @@ if ft < at then ft = at end
 local old = tonumber(redis.call('HGET', KEYS[1], 'at') or '0') or 0
 local wrote = 0
 if old < at or (ARGV[4] == '' and old == at) then
-  redis.call('HSET', KEYS[1], 'b', ARGV[1], 'at', at, 'ft', ft)
+  redis.call('HSET', KEYS[1], 'b', ARGV[1], 'at', at, 'ft', ft, 'fr', ARGV[8])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   wrote = 1
 end
@@ -126,7 +132,7 @@ impl L2Copy {
             etag: d.etag,
             last_modified: d.last_modified,
             fetched_at_wall: cache.clock().now() - age,
-            freshness: sentinel_core::policy::UpstreamFreshness::Unsaid,
+            freshness: d.freshness,
         };
         let mut e = cache.kept_entry(q, crate::store::KeptCopy { kept, age }, now);
         e.from_store = false;
@@ -171,6 +177,7 @@ impl FleetClient {
         q: &Query,
         key: &str,
         fresh: Duration,
+        lead: Duration,
         take: bool,
     ) -> Option<Read> {
         let lease = lease::lease_key(key);
@@ -191,6 +198,7 @@ impl FleetClient {
                     .arg(LEASE.as_millis() as u64)
                     .arg(u8::from(take))
                     .arg(nonce)
+                    .arg(lead.as_millis() as u64)
                     .invoke_async(&mut c)
                     .await
             })
@@ -246,7 +254,9 @@ impl FleetClient {
 
     /// The fleet's copy of `q` under `key`, whatever its age, taking no lease.
     pub(crate) async fn l2_peek(self: &Arc<Self>, q: &Query, key: &str) -> Option<L2Copy> {
-        self.read(q, key, Duration::ZERO, false).await?.copy
+        self.read(q, key, Duration::ZERO, Duration::ZERO, false)
+            .await?
+            .copy
     }
 
     /// What the fleet holds of `q` on an L1 miss: its copy (with its age on Redis'
@@ -260,10 +270,11 @@ impl FleetClient {
         q: &Query,
         base_url: &str,
         fresh: Duration,
+        lead: Duration,
         until: Instant,
     ) -> Option<L2Turn> {
         let key = self.doc_key(q, base_url);
-        let mut r = self.read(q, &key, fresh, true).await?;
+        let mut r = self.read(q, &key, fresh, lead, true).await?;
         let mut poll = Duration::from_millis(self.cfg.lease_poll_ms);
         // Held elsewhere with no copy to fall back on: wait for the holder's fill (a
         // stale copy is the flight's fallback while this replica asks too), woken by
@@ -283,7 +294,7 @@ impl FleetClient {
             }
             poll = (poll * 2).min(Duration::from_millis(200).max(poll));
             // Polls take the lease too: a holder that died leaves it to expire.
-            r = self.read(q, &key, fresh, true).await?;
+            r = self.read(q, &key, fresh, lead, true).await?;
         }
         if waited && r.lease.is_some() {
             // The holder released it (cancelled, our own limits) or died.
@@ -328,6 +339,7 @@ impl FleetClient {
                 .as_millis()
                 .max(1) as u64;
             let age_ms = age.as_millis() as u64;
+            let fresh_ms = fresh_for.as_millis() as u64;
             let r: Result<i64, _> = me
                 .run("l2_put", |mut c| async move {
                     WRITE_SCRIPT
@@ -340,6 +352,7 @@ impl FleetClient {
                         .arg(events)
                         .arg(at)
                         .arg(replica)
+                        .arg(fresh_ms)
                         .invoke_async(&mut c)
                         .await
                 })

@@ -100,8 +100,8 @@ pub(super) fn load_copy(
                 .l2_get(
                     &query,
                     &base_url,
-                    // The shared copy does not carry the upstream's Cache-Control (the
-                    // L2 codec predates it): the kind's configured TTL applies.
+                    // The kind's configured TTL; a copy whose upstream's Cache-Control
+                    // said less is judged by that in the script (its `fr`).
                     cache
                         .fresh_for(
                             &query,
@@ -110,6 +110,7 @@ pub(super) fn load_copy(
                             sentinel_core::policy::UpstreamFreshness::Unsaid,
                         )
                         .saturating_sub(lead),
+                    lead,
                     until,
                 )
                 .await
@@ -189,6 +190,9 @@ pub(super) fn share_copy(
     #[cfg(feature = "fleet")]
     if let Some(fleet) = &args.fleet
         && matches!(provenance, Provenance::Live | Provenance::Revalidated)
+        // `no-store`: kept for this answer only, never in a shared store (its lease,
+        // when held, is released as it drops).
+        && e.upstream != sentinel_core::policy::UpstreamFreshness::NoStore
     {
         let base_url = &args.cfg.upstreams.get(query.upstream()).base_url;
         fleet.watch(query, base_url);
@@ -196,6 +200,7 @@ pub(super) fn share_copy(
             doc: e.doc.clone(),
             etag: e.etag.clone(),
             last_modified: e.last_modified.clone(),
+            freshness: e.upstream,
         };
         fleet.l2_put(
             query,
