@@ -7,6 +7,7 @@
 //! cargo run --release -p sentinel-actors --example fleet_accept -- quota [SECS]   # A1
 //! cargo run --release -p sentinel-actors --example fleet_accept -- restart        # A4
 //! cargo run --release -p sentinel-actors --example fleet_accept -- redis-kill     # A5
+//! cargo run --release -p sentinel-actors --example fleet_accept -- redis-stop     # A6
 //! cargo run --release -p sentinel-actors --example fleet_accept -- hot            # A9
 //! ```
 //!
@@ -54,6 +55,15 @@ impl Redis {
     }
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) it: connections stay open, nothing
+    /// answers meanwhile.
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} redis-server");
     }
     fn kill(&mut self) {
         let _ = self.child.kill();
@@ -273,8 +283,9 @@ async fn restart() {
 
 /// A5: 60 s of mixed load (80 % a hot set, 20 % never-seen packages, a tenth of
 /// those download trends) over 3 replicas; with the fleet on, Redis is killed at
-/// 20 s and restarted empty at 40 s.
-async fn redis_kill(fleet: bool) {
+/// 20 s and restarted empty at 40 s. A6 (`freeze`): frozen (`SIGSTOP`) at 20 s and
+/// thawed at 40 s instead.
+async fn redis_kill(fleet: bool, freeze: bool) {
     let mut redis = Redis::start();
     let port = redis.port;
     let sim = Sim::start(SimConfig {
@@ -332,9 +343,17 @@ async fn redis_kill(fleet: bool) {
     tokio::time::sleep(Duration::from_secs(20)).await;
     let mut gate_closed_after = None;
     if fleet {
-        redis.kill();
+        if freeze {
+            redis.signal("-STOP");
+        } else {
+            redis.kill();
+        }
         tokio::time::sleep(Duration::from_secs(20)).await;
-        redis = Redis::start_on(port);
+        if freeze {
+            redis.signal("-CONT");
+        } else {
+            redis = Redis::start_on(port);
+        }
         let back = Instant::now();
         while back.elapsed() < Duration::from_secs(20) {
             if engines
@@ -355,10 +374,15 @@ async fn redis_kill(fleet: bool) {
         all.merge(t.await.unwrap());
     }
     let label = if fleet { "fleet on " } else { "control  " };
-    all.show(&format!("{label} A5 60 s mixed"), 2_000);
+    let a = if freeze { "A6" } else { "A5" };
+    all.show(&format!("{label} {a} 60 s mixed"), 2_000);
     println!(
-        "{label} A5: pypistats 429s met {}, upstream requests {}, gate closed on all 3 replicas {:?} after Redis returned",
+        "{label} {a}: pypistats 429s met {}, upstream breaker transitions {}, upstream requests {}, gate closed on all 3 replicas {:?} after Redis returned",
         pypistats_trouble(&engines),
+        engines
+            .iter()
+            .map(|e| e.metrics().breaker_transitions)
+            .sum::<u64>(),
         sim.stats().total,
         gate_closed_after
     );
@@ -436,12 +460,16 @@ async fn main() {
         }
         Some("restart") => restart().await,
         Some("redis-kill") => {
-            redis_kill(true).await;
-            redis_kill(false).await;
+            redis_kill(true, false).await;
+            redis_kill(false, false).await;
+        }
+        Some("redis-stop") => {
+            redis_kill(true, true).await;
+            redis_kill(false, true).await;
         }
         Some("hot") => hot().await,
         _ => {
-            eprintln!("usage: fleet_accept quota [SECS] | restart | redis-kill | hot");
+            eprintln!("usage: fleet_accept quota [SECS] | restart | redis-kill | redis-stop | hot");
             std::process::exit(2);
         }
     }
