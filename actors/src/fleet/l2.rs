@@ -20,7 +20,9 @@
 //! A document holds `b` (the value), `at` (the fencing token: the grant time of the
 //! lease it was fetched under, Redis ms) and `ft` (its fetch time on Redis' clock, from
 //! which its age is counted and its freshness judged; copies written before `ft`
-//! existed use `at`). `refresh_cache`'s marks compare with `at`, the earlier of the two.
+//! existed use `at`) and `fr` (how long its writer holds it fresh, the upstream's
+//! `Cache-Control` included: a copy is fresh for the shorter of that and the kind's
+//! TTL). `refresh_cache`'s marks compare with `at`, the earlier of the two.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
