@@ -5,6 +5,7 @@
 //! and fetches, the others get its copy. Exactly 2 upstream requests, every surviving
 //! caller answered (within its deadline: the engine would end a call there).
 
+mod fleet_http;
 #[path = "../actors/tests/common/redis.rs"]
 #[allow(dead_code)]
 mod redis;
@@ -13,40 +14,22 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use fleet_http::{open_session, post};
 use futures::future::join_all;
 use pypi_sentinel::engine::{Engine, EngineConfig};
 use pypi_sentinel::sim::{FaultSpec, Sim, SimConfig, SimHandle};
 use redis::RedisServer;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pypi-sentinel");
 
 fn config(sim: &SimHandle, redis: &str, id: &str) -> EngineConfig {
-    let mut cfg = sentinel_actors::testing::sim_config(&sim.base_url());
-    cfg.fleet.redis_url = Some(redis.to_string());
-    cfg.fleet.replica_id = id.to_string();
-    cfg.fleet.op_timeout_ms = 200;
+    let mut cfg = fleet_http::config(sim, Some(redis), id);
     // Room for the dead holder's lease to expire (3 s) and a 2 s fetch after it.
     cfg.timeouts.attempt_ms = 8_000;
     cfg.timeouts.answer_budget_ms = 9_000;
     cfg.timeouts.deadline_ms = 12_000;
     cfg
-}
-
-fn post(addr: &str, session: Option<&str>, body: Value) -> reqwest::RequestBuilder {
-    let mut r = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-        .post(format!("http://{addr}/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .body(body.to_string());
-    if let Some(s) = session {
-        r = r.header("mcp-session-id", s);
-    }
-    r
 }
 
 /// The document leases in Redis now (values).
@@ -139,15 +122,7 @@ async fn the_lease_holder_killed_mid_fetch_costs_one_more_request_and_every_call
     )
     .await;
     // The holder is asked first, over MCP.
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "fleet-kill", "version": "1.0"}}});
-    let r = post(&addr, None, init).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
-    let _ = r.text().await;
-    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    post(&addr, Some(&session), note).send().await.unwrap();
+    let session = open_session(&addr).await;
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
         "params": {"name": "get_package_info", "arguments": {"package": name}}});
     let ask = post(&addr, Some(&session), call);

@@ -2,27 +2,19 @@
 //! package; `.ci/run` installs it) and one simulator. MCP sessions across replicas
 //! (rmcp's `SessionStore` on Redis) and `pypi-sentinel fleet status`.
 
+mod fleet_http;
 #[path = "../actors/tests/common/redis.rs"]
 #[allow(dead_code)]
 mod redis;
 
 use std::time::Duration;
 
+use fleet_http::{config, open_session, post};
 use pypi_sentinel::engine::{Engine, EngineConfig, EngineHandle};
 use pypi_sentinel::mcp::{self, HttpOptions};
-use pypi_sentinel::sim::{Sim, SimConfig, SimHandle};
+use pypi_sentinel::sim::{Sim, SimConfig};
 use redis::RedisServer;
 use serde_json::{Value, json};
-
-fn config(sim: &SimHandle, redis: Option<&str>, id: &str) -> EngineConfig {
-    let mut cfg = sentinel_actors::testing::sim_config(&sim.base_url());
-    cfg.fleet.redis_url = redis.map(str::to_string);
-    cfg.fleet.replica_id = id.to_string();
-    // A first call on a shared 2-core machine (connect, script load) may take longer
-    // than the production deadline.
-    cfg.fleet.op_timeout_ms = 200;
-    cfg
-}
 
 async fn engine(cfg: EngineConfig) -> EngineHandle {
     Engine::start(cfg).await.expect("engine starts")
@@ -40,22 +32,6 @@ async fn serve_with(engine: &EngineHandle, opts: HttpOptions) -> std::net::Socke
     addr
 }
 
-fn post(addr: std::net::SocketAddr, session: Option<&str>, body: Value) -> reqwest::RequestBuilder {
-    let mut r = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-        .post(format!("http://{addr}/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .body(body.to_string());
-    if let Some(s) = session {
-        r = r.header("mcp-session-id", s);
-    }
-    r
-}
-
 /// The JSON-RPC reply in an SSE (or JSON) body.
 fn reply(body: &str) -> Value {
     body.lines()
@@ -64,23 +40,6 @@ fn reply(body: &str) -> Value {
         .chain(serde_json::from_str(body).ok())
         .find(|m| m.get("result").is_some() || m.get("error").is_some())
         .unwrap_or_else(|| panic!("no reply in {body:?}"))
-}
-
-/// `initialize` and `notifications/initialized` on `addr`: the session id.
-async fn open_session(addr: std::net::SocketAddr) -> String {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "fleet-test", "version": "1.0"}}});
-    let r = post(addr, None, init).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
-    let _ = r.text().await;
-    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    assert_eq!(
-        post(addr, Some(&id), note).send().await.unwrap().status(),
-        202
-    );
-    id
 }
 
 /// `tools/call get_package_info` on `addr` within `session`: the HTTP status and reply.

@@ -2,28 +2,20 @@
 //! `redis-server`. A client whose SSE stream is cut on one replica reconnects with
 //! `Last-Event-ID` to another and receives the events after that id, as sent.
 
+mod fleet_http;
 #[path = "../actors/tests/common/redis.rs"]
 #[allow(dead_code)]
 mod redis;
 
 use std::time::Duration;
 
+use fleet_http::{config, http, open_session, post};
 use futures::StreamExt;
 use pypi_sentinel::engine::{Engine, EngineConfig, EngineHandle};
 use pypi_sentinel::mcp::{self, HttpOptions};
-use pypi_sentinel::sim::{Sim, SimConfig, SimHandle};
+use pypi_sentinel::sim::{Sim, SimConfig};
 use redis::RedisServer;
 use serde_json::{Value, json};
-
-fn config(sim: &SimHandle, redis: &str, id: &str) -> EngineConfig {
-    let mut cfg = sentinel_actors::testing::sim_config(&sim.base_url());
-    cfg.fleet.redis_url = Some(redis.to_string());
-    cfg.fleet.replica_id = id.to_string();
-    // A first call on a shared 2-core machine (connect, script load) may take longer
-    // than the production deadline.
-    cfg.fleet.op_timeout_ms = 200;
-    cfg
-}
 
 async fn replica(cfg: EngineConfig) -> (EngineHandle, std::net::SocketAddr) {
     let engine = Engine::start(cfg).await.expect("engine starts");
@@ -33,43 +25,6 @@ async fn replica(cfg: EngineConfig) -> (EngineHandle, std::net::SocketAddr) {
     let addr = server.local_addr();
     tokio::spawn(server.run(std::future::pending::<()>()));
     (engine, addr)
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-fn post(addr: std::net::SocketAddr, session: Option<&str>, body: Value) -> reqwest::RequestBuilder {
-    let mut r = http()
-        .post(format!("http://{addr}/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .body(body.to_string());
-    if let Some(s) = session {
-        r = r.header("mcp-session-id", s);
-    }
-    r
-}
-
-/// `initialize` and `notifications/initialized` on `addr`: the session id.
-async fn open_session(addr: std::net::SocketAddr) -> String {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "fleet-sse-test", "version": "1.0"}}});
-    let r = post(addr, None, init).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let id = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
-    let _ = r.text().await;
-    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    assert_eq!(
-        post(addr, Some(&id), note).send().await.unwrap().status(),
-        202
-    );
-    id
 }
 
 /// One SSE event: its id and its data (JSON), when it has them.
@@ -123,8 +78,8 @@ async fn a_cut_sse_stream_resumes_on_another_replica_with_the_events_after_last_
     let redis = RedisServer::start();
     let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
     let names: Vec<String> = sim.package_names().into_iter().take(2).collect();
-    let (_a, a) = replica(config(&sim, &redis.url(), "a")).await;
-    let (b_engine, b) = replica(config(&sim, &redis.url(), "b")).await;
+    let (_a, a) = replica(config(&sim, Some(&redis.url()), "a")).await;
+    let (b_engine, b) = replica(config(&sim, Some(&redis.url()), "b")).await;
     let session = open_session(a).await;
 
     // 1. A whole stream read on replica a: a priming event then the answer, each with
@@ -216,7 +171,7 @@ async fn with_redis_down_a_replica_still_answers_over_sse_and_says_so() {
     let mut redis = RedisServer::start();
     let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
     let name = sim.package_names().into_iter().next().unwrap();
-    let (engine, a) = replica(config(&sim, &redis.url(), "a")).await;
+    let (engine, a) = replica(config(&sim, Some(&redis.url()), "a")).await;
     let session = open_session(a).await;
     redis.kill();
     // Every call still answered; its events kept in this replica's memory, so a resume
@@ -274,8 +229,8 @@ async fn a_stateless_request_stream_resumes_on_another_replica_without_a_session
     let redis = RedisServer::start();
     let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
     let name = sim.package_names().into_iter().next().unwrap();
-    let (_a, a) = replica(config(&sim, &redis.url(), "a")).await;
-    let (_b, b) = replica(config(&sim, &redis.url(), "b")).await;
+    let (_a, a) = replica(config(&sim, Some(&redis.url()), "a")).await;
+    let (_b, b) = replica(config(&sim, Some(&redis.url()), "b")).await;
     let r = stateless_call(a, 21, &name).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("mcp-session-id").is_none());
