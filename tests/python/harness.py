@@ -8,6 +8,7 @@ import json
 import os
 import queue
 import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -50,6 +51,21 @@ def stop_all() -> None:
             p.wait(timeout=5)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+def run_checked(run) -> int:
+    """Runs one check (`run()`, raising `CheckFailed`), stops every process it started
+    either way and prints the verdict line CI reads; the exit code (0 passed, 1 failed)."""
+    try:
+        run()
+    except CheckFailed as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        print("0 passed, 1 failed")
+        return 1
+    finally:
+        stop_all()
+    print("1 passed, 0 failed")
+    return 0
 
 
 def http(method: str, url: str, body: object | None = None, headers: dict | None = None):

@@ -31,8 +31,8 @@ import tempfile
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.request
+
+from harness import http
 
 try:
     import anyio
@@ -152,21 +152,7 @@ def kill_all() -> None:
             p.wait(timeout=5)
 
 
-# ---- plain HTTP ---------------------------------------------------------------------
-
-
-def http(method: str, url: str, body: object | None = None, headers: dict | None = None) -> tuple[int, dict, bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=20) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+# ---- the simulator's faults, over plain HTTP (harness.http) ----------------------
 
 
 def add_fault(sim_url: str, spec: dict) -> None:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from harness import CheckFailed, Mcp, check, http, start, stop_all
+from harness import CheckFailed, Mcp, check, http, run_checked, start
 
 try:
     from selenium import webdriver
@@ -214,16 +214,7 @@ def main() -> int:
         if not os.access(path, os.X_OK):
             print(f"SETUP: {path} is missing", file=sys.stderr)
             return 2
-    try:
-        run(os.path.abspath(args.bin))
-    except CheckFailed as e:
-        print(f"FAIL: {e}", file=sys.stderr)
-        print("0 passed, 1 failed")
-        return 1
-    finally:
-        stop_all()
-    print("1 passed, 0 failed")
-    return 0
+    return run_checked(lambda: run(os.path.abspath(args.bin)))
 
 
 if __name__ == "__main__":
