@@ -155,6 +155,18 @@ impl Tally {
     }
 }
 
+/// The simulator limiting pypistats per client IP (the quota's referee), 3,000
+/// packages.
+async fn referee_sim() -> SimHandle {
+    Sim::start(SimConfig {
+        pypistats_rate_limit: true,
+        synthetic: 3000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// pypistats requests that met a 429 (retried or failed), over all replicas.
 fn pypistats_trouble(engines: &[EngineHandle]) -> u64 {
     engines
@@ -170,13 +182,7 @@ fn pypistats_trouble(engines: &[EngineHandle]) -> u64 {
 /// 100 ms for the busiest 1 s and 60 s.
 async fn quota(secs: u64, fleet: bool) {
     let redis = Redis::start();
-    let sim = Sim::start(SimConfig {
-        pypistats_rate_limit: true,
-        synthetic: 3000,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = referee_sim().await;
     let url = redis.url();
     let engines = replicas(&sim, fleet.then_some(url.as_str()), 3).await;
     let names = Arc::new(sim.package_names());
@@ -288,13 +294,7 @@ async fn restart() {
 async fn redis_kill(fleet: bool, freeze: bool) {
     let mut redis = Redis::start();
     let port = redis.port;
-    let sim = Sim::start(SimConfig {
-        pypistats_rate_limit: true,
-        synthetic: 3000,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = referee_sim().await;
     let url = redis.url();
     let engines = replicas(&sim, fleet.then_some(url.as_str()), 3).await;
     let names = Arc::new(sim.package_names());
