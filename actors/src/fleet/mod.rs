@@ -11,7 +11,8 @@
 //! | `sessions.rs` | MCP sessions across replicas: the bytes behind the product's rmcp `SessionStore` |
 //! | `sse.rs` | resumable SSE across replicas: a Redis stream per SSE stream behind the product's rmcp `EventStore` |
 //! | `status.rs` | `pypi-sentinel fleet status`: what Redis holds in the namespace (replicas, quotas, L2, leases) |
-//! | `events.rs` | pub/sub wake-ups for lease waiters (`filled` events; polling stays the backstop) |
+//! | `events.rs` | pub/sub wake-ups for lease waiters (`filled`, `failed`, `released` events; polling stays the backstop) |
+//! | `memo.rs` | what the replica remembers between Redis calls: fill waiters, documents to reload, known probe leases, requests not yet counted |
 //! | `breakers.rs` | breakers shown fleet-wide: each replica's state per upstream in a hash, read back for `health` ("open on 3 of 5 replicas") |
 //! | `rates.rs` | the fleet's upstream requests per minute: each replica's attempts added to a hash per upstream once a second, read back for `health` and the gauge |
 //! | `probe.rs` | shared breaker probes: one probe lease per upstream per open period, its outcome told through the stream |
